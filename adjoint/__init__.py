@@ -1,0 +1,18 @@
+"""adjoint: source-to-source reverse-mode automatic differentiation for numeric Python.
+
+    import adjoint
+
+    @adjoint.grad
+    def f(x, y):
+        return x * math.sin(y)
+
+    f(1.0, 2.0)                    # d f / d x at (1, 2)
+"""
+
+from .api import GradientFunction, grad, source, value_and_grad
+from .errors import AdjointArgumentError, AdjointError
+from .rules import rule
+
+__version__ = "0.1.0"
+__all__ = ["grad", "value_and_grad", "source", "rule", "AdjointError", "AdjointArgumentError",
+           "GradientFunction", "__version__"]

@@ -1,0 +1,305 @@
+"""Stage 4, analyze: which variables carry sensitivities, and which values the reverse sweep reads.
+
+    t_1 = x * y          active: {x, t_1, t_2}        (wrt x; y is a constant input)
+    n = len(y)           arrays: {y}
+    t_2 = t_1 / n        reverse reads: {y, n}        (d(x*y)/dx = y; d(t_1/n)/dt_1 = 1/n)
+    return t_2
+
+A variable is *active* when it depends on a `wrt` input (varied) through differentiable
+operations and the result depends on it (useful). The analysis is flow-insensitive: one answer
+per name, valid everywhere, which is conservative and what loops need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+
+import gast
+
+from . import nodes, rules
+from .normalize import is_linear_chain, linear_terms, primitive_of
+
+
+@dataclasses.dataclass
+class Analysis:
+    wrt: tuple                    # names of the arguments differentiated against
+    active: set                   # names that get a sensitivity s_*
+    arrays: set                   # names holding arrays (their sensitivity is an array)
+    reverse_reads: set            # names whose forward values the reverse sweep reads
+    assigned_once: set            # names assigned exactly once, outside loops
+    result: gast.AST              # the returned atom
+    kinds: dict                   # name -> "float" | "int" | "bool" (scalars; for tapes)
+
+
+def analyze(tree: gast.FunctionDef, wrt) -> Analysis:
+    statements = list(_assignments(tree.body, in_loop=False))
+    varied = _fixpoint(set(wrt), statements, forward=True)
+    final = tree.body[-1]
+    result = final.value
+    useful = _fixpoint(nodes.loads_in(result), statements, forward=False)
+    active = varied & useful
+    arrays = _arrays(tree)
+    reads = _reverse_reads(tree, active)
+    counts: dict = {}
+    for stmt, in_loop in statements:
+        for target in _targets(stmt):
+            counts[target] = counts.get(target, 0) + (2 if in_loop else 1)
+    once = {name for name, count in counts.items() if count == 1} - set(a.id for a in tree.args.args)
+    return Analysis(wrt=tuple(wrt), active=active, arrays=arrays, reverse_reads=reads,
+                    assigned_once=once, result=result, kinds=_kinds(tree, statements))
+
+
+def _assignments(body, in_loop):
+    for stmt in body:
+        if isinstance(stmt, gast.Assign):
+            yield stmt, in_loop
+        elif isinstance(stmt, gast.If):
+            yield from _assignments(stmt.body, in_loop)
+            yield from _assignments(stmt.orelse, in_loop)
+        elif isinstance(stmt, (gast.For, gast.While)):
+            if isinstance(stmt, gast.For):
+                yield stmt, True
+            yield from _assignments(stmt.body, True)
+
+
+def _targets(stmt):
+    if isinstance(stmt, gast.For):
+        return [stmt.target.id]
+    target = stmt.targets[0]
+    if isinstance(target, gast.Tuple):
+        return [e.id for e in target.elts]
+    if isinstance(target, gast.Subscript):
+        return [target.value.id]
+    return [target.id]
+
+
+def differentiable_operands(stmt):
+    """The names whose sensitivity an assignment feeds (empty for integer-valued operations)."""
+    if isinstance(stmt, gast.For):
+        return set()
+    value = stmt.value
+    if isinstance(value, gast.Name):
+        return {value.id}
+    if isinstance(value, gast.Subscript):
+        return {value.value.id} if isinstance(value.value, gast.Name) else set()
+    if isinstance(value, gast.Attribute) or isinstance(value, gast.Constant):
+        return set()
+    primitive = primitive_of(value)
+    if primitive is None or rules.is_non_differentiable(primitive) or rules.lookup(primitive) is None:
+        return set()
+    return nodes.loads_in(value) - {"math", "np"}
+
+
+def _fixpoint(seed, statements, forward):
+    marked = set(seed)
+    changed = True
+    while changed:
+        changed = False
+        for stmt, _ in statements:
+            targets = set(_targets(stmt))
+            operands = differentiable_operands(stmt)
+            if forward and operands & marked and not targets <= marked:
+                marked |= targets
+                changed = True
+            if not forward and targets & marked and not operands <= marked:
+                marked |= operands
+                changed = True
+    return marked
+
+
+def _arrays(tree) -> set:
+    arrays = set()
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
+            arrays.add(node.value.id)
+        elif isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Tuple) \
+                and isinstance(node.value, gast.Name):
+            arrays.add(node.value.id)
+        elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
+                and node.attr in ("shape", "size", "ndim"):
+            arrays.add(node.value.id)
+        elif isinstance(node, gast.Call) and getattr(node, "callee", None) is len:
+            arrays.update(a.id for a in node.args if isinstance(a, gast.Name))
+    return arrays
+
+
+def _reverse_reads(tree, active) -> set:
+    """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
+    reads = set()
+    for node in gast.walk(tree):
+        if isinstance(node, (gast.If, gast.While)):
+            reads |= nodes.loads_in(node.test)
+        elif isinstance(node, gast.For):
+            reads |= {n for a in node.iter.args for n in nodes.loads_in(a)}
+        elif isinstance(node, gast.Assign):
+            reads |= _statement_reads(node, active)
+    return reads - {"math", "np"}
+
+
+def _statement_reads(stmt, active):
+    target, value = stmt.targets[0], stmt.value
+    if isinstance(target, gast.Subscript):
+        return nodes.loads_in(target.slice) if target.value.id in active else set()
+    if isinstance(target, gast.Tuple):
+        return set()
+    if target.id not in active:
+        return set()
+    if isinstance(value, gast.Subscript):
+        return nodes.loads_in(value.slice)
+    if is_linear_chain(value) or isinstance(value, (gast.Name, gast.Constant, gast.Attribute)):
+        return set()
+    rule = rules.lookup(primitive_of(value))
+    if rule is None:
+        return set()
+    operands = _operands(value)
+    partials = rule.instantiate(operands, target.id)
+    reads = set()
+    for operand, partial in zip(operands, partials):
+        if isinstance(operand, gast.Name) and operand.id in active:
+            reads |= nodes.loads_in(partial)
+    return reads
+
+
+def _operands(value):
+    if isinstance(value, gast.BinOp):
+        return [value.left, value.right]
+    if isinstance(value, gast.UnaryOp):
+        return [value.operand]
+    if isinstance(value, gast.Call):
+        return list(value.args)
+    return []
+
+
+operands = _operands
+
+
+# scalar kinds ------------------------------------------------------------------------------
+
+_ORDER = {"bool": 0, "int": 1, "float": 2}
+_INT_RESULTS = {len, int, round, math.floor, math.ceil, math.trunc, operator.floordiv}
+
+
+def _join(*kinds):
+    return max(kinds, key=lambda k: _ORDER.get(k, 2)) if kinds else "float"
+
+
+def _kinds(tree, statements):
+    """A scalar kind per name, so that tapes and placeholders get the right dtype."""
+    kinds = {a.id: "float" for a in tree.args.args}
+    for node in gast.walk(tree):                       # integer by use: bounds and indices
+        if isinstance(node, gast.For):
+            for a in node.iter.args:
+                kinds.update({n: "int" for n in nodes.loads_in(a)})
+        if isinstance(node, gast.Subscript):
+            kinds.update({n: "int" for n in nodes.loads_in(node.slice)})
+    changed = True
+    while changed:
+        changed = False
+        for stmt, _ in statements:
+            for target, kind in _kinds_of(stmt, kinds):
+                if kinds.get(target) != kind:
+                    kinds[target] = kind
+                    changed = True
+    return kinds
+
+
+def _kinds_of(stmt, kinds):
+    if isinstance(stmt, gast.For):
+        return [(stmt.target.id, "int")]
+    target, value = stmt.targets[0], stmt.value
+    if isinstance(target, gast.Tuple):
+        return [(e.id, "float") for e in target.elts]
+    if isinstance(target, gast.Subscript):
+        return []
+    return [(target.id, _kind(value, kinds))]
+
+
+def _kind(value, kinds):
+    if isinstance(value, gast.Constant):
+        return {bool: "bool", int: "int"}.get(type(value.value), "float")
+    if isinstance(value, gast.Name):
+        return kinds.get(value.id, "float")
+    if isinstance(value, gast.Subscript):
+        base = value.value
+        return "int" if isinstance(base, gast.Name) and kinds.get(base.id) == "shape" else "float"
+    if isinstance(value, gast.Attribute):
+        return "shape" if value.attr == "shape" else ("int" if value.attr in ("size", "ndim") else "float")
+    if isinstance(value, gast.Compare) or (isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.Not)):
+        return "bool"
+    operand_kinds = [_kind(o, kinds) for o in _operands(value)]
+    primitive = primitive_of(value)
+    if primitive in _INT_RESULTS:
+        return "int"
+    if primitive is bool:
+        return "bool"
+    if primitive in (operator.add, operator.sub, operator.mul, operator.mod, operator.neg,
+                     operator.pos, abs, min, max):
+        return "int" if all(k in ("int", "bool") for k in operand_kinds) else "float"
+    if primitive is operator.pow:
+        return "int" if all(k == "int" for k in operand_kinds) else "float"
+    return "float"
+
+
+# dataflow over structured code -------------------------------------------------------------
+
+def assigned(stmts) -> set:
+    """Every name some statement in `stmts` assigns (loop variables included)."""
+    names = set()
+    for node in gast.walk(gast.Module(body=list(stmts), type_ignores=[])):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            names.add(node.id)
+    return names
+
+
+def exposed_reads(stmts, defined=frozenset()) -> set:
+    """Names `stmts` may read before assigning them (upward-exposed uses)."""
+    exposed, _ = _exposed(stmts, set(defined))
+    return exposed
+
+
+def _exposed(stmts, defined, guarded=None):
+    """(exposed reads, definitely assigned names). `guarded` maps a condition variable to the
+    names assigned under `if cond:` while cond kept its value, so that a later read under
+    the same unchanged condition counts as defined (the loop flags `if t_live:` need this)."""
+    guarded = dict(guarded or {})
+    exposed = set()
+    for stmt in stmts:
+        if isinstance(stmt, gast.If):
+            exposed |= nodes.loads_in(stmt.test) - defined
+            cond = stmt.test.id if isinstance(stmt.test, gast.Name) else None
+            inner = defined | guarded.get(cond, set())
+            e1, d1 = _exposed(stmt.body, set(inner), guarded)
+            e2, d2 = _exposed(stmt.orelse, set(defined), guarded)
+            exposed |= e1 | e2
+            changed = assigned([stmt])
+            guarded = {c: names for c, names in guarded.items() if c not in changed}
+            if cond is not None and cond not in changed:
+                guarded[cond] = guarded.get(cond, set()) | d1
+            defined = defined | (d1 & d2)
+        elif isinstance(stmt, (gast.For, gast.While)):
+            head = nodes.loads_in(stmt.iter) if isinstance(stmt, gast.For) else nodes.loads_in(stmt.test)
+            exposed |= head - defined
+            inner = defined | ({stmt.target.id} if isinstance(stmt, gast.For) else set())
+            e, _ = _exposed(stmt.body, inner)
+            exposed |= e
+            changed = assigned([stmt])
+            guarded = {c: names for c, names in guarded.items() if c not in changed}
+        elif isinstance(stmt, (gast.Assign, gast.AugAssign)):
+            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
+            reads = nodes.loads_in(stmt.value)
+            if isinstance(target, gast.Subscript) or isinstance(stmt, gast.AugAssign):
+                reads |= nodes.loads_in(target) | ({target.id} if isinstance(target, gast.Name) else set())
+            exposed |= reads - defined
+            written = {n.id for n in gast.walk(target)
+                       if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+            defined = defined | written
+            guarded = {c: names for c, names in guarded.items() if c not in written}
+        else:
+            exposed |= nodes.loads_in(stmt) - defined
+    return exposed - {"math", "np"}, defined
+
+
+__all__ = ["Analysis", "analyze", "differentiable_operands", "operands", "linear_terms",
+           "assigned", "exposed_reads"]

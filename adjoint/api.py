@@ -1,0 +1,197 @@
+"""The public entry points: grad, value_and_grad, source.
+
+    @adjoint.grad
+    def f4(side_lengths): ...
+    f4([1.0, 2.0, 3.0, 4.0])      ->  array([52., 38., 28., 22.])
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+
+import numpy as np
+
+from . import backends
+from .errors import AdjointArgumentError, AdjointError, Location
+from .pipeline import differentiate
+
+TARGETS = ("cpu", "python", "cuda")
+
+
+class GradientFunction:
+    """A function's compiled gradient. Call it like the function; it returns the gradient.
+
+    .source   the emitted gradient module (standalone: imports math and numpy only)
+    .primal   the function itself, compiled for the target
+    .adjoint  the compiled gradient function: same arguments, returns the gradient
+              (on the cpu target a numba dispatcher, callable from your own @numba.njit code)
+    """
+
+    def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
+                 jit_options=None):
+        if target not in TARGETS:
+            raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
+        self.fn = fn
+        self.target = target
+        self.return_value = return_value
+        self.jit_options = dict(jit_options or {})
+        self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
+        self.wrt = self.generated.wrt
+        self._arg_names = list(_arg_names(fn))
+        self._lock = threading.Lock()
+        self._adjoint = None
+        self._primal = None
+        functools.update_wrapper(self, fn)
+        self.__adjoint_function__ = fn
+
+    @property
+    def source(self) -> str:
+        return self.generated.source
+
+    def _filename(self, kind):
+        g = self.generated
+        return f"<adjoint {kind} {g.primal_name} from {g.filename}>"
+
+    @property
+    def adjoint(self):
+        with self._lock:
+            if self._adjoint is None:
+                g = self.generated
+                self._adjoint = backends.get(self.target).compile_function(
+                    g.source, self._filename(g.name), g.name, g.namespace, self.jit_options)
+            return self._adjoint
+
+    @property
+    def primal(self):
+        with self._lock:
+            if self._primal is None:
+                g = self.generated
+                self._primal = backends.get(self.target).compile_function(
+                    g.primal_source, self._filename("primal"), g.primal_name, g.namespace,
+                    self.jit_options)
+            return self._primal
+
+    def __call__(self, *args):
+        args = self._check_arguments(args)
+        try:
+            return _as_result(self.adjoint(*args))
+        except Exception as exc:                           # numba typing, or a runtime error
+            raise self._locate_failure(exc) from None
+
+    def _check_arguments(self, args):
+        names = self._arg_names
+        if len(args) != len(names):
+            raise AdjointArgumentError(
+                f"{self.generated.primal_name}() takes {len(names)} arguments "
+                f"({', '.join(names)}), {len(args)} given")
+        converted = []
+        for name, value in zip(names, args):
+            if name in self.wrt:
+                value = _as_differentiable(name, value, name in self.generated.array_args,
+                                           self.generated.primal_name)
+            elif isinstance(value, list):
+                value = np.asarray(value)
+            converted.append(value)
+        return converted
+
+    def _locate_failure(self, exc):
+        if isinstance(exc, AdjointError):
+            return exc
+        text = str(exc)
+        g = self.generated
+        lines = [int(n) for n in re.findall(r'File "<adjoint [^"]*>", line (\d+)', text)]
+        lines += _traceback_lines(exc, self._filename(g.name))
+        origin = next((g.origins[n] for n in reversed(lines) if n in g.origins), None)
+        location = Location(origin[0], origin[1], 0) if origin else None
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+        kind = "numba could not compile the gradient" if _is_numba_error(exc) else \
+            f"{type(exc).__name__} while computing the gradient"
+        return AdjointError(f"{kind}: {first}", location=location,
+                            hint="run with target='python' to debug the generated code; "
+                                 "adjoint.source(f) shows it")
+
+    def __repr__(self):
+        return f"<adjoint.grad of {self.generated.primal_name} wrt {', '.join(self.wrt)} [{self.target}]>"
+
+
+def _is_numba_error(exc) -> bool:
+    return type(exc).__module__.startswith("numba")
+
+
+def _traceback_lines(exc, filename):
+    lines = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            lines.append(tb.tb_lineno)
+        tb = tb.tb_next
+    return lines
+
+
+def _arg_names(fn):
+    import inspect
+    fn = getattr(fn, "__adjoint_function__", fn)
+    return inspect.signature(fn).parameters
+
+
+def _as_differentiable(name, value, as_array, fname):
+    expected = "a sequence or array of floats" if as_array else "a float"
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
+        raise AdjointArgumentError(f"argument {name!r} of {fname}: expected {expected}, "
+                                   f"got {type(value).__name__}")
+    if as_array:
+        try:
+            array = np.asarray(value)
+        except Exception:
+            array = None
+        if array is None or array.dtype.kind not in "fiu" or array.ndim == 0:
+            raise AdjointArgumentError(f"argument {name!r} of {fname}: expected {expected}, "
+                                       f"got {type(value).__name__}")
+        if array.dtype.kind != "f":
+            array = array.astype(np.float64)                # ints are promoted
+        return np.ascontiguousarray(array)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        return float(value)
+    raise AdjointArgumentError(f"argument {name!r} of {fname}: expected {expected}, got "
+                               f"{type(value).__name__}" +
+                               (f" of shape {np.shape(value)}" if hasattr(value, "shape") or
+                                isinstance(value, (list, tuple)) else ""),
+                               hint=None if not isinstance(value, (list, tuple, np.ndarray)) else
+                               f"{fname} uses {name!r} as a scalar; index it (x[0]) to use it as an array")
+
+
+def _as_result(value):
+    if isinstance(value, tuple):
+        return tuple(_as_result(v) for v in value)
+    if isinstance(value, (np.floating, np.integer)):
+        return float(value)
+    return value
+
+
+def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None):
+    """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
+
+    Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
+    """
+    if fn is None:
+        return lambda f: GradientFunction(f, wrt, target=target, comments=comments,
+                                          jit_options=jit_options)
+    return GradientFunction(fn, wrt, target=target, comments=comments, jit_options=jit_options)
+
+
+def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None):
+    """Like `grad`, returning `(value, gradient)`."""
+    if fn is None:
+        return lambda f: GradientFunction(f, wrt, target=target, comments=comments,
+                                          return_value=True, jit_options=jit_options)
+    return GradientFunction(fn, wrt, target=target, comments=comments, return_value=True,
+                            jit_options=jit_options)
+
+
+def source(fn, wrt=0, *, comments=True) -> str:
+    """The emitted gradient module of `fn`, as text."""
+    return differentiate(fn, wrt, comments=comments).source

@@ -1,0 +1,110 @@
+"""Stage 7, emit: gast -> Python source, the single place code becomes text.
+
+    Assign(t_ab, BinOp(t_a, *, t_b))   ->   t_ab = t_a * t_b
+    Expr(Constant(kind="comment"))      ->   # Analyzing the line: "..."
+
+Statements are printed one at a time (astor does each simple statement), so that comments
+land where the reverse sweep put them and every generated line maps back to the user line
+it came from: `Emitted.origins[k]` is the (file, line) behind generated line k (1-based).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import astor
+import gast
+
+from . import nodes
+
+INDENT = "    "
+
+
+@dataclasses.dataclass
+class Emitted:
+    source: str
+    origins: dict            # generated line -> (file, line) of the user statement
+
+
+def emit(functions, *, header: str = "", comments: bool = True, filename: str = "") -> Emitted:
+    """A standalone module: imports, then each FunctionDef in order."""
+    lines = []
+    origins = {}
+    if header:
+        lines += [f'"""{header}"""', ""]
+    lines += ["import math", "", "import numpy as np"]
+    for fn in functions:
+        lines += ["", ""]
+        _Printer(lines, origins, comments, filename).function(fn)
+    return Emitted(source="\n".join(lines) + "\n", origins=origins)
+
+
+def emit_function(fn, comments=True) -> str:
+    """One function's source (for `adjoint show --stage`)."""
+    lines: list = []
+    _Printer(lines, {}, comments, "").function(fn)
+    return "\n".join(lines) + "\n"
+
+
+class _Printer:
+    def __init__(self, lines, origins, comments, filename):
+        self.lines = lines
+        self.origins = origins
+        self.comments = comments
+        self.filename = filename
+
+    def put(self, text, depth, node=None):
+        self.lines.append(INDENT * depth + text)
+        if node is not None and getattr(node, "lineno", None) is not None:
+            origin_file = getattr(node, "source_file", None) or self.filename
+            self.origins[len(self.lines)] = (origin_file, node.lineno)
+
+    def function(self, fn):
+        args = ", ".join(a.id for a in fn.args.args)
+        self.put(f"def {fn.name}({args}):", 0, fn)
+        self.block(fn.body, 1)
+
+    def block(self, stmts, depth):
+        printed = 0
+        for stmt in stmts:
+            if nodes.is_comment(stmt):
+                if self.comments:
+                    self.put("# " + stmt.value.value, depth)
+                continue
+            self.statement(stmt, depth)
+            printed += 1
+        if not printed:
+            self.put("pass", depth)
+
+    def statement(self, stmt, depth):
+        if isinstance(stmt, gast.If):
+            self.branch(stmt, depth, "if")
+        elif isinstance(stmt, gast.For):
+            self.put(f"for {_expr(stmt.target)} in {_expr(stmt.iter)}:", depth, stmt)
+            self.block(stmt.body, depth + 1)
+        elif isinstance(stmt, gast.While):
+            self.put(f"while {_expr(stmt.test)}:", depth, stmt)
+            self.block(stmt.body, depth + 1)
+        else:
+            for text in _simple(stmt).splitlines():
+                self.put(text, depth, stmt)
+
+    def branch(self, stmt, depth, keyword):
+        self.put(f"{keyword} {_expr(stmt.test)}:", depth, stmt)
+        self.block(stmt.body, depth + 1)
+        orelse = [s for s in stmt.orelse if not isinstance(s, gast.Pass)]
+        if len(orelse) == 1 and isinstance(orelse[0], gast.If):
+            self.branch(orelse[0], depth, "elif")
+        elif orelse:
+            self.put("else:", depth)
+            self.block(orelse, depth + 1)
+
+
+def _simple(stmt) -> str:
+    return astor.to_source(gast.gast_to_ast(stmt)).rstrip("\n")
+
+
+def _expr(node) -> str:
+    """An expression without the outer parentheses astor adds."""
+    text = _simple(gast.Assign(targets=[nodes.name("_", store=True)], value=node, type_comment=None))
+    return text[len("_ = "):]

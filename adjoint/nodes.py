@@ -1,0 +1,150 @@
+"""The only place gast nodes are built.
+
+    name("x")               ->  x           (a load)
+    assign("t_1", mul)      ->  t_1 = x * y
+    accumulate("s_x", e)    ->  s_x += e
+"""
+
+from __future__ import annotations
+
+import copy
+
+import gast
+
+BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "**": gast.Pow}
+
+
+def name(identifier: str, store: bool = False) -> gast.Name:
+    return gast.Name(id=identifier, ctx=gast.Store() if store else gast.Load(),
+                     annotation=None, type_comment=None)
+
+
+def const(value) -> gast.Constant:
+    return gast.Constant(value=value, kind=None)
+
+
+def atom(value):
+    """A Name for a str, a Constant for a number; nodes pass through."""
+    if isinstance(value, str):
+        return name(value)
+    if isinstance(value, gast.AST):
+        return value
+    return const(value)
+
+
+def binop(left, op: str, right) -> gast.BinOp:
+    return gast.BinOp(left=atom(left), op=BINOPS[op](), right=atom(right))
+
+
+def neg(operand) -> gast.UnaryOp:
+    return gast.UnaryOp(op=gast.USub(), operand=atom(operand))
+
+
+def attribute(dotted: str) -> gast.AST:
+    """`math.sin` -> Attribute(Name(math), sin)."""
+    head, *rest = dotted.split(".")
+    node = name(head)
+    for part in rest:
+        node = gast.Attribute(value=node, attr=part, ctx=gast.Load())
+    return node
+
+
+def call(func, args, keywords=()) -> gast.Call:
+    func = attribute(func) if isinstance(func, str) else func
+    return gast.Call(func=func, args=[atom(a) for a in args], keywords=list(keywords))
+
+
+def subscript(value, index, store: bool = False) -> gast.Subscript:
+    return gast.Subscript(value=atom(value), slice=atom(index),
+                          ctx=gast.Store() if store else gast.Load())
+
+
+def tuple_(elts, store: bool = False) -> gast.Tuple:
+    ctx = gast.Store() if store else gast.Load()
+    return gast.Tuple(elts=[_with_ctx(atom(e), ctx) for e in elts], ctx=ctx)
+
+
+def _with_ctx(node, ctx):
+    if isinstance(node, gast.Name):
+        return gast.Name(id=node.id, ctx=ctx, annotation=None, type_comment=None)
+    return node
+
+
+def store(target):
+    """A target node from a name or a (load) node."""
+    if isinstance(target, str):
+        return name(target, store=True)
+    node = copy.deepcopy(target)
+    node.ctx = gast.Store()
+    return node
+
+
+def assign(target, value, origin=None) -> gast.Assign:
+    node = gast.Assign(targets=[store(target)], value=atom(value), type_comment=None)
+    return located(node, origin)
+
+
+def accumulate(target, value, origin=None, op: str = "+") -> gast.AugAssign:
+    node = gast.AugAssign(target=store(target), op=BINOPS[op](), value=atom(value))
+    return located(node, origin)
+
+
+def if_(test, body, orelse=(), origin=None) -> gast.If:
+    return located(gast.If(test=atom(test), body=list(body), orelse=list(orelse)), origin)
+
+
+def for_range(index: str, range_args, body, origin=None) -> gast.For:
+    node = gast.For(target=name(index, store=True), iter=call(name("range"), range_args),
+                    body=list(body), orelse=[], type_comment=None)
+    return located(node, origin)
+
+
+def while_(test, body, origin=None) -> gast.While:
+    return located(gast.While(test=atom(test), body=list(body), orelse=[]), origin)
+
+
+def return_(value, origin=None) -> gast.Return:
+    return located(gast.Return(value=atom(value) if value is not None else None), origin)
+
+
+def comment(text: str, origin=None) -> gast.Expr:
+    """A comment line, carried as a marked string until emit.py renders it."""
+    node = gast.Expr(value=gast.Constant(value=text, kind="comment"))
+    return located(node, origin)
+
+
+def is_comment(node) -> bool:
+    return (isinstance(node, gast.Expr) and isinstance(node.value, gast.Constant)
+            and node.value.kind == "comment")
+
+
+def function(fname: str, args, body, origin=None) -> gast.FunctionDef:
+    arguments = gast.arguments(args=[name(a, store=False) for a in args], posonlyargs=[],
+                               vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                               defaults=[])
+    for a in arguments.args:
+        a.ctx = gast.Param()
+    node = gast.FunctionDef(name=fname, args=arguments, body=list(body), decorator_list=[],
+                            returns=None, type_comment=None, type_params=[])
+    return located(node, origin)
+
+
+def located(node, origin):
+    """Give a generated node the user position (`lineno`, `col_offset`) it derives from."""
+    if origin is not None:
+        node.lineno = getattr(origin, "lineno", None)
+        node.col_offset = getattr(origin, "col_offset", 0)
+        for attr in ("source_text", "source_file"):
+            if hasattr(origin, attr):
+                setattr(node, attr, getattr(origin, attr))
+    return node
+
+
+def names_in(node) -> set[str]:
+    """Every identifier read or written under `node`."""
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+
+
+def loads_in(node) -> set[str]:
+    return {n.id for n in gast.walk(node)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}

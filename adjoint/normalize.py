@@ -1,0 +1,541 @@
+"""Stage 3, normalize: three-address `t_` form, one primitive operation per statement.
+
+    def f(x, y):                        def f(x, y):
+        return 2.0 * (x * y + sin(x))  ->  t_1 = x * y
+                                            t_2 = math.sin(x)
+                                            t_3 = t_1 + t_2
+                                            t_4 = 2.0 * t_3
+                                            return t_4
+
+Output grammar (atom := Name | number constant | math.pi-style constant):
+
+    stmt := v = atom                        copy
+          | v = atom op atom                op in + - * / ** % //
+          | v = atom (+|-) atom (+|-) ...   a linear chain, kept whole (the seed's t_s line)
+          | v = -atom | v = not atom
+          | v = f(atom, ...)                f resolved (node.callee): a rule or non-differentiable
+          | v = atom cmp atom
+          | v = x[index] | v = x.shape      index := atom | (atom, ...)
+          | x[index] = atom
+          | v1, v2, ... = x                 unpack a sequence
+          | if atom: stmt* else: stmt*
+          | for i in range(atom, atom, atom): stmt*
+          | while True: stmt*               the condition is tested by an `if not t: break` in the body
+          | break | continue
+          | return atom                     exactly one, the last statement of the function
+
+A target never appears among its own operands (`x = x * y` becomes `t_1 = x * y; x = t_1`),
+`a if c else b` and `and`/`or` become if-statements (so unevaluated branches stay unevaluated),
+`x += e` becomes `x = x + e`, and calls to plain Python helpers are inlined with their locals
+renamed `<helper>_<name>`. Returns anywhere become one return at the end (see structure_returns).
+Every statement keeps the user position and source line it came from.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+import types
+
+import gast
+
+from . import nodes
+from .errors import AdjointError, locate
+from .names import Namer
+
+BINARY = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
+          gast.Div: operator.truediv, gast.Pow: operator.pow, gast.Mod: operator.mod,
+          gast.FloorDiv: operator.floordiv}
+UNARY = {gast.USub: operator.neg, gast.UAdd: operator.pos, gast.Not: operator.not_}
+COMPARE = {gast.Lt: operator.lt, gast.LtE: operator.le, gast.Gt: operator.gt,
+           gast.GtE: operator.ge, gast.Eq: operator.eq, gast.NotEq: operator.ne}
+LINEAR = (gast.Add, gast.Sub)
+
+
+def normalize(parsed, namer: Namer):
+    """A new FunctionDef in three-address form; `parsed.tree` is left untouched."""
+    tree = copy.deepcopy(parsed.tree)
+    normalizer = _Normalizer(parsed, namer, inlining=(parsed.fn,))
+    body = structure_returns(tree.body, namer)
+    tree.body = normalizer.block(body)
+    return tree
+
+
+def primitive_of(rhs):
+    """The Python callable a normalized right-hand side applies (None for copies and reads)."""
+    if isinstance(rhs, gast.BinOp):
+        return BINARY[type(rhs.op)]
+    if isinstance(rhs, gast.UnaryOp):
+        return UNARY[type(rhs.op)]
+    if isinstance(rhs, gast.Compare):
+        return COMPARE[type(rhs.ops[0])]
+    if isinstance(rhs, gast.Call):
+        return rhs.callee
+    return None
+
+
+def is_linear_chain(rhs) -> bool:
+    """`a + b - c ...` over atoms: its partials are constants (+1 or -1)."""
+    return isinstance(rhs, gast.BinOp) and isinstance(rhs.op, LINEAR)
+
+
+def linear_terms(rhs, sign=1.0):
+    """[(sign, atom), ...] of a linear chain."""
+    if is_linear_chain(rhs):
+        right_sign = sign if isinstance(rhs.op, gast.Add) else -sign
+        return linear_terms(rhs.left, sign) + linear_terms(rhs.right, right_sign)
+    return [(sign, rhs)]
+
+
+def is_atom(node) -> bool:
+    if isinstance(node, (gast.Name, gast.Constant)):
+        return True
+    return isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
+        and node.value.id in ("math", "np") and not hasattr(node, "callee")
+
+
+class _Normalizer:
+    def __init__(self, parsed, namer, inlining, rename=None):
+        self.parsed = parsed
+        self.namer = namer
+        self.inlining = inlining            # the call chain being inlined, to catch recursion
+        self.rename = rename or {}          # helper locals -> their inlined names
+
+    # statements ---------------------------------------------------------------------------
+
+    def block(self, stmts):
+        out = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt))
+        return out or [gast.Pass()]
+
+    def statement(self, stmt):
+        method = getattr(self, "stmt_" + type(stmt).__name__)
+        return [nodes.located(s, stmt) if getattr(s, "lineno", None) is None else s
+                for s in method(stmt)]
+
+    def stmt_Pass(self, stmt):
+        return []
+
+    def stmt_Expr(self, stmt):
+        return []                                                  # a stray constant
+
+    def stmt_Break(self, stmt):
+        return [gast.Break()]
+
+    def stmt_Continue(self, stmt):
+        return [gast.Continue()]
+
+    def stmt_Assign(self, stmt):
+        return self.assign(stmt.targets[0], stmt.value, stmt)
+
+    def stmt_AugAssign(self, stmt):
+        target = self.target(stmt.target)
+        load = copy.deepcopy(target)
+        load.ctx = gast.Load()
+        pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
+        combined = gast.BinOp(left=left, op=stmt.op, right=stmt.value)
+        p, rhs = self.rhs(combined, stmt, prenamed=True)
+        return pre + p + self.bind(target, rhs, stmt)
+
+    def stmt_Return(self, stmt):
+        if stmt.value is None:
+            raise AdjointError("the function returns nothing", location=self.where(stmt),
+                               hint="return the value to differentiate")
+        pre, value = self.atom(stmt.value, stmt)
+        return pre + [nodes.return_(value, stmt)]
+
+    def stmt_If(self, stmt):
+        pre, test = self.atom(stmt.test, stmt)
+        return pre + [nodes.if_(test, self.block(stmt.body), self.block(stmt.orelse), stmt)]
+
+    def stmt_For(self, stmt):
+        pre, bounds = [], []
+        for arg in stmt.iter.args:
+            p, a = self.atom(arg, stmt)
+            pre += p
+            bounds.append(a)
+        index = self.rename_id(stmt.target.id)
+        return pre + [nodes.for_range(index, bounds, self.loop_body(stmt.body, stmt), stmt)]
+
+    def stmt_While(self, stmt):
+        pre, test = self.atom(stmt.test, stmt)
+        stop = self.namer.temp()
+        check = pre + [nodes.assign(stop, gast.UnaryOp(op=gast.Not(), operand=test), stmt),
+                       nodes.if_(stop, [gast.Break()], origin=stmt)]
+        body = check + self.block(stmt.body)
+        return [nodes.while_(nodes.const(True), self.flag_exits(body, stmt), stmt)]
+
+    def loop_body(self, body, loop):
+        return self.flag_exits(self.block(body), loop)
+
+    def flag_exits(self, body, loop):
+        """Turn break/continue into flags, so that one pass through the body is straight code.
+
+        while True:                       while True:
+            A                                 t_live = True
+            if c:                             t_stop = False
+                break             ->          A
+            B                                 if c:
+                                                  t_live = False
+                                                  t_stop = True
+                                              if t_live:
+                                                  B
+                                              if t_stop:     (a loop exit: `loop_exit`)
+                                                  break
+        """
+        if not _has_exit(body):
+            return body
+        live, stop = self.namer.fresh("t_live"), self.namer.fresh("t_stop")
+        guarded = _guard(body, live, stop, loop)
+        exit_ = nodes.if_(stop, [gast.Break()], origin=loop)
+        exit_.loop_exit = True
+        return [nodes.assign(live, True, loop), nodes.assign(stop, False, loop)] + guarded + [exit_]
+
+    # assignment ---------------------------------------------------------------------------
+
+    def assign(self, target, value, stmt):
+        if isinstance(target, gast.Tuple):
+            return self.assign_tuple(target, value, stmt)
+        target = self.target(target)
+        pre, rhs = self.rhs(value, stmt)
+        return pre + self.bind(target, rhs, stmt)
+
+    def bind(self, target, rhs, stmt):
+        """`target = rhs`, through a temporary when the target is also an operand."""
+        if isinstance(target, gast.Subscript):
+            pre, value = self.to_atom(rhs, stmt)
+            return pre + [nodes.assign(target, value, stmt)]
+        if target.id in nodes.loads_in(rhs) and not is_atom(rhs):
+            temp = self.namer.temp()
+            return [nodes.assign(temp, rhs, stmt), nodes.assign(target.id, temp, stmt)]
+        return [nodes.assign(target.id, rhs, stmt)]
+
+    def assign_tuple(self, target, value, stmt):
+        names = [self.rename_id(e.id) for e in target.elts]
+        if isinstance(value, gast.Tuple):
+            if len(value.elts) != len(names):
+                raise AdjointError(f"cannot unpack {len(value.elts)} values into {len(names)} names",
+                                   location=self.where(stmt))
+            pre, atoms = [], []
+            for elt in value.elts:                  # evaluate every right side first (swaps)
+                p, a = self.atom(elt, stmt)
+                if isinstance(a, gast.Name) and a.id in names:
+                    temp = self.namer.temp()
+                    p.append(nodes.assign(temp, a, stmt))
+                    a = nodes.name(temp)
+                pre += p
+                atoms.append(a)
+            return pre + [nodes.assign(n, a, stmt) for n, a in zip(names, atoms)]
+        pre, source = self.atom(value, stmt)
+        unpack = gast.Assign(targets=[nodes.tuple_(names, store=True)], value=source, type_comment=None)
+        return pre + [nodes.located(unpack, stmt)]
+
+    def target(self, target):
+        if isinstance(target, gast.Name):
+            return nodes.name(self.rename_id(target.id), store=True)
+        value = nodes.name(self.rename_id(target.value.id))
+        pre, index = self.index(target.slice, target)
+        if pre:
+            raise AdjointError("an assigned array index must be a name or a constant",
+                               location=self.where(target), hint="compute the index on the line before")
+        return nodes.subscript(value, index, store=True)
+
+    # expressions --------------------------------------------------------------------------
+
+    def atom(self, expr, stmt):
+        """(prelude statements, atom) computing `expr`."""
+        pre, rhs = self.rhs(expr, stmt)
+        p, a = self.to_atom(rhs, stmt)
+        return pre + p, a
+
+    def to_atom(self, rhs, stmt):
+        if is_atom(rhs):
+            return [], rhs
+        temp = self.namer.temp()
+        return [nodes.assign(temp, rhs, stmt)], nodes.name(temp)
+
+    def rhs(self, expr, stmt, prenamed=False):
+        """(prelude, a right-hand side of the output grammar) computing `expr`."""
+        if isinstance(expr, gast.Name):
+            return [], expr if prenamed else nodes.name(self.rename_id(expr.id))
+        if isinstance(expr, gast.Constant):
+            return [], nodes.const(expr.value)
+        if isinstance(expr, gast.Attribute):
+            return self.rhs_attribute(expr, stmt)
+        if isinstance(expr, gast.BinOp) and isinstance(expr.op, LINEAR):
+            return self.rhs_linear(expr, stmt, prenamed)
+        if isinstance(expr, gast.BinOp):
+            pre_l, left = self.operand(expr.left, stmt, prenamed)
+            pre_r, right = self.atom(expr.right, stmt)
+            return pre_l + pre_r, gast.BinOp(left=left, op=type(expr.op)(), right=right)
+        if isinstance(expr, gast.UnaryOp):
+            pre, operand = self.atom(expr.operand, stmt)
+            if isinstance(expr.op, gast.UAdd):
+                return pre, operand
+            if isinstance(expr.op, gast.USub) and isinstance(operand, gast.Constant):
+                return pre, nodes.const(-operand.value)
+            return pre, gast.UnaryOp(op=type(expr.op)(), operand=operand)
+        if isinstance(expr, gast.Call):
+            return self.rhs_call(expr, stmt)
+        if isinstance(expr, gast.Compare):
+            return self.rhs_compare(expr, stmt)
+        if isinstance(expr, gast.BoolOp):
+            return self.rhs_boolop(expr, stmt)
+        if isinstance(expr, gast.IfExp):
+            return self.rhs_ifexp(expr, stmt)
+        if isinstance(expr, gast.Subscript):
+            pre, value = self.atom(expr.value, stmt)
+            pre_i, index = self.index(expr.slice, stmt)
+            return pre + pre_i, nodes.subscript(value, index)
+        if isinstance(expr, gast.Tuple):
+            raise AdjointError("a tuple value here is not supported", location=self.where(expr),
+                               hint="return or assign one number; use `jacobian` for several outputs")
+        raise AdjointError(f"cannot normalize {type(expr).__name__}", location=self.where(expr),
+                           stage="normalize")
+
+    def operand(self, expr, stmt, prenamed):
+        if prenamed:
+            return [], expr
+        return self.atom(expr, stmt)
+
+    def rhs_linear(self, expr, stmt, prenamed):
+        pre = []
+
+        def leaves(node, first):
+            if isinstance(node, gast.BinOp) and isinstance(node.op, LINEAR):
+                left = leaves(node.left, first)
+                right = leaves(node.right, False)
+                return gast.BinOp(left=left, op=type(node.op)(), right=right)
+            p, a = self.operand(node, stmt, prenamed and first) if first else self.atom(node, stmt)
+            pre.extend(p)
+            return a
+        return pre, leaves(expr, True)
+
+    def rhs_attribute(self, expr, stmt):
+        if is_atom(expr):
+            return [], expr
+        pre, value = self.atom(expr.value, stmt)
+        return pre, gast.Attribute(value=value, attr=expr.attr, ctx=gast.Load())
+
+    def rhs_call(self, expr, stmt):
+        pre, args = [], []
+        for arg in expr.args:
+            p, a = self.atom(arg, stmt)
+            pre += p
+            args.append(a)
+        callee = expr.callee
+        if isinstance(callee, types.FunctionType) and not _has_rule(callee):
+            return self.inline(expr, callee, args, pre, stmt)
+        call = gast.Call(func=copy.deepcopy(expr.func), args=args, keywords=[])
+        call.callee = callee
+        return pre, call
+
+    def rhs_compare(self, expr, stmt):
+        pre, left = self.atom(expr.left, stmt)
+        if len(expr.ops) == 1:
+            p, right = self.atom(expr.comparators[0], stmt)
+            return pre + p, gast.Compare(left=left, ops=[type(expr.ops[0])()], comparators=[right])
+        # a < b < c  ->  (a < b) and (b < c), b evaluated once
+        first = gast.Compare(left=left, ops=[expr.ops[0]], comparators=[expr.comparators[0]])
+        rest = gast.Compare(left=expr.comparators[0], ops=expr.ops[1:], comparators=expr.comparators[1:])
+        p, a = self.atom(expr.comparators[0], stmt)
+        first.comparators = [a]
+        rest.left = a
+        return self.rhs_boolop(gast.BoolOp(op=gast.And(), values=[first, rest]), stmt, pre + p)
+
+    def rhs_boolop(self, expr, stmt, pre=()):
+        pre = list(pre)
+        result = self.namer.temp()
+        p, first = self.rhs(expr.values[0], stmt)
+        pre += p + [nodes.assign(result, first, stmt)]
+        remaining = expr.values[1:]
+        if not remaining:
+            return pre, nodes.name(result)
+        rest = remaining[0] if len(remaining) == 1 else gast.BoolOp(op=expr.op, values=remaining)
+        p, value = self.rhs(rest, stmt)
+        branch = p + [nodes.assign(result, value, stmt)]
+        if isinstance(expr.op, gast.And):
+            pre.append(nodes.if_(result, branch, origin=stmt))
+        else:
+            pre.append(nodes.if_(result, [gast.Pass()], branch, origin=stmt))
+        return pre, nodes.name(result)
+
+    def rhs_ifexp(self, expr, stmt):
+        pre, test = self.atom(expr.test, stmt)
+        result = self.namer.temp()
+        p_body, body = self.rhs(expr.body, stmt)
+        p_else, orelse = self.rhs(expr.orelse, stmt)
+        branch = nodes.if_(test, p_body + [nodes.assign(result, body, stmt)],
+                           p_else + [nodes.assign(result, orelse, stmt)], stmt)
+        return pre + [branch], nodes.name(result)
+
+    def index(self, index, stmt):
+        if isinstance(index, gast.Tuple):
+            pre, atoms = [], []
+            for elt in index.elts:
+                p, a = self.atom(elt, stmt)
+                pre += p
+                atoms.append(a)
+            return pre, gast.Tuple(elts=atoms, ctx=gast.Load())
+        if isinstance(index, gast.Slice):
+            raise AdjointError("slices are not supported yet", location=self.where(stmt),
+                               hint="index elements one at a time in a loop")
+        return self.atom(index, stmt)
+
+    # helpers ------------------------------------------------------------------------------
+
+    def inline(self, call, callee, args, pre, stmt):
+        """Inline a plain Python helper: bind its parameters, normalize its body, take its result."""
+        from . import parse as parse_stage
+        from . import validate as validate_stage
+        if callee in self.inlining:
+            chain = " -> ".join(f.__name__ for f in self.inlining + (callee,))
+            raise AdjointError(f"recursive call {chain}", location=self.where(call),
+                               hint="rewrite the recursion as a loop")
+        helper = parse_stage.parse(callee)
+        validate_stage.validate(helper)
+        if len(args) != len(helper.args):
+            raise AdjointError(f"{helper.name}() takes {len(helper.args)} arguments, "
+                               f"{len(args)} given", location=self.where(call))
+        self.parsed.namespace.update(helper.namespace)
+        locals_ = {n.id for n in gast.walk(helper.tree) if isinstance(n, gast.Name)}
+        rename = {v: self.namer.fresh(f"{helper.name}_{v}") for v in sorted(locals_)}
+        inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename)
+        binds = [nodes.assign(rename[p], a, stmt) for p, a in zip(helper.args, args)]
+        result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
+        body = structure_returns(copy.deepcopy(helper.tree.body), self.namer)
+        stmts = inner.block(body)
+        final = stmts.pop()                      # the single `return atom`
+        for s in gast.walk(gast.Module(body=stmts, type_ignores=[])):
+            if isinstance(s, gast.stmt) and not hasattr(s, "source_file"):
+                s.source_file = helper.filename
+        return pre + binds + stmts + [nodes.assign(result, final.value, final)], nodes.name(result)
+
+    def rename_id(self, identifier):
+        return self.rename.get(identifier, identifier)
+
+    def where(self, node):
+        return locate(node, self.parsed.filename)
+
+
+def _has_rule(fn) -> bool:
+    from . import rules
+    return rules.lookup(fn) is not None
+
+
+# returns ----------------------------------------------------------------------------------
+
+def structure_returns(body, namer: Namer):
+    """Rewrite a body so that it has one `return` as its last statement.
+
+    if c:                  if c:
+        return a               t_r = a
+    b = g(x)       ->      else:
+    return b                   b = g(x)
+                               t_r = b
+                           return t_r
+
+    A return inside a loop sets a flag and breaks out; the code after the loop runs
+    only while the flag is unset.
+    """
+    if _only_final_return(body):
+        return body
+    result, flag = namer.fresh("t_result"), namer.fresh("t_returned")
+    origin = next((s for s in gast.walk(gast.Module(body=body, type_ignores=[]))
+                   if isinstance(s, gast.Return)), None)
+    structured = _structure(body, result, flag, in_loop=False)
+    prologue = [nodes.assign(flag, False, origin)] if _has_loop_return(body) else []
+    return prologue + structured + [nodes.return_(result, origin)]
+
+
+def _only_final_return(body):
+    returns = [n for n in gast.walk(gast.Module(body=body, type_ignores=[])) if isinstance(n, gast.Return)]
+    return len(returns) == 1 and body and returns[0] is body[-1]
+
+
+def _has_return(stmts):
+    return any(isinstance(n, gast.Return) for s in stmts for n in gast.walk(s))
+
+
+def _has_loop_return(stmts):
+    return any(_has_return(n.body) for s in stmts for n in gast.walk(s)
+               if isinstance(n, (gast.For, gast.While)))
+
+
+def _always_returns(stmts):
+    for s in stmts:
+        if isinstance(s, gast.Return):
+            return True
+        if isinstance(s, gast.If) and _always_returns(s.body) and _always_returns(s.orelse):
+            return True
+    return False
+
+
+def _structure(body, result, flag, in_loop):
+    out = []
+    for i, stmt in enumerate(body):
+        rest = body[i + 1:]
+        if isinstance(stmt, gast.Return):
+            out.append(nodes.located(gast.Assign(targets=[nodes.name(result, store=True)],
+                                                 value=stmt.value, type_comment=None), stmt))
+            if in_loop:
+                out += [nodes.assign(flag, True, stmt), nodes.located(gast.Break(), stmt)]
+            return out
+        if isinstance(stmt, gast.If) and _has_return([stmt]):
+            branches = []
+            for branch in (stmt.body, stmt.orelse):
+                if in_loop or _always_returns(branch):
+                    branches.append(_structure(branch, result, flag, in_loop) or [gast.Pass()])
+                else:
+                    branches.append(_structure(branch + copy.deepcopy(rest), result, flag, in_loop))
+            out.append(nodes.if_(stmt.test, branches[0], branches[1], stmt))
+            if in_loop:
+                continue
+            return out
+        if isinstance(stmt, (gast.For, gast.While)) and _has_return(stmt.body):
+            loop = copy.copy(stmt)
+            loop.body = _structure(stmt.body, result, flag, in_loop=True)
+            out.append(loop)
+            if in_loop:
+                out.append(nodes.if_(nodes.name(flag), [gast.Break()], origin=stmt))
+                continue
+            remaining = _structure(rest, result, flag, in_loop=False) if rest else []
+            if remaining:
+                out.append(nodes.if_(gast.UnaryOp(op=gast.Not(), operand=nodes.name(flag)),
+                                     remaining, origin=stmt))
+            return out
+        out.append(stmt)
+    return out
+
+
+# loop exits ---------------------------------------------------------------------------------
+
+def _has_exit(body):
+    """A break or continue of this loop (not of a nested one)."""
+    for stmt in body:
+        if isinstance(stmt, (gast.Break, gast.Continue)):
+            return True
+        if isinstance(stmt, gast.If) and (_has_exit(stmt.body) or _has_exit(stmt.orelse)):
+            return True
+    return False
+
+
+def _guard(body, live, stop, origin):
+    out = []
+    for i, stmt in enumerate(body):
+        if isinstance(stmt, (gast.Break, gast.Continue)):
+            out.append(nodes.assign(live, False, stmt if hasattr(stmt, "lineno") else origin))
+            if isinstance(stmt, gast.Break):
+                out.append(nodes.assign(stop, True, stmt if hasattr(stmt, "lineno") else origin))
+            return out
+        if isinstance(stmt, gast.If) and (_has_exit(stmt.body) or _has_exit(stmt.orelse)):
+            branch = nodes.if_(stmt.test, _guard(stmt.body, live, stop, origin) or [gast.Pass()],
+                               _guard(stmt.orelse, live, stop, origin), stmt)
+            out.append(branch)
+            rest = body[i + 1:]
+            if rest:
+                out.append(nodes.if_(live, _guard(rest, live, stop, origin), origin=stmt))
+            return out
+        out.append(stmt)
+    return out

@@ -1,0 +1,314 @@
+"""Stage 6, optimize: make the adjoint as lean as a hand-written one.
+
+    s_ret = 1.0                          s_s += 2.0
+    s_s += 2.0 * s_ret          ->       s_1 = t_b * s_s
+    s_1 = 0.0                            (the unused tape, replay and sensitivities are gone)
+    s_1 += t_b * s_s
+
+Passes, run in order until none changes anything (each returns whether it did):
+fold_constants (1.0 * e, x ** 1.0, 2 - 1.0), propagate_seed (the seed 1.0 into its uses),
+first_accumulation (s = 0.0; s += e  ->  s = e, for sensitivities of temporaries; user-named
+sensitivities keep the seed's `+=` form), eliminate_dead_code (strong liveness: unused
+sensitivities, dead stores, replayed statements and checkpoints nothing reads).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import gast
+
+from . import nodes
+
+
+def optimize(fn: gast.FunctionDef, namer, roots=()) -> gast.FunctionDef:
+    fn = copy.deepcopy(fn)
+    temporaries = {s for s in namer.sensitivities if namer.sensitivity_of_temporary(s)}
+    for _ in range(20):
+        changed = fold_constants(fn)
+        changed |= propagate_seed(fn, namer.sensitivities)
+        changed |= first_accumulation(fn, temporaries)
+        changed |= eliminate_dead_code(fn, set(roots))
+        if not changed:
+            break
+    drop_orphan_comments(fn)
+    return fn
+
+
+# constants ----------------------------------------------------------------------------------
+
+def _number(node):
+    return isinstance(node, gast.Constant) and type(node.value) in (int, float)
+
+
+def _is(node, value):
+    return _number(node) and node.value == value
+
+
+class _Fold(gast.NodeTransformer):
+    changed = False
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        left, right, op = node.left, node.right, node.op
+        if _number(left) and _number(right) and isinstance(op, (gast.Add, gast.Sub, gast.Mult)):
+            value = {gast.Add: left.value + right.value, gast.Sub: left.value - right.value,
+                     gast.Mult: left.value * right.value}[type(op)]
+            return self._done(nodes.const(value))
+        if isinstance(op, gast.Mult) and _is(left, 1.0):
+            return self._done(right)
+        if isinstance(op, gast.Mult) and _is(right, 1.0):
+            return self._done(left)
+        if isinstance(op, gast.Div) and _is(right, 1.0):
+            return self._done(left)
+        if isinstance(op, gast.Pow) and _is(right, 1.0):
+            return self._done(left)
+        if isinstance(op, (gast.Add, gast.Sub)) and _is(right, 0.0) and not _number(left):
+            return self._done(left)
+        return node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, gast.USub) and _number(node.operand):
+            return self._done(nodes.const(-node.operand.value))
+        if isinstance(node.op, gast.USub) and isinstance(node.operand, gast.UnaryOp) \
+                and isinstance(node.operand.op, gast.USub):
+            return self._done(node.operand.operand)
+        return node
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        if isinstance(node.value, gast.UnaryOp) and isinstance(node.value.op, gast.USub) \
+                and isinstance(node.op, (gast.Add, gast.Sub)):
+            node.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
+            node.value = node.value.operand
+            self.changed = True
+        elif _number(node.value) and node.value.value < 0 and isinstance(node.op, (gast.Add, gast.Sub)):
+            node.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
+            node.value = nodes.const(-node.value.value)
+            self.changed = True
+        return node
+
+    def _done(self, node):
+        self.changed = True
+        return node
+
+
+def fold_constants(fn) -> bool:
+    folder = _Fold()
+    folder.visit(fn)
+    return folder.changed
+
+
+def propagate_seed(fn, sensitivities) -> bool:
+    """A sensitivity set once, at the top level, to a constant and never updated: inline it."""
+    writes: dict = {}
+    for node in gast.walk(fn):
+        for target in _written_names(node):
+            writes.setdefault(target, []).append(node)
+    constant = {}
+    for stmt in fn.body:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            name = stmt.targets[0].id
+            if name in sensitivities and _number(stmt.value) and len(writes.get(name, [])) == 1:
+                constant[name] = stmt
+    if not constant:
+        return False
+
+    class Inline(gast.NodeTransformer):
+        def visit_Name(self, node):
+            if isinstance(node.ctx, gast.Load) and node.id in constant:
+                return nodes.const(constant[node.id].value.value)
+            return node
+    Inline().visit(fn)
+    fn.body = [s for s in fn.body if not any(s is c for c in constant.values())]
+    return True
+
+
+def _written_names(node):
+    if isinstance(node, gast.Assign):
+        return [n.id for n in gast.walk(node.targets[0]) if isinstance(n, gast.Name)
+                and isinstance(n.ctx, gast.Store)]
+    if isinstance(node, gast.AugAssign):
+        target = node.target
+        return [target.id if isinstance(target, gast.Name) else target.value.id]
+    if isinstance(node, gast.For):
+        return [node.target.id]
+    return []
+
+
+# s = 0.0; s += e  ->  s = e -------------------------------------------------------------------
+
+def first_accumulation(fn, names) -> bool:
+    """Rewrite `s += e` into `s = e` where s is known to be 0.0 (for `names` only)."""
+    rewriter = _ZeroState(names)
+    rewriter.block(fn.body, frozenset(), rewrite=True)
+    return rewriter.changed
+
+
+class _ZeroState:
+    def __init__(self, names):
+        self.names = names
+        self.changed = False
+
+    def block(self, stmts, zero, rewrite):
+        for i, stmt in enumerate(stmts):
+            zero = self.statement(stmts, i, stmt, zero, rewrite)
+        return zero
+
+    def statement(self, stmts, i, stmt, zero, rewrite):
+        if isinstance(stmt, gast.Assign):
+            written = set(_written_names(stmt))
+            zero = zero - written
+            target = stmt.targets[0]
+            if isinstance(target, gast.Name) and target.id in self.names and _is(stmt.value, 0.0):
+                zero = zero | {target.id}
+            return frozenset(zero)
+        if isinstance(stmt, gast.AugAssign):
+            target = stmt.target
+            if isinstance(target, gast.Name) and target.id in zero and isinstance(stmt.op, gast.Add):
+                if rewrite:
+                    stmts[i] = nodes.located(gast.Assign(targets=[target], value=stmt.value,
+                                                         type_comment=None), stmt)
+                    self.changed = True
+            return frozenset(zero - set(_written_names(stmt)))
+        if isinstance(stmt, gast.If):
+            a = self.block(stmt.body, zero, rewrite)
+            b = self.block(stmt.orelse, zero, rewrite)
+            return a & b
+        if isinstance(stmt, (gast.For, gast.While)):
+            head = zero
+            while True:                                  # zero at the head on every iteration
+                end = self.block(copy.deepcopy(stmt.body), head, rewrite=False)
+                new_head = head & end
+                if new_head == head:
+                    break
+                head = new_head
+            self.block(stmt.body, head, rewrite)
+            return head - {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name)
+                           and n.id in self.names and _assigned_nonzero(stmt, n.id)}
+        return zero
+
+
+def _assigned_nonzero(loop, name):
+    for node in gast.walk(loop):
+        if name in _written_names(node):
+            if not (isinstance(node, gast.Assign) and _is(node.value, 0.0)):
+                return True
+    return False
+
+
+# dead code ----------------------------------------------------------------------------------
+
+def eliminate_dead_code(fn, roots) -> bool:
+    """Drop every statement whose result nothing live reads (strong liveness)."""
+    before = _count(fn)
+    args = {a.id for a in fn.args.args}
+    fn.body, _ = _live_block(fn.body, set(roots) | args, remove=True)
+    return _count(fn) != before
+
+
+def _count(fn):
+    return sum(1 for n in gast.walk(fn) if isinstance(n, gast.stmt))
+
+
+def _real(stmts):
+    return any(not (nodes.is_comment(s) or isinstance(s, gast.Pass)) for s in stmts)
+
+
+def _live_block(stmts, live_out, remove):
+    live = set(live_out)
+    out = []
+    for stmt in reversed(stmts):
+        kept, live = _transfer(stmt, live, remove)
+        out = kept + out
+    return out, live
+
+
+def _reads(node):
+    return nodes.loads_in(node) if node is not None else set()
+
+
+def _transfer(stmt, live, remove):
+    if nodes.is_comment(stmt):
+        return [stmt], live
+    if isinstance(stmt, gast.Pass):
+        return [], live
+    if isinstance(stmt, gast.Return):
+        return [stmt], live | _reads(stmt.value)
+    if isinstance(stmt, (gast.Break, gast.Continue)):
+        return [stmt], live
+    if isinstance(stmt, gast.Assign):
+        target = stmt.targets[0]
+        if isinstance(target, gast.Subscript):
+            if target.value.id not in live:
+                return [], live
+            return [stmt], live | _reads(stmt.value) | _reads(target.slice) | {target.value.id}
+        written = set(_written_names(stmt))
+        if not written & live and not getattr(stmt, "primal", False):
+            return [], live
+        return [stmt], (live - written) | _reads(stmt.value)
+    if isinstance(stmt, gast.AugAssign):
+        target = stmt.target
+        base = target.id if isinstance(target, gast.Name) else target.value.id
+        if base not in live:
+            return [], live
+        extra = _reads(target.slice) if isinstance(target, gast.Subscript) else set()
+        return [stmt], live | _reads(stmt.value) | extra | {base}
+    if isinstance(stmt, gast.If):
+        body, live_body = _live_block(stmt.body, live, remove)
+        orelse, live_else = _live_block(stmt.orelse, live, remove)
+        if not _real(body) and not _real(orelse):
+            return [], live
+        new = copy.copy(stmt)
+        new.body = body if _real(body) else [gast.Pass()]
+        new.orelse = orelse if _real(orelse) else []
+        return [new], live_body | live_else | _reads(stmt.test)
+    if isinstance(stmt, (gast.For, gast.While)):
+        return _transfer_loop(stmt, live, remove)
+    return [stmt], live | _reads(stmt)
+
+
+def _transfer_loop(loop, live_out, remove):
+    index = {loop.target.id} if isinstance(loop, gast.For) else set()
+    head_reads = _reads(loop.iter) if isinstance(loop, gast.For) else set()
+
+    def fixpoint(body):
+        head = set(live_out)
+        while True:
+            _, body_in = _live_block(body, head, remove=False)
+            new_head = set(live_out) | (body_in - index)
+            if new_head == head:
+                return head
+            head = new_head
+
+    without_exits = [s for s in loop.body if not getattr(s, "loop_exit", False)]
+    head = fixpoint(without_exits)
+    trial, _ = _live_block(copy.deepcopy(without_exits), head, remove=True)
+    if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
+        return [], live_out                                   # nothing in it is used
+    head = fixpoint(loop.body)
+    body, _ = _live_block(loop.body, head, remove)
+    new = copy.copy(loop)
+    new.body = body if _real(body) else [gast.Pass()]
+    return [new], head | head_reads
+
+
+def drop_orphan_comments(fn):
+    def clean(stmts):
+        out = []
+        for i, stmt in enumerate(stmts):
+            if isinstance(stmt, gast.If):
+                stmt.body, stmt.orelse = clean(stmt.body), clean(stmt.orelse)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                stmt.body = clean(stmt.body)
+            out.append(stmt)
+        result = []
+        for i, stmt in enumerate(out):
+            if nodes.is_comment(stmt) and not getattr(stmt, "keep", False):
+                following = out[i + 1] if i + 1 < len(out) else None
+                if following is None or nodes.is_comment(following) or isinstance(following, gast.Return):
+                    continue
+            result.append(stmt)
+        return result or [gast.Pass()]
+    fn.body = clean(fn.body)

@@ -1,0 +1,207 @@
+"""Stage 1, parse: a Python function -> a gast FunctionDef the later stages can trust.
+
+    def f(x):                      def f(x):
+        return sin(x) * G    ->        return math.sin(x) * 9.81
+    (from math import sin; G = 9.81 at module level)
+
+Line and column numbers are absolute in the user's file. Every call whose callee resolves
+through the function's globals carries `node.callee` (the Python object) and is spelled
+canonically (`math.sin`, `np.exp`, `abs`); numeric globals are inlined as constants.
+Each statement carries `source_text`, the user's line it came from. The input is not changed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import inspect
+import math
+import textwrap
+import types
+
+import gast
+import numpy as np
+
+from . import nodes
+from .errors import AdjointError, Location
+
+CANONICAL_MODULES = {"math": math, "np": np}
+
+
+@dataclasses.dataclass
+class ParsedFunction:
+    fn: object
+    name: str
+    filename: str
+    tree: gast.FunctionDef
+    args: list[str]
+    namespace: dict           # user objects the emitted code must see (registered functions, arrays)
+    helpers: dict             # name -> ParsedFunction of plain Python functions it calls
+
+
+def parse(fn) -> ParsedFunction:
+    fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
+    filename = _filename(fn)
+    tree, source_lines = _function_tree(fn, filename)
+    _check_signature(tree, filename)
+    args = [a.id for a in tree.args.args]
+    resolver = _Resolver(fn, filename, _local_names(tree))
+    tree = resolver.visit(tree)
+    _annotate_source(tree, source_lines)
+    tree.decorator_list = []
+    tree.body = _strip_docstring(tree.body)
+    return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree, args=args,
+                          namespace=resolver.namespace, helpers={})
+
+
+def _filename(fn) -> str:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        raise AdjointError(f"adjoint can only differentiate Python functions, not {type(fn).__name__}",
+                           hint="pass a function defined with `def`")
+    return inspect.getsourcefile(fn) or code.co_filename
+
+
+def _function_tree(fn, filename):
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as exc:
+        raise AdjointError(f"cannot read the source of {fn.__qualname__}: {exc}",
+                           hint="define the function in a file (not in an interactive prompt)") from None
+    source = "".join(lines)
+    dedented = textwrap.dedent(source)
+    indent = len(lines[0]) - len(lines[0].lstrip()) if source.strip() else 0
+    module = gast.parse(dedented)
+    tree = module.body[0]
+    if not isinstance(tree, gast.FunctionDef):
+        raise AdjointError(f"{fn.__qualname__} is not defined with `def`",
+                           location=Location(filename, start, indent),
+                           hint="lambdas cannot be differentiated; define a named function")
+    for node in gast.walk(tree):
+        if hasattr(node, "lineno"):
+            node.lineno += start - 1
+            node.col_offset = (node.col_offset or 0) + indent
+            if getattr(node, "end_lineno", None) is not None:
+                node.end_lineno += start - 1
+                node.end_col_offset = (node.end_col_offset or 0) + indent
+    return tree, (start, lines)
+
+
+def _check_signature(tree, filename):
+    a = tree.args
+    extra = a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults
+    if extra:
+        raise AdjointError("only plain positional parameters are supported",
+                           location=Location(filename, tree.lineno, tree.col_offset),
+                           hint="remove *args, **kwargs, keyword-only parameters and defaults")
+
+
+def _local_names(tree) -> set[str]:
+    names = {a.id for a in tree.args.args}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+            names.add(node.id)
+    return names
+
+
+def _strip_docstring(body):
+    if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return body[1:] or [gast.Pass()]
+    return body
+
+
+def _annotate_source(tree, source):
+    start, lines = source
+    for node in gast.walk(tree):
+        if isinstance(node, gast.stmt) and hasattr(node, "lineno"):
+            text = lines[node.lineno - start].strip() if 0 <= node.lineno - start < len(lines) else ""
+            node.source_text = text.rstrip(":") if isinstance(node, (gast.If, gast.For, gast.While)) else text
+
+
+def spelling(obj) -> str | None:
+    """How emitted code names a callable: `math.sin`, `np.exp`, `abs`; None if it has no such name."""
+    name = getattr(obj, "__name__", None)
+    if name is None:
+        return None
+    if getattr(builtins, name, None) is obj:
+        return name
+    for alias, module in CANONICAL_MODULES.items():
+        if getattr(module, name, None) is obj:
+            return f"{alias}.{name}"
+    return None
+
+
+class _Resolver(gast.NodeTransformer):
+    """Rewrites global references into canonical calls and inlined constants."""
+
+    def __init__(self, fn, filename, local_names):
+        self.filename = filename
+        self.local_names = local_names
+        closure = inspect.getclosurevars(fn)
+        self.scope = {**vars(builtins), **fn.__globals__, **closure.nonlocals}
+        self.namespace: dict = {}
+
+    def lookup(self, node):
+        """The object a global Name or dotted Attribute refers to, or raise LookupError."""
+        if isinstance(node, gast.Name):
+            if node.id in self.local_names or node.id not in self.scope:
+                raise LookupError(node.id)
+            return self.scope[node.id]
+        if isinstance(node, gast.Attribute):
+            base = self.lookup(node.value)
+            if not isinstance(base, types.ModuleType):
+                raise LookupError(node.attr)
+            try:
+                return getattr(base, node.attr)
+            except AttributeError:
+                raise AdjointError(f"module {base.__name__!r} has no attribute {node.attr!r}",
+                                   location=Location(self.filename, node.lineno, node.col_offset)) from None
+        raise LookupError(type(node).__name__)
+
+    def visit_Call(self, node):
+        node.args = [self.visit(a) for a in node.args]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        try:
+            callee = self.lookup(node.func)
+        except LookupError:
+            node.func = self.visit(node.func)
+            return node
+        node.callee = callee
+        spelled = spelling(callee)
+        if spelled is None:
+            spelled = getattr(callee, "__name__", None) or "f"
+            self.namespace[spelled] = callee
+        func = nodes.attribute(spelled)
+        node.func = gast.copy_location(func, node.func)
+        return node
+
+    def visit_Name(self, node):
+        return self._inline(node)
+
+    def visit_Attribute(self, node):
+        return self._inline(node)
+
+    def _inline(self, node):
+        if not isinstance(node.ctx, gast.Load):
+            return self.generic_visit(node)
+        try:
+            value = self.lookup(node)
+        except LookupError:
+            return self.generic_visit(node)
+        if isinstance(value, (bool, int, float, np.floating, np.integer)):
+            if isinstance(node, gast.Attribute) and spelling_of_constant(node) is not None:
+                return node                               # math.pi stays readable
+            return gast.copy_location(nodes.const(value.item() if isinstance(value, np.generic) else value), node)
+        if isinstance(value, types.ModuleType):
+            return node
+        if isinstance(node, gast.Name):
+            self.namespace[node.id] = value
+        return node
+
+
+def spelling_of_constant(node) -> str | None:
+    if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
+            and node.value.id in CANONICAL_MODULES and node.attr in ("pi", "e", "tau", "inf"):
+        return f"{node.value.id}.{node.attr}"
+    return None

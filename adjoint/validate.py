@@ -1,0 +1,179 @@
+"""Stage 2, validate: the one place unsupported user syntax is rejected.
+
+    def f(x):                              f.py:2:11: unsupported syntax: lambda
+        g = lambda t: t * x      ->            g = lambda t: t * x
+        ...                                        ^
+                                           hint: define a named function instead
+
+Returns nothing; raises AdjointError at the first construct outside the supported subset.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from . import rules
+from .errors import AdjointError, locate
+
+STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
+              gast.Break, gast.Continue, gast.Pass)
+EXPRESSIONS = (gast.BinOp, gast.UnaryOp, gast.Call, gast.Name, gast.Constant, gast.Attribute,
+               gast.Subscript, gast.IfExp, gast.Compare, gast.BoolOp, gast.Tuple, gast.Slice)
+OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.FloorDiv,
+             gast.USub, gast.UAdd, gast.Not, gast.And, gast.Or, gast.Eq, gast.NotEq, gast.Lt,
+             gast.LtE, gast.Gt, gast.GtE)
+CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
+ARRAY_ATTRIBUTES = {"shape", "size", "ndim"}
+
+HINTS = {
+    gast.Lambda: "define a named function instead",
+    gast.ListComp: "write an explicit for loop over range(...)",
+    gast.GeneratorExp: "write an explicit for loop over range(...)",
+    gast.SetComp: "write an explicit for loop",
+    gast.DictComp: "write an explicit for loop",
+    gast.Dict: "pass numbers or arrays; dictionaries are not differentiable values",
+    gast.Set: "pass numbers or arrays; sets are not differentiable values",
+    gast.List: "use a tuple, or a numpy array built with np.array",
+    gast.With: "move the with-block outside the differentiated function",
+    gast.Try: "move error handling outside the differentiated function",
+    gast.Raise: "check inputs before calling the differentiated function",
+    gast.Assert: "check inputs before calling the differentiated function",
+    gast.Global: "pass the value as an argument instead",
+    gast.Nonlocal: "pass the value as an argument instead",
+    gast.Yield: "generators cannot be differentiated; return a value",
+    gast.YieldFrom: "generators cannot be differentiated; return a value",
+    gast.Await: "async code cannot be differentiated",
+    gast.FunctionDef: "define the helper at module level; adjoint differentiates calls to it",
+    gast.ClassDef: "define classes outside the differentiated function",
+    gast.Delete: "drop the del statement; variables go out of scope on return",
+    gast.Import: "import at module level",
+    gast.ImportFrom: "import at module level",
+    gast.NamedExpr: "assign in a separate statement",
+    gast.JoinedStr: "strings are not differentiable values",
+    gast.Starred: "unpack explicitly",
+    gast.AnnAssign: "drop the annotation",
+}
+
+
+def validate(parsed) -> None:
+    _Validator(parsed).check(parsed.tree)
+
+
+class _Validator:
+    def __init__(self, parsed):
+        self.parsed = parsed
+
+    def fail(self, node, message, hint=None):
+        raise AdjointError(message, location=locate(node, self.parsed.filename),
+                           hint=hint or HINTS.get(type(node)))
+
+    def check(self, tree):
+        self.check_body(tree.body, in_loop=False)
+
+    def check_body(self, body, in_loop):
+        for stmt in body:
+            self.check_statement(stmt, in_loop)
+
+    def check_statement(self, stmt, in_loop):
+        if isinstance(stmt, gast.Expr):
+            if isinstance(stmt.value, gast.Constant):
+                return                                            # a stray string or number
+            self.fail(stmt, "an expression statement has no effect on the result",
+                      "assign its value to a variable, or delete the line")
+        if not isinstance(stmt, STATEMENTS):
+            self.fail(stmt, f"unsupported statement: {_describe(stmt)}")
+        if isinstance(stmt, (gast.Break, gast.Continue)) and not in_loop:
+            self.fail(stmt, f"`{_describe(stmt)}` outside a loop")
+        if isinstance(stmt, gast.Assign):
+            if len(stmt.targets) != 1:
+                self.fail(stmt, "chained assignment (a = b = ...)", "assign one target per statement")
+            self.check_target(stmt.targets[0])
+        if isinstance(stmt, gast.AugAssign):
+            self.check_target(stmt.target)
+        if isinstance(stmt, (gast.For, gast.While)) and stmt.orelse:
+            self.fail(stmt, f"`else` on a {_describe(stmt)} loop", "set a flag inside the loop instead")
+        if isinstance(stmt, gast.For):
+            self.check_for(stmt)
+        for child in gast.iter_child_nodes(stmt):
+            if isinstance(child, gast.expr):
+                self.check_expression(child)
+        if isinstance(stmt, gast.If):
+            self.check_body(stmt.body, in_loop)
+            self.check_body(stmt.orelse, in_loop)
+        if isinstance(stmt, (gast.For, gast.While)):
+            self.check_body(stmt.body, in_loop=True)
+
+    def check_for(self, stmt):
+        it = stmt.iter
+        if not (isinstance(it, gast.Call) and getattr(it, "callee", None) is range):
+            self.fail(it, "for loops must iterate over range(...)",
+                      "loop over indices: `for i in range(len(x)):` and read x[i]")
+        if it.keywords or not 1 <= len(it.args) <= 3:
+            self.fail(it, "range(...) takes one to three positional arguments")
+        if not isinstance(stmt.target, gast.Name):
+            self.fail(stmt.target, "a for loop needs a single loop variable")
+
+    def check_target(self, target):
+        if isinstance(target, gast.Name):
+            return
+        if isinstance(target, gast.Tuple) and all(isinstance(e, gast.Name) for e in target.elts):
+            return
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+            return
+        self.fail(target, f"cannot assign to {_describe(target)}",
+                  "assign to a name, a tuple of names or an array element")
+
+    def check_expression(self, expr):
+        for node in gast.walk(expr):
+            if isinstance(node, CONTEXTS + OPERATORS):
+                continue
+            if not isinstance(node, EXPRESSIONS):
+                self.fail(node, f"unsupported syntax: {_describe(node)}")
+            if isinstance(node, gast.Constant) and not isinstance(node.value, (int, float, bool)) \
+                    and node.value is not None:
+                self.fail(node, f"unsupported constant {node.value!r}", "only numbers are differentiable values")
+            if isinstance(node, gast.Call):
+                self.check_call(node)
+            if isinstance(node, gast.Attribute) and not _is_module_attribute(node) \
+                    and node.attr not in ARRAY_ATTRIBUTES:
+                self.fail(node, f"unsupported attribute `.{node.attr}`",
+                          "use a module function (np.sum(x)) or x.shape / x.size / x.ndim")
+
+    def check_call(self, call):
+        if call.keywords:
+            self.fail(call, "keyword arguments in calls are not supported", "pass them by position")
+        if not hasattr(call, "callee"):
+            self.fail(call, f"cannot resolve the function `{_dotted(call.func)}`",
+                      "call module-level functions or math/numpy functions")
+        callee = call.callee
+        if rules.lookup(callee) or rules.is_non_differentiable(callee):
+            return
+        if _is_python_function(callee):
+            return                                                # a helper: inlined by normalize
+        self.fail(call, f"no derivative rule for `{_dotted(call.func)}`",
+                  f"register one: @adjoint.rule({_dotted(call.func)})\n"
+                  f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
+
+
+def _is_python_function(obj) -> bool:
+    import types
+    return isinstance(obj, types.FunctionType)
+
+
+def _is_module_attribute(node) -> bool:
+    return isinstance(node.value, gast.Name) and node.value.id in ("math", "np")
+
+
+def _dotted(node) -> str:
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return _describe(node)
+
+
+def _describe(node) -> str:
+    names = {gast.ListComp: "list comprehension", gast.GeneratorExp: "generator expression",
+             gast.Lambda: "lambda", gast.Break: "break", gast.Continue: "continue",
+             gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try"}
+    return names.get(type(node), type(node).__name__)
