@@ -104,8 +104,8 @@ class GradientFunction:
         lines = [int(n) for n in re.findall(r'File "<adjoint [^"]*>", line (\d+)', text)]
         lines += _traceback_lines(exc, self._filename(g.name))
         origin = next((g.origins[n] for n in reversed(lines) if n in g.origins), None)
-        location = Location(origin[0], origin[1], 0) if origin else None
-        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+        location = Location(*origin) if origin else None
+        first = _summary(text) or type(exc).__name__
         kind = "numba could not compile the gradient" if _is_numba_error(exc) else \
             f"{type(exc).__name__} while computing the gradient"
         return AdjointError(f"{kind}: {first}", location=location,
@@ -114,6 +114,18 @@ class GradientFunction:
 
     def __repr__(self):
         return f"<adjoint.grad of {self.generated.primal_name} wrt {', '.join(self.wrt)} [{self.target}]>"
+
+
+def _summary(text: str) -> str:
+    """The informative line of an error message (numba's is buried under its pipeline steps)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith(">>> "):
+            return f"no implementation for {ln[4:]}"
+    for ln in lines:
+        if not ln.startswith(("Failed in", "During:", "File ", "Resolution failure")):
+            return ln.rstrip(":")
+    return lines[0] if lines else ""
 
 
 def _is_numba_error(exc) -> bool:

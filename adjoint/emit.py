@@ -23,7 +23,7 @@ INDENT = "    "
 @dataclasses.dataclass
 class Emitted:
     source: str
-    origins: dict            # generated line -> (file, line) of the user statement
+    origins: dict            # generated line -> (file, line, col) of the user statement
 
 
 def emit(functions, *, header: str = "", comments: bool = True, filename: str = "") -> Emitted:
@@ -57,7 +57,7 @@ class _Printer:
         self.lines.append(INDENT * depth + text)
         if node is not None and getattr(node, "lineno", None) is not None:
             origin_file = getattr(node, "source_file", None) or self.filename
-            self.origins[len(self.lines)] = (origin_file, node.lineno)
+            self.origins[len(self.lines)] = (origin_file, node.lineno, getattr(node, "col_offset", 0) or 0)
 
     def function(self, fn):
         args = ", ".join(a.id for a in fn.args.args)

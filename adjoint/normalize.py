@@ -25,6 +25,7 @@ Output grammar (atom := Name | number constant | math.pi-style constant):
           | return atom                     exactly one, the last statement of the function
 
 A target never appears among its own operands (`x = x * y` becomes `t_1 = x * y; x = t_1`),
+except as the single +1 term of a linear chain, an accumulation (`s = s + t_1`),
 `a if c else b` and `and`/`or` become if-statements (so unevaluated branches stay unevaluated),
 `x += e` becomes `x = x + e`, and calls to plain Python helpers are inlined with their locals
 renamed `<helper>_<name>`. Returns anywhere become one return at the end (see structure_returns).
@@ -85,6 +86,14 @@ def linear_terms(rhs, sign=1.0):
         right_sign = sign if isinstance(rhs.op, gast.Add) else -sign
         return linear_terms(rhs.left, sign) + linear_terms(rhs.right, right_sign)
     return [(sign, rhs)]
+
+
+def is_accumulation(target: str, rhs) -> bool:
+    """`s = s + a - b`: the target is the single +1 term of a linear chain."""
+    if not is_linear_chain(rhs):
+        return False
+    own = [sign for sign, atom in linear_terms(rhs) if isinstance(atom, gast.Name) and atom.id == target]
+    return own == [1.0]
 
 
 def is_atom(node) -> bool:
@@ -206,7 +215,7 @@ class _Normalizer:
         if isinstance(target, gast.Subscript):
             pre, value = self.to_atom(rhs, stmt)
             return pre + [nodes.assign(target, value, stmt)]
-        if target.id in nodes.loads_in(rhs) and not is_atom(rhs):
+        if target.id in nodes.loads_in(rhs) and not is_atom(rhs) and not is_accumulation(target.id, rhs):
             temp = self.namer.temp()
             return [nodes.assign(temp, rhs, stmt), nodes.assign(target.id, temp, stmt)]
         return [nodes.assign(target.id, rhs, stmt)]
@@ -406,10 +415,16 @@ class _Normalizer:
         result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
         body = structure_returns(copy.deepcopy(helper.tree.body), self.namer)
         stmts = inner.block(body)
-        final = stmts.pop()                      # the single `return atom`
         for s in gast.walk(gast.Module(body=stmts, type_ignores=[])):
             if isinstance(s, gast.stmt) and not hasattr(s, "source_file"):
                 s.source_file = helper.filename
+        final = stmts.pop()                      # the single `return atom`
+        last = stmts[-1] if stmts else None
+        if isinstance(final.value, gast.Name) and final.value.id in self.namer.temporaries \
+                and isinstance(last, gast.Assign) and isinstance(last.targets[0], gast.Name) \
+                and last.targets[0].id == final.value.id:
+            last.targets[0].id = result          # `return u * u` computes the result directly
+            return pre + binds + stmts, nodes.name(result)
         return pre + binds + stmts + [nodes.assign(result, final.value, final)], nodes.name(result)
 
     def rename_id(self, identifier):

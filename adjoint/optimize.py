@@ -23,11 +23,13 @@ from . import nodes
 
 def optimize(fn: gast.FunctionDef, namer, roots=()) -> gast.FunctionDef:
     fn = copy.deepcopy(fn)
-    temporaries = {s for s in namer.sensitivities if namer.sensitivity_of_temporary(s)}
+    sensitivities = namer.sensitivities
+    temporaries = {s for s in sensitivities if namer.sensitivity_of_temporary(s)}
     for _ in range(20):
         changed = fold_constants(fn)
-        changed |= propagate_seed(fn, namer.sensitivities)
-        changed |= first_accumulation(fn, temporaries)
+        changed |= propagate_seed(fn, sensitivities)
+        changed |= first_accumulation(fn, temporaries, sensitivities)
+        changed |= forward_copies(fn, temporaries)
         changed |= eliminate_dead_code(fn, set(roots))
         if not changed:
             break
@@ -139,17 +141,27 @@ def _written_names(node):
 
 # s = 0.0; s += e  ->  s = e -------------------------------------------------------------------
 
-def first_accumulation(fn, names) -> bool:
-    """Rewrite `s += e` into `s = e` where s is known to be 0.0 (for `names` only)."""
-    rewriter = _ZeroState(names)
+def first_accumulation(fn, temporaries, in_loops) -> bool:
+    """Rewrite `s += e` into `s = e` where s is known to be 0.0.
+
+    Applies to sensitivities of temporaries everywhere, and to every sensitivity (`in_loops`)
+    inside loops, where the extra `0.0 + e` would cost time on each iteration; straight-line
+    user-named sensitivities keep the seed's `+=` form."""
+    rewriter = _ZeroState(temporaries, in_loops)
     rewriter.block(fn.body, frozenset(), rewrite=True)
     return rewriter.changed
 
 
 class _ZeroState:
-    def __init__(self, names):
-        self.names = names
+    def __init__(self, temporaries, in_loops):
+        self.temporaries = temporaries
+        self.in_loops = in_loops
+        self.names = temporaries | in_loops
+        self.depth = 0
         self.changed = False
+
+    def rewritable(self, name):
+        return name in self.temporaries or (self.depth > 0 and name in self.in_loops)
 
     def block(self, stmts, zero, rewrite):
         for i, stmt in enumerate(stmts):
@@ -166,9 +178,11 @@ class _ZeroState:
             return frozenset(zero)
         if isinstance(stmt, gast.AugAssign):
             target = stmt.target
-            if isinstance(target, gast.Name) and target.id in zero and isinstance(stmt.op, gast.Add):
+            if isinstance(target, gast.Name) and target.id in zero and self.rewritable(target.id) \
+                    and isinstance(stmt.op, (gast.Add, gast.Sub)):
                 if rewrite:
-                    stmts[i] = nodes.located(gast.Assign(targets=[target], value=stmt.value,
+                    value = stmt.value if isinstance(stmt.op, gast.Add) else nodes.neg(stmt.value)
+                    stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
                                                          type_comment=None), stmt)
                     self.changed = True
             return frozenset(zero - set(_written_names(stmt)))
@@ -177,6 +191,15 @@ class _ZeroState:
             b = self.block(stmt.orelse, zero, rewrite)
             return a & b
         if isinstance(stmt, (gast.For, gast.While)):
+            self.depth += 1
+            try:
+                return self.loop(stmt, zero, rewrite)
+            finally:
+                self.depth -= 1
+        return zero
+
+    def loop(self, stmt, zero, rewrite):
+        if True:
             head = zero
             while True:                                  # zero at the head on every iteration
                 end = self.block(copy.deepcopy(stmt.body), head, rewrite=False)
@@ -187,7 +210,6 @@ class _ZeroState:
             self.block(stmt.body, head, rewrite)
             return head - {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name)
                            and n.id in self.names and _assigned_nonzero(stmt, n.id)}
-        return zero
 
 
 def _assigned_nonzero(loop, name):
@@ -196,6 +218,77 @@ def _assigned_nonzero(loop, name):
             if not (isinstance(node, gast.Assign) and _is(node.value, 0.0)):
                 return True
     return False
+
+
+# copies -------------------------------------------------------------------------------------
+
+def forward_copies(fn, names) -> bool:
+    """`s_2 = s_5` then reads of s_2: read s_5 instead, when s_2 (one of `names`) is assigned
+    only there and every read follows in the same block before s_5 changes."""
+    writes: dict = {}
+    reads: dict = {}
+    for node in gast.walk(fn):
+        for target in _written_names(node):
+            writes[target] = writes.get(target, 0) + 1
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+            reads[node.id] = reads.get(node.id, 0) + 1
+    changed = False
+    for block in _blocks(fn):
+        for i, stmt in enumerate(block):
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
+                    and (isinstance(stmt.value, gast.Name) or _number(stmt.value))):
+                continue
+            copy_name = stmt.targets[0].id
+            source = stmt.value.id if isinstance(stmt.value, gast.Name) else None
+            if copy_name not in names or writes.get(copy_name) != 1:
+                continue
+            found, later = 0, block[i + 1:]
+            for other in later:
+                if copy_name in nodes.loads_in(other):
+                    if source in _all_written(other) and not _reads_before_write(other, copy_name, source):
+                        break
+                    found += _count_reads(other, copy_name)
+                if source in _all_written(other) or found == reads.get(copy_name, 0):
+                    break
+            if found == 0 or found != reads.get(copy_name, 0):
+                continue
+            _replace_reads(later, copy_name, stmt.value)
+            block[i] = gast.Pass()
+            changed = True
+    return changed
+
+
+def _blocks(fn):
+    yield fn.body
+    for node in gast.walk(fn):
+        if isinstance(node, (gast.If, gast.For, gast.While)) and node is not fn:
+            yield node.body
+            if isinstance(node, gast.If):
+                yield node.orelse
+
+
+def _all_written(stmt):
+    return {name for node in gast.walk(stmt) for name in _written_names(node)}
+
+
+def _reads_before_write(stmt, copy_name, source):
+    """`s_x += e(s_2)` reads s_2 before writing s_x: safe for a simple statement."""
+    return isinstance(stmt, (gast.Assign, gast.AugAssign))
+
+
+def _count_reads(stmt, name):
+    return sum(1 for n in gast.walk(stmt) if isinstance(n, gast.Name) and n.id == name
+               and isinstance(n.ctx, gast.Load))
+
+
+def _replace_reads(stmts, old, value):
+    class Replace(gast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id == old and isinstance(node.ctx, gast.Load):
+                return copy.deepcopy(value)
+            return node
+    for i, stmt in enumerate(stmts):
+        stmts[i] = Replace().visit(stmt)
 
 
 # dead code ----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ STAGES = ("parse", "normalize", "analyze", "reverse", "optimize", "emit")
 class Generated:
     name: str                  # the adjoint function's name, grad_<f>
     source: str                # standalone module defining it
-    origins: dict              # generated line -> (user file, user line)
+    origins: dict              # generated line -> (user file, line, col)
     primal_name: str
     primal_source: str
     namespace: dict            # user objects the module refers to (registered functions)

@@ -30,7 +30,7 @@ import gast
 from . import nodes, rules
 from .analyze import assigned, exposed_reads, linear_terms, operands
 from .errors import AdjointError, locate
-from .normalize import is_linear_chain, primitive_of
+from .normalize import is_accumulation, is_linear_chain, primitive_of
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 TAPE_DTYPE = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
@@ -141,8 +141,10 @@ class _Reverse:
         targets = [e.id for e in target.elts] if isinstance(target, gast.Tuple) else [target.id]
         saves, restores = self.save(targets, defined, stmt)
         adjoint = self.adjoint(stmt)
+        accumulates = isinstance(target, gast.Name) and is_accumulation(target.id, stmt.value)
         resets = [nodes.assign(self.sens(t), 0.0, stmt) for t in targets
-                  if t in self.a.active and t not in self.a.assigned_once and t not in self.a.arrays]
+                  if t in self.a.active and t not in self.a.assigned_once and t not in self.a.arrays
+                  and not accumulates]        # s = s + t leaves s_s as it is
         backward = adjoint + resets + restores
         if backward:
             backward = [_marked(nodes.comment(f'Analyzing the line: "{stmt.source_text}"', stmt))] + backward
@@ -166,7 +168,9 @@ class _Reverse:
             element = nodes.subscript(self.sens(value.value.id), copy.deepcopy(value.slice))
             return [self.accumulate(element, seed, stmt)]
         if is_linear_chain(value):
-            terms = [(atom, nodes.const(sign)) for sign, atom in linear_terms(value)]
+            terms = [(atom, nodes.const(sign)) for sign, atom in linear_terms(value)
+                     if not (is_accumulation(target.id, value) and isinstance(atom, gast.Name)
+                             and atom.id == target.id)]
             return self.contributions(terms, seed, stmt)
         primitive = primitive_of(value)
         rule = rules.lookup(primitive)
