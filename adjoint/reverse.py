@@ -259,6 +259,8 @@ class _Reverse:
             trips = nodes.call("len", [nodes.call("range", copy.deepcopy(stmt.iter.args))])
         if not counted:
             at = index if _is_zero(start) else nodes.binop(index, "-", start)
+            if not (isinstance(step, gast.Constant) and step.value == 1):
+                at = gast.BinOp(left=at, op=gast.FloorDiv(), right=copy.deepcopy(step))
             setup = [self.tape_alloc(v, copy.deepcopy(trips), stmt) for v in carried]
             forward = copy.deepcopy(stmt)
             forward.body = pushes_at(at) + forward.body
