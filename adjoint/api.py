@@ -30,19 +30,33 @@ class GradientFunction:
     """
 
     def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
-                 jit_options=None):
+                 jit_options=None, cache=False):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
         self.fn = fn
         self.target = target
         self.return_value = return_value
         self.jit_options = dict(jit_options or {})
-        self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
+        self.cache_key = None
+        if cache:
+            from . import cache as disk
+            self.cache_key = disk.key(fn, wrt=wrt, target=target, comments=comments,
+                                      return_value=return_value, jit=self.jit_options)
+            self.generated = disk.load(self.cache_key, fn)
+            if self.generated is None:
+                self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
+                disk.store(self.cache_key, self.generated)
+            if target == "cpu":
+                self.jit_options["cache"] = True
+        else:
+            self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
+        _dump(self.generated)
         self.wrt = self.generated.wrt
         self._arg_names = list(_arg_names(fn))
         self._lock = threading.Lock()
         self._adjoint = None
         self._primal = None
+        self._files = set()                # generated modules' file names, to locate failures
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
 
@@ -54,13 +68,22 @@ class GradientFunction:
         g = self.generated
         return f"<adjoint {kind} {g.primal_name} from {g.filename}>"
 
+    def _compile(self, source, kind, name, primal=False):
+        g = self.generated
+        if self.cache_key is not None:
+            from . import cache as disk
+            module = disk.import_module(disk.module_path(self.cache_key, primal), g.namespace)
+        else:
+            module = backends.python.load(source, self._filename(kind), g.namespace)
+        self._files.add(module["__file__"])
+        return backends.get(self.target).compile_module(module, name, self.jit_options)
+
     @property
     def adjoint(self):
         with self._lock:
             if self._adjoint is None:
                 g = self.generated
-                self._adjoint = backends.get(self.target).compile_function(
-                    g.source, self._filename(g.name), g.name, g.namespace, self.jit_options)
+                self._adjoint = self._compile(g.source, g.name, g.name)
             return self._adjoint
 
     @property
@@ -68,9 +91,7 @@ class GradientFunction:
         with self._lock:
             if self._primal is None:
                 g = self.generated
-                self._primal = backends.get(self.target).compile_function(
-                    g.primal_source, self._filename("primal"), g.primal_name, g.namespace,
-                    self.jit_options)
+                self._primal = self._compile(g.primal_source, "primal", g.primal_name, primal=True)
             return self._primal
 
     def __call__(self, *args):
@@ -101,8 +122,8 @@ class GradientFunction:
             return exc
         text = str(exc)
         g = self.generated
-        lines = [int(n) for n in re.findall(r'File "<adjoint [^"]*>", line (\d+)', text)]
-        lines += _traceback_lines(exc, self._filename(g.name))
+        lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in self._files]
+        lines += _traceback_lines(exc, self._files)
         origin = next((g.origins[n] for n in reversed(lines) if n in g.origins), None)
         location = Location(*origin) if origin else None
         first = _summary(text) or type(exc).__name__
@@ -114,6 +135,30 @@ class GradientFunction:
 
     def __repr__(self):
         return f"<adjoint.grad of {self.generated.primal_name} wrt {', '.join(self.wrt)} [{self.target}]>"
+
+    def _repr_html_(self):
+        """In Jupyter: the generated source, highlighted."""
+        try:
+            from pygments import highlight
+            from pygments.formatters import HtmlFormatter
+            from pygments.lexers import PythonLexer
+        except ImportError:
+            import html
+            return f"<pre>{html.escape(self.source)}</pre>"
+        return highlight(self.source, PythonLexer(), HtmlFormatter(noclasses=True))
+
+
+def _dump(generated):
+    """ADJOINT_DUMP=dir: write every generated module there, for reading and diffing."""
+    import os
+    folder = os.environ.get("ADJOINT_DUMP")
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    for name, text in ((generated.name, generated.source),
+                       (generated.primal_name, generated.primal_source)):
+        with open(os.path.join(folder, f"{name}.py"), "w", encoding="utf-8") as handle:
+            handle.write(text)
 
 
 def _summary(text: str) -> str:
@@ -132,11 +177,11 @@ def _is_numba_error(exc) -> bool:
     return type(exc).__module__.startswith("numba")
 
 
-def _traceback_lines(exc, filename):
+def _traceback_lines(exc, filenames):
     lines = []
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
+        if tb.tb_frame.f_code.co_filename in filenames:
             lines.append(tb.tb_lineno)
         tb = tb.tb_next
     return lines
@@ -184,24 +229,27 @@ def _as_result(value):
     return value
 
 
-def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None):
+def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False):
     """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
 
     Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
+    target: "cpu" (numba.njit), "python" (no compilation, for debugging) or "cuda".
+    jit_options: passed to numba, e.g. {"fastmath": True} (an explicit opt-in).
+    cache: keep the generated module and numba's machine code on disk for later processes.
     """
+    options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache)
     if fn is None:
-        return lambda f: GradientFunction(f, wrt, target=target, comments=comments,
-                                          jit_options=jit_options)
-    return GradientFunction(fn, wrt, target=target, comments=comments, jit_options=jit_options)
+        return lambda f: GradientFunction(f, **options)
+    return GradientFunction(fn, **options)
 
 
-def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None):
+def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False):
     """Like `grad`, returning `(value, gradient)`."""
+    options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options,
+                   cache=cache, return_value=True)
     if fn is None:
-        return lambda f: GradientFunction(f, wrt, target=target, comments=comments,
-                                          return_value=True, jit_options=jit_options)
-    return GradientFunction(fn, wrt, target=target, comments=comments, return_value=True,
-                            jit_options=jit_options)
+        return lambda f: GradientFunction(f, **options)
+    return GradientFunction(fn, **options)
 
 
 def source(fn, wrt=0, *, comments=True) -> str:

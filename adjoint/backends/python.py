@@ -13,5 +13,6 @@ def load(source: str, filename: str, namespace: dict) -> dict:
     return module
 
 
-def compile_function(source: str, filename: str, name: str, namespace: dict, options=None):
-    return load(source, filename, namespace)[name]
+def compile_module(module: dict, name: str, options=None):
+    """The function `name` of a loaded module, run by the Python interpreter."""
+    return module[name]
