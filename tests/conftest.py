@@ -1,0 +1,107 @@
+"""Shared test helpers: the two targets, central finite differences, a seeded RNG.
+
+Test modules import the plain helpers as `from tests.conftest import finite_difference`
+(tests/ is a package; pytest registers this file under that very module name, so the
+compiled-gradient cache below is shared by every test module).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+TARGETS = ("python", "cpu")
+SEED = 20240611
+STEP = 1e-6                   # relative finite-difference step
+
+
+@pytest.fixture(params=TARGETS)
+def target(request):
+    """Each test that takes `target` runs once on the python target and once on numba (cpu)."""
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    """A numpy Generator with a fixed seed: failures reproduce."""
+    return np.random.default_rng(SEED)
+
+
+def make_rng(*salt):
+    """A seeded Generator per (test, function): independent of test order and selection."""
+    return np.random.default_rng([SEED, *(_stable_hash(s) for s in salt)])
+
+
+def _stable_hash(value) -> int:
+    import zlib
+    return zlib.crc32(repr(value).encode())
+
+
+def _step(x, h):
+    return h * max(1.0, abs(float(x)))
+
+
+def finite_difference(f, args, wrt_index, h=STEP):
+    """Central differences of f(*args) in argument `wrt_index`.
+
+    A scalar argument gives a float; a sequence/array argument gives an array of the same
+    shape, one central difference per component. Other arguments are passed unchanged.
+    """
+    args = list(args)
+    x = args[wrt_index]
+    if np.ndim(x) == 0 and not isinstance(x, (list, tuple)):
+        x = float(x)
+        dx = _step(x, h)
+
+        def at(v):
+            shifted = list(args)
+            shifted[wrt_index] = v
+            return float(f(*shifted))
+        plus, minus = x + dx, x - dx
+        return (at(plus) - at(minus)) / (plus - minus)
+    base = np.array(x, dtype=np.float64)
+    out = np.empty_like(base)
+    for k in np.ndindex(base.shape):
+        dx = _step(base[k], h)
+        plus, minus = base.copy(), base.copy()
+        plus[k] += dx
+        minus[k] -= dx
+        shifted_p, shifted_m = list(args), list(args)
+        shifted_p[wrt_index], shifted_m[wrt_index] = plus, minus
+        out[k] = (float(f(*shifted_p)) - float(f(*shifted_m))) / (plus[k] - minus[k])
+    return out
+
+
+def fd_tolerance(value, rtol=1e-6):
+    """(rtol, atol) for comparing a gradient with central differences of a function whose
+    value is `value`: the round-off of a difference quotient scales with |f| / h."""
+    return dict(rtol=rtol, atol=rtol * max(1.0, abs(float(value))))
+
+
+def assert_gradient(got, expected, **tolerance):
+    """Compare gradients: floats, arrays, or tuples of them (one per wrt argument)."""
+    if isinstance(expected, tuple):
+        assert isinstance(got, tuple) and len(got) == len(expected), (got, expected)
+        for g, e in zip(got, expected):
+            assert_gradient(g, e, **tolerance)
+        return
+    if np.ndim(expected) == 0:
+        assert isinstance(got, float), f"expected a float gradient, got {type(got).__name__}: {got!r}"
+    else:
+        assert isinstance(got, np.ndarray), f"expected an ndarray gradient, got {type(got).__name__}"
+        assert got.shape == np.shape(expected), (got.shape, np.shape(expected))
+    np.testing.assert_allclose(got, expected, **tolerance)
+
+
+_COMPILED: dict = {}
+
+
+def compiled(fn, wrt=0, target="cpu", *, value=False):
+    """adjoint.grad (or value_and_grad) of fn, built once per (fn, wrt, target) for the whole
+    session: numba compiles each gradient only once however many tests call it."""
+    key = (fn, wrt, target, value)
+    if key not in _COMPILED:
+        import adjoint
+        make = adjoint.value_and_grad if value else adjoint.grad
+        _COMPILED[key] = make(fn, wrt=wrt, target=target)
+    return _COMPILED[key]
