@@ -48,6 +48,11 @@ class GradientFunction:
                 disk.store(self.cache_key, self.generated)
             if target == "cpu":
                 self.jit_options["cache"] = True
+        elif target == "cuda":
+            if return_value:
+                raise AdjointError("value_and_grad is not available on the cuda target",
+                                   hint="use grad(f, target='cuda').batch(...), and f itself for values")
+            self.generated = differentiate(fn, wrt, comments=comments, device=True)
         else:
             self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
         _dump(self.generated)
@@ -57,6 +62,7 @@ class GradientFunction:
         self._adjoint = None
         self._primal = None
         self._files = set()                # generated modules' file names, to locate failures
+        self._drivers = {}                 # batch drivers, by batched argument
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
 
@@ -80,11 +86,28 @@ class GradientFunction:
 
     @property
     def adjoint(self):
+        """The compiled gradient: a numba dispatcher (cpu), a function (python) or a cuda
+        device function taking output and workspace rows (cuda; see device.py)."""
         with self._lock:
             if self._adjoint is None:
                 g = self.generated
-                self._adjoint = self._compile(g.source, g.name, g.name)
+                if self.target == "cuda":
+                    self._adjoint = self._device_module()[g.device.function.name]
+                else:
+                    self._adjoint = self._compile(g.source, g.name, g.name)
             return self._adjoint
+
+    def _device_module(self):
+        if "device" not in self._drivers:
+            g = self.generated
+            module = backends.python.load(g.device_source, self._filename("device"), g.namespace)
+            self._files.add(module["__file__"])
+            host = dict(module)
+            backends.cpu.compile_module(host, g.device.sizes.name)       # sizes run on the host
+            backends.get("cuda").compile_module(module, g.device.function.name, self.jit_options)
+            module["__host_sizes__"] = host[g.device.sizes.name]
+            self._drivers["device"] = module
+        return self._drivers["device"]
 
     @property
     def primal(self):
@@ -95,11 +118,103 @@ class GradientFunction:
             return self._primal
 
     def __call__(self, *args):
+        if self.target == "cuda":                          # a batch of one point
+            self._check_arguments(args)
+            stacked = [np.asarray(args[0], dtype=float)[None, ...]] + list(args[1:])
+            results = self.batch(*stacked, batched=0)
+            return _as_result(tuple(r[0] for r in results) if isinstance(results, tuple) else results[0])
         args = self._check_arguments(args)
         try:
             return _as_result(self.adjoint(*args))
         except Exception as exc:                           # numba typing, or a runtime error
             raise self._locate_failure(exc) from None
+
+    def batch(self, *args, batched=0):
+        """Gradients at many points: argument `batched` (index or name) stacks the points
+        along axis 0; the other arguments are shared. Returns, per wrt argument, an array
+        whose axis 0 runs over the points (a tuple of them for a tuple wrt)."""
+        from . import batch as batching
+        names = self._arg_names
+        if len(args) != len(names):
+            raise AdjointArgumentError(f"{self.generated.primal_name}.batch() takes {len(names)} "
+                                       f"arguments ({', '.join(names)}), {len(args)} given")
+        k = batching.batched_index(names, batched)
+        stacked = args[k]
+        on_device = self.target == "cuda" and backends.get("cuda").is_device_array(stacked)
+        if not on_device:
+            stacked = np.asarray(stacked)
+            if stacked.ndim == 0 or stacked.dtype.kind not in "fiu":
+                raise AdjointArgumentError(f"batch argument {names[k]!r}: expected an array of "
+                                           f"points stacked along axis 0, got {type(args[k]).__name__}")
+            stacked = np.ascontiguousarray(stacked, dtype=stacked.dtype if stacked.dtype.kind == "f" else float)
+        if stacked.shape[0] == 0:
+            raise AdjointArgumentError(f"batch argument {names[k]!r} holds no points")
+        point = list(args)
+        point[k] = stacked[0] if not on_device else stacked[0:1].copy_to_host()[0]
+        converted = self._check_arguments(point)          # one point checks every argument
+        by_name = dict(zip(names, converted))
+        converted[k] = stacked
+        try:
+            if self.target == "cuda":
+                outputs = self._batch_cuda(converted, names[k], by_name, on_device)
+            else:
+                outputs = self._batch_host(converted, names[k], by_name)
+        except AdjointError:
+            raise
+        except Exception as exc:
+            raise self._locate_failure(exc) from None
+        results = tuple(outputs[w] for w in self.wrt)
+        return results[0] if len(results) == 1 else results
+
+    def _batch_host(self, args, batched, by_name):
+        from . import batch as batching
+        g = self.generated
+        if batched not in self._drivers:
+            parallel = self.target == "cpu"
+            source = batching.cpu_driver_source(g.name, self._arg_names, batched, self.wrt, parallel)
+            import numba
+            module = backends.python.load(source, self._filename("batch"),
+                                          {g.name: self.adjoint, "numba": numba})
+            driver = module["batch_" + g.name]
+            self._drivers[batched] = numba.njit(parallel=True)(driver) if parallel else driver
+        outputs = batching.output_arrays(args[self._arg_names.index(batched)].shape[0], self.wrt,
+                                         g.array_args, by_name)
+        self._drivers[batched](*args, *[outputs[w] for w in self.wrt])
+        return outputs
+
+    def _batch_cuda(self, args, batched, by_name, on_device):
+        from . import batch as batching
+        cuda = backends.get("cuda")
+        g, code = self.generated, self.generated.device
+        module = self._device_module()
+        key = ("kernel", batched)
+        if key not in self._drivers:
+            source = batching.cuda_kernel_source(code.function.name, self._arg_names, batched,
+                                                 code.array_outputs, code.scalar_outputs)
+            self._drivers[key] = cuda.compile_kernel(source, self._filename("kernel"), module)
+        k = self._arg_names.index(batched)
+        points = args[k].shape[0]
+        sizes_key = ("sizes", batched)
+        if sizes_key not in self._drivers:                       # the workspace each thread needs
+            import numba
+            source = batching.sizes_driver_source(code.sizes.name, self._arg_names, batched)
+            host = backends.python.load(source, self._filename("sizes"),
+                                        {code.sizes.name: module["__host_sizes__"]})
+            self._drivers[sizes_key] = numba.njit(host["batch_sizes"])
+        host_args = list(args)
+        if on_device:
+            host_args[k] = args[k].copy_to_host()
+        sizes = self._drivers[sizes_key](*host_args)
+        device_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
+        outputs = batching.output_arrays(points, self.wrt, g.array_args, by_name,
+                                         allocate=cuda.device_zeros)
+        work = [cuda.device_zeros((points, max(n, 1)), dtype)
+                for n, dtype in zip(sizes, (np.float64, np.int64, np.bool_))]
+        ordered = [outputs[w] for w in code.array_outputs + code.scalar_outputs]
+        cuda.launch(self._drivers[key], points, device_args + ordered + work)
+        if on_device:
+            return outputs
+        return {w: out.copy_to_host() for w, out in outputs.items()}
 
     def _check_arguments(self, args):
         names = self._arg_names

@@ -226,16 +226,22 @@ class _Normalizer:
             if len(value.elts) != len(names):
                 raise AdjointError(f"cannot unpack {len(value.elts)} values into {len(names)} names",
                                    location=self.where(stmt))
-            pre, atoms = [], []
-            for elt in value.elts:                  # evaluate every right side first (swaps)
-                p, a = self.atom(elt, stmt)
+            read = set().union(*(nodes.loads_in(e) for e in value.elts))
+            read = {self.rename_id(n) for n in read}
+            pre, atoms, direct = [], [], []
+            for name, original, elt in zip(names, target.elts, value.elts):
+                if name not in read:                 # nothing on the right reads it: assign now
+                    direct += self.assign(original, elt, stmt)
+                    atoms.append(None)
+                    continue
+                p, a = self.atom(elt, stmt)          # evaluate every other right side first (swaps)
                 if isinstance(a, gast.Name) and a.id in names:
                     temp = self.namer.temp()
                     p.append(nodes.assign(temp, a, stmt))
                     a = nodes.name(temp)
                 pre += p
                 atoms.append(a)
-            return pre + [nodes.assign(n, a, stmt) for n, a in zip(names, atoms)]
+            return pre + direct + [nodes.assign(n, a, stmt) for n, a in zip(names, atoms) if a is not None]
         pre, source = self.atom(value, stmt)
         unpack = gast.Assign(targets=[nodes.tuple_(names, store=True)], value=source, type_comment=None)
         return pre + [nodes.located(unpack, stmt)]

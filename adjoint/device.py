@@ -1,0 +1,172 @@
+"""Stage 6b, lower for devices: an adjoint that allocates nothing, for GPU threads.
+
+    def grad_f(p, steps):                       def grad_f_device(p, steps, s_p, work_f, work_i, work_b):
+        s_p = np.zeros_like(p)          ->          (s_p arrives zeroed: one row of the output)
+        tape_x = np.empty(len(range(steps)))        tape_x = work_f[0:len(range(steps))]
+        ...                                         ...
+        return s_p                                  return
+
+    def tape_sizes_f(p, steps):                 (run on the host before launch: the workspace
+        return len(range(steps)), 0, 0           each thread needs, per dtype)
+
+Device code cannot allocate, so gradient arrays become output parameters and tapes become
+slices of per-thread workspaces that the host sizes with `tape_sizes_<f>` first. Tapes whose
+size is only known inside the reverse sweep (a nested loop's) or that grow (a while loop's)
+cannot be sized before launch: those raise AdjointError. Calls to numpy's scalar functions
+are spelled with math, which device code supports.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import gast
+
+from . import nodes
+from .errors import AdjointError, locate
+from .optimize import eliminate_dead_code
+
+DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
+MATH_SPELLING = {"np.sin": "math.sin", "np.cos": "math.cos", "np.tan": "math.tan",
+                 "np.arcsin": "math.asin", "np.arccos": "math.acos", "np.arctan": "math.atan",
+                 "np.arctan2": "math.atan2", "np.sinh": "math.sinh", "np.cosh": "math.cosh",
+                 "np.tanh": "math.tanh", "np.exp": "math.exp", "np.expm1": "math.expm1",
+                 "np.log": "math.log", "np.log1p": "math.log1p", "np.log10": "math.log10",
+                 "np.log2": "math.log2", "np.sqrt": "math.sqrt", "np.hypot": "math.hypot",
+                 "np.power": "math.pow", "np.abs": "abs", "np.fabs": "math.fabs",
+                 "np.maximum": "max", "np.minimum": "min", "np.floor": "math.floor",
+                 "np.ceil": "math.ceil"}
+
+
+@dataclasses.dataclass
+class DeviceCode:
+    function: gast.FunctionDef      # grad_<f>_device(args..., s_<array wrt>..., work_f, work_i, work_b)
+    sizes: gast.FunctionDef         # tape_sizes_<f>(args...) -> (floats, ints, bools)
+    array_outputs: tuple            # wrt arguments whose gradient is written into a parameter
+    scalar_outputs: tuple           # wrt arguments whose gradient is returned
+
+
+def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> DeviceCode:
+    fn = copy.deepcopy(adjoint)
+    args = [a.id for a in fn.args.args]
+    array_outputs = tuple(w for w in wrt if w in arrays)
+    scalar_outputs = tuple(w for w in wrt if w not in arrays)
+    outputs = {}
+    body, sizes = [], {name: [] for name in DTYPES.values()}
+    for stmt in fn.body:
+        allocation = _allocation(stmt)
+        if allocation == "zeros_like":
+            outputs[stmt.targets[0].id] = stmt
+            continue
+        if allocation == "empty":
+            size, dtype = stmt.value.args
+            work = DTYPES[_dotted(dtype)]
+            start = _sum(sizes[work])
+            stop = nodes.binop(copy.deepcopy(start), "+", copy.deepcopy(size))
+            stmt.value = gast.Subscript(value=nodes.name(work), ctx=gast.Load(),
+                                        slice=gast.Slice(lower=start, upper=stop, step=None))
+            sizes[work].append(copy.deepcopy(size))
+        body.append(stmt)
+    for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+        if isinstance(node, gast.Call) and _dotted(node.func) in ("np.empty", "np.concatenate",
+                                                                   "np.zeros_like", "np.zeros"):
+            raise AdjointError("this function needs memory whose size is only known while it runs "
+                               "(a while loop's tape, or a loop nested in another loop)",
+                               location=locate(node, filename),
+                               hint="on the cuda target, loop over range(bound) with a break "
+                                    "instead of a while loop, and keep loops that carry "
+                                    "values across iterations at the top level")
+    body = [_math_spelling(_unpack_to_indexing(s)) for s in body]
+    final = body.pop()
+    scalars = [nodes.name(f"s_{w}") for w in scalar_outputs]
+    sensitivity_names = {w: _returned_name(final, wrt, w) for w in wrt}
+    values = [nodes.name(sensitivity_names[w]) for w in scalar_outputs]
+    ret = values[0] if len(values) == 1 else (nodes.tuple_(values) if values else None)
+    body.append(nodes.return_(ret, final))
+    del scalars
+    params = args + [sensitivity_names[w] for w in array_outputs] + list(DTYPES.values())
+    device = nodes.function(fn.name + "_device", params, body, fn)
+    totals = nodes.tuple_([_sum(sizes[w]) for w in DTYPES.values()])
+    sizing = nodes.function("tape_sizes_" + fn.name[len("grad_"):], args,
+                            [copy.deepcopy(s) for s in body[:-1]] + [nodes.return_(totals, final)], fn)
+    for stmt in gast.walk(sizing):
+        if hasattr(stmt, "primal"):
+            stmt.primal = False
+    eliminate_dead_code(sizing, roots=())
+    sizing.body = [s for s in sizing.body if not nodes.is_comment(s)]
+    return DeviceCode(function=device, sizes=sizing, array_outputs=array_outputs,
+                      scalar_outputs=scalar_outputs)
+
+
+def _allocation(stmt):
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call):
+        name = _dotted(stmt.value.func)
+        if name == "np.zeros_like":
+            return "zeros_like"
+        if name == "np.empty" and len(stmt.value.args) == 2:
+            return "empty"
+    return None
+
+
+def _returned_name(final, wrt, name):
+    value = final.value
+    items = value.elts if isinstance(value, gast.Tuple) else [value]
+    return items[list(wrt).index(name)].id
+
+
+def _sum(terms):
+    if not terms:
+        return nodes.const(0)
+    total = copy.deepcopy(terms[0])
+    for term in terms[1:]:
+        total = nodes.binop(total, "+", copy.deepcopy(term))
+    return total
+
+
+def _dotted(node):
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return ""
+
+
+def _unpack_to_indexing(stmt):
+    """`a, b = x` -> `a = x[0]; b = x[1]` (device code does not unpack arrays)."""
+    class Unpack(gast.NodeTransformer):
+        def generic_visit(self, node):
+            super().generic_visit(node)
+            for field in ("body", "orelse"):
+                block = getattr(node, field, None)
+                if isinstance(block, list):
+                    setattr(node, field, [s for item in block for s in _expand(item)])
+            return node
+    wrapper = gast.Module(body=[stmt], type_ignores=[])
+    Unpack().visit(wrapper)
+    return wrapper.body[0] if len(wrapper.body) == 1 else _as_block(wrapper.body)
+
+
+def _expand(stmt):
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
+            and isinstance(stmt.value, gast.Name):
+        return [nodes.assign(e.id, nodes.subscript(stmt.value.id, k), stmt)
+                for k, e in enumerate(stmt.targets[0].elts)]
+    return [stmt]
+
+
+def _as_block(stmts):
+    block = nodes.if_(nodes.const(True), stmts)
+    block.inline_block = True
+    return block
+
+
+def _math_spelling(stmt):
+    class Respell(gast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            name = MATH_SPELLING.get(_dotted(node.func))
+            if name is not None:
+                node.func = nodes.attribute(name)
+            return node
+    return Respell().visit(stmt)
