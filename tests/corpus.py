@@ -511,3 +511,36 @@ def case_id(case: Case) -> str:
 
 
 BY_NAME = {case.name: case for case in CORPUS}
+
+
+# --- known compiler bugs (tested as strict xfails in test_corpus.py) --------------------------
+
+def min_of_three(x, y, z):
+    return min(x, y, z) + max(x * 2.0, y, z)
+
+
+def hypot_of_three(x, y, z):
+    return math.hypot(x, y, z)
+
+
+def log_with_base(x):
+    return math.log(x, 2.0) + math.log(x * x, 10.0)
+
+
+def self_assignment(x):
+    x = x
+    return x * x
+
+
+KNOWN_BUGS = [
+    (Case(min_of_three, (Fixed(3.0), Fixed(2.0), Fixed(1.0)), wrt=(0, 1, 2)),
+     "min/max with three arguments: the two-argument rule is applied to the first two only "
+     "(silently wrong gradient; should be supported or rejected)"),
+    (Case(hypot_of_three, (Fixed(1.0), Fixed(2.0), Fixed(2.0)), wrt=(0, 1, 2)),
+     "math.hypot with three arguments: the third partial is dropped on the python target and "
+     "the cpu target fails inside numba (should be supported or rejected)"),
+    (Case(log_with_base, (Fixed(1.7),)),
+     "math.log(x, base): the one-argument rule 1/x ignores the base (silently wrong gradient)"),
+    (Case(self_assignment, (Fixed(3.0),)),
+     "`x = x` loses the argument's sensitivity: the gradient is 0.0"),
+]

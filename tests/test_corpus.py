@@ -91,3 +91,33 @@ def test_corpus_is_broad():
                      "integer_argument", "indexed", "reassigned", "conditional_expression",
                      "boolean_conditions", "constants"):
         assert required in names
+
+
+def _bug_params():
+    from tests.corpus import KNOWN_BUGS
+    return [pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason), id=case_id(case))
+            for case, reason in KNOWN_BUGS]
+
+
+@pytest.mark.parametrize("case", _bug_params())
+def test_known_bugs(case, target):
+    """Correct gradient, or a clean AdjointError when the gradient is built; anything else
+    (a wrong number, a failure at call time) is a bug."""
+    import adjoint
+    args = [a.draw(None) for a in case.args]
+    try:
+        grad = adjoint.grad(case.fn, wrt=case.wrt, target=target)
+    except adjoint.AdjointError:
+        return                                          # rejected up front: acceptable
+    expected = as_expected(case, [finite_difference(case.fn, args, i) for i in case.wrt_indices()])
+    assert_gradient(grad(*args), expected, **fd_tolerance(case.fn(*args)))
+
+
+@pytest.mark.xfail(strict=True, reason="a one-element tuple wrt returns the bare gradient, not a "
+                                       "1-tuple (grad's docstring: a tuple wrt returns a tuple)")
+def test_one_element_tuple_wrt(target):
+    case = BY_NAME["three_args"]
+    grad = compiled(case.fn, ("y",), target)
+    result = grad(0.5, 0.25, 1.5)
+    assert isinstance(result, tuple) and len(result) == 1
+    assert result[0] == pytest.approx(0.5 * 1.5 - 1.0 / 1.5)
