@@ -13,12 +13,10 @@ per name, valid everywhere, which is conservative and what loops need.
 from __future__ import annotations
 
 import dataclasses
-import math
-import operator
 
 import gast
 
-from . import nodes, rules
+from . import nodes, rules, shapes
 from .normalize import is_linear_chain, linear_terms, primitive_of
 
 
@@ -30,25 +28,29 @@ class Analysis:
     reverse_reads: set            # names whose forward values the reverse sweep reads
     assigned_once: set            # names assigned exactly once, outside loops
     result: gast.AST              # the returned atom
-    kinds: dict                   # name -> "float" | "int" | "bool" (scalars; for tapes)
+    types: dict                   # name -> shapes.Type
+    kinds: dict                   # name -> "float" | "int" | "bool" (element kinds, for tapes)
 
 
-def analyze(tree: gast.FunctionDef, wrt) -> Analysis:
+def analyze(tree: gast.FunctionDef, wrt, signature=None, filename="<adjoint>") -> Analysis:
+    signature = signature or shapes.default_signature(tree, wrt)
+    types = shapes.infer(tree, signature, filename)
     statements = list(_assignments(tree.body, in_loop=False))
-    varied = _fixpoint(set(wrt), statements, forward=True)
+    varied = _fixpoint(set(wrt), statements, forward=True, types=types)
     final = tree.body[-1]
     result = final.value
-    useful = _fixpoint(nodes.loads_in(result), statements, forward=False)
-    active = varied & useful
-    arrays = _arrays(tree)
-    reads = _reverse_reads(tree, active)
+    useful = _fixpoint(nodes.loads_in(result), statements, forward=False, types=types)
+    active = {n for n in varied & useful if types.get(n, shapes.FLOAT).kind == "float"}
+    arrays = {n for n, t in types.items() if t.is_array}
+    reads = _reverse_reads(tree, active, types)
     counts: dict = {}
     for stmt, in_loop in statements:
         for target in _targets(stmt):
             counts[target] = counts.get(target, 0) + (2 if in_loop else 1)
     once = {name for name, count in counts.items() if count == 1} - set(a.id for a in tree.args.args)
+    kinds = {n: t.kind for n, t in types.items() if t.kind != "shape"}
     return Analysis(wrt=tuple(wrt), active=active, arrays=arrays, reverse_reads=reads,
-                    assigned_once=once, result=result, kinds=_kinds(tree, statements))
+                    assigned_once=once, result=result, types=types, kinds=kinds)
 
 
 def _assignments(body, in_loop):
@@ -75,7 +77,7 @@ def _targets(stmt):
     return [target.id]
 
 
-def differentiable_operands(stmt):
+def differentiable_operands(stmt, types=None):
     """The names whose sensitivity an assignment feeds (empty for integer-valued operations)."""
     if isinstance(stmt, gast.For):
         return set()
@@ -87,19 +89,19 @@ def differentiable_operands(stmt):
     if isinstance(value, gast.Attribute) or isinstance(value, gast.Constant):
         return set()
     primitive = primitive_of(value)
-    if primitive is None or rules.is_non_differentiable(primitive) or rules.lookup(primitive) is None:
+    if primitive is None or rules.is_non_differentiable(primitive) or not rules.is_differentiable(primitive):
         return set()
     return nodes.loads_in(value) - {"math", "np"}
 
 
-def _fixpoint(seed, statements, forward):
+def _fixpoint(seed, statements, forward, types):
     marked = set(seed)
     changed = True
     while changed:
         changed = False
         for stmt, _ in statements:
             targets = set(_targets(stmt))
-            operands = differentiable_operands(stmt)
+            operands = differentiable_operands(stmt, types)
             if forward and operands & marked and not targets <= marked:
                 marked |= targets
                 changed = True
@@ -109,23 +111,7 @@ def _fixpoint(seed, statements, forward):
     return marked
 
 
-def _arrays(tree) -> set:
-    arrays = set()
-    for node in gast.walk(tree):
-        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
-            arrays.add(node.value.id)
-        elif isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Tuple) \
-                and isinstance(node.value, gast.Name):
-            arrays.add(node.value.id)
-        elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
-                and node.attr in ("shape", "size", "ndim"):
-            arrays.add(node.value.id)
-        elif isinstance(node, gast.Call) and getattr(node, "callee", None) is len:
-            arrays.update(a.id for a in node.args if isinstance(a, gast.Name))
-    return arrays
-
-
-def _reverse_reads(tree, active) -> set:
+def _reverse_reads(tree, active, types) -> set:
     """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
     reads = set()
     for node in gast.walk(tree):
@@ -134,11 +120,11 @@ def _reverse_reads(tree, active) -> set:
         elif isinstance(node, gast.For):
             reads |= {n for a in node.iter.args for n in nodes.loads_in(a)}
         elif isinstance(node, gast.Assign):
-            reads |= _statement_reads(node, active)
+            reads |= _statement_reads(node, active, types)
     return reads - {"math", "np"}
 
 
-def _statement_reads(stmt, active):
+def _statement_reads(stmt, active, types):
     target, value = stmt.targets[0], stmt.value
     if isinstance(target, gast.Subscript):
         return nodes.loads_in(target.slice) if target.value.id in active else set()
@@ -150,16 +136,44 @@ def _statement_reads(stmt, active):
         return nodes.loads_in(value.slice)
     if is_linear_chain(value) or isinstance(value, (gast.Name, gast.Constant, gast.Attribute)):
         return set()
-    rule = rules.lookup(primitive_of(value))
-    if rule is None:
-        return set()
-    operands = _operands(value)
-    partials = rule.instantiate(operands, target.id)
+    primitive = primitive_of(value)
+    args = _operands(value)
     reads = set()
-    for operand, partial in zip(operands, partials):
-        if isinstance(operand, gast.Name) and operand.id in active:
-            reads |= nodes.loads_in(partial)
+    for operand, contribution, _ in derivative(primitive, args, target.id, "g", types):
+        if contribution is not None and isinstance(operand, gast.Name) and operand.id in active:
+            reads |= nodes.loads_in(contribution) - {"g"}
     return reads
+
+
+def derivative(primitive, args, out, g, types):
+    """[(operand, expression, how), ...] for a call of `primitive` on `args`.
+
+    Elementwise primitives give partials (how=True: multiply by g, sum back to the operand's
+    shape); array primitives their vector-Jacobian product contributions (how=False, or
+    "broadcast" when they still need summing back); sequence primitives one per part."""
+    ranks = [shapes.type_of(a, types).ndim if not isinstance(a, (gast.Tuple, gast.List)) else 0
+             for a in args]
+    array_rule = rules.lookup_array(primitive, ranks)
+    if array_rule is not None:
+        g_node = nodes.name(g) if isinstance(g, str) else g
+        kind = "broadcast" if array_rule.broadcasts else False
+        return [(a, c, kind) for a, c in zip(args, array_rule.instantiate(args, out, g_node))]
+    parts_rule = rules.lookup_parts(primitive)
+    if parts_rule is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
+        g_node = nodes.name(g) if isinstance(g, str) else g
+        pairs, offset = [], nodes.const(0)
+        for k, part in enumerate(args[0].elts):
+            pairs.append((part, parts_rule.instantiate(part, nodes.const(k), offset, g_node), False))
+            if isinstance(part, gast.Name):
+                offset = nodes.binop(offset, "+", nodes.subscript(nodes.attribute(f"{part.id}.shape"), 0))
+        return pairs
+    rule = rules.lookup(primitive)
+    if rule is None:
+        return []
+    partials = rule.instantiate(args, out)
+    if any(shapes.type_of(a, types).is_array for a in args if not isinstance(a, (gast.Tuple, gast.List))):
+        partials = [rules.vectorized(p) for p in partials]
+    return [(a, p, True) for a, p in zip(args, partials)]
 
 
 def _operands(value):
@@ -168,78 +182,11 @@ def _operands(value):
     if isinstance(value, gast.UnaryOp):
         return [value.operand]
     if isinstance(value, gast.Call):
-        return list(value.args)
+        return list(value.args) + [k.value for k in value.keywords if k.arg != "dtype"]
     return []
 
 
 operands = _operands
-
-
-# scalar kinds ------------------------------------------------------------------------------
-
-_ORDER = {"bool": 0, "int": 1, "float": 2}
-_INT_RESULTS = {len, int, round, math.floor, math.ceil, math.trunc, operator.floordiv}
-
-
-def _join(*kinds):
-    return max(kinds, key=lambda k: _ORDER.get(k, 2)) if kinds else "float"
-
-
-def _kinds(tree, statements):
-    """A scalar kind per name, so that tapes and placeholders get the right dtype."""
-    kinds = {a.id: "float" for a in tree.args.args}
-    for node in gast.walk(tree):                       # integer by use: bounds and indices
-        if isinstance(node, gast.For):
-            for a in node.iter.args:
-                kinds.update({n: "int" for n in nodes.loads_in(a)})
-        if isinstance(node, gast.Subscript):
-            kinds.update({n: "int" for n in nodes.loads_in(node.slice)})
-    changed = True
-    while changed:
-        changed = False
-        for stmt, _ in statements:
-            for target, kind in _kinds_of(stmt, kinds):
-                if kinds.get(target) != kind:
-                    kinds[target] = kind
-                    changed = True
-    return kinds
-
-
-def _kinds_of(stmt, kinds):
-    if isinstance(stmt, gast.For):
-        return [(stmt.target.id, "int")]
-    target, value = stmt.targets[0], stmt.value
-    if isinstance(target, gast.Tuple):
-        return [(e.id, "float") for e in target.elts]
-    if isinstance(target, gast.Subscript):
-        return []
-    return [(target.id, _kind(value, kinds))]
-
-
-def _kind(value, kinds):
-    if isinstance(value, gast.Constant):
-        return {bool: "bool", int: "int"}.get(type(value.value), "float")
-    if isinstance(value, gast.Name):
-        return kinds.get(value.id, "float")
-    if isinstance(value, gast.Subscript):
-        base = value.value
-        return "int" if isinstance(base, gast.Name) and kinds.get(base.id) == "shape" else "float"
-    if isinstance(value, gast.Attribute):
-        return "shape" if value.attr == "shape" else ("int" if value.attr in ("size", "ndim") else "float")
-    if isinstance(value, gast.Compare) or (isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.Not)):
-        return "bool"
-    operand_kinds = [_kind(o, kinds) for o in _operands(value)]
-    primitive = primitive_of(value)
-    if primitive in _INT_RESULTS:
-        return "int"
-    if primitive is bool:
-        return "bool"
-    if primitive in (operator.add, operator.sub, operator.mul, operator.mod, operator.neg,
-                     operator.pos, abs, min, max):
-        return "int" if all(k in ("int", "bool") for k in operand_kinds) else "float"
-    if primitive is operator.pow:
-        return "int" if all(k == "int" for k in operand_kinds) else "float"
-    return "float"
 
 
 # dataflow over structured code -------------------------------------------------------------

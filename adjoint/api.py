@@ -57,6 +57,7 @@ class GradientFunction:
             self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
         _dump(self.generated)
         self.wrt = self.generated.wrt
+        self._wrt_is_tuple = isinstance(wrt, (tuple, list))     # a tuple wrt returns a tuple
         self._arg_names = list(_arg_names(fn))
         self._lock = threading.Lock()
         self._adjoint = None
@@ -125,9 +126,17 @@ class GradientFunction:
             return _as_result(tuple(r[0] for r in results) if isinstance(results, tuple) else results[0])
         args = self._check_arguments(args)
         try:
-            return _as_result(self.adjoint(*args))
+            result = _as_result(self.adjoint(*args))
         except Exception as exc:                           # numba typing, or a runtime error
             raise self._locate_failure(exc) from None
+        return self._shape_result(result)
+
+    def _shape_result(self, result):
+        if not (self._wrt_is_tuple and len(self.wrt) == 1):
+            return result
+        if self.return_value:
+            return result[0], (result[1],)
+        return (result,)
 
     def batch(self, *args, batched=0):
         """Gradients at many points: argument `batched` (index or name) stacks the points

@@ -190,7 +190,7 @@ def _show(args) -> int:
 
     fn, wrt = resolve(args.function, args.wrt)
     comments = not args.no_comments
-    generated = pipeline.differentiate(fn, wrt, comments=comments)
+    generated = pipeline.differentiate(fn, wrt, comments=comments, device=args.stage == "device")
     text = pipeline.dump(generated, args.stage, comments=comments)
     if not text.endswith("\n"):
         text += "\n"

@@ -49,6 +49,11 @@ def attribute(dotted: str) -> gast.AST:
     return node
 
 
+def attribute_of(value, attr: str) -> gast.Attribute:
+    """`value.attr` for any expression (attribute() takes a dotted name)."""
+    return gast.Attribute(value=copy.deepcopy(value), attr=attr, ctx=gast.Load())
+
+
 def call(func, args, keywords=()) -> gast.Call:
     func = attribute(func) if isinstance(func, str) else func
     return gast.Call(func=func, args=[atom(a) for a in args], keywords=list(keywords))

@@ -46,7 +46,7 @@ from .names import Namer
 
 BINARY = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
           gast.Div: operator.truediv, gast.Pow: operator.pow, gast.Mod: operator.mod,
-          gast.FloorDiv: operator.floordiv}
+          gast.FloorDiv: operator.floordiv, gast.MatMult: operator.matmul}
 UNARY = {gast.USub: operator.neg, gast.UAdd: operator.pos, gast.Not: operator.not_}
 COMPARE = {gast.Lt: operator.lt, gast.LtE: operator.le, gast.Gt: operator.gt,
            gast.GtE: operator.ge, gast.Eq: operator.eq, gast.NotEq: operator.ne}
@@ -212,6 +212,8 @@ class _Normalizer:
 
     def bind(self, target, rhs, stmt):
         """`target = rhs`, through a temporary when the target is also an operand."""
+        if isinstance(target, gast.Name) and isinstance(rhs, gast.Name) and rhs.id == target.id:
+            return []                                              # x = x does nothing
         if isinstance(target, gast.Subscript):
             pre, value = self.to_atom(rhs, stmt)
             return pre + [nodes.assign(target, value, stmt)]
@@ -336,15 +338,30 @@ class _Normalizer:
     def rhs_call(self, expr, stmt):
         pre, args = [], []
         for arg in expr.args:
-            p, a = self.atom(arg, stmt)
+            p, a = self.sequence(arg, stmt) if isinstance(arg, (gast.Tuple, gast.List)) else self.atom(arg, stmt)
             pre += p
             args.append(a)
+        keywords = []
+        for keyword in expr.keywords:
+            p, a = self.atom(keyword.value, stmt)
+            pre += p
+            keywords.append(gast.keyword(arg=keyword.arg, value=a))
         callee = expr.callee
         if isinstance(callee, types.FunctionType) and not _has_rule(callee):
             return self.inline(expr, callee, args, pre, stmt)
-        call = gast.Call(func=copy.deepcopy(expr.func), args=args, keywords=[])
+        call = gast.Call(func=copy.deepcopy(expr.func), args=args, keywords=keywords)
         call.callee = callee
-        return pre, call
+        p, call = _nested(call, stmt, self)
+        return pre + p, call
+
+    def sequence(self, node, stmt):
+        """A tuple or list argument (np.zeros((n, m)), np.stack((a, b))): a sequence of atoms."""
+        pre, elts = [], []
+        for elt in node.elts:
+            p, a = self.atom(elt, stmt)
+            pre += p
+            elts.append(a)
+        return pre, type(node)(elts=elts, ctx=gast.Load())
 
     def rhs_compare(self, expr, stmt):
         pre, left = self.atom(expr.left, stmt)
@@ -389,13 +406,19 @@ class _Normalizer:
         if isinstance(index, gast.Tuple):
             pre, atoms = [], []
             for elt in index.elts:
-                p, a = self.atom(elt, stmt)
+                p, a = self.index(elt, stmt)
                 pre += p
                 atoms.append(a)
             return pre, gast.Tuple(elts=atoms, ctx=gast.Load())
         if isinstance(index, gast.Slice):
-            raise AdjointError("slices are not supported yet", location=self.where(stmt),
-                               hint="index elements one at a time in a loop")
+            pre, bounds = [], {}
+            for field in ("lower", "upper", "step"):
+                value = getattr(index, field)
+                if value is not None:
+                    p, value = self.atom(value, stmt)
+                    pre += p
+                bounds[field] = value
+            return pre, gast.Slice(**bounds)
         return self.atom(index, stmt)
 
     # helpers ------------------------------------------------------------------------------
@@ -438,6 +461,33 @@ class _Normalizer:
 
     def where(self, node):
         return locate(node, self.parsed.filename)
+
+
+def _nested(call, stmt, normalizer):
+    """Calls the rule table knows only in a simpler form:
+    min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b)."""
+    import math
+    callee = call.callee
+    if callee in (min, max, math.hypot) and len(call.args) > 2 and not call.keywords:
+        pre = []
+        inner = gast.Call(func=copy.deepcopy(call.func), args=call.args[:2], keywords=[])
+        inner.callee = callee
+        for arg in call.args[2:]:
+            p, a = normalizer.to_atom(inner, stmt)
+            pre += p
+            inner = gast.Call(func=copy.deepcopy(call.func), args=[a, arg], keywords=[])
+            inner.callee = callee
+        return pre, inner
+    if callee is math.log and len(call.args) == 2:
+        logs, pre = [], []
+        for arg in call.args:
+            single = gast.Call(func=copy.deepcopy(call.func), args=[arg], keywords=[])
+            single.callee = callee
+            p, a = normalizer.to_atom(single, stmt)
+            pre += p
+            logs.append(a)
+        return pre, gast.BinOp(left=logs[0], op=gast.Div(), right=logs[1])
+    return [], call
 
 
 def _has_rule(fn) -> bool:

@@ -338,9 +338,10 @@ def _transfer(stmt, live, remove):
                 return [], live
             return [stmt], live | _reads(stmt.value) | _reads(target.slice) | {target.value.id}
         written = set(_written_names(stmt))
-        if not written & live and not getattr(stmt, "primal", False):
+        touched = getattr(stmt, "also_writes", set())    # a runtime helper writing into arrays
+        if not (written | touched) & live and not getattr(stmt, "primal", False):
             return [], live
-        return [stmt], (live - written) | _reads(stmt.value)
+        return [stmt], (live - written) | _reads(stmt.value) | touched
     if isinstance(stmt, gast.AugAssign):
         target = stmt.target
         base = target.id if isinstance(target, gast.Name) else target.value.id

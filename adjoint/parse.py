@@ -162,6 +162,9 @@ class _Resolver(gast.NodeTransformer):
     def visit_Call(self, node):
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
+        method = _method_call(node, self.local_names)
+        if method is not None:
+            return method
         try:
             callee = self.lookup(node.func)
         except LookupError:
@@ -180,6 +183,11 @@ class _Resolver(gast.NodeTransformer):
         return self._inline(node)
 
     def visit_Attribute(self, node):
+        if isinstance(node.ctx, gast.Load) and node.attr == "T" and isinstance(node.value, gast.Name) \
+                and node.value.id in self.local_names:          # x.T -> np.transpose(x)
+            call = nodes.call("np.transpose", [node.value])
+            call.callee = np.transpose
+            return gast.copy_location(call, node)
         return self._inline(node)
 
     def _inline(self, node):
@@ -198,6 +206,27 @@ class _Resolver(gast.NodeTransformer):
         if isinstance(node, gast.Name):
             self.namespace[node.id] = value
         return node
+
+
+# x.sum(axis=0) -> np.sum(x, axis=0): array methods become the numpy functions they mirror
+METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
+           "reshape": np.reshape, "transpose": np.transpose, "dot": np.dot, "copy": np.copy,
+           "ravel": np.ravel, "flatten": np.ravel}
+
+
+def _method_call(node, local_names):
+    func = node.func
+    if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+            and func.value.id in local_names and func.attr in METHODS):
+        return None
+    args = list(node.args)
+    if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
+        args = [gast.Tuple(elts=args, ctx=gast.Load())]
+    callee = METHODS[func.attr]
+    call = gast.Call(func=nodes.attribute(spelling(callee)), args=[func.value] + args,
+                     keywords=node.keywords)
+    call.callee = callee
+    return gast.copy_location(call, node)
 
 
 def spelling_of_constant(node) -> str | None:

@@ -27,8 +27,8 @@ import copy
 
 import gast
 
-from . import nodes, rules
-from .analyze import assigned, exposed_reads, linear_terms, operands
+from . import nodes, runtime, shapes
+from .analyze import assigned, derivative, exposed_reads, linear_terms, operands
 from .errors import AdjointError, locate
 from .normalize import is_accumulation, is_linear_chain, primitive_of
 
@@ -48,6 +48,9 @@ class _Reverse:
         self.a = analysis
         self.namer = namer
         self.filename = filename
+        self.helpers = set()                 # runtime helpers the code calls (runtime.py)
+        self.in_loops = {n for s in _statements(tree.body) if isinstance(s, (gast.For, gast.While))
+                         for n in assigned(s.body)}
 
     # the whole function ---------------------------------------------------------------------
 
@@ -66,6 +69,8 @@ class _Reverse:
         for var in sorted(self.a.active | set(self.a.wrt), key=self._order):
             if seeded and var == result.id:
                 continue
+            if var in self.a.arrays and var in self.in_loops and var not in self.a.wrt:
+                continue                          # zeroed where the loop replay defines it
             inits.append(nodes.assign(self.sens(var), self.zero_sensitivity(var), final))
         seed = []
         if seeded:
@@ -75,9 +80,15 @@ class _Reverse:
         grads = [nodes.name(self.sens(w)) for w in self.a.wrt]
         value = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
         if return_value:
-            value = nodes.tuple_([copy.deepcopy(result), value])
+            kept = result
+            if isinstance(result, gast.Name):         # the reverse sweep may restore older values
+                kept = nodes.name(self.namer.fresh("value"))
+                forward.append(nodes.assign(kept.id, result, final))
+            value = nodes.tuple_([copy.deepcopy(kept), value])
         out = forward + inits + backward + [nodes.return_(value, final)]
-        return nodes.function("grad_" + self.tree.name, args, out, self.tree)
+        fn = nodes.function("grad_" + self.tree.name, args, out, self.tree)
+        fn.runtime_helpers = sorted(self.helpers)
+        return fn
 
     def _order(self, var):
         """Sensitivities are declared arguments first, then in order of assignment (the seed's order)."""
@@ -98,20 +109,28 @@ class _Reverse:
             return nodes.call("np.zeros_like", [var])
         return nodes.const(0.0)
 
+    def type(self, atom) -> shapes.Type:
+        return shapes.type_of(atom, self.a.types)
+
+    def helper(self, name):
+        self.helpers.add(name)
+        return name
+
     # a block of statements ------------------------------------------------------------------
 
-    def sweep(self, stmts, defined):
+    def sweep(self, stmts, defined, depth=0):
         """(forward, reverse) code for `stmts`: the forward part runs them and saves what the
-        reverse part needs; the reverse part is their adjoint, last statement first."""
+        reverse part needs; the reverse part is their adjoint, last statement first.
+        `depth` counts the loops being replayed around them."""
         forward, backward = [], []
         defined = set(defined)
         for stmt in stmts:
             if isinstance(stmt, gast.Assign):
-                f, b = self.assignment(stmt, defined)
+                f, b = self.assignment(stmt, defined, depth)
             elif isinstance(stmt, gast.If):
-                f, b = self.branch(stmt, defined)
+                f, b = self.branch(stmt, defined, depth)
             elif isinstance(stmt, (gast.For, gast.While)):
-                f, b = self.loop(stmt, defined)
+                f, b = self.loop(stmt, defined, depth)
             elif isinstance(stmt, gast.Pass):
                 f, b = [], []
             else:
@@ -132,22 +151,45 @@ class _Reverse:
 
     # assignments ----------------------------------------------------------------------------
 
-    def assignment(self, stmt, defined):
+    def assignment(self, stmt, defined, depth):
         target = stmt.targets[0]
         if isinstance(target, gast.Subscript):
-            raise AdjointError("assigning to array elements is not supported yet",
-                               location=locate(stmt, self.filename),
-                               hint="build the values as separate scalars, or compute them in a helper")
+            return self.element_write(stmt)
         targets = [e.id for e in target.elts] if isinstance(target, gast.Tuple) else [target.id]
         saves, restores = self.save(targets, defined, stmt)
         adjoint = self.adjoint(stmt)
         accumulates = isinstance(target, gast.Name) and is_accumulation(target.id, stmt.value)
-        resets = [nodes.assign(self.sens(t), 0.0, stmt) for t in targets
-                  if t in self.a.active and t not in self.a.assigned_once and t not in self.a.arrays
+        resets = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
+                  if t in self.a.active and t not in self.a.assigned_once
                   and not accumulates]        # s = s + t leaves s_s as it is
-        backward = adjoint + resets + restores
+        backward = adjoint + restores + resets
         if backward:
             backward = [_marked(nodes.comment(f'Analyzing the line: "{stmt.source_text}"', stmt))] + backward
+        zeroed = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
+                  if depth and t in self.a.active and t in self.a.arrays]
+        return saves + [stmt] + zeroed, backward
+
+    def element_write(self, stmt):
+        """y[i] = a: the element's old value is kept, and restored after its block."""
+        target, value = stmt.targets[0], stmt.value
+        array = target.value.id
+        region = nodes.subscript(array, copy.deepcopy(target.slice))
+        old = self.namer.fresh(array + "_old")
+        whole = _has_slice(target.slice)
+        saved = nodes.call(nodes.attribute_of(region, "copy"), []) if whole else region
+        saves = [nodes.assign(old, saved, stmt)]
+        restores = [nodes.assign(nodes.subscript(array, copy.deepcopy(target.slice), store=True), old, stmt)]
+        backward = []
+        if array in self.a.active:
+            seed = nodes.subscript(self.sens(array), copy.deepcopy(target.slice))
+            if isinstance(value, gast.Name) and value.id in self.a.active:
+                spread = whole and not self.type(value).is_array
+                backward.append(self.accumulate(self.sens(value.id),
+                                                nodes.call("np.sum", [seed]) if spread else seed, stmt))
+            backward.append(nodes.assign(nodes.subscript(self.sens(array), copy.deepcopy(target.slice),
+                                                         store=True), 0.0, stmt))
+        backward = backward + restores
+        backward = [_marked(nodes.comment(f'Analyzing the line: "{stmt.source_text}"', stmt))] + backward
         return saves + [stmt], backward
 
     def adjoint(self, stmt):
@@ -160,31 +202,45 @@ class _Reverse:
         if target.id not in self.a.active:
             return []
         seed = nodes.name(self.sens(target.id))
+        out = self.type(nodes.name(target.id))
         if isinstance(value, gast.Name):
-            return self.contributions([(value, nodes.const(1.0))], seed, stmt)
+            return self.contributions([(value, nodes.const(1.0), True)], seed, out, stmt)
         if isinstance(value, gast.Subscript):
             if value.value.id not in self.a.active:
                 return []
             element = nodes.subscript(self.sens(value.value.id), copy.deepcopy(value.slice))
             return [self.accumulate(element, seed, stmt)]
         if is_linear_chain(value):
-            terms = [(atom, nodes.const(sign)) for sign, atom in linear_terms(value)
+            terms = [(atom, nodes.const(sign), True) for sign, atom in linear_terms(value)
                      if not (is_accumulation(target.id, value) and isinstance(atom, gast.Name)
                              and atom.id == target.id)]
-            return self.contributions(terms, seed, stmt)
-        primitive = primitive_of(value)
-        rule = rules.lookup(primitive)
-        if rule is None:
-            return []
-        args = operands(value)
-        return self.contributions(list(zip(args, rule.instantiate(args, target.id))), seed, stmt)
+            return self.contributions(terms, seed, out, stmt)
+        triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types)
+        return self.contributions(triples, seed, out, stmt)
 
-    def contributions(self, pairs, seed, stmt):
+    def contributions(self, triples, seed, out, stmt):
         updates = []
-        for operand, partial in pairs:
-            if isinstance(operand, gast.Name) and operand.id in self.a.active:
-                updates.append(self.accumulate(self.sens(operand.id), _scale(partial, seed), stmt))
+        arrays_in = sum(1 for operand, _, _ in triples if self.type(operand).is_array)
+        for operand, expression, is_partial in triples:
+            if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
+                continue
+            value = _scale(expression, seed) if is_partial is True else expression
+            if is_partial:
+                value = self.reduce_to(value, operand, out, broadcast=arrays_in > 1 or is_partial == "broadcast")
+            updates.append(self.accumulate(self.sens(operand.id), value, stmt))
         return updates
+
+    def reduce_to(self, value, operand, out, broadcast):
+        """An elementwise contribution, summed back to the operand's own rank and shape."""
+        mine = self.type(operand)
+        if not out.is_array:
+            return value
+        if not mine.is_array:
+            return nodes.call("np.sum", [value])
+        if mine.ndim < out.ndim or broadcast:
+            name = self.helper(runtime.sum_to(out.ndim, mine.ndim))
+            return nodes.call(nodes.name(name), [value, nodes.attribute(f"{operand.id}.shape")])
+        return value
 
     def accumulate(self, target, value, origin):
         if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
@@ -193,9 +249,9 @@ class _Reverse:
 
     # branches -------------------------------------------------------------------------------
 
-    def branch(self, stmt, defined):
-        f_body, b_body = self.sweep(stmt.body, defined)
-        f_else, b_else = self.sweep(stmt.orelse, defined)
+    def branch(self, stmt, defined, depth):
+        f_body, b_body = self.sweep(stmt.body, defined, depth)
+        f_else, b_else = self.sweep(stmt.orelse, defined, depth)
         test, keep = stmt.test, []
         if nodes.loads_in(test) & assigned(stmt.body + stmt.orelse):
             # the branch changes its own condition (a loop's `t_live`): keep the value it took
@@ -208,87 +264,166 @@ class _Reverse:
 
     # loops ----------------------------------------------------------------------------------
 
-    def loop(self, stmt, defined):
+    def loop(self, stmt, defined, depth):
         """Checkpoint each iteration forward; restore, replay and reverse it backward."""
         body = [s for s in stmt.body if not getattr(s, "loop_exit", False)]
         counted = isinstance(stmt, gast.While) or len(body) != len(stmt.body)
         index = stmt.target.id if isinstance(stmt, gast.For) else None
         own = assigned(stmt.body)
         carried_defined = (defined - own) | (exposed_reads(stmt.body) & own) | ({index} if index else set())
-        replay, backward_body = self.sweep(body, carried_defined)
+        replay, backward_body = self.sweep(body, carried_defined, depth + 1)
         carried = sorted((exposed_reads(replay + backward_body, {index} if index else set())
-                          & assigned(stmt.body)) - {index}, key=self._order)
+                          & own) - {index}, key=self._order)
         saves, restores = self.save(assigned([stmt]), defined, stmt)
-
-        setup, forward_loop, reverse_head, iteration = self.loop_frame(stmt, counted, index, carried)
+        for v in carried:
+            if v in self.a.arrays and v not in defined:
+                raise AdjointError(f"array `{v}` is carried from one iteration to the next but "
+                                   "first assigned inside the loop", location=locate(stmt, self.filename),
+                                   hint=f"assign `{v}` before the loop")
+        frame = _LoopFrame(self, stmt, counted, index, carried)
         placeholders = [nodes.assign(v, ZERO.get(self.a.kinds.get(v, "float"), 0.0), stmt)
                         for v in carried if v not in defined]
-        pops = [nodes.assign(v, nodes.subscript(self.tape(v), iteration), stmt) for v in carried]
+        undo = frame.record_writes()
+        pops = [nodes.assign(v, frame.popped(v), stmt) for v in carried]
         replay_comment = [nodes.comment("Replay the iteration: recompute what its reverse reads.", stmt)]
-        reverse_loop = reverse_head(pops + replay_comment + replay + backward_body)
-        return (saves + placeholders + setup + [forward_loop],
+        reverse_loop = frame.reverse(undo + pops + replay_comment + replay + backward_body)
+        return (saves + placeholders + frame.setup + [frame.forward],
                 [_marked(nodes.comment(f'Reverse of the loop: "{stmt.source_text}"', stmt)),
                  reverse_loop] + restores)
 
-    def tape(self, var):
-        if not hasattr(self, "_tapes"):
-            self._tapes = {}
-        if var not in self._tapes:
-            self._tapes[var] = self.namer.fresh("tape_" + var)
-        return self._tapes[var]
 
-    def tape_alloc(self, var, size, origin):
-        kind = self.a.kinds.get(var, "float")
-        return nodes.assign(self.tape(var), nodes.call("np.empty", [size, nodes.attribute(TAPE_DTYPE[kind])]),
-                            origin)
+class _LoopFrame:
+    """The forward loop with its checkpoints and the head of its reverse loop.
 
-    def tape_grow(self, var, origin):
-        """Double a tape's capacity (amortized growth for while loops)."""
-        tape = self.tape(var)
-        doubled = nodes.call("np.concatenate", [nodes.tuple_([tape, nodes.call("np.empty_like", [tape])])])
-        return nodes.assign(tape, doubled, origin)
+    For a `range` loop without exits the checkpoint tapes are preallocated to the trip count
+    and indexed by the iteration number; `while` loops and loops with `break` count their
+    trips, and a `while` loop's tapes double when full. Arrays that the loop writes element
+    by element get a record tape: each overwritten element's old value, tagged with the
+    iteration, which the reverse loop puts back before replaying that iteration."""
 
-    def loop_frame(self, stmt, counted, index, carried):
-        """Forward loop with checkpoints, and the head of the reverse loop.
-
-        Returns (setup, forward loop, make_reverse_loop(body), tape index expression)."""
-        pushes_at = lambda at: [nodes.assign(nodes.subscript(self.tape(v), at, store=True), v, stmt)
-                                for v in carried]
+    def __init__(self, owner, stmt, counted, index, carried):
+        self.owner, self.stmt, self.index, self.carried = owner, stmt, index, carried
+        self.namer, self.a = owner.namer, owner.a
+        self.tapes = {v: self.namer.fresh("tape_" + v) for v in carried}
+        self.setup = []
         if isinstance(stmt, gast.For):
-            start, stop, step = _range_parts(stmt.iter.args)
+            self.start, self.stop, self.step = _range_parts(stmt.iter.args)
             trips = nodes.call("len", [nodes.call("range", copy.deepcopy(stmt.iter.args))])
+        forward = copy.deepcopy(stmt)
         if not counted:
-            at = index if _is_zero(start) else nodes.binop(index, "-", start)
-            if not (isinstance(step, gast.Constant) and step.value == 1):
-                at = gast.BinOp(left=at, op=gast.FloorDiv(), right=copy.deepcopy(step))
-            setup = [self.tape_alloc(v, copy.deepcopy(trips), stmt) for v in carried]
-            forward = copy.deepcopy(stmt)
-            forward.body = pushes_at(at) + forward.body
-            bounds = _reversed_range(start, stop, step)
+            at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
+            if not _is_one(self.step):
+                at = gast.BinOp(left=at, op=gast.FloorDiv(), right=copy.deepcopy(self.step))
+            self.at_forward = self.at_reverse = at
+            self.setup = [self.alloc(v, copy.deepcopy(trips)) for v in carried]
+            forward.body = self.pushes(at) + forward.body
+            bounds = _reversed_range(self.start, self.stop, self.step)
             if bounds is not None:
-                return setup, forward, lambda body: nodes.for_range(index, bounds, body, stmt), at
-            k = self.namer.fresh("t_iter")
-            head = [nodes.assign(index, nodes.binop(start, "+", nodes.binop(k, "*", step)), stmt)]
-            reverse_range = [nodes.binop(copy.deepcopy(trips), "-", 1), -1, -1]
-            return setup, forward, lambda body: nodes.for_range(k, reverse_range, head + body, stmt), k
-
+                self.head, self.iteration = None, at
+                self.reverse = lambda body: nodes.for_range(index, bounds, body, stmt)
+            else:
+                k = self.namer.fresh("t_iter")
+                self.iteration = self.at_reverse = k
+                head = [nodes.assign(index, nodes.binop(self.start, "+", nodes.binop(k, "*", self.step)), stmt)]
+                reverse_range = [nodes.binop(copy.deepcopy(trips), "-", 1), -1, -1]
+                self.reverse = lambda body: nodes.for_range(k, reverse_range, head + body, stmt)
+            self.forward = forward
+            return
         count, k = self.namer.fresh("t_count"), self.namer.fresh("t_iter")
         capacity = copy.deepcopy(trips) if isinstance(stmt, gast.For) else nodes.const(16)
-        setup = [nodes.assign(count, 0, stmt)] + [self.tape_alloc(v, capacity, stmt) for v in carried]
+        self.setup = [nodes.assign(count, 0, stmt)] + [self.alloc(v, capacity) for v in carried]
         grow = []
         if isinstance(stmt, gast.While) and carried:
             full = self.namer.fresh("t_full")
-            capacity_now = nodes.subscript(nodes.attribute(f"{self.tape(carried[0])}.shape"), 0)
+            capacity_now = nodes.subscript(nodes.attribute(f"{self.tapes[carried[0]]}.shape"), 0)
             grow = [nodes.assign(full, gast.Compare(left=nodes.name(count), ops=[gast.Eq()],
                                                     comparators=[capacity_now]), stmt),
-                    nodes.if_(full, [self.tape_grow(v, stmt) for v in carried], origin=stmt)]
-        forward = copy.deepcopy(stmt)
-        forward.body = grow + pushes_at(count) + [nodes.accumulate(count, 1, stmt)] + forward.body
+                    nodes.if_(full, [self.grown(v) for v in carried], origin=stmt)]
+        forward.body = grow + self.pushes(count) + [nodes.accumulate(count, 1, stmt)] + forward.body
         head = []
         if index is not None:
-            head = [nodes.assign(index, nodes.binop(start, "+", nodes.binop(k, "*", step)), stmt)]
+            head = [nodes.assign(index, nodes.binop(self.start, "+", nodes.binop(k, "*", self.step)), stmt)]
         reverse_range = [nodes.binop(count, "-", 1), -1, -1]
-        return setup, forward, lambda body: nodes.for_range(k, reverse_range, head + body, stmt), k
+        self.forward, self.iteration = forward, k
+        self.at_forward, self.at_reverse = nodes.name(count), nodes.binop(k, "+", 1)
+        self.reverse = lambda body: nodes.for_range(k, reverse_range, head + body, stmt)
+
+    def alloc(self, var, size):
+        if var in self.a.arrays:                          # one row per iteration
+            rows = gast.BinOp(left=nodes.tuple_([size]), op=gast.Add(),
+                              right=nodes.attribute(f"{var}.shape"))
+            value = nodes.call("np.empty", [rows, nodes.attribute(f"{var}.dtype")])
+        else:
+            kind = self.a.kinds.get(var, "float")
+            value = nodes.call("np.empty", [size, nodes.attribute(TAPE_DTYPE[kind])])
+        return nodes.assign(self.tapes[var], value, self.stmt)
+
+    def grown(self, var):
+        """Double a tape's capacity (amortized growth for while loops)."""
+        tape = self.tapes[var]
+        doubled = nodes.call("np.concatenate", [nodes.tuple_([tape, nodes.call("np.empty_like", [tape])])])
+        return nodes.assign(tape, doubled, self.stmt)
+
+    def pushes(self, at):
+        pushes = [nodes.assign(nodes.subscript(self.tapes[v], copy.deepcopy(at), store=True), v, self.stmt)
+                  for v in self.carried]
+        for push in pushes:
+            push.checkpoint = True
+        return pushes
+
+    def popped(self, var):
+        row = nodes.subscript(self.tapes[var], copy.deepcopy(self.iteration))
+        return nodes.call(nodes.attribute_of(row, "copy"), []) if var in self.a.arrays else row
+
+    def record_writes(self):
+        """Record tapes for the arrays the forward loop writes; returns the reverse undo."""
+        writes = [s for s in _statements(self.forward.body) if isinstance(s, gast.Assign)
+                  and isinstance(s.targets[0], gast.Subscript) and not getattr(s, "checkpoint", False)]
+        arrays = sorted({s.targets[0].value.id for s in writes})
+        if not arrays:
+            return []
+        records = {y: self.namer.fresh("records_" + y) for y in arrays}
+        tops = {y: self.namer.fresh("top_" + y) for y in arrays}
+        ranks = {y: self.owner.type(nodes.name(y)).ndim for y in arrays}
+        for y in arrays:
+            self.setup += [nodes.assign(records[y], nodes.call("np.empty", [nodes.tuple_([16, 2 + ranks[y]])]),
+                                        self.stmt),
+                           nodes.assign(tops[y], 0, self.stmt)]
+        for write in writes:
+            target = write.targets[0]
+            y = target.value.id
+            index = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
+            if _has_slice(target.slice):
+                raise AdjointError("assigning to a slice inside a loop is not supported",
+                                   location=locate(write, self.owner.filename),
+                                   hint="assign the elements one by one in an inner loop")
+            helper = self.owner.helper(runtime.record(ranks[y]))
+            record = nodes.assign(records[y], nodes.call(nodes.name(helper), [
+                records[y], tops[y], copy.deepcopy(self.at_forward), y] + [copy.deepcopy(i) for i in index]),
+                write)
+            _insert_before(self.forward, write, [record, nodes.accumulate(tops[y], 1, write)])
+        undo = []
+        for y in arrays:
+            helper = self.owner.helper(runtime.undo(ranks[y]))
+            restore = nodes.assign(tops[y], nodes.call(nodes.name(helper), [
+                records[y], tops[y], copy.deepcopy(self.at_reverse), y]), self.stmt)
+            restore.also_writes = {y}                  # it puts elements of y back
+            undo.append(restore)
+        return undo
+
+
+def _insert_before(tree, target, new):
+    for node in gast.walk(tree):
+        for field in ("body", "orelse"):
+            block = getattr(node, field, None)
+            if isinstance(block, list) and any(s is target for s in block):
+                k = next(i for i, s in enumerate(block) if s is target)
+                block[k:k] = new
+                return
+
+
+def _is_one(node):
+    return isinstance(node, gast.Constant) and node.value == 1
 
 
 def _statements(body):
@@ -319,6 +454,10 @@ def _reversed_range(start, stop, step):
         before = nodes.const(-1) if _is_zero(start) else nodes.binop(copy.deepcopy(start), "-", 1)
         return [last, before, nodes.const(-1)]
     return None
+
+
+def _has_slice(index):
+    return any(isinstance(n, gast.Slice) for n in gast.walk(index))
 
 
 def _scale(partial, seed):

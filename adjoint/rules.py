@@ -50,8 +50,51 @@ class Rule:
         return [_substitute(e, mapping) for e in self.expressions]
 
 
+@dataclasses.dataclass(frozen=True)
+class ArrayRule:
+    """The vector-Jacobian product of an array primitive: given the output's sensitivity `g`
+    (and its value `out`), the contribution to each argument's sensitivity, shaped so that
+    `s_arg += contribution` broadcasts into it; None for an argument with no derivative."""
+    primitive: object
+    vjp: object
+    params: tuple               # the primitive's arguments, positional then keyword
+    uses_out: bool
+    expressions: tuple          # one gast expression (or None) per parameter
+    ranks: tuple | None         # the argument ranks this variant applies to (None: any)
+    broadcasts: bool = False    # contributions are summed back to each argument's shape
+
+    def matches(self, ranks) -> bool:
+        if len(ranks) != len(self.params):
+            return False
+        return self.ranks is None or tuple(ranks[:len(self.ranks)]) == self.ranks
+
+    def instantiate(self, operands, out, g):
+        mapping = dict(zip(self.params, operands))
+        mapping["g"] = g
+        if self.uses_out:
+            mapping["out"] = gast.Name(id=out, ctx=gast.Load(), annotation=None, type_comment=None)
+        return [None if e is None else _substitute(e, mapping) for e in self.expressions]
+
+
+@dataclasses.dataclass(frozen=True)
+class PartsRule:
+    """A primitive taking a sequence of arrays or scalars (np.stack((a, b)), np.array([a, b])):
+    the contribution to part number `k` (which starts at `offset` along axis 0)."""
+    primitive: object
+    vjp: object
+    expression: gast.AST
+
+    def instantiate(self, part, k, offset, g):
+        mapping = {"part": part, "k": k, "offset": offset, "g": g}
+        return _substitute(self.expression, mapping)
+
+
 RULES: dict = {}
+ARRAY_RULES: dict = {}            # primitive -> [ArrayRule, ...] (variants by ranks and arity)
+PARTS_RULES: dict = {}
 NON_DIFFERENTIABLE = {len, range, int, round, bool, math.floor, math.ceil, math.trunc,
+                      np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like,
+                      np.empty_like, np.full_like, np.arange, np.eye,
                       np.floor, np.ceil, np.sign, np.round, np.rint, operator.floordiv,
                       operator.not_, operator.lt, operator.le, operator.gt, operator.ge,
                       operator.eq, operator.ne, math.isnan, math.isinf, np.isnan, np.isinf}
@@ -72,6 +115,55 @@ def rule(*primitives, domain=None):
     return register
 
 
+def vjp(*primitives, ranks=None, broadcasts=False):
+    """Register an array primitive's vector-Jacobian product (see ArrayRule). `broadcasts`:
+    the arguments broadcast against each other, so contributions are summed back to each
+    argument's shape."""
+    def register(function):
+        params, uses_out, expressions = _parse_rule(function, extra={"g"}, allow_none=True)
+        params = tuple(p for p in params if p != "g")
+        if len(expressions) != len(params):
+            raise AdjointError(f"vjp rule {function.__qualname__} returns {len(expressions)} "
+                               f"contributions for {len(params)} arguments")
+        for primitive in primitives:
+            ARRAY_RULES.setdefault(primitive, []).append(ArrayRule(
+                primitive, function, params, uses_out, expressions, ranks, broadcasts))
+        return function
+    return register
+
+
+def vjp_parts(*primitives):
+    """Register the contribution to one part of a sequence argument (see PartsRule)."""
+    def register(function):
+        _, _, (expression,) = _parse_rule(function, extra={"g", "part", "k", "offset"})
+        for primitive in primitives:
+            PARTS_RULES[primitive] = PartsRule(primitive, function, expression)
+        return function
+    return register
+
+
+def lookup_array(primitive, ranks) -> ArrayRule | None:
+    try:
+        variants = ARRAY_RULES.get(primitive, [])
+    except TypeError:
+        return None
+    return next((v for v in variants if v.matches(ranks)), None)
+
+
+def lookup_parts(primitive) -> PartsRule | None:
+    try:
+        return PARTS_RULES.get(primitive)
+    except TypeError:
+        return None
+
+
+def is_differentiable(primitive) -> bool:
+    try:
+        return primitive in RULES or primitive in ARRAY_RULES or primitive in PARTS_RULES
+    except TypeError:
+        return False
+
+
 def lookup(primitive) -> Rule | None:
     try:
         return RULES.get(primitive)
@@ -86,33 +178,92 @@ def is_non_differentiable(primitive) -> bool:
         return False
 
 
-def _build(primitive, partials, domain) -> Rule:
-    where = getattr(partials, "__qualname__", repr(partials))
+def _parse_rule(function, extra=frozenset(), allow_none=False):
+    """(parameters, uses `out`, returned expressions) of a one-line rule function."""
+    where = getattr(function, "__qualname__", repr(function))
     try:
-        source = textwrap.dedent(inspect.getsource(partials))
+        source = textwrap.dedent(inspect.getsource(function))
     except (OSError, TypeError):
         raise AdjointError(f"cannot read the source of rule {where}",
                            hint="define derivative rules with `def` in a file") from None
     tree = gast.parse(source).body[0]
-    returns = [n for n in tree.body if isinstance(n, gast.Return)]
-    if len(tree.body) != 1 or len(returns) != 1:
+    if len(tree.body) != 1 or not isinstance(tree.body[0], gast.Return):
         raise AdjointError(f"rule {where} must be a single `return` of the partial derivatives",
                            hint="e.g. `def sin(x): return math.cos(x)`")
     params = [a.id for a in tree.args.args]
     uses_out = "out" in params
     params = tuple(p for p in params if p != "out")
-    value = returns[0].value
-    expressions = tuple(value.elts) if len(params) > 1 and isinstance(value, gast.Tuple) else (value,)
-    if len(expressions) != len(params):
-        raise AdjointError(f"rule {where} returns {len(expressions)} partials for "
-                           f"{len(params)} arguments", hint="return one partial per argument")
-    free = {n.id for e in expressions for n in gast.walk(e) if isinstance(n, gast.Name)}
+    value = tree.body[0].value
+    primal = [p for p in params if p not in extra]
+    expressions = tuple(value.elts) if len(primal) > 1 and isinstance(value, gast.Tuple) else (value,)
+    if allow_none:
+        expressions = tuple(None if isinstance(e, gast.Constant) and e.value is None else e
+                            for e in expressions)
+    free = {n.id for e in expressions if e is not None for n in gast.walk(e) if isinstance(n, gast.Name)}
     unknown = free - set(params) - {"out"} - ALLOWED_GLOBALS
     if unknown:
         raise AdjointError(f"rule {where} uses {', '.join(sorted(unknown))}",
                            hint="partials may use only their parameters, `out`, math and np")
+    return params, uses_out, expressions
+
+
+def _build(primitive, partials, domain) -> Rule:
+    params, uses_out, expressions = _parse_rule(partials)
+    if len(expressions) != len(params):
+        raise AdjointError(f"rule {partials.__qualname__} returns {len(expressions)} partials for "
+                           f"{len(params)} arguments", hint="return one partial per argument")
     return Rule(primitive=primitive, partials=partials, params=params, uses_out=uses_out,
                 expressions=expressions, domain=tuple(domain or [DEFAULT_DOMAIN] * len(params)))
+
+
+# math -> numpy, so that a scalar rule's partials apply elementwise to arrays
+VECTOR_SPELLING = {"math.sin": "np.sin", "math.cos": "np.cos", "math.tan": "np.tan",
+                   "math.sqrt": "np.sqrt", "math.exp": "np.exp", "math.log": "np.log",
+                   "math.log1p": "np.log1p", "math.cosh": "np.cosh", "math.sinh": "np.sinh",
+                   "math.floor": "np.floor", "math.fabs": "np.abs", "abs": "np.abs"}
+
+
+def vectorized(expression):
+    """A partial written for scalars, made elementwise: math.f -> np.f, `a if c else b` ->
+    np.where(c, a, b), and/or -> np.logical_and/or."""
+    class Vectorize(gast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            name = _dotted(node.func)
+            if name in VECTOR_SPELLING:
+                node.func = _attribute(VECTOR_SPELLING[name])
+            return node
+
+        def visit_IfExp(self, node):
+            self.generic_visit(node)
+            call = gast.Call(func=_attribute("np.where"), args=[node.test, node.body, node.orelse],
+                             keywords=[])
+            return gast.copy_location(call, node)
+
+        def visit_BoolOp(self, node):
+            self.generic_visit(node)
+            name = "np.logical_and" if isinstance(node.op, gast.And) else "np.logical_or"
+            result = node.values[0]
+            for value in node.values[1:]:
+                result = gast.Call(func=_attribute(name), args=[result, value], keywords=[])
+            return result
+    return Vectorize().visit(_clone(expression))
+
+
+def _dotted(node):
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return ""
+
+
+def _attribute(dotted):
+    head, *rest = dotted.split(".")
+    node = gast.Name(id=head, ctx=gast.Load(), annotation=None, type_comment=None)
+    for part in rest:
+        node = gast.Attribute(value=node, attr=part, ctx=gast.Load())
+    return node
 
 
 def _substitute(expression, mapping):
@@ -279,3 +430,111 @@ def sqrt(x, out):
 @rule(math.hypot, np.hypot, domain=[POSITIVE, POSITIVE])
 def hypot(x, y, out):
     return x / out, y / out
+
+
+# --- array primitives: vector-Jacobian products ----------------------------------------------
+
+@vjp(np.where, broadcasts=True)
+def where(condition, x, y, g):
+    return None, np.where(condition, g, 0.0), np.where(condition, 0.0, g)
+
+
+@vjp(np.clip, broadcasts=True)
+def clip(x, low, high, g):
+    return (np.where(np.logical_and(low <= x, x <= high), g, 0.0), np.where(x < low, g, 0.0),
+            np.where(x > high, g, 0.0))
+
+
+@vjp(np.sum)
+def sum_all(x, g):
+    return g                                          # broadcast into every element
+
+
+@vjp(np.sum)
+def sum_axis(x, axis, g):
+    return np.expand_dims(g, axis), None
+
+
+@vjp(np.mean)
+def mean_all(x, g):
+    return g / x.size
+
+
+@vjp(np.mean)
+def mean_axis(x, axis, g):
+    return np.expand_dims(g, axis) / x.shape[axis], None
+
+
+@vjp(np.prod)
+def prod_all(x, g, out):
+    return g * out / x                                # needs x != 0
+
+
+@vjp(np.max, np.amax, np.min, np.amin)
+def extremum_all(x, g, out):
+    return np.where(x == out, g, 0.0)                 # every tied extremum gets g
+
+
+@vjp(np.max, np.amax, np.min, np.amin)
+def extremum_axis(x, axis, g, out):
+    return np.where(x == np.expand_dims(out, axis), np.expand_dims(g, axis), 0.0), None
+
+
+@vjp(np.dot, np.matmul, operator.matmul, ranks=(1, 1))
+def dot_vv(a, b, g):
+    return g * b, g * a
+
+
+@vjp(np.dot, np.matmul, operator.matmul, ranks=(2, 1))
+def dot_mv(a, b, g):
+    return np.outer(g, b), a.T @ g
+
+
+@vjp(np.dot, np.matmul, operator.matmul, ranks=(1, 2))
+def dot_vm(a, b, g):
+    return b @ g, np.outer(a, g)
+
+
+@vjp(np.dot, np.matmul, operator.matmul, ranks=(2, 2))
+def dot_mm(a, b, g):
+    return g @ b.T, a.T @ g
+
+
+@vjp(np.outer)
+def outer(a, b, g):
+    return g @ b, a @ g
+
+
+@vjp(np.transpose)
+def transpose(x, g):
+    return np.transpose(g)
+
+
+@vjp(np.reshape)
+def reshape(x, shape, g):
+    return np.reshape(g, x.shape), None
+
+
+@vjp(np.ravel)
+def ravel(x, g):
+    return np.reshape(g, x.shape)
+
+
+@vjp(np.copy, np.ascontiguousarray)
+def copy_(x, g):
+    return g
+
+
+@vjp(np.linalg.norm)
+def norm(x, g, out):
+    return g * x / out                                # needs x != 0
+
+
+@vjp_parts(np.stack, np.array)
+def stacked_part(part, k, offset, g):
+    return g[k]
+
+
+@vjp_parts(np.concatenate)
+def concatenated_part(part, k, offset, g):
+    return g[offset:offset + part.shape[0]]

@@ -10,7 +10,10 @@ Returns nothing; raises AdjointError at the first construct outside the supporte
 
 from __future__ import annotations
 
+import math
+
 import gast
+import numpy as np
 
 from . import rules
 from .errors import AdjointError, locate
@@ -18,12 +21,17 @@ from .errors import AdjointError, locate
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
 EXPRESSIONS = (gast.BinOp, gast.UnaryOp, gast.Call, gast.Name, gast.Constant, gast.Attribute,
-               gast.Subscript, gast.IfExp, gast.Compare, gast.BoolOp, gast.Tuple, gast.Slice)
-OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.FloorDiv,
+               gast.Subscript, gast.IfExp, gast.Compare, gast.BoolOp, gast.Tuple, gast.Slice,
+               gast.List)
+OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.FloorDiv, gast.MatMult,
              gast.USub, gast.UAdd, gast.Not, gast.And, gast.Or, gast.Eq, gast.NotEq, gast.Lt,
              gast.LtE, gast.Gt, gast.GtE)
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
-ARRAY_ATTRIBUTES = {"shape", "size", "ndim"}
+ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
+KEYWORDS = {"axis", "dtype"}
+VARIADIC = {min, max, math.hypot, math.log}          # normalize rewrites their extra arguments
+CREATORS = {np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like,
+            np.full_like, np.arange, np.array, np.eye}
 
 HINTS = {
     gast.Lambda: "define a named function instead",
@@ -33,7 +41,6 @@ HINTS = {
     gast.DictComp: "write an explicit for loop",
     gast.Dict: "pass numbers or arrays; dictionaries are not differentiable values",
     gast.Set: "pass numbers or arrays; sets are not differentiable values",
-    gast.List: "use a tuple, or a numpy array built with np.array",
     gast.With: "move the with-block outside the differentiated function",
     gast.Try: "move error handling outside the differentiated function",
     gast.Raise: "check inputs before calling the differentiated function",
@@ -124,7 +131,12 @@ class _Validator:
                   "assign to a name, a tuple of names or an array element")
 
     def check_expression(self, expr):
+        allowed_lists = {id(a) for n in gast.walk(expr) if isinstance(n, gast.Call)
+                         and getattr(n, "callee", None) is np.array for a in n.args}
         for node in gast.walk(expr):
+            if isinstance(node, gast.List) and id(node) not in allowed_lists:
+                self.fail(node, "a list is not a differentiable value",
+                          "use a tuple, or build an array with np.array([...])")
             if isinstance(node, CONTEXTS + OPERATORS):
                 continue
             if not isinstance(node, EXPRESSIONS):
@@ -134,19 +146,28 @@ class _Validator:
                 self.fail(node, f"unsupported constant {node.value!r}", "only numbers are differentiable values")
             if isinstance(node, gast.Call):
                 self.check_call(node)
+
             if isinstance(node, gast.Attribute) and not _is_module_attribute(node) \
                     and node.attr not in ARRAY_ATTRIBUTES:
                 self.fail(node, f"unsupported attribute `.{node.attr}`",
                           "use a module function (np.sum(x)) or x.shape / x.size / x.ndim")
 
     def check_call(self, call):
-        if call.keywords:
-            self.fail(call, "keyword arguments in calls are not supported", "pass them by position")
+        for keyword in call.keywords:
+            if keyword.arg not in KEYWORDS:
+                self.fail(call, f"keyword argument `{keyword.arg}=` is not supported",
+                          f"supported keywords: {', '.join(sorted(KEYWORDS))}")
         if not hasattr(call, "callee"):
             self.fail(call, f"cannot resolve the function `{_dotted(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = call.callee
-        if rules.lookup(callee) or rules.is_non_differentiable(callee):
+        rule = rules.lookup(callee)
+        if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in VARIADIC \
+                and len(call.args) + len(call.keywords) != len(rule.params):
+            self.fail(call, f"`{_dotted(call.func)}` with {len(call.args)} arguments: its derivative "
+                            f"rule takes {len(rule.params)}",
+                      f"call it with {len(rule.params)} arguments")
+        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee) or callee in CREATORS:
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize

@@ -7,7 +7,13 @@ compiled-gradient cache below is shared by every test module).
 
 from __future__ import annotations
 
-import numpy as np
+import os
+
+# CI has no GPU: the cuda target runs on numba's CUDA simulator unless told otherwise
+# (NUMBA_ENABLE_CUDASIM=0 on a machine with a GPU). Set before numba is first imported.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
 import pytest
 
 TARGETS = ("python", "cpu")

@@ -146,7 +146,7 @@ def test_show_each_stage(model, capsys, stage):
     assert code == 0, err
     expected = {"parse": "def f(x, y):", "normalize": "def f(x, y):", "analyze": "wrt:            x",
                 "reverse": "def grad_f(x, y):", "optimize": "def grad_f(x, y):",
-                "emit": "import numpy as np"}[stage]
+                "emit": "import numpy as np", "device": "def grad_f_device(x, y"}[stage]
     assert expected in out
     if stage == "normalize":
         assert "t_" in out                       # three-address temporaries

@@ -54,16 +54,8 @@ def test_inputs_unchanged(case, target):
         np.testing.assert_array_equal(before, after)
 
 
-STALE_VALUE = pytest.mark.xfail(
-    strict=True, reason="compiler bug: value_and_grad returns the returned variable after the "
-                        "reverse sweep restored it (its first value, not the function's value) "
-                        "when that variable is reassigned")
-
-
 @pytest.mark.parametrize("name", ["f4", "exp_log_math", "conditional_expression",
-                                  pytest.param("augmented", marks=STALE_VALUE),
-                                  pytest.param("horner", marks=STALE_VALUE),
-                                  pytest.param("overwritten_result", marks=STALE_VALUE)])
+                                  "augmented", "horner", "overwritten_result"])
 def test_value_and_grad(name, target):
     case = BY_NAME[name]
     value_and_grad = compiled(case.fn, case.wrt, target, value=True)
@@ -94,15 +86,15 @@ def test_corpus_is_broad():
 
 
 def _bug_params():
-    from tests.corpus import KNOWN_BUGS
-    return [pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason), id=case_id(case))
-            for case, reason in KNOWN_BUGS]
+    from tests.corpus import FIXED_BUGS, KNOWN_BUGS
+    return ([pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason), id=case_id(case))
+             for case, reason in KNOWN_BUGS] + [pytest.param(case, id=case_id(case)) for case in FIXED_BUGS])
 
 
 @pytest.mark.parametrize("case", _bug_params())
-def test_known_bugs(case, target):
-    """Correct gradient, or a clean AdjointError when the gradient is built; anything else
-    (a wrong number, a failure at call time) is a bug."""
+def test_reported_bugs(case, target):
+    """Bugs found by these tests: correct gradient, or a clean AdjointError when the gradient
+    is built; anything else (a wrong number, a failure at call time) is a bug."""
     import adjoint
     args = [a.draw(None) for a in case.args]
     try:
@@ -113,8 +105,6 @@ def test_known_bugs(case, target):
     assert_gradient(grad(*args), expected, **fd_tolerance(case.fn(*args)))
 
 
-@pytest.mark.xfail(strict=True, reason="a one-element tuple wrt returns the bare gradient, not a "
-                                       "1-tuple (grad's docstring: a tuple wrt returns a tuple)")
 def test_one_element_tuple_wrt(target):
     case = BY_NAME["three_args"]
     grad = compiled(case.fn, ("y",), target)
