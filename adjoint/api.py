@@ -14,8 +14,8 @@ import threading
 import numpy as np
 
 from . import backends
-from .errors import AdjointArgumentError, AdjointError, Location
-from .pipeline import differentiate
+from .errors import AdjointArgumentError, AdjointError, AdjointTypeError, Location
+from .pipeline import differentiate, wrt_names
 
 TARGETS = ("cpu", "python", "cuda")
 
@@ -38,6 +38,8 @@ class GradientFunction:
         self.return_value = return_value
         self.jit_options = dict(jit_options or {})
         self.cache_key = None
+        self._deferred = None
+        self._generated = None
         if cache:
             from . import cache as disk
             self.cache_key = disk.key(fn, wrt=wrt, target=target, comments=comments,
@@ -54,9 +56,15 @@ class GradientFunction:
                                    hint="use grad(f, target='cuda').batch(...), and f itself for values")
             self.generated = differentiate(fn, wrt, comments=comments, device=True)
         else:
-            self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
-        _dump(self.generated)
-        self.wrt = self.generated.wrt
+            try:
+                self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
+            except AdjointTypeError as error:
+                # the types guessed from the source do not fit (x @ y needs arrays): the
+                # code is generated at the first call, for the arguments' actual types
+                self._deferred = error
+        if self._deferred is None:
+            _dump(self.generated)
+        self.wrt = wrt_names(list(_arg_names(fn)), wrt)
         self._wrt_is_tuple = isinstance(wrt, (tuple, list))     # a tuple wrt returns a tuple
         self._arg_names = list(_arg_names(fn))
         self._lock = threading.Lock()
@@ -64,16 +72,31 @@ class GradientFunction:
         self._primal = None
         self._files = set()                # generated modules' file names, to locate failures
         self._drivers = {}                 # batch drivers, by batched argument
+        self._variants = {}                # argument types -> (generated, compiled adjoint)
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
+
+    @property
+    def generated(self):
+        """The code generated for the argument types the source suggests."""
+        if self._generated is None and self._deferred is not None:
+            raise self._deferred
+        return self._generated
+
+    @generated.setter
+    def generated(self, value):
+        self._generated = value
 
     @property
     def source(self) -> str:
         return self.generated.source
 
+    def source_for(self, *args) -> str:
+        """The gradient source generated for these arguments' types."""
+        return self._specialized(self._check_arguments(args))[0].source
+
     def _filename(self, kind):
-        g = self.generated
-        return f"<adjoint {kind} {g.primal_name} from {g.filename}>"
+        return f"<adjoint {kind} {self.fn.__name__} from {self.fn.__code__.co_filename}>"
 
     def _compile(self, source, kind, name, primal=False):
         g = self.generated
@@ -125,10 +148,11 @@ class GradientFunction:
             results = self.batch(*stacked, batched=0)
             return _as_result(tuple(r[0] for r in results) if isinstance(results, tuple) else results[0])
         args = self._check_arguments(args)
+        generated, adjoint = self._specialized(args)
         try:
-            result = _as_result(self.adjoint(*args))
+            result = _as_result(adjoint(*args))
         except Exception as exc:                           # numba typing, or a runtime error
-            raise self._locate_failure(exc) from None
+            raise self._locate_failure(exc, generated) from None
         return self._shape_result(result)
 
     def _shape_result(self, result):
@@ -229,23 +253,46 @@ class GradientFunction:
         names = self._arg_names
         if len(args) != len(names):
             raise AdjointArgumentError(
-                f"{self.generated.primal_name}() takes {len(names)} arguments "
+                f"{self.fn.__name__}() takes {len(names)} arguments "
                 f"({', '.join(names)}), {len(args)} given")
         converted = []
+        arrays = self._generated.array_args if self._generated is not None else set()
         for name, value in zip(names, args):
             if name in self.wrt:
-                value = _as_differentiable(name, value, name in self.generated.array_args,
-                                           self.generated.primal_name)
+                value = _as_differentiable(name, value, name in arrays, self.fn.__name__)
             elif isinstance(value, list):
                 value = np.asarray(value)
             converted.append(value)
         return converted
 
-    def _locate_failure(self, exc):
+    def _specialized(self, args):
+        """The adjoint compiled for these arguments' types (rank, element kind): the code
+        generated at decoration assumed the types the source suggests; an array where it
+        assumed a float (an elementwise function) gets code of its own, generated once."""
+        from . import shapes
+        signature = {n: shapes.describe(v) for n, v in zip(self._arg_names, args)}
+        if self._generated is not None and _same_types(signature, self._generated.signature):
+            return self._generated, self.adjoint
+        key = tuple((n, str(t)) for n, t in signature.items())
+        with self._lock:
+            if key not in self._variants:
+                generated = differentiate(self.fn, self.wrt, comments=False,
+                                          return_value=self.return_value, signature=signature)
+                module = backends.python.load(generated.source, self._filename(f"{key}"),
+                                              generated.namespace)
+                self._files.add(module["__file__"])
+                compiled = backends.get(self.target).compile_module(module, generated.name,
+                                                                    self.jit_options)
+                self._variants[key] = (generated, compiled)
+            return self._variants[key]
+
+    def _locate_failure(self, exc, generated=None):
         if isinstance(exc, AdjointError):
             return exc
         text = str(exc)
-        g = self.generated
+        g = generated or self._generated
+        if g is None:
+            return AdjointError(f"{type(exc).__name__}: {exc}")
         lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in self._files]
         lines += _traceback_lines(exc, self._files)
         origin = next((g.origins[n] for n in reversed(lines) if n in g.origins), None)
@@ -258,7 +305,7 @@ class GradientFunction:
                                  "adjoint.source(f) shows it")
 
     def __repr__(self):
-        return f"<adjoint.grad of {self.generated.primal_name} wrt {', '.join(self.wrt)} [{self.target}]>"
+        return f"<adjoint.grad of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
 
     def _repr_html_(self):
         """In Jupyter: the generated source, highlighted."""
@@ -317,12 +364,19 @@ def _arg_names(fn):
     return inspect.signature(fn).parameters
 
 
+def _same_types(a, b) -> bool:
+    """Same ranks and, for arrays, the same element kind (scalars of any kind agree)."""
+    if b is None or a.keys() != b.keys():
+        return False
+    return all(a[k].ndim == b[k].ndim and (a[k].ndim == 0 or a[k].kind == b[k].kind) for k in a)
+
+
 def _as_differentiable(name, value, as_array, fname):
-    expected = "a sequence or array of floats" if as_array else "a float"
+    expected = "a sequence or array of floats" if as_array else "a float or an array of floats"
     if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
         raise AdjointArgumentError(f"argument {name!r} of {fname}: expected {expected}, "
                                    f"got {type(value).__name__}")
-    if as_array:
+    if as_array or isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) > 0:
         try:
             array = np.asarray(value)
         except Exception:

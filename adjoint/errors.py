@@ -60,6 +60,11 @@ class AdjointArgumentError(AdjointError, TypeError):
     """A call with arguments of the wrong kind, type or shape."""
 
 
+class AdjointTypeError(AdjointError):
+    """Types that do not fit together (ranks of a matrix product, a name changing rank).
+    Raised only for the types given or guessed; other argument types may still work."""
+
+
 def locate(node, filename: str) -> Location | None:
     """The Location of a gast node carrying absolute positions (see parse.py)."""
     line = getattr(node, "lineno", None)

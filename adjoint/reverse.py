@@ -220,7 +220,7 @@ class _Reverse:
 
     def contributions(self, triples, seed, out, stmt):
         updates = []
-        arrays_in = sum(1 for operand, _, _ in triples if self.type(operand).is_array)
+        arrays_in = len({_key(operand) for operand, _, _ in triples if self.type(operand).is_array})
         for operand, expression, is_partial in triples:
             if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
                 continue
@@ -454,6 +454,10 @@ def _reversed_range(start, stop, step):
         before = nodes.const(-1) if _is_zero(start) else nodes.binop(copy.deepcopy(start), "-", 1)
         return [last, before, nodes.const(-1)]
     return None
+
+
+def _key(atom):
+    return atom.id if isinstance(atom, gast.Name) else id(atom)
 
 
 def _has_slice(index):

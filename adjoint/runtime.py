@@ -45,11 +45,14 @@ def _sum_to(rv: int, rx: int) -> str:
         lines.append(f"    g{current + 1} = np.sum(g{current}, axis=0)")
         current += 1
     for axis in range(rx):
-        kept = ", ".join("1" if k == axis else f"g{current}.shape[{k}]" for k in range(rx))
-        kept = kept + "," if rx == 1 else kept
+        if rx == 1:                              # np.sum of a rank-1 array is a scalar
+            summed = f"np.full(1, np.sum(g{current}))"
+        else:
+            kept = ", ".join("1" if k == axis else f"g{current}.shape[{k}]" for k in range(rx))
+            summed = f"np.sum(g{current}, axis={axis}).reshape(({kept}))"
         lines += [f"    g{current + 1} = g{current}",
                   f"    if shape[{axis}] == 1 and g{current}.shape[{axis}] != 1:",
-                  f"        g{current + 1} = np.sum(g{current}, axis={axis}).reshape(({kept}))"]
+                  f"        g{current + 1} = {summed}"]
         current += 1
     lines.append(f"    return g{current}")
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ import operator
 import gast
 import numpy as np
 
-from .errors import AdjointError, locate
+from .errors import AdjointTypeError, locate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +89,14 @@ def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict
     for _ in range(50):
         changed = False
         for stmt in _assignments(tree.body):
-            for name, new in _assigned_types(stmt, types, filename):
+            try:
+                assigned = _assigned_types(stmt, types, filename)
+            except AdjointTypeError as error:
+                if error.location is not None:
+                    raise
+                raise AdjointTypeError(error.message, location=locate(stmt, filename),
+                                       hint=error.hint) from None
+            for name, new in assigned:
                 old = types.get(name)
                 if old == new:
                     continue
@@ -104,7 +111,7 @@ def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict
 
 def _merge(old, new, name, stmt, filename):
     if old.kind == "shape" or new.kind == "shape" or old.ndim != new.ndim:
-        raise AdjointError(f"`{name}` is {old} in one place and {new} in another",
+        raise AdjointTypeError(f"`{name}` is {old} in one place and {new} in another",
                            location=locate(stmt, filename),
                            hint="give values of different ranks different names")
     return old if _ORDER[old.kind] >= _ORDER[new.kind] else new
@@ -188,7 +195,7 @@ def _subscript_type(expr, types, filename):
     index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
     dropped = sum(1 for i in index if not isinstance(i, gast.Slice))
     if len(index) > base.ndim:
-        raise AdjointError(f"too many indices: {len(index)} for an array of rank {base.ndim}",
+        raise AdjointTypeError(f"too many indices: {len(index)} for an array of rank {base.ndim}",
                            location=locate(expr, filename))
     return Type(base.kind, base.ndim - dropped)
 
@@ -196,7 +203,7 @@ def _subscript_type(expr, types, filename):
 def _matmul_rank(a, b, node, filename):
     ranks = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
     if (a, b) not in ranks:
-        raise AdjointError(f"matrix product of ranks {a} and {b} is not supported",
+        raise AdjointTypeError(f"matrix product of ranks {a} and {b} is not supported",
                            location=locate(node, filename), hint="use rank-1 or rank-2 operands")
     return ranks[(a, b)]
 
