@@ -1,0 +1,545 @@
+"""Loops: extended Rosenbrock (a plain Python loop) and Lorenz-63 RK4 integration.
+
+For each workload, side by side in one process (interleaved repeats, medians):
+  numba primal, adjoint's gradient (default and fastmath), a hand-written numba adjoint
+  (checked against adjoint's gradient before timing), and the peers that are installed:
+  jax.jit(jax.grad(f)), autograd.grad(f), PyTorch (CPU) backward. Every gradient is called
+  from Python once per timed call, so each row includes one Python -> compiled call.
+
+Run: python benchmarks/bench_loops.py [--quick]     (or: make bench)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numba
+import numpy as np
+from common import (
+    compare,
+    first_call,
+    fmt_ratio,
+    fmt_time,
+    machine_info,
+    machine_markdown,
+    markdown_table,
+    optional_import,
+    paired_ratio,
+    parse_quick,
+    warm_up_numba,
+    write_json,
+)
+
+import adjoint
+
+NAME = "bench_loops"
+
+
+# ---------------------------------------------------------------------------------------------
+# extended Rosenbrock
+
+def rosenbrock(x):
+    n = x.shape[0]
+    s = 0.0
+    for i in range(n - 1):
+        s = s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
+    return s
+
+
+def rosenbrock_grad_hand(x):
+    """Hand-written adjoint: d/dx_i of 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2."""
+    n = x.shape[0]
+    g = np.zeros(n)
+    for i in range(n - 1):
+        xi = x[i]
+        d = x[i + 1] - xi * xi
+        g[i] += -400.0 * xi * d - 2.0 * (1.0 - xi)
+        g[i + 1] += 200.0 * d
+    return g
+
+
+def rosenbrock_vectorized(np_):
+    """The natural array form, for autograd (np_ = autograd.numpy) and jax (np_ = jax.numpy)."""
+    def f(x):
+        return np_.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    return f
+
+
+def rosenbrock_jax_loop(jax):
+    def f(x):
+        def body(i, s):
+            return s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
+        return jax.lax.fori_loop(0, x.shape[0] - 1, body, 0.0)
+    return f
+
+
+def rosenbrock_torch(torch):
+    def grad(x_np):
+        x = torch.from_numpy(x_np).requires_grad_(True)
+        s = torch.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+        s.backward()
+        return x.grad
+    return grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Lorenz-63, explicit RK4: p[0:3] initial state (x, y, z), p[3:6] parameters (sigma, rho, beta)
+
+STEPS = 1000
+DT = 0.01
+P0 = np.array([1.0, 1.0, 1.0, 10.0, 28.0, 8.0 / 3.0])
+
+
+def lorenz(p):
+    x = p[0]
+    y = p[1]
+    z = p[2]
+    sigma = p[3]
+    rho = p[4]
+    beta = p[5]
+    dt = 0.01
+    for step in range(1000):
+        k1x = sigma * (y - x)
+        k1y = x * (rho - z) - y
+        k1z = x * y - beta * z
+        x2 = x + 0.5 * dt * k1x
+        y2 = y + 0.5 * dt * k1y
+        z2 = z + 0.5 * dt * k1z
+        k2x = sigma * (y2 - x2)
+        k2y = x2 * (rho - z2) - y2
+        k2z = x2 * y2 - beta * z2
+        x3 = x + 0.5 * dt * k2x
+        y3 = y + 0.5 * dt * k2y
+        z3 = z + 0.5 * dt * k2z
+        k3x = sigma * (y3 - x3)
+        k3y = x3 * (rho - z3) - y3
+        k3z = x3 * y3 - beta * z3
+        x4 = x + dt * k3x
+        y4 = y + dt * k3y
+        z4 = z + dt * k3z
+        k4x = sigma * (y4 - x4)
+        k4y = x4 * (rho - z4) - y4
+        k4z = x4 * y4 - beta * z4
+        x = x + dt / 6.0 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x)
+        y = y + dt / 6.0 * (k1y + 2.0 * k2y + 2.0 * k3y + k4y)
+        z = z + dt / 6.0 * (k1z + 2.0 * k2z + 2.0 * k3z + k4z)
+    return x + y + z
+
+
+def lorenz_grad_hand(p):
+    """Hand-written adjoint of `lorenz`: store the state at the start of every step, then sweep
+    the steps backwards, recomputing each step's stages from its stored state.
+
+    With F(u) = (sigma (y - x), x (rho - z) - y, x y - beta z), the transposed Jacobian applied to
+    w = (wx, wy, wz) at u = (x, y, z) is
+        u_bar = (-sigma wx + (rho - z) wy + y wz,  sigma wx - wy + x wz,  -x wy - beta wz)
+    and the parameter adjoints gain sigma += (y - x) wx, rho += x wy, beta += -z wz.
+    """
+    sigma = p[3]
+    rho = p[4]
+    beta = p[5]
+    dt = 0.01
+    n = 1000
+    tx = np.empty(n)
+    ty = np.empty(n)
+    tz = np.empty(n)
+    x = p[0]
+    y = p[1]
+    z = p[2]
+    h2 = 0.5 * dt
+    h6 = dt / 6.0
+    for step in range(n):
+        tx[step] = x
+        ty[step] = y
+        tz[step] = z
+        k1x = sigma * (y - x)
+        k1y = x * (rho - z) - y
+        k1z = x * y - beta * z
+        x2 = x + h2 * k1x
+        y2 = y + h2 * k1y
+        z2 = z + h2 * k1z
+        k2x = sigma * (y2 - x2)
+        k2y = x2 * (rho - z2) - y2
+        k2z = x2 * y2 - beta * z2
+        x3 = x + h2 * k2x
+        y3 = y + h2 * k2y
+        z3 = z + h2 * k2z
+        k3x = sigma * (y3 - x3)
+        k3y = x3 * (rho - z3) - y3
+        k3z = x3 * y3 - beta * z3
+        x4 = x + dt * k3x
+        y4 = y + dt * k3y
+        z4 = z + dt * k3z
+        k4x = sigma * (y4 - x4)
+        k4y = x4 * (rho - z4) - y4
+        k4z = x4 * y4 - beta * z4
+        x = x + h6 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x)
+        y = y + h6 * (k1y + 2.0 * k2y + 2.0 * k3y + k4y)
+        z = z + h6 * (k1z + 2.0 * k2z + 2.0 * k3z + k4z)
+    # adjoint of the loss x + y + z
+    ax = 1.0
+    ay = 1.0
+    az = 1.0
+    a_sigma = 0.0
+    a_rho = 0.0
+    a_beta = 0.0
+    for step in range(n - 1, -1, -1):
+        x = tx[step]
+        y = ty[step]
+        z = tz[step]
+        # recompute the stages
+        k1x = sigma * (y - x)
+        k1y = x * (rho - z) - y
+        k1z = x * y - beta * z
+        x2 = x + h2 * k1x
+        y2 = y + h2 * k1y
+        z2 = z + h2 * k1z
+        k2x = sigma * (y2 - x2)
+        k2y = x2 * (rho - z2) - y2
+        k2z = x2 * y2 - beta * z2
+        x3 = x + h2 * k2x
+        y3 = y + h2 * k2y
+        z3 = z + h2 * k2z
+        k3x = sigma * (y3 - x3)
+        k3y = x3 * (rho - z3) - y3
+        k3z = x3 * y3 - beta * z3
+        x4 = x + dt * k3x
+        y4 = y + dt * k3y
+        z4 = z + dt * k3z
+        # u_new = u + h6 (k1 + 2 k2 + 2 k3 + k4)
+        bx = ax
+        by = ay
+        bz = az
+        # k4 = F(u4), its adjoint h6 * a
+        wx = h6 * ax
+        wy = h6 * ay
+        wz = h6 * az
+        a_sigma += (y4 - x4) * wx
+        a_rho += x4 * wy
+        a_beta -= z4 * wz
+        u4x = -sigma * wx + (rho - z4) * wy + y4 * wz
+        u4y = sigma * wx - wy + x4 * wz
+        u4z = -x4 * wy - beta * wz
+        # u4 = u + dt k3
+        bx += u4x
+        by += u4y
+        bz += u4z
+        # k3 = F(u3), its adjoint 2 h6 a + dt u4_bar
+        wx = 2.0 * h6 * ax + dt * u4x
+        wy = 2.0 * h6 * ay + dt * u4y
+        wz = 2.0 * h6 * az + dt * u4z
+        a_sigma += (y3 - x3) * wx
+        a_rho += x3 * wy
+        a_beta -= z3 * wz
+        u3x = -sigma * wx + (rho - z3) * wy + y3 * wz
+        u3y = sigma * wx - wy + x3 * wz
+        u3z = -x3 * wy - beta * wz
+        # u3 = u + h2 k2
+        bx += u3x
+        by += u3y
+        bz += u3z
+        # k2 = F(u2), its adjoint 2 h6 a + h2 u3_bar
+        wx = 2.0 * h6 * ax + h2 * u3x
+        wy = 2.0 * h6 * ay + h2 * u3y
+        wz = 2.0 * h6 * az + h2 * u3z
+        a_sigma += (y2 - x2) * wx
+        a_rho += x2 * wy
+        a_beta -= z2 * wz
+        u2x = -sigma * wx + (rho - z2) * wy + y2 * wz
+        u2y = sigma * wx - wy + x2 * wz
+        u2z = -x2 * wy - beta * wz
+        # u2 = u + h2 k1
+        bx += u2x
+        by += u2y
+        bz += u2z
+        # k1 = F(u), its adjoint h6 a + h2 u2_bar
+        wx = h6 * ax + h2 * u2x
+        wy = h6 * ay + h2 * u2y
+        wz = h6 * az + h2 * u2z
+        a_sigma += (y - x) * wx
+        a_rho += x * wy
+        a_beta -= z * wz
+        bx += -sigma * wx + (rho - z) * wy + y * wz
+        by += sigma * wx - wy + x * wz
+        bz += -x * wy - beta * wz
+        ax = bx
+        ay = by
+        az = bz
+    g = np.empty(6)
+    g[0] = ax
+    g[1] = ay
+    g[2] = az
+    g[3] = a_sigma
+    g[4] = a_rho
+    g[5] = a_beta
+    return g
+
+
+def lorenz_jax(jax):
+    """The same RK4 loop through jax.lax.fori_loop (scalar carry (x, y, z))."""
+    def f(p):
+        sigma = p[3]
+        rho = p[4]
+        beta = p[5]
+        dt = 0.01
+
+        def body(i, u):
+            x, y, z = u
+            k1x = sigma * (y - x)
+            k1y = x * (rho - z) - y
+            k1z = x * y - beta * z
+            x2 = x + 0.5 * dt * k1x
+            y2 = y + 0.5 * dt * k1y
+            z2 = z + 0.5 * dt * k1z
+            k2x = sigma * (y2 - x2)
+            k2y = x2 * (rho - z2) - y2
+            k2z = x2 * y2 - beta * z2
+            x3 = x + 0.5 * dt * k2x
+            y3 = y + 0.5 * dt * k2y
+            z3 = z + 0.5 * dt * k2z
+            k3x = sigma * (y3 - x3)
+            k3y = x3 * (rho - z3) - y3
+            k3z = x3 * y3 - beta * z3
+            x4 = x + dt * k3x
+            y4 = y + dt * k3y
+            z4 = z + dt * k3z
+            k4x = sigma * (y4 - x4)
+            k4y = x4 * (rho - z4) - y4
+            k4z = x4 * y4 - beta * z4
+            return (x + dt / 6.0 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x),
+                    y + dt / 6.0 * (k1y + 2.0 * k2y + 2.0 * k3y + k4y),
+                    z + dt / 6.0 * (k1z + 2.0 * k2z + 2.0 * k3z + k4z))
+
+        x, y, z = jax.lax.fori_loop(0, 1000, body, (p[0], p[1], p[2]))
+        return x + y + z
+    return f
+
+
+def lorenz_torch(torch):
+    def grad(p_np):
+        p = torch.from_numpy(p_np).requires_grad_(True)
+        loss = lorenz(p)                      # the same scalar loop, on 0-d tensors
+        loss.backward()
+        return p.grad
+    return grad
+
+
+# ---------------------------------------------------------------------------------------------
+# driver
+
+def _peers():
+    jax, missing_jax = optional_import("jax")
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy
+    autograd, missing_autograd = optional_import("autograd")
+    if autograd is not None:
+        import autograd.numpy
+    torch, missing_torch = optional_import("torch")
+    missing = {k: v for k, v in (("jax", missing_jax), ("autograd", missing_autograd),
+                                  ("torch", missing_torch)) if v}
+    return jax, autograd, torch, missing
+
+
+class Workload:
+    """The rows of one table: name -> (form, callable returning a gradient as numpy-able)."""
+
+    def __init__(self, title, arg):
+        self.title = title
+        self.arg = arg
+        self.cases = {}          # name -> (form, fn, kind) ; kind in primal/gradient
+        self.first_call_s = {}
+        self.notes = []
+
+    def add(self, name, form, fn, kind="gradient", block=None, arg=None):
+        """arg: the argument in the peer's own array type (default: the numpy array)."""
+        arg = self.arg if arg is None else arg
+        call = (lambda: block(fn(arg))) if block else (lambda: fn(arg))
+        self.first_call_s[name] = first_call(call)
+        self.cases[name] = (form, call, kind, lambda: fn(arg))
+
+
+def build_rosenbrock(n, peers, rtol):
+    jax, autograd, torch, missing = peers
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1.5, 1.5, size=n)
+    w = Workload(f"Extended Rosenbrock, n = {n:,}", x)
+    t0 = time.perf_counter()
+    g = adjoint.grad(rosenbrock)
+    transform_s = time.perf_counter() - t0
+    g_fast = adjoint.grad(rosenbrock, jit_options={"fastmath": True})
+    hand = numba.njit(rosenbrock_grad_hand)
+    hand_fast = numba.njit(fastmath=True)(rosenbrock_grad_hand)
+
+    w.add("primal: numba.njit(f)", "Python loop, numba", numba.njit(rosenbrock), kind="primal")
+    w.add("primal: adjoint .primal", "Python loop, numba", g.primal, kind="primal")
+    w.add("adjoint .adjoint", "Python loop, numba", g.adjoint)
+    w.add("adjoint .adjoint, fastmath", "Python loop, numba fastmath", g_fast.adjoint)
+    w.add("hand-written adjoint", "loop, numba", hand)
+    w.add("hand-written adjoint, fastmath", "loop, numba fastmath", hand_fast)
+    if jax is not None:
+        xj = jax.numpy.asarray(x)
+        block = jax.block_until_ready
+        w.add("jax.jit(jax.grad(f)), lax.fori_loop", "loop (lax.fori_loop), XLA",
+              jax.jit(jax.grad(rosenbrock_jax_loop(jax))), block=block, arg=xj)
+        w.add("jax.jit(jax.grad(f)), vectorized", "vectorized jnp, XLA",
+              jax.jit(jax.grad(rosenbrock_vectorized(jax.numpy))), block=block, arg=xj)
+    if autograd is not None:
+        w.add("autograd.grad(f), vectorized", "vectorized autograd.numpy",
+              autograd.grad(rosenbrock_vectorized(autograd.numpy)))
+    if torch is not None:
+        w.add("torch backward, vectorized", "vectorized torch, float64", rosenbrock_torch(torch))
+    w.transform_s = transform_s
+    w.missing = missing
+    w.rtol = rtol
+    return w
+
+
+def build_lorenz(peers, rtol):
+    jax, autograd, torch, missing = peers
+    w = Workload(f"Lorenz-63, explicit RK4, {STEPS} steps, dt = {DT}: "
+                 "gradient of x + y + z at the end w.r.t. (x0, y0, z0, sigma, rho, beta)", P0.copy())
+    t0 = time.perf_counter()
+    g = adjoint.grad(lorenz)
+    transform_s = time.perf_counter() - t0
+    g_fast = adjoint.grad(lorenz, jit_options={"fastmath": True})
+    hand = numba.njit(lorenz_grad_hand)
+    hand_fast = numba.njit(fastmath=True)(lorenz_grad_hand)
+    w.add("primal: numba.njit(f)", "scalar loop, numba", numba.njit(lorenz), kind="primal")
+    w.add("primal: adjoint .primal", "scalar loop, numba", g.primal, kind="primal")
+    w.add("adjoint .adjoint", "scalar loop, numba", g.adjoint)
+    w.add("adjoint .adjoint, fastmath", "scalar loop, numba fastmath", g_fast.adjoint)
+    w.add("hand-written adjoint", "scalar loop, numba", hand)
+    w.add("hand-written adjoint, fastmath", "scalar loop, numba fastmath", hand_fast)
+    if jax is not None:
+        w.add("jax.jit(jax.grad(f)), lax.fori_loop", "scalar loop (lax.fori_loop), XLA",
+              jax.jit(jax.grad(lorenz_jax(jax))), block=jax.block_until_ready,
+              arg=jax.numpy.asarray(w.arg))
+    if autograd is not None:
+        w.add("autograd.grad(f)", "the same scalar Python loop", autograd.grad(lorenz))
+    if torch is not None:
+        w.add("torch backward", "the same scalar Python loop on 0-d tensors",
+              lorenz_torch(torch))
+    w.transform_s = transform_s
+    w.missing = missing
+    w.rtol = rtol
+    return w
+
+
+PRIMAL, ADJOINT, HAND = "primal: numba.njit(f)", "adjoint .adjoint", "hand-written adjoint"
+
+
+def _is_peer(name):
+    return name.startswith(("jax", "autograd", "torch"))
+
+
+def run_workload(w, repeats, target, peer_repeats):
+    # correctness first: every gradient against adjoint's; the hand-written ones must agree
+    reference = np.asarray(w.cases[ADJOINT][3]())
+    check = {}
+    for name, (form, call, kind, fn) in w.cases.items():
+        value = fn()
+        value = value.detach().numpy() if hasattr(value, "detach") else np.asarray(value)
+        if kind == "primal":
+            continue
+        ok = bool(np.allclose(value, reference, rtol=w.rtol, atol=0.0))
+        check[name] = {"allclose_to_adjoint": ok,
+                       "max_rel_diff": float(np.max(np.abs(value - reference) /
+                                                    np.maximum(np.abs(reference), 1e-300)))}
+        if name.startswith("hand-written") and not ok:
+            raise AssertionError(f"{w.title}: {name} differs from adjoint's gradient "
+                                 f"(max rel diff {check[name]['max_rel_diff']:.3g})")
+    primal_values = [float(fn()) for (_, _, kind, fn) in w.cases.values() if kind == "primal"]
+    assert np.allclose(primal_values, primal_values[0], rtol=1e-12)
+
+    # group A: the numba rows, many short interleaved rounds
+    numba_cases = {name: c[1] for name, c in w.cases.items() if not _is_peer(name)}
+    results = compare(numba_cases, repeats=repeats, target_s=target)
+    ratios = {name: {"over_primal": paired_ratio(results, name, PRIMAL),
+                     "over_hand_written": paired_ratio(results, name, HAND),
+                     "over_adjoint": paired_ratio(results, name, ADJOINT)} for name in results}
+    # group B: the peers, with the primal, adjoint and hand-written rows as anchors in each round
+    peer_cases = {name: c[1] for name, c in w.cases.items() if _is_peer(name)}
+    if peer_cases:
+        anchors = {f"anchor {n}": w.cases[n][1] for n in (PRIMAL, ADJOINT, HAND)}
+        peers = compare({**peer_cases, **anchors}, repeats=peer_repeats, target_s=target)
+        for name in peer_cases:
+            results[name] = peers[name]
+            ratios[name] = {"over_primal": paired_ratio(peers, name, f"anchor {PRIMAL}"),
+                            "over_hand_written": paired_ratio(peers, name, f"anchor {HAND}"),
+                            "over_adjoint": paired_ratio(peers, name, f"anchor {ADJOINT}")}
+    rows = []
+    for name in w.cases:
+        s = results[name]
+        s.update(ratios[name])
+        s["form"] = w.cases[name][0]
+        s["first_call_s"] = w.first_call_s[name]
+        if name in check:
+            s.update(check[name])
+        ok = "" if name not in check or check[name]["allclose_to_adjoint"] else \
+            f" (differs: {check[name]['max_rel_diff']:.1e})"
+        rows.append([name + ok, s["form"], fmt_time(s["median_s"]), fmt_time(s["iqr_s"]),
+                     fmt_time(s["min_s"]), s["repeats"], fmt_ratio(s["over_primal"]),
+                     fmt_ratio(s["over_hand_written"]), fmt_ratio(s["over_adjoint"]),
+                     fmt_time(s["first_call_s"])])
+    for peer, why in w.missing.items():
+        rows.append([peer, why] + ["-"] * 8)
+    table = markdown_table(["variant", "form", "time per call (median)", "IQR", "min", "repeats",
+                            "/ primal", "/ hand-written", "/ adjoint", "first call (compile)"],
+                           rows)
+    fast_over_hand_fast = paired_ratio(results, "adjoint .adjoint, fastmath",
+                                       "hand-written adjoint, fastmath")
+    summary = (f"adjoint: gradient/primal = {ratios[ADJOINT]['over_primal']:.2f}x, "
+               f"adjoint/hand-written = {ratios[ADJOINT]['over_hand_written']:.2f}x; "
+               f"with fastmath on both: adjoint/hand-written = {fast_over_hand_fast:.2f}x. "
+               f"adjoint.grad source transformation: {fmt_time(w.transform_s)}.")
+    text = "\n".join([f"### {w.title}", "", table, "", summary])
+    return text, {"title": w.title, "rows": results, "transform_s": w.transform_s,
+                  "adjoint_fastmath_over_hand_written_fastmath": fast_over_hand_fast,
+                  "missing": w.missing}
+
+
+def main(quick=False):
+    repeats, target, peer_repeats = (7, 0.01, 3) if quick else (41, 0.02, 7)
+    sizes = (10**4,) if quick else (10**4, 10**6)
+    warm_up_numba()
+    peers = _peers()
+    texts, data = [], []
+    for n in sizes:
+        text, d = run_workload(build_rosenbrock(n, peers, rtol=1e-10), repeats, target,
+                               peer_repeats)
+        texts.append(text)
+        data.append(d)
+    text, d = run_workload(build_lorenz(peers, rtol=1e-8), repeats, target, peer_repeats)
+    texts.append(text)
+    data.append(d)
+    info = machine_info()
+    header = "\n".join([
+        "## Loops: extended Rosenbrock and Lorenz-63 RK4",
+        "",
+        ("Time per gradient call from Python (numba dispatchers, jitted jax functions and the "
+        "autograd/torch functions alike): median of the repeats (numba rows interleaved in "
+        "one group; peers in a second group with the primal, hand-written and adjoint rows "
+        "timed again in each round as anchors), IQR and min over the repeats. Ratios are "
+        "medians of per-round ratios against the anchor of the same round; '/ primal' divides by `numba.njit(f)`, '/ hand-written' by the hand-written "
+        "numba adjoint (without fastmath), '/ adjoint' by adjoint's gradient. Every gradient is "
+        "checked against adjoint's with np.allclose before timing. 'first call' is the first "
+        "call's time (numba/XLA compilation; for autograd/torch a plain first run). Peers run "
+        "float64 (jax with jax_enable_x64) on arrays already converted (jnp.asarray / "
+        "torch.from_numpy, which does not copy); jax and torch may use several threads "
+        f"(cpu_count {info['cpu_count']}), numba runs on one."),
+    ])
+    write_json(NAME, {"benchmark": NAME, "quick": quick, "machine": info, "repeats": repeats,
+                      "workloads": data}, quick=quick)
+    return "\n\n".join([header] + texts)
+
+
+if __name__ == "__main__":
+    quick = parse_quick()
+    print(main(quick=quick))
+    print()
+    print(machine_markdown(machine_info()))
