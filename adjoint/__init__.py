@@ -11,8 +11,8 @@
 
 from .api import GradientFunction, grad, source, value_and_grad
 from .errors import AdjointArgumentError, AdjointError
-from .rules import rule
+from .rules import rule, vjp
 
 __version__ = "0.1.0"
-__all__ = ["grad", "value_and_grad", "source", "rule", "AdjointError", "AdjointArgumentError",
+__all__ = ["grad", "value_and_grad", "source", "rule", "vjp", "AdjointError", "AdjointArgumentError",
            "GradientFunction", "__version__"]

@@ -17,6 +17,7 @@ import dataclasses
 import gast
 
 from . import nodes, rules, shapes
+from .errors import AdjointError
 from .normalize import is_linear_chain, linear_terms, primitive_of
 
 
@@ -169,6 +170,11 @@ def derivative(primitive, args, out, g, types):
         return pairs
     rule = rules.lookup(primitive)
     if rule is None:
+        if rules.is_differentiable(primitive):
+            name = getattr(primitive, "__name__", repr(primitive))
+            raise AdjointError(f"no derivative rule for {name} with arguments of rank "
+                               f"{', '.join(map(str, ranks))}",
+                               hint="register one with @adjoint.vjp, or reshape the arguments")
         return []
     partials = rule.instantiate(args, out)
     if any(shapes.type_of(a, types).is_array for a in args if not isinstance(a, (gast.Tuple, gast.List))):

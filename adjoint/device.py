@@ -52,13 +52,12 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
     args = [a.id for a in fn.args.args]
     array_outputs = tuple(w for w in wrt if w in arrays)
     scalar_outputs = tuple(w for w in wrt if w not in arrays)
-    outputs = {}
+    output_names = {_returned_name(fn.body[-1], wrt, w) for w in array_outputs}
     body, sizes = [], {name: [] for name in DTYPES.values()}
     for stmt in fn.body:
         allocation = _allocation(stmt)
-        if allocation == "zeros_like":
-            outputs[stmt.targets[0].id] = stmt
-            continue
+        if allocation == "zeros" and stmt.targets[0].id in output_names:
+            continue                                   # the output row arrives zeroed
         if allocation == "empty":
             size, dtype = stmt.value.args
             work = DTYPES[_dotted(dtype)]
@@ -68,6 +67,7 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
                                         slice=gast.Slice(lower=start, upper=stop, step=None))
             sizes[work].append(copy.deepcopy(size))
         body.append(stmt)
+    body = _scatter_gathers(body, output_names)
     for node in gast.walk(gast.Module(body=body, type_ignores=[])):
         if isinstance(node, gast.Call) and _dotted(node.func) in ("np.empty", "np.concatenate",
                                                                    "np.zeros_like", "np.zeros"):
@@ -99,11 +99,28 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
                       scalar_outputs=scalar_outputs)
 
 
+def _scatter_gathers(body, outputs):
+    """`s_x = np.array([s_a, s_b], dtype)` into an output row: `s_x[0] = s_a; s_x[1] = s_b`."""
+    out = []
+    for stmt in body:
+        value = getattr(stmt, "value", None)
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                and stmt.targets[0].id in outputs and isinstance(value, gast.Call) \
+                and _dotted(value.func) == "np.array" and isinstance(value.args[0], gast.List):
+            name = stmt.targets[0].id
+            out += [nodes.assign(nodes.subscript(name, k, store=True), e, stmt)
+                    for k, e in enumerate(value.args[0].elts)]
+        else:
+            out.append(stmt)
+    return out
+
+
 def _allocation(stmt):
-    if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call):
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call) \
+            and isinstance(stmt.targets[0], gast.Name):
         name = _dotted(stmt.value.func)
-        if name == "np.zeros_like":
-            return "zeros_like"
+        if name in ("np.zeros_like", "np.zeros"):
+            return "zeros"
         if name == "np.empty" and len(stmt.value.args) == 2:
             return "empty"
     return None

@@ -39,6 +39,7 @@ import operator
 import types
 
 import gast
+import numpy as np
 
 from . import nodes
 from .errors import AdjointError, locate
@@ -109,19 +110,39 @@ class _Normalizer:
         self.namer = namer
         self.inlining = inlining            # the call chain being inlined, to catch recursion
         self.rename = rename or {}          # helper locals -> their inlined names
+        self.available = {}                 # dump of a pure right side -> (temporary, names it reads)
 
     # statements ---------------------------------------------------------------------------
 
     def block(self, stmts):
+        outer = self.available
+        self.available = {}
         out = []
         for stmt in stmts:
             out.extend(self.statement(stmt))
+        self.available = outer
         return out or [gast.Pass()]
 
     def statement(self, stmt):
         method = getattr(self, "stmt_" + type(stmt).__name__)
-        return [nodes.located(s, stmt) if getattr(s, "lineno", None) is None else s
-                for s in method(stmt)]
+        produced = [nodes.located(s, stmt) if getattr(s, "lineno", None) is None else s
+                    for s in method(stmt)]
+        self.forget(produced)
+        return produced
+
+    # common subexpressions: a temporary computed earlier in the block, still valid, is reused
+
+    def forget(self, produced):
+        """Drop the remembered values that read a name these statements assign."""
+        changed = {n.id for s in produced for n in gast.walk(s)
+                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        changed |= {s.targets[0].value.id for s in produced if isinstance(s, gast.Assign)
+                    and isinstance(s.targets[0], gast.Subscript)}
+        if any(isinstance(s, (gast.If, gast.For, gast.While)) for s in produced):
+            self.available = {}
+            return
+        self.available = {k: (t, reads) for k, (t, reads) in self.available.items()
+                          if not reads & changed and t not in changed}
 
     def stmt_Pass(self, stmt):
         return []
@@ -269,8 +290,21 @@ class _Normalizer:
     def to_atom(self, rhs, stmt):
         if is_atom(rhs):
             return [], rhs
+        key = gast.dump(rhs) if _pure(rhs) else None
+        if key is not None and key in self.available:
+            return [], nodes.name(self.available[key][0])
         temp = self.namer.temp()
+        if key is not None:
+            self.available[key] = (temp, nodes.loads_in(rhs))
         return [nodes.assign(temp, rhs, stmt)], nodes.name(temp)
+
+    def branch_prelude(self, expr, stmt):
+        """rhs() for one branch of a conditional: its temporaries stay in that branch."""
+        outer = dict(self.available)
+        try:
+            return self.rhs(expr, stmt)
+        finally:
+            self.available = outer
 
     def rhs(self, expr, stmt, prenamed=False):
         """(prelude, a right-hand side of the output grammar) computing `expr`."""
@@ -385,7 +419,7 @@ class _Normalizer:
         if not remaining:
             return pre, nodes.name(result)
         rest = remaining[0] if len(remaining) == 1 else gast.BoolOp(op=expr.op, values=remaining)
-        p, value = self.rhs(rest, stmt)
+        p, value = self.branch_prelude(rest, stmt)
         branch = p + [nodes.assign(result, value, stmt)]
         if isinstance(expr.op, gast.And):
             pre.append(nodes.if_(result, branch, origin=stmt))
@@ -396,8 +430,8 @@ class _Normalizer:
     def rhs_ifexp(self, expr, stmt):
         pre, test = self.atom(expr.test, stmt)
         result = self.namer.temp()
-        p_body, body = self.rhs(expr.body, stmt)
-        p_else, orelse = self.rhs(expr.orelse, stmt)
+        p_body, body = self.branch_prelude(expr.body, stmt)
+        p_else, orelse = self.branch_prelude(expr.orelse, stmt)
         branch = nodes.if_(test, p_body + [nodes.assign(result, body, stmt)],
                            p_else + [nodes.assign(result, orelse, stmt)], stmt)
         return pre + [branch], nodes.name(result)
@@ -490,9 +524,22 @@ def _nested(call, stmt, normalizer):
     return [], call
 
 
+def _pure(rhs) -> bool:
+    """A right side whose value depends only on the names it reads (no user calls)."""
+    for node in gast.walk(rhs):
+        if isinstance(node, gast.Call):
+            callee = getattr(node, "callee", None)
+            if not _has_rule(callee) or callee in (np.empty, np.empty_like, np.zeros, np.ones,
+                                                    np.full, np.zeros_like, np.ones_like, np.array):
+                return False                      # fresh arrays must stay distinct
+    return True
+
+
 def _has_rule(fn) -> bool:
+    """Known to the rule table (differentiable or not): called, never inlined."""
     from . import rules
-    return rules.lookup(fn) is not None
+    return rules.is_differentiable(fn) or rules.is_non_differentiable(fn) \
+        or (getattr(fn, "__module__", "") or "").startswith("numpy")
 
 
 # returns ----------------------------------------------------------------------------------

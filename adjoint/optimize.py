@@ -208,16 +208,16 @@ class _ZeroState:
                     break
                 head = new_head
             self.block(stmt.body, head, rewrite)
-            return head - {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name)
-                           and n.id in self.names and _assigned_nonzero(stmt, n.id)}
+            return head - _assigned_nonzero(stmt)
 
 
-def _assigned_nonzero(loop, name):
+def _assigned_nonzero(loop) -> set:
+    """Names some statement in the loop sets to anything but 0.0."""
+    names = set()
     for node in gast.walk(loop):
-        if name in _written_names(node):
-            if not (isinstance(node, gast.Assign) and _is(node.value, 0.0)):
-                return True
-    return False
+        if not (isinstance(node, gast.Assign) and _is(node.value, 0.0)):
+            names.update(_written_names(node))
+    return names
 
 
 # copies -------------------------------------------------------------------------------------

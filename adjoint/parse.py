@@ -162,6 +162,9 @@ class _Resolver(gast.NodeTransformer):
     def visit_Call(self, node):
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
+        if isinstance(node.func, gast.Attribute) and node.func.attr in METHODS \
+                and not (isinstance(node.func.value, gast.Name) and node.func.value.id not in self.local_names):
+            node.func.value = self.visit(node.func.value)      # (x * x).mean(), x.T.sum()
         method = _method_call(node, self.local_names)
         if method is not None:
             return method
@@ -183,9 +186,9 @@ class _Resolver(gast.NodeTransformer):
         return self._inline(node)
 
     def visit_Attribute(self, node):
-        if isinstance(node.ctx, gast.Load) and node.attr == "T" and isinstance(node.value, gast.Name) \
-                and node.value.id in self.local_names:          # x.T -> np.transpose(x)
-            call = nodes.call("np.transpose", [node.value])
+        if isinstance(node.ctx, gast.Load) and node.attr == "T" and not (
+                isinstance(node.value, gast.Name) and node.value.id not in self.local_names):
+            call = nodes.call("np.transpose", [self.visit(node.value)])      # x.T
             call.callee = np.transpose
             return gast.copy_location(call, node)
         return self._inline(node)
@@ -216,14 +219,16 @@ METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min"
 
 def _method_call(node, local_names):
     func = node.func
-    if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
-            and func.value.id in local_names and func.attr in METHODS):
+    if not (isinstance(func, gast.Attribute) and func.attr in METHODS):
         return None
+    receiver = func.value
+    if isinstance(receiver, gast.Name) and receiver.id not in local_names:
+        return None                                   # np.sum(...) and the like: a module
     args = list(node.args)
     if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
         args = [gast.Tuple(elts=args, ctx=gast.Load())]
     callee = METHODS[func.attr]
-    call = gast.Call(func=nodes.attribute(spelling(callee)), args=[func.value] + args,
+    call = gast.Call(func=nodes.attribute(spelling(callee)), args=[receiver] + args,
                      keywords=node.keywords)
     call.callee = callee
     return gast.copy_location(call, node)

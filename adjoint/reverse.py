@@ -49,8 +49,8 @@ class _Reverse:
         self.namer = namer
         self.filename = filename
         self.helpers = set()                 # runtime helpers the code calls (runtime.py)
-        self.in_loops = {n for s in _statements(tree.body) if isinstance(s, (gast.For, gast.While))
-                         for n in assigned(s.body)}
+        self.loop_locals = _loop_locals(tree)
+        self.gathered = _unpacked_only(tree, analysis)
 
     # the whole function ---------------------------------------------------------------------
 
@@ -69,8 +69,10 @@ class _Reverse:
         for var in sorted(self.a.active | set(self.a.wrt), key=self._order):
             if seeded and var == result.id:
                 continue
-            if var in self.a.arrays and var in self.in_loops and var not in self.a.wrt:
+            if var in self.a.arrays and var in self.loop_locals:
                 continue                          # zeroed where the loop replay defines it
+            if var in self.gathered:
+                continue                          # built whole from its elements' sensitivities
             inits.append(nodes.assign(self.sens(var), self.zero_sensitivity(var), final))
         seed = []
         if seeded:
@@ -105,8 +107,8 @@ class _Reverse:
         return self.namer.sensitivity(var)
 
     def zero_sensitivity(self, var):
-        if var in self.a.arrays:
-            return nodes.call("np.zeros_like", [var])
+        if var in self.a.arrays:        # np.zeros(shape, dtype): numba allocates it faster than zeros_like
+            return nodes.call("np.zeros", [nodes.attribute(f"{var}.shape"), nodes.attribute(f"{var}.dtype")])
         return nodes.const(0.0)
 
     def type(self, atom) -> shapes.Type:
@@ -166,7 +168,7 @@ class _Reverse:
         if backward:
             backward = [_marked(nodes.comment(f'Analyzing the line: "{stmt.source_text}"', stmt))] + backward
         zeroed = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
-                  if depth and t in self.a.active and t in self.a.arrays]
+                  if depth and t in self.a.active and t in self.a.arrays and t in self.loop_locals]
         return saves + [stmt] + zeroed, backward
 
     def element_write(self, stmt):
@@ -196,6 +198,12 @@ class _Reverse:
         """The `s_operand += partial * s_target` updates of one normalized assignment."""
         target, value = stmt.targets[0], stmt.value
         if isinstance(target, gast.Tuple):
+            if value.id in self.gathered:         # the seed's `gradient = [s_a, s_b, s_c, s_d]`
+                elements = [nodes.name(self.sens(e.id)) if e.id in self.a.active else nodes.const(0.0)
+                            for e in target.elts]
+                whole = nodes.call("np.array", [gast.List(elts=elements, ctx=gast.Load()),
+                                                nodes.attribute(f"{value.id}.dtype")])
+                return [nodes.assign(self.sens(value.id), whole, stmt)]
             return [self.accumulate(nodes.subscript(self.sens(value.id), k), self.sens(e.id), stmt)
                     for k, e in enumerate(target.elts)
                     if e.id in self.a.active and value.id in self.a.active]
@@ -221,6 +229,7 @@ class _Reverse:
     def contributions(self, triples, seed, out, stmt):
         updates = []
         arrays_in = len({_key(operand) for operand, _, _ in triples if self.type(operand).is_array})
+        triples = _merge_repeated(triples)
         for operand, expression, is_partial in triples:
             if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
                 continue
@@ -426,6 +435,33 @@ def _is_one(node):
     return isinstance(node, gast.Constant) and node.value == 1
 
 
+def _unpacked_only(tree, analysis) -> set:
+    """Array arguments read only by one unpacking at the top level (`a, b = x`): their
+    sensitivity is assembled from the elements' in one step, as the seed's grad_f4 does."""
+    found = set()
+    for stmt in tree.body:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
+                and isinstance(stmt.value, gast.Name) and stmt.value.id in analysis.wrt:
+            name = stmt.value.id
+            uses = sum(1 for n in gast.walk(tree) if isinstance(n, gast.Name) and n.id == name)
+            if uses == 2 and analysis.types.get(name) is not None and analysis.types[name].ndim == 1:
+                found.add(name)                   # the parameter itself and this one read
+    return found
+
+
+def _loop_locals(tree) -> set:
+    """Names that live within one iteration of a loop: assigned in its body before any read
+    there, and never mentioned outside it. Their sensitivities start at zero in each replay."""
+    local = set()
+    for loop in _statements(tree.body):
+        if not isinstance(loop, (gast.For, gast.While)):
+            continue
+        inside = {id(n) for s in loop.body for n in gast.walk(s)}
+        outside = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name) and id(n) not in inside}
+        local |= assigned(loop.body) - exposed_reads(loop.body) - outside
+    return local
+
+
 def _statements(body):
     """Every statement, in source order (compound statements before their bodies)."""
     for stmt in body:
@@ -454,6 +490,22 @@ def _reversed_range(start, stop, step):
         before = nodes.const(-1) if _is_zero(start) else nodes.binop(copy.deepcopy(start), "-", 1)
         return [last, before, nodes.const(-1)]
     return None
+
+
+def _merge_repeated(triples):
+    """x * x: one contribution with the partials added, (x + x) * s, instead of two."""
+    merged, order = {}, []
+    for operand, expression, how in triples:
+        key = operand.id if isinstance(operand, gast.Name) else None
+        if key is not None and key in merged and how is True and merged[key][2] is True:
+            first = merged[key]
+            merged[key] = (first[0], nodes.binop(first[1], "+", expression), True)
+            continue
+        if key is None:
+            key = id(operand)
+        merged[key] = (operand, expression, how)
+        order.append(key)
+    return [merged[k] for k in order]
 
 
 def _key(atom):

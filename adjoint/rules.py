@@ -470,6 +470,11 @@ def prod_all(x, g, out):
     return g * out / x                                # needs x != 0
 
 
+@vjp(np.prod)
+def prod_axis(x, axis, g, out):
+    return np.expand_dims(g * out, axis) / x, None    # needs x != 0
+
+
 @vjp(np.max, np.amax, np.min, np.amin)
 def extremum_all(x, g, out):
     return np.where(x == out, g, 0.0)                 # every tied extremum gets g

@@ -7,6 +7,7 @@ writes the source of each one used at the top of the module, which stays standal
     _sum_to_2_1(g, shape)                a broadcast sensitivity summed back to a rank-1 shape
     _record_1(tape, top, tag, y, i)      remember y[i] before a loop overwrites it
     _undo_1(tape, top, tag, y)           put back the elements iteration `tag` overwrote
+    _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def source(name: str) -> str:
         return _record(int(ranks[0]))
     if kind == "undo":
         return _undo(int(ranks[0]))
+    if ranks[:1] == ["axis"]:
+        return _axis_reduction(kind, int(ranks[1]))
     raise KeyError(name)
 
 
@@ -80,3 +83,61 @@ def _undo(rank: int) -> str:
              f"        y[{index}] = tape[top, 1]",
              "    return top"]
     return "\n".join(lines) + "\n"
+
+
+# numpy forms numba lacks ------------------------------------------------------------------
+
+AXIS_REDUCTIONS = {"max": "np.max", "amax": "np.max", "min": "np.min", "amin": "np.min",
+                   "prod": "np.prod", "mean": "np.mean"}
+
+
+def axis_reduction(kind: str, rank: int) -> str:
+    return f"_{kind}_axis_{rank}"
+
+
+def _axis_reduction(kind: str, rank: int) -> str:
+    """`np.max(x, axis)` and friends for a rank-2 array, which numba does not provide."""
+    if rank != 2:
+        raise KeyError(f"{kind} along an axis of a rank-{rank} array")
+    whole = AXIS_REDUCTIONS[kind]
+    return "\n".join([
+        f"def _{kind}_axis_{rank}(x, axis):",
+        f'    """{whole}(x, axis=axis) for a rank-2 array."""',
+        "    if axis == 0:",
+        "        out = np.empty(x.shape[1], x.dtype)",
+        "        for j in range(x.shape[1]):",
+        f"            out[j] = {whole}(x[:, j])",
+        "    else:",
+        "        out = np.empty(x.shape[0], x.dtype)",
+        "        for i in range(x.shape[0]):",
+        f"            out[i] = {whole}(x[i])",
+        "    return out"]) + "\n"
+
+
+def lower_for_numba(fn, types_of) -> set:
+    """Replace numpy calls numba cannot compile by runtime helpers; returns the helpers used.
+    `types_of(node)` gives an expression's shapes.Type."""
+    import gast
+    used = set()
+
+    class Lower(gast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            func = node.func
+            if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
+                    and func.value.id == "np" and func.attr == "matmul" and len(node.args) == 2:
+                return gast.BinOp(left=node.args[0], op=gast.MatMult(), right=node.args[1])
+            if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                    and func.value.id == "np" and func.attr in AXIS_REDUCTIONS):
+                return node
+            axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
+            if not axis:
+                return node
+            rank = types_of(node.args[0]).ndim
+            name = axis_reduction(func.attr, rank)
+            used.add(name)
+            return gast.Call(func=gast.Name(id=name, ctx=gast.Load(), annotation=None,
+                                            type_comment=None),
+                             args=[node.args[0], axis[0]], keywords=[])
+    Lower().visit(fn)
+    return used

@@ -244,7 +244,10 @@ def _call_type(call, types, filename):
         return BOOL
     if callee in REDUCTIONS:
         axis = _axis(call, 1)
-        return Type("float", 0 if axis is None or args[0].ndim == 0 else args[0].ndim - 1)
+        if axis is not None and args[0].ndim == 0:
+            raise AdjointTypeError("a reduction along an axis needs an array, not a scalar",
+                                   location=locate(call, filename))
+        return Type("float", 0 if axis is None else args[0].ndim - 1)
     if callee in CREATORS:
         return Type("float", _shape_length(call.args[0], types))
     if callee in LIKE:

@@ -16,7 +16,6 @@ def grad_f4(side_lengths):
     t_s = t_abc + t_abd + t_acd + t_bcd
     ret = 2.0 * t_s
     # Reverse sweep: s_v is the sensitivity of the result to v.
-    s_side_lengths = np.zeros_like(side_lengths)
     s_a = 0.0
     s_b = 0.0
     s_c = 0.0
@@ -54,8 +53,5 @@ def grad_f4(side_lengths):
     s_a += t_b * s_ab
     s_b += t_a * s_ab
     # Analyzing the line: "t_a, t_b, t_c, t_d = side_lengths"
-    s_side_lengths[0] += s_a
-    s_side_lengths[1] += s_b
-    s_side_lengths[2] += s_c
-    s_side_lengths[3] += s_d
+    s_side_lengths = np.array([s_a, s_b, s_c, s_d], side_lengths.dtype)
     return s_side_lengths
