@@ -494,18 +494,17 @@ def _reversed_range(start, stop, step):
 
 def _merge_repeated(triples):
     """x * x: one contribution with the partials added, (x + x) * s, instead of two."""
-    merged, order = {}, []
+    merged = []
     for operand, expression, how in triples:
-        key = operand.id if isinstance(operand, gast.Name) else None
-        if key is not None and key in merged and how is True and merged[key][2] is True:
-            first = merged[key]
-            merged[key] = (first[0], nodes.binop(first[1], "+", expression), True)
-            continue
-        if key is None:
-            key = id(operand)
-        merged[key] = (operand, expression, how)
-        order.append(key)
-    return [merged[k] for k in order]
+        same = next((k for k, (o, e, h) in enumerate(merged) if how is True and h is True
+                     and isinstance(o, gast.Name) and isinstance(operand, gast.Name)
+                     and o.id == operand.id and e is not None and expression is not None), None)
+        if same is None:
+            merged.append((operand, expression, how))
+        else:
+            o, e, h = merged[same]
+            merged[same] = (o, nodes.binop(e, "+", expression), True)
+    return merged
 
 
 def _key(atom):

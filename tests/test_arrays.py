@@ -1,0 +1,166 @@
+"""Arrays and NumPy: whole-array expressions, broadcasting, reductions, products, element
+loops and local arrays, against central finite differences and autograd, on both targets."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import adjoint
+from tests import array_corpus as ac
+from tests.oracles import autograd_gradient, finite_difference
+
+RNG = np.random.default_rng(11)
+POSITIVE = RNG.uniform(0.5, 2.0, size=(3, 4))
+
+# (function, arguments, whether autograd can run it: it cannot assign array elements)
+CASES = [
+    (ac.elementwise, (RNG.normal(size=5),), True),
+    (ac.scalar_and_array, (0.7, RNG.normal(size=5)), True),
+    (ac.broadcast_pair, (RNG.normal(size=(3, 1)), RNG.normal(size=(1, 4))), True),
+    (ac.broadcast_pair, (RNG.normal(size=(3, 4)), RNG.normal(size=4)), True),
+    (ac.reductions, (POSITIVE,), True),
+    (ac.mean_axis, (RNG.normal(size=(3, 4)),), True),
+    (ac.products, (RNG.normal(size=(3, 3)), RNG.normal(size=(3, 3)), RNG.normal(size=3)), True),
+    (ac.matmul_function, (RNG.normal(size=(2, 3)), RNG.normal(size=(3, 4))), True),
+    (ac.where_clip, (RNG.normal(size=7),), True),
+    (ac.shape_ops, (RNG.normal(size=(2, 3)),), True),
+    (ac.norm_and_size, (RNG.normal(size=4),), True),
+    (ac.methods, (RNG.normal(size=(2, 3)),), True),
+    (ac.slices, (RNG.normal(size=6),), True),
+    (ac.rows_and_columns, (RNG.normal(size=(2, 3)),), True),
+    (ac.built_arrays, (0.4, 1.3), True),
+    (ac.recurrence, (RNG.normal(size=6),), False),
+    (ac.overwritten_elements, (RNG.normal(size=3),), False),
+    (ac.matrix_elements, (RNG.normal(size=(2, 2)),), False),
+    (ac.array_state, (RNG.normal(size=4), 5), True),
+    (ac.logsumexp, (RNG.normal(size=6),), True),
+]
+
+_compiled = {}
+
+
+def gradient_function(fn, wrt, target):
+    key = (fn, wrt, target)
+    if key not in _compiled:
+        _compiled[key] = adjoint.grad(fn, wrt, target=target)
+    return _compiled[key]
+
+
+def float_arguments(args):
+    return tuple(k for k, a in enumerate(args) if isinstance(a, (float, np.ndarray)))
+
+
+def case_id(case):
+    fn, args, _ = case
+    return fn.__name__ + "-" + "-".join(str(np.shape(a)) for a in args)
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_against_finite_differences(case, target):
+    fn, args, _ = case
+    wrt = float_arguments(args)
+    got = gradient_function(fn, wrt, target)(*args)
+    for k, g in zip(wrt, got):
+        want = finite_difference(fn, args, k)
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-6 * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.parametrize("case", [c for c in CASES if c[2]], ids=[case_id(c) for c in CASES if c[2]])
+def test_against_autograd(case, target):
+    fn, args, _ = case
+    wrt = float_arguments(args)
+    got = gradient_function(fn, wrt, target)(*args)
+    for k, g in zip(wrt, got):
+        np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([((3, 1), (1, 4)), ((2, 3), (3,)), ((4,), (4,)), ((), (5,)), ((3,), ()),
+                        ((1, 3), (2, 1)), ((2, 2), (2, 2)), ((0, 3), (3,)), ((2, 1, 3), (4, 1))]),
+       st.integers(0, 10_000))
+def test_broadcasting_shapes(shapes, seed):
+    """Any pair of broadcastable shapes, scalars and empty axes included: each operand's
+    gradient has its own shape and matches autograd."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=shapes[0]) if shapes[0] else float(rng.normal())
+    b = rng.normal(size=shapes[1]) if shapes[1] else float(rng.normal())
+    got = gradient_function(ac.broadcast_pair, (0, 1), "python")(a, b)
+    for k, g in enumerate(got):
+        assert np.shape(g) == np.shape((a, b)[k])
+        np.testing.assert_allclose(g, autograd_gradient(ac.broadcast_pair, (a, b), k), rtol=1e-10, atol=1e-12)
+
+
+def test_broadcasting_compiled():
+    a, b = RNG.normal(size=(2, 1, 3)), RNG.normal(size=(4, 1))
+    got = gradient_function(ac.broadcast_pair, (0, 1), "cpu")(a, b)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, autograd_gradient(ac.broadcast_pair, (a, b), k), rtol=1e-10)
+
+
+# --- objectives against autograd to 1e-10 relative -------------------------------------------
+
+def relative_error(got, want):
+    return np.abs(np.asarray(got) - want).max() / max(np.abs(want).max(), 1e-300)
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_least_squares(target):
+    args = (RNG.normal(size=(7, 3)), RNG.normal(size=3), RNG.normal(size=7))
+    got = gradient_function(ac.least_squares, (0, 1), target)(*args)
+    for k in (0, 1):
+        assert relative_error(got[k], autograd_gradient(ac.least_squares, args, k)) < 1e-10
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_mlp_loss(target):
+    args = (RNG.normal(size=(4, 6)), RNG.normal(size=6), RNG.normal(size=6), 0.3,
+            RNG.normal(size=(9, 4)), RNG.normal(size=9))
+    got = gradient_function(ac.mlp_loss, (0, 1, 2, 3), target)(*args)
+    for k in range(4):
+        assert relative_error(got[k], autograd_gradient(ac.mlp_loss, args, k)) < 1e-10
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_gmm_objective(target):
+    import autograd
+    args = ac.gmm_data(d=3, K=4, n=12)
+    assert ac.gmm_objective(*args) == pytest.approx(ac.gmm_objective_vectorized(*args), rel=1e-12)
+    got = gradient_function(ac.gmm_objective, (0, 1, 2), target)(*args)
+    for k in range(3):
+        want = autograd.grad(ac.gmm_objective_vectorized, k)(*args)
+        assert relative_error(got[k], want) < 1e-10
+
+
+# --- dtypes, errors, the emitted code ---------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_dtype_follows_input(dtype):
+    x = RNG.normal(size=5).astype(dtype)
+    g = gradient_function(ac.elementwise, 0, "cpu")(x)
+    assert g.dtype == dtype
+    np.testing.assert_allclose(g, finite_difference(ac.elementwise, (x.astype(np.float64),), 0),
+                               rtol=1e-3 if dtype == np.float32 else 1e-6)
+
+
+def test_function_without_rule_names_it_and_how_to_register():
+    with pytest.raises(adjoint.AdjointError) as info:
+        adjoint.grad(ac.no_rule)
+    text = str(info.value)
+    assert "no derivative rule for `np.sinc`" in text and "@adjoint.rule(np.sinc)" in text
+    assert "array_corpus.py" in text and "^" in text
+
+
+def test_broadcast_sums_back_only_where_needed():
+    source = gradient_function(ac.mlp_loss, (0, 1, 2, 3), "python").source_for(
+        RNG.normal(size=(4, 6)), RNG.normal(size=6), RNG.normal(size=6), 0.3,
+        RNG.normal(size=(9, 4)), RNG.normal(size=9))
+    assert "def _sum_to_2_1(g, shape):" in source          # b1 broadcast over the rows
+    assert "s_W1 += X.T @ s_1" in source                    # the matrix product's rule
+
+
+def test_elements_overwritten_in_a_loop_are_restored():
+    source = adjoint.source(ac.recurrence)
+    assert "_record_1(" in source and "_undo_1(" in source
