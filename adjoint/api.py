@@ -152,8 +152,20 @@ class GradientFunction:
         try:
             result = _as_result(adjoint(*args))
         except Exception as exc:                           # numba typing, or a runtime error
+            if self.target == "cpu" and not _is_numba_error(exc):
+                exc = self._rerun_in_python(generated, args, exc)   # compiled code has no lines
             raise self._locate_failure(exc, generated) from None
         return self._shape_result(result)
+
+    def _rerun_in_python(self, generated, args, exc):
+        """The same generated code, run by the interpreter: its traceback has line numbers."""
+        module = backends.python.load(generated.source, self._filename("rerun"), generated.namespace)
+        self._files.add(module["__file__"])
+        try:
+            module[generated.name](*args)
+        except Exception as rerun:
+            return rerun
+        return exc
 
     def _shape_result(self, result):
         if not (self._wrt_is_tuple and len(self.wrt) == 1):
@@ -281,8 +293,8 @@ class GradientFunction:
                 module = backends.python.load(generated.source, self._filename(f"{key}"),
                                               generated.namespace)
                 self._files.add(module["__file__"])
-                compiled = backends.get(self.target).compile_module(module, generated.name,
-                                                                    self.jit_options)
+                options = {k: v for k, v in self.jit_options.items() if k != "cache"}
+                compiled = backends.get(self.target).compile_module(module, generated.name, options)
                 self._variants[key] = (generated, compiled)
             return self._variants[key]
 

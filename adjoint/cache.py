@@ -66,10 +66,12 @@ def load(cache_key: str, fn):
 
 
 def _generated(record, namespace):
+    from .shapes import Type
     values = {f: record[f] for f in FIELDS}
     values["wrt"] = tuple(values["wrt"])
+    signature = {name: Type(kind, ndim) for name, kind, ndim in record["signature"]}
     return Generated(**values, origins=_origins(record), namespace=namespace,
-                     array_args=set(record["array_args"]), stages={})
+                     array_args=set(record["array_args"]), stages={}, signature=signature)
 
 
 def _origins(record):
@@ -82,6 +84,7 @@ def store(cache_key: str, generated: Generated) -> None:
     record = {f: getattr(generated, f) for f in FIELDS}
     record.update(origins={str(k): list(v) for k, v in generated.origins.items()},
                   namespace=sorted(generated.namespace), array_args=sorted(generated.array_args),
+                  signature=[[n, t.kind, t.ndim] for n, t in (generated.signature or {}).items()],
                   dependencies={p: _file_digest(p) for p in sorted(files) if os.path.exists(p)})
     for suffix, text in ((".py", generated.source), ("_primal.py", generated.primal_source)):
         _write(os.path.join(directory(), cache_key + suffix), text)

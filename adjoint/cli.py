@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="leave out the comments that tie generated lines to yours")
     show.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                       help="highlight with pygments (auto: when stdout is a terminal)")
+    show.add_argument("--target", choices=("cpu", "python", "cuda"), default="cpu",
+                      help="cuda shows the allocation-free device code (default: cpu, whose "
+                           "code is the python target's)")
+    show.add_argument("--no-optimize", action="store_true",
+                      help="the adjoint as the reverse transformation writes it, before optimization")
     show.set_defaults(handler=_show)
 
     check = commands.add_parser("check", parents=[common],
@@ -190,8 +195,11 @@ def _show(args) -> int:
 
     fn, wrt = resolve(args.function, args.wrt)
     comments = not args.no_comments
-    generated = pipeline.differentiate(fn, wrt, comments=comments, device=args.stage == "device")
-    text = pipeline.dump(generated, args.stage, comments=comments)
+    device = args.stage == "device" or args.target == "cuda"
+    generated = pipeline.differentiate(fn, wrt, comments=comments, device=device,
+                                       optimized=not args.no_optimize)
+    stage = "device" if args.target == "cuda" and args.stage == "emit" else args.stage
+    text = pipeline.dump(generated, stage, comments=comments)
     if not text.endswith("\n"):
         text += "\n"
     if args.stage != "analyze" and _use_color(args.color, sys.stdout):

@@ -77,7 +77,7 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
                                hint="on the cuda target, loop over range(bound) with a break "
                                     "instead of a while loop, and keep loops that carry "
                                     "values across iterations at the top level")
-    body = [_math_spelling(_unpack_to_indexing(s)) for s in body]
+    body = [_math_spelling(s) for s in _unpack_to_indexing(body)]
     final = body.pop()
     scalars = [nodes.name(f"s_{w}") for w in scalar_outputs]
     sensitivity_names = {w: _returned_name(final, wrt, w) for w in wrt}
@@ -149,8 +149,8 @@ def _dotted(node):
     return ""
 
 
-def _unpack_to_indexing(stmt):
-    """`a, b = x` -> `a = x[0]; b = x[1]` (device code does not unpack arrays)."""
+def _unpack_to_indexing(body):
+    """`a, b = x` -> `a = x[0]; b = x[1]` everywhere (device code does not unpack arrays)."""
     class Unpack(gast.NodeTransformer):
         def generic_visit(self, node):
             super().generic_visit(node)
@@ -159,9 +159,9 @@ def _unpack_to_indexing(stmt):
                 if isinstance(block, list):
                     setattr(node, field, [s for item in block for s in _expand(item)])
             return node
-    wrapper = gast.Module(body=[stmt], type_ignores=[])
+    wrapper = gast.Module(body=list(body), type_ignores=[])
     Unpack().visit(wrapper)
-    return wrapper.body[0] if len(wrapper.body) == 1 else _as_block(wrapper.body)
+    return wrapper.body
 
 
 def _expand(stmt):
@@ -170,12 +170,6 @@ def _expand(stmt):
         return [nodes.assign(e.id, nodes.subscript(stmt.value.id, k), stmt)
                 for k, e in enumerate(stmt.targets[0].elts)]
     return [stmt]
-
-
-def _as_block(stmts):
-    block = nodes.if_(nodes.const(True), stmts)
-    block.inline_block = True
-    return block
 
 
 def _math_spelling(stmt):
