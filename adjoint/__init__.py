@@ -11,8 +11,12 @@
 
 from .api import GradientFunction, grad, source, value_and_grad
 from .errors import AdjointArgumentError, AdjointError
-from .rules import rule, vjp
+from .rules import jvp as tangent_rule
+from .rules import rule
+from .rules import vjp as vjp_rule
+from .transforms import hessian, hvp, jacobian, jvp, vjp
 
 __version__ = "0.1.0"
-__all__ = ["grad", "value_and_grad", "source", "rule", "vjp", "AdjointError", "AdjointArgumentError",
+__all__ = ["grad", "value_and_grad", "source", "jvp", "vjp", "jacobian", "hessian", "hvp",
+           "rule", "vjp_rule", "tangent_rule", "AdjointError", "AdjointArgumentError",
            "GradientFunction", "__version__"]

@@ -174,7 +174,7 @@ def derivative(primitive, args, out, g, types):
             name = getattr(primitive, "__name__", repr(primitive))
             raise AdjointError(f"no derivative rule for {name} with arguments of rank "
                                f"{', '.join(map(str, ranks))}",
-                               hint="register one with @adjoint.vjp, or reshape the arguments")
+                               hint="register one with @adjoint.vjp_rule, or reshape the arguments")
         return []
     partials = rule.instantiate(args, out)
     if any(shapes.type_of(a, types).is_array for a in args if not isinstance(a, (gast.Tuple, gast.List))):

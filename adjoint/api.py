@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import threading
 
@@ -30,9 +31,16 @@ class GradientFunction:
     """
 
     def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
-                 jit_options=None, cache=False):
+                 jit_options=None, cache=False, mode="reverse", kind="grad"):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
+        if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
+            fn = fn.as_function()
+        self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
+        self.mode = "forward" if kind == "jvp" else mode
+        if self.mode == "forward" and target == "cuda":
+            raise AdjointError("forward mode is not available on the cuda target yet",
+                               hint="use target='cpu'")
         self.fn = fn
         self.target = target
         self.return_value = return_value
@@ -57,7 +65,8 @@ class GradientFunction:
             self.generated = differentiate(fn, wrt, comments=comments, device=True)
         else:
             try:
-                self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
+                self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value,
+                                               **self._variant())
             except AdjointTypeError as error:
                 # the types guessed from the source do not fit (x @ y needs arrays): the
                 # code is generated at the first call, for the arguments' actual types
@@ -75,6 +84,22 @@ class GradientFunction:
         self._variants = {}                # argument types -> (generated, compiled adjoint)
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
+
+    def _variant(self):
+        return {"mode": self.mode, "cotangent": self.kind == "vjp"}
+
+    def as_function(self, *args):
+        """The emitted code as a plain Python function read from a real file, so that adjoint
+        can transform it again (forward-over-reverse Hessians, grad(grad(f)))."""
+        from . import cache as disk
+        generated = self._specialized(self._check_arguments(args))[0] if args else self.generated
+        folder = _materialized_folder()
+        digest = abs(hash((generated.source, self.fn.__module__, self.fn.__qualname__)))
+        path = os.path.join(folder, f"{generated.name}_{digest:x}.py")
+        if not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(generated.source)
+        return disk.import_module(path, generated.namespace)[generated.name]
 
     @property
     def generated(self):
@@ -142,6 +167,10 @@ class GradientFunction:
             return self._primal
 
     def __call__(self, *args):
+        if self.kind == "jvp" or self.kind == "vjp":
+            return self._call_with_extra(args)
+        if self.mode == "forward":
+            return self._gradient_by_tangents(args)
         if self.target == "cuda":                          # a batch of one point
             self._check_arguments(args)
             stacked = [np.asarray(args[0], dtype=float)[None, ...]] + list(args[1:])
@@ -155,6 +184,46 @@ class GradientFunction:
             if self.target == "cpu" and not _is_numba_error(exc):
                 exc = self._rerun_in_python(generated, args, exc)   # compiled code has no lines
             raise self._locate_failure(exc, generated) from None
+        return self._shape_result(result)
+
+    def _call_with_extra(self, args):
+        """jvp: (*args, *tangents) -> (value, tangent); vjp: (*args, cotangent) -> gradients."""
+        count = len(self._arg_names)
+        extra_count = len(self.wrt) if self.kind == "jvp" else 1
+        if len(args) != count + extra_count:
+            what = "one tangent per wrt argument" if self.kind == "jvp" else "the output's cotangent"
+            raise AdjointArgumentError(f"{self.kind} of {self.fn.__name__}() takes {count} arguments "
+                                       f"and {what}, {len(args)} given")
+        primal = self._check_arguments(args[:count])
+        extra = [_as_float_value(v) for v in args[count:]]
+        generated, compiled = self._specialized(primal)
+        try:
+            result = _as_result(compiled(*primal, *extra))
+        except Exception as exc:
+            raise self._locate_failure(exc, generated) from None
+        return result if self.kind == "jvp" else self._shape_result(result)
+
+    def _gradient_by_tangents(self, args):
+        """The gradient in forward mode: one tangent run per input component."""
+        primal = self._check_arguments(args)
+        generated, compiled = self._specialized(primal)
+        values = dict(zip(self._arg_names, primal))
+        gradients = []
+        for w in self.wrt:
+            base = [np.zeros_like(values[v]) if np.ndim(values[v]) else 0.0 for v in self.wrt]
+            k = self.wrt.index(w)
+            x = values[w]
+            if np.ndim(x) == 0:
+                base[k] = 1.0
+                gradients.append(float(compiled(*primal, *base)[1]))
+                continue
+            column = np.zeros(np.shape(x), dtype=np.asarray(x).dtype)
+            for index in np.ndindex(np.shape(x)):
+                unit = [b.copy() if np.ndim(b) else b for b in base]
+                unit[k][index] = 1.0
+                column[index] = compiled(*primal, *unit)[1]
+            gradients.append(column)
+        result = gradients[0] if len(gradients) == 1 else tuple(gradients)
         return self._shape_result(result)
 
     def _rerun_in_python(self, generated, args, exc):
@@ -288,8 +357,8 @@ class GradientFunction:
         key = tuple((n, str(t)) for n, t in signature.items())
         with self._lock:
             if key not in self._variants:
-                generated = differentiate(self.fn, self.wrt, comments=False,
-                                          return_value=self.return_value, signature=signature)
+                generated = differentiate(self.fn, self.wrt, comments=False, signature=signature,
+                                          return_value=self.return_value, **self._variant())
                 module = backends.python.load(generated.source, self._filename(f"{key}"),
                                               generated.namespace)
                 self._files.add(module["__file__"])
@@ -376,6 +445,28 @@ def _arg_names(fn):
     return inspect.signature(fn).parameters
 
 
+def _as_float_value(value):
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind != "f"):
+        return np.asarray(value, dtype=np.float64)
+    if isinstance(value, (int, np.integer)):
+        return float(value)
+    return value
+
+
+_FOLDER = []
+
+
+def _materialized_folder():
+    """A per-process folder for emitted code that must live in a file (see as_function)."""
+    if not _FOLDER:
+        import atexit
+        import shutil
+        import tempfile
+        _FOLDER.append(tempfile.mkdtemp(prefix="adjoint-"))
+        atexit.register(shutil.rmtree, _FOLDER[0], True)
+    return _FOLDER[0]
+
+
 def _same_types(a, b) -> bool:
     """Same ranks and, for arrays, the same element kind (scalars of any kind agree)."""
     if b is None or a.keys() != b.keys():
@@ -419,15 +510,18 @@ def _as_result(value):
     return value
 
 
-def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False):
+def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
+         mode="reverse"):
     """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
 
     Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
     target: "cpu" (numba.njit), "python" (no compilation, for debugging) or "cuda".
     jit_options: passed to numba, e.g. {"fastmath": True} (an explicit opt-in).
     cache: keep the generated module and numba's machine code on disk for later processes.
+    mode: "reverse" (one sweep for all inputs) or "forward" (one tangent run per input).
     """
-    options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache)
+    options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache,
+                   mode=mode)
     if fn is None:
         return lambda f: GradientFunction(f, **options)
     return GradientFunction(fn, **options)

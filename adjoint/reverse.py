@@ -37,9 +37,11 @@ TAPE_DTYPE = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
 
 
 def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
-            return_value=False) -> gast.FunctionDef:
-    """The adjoint FunctionDef `grad_<name>`: same arguments, returns the gradient(s)."""
-    return _Reverse(tree, analysis, namer, filename).function(return_value)
+            return_value=False, cotangent=False) -> gast.FunctionDef:
+    """The adjoint FunctionDef `grad_<name>`: same arguments, returns the gradient(s).
+    With `cotangent`, `vjp_<name>` takes the result's sensitivity as an extra last argument
+    (a vector-valued function's vector-Jacobian product)."""
+    return _Reverse(tree, analysis, namer, filename).function(return_value, cotangent)
 
 
 class _Reverse:
@@ -49,15 +51,17 @@ class _Reverse:
         self.namer = namer
         self.filename = filename
         self.helpers = set()                 # runtime helpers the code calls (runtime.py)
+        self.saved = set()                   # names whose old values are copied before overwrites
         self.loop_locals = _loop_locals(tree)
         self.gathered = _unpacked_only(tree, analysis)
 
     # the whole function ---------------------------------------------------------------------
 
-    def function(self, return_value):
+    def function(self, return_value, cotangent=False):
         body, final = self.tree.body[:-1], self.tree.body[-1]
         args = [a.id for a in self.tree.args.args]
         forward, backward = self.sweep(body, defined=set(args))
+        forward = self.placeholders(body, args) + forward
         originals = {id(stmt) for stmt in body}
         for stmt in forward:                     # the primal lines stay, for readability
             stmt.primal = id(stmt) in originals and isinstance(stmt, gast.Assign)
@@ -74,10 +78,18 @@ class _Reverse:
             if var in self.gathered:
                 continue                          # built whole from its elements' sensitivities
             inits.append(nodes.assign(self.sens(var), self.zero_sensitivity(var), final))
-        seed = []
+        seed, extra = [], []
         if seeded:
+            start = nodes.const(1.0)
+            if cotangent:                          # the caller's output sensitivity, copied
+                extra = [self.namer.fresh("cotangent")]
+                start = nodes.name(extra[0])
+                if result.id in self.a.arrays:
+                    start = nodes.call(nodes.attribute_of(start, "copy"), [])
             seed = [_marked(nodes.comment(f'Analyzing the line: "{final.source_text}"', final)),
-                    nodes.assign(self.sens(result.id), 1.0, final)]
+                    nodes.assign(self.sens(result.id), start, final)]
+        elif cotangent:
+            extra = [self.namer.fresh("cotangent")]
         backward = _group_comments(seed + backward)
         grads = [nodes.name(self.sens(w)) for w in self.a.wrt]
         value = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
@@ -88,9 +100,19 @@ class _Reverse:
                 forward.append(nodes.assign(kept.id, result, final))
             value = nodes.tuple_([copy.deepcopy(kept), value])
         out = forward + inits + backward + [nodes.return_(value, final)]
-        fn = nodes.function("grad_" + self.tree.name, args, out, self.tree)
+        fn = nodes.function(("vjp_" if cotangent else "grad_") + self.tree.name, args + extra, out, self.tree)
         fn.runtime_helpers = sorted(self.helpers)
         return fn
+
+    def placeholders(self, body, args):
+        """A typed zero for each saved scalar that only a branch or a loop assigns: a copy of
+        it may run where the branch was not taken (the value is never used then)."""
+        nested = {n for stmt in body if isinstance(stmt, (gast.If, gast.For, gast.While))
+                  for n in assigned(stmt.body + getattr(stmt, "orelse", []))}
+        top = {n for stmt in body if isinstance(stmt, gast.Assign) for n in assigned([stmt])}
+        names = sorted((self.saved & nested) - top - set(args) - self.a.arrays, key=self._order)
+        return [nodes.assign(n, ZERO.get(self.a.kinds.get(n, "float"), 0.0), body[0] if body else None)
+                for n in names]
 
     def _order(self, var):
         """Sensitivities are declared arguments first, then in order of assignment (the seed's order)."""
@@ -146,6 +168,7 @@ class _Reverse:
     def save(self, names, defined, origin):
         """Copies of the values about to be overwritten that the reverse sweep reads."""
         needed = sorted(n for n in names if n in self.a.reverse_reads and n in defined)
+        self.saved.update(needed)
         copies = {n: self.namer.fresh(n + "_old") for n in needed}
         saves = [nodes.assign(c, n, origin) for n, c in copies.items()]
         restores = [nodes.assign(n, c, origin) for n, c in copies.items()]

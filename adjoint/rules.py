@@ -89,7 +89,30 @@ class PartsRule:
         return _substitute(self.expression, mapping)
 
 
+@dataclasses.dataclass(frozen=True)
+class TangentRule:
+    """The Jacobian-vector product of an array primitive, one term per argument, each linear
+    in that argument's tangent `d<param>`: the tangent of the result is the sum of the terms
+    of the arguments that vary (None for an argument with no derivative)."""
+    primitive: object
+    jvp: object
+    params: tuple
+    uses_out: bool
+    expressions: tuple
+
+    def matches(self, ranks) -> bool:
+        return len(ranks) == len(self.params)
+
+    def instantiate(self, operands, tangents, out):
+        mapping = dict(zip(self.params, operands))
+        mapping.update({"d" + p: t for p, t in zip(self.params, tangents)})
+        if self.uses_out:
+            mapping["out"] = gast.Name(id=out, ctx=gast.Load(), annotation=None, type_comment=None)
+        return [None if e is None else _substitute(e, mapping) for e in self.expressions]
+
+
 RULES: dict = {}
+TANGENT_RULES: dict = {}          # primitive -> [TangentRule, ...] (variants by arity)
 ARRAY_RULES: dict = {}            # primitive -> [ArrayRule, ...] (variants by ranks and arity)
 PARTS_RULES: dict = {}
 NON_DIFFERENTIABLE = {len, range, int, round, bool, math.floor, math.ceil, math.trunc,
@@ -130,6 +153,30 @@ def vjp(*primitives, ranks=None, broadcasts=False):
                 primitive, function, params, uses_out, expressions, ranks, broadcasts))
         return function
     return register
+
+
+def jvp(*primitives):
+    """Register an array primitive's Jacobian-vector product (see TangentRule)."""
+    def register(function):
+        params, uses_out, _ = _parse_rule(function, allow_none=True)
+        primal = tuple(p for p in params if not (p.startswith("d") and p[1:] in params))
+        _, _, expressions = _parse_rule(function, extra={"d" + p for p in primal}, allow_none=True)
+        if len(expressions) != len(primal):
+            raise AdjointError(f"jvp rule {function.__qualname__} returns {len(expressions)} terms "
+                               f"for {len(primal)} arguments")
+        for primitive in primitives:
+            TANGENT_RULES.setdefault(primitive, []).append(
+                TangentRule(primitive, function, primal, uses_out, expressions))
+        return function
+    return register
+
+
+def lookup_jvp(primitive, ranks) -> TangentRule | None:
+    try:
+        variants = TANGENT_RULES.get(primitive, [])
+    except TypeError:
+        return None
+    return next((v for v in variants if v.matches(ranks)), None)
 
 
 def vjp_parts(*primitives):
@@ -543,3 +590,91 @@ def stacked_part(part, k, offset, g):
 @vjp_parts(np.concatenate)
 def concatenated_part(part, k, offset, g):
     return g[offset:offset + part.shape[0]]
+
+
+# --- array primitives: Jacobian-vector products (forward mode) -------------------------------
+
+@jvp(np.where)
+def where_jvp(condition, x, y, dcondition, dx, dy):
+    return None, np.where(condition, dx, 0.0), np.where(condition, 0.0, dy)
+
+
+@jvp(np.clip)
+def clip_jvp(x, low, high, dx, dlow, dhigh):
+    return (np.where(np.logical_and(low <= x, x <= high), dx, 0.0), np.where(x < low, dlow, 0.0),
+            np.where(x > high, dhigh, 0.0))
+
+
+@jvp(np.sum)
+def sum_all_jvp(x, dx):
+    return np.sum(dx)
+
+
+@jvp(np.sum)
+def sum_axis_jvp(x, axis, dx, daxis):
+    return np.sum(dx, axis), None
+
+
+@jvp(np.mean)
+def mean_all_jvp(x, dx):
+    return np.sum(dx) / x.size
+
+
+@jvp(np.mean)
+def mean_axis_jvp(x, axis, dx, daxis):
+    return np.sum(dx, axis) / x.shape[axis], None
+
+
+@jvp(np.prod)
+def prod_all_jvp(x, dx, out):
+    return out * np.sum(dx / x)                       # needs x != 0
+
+
+@jvp(np.prod)
+def prod_axis_jvp(x, axis, dx, daxis, out):
+    return out * np.sum(dx / x, axis), None
+
+
+@jvp(np.max, np.amax, np.min, np.amin)
+def extremum_all_jvp(x, dx, out):
+    return np.sum(np.where(x == out, dx, 0.0))
+
+
+@jvp(np.max, np.amax, np.min, np.amin)
+def extremum_axis_jvp(x, axis, dx, daxis, out):
+    return np.sum(np.where(x == np.expand_dims(out, axis), dx, 0.0), axis), None
+
+
+@jvp(np.dot, np.matmul, operator.matmul)
+def product_jvp(a, b, da, db):
+    return da @ b, a @ db
+
+
+@jvp(np.outer)
+def outer_jvp(a, b, da, db):
+    return np.outer(da, b), np.outer(a, db)
+
+
+@jvp(np.transpose)
+def transpose_jvp(x, dx):
+    return np.transpose(dx)
+
+
+@jvp(np.reshape)
+def reshape_jvp(x, shape, dx, dshape):
+    return np.reshape(dx, shape), None
+
+
+@jvp(np.ravel)
+def ravel_jvp(x, dx):
+    return np.ravel(dx)
+
+
+@jvp(np.copy, np.ascontiguousarray)
+def copy_jvp(x, dx):
+    return np.copy(dx)
+
+
+@jvp(np.linalg.norm)
+def norm_jvp(x, dx, out):
+    return np.sum(x * dx) / out

@@ -1,0 +1,93 @@
+"""Forward mode, Jacobians, Hessians and Hessian-vector products, against finite
+differences of gradients and against autograd, on both targets."""
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import adjoint
+from tests import higher_corpus as hc
+from tests.oracles import autograd_twin, finite_difference
+
+TARGETS = ["python", "cpu"]
+RNG = np.random.default_rng(5)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_jvp_against_finite_differences(target):
+    x, v = RNG.normal(size=5), RNG.normal(size=5)
+    value, tangent = adjoint.jvp(hc.rosenbrock, target=target)(x, v)
+    assert value == pytest.approx(hc.rosenbrock(x))
+    h = 1e-6
+    want = (hc.rosenbrock(x + h * v) - hc.rosenbrock(x - h * v)) / (2 * h)
+    assert tangent == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_forward_mode_gradient_equals_reverse(target):
+    x = RNG.normal(size=6)
+    forward = adjoint.grad(hc.rosenbrock, mode="forward", target=target)(x)
+    np.testing.assert_allclose(forward, adjoint.grad(hc.rosenbrock, target=target)(x), rtol=1e-12)
+    assert adjoint.grad(hc.loop_and_branch, mode="forward", target=target)(0.7) == pytest.approx(
+        finite_difference(hc.loop_and_branch, (0.7,), 0), rel=1e-6)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_rosenbrock_hessian(target):
+    x = RNG.normal(size=5)
+    H = adjoint.hessian(hc.rosenbrock, target=target)(x)
+    np.testing.assert_allclose(H, autograd.hessian(autograd_twin(hc.rosenbrock))(x), rtol=1e-10, atol=1e-10)
+    gradient = adjoint.grad(hc.rosenbrock, target="python")
+    by_differences = np.array([finite_difference(lambda z: gradient(z)[j], (x,), 0) for j in range(5)])
+    np.testing.assert_allclose(H, by_differences, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_mlp_hessian_vector_product(target):
+    args = [RNG.normal(size=(3, 4)), RNG.normal(size=4), RNG.normal(size=4), 0.2,
+            RNG.normal(size=(6, 3)), RNG.normal(size=6)]
+    v = RNG.normal(size=(3, 4))
+    got = adjoint.hvp(hc.mlp_loss, wrt=0, target=target)(*args, v)
+    loss = autograd_twin(hc.mlp_loss)
+    want = autograd.grad(lambda w: anp.sum(autograd.grad(loss, 0)(w, *args[1:]) * v))(args[0])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_lorenz_jacobians(target, mode):
+    state, params = np.array([1.0, 1.0, 1.05]), np.array([10.0, 28.0, 8.0 / 3.0])
+    J_state = adjoint.jacobian(hc.lorenz_map, wrt=0, mode=mode, target=target)(state, params, 50)
+    J_full = adjoint.jacobian(hc.lorenz_full, wrt=0, mode=mode, target=target)(
+        np.concatenate((state, params)), 50)
+    assert J_state.shape == (3, 3) and J_full.shape == (3, 6)
+    np.testing.assert_allclose(J_full[:, :3], J_state, rtol=1e-12)
+    want = autograd.jacobian(autograd_twin(hc.lorenz_full))(np.concatenate((state, params)), 50)
+    np.testing.assert_allclose(J_full, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_second_derivative_through_a_loop_and_a_branch(target):
+    second = adjoint.grad(adjoint.grad(hc.loop_and_branch, target=target), target=target)
+    first = adjoint.grad(hc.loop_and_branch, target="python")
+    for x in (0.4, 0.9, 1.3):
+        assert second(x) == pytest.approx(finite_difference(first, (x,), 0), rel=1e-6)
+        assert second(x) == pytest.approx(
+            autograd.grad(autograd.grad(autograd_twin(hc.loop_and_branch)))(x), rel=1e-10)
+    assert adjoint.hessian(hc.loop_and_branch, target=target)(0.9) == pytest.approx(second(0.9), rel=1e-12)
+
+
+def test_vjp_of_a_vector_function():
+    state, params = np.array([1.0, 1.0, 1.05]), np.array([10.0, 28.0, 8.0 / 3.0])
+    u = np.array([0.3, -1.0, 2.0])
+    got = adjoint.vjp(hc.lorenz_map, wrt=1)(state, params, 20, u)
+    J = autograd.jacobian(autograd_twin(hc.lorenz_map), 1)(state, params, 20)
+    np.testing.assert_allclose(got, u @ J, rtol=1e-10)
+
+
+def test_forward_mode_source_reads_like_tangent_code():
+    from adjoint.pipeline import differentiate
+    source = differentiate(hc.loop_and_branch, 0, mode="forward").source
+    assert "def jvp_loop_and_branch(x, d_x):" in source
+    assert "d_s = " in source and "return s, d_s" in source
