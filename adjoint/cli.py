@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--target", choices=("cpu", "python", "cuda"), default="cpu",
                       help="cuda shows the allocation-free device code (default: cpu, whose "
                            "code is the python target's)")
+    show.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
+                      help="reverse: the gradient (default); forward: the tangent (jvp) code")
     show.add_argument("--no-optimize", action="store_true",
                       help="the adjoint as the reverse transformation writes it, before optimization")
     show.set_defaults(handler=_show)
@@ -197,7 +199,7 @@ def _show(args) -> int:
     comments = not args.no_comments
     device = args.stage == "device" or args.target == "cuda"
     generated = pipeline.differentiate(fn, wrt, comments=comments, device=device,
-                                       optimized=not args.no_optimize)
+                                       optimized=not args.no_optimize, mode=args.mode)
     stage = "device" if args.target == "cuda" and args.stage == "emit" else args.stage
     text = pipeline.dump(generated, stage, comments=comments)
     if not text.endswith("\n"):

@@ -123,14 +123,16 @@ class _Forward:
             call = copy.deepcopy(value)
             call.args[0] = type(args[0])(elts=elements, ctx=gast.Load())
             return call
-        terms = []
+        partials = {}                     # operand -> its partial (x * x: the two summed)
         for operand, partial, how in derivative(primitive, args, target.id, "g", self.a.types):
             if how is not True:
                 raise AdjointError(f"no forward-mode rule for {getattr(primitive, '__name__', primitive)}",
                                    location=locate(stmt, self.filename),
                                    hint="register one with @adjoint.tangent_rule")
             if partial is not None and isinstance(operand, gast.Name) and operand.id in self.a.active:
-                terms.append((1.0, _times(partial, nodes.name(self.d(operand.id)))))
+                known = partials.get(operand.id)
+                partials[operand.id] = partial if known is None else nodes.binop(known, "+", partial)
+        terms = [(1.0, _times(p, nodes.name(self.d(name)))) for name, p in partials.items()]
         return _signed_sum(terms) or zero
 
 

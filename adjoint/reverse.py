@@ -29,7 +29,7 @@ import gast
 
 from . import nodes, runtime, shapes
 from .analyze import assigned, derivative, exposed_reads, linear_terms, operands
-from .errors import AdjointError, locate
+from .errors import AdjointError, AdjointTypeError, locate
 from .normalize import is_accumulation, is_linear_chain, primitive_of
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
@@ -69,6 +69,11 @@ class _Reverse:
         header.keep = True
         inits = [header]
         result = self.a.result
+        if not cotangent and shapes.type_of(result, self.a.types).is_array:
+            raise AdjointTypeError(f"{self.tree.name} returns an array: grad needs a scalar result",
+                                   location=locate(final, self.filename),
+                                   hint="use adjoint.jacobian(f) for the whole Jacobian, or "
+                                        "adjoint.vjp(f) for a vector-Jacobian product")
         seeded = isinstance(result, gast.Name) and result.id in self.a.active
         for var in sorted(self.a.active | set(self.a.wrt), key=self._order):
             if seeded and var == result.id:
