@@ -15,3 +15,8 @@ def lorenz_like(p, steps):
     for k in range(steps):
         x, y = x + 0.01 * (y - x), y + 0.01 * x * (2.0 - y)
     return x * y
+
+
+def scaled(x, factor):
+    y = x * factor
+    return y * y

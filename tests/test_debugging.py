@@ -30,6 +30,17 @@ def test_exception_inside_generated_code_points_at_the_users_line(target):
     assert "^" in str(error)
 
 
+def test_numba_typing_failure_points_at_the_users_line():
+    """A string where numba needs a number: reported at `y = x * factor`, without numba's
+    traceback over generated code."""
+    with pytest.raises(adjoint.AdjointError) as info:
+        adjoint.grad(dc.scaled)(2.0, "three")
+    text = str(info.value)
+    assert "numba could not compile the gradient" in text and "unicode_type" in text
+    assert info.value.location.line == 21 and "y = x * factor" in text
+    assert "Traceback" not in text
+
+
 def test_generated_module_is_in_linecache():
     g = adjoint.grad(dc.fails_inside, target="python")
     g(6.0)
