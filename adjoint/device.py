@@ -60,7 +60,7 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
             continue                                   # the output row arrives zeroed
         if allocation == "empty":
             size, dtype = stmt.value.args
-            work = DTYPES[_dotted(dtype)]
+            work = DTYPES[nodes.dotted(dtype)]
             start = _sum(sizes[work])
             stop = nodes.binop(copy.deepcopy(start), "+", copy.deepcopy(size))
             stmt.value = gast.Subscript(value=nodes.name(work), ctx=gast.Load(),
@@ -69,7 +69,7 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
         body.append(stmt)
     body = _scatter_gathers(body, output_names)
     for node in gast.walk(gast.Module(body=body, type_ignores=[])):
-        if isinstance(node, gast.Call) and _dotted(node.func) in ("np.empty", "np.concatenate",
+        if isinstance(node, gast.Call) and nodes.dotted(node.func) in ("np.empty", "np.concatenate",
                                                                    "np.zeros_like", "np.zeros"):
             raise AdjointError("this function needs memory whose size is only known while it runs "
                                "(a while loop's tape, or a loop nested in another loop)",
@@ -106,7 +106,7 @@ def _scatter_gathers(body, outputs):
         value = getattr(stmt, "value", None)
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
                 and stmt.targets[0].id in outputs and isinstance(value, gast.Call) \
-                and _dotted(value.func) == "np.array" and isinstance(value.args[0], gast.List):
+                and nodes.dotted(value.func) == "np.array" and isinstance(value.args[0], gast.List):
             name = stmt.targets[0].id
             out += [nodes.assign(nodes.subscript(name, k, store=True), e, stmt)
                     for k, e in enumerate(value.args[0].elts)]
@@ -118,7 +118,7 @@ def _scatter_gathers(body, outputs):
 def _allocation(stmt):
     if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call) \
             and isinstance(stmt.targets[0], gast.Name):
-        name = _dotted(stmt.value.func)
+        name = nodes.dotted(stmt.value.func)
         if name in ("np.zeros_like", "np.zeros"):
             return "zeros"
         if name == "np.empty" and len(stmt.value.args) == 2:
@@ -139,14 +139,6 @@ def _sum(terms):
     for term in terms[1:]:
         total = nodes.binop(total, "+", copy.deepcopy(term))
     return total
-
-
-def _dotted(node):
-    if isinstance(node, gast.Name):
-        return node.id
-    if isinstance(node, gast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""
 
 
 def _unpack_to_indexing(body):
@@ -176,7 +168,7 @@ def _math_spelling(stmt):
     class Respell(gast.NodeTransformer):
         def visit_Call(self, node):
             self.generic_visit(node)
-            name = MATH_SPELLING.get(_dotted(node.func))
+            name = MATH_SPELLING.get(nodes.dotted(node.func))
             if name is not None:
                 node.func = nodes.attribute(name)
             return node

@@ -132,7 +132,7 @@ class _Forward:
             if partial is not None and isinstance(operand, gast.Name) and operand.id in self.a.active:
                 known = partials.get(operand.id)
                 partials[operand.id] = partial if known is None else nodes.binop(known, "+", partial)
-        terms = [(1.0, _times(p, nodes.name(self.d(name)))) for name, p in partials.items()]
+        terms = [(1.0, nodes.scaled(p, nodes.name(self.d(name)))) for name, p in partials.items()]
         return _signed_sum(terms) or zero
 
 
@@ -142,14 +142,6 @@ def _is_active(atom, active):
     if isinstance(atom, (gast.Tuple, gast.List)):
         return any(_is_active(e, active) for e in atom.elts)
     return False
-
-
-def _times(partial, tangent):
-    if isinstance(partial, gast.Constant) and partial.value == 1.0:
-        return tangent
-    if isinstance(partial, gast.Constant) and partial.value == -1.0:
-        return nodes.neg(tangent)
-    return nodes.binop(partial, "*", tangent)
 
 
 def _signed_sum(terms):

@@ -145,6 +145,25 @@ def located(node, origin):
     return node
 
 
+def dotted(node) -> str:
+    """`math.sin` for Attribute(Name(math), sin); "" for anything else."""
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        inner = dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else ""
+    return ""
+
+
+def scaled(factor, value):
+    """factor * value, skipping the multiplication by +-1 (a partial times a sensitivity)."""
+    if isinstance(factor, gast.Constant) and factor.value == 1.0:
+        return value
+    if isinstance(factor, gast.Constant) and factor.value == -1.0:
+        return neg(value)
+    return binop(factor, "*", value)
+
+
 def names_in(node) -> set[str]:
     """Every identifier read or written under `node`."""
     return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}

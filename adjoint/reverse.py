@@ -261,7 +261,7 @@ class _Reverse:
         for operand, expression, is_partial in triples:
             if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
                 continue
-            value = _scale(expression, seed) if is_partial is True else expression
+            value = nodes.scaled(expression, seed) if is_partial is True else expression
             if is_partial:
                 value = self.reduce_to(value, operand, out, broadcast=arrays_in > 1 or is_partial == "broadcast")
             updates.append(self.accumulate(self.sens(operand.id), value, stmt))
@@ -541,15 +541,6 @@ def _key(atom):
 
 def _has_slice(index):
     return any(isinstance(n, gast.Slice) for n in gast.walk(index))
-
-
-def _scale(partial, seed):
-    """partial * seed, skipping the multiplication by +-1."""
-    if isinstance(partial, gast.Constant) and partial.value == 1.0:
-        return seed
-    if isinstance(partial, gast.Constant) and partial.value == -1.0:
-        return nodes.neg(seed)
-    return nodes.binop(partial, "*", seed)
 
 
 def _marked(comment):

@@ -30,6 +30,7 @@ import textwrap
 import gast
 import numpy as np
 
+from . import nodes
 from .errors import AdjointError
 
 
@@ -276,14 +277,14 @@ def vectorized(expression):
     class Vectorize(gast.NodeTransformer):
         def visit_Call(self, node):
             self.generic_visit(node)
-            name = _dotted(node.func)
+            name = nodes.dotted(node.func)
             if name in VECTOR_SPELLING:
-                node.func = _attribute(VECTOR_SPELLING[name])
+                node.func = nodes.attribute(VECTOR_SPELLING[name])
             return node
 
         def visit_IfExp(self, node):
             self.generic_visit(node)
-            call = gast.Call(func=_attribute("np.where"), args=[node.test, node.body, node.orelse],
+            call = gast.Call(func=nodes.attribute("np.where"), args=[node.test, node.body, node.orelse],
                              keywords=[])
             return gast.copy_location(call, node)
 
@@ -292,25 +293,9 @@ def vectorized(expression):
             name = "np.logical_and" if isinstance(node.op, gast.And) else "np.logical_or"
             result = node.values[0]
             for value in node.values[1:]:
-                result = gast.Call(func=_attribute(name), args=[result, value], keywords=[])
+                result = gast.Call(func=nodes.attribute(name), args=[result, value], keywords=[])
             return result
     return Vectorize().visit(_clone(expression))
-
-
-def _dotted(node):
-    if isinstance(node, gast.Name):
-        return node.id
-    if isinstance(node, gast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""
-
-
-def _attribute(dotted):
-    head, *rest = dotted.split(".")
-    node = gast.Name(id=head, ctx=gast.Load(), annotation=None, type_comment=None)
-    for part in rest:
-        node = gast.Attribute(value=node, attr=part, ctx=gast.Load())
-    return node
 
 
 def _substitute(expression, mapping):

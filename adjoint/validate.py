@@ -15,7 +15,7 @@ import math
 import gast
 import numpy as np
 
-from . import rules
+from . import nodes, rules
 from .errors import AdjointError, locate
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
@@ -158,21 +158,21 @@ class _Validator:
                 self.fail(call, f"keyword argument `{keyword.arg}=` is not supported",
                           f"supported keywords: {', '.join(sorted(KEYWORDS))}")
         if not hasattr(call, "callee"):
-            self.fail(call, f"cannot resolve the function `{_dotted(call.func)}`",
+            self.fail(call, f"cannot resolve the function `{_spelled(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = call.callee
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in VARIADIC \
                 and len(call.args) + len(call.keywords) != len(rule.params):
-            self.fail(call, f"`{_dotted(call.func)}` with {len(call.args)} arguments: its derivative "
+            self.fail(call, f"`{_spelled(call.func)}` with {len(call.args)} arguments: its derivative "
                             f"rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")
         if rules.is_differentiable(callee) or rules.is_non_differentiable(callee) or callee in CREATORS:
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
-        self.fail(call, f"no derivative rule for `{_dotted(call.func)}`",
-                  f"register one: @adjoint.rule({_dotted(call.func)})\n"
+        self.fail(call, f"no derivative rule for `{_spelled(call.func)}`",
+                  f"register one: @adjoint.rule({_spelled(call.func)})\n"
                   f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
 
 
@@ -185,12 +185,8 @@ def _is_module_attribute(node) -> bool:
     return isinstance(node.value, gast.Name) and node.value.id in ("math", "np")
 
 
-def _dotted(node) -> str:
-    if isinstance(node, gast.Name):
-        return node.id
-    if isinstance(node, gast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return _describe(node)
+def _spelled(node) -> str:
+    return nodes.dotted(node) or _describe(node)
 
 
 def _describe(node) -> str:

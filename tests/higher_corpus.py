@@ -4,17 +4,7 @@ import math
 
 import numpy as np
 
-
-def rosenbrock(x):
-    n = x.shape[0]
-    s = 0.0
-    for i in range(n - 1):
-        s = s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
-    return s
-
-
-def lorenz_step(x, y, z, sigma, rho, beta, dt):
-    return (x + dt * sigma * (y - x), y + dt * (x * (rho - z) - y), z + dt * (x * y - beta * z))
+from examples.rosenbrock import rosenbrock  # noqa: F401  (differentiated by the tests)
 
 
 def lorenz_map(state, params, steps):

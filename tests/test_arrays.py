@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import adjoint
 from tests import array_corpus as ac
+from tests.conftest import compiled as gradient_function
 from tests.oracles import autograd_gradient, finite_difference
 
 RNG = np.random.default_rng(11)
@@ -36,16 +37,6 @@ CASES = [
     (ac.array_state, (RNG.normal(size=4), 5), True),
     (ac.logsumexp, (RNG.normal(size=6),), True),
 ]
-
-_compiled = {}
-
-
-def gradient_function(fn, wrt, target):
-    key = (fn, wrt, target)
-    if key not in _compiled:
-        _compiled[key] = adjoint.grad(fn, wrt, target=target)
-    return _compiled[key]
-
 
 def float_arguments(args):
     return tuple(k for k, a in enumerate(args) if isinstance(a, (float, np.ndarray)))

@@ -5,6 +5,7 @@ import pytest
 
 import adjoint
 from tests import control_flow_corpus as cf
+from tests.conftest import compiled as gradient_function
 from tests.oracles import autograd_gradient, finite_difference
 
 # (function, arguments, wrt index, whether autograd can run it as written)
@@ -37,16 +38,6 @@ CASES = [
     (cf.indexing, (np.array([0.5, 1.5, -0.3, 2.0, 0.7]),), 0),
     (cf.lorenz_rk4, (np.array([1.0, 1.0, 1.05, 10.0, 28.0, 8.0 / 3.0]), 1000), 0),
 ]
-
-_compiled = {}
-
-
-def gradient_function(fn, wrt, target):
-    key = (fn, wrt, target)
-    if key not in _compiled:
-        _compiled[key] = adjoint.grad(fn, wrt, target=target)
-    return _compiled[key]
-
 
 def case_id(case):
     fn, args, wrt = case
