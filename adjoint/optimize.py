@@ -28,7 +28,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=()) -> gast.FunctionDef:
     for _ in range(20):
         changed = fold_constants(fn)
         changed |= propagate_seed(fn, sensitivities)
-        changed |= first_accumulation(fn, temporaries, sensitivities)
+        returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
+        changed |= first_accumulation(fn, temporaries, sensitivities, returned)
         changed |= forward_copies(fn, temporaries)
         changed |= eliminate_dead_code(fn, set(roots))
         if not changed:
@@ -141,13 +142,14 @@ def _written_names(node):
 
 # s = 0.0; s += e  ->  s = e -------------------------------------------------------------------
 
-def first_accumulation(fn, temporaries, in_loops) -> bool:
+def first_accumulation(fn, temporaries, in_loops, returned=frozenset()) -> bool:
     """Rewrite `s += e` into `s = e` where s is known to be 0.0.
 
     Applies to sensitivities of temporaries everywhere, and to every sensitivity (`in_loops`)
     inside loops, where the extra `0.0 + e` would cost time on each iteration; straight-line
     user-named sensitivities keep the seed's `+=` form."""
     rewriter = _ZeroState(temporaries, in_loops)
+    rewriter.returned = set(returned)
     rewriter.block(fn.body, frozenset(), rewrite=True)
     return rewriter.changed
 
@@ -159,6 +161,8 @@ class _ZeroState:
         self.names = temporaries | in_loops
         self.depth = 0
         self.changed = False
+        self.arrays = set()                  # sensitivities that start as zero arrays
+        self.returned = set()                # gradients returned to the caller keep their dtype
 
     def rewritable(self, name):
         return name in self.temporaries or (self.depth > 0 and name in self.in_loops)
@@ -175,10 +179,17 @@ class _ZeroState:
             target = stmt.targets[0]
             if isinstance(target, gast.Name) and target.id in self.names and _is(stmt.value, 0.0):
                 zero = zero | {target.id}
+            if isinstance(target, gast.Name) and _zero_array(stmt.value) and target.id not in self.returned:
+                zero = zero | {target.id}
+                self.arrays.add(target.id)
             return frozenset(zero)
         if isinstance(stmt, gast.AugAssign):
             target = stmt.target
-            if isinstance(target, gast.Name) and target.id in zero and self.rewritable(target.id) \
+            if isinstance(target, gast.Name) and target.id in self.arrays:
+                allowed = getattr(stmt, "full_shape", False)     # same shape: assigning is safe
+            else:
+                allowed = self.rewritable(getattr(target, "id", ""))
+            if isinstance(target, gast.Name) and target.id in zero and allowed \
                     and isinstance(stmt.op, (gast.Add, gast.Sub)):
                 if rewrite:
                     value = stmt.value if isinstance(stmt.op, gast.Add) else nodes.neg(stmt.value)
@@ -211,11 +222,16 @@ class _ZeroState:
             return head - _assigned_nonzero(stmt)
 
 
+def _zero_array(value) -> bool:
+    return isinstance(value, gast.Call) and nodes.dotted(value.func) in ("np.zeros", "np.zeros_like") \
+        and not value.keywords
+
+
 def _assigned_nonzero(loop) -> set:
     """Names some statement in the loop sets to anything but 0.0."""
     names = set()
     for node in gast.walk(loop):
-        if not (isinstance(node, gast.Assign) and _is(node.value, 0.0)):
+        if not (isinstance(node, gast.Assign) and (_is(node.value, 0.0) or _zero_array(node.value))):
             names.update(_written_names(node))
     return names
 

@@ -73,6 +73,11 @@ def _function_tree(fn, filename):
     indent = len(lines[0]) - len(lines[0].lstrip()) if source.strip() else 0
     module = gast.parse(dedented)
     tree = module.body[0]
+    if isinstance(tree, gast.FunctionDef) and tree.name != fn.__name__ and fn.__name__ != "<lambda>":
+        raise AdjointError(f"the source of {fn.__qualname__} changed since it was imported: "
+                           f"line {start} now defines `{tree.name}`",
+                           location=Location(filename, start, indent),
+                           hint="reload the module (importlib.reload) or restart the interpreter")
     if not isinstance(tree, gast.FunctionDef):
         raise AdjointError(f"{fn.__qualname__} is not defined with `def`",
                            location=Location(filename, start, indent),

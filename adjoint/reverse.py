@@ -262,9 +262,15 @@ class _Reverse:
             if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
                 continue
             value = nodes.scaled(expression, seed) if is_partial is True else expression
+            unreduced = value
             if is_partial:
                 value = self.reduce_to(value, operand, out, broadcast=arrays_in > 1 or is_partial == "broadcast")
-            updates.append(self.accumulate(self.sens(operand.id), value, stmt))
+            update = self.accumulate(self.sens(operand.id), value, stmt)
+            # an elementwise contribution not summed back has the operand's own shape, so the
+            # optimizer may assign it to a zero sensitivity instead of adding it
+            update.full_shape = (is_partial is True and value is unreduced and out.is_array
+                                 and self.type(operand).is_array and not isinstance(value, gast.Name))
+            updates.append(update)
         return updates
 
     def reduce_to(self, value, operand, out, broadcast):

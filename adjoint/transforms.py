@@ -46,7 +46,8 @@ def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None):
         names = tangent._arg_names
         k = wrt if isinstance(wrt, int) else names.index(wrt)
         x = np.asarray(args[k], dtype=float)
-        value = np.asarray(fn(*args), dtype=float)
+        zero = np.zeros(x.shape) if x.ndim else 0.0
+        value = np.asarray(tangent(*args, zero)[0], dtype=float)    # compiled: learns the shape
         forward = mode == "forward" or (mode == "auto" and x.size < value.size)
         result = np.zeros(value.shape + x.shape)
         if forward:
