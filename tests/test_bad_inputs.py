@@ -135,3 +135,34 @@ def test_same_name_in_two_modules_never_shares_code(tmp_path, monkeypatch):
         sys.path.remove(str(tmp_path))
         sys.modules.pop("first_module", None)
         sys.modules.pop("second_module", None)
+
+
+MEMORY_RUN = """
+import resource, sys
+sys.path.insert(0, {root!r})
+import adjoint
+from tests import control_flow_corpus as cf
+g = adjoint.grad(cf.integer_counter)
+g(0.9999999, 10)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+g(0.9999999, {n})
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_while_loop_tape_memory_grows_linearly():
+    """The while loop's tapes double when full: memory is linear in the trip count. Reported
+    here as the peak resident memory a run adds (kilobytes, Linux's ru_maxrss)."""
+    import os
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    added = {}
+    for n in (1_000_000, 4_000_000):
+        run = subprocess.run([sys.executable, "-c", MEMORY_RUN.format(root=root, n=n)],
+                             capture_output=True, text=True, check=True)
+        added[n] = int(run.stdout.strip().splitlines()[-1])
+    print(f"peak memory added: {added[1_000_000] / 1024:.1f} MiB for 10^6 trips, "
+          f"{added[4_000_000] / 1024:.1f} MiB for 4x10^6")
+    # two float64/int64 tapes, capacity at most twice the trips: <= 32 bytes a trip
+    assert added[4_000_000] * 1024 <= 40 * 4_000_000
+    assert added[4_000_000] >= 2 * added[1_000_000]
