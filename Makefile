@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,7 +18,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The peers (jax, autograd, torch) and matplotlib are installed when missing; a failed install is
+# reported and the benchmarks run without that peer (its rows say "missing").
 bench: $(STAMP)
+	@$(BIN)/python -c "import jax, autograd, matplotlib" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet jax autograd matplotlib || \
+		echo "bench: could not install jax/autograd/matplotlib; running without the missing ones"
+	@$(BIN)/python -c "import torch" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet torch==2.13.0 || \
+		echo "bench: could not install torch==2.13.0; running without it"
 	$(BIN)/python benchmarks/run.py
 
 lint: $(STAMP)
@@ -27,3 +35,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Differential fuzzing (tests/fuzzing.py): N random programs from seed SEED, python target on
+# all of them, cpu (numba) on every third; failures print the program and the arguments.
+N    ?= 1000
+SEED ?= 1
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzzing --seed $(SEED) --count $(N)

@@ -104,17 +104,18 @@ def measure(fn, repeats=15, target_s=0.05, warmup=1):
     return compare({"_": fn}, repeats=repeats, target_s=target_s, warmup=warmup)["_"]
 
 
-def compare(cases, repeats=15, target_s=0.05, warmup=1):
+def compare(cases, repeats=15, target_s=0.05, warmup=1, number=None):
     """Time several zero-argument callables side by side, with interleaved repeats.
 
     cases: {name: callable}. Returns {name: summary dict} (see `_summary`; times per call;
-    samples_s[r] of every case comes from round r).
+    samples_s[r] of every case comes from round r). number: calls per repeat for every case
+    instead of calibrating (number=1 for calls of seconds, which calibration would only repeat).
     """
     numbers = {}
     for name, fn in cases.items():
         for _ in range(warmup):
             fn()
-        numbers[name] = calibrate(fn, target_s)
+        numbers[name] = number or calibrate(fn, target_s)
     samples = {name: [] for name in cases}
     for _ in range(repeats):
         for name, fn in cases.items():

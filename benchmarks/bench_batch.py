@@ -1,0 +1,256 @@
+"""Batched gradients on the CPU: throughput (points per second) of adjoint's `g.batch`.
+
+Workloads: the seed's f4 at 10^6 points (an (N, 4) array), and a European call's pathwise
+delta and vega (examples/option_greeks.py: one GBM path of 252 steps per point, 10^5 paths)
+with `adjoint.grad(discounted_payoff, wrt=("s0", "sigma")).batch(Z, 100.0, 0.2, 0.03, 1.0,
+100.0)`. Compared with the same adjoint gradient in a serial @njit loop (one core), and with
+jax.jit(jax.vmap(jax.grad(f))) where jax is installed. The cuda target (one GPU thread per
+point) is not timed here: this benchmark runs on the CPU only.
+
+Run: python benchmarks/bench_batch.py [--quick]     (or: make bench)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))                  # examples.*
+
+import numba
+import numpy as np
+from common import (
+    compare,
+    first_call,
+    fmt_ratio,
+    fmt_time,
+    machine_info,
+    machine_markdown,
+    markdown_table,
+    optional_import,
+    paired_ratio,
+    parse_quick,
+    warm_up_numba,
+    write_json,
+)
+
+import adjoint
+from examples.option_greeks import black_scholes_greeks, discounted_payoff
+from examples.seed_f4 import f4
+
+NAME = "bench_batch"
+RTOL = 1e-8
+MARKET = (100.0, 0.2, 0.03, 1.0, 100.0)          # s0, sigma, rate, maturity, strike
+
+
+def f4_serial_loop(adjoint_fn):
+    """The same gradient, one point after the other on one core."""
+    @numba.njit
+    def loop(X, out):
+        for i in range(X.shape[0]):
+            out[i, :] = adjoint_fn(X[i])
+    return loop
+
+
+def option_serial_loop(adjoint_fn):
+    @numba.njit
+    def loop(Z, s0, sigma, rate, maturity, strike, delta, vega):
+        for i in range(Z.shape[0]):
+            d, v = adjoint_fn(Z[i], s0, sigma, rate, maturity, strike)
+            delta[i] = d
+            vega[i] = v
+    return loop
+
+
+def payoff_jax_loop(jax):
+    """discounted_payoff with its loop as lax.fori_loop."""
+    jnp = jax.numpy
+
+    def f(z, s0, sigma, rate, maturity, strike):
+        steps = z.shape[0]
+        dt = maturity / steps
+        drift = (rate - 0.5 * sigma * sigma) * dt
+        vol = sigma * jnp.sqrt(dt)
+        s = jax.lax.fori_loop(0, steps, lambda k, s: s * jnp.exp(drift + vol * z[k]), s0)
+        return jnp.exp(-rate * maturity) * jnp.maximum(s - strike, 0.0)
+    return f
+
+
+def payoff_jax_vectorized(jax):
+    """The same path as one product of the step factors (the natural array form)."""
+    jnp = jax.numpy
+
+    def f(z, s0, sigma, rate, maturity, strike):
+        steps = z.shape[0]
+        dt = maturity / steps
+        drift = (rate - 0.5 * sigma * sigma) * dt
+        vol = sigma * jnp.sqrt(dt)
+        s = s0 * jnp.prod(jnp.exp(drift + vol * z))
+        return jnp.exp(-rate * maturity) * jnp.maximum(s - strike, 0.0)
+    return f
+
+
+class Workload:
+    def __init__(self, title, points, unit):
+        self.title, self.points, self.unit = title, points, unit
+        self.cases, self.first_call_s, self.form, self.values = {}, {}, {}, {}
+
+    def add(self, name, form, fn, first=None):
+        """fn(): computes every point's gradient, returning them as numpy-able arrays.
+        first: the first call's step (compilation) if it differs from fn."""
+        self.form[name] = form
+        self.first_call_s[name] = first_call(first or fn)
+        self.values[name] = [np.asarray(v) for v in _as_tuple(fn())]
+        self.cases[name] = fn
+
+
+def _as_tuple(value):
+    return value if isinstance(value, tuple) else (value,)
+
+
+ADJOINT = "adjoint g.batch (numba prange, all cores)"
+SERIAL = "adjoint .adjoint in a serial @njit loop (one core)"
+
+
+def build_f4(n, jax):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 2.0, size=(n, 4))
+    w = Workload(f"f4 gradient at {n:,} points (X of shape ({n:,}, 4))", n, "point")
+    t0 = time.perf_counter()
+    g = adjoint.grad(f4)
+    w.transform_s = time.perf_counter() - t0
+    w.add(ADJOINT, "prange over points, numba", lambda: g.batch(X))
+    out = np.empty((n, 4))
+    loop = f4_serial_loop(g.adjoint)
+    w.add(SERIAL, "range over points, numba",
+          lambda: (loop(X, out), out)[1], first=lambda: loop(X[:1], out[:1]))
+    if jax is not None:
+        Xj = jax.numpy.asarray(X)
+        vg = jax.jit(jax.vmap(jax.grad(f4)))
+        w.add("jax.jit(jax.vmap(jax.grad(f4)))", "vmap over points, XLA",
+              lambda: jax.block_until_ready(vg(Xj)))
+    return w
+
+
+def build_option(paths, steps, jax):
+    Z = np.random.default_rng(0).standard_normal((paths, steps))
+    w = Workload(f"European call, pathwise delta and vega: {paths:,} paths x {steps} steps",
+                 paths, "path")
+    t0 = time.perf_counter()
+    g = adjoint.grad(discounted_payoff, wrt=("s0", "sigma"))
+    w.transform_s = time.perf_counter() - t0
+    w.add(ADJOINT, "prange over paths, numba", lambda: g.batch(Z, *MARKET))
+    delta, vega = np.empty(paths), np.empty(paths)
+    loop = option_serial_loop(g.adjoint)
+    w.add(SERIAL, "range over paths, numba",
+          lambda: (loop(Z, *MARKET, delta, vega), (delta, vega))[1],
+          first=lambda: loop(Z[:1], *MARKET, delta[:1], vega[:1]))
+    if jax is not None:
+        Zj = jax.numpy.asarray(Z)
+        axes = (0, None, None, None, None, None)
+        for label, make in (("lax.fori_loop", payoff_jax_loop),
+                            ("vectorized (prod of exp)", payoff_jax_vectorized)):
+            vg = jax.jit(jax.vmap(jax.grad(make(jax), argnums=(1, 2)), in_axes=axes))
+            w.add(f"jax.jit(jax.vmap(jax.grad(f))), {label}", f"vmap over paths, {label}, XLA",
+                  lambda vg=vg: jax.block_until_ready(vg(Zj, *MARKET)))
+    # the Monte Carlo estimate against Black-Scholes, as a sanity check of the workload
+    d_mc, v_mc = (float(np.mean(v)) for v in w.values[ADJOINT])
+    d_bs, v_bs = black_scholes_greeks(*MARKET)
+    w.sanity = (f"Monte Carlo means: delta {d_mc:.4f}, vega {v_mc:.3f}; Black-Scholes: "
+                f"delta {d_bs:.4f}, vega {v_bs:.3f}")
+    return w
+
+
+def run_workload(w, repeats, target):
+    reference = w.values[ADJOINT]
+    check = {}
+    for name, values in w.values.items():
+        rel = max(float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+                  for a, b in zip(values, reference))
+        ok = all(np.allclose(a, b, rtol=RTOL, atol=0.0) for a, b in zip(values, reference))
+        check[name] = {"allclose_to_adjoint": ok, "max_rel_diff": rel}
+    results = compare(w.cases, repeats=repeats, target_s=target, warmup=0)
+    rows = []
+    for name, s in results.items():
+        s["over_adjoint_batch"] = paired_ratio(results, name, ADJOINT)
+        s["points_per_s"] = w.points / s["median_s"]
+        s["first_call_s"] = w.first_call_s[name]
+        s.update(check[name])
+        mark = "" if check[name]["allclose_to_adjoint"] else \
+            f" (differs: {check[name]['max_rel_diff']:.1e})"
+        rows.append([name + mark, w.form[name], fmt_time(s["median_s"]), fmt_time(s["iqr_s"]),
+                     f"{s['points_per_s']:.3g}", fmt_time(s["median_s"] / w.points),
+                     fmt_ratio(s["over_adjoint_batch"]), fmt_time(s["first_call_s"]),
+                     s["repeats"]])
+    table = markdown_table(["variant", "form", "time per batch (median)", "IQR",
+                            f"{w.unit}s per second", f"time per {w.unit}", "/ adjoint batch",
+                            "first call (compile)", "repeats"], rows)
+    parallel = paired_ratio(results, SERIAL, ADJOINT)
+    speed = (f"{parallel:.2f}x faster than" if parallel >= 1 else
+             f"{1 / parallel:.2f}x slower than")
+    lines = [f"### {w.title}", "", table, "",
+             (f"adjoint's batch is {speed} its serial loop (serial / batch = {parallel:.2f}; "
+              f"numba threads {numba.config.NUMBA_NUM_THREADS}). adjoint.grad source "
+              f"transformation: {fmt_time(w.transform_s)}.")]
+    if getattr(w, "sanity", None):
+        lines[-1] += f" {w.sanity}."
+    return "\n".join(lines), {"title": w.title, "points": w.points, "rows": results,
+                              "transform_s": w.transform_s, "serial_over_batch": parallel}
+
+
+def gpu_note():
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "NUMBA_ENABLE_CUDASIM=1: the CUDA simulator, not a GPU"
+    try:
+        from numba import cuda
+        if cuda.is_available():
+            return f"a GPU is visible ({cuda.get_current_device().name!r}) but not benchmarked here"
+    except Exception:  # noqa: BLE001, S110 -- no driver, no toolkit: no GPU
+        pass
+    return "no GPU on this machine"
+
+
+def main(quick=False):
+    repeats, target = (5, 0.05) if quick else (15, 0.2)
+    paths = 10**4 if quick else 10**5
+    warm_up_numba()
+    jax, missing_jax = optional_import("jax")
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy
+    texts, data = [], []
+    for w in (build_f4(10**6, jax), build_option(paths, 252, jax)):
+        text, d = run_workload(w, repeats, target)
+        if missing_jax:
+            text += f"\n\njax: {missing_jax}"
+        texts.append(text)
+        data.append(d)
+    info = machine_info()
+    header = "\n".join([
+        "## Batched gradients on the CPU: throughput",
+        "",
+        (f"GPU: {gpu_note()}; the cuda target (one thread per point, `target='cuda'`) exists "
+         "and is tested under numba's CUDA simulator, but no GPU was available for this run, so "
+         "every figure below is the CPU. Time per batch call from Python (all points), median "
+         "of interleaved repeats and IQR; points per second = points / median; '/ adjoint "
+         "batch' is the median per-round ratio to adjoint's g.batch. adjoint's batch is a "
+         f"numba `prange` loop over the points (all {info['cpu_count']} cores); the serial row "
+         "calls the same compiled gradient from an @njit `range` loop; jax runs "
+         "jit(vmap(grad(f))) in float64 on arrays converted beforehand. Every batch is checked "
+         f"against adjoint's with np.allclose(rtol={RTOL:g}, atol=0) before timing. 'first "
+         "call' includes numba's compilation of the batch driver or XLA's compilation."),
+    ])
+    write_json(NAME, {"benchmark": NAME, "quick": quick, "machine": info, "repeats": repeats,
+                      "gpu": gpu_note(), "workloads": data}, quick=quick)
+    return "\n\n".join([header] + texts)
+
+
+if __name__ == "__main__":
+    quick = parse_quick()
+    print(main(quick=quick))
+    print()
+    print(machine_markdown(machine_info()))
