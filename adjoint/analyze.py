@@ -223,13 +223,16 @@ def _exposed(stmts, defined, guarded=None):
             exposed |= nodes.loads_in(stmt.test) - defined
             cond = stmt.test.id if isinstance(stmt.test, gast.Name) else None
             inner = defined | guarded.get(cond, set())
+            inner_else = defined | guarded.get(("not", cond), set())
             e1, d1 = _exposed(stmt.body, set(inner), guarded)
-            e2, d2 = _exposed(stmt.orelse, set(defined), guarded)
+            e2, d2 = _exposed(stmt.orelse, set(inner_else), guarded)
             exposed |= e1 | e2
             changed = assigned([stmt])
-            guarded = {c: names for c, names in guarded.items() if c not in changed}
+            guarded = {c: names for c, names in guarded.items()
+                       if (c[1] if isinstance(c, tuple) else c) not in changed}
             if cond is not None and cond not in changed:
                 guarded[cond] = guarded.get(cond, set()) | d1
+                guarded[("not", cond)] = guarded.get(("not", cond), set()) | d2
             defined = defined | (d1 & d2)
         elif isinstance(stmt, (gast.For, gast.While)):
             head = nodes.loads_in(stmt.iter) if isinstance(stmt, gast.For) else nodes.loads_in(stmt.test)
@@ -238,7 +241,8 @@ def _exposed(stmts, defined, guarded=None):
             e, _ = _exposed(stmt.body, inner)
             exposed |= e
             changed = assigned([stmt])
-            guarded = {c: names for c, names in guarded.items() if c not in changed}
+            guarded = {c: names for c, names in guarded.items()
+                       if (c[1] if isinstance(c, tuple) else c) not in changed}
         elif isinstance(stmt, (gast.Assign, gast.AugAssign)):
             target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
             reads = nodes.loads_in(stmt.value)
@@ -248,7 +252,8 @@ def _exposed(stmts, defined, guarded=None):
             written = {n.id for n in gast.walk(target)
                        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
             defined = defined | written
-            guarded = {c: names for c, names in guarded.items() if c not in written}
+            guarded = {c: names for c, names in guarded.items()
+                       if (c[1] if isinstance(c, tuple) else c) not in written}
         else:
             exposed |= nodes.loads_in(stmt) - defined
     return exposed - {"math", "np"}, defined

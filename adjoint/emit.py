@@ -101,7 +101,19 @@ class _Printer:
 
 
 def _simple(stmt) -> str:
-    return astor.to_source(gast.gast_to_ast(stmt)).rstrip("\n")
+    return astor.to_source(gast.gast_to_ast(_negatives_as_operators(stmt))).rstrip("\n")
+
+
+def _negatives_as_operators(node):
+    """Constant(-0.5) as -(0.5), so that astor parenthesizes (-0.5) ** 2 as Python needs."""
+    class Negate(gast.NodeTransformer):
+        def visit_Constant(self, constant):
+            value = constant.value
+            if type(value) in (int, float) and value < 0:
+                return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=-value, kind=None))
+            return constant
+    import copy
+    return Negate().visit(copy.deepcopy(node))
 
 
 def _expr(node) -> str:

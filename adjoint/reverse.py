@@ -52,7 +52,7 @@ class _Reverse:
         self.filename = filename
         self.helpers = set()                 # runtime helpers the code calls (runtime.py)
         self.saved = set()                   # names whose old values are copied before overwrites
-        self.loop_locals = _loop_locals(tree)
+        self.loop_locals = _loop_locals(tree) | _branch_arrays(tree, analysis)
         self.gathered = _unpacked_only(tree, analysis)
 
     # the whole function ---------------------------------------------------------------------
@@ -91,7 +91,7 @@ class _Reverse:
                 start = nodes.name(extra[0])
                 if result.id in self.a.arrays:
                     start = nodes.call(nodes.attribute_of(start, "copy"), [])
-            seed = [_marked(nodes.comment(f'Analyzing the line: "{final.source_text}"', final)),
+            seed = [_marked(nodes.comment(f'Analyzing the line: "{_text(final)}"', final)),
                     nodes.assign(self.sens(result.id), start, final)]
         elif cotangent:
             extra = [self.namer.fresh("cotangent")]
@@ -114,8 +114,7 @@ class _Reverse:
         it may run where the branch was not taken (the value is never used then)."""
         nested = {n for stmt in body if isinstance(stmt, (gast.If, gast.For, gast.While))
                   for n in assigned(stmt.body + getattr(stmt, "orelse", []))}
-        top = {n for stmt in body if isinstance(stmt, gast.Assign) for n in assigned([stmt])}
-        names = sorted((self.saved & nested) - top - set(args) - self.a.arrays, key=self._order)
+        names = sorted((self.saved & nested) - set(args) - self.a.arrays, key=self._order)
         return [nodes.assign(n, ZERO.get(self.a.kinds.get(n, "float"), 0.0), body[0] if body else None)
                 for n in names]
 
@@ -194,9 +193,9 @@ class _Reverse:
                   and not accumulates]        # s = s + t leaves s_s as it is
         backward = adjoint + restores + resets
         if backward:
-            backward = [_marked(nodes.comment(f'Analyzing the line: "{stmt.source_text}"', stmt))] + backward
+            backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
         zeroed = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
-                  if depth and t in self.a.active and t in self.a.arrays and t in self.loop_locals]
+                  if t in self.a.active and t in self.a.arrays and t in self.loop_locals]
         return saves + [stmt] + zeroed, backward
 
     def element_write(self, stmt):
@@ -219,7 +218,7 @@ class _Reverse:
             backward.append(nodes.assign(nodes.subscript(self.sens(array), copy.deepcopy(target.slice),
                                                          store=True), 0.0, stmt))
         backward = backward + restores
-        backward = [_marked(nodes.comment(f'Analyzing the line: "{stmt.source_text}"', stmt))] + backward
+        backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
         return saves + [stmt], backward
 
     def adjoint(self, stmt):
@@ -318,6 +317,10 @@ class _Reverse:
         carried = sorted((exposed_reads(replay + backward_body, {index} if index else set())
                           & own) - {index}, key=self._order)
         saves, restores = self.save(assigned([stmt]), defined, stmt)
+        # an array only ever bound to another name in the loop (a helper's parameter) is bound
+        # again by the replay before any use: it needs no checkpoint
+        carried = [v for v in carried if not (v in self.a.arrays and v not in defined
+                                              and _only_bound(v, stmt.body))]
         for v in carried:
             if v in self.a.arrays and v not in defined:
                 raise AdjointError(f"array `{v}` is carried from one iteration to the next but "
@@ -331,7 +334,7 @@ class _Reverse:
         replay_comment = [nodes.comment("Replay the iteration: recompute what its reverse reads.", stmt)]
         reverse_loop = frame.reverse(undo + pops + replay_comment + replay + backward_body)
         return (saves + placeholders + frame.setup + [frame.forward],
-                [_marked(nodes.comment(f'Reverse of the loop: "{stmt.source_text}"', stmt)),
+                [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
                  reverse_loop] + restores)
 
 
@@ -356,7 +359,7 @@ class _LoopFrame:
         if not counted:
             at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
             if not _is_one(self.step):
-                at = gast.BinOp(left=at, op=gast.FloorDiv(), right=copy.deepcopy(self.step))
+                at = gast.BinOp(left=nodes.atom(at), op=gast.FloorDiv(), right=copy.deepcopy(self.step))
             self.at_forward = self.at_reverse = at
             self.setup = [self.alloc(v, copy.deepcopy(trips)) for v in carried]
             forward.body = self.pushes(at) + forward.body
@@ -483,6 +486,14 @@ def _unpacked_only(tree, analysis) -> set:
     return found
 
 
+def _branch_arrays(tree, analysis) -> set:
+    """Arrays that only an if-branch assigns: their sensitivity is zeroed where they are
+    assigned, since at the top of the reverse sweep they may not exist."""
+    outside = {n for stmt in tree.body if not isinstance(stmt, gast.If) for n in assigned([stmt])}
+    inside = {n for stmt in tree.body if isinstance(stmt, gast.If) for n in assigned([stmt])}
+    return (inside - outside - {a.id for a in tree.args.args}) & analysis.arrays
+
+
 def _loop_locals(tree) -> set:
     """Names that live within one iteration of a loop: assigned in its body before any read
     there, and never mentioned outside it. Their sensitivities start at zero in each replay."""
@@ -539,6 +550,17 @@ def _merge_repeated(triples):
             o, e, h = merged[same]
             merged[same] = (o, nodes.binop(e, "+", expression), True)
     return merged
+
+
+def _only_bound(name, body) -> bool:
+    assignments = [s for s in _statements(body) if isinstance(s, gast.Assign)
+                   and name in assigned([s])]
+    return bool(assignments) and all(isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name)
+                                     for s in assignments)
+
+
+def _text(stmt) -> str:
+    return getattr(stmt, "source_text", "") or ""
 
 
 def _key(atom):

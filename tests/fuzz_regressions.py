@@ -1,0 +1,217 @@
+"""Failures the differential fuzzer (tests/fuzzing.py) found, each minimized by hand.
+
+One function per distinct failure, with the fuzz program it came from. The cases, their
+arguments and expected outcome are listed in tests/test_fuzz_regressions.py; a failure that
+is a compiler bug not fixed yet is a strict xfail there, and its construct is avoided by
+the campaigns (tests.fuzzing.KNOWN_BUGS) so that they keep finding new ones.
+"""
+
+import math
+
+
+# An inner loop that overwrites a variable the outer loop carries: the gradient is wrong
+# (from seed 1, program 79: a `while` loop inside `for i in range(len(x))` updating `alpha`).
+# At a = 0.7: d(a**4)/da = 4 a**3 = 1.372; adjoint returns 0.9604 (= 4 a**4).
+def nested_loop_overwrite(a):
+    for i in range(2):
+        for k in range(1):
+            a = a * a
+    return a
+
+
+def while_in_for_overwrite(a):
+    for i in range(2):
+        n = 0
+        while n < 1:
+            n += 1
+            a = a * a
+    return a
+
+
+def nested_loop_sin(a):
+    for i in range(2):
+        for k in range(2):
+            a = math.sin(a)
+    return a
+
+
+# Two loops in a row that overwrite the same variable: both get the tape `tape_a`, the
+# optimizer drops the first loop's recording, and the first loop's reverse sweep reads the
+# second loop's tape (from seed 1, program 117). At a = 0.7 the gradient is 0.343; adjoint
+# returns 0.0288.
+def two_loops_same_variable(a):
+    for i in range(2):
+        a = a * a
+    for k in range(2):
+        a = a * 0.5
+    return a
+
+
+# The same, when the second loop runs no iteration: its empty tape replaces the first's and
+# the gradient fails with "IndexError ... index 1 is out of bounds for axis 0 with size 0".
+def second_loop_no_trips(a):
+    for i in range(2):
+        a = a * a
+    for k in range(0):
+        a = a * 0.5
+    return a
+
+
+# A `for` loop, then a `while` loop that does not run, both carrying `alpha`
+# (seed 1, program 117 as the fuzzer reduced it).
+def for_then_idle_while(alpha, p):
+    for i in range(3):
+        alpha = math.sin(alpha)
+    while p < 0.29:
+        alpha = alpha * 0.5
+    return alpha
+
+
+# A return inside a loop nested in another loop: grad() raises
+# AttributeError: 'Assign' object has no attribute 'source_text' (reverse.py, assignment)
+# (from seed 1, program 15: `while` inside `for ... range(len(x), 1, -2)` with a return).
+def return_in_nested_loop(a):
+    for i in range(2):
+        for k in range(2):
+            if a > 0.0:
+                return a * a
+    return a
+
+
+def return_in_while_in_for(a):
+    for i in range(2):
+        n = 0
+        while n < 2:
+            n += 1
+            if a > 0.0:
+                return a * a
+    return a
+
+
+# An array argument the function never indexes is taken for a scalar: with it in `wrt`,
+# calling the gradient with an array raises AdjointArgumentError "expected a float, got
+# ndarray" (from seed 1, programs 13, 25, 46, 93). Expected: (2 p, zeros like x).
+def unused_array_argument(p, x):
+    return p * p
+
+
+# A constant range from 0 with a step above 1: grad() fails in the emitter (astor) with
+# "AssertionError: i" (from seed 2, program 218: `for i in range(0, 0, 2)`).
+def range_from_zero_with_step(p):
+    for i in range(0, 3, 2):
+        p = math.sin(p)
+    return p
+
+
+# A helper that takes the array, called in a branch that does not run: the reverse sweep
+# starts with `s_h0_x = np.zeros_like(h0_x)`, but `h0_x` (the inlined parameter) is bound only
+# in that branch. The python target raises UnboundLocalError; numba happens to cope
+# (from seed 2, program 162).
+def take_second(x, a):
+    return x[1] * a
+
+
+def array_helper_in_branch(p, x):
+    if p > 1.0:
+        return take_second(x, p)
+    return p * x[0]
+
+
+# An array used only through a helper is taken for a scalar, like an unused one: with it in
+# `wrt`, calling the gradient with an array raises "expected a float, got ndarray".
+def array_only_in_helper(p, x):
+    return take_second(x, p)
+
+
+# A negative constant raised to a power: normalize folds `(-0.78)` into the constant -0.78
+# and the emitter writes `t_1 = -0.78 ** 2`, which Python reads as -(0.78 ** 2). The
+# gradient's sign flips (from seed 3, program 279: `b = b - (-0.78) ** 2` in a helper).
+# At b = 0.5: expected 0.6084, adjoint returns -0.6084.
+def negative_constant_squared(b):
+    return b * (-0.78) ** 2
+
+
+def negative_constant_in_update(b):
+    b = b - (-0.78) ** 2
+    return b * b
+
+
+# A return inside a loop that does not happen: before the final `return q` overwrites the
+# result variable, the adjoint saves its old value (`t_result_old = t_result`), which is
+# unbound when no return ran. The python target raises UnboundLocalError; numba copes
+# (from seed 3, program 188, and program 264 through a helper's loop).
+def loop_return_not_taken(q):
+    for j in range(3):
+        if q > 10.0:
+            return math.exp(q)
+    return q
+
+
+# The same through a tape: the loop after a returning `while` records `t_result` at the
+# start of each iteration (`tape_t_result[t_count_1] = t_result`) before any return set it.
+def loop_return_after_while_return(q, p):
+    n0 = 0
+    while p <= 0.65:
+        return p
+    for j in range(5):
+        if n0:
+            pass
+        else:
+            return 1.0 / q
+    return q
+
+
+# A variable the loop reads, overwritten after the loop: the reverse loop replays each
+# iteration (`t_1 = math.tanh(b)`) with the new value of `b`, because `b` is saved and
+# restored only for reads the reverse blocks make themselves, not for the replay's
+# (from seed 20240611, programs 70 and 88). At (b, a) = (0.7, 0.3): expected
+# 1 - tanh(0.7)**2 = 0.6347, adjoint returns 1 - tanh(0.7 / 1.5)**2 = 0.8103.
+def loop_then_overwrite(b, a):
+    for i in range(1):
+        a = a + math.tanh(b)
+    b = b / 1.5
+    return a
+
+
+def loop_then_reassign(p, alpha):
+    for j in range(1, 4):
+        alpha /= math.tanh(p)
+    p = 0.5
+    return alpha
+
+
+# A variable bound only in a branch that did not run, then assigned: the adjoint saves the
+# old value first (`z_old = z`), which is unbound. The python target raises UnboundLocalError;
+# numba copes (found at 80afc36, seed 1, program 123).
+def branch_then_overwrite(alpha, q):
+    if alpha > 1.0:
+        z = math.exp(q)
+    z = alpha
+    return z
+
+
+# The same through a module-level constant, which parse inlines (found at 80afc36, seed
+# 20240611, program 100: `w = C1 ** 2.0` with C1 = -0.93).
+NEGATIVE = -0.93
+
+
+def negative_global_squared(p):
+    w = NEGATIVE ** 2.0
+    return p * w
+
+
+# A branch on constants inside a loop (here a feature switch, a module constant parse
+# inlines): the reverse loop replays `if t_1: t_2 = math.tanh(alpha)` and later reads `t_2`
+# under the same `if t_1:`; numba prunes the first branch (its condition `0.0 > 0.0` is
+# constant) and cannot type `t_2`: "numba could not compile the gradient: Type of variable
+# 't_2.2' cannot be determined". The python target is right (found at 80afc36, seed 1,
+# program 510: `if 0.0 > -0.62:` in a helper called in a while loop).
+SMOOTH = 0.0
+
+
+def constant_condition_in_loop(alpha):
+    for i in range(2):
+        if SMOOTH > 0.0:
+            alpha = math.tanh(alpha)
+        alpha = alpha * alpha
+    return alpha

@@ -1,0 +1,90 @@
+"""Every failure the differential fuzzer found, minimized, on both targets.
+
+A case with a reason is a compiler bug not fixed yet: a strict xfail, so fixing it turns the
+test red until the mark goes (and its entry in tests.fuzzing.KNOWN_BUGS, so that campaigns
+generate the construct again). Expected gradients come from autograd running the same
+source, cross-checked here with central differences.
+"""
+
+import numpy as np
+import pytest
+
+import adjoint
+from tests import fuzz_regressions as fr
+from tests.oracles import autograd_gradient, finite_difference
+
+REPLAY = ("compiler bug: a variable the loop reads, overwritten after the loop, is not restored "
+          "for the reverse loop's replay: wrong gradient")
+CONSTANT_BRANCH = ("compiler bug: a branch on constants in a loop: numba prunes the replay's "
+                   "branch and cannot type its temporary (cpu target)")
+PYTHON_ONLY = ("python",)
+CPU_ONLY = ("cpu",)
+ARRAY = np.array([1.0, 2.0, 3.0])
+
+# (function, arguments, wrt, reason if it is an unfixed bug [, the targets it fails on])
+CASES = [
+    # found by the fuzzer, each fixed since
+    (fr.nested_loop_overwrite, (0.7,), 0, None),
+    (fr.while_in_for_overwrite, (0.7,), 0, None),
+    (fr.nested_loop_sin, (0.7,), 0, None),
+    (fr.two_loops_same_variable, (0.7,), 0, None),
+    (fr.second_loop_no_trips, (0.7,), 0, None),
+    (fr.for_then_idle_while, (-0.881, 0.725), 0, None),
+    (fr.unused_array_argument, (0.7, ARRAY), (0, 1), None),
+    (fr.array_only_in_helper, (0.7, ARRAY), (0, 1), None),
+    (fr.loop_return_not_taken, (0.5,), 0, None),
+    (fr.loop_return_after_while_return, (0.5, 1.4), 0, None),
+    (fr.array_helper_in_branch, (1.5, ARRAY), (0, 1), None),            # the branch taken
+    (fr.return_in_nested_loop, (0.7,), 0, None),
+    (fr.return_in_while_in_for, (0.7,), 0, None),
+    (fr.range_from_zero_with_step, (0.7,), 0, None),
+    (fr.array_helper_in_branch, (0.5, ARRAY), (0, 1), None),
+    (fr.negative_constant_squared, (0.5,), 0, None),
+    (fr.negative_constant_in_update, (0.5,), 0, None),
+    (fr.negative_global_squared, (0.5,), 0, None),
+    (fr.branch_then_overwrite, (0.5, 0.3), (0, 1), None),
+    # not fixed yet
+    (fr.loop_then_overwrite, (0.7, 0.3), (0, 1), REPLAY),
+    (fr.loop_then_reassign, (-0.471, -1.448), (0, 1), REPLAY),
+    (fr.constant_condition_in_loop, (0.6,), 0, CONSTANT_BRANCH, CPU_ONLY),
+]
+
+
+def expected_gradient(fn, args, wrt):
+    indices = wrt if isinstance(wrt, tuple) else (wrt,)
+    out = []
+    for w in indices:
+        exact = np.asarray(autograd_gradient(fn, args, w), dtype=float)
+        if np.ndim(args[w]) and not exact.shape:        # autograd: an unused array gives 0.0
+            exact = np.zeros(np.shape(args[w]))
+        np.testing.assert_allclose(exact, finite_difference(fn, args, w), rtol=1e-6, atol=1e-9)
+        out.append(exact)
+    return tuple(out) if isinstance(wrt, tuple) else out[0]
+
+
+def params():
+    out, seen = [], set()
+    for fn, args, wrt, reason, *targets in CASES:
+        name = fn.__name__
+        while name in seen:
+            name += "+"
+        seen.add(name)
+        out.append(pytest.param(fn, args, wrt, reason, targets[0] if targets else ("python", "cpu"),
+                                id=name))
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:Output seems independent of input")
+@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.parametrize("fn, args, wrt, reason, failing", params())
+def test_fuzz_regression(fn, args, wrt, reason, failing, target, request):
+    if reason and target in failing:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    want = expected_gradient(fn, args, wrt)
+    got = adjoint.grad(fn, wrt=wrt, target=target)(*args)
+    if isinstance(wrt, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
