@@ -116,6 +116,8 @@ def _reverse_reads(tree, active, types) -> set:
     """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
     reads = set()
     for node in gast.walk(tree):
+        if isinstance(node, (gast.For, gast.While)):
+            reads |= {n for s in node.body for n in nodes.loads_in(s)}   # the replay reads them
         if isinstance(node, (gast.If, gast.While)):
             reads |= nodes.loads_in(node.test)
         elif isinstance(node, gast.For):

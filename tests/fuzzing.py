@@ -85,7 +85,7 @@ KNOWN_BUGS = {             # name -> reason, for compiler bugs found and not fix
 # "self_assignment" (v = v), "nested_loop_overwrite", "loop_tape_reuse", "return_in_loop"
 # (t_result saved before any return set it), "unused_array" (an array never indexed),
 # "return_in_nested_loop", "array_helper_maybe_unbound", "range_step_from_zero",
-# "negative_constant_power", "maybe_unbound_overwrite".
+# "negative_constant_power", "maybe_unbound_overwrite", "overwrite_after_loop".
 
 
 # --- the generator ----------------------------------------------------------------------------

@@ -13,8 +13,6 @@ import adjoint
 from tests import fuzz_regressions as fr
 from tests.oracles import autograd_gradient, finite_difference
 
-REPLAY = ("compiler bug: a variable the loop reads, overwritten after the loop, is not restored "
-          "for the reverse loop's replay: wrong gradient")
 CONSTANT_BRANCH = ("compiler bug: a branch on constants in a loop: numba prunes the replay's "
                    "branch and cannot type its temporary (cpu target)")
 PYTHON_ONLY = ("python",)
@@ -43,9 +41,8 @@ CASES = [
     (fr.negative_constant_in_update, (0.5,), 0, None),
     (fr.negative_global_squared, (0.5,), 0, None),
     (fr.branch_then_overwrite, (0.5, 0.3), (0, 1), None),
-    # not fixed yet
-    (fr.loop_then_overwrite, (0.7, 0.3), (0, 1), REPLAY),
-    (fr.loop_then_reassign, (-0.471, -1.448), (0, 1), REPLAY),
+    (fr.loop_then_overwrite, (0.7, 0.3), (0, 1), None),
+    (fr.loop_then_reassign, (-0.471, -1.448), (0, 1), None),
     (fr.constant_condition_in_loop, (0.6,), 0, CONSTANT_BRANCH, CPU_ONLY),
 ]
 
