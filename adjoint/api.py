@@ -54,9 +54,13 @@ class GradientFunction:
                                       return_value=return_value, jit=self.jit_options)
             self.generated = disk.load(self.cache_key, fn)
             if self.generated is None:
-                self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
-                disk.store(self.cache_key, self.generated)
-            if target == "cpu":
+                try:
+                    self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
+                    disk.store(self.cache_key, self.generated)
+                except AdjointTypeError as error:
+                    # types only the call can tell (x @ y on arrays): generated then, not cached
+                    self._deferred, self.cache_key = error, None
+            if target == "cpu" and self.cache_key is not None:
                 self.jit_options["cache"] = True
         elif target == "cuda":
             if return_value:
