@@ -77,9 +77,6 @@ KNOWN_BUGS = {             # name -> reason, for compiler bugs found and not fix
     "constant_condition":     # fuzz_regressions.constant_condition_in_loop
         "a branch on constants inside a loop: numba cannot type the replay's temporaries "
         "(cpu target)",
-    "overwrite_after_loop":   # fuzz_regressions.loop_then_overwrite
-        "a variable the loop reads, overwritten after the loop: the replay in the reverse "
-        "loop sees the new value (wrong gradient)",
 }
 # Fixed since the fuzzer found them (their regressions now pass), no longer avoided:
 # "self_assignment" (v = v), "nested_loop_overwrite", "loop_tape_reuse", "return_in_loop"
