@@ -215,3 +215,35 @@ def constant_condition_in_loop(alpha):
             alpha = math.tanh(alpha)
         alpha = alpha * alpha
     return alpha
+
+
+# A chained comparison on a helper's parameter, when the helper also has a local named like
+# the parameter's inlined name (`chain_helper_a`): normalize renames the middle operand of
+# the chain twice (a -> chain_helper_a -> chain_helper_chain_helper_a), so the second
+# comparison reads the local instead of the parameter. Here it picks the wrong branch:
+# expected 2.0 at q = 0.5, adjoint returns 5.0. Without the assignment before the chain it is
+# a NameError (found at 3fbfdc4, seed 3, program 261; present since 4513aa8).
+def chain_helper(a):
+    chain_helper_a = 5.0
+    if 0.0 < a < 1.0:
+        return a * 2.0
+    return a * chain_helper_a
+
+
+def chained_comparison_in_helper(q):
+    return chain_helper(q)
+
+
+def chain_helper_unbound(a):
+    if 0.13 < a < 1.23:
+        pass
+    else:
+        chain_helper_unbound_a = a          # noqa: F841 (named like the inlined parameter)
+    return a
+
+
+def chained_comparison_name_error(q):
+    c = q * q
+    if chain_helper_unbound(q) > 0.0:
+        c = c * 2.0
+    return c
