@@ -309,7 +309,9 @@ class _Normalizer:
     def rhs(self, expr, stmt, prenamed=False):
         """(prelude, a right-hand side of the output grammar) computing `expr`."""
         if isinstance(expr, gast.Name):
-            return [], expr if prenamed else nodes.name(self.rename_id(expr.id))
+            if prenamed or getattr(expr, "renamed", False):       # already an inlined name
+                return [], expr
+            return [], nodes.name(self.rename_id(expr.id))
         if isinstance(expr, gast.Constant):
             return [], nodes.const(expr.value)
         if isinstance(expr, gast.Attribute):
@@ -408,6 +410,8 @@ class _Normalizer:
         p, a = self.atom(expr.comparators[0], stmt)
         first.comparators = [a]
         rest.left = a
+        if isinstance(a, gast.Name):
+            a.renamed = True                 # b in a < b < c: normalized once, not renamed again
         return self.rhs_boolop(gast.BoolOp(op=gast.And(), values=[first, rest]), stmt, pre + p)
 
     def rhs_boolop(self, expr, stmt, pre=()):

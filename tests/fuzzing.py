@@ -74,9 +74,6 @@ ARGS = ["p", "q", "alpha"]
 # failure is news), and tests/test_fuzz_regressions.py keeps each as a strict xfail: when one
 # is fixed, its xfail fails; drop it here and from the regressions' xfail marks.
 KNOWN_BUGS = {             # name -> reason, for compiler bugs found and not fixed yet
-    "helper_local_like_inlined_name":   # fuzz_regressions.chained_comparison_in_helper
-        "a helper h0 with a local named h0_a and a chained comparison on its parameter a: the "
-        "middle operand is renamed twice (h0_h0_a): NameError or a silently wrong gradient",
     "constant_condition":     # fuzz_regressions.constant_condition_in_loop
         "a branch on constants inside a loop: numba cannot type the replay's temporaries "
         "(cpu target)",
@@ -85,7 +82,8 @@ KNOWN_BUGS = {             # name -> reason, for compiler bugs found and not fix
 # "self_assignment" (v = v), "nested_loop_overwrite", "loop_tape_reuse", "return_in_loop"
 # (t_result saved before any return set it), "unused_array" (an array never indexed),
 # "return_in_nested_loop", "array_helper_maybe_unbound", "range_step_from_zero",
-# "negative_constant_power", "maybe_unbound_overwrite", "overwrite_after_loop".
+# "negative_constant_power", "maybe_unbound_overwrite", "overwrite_after_loop",
+# "helper_local_like_inlined_name" (a chained comparison renamed twice).
 
 
 # --- the generator ----------------------------------------------------------------------------
