@@ -9,7 +9,8 @@ Passes, run in order until none changes anything (each returns whether it did):
 fold_constants (1.0 * e, x ** 1.0, 2 - 1.0), propagate_seed (the seed 1.0 into its uses),
 first_accumulation (s = 0.0; s += e  ->  s = e, for sensitivities of temporaries; user-named
 sensitivities keep the seed's `+=` form), eliminate_dead_code (strong liveness: unused
-sensitivities, dead stores, replayed statements and checkpoints nothing reads).
+sensitivities, dead stores, replayed statements and checkpoints nothing reads); then, once,
+carry_scatter_adds (carry.py: reverse loops keep neighbouring `s_x[i] += e` in registers).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import copy
 import gast
 
 from . import nodes
+from .carry import carry_scatter_adds
 
 
 def optimize(fn: gast.FunctionDef, namer, roots=()) -> gast.FunctionDef:
@@ -34,6 +36,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=()) -> gast.FunctionDef:
         changed |= eliminate_dead_code(fn, set(roots))
         if not changed:
             break
+    if carry_scatter_adds(fn, namer):
+        fold_constants(fn)
     drop_orphan_comments(fn)
     return fn
 
@@ -190,12 +194,11 @@ class _ZeroState:
             else:
                 allowed = self.rewritable(getattr(target, "id", ""))
             if isinstance(target, gast.Name) and target.id in zero and allowed \
-                    and isinstance(stmt.op, (gast.Add, gast.Sub)):
-                if rewrite:
-                    value = stmt.value if isinstance(stmt.op, gast.Add) else nodes.neg(stmt.value)
-                    stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
-                                                         type_comment=None), stmt)
-                    self.changed = True
+                    and isinstance(stmt.op, (gast.Add, gast.Sub)) and rewrite:
+                value = stmt.value if isinstance(stmt.op, gast.Add) else nodes.neg(stmt.value)
+                stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
+                                                     type_comment=None), stmt)
+                self.changed = True
             return frozenset(zero - set(_written_names(stmt)))
         if isinstance(stmt, gast.If):
             a = self.block(stmt.body, zero, rewrite)

@@ -1,0 +1,219 @@
+"""Stage 6, optimize (loops): carry a reverse loop's neighbouring scatter-adds in registers.
+
+The reverse of `s = s + f(x[i], x[i + 1])` adds into two neighbouring elements per iteration:
+
+    for i in range(n - 2, -1, -1):              for i in range(n - 2, -1, -1):
+        ...                                         ...
+        s_x[i] += s_5                    ->         s_x[t_3] += s_x_carry + s_7
+        s_x[t_3] += s_7        # t_3 = i + 1        s_x_carry = s_5
+                                                if n - 2 > -1:
+                                                    s_x[0] += s_x_carry
+
+Iteration i reads back the element iteration i + 1 has just stored, a store-to-load chain
+through memory that serializes the loop (and keeps LLVM from vectorizing it). Element k gets
+its contributions from consecutive iterations, so the ones from all but its last iteration can
+wait in scalars (`s_x_carry`) and the element is written once. Every write stays a `+=`, so the
+rewrite is exact whatever the array held before, and negative (wrapping) indices stay right.
+
+Applies to a descending `range(a, b, -1)` loop and a sensitivity array that the loop body
+touches only through top-level `s_x[i + c] += e` statements with constant offsets c.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import gast
+
+from . import nodes
+
+MAX_SPAN = 4                # offsets further apart than this keep their memory round trips
+
+
+def carry_scatter_adds(fn: gast.FunctionDef, namer) -> bool:
+    """Rewrite every eligible reverse loop in `fn`; True when one changed."""
+    arrays = {s for s in namer.sensitivities if not _aliased(fn, s)}
+    changed = False
+    for block in _blocks(fn):
+        i = 0
+        while i < len(block):
+            stmt = block[i]
+            before, after = [], []
+            if isinstance(stmt, gast.For) and _descending_unit_range(stmt):
+                for array in sorted(arrays):
+                    starts, flush = _carry(stmt, array, namer)
+                    before, after = before + starts, after + flush
+            if before:
+                block[i:i + 1] = before + [stmt] + after
+                changed = True
+            i += 1 + len(before) + len(after)
+    return changed
+
+
+def _carry(loop, array, namer):
+    """Rewrite `loop` for one array; return the statements to put before it (the carries
+    start at zero) and after it (what they still owe), or two empty lists."""
+    index = loop.target.id
+    body = loop.body
+    offsets = _index_offsets(body, index)
+    scatters = []                                    # (position, offset, added value)
+    for position, stmt in enumerate(body):
+        if array not in nodes.names_in(stmt):
+            continue
+        offset, defined_at = _scatter_offset(stmt, array, offsets)
+        if offset is None or defined_at >= position or array in nodes.names_in(stmt.value):
+            return [], []
+        if any(isinstance(n, (gast.Break, gast.Continue, gast.Return)) for n in gast.walk(loop)):
+            return [], []
+        scatters.append((position, offset, stmt.value))
+    by_offset = {}
+    for _, offset, value in scatters:
+        by_offset.setdefault(offset, []).append(value)
+    if not 2 <= len(by_offset) <= max(by_offset) - min(by_offset) + 1 <= MAX_SPAN + 1:
+        return [], []
+    # The added values move to the end of the body: nothing after them may change what they read.
+    for position, _, value in scatters:
+        later = set().union(*(_written(s) for s in body[position + 1:])) if position + 1 < len(body) else set()
+        if nodes.loads_in(value) & later:
+            return [], []
+    bounds = loop.iter.args[:2]
+    if any(nodes.loads_in(b) & set().union(*map(_written, body)) for b in bounds) or \
+            any(_written(s) & {index} for s in body):
+        return [], []
+
+    low, high = min(by_offset), max(by_offset)
+    span = high - low
+    base = f"{array}_carry"
+    carries = [namer.fresh(base)] if span == 1 else [namer.fresh(f"{base}_{j}") for j in range(1, span + 1)]
+    # carries[j - 1] holds what the elements i + low + j (j = 1..span) are still owed at the
+    # start of iteration i; the element i + high is owed nothing more after this iteration.
+    kept = [s for position, s in enumerate(body) if position not in {p for p, _, _ in scatters}]
+    final_index = next(s.target.slice for s in body if _scatter_offset(s, array, offsets)[0] == high)
+    tail = [nodes.located(nodes.accumulate(nodes.subscript(nodes.name(array), final_index, store=True),
+                                           _sum([nodes.name(carries[-1])] + by_offset[high])),
+                          loop)]
+    for j in range(span, 0, -1):                     # the highest first: each reads the one below
+        owed = by_offset.get(low + j - 1, [])
+        before = [nodes.name(carries[j - 2])] if j > 1 else []
+        tail.append(nodes.assign(nodes.name(carries[j - 1], store=True), _sum(before + owed) if before + owed
+                                 else nodes.const(0.0)))
+    loop.body = kept + tail
+
+    stop = loop.iter.args[1]
+    flush = [nodes.accumulate(nodes.subscript(nodes.name(array), _plus(stop, low + j), store=True),
+                              nodes.name(carries[j - 1])) for j in range(1, span + 1)]
+    start = [nodes.comment(f"{', '.join(carries)}: sensitivities owed to {array}[...], stored at their last iteration"),
+             *(nodes.assign(nodes.name(c, store=True), nodes.const(0.0)) for c in carries)]
+    ran = gast.Compare(left=_copy(loop.iter.args[0]), ops=[gast.Gt()], comparators=[_copy(stop)])
+    return start, [nodes.if_(ran, flush)]
+
+
+def _index_offsets(body, index) -> dict:
+    """Temporaries the body sets once to `index + c` (or c + index, index - c):
+    name -> (c, position of that assignment)."""
+    offsets = {index: (0, -1)}
+    counts = {}
+    for stmt in body:
+        for name in _written(stmt):
+            counts[name] = counts.get(name, 0) + 1
+    for position, stmt in enumerate(body):
+        if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
+                and isinstance(stmt.value, gast.BinOp)):
+            continue
+        left, op, right = stmt.value.left, stmt.value.op, stmt.value.right
+        offset = None
+        if _is_name(left, index) and _integer(right) and isinstance(op, (gast.Add, gast.Sub)):
+            offset = right.value if isinstance(op, gast.Add) else -right.value
+        elif _is_name(right, index) and _integer(left) and isinstance(op, gast.Add):
+            offset = left.value
+        if offset is not None and counts.get(stmt.targets[0].id) == 1:
+            offsets[stmt.targets[0].id] = (offset, position)
+    return offsets
+
+
+def _scatter_offset(stmt, array, offsets):
+    """(c, where the index was set) for `array[i + c] += e`, else (None, None)."""
+    if not (isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, gast.Add)
+            and isinstance(stmt.target, gast.Subscript) and _is_name(stmt.target.value, array)
+            and isinstance(stmt.target.slice, gast.Name)):
+        return None, None
+    return offsets.get(stmt.target.slice.id, (None, None))
+
+
+def _descending_unit_range(loop) -> bool:
+    it = loop.iter
+    return (isinstance(loop.target, gast.Name) and not loop.orelse and isinstance(it, gast.Call)
+            and nodes.dotted(it.func) == "range" and len(it.args) == 3 and not it.keywords
+            and _minus_one(it.args[2]))
+
+
+def _aliased(fn, array) -> bool:
+    """Could another name see the array's elements (a view, a call's result)?"""
+    for node in gast.walk(fn):
+        if isinstance(node, gast.Assign):
+            value = node.value
+            if isinstance(value, gast.Call) and nodes.dotted(value.func) in ("np.zeros", "np.zeros_like"):
+                continue
+            for sub in gast.walk(value):
+                if _is_name(sub, array) and not _element_read(value, sub):
+                    return True
+    return False
+
+
+def _element_read(value, name_node) -> bool:
+    for sub in gast.walk(value):
+        if isinstance(sub, gast.Subscript) and sub.value is name_node:
+            return not any(isinstance(n, gast.Slice) for n in gast.walk(sub.slice))
+    return False
+
+
+def _blocks(fn):
+    yield fn.body
+    for node in gast.walk(fn):
+        if isinstance(node, (gast.If, gast.For, gast.While)):
+            yield node.body
+            yield node.orelse
+
+
+def _written(stmt) -> set:
+    names = set()
+    for node in gast.walk(stmt):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+            names.add(node.id)
+    return names
+
+
+def _sum(values):
+    total = values[0]
+    for value in values[1:]:
+        total = nodes.binop(total, "+", value)
+    return total
+
+
+def _plus(expr, k):
+    if _integer(expr):
+        return nodes.const(expr.value + k)
+    if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub) and _integer(expr.operand):
+        return nodes.const(k - expr.operand.value)
+    if k == 0:
+        return _copy(expr)
+    return nodes.binop(_copy(expr), "+" if k > 0 else "-", nodes.const(abs(k)))
+
+
+def _copy(node):
+    return copy.deepcopy(node)
+
+
+def _is_name(node, identifier) -> bool:
+    return isinstance(node, gast.Name) and node.id == identifier
+
+
+def _integer(node) -> bool:
+    return isinstance(node, gast.Constant) and type(node.value) is int
+
+
+def _minus_one(node) -> bool:
+    if _integer(node):
+        return node.value == -1
+    return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) \
+        and _integer(node.operand) and node.operand.value == 1
