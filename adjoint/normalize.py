@@ -476,9 +476,15 @@ class _Normalizer:
                                f"{len(args)} given", location=self.where(call))
         self.parsed.namespace.update(helper.namespace)
         locals_ = {n.id for n in gast.walk(helper.tree) if isinstance(n, gast.Name)}
-        rename = {v: self.namer.fresh(f"{helper.name}_{v}") for v in sorted(locals_)}
+        # A parameter the helper never rebinds reads the caller's variable itself: no copy
+        # (nor, for arrays, a sensitivity array of its own per call).
+        stored = {n.id for s in helper.tree.body for n in gast.walk(s)
+                  if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
+        shared = {p: a.id for p, a in zip(helper.args, args)
+                  if isinstance(a, gast.Name) and p not in stored}
+        rename = {v: shared.get(v) or self.namer.fresh(f"{helper.name}_{v}") for v in sorted(locals_)}
         inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename)
-        binds = [nodes.assign(rename[p], a, stmt) for p, a in zip(helper.args, args)]
+        binds = [nodes.assign(rename[p], a, stmt) for p, a in zip(helper.args, args) if p not in shared]
         result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
         body = structure_returns(copy.deepcopy(helper.tree.body), self.namer)
         stmts = inner.block(body)
