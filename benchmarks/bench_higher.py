@@ -389,12 +389,11 @@ def main(quick=False):
     y = rng.normal(size=n_rows)
     V = rng.normal(size=W1.shape)
     mlp_forms = [] if jax is None else [("jnp", mlp_loss_jax(jax.numpy))]
-    hvp_workloads = [
+    hvp_workloads = [] if quick else [   # --quick: the MLP's gradient and hvp compile 15 s
         hvp_workload(f"MLP loss w.r.t. W1 ({n_in}x{n_hidden}); X {n_rows}x{n_in}",
-                     mlp_loss, 0, (W1, b1, W2, b2, X, y), V, mlp_forms, 1e-9, missing),
-        hvp_workload(f"extended Rosenbrock, n = {n_rosen:,}", rosenbrock, 0, (x,), vx,
-                     rosen_forms, 1e-9, missing),
-    ]
+                     mlp_loss, 0, (W1, b1, W2, b2, X, y), V, mlp_forms, 1e-9, missing)]
+    hvp_workloads.append(hvp_workload(f"extended Rosenbrock, n = {n_rosen:,}", rosenbrock, 0,
+                                      (x,), vx, rosen_forms, 1e-9, missing))
     hvp_table, hvp_notes, hvp_data = run_hvp(hvp_workloads, repeats, target)
 
     # 2. Jacobians
@@ -407,9 +406,10 @@ def main(quick=False):
         f"Lorenz RK4 {steps} steps, 3x3 w.r.t. state", lorenz_map, (state, params, steps),
         jmap, (state, params), 1e-8))
     jfull = None if jax is None else (lambda q: jmap(q[:3], q[3:]))
-    jac_workloads.append(jacobian_workload(
-        f"Lorenz RK4 {steps} steps, 3x6 w.r.t. (state, params)", lorenz_full, (p, steps),
-        jfull, (p,), 1e-8))
+    if not quick:   # --quick: one Jacobian; each one compiles five adjoint functions
+        jac_workloads.append(jacobian_workload(
+            f"Lorenz RK4 {steps} steps, 3x6 w.r.t. (state, params)", lorenz_full, (p, steps),
+            jfull, (p,), 1e-8))
     jac_table, jac_notes, jac_data = run_jacobians(jac_workloads, repeats, target, missing)
 
     info = machine_info()
@@ -430,7 +430,9 @@ def main(quick=False):
          f"(cpu_count {info['cpu_count']}); numba's code runs on one, but its matrix products "
          f"call OpenBLAS (OPENBLAS_NUM_THREADS={blas_threads}; on a loaded machine threaded "
          "BLAS can inflate the MLP rows several times, run with OPENBLAS_NUM_THREADS=1 to "
-         f"compare). Load average (1, 5, 15 min) at the end: {info['loadavg_1_5_15_min']}."),
+         f"compare). Load average (1, 5, 15 min) at the end: {info['loadavg_1_5_15_min']}."
+         + (" In --quick mode: the Rosenbrock HVP and the 3x3 Jacobian only (the full run "
+            "has the MLP HVP and the 3x6 Jacobian)." if quick else "")),
         "",
         "### HVP time / gradient time",
         "",

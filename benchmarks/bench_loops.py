@@ -406,6 +406,9 @@ def build_lorenz(peers, rtol, quick=False):
         # seconds per call (a Python loop of 1000 steps on boxed scalars): the full run times it
         autograd = None
         missing["autograd"] = "not run in --quick mode (about 5 s per call; see the full run)"
+    if quick and torch is not None:
+        torch = None
+        missing["torch"] = "not run in --quick mode (about 1 s per call; see the full run)"
     w = Workload(f"Lorenz-63, explicit RK4, {STEPS} steps, dt = {DT}: "
                  "gradient of x + y + z at the end w.r.t. (x0, y0, z0, sigma, rho, beta)", P0.copy())
     t0 = time.perf_counter()
