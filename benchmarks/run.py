@@ -1,10 +1,12 @@
 """Run every benchmarks/bench_*.py (each has main(quick) -> markdown) and write RESULTS.md.
 
     python benchmarks/run.py            full run; writes benchmarks/RESULTS.md, results/*.json
-                                        and the plots benchmarks/plots/*.png
-    python benchmarks/run.py --quick    fewer repeats and sizes; writes results/RESULTS.quick.md,
+                                        and the plots benchmarks/plots/*.png, then README.md's
+                                        results table from RESULTS.md (readme_table.py)
+    python benchmarks/run.py --quick    fewer repeats, sizes and workloads (about 2 minutes on
+                                        2 cores); writes results/RESULTS.quick.md,
                                         results/*.quick.json and results/plots.quick/*.png
-                                        (the committed figures stay)
+                                        (the committed figures and README.md stay)
     python benchmarks/run.py -k loops   only the benchmarks whose name contains 'loops'
     python benchmarks/run.py --skip higher   all but the benchmarks whose name contains 'higher'
     python benchmarks/run.py --plots-only    redraw the plots from results/*.json (no benchmark)
@@ -37,7 +39,8 @@ def discover(pattern=None, skip=()):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repeats, sizes and workloads; never writes RESULTS.md")
     parser.add_argument("-k", dest="pattern", help="run only benchmarks whose name contains this")
     parser.add_argument("--skip", action="append", default=[], metavar="PATTERN",
                         help="leave out benchmarks whose name contains this (repeatable)")
@@ -58,6 +61,8 @@ def main(argv=None) -> int:
 
     output = Path(args.output) if args.output else (
         RESULTS_DIR / "RESULTS.quick.md" if args.quick else HERE / "RESULTS.md")
+    if args.quick and output.resolve() == HERE / "RESULTS.md":
+        parser.error("--quick figures must not replace the full run's RESULTS.md")
     sections, failures, durations, ran = [], [], [], []
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load_at_start = os.getloadavg()[0]
@@ -117,6 +122,10 @@ def main(argv=None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(header) + "\n\n" + "\n\n".join(sections) + "\n")
     print(f"wrote {output}")
+    if output.resolve() == HERE / "RESULTS.md":
+        # README's summary table is generated from this file, so the two never drift apart
+        import readme_table
+        readme_table.main([])
     if failures:
         print("FAILED:", ", ".join(failures), file=sys.stderr)
         return 1
