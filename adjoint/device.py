@@ -14,6 +14,11 @@ slices of per-thread workspaces that the host sizes with `tape_sizes_<f>` first.
 size is only known inside the reverse sweep (a nested loop's) or that grow (a while loop's)
 cannot be sized before launch: those raise AdjointError. Calls to numpy's scalar functions
 are spelled with math, which device code supports.
+
+Forward mode (`jvp_<f>(args..., d_<wrt>..., work_f, work_i, work_b) -> (value, tangent)`)
+goes through the same lowering: it keeps no tape, so its workspaces are empty unless the
+function itself allocates, and the tangents arrive as parameters. Its value must be a
+scalar, since a device function cannot return an array.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from .errors import AdjointError, locate
 from .optimize import eliminate_dead_code
 
 DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
+ALLOCATING = ("np.empty", "np.zeros", "np.ones", "np.full", "np.empty_like", "np.zeros_like",
+              "np.ones_like", "np.full_like", "np.array", "np.arange", "np.concatenate", "np.stack")
 MATH_SPELLING = {"np.sin": "math.sin", "np.cos": "math.cos", "np.tan": "math.tan",
                  "np.arcsin": "math.asin", "np.arccos": "math.acos", "np.arctan": "math.atan",
                  "np.arctan2": "math.atan2", "np.sinh": "math.sinh", "np.cosh": "math.cosh",
@@ -42,16 +49,23 @@ MATH_SPELLING = {"np.sin": "math.sin", "np.cos": "math.cos", "np.tan": "math.tan
 @dataclasses.dataclass
 class DeviceCode:
     function: gast.FunctionDef      # grad_<f>_device(args..., s_<array wrt>..., work_f, work_i, work_b)
+                                    # or jvp_<f>_device(args..., d_<wrt>..., work...) -> (value, tangent)
     sizes: gast.FunctionDef         # tape_sizes_<f>(args...) -> (floats, ints, bools)
     array_outputs: tuple            # wrt arguments whose gradient is written into a parameter
     scalar_outputs: tuple           # wrt arguments whose gradient is returned
 
 
-def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> DeviceCode:
-    fn = copy.deepcopy(adjoint)
-    args = [a.id for a in fn.args.args]
-    array_outputs = tuple(w for w in wrt if w in arrays)
-    scalar_outputs = tuple(w for w in wrt if w not in arrays)
+def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="reverse") -> DeviceCode:
+    """`code` is the optimized adjoint (mode "reverse") or tangent function ("forward")."""
+    fn = copy.deepcopy(code)
+    params = [a.id for a in fn.args.args]         # forward mode: the primal's, then d_<wrt>
+    args = params[:len(params) - len(wrt)] if mode == "forward" else params   # the primal's
+    if mode == "forward":
+        _check_scalar_value(fn.body[-1], arrays, filename)
+        array_outputs = scalar_outputs = ()            # the tangents are parameters, not outputs
+    else:
+        array_outputs = tuple(w for w in wrt if w in arrays)
+        scalar_outputs = tuple(w for w in wrt if w not in arrays)
     output_names = {_returned_name(fn.body[-1], wrt, w) for w in array_outputs}
     body, sizes = [], {name: [] for name in DTYPES.values()}
     for stmt in fn.body:
@@ -60,7 +74,12 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
             continue                                   # the output row arrives zeroed
         if allocation == "empty":
             size, dtype = stmt.value.args
-            work = DTYPES[nodes.dotted(dtype)]
+            work = DTYPES.get(nodes.dotted(dtype))
+            if work is None:                           # np.empty((n,) + x.shape, x.dtype)
+                raise AdjointError("a loop that carries an array from one iteration to the next "
+                                   "needs a tape of arrays, which the cuda target does not provide",
+                                   location=locate(stmt, filename),
+                                   hint="carry its elements as scalars, or use target='cpu'")
             start = _sum(sizes[work])
             stop = nodes.binop(copy.deepcopy(start), "+", copy.deepcopy(size))
             stmt.value = gast.Subscript(value=nodes.name(work), ctx=gast.Load(),
@@ -68,27 +87,20 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
             sizes[work].append(copy.deepcopy(size))
         body.append(stmt)
     body = _scatter_gathers(body, output_names)
-    for node in gast.walk(gast.Module(body=body, type_ignores=[])):
-        if isinstance(node, gast.Call) and nodes.dotted(node.func) in ("np.empty", "np.concatenate",
-                                                                   "np.zeros_like", "np.zeros"):
-            raise AdjointError("this function needs memory whose size is only known while it runs "
-                               "(a while loop's tape, or a loop nested in another loop)",
-                               location=locate(node, filename),
-                               hint="on the cuda target, loop over range(bound) with a break "
-                                    "instead of a while loop, and keep loops that carry "
-                                    "values across iterations at the top level")
+    _reject_array_arithmetic(body, arrays, filename)      # the clearer reason, when both apply
+    _reject_allocations(body, filename, mode)
     body = [_math_spelling(s) for s in _unpack_to_indexing(body)]
-    final = body.pop()
-    scalars = [nodes.name(f"s_{w}") for w in scalar_outputs]
-    sensitivity_names = {w: _returned_name(final, wrt, w) for w in wrt}
-    values = [nodes.name(sensitivity_names[w]) for w in scalar_outputs]
-    ret = values[0] if len(values) == 1 else (nodes.tuple_(values) if values else None)
-    body.append(nodes.return_(ret, final))
-    del scalars
-    params = args + [sensitivity_names[w] for w in array_outputs] + list(DTYPES.values())
-    device = nodes.function(fn.name + "_device", params, body, fn)
+    final = body[-1]
+    if mode == "reverse":                  # array gradients are written, scalar ones returned
+        sensitivity_names = {w: _returned_name(final, wrt, w) for w in wrt}
+        values = [nodes.name(sensitivity_names[w]) for w in scalar_outputs]
+        ret = values[0] if len(values) == 1 else (nodes.tuple_(values) if values else None)
+        body[-1] = nodes.return_(ret, final)
+        params = args + [sensitivity_names[w] for w in array_outputs]
+    device = nodes.function(fn.name + "_device", params + list(DTYPES.values()), body, fn)
     totals = nodes.tuple_([_sum(sizes[w]) for w in DTYPES.values()])
-    sizing = nodes.function("tape_sizes_" + fn.name[len("grad_"):], args,
+    primal_name = fn.name.split("_", 1)[1]                 # grad_<f> or jvp_<f>
+    sizing = nodes.function("tape_sizes_" + primal_name, args,
                             [copy.deepcopy(s) for s in body[:-1]] + [nodes.return_(totals, final)], fn)
     for stmt in gast.walk(sizing):
         if hasattr(stmt, "primal"):
@@ -97,6 +109,57 @@ def lower_for_device(adjoint: gast.FunctionDef, wrt, arrays, filename) -> Device
     sizing.body = [s for s in sizing.body if not nodes.is_comment(s)]
     return DeviceCode(function=device, sizes=sizing, array_outputs=array_outputs,
                       scalar_outputs=scalar_outputs)
+
+
+def _reject_allocations(body, filename, mode):
+    """What still allocates after the tapes became workspace slices: a tape that cannot be
+    sized before launch, or an array of the function's own."""
+    for stmt, node in _expressions(body):
+        if isinstance(node, gast.Call) and nodes.dotted(node.func) in ALLOCATING:
+            if mode == "forward" or getattr(stmt, "primal", False):      # not a tape: the user's array
+                raise AdjointError("device code cannot allocate arrays, and this function "
+                                   "(or its derivative) needs one here",
+                                   location=locate(stmt, filename),
+                                   hint="on the cuda target, compute with scalars and the "
+                                        "argument arrays' elements; or use target='cpu'")
+            raise AdjointError("this function needs memory whose size is only known while it runs "
+                               "(a while loop's tape, or a loop nested in another loop)",
+                               location=locate(stmt, filename),
+                               hint="on the cuda target, loop over range(bound) with a break "
+                                    "instead of a while loop, and keep loops that carry "
+                                    "values across iterations at the top level")
+
+
+def _reject_array_arithmetic(body, arrays, filename):
+    """`y = x * x` on arrays needs a new array: a device function cannot make one."""
+    for stmt, _ in _expressions(body):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                and stmt.targets[0].id in arrays \
+                and not isinstance(stmt.value, (gast.Name, gast.Subscript, gast.Attribute)) \
+                and not (isinstance(stmt.value, gast.Call) and nodes.dotted(stmt.value.func) in ALLOCATING):
+            raise AdjointError("whole-array arithmetic is not available on the cuda target: "
+                               "device code computes element by element and cannot make new arrays",
+                               location=locate(stmt, filename),
+                               hint="loop over the elements (for i in range(len(x)): ... x[i] ...), "
+                                    "or use target='cpu'")
+
+
+def _expressions(body):
+    """(simple statement, each node within it), for every statement nested in `body`."""
+    for stmt in gast.walk(gast.Module(body=body, type_ignores=[])):
+        if isinstance(stmt, (gast.Assign, gast.AugAssign, gast.Expr, gast.Return)):
+            for node in gast.walk(stmt):
+                yield stmt, node
+
+
+def _check_scalar_value(final, arrays, filename):
+    value = final.value.elts[0]                        # return value, tangent
+    if isinstance(value, gast.Name) and value.id in arrays:
+        raise AdjointError("forward mode on the cuda target needs a function whose value is a "
+                           "scalar: a device function cannot return an array",
+                           location=locate(final, filename),
+                           hint="use target='cpu' for the jvp or Jacobian of a vector-valued "
+                                "function, or differentiate one scalar component on cuda")
 
 
 def _scatter_gathers(body, outputs):
