@@ -38,9 +38,15 @@ class GradientFunction:
             fn = fn.as_function()
         self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
         self.mode = "forward" if kind == "jvp" else mode
-        if self.mode == "forward" and target == "cuda":
-            raise AdjointError("forward mode is not available on the cuda target yet",
-                               hint="use target='cpu'")
+        if kind == "vjp" and target == "cuda":
+            raise AdjointError("vjp is not available on the cuda target: its cotangent and "
+                               "gradient would be arrays that device code cannot allocate",
+                               hint="use target='cpu'; on cuda, grad(f, target='cuda').batch(...) "
+                                    "differentiates a scalar function at many points")
+        if cache and target == "cuda":
+            raise AdjointError("cache=True is not available on the cuda target: the device code "
+                               "is generated and compiled in each process",
+                               hint="leave cache off with target='cuda'")
         self.fn = fn
         self.target = target
         self.return_value = return_value
@@ -66,7 +72,7 @@ class GradientFunction:
             if return_value:
                 raise AdjointError("value_and_grad is not available on the cuda target",
                                    hint="use grad(f, target='cuda').batch(...), and f itself for values")
-            self.generated = differentiate(fn, wrt, comments=comments, device=True)
+            self.generated = differentiate(fn, wrt, comments=comments, device=True, mode=self.mode)
         else:
             try:
                 self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value,
@@ -171,15 +177,12 @@ class GradientFunction:
             return self._primal
 
     def __call__(self, *args):
+        if self.target == "cuda":
+            return self._call_as_batch_of_one(args)
         if self.kind == "jvp" or self.kind == "vjp":
             return self._call_with_extra(args)
         if self.mode == "forward":
             return self._gradient_by_tangents(args)
-        if self.target == "cuda":                          # a batch of one point
-            self._check_arguments(args)
-            stacked = [np.asarray(args[0], dtype=float)[None, ...]] + list(args[1:])
-            results = self.batch(*stacked, batched=0)
-            return _as_result(tuple(r[0] for r in results) if isinstance(results, tuple) else results[0])
         args = self._check_arguments(args)
         generated, adjoint = self._specialized(args)
         try:
@@ -190,16 +193,31 @@ class GradientFunction:
             raise self._locate_failure(exc, generated) from None
         return self._shape_result(result)
 
-    def _call_with_extra(self, args):
-        """jvp: (*args, *tangents) -> (value, tangent); vjp: (*args, cotangent) -> gradients."""
+    def _call_as_batch_of_one(self, args):
+        """On the cuda target a call is a batch of one point, stacked along the first wrt
+        argument (the others, and jvp's tangents, are shared)."""
+        primal, extra = self._split_extra(args) if self.kind == "jvp" else (self._check_arguments(args), [])
+        k = self._arg_names.index(self.wrt[0])
+        primal[k] = np.asarray(primal[k])[None, ...]
+        results = self.batch(*primal, *extra, batched=k)
+        if self.kind == "jvp":
+            return _as_result(tuple(r[0] for r in results))
+        rows = tuple(r[0] for r in results) if isinstance(results, tuple) else results[0]
+        return self._shape_result(_as_result(rows))
+
+    def _split_extra(self, args):
+        """jvp's (*args, *tangents), vjp's (*args, cotangent): both parts, converted."""
         count = len(self._arg_names)
         extra_count = len(self.wrt) if self.kind == "jvp" else 1
         if len(args) != count + extra_count:
             what = "one tangent per wrt argument" if self.kind == "jvp" else "the output's cotangent"
             raise AdjointArgumentError(f"{self.kind} of {self.fn.__name__}() takes {count} arguments "
                                        f"and {what}, {len(args)} given")
-        primal = self._check_arguments(args[:count])
-        extra = [_as_float_value(v) for v in args[count:]]
+        return self._check_arguments(args[:count]), [_as_float_value(v) for v in args[count:]]
+
+    def _call_with_extra(self, args):
+        """jvp: (*args, *tangents) -> (value, tangent); vjp: (*args, cotangent) -> gradients."""
+        primal, extra = self._split_extra(args)
         generated, compiled = self._specialized(primal)
         try:
             result = _as_result(compiled(*primal, *extra))
@@ -250,12 +268,19 @@ class GradientFunction:
     def batch(self, *args, batched=0):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
-        whose axis 0 runs over the points (a tuple of them for a tuple wrt)."""
+        whose axis 0 runs over the points (a tuple of them for a tuple wrt).
+        jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
+        direction for all points (shaped like its argument) or one per point (stacked)."""
         from . import batch as batching
         names = self._arg_names
-        if len(args) != len(names):
+        if self.kind == "vjp":
+            raise AdjointError("vjp has no batch", hint="call it once per point")
+        extra = len(self.wrt) if self.kind == "jvp" else 0
+        if len(args) != len(names) + extra:
+            tangents = " and one tangent per wrt argument" if extra else ""
             raise AdjointArgumentError(f"{self.generated.primal_name}.batch() takes {len(names)} "
-                                       f"arguments ({', '.join(names)}), {len(args)} given")
+                                       f"arguments ({', '.join(names)}){tangents}, {len(args)} given")
+        args, tangents = list(args[:len(names)]), args[len(names):]
         k = batching.batched_index(names, batched)
         stacked = args[k]
         on_device = self.target == "cuda" and backends.get("cuda").is_device_array(stacked)
@@ -270,46 +295,108 @@ class GradientFunction:
         point = list(args)
         point[k] = stacked[0] if not on_device else stacked[0:1].copy_to_host()[0]
         converted = self._check_arguments(point)          # one point checks every argument
+        if self.target == "cuda":
+            self._check_device_ranks(converted)
         by_name = dict(zip(names, converted))
         converted[k] = stacked
+        tangents = self._batch_tangents(tangents, stacked.shape[0], by_name)
         try:
             if self.target == "cuda":
-                outputs = self._batch_cuda(converted, names[k], by_name, on_device)
+                outputs = self._batch_cuda(converted, names[k], by_name, tangents, on_device)
             else:
-                outputs = self._batch_host(converted, names[k], by_name)
+                outputs = self._batch_host(converted, names[k], by_name, tangents)
         except AdjointError:
             raise
         except Exception as exc:
             raise self._locate_failure(exc) from None
+        if self.kind == "jvp":
+            return outputs["value"], outputs["tangent"]
         results = tuple(outputs[w] for w in self.wrt)
         return results[0] if len(results) == 1 else results
 
-    def _batch_host(self, args, batched, by_name):
+    def _check_device_ranks(self, point):
+        """Device code is generated once, for the ranks the source suggests (the cpu target
+        generates code for other types at the call; the cuda target does not)."""
+        from . import shapes
+        for name, value in zip(self._arg_names, point):
+            got, want = shapes.describe(value).ndim, self.generated.signature[name].ndim
+            if got != want:
+                raise AdjointArgumentError(
+                    f"argument {name!r} of {self.fn.__name__}: the cuda code was generated for "
+                    f"{_rank_words(want)} (the type the source suggests), this call passes "
+                    f"{_rank_words(got)}",
+                    hint="index an array argument (x[i]) in the function so that its source "
+                         "reads as one, or use target='cpu', which specializes on each call's types")
+
+    def _batch_tangents(self, tangents, points, by_name):
+        """jvp.batch's tangents: wrt name -> (tangent, whether it holds one per point)."""
+        checked = {}
+        for w, t in zip(self.wrt, tangents):
+            t = _as_float_value(t)
+            shape = np.shape(by_name[w])
+            given = tuple(getattr(t, "shape", np.shape(t)))
+            if given not in (shape, (points,) + shape):
+                raise AdjointArgumentError(f"the tangent of {w!r} has shape {given}: expected {shape} "
+                                           f"(one direction for all points) or {(points,) + shape} "
+                                           f"(one per point)")
+            if isinstance(t, np.ndarray):
+                t = np.ascontiguousarray(t)
+            checked[w] = (t, given != shape)
+        return checked
+
+    def _batch_kind(self):
+        return "jvp" if self.kind == "jvp" else "forward" if self.mode == "forward" else "grad"
+
+    def _batch_driver(self, batched, by_name, tangents, callee, compile_source):
+        """The driver (see batch.py) for this batched argument, ranks and stacked tangents."""
         from . import batch as batching
+        ranks = {w: np.ndim(by_name[w]) for w in self.wrt}
+        stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
+        key = (self.target, batched, tuple(ranks.values()), stacked)
+        if key not in self._drivers:
+            source = batching.driver_source(self.target, self._batch_kind(), callee, self._arg_names,
+                                            batched, ranks, stacked)
+            self._drivers[key] = compile_source(source)
+        return self._drivers[key]
+
+    def _batch_buffers(self, points, by_name, tangents, value_shape, zeros, empty):
+        """The driver's arguments after the function's: D_<w> (the tangents, or forward mode's
+        zeroed direction rows), then the outputs, as a dict in the driver's order."""
+        from . import batch as batching
+        if self.kind == "jvp":
+            outputs = {name: empty((points,) + value_shape, np.float64) for name in ("value", "tangent")}
+            return [t for t, _ in tangents.values()], outputs
+        outputs = batching.output_arrays(points, self.wrt, self.generated.array_args, by_name, allocate=empty)
+        directions = [zeros((points,) + np.shape(by_name[w]), by_name[w].dtype)
+                      for w in self.wrt if self.mode == "forward" and np.ndim(by_name[w])]
+        return directions, outputs
+
+    def _batch_host(self, args, batched, by_name, tangents):
         g = self.generated
-        if batched not in self._drivers:
-            parallel = self.target == "cpu"
-            source = batching.cpu_driver_source(g.name, self._arg_names, batched, self.wrt, parallel)
+
+        def compile_source(source):
             import numba
             module = backends.python.load(source, self._filename("batch"),
                                           {g.name: self.adjoint, "numba": numba})
             driver = module["batch_" + g.name]
-            self._drivers[batched] = numba.njit(parallel=True)(driver) if parallel else driver
-        outputs = batching.output_arrays(args[self._arg_names.index(batched)].shape[0], self.wrt,
-                                         g.array_args, by_name)
-        self._drivers[batched](*args, *[outputs[w] for w in self.wrt])
+            return numba.njit(parallel=True)(driver) if self.target == "cpu" else driver
+        driver = self._batch_driver(batched, by_name, tangents, g.name, compile_source)
+        value_shape = ()
+        if self.kind == "jvp":             # the value's shape: from the first point
+            first = [t[0] if per_point else t for t, per_point in tangents.values()]
+            value_shape = np.shape(self._call_with_extra([by_name[n] for n in self._arg_names] + first)[0])
+        points = args[self._arg_names.index(batched)].shape[0]
+        inputs, outputs = self._batch_buffers(points, by_name, tangents, value_shape, np.zeros, np.empty)
+        driver(*args, *inputs, *outputs.values())
         return outputs
 
-    def _batch_cuda(self, args, batched, by_name, on_device):
+    def _batch_cuda(self, args, batched, by_name, tangents, on_device):
         from . import batch as batching
         cuda = backends.get("cuda")
-        g, code = self.generated, self.generated.device
+        code = self.generated.device
         module = self._device_module()
-        key = ("kernel", batched)
-        if key not in self._drivers:
-            source = batching.cuda_kernel_source(code.function.name, self._arg_names, batched,
-                                                 code.array_outputs, code.scalar_outputs)
-            self._drivers[key] = cuda.compile_kernel(source, self._filename("kernel"), module)
+        kernel = self._batch_driver(batched, by_name, tangents, code.function.name,
+                                    lambda source: cuda.compile_kernel(source, self._filename("kernel"), module))
         k = self._arg_names.index(batched)
         points = args[k].shape[0]
         sizes_key = ("sizes", batched)
@@ -323,13 +410,12 @@ class GradientFunction:
         if on_device:
             host_args[k] = args[k].copy_to_host()
         sizes = self._drivers[sizes_key](*host_args)
-        device_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
-        outputs = batching.output_arrays(points, self.wrt, g.array_args, by_name,
-                                         allocate=cuda.device_zeros)
+        # a device function returns scalars only: the value of a jvp on cuda is a scalar
+        inputs, outputs = self._batch_buffers(points, by_name, tangents, (), np.zeros, cuda.device_zeros)
+        on_gpu = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in list(args) + inputs]
         work = [cuda.device_zeros((points, max(n, 1)), dtype)
                 for n, dtype in zip(sizes, (np.float64, np.int64, np.bool_))]
-        ordered = [outputs[w] for w in code.array_outputs + code.scalar_outputs]
-        cuda.launch(self._drivers[key], points, device_args + ordered + work)
+        cuda.launch(kernel, points, on_gpu + list(outputs.values()) + work)
         if on_device:
             return outputs
         return {w: out.copy_to_host() for w, out in outputs.items()}
@@ -447,6 +533,10 @@ def _arg_names(fn):
     import inspect
     fn = getattr(fn, "__adjoint_function__", fn)
     return inspect.signature(fn).parameters
+
+
+def _rank_words(ndim):
+    return f"an array of rank {ndim}" if ndim else "a scalar"
 
 
 def _as_float_value(value):

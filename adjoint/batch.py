@@ -1,12 +1,15 @@
 """Batched gradients: one gradient per input point, the points stacked along axis 0.
 
-    g = adjoint.grad(f, target="cpu")      # or "cuda"
+    g = adjoint.grad(f, target="cpu")      # or "cuda"; mode="forward" too
     G = g.batch(X, n)                      # X[i] is one point; n is shared by all points
+    F, T = adjoint.jvp(f).batch(X, n, V)   # values and tangents; V[i] or one V for all points
 
 On the cpu target the batch runs a `prange` loop over points (numba parallel=True); on the
-cuda target one GPU thread per point calls the allocation-free device gradient
+cuda target one GPU thread per point calls the allocation-free device gradient or tangent
 (see device.py), with tapes in per-thread rows of a workspace the host sized beforehand.
-This module writes those small drivers as source, like every other piece of emitted code.
+The forward-mode gradient runs one tangent per input component, seeding a per-point
+direction row. This module writes those small drivers as source, like every other piece
+of emitted code.
 """
 
 from __future__ import annotations
@@ -16,40 +19,79 @@ import numpy as np
 from .errors import AdjointArgumentError
 
 
-def cpu_driver_source(name, args, batched, wrt, parallel=True) -> str:
-    """`batch_<name>(args..., G_w...)`: G_w[i] = gradient at point i."""
-    loop = "numba.prange" if parallel else "range"
-    call_args = ", ".join(f"{a}[i]" if a == batched else a for a in args)
-    outputs = [f"G_{w}" for w in wrt]
-    lines = [f"def batch_{name}({', '.join(args + outputs)}):",
-             f"    for i in {loop}({batched}.shape[0]):",
-             f"        result = {name}({call_args})"]
-    if len(wrt) == 1:
-        lines.append(f"        G_{wrt[0]}[i] = result")
+def driver_source(target, kind, callee, args, batched, ranks, stacked=()) -> str:
+    """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
+    points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
+
+    kind "grad": callee is the reverse-mode gradient; G_<w>[i] = its gradient at point i.
+    kind "jvp": callee is jvp_<f>; D_<w> are the tangents (per point when w is in `stacked`);
+        G_value[i], G_tangent[i] = the value and the directional derivative at point i.
+    kind "forward": the gradient by forward mode, one jvp per component of each wrt argument,
+        seeded through D_<w>, a zeroed direction row per point (array wrt arguments only).
+    ranks: wrt argument -> rank of one point's value (0 for a scalar), in wrt order.
+    Parameters: args, then D_<w>, then the outputs, then (cuda) the workspaces work_f/i/b.
+    """
+    on_device = target == "cuda"
+    point = [f"{a}[i]" if a == batched else a for a in args]
+    work = ["work_f", "work_i", "work_b"] if on_device else []
+
+    def call(extra):
+        return f"{callee}({', '.join(point + extra + _at(work))})"
+    build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
+    inputs, outputs, body = build(call, ranks, on_device=on_device, stacked=stacked)
+    params = ", ".join(args + inputs + outputs + work)
+    if on_device:
+        head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
     else:
-        lines += [f"        G_{w}[i] = result[{k}]" for k, w in enumerate(wrt)]
-    return "\n".join(lines) + "\n"
+        loop = "numba.prange" if target == "cpu" else "range"
+        head = [f"def batch_{callee}({params}):", f"    for i in {loop}({batched}.shape[0]):"]
+    return "\n".join(head + ["        " + line for line in body]) + "\n"
 
 
-def cuda_kernel_source(device_name, args, batched, array_outputs, scalar_outputs) -> str:
-    """`batch_kernel(args..., G_w..., work_f, work_i, work_b)`: one thread per point."""
-    outputs = [f"G_{w}" for w in array_outputs + scalar_outputs]
-    call_args = [f"{a}[i]" if a == batched else a for a in args]
-    call_args += [f"G_{w}[i]" for w in array_outputs] + ["work_f[i]", "work_i[i]", "work_b[i]"]
-    lines = [f"def batch_kernel({', '.join(args + outputs + ['work_f', 'work_i', 'work_b'])}):",
-             "    i = cuda.grid(1)",
-             f"    if i < {batched}.shape[0]:"]
-    for w in array_outputs:                                  # gradients accumulate: start at 0
-        lines += [f"        for k in range(G_{w}.shape[1]):", f"            G_{w}[i, k] = 0.0"]
-    call = f"{device_name}({', '.join(call_args)})"
-    if not scalar_outputs:
-        lines.append(f"        {call}")
-    elif len(scalar_outputs) == 1:
-        lines.append(f"        G_{scalar_outputs[0]}[i] = {call}")
-    else:
-        lines.append(f"        result = {call}")
-        lines += [f"        G_{w}[i] = result[{k}]" for k, w in enumerate(scalar_outputs)]
-    return "\n".join(lines) + "\n"
+def _gradient_body(call, ranks, on_device, stacked):
+    # device code writes array gradients into its output rows, which must start at zero
+    passed = [w for w in ranks if ranks[w]] if on_device else []
+    body = [line for w in passed for line in _each_element(f"G_{w}", ranks[w], [f"G_{w}[{{k}}] = 0.0"])]
+    body += _store(call(_at(f"G_{w}" for w in passed)), _at(f"G_{w}" for w in ranks if w not in passed))
+    return [], [f"G_{w}" for w in ranks], body
+
+
+def _jvp_body(call, ranks, on_device, stacked):
+    tangents = [f"D_{w}[i]" if w in stacked else f"D_{w}" for w in ranks]
+    outputs = ["G_value", "G_tangent"]
+    return [f"D_{w}" for w in ranks], outputs, _store(call(tangents), _at(outputs))
+
+
+def _forward_body(call, ranks, on_device, stacked):
+    body = []
+    for w in ranks:
+        seeds = [f"D_{v}[i]" if ranks[v] else "1.0" if v == w else "0.0" for v in ranks]
+        tangent = call(seeds) + "[1]"
+        if not ranks[w]:
+            body.append(f"G_{w}[i] = {tangent}")
+            continue                       # an array: seed each component in turn, then unseed
+        body += _each_element(f"D_{w}", ranks[w], [f"D_{w}[{{k}}] = 1.0", f"G_{w}[{{k}}] = {tangent}",
+                                                  f"D_{w}[{{k}}] = 0.0"])
+    return [f"D_{w}" for w in ranks if ranks[w]], [f"G_{w}" for w in ranks], body
+
+
+def _at(names):
+    return [f"{n}[i]" for n in names]
+
+
+def _store(call, targets):
+    if not targets:
+        return [call]
+    if len(targets) == 1:
+        return [f"{targets[0]} = {call}"]
+    return [f"result = {call}"] + [f"{t} = result[{k}]" for k, t in enumerate(targets)]
+
+
+def _each_element(array, rank, statements):
+    """`statements` for every element of row i of `array`, `{k}` standing for its index."""
+    index = ", ".join(["i"] + [f"k{d}" for d in range(rank)])
+    loops = [" " * 4 * d + f"for k{d} in range({array}.shape[{d + 1}]):" for d in range(rank)]
+    return loops + [" " * 4 * rank + s.format(k=index) for s in statements]
 
 
 def sizes_driver_source(sizes_name, args, batched) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .api import GradientFunction
-from .errors import AdjointArgumentError
+from .errors import AdjointArgumentError, AdjointError
 
 
 def jvp(fn, wrt=0, *, target="cpu", jit_options=None):
@@ -34,6 +34,7 @@ def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None):
     """`J(*args)`: the Jacobian of f's value with respect to one argument, shaped
     value.shape + argument.shape. mode "auto" runs forward mode when the argument has fewer
     components than the value, reverse mode otherwise."""
+    _host_only("jacobian", target, "a Jacobian is an array per point, and a device function returns scalars only")
     if isinstance(wrt, (tuple, list)):
         raise AdjointArgumentError("jacobian takes one argument at a time",
                                    hint="call jacobian once per argument")
@@ -67,6 +68,7 @@ def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None):
 def hvp(fn, wrt=0, *, target="cpu", jit_options=None):
     """`h(*args, v) -> H v`: the Hessian of scalar f with respect to argument `wrt` times v,
     by forward mode over the emitted gradient (about the cost of two gradients)."""
+    _host_only("hvp", target, "the emitted gradient it differentiates allocates its gradient arrays")
     gradient = GradientFunction(fn, wrt, target=target, jit_options=jit_options)
     compiled = {}
 
@@ -81,6 +83,7 @@ def hvp(fn, wrt=0, *, target="cpu", jit_options=None):
 
 def hessian(fn, wrt=0, *, target="cpu", jit_options=None):
     """`H(*args)`: the Hessian of scalar f with respect to one argument, one hvp per component."""
+    _host_only("hessian", target, "the emitted gradient it differentiates allocates its gradient arrays")
     product = hvp(fn, wrt, target=target, jit_options=jit_options)
 
     def hessian_at(*args):
@@ -96,3 +99,12 @@ def hessian(fn, wrt=0, *, target="cpu", jit_options=None):
             result[(Ellipsis,) + index] = product(*args, direction)
         return result
     return hessian_at
+
+
+def _host_only(what, target, why):
+    """Transforms built on code that device functions cannot run (they cannot allocate)."""
+    if target == "cuda":
+        raise AdjointError(f"{what} is not available on the cuda target: {why}",
+                           hint=f"use {what}(f, target='cpu'); on cuda, grad(f, target='cuda') and "
+                                "jvp(f, target='cuda') run on scalar functions, with .batch(...) "
+                                "for many points")
