@@ -21,6 +21,14 @@ SEED = 20240611
 STEP = 1e-6                   # relative finite-difference step
 
 
+def cuda_available() -> bool:
+    from numba import cuda
+    return cuda.is_available()
+
+
+needs_cuda = pytest.mark.skipif(not cuda_available(), reason="no GPU and no CUDA simulator")
+
+
 @pytest.fixture(params=TARGETS)
 def target(request):
     """Each test that takes `target` runs once on the python target and once on numba (cpu)."""

@@ -14,16 +14,9 @@ import adjoint
 from examples.option_greeks import black_scholes_greeks, discounted_payoff
 from examples.seed_f4 import f4
 from tests import control_flow_corpus as cf
+from tests.conftest import needs_cuda
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-
-
-def cuda_available():
-    from numba import cuda
-    return cuda.is_available()
-
-
-needs_cuda = pytest.mark.skipif(not cuda_available(), reason="no GPU and no CUDA simulator")
 
 RNG = np.random.default_rng(7)
 LORENZ = np.tile([1.0, 1.0, 1.05, 10.0, 28.0, 8.0 / 3.0], (6, 1)) + RNG.uniform(0, 0.1, (6, 6))
