@@ -160,7 +160,11 @@ def derivative(primitive, args, out, g, types):
     if array_rule is not None:
         g_node = nodes.name(g) if isinstance(g, str) else g
         kind = "broadcast" if array_rule.broadcasts else False
-        return [(a, c, kind) for a, c in zip(args, array_rule.instantiate(args, out, g_node))]
+        contributions = array_rule.instantiate(args, out, g_node)
+        for c in contributions:
+            if c is not None and array_rule.exact_shape:
+                c.exact_shape = True            # optimize.py may assign it instead of adding
+        return [(a, c, kind) for a, c in zip(args, contributions)]
     parts_rule = rules.lookup_parts(primitive)
     if parts_rule is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
         g_node = nodes.name(g) if isinstance(g, str) else g

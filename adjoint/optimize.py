@@ -154,6 +154,7 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset()) -> bool:
     user-named sensitivities keep the seed's `+=` form."""
     rewriter = _ZeroState(temporaries, in_loops)
     rewriter.returned = set(returned)
+    rewriter.mutations = _in_place_writes(fn)
     rewriter.block(fn.body, frozenset(), rewrite=True)
     return rewriter.changed
 
@@ -190,7 +191,10 @@ class _ZeroState:
         if isinstance(stmt, gast.AugAssign):
             target = stmt.target
             if isinstance(target, gast.Name) and target.id in self.arrays:
-                allowed = getattr(stmt, "full_shape", False)     # same shape: assigning is safe
+                # same shape: assigning is safe (a summed-back sensitivity may be its argument
+                # itself, so neither may change in place afterwards)
+                allowed = getattr(stmt, "full_shape", False) or self.summed_back_alone(target.id, stmt.value) \
+                    or self.unchanged_alias(target.id, getattr(stmt, "alias_of", None))
             else:
                 allowed = self.rewritable(getattr(target, "id", ""))
             if isinstance(target, gast.Name) and target.id in zero and allowed \
@@ -212,6 +216,16 @@ class _ZeroState:
                 self.depth -= 1
         return zero
 
+    def summed_back_alone(self, name, value):
+        if not (isinstance(value, gast.Call) and nodes.dotted(value.func).startswith("_sum_to_")):
+            return False
+        source = value.args[0]
+        return not isinstance(source, gast.Name) or self.unchanged_alias(name, source.id)
+
+    def unchanged_alias(self, name, source):
+        """`name = source` shares the array: safe when neither changes in place afterwards."""
+        return source is not None and self.mutations.get(name, 0) == 1 and self.mutations.get(source, 0) == 0
+
     def loop(self, stmt, zero, rewrite):
         if True:
             head = zero
@@ -223,6 +237,23 @@ class _ZeroState:
                 head = new_head
             self.block(stmt.body, head, rewrite)
             return head - _assigned_nonzero(stmt)
+
+
+def _in_place_writes(fn) -> dict:
+    """name -> how many statements change its array in place (`a += e`, `a[i] = e`, calls)."""
+    counts: dict = {}
+    for node in gast.walk(fn):
+        names = []
+        if isinstance(node, gast.AugAssign):
+            target = node.target
+            names = [target.id if isinstance(target, gast.Name) else nodes.dotted(target.value)]
+        elif isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript):
+            names = [nodes.dotted(node.targets[0].value)]
+        elif isinstance(node, gast.Call) and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
+            names = [a.id for a in node.args if isinstance(a, gast.Name)]      # they write arrays
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _zero_array(value) -> bool:

@@ -267,8 +267,11 @@ class _Reverse:
             update = self.accumulate(self.sens(operand.id), value, stmt)
             # an elementwise contribution not summed back has the operand's own shape, so the
             # optimizer may assign it to a zero sensitivity instead of adding it
-            update.full_shape = (is_partial is True and value is unreduced and out.is_array
-                                 and self.type(operand).is_array and not isinstance(value, gast.Name))
+            same_shape = (is_partial is True and value is unreduced and out.is_array
+                          and self.type(operand).is_array)
+            update.full_shape = (same_shape and not isinstance(value, gast.Name)) \
+                or getattr(expression, "exact_shape", False)
+            update.alias_of = value.id if same_shape and isinstance(value, gast.Name) else None
             updates.append(update)
         return updates
 

@@ -63,6 +63,7 @@ class ArrayRule:
     expressions: tuple          # one gast expression (or None) per parameter
     ranks: tuple | None         # the argument ranks this variant applies to (None: any)
     broadcasts: bool = False    # contributions are summed back to each argument's shape
+    exact_shape: bool = False   # contributions have exactly each argument's shape (fresh arrays)
 
     def matches(self, ranks) -> bool:
         if len(ranks) != len(self.params):
@@ -139,10 +140,11 @@ def rule(*primitives, domain=None):
     return register
 
 
-def vjp(*primitives, ranks=None, broadcasts=False):
+def vjp(*primitives, ranks=None, broadcasts=False, exact_shape=False):
     """Register an array primitive's vector-Jacobian product (see ArrayRule). `broadcasts`:
     the arguments broadcast against each other, so contributions are summed back to each
-    argument's shape."""
+    argument's shape. `exact_shape`: each contribution is a new array of exactly its
+    argument's shape, so the optimizer may assign it to a zero sensitivity instead of adding."""
     def register(function):
         params, uses_out, expressions = _parse_rule(function, extra={"g"}, allow_none=True)
         params = tuple(p for p in params if p != "g")
@@ -151,7 +153,7 @@ def vjp(*primitives, ranks=None, broadcasts=False):
                                f"contributions for {len(params)} arguments")
         for primitive in primitives:
             ARRAY_RULES.setdefault(primitive, []).append(ArrayRule(
-                primitive, function, params, uses_out, expressions, ranks, broadcasts))
+                primitive, function, params, uses_out, expressions, ranks, broadcasts, exact_shape))
         return function
     return register
 
@@ -522,17 +524,17 @@ def dot_vv(a, b, g):
     return g * b, g * a
 
 
-@vjp(np.dot, np.matmul, operator.matmul, ranks=(2, 1))
+@vjp(np.dot, np.matmul, operator.matmul, ranks=(2, 1), exact_shape=True)
 def dot_mv(a, b, g):
     return np.outer(g, b), a.T @ g
 
 
-@vjp(np.dot, np.matmul, operator.matmul, ranks=(1, 2))
+@vjp(np.dot, np.matmul, operator.matmul, ranks=(1, 2), exact_shape=True)
 def dot_vm(a, b, g):
     return b @ g, np.outer(a, g)
 
 
-@vjp(np.dot, np.matmul, operator.matmul, ranks=(2, 2))
+@vjp(np.dot, np.matmul, operator.matmul, ranks=(2, 2), exact_shape=True)
 def dot_mm(a, b, g):
     return g @ b.T, a.T @ g
 
