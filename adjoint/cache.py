@@ -10,7 +10,6 @@ recorded with a hash of their source and checked on load.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.util
 import inspect

@@ -23,9 +23,9 @@ import gast
 from . import emit as emit_stage
 from . import runtime, shapes
 from .analyze import analyze
-from .forward import forward
 from .device import lower_for_device
 from .errors import AdjointError
+from .forward import forward
 from .names import Namer
 from .normalize import normalize
 from .optimize import optimize

@@ -50,7 +50,6 @@ NAME = "bench_higher"
 # the functions differentiated: the test corpus's own (tests/higher_corpus.py)
 from tests.higher_corpus import lorenz_full, lorenz_map, mlp_loss, rosenbrock  # noqa: E402,F401
 
-
 # ---------------------------------------------------------------------------------------------
 # the jax twins (same math; loops through jax.lax.fori_loop)
 

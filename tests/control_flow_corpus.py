@@ -2,8 +2,6 @@
 
 import math
 
-import numpy as np
-
 
 def piecewise(x):
     if x < -1.0:

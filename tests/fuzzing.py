@@ -43,6 +43,7 @@ programs is a bug too: they use only supported syntax.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import math
@@ -842,10 +843,8 @@ class _Loaded:
 
     def close(self):
         sys.modules.pop(self.name, None)
-        try:
+        with contextlib.suppress(OSError):
             os.remove(self.path)
-        except OSError:
-            pass
 
 
 def _points(rng, params, min_len, count):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import assert_gradient, compiled, fd_tolerance, finite_difference, make_rng
-from tests.corpus import CORPUS, BY_NAME, case_id
+from tests.corpus import BY_NAME, CORPUS, case_id
 
 POINTS = 3
 AUTOGRAD_TOLERANCE = dict(rtol=1e-10, atol=1e-12)

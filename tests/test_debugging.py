@@ -99,6 +99,7 @@ def test_cache_is_invalidated_when_the_source_changes(tmp_path, monkeypatch):
     sys.path.insert(0, str(tmp_path))
     try:
         import importlib
+
         import model_for_cache
         assert adjoint.grad(model_for_cache.f, cache=True)(3.0) == 6.0
         module.write_text("def f(x):\n    return x * x * x\n")

@@ -39,7 +39,7 @@ def test_rosenbrock_hessian(target):
     H = adjoint.hessian(hc.rosenbrock, target=target)(x)
     np.testing.assert_allclose(H, autograd.hessian(autograd_twin(hc.rosenbrock))(x), rtol=1e-10, atol=1e-10)
     gradient = adjoint.grad(hc.rosenbrock, target="python")
-    by_differences = np.array([finite_difference(lambda z: gradient(z)[j], (x,), 0) for j in range(5)])
+    by_differences = np.array([finite_difference(lambda z, j=j: gradient(z)[j], (x,), 0) for j in range(5)])
     np.testing.assert_allclose(H, by_differences, rtol=1e-5, atol=1e-5)
 
 

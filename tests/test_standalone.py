@@ -16,6 +16,7 @@ import adjoint
 from tests.conftest import compiled, fd_tolerance, finite_difference, make_rng
 from tests.corpus import CORPUS, USER_FUNCTIONS, case_id
 
+
 def uses_user_rule(case) -> bool:
     source = adjoint.source(case.fn, wrt=case.wrt)
     called = {n.func.id for n in ast.walk(ast.parse(source))
