@@ -57,11 +57,13 @@ class GradientFunction:
         if cache:
             from . import cache as disk
             self.cache_key = disk.key(fn, wrt=wrt, target=target, comments=comments,
-                                      return_value=return_value, jit=self.jit_options)
+                                      return_value=return_value, jit=self.jit_options,
+                                      **self._variant())
             self.generated = disk.load(self.cache_key, fn)
             if self.generated is None:
                 try:
-                    self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value)
+                    self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value,
+                                                   **self._variant())
                     disk.store(self.cache_key, self.generated)
                 except AdjointTypeError as error:
                     # types only the call can tell (x @ y on arrays): generated then, not cached

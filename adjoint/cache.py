@@ -10,6 +10,7 @@ recorded with a hash of their source and checked on load.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -31,10 +32,22 @@ def key(fn, **settings) -> str:
     from . import __version__
     digest = hashlib.sha256()
     digest.update(__version__.encode())
+    digest.update(_compiler_digest().encode())      # a changed compiler regenerates
     digest.update(f"{fn.__module__}.{fn.__qualname__}".encode())
     digest.update(_module_text(fn).encode())
     digest.update(json.dumps(settings, sort_keys=True, default=repr).encode())
     return f"{fn.__name__}_{digest.hexdigest()[:20]}"
+
+
+@functools.lru_cache(maxsize=1)
+def _compiler_digest() -> str:
+    digest = hashlib.sha256()
+    package = os.path.dirname(os.path.abspath(__file__))
+    for folder, _, files in sorted(os.walk(package)):
+        for name in sorted(f for f in files if f.endswith(".py")):
+            with open(os.path.join(folder, name), "rb") as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()
 
 
 def _module_text(fn) -> str:

@@ -18,16 +18,16 @@ from .api import GradientFunction
 from .errors import AdjointArgumentError, AdjointError
 
 
-def jvp(fn, wrt=0, *, target="cpu", jit_options=None):
+def jvp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False):
     """`g(*args, *tangents) -> (value, tangent)`: f and its derivative along the tangents
     (one tangent per wrt argument, shaped like it)."""
-    return GradientFunction(fn, wrt, target=target, jit_options=jit_options, kind="jvp")
+    return GradientFunction(fn, wrt, target=target, jit_options=jit_options, cache=cache, kind="jvp")
 
 
-def vjp(fn, wrt=0, *, target="cpu", jit_options=None):
+def vjp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False):
     """`g(*args, cotangent) -> gradient(s)` of the scalar product of f's value with
     `cotangent` (shaped like f's value): reverse mode for vector-valued functions."""
-    return GradientFunction(fn, wrt, target=target, jit_options=jit_options, kind="vjp")
+    return GradientFunction(fn, wrt, target=target, jit_options=jit_options, cache=cache, kind="vjp")
 
 
 def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None):

@@ -11,6 +11,7 @@ import pytest
 
 import adjoint
 from tests import debugging_corpus as dc
+from tests.oracles import finite_difference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -108,3 +109,19 @@ def test_cache_is_invalidated_when_the_source_changes(tmp_path, monkeypatch):
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("model_for_cache", None)
+
+
+def test_cache_keeps_modes_apart(tmp_path, monkeypatch):
+    """Reverse and forward code of one function are two cache entries (forward-mode grad and
+    jvp share the tangent code), each read back right."""
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(tmp_path / "cache"))
+    x = np.array([0.3, 0.7])
+    want = finite_difference(dc.lorenz_like, (x, 20), 0)
+    for _ in range(2):                                     # the second round reads the cache
+        np.testing.assert_allclose(adjoint.grad(dc.lorenz_like, cache=True)(x, 20), want, rtol=1e-6)
+        forward = adjoint.grad(dc.lorenz_like, cache=True, mode="forward")
+        np.testing.assert_allclose(forward(x, 20), want, rtol=1e-6)
+        value, tangent = adjoint.jvp(dc.lorenz_like, cache=True)(x, 20, np.array([1.0, 0.0]))
+        assert value == pytest.approx(dc.lorenz_like(x, 20))
+        assert tangent == pytest.approx(want[0], rel=1e-6)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
