@@ -44,7 +44,10 @@ def carry_scatter_adds(fn: gast.FunctionDef, namer) -> bool:
                     starts, flush = _carry(stmt, array, namer)
                     before, after = before + starts, after + flush
             if before:
-                block[i:i + 1] = before + [stmt] + after
+                head = i
+                while head > 0 and nodes.is_comment(block[head - 1]):    # the loop's own comment
+                    head -= 1
+                block[head:i + 1] = before + block[head:i] + [stmt] + after
                 changed = True
             i += 1 + len(before) + len(after)
     return changed

@@ -89,6 +89,7 @@ def test_which_loops_carry(fn, carries):
 
 def test_rosenbrock_reverse_loop_reads_like_hand_written():
     source = adjoint.grad(rosenbrock, target="python").source
+    assert "    s_x_carry = 0.0\n    # Reverse of the loop: \"for i in range(n - 1)\"\n    for i in" in source
     assert "        s_x[t_3] += s_x_carry + s_7\n        s_x_carry = s_5\n" in source
     assert "    if t_2 - 1 > -1:\n        s_x[0] += s_x_carry\n" in source
 
