@@ -113,3 +113,50 @@ def test_second_order_through_carries():
 def _carry_names(source):
     import re
     return re.findall(r"\bs_x_carry(?:_\d+)?\b", source)
+
+
+STENCIL = """
+import math
+
+
+def stencil(x):
+    s = 0.0
+    for i in range({start}, x.shape[0] - {stop_gap}):
+        s = s + {terms}
+    return s
+"""
+
+
+def _stencil_source(rng):
+    """A loop reading x at random constant offsets from i, some of them wrapping below 0."""
+    offsets = sorted(set(int(k) for k in rng.integers(-2, 3, size=rng.integers(2, 5))))
+    shapes = ["math.sin(x[i{o}])", "x[i{o}] ** 2", "{c} * x[i{o}]", "math.exp(0.3 * x[i{o}])"]
+    terms = []
+    for _ in range(rng.integers(1, 4)):
+        a, b = rng.choice(offsets, size=2)
+        left = shapes[rng.integers(len(shapes))].format(o=_offset(a), c=round(float(rng.normal()), 2))
+        terms.append(f"{left} * x[i{_offset(b)}]")
+    start = int(rng.integers(0, 3))               # i - 2 at i = 0 reads x[-2]: wraps
+    return STENCIL.format(start=start, stop_gap=int(rng.integers(max(offsets) + 1, 5)),
+                          terms=" + ".join(terms))
+
+
+def _offset(k):
+    return "" if k == 0 else f" + {k}" if k > 0 else f" - {-k}"
+
+
+@pytest.mark.filterwarnings("ignore:Output seems independent of input")   # zero-trip stencils
+@pytest.mark.parametrize("seed", range(24))
+def test_random_stencils_match_oracles(seed, tmp_path):
+    import importlib.util
+    rng = np.random.default_rng([7, seed])
+    path = tmp_path / f"stencil_{seed}.py"
+    path.write_text(_stencil_source(rng))
+    spec = importlib.util.spec_from_file_location(f"stencil_{seed}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = rng.uniform(-1.0, 1.0, size=int(rng.integers(5, 9)))
+    target = "cpu" if seed % 6 == 0 else "python"           # numba compiles a few of them
+    got = adjoint.grad(module.stencil, target=target)(x)
+    np.testing.assert_allclose(got, autograd_gradient(module.stencil, (x,), 0), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got, finite_difference(module.stencil, (x,), 0), rtol=1e-6, atol=1e-8)
