@@ -28,7 +28,8 @@ A target never appears among its own operands (`x = x * y` becomes `t_1 = x * y;
 except as the single +1 term of a linear chain, an accumulation (`s = s + t_1`),
 `a if c else b` and `and`/`or` become if-statements (so unevaluated branches stay unevaluated),
 `x += e` becomes `x = x + e`, and calls to plain Python helpers are inlined with their locals
-renamed `<helper>_<name>`. Returns anywhere become one return at the end (see structure_returns).
+renamed `<helper>_<name>`. Returns anywhere become one return at the end, and `break` and
+`continue` become flags (structure.py).
 Every statement keeps the user position and source line it came from.
 """
 
@@ -44,6 +45,7 @@ import numpy as np
 from . import nodes
 from .errors import AdjointError, locate
 from .names import Namer
+from .structure import flag_exits, structure_returns
 
 BINARY = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
           gast.Div: operator.truediv, gast.Pow: operator.pow, gast.Mod: operator.mod,
@@ -194,33 +196,10 @@ class _Normalizer:
         check = pre + [nodes.assign(stop, gast.UnaryOp(op=gast.Not(), operand=test), stmt),
                        nodes.if_(stop, [gast.Break()], origin=stmt)]
         body = check + self.block(stmt.body)
-        return [nodes.while_(nodes.const(True), self.flag_exits(body, stmt), stmt)]
+        return [nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)]
 
     def loop_body(self, body, loop):
-        return self.flag_exits(self.block(body), loop)
-
-    def flag_exits(self, body, loop):
-        """Turn break/continue into flags, so that one pass through the body is straight code.
-
-        while True:                       while True:
-            A                                 t_live = True
-            if c:                             t_stop = False
-                break             ->          A
-            B                                 if c:
-                                                  t_live = False
-                                                  t_stop = True
-                                              if t_live:
-                                                  B
-                                              if t_stop:     (a loop exit: `loop_exit`)
-                                                  break
-        """
-        if not _has_exit(body):
-            return body
-        live, stop = self.namer.fresh("t_live"), self.namer.fresh("t_stop")
-        guarded = _guard(body, live, stop, loop)
-        exit_ = nodes.if_(stop, [gast.Break()], origin=loop)
-        exit_.loop_exit = True
-        return [nodes.assign(live, True, loop), nodes.assign(stop, False, loop)] + guarded + [exit_]
+        return flag_exits(self.block(body), loop, self.namer)
 
     # assignment ---------------------------------------------------------------------------
 
@@ -550,120 +529,3 @@ def _has_rule(fn) -> bool:
     from . import rules
     return rules.is_differentiable(fn) or rules.is_non_differentiable(fn) \
         or (getattr(fn, "__module__", "") or "").startswith("numpy")
-
-
-# returns ----------------------------------------------------------------------------------
-
-def structure_returns(body, namer: Namer):
-    """Rewrite a body so that it has one `return` as its last statement.
-
-    if c:                  if c:
-        return a               t_r = a
-    b = g(x)       ->      else:
-    return b                   b = g(x)
-                               t_r = b
-                           return t_r
-
-    A return inside a loop sets a flag and breaks out; the code after the loop runs
-    only while the flag is unset.
-    """
-    if _only_final_return(body):
-        return body
-    result, flag = namer.fresh("t_result"), namer.fresh("t_returned")
-    origin = next((s for s in gast.walk(gast.Module(body=body, type_ignores=[]))
-                   if isinstance(s, gast.Return)), None)
-    structured = _structure(body, result, flag, in_loop=False)
-    prologue = [nodes.assign(flag, False, origin)] if _has_loop_return(body) else []
-    return prologue + structured + [nodes.return_(result, origin)]
-
-
-def _only_final_return(body):
-    returns = [n for n in gast.walk(gast.Module(body=body, type_ignores=[])) if isinstance(n, gast.Return)]
-    return len(returns) == 1 and body and returns[0] is body[-1]
-
-
-def _has_return(stmts):
-    return any(isinstance(n, gast.Return) for s in stmts for n in gast.walk(s))
-
-
-def _has_loop_return(stmts):
-    return any(_has_return(n.body) for s in stmts for n in gast.walk(s)
-               if isinstance(n, (gast.For, gast.While)))
-
-
-def _always_returns(stmts):
-    for s in stmts:
-        if isinstance(s, gast.Return):
-            return True
-        if isinstance(s, gast.If) and _always_returns(s.body) and _always_returns(s.orelse):
-            return True
-    return False
-
-
-def _structure(body, result, flag, in_loop):
-    out = []
-    for i, stmt in enumerate(body):
-        rest = body[i + 1:]
-        if isinstance(stmt, gast.Return):
-            out.append(nodes.located(gast.Assign(targets=[nodes.name(result, store=True)],
-                                                 value=stmt.value, type_comment=None), stmt))
-            if in_loop:
-                out += [nodes.assign(flag, True, stmt), nodes.located(gast.Break(), stmt)]
-            return out
-        if isinstance(stmt, gast.If) and _has_return([stmt]):
-            branches = []
-            for branch in (stmt.body, stmt.orelse):
-                if in_loop or _always_returns(branch):
-                    branches.append(_structure(branch, result, flag, in_loop) or [gast.Pass()])
-                else:
-                    branches.append(_structure(branch + copy.deepcopy(rest), result, flag, in_loop))
-            out.append(nodes.if_(stmt.test, branches[0], branches[1], stmt))
-            if in_loop:
-                continue
-            return out
-        if isinstance(stmt, (gast.For, gast.While)) and _has_return(stmt.body):
-            loop = copy.copy(stmt)
-            loop.body = _structure(stmt.body, result, flag, in_loop=True)
-            out.append(loop)
-            if in_loop:
-                out.append(nodes.if_(nodes.name(flag), [gast.Break()], origin=stmt))
-                continue
-            remaining = _structure(rest, result, flag, in_loop=False) if rest else []
-            if remaining:
-                out.append(nodes.if_(gast.UnaryOp(op=gast.Not(), operand=nodes.name(flag)),
-                                     remaining, origin=stmt))
-            return out
-        out.append(stmt)
-    return out
-
-
-# loop exits ---------------------------------------------------------------------------------
-
-def _has_exit(body):
-    """A break or continue of this loop (not of a nested one)."""
-    for stmt in body:
-        if isinstance(stmt, (gast.Break, gast.Continue)):
-            return True
-        if isinstance(stmt, gast.If) and (_has_exit(stmt.body) or _has_exit(stmt.orelse)):
-            return True
-    return False
-
-
-def _guard(body, live, stop, origin):
-    out = []
-    for i, stmt in enumerate(body):
-        if isinstance(stmt, (gast.Break, gast.Continue)):
-            out.append(nodes.assign(live, False, stmt if hasattr(stmt, "lineno") else origin))
-            if isinstance(stmt, gast.Break):
-                out.append(nodes.assign(stop, True, stmt if hasattr(stmt, "lineno") else origin))
-            return out
-        if isinstance(stmt, gast.If) and (_has_exit(stmt.body) or _has_exit(stmt.orelse)):
-            branch = nodes.if_(stmt.test, _guard(stmt.body, live, stop, origin) or [gast.Pass()],
-                               _guard(stmt.orelse, live, stop, origin), stmt)
-            out.append(branch)
-            rest = body[i + 1:]
-            if rest:
-                out.append(nodes.if_(live, _guard(rest, live, stop, origin), origin=stmt))
-            return out
-        out.append(stmt)
-    return out

@@ -5,6 +5,7 @@
 parse      source -> gast, absolute positions, callees resolved           (parse.py)
 validate   reject what is outside the supported subset, with a caret      (validate.py)
 normalize  three-address `t_` form                                        (normalize.py)
+           one final return, break/continue as flags                      (structure.py)
 analyze    activity, arrays, what the reverse sweep reads                 (analyze.py)
 reverse    forward sweep + reverse sweep (Speelpenning)                   (reverse.py)
 optimize   fold the seed, drop unused sensitivities and dead stores       (optimize.py)
