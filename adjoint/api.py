@@ -92,7 +92,7 @@ class GradientFunction:
         self._adjoint = None
         self._primal = None
         self._files = set()                # generated modules' file names, to locate failures
-        self._drivers = {}                 # batch drivers, by batched argument
+        self._drivers = {}                 # the device module and batch drivers (batch.py)
         self._variants = {}                # argument types -> (generated, compiled adjoint)
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
@@ -274,153 +274,7 @@ class GradientFunction:
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
         direction for all points (shaped like its argument) or one per point (stacked)."""
         from . import batch as batching
-        names = self._arg_names
-        if self.kind == "vjp":
-            raise AdjointError("vjp has no batch", hint="call it once per point")
-        extra = len(self.wrt) if self.kind == "jvp" else 0
-        if len(args) != len(names) + extra:
-            tangents = " and one tangent per wrt argument" if extra else ""
-            raise AdjointArgumentError(f"{self.generated.primal_name}.batch() takes {len(names)} "
-                                       f"arguments ({', '.join(names)}){tangents}, {len(args)} given")
-        args, tangents = list(args[:len(names)]), args[len(names):]
-        k = batching.batched_index(names, batched)
-        stacked = args[k]
-        on_device = self.target == "cuda" and backends.get("cuda").is_device_array(stacked)
-        if not on_device:
-            stacked = np.asarray(stacked)
-            if stacked.ndim == 0 or stacked.dtype.kind not in "fiu":
-                raise AdjointArgumentError(f"batch argument {names[k]!r}: expected an array of "
-                                           f"points stacked along axis 0, got {type(args[k]).__name__}")
-            stacked = np.ascontiguousarray(stacked, dtype=stacked.dtype if stacked.dtype.kind == "f" else float)
-        if stacked.shape[0] == 0:
-            raise AdjointArgumentError(f"batch argument {names[k]!r} holds no points")
-        point = list(args)
-        point[k] = stacked[0] if not on_device else stacked[0:1].copy_to_host()[0]
-        converted = self._check_arguments(point)          # one point checks every argument
-        if self.target == "cuda":
-            self._check_device_ranks(converted)
-        by_name = dict(zip(names, converted))
-        converted[k] = stacked
-        tangents = self._batch_tangents(tangents, stacked.shape[0], by_name)
-        try:
-            if self.target == "cuda":
-                outputs = self._batch_cuda(converted, names[k], by_name, tangents, on_device)
-            else:
-                outputs = self._batch_host(converted, names[k], by_name, tangents)
-        except AdjointError:
-            raise
-        except Exception as exc:
-            raise self._locate_failure(exc) from None
-        if self.kind == "jvp":
-            return outputs["value"], outputs["tangent"]
-        results = tuple(outputs[w] for w in self.wrt)
-        return results[0] if len(results) == 1 else results
-
-    def _check_device_ranks(self, point):
-        """Device code is generated once, for the ranks the source suggests (the cpu target
-        generates code for other types at the call; the cuda target does not)."""
-        from . import shapes
-        for name, value in zip(self._arg_names, point):
-            got, want = shapes.describe(value).ndim, self.generated.signature[name].ndim
-            if got != want:
-                raise AdjointArgumentError(
-                    f"argument {name!r} of {self.fn.__name__}: the cuda code was generated for "
-                    f"{_rank_words(want)} (the type the source suggests), this call passes "
-                    f"{_rank_words(got)}",
-                    hint="index an array argument (x[i]) in the function so that its source "
-                         "reads as one, or use target='cpu', which specializes on each call's types")
-
-    def _batch_tangents(self, tangents, points, by_name):
-        """jvp.batch's tangents: wrt name -> (tangent, whether it holds one per point)."""
-        checked = {}
-        for w, t in zip(self.wrt, tangents):
-            t = _as_float_value(t)
-            shape = np.shape(by_name[w])
-            given = tuple(getattr(t, "shape", np.shape(t)))
-            if given not in (shape, (points,) + shape):
-                raise AdjointArgumentError(f"the tangent of {w!r} has shape {given}: expected {shape} "
-                                           f"(one direction for all points) or {(points,) + shape} "
-                                           f"(one per point)")
-            if isinstance(t, np.ndarray):
-                t = np.ascontiguousarray(t)
-            checked[w] = (t, given != shape)
-        return checked
-
-    def _batch_kind(self):
-        return "jvp" if self.kind == "jvp" else "forward" if self.mode == "forward" else "grad"
-
-    def _batch_driver(self, batched, by_name, tangents, callee, compile_source):
-        """The driver (see batch.py) for this batched argument, ranks and stacked tangents."""
-        from . import batch as batching
-        ranks = {w: np.ndim(by_name[w]) for w in self.wrt}
-        stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
-        key = (self.target, batched, tuple(ranks.values()), stacked)
-        if key not in self._drivers:
-            source = batching.driver_source(self.target, self._batch_kind(), callee, self._arg_names,
-                                            batched, ranks, stacked)
-            self._drivers[key] = compile_source(source)
-        return self._drivers[key]
-
-    def _batch_buffers(self, points, by_name, tangents, value_shape, zeros, empty):
-        """The driver's arguments after the function's: D_<w> (the tangents, or forward mode's
-        zeroed direction rows), then the outputs, as a dict in the driver's order."""
-        from . import batch as batching
-        if self.kind == "jvp":
-            outputs = {name: empty((points,) + value_shape, np.float64) for name in ("value", "tangent")}
-            return [t for t, _ in tangents.values()], outputs
-        outputs = batching.output_arrays(points, self.wrt, self.generated.array_args, by_name, allocate=empty)
-        directions = [zeros((points,) + np.shape(by_name[w]), by_name[w].dtype)
-                      for w in self.wrt if self.mode == "forward" and np.ndim(by_name[w])]
-        return directions, outputs
-
-    def _batch_host(self, args, batched, by_name, tangents):
-        g = self.generated
-
-        def compile_source(source):
-            import numba
-            module = backends.python.load(source, self._filename("batch"),
-                                          {g.name: self.adjoint, "numba": numba})
-            driver = module["batch_" + g.name]
-            return numba.njit(parallel=True)(driver) if self.target == "cpu" else driver
-        driver = self._batch_driver(batched, by_name, tangents, g.name, compile_source)
-        value_shape = ()
-        if self.kind == "jvp":             # the value's shape: from the first point
-            first = [t[0] if per_point else t for t, per_point in tangents.values()]
-            value_shape = np.shape(self._call_with_extra([by_name[n] for n in self._arg_names] + first)[0])
-        points = args[self._arg_names.index(batched)].shape[0]
-        inputs, outputs = self._batch_buffers(points, by_name, tangents, value_shape, np.zeros, np.empty)
-        driver(*args, *inputs, *outputs.values())
-        return outputs
-
-    def _batch_cuda(self, args, batched, by_name, tangents, on_device):
-        from . import batch as batching
-        cuda = backends.get("cuda")
-        code = self.generated.device
-        module = self._device_module()
-        kernel = self._batch_driver(batched, by_name, tangents, code.function.name,
-                                    lambda source: cuda.compile_kernel(source, self._filename("kernel"), module))
-        k = self._arg_names.index(batched)
-        points = args[k].shape[0]
-        sizes_key = ("sizes", batched)
-        if sizes_key not in self._drivers:                       # the workspace each thread needs
-            import numba
-            source = batching.sizes_driver_source(code.sizes.name, self._arg_names, batched)
-            host = backends.python.load(source, self._filename("sizes"),
-                                        {code.sizes.name: module["__host_sizes__"]})
-            self._drivers[sizes_key] = numba.njit(host["batch_sizes"])
-        host_args = list(args)
-        if on_device:
-            host_args[k] = args[k].copy_to_host()
-        sizes = self._drivers[sizes_key](*host_args)
-        # a device function returns scalars only: the value of a jvp on cuda is a scalar
-        inputs, outputs = self._batch_buffers(points, by_name, tangents, (), np.zeros, cuda.device_zeros)
-        on_gpu = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in list(args) + inputs]
-        work = [cuda.device_zeros((points, max(n, 1)), dtype)
-                for n, dtype in zip(sizes, (np.float64, np.int64, np.bool_))]
-        cuda.launch(kernel, points, on_gpu + list(outputs.values()) + work)
-        if on_device:
-            return outputs
-        return {w: out.copy_to_host() for w, out in outputs.items()}
+        return batching.run(self, args, batched)
 
     def _check_arguments(self, args):
         names = self._arg_names
@@ -535,10 +389,6 @@ def _arg_names(fn):
     import inspect
     fn = getattr(fn, "__adjoint_function__", fn)
     return inspect.signature(fn).parameters
-
-
-def _rank_words(ndim):
-    return f"an array of rank {ndim}" if ndim else "a scalar"
 
 
 def _as_float_value(value):

@@ -9,14 +9,17 @@ cuda target one GPU thread per point calls the allocation-free device gradient o
 (see device.py), with tapes in per-thread rows of a workspace the host sized beforehand.
 The forward-mode gradient runs one tangent per input component, seeding a per-point
 direction row. This module writes those small drivers as source, like every other piece
-of emitted code.
+of emitted code, and runs them for `GradientFunction.batch` (`run`: argument checks,
+per-point tangents, output and workspace buffers, and each gradient's cache of compiled drivers).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import AdjointArgumentError
+from . import backends
+from .api import _as_float_value
+from .errors import AdjointArgumentError, AdjointError
 
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=()) -> str:
@@ -126,3 +129,165 @@ def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
         dtype = value.dtype if isinstance(value, np.ndarray) and value.dtype.kind == "f" else np.float64
         outputs[w] = allocate(shape, dtype)
     return outputs
+
+
+# running a batch ---------------------------------------------------------------------------
+
+def run(gradient, args, batched):
+    """GradientFunction.batch(*args, batched=...): check the arguments on one point, run the
+    driver on the target, return the outputs per wrt argument (or jvp's values and tangents)."""
+    names = gradient._arg_names
+    if gradient.kind == "vjp":
+        raise AdjointError("vjp has no batch", hint="call it once per point")
+    extra = len(gradient.wrt) if gradient.kind == "jvp" else 0
+    if len(args) != len(names) + extra:
+        tangents = " and one tangent per wrt argument" if extra else ""
+        raise AdjointArgumentError(f"{gradient.generated.primal_name}.batch() takes {len(names)} "
+                                   f"arguments ({', '.join(names)}){tangents}, {len(args)} given")
+    args, tangents = list(args[:len(names)]), args[len(names):]
+    k = batched_index(names, batched)
+    stacked = args[k]
+    on_device = gradient.target == "cuda" and backends.get("cuda").is_device_array(stacked)
+    if not on_device:
+        stacked = np.asarray(stacked)
+        if stacked.ndim == 0 or stacked.dtype.kind not in "fiu":
+            raise AdjointArgumentError(f"batch argument {names[k]!r}: expected an array of "
+                                       f"points stacked along axis 0, got {type(args[k]).__name__}")
+        stacked = np.ascontiguousarray(stacked, dtype=stacked.dtype if stacked.dtype.kind == "f" else float)
+    if stacked.shape[0] == 0:
+        raise AdjointArgumentError(f"batch argument {names[k]!r} holds no points")
+    point = list(args)
+    point[k] = stacked[0] if not on_device else stacked[0:1].copy_to_host()[0]
+    converted = gradient._check_arguments(point)          # one point checks every argument
+    if gradient.target == "cuda":
+        _check_device_ranks(gradient, converted)
+    by_name = dict(zip(names, converted))
+    converted[k] = stacked
+    tangents = _tangents(gradient, tangents, stacked.shape[0], by_name)
+    try:
+        if gradient.target == "cuda":
+            outputs = _cuda(gradient, converted, names[k], by_name, tangents, on_device)
+        else:
+            outputs = _host(gradient, converted, names[k], by_name, tangents)
+    except AdjointError:
+        raise
+    except Exception as exc:
+        raise gradient._locate_failure(exc) from None
+    if gradient.kind == "jvp":
+        return outputs["value"], outputs["tangent"]
+    results = tuple(outputs[w] for w in gradient.wrt)
+    return results[0] if len(results) == 1 else results
+
+
+def _check_device_ranks(gradient, point):
+    """Device code is generated once, for the ranks the source suggests (the cpu target
+    generates code for other types at the call; the cuda target does not)."""
+    from . import shapes
+    for name, value in zip(gradient._arg_names, point):
+        got, want = shapes.describe(value).ndim, gradient.generated.signature[name].ndim
+        if got != want:
+            raise AdjointArgumentError(
+                f"argument {name!r} of {gradient.fn.__name__}: the cuda code was generated for "
+                f"{_rank_words(want)} (the type the source suggests), this call passes "
+                f"{_rank_words(got)}",
+                hint="index an array argument (x[i]) in the function so that its source "
+                     "reads as one, or use target='cpu', which specializes on each call's types")
+
+
+def _tangents(gradient, tangents, points, by_name):
+    """jvp.batch's tangents: wrt name -> (tangent, whether it holds one per point)."""
+    checked = {}
+    for w, t in zip(gradient.wrt, tangents):
+        t = _as_float_value(t)
+        shape = np.shape(by_name[w])
+        given = tuple(getattr(t, "shape", np.shape(t)))
+        if given not in (shape, (points,) + shape):
+            raise AdjointArgumentError(f"the tangent of {w!r} has shape {given}: expected {shape} "
+                                       f"(one direction for all points) or {(points,) + shape} "
+                                       f"(one per point)")
+        if isinstance(t, np.ndarray):
+            t = np.ascontiguousarray(t)
+        checked[w] = (t, given != shape)
+    return checked
+
+
+def _kind(gradient):
+    return "jvp" if gradient.kind == "jvp" else "forward" if gradient.mode == "forward" else "grad"
+
+
+def _driver(gradient, batched, by_name, tangents, callee, compile_source):
+    """The driver (see driver_source) for this batched argument, ranks and stacked tangents."""
+    ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
+    stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
+    key = (gradient.target, batched, tuple(ranks.values()), stacked)
+    if key not in gradient._drivers:
+        source = driver_source(gradient.target, _kind(gradient), callee, gradient._arg_names,
+                               batched, ranks, stacked)
+        gradient._drivers[key] = compile_source(source)
+    return gradient._drivers[key]
+
+
+def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
+    """The driver's arguments after the function's: D_<w> (the tangents, or forward mode's
+    zeroed direction rows), then the outputs, as a dict in the driver's order."""
+    if gradient.kind == "jvp":
+        outputs = {name: empty((points,) + value_shape, np.float64) for name in ("value", "tangent")}
+        return [t for t, _ in tangents.values()], outputs
+    outputs = output_arrays(points, gradient.wrt, gradient.generated.array_args, by_name, allocate=empty)
+    directions = [zeros((points,) + np.shape(by_name[w]), by_name[w].dtype)
+                  for w in gradient.wrt if gradient.mode == "forward" and np.ndim(by_name[w])]
+    return directions, outputs
+
+
+def _host(gradient, args, batched, by_name, tangents):
+    g = gradient.generated
+
+    def compile_source(source):
+        import numba
+        module = backends.python.load(source, gradient._filename("batch"),
+                                      {g.name: gradient.adjoint, "numba": numba})
+        driver = module["batch_" + g.name]
+        return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
+    driver = _driver(gradient, batched, by_name, tangents, g.name, compile_source)
+    value_shape = ()
+    if gradient.kind == "jvp":             # the value's shape: from the first point
+        first = [t[0] if per_point else t for t, per_point in tangents.values()]
+        value_shape = np.shape(gradient._call_with_extra([by_name[n] for n in gradient._arg_names] + first)[0])
+    points = args[gradient._arg_names.index(batched)].shape[0]
+    inputs, outputs = _buffers(gradient, points, by_name, tangents, value_shape, np.zeros, np.empty)
+    driver(*args, *inputs, *outputs.values())
+    return outputs
+
+
+def _cuda(gradient, args, batched, by_name, tangents, on_device):
+    cuda = backends.get("cuda")
+    code = gradient.generated.device
+    module = gradient._device_module()
+    kernel = _driver(gradient, batched, by_name, tangents, code.function.name,
+                     lambda source: cuda.compile_kernel(source, gradient._filename("kernel"), module))
+    k = gradient._arg_names.index(batched)
+    points = args[k].shape[0]
+    sizes_key = ("sizes", batched)
+    if sizes_key not in gradient._drivers:                       # the workspace each thread needs
+        import numba
+        source = sizes_driver_source(code.sizes.name, gradient._arg_names, batched)
+        host = backends.python.load(source, gradient._filename("sizes"),
+                                    {code.sizes.name: module["__host_sizes__"]})
+        gradient._drivers[sizes_key] = numba.njit(host["batch_sizes"])
+    host_args = list(args)
+    if on_device:
+        host_args[k] = args[k].copy_to_host()
+    sizes = gradient._drivers[sizes_key](*host_args)
+    # a device function returns scalars only: the value of a jvp on cuda is a scalar
+    inputs, outputs = _buffers(gradient, points, by_name, tangents, (), np.zeros, cuda.device_zeros)
+    on_gpu = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in list(args) + inputs]
+    work = [cuda.device_zeros((points, max(n, 1)), dtype)
+            for n, dtype in zip(sizes, (np.float64, np.int64, np.bool_))]
+    cuda.launch(kernel, points, on_gpu + list(outputs.values()) + work)
+    if on_device:
+        return outputs
+    return {w: out.copy_to_host() for w, out in outputs.items()}
+
+
+def _rank_words(ndim):
+    return f"an array of rank {ndim}" if ndim else "a scalar"
