@@ -15,8 +15,8 @@ its contributions from consecutive iterations, so the ones from all but its last
 wait in scalars (`s_x_carry`) and the element is written once. Every write stays a `+=`, so the
 rewrite is exact whatever the array held before, and negative (wrapping) indices stay right.
 
-Applies to a descending `range(a, b, -1)` loop and a sensitivity array that the loop body
-touches only through top-level `s_x[i + c] += e` statements with constant offsets c.
+Applies to a descending `range(a, b, -1)` loop and a rank-1 sensitivity array that the loop
+body touches only through top-level `s_x[i + c] += e` statements with constant offsets c.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from . import nodes
 MAX_SPAN = 4                # offsets further apart than this keep their memory round trips
 
 
-def carry_scatter_adds(fn: gast.FunctionDef, namer) -> bool:
-    """Rewrite every eligible reverse loop in `fn`; True when one changed."""
-    arrays = {s for s in namer.sensitivities if not _aliased(fn, s)}
+def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors) -> bool:
+    """Rewrite every eligible reverse loop in `fn` for the rank-1 sensitivity arrays `vectors`
+    (an element of a matrix is a row: no scalar can carry it); True when one changed."""
+    arrays = {s for s in vectors & namer.sensitivities if not _aliased(fn, s)}
     changed = False
     for block in _blocks(fn):
         i = 0

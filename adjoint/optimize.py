@@ -23,7 +23,8 @@ from . import nodes
 from .carry import carry_scatter_adds
 
 
-def optimize(fn: gast.FunctionDef, namer, roots=()) -> gast.FunctionDef:
+def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset()) -> gast.FunctionDef:
+    """`vectors`: the rank-1 sensitivity arrays, whose elements reverse loops may carry."""
     fn = copy.deepcopy(fn)
     sensitivities = namer.sensitivities
     temporaries = {s for s in sensitivities if namer.sensitivity_of_temporary(s)}
@@ -36,7 +37,7 @@ def optimize(fn: gast.FunctionDef, namer, roots=()) -> gast.FunctionDef:
         changed |= eliminate_dead_code(fn, set(roots))
         if not changed:
             break
-    if carry_scatter_adds(fn, namer):
+    if carry_scatter_adds(fn, namer, vectors):
         fold_constants(fn)
     drop_orphan_comments(fn)
     return fn

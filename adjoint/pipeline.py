@@ -95,7 +95,9 @@ def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=Fals
     else:
         adjoint = reverse(normalized, analysis, namer, filename=parsed.filename,
                           return_value=return_value, cotangent=cotangent)
-    final = optimize(adjoint, namer) if optimized else adjoint
+    vectors = {namer.sensitivity(v) for v in analysis.active
+               if mode == "reverse" and analysis.types.get(v, shapes.FLOAT).ndim == 1}
+    final = optimize(adjoint, namer, vectors=vectors) if optimized else adjoint
     where = f"{os.path.basename(parsed.filename)}:{parsed.tree.lineno}"
     types_of = lambda node: shapes.type_of(node, analysis.types)        # noqa: E731
     lowered = runtime.lower_for_numba(final, types_of)
