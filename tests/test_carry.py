@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 
 import adjoint
+from examples.rosenbrock import rosenbrock
 from tests.conftest import compiled, needs_cuda
 from tests.oracles import autograd_gradient, finite_difference
-
-
-def rosenbrock(x):
-    n = x.shape[0]
-    s = 0.0
-    for i in range(n - 1):
-        s = s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
-    return s
 
 
 def three_point(x):
