@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))           # examples
 
 import numba
 import numpy as np
@@ -35,20 +36,13 @@ from common import (
 )
 
 import adjoint
+from examples.rosenbrock import rosenbrock
 
 NAME = "bench_loops"
 
 
 # ---------------------------------------------------------------------------------------------
 # extended Rosenbrock
-
-def rosenbrock(x):
-    n = x.shape[0]
-    s = 0.0
-    for i in range(n - 1):
-        s = s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
-    return s
-
 
 def rosenbrock_grad_hand(x):
     """Hand-written adjoint: d/dx_i of 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2."""
