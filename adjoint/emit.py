@@ -33,6 +33,8 @@ def emit(functions, *, header: str = "", comments: bool = True, filename: str = 
     if header:
         lines += [f'"""{header}"""', ""]
     lines += ["import math", "", "import numpy as np"]
+    if any(fn.name.startswith("_numpy_") for fn in functions):     # they leave for numpy's loops
+        lines += ["import numba"]
     for fn in functions:
         lines += ["", ""]
         _Printer(lines, origins, comments, filename).function(fn)

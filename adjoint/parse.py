@@ -22,7 +22,7 @@ import types
 import gast
 import numpy as np
 
-from . import nodes
+from . import nodes, runtime
 from .errors import AdjointError, Location
 
 CANONICAL_MODULES = {"math": math, "np": np}
@@ -178,6 +178,7 @@ class _Resolver(gast.NodeTransformer):
         except LookupError:
             node.func = self.visit(node.func)
             return node
+        callee = runtime.numpy_loop_of(callee) or callee      # emitted code, differentiated again
         node.callee = callee
         spelled = spelling(callee)
         if spelled is None:

@@ -8,12 +8,16 @@ writes the source of each one used at the top of the module, which stays standal
     _record_1(tape, top, tag, y, i)      remember y[i] before a loop overwrites it
     _undo_1(tape, top, tag, y)           put back the elements iteration `tag` overwrote
     _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean)
+    _numpy_tanh(x)                       np.tanh of a large float array by numpy's own vectorized
+                                         loop (numba calls libm once per element, ~10x slower)
 """
 
 from __future__ import annotations
 
 
 def source(name: str) -> str:
+    if name.startswith("_numpy_"):
+        return _numpy_ufunc(name[len("_numpy_"):])
     kind, *ranks = name.lstrip("_").split("_")
     if kind == "sum" and ranks[0] == "to":
         return _sum_to(int(ranks[1]), int(ranks[2]))
@@ -114,6 +118,41 @@ def _axis_reduction(kind: str, rank: int) -> str:
         "    return out"]) + "\n"
 
 
+# numpy's loops for these are vectorized (SIMD); numba's call the C library per element
+NUMPY_LOOPS = ("exp", "log", "tanh", "sin", "cos", "tan", "sinh", "cosh", "expm1", "log1p",
+               "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "log2", "log10")
+NUMPY_LOOP_MIN_SIZE = 16384        # below this, leaving object mode costs more than it saves
+
+
+def _numpy_loop_doc(name: str) -> str:
+    return f"np.{name}(x) for a float array: numpy's vectorized loop once x is large."
+
+
+def numpy_loop_of(fn):
+    """np.<f> for an emitted `_numpy_<f>` helper (so that emitted code can be differentiated
+    again, grad(grad(f))), else None."""
+    name = getattr(fn, "__name__", "")
+    f = name[len("_numpy_"):]
+    if name.startswith("_numpy_") and f in NUMPY_LOOPS and getattr(fn, "__doc__", None) == _numpy_loop_doc(f):
+        import numpy as np
+        return getattr(np, f)
+    return None
+
+
+def _numpy_ufunc(name: str) -> str:
+    if name not in NUMPY_LOOPS:
+        raise KeyError(name)
+    return "\n".join([
+        f"def _numpy_{name}(x):",
+        f'    """{_numpy_loop_doc(name)}"""',
+        f"    if x.size < {NUMPY_LOOP_MIN_SIZE}:",
+        f"        return np.{name}(x)",
+        "    out = np.empty_like(x)",
+        "    with numba.objmode():",
+        f"        np.{name}(x, out=out)",
+        "    return out"]) + "\n"
+
+
 def lower_for_numba(fn, types_of) -> set:
     """Replace numpy calls numba cannot compile by runtime helpers; returns the helpers used.
     `types_of(node)` gives an expression's shapes.Type."""
@@ -127,6 +166,16 @@ def lower_for_numba(fn, types_of) -> set:
             if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                     and func.value.id == "np" and func.attr == "matmul" and len(node.args) == 2:
                 return gast.BinOp(left=node.args[0], op=gast.MatMult(), right=node.args[1])
+            if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
+                    and func.value.id == "np" and func.attr in NUMPY_LOOPS and len(node.args) == 1 \
+                    and not node.keywords and isinstance(node.args[0], gast.Name):
+                kind = types_of(node.args[0])
+                if kind.ndim >= 1 and kind.kind == "float":
+                    used.add(f"_numpy_{func.attr}")
+                    return gast.Call(func=gast.Name(id=f"_numpy_{func.attr}", ctx=gast.Load(),
+                                                    annotation=None, type_comment=None),
+                                     args=node.args, keywords=[])
+                return node
             if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
                     and func.value.id == "np" and func.attr in AXIS_REDUCTIONS):
                 return node
