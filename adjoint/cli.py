@@ -34,6 +34,8 @@ import sys
 import traceback
 import types
 
+from .cli_diagnostics import describe_failure, describe_load_error
+
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIFFERENTIATE, EXIT_LOAD = 0, 1, 2, 3, 4
 MODULE_NAME = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
 
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
         if show_traceback:
             traceback.print_exception(exc.original, file=sys.stderr)
         else:
-            print(_describe_load_error(exc.original), file=sys.stderr)
+            print(describe_load_error(exc.original), file=sys.stderr)
         return EXIT_LOAD
     except Exception as exc:
         from .errors import AdjointArgumentError, AdjointError
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
         elif isinstance(exc, AdjointError):
             print(str(exc) if exc.location is not None else f"adjoint: {exc}", file=sys.stderr)
         else:
-            print(_describe_failure(exc), file=sys.stderr)
+            print(describe_failure(exc), file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, AdjointArgumentError) else EXIT_DIFFERENTIATE
 
 
@@ -481,61 +483,3 @@ def _exit_code(code) -> int:
     if code is None:
         return EXIT_OK
     return code if isinstance(code, int) else EXIT_USAGE
-
-
-def _describe_load_error(exc: BaseException) -> str:
-    """`file:line:col: SyntaxError: msg`, the line and a caret, as a compiler prints it."""
-    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
-        text = exc.text if exc.text is not None else linecache.getline(exc.filename, exc.lineno)
-        text = text.rstrip("\r\n") if text else ""
-        col = max((exc.offset or 1) - 1, 0)
-        if text:
-            col = min(col, len(text))
-        return _render(exc.filename, exc.lineno, col, f"{type(exc).__name__}: {exc.msg}", text)
-    if isinstance(exc, SystemExit):
-        message = f"the file called exit({'' if exc.code is None else repr(exc.code)}) on import"
-        frame = _user_frame(exc)
-        if frame is not None:
-            return _render(frame.filename, frame.lineno, frame.colno or 0, message)
-        return f"adjoint: error: {message}"
-    return _describe_failure(exc, importing=True)
-
-
-def _describe_failure(exc: BaseException, importing=False) -> str:
-    """An exception from user code (or from adjoint itself) as one located diagnostic."""
-    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    frame = _user_frame(exc)
-    if frame is not None:
-        return _render(frame.filename, frame.lineno, frame.colno or 0, message,
-                       hint="rerun with --traceback for the full traceback")
-    kind = "error" if importing else "internal error"
-    return (f"adjoint: {kind}: {message}\n"
-            "hint: rerun with --traceback for the full traceback; if adjoint itself failed, "
-            "please report it")
-
-
-def _user_frame(exc):
-    """The innermost traceback frame outside the adjoint package and the import machinery."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frames = traceback.extract_tb(exc.__traceback__)
-    for frame in reversed(frames):
-        filename = os.path.abspath(frame.filename)
-        if filename.startswith(package + os.sep) or frame.filename.startswith("<"):
-            continue
-        if "importlib" in frame.filename and "_bootstrap" in frame.filename:
-            continue
-        return frame
-    return None
-
-
-def _render(filename, line, col, message, text=None, hint=None) -> str:
-    """`file:line:col: message`, the line and a caret under column `col` (0-based, as in ast
-    and AdjointError)."""
-    lines = [f"{filename}:{line}:{col}: {message}"]
-    text = (text or linecache.getline(filename, line)).rstrip("\r\n")
-    if text:
-        lines.append("    " + text)
-        lines.append("    " + " " * col + "^")
-    if hint:
-        lines.append(f"hint: {hint}")
-    return "\n".join(lines)
