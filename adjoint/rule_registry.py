@@ -158,12 +158,17 @@ def jvp(*primitives):
     return register
 
 
-def lookup_jvp(primitive, ranks) -> TangentRule | None:
+def _matching(table, primitive, ranks):
+    """The first variant registered for `primitive` that takes arguments of these ranks."""
     try:
-        variants = TANGENT_RULES.get(primitive, [])
-    except TypeError:
+        variants = table.get(primitive, [])
+    except TypeError:                     # an unhashable callee has no rule
         return None
     return next((v for v in variants if v.matches(ranks)), None)
+
+
+def lookup_jvp(primitive, ranks) -> TangentRule | None:
+    return _matching(TANGENT_RULES, primitive, ranks)
 
 
 def vjp_parts(*primitives):
@@ -177,11 +182,7 @@ def vjp_parts(*primitives):
 
 
 def lookup_array(primitive, ranks) -> ArrayRule | None:
-    try:
-        variants = ARRAY_RULES.get(primitive, [])
-    except TypeError:
-        return None
-    return next((v for v in variants if v.matches(ranks)), None)
+    return _matching(ARRAY_RULES, primitive, ranks)
 
 
 def lookup_parts(primitive) -> PartsRule | None:
