@@ -178,6 +178,9 @@ class _Normalizer:
         return pre + [nodes.return_(value, stmt)]
 
     def stmt_If(self, stmt):
+        known = _constant_truth(stmt.test)
+        if known is not None:     # `if SMOOTH > 0.0:` on module constants: keep the branch taken
+            return self.block(stmt.body if known else stmt.orelse)
         pre, test = self.atom(stmt.test, stmt)
         return pre + [nodes.if_(test, self.block(stmt.body), self.block(stmt.orelse), stmt)]
 
@@ -484,6 +487,32 @@ class _Normalizer:
 
     def where(self, node):
         return locate(node, self.parsed.filename)
+
+
+def _constant_truth(test):
+    """The truth of a condition made of numeric constants only (parse inlines module constants),
+    else None. Numba would prune such a branch in one place and not another."""
+    import operator
+    comparisons = {gast.Lt: operator.lt, gast.LtE: operator.le, gast.Gt: operator.gt,
+                   gast.GtE: operator.ge, gast.Eq: operator.eq, gast.NotEq: operator.ne}
+
+    def value(node):
+        if isinstance(node, gast.Constant) and type(node.value) in (int, float, bool):
+            return node.value
+        if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.Not)):
+            inner = value(node.operand)
+            return -inner if isinstance(node.op, gast.USub) else not inner
+        if isinstance(node, gast.Compare) and all(type(op) in comparisons for op in node.ops):
+            operands = [value(node.left)] + [value(c) for c in node.comparators]
+            return all(comparisons[type(op)](a, b) for op, a, b in zip(node.ops, operands, operands[1:]))
+        if isinstance(node, gast.BoolOp):
+            values = [value(v) for v in node.values]
+            return all(values) if isinstance(node.op, gast.And) else any(values)
+        raise LookupError(type(node).__name__)
+    try:
+        return bool(value(test))
+    except LookupError:
+        return None
 
 
 def _nested(call, stmt, normalizer):

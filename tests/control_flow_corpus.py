@@ -146,3 +146,22 @@ def recursive(x):
     if x < 1.0:
         return x
     return recursive(x / 2.0) + 1.0
+
+
+MODE = 2
+DAMPING = 0.0
+
+
+def feature_switches(x, n):
+    """Branches on module constants (parse inlines them), in and out of a loop: only the
+    branch taken is differentiated, and numba sees no branch it would prune."""
+    for i in range(n):
+        if MODE == 1 or DAMPING > 0.0:
+            x = x * 0.5
+        elif not MODE < 2 and -1.0 < DAMPING <= 0.0:
+            x = math.sin(x) + 0.1 * x * x
+        else:
+            x = math.cos(x)
+    if DAMPING != 0.0:
+        return x
+    return x * x

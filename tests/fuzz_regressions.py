@@ -205,7 +205,8 @@ def negative_global_squared(p):
 # under the same `if t_1:`; numba prunes the first branch (its condition `0.0 > 0.0` is
 # constant) and cannot type `t_2`: "numba could not compile the gradient: Type of variable
 # 't_2.2' cannot be determined". The python target is right (found at 80afc36, seed 1,
-# program 510: `if 0.0 > -0.62:` in a helper called in a while loop).
+# program 510: `if 0.0 > -0.62:` in a helper called in a while loop). Fixed: normalize keeps
+# only the branch that a condition on constants takes.
 SMOOTH = 0.0
 
 

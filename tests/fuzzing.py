@@ -74,15 +74,13 @@ ARGS = ["p", "q", "alpha"]
 # Constructs that hit a compiler bug not fixed yet. Campaigns avoid them by default (so a
 # failure is news), and tests/test_fuzz_regressions.py keeps each as a strict xfail: when one
 # is fixed, its xfail fails; drop it here and from the regressions' xfail marks.
-KNOWN_BUGS = {             # name -> reason, for compiler bugs found and not fixed yet
-    "constant_condition":     # fuzz_regressions.constant_condition_in_loop
-        "a branch on constants inside a loop: numba cannot type the replay's temporaries "
-        "(cpu target)",
+KNOWN_BUGS: dict = {       # name -> reason, for compiler bugs found and not fixed yet
 }
 # Fixed since the fuzzer found them (their regressions now pass), no longer avoided:
 # "self_assignment" (v = v), "nested_loop_overwrite", "loop_tape_reuse", "return_in_loop"
 # (t_result saved before any return set it), "unused_array" (an array never indexed),
 # "return_in_nested_loop", "array_helper_maybe_unbound", "range_step_from_zero",
+# "constant_condition" (a branch on constants in a loop; normalize now keeps the branch taken),
 # "negative_constant_power", "maybe_unbound_overwrite", "overwrite_after_loop",
 # "helper_local_like_inlined_name" (a chained comparison renamed twice).
 

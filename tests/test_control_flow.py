@@ -37,6 +37,7 @@ CASES = [
     (cf.bool_logic, (-2.0, -3.0), 0),
     (cf.indexing, (np.array([0.5, 1.5, -0.3, 2.0, 0.7]),), 0),
     (cf.lorenz_rk4, (np.array([1.0, 1.0, 1.05, 10.0, 28.0, 8.0 / 3.0]), 1000), 0),
+    (cf.feature_switches, (0.7, 5), 0),
 ]
 
 def case_id(case):

@@ -13,10 +13,6 @@ import adjoint
 from tests import fuzz_regressions as fr
 from tests.oracles import autograd_gradient, finite_difference
 
-CONSTANT_BRANCH = ("compiler bug: a branch on constants in a loop: numba prunes the replay's "
-                   "branch and cannot type its temporary (cpu target)")
-PYTHON_ONLY = ("python",)
-CPU_ONLY = ("cpu",)
 ARRAY = np.array([1.0, 2.0, 3.0])
 
 # (function, arguments, wrt, reason if it is an unfixed bug [, the targets it fails on])
@@ -43,8 +39,7 @@ CASES = [
     (fr.branch_then_overwrite, (0.5, 0.3), (0, 1), None),
     (fr.loop_then_overwrite, (0.7, 0.3), (0, 1), None),
     (fr.loop_then_reassign, (-0.471, -1.448), (0, 1), None),
-    # not fixed yet
-    (fr.constant_condition_in_loop, (0.6,), 0, CONSTANT_BRANCH, CPU_ONLY),
+    (fr.constant_condition_in_loop, (0.6,), 0, None),
     (fr.chained_comparison_in_helper, (0.5,), 0, None),
     (fr.chained_comparison_name_error, (0.7,), 0, None),
 ]
