@@ -31,9 +31,9 @@ from . import nodes, runtime, shapes
 from .analyze import assigned, derivative, exposed_reads, linear_terms, operands
 from .errors import AdjointError, AdjointTypeError, locate
 from .normalize import is_accumulation, is_linear_chain, primitive_of
+from .tapes import LoopFrame, has_slice, statements
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
-TAPE_DTYPE = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
 
 
 def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
@@ -122,7 +122,7 @@ class _Reverse:
         """Sensitivities are declared arguments first, then in order of assignment (the seed's order)."""
         if not hasattr(self, "_rank"):
             order = [a.id for a in self.tree.args.args]
-            for node in _statements(self.tree.body):
+            for node in statements(self.tree.body):
                 if isinstance(node, gast.Assign):
                     order += [n.id for n in gast.walk(node.targets[0])
                               if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
@@ -204,7 +204,7 @@ class _Reverse:
         array = target.value.id
         region = nodes.subscript(array, copy.deepcopy(target.slice))
         old = self.namer.fresh(array + "_old")
-        whole = _has_slice(target.slice)
+        whole = has_slice(target.slice)
         saved = nodes.call(nodes.attribute_of(region, "copy"), []) if whole else region
         saves = [nodes.assign(old, saved, stmt)]
         restores = [nodes.assign(nodes.subscript(array, copy.deepcopy(target.slice), store=True), old, stmt)]
@@ -329,7 +329,7 @@ class _Reverse:
                 raise AdjointError(f"array `{v}` is carried from one iteration to the next but "
                                    "first assigned inside the loop", location=locate(stmt, self.filename),
                                    hint=f"assign `{v}` before the loop")
-        frame = _LoopFrame(self, stmt, counted, index, carried)
+        frame = LoopFrame(self, stmt, counted, index, carried)
         placeholders = [nodes.assign(v, ZERO.get(self.a.kinds.get(v, "float"), 0.0), stmt)
                         for v in carried if v not in defined]
         undo = frame.record_writes()
@@ -339,140 +339,6 @@ class _Reverse:
         return (saves + placeholders + frame.setup + [frame.forward],
                 [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
                  reverse_loop] + restores)
-
-
-class _LoopFrame:
-    """The forward loop with its checkpoints and the head of its reverse loop.
-
-    For a `range` loop without exits the checkpoint tapes are preallocated to the trip count
-    and indexed by the iteration number; `while` loops and loops with `break` count their
-    trips, and a `while` loop's tapes double when full. Arrays that the loop writes element
-    by element get a record tape: each overwritten element's old value, tagged with the
-    iteration, which the reverse loop puts back before replaying that iteration."""
-
-    def __init__(self, owner, stmt, counted, index, carried):
-        self.owner, self.stmt, self.index, self.carried = owner, stmt, index, carried
-        self.namer, self.a = owner.namer, owner.a
-        self.tapes = {v: self.namer.fresh("tape_" + v) for v in carried}
-        self.setup = []
-        if isinstance(stmt, gast.For):
-            self.start, self.stop, self.step = _range_parts(stmt.iter.args)
-            trips = nodes.call("len", [nodes.call("range", copy.deepcopy(stmt.iter.args))])
-        forward = copy.deepcopy(stmt)
-        if not counted:
-            at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
-            if not _is_one(self.step):
-                at = gast.BinOp(left=nodes.atom(at), op=gast.FloorDiv(), right=copy.deepcopy(self.step))
-            self.at_forward = self.at_reverse = at
-            self.setup = [self.alloc(v, copy.deepcopy(trips)) for v in carried]
-            forward.body = self.pushes(at) + forward.body
-            bounds = _reversed_range(self.start, self.stop, self.step)
-            if bounds is not None:
-                self.head, self.iteration = None, at
-                self.reverse = lambda body: nodes.for_range(index, bounds, body, stmt)
-            else:
-                k = self.namer.fresh("t_iter")
-                self.iteration = self.at_reverse = k
-                head = [nodes.assign(index, nodes.binop(self.start, "+", nodes.binop(k, "*", self.step)), stmt)]
-                reverse_range = [nodes.binop(copy.deepcopy(trips), "-", 1), -1, -1]
-                self.reverse = lambda body: nodes.for_range(k, reverse_range, head + body, stmt)
-            self.forward = forward
-            return
-        count, k = self.namer.fresh("t_count"), self.namer.fresh("t_iter")
-        capacity = copy.deepcopy(trips) if isinstance(stmt, gast.For) else nodes.const(16)
-        self.setup = [nodes.assign(count, 0, stmt)] + [self.alloc(v, capacity) for v in carried]
-        grow = []
-        if isinstance(stmt, gast.While) and carried:
-            full = self.namer.fresh("t_full")
-            capacity_now = nodes.subscript(nodes.attribute(f"{self.tapes[carried[0]]}.shape"), 0)
-            grow = [nodes.assign(full, gast.Compare(left=nodes.name(count), ops=[gast.Eq()],
-                                                    comparators=[capacity_now]), stmt),
-                    nodes.if_(full, [self.grown(v) for v in carried], origin=stmt)]
-        forward.body = grow + self.pushes(count) + [nodes.accumulate(count, 1, stmt)] + forward.body
-        head = []
-        if index is not None:
-            head = [nodes.assign(index, nodes.binop(self.start, "+", nodes.binop(k, "*", self.step)), stmt)]
-        reverse_range = [nodes.binop(count, "-", 1), -1, -1]
-        self.forward, self.iteration = forward, k
-        self.at_forward, self.at_reverse = nodes.name(count), nodes.binop(k, "+", 1)
-        self.reverse = lambda body: nodes.for_range(k, reverse_range, head + body, stmt)
-
-    def alloc(self, var, size):
-        if var in self.a.arrays:                          # one row per iteration
-            rows = gast.BinOp(left=nodes.tuple_([size]), op=gast.Add(),
-                              right=nodes.attribute(f"{var}.shape"))
-            value = nodes.call("np.empty", [rows, nodes.attribute(f"{var}.dtype")])
-        else:
-            kind = self.a.kinds.get(var, "float")
-            value = nodes.call("np.empty", [size, nodes.attribute(TAPE_DTYPE[kind])])
-        return nodes.assign(self.tapes[var], value, self.stmt)
-
-    def grown(self, var):
-        """Double a tape's capacity (amortized growth for while loops)."""
-        tape = self.tapes[var]
-        doubled = nodes.call("np.concatenate", [nodes.tuple_([tape, nodes.call("np.empty_like", [tape])])])
-        return nodes.assign(tape, doubled, self.stmt)
-
-    def pushes(self, at):
-        pushes = [nodes.assign(nodes.subscript(self.tapes[v], copy.deepcopy(at), store=True), v, self.stmt)
-                  for v in self.carried]
-        for push in pushes:
-            push.checkpoint = True
-        return pushes
-
-    def popped(self, var):
-        row = nodes.subscript(self.tapes[var], copy.deepcopy(self.iteration))
-        return nodes.call(nodes.attribute_of(row, "copy"), []) if var in self.a.arrays else row
-
-    def record_writes(self):
-        """Record tapes for the arrays the forward loop writes; returns the reverse undo."""
-        writes = [s for s in _statements(self.forward.body) if isinstance(s, gast.Assign)
-                  and isinstance(s.targets[0], gast.Subscript) and not getattr(s, "checkpoint", False)]
-        arrays = sorted({s.targets[0].value.id for s in writes})
-        if not arrays:
-            return []
-        records = {y: self.namer.fresh("records_" + y) for y in arrays}
-        tops = {y: self.namer.fresh("top_" + y) for y in arrays}
-        ranks = {y: self.owner.type(nodes.name(y)).ndim for y in arrays}
-        for y in arrays:
-            self.setup += [nodes.assign(records[y], nodes.call("np.empty", [nodes.tuple_([16, 2 + ranks[y]])]),
-                                        self.stmt),
-                           nodes.assign(tops[y], 0, self.stmt)]
-        for write in writes:
-            target = write.targets[0]
-            y = target.value.id
-            index = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
-            if _has_slice(target.slice):
-                raise AdjointError("assigning to a slice inside a loop is not supported",
-                                   location=locate(write, self.owner.filename),
-                                   hint="assign the elements one by one in an inner loop")
-            helper = self.owner.helper(runtime.record(ranks[y]))
-            record = nodes.assign(records[y], nodes.call(nodes.name(helper), [
-                records[y], tops[y], copy.deepcopy(self.at_forward), y] + [copy.deepcopy(i) for i in index]),
-                write)
-            _insert_before(self.forward, write, [record, nodes.accumulate(tops[y], 1, write)])
-        undo = []
-        for y in arrays:
-            helper = self.owner.helper(runtime.undo(ranks[y]))
-            restore = nodes.assign(tops[y], nodes.call(nodes.name(helper), [
-                records[y], tops[y], copy.deepcopy(self.at_reverse), y]), self.stmt)
-            restore.also_writes = {y}                  # it puts elements of y back
-            undo.append(restore)
-        return undo
-
-
-def _insert_before(tree, target, new):
-    for node in gast.walk(tree):
-        for field in ("body", "orelse"):
-            block = getattr(node, field, None)
-            if isinstance(block, list) and any(s is target for s in block):
-                k = next(i for i, s in enumerate(block) if s is target)
-                block[k:k] = new
-                return
-
-
-def _is_one(node):
-    return isinstance(node, gast.Constant) and node.value == 1
 
 
 def _unpacked_only(tree, analysis) -> set:
@@ -501,43 +367,13 @@ def _loop_locals(tree) -> set:
     """Names that live within one iteration of a loop: assigned in its body before any read
     there, and never mentioned outside it. Their sensitivities start at zero in each replay."""
     local = set()
-    for loop in _statements(tree.body):
+    for loop in statements(tree.body):
         if not isinstance(loop, (gast.For, gast.While)):
             continue
         inside = {id(n) for s in loop.body for n in gast.walk(s)}
         outside = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name) and id(n) not in inside}
         local |= assigned(loop.body) - exposed_reads(loop.body) - outside
     return local
-
-
-def _statements(body):
-    """Every statement, in source order (compound statements before their bodies)."""
-    for stmt in body:
-        yield stmt
-        for field in ("body", "orelse"):
-            yield from _statements(getattr(stmt, field, []) or [])
-
-
-def _range_parts(args):
-    args = [copy.deepcopy(a) for a in args]
-    if len(args) == 1:
-        return nodes.const(0), args[0], nodes.const(1)
-    if len(args) == 2:
-        return args[0], args[1], nodes.const(1)
-    return args[0], args[1], args[2]
-
-
-def _is_zero(node):
-    return isinstance(node, gast.Constant) and node.value == 0
-
-
-def _reversed_range(start, stop, step):
-    """range(...) backwards, when it has a simple spelling: unit steps only."""
-    if isinstance(step, gast.Constant) and step.value == 1:
-        last = nodes.binop(copy.deepcopy(stop), "-", 1)
-        before = nodes.const(-1) if _is_zero(start) else nodes.binop(copy.deepcopy(start), "-", 1)
-        return [last, before, nodes.const(-1)]
-    return None
 
 
 def _merge_repeated(triples):
@@ -556,7 +392,7 @@ def _merge_repeated(triples):
 
 
 def _only_bound(name, body) -> bool:
-    assignments = [s for s in _statements(body) if isinstance(s, gast.Assign)
+    assignments = [s for s in statements(body) if isinstance(s, gast.Assign)
                    and name in assigned([s])]
     return bool(assignments) and all(isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name)
                                      for s in assignments)
@@ -568,10 +404,6 @@ def _text(stmt) -> str:
 
 def _key(atom):
     return atom.id if isinstance(atom, gast.Name) else id(atom)
-
-
-def _has_slice(index):
-    return any(isinstance(n, gast.Slice) for n in gast.walk(index))
 
 
 def _marked(comment):
