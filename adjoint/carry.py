@@ -35,7 +35,7 @@ def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors) -> bool:
     (an element of a matrix is a row: no scalar can carry it); True when one changed."""
     arrays = {s for s in vectors & namer.sensitivities if not _aliased(fn, s)}
     changed = False
-    for block in _blocks(fn):
+    for block in nodes.blocks(fn):
         i = 0
         while i < len(block):
             stmt = block[i]
@@ -77,12 +77,11 @@ def _carry(loop, array, namer):
         return [], []
     # The added values move to the end of the body: nothing after them may change what they read.
     for position, _, value in scatters:
-        later = set().union(*(_written(s) for s in body[position + 1:])) if position + 1 < len(body) else set()
-        if nodes.loads_in(value) & later:
+        if nodes.loads_in(value) & set().union(*map(nodes.written_by, body[position + 1:])):
             return [], []
-    bounds = loop.iter.args[:2]
-    if any(nodes.loads_in(b) & set().union(*map(_written, body)) for b in bounds) or \
-            any(_written(s) & {index} for s in body):
+    # the bounds are read again after the loop, and i + c must mean one element per iteration
+    written = set().union(*map(nodes.written_by, body))
+    if any(nodes.loads_in(b) & written for b in loop.iter.args[:2]) or index in written:
         return [], []
 
     low, high = min(by_offset), max(by_offset)
@@ -94,12 +93,12 @@ def _carry(loop, array, namer):
     kept = [s for position, s in enumerate(body) if position not in {p for p, _, _ in scatters}]
     final_index = next(s.target.slice for s in body if _scatter_offset(s, array, offsets)[0] == high)
     tail = [nodes.located(nodes.accumulate(nodes.subscript(nodes.name(array), final_index, store=True),
-                                           _sum([nodes.name(carries[-1])] + by_offset[high])),
+                                           nodes.summed([nodes.name(carries[-1])] + by_offset[high])),
                           loop)]
     for j in range(span, 0, -1):                     # the highest first: each reads the one below
         owed = by_offset.get(low + j - 1, [])
         before = [nodes.name(carries[j - 2])] if j > 1 else []
-        tail.append(nodes.assign(nodes.name(carries[j - 1], store=True), _sum(before + owed) if before + owed
+        tail.append(nodes.assign(nodes.name(carries[j - 1], store=True), nodes.summed(before + owed) if before + owed
                                  else nodes.const(0.0)))
     loop.body = kept + tail
 
@@ -118,7 +117,7 @@ def _index_offsets(body, index) -> dict:
     offsets = {index: (0, -1)}
     counts = {}
     for stmt in body:
-        for name in _written(stmt):
+        for name in nodes.written_by(stmt):
             counts[name] = counts.get(name, 0) + 1
     for position, stmt in enumerate(body):
         if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
@@ -169,29 +168,6 @@ def _element_read(value, name_node) -> bool:
         if isinstance(sub, gast.Subscript) and sub.value is name_node:
             return not any(isinstance(n, gast.Slice) for n in gast.walk(sub.slice))
     return False
-
-
-def _blocks(fn):
-    yield fn.body
-    for node in gast.walk(fn):
-        if isinstance(node, (gast.If, gast.For, gast.While)):
-            yield node.body
-            yield node.orelse
-
-
-def _written(stmt) -> set:
-    names = set()
-    for node in gast.walk(stmt):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
-            names.add(node.id)
-    return names
-
-
-def _sum(values):
-    total = values[0]
-    for value in values[1:]:
-        total = nodes.binop(total, "+", value)
-    return total
 
 
 def _plus(expr, k):

@@ -80,7 +80,7 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
                                    "needs a tape of arrays, which the cuda target does not provide",
                                    location=locate(stmt, filename),
                                    hint="carry its elements as scalars, or use target='cpu'")
-            start = _sum(sizes[work])
+            start = nodes.summed(sizes[work])
             stop = nodes.binop(copy.deepcopy(start), "+", copy.deepcopy(size))
             stmt.value = gast.Subscript(value=nodes.name(work), ctx=gast.Load(),
                                         slice=gast.Slice(lower=start, upper=stop, step=None))
@@ -98,7 +98,7 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
         body[-1] = nodes.return_(ret, final)
         params = args + [sensitivity_names[w] for w in array_outputs]
     device = nodes.function(fn.name + "_device", params + list(DTYPES.values()), body, fn)
-    totals = nodes.tuple_([_sum(sizes[w]) for w in DTYPES.values()])
+    totals = nodes.tuple_([nodes.summed(sizes[w]) for w in DTYPES.values()])
     primal_name = fn.name.split("_", 1)[1]                 # grad_<f> or jvp_<f>
     sizing = nodes.function("tape_sizes_" + primal_name, args,
                             [copy.deepcopy(s) for s in body[:-1]] + [nodes.return_(totals, final)], fn)
@@ -193,15 +193,6 @@ def _returned_name(final, wrt, name):
     value = final.value
     items = value.elts if isinstance(value, gast.Tuple) else [value]
     return items[list(wrt).index(name)].id
-
-
-def _sum(terms):
-    if not terms:
-        return nodes.const(0)
-    total = copy.deepcopy(terms[0])
-    for term in terms[1:]:
-        total = nodes.binop(total, "+", copy.deepcopy(term))
-    return total
 
 
 def _unpack_to_indexing(body):

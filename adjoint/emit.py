@@ -10,6 +10,7 @@ it came from: `Emitted.origins[k]` is the (file, line) behind generated line k (
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import astor
@@ -114,7 +115,6 @@ def _negatives_as_operators(node):
             if type(value) in (int, float) and value < 0:
                 return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=-value, kind=None))
             return constant
-    import copy
     return Negate().visit(copy.deepcopy(node))
 
 

@@ -164,6 +164,43 @@ def scaled(factor, value):
     return binop(factor, "*", value)
 
 
+def summed(terms):
+    """terms[0] + terms[1] + ... (copies), 0 for none."""
+    if not terms:
+        return const(0)
+    total = copy.deepcopy(terms[0])
+    for term in terms[1:]:
+        total = binop(total, "+", copy.deepcopy(term))
+    return total
+
+
+def blocks(fn):
+    """Every statement list of a function: its body and each compound statement's blocks."""
+    yield fn.body
+    for node in gast.walk(fn):
+        if isinstance(node, (gast.If, gast.For, gast.While)):
+            yield node.body
+            yield node.orelse
+
+
+def written_names(node) -> list[str]:
+    """Names one assignment (or a for loop's target) writes; `y[i] = e` writes y."""
+    if isinstance(node, gast.Assign):
+        return [n.id for n in gast.walk(node.targets[0]) if isinstance(n, gast.Name)
+                and isinstance(n.ctx, gast.Store)]
+    if isinstance(node, gast.AugAssign):
+        target = node.target
+        return [target.id if isinstance(target, gast.Name) else target.value.id]
+    if isinstance(node, gast.For):
+        return [node.target.id]
+    return []
+
+
+def written_by(stmt) -> set[str]:
+    """Names a statement, or any statement inside it, writes."""
+    return {name for node in gast.walk(stmt) for name in written_names(node)}
+
+
 def names_in(node) -> set[str]:
     """Every identifier read or written under `node`."""
     return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}

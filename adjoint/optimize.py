@@ -28,10 +28,10 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset()) -> gast
     fn = copy.deepcopy(fn)
     sensitivities = namer.sensitivities
     temporaries = {s for s in sensitivities if namer.sensitivity_of_temporary(s)}
+    returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
     for _ in range(20):
         changed = fold_constants(fn)
         changed |= propagate_seed(fn, sensitivities)
-        returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
         changed |= first_accumulation(fn, temporaries, sensitivities, returned)
         changed |= forward_copies(fn, temporaries)
         changed |= eliminate_dead_code(fn, set(roots))
@@ -112,7 +112,7 @@ def propagate_seed(fn, sensitivities) -> bool:
     """A sensitivity set once, at the top level, to a constant and never updated: inline it."""
     writes: dict = {}
     for node in gast.walk(fn):
-        for target in _written_names(node):
+        for target in nodes.written_names(node):
             writes.setdefault(target, []).append(node)
     constant = {}
     for stmt in fn.body:
@@ -131,18 +131,6 @@ def propagate_seed(fn, sensitivities) -> bool:
     Inline().visit(fn)
     fn.body = [s for s in fn.body if not any(s is c for c in constant.values())]
     return True
-
-
-def _written_names(node):
-    if isinstance(node, gast.Assign):
-        return [n.id for n in gast.walk(node.targets[0]) if isinstance(n, gast.Name)
-                and isinstance(n.ctx, gast.Store)]
-    if isinstance(node, gast.AugAssign):
-        target = node.target
-        return [target.id if isinstance(target, gast.Name) else target.value.id]
-    if isinstance(node, gast.For):
-        return [node.target.id]
-    return []
 
 
 # s = 0.0; s += e  ->  s = e -------------------------------------------------------------------
@@ -180,7 +168,7 @@ class _ZeroState:
 
     def statement(self, stmts, i, stmt, zero, rewrite):
         if isinstance(stmt, gast.Assign):
-            written = set(_written_names(stmt))
+            written = set(nodes.written_names(stmt))
             zero = zero - written
             target = stmt.targets[0]
             if isinstance(target, gast.Name) and target.id in self.names and _is(stmt.value, 0.0):
@@ -204,7 +192,7 @@ class _ZeroState:
                 stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
                                                      type_comment=None), stmt)
                 self.changed = True
-            return frozenset(zero - set(_written_names(stmt)))
+            return frozenset(zero - set(nodes.written_names(stmt)))
         if isinstance(stmt, gast.If):
             a = self.block(stmt.body, zero, rewrite)
             b = self.block(stmt.orelse, zero, rewrite)
@@ -267,7 +255,7 @@ def _assigned_nonzero(loop) -> set:
     names = set()
     for node in gast.walk(loop):
         if not (isinstance(node, gast.Assign) and (_is(node.value, 0.0) or _zero_array(node.value))):
-            names.update(_written_names(node))
+            names.update(nodes.written_names(node))
     return names
 
 
@@ -279,12 +267,12 @@ def forward_copies(fn, names) -> bool:
     writes: dict = {}
     reads: dict = {}
     for node in gast.walk(fn):
-        for target in _written_names(node):
+        for target in nodes.written_names(node):
             writes[target] = writes.get(target, 0) + 1
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             reads[node.id] = reads.get(node.id, 0) + 1
     changed = False
-    for block in _blocks(fn):
+    for block in nodes.blocks(fn):
         for i, stmt in enumerate(block):
             if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
                     and (isinstance(stmt.value, gast.Name) or _number(stmt.value))):
@@ -296,10 +284,10 @@ def forward_copies(fn, names) -> bool:
             found, later = 0, block[i + 1:]
             for other in later:
                 if copy_name in nodes.loads_in(other):
-                    if source in _all_written(other) and not _reads_before_write(other, copy_name, source):
+                    if source in nodes.written_by(other) and not _reads_before_write(other, copy_name, source):
                         break
                     found += _count_reads(other, copy_name)
-                if source in _all_written(other) or found == reads.get(copy_name, 0):
+                if source in nodes.written_by(other) or found == reads.get(copy_name, 0):
                     break
             if found == 0 or found != reads.get(copy_name, 0):
                 continue
@@ -307,19 +295,6 @@ def forward_copies(fn, names) -> bool:
             block[i] = gast.Pass()
             changed = True
     return changed
-
-
-def _blocks(fn):
-    yield fn.body
-    for node in gast.walk(fn):
-        if isinstance(node, (gast.If, gast.For, gast.While)) and node is not fn:
-            yield node.body
-            if isinstance(node, gast.If):
-                yield node.orelse
-
-
-def _all_written(stmt):
-    return {name for node in gast.walk(stmt) for name in _written_names(node)}
 
 
 def _reads_before_write(stmt, copy_name, source):
@@ -388,7 +363,7 @@ def _transfer(stmt, live, remove):
             if target.value.id not in live:
                 return [], live
             return [stmt], live | _reads(stmt.value) | _reads(target.slice) | {target.value.id}
-        written = set(_written_names(stmt))
+        written = set(nodes.written_names(stmt))
         touched = getattr(stmt, "also_writes", set())    # a runtime helper writing into arrays
         if not (written | touched) & live and not getattr(stmt, "primal", False):
             return [], live
