@@ -33,10 +33,10 @@ from common import (
     compare,
     fmt_ratio,
     fmt_time,
+    load_peers,
     machine_info,
     machine_markdown,
     markdown_table,
-    optional_import,
     paired_ratio,
     parse_quick,
     warm_up_numba,
@@ -184,20 +184,6 @@ def workloads(quick):
                   "torch": "the same expression in torch, float64"},
     })
     return out
-
-
-def _peers():
-    jax, missing_jax = optional_import("jax")
-    if jax is not None:
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy
-    autograd, missing_autograd = optional_import("autograd")
-    if autograd is not None:
-        import autograd.numpy
-    torch, missing_torch = optional_import("torch")
-    missing = {k: v for k, v in (("jax", missing_jax), ("autograd", missing_autograd),
-                                  ("torch", missing_torch)) if v}
-    return jax, autograd, torch, missing
 
 
 def _to_numpy(value):
@@ -524,7 +510,7 @@ def main(quick=False):
 def measure(quick=False):
     repeats, target = (5, 0.05) if quick else (11, 0.1)
     warm_up_numba()
-    peers = _peers()
+    peers = load_peers()
     texts, data = [], []
     compiled = {}
     for w in workloads(quick):

@@ -48,32 +48,13 @@ NAME = "bench_higher"
 
 
 # the functions differentiated: the test corpus's own (tests/higher_corpus.py)
-from tests.higher_corpus import lorenz_full, lorenz_map, mlp_loss, rosenbrock  # noqa: E402,F401
-
 # ---------------------------------------------------------------------------------------------
-# the jax twins (same math; loops through jax.lax.fori_loop)
+# the jax twins (same math; loops through jax.lax.fori_loop): Rosenbrock's and the MLP's are
+# bench_loops' and bench_arrays' own
+from bench_arrays import mlp_generic  # noqa: E402
+from bench_loops import rosenbrock_jax_loop, rosenbrock_vectorized  # noqa: E402
 
-def rosenbrock_jax_loop(jax):
-    def f(x):
-        def body(i, s):
-            return s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
-        return jax.lax.fori_loop(0, x.shape[0] - 1, body, 0.0)
-    return f
-
-
-def rosenbrock_jax_vectorized(jnp):
-    def f(x):
-        return jnp.sum(100.0 * (x[1:] - x[:-1] * x[:-1]) ** 2 + (1.0 - x[:-1]) ** 2)
-    return f
-
-
-def mlp_loss_jax(jnp):
-    def f(W1, b1, W2, b2, X, y):
-        h = jnp.tanh(X @ W1 + b1)
-        out = h @ W2 + b2
-        d = out - y
-        return jnp.mean(d * d)
-    return f
+from tests.higher_corpus import lorenz_full, lorenz_map, mlp_loss, rosenbrock  # noqa: E402,F401
 
 
 def lorenz_map_jax(jax, steps):
@@ -379,7 +360,7 @@ def main(quick=False):
     vx = rng.normal(size=n_rosen)
     rosen_forms = [] if jax is None else [
         ("lax.fori_loop", rosenbrock_jax_loop(jax)),
-        ("vectorized", rosenbrock_jax_vectorized(jax.numpy))]
+        ("vectorized", rosenbrock_vectorized(jax.numpy))]
     W1 = rng.normal(size=(n_in, n_hidden)) / np.sqrt(n_in)
     b1 = 0.1 * rng.normal(size=n_hidden)
     W2 = rng.normal(size=n_hidden) / np.sqrt(n_hidden)
@@ -387,7 +368,7 @@ def main(quick=False):
     X = rng.normal(size=(n_rows, n_in))
     y = rng.normal(size=n_rows)
     V = rng.normal(size=W1.shape)
-    mlp_forms = [] if jax is None else [("jnp", mlp_loss_jax(jax.numpy))]
+    mlp_forms = [] if jax is None else [("jnp", mlp_generic(jax.numpy))]
     hvp_workloads = [] if quick else [   # --quick: the MLP's gradient and hvp compile 15 s
         hvp_workload(f"MLP loss w.r.t. W1 ({n_in}x{n_hidden}); X {n_rows}x{n_in}",
                      mlp_loss, 0, (W1, b1, W2, b2, X, y), V, mlp_forms, 1e-9, missing)]

@@ -25,10 +25,10 @@ from common import (
     first_call,
     fmt_ratio,
     fmt_time,
+    load_peers,
     machine_info,
     machine_markdown,
     markdown_table,
-    optional_import,
     paired_ratio,
     parse_quick,
     warm_up_numba,
@@ -325,19 +325,6 @@ def lorenz_torch(torch):
 # ---------------------------------------------------------------------------------------------
 # driver
 
-def _peers():
-    jax, missing_jax = optional_import("jax")
-    if jax is not None:
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy
-    autograd, missing_autograd = optional_import("autograd")
-    if autograd is not None:
-        import autograd.numpy
-    torch, missing_torch = optional_import("torch")
-    missing = {k: v for k, v in (("jax", missing_jax), ("autograd", missing_autograd),
-                                  ("torch", missing_torch)) if v}
-    return jax, autograd, torch, missing
-
 
 class Workload:
     """The rows of one table: name -> (form, callable returning a gradient as numpy-able)."""
@@ -539,7 +526,7 @@ def main(quick=False):
     repeats, target, peer_repeats = (7, 0.01, 3) if quick else (41, 0.02, 7)
     sizes = (10**4,) if quick else (10**4, 10**6)
     warm_up_numba()
-    peers = _peers()
+    peers = load_peers()
     texts, data = [], []
     for n in sizes:
         text, d = run_workload(build_rosenbrock(n, peers, rtol=1e-10), repeats, target,

@@ -166,6 +166,21 @@ def optional_import(name):
         return None, f"missing: {type(exc).__name__}: {exc}".splitlines()[0]
 
 
+def load_peers():
+    """(jax, autograd, torch, {name: why it is missing}); jax in float64, like numpy."""
+    jax, missing_jax = optional_import("jax")
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy  # noqa: F401
+    autograd, missing_autograd = optional_import("autograd")
+    if autograd is not None:
+        import autograd.numpy  # noqa: F401
+    torch, missing_torch = optional_import("torch")
+    missing = {k: v for k, v in (("jax", missing_jax), ("autograd", missing_autograd),
+                                  ("torch", missing_torch)) if v}
+    return jax, autograd, torch, missing
+
+
 def _version(name):
     from importlib import metadata
     try:
