@@ -492,19 +492,14 @@ class _Normalizer:
 def _constant_truth(test):
     """The truth of a condition made of numeric constants only (parse inlines module constants),
     else None. Numba would prune such a branch in one place and not another."""
-    import operator
-    comparisons = {gast.Lt: operator.lt, gast.LtE: operator.le, gast.Gt: operator.gt,
-                   gast.GtE: operator.ge, gast.Eq: operator.eq, gast.NotEq: operator.ne}
-
     def value(node):
         if isinstance(node, gast.Constant) and type(node.value) in (int, float, bool):
             return node.value
         if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.Not)):
-            inner = value(node.operand)
-            return -inner if isinstance(node.op, gast.USub) else not inner
-        if isinstance(node, gast.Compare) and all(type(op) in comparisons for op in node.ops):
+            return UNARY[type(node.op)](value(node.operand))
+        if isinstance(node, gast.Compare) and all(type(op) in COMPARE for op in node.ops):
             operands = [value(node.left)] + [value(c) for c in node.comparators]
-            return all(comparisons[type(op)](a, b) for op, a, b in zip(node.ops, operands, operands[1:]))
+            return all(COMPARE[type(op)](a, b) for op, a, b in zip(node.ops, operands, operands[1:]))
         if isinstance(node, gast.BoolOp):
             values = [value(v) for v in node.values]
             return all(values) if isinstance(node.op, gast.And) else any(values)
