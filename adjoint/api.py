@@ -298,7 +298,7 @@ class GradientFunction:
         assumed a float (an elementwise function) gets code of its own, generated once."""
         from . import shapes
         signature = {n: shapes.describe(v) for n, v in zip(self._arg_names, args)}
-        if self._generated is not None and _same_types(signature, self._generated.signature):
+        if self._generated is not None and _same_types(signature, self._generated.signature, self.wrt):
             return self._generated, self.adjoint
         key = tuple((n, str(t)) for n, t in signature.items())
         with self._lock:
@@ -413,11 +413,14 @@ def _materialized_folder():
     return _FOLDER[0]
 
 
-def _same_types(a, b) -> bool:
-    """Same ranks and, for arrays, the same element kind (scalars of any kind agree)."""
+def _same_types(a, b, wrt=()) -> bool:
+    """Same ranks and the same element kinds; a differentiated scalar (converted to float)
+    agrees with any. An int the source only guessed was a float gets code of its own: it
+    may size a slice or index an array through another variable."""
     if b is None or a.keys() != b.keys():
         return False
-    return all(a[k].ndim == b[k].ndim and (a[k].ndim == 0 or a[k].kind == b[k].kind) for k in a)
+    return all(a[k].ndim == b[k].ndim and (a[k].kind == b[k].kind or a[k].ndim == 0 and k in wrt)
+               for k in a)
 
 
 def _as_differentiable(name, value, as_array, fname):

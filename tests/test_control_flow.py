@@ -102,3 +102,23 @@ def test_lorenz_keeps_one_state_per_step():
 def test_while_loop_tape_grows():
     source = adjoint.source(cf.newton_sqrt)
     assert "np.concatenate" in source and "t_count" in source
+
+
+def window_sum(x, m):
+    """An int argument that only reaches an index through a loop variable: the source alone
+    suggests a float, the call passes an int."""
+    total = 0.0
+    stop = m
+    for k in range(3):
+        stop = stop - 1
+        total = total + x[stop] ** 2 + x[k] * x[stop]
+    return total
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_int_argument_reaching_an_index_gets_int_code(target):
+    x = np.linspace(0.1, 0.9, 6)
+    g = adjoint.grad(window_sum, target=target)
+    assert "np.int64" in g.source_for(x, 6)                     # the carried `stop` is an int
+    np.testing.assert_allclose(g(x, 6), finite_difference(window_sum, (x, 6), 0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g(x, 5), autograd_gradient(window_sum, (x, 5), 0), rtol=1e-12)
