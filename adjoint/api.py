@@ -31,12 +31,13 @@ class GradientFunction:
     """
 
     def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
-                 jit_options=None, cache=False, mode="reverse", kind="grad"):
+                 jit_options=None, cache=False, mode="reverse", kind="grad", recompute=False):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
             fn = fn.as_function()
         self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
+        self.recompute = recompute                # replay every loop intermediate, store none
         self.mode = "forward" if kind == "jvp" else mode
         if kind == "vjp" and target == "cuda":
             raise AdjointError("vjp is not available on the cuda target: its cotangent and "
@@ -98,7 +99,7 @@ class GradientFunction:
         self.__adjoint_function__ = fn
 
     def _variant(self):
-        return {"mode": self.mode, "cotangent": self.kind == "vjp"}
+        return {"mode": self.mode, "cotangent": self.kind == "vjp", "recompute": self.recompute}
 
     def as_function(self, *args):
         """The emitted code as a plain Python function read from a real file, so that adjoint
@@ -460,7 +461,7 @@ def _as_result(value):
 
 
 def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
-         mode="reverse"):
+         mode="reverse", recompute=False):
     """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
 
     Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
@@ -468,18 +469,21 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     jit_options: passed to numba, e.g. {"fastmath": True} (an explicit opt-in).
     cache: keep the generated module and numba's machine code on disk for later processes.
     mode: "reverse" (one sweep for all inputs) or "forward" (one tangent run per input).
+    recompute: reverse loops replay every intermediate instead of storing the arrays that a
+    matrix product or a transcendental function made (least memory, more time).
     """
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache,
-                   mode=mode)
+                   mode=mode, recompute=recompute)
     if fn is None:
         return lambda f: GradientFunction(f, **options)
     return GradientFunction(fn, **options)
 
 
-def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False):
+def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
+                   recompute=False):
     """Like `grad`, returning `(value, gradient)`."""
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options,
-                   cache=cache, return_value=True)
+                   cache=cache, return_value=True, recompute=recompute)
     if fn is None:
         return lambda f: GradientFunction(f, **options)
     return GradientFunction(fn, **options)

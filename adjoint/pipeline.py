@@ -77,11 +77,13 @@ def wrt_names(fn_args, wrt) -> tuple:
 
 
 def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=False,
-                  device=False, signature=None, mode="reverse", cotangent=False) -> Generated:
+                  device=False, signature=None, mode="reverse", cotangent=False,
+                  recompute=False) -> Generated:
     """Run the pipeline. `signature` maps argument names to shapes.Type (from the call's
     arguments); without it the types are guessed from the source (shapes.default_signature).
     mode: "reverse" (grad_<f>: the gradient; with `cotangent`, vjp_<f> takes the output's
-    sensitivity as a last argument) or "forward" (jvp_<f>: value and directional derivative)."""
+    sensitivity as a last argument) or "forward" (jvp_<f>: value and directional derivative).
+    recompute: reverse loops replay every intermediate (no stored arrays: least memory)."""
     if mode not in ("reverse", "forward"):
         raise AdjointError(f"unknown mode {mode!r}", hint="use mode='reverse' or mode='forward'")
     parsed = parse(fn)
@@ -94,7 +96,7 @@ def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=Fals
         adjoint = forward(normalized, analysis, namer, filename=parsed.filename)
     else:
         adjoint = reverse(normalized, analysis, namer, filename=parsed.filename,
-                          return_value=return_value, cotangent=cotangent)
+                          return_value=return_value, cotangent=cotangent, store=not recompute)
     vectors = {namer.sensitivity(v) for v in analysis.active
                if mode == "reverse" and analysis.types.get(v, shapes.FLOAT).ndim == 1}
     final = optimize(adjoint, namer, vectors=vectors) if optimized else adjoint

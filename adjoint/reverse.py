@@ -19,6 +19,8 @@ iterations backwards, and each one restores its checkpoint, replays its iteratio
 (recomputing the intermediates) and then runs that iteration's reverse blocks. The optimizer
 later drops every checkpoint and replayed statement nothing reads, so a loop whose
 intermediates depend only on unchanged inputs (extended Rosenbrock) needs no tape at all.
+Arrays whose replay would cost a matrix product or a transcendental function are stored by
+the forward loop instead (tapes.stored_intermediates).
 """
 
 from __future__ import annotations
@@ -31,22 +33,24 @@ from . import nodes, runtime, shapes
 from .analyze import assigned, derivative, exposed_reads, linear_terms, operands
 from .errors import AdjointError, AdjointTypeError, locate
 from .normalize import is_accumulation, is_linear_chain, primitive_of
-from .tapes import LoopFrame, has_slice, statements
+from .tapes import LoopFrame, has_slice, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 
 
 def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
-            return_value=False, cotangent=False) -> gast.FunctionDef:
+            return_value=False, cotangent=False, store=True) -> gast.FunctionDef:
     """The adjoint FunctionDef `grad_<name>`: same arguments, returns the gradient(s).
     With `cotangent`, `vjp_<name>` takes the result's sensitivity as an extra last argument
-    (a vector-valued function's vector-Jacobian product)."""
-    return _Reverse(tree, analysis, namer, filename).function(return_value, cotangent)
+    (a vector-valued function's vector-Jacobian product). `store`: loops keep their costly
+    array intermediates on tapes (False replays them all)."""
+    return _Reverse(tree, analysis, namer, filename, store).function(return_value, cotangent)
 
 
 class _Reverse:
-    def __init__(self, tree, analysis, namer, filename):
+    def __init__(self, tree, analysis, namer, filename, store=True):
         self.tree = tree
+        self.store = store                   # keep costly array intermediates (tapes.py)
         self.a = analysis
         self.namer = namer
         self.filename = filename
@@ -333,6 +337,10 @@ class _Reverse:
         placeholders = [nodes.assign(v, ZERO.get(self.a.kinds.get(v, "float"), 0.0), stmt)
                         for v in carried if v not in defined]
         undo = frame.record_writes()
+        if not counted and self.store:
+            stored, shaped = stored_intermediates(stmt, replay, backward_body, self.a.types)
+            served = frame.describe(shaped, replay + backward_body)
+            replay, backward_body = frame.store(stored, served[:len(replay)]), served[len(replay):]
         pops = [nodes.assign(v, frame.popped(v), stmt) for v in carried]
         replay_comment = [nodes.comment("Replay the iteration: recompute what its reverse reads.", stmt)]
         reverse_loop = frame.reverse(undo + pops + replay_comment + replay + backward_body)
@@ -365,14 +373,19 @@ def _branch_arrays(tree, analysis) -> set:
 
 def _loop_locals(tree) -> set:
     """Names that live within one iteration of a loop: assigned in its body before any read
-    there, and never mentioned outside it. Their sensitivities start at zero in each replay."""
+    there, never mentioned outside it, nor rebound by an inner loop. Their sensitivities
+    start at zero in each replay."""
     local = set()
     for loop in statements(tree.body):
         if not isinstance(loop, (gast.For, gast.While)):
             continue
         inside = {id(n) for s in loop.body for n in gast.walk(s)}
         outside = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name) and id(n) not in inside}
-        local |= assigned(loop.body) - exposed_reads(loop.body) - outside
+        # one also rebound by an inner loop is not: zeroing it there, in the inner reverse
+        # loop's replay, would drop what the later statements sent it
+        inner = set().union(*(assigned(s.body) for s in statements(loop.body)
+                              if isinstance(s, (gast.For, gast.While))))
+        local |= assigned(loop.body) - exposed_reads(loop.body) - outside - inner
     return local
 
 

@@ -85,13 +85,17 @@ class LoopFrame:
 
     def alloc(self, var, size):
         if var in self.a.arrays:                          # one row per iteration
-            rows = gast.BinOp(left=nodes.tuple_([size]), op=gast.Add(),
-                              right=nodes.attribute(f"{var}.shape"))
-            value = nodes.call("np.empty", [rows, nodes.attribute(f"{var}.dtype")])
+            value = nodes.call("np.empty", [self.rows(size, var), nodes.attribute(f"{var}.dtype")])
         else:
             kind = self.a.kinds.get(var, "float")
             value = nodes.call("np.empty", [size, nodes.attribute(TAPE_DTYPE[kind])])
         return nodes.assign(self.tapes[var], value, self.stmt)
+
+    def rows(self, size, var):
+        """(size, var.shape[0], ...): a tape of `size` rows shaped like var, spelled without
+        tuple arithmetic so that the emitted code can be differentiated again (hvp)."""
+        rank = self.owner.type(nodes.name(var)).ndim
+        return nodes.tuple_([size] + [nodes.subscript(nodes.attribute(f"{var}.shape"), k) for k in range(rank)])
 
     def grown(self, var):
         """Double a tape's capacity (amortized growth for while loops)."""
@@ -109,6 +113,47 @@ class LoopFrame:
     def popped(self, var):
         row = nodes.subscript(self.tapes[var], copy.deepcopy(self.iteration))
         return nodes.call(nodes.attribute_of(row, "copy"), []) if var in self.a.arrays else row
+
+    def store(self, names, replay):
+        """Keep each array of `names` on a tape, a row per iteration, allocated in the first
+        iteration (when the row's shape is known); returns the replay, which reads the row
+        back where it computed the array."""
+        for v in names:
+            tape = self.namer.fresh("tape_" + v)
+            trips = nodes.call("len", [nodes.call("range", copy.deepcopy(self.stmt.iter.args))])
+            rows = self.rows(trips, v)
+            first = gast.Compare(left=nodes.atom(copy.deepcopy(self.at_forward)), ops=[gast.Eq()], comparators=[nodes.const(0)])
+            alloc = nodes.if_(first, [nodes.assign(tape, nodes.call("np.empty", [rows, nodes.attribute(f"{v}.dtype")]),
+                                                   self.stmt)], origin=self.stmt)
+            push = nodes.assign(nodes.subscript(tape, copy.deepcopy(self.at_forward), store=True), v, self.stmt)
+            body = self.forward.body
+            k = next(i for i, s in enumerate(body) if _defines(s, v))
+            body[k + 1:k + 1] = [alloc, push]
+            row = nodes.assign(v, nodes.subscript(tape, copy.deepcopy(self.iteration)), self.stmt)
+            replay = [row if _defines(s, v) else s for s in replay]
+        return replay
+
+    def describe(self, names, code):
+        """Serve `v.shape` and `v.dtype` in `code` from variables the forward loop sets in
+        its first iteration (v has one shape in every iteration); returns the new code."""
+        served = {}
+        for v in names:
+            first = gast.Compare(left=nodes.atom(copy.deepcopy(self.at_forward)), ops=[gast.Eq()],
+                                 comparators=[nodes.const(0)])
+            keep = []
+            for attr in ("shape", "dtype"):
+                served[(v, attr)] = self.namer.fresh(f"{v}_{attr}")
+                keep.append(nodes.assign(served[(v, attr)], nodes.attribute(f"{v}.{attr}"), self.stmt))
+            body = self.forward.body
+            k = next(i for i, s in enumerate(body) if _defines(s, v))
+            body[k + 1:k + 1] = [nodes.if_(first, keep, origin=self.stmt)]
+
+        class Serve(gast.NodeTransformer):
+            def visit_Attribute(self, node):
+                if isinstance(node.value, gast.Name) and (node.value.id, node.attr) in served:
+                    return nodes.name(served[(node.value.id, node.attr)])
+                return self.generic_visit(node)
+        return [Serve().visit(copy.deepcopy(stmt)) for stmt in code] if served else code
 
     def record_writes(self):
         """Record tapes for the arrays the forward loop writes; returns the reverse undo."""
@@ -145,6 +190,152 @@ class LoopFrame:
             restore.also_writes = {y}                  # it puts elements of y back
             undo.append(restore)
         return undo
+
+
+# intermediates the reverse loop reads back instead of replaying ---------------------------------
+
+COSTLY_CALLS = {"np.dot", "np.matmul"} | {f"np.{f}" for f in runtime.NUMPY_LOOPS}
+SHAPE_CHANGING = {"np.nonzero", "np.flatnonzero", "np.argwhere", "np.unique", "np.extract",
+                  "np.compress", "np.trim_zeros"}
+
+
+def stored_intermediates(loop, replay, backward, types):
+    """The arrays a reverse loop reads that are costly to replay (a matrix product or a
+    transcendental function of an array lies on the way to them) and that keep one shape
+    in every iteration: the forward loop stores them, a row per iteration, and the replay
+    reads the row instead (then drops what only led to them). Scalars are always replayed:
+    recomputing one costs about what storing it would.
+
+    Returns (stored, shaped): `shaped` are the loop's fixed-shape arrays whose shape or
+    dtype the reverse reads; those reads are served from the first iteration's, so that
+    the replay need not recompute an array to learn its shape."""
+    own = nodes.written_by(loop) - {loop.target.id}
+    if nodes.loads_in(loop.iter) & own:
+        return [], []
+    definitions = {}
+    for stmt in replay:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            definitions.setdefault(stmt.targets[0].id, []).append(stmt)
+    bindings = {}
+    for node in gast.walk(loop):
+        for name in nodes.written_names(node):
+            bindings[name] = bindings.get(name, 0) + 1
+    element_written = {n.targets[0].value.id for n in gast.walk(loop) if isinstance(n, gast.Assign)
+                       and isinstance(n.targets[0], gast.Subscript)}
+    single = {v for v, ds in definitions.items() if len(ds) == 1 and bindings.get(v) == 1}
+    read_back = set().union(*map(nodes.loads_in, backward)) if backward else set()
+
+    def costly(v, seen):
+        if v in seen or v not in single:
+            return False
+        seen.add(v)
+        value = definitions[v][0].value
+        if any(isinstance(n, gast.BinOp) and isinstance(n.op, gast.MatMult)
+               or isinstance(n, gast.Call) and nodes.dotted(n.func) in COSTLY_CALLS
+               for n in gast.walk(value)):
+            return True
+        return any(costly(u, seen) for u in nodes.loads_in(value) & own)
+
+    invariant = _Invariance(definitions, single, own | {loop.target.id}, types)   # k varies
+    stored = sorted(v for v in (read_back & single) - element_written
+                    if types.get(v) is not None and types[v].is_array and types[v].kind == "float"
+                    and costly(v, set()) and invariant.shape_of_name(v))
+    if not stored:
+        return [], []
+    described = {n.value.id for n in gast.walk(gast.Module(body=replay + backward, type_ignores=[]))
+                 if isinstance(n, gast.Attribute) and n.attr in ("shape", "dtype")
+                 and isinstance(n.value, gast.Name)}
+    shaped = sorted(v for v in described & single if invariant.shape_of_name(v)
+                    and types.get(v) is not None and types[v].is_array)
+    return stored, shaped
+
+
+class _Invariance:
+    """Which names a loop iteration computes with the same shape (arrays) or the same value
+    (the integers that size, slice or reshape them) in every iteration."""
+
+    def __init__(self, definitions, single, own, types):
+        self.definitions, self.single, self.own, self.types = definitions, single, own, types
+        self.visiting = set()
+
+    def _defined(self, name, check):
+        if name not in self.own:
+            return True                                  # the loop does not change it
+        if name not in self.single or name in self.visiting:
+            return False
+        self.visiting.add(name)
+        try:
+            return check(self.definitions[name][0].value)
+        finally:
+            self.visiting.discard(name)
+
+    def shape_of_name(self, name):
+        return self._defined(name, self.shape)
+
+    def value_of_name(self, name):
+        return self._defined(name, self.value)
+
+    def _is_array(self, name):
+        kind = self.types.get(name)
+        return kind is not None and kind.is_array
+
+    def shape(self, expr) -> bool:
+        """expr's shape is the same in every iteration."""
+        if expr is None or isinstance(expr, gast.Constant):
+            return True
+        if isinstance(expr, gast.Name):
+            if self._is_array(expr.id):
+                return self.shape_of_name(expr.id)
+            kind = self.types.get(expr.id)
+            sized = kind is None or kind.kind != "float"   # an int may size the result
+            return self.value_of_name(expr.id) if sized else True
+        if isinstance(expr, gast.Subscript):
+            index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
+            for part in index:
+                if isinstance(part, gast.Slice):
+                    if not all(self.value(b) for b in (part.lower, part.upper, part.step)):
+                        return False
+                elif any(isinstance(n, gast.Name) and self._is_array(n.id) for n in gast.walk(part)):
+                    return False                         # a mask or an index array
+            return self.shape(expr.value)
+        if isinstance(expr, gast.Call):
+            callee = nodes.dotted(expr.func)
+            if callee in SHAPE_CHANGING or not callee.startswith(("np.", "math.")):
+                return False
+            return all(self.shape(a) for a in expr.args + [k.value for k in expr.keywords])
+        if isinstance(expr, gast.BinOp):
+            return self.shape(expr.left) and self.shape(expr.right)
+        if isinstance(expr, gast.UnaryOp):
+            return self.shape(expr.operand)
+        if isinstance(expr, gast.Attribute):
+            return self.shape(expr.value)
+        if isinstance(expr, (gast.Tuple, gast.List)):
+            return all(self.shape(e) for e in expr.elts)
+        return False
+
+    def value(self, expr) -> bool:
+        """expr (an integer, a shape) has the same value in every iteration."""
+        if expr is None or isinstance(expr, gast.Constant):
+            return True
+        if isinstance(expr, gast.Name):
+            return not self._is_array(expr.id) and self.value_of_name(expr.id)
+        if isinstance(expr, gast.Attribute) and expr.attr in ("shape", "ndim", "size"):
+            return self.shape(expr.value)
+        if isinstance(expr, gast.Subscript) and isinstance(expr.value, gast.Name) \
+                and not self._is_array(expr.value.id):          # an entry of a shape tuple
+            return self.value(expr.value) and self.value(expr.slice)
+        if isinstance(expr, gast.BinOp):
+            return self.value(expr.left) and self.value(expr.right)
+        if isinstance(expr, gast.UnaryOp):
+            return self.value(expr.operand)
+        if isinstance(expr, gast.Tuple):
+            return all(self.value(e) for e in expr.elts)
+        return False
+
+
+def _defines(stmt, name):
+    return isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+        and stmt.targets[0].id == name
 
 
 def _insert_before(tree, target, new):
