@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from common import (
     compare,
+    fmt_cores,
     fmt_ratio,
     fmt_time,
     load_peers,
@@ -430,7 +431,7 @@ def run_workload(w, peers, compiled, repeats, target, number):
     for name, t in tools.items():
         mem = t.memory
         if name in skipped:
-            rows.append([name, t.form] + ["-"] * 5 + [fmt_time(t.first["grad"]),
+            rows.append([name, t.form] + ["-"] * 6 + [fmt_time(t.first["grad"]),
                         fmt_time(t.first["primal"]), fmt_bytes(mem.get("grad")),
                         fmt_bytes(mem.get("primal")), "-"])
             data[name] = {"skipped": True, "first_gradient_s": t.first["grad"],
@@ -442,7 +443,7 @@ def run_workload(w, peers, compiled, repeats, target, number):
         over_adjoint = paired_ratio(results, f"{name} gradient", f"{ADJOINT} gradient")
         mark = "" if name not in check or check[name]["allclose_to_adjoint"] else " (differs)"
         rows.append([name + mark, t.form, fmt_time(gs["median_s"]),
-                     fmt_time(gs["iqr_s"]) if gs["repeats"] >= 3 else "-",
+                     fmt_time(gs["iqr_s"]) if gs["repeats"] >= 3 else "-", fmt_cores(gs),
                      fmt_time(ps["median_s"]) if ps else "-", fmt_ratio(over_primal),
                      fmt_ratio(over_adjoint), fmt_time(t.first["grad"]),
                      fmt_time(t.first["primal"]), fmt_bytes(mem.get("grad")),
@@ -453,8 +454,8 @@ def run_workload(w, peers, compiled, repeats, target, number):
                       "memory_bytes": mem, "memory_method": t.memory_method,
                       **check.get(name, {})}
     for peer, why in missing.items():
-        rows.append([peer, why] + ["-"] * 10)
-    table = markdown_table(["tool", "form", "gradient (median)", "IQR", "primal (median)",
+        rows.append([peer, why] + ["-"] * 11)
+    table = markdown_table(["tool", "form", "gradient (median)", "IQR", "cores busy", "primal (median)",
                             "gradient / primal", "gradient / adjoint's", "first call gradient",
                             "first call primal", "peak memory gradient", "peak memory primal",
                             "repeats x calls"], rows)
@@ -522,12 +523,16 @@ def measure(quick=False):
         data.append(d)
     info = machine_info()
     if os.environ.get("ADJOINT_BENCH_THREADS") == "one":
-        threads = ("every tool runs on one thread (OPENBLAS_NUM_THREADS=1 for the matrix "
-                   "products of numpy and of numba's code, OMP_NUM_THREADS=1 for torch, "
-                   "XLA_FLAGS=--xla_cpu_multi_thread_eigen=false for jax), as adjoint's serial "
-                   "code does: on this small shared machine the libraries' thread pools cost "
-                   "more than they gave; ADJOINT_BENCH_THREADS=default runs them with their "
-                   f"default pools (cpu_count {info['cpu_count']})")
+        threads = ("every tool runs on one core, as adjoint's serial code does: the measuring "
+                   "process is pinned to one CPU (sched_setaffinity), and the thread pools are "
+                   "set to one thread (OPENBLAS_NUM_THREADS=1 for the matrix products of numpy "
+                   "and of numba's code, OMP_NUM_THREADS=1 for torch, "
+                   "XLA_FLAGS=--xla_cpu_multi_thread_eigen=false for jax, whose CPU client "
+                   "still ran a second thread without the pinning); 'cores busy' is the "
+                   "process's CPU time over the wall time of the timed gradient calls. On this "
+                   "small shared machine the libraries' thread pools cost more than they gave; "
+                   "ADJOINT_BENCH_THREADS=default runs them unpinned with their default pools "
+                   f"(cpu_count {info['cpu_count']})")
     else:
         threads = ("each library with its default thread pool (numba's code is serial but calls "
                    f"BLAS for matrix products; cpu_count {info['cpu_count']}, torch threads "
@@ -563,6 +568,9 @@ if __name__ == "__main__":
         torch_memory_child(sys.argv[2])
         raise SystemExit(0)
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        # one core for every thread of the process: XLA's CPU client keeps a second thread
+        # busy even with its flags above (measured: 1.9 cores for jax's Rosenbrock gradient)
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         Path(sys.argv[2]).write_text(measure(quick="--quick" in sys.argv[3:]))
         raise SystemExit(0)
     quick = parse_quick()

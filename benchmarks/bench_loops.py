@@ -11,7 +11,11 @@ Run: python benchmarks/bench_loops.py [--quick]     (or: make bench)
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +27,7 @@ import numpy as np
 from common import (
     compare,
     first_call,
+    fmt_cores,
     fmt_ratio,
     fmt_time,
     load_peers,
@@ -472,12 +477,12 @@ def run_workload(w, repeats, target, peer_repeats):
         ok = "" if name not in check or check[name]["allclose_to_adjoint"] else \
             f" (differs: {check[name]['max_rel_diff']:.1e})"
         rows.append([name + ok, s["form"], fmt_time(s["median_s"]), fmt_time(s["iqr_s"]),
-                     fmt_time(s["min_s"]), s["repeats"], fmt_ratio(s["over_primal"]),
+                     fmt_time(s["min_s"]), fmt_cores(s), s["repeats"], fmt_ratio(s["over_primal"]),
                      fmt_ratio(s["over_hand_written"]), fmt_ratio(s["over_adjoint"]),
                      fmt_time(s["first_call_s"])])
     for peer, why in w.missing.items():
-        rows.append([peer, why] + ["-"] * 8)
-    table = markdown_table(["variant", "form", "time per call (median)", "IQR", "min", "repeats",
+        rows.append([peer, why] + ["-"] * 9)
+    table = markdown_table(["variant", "form", "time per call (median)", "IQR", "min", "cores busy", "repeats",
                             "/ primal", "/ hand-written", "/ adjoint", "first call (compile)"],
                            rows)
     fast_over_hand_fast = paired_ratio(results, "adjoint .adjoint, fastmath",
@@ -522,6 +527,32 @@ def tape_report():
             f"({used / least:.2f}x). The hand-written adjoint stores the same state.")
 
 
+ONE_CORE_N = 10**6
+
+
+def one_core(n, repeats, target, peer_repeats):
+    """Extended Rosenbrock measured again in a child process pinned to one CPU, so that every
+    tool has the one core adjoint's serial loop uses (jax's CPU client otherwise keeps a
+    second thread busy). Returns (markdown, data)."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "one_core.json"
+        proc = subprocess.run([sys.executable, __file__, "--one-core", str(n), str(repeats),
+                               str(target), str(peer_repeats), str(out)], check=False)
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"bench_loops: the one-core process failed (exit {proc.returncode})")
+        result = json.loads(out.read_text())
+    return result["text"], result["data"]
+
+
+def _one_core_child(n, repeats, target, peer_repeats, out):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    warm_up_numba()
+    w = build_rosenbrock(n, load_peers(), rtol=1e-10)
+    w.title += ", every tool pinned to one core"
+    text, data = run_workload(w, repeats, target, peer_repeats)
+    Path(out).write_text(json.dumps({"text": text, "data": data}, default=float))
+
+
 def main(quick=False):
     repeats, target, peer_repeats = (7, 0.01, 3) if quick else (41, 0.02, 7)
     sizes = (10**4,) if quick else (10**4, 10**6)
@@ -531,6 +562,10 @@ def main(quick=False):
     for n in sizes:
         text, d = run_workload(build_rosenbrock(n, peers, rtol=1e-10), repeats, target,
                                peer_repeats)
+        texts.append(text)
+        data.append(d)
+    if not quick:
+        text, d = one_core(ONE_CORE_N, repeats, target, peer_repeats)
         texts.append(text)
         data.append(d)
     text, d = run_workload(build_lorenz(peers, rtol=1e-8, quick=quick), repeats, target,
@@ -551,7 +586,10 @@ def main(quick=False):
         "call's time (numba/XLA compilation; for autograd/torch a plain first run). Peers run "
         "float64 (jax with jax_enable_x64) on arrays already converted (jnp.asarray / "
         "torch.from_numpy, which does not copy); jax and torch may use several threads "
-        f"(cpu_count {info['cpu_count']}), numba runs on one."),
+        f"(cpu_count {info['cpu_count']}), numba runs on one: 'cores busy' is the process's CPU "
+        "time over the wall time of the timed calls. The table marked 'every tool pinned to one "
+        "core' repeats extended Rosenbrock at n = 10^6 in a child process pinned to one CPU "
+        "(sched_setaffinity), so that jax has the one core numba's serial loop uses."),
     ])
     write_json(NAME, {"benchmark": NAME, "quick": quick, "machine": info, "repeats": repeats,
                       "workloads": data}, quick=quick)
@@ -559,6 +597,10 @@ def main(quick=False):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 6 and sys.argv[1] == "--one-core":
+        _one_core_child(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
+                        sys.argv[6])
+        raise SystemExit(0)
     quick = parse_quick()
     print(main(quick=quick))
     print()

@@ -41,6 +41,14 @@ def _run(fn, number):
     return time.perf_counter() - t0
 
 
+def _run_with_cpu(fn, number):
+    """(wall seconds, CPU seconds of the whole process: every thread's) for `number` calls."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    for _ in range(number):
+        fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def calibrate(fn, target_s=0.05, max_number=10**7):
     """The inner loop count for which one repeat of `fn()` lasts at least `target_s`."""
     number = 1
@@ -82,7 +90,7 @@ def first_call(fn):
     return time.perf_counter() - t0
 
 
-def _summary(per_call, number):
+def _summary(per_call, number, cpu=None):
     ordered = sorted(per_call)
     if len(ordered) >= 2:
         q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
@@ -90,6 +98,8 @@ def _summary(per_call, number):
         q1 = q3 = ordered[0]
     return {"median_s": statistics.median(ordered), "q1_s": q1, "q3_s": q3, "iqr_s": q3 - q1,
             "min_s": ordered[0], "repeats": len(ordered), "number": number,
+            # CPU time over wall time of the timed calls: how many cores the tool kept busy
+            "cores": sum(cpu) / sum(per_call) if cpu and sum(per_call) > 0 else None,
             "samples_s": list(per_call)}                  # in round order, for paired ratios
 
 
@@ -117,10 +127,19 @@ def compare(cases, repeats=15, target_s=0.05, warmup=1, number=None):
             fn()
         numbers[name] = number or calibrate(fn, target_s)
     samples = {name: [] for name in cases}
+    cpu = {name: [] for name in cases}
     for _ in range(repeats):
         for name, fn in cases.items():
-            samples[name].append(_run(fn, numbers[name]) / numbers[name])
-    return {name: _summary(samples[name], numbers[name]) for name in cases}
+            wall, busy = _run_with_cpu(fn, numbers[name])
+            samples[name].append(wall / numbers[name])
+            cpu[name].append(busy / numbers[name])
+    return {name: _summary(samples[name], numbers[name], cpu[name]) for name in cases}
+
+
+def fmt_cores(summary):
+    """'1.0', '1.9': the cores a tool kept busy while timed (CPU time / wall time)."""
+    cores = summary.get("cores")
+    return "-" if cores is None else f"{cores:.1f}"
 
 
 # ---------------------------------------------------------------------------------------------
