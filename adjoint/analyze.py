@@ -34,7 +34,7 @@ class Analysis:
 
 
 def analyze(tree: gast.FunctionDef, wrt, signature=None, filename="<adjoint>") -> Analysis:
-    signature = signature or shapes.default_signature(tree, wrt)
+    signature = {**shapes.default_signature(tree, wrt), **(signature or {})}   # a partial one is completed
     types = shapes.infer(tree, signature, filename)
     statements = list(_assignments(tree.body, in_loop=False))
     varied = _fixpoint(set(wrt), statements, forward=True, types=types)

@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--wrt", metavar="ARGS",
                         help="comma-separated argument names or indices to differentiate "
                              "against (default: the first argument)")
+    common.add_argument("--types", metavar="TYPES",
+                        help="argument types the source alone does not tell, in numba's "
+                             'spelling: "W=float64[:,:,:], x=float64[:], n=int64" (the others '
+                             "are guessed from how the function uses them)")
     common.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback instead of one diagnostic")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -201,7 +205,8 @@ def _show(args) -> int:
     comments = not args.no_comments
     device = args.stage == "device" or args.target == "cuda"
     generated = pipeline.differentiate(fn, wrt, comments=comments, device=device,
-                                       optimized=not args.no_optimize, mode=args.mode)
+                                       optimized=not args.no_optimize, mode=args.mode,
+                                       signature=parse_types(args.types, fn))
     stage = "device" if args.target == "cuda" and args.stage == "emit" else args.stage
     text = pipeline.dump(generated, stage, comments=comments)
     if not text.endswith("\n"):
@@ -218,7 +223,7 @@ def _check(args) -> int:
     from . import pipeline, testing
 
     fn, wrt = resolve(args.function, args.wrt)
-    generated = pipeline.differentiate(fn, wrt)
+    generated = pipeline.differentiate(fn, wrt, signature=parse_types(args.types, fn))
     names = list(inspect.signature(fn).parameters)
     values = parse_at(args.at, names, set(generated.array_args), set(generated.wrt), fn.__name__)
     result = testing.check_grad(fn, *values, wrt=wrt, target=args.target, rtol=args.rtol,
@@ -234,7 +239,8 @@ def _export(args) -> int:
     from . import pipeline
 
     fn, wrt = resolve(args.function, args.wrt)
-    generated = pipeline.differentiate(fn, wrt, comments=not args.no_comments)
+    generated = pipeline.differentiate(fn, wrt, comments=not args.no_comments,
+                                       signature=parse_types(args.types, fn))
     output = args.output or f"{generated.name}.py"
     if os.path.exists(output) and os.path.samefile(output, generated.filename):
         raise UsageError(f"refusing to overwrite the input file {output}",
@@ -375,6 +381,42 @@ def parse_wrt(text: str, fn):
 
 AT_HINT = 'give comma-separated numbers, e.g. --at "1,2,3,4"; separate arguments with ";", ' \
           'e.g. --at "1,2,3;4"'
+
+
+TYPE_SPELLING = re.compile(r"(float|int|bool)(?:8|16|32|64)?_?(?:\[\s*((?::\s*,\s*)*:)\s*\])?")
+
+
+def parse_types(text, fn):
+    """`--types "W=float64[:,:], n=int64"` -> {name: shapes.Type} for those arguments (None
+    without the option)."""
+    if not text:
+        return None
+    from . import shapes
+    names = list(inspect.signature(fn).parameters)
+    signature = {}
+    for item in _split_types(text):
+        name, sep, spelled = (part.strip() for part in item.partition("="))
+        match = TYPE_SPELLING.fullmatch(spelled)
+        if not sep or name not in names or match is None:
+            raise UsageError(f"cannot read the type {item.strip()!r}",
+                             hint=f"write NAME=TYPE with NAME one of {', '.join(names)} and TYPE "
+                                  "like float64, int64, float64[:] or float64[:,:]")
+        rank = match.group(2).count(":") if match.group(2) else 0
+        signature[name] = shapes.Type(match.group(1), rank)
+    return signature
+
+
+def _split_types(text):
+    """Split at the commas between items, not those inside [...]."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    return [i for i in items + [current] if i.strip()]
 
 
 def parse_at(text: str, names, array_args, wrt, fname):

@@ -175,6 +175,38 @@ def test_show_unwraps_a_gradient_function(model, capsys):
     assert "def grad_f(x, y):" in out and out.rstrip().endswith("return s_y")   # its wrt=1
 
 
+LAYERS = """\
+import numpy as np
+
+
+def layers(W, x, scale):
+    total = 0.0
+    for k in range(W.shape[0]):
+        total = total + np.sum(np.tanh(W[k] @ x)) * scale
+    return total
+"""
+
+
+def test_show_types_tell_what_the_source_does_not(tmp_path, capsys):
+    """W[k] @ x reads like scalars; --types says W is a stack of matrices and x a vector."""
+    path = write(tmp_path, "layers.py", LAYERS)
+    code, out, err = run(capsys, "show", f"{path}:layers")
+    assert code != 0 and "matrix product of ranks 0 and 0" in err
+    code, out, err = run(capsys, "show", f"{path}:layers", "--types", "W=float64[:,:,:], x=float64[:]")
+    assert code == 0, err
+    assert "def grad_layers(W, x, scale):" in out and "np.outer(" in out
+    code, out, err = run(capsys, "export", f"{path}:layers", "--types", "W=float64[:,:,:],x=float64[:]",
+                         "-o", tmp_path / "grad_layers.py")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("spelled", ["W=float64[:,:", "W", "w=float64[:]", "W=complex128[:]"])
+def test_show_unreadable_types_are_a_usage_error(tmp_path, capsys, spelled):
+    path = write(tmp_path, "layers.py", LAYERS)
+    code, out, err = run(capsys, "show", f"{path}:layers", "--types", spelled)
+    assert code == 2 and "cannot read the type" in err and "NAME=TYPE" in err
+
+
 def test_show_by_module_name(tmp_path, capsys, monkeypatch):
     write(tmp_path, "adjoint_cli_test_module.py", MODEL)
     monkeypatch.syspath_prepend(str(tmp_path))
