@@ -146,7 +146,9 @@ class LoopFrame:
                 keep.append(nodes.assign(served[(v, attr)], nodes.attribute(f"{v}.{attr}"), self.stmt))
             body = self.forward.body
             k = next(i for i, s in enumerate(body) if _defines(s, v))
-            body[k + 1:k + 1] = [nodes.if_(first, keep, origin=self.stmt)]
+            capture = nodes.if_(first, keep, origin=self.stmt)
+            capture.first_iteration = True          # optimize.allocate_once may add to it
+            body[k + 1:k + 1] = [capture]
 
         class Serve(gast.NodeTransformer):
             def visit_Attribute(self, node):
