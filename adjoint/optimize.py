@@ -10,9 +10,9 @@ fold_constants (1.0 * e, x ** 1.0, 2 - 1.0), propagate_seed (the seed 1.0 into i
 first_accumulation (s = 0.0; s += e  ->  s = e, for sensitivities of temporaries; user-named
 sensitivities keep the seed's `+=` form), eliminate_dead_code (strong liveness: unused
 sensitivities, dead stores, replayed statements and checkpoints nothing reads); then, once,
-allocate_once (a reverse loop's zero sensitivity arrays are allocated at the forward loop's
-first iteration and reset in each reverse one, `s[:] = 0.0`) and carry_scatter_adds (carry.py: reverse loops
-keep neighbouring `s_x[i] += e` in registers).
+allocate_once (allocate.py: a reverse loop's zero sensitivity arrays are allocated at the
+forward loop's first iteration and reset in each reverse one) and carry_scatter_adds (carry.py:
+reverse loops keep neighbouring `s_x[i] += e` in registers).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import copy
 import gast
 
 from . import nodes
+from .allocate import allocate_once
 from .carry import carry_scatter_adds
 
 
@@ -435,78 +436,3 @@ def drop_orphan_comments(fn):
             result.append(stmt)
         return result or [gast.Pass()]
     fn.body = clean(fn.body)
-
-
-# sensitivity arrays allocated once --------------------------------------------------------
-
-# numpy calls that make a new array from their arguments (never a view of one)
-VALUE_CALLS = {"np.sum", "np.mean", "np.dot", "np.matmul", "np.outer", "np.where", "np.max",
-               "np.min", "np.prod", "np.maximum", "np.minimum"}
-
-
-def allocate_once(fn, sensitivities) -> bool:
-    """`s = np.zeros(a_shape, a_dtype)` in a reverse loop, where the shape and dtype come from
-    the forward loop's first iteration (tapes.LoopFrame.describe): allocate s there, once, and
-    reset it in each reverse iteration with `s[:] = 0.0`. Only for an s the loop binds
-    nowhere else and uses only in ways that copy (an alias kept across iterations would see
-    the reset)."""
-    firsts = {}
-    for node in gast.walk(fn):
-        if isinstance(node, gast.If) and getattr(node, "first_iteration", False):
-            for stmt in node.body:
-                for name in nodes.written_names(stmt):
-                    firsts[name] = node
-    if not firsts:
-        return False
-    changed = False
-    for loop in [n for n in gast.walk(fn) if isinstance(n, gast.For)]:
-        for k, stmt in enumerate(loop.body):
-            s = _zeros_of_first_iteration(stmt, firsts, sensitivities)
-            if s is None or _bindings(loop, s) != 1 or s in nodes.loads_in(gast.Module(body=loop.body[:k], type_ignores=[])) \
-                    or not _copied_only(loop, s):
-                continue
-            firsts[stmt.value.args[0].id].body.append(stmt)
-            reset = nodes.assign(nodes.subscript(s, gast.Slice(lower=None, upper=None, step=None), store=True),
-                                 0.0, stmt)
-            loop.body[k] = reset
-            changed = True
-    return changed
-
-
-def _zeros_of_first_iteration(stmt, firsts, sensitivities):
-    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
-            and stmt.targets[0].id in sensitivities and isinstance(stmt.value, gast.Call)
-            and nodes.dotted(stmt.value.func) == "np.zeros" and len(stmt.value.args) == 2
-            and all(isinstance(a, gast.Name) for a in stmt.value.args)):
-        return None
-    shape, dtype = (a.id for a in stmt.value.args)
-    if shape not in firsts or firsts.get(dtype) is not firsts[shape]:
-        return None
-    return stmt.targets[0].id
-
-
-def _bindings(loop, name):
-    return sum(1 for node in gast.walk(loop)
-               if isinstance(node, (gast.Assign, gast.For)) and name in nodes.written_names(node)
-               and not (isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript)))
-
-
-def _copied_only(loop, name) -> bool:
-    """Every read of `name` in the loop makes a new value (arithmetic, an element, a copying
-    numpy call) or updates it in place: no other variable can keep the array."""
-    parents = {}
-    for node in gast.walk(loop):
-        for child in gast.iter_child_nodes(node):
-            parents[id(child)] = node
-    for node in gast.walk(loop):
-        if not (isinstance(node, gast.Name) and node.id == name and isinstance(node.ctx, gast.Load)):
-            continue
-        parent = parents.get(id(node))
-        if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Subscript, gast.AugAssign)):
-            continue
-        if isinstance(parent, gast.Attribute) and parent.attr in ("shape", "dtype", "size", "ndim"):
-            continue
-        if isinstance(parent, gast.Call) and nodes.dotted(parent.func) in VALUE_CALLS:
-            continue
-        return False
-    return True
