@@ -13,7 +13,9 @@ Iteration i reads back the element iteration i + 1 has just stored, a store-to-l
 through memory that serializes the loop (and keeps LLVM from vectorizing it). Element k gets
 its contributions from consecutive iterations, so the ones from all but its last iteration can
 wait in scalars (`s_x_carry`) and the element is written once. Every write stays a `+=`, so the
-rewrite is exact whatever the array held before, and negative (wrapping) indices stay right.
+rewrite is exact whatever the array held before, and negative (wrapping) indices stay right;
+except where the loop provably writes the whole freshly zeroed array (_store_once): there the
+zero fill goes and the writes become stores.
 
 Applies to a descending `range(a, b, -1)` loop and a rank-1 sensitivity array that the loop
 body touches only through top-level `s_x[i + c] += e` statements with constant offsets c.
@@ -30,26 +32,32 @@ from . import nodes
 MAX_SPAN = 4                # offsets further apart than this keep their memory round trips
 
 
-def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors) -> bool:
+def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors, store_once=True) -> bool:
     """Rewrite every eligible reverse loop in `fn` for the rank-1 sensitivity arrays `vectors`
-    (an element of a matrix is a row: no scalar can carry it); True when one changed."""
+    (an element of a matrix is a row: no scalar can carry it); True when one changed.
+    `store_once`: a carried array the loop covers whole is stored, not zero-filled and added
+    into (_store_once)."""
     arrays = {s for s in vectors & namer.sensitivities if not _aliased(fn, s)}
     changed = False
     for block in nodes.blocks(fn):
         i = 0
         while i < len(block):
             stmt = block[i]
-            before, after = [], []
+            before, after, carried = [], [], []
             if isinstance(stmt, gast.For) and _descending_unit_range(stmt):
                 for array in sorted(arrays):
                     starts, flush = _carry(stmt, array, namer)
                     before, after = before + starts, after + flush
+                    if flush:
+                        carried.append((array, flush[0]))
             if before:
                 head = i
                 while head > 0 and nodes.is_comment(block[head - 1]):    # the loop's own comment
                     head -= 1
                 block[head:i + 1] = before + block[head:i] + [stmt] + after
                 changed = True
+                for array, flush in carried if store_once else []:
+                    _store_once(fn, block, stmt, array, flush)
             i += 1 + len(before) + len(after)
     return changed
 
@@ -102,6 +110,8 @@ def _carry(loop, array, namer):
                                  else nodes.const(0.0)))
     loop.body = kept + tail
 
+    loop.carried_offsets = getattr(loop, "carried_offsets", {})
+    loop.carried_offsets[array] = (low, high)
     stop = loop.iter.args[1]
     flush = [nodes.accumulate(nodes.subscript(nodes.name(array), _plus(stop, low + j), store=True),
                               nodes.name(carries[j - 1])) for j in range(1, span + 1)]
@@ -109,6 +119,109 @@ def _carry(loop, array, namer):
              *(nodes.assign(nodes.name(c, store=True), nodes.const(0.0)) for c in carries)]
     ran = gast.Compare(left=_copy(loop.iter.args[0]), ops=[gast.Gt()], comparators=[_copy(stop)])
     return start, [nodes.if_(ran, flush)]
+
+
+# stored once -------------------------------------------------------------------------------
+
+def _store_once(fn, block, loop, array, flush):
+    """The carried loop writes each element of [b + 1 + low, a + high] exactly once (the loop
+    the top one of each iteration, the flush the rest). When that range is the whole array,
+    provably from the source (`s_x = np.zeros(x.shape, ...)`, `range(len(x) - 2, -1, -1)`), the
+    zero fill is not needed and every `+=` can be a store:
+
+        s_x = np.empty(x.shape, x.dtype)    (was np.zeros)
+        for i in range(n - 2, -1, -1):
+            ...
+            s_x[t_3] = s_x_carry + s_7      (was +=)
+        if n - 2 > -1:
+            s_x[0] = s_x_carry              (was +=)
+        else:
+            s_x[:] = 0.0                    (no iteration: nothing was written)
+
+    That halves the loop's memory traffic on a large array (no fill pass, no read back)."""
+    position = next(k for k, s in enumerate(block) if s is loop)
+    allocation = next((k for k in range(position - 1, -1, -1) if array in nodes.names_in(block[k])), None)
+    if allocation is None:
+        return
+    alloc = block[allocation]
+    if not (isinstance(alloc, gast.Assign) and isinstance(alloc.targets[0], gast.Name)
+            and isinstance(alloc.value, gast.Call) and nodes.dotted(alloc.value.func) == "np.zeros"
+            and alloc.value.args and isinstance(alloc.value.args[0], gast.Attribute)
+            and alloc.value.args[0].attr == "shape" and isinstance(alloc.value.args[0].value, gast.Name)):
+        return
+    length = ("dim", alloc.value.args[0].value.id, 0)
+    low, high = loop.carried_offsets[array]
+    start, stop = loop.iter.args[0], loop.iter.args[1]
+    definitions = _single_definitions(fn)
+    first = _affine(stop, definitions)
+    last = _affine(start, definitions)
+    if first is None or last is None or length[1] not in definitions.get("", set()):
+        return
+    if _shifted(first, 1 + low) != ({}, 0) or _shifted(last, high) != ({length: 1}, -1):
+        return
+    alloc.value.func = nodes.attribute("np.empty")
+    adds = [s for s in loop.body if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Subscript)
+            and _is_name(s.target.value, array)] + [s for s in flush.body if isinstance(s, gast.AugAssign)]
+    for add in adds:
+        store = nodes.located(nodes.assign(add.target, add.value), add)
+        for holder in (loop.body, flush.body):
+            holder[:] = [store if s is add else s for s in holder]
+    everything = gast.Slice(lower=None, upper=None, step=None)
+    flush.orelse = [nodes.assign(nodes.subscript(nodes.name(array), everything, store=True), 0.0)]
+
+
+def _single_definitions(fn) -> dict:
+    """name -> value for the names bound once, by a plain assignment; under "" the arguments
+    and single-bound names (whose shapes do not change)."""
+    counts, values = {}, {}
+    for node in gast.walk(fn):
+        if isinstance(node, (gast.Assign, gast.AugAssign, gast.For)):
+            for name in nodes.written_names(node):
+                counts[name] = counts.get(name, 0) + 1
+                if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+                    values[name] = node.value
+    single = {n: v for n, v in values.items() if counts[n] == 1}
+    single[""] = {a.id for a in fn.args.args if counts.get(a.id, 0) == 0} | set(single)
+    return single
+
+
+def _affine(expr, definitions, depth=0):
+    """expr as ({("dim", array, axis): coefficient}, constant), from integer constants, + and -,
+    `x.shape[k]`, `len(x)` and names bound once to such expressions; None otherwise."""
+    if depth > 20:
+        return None
+    if _integer(expr):
+        return {}, expr.value
+    if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub):
+        inner = _affine(expr.operand, definitions, depth + 1)
+        return None if inner is None else ({k: -v for k, v in inner[0].items()}, -inner[1])
+    if isinstance(expr, gast.BinOp) and isinstance(expr.op, (gast.Add, gast.Sub)):
+        left = _affine(expr.left, definitions, depth + 1)
+        right = _affine(expr.right, definitions, depth + 1)
+        if left is None or right is None:
+            return None
+        sign = 1 if isinstance(expr.op, gast.Add) else -1
+        terms = dict(left[0])
+        for k, v in right[0].items():
+            terms[k] = terms.get(k, 0) + sign * v
+        return {k: v for k, v in terms.items() if v}, left[1] + sign * right[1]
+    if isinstance(expr, gast.Subscript) and _integer(expr.slice):
+        shape = expr.value
+        if isinstance(shape, gast.Name) and shape.id in definitions:
+            shape = definitions[shape.id]
+        if isinstance(shape, gast.Attribute) and shape.attr == "shape" and isinstance(shape.value, gast.Name):
+            return {("dim", shape.value.id, expr.slice.value): 1}, 0
+        return None
+    if isinstance(expr, gast.Call) and nodes.dotted(expr.func) == "len" and len(expr.args) == 1 \
+            and isinstance(expr.args[0], gast.Name):
+        return {("dim", expr.args[0].id, 0): 1}, 0
+    if isinstance(expr, gast.Name) and expr.id in definitions and expr.id != "":
+        return _affine(definitions[expr.id], definitions, depth + 1)
+    return None
+
+
+def _shifted(affine, k):
+    return affine[0], affine[1] + k
 
 
 def _index_offsets(body, index) -> dict:

@@ -26,8 +26,10 @@ from .allocate import allocate_once
 from .carry import carry_scatter_adds
 
 
-def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset()) -> gast.FunctionDef:
-    """`vectors`: the rank-1 sensitivity arrays, whose elements reverse loops may carry."""
+def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_once=True) -> gast.FunctionDef:
+    """`vectors`: the rank-1 sensitivity arrays, whose elements reverse loops may carry;
+    `store_once`: a carried array a loop covers whole is stored, not zero-filled (carry.py;
+    False for device code, whose gradient rows arrive zeroed)."""
     fn = copy.deepcopy(fn)
     sensitivities = namer.sensitivities
     temporaries = {s for s in sensitivities if namer.sensitivity_of_temporary(s)}
@@ -41,7 +43,7 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset()) -> gast
         if not changed:
             break
     allocate_once(fn, sensitivities)
-    if carry_scatter_adds(fn, namer, vectors):
+    if carry_scatter_adds(fn, namer, vectors, store_once=store_once):
         fold_constants(fn)
     drop_orphan_comments(fn)
     return fn

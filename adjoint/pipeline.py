@@ -99,7 +99,7 @@ def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=Fals
                           return_value=return_value, cotangent=cotangent, store=not recompute)
     vectors = {namer.sensitivity(v) for v in analysis.active
                if mode == "reverse" and analysis.types.get(v, shapes.FLOAT).ndim == 1}
-    final = optimize(adjoint, namer, vectors=vectors) if optimized else adjoint
+    final = optimize(adjoint, namer, vectors=vectors, store_once=not device) if optimized else adjoint
     where = f"{os.path.basename(parsed.filename)}:{parsed.tree.lineno}"
     types_of = lambda node: shapes.type_of(node, analysis.types)        # noqa: E731
     lowered = runtime.lower_for_numba(final, types_of)

@@ -95,8 +95,23 @@ def test_which_loops_carry(fn, args, carries):
 def test_rosenbrock_reverse_loop_reads_like_hand_written():
     source = adjoint.grad(rosenbrock, target="python").source
     assert "    s_x_carry = 0.0\n    # Reverse of the loop: \"for i in range(n - 1)\"\n    for i in" in source
-    assert "        s_x[t_3] += s_x_carry + s_7\n        s_x_carry = s_5\n" in source
-    assert "    if t_2 - 1 > -1:\n        s_x[0] += s_x_carry\n" in source
+    assert "        s_x[t_3] = s_x_carry + s_7\n        s_x_carry = s_5\n" in source
+    assert "    if t_2 - 1 > -1:\n        s_x[0] = s_x_carry\n    else:\n        s_x[:] = 0.0\n" in source
+    assert "s_x = np.empty(x.shape, x.dtype)" in source          # no zero fill: stored once
+
+
+@pytest.mark.parametrize("fn, args, stores", [
+    (rosenbrock, (np.ones(5),), True),
+    (three_point, (np.ones(5),), True),                # range(1, n - 1), offsets -1..1: 0..n-1
+    (carried_state, (np.ones(5),), True),
+    (wrapping, (np.ones(5),), False),                  # x[i - 1] at i = 0 is x[-1]: wraps
+    (gapped, (np.ones(5), 2), False)])                 # range(k): the cover depends on k
+def test_stored_once_only_where_the_loop_covers_the_whole_array(fn, args, stores):
+    """Only a loop that provably writes every element exactly once skips the zero fill and
+    stores instead of adding; the others keep np.zeros and `+=` (their oracles above)."""
+    source = adjoint.grad(fn, target="python").source_for(*args)
+    assert ("s_x = np.empty(" in source) == stores
+    assert ("s_x[:] = 0.0" in source) == stores
 
 
 def test_float32_gradient_keeps_its_dtype():
