@@ -164,6 +164,8 @@ def derivative(primitive, args, out, g, types):
         for c in contributions:
             if c is not None and array_rule.exact_shape:
                 c.exact_shape = True            # optimize.py may assign it instead of adding
+            if c is not None and array_rule.broadcast_view:
+                c.broadcast_view = True         # ... where the sensitivity is only read elementwise
         return [(a, c, kind) for a, c in zip(args, contributions)]
     parts_rule = rules.lookup_parts(primitive)
     if parts_rule is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):

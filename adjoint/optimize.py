@@ -8,7 +8,8 @@
 Passes, run in order until none changes anything (each returns whether it did):
 fold_constants (1.0 * e, x ** 1.0, 2 - 1.0), propagate_seed (the seed 1.0 into its uses),
 first_accumulation (s = 0.0; s += e  ->  s = e, for sensitivities of temporaries; user-named
-sensitivities keep the seed's `+=` form), eliminate_dead_code (strong liveness: unused
+sensitivities keep the seed's `+=` form; a sum's broadcast sensitivity stays a read-only view
+where it is only read elementwise), eliminate_dead_code (strong liveness: unused
 sensitivities, dead stores, replayed statements and checkpoints nothing reads); then, once,
 allocate_once (allocate.py: a reverse loop's zero sensitivity arrays are allocated at the
 forward loop's first iteration and reset in each reverse one) and carry_scatter_adds (carry.py:
@@ -150,6 +151,7 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset()) -> bool:
     rewriter = _ZeroState(temporaries, in_loops)
     rewriter.returned = set(returned)
     rewriter.mutations = _in_place_writes(fn)
+    rewriter.elementwise = _read_only_elementwise(fn)
     rewriter.block(fn.body, frozenset(), rewrite=True)
     return rewriter.changed
 
@@ -163,6 +165,8 @@ class _ZeroState:
         self.changed = False
         self.arrays = set()                  # sensitivities that start as zero arrays
         self.returned = set()                # gradients returned to the caller keep their dtype
+        self.mutations = {}                  # name -> in-place writes (_in_place_writes)
+        self.elementwise = set()             # names only read elementwise (_read_only_elementwise)
 
     def rewritable(self, name):
         return name in self.temporaries or (self.depth > 0 and name in self.in_loops)
@@ -188,8 +192,10 @@ class _ZeroState:
             if isinstance(target, gast.Name) and target.id in self.arrays:
                 # same shape: assigning is safe (a summed-back sensitivity may be its argument
                 # itself, so neither may change in place afterwards)
-                allowed = getattr(stmt, "full_shape", False) or self.summed_back_alone(target.id, stmt.value) \
-                    or self.unchanged_alias(target.id, getattr(stmt, "alias_of", None))
+                allowed = getattr(stmt, "full_shape", False) \
+                    or self.summed_back_alone(target.id, stmt.value, isinstance(stmt.op, gast.Sub)) \
+                    or self.unchanged_alias(target.id, getattr(stmt, "alias_of", None)) \
+                    or self.viewed_alone(target.id, stmt)
             else:
                 allowed = self.rewritable(getattr(target, "id", ""))
             if isinstance(target, gast.Name) and target.id in zero and allowed \
@@ -211,11 +217,18 @@ class _ZeroState:
                 self.depth -= 1
         return zero
 
-    def summed_back_alone(self, name, value):
+    def summed_back_alone(self, name, value, negated=False):
         if not (isinstance(value, gast.Call) and nodes.dotted(value.func).startswith("_sum_to_")):
             return False
         source = value.args[0]
-        return not isinstance(source, gast.Name) or self.unchanged_alias(name, source.id)
+        # `s = -_sum_to(g)` is a new array even where _sum_to returns g itself
+        return negated or not isinstance(source, gast.Name) or self.unchanged_alias(name, source.id)
+
+    def viewed_alone(self, name, stmt):
+        """`s += np.broadcast_to(e, shape)` may become the read-only view itself where nothing
+        else writes s and every read of s is elementwise (numba then fuses the view into it)."""
+        return getattr(stmt, "broadcast_view", False) and self.mutations.get(name, 0) == 1 \
+            and name in self.elementwise and name not in self.returned
 
     def unchanged_alias(self, name, source):
         """`name = source` shares the array: safe when neither changes in place afterwards."""
@@ -249,6 +262,28 @@ def _in_place_writes(fn) -> dict:
         for name in names:
             counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def _read_only_elementwise(fn) -> set:
+    """Names every read of which is an operand of elementwise arithmetic or of a sum: what a
+    read-only, non-contiguous view can be (a matrix product or a call could need more)."""
+    reads: dict = {}
+    elementwise: dict = {}
+    for node in gast.walk(fn):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+            reads[node.id] = reads.get(node.id, 0) + 1
+        operands = []
+        if isinstance(node, gast.BinOp) and not isinstance(node.op, gast.MatMult):
+            operands = [node.left, node.right]
+        elif isinstance(node, gast.UnaryOp):
+            operands = [node.operand]
+        elif isinstance(node, gast.Call) and node.args and (
+                nodes.dotted(node.func).startswith("_sum_to_") or nodes.dotted(node.func) == "np.sum"):
+            operands = [node.args[0]]
+        for operand in operands:
+            if isinstance(operand, gast.Name):
+                elementwise[operand.id] = elementwise.get(operand.id, 0) + 1
+    return {name for name, count in elementwise.items() if count == reads[name]}
 
 
 def _zero_array(value) -> bool:

@@ -276,6 +276,7 @@ class _Reverse:
             update.full_shape = (same_shape and not isinstance(value, gast.Name)) \
                 or getattr(expression, "exact_shape", False)
             update.alias_of = value.id if same_shape and isinstance(value, gast.Name) else None
+            update.broadcast_view = getattr(expression, "broadcast_view", False)
             updates.append(update)
         return updates
 
@@ -284,6 +285,10 @@ class _Reverse:
         mine = self.type(operand)
         if not out.is_array:
             return value
+        if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
+            # negate after summing: a pass over the small array, not the broadcast one
+            summed = self.reduce_to(value.operand, operand, out, broadcast)
+            return value if summed is value.operand else nodes.neg(summed)
         if not mine.is_array:
             return nodes.call("np.sum", [value])
         if mine.ndim < out.ndim or broadcast:

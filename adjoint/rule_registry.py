@@ -53,6 +53,7 @@ class ArrayRule:
     ranks: tuple | None         # the argument ranks this variant applies to (None: any)
     broadcasts: bool = False    # contributions are summed back to each argument's shape
     exact_shape: bool = False   # contributions have exactly each argument's shape (fresh arrays)
+    broadcast_view: bool = False  # ... or are read-only broadcast views of exactly that shape
 
     def matches(self, ranks) -> bool:
         if len(ranks) != len(self.params):
@@ -124,11 +125,14 @@ def rule(*primitives, domain=None):
     return register
 
 
-def vjp(*primitives, ranks=None, broadcasts=False, exact_shape=False):
+def vjp(*primitives, ranks=None, broadcasts=False, exact_shape=False, broadcast_view=False):
     """Register an array primitive's vector-Jacobian product (see ArrayRule). `broadcasts`:
     the arguments broadcast against each other, so contributions are summed back to each
     argument's shape. `exact_shape`: each contribution is a new array of exactly its
-    argument's shape, so the optimizer may assign it to a zero sensitivity instead of adding."""
+    argument's shape, so the optimizer may assign it to a zero sensitivity instead of adding.
+    `broadcast_view`: each contribution is `np.broadcast_to(..., arg.shape)`, a read-only view
+    the optimizer may assign to a zero sensitivity that is afterwards only read elementwise
+    (no pass fills the array; numba fuses the view into the expression that reads it)."""
     def register(function):
         params, uses_out, expressions = _parse_rule(function, extra={"g"}, allow_none=True)
         params = tuple(p for p in params if p != "g")
@@ -137,7 +141,8 @@ def vjp(*primitives, ranks=None, broadcasts=False, exact_shape=False):
                                f"contributions for {len(params)} arguments")
         for primitive in primitives:
             ARRAY_RULES.setdefault(primitive, []).append(ArrayRule(
-                primitive, function, params, uses_out, expressions, ranks, broadcasts, exact_shape))
+                primitive, function, params, uses_out, expressions, ranks, broadcasts, exact_shape,
+                broadcast_view))
         return function
     return register
 

@@ -235,9 +235,9 @@ def sum_all(x, g):
     return g                                          # broadcast into every element
 
 
-@vjp(np.sum)
+@vjp(np.sum, broadcast_view=True)
 def sum_axis(x, axis, g):
-    return np.expand_dims(g, axis), None
+    return np.broadcast_to(np.expand_dims(g, axis), x.shape), None
 
 
 @vjp(np.mean)
@@ -245,9 +245,9 @@ def mean_all(x, g):
     return g / x.size
 
 
-@vjp(np.mean)
+@vjp(np.mean, broadcast_view=True)
 def mean_axis(x, axis, g):
-    return np.expand_dims(g, axis) / x.shape[axis], None
+    return np.broadcast_to(np.expand_dims(g, axis) / x.shape[axis], x.shape), None
 
 
 @vjp(np.prod)

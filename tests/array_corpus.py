@@ -194,6 +194,17 @@ def gmm_objective_vectorized(alphas, means, icf, x, wishart_gamma, wishart_m):
     return anp.sum(lse) - n * lse_alphas + prior
 
 
+def row_norms_weighted(A, w):
+    """The sensitivity of A * A arrives as a broadcast row of the sum's: read elementwise."""
+    return np.sum(np.sum(A * A, axis=1) * w) + np.sum(np.mean(np.tanh(A), axis=0))
+
+
+def row_sums_projected(A, B):
+    """The sum's broadcast sensitivity feeds a matrix product: it must be a real array."""
+    rows = np.sum(A @ B, axis=1)
+    return np.sum(np.tanh(rows))
+
+
 def gmm_data(d, K, n, seed=0):
     rng = np.random.default_rng(seed)
     alphas = rng.normal(size=K)

@@ -152,6 +152,22 @@ def test_broadcast_sums_back_only_where_needed():
     assert "s_W1 += X.T @ s_1" in source                    # the matrix product's rule
 
 
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise(target):
+    A, w, B = RNG.normal(size=(5, 3)), RNG.normal(size=5), RNG.normal(size=(3, 2))
+    viewed = gradient_function(ac.row_norms_weighted, (0, 1), target)
+    copied = gradient_function(ac.row_sums_projected, (0, 1), target)
+    for g, fn, args in ((viewed, ac.row_norms_weighted, (A, w)), (copied, ac.row_sums_projected, (A, B))):
+        got = g(*args)
+        for k in range(2):
+            assert relative_error(got[k], autograd_gradient(fn, args, k)) < 1e-12
+    view = viewed.source_for(A, w)
+    assert "s_1 = np.broadcast_to(np.expand_dims(" in view        # no zero fill, no pass
+    assert "s_1 = np.zeros" not in view
+    copy = copied.source_for(A, B)                                # a matrix product reads it
+    assert "s_1 += np.broadcast_to(" in copy and "s_1 = np.zeros" in copy
+
+
 def test_elements_overwritten_in_a_loop_are_restored():
     source = adjoint.source(ac.recurrence)
     assert "_record_1(" in source and "_undo_1(" in source
