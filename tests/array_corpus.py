@@ -124,17 +124,17 @@ def logsumexp(x):
 
 
 def gmm_main_term(alphas, means, icf, x, k, d):
-    """log alpha_k + log det Q_k - |Q_k (x_i - mu_k)|^2 / 2 for every point x_i."""
-    q = np.exp(icf[k, :d])
-    L = np.zeros((d, d))
+    """log alpha_k + log det Q_k - |Q_k (x_i - mu_k)|^2 / 2 for every point x_i, with Q_k
+    lower triangular: exp(icf[k, :d]) on its diagonal, icf[k, d:] below, column by column."""
+    Q = np.zeros((d, d))
     idx = d
     for j in range(d):
+        Q[j, j] = math.exp(icf[k, j])
         for i in range(j + 1, d):
-            L[i, j] = icf[k, idx]
+            Q[i, j] = icf[k, idx]
             idx += 1
-    xc = x - means[k]
-    Lx = xc * q + xc @ L.T
-    return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Lx * Lx, axis=1)
+    Qx = (x - means[k]) @ Q.T
+    return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)
 
 
 def gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
@@ -158,6 +158,25 @@ def gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         frobenius = np.sum(q * q) + np.sum(icf[k, d:] ** 2)
         prior += 0.5 * wishart_gamma * wishart_gamma * frobenius - wishart_m * np.sum(icf[k, :d])
     return np.sum(best + np.log(total)) - n * lse_alphas + prior
+
+
+def gmm_objective_matrix(alphas, means, icf, x, wishart_gamma, wishart_m):
+    """The same objective with each component's terms computed once, as rows of a (K, n)
+    matrix, and a log-sum-exp down its columns (the form the vectorized peers compute)."""
+    n = x.shape[0]
+    d = x.shape[1]
+    K = alphas.shape[0]
+    main = np.empty((K, n))
+    for k in range(K):
+        main[k] = gmm_main_term(alphas, means, icf, x, k, d)
+    best = np.max(main, axis=0)
+    lse = best + np.log(np.sum(np.exp(main - best), axis=0))
+    top = np.max(alphas)
+    lse_alphas = top + np.log(np.sum(np.exp(alphas - top)))
+    q = np.exp(icf[:, :d])
+    frobenius = np.sum(q * q) + np.sum(icf[:, d:] ** 2)
+    prior = 0.5 * wishart_gamma * wishart_gamma * frobenius - wishart_m * np.sum(icf[:, :d])
+    return np.sum(lse) - n * lse_alphas + prior
 
 
 def gmm_objective_vectorized(alphas, means, icf, x, wishart_gamma, wishart_m):

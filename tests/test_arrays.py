@@ -115,11 +115,12 @@ def test_mlp_loss(target):
 
 
 @pytest.mark.parametrize("target", ["python", "cpu"])
-def test_gmm_objective(target):
+@pytest.mark.parametrize("objective", [ac.gmm_objective, ac.gmm_objective_matrix])
+def test_gmm_objective(objective, target):
     import autograd
     args = ac.gmm_data(d=3, K=4, n=12)
-    assert ac.gmm_objective(*args) == pytest.approx(ac.gmm_objective_vectorized(*args), rel=1e-12)
-    got = gradient_function(ac.gmm_objective, (0, 1, 2), target)(*args)
+    assert objective(*args) == pytest.approx(ac.gmm_objective_vectorized(*args), rel=1e-12)
+    got = gradient_function(objective, (0, 1, 2), target)(*args)
     for k in range(3):
         want = autograd.grad(ac.gmm_objective_vectorized, k)(*args)
         assert relative_error(got[k], want) < 1e-10
