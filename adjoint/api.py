@@ -27,7 +27,9 @@ class GradientFunction:
     .source   the emitted gradient module (standalone: imports math and numpy only)
     .primal   the function itself, compiled for the target
     .adjoint  the compiled gradient function: same arguments, returns the gradient
-              (on the cpu target a numba dispatcher, callable from your own @numba.njit code)
+              (on the cpu target a numba dispatcher, callable from your own @numba.njit code),
+              generated for the argument types the source suggests (see .source);
+              .adjoint_for(*args) is the one generated for these arguments' types
     """
 
     def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
@@ -128,6 +130,12 @@ class GradientFunction:
     @property
     def source(self) -> str:
         return self.generated.source
+
+    def adjoint_for(self, *args):
+        """The compiled gradient generated for these arguments' types (rank, element kind):
+        what a call uses, for your own @numba.njit code where the guess behind .adjoint (an
+        argument read as `a[k]` taken for a vector, say) is not your arguments' types."""
+        return self._specialized(self._check_arguments(args))[1]
 
     def source_for(self, *args) -> str:
         """The gradient source generated for these arguments' types."""

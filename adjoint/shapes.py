@@ -57,11 +57,22 @@ def describe(value) -> Type:
 
 def default_signature(tree, wrt) -> dict:
     """Types guessed from the source alone, for `adjoint.source(f)` without arguments:
-    an argument indexed with k subscripts (or unpacked) is a rank-k float array; an argument
-    used as a loop bound or index is an int; every other argument is a float."""
+    an argument indexed with k subscripts (or unpacked) is a rank-k float array, one whose
+    `.shape[k - 1]` is read at least rank k; an argument used as a loop bound or index is an
+    int; every other argument is a float."""
     signature = {a.id: FLOAT for a in tree.args.args}
+    shapes_of = {}                       # normalized code reads x.shape[1] as t = x.shape; t[1]
     for node in gast.walk(tree):
-        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) \
+                and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
+                and isinstance(node.value.value, gast.Name):
+            shapes_of[node.targets[0].id] = node.value.value.id
+    for node in gast.walk(tree):
+        shape_of = _shape_read(node, shapes_of)
+        if shape_of is not None and shape_of[0] in signature:
+            name, axis = shape_of
+            signature[name] = Type("float", max(axis + 1, signature[name].ndim))
+        elif isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
                 and node.value.id in signature:
             index = node.slice
             rank = len(index.elts) if isinstance(index, gast.Tuple) else 1
@@ -81,6 +92,19 @@ def default_signature(tree, wrt) -> dict:
                 if isinstance(a, gast.Name) and a.id in signature and a.id not in wrt:
                     signature[a.id] = INT
     return signature
+
+
+def _shape_read(node, shapes_of):
+    """(name, k) for `name.shape[k]`, or `t[k]` after `t = name.shape`, with a constant k >= 0."""
+    if not (isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant)
+            and type(node.slice.value) is int and node.slice.value >= 0):
+        return None
+    shape = node.value
+    if isinstance(shape, gast.Attribute) and shape.attr == "shape" and isinstance(shape.value, gast.Name):
+        return shape.value.id, node.slice.value
+    if isinstance(shape, gast.Name) and shape.id in shapes_of:
+        return shapes_of[shape.id], node.slice.value
+    return None
 
 
 def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict:

@@ -169,6 +169,18 @@ def test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise(target):
     assert "s_1 += np.broadcast_to(" in copy and "s_1 = np.zeros" in copy
 
 
+def test_guessed_types_and_adjoint_for_the_arguments_types():
+    import autograd
+    g = adjoint.grad(ac.gmm_objective_matrix, wrt=(0, 1, 2))
+    # x.shape[1] makes x a matrix (normalized: t = x.shape; d = t[1]): its rows are vectors
+    assert g.generated.signature["x"].ndim == 2
+    args = ac.gmm_data(d=3, K=4, n=12)
+    got = g.adjoint_for(*args)(*args)           # means is read as means[k]: guessed a vector
+    for k in range(3):
+        want = autograd.grad(ac.gmm_objective_vectorized, k)(*args)
+        assert relative_error(got[k], want) < 1e-10
+
+
 def test_elements_overwritten_in_a_loop_are_restored():
     source = adjoint.source(ac.recurrence)
     assert "_record_1(" in source and "_undo_1(" in source
