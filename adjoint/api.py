@@ -54,6 +54,8 @@ class GradientFunction:
         self.target = target
         self.return_value = return_value
         self.jit_options = dict(jit_options or {})
+        # numba runs prange loops in parallel; the python target runs the same source serially
+        self.parallel = bool(self.jit_options.get("parallel")) and target in ("cpu", "python")
         self.cache_key = None
         self._deferred = None
         self._generated = None
@@ -100,14 +102,18 @@ class GradientFunction:
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
 
-    def _variant(self):
-        return {"mode": self.mode, "cotangent": self.kind == "vjp", "recompute": self.recompute}
+    def _variant(self, parallel=None):
+        return {"mode": self.mode, "cotangent": self.kind == "vjp", "recompute": self.recompute,
+                "parallel": self.parallel if parallel is None else parallel}
 
     def as_function(self, *args):
         """The emitted code as a plain Python function read from a real file, so that adjoint
         can transform it again (forward-over-reverse Hessians, grad(grad(f)))."""
         from . import cache as disk
         generated = self._specialized(self._check_arguments(args))[0] if args else self.generated
+        if self.parallel:                  # numba.prange is outside the subset adjoint reads
+            generated = differentiate(self.fn, self.wrt, return_value=self.return_value,
+                                      signature=generated.signature, **self._variant(parallel=False))
         folder = _materialized_folder()
         digest = abs(hash((generated.source, self.fn.__module__, self.fn.__qualname__)))
         path = os.path.join(folder, f"{generated.name}_{digest:x}.py")
@@ -166,6 +172,23 @@ class GradientFunction:
                 else:
                     self._adjoint = self._compile(g.source, g.name, g.name)
             return self._adjoint
+
+    def serial_adjoint(self):
+        """The compiled gradient without chunked loops (jit_options "parallel"), for batches:
+        their points already share the threads, and a prange inside a prange is a nested
+        parallel launch, which numba's workqueue threading layer aborts on."""
+        if not self.parallel:
+            return self.adjoint
+        with self._lock:
+            if "serial" not in self._drivers:
+                g = self.generated
+                serial = differentiate(self.fn, self.wrt, comments=False, return_value=self.return_value,
+                                       signature=g.signature, **self._variant(parallel=False))
+                module = backends.python.load(serial.source, self._filename("serial"), serial.namespace)
+                self._files.add(module["__file__"])
+                options = {k: v for k, v in self.jit_options.items() if k not in ("cache", "parallel")}
+                self._drivers["serial"] = backends.get(self.target).compile_module(module, serial.name, options)
+            return self._drivers["serial"]
 
     def _device_module(self):
         if "device" not in self._drivers:

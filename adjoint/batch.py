@@ -245,7 +245,7 @@ def _host(gradient, args, batched, by_name, tangents):
     def compile_source(source):
         import numba
         module = backends.python.load(source, gradient._filename("batch"),
-                                      {g.name: gradient.adjoint, "numba": numba})
+                                      {g.name: gradient.serial_adjoint(), "numba": numba})
         driver = module["batch_" + g.name]
         return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
     driver = _driver(gradient, batched, by_name, tangents, g.name, compile_source)

@@ -24,12 +24,25 @@ body touches only through top-level `s_x[i + c] += e` statements with constant o
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import gast
 
 from . import nodes
 
 MAX_SPAN = 4                # offsets further apart than this keep their memory round trips
+
+
+@dataclasses.dataclass
+class Carried:
+    """What the rewrite made of one array's scatter-adds in a loop (`loop.carried[array]`),
+    for chunks.py: offsets low..high, the carry scalars, the statements before the loop that
+    start them at zero, and the `if` after it that flushes what they still owe."""
+    low: int
+    high: int
+    carries: list
+    start: list
+    flush: gast.If
 
 
 def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors, store_once=True) -> bool:
@@ -110,15 +123,16 @@ def _carry(loop, array, namer):
                                  else nodes.const(0.0)))
     loop.body = kept + tail
 
-    loop.carried_offsets = getattr(loop, "carried_offsets", {})
-    loop.carried_offsets[array] = (low, high)
     stop = loop.iter.args[1]
     flush = [nodes.accumulate(nodes.subscript(nodes.name(array), _plus(stop, low + j), store=True),
                               nodes.name(carries[j - 1])) for j in range(1, span + 1)]
     start = [nodes.comment(f"{', '.join(carries)}: sensitivities owed to {array}[...], stored at their last iteration"),
              *(nodes.assign(nodes.name(c, store=True), nodes.const(0.0)) for c in carries)]
     ran = gast.Compare(left=_copy(loop.iter.args[0]), ops=[gast.Gt()], comparators=[_copy(stop)])
-    return start, [nodes.if_(ran, flush)]
+    after = nodes.if_(ran, flush)
+    loop.carried = getattr(loop, "carried", {})
+    loop.carried[array] = Carried(low, high, carries, start, after)
+    return start, [after]
 
 
 # stored once -------------------------------------------------------------------------------
@@ -150,7 +164,7 @@ def _store_once(fn, block, loop, array, flush):
             and alloc.value.args[0].attr == "shape" and isinstance(alloc.value.args[0].value, gast.Name)):
         return
     length = ("dim", alloc.value.args[0].value.id, 0)
-    low, high = loop.carried_offsets[array]
+    low, high = loop.carried[array].low, loop.carried[array].high
     start, stop = loop.iter.args[0], loop.iter.args[1]
     definitions = _single_definitions(fn)
     first = _affine(stop, definitions)

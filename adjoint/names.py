@@ -41,6 +41,10 @@ class Namer:
             self._sensitivity[var] = self.fresh("s_" + stem)
         return self._sensitivity[var]
 
+    def named_sensitivities(self, variables) -> set[str]:
+        """The sensitivities already named for these variables (makes no new name)."""
+        return {self._sensitivity[v] for v in variables if v in self._sensitivity}
+
     @property
     def sensitivities(self) -> set[str]:
         return {name for key, name in self._sensitivity.items() if isinstance(key, str)}

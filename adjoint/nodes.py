@@ -11,7 +11,7 @@ import copy
 
 import gast
 
-BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "**": gast.Pow}
+BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "//": gast.FloorDiv, "**": gast.Pow}
 
 
 def name(identifier: str, store: bool = False) -> gast.Name:

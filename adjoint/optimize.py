@@ -25,12 +25,16 @@ import gast
 from . import nodes
 from .allocate import allocate_once
 from .carry import carry_scatter_adds
+from .chunks import run_in_chunks
 
 
-def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_once=True) -> gast.FunctionDef:
+def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_once=True,
+             parallel=False, scalars=frozenset()) -> gast.FunctionDef:
     """`vectors`: the rank-1 sensitivity arrays, whose elements reverse loops may carry;
     `store_once`: a carried array a loop covers whole is stored, not zero-filled (carry.py;
-    False for device code, whose gradient rows arrive zeroed)."""
+    False for device code, whose gradient rows arrive zeroed); `parallel`: carried loops that
+    are provably race-free run in chunks on all threads (chunks.py), `scalars` being the names
+    known to hold scalars."""
     fn = copy.deepcopy(fn)
     sensitivities = namer.sensitivities
     temporaries = {s for s in sensitivities if namer.sensitivity_of_temporary(s)}
@@ -46,6 +50,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     allocate_once(fn, sensitivities)
     if carry_scatter_adds(fn, namer, vectors, store_once=store_once):
         fold_constants(fn)
+        if parallel:
+            run_in_chunks(fn, namer, scalars)
     drop_orphan_comments(fn)
     return fn
 

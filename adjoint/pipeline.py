@@ -78,12 +78,14 @@ def wrt_names(fn_args, wrt) -> tuple:
 
 def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=False,
                   device=False, signature=None, mode="reverse", cotangent=False,
-                  recompute=False) -> Generated:
+                  recompute=False, parallel=False) -> Generated:
     """Run the pipeline. `signature` maps argument names to shapes.Type (from the call's
     arguments); without it the types are guessed from the source (shapes.default_signature).
     mode: "reverse" (grad_<f>: the gradient; with `cotangent`, vjp_<f> takes the output's
     sensitivity as a last argument) or "forward" (jvp_<f>: value and directional derivative).
-    recompute: reverse loops replay every intermediate (no stored arrays: least memory)."""
+    recompute: reverse loops replay every intermediate (no stored arrays: least memory).
+    parallel: carried reverse loops that are provably race-free run in chunks, one per thread
+    (numba.prange; chunks.py)."""
     if mode not in ("reverse", "forward"):
         raise AdjointError(f"unknown mode {mode!r}", hint="use mode='reverse' or mode='forward'")
     parsed = parse(fn)
@@ -99,7 +101,10 @@ def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=Fals
                           return_value=return_value, cotangent=cotangent, store=not recompute)
     vectors = {namer.sensitivity(v) for v in analysis.active
                if mode == "reverse" and analysis.types.get(v, shapes.FLOAT).ndim == 1}
-    final = optimize(adjoint, namer, vectors=vectors, store_once=not device) if optimized else adjoint
+    scalars = {v for v, t in analysis.types.items() if t.ndim == 0 and t.kind != "shape"}
+    scalars |= namer.named_sensitivities(scalars)
+    final = optimize(adjoint, namer, vectors=vectors, store_once=not device, parallel=parallel and not device,
+                     scalars=scalars) if optimized else adjoint
     where = f"{os.path.basename(parsed.filename)}:{parsed.tree.lineno}"
     types_of = lambda node: shapes.type_of(node, analysis.types)        # noqa: E731
     lowered = runtime.lower_for_numba(final, types_of)
