@@ -349,7 +349,8 @@ class Workload:
         self.cases[name] = (form, call, kind, lambda: fn(arg))
 
 
-def build_rosenbrock(n, peers, rtol):
+def build_rosenbrock(n, peers, rtol, parallel=True):
+    """parallel: also the gradient with jit_options={"parallel": True} (not on one core)."""
     jax, autograd, torch, missing = peers
     rng = np.random.default_rng(1)
     x = rng.uniform(-1.5, 1.5, size=n)
@@ -365,6 +366,10 @@ def build_rosenbrock(n, peers, rtol):
     w.add("primal: adjoint .primal", "Python loop, numba", g.primal, kind="primal")
     w.add("adjoint .adjoint", "Python loop, numba", g.adjoint)
     w.add("adjoint .adjoint, fastmath", "Python loop, numba fastmath", g_fast.adjoint)
+    if parallel:
+        g_parallel = adjoint.grad(rosenbrock, jit_options={"parallel": True})
+        w.add(ADJOINT_PARALLEL, "Python loop, numba parallel: prange over chunks (all cores)",
+              g_parallel.adjoint)
     w.add("hand-written adjoint", "loop, numba", hand)
     w.add("hand-written adjoint, fastmath", "loop, numba fastmath", hand_fast)
     if jax is not None:
@@ -425,6 +430,7 @@ def build_lorenz(peers, rtol, quick=False):
 
 
 PRIMAL, ADJOINT, HAND = "primal: numba.njit(f)", "adjoint .adjoint", "hand-written adjoint"
+ADJOINT_PARALLEL = "adjoint .adjoint, parallel"
 
 
 def _is_peer(name):
@@ -491,6 +497,10 @@ def run_workload(w, repeats, target, peer_repeats):
                f"adjoint/hand-written = {ratios[ADJOINT]['over_hand_written']:.2f}x; "
                f"with fastmath on both: adjoint/hand-written = {fast_over_hand_fast:.2f}x. "
                f"adjoint.grad source transformation: {fmt_time(w.transform_s)}.")
+    if ADJOINT_PARALLEL in ratios:
+        summary += (f" With jit_options parallel (numba threads {numba.get_num_threads()}): "
+                    f"gradient/primal = {ratios[ADJOINT_PARALLEL]['over_primal']:.2f}x, "
+                    f"parallel/serial adjoint = {ratios[ADJOINT_PARALLEL]['over_adjoint']:.2f}x.")
     text = "\n".join([f"### {w.title}", "", table, "", summary])
     return text, {"title": w.title, "rows": results, "transform_s": w.transform_s,
                   "adjoint_fastmath_over_hand_written_fastmath": fast_over_hand_fast,
@@ -547,7 +557,7 @@ def one_core(n, repeats, target, peer_repeats):
 def _one_core_child(n, repeats, target, peer_repeats, out):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     warm_up_numba()
-    w = build_rosenbrock(n, load_peers(), rtol=1e-10)
+    w = build_rosenbrock(n, load_peers(), rtol=1e-10, parallel=False)
     w.title += ", every tool pinned to one core"
     text, data = run_workload(w, repeats, target, peer_repeats)
     Path(out).write_text(json.dumps({"text": text, "data": data}, default=float))

@@ -216,9 +216,25 @@ def loops_rows(sections):
             hand += f" ({fast} both with fastmath)"
         except Missing:
             pass
-        rows.append([s.title.split(":")[0], t.get(adjoint, "/ primal"), hand,
-                     peer_phrase(t, "/ adjoint")])
+        peers = peer_phrase(t, "/ adjoint")
+        try:
+            parallel = ratio(t.get(f"{adjoint}, parallel", "/ adjoint"))
+            peers += ("; against adjoint with jit_options parallel (all cores, "
+                      f"{t.get(f'{adjoint}, parallel', '/ primal')} its primal): "
+                      + peer_phrase(_over(t, "/ adjoint", parallel, "/ parallel"), "/ parallel"))
+        except Missing:
+            pass
+        rows.append([s.title.split(":")[0], t.get(adjoint, "/ primal"), hand, peers])
     return rows
+
+
+def _over(table, column, divisor, name):
+    """`table` with a column `name`: `column`'s ratios divided by `divisor` (a peer's time
+    over adjoint's, turned into a peer's time over another adjoint row's)."""
+    at = table.headers.index(column)
+    rows = [row + [f"{ratio(row[at]) / divisor:.2f}x" if ratio(row[at]) is not None else "-"]
+            for row in table.rows]
+    return Table(table.headers + [name], rows)
 
 
 def arrays_rows(sections):
