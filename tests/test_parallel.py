@@ -13,6 +13,7 @@ import adjoint
 from adjoint import chunks
 from examples.rosenbrock import rosenbrock
 from tests.oracles import finite_difference
+from tests.test_carry import three_point, wrapping  # offsets -1..1; x[i - 1] at i = 0
 
 PARALLEL = {"parallel": True}
 SIZES = [0, 1, 2, 3, 5, 17, 1000]
@@ -42,27 +43,11 @@ def two_apart_gradient(x):
     return g
 
 
-def three_point(x):
-    """Offsets -1..1 from range(1, n - 1): the lowest index is 0, never negative."""
-    s = 0.0
-    for i in range(1, x.shape[0] - 1):
-        s += x[i - 1] * math.sin(x[i]) * x[i + 1] ** 2
-    return s
-
-
 def scaled(x, a):
     """The reverse loop also accumulates s_a across iterations: it must stay serial."""
     s = 0.0
     for i in range(x.shape[0] - 1):
         s = s + a * x[i] * x[i + 1] + math.sin(x[i])
-    return s
-
-
-def wrapping(x):
-    """x[i - 1] at i = 0 is x[-1]: a wrapping index could meet another chunk's elements."""
-    s = 0.0
-    for i in range(x.shape[0] - 1):
-        s += math.sin(x[i - 1]) * x[i + 1] + x[i] ** 3
     return s
 
 
