@@ -3,7 +3,7 @@
 With `grad(f, jit_options={"parallel": True})`, a reverse loop that carry.py rewrote is split
 into contiguous chunks of its iterations, run by `numba.prange` (plain `range` outside numba):
 
-    s_x_carry = 0.0                              chunks = max(1, min(numba.get_num_threads(), trips // 1024))
+    s_x_carry = 0.0                              chunks = max(1, min(numba.config.NUMBA_NUM_THREADS, trips // 1024))
     for i in range(a, b, -1):                    s_x_edge = np.empty(chunks)
         ...                                      for chunk in numba.prange(chunks):
         s_x[t_3] = s_x_carry + s_7                   s_x_carry = 0.0
@@ -44,8 +44,10 @@ from . import nodes
 from .analyze import exposed_reads
 from .carry import _index_offsets
 
-# One chunk per thread (numba.get_num_threads()): the iterations cost alike, so equal chunks
-# balance, and fewer chunks mean fewer edges. A chunk shorter than this takes less time than
+# One chunk per thread (numba.config.NUMBA_NUM_THREADS, the size of numba's pool, a constant
+# to the compiled code: numba.get_num_threads() would keep numba from caching the gradient,
+# grad(f, cache=True)): the iterations cost alike, so equal chunks balance, and fewer chunks
+# mean fewer edges. A chunk shorter than this takes less time than
 # waking its thread (a few microseconds), so short loops run on fewer threads, or one.
 MIN_CHUNK = 1024
 
@@ -160,7 +162,7 @@ def _split(block, loop, namer):
 
     minimum = max(MIN_CHUNK, span)         # every chunk covers the edges of the one above it
     count = nodes.call("max", [nodes.const(1), nodes.call("min", [
-        nodes.call("numba.get_num_threads", []), nodes.binop(nodes.name(trips), "//", minimum)])])
+        nodes.attribute("numba.config.NUMBA_NUM_THREADS"), nodes.binop(nodes.name(trips), "//", minimum)])])
     setup = [nodes.assign(trips, _shifted(start, -b)), nodes.assign(chunks, count)]
     starts, saves, adds = [], [], []
     for array, c in carried.items():

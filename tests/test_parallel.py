@@ -102,7 +102,7 @@ def test_rosenbrock_on_all_threads(n):
 def test_rosenbrock_in_python_with_any_chunk_count(n, threads, monkeypatch):
     """The same source under the interpreter, where numba.prange is range: more chunks than
     the machine has threads, down to one iteration each."""
-    monkeypatch.setattr(numba, "get_num_threads", lambda: threads)
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", threads)
     x = _points(n)
     got = parallel(rosenbrock, target="python")(x)
     np.testing.assert_allclose(got, rosenbrock_gradient(x), rtol=1e-12, atol=1e-12)
@@ -112,7 +112,7 @@ def test_rosenbrock_in_python_with_any_chunk_count(n, threads, monkeypatch):
 @pytest.mark.parametrize("n", [3, 4, 5, 6, 17, 1000])
 def test_offsets_two_apart(n, target, threads, monkeypatch):
     if threads:
-        monkeypatch.setattr(numba, "get_num_threads", lambda: threads)
+        monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", threads)
     x = _points(n, seed=1)
     np.testing.assert_allclose(parallel(two_apart, target=target)(x), two_apart_gradient(x), rtol=1e-12, atol=1e-12)
 
@@ -120,7 +120,7 @@ def test_offsets_two_apart(n, target, threads, monkeypatch):
 @pytest.mark.parametrize("target", ["cpu", "python"])
 def test_offsets_on_both_sides(target, monkeypatch):
     if target == "python":
-        monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+        monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 3)
     x = _points(11, seed=2)
     np.testing.assert_allclose(parallel(three_point, target=target)(x), finite_difference(three_point, (x,), 0),
                                rtol=1e-6, atol=1e-8)
@@ -145,13 +145,25 @@ def test_wrapping_index_or_outer_loop_stays_serial(fn):
 
 
 def test_two_carried_arrays(monkeypatch):
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 4)
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 4)
     args = (_points(13, seed=8), _points(13, seed=9))
     g = parallel(two_arrays, wrt=(0, 1), target="python")
     assert "s_x_edge" in g.source and "s_y_edge" in g.source
     got_x, got_y = g(*args)
     np.testing.assert_allclose(got_x, finite_difference(two_arrays, args, 0), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(got_y, finite_difference(two_arrays, args, 1), rtol=1e-6, atol=1e-8)
+
+
+def test_parallel_gradient_is_cached(tmp_path, monkeypatch):
+    """numba caches the chunked gradient (numba.get_num_threads() would keep it from that)."""
+    import warnings
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(tmp_path))
+    x = _points(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", numba.NumbaWarning)
+        got = adjoint.grad(rosenbrock, jit_options=PARALLEL, cache=True)(x)
+    np.testing.assert_allclose(got, rosenbrock_gradient(x), rtol=1e-12, atol=1e-12)
+    assert list(tmp_path.rglob("*.nbi"))                 # numba's index of cached code
 
 
 def test_prange_only_when_asked():
