@@ -112,8 +112,7 @@ class GradientFunction:
         from . import cache as disk
         generated = self._specialized(self._check_arguments(args))[0] if args else self.generated
         if self.parallel:                  # numba.prange is outside the subset adjoint reads
-            generated = differentiate(self.fn, self.wrt, return_value=self.return_value,
-                                      signature=generated.signature, **self._variant(parallel=False))
+            generated = self._serial(generated.signature)
         folder = _materialized_folder()
         digest = abs(hash((generated.source, self.fn.__module__, self.fn.__qualname__)))
         path = os.path.join(folder, f"{generated.name}_{digest:x}.py")
@@ -181,14 +180,17 @@ class GradientFunction:
             return self.adjoint
         with self._lock:
             if "serial" not in self._drivers:
-                g = self.generated
-                serial = differentiate(self.fn, self.wrt, comments=False, return_value=self.return_value,
-                                       signature=g.signature, **self._variant(parallel=False))
+                serial = self._serial(self.generated.signature, comments=False)
                 module = backends.python.load(serial.source, self._filename("serial"), serial.namespace)
                 self._files.add(module["__file__"])
                 options = {k: v for k, v in self.jit_options.items() if k not in ("cache", "parallel")}
                 self._drivers["serial"] = backends.get(self.target).compile_module(module, serial.name, options)
             return self._drivers["serial"]
+
+    def _serial(self, signature, comments=True):
+        """The same gradient generated without chunked loops (jit_options "parallel")."""
+        return differentiate(self.fn, self.wrt, comments=comments, return_value=self.return_value,
+                             signature=signature, **self._variant(parallel=False))
 
     def _device_module(self):
         if "device" not in self._drivers:

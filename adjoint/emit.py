@@ -34,8 +34,7 @@ def emit(functions, *, header: str = "", comments: bool = True, filename: str = 
     if header:
         lines += [f'"""{header}"""', ""]
     lines += ["import math", "", "import numpy as np"]
-    if any(fn.name.startswith("_numpy_") for fn in functions) \
-            or any(nodes.dotted(n).startswith("numba.") for fn in functions for n in gast.walk(fn)):
+    if any(nodes.dotted(n).startswith("numba.") for fn in functions for n in gast.walk(fn)):
         lines += ["import numba"]                # _numpy_ helpers' objmode, chunks' prange
     for fn in functions:
         lines += ["", ""]
