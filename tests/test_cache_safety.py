@@ -1,0 +1,317 @@
+"""grad(f, cache=True) never returns a stale or wrong gradient: the key covers everything the
+emitted module depends on, the folder is private, entries are written atomically, and a
+damaged entry is regenerated. Expected values are derived by hand."""
+
+import json
+import math
+import os
+import re
+import stat
+import subprocess
+import sys
+import threading
+import warnings
+
+import pytest
+
+import adjoint
+from adjoint import api
+from adjoint import cache as disk
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def transformations(monkeypatch):
+    """Counts the pipeline runs of grad(..., cache=True): a cache hit runs none."""
+    calls = []
+    original = api.differentiate
+    monkeypatch.setattr(api, "differentiate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
+def make_scaled_square(c):
+    def scaled_square(x):
+        return c * x * x
+    return scaled_square
+
+
+def test_closures_with_different_cells_get_their_own_gradient(cache_dir):
+    """d(c x^2)/dx at 1 is 2c: the closure cell's value is part of the key."""
+    assert adjoint.grad(make_scaled_square(3.0), target="python", cache=True)(1.0) == 6.0
+    assert adjoint.grad(make_scaled_square(5.0), target="python", cache=True)(1.0) == 10.0
+    assert adjoint.grad(make_scaled_square(3.0), target="python", cache=True)(2.0) == 12.0
+
+
+VERBOSE = False
+
+
+class Recorder:
+    """An object with no value a later process could compare."""
+    def __float__(self):
+        return 2.0
+
+
+RECORDER = Recorder()
+
+
+def quiet_cube(x):
+    if VERBOSE:
+        x = x * float(RECORDER)
+    return x * x * x
+
+
+def test_a_global_with_no_stable_value_is_named_once_and_not_cached(cache_dir, transformations):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = adjoint.grad(quiet_cube, target="python", cache=True)(2.0)
+        second = adjoint.grad(quiet_cube, target="python", cache=True)(2.0)
+    assert first == second == 12.0                                    # 3 x^2
+    messages = [str(w.message) for w in caught if "RECORDER" in str(w.message)]
+    assert len(messages) == 1 and "not cached" in messages[0]
+    assert len(transformations) == 2
+    assert list(cache_dir.glob("*.json")) == []
+
+
+# --- later processes: a changed module constant, environment variable or rule -----------
+
+CONSTANTS = """
+import os
+SCALE = float(os.environ["ADJOINT_TEST_SCALE"])
+POWER = {power}
+"""
+
+PRIMITIVES = """
+import math
+import adjoint
+
+def wave(x):
+    return math.sin(x)
+
+@adjoint.rule(wave)
+def wave_partial(x):
+    return {partial}
+"""
+
+MODEL = """
+import constants_for_cache
+from constants_for_cache import POWER
+from primitives_for_cache import wave as h
+
+
+def wave(x):                 # unrelated to the callee h, which is primitives_for_cache.wave
+    return 50.0 * x
+
+
+def f(x):
+    return constants_for_cache.SCALE * x ** POWER + h(x)
+"""
+
+RUN = """
+import json, sys
+sys.path[:0] = [{root!r}, {folder!r}]
+import adjoint
+from adjoint import api
+calls = []
+original = api.differentiate
+api.differentiate = lambda *a, **k: calls.append(1) or original(*a, **k)
+import model_for_cache
+value, gradient = adjoint.value_and_grad(model_for_cache.f, cache=True)(0.5)
+print(json.dumps({{"value": value, "gradient": gradient, "transformed": len(calls)}}))
+"""
+
+
+def _run(script, env):
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_later_process_sees_changed_constants_environment_and_rules(tmp_path):
+    """f(x) = S x^P + wave(x), with wave's registered partial read from another file. Each run
+    changes one thing the gradient depends on (never f's own file); at x = 0.5 the value is
+    S 0.5^P + sin 0.5 and the gradient S P 0.5^(P-1) + partial(0.5), derived by hand."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "model_for_cache.py").write_text(MODEL)
+    script = tmp_path / "run.py"
+    script.write_text(RUN.format(root=ROOT, folder=str(modules)))
+    x = 0.5
+    steps = [  # (S, P, partial source, partial at x, expected to be read from the cache)
+        (3.0, 2, "2.0 * math.cos(x)", 2.0 * math.cos(x), False),
+        (5.0, 2, "2.0 * math.cos(x)", 2.0 * math.cos(x), False),     # environment variable
+        (5.0, 3, "2.0 * math.cos(x)", 2.0 * math.cos(x), False),     # another module's constant
+        (5.0, 3, "math.cos(x)", math.cos(x), False),                 # the rule, fixed
+        (5.0, 3, "math.cos(x)", math.cos(x), True),                  # nothing changed: a hit
+    ]
+    for scale, power, partial, partial_value, hit in steps:
+        (modules / "constants_for_cache.py").write_text(CONSTANTS.format(power=power))
+        (modules / "primitives_for_cache.py").write_text(PRIMITIVES.format(partial=partial))
+        env = dict(os.environ, ADJOINT_CACHE_DIR=str(tmp_path / "cache"),
+                   ADJOINT_TEST_SCALE=str(scale), PYTHONDONTWRITEBYTECODE="1")
+        got = _run(script, env)
+        assert got["value"] == pytest.approx(scale * x ** power + math.sin(x), rel=1e-12)
+        assert got["gradient"] == pytest.approx(scale * power * x ** (power - 1) + partial_value,
+                                                rel=1e-12)
+        assert got["transformed"] == (0 if hit else 1), (scale, power, partial)
+
+
+# --- damaged entries --------------------------------------------------------------------
+
+DAMAGES = ("truncated_py", "empty_py", "json_missing_key", "json_garbage", "garbage_index",
+           "garbage_data", "truncated_primal")
+
+FAMILY = """
+import math
+
+{functions}
+"""
+
+FAMILY_RUN = """
+import json, sys
+sys.path[:0] = [{root!r}, {folder!r}]
+import adjoint
+import family_for_cache as family
+out = {{}}
+for k, name in enumerate({names!r}):
+    fn = getattr(family, name)
+    g = adjoint.grad(fn, cache=True)
+    out[name] = [g(0.5), float(g.primal(0.5))]
+print(json.dumps(out))
+"""
+
+
+def _damage(folder, key, how):
+    path = folder / f"{key}.py"
+    if how == "truncated_py":
+        text = path.read_text()
+        path.write_text(text[:len(text) // 2])
+    elif how == "empty_py":
+        path.write_text("")
+    elif how == "truncated_primal":
+        primal = folder / f"{key}_primal.py"
+        primal.write_text(primal.read_text()[:-20])
+    elif how == "json_missing_key":
+        meta = folder / f"{key}.json"
+        record = json.loads(meta.read_text())
+        del record["origins"]
+        meta.write_text(json.dumps(record))
+    elif how == "json_garbage":
+        (folder / f"{key}.json").write_text("{not json")
+    else:
+        suffix = "nbi" if how == "garbage_index" else "nbc"
+        files = list((folder / "__pycache__").glob(f"{key}.*.{suffix}"))
+        assert files, f"no numba {suffix} file for {key}"
+        for damaged in files:
+            damaged.write_bytes(b"\x80\x04garbage, not a pickle" * 3)
+
+
+def test_a_damaged_entry_is_regenerated_in_a_later_process(tmp_path):
+    """One function per kind of damage (each its own entry); the second process finds every
+    entry damaged and still returns d(k x^2 + sin x)/dx = 2 k x + cos x, and k x^2 + sin x."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    names = [f"damaged_{how}" for how in DAMAGES]
+    functions = "\n\n".join(f"def {name}(x):\n    return {k + 1}.0 * x * x + math.sin(x)\n"
+                            for k, name in enumerate(names))
+    (modules / "family_for_cache.py").write_text(FAMILY.format(functions=functions))
+    script = tmp_path / "run.py"
+    script.write_text(FAMILY_RUN.format(root=ROOT, folder=str(modules), names=names))
+    folder = tmp_path / "cache"
+    env = dict(os.environ, ADJOINT_CACHE_DIR=str(folder), PYTHONDONTWRITEBYTECODE="1")
+    first = _run(script, env)
+    for how, name in zip(DAMAGES, names):
+        (key,) = {p.stem for p in folder.glob(f"{name}_*.json")}
+        _damage(folder, key, how)
+    second = _run(script, env)
+    for k, name in enumerate(names):
+        for run in (first, second):
+            gradient, value = run[name]
+            assert gradient == pytest.approx(2 * (k + 1) * 0.5 + math.cos(0.5), rel=1e-12), name
+            assert value == pytest.approx((k + 1) * 0.25 + math.sin(0.5), rel=1e-12), name
+
+
+# --- the folder --------------------------------------------------------------------------
+
+def cached_square(x):
+    return x * x
+
+
+def test_the_folder_is_private_and_so_are_its_files(cache_dir):
+    assert adjoint.grad(cached_square, target="python", cache=True)(3.0) == 6.0
+    assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+    files = [p for p in cache_dir.iterdir() if p.is_file()]
+    assert {p.suffix for p in files} == {".py", ".json"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_group_writable_folder_is_refused(cache_dir, transformations):
+    cache_dir.mkdir(mode=0o700)
+    os.chmod(cache_dir, 0o770)
+    with pytest.warns(UserWarning, match="writable by others"):
+        assert adjoint.grad(cached_square, target="python", cache=True)(3.0) == 6.0
+    assert list(cache_dir.iterdir()) == []
+
+
+def test_a_folder_another_user_owns_is_refused(cache_dir, transformations, monkeypatch):
+    cache_dir.mkdir(mode=0o700)
+    monkeypatch.setattr(disk, "_user_id", lambda: cache_dir.stat().st_uid + 1)
+    with pytest.warns(UserWarning, match="another user"):
+        assert adjoint.grad(cached_square, target="python", cache=True)(3.0) == 6.0
+    assert list(cache_dir.iterdir()) == []
+
+
+def façade_square(x):       # noqa: PLC2401  (a name that is not ASCII)
+    return x * x * x * x
+
+
+def test_cache_file_names_are_plain_whatever_the_function_and_folder(tmp_path, monkeypatch,
+                                                                    transformations):
+    folder = tmp_path / "a 'quoted' \"cache\" dir é"
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(folder))
+    for _ in range(2):
+        assert adjoint.grad(façade_square, cache=True)(0.5) == pytest.approx(0.5)     # 4 x^3
+    assert len(transformations) == 1
+    ours = [p.name for p in folder.iterdir() if p.is_file()]
+    assert len(ours) == 3 and all(re.fullmatch(r"[A-Za-z0-9_.]+", n) for n in ours), ours
+    keys = {n.split(".")[0] for n in ours}
+    numba_files = [p.name for p in (folder / "__pycache__").iterdir()]      # numba's own names
+    assert numba_files and all(n.split(".")[0] in keys for n in numba_files), numba_files
+
+
+# --- many threads, one new entry ---------------------------------------------------------
+
+def cached_quartic(x):
+    return x * x * x * x + 2.0 * x
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_eight_threads_creating_one_new_entry(tmp_path, monkeypatch, trial):
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(tmp_path / f"cache_{trial}"))
+    start = threading.Barrier(8)
+    results, errors = [], []
+
+    def work():
+        start.wait()
+        try:
+            results.append(adjoint.grad(cached_quartic, cache=True)(1.5))
+        except Exception as exc:             # noqa: BLE001  (reported below)
+            errors.append(repr(exc))
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results == [pytest.approx(4 * 1.5 ** 3 + 2.0)] * 8
+    leftovers = [p.name for p in (tmp_path / f"cache_{trial}").iterdir() if p.suffix == ".tmp"]
+    assert leftovers == []
