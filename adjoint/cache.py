@@ -331,10 +331,9 @@ def _top_module(obj) -> str:
 
 
 def _library_name(obj) -> str | None:
-    """module.qualname of a function or type written in C, or of a type numpy or Python
-    provides (np.float64), if that name finds the object again."""
-    if not (isinstance(obj, (types.BuiltinFunctionType, np.ufunc))
-            or isinstance(obj, type) and _top_module(obj) in PINNED):
+    """module.qualname of a function written in C, or of any object numpy, numba, math or
+    Python provides (np.sum, np.float64), if that name finds the object again."""
+    if not (isinstance(obj, (types.BuiltinFunctionType, np.ufunc)) or _top_module(obj) in PINNED):
         return None
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)

@@ -12,6 +12,7 @@ import sys
 import threading
 import warnings
 
+import numpy as np
 import pytest
 
 import adjoint
@@ -315,3 +316,52 @@ def test_eight_threads_creating_one_new_entry(tmp_path, monkeypatch, trial):
     assert results == [pytest.approx(4 * 1.5 ** 3 + 2.0)] * 8
     leftovers = [p.name for p in (tmp_path / f"cache_{trial}").iterdir() if p.suffix == ".tmp"]
     assert leftovers == []
+
+
+# --- values the compiled code holds ------------------------------------------------------
+
+WEIGHTS = np.array([1.0, 2.0])
+
+
+def weighted_mean_square(x):
+    return np.sum(WEIGHTS * x * x) / x.shape[0]
+
+
+def test_a_global_array_is_keyed_by_its_values(cache_dir):
+    """numba compiles a global array into the machine code as a constant: the gradient
+    2 W x / n must follow W's values, not the first entry's."""
+    x = np.array([0.5, 3.0])
+    np.testing.assert_allclose(adjoint.grad(weighted_mean_square, cache=True)(x), [0.5, 6.0])
+    WEIGHTS[:] = [3.0, -1.0]
+    try:
+        np.testing.assert_allclose(adjoint.grad(weighted_mean_square, cache=True)(x), [1.5, -3.0])
+    finally:
+        WEIGHTS[:] = [1.0, 2.0]
+
+
+HELPER = """
+def bump(x):
+    return {factor} * x
+"""
+
+
+def test_a_helper_in_another_file_is_keyed_by_its_source(tmp_path, cache_dir):
+    """f(x) = bump(x) * x with bump(x) = k x: the gradient 2 k x follows the helper's file."""
+    (tmp_path / "helper_for_cache.py").write_text(HELPER.format(factor="2.0"))
+    (tmp_path / "user_of_helper.py").write_text(
+        "from helper_for_cache import bump\n\n\ndef f(x):\n    return bump(x) * x\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import importlib
+
+        import helper_for_cache
+        import user_of_helper
+        assert adjoint.grad(user_of_helper.f, target="python", cache=True)(3.0) == 12.0
+        (tmp_path / "helper_for_cache.py").write_text(HELPER.format(factor="5.0"))
+        importlib.reload(helper_for_cache)
+        importlib.reload(user_of_helper)
+        assert adjoint.grad(user_of_helper.f, target="python", cache=True)(3.0) == 30.0
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("helper_for_cache", None)
+        sys.modules.pop("user_of_helper", None)
