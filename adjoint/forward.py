@@ -132,7 +132,10 @@ class _Forward:
             if partial is not None and isinstance(operand, gast.Name) and operand.id in self.a.active:
                 known = partials.get(operand.id)
                 partials[operand.id] = partial if known is None else nodes.binop(known, "+", partial)
-        terms = [(1.0, nodes.scaled(p, nodes.name(self.d(name)))) for name, p in partials.items()]
+        # a scalar operand's tangent times an array partial: no guard (it would mix the types)
+        terms = [(1.0, rules.times(p, nodes.name(self.d(name)), self.type(nodes.name(name)).is_array)
+                  if self.type(nodes.name(name)).is_array == self.type(target).is_array
+                  else nodes.scaled(p, nodes.name(self.d(name)))) for name, p in partials.items()]
         return _signed_sum(terms) or zero
 
 

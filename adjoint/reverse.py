@@ -29,7 +29,7 @@ import copy
 
 import gast
 
-from . import nodes, runtime, shapes
+from . import nodes, rules, runtime, shapes
 from .analyze import assigned, derivative, exposed_reads, linear_terms, operands
 from .errors import AdjointError, AdjointTypeError, locate
 from .normalize import is_accumulation, is_linear_chain, primitive_of
@@ -264,7 +264,7 @@ class _Reverse:
         for operand, expression, is_partial in triples:
             if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
                 continue
-            value = nodes.scaled(expression, seed) if is_partial is True else expression
+            value = rules.times(expression, seed, out.is_array) if is_partial is True else expression
             unreduced = value
             if is_partial:
                 value = self.reduce_to(value, operand, out, broadcast=arrays_in > 1 or is_partial == "broadcast")

@@ -24,11 +24,14 @@ the transformations use are re-exported here, so `rules.lookup(...)` always sees
 from __future__ import annotations
 
 import builtins
+import copy
 import math
 import operator
 
+import gast
 import numpy as np
 
+from . import nodes
 from .rule_registry import (  # noqa: F401 (re-exported: the transformations import them from here)
     ALLOWED_GLOBALS,
     ARRAY_RULES,
@@ -68,6 +71,21 @@ NON_DIFFERENTIABLE.update({len, range, int, round, bool, math.floor, math.ceil, 
 POSITIVE = (0.2, 3.0)
 UNIT = (-0.9, 0.9)
 
+
+def times(partial, factor, elementwise):
+    """`partial * factor` (a partial times a sensitivity or a tangent) as gast, where a zero
+    factor wins over a partial that may be inf or nan (it names math.inf or math.nan): a value
+    that never reaches the result (the lane np.where drops, the input a forward-mode column
+    does not move) adds 0, not nan. `elementwise`: the factor is an array."""
+    product = nodes.scaled(partial, factor)
+    if not any(nodes.dotted(n) in ("math.nan", "math.inf") for n in gast.walk(partial)
+               if isinstance(n, gast.Attribute)):
+        return product
+    is_zero = gast.Compare(left=copy.deepcopy(factor), ops=[gast.Eq()], comparators=[nodes.const(0.0)])
+    if elementwise:
+        return nodes.call("np.where", [is_zero, nodes.const(0.0), product])
+    return gast.IfExp(test=is_zero, body=nodes.const(0.0), orelse=product)
+
 # --- arithmetic -----------------------------------------------------------------------------
 
 @rule(operator.add)
@@ -92,7 +110,8 @@ def truediv(x, y, out):
 
 @rule(operator.pow, math.pow, np.power, builtins.pow, domain=[POSITIVE, DEFAULT_DOMAIN])
 def power(x, y, out):
-    return y * x ** (y - 1.0), out * math.log(x)     # d/dy needs x > 0
+    # d/dy: out * log(x) for x > 0; 0 ** y is flat in y (JAX's choice too); x < 0: nan
+    return y * x ** (y - 1.0), (out * math.log(x) if x > 0.0 else (0.0 if x == 0.0 else math.nan))
 
 
 @rule(operator.mod, domain=[POSITIVE, (0.7, 1.3)])
@@ -112,17 +131,19 @@ def identity(x):
 
 @rule(abs, math.fabs, np.abs, np.fabs)
 def absolute(x):
-    return 1.0 if x >= 0.0 else -1.0                 # subgradient +1 at 0
+    # 0 at the kink: the midpoint of [-1, 1], as max(x, -x) gives it (JAX, autograd); nan stays nan
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else math.nan))
 
 
-@rule(min, np.minimum, np.fmin)
-def minimum(x, y):
-    return (1.0 if x <= y else 0.0), (0.0 if x <= y else 1.0)   # ties go to x
-
-
-@rule(max, np.maximum, np.fmax)
-def maximum(x, y):
-    return (1.0 if x >= y else 0.0), (0.0 if x >= y else 1.0)   # ties go to x
+# A selection returns one of its operands: the partial along an operand is 1 where the result
+# is that operand, split 0.5 / 0.5 where both are (a tie: the midpoint of the subdifferential,
+# as JAX and autograd), 0 where the other one is, and nan where the result is nan because the
+# operand is. Read off `out`, the one rule serves max and np.maximum (nan wins where it comes
+# first, or always) and np.fmax (nan loses) alike.
+@rule(min, max, np.minimum, np.maximum, np.fmin, np.fmax)
+def selection(x, y, out):
+    return ((0.5 if out == y else 1.0) if out == x else (0.0 if out == y or x == x else math.nan),
+            (0.5 if out == x else 1.0) if out == y else (0.0 if out == x or y == y else math.nan))
 
 
 # --- special functions ----------------------------------------------------------------------
@@ -142,14 +163,18 @@ def tan(x, out):
     return 1.0 + out * out
 
 
+# Outside its domain a function's value is nan and so is its partial; on the domain's edge
+# the partial is the one-sided derivative there (inf), as in JAX. Comparisons, not extra
+# calls, pick the case, so that no partial divides by zero (Python and numba raise there).
+
 @rule(math.asin, np.arcsin, domain=[UNIT])
 def asin(x):
-    return 1.0 / math.sqrt(1.0 - x * x)
+    return 1.0 / math.sqrt(1.0 - x * x) if abs(x) < 1.0 else (math.inf if abs(x) == 1.0 else math.nan)
 
 
 @rule(math.acos, np.arccos, domain=[UNIT])
 def acos(x):
-    return -1.0 / math.sqrt(1.0 - x * x)
+    return -1.0 / math.sqrt(1.0 - x * x) if abs(x) < 1.0 else (-math.inf if abs(x) == 1.0 else math.nan)
 
 
 @rule(math.atan, np.arctan)
@@ -189,27 +214,27 @@ def expm1(x, out):
 
 @rule(math.log, np.log, domain=[POSITIVE])
 def log(x):
-    return 1.0 / x
+    return 1.0 / x if x > 0.0 else (math.inf if x == 0.0 else math.nan)
 
 
 @rule(math.log1p, np.log1p, domain=[(-0.5, 3.0)])
 def log1p(x):
-    return 1.0 / (1.0 + x)
+    return 1.0 / (1.0 + x) if x > -1.0 else (math.inf if x == -1.0 else math.nan)
 
 
 @rule(math.log10, np.log10, domain=[POSITIVE])
 def log10(x):
-    return 1.0 / (x * math.log(10.0))
+    return 1.0 / (x * math.log(10.0)) if x > 0.0 else (math.inf if x == 0.0 else math.nan)
 
 
 @rule(math.log2, np.log2, domain=[POSITIVE])
 def log2(x):
-    return 1.0 / (x * math.log(2.0))
+    return 1.0 / (x * math.log(2.0)) if x > 0.0 else (math.inf if x == 0.0 else math.nan)
 
 
 @rule(math.sqrt, np.sqrt, domain=[POSITIVE])
 def sqrt(x, out):
-    return 0.5 / out
+    return 0.5 / out if x > 0.0 else (math.inf if x == 0.0 else math.nan)
 
 
 @rule(math.hypot, np.hypot, domain=[POSITIVE, POSITIVE])
@@ -224,10 +249,21 @@ def where(condition, x, y, g):
     return None, np.where(condition, g, 0.0), np.where(condition, 0.0, g)
 
 
+# np.clip(x, low, high) is np.minimum(np.maximum(x, low), high): the chain rule through the
+# two selections, each weighted as `selection` does (1 to the larger operand, 0.5 each at a
+# tie, nan to a nan operand), with m = np.maximum(x, low) recomputed. A nan in x or low also
+# makes the other's partial nan (the product of the two weights), and a zero g or tangent
+# wins over a nan weight, as in `times`.
 @vjp(np.clip, broadcasts=True)
 def clip(x, low, high, g):
-    return (np.where(np.logical_and(low <= x, x <= high), g, 0.0), np.where(x < low, g, 0.0),
-            np.where(x > high, g, 0.0))
+    return (np.where(g == 0.0, 0.0, g * np.where(np.maximum(x, low) < high, 1.0, np.where(
+                np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
+            * np.where(x > low, 1.0, np.where(x == low, 0.5, np.where(x == x, 0.0, np.nan)))),
+            np.where(g == 0.0, 0.0, g * np.where(np.maximum(x, low) < high, 1.0, np.where(
+                np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
+            * np.where(low > x, 1.0, np.where(x == low, 0.5, np.where(low == low, 0.0, np.nan)))),
+            np.where(g == 0.0, 0.0, g * np.where(high < np.maximum(x, low), 1.0, np.where(
+                np.maximum(x, low) == high, 0.5, np.where(high == high, 0.0, np.nan)))))
 
 
 @vjp(np.sum)
@@ -260,14 +296,24 @@ def prod_axis(x, axis, g, out):
     return np.expand_dims(g * out, axis) / x, None    # needs x != 0
 
 
+# A reduction's max or min: g split equally among the tied extrema (JAX, autograd). Where the
+# extremum is nan no element equals it: 0 / 0 makes every partial of that slice nan (JAX too),
+# unless g is 0 there (the value does not reach the result), which counts once more so that
+# the slice stays 0. np.divide: a scalar division by zero raises under numba, the ufunc not.
 @vjp(np.max, np.amax, np.min, np.amin)
 def extremum_all(x, g, out):
-    return np.where(x == out, g, 0.0)                 # every tied extremum gets g
+    return np.divide(np.where(x == out, g, 0.0), np.sum(x == out) + (g == 0.0))
+
+
+@vjp(np.max, np.amax, np.min, np.amin, ranks=(1,))
+def extremum_axis_of_vector(x, axis, g, out):
+    return np.divide(np.where(x == out, g, 0.0), np.sum(x == out) + (g == 0.0)), None
 
 
 @vjp(np.max, np.amax, np.min, np.amin)
 def extremum_axis(x, axis, g, out):
-    return np.where(x == np.expand_dims(out, axis), np.expand_dims(g, axis), 0.0), None
+    return np.divide(np.where(x == np.expand_dims(out, axis), np.expand_dims(g, axis), 0.0),
+                     np.expand_dims(np.sum(x == np.expand_dims(out, axis), axis) + (g == 0.0), axis)), None
 
 
 @vjp(np.dot, np.matmul, operator.matmul, ranks=(1, 1))
@@ -339,8 +385,14 @@ def where_jvp(condition, x, y, dcondition, dx, dy):
 
 @jvp(np.clip)
 def clip_jvp(x, low, high, dx, dlow, dhigh):
-    return (np.where(np.logical_and(low <= x, x <= high), dx, 0.0), np.where(x < low, dlow, 0.0),
-            np.where(x > high, dhigh, 0.0))
+    return (np.where(dx == 0.0, 0.0, dx * np.where(np.maximum(x, low) < high, 1.0, np.where(
+                np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
+            * np.where(x > low, 1.0, np.where(x == low, 0.5, np.where(x == x, 0.0, np.nan)))),
+            np.where(dlow == 0.0, 0.0, dlow * np.where(np.maximum(x, low) < high, 1.0, np.where(
+                np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
+            * np.where(low > x, 1.0, np.where(x == low, 0.5, np.where(low == low, 0.0, np.nan)))),
+            np.where(dhigh == 0.0, 0.0, dhigh * np.where(high < np.maximum(x, low), 1.0, np.where(
+                np.maximum(x, low) == high, 0.5, np.where(high == high, 0.0, np.nan)))))
 
 
 @jvp(np.sum)
@@ -373,14 +425,19 @@ def prod_axis_jvp(x, axis, dx, daxis, out):
     return out * np.sum(dx / x, axis), None
 
 
+# the tangent is the mean of dx over the tied extrema; of a nan slice, nan unless dx is 0 on
+# all of it (as the vjp: nan to every element of the slice)
 @jvp(np.max, np.amax, np.min, np.amin)
 def extremum_all_jvp(x, dx, out):
-    return np.sum(np.where(x == out, dx, 0.0))
+    return np.divide(np.sum(np.where(x == out, dx, 0.0)), np.sum(x == out) + np.all(dx == 0.0))
 
 
 @jvp(np.max, np.amax, np.min, np.amin)
 def extremum_axis_jvp(x, axis, dx, daxis, out):
-    return np.sum(np.where(x == np.expand_dims(out, axis), dx, 0.0), axis), None
+    # np.asarray: of a vector, out is a scalar, which np.expand_dims does not take under numba
+    return np.divide(np.sum(np.where(x == np.expand_dims(np.asarray(out), axis), dx, 0.0), axis),
+                     np.sum(x == np.expand_dims(np.asarray(out), axis), axis)
+                     + (np.sum(dx != 0.0, axis) == 0)), None
 
 
 @jvp(np.dot, np.matmul, operator.matmul)

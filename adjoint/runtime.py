@@ -7,12 +7,15 @@ writes the source of each one used at the top of the module, which stays standal
     _sum_to_2_1(g, shape)                a broadcast sensitivity summed back to a rank-1 shape
     _record_1(tape, top, tag, y, i)      remember y[i] before a loop overwrites it
     _undo_1(tape, top, tag, y)           put back the elements iteration `tag` overwrote
-    _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean)
+    _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean;
+                                         rank 1 or 2, negative axes too)
     _numpy_tanh(x)                       np.tanh of a large float array by numpy's own vectorized
                                          loop (numba calls libm once per element, ~10x slower)
 """
 
 from __future__ import annotations
+
+from .errors import AdjointError
 
 
 def source(name: str) -> str:
@@ -100,14 +103,26 @@ def axis_reduction(kind: str, rank: int) -> str:
 
 
 def _axis_reduction(kind: str, rank: int) -> str:
-    """`np.max(x, axis)` and friends for a rank-2 array, which numba does not provide."""
-    if rank != 2:
-        raise KeyError(f"{kind} along an axis of a rank-{rank} array")
+    """`np.max(x, axis)` and friends for a rank-1 or rank-2 array, which numba does not
+    provide; the axis may be negative, as numpy's, and one out of range raises as numpy does."""
     whole = AXIS_REDUCTIONS[kind]
+    if rank == 1:
+        return "\n".join([
+            f"def _{kind}_axis_1(x, axis):",
+            f'    """{whole}(x, axis=axis) for a rank-1 array: the whole reduction."""',
+            "    if axis != 0 and axis != -1:",
+            '        raise ValueError("axis is out of bounds for an array of dimension 1")',
+            f"    return {whole}(x)"]) + "\n"
+    if rank != 2:
+        raise AdjointError(f"np.{kind} along an axis of a rank-{rank} array is not supported",
+                           hint=f"reshape the array to two dimensions first, or write the "
+                                f"reduction as a loop over {whole}(x[i, ...]) of each slice")
     return "\n".join([
         f"def _{kind}_axis_{rank}(x, axis):",
         f'    """{whole}(x, axis=axis) for a rank-2 array."""',
-        "    if axis == 0:",
+        "    if axis != 0 and axis != 1 and axis != -1 and axis != -2:",
+        '        raise ValueError("axis is out of bounds for an array of dimension 2")',
+        "    if axis == 0 or axis == -2:",
         "        out = np.empty(x.shape[1], x.dtype)",
         "        for j in range(x.shape[1]):",
         f"            out[j] = {whole}(x[:, j])",

@@ -1,0 +1,395 @@
+"""Kinks, ties and NaN in the derivative rules (issue #15, items 3 and 5).
+
+Conventions under test (README, "Kinks and ties"):
+  * a reduction's max/min splits the sensitivity equally among tied elements (JAX, autograd);
+  * binary max/min (builtin, np.maximum/minimum/fmax/fmin) give 0.5 to each operand at a tie,
+    and np.clip is np.minimum(np.maximum(x, low), high) with those ties; abs'(0) = 0;
+  * sqrt, log, asin, ... at the edge of their domain: the one-sided derivative (inf);
+  * outside it, or where an operand is nan: the value is nan, and so is the gradient along
+    the operand that made it nan.
+Oracles: hand-derived subgradients (each checked to lie in the subdifferential: the partials
+along a direction that keeps the tie sum to its one-sided derivative), autograd where it has
+the same convention, finite differences away from the kinks. Every check runs on both targets,
+in reverse and forward mode.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import adjoint
+from tests.conftest import finite_difference
+
+NAN = math.nan
+
+
+_GRADIENTS: dict = {}
+
+
+def gradient(fn, args, target, mode, wrt=None):
+    """(value, gradient tuple) of fn at args, numpy's warnings about nan silenced; each
+    gradient function is built once (numba compiles it once per argument types)."""
+    wrt = tuple(range(len(args))) if wrt is None else wrt
+    key = (fn, wrt, target, mode)
+    if key not in _GRADIENTS:
+        _GRADIENTS[key] = adjoint.grad(fn, wrt=wrt, target=target, mode=mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        g = _GRADIENTS[key](*args)
+        value = fn(*args)
+    return value, (g if isinstance(g, tuple) else (g,))
+
+
+modes = pytest.mark.parametrize("mode", ["reverse", "forward"])
+
+
+# --- reductions at ties ---------------------------------------------------------------------
+
+def every_whole_form(x):
+    """Each spelling with its own weight: a form that mishandles ties changes the sum."""
+    return np.max(x) + 2.0 * np.min(x) + 4.0 * np.amax(x) + 8.0 * np.amin(x) + 16.0 * x.max() + 32.0 * x.min()
+
+
+def split(x, reference, axis=None):
+    """The hand-derived subgradient: 1 / (number of tied extrema) on each of them, 0 elsewhere."""
+    tied = (x == reference(x, axis=axis, keepdims=True)).astype(float)
+    return tied / tied.sum(axis=axis, keepdims=True)
+
+
+@modes
+def test_whole_reductions_split_ties_equally(target, mode):
+    x = np.array([1.0, 0.0, 1.0, 0.0, 0.5, 0.0])
+    value, (g,) = gradient(every_whole_form, (x,), target, mode)
+    assert value == 21.0
+    np.testing.assert_allclose(g, 21.0 * split(x, np.max) + 42.0 * split(x, np.min), rtol=1e-15)
+    np.testing.assert_allclose(split(x, np.max), autograd.grad(anp.max)(x), rtol=1e-15)   # autograd splits too
+    assert split(x, np.min).sum() == 1.0        # d/dt min(x + t * ones) = 1: a subgradient
+
+
+@modes
+def test_whole_reduction_away_from_ties_matches_finite_differences(target, mode):
+    x = np.array([0.3, -1.2, 0.9, 0.1])
+    _, (g,) = gradient(every_whole_form, (x,), target, mode)
+    np.testing.assert_allclose(g, finite_difference(every_whole_form, (x,), 0), atol=1e-8)
+
+
+def every_axis_form(x, w):
+    return (np.sum(np.max(x, axis=0) * w) + 2.0 * np.sum(np.amax(x, axis=-1) * w)
+            + 4.0 * np.sum(x.min(axis=-2) * w) + 8.0 * np.sum(np.amin(x, axis=1) * w))
+
+
+AXIS_FORMS = [(1.0, np.max, 0), (2.0, np.max, -1), (4.0, np.min, -2), (8.0, np.min, 1)]
+
+
+@modes
+def test_axis_reductions_of_a_matrix_split_ties_equally(target, mode):
+    x = np.array([[2.0, 2.0, 0.0],
+                  [1.0, 2.0, 3.0],
+                  [0.5, 2.0, 0.5]])          # ties along both axes, for max and for min
+    w = np.array([1.0, -2.0, 0.5])
+    value, (g,) = gradient(every_axis_form, (x, w), target, mode, wrt=0)
+    assert value == pytest.approx(sum(c * np.sum(f(x, axis=a) * w) for c, f, a in AXIS_FORMS), rel=1e-15)
+    expected = sum(c * split(x, f, a) * np.expand_dims(w, a) for c, f, a in AXIS_FORMS)
+    np.testing.assert_allclose(g, expected, rtol=1e-15)
+    twin = autograd.grad(lambda v: anp.sum(anp.max(v, axis=-2) * w) + anp.sum(anp.min(v, axis=1) * w))
+    np.testing.assert_allclose(split(x, np.max, -2) * w + split(x, np.min, 1) * w[:, None], twin(x),
+                               rtol=1e-15)    # the hand derivation is autograd's convention
+
+
+@modes
+def test_axis_reductions_away_from_ties_match_finite_differences(target, mode):
+    x = np.random.default_rng(3).normal(size=(3, 3))
+    w = np.array([1.0, -2.0, 0.5])
+    _, (g,) = gradient(every_axis_form, (x, w), target, mode, wrt=0)
+    np.testing.assert_allclose(g, finite_difference(every_axis_form, (x, w), 0), rtol=1e-7, atol=1e-6)
+
+
+def vector_max_axis_0(x):
+    return np.max(x, axis=0)
+
+
+def vector_min_axis_minus_1(x):
+    return np.min(x, axis=-1)
+
+
+@modes
+@pytest.mark.parametrize("fn, reference", [(vector_max_axis_0, np.max), (vector_min_axis_minus_1, np.min)],
+                         ids=["max_axis_0", "min_axis_minus_1"])
+def test_axis_reduction_of_a_vector(fn, reference, target, mode):
+    x = np.array([2.0, -1.0, 2.0, 0.0, -1.0])
+    value, (g,) = gradient(fn, (x,), target, mode)
+    assert value == reference(x)
+    np.testing.assert_allclose(g, split(x, reference), rtol=1e-15)
+
+
+# --- binary max and min, abs, clip ----------------------------------------------------------
+
+def builtin_max(a, b):
+    return max(a, b)
+
+
+def builtin_min(a, b):
+    return min(a, b)
+
+
+def np_maximum(a, b):
+    return np.maximum(a, b)
+
+
+def np_minimum(a, b):
+    return np.minimum(a, b)
+
+
+def np_fmax(a, b):
+    return np.fmax(a, b)
+
+
+def np_fmin(a, b):
+    return np.fmin(a, b)
+
+
+BINARY = [builtin_max, builtin_min, np_maximum, np_minimum, np_fmax, np_fmin]
+
+
+@modes
+@pytest.mark.parametrize("fn", BINARY, ids=[f.__name__ for f in BINARY])
+def test_binary_extremum_splits_a_tie_equally(fn, target, mode):
+    value, g = gradient(fn, (1.5, 1.5), target, mode)
+    assert value == 1.5
+    assert g == (0.5, 0.5)                    # autograd and JAX: 0.5 each as well
+    if fn in (np_maximum, np_minimum):
+        assert tuple(autograd.grad(getattr(anp, fn.__name__[3:]), k)(1.5, 1.5) for k in (0, 1)) == g
+    _, g = gradient(fn, (1.5, -0.5), target, mode)     # away from the tie: one operand wins
+    assert g == ((1.0, 0.0) if "max" in fn.__name__ else (0.0, 1.0))
+
+
+def max_axis_0(x, w):
+    return np.sum(np.max(x, axis=0) * w)
+
+
+def maximum_of_arrays(a, b):
+    return np.sum(np.maximum(a, b) * np.array([1.0, 2.0, 3.0]))
+
+
+def minimum_of_arrays(a, b):
+    return np.sum(np.minimum(a, b) * np.array([1.0, 2.0, 3.0]))
+
+
+@modes
+@pytest.mark.parametrize("fn", [maximum_of_arrays, minimum_of_arrays], ids=["maximum", "minimum"])
+def test_elementwise_extremum_of_arrays_at_a_tie(fn, target, mode):
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 5.0])
+    _, (ga, gb) = gradient(fn, (a, b), target, mode)
+    if fn is maximum_of_arrays:
+        np.testing.assert_array_equal(ga, [0.5, 2.0, 0.0])
+        np.testing.assert_array_equal(gb, [0.5, 0.0, 3.0])
+    else:
+        np.testing.assert_array_equal(ga, [0.5, 0.0, 3.0])
+        np.testing.assert_array_equal(gb, [0.5, 2.0, 0.0])
+
+
+def absolute(x):
+    return abs(x)
+
+
+def np_absolute(x):
+    return np.sum(np.abs(x))
+
+
+def abs_as_max(x):
+    return max(x, -x)
+
+
+@modes
+def test_abs_at_zero_is_zero_like_max_of_x_and_minus_x(target, mode):
+    assert gradient(absolute, (0.0,), target, mode)[1] == (0.0,)
+    assert gradient(abs_as_max, (0.0,), target, mode)[1] == (0.0,)      # the same kink, spelled out
+    assert autograd.grad(anp.abs)(0.0) == 0.0
+    _, (g,) = gradient(np_absolute, (np.array([-2.0, 0.0, 3.0]),), target, mode)
+    np.testing.assert_array_equal(g, [-1.0, 0.0, 1.0])
+
+
+def clipped(x, low, high):
+    return np.sum(np.clip(x, low, high) * np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+
+
+@modes
+def test_clip_splits_each_bound_tie_like_minimum_of_maximum(target, mode):
+    x = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])         # below, at low, inside, at high, above
+    _, (gx, glow, ghigh) = gradient(clipped, (x, 0.0, 1.0), target, mode)
+    np.testing.assert_array_equal(gx, [0.0, 1.0, 3.0, 2.0, 0.0])
+    assert (glow, ghigh) == (1.0 + 1.0, 2.0 + 5.0)
+
+    def twin(x, low, high):                          # np.clip's definition, in autograd
+        return anp.sum(anp.minimum(anp.maximum(x, low), high) * np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    expected = tuple(autograd.grad(twin, k)(x, 0.0, 1.0) for k in range(3))
+    np.testing.assert_array_equal(gx, expected[0])
+    assert (glow, ghigh) == (expected[1], expected[2])
+
+
+# --- nan from an operand --------------------------------------------------------------------
+
+@modes
+def test_max_of_an_array_with_nan_has_a_nan_gradient(target, mode):
+    x = np.array([1.0, NAN, 2.0])
+    value, (g,) = gradient(every_whole_form, (x,), target, mode)
+    assert math.isnan(value)
+    assert np.isnan(g).all()                     # JAX's rule: nan everywhere (0 / 0 ties)
+    value, (g,) = gradient(max_axis_0, (np.array([[1.0, NAN], [0.0, 2.0]]), np.ones(2)), target, mode, wrt=0)
+    assert math.isnan(value)
+    assert np.isnan(g[:, 1]).all() and list(g[:, 0]) == [1.0, 0.0]    # only the column with nan
+
+
+@modes
+@pytest.mark.parametrize("fn", BINARY, ids=[f.__name__ for f in BINARY])
+def test_binary_extremum_with_a_nan_operand(fn, target, mode):
+    for args in ((NAN, 1.0), (1.0, NAN)):
+        value, g = gradient(fn, args, target, mode)
+        if math.isnan(value):                    # the nan operand made the value nan
+            assert [math.isnan(p) for p in g] == [math.isnan(a) for a in args]
+            assert [p for p, a in zip(g, args) if not math.isnan(a)] == [0.0]
+        else:                                    # fmax, fmin, builtin max(1.0, nan): nan ignored
+            assert value == 1.0
+            assert list(g) == [0.0 if math.isnan(a) else 1.0 for a in args]
+
+
+@modes
+def test_abs_and_clip_of_nan(target, mode):
+    assert math.isnan(gradient(absolute, (NAN,), target, mode)[1][0])
+    _, (gx, _, _) = gradient(clipped, (np.array([NAN, 0.5, 0.5, 0.5, 0.5]), 0.0, 1.0), target, mode)
+    assert math.isnan(gx[0]) and list(gx[1:]) == [2.0, 3.0, 4.0, 5.0]
+
+
+def np_log(x):
+    return np.log(x)
+
+
+def np_log10(x):
+    return np.log10(x)
+
+
+def np_log2(x):
+    return np.log2(x)
+
+
+def np_log1p(x):
+    return np.log1p(x)
+
+
+def np_sqrt(x):
+    return np.sqrt(x)
+
+
+def np_arcsin(x):
+    return np.arcsin(x)
+
+
+def np_arccos(x):
+    return np.arccos(x)
+
+
+def math_log(x):
+    return math.log(x)
+
+
+def math_sqrt(x):
+    return math.sqrt(x)
+
+
+def math_asin(x):
+    return math.asin(x)
+
+
+def power(x, y):
+    return x ** y
+
+
+def summed_log(x):
+    return np.sum(np.log(x) * np.array([1.0, 2.0, 3.0]))
+
+
+def summed_sqrt(x):
+    return np.sum(np.sqrt(x) * np.array([1.0, 2.0, 3.0]))
+
+
+def summed_arccos(x):
+    return np.sum(np.arccos(x) * np.array([1.0, 2.0, 3.0]))
+
+
+# (function, a point outside the domain, a point on its edge, the one-sided derivative there)
+DOMAIN = [(np_log, -1.0, 0.0, math.inf), (np_log10, -1.0, 0.0, math.inf), (np_log2, -1.0, 0.0, math.inf),
+          (np_log1p, -2.0, -1.0, math.inf), (np_sqrt, -1.0, 0.0, math.inf),
+          (np_arcsin, 1.5, 1.0, math.inf), (np_arccos, -1.5, -1.0, -math.inf)]
+
+
+@modes
+@pytest.mark.parametrize("fn, outside, edge, slope", DOMAIN, ids=[d[0].__name__ for d in DOMAIN])
+def test_outside_the_domain_the_gradient_is_nan_and_on_its_edge_infinite(fn, outside, edge, slope, target, mode):
+    value, (g,) = gradient(fn, (outside,), target, mode)
+    assert math.isnan(value) and math.isnan(g)
+    _, (g,) = gradient(fn, (edge,), target, mode)
+    assert g == slope
+    _, (g,) = gradient(fn, (0.5,), target, mode)
+    assert g == pytest.approx(finite_difference(fn, (0.5,), 0), rel=1e-7)
+
+
+@modes
+@pytest.mark.parametrize("fn, outside, edge, slope",
+                         [(summed_log, -1.0, 0.0, math.inf), (summed_sqrt, -1.0, 0.0, math.inf),
+                          (summed_arccos, -1.5, -1.0, -math.inf)], ids=["log", "sqrt", "arccos"])
+def test_outside_the_domain_elementwise(fn, outside, edge, slope, target, mode):
+    """Only the element outside the domain gets nan, in forward mode too (its column's
+    tangent is 0 where the other elements are seeded)."""
+    x = np.array([outside, edge, 0.5])
+    value, (g,) = gradient(fn, (x,), target, mode)
+    assert math.isnan(value)
+    assert math.isnan(g[0]) and g[1] == 2.0 * slope
+    assert g[2] == pytest.approx(finite_difference(fn, (np.array([0.1, 0.2, 0.5]),), 0)[2], rel=1e-7)
+
+
+@modes
+@pytest.mark.parametrize("fn, outside, edge, slope",
+                         [(math_log, -1.0, 0.0, math.inf), (math_sqrt, -1.0, 0.0, math.inf),
+                          (math_asin, 1.5, 1.0, math.inf)], ids=["log", "sqrt", "asin"])
+def test_math_functions_outside_the_domain(fn, outside, edge, slope, target, mode):
+    """math.* raises ValueError outside its domain in Python, and returns nan under numba:
+    each target's gradient follows its own value (an error, or nan)."""
+    if target == "python":
+        with pytest.raises(adjoint.AdjointError, match="math domain error"):
+            gradient(fn, (outside,), target, mode)
+    else:
+        g = adjoint.grad(fn, target=target, mode=mode)(outside)
+        assert math.isnan(g)
+    if fn is not math_log:                       # math.log(0.0) raises in Python
+        assert gradient(fn, (edge,), target, mode)[1] == (slope,)
+
+
+@modes
+def test_power_of_a_negative_base(target, mode):
+    if target == "cpu":        # (Python's own float power is complex there, on the python target)
+        value, (gx, gy) = gradient(power, (-2.0, 0.5), target, mode)
+        assert math.isnan(adjoint.value_and_grad(power, (0, 1), target=target)(-2.0, 0.5)[0])
+        assert math.isnan(gx) and math.isnan(gy)
+    # an integer exponent: the value and d/dx are finite, d/dy (log of a negative) is not
+    value, (gx, gy) = gradient(power, (-2.0, 3.0), target, mode)
+    assert value == -8.0 and gx == 12.0 and math.isnan(gy)
+    value, (gx, gy) = gradient(power, (0.0, 2.0), target, mode)       # 0 ** y for y > 0: flat in y
+    assert value == 0.0 and gx == 0.0 and gy == 0.0
+
+
+def masked_log(x):
+    return np.sum(np.where(x > 0.0, np.log(x), 0.0))
+
+
+@modes
+def test_nan_from_a_lane_np_where_discards_stays_out_of_the_gradient(target, mode):
+    """np.where(x > 0, np.log(x), 0.0): the nan of log(-1) never reaches the value, so
+    the gradient there is 0, not nan (JAX gives nan for its sqrt-at-0 analogue)."""
+    _, (g,) = gradient(masked_log, (np.array([-1.0, 0.0, 2.0]),), target, mode)
+    np.testing.assert_array_equal(g, [0.0, 0.0, 0.5])
