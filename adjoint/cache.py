@@ -27,6 +27,7 @@ damaged entry is regenerated instead of failing in every later process.
 from __future__ import annotations
 
 import ast
+import atexit
 import builtins
 import contextlib
 import dataclasses
@@ -40,6 +41,7 @@ import os
 import pickle
 import platform
 import re
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -184,6 +186,7 @@ def store(cache_key: str | None, generated: Generated) -> None:
         _warn_once(f"cannot write to the cache folder {entry.folder!r} ({error}); "
                    f"this process writes its gradients to a temporary folder")
         entry.folder = tempfile.mkdtemp(prefix="adjoint-cache-")
+        atexit.register(shutil.rmtree, entry.folder, True)
         for suffix, text in texts.items():
             _write(os.path.join(entry.folder, cache_key) + suffix, text)
 
