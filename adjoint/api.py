@@ -33,7 +33,8 @@ class GradientFunction:
     """
 
     def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
-                 jit_options=None, cache=False, mode="reverse", kind="grad", recompute=False):
+                 jit_options=None, cache=False, mode="reverse", kind="grad", recompute=False,
+                 debug=False):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
@@ -54,6 +55,9 @@ class GradientFunction:
         self.target = target
         self.return_value = return_value
         self.jit_options = dict(jit_options or {})
+        if debug:
+            _check_debug_target(target)
+            self.jit_options.setdefault("boundscheck", True)      # an IndexError, not a stray write
         # numba runs prange loops in parallel; the python target runs the same source serially
         self.parallel = bool(self.jit_options.get("parallel")) and target in ("cpu", "python")
         self.cache_key = None
@@ -99,6 +103,7 @@ class GradientFunction:
         self._files = set()                # generated modules' file names, to locate failures
         self._drivers = {}                 # the device module and batch drivers (batch.py)
         self._variants = {}                # argument types -> (generated, compiled adjoint)
+        self._written = None               # names of the arguments the function writes into
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
 
@@ -224,10 +229,16 @@ class GradientFunction:
         try:
             result = _as_result(adjoint(*args))
         except Exception as exc:                           # numba typing, or a runtime error
-            if self.target == "cpu" and not _is_numba_error(exc):
-                exc = self._rerun_in_python(generated, args, exc)   # compiled code has no lines
-            raise self._locate_failure(exc, generated) from None
+            raise self._failure(exc, generated, args) from None
         return self._shape_result(result)
+
+    def _failure(self, exc, generated, args):
+        """The AdjointError at the user's line for an exception the generated code raised
+        with these arguments; compiled code has no line numbers, so the cpu target reruns
+        it in Python."""
+        if self.target == "cpu" and not _is_numba_error(exc):
+            exc = self._rerun_in_python(generated, args, exc)
+        return self._locate_failure(exc, generated)
 
     def _call_as_batch_of_one(self, args):
         """On the cuda target a call is a batch of one point, stacked along the first wrt
@@ -249,7 +260,23 @@ class GradientFunction:
             what = "one tangent per wrt argument" if self.kind == "jvp" else "the output's cotangent"
             raise AdjointArgumentError(f"{self.kind} of {self.fn.__name__}() takes {count} arguments "
                                        f"and {what}, {len(args)} given")
-        return self._check_arguments(args[:count]), [_as_float_value(v) for v in args[count:]]
+        primal = self._fresh_written(self._check_arguments(args[:count]))
+        extra = [_as_float_value(v) for v in args[count:]]
+        if self.kind == "jvp":            # the tangent code writes d_y[...] where f writes y[...]
+            written = self.written_arguments()
+            extra = [np.array(t) if w in written and isinstance(t, np.ndarray) else t
+                     for w, t in zip(self.wrt, extra)]
+        return primal, extra
+
+    def _fresh_written(self, args):
+        """Copies of the arguments the function writes into, for code that does not undo its
+        writes (forward mode): each run reads the values the caller passed, and the caller's
+        arrays stay as they were, as with the reverse-mode gradient."""
+        written = self.written_arguments()
+        if not written:
+            return args
+        return [np.array(v) if n in written and isinstance(v, np.ndarray) else v
+                for n, v in zip(self._arg_names, args)]
 
     def _call_with_extra(self, args):
         """jvp: (*args, *tangents) -> (value, tangent); vjp: (*args, cotangent) -> gradients."""
@@ -258,7 +285,7 @@ class GradientFunction:
         try:
             result = _as_result(compiled(*primal, *extra))
         except Exception as exc:
-            raise self._locate_failure(exc, generated) from None
+            raise self._failure(exc, generated, primal + extra) from None
         return result if self.kind == "jvp" else self._shape_result(result)
 
     def _gradient_by_tangents(self, args):
@@ -266,6 +293,13 @@ class GradientFunction:
         primal = self._check_arguments(args)
         generated, compiled = self._specialized(primal)
         values = dict(zip(self._arg_names, primal))
+
+        def tangent(unit):                 # each run on fresh copies of what f writes into
+            point = self._fresh_written(primal)
+            try:
+                return compiled(*point, *unit)[1]
+            except Exception as exc:
+                raise self._failure(exc, generated, self._fresh_written(primal) + list(unit)) from None
         gradients = []
         for w in self.wrt:
             base = [np.zeros_like(values[v]) if np.ndim(values[v]) else 0.0 for v in self.wrt]
@@ -273,13 +307,13 @@ class GradientFunction:
             x = values[w]
             if np.ndim(x) == 0:
                 base[k] = 1.0
-                gradients.append(float(compiled(*primal, *base)[1]))
+                gradients.append(float(tangent(base)))
                 continue
             column = np.zeros(np.shape(x), dtype=np.asarray(x).dtype)
             for index in np.ndindex(np.shape(x)):
                 unit = [b.copy() if np.ndim(b) else b for b in base]
                 unit[k][index] = 1.0
-                column[index] = compiled(*primal, *unit)[1]
+                column[index] = tangent(unit)
             gradients.append(column)
         result = gradients[0] if len(gradients) == 1 else tuple(gradients)
         return self._shape_result(result)
@@ -316,6 +350,9 @@ class GradientFunction:
             raise AdjointArgumentError(
                 f"{self.fn.__name__}() takes {len(names)} arguments "
                 f"({', '.join(names)}), {len(args)} given")
+        written = self.written_arguments()
+        if written:
+            _reject_aliasing(names, args, written, self.fn.__name__)
         converted = []
         arrays = self._generated.array_args if self._generated is not None else set()
         for name, value in zip(names, args):
@@ -325,6 +362,18 @@ class GradientFunction:
                 value = np.asarray(value)
             converted.append(value)
         return converted
+
+    def written_arguments(self) -> frozenset:
+        """The names of the arguments whose elements the function may write (`y[0] = ...`,
+        directly, through a view or in an inlined helper): a call that passes such an argument
+        sharing memory with another is rejected, and forward mode passes copies of them."""
+        if self._written is None:
+            generated = self._generated or next((g for g, _ in self._variants.values()), None)
+            tree = generated.stages.get("normalize") if generated is not None else None
+            if tree is None:                   # loaded from the cache, or not generated yet
+                tree = _normalized(self.fn)
+            self._written = written_arguments(tree, self._arg_names)
+        return self._written
 
     def _specialized(self, args):
         """The adjoint compiled for these arguments' types (rank, element kind): the code
@@ -361,9 +410,10 @@ class GradientFunction:
         first = _summary(text) or type(exc).__name__
         kind = "numba could not compile the gradient" if _is_numba_error(exc) else \
             f"{type(exc).__name__} while computing the gradient"
-        return AdjointError(f"{kind}: {first}", location=location,
-                            hint="run with target='python' to debug the generated code; "
-                                 "adjoint.source(f) shows it")
+        error_class = AdjointError if _is_numba_error(exc) else _located_error_class(type(exc))
+        return error_class(f"{kind}: {first}", location=location,
+                           hint="run with target='python' to debug the generated code; "
+                                "adjoint.source(f) shows it")
 
     def __repr__(self):
         return f"<adjoint.grad of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
@@ -393,6 +443,119 @@ def _dump(generated):
             handle.write(text)
 
 
+# aliasing: arguments that share memory where the function writes one of them -------------
+
+# numpy functions that return a new array, never a view of an argument (ufuncs are too)
+_FRESH_CALLS = {"zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like", "full",
+                "full_like", "copy", "array", "sum", "mean", "prod", "dot", "vdot", "matmul",
+                "outer", "inner", "where", "max", "min", "amax", "amin", "cumsum", "cumprod",
+                "concatenate", "stack", "hstack", "vstack", "arange", "linspace", "eye",
+                "trace", "var", "std", "clip", "sort"}
+
+
+def _normalized(fn):
+    """The function in three-address form (helpers inlined), for a gradient loaded from the
+    cache, whose record keeps no compiler stages."""
+    from .names import Namer
+    from .normalize import normalize
+    from .parse import parse
+    from .pipeline import _user_names
+    parsed = parse(fn)
+    return normalize(parsed, Namer(_user_names(parsed.tree)))
+
+
+def written_arguments(tree, arg_names) -> frozenset:
+    """The arguments of a normalized function whose elements it may write: an element or
+    slice store `v[...] = e` into the argument or into any name that may view its memory
+    (`v = x`, `v = x[1:]`, `a, b = x`, a call that may return a view). Flow-insensitive and
+    conservative: only arithmetic, ufuncs and numpy's array-making calls are taken to make
+    new arrays."""
+    import gast
+    views = {name: {name} for name in arg_names}        # name -> arguments it may view
+    statements = [n for n in gast.walk(tree) if isinstance(n, (gast.Assign, gast.AugAssign, gast.For))]
+    changed = True
+    while changed:
+        changed = False
+        for stmt in statements:
+            if isinstance(stmt, gast.For):
+                sources, targets = _viewed_by(stmt.iter, views), [stmt.target]
+            elif isinstance(stmt, gast.Assign):
+                sources, targets = _viewed_by(stmt.value, views), stmt.targets
+            else:
+                continue
+            for target in targets:
+                for name in [n.id for n in gast.walk(target) if isinstance(n, gast.Name)
+                             and isinstance(n.ctx, gast.Store)]:
+                    if not sources <= views.setdefault(name, set()):
+                        views[name] |= sources
+                        changed = True
+    written = set()
+    for stmt in statements:
+        if isinstance(stmt, gast.For):
+            continue
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+            written |= views.get(target.value.id, set())
+        elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name):
+            written |= views.get(target.id, set())           # `x += e` on an array is in place
+    return frozenset(written & set(arg_names))
+
+
+def _viewed_by(value, views) -> set:
+    """The arguments the value of an expression may share memory with."""
+    import gast
+    if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.BoolOp, gast.Constant)):
+        return set()                                          # arithmetic makes a new array
+    if isinstance(value, gast.Call) and _makes_new_array(value):
+        return set()
+    names = {n.id for n in gast.walk(value) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    return set().union(*(views.get(n, set()) for n in names))
+
+
+def _makes_new_array(call) -> bool:
+    callee = getattr(call, "callee", None)
+    if isinstance(callee, np.ufunc) or getattr(callee, "__module__", None) == "math":
+        return True
+    if getattr(callee, "__module__", "") in ("numpy.linalg", "numpy.linalg.linalg",
+                                            "numpy.linalg._linalg"):
+        return True
+    return callee is not None and getattr(np, getattr(callee, "__name__", ""), None) is callee \
+        and callee.__name__ in _FRESH_CALLS
+
+
+def _reject_aliasing(names, args, written, fname):
+    """AdjointError when an argument the function writes into shares memory with another
+    array argument: the gradient would mix the aliased and the unaliased answers. Only
+    arrays are compared, and only pairs that include a written argument."""
+    arrays = [(name, value) for name, value in zip(names, args) if isinstance(value, np.ndarray)]
+    for k, (name, value) in enumerate(arrays):
+        for other, other_value in arrays[k + 1:]:
+            if (name in written or other in written) and _share_memory(value, other_value):
+                target, source = (name, other) if name in written else (other, name)
+                raise AdjointArgumentError(
+                    f"arguments {name!r} and {other!r} of {fname}() share memory and {fname} "
+                    f"writes into {target!r}, which changes {source!r} too: adjoint "
+                    f"differentiates them as separate arrays, so the derivative would be wrong",
+                    hint=f"pass a copy, e.g. {fname}({', '.join(n + '.copy()' if n == target else n for n in names)})")
+
+
+def _share_memory(a, b) -> bool:
+    if not np.may_share_memory(a, b):                     # disjoint address ranges: cheap
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=10_000))
+    except Exception:                                     # too hard to decide: assume shared
+        return True
+
+
+def _check_debug_target(target):
+    if target == "cuda":
+        raise AdjointError("debug=True is not available on the cuda target: device code does "
+                           "not check array bounds",
+                           hint="check the function with target='cpu', debug=True (the same "
+                                "generated code, bounds checked), or under NUMBA_ENABLE_CUDASIM=1")
+
+
 def _summary(text: str) -> str:
     """The informative line of an error message (numba's is buried under its pipeline steps)."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -403,6 +566,21 @@ def _summary(text: str) -> str:
         if not ln.startswith(("Failed in", "During:", "File ", "Resolution failure")):
             return ln.rstrip(":")
     return lines[0] if lines else ""
+
+
+@functools.lru_cache(maxsize=None)
+def _located_error_class(runtime_error):
+    """The AdjointError raised for a built-in exception (IndexError, ZeroDivisionError, ...)
+    that the generated code raised at the user's line: a subclass of both, so that
+    `except IndexError` catches it as it would catch the function's own error."""
+    if runtime_error.__module__ != "builtins" or not issubclass(runtime_error, Exception) \
+            or issubclass(runtime_error, AdjointError):
+        return AdjointError
+    try:
+        return type(f"Adjoint{runtime_error.__name__}", (AdjointError, runtime_error),
+                    {"__module__": __name__, "__doc__": f"{runtime_error.__name__} at the user's line."})
+    except TypeError:                       # a built-in with its own layout (OSError, ...)
+        return AdjointError
 
 
 def _is_numba_error(exc) -> bool:
@@ -494,7 +672,7 @@ def _as_result(value):
 
 
 def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
-         mode="reverse", recompute=False):
+         mode="reverse", recompute=False, debug=False):
     """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
 
     Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
@@ -504,19 +682,28 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     mode: "reverse" (one sweep for all inputs) or "forward" (one tangent run per input).
     recompute: reverse loops replay every intermediate instead of storing the arrays that a
     matrix product or a transcendental function made (least memory, more time).
+    debug: check every index against its array's bounds, as the python target does. The cpu
+    target, like numba, does not check bounds by default: an index past the end (`x[i]` for
+    i in range(n) with n > len(x)) reads and writes outside the arrays, the gradient's too,
+    which returns garbage or crashes the process. With debug=True (numba's boundscheck) it
+    raises an IndexError (an AdjointError too) at the user's line. Slower; not for cuda.
+
+    Arguments that share memory (the same array twice, overlapping slices) are rejected with
+    an AdjointError when the function writes into one of them; where it only reads them,
+    each gets its own gradient, as if they were separate arrays.
     """
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache,
-                   mode=mode, recompute=recompute)
+                   mode=mode, recompute=recompute, debug=debug)
     if fn is None:
         return lambda f: GradientFunction(f, **options)
     return GradientFunction(fn, **options)
 
 
 def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
-                   recompute=False):
+                   recompute=False, debug=False):
     """Like `grad`, returning `(value, gradient)`."""
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options,
-                   cache=cache, return_value=True, recompute=recompute)
+                   cache=cache, return_value=True, recompute=recompute, debug=debug)
     if fn is None:
         return lambda f: GradientFunction(f, **options)
     return GradientFunction(fn, **options)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import backends
-from .api import _as_float_value
+from .api import _as_float_value, _is_numba_error, _reject_aliasing
 from .errors import AdjointArgumentError, AdjointError
 
 
-def driver_source(target, kind, callee, args, batched, ranks, stacked=()) -> str:
+def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=()) -> str:
     """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
     points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
 
@@ -32,16 +32,19 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=()) -> str
     kind "forward": the gradient by forward mode, one jvp per component of each wrt argument,
         seeded through D_<w>, a zeroed direction row per point (array wrt arguments only).
     ranks: wrt argument -> rank of one point's value (0 for a scalar), in wrt order.
+    copied: the arguments (and, for kinds jvp and forward, their tangents D_<w>) each call gets
+        a copy of: those the function writes into, which the points would otherwise share.
     Parameters: args, then D_<w>, then the outputs, then (cuda) the workspaces work_f/i/b.
     """
     on_device = target == "cuda"
     point = [f"{a}[i]" if a == batched else a for a in args]
+    point = [f"{p}.copy()" if a in copied else p for a, p in zip(args, point)]
     work = ["work_f", "work_i", "work_b"] if on_device else []
 
     def call(extra):
         return f"{callee}({', '.join(point + extra + _at(work))})"
     build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
-    inputs, outputs, body = build(call, ranks, on_device=on_device, stacked=stacked)
+    inputs, outputs, body = build(call, ranks, on_device=on_device, stacked=stacked, copied=copied)
     params = ", ".join(args + inputs + outputs + work)
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
@@ -51,7 +54,7 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=()) -> str
     return "\n".join(head + ["        " + line for line in body]) + "\n"
 
 
-def _gradient_body(call, ranks, on_device, stacked):
+def _gradient_body(call, ranks, on_device, stacked, copied):
     # device code writes array gradients into its output rows, which must start at zero
     passed = [w for w in ranks if ranks[w]] if on_device else []
     body = [line for w in passed for line in _each_element(f"G_{w}", ranks[w], [f"G_{w}[{{k}}] = 0.0"])]
@@ -59,16 +62,18 @@ def _gradient_body(call, ranks, on_device, stacked):
     return [], [f"G_{w}" for w in ranks], body
 
 
-def _jvp_body(call, ranks, on_device, stacked):
+def _jvp_body(call, ranks, on_device, stacked, copied):
     tangents = [f"D_{w}[i]" if w in stacked else f"D_{w}" for w in ranks]
+    tangents = [f"{t}.copy()" if w in copied and ranks[w] else t for w, t in zip(ranks, tangents)]
     outputs = ["G_value", "G_tangent"]
     return [f"D_{w}" for w in ranks], outputs, _store(call(tangents), _at(outputs))
 
 
-def _forward_body(call, ranks, on_device, stacked):
+def _forward_body(call, ranks, on_device, stacked, copied):
     body = []
     for w in ranks:
-        seeds = [f"D_{v}[i]" if ranks[v] else "1.0" if v == w else "0.0" for v in ranks]
+        seeds = [(f"D_{v}[i].copy()" if v in copied else f"D_{v}[i]") if ranks[v] else
+                 "1.0" if v == w else "0.0" for v in ranks]
         tangent = call(seeds) + "[1]"
         if not ranks[w]:
             body.append(f"G_{w}[i] = {tangent}")
@@ -146,6 +151,9 @@ def run(gradient, args, batched):
                                    f"arguments ({', '.join(names)}){tangents}, {len(args)} given")
     args, tangents = list(args[:len(names)]), args[len(names):]
     k = batched_index(names, batched)
+    written = gradient.written_arguments()
+    if written:                            # the whole stacked array, not only its first point
+        _reject_aliasing(names, args, written, gradient.fn.__name__)
     stacked = args[k]
     on_device = gradient.target == "cuda" and backends.get("cuda").is_device_array(stacked)
     if not on_device:
@@ -172,6 +180,8 @@ def run(gradient, args, batched):
     except AdjointError:
         raise
     except Exception as exc:
+        if gradient.target == "cpu" and not _is_numba_error(exc):
+            exc = _failing_point(gradient, converted, k, tangents, exc)
         raise gradient._locate_failure(exc) from None
     if gradient.kind == "jvp":
         return outputs["value"], outputs["tangent"]
@@ -215,6 +225,50 @@ def _kind(gradient):
     return "jvp" if gradient.kind == "jvp" else "forward" if gradient.mode == "forward" else "grad"
 
 
+def _copied(gradient, batched):
+    """The arguments each point's call gets a copy of: those the function writes into, which
+    the points would share (and race on, in parallel). The reverse sweep undoes its writes,
+    so there the batched argument's rows, one per point, need none; forward-mode code does
+    not undo them, and writes the tangents of those arguments too."""
+    written = gradient.written_arguments()
+    copied = written - {batched} if _kind(gradient) == "grad" else written
+    if copied and gradient.target == "cuda":
+        shared = ", ".join(repr(n) for n in sorted(copied))
+        raise AdjointError(f"{gradient.fn.__name__} writes into {shared}, which the points of a cuda "
+                           "batch would share: device code cannot give each thread a copy",
+                           hint="batch on target='cpu', or copy the array in the function "
+                                "before writing into it")
+    return tuple(sorted(copied))
+
+
+def _failing_point(gradient, args, k, tangents, exc):
+    """A compiled batch has no line numbers, and its parallel loop reports the error as a
+    SystemError: find the first point whose compiled call fails, and rerun it in Python,
+    whose traceback has the line."""
+    compiled = gradient.serial_adjoint()
+    for i in range(args[k].shape[0]):
+        try:
+            compiled(*_point_arguments(gradient, args, k, tangents, i))
+        except Exception as failure:
+            return gradient._rerun_in_python(gradient.generated,
+                                             _point_arguments(gradient, args, k, tangents, i), failure)
+    return exc
+
+
+def _point_arguments(gradient, args, k, tangents, i):
+    """The arguments the driver passes the callee at point i (fresh copies of what f writes
+    into; forward mode's directions are zero: a failure to locate is in f itself)."""
+    point = gradient._fresh_written([a[i] if j == k else a for j, a in enumerate(args)])
+    if _kind(gradient) == "jvp":
+        extra = [t[i] if per_point else t for t, per_point in tangents.values()]
+    elif _kind(gradient) == "forward":
+        values = dict(zip(gradient._arg_names, point))
+        extra = [np.zeros(np.shape(values[w])) if np.ndim(values[w]) else 0.0 for w in gradient.wrt]
+    else:
+        extra = []
+    return point + [np.array(e) if isinstance(e, np.ndarray) else e for e in extra]
+
+
 def _driver(gradient, batched, by_name, tangents, callee, compile_source):
     """The driver (see driver_source) for this batched argument, ranks and stacked tangents."""
     ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
@@ -222,7 +276,7 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source):
     key = (gradient.target, batched, tuple(ranks.values()), stacked)
     if key not in gradient._drivers:
         source = driver_source(gradient.target, _kind(gradient), callee, gradient._arg_names,
-                               batched, ranks, stacked)
+                               batched, ranks, stacked, copied=_copied(gradient, batched))
         gradient._drivers[key] = compile_source(source)
     return gradient._drivers[key]
 

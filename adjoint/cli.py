@@ -154,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", parents=[common],
                                 help="compare the gradient with finite differences",
                                 description="Compute FUNC's gradient at a point and compare each "
-                                "component with central finite differences.",
+                                "component with central finite differences. The gradient is "
+                                "compiled with bounds checks: an index outside an array is "
+                                "reported as an IndexError at your line (exit 3).",
                                 epilog='examples:\n  adjoint check examples/seed_f4.py:f4 --at 1,2,3,4\n'
                                        '  adjoint check model.py:loss --at "0.5,1.5;2"   '
                                        '(";" separates arguments)\n'
@@ -218,8 +220,10 @@ def _check(args) -> int:
     generated = pipeline.differentiate(fn, wrt, signature=parse_types(args.types, fn))
     names = list(inspect.signature(fn).parameters)
     values = parse_at(args.at, names, set(generated.array_args), set(generated.wrt), fn.__name__)
+    # bounds checked: an index past an array's end is an IndexError at the user's line, not
+    # a read or write outside the arrays (which the compiled code does not check otherwise)
     result = testing.check_grad(fn, *values, wrt=wrt, target=args.target, rtol=args.rtol,
-                                atol=args.atol, eps=args.eps)
+                                atol=args.atol, eps=args.eps, debug=True)
     where = ", ".join(f"{name}={np.array2string(v, separator=', ') if isinstance(v, np.ndarray) else v}"
                       for name, v in zip(names, values))
     print(f"gradient of {fn.__name__} wrt {', '.join(generated.wrt)} at {where} (target {args.target}):")

@@ -77,17 +77,21 @@ class GradCheck:
         return self.table()
 
 
-def check_grad(fn, *args, wrt=0, target="cpu", rtol=1e-5, atol=1e-7, eps=None) -> GradCheck:
+def check_grad(fn, *args, wrt=0, target="cpu", rtol=1e-5, atol=1e-7, eps=None,
+               debug=True) -> GradCheck:
     """Compare adjoint's gradient of `fn` at `args` with central finite differences.
 
     `wrt` is an argument index or name, or a tuple of them, as in `adjoint.grad`. Array
     arguments are checked element by element. `eps` fixes the step; by default it is
-    1e-6 * max(1, |x_i|) for each component.
+    1e-6 * max(1, |x_i|) for each component. `debug` (on by default: a check is a debugging
+    run) compiles the gradient with bounds checks, so that an index outside an array is an
+    IndexError at the user's line instead of a read or write outside it (see `adjoint.grad`;
+    the cuda target has no bounds checks).
     """
     from .api import GradientFunction
 
     primal = getattr(fn, "__adjoint_function__", fn)
-    gradient = GradientFunction(primal, wrt, target=target)
+    gradient = GradientFunction(primal, wrt, target=target, debug=debug and target != "cuda")
     names = list(gradient._arg_names)
     values = [_copy_argument(name, value, name in gradient.wrt) for name, value in zip(names, args)]
     result = gradient(*args)
@@ -123,9 +127,10 @@ def check_grad(fn, *args, wrt=0, target="cpu", rtol=1e-5, atol=1e-7, eps=None) -
                      atol=atol, target=target)
 
 
-def assert_grad(fn, *args, wrt=0, target="cpu", rtol=1e-5, atol=1e-7, eps=None) -> GradCheck:
+def assert_grad(fn, *args, wrt=0, target="cpu", rtol=1e-5, atol=1e-7, eps=None,
+                debug=True) -> GradCheck:
     """`check_grad`, raising AssertionError with the table when a component disagrees."""
-    result = check_grad(fn, *args, wrt=wrt, target=target, rtol=rtol, atol=atol, eps=eps)
+    result = check_grad(fn, *args, wrt=wrt, target=target, rtol=rtol, atol=atol, eps=eps, debug=debug)
     if not result.ok:
         raise AssertionError("adjoint gradient differs from finite differences\n" + result.table())
     return result

@@ -18,19 +18,23 @@ from .api import GradientFunction
 from .errors import AdjointArgumentError, AdjointError
 
 
-def jvp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False):
+def jvp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False, debug=False):
     """`g(*args, *tangents) -> (value, tangent)`: f and its derivative along the tangents
-    (one tangent per wrt argument, shaped like it)."""
-    return GradientFunction(fn, wrt, target=target, jit_options=jit_options, cache=cache, kind="jvp")
+    (one tangent per wrt argument, shaped like it). The arguments and tangents are left as
+    they were (an argument f writes into is copied first). debug: bounds checks, as in grad."""
+    return GradientFunction(fn, wrt, target=target, jit_options=jit_options, cache=cache, kind="jvp",
+                            debug=debug)
 
 
-def vjp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False):
+def vjp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False, debug=False):
     """`g(*args, cotangent) -> gradient(s)` of the scalar product of f's value with
-    `cotangent` (shaped like f's value): reverse mode for vector-valued functions."""
-    return GradientFunction(fn, wrt, target=target, jit_options=jit_options, cache=cache, kind="vjp")
+    `cotangent` (shaped like f's value): reverse mode for vector-valued functions.
+    debug: bounds checks, as in grad."""
+    return GradientFunction(fn, wrt, target=target, jit_options=jit_options, cache=cache, kind="vjp",
+                            debug=debug)
 
 
-def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None):
+def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None, debug=False):
     """`J(*args)`: the Jacobian of f's value with respect to one argument, shaped
     value.shape + argument.shape. mode "auto" runs forward mode when the argument has fewer
     components than the value, reverse mode otherwise."""
@@ -40,8 +44,8 @@ def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None):
                                    hint="call jacobian once per argument")
     if mode not in ("auto", "forward", "reverse"):
         raise AdjointArgumentError(f"mode={mode!r}: expected 'auto', 'forward' or 'reverse'")
-    tangent = jvp(fn, wrt, target=target, jit_options=jit_options)
-    cotangent = vjp(fn, wrt, target=target, jit_options=jit_options)
+    tangent = jvp(fn, wrt, target=target, jit_options=jit_options, debug=debug)
+    cotangent = vjp(fn, wrt, target=target, jit_options=jit_options, debug=debug)
 
     def jacobian_at(*args):
         names = tangent._arg_names
@@ -65,26 +69,27 @@ def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None):
     return jacobian_at
 
 
-def hvp(fn, wrt=0, *, target="cpu", jit_options=None):
+def hvp(fn, wrt=0, *, target="cpu", jit_options=None, debug=False):
     """`h(*args, v) -> H v`: the Hessian of scalar f with respect to argument `wrt` times v,
     by forward mode over the emitted gradient (about the cost of two gradients)."""
     _host_only("hvp", target, "the emitted gradient it differentiates allocates its gradient arrays")
-    gradient = GradientFunction(fn, wrt, target=target, jit_options=jit_options)
+    gradient = GradientFunction(fn, wrt, target=target, jit_options=jit_options, debug=debug)
     compiled = {}
 
     def hessian_vector(*args):
         *point, direction = args
         key = tuple(np.shape(a) for a in point)
         if key not in compiled:
-            compiled[key] = jvp(gradient.as_function(*point), wrt, target=target, jit_options=jit_options)
+            compiled[key] = jvp(gradient.as_function(*point), wrt, target=target, jit_options=jit_options,
+                                debug=debug)
         return compiled[key](*point, direction)[1]
     return hessian_vector
 
 
-def hessian(fn, wrt=0, *, target="cpu", jit_options=None):
+def hessian(fn, wrt=0, *, target="cpu", jit_options=None, debug=False):
     """`H(*args)`: the Hessian of scalar f with respect to one argument, one hvp per component."""
     _host_only("hessian", target, "the emitted gradient it differentiates allocates its gradient arrays")
-    product = hvp(fn, wrt, target=target, jit_options=jit_options)
+    product = hvp(fn, wrt, target=target, jit_options=jit_options, debug=debug)
 
     def hessian_at(*args):
         names = GradientFunction(fn, wrt, target="python")._arg_names
