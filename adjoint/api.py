@@ -471,7 +471,8 @@ def written_arguments(tree, arg_names) -> frozenset:
     conservative: only arithmetic, ufuncs and numpy's array-making calls are taken to make
     new arrays."""
     import gast
-    views = {name: {name} for name in arg_names}        # name -> arguments it may view
+    emitted = [a.id for a in tree.args.args]            # by position: emitted code may rename one
+    views = {name: {name} for name in emitted}          # name -> arguments it may view
     statements = [n for n in gast.walk(tree) if isinstance(n, (gast.Assign, gast.AugAssign, gast.For))]
     changed = True
     while changed:
@@ -498,7 +499,7 @@ def written_arguments(tree, arg_names) -> frozenset:
             written |= views.get(target.value.id, set())
         elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name):
             written |= views.get(target.id, set())           # `x += e` on an array is in place
-    return frozenset(written & set(arg_names))
+    return frozenset(user for user, name in zip(arg_names, emitted) if name in written)
 
 
 def _viewed_by(value, views) -> set:

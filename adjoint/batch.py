@@ -236,8 +236,7 @@ def _copied(gradient, batched):
         shared = ", ".join(repr(n) for n in sorted(copied))
         raise AdjointError(f"{gradient.fn.__name__} writes into {shared}, which the points of a cuda "
                            "batch would share: device code cannot give each thread a copy",
-                           hint="batch on target='cpu', or copy the array in the function "
-                                "before writing into it")
+                           hint="batch on target='cpu', where each point gets its own copy")
     return tuple(sorted(copied))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import adjoint
+from tests.conftest import needs_cuda
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -190,6 +191,14 @@ def test_batch_points_get_their_own_copy_of_a_written_shared_argument(mode):
         want_x, want_y = accumulate_gradient(X[i], y)
         np.testing.assert_allclose(gx[i], want_x, rtol=1e-12)
         np.testing.assert_allclose(gy[i], want_y, rtol=1e-12)
+
+
+@needs_cuda
+def test_cuda_batch_refuses_a_written_shared_argument():
+    """Device threads cannot get copies: they would all write into the one shared y."""
+    X, y = np.ones((3, 2)), np.ones(2)
+    with pytest.raises(adjoint.AdjointError, match="writes into 'y'"):
+        adjoint.grad(accumulate, wrt=(0, 1), target="cuda").batch(X, y)
 
 
 def test_jvp_batch_with_a_written_shared_argument_and_tangent():
