@@ -36,9 +36,12 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-# Differential fuzzing (tests/fuzzing.py): N random programs from seed SEED, python target on
-# all of them, cpu (numba) on every third; failures print the program and the arguments.
+# Differential fuzzing (tests/fuzzing.py): N random programs from seed SEED (scalar and array
+# programs, each also checked at a tie/kink point), python target on all of them, cpu (numba)
+# on every third scalar program and every ARRAY_CPU_EVERY-th array program (numba takes
+# ~10-30 s on one); failures print the program and the arguments.
 N    ?= 1000
 SEED ?= 1
+ARRAY_CPU_EVERY ?= 15
 fuzz: $(STAMP)
-	$(BIN)/python -m tests.fuzzing --seed $(SEED) --count $(N)
+	$(BIN)/python -m tests.fuzzing --seed $(SEED) --count $(N) --array-cpu-every $(ARRAY_CPU_EVERY)

@@ -21,7 +21,24 @@ overwritten only through contracting forms. So central differences are meaningfu
 program overflows. Divisions and logarithms only see denominators and arguments that are
 positive by construction (1.0 + e * e, 2.0 + sin(e), ...).
 
-tests/fuzzing.py runs the campaigns that check these programs against oracles.
+Array programs (`ArrayGenerator`, ARRAY_SHARE of the seeds, chosen from a stream of their
+own so that the other seeds name the scalar programs earlier campaigns checked): one to four
+float arrays among x, y (n,), b (m,), A (m, n) and up to two scalars, the sizes drawn per
+point (DIM_SIZES, a header comment names each argument's shape). They use the numpy subset
+README documents: elementwise + - * / with broadcasting (a row against a matrix, a scalar
+against an array), np.sum/mean/max/min whole or along axis 0/1, np.dot, @, .T @, np.outer,
+slices (x[1:], x[:-1], x[::2], x[::-1], A[k], A[:, k], A[:, 1:]), np.where on a condition on
+values, np.clip (constant or scalar-variable bounds), np.maximum/np.minimum (against 0.0,
+so they have kinks), np.abs, np.exp/tanh/sin/cos/log/sqrt on domain-safe forms, local
+arrays from np.zeros/np.ones/np.copy written element by element in range loops
+(`z[i] = ...`, `z[i] += ...`, `z[i] = 0.5 * z[i - 1] + ...`, `Z[i, j] = ...`), augmented
+assignment of whole arrays, if/else on scalar conditions, and scalar accumulations over
+elements (`s += ...`, `s = max(s, ...)`). Not generated: np.sum(..., axis=None), rejected
+today (tests/fuzz_findings in the notes), and method calls (x.copy()), which the compiler
+does not support.
+
+tests/fuzzing.py runs the campaigns that check these programs against oracles, at random
+points and at tie/kink points made from them.
 """
 
 from __future__ import annotations
@@ -721,6 +738,548 @@ def _after_loop(before, after):
     return out
 
 
+
+
+
+# --- array programs ---------------------------------------------------------------------------
+#
+# About ARRAY_SHARE of the seeds name an array program instead (`ArrayGenerator`): float arrays
+# of small random shapes as arguments, numpy expressions over them, element writes in loops.
+# Whether a seed names one is drawn from a stream of its own, so the scalar programs of the
+# other seeds are the ones earlier campaigns checked.
+
+ARRAY_SHARE = 0.4
+# The sizes a point may give each dimension; programs index only below the smallest.
+DIM_SIZES = {"n": (3, 5), "m": (2, 4)}
+# Array arguments and their shapes: vectors along n and m, a matrix (m, n).
+ARRAY_ARGS = {"x": ("n",), "y": ("n",), "b": ("m",), "A": ("m", "n")}
+ARRAY_LOCALS = ["z", "u", "v", "w", "Z", "U", "V", "W", "z2", "u2", "v2", "w2"]
+SCALAR_LOCALS = ["s", "r", "c", "t", "acc", "tot", "s2", "r2", "c2"]
+TRICKY_ARRAYS = ["s_x", "t_1", "tape_z", "x_1", "s_A"]
+REDUCTIONS = ["np.sum", "np.mean", "np.max", "np.min"]
+# Derived dimensions: n - 1 (x[1:], x[:-1]), ceil(n / 2) (x[::2]), m - 1 (b[1:]).
+DERIVED = {"n1": "n - 1", "nh": "ceil(n / 2)", "m1": "m - 1"}
+
+
+def _largest(dim):
+    base = dim[0]
+    return DIM_SIZES[base][1]
+
+
+def _size(shape):
+    out = 1
+    for d in shape:
+        out *= _largest(d)
+    return out
+
+
+@dataclasses.dataclass
+class ArrayVar:
+    shape: tuple                  # () for a scalar, else dimension names
+    bound: float                  # bound on |every element|
+    fresh: bool                   # a local array no other name sees: element writes allowed
+
+
+class ArrayGenerator:
+    """Random array programs: the numpy subset README "What it differentiates" documents.
+
+    Every expression has a symbolic shape (dimension names n, m and the derived n1, nh, m1)
+    and a bound on its elements' magnitude; operands are combined only where numpy's
+    broadcasting makes the shapes agree (an array with one of its own shape, a row (n,)
+    against a matrix (m, n), a scalar against anything). Arrays are written (`z[i] = ...`,
+    `z[i] += ...`, `z += ...`) only where they are fresh locals (np.zeros, np.copy or a
+    computed expression): no name is ever bound to a view of another array, so no write can
+    reach an argument or an alias.
+    """
+
+    def __init__(self, rng: random.Random, avoid=tuple(KNOWN_BUGS)):
+        self.rng = rng
+        self.avoid = set(avoid)
+        self.loop_names = iter(["i", "j", "k", "i2", "j2", "k2"] + [f"i{n}" for n in range(50)])
+
+    def chance(self, p):
+        return self.rng.random() < p
+
+    # module ---------------------------------------------------------------------------------
+
+    def module(self) -> str:
+        r = self.rng
+        arrays = r.sample(sorted(ARRAY_ARGS), r.choice([1, 2, 2, 3]))
+        if "A" not in arrays and self.chance(0.35):
+            arrays.append("A")
+        scalars = r.sample(ARGS, r.choice([0, 1, 1, 2]))
+        params = arrays + scalars
+        r.shuffle(params)
+        scope = {p: ArrayVar(ARRAY_ARGS[p], 1.2, False) for p in arrays}
+        scope.update({p: ArrayVar((), 1.5, False) for p in scalars})
+        self.params = params
+        self.taken = set(params)
+        body = []
+        for _ in range(r.randint(2, 5)):
+            body += self.statement(scope)
+        ret = self.final(scope)
+        shapes = ", ".join(f"{p} ({', '.join(scope[p].shape)}{',' if len(scope[p].shape) == 1 else ''})"
+                           for p in params)
+        out = [f"# argument shapes: {shapes}", "import math", "", "import numpy as np", "", "",
+               f"def f({', '.join(params)}):"] + _indent(body + [f"return {ret}"])
+        return "\n".join(out) + "\n"
+
+    def fresh_name(self, pool, tricky=()):
+        names = [n for n in pool if n not in self.taken]
+        if tricky and self.chance(0.1):
+            names = [n for n in tricky if n not in self.taken] or names
+        name = self.rng.choice(names) if names else f"v{len(self.taken)}"
+        self.taken.add(name)
+        return name
+
+    # statements -----------------------------------------------------------------------------
+
+    def statement(self, scope):
+        kinds = [("assign_array", 4), ("assign_scalar", 2), ("loop_write", 2.5),
+                 ("loop_accumulate", 1.2), ("augassign", 1.2), ("branch", 1.2),
+                 ("loop_write_2d", 0.6 if self.matrices(scope) else 0)]
+        kind = self.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+        return getattr(self, "stmt_" + kind)(scope)
+
+    def shapes(self, scope):
+        """The array shapes variables in scope have."""
+        return sorted({v.shape for v in scope.values() if v.shape})
+
+    def matrices(self, scope):
+        return [n for n, v in scope.items() if len(v.shape) == 2 and v.shape == ("m", "n")]
+
+    def stmt_assign_array(self, scope):
+        shape = self.rng.choice(self.shapes(scope) + [s for s in (("n",), ("m",))
+                                                      if self.has_leaf(scope, s)])
+        expr, bound = self.computed(scope, shape, self.rng.randint(1, 2))
+        name = self.fresh_name(ARRAY_LOCALS, TRICKY_ARRAYS)
+        scope[name] = ArrayVar(shape, bound, True)
+        return [f"{name} = {expr}"]
+
+    def stmt_assign_scalar(self, scope):
+        expr, bound = self.scalar(scope, self.rng.randint(1, 3))
+        name = self.fresh_name(SCALAR_LOCALS)
+        scope[name] = ArrayVar((), bound, False)
+        return [f"{name} = {expr}"]
+
+    def stmt_augassign(self, scope):
+        fresh = sorted(n for n, v in scope.items() if v.fresh)
+        if not fresh:
+            return self.stmt_assign_array(scope)
+        name = self.rng.choice(fresh)
+        var = scope[name]
+        e, b = self.array(scope, var.shape, self.rng.randint(0, 2), self.broadcastable(var.shape))
+        op = self.rng.choice(["+=", "-=", "*="])
+        if op == "*=":
+            e, b = f"(0.5 + 0.4 * np.tanh({e}))", 0.9
+            var.bound *= 0.9
+        else:
+            e, b = self.squash(e, b, to=1.0)
+            var.bound += b
+        lines = [f"{name} {op} {e}"]
+        if var.bound > LIMIT:
+            lines.append(f"{name} = np.tanh({name})")
+            var.bound = 1.0
+        return lines
+
+    def stmt_branch(self, scope):
+        """if on a scalar condition; both branches (re)assign the same name."""
+        cond_expr, _ = self.scalar(scope, self.rng.randint(1, 2))
+        cond = f"{cond_expr} {self.rng.choice(['<', '>', '<=', '>='])} {_num(self.rng.uniform(-1, 1))}"
+        shape = self.rng.choice(self.shapes(scope) + [()])
+        existing = sorted(n for n, v in scope.items() if v.shape == shape and
+                          (v.fresh or (not shape and n not in self.params)))
+        if existing and self.chance(0.5):
+            name = self.rng.choice(existing)
+        else:
+            name = self.fresh_name(ARRAY_LOCALS if shape else SCALAR_LOCALS)
+        if shape:
+            (a, ba), (b, bb) = (self.computed(scope, shape, self.rng.randint(1, 2)),
+                                self.computed(scope, shape, self.rng.randint(1, 2)))
+        else:
+            (a, ba), (b, bb) = self.scalar(scope, 2), self.scalar(scope, 2)
+        scope[name] = ArrayVar(shape, max(ba, bb), bool(shape))
+        return [f"if {cond}:", f"    {name} = {a}", "else:", f"    {name} = {b}"]
+
+    def vectors(self, scope):
+        return sorted(n for n, v in scope.items() if len(v.shape) == 1 and v.shape[0] in ("n", "m"))
+
+    def stmt_loop_write(self, scope):
+        """z = np.zeros(len(v)) (or a copy), then z[i] = ... / z[i] += ... in a range loop."""
+        r = self.rng
+        vectors = self.vectors(scope)
+        if not vectors:
+            return self.stmt_assign_array(scope)
+        source = r.choice(vectors)
+        dim = scope[source].shape
+        length = r.choice([f"len({source})", f"{source}.shape[0]"])
+        name = self.fresh_name(ARRAY_LOCALS, TRICKY_ARRAYS)
+        init = r.choice([f"np.zeros({length})", f"np.copy({source})", f"np.ones({length})",
+                         f"np.tanh({source})"])
+        bound = 1.0 if "zeros" in init or "ones" in init else scope[source].bound
+        i = next(self.loop_names)
+        header, offsets = r.choice([(f"range({length})", [0]),
+                                    (f"range(1, {length})", [0, -1]),
+                                    (f"range({length} - 1)", [0, 1]),
+                                    (f"range({length} - 1, -1, -1)", [0]),
+                                    (f"range(0, {length}, 2)", [0])])
+        reads = self._element_reads(scope, dim, i, offsets)
+        lines = [f"{name} = {init}", f"for {i} in {header}:"]
+        body = []
+        for _ in range(r.randint(1, 2)):
+            e, b = self.scalar(scope, r.randint(1, 2), reads=reads)
+            e, b = self.squash(e, b, to=1.0, scalar=True)
+            form = r.randint(0, 3)
+            if form == 0:
+                body.append(f"{name}[{i}] = {e}")
+            elif form == 1:
+                body.append(f"{name}[{i}] += {e}")
+                bound += 1.0
+            elif form == 2 and -1 in offsets:
+                body.append(f"{name}[{i}] = 0.5 * {name}[{i} - 1] + {e}")
+                bound = max(bound, 2.0)
+            else:
+                body.append(f"{name}[{i}] = {name}[{i}] * 0.5 + {e}")
+                bound = bound * 0.5 + 1.0
+            reads = reads + [f"{name}[{i}]"]
+        scope[name] = ArrayVar(dim, bound, True)
+        return lines + _indent(body)
+
+    def _element_reads(self, scope, dim, i, offsets):
+        reads = []
+        for n, v in sorted(scope.items()):
+            if v.shape == dim:
+                reads += [f"{n}[{i}]" if o == 0 else f"{n}[{i} {'+' if o > 0 else '-'} {abs(o)}]"
+                          for o in offsets]
+        return reads
+
+    def stmt_loop_accumulate(self, scope):
+        """s = 0.0, then s = s + ... (or s += ...) over the elements of a vector."""
+        r = self.rng
+        vectors = self.vectors(scope)
+        if not vectors:
+            return self.stmt_assign_scalar(scope)
+        source = r.choice(vectors)
+        dim = scope[source].shape
+        i = next(self.loop_names)
+        header, offsets = r.choice([(f"range(len({source}))", [0]),
+                                    (f"range({source}.shape[0] - 1)", [0, 1]),
+                                    (f"range(1, len({source}))", [0, -1])])
+        name = self.fresh_name(SCALAR_LOCALS)
+        reads = self._element_reads(scope, dim, i, offsets)
+        e, b = self.scalar(scope, r.randint(1, 2), reads=reads)
+        e, b = self.squash(e, b, to=1.0, scalar=True)
+        update = r.choice([f"{name} = {name} + {e}", f"{name} += {e}",
+                           f"{name} = 0.5 * {name} + {e}",
+                           f"{name} = max({name}, {e})"])
+        scope[name] = ArrayVar((), _largest(dim[0]) + 1.0, False)
+        return [f"{name} = 0.0", f"for {i} in {header}:"] + _indent([update])
+
+    def stmt_loop_write_2d(self, scope):
+        r = self.rng
+        matrix = r.choice(self.matrices(scope))
+        name = self.fresh_name(["Z", "U", "V", "W", "M2"])
+        init = r.choice([f"np.zeros(({matrix}.shape[0], {matrix}.shape[1]))", f"np.copy({matrix})"])
+        i, j = next(self.loop_names), next(self.loop_names)
+        reads = [f"{matrix}[{i}, {j}]"]
+        for n, v in sorted(scope.items()):
+            if v.shape == ("n",):
+                reads.append(f"{n}[{j}]")
+            elif v.shape == ("m",):
+                reads.append(f"{n}[{i}]")
+        e, b = self.scalar(scope, r.randint(1, 2), reads=reads)
+        e, b = self.squash(e, b, to=1.0, scalar=True)
+        write = r.choice([f"{name}[{i}, {j}] = {e}", f"{name}[{i}, {j}] += {e}"])
+        scope[name] = ArrayVar(("m", "n"), 2.2, True)
+        return [f"{name} = {init}", f"for {i} in range({matrix}.shape[0]):",
+                f"    for {j} in range({matrix}.shape[1]):", f"        {write}"]
+
+    # expressions ----------------------------------------------------------------------------
+
+    def broadcastable(self, shape):
+        """Shapes an operand may have to combine into `shape` by broadcasting."""
+        if len(shape) == 2:
+            return [shape, (shape[1],), ()]
+        return [shape, ()]
+
+    def views(self, scope, shape):
+        """(text, bound) of slices and element rows of variables that have this shape."""
+        out = []
+        for n, v in sorted(scope.items()):
+            if v.shape == ("n",) and shape == ("n1",):
+                out += [(f"{n}[1:]", v.bound), (f"{n}[:-1]", v.bound)]
+            elif v.shape == ("n",) and shape == ("nh",):
+                out += [(f"{n}[::2]", v.bound)]
+            elif v.shape == ("n",) and shape == ("n",):
+                out += [(f"{n}[::-1]", v.bound)]
+            elif v.shape == ("m",) and shape == ("m1",):
+                out += [(f"{n}[1:]", v.bound), (f"{n}[:-1]", v.bound)]
+            elif v.shape == ("m", "n"):
+                if shape == ("n",):
+                    out += [(f"{n}[{k}]", v.bound) for k in (0, 1, -1)]
+                elif shape == ("m",):
+                    out += [(f"{n}[:, {k}]", v.bound) for k in (0, 2, -1)]
+                elif shape == ("m", "n1"):
+                    out += [(f"{n}[:, 1:]", v.bound), (f"{n}[:, :-1]", v.bound)]
+                elif shape == ("m1", "n"):
+                    out += [(f"{n}[1:]", v.bound)]
+        return out
+
+    def has_leaf(self, scope, shape):
+        return any(v.shape == shape for v in scope.values()) or bool(self.views(scope, shape))
+
+    def leaf_array(self, scope, shape):
+        """A variable of this shape or a view of one; None if there is none."""
+        direct = [(n, v.bound) for n, v in sorted(scope.items()) if v.shape == shape]
+        views = self.views(scope, shape)
+        if direct and (not views or self.chance(0.65)):
+            return self.rng.choice(direct)
+        if views:
+            return self.rng.choice(views)
+        return None
+
+    def computed(self, scope, shape, depth):
+        """An expression of this shape that makes a new array (never a bare variable or view)."""
+        e, b = self.array(scope, shape, max(depth, 1), [shape])
+        if _is_leaf(e):
+            e, b = f"np.tanh({e})", 1.0
+        return e, b
+
+    def array(self, scope, shape, depth, allowed):
+        """(text, bound) of an expression whose shape is one of `allowed` (broadcastable into
+        `shape`); `shape` itself is the first of them."""
+        r = self.rng
+        if () in allowed and (depth <= 0 and self.chance(0.15) or self.chance(0.05)):
+            return self.scalar(scope, 0)
+        if depth <= 0:
+            options = [s for s in allowed if s and self.has_leaf(scope, s)]
+            if options:
+                return self.leaf_array(scope, r.choice(options))
+            return self.made(scope, shape)
+        kinds = [("arith", 4), ("div", 1), ("unary", 3), ("maxmin", 1.5), ("clip", 1),
+                 ("where", 1), ("leaf", 1.5 if self.has_leaf(scope, shape) else 0)]
+        if self.matmul_parts(scope, shape):
+            kinds.append(("matmul", 1.5))
+        if shape in (("n",), ("m",)) and self.matrices(scope):
+            kinds.append(("reduce_axis", 1.5))
+        kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+
+        def sub(target=None):
+            return self.array(scope, shape, depth - 1, self.broadcastable(shape)
+                              if target is None else target)
+
+        if kind == "leaf":
+            return self.leaf_array(scope, shape)
+        if kind == "arith":
+            first_allowed = [shape]                    # one operand carries the full shape
+            (a, ba), (b, bb) = sub(first_allowed), sub()
+            if self.chance(0.5):
+                a, b, ba, bb = b, a, bb, ba
+            op = r.choice(["+", "-", "*", "+", "*"])
+            return self.squash(f"({a} {op} {b})", ba * bb if op == "*" else ba + bb)
+        if kind == "div":
+            (a, ba), (b, bb) = sub([shape]), sub()
+            if self.chance(0.5):
+                square = f"{b} * {b}" if len(b) < 20 else f"{_paren(b)} ** 2"
+                return self.squash(f"({a} / (1.0 + {square}))", ba)
+            return self.squash(f"({a} / (2.0 + np.sin({b})))", ba)
+        if kind == "unary":
+            a, ba = sub([shape])
+            form = r.randint(0, 9)
+            square = f"{a} * {a}" if len(a) < 20 else f"{_paren(a)} ** 2"
+            forms = [(f"np.tanh({a})", 1.0), (f"np.sin({a})", 1.0), (f"np.cos({a})", 1.0),
+                     (f"np.exp(np.tanh({a}))", math.e), (f"np.exp(-({square}))", 1.0),
+                     (f"np.sqrt({square} + 1.0)", math.sqrt(ba * ba + 1)),
+                     (f"np.abs({a})", ba), (f"(-{a})", ba), (f"({a} ** 2)", ba * ba),
+                     (f"np.log(1.0 + {square})", math.log(1 + ba * ba))]
+            return self.squash(*forms[form])
+        if kind == "maxmin":
+            (a, ba) = sub([shape])
+            fn = r.choice(["np.maximum", "np.minimum"])
+            if self.chance(0.35):
+                b, bb = _num(r.choice([0.0, 0.0, 0.2, -0.3])), 0.3
+            else:
+                b, bb = sub()
+            if self.chance(0.5):
+                return f"{fn}({a}, {b})", max(ba, bb)
+            return f"{fn}({b}, {a})", max(ba, bb)
+        if kind == "clip":
+            a, ba = sub([shape])
+            low = round(r.uniform(-1.0, 0.2), 1)
+            high = round(r.uniform(0.3, 1.2), 1)
+            scalars = [n for n, v in sorted(scope.items()) if not v.shape and v.bound <= 1.5]
+            if scalars and self.chance(0.3):
+                return f"np.clip({a}, {r.choice(scalars)}, 2.0)", 2.0
+            return f"np.clip({a}, {_num(low)}, {_num(high)})", max(abs(low), abs(high))
+        if kind == "where":
+            c, _ = sub([shape])
+            threshold = self.rng.choice([_num(round(r.uniform(-0.5, 0.5), 1))] +
+                                        [n for n, v in sorted(scope.items()) if not v.shape][:1])
+            (a, ba), (b, bb) = sub(), sub()
+            if _is_leaf(a) and _is_leaf(b) and a == b:
+                b, bb = f"np.tanh({b})", 1.0
+            op = r.choice(["<", ">", "<=", ">="])
+            return f"np.where({c} {op} {threshold}, {a}, {b})", max(ba, bb)
+        if kind == "matmul":
+            return self.matmul(scope, shape, depth)
+        if kind == "reduce_axis":
+            m, bm = self.array(scope, ("m", "n"), depth - 1, [("m", "n")])
+            axis = 0 if shape == ("n",) else 1
+            fn = r.choice(REDUCTIONS)
+            scale = _largest("m" if axis == 0 else "n") if fn == "np.sum" else 1
+            return self.squash(f"{fn}({m}, axis={axis})", bm * scale)
+        raise AssertionError(kind)
+
+    def made(self, scope, shape):
+        """A shape no variable has: a matrix product or a reduction makes it."""
+        parts = self.matmul_parts(scope, shape)
+        if parts:
+            return self.matmul(scope, shape, 1)
+        matrix = self.matrices(scope)[0]
+        fn = self.rng.choice(REDUCTIONS[1:])
+        return f"{fn}({matrix}, axis={0 if shape == ('n',) else 1})", scope[matrix].bound
+
+    def matmul_parts(self, scope, shape):
+        """The operand shapes of a matrix product of this shape, if there are leaves for them."""
+        parts = {("m", "n"): [("m",), ("n",)], ("m",): [("m", "n"), ("n",)],
+                 ("n",): [("m",), ("m", "n")]}.get(shape)
+        if parts and all(self.has_leaf(scope, s) for s in parts):
+            return parts
+        return None
+
+    def matmul(self, scope, shape, depth):
+        r = self.rng
+        def part(s):
+            return self.array(scope, s, depth - 1, [s])
+        if shape == ("m", "n"):
+            (a, ba), (b, bb) = part(("m",)), part(("n",))
+            return self.squash(f"np.outer({a}, {b})", ba * bb)
+        if shape == ("m",):
+            (a, ba), (b, bb) = part(("m", "n")), part(("n",))
+            text = r.choice([f"({a} @ {b})", f"np.dot({a}, {b})"])
+            return self.squash(text, ba * bb * _largest("n"))
+        (a, ba), (b, bb) = part(("m",)), part(("m", "n"))
+        text = r.choice([f"({a} @ {b})", f"np.dot({a}, {b})", f"({_paren(b)}.T @ {a})"])
+        return self.squash(text, ba * bb * _largest("m"))
+
+    def scalar(self, scope, depth, reads=()):
+        """(text, bound) of a scalar expression; `reads` are element reads valid here."""
+        r = self.rng
+        scalars = [(n, v.bound) for n, v in sorted(scope.items()) if not v.shape]
+        if depth <= 0:
+            options = [("const", 1)]
+            if scalars:
+                options.append(("var", 3))
+            if reads:
+                options.append(("read", 6))
+            options.append(("element", 2))
+            kind = r.choices([k for k, _ in options], [w for _, w in options])[0]
+            if kind == "var":
+                return r.choice(scalars)
+            if kind == "read":
+                return r.choice(list(reads)), 2.5
+            if kind == "element":
+                element = self.element(scope)
+                if element:
+                    return element
+            value = round(r.uniform(-2, 2), r.choice([1, 2]))
+            return _num(value), abs(value)
+        kinds = [("arith", 3), ("reduce", 3), ("dot", 1.2), ("fn", 2), ("absmaxmin", 1),
+                 ("leaf", 1)]
+        kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+
+        def sub():
+            return self.scalar(scope, depth - 1, reads)
+
+        if kind == "leaf":
+            return self.scalar(scope, 0, reads)
+        if kind == "arith":
+            (a, ba), (b, bb) = sub(), sub()
+            op = r.choice(["+", "-", "*"])
+            return self.squash(f"({a} {op} {b})", ba * bb if op == "*" else ba + bb, scalar=True)
+        if kind == "fn":
+            a, ba = sub()
+            forms = [(f"math.tanh({a})", 1.0), (f"math.sin({a})", 1.0),
+                     (f"math.exp(math.tanh({a}))", math.e),
+                     (f"math.sqrt({_paren(a)} ** 2 + 1.0)", math.sqrt(ba * ba + 1))]
+            return self.squash(*r.choice(forms), scalar=True)
+        if kind == "absmaxmin":
+            (a, ba), (b, bb) = sub(), sub()
+            form = r.choice(["abs", "max", "min"])
+            if form == "abs":
+                return f"abs({a})", ba
+            return f"{form}({a}, {b})", max(ba, bb)
+        if kind == "reduce":
+            shape = r.choice(self.shapes(scope) + [("n1",), ("nh",)])
+            if shape in (("n1",), ("nh",)) and not self.views(scope, shape):
+                shape = self.shapes(scope)[0]
+            a, ba = self.array(scope, shape, r.randint(0, 2), [shape])
+            fn = r.choice(REDUCTIONS)
+            return self.squash(f"{fn}({a})", ba * (_size(shape) if fn == "np.sum" else 1),
+                               scalar=True)
+        vectors = [s for s in self.shapes(scope) if len(s) == 1]
+        if not vectors:
+            return sub()
+        shape = r.choice(vectors)
+        (a, ba) = self.array(scope, shape, r.randint(0, 2), [shape])
+        (b, bb) = self.array(scope, shape, r.randint(0, 2), [shape])
+        text = r.choice([f"({a} @ {b})", f"np.dot({a}, {b})"])
+        return self.squash(text, ba * bb * _size(shape), scalar=True)
+
+    def element(self, scope):
+        """A constant-index element read of an array in scope, or None."""
+        r = self.rng
+        arrays = [(n, v) for n, v in sorted(scope.items()) if v.shape and
+                  all(d in DIM_SIZES for d in v.shape)]
+        if not arrays:
+            return None
+        n, v = r.choice(arrays)
+        index = ", ".join(str(r.choice([0, 1, -1] + ([2] if d == "n" else []))) for d in v.shape)
+        return f"{n}[{index}]", v.bound
+
+    def final(self, scope):
+        """The returned scalar: several variables in scope, reduced, so most of them matter."""
+        r = self.rng
+        names = sorted(n for n in scope if n not in self.params) or sorted(scope)
+        picked = r.sample(names, min(len(names), r.randint(1, 3)))
+        terms = []
+        for name in picked:
+            var = scope[name]
+            if not var.shape:
+                terms.append(r.choice([name, f"{name} * {name}", f"math.sin({name})"]))
+            else:
+                terms.append(r.choice([f"np.sum({name} * {name})", f"np.sum({name})",
+                                       f"np.max({name})", f"np.min({name})",
+                                       f"np.mean(np.abs({name}))"]))
+        if self.chance(0.5):
+            terms.append(self.scalar(scope, 1)[0])
+        return " + ".join(terms)
+
+    def squash(self, expr, bound, to=LIMIT, scalar=False):
+        if bound <= to:
+            return expr, bound
+        fn = "math.tanh" if scalar else "np.tanh"
+        if to >= 2.0:
+            return f"({_num(to)} * {fn}({expr} / {_num(max(bound, 1.0))}))", to
+        return f"{fn}({expr})" if to >= 1.0 else f"({_num(to)} * {fn}({expr}))", min(to, 1.0)
+
+
+def _is_leaf(expr):
+    """A bare name, or a subscript of one (a view or an element)."""
+    import re
+    return re.fullmatch(r"\w+(\[[^\[\]]*\])?", expr) is not None
+
+
+def _paren(expr):
+    return expr if _is_leaf(expr) else f"({expr})"
+
+
+def is_array_program(seed: int) -> bool:
+    return random.Random(f"array program {seed}").random() < ARRAY_SHARE
+
+
 def generate(seed: int, avoid=tuple(KNOWN_BUGS)) -> str:
     """The source of one random module defining `f` (and helpers), from `seed` alone."""
+    if is_array_program(seed):
+        return ArrayGenerator(random.Random(seed), avoid).module()
     return Generator(random.Random(seed), avoid).module()

@@ -8,6 +8,8 @@ the campaigns (tests.fuzzing.KNOWN_BUGS) so that they keep finding new ones.
 
 import math
 
+import numpy as np
+
 
 # An inner loop that overwrites a variable the outer loop carries: the gradient is wrong
 # (from seed 1, program 79: a `while` loop inside `for i in range(len(x))` updating `alpha`).
@@ -248,3 +250,37 @@ def chained_comparison_name_error(q):
     if chain_helper_unbound(q) > 0.0:
         c = c * 2.0
     return c
+
+
+# --- array programs (the array grammar, issue #15) ----------------------------------------------
+
+# np.max at a tie gave every tied element the whole sensitivity: [1, 1, 0] for
+# np.max([1., 1., 0.]), no subgradient (along (1, 1, 0) the maximum grows at rate 1, the
+# gradient says 2). Found at tie points (seed 8, programs 12, 39, 79 at 2be1f05), e.g.
+#     z[i] = z[i] * 0.5 + math.tanh(np.max(np.where(y[::2] >= (-0.2), y[::2], y[0])))
+# with y = [0.661, 0.661, 0.661, 0.484]. Checked as subgradients (test_fuzz_regressions.TIES).
+def max_of_vector(x):
+    return np.max(x)
+
+
+def max_along_rows(A):
+    return np.sum(np.max(A, axis=1) * np.array([1.0, 2.0]))
+
+
+def min_along_columns(A):
+    return np.sum(np.min(A, axis=0))
+
+
+# The same rule at a point where the function is smooth: the program itself makes the
+# elements equal, so the tie holds near the point too and the gradient is unique (seed 8,
+# program 68 at 2be1f05: U[i, j] = math.tanh(y @ y) for every element, then np.max(U);
+# adjoint's gradient was m * n = 6 times too large; program 6 likewise with np.min).
+def max_of_equal_elements(y):
+    v = np.tanh(y @ y) + np.zeros(3)
+    return np.max(v)
+
+
+def min_of_equal_rows(y, A):
+    rows = A * 0.0 + np.sin(y)
+    return np.sum(np.min(rows, axis=0))
+

@@ -4,12 +4,15 @@
     report.ok, report.mismatches, report.failures[0].source
 
 The programs come from `generate(seed)` (tests/fuzz_programs.py, which describes their
-grammar); a seed names a program for good. Constructs that hit a known compiler bug
-(`KNOWN_BUGS`) are not generated unless asked (`--allow-known`), so a campaign's failures
-are new bugs.
+grammar: scalar programs, and array programs with numpy expressions); a seed names a program
+for good. Constructs that hit a known compiler bug (`KNOWN_BUGS`) are not generated unless
+asked (`--allow-known`), so a campaign's failures are new bugs.
 
-Each program is imported from a temporary file (the compiler reads source with inspect) and,
-at a few random points, its gradient from `adjoint.grad` on each target is compared with
+Each program is imported from a temporary file (the compiler reads source with inspect) and
+checked on each target (python on all programs, cpu on a fraction: `cpu_every`,
+`array_cpu_every`) at two random points and, where it has kinks to find, one tie point.
+
+At a random point its gradient from `adjoint.grad` is compared with
 
   * autograd running the same source (`tests.oracles.autograd_twin`): exact derivatives of
     the path the program takes, so agreement must be to round-off;
@@ -22,6 +25,37 @@ at a few random points, its gradient from `adjoint.grad` on each target is compa
 A gradient is wrong when it disagrees with autograd and finite differences do not vouch for
 it (or autograd cannot run and consistent differences disagree). Any AdjointError on these
 programs is a bug too: they use only supported syntax.
+
+Tie and kink points. Random points almost never sit on a kink, yet that is where rules go
+wrong (np.max([1., 1., 0.]) once returned [1, 1, 0]). `tie_point` builds one from a random
+point: it copies an array's largest or smallest element onto others (within a row or a
+column of a matrix, the axes of a reduction), copies an element of one argument onto
+another's (np.maximum(x, y), a scalar against an element), or sets a value to 0.0 or to a
+constant of the program (abs, np.maximum(v, 0.0), clip bounds, where thresholds), and
+records which coordinates it made equal. There central differences are no oracle: they
+return the mean of the two one-sided slopes, which a valid answer such as [1, 0, 0] for the
+max need not match; and autograd's own choices at kinks are just other valid ones. The test
+is instead the one that characterizes a subgradient of a piecewise-smooth function along a
+line: for a direction v, with the one-sided derivatives
+
+    D+_v = lim (f(x + h v) - f(x)) / h,   D-_v = lim (f(x) - f(x - h v)) / h,   h -> 0+,
+
+the gradient g must satisfy  min(D-_v, D+_v) <= <g, v> <= max(D-_v, D+_v)  (with tolerance).
+`check_subgradient` applies it along every coordinate (g_i between the left and right
+partial derivatives), along each tied group moved together (1 on the tied coordinates: at
+x = [1, 1, 0] max grows at rate 1 both ways, and [1, 1, 0] says 2, which no coordinate
+check sees), along a random mix of each group, and along RANDOM_DIRECTIONS random
+directions. Each D is a second-order one-sided quotient (-3 f(x) + 4 f(x + h v) -
+f(x + 2h v)) / 2h, exact on quadratics, so on the smooth piece on either side the error is
+O(h^2); it is taken at the two ONE_SIDED_STEPS, and a direction where they disagree (a jump:
+np.where's branches differ at its threshold; another kink within 2h) gets no verdict
+(`tie_inconclusive`). On a smooth direction the interval shrinks to a point, so the test is
+then an ordinary derivative check.
+The chain rule cannot promise a subgradient when kinks compose (max(x, y) + min(x, y) = x + y
+at x = y: any local rule that picks a side for both gives (2, 0)). So autograd's gradient at
+the same point, where it can run, is a witness: a direction along which it fails too is
+counted inconclusive; a failure is a direction along which adjoint's gradient leaves
+[D-, D+] and autograd's (when there is one) does not. Kind `subgradient` in the report.
 """
 
 from __future__ import annotations
@@ -40,11 +74,13 @@ import warnings
 
 import numpy as np
 
-from tests.fuzz_programs import KNOWN_BUGS, generate
+from tests.fuzz_programs import DIM_SIZES, KNOWN_BUGS, generate, is_array_program
 
 STEPS = (1e-5, 1e-6)            # the two finite-difference steps (relative)
 FD_RTOL = 1e-4                  # differences vs each other and vs adjoint
 EXACT_RTOL = 1e-7               # adjoint vs autograd, and python vs cpu: round-off only
+ONE_SIDED_STEPS = (1e-5, 1e-6)  # steps of the one-sided quotients at tie points (relative)
+RANDOM_DIRECTIONS = 3           # random directions checked at each tie point
 
 
 # --- checking one program -----------------------------------------------------------------------
@@ -53,7 +89,8 @@ EXACT_RTOL = 1e-7               # adjoint vs autograd, and python vs cpu: round-
 class Failure:
     index: int
     seed: int                     # the program's own seed: generate(seed) rebuilds it
-    kind: str                     # mismatch | adjoint_error | crash | targets_disagree
+    kind: str                     # mismatch | subgradient | adjoint_error | crash |
+    #                               targets_disagree | invalid
     target: str
     message: str
     source: str
@@ -61,12 +98,15 @@ class Failure:
     wrt: object = None
     expected: object = None
     got: object = None
+    ties: object = None           # at a tie point: the groups of coordinates made equal
 
     def describe(self) -> str:
         lines = [(f"[{self.kind}] program #{self.index} (seed {self.seed}) target={self.target} "
                   f"wrt={self.wrt!r}"), f"  {self.message}"]
         if self.args:
             lines.append(f"  args: {_show(self.args)}")
+        if self.ties:
+            lines.append(f"  tie point; tied coordinates (argument, flat index): {self.ties}")
         if self.expected is not None:
             lines.append(f"  expected: {_show(self.expected)}")
             lines.append(f"  got:      {_show(self.got)}")
@@ -79,11 +119,15 @@ class Report:
     seed: int
     tried: int = 0
     compiled: dict = dataclasses.field(default_factory=dict)   # target -> programs compiled
-    points: int = 0               # (program, point, target) gradients compared
+    array_programs: int = 0       # programs with array arguments (ArrayGenerator's)
+    points: int = 0               # (program, point, target) gradients compared, ties included
+    tie_points: int = 0           # of them at a tie/kink point (checked as subgradients)
     inconclusive: int = 0         # components where the two differences disagreed (kinks)
+    tie_inconclusive: int = 0     # tie-point directions no verdict was possible on (see above)
     autograd_unavailable: int = 0
     invalid: int = 0              # programs whose own evaluation failed (a generator defect)
     mismatches: int = 0
+    subgradients: int = 0         # tie points where the gradient is no valid subgradient
     adjoint_errors: int = 0
     crashes: int = 0
     failures: list = dataclasses.field(default_factory=list)
@@ -92,14 +136,17 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not (self.mismatches or self.adjoint_errors or self.crashes or self.invalid)
+        return not (self.mismatches or self.subgradients or self.adjoint_errors or
+                    self.crashes or self.invalid)
 
     def summary(self) -> str:
         compiled = ", ".join(f"{t} {n}" for t, n in self.compiled.items())
-        return (f"seed {self.seed}: {self.tried} programs, compiled ({compiled}), "
-                f"{self.points} gradients compared, {self.inconclusive} inconclusive FD "
-                f"components, autograd unavailable {self.autograd_unavailable}, "
-                f"invalid {self.invalid}; mismatches {self.mismatches}, adjoint errors "
+        return (f"seed {self.seed}: {self.tried} programs ({self.array_programs} with arrays), "
+                f"compiled ({compiled}), {self.points} gradients compared ({self.tie_points} at "
+                f"tie/kink points), {self.inconclusive} inconclusive FD components, "
+                f"{self.tie_inconclusive} inconclusive tie directions, autograd unavailable "
+                f"{self.autograd_unavailable}, invalid {self.invalid}; mismatches "
+                f"{self.mismatches}, subgradient failures {self.subgradients}, adjoint errors "
                 f"{self.adjoint_errors}, crashes {self.crashes} ({self.seconds:.1f} s)")
 
 
@@ -107,7 +154,7 @@ def _show(value):
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(_show(v) for v in value) + ")"
     if isinstance(value, np.ndarray):
-        return "np.array([" + ", ".join(repr(float(v)) for v in value.ravel()) + "])"
+        return f"np.array({np.asarray(value, dtype=float).tolist()!r})"
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
     return repr(value)
@@ -136,12 +183,18 @@ class _Loaded:
             os.remove(self.path)
 
 
-def _points(rng, params, min_len, count):
+def _points(rng, params, min_len, count, shapes=None):
+    """`count` random argument points. An array program's arrays (`shapes`, from its header)
+    get one size per dimension name per point, drawn from DIM_SIZES."""
     points = []
     for _ in range(count):
         args = []
+        sizes = {d: int(rng.integers(lo, hi + 1)) for d, (lo, hi) in DIM_SIZES.items()}
         for p in params:
-            if p == "x":
+            if shapes is not None and shapes[p]:
+                shape = tuple(sizes[d] for d in shapes[p])
+                args.append(np.round(rng.uniform(-1.2, 1.2, shape), 3))
+            elif shapes is None and p == "x":
                 n = int(rng.integers(min_len, min_len + 3))
                 args.append(np.round(rng.uniform(-1.2, 1.2, n), 3))
             else:
@@ -155,7 +208,7 @@ def _wrt(rng, params):
     roll = rng.random()
     if roll < 0.55:
         return tuple(range(n))
-    if roll < 0.8:
+    if roll < 0.8 or n < 2:
         k = int(rng.integers(n))
         return params[k] if rng.random() < 0.3 else k
     k = sorted(rng.choice(n, size=2, replace=False).tolist())
@@ -166,8 +219,19 @@ def _close(a, b, rtol, scale):
     return abs(a - b) <= rtol * max(abs(a), abs(b)) + rtol * 1e-2 * scale
 
 
+@dataclasses.dataclass
+class Case:
+    """Program `index` of campaign `seed`, with where to check it."""
+    source: str
+    wrt: object
+    indices: list                 # the wrt argument indices
+    points: list                  # argument tuples: random points
+    tie: tuple | None             # (arguments, tied groups) of the tie/kink point, or None
+    is_array: bool
+
+
 def case(seed, index, avoid=tuple(KNOWN_BUGS), points=2):
-    """Program `index` of campaign `seed`: (source, wrt, wrt indices, argument points)."""
+    """Program `index` of campaign `seed`: its source, wrt, and the points to check it at."""
     import re
     source = generate(program_seed(seed, index), avoid)
     header = re.search(r"^def f\((.*)\):", source, re.MULTILINE).group(1)
@@ -176,7 +240,99 @@ def case(seed, index, avoid=tuple(KNOWN_BUGS), points=2):
     wrt = _wrt(rng, params)
     indices = [params.index(w) if isinstance(w, str) else w
                for w in (wrt if isinstance(wrt, tuple) else (wrt,))]
-    return source, wrt, indices, _points(rng, params, _min_len(source), points)
+    shapes = argument_shapes(source)
+    regular = _points(rng, params, _min_len(source), points, shapes)
+    tie = None
+    if shapes is not None or re.search(r"\b(abs|min|max)\(", source):
+        # a stream of its own: the regular points stay those of earlier campaigns
+        tie = tie_point(np.random.default_rng([seed, index, 1]), source, regular[0])
+    return Case(source, wrt, indices, regular, tie, shapes is not None)
+
+
+def argument_shapes(source):
+    """An array program's `# argument shapes: x (n,), A (m, n), p ()` header as a dict, or
+    None for a scalar program."""
+    import re
+    found = re.match(r"# argument shapes: (.*)", source)
+    if not found:
+        return None
+    return {name: tuple(d.strip() for d in dims.split(",") if d.strip())
+            for name, dims in re.findall(r"(\w+) \(([^)]*)\)", found.group(1))}
+
+
+def tie_point(rng, source, base):
+    """A point made from `base` where the program likely sits on a tie or a kink, and the
+    groups of coordinates that were made equal: ((args), [[(argument, flat index), ...]]).
+
+    One to three edits: an array element copied onto another of the same array (its largest
+    or smallest element more often than not, so that max/min reductions tie; for a matrix,
+    within a row or a column, the two axes of a reduction), an element of one argument
+    copied onto another argument (np.maximum(x, y), a scalar against an element), an element
+    or scalar set to 0.0 (abs, np.maximum(v, 0.0)) or to a constant the program's source
+    contains (clip bounds, where thresholds)."""
+    import re
+    args = [np.array(a, dtype=float) if np.ndim(a) else float(a) for a in base]
+    literals = sorted({abs(float(t)) for t in re.findall(r"\d+\.\d+", source.split("\n", 1)[1])})
+    used, groups = set(), []
+
+    def value(k, flat):
+        return args[k].flat[flat] if np.ndim(args[k]) else args[k]
+
+    def set_value(k, flat, v):
+        if np.ndim(args[k]):
+            args[k].flat[flat] = v
+        else:
+            args[k] = float(v)
+
+    def coordinates(k):
+        return [(k, flat) for flat in range(int(np.size(args[k])))]
+
+    everything = [c for k in range(len(args)) for c in coordinates(k)]
+    arrays = [k for k in range(len(args)) if np.ndim(args[k])]
+    for _ in range(int(rng.integers(1, 4))):
+        kind = rng.choice(["repeat", "repeat", "repeat", "across", "zero", "literal"])
+        free = [c for c in everything if c not in used]
+        if len(free) < 2:
+            break
+        if kind == "repeat" and arrays:
+            k = int(rng.choice(arrays))
+            a = args[k]
+            extreme = rng.random()
+            source_flat = int(np.argmax(a)) if extreme < 0.4 else \
+                int(np.argmin(a)) if extreme < 0.7 else int(rng.integers(a.size))
+            if a.ndim == 2 and rng.random() < 0.7:
+                row, col = np.unravel_index(source_flat, a.shape)
+                if rng.random() < 0.5:           # same row: a tie along axis 1
+                    targets = [np.ravel_multi_index((row, c), a.shape) for c in range(a.shape[1])]
+                else:                            # same column: along axis 0
+                    targets = [np.ravel_multi_index((r, col), a.shape) for r in range(a.shape[0])]
+            else:
+                targets = list(range(a.size))
+            targets = [int(t) for t in targets if t != source_flat and (k, int(t)) not in used]
+            if not targets or (k, source_flat) in used:
+                continue
+            chosen = rng.choice(targets, size=min(len(targets), int(rng.integers(1, 3))),
+                                replace=False)
+            group = [(k, source_flat)] + [(k, int(t)) for t in chosen]
+            for _, t in group[1:]:
+                set_value(k, t, value(k, source_flat))
+        elif kind == "across" and len(args) > 1:
+            first, second = rng.choice(len(free), size=2, replace=False)
+            (ka, fa), (kb, fb) = free[int(first)], free[int(second)]
+            if ka == kb:
+                continue
+            set_value(kb, fb, value(ka, fa))
+            group = [(ka, fa), (kb, fb)]
+        else:
+            k, flat = free[int(rng.integers(len(free)))]
+            target = 0.0
+            if kind == "literal" and literals:
+                target = float(rng.choice(literals)) * float(rng.choice([1.0, -1.0]))
+            set_value(k, flat, target)
+            group = [(k, flat)]
+        used.update(group)
+        groups.append(group)
+    return tuple(args), groups
 
 
 def check_program(report, index, seed, targets, log, points=2, avoid=tuple(KNOWN_BUGS),
@@ -186,8 +342,10 @@ def check_program(report, index, seed, targets, log, points=2, avoid=tuple(KNOWN
     from tests.oracles import autograd_gradient, finite_difference
 
     pseed = program_seed(seed, index)
-    source = generate(pseed, avoid)
+    the_case = case(seed, index, avoid, points)
+    source, wrt, wrt_indices = the_case.source, the_case.wrt, the_case.indices
     report.tried += 1
+    report.array_programs += the_case.is_array
     name = f"adjoint_fuzz_{seed}_{index}"
     loaded = None
 
@@ -196,6 +354,8 @@ def check_program(report, index, seed, targets, log, points=2, avoid=tuple(KNOWN
         report.failures.append(failure)
         if kind == "mismatch" or kind == "targets_disagree":
             report.mismatches += 1
+        elif kind == "subgradient":
+            report.subgradients += 1
         elif kind == "adjoint_error":
             report.adjoint_errors += 1
         elif kind == "invalid":
@@ -207,24 +367,29 @@ def check_program(report, index, seed, targets, log, points=2, avoid=tuple(KNOWN
     try:
         loaded = _Loaded(source, directory, name)
         f = loaded.module.f
-        _, wrt, wrt_indices, points_ = case(seed, index, avoid, points)
+        checked = [(args, None) for args in the_case.points]
+        if the_case.tie is not None:
+            checked.append(the_case.tie)
         args_list = []
-        for args in points_:
+        for args, ties in checked:
             try:
                 value = f(*args)
             except Exception as exc:  # noqa: BLE001 (the generator made a bad program)
                 fail("invalid", "-", f"the program itself raised {type(exc).__name__}: {exc}",
-                     args=args)
+                     args=args, ties=ties)
                 return
             if not (isinstance(value, float) and math.isfinite(value) and abs(value) < 1e8):
-                fail("invalid", "-", f"the program returned {value!r}", args=args)
+                fail("invalid", "-", f"the program returned {value!r}", args=args, ties=ties)
                 return
-            args_list.append((args, value))
+            args_list.append((args, value, ties))
 
         oracles = []
-        for args, value in args_list:
-            oracles.append(_oracles(f, args, wrt_indices, value, report,
-                                    autograd_gradient, finite_difference))
+        for args, value, ties in args_list:
+            if ties is None:
+                oracles.append(_oracles(f, args, wrt_indices, value, report,
+                                        autograd_gradient, finite_difference))
+            else:
+                oracles.append(_autograd_parts(f, args, wrt_indices, report, autograd_gradient))
 
         results = {}
         for target in targets:
@@ -240,27 +405,36 @@ def check_program(report, index, seed, targets, log, points=2, avoid=tuple(KNOWN
             report.compiled[target] = report.compiled.get(target, 0) + 1
             report.slowest.append((time.perf_counter() - began, index, target))
             report.slowest = sorted(report.slowest, reverse=True)[:5]
-            for point, ((args, value), oracle) in enumerate(zip(args_list, oracles)):
+            for point, ((args, value, ties), oracle) in enumerate(zip(args_list, oracles)):
                 try:
                     got = g(*args)
                 except adjoint.AdjointError as exc:
                     fail("adjoint_error", target, f"the gradient raised AdjointError: {exc}",
-                         args=args, wrt=wrt)
+                         args=args, wrt=wrt, ties=ties)
                     break
                 except Exception:  # noqa: BLE001
                     fail("crash", target, f"the gradient crashed:\n{traceback.format_exc()}",
-                         args=args, wrt=wrt)
+                         args=args, wrt=wrt, ties=ties)
                     break
                 report.points += 1
                 parts = got if isinstance(wrt, tuple) else (got,)
+                kind = "mismatch"
                 if not isinstance(parts, tuple) or len(parts) != len(wrt_indices):
                     problem = (f"a tuple wrt of {len(wrt_indices)} gave {got!r}", None)
                 else:
-                    problem = _compare(parts, oracle, args, wrt_indices, value, report)
+                    problem = _check_types(parts, args, wrt_indices)
+                    if problem is None and ties is None:
+                        problem = _compare(parts, oracle, args, wrt_indices, value, report)
+                    elif problem is None:
+                        report.tie_points += 1
+                        kind = "subgradient"
+                        problem = check_subgradient(f, args, wrt_indices, parts, ties,
+                                                    np.random.default_rng([seed, index, 2]),
+                                                    witness=oracle, report=report)
                 if problem:
                     message, expected = problem
-                    fail("mismatch", target, message, args=args, wrt=wrt, expected=expected,
-                         got=got)
+                    fail(kind, target, message, args=args, wrt=wrt, expected=expected,
+                         got=got, ties=ties)
                     break
                 results.setdefault(point, {})[target] = parts
         for point, by_target in results.items():
@@ -271,7 +445,8 @@ def check_program(report, index, seed, targets, log, points=2, avoid=tuple(KNOWN
                     scale = max(1.0, float(np.max(np.abs(pa))) if pa.size else 1.0)
                     if not all(_close(u, v, 1e-9, scale) for u, v in zip(pa, pb)):
                         fail("targets_disagree", f"{ta}/{tb}", "the two targets disagree",
-                             args=args_list[point][0], wrt=wrt, expected=ga, got=gb)
+                             args=args_list[point][0], wrt=wrt, expected=ga, got=gb,
+                             ties=args_list[point][2])
                         break
     except Exception:  # noqa: BLE001
         fail("crash", "-", f"the harness crashed:\n{traceback.format_exc()}")
@@ -304,12 +479,11 @@ def _oracles(f, args, wrt_indices, value, report, autograd_gradient, finite_diff
 
 def _compare(parts, oracle, args, wrt_indices, value, report):
     """None when the gradient passes, else (message, expected)."""
+    problem = _check_types(parts, args, wrt_indices)
+    if problem:
+        return problem
     for w, part, (fds, ag) in zip(wrt_indices, parts, oracle):
         scalar = np.ndim(args[w]) == 0
-        if scalar and not isinstance(part, float):
-            return f"gradient wrt argument {w} is a {type(part).__name__}, not a float", None
-        if not scalar and (not isinstance(part, np.ndarray) or part.shape != np.shape(args[w])):
-            return f"gradient wrt argument {w} has the wrong type/shape: {part!r}", None
         got = np.ravel(np.asarray(part, dtype=float))
         if not np.all(np.isfinite(got)):
             return f"gradient wrt argument {w} is not finite", ag
@@ -339,6 +513,116 @@ def _compare(parts, oracle, args, wrt_indices, value, report):
     return None
 
 
+def _check_types(parts, args, wrt_indices):
+    """None when each part has its argument's type and shape and is finite, else (message,
+    None)."""
+    for w, part in zip(wrt_indices, parts):
+        scalar = np.ndim(args[w]) == 0
+        if scalar and not isinstance(part, float):
+            return f"gradient wrt argument {w} is a {type(part).__name__}, not a float", None
+        if not scalar and (not isinstance(part, np.ndarray) or part.shape != np.shape(args[w])):
+            return f"gradient wrt argument {w} has the wrong type/shape: {part!r}", None
+        if not np.all(np.isfinite(np.asarray(part, dtype=float))):
+            return f"gradient wrt argument {w} is not finite", None
+    return None
+
+
+def _autograd_parts(f, args, wrt_indices, report, autograd_gradient):
+    """autograd's gradient at a tie point, one flat array per wrt argument, or None."""
+    parts = []
+    for w in wrt_indices:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                g = np.asarray(autograd_gradient(f, args, w), dtype=float)
+        except Exception:  # noqa: BLE001
+            report.autograd_unavailable += 1
+            return None
+        parts.append(np.ravel(g) if g.shape else np.zeros(np.size(args[w])) + float(g))
+    return parts
+
+
+# --- tie and kink points: subgradients ---------------------------------------------------------
+
+def one_sided(F, z, direction, step):
+    """The left and right derivatives of F at z along `direction`, each a second-order
+    one-sided difference quotient (exact on quadratics, so O(h^2) on smooth pieces):
+    D+ = (-3 F(z) + 4 F(z + h v) - F(z + 2h v)) / 2h, D- the mirror image."""
+    h = step * max(1.0, float(np.max(np.abs(z[direction != 0]))) if np.any(direction) else 1.0)
+    f0 = F(z)
+    right = (-3.0 * f0 + 4.0 * F(z + h * direction) - F(z + 2 * h * direction)) / (2 * h)
+    left = (3.0 * f0 - 4.0 * F(z - h * direction) + F(z - 2 * h * direction)) / (2 * h)
+    return left, right
+
+
+def check_subgradient(f, args, wrt_indices, parts, ties, rng, witness=None, report=None):
+    """None when `parts` (the gradient wrt the arguments `wrt_indices` at `args`) passes the
+    subgradient test, else (message, None). See the module docstring for the test.
+
+    witness: another rule set's gradient at the same point (autograd's, one flat array per
+    wrt argument) or None; a direction it fails too is inconclusive, not a failure."""
+    sizes = [int(np.size(args[w])) for w in wrt_indices]
+    offsets = np.cumsum([0] + sizes)
+    z0 = np.concatenate([np.ravel(np.asarray(args[w], dtype=float)) for w in wrt_indices])
+    g = np.concatenate([np.ravel(np.asarray(p, dtype=float)) for p in parts])
+    other = None if witness is None else np.concatenate(witness)
+
+    def F(z):
+        full = list(args)
+        for w, lo, hi in zip(wrt_indices, offsets[:-1], offsets[1:]):
+            full[w] = float(z[lo]) if np.ndim(args[w]) == 0 else \
+                z[lo:hi].reshape(np.shape(args[w])).copy()
+        return float(f(*full))
+
+    def coordinate(arg, flat):
+        if arg not in wrt_indices:
+            return None
+        return int(offsets[wrt_indices.index(arg)] + flat)
+
+    directions = []
+    for k in range(z0.size):
+        w = int(np.searchsorted(offsets, k, side="right") - 1)
+        unit = np.zeros(z0.size)
+        unit[k] = 1.0
+        directions.append((f"coordinate {k - offsets[w]} of argument {wrt_indices[w]}", unit))
+    for group in ties:
+        members = [c for c in (coordinate(a, flat) for a, flat in group) if c is not None]
+        if len(members) > 1:
+            together = np.zeros(z0.size)
+            together[members] = 1.0
+            directions.append((f"the tied coordinates {group} together", together))
+            mixed = np.zeros(z0.size)
+            mixed[members] = rng.normal(size=len(members))
+            directions.append((f"a random mix of the tied coordinates {group}", mixed))
+    for _ in range(RANDOM_DIRECTIONS):
+        directions.append(("a random direction", rng.normal(size=z0.size)))
+
+    f0 = F(z0)
+    scale = max(1.0, abs(f0), float(np.max(np.abs(g))) if g.size else 0.0)
+    for label, v in directions:
+        quotients = [one_sided(F, z0, v, step) for step in ONE_SIDED_STEPS]
+        (left1, right1), (left2, right2) = quotients
+        if not (_close(left1, left2, FD_RTOL, scale) and _close(right1, right2, FD_RTOL, scale)):
+            if report is not None:
+                report.tie_inconclusive += 1      # a jump, or another kink within the steps
+            continue
+        low, high = min(left2, right2), max(left2, right2)
+        tolerance = FD_RTOL * (max(abs(low), abs(high)) + 1e-2 * scale)
+
+        slope = float(g @ v)
+        if low - tolerance <= slope <= high + tolerance:
+            continue
+        if other is not None and not low - tolerance <= float(other @ v) <= high + tolerance:
+            if report is not None:
+                report.tie_inconclusive += 1      # no rule set here gives a subgradient
+            continue
+        shown = np.round(v, 3).tolist() if label == "a random direction" or "mix" in label else ""
+        return (f"along {label} {shown}: the gradient's slope {slope!r} lies outside "
+                f"[D-, D+] = [{left2!r}, {right2!r}] (one-sided derivatives"
+                + (f"; autograd's slope {float(other @ v)!r})" if other is not None else ")")), None
+    return None
+
+
 # --- reducing a failure ---------------------------------------------------------------------
 
 class _Timeout(Exception):
@@ -349,15 +633,16 @@ def _alarm(signum, frame):
     raise _Timeout()
 
 
-def signature(source, args, wrt, target="python", directory=None, seconds=20):
+def signature(source, args, wrt, target="python", directory=None, seconds=20, ties=None):
     """What goes wrong with `source` at `args`: None when nothing does, else a short string
-    (the error's type and first line, or "mismatch") that a reduced program must keep.
+    (the error's type and first line, "mismatch", or "subgradient" at a tie point: `ties`,
+    its tied groups) that a reduced program must keep.
     None too when checking takes over `seconds` (a reduction can make a loop endless)."""
     import signal
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return _signature(source, args, wrt, target, directory)
+        return _signature(source, args, wrt, target, directory, ties)
     except _Timeout:
         return None
     finally:
@@ -365,7 +650,7 @@ def signature(source, args, wrt, target="python", directory=None, seconds=20):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _signature(source, args, wrt, target, directory):
+def _signature(source, args, wrt, target, directory, ties=None):
     import adjoint
     from tests.oracles import autograd_gradient, finite_difference
     directory = directory or tempfile.gettempdir()
@@ -400,6 +685,13 @@ def _signature(source, args, wrt, target, directory):
                    for w in (wrt if isinstance(wrt, tuple) else (wrt,))]
         parts = got if isinstance(wrt, tuple) else (got,)
         report = Report(seed=0)
+        if ties is not None:
+            if _check_types(parts, args, indices):
+                return "mismatch"
+            witness = _autograd_parts(f, args, indices, report, autograd_gradient)
+            problem = check_subgradient(f, args, indices, parts, ties,
+                                        np.random.default_rng(0), witness)
+            return "subgradient" if problem else None
         oracle = _oracles(f, args, indices, value, report, autograd_gradient, finite_difference)
         return "mismatch" if _compare(parts, oracle, args, indices, value, report) else None
     finally:
@@ -476,11 +768,14 @@ def reduce_program(source, keep, log=lambda text: None):
 
 
 def run_campaign(seed, count, targets=("python", "cpu"), log=print, *, cpu_every=1, start=0,
-                 points=2, avoid=tuple(KNOWN_BUGS), fail_fast=False) -> Report:
+                 points=2, avoid=tuple(KNOWN_BUGS), fail_fast=False,
+                 array_cpu_every=None) -> Report:
     """Check programs start .. start+count-1 of campaign `seed`.
 
-    cpu_every: the cpu target (a numba compilation, ~0.3 s each) runs on every cpu_every-th
-    program only; the python target runs on all of them.
+    cpu_every: the cpu target (a numba compilation, ~0.3-3 s each for a scalar program) runs
+    on the programs whose index is a multiple of cpu_every only; the python target runs on
+    all of them. array_cpu_every: the same for array programs (numba takes ~10-30 s on one),
+    cpu_every unless given.
     """
     report = Report(seed=seed)
     began = time.perf_counter()
@@ -488,7 +783,10 @@ def run_campaign(seed, count, targets=("python", "cpu"), log=print, *, cpu_every
         sys.path.insert(0, directory)
         try:
             for index in range(start, start + count):
-                chosen = tuple(t for t in targets if t != "cpu" or index % cpu_every == 0)
+                every = cpu_every
+                if array_cpu_every is not None and is_array_program(program_seed(seed, index)):
+                    every = array_cpu_every
+                chosen = tuple(t for t in targets if t != "cpu" or index % every == 0)
                 before = len(report.failures)
                 check_program(report, index, seed, chosen, log, points=points, avoid=avoid,
                               directory=directory)
@@ -509,6 +807,8 @@ def main(argv=None):
     parser.add_argument("--targets", default="python,cpu")
     parser.add_argument("--cpu-every", type=int, default=3,
                         help="run the cpu (numba) target on every K-th program (default 3)")
+    parser.add_argument("--array-cpu-every", type=int, default=None,
+                        help="the same for array programs (default: --cpu-every)")
     parser.add_argument("--points", type=int, default=2, help="argument points per program")
     parser.add_argument("--show", type=int, metavar="INDEX",
                         help="print program INDEX of the campaign and exit")
@@ -540,12 +840,13 @@ def main(argv=None):
         n = min(chunk, options.start + options.count - first)
         part = run_campaign(options.seed, n, targets, log, cpu_every=options.cpu_every,
                             start=first, points=options.points, avoid=avoid,
-                            fail_fast=options.fail_fast)
+                            fail_fast=options.fail_fast,
+                            array_cpu_every=options.array_cpu_every)
         _add(report, part)
         progress[0] += n
         if not options.quiet:
-            print(f"... {progress[0]} programs, {len(report.failures)} failures, "
-                  f"{time.perf_counter() - began:.0f} s", flush=True)
+            report.seconds = time.perf_counter() - began
+            print(f"... {progress[0]} programs so far: {report.summary()}", flush=True)
         if options.fail_fast and part.failures:
             break
     report.seconds = time.perf_counter() - began
@@ -554,17 +855,21 @@ def main(argv=None):
 
 
 def _reduce_main(options):
-    source, wrt, _, points = case(options.seed, options.reduce, options.avoid, options.points)
+    the_case = case(options.seed, options.reduce, options.avoid, options.points)
+    source, wrt = the_case.source, the_case.wrt
+    checked = [(args, None) for args in the_case.points] + \
+        ([the_case.tie] if the_case.tie is not None else [])
     with tempfile.TemporaryDirectory(prefix="adjoint-reduce-") as directory:
         for target in options.targets.split(","):
-            for args in points:
-                found = signature(source, args, wrt, target, directory)
+            for args, ties in checked:
+                found = signature(source, args, wrt, target, directory, ties=ties)
                 if found is None:
                     continue
-                print(f"# {target}, wrt={wrt!r}, args={_show(args)}: {found}", flush=True)
-                def keep(text, args=args, target=target, found=found):
+                print(f"# {target}, wrt={wrt!r}, args={_show(args)}"
+                      + (f", tied {ties}" if ties else "") + f": {found}", flush=True)
+                def keep(text, args=args, target=target, found=found, ties=ties):
                     return _well_formed(text) and \
-                        signature(text, args, wrt, target, directory) == found
+                        signature(text, args, wrt, target, directory, ties=ties) == found
                 small = reduce_program(source, keep, log=lambda text: print(text, flush=True))
                 print(small)
                 return 1
@@ -581,8 +886,9 @@ def _well_formed(text):
 
 
 def _add(total, part):
-    for field in ("tried", "points", "inconclusive", "autograd_unavailable", "invalid",
-                  "mismatches", "adjoint_errors", "crashes"):
+    for field in ("tried", "array_programs", "points", "tie_points", "inconclusive",
+                  "tie_inconclusive", "autograd_unavailable", "invalid", "mismatches",
+                  "subgradients", "adjoint_errors", "crashes"):
         setattr(total, field, getattr(total, field) + getattr(part, field))
     for t, n in part.compiled.items():
         total.compiled[t] = total.compiled.get(t, 0) + n

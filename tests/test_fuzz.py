@@ -1,11 +1,13 @@
 """A fixed-seed differential fuzzing campaign (tests/fuzzing.py) inside `make test`.
 
-250 random programs in the supported subset, each checked at two random points against
-autograd and central differences. Budget: about a minute on a 2-core machine. The python
-target runs on all 250 (differentiation only, ~0.2 s a program); the cpu target adds a
-numba compilation of ~0.3-2 s a program, so it runs on every 5th program (50 of them):
-the two targets share every stage up to the emitted module, so numba-specific failures are
-the typing and semantics of the emitted code, which 40 programs exercise well. A longer
+200 random programs in the supported subset (about 80 of them array programs), each checked
+at two random points against autograd and central differences, and at a tie/kink point
+against one-sided difference quotients (a subgradient test). Budget: a couple of minutes on
+a 2-core machine. The python target runs on all 200 (differentiation only, ~0.2 s a scalar
+program, ~0.7 s an array one); the cpu target adds a numba compilation of ~0.3-2 s a scalar
+program, ~10 s an array one, so it runs on every 5th scalar program and on the array
+programs among 0, 50, 100, 150: the two targets share every stage up to the emitted module,
+so numba-specific failures are the typing and semantics of the emitted code. A longer
 campaign: `make fuzz N=1000 SEED=1` (python -m tests.fuzzing).
 
 Constructs that hit a known, unfixed compiler bug are not generated (tests.fuzzing.
@@ -20,9 +22,10 @@ import pytest
 from tests import fuzzing
 
 SEED = 20240611
-PROGRAMS = 250
+PROGRAMS = 200
 CHUNK = 50                    # programs per test, so a failure names a range of programs
 CPU_EVERY = 5
+ARRAY_CPU_EVERY = 50          # numba takes ~10 s on an array program: programs 0, 50, 100
 
 
 @pytest.mark.filterwarnings("ignore")
@@ -30,15 +33,21 @@ CPU_EVERY = 5
 def test_fuzz_campaign(start):
     failures = []
     report = fuzzing.run_campaign(SEED, CHUNK, start=start, cpu_every=CPU_EVERY,
-                                  log=failures.append)
+                                  array_cpu_every=ARRAY_CPU_EVERY, log=failures.append)
     assert report.ok, report.summary() + "\n\n" + "\n\n".join(failures[:3]) + \
         f"\n\nreproduce: python -m tests.fuzzing --seed {SEED} --start INDEX --count 1" \
         f"\nshrink:    python -m tests.fuzzing --seed {SEED} --reduce INDEX"
     assert report.tried == CHUNK
     assert report.compiled["python"] == CHUNK
-    assert report.compiled.get("cpu", 0) == len(range(start, start + CHUNK, CPU_EVERY)) or \
-        start % CPU_EVERY                                  # (chunks start on a multiple)
-    assert report.points == 2 * CHUNK + 2 * report.compiled.get("cpu", 0)
+    cases = {i: fuzzing.case(SEED, i) for i in range(start, start + CHUNK)}
+    on_cpu = [i for i, c in cases.items()
+              if i % (ARRAY_CPU_EVERY if c.is_array else CPU_EVERY) == 0]
+    assert report.compiled.get("cpu", 0) == len(on_cpu)
+    points = {i: len(c.points) + (c.tie is not None) for i, c in cases.items()}
+    assert report.points == sum(points.values()) + sum(points[i] for i in on_cpu)
+    ties = sum(c.tie is not None for c in cases.values())
+    assert report.tie_points == ties + sum(cases[i].tie is not None for i in on_cpu)
+    assert report.array_programs == sum(c.is_array for c in cases.values()) > 0
 
 
 def test_programs_are_deterministic_and_valid():
@@ -116,3 +125,101 @@ def test_generator_uses_only_its_own_random_stream():
     state = random.getstate()
     fuzzing.generate(7)
     assert random.getstate() == state
+
+
+def test_array_programs_cover_the_grammar():
+    """The array grammar (fuzz_programs.ArrayGenerator) over the campaign's programs."""
+    import re
+    sources = [fuzzing.generate(fuzzing.program_seed(SEED, i)) for i in range(PROGRAMS)]
+    arrays = [s for s in sources if s.startswith("# argument shapes:")]
+    assert 0.25 * PROGRAMS < len(arrays) < 0.55 * PROGRAMS
+    text = "\n".join(arrays)
+    for construct in ["np.sum(", "np.mean(", "np.max(", "np.min(", "axis=0)", "axis=1)", " @ ",
+                      "np.dot(", ".T @ ", "np.outer(", "[1:]", "[:-1]", "[::2]", "[::-1]", "[:, ",
+                      "np.where(", "np.clip(", "np.maximum(", "np.minimum(", "np.abs(", "np.exp(",
+                      "np.tanh(", "np.sin(", "np.sqrt(", "np.zeros(", "np.copy(", "np.ones(",
+                      " += ", " -= ", " *= ", "if ", "else:", "len(", ".shape[0]", "A (m, n)",
+                      "x (n,)", "b (m,)"]:
+        assert construct in text, construct
+    for pattern in [r"^\s+\w+\[\w+\] = ", r"^\s+\w+\[\w+\] \+= ", r"\w+\[\w+ - 1\]",
+                    r"^\s+\w+\[\w+, \w+\] \+?= ", r"np\.clip\([^\n]*, [a-z]\w*, 2\.0\)",
+                    r"np\.maximum\([^\n]*, 0\.0\)|np\.maximum\(0\.0, "]:
+        assert re.search(pattern, text, re.MULTILINE), pattern
+
+
+def test_cases_and_tie_points_are_deterministic():
+    for index in range(60):
+        first, again = fuzzing.case(SEED, index), fuzzing.case(SEED, index)
+        assert first.source == again.source and first.wrt == again.wrt
+        for a, b in zip(first.points + [first.tie[0] if first.tie else ()],
+                        again.points + [again.tie[0] if again.tie else ()]):
+            assert all(np.array_equal(u, v) for u, v in zip(a, b))
+        if first.tie:
+            assert first.tie[1] == again.tie[1]
+            args = first.tie[0]
+            for group in first.tie[1]:          # the tied coordinates are equal indeed
+                values = {float(np.ravel(args[k])[flat]) for k, flat in group}
+                assert len(values) == 1, (index, group)
+
+
+def max_of(x):
+    return np.max(x)
+
+
+def test_subgradients_at_a_tie_of_np_max():
+    """x = [1, 1, 0]: [1, 1, 0] (each tied element gets the whole sensitivity) is no
+    subgradient (along (1, 1, 0) max grows at rate 1, the gradient says 2); any convex
+    combination of [1, 0, 0] and [0, 1, 0] is one."""
+    x = np.array([1.0, 1.0, 0.0])
+    rng = np.random.default_rng(0)
+    ties = [[(0, 0), (0, 1)]]
+    problem = fuzzing.check_subgradient(max_of, (x,), [0], (np.array([1.0, 1.0, 0.0]),), ties, rng)
+    assert problem is not None and "tied coordinates" in problem[0]
+    for valid in ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0], [0.3, 0.7, 0.0]):
+        assert fuzzing.check_subgradient(max_of, (x,), [0], (np.array(valid),), ties, rng) is None
+    # without the tie's direction, the random directions alone catch it
+    assert fuzzing.check_subgradient(max_of, (x,), [0], (np.array([1.0, 1.0, 0.0]),), [],
+                                     np.random.default_rng(1)) is not None
+
+
+def kinks(p, x):
+    return abs(p) + np.sum(np.maximum(x, 0.0)) + np.clip(p, 0.0, 1.0)
+
+
+def test_subgradients_at_kinks_and_jumps():
+    x = np.array([0.0, 0.5, 0.0])
+    rng = np.random.default_rng(0)
+    # abs at 0 (any slope in [-1, 1]) + clip at its low bound (in [0, 1]); relu at 0: [0, 1]
+    for dp in (-1.0, 0.0, 1.0, 2.0):
+        assert fuzzing.check_subgradient(kinks, (0.0, x), [0, 1],
+                                         (dp, np.array([0.0, 1.0, 1.0])), [], rng) is None
+    for wrong in [(2.5, np.array([0.0, 1.0, 1.0])), (0.0, np.array([0.0, 1.5, 0.0])),
+                  (0.0, np.array([-0.2, 1.0, 0.0]))]:
+        assert fuzzing.check_subgradient(kinks, (0.0, x), [0, 1], wrong, [], rng) is not None
+
+    def jump(p):
+        return np.where(p > 0.0, 1.0, 0.0) + p
+
+    report = fuzzing.Report(seed=0)          # a jump: the two steps disagree, no verdict
+    assert fuzzing.check_subgradient(jump, (0.0,), [0], (1.0,), [], rng, report=report) is None
+    assert report.tie_inconclusive > 0
+
+
+def test_a_campaign_flags_a_wrong_subgradient_at_a_tie(monkeypatch):
+    """End to end: a gradient that gives every tied maximum the whole sensitivity (adjoint's
+    np.max rule before the fix) is reported as a subgradient failure at the tie point."""
+    import adjoint
+    source = "# argument shapes: x (n,)\nimport numpy as np\n\n\ndef f(x):\n    return np.max(x)\n"
+    tie = ((np.array([1.0, 1.0, 0.0]),), [[(0, 0), (0, 1)]])
+    regular = [(np.array([0.3, -0.2, 0.1]),)]
+    monkeypatch.setattr(fuzzing, "case", lambda seed, index, avoid=(), points=2: fuzzing.Case(
+        source, 0, [0], regular, tie, True))
+
+    def every_tie(fn, wrt=0, **options):
+        return lambda x: np.where(x == np.max(x), 1.0, 0.0)
+
+    monkeypatch.setattr(adjoint, "grad", every_tie)
+    messages = []
+    report = fuzzing.run_campaign(SEED, 1, targets=("python",), log=messages.append)
+    assert report.subgradients == 1 and report.mismatches == 0 and not report.ok, messages
+    assert report.tie_points == 1 and "[subgradient]" in messages[0]

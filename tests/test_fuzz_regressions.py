@@ -42,6 +42,22 @@ CASES = [
     (fr.constant_condition_in_loop, (0.6,), 0, None),
     (fr.chained_comparison_in_helper, (0.5,), 0, None),
     (fr.chained_comparison_name_error, (0.7,), 0, None),
+    # array programs
+    (fr.max_of_equal_elements, (np.array([0.3, -0.5, 0.2]),), 0, None),
+    (fr.min_of_equal_rows, (np.array([0.3, -0.5, 0.2]), np.ones((2, 3))), (0, 1), None),
+]
+
+# Points where the function has a kink: finite differences are no oracle there, the gradient
+# must be a subgradient (tests.fuzzing.check_subgradient: its slope along each coordinate,
+# along the tied coordinates together and along random directions lies between the one-sided
+# derivatives). (function, arguments, wrt, the tied (argument, flat index) groups)
+TIES = [
+    (fr.max_of_vector, (np.array([1.0, 1.0, 0.0]),), 0, [[(0, 0), (0, 1)]]),
+    (fr.max_of_vector, (np.array([0.5, -1.0, 0.5, 0.5]),), 0, [[(0, 0), (0, 2), (0, 3)]]),
+    (fr.max_along_rows, (np.array([[0.2, 0.7, 0.7], [1.0, -1.0, 1.0]]),), 0,
+     [[(0, 1), (0, 2)], [(0, 3), (0, 5)]]),
+    (fr.min_along_columns, (np.array([[0.2, -0.4, 0.1], [0.2, 0.3, 0.1]]),), 0,
+     [[(0, 0), (0, 3)], [(0, 2), (0, 5)]]),
 ]
 
 
@@ -83,3 +99,16 @@ def test_fuzz_regression(fn, args, wrt, reason, failing, target, request):
             np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
     else:
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.parametrize("fn, args, wrt, ties", [pytest.param(*case, id=f"{case[0].__name__}-{n}")
+                                                 for n, case in enumerate(TIES)])
+def test_fuzz_tie(fn, args, wrt, ties, target):
+    from tests.fuzzing import check_subgradient
+    got = adjoint.grad(fn, wrt=wrt, target=target)(*args)
+    parts = got if isinstance(wrt, tuple) else (got,)
+    indices = list(wrt) if isinstance(wrt, tuple) else [wrt]
+    problem = check_subgradient(fn, args, indices, parts, ties, np.random.default_rng(0))
+    assert problem is None, problem[0]
+
