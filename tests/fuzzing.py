@@ -722,6 +722,8 @@ def reduce_program(source, keep, log=lambda text: None):
             for field, value in ast.iter_fields(node):
                 items = value if isinstance(value, list) else [value]
                 for k, child in enumerate(items):
+                    if isinstance(getattr(child, "ctx", None), ast.Store):
+                        continue                  # an assignment's target (z[i] = ...)
                     if isinstance(child, (ast.BinOp, ast.UnaryOp, ast.Call, ast.IfExp,
                                           ast.BoolOp, ast.Compare, ast.Subscript)):
                         parts = [c for c in ast.iter_child_nodes(child) if isinstance(c, ast.expr)
@@ -881,7 +883,11 @@ def _well_formed(text):
     """A reduction keeps every function ending in a return (falling off the end returns None,
     which the compiler rightly does not model)."""
     import ast
-    return all(isinstance(n.body[-1], ast.Return) for n in ast.parse(text).body
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return False
+    return all(isinstance(n.body[-1], ast.Return) for n in tree.body
                if isinstance(n, ast.FunctionDef))
 
 
