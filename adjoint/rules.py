@@ -74,17 +74,28 @@ UNIT = (-0.9, 0.9)
 
 def times(partial, factor, elementwise):
     """`partial * factor` (a partial times a sensitivity or a tangent) as gast, where a zero
-    factor wins over a partial that may be inf or nan (it names math.inf or math.nan): a value
-    that never reaches the result (the lane np.where drops, the input a forward-mode column
-    does not move) adds 0, not nan. `elementwise`: the factor is an array."""
-    product = nodes.scaled(partial, factor)
-    if not any(nodes.dotted(n) in ("math.nan", "math.inf") for n in gast.walk(partial)
-               if isinstance(n, gast.Attribute)):
-        return product
+    factor wins over the nan a partial names (`... else math.nan`, outside a domain): a value
+    that never reaches the result (the lane np.where drops, an input a forward-mode column
+    does not move) adds 0, not nan. `elementwise`: the factor is an array; there the guard
+    joins the partial's own condition (`np.where(c or factor == 0, a, nan)`, which numba
+    fuses as a product: runtime.lower_for_numba), since a select after the product would
+    cost a pass numba does not fuse. An inf partial on a domain's edge (sqrt at 0) times a
+    zero array element stays nan, as in JAX."""
+    if not any(_is_nan(n) for n in gast.walk(partial)):
+        return nodes.scaled(partial, factor)
     is_zero = gast.Compare(left=copy.deepcopy(factor), ops=[gast.Eq()], comparators=[nodes.const(0.0)])
-    if elementwise:
-        return nodes.call("np.where", [is_zero, nodes.const(0.0), product])
-    return gast.IfExp(test=is_zero, body=nodes.const(0.0), orelse=product)
+    if not elementwise:
+        return gast.IfExp(test=is_zero, body=nodes.const(0.0), orelse=nodes.scaled(partial, factor))
+    partial = copy.deepcopy(partial)
+    for node in gast.walk(partial):
+        if isinstance(node, gast.Call) and nodes.dotted(node.func) == "np.where" and len(node.args) == 3 \
+                and _is_nan(node.args[2]):
+            node.args[0] = nodes.call("np.logical_or", [node.args[0], copy.deepcopy(is_zero)])
+    return nodes.scaled(partial, factor)
+
+
+def _is_nan(node):
+    return isinstance(node, gast.Attribute) and nodes.dotted(node) in ("math.nan", "np.nan")
 
 # --- arithmetic -----------------------------------------------------------------------------
 
@@ -164,17 +175,20 @@ def tan(x, out):
 
 
 # Outside its domain a function's value is nan and so is its partial; on the domain's edge
-# the partial is the one-sided derivative there (inf), as in JAX. Comparisons, not extra
-# calls, pick the case, so that no partial divides by zero (Python and numba raise there).
+# the partial is the one-sided derivative there (inf), as in JAX. A comparison picks the
+# case, no extra call; np.divide, not /, because a scalar division by zero raises (Python,
+# numba) where numpy's gives inf. Of arrays, `a if c else math.nan` is fused into a * (c / c)
+# (runtime.lower_for_numba), so `a` must stay finite outside the domain (abs in asin's sqrt,
+# fmax dropping sqrt's nan): where the sensitivity is 0 there, `times` keeps `a` (times 0).
 
 @rule(math.asin, np.arcsin, domain=[UNIT])
 def asin(x):
-    return 1.0 / math.sqrt(1.0 - x * x) if abs(x) < 1.0 else (math.inf if abs(x) == 1.0 else math.nan)
+    return np.divide(1.0, math.sqrt(abs(1.0 - x * x))) if abs(x) <= 1.0 else math.nan
 
 
 @rule(math.acos, np.arccos, domain=[UNIT])
 def acos(x):
-    return -1.0 / math.sqrt(1.0 - x * x) if abs(x) < 1.0 else (-math.inf if abs(x) == 1.0 else math.nan)
+    return np.divide(-1.0, math.sqrt(abs(1.0 - x * x))) if abs(x) <= 1.0 else math.nan
 
 
 @rule(math.atan, np.arctan)
@@ -214,27 +228,27 @@ def expm1(x, out):
 
 @rule(math.log, np.log, domain=[POSITIVE])
 def log(x):
-    return 1.0 / x if x > 0.0 else (math.inf if x == 0.0 else math.nan)
+    return np.divide(1.0, x) if x >= 0.0 else math.nan
 
 
 @rule(math.log1p, np.log1p, domain=[(-0.5, 3.0)])
 def log1p(x):
-    return 1.0 / (1.0 + x) if x > -1.0 else (math.inf if x == -1.0 else math.nan)
+    return np.divide(1.0, 1.0 + x) if x >= -1.0 else math.nan
 
 
 @rule(math.log10, np.log10, domain=[POSITIVE])
 def log10(x):
-    return 1.0 / (x * math.log(10.0)) if x > 0.0 else (math.inf if x == 0.0 else math.nan)
+    return np.divide(1.0, x * math.log(10.0)) if x >= 0.0 else math.nan
 
 
 @rule(math.log2, np.log2, domain=[POSITIVE])
 def log2(x):
-    return 1.0 / (x * math.log(2.0)) if x > 0.0 else (math.inf if x == 0.0 else math.nan)
+    return np.divide(1.0, x * math.log(2.0)) if x >= 0.0 else math.nan
 
 
 @rule(math.sqrt, np.sqrt, domain=[POSITIVE])
 def sqrt(x, out):
-    return 0.5 / out if x > 0.0 else (math.inf if x == 0.0 else math.nan)
+    return np.fmax(np.divide(0.5, out), 0.0) if x >= 0.0 else math.nan
 
 
 @rule(math.hypot, np.hypot, domain=[POSITIVE, POSITIVE])

@@ -169,10 +169,19 @@ def _numpy_ufunc(name: str) -> str:
 
 
 def lower_for_numba(fn, types_of) -> set:
-    """Replace numpy calls numba cannot compile by runtime helpers; returns the helpers used.
+    """Replace numpy calls numba cannot compile (or compiles slowly) by runtime helpers or
+    equivalent forms it fuses (np.where(c, a, nan) -> a * np.divide(c, c)); returns the
+    helpers used.
     `types_of(node)` gives an expression's shapes.Type."""
+    import copy
+
     import gast
     used = set()
+
+    def func_of(dotted):
+        head, attr = dotted.split(".")
+        return gast.Attribute(value=gast.Name(id=head, ctx=gast.Load(), annotation=None, type_comment=None),
+                              attr=attr, ctx=gast.Load())
 
     class Lower(gast.NodeTransformer):
         def visit_Call(self, node):
@@ -181,6 +190,16 @@ def lower_for_numba(fn, types_of) -> set:
             if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                     and func.value.id == "np" and func.attr == "matmul" and len(node.args) == 2:
                 return gast.BinOp(left=node.args[0], op=gast.MatMult(), right=node.args[1])
+            if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
+                    and func.value.id == "np" and func.attr == "where" and len(node.args) == 3 \
+                    and isinstance(node.args[2], gast.Attribute) and node.args[2].attr == "nan" \
+                    and isinstance(node.args[2].value, gast.Name) and node.args[2].value.id in ("math", "np"):
+                # np.where(c, a, nan) is a * (c / c) (1 or 0 / 0), which numba fuses into the
+                # expression around it; its np.where there is a separate, much slower loop
+                condition = node.args[0]
+                return gast.BinOp(left=node.args[1], op=gast.Mult(),
+                                  right=gast.Call(func=func_of("np.divide"), args=[condition, copy.deepcopy(condition)],
+                                                  keywords=[]))
             if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                     and func.value.id == "np" and func.attr in NUMPY_LOOPS and len(node.args) == 1 \
                     and not node.keywords and isinstance(node.args[0], gast.Name):
