@@ -128,6 +128,23 @@ def test_axis_reduction_of_a_vector(fn, reference, target, mode):
     np.testing.assert_allclose(g, split(x, reference), rtol=1e-15)
 
 
+def max_axis_out_of_range(x):
+    return np.sum(np.max(x, axis=2)) + x[0, 0]
+
+
+def max_of_a_rank_3_array(x):
+    return np.sum(np.max(x, axis=0)) + x[0, 0, 0]
+
+
+def test_axis_out_of_range_and_rank_3_are_errors(target):
+    """numpy raises for axis=2 of a matrix (the helper reduced along axis 1 instead), and a
+    rank-3 reduction along an axis has no helper (it was a raw KeyError)."""
+    with pytest.raises(adjoint.AdjointError, match="axis is out of bounds"):
+        adjoint.grad(max_axis_out_of_range, target=target)(np.ones((2, 3)))
+    with pytest.raises(adjoint.AdjointError, match="rank-3 array is not supported"):
+        adjoint.grad(max_of_a_rank_3_array, target=target)(np.ones((2, 2, 2)))
+
+
 # --- binary max and min, abs, clip ----------------------------------------------------------
 
 def builtin_max(a, b):
