@@ -65,7 +65,8 @@ NON_DIFFERENTIABLE.update({len, range, int, round, bool, math.floor, math.ceil, 
                           np.empty_like, np.full_like, np.arange, np.eye,
                           np.floor, np.ceil, np.sign, np.round, np.rint, operator.floordiv,
                           operator.not_, operator.lt, operator.le, operator.gt, operator.ge,
-                          operator.eq, operator.ne, math.isnan, math.isinf, np.isnan, np.isinf})
+                          operator.eq, operator.ne, math.isnan, math.isinf, np.isnan, np.isinf,
+                          np.logical_and, np.logical_or, np.logical_not})
 
 
 POSITIVE = (0.2, 3.0)
@@ -114,7 +115,7 @@ def mul(x, y):
     return y, x
 
 
-@rule(operator.truediv, domain=[DEFAULT_DOMAIN, POSITIVE])
+@rule(operator.truediv, np.divide, domain=[DEFAULT_DOMAIN, POSITIVE])   # np.divide: in partials below
 def truediv(x, y, out):
     return 1.0 / y, -out / y
 

@@ -414,6 +414,20 @@ def test_nan_from_a_lane_np_where_discards_stays_out_of_the_gradient(target, mod
     np.testing.assert_array_equal(g, [0.0, 0.5, 0.0])
 
 
+def guarded_everywhere(x):
+    return (np.sum(np.log(x) * x) + np.sum(np.sqrt(x)) + np.max(x) + math.log(x[0]) * x[1]
+            + abs(x[0] - x[1]) + max(x[0], x[1]))
+
+
+def test_second_derivatives_through_the_guarded_rules(target):
+    """hessian differentiates the emitted gradient, which now calls np.divide and
+    np.logical_or (they had no rule: 'no derivative rule for np.divide')."""
+    x = np.array([0.7, 1.3])
+    twin = autograd.hessian(lambda v: anp.sum(anp.log(v) * v) + anp.sum(anp.sqrt(v)) + anp.max(v)
+                            + anp.log(v[0]) * v[1] + anp.abs(v[0] - v[1]) + anp.maximum(v[0], v[1]))
+    np.testing.assert_allclose(adjoint.hessian(guarded_everywhere, target=target)(x), twin(x), rtol=1e-12)
+
+
 # --- the cuda target (forward mode; numba's simulator in CI) ---------------------------------
 
 def kinks_together(a, b):
