@@ -420,8 +420,8 @@ def guarded_everywhere(x):
 
 
 def test_second_derivatives_through_the_guarded_rules(target):
-    """hessian differentiates the emitted gradient, which now calls np.divide and
-    np.logical_or (they had no rule: 'no derivative rule for np.divide')."""
+    """hessian differentiates the emitted gradient, whose guarded partials call np.divide
+    and np.logical_or (without their rules: 'no derivative rule for np.divide')."""
     x = np.array([0.7, 1.3])
     twin = autograd.hessian(lambda v: anp.sum(anp.log(v) * v) + anp.sum(anp.sqrt(v)) + anp.max(v)
                             + anp.log(v[0]) * v[1] + anp.abs(v[0] - v[1]) + anp.maximum(v[0], v[1]))
