@@ -6,6 +6,8 @@
 Statements are printed one at a time (astor does each simple statement), so that comments
 land where the reverse sweep put them and every generated line maps back to the user line
 it came from: `Emitted.origins[k]` is the (file, line) behind generated line k (1-based).
+Text from the user's side (a file name in the docstring, a source line quoted in a comment)
+is escaped where it lands: it can neither end its string or comment nor add a line.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def emit(functions, *, header: str = "", comments: bool = True, filename: str = 
     lines = []
     origins = {}
     if header:
-        lines += [f'"""{header}"""', ""]
+        lines += [docstring(header), ""]
     lines += ["import math", "", "import numpy as np"]
     if any(nodes.dotted(n).startswith("numba.") for fn in functions for n in gast.walk(fn)):
         lines += ["import numba"]                # _numpy_ helpers' objmode, chunks' prange
@@ -72,7 +74,7 @@ class _Printer:
         for stmt in stmts:
             if nodes.is_comment(stmt):
                 if self.comments:
-                    self.put("# " + stmt.value.value, depth)
+                    self.put("# " + one_line(stmt.value.value), depth)
                 continue
             self.statement(stmt, depth)
             printed += 1
@@ -101,6 +103,19 @@ class _Printer:
         elif orelse:
             self.put("else:", depth)
             self.block(orelse, depth + 1)
+
+
+def docstring(text: str) -> str:
+    """A triple-quoted literal whose value is `text`, whatever it holds (a file may be named
+    `a\"\"\"; import os; \"\"\".py`, or hold a backslash or a line break)."""
+    escaped = one_line(text.replace("\\", "\\\\").replace('"', '\\"'))
+    return f'"""{escaped}"""'
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable (line breaks of any kind, which
+    the compiler or str.splitlines would end a line at, controls, NUL) written as its escape."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _simple(stmt) -> str:
