@@ -451,13 +451,13 @@ class _Normalizer:
             chain = " -> ".join(f.__name__ for f in self.inlining + (callee,))
             raise AdjointError(f"recursive call {chain}", location=self.where(call),
                                hint="rewrite the recursion as a loop")
-        helper = parse_stage.parse(callee)
+        helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
         validate_stage.validate(helper)
         if len(args) != len(helper.args):
             raise AdjointError(f"{helper.name}() takes {len(helper.args)} arguments, "
                                f"{len(args)} given", location=self.where(call))
         self.parsed.namespace.update(helper.namespace)
-        locals_ = {n.id for n in gast.walk(helper.tree) if isinstance(n, gast.Name)}
+        locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
         # A parameter the helper never rebinds reads the caller's variable itself: no copy
         # (nor, for arrays, a sensitivity array of its own per call).
         stored = {n.id for s in helper.tree.body for n in gast.walk(s)

@@ -7,7 +7,11 @@
 Line and column numbers are absolute in the user's file. Every call whose callee resolves
 through the function's globals carries `node.callee` (the Python object) and is spelled
 canonically (`math.sin`, `np.exp`, `abs`); numeric globals are inlined as constants.
-Each statement carries `source_text`, the user's line it came from. The input is not changed.
+Any other object the code refers to (a registered function, an array, a helper) is named
+by identity (names.GlobalNames: two functions sharing a __name__ get two names), and a
+local that would hide a name emitted code needs (`np`, `math`, `range`, `_sum_to_2_1`) is
+renamed `np_1`. Each statement carries `source_text`, the user's line it came from.
+The input is not changed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 
 from . import nodes, runtime
 from .errors import AdjointError, Location
+from .names import GlobalNames, is_reserved
 
 CANONICAL_MODULES = {"math": math, "np": np}
 
@@ -34,24 +39,40 @@ class ParsedFunction:
     name: str
     filename: str
     tree: gast.FunctionDef
-    args: list[str]
+    args: list[str]           # the parameters as emitted (a parameter `np` becomes `np_1`)
     namespace: dict           # user objects the emitted code must see (registered functions, arrays)
     helpers: dict             # name -> ParsedFunction of plain Python functions it calls
+    names: GlobalNames = None  # how the emitted module names those objects (shared with helpers)
+    user_args: list = None    # the parameters as the user wrote them
+
+    def emitted(self, name: str) -> str:
+        """A parameter's emitted name, from the user's."""
+        return self.args[self.user_args.index(name)] if name in self.user_args else name
+
+    def user(self, name: str) -> str:
+        """A parameter's user name, from the emitted one."""
+        return self.user_args[self.args.index(name)] if name in self.args else name
 
 
-def parse(fn) -> ParsedFunction:
+def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> ParsedFunction:
+    """`names`: the module's names for user objects, shared by the function being
+    differentiated and the helpers it inlines; `taken`: the names already in use where a
+    helper is inlined (the caller's Namer.taken), which new object names avoid and join."""
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     filename = _filename(fn)
     tree, source_lines = _function_tree(fn, filename)
     _check_signature(tree, filename)
-    args = [a.id for a in tree.args.args]
-    resolver = _Resolver(fn, filename, _local_names(tree))
+    user_args = [a.id for a in tree.args.args]
+    _rename_reserved_locals(tree)
+    names = names if names is not None else GlobalNames(tree.name)
+    resolver = _Resolver(fn, filename, local_names(tree), names, taken)
     tree = resolver.visit(tree)
     _annotate_source(tree, source_lines)
     tree.decorator_list = []
     tree.body = _strip_docstring(tree.body)
-    return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree, args=args,
-                          namespace=resolver.namespace, helpers={})
+    return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
+                          args=[a.id for a in tree.args.args], namespace=names.namespace, helpers={},
+                          names=names, user_args=user_args)
 
 
 def _filename(fn) -> str:
@@ -101,12 +122,34 @@ def _check_signature(tree, filename):
                            hint="remove *args, **kwargs, keyword-only parameters and defaults")
 
 
-def _local_names(tree) -> set[str]:
+def local_names(tree) -> set[str]:
+    """The function's parameters and the names it assigns: in Python every other name it
+    reads is a global (or a closure's) throughout the function."""
     names = {a.id for a in tree.args.args}
     for node in gast.walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
             names.add(node.id)
     return names
+
+
+def _rename_reserved_locals(tree):
+    """A parameter or local named like something emitted code needs (`np`, `math`, `range`,
+    a runtime helper) is renamed `np_1`, wherever the function reads or writes it; emitted
+    code keeps its own names, so the module reads as usual."""
+    clashes = sorted(n for n in local_names(tree) if is_reserved(n))
+    if not clashes:
+        return
+    used = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)}
+    renamed = {}
+    for name in clashes:
+        k = 1
+        while f"{name}_{k}" in used or is_reserved(f"{name}_{k}"):
+            k += 1
+        renamed[name] = f"{name}_{k}"
+        used.add(renamed[name])
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and node.id in renamed:
+            node.id = renamed[node.id]
 
 
 def _strip_docstring(body):
@@ -140,12 +183,22 @@ def spelling(obj) -> str | None:
 class _Resolver(gast.NodeTransformer):
     """Rewrites global references into canonical calls and inlined constants."""
 
-    def __init__(self, fn, filename, local_names):
+    def __init__(self, fn, filename, local_names, names, taken):
         self.filename = filename
         self.local_names = local_names
         closure = inspect.getclosurevars(fn)
         self.scope = {**vars(builtins), **fn.__globals__, **closure.nonlocals}
-        self.namespace: dict = {}
+        self.names = names
+        self.taken = taken
+
+    def global_name(self, obj, base) -> str:
+        """The emitted module's name for a user object: never one of this function's locals,
+        nor a name already in use where it is inlined."""
+        avoid = self.local_names | (self.taken or set())
+        name = self.names.name(obj, base, avoid)
+        if self.taken is not None:
+            self.taken.add(name)
+        return name
 
     def lookup(self, node):
         """The object a global Name or dotted Attribute refers to, or raise LookupError."""
@@ -182,8 +235,7 @@ class _Resolver(gast.NodeTransformer):
         node.callee = callee
         spelled = spelling(callee)
         if spelled is None:
-            spelled = getattr(callee, "__name__", None) or "f"
-            self.namespace[spelled] = callee
+            spelled = self.global_name(callee, str(getattr(callee, "__name__", None) or "f"))
         func = nodes.attribute(spelled)
         node.func = gast.copy_location(func, node.func)
         return node
@@ -212,9 +264,18 @@ class _Resolver(gast.NodeTransformer):
             return gast.copy_location(nodes.const(value.item() if isinstance(value, np.generic) else value), node)
         if isinstance(value, types.ModuleType):
             return node
-        if isinstance(node, gast.Name):
-            self.namespace[node.id] = value
-        return node
+        if isinstance(node, gast.Attribute):
+            spelled = spelling(value)
+            if spelled is not None:                   # numpy.float64 -> np.float64
+                return gast.copy_location(nodes.attribute(spelled), node)
+            if _in_numpy_or_math(self.lookup(node.value)):
+                return node                           # np.newaxis and the like stay as written
+        base = node.id if isinstance(node, gast.Name) else node.attr       # W, or mylib.W
+        return gast.copy_location(nodes.name(self.global_name(value, base)), node)
+
+
+def _in_numpy_or_math(module) -> bool:
+    return module.__name__.split(".")[0] in ("numpy", "math")
 
 
 # x.sum(axis=0) -> np.sum(x, axis=0): array methods become the numpy functions they mirror
