@@ -222,6 +222,9 @@ def _math_spelling(stmt):
     class Respell(gast.NodeTransformer):
         def visit_Call(self, node):
             self.generic_visit(node)
+            if nodes.dotted(node.func) == "np.divide" and len(node.args) == 2:
+                # CUDA has no np.divide; its `/` already gives inf or nan (NumPy's error model)
+                return gast.copy_location(nodes.binop(node.args[0], "/", node.args[1]), node)
             name = MATH_SPELLING.get(nodes.dotted(node.func))
             if name is not None:
                 node.func = nodes.attribute(name)
