@@ -32,7 +32,7 @@ def allocate_once(fn, sensitivities) -> bool:
     nowhere else and uses only in ways that copy (an alias kept across iterations would see
     the reset)."""
     firsts = {}
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, gast.If) and getattr(node, "first_iteration", False):
             for stmt in node.body:
                 for name in nodes.written_names(stmt):
@@ -40,7 +40,7 @@ def allocate_once(fn, sensitivities) -> bool:
     if not firsts:
         return False
     changed = False
-    for loop in [n for n in gast.walk(fn) if isinstance(n, gast.For)]:
+    for loop in [n for n in nodes.walk(fn) if isinstance(n, gast.For)]:
         for k, stmt in enumerate(loop.body):
             s = _zeros_of_first_iteration(stmt, firsts, sensitivities)
             if s is None or _bindings(loop, s) != 1 or s in nodes.loads_in(gast.Module(body=loop.body[:k], type_ignores=[])) \
@@ -67,7 +67,7 @@ def _zeros_of_first_iteration(stmt, firsts, sensitivities):
 
 
 def _bindings(loop, name):
-    return sum(1 for node in gast.walk(loop)
+    return sum(1 for node in nodes.walk(loop)
                if isinstance(node, (gast.Assign, gast.For)) and name in nodes.written_names(node)
                and not (isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript)))
 
@@ -76,10 +76,10 @@ def _copied_only(loop, name) -> bool:
     """Every read of `name` in the loop makes a new value (arithmetic, an element, a copying
     numpy call) or updates it in place: no other variable can keep the array."""
     parents = {}
-    for node in gast.walk(loop):
+    for node in nodes.walk(loop):
         for child in gast.iter_child_nodes(node):
             parents[id(child)] = node
-    for node in gast.walk(loop):
+    for node in nodes.walk(loop):
         if not (isinstance(node, gast.Name) and node.id == name and isinstance(node.ctx, gast.Load)):
             continue
         parent = parents.get(id(node))

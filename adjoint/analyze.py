@@ -115,7 +115,7 @@ def _fixpoint(seed, statements, forward, types):
 def _reverse_reads(tree, active, types) -> set:
     """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
     reads = set()
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         if isinstance(node, (gast.For, gast.While)):
             reads |= {n for s in node.body for n in nodes.loads_in(s)}   # the replay reads them
         if isinstance(node, (gast.If, gast.While)):
@@ -208,7 +208,7 @@ operands = _operands
 def assigned(stmts) -> set:
     """Every name some statement in `stmts` assigns (loop variables included)."""
     names = set()
-    for node in gast.walk(gast.Module(body=list(stmts), type_ignores=[])):
+    for node in nodes.walk(gast.Module(body=list(stmts), type_ignores=[])):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             names.add(node.id)
     return names
@@ -257,7 +257,7 @@ def _exposed(stmts, defined, guarded=None):
             if isinstance(target, gast.Subscript) or isinstance(stmt, gast.AugAssign):
                 reads |= nodes.loads_in(target) | ({target.id} if isinstance(target, gast.Name) else set())
             exposed |= reads - defined
-            written = {n.id for n in gast.walk(target)
+            written = {n.id for n in nodes.walk(target)
                        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
             defined = defined | written
             guarded = {c: names for c, names in guarded.items()

@@ -88,7 +88,7 @@ def _carry(loop, array, namer):
         offset, defined_at = _scatter_offset(stmt, array, offsets)
         if offset is None or defined_at >= position or array in nodes.names_in(stmt.value):
             return [], []
-        if any(isinstance(n, (gast.Break, gast.Continue, gast.Return)) for n in gast.walk(loop)):
+        if any(isinstance(n, (gast.Break, gast.Continue, gast.Return)) for n in nodes.walk(loop)):
             return [], []
         scatters.append((position, offset, stmt.value))
     by_offset = {}
@@ -188,7 +188,7 @@ def _single_definitions(fn) -> dict:
     """name -> value for the names bound once, by a plain assignment; under "" the arguments
     and single-bound names (whose shapes do not change)."""
     counts, values = {}, {}
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, (gast.Assign, gast.AugAssign, gast.For)):
             for name in nodes.written_names(node):
                 counts[name] = counts.get(name, 0) + 1
@@ -279,21 +279,21 @@ def _descending_unit_range(loop) -> bool:
 
 def _aliased(fn, array) -> bool:
     """Could another name see the array's elements (a view, a call's result)?"""
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, gast.Assign):
             value = node.value
             if isinstance(value, gast.Call) and nodes.dotted(value.func) in ("np.zeros", "np.zeros_like"):
                 continue
-            for sub in gast.walk(value):
+            for sub in nodes.walk(value):
                 if _is_name(sub, array) and not _element_read(value, sub):
                     return True
     return False
 
 
 def _element_read(value, name_node) -> bool:
-    for sub in gast.walk(value):
+    for sub in nodes.walk(value):
         if isinstance(sub, gast.Subscript) and sub.value is name_node:
-            return not any(isinstance(n, gast.Slice) for n in gast.walk(sub.slice))
+            return not any(isinstance(n, gast.Slice) for n in nodes.walk(sub.slice))
     return False
 
 

@@ -18,7 +18,10 @@ reverse loops keep neighbouring `s_x[i] += e` in registers).
 
 from __future__ import annotations
 
+import bisect
+import collections
 import copy
+import math
 
 import gast
 
@@ -35,9 +38,9 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     False for device code, whose gradient rows arrive zeroed); `parallel`: carried loops that
     are provably race-free run in chunks on all threads (chunks.py), `scalars` being the names
     known to hold scalars."""
-    fn = copy.deepcopy(fn)
+    fn = nodes.clone(fn)
     sensitivities = namer.sensitivities
-    temporaries = {s for s in sensitivities if namer.sensitivity_of_temporary(s)}
+    temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
     returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
     for _ in range(20):
         changed = fold_constants(fn)
@@ -66,11 +69,26 @@ def _is(node, value):
     return _number(node) and node.value == value
 
 
-class _Fold(gast.NodeTransformer):
+class _Fold:
+    """Folds bottom-up, children first (a hand-written traversal: NodeTransformer's generic
+    one took most of this pass's time on long functions)."""
     changed = False
 
+    def visit(self, node):
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for k, item in enumerate(value):
+                    if isinstance(item, gast.AST) and type(item) not in _LEAVES:
+                        value[k] = self.visit(item)
+            elif isinstance(value, gast.AST) and type(value) not in _LEAVES:
+                new = self.visit(value)
+                if new is not value:
+                    setattr(node, field, new)
+        fold = self.folds.get(type(node))
+        return fold(self, node) if fold else node
+
     def visit_BinOp(self, node):
-        self.generic_visit(node)
         left, right, op = node.left, node.right, node.op
         if _number(left) and _number(right) and isinstance(op, (gast.Add, gast.Sub, gast.Mult)):
             value = {gast.Add: left.value + right.value, gast.Sub: left.value - right.value,
@@ -89,7 +107,6 @@ class _Fold(gast.NodeTransformer):
         return node
 
     def visit_UnaryOp(self, node):
-        self.generic_visit(node)
         if isinstance(node.op, gast.USub) and _number(node.operand):
             return self._done(nodes.const(-node.operand.value))
         if isinstance(node.op, gast.USub) and isinstance(node.operand, gast.UnaryOp) \
@@ -98,7 +115,6 @@ class _Fold(gast.NodeTransformer):
         return node
 
     def visit_AugAssign(self, node):
-        self.generic_visit(node)
         if isinstance(node.value, gast.UnaryOp) and isinstance(node.value.op, gast.USub) \
                 and isinstance(node.op, (gast.Add, gast.Sub)):
             node.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
@@ -114,6 +130,11 @@ class _Fold(gast.NodeTransformer):
         self.changed = True
         return node
 
+    folds = {gast.BinOp: visit_BinOp, gast.UnaryOp: visit_UnaryOp, gast.AugAssign: visit_AugAssign}
+
+
+_LEAVES = (gast.Name, gast.Constant, gast.Load, gast.Store)       # nothing to fold under them
+
 
 def fold_constants(fn) -> bool:
     folder = _Fold()
@@ -124,7 +145,7 @@ def fold_constants(fn) -> bool:
 def propagate_seed(fn, sensitivities) -> bool:
     """A sensitivity set once, at the top level, to a constant and never updated: inline it."""
     writes: dict = {}
-    for node in gast.walk(fn):
+    for node in nodes.statements(fn.body):
         for target in nodes.written_names(node):
             writes.setdefault(target, []).append(node)
     constant = {}
@@ -142,7 +163,8 @@ def propagate_seed(fn, sensitivities) -> bool:
                 return nodes.const(constant[node.id].value.value)
             return node
     Inline().visit(fn)
-    fn.body = [s for s in fn.body if not any(s is c for c in constant.values())]
+    inlined = {id(c) for c in constant.values()}
+    fn.body = [s for s in fn.body if id(s) not in inlined]
     return True
 
 
@@ -156,8 +178,9 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset()) -> bool:
     user-named sensitivities keep the seed's `+=` form."""
     rewriter = _ZeroState(temporaries, in_loops)
     rewriter.returned = set(returned)
-    rewriter.mutations = _in_place_writes(fn)
-    rewriter.elementwise = _read_only_elementwise(fn)
+    if any(isinstance(s, gast.Assign) and _zero_array(s.value) for s in nodes.statements(fn.body)):
+        rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
+        rewriter.elementwise = _read_only_elementwise(fn)
     rewriter.block(fn.body, frozenset(), rewrite=True)
     return rewriter.changed
 
@@ -173,6 +196,9 @@ class _ZeroState:
         self.returned = set()                # gradients returned to the caller keep their dtype
         self.mutations = {}                  # name -> in-place writes (_in_place_writes)
         self.elementwise = set()             # names only read elementwise (_read_only_elementwise)
+        self.solved_loops = {}               # (id(loop), zero before it) -> (loop, zero after it)
+        self.heads = {}                      # id(loop) -> [(zero before it, zero at its head)]
+        self.nonzero = {}                    # id(loop) -> (loop, _assigned_nonzero(loop))
 
     def rewritable(self, name):
         return name in self.temporaries or (self.depth > 0 and name in self.in_loops)
@@ -241,22 +267,38 @@ class _ZeroState:
         return source is not None and self.mutations.get(name, 0) == 1 and self.mutations.get(source, 0) == 0
 
     def loop(self, stmt, zero, rewrite):
-        if True:
-            head = zero
-            while True:                                  # zero at the head on every iteration
-                end = self.block(copy.deepcopy(stmt.body), head, rewrite=False)
-                new_head = head & end
-                if new_head == head:
-                    break
-                head = new_head
+        """What is zero after the loop; its head is the greatest set below `zero` that is zero
+        again at the end of the body. As in dead-code elimination, each loop remembers what
+        it has solved, or nested loops would cost a power of the depth: the same `zero` is
+        answered from memory, and a smaller one starts below the heads of larger ones already
+        solved (the analysis is monotone: the iteration still ends on the same set)."""
+        key = (id(stmt), zero)
+        if not rewrite and key in self.solved_loops:
+            return self.solved_loops[key][1]
+        head = zero
+        for larger_zero, its_head in self.heads.get(id(stmt), ()):
+            if zero <= larger_zero:
+                head = head & its_head
+        while True:                                      # zero at the head on every iteration
+            end = self.block(stmt.body, head, rewrite=False)
+            new_head = head & end
+            if new_head == head:
+                break
+            head = new_head
+        self.heads.setdefault(id(stmt), []).append((zero, head))
+        if rewrite:
             self.block(stmt.body, head, rewrite)
-            return head - _assigned_nonzero(stmt)
+        if rewrite or id(stmt) not in self.nonzero:          # the rewritten loop is read afresh
+            self.nonzero[id(stmt)] = (stmt, _assigned_nonzero(stmt))
+        after = head - self.nonzero[id(stmt)][1]
+        self.solved_loops[key] = (stmt, after)
+        return after
 
 
 def _in_place_writes(fn) -> dict:
     """name -> how many statements change its array in place (`a += e`, `a[i] = e`, calls)."""
     counts: dict = {}
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         names = []
         if isinstance(node, gast.AugAssign):
             target = node.target
@@ -275,7 +317,7 @@ def _read_only_elementwise(fn) -> set:
     read-only, non-contiguous view can be (a matrix product or a call could need more)."""
     reads: dict = {}
     elementwise: dict = {}
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             reads[node.id] = reads.get(node.id, 0) + 1
         operands = []
@@ -300,7 +342,7 @@ def _zero_array(value) -> bool:
 def _assigned_nonzero(loop) -> set:
     """Names some statement in the loop sets to anything but 0.0."""
     names = set()
-    for node in gast.walk(loop):
+    for node in nodes.walk(loop):
         if not (isinstance(node, gast.Assign) and (_is(node.value, 0.0) or _zero_array(node.value))):
             names.update(nodes.written_names(node))
     return names
@@ -313,13 +355,14 @@ def forward_copies(fn, names) -> bool:
     only there and every read follows in the same block before s_5 changes."""
     writes: dict = {}
     reads: dict = {}
-    for node in gast.walk(fn):
+    for node in nodes.walk(fn):
         for target in nodes.written_names(node):
             writes[target] = writes.get(target, 0) + 1
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             reads[node.id] = reads.get(node.id, 0) + 1
     changed = False
     for block in nodes.blocks(fn):
+        index = None                       # built on the block's first candidate copy
         for i, stmt in enumerate(block):
             if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
                     and (isinstance(stmt.value, gast.Name) or _number(stmt.value))):
@@ -328,20 +371,65 @@ def forward_copies(fn, names) -> bool:
             source = stmt.value.id if isinstance(stmt.value, gast.Name) else None
             if copy_name not in names or writes.get(copy_name) != 1:
                 continue
-            found, later = 0, block[i + 1:]
-            for other in later:
-                if copy_name in nodes.loads_in(other):
-                    if source in nodes.written_by(other) and not _reads_before_write(other, copy_name, source):
-                        break
-                    found += _count_reads(other, copy_name)
-                if source in nodes.written_by(other) or found == reads.get(copy_name, 0):
+            index = index or _BlockIndex(block)
+            wanted = reads.get(copy_name, 0)
+            overwritten = index.next_write(source, i)      # the first later statement writing source
+            found = 0
+            for k in index.readers(copy_name, i):
+                if k > overwritten or (k == overwritten and not _reads_before_write(block[k], copy_name, source)):
                     break
-            if found == 0 or found != reads.get(copy_name, 0):
+                found += index.loads[k][copy_name]
+                if k == overwritten or found == wanted:
+                    break
+            if found == 0 or found != wanted:
                 continue
-            _replace_reads(later, copy_name, stmt.value)
+            for k in index.readers(copy_name, i):
+                block[k] = _replace_reads(block[k], copy_name, stmt.value)
+            index.forwarded(i, copy_name, source)
             block[i] = gast.Pass()
             changed = True
     return changed
+
+
+class _BlockIndex:
+    """Where each name is loaded and written among a block's statements (each statement with
+    everything nested in it), kept up to date as copies are forwarded, so that forwarding a
+    copy looks only at the statements that read it instead of rescanning the block."""
+
+    def __init__(self, block):
+        self.loads = [collections.Counter(n.id for n in nodes.walk(stmt) if isinstance(n, gast.Name)
+                                          and isinstance(n.ctx, gast.Load)) for stmt in block]
+        self.readers_of: dict = {}         # name -> sorted statement positions that load it
+        self.writers_of: dict = {}         # name -> sorted statement positions that write it
+        for k, stmt in enumerate(block):
+            for name in self.loads[k]:
+                self.readers_of.setdefault(name, []).append(k)
+            for name in nodes.written_by(stmt):
+                self.writers_of.setdefault(name, []).append(k)
+
+    def readers(self, name, after):
+        positions = self.readers_of.get(name, [])
+        return positions[bisect.bisect_right(positions, after):]
+
+    def next_write(self, name, after):
+        positions = self.writers_of.get(name, [])
+        k = bisect.bisect_right(positions, after)
+        return positions[k] if k < len(positions) else math.inf
+
+    def forwarded(self, i, copy_name, source):
+        """Statement i, `copy_name = source`, is gone and its reads now read `source`."""
+        for k in self.readers(copy_name, i):
+            count = self.loads[k].pop(copy_name)
+            if source is not None:
+                if source not in self.loads[k]:
+                    bisect.insort(self.readers_of.setdefault(source, []), k)
+                self.loads[k][source] += count
+        positions = self.readers_of.get(copy_name, [])
+        del positions[bisect.bisect_right(positions, i):]
+        for name in self.loads[i]:
+            self.readers_of[name].remove(i)
+        self.loads[i] = collections.Counter()
+        self.writers_of[copy_name].remove(i)
 
 
 def _reads_before_write(stmt, copy_name, source):
@@ -349,19 +437,13 @@ def _reads_before_write(stmt, copy_name, source):
     return isinstance(stmt, (gast.Assign, gast.AugAssign))
 
 
-def _count_reads(stmt, name):
-    return sum(1 for n in gast.walk(stmt) if isinstance(n, gast.Name) and n.id == name
-               and isinstance(n.ctx, gast.Load))
-
-
-def _replace_reads(stmts, old, value):
+def _replace_reads(stmt, old, value):
     class Replace(gast.NodeTransformer):
         def visit_Name(self, node):
             if node.id == old and isinstance(node.ctx, gast.Load):
                 return copy.deepcopy(value)
             return node
-    for i, stmt in enumerate(stmts):
-        stmts[i] = Replace().visit(stmt)
+    return Replace().visit(stmt)
 
 
 # dead code ----------------------------------------------------------------------------------
@@ -370,95 +452,147 @@ def eliminate_dead_code(fn, roots) -> bool:
     """Drop every statement whose result nothing live reads (strong liveness)."""
     before = _count(fn)
     args = {a.id for a in fn.args.args}
-    fn.body, _ = _live_block(fn.body, set(roots) | args, remove=True)
+    fn.body, _ = _Liveness().block(fn.body, frozenset(set(roots) | args))
     return _count(fn) != before
 
 
 def _count(fn):
-    return sum(1 for n in gast.walk(fn) if isinstance(n, gast.stmt))
+    return _count_block(fn.body)
+
+
+def _count_block(stmts):
+    """How many statements, nested ones included (statements nest only in blocks)."""
+    return sum(1 + _count_block(getattr(s, "body", [])) + _count_block(getattr(s, "orelse", []))
+               for s in stmts)
 
 
 def _real(stmts):
     return any(not (nodes.is_comment(s) or isinstance(s, gast.Pass)) for s in stmts)
 
 
-def _live_block(stmts, live_out, remove):
-    live = set(live_out)
-    out = []
-    for stmt in reversed(stmts):
-        kept, live = _transfer(stmt, live, remove)
-        out = kept + out
-    return out, live
+class _Liveness:
+    """Strong liveness, backwards through a block; returns (the statements kept, live-in).
 
+    A loop's head is the least fixpoint of head = live_out | (live-in of its body at head).
+    Solved afresh inside every enclosing loop's fixpoint, nested loops cost a power of the
+    depth (depth 8: minutes), so each loop keeps what it has solved: the same live-out is
+    answered from memory, and a larger one starts its iteration from the heads of the smaller
+    live-outs already solved (liveness is monotone, so those lie below the new least fixpoint
+    and the iteration still ends on it: the result is the same, found in a step or two)."""
 
-def _reads(node):
-    return nodes.loads_in(node) if node is not None else set()
+    def __init__(self):
+        self.reads_of = {}            # id(node) -> (node, the names it loads)
+        self.loops = {}               # (id(loop), live_out) -> (kept, live_in)
+        self.solved = {}              # (id(loop), exits included) -> [(live_out, head)]
 
+    def reads(self, node):
+        if node is None:
+            return frozenset()
+        entry = self.reads_of.get(id(node))
+        if entry is None or entry[0] is not node:
+            entry = self.reads_of[id(node)] = (node, frozenset(nodes.loads_in(node)))
+        return entry[1]
 
-def _transfer(stmt, live, remove):
-    if nodes.is_comment(stmt):
-        return [stmt], live
-    if isinstance(stmt, gast.Pass):
-        return [], live
-    if isinstance(stmt, gast.Return):
-        return [stmt], live | _reads(stmt.value)
-    if isinstance(stmt, (gast.Break, gast.Continue)):
-        return [stmt], live
-    if isinstance(stmt, gast.Assign):
-        target = stmt.targets[0]
-        if isinstance(target, gast.Subscript):
-            if target.value.id not in live:
-                return [], live
-            return [stmt], live | _reads(stmt.value) | _reads(target.slice) | {target.value.id}
-        written = set(nodes.written_names(stmt))
-        touched = getattr(stmt, "also_writes", set())    # a runtime helper writing into arrays
-        if not (written | touched) & live and not getattr(stmt, "primal", False):
-            return [], live
-        return [stmt], (live - written) | _reads(stmt.value) | touched
-    if isinstance(stmt, gast.AugAssign):
-        target = stmt.target
-        base = target.id if isinstance(target, gast.Name) else target.value.id
-        if base not in live:
-            return [], live
-        extra = _reads(target.slice) if isinstance(target, gast.Subscript) else set()
-        return [stmt], live | _reads(stmt.value) | extra | {base}
-    if isinstance(stmt, gast.If):
-        body, live_body = _live_block(stmt.body, live, remove)
-        orelse, live_else = _live_block(stmt.orelse, live, remove)
-        if not _real(body) and not _real(orelse):
-            return [], live
-        new = copy.copy(stmt)
+    def block(self, stmts, live_out):
+        live = set(live_out)                      # updated in place: linear in straight code
+        out = []
+        for stmt in reversed(stmts):
+            out.extend(reversed(self.transfer(stmt, live)))
+        out.reverse()
+        return out, live
+
+    def transfer(self, stmt, live):
+        """The statements kept for `stmt` (none, itself, or a pruned copy); `live` becomes
+        what is live before it."""
+        if nodes.is_comment(stmt):
+            return [stmt]
+        if isinstance(stmt, gast.Pass):
+            return []
+        if isinstance(stmt, gast.Return):
+            live |= self.reads(stmt.value)
+            return [stmt]
+        if isinstance(stmt, (gast.Break, gast.Continue)):
+            return [stmt]
+        if isinstance(stmt, gast.Assign):
+            target = stmt.targets[0]
+            if isinstance(target, gast.Subscript):
+                if target.value.id not in live:
+                    return []
+                live |= self.reads(stmt.value)
+                live |= self.reads(target.slice)
+                live.add(target.value.id)
+                return [stmt]
+            written = nodes.written_names(stmt)
+            touched = getattr(stmt, "also_writes", ())      # a runtime helper writing into arrays
+            if not any(n in live for n in written) and not any(n in live for n in touched) \
+                    and not getattr(stmt, "primal", False):
+                return []
+            live.difference_update(written)
+            live |= self.reads(stmt.value)
+            live.update(touched)
+            return [stmt]
+        if isinstance(stmt, gast.AugAssign):
+            target = stmt.target
+            base = target.id if isinstance(target, gast.Name) else target.value.id
+            if base not in live:
+                return []
+            live |= self.reads(stmt.value)
+            if isinstance(target, gast.Subscript):
+                live |= self.reads(target.slice)
+            live.add(base)
+            return [stmt]
+        if isinstance(stmt, gast.If):
+            body, live_body = self.block(stmt.body, live)
+            orelse, live_else = self.block(stmt.orelse, live)
+            if not _real(body) and not _real(orelse):
+                return []
+            new = copy.copy(stmt)
+            new.body = body if _real(body) else [gast.Pass()]
+            new.orelse = orelse if _real(orelse) else []
+            live.clear()
+            live |= live_body
+            live |= live_else
+            live |= self.reads(stmt.test)
+            return [new]
+        if isinstance(stmt, (gast.For, gast.While)):
+            key = (id(stmt), frozenset(live))
+            if key not in self.loops:
+                self.loops[key] = (stmt, self.transfer_loop(stmt, key[1]))
+            kept, live_in = self.loops[key][1]
+            live.clear()
+            live |= live_in
+            return kept
+        live |= self.reads(stmt)
+        return [stmt]
+
+    def transfer_loop(self, loop, live_out):
+        index = {loop.target.id} if isinstance(loop, gast.For) else set()
+        head_reads = self.reads(loop.iter) if isinstance(loop, gast.For) else frozenset()
+        without_exits = [s for s in loop.body if not getattr(s, "loop_exit", False)]
+        head = self.head(loop, False, without_exits, live_out, index)
+        trial, _ = self.block(without_exits, head)
+        if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
+            return [], live_out                                   # nothing in it is used
+        head = self.head(loop, True, loop.body, live_out, index)
+        body, _ = self.block(loop.body, head)
+        new = copy.copy(loop)
         new.body = body if _real(body) else [gast.Pass()]
-        new.orelse = orelse if _real(orelse) else []
-        return [new], live_body | live_else | _reads(stmt.test)
-    if isinstance(stmt, (gast.For, gast.While)):
-        return _transfer_loop(stmt, live, remove)
-    return [stmt], live | _reads(stmt)
+        return [new], frozenset(head | head_reads)
 
-
-def _transfer_loop(loop, live_out, remove):
-    index = {loop.target.id} if isinstance(loop, gast.For) else set()
-    head_reads = _reads(loop.iter) if isinstance(loop, gast.For) else set()
-
-    def fixpoint(body):
-        head = set(live_out)
+    def head(self, loop, with_exits, body, live_out, index):
+        solved = self.solved.setdefault((id(loop), with_exits), [])
+        head = live_out
+        for smaller_out, its_head in solved:
+            if smaller_out <= live_out:
+                head = head | its_head
         while True:
-            _, body_in = _live_block(body, head, remove=False)
-            new_head = set(live_out) | (body_in - index)
+            _, body_in = self.block(body, head)
+            new_head = head | live_out | (body_in - index)
             if new_head == head:
-                return head
-            head = new_head
-
-    without_exits = [s for s in loop.body if not getattr(s, "loop_exit", False)]
-    head = fixpoint(without_exits)
-    trial, _ = _live_block(copy.deepcopy(without_exits), head, remove=True)
-    if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
-        return [], live_out                                   # nothing in it is used
-    head = fixpoint(loop.body)
-    body, _ = _live_block(loop.body, head, remove)
-    new = copy.copy(loop)
-    new.body = body if _real(body) else [gast.Pass()]
-    return [new], head | head_reads
+                break
+            head = frozenset(new_head)
+        solved.append((live_out, head))
+        return head
 
 
 def drop_orphan_comments(fn):

@@ -154,7 +154,7 @@ class _Reverse:
         """(forward, reverse) code for `stmts`: the forward part runs them and saves what the
         reverse part needs; the reverse part is their adjoint, last statement first.
         `depth` counts the loops being replayed around them."""
-        forward, backward = [], []
+        forward, backward_blocks = [], []
         defined = set(defined)
         for stmt in stmts:
             if isinstance(stmt, gast.Assign):
@@ -169,8 +169,9 @@ class _Reverse:
                 raise AdjointError(f"unexpected {type(stmt).__name__} in normalized code",
                                    location=locate(stmt, self.filename), stage="reverse")
             forward += f
-            backward = b + backward
+            backward_blocks.append(b)
             defined |= assigned([stmt])
+        backward = [s for b in reversed(backward_blocks) for s in b]      # last statement first
         return forward, _group_comments(backward)
 
     def save(self, names, defined, origin):
@@ -250,9 +251,9 @@ class _Reverse:
             element = nodes.subscript(self.sens(value.value.id), copy.deepcopy(value.slice))
             return [self.accumulate(element, seed, stmt)]
         if is_linear_chain(value):
+            accumulates = is_accumulation(target.id, value)          # once, not per term
             terms = [(atom, nodes.const(sign), True) for sign, atom in linear_terms(value)
-                     if not (is_accumulation(target.id, value) and isinstance(atom, gast.Name)
-                             and atom.id == target.id)]
+                     if not (accumulates and isinstance(atom, gast.Name) and atom.id == target.id)]
             return self.contributions(terms, seed, out, stmt)
         triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types)
         return self.contributions(triples, seed, out, stmt)

@@ -219,10 +219,10 @@ def stored_intermediates(loop, replay, backward, types):
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
             definitions.setdefault(stmt.targets[0].id, []).append(stmt)
     bindings = {}
-    for node in gast.walk(loop):
+    for node in nodes.walk(loop):
         for name in nodes.written_names(node):
             bindings[name] = bindings.get(name, 0) + 1
-    element_written = {n.targets[0].value.id for n in gast.walk(loop) if isinstance(n, gast.Assign)
+    element_written = {n.targets[0].value.id for n in nodes.walk(loop) if isinstance(n, gast.Assign)
                        and isinstance(n.targets[0], gast.Subscript)}
     single = {v for v, ds in definitions.items() if len(ds) == 1 and bindings.get(v) == 1}
     read_back = set().union(*map(nodes.loads_in, backward)) if backward else set()
@@ -234,7 +234,7 @@ def stored_intermediates(loop, replay, backward, types):
         value = definitions[v][0].value
         if any(isinstance(n, gast.BinOp) and isinstance(n.op, gast.MatMult)
                or isinstance(n, gast.Call) and nodes.dotted(n.func) in COSTLY_CALLS
-               for n in gast.walk(value)):
+               for n in nodes.walk(value)):
             return True
         return any(costly(u, seen) for u in nodes.loads_in(value) & own)
 
@@ -244,7 +244,7 @@ def stored_intermediates(loop, replay, backward, types):
                     and costly(v, set()) and invariant.shape_of_name(v))
     if not stored:
         return [], []
-    described = {n.value.id for n in gast.walk(gast.Module(body=replay + backward, type_ignores=[]))
+    described = {n.value.id for n in nodes.walk(gast.Module(body=replay + backward, type_ignores=[]))
                  if isinstance(n, gast.Attribute) and n.attr in ("shape", "dtype")
                  and isinstance(n.value, gast.Name)}
     shaped = sorted(v for v in described & single if invariant.shape_of_name(v)
@@ -297,7 +297,7 @@ class _Invariance:
                 if isinstance(part, gast.Slice):
                     if not all(self.value(b) for b in (part.lower, part.upper, part.step)):
                         return False
-                elif any(isinstance(n, gast.Name) and self._is_array(n.id) for n in gast.walk(part)):
+                elif any(isinstance(n, gast.Name) and self._is_array(n.id) for n in nodes.walk(part)):
                     return False                         # a mask or an index array
             return self.shape(expr.value)
         if isinstance(expr, gast.Call):
@@ -341,7 +341,7 @@ def _defines(stmt, name):
 
 
 def _insert_before(tree, target, new):
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         for field in ("body", "orelse"):
             block = getattr(node, field, None)
             if isinstance(block, list) and any(s is target for s in block):
@@ -385,4 +385,4 @@ def _reversed_range(start, stop, step):
 
 
 def has_slice(index):
-    return any(isinstance(n, gast.Slice) for n in gast.walk(index))
+    return any(isinstance(n, gast.Slice) for n in nodes.walk(index))
