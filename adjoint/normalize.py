@@ -84,11 +84,17 @@ def is_linear_chain(rhs) -> bool:
 
 
 def linear_terms(rhs, sign=1.0):
-    """[(sign, atom), ...] of a linear chain."""
-    if is_linear_chain(rhs):
-        right_sign = sign if isinstance(rhs.op, gast.Add) else -sign
-        return linear_terms(rhs.left, sign) + linear_terms(rhs.right, right_sign)
-    return [(sign, rhs)]
+    """[(sign, atom), ...] of a linear chain, left to right (iterative: a sum of 1,000 terms
+    is a tree 1,000 deep)."""
+    terms, todo = [], [(rhs, sign)]
+    while todo:
+        node, node_sign = todo.pop()
+        if is_linear_chain(node):
+            todo.append((node.right, node_sign if isinstance(node.op, gast.Add) else -node_sign))
+            todo.append((node.left, node_sign))
+        else:
+            terms.append((node_sign, node))
+    return terms
 
 
 def is_accumulation(target: str, rhs) -> bool:

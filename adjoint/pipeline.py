@@ -15,9 +15,11 @@ Backends (backends/) then exec or jit-compile the emitted source.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
+import sys
 
 import gast
 
@@ -76,6 +78,31 @@ def wrt_names(fn_args, wrt) -> tuple:
     return tuple(names)
 
 
+# Parsing, normalizing and printing recurse once or more per level of an expression: a sum of
+# 250 terms is a tree 250 deep, beyond Python's default limit of 1000 frames. Python compiles
+# at most about 3,000 levels with its default limit (a 2,500-term sum; 199 nested calls), which
+# takes about 12,000 frames here. Since Python 3.11 these frames barely use the C stack (that
+# sum runs in a thread with a 1 MiB stack), so the limit is raised around the pipeline.
+RECURSION_LIMIT = 30_000
+
+
+@contextlib.contextmanager
+def deep_recursion(limit=None):
+    """Python's recursion limit raised to `limit` (RECURSION_LIMIT) inside the block, restored
+    after it; a RecursionError inside becomes an AdjointError that says what to do."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, limit or RECURSION_LIMIT))
+    try:
+        yield
+    except RecursionError:
+        raise AdjointError("the function's expressions nest too deeply for the compiler "
+                           f"(Python's recursion limit of {sys.getrecursionlimit()} frames ran out)",
+                           hint="split the longest expression into several statements "
+                                "(partial sums in variables)") from None
+    finally:
+        sys.setrecursionlimit(before)
+
+
 def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=False,
                   device=False, signature=None, mode="reverse", cotangent=False,
                   recompute=False, parallel=False) -> Generated:
@@ -86,6 +113,15 @@ def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=Fals
     recompute: reverse loops replay every intermediate (no stored arrays: least memory).
     parallel: carried reverse loops that are provably race-free run in chunks, one per thread
     (numba.prange; chunks.py)."""
+    with deep_recursion():
+        return _differentiate(fn, wrt, comments=comments, optimized=optimized,
+                              return_value=return_value, device=device, signature=signature,
+                              mode=mode, cotangent=cotangent, recompute=recompute,
+                              parallel=parallel)
+
+
+def _differentiate(fn, wrt, *, comments, optimized, return_value, device, signature, mode,
+                   cotangent, recompute, parallel) -> Generated:
     if mode not in ("reverse", "forward"):
         raise AdjointError(f"unknown mode {mode!r}", hint="use mode='reverse' or mode='forward'")
     parsed = parse(fn)
