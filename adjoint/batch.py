@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backends
+from . import backends, names
 from .api import _as_float_value, _is_numba_error, _reject_aliasing
 from .errors import AdjointArgumentError, AdjointError
 
@@ -36,6 +36,10 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
         a copy of: those the function writes into, which the points would otherwise share.
     Parameters: args, then D_<w>, then the outputs, then (cuda) the workspaces work_f/i/b.
     """
+    safe = driver_names(args, callee)
+    args, batched = [safe[a] for a in args], safe[batched]
+    ranks = {safe[w]: rank for w, rank in ranks.items()}
+    stacked, copied = [safe[w] for w in stacked], [safe[a] for a in copied]
     on_device = target == "cuda"
     point = [f"{a}[i]" if a == batched else a for a in args]
     point = [f"{p}.copy()" if a in copied else p for a, p in zip(args, point)]
@@ -102,8 +106,29 @@ def _each_element(array, rank, statements):
     return loops + [" " * 4 * rank + s.format(k=index) for s in statements]
 
 
+def driver_names(args, callee) -> dict:
+    """The name each argument has in a driver: its own, unless it would hide a name the driver
+    uses (`i`, `np`, `numba`, `cuda`, the callee, a runtime helper, a G_/D_/work_ buffer); the
+    drivers are called positionally, so a renamed parameter changes nothing for the caller."""
+    def clashes(a):
+        return (names.is_reserved(a) or a in ("i", callee, "batch_kernel", "batch_sizes")
+                or a.startswith(("G_", "D_", "work_", "most_", "n_", "batch_")))
+    taken, safe = set(args), {}
+    for a in args:
+        name = a
+        if clashes(a):
+            name = f"arg_{a}"
+            while name in taken:
+                name += "_"
+        safe[a] = name
+        taken.add(name)
+    return safe
+
+
 def sizes_driver_source(sizes_name, args, batched) -> str:
     """`batch_sizes(args...)`: the largest tape sizes (floats, ints, bools) over the points."""
+    safe = driver_names(args, sizes_name)
+    args, batched = [safe[a] for a in args], safe[batched]
     call_args = ", ".join(f"{a}[i]" if a == batched else a for a in args)
     return "\n".join([
         f"def batch_sizes({', '.join(args)}):",

@@ -103,3 +103,19 @@ def test_batch_argument_errors():
         g.batch(np.ones((0, 4)))
     with pytest.raises(adjoint.AdjointArgumentError, match="batched='y'"):
         g.batch(np.ones((3, 4)), batched="y")
+
+
+def named_like_the_driver(np, i, G_x):
+    """Arguments named like the batch driver's own names (numpy, its loop index, its outputs)."""
+    return (np[0] * np[1] + i * np[0]) * G_x
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_batch_arguments_named_like_the_drivers_own_names(target):
+    # the driver once took them as its parameter names: numba failed on a shadowed `np`
+    X = np.arange(8.0).reshape(4, 2)
+    rows = adjoint.grad(named_like_the_driver, wrt=(0, 1, 2), target=target).batch(X, 2.0, 3.0)
+    expected = (np.stack([(X[:, 1] + 2.0) * 3.0, X[:, 0] * 3.0], axis=1),     # by hand
+                X[:, 0] * 3.0, X[:, 0] * X[:, 1] + 2.0 * X[:, 0])
+    for got, want in zip(rows, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
