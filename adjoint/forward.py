@@ -48,10 +48,17 @@ class _Forward:
         result = final.value
         tangent = self.tangent_of(result, final)
         header = nodes.comment("Tangents: d_v is the derivative of v along the input direction.", final)
-        out = [header] + out + [nodes.return_(nodes.tuple_([copy.deepcopy(result), tangent]), final)]
+        out = [header] + self.zero_tangents_of_written_arguments(args, final) + out + [nodes.return_(nodes.tuple_([copy.deepcopy(result), tangent]), final)]
         fn = nodes.function("jvp_" + self.tree.name, args + [self.d(w) for w in self.a.wrt], out, self.tree)
         fn.runtime_helpers = []
         return fn
+
+    def zero_tangents_of_written_arguments(self, args, origin):
+        """An argument not differentiated that an active value is written into (`y[0] = x[0]`,
+        `s = s + x`) is active from then on: its tangent starts at zero, not undefined."""
+        return [nodes.assign(self.d(arg), nodes.call("np.zeros_like", [nodes.name(arg)])
+                             if self.type(nodes.name(arg)).is_array else nodes.const(0.0), origin)
+                for arg in args if arg in self.a.active and arg not in self.a.wrt]
 
     def tangent_of(self, atom, origin):
         if isinstance(atom, gast.Name) and atom.id in self.a.active:
