@@ -354,15 +354,22 @@ def forward_copies(fn, names) -> bool:
     """`s_2 = s_5` then reads of s_2: read s_5 instead, when s_2 (one of `names`) is assigned
     only there and every read follows in the same block before s_5 changes."""
     writes: dict = {}
-    reads: dict = {}
-    for node in nodes.walk(fn):
-        for target in nodes.written_names(node):
+    for stmt in nodes.statements(fn.body):
+        for target in nodes.written_names(stmt):
             writes[target] = writes.get(target, 0) + 1
-        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
-            reads[node.id] = reads.get(node.id, 0) + 1
+    top = _BlockIndex(fn.body)             # the body's reads, statement by statement
+    reads = collections.Counter()
+    for counted in top.loads:
+        reads.update(counted)
+    for field in fn._fields:               # arguments' defaults, decorators
+        value = getattr(fn, field, None)
+        for part in (value if isinstance(value, list) else [value]) if field != "body" else ():
+            if isinstance(part, gast.AST):
+                reads.update(n.id for n in nodes.walk(part)
+                             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
     changed = False
     for block in nodes.blocks(fn):
-        index = None                       # built on the block's first candidate copy
+        index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
             if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
                     and (isinstance(stmt.value, gast.Name) or _number(stmt.value))):
