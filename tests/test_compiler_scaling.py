@@ -1,0 +1,213 @@
+"""The compiler's own time and depth limits (issue #15, items 9 and 10).
+
+Transformation time is `adjoint.pipeline.differentiate(fn)` (no numba): deeply nested loops
+must transform in about linear time (a time bound), long straight-line functions correctly
+(their time is measured by benchmarks/bench_compile.py: a CPU-time bound there could not tell
+the old code from the new one reliably on a shared machine), and expressions as deep as
+Python itself compiles (a sum of 1,000 terms, 190 nested calls) must differentiate, not die
+in a RecursionError. The generated programs are written to files and imported, since the
+compiler reads source. benchmarks/bench_compile.py measures the same programs' curves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import math
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import adjoint
+from adjoint import pipeline
+from adjoint.pipeline import differentiate
+from tests.conftest import finite_difference
+
+# generated programs --------------------------------------------------------------------------
+
+
+def nested_loops_source(depth, trips=2):
+    """`depth` nested `for i_k in range(trips)` loops, each level updating the scalar t."""
+    lines = ["import math", "", "", "def nested(x, y):", "    t = x"]
+    indent = "    "
+    for level in range(depth):
+        lines.append(f"{indent}for i{level} in range({trips}):")
+        indent += "    "
+        lines.append(f"{indent}t = t * 0.9 + y * math.sin(t + 0.1 * i{level}) * 0.1")
+    lines.append("    return t")
+    return "\n".join(lines) + "\n"
+
+
+def straight_line_source(length):
+    """`length` lines that rebind t and u, each reading what the lines before wrote."""
+    forms = ["    t = t * 0.5 + math.sin(u) * 0.1",
+             "    u = u * 0.5 + t * x * 0.01",
+             "    t = t + u * 0.1 - math.exp(-t * t) * 0.01"]
+    lines = ["import math", "", "", "def straight(x, y):", "    t = x", "    u = y"]
+    lines += [forms[k % len(forms)] for k in range(length)]
+    lines.append("    return t + u")
+    return "\n".join(lines) + "\n"
+
+
+def long_sum_source(terms):
+    """One return of a sum of `terms` terms: c_k * x * y and sin(a_k * x) alternately."""
+    parts = [f"{_coefficient(k)} * x * y" if k % 2 else f"math.sin({_frequency(k)} * x)"
+             for k in range(terms)]
+    return "import math\n\n\ndef long_sum(x, y):\n    return " + " + ".join(parts) + "\n"
+
+
+def _coefficient(k):
+    return float(k % 7 + 1)
+
+
+def _frequency(k):
+    return round(0.1 * (k % 5 + 1), 1)
+
+
+def long_sum_gradient(x, y, terms):
+    """Derived by hand: d/dx = sum c_k y + sum a_k cos(a_k x), d/dy = sum c_k x."""
+    dx = dy = 0.0
+    for k in range(terms):
+        if k % 2:
+            dx += _coefficient(k) * y
+            dy += _coefficient(k) * x
+        else:
+            dx += _frequency(k) * math.cos(_frequency(k) * x)
+    return dx, dy
+
+
+def nested_calls_source(depth):
+    """`depth` nested calls: cos(0.5 * z) and sin(z) alternately, innermost around x * y."""
+    body = "x * y"
+    for k in range(depth):
+        body = f"math.sin({body})" if k % 2 else f"math.cos(0.5 * {body})"
+    return "import math\n\n\ndef nested_calls(x, y):\n    return " + body + "\n"
+
+
+def nested_calls_gradient(x, y, depth):
+    """The chain rule, run forward by hand: (value, d value / d (x * y))."""
+    value, slope = x * y, 1.0
+    for k in range(depth):
+        if k % 2:
+            value, slope = math.sin(value), math.cos(value) * slope
+        else:
+            value, slope = math.cos(0.5 * value), -0.5 * math.sin(0.5 * value) * slope
+    return slope * y, slope * x
+
+
+_FOLDER = None
+_COUNTER = itertools.count()
+
+
+def load_program(source, name, folder=None):
+    """Write `source` to a fresh module file and import it; returns its function `name`."""
+    global _FOLDER
+    if folder is None:
+        _FOLDER = _FOLDER or tempfile.mkdtemp(prefix="adjoint-scaling-")
+        folder = _FOLDER
+    module_name = f"scaling_{name}_{next(_COUNTER)}"
+    path = Path(folder) / f"{module_name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+# time ----------------------------------------------------------------------------------------
+
+class _OverBudget(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def cpu_budget(seconds):
+    """Fail when the block uses more than `seconds` of this process's CPU time (CPU time, not
+    wall time: other processes on a shared machine barely move it). A block that overruns is
+    stopped at twice its budget, so that a regression fails in seconds, not minutes."""
+    def stop(signum, frame):
+        raise _OverBudget()
+    previous = signal.signal(signal.SIGVTALRM, stop)
+    signal.setitimer(signal.ITIMER_VIRTUAL, 2 * seconds)
+    start = time.process_time()
+    try:
+        yield
+    except _OverBudget:
+        pytest.fail(f"stopped after {2 * seconds} s of CPU time (budget {seconds} s)")
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
+    used = time.process_time() - start
+    assert used < seconds, f"took {used:.2f} s of CPU time (budget {seconds} s)"
+
+
+def test_deeply_nested_loops_transform_in_about_linear_time():
+    fn = load_program(nested_loops_source(7), "nested")
+    differentiate(load_program(nested_loops_source(1), "nested"))      # imports, rule table
+    with cpu_budget(2.0):
+        differentiate(fn)
+
+
+def _check_gradient(fn, args, got):
+    for k, value in enumerate(got):
+        np.testing.assert_allclose(value, finite_difference(fn, args, k), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("depth", [1, 3, 5])
+def test_nested_loops_gradient_matches_finite_differences(depth):
+    fn = load_program(nested_loops_source(depth, trips=3 if depth < 5 else 2), "nested")
+    g = adjoint.grad(fn, wrt=(0, 1), target="python")
+    for x, y in [(0.3, -0.7), (1.2, 0.4)]:
+        _check_gradient(fn, (x, y), g(x, y))
+
+
+def test_straight_line_gradient_matches_finite_differences():
+    fn = load_program(straight_line_source(400), "straight")
+    g = adjoint.grad(fn, wrt=(0, 1), target="python")
+    for x, y in [(0.3, -0.7), (1.2, 0.4)]:
+        _check_gradient(fn, (x, y), g(x, y))
+
+
+# depth ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_sum_of_a_thousand_terms(target):
+    fn = load_program(long_sum_source(1000), "long_sum")
+    got = adjoint.grad(fn, wrt=(0, 1), target=target)(0.7, -1.3)
+    np.testing.assert_allclose(got, long_sum_gradient(0.7, -1.3, 1000), rtol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_190_nested_calls(target):
+    fn = load_program(nested_calls_source(190), "nested_calls")
+    got = adjoint.grad(fn, wrt=(0, 1), target=target)(0.7, -1.3)
+    np.testing.assert_allclose(got, nested_calls_gradient(0.7, -1.3, 190), rtol=1e-12, atol=1e-15)
+
+
+def test_recursion_limit_is_restored():
+    before = sys.getrecursionlimit()
+    differentiate(load_program(long_sum_source(300), "long_sum"))
+    with pytest.raises(adjoint.AdjointError):
+        differentiate(load_program(long_sum_source(300), "long_sum"), wrt="nothing")
+    assert sys.getrecursionlimit() == before
+
+
+def test_too_deep_for_the_raised_limit_is_an_adjoint_error(monkeypatch):
+    """Past the limit the pipeline raises to (Python compiles deeper code when its own limit
+    was raised), the error says what is too deep, not a raw RecursionError."""
+    monkeypatch.setattr(pipeline, "RECURSION_LIMIT", 200)
+    fn = load_program(long_sum_source(600), "long_sum")
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)
+    try:
+        with pytest.raises(adjoint.AdjointError, match="nest too deeply") as caught:
+            differentiate(fn)
+    finally:
+        sys.setrecursionlimit(before)
+    assert "split" in str(caught.value)
