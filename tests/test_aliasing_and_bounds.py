@@ -88,7 +88,8 @@ def line_of(fn, text):
 
 def test_written_arguments_come_from_the_analysis():
     assert adjoint.grad(two, wrt=(0, 1)).written_arguments() == {"y"}
-    assert adjoint.grad(through_a_view, wrt=(0, 1)).written_arguments() == {"y"}
+    with pytest.raises(adjoint.AdjointError, match="share memory"):   # a view written: test_views.py
+        adjoint.grad(through_a_view, wrt=(0, 1))
     assert adjoint.grad(through_a_helper, wrt=(0, 1)).written_arguments() == {"y"}
     assert adjoint.grad(reads_only, wrt=(0, 1)).written_arguments() == set()
 

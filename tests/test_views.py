@@ -1,0 +1,385 @@
+"""Issue #15, aliasing inside the function: views made by the function and written through.
+
+adjoint treats every name as its own array. Where the function binds a name to a view of
+another array (`z = y[1:]`, `A[:, j]`, a row `A[i]`, np.reshape, .T, np.ravel, or plainly
+`z = y`) and then writes in place through one of them (`z[0] = ...`, `y += x`, a helper
+that stores into its parameter), the other name sees the change and the gradient would be
+wrong: validate rejects such a write at the user's line, naming the view and the array.
+Writes into arrays that no other name sees, copies, and reading views keep their gradients
+(checked against central finite differences and hand-derived values).
+
+Forward mode: an argument that is not differentiated but is written with an active value
+gets a zero tangent before the write (it raised NameError: d_y).
+"""
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+
+import adjoint
+
+
+def central_difference(f, args, wrt, h=1e-6):
+    """d f / d args[wrt] by central differences, every array argument copied per call (the
+    functions here write into their arguments)."""
+    def at(point):
+        call = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        call[wrt] = point
+        return float(f(*call))
+    if np.ndim(args[wrt]) == 0:
+        x = float(args[wrt])
+        return (at(x + h) - at(x - h)) / (2 * h)
+    x = np.asarray(args[wrt], dtype=float)
+    grad = np.zeros_like(x)
+    for k in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[k] += h
+        down[k] -= h
+        grad[k] = (at(up) - at(down)) / (2 * h)
+    return grad
+
+
+def line_of(fn, text):
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(k for k, line in enumerate(lines) if text in line)
+
+
+# the issue's reproductions -------------------------------------------------------------------
+
+def via_view(x, y):
+    z = y[1:]
+    z[0] = x[0]
+    return y[1] * 1.0
+
+
+def inplace(x, y):
+    z = y[0:1]
+    y += x
+    return z[0] * 1.0
+
+
+def fwd_nonwrt(x, y):
+    y[0] = x[0] * 2.0
+    return y[0] * x[1]
+
+
+# more ways to make a view and write through it -----------------------------------------------
+
+def column_written(A, x):
+    c = A[:, 0]
+    A[0, 0] = x[0] * x[1]
+    return np.sum(c * x)
+
+
+def row_written(A, x):
+    r = A[1]
+    r[0] = x[0]
+    return np.sum(A) * x[1]
+
+
+def transposed(A, x):
+    t = A.T
+    t[0, 1] = x[0]
+    return A[1, 0] * x[1]
+
+
+def reshaped(y, x):
+    m = np.reshape(y, (2, 2))
+    m *= x[0]
+    return y[3] + x[1]
+
+
+def plain_alias(x, y):
+    z = y
+    z[0] = x[0] * x[1]
+    return y[0] + x[1]
+
+
+def strided(x, y):
+    z = y[::2]
+    z += x
+    return np.sum(y * y)
+
+
+def store_first(v, value):
+    v[0] = value
+    return value
+
+
+def helper_through_a_view(x, y):
+    stored = store_first(y[1:], x[0] * 3.0)
+    return y[1] * x[1] + stored
+
+
+def bump(v, x):
+    v += x
+    return v[0]
+
+
+def helper_adds_into_its_argument(x, y):
+    s = bump(y, x)                  # y changes in place: y[1] is now y[1] + x[1]
+    return s * y[1]
+
+
+def helper_adds_into_a_copy(x, y):
+    s = bump(np.copy(y), x)
+    return s * y[1]
+
+
+def loop_through_a_row(A, x):
+    s = 0.0
+    for i in range(2):
+        row = A[i]
+        row[0] = x[i] * 2.0
+        s = s + A[i, 0] * x[1]
+    return s
+
+
+def alias_or_number(x, y):
+    z = y
+    z += x
+    return np.sum(z * y)
+
+
+REJECTED = [
+    (via_view, "z[0] = x[0]", "z", "y"),
+    (inplace, "y += x", "z", "y"),
+    (column_written, "A[0, 0] = x[0] * x[1]", "c", "A"),
+    (row_written, "r[0] = x[0]", "r", "A"),
+    (transposed, "t[0, 1] = x[0]", "t", "A"),
+    (reshaped, "m *= x[0]", "m", "y"),
+    (plain_alias, "z[0] = x[0] * x[1]", "z", "y"),
+    (strided, "z += x", "z", "y"),
+    (helper_through_a_view, "stored = store_first(y[1:], x[0] * 3.0)", None, "y"),
+    (loop_through_a_row, "row[0] = x[i] * 2.0", "row", "A"),
+    (helper_adds_into_its_argument, "s = bump(y, x)", None, "y"),     # gave [2, 0], the truth is [6, 4]
+    (alias_or_number, "z += x", "z", "y"),                          # the same array if y is one
+]
+
+
+@pytest.mark.parametrize("fn, write, view, array", REJECTED, ids=[r[0].__name__ for r in REJECTED])
+def test_a_write_into_memory_another_name_sees_is_rejected(fn, write, view, array):
+    with pytest.raises(adjoint.AdjointError) as info:
+        adjoint.grad(fn, target="python")
+    error = info.value
+    text = str(error)
+    assert error.location is not None and error.location.line == line_of(fn, write), text
+    assert write in text and "^" in text
+    assert f"`{array}`" in text and "share memory" in text
+    if view is not None:
+        assert f"`{view}`" in text
+    assert "np.copy(" in text                                  # the hint names the way out
+
+
+def test_the_rejection_also_stops_forward_mode_and_jvp():
+    with pytest.raises(adjoint.AdjointError, match="share memory"):
+        adjoint.grad(via_view, mode="forward", target="python")
+    with pytest.raises(adjoint.AdjointError, match="share memory"):
+        adjoint.jvp(inplace, target="python")(np.ones(1), np.ones(1), np.ones(1))
+
+
+# the hints work: the rewritten functions have the right gradients ------------------------------
+
+def via_view_direct(x, y):
+    y[1] = x[0]
+    return y[1] * 1.0
+
+
+def via_view_copied(x, y):
+    z = np.copy(y[1:])
+    z[0] = x[0]
+    return y[1] * 1.0 + z[0] * x[1]
+
+
+def inplace_then_copy(x, y):
+    y += x
+    z = np.copy(y[0:1])
+    return z[0] * 1.0
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.parametrize("fn, want", [(via_view_direct, [1.0, 0.0]), (via_view_copied, [4.0, 3.0]),
+                                      (inplace_then_copy, [1.0, 0.0]), (helper_adds_into_a_copy, [2.0, 0.0])])
+def test_the_hints_rewrites_give_the_right_gradient(fn, want, target):
+    x, y = np.array([3.0, 4.0]), np.array([1.0, 2.0])
+    g = adjoint.grad(fn, target=target)(x, y.copy())
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+    np.testing.assert_allclose(g, central_difference(fn, (x, y), 0), rtol=1e-6)
+
+
+# safe patterns keep working ----------------------------------------------------------------------
+
+def fresh_array(x, n):
+    y = np.zeros(n)
+    for i in range(n):
+        y[i] = x[i] * x[i]
+    return np.sum(y * x)
+
+
+def copy_then_write(x):
+    y = x.copy()
+    y[0] = y[0] * 3.0
+    w = np.copy(x)
+    w[1] = w[1] * y[0]
+    return np.sum(y * w) + np.sum(x)
+
+
+def reads_views(x):
+    head = x[0:2]
+    s = np.sum(head * head)
+    s = s + np.sum(x[1:] * x[:-1])
+    return s
+
+
+def slice_sums(x):
+    s = x[0:2] * 1.0
+    s = s + x[1:]
+    return np.sum(s * s)
+
+
+def read_modify_write(x, y):
+    old = y[0] * 1.0
+    y[0] = old * x[0] + x[1]
+    return y[0] * old + y[1] * x[0]
+
+
+def read_modify_write_local(x):
+    y = np.zeros(2)
+    y[1] = x[1]
+    for i in range(2):
+        old = y[i]
+        y[i] = old * x[0] + x[1]
+        j = 1 - i
+        y[j] = y[j] + old
+    return y[0] * y[1]
+
+
+def scalar_alias(x, y):
+    z = x
+    z += y * 2.0
+    z *= y
+    return z + math.sin(x) * y
+
+
+def argument_augmented(x, y):
+    y += x
+    y *= x[0]
+    return np.sum(y * y)
+
+
+def local_augmented(x):
+    s = x[0] + 0.0
+    s += x[1] * x[1]
+    w = x * 2.0
+    w += x
+    return s * np.sum(w)
+
+
+def matrix_rows(A, x):
+    s = 0.0
+    for i in range(2):
+        row = A[i]
+        s = s + np.dot(row, x)
+    B = np.zeros((2, 2))
+    B[0, 1] = s
+    B[1] = x * s
+    return np.sum(B * B)
+
+
+SAFE = [(fresh_array, lambda: (np.array([1.0, 2.0, 3.0]), 3), 0),
+        (copy_then_write, lambda: (np.array([1.5, -2.0, 0.5]),), 0),
+        (reads_views, lambda: (np.array([1.0, 2.0, 3.0]),), 0),
+        (slice_sums, lambda: (np.array([1.0, -2.0, 3.0]),), 0),
+        (read_modify_write, lambda: (np.array([3.0, 4.0]), np.array([1.0, 2.0])), 0),
+        (read_modify_write, lambda: (np.array([3.0, 4.0]), np.array([1.0, 2.0])), 1),
+        (argument_augmented, lambda: (np.array([3.0, 4.0]), np.array([1.0, 2.0])), 0),
+        (argument_augmented, lambda: (np.array([3.0, 4.0]), np.array([1.0, 2.0])), 1),
+        (read_modify_write_local, lambda: (np.array([3.0, 4.0]),), 0),
+        (scalar_alias, lambda: (0.7, -1.3), 0),
+        (scalar_alias, lambda: (0.7, -1.3), 1),
+        (local_augmented, lambda: (np.array([0.5, 1.5, 2.0]),), 0),
+        (matrix_rows, lambda: (np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.5, 2.0])), 0),
+        (matrix_rows, lambda: (np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.5, 2.0])), 1)]
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.parametrize("fn, make, wrt", SAFE, ids=[f"{s[0].__name__}-{s[2]}" for s in SAFE])
+def test_safe_writes_keep_their_gradients(fn, make, wrt, target):
+    args = make()
+    want = central_difference(fn, args, wrt)
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    got = adjoint.grad(fn, wrt=wrt, target=target)(*copies)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+
+
+# forward mode: an argument written with an active value but not differentiated ------------------
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_forward_mode_gives_a_written_argument_a_tangent(target):
+    """fwd_nonwrt is 2 x0 x1 (y[0] is overwritten): the gradient is (2 x1, 2 x0) = [8, 6]."""
+    x, y = np.array([3.0, 4.0]), np.array([1.0, 2.0])
+    g = adjoint.grad(fwd_nonwrt, mode="forward", target=target)(x, y.copy())
+    np.testing.assert_allclose(g, [8.0, 6.0], rtol=1e-12)
+    value, tangent = adjoint.jvp(fwd_nonwrt, target=target)(x, y.copy(), np.array([1.0, -0.5]))
+    assert value == pytest.approx(24.0)
+    assert tangent == pytest.approx(8.0 * 1.0 + 6.0 * -0.5)
+    np.testing.assert_allclose(adjoint.grad(fwd_nonwrt, target=target)(x, y.copy()), [8.0, 6.0], rtol=1e-12)
+
+
+def test_an_alias_only_some_ranks_make_says_so():
+    """`z = y` is a copy if y is a number and the same array if y is one; nothing in the
+    source tells (y is never indexed), so the write is rejected with a hint that works for
+    either, tested on scalars and on arrays."""
+    with pytest.raises(adjoint.AdjointError) as info:
+        adjoint.grad(alias_or_number, target="python")
+    text = str(info.value)
+    assert "if `y` is an array" in text and "z = y * 1.0" in text and "z = z + ..." in text
+    for x, y in ((0.5, 1.5), (np.array([0.5, -1.0]), np.array([1.5, 2.0]))):
+        got = adjoint.grad(alias_or_number_fixed, target="python")(x, y)
+        np.testing.assert_allclose(got, central_difference(alias_or_number_fixed, (x, y), 0), rtol=1e-6)
+
+
+def alias_or_number_fixed(x, y):
+    z = y * 1.0
+    z += x
+    return np.sum(z * y)
+
+
+def first_element_accumulated(x, y):
+    old = y[0]
+    y[0] = old * x[0] + x[1]
+    return y[0] * old + y[1] * x[0]
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_an_element_of_an_indexed_argument_is_a_number(target):
+    """y is indexed with one subscript: a vector, as adjoint guesses for the compiled code, so
+    `old = y[0]` is a number and writing y[0] is fine (against central differences)."""
+    x, y = np.array([3.0, 4.0]), np.array([1.0, 2.0])
+    for wrt in (0, 1):
+        got = adjoint.grad(first_element_accumulated, wrt=wrt, target=target)(x.copy(), y.copy())
+        want = central_difference(first_element_accumulated, (x, y), wrt)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+
+
+def accumulate_from_an_element(x):
+    total = x[0]
+    for i in range(1, 3):
+        total += x[i] * x[i]
+    return total
+
+
+def test_argument_types_settle_whether_an_element_is_a_view():
+    """With the arguments' types (what the call passes), `total = x[0]` of a vector is a
+    number and the accumulation is fine; of a matrix it is a row, written in place. Without
+    them, x (indexed once) is taken for a vector, as the code generated before a call is."""
+    from adjoint import shapes
+    from adjoint.parse import parse
+    from adjoint.validate import check_views
+    parsed = parse(accumulate_from_an_element)
+    check_views(parsed, {"x": shapes.Type("float", 1)})
+    with pytest.raises(adjoint.AdjointError, match=r"(?s)share memory .*total = np.copy\(x\[0\]\)"):
+        check_views(parsed, {"x": shapes.Type("float", 2)})
+    check_views(parsed)
