@@ -256,6 +256,8 @@ class _SharedMemory:
                             if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name)}
         self.ranks = self._infer_ranks()
         self.roots, self.origin = self._infer_roots()
+        self.order, self.loops = {}, {}         # statement -> its place in the source, its loops
+        _number(self.tree.body, (), self.order, self.loops)
 
     # ranks ----------------------------------------------------------------------------------
 
@@ -496,10 +498,10 @@ class _SharedMemory:
                 stmt.target if isinstance(stmt, gast.AugAssign) else None
             if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
                 name = target.value.id
-                yield _Write(target, set(self.roots.get(name, {name})), name)
+                yield _Write(target, set(self.roots.get(name, {name})), name, stmt)
             elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name) \
                     and self.may_be_array(target):
-                yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id)
+                yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id, stmt)
             for call in (n for n in gast.walk(stmt) if isinstance(n, gast.Call)
                          and _is_python_function(getattr(n, "callee", None))):
                 if isinstance(stmt, (gast.If, gast.For, gast.While)) and not _in_header(call, stmt):
@@ -509,7 +511,7 @@ class _SharedMemory:
                     if k < len(call.args) and self.may_be_array(call.args[k]):
                         argument = call.args[k]
                         yield _Write(call, self.sources(argument),
-                                     argument.id if isinstance(argument, gast.Name) else None,
+                                     argument.id if isinstance(argument, gast.Name) else None, stmt,
                                      argument, [a for j, a in enumerate(call.args) if j != k],
                                      rebound.get(k))
 
@@ -518,10 +520,26 @@ class _SharedMemory:
             if write.rebinding is not None and write.memory:     # a new array passed: nobody sees it
                 self.fail_rebinding(write)
             sharing = sorted(o for o, roots in self.roots.items() if o != write.name and roots & write.memory)
+            if write.name is not None and not self._viewed_before(write, sharing):
+                sharing = []                # every view of this memory is taken after the write
             sharing += [self.text(a) for a in write.others if self.sources(a) & write.memory
                         and not (isinstance(a, gast.Name) and a.id == write.name)]
             if sharing:
                 self.fail(write, sharing)
+
+    def _viewed_before(self, write, sharing) -> bool:
+        """Can a binding that makes these names share memory run before the write? Not if
+        each comes later in the source and shares no loop with it (the emitted gradient's
+        `tape[k] = a` in the forward loop, `a = tape[k]` in the reverse loop): a view taken
+        after the write sees the written values, as adjoint assumes."""
+        group = set(write.memory) | set(sharing) | {write.name}
+        at, loops = self.order[id(write.statement)], self.loops[id(write.statement)]
+        for target, value, stmt in self.binds:
+            for name, sources in self._target_sources(target, value):
+                if name in group and (sources - {name}) & group and \
+                        (self.order[id(stmt)] < at or self.loops[id(stmt)] & loops):
+                    return True
+        return False
 
     def fail_rebinding(self, write):
         """A helper adds into its array parameter in place (`v += e`): the caller's array
@@ -618,9 +636,21 @@ class _Write:
     node: gast.AST              # where the error points: the store's target, the statement, the call
     memory: set                 # the names whose memory it writes
     name: str | None            # the name written through (None: a view expression passed to a helper)
+    statement: gast.stmt        # the statement it is in
     argument: gast.AST = None   # a helper's: the argument it writes into ...
     others: list = dataclasses.field(default_factory=list)     # ... and the call's other arguments
     rebinding: gast.AST = None  # ... and its `v += e` on that parameter, if it adds into it whole
+
+
+def _number(body, loops, order, enclosing):
+    """Each statement's place in the source (pre-order) and the loops around it, by id."""
+    for stmt in body:
+        order[id(stmt)], enclosing[id(stmt)] = len(order), set(loops)
+        inner = loops + (id(stmt),) if isinstance(stmt, (gast.For, gast.While)) else loops
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], gast.stmt):
+                _number(block, inner, order, enclosing)
 
 
 def _statements(body):

@@ -288,7 +288,15 @@ def matrix_rows(A, x):
     return np.sum(B * B)
 
 
-SAFE = [(fresh_array, lambda: (np.array([1.0, 2.0, 3.0]), 3), 0),
+def write_then_view(x, y):
+    y[0] = x[0] * x[1]
+    z = y[0:2]                      # taken after the write: it sees it, as adjoint assumes
+    return z[0] * z[1] + y[1] * x[0]
+
+
+SAFE = [(write_then_view, lambda: (np.array([3.0, 4.0]), np.array([1.0, 2.0])), 0),
+        (write_then_view, lambda: (np.array([3.0, 4.0]), np.array([1.0, 2.0])), 1),
+(fresh_array, lambda: (np.array([1.0, 2.0, 3.0]), 3), 0),
         (copy_then_write, lambda: (np.array([1.5, -2.0, 0.5]),), 0),
         (reads_views, lambda: (np.array([1.0, 2.0, 3.0]),), 0),
         (slice_sums, lambda: (np.array([1.0, -2.0, 3.0]),), 0),
