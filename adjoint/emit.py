@@ -36,7 +36,7 @@ def emit(functions, *, header: str = "", comments: bool = True, filename: str = 
     if header:
         lines += [docstring(header), ""]
     lines += ["import math", "", "import numpy as np"]
-    if any(nodes.dotted(n).startswith("numba.") for fn in functions for n in gast.walk(fn)):
+    if any(nodes.dotted(n).startswith("numba.") for fn in functions for n in nodes.walk(fn)):
         lines += ["import numba"]                # _numpy_ helpers' objmode, chunks' prange
     for fn in functions:
         lines += ["", ""]

@@ -20,13 +20,18 @@ class Namer:
         self._sensitivity: dict = {}
         self._counter = 0
         self.temporaries: set[str] = set()
+        self._next_suffix: dict = {}         # base -> the suffix its last fresh name stopped at
 
     def fresh(self, base: str) -> str:
-        """`base` itself when free, else base_1, base_2, ..."""
-        candidate, k = base, 0
+        """`base` itself when free, else base_1, base_2, ... The search resumes where the
+        last one for `base` stopped (names are never released, so those below are still
+        taken): asking for t_old 1,000 times is linear, not quadratic."""
+        k = self._next_suffix.get(base, 0)
+        candidate = f"{base}_{k}" if k else base
         while candidate in self.taken:
             k += 1
             candidate = f"{base}_{k}"
+        self._next_suffix[base] = k
         self.taken.add(candidate)
         return candidate
 

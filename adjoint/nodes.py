@@ -265,5 +265,73 @@ def names_in(node) -> set[str]:
 
 
 def loads_in(node) -> set[str]:
-    return {n.id for n in walk(node)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    """The names loaded under `node` (the optimizer asks this of every statement, every
+    round: a search that skips contexts and operators, not a full walk)."""
+    return set(load_counts(node))
+
+
+def load_counts(node) -> dict[str, int]:
+    """name -> how many times it is loaded under `node`."""
+    counts: dict = {}
+    todo = [node]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is gast.Name and type(node.ctx) is gast.Load:
+            counts[node.id] = counts.get(node.id, 0) + 1
+        fields = _CHILD_FIELDS.get(kind)
+        if fields is None:
+            fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, gast.AST):
+                push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        push(item)
+    return counts
+
+
+def replace_loads(node, replacement):
+    """Replace, in place, every loaded Name under `node` (not `node` itself) for which
+    `replacement(name_node)` returns a node; returns how many were replaced."""
+    replaced = 0
+    todo = [node]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node = pop()
+        kind = type(node)
+        fields = _CHILD_FIELDS.get(kind)
+        if fields is None:
+            fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, gast.AST):
+                new = _replaced(value, replacement)
+                if new is None:
+                    push(value)
+                else:
+                    setattr(node, field, new)
+                    replaced += 1
+            elif isinstance(value, list):
+                for k, item in enumerate(value):
+                    if isinstance(item, gast.AST):
+                        new = _replaced(item, replacement)
+                        if new is None:
+                            push(item)
+                        else:
+                            value[k] = new
+                            replaced += 1
+    return replaced
+
+
+def _replaced(node, replacement):
+    if type(node) is gast.Name and type(node.ctx) is gast.Load:
+        return replacement(node)
+    return None
+
+
+_LEAF_FIELDS = ("ctx", "op", "ops")          # expression contexts and operators hold no names
+_CHILD_FIELDS: dict = {}                     # node type -> its fields that may hold nodes

@@ -35,7 +35,6 @@ Every statement keeps the user position and source line it came from.
 
 from __future__ import annotations
 
-import copy
 import operator
 import types
 
@@ -58,7 +57,7 @@ LINEAR = (gast.Add, gast.Sub)
 
 def normalize(parsed, namer: Namer):
     """A new FunctionDef in three-address form; `parsed.tree` is left untouched."""
-    tree = copy.deepcopy(parsed.tree)
+    tree = nodes.clone(parsed.tree)
     normalizer = _Normalizer(parsed, namer, inlining=(parsed.fn,))
     body = structure_returns(tree.body, namer)
     tree.body = normalizer.block(body)
@@ -169,7 +168,7 @@ class _Normalizer:
 
     def stmt_AugAssign(self, stmt):
         target = self.target(stmt.target)
-        load = copy.deepcopy(target)
+        load = nodes.clone(target)
         load.ctx = gast.Load()
         pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
         combined = gast.BinOp(left=left, op=stmt.op, right=stmt.value)
@@ -373,7 +372,7 @@ class _Normalizer:
         callee = expr.callee
         if isinstance(callee, types.FunctionType) and not _has_rule(callee):
             return self.inline(expr, callee, args, pre, stmt)
-        call = gast.Call(func=copy.deepcopy(expr.func), args=args, keywords=keywords)
+        call = gast.Call(func=nodes.clone(expr.func), args=args, keywords=keywords)
         call.callee = callee
         p, call = _nested(call, stmt, self)
         return pre + p, call
@@ -474,7 +473,7 @@ class _Normalizer:
         inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename)
         binds = [nodes.assign(rename[p], a, stmt) for p, a in zip(helper.args, args) if p not in shared]
         result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
-        body = structure_returns(copy.deepcopy(helper.tree.body), self.namer)
+        body = structure_returns(nodes.clone(helper.tree.body), self.namer)
         stmts = inner.block(body)
         for s in gast.walk(gast.Module(body=stmts, type_ignores=[])):
             if isinstance(s, gast.stmt) and not hasattr(s, "source_file"):
@@ -523,18 +522,18 @@ def _nested(call, stmt, normalizer):
     callee = call.callee
     if callee in (min, max, math.hypot) and len(call.args) > 2 and not call.keywords:
         pre = []
-        inner = gast.Call(func=copy.deepcopy(call.func), args=call.args[:2], keywords=[])
+        inner = gast.Call(func=nodes.clone(call.func), args=call.args[:2], keywords=[])
         inner.callee = callee
         for arg in call.args[2:]:
             p, a = normalizer.to_atom(inner, stmt)
             pre += p
-            inner = gast.Call(func=copy.deepcopy(call.func), args=[a, arg], keywords=[])
+            inner = gast.Call(func=nodes.clone(call.func), args=[a, arg], keywords=[])
             inner.callee = callee
         return pre, inner
     if callee is math.log and len(call.args) == 2:
         logs, pre = [], []
         for arg in call.args:
-            single = gast.Call(func=copy.deepcopy(call.func), args=[arg], keywords=[])
+            single = gast.Call(func=nodes.clone(call.func), args=[arg], keywords=[])
             single.callee = callee
             p, a = normalizer.to_atom(single, stmt)
             pre += p

@@ -157,12 +157,9 @@ def propagate_seed(fn, sensitivities) -> bool:
     if not constant:
         return False
 
-    class Inline(gast.NodeTransformer):
-        def visit_Name(self, node):
-            if isinstance(node.ctx, gast.Load) and node.id in constant:
-                return nodes.const(constant[node.id].value.value)
-            return node
-    Inline().visit(fn)
+    def inline(node):
+        return nodes.const(constant[node.id].value.value) if node.id in constant else None
+    nodes.replace_loads(fn, inline)
     inlined = {id(c) for c in constant.values()}
     fn.body = [s for s in fn.body if id(s) not in inlined]
     return True
@@ -404,8 +401,7 @@ class _BlockIndex:
     copy looks only at the statements that read it instead of rescanning the block."""
 
     def __init__(self, block):
-        self.loads = [collections.Counter(n.id for n in nodes.walk(stmt) if isinstance(n, gast.Name)
-                                          and isinstance(n.ctx, gast.Load)) for stmt in block]
+        self.loads = [collections.Counter(nodes.load_counts(stmt)) for stmt in block]
         self.readers_of: dict = {}         # name -> sorted statement positions that load it
         self.writers_of: dict = {}         # name -> sorted statement positions that write it
         for k, stmt in enumerate(block):
@@ -445,12 +441,8 @@ def _reads_before_write(stmt, copy_name, source):
 
 
 def _replace_reads(stmt, old, value):
-    class Replace(gast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id == old and isinstance(node.ctx, gast.Load):
-                return copy.deepcopy(value)
-            return node
-    return Replace().visit(stmt)
+    nodes.replace_loads(stmt, lambda node: nodes.clone(value) if node.id == old else None)
+    return stmt
 
 
 # dead code ----------------------------------------------------------------------------------

@@ -25,8 +25,6 @@ the forward loop instead (tapes.stored_intermediates).
 
 from __future__ import annotations
 
-import copy
-
 import gast
 
 from . import nodes, rules, runtime, shapes
@@ -107,7 +105,7 @@ class _Reverse:
             if isinstance(result, gast.Name):         # the reverse sweep may restore older values
                 kept = nodes.name(self.namer.fresh("value"))
                 forward.append(nodes.assign(kept.id, result, final))
-            value = nodes.tuple_([copy.deepcopy(kept), value])
+            value = nodes.tuple_([nodes.clone(kept), value])
         out = forward + inits + backward + [nodes.return_(value, final)]
         fn = nodes.function(("vjp_" if cotangent else "grad_") + self.tree.name, args + extra, out, self.tree)
         fn.runtime_helpers = sorted(self.helpers)
@@ -207,20 +205,20 @@ class _Reverse:
         """y[i] = a: the element's old value is kept, and restored after its block."""
         target, value = stmt.targets[0], stmt.value
         array = target.value.id
-        region = nodes.subscript(array, copy.deepcopy(target.slice))
+        region = nodes.subscript(array, nodes.clone(target.slice))
         old = self.namer.fresh(array + "_old")
         whole = has_slice(target.slice)
         saved = nodes.call(nodes.attribute_of(region, "copy"), []) if whole else region
         saves = [nodes.assign(old, saved, stmt)]
-        restores = [nodes.assign(nodes.subscript(array, copy.deepcopy(target.slice), store=True), old, stmt)]
+        restores = [nodes.assign(nodes.subscript(array, nodes.clone(target.slice), store=True), old, stmt)]
         backward = []
         if array in self.a.active:
-            seed = nodes.subscript(self.sens(array), copy.deepcopy(target.slice))
+            seed = nodes.subscript(self.sens(array), nodes.clone(target.slice))
             if isinstance(value, gast.Name) and value.id in self.a.active:
                 spread = whole and not self.type(value).is_array
                 backward.append(self.accumulate(self.sens(value.id),
                                                 nodes.call("np.sum", [seed]) if spread else seed, stmt))
-            backward.append(nodes.assign(nodes.subscript(self.sens(array), copy.deepcopy(target.slice),
+            backward.append(nodes.assign(nodes.subscript(self.sens(array), nodes.clone(target.slice),
                                                          store=True), 0.0, stmt))
         backward = backward + restores
         backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
@@ -248,7 +246,7 @@ class _Reverse:
         if isinstance(value, gast.Subscript):
             if value.value.id not in self.a.active:
                 return []
-            element = nodes.subscript(self.sens(value.value.id), copy.deepcopy(value.slice))
+            element = nodes.subscript(self.sens(value.value.id), nodes.clone(value.slice))
             return [self.accumulate(element, seed, stmt)]
         if is_linear_chain(value):
             accumulates = is_accumulation(target.id, value)          # once, not per term
@@ -315,7 +313,7 @@ class _Reverse:
         forward = keep + [nodes.if_(test, f_body or [gast.Pass()], f_else, stmt)]
         if not (b_body or b_else):
             return forward, []
-        return forward, [nodes.if_(copy.deepcopy(test), b_body or [gast.Pass()], b_else, stmt)]
+        return forward, [nodes.if_(nodes.clone(test), b_body or [gast.Pass()], b_else, stmt)]
 
     # loops ----------------------------------------------------------------------------------
 

@@ -300,5 +300,4 @@ def _substitute(expression, mapping):
 
 
 def _clone(node):
-    import copy
-    return copy.deepcopy(node)
+    return nodes.clone(node)
