@@ -459,9 +459,10 @@ def _normalized(fn):
     from .names import Namer
     from .normalize import normalize
     from .parse import parse
-    from .pipeline import _user_names
-    parsed = parse(fn)
-    return normalize(parsed, Namer(_user_names(parsed.tree)))
+    from .pipeline import _user_names, deep_recursion
+    with deep_recursion():              # as in differentiate: a deep expression is no RecursionError
+        parsed = parse(fn)
+        return normalize(parsed, Namer(_user_names(parsed.tree)))
 
 
 def written_arguments(tree, arg_names) -> frozenset:

@@ -211,3 +211,14 @@ def test_too_deep_for_the_raised_limit_is_an_adjoint_error(monkeypatch):
     finally:
         sys.setrecursionlimit(before)
     assert "split" in str(caught.value)
+
+
+def test_cached_gradient_of_a_deep_sum_loads_without_recursion_error(monkeypatch, tmp_path):
+    """A gradient loaded from the cache re-parses and normalizes the source (api._normalized)
+    to see which arguments it writes: that must run under the raised recursion limit too."""
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(tmp_path / "cache"))
+    fn = load_program(long_sum_source(1000), "long_sum")
+    expected = long_sum_gradient(0.7, -1.3, 1000)
+    for _ in range(2):                  # compiled and stored, then loaded from the cache
+        got = adjoint.grad(fn, wrt=(0, 1), target="python", cache=True)(0.7, -1.3)
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
