@@ -222,11 +222,23 @@ def statements(stmts):
     """Every statement in `stmts` and in their blocks, breadth-first as gast.walk meets them
     (statements nest only in blocks, so no expression is visited)."""
     todo = collections.deque(stmts)
+    pop, extend = todo.popleft, todo.extend
     while todo:
-        stmt = todo.popleft()
-        for block in ("body", "orelse", "handlers", "finalbody"):
-            todo.extend(getattr(stmt, block, ()))
+        stmt = pop()
+        for block in _blocks_of(type(stmt)):
+            extend(getattr(stmt, block, ()))
         yield stmt
+
+
+def _blocks_of(kind):
+    fields = _BLOCK_FIELDS.get(kind)
+    if fields is None:
+        fields = _BLOCK_FIELDS[kind] = tuple(f for f in ("body", "orelse", "handlers", "finalbody")
+                                             if f in kind._fields)
+    return fields
+
+
+_BLOCK_FIELDS: dict = {}                     # statement type -> its fields holding statements
 
 
 def blocks(fn):
@@ -256,6 +268,8 @@ def written_names(node) -> list[str]:
 
 def written_by(stmt) -> set[str]:
     """Names a statement, or any statement inside it, writes."""
+    if not _blocks_of(type(stmt)):
+        return set(written_names(stmt))
     return {name for node in statements([stmt]) for name in written_names(node)}
 
 

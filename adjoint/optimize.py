@@ -401,7 +401,7 @@ class _BlockIndex:
     copy looks only at the statements that read it instead of rescanning the block."""
 
     def __init__(self, block):
-        self.loads = [collections.Counter(nodes.load_counts(stmt)) for stmt in block]
+        self.loads = [nodes.load_counts(stmt) for stmt in block]       # name -> loads
         self.readers_of: dict = {}         # name -> sorted statement positions that load it
         self.writers_of: dict = {}         # name -> sorted statement positions that write it
         for k, stmt in enumerate(block):
@@ -426,12 +426,12 @@ class _BlockIndex:
             if source is not None:
                 if source not in self.loads[k]:
                     bisect.insort(self.readers_of.setdefault(source, []), k)
-                self.loads[k][source] += count
+                self.loads[k][source] = self.loads[k].get(source, 0) + count
         positions = self.readers_of.get(copy_name, [])
         del positions[bisect.bisect_right(positions, i):]
         for name in self.loads[i]:
             self.readers_of[name].remove(i)
-        self.loads[i] = collections.Counter()
+        self.loads[i] = {}
         self.writers_of[copy_name].remove(i)
 
 
