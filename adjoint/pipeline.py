@@ -33,7 +33,7 @@ from .normalize import normalize
 from .optimize import optimize
 from .parse import parse
 from .reverse import reverse
-from .validate import validate
+from .validate import check_views, validate
 
 STAGES = ("parse", "normalize", "analyze", "reverse", "optimize", "emit", "device")
 
@@ -131,6 +131,8 @@ def _differentiate(fn, wrt, *, comments, optimized, return_value, device, signat
     namer = Namer(_user_names(parsed.tree))
     normalized = normalize(parsed, namer)
     analysis = analyze(normalized, tuple(map(parsed.emitted, wrt)), signature, parsed.filename)
+    # with the arguments' ranks known, `z = y` of a number is no view: only arrays can alias
+    check_views(parsed, {parsed.user(a): analysis.types[a] for a in parsed.args})
     if mode == "forward":
         adjoint = forward(normalized, analysis, namer, filename=parsed.filename)
     else:

@@ -64,8 +64,8 @@ HINTS = {
 
 
 def validate(parsed) -> None:
+    """The syntax checks; `check_views` runs once the arguments' types are known (pipeline)."""
     _Validator(parsed).check(parsed.tree)
-    check_views(parsed)
 
 
 def check_views(parsed, argument_types=None) -> None:
