@@ -46,8 +46,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         changed = fold_constants(fn)
         changed |= propagate_seed(fn, sensitivities)
         changed |= first_accumulation(fn, temporaries, sensitivities, returned)
-        changed |= forward_copies(fn, temporaries)
         changed |= eliminate_dead_code(fn, set(roots))
+        changed |= forward_copies(fn, temporaries)
         if not changed:
             break
     allocate_once(fn, sensitivities)
@@ -365,7 +365,8 @@ def forward_copies(fn, names) -> bool:
                 reads.update(n.id for n in nodes.walk(part)
                              if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
     changed = False
-    for block in nodes.blocks(fn):
+    forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
+    for block in list(nodes.blocks(fn)):
         index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
             if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
@@ -390,8 +391,10 @@ def forward_copies(fn, names) -> bool:
             for k in index.readers(copy_name, i):
                 block[k] = _replace_reads(block[k], copy_name, stmt.value)
             index.forwarded(i, copy_name, source)
-            block[i] = gast.Pass()
+            block[i] = forwarded
             changed = True
+        if forwarded in block:          # dropped now, or the next round's dead-code pass would
+            block[:] = [s for s in block if s is not forwarded] or [gast.Pass()]
     return changed
 
 
