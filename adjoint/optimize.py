@@ -37,7 +37,9 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     `store_once`: a carried array a loop covers whole is stored, not zero-filled (carry.py;
     False for device code, whose gradient rows arrive zeroed); `parallel`: carried loops that
     are provably race-free run in chunks on all threads (chunks.py), `scalars` being the names
-    known to hold scalars."""
+    known to hold scalars.
+    The adjoint is copied first: its forward sweep shares statements with the normalized
+    function (kept as the "normalize" stage, which api.written_arguments reads)."""
     fn = nodes.clone(fn)
     sensitivities = namer.sensitivities
     temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
