@@ -222,3 +222,30 @@ def test_cached_gradient_of_a_deep_sum_loads_without_recursion_error(monkeypatch
     for _ in range(2):                  # compiled and stored, then loaded from the cache
         got = adjoint.grad(fn, wrt=(0, 1), target="python", cache=True)(0.7, -1.3)
         np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_fresh_names_for_one_base_take_linear_time():
+    """reverse asks for t_old, t_old_1, t_old_2, ... once per overwritten value: each name
+    must not rescan all the suffixes before it (20,000 names took minutes)."""
+    from adjoint.names import Namer
+    namer = Namer({"t_old_3", "v"})
+    with cpu_budget(1.0):
+        names = [namer.fresh("t_old") for _ in range(20_000)]
+    assert names[:5] == ["t_old", "t_old_1", "t_old_2", "t_old_4", "t_old_5"]
+    assert len(set(names)) == len(names) and "t_old_3" not in names
+    namer.taken.add("t_old_20002")
+    assert namer.fresh("t_old") == "t_old_20001" and namer.fresh("t_old") == "t_old_20003"
+
+
+def test_straight_line_code_settles_in_two_optimizer_rounds(monkeypatch):
+    """Each optimizer round walks the whole adjoint: straight-line code needs one round that
+    changes it and one that confirms (dead stores go before copies are forwarded, so the
+    copies they kept alive go in the same round)."""
+    from adjoint import optimize
+    rounds = []
+    real = optimize.eliminate_dead_code
+    monkeypatch.setattr(optimize, "eliminate_dead_code", lambda *a: rounds.append(1) or real(*a))
+    fn = load_program(straight_line_source(60), "straight")
+    g = adjoint.grad(fn, wrt=(0,), target="python")     # wrt x alone took three rounds
+    assert len(rounds) == 2
+    _check_gradient(fn, (0.3, -0.7), g(0.3, -0.7))
