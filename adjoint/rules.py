@@ -123,7 +123,7 @@ def truediv(x, y, out):
 @rule(operator.pow, math.pow, np.power, builtins.pow, domain=[POSITIVE, DEFAULT_DOMAIN])
 def power(x, y, out):
     # d/dy: out * log(x) for x > 0; 0 ** y is flat in y (JAX's choice too); x < 0: nan
-    return y * x ** (y - 1.0), (out * math.log(x) if x > 0.0 else (0.0 if x == 0.0 else math.nan))
+    return y * x ** (y - 1.0), (out * math.log(x) if x > 0.0 else (0.0 if x >= 0.0 else math.nan))
 
 
 @rule(operator.mod, domain=[POSITIVE, (0.7, 1.3)])
@@ -144,7 +144,7 @@ def identity(x):
 @rule(abs, math.fabs, np.abs, np.fabs)
 def absolute(x):
     # 0 at the kink: the midpoint of [-1, 1], as max(x, -x) gives it (JAX, autograd); nan stays nan
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else math.nan))
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == x else math.nan))
 
 
 # A selection returns one of its operands: the partial along an operand is 1 where the result
@@ -181,6 +181,9 @@ def tan(x, out):
 # numba) where numpy's gives inf. Of arrays, `a if c else math.nan` is fused into a * (c / c)
 # (runtime.lower_for_numba), so `a` must stay finite outside the domain (abs in asin's sqrt,
 # fmax dropping sqrt's nan): where the sensitivity is 0 there, `times` keeps `a` (times 0).
+# The condition `c` holds on the whole domain, edges included (abs: `x == x` where neither
+# x > 0 nor x < 0), so that c / c is 0 / 0 only outside it: numpy then warns only where its
+# own primal warned, never on valid input (the python target runs the same source).
 
 @rule(math.asin, np.arcsin, domain=[UNIT])
 def asin(x):
