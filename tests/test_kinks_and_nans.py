@@ -472,7 +472,7 @@ def test_guards_stay_silent_on_valid_input_on_the_python_target():
                 continue                          # abs's kink: finite differences are no oracle
             e = np.zeros_like(base)
             e[i] = 1e-6
-            up = moved.copy(); up[k] = base + e
-            down = moved.copy(); down[k] = base - e
+            up, down = list(moved), list(moved)
+            up[k], down[k] = base + e, base - e
             want = (every_guard(*up) - every_guard(*down)) / 2e-6
             assert g[i] == pytest.approx(want, rel=1e-5, abs=1e-7)
