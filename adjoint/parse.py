@@ -225,7 +225,7 @@ class _Resolver(gast.NodeTransformer):
             node.func.value = self.visit(node.func.value)      # (x * x).mean(), x.T.sum()
         method = _method_call(node, self.local_names)
         if method is not None:
-            return method
+            return _without_default_axis(method)
         try:
             callee = self.lookup(node.func)
         except LookupError:
@@ -238,7 +238,7 @@ class _Resolver(gast.NodeTransformer):
             spelled = self.global_name(callee, str(getattr(callee, "__name__", None) or "f"))
         func = nodes.attribute(spelled)
         node.func = gast.copy_location(func, node.func)
-        return node
+        return _without_default_axis(node)
 
     def visit_Name(self, node):
         return self._inline(node)
@@ -299,6 +299,18 @@ def _method_call(node, local_names):
                      keywords=node.keywords)
     call.callee = callee
     return gast.copy_location(call, node)
+
+
+# reductions whose `axis=None` is numpy's default, the whole array (np.concatenate's is not)
+WHOLE_BY_DEFAULT = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin)
+
+
+def _without_default_axis(call):
+    """np.sum(x, axis=None) as np.sum(x): the later stages read any `axis` as one axis."""
+    if getattr(call, "callee", None) in WHOLE_BY_DEFAULT:
+        call.keywords = [k for k in call.keywords if not (
+            k.arg == "axis" and isinstance(k.value, gast.Constant) and k.value.value is None)]
+    return call
 
 
 def spelling_of_constant(node) -> str | None:

@@ -184,3 +184,16 @@ def test_guessed_types_and_adjoint_for_the_arguments_types():
 def test_elements_overwritten_in_a_loop_are_restored():
     source = adjoint.source(ac.recurrence)
     assert "_record_1(" in source and "_undo_1(" in source
+
+
+def whole_reductions_spelled_with_axis_none(x, A):
+    return np.sum(A * A, axis=None) + np.max(x, axis=None) * A.mean(axis=None)
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_axis_none_is_the_whole_array(target):
+    # `axis=None` was read as an axis: "f returns an array" (found by the fuzzer)
+    x, A = np.array([1.0, 3.0, 2.0]), np.array([[1.0, 2.0], [3.0, -1.0]])
+    g_x, g_A = adjoint.grad(whole_reductions_spelled_with_axis_none, wrt=(0, 1), target=target)(x, A)
+    np.testing.assert_allclose(g_x, [0.0, A.mean(), 0.0], rtol=1e-12)              # by hand
+    np.testing.assert_allclose(g_A, 2.0 * A + np.max(x) / A.size, rtol=1e-12)
