@@ -182,15 +182,20 @@ def walk(node):
     pop, push = todo.popleft, todo.append
     while todo:
         node = pop()
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if isinstance(value, gast.AST):
-                push(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, gast.AST):
-                        push(item)
+        _push_children(node, node._fields, push)
         yield node
+
+
+def _push_children(node, fields, push):
+    """push(child) for each node held in `fields` of `node`, directly or in a list."""
+    for field in fields:
+        value = getattr(node, field, None)
+        if isinstance(value, gast.AST):
+            push(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, gast.AST):
+                    push(item)
 
 
 def clone(node, memo=None):
@@ -303,14 +308,7 @@ def load_counts(node) -> dict[str, int]:
         fields = _CHILD_FIELDS.get(kind)
         if fields is None:
             fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
-        for field in fields:
-            value = getattr(node, field, None)
-            if isinstance(value, gast.AST):
-                push(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, gast.AST):
-                        push(item)
+        _push_children(node, fields, push)
     return counts
 
 
