@@ -390,7 +390,8 @@ class _Normalizer:
         pre, left = self.atom(expr.left, stmt)
         if len(expr.ops) == 1:
             p, right = self.atom(expr.comparators[0], stmt)
-            return pre + p, gast.Compare(left=left, ops=[type(expr.ops[0])()], comparators=[right])
+            compare = gast.Compare(left=left, ops=[type(expr.ops[0])()], comparators=[right])
+            return pre + p, _folded(compare)
         # a < b < c  ->  (a < b) and (b < c), b evaluated once
         first = gast.Compare(left=left, ops=[expr.ops[0]], comparators=[expr.comparators[0]])
         rest = gast.Compare(left=expr.comparators[0], ops=expr.ops[1:], comparators=expr.comparators[1:])
@@ -405,11 +406,19 @@ class _Normalizer:
         pre = list(pre)
         result = self.namer.temp()
         p, first = self.rhs(expr.values[0], stmt)
-        pre += p + [nodes.assign(result, first, stmt)]
         remaining = expr.values[1:]
+        rest = remaining[0] if len(remaining) == 1 else gast.BoolOp(op=expr.op, values=remaining)
+        if isinstance(first, gast.Constant) and remaining:
+            # known at compile time (`C <= 0.5 or ...` with a module constant C): emit only the
+            # operand Python would evaluate; numba's pruning of a constant branch can leave a
+            # variable undefined (fuzz program #4755)
+            if bool(first.value) == isinstance(expr.op, gast.Or):
+                return pre + p, first
+            p_rest, value = self.rhs(rest, stmt)
+            return pre + p + p_rest, value
+        pre += p + [nodes.assign(result, first, stmt)]
         if not remaining:
             return pre, nodes.name(result)
-        rest = remaining[0] if len(remaining) == 1 else gast.BoolOp(op=expr.op, values=remaining)
         p, value = self.branch_prelude(rest, stmt)
         branch = p + [nodes.assign(result, value, stmt)]
         if isinstance(expr.op, gast.And):
@@ -420,6 +429,9 @@ class _Normalizer:
 
     def rhs_ifexp(self, expr, stmt):
         pre, test = self.atom(expr.test, stmt)
+        if isinstance(test, gast.Constant):          # as in rhs_boolop: only the branch taken
+            p, value = self.rhs(expr.body if test.value else expr.orelse, stmt)
+            return pre + p, value
         result = self.namer.temp()
         p_body, body = self.branch_prelude(expr.body, stmt)
         p_else, orelse = self.branch_prelude(expr.orelse, stmt)
@@ -558,3 +570,18 @@ def _has_rule(fn) -> bool:
     from . import rules
     return rules.is_differentiable(fn) or rules.is_non_differentiable(fn) \
         or (getattr(fn, "__module__", "") or "").startswith("numpy")
+
+
+_COMPARISONS = {gast.Eq: operator.eq, gast.NotEq: operator.ne, gast.Lt: operator.lt,
+                gast.LtE: operator.le, gast.Gt: operator.gt, gast.GtE: operator.ge}
+
+
+def _folded(compare):
+    """`compare` of two number constants as its constant value (True/False); else itself."""
+    left, right = compare.left, compare.comparators[0]
+    how = _COMPARISONS.get(type(compare.ops[0]))
+    numbers = (int, float)
+    if (how and isinstance(left, gast.Constant) and isinstance(right, gast.Constant)
+            and isinstance(left.value, numbers) and isinstance(right.value, numbers)):
+        return nodes.const(bool(how(left.value, right.value)))
+    return compare

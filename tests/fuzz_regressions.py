@@ -254,6 +254,30 @@ def chained_comparison_name_error(q):
 
 # --- array programs (the array grammar, issue #15) ----------------------------------------------
 
+# A module constant made one operand of `or` known at compile time; the normalized code then
+# branched on a constant (`t = True; if t: pass else: ...`) and numba's pruning of that branch,
+# after an early return in a while loop, left a sensitivity undefined: "Unsupported assignment
+# encountered: UndefinedType" on the cpu target only (seed 15015, program 4755).
+LIMIT = -0.34
+
+
+def constant_or_in_conditional(p, alpha):
+    if p < 0.0:
+        if p - alpha >= -0.23:
+            alpha = alpha * 0.3
+        n0 = 0
+        while n0 < 3:
+            if alpha < 1.39:
+                return p
+        p = p * 0.5
+    return p + (alpha if (LIMIT <= 0.56 or alpha > 0.0) else p)
+
+
+def constant_and_in_conditional(p, alpha):
+    q = (alpha if (LIMIT > 0.56 and alpha > 0.0) else p * p)
+    return q * alpha + (p if LIMIT < 0.0 else alpha)
+
+
 # np.max at a tie gave every tied element the whole sensitivity: [1, 1, 0] for
 # np.max([1., 1., 0.]), no subgradient (along (1, 1, 0) the maximum grows at rate 1, the
 # gradient says 2). Found at tie points (seed 8, programs 12, 39, 79 at 2be1f05), e.g.

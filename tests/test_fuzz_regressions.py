@@ -42,6 +42,9 @@ CASES = [
     (fr.constant_condition_in_loop, (0.6,), 0, None),
     (fr.chained_comparison_in_helper, (0.5,), 0, None),
     (fr.chained_comparison_name_error, (0.7,), 0, None),
+    (fr.constant_or_in_conditional, (1.139, 0.399), (0, 1), None),
+    (fr.constant_or_in_conditional, (-0.5, 0.5), (0, 1), None),
+    (fr.constant_and_in_conditional, (1.139, 0.399), (0, 1), None),
     # array programs
     (fr.max_of_equal_elements, (np.array([0.3, -0.5, 0.2]),), 0, None),
     (fr.min_of_equal_rows, (np.array([0.3, -0.5, 0.2]), np.ones((2, 3))), (0, 1), None),
