@@ -3,7 +3,8 @@
     Assign(t_ab, BinOp(t_a, *, t_b))   ->   t_ab = t_a * t_b
     Expr(Constant(kind="comment"))      ->   # Analyzing the line: "..."
 
-Statements are printed one at a time (astor does each simple statement), so that comments
+Statements are printed one at a time (each simple statement by unparse.py, token for token as
+astor prints it, or by astor itself where unparse does not know a node), so that comments
 land where the reverse sweep put them and every generated line maps back to the user line
 it came from: `Emitted.origins[k]` is the (file, line) behind generated line k (1-based).
 Text from the user's side (a file name in the docstring, a source line quoted in a comment)
@@ -18,7 +19,7 @@ import dataclasses
 import astor
 import gast
 
-from . import nodes
+from . import nodes, unparse
 
 INDENT = "    "
 
@@ -31,32 +32,40 @@ class Emitted:
 
 def emit(functions, *, header: str = "", comments: bool = True, filename: str = "") -> Emitted:
     """A standalone module: imports, then each FunctionDef in order."""
-    lines = []
-    origins = {}
-    if header:
-        lines += [docstring(header), ""]
-    lines += ["import math", "", "import numpy as np"]
-    if any(nodes.dotted(n).startswith("numba.") for fn in functions for n in nodes.walk(fn)):
-        lines += ["import numba"]                # _numpy_ helpers' objmode, chunks' prange
+    printer = _Printer(comments, filename)
     for fn in functions:
-        lines += ["", ""]
-        _Printer(lines, origins, comments, filename).function(fn)
-    return Emitted(source="\n".join(lines) + "\n", origins=origins)
+        printer.lines += ["", ""]
+        printer.function(fn)
+    head = [docstring(header), ""] if header else []
+    head += ["import math", "", "import numpy as np"]
+    if printer.uses_numba:
+        head += ["import numba"]                 # _numpy_ helpers' objmode, chunks' prange
+    origins = {line + len(head): origin for line, origin in printer.origins.items()}
+    return Emitted(source="\n".join(head + printer.lines) + "\n", origins=origins)
 
 
 def emit_function(fn, comments=True) -> str:
     """One function's source (for `adjoint show --stage`)."""
-    lines: list = []
-    _Printer(lines, {}, comments, "").function(fn)
-    return "\n".join(lines) + "\n"
+    printer = _Printer(comments, "")
+    printer.function(fn)
+    return "\n".join(printer.lines) + "\n"
 
 
 class _Printer:
-    def __init__(self, lines, origins, comments, filename):
-        self.lines = lines
-        self.origins = origins
+    """Prints functions into `lines`; `origins` maps a line (1-based, counted within `lines`)
+    to its user statement, and `uses_numba` says whether anything names `numba.`."""
+
+    def __init__(self, comments, filename):
+        self.lines = []
+        self.origins = {}
         self.comments = comments
         self.filename = filename
+        self.unparser = unparse.Unparser()
+        self.unprinted_numba = False
+
+    @property
+    def uses_numba(self):
+        return self.unparser.uses_numba or self.unprinted_numba
 
     def put(self, text, depth, node=None):
         self.lines.append(INDENT * depth + text)
@@ -65,6 +74,7 @@ class _Printer:
             self.origins[len(self.lines)] = (origin_file, node.lineno, getattr(node, "col_offset", 0) or 0)
 
     def function(self, fn):
+        self.unprinted(*(getattr(fn, field) for field in fn._fields if field != "body"))
         args = ", ".join(a.id for a in fn.args.args)
         self.put(f"def {fn.name}({args}):", 0, fn)
         self.block(fn.body, 1)
@@ -85,17 +95,19 @@ class _Printer:
         if isinstance(stmt, gast.If):
             self.branch(stmt, depth, "if")
         elif isinstance(stmt, gast.For):
-            self.put(f"for {_expr(stmt.target)} in {_expr(stmt.iter)}:", depth, stmt)
+            self.put(f"for {self.expression(stmt.target)} in {self.expression(stmt.iter)}:", depth, stmt)
             self.block(stmt.body, depth + 1)
+            self.unprinted(stmt.orelse)
         elif isinstance(stmt, gast.While):
-            self.put(f"while {_expr(stmt.test)}:", depth, stmt)
+            self.put(f"while {self.expression(stmt.test)}:", depth, stmt)
             self.block(stmt.body, depth + 1)
+            self.unprinted(stmt.orelse)
         else:
-            for text in _simple(stmt).splitlines():
+            for text in self.simple(stmt).splitlines():
                 self.put(text, depth, stmt)
 
     def branch(self, stmt, depth, keyword):
-        self.put(f"{keyword} {_expr(stmt.test)}:", depth, stmt)
+        self.put(f"{keyword} {self.expression(stmt.test)}:", depth, stmt)
         self.block(stmt.body, depth + 1)
         orelse = [s for s in stmt.orelse if not isinstance(s, gast.Pass)]
         if len(orelse) == 1 and isinstance(orelse[0], gast.If):
@@ -103,6 +115,30 @@ class _Printer:
         elif orelse:
             self.put("else:", depth)
             self.block(orelse, depth + 1)
+
+    def simple(self, stmt) -> str:
+        try:
+            return self.unparser.statement(stmt)
+        except unparse.Unsupported:
+            self.unprinted(stmt)
+            return _astor_source(stmt)
+
+    def expression(self, node) -> str:
+        """An expression without the outer parentheses astor adds."""
+        try:
+            return self.unparser.expression(node)
+        except unparse.Unsupported:
+            self.unprinted(node)
+            text = _astor_source(gast.Assign(targets=[nodes.name("_", store=True)], value=node, type_comment=None))
+            return text[len("_ = "):]
+
+    def unprinted(self, *parts):
+        """Note whether what the unparser did not see (what astor prints, fields emit drops such
+        as a loop's else) names `numba.`: the module must then import it."""
+        for part in parts:
+            for node in part if isinstance(part, list) else [part]:
+                if isinstance(node, gast.AST) and not self.unprinted_numba:
+                    self.unprinted_numba = any(nodes.dotted(n).startswith("numba.") for n in nodes.walk(node))
 
 
 def docstring(text: str) -> str:
@@ -118,7 +154,7 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _simple(stmt) -> str:
+def _astor_source(stmt) -> str:
     return astor.to_source(gast.gast_to_ast(_negatives_as_operators(stmt))).rstrip("\n")
 
 
@@ -135,9 +171,3 @@ def _negatives_as_operators(node):
                 return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=-value, kind=None))
             return constant
     return Negate().visit(copy.deepcopy(node))
-
-
-def _expr(node) -> str:
-    """An expression without the outer parentheses astor adds."""
-    text = _simple(gast.Assign(targets=[nodes.name("_", store=True)], value=node, type_comment=None))
-    return text[len("_ = "):]
