@@ -239,5 +239,5 @@ def _rank_in_primal(node, analysis):
 
 
 def _user_names(tree) -> set:
-    names = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)}
+    names = {n.id for n in nodes.walk(tree) if isinstance(n, gast.Name)}
     return names | {"math", "np", "numpy"}
