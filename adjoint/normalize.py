@@ -41,7 +41,7 @@ import types
 import gast
 import numpy as np
 
-from . import nodes
+from . import nodes, trees
 from .errors import AdjointError, locate
 from .names import Namer
 from .structure import flag_exits, structure_returns
@@ -57,9 +57,10 @@ LINEAR = (gast.Add, gast.Sub)
 
 def normalize(parsed, namer: Namer):
     """A new FunctionDef in three-address form; `parsed.tree` is left untouched."""
-    tree = nodes.clone(parsed.tree)
+    # the body is built anew from the user's statements, which are only read: copy the rest
+    tree = nodes.clone(parsed.tree, memo={id(parsed.tree.body): []})
     normalizer = _Normalizer(parsed, namer, inlining=(parsed.fn,))
-    body = structure_returns(tree.body, namer)
+    body = structure_returns(parsed.tree.body, namer)
     tree.body = normalizer.block(body)
     return tree
 
@@ -141,13 +142,15 @@ class _Normalizer:
 
     def forget(self, produced):
         """Drop the remembered values that read a name these statements assign."""
-        changed = {n.id for s in produced for n in gast.walk(s)
-                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        changed |= {s.targets[0].value.id for s in produced if isinstance(s, gast.Assign)
-                    and isinstance(s.targets[0], gast.Subscript)}
         if any(isinstance(s, (gast.If, gast.For, gast.While)) for s in produced):
             self.available = {}
             return
+        # simple statements store names only in their targets
+        changed = {n.id for s in produced if isinstance(s, (gast.Assign, gast.AugAssign))
+                   for target in (s.targets if isinstance(s, gast.Assign) else [s.target])
+                   for n in nodes.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        changed |= {s.targets[0].value.id for s in produced if isinstance(s, gast.Assign)
+                    and isinstance(s.targets[0], gast.Subscript)}
         self.available = {k: (t, reads) for k, (t, reads) in self.available.items()
                           if not reads & changed and t not in changed}
 
@@ -277,7 +280,7 @@ class _Normalizer:
     def to_atom(self, rhs, stmt):
         if is_atom(rhs):
             return [], rhs
-        key = gast.dump(rhs) if _pure(rhs) else None
+        key = trees.structure_key(rhs) if _pure(rhs) else None
         if key is not None and key in self.available:
             return [], nodes.name(self.available[key][0])
         temp = self.namer.temp()
@@ -354,7 +357,7 @@ class _Normalizer:
 
     def rhs_attribute(self, expr, stmt):
         if is_atom(expr):
-            return [], expr
+            return [], nodes.clone(expr)             # (the user's tree is only read)
         pre, value = self.atom(expr.value, stmt)
         return pre, gast.Attribute(value=value, attr=expr.attr, ctx=gast.Load())
 
@@ -477,7 +480,7 @@ class _Normalizer:
         locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
         # A parameter the helper never rebinds reads the caller's variable itself: no copy
         # (nor, for arrays, a sensitivity array of its own per call).
-        stored = {n.id for s in helper.tree.body for n in gast.walk(s)
+        stored = {n.id for s in helper.tree.body for n in nodes.walk(s)
                   if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
         shared = {p: a.id for p, a in zip(helper.args, args)
                   if isinstance(a, gast.Name) and p not in stored}
@@ -487,8 +490,8 @@ class _Normalizer:
         result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
         body = structure_returns(nodes.clone(helper.tree.body), self.namer)
         stmts = inner.block(body)
-        for s in gast.walk(gast.Module(body=stmts, type_ignores=[])):
-            if isinstance(s, gast.stmt) and not hasattr(s, "source_file"):
+        for s in nodes.statements(stmts):
+            if not hasattr(s, "source_file"):
                 s.source_file = helper.filename
         final = stmts.pop()                      # the single `return atom`
         last = stmts[-1] if stmts else None
@@ -556,7 +559,7 @@ def _nested(call, stmt, normalizer):
 
 def _pure(rhs) -> bool:
     """A right side whose value depends only on the names it reads (no user calls)."""
-    for node in gast.walk(rhs):
+    for node in nodes.walk(rhs):
         if isinstance(node, gast.Call):
             callee = getattr(node, "callee", None)
             if not _has_rule(callee) or callee in (np.empty, np.empty_like, np.zeros, np.ones,

@@ -103,7 +103,7 @@ def _function_tree(fn, filename):
         raise AdjointError(f"{fn.__qualname__} is not defined with `def`",
                            location=Location(filename, start, indent),
                            hint="lambdas cannot be differentiated; define a named function")
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         if hasattr(node, "lineno"):
             node.lineno += start - 1
             node.col_offset = (node.col_offset or 0) + indent
@@ -126,7 +126,7 @@ def local_names(tree) -> set[str]:
     """The function's parameters and the names it assigns: in Python every other name it
     reads is a global (or a closure's) throughout the function."""
     names = {a.id for a in tree.args.args}
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
             names.add(node.id)
     return names
@@ -139,7 +139,7 @@ def _rename_reserved_locals(tree):
     clashes = sorted(n for n in local_names(tree) if is_reserved(n))
     if not clashes:
         return
-    used = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)}
+    used = {n.id for n in nodes.walk(tree) if isinstance(n, gast.Name)}
     renamed = {}
     for name in clashes:
         k = 1
@@ -147,7 +147,7 @@ def _rename_reserved_locals(tree):
             k += 1
         renamed[name] = f"{name}_{k}"
         used.add(renamed[name])
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         if isinstance(node, gast.Name) and node.id in renamed:
             node.id = renamed[node.id]
 
@@ -161,7 +161,7 @@ def _strip_docstring(body):
 
 def _annotate_source(tree, source):
     start, lines = source
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         if isinstance(node, gast.stmt) and hasattr(node, "lineno"):
             text = lines[node.lineno - start].strip() if 0 <= node.lineno - start < len(lines) else ""
             node.source_text = text.rstrip(":") if isinstance(node, (gast.If, gast.For, gast.While)) else text

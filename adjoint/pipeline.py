@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import sys
+import threading
 
 import gast
 
@@ -102,6 +104,37 @@ def deep_recursion(limit=None):
         sys.setrecursionlimit(before)
 
 
+# The pipeline allocates millions of AST nodes that all stay alive until it returns. Each
+# full (generation 2) collection walks every one of them, and Python runs one after every ten
+# generation-1 collections, so the collector's time grows faster than linearly with the
+# function's length (about a quarter of the pipeline on 2,000 lines). Inside the pipeline a
+# full collection runs a hundred times less often; young objects are collected as usual.
+RARE_FULL_COLLECTIONS = 1000        # generation-1 collections per full one (Python's default: 10)
+_collector_lock = threading.Lock()
+_collector_users = 0                 # pipelines running now, in any thread
+_collector_thresholds = None         # the thresholds before the first of them began
+
+
+@contextlib.contextmanager
+def rare_full_collections():
+    """gc's third threshold raised to RARE_FULL_COLLECTIONS inside the block; the thresholds
+    found before are restored when the last block running (in any thread) ends."""
+    global _collector_users, _collector_thresholds
+    with _collector_lock:
+        if _collector_users == 0:
+            _collector_thresholds = gc.get_threshold()
+            young, middle, full = _collector_thresholds
+            gc.set_threshold(young, middle, max(full, RARE_FULL_COLLECTIONS))
+        _collector_users += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_users -= 1
+            if _collector_users == 0:
+                gc.set_threshold(*_collector_thresholds)
+
+
 def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=False,
                   device=False, signature=None, mode="reverse", cotangent=False,
                   recompute=False, parallel=False) -> Generated:
@@ -112,7 +145,7 @@ def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=Fals
     recompute: reverse loops replay every intermediate (no stored arrays: least memory).
     parallel: carried reverse loops that are provably race-free run in chunks, one per thread
     (numba.prange; chunks.py)."""
-    with deep_recursion():
+    with deep_recursion(), rare_full_collections():
         return _differentiate(fn, wrt, comments=comments, optimized=optimized,
                               return_value=return_value, device=device, signature=signature,
                               mode=mode, cotangent=cotangent, recompute=recompute,
@@ -206,5 +239,5 @@ def _rank_in_primal(node, analysis):
 
 
 def _user_names(tree) -> set:
-    names = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)}
+    names = {n.id for n in nodes.walk(tree) if isinstance(n, gast.Name)}
     return names | {"math", "np", "numpy"}

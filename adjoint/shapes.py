@@ -20,6 +20,7 @@ import operator
 import gast
 import numpy as np
 
+from . import nodes
 from .errors import AdjointTypeError, locate
 
 
@@ -62,12 +63,12 @@ def default_signature(tree, wrt) -> dict:
     int; every other argument is a float."""
     signature = {a.id: FLOAT for a in tree.args.args}
     shapes_of = {}                       # normalized code reads x.shape[1] as t = x.shape; t[1]
-    for node in gast.walk(tree):
+    for node in nodes.statements(tree.body):                 # (assignments are statements)
         if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) \
                 and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
                 and isinstance(node.value.value, gast.Name):
             shapes_of[node.targets[0].id] = node.value.value.id
-    for node in gast.walk(tree):
+    for node in nodes.walk(tree):
         shape_of = _shape_read(node, shapes_of)
         if shape_of is not None and shape_of[0] in signature:
             name, axis = shape_of

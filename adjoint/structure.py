@@ -44,24 +44,23 @@ def structure_returns(body, namer: Namer):
     if _only_final_return(body):
         return body
     result, flag = namer.fresh("t_result"), namer.fresh("t_returned")
-    origin = next((s for s in gast.walk(gast.Module(body=body, type_ignores=[]))
-                   if isinstance(s, gast.Return)), None)
+    origin = next((s for s in nodes.statements(body) if isinstance(s, gast.Return)), None)
     structured = _structure(body, result, flag, in_loop=False)
     prologue = [nodes.assign(flag, False, origin)] if _has_loop_return(body) else []
     return prologue + structured + [nodes.return_(result, origin)]
 
 
 def _only_final_return(body):
-    returns = [n for n in gast.walk(gast.Module(body=body, type_ignores=[])) if isinstance(n, gast.Return)]
+    returns = [n for n in nodes.statements(body) if isinstance(n, gast.Return)]
     return len(returns) == 1 and body and returns[0] is body[-1]
 
 
 def _has_return(stmts):
-    return any(isinstance(n, gast.Return) for s in stmts for n in gast.walk(s))
+    return any(isinstance(n, gast.Return) for n in nodes.statements(stmts))
 
 
 def _has_loop_return(stmts):
-    return any(_has_return(n.body) for s in stmts for n in gast.walk(s)
+    return any(_has_return(n.body) for n in nodes.statements(stmts)
                if isinstance(n, (gast.For, gast.While)))
 
 

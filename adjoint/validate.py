@@ -140,9 +140,9 @@ class _Validator:
                   "assign to a name, a tuple of names or an array element")
 
     def check_expression(self, expr):
-        allowed_lists = {id(a) for n in gast.walk(expr) if isinstance(n, gast.Call)
+        allowed_lists = {id(a) for n in nodes.walk(expr) if isinstance(n, gast.Call)
                          and getattr(n, "callee", None) is np.array for a in n.args}
-        for node in gast.walk(expr):
+        for node in nodes.walk(expr):
             if isinstance(node, gast.List) and id(node) not in allowed_lists:
                 self.fail(node, "a list is not a differentiable value",
                           "use a tuple, or build an array with np.array([...])")
@@ -252,7 +252,7 @@ class _SharedMemory:
                 self.loop_variables.add(stmt.target.id)
         self.locals = {name for target, _value, _stmt in self.binds for name in _names(target)}
         self.scalars = self._scalars_by_use()
-        self.subscripted = {n.value.id for n in gast.walk(self.tree)        # arrays, whatever else
+        self.subscripted = {n.value.id for n in nodes.walk(self.tree)        # arrays, whatever else
                             if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name)}
         self.ranks = self._infer_ranks()
         self.roots, self.origin = self._infer_roots()
@@ -267,7 +267,7 @@ class _SharedMemory:
         there raises, in numba and in numpy), each through arithmetic (x * y is an array if
         either is); and whatever a number is computed from by arithmetic alone."""
         scalars = set()
-        for node in gast.walk(self.tree):
+        for node in nodes.walk(self.tree):
             callee = getattr(node, "callee", None) if isinstance(node, gast.Call) else None
             if callee in (range, float, int) or getattr(callee, "__module__", None) == "math" \
                     or (callee in (min, max) and len(node.args) > 1):
@@ -502,7 +502,7 @@ class _SharedMemory:
             elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name) \
                     and self.may_be_array(target):
                 yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id, stmt)
-            for call in (n for n in gast.walk(stmt) if isinstance(n, gast.Call)
+            for call in (n for n in nodes.walk(stmt) if isinstance(n, gast.Call)
                          and _is_python_function(getattr(n, "callee", None))):
                 if isinstance(stmt, (gast.If, gast.For, gast.While)) and not _in_header(call, stmt):
                     continue                # visited with the statement of the body it is in
@@ -663,7 +663,7 @@ def _statements(body):
 
 
 def _names(target) -> set:
-    return {n.id for n in gast.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    return {n.id for n in nodes.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
 def _arithmetic_names(expr, tests=False) -> set:
@@ -687,7 +687,7 @@ def _arithmetic_names(expr, tests=False) -> set:
 
 def _in_header(call, stmt):
     header = stmt.test if isinstance(stmt, (gast.If, gast.While)) else stmt.iter
-    return any(n is call for n in gast.walk(header))
+    return any(n is call for n in nodes.walk(header))
 
 
 def _join(a, b):
