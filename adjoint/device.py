@@ -23,7 +23,6 @@ scalar, since a device function cannot return an array.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import gast
@@ -44,6 +43,7 @@ MATH_SPELLING = {"np.sin": "math.sin", "np.cos": "math.cos", "np.tan": "math.tan
                  "np.power": "math.pow", "np.abs": "abs", "np.fabs": "math.fabs",
                  "np.maximum": "max", "np.minimum": "min", "np.floor": "math.floor",
                  "np.ceil": "math.ceil"}
+RESPELLED = (*MATH_SPELLING, "np.divide")
 
 
 @dataclasses.dataclass
@@ -56,19 +56,22 @@ class DeviceCode:
 
 
 def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="reverse") -> DeviceCode:
-    """`code` is the optimized adjoint (mode "reverse") or tangent function ("forward")."""
-    fn = copy.deepcopy(code)
-    params = [a.id for a in fn.args.args]         # forward mode: the primal's, then d_<wrt>
+    """`code` is the optimized adjoint (mode "reverse") or tangent function ("forward").
+
+    `code` is left as it is: the statements the lowering changes are copied (about linear
+    time, since the adjoint of a long function has tens of thousands of statements), and
+    the device function shares the others with it."""
+    params = [a.id for a in code.args.args]       # forward mode: the primal's, then d_<wrt>
     args = params[:len(params) - len(wrt)] if mode == "forward" else params   # the primal's
     if mode == "forward":
-        _check_scalar_value(fn.body[-1], arrays, filename)
+        _check_scalar_value(code.body[-1], arrays, filename)
         array_outputs = scalar_outputs = ()            # the tangents are parameters, not outputs
     else:
         array_outputs = tuple(w for w in wrt if w in arrays)
         scalar_outputs = tuple(w for w in wrt if w not in arrays)
-    output_names = {_returned_name(fn.body[-1], wrt, w) for w in array_outputs}
+    output_names = {_returned_name(code.body[-1], wrt, w) for w in array_outputs}
     body, sizes = [], {name: [] for name in DTYPES.values()}
-    for stmt in fn.body:
+    for stmt in code.body:
         allocation = _allocation(stmt)
         if allocation == "zeros" and stmt.targets[0].id in output_names:
             continue                                   # the output row arrives zeroed
@@ -81,15 +84,19 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
                                    location=locate(stmt, filename),
                                    hint="carry its elements as scalars, or use target='cpu'")
             start = nodes.summed(sizes[work])
-            stop = nodes.binop(copy.deepcopy(start), "+", copy.deepcopy(size))
+            stop = nodes.binop(nodes.clone(start), "+", nodes.clone(size))
+            stmt = _shallow_copy(stmt)
             stmt.value = gast.Subscript(value=nodes.name(work), ctx=gast.Load(),
                                         slice=gast.Slice(lower=start, upper=stop, step=None))
-            sizes[work].append(copy.deepcopy(size))
+            sizes[work].append(nodes.clone(size))
+        elif _blocks(stmt):
+            stmt = nodes.clone(stmt)                   # its blocks are rewritten in place below
         body.append(stmt)
     body = _scatter_gathers(body, output_names)
+    callees = {id(s): _callees(s) for s in _simple_statements(body)}   # one search per statement
     _reject_array_arithmetic(body, arrays, filename)      # the clearer reason, when both apply
-    _reject_allocations(body, filename, mode)
-    body = [_math_spelling(s) for s in _unpack_to_indexing(body)]
+    _reject_allocations(body, callees, filename, mode)
+    body = _unpack_to_indexing([_math_spelling(s, callees) for s in body])
     final = body[-1]
     if mode == "reverse":                  # array gradients are written, scalar ones returned
         sensitivity_names = {w: _returned_name(final, wrt, w) for w in wrt}
@@ -97,25 +104,57 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
         ret = values[0] if len(values) == 1 else (nodes.tuple_(values) if values else None)
         body[-1] = nodes.return_(ret, final)
         params = args + [sensitivity_names[w] for w in array_outputs]
-    device = nodes.function(fn.name + "_device", params + list(DTYPES.values()), body, fn)
+    device = nodes.function(code.name + "_device", params + list(DTYPES.values()), body, code)
     totals = nodes.tuple_([nodes.summed(sizes[w]) for w in DTYPES.values()])
-    primal_name = fn.name.split("_", 1)[1]                 # grad_<f> or jvp_<f>
-    sizing = nodes.function("tape_sizes_" + primal_name, args,
-                            [copy.deepcopy(s) for s in body[:-1]] + [nodes.return_(totals, final)], fn)
-    for stmt in gast.walk(sizing):
-        if hasattr(stmt, "primal"):
-            stmt.primal = False
+    primal_name = code.name.split("_", 1)[1]               # grad_<f> or jvp_<f>
+    return DeviceCode(function=device, sizes=_sizing(primal_name, args, body, totals, code),
+                      array_outputs=array_outputs, scalar_outputs=scalar_outputs)
+
+
+def _sizing(name, args, body, totals, origin):
+    """tape_sizes_<f>: the device function's statements that the workspace sizes need, picked
+    by dead code elimination from the statements marked not primal (it keeps every primal
+    line); only those it keeps are copied deeply."""
+    statements = [_unflagged(s) for s in body[:-1] if not nodes.is_comment(s)]
+    sizing = nodes.function("tape_sizes_" + name, args,
+                            statements + [nodes.return_(totals, body[-1])], origin)
     eliminate_dead_code(sizing, roots=())
-    sizing.body = [s for s in sizing.body if not nodes.is_comment(s)]
-    return DeviceCode(function=device, sizes=sizing, array_outputs=array_outputs,
-                      scalar_outputs=scalar_outputs)
+    sizing.body = [nodes.clone(s) for s in sizing.body]
+    return sizing
 
 
-def _reject_allocations(body, filename, mode):
+def _unflagged(stmt):
+    """`stmt` if neither it nor a statement in its blocks is primal, else a copy of it (and of
+    those blocks' statements) marked not primal; the expressions are shared."""
+    blocks = _blocks(stmt)
+    if not blocks and not getattr(stmt, "primal", False):
+        return stmt
+    new = _shallow_copy(stmt)
+    if "primal" in new.__dict__:
+        new.primal = False
+    for block in blocks:
+        setattr(new, block, [_unflagged(s) for s in getattr(stmt, block)])
+    return new
+
+
+def _shallow_copy(node):
+    """copy.copy(node), without copy's generic (and slower) protocol."""
+    new = type(node).__new__(type(node))
+    new.__dict__.update(node.__dict__)
+    return new
+
+
+def _blocks(stmt):
+    """The fields of `stmt` that hold statements (if, for and while: the only compound
+    statements validate lets through)."""
+    return ("body", "orelse") if isinstance(stmt, (gast.If, gast.For, gast.While)) else ()
+
+
+def _reject_allocations(body, callees, filename, mode):
     """What still allocates after the tapes became workspace slices: a tape that cannot be
     sized before launch, or an array of the function's own."""
-    for stmt, node in _expressions(body):
-        if isinstance(node, gast.Call) and nodes.dotted(node.func) in ALLOCATING:
+    for stmt in _simple_statements(body):
+        if not callees[id(stmt)].isdisjoint(ALLOCATING):
             if mode == "forward" or getattr(stmt, "primal", False):      # not a tape: the user's array
                 raise AdjointError("device code cannot allocate arrays, and this function "
                                    "(or its derivative) needs one here",
@@ -132,7 +171,7 @@ def _reject_allocations(body, filename, mode):
 
 def _reject_array_arithmetic(body, arrays, filename):
     """`y = x * x` on arrays needs a new array: a device function cannot make one."""
-    for stmt, _ in _expressions(body):
+    for stmt in _simple_statements(body):
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
                 and stmt.targets[0].id in arrays \
                 and not isinstance(stmt.value, (gast.Name, gast.Subscript, gast.Attribute)) \
@@ -144,12 +183,40 @@ def _reject_array_arithmetic(body, arrays, filename):
                                     "or use target='cpu'")
 
 
-def _expressions(body):
-    """(simple statement, each node within it), for every statement nested in `body`."""
-    for stmt in gast.walk(gast.Module(body=body, type_ignores=[])):
-        if isinstance(stmt, (gast.Assign, gast.AugAssign, gast.Expr, gast.Return)):
-            for node in gast.walk(stmt):
-                yield stmt, node
+def _simple_statements(body):
+    """Every statement in `body` that holds no other, nested ones included, breadth-first."""
+    return (s for s in nodes.statements(body) if isinstance(s, SIMPLE))
+
+
+SIMPLE = (gast.Assign, gast.AugAssign, gast.Expr, gast.Return)
+
+
+def _callees(node):
+    """The dotted names of the calls under `node` (operators and contexts are not searched)."""
+    names = _NONE
+    todo = [node]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is gast.Call:
+            names = names | {nodes.dotted(node.func)}
+        fields = _EXPRESSION_FIELDS.get(kind)
+        if fields is None:
+            fields = _EXPRESSION_FIELDS[kind] = tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, gast.AST):
+                push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        push(item)
+    return names
+
+
+_NONE = frozenset()                 # most statements call nothing: they share one empty set
+_EXPRESSION_FIELDS: dict = {}       # node type -> its fields that may hold nodes worth searching
 
 
 def _check_scalar_value(final, arrays, filename):
@@ -196,18 +263,12 @@ def _returned_name(final, wrt, name):
 
 
 def _unpack_to_indexing(body):
-    """`a, b = x` -> `a = x[0]; b = x[1]` everywhere (device code does not unpack arrays)."""
-    class Unpack(gast.NodeTransformer):
-        def generic_visit(self, node):
-            super().generic_visit(node)
-            for field in ("body", "orelse"):
-                block = getattr(node, field, None)
-                if isinstance(block, list):
-                    setattr(node, field, [s for item in block for s in _expand(item)])
-            return node
-    wrapper = gast.Module(body=list(body), type_ignores=[])
-    Unpack().visit(wrapper)
-    return wrapper.body
+    """`a, b = x` -> `a = x[0]; b = x[1]` everywhere (device code does not unpack arrays).
+    The compound statements of `body` are the lowering's own copies: rewritten in place."""
+    for stmt in list(nodes.statements(body)):
+        for block in _blocks(stmt):
+            setattr(stmt, block, [s for item in getattr(stmt, block) for s in _expand(item)])
+    return [s for item in body for s in _expand(item)]
 
 
 def _expand(stmt):
@@ -218,15 +279,23 @@ def _expand(stmt):
     return [stmt]
 
 
-def _math_spelling(stmt):
-    class Respell(gast.NodeTransformer):
-        def visit_Call(self, node):
-            self.generic_visit(node)
-            if nodes.dotted(node.func) == "np.divide" and len(node.args) == 2:
-                # CUDA has no np.divide; its `/` already gives inf or nan (NumPy's error model)
-                return gast.copy_location(nodes.binop(node.args[0], "/", node.args[1]), node)
-            name = MATH_SPELLING.get(nodes.dotted(node.func))
-            if name is not None:
-                node.func = nodes.attribute(name)
-            return node
-    return Respell().visit(stmt)
+def _math_spelling(stmt, callees):
+    """`stmt` with numpy's scalar functions spelled as device code has them: a copy, unless
+    it calls none (or is a compound statement: the lowering's own copy already)."""
+    if _blocks(stmt):
+        return _Respell().visit(stmt)
+    if not callees[id(stmt)].isdisjoint(RESPELLED):
+        return _Respell().visit(nodes.clone(stmt))
+    return stmt
+
+
+class _Respell(gast.NodeTransformer):
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if nodes.dotted(node.func) == "np.divide" and len(node.args) == 2:
+            # CUDA has no np.divide; its `/` already gives inf or nan (NumPy's error model)
+            return gast.copy_location(nodes.binop(node.args[0], "/", node.args[1]), node)
+        name = MATH_SPELLING.get(nodes.dotted(node.func))
+        if name is not None:
+            node.func = nodes.attribute(name)
+        return node
