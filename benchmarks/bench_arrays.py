@@ -23,10 +23,6 @@ import tracemalloc
 import types
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))                  # tests.array_corpus
-
 import numba
 import numpy as np
 from common import (
@@ -36,10 +32,9 @@ from common import (
     fmt_time,
     load_peers,
     machine_info,
-    machine_markdown,
     markdown_table,
     paired_ratio,
-    parse_quick,
+    run_script,
     warm_up_numba,
     write_json,
 )
@@ -594,7 +589,4 @@ if __name__ == "__main__":
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         Path(sys.argv[2]).write_text(measure(quick="--quick" in sys.argv[3:]))
         raise SystemExit(0)
-    quick = parse_quick()
-    print(main(quick=quick))
-    print()
-    print(machine_markdown(machine_info()))
+    run_script(main)

@@ -13,13 +13,7 @@ Run: python benchmarks/bench_batch.py [--quick]     (or: make bench)
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))                  # examples.*
 
 import numba
 import numpy as np
@@ -29,11 +23,10 @@ from common import (
     fmt_ratio,
     fmt_time,
     machine_info,
-    machine_markdown,
     markdown_table,
     optional_import,
     paired_ratio,
-    parse_quick,
+    run_script,
     warm_up_numba,
     write_json,
 )
@@ -250,7 +243,4 @@ def main(quick=False):
 
 
 if __name__ == "__main__":
-    quick = parse_quick()
-    print(main(quick=quick))
-    print()
-    print(machine_markdown(machine_info()))
+    run_script(main)

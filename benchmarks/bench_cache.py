@@ -21,18 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
 import numpy as np
 from common import (
+    ROOT,
     fmt_ratio,
     fmt_time,
     machine_info,
-    machine_markdown,
     markdown_table,
-    parse_quick,
+    run_script,
     write_json,
 )
 
@@ -149,7 +145,4 @@ def main(quick=False):
 
 
 if __name__ == "__main__":
-    quick = parse_quick()
-    print(main(quick=quick))
-    print()
-    print(machine_markdown(machine_info()))
+    run_script(main)

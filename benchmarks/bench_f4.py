@@ -10,12 +10,7 @@ Run: python benchmarks/bench_f4.py [--quick]     (or: make bench, which runs eve
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))           # examples, tests
 
 import numba
 import numpy as np
@@ -25,11 +20,10 @@ from common import (
     fmt_ratio,
     fmt_time,
     machine_info,
-    machine_markdown,
     markdown_table,
     optional_import,
     paired_ratio,
-    parse_quick,
+    run_script,
     warm_up_numba,
     write_json,
 )
@@ -346,7 +340,4 @@ def _per_point(summaries, points):
 
 
 if __name__ == "__main__":
-    quick = parse_quick()
-    print(main(quick=quick))
-    print()
-    print(machine_markdown(machine_info()))
+    run_script(main)

@@ -22,10 +22,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))           # tests, examples
 
 import numpy as np
 from common import (
@@ -33,11 +29,10 @@ from common import (
     fmt_ratio,
     fmt_time,
     machine_info,
-    machine_markdown,
     markdown_table,
     optional_import,
     paired_ratio,
-    parse_quick,
+    run_script,
     warm_up_numba,
     write_json,
 )
@@ -445,7 +440,4 @@ def main(quick=False):
 
 
 if __name__ == "__main__":
-    quick = parse_quick()
-    print(main(quick=quick))
-    print()
-    print(machine_markdown(machine_info()))
+    run_script(main)

@@ -19,9 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))           # examples
-
 import numba
 import numpy as np
 from common import (
@@ -32,10 +29,9 @@ from common import (
     fmt_time,
     load_peers,
     machine_info,
-    machine_markdown,
     markdown_table,
     paired_ratio,
-    parse_quick,
+    run_script,
     warm_up_numba,
     write_json,
 )
@@ -611,7 +607,4 @@ if __name__ == "__main__":
         _one_core_child(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
                         sys.argv[6])
         raise SystemExit(0)
-    quick = parse_quick()
-    print(main(quick=quick))
-    print()
-    print(machine_markdown(machine_info()))
+    run_script(main)

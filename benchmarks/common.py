@@ -23,7 +23,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 RESULTS_DIR = HERE / "results"
+
+# The prologue every bench_*.py shares: a script imports `common` before adjoint (its own
+# folder, benchmarks/, is first on sys.path when it runs as `python benchmarks/bench_x.py` or
+# is imported by run.py), and this puts the repository first, for `examples.*` and `tests.*`.
+if str(ROOT) in sys.path:
+    sys.path.remove(str(ROOT))
+sys.path.insert(0, str(ROOT))
 
 # ADJOINT_BENCH_PATH=/some/checkout benchmarks that checkout's adjoint package instead of the
 # installed one (run.py --adjoint PATH sets it); machine_info records which one ran.
@@ -292,3 +300,12 @@ def parse_quick(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes")
     return parser.parse_args(argv).quick
+
+
+def run_script(main, argv=None):
+    """The tail every bench_*.py ends with: `python benchmarks/bench_x.py [--quick]` prints the
+    benchmark's markdown (`main(quick)`, the function run.py calls) and the machine it ran on."""
+    quick = parse_quick(argv)
+    print(main(quick=quick))
+    print()
+    print(machine_markdown(machine_info()))

@@ -21,6 +21,12 @@ SEED = 20240611
 STEP = 1e-6                   # relative finite-difference step
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: among the slowest tests (numba compiles of large gradients, subprocesses, "
+        "long campaigns); `make test-quick` (pytest -m \"not slow\") leaves them out, `make test` runs all")
+
+
 def cuda_available() -> bool:
     from numba import cuda
     return cuda.is_available()
