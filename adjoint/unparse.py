@@ -66,6 +66,8 @@ class Unparser:
     def tokens(self, root, context: int, out: list):
         """Append the tokens of expression `root` to `out`; `context` is the precedence its
         parent asks for. The stack holds tokens still to write and (node, context) pairs."""
+        if type(root) is gast.Name:              # most targets: no stack
+            return self._name(root, context, out)
         todo = [(root, context)]
         pop, extend = todo.pop, todo.extend
         while todo:
