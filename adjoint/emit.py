@@ -151,6 +151,8 @@ def docstring(text: str) -> str:
 def one_line(text: str) -> str:
     """`text` with every character that is not printable (line breaks of any kind, which
     the compiler or str.splitlines would end a line at, controls, NUL) written as its escape."""
+    if text.isprintable():                       # nearly every comment: no per-character pass
+        return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 

@@ -5,7 +5,7 @@ node converted to `ast`, visited through getattr dispatch, a context manager per
 which was most of emit's time on a 2,000-line function. This printer reads the gast nodes
 directly and appends the very tokens astor appends, in the same order:
 
-    x = -(a - b) ** 2    ->   "", "", "x", " = ", "", "-", "(", "a", " - ", "b", ")", " ** ", "", "2"
+    x = -(a - b) ** 2   ->   "", "", "x", " = ", "", "-", "", "(", "a", " - ", "b", ")", " ** ", "", "2"
 
 Parentheses follow astor's rule: a node is bracketed unless its precedence (astor's table) is
 at least the one its parent asks of it; a dropped "(" stays behind as an empty token. The
@@ -13,8 +13,9 @@ token boundaries matter only for a line over 79 characters, which goes through a
 line wrapper (`split_lines`), so wrapped lines come out the same too.
 
 A node or form this printer does not know raises `Unsupported`; the caller then prints that
-statement with astor. Expressions are printed from an explicit stack, not by recursion, so a
-1,000-term sum is no deeper than a short one.
+statement with astor. Expressions recurse, two frames a level where astor takes three or more,
+except down a chain of left operands, walked in a loop: a 1,000-term sum, a tree 1,000 deep on
+its left, prints as flat as a short one.
 """
 
 from __future__ import annotations
@@ -63,23 +64,13 @@ class Unparser:
         self.tokens(node, Precedence.Assign, out)
         return _text(out)[len("_ = "):]
 
-    def tokens(self, root, context: int, out: list):
-        """Append the tokens of expression `root` to `out`; `context` is the precedence its
-        parent asks for. The stack holds tokens still to write and (node, context) pairs."""
-        todo = [(root, context)]
-        pop, extend = todo.pop, todo.extend
-        while todo:
-            item = pop()
-            if type(item) is str:
-                out.append(item)
-                continue
-            node, context = item
-            handler = _EXPRESSIONS.get(type(node))
-            if handler is None:
-                raise Unsupported(type(node).__name__)
-            parts = handler(self, node, context, out)
-            if parts:
-                extend(reversed(parts))
+    def tokens(self, node, context: int, out: list):
+        """Append the tokens of expression `node` to `out`; `context` is the precedence its
+        parent asks of it."""
+        handler = _EXPRESSIONS.get(type(node))
+        if handler is None:
+            raise Unsupported(type(node).__name__)
+        handler(self, node, context, out)
 
     # Statements: each appends its tokens to `out`.
 
@@ -103,7 +94,7 @@ class Unparser:
             out.append(" ")
             self.tokens(stmt.value, Precedence.Return, out)
 
-    # Expressions: each appends its first tokens to `out` and returns the parts that follow.
+    # Expressions: each appends its tokens to `out`.
 
     def _name(self, node, context, out):
         if node.annotation is not None:
@@ -116,93 +107,133 @@ class Unparser:
         value = node.value
         if type(value) is gast.Name and value.id == "numba":
             self.uses_numba = True
-        return [(value, Precedence.highest), ".", node.attr]
+        self.tokens(value, Precedence.highest, out)
+        out += (".", node.attr)
 
     def _call(self, node, context, out):
         args, keywords = node.args, node.keywords
         arg_context = Precedence.Comma if len(args) + len(keywords) > 1 else Precedence.call_one_arg
-        parts = [(node.func, Precedence.highest), "("]
-        for arg in args:
-            parts += [", ", (arg, arg_context)] if len(parts) > 2 else [(arg, arg_context)]
-        for keyword in keywords:
-            if len(parts) > 2:
-                parts.append(", ")
-            parts += [keyword.arg, "="] if keyword.arg else ["**"]
-            parts.append((keyword.value, Precedence.Comma))
-        parts.append(")")
-        return parts
+        self.tokens(node.func, Precedence.highest, out)
+        out.append("(")
+        for index, arg in enumerate(args):
+            if index:
+                out.append(", ")
+            self.tokens(arg, arg_context, out)
+        for index, keyword in enumerate(keywords, len(args)):
+            if index:
+                out.append(", ")
+            out += (keyword.arg, "=") if keyword.arg else ("**",)
+            self.tokens(keyword.value, Precedence.Comma, out)
+        out.append(")")
 
     def _starred(self, node, context, out):
         out.append("*")
-        return [(node.value, Precedence.highest)]
+        self.tokens(node.value, Precedence.highest, out)
 
     def _subscript(self, node, context, out):
-        return [(node.value, Precedence.highest), "[", (node.slice, Precedence.Subscript), "]"]
+        self.tokens(node.value, Precedence.highest, out)
+        out.append("[")
+        self.tokens(node.slice, Precedence.Subscript, out)
+        out.append("]")
 
     def _slice(self, node, context, out):
-        parts = []
         if node.lower is not None:
-            parts.append((node.lower, Precedence.Slice))
-        parts.append(":")
+            self.tokens(node.lower, Precedence.Slice, out)
+        out.append(":")
         if node.upper is not None:
-            parts.append((node.upper, Precedence.Slice))
+            self.tokens(node.upper, Precedence.Slice, out)
         if node.step is not None:
-            parts.append(":")
+            out.append(":")
             if not (type(node.step) is gast.Name and node.step.id == "None"):
-                parts.append((node.step, Precedence.Slice))
-        return parts
+                self.tokens(node.step, Precedence.Slice, out)
 
     def _tuple(self, node, context, out):
         elements = node.elts
-        parts = _comma_list(elements)
+        bare = _open(Precedence.Tuple >= context and elements, out)
+        self._comma_list(elements, out)
         if len(elements) == 1:
-            parts.append(",")
-        return _bracketed(Precedence.Tuple >= context and elements, out, parts)
+            out.append(",")
+        _close(bare, out)
 
     def _list(self, node, context, out):
         out.append("[")
-        return _comma_list(node.elts) + ["]"]
+        self._comma_list(node.elts, out)
+        out.append("]")
+
+    def _comma_list(self, elements, out):
+        for index, element in enumerate(elements):
+            if index:
+                out.append(", ")
+            self.tokens(element, Precedence.Comma, out)
 
     def _binop(self, node, context, out):
-        precedence, token = _BINARY[type(node.op)]
-        if type(node.op) is gast.Pow:
-            sides = Precedence.Pow + 1, Precedence.PowRHS
-        else:
-            sides = precedence, precedence + 1
-        parts = [(node.left, sides[0]), token, (node.right, sides[1])]
-        return _bracketed(precedence >= context, out, parts)
+        """Down the chain of left operands in a loop, not by recursion: a 1,000-term sum is
+        a tree 1,000 deep on its left side."""
+        chain = []                               # (token, right operand, its context, bare)
+        while type(node) is gast.BinOp:
+            precedence, token = _BINARY[type(node.op)]
+            if type(node.op) is gast.Pow:
+                left_context, right_context = Precedence.Pow + 1, Precedence.PowRHS
+            else:
+                left_context, right_context = precedence, precedence + 1
+            chain.append((token, node.right, right_context, _open(precedence >= context, out)))
+            node, context = node.left, left_context
+        self.tokens(node, context, out)
+        for token, right, right_context, bare in reversed(chain):
+            out.append(token)
+            self.tokens(right, right_context, out)
+            _close(bare, out)
 
     def _unaryop(self, node, context, out):
-        return _unary(_UNARY[type(node.op)], node.operand, context, out)
+        self._unary(_UNARY[type(node.op)], node.operand, context, out)
+
+    def _unary(self, operator, operand, context, out):
+        precedence, symbol = operator
+        bare = _open(precedence >= context, out)
+        out.append(symbol)
+        if symbol.isalpha():
+            out.append(" ")
+        self.tokens(operand, precedence, out)
+        _close(bare, out)
 
     def _boolop(self, node, context, out):
         precedence, token = _BINARY[type(node.op)]
-        parts = []
-        for value in node.values:
-            parts += [token, (value, precedence + 1)] if parts else [(value, precedence + 1)]
-        return _bracketed(precedence >= context, out, parts)
+        bare = _open(precedence >= context, out)
+        for index, value in enumerate(node.values):
+            if index:
+                out.append(token)
+            self.tokens(value, precedence + 1, out)
+        _close(bare, out)
 
     def _compare(self, node, context, out):
         precedence = _BINARY[type(node.ops[0])][0]
-        parts = [(node.left, precedence + 1)]
+        bare = _open(precedence >= context, out)
+        self.tokens(node.left, precedence + 1, out)
         for op, right in zip(node.ops, node.comparators):
-            parts += [_BINARY[type(op)][1], (right, precedence + 1)]
-        return _bracketed(precedence >= context, out, parts)
+            out.append(_BINARY[type(op)][1])
+            self.tokens(right, precedence + 1, out)
+        _close(bare, out)
 
     def _ifexp(self, node, context, out):
         precedence = Precedence.IfExp
-        parts = [(node.body, precedence + 1), " if ", (node.test, precedence + 1), " else ",
-                 (node.orelse, precedence)]
-        return _bracketed(precedence >= context, out, parts)
+        bare = _open(precedence >= context, out)
+        self.tokens(node.body, precedence + 1, out)
+        out.append(" if ")
+        self.tokens(node.test, precedence + 1, out)
+        out.append(" else ")
+        self.tokens(node.orelse, precedence, out)
+        _close(bare, out)
 
     def _constant(self, node, context, out):
         value = node.value
         if type(value) in (int, float) and value < 0:
             # emit hands astor -(0.5) for -0.5, so that (-0.5) ** 2 keeps its parentheses
-            return _unary(_USUB, gast.Constant(value=-value, kind=None), context, out)
-        if isinstance(value, (int, float)):      # bool too, as astor does
-            return _bracketed(Precedence.Constant >= context, out, [_number(value)])
-        if isinstance(value, str):
+            self._unary(_USUB, gast.Constant(value=-value, kind=None), context, out)
+        elif isinstance(value, (int, float)):    # bool too, as astor does
+            bare = _open(Precedence.Constant >= context, out)
+            out.append(_number(value))
+            _close(bare, out)
+        elif isinstance(value, str):
             out.append(_string(node, out))
         elif value is None:
             out.append("None")
@@ -220,29 +251,16 @@ def _text(out) -> str:
     return "".join(split_lines(out + ["\n"])).rstrip("\n")
 
 
-def _bracketed(bare, out, parts):
-    """astor's Delimit: "(" now and ")" after `parts`, or, when `bare`, an empty token where
-    the "(" would have been."""
-    if bare:
-        out.append("")
-        return parts
-    out.append("(")
-    if parts is not None:
-        parts.append(")")
-    return parts
+def _open(bare, out):
+    """astor's Delimit: "(", or where the node binds at least as tightly as its context asks,
+    an empty token in its place (which astor's line wrapper sees)."""
+    out.append("" if bare else "(")
+    return bare
 
 
-def _unary(operator, operand, context, out):
-    precedence, symbol = operator
-    parts = [symbol, " ", (operand, precedence)] if symbol.isalpha() else [symbol, (operand, precedence)]
-    return _bracketed(precedence >= context, out, parts)
-
-
-def _comma_list(elements) -> list:
-    parts = []
-    for element in elements:
-        parts += [", ", (element, Precedence.Comma)] if parts else [(element, Precedence.Comma)]
-    return parts
+def _close(bare, out):
+    if not bare:
+        out.append(")")
 
 
 def _number(value) -> str:

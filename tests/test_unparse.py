@@ -9,6 +9,7 @@ the corpus and some fuzz programs make, emitted whole with and without unparse.
 from __future__ import annotations
 
 import inspect
+import random
 import sys
 import tempfile
 import time
@@ -125,6 +126,86 @@ def test_long_lines_wrapped_as_astor_wraps_them(source):
     stmt = statements(source)[0]
     assert len(astor_statement(stmt).splitlines()) > 1          # the wrapper did run
     assert_same_statement(stmt)
+
+
+def name(identifier, ctx=gast.Load):
+    return gast.Name(id=identifier, ctx=ctx(), annotation=None, type_comment=None)
+
+
+def random_expression(rng, depth):
+    """A random expression of every kind unparse prints, `depth` levels at most."""
+    if depth == 0 or rng.random() < 0.2:
+        if rng.random() < 0.5:
+            return name(rng.choice(["a", "b", "x_1", "s_some_long_variable_name", "np"]))
+        return gast.Constant(value=rng.choice(CONSTANTS + [0.5, 3, -7]), kind=None)
+    sub = lambda: random_expression(rng, depth - 1)           # noqa: E731
+    kind = rng.randrange(10)
+    if kind == 0:
+        return gast.BinOp(left=sub(), op=rng.choice(BINARY)(), right=sub())
+    if kind == 1:
+        return gast.UnaryOp(op=rng.choice([gast.USub, gast.UAdd, gast.Not, gast.Invert])(), operand=sub())
+    if kind == 2:
+        return gast.BoolOp(op=rng.choice([gast.And, gast.Or])(), values=[sub() for _ in range(rng.randint(2, 3))])
+    if kind == 3:
+        count = rng.randint(1, 3)
+        return gast.Compare(left=sub(), ops=[rng.choice(COMPARISONS)() for _ in range(count)],
+                            comparators=[sub() for _ in range(count)])
+    if kind == 4:
+        return gast.IfExp(test=sub(), body=sub(), orelse=sub())
+    if kind == 5:
+        args = [sub() for _ in range(rng.randint(0, 3))]
+        if rng.random() < 0.2:
+            args.append(gast.Starred(value=sub(), ctx=gast.Load()))
+        keywords = [gast.keyword(arg=rng.choice(["axis", "dtype", None]), value=sub())
+                    for _ in range(rng.randint(0, 2))]
+        return gast.Call(func=rng.choice([name("f"), gast.Attribute(value=sub(), attr="sum", ctx=gast.Load())]),
+                         args=args, keywords=keywords)
+    if kind == 6:
+        return gast.Attribute(value=sub(), attr="T", ctx=gast.Load())
+    if kind == 7:
+        index = rng.choice([sub, lambda: gast.Slice(lower=rng.choice([None, sub()]), upper=rng.choice([None, sub()]),
+                                                    step=rng.choice([None, sub(), name("None")]))])
+        parts = [index() for _ in range(rng.randint(1, 3))]
+        slice_ = parts[0] if len(parts) == 1 and rng.random() < 0.7 else gast.Tuple(elts=parts, ctx=gast.Load())
+        return gast.Subscript(value=sub(), slice=slice_, ctx=gast.Load())
+    return (gast.Tuple if kind == 8 else gast.List)(elts=[sub() for _ in range(rng.randint(0, 3))], ctx=gast.Load())
+
+
+BINARY = [gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow, gast.MatMult,
+          gast.BitOr, gast.BitAnd, gast.BitXor, gast.LShift, gast.RShift]
+COMPARISONS = [gast.Eq, gast.NotEq, gast.Lt, gast.LtE, gast.Gt, gast.GtE, gast.In, gast.NotIn, gast.Is, gast.IsNot]
+
+
+def random_statement(rng):
+    value = random_expression(rng, rng.randint(1, 6))
+    kind = rng.randrange(4)
+    if kind == 0:
+        targets = [rng.choice([name("y", gast.Store), gast.Tuple(elts=[name("p", gast.Store), name("q", gast.Store)],
+                                                                 ctx=gast.Store())])]
+        return gast.Assign(targets=targets, value=value, type_comment=None)
+    if kind == 1:
+        target = gast.Subscript(value=name("s_x"), slice=random_expression(rng, 2), ctx=gast.Store())
+        return gast.AugAssign(target=target, op=rng.choice(BINARY)(), value=value)
+    return gast.Expr(value=value) if kind == 2 else gast.Return(value=value)
+
+
+def printed(printer, stmt):
+    """What `printer` makes of `stmt`, or the kind of error it raises (astor's line wrapper
+    fails on some long lines, whoever calls it)."""
+    try:
+        return printer(stmt)
+    except Exception as error:               # noqa: BLE001
+        return type(error).__name__
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_statements_as_astor_prints_them(seed):
+    rng = random.Random(seed)
+    for _ in range(500):
+        stmt = random_statement(rng)
+        assert printed(unparse.Unparser().statement, stmt) == printed(astor_statement, stmt), gast.dump(stmt)
+        if not isinstance(stmt, gast.Return):
+            assert printed(unparse.Unparser().expression, stmt.value) == printed(astor_expression, stmt.value)
 
 
 def test_a_sum_deeper_than_the_recursion_limit():
