@@ -19,7 +19,6 @@ reverse loops keep neighbouring `s_x[i] += e` in registers).
 from __future__ import annotations
 
 import bisect
-import collections
 import copy
 import math
 
@@ -151,9 +150,15 @@ class _Summaries:
 def _write_counts(fn, summaries) -> dict:
     """name -> how many statements write it."""
     counts: dict = {}
-    for stmt in nodes.statements(fn.body):
-        for name in summaries.written(stmt):
-            counts[name] = counts.get(name, 0) + 1
+
+    def count(stmts):
+        for stmt in stmts:
+            for name in summaries.written(stmt):
+                counts[name] = counts.get(name, 0) + 1
+            if isinstance(stmt, _COMPOUND):
+                count(stmt.body)
+                count(stmt.orelse)
+    count(fn.body)
     return counts
 
 
@@ -485,30 +490,35 @@ def forward_copies(fn, names, summaries=None) -> bool:
     """`s_2 = s_5` then reads of s_2: read s_5 instead, when s_2 (one of `names`) is assigned
     only there and every read follows in the same block before s_5 changes."""
     summaries = summaries or _Summaries()
+    copies = [stmt for stmt in nodes.statements(fn.body) if _copy_of(stmt, names)]
+    if not copies:
+        return False
     writes = _write_counts(fn, summaries)
-    top = _BlockIndex(fn.body, summaries)            # the body's reads, statement by statement
-    reads = collections.Counter()
+    copied = {stmt.targets[0].id for stmt in copies if writes[stmt.targets[0].id] == 1}
+    sources = {stmt.value.id for stmt in copies if isinstance(stmt.value, gast.Name)}
+    top = _BlockIndex(fn.body, summaries, copied, sources)      # the body's reads, statement by statement
+    reads = dict.fromkeys(copied, 0)       # how many times each copy is read, anywhere
     for counted in top.loads:
-        reads.update(counted)
+        for name in copied.intersection(counted):
+            reads[name] += counted[name]
     for field in fn._fields:               # arguments' defaults, decorators
         value = getattr(fn, field, None)
         for part in (value if isinstance(value, list) else [value]) if field != "body" else ():
             if isinstance(part, gast.AST):
-                reads.update(nodes.load_counts(part))
+                for name, count in nodes.load_counts(part).items():
+                    if name in reads:
+                        reads[name] += count
     changed = False
     forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
     for block in list(nodes.blocks(fn)):
         index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
-            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
-                    and (isinstance(stmt.value, gast.Name) or _number(stmt.value))):
+            if not _copy_of(stmt, copied):
                 continue
             copy_name = stmt.targets[0].id
             source = stmt.value.id if isinstance(stmt.value, gast.Name) else None
-            if copy_name not in names or writes.get(copy_name) != 1:
-                continue
-            index = index or _BlockIndex(block, summaries)
-            wanted = reads.get(copy_name, 0)
+            index = index or _BlockIndex(block, summaries, copied, sources)
+            wanted = reads[copy_name]
             overwritten = index.next_write(source, i)      # the first later statement writing source
             found = 0
             for k in index.readers(copy_name, i):
@@ -529,19 +539,28 @@ def forward_copies(fn, names, summaries=None) -> bool:
     return changed
 
 
-class _BlockIndex:
-    """Where each name is loaded and written among a block's statements (each statement with
-    everything nested in it), kept up to date as copies are forwarded, so that forwarding a
-    copy looks only at the statements that read it instead of rescanning the block."""
+def _copy_of(stmt, names) -> bool:
+    """`name = other` or `name = 2.0`, for a name of `names`."""
+    return isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+        and stmt.targets[0].id in names and (isinstance(stmt.value, gast.Name) or _number(stmt.value))
 
-    def __init__(self, block, summaries):
+
+class _BlockIndex:
+    """Where the copies (`copied`) are loaded and their sources written among a block's
+    statements (each statement with everything nested in it), kept up to date as copies are
+    forwarded, so that forwarding a copy looks only at the statements that read it instead
+    of rescanning the block. (A forwarded copy's readers read a source instead, and a source
+    is never another name: the sources stay those the copies had at the start.)"""
+
+    def __init__(self, block, summaries, copied, sources):
+        self.copied, self.sources = copied, sources
         self.loads = [summaries.load_counts(stmt) for stmt in block]     # name -> loads; shared
-        self.readers_of: dict = {}         # name -> sorted statement positions that load it
-        self.writers_of: dict = {}         # name -> sorted statement positions that write it
+        self.readers_of: dict = {}         # copy -> sorted statement positions that load it
+        self.writers_of: dict = {}         # source -> sorted statement positions that write it
         for k, stmt in enumerate(block):
-            for name in self.loads[k]:
+            for name in copied.intersection(self.loads[k]):
                 self.readers_of.setdefault(name, []).append(k)
-            for name in summaries.written_by(stmt):
+            for name in sources.intersection(summaries.written_by(stmt)):
                 self.writers_of.setdefault(name, []).append(k)
 
     def readers(self, name, after):
@@ -559,16 +578,17 @@ class _BlockIndex:
             loads = dict(self.loads[k])
             count = loads.pop(copy_name)
             if source is not None:
-                if source not in loads:
+                if source not in loads and source in self.copied:
                     bisect.insort(self.readers_of.setdefault(source, []), k)
                 loads[source] = loads.get(source, 0) + count
             self.loads[k] = loads
         positions = self.readers_of.get(copy_name, [])
         del positions[bisect.bisect_right(positions, i):]
-        for name in self.loads[i]:
+        for name in self.copied.intersection(self.loads[i]):
             self.readers_of[name].remove(i)
         self.loads[i] = {}
-        self.writers_of[copy_name].remove(i)
+        if copy_name in self.sources:
+            self.writers_of[copy_name].remove(i)
 
 
 def _reads_before_write(stmt, copy_name, source):
