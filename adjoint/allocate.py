@@ -32,7 +32,7 @@ def allocate_once(fn, sensitivities) -> bool:
     nowhere else and uses only in ways that copy (an alias kept across iterations would see
     the reset)."""
     firsts = {}
-    for node in nodes.walk(fn):
+    for node in nodes.statements(fn.body):
         if isinstance(node, gast.If) and getattr(node, "first_iteration", False):
             for stmt in node.body:
                 for name in nodes.written_names(stmt):
@@ -40,7 +40,7 @@ def allocate_once(fn, sensitivities) -> bool:
     if not firsts:
         return False
     changed = False
-    for loop in [n for n in nodes.walk(fn) if isinstance(n, gast.For)]:
+    for loop in [n for n in nodes.statements(fn.body) if isinstance(n, gast.For)]:
         for k, stmt in enumerate(loop.body):
             s = _zeros_of_first_iteration(stmt, firsts, sensitivities)
             if s is None or _bindings(loop, s) != 1 or s in nodes.loads_in(gast.Module(body=loop.body[:k], type_ignores=[])) \

@@ -173,7 +173,10 @@ def _store_once(fn, block, loop, array, flush):
         return
     if _shifted(first, 1 + low) != ({}, 0) or _shifted(last, high) != ({length: 1}, -1):
         return
-    alloc.value.func = nodes.attribute("np.empty")
+    empty = copy.copy(alloc)                # the allocation may be the input's (optimize.py)
+    empty.value = copy.copy(alloc.value)
+    empty.value.func = nodes.attribute("np.empty")
+    block[allocation] = empty
     adds = [s for s in loop.body if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Subscript)
             and _is_name(s.target.value, array)] + [s for s in flush.body if isinstance(s, gast.AugAssign)]
     for add in adds:

@@ -214,7 +214,7 @@ def _unsigned_indices(body, index, b):
             if isinstance(node.slice, gast.Name) and node.slice.id in safe:
                 node.slice = nodes.call("np.uintp", [nodes.name(node.slice.id)])
             return node
-    return [Cast().visit(s) for s in body]
+    return [Cast().visit(nodes.clone(s)) for s in body]      # the statements may be the input's
 
 
 def _read_edges(flush, reads):

@@ -299,57 +299,88 @@ def load_counts(node) -> dict[str, int]:
     """name -> how many times it is loaded under `node`."""
     counts: dict = {}
     todo = [node]
-    pop, push = todo.pop, todo.append
+    pop, push, extend = todo.pop, todo.append, todo.extend
+    name_kind, load, fields_of = gast.Name, gast.Load, _CHILD_FIELDS
     while todo:
         node = pop()
         kind = type(node)
-        if kind is gast.Name and type(node.ctx) is gast.Load:
-            counts[node.id] = counts.get(node.id, 0) + 1
-        fields = _CHILD_FIELDS.get(kind)
-        if fields is None:
-            fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
-        _push_children(node, fields, push)
+        if kind is name_kind:
+            if type(node.ctx) is load:
+                counts[node.id] = counts.get(node.id, 0) + 1
+            if node.annotation is None:
+                continue
+        fields = fields_of.get(kind)
+        for field in child_fields(kind) if fields is None else fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
     return counts
 
 
-def replace_loads(node, replacement):
-    """Replace, in place, every loaded Name under `node` (not `node` itself) for which
-    `replacement(name_node)` returns a node; returns how many were replaced."""
-    replaced = 0
-    todo = [node]
-    pop, push = todo.pop, todo.append
-    while todo:
-        node = pop()
-        kind = type(node)
-        fields = _CHILD_FIELDS.get(kind)
-        if fields is None:
-            fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
-        for field in fields:
-            value = getattr(node, field, None)
-            if isinstance(value, gast.AST):
-                new = _replaced(value, replacement)
-                if new is None:
-                    push(value)
-                else:
-                    setattr(node, field, new)
-                    replaced += 1
-            elif isinstance(value, list):
-                for k, item in enumerate(value):
-                    if isinstance(item, gast.AST):
-                        new = _replaced(item, replacement)
-                        if new is None:
-                            push(item)
-                        else:
-                            value[k] = new
-                            replaced += 1
-    return replaced
+def with_loads_replaced(node, mapping):
+    """`node` with every loaded Name whose id is in `mapping` replaced by mapping[id] (the
+    same node, shared: the optimizer changes no node in place); only the nodes and lists on
+    the way to a replaced Name are copied, the rest is shared with `node`, which is
+    unchanged (returned itself when nothing is replaced)."""
+    kind = type(node)
+    if kind is gast.Name:
+        return mapping.get(node.id, node) if type(node.ctx) is gast.Load else node
+    new = None
+    for field in child_fields(kind):
+        value = getattr(node, field, None)
+        if isinstance(value, gast.AST):
+            replaced = with_loads_replaced(value, mapping)
+        elif isinstance(value, list):
+            replaced = [with_loads_replaced(item, mapping) if isinstance(item, gast.AST) else item
+                        for item in value]
+            if all(a is b for a, b in zip(replaced, value)):
+                replaced = value
+        else:
+            continue
+        if replaced is not value:
+            new = new or copy.copy(node)
+            setattr(new, field, replaced)
+    return node if new is None else new
 
 
-def _replaced(node, replacement):
-    if type(node) is gast.Name and type(node.ctx) is gast.Load:
-        return replacement(node)
-    return None
+def with_fresh_calls(node):
+    """`node` with every Call under it, and every node and list on the way to one, a shallow
+    copy (the rest shared): what a pass that rewrites calls in place may then change without
+    reaching a tree that shares the rest."""
+    return _fresh_calls(node) or node
 
 
-_LEAF_FIELDS = ("ctx", "op", "ops")          # expression contexts and operators hold no names
-_CHILD_FIELDS: dict = {}                     # node type -> its fields that may hold nodes
+def _fresh_calls(node):
+    """with_fresh_calls(node), or None where no Call is under it."""
+    kind = type(node)
+    new = None
+    for field in child_fields(kind):
+        value = getattr(node, field, None)
+        if type(value) is list:
+            fresh = [_fresh_calls(item) if isinstance(item, gast.AST) else None for item in value]
+            if kind is gast.Call or any(item is not None for item in fresh):
+                new = new or copy.copy(node)
+                setattr(new, field, [item if copied is None else copied for copied, item in zip(fresh, value)])
+        elif isinstance(value, gast.AST):
+            fresh = _fresh_calls(value)
+            if fresh is not None:
+                new = new or copy.copy(node)
+                setattr(new, field, fresh)
+    return new
+
+
+def child_fields(kind):
+    """The fields of a node type that may hold nodes: not contexts, operators or strings, and
+    none of a constant's or of anything not a node (a str met in a list)."""
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        leaf = kind is gast.Constant or not issubclass(kind, gast.AST)
+        fields = _CHILD_FIELDS[kind] = () if leaf else tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+    return fields
+
+
+# expression contexts, operators and the fields holding strings hold no nodes
+_LEAF_FIELDS = ("ctx", "op", "ops", "id", "attr", "arg", "kind", "type_comment")
+_CHILD_FIELDS: dict = {}                     # node type -> its fields that may hold nodes (child_fields)

@@ -19,7 +19,6 @@ reverse loops keep neighbouring `s_x[i] += e` in registers).
 from __future__ import annotations
 
 import bisect
-import collections
 import copy
 import math
 
@@ -38,27 +37,143 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     False for device code, whose gradient rows arrive zeroed); `parallel`: carried loops that
     are provably race-free run in chunks on all threads (chunks.py), `scalars` being the names
     known to hold scalars.
-    The adjoint is copied first: its forward sweep shares statements with the normalized
-    function (kept as the "normalize" stage, which api.written_arguments reads)."""
-    fn = nodes.clone(fn)
+    No node of `fn` changes: the pipeline keeps it as the "reverse" stage, and its forward
+    sweep shares statements with the normalized function (the "normalize" stage, which
+    api.written_arguments reads). Copying it whole took a third of this stage's time, so only
+    the function, its compound statements and their blocks are copied (_own_blocks), and the
+    passes change those in place; any other statement or expression that changes is a new
+    node sharing what did not (copy on write)."""
+    fn = _own_blocks(fn)
+    summaries = _Summaries()
     sensitivities = namer.sensitivities
     temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
     returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
     for _ in range(20):
-        changed = fold_constants(fn)
-        changed |= propagate_seed(fn, sensitivities)
-        changed |= first_accumulation(fn, temporaries, sensitivities, returned)
-        changed |= eliminate_dead_code(fn, set(roots))
-        changed |= forward_copies(fn, temporaries)
+        changed = fold_constants(fn, summaries)
+        changed |= propagate_seed(fn, sensitivities, summaries)
+        changed |= first_accumulation(fn, temporaries, sensitivities, returned, summaries)
+        changed |= eliminate_dead_code(fn, set(roots), summaries)
+        changed |= forward_copies(fn, temporaries, summaries)
         if not changed:
             break
     allocate_once(fn, sensitivities)
     if carry_scatter_adds(fn, namer, vectors, store_once=store_once):
-        fold_constants(fn)
+        fold_constants(fn, summaries)
         if parallel:
             run_in_chunks(fn, namer, scalars)
     drop_orphan_comments(fn)
+    _fresh_calls(fn.body)
     return fn
+
+
+_COMPOUND = (gast.If, gast.For, gast.While)        # the statements holding blocks (body, orelse)
+
+
+def _own_blocks(fn):
+    """A copy of `fn` whose compound statements and blocks are copies, all else shared."""
+    def own(stmts):
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, _COMPOUND):
+                stmt = copy.copy(stmt)
+                stmt.body, stmt.orelse = own(stmt.body), own(stmt.orelse)
+            out.append(stmt)
+        return out
+    new = copy.copy(fn)
+    new.body = own(fn.body)
+    return new
+
+
+def _headers(stmt):
+    """The fields of a compound statement that hold expressions (test, target, iter)."""
+    return [f for f in stmt._fields if f not in ("body", "orelse") and isinstance(getattr(stmt, f), gast.AST)]
+
+
+def _fresh_calls(stmts):
+    """runtime.lower_for_numba, run on the result, rewrites calls in place: every call, and
+    what holds one, is made the result's own (nodes.with_fresh_calls), not the input's."""
+    for k, stmt in enumerate(stmts):
+        if isinstance(stmt, _COMPOUND):
+            for field in _headers(stmt):
+                setattr(stmt, field, nodes.with_fresh_calls(getattr(stmt, field)))
+            _fresh_calls(stmt.body)
+            _fresh_calls(stmt.orelse)
+        else:
+            stmts[k] = nodes.with_fresh_calls(stmt)
+
+
+class _Summaries:
+    """What the passes ask of each statement and expression (the names it loads, the names
+    it writes, whether it is folded), found once per node: no pass changes a node in place
+    but the compound statements (see optimize), so a node's facts hold while it lives, and
+    `alive` keeps the nodes alive (their ids stay theirs). A compound statement's loads
+    merge its parts' each time (its blocks change). The facts are dicts of str and tuples
+    of str, which the garbage collector does not track: tracked ones made it scan the whole
+    heap again and again (a third of this stage's time on long functions)."""
+
+    def __init__(self):
+        self.alive = {}              # id(node) -> node, for every node with facts below
+        self._loads = {}             # id(node) -> {name: how many times it loads it}
+        self._written = {}           # id(statement) -> nodes.written_names(statement), a tuple
+        self.folded = {}             # id(statement) -> statement, for those fold_constants has folded
+
+    def load_counts(self, node) -> dict:
+        """name -> how many times `node` (and all nested in it) loads it; not to be changed."""
+        if node is None:
+            return {}
+        if isinstance(node, _COMPOUND):
+            counts = {}
+            for part in [getattr(node, f) for f in _headers(node)] + node.body + node.orelse:
+                for name, count in self.load_counts(part).items():
+                    counts[name] = counts.get(name, 0) + count
+            return counts
+        counts = self._loads.get(id(node))
+        if counts is None:
+            counts = self._loads[id(node)] = nodes.load_counts(node)
+            self.alive[id(node)] = node
+        return counts
+
+    def written(self, stmt) -> tuple:
+        names = self._written.get(id(stmt))
+        if names is None:
+            names = self._written[id(stmt)] = tuple(nodes.written_names(stmt))
+            self.alive[id(stmt)] = stmt
+        return names
+
+    def written_by(self, stmt) -> set:
+        """Names a statement, or any statement inside it, writes."""
+        if not isinstance(stmt, _COMPOUND):
+            return set(self.written(stmt))
+        return {name for node in nodes.statements([stmt]) for name in self.written(node)}
+
+
+def _write_counts(fn, summaries) -> dict:
+    """name -> how many statements write it."""
+    counts: dict = {}
+
+    def count(stmts):
+        for stmt in stmts:
+            for name in summaries.written(stmt):
+                counts[name] = counts.get(name, 0) + 1
+            if isinstance(stmt, _COMPOUND):
+                count(stmt.body)
+                count(stmt.orelse)
+    count(fn.body)
+    return counts
+
+
+def _with_reads_replaced(stmt, mapping, summaries):
+    """`stmt` reading mapping[name] wherever it loads a name of `mapping`: a new simple
+    statement (or itself, when it reads none of them); a compound one changed in place."""
+    if isinstance(stmt, _COMPOUND):
+        for field in _headers(stmt):
+            setattr(stmt, field, nodes.with_loads_replaced(getattr(stmt, field), mapping))
+        for block in (stmt.body, stmt.orelse):
+            block[:] = [_with_reads_replaced(s, mapping, summaries) for s in block]
+        return stmt
+    if mapping.keys().isdisjoint(summaries.load_counts(stmt)):
+        return stmt
+    return nodes.with_loads_replaced(stmt, mapping)
 
 
 # constants ----------------------------------------------------------------------------------
@@ -73,21 +188,44 @@ def _is(node, value):
 
 class _Fold:
     """Folds bottom-up, children first (a hand-written traversal: NodeTransformer's generic
-    one took most of this pass's time on long functions)."""
+    one took most of this pass's time on long functions), copying only what changes. A
+    folded statement is folded for good (a fold leaves nothing another would fold), so each
+    statement is folded once, when it first appears (`folded`)."""
     changed = False
 
+    def __init__(self, folded):
+        self.folded = folded
+
+    def block(self, stmts):
+        for k, stmt in enumerate(stmts):
+            if isinstance(stmt, _COMPOUND):
+                for field in _headers(stmt):
+                    setattr(stmt, field, self.visit(getattr(stmt, field)))
+                self.block(stmt.body)
+                self.block(stmt.orelse)
+            elif id(stmt) not in self.folded:
+                stmt = stmts[k] = self.visit(stmt)
+                self.folded[id(stmt)] = stmt
+
     def visit(self, node):
-        for field in node._fields:
+        kind = type(node)
+        if kind is gast.Name:
+            return node
+        new = None
+        for field in nodes.child_fields(kind):
             value = getattr(node, field, None)
-            if isinstance(value, list):
-                for k, item in enumerate(value):
-                    if isinstance(item, gast.AST) and type(item) not in _LEAVES:
-                        value[k] = self.visit(item)
-            elif isinstance(value, gast.AST) and type(value) not in _LEAVES:
-                new = self.visit(value)
-                if new is not value:
-                    setattr(node, field, new)
-        fold = self.folds.get(type(node))
+            if type(value) is list:
+                items = [self.visit(item) if isinstance(item, gast.AST) else item for item in value]
+                if any(a is not b for a, b in zip(items, value)):
+                    new = new or copy.copy(node)
+                    setattr(new, field, items)
+            elif isinstance(value, gast.AST):
+                folded = self.visit(value)
+                if folded is not value:
+                    new = new or copy.copy(node)
+                    setattr(new, field, folded)
+        node = new or node
+        fold = self.folds.get(kind)
         return fold(self, node) if fold else node
 
     def visit_BinOp(self, node):
@@ -117,16 +255,18 @@ class _Fold:
         return node
 
     def visit_AugAssign(self, node):
-        if isinstance(node.value, gast.UnaryOp) and isinstance(node.value.op, gast.USub) \
-                and isinstance(node.op, (gast.Add, gast.Sub)):
-            node.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
-            node.value = node.value.operand
-            self.changed = True
-        elif _number(node.value) and node.value.value < 0 and isinstance(node.op, (gast.Add, gast.Sub)):
-            node.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
-            node.value = nodes.const(-node.value.value)
-            self.changed = True
-        return node
+        if not isinstance(node.op, (gast.Add, gast.Sub)):
+            return node
+        if isinstance(node.value, gast.UnaryOp) and isinstance(node.value.op, gast.USub):
+            value = node.value.operand
+        elif _number(node.value) and node.value.value < 0:
+            value = nodes.const(-node.value.value)
+        else:
+            return node
+        new = copy.copy(node)
+        new.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
+        new.value = value
+        return self._done(new)
 
     def _done(self, node):
         self.changed = True
@@ -135,47 +275,39 @@ class _Fold:
     folds = {gast.BinOp: visit_BinOp, gast.UnaryOp: visit_UnaryOp, gast.AugAssign: visit_AugAssign}
 
 
-_LEAVES = (gast.Name, gast.Constant, gast.Load, gast.Store)       # nothing to fold under them
-
-
-def fold_constants(fn) -> bool:
-    folder = _Fold()
-    folder.visit(fn)
+def fold_constants(fn, summaries=None) -> bool:
+    folder = _Fold((summaries or _Summaries()).folded)
+    folder.block(fn.body)
     return folder.changed
 
 
-def propagate_seed(fn, sensitivities) -> bool:
+def propagate_seed(fn, sensitivities, summaries=None) -> bool:
     """A sensitivity set once, at the top level, to a constant and never updated: inline it."""
-    writes: dict = {}
-    for node in nodes.statements(fn.body):
-        for target in nodes.written_names(node):
-            writes.setdefault(target, []).append(node)
-    constant = {}
-    for stmt in fn.body:
-        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
-            name = stmt.targets[0].id
-            if name in sensitivities and _number(stmt.value) and len(writes.get(name, [])) == 1:
-                constant[name] = stmt
+    summaries = summaries or _Summaries()
+    seeds = {stmt.targets[0].id: stmt for stmt in fn.body
+             if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
+             and stmt.targets[0].id in sensitivities and _number(stmt.value)}
+    if not seeds:
+        return False
+    writes = _write_counts(fn, summaries)
+    constant = {name: stmt for name, stmt in seeds.items() if writes[name] == 1}
     if not constant:
         return False
-
-    def inline(node):
-        return nodes.const(constant[node.id].value.value) if node.id in constant else None
-    nodes.replace_loads(fn, inline)
+    values = {name: nodes.const(stmt.value.value) for name, stmt in constant.items()}
     inlined = {id(c) for c in constant.values()}
-    fn.body = [s for s in fn.body if id(s) not in inlined]
+    fn.body = [_with_reads_replaced(s, values, summaries) for s in fn.body if id(s) not in inlined]
     return True
 
 
 # s = 0.0; s += e  ->  s = e -------------------------------------------------------------------
 
-def first_accumulation(fn, temporaries, in_loops, returned=frozenset()) -> bool:
+def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summaries=None) -> bool:
     """Rewrite `s += e` into `s = e` where s is known to be 0.0.
 
     Applies to sensitivities of temporaries everywhere, and to every sensitivity (`in_loops`)
     inside loops, where the extra `0.0 + e` would cost time on each iteration; straight-line
     user-named sensitivities keep the seed's `+=` form."""
-    rewriter = _ZeroState(temporaries, in_loops)
+    rewriter = _ZeroState(temporaries, in_loops, summaries or _Summaries())
     rewriter.returned = set(returned)
     if any(isinstance(s, gast.Assign) and _zero_array(s.value) for s in nodes.statements(fn.body)):
         rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
@@ -185,10 +317,11 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset()) -> bool:
 
 
 class _ZeroState:
-    def __init__(self, temporaries, in_loops):
+    def __init__(self, temporaries, in_loops, summaries):
         self.temporaries = temporaries
         self.in_loops = in_loops
         self.names = temporaries | in_loops
+        self.summaries = summaries
         self.depth = 0
         self.changed = False
         self.arrays = set()                  # sensitivities that start as zero arrays
@@ -203,22 +336,25 @@ class _ZeroState:
         return name in self.temporaries or (self.depth > 0 and name in self.in_loops)
 
     def block(self, stmts, zero, rewrite):
+        """The names zero after `stmts`, from those zero before them; one set, updated in
+        place statement by statement (a new set per statement was quadratic in straight code,
+        where thousands of sensitivities start at zero)."""
+        zero = set(zero)
         for i, stmt in enumerate(stmts):
-            zero = self.statement(stmts, i, stmt, zero, rewrite)
+            self.statement(stmts, i, stmt, zero, rewrite)
         return zero
 
     def statement(self, stmts, i, stmt, zero, rewrite):
+        """Update `zero` across `stmt` (stmts[i]), rewriting it where `rewrite`."""
         if isinstance(stmt, gast.Assign):
-            written = set(nodes.written_names(stmt))
-            zero = zero - written
+            zero.difference_update(self.summaries.written(stmt))
             target = stmt.targets[0]
             if isinstance(target, gast.Name) and target.id in self.names and _is(stmt.value, 0.0):
-                zero = zero | {target.id}
+                zero.add(target.id)
             if isinstance(target, gast.Name) and _zero_array(stmt.value) and target.id not in self.returned:
-                zero = zero | {target.id}
+                zero.add(target.id)
                 self.arrays.add(target.id)
-            return frozenset(zero)
-        if isinstance(stmt, gast.AugAssign):
+        elif isinstance(stmt, gast.AugAssign):
             target = stmt.target
             if isinstance(target, gast.Name) and target.id in self.arrays:
                 # same shape: assigning is safe (a summed-back sensitivity may be its argument
@@ -235,18 +371,19 @@ class _ZeroState:
                 stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
                                                      type_comment=None), stmt)
                 self.changed = True
-            return frozenset(zero - set(nodes.written_names(stmt)))
-        if isinstance(stmt, gast.If):
-            a = self.block(stmt.body, zero, rewrite)
-            b = self.block(stmt.orelse, zero, rewrite)
-            return a & b
-        if isinstance(stmt, (gast.For, gast.While)):
+            zero.difference_update(self.summaries.written(stmt))
+        elif isinstance(stmt, gast.If):
+            after = self.block(stmt.body, zero, rewrite) & self.block(stmt.orelse, zero, rewrite)
+            zero.clear()
+            zero.update(after)
+        elif isinstance(stmt, (gast.For, gast.While)):
             self.depth += 1
             try:
-                return self.loop(stmt, zero, rewrite)
+                after = self.loop(stmt, frozenset(zero), rewrite)
             finally:
                 self.depth -= 1
-        return zero
+            zero.clear()
+            zero.update(after)
 
     def summed_back_alone(self, name, value, negated=False):
         if not (isinstance(value, gast.Call) and nodes.dotted(value.func).startswith("_sum_to_")):
@@ -349,37 +486,39 @@ def _assigned_nonzero(loop) -> set:
 
 # copies -------------------------------------------------------------------------------------
 
-def forward_copies(fn, names) -> bool:
+def forward_copies(fn, names, summaries=None) -> bool:
     """`s_2 = s_5` then reads of s_2: read s_5 instead, when s_2 (one of `names`) is assigned
     only there and every read follows in the same block before s_5 changes."""
-    writes: dict = {}
-    for stmt in nodes.statements(fn.body):
-        for target in nodes.written_names(stmt):
-            writes[target] = writes.get(target, 0) + 1
-    top = _BlockIndex(fn.body)             # the body's reads, statement by statement
-    reads = collections.Counter()
+    summaries = summaries or _Summaries()
+    copies = [stmt for stmt in nodes.statements(fn.body) if _copy_of(stmt, names)]
+    if not copies:
+        return False
+    writes = _write_counts(fn, summaries)
+    copied = {stmt.targets[0].id for stmt in copies if writes[stmt.targets[0].id] == 1}
+    sources = {stmt.value.id for stmt in copies if isinstance(stmt.value, gast.Name)}
+    top = _BlockIndex(fn.body, summaries, copied, sources)      # the body's reads, statement by statement
+    reads = dict.fromkeys(copied, 0)       # how many times each copy is read, anywhere
     for counted in top.loads:
-        reads.update(counted)
+        for name in copied.intersection(counted):
+            reads[name] += counted[name]
     for field in fn._fields:               # arguments' defaults, decorators
         value = getattr(fn, field, None)
         for part in (value if isinstance(value, list) else [value]) if field != "body" else ():
             if isinstance(part, gast.AST):
-                reads.update(n.id for n in nodes.walk(part)
-                             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load))
+                for name, count in nodes.load_counts(part).items():
+                    if name in reads:
+                        reads[name] += count
     changed = False
     forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
     for block in list(nodes.blocks(fn)):
         index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
-            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
-                    and (isinstance(stmt.value, gast.Name) or _number(stmt.value))):
+            if not _copy_of(stmt, copied):
                 continue
             copy_name = stmt.targets[0].id
             source = stmt.value.id if isinstance(stmt.value, gast.Name) else None
-            if copy_name not in names or writes.get(copy_name) != 1:
-                continue
-            index = index or _BlockIndex(block)
-            wanted = reads.get(copy_name, 0)
+            index = index or _BlockIndex(block, summaries, copied, sources)
+            wanted = reads[copy_name]
             overwritten = index.next_write(source, i)      # the first later statement writing source
             found = 0
             for k in index.readers(copy_name, i):
@@ -391,7 +530,7 @@ def forward_copies(fn, names) -> bool:
             if found == 0 or found != wanted:
                 continue
             for k in index.readers(copy_name, i):
-                block[k] = _replace_reads(block[k], copy_name, stmt.value)
+                block[k] = _with_reads_replaced(block[k], {copy_name: stmt.value}, summaries)
             index.forwarded(i, copy_name, source)
             block[i] = forwarded
             changed = True
@@ -400,19 +539,28 @@ def forward_copies(fn, names) -> bool:
     return changed
 
 
-class _BlockIndex:
-    """Where each name is loaded and written among a block's statements (each statement with
-    everything nested in it), kept up to date as copies are forwarded, so that forwarding a
-    copy looks only at the statements that read it instead of rescanning the block."""
+def _copy_of(stmt, names) -> bool:
+    """`name = other` or `name = 2.0`, for a name of `names`."""
+    return isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+        and stmt.targets[0].id in names and (isinstance(stmt.value, gast.Name) or _number(stmt.value))
 
-    def __init__(self, block):
-        self.loads = [nodes.load_counts(stmt) for stmt in block]       # name -> loads
-        self.readers_of: dict = {}         # name -> sorted statement positions that load it
-        self.writers_of: dict = {}         # name -> sorted statement positions that write it
+
+class _BlockIndex:
+    """Where the copies (`copied`) are loaded and their sources written among a block's
+    statements (each statement with everything nested in it), kept up to date as copies are
+    forwarded, so that forwarding a copy looks only at the statements that read it instead
+    of rescanning the block. (A forwarded copy's readers read a source instead, and a source
+    is never another name: the sources stay those the copies had at the start.)"""
+
+    def __init__(self, block, summaries, copied, sources):
+        self.copied, self.sources = copied, sources
+        self.loads = [summaries.load_counts(stmt) for stmt in block]     # name -> loads; shared
+        self.readers_of: dict = {}         # copy -> sorted statement positions that load it
+        self.writers_of: dict = {}         # source -> sorted statement positions that write it
         for k, stmt in enumerate(block):
-            for name in self.loads[k]:
+            for name in copied.intersection(self.loads[k]):
                 self.readers_of.setdefault(name, []).append(k)
-            for name in nodes.written_by(stmt):
+            for name in sources.intersection(summaries.written_by(stmt)):
                 self.writers_of.setdefault(name, []).append(k)
 
     def readers(self, name, after):
@@ -427,17 +575,20 @@ class _BlockIndex:
     def forwarded(self, i, copy_name, source):
         """Statement i, `copy_name = source`, is gone and its reads now read `source`."""
         for k in self.readers(copy_name, i):
-            count = self.loads[k].pop(copy_name)
+            loads = dict(self.loads[k])
+            count = loads.pop(copy_name)
             if source is not None:
-                if source not in self.loads[k]:
+                if source not in loads and source in self.copied:
                     bisect.insort(self.readers_of.setdefault(source, []), k)
-                self.loads[k][source] = self.loads[k].get(source, 0) + count
+                loads[source] = loads.get(source, 0) + count
+            self.loads[k] = loads
         positions = self.readers_of.get(copy_name, [])
         del positions[bisect.bisect_right(positions, i):]
-        for name in self.loads[i]:
+        for name in self.copied.intersection(self.loads[i]):
             self.readers_of[name].remove(i)
         self.loads[i] = {}
-        self.writers_of[copy_name].remove(i)
+        if copy_name in self.sources:
+            self.writers_of[copy_name].remove(i)
 
 
 def _reads_before_write(stmt, copy_name, source):
@@ -445,18 +596,13 @@ def _reads_before_write(stmt, copy_name, source):
     return isinstance(stmt, (gast.Assign, gast.AugAssign))
 
 
-def _replace_reads(stmt, old, value):
-    nodes.replace_loads(stmt, lambda node: nodes.clone(value) if node.id == old else None)
-    return stmt
-
-
 # dead code ----------------------------------------------------------------------------------
 
-def eliminate_dead_code(fn, roots) -> bool:
+def eliminate_dead_code(fn, roots, summaries=None) -> bool:
     """Drop every statement whose result nothing live reads (strong liveness)."""
     before = _count(fn)
     args = {a.id for a in fn.args.args}
-    fn.body, _ = _Liveness().block(fn.body, frozenset(set(roots) | args))
+    fn.body, _ = _Liveness(summaries or _Summaries()).block(fn.body, frozenset(set(roots) | args))
     return _count(fn) != before
 
 
@@ -466,8 +612,11 @@ def _count(fn):
 
 def _count_block(stmts):
     """How many statements, nested ones included (statements nest only in blocks)."""
-    return sum(1 + _count_block(getattr(s, "body", [])) + _count_block(getattr(s, "orelse", []))
-               for s in stmts)
+    count = len(stmts)
+    for stmt in stmts:
+        if isinstance(stmt, _COMPOUND):
+            count += _count_block(stmt.body) + _count_block(stmt.orelse)
+    return count
 
 
 def _real(stmts):
@@ -484,18 +633,11 @@ class _Liveness:
     live-outs already solved (liveness is monotone, so those lie below the new least fixpoint
     and the iteration still ends on it: the result is the same, found in a step or two)."""
 
-    def __init__(self):
-        self.reads_of = {}            # id(node) -> (node, the names it loads)
+    def __init__(self, summaries):
+        self.reads = summaries.load_counts        # node -> the names it loads (in a dict)
+        self.written = summaries.written
         self.loops = {}               # (id(loop), live_out) -> (kept, live_in)
         self.solved = {}              # (id(loop), exits included) -> [(live_out, head)]
-
-    def reads(self, node):
-        if node is None:
-            return frozenset()
-        entry = self.reads_of.get(id(node))
-        if entry is None or entry[0] is not node:
-            entry = self.reads_of[id(node)] = (node, frozenset(nodes.loads_in(node)))
-        return entry[1]
 
     def block(self, stmts, live_out):
         live = set(live_out)                      # updated in place: linear in straight code
@@ -513,7 +655,7 @@ class _Liveness:
         if isinstance(stmt, gast.Pass):
             return []
         if isinstance(stmt, gast.Return):
-            live |= self.reads(stmt.value)
+            live.update(self.reads(stmt.value))
             return [stmt]
         if isinstance(stmt, (gast.Break, gast.Continue)):
             return [stmt]
@@ -522,17 +664,15 @@ class _Liveness:
             if isinstance(target, gast.Subscript):
                 if target.value.id not in live:
                     return []
-                live |= self.reads(stmt.value)
-                live |= self.reads(target.slice)
-                live.add(target.value.id)
+                live.update(self.reads(stmt))                    # the value, the index and the array
                 return [stmt]
-            written = nodes.written_names(stmt)
+            written = self.written(stmt)
             touched = getattr(stmt, "also_writes", ())      # a runtime helper writing into arrays
             if not any(n in live for n in written) and not any(n in live for n in touched) \
                     and not getattr(stmt, "primal", False):
                 return []
             live.difference_update(written)
-            live |= self.reads(stmt.value)
+            live.update(self.reads(stmt if isinstance(target, gast.Name) else stmt.value))
             live.update(touched)
             return [stmt]
         if isinstance(stmt, gast.AugAssign):
@@ -540,9 +680,7 @@ class _Liveness:
             base = target.id if isinstance(target, gast.Name) else target.value.id
             if base not in live:
                 return []
-            live |= self.reads(stmt.value)
-            if isinstance(target, gast.Subscript):
-                live |= self.reads(target.slice)
+            live.update(self.reads(stmt))                        # the value (and an element's index)
             live.add(base)
             return [stmt]
         if isinstance(stmt, gast.If):
@@ -556,7 +694,7 @@ class _Liveness:
             live.clear()
             live |= live_body
             live |= live_else
-            live |= self.reads(stmt.test)
+            live.update(self.reads(stmt.test))
             return [new]
         if isinstance(stmt, (gast.For, gast.While)):
             key = (id(stmt), frozenset(live))
@@ -566,12 +704,12 @@ class _Liveness:
             live.clear()
             live |= live_in
             return kept
-        live |= self.reads(stmt)
+        live.update(self.reads(stmt))
         return [stmt]
 
     def transfer_loop(self, loop, live_out):
         index = {loop.target.id} if isinstance(loop, gast.For) else set()
-        head_reads = self.reads(loop.iter) if isinstance(loop, gast.For) else frozenset()
+        head_reads = self.reads(loop.iter) if isinstance(loop, gast.For) else ()
         without_exits = [s for s in loop.body if not getattr(s, "loop_exit", False)]
         head = self.head(loop, False, without_exits, live_out, index)
         trial, _ = self.block(without_exits, head)
@@ -581,7 +719,7 @@ class _Liveness:
         body, _ = self.block(loop.body, head)
         new = copy.copy(loop)
         new.body = body if _real(body) else [gast.Pass()]
-        return [new], frozenset(head | head_reads)
+        return [new], head.union(head_reads)
 
     def head(self, loop, with_exits, body, live_out, index):
         solved = self.solved.setdefault((id(loop), with_exits), [])

@@ -1,0 +1,157 @@
+"""The optimize stage's speed and its copy on write (issue #15, item 9).
+
+optimize no longer copies the adjoint whole: it shares every statement and expression it does
+not change with its input, which the pipeline keeps as the "reverse" stage (and whose forward
+sweep is the "normalize" stage's). These tests check that no stage dump changes after the fact,
+that the passes stay about linear on a long straight-line function, and the node helpers
+the copy on write is built from.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import gast
+import pytest
+
+import examples.rosenbrock
+from adjoint import nodes, pipeline, shapes
+from adjoint import optimize as optimize_module
+from adjoint.emit import emit_function
+from tests import array_corpus, control_flow_corpus
+from tests.test_compiler_scaling import load_program, straight_line_source
+
+# speed ---------------------------------------------------------------------------------------
+
+
+def test_optimize_of_2000_straight_lines_is_fast(monkeypatch):
+    """About 1.5 s of CPU (5.7 s when each round rescanned everything, the zero state was
+    copied per statement and the adjoint was copied whole): a generous bound that the old
+    code could not meet on any machine."""
+    spent = []
+    real = pipeline.optimize
+
+    def timed(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            spent.append(time.process_time() - start)
+    pipeline.differentiate(load_program(straight_line_source(3), "straight"))    # imports, rules
+    monkeypatch.setattr(pipeline, "optimize", timed)
+    pipeline.differentiate(load_program(straight_line_source(2000), "straight"))
+    assert spent[0] < 2.5, f"optimize took {spent[0]:.2f} s of CPU on 2,000 lines"
+
+
+# the input is left as it was -----------------------------------------------------------------
+
+MATRIX, VECTOR = shapes.Type("float", 2), shapes.Type("float", 1)
+CASES = [
+    (load_program(straight_line_source(40), "straight"), {}),
+    (array_corpus.reductions, {"signature": {"x": MATRIX}}),     # numba's lowering rewrites axis
+    (array_corpus.mean_axis, {"signature": {"x": MATRIX}}),      # reductions, np.matmul, exp ...
+    (array_corpus.matmul_function, {"signature": {"a": MATRIX, "b": MATRIX}}),
+    (array_corpus.where_clip, {"signature": {"x": VECTOR}}),
+    (array_corpus.gmm_objective, {}),               # stored intermediates, zero arrays allocated once
+    (array_corpus.gmm_objective_matrix, {}),
+    (array_corpus.recurrence, {}),
+    (examples.rosenbrock.rosenbrock, {}),           # carried scatter-adds, stored once
+    (examples.rosenbrock.rosenbrock, {"parallel": True}),   # ... run in chunks
+    (examples.rosenbrock.rosenbrock, {"device": True}),
+    (control_flow_corpus.nonlinear_accumulator, {}),
+    (control_flow_corpus.piecewise, {}),
+    (control_flow_corpus.swaps, {}),
+]
+
+
+@pytest.mark.parametrize("fn, options", CASES, ids=[f"{fn.__name__}-{'-'.join(o) or 'plain'}" for fn, o in CASES])
+def test_stage_dumps_are_what_each_stage_made(monkeypatch, fn, options):
+    """The reverse and normalize dumps read as the stages left them, after optimize and the
+    lowering for numba (which rewrites calls in place) have run on what they share."""
+    made = {}
+    real_reverse, real_optimize = pipeline.reverse, pipeline.optimize
+
+    def reverse(normalized, *args, **kwargs):
+        made["normalize"] = emit_function(normalized)
+        return real_reverse(normalized, *args, **kwargs)
+
+    def optimize(adjoint, *args, **kwargs):
+        made["reverse"] = emit_function(adjoint)
+        return real_optimize(adjoint, *args, **kwargs)
+    monkeypatch.setattr(pipeline, "reverse", reverse)
+    monkeypatch.setattr(pipeline, "optimize", optimize)
+    generated = pipeline.differentiate(fn, **options)
+    assert pipeline.dump(generated, "reverse") == made["reverse"]
+    assert pipeline.dump(generated, "normalize") == made["normalize"]
+
+
+def test_passes_change_no_statement_in_place():
+    fn = _function("""
+def grad_f(x, y):
+    t_1 = 1.0 * x + 0.0
+    s_1 = 0.0
+    s_1 += -(y * 2.0)
+    s_2 = s_1
+    s_x = s_2 * 1.0
+    return s_x
+""")
+    before = emit_function(fn)
+    kept = copy.copy(fn)
+    kept.body = list(fn.body)
+    optimize_module.fold_constants(fn)
+    assert emit_function(kept) == before
+    assert "t_1 = x\n" in emit_function(fn) and "s_1 -= y * 2.0\n" in emit_function(fn)
+
+
+def _function(source):
+    return gast.parse(source.strip() + "\n").body[0]
+
+
+# node helpers ----------------------------------------------------------------------------------
+
+
+def _expression(source):
+    return gast.parse(source).body[0].value
+
+
+def test_load_counts_counts_loads_only():
+    stmt = gast.parse("a[i] += b * b + f(b, c=i)").body[0]
+    assert nodes.load_counts(stmt) == {"a": 1, "i": 2, "b": 3, "f": 1}
+    assert nodes.load_counts(gast.parse("x = 2.0").body[0]) == {}
+
+
+def test_with_loads_replaced_copies_only_the_changed_paths():
+    expr = _expression("f(x) + g(y) * x")
+    before = gast.dump(expr)
+    new = nodes.with_loads_replaced(expr, {"x": nodes.name("z")})
+    assert nodes.load_counts(new) == {"f": 1, "z": 2, "g": 1, "y": 1}
+    assert gast.dump(expr) == before                   # the input is unchanged
+    assert new.right.left is expr.right.left           # g(y) is shared, not copied
+    assert new is not expr and new.left is not expr.left
+
+
+def test_with_loads_replaced_returns_the_node_itself_when_nothing_is_read():
+    expr = _expression("f(x) + 1.0")
+    assert nodes.with_loads_replaced(expr, {"y": nodes.name("z")}) is expr
+    store = gast.parse("x = y").body[0]
+    assert nodes.with_loads_replaced(store, {"x": nodes.name("z")}) is store     # a store is kept
+
+
+def test_with_fresh_calls_copies_calls_and_what_holds_them():
+    stmt = gast.parse("s = a * b + np.sum(c, axis=1)").body[0]
+    fresh = nodes.with_fresh_calls(stmt)
+    call, old_call = fresh.value.right, stmt.value.right
+    assert call is not old_call and call.args is not old_call.args and call.keywords is not old_call.keywords
+    assert fresh is not stmt and fresh.value is not stmt.value
+    assert fresh.value.left is stmt.value.left         # no call under a * b: shared
+    assert gast.dump(fresh) == gast.dump(stmt)
+    plain = gast.parse("s = a * b").body[0]
+    assert nodes.with_fresh_calls(plain) is plain
+
+
+def test_child_fields_skip_contexts_operators_and_strings():
+    assert nodes.child_fields(gast.BinOp) == ("left", "right")
+    assert nodes.child_fields(gast.Attribute) == ("value",)
+    assert nodes.child_fields(gast.Constant) == ()
+    assert nodes.child_fields(str) == ()
