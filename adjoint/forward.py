@@ -131,7 +131,8 @@ class _Forward:
             call.args[0] = type(args[0])(elts=elements, ctx=gast.Load())
             return call
         partials = {}                     # operand -> its partial (x * x: the two summed)
-        for operand, partial, how in derivative(primitive, args, target.id, "g", self.a.types):
+        for operand, partial, how in derivative(primitive, args, target.id, "g", self.a.types,
+                                                     self.a.active):
             if how is not True:
                 raise AdjointError(f"no forward-mode rule for {getattr(primitive, '__name__', primitive)}",
                                    location=locate(stmt, self.filename),
