@@ -261,7 +261,9 @@ class _Reverse:
 
     def contributions(self, triples, seed, out, stmt):
         updates = []
-        arrays_in = len({_key(operand) for operand, _, _ in triples if self.type(operand).is_array})
+        # how many distinct arrays meet (only an array result sums its contributions back)
+        arrays_in = out.is_array and len({_key(operand) for operand, _, _ in triples
+                                          if self.type(operand).is_array})
         triples = _merge_repeated(triples)
         for operand, expression, is_partial in triples:
             if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):

@@ -308,7 +308,8 @@ def subnodes(node):
                         push(item)
 
 
-_SEARCHED_FIELDS: dict = {}       # node type -> its fields that may hold names and values
+# node type -> its fields that may hold nodes; the commonest leaves' other fields hold strings
+_SEARCHED_FIELDS: dict = {gast.Name: ("annotation",), gast.Constant: (), gast.Attribute: ("value",)}
 
 
 # math -> numpy, so that a scalar rule's partials apply elementwise to arrays
