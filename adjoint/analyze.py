@@ -34,21 +34,24 @@ class Analysis:
 
 
 def analyze(tree: gast.FunctionDef, wrt, signature=None, filename="<adjoint>") -> Analysis:
-    signature = {**shapes.default_signature(tree, wrt), **(signature or {})}   # a partial one is completed
+    args = [a.id for a in tree.args.args]
+    if signature is None or not set(args) <= set(signature):        # a partial one is completed
+        signature = {**shapes.default_signature(tree, wrt), **(signature or {})}
     types = shapes.infer(tree, signature, filename)
     statements = list(_assignments(tree.body, in_loop=False))
-    varied = _fixpoint(set(wrt), statements, forward=True, types=types)
+    flows = [(_targets(stmt), differentiable_operands(stmt, types)) for stmt, _ in statements]
+    varied = _reached(set(wrt), [(operands, targets) for targets, operands in flows])
     final = tree.body[-1]
     result = final.value
-    useful = _fixpoint(nodes.loads_in(result), statements, forward=False, types=types)
+    useful = _reached(nodes.loads_in(result), flows)
     active = {n for n in varied & useful if types.get(n, shapes.FLOAT).kind == "float"}
     arrays = {n for n, t in types.items() if t.is_array}
     reads = _reverse_reads(tree, active, types)
     counts: dict = {}
-    for stmt, in_loop in statements:
-        for target in _targets(stmt):
+    for (stmt, in_loop), (targets, _) in zip(statements, flows):
+        for target in targets:
             counts[target] = counts.get(target, 0) + (2 if in_loop else 1)
-    once = {name for name, count in counts.items() if count == 1} - set(a.id for a in tree.args.args)
+    once = {name for name, count in counts.items() if count == 1} - set(args)
     kinds = {n: t.kind for n, t in types.items() if t.kind != "shape"}
     return Analysis(wrt=tuple(wrt), active=active, arrays=arrays, reverse_reads=reads,
                     assigned_once=once, result=result, types=types, kinds=kinds)
@@ -95,29 +98,33 @@ def differentiable_operands(stmt, types=None):
     return nodes.loads_in(value) - {"math", "np"}
 
 
-def _fixpoint(seed, statements, forward, types):
-    marked = set(seed)
-    changed = True
-    while changed:
-        changed = False
-        for stmt, _ in statements:
-            targets = set(_targets(stmt))
-            operands = differentiable_operands(stmt, types)
-            if forward and operands & marked and not targets <= marked:
-                marked |= targets
-                changed = True
-            if not forward and targets & marked and not operands <= marked:
-                marked |= operands
-                changed = True
-    return marked
+def _reached(seed, flows) -> set:
+    """The names `seed` reaches through `flows`, (sources, destinations) pairs: a pair whose
+    sources hold a reached name reaches all its destinations (the activity fixpoint, solved by
+    a worklist over the pairs each name is a source of: each pair is followed at most once)."""
+    by_source: dict = {}
+    for k, (sources, _) in enumerate(flows):
+        for source in sources:
+            by_source.setdefault(source, []).append(k)
+    reached, todo, followed = set(seed), list(seed), set()
+    while todo:
+        for k in by_source.get(todo.pop(), ()):
+            if k in followed:
+                continue
+            followed.add(k)
+            fresh = [d for d in flows[k][1] if d not in reached]
+            reached.update(fresh)
+            todo += fresh
+    return reached
 
 
 def _reverse_reads(tree, active, types) -> set:
     """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
     reads = set()
-    for node in nodes.walk(tree):
+    loads = _StatementLoads()
+    for node in nodes.statements(tree.body):
         if isinstance(node, (gast.For, gast.While)):
-            reads |= {n for s in node.body for n in nodes.loads_in(s)}   # the replay reads them
+            reads.update(*map(loads, node.body))        # the replay reads them
         if isinstance(node, (gast.If, gast.While)):
             reads |= nodes.loads_in(node.test)
         elif isinstance(node, gast.For):
@@ -125,6 +132,30 @@ def _reverse_reads(tree, active, types) -> set:
         elif isinstance(node, gast.Assign):
             reads |= _statement_reads(node, active, types)
     return reads - {"math", "np"}
+
+
+class _StatementLoads:
+    """nodes.loads_in of statements, each block's statements counted once however deeply
+    the loops holding it nest (a compound statement's loads are its head's and its blocks')."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, stmt):
+        found = self.known.get(id(stmt))
+        if found is None:
+            if not isinstance(stmt, (gast.If, gast.For, gast.While)):
+                found = nodes.loads_in(stmt)
+            else:
+                found = set()
+                for field in stmt._fields:
+                    value = getattr(stmt, field, None)
+                    if field in ("body", "orelse"):
+                        found.update(*map(self, value))
+                    elif isinstance(value, gast.AST):
+                        found |= nodes.loads_in(value)
+            self.known[id(stmt)] = found
+        return found
 
 
 def _statement_reads(stmt, active, types):
@@ -142,25 +173,28 @@ def _statement_reads(stmt, active, types):
     primitive = primitive_of(value)
     args = _operands(value)
     reads = set()
-    for operand, contribution, _ in derivative(primitive, args, target.id, "g", types):
+    for operand, contribution, _ in derivative(primitive, args, target.id, "g", types, active):
         if contribution is not None and isinstance(operand, gast.Name) and operand.id in active:
             reads |= nodes.loads_in(contribution) - {"g"}
     return reads
 
 
-def derivative(primitive, args, out, g, types):
+def derivative(primitive, args, out, g, types, active=None):
     """[(operand, expression, how), ...] for a call of `primitive` on `args`.
 
     Elementwise primitives give partials (how=True: multiply by g, sum back to the operand's
     shape); array primitives their vector-Jacobian product contributions (how=False, or
-    "broadcast" when they still need summing back); sequence primitives one per part."""
+    "broadcast" when they still need summing back); sequence primitives one per part.
+    With `active` (a set of names), the expression of an operand that is no active name is
+    None: no sensitivity flows there, so it is not built."""
     ranks = [shapes.type_of(a, types).ndim if not isinstance(a, (gast.Tuple, gast.List)) else 0
              for a in args]
+    wanted = None if active is None else [_is_active_name(a, active) for a in args]
     array_rule = rules.lookup_array(primitive, ranks)
     if array_rule is not None:
         g_node = nodes.name(g) if isinstance(g, str) else g
         kind = "broadcast" if array_rule.broadcasts else False
-        contributions = array_rule.instantiate(args, out, g_node)
+        contributions = array_rule.instantiate(args, out, g_node, wanted)
         for c in contributions:
             if c is not None and array_rule.exact_shape:
                 c.exact_shape = True            # optimize.py may assign it instead of adding
@@ -172,7 +206,9 @@ def derivative(primitive, args, out, g, types):
         g_node = nodes.name(g) if isinstance(g, str) else g
         pairs, offset = [], nodes.const(0)
         for k, part in enumerate(args[0].elts):
-            pairs.append((part, parts_rule.instantiate(part, nodes.const(k), offset, g_node), False))
+            wanted_part = active is None or _is_active_name(part, active)
+            pairs.append((part, parts_rule.instantiate(part, nodes.const(k), offset, g_node)
+                          if wanted_part else None, False))
             if isinstance(part, gast.Name):
                 offset = nodes.binop(offset, "+", nodes.subscript(nodes.attribute(f"{part.id}.shape"), 0))
         return pairs
@@ -184,10 +220,14 @@ def derivative(primitive, args, out, g, types):
                                f"{', '.join(map(str, ranks))}",
                                hint="register one with @adjoint.vjp_rule, or reshape the arguments")
         return []
-    partials = rule.instantiate(args, out)
-    if any(shapes.type_of(a, types).is_array for a in args if not isinstance(a, (gast.Tuple, gast.List))):
-        partials = [rules.vectorized(p) for p in partials]
+    elementwise = any(shapes.type_of(a, types).is_array for a in args
+                      if not isinstance(a, (gast.Tuple, gast.List)))
+    partials = rule.instantiate(args, out, elementwise, wanted)
     return [(a, p, True) for a, p in zip(args, partials)]
+
+
+def _is_active_name(atom, active):
+    return isinstance(atom, gast.Name) and atom.id in active
 
 
 def _operands(value):
@@ -207,11 +247,8 @@ operands = _operands
 
 def assigned(stmts) -> set:
     """Every name some statement in `stmts` assigns (loop variables included)."""
-    names = set()
-    for node in nodes.walk(gast.Module(body=list(stmts), type_ignores=[])):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
-            names.add(node.id)
-    return names
+    return {node.id for stmt in stmts for node in rules.subnodes(stmt)
+            if type(node) is gast.Name and type(node.ctx) is gast.Store}
 
 
 def exposed_reads(stmts, defined=frozenset()) -> set:

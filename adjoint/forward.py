@@ -41,6 +41,9 @@ class _Forward:
     def type(self, atom):
         return shapes.type_of(atom, self.a.types)
 
+    def type_of_name(self, name):
+        return self.a.types.get(name, shapes.FLOAT)
+
     def function(self):
         body, final = self.tree.body[:-1], self.tree.body[-1]
         args = [a.id for a in self.tree.args.args]
@@ -104,17 +107,19 @@ class _Forward:
         return [nodes.assign(self.d(target.id), self.tangent(target, value, stmt), stmt)]
 
     def tangent(self, target, value, stmt):
-        zero = self.tangent_of(nodes.const(0.0), stmt) if not self.type(target).is_array \
-            else nodes.call("np.zeros_like", [nodes.name(target.id)])
+        def zero():
+            if self.type(target).is_array:
+                return nodes.call("np.zeros_like", [nodes.name(target.id)])
+            return self.tangent_of(nodes.const(0.0), stmt)
         if isinstance(value, gast.Name):
-            return self.tangent_of(value, stmt) if value.id in self.a.active else zero
+            return self.tangent_of(value, stmt) if value.id in self.a.active else zero()
         if isinstance(value, gast.Subscript):
             array = value.value.id
-            return nodes.subscript(self.d(array), copy.deepcopy(value.slice)) if array in self.a.active else zero
+            return nodes.subscript(self.d(array), copy.deepcopy(value.slice)) if array in self.a.active else zero()
         if is_linear_chain(value):
             terms = [(sign, atom) for sign, atom in linear_terms(value)
                      if isinstance(atom, gast.Name) and atom.id in self.a.active]
-            return _signed_sum([(s, nodes.name(self.d(a.id))) for s, a in terms]) or zero
+            return _signed_sum([(s, nodes.name(self.d(a.id))) for s, a in terms]) or zero()
         primitive = primitive_of(value)
         args = operands(value)
         jvp_rule = rules.lookup_jvp(primitive, [self.type(a).ndim for a in args])
@@ -123,7 +128,7 @@ class _Forward:
                         else a for a in args]
             terms = jvp_rule.instantiate(args, tangents, target.id)
             active = [t for a, t in zip(args, terms) if t is not None and _is_active(a, self.a.active)]
-            return _signed_sum([(1.0, t) for t in active]) or zero
+            return _signed_sum([(1.0, t) for t in active]) or zero()
         parts = rules.lookup_parts(primitive)
         if parts is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
             elements = [self.tangent_of(e, stmt) for e in args[0].elts]
@@ -131,7 +136,8 @@ class _Forward:
             call.args[0] = type(args[0])(elts=elements, ctx=gast.Load())
             return call
         partials = {}                     # operand -> its partial (x * x: the two summed)
-        for operand, partial, how in derivative(primitive, args, target.id, "g", self.a.types):
+        for operand, partial, how in derivative(primitive, args, target.id, "g", self.a.types,
+                                                     self.a.active):
             if how is not True:
                 raise AdjointError(f"no forward-mode rule for {getattr(primitive, '__name__', primitive)}",
                                    location=locate(stmt, self.filename),
@@ -140,10 +146,10 @@ class _Forward:
                 known = partials.get(operand.id)
                 partials[operand.id] = partial if known is None else nodes.binop(known, "+", partial)
         # a scalar operand's tangent times an array partial: no guard (it would mix the types)
-        terms = [(1.0, rules.times(p, nodes.name(self.d(name)), self.type(nodes.name(name)).is_array)
-                  if self.type(nodes.name(name)).is_array == self.type(target).is_array
+        terms = [(1.0, rules.times(p, nodes.name(self.d(name)), self.type_of_name(name).is_array)
+                  if self.type_of_name(name).is_array == self.type(target).is_array
                   else nodes.scaled(p, nodes.name(self.d(name)))) for name, p in partials.items()]
-        return _signed_sum(terms) or zero
+        return _signed_sum(terms) or zero()
 
 
 def _is_active(atom, active):

@@ -25,6 +25,8 @@ the forward loop instead (tapes.stored_intermediates).
 
 from __future__ import annotations
 
+import collections
+
 import gast
 
 from . import nodes, rules, runtime, shapes
@@ -54,7 +56,8 @@ class _Reverse:
         self.filename = filename
         self.helpers = set()                 # runtime helpers the code calls (runtime.py)
         self.saved = set()                   # names whose old values are copied before overwrites
-        self.loop_locals = _loop_locals(tree) | _branch_arrays(tree, analysis)
+        self.assigned = _Assigned()
+        self.loop_locals = _loop_locals(tree, self.assigned) | _branch_arrays(tree, analysis, self.assigned)
         self.gathered = _unpacked_only(tree, analysis)
 
     # the whole function ---------------------------------------------------------------------
@@ -115,7 +118,7 @@ class _Reverse:
         """A typed zero for each saved scalar that only a branch or a loop assigns: a copy of
         it may run where the branch was not taken (the value is never used then)."""
         nested = {n for stmt in body if isinstance(stmt, (gast.If, gast.For, gast.While))
-                  for n in assigned(stmt.body + getattr(stmt, "orelse", []))}
+                  for n in self.assigned(stmt.body + getattr(stmt, "orelse", []))}
         names = sorted((self.saved & nested) - set(args) - self.a.arrays, key=self._order)
         return [nodes.assign(n, ZERO.get(self.a.kinds.get(n, "float"), 0.0), body[0] if body else None)
                 for n in names]
@@ -126,8 +129,7 @@ class _Reverse:
             order = [a.id for a in self.tree.args.args]
             for node in statements(self.tree.body):
                 if isinstance(node, gast.Assign):
-                    order += [n.id for n in gast.walk(node.targets[0])
-                              if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
+                    order += _stored_in_order(node.targets[0])
             self._rank = {name: k for k, name in enumerate(dict.fromkeys(order))}
         return self._rank.get(var, len(self._rank)), var
 
@@ -168,7 +170,7 @@ class _Reverse:
                                    location=locate(stmt, self.filename), stage="reverse")
             forward += f
             backward_blocks.append(b)
-            defined |= assigned([stmt])
+            defined |= self.assigned([stmt])
         backward = [s for b in reversed(backward_blocks) for s in b]      # last statement first
         return forward, _group_comments(backward)
 
@@ -253,12 +255,15 @@ class _Reverse:
             terms = [(atom, nodes.const(sign), True) for sign, atom in linear_terms(value)
                      if not (accumulates and isinstance(atom, gast.Name) and atom.id == target.id)]
             return self.contributions(terms, seed, out, stmt)
-        triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types)
+        triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
+                             self.a.active)
         return self.contributions(triples, seed, out, stmt)
 
     def contributions(self, triples, seed, out, stmt):
         updates = []
-        arrays_in = len({_key(operand) for operand, _, _ in triples if self.type(operand).is_array})
+        # how many distinct arrays meet (only an array result sums its contributions back)
+        arrays_in = out.is_array and len({_key(operand) for operand, _, _ in triples
+                                          if self.type(operand).is_array})
         triples = _merge_repeated(triples)
         for operand, expression, is_partial in triples:
             if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
@@ -306,7 +311,7 @@ class _Reverse:
         f_body, b_body = self.sweep(stmt.body, defined, depth)
         f_else, b_else = self.sweep(stmt.orelse, defined, depth)
         test, keep = stmt.test, []
-        if nodes.loads_in(test) & assigned(stmt.body + stmt.orelse):
+        if nodes.loads_in(test) & self.assigned(stmt.body + stmt.orelse):
             # the branch changes its own condition (a loop's `t_live`): keep the value it took
             taken = self.namer.fresh(test.id + "_taken")
             keep, test = [nodes.assign(taken, test, stmt)], nodes.name(taken)
@@ -322,16 +327,16 @@ class _Reverse:
         body = [s for s in stmt.body if not getattr(s, "loop_exit", False)]
         counted = isinstance(stmt, gast.While) or len(body) != len(stmt.body)
         index = stmt.target.id if isinstance(stmt, gast.For) else None
-        own = assigned(stmt.body)
+        own = self.assigned(stmt.body)
         carried_defined = (defined - own) | (exposed_reads(stmt.body) & own) | ({index} if index else set())
         replay, backward_body = self.sweep(body, carried_defined, depth + 1)
         carried = sorted((exposed_reads(replay + backward_body, {index} if index else set())
                           & own) - {index}, key=self._order)
-        saves, restores = self.save(assigned([stmt]), defined, stmt)
+        saves, restores = self.save(self.assigned([stmt]), defined, stmt)
         # an array only ever bound to another name in the loop (a helper's parameter) is bound
         # again by the replay before any use: it needs no checkpoint
         carried = [v for v in carried if not (v in self.a.arrays and v not in defined
-                                              and _only_bound(v, stmt.body))]
+                                              and _only_bound(v, stmt.body, self.assigned))]
         for v in carried:
             if v in self.a.arrays and v not in defined:
                 raise AdjointError(f"array `{v}` is carried from one iteration to the next but "
@@ -356,18 +361,19 @@ class _Reverse:
 def _unpacked_only(tree, analysis) -> set:
     """Array arguments read only by one unpacking at the top level (`a, b = x`): their
     sensitivity is assembled from the elements' in one step, as the seed's grad_f4 does."""
-    found = set()
+    found, uses = set(), None
     for stmt in tree.body:
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
                 and isinstance(stmt.value, gast.Name) and stmt.value.id in analysis.wrt:
             name = stmt.value.id
-            uses = sum(1 for n in gast.walk(tree) if isinstance(n, gast.Name) and n.id == name)
-            if uses == 2 and analysis.types.get(name) is not None and analysis.types[name].ndim == 1:
+            if uses is None:                      # how often each name is mentioned, counted once
+                uses = collections.Counter(n.id for n in nodes.walk(tree) if isinstance(n, gast.Name))
+            if uses[name] == 2 and analysis.types.get(name) is not None and analysis.types[name].ndim == 1:
                 found.add(name)                   # the parameter itself and this one read
     return found
 
 
-def _branch_arrays(tree, analysis) -> set:
+def _branch_arrays(tree, analysis, assigned) -> set:
     """Arrays that only an if-branch assigns: their sensitivity is zeroed where they are
     assigned, since at the top of the reverse sweep they may not exist."""
     outside = {n for stmt in tree.body if not isinstance(stmt, gast.If) for n in assigned([stmt])}
@@ -375,22 +381,41 @@ def _branch_arrays(tree, analysis) -> set:
     return (inside - outside - {a.id for a in tree.args.args}) & analysis.arrays
 
 
-def _loop_locals(tree) -> set:
+def _loop_locals(tree, assigned) -> set:
     """Names that live within one iteration of a loop: assigned in its body before any read
     there, never mentioned outside it, nor rebound by an inner loop. Their sensitivities
     start at zero in each replay."""
-    local = set()
+    local, mentions = set(), None
     for loop in statements(tree.body):
         if not isinstance(loop, (gast.For, gast.While)):
             continue
-        inside = {id(n) for s in loop.body for n in gast.walk(s)}
-        outside = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name) and id(n) not in inside}
+        if mentions is None:                      # the function's names, found once
+            mentions = [n for n in nodes.walk(tree) if isinstance(n, gast.Name)]
+        inside = {id(n) for s in loop.body for n in nodes.walk(s)}
+        outside = {n.id for n in mentions if id(n) not in inside}
         # one also rebound by an inner loop is not: zeroing it there, in the inner reverse
         # loop's replay, would drop what the later statements sent it
         inner = set().union(*(assigned(s.body) for s in statements(loop.body)
                               if isinstance(s, (gast.For, gast.While))))
         local |= assigned(loop.body) - exposed_reads(loop.body) - outside - inner
     return local
+
+
+class _Assigned:
+    """analyze.assigned of statements of the function being reversed, each statement searched
+    once: the sweep, the branches and the loops ask again about the same statements."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, stmts):
+        names = set()
+        for stmt in stmts:
+            found = self.known.get(id(stmt))
+            if found is None:
+                found = self.known[id(stmt)] = assigned([stmt])
+            names |= found
+        return names
 
 
 def _merge_repeated(triples):
@@ -408,11 +433,20 @@ def _merge_repeated(triples):
     return merged
 
 
-def _only_bound(name, body) -> bool:
+def _only_bound(name, body, assigned) -> bool:
     assignments = [s for s in statements(body) if isinstance(s, gast.Assign)
                    and name in assigned([s])]
     return bool(assignments) and all(isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name)
                                      for s in assignments)
+
+
+def _stored_in_order(target) -> list:
+    """The names a target stores, in gast.walk's order (a name or a flat tuple: directly)."""
+    if isinstance(target, gast.Name):
+        return [target.id] if isinstance(target.ctx, gast.Store) else []
+    if isinstance(target, gast.Tuple) and all(isinstance(e, gast.Name) for e in target.elts):
+        return [e.id for e in target.elts if isinstance(e.ctx, gast.Store)]
+    return [n.id for n in gast.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
 
 
 def _text(stmt) -> str:

@@ -8,11 +8,14 @@ PartsRule; the extra parameters `g`, `d<param>`, `part`/`k`/`offset` are the out
 sensitivity, the arguments' tangents and the sequence part). The transformations look rules
 up (`lookup`, `lookup_array`, `lookup_jvp`, `lookup_parts`) and call `instantiate`, which
 returns copies of the expressions with the statement's operands substituted for the
-parameters; `vectorized` makes a scalar partial elementwise for array operands.
+parameters; `vectorized` makes a scalar partial elementwise for array operands. Each
+expression is compiled once, when its rule is registered, into a Template whose `build`
+makes only the new nodes (a 2,000-line function instantiates some 15,000 partials).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import textwrap
@@ -31,13 +34,28 @@ class Rule:
     uses_out: bool
     expressions: tuple          # one gast expression per parameter
     domain: tuple               # (low, high) per parameter, for tests and checks
+    templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
+    vector_templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
 
-    def instantiate(self, operands, out):
-        """The partials as gast expressions over `operands` (atoms) and `out` (a name)."""
+    def __post_init__(self):
+        object.__setattr__(self, "templates", _templates(self.expressions))
+        object.__setattr__(self, "vector_templates",
+                           _templates(vectorized(e) for e in self.expressions))
+
+    def instantiate(self, operands, out, elementwise=False, wanted=None):
+        """The partials as gast expressions over `operands` (atoms) and `out` (a name);
+        `elementwise`: made elementwise for array operands (`vectorized`); `wanted`: one flag
+        per operand, None for the partials of the operands not wanted (not built)."""
         mapping = dict(zip(self.params, operands))
         if self.uses_out:
-            mapping["out"] = gast.Name(id=out, ctx=gast.Load(), annotation=None, type_comment=None)
-        return [_substitute(e, mapping) for e in self.expressions]
+            mapping["out"] = _load(out)
+        # vectorizing only renames the rule's own calls, so atoms may be substituted after it
+        atoms = all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values())
+        templates = self.vector_templates if elementwise and atoms else self.templates
+        partials = _built(templates, mapping, wanted)
+        if elementwise and not atoms:
+            partials = [None if p is None else vectorized(p) for p in partials]
+        return partials
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,18 +72,23 @@ class ArrayRule:
     broadcasts: bool = False    # contributions are summed back to each argument's shape
     exact_shape: bool = False   # contributions have exactly each argument's shape (fresh arrays)
     broadcast_view: bool = False  # ... or are read-only broadcast views of exactly that shape
+    templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "templates", _templates(self.expressions))
 
     def matches(self, ranks) -> bool:
         if len(ranks) != len(self.params):
             return False
         return self.ranks is None or tuple(ranks[:len(self.ranks)]) == self.ranks
 
-    def instantiate(self, operands, out, g):
+    def instantiate(self, operands, out, g, wanted=None):
+        """The contributions over `operands`, `out` and `g`; `wanted` as in Rule.instantiate."""
         mapping = dict(zip(self.params, operands))
         mapping["g"] = g
         if self.uses_out:
-            mapping["out"] = gast.Name(id=out, ctx=gast.Load(), annotation=None, type_comment=None)
-        return [None if e is None else _substitute(e, mapping) for e in self.expressions]
+            mapping["out"] = _load(out)
+        return _built(self.templates, mapping, wanted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,10 +98,13 @@ class PartsRule:
     primitive: object
     vjp: object
     expression: gast.AST
+    template: Template = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "template", Template(self.expression))
 
     def instantiate(self, part, k, offset, g):
-        mapping = {"part": part, "k": k, "offset": offset, "g": g}
-        return _substitute(self.expression, mapping)
+        return self.template.build({"part": part, "k": k, "offset": offset, "g": g})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +117,10 @@ class TangentRule:
     params: tuple
     uses_out: bool
     expressions: tuple
+    templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "templates", _templates(self.expressions))
 
     def matches(self, ranks) -> bool:
         return len(ranks) == len(self.params)
@@ -99,8 +129,8 @@ class TangentRule:
         mapping = dict(zip(self.params, operands))
         mapping.update({"d" + p: t for p, t in zip(self.params, tangents)})
         if self.uses_out:
-            mapping["out"] = gast.Name(id=out, ctx=gast.Load(), annotation=None, type_comment=None)
-        return [None if e is None else _substitute(e, mapping) for e in self.expressions]
+            mapping["out"] = _load(out)
+        return _built(self.templates, mapping)
 
 
 RULES: dict = {}
@@ -256,6 +286,32 @@ def _build(primitive, partials, domain) -> Rule:
                 expressions=expressions, domain=tuple(domain or [DEFAULT_DOMAIN] * len(params)))
 
 
+def subnodes(node):
+    """`node` and every node under it, in no particular order, except expression contexts and
+    operators (which hold no names): cheaper than a full walk, for searches."""
+    todo = [node]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node = pop()
+        yield node
+        kind = type(node)
+        fields = _SEARCHED_FIELDS.get(kind)
+        if fields is None:
+            fields = _SEARCHED_FIELDS[kind] = tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, gast.AST):
+                push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        push(item)
+
+
+# node type -> its fields that may hold nodes; the commonest leaves' other fields hold strings
+_SEARCHED_FIELDS: dict = {gast.Name: ("annotation",), gast.Constant: (), gast.Attribute: ("value",)}
+
+
 # math -> numpy, so that a scalar rule's partials apply elementwise to arrays
 VECTOR_SPELLING = {"math.sin": "np.sin", "math.cos": "np.cos", "math.tan": "np.tan",
                    "math.sqrt": "np.sqrt", "math.exp": "np.exp", "math.log": "np.log",
@@ -287,17 +343,73 @@ def vectorized(expression):
             for value in node.values[1:]:
                 result = gast.Call(func=nodes.attribute(name), args=[result, value], keywords=[])
             return result
-    return Vectorize().visit(_clone(expression))
+    return Vectorize().visit(nodes.clone(expression))
 
 
-def _substitute(expression, mapping):
-    class Substitute(gast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id in mapping:
-                return gast.copy_location(_clone(mapping[node.id]), node)
-            return node
-    return Substitute().visit(_clone(expression))
+def _load(identifier):
+    return gast.Name(id=identifier, ctx=gast.Load(), annotation=None, type_comment=None)
 
 
-def _clone(node):
-    return nodes.clone(node)
+# templates: a rule's expression compiled once, instantiated per statement --------------------
+
+class Template:
+    """`build(mapping)` returns a fresh copy of `expression` in which each Name that `mapping`
+    holds is replaced by a copy of the mapped node placed at the Name's position (as
+    gast.copy_location places it), every other node copied as nodes.clone copies it. The walk
+    over the expression is done once, here, not per instantiation."""
+
+    def __init__(self, expression):
+        self.expression = expression
+        self.build = _builder(expression)
+
+
+def _templates(expressions):
+    return tuple(None if e is None else Template(e) for e in expressions)
+
+
+def _built(templates, mapping, wanted=None):
+    """Each template built over `mapping`; None where there is none, or where `wanted` (one
+    flag per operand) says the operand needs none."""
+    if wanted is None:
+        return [None if t is None else t.build(mapping) for t in templates]
+    return [t.build(mapping) if t is not None and w else None for t, w in zip(templates, wanted)]
+
+
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))   # shared by a copy, as nodes.clone does
+_POSITION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+
+
+def _builder(node):
+    """A function of the mapping that builds the copy of `node` (see Template)."""
+    if type(node) is list:
+        items = [(item, None) if type(item) in _IMMUTABLE else (None, _builder(item)) for item in node]
+        return lambda mapping: [value if build is None else build(mapping) for value, build in items]
+    if not isinstance(node, gast.AST):
+        return lambda mapping: copy.deepcopy(node)
+    kind, attributes = type(node), dict(node.__dict__)        # the copy keeps the attribute order
+    children = [(key, _builder(value)) for key, value in attributes.items()
+                if type(value) not in _IMMUTABLE]
+
+    def copied(mapping):
+        new = kind.__new__(kind)
+        fields = new.__dict__
+        fields.update(attributes)
+        for key, build in children:
+            fields[key] = build(mapping)
+        return new
+    if kind is not gast.Name:
+        return copied
+    identifier = node.id
+    position = [(attr, getattr(node, attr)) for attr in _POSITION
+                if attr in node._attributes and hasattr(node, attr)]
+
+    def substituted(mapping):
+        value = mapping.get(identifier)
+        if value is None:
+            return copied(mapping)
+        new = nodes.clone(value)
+        for attr, at in position:
+            if attr in new._attributes:
+                setattr(new, attr, at)
+        return new
+    return substituted

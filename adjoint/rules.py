@@ -53,6 +53,7 @@ from .rule_registry import (  # noqa: F401 (re-exported: the transformations imp
     lookup_jvp,
     lookup_parts,
     rule,
+    subnodes,
     vectorized,
     vjp,
     vjp_parts,
@@ -82,7 +83,7 @@ def times(partial, factor, elementwise):
     fuses as a product: runtime.lower_for_numba), since a select after the product would
     cost a pass numba does not fuse. An inf partial on a domain's edge (sqrt at 0) times a
     zero array element stays nan, as in JAX."""
-    if not any(_is_nan(n) for n in gast.walk(partial)):
+    if type(partial) in (gast.Constant, gast.Name) or not any(_is_nan(n) for n in subnodes(partial)):
         return nodes.scaled(partial, factor)
     is_zero = gast.Compare(left=copy.deepcopy(factor), ops=[gast.Eq()], comparators=[nodes.const(0.0)])
     if not elementwise:

@@ -1,0 +1,179 @@
+"""The reverse and analyze stages' own cost (issue #15, item 9), and the helpers that keep it
+low: rule templates (rule_registry.Template) build the same trees the substitution they
+replace built, for every registered rule."""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+
+import gast
+import pytest
+
+from adjoint import nodes, rules
+from adjoint.analyze import analyze
+from adjoint.forward import forward
+from adjoint.names import Namer
+from adjoint.normalize import normalize
+from adjoint.parse import parse
+from adjoint.pipeline import _user_names, deep_recursion
+from adjoint.reverse import reverse
+from tests.test_compiler_scaling import load_program, straight_line_source
+
+# rule templates ------------------------------------------------------------------------------
+
+
+def substituted(expression, mapping):
+    """What instantiating a rule did before templates: clone, then replace each mapped Name
+    by a copy of its node, placed at the Name's position."""
+    class Substitute(gast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id in mapping:
+                return gast.copy_location(nodes.clone(mapping[node.id]), node)
+            return node
+    return Substitute().visit(nodes.clone(expression))
+
+
+def assert_same_tree(built, expected, originals=()):
+    """Equal node types and attributes all the way down (positions and flags included), and
+    no node shared with `originals` (a built tree is a fresh copy)."""
+    shared = {id(n) for original in originals for n in gast.walk(original)}
+    todo = [(built, expected)]
+    while todo:
+        a, b = todo.pop()
+        assert type(a) is type(b)
+        if isinstance(a, list):
+            assert len(a) == len(b)
+            todo += zip(a, b)
+        elif isinstance(a, gast.AST):
+            assert id(a) not in shared
+            assert list(a.__dict__) == list(b.__dict__)
+            todo += [(a.__dict__[k], b.__dict__[k]) for k in a.__dict__]
+        else:
+            assert a == b
+
+
+def located_name(identifier, line):
+    node = nodes.name(identifier)
+    node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = line, 4, line, 9
+    node.source_text = f"t = {identifier}"
+    return node
+
+
+def operands_for(params):
+    """Located names for all parameters but the second, which gets a constant."""
+    return [nodes.const(2.5) if k == 1 else located_name(f"v_{p}", k + 1) for k, p in enumerate(params)]
+
+
+def scalar_rules():
+    return sorted({id(r): r for r in rules.RULES.values()}.values(), key=lambda r: r.partials.__qualname__)
+
+
+@pytest.mark.parametrize("rule", scalar_rules(), ids=lambda r: r.partials.__qualname__)
+def test_scalar_rule_templates_build_the_substituted_trees(rule):
+    args = operands_for(rule.params)
+    mapping = dict(zip(rule.params, args))
+    if rule.uses_out:
+        mapping["out"] = nodes.name("t_out")
+    expected = [substituted(e, mapping) for e in rule.expressions]
+    for built, wanted in zip(rule.instantiate(args, "t_out"), expected):
+        assert_same_tree(built, wanted, [*rule.expressions, *args])
+    # elementwise: vectorizing the instantiated partial (the fallback) or the template agree
+    for built, wanted in zip(rule.instantiate(args, "t_out", elementwise=True), expected):
+        assert_same_tree(built, rules.vectorized(wanted), [*rule.expressions, *args])
+    # an operand no sensitivity reaches is not built
+    skipped = rule.instantiate(args, "t_out", wanted=[k != 0 for k in range(len(args))])
+    assert skipped[0] is None
+    for built, wanted in zip(skipped[1:], expected[1:]):
+        assert_same_tree(built, wanted)
+
+
+def test_elementwise_partials_of_expression_operands_are_vectorized_after_substitution():
+    sin = rules.lookup(math.sin)
+    operand = gast.parse("np.exp(x)").body[0].value        # not an atom
+    built = sin.instantiate([operand], "t", elementwise=True)[0]
+    assert_same_tree(built, rules.vectorized(substituted(sin.expressions[0], {"x": operand})))
+
+
+def array_rules():
+    return [r for variants in rules.ARRAY_RULES.values() for r in variants]
+
+
+@pytest.mark.parametrize("rule", array_rules(), ids=lambda r: r.vjp.__qualname__)
+def test_array_rule_templates_build_the_substituted_trees(rule):
+    args, g = operands_for(rule.params), located_name("s_9", 9)
+    mapping = {**dict(zip(rule.params, args)), "g": g}
+    if rule.uses_out:
+        mapping["out"] = nodes.name("t_out")
+    for built, e in zip(rule.instantiate(args, "t_out", g), rule.expressions):
+        if e is None:
+            assert built is None
+        else:
+            assert_same_tree(built, substituted(e, mapping), [e, *args, g])
+
+
+@pytest.mark.parametrize("rule", [r for variants in rules.TANGENT_RULES.values() for r in variants],
+                         ids=lambda r: r.jvp.__qualname__)
+def test_tangent_rule_templates_build_the_substituted_trees(rule):
+    args = operands_for(rule.params)
+    tangents = [located_name(f"d_{p}", 20 + k) for k, p in enumerate(rule.params)]
+    mapping = {**dict(zip(rule.params, args)), **{"d" + p: t for p, t in zip(rule.params, tangents)}}
+    if rule.uses_out:
+        mapping["out"] = nodes.name("t_out")
+    for built, e in zip(rule.instantiate(args, tangents, "t_out"), rule.expressions):
+        if e is None:
+            assert built is None
+        else:
+            assert_same_tree(built, substituted(e, mapping), [e, *args, *tangents])
+
+
+@pytest.mark.parametrize("rule", list(rules.PARTS_RULES.values()), ids=lambda r: r.vjp.__qualname__)
+def test_parts_rule_templates_build_the_substituted_trees(rule):
+    part, k, g = located_name("a", 3), nodes.const(1), nodes.name("s_1")
+    offset = nodes.binop(nodes.const(0), "+", nodes.subscript(nodes.attribute("a.shape"), 0))
+    mapping = {"part": part, "k": k, "offset": offset, "g": g}
+    assert_same_tree(rule.instantiate(part, k, offset, g), substituted(rule.expression, mapping),
+                     [rule.expression, part, k, offset, g])
+
+
+# the stages' cost ----------------------------------------------------------------------------
+
+
+def normalized_straight_line(lines, folder):
+    fn = load_program(straight_line_source(lines), "straight", folder)
+    parsed = parse(fn)
+    normalized = normalize(parsed, Namer(_user_names(parsed.tree)))
+    return parsed, normalized
+
+
+def cpu_seconds(run):
+    """CPU time of run(), the cyclic garbage collector paused: its full passes cost in
+    proportion to every object the process holds (pytest's own included), not the stage's."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.process_time()
+        run()
+        return time.process_time() - start
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_analyze_and_reverse_of_2000_straight_lines_take_little_time(tmp_path):
+    """Both took about 2 s together (analyze 0.9 s, reverse 1.2 s, without the collector):
+    rules instantiated by clone-and-transform, fixpoints rescanning every statement per round,
+    whole-function walks per statement. Forward mode shares the rule instantiation."""
+    with deep_recursion():
+        parsed, normalized = normalized_straight_line(2000, str(tmp_path))
+        wrt = (parsed.args[0],)
+        names = _user_names(parsed.tree)
+        analyzed = []
+        used = min(cpu_seconds(lambda: analyzed.append(analyze(normalized, wrt, None, parsed.filename)))
+                   + cpu_seconds(lambda: reverse(normalized, analyzed[-1], Namer(names)))
+                   for _ in range(2))
+        used_forward = min(cpu_seconds(lambda: forward(normalized, analyzed[-1], Namer(names)))
+                           for _ in range(2))
+    assert used < 1.2, f"analyze + reverse of 2,000 lines took {used:.2f} s of CPU"
+    assert used_forward < 0.5, f"forward of 2,000 lines took {used_forward:.2f} s of CPU"
