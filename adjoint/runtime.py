@@ -176,6 +176,8 @@ def lower_for_numba(fn, types_of) -> set:
     import copy
 
     import gast
+
+    from . import trees
     used = set()
 
     def func_of(dotted):
@@ -183,7 +185,7 @@ def lower_for_numba(fn, types_of) -> set:
         return gast.Attribute(value=gast.Name(id=head, ctx=gast.Load(), annotation=None, type_comment=None),
                               attr=attr, ctx=gast.Load())
 
-    class Lower(gast.NodeTransformer):
+    class Lower(trees.Transformer):
         def visit_Call(self, node):
             self.generic_visit(node)
             func = node.func
