@@ -2,6 +2,7 @@
 
     parse(source)         gast.parse(source), the same tree, about twice as fast
     Transformer           gast.NodeTransformer with the same results, faster dispatch and traversal
+    replace_bottom_up     a NodeTransformer with one visit_<kind> method, without visiting the rest
     structure_key(node)   a hashable key, equal for two nodes exactly when gast.dump's are
 
 gast's own converter and dump visit every node through generic, keyword-argument code; on a
@@ -131,6 +132,44 @@ class Transformer(gast.NodeTransformer):
                 else:
                     setattr(node, field, new)
         return node
+
+
+def replace_bottom_up(root, kind, replace):
+    """Replace each node of type `kind` under `root` by replace(node) (a node), the ones inside
+    it first: what a NodeTransformer whose only method, visit_<kind>, visits the node's
+    children and then returns replace(node) does, without its call for every other node."""
+    found = []                    # (parent, field, index in a list field or None, node), pre-order
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        for field in _child_fields(type(node)):
+            value = getattr(node, field, None)
+            if isinstance(value, ast.AST):
+                if type(value) is kind:
+                    found.append((node, field, None, value))
+                todo.append(value)
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    if isinstance(item, ast.AST):
+                        if type(item) is kind:
+                            found.append((node, field, index, item))
+                        todo.append(item)
+    for parent, field, index, node in reversed(found):      # a node's descendants come after it
+        if index is None:
+            setattr(parent, field, replace(node))
+        else:
+            getattr(parent, field)[index] = replace(node)
+
+
+def _child_fields(kind) -> tuple:
+    """The fields of a node type that may hold nodes other than contexts and operators."""
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
+    return fields
+
+
+_CHILD_FIELDS: dict = {}
 
 
 def structure_key(node):
