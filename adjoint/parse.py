@@ -26,7 +26,7 @@ import types
 import gast
 import numpy as np
 
-from . import nodes, runtime
+from . import nodes, runtime, trees
 from .errors import AdjointError, Location
 from .names import GlobalNames, is_reserved
 
@@ -60,14 +60,13 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     helper is inlined (the caller's Namer.taken), which new object names avoid and join."""
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     filename = _filename(fn)
-    tree, source_lines = _function_tree(fn, filename)
+    tree = _function_tree(fn, filename)
     _check_signature(tree, filename)
     user_args = [a.id for a in tree.args.args]
-    _rename_reserved_locals(tree)
+    locals_ = _rename_reserved_locals(tree)
     names = names if names is not None else GlobalNames(tree.name)
-    resolver = _Resolver(fn, filename, local_names(tree), names, taken)
-    tree = resolver.visit(tree)
-    _annotate_source(tree, source_lines)
+    resolver = _Resolver(fn, filename, locals_, names, taken)
+    tree = resolver.visit(tree)             # (replaces expressions only: statements stay annotated)
     tree.decorator_list = []
     tree.body = _strip_docstring(tree.body)
     return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
@@ -84,6 +83,7 @@ def _filename(fn) -> str:
 
 
 def _function_tree(fn, filename):
+    """The function's gast tree, with absolute positions and each statement's `source_text`."""
     try:
         lines, start = inspect.getsourcelines(fn)
     except (OSError, TypeError) as exc:
@@ -92,7 +92,7 @@ def _function_tree(fn, filename):
     source = "".join(lines)
     dedented = textwrap.dedent(source)
     indent = len(lines[0]) - len(lines[0].lstrip()) if source.strip() else 0
-    module = gast.parse(dedented)
+    module = trees.parse(dedented)
     tree = module.body[0]
     if isinstance(tree, gast.FunctionDef) and tree.name != fn.__name__ and fn.__name__ != "<lambda>":
         raise AdjointError(f"the source of {fn.__qualname__} changed since it was imported: "
@@ -110,7 +110,9 @@ def _function_tree(fn, filename):
             if getattr(node, "end_lineno", None) is not None:
                 node.end_lineno += start - 1
                 node.end_col_offset = (node.end_col_offset or 0) + indent
-    return tree, (start, lines)
+            if isinstance(node, gast.stmt):
+                _annotate_source(node, start, lines)
+    return tree
 
 
 def _check_signature(tree, filename):
@@ -132,13 +134,14 @@ def local_names(tree) -> set[str]:
     return names
 
 
-def _rename_reserved_locals(tree):
+def _rename_reserved_locals(tree) -> set[str]:
     """A parameter or local named like something emitted code needs (`np`, `math`, `range`,
     a runtime helper) is renamed `np_1`, wherever the function reads or writes it; emitted
-    code keeps its own names, so the module reads as usual."""
-    clashes = sorted(n for n in local_names(tree) if is_reserved(n))
+    code keeps its own names, so the module reads as usual. Returns the local names after."""
+    locals_ = local_names(tree)
+    clashes = sorted(n for n in locals_ if is_reserved(n))
     if not clashes:
-        return
+        return locals_
     used = {n.id for n in nodes.walk(tree) if isinstance(n, gast.Name)}
     renamed = {}
     for name in clashes:
@@ -150,6 +153,7 @@ def _rename_reserved_locals(tree):
     for node in nodes.walk(tree):
         if isinstance(node, gast.Name) and node.id in renamed:
             node.id = renamed[node.id]
+    return local_names(tree)
 
 
 def _strip_docstring(body):
@@ -159,12 +163,10 @@ def _strip_docstring(body):
     return body
 
 
-def _annotate_source(tree, source):
-    start, lines = source
-    for node in nodes.walk(tree):
-        if isinstance(node, gast.stmt) and hasattr(node, "lineno"):
-            text = lines[node.lineno - start].strip() if 0 <= node.lineno - start < len(lines) else ""
-            node.source_text = text.rstrip(":") if isinstance(node, (gast.If, gast.For, gast.While)) else text
+def _annotate_source(stmt, start, lines):
+    """`stmt.source_text`: the user's line it starts on (without a compound statement's colon)."""
+    text = lines[stmt.lineno - start].strip() if 0 <= stmt.lineno - start < len(lines) else ""
+    stmt.source_text = text.rstrip(":") if isinstance(stmt, (gast.If, gast.For, gast.While)) else text
 
 
 def spelling(obj) -> str | None:
@@ -180,7 +182,7 @@ def spelling(obj) -> str | None:
     return None
 
 
-class _Resolver(gast.NodeTransformer):
+class _Resolver(trees.Transformer):
     """Rewrites global references into canonical calls and inlined constants."""
 
     def __init__(self, fn, filename, local_names, names, taken):

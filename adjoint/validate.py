@@ -251,9 +251,9 @@ class _SharedMemory:
             elif isinstance(stmt, gast.For):
                 self.loop_variables.add(stmt.target.id)
         self.locals = {name for target, _value, _stmt in self.binds for name in _names(target)}
+        self.subscripted = set()            # arrays, whatever else
+        self.calls_helpers = False          # whether any call is to a helper (in_place_writes)
         self.scalars = self._scalars_by_use()
-        self.subscripted = {n.value.id for n in nodes.walk(self.tree)        # arrays, whatever else
-                            if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name)}
         self.ranks = self._infer_ranks()
         self.roots, self.origin = self._infer_roots()
         self.order, self.loops = {}, {}         # statement -> its place in the source, its loops
@@ -265,10 +265,15 @@ class _SharedMemory:
         """Names the code itself shows are numbers: a range bound, what a math function,
         float(), int() or a two-argument min/max takes, a branch or loop condition (an array
         there raises, in numba and in numpy), each through arithmetic (x * y is an array if
-        either is); and whatever a number is computed from by arithmetic alone."""
+        either is); and whatever a number is computed from by arithmetic alone.
+        The same walk fills `subscripted` and `calls_helpers`."""
         scalars = set()
         for node in nodes.walk(self.tree):
+            if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
+                self.subscripted.add(node.value.id)
             callee = getattr(node, "callee", None) if isinstance(node, gast.Call) else None
+            if callee is not None and not self.calls_helpers:
+                self.calls_helpers = _is_python_function(callee)
             if callee in (range, float, int) or getattr(callee, "__module__", None) == "math" \
                     or (callee in (min, max) and len(node.args) > 1):
                 for argument in node.args:
@@ -502,7 +507,8 @@ class _SharedMemory:
             elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name) \
                     and self.may_be_array(target):
                 yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id, stmt)
-            for call in (n for n in nodes.walk(stmt) if isinstance(n, gast.Call)
+            calls = nodes.walk(stmt) if self.calls_helpers else ()
+            for call in (n for n in calls if isinstance(n, gast.Call)
                          and _is_python_function(getattr(n, "callee", None))):
                 if isinstance(stmt, (gast.If, gast.For, gast.While)) and not _in_header(call, stmt):
                     continue                # visited with the statement of the body it is in
