@@ -125,8 +125,8 @@ def _sizing(name, args, body, totals, origin):
 
 
 def _unflagged(stmt):
-    """`stmt` if neither it nor a statement in its blocks is primal, else a copy of it (and of
-    those blocks' statements) marked not primal; the expressions are shared."""
+    """`stmt` itself if it is a simple statement not marked primal, else a copy marked not
+    primal, its blocks' statements unflagged likewise; the expressions are shared."""
     blocks = _blocks(stmt)
     if not blocks and not getattr(stmt, "primal", False):
         return stmt
