@@ -93,9 +93,10 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
             stmt = nodes.clone(stmt)                   # its blocks are rewritten in place below
         body.append(stmt)
     body = _scatter_gathers(body, output_names)
-    callees = {id(s): _callees(s) for s in _simple_statements(body)}   # one search per statement
-    _reject_array_arithmetic(body, arrays, filename)      # the clearer reason, when both apply
-    _reject_allocations(body, callees, filename, mode)
+    simple = list(_simple_statements(body))
+    callees = {id(s): _callees(s) for s in simple}        # one search per statement
+    _reject_array_arithmetic(simple, arrays, filename)    # the clearer reason, when both apply
+    _reject_allocations(simple, callees, filename, mode)
     body = _unpack_to_indexing([_math_spelling(s, callees) for s in body])
     final = body[-1]
     if mode == "reverse":                  # array gradients are written, scalar ones returned
@@ -124,8 +125,8 @@ def _sizing(name, args, body, totals, origin):
 
 
 def _unflagged(stmt):
-    """`stmt` if neither it nor a statement in its blocks is primal, else a copy of it (and of
-    those blocks' statements) marked not primal; the expressions are shared."""
+    """`stmt` itself if it is a simple statement not marked primal, else a copy marked not
+    primal, its blocks' statements unflagged likewise; the expressions are shared."""
     blocks = _blocks(stmt)
     if not blocks and not getattr(stmt, "primal", False):
         return stmt
@@ -150,10 +151,10 @@ def _blocks(stmt):
     return ("body", "orelse") if isinstance(stmt, (gast.If, gast.For, gast.While)) else ()
 
 
-def _reject_allocations(body, callees, filename, mode):
+def _reject_allocations(simple, callees, filename, mode):
     """What still allocates after the tapes became workspace slices: a tape that cannot be
     sized before launch, or an array of the function's own."""
-    for stmt in _simple_statements(body):
+    for stmt in simple:
         if not callees[id(stmt)].isdisjoint(ALLOCATING):
             if mode == "forward" or getattr(stmt, "primal", False):      # not a tape: the user's array
                 raise AdjointError("device code cannot allocate arrays, and this function "
@@ -169,9 +170,9 @@ def _reject_allocations(body, callees, filename, mode):
                                     "values across iterations at the top level")
 
 
-def _reject_array_arithmetic(body, arrays, filename):
+def _reject_array_arithmetic(simple, arrays, filename):
     """`y = x * x` on arrays needs a new array: a device function cannot make one."""
-    for stmt in _simple_statements(body):
+    for stmt in simple:
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
                 and stmt.targets[0].id in arrays \
                 and not isinstance(stmt.value, (gast.Name, gast.Subscript, gast.Attribute)) \
@@ -203,7 +204,8 @@ def _callees(node):
             names = names | {nodes.dotted(node.func)}
         fields = _EXPRESSION_FIELDS.get(kind)
         if fields is None:
-            fields = _EXPRESSION_FIELDS[kind] = tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
+            fields = _EXPRESSION_FIELDS[kind] = () if kind in (gast.Name, gast.Constant) else \
+                tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
         for field in fields:
             value = getattr(node, field, None)
             if isinstance(value, gast.AST):
@@ -216,7 +218,7 @@ def _callees(node):
 
 
 _NONE = frozenset()                 # most statements call nothing: they share one empty set
-_EXPRESSION_FIELDS: dict = {}       # node type -> its fields that may hold nodes worth searching
+_EXPRESSION_FIELDS: dict = {}       # node type -> its fields that may hold calls (none: names, constants)
 
 
 def _check_scalar_value(final, arrays, filename):
