@@ -23,8 +23,19 @@ STEP = 1e-6                   # relative finite-difference step
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "slow: among the slowest tests (numba compiles of large gradients, subprocesses, "
-        "long campaigns); `make test-quick` (pytest -m \"not slow\") leaves them out, `make test` runs all")
+        "markers", "slow: among the slowest tests (numba compilations, subprocesses, fuzzing campaigns); "
+        "`make test-quick` (pytest -m \"not slow\") leaves them out, `make test` runs all")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Numba's compilation is most of the suite's time (0.5 to 5 s of CPU per gradient), so a
+    test's run on the cpu target (its `target` parameter is "cpu") is marked slow: the quick
+    suite checks the same emitted code on the python target. Other slow tests carry
+    @pytest.mark.slow themselves (measured with --durations)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("target") == "cpu":
+            item.add_marker(pytest.mark.slow)
 
 
 def cuda_available() -> bool:
