@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import adjoint
 from tests.array_corpus import gmm_data, gmm_objective, gmm_objective_vectorized
-from tests.conftest import compiled
+from tests.conftest import compiled, make_rng
 from tests.oracles import autograd_gradient, finite_difference
 
 
@@ -117,24 +117,30 @@ def with_exit(x):
     return total
 
 
-RNG = np.random.default_rng(7)
-W3 = RNG.normal(size=(3, 4, 4)) * 0.5
-X4 = RNG.normal(size=4) * 0.5
-CASES = [
-    (layers, (W3, X4), 0, True),
-    (layers, (W3, X4), 1, True),
-    (layers, (W3[:0], X4), 1, True),                        # zero trips
-    (chain, (W3, X4), 0, False),
-    (chain, (W3, X4), 1, False),
-    (growing, (np.linspace(-0.5, 0.4, 5),), 0, False),
-    (shrinking_bound, (np.linspace(-0.5, 0.4, 6), 6), 0, False),
-    (overwritten, (np.linspace(-0.3, 0.2, 4),), 0, False),
-    (nested, (RNG.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 0, True),
-    (nested, (RNG.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 1, True),
-    (with_exit, (np.linspace(0.1, 0.5, 3),), 0, False),
-    (nested_chain, (RNG.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 0, False),
-    (nested_chain, (RNG.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 1, False),
-]
+def _cases():
+    """The weights, the input and the cases' arguments, drawn once, at import, from a
+    generator of their own."""
+    rng = np.random.default_rng(7)
+    w3 = rng.normal(size=(3, 4, 4)) * 0.5
+    x4 = rng.normal(size=4) * 0.5
+    return w3, x4, [
+        (layers, (w3, x4), 0, True),
+        (layers, (w3, x4), 1, True),
+        (layers, (w3[:0], x4), 1, True),                        # zero trips
+        (chain, (w3, x4), 0, False),
+        (chain, (w3, x4), 1, False),
+        (growing, (np.linspace(-0.5, 0.4, 5),), 0, False),
+        (shrinking_bound, (np.linspace(-0.5, 0.4, 6), 6), 0, False),
+        (overwritten, (np.linspace(-0.3, 0.2, 4),), 0, False),
+        (nested, (rng.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 0, True),
+        (nested, (rng.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 1, True),
+        (with_exit, (np.linspace(0.1, 0.5, 3),), 0, False),
+        (nested_chain, (rng.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 0, False),
+        (nested_chain, (rng.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 1, False),
+    ]
+
+
+W3, X4, CASES = _cases()
 
 
 @pytest.mark.filterwarnings("ignore:Output seems independent of input")      # zero trips
@@ -231,7 +237,8 @@ def test_stored_rows_any_shapes(K, m, n, seed):
 
 
 def test_stored_rows_compiled():
-    A, B, x = RNG.normal(size=(3, 4, 5)), RNG.normal(size=(3, 4)), RNG.normal(size=5)
+    rng = make_rng("test_stored", "test_stored_rows_compiled")
+    A, B, x = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4)), rng.normal(size=5)
     for k, got in enumerate(compiled(mixture, (0, 1, 2), "cpu")(A, B, x)):
         np.testing.assert_allclose(got, autograd_gradient(mixture, (A, B, x), k), rtol=1e-10, atol=1e-12)
 
