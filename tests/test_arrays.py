@@ -91,6 +91,7 @@ def test_broadcasting_shapes(shapes, seed):
         np.testing.assert_allclose(g, autograd_gradient(ac.broadcast_pair, (a, b), k), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_broadcasting_compiled():
     rng = make_rng("test_arrays", "test_broadcasting_compiled")
     a, b = rng.normal(size=(2, 1, 3)), rng.normal(size=(4, 1))
@@ -124,6 +125,7 @@ def test_mlp_loss(target):
         assert relative_error(got[k], autograd_gradient(ac.mlp_loss, args, k)) < 1e-10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["python", "cpu"])
 @pytest.mark.parametrize("objective", [ac.gmm_objective, ac.gmm_objective_matrix])
 def test_gmm_objective(objective, target):
@@ -138,6 +140,7 @@ def test_gmm_objective(objective, target):
 
 # --- dtypes, errors, the emitted code ---------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gradient_dtype_follows_input(dtype):
     rng = make_rng("test_arrays", "test_gradient_dtype_follows_input")
@@ -182,6 +185,7 @@ def test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise(target):
     assert "s_1 += np.broadcast_to(" in copy and "s_1 = np.zeros" in copy
 
 
+@pytest.mark.slow
 def test_guessed_types_and_adjoint_for_the_arguments_types():
     import autograd
     g = adjoint.grad(ac.gmm_objective_matrix, wrt=(0, 1, 2))

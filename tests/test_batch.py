@@ -46,6 +46,7 @@ def one_by_one(fn, wrt, args):
     return np.array(rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, fn, wrt, args", WORKLOADS, ids=[w[0] for w in WORKLOADS])
 @pytest.mark.parametrize("target", ["cpu", pytest.param("cuda", marks=needs_cuda)])
 def test_batch_equals_point_by_point(name, fn, wrt, args, target):
@@ -56,6 +57,7 @@ def test_batch_equals_point_by_point(name, fn, wrt, args, target):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_batch_over_a_named_shared_argument():
     """The points may be any argument: here the volatility, with the path shared."""
     rng = make_rng("test_batch", "test_batch_over_a_named_shared_argument")
@@ -67,6 +69,7 @@ def test_batch_over_a_named_shared_argument():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_monte_carlo_greeks_match_black_scholes():
     z = np.random.default_rng(0).standard_normal((20_000, 50))
     delta, vega = adjoint.grad(discounted_payoff, wrt=("s0", "sigma")).batch(

@@ -65,6 +65,7 @@ def as_tuple(value):
     return value if isinstance(value, tuple) else (value,)
 
 
+@pytest.mark.slow
 @needs_cuda
 @pytest.mark.parametrize("name, fn, wrt, args", WORKLOADS, ids=IDS)
 def test_forward_gradient_batch_on_cuda(name, fn, wrt, args):
@@ -75,6 +76,7 @@ def test_forward_gradient_batch_on_cuda(name, fn, wrt, args):
         np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @needs_cuda
 @pytest.mark.parametrize("name, fn, wrt, args", WORKLOADS, ids=IDS)
 def test_jvp_on_cuda_called_directly(name, fn, wrt, args):
@@ -108,6 +110,7 @@ def test_jvp_batch_on_cuda_with_shared_and_per_point_tangents():
     np.testing.assert_allclose(tangents, fd, rtol=1e-6)
 
 
+@pytest.mark.slow
 @needs_cuda
 def test_forward_gradient_on_cuda_called_directly():
     g = adjoint.grad(f4, target="cuda", mode="forward")
@@ -128,6 +131,7 @@ def test_cuda_inputs_on_the_device_stay_there_in_forward_mode():
     np.testing.assert_allclose(tangents.copy_to_host(), reverse_on_cpu(f4, 0, (X,))[0].sum(axis=1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["python", "cpu"])
 def test_forward_batches_on_the_host_equal_point_by_point(target):
     """The same batch API on the host targets, including a vector-valued jvp."""

@@ -58,6 +58,7 @@ def test_mlp_hessian_vector_product(target):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
 @pytest.mark.parametrize("target", TARGETS)
 def test_lorenz_jacobians(target, mode):
@@ -82,6 +83,7 @@ def test_second_derivative_through_a_loop_and_a_branch(target):
     assert adjoint.hessian(hc.loop_and_branch, target=target)(0.9) == pytest.approx(second(0.9), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_vjp_of_a_vector_function():
     state, params = np.array([1.0, 1.0, 1.05]), np.array([10.0, 28.0, 8.0 / 3.0])
     u = np.array([0.3, -1.0, 2.0])

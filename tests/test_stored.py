@@ -170,6 +170,7 @@ def test_layers_store_the_tanh_and_replay_no_product():
     assert "if k == 0:" in source                          # the tape is sized at the first row
 
 
+@pytest.mark.slow
 def test_gmm_reverse_loops_read_the_products_back():
     """ADBench GMM: the reverse loops no longer recompute x_c L^T, nor the exp terms."""
     data = gmm_data(3, 4, 20)
@@ -183,6 +184,7 @@ def test_gmm_reverse_loops_read_the_products_back():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_float32_rows_keep_their_dtype():
     W, x = W3.astype(np.float32), X4.astype(np.float32)
     got = adjoint.grad(layers, wrt=0)(W, x)
@@ -200,6 +202,7 @@ def test_hessian_vector_product_through_stored_rows():
                                rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_recompute_replays_everything_and_agrees():
     """grad(f, recompute=True): no stored rows (least memory), the same gradient."""
     stored = adjoint.grad(layers, wrt=0)
@@ -236,6 +239,7 @@ def test_stored_rows_any_shapes(K, m, n, seed):
         np.testing.assert_allclose(got, autograd_gradient(mixture, (A, B, x), k), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_stored_rows_compiled():
     rng = make_rng("test_stored", "test_stored_rows_compiled")
     A, B, x = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4)), rng.normal(size=5)
@@ -243,6 +247,7 @@ def test_stored_rows_compiled():
         np.testing.assert_allclose(got, autograd_gradient(mixture, (A, B, x), k), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_loop_local_sensitivities_are_allocated_once():
     """A reverse loop's zero sensitivity of a loop-local array is allocated at the forward
     loop's first iteration (when its shape is known) and reset in each reverse iteration."""
