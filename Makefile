@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean fuzz
+.PHONY: demo test test-quick bench lint clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +17,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The suite without the tests marked `slow` (large numba compiles, subprocesses, fuzzing
+# campaigns; tests/conftest.py registers the marker): under a minute.
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # The peers (jax, autograd, torch) and matplotlib are installed when missing; a failed install is
 # reported and the benchmarks run without that peer (its rows say "missing").

@@ -23,8 +23,31 @@ STEP = 1e-6                   # relative finite-difference step
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "slow: among the slowest tests (numba compiles of large gradients, subprocesses, "
-        "long campaigns); `make test-quick` (pytest -m \"not slow\") leaves them out, `make test` runs all")
+        "markers", "slow: among the slowest tests (numba compilations, subprocesses, fuzzing campaigns); "
+        "`make test-quick` (pytest -m \"not slow\") leaves them out, `make test` runs all")
+
+
+# Single slow cases of otherwise quick tests, and the slowest of tests/test_compiler_scaling.py
+# (measured: 0.8 to 3 s of CPU each).
+SLOW_CASES = {
+    "tests/test_control_flow.py::test_against_autograd[lorenz_rk4-1000-wrt0-python]",
+    "tests/test_compiler_scaling.py::test_straight_line_gradient_matches_finite_differences",
+    "tests/test_compiler_scaling.py::test_cached_gradient_of_a_deep_sum_loads_without_recursion_error",
+    "tests/test_compiler_scaling.py::test_sum_of_a_thousand_terms[python]",
+    "tests/test_compiler_scaling.py::test_190_nested_calls[python]",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Numba's compilation is most of the suite's time (0.5 to 5 s of CPU per gradient), so a
+    test's run on the cpu target (its `target` parameter is "cpu") is marked slow: the quick
+    suite checks the same emitted code on the python target. Other tests that took 0.5 s of
+    CPU or more in a run of the quick suite (compiling for numba or the CUDA simulator, or
+    starting a process) carry @pytest.mark.slow themselves, or are listed in SLOW_CASES."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("target") == "cpu") or item.nodeid in SLOW_CASES:
+            item.add_marker(pytest.mark.slow)
 
 
 def cuda_available() -> bool:

@@ -181,6 +181,7 @@ def test_jvp_leaves_arguments_and_tangents_as_they_were(target):
     assert list(y) == [1.0, 0.0] and list(u) == [1.0, -1.0] and list(v) == [0.5, 2.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["reverse", "forward"])
 def test_batch_points_get_their_own_copy_of_a_written_shared_argument(mode):
     """y is shared by every point and written by each: the points wrote into one array
@@ -202,6 +203,7 @@ def test_cuda_batch_refuses_a_written_shared_argument():
         adjoint.grad(accumulate, wrt=(0, 1), target="cuda").batch(X, y)
 
 
+@pytest.mark.slow
 def test_jvp_batch_with_a_written_shared_argument_and_tangent():
     rng = np.random.default_rng(20240612)
     X, y = rng.normal(size=(32, 2)), rng.normal(size=2)
@@ -228,6 +230,7 @@ def test_debug_turns_an_index_past_the_end_into_an_index_error_at_the_users_line
         assert "out of bounds" in str(error) and "s = s + x[i] * x[i]" in str(error)
 
 
+@pytest.mark.slow
 def test_debug_covers_jvp_vjp_forward_mode_and_batches():
     x = np.array([1.0, 2.0, 3.0])
     calls = {
@@ -244,6 +247,7 @@ def test_debug_covers_jvp_vjp_forward_mode_and_batches():
     assert info.value.location.line == line_of(fill, "y[i] = x[i] * 2.0")
 
 
+@pytest.mark.slow
 def test_boundscheck_option_locates_jvp_and_batch_failures_too():
     """jit_options={"boundscheck": True} raised in a batch as a SystemError of numba's parallel
     loop, and in jvp without a line."""

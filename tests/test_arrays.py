@@ -9,34 +9,41 @@ from hypothesis import strategies as st
 import adjoint
 from tests import array_corpus as ac
 from tests.conftest import compiled as gradient_function
+from tests.conftest import make_rng
 from tests.oracles import autograd_gradient, finite_difference
 
-RNG = np.random.default_rng(11)
-POSITIVE = RNG.uniform(0.5, 2.0, size=(3, 4))
 
-# (function, arguments, whether autograd can run it: it cannot assign array elements)
-CASES = [
-    (ac.elementwise, (RNG.normal(size=5),), True),
-    (ac.scalar_and_array, (0.7, RNG.normal(size=5)), True),
-    (ac.broadcast_pair, (RNG.normal(size=(3, 1)), RNG.normal(size=(1, 4))), True),
-    (ac.broadcast_pair, (RNG.normal(size=(3, 4)), RNG.normal(size=4)), True),
-    (ac.reductions, (POSITIVE,), True),
-    (ac.mean_axis, (RNG.normal(size=(3, 4)),), True),
-    (ac.products, (RNG.normal(size=(3, 3)), RNG.normal(size=(3, 3)), RNG.normal(size=3)), True),
-    (ac.matmul_function, (RNG.normal(size=(2, 3)), RNG.normal(size=(3, 4))), True),
-    (ac.where_clip, (RNG.normal(size=7),), True),
-    (ac.shape_ops, (RNG.normal(size=(2, 3)),), True),
-    (ac.norm_and_size, (RNG.normal(size=4),), True),
-    (ac.methods, (RNG.normal(size=(2, 3)),), True),
-    (ac.slices, (RNG.normal(size=6),), True),
-    (ac.rows_and_columns, (RNG.normal(size=(2, 3)),), True),
-    (ac.built_arrays, (0.4, 1.3), True),
-    (ac.recurrence, (RNG.normal(size=6),), False),
-    (ac.overwritten_elements, (RNG.normal(size=3),), False),
-    (ac.matrix_elements, (RNG.normal(size=(2, 2)),), False),
-    (ac.array_state, (RNG.normal(size=4), 5), True),
-    (ac.logsumexp, (RNG.normal(size=6),), True),
-]
+def _cases():
+    """(function, arguments, whether autograd can run it: it cannot assign array elements);
+    the arguments are drawn once, at import, from a generator of their own."""
+    rng = np.random.default_rng(11)
+    positive = rng.uniform(0.5, 2.0, size=(3, 4))
+    return [
+        (ac.elementwise, (rng.normal(size=5),), True),
+        (ac.scalar_and_array, (0.7, rng.normal(size=5)), True),
+        (ac.broadcast_pair, (rng.normal(size=(3, 1)), rng.normal(size=(1, 4))), True),
+        (ac.broadcast_pair, (rng.normal(size=(3, 4)), rng.normal(size=4)), True),
+        (ac.reductions, (positive,), True),
+        (ac.mean_axis, (rng.normal(size=(3, 4)),), True),
+        (ac.products, (rng.normal(size=(3, 3)), rng.normal(size=(3, 3)), rng.normal(size=3)), True),
+        (ac.matmul_function, (rng.normal(size=(2, 3)), rng.normal(size=(3, 4))), True),
+        (ac.where_clip, (rng.normal(size=7),), True),
+        (ac.shape_ops, (rng.normal(size=(2, 3)),), True),
+        (ac.norm_and_size, (rng.normal(size=4),), True),
+        (ac.methods, (rng.normal(size=(2, 3)),), True),
+        (ac.slices, (rng.normal(size=6),), True),
+        (ac.rows_and_columns, (rng.normal(size=(2, 3)),), True),
+        (ac.built_arrays, (0.4, 1.3), True),
+        (ac.recurrence, (rng.normal(size=6),), False),
+        (ac.overwritten_elements, (rng.normal(size=3),), False),
+        (ac.matrix_elements, (rng.normal(size=(2, 2)),), False),
+        (ac.array_state, (rng.normal(size=4), 5), True),
+        (ac.logsumexp, (rng.normal(size=6),), True),
+    ]
+
+
+CASES = _cases()
+
 
 def float_arguments(args):
     return tuple(k for k, a in enumerate(args) if isinstance(a, (float, np.ndarray)))
@@ -84,8 +91,10 @@ def test_broadcasting_shapes(shapes, seed):
         np.testing.assert_allclose(g, autograd_gradient(ac.broadcast_pair, (a, b), k), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_broadcasting_compiled():
-    a, b = RNG.normal(size=(2, 1, 3)), RNG.normal(size=(4, 1))
+    rng = make_rng("test_arrays", "test_broadcasting_compiled")
+    a, b = rng.normal(size=(2, 1, 3)), rng.normal(size=(4, 1))
     got = gradient_function(ac.broadcast_pair, (0, 1), "cpu")(a, b)
     for k, g in enumerate(got):
         np.testing.assert_allclose(g, autograd_gradient(ac.broadcast_pair, (a, b), k), rtol=1e-10)
@@ -99,7 +108,8 @@ def relative_error(got, want):
 
 @pytest.mark.parametrize("target", ["python", "cpu"])
 def test_least_squares(target):
-    args = (RNG.normal(size=(7, 3)), RNG.normal(size=3), RNG.normal(size=7))
+    rng = make_rng("test_arrays", "test_least_squares")
+    args = (rng.normal(size=(7, 3)), rng.normal(size=3), rng.normal(size=7))
     got = gradient_function(ac.least_squares, (0, 1), target)(*args)
     for k in (0, 1):
         assert relative_error(got[k], autograd_gradient(ac.least_squares, args, k)) < 1e-10
@@ -107,13 +117,15 @@ def test_least_squares(target):
 
 @pytest.mark.parametrize("target", ["python", "cpu"])
 def test_mlp_loss(target):
-    args = (RNG.normal(size=(4, 6)), RNG.normal(size=6), RNG.normal(size=6), 0.3,
-            RNG.normal(size=(9, 4)), RNG.normal(size=9))
+    rng = make_rng("test_arrays", "test_mlp_loss")
+    args = (rng.normal(size=(4, 6)), rng.normal(size=6), rng.normal(size=6), 0.3,
+            rng.normal(size=(9, 4)), rng.normal(size=9))
     got = gradient_function(ac.mlp_loss, (0, 1, 2, 3), target)(*args)
     for k in range(4):
         assert relative_error(got[k], autograd_gradient(ac.mlp_loss, args, k)) < 1e-10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["python", "cpu"])
 @pytest.mark.parametrize("objective", [ac.gmm_objective, ac.gmm_objective_matrix])
 def test_gmm_objective(objective, target):
@@ -128,9 +140,11 @@ def test_gmm_objective(objective, target):
 
 # --- dtypes, errors, the emitted code ---------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gradient_dtype_follows_input(dtype):
-    x = RNG.normal(size=5).astype(dtype)
+    rng = make_rng("test_arrays", "test_gradient_dtype_follows_input")
+    x = rng.normal(size=5).astype(dtype)
     g = gradient_function(ac.elementwise, 0, "cpu")(x)
     assert g.dtype == dtype
     np.testing.assert_allclose(g, finite_difference(ac.elementwise, (x.astype(np.float64),), 0),
@@ -146,16 +160,18 @@ def test_function_without_rule_names_it_and_how_to_register():
 
 
 def test_broadcast_sums_back_only_where_needed():
+    rng = make_rng("test_arrays", "test_broadcast_sums_back_only_where_needed")
     source = gradient_function(ac.mlp_loss, (0, 1, 2, 3), "python").source_for(
-        RNG.normal(size=(4, 6)), RNG.normal(size=6), RNG.normal(size=6), 0.3,
-        RNG.normal(size=(9, 4)), RNG.normal(size=9))
+        rng.normal(size=(4, 6)), rng.normal(size=6), rng.normal(size=6), 0.3,
+        rng.normal(size=(9, 4)), rng.normal(size=9))
     assert "def _sum_to_2_1(g, shape):" in source          # b1 broadcast over the rows
     assert "s_W1 += X.T @ s_1" in source                    # the matrix product's rule
 
 
 @pytest.mark.parametrize("target", ["python", "cpu"])
 def test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise(target):
-    A, w, B = RNG.normal(size=(5, 3)), RNG.normal(size=5), RNG.normal(size=(3, 2))
+    rng = make_rng("test_arrays", "test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise")
+    A, w, B = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=(3, 2))
     viewed = gradient_function(ac.row_norms_weighted, (0, 1), target)
     copied = gradient_function(ac.row_sums_projected, (0, 1), target)
     for g, fn, args in ((viewed, ac.row_norms_weighted, (A, w)), (copied, ac.row_sums_projected, (A, B))):
@@ -169,6 +185,7 @@ def test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise(target):
     assert "s_1 += np.broadcast_to(" in copy and "s_1 = np.zeros" in copy
 
 
+@pytest.mark.slow
 def test_guessed_types_and_adjoint_for_the_arguments_types():
     import autograd
     g = adjoint.grad(ac.gmm_objective_matrix, wrt=(0, 1, 2))

@@ -73,10 +73,12 @@ def test_nan_and_inf_propagate():
     assert np.isinf(G([np.inf, 2.0, 3.0, 4.0])[1:]).all()
 
 
+@pytest.mark.slow
 def test_empty_arrays():
     assert adjoint.grad(ac.elementwise)(np.array([])).shape == (0,)
 
 
+@pytest.mark.slow
 def test_new_shapes_and_dtypes_respecialize():
     g = adjoint.grad(ac.elementwise)
     first = g(np.ones(3))
@@ -85,6 +87,7 @@ def test_new_shapes_and_dtypes_respecialize():
     np.testing.assert_array_equal(g(np.ones(3)), first)
 
 
+@pytest.mark.slow
 def test_very_long_loops():
     """A million iterations: the for loop's tape is preallocated, the while loop's doubles."""
     assert np.isfinite(adjoint.grad(cf.nonlinear_accumulator)(0.5, 1_000_000))
@@ -94,6 +97,7 @@ def test_very_long_loops():
     assert np.isfinite(g)
 
 
+@pytest.mark.slow
 def test_concurrent_calls_compile_once():
     g = adjoint.grad(ac.logsumexp)
     points = [np.random.default_rng(k).normal(size=5) for k in range(8)]

@@ -14,20 +14,27 @@ import adjoint
 from examples.option_greeks import black_scholes_greeks, discounted_payoff
 from examples.seed_f4 import f4
 from tests import control_flow_corpus as cf
-from tests.conftest import needs_cuda
+from tests.conftest import make_rng, needs_cuda
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
-RNG = np.random.default_rng(7)
-LORENZ = np.tile([1.0, 1.0, 1.05, 10.0, 28.0, 8.0 / 3.0], (6, 1)) + RNG.uniform(0, 0.1, (6, 6))
-WORKLOADS = [
-    ("f4", f4, 0, (RNG.uniform(0.5, 2.0, (40, 4)),)),
-    ("lorenz", cf.lorenz_rk4, 0, (LORENZ, 15)),
-    ("piecewise", cf.piecewise, 0, (np.linspace(-2.5, 3.0, 23),)),
-    ("two_helpers", cf.two_helpers, (0, 1), (np.linspace(-1.0, 1.0, 9), 0.4)),
-    ("option", discounted_payoff, ("s0", "sigma"),
-     (RNG.standard_normal((64, 20)), 100.0, 0.2, 0.03, 1.0, 100.0)),
-]
+
+def _workloads():
+    """The Lorenz states and the workloads' points, drawn once, at import, from a generator of
+    their own."""
+    rng = np.random.default_rng(7)
+    lorenz = np.tile([1.0, 1.0, 1.05, 10.0, 28.0, 8.0 / 3.0], (6, 1)) + rng.uniform(0, 0.1, (6, 6))
+    return lorenz, [
+        ("f4", f4, 0, (rng.uniform(0.5, 2.0, (40, 4)),)),
+        ("lorenz", cf.lorenz_rk4, 0, (lorenz, 15)),
+        ("piecewise", cf.piecewise, 0, (np.linspace(-2.5, 3.0, 23),)),
+        ("two_helpers", cf.two_helpers, (0, 1), (np.linspace(-1.0, 1.0, 9), 0.4)),
+        ("option", discounted_payoff, ("s0", "sigma"),
+         (rng.standard_normal((64, 20)), 100.0, 0.2, 0.03, 1.0, 100.0)),
+    ]
+
+
+LORENZ, WORKLOADS = _workloads()
 
 
 def one_by_one(fn, wrt, args):
@@ -39,6 +46,7 @@ def one_by_one(fn, wrt, args):
     return np.array(rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, fn, wrt, args", WORKLOADS, ids=[w[0] for w in WORKLOADS])
 @pytest.mark.parametrize("target", ["cpu", pytest.param("cuda", marks=needs_cuda)])
 def test_batch_equals_point_by_point(name, fn, wrt, args, target):
@@ -49,9 +57,11 @@ def test_batch_equals_point_by_point(name, fn, wrt, args, target):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_batch_over_a_named_shared_argument():
     """The points may be any argument: here the volatility, with the path shared."""
-    z = RNG.standard_normal(30)
+    rng = make_rng("test_batch", "test_batch_over_a_named_shared_argument")
+    z = rng.standard_normal(30)
     sigmas = np.linspace(0.1, 0.4, 5)
     g = adjoint.grad(discounted_payoff, wrt="sigma")
     got = g.batch(z, 100.0, sigmas, 0.03, 1.0, 90.0, batched="sigma")
@@ -59,6 +69,7 @@ def test_batch_over_a_named_shared_argument():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_monte_carlo_greeks_match_black_scholes():
     z = np.random.default_rng(0).standard_normal((20_000, 50))
     delta, vega = adjoint.grad(discounted_payoff, wrt=("s0", "sigma")).batch(
@@ -76,8 +87,9 @@ def test_cuda_single_call_is_a_batch_of_one():
 
 @needs_cuda
 def test_cuda_inputs_on_the_device_stay_there():
+    rng = make_rng("test_batch", "test_cuda_inputs_on_the_device_stay_there")
     from numba import cuda
-    points = cuda.to_device(RNG.uniform(0.5, 2.0, (8, 4)))
+    points = cuda.to_device(rng.uniform(0.5, 2.0, (8, 4)))
     result = adjoint.grad(f4, target="cuda").batch(points)
     assert hasattr(result, "copy_to_host")            # a device array: no transfer back
     np.testing.assert_allclose(result.copy_to_host(), one_by_one(f4, 0, (points.copy_to_host(),)))

@@ -136,6 +136,7 @@ def _run(script, env):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_a_later_process_sees_changed_constants_environment_and_rules(tmp_path):
     """f(x) = S x^P + wave(x), with wave's registered partial read from another file. Each run
     changes one thing the gradient depends on (never f's own file); at x = 0.5 the value is
@@ -215,6 +216,7 @@ def _damage(folder, key, how):
             damaged.write_bytes(b"\x80\x04garbage, not a pickle" * 3)
 
 
+@pytest.mark.slow
 def test_a_damaged_entry_is_regenerated_in_a_later_process(tmp_path):
     """One function per kind of damage (each its own entry); the second process finds every
     entry damaged and still returns d(k x^2 + sin x)/dx = 2 k x + cos x, and k x^2 + sin x."""
@@ -327,6 +329,7 @@ def weighted_mean_square(x):
     return np.sum(WEIGHTS * x * x) / x.shape[0]
 
 
+@pytest.mark.slow
 def test_a_global_array_is_keyed_by_its_values(cache_dir):
     """numba compiles a global array into the machine code as a constant: the gradient
     2 W x / n must follow W's values, not the first entry's."""

@@ -177,6 +177,7 @@ def test_random_stencils_match_oracles(seed, tmp_path):
     np.testing.assert_allclose(got, finite_difference(module.stencil, (x,), 0), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 @needs_cuda
 @pytest.mark.parametrize("fn", [rosenbrock, three_point])
 def test_cuda_batch_runs_the_carried_loop(fn):

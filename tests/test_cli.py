@@ -415,12 +415,14 @@ def _subprocess(*argv, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_subprocess_show(model, tmp_path):
     done = _subprocess("show", "model.py:f", "--color", "never", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "def grad_f(x, y):" in done.stdout
 
 
+@pytest.mark.slow
 def test_subprocess_check(model, tmp_path):
     done = _subprocess("check", "model.py:surface", "--at", "1,2,3", "--target", "python", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -430,6 +432,7 @@ def test_subprocess_check(model, tmp_path):
     assert done.returncode == 1 and "MISMATCH" in done.stdout
 
 
+@pytest.mark.slow
 def test_subprocess_export(model, tmp_path):
     done = _subprocess("export", "model.py:f", "-o", "grad_f.py", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -67,6 +67,7 @@ def test_against_autograd(case, target):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_lorenz_gradient_covers_state_and_parameters():
     p = np.array([1.0, 1.0, 1.05, 10.0, 28.0, 8.0 / 3.0])
     g = gradient_function(cf.lorenz_rk4, 0, "cpu")(p, 1000)

@@ -81,6 +81,7 @@ CACHED_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_cache_second_process_neither_transforms_nor_compiles(tmp_path):
     import json
     script = tmp_path / "run.py"

@@ -37,12 +37,12 @@ def _cases():
 
 
 CASES = _cases()
-HEAVY = {"mlp", "gmm"}            # numba takes a minute or more to compile these gradients
+SLOW_ON_PYTHON = {"gmm"}          # the cpu runs are marked slow by tests/conftest.py
 
 
 @pytest.mark.parametrize("case, target", [
     pytest.param(case, target, id=f"{target}-{case[0]}",
-                 marks=[pytest.mark.slow] if target == "cpu" and case[0] in HEAVY else [])
+                 marks=[pytest.mark.slow] if case[0] in SLOW_ON_PYTHON else [])
     for target in TARGETS for case in CASES])
 def test_example_gradient(case, target):
     name, fn, args, wrt = case

@@ -13,20 +13,27 @@ from examples.option_greeks import discounted_payoff
 from examples.seed_f4 import f4
 from tests import control_flow_corpus as cf
 from tests import higher_corpus as hc
-from tests.conftest import needs_cuda
+from tests.conftest import make_rng, needs_cuda
 from tests.oracles import finite_difference
 
-RNG = np.random.default_rng(11)
-LORENZ = np.tile([1.0, 1.0, 1.05, 10.0, 28.0, 8.0 / 3.0], (3, 1)) + RNG.uniform(0, 0.1, (3, 6))
-WORKLOADS = [   # name, function, wrt, arguments with the points stacked along axis 0 of the first
-    ("f4", f4, 0, (RNG.uniform(0.5, 2.0, (5, 4)),)),
-    ("lorenz", cf.lorenz_rk4, 0, (LORENZ, 8)),
-    ("piecewise", cf.piecewise, 0, (np.array([-2.0, -0.5, 0.3, 1.2, 2.5]),)),     # every branch
-    ("loop_and_branch", hc.loop_and_branch, 0, (np.array([0.4, 0.9, 1.3]),)),
-    ("while_loop", cf.newton_sqrt, 0, (np.array([0.5, 2.0, 9.0]),)),   # no tape: runs on cuda
-    ("option", discounted_payoff, ("s0", "sigma"),
-     (RNG.standard_normal((4, 12)), 100.0, 0.2, 0.03, 1.0, 100.0)),
-]
+
+def _workloads():
+    """The Lorenz states and the workloads' points, drawn once, at import, from a generator of
+    their own."""
+    rng = np.random.default_rng(11)
+    lorenz = np.tile([1.0, 1.0, 1.05, 10.0, 28.0, 8.0 / 3.0], (3, 1)) + rng.uniform(0, 0.1, (3, 6))
+    return lorenz, [   # name, function, wrt, arguments with the points stacked along axis 0 of the first
+        ("f4", f4, 0, (rng.uniform(0.5, 2.0, (5, 4)),)),
+        ("lorenz", cf.lorenz_rk4, 0, (lorenz, 8)),
+        ("piecewise", cf.piecewise, 0, (np.array([-2.0, -0.5, 0.3, 1.2, 2.5]),)),     # every branch
+        ("loop_and_branch", hc.loop_and_branch, 0, (np.array([0.4, 0.9, 1.3]),)),
+        ("while_loop", cf.newton_sqrt, 0, (np.array([0.5, 2.0, 9.0]),)),   # no tape: runs on cuda
+        ("option", discounted_payoff, ("s0", "sigma"),
+         (rng.standard_normal((4, 12)), 100.0, 0.2, 0.03, 1.0, 100.0)),
+    ]
+
+
+LORENZ, WORKLOADS = _workloads()
 IDS = [w[0] for w in WORKLOADS]
 
 
@@ -58,6 +65,7 @@ def as_tuple(value):
     return value if isinstance(value, tuple) else (value,)
 
 
+@pytest.mark.slow
 @needs_cuda
 @pytest.mark.parametrize("name, fn, wrt, args", WORKLOADS, ids=IDS)
 def test_forward_gradient_batch_on_cuda(name, fn, wrt, args):
@@ -68,11 +76,13 @@ def test_forward_gradient_batch_on_cuda(name, fn, wrt, args):
         np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @needs_cuda
 @pytest.mark.parametrize("name, fn, wrt, args", WORKLOADS, ids=IDS)
 def test_jvp_on_cuda_called_directly(name, fn, wrt, args):
+    rng = make_rng("test_forward_cuda", "test_jvp_on_cuda_called_directly")
     first = points(args)[0]
-    directions = [RNG.normal(size=np.shape(first[k])) if np.ndim(first[k]) else 0.7
+    directions = [rng.normal(size=np.shape(first[k])) if np.ndim(first[k]) else 0.7
                   for k in wrt_indices(fn, wrt)]
     value, tangent = adjoint.jvp(fn, wrt, target="cuda")(*first, *directions)
     assert isinstance(value, float) and isinstance(tangent, float)
@@ -84,14 +94,15 @@ def test_jvp_on_cuda_called_directly(name, fn, wrt, args):
 
 @needs_cuda
 def test_jvp_batch_on_cuda_with_shared_and_per_point_tangents():
-    X = RNG.uniform(0.5, 2.0, (6, 4))
+    rng = make_rng("test_forward_cuda", "test_jvp_batch_on_cuda_with_shared_and_per_point_tangents")
+    X = rng.uniform(0.5, 2.0, (6, 4))
     jvp = adjoint.jvp(f4, target="cuda")
     gradients = reverse_on_cpu(f4, 0, (X,))[0]
     v = np.array([1.0, -2.0, 0.5, 3.0])
     values, tangents = jvp.batch(X, v)                     # one direction for every point
     np.testing.assert_allclose(values, [f4(x) for x in X], rtol=1e-13)
     np.testing.assert_allclose(tangents, gradients @ v, rtol=1e-12)
-    V = RNG.normal(size=X.shape)                           # one direction per point
+    V = rng.normal(size=X.shape)                           # one direction per point
     values, tangents = jvp.batch(X, V)
     np.testing.assert_allclose(tangents, np.sum(gradients * V, axis=1), rtol=1e-12)
     h = 1e-6                                               # and a directional difference
@@ -99,6 +110,7 @@ def test_jvp_batch_on_cuda_with_shared_and_per_point_tangents():
     np.testing.assert_allclose(tangents, fd, rtol=1e-6)
 
 
+@pytest.mark.slow
 @needs_cuda
 def test_forward_gradient_on_cuda_called_directly():
     g = adjoint.grad(f4, target="cuda", mode="forward")
@@ -111,22 +123,25 @@ def test_forward_gradient_on_cuda_called_directly():
 
 @needs_cuda
 def test_cuda_inputs_on_the_device_stay_there_in_forward_mode():
+    rng = make_rng("test_forward_cuda", "test_cuda_inputs_on_the_device_stay_there_in_forward_mode")
     from numba import cuda
-    X = RNG.uniform(0.5, 2.0, (4, 4))
+    X = rng.uniform(0.5, 2.0, (4, 4))
     _, tangents = adjoint.jvp(f4, target="cuda").batch(cuda.to_device(X), np.ones(4))
     assert hasattr(tangents, "copy_to_host")
     np.testing.assert_allclose(tangents.copy_to_host(), reverse_on_cpu(f4, 0, (X,))[0].sum(axis=1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["python", "cpu"])
 def test_forward_batches_on_the_host_equal_point_by_point(target):
     """The same batch API on the host targets, including a vector-valued jvp."""
+    rng = make_rng("test_forward_cuda", "test_forward_batches_on_the_host_equal_point_by_point")
     args = (LORENZ, 8)
     np.testing.assert_allclose(adjoint.grad(cf.lorenz_rk4, target=target, mode="forward").batch(*args),
                                reverse_on_cpu(cf.lorenz_rk4, 0, args)[0], rtol=1e-10)
     states, params = LORENZ[:, :3], np.array([10.0, 28.0, 8.0 / 3.0])
     jvp = adjoint.jvp(hc.lorenz_map, target=target)
-    V = RNG.normal(size=states.shape)
+    V = rng.normal(size=states.shape)
     values, tangents = jvp.batch(states, params, 5, V)
     assert values.shape == tangents.shape == (3, 3)
     for s, v, value, tangent in zip(states, V, values, tangents):

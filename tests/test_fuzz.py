@@ -28,6 +28,7 @@ CPU_EVERY = 5
 ARRAY_CPU_EVERY = 50          # numba takes ~10 s on an array program: programs 0, 50, 100
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize("start", range(0, PROGRAMS, CHUNK))
 def test_fuzz_campaign(start):
@@ -75,6 +76,7 @@ def test_programs_cover_the_grammar():
         assert re.search(pattern, text, re.MULTILINE), pattern
 
 
+@pytest.mark.slow
 def test_the_harness_catches_a_wrong_gradient(monkeypatch):
     """A gradient off by 0.1 % must be reported as a mismatch: the oracles are not vacuous."""
     import adjoint

@@ -8,15 +8,16 @@ import pytest
 
 import adjoint
 from tests import higher_corpus as hc
+from tests.conftest import make_rng
 from tests.oracles import autograd_twin, finite_difference
 
 TARGETS = ["python", "cpu"]
-RNG = np.random.default_rng(5)
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_jvp_against_finite_differences(target):
-    x, v = RNG.normal(size=5), RNG.normal(size=5)
+    rng = make_rng("test_higher", "test_jvp_against_finite_differences")
+    x, v = rng.normal(size=5), rng.normal(size=5)
     value, tangent = adjoint.jvp(hc.rosenbrock, target=target)(x, v)
     assert value == pytest.approx(hc.rosenbrock(x))
     h = 1e-6
@@ -26,7 +27,8 @@ def test_jvp_against_finite_differences(target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_forward_mode_gradient_equals_reverse(target):
-    x = RNG.normal(size=6)
+    rng = make_rng("test_higher", "test_forward_mode_gradient_equals_reverse")
+    x = rng.normal(size=6)
     forward = adjoint.grad(hc.rosenbrock, mode="forward", target=target)(x)
     np.testing.assert_allclose(forward, adjoint.grad(hc.rosenbrock, target=target)(x), rtol=1e-12)
     assert adjoint.grad(hc.loop_and_branch, mode="forward", target=target)(0.7) == pytest.approx(
@@ -35,7 +37,8 @@ def test_forward_mode_gradient_equals_reverse(target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_rosenbrock_hessian(target):
-    x = RNG.normal(size=5)
+    rng = make_rng("test_higher", "test_rosenbrock_hessian")
+    x = rng.normal(size=5)
     H = adjoint.hessian(hc.rosenbrock, target=target)(x)
     np.testing.assert_allclose(H, autograd.hessian(autograd_twin(hc.rosenbrock))(x), rtol=1e-10, atol=1e-10)
     gradient = adjoint.grad(hc.rosenbrock, target="python")
@@ -45,15 +48,17 @@ def test_rosenbrock_hessian(target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_mlp_hessian_vector_product(target):
-    args = [RNG.normal(size=(3, 4)), RNG.normal(size=4), RNG.normal(size=4), 0.2,
-            RNG.normal(size=(6, 3)), RNG.normal(size=6)]
-    v = RNG.normal(size=(3, 4))
+    rng = make_rng("test_higher", "test_mlp_hessian_vector_product")
+    args = [rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=4), 0.2,
+            rng.normal(size=(6, 3)), rng.normal(size=6)]
+    v = rng.normal(size=(3, 4))
     got = adjoint.hvp(hc.mlp_loss, wrt=0, target=target)(*args, v)
     loss = autograd_twin(hc.mlp_loss)
     want = autograd.grad(lambda w: anp.sum(autograd.grad(loss, 0)(w, *args[1:]) * v))(args[0])
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
 @pytest.mark.parametrize("target", TARGETS)
 def test_lorenz_jacobians(target, mode):
@@ -78,6 +83,7 @@ def test_second_derivative_through_a_loop_and_a_branch(target):
     assert adjoint.hessian(hc.loop_and_branch, target=target)(0.9) == pytest.approx(second(0.9), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_vjp_of_a_vector_function():
     state, params = np.array([1.0, 1.0, 1.05]), np.array([10.0, 28.0, 8.0 / 3.0])
     u = np.array([0.3, -1.0, 2.0])

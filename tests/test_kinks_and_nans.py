@@ -434,6 +434,7 @@ def kinks_together(a, b):
     return max(a, b) + 2.0 * abs(a - b) + 4.0 * math.sqrt(a - b + 1.5) + 8.0 * np.minimum(a, b)
 
 
+@pytest.mark.slow
 @needs_cuda
 def test_kinks_in_forward_mode_on_cuda():
     """The device code inlines the same scalar rules: ties split, abs'(0) = 0, and a nan

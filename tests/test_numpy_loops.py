@@ -33,6 +33,7 @@ def test_large_arrays_take_numpys_loops():
     assert "with numba.objmode():" in source
 
 
+@pytest.mark.slow
 def test_float32_keeps_its_dtype():
     x = np.linspace(-2.0, 2.0, LARGE).astype(np.float32)
     got = adjoint.grad(smooth)(x)
@@ -40,6 +41,7 @@ def test_float32_keeps_its_dtype():
     np.testing.assert_allclose(got, autograd_gradient(smooth, (x.astype(float),), 0), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_second_order_sees_numpys_function():
     """hvp differentiates the emitted gradient, where np.tanh is spelled _numpy_tanh."""
     x, v = np.linspace(-2.0, 2.0, 9), np.linspace(1.0, -1.0, 9)

@@ -89,6 +89,7 @@ def _points(n, seed=0):
     return np.random.default_rng([seed, n]).uniform(-1.2, 1.2, n)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Output seems independent of input")   # n = 0, 1: no trips
 @pytest.mark.parametrize("n", SIZES)
 def test_rosenbrock_on_all_threads(n):
@@ -154,6 +155,7 @@ def test_two_carried_arrays(monkeypatch):
     np.testing.assert_allclose(got_y, finite_difference(two_arrays, args, 1), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_parallel_gradient_is_cached(tmp_path, monkeypatch):
     """numba caches the chunked gradient (numba.get_num_threads() would keep it from that)."""
     import warnings
@@ -172,6 +174,7 @@ def test_prange_only_when_asked():
     assert "numba" not in adjoint.grad(rosenbrock, target="python", jit_options={"fastmath": True}).source
 
 
+@pytest.mark.slow
 def test_value_and_grad_keeps_its_forward_loop():
     """The forward loop assigns the same names the chunks replay (t_3, i)."""
     x = _points(40, seed=5)
@@ -180,6 +183,7 @@ def test_value_and_grad_keeps_its_forward_loop():
     np.testing.assert_allclose(gradient, rosenbrock_gradient(x), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_batch_calls_a_serial_gradient():
     """A batch already runs its points on all threads: a prange inside its prange would be a
     nested launch, which numba's workqueue threading layer aborts on."""

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import adjoint
 from tests.array_corpus import gmm_data, gmm_objective, gmm_objective_vectorized
-from tests.conftest import compiled
+from tests.conftest import compiled, make_rng
 from tests.oracles import autograd_gradient, finite_difference
 
 
@@ -117,24 +117,30 @@ def with_exit(x):
     return total
 
 
-RNG = np.random.default_rng(7)
-W3 = RNG.normal(size=(3, 4, 4)) * 0.5
-X4 = RNG.normal(size=4) * 0.5
-CASES = [
-    (layers, (W3, X4), 0, True),
-    (layers, (W3, X4), 1, True),
-    (layers, (W3[:0], X4), 1, True),                        # zero trips
-    (chain, (W3, X4), 0, False),
-    (chain, (W3, X4), 1, False),
-    (growing, (np.linspace(-0.5, 0.4, 5),), 0, False),
-    (shrinking_bound, (np.linspace(-0.5, 0.4, 6), 6), 0, False),
-    (overwritten, (np.linspace(-0.3, 0.2, 4),), 0, False),
-    (nested, (RNG.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 0, True),
-    (nested, (RNG.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 1, True),
-    (with_exit, (np.linspace(0.1, 0.5, 3),), 0, False),
-    (nested_chain, (RNG.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 0, False),
-    (nested_chain, (RNG.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 1, False),
-]
+def _cases():
+    """The weights, the input and the cases' arguments, drawn once, at import, from a
+    generator of their own."""
+    rng = np.random.default_rng(7)
+    w3 = rng.normal(size=(3, 4, 4)) * 0.5
+    x4 = rng.normal(size=4) * 0.5
+    return w3, x4, [
+        (layers, (w3, x4), 0, True),
+        (layers, (w3, x4), 1, True),
+        (layers, (w3[:0], x4), 1, True),                        # zero trips
+        (chain, (w3, x4), 0, False),
+        (chain, (w3, x4), 1, False),
+        (growing, (np.linspace(-0.5, 0.4, 5),), 0, False),
+        (shrinking_bound, (np.linspace(-0.5, 0.4, 6), 6), 0, False),
+        (overwritten, (np.linspace(-0.3, 0.2, 4),), 0, False),
+        (nested, (rng.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 0, True),
+        (nested, (rng.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 1, True),
+        (with_exit, (np.linspace(0.1, 0.5, 3),), 0, False),
+        (nested_chain, (rng.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 0, False),
+        (nested_chain, (rng.normal(size=(2, 3, 3)) * 0.6, np.linspace(0.1, 0.5, 3)), 1, False),
+    ]
+
+
+W3, X4, CASES = _cases()
 
 
 @pytest.mark.filterwarnings("ignore:Output seems independent of input")      # zero trips
@@ -164,6 +170,7 @@ def test_layers_store_the_tanh_and_replay_no_product():
     assert "if k == 0:" in source                          # the tape is sized at the first row
 
 
+@pytest.mark.slow
 def test_gmm_reverse_loops_read_the_products_back():
     """ADBench GMM: the reverse loops no longer recompute x_c L^T, nor the exp terms."""
     data = gmm_data(3, 4, 20)
@@ -177,6 +184,7 @@ def test_gmm_reverse_loops_read_the_products_back():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_float32_rows_keep_their_dtype():
     W, x = W3.astype(np.float32), X4.astype(np.float32)
     got = adjoint.grad(layers, wrt=0)(W, x)
@@ -194,6 +202,7 @@ def test_hessian_vector_product_through_stored_rows():
                                rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_recompute_replays_everything_and_agrees():
     """grad(f, recompute=True): no stored rows (least memory), the same gradient."""
     stored = adjoint.grad(layers, wrt=0)
@@ -230,12 +239,15 @@ def test_stored_rows_any_shapes(K, m, n, seed):
         np.testing.assert_allclose(got, autograd_gradient(mixture, (A, B, x), k), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_stored_rows_compiled():
-    A, B, x = RNG.normal(size=(3, 4, 5)), RNG.normal(size=(3, 4)), RNG.normal(size=5)
+    rng = make_rng("test_stored", "test_stored_rows_compiled")
+    A, B, x = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4)), rng.normal(size=5)
     for k, got in enumerate(compiled(mixture, (0, 1, 2), "cpu")(A, B, x)):
         np.testing.assert_allclose(got, autograd_gradient(mixture, (A, B, x), k), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_loop_local_sensitivities_are_allocated_once():
     """A reverse loop's zero sensitivity of a loop-local array is allocated at the forward
     loop's first iteration (when its shape is known) and reset in each reverse iteration."""
