@@ -155,7 +155,7 @@ def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
     outputs = {}
     for w in wrt:
         value = args_by_name[w]
-        shape = (points,) + (np.shape(value) if w in array_args else ())
+        shape = (points,) + (np.shape(value) if w in array_args or np.ndim(value) else ())
         dtype = value.dtype if isinstance(value, np.ndarray) and value.dtype.kind == "f" else np.float64
         outputs[w] = allocate(shape, dtype)
     return outputs

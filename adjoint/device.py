@@ -100,11 +100,10 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     body = _unpack_to_indexing([_math_spelling(s, callees) for s in body])
     final = body[-1]
     if mode == "reverse":                  # array gradients are written, scalar ones returned
-        sensitivity_names = {w: _returned_name(final, wrt, w) for w in wrt}
-        values = [nodes.name(sensitivity_names[w]) for w in scalar_outputs]
+        values = [_returned(final, wrt, w) for w in scalar_outputs]
         ret = values[0] if len(values) == 1 else (nodes.tuple_(values) if values else None)
         body[-1] = nodes.return_(ret, final)
-        params = args + [sensitivity_names[w] for w in array_outputs]
+        params = args + [_output_row_name(final, wrt, w, body) for w in array_outputs]
     device = nodes.function(code.name + "_device", params + list(DTYPES.values()), body, code)
     totals = nodes.tuple_([nodes.summed(sizes[w]) for w in DTYPES.values()])
     primal_name = code.name.split("_", 1)[1]               # grad_<f> or jvp_<f>
@@ -258,10 +257,31 @@ def _allocation(stmt):
     return None
 
 
-def _returned_name(final, wrt, name):
+def _returned(final, wrt, name):
+    """What the adjoint returns as the gradient along `name`: a Name, or an expression when
+    it does not depend on `name` (`0.0`, `np.zeros(x.shape)`)."""
     value = final.value
     items = value.elts if isinstance(value, gast.Tuple) else [value]
-    return items[list(wrt).index(name)].id
+    return items[list(wrt).index(name)]
+
+
+def _returned_name(final, wrt, name):
+    """The name of the gradient along `name`; None where it is a constant expression."""
+    item = _returned(final, wrt, name)
+    return item.id if isinstance(item, gast.Name) else None
+
+
+def _output_row_name(final, wrt, name, body):
+    """The parameter the gradient row along array `name` is written into. A gradient that
+    does not depend on `name` is never written: the row arrives zeroed, under a fresh name."""
+    returned = _returned_name(final, wrt, name)
+    if returned is not None:
+        return returned
+    used = {n.id for stmt in body for n in nodes.walk(stmt) if isinstance(n, gast.Name)}
+    fresh = f"s_{name}"
+    while fresh in used:
+        fresh += "_"
+    return fresh
 
 
 def _unpack_to_indexing(body):
