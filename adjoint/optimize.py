@@ -140,10 +140,10 @@ class _Summaries:
             self.alive[id(stmt)] = stmt
         return names
 
-    def written_by(self, stmt) -> set:
+    def written_by(self, stmt):
         """Names a statement, or any statement inside it, writes."""
         if not isinstance(stmt, _COMPOUND):
-            return set(self.written(stmt))
+            return self.written(stmt)
         return {name for node in nodes.statements([stmt]) for name in self.written(node)}
 
 
@@ -346,7 +346,8 @@ class _ZeroState:
 
     def statement(self, stmts, i, stmt, zero, rewrite):
         """Update `zero` across `stmt` (stmts[i]), rewriting it where `rewrite`."""
-        if isinstance(stmt, gast.Assign):
+        kind = type(stmt)
+        if kind is gast.Assign:
             zero.difference_update(self.summaries.written(stmt))
             target = stmt.targets[0]
             if isinstance(target, gast.Name) and target.id in self.names and _is(stmt.value, 0.0):
@@ -354,7 +355,7 @@ class _ZeroState:
             if isinstance(target, gast.Name) and _zero_array(stmt.value) and target.id not in self.returned:
                 zero.add(target.id)
                 self.arrays.add(target.id)
-        elif isinstance(stmt, gast.AugAssign):
+        elif kind is gast.AugAssign:
             target = stmt.target
             if isinstance(target, gast.Name) and target.id in self.arrays:
                 # same shape: assigning is safe (a summed-back sensitivity may be its argument
@@ -541,8 +542,8 @@ def forward_copies(fn, names, summaries=None) -> bool:
 
 def _copy_of(stmt, names) -> bool:
     """`name = other` or `name = 2.0`, for a name of `names`."""
-    return isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
-        and stmt.targets[0].id in names and (isinstance(stmt.value, gast.Name) or _number(stmt.value))
+    return type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
+        and stmt.targets[0].id in names and (type(stmt.value) is gast.Name or _number(stmt.value))
 
 
 class _BlockIndex:
@@ -650,38 +651,38 @@ class _Liveness:
     def transfer(self, stmt, live):
         """The statements kept for `stmt` (none, itself, or a pruned copy); `live` becomes
         what is live before it."""
-        if nodes.is_comment(stmt):
-            return [stmt]
-        if isinstance(stmt, gast.Pass):
-            return []
-        if isinstance(stmt, gast.Return):
-            live.update(self.reads(stmt.value))
-            return [stmt]
-        if isinstance(stmt, (gast.Break, gast.Continue)):
-            return [stmt]
-        if isinstance(stmt, gast.Assign):
+        kind = type(stmt)                  # assignments first: nearly every statement is one
+        if kind is gast.Assign:
             target = stmt.targets[0]
-            if isinstance(target, gast.Subscript):
+            if type(target) is gast.Subscript:
                 if target.value.id not in live:
                     return []
                 live.update(self.reads(stmt))                    # the value, the index and the array
                 return [stmt]
             written = self.written(stmt)
             touched = getattr(stmt, "also_writes", ())      # a runtime helper writing into arrays
-            if not any(n in live for n in written) and not any(n in live for n in touched) \
-                    and not getattr(stmt, "primal", False):
+            if live.isdisjoint(written) and live.isdisjoint(touched) and not getattr(stmt, "primal", False):
                 return []
             live.difference_update(written)
-            live.update(self.reads(stmt if isinstance(target, gast.Name) else stmt.value))
+            live.update(self.reads(stmt if type(target) is gast.Name else stmt.value))
             live.update(touched)
             return [stmt]
-        if isinstance(stmt, gast.AugAssign):
+        if kind is gast.AugAssign:
             target = stmt.target
-            base = target.id if isinstance(target, gast.Name) else target.value.id
+            base = target.id if type(target) is gast.Name else target.value.id
             if base not in live:
                 return []
             live.update(self.reads(stmt))                        # the value (and an element's index)
             live.add(base)
+            return [stmt]
+        if nodes.is_comment(stmt):
+            return [stmt]
+        if kind is gast.Pass:
+            return []
+        if kind is gast.Return:
+            live.update(self.reads(stmt.value))
+            return [stmt]
+        if kind is gast.Break or kind is gast.Continue:
             return [stmt]
         if isinstance(stmt, gast.If):
             body, live_body = self.block(stmt.body, live)
