@@ -35,8 +35,11 @@ class Analysis:
 
 def analyze(tree: gast.FunctionDef, wrt, signature=None, filename="<adjoint>") -> Analysis:
     args = [a.id for a in tree.args.args]
-    if signature is None or not set(args) <= set(signature):        # a partial one is completed
-        signature = {**shapes.default_signature(tree, wrt), **(signature or {})}
+    if signature is None or not set(args) <= set(signature):
+        guessed = shapes.default_signature(tree, wrt)           # a partial one is completed
+    else:
+        guessed = dict.fromkeys(args)                           # a complete one: nothing to guess
+    signature = {**guessed, **(signature or {})}                # (the arguments' order first)
     types = shapes.infer(tree, signature, filename)
     statements = list(_assignments(tree.body, in_loop=False))
     flows = [(_targets(stmt), differentiable_operands(stmt, types)) for stmt, _ in statements]

@@ -11,7 +11,7 @@ import time
 import gast
 import pytest
 
-from adjoint import nodes, rules
+from adjoint import nodes, rules, shapes
 from adjoint.analyze import analyze
 from adjoint.forward import forward
 from adjoint.names import Namer
@@ -19,6 +19,7 @@ from adjoint.normalize import normalize
 from adjoint.parse import parse
 from adjoint.pipeline import _user_names, deep_recursion
 from adjoint.reverse import reverse
+from tests import array_corpus
 from tests.test_compiler_scaling import load_program, straight_line_source
 
 # rule templates ------------------------------------------------------------------------------
@@ -135,6 +136,25 @@ def test_parts_rule_templates_build_the_substituted_trees(rule):
     mapping = {"part": part, "k": k, "offset": offset, "g": g}
     assert_same_tree(rule.instantiate(part, k, offset, g), substituted(rule.expression, mapping),
                      [rule.expression, part, k, offset, g])
+
+
+# a complete signature -------------------------------------------------------------------------
+
+
+VECTOR, MATRIX = shapes.Type("float", 1), shapes.Type("float", 2)
+
+
+@pytest.mark.parametrize("fn, given", [(array_corpus.least_squares, {"y": VECTOR, "x": VECTOR, "A": MATRIX}),
+                                       (array_corpus.array_state, {"steps": shapes.INT, "x": VECTOR})],
+                         ids=["least_squares", "array_state"])
+def test_a_complete_signature_gives_the_types_the_guessed_one_completed_did(fn, given):
+    """analyze skips guessing types from the source when the call's types cover every
+    argument; the types (and their order) are those the guess overridden by them gave."""
+    parsed = parse(fn)
+    normalized = normalize(parsed, Namer(_user_names(parsed.tree)))
+    wrt = (parsed.args[0],)
+    expected = shapes.infer(normalized, {**shapes.default_signature(normalized, wrt), **given})
+    assert list(analyze(normalized, wrt, given).types.items()) == list(expected.items())
 
 
 # the stages' cost ----------------------------------------------------------------------------
