@@ -35,8 +35,11 @@ class Analysis:
 
 def analyze(tree: gast.FunctionDef, wrt, signature=None, filename="<adjoint>") -> Analysis:
     args = [a.id for a in tree.args.args]
-    if signature is None or not set(args) <= set(signature):        # a partial one is completed
-        signature = {**shapes.default_signature(tree, wrt), **(signature or {})}
+    if signature is None or not set(args) <= set(signature):
+        guessed = shapes.default_signature(tree, wrt)           # a partial one is completed
+    else:
+        guessed = dict.fromkeys(args)                           # a complete one: nothing to guess
+    signature = {**guessed, **(signature or {})}                # (the arguments' order first)
     types = shapes.infer(tree, signature, filename)
     statements = list(_assignments(tree.body, in_loop=False))
     flows = [(_targets(stmt), differentiable_operands(stmt, types)) for stmt, _ in statements]
@@ -172,10 +175,17 @@ def _statement_reads(stmt, active, types):
         return set()
     primitive = primitive_of(value)
     args = _operands(value)
+    ranks = _ranks(args, types)
+    if _kind_of_rule(primitive, args, ranks) == "elementwise":     # read off the rule's templates
+        loads = zip(args, rules.lookup(primitive).loads(args, target.id, _elementwise(args, types),
+                                                        [_is_active_name(a, active) for a in args]))
+    else:
+        loads = [(operand, None if c is None else nodes.loads_in(c))
+                 for operand, c, _ in derivative(primitive, args, target.id, "g", types, active)]
     reads = set()
-    for operand, contribution, _ in derivative(primitive, args, target.id, "g", types, active):
-        if contribution is not None and isinstance(operand, gast.Name) and operand.id in active:
-            reads |= nodes.loads_in(contribution) - {"g"}
+    for operand, names in loads:
+        if names is not None and _is_active_name(operand, active):
+            reads |= names - {"g"}
     return reads
 
 
@@ -187,11 +197,11 @@ def derivative(primitive, args, out, g, types, active=None):
     "broadcast" when they still need summing back); sequence primitives one per part.
     With `active` (a set of names), the expression of an operand that is no active name is
     None: no sensitivity flows there, so it is not built."""
-    ranks = [shapes.type_of(a, types).ndim if not isinstance(a, (gast.Tuple, gast.List)) else 0
-             for a in args]
+    ranks = _ranks(args, types)
     wanted = None if active is None else [_is_active_name(a, active) for a in args]
-    array_rule = rules.lookup_array(primitive, ranks)
-    if array_rule is not None:
+    kind_of_rule = _kind_of_rule(primitive, args, ranks)
+    if kind_of_rule == "array":
+        array_rule = rules.lookup_array(primitive, ranks)
         g_node = nodes.name(g) if isinstance(g, str) else g
         kind = "broadcast" if array_rule.broadcasts else False
         contributions = array_rule.instantiate(args, out, g_node, wanted)
@@ -201,8 +211,8 @@ def derivative(primitive, args, out, g, types, active=None):
             if c is not None and array_rule.broadcast_view:
                 c.broadcast_view = True         # ... where the sensitivity is only read elementwise
         return [(a, c, kind) for a, c in zip(args, contributions)]
-    parts_rule = rules.lookup_parts(primitive)
-    if parts_rule is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
+    if kind_of_rule == "parts":
+        parts_rule = rules.lookup_parts(primitive)
         g_node = nodes.name(g) if isinstance(g, str) else g
         pairs, offset = [], nodes.const(0)
         for k, part in enumerate(args[0].elts):
@@ -212,18 +222,34 @@ def derivative(primitive, args, out, g, types, active=None):
             if isinstance(part, gast.Name):
                 offset = nodes.binop(offset, "+", nodes.subscript(nodes.attribute(f"{part.id}.shape"), 0))
         return pairs
-    rule = rules.lookup(primitive)
-    if rule is None:
+    if kind_of_rule is None:
         if rules.is_differentiable(primitive):
             name = getattr(primitive, "__name__", repr(primitive))
             raise AdjointError(f"no derivative rule for {name} with arguments of rank "
                                f"{', '.join(map(str, ranks))}",
                                hint="register one with @adjoint.vjp_rule, or reshape the arguments")
         return []
-    elementwise = any(shapes.type_of(a, types).is_array for a in args
-                      if not isinstance(a, (gast.Tuple, gast.List)))
-    partials = rule.instantiate(args, out, elementwise, wanted)
+    partials = rules.lookup(primitive).instantiate(args, out, _elementwise(args, types), wanted)
     return [(a, p, True) for a, p in zip(args, partials)]
+
+
+def _kind_of_rule(primitive, args, ranks):
+    """Which rule derivative() applies: "array" (a vjp for these ranks), "parts" (a sequence
+    argument's), "elementwise" (partials), or None (no rule)."""
+    if rules.lookup_array(primitive, ranks) is not None:
+        return "array"
+    if rules.lookup_parts(primitive) is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
+        return "parts"
+    return "elementwise" if rules.lookup(primitive) is not None else None
+
+
+def _ranks(args, types):
+    return [shapes.type_of(a, types).ndim if not isinstance(a, (gast.Tuple, gast.List)) else 0 for a in args]
+
+
+def _elementwise(args, types):
+    """Whether partials apply elementwise: an operand is an array."""
+    return any(shapes.type_of(a, types).is_array for a in args if not isinstance(a, (gast.Tuple, gast.List)))
 
 
 def _is_active_name(atom, active):

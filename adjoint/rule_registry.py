@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import itertools
 import textwrap
 
 import gast
@@ -52,10 +53,22 @@ class Rule:
         # vectorizing only renames the rule's own calls, so atoms may be substituted after it
         atoms = all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values())
         templates = self.vector_templates if elementwise and atoms else self.templates
-        partials = _built(templates, mapping, wanted)
+        partials = _each(templates, wanted, lambda t: t.build(mapping))
         if elementwise and not atoms:
             partials = [None if p is None else vectorized(p) for p in partials]
         return partials
+
+    def loads(self, operands, out, elementwise=False, wanted=None):
+        """nodes.loads_in of each partial instantiate() builds (None where it builds none),
+        read off the templates without building the partials where they can tell."""
+        mapping = dict(zip(self.params, operands))
+        if self.uses_out:
+            mapping["out"] = _load(out)
+        if elementwise and not all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values()):
+            return [None if p is None else nodes.loads_in(p)
+                    for p in self.instantiate(operands, out, elementwise, wanted)]
+        templates = self.vector_templates if elementwise else self.templates
+        return _each(templates, wanted, lambda t: t.loads(mapping))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +101,7 @@ class ArrayRule:
         mapping["g"] = g
         if self.uses_out:
             mapping["out"] = _load(out)
-        return _built(self.templates, mapping, wanted)
+        return _each(self.templates, wanted, lambda t: t.build(mapping))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +143,7 @@ class TangentRule:
         mapping.update({"d" + p: t for p, t in zip(self.params, tangents)})
         if self.uses_out:
             mapping["out"] = _load(out)
-        return _built(self.templates, mapping)
+        return _each(self.templates, None, lambda t: t.build(mapping))
 
 
 RULES: dict = {}
@@ -361,18 +374,27 @@ class Template:
     def __init__(self, expression):
         self.expression = expression
         self.build = _builder(expression)
+        names = [n for n in gast.walk(expression) if isinstance(n, gast.Name)]
+        self.named = frozenset(n.id for n in names)
+        self.loaded = frozenset(n.id for n in names if isinstance(n.ctx, gast.Load))
+
+    def loads(self, mapping) -> set:
+        """nodes.loads_in(self.build(mapping)), without building it."""
+        found = {name for name in self.loaded if name not in mapping}
+        for name in self.named & mapping.keys():
+            found |= nodes.loads_in(mapping[name])
+        return found
 
 
 def _templates(expressions):
     return tuple(None if e is None else Template(e) for e in expressions)
 
 
-def _built(templates, mapping, wanted=None):
-    """Each template built over `mapping`; None where there is none, or where `wanted` (one
-    flag per operand) says the operand needs none."""
-    if wanted is None:
-        return [None if t is None else t.build(mapping) for t in templates]
-    return [t.build(mapping) if t is not None and w else None for t, w in zip(templates, wanted)]
+def _each(templates, wanted, apply):
+    """apply(template) for each template; None where there is none, or where `wanted` (one
+    flag per operand, when given) says the operand needs none."""
+    flags = itertools.repeat(True) if wanted is None else wanted
+    return [apply(t) if t is not None and w else None for t, w in zip(templates, flags)]
 
 
 _IMMUTABLE = frozenset((str, int, float, bool, type(None)))   # shared by a copy, as nodes.clone does
