@@ -140,9 +140,10 @@ class _Validator:
                   "assign to a name, a tuple of names or an array element")
 
     def check_expression(self, expr):
-        allowed_lists = {id(a) for n in trees.walk(expr) if isinstance(n, gast.Call)
-                         and getattr(n, "callee", None) is np.array for a in n.args}
+        allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
         for node in trees.walk(expr):
+            if isinstance(node, gast.Call) and getattr(node, "callee", None) is np.array:
+                allowed_lists.update(id(a) for a in node.args)
             if isinstance(node, gast.List) and id(node) not in allowed_lists:
                 self.fail(node, "a list is not a differentiable value",
                           "use a tuple, or build an array with np.array([...])")
