@@ -148,7 +148,7 @@ class _Normalizer:
         # simple statements store names only in their targets
         changed = {n.id for s in produced if isinstance(s, (gast.Assign, gast.AugAssign))
                    for target in (s.targets if isinstance(s, gast.Assign) else [s.target])
-                   for n in nodes.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+                   for n in trees.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         changed |= {s.targets[0].value.id for s in produced if isinstance(s, gast.Assign)
                     and isinstance(s.targets[0], gast.Subscript)}
         self.available = {k: (t, reads) for k, (t, reads) in self.available.items()
@@ -480,7 +480,7 @@ class _Normalizer:
         locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
         # A parameter the helper never rebinds reads the caller's variable itself: no copy
         # (nor, for arrays, a sensitivity array of its own per call).
-        stored = {n.id for s in helper.tree.body for n in nodes.walk(s)
+        stored = {n.id for s in helper.tree.body for n in trees.walk(s)
                   if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
         shared = {p: a.id for p, a in zip(helper.args, args)
                   if isinstance(a, gast.Name) and p not in stored}
@@ -559,7 +559,7 @@ def _nested(call, stmt, normalizer):
 
 def _pure(rhs) -> bool:
     """A right side whose value depends only on the names it reads (no user calls)."""
-    for node in nodes.walk(rhs):
+    for node in trees.walk(rhs):
         if isinstance(node, gast.Call):
             callee = getattr(node, "callee", None)
             if not _has_rule(callee) or callee in (np.empty, np.empty_like, np.zeros, np.ones,

@@ -103,7 +103,7 @@ def _function_tree(fn, filename):
         raise AdjointError(f"{fn.__qualname__} is not defined with `def`",
                            location=Location(filename, start, indent),
                            hint="lambdas cannot be differentiated; define a named function")
-    for node in nodes.walk(tree):
+    for node in trees.walk(tree):
         if hasattr(node, "lineno"):
             node.lineno += start - 1
             node.col_offset = (node.col_offset or 0) + indent
@@ -128,7 +128,7 @@ def local_names(tree) -> set[str]:
     """The function's parameters and the names it assigns: in Python every other name it
     reads is a global (or a closure's) throughout the function."""
     names = {a.id for a in tree.args.args}
-    for node in nodes.walk(tree):
+    for node in trees.walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
             names.add(node.id)
     return names
@@ -142,7 +142,7 @@ def _rename_reserved_locals(tree) -> set[str]:
     clashes = sorted(n for n in locals_ if is_reserved(n))
     if not clashes:
         return locals_
-    used = {n.id for n in nodes.walk(tree) if isinstance(n, gast.Name)}
+    used = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)}
     renamed = {}
     for name in clashes:
         k = 1
@@ -150,7 +150,7 @@ def _rename_reserved_locals(tree) -> set[str]:
             k += 1
         renamed[name] = f"{name}_{k}"
         used.add(renamed[name])
-    for node in nodes.walk(tree):
+    for node in trees.walk(tree):
         if isinstance(node, gast.Name) and node.id in renamed:
             node.id = renamed[node.id]
     return local_names(tree)

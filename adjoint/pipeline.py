@@ -25,7 +25,7 @@ import threading
 import gast
 
 from . import emit as emit_stage
-from . import nodes, runtime, shapes
+from . import nodes, runtime, shapes, trees
 from .analyze import analyze
 from .device import lower_for_device
 from .errors import AdjointError
@@ -239,5 +239,5 @@ def _rank_in_primal(node, analysis):
 
 
 def _user_names(tree) -> set:
-    names = {n.id for n in nodes.walk(tree) if isinstance(n, gast.Name)}
+    names = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)}
     return names | {"math", "np", "numpy"}

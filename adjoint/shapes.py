@@ -20,7 +20,7 @@ import operator
 import gast
 import numpy as np
 
-from . import nodes
+from . import nodes, trees
 from .errors import AdjointTypeError, locate
 
 
@@ -68,7 +68,7 @@ def default_signature(tree, wrt) -> dict:
                 and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
                 and isinstance(node.value.value, gast.Name):
             shapes_of[node.targets[0].id] = node.value.value.id
-    for node in nodes.walk(tree):
+    for node in trees.walk(tree):
         shape_of = _shape_read(node, shapes_of)
         if shape_of is not None and shape_of[0] in signature:
             name, axis = shape_of

@@ -16,7 +16,7 @@ import math
 import gast
 import numpy as np
 
-from . import nodes, rules, shapes
+from . import nodes, rules, shapes, trees
 from .errors import AdjointError, locate
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
@@ -140,9 +140,10 @@ class _Validator:
                   "assign to a name, a tuple of names or an array element")
 
     def check_expression(self, expr):
-        allowed_lists = {id(a) for n in nodes.walk(expr) if isinstance(n, gast.Call)
-                         and getattr(n, "callee", None) is np.array for a in n.args}
-        for node in nodes.walk(expr):
+        allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
+        for node in trees.walk(expr):
+            if isinstance(node, gast.Call) and getattr(node, "callee", None) is np.array:
+                allowed_lists.update(id(a) for a in node.args)
             if isinstance(node, gast.List) and id(node) not in allowed_lists:
                 self.fail(node, "a list is not a differentiable value",
                           "use a tuple, or build an array with np.array([...])")
@@ -268,7 +269,7 @@ class _SharedMemory:
         either is); and whatever a number is computed from by arithmetic alone.
         The same walk fills `subscripted` and `calls_helpers`."""
         scalars = set()
-        for node in nodes.walk(self.tree):
+        for node in trees.walk(self.tree):
             if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
                 self.subscripted.add(node.value.id)
             callee = getattr(node, "callee", None) if isinstance(node, gast.Call) else None
@@ -507,7 +508,7 @@ class _SharedMemory:
             elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name) \
                     and self.may_be_array(target):
                 yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id, stmt)
-            calls = nodes.walk(stmt) if self.calls_helpers else ()
+            calls = trees.walk(stmt) if self.calls_helpers else ()
             for call in (n for n in calls if isinstance(n, gast.Call)
                          and _is_python_function(getattr(n, "callee", None))):
                 if isinstance(stmt, (gast.If, gast.For, gast.While)) and not _in_header(call, stmt):
@@ -669,7 +670,7 @@ def _statements(body):
 
 
 def _names(target) -> set:
-    return {n.id for n in nodes.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    return {n.id for n in trees.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
 def _arithmetic_names(expr, tests=False) -> set:
@@ -693,7 +694,7 @@ def _arithmetic_names(expr, tests=False) -> set:
 
 def _in_header(call, stmt):
     header = stmt.test if isinstance(stmt, (gast.If, gast.While)) else stmt.iter
-    return any(n is call for n in nodes.walk(header))
+    return any(n is call for n in trees.walk(header))
 
 
 def _join(a, b):
