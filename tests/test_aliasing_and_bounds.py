@@ -272,6 +272,7 @@ def test_debug_is_refused_on_cuda():
         adjoint.grad(loop, target="cuda", debug=True)
 
 
+@pytest.mark.slow
 def test_check_command_reports_the_index_error_at_the_users_line(tmp_path):
     """A subprocess: before bounds checks, n = 50 wrote outside the gradient array."""
     model = tmp_path / "model.py"

@@ -154,6 +154,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
 """
 
 
+@pytest.mark.slow
 def test_while_loop_tape_memory_grows_linearly():
     """The while loop's tapes double when full: memory is linear in the trip count. Reported
     here as the peak resident memory a run adds (kilobytes, Linux's ru_maxrss)."""
