@@ -32,6 +32,7 @@ def pytest_configure(config):
 SLOW_CASES = {
     "tests/test_control_flow.py::test_against_autograd[lorenz_rk4-1000-wrt0-python]",
     "tests/test_compiler_scaling.py::test_straight_line_gradient_matches_finite_differences",
+    "tests/test_compiler_scaling.py::test_two_thousand_straight_lines_transform_in_linear_time",
     "tests/test_compiler_scaling.py::test_cached_gradient_of_a_deep_sum_loads_without_recursion_error",
     "tests/test_compiler_scaling.py::test_sum_of_a_thousand_terms[python]",
     "tests/test_compiler_scaling.py::test_190_nested_calls[python]",
