@@ -18,21 +18,14 @@ from __future__ import annotations
 
 import math
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-from common import (  # noqa: E402
+from common import (
     fmt_time,
     machine_info,
-    machine_markdown,
     markdown_table,
-    parse_quick,
+    run_script,
     write_json,
 )
 
@@ -119,7 +112,4 @@ def main(quick=False):
 
 
 if __name__ == "__main__":
-    quick = parse_quick()
-    print(main(quick=quick))
-    print()
-    print(machine_markdown(machine_info()))
+    run_script(main)
