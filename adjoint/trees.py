@@ -1,6 +1,6 @@
 """Fast equivalents of gast's generic tree utilities, for the front stages (parse, normalize).
 
-    parse(source)         gast.parse(source), the same tree, about twice as fast
+    parse(source)         gast.parse(source), the same tree, about a third faster
     walk(node)            gast.walk(node) without contexts and operators (Load, Add, ...)
     Transformer           gast.NodeTransformer with the same results, faster dispatch and traversal
     replace_bottom_up     a NodeTransformer with one visit_<kind> method, without visiting the rest
