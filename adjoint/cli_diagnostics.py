@@ -11,6 +11,8 @@ import linecache
 import os
 import traceback
 
+from .errors import diagnostic
+
 
 def describe_load_error(exc: BaseException) -> str:
     """`file:line:col: SyntaxError: msg`, the line and a caret, as a compiler prints it."""
@@ -20,12 +22,14 @@ def describe_load_error(exc: BaseException) -> str:
         col = max((exc.offset or 1) - 1, 0)
         if text:
             col = min(col, len(text))
-        return _render(exc.filename, exc.lineno, col, f"{type(exc).__name__}: {exc.msg}", text)
+        end = (exc.end_offset - 1) if exc.end_lineno == exc.lineno and exc.end_offset else None
+        return diagnostic(exc.filename, exc.lineno, col, f"{type(exc).__name__}: {exc.msg}",
+                          text=text, end_col=end)
     if isinstance(exc, SystemExit):
         message = f"the file called exit({'' if exc.code is None else repr(exc.code)}) on import"
         frame = _user_frame(exc)
         if frame is not None:
-            return _render(frame.filename, frame.lineno, frame.colno or 0, message)
+            return _frame_diagnostic(frame, message)
         return f"adjoint: error: {message}"
     return describe_failure(exc, importing=True)
 
@@ -35,8 +39,7 @@ def describe_failure(exc: BaseException, importing=False) -> str:
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     frame = _user_frame(exc)
     if frame is not None:
-        return _render(frame.filename, frame.lineno, frame.colno or 0, message,
-                       hint="rerun with --traceback for the full traceback")
+        return _frame_diagnostic(frame, message, hint="rerun with --traceback for the full traceback")
     kind = "error" if importing else "internal error"
     return (f"adjoint: {kind}: {message}\n"
             "hint: rerun with --traceback for the full traceback; if adjoint itself failed, "
@@ -57,14 +60,9 @@ def _user_frame(exc):
     return None
 
 
-def _render(filename, line, col, message, text=None, hint=None) -> str:
-    """`file:line:col: message`, the line and a caret under column `col` (0-based, as in ast
-    and AdjointError)."""
-    lines = [f"{filename}:{line}:{col}: {message}"]
-    text = (text or linecache.getline(filename, line)).rstrip("\r\n")
-    if text:
-        lines.append("    " + text)
-        lines.append("    " + " " * col + "^")
-    if hint:
-        lines.append(f"hint: {hint}")
-    return "\n".join(lines)
+def _frame_diagnostic(frame, message, hint=None) -> str:
+    """A traceback frame's place as a diagnostic (its columns count UTF-8 bytes, as ast's)."""
+    same_line = frame.end_lineno == frame.lineno
+    return diagnostic(frame.filename, frame.lineno, frame.colno or 0, message,
+                      end_col=frame.end_colno if same_line else None, hint=hint,
+                      columns_in_bytes=True)

@@ -3,7 +3,7 @@
     AdjointError("unsupported syntax: lambda", location=Location(file, 3, 8, "..."), hint="...")
     str(error) ->  file.py:3:8: unsupported syntax: lambda
                        y = lambda t: t
-                           ^
+                           ^^^^^^^^^^^
                    hint: define a named function instead
 """
 
@@ -15,11 +15,13 @@ import linecache
 
 @dataclasses.dataclass(frozen=True)
 class Location:
-    """A point in the user's file: 1-based line, 0-based column (as in `ast`)."""
+    """A span in the user's file: 1-based line, 0-based columns in UTF-8 bytes (as in `ast`);
+    `end_col` where the construct ends on the same line, else None."""
 
     filename: str
     line: int
     col: int
+    end_col: int | None = None
 
     def source_line(self) -> str:
         return linecache.getline(self.filename, self.line).rstrip("\n")
@@ -41,19 +43,11 @@ class AdjointError(Exception):
 
     def render(self) -> str:
         head = self.message if self.stage is None else f"[{self.stage}] {self.message}"
-        lines = []
         if self.location is None:
-            lines.append(head)
-        else:
-            loc = self.location
-            lines.append(f"{loc.filename}:{loc.line}:{loc.col}: {head}")
-            text = loc.source_line()
-            if text:
-                lines.append("    " + text)
-                lines.append("    " + " " * loc.col + "^")
-        if self.hint:
-            lines.append(f"hint: {self.hint}")
-        return "\n".join(lines)
+            return head + (f"\nhint: {self.hint}" if self.hint else "")
+        loc = self.location
+        return diagnostic(loc.filename, loc.line, loc.col, head, end_col=loc.end_col,
+                          hint=self.hint, columns_in_bytes=True)
 
 
 class AdjointArgumentError(AdjointError, TypeError):
@@ -70,4 +64,34 @@ def locate(node, filename: str) -> Location | None:
     line = getattr(node, "lineno", None)
     if line is None:
         return None
-    return Location(filename, line, getattr(node, "col_offset", 0) or 0)
+    same_line = getattr(node, "end_lineno", None) == line
+    return Location(filename, line, getattr(node, "col_offset", 0) or 0,
+                    getattr(node, "end_col_offset", None) if same_line else None)
+
+
+def diagnostic(filename, line, col, message, *, text=None, end_col=None, hint=None,
+               columns_in_bytes=False) -> str:
+    """The one way adjoint shows a place in a file, as compilers do: `file:line:col: message`,
+    the line, carets under the construct (columns `col` to `end_col`, 0-based; one caret
+    where the end is unknown) and the hint. `text` defaults to the file's line; columns count
+    UTF-8 bytes where `columns_in_bytes` (ast's and tracebacks' positions), else characters."""
+    lines = [f"{filename}:{line}:{col}: {message}"]
+    text = (linecache.getline(filename, line) if text is None else text).rstrip("\r\n")
+    if text:
+        lines += ["    " + text, "    " + _carets(text, col, end_col, columns_in_bytes)]
+    if hint:
+        lines.append(f"hint: {hint}")
+    return "\n".join(lines)
+
+
+def _carets(text, col, end_col, columns_in_bytes):
+    """Carets under text[col:end_col]; the tabs before them are kept, so that they line up
+    under the construct however wide the terminal shows a tab."""
+    if columns_in_bytes:
+        encoded = text.encode()
+        col, end_col = (None if c is None else len(encoded[:c].decode(errors="ignore"))
+                        for c in (col, end_col))
+    col = min(col, len(text))
+    end = col + 1 if end_col is None else min(max(end_col, col + 1), max(len(text), col + 1))
+    indent = "".join(ch if ch == "\t" else " " for ch in text[:col])
+    return indent + "^" * (end - col)

@@ -353,7 +353,7 @@ def test_error_while_executing_the_file(tmp_path, capsys):
     lines = err.splitlines()
     assert lines[0] == f"{path}:1:4: NameError: name 'undefined_name' is not defined"
     assert lines[1] == "    X = undefined_name + 1"
-    assert lines[2] == "        ^"
+    assert lines[2] == "        " + "^" * len("undefined_name")     # the whole name
 
 
 def test_unsupported_construct(tmp_path, capsys):
@@ -363,7 +363,7 @@ def test_unsupported_construct(tmp_path, capsys):
     lines = err.splitlines()
     assert lines[0] == f"{path}:3:8: unsupported syntax: lambda"
     assert lines[1] == "        g = lambda t: t * y"
-    assert lines[2] == "    " + " " * 8 + "^"
+    assert lines[2] == "    " + " " * 8 + "^" * len("lambda t: t * y")      # the whole construct
     assert lines[3] == "hint: define a named function instead"
     assert "Traceback" not in err
 
