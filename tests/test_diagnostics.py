@@ -41,10 +41,10 @@ def test_tabs_before_the_construct_are_kept(tmp_path):
 
 
 def test_columns_after_non_ascii_names_count_characters(tmp_path):
-    f = load(tmp_path, "accent", "def f(x):\n    é = x * 2.0\n    return sorted([é])[0]\n")
+    f = load(tmp_path, "accent", "def f(x):\n    é = x * 2.0\n    return é * sorted([é])[0]\n")
     lines = rejection(f)
-    assert lines[1] == "        return sorted([é])[0]"
-    assert lines[2] == "    " + " " * len("    return ") + "^" * len("sorted([é])")
+    assert lines[1] == "        return é * sorted([é])[0]"
+    assert lines[2] == "    " + " " * len("    return é * ") + "^" * len("sorted([é])")
 
 
 def test_one_caret_where_the_end_is_unknown_and_none_past_the_line():
