@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="reverse: the gradient (default); forward: the tangent (jvp) code")
     show.add_argument("--no-optimize", action="store_true",
                       help="the adjoint as the reverse transformation writes it, before optimization")
+    show.add_argument("--timing", action="store_true",
+                      help="also print each compiler stage's CPU time to stderr")
     show.set_defaults(handler=_show)
 
     check = commands.add_parser("check", parents=[common],
@@ -208,6 +210,8 @@ def _show(args) -> int:
     if args.stage != "analyze" and _use_color(args.color, sys.stdout):
         text = _highlight(text)
     sys.stdout.write(text)
+    if args.timing:
+        print(f"{generated.primal_name}: {pipeline.timing_summary(generated.timings)}", file=sys.stderr)
     return EXIT_OK
 
 

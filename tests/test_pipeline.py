@@ -1,0 +1,64 @@
+"""The pipeline around its stages: each stage timed (Generated.timings, ADJOINT_TIMING=1,
+`adjoint show --timing`), and an unexpected exception inside a stage reported as an
+AdjointError naming the stage and the user's function, never a traceback from deep inside."""
+
+import pytest
+
+import adjoint
+from adjoint import pipeline
+from adjoint.cli import main
+
+
+def f4(a, b, c, d):
+    return 2.0 * (a * b * c + a * b * d + a * c * d + b * c * d)
+
+
+READ_IN_ORDER = ["parse", "validate", "normalize", "analyze", "reverse", "optimize", "emit"]
+
+
+def test_every_stage_is_timed_in_the_order_it_ran():
+    generated = pipeline.differentiate(f4, wrt=(0, 1, 2, 3), device=True)
+    assert list(generated.timings) == READ_IN_ORDER + ["device"]
+    assert all(seconds >= 0.0 for seconds in generated.timings.values())
+
+
+def test_adjoint_timing_prints_the_stages(monkeypatch, capsys):
+    monkeypatch.setenv("ADJOINT_TIMING", "1")
+    pipeline.differentiate(f4)
+    err = capsys.readouterr().err
+    assert err.startswith("adjoint: f4 (test_pipeline.py:") and "s of CPU (parse " in err
+    assert all(f"{stage} " in err for stage in READ_IN_ORDER)
+
+
+def test_show_timing(capsys):
+    code = main(["show", f"{__file__}:f4", "--timing", "--color", "never"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "def grad_f4(" in out
+    assert err.startswith("f4: ") and "optimize " in err
+
+
+@pytest.mark.parametrize("stage, attribute", [("normalize", "normalize"), ("optimize", "optimize"),
+                                              ("emit", "emit_stage")])
+def test_an_exception_inside_a_stage_names_the_stage_and_the_function(monkeypatch, stage, attribute):
+    def broken(*args, **kwargs):
+        raise KeyError("t_17")
+    if attribute == "emit_stage":
+        monkeypatch.setattr(pipeline.emit_stage, "emit", broken)
+    else:
+        monkeypatch.setattr(pipeline, attribute, broken)
+    with pytest.raises(adjoint.AdjointError) as info:
+        pipeline.differentiate(f4)
+    error = info.value
+    assert error.stage == stage and isinstance(error.__cause__, KeyError)
+    assert str(error).startswith(f"{__file__}:{f4.__code__.co_firstlineno}:0: [{stage}] "
+                                 "internal error: KeyError: 't_17'")
+    assert "bug in adjoint" in error.hint
+
+
+def test_a_users_mistake_stays_a_users_error():
+    def uses_lambda(x):
+        g = lambda t: t * x  # noqa: E731
+        return g(x)
+    with pytest.raises(adjoint.AdjointError) as info:
+        pipeline.differentiate(uses_lambda)
+    assert info.value.stage is None and "lambda" in info.value.message
