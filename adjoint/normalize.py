@@ -11,7 +11,8 @@ Output grammar (atom := Name | number constant | math.pi-style constant):
 
     stmt := v = atom                        copy
           | v = atom op atom                op in + - * / ** % //
-          | v = atom (+|-) atom (+|-) ...   a linear chain, kept whole (the seed's t_s line)
+          | v = linear                      linear := atom | linear (+|-) linear: kept whole,
+                                            parenthesized as written (the seed's t_s line)
           | v = -atom | v = not atom
           | v = f(atom, ...)                f resolved (node.callee): a rule or non-differentiable
           | v = atom cmp atom

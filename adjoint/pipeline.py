@@ -26,7 +26,7 @@ import time
 import gast
 
 from . import emit as emit_stage
-from . import nodes, runtime, shapes, trees
+from . import grammar, nodes, runtime, shapes, trees
 from .analyze import analyze
 from .device import lower_for_device
 from .errors import AdjointError, locate
@@ -170,6 +170,8 @@ def _differentiate(fn, wrt, *, comments, optimized, return_value, device, signat
     with stage("normalize"):
         namer = Namer(_user_names(parsed.tree))
         normalized = normalize(parsed, namer)
+        if os.environ.get("ADJOINT_CHECK_GRAMMAR") == "1":
+            _check_grammar(normalized)
     with stage("analyze"):
         analysis = analyze(normalized, tuple(map(parsed.emitted, wrt)), signature, parsed.filename)
     with stage("validate"):
@@ -255,6 +257,15 @@ def timing_summary(timings) -> str:
     """`0.412 s of CPU (parse 0.021, validate 0.004, ...)`, the stages in the order they ran."""
     parts = ", ".join(f"{name} {seconds:.3f}" for name, seconds in timings.items())
     return f"{sum(timings.values()):.3f} s of CPU ({parts})"
+
+
+def _check_grammar(normalized):
+    """ADJOINT_CHECK_GRAMMAR=1: normalize's output must obey its grammar (grammar.py)."""
+    found = grammar.violations(normalized)
+    if found:
+        line, what = found[0]
+        raise RuntimeError(f"normalized code outside the grammar at line {line} "
+                           f"({len(found)} statement{'s' if len(found) > 1 else ''}): {what}")
 
 
 def dump(generated: Generated, stage: str, comments=True) -> str:
