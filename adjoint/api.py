@@ -15,7 +15,18 @@ import threading
 import numpy as np
 
 from . import backends
+from .arguments import (
+    as_differentiable,
+    as_float_value,
+    as_result,
+    normalized_function,
+    parameters,
+    reject_aliasing,
+    same_types,
+    written_arguments,
+)
 from .errors import AdjointArgumentError, AdjointError, AdjointTypeError, Location
+from .failures import is_numba_error, located_error_class, summary, traceback_lines
 from .pipeline import differentiate, wrt_names
 
 TARGETS = ("cpu", "python", "cuda")
@@ -94,9 +105,9 @@ class GradientFunction:
                 self._deferred = error
         if self._deferred is None:
             _dump(self.generated)
-        self.wrt = wrt_names(list(_arg_names(fn)), wrt)
+        self.wrt = wrt_names(list(parameters(fn)), wrt)
         self._wrt_is_tuple = isinstance(wrt, (tuple, list))     # a tuple wrt returns a tuple
-        self._arg_names = list(_arg_names(fn))
+        self._arg_names = list(parameters(fn))
         self._lock = threading.Lock()
         self._adjoint = None
         self._primal = None
@@ -227,7 +238,7 @@ class GradientFunction:
         args = self._check_arguments(args)
         generated, adjoint = self._specialized(args)
         try:
-            result = _as_result(adjoint(*args))
+            result = as_result(adjoint(*args))
         except Exception as exc:                           # numba typing, or a runtime error
             raise self._failure(exc, generated, args) from None
         return self._shape_result(result)
@@ -236,7 +247,7 @@ class GradientFunction:
         """The AdjointError at the user's line for an exception the generated code raised
         with these arguments; compiled code has no line numbers, so the cpu target reruns
         it in Python."""
-        if self.target == "cpu" and not _is_numba_error(exc):
+        if self.target == "cpu" and not is_numba_error(exc):
             exc = self._rerun_in_python(generated, args, exc)
         return self._locate_failure(exc, generated)
 
@@ -248,9 +259,9 @@ class GradientFunction:
         primal[k] = np.asarray(primal[k])[None, ...]
         results = self.batch(*primal, *extra, batched=k)
         if self.kind == "jvp":
-            return _as_result(tuple(r[0] for r in results))
+            return as_result(tuple(r[0] for r in results))
         rows = tuple(r[0] for r in results) if isinstance(results, tuple) else results[0]
-        return self._shape_result(_as_result(rows))
+        return self._shape_result(as_result(rows))
 
     def _split_extra(self, args):
         """jvp's (*args, *tangents), vjp's (*args, cotangent): both parts, converted."""
@@ -261,7 +272,7 @@ class GradientFunction:
             raise AdjointArgumentError(f"{self.kind} of {self.fn.__name__}() takes {count} arguments "
                                        f"and {what}, {len(args)} given")
         primal = self._fresh_written(self._check_arguments(args[:count]))
-        extra = [_as_float_value(v) for v in args[count:]]
+        extra = [as_float_value(v) for v in args[count:]]
         if self.kind == "jvp":            # the tangent code writes d_y[...] where f writes y[...]
             written = self.written_arguments()
             extra = [np.array(t) if w in written and isinstance(t, np.ndarray) else t
@@ -283,7 +294,7 @@ class GradientFunction:
         primal, extra = self._split_extra(args)
         generated, compiled = self._specialized(primal)
         try:
-            result = _as_result(compiled(*primal, *extra))
+            result = as_result(compiled(*primal, *extra))
         except Exception as exc:
             raise self._failure(exc, generated, primal + extra) from None
         return result if self.kind == "jvp" else self._shape_result(result)
@@ -352,12 +363,12 @@ class GradientFunction:
                 f"({', '.join(names)}), {len(args)} given")
         written = self.written_arguments()
         if written:
-            _reject_aliasing(names, args, written, self.fn.__name__)
+            reject_aliasing(names, args, written, self.fn.__name__)
         converted = []
         arrays = self._generated.array_args if self._generated is not None else set()
         for name, value in zip(names, args):
             if name in self.wrt:
-                value = _as_differentiable(name, value, name in arrays, self.fn.__name__)
+                value = as_differentiable(name, value, name in arrays, self.fn.__name__)
             elif isinstance(value, list):
                 value = np.asarray(value)
             converted.append(value)
@@ -371,7 +382,7 @@ class GradientFunction:
             generated = self._generated or next((g for g, _ in self._variants.values()), None)
             tree = generated.stages.get("normalize") if generated is not None else None
             if tree is None:                   # loaded from the cache, or not generated yet
-                tree = _normalized(self.fn)
+                tree = normalized_function(self.fn)
             self._written = written_arguments(tree, self._arg_names)
         return self._written
 
@@ -381,7 +392,7 @@ class GradientFunction:
         assumed a float (an elementwise function) gets code of its own, generated once."""
         from . import shapes
         signature = {n: shapes.describe(v) for n, v in zip(self._arg_names, args)}
-        if self._generated is not None and _same_types(signature, self._generated.signature, self.wrt):
+        if self._generated is not None and same_types(signature, self._generated.signature, self.wrt):
             return self._generated, self.adjoint
         key = tuple((n, str(t)) for n, t in signature.items())
         with self._lock:
@@ -404,13 +415,13 @@ class GradientFunction:
         if g is None:
             return AdjointError(f"{type(exc).__name__}: {exc}")
         lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in self._files]
-        lines += _traceback_lines(exc, self._files)
+        lines += traceback_lines(exc, self._files)
         origin = next((g.origins[n] for n in reversed(lines) if n in g.origins), None)
         location = Location(*origin) if origin else None
-        first = _summary(text) or type(exc).__name__
-        kind = "numba could not compile the gradient" if _is_numba_error(exc) else \
+        first = summary(text) or type(exc).__name__
+        kind = "numba could not compile the gradient" if is_numba_error(exc) else \
             f"{type(exc).__name__} while computing the gradient"
-        error_class = AdjointError if _is_numba_error(exc) else _located_error_class(type(exc))
+        error_class = AdjointError if is_numba_error(exc) else located_error_class(type(exc))
         return error_class(f"{kind}: {first}", location=location,
                            hint="run with target='python' to debug the generated code; "
                                 "adjoint.source(f) shows it")
@@ -443,174 +454,12 @@ def _dump(generated):
             handle.write(text)
 
 
-# aliasing: arguments that share memory where the function writes one of them -------------
-
-# numpy functions that return a new array, never a view of an argument (ufuncs are too)
-_FRESH_CALLS = {"zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like", "full",
-                "full_like", "copy", "array", "sum", "mean", "prod", "dot", "vdot", "matmul",
-                "outer", "inner", "where", "max", "min", "amax", "amin", "cumsum", "cumprod",
-                "concatenate", "stack", "hstack", "vstack", "arange", "linspace", "eye",
-                "trace", "var", "std", "clip", "sort"}
-
-
-def _normalized(fn):
-    """The function in three-address form (helpers inlined), for a gradient loaded from the
-    cache, whose record keeps no compiler stages."""
-    from .names import Namer
-    from .normalize import normalize
-    from .parse import parse
-    from .pipeline import _user_names, deep_recursion
-    with deep_recursion():              # as in differentiate: a deep expression is no RecursionError
-        parsed = parse(fn)
-        return normalize(parsed, Namer(_user_names(parsed.tree)))
-
-
-def written_arguments(tree, arg_names) -> frozenset:
-    """The arguments of a normalized function whose elements it may write: an element or
-    slice store `v[...] = e` into the argument or into any name that may view its memory
-    (`v = x`, `v = x[1:]`, `a, b = x`, a call that may return a view). Flow-insensitive and
-    conservative: only arithmetic, ufuncs and numpy's array-making calls are taken to make
-    new arrays."""
-    import gast
-    emitted = [a.id for a in tree.args.args]            # by position: emitted code may rename one
-    views = {name: {name} for name in emitted}          # name -> arguments it may view
-    statements = [n for n in gast.walk(tree) if isinstance(n, (gast.Assign, gast.AugAssign, gast.For))]
-    changed = True
-    while changed:
-        changed = False
-        for stmt in statements:
-            if isinstance(stmt, gast.For):
-                sources, targets = _viewed_by(stmt.iter, views), [stmt.target]
-            elif isinstance(stmt, gast.Assign):
-                sources, targets = _viewed_by(stmt.value, views), stmt.targets
-            else:
-                continue
-            for target in targets:
-                for name in [n.id for n in gast.walk(target) if isinstance(n, gast.Name)
-                             and isinstance(n.ctx, gast.Store)]:
-                    if not sources <= views.setdefault(name, set()):
-                        views[name] |= sources
-                        changed = True
-    written = set()
-    for stmt in statements:
-        if isinstance(stmt, gast.For):
-            continue
-        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
-        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
-            written |= views.get(target.value.id, set())
-        elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name):
-            written |= views.get(target.id, set())           # `x += e` on an array is in place
-    return frozenset(user for user, name in zip(arg_names, emitted) if name in written)
-
-
-def _viewed_by(value, views) -> set:
-    """The arguments the value of an expression may share memory with."""
-    import gast
-    if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.BoolOp, gast.Constant)):
-        return set()                                          # arithmetic makes a new array
-    if isinstance(value, gast.Call) and _makes_new_array(value):
-        return set()
-    names = {n.id for n in gast.walk(value) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
-    return set().union(*(views.get(n, set()) for n in names))
-
-
-def _makes_new_array(call) -> bool:
-    callee = getattr(call, "callee", None)
-    if isinstance(callee, np.ufunc) or getattr(callee, "__module__", None) == "math":
-        return True
-    if getattr(callee, "__module__", "") in ("numpy.linalg", "numpy.linalg.linalg",
-                                            "numpy.linalg._linalg"):
-        return True
-    return callee is not None and getattr(np, getattr(callee, "__name__", ""), None) is callee \
-        and callee.__name__ in _FRESH_CALLS
-
-
-def _reject_aliasing(names, args, written, fname):
-    """AdjointError when an argument the function writes into shares memory with another
-    array argument: the gradient would mix the aliased and the unaliased answers. Only
-    arrays are compared, and only pairs that include a written argument."""
-    arrays = [(name, value) for name, value in zip(names, args) if isinstance(value, np.ndarray)]
-    for k, (name, value) in enumerate(arrays):
-        for other, other_value in arrays[k + 1:]:
-            if (name in written or other in written) and _share_memory(value, other_value):
-                target, source = (name, other) if name in written else (other, name)
-                raise AdjointArgumentError(
-                    f"arguments {name!r} and {other!r} of {fname}() share memory and {fname} "
-                    f"writes into {target!r}, which changes {source!r} too: adjoint "
-                    f"differentiates them as separate arrays, so the derivative would be wrong",
-                    hint=f"pass a copy, e.g. {fname}({', '.join(n + '.copy()' if n == target else n for n in names)})")
-
-
-def _share_memory(a, b) -> bool:
-    if not np.may_share_memory(a, b):                     # disjoint address ranges: cheap
-        return False
-    try:
-        return bool(np.shares_memory(a, b, max_work=10_000))
-    except Exception:                                     # too hard to decide: assume shared
-        return True
-
-
 def _check_debug_target(target):
     if target == "cuda":
         raise AdjointError("debug=True is not available on the cuda target: device code does "
                            "not check array bounds",
                            hint="check the function with target='cpu', debug=True (the same "
                                 "generated code, bounds checked), or under NUMBA_ENABLE_CUDASIM=1")
-
-
-def _summary(text: str) -> str:
-    """The informative line of an error message (numba's is buried under its pipeline steps)."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for ln in lines:
-        if ln.startswith(">>> "):
-            return f"no implementation for {ln[4:]}"
-    for ln in lines:
-        if not ln.startswith(("Failed in", "During:", "File ", "Resolution failure")):
-            return ln.rstrip(":")
-    return lines[0] if lines else ""
-
-
-@functools.lru_cache(maxsize=None)
-def _located_error_class(runtime_error):
-    """The AdjointError raised for a built-in exception (IndexError, ZeroDivisionError, ...)
-    that the generated code raised at the user's line: a subclass of both, so that
-    `except IndexError` catches it as it would catch the function's own error."""
-    if runtime_error.__module__ != "builtins" or not issubclass(runtime_error, Exception) \
-            or issubclass(runtime_error, AdjointError):
-        return AdjointError
-    try:
-        return type(f"Adjoint{runtime_error.__name__}", (AdjointError, runtime_error),
-                    {"__module__": __name__, "__doc__": f"{runtime_error.__name__} at the user's line."})
-    except TypeError:                       # a built-in with its own layout (OSError, ...)
-        return AdjointError
-
-
-def _is_numba_error(exc) -> bool:
-    return type(exc).__module__.startswith("numba")
-
-
-def _traceback_lines(exc, filenames):
-    lines = []
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename in filenames:
-            lines.append(tb.tb_lineno)
-        tb = tb.tb_next
-    return lines
-
-
-def _arg_names(fn):
-    import inspect
-    fn = getattr(fn, "__adjoint_function__", fn)
-    return inspect.signature(fn).parameters
-
-
-def _as_float_value(value):
-    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind != "f"):
-        return np.asarray(value, dtype=np.float64)
-    if isinstance(value, (int, np.integer)):
-        return float(value)
-    return value
 
 
 _FOLDER = []
@@ -625,52 +474,6 @@ def _materialized_folder():
         _FOLDER.append(tempfile.mkdtemp(prefix="adjoint-"))
         atexit.register(shutil.rmtree, _FOLDER[0], True)
     return _FOLDER[0]
-
-
-def _same_types(a, b, wrt=()) -> bool:
-    """Same ranks and the same element kinds; a differentiated scalar (converted to float)
-    agrees with any. An int the source only guessed was a float gets code of its own: it
-    may size a slice or index an array through another variable."""
-    if b is None or a.keys() != b.keys():
-        return False
-    return all(a[k].ndim == b[k].ndim and (a[k].kind == b[k].kind or a[k].ndim == 0 and k in wrt)
-               for k in a)
-
-
-def _as_differentiable(name, value, as_array, fname):
-    expected = "a sequence or array of floats" if as_array else "a float or an array of floats"
-    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
-        raise AdjointArgumentError(f"argument {name!r} of {fname}: expected {expected}, "
-                                   f"got {type(value).__name__}")
-    if as_array or isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) > 0:
-        try:
-            array = np.asarray(value)
-        except Exception:
-            array = None
-        if array is None or array.dtype.kind not in "fiu" or array.ndim == 0:
-            raise AdjointArgumentError(f"argument {name!r} of {fname}: expected {expected}, "
-                                       f"got {type(value).__name__}")
-        if array.dtype.kind != "f":
-            array = array.astype(np.float64)                # ints are promoted
-        return np.ascontiguousarray(array)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
-        return float(value)
-    raise AdjointArgumentError(f"argument {name!r} of {fname}: expected {expected}, got "
-                               f"{type(value).__name__}" +
-                               (f" of shape {np.shape(value)}" if hasattr(value, "shape") or
-                                isinstance(value, (list, tuple)) else ""),
-                               hint=None if not isinstance(value, (list, tuple, np.ndarray)) else
-                               f"{fname} uses {name!r} as a scalar; index it (x[0]) to use it as an array")
-
-
-def _as_result(value):
-    if isinstance(value, tuple):
-        return tuple(_as_result(v) for v in value)
-    if isinstance(value, (np.floating, np.integer)):
-        return float(value)
-    return value
 
 
 def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,

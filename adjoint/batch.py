@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import backends, names
-from .api import _as_float_value, _is_numba_error, _reject_aliasing
+from .arguments import as_float_value, reject_aliasing
 from .errors import AdjointArgumentError, AdjointError
+from .failures import is_numba_error
 
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=()) -> str:
@@ -178,7 +179,7 @@ def run(gradient, args, batched):
     k = batched_index(names, batched)
     written = gradient.written_arguments()
     if written:                            # the whole stacked array, not only its first point
-        _reject_aliasing(names, args, written, gradient.fn.__name__)
+        reject_aliasing(names, args, written, gradient.fn.__name__)
     stacked = args[k]
     on_device = gradient.target == "cuda" and backends.get("cuda").is_device_array(stacked)
     if not on_device:
@@ -205,7 +206,7 @@ def run(gradient, args, batched):
     except AdjointError:
         raise
     except Exception as exc:
-        if gradient.target == "cpu" and not _is_numba_error(exc):
+        if gradient.target == "cpu" and not is_numba_error(exc):
             exc = _failing_point(gradient, converted, k, tangents, exc)
         raise gradient._locate_failure(exc) from None
     if gradient.kind == "jvp":
@@ -233,7 +234,7 @@ def _tangents(gradient, tangents, points, by_name):
     """jvp.batch's tangents: wrt name -> (tangent, whether it holds one per point)."""
     checked = {}
     for w, t in zip(gradient.wrt, tangents):
-        t = _as_float_value(t)
+        t = as_float_value(t)
         shape = np.shape(by_name[w])
         given = tuple(getattr(t, "shape", np.shape(t)))
         if given not in (shape, (points,) + shape):

@@ -39,7 +39,7 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     known to hold scalars.
     No node of `fn` changes: the pipeline keeps it as the "reverse" stage, and its forward
     sweep shares statements with the normalized function (the "normalize" stage, which
-    api.written_arguments reads). Copying it whole took a third of this stage's time, so only
+    arguments.written_arguments reads). Copying it whole took a third of this stage's time, so only
     the function, its compound statements and their blocks are copied (_own_blocks), and the
     passes change those in place; any other statement or expression that changes is a new
     node sharing what did not (copy on write)."""

@@ -229,7 +229,7 @@ def test_too_deep_for_the_raised_limit_is_an_adjoint_error(monkeypatch):
 
 
 def test_cached_gradient_of_a_deep_sum_loads_without_recursion_error(monkeypatch, tmp_path):
-    """A gradient loaded from the cache re-parses and normalizes the source (api._normalized)
+    """A gradient loaded from the cache re-parses and normalizes the source (arguments.normalized_function)
     to see which arguments it writes: that must run under the raised recursion limit too."""
     monkeypatch.setenv("ADJOINT_CACHE_DIR", str(tmp_path / "cache"))
     fn = load_program(long_sum_source(1000), "long_sum")
