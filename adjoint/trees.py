@@ -154,6 +154,32 @@ def walk(node):
         yield node
 
 
+def walk_branches(node):
+    """The nodes walk(node) yields less constants and names without an annotation, in the same
+    order (those hold no node, so leaving them out moves nothing else): for the walks that only
+    look at larger nodes, half as many to pass over."""
+    todo = collections.deque([node])
+    pop, push = todo.popleft, todo.append
+    constant, name = gast.Constant, gast.Name
+    while todo:
+        node = pop()
+        for field in _child_fields(type(node)):
+            value = getattr(node, field, None)
+            if isinstance(value, ast.AST):
+                if not _is_leaf(value, constant, name):
+                    push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST) and not _is_leaf(item, constant, name):
+                        push(item)
+        yield node
+
+
+def _is_leaf(node, constant, name):
+    kind = type(node)
+    return kind is constant or (kind is name and node.annotation is None)
+
+
 def replace_bottom_up(root, kind, replace):
     """Replace each node of type `kind` under `root` by replace(node) (a node), the ones inside
     it first: what a NodeTransformer whose only method, visit_<kind>, visits the node's
