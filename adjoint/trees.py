@@ -221,8 +221,12 @@ _CHILD_FIELDS: dict = {}
 def structure_key(node):
     """A key for `node` such that structure_key(a) == structure_key(b) exactly when
     gast.dump(a) == gast.dump(b): the fields dump shows, with values compared by repr."""
+    kind = type(node)
+    if kind is gast.Name or kind is gast.Constant:       # most nodes: built directly
+        leaf = _leaf_key(node, kind)
+        if leaf is not None:
+            return leaf
     if isinstance(node, gast.AST):
-        kind = type(node)
         fields = []
         for name in node._fields:
             try:
@@ -238,3 +242,25 @@ def structure_key(node):
     if isinstance(node, list):
         return "list", tuple(structure_key(item) for item in node)
     return repr(node)
+
+
+def _leaf_key(node, kind):
+    """structure_key of a name or a constant whose fields are all there and plain (a name's
+    context one of gast's, its annotation and type comment None; a constant's value and kind
+    neither a node nor a list), else None (the generic key is needed)."""
+    known = node.__dict__
+    if kind is gast.Name:
+        ctx = known.get("ctx")
+        if (type(known.get("id")) is str and type(ctx) in _CONTEXTS and "annotation" in known
+                and known["annotation"] is None and "type_comment" in known and known["type_comment"] is None):
+            return "Name", (("id", repr(known["id"])), ("ctx", (type(ctx).__name__, ())),
+                            ("annotation", "None"), ("type_comment", "None"))
+        return None
+    if "value" in known and "kind" in known:
+        value, constant_kind = known["value"], known["kind"]
+        if not isinstance(value, (gast.AST, list)) and not isinstance(constant_kind, (gast.AST, list)):
+            return "Constant", (("value", repr(value)), ("kind", repr(constant_kind)))
+    return None
+
+
+_CONTEXTS = frozenset((gast.Load, gast.Store, gast.Del, gast.Param))
