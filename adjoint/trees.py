@@ -47,6 +47,18 @@ class _Converter(Ast3ToGAst):
             return lambda node: target.__new__(target)        # Load, Add, ...: nothing to copy
         return self.generic_visit
 
+    def visit_Name(self, node):
+        """As gast's (the fields, then ast.copy_location's positions), built directly: a third
+        of the nodes are names."""
+        lineno, col_offset = node.lineno, node.col_offset
+        if lineno is None or col_offset is None:
+            return super().visit_Name(node)           # copy_location would leave them out
+        new = gast.Name.__new__(gast.Name)
+        new.__dict__ = {"id": node.id, "ctx": self.visit(node.ctx), "annotation": None,
+                        "type_comment": None, "lineno": lineno, "col_offset": col_offset,
+                        "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset}
+        return new
+
     def visit_Constant(self, node):
         return self.generic_visit(node)      # as gast's (ast.NodeVisitor's, on Python >= 3.8)
 
