@@ -172,24 +172,18 @@ def walk_branches(node):
     look at larger nodes, half as many to pass over."""
     todo = collections.deque([node])
     pop, push = todo.popleft, todo.append
-    constant, name = gast.Constant, gast.Name
+    constant, name, node_type = gast.Constant, gast.Name, ast.AST
     while todo:
         node = pop()
         for field in _child_fields(type(node)):
             value = getattr(node, field, None)
-            if isinstance(value, ast.AST):
-                if not _is_leaf(value, constant, name):
-                    push(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, ast.AST) and not _is_leaf(item, constant, name):
-                        push(item)
+            for child in value if type(value) is list else (value,):
+                kind = type(child)
+                if kind is constant or (kind is name and child.annotation is None) \
+                        or not isinstance(child, node_type):
+                    continue
+                push(child)
         yield node
-
-
-def _is_leaf(node, constant, name):
-    kind = type(node)
-    return kind is constant or (kind is name and node.annotation is None)
 
 
 def replace_bottom_up(root, kind, replace):
