@@ -244,6 +244,8 @@ class _Resolver(trees.Transformer):
         return _without_default_axis(node)
 
     def visit_Name(self, node):
+        if node.id in self.local_names and node.annotation is None:
+            return node                  # a local: nothing to resolve, nothing under it
         return self._inline(node)
 
     def visit_Attribute(self, node):
