@@ -272,9 +272,27 @@ operands = _operands
 # dataflow over structured code -------------------------------------------------------------
 
 def assigned(stmts) -> set:
-    """Every name some statement in `stmts` assigns (loop variables included)."""
-    return {node.id for stmt in stmts for node in rules.subnodes(stmt)
-            if type(node) is gast.Name and type(node.ctx) is gast.Store}
+    """Every name some statement in `stmts` assigns (loop variables included): a search
+    like nodes.load_counts' (the reverse sweep asks it of every statement)."""
+    names = set()
+    todo = list(stmts)
+    pop, push, extend = todo.pop, todo.append, todo.extend
+    name_kind, store, child_fields = gast.Name, gast.Store, nodes.child_fields
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is name_kind:
+            if type(node.ctx) is store:
+                names.add(node.id)
+            if node.annotation is None:
+                continue
+        for field in child_fields(kind):
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return names
 
 
 def exposed_reads(stmts, defined=frozenset()) -> set:

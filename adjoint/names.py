@@ -45,10 +45,11 @@ class Namer:
                 return candidate
 
     def sensitivity(self, var: str) -> str:
-        if var not in self._sensitivity:
+        found = self._sensitivity.get(var)
+        if found is None:
             stem = var[2:] if var.startswith("t_") and len(var) > 2 else var
-            self._sensitivity[var] = self.fresh("s_" + stem)
-        return self._sensitivity[var]
+            found = self._sensitivity[var] = self.fresh("s_" + stem)
+        return found
 
     def named_sensitivities(self, variables) -> set[str]:
         """The sensitivities already named for these variables (makes no new name)."""

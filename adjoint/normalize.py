@@ -312,14 +312,14 @@ class _Normalizer:
         if isinstance(expr, gast.BinOp):
             pre_l, left = self.operand(expr.left, stmt, prenamed)
             pre_r, right = self.atom(expr.right, stmt)
-            return pre_l + pre_r, gast.BinOp(left=left, op=type(expr.op)(), right=right)
+            return pre_l + pre_r, nodes.make(gast.BinOp, left=left, op=nodes.make(type(expr.op)), right=right)
         if isinstance(expr, gast.UnaryOp):
             pre, operand = self.atom(expr.operand, stmt)
             if isinstance(expr.op, gast.UAdd):
                 return pre, operand
             if isinstance(expr.op, gast.USub) and isinstance(operand, gast.Constant):
                 return pre, nodes.const(-operand.value)
-            return pre, gast.UnaryOp(op=type(expr.op)(), operand=operand)
+            return pre, nodes.make(gast.UnaryOp, op=nodes.make(type(expr.op)), operand=operand)
         if isinstance(expr, gast.Call):
             return self.rhs_call(expr, stmt)
         if isinstance(expr, gast.Compare):
@@ -350,7 +350,7 @@ class _Normalizer:
             if isinstance(node, gast.BinOp) and isinstance(node.op, LINEAR):
                 left = leaves(node.left, first)
                 right = leaves(node.right, False)
-                return gast.BinOp(left=left, op=type(node.op)(), right=right)
+                return nodes.make(gast.BinOp, left=left, op=nodes.make(type(node.op)), right=right)
             p, a = self.operand(node, stmt, prenamed and first) if first else self.atom(node, stmt)
             pre.extend(p)
             return a
@@ -360,7 +360,7 @@ class _Normalizer:
         if is_atom(expr):
             return [], nodes.clone(expr)             # (the user's tree is only read)
         pre, value = self.atom(expr.value, stmt)
-        return pre, gast.Attribute(value=value, attr=expr.attr, ctx=gast.Load())
+        return pre, nodes.make(gast.Attribute, value=value, attr=expr.attr, ctx=nodes.make(gast.Load))
 
     def rhs_call(self, expr, stmt):
         pre, args = [], []
@@ -376,7 +376,7 @@ class _Normalizer:
         callee = expr.callee
         if isinstance(callee, types.FunctionType) and not _has_rule(callee):
             return self.inline(expr, callee, args, pre, stmt)
-        call = gast.Call(func=nodes.clone(expr.func), args=args, keywords=keywords)
+        call = nodes.make(gast.Call, func=nodes.clone(expr.func), args=args, keywords=keywords)
         call.callee = callee
         p, call = _nested(call, stmt, self)
         return pre + p, call
@@ -560,7 +560,7 @@ def _nested(call, stmt, normalizer):
 
 def _pure(rhs) -> bool:
     """A right side whose value depends only on the names it reads (no user calls)."""
-    for node in trees.walk(rhs):
+    for node in trees.walk_branches(rhs):               # (a call is no leaf)
         if isinstance(node, gast.Call):
             callee = getattr(node, "callee", None)
             if not _has_rule(callee) or callee in (np.empty, np.empty_like, np.zeros, np.ones,

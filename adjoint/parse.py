@@ -104,12 +104,13 @@ def _function_tree(fn, filename):
                            location=Location(filename, start, indent),
                            hint="lambdas cannot be differentiated; define a named function")
     for node in trees.walk(tree):
-        if hasattr(node, "lineno"):
-            node.lineno += start - 1
-            node.col_offset = (node.col_offset or 0) + indent
-            if getattr(node, "end_lineno", None) is not None:
-                node.end_lineno += start - 1
-                node.end_col_offset = (node.end_col_offset or 0) + indent
+        known = node.__dict__              # no node class gives a default lineno
+        if "lineno" in known:
+            known["lineno"] += start - 1
+            known["col_offset"] = (node.col_offset or 0) + indent
+            if known.get("end_lineno") is not None:
+                known["end_lineno"] += start - 1
+                known["end_col_offset"] = (node.end_col_offset or 0) + indent
             if isinstance(node, gast.stmt):
                 _annotate_source(node, start, lines)
     return tree
@@ -243,6 +244,8 @@ class _Resolver(trees.Transformer):
         return _without_default_axis(node)
 
     def visit_Name(self, node):
+        if node.id in self.local_names and node.annotation is None:
+            return node                  # a local: nothing to resolve, nothing under it
         return self._inline(node)
 
     def visit_Attribute(self, node):

@@ -242,7 +242,7 @@ class _Reverse:
         if target.id not in self.a.active:
             return []
         seed = nodes.name(self.sens(target.id))
-        out = self.type(nodes.name(target.id))
+        out = self.a.types.get(target.id, shapes.FLOAT)          # (shapes.type_of of its name)
         if isinstance(value, gast.Name):
             return self.contributions([(value, nodes.const(1.0), True)], seed, out, stmt)
         if isinstance(value, gast.Subscript):
@@ -466,6 +466,9 @@ def _group_comments(stmts):
     """One `# Analyzing the line` per run of blocks from the same user line."""
     out, last = [], None
     for stmt in stmts:
+        if type(stmt) is gast.AugAssign or type(stmt) is gast.Assign:    # most: passed on
+            out.append(stmt)
+            continue
         if nodes.is_comment(stmt) and getattr(stmt, "block_head", False):
             key = (stmt.value.value, getattr(stmt, "source_file", None), stmt.lineno)
             if key == last:

@@ -360,7 +360,7 @@ def vectorized(expression):
 
 
 def _load(identifier):
-    return gast.Name(id=identifier, ctx=gast.Load(), annotation=None, type_comment=None)
+    return nodes.name(identifier)
 
 
 # templates: a rule's expression compiled once, instantiated per statement --------------------

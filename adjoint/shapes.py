@@ -68,7 +68,9 @@ def default_signature(tree, wrt) -> dict:
                 and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
                 and isinstance(node.value.value, gast.Name):
             shapes_of[node.targets[0].id] = node.value.value.id
-    for node in trees.walk(tree):
+    for node in trees.walk_branches(tree):              # names and constants tell nothing
+        if type(node) not in _SIGNATURE_KINDS:
+            continue
         shape_of = _shape_read(node, shapes_of)
         if shape_of is not None and shape_of[0] in signature:
             name, axis = shape_of
@@ -93,6 +95,10 @@ def default_signature(tree, wrt) -> dict:
                 if isinstance(a, gast.Name) and a.id in signature and a.id not in wrt:
                     signature[a.id] = INT
     return signature
+
+
+# the node types default_signature reads something from
+_SIGNATURE_KINDS = frozenset((gast.Subscript, gast.Assign, gast.Attribute, gast.Call, gast.For))
 
 
 def _shape_read(node, shapes_of):
@@ -167,41 +173,45 @@ def _assigned_types(stmt, types, filename):
 
 
 def type_of(expr, types, filename="<adjoint>") -> Type:
-    if isinstance(expr, gast.Constant):
-        return {bool: BOOL, int: INT}.get(type(expr.value), FLOAT)
-    if isinstance(expr, gast.Name):
+    node_type = type(expr)               # names and constants first: most operands are one
+    if node_type is gast.Name:
         return types.get(expr.id, FLOAT)
-    if isinstance(expr, gast.Attribute):
+    if node_type is gast.Constant:
+        return _CONSTANT_TYPES.get(type(expr.value), FLOAT)
+    if node_type is gast.Attribute:
         if isinstance(expr.value, gast.Name) and expr.value.id in ("math", "np"):
             return FLOAT
         base = type_of(expr.value, types, filename)
         if expr.attr == "shape":
             return Type("shape", base.ndim)
         return INT
-    if isinstance(expr, (gast.Tuple, gast.List)):
+    if node_type is gast.Tuple or node_type is gast.List:
         return Type("shape", len(expr.elts))
-    if isinstance(expr, gast.Subscript):
+    if node_type is gast.Subscript:
         return _subscript_type(expr, types, filename)
-    if isinstance(expr, gast.Compare):
+    if node_type is gast.Compare:
         return Type("bool", max(_rank(o, types) for o in [expr.left] + expr.comparators))
-    if isinstance(expr, gast.UnaryOp):
+    if node_type is gast.UnaryOp:
         operand = type_of(expr.operand, types, filename)
-        return Type("bool", operand.ndim) if isinstance(expr.op, gast.Not) else operand
-    if isinstance(expr, gast.BinOp):
+        return Type("bool", operand.ndim) if type(expr.op) is gast.Not else operand
+    if node_type is gast.BinOp:
         left, right = type_of(expr.left, types, filename), type_of(expr.right, types, filename)
-        if isinstance(expr.op, gast.MatMult):
+        if type(expr.op) is gast.MatMult:
             return Type("float", _matmul_rank(left.ndim, right.ndim, expr, filename))
-        if isinstance(expr.op, gast.Add) and left.kind == "shape" and right.kind == "shape":
+        if type(expr.op) is gast.Add and left.kind == "shape" and right.kind == "shape":
             return Type("shape", left.ndim + right.ndim)
         kind = _join(left.kind, right.kind)
-        if isinstance(expr.op, gast.Div) or (isinstance(expr.op, gast.Pow) and kind != "int"):
+        if type(expr.op) is gast.Div or (type(expr.op) is gast.Pow and kind != "int"):
             kind = "float"
         if kind == "bool":
             kind = "int"
         return Type(kind, max(left.ndim, right.ndim))
-    if isinstance(expr, gast.Call):
+    if node_type is gast.Call:
         return _call_type(expr, types, filename)
     return FLOAT
+
+
+_CONSTANT_TYPES = {bool: BOOL, int: INT}
 
 
 def _rank(expr, types):

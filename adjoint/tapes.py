@@ -359,7 +359,9 @@ def statements(body):
     for stmt in body:
         yield stmt
         for field in ("body", "orelse"):
-            yield from statements(getattr(stmt, field, []) or [])
+            block = getattr(stmt, field, None)
+            if block:                               # (no generator for an empty block)
+                yield from statements(block)
 
 
 def _range_parts(args):

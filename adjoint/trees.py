@@ -47,6 +47,18 @@ class _Converter(Ast3ToGAst):
             return lambda node: target.__new__(target)        # Load, Add, ...: nothing to copy
         return self.generic_visit
 
+    def visit_Name(self, node):
+        """As gast's (the fields, then ast.copy_location's positions), built directly: a third
+        of the nodes are names."""
+        lineno, col_offset = node.lineno, node.col_offset
+        if lineno is None or col_offset is None:
+            return super().visit_Name(node)           # copy_location would leave them out
+        new = gast.Name.__new__(gast.Name)
+        new.__dict__ = {"id": node.id, "ctx": self.visit(node.ctx), "annotation": None,
+                        "type_comment": None, "lineno": lineno, "col_offset": col_offset,
+                        "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset}
+        return new
+
     def visit_Constant(self, node):
         return self.generic_visit(node)      # as gast's (ast.NodeVisitor's, on Python >= 3.8)
 
@@ -154,6 +166,26 @@ def walk(node):
         yield node
 
 
+def walk_branches(node):
+    """The nodes walk(node) yields less constants and names without an annotation, in the same
+    order (those hold no node, so leaving them out moves nothing else): for the walks that only
+    look at larger nodes, half as many to pass over."""
+    todo = collections.deque([node])
+    pop, push = todo.popleft, todo.append
+    constant, name, node_type = gast.Constant, gast.Name, ast.AST
+    while todo:
+        node = pop()
+        for field in _child_fields(type(node)):
+            value = getattr(node, field, None)
+            for child in value if type(value) is list else (value,):
+                kind = type(child)
+                if kind is constant or (kind is name and child.annotation is None) \
+                        or not isinstance(child, node_type):
+                    continue
+                push(child)
+        yield node
+
+
 def replace_bottom_up(root, kind, replace):
     """Replace each node of type `kind` under `root` by replace(node) (a node), the ones inside
     it first: what a NodeTransformer whose only method, visit_<kind>, visits the node's
@@ -195,8 +227,12 @@ _CHILD_FIELDS: dict = {}
 def structure_key(node):
     """A key for `node` such that structure_key(a) == structure_key(b) exactly when
     gast.dump(a) == gast.dump(b): the fields dump shows, with values compared by repr."""
+    kind = type(node)
+    if kind is gast.Name or kind is gast.Constant:       # most nodes: built directly
+        leaf = _leaf_key(node, kind)
+        if leaf is not None:
+            return leaf
     if isinstance(node, gast.AST):
-        kind = type(node)
         fields = []
         for name in node._fields:
             try:
@@ -212,3 +248,25 @@ def structure_key(node):
     if isinstance(node, list):
         return "list", tuple(structure_key(item) for item in node)
     return repr(node)
+
+
+def _leaf_key(node, kind):
+    """structure_key of a name or a constant whose fields are all there and plain (a name's
+    context one of gast's, its annotation and type comment None; a constant's value and kind
+    neither a node nor a list), else None (the generic key is needed)."""
+    known = node.__dict__
+    if kind is gast.Name:
+        ctx = known.get("ctx")
+        if (type(known.get("id")) is str and type(ctx) in _CONTEXTS and "annotation" in known
+                and known["annotation"] is None and "type_comment" in known and known["type_comment"] is None):
+            return "Name", (("id", repr(known["id"])), ("ctx", (type(ctx).__name__, ())),
+                            ("annotation", "None"), ("type_comment", "None"))
+        return None
+    if "value" in known and "kind" in known:
+        value, constant_kind = known["value"], known["kind"]
+        if not isinstance(value, (gast.AST, list)) and not isinstance(constant_kind, (gast.AST, list)):
+            return "Constant", (("value", repr(value)), ("kind", repr(constant_kind)))
+    return None
+
+
+_CONTEXTS = frozenset((gast.Load, gast.Store, gast.Del, gast.Param))

@@ -204,3 +204,40 @@ def test_structure_key_equal_exactly_when_dumps_are(a, b):
     same_dump = gast.dump(first) == gast.dump(second)
     assert (trees.structure_key(first) == trees.structure_key(second)) == same_dump
     assert len({trees.structure_key(first), trees.structure_key(second)}) == (1 if same_dump else 2)
+
+
+def test_walk_branches_is_walk_without_constants_and_plain_names():
+    for source in _sources():
+        tree = gast.parse(source)
+        expected = [n for n in trees.walk(tree) if not isinstance(n, gast.Constant)
+                    and not (isinstance(n, gast.Name) and n.annotation is None)]
+        assert [id(n) for n in trees.walk_branches(tree)] == [id(n) for n in expected]
+
+
+def _generic_key(node):
+    """structure_key without its shortcut for names and constants."""
+    if isinstance(node, gast.AST):
+        fields = []
+        for name in node._fields:
+            if not hasattr(node, name):
+                continue
+            value = getattr(node, name)
+            if (value is None and getattr(type(node), name, 42) is None) or (type(value) is list and not value):
+                continue
+            fields.append((name, _generic_key(value)))
+        return type(node).__name__, tuple(fields)
+    if isinstance(node, list):
+        return "list", tuple(_generic_key(item) for item in node)
+    return repr(node)
+
+
+def test_structure_key_of_names_and_constants_is_the_generic_one():
+    annotated = nodes.name("x")
+    annotated.annotation = nodes.name("float")
+    partial = gast.Constant(value=1)                    # no `kind`
+    leaves = [nodes.name("x"), nodes.name("x", store=True), nodes.const(0.0), nodes.const(-0.0),
+              nodes.const(1), nodes.const(True), nodes.const("s"), nodes.comment("c").value,
+              nodes.const(None), gast.Constant(value=(1, 2), kind="u"), annotated, partial,
+              gast.Name(id="y", ctx=gast.Del(), annotation=None, type_comment=None)]
+    for leaf in leaves:
+        assert trees.structure_key(leaf) == _generic_key(leaf)
