@@ -92,8 +92,15 @@ def _function_tree(fn, filename):
     source = "".join(lines)
     dedented = textwrap.dedent(source)
     indent = len(lines[0]) - len(lines[0].lstrip()) if source.strip() else 0
-    module = trees.parse(dedented)
-    tree = module.body[0]
+    try:
+        tree = trees.parse(dedented).body[0]
+    except SyntaxError as exc:
+        # inspect gives a lambda's lines, which may be a fragment of a statement
+        if fn.__name__ != "<lambda>":
+            raise AdjointError(f"cannot parse the source of {fn.__qualname__}: {exc.msg}",
+                               location=Location(filename, start, indent),
+                               hint="reload the module if its file changed since it was imported") from None
+        tree = None
     if isinstance(tree, gast.FunctionDef) and tree.name != fn.__name__ and fn.__name__ != "<lambda>":
         raise AdjointError(f"the source of {fn.__qualname__} changed since it was imported: "
                            f"line {start} now defines `{tree.name}`",

@@ -62,3 +62,12 @@ def test_a_users_mistake_stays_a_users_error():
     with pytest.raises(adjoint.AdjointError) as info:
         pipeline.differentiate(uses_lambda)
     assert info.value.stage is None and "lambda" in info.value.message
+
+
+def test_a_lambda_inside_another_statement_is_a_users_error():
+    # inspect gives the lambda's lines: `for f in (lambda x: x * x,):`, no whole statement
+    for f in (lambda x: x * x,):
+        with pytest.raises(adjoint.AdjointError) as info:
+            pipeline.differentiate(f)
+    assert info.value.stage is None and "not defined with `def`" in info.value.message
+    assert "define a named function" in info.value.hint
