@@ -81,6 +81,34 @@ def wrt_names(fn_args, wrt) -> tuple:
     return tuple(names)
 
 
+class _ProcessSetting:
+    """A process-wide interpreter setting raised while any block, in any thread, is inside
+    `raised(...)`, and restored when the last one ends. (A block that restored the value it
+    found would, with two threads interleaved, leave the other's raised value behind.)"""
+
+    def __init__(self, read, write):
+        self.read, self.write = read, write
+        self.lock = threading.Lock()
+        self.users = 0                  # blocks inside now, in any thread
+        self.found = None               # the value before the first of them began
+
+    @contextlib.contextmanager
+    def raised(self, value_from):
+        """Inside: `value_from(current value)`."""
+        with self.lock:
+            if self.users == 0:
+                self.found = self.read()
+            self.users += 1
+            self.write(value_from(self.read()))
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.users -= 1
+                if self.users == 0:
+                    self.write(self.found)
+
+
 # Parsing, normalizing and printing recurse once or more per level of an expression: a sum of
 # 250 terms is a tree 250 deep, beyond Python's default limit of 1000 frames. Python compiles
 # at most about 3,000 levels with its default limit (a 2,500-term sum; 199 nested calls), which
@@ -89,21 +117,22 @@ def wrt_names(fn_args, wrt) -> tuple:
 RECURSION_LIMIT = 30_000
 
 
+_recursion_limit = _ProcessSetting(sys.getrecursionlimit, sys.setrecursionlimit)
+
+
 @contextlib.contextmanager
 def deep_recursion(limit=None):
     """Python's recursion limit raised to `limit` (RECURSION_LIMIT) inside the block, restored
-    after it; a RecursionError inside becomes an AdjointError that says what to do."""
-    before = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(before, limit or RECURSION_LIMIT))
-    try:
-        yield
-    except RecursionError:
-        raise AdjointError("the function's expressions nest too deeply for the compiler "
-                           f"(Python's recursion limit of {sys.getrecursionlimit()} frames ran out)",
-                           hint="split the longest expression into several statements "
-                                "(partial sums in variables)") from None
-    finally:
-        sys.setrecursionlimit(before)
+    after the last such block; a RecursionError inside becomes an AdjointError that says what
+    to do."""
+    with _recursion_limit.raised(lambda now: max(now, limit or RECURSION_LIMIT)):
+        try:
+            yield
+        except RecursionError:
+            raise AdjointError("the function's expressions nest too deeply for the compiler "
+                               f"(Python's recursion limit of {sys.getrecursionlimit()} frames ran out)",
+                               hint="split the longest expression into several statements "
+                                    "(partial sums in variables)") from None
 
 
 # The pipeline allocates millions of AST nodes that all stay alive until it returns. Each
@@ -112,29 +141,14 @@ def deep_recursion(limit=None):
 # function's length (about a quarter of the pipeline on 2,000 lines). Inside the pipeline a
 # full collection runs a hundred times less often; young objects are collected as usual.
 RARE_FULL_COLLECTIONS = 1000        # generation-1 collections per full one (Python's default: 10)
-_collector_lock = threading.Lock()
-_collector_users = 0                 # pipelines running now, in any thread
-_collector_thresholds = None         # the thresholds before the first of them began
+_collector_thresholds = _ProcessSetting(gc.get_threshold, lambda values: gc.set_threshold(*values))
 
 
-@contextlib.contextmanager
 def rare_full_collections():
     """gc's third threshold raised to RARE_FULL_COLLECTIONS inside the block; the thresholds
     found before are restored when the last block running (in any thread) ends."""
-    global _collector_users, _collector_thresholds
-    with _collector_lock:
-        if _collector_users == 0:
-            _collector_thresholds = gc.get_threshold()
-            young, middle, full = _collector_thresholds
-            gc.set_threshold(young, middle, max(full, RARE_FULL_COLLECTIONS))
-        _collector_users += 1
-    try:
-        yield
-    finally:
-        with _collector_lock:
-            _collector_users -= 1
-            if _collector_users == 0:
-                gc.set_threshold(*_collector_thresholds)
+    return _collector_thresholds.raised(
+        lambda now: (now[0], now[1], max(now[2], RARE_FULL_COLLECTIONS)))
 
 
 def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=False,

@@ -71,3 +71,31 @@ def test_a_lambda_inside_another_statement_is_a_users_error():
             pipeline.differentiate(f)
     assert info.value.stage is None and "not defined with `def`" in info.value.message
     assert "define a named function" in info.value.hint
+
+
+def test_recursion_limit_is_restored_after_interleaved_threads():
+    """Thread A raises the limit, B enters (finding A's value), A leaves, B leaves: the limit
+    must be the one found before A (eight threads compiling at once left it at 30,000)."""
+    import sys
+    import threading
+    before = sys.getrecursionlimit()
+    a_inside, b_inside, a_left = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with pipeline.deep_recursion():
+            a_inside.set()
+            b_inside.wait(5)
+        a_left.set()
+
+    def b():
+        a_inside.wait(5)
+        with pipeline.deep_recursion():
+            b_inside.set()
+            a_left.wait(5)
+            assert sys.getrecursionlimit() >= pipeline.RECURSION_LIMIT     # still raised for b
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sys.getrecursionlimit() == before
