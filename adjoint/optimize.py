@@ -19,6 +19,7 @@ reverse loops keep neighbouring `s_x[i] += e` in registers).
 from __future__ import annotations
 
 import bisect
+import collections
 import copy
 import math
 
@@ -48,14 +49,12 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     sensitivities = namer.sensitivities
     temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
     returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
-    for _ in range(20):
-        changed = fold_constants(fn, summaries)
-        changed |= propagate_seed(fn, sensitivities, summaries)
-        changed |= first_accumulation(fn, temporaries, sensitivities, returned, summaries)
-        changed |= eliminate_dead_code(fn, set(roots), summaries)
-        changed |= forward_copies(fn, temporaries, summaries)
-        if not changed:
-            break
+    passes = [(lambda: fold_constants(fn, summaries), True),
+              (lambda: propagate_seed(fn, sensitivities, summaries), False),
+              (lambda: first_accumulation(fn, temporaries, sensitivities, returned, summaries), False),
+              (lambda: eliminate_dead_code(fn, set(roots), summaries), True),
+              (lambda: forward_copies(fn, temporaries, summaries), True)]
+    _run_to_fixpoint(passes, rounds=20)
     allocate_once(fn, sensitivities)
     if carry_scatter_adds(fn, namer, vectors, store_once=store_once):
         fold_constants(fn, summaries)
@@ -66,7 +65,25 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     return fn
 
 
+def _run_to_fixpoint(passes, rounds):
+    """Run `passes` (each a pair: a function returning whether it changed anything, and
+    whether running it twice in a row changes nothing the second time) in turn, round after
+    round, until none would change anything. The last pass that changed something is not run
+    again to confirm it when it is idempotent and every other one has run since without a
+    change: on long functions that saved run was the longest of the confirming round."""
+    settled, last_idempotent = 0, False      # passes run, in turn, since the last change
+    for step in range(rounds * len(passes)):
+        run, idempotent = passes[step % len(passes)]
+        if run():
+            settled, last_idempotent = 0, idempotent
+        else:
+            settled += 1
+        if settled == len(passes) - (1 if last_idempotent else 0):
+            return
+
+
 _COMPOUND = (gast.If, gast.For, gast.While)        # the statements holding blocks (body, orelse)
+_COMPOUND_TYPES = frozenset(_COMPOUND)
 
 
 def _own_blocks(fn):
@@ -122,6 +139,9 @@ class _Summaries:
 
     def load_counts(self, node) -> dict:
         """name -> how many times `node` (and all nested in it) loads it; not to be changed."""
+        counts = self._loads.get(id(node))          # first: most calls ask again
+        if counts is not None:
+            return counts
         if node is None:
             return {}
         if isinstance(node, _COMPOUND):
@@ -130,10 +150,8 @@ class _Summaries:
                 for name, count in self.load_counts(part).items():
                     counts[name] = counts.get(name, 0) + count
             return counts
-        counts = self._loads.get(id(node))
-        if counts is None:
-            counts = self._loads[id(node)] = nodes.load_counts(node)
-            self.alive[id(node)] = node
+        counts = self._loads[id(node)] = nodes.load_counts(node)
+        self.alive[id(node)] = node
         return counts
 
     def written(self, stmt) -> tuple:
@@ -152,17 +170,26 @@ class _Summaries:
 
 def _write_counts(fn, summaries) -> dict:
     """name -> how many statements write it."""
-    counts: dict = {}
+    known, written = summaries._written, summaries.written
+    names = []
+    for stmt in _all_statements(fn.body):
+        these = known.get(id(stmt))
+        names += written(stmt) if these is None else these
+    return collections.Counter(names)          # counted in C: this ran twice a round
 
-    def count(stmts):
-        for stmt in stmts:
-            for name in summaries.written(stmt):
-                counts[name] = counts.get(name, 0) + 1
-            if isinstance(stmt, _COMPOUND):
-                count(stmt.body)
-                count(stmt.orelse)
-    count(fn.body)
-    return counts
+
+def _all_statements(stmts) -> list:
+    """The statements in `stmts` and in their blocks, in a list (a block without compound
+    statements is returned as it is: nodes.statements yields one at a time)."""
+    if not any(type(stmt) in _COMPOUND_TYPES for stmt in stmts):
+        return stmts
+    out = []
+    for stmt in stmts:
+        out.append(stmt)
+        if type(stmt) in _COMPOUND_TYPES:
+            out += _all_statements(stmt.body)
+            out += _all_statements(stmt.orelse)
+    return out
 
 
 def _with_reads_replaced(stmt, mapping, summaries):
@@ -312,7 +339,7 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summarie
     user-named sensitivities keep the seed's `+=` form."""
     rewriter = _ZeroState(temporaries, in_loops, summaries or _Summaries())
     rewriter.returned = set(returned)
-    if any(isinstance(s, gast.Assign) and _zero_array(s.value) for s in nodes.statements(fn.body)):
+    if any(isinstance(s, gast.Assign) and _zero_array(s.value) for s in _all_statements(fn.body)):
         rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
         rewriter.elementwise = _read_only_elementwise(fn)
     rewriter.block(fn.body, frozenset(), rewrite=True)
@@ -494,7 +521,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
     """`s_2 = s_5` then reads of s_2: read s_5 instead, when s_2 (one of `names`) is assigned
     only there and every read follows in the same block before s_5 changes."""
     summaries = summaries or _Summaries()
-    copies = [stmt for stmt in nodes.statements(fn.body) if _copy_of(stmt, names)]
+    copies = [stmt for stmt in _all_statements(fn.body) if _copy_of(stmt, names)]
     if not copies:
         return False
     writes = _write_counts(fn, summaries)
