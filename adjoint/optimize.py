@@ -181,7 +181,7 @@ def _write_counts(fn, summaries) -> dict:
 def _all_statements(stmts) -> list:
     """The statements in `stmts` and in their blocks, in a list (a block without compound
     statements is returned as it is: nodes.statements yields one at a time)."""
-    if not any(type(stmt) in _COMPOUND_TYPES for stmt in stmts):
+    if _COMPOUND_TYPES.isdisjoint(map(type, stmts)):
         return stmts
     out = []
     for stmt in stmts:
@@ -339,7 +339,8 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summarie
     user-named sensitivities keep the seed's `+=` form."""
     rewriter = _ZeroState(temporaries, in_loops, summaries or _Summaries())
     rewriter.returned = set(returned)
-    if any(isinstance(s, gast.Assign) and _zero_array(s.value) for s in _all_statements(fn.body)):
+    if any(type(s) is gast.Assign and type(s.value) is gast.Call and _zero_array(s.value)
+           for s in _all_statements(fn.body)):
         rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
         rewriter.elementwise = _read_only_elementwise(fn)
     rewriter.block(fn.body, frozenset(), rewrite=True)
@@ -379,26 +380,20 @@ class _ZeroState:
         kind = type(stmt)
         if kind is gast.Assign:
             zero.difference_update(self.summaries.written(stmt))
-            target = stmt.targets[0]
-            if isinstance(target, gast.Name) and target.id in self.names and _is(stmt.value, 0.0):
+            target, value = stmt.targets[0], stmt.value
+            if type(target) is not gast.Name:
+                return
+            if type(value) is gast.Constant and target.id in self.names and _is(value, 0.0):
                 zero.add(target.id)
-            if isinstance(target, gast.Name) and _zero_array(stmt.value) and target.id not in self.returned:
+            elif type(value) is gast.Call and _zero_array(value) and target.id not in self.returned:
                 zero.add(target.id)
                 self.arrays.add(target.id)
         elif kind is gast.AugAssign:
             target = stmt.target
-            if isinstance(target, gast.Name) and target.id in self.arrays:
-                # same shape: assigning is safe (a summed-back sensitivity may be its argument
-                # itself, so neither may change in place afterwards)
-                allowed = getattr(stmt, "full_shape", False) \
-                    or self.summed_back_alone(target.id, stmt.value, isinstance(stmt.op, gast.Sub)) \
-                    or self.unchanged_alias(target.id, getattr(stmt, "alias_of", None)) \
-                    or self.viewed_alone(target.id, stmt)
-            else:
-                allowed = self.rewritable(getattr(target, "id", ""))
-            if isinstance(target, gast.Name) and target.id in zero and allowed \
-                    and isinstance(stmt.op, (gast.Add, gast.Sub)) and rewrite:
-                value = stmt.value if isinstance(stmt.op, gast.Add) else nodes.neg(stmt.value)
+            # only `s += e` with s zero may change: the rest (most of them) just writes
+            if rewrite and type(target) is gast.Name and target.id in zero \
+                    and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
+                value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
                 stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
                                                      type_comment=None), stmt)
                 self.changed = True
@@ -415,6 +410,17 @@ class _ZeroState:
                 self.depth -= 1
             zero.clear()
             zero.update(after)
+
+    def allowed(self, name, stmt):
+        """Whether `name += e` (`stmt`), with `name` zero, may become `name = e`."""
+        if name in self.arrays:
+            # same shape: assigning is safe (a summed-back sensitivity may be its argument
+            # itself, so neither may change in place afterwards)
+            return getattr(stmt, "full_shape", False) \
+                or self.summed_back_alone(name, stmt.value, isinstance(stmt.op, gast.Sub)) \
+                or self.unchanged_alias(name, getattr(stmt, "alias_of", None)) \
+                or self.viewed_alone(name, stmt)
+        return self.rewritable(name)
 
     def summed_back_alone(self, name, value, negated=False):
         if not (isinstance(value, gast.Call) and nodes.dotted(value.func).startswith("_sum_to_")):
