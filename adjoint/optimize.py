@@ -122,6 +122,18 @@ def _fresh_calls(stmts, summaries):
             stmts[k] = nodes.with_fresh_calls(stmt)
 
 
+def _blocks(fn) -> list:
+    """nodes.blocks(fn), in its order (breadth first), in a list: found without walking a
+    block that holds no compound statement one statement at a time."""
+    blocks = [fn.body]
+    for block in blocks:                 # grows as it is read: breadth first
+        if not _COMPOUND_TYPES.isdisjoint(map(type, block)):
+            for stmt in block:
+                if type(stmt) in _COMPOUND_TYPES:
+                    blocks += (stmt.body, stmt.orelse)
+    return blocks
+
+
 class _Summaries:
     """What the passes ask of each statement and expression (the names it loads, the names
     it writes, whether it is folded), found once per node: no pass changes a node in place
@@ -315,8 +327,9 @@ def propagate_seed(fn, sensitivities, summaries=None) -> bool:
     """A sensitivity set once, at the top level, to a constant and never updated: inline it."""
     summaries = summaries or _Summaries()
     seeds = {stmt.targets[0].id: stmt for stmt in fn.body
-             if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
-             and stmt.targets[0].id in sensitivities and _number(stmt.value)}
+             if type(stmt) is gast.Assign and type(stmt.value) is gast.Constant
+             and type(stmt.targets[0]) is gast.Name and stmt.targets[0].id in sensitivities
+             and _number(stmt.value)}
     if not seeds:
         return False
     writes = _write_counts(fn, summaries)
@@ -547,7 +560,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
                         reads[name] += count
     changed = False
     forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
-    for block in list(nodes.blocks(fn)):
+    for block in _blocks(fn):
         index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
             if not _copy_of(stmt, copied):

@@ -262,3 +262,20 @@ def f(x):
     assert names == ["Assigna", "For", "Assignb", "If", "Assignc", "Assignd", "Assigne"]
     straight = fn.body[:1]
     assert optimize_module._all_statements(straight) is straight
+
+
+def test_blocks_are_those_of_nodes_blocks_in_the_same_order():
+    fn = _function("""
+def f(x):
+    for i in range(3):
+        if x:
+            while x:
+                a = x
+        else:
+            b = x
+    if x:
+        for j in range(2):
+            c = x
+    d = x
+""")
+    assert [id(b) for b in optimize_module._blocks(fn)] == [id(b) for b in nodes.blocks(fn)]
