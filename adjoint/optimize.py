@@ -49,11 +49,17 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     sensitivities = namer.sensitivities
     temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
     returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
-    passes = [(lambda: fold_constants(fn, summaries), True),
-              (lambda: propagate_seed(fn, sensitivities, summaries), False),
-              (lambda: first_accumulation(fn, temporaries, sensitivities, returned, summaries), False),
-              (lambda: eliminate_dead_code(fn, set(roots), summaries), True),
-              (lambda: forward_copies(fn, temporaries, summaries), True)]
+    # each pass, and the passes whose changes may give it work: all, but that folding and
+    # forwarding copies leave nothing to fold or forward again (idempotent), and that dead
+    # code is neither left by removing dead code nor by forwarding a copy (its readers read
+    # its source instead, which nothing writes in between)
+    everything = {"fold", "seed", "zero", "dead", "copies"}
+    passes = [("fold", lambda: fold_constants(fn, summaries), everything - {"fold"}),
+              ("seed", lambda: propagate_seed(fn, sensitivities, summaries), everything),
+              ("zero", lambda: first_accumulation(fn, temporaries, sensitivities, returned, summaries),
+               everything),
+              ("dead", lambda: eliminate_dead_code(fn, set(roots), summaries), {"fold", "seed", "zero"}),
+              ("copies", lambda: forward_copies(fn, temporaries, summaries), everything - {"copies"})]
     _run_to_fixpoint(passes, rounds=20)
     allocate_once(fn, sensitivities)
     if carry_scatter_adds(fn, namer, vectors, store_once=store_once):
@@ -66,19 +72,18 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
 
 
 def _run_to_fixpoint(passes, rounds):
-    """Run `passes` (each a pair: a function returning whether it changed anything, and
-    whether running it twice in a row changes nothing the second time) in turn, round after
-    round, until none would change anything. The last pass that changed something is not run
-    again to confirm it when it is idempotent and every other one has run since without a
-    change: on long functions that saved run was the longest of the confirming round."""
-    settled, last_idempotent = 0, False      # passes run, in turn, since the last change
-    for step in range(rounds * len(passes)):
-        run, idempotent = passes[step % len(passes)]
-        if run():
-            settled, last_idempotent = 0, idempotent
-        else:
-            settled += 1
-        if settled == len(passes) - (1 if last_idempotent else 0):
+    """Run `passes` (each a triple: a name, a function returning whether it changed anything,
+    and the names of the passes whose changes may give it work) in turn, round after round,
+    each only while some change since its last run may give it work. Before, a whole round
+    ran again to confirm that nothing changed: on long functions, a third of this stage."""
+    due = [name for name, _, _ in passes]              # the passes that may have work
+    for _ in range(rounds):
+        for name, run, woken_by in passes:
+            if name in due:
+                due.remove(name)
+                if run():
+                    due += [other for other, _, wakers in passes if name in wakers and other not in due]
+        if not due:
             return
 
 
