@@ -19,12 +19,13 @@ reverse loops keep neighbouring `s_x[i] += e` in registers).
 from __future__ import annotations
 
 import bisect
+import collections
 import copy
 import math
 
 import gast
 
-from . import nodes
+from . import nodes, runtime
 from .allocate import allocate_once
 from .carry import carry_scatter_adds
 from .chunks import run_in_chunks
@@ -48,25 +49,44 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     sensitivities = namer.sensitivities
     temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
     returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
-    for _ in range(20):
-        changed = fold_constants(fn, summaries)
-        changed |= propagate_seed(fn, sensitivities, summaries)
-        changed |= first_accumulation(fn, temporaries, sensitivities, returned, summaries)
-        changed |= eliminate_dead_code(fn, set(roots), summaries)
-        changed |= forward_copies(fn, temporaries, summaries)
-        if not changed:
-            break
+    # each pass, and the passes whose changes may give it work: all, but that folding,
+    # removing dead code and forwarding copies leave nothing to fold, remove or forward again
+    everything = {"fold", "seed", "zero", "dead", "copies"}
+    passes = [("fold", lambda: fold_constants(fn, summaries), everything - {"fold"}),
+              ("seed", lambda: propagate_seed(fn, sensitivities, summaries), everything),
+              ("zero", lambda: first_accumulation(fn, temporaries, sensitivities, returned, summaries),
+               everything),
+              ("dead", lambda: eliminate_dead_code(fn, set(roots), summaries), everything - {"dead"}),
+              ("copies", lambda: forward_copies(fn, temporaries, summaries), everything - {"copies"})]
+    _run_to_fixpoint(passes, rounds=20)
     allocate_once(fn, sensitivities)
     if carry_scatter_adds(fn, namer, vectors, store_once=store_once):
         fold_constants(fn, summaries)
         if parallel:
             run_in_chunks(fn, namer, scalars)
     drop_orphan_comments(fn)
-    _fresh_calls(fn.body)
+    _fresh_calls(fn.body, summaries)
     return fn
 
 
+def _run_to_fixpoint(passes, rounds):
+    """Run `passes` (each a triple: a name, a function returning whether it changed anything,
+    and the names of the passes whose changes may give it work) in turn, round after round,
+    each only while some change since its last run may give it work. Before, a whole round
+    ran again to confirm that nothing changed: on long functions, a third of this stage."""
+    due = [name for name, _, _ in passes]              # the passes that may have work
+    for _ in range(rounds):
+        for name, run, woken_by in passes:
+            if name in due:
+                due.remove(name)
+                if run():
+                    due += [other for other, _, wakers in passes if name in wakers and other not in due]
+        if not due:
+            return
+
+
 _COMPOUND = (gast.If, gast.For, gast.While)        # the statements holding blocks (body, orelse)
+_COMPOUND_TYPES = frozenset(_COMPOUND)
 
 
 def _own_blocks(fn):
@@ -89,17 +109,32 @@ def _headers(stmt):
     return [f for f in stmt._fields if f not in ("body", "orelse") and isinstance(getattr(stmt, f), gast.AST)]
 
 
-def _fresh_calls(stmts):
-    """runtime.lower_for_numba, run on the result, rewrites calls in place: every call, and
-    what holds one, is made the result's own (nodes.with_fresh_calls), not the input's."""
+def _fresh_calls(stmts, summaries):
+    """runtime.lower_for_numba, run on the result, rewrites calls in place, and only calls of
+    `np.<function>` (runtime.LOWERED_MODULE): every call in a statement that loads `np`, and
+    what holds one, is made the result's own (nodes.with_fresh_calls), not the input's. The
+    other statements stay shared (copying every call took a tenth of this stage's time)."""
     for k, stmt in enumerate(stmts):
         if isinstance(stmt, _COMPOUND):
             for field in _headers(stmt):
-                setattr(stmt, field, nodes.with_fresh_calls(getattr(stmt, field)))
-            _fresh_calls(stmt.body)
-            _fresh_calls(stmt.orelse)
-        else:
+                if runtime.LOWERED_MODULE in summaries.load_counts(getattr(stmt, field)):
+                    setattr(stmt, field, nodes.with_fresh_calls(getattr(stmt, field)))
+            _fresh_calls(stmt.body, summaries)
+            _fresh_calls(stmt.orelse, summaries)
+        elif runtime.LOWERED_MODULE in summaries.load_counts(stmt):
             stmts[k] = nodes.with_fresh_calls(stmt)
+
+
+def _blocks(fn) -> list:
+    """nodes.blocks(fn), in its order (breadth first), in a list: found without walking a
+    block that holds no compound statement one statement at a time."""
+    blocks = [fn.body]
+    for block in blocks:                 # grows as it is read: breadth first
+        if not _COMPOUND_TYPES.isdisjoint(map(type, block)):
+            for stmt in block:
+                if type(stmt) in _COMPOUND_TYPES:
+                    blocks += (stmt.body, stmt.orelse)
+    return blocks
 
 
 class _Summaries:
@@ -119,6 +154,9 @@ class _Summaries:
 
     def load_counts(self, node) -> dict:
         """name -> how many times `node` (and all nested in it) loads it; not to be changed."""
+        counts = self._loads.get(id(node))          # first: most calls ask again
+        if counts is not None:
+            return counts
         if node is None:
             return {}
         if isinstance(node, _COMPOUND):
@@ -127,10 +165,8 @@ class _Summaries:
                 for name, count in self.load_counts(part).items():
                     counts[name] = counts.get(name, 0) + count
             return counts
-        counts = self._loads.get(id(node))
-        if counts is None:
-            counts = self._loads[id(node)] = nodes.load_counts(node)
-            self.alive[id(node)] = node
+        counts = self._loads[id(node)] = nodes.load_counts(node)
+        self.alive[id(node)] = node
         return counts
 
     def written(self, stmt) -> tuple:
@@ -149,17 +185,26 @@ class _Summaries:
 
 def _write_counts(fn, summaries) -> dict:
     """name -> how many statements write it."""
-    counts: dict = {}
+    known, written = summaries._written, summaries.written
+    names = []
+    for stmt in _all_statements(fn.body):
+        these = known.get(id(stmt))
+        names += written(stmt) if these is None else these
+    return collections.Counter(names)          # counted in C: this ran twice a round
 
-    def count(stmts):
-        for stmt in stmts:
-            for name in summaries.written(stmt):
-                counts[name] = counts.get(name, 0) + 1
-            if isinstance(stmt, _COMPOUND):
-                count(stmt.body)
-                count(stmt.orelse)
-    count(fn.body)
-    return counts
+
+def _all_statements(stmts) -> list:
+    """The statements in `stmts` and in their blocks, in a list (a block without compound
+    statements is returned as it is: nodes.statements yields one at a time)."""
+    if _COMPOUND_TYPES.isdisjoint(map(type, stmts)):
+        return stmts
+    out = []
+    for stmt in stmts:
+        out.append(stmt)
+        if type(stmt) in _COMPOUND_TYPES:
+            out += _all_statements(stmt.body)
+            out += _all_statements(stmt.orelse)
+    return out
 
 
 def _with_reads_replaced(stmt, mapping, summaries):
@@ -285,8 +330,9 @@ def propagate_seed(fn, sensitivities, summaries=None) -> bool:
     """A sensitivity set once, at the top level, to a constant and never updated: inline it."""
     summaries = summaries or _Summaries()
     seeds = {stmt.targets[0].id: stmt for stmt in fn.body
-             if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
-             and stmt.targets[0].id in sensitivities and _number(stmt.value)}
+             if type(stmt) is gast.Assign and type(stmt.value) is gast.Constant
+             and type(stmt.targets[0]) is gast.Name and stmt.targets[0].id in sensitivities
+             and _number(stmt.value)}
     if not seeds:
         return False
     writes = _write_counts(fn, summaries)
@@ -309,7 +355,8 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summarie
     user-named sensitivities keep the seed's `+=` form."""
     rewriter = _ZeroState(temporaries, in_loops, summaries or _Summaries())
     rewriter.returned = set(returned)
-    if any(isinstance(s, gast.Assign) and _zero_array(s.value) for s in nodes.statements(fn.body)):
+    if any(type(s) is gast.Assign and type(s.value) is gast.Call and _zero_array(s.value)
+           for s in _all_statements(fn.body)):
         rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
         rewriter.elementwise = _read_only_elementwise(fn)
     rewriter.block(fn.body, frozenset(), rewrite=True)
@@ -349,26 +396,20 @@ class _ZeroState:
         kind = type(stmt)
         if kind is gast.Assign:
             zero.difference_update(self.summaries.written(stmt))
-            target = stmt.targets[0]
-            if isinstance(target, gast.Name) and target.id in self.names and _is(stmt.value, 0.0):
+            target, value = stmt.targets[0], stmt.value
+            if type(target) is not gast.Name:
+                return
+            if type(value) is gast.Constant and target.id in self.names and _is(value, 0.0):
                 zero.add(target.id)
-            if isinstance(target, gast.Name) and _zero_array(stmt.value) and target.id not in self.returned:
+            elif type(value) is gast.Call and _zero_array(value) and target.id not in self.returned:
                 zero.add(target.id)
                 self.arrays.add(target.id)
         elif kind is gast.AugAssign:
             target = stmt.target
-            if isinstance(target, gast.Name) and target.id in self.arrays:
-                # same shape: assigning is safe (a summed-back sensitivity may be its argument
-                # itself, so neither may change in place afterwards)
-                allowed = getattr(stmt, "full_shape", False) \
-                    or self.summed_back_alone(target.id, stmt.value, isinstance(stmt.op, gast.Sub)) \
-                    or self.unchanged_alias(target.id, getattr(stmt, "alias_of", None)) \
-                    or self.viewed_alone(target.id, stmt)
-            else:
-                allowed = self.rewritable(getattr(target, "id", ""))
-            if isinstance(target, gast.Name) and target.id in zero and allowed \
-                    and isinstance(stmt.op, (gast.Add, gast.Sub)) and rewrite:
-                value = stmt.value if isinstance(stmt.op, gast.Add) else nodes.neg(stmt.value)
+            # only `s += e` with s zero may change: the rest (most of them) just writes
+            if rewrite and type(target) is gast.Name and target.id in zero \
+                    and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
+                value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
                 stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
                                                      type_comment=None), stmt)
                 self.changed = True
@@ -385,6 +426,17 @@ class _ZeroState:
                 self.depth -= 1
             zero.clear()
             zero.update(after)
+
+    def allowed(self, name, stmt):
+        """Whether `name += e` (`stmt`), with `name` zero, may become `name = e`."""
+        if name in self.arrays:
+            # same shape: assigning is safe (a summed-back sensitivity may be its argument
+            # itself, so neither may change in place afterwards)
+            return getattr(stmt, "full_shape", False) \
+                or self.summed_back_alone(name, stmt.value, isinstance(stmt.op, gast.Sub)) \
+                or self.unchanged_alias(name, getattr(stmt, "alias_of", None)) \
+                or self.viewed_alone(name, stmt)
+        return self.rewritable(name)
 
     def summed_back_alone(self, name, value, negated=False):
         if not (isinstance(value, gast.Call) and nodes.dotted(value.func).startswith("_sum_to_")):
@@ -491,7 +543,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
     """`s_2 = s_5` then reads of s_2: read s_5 instead, when s_2 (one of `names`) is assigned
     only there and every read follows in the same block before s_5 changes."""
     summaries = summaries or _Summaries()
-    copies = [stmt for stmt in nodes.statements(fn.body) if _copy_of(stmt, names)]
+    copies = [stmt for stmt in _all_statements(fn.body) if _copy_of(stmt, names)]
     if not copies:
         return False
     writes = _write_counts(fn, summaries)
@@ -511,7 +563,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
                         reads[name] += count
     changed = False
     forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
-    for block in list(nodes.blocks(fn)):
+    for block in _blocks(fn):
         index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
             if not _copy_of(stmt, copied):

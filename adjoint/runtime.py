@@ -168,10 +168,14 @@ def _numpy_ufunc(name: str) -> str:
         "    return out"]) + "\n"
 
 
+LOWERED_MODULE = "np"          # lower_for_numba rewrites only calls of np.<function>
+
+
 def lower_for_numba(fn, types_of) -> set:
     """Replace numpy calls numba cannot compile (or compiles slowly) by runtime helpers or
     equivalent forms it fuses (np.where(c, a, nan) -> a * np.divide(c, c)); returns the
-    helpers used.
+    helpers used. Only calls of `np.<function>` (LOWERED_MODULE) change, in place: optimize
+    copies the statements holding one, which it may share with earlier stages.
     `types_of(node)` gives an expression's shapes.Type."""
     import copy
 
@@ -188,10 +192,10 @@ def lower_for_numba(fn, types_of) -> set:
     def lower(node):
         func = node.func
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
-                and func.value.id == "np" and func.attr == "matmul" and len(node.args) == 2:
+                and func.value.id == LOWERED_MODULE and func.attr == "matmul" and len(node.args) == 2:
             return gast.BinOp(left=node.args[0], op=gast.MatMult(), right=node.args[1])
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
-                and func.value.id == "np" and func.attr == "where" and len(node.args) == 3 \
+                and func.value.id == LOWERED_MODULE and func.attr == "where" and len(node.args) == 3 \
                 and isinstance(node.args[2], gast.Attribute) and node.args[2].attr == "nan" \
                 and isinstance(node.args[2].value, gast.Name) and node.args[2].value.id in ("math", "np"):
             # np.where(c, a, nan) is a * (c / c) (1 or 0 / 0), which numba fuses into the
@@ -201,7 +205,7 @@ def lower_for_numba(fn, types_of) -> set:
                               right=gast.Call(func=func_of("np.divide"), args=[condition, copy.deepcopy(condition)],
                                               keywords=[]))
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
-                and func.value.id == "np" and func.attr in NUMPY_LOOPS and len(node.args) == 1 \
+                and func.value.id == LOWERED_MODULE and func.attr in NUMPY_LOOPS and len(node.args) == 1 \
                 and not node.keywords and isinstance(node.args[0], gast.Name):
             kind = types_of(node.args[0])
             if kind.ndim >= 1 and kind.kind == "float":
@@ -211,7 +215,7 @@ def lower_for_numba(fn, types_of) -> set:
                                  args=node.args, keywords=[])
             return node
         if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
-                and func.value.id == "np" and func.attr in AXIS_REDUCTIONS):
+                and func.value.id == LOWERED_MODULE and func.attr in AXIS_REDUCTIONS):
             return node
         axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
         if not axis:
