@@ -49,14 +49,16 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     sensitivities = namer.sensitivities
     temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
     returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
-    # each pass, and the passes whose changes may give it work: all, but that folding,
-    # removing dead code and forwarding copies leave nothing to fold, remove or forward again
+    # each pass, and the passes whose changes may give it work: all, but that folding and
+    # forwarding copies leave nothing to fold or forward again (idempotent), and that dead
+    # code is neither left by removing dead code nor by forwarding a copy (its readers read
+    # its source instead, which nothing writes in between)
     everything = {"fold", "seed", "zero", "dead", "copies"}
     passes = [("fold", lambda: fold_constants(fn, summaries), everything - {"fold"}),
               ("seed", lambda: propagate_seed(fn, sensitivities, summaries), everything),
               ("zero", lambda: first_accumulation(fn, temporaries, sensitivities, returned, summaries),
                everything),
-              ("dead", lambda: eliminate_dead_code(fn, set(roots), summaries), everything - {"dead"}),
+              ("dead", lambda: eliminate_dead_code(fn, set(roots), summaries), {"fold", "seed", "zero"}),
               ("copies", lambda: forward_copies(fn, temporaries, summaries), everything - {"copies"})]
     _run_to_fixpoint(passes, rounds=20)
     allocate_once(fn, sensitivities)
