@@ -1,4 +1,4 @@
-"""The only place gast nodes are built.
+"""The IR's builders: most gast nodes the compiler makes are built here.
 
     name("x")               ->  x           (a load)
     assign("t_1", mul)      ->  t_1 = x * y

@@ -577,7 +577,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
             overwritten = index.next_write(source, i)      # the first later statement writing source
             found = 0
             for k in index.readers(copy_name, i):
-                if k > overwritten or (k == overwritten and not _reads_before_write(block[k], copy_name, source)):
+                if k > overwritten or (k == overwritten and not _reads_before_write(block[k])):
                     break
                 found += index.loads[k][copy_name]
                 if k == overwritten or found == wanted:
@@ -646,8 +646,9 @@ class _BlockIndex:
             self.writers_of[copy_name].remove(i)
 
 
-def _reads_before_write(stmt, copy_name, source):
-    """`s_x += e(s_2)` reads s_2 before writing s_x: safe for a simple statement."""
+def _reads_before_write(stmt):
+    """A simple statement reads all it reads before it writes (`s_x += e(s_2)`); a compound
+    one may write first."""
     return isinstance(stmt, (gast.Assign, gast.AugAssign))
 
 
