@@ -205,14 +205,7 @@ def _callees(node):
         if fields is None:
             fields = _EXPRESSION_FIELDS[kind] = () if kind in (gast.Name, gast.Constant) else \
                 tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
-        for field in fields:
-            value = getattr(node, field, None)
-            if isinstance(value, gast.AST):
-                push(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, gast.AST):
-                        push(item)
+        nodes.push_children(node, fields, push)
     return names
 
 

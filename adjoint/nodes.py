@@ -196,11 +196,11 @@ def walk(node):
     pop, push = todo.popleft, todo.append
     while todo:
         node = pop()
-        _push_children(node, node._fields, push)
+        push_children(node, node._fields, push)
         yield node
 
 
-def _push_children(node, fields, push):
+def push_children(node, fields, push):
     """push(child) for each node held in `fields` of `node`, directly or in a list."""
     for field in fields:
         value = getattr(node, field, None)

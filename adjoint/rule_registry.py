@@ -311,14 +311,7 @@ def subnodes(node):
         fields = _SEARCHED_FIELDS.get(kind)
         if fields is None:
             fields = _SEARCHED_FIELDS[kind] = tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
-        for field in fields:
-            value = getattr(node, field, None)
-            if isinstance(value, gast.AST):
-                push(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, gast.AST):
-                        push(item)
+        nodes.push_children(node, fields, push)
 
 
 # node type -> its fields that may hold nodes; the commonest leaves' other fields hold strings
