@@ -29,7 +29,7 @@ from . import emit as emit_stage
 from . import grammar, nodes, runtime, shapes, trees
 from .analyze import analyze
 from .device import lower_for_device
-from .errors import AdjointError, locate
+from .errors import AdjointError, AdjointTypeError, locate
 from .forward import forward
 from .names import Namer
 from .normalize import normalize
@@ -187,7 +187,14 @@ def _differentiate(fn, wrt, *, comments, optimized, return_value, device, signat
         if os.environ.get("ADJOINT_CHECK_GRAMMAR") == "1":
             _check_grammar(normalized)
     with stage("analyze"):
-        analysis = analyze(normalized, tuple(map(parsed.emitted, wrt)), signature, parsed.filename)
+        try:
+            analysis = analyze(normalized, tuple(map(parsed.emitted, wrt)), signature, parsed.filename)
+        except AdjointTypeError:
+            # types the call may still fix; a write through a view is wrong whatever they are
+            guessed = {**shapes.default_signature(normalized, tuple(map(parsed.emitted, wrt))),
+                       **(signature or {})}
+            check_views(parsed, {parsed.user(a): guessed[a] for a in parsed.args if a in guessed})
+            raise
     with stage("validate"):
         # with the arguments' ranks known, `z = y` of a number is no view: only arrays can alias
         check_views(parsed, {parsed.user(a): analysis.types[a] for a in parsed.args})

@@ -136,8 +136,24 @@ def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict
                     types[name] = merged
                     changed = True
         if not changed:
-            return types
+            break
+    _check_element_writes(tree, types, filename)
     return types
+
+
+def _check_element_writes(tree, types, filename):
+    """`v[i, j] = e` needs v of rank 2 or more, as a read would (once every name is typed: a
+    store's base may be typed later in the body than the store)."""
+    for stmt in _assignments(tree.body):
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
+                and target.value.id in types:
+            try:
+                _subscript_type(target, types, filename)
+            except AdjointTypeError as error:
+                if error.location is not None:
+                    raise
+                raise AdjointTypeError(error.message, location=locate(stmt, filename)) from None
 
 
 def _merge(old, new, name, stmt, filename):

@@ -308,3 +308,17 @@ def min_of_equal_rows(y, A):
     rows = A * 0.0 + np.sin(y)
     return np.sum(np.min(rows, axis=0))
 
+
+
+# The source alone suggests A is a number (np.clip and np.copy of it), so the code generated at
+# grad() wrote V[j, k] into a number: its tape helper was printed as `y[]` and the compiler
+# failed with a raw SyntaxError. An element write with more indices than the array's rank is a
+# type error now, like a read, and the gradient is generated at the call for the matrix
+# (seed 20261205, programs 235 and 578).
+def element_write_into_a_copy(A, q):
+    clipped = np.clip(A, -0.4, 1.0)
+    V = np.copy(clipped)
+    for j in range(clipped.shape[0]):
+        for k in range(clipped.shape[1]):
+            V[j, k] = math.tanh(q * j + k)
+    return np.mean(np.abs(clipped)) + np.sum(V) * q

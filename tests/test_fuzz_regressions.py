@@ -115,3 +115,13 @@ def test_fuzz_tie(fn, args, wrt, ties, target):
     problem = check_subgradient(fn, args, indices, parts, ties, np.random.default_rng(0))
     assert problem is None, problem[0]
 
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_element_write_the_source_types_as_a_number(target):
+    A = np.array([[0.1, 0.5, -0.3], [0.7, 0.2, 0.9]])
+    args = (A, 0.4)
+    got = adjoint.grad(fr.element_write_into_a_copy, wrt=(0, 1), target=target)(*args)
+    for k in (0, 1):
+        np.testing.assert_allclose(got[k], finite_difference(fr.element_write_into_a_copy, args, k),
+                                   rtol=1e-6, atol=1e-9)
