@@ -18,6 +18,8 @@ import collections
 import gast
 from gast.ast3 import Ast3ToGAst
 
+from . import nodes
+
 
 def parse(source: str) -> gast.Module:
     """gast.parse(source): ast.parse, then the ast tree converted to gast nodes."""
@@ -155,14 +157,7 @@ def walk(node):
     pop, push = todo.popleft, todo.append
     while todo:
         node = pop()
-        for field in _child_fields(type(node)):
-            value = getattr(node, field, None)
-            if isinstance(value, ast.AST):
-                push(value)
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        push(item)
+        nodes.push_children(node, _child_fields(type(node)), push)
         yield node
 
 
