@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import adjoint
-from adjoint.rules import NON_DIFFERENTIABLE, RULES
+from adjoint.primitives.rules import NON_DIFFERENTIABLE, RULES
 from tests import corpus  # noqa: F401  (registers the user rule `softplus`: it is tested too)
 from tests.conftest import assert_gradient, compiled, fd_tolerance, finite_difference, make_rng
 
