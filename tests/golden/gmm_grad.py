@@ -26,17 +26,6 @@ def _numpy_log(x):
     return out
 
 
-def _record_2(tape, top, tag, y, i0, i1):
-    """Push (tag, old value, index) before a loop overwrites an element."""
-    if top == tape.shape[0]:
-        tape = np.concatenate((tape, np.empty_like(tape)))
-    tape[top, 0] = tag
-    tape[top, 1] = y[i0, i1]
-    tape[top, 2] = i0
-    tape[top, 3] = i1
-    return tape
-
-
 def _sum_to_1_1(g, shape):
     """Sum a broadcast rank-1 sensitivity back to a rank-1 shape."""
     g0 = g
@@ -54,14 +43,6 @@ def _sum_to_2_1(g, shape):
     if shape[0] == 1 and g1.shape[0] != 1:
         g2 = np.full(1, np.sum(g1))
     return g2
-
-
-def _undo_2(tape, top, tag, y):
-    """Restore, newest first, the elements that iteration `tag` overwrote."""
-    while top > 0 and tape[top - 1, 0] == tag:
-        top -= 1
-        y[int(tape[top, 2]), int(tape[top, 3])] = tape[top, 1]
-    return top
 
 
 def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
