@@ -63,3 +63,51 @@ def test_imports_and_helpers_only_where_used():
     rng = np.random.default_rng(16)
     check_gradient(weighted_energy, (rng.normal(size=(2, 2)), rng.normal(size=(2, 2))), wrt=(0, 1))
     check_gradient(smooth_total, (0.7, 6))
+
+
+# --- trip counts spelled as numbers ---------------------------------------------------------------
+
+def damped_steps(x, steps):
+    s = x
+    for k in range(steps):
+        s = math.sin(s) * x + 0.5 * s
+    return s
+
+
+def window_sum(x, lo, hi):
+    s = 0.0
+    for i in range(lo, hi):
+        s = s * 0.5 + math.cos(x[i] * s)
+    return s
+
+
+def row_recurrence(x):
+    n = x.shape[0]
+    s = 1.0
+    for i in range(n):
+        s = math.tanh(s * x[i])
+    return s
+
+
+def test_trip_counts_without_len_of_range():
+    by_argument = adjoint.source(damped_steps)
+    by_dimension = adjoint.source(row_recurrence)
+    by_window = adjoint.source(window_sum)
+    for source in (by_argument, by_dimension, by_window):
+        assert "len(range(" not in source
+    # an argument may be negative (no iterations): the tape is then empty, as range's
+    assert "tape_s = np.empty(max(steps, 0), np.float64)" in by_argument
+    assert "tape_s = np.empty(n, np.float64)" in by_dimension          # n = x.shape[0]
+    assert "tape_s = np.empty(max(hi - lo, 0), np.float64)" in by_window
+    rng = np.random.default_rng(2)
+    check_gradient(damped_steps, (0.3, 7))
+    check_gradient(damped_steps, (0.3, -2))
+    check_gradient(row_recurrence, (rng.normal(size=5),))
+    check_gradient(window_sum, (rng.normal(size=8), 2, 6))
+    check_gradient(window_sum, (rng.normal(size=8), 6, 2))
+
+
+@pytest.mark.slow
+def test_trip_counts_compile_with_numba():
+    check_gradient(damped_steps, (0.3, 7), target="cpu")
+    check_gradient(damped_steps, (0.3, -2), target="cpu")

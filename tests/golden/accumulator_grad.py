@@ -7,7 +7,7 @@ import numpy as np
 
 def grad_nonlinear_accumulator(x, n):
     s = x
-    tape_s = np.empty(len(range(n)), np.float64)
+    tape_s = np.empty(max(n, 0), np.float64)
     for i in range(n):
         tape_s[i] = s
         t_1 = s * x

@@ -6,8 +6,8 @@ import numpy as np
 def grad_height_after(h0, v0, restitution, steps, dt):
     h = h0
     v = v0
-    tape_h = np.empty(len(range(steps)), np.float64)
-    tape_v = np.empty(len(range(steps)), np.float64)
+    tape_h = np.empty(max(steps, 0), np.float64)
+    tape_v = np.empty(max(steps, 0), np.float64)
     for k in range(steps):
         tape_h[k] = h
         tape_v[k] = v

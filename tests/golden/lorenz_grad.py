@@ -10,9 +10,9 @@ def grad_lorenz(p, steps, dt):
     sigma = p[3]
     rho = p[4]
     beta = p[5]
-    tape_x = np.empty(len(range(steps)), np.float64)
-    tape_y = np.empty(len(range(steps)), np.float64)
-    tape_z = np.empty(len(range(steps)), np.float64)
+    tape_x = np.empty(max(steps, 0), np.float64)
+    tape_y = np.empty(max(steps, 0), np.float64)
+    tape_z = np.empty(max(steps, 0), np.float64)
     for k in range(steps):
         tape_x[k] = x
         tape_y[k] = y
