@@ -111,3 +111,38 @@ def test_trip_counts_without_len_of_range():
 def test_trip_counts_compile_with_numba():
     check_gradient(damped_steps, (0.3, 7), target="cpu")
     check_gradient(damped_steps, (0.3, -2), target="cpu")
+
+
+# --- no save and restore around nothing ------------------------------------------------------------
+
+def bounce(h, v, restitution, steps, dt):
+    for k in range(steps):
+        v = v - 9.81 * dt
+        h = h + v * dt
+        if h < 0.0:
+            h = -restitution * h
+            v = -restitution * v
+    return h
+
+
+def swap_rounds(x, y, n):
+    for i in range(n):
+        x, y = y, x * 0.9 + math.sin(y)
+    return x * y
+
+
+def _idle_restores(source):
+    """Names v with `c = v` and a later `v = c` in the text (what a save/restore pair looks like)."""
+    lines = code_lines(source)
+    saves = {m.group(1): m.group(2) for ln in lines if (m := re.fullmatch(r"(\w+_old\w*) = (\w+)", ln))}
+    return [v for c, v in saves.items() if f"{v} = {c}" in lines]
+
+
+def test_no_idle_save_and_restore():
+    for fn, wrt in ((smooth_total, 0), (bounce, (0, 1, 2)), (swap_rounds, (0, 1))):
+        source = adjoint.source(fn, wrt=wrt)
+        assert _idle_restores(source) == [], source
+    assert "_old" not in adjoint.source(smooth_total)
+    assert "_old" not in adjoint.source(bounce, wrt=(0, 1, 2))
+    check_gradient(bounce, (1.0, 3.0, 0.8, 700, 0.001), wrt=(0, 1, 2))
+    check_gradient(swap_rounds, (0.4, 0.7, 5), wrt=(0, 1))

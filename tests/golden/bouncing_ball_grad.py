@@ -42,17 +42,13 @@ def grad_height_after(h0, v0, restitution, steps, dt):
         t_3 = h < 0.0
         if t_3:
             t_4 = -restitution
-            h_old_1 = h
             t_6 = -restitution
-            v_old_1 = v
         if t_3:
             # Analyzing the line: "v = -restitution * v"
-            v = v_old_1
             s_6 = v * s_v
             s_v = t_6 * s_v
             s_restitution += -1.0 * s_6
             # Analyzing the line: "h = -restitution * h"
-            h = h_old_1
             s_4 = h * s_h
             s_h = t_4 * s_h
             s_restitution += -1.0 * s_4

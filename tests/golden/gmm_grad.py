@@ -312,10 +312,6 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             # Reverse of the loop: "for i in range(j + 1, d)"
             for gmm_main_term_i_1 in range(d - 1, t_21 - 1, -1):
                 gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_21]
-                # Replay the iteration: recompute what its reverse reads.
-                gmm_main_term_idx_1_old = gmm_main_term_idx_1
-                # Analyzing the line: "idx += 1"
-                gmm_main_term_idx_1 = gmm_main_term_idx_1_old
                 # Analyzing the line: "Q[i, j] = icf[k, idx]"
                 s_22 += s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1]
                 s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = 0.0
@@ -354,10 +350,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_result = tape_gmm_main_term_result[k]
         t_18 = np.maximum(best, gmm_main_term_result)
         s_18 = np.zeros(t_18.shape, t_18.dtype)
-        best_old = best
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
         s_18 += s_best
-        best = best_old
         s_best = _sum_to_1_1(np.where(t_18 == best, np.where(t_18 ==
             gmm_main_term_result, 0.5, 1.0), 0.0 * np.divide(np.logical_or(np.
             logical_or(t_18 == gmm_main_term_result, best == best), s_18 == 0.0),
@@ -399,10 +393,6 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             # Reverse of the loop: "for i in range(j + 1, d)"
             for gmm_main_term_i in range(d - 1, t_6 - 1, -1):
                 gmm_main_term_idx = tape_gmm_main_term_idx[gmm_main_term_i - t_6]
-                # Replay the iteration: recompute what its reverse reads.
-                gmm_main_term_idx_old = gmm_main_term_idx
-                # Analyzing the line: "idx += 1"
-                gmm_main_term_idx = gmm_main_term_idx_old
                 # Analyzing the line: "Q[i, j] = icf[k, idx]"
                 s_7 += s_gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j]
                 s_gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j] = 0.0
