@@ -1,6 +1,6 @@
 """A call's arguments: checked and converted before the compiled gradient runs, and the
 arguments the function writes into (written_arguments), whose aliasing with another argument
-is refused (reject_aliasing). Shared by the gradient objects (api.py) and the batches (batch.py).
+is refused (reject_aliasing). Shared by the gradient objects (gradient.py) and the batches (batch.py).
 """
 
 from __future__ import annotations
@@ -34,6 +34,16 @@ _FRESH_CALLS = {"zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like
                 "outer", "inner", "where", "max", "min", "amax", "amin", "cumsum", "cumprod",
                 "concatenate", "stack", "hstack", "vstack", "arange", "linspace", "eye",
                 "trace", "var", "std", "clip", "sort"}
+
+
+def fresh_copies(names, args, written) -> list:
+    """`args` with a copy of each array argument in `written` (the names of those the function
+    writes into), for code that does not undo its writes (forward mode) and for batch points
+    that would otherwise share an array: each run reads the values the caller passed."""
+    if not written:
+        return args
+    return [np.array(v) if n in written and isinstance(v, np.ndarray) else v
+            for n, v in zip(names, args)]
 
 
 def normalized_function(fn):
