@@ -10,8 +10,8 @@ plain Python helper it reaches, in whatever file; the values of the constants an
 they read (numbers, strings, tuples of them, numpy arrays by dtype, shape and bytes); modules by
 name; numpy, math and builtin functions by name; the source of every derivative rule a user
 registered; the pipeline's options (every field of pipeline.Options) and grad's target and
-jit options; the versions of adjoint (and a digest of its sources), numba, numpy
-and Python. An object reached with no value a later process could compare (an instance of a
+jit options; a digest of adjoint's sources (its version included), the versions of numba,
+numpy and Python. An object reached with no value a later process could compare (an instance of a
 user class, say) makes f uncacheable: one warning names it, and the gradient is compiled as
 without the cache (`key` returns None).
 
@@ -398,9 +398,9 @@ def _plain_data(value) -> bool:
 def _versions(options) -> list:
     import numba
 
-    from .. import __version__
-    parts = [__version__, _compiler_digest(), numba.__version__, np.__version__, sys.version,
-             platform.machine()]
+    # adjoint's own version is in the digest of its sources (adjoint/__init__.py); importing
+    # the package from here would close an import cycle (adjoint -> api.gradient -> api.cache)
+    parts = [_compiler_digest(), numba.__version__, np.__version__, sys.version, platform.machine()]
     if options.parallel:                         # the chunk count is a constant to the machine code
         parts.append(f"threads {numba.config.NUMBA_NUM_THREADS}")
     return parts
