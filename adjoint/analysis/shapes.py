@@ -326,7 +326,7 @@ RESULT_RULES = {
     "creator": lambda call, callee, args, types, filename: Type("float", _shape_length(call.args[0], types)),
     "like": lambda call, callee, args, types, filename: Type("float", args[0].ndim),
     "vector": lambda call, callee, args, types, filename: Type("float", 1),
-    "outer": lambda call, callee, args, types, filename: Type("float", 2),
+    "matrix": lambda call, callee, args, types, filename: Type("float", 2),
     "array": _array,
     "matmul": lambda call, callee, args, types, filename: Type(
         "float", _matmul_rank(args[0].ndim, args[1].ndim, call, filename)),

@@ -134,7 +134,7 @@ declare("np.ones_like", constant=True, result="like", allocates=True)
 declare("np.empty_like", constant=True, result="like", allocates=True)
 declare("np.full_like", constant=True, result="like", allocates=True)
 declare("np.arange", constant=True, result="vector", allocates=True)
-declare("np.eye", constant=True)
+declare("np.eye", constant=True, result="matrix", allocates=True)
 
 
 # --- arithmetic -----------------------------------------------------------------------------
@@ -486,7 +486,7 @@ def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
-declare("np.outer", vjps=[outer], jvps=[outer_jvp], result="outer", value=True)
+declare("np.outer", vjps=[outer], jvps=[outer_jvp], result="matrix", value=True)
 
 
 def transpose(x, g):
