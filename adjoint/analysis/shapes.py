@@ -21,6 +21,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointTypeError, locate
+from ..ir import annotations
 from ..ir import nodes, trees
 
 
@@ -86,7 +87,7 @@ def default_signature(tree, wrt) -> dict:
         elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
                 and node.value.id in signature and node.attr in ("shape", "size", "ndim"):
             signature[node.value.id] = Type("float", max(1, signature[node.value.id].ndim))
-        elif isinstance(node, gast.Call) and getattr(node, "callee", None) is len:
+        elif isinstance(node, gast.Call) and annotations.get(node, "callee") is len:
             for a in node.args:
                 if isinstance(a, gast.Name) and a.id in signature:
                     signature[a.id] = Type("float", max(1, signature[a.id].ndim))
@@ -287,7 +288,7 @@ INT_RESULTS = {len, int, round, math.floor, math.ceil, math.trunc}
 
 
 def _call_type(call, types, filename):
-    callee = getattr(call, "callee", None)
+    callee = annotations.get(call, "callee")
     args = [type_of(a, types, filename) for a in call.args]
     if callee in INT_RESULTS:
         return INT

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gast
 
+from ..ir import annotations
 from ..ir import nodes
 
 # numpy calls that make a new array from their arguments (never a view of one)
@@ -33,7 +34,7 @@ def allocate_once(fn, sensitivities) -> bool:
     the reset)."""
     firsts = {}
     for node in nodes.statements(fn.body):
-        if isinstance(node, gast.If) and getattr(node, "first_iteration", False):
+        if isinstance(node, gast.If) and annotations.get(node, "first_iteration"):
             for stmt in node.body:
                 for name in nodes.written_names(stmt):
                     firsts[name] = node
