@@ -318,10 +318,9 @@ def _describe_analysis(a) -> str:
 
 
 def _rank_in_primal(node, analysis):
-    """The type of an expression of the user's own code (only names are typed there)."""
-    if isinstance(node, gast.Name):
-        return analysis.types.get(node.id, shapes.FLOAT)
-    return shapes.Type("float", 2)           # axis reductions are provided for rank 2
+    """The type of an expression of the user's own code: a name's from the analysis, a call's
+    from its callee (which lower_for_numba keeps on the calls it rewrites)."""
+    return shapes.type_of(node, analysis.types)     # a call's from its callee (parse sets it)
 
 
 def _user_names(tree) -> set:

@@ -7,8 +7,11 @@ import pathlib
 import re
 
 import gast
+import numpy as np
 import pytest
 
+import adjoint
+import adjoint.pipeline
 from adjoint.ir import annotations, nodes
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "adjoint"
@@ -107,3 +110,40 @@ def test_the_regex_sees_an_ad_hoc_use():
     pattern = re.compile(rf"""(getattr|hasattr)\([^,()]+, *["']({NAMES})["']""")
     assert pattern.search('x = getattr(stmt, "primal", False)')
     assert re.search(rf"""(?<![\w.])(?!self\.)[a-z_]\w*\.({NAMES})\s*(=[^=]|\[)""", "    push.checkpoint = True")
+
+
+# --- a pass that rebuilds a node keeps what still holds of it ---------------------------------
+
+def reduced_sine(x):
+    return np.sum(np.max(np.sin(x), axis=0)) + x[0]
+
+
+def reduced_twice(X):
+    return np.sum(np.max(np.max(X, axis=0), axis=0)) + X[0, 0]
+
+
+@pytest.mark.parametrize("fn, x", [
+    (reduced_sine, np.linspace(0.1, 1.0, 5)),                  # rank 1 under the reduction, not 2
+    (reduced_twice, np.arange(6.0).reshape(2, 3)),             # its inner reduction rewritten first
+])
+def test_the_compiled_primal_types_a_lowered_call_by_its_callee(fn, x):
+    """lower_for_numba rewrites np.max(e, axis=0) into the runtime helper for e's rank, inner
+    calls first. It used to guess rank 2 for any e not a name, and a call it had already
+    rewritten lost its callee (so its type): `.primal` then failed to compile."""
+    grad = adjoint.grad(fn)
+    assert grad.primal(x) == pytest.approx(fn(x), rel=1e-12)
+    source = adjoint.pipeline.differentiate(fn).primal_source
+    assert "_max_axis_1(" in source
+
+
+def test_lowering_keeps_the_callee_of_the_calls_it_rewrites():
+    from adjoint.analysis import shapes
+    from adjoint.frontend.parse import parse
+    from adjoint.lower.for_numba import lower_for_numba
+
+    tree = parse(reduced_twice).tree
+    types = {"X": shapes.Type("float", 2)}
+    lower_for_numba(tree, lambda node: shapes.type_of(node, types))
+    lowered = [n for n in nodes.walk(tree) if isinstance(n, gast.Call) and nodes.dotted(n.func).startswith("_")]
+    assert sorted(nodes.dotted(n.func) for n in lowered) == ["_max_axis_1", "_max_axis_2"]
+    assert all(annotations.get(n, "callee") is np.max for n in lowered)

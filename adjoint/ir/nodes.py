@@ -14,7 +14,8 @@ import gast
 
 from . import annotations
 
-BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "//": gast.FloorDiv, "**": gast.Pow}
+BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "//": gast.FloorDiv, "**": gast.Pow,
+          "@": gast.MatMult}
 
 def make(node_type, /, **fields):
     """`node_type(**fields)` without gast's generic constructor (a Python call looping over the
