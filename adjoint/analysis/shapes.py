@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import primitives
 from ..errors import AdjointTypeError, locate
+from ..ir import annotations
 from ..ir import nodes, trees
 
 
@@ -85,7 +86,7 @@ def default_signature(tree, wrt) -> dict:
         elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
                 and node.value.id in signature and node.attr in ("shape", "size", "ndim"):
             signature[node.value.id] = Type("float", max(1, signature[node.value.id].ndim))
-        elif isinstance(node, gast.Call) and getattr(node, "callee", None) is len:
+        elif isinstance(node, gast.Call) and annotations.get(node, "callee") is len:
             for a in node.args:
                 if isinstance(a, gast.Name) and a.id in signature:
                     signature[a.id] = Type("float", max(1, signature[a.id].ndim))
@@ -282,7 +283,7 @@ def _shape_length(node, types):
 def _call_type(call, types, filename):
     """The result type of a call: the rule its primitive's record names (rules.py), else
     (a user's function) a float of its arguments' largest rank."""
-    callee = getattr(call, "callee", None)
+    callee = annotations.get(call, "callee")
     args = [type_of(a, types, filename) for a in call.args]
     rule = RESULT_RULES.get(primitives.result_of(callee), _elementwise)
     return rule(call, callee, args, types, filename)

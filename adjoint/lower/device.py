@@ -29,6 +29,7 @@ import gast
 
 from .. import primitives
 from ..errors import AdjointError, locate
+from ..ir import annotations
 from ..ir import nodes
 from ..optimize.passes import eliminate_dead_code
 
@@ -119,11 +120,11 @@ def _unflagged(stmt):
     """`stmt` itself if it is a simple statement not marked primal, else a copy marked not
     primal, its blocks' statements unflagged likewise; the expressions are shared."""
     blocks = _blocks(stmt)
-    if not blocks and not getattr(stmt, "primal", False):
+    if not blocks and not annotations.get(stmt, "primal"):
         return stmt
     new = _shallow_copy(stmt)
-    if "primal" in new.__dict__:
-        new.primal = False
+    if annotations.has(new, "primal"):
+        annotations.set(new, "primal", False)
     for block in blocks:
         setattr(new, block, [_unflagged(s) for s in getattr(stmt, block)])
     return new
@@ -147,7 +148,7 @@ def _reject_allocations(simple, callees, filename, mode):
     sized before launch, or an array of the function's own."""
     for stmt in simple:
         if not callees[id(stmt)].isdisjoint(ALLOCATING):
-            if mode == "forward" or getattr(stmt, "primal", False):      # not a tape: the user's array
+            if mode == "forward" or annotations.get(stmt, "primal"):      # not a tape: the user's array
                 raise AdjointError("device code cannot allocate arrays, and this function "
                                    "(or its derivative) needs one here",
                                    location=locate(stmt, filename),

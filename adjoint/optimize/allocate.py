@@ -19,6 +19,7 @@ from __future__ import annotations
 import gast
 
 from .. import primitives
+from ..ir import annotations
 from ..ir import nodes
 
 # numpy calls that make a new array from their arguments (never a view of one): the records
@@ -34,7 +35,7 @@ def allocate_once(fn, sensitivities) -> bool:
     the reset)."""
     firsts = {}
     for node in nodes.statements(fn.body):
-        if isinstance(node, gast.If) and getattr(node, "first_iteration", False):
+        if isinstance(node, gast.If) and annotations.get(node, "first_iteration"):
             for stmt in node.body:
                 for name in nodes.written_names(stmt):
                     firsts[name] = node
