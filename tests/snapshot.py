@@ -135,7 +135,7 @@ def render(subject, options_name, masks):
     parts = [f"# {subject.label} wrt={subject.wrt!r} options={OPTION_SETS[options_name]!r}"
              + (f" signature={options['signature']!r}" if "signature" in options else "")]
     try:
-        generated = pipeline.differentiate(subject.fn, subject.wrt, **options)
+        generated = pipeline.differentiate(subject.fn, wrt=subject.wrt, **options)
     except Exception as exc:  # noqa: BLE001  (every error is output too)
         parts.append(f"error: {type(exc).__name__}: {exc}")
         return mask("\n".join(parts) + "\n", masks)
