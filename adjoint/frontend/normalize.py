@@ -95,7 +95,8 @@ class _Normalizer:
         # simple statements store names only in their targets
         changed = {n.id for s in produced if isinstance(s, (gast.Assign, gast.AugAssign))
                    for target in (s.targets if isinstance(s, gast.Assign) else [s.target])
-                   for n in trees.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+                   for n in ((target,) if type(target) is gast.Name else trees.walk(target))
+                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         changed |= {s.targets[0].value.id for s in produced if isinstance(s, gast.Assign)
                     and isinstance(s.targets[0], gast.Subscript)}
         self.available = {k: (t, reads) for k, (t, reads) in self.available.items()

@@ -235,6 +235,9 @@ def _is(node, value):
     return _number(node) and node.value == value
 
 
+_LEAVES = frozenset((gast.Name, gast.Constant))       # nothing folds in them (nor under a name)
+
+
 class _Fold:
     """Folds bottom-up, children first (a hand-written traversal: NodeTransformer's generic
     one took most of this pass's time on long functions), copying only what changes. A
@@ -258,17 +261,23 @@ class _Fold:
 
     def visit(self, node):
         kind = type(node)
-        if kind is gast.Name:
+        if kind in _LEAVES:
             return node
         new = None
         for field in nodes.child_fields(kind):
             value = getattr(node, field, None)
             if type(value) is list:
-                items = [self.visit(item) if isinstance(item, gast.AST) else item for item in value]
-                if any(a is not b for a, b in zip(items, value)):
+                items = None                   # a copy of the list, once an item folds
+                for k, item in enumerate(value):
+                    if type(item) not in _LEAVES and isinstance(item, gast.AST):
+                        folded = self.visit(item)
+                        if folded is not item:
+                            items = items or list(value)
+                            items[k] = folded
+                if items is not None:
                     new = new or copy.copy(node)
                     setattr(new, field, items)
-            elif isinstance(value, gast.AST):
+            elif type(value) not in _LEAVES and isinstance(value, gast.AST):
                 folded = self.visit(value)
                 if folded is not value:
                     new = new or copy.copy(node)
@@ -279,6 +288,8 @@ class _Fold:
 
     def visit_BinOp(self, node):
         left, right, op = node.left, node.right, node.op
+        if type(left) is not gast.Constant and type(right) is not gast.Constant:
+            return node                                  # every fold below needs a number
         if _number(left) and _number(right) and isinstance(op, (gast.Add, gast.Sub, gast.Mult)):
             value = {gast.Add: left.value + right.value, gast.Sub: left.value - right.value,
                      gast.Mult: left.value * right.value}[type(op)]
