@@ -10,6 +10,7 @@ import inspect
 import numpy as np
 
 from ..errors import AdjointArgumentError
+from ..ir import annotations
 
 
 def parameters(fn):
@@ -108,7 +109,7 @@ def _viewed_by(value, views) -> set:
 
 
 def _makes_new_array(call) -> bool:
-    callee = getattr(call, "callee", None)
+    callee = annotations.get(call, "callee")
     if isinstance(callee, np.ufunc) or getattr(callee, "__module__", None) == "math":
         return True
     if getattr(callee, "__module__", "") in ("numpy.linalg", "numpy.linalg.linalg",
