@@ -147,3 +147,46 @@ def test_lowering_keeps_the_callee_of_the_calls_it_rewrites():
     lowered = [n for n in nodes.walk(tree) if isinstance(n, gast.Call) and nodes.dotted(n.func).startswith("_")]
     assert sorted(nodes.dotted(n.func) for n in lowered) == ["_max_axis_1", "_max_axis_2"]
     assert all(annotations.get(n, "callee") is np.max for n in lowered)
+
+
+# --- nodes are built in ir/nodes ------------------------------------------------------------------
+
+def test_nodes_are_built_only_in_ir_nodes():
+    """ir/nodes holds the builders (its docstring says so): any other module calling a gast
+    node class (gast.Assign(...), gast.Load(), gast.keyword(...)) should use one of them."""
+    construction = re.compile(r"\bgast\.([A-Z]\w*|keyword|arguments|alias|comprehension|withitem)\(")
+    found = [f"{where}: {line.strip()}" for where, line in _source_lines()
+             if construction.search(line) and not where.startswith("adjoint/ir/nodes.py")]
+    assert not found, "\n".join(found)
+    assert construction.search("x = gast.Pass()") and construction.search("gast.keyword(arg='a', value=v)")
+
+
+def _same(built, direct):
+    assert gast.dump(built) == gast.dump(direct)
+    assert type(built) is type(direct)
+
+
+def test_the_builders_make_what_gast_would():
+    x, y = nodes.name("x"), nodes.name("y")
+    load = gast.Load()
+    _same(nodes.compare(x, "==", 0), gast.Compare(left=x, ops=[gast.Eq()], comparators=[gast.Constant(0, None)]))
+    _same(nodes.compare(x, gast.Gt(), y), gast.Compare(left=x, ops=[gast.Gt()], comparators=[y]))
+    _same(nodes.binop(x, "@", y), gast.BinOp(left=x, op=gast.MatMult(), right=y))
+    _same(nodes.binop(x, gast.Sub(), y), gast.BinOp(left=x, op=gast.Sub(), right=y))
+    _same(nodes.boolop("and", [x, y]), gast.BoolOp(op=gast.And(), values=[x, y]))
+    _same(nodes.not_(x), gast.UnaryOp(op=gast.Not(), operand=x))
+    _same(nodes.ifexp(x, y, 0.0), gast.IfExp(test=x, body=y, orelse=gast.Constant(0.0, None)))
+    _same(nodes.slice_(), gast.Slice(lower=None, upper=None, step=None))
+    _same(nodes.tuple_of([x, y]), gast.Tuple(elts=[x, y], ctx=load))
+    _same(nodes.list_of([x]), gast.List(elts=[x], ctx=load))
+    _same(nodes.keyword("axis", y), gast.keyword(arg="axis", value=y))
+    _same(nodes.pass_(), gast.Pass())
+    _same(nodes.break_(), gast.Break())
+    _same(nodes.continue_(), gast.Continue())
+    _same(nodes.module([nodes.pass_()]), gast.Module(body=[gast.Pass()], type_ignores=[]))
+    target = nodes.name("s", store=True)
+    assign = nodes.assign_to(target, x)
+    assert assign.targets[0] is target and assign.value is x           # the nodes themselves
+    loop = nodes.for_("k", nodes.call("range", [3]), [nodes.pass_()])
+    _same(loop, gast.For(target=nodes.name("k", store=True), iter=nodes.call("range", [3]),
+                         body=[gast.Pass()], orelse=[], type_comment=None))
