@@ -32,8 +32,7 @@ from .errors import AdjointError, AdjointTypeError, locate
 from .frontend.normalize import normalize
 from .frontend.parse import parse
 from .frontend.validate import check_views, validate
-from .ir import annotations
-from .ir import grammar, nodes, trees
+from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
