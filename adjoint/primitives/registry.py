@@ -164,7 +164,7 @@ def primitive(*spellings, domain=None, **fields):
     """Declare the record of a primitive whose partials the decorated function returns, one
     per argument (see rules.py); `fields`: table.Primitive's result rule and flags."""
     def register(partials):
-        _define(table.Primitive(spellings, partials=_build(table._resolve(spellings[0]), partials, domain),
+        _define(table.Primitive(spellings, partials=_build(table.resolve(spellings[0]), partials, domain),
                                 **fields))
         return partials
     return register
@@ -175,7 +175,7 @@ def declare(*spellings, vjps=(), jvps=(), parts=None, **fields) -> table.Primiti
     `variant`s with options; the first whose ranks match applies), its Jacobian-vector
     products, its contribution to one part of a sequence argument; none of them for a
     primitive without derivative (`constant` for one whose partials are zero)."""
-    first = table._resolve(spellings[0])
+    first = table.resolve(spellings[0])
     return _define(table.Primitive(
         spellings, vjps=tuple(_array_rule(first, *v) if isinstance(v, tuple) else _array_rule(first, v)
                               for v in vjps),
