@@ -20,8 +20,7 @@ import numpy as np
 
 from .. import primitives
 from ..errors import AdjointTypeError, locate
-from ..ir import annotations
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 
 
 @dataclasses.dataclass(frozen=True)

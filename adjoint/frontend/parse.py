@@ -27,8 +27,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError, Location
-from ..ir import annotations
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 from ..primitives import runtime
 from .namespace import GlobalNames, is_reserved
 
@@ -170,7 +169,7 @@ def _rename_reserved_locals(tree) -> set[str]:
 def _strip_docstring(body):
     if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
             and isinstance(body[0].value.value, str):
-        return body[1:] or [gast.Pass()]
+        return body[1:] or [nodes.pass_()]
     return body
 
 
@@ -308,10 +307,9 @@ def _method_call(node, local_names):
         return None                                   # np.sum(...) and the like: a module
     args = list(node.args)
     if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
-        args = [gast.Tuple(elts=args, ctx=gast.Load())]
+        args = [nodes.tuple_of(args)]
     callee = METHODS[func.attr]
-    call = gast.Call(func=nodes.attribute(spelling(callee)), args=[receiver] + args,
-                     keywords=node.keywords)
+    call = nodes.call(spelling(callee), [receiver] + args, node.keywords)
     annotations.set(call, "callee", callee)
     return gast.copy_location(call, node)
 

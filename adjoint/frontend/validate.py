@@ -18,8 +18,7 @@ import numpy as np
 
 from ..analysis import shapes
 from ..errors import AdjointError, locate
-from ..ir import annotations
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 from ..primitives import rules
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
