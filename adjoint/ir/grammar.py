@@ -1,7 +1,9 @@
-"""The normalized form's grammar (normalize.py's docstring), checked: `violations(fn)` lists
+"""The normalized form's grammar (the normalize stage's output), checked: `violations(fn)` lists
 every statement of a normalized function that does not obey it. The tests run it on every
 function they normalize (tests/test_grammar.py); `ADJOINT_CHECK_GRAMMAR=1` makes the pipeline
 run it on each function and fail on a violation, for debugging a new construct in normalize.
+The stages after normalize read the form through the predicates defined here (`primitive_of`,
+`is_linear_chain`, `linear_terms`, `is_accumulation`, `is_atom`).
 
     atom  := Name | number | bool | math.pi-style constant
     index := atom | slice of atoms | (index, ...)
@@ -21,6 +23,7 @@ import operator
 
 import gast
 
+from . import annotations
 from .nodes import is_comment
 
 # The primitive each operator applies: rules are registered per Python callable.
@@ -42,7 +45,7 @@ def primitive_of(rhs):
     if isinstance(rhs, gast.Compare):
         return COMPARE[type(rhs.ops[0])]
     if isinstance(rhs, gast.Call):
-        return rhs.callee
+        return annotations.get(rhs, "callee")
     return None
 
 
@@ -77,7 +80,7 @@ def is_atom(node) -> bool:
     if isinstance(node, (gast.Name, gast.Constant)):
         return True
     return isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
-        and node.value.id in ("math", "np") and not hasattr(node, "callee")
+        and node.value.id in ("math", "np") and not annotations.has(node, "callee")
 
 
 
@@ -155,7 +158,7 @@ def _is_rhs(value):
     if isinstance(value, gast.Attribute):
         return isinstance(value.value, gast.Name)
     if isinstance(value, gast.Call):
-        return (hasattr(value, "callee") or isinstance(value.func, (gast.Name, gast.Attribute))) \
+        return (annotations.has(value, "callee") or isinstance(value.func, (gast.Name, gast.Attribute))) \
             and all(_is_argument(a) for a in value.args) \
             and all(is_atom(k.value) for k in value.keywords)
     return False

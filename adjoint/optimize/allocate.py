@@ -1,4 +1,4 @@
-"""Stage 6, optimize (loops): a reverse loop's zero sensitivity arrays, allocated once.
+"""A reverse loop's zero sensitivity arrays, allocated once.
 
     for k in range(K):                          for k in range(K):
         ...                                         ...
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import gast
 
-from ..ir import nodes
+from .. import primitives
+from ..ir import annotations, nodes
 
-# numpy calls that make a new array from their arguments (never a view of one)
-VALUE_CALLS = {"np.sum", "np.mean", "np.dot", "np.matmul", "np.outer", "np.where", "np.max",
-               "np.min", "np.prod", "np.maximum", "np.minimum"}
+# numpy calls that make a new array from their arguments (never a view of one): the records
+# flagged `value` in rules.py
+VALUE_CALLS = primitives.spelled("value")
 
 
 def allocate_once(fn, sensitivities) -> bool:
@@ -33,7 +34,7 @@ def allocate_once(fn, sensitivities) -> bool:
     the reset)."""
     firsts = {}
     for node in nodes.statements(fn.body):
-        if isinstance(node, gast.If) and getattr(node, "first_iteration", False):
+        if isinstance(node, gast.If) and annotations.get(node, "first_iteration"):
             for stmt in node.body:
                 for name in nodes.written_names(stmt):
                     firsts[name] = node
@@ -43,11 +44,11 @@ def allocate_once(fn, sensitivities) -> bool:
     for loop in [n for n in nodes.statements(fn.body) if isinstance(n, gast.For)]:
         for k, stmt in enumerate(loop.body):
             s = _zeros_of_first_iteration(stmt, firsts, sensitivities)
-            if s is None or _bindings(loop, s) != 1 or s in nodes.loads_in(gast.Module(body=loop.body[:k], type_ignores=[])) \
+            if s is None or _bindings(loop, s) != 1 or s in nodes.loads_in(nodes.module(loop.body[:k])) \
                     or not _copied_only(loop, s):
                 continue
             firsts[stmt.value.args[0].id].body.append(stmt)
-            reset = nodes.assign(nodes.subscript(s, gast.Slice(lower=None, upper=None, step=None), store=True),
+            reset = nodes.assign(nodes.subscript(s, nodes.slice_(), store=True),
                                  0.0, stmt)
             loop.body[k] = reset
             changed = True

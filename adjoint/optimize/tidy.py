@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gast
 
-from ..ir import nodes
+from ..ir import annotations, nodes
 
 METADATA = ("shape", "dtype", "size", "ndim")
 
@@ -35,7 +35,7 @@ def drop_idle_restores(fn, summaries) -> bool:
     same unchanged condition (a loop's replay keeps `if t_3:` saves that the reverse `if t_3:`
     restores)."""
     places = _places(fn)
-    copies = [stmt for stmt, _, _ in places.values() if _is_copy(stmt) and not getattr(stmt, "primal", False)]
+    copies = [stmt for stmt, _, _ in places.values() if _is_copy(stmt) and not annotations.get(stmt, "primal")]
     if not copies:
         return False
     loads, last_read = {}, {}            # name -> reads; the last statement of fn.body reading it
