@@ -183,3 +183,42 @@ def test_seeded_arrays_compile_with_numba():
     check_gradient(mean_squared_error, (rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=6)),
                    target="cpu")
     check_gradient(soft_total, (rng.normal(size=4), rng.normal(size=4)), wrt=(0, 1), target="cpu")
+
+
+# --- one first-iteration block per loop ----------------------------------------------------------
+
+def mixture_log_likelihood(means, x):
+    K = means.shape[0]
+    total = np.zeros(x.shape[0])
+    for k in range(K):
+        diff = x - means[k]
+        q = np.exp(-np.sum(diff * diff, axis=1))
+        total = total + q
+    return np.sum(np.log(total))
+
+
+def _first_iteration_blocks(source):
+    """For each loop header in the text, how many `if <index> == 0:` blocks its body holds."""
+    lines = source.splitlines()
+    counts = []
+    for k, line in enumerate(lines):
+        m = re.fullmatch(r"( *)for (\w+) in range\(.*\):", line)
+        if not m:
+            continue
+        indent, index = len(m.group(1)) + 4, m.group(2)
+        count = 0
+        for inner in lines[k + 1:]:
+            if inner.strip() and len(inner) - len(inner.lstrip()) < indent:
+                break
+            count += inner == " " * indent + f"if {index} == 0:"
+        counts.append(count)
+    return counts
+
+
+def test_one_first_iteration_block_per_loop():
+    rng = np.random.default_rng(7)
+    args = (rng.normal(size=(3, 2)), rng.normal(size=(5, 2)))
+    source = adjoint.grad(mixture_log_likelihood, wrt=0).source_for(*args)
+    counts = _first_iteration_blocks(source)
+    assert max(counts) == 1, (counts, source)
+    check_gradient(mixture_log_likelihood, args)

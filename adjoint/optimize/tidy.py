@@ -9,11 +9,21 @@ changed anything.
     s_4 = np.zeros(t_4.shape, t_4.dtype)         s_4 = np.full(t_4.shape, 1.0 / t_4.size, t_4.dtype)
     s_4 += 1.0 / t_4.size               ->
 
+    for k in range(K):                           for k in range(K):
+        if k == 0:                                   ...
+            t_8_shape = t_8.shape                    if k == 0:
+        ...                             ->               t_8_shape = t_8.shape
+        if k == 0:                                       tape_q = np.empty((K, q.shape[0]), q.dtype)
+            tape_q = np.empty(...)                   tape_q[k] = q
+        tape_q[k] = q
+
 Like the other passes, these change blocks in place and build new nodes for the statements
 they change (passes.optimize: copy on write).
 """
 
 from __future__ import annotations
+
+import copy
 
 import gast
 
@@ -25,14 +35,33 @@ METADATA = ("shape", "dtype", "size", "ndim")
 def tidy(fn, before, summaries, scalars=frozenset()) -> bool:
     """`before`: the function as the reverse transform left it (what read each primal value);
     `summaries`: passes._Summaries, each statement's loads and writes, found once."""
-    changed = drop_idle_restores(fn, summaries)
+    reads, last_read = _read_counts(fn, summaries)
+    changed = drop_idle_restores(fn, summaries, reads, last_read)
     changed |= fill_seeded_zeros(fn, summaries, scalars)
+    changed |= merge_first_iterations(fn, summaries)
     return changed
+
+
+def _read_counts(fn, summaries):
+    """(name -> how many times the function loads it, name -> the index in fn.body of the last
+    statement there loading it)."""
+    reads, last_read = {}, {}
+    for k, stmt in enumerate(fn.body):
+        for name, count in summaries.load_counts(stmt).items():
+            reads[name] = reads.get(name, 0) + count
+            last_read[name] = k
+    return reads, last_read
+
+
+def _forget(reads, stmt, summaries):
+    """Take a removed statement's loads off `reads`."""
+    for name, count in summaries.load_counts(stmt).items():
+        reads[name] -= count
 
 
 # 1. save and restore around nothing -------------------------------------------------------------
 
-def drop_idle_restores(fn, summaries) -> bool:
+def drop_idle_restores(fn, summaries, reads, last_read) -> bool:
     """`c = v` ... `v = c` where c is bound and read only there and nothing rebinds v in
     between, or nothing reads v after: the restore gives v the value it has, or one nobody
     reads, so both go. Between means in one block, or from a branch to a later branch on the
@@ -42,14 +71,9 @@ def drop_idle_restores(fn, summaries) -> bool:
     copies = [stmt for stmt, _, _ in places.values() if _is_copy(stmt) and not annotations.get(stmt, "primal")]
     if not copies:
         return False
-    loads, last_read = {}, {}            # name -> reads; the last statement of fn.body reading it
-    for k, stmt in enumerate(fn.body):
-        for name, count in summaries.load_counts(stmt).items():
-            loads[name] = loads.get(name, 0) + count
-            last_read[name] = k
     stores = _store_counts(places, summaries)
     saves = {stmt.targets[0].id: stmt for stmt in copies
-             if stores.get(stmt.targets[0].id) == 1 and loads.get(stmt.targets[0].id) == 1}
+             if stores.get(stmt.targets[0].id) == 1 and reads.get(stmt.targets[0].id) == 1}
     binds = summaries.written_by
     dropped = set()
     for stmt in copies:
@@ -63,6 +87,8 @@ def drop_idle_restores(fn, summaries) -> bool:
             if last_read.get(value, -1) > places[id(stmt)][2]:
                 continue                 # (an argument restored before the return is unread)
         dropped |= {id(save), id(stmt)}
+        _forget(reads, save, summaries)
+        _forget(reads, stmt, summaries)
     if not dropped:
         return False
     _remove(fn.body, dropped)
@@ -233,3 +259,101 @@ def _is_number(expr, scalars) -> bool:
     if kind is gast.Call:
         return nodes.dotted(expr.func) == "len" and len(expr.args) == 1 and not expr.keywords
     return False
+
+
+# 7. one first-iteration block per loop -------------------------------------------------------------
+
+def merge_first_iterations(fn, summaries) -> bool:
+    """The `if k == 0:` blocks of a loop's body (shapes and allocations known at the first
+    iteration: tapes.py, allocate.py) as one block at the end of the body, followed by the
+    tape rows those allocations receive, where nothing after them in the body changes what
+    they read or reads what they write; otherwise the loop is left as it is."""
+    changed = False
+    for loop in [s for s in nodes.statements(fn.body) if type(s) is gast.For]:
+        changed |= _merge_in(loop, summaries)
+    return changed
+
+
+def _first_iteration(stmt) -> bool:
+    return type(stmt) is gast.If and annotations.get(stmt, "first_iteration") and not stmt.orelse
+
+
+def _merge_in(loop, summaries) -> bool:
+    body = loop.body
+    firsts = [k for k, s in enumerate(body) if _first_iteration(s)]
+    if len(firsts) < 2:
+        return False
+    test = gast.dump(body[firsts[0]].test)
+    if any(gast.dump(body[k].test) != test for k in firsts):
+        return False
+    tested = nodes.loads_in(body[firsts[0]].test)
+    if any(tested & set(summaries.written_by(s)) for s in body):
+        return False
+    defined = set().union(*(summaries.written_by(body[k]) for k in firsts))
+    movers = set(firsts)
+    for k in range(firsts[0] + 1, len(body)):
+        stmt = body[k]
+        if k in movers or nodes.is_comment(stmt):
+            continue
+        if defined & (set(summaries.load_counts(stmt)) | set(summaries.written_by(stmt))):
+            if not _row_push(stmt, defined):
+                return False
+            movers.add(k)
+    effects = {}
+    for m in sorted(movers):
+        full, shape_only = _reads(body[m])
+        writes = set(summaries.written_by(body[m]))
+        for k in range(m + 1, len(body)):
+            if k in movers:
+                if not _first_iteration(body[m]) and _first_iteration(body[k]) \
+                        and set(summaries.written_by(body[k])) & (full | shape_only):
+                    return False           # a row push moved after a block that changes what it reads
+                continue
+            if k not in effects:
+                effects[k] = _writes(body[k])
+            rebinds, mutates = effects[k]
+            if rebinds & (full | shape_only | writes) or mutates & (full | writes) \
+                    or writes & set(summaries.load_counts(body[k])):
+                return False
+    merged = copy.copy(body[firsts[0]])
+    merged.body = [s for k in firsts for s in body[k].body]
+    pushes = [body[k] for k in sorted(movers) if k not in firsts]
+    loop.body[:] = [s for k, s in enumerate(body) if k not in movers] + [merged] + pushes
+    return True
+
+
+def _row_push(stmt, defined) -> bool:
+    """`tape[k] = v`: a row of a tape allocated in a first-iteration block."""
+    return (type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Subscript
+            and type(stmt.targets[0].value) is gast.Name and stmt.targets[0].value.id in defined)
+
+
+def _reads(stmt):
+    """(names read as values, names read only for their shape, dtype, size or rank)."""
+    described = set()
+    for node in nodes.walk(stmt):
+        if type(node) is gast.Attribute and node.attr in METADATA and type(node.value) is gast.Name:
+            described.add(id(node.value))
+    full, shape_only = set(), set()
+    for node in nodes.walk(stmt):
+        if type(node) is gast.Name and type(node.ctx) is gast.Load:
+            (shape_only if id(node) in described else full).add(node.id)
+    return full, shape_only - full
+
+
+def _writes(stmt):
+    """(names `stmt` binds anew, names of arrays it may change in place)."""
+    rebinds, mutates = set(), set()
+    for node in nodes.walk(stmt):
+        kind = type(node)
+        if kind is gast.Name and type(node.ctx) is gast.Store:
+            rebinds.add(node.id)
+        elif kind is gast.Assign or kind is gast.AugAssign:
+            for target in (node.targets if kind is gast.Assign else [node.target]):
+                for inner in nodes.walk(target):
+                    if type(inner) is gast.Name:
+                        mutates.add(inner.id)
+            mutates.update(annotations.get(node, "also_writes") or ())
+        elif kind is gast.Call and type(node.func) is gast.Name and node.func.id.startswith("_"):
+            mutates.update(a.id for a in node.args if type(a) is gast.Name)     # runtime helpers
+    return rebinds, mutates
