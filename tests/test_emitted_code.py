@@ -222,3 +222,31 @@ def test_one_first_iteration_block_per_loop():
     counts = _first_iteration_blocks(source)
     assert max(counts) == 1, (counts, source)
     check_gradient(mixture_log_likelihood, args)
+
+
+# --- no user line kept for a loop the optimizer dropped -----------------------------------------
+
+def rosenbrock_sum(x):
+    n = x.shape[0]
+    s = 0.0
+    for i in range(n - 1):
+        s = s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
+    return s
+
+
+def unused_line(x):
+    y = x * x
+    z = 3.0 * x
+    return y
+
+
+def test_no_primal_line_kept_for_a_dropped_loop():
+    rng = np.random.default_rng(8)
+    args = (rng.normal(size=5),)
+    source = adjoint.grad(rosenbrock_sum).source_for(*args)
+    assert "for i in range(t_" not in source.split("# Reverse sweep")[0], "the forward loop is gone"
+    assert "s = 0.0" not in code_lines(source), source
+    check_gradient(rosenbrock_sum, args)
+    # a line nothing ever read stays, as the user wrote it
+    assert "z = 3.0 * x" in code_lines(adjoint.source(unused_line))
+    check_gradient(unused_line, (0.3,))

@@ -17,6 +17,9 @@ changed anything.
             tape_q = np.empty(...)                   tape_q[k] = q
         tape_q[k] = q
 
+and a line of the user's own (kept for readability) whose every reader the optimizer removed,
+such as `s = 0.0` before a sum loop that the reverse sweep no longer needs.
+
 Like the other passes, these change blocks in place and build new nodes for the statements
 they change (passes.optimize: copy on write).
 """
@@ -39,6 +42,7 @@ def tidy(fn, before, summaries, scalars=frozenset()) -> bool:
     changed = drop_idle_restores(fn, summaries, reads, last_read)
     changed |= fill_seeded_zeros(fn, summaries, scalars)
     changed |= merge_first_iterations(fn, summaries)
+    changed |= drop_orphaned_primal(fn, before, summaries, reads)
     return changed
 
 
@@ -357,3 +361,37 @@ def _writes(stmt):
         elif kind is gast.Call and type(node.func) is gast.Name and node.func.id.startswith("_"):
             mutates.update(a.id for a in node.args if type(a) is gast.Name)     # runtime helpers
     return rebinds, mutates
+
+
+# 4. the user's statements whose readers are gone ---------------------------------------------------
+
+def drop_orphaned_primal(fn, before, summaries, reads) -> bool:
+    """A statement of the user's (kept for readability, passes.eliminate_dead_code) whose value
+    the reverse transform's code read but nothing reads since the optimizer removed its readers
+    (`s = 0.0` before a loop that only summed into s): gone too. One nothing ever read (the
+    primal's result, an unused line) stays."""
+    changed = False
+    while True:
+        unread = []                      # (statement, its names), nothing reading them now
+        for stmt in fn.body:
+            if not (annotations.get(stmt, "primal") and type(stmt) is gast.Assign
+                    and type(stmt.targets[0]) in (gast.Name, gast.Tuple)):
+                continue
+            names = nodes.written_names(stmt)
+            own = summaries.load_counts(stmt)
+            if names and all(reads.get(n, 0) - own.get(n, 0) == 0 for n in names):
+                unread.append((stmt, names))
+        if not unread:
+            return changed
+        wanted = {n for _, names in unread for n in names}
+        read_before = set()
+        for stmt in before.body:
+            read_before |= wanted.intersection(summaries.load_counts(stmt))
+        orphans = {id(stmt) for stmt, names in unread if read_before.intersection(names)}
+        if not orphans:
+            return changed
+        for stmt, _ in unread:
+            if id(stmt) in orphans:
+                _forget(reads, stmt, summaries)
+        fn.body[:] = [s for s in fn.body if id(s) not in orphans]
+        changed = True
