@@ -86,7 +86,7 @@ def _may_write_in_place(tree) -> bool:
         if isinstance(stmt, gast.AugAssign) or (
                 isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)):
             return True
-    return any(isinstance(node, gast.Call) and _is_python_function(getattr(node, "callee", None))
+    return any(isinstance(node, gast.Call) and _is_python_function(annotations.get(node, "callee"))
                for node in trees.walk_branches(tree))
 
 
