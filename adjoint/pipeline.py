@@ -284,7 +284,9 @@ def _optimize(run):
 def _lower(run):
     analysis = run.analysis
     lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types))
-    run.helpers = _helper_trees(set(annotations.get(run.transformed, "runtime_helpers")) | lowered)
+    # the helpers the final code still calls: optimizing may drop every call of one
+    called = nodes.loads_in(run.final)
+    run.helpers = _helper_trees((set(annotations.get(run.transformed, "runtime_helpers")) | lowered) & called)
     run.primal_tree = nodes.clone(run.parsed.tree)
     run.primal_helpers = _helper_trees(lower_for_numba(run.primal_tree,
                                                        lambda node: _rank_in_primal(node, analysis)))

@@ -67,7 +67,7 @@ ANNOTATIONS = {a.name: a for a in (
                "a line of the user's function kept in the forward sweep for readability: dead code "
                "elimination keeps it, and the device lowering tells the user's arrays from tapes by it",
                set_by="transforms/reverse, lower/device (clears it on its copies)",
-               read_by="optimize/passes, lower/device",
+               read_by="optimize/passes, optimize/tidy, lower/device",
                default=False, survives_rebuild=True),
     Annotation("keep", "comment",
                "a comment kept even where the statements it describes are removed",

@@ -38,11 +38,19 @@ def emit(functions, *, header: str = "", comments: bool = True, filename: str = 
         printer.lines += ["", ""]
         printer.function(fn)
     head = [docstring(header), ""] if header else []
-    head += ["import math", "", "import numpy as np"]
+    if _uses_math(functions):                    # imported only where the code calls it
+        head += ["import math", ""]
+    head += ["import numpy as np"]
     if printer.uses_numba:
         head += ["import numba"]                 # _numpy_ helpers' objmode, chunks' prange
     origins = {line + len(head): origin for line, origin in printer.origins.items()}
     return Emitted(source="\n".join(head + printer.lines) + "\n", origins=origins)
+
+
+def _uses_math(functions) -> bool:
+    """Whether any function names `math` (as `math.exp(...)` or a dotted name `math.exp`)."""
+    return any(name == "math" or name.startswith("math.")
+               for fn in functions for name in nodes.load_counts(fn))
 
 
 def emit_function(fn, comments=True) -> str:

@@ -30,6 +30,7 @@ from ..primitives import runtime
 from .allocate import allocate_once
 from .carry import carry_scatter_adds
 from .chunks import run_in_chunks
+from .tidy import tidy
 
 
 def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_once=True,
@@ -45,7 +46,7 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     the function, its compound statements and their blocks are copied (_own_blocks), and the
     passes change those in place; any other statement or expression that changes is a new
     node sharing what did not (copy on write)."""
-    fn = _own_blocks(fn)
+    original, fn = fn, _own_blocks(fn)
     summaries = _Summaries()
     sensitivities = namer.sensitivities
     temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
@@ -67,6 +68,7 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         fold_constants(fn, summaries)
         if parallel:
             run_in_chunks(fn, namer, scalars)
+    tidy(fn, original, summaries, scalars)
     drop_orphan_comments(fn)
     _fresh_calls(fn.body, summaries)
     return fn

@@ -35,7 +35,7 @@ from ..errors import AdjointError, AdjointTypeError, locate
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
-from .tapes import LoopFrame, has_slice, statements, stored_intermediates
+from .tapes import LoopFrame, has_slice, single_definitions, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 
@@ -137,6 +137,15 @@ class _Reverse:
 
     def sens(self, var):
         return self.namer.sensitivity(var)
+
+    def single_definitions(self) -> dict:
+        """tapes.single_definitions of the function, its arguments left out (found once)."""
+        if not hasattr(self, "_definitions"):
+            found = single_definitions(self.tree)
+            for a in self.tree.args.args:
+                found.pop(a.id, None)
+            self._definitions = found
+        return self._definitions
 
     def zero_sensitivity(self, var):
         if var in self.a.arrays:        # np.zeros(shape, dtype): numba allocates it faster than zeros_like
