@@ -94,6 +94,8 @@ def default_signature(tree, wrt) -> dict:
             for a in node.iter.args:
                 if isinstance(a, gast.Name) and a.id in signature and a.id not in wrt:
                     signature[a.id] = INT
+    # arrays the function reads from module globals or closures: their types are known
+    signature.update((source.name, source.type) for source in getattr(tree, "data_arguments", ()))
     return signature
 
 

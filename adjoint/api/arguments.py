@@ -6,6 +6,7 @@ is refused (reject_aliasing). Shared by the gradient objects (api.py) and the ba
 from __future__ import annotations
 
 import inspect
+import weakref
 
 import numpy as np
 
@@ -16,6 +17,57 @@ def parameters(fn):
     """fn's parameters (of the function a decorator such as adjoint.rule wraps)."""
     fn = getattr(fn, "__adjoint_function__", fn)
     return inspect.signature(fn).parameters
+
+
+def bind_call(gradient, args, kwargs) -> tuple:
+    """A call's arguments as the compiled code takes them: every parameter by position, in
+    the function's order (keyword-only ones last), keywords and defaults filled in; jvp's
+    tangents and vjp's cotangent, always positional, stay at the end."""
+    fn = getattr(gradient.fn, "__adjoint_function__", gradient.fn)
+    signature = inspect.signature(fn)
+    if not kwargs and all(p.default is p.empty for p in signature.parameters.values()):
+        return args                       # nothing to bind: the count is checked later
+    extra = {"jvp": len(gradient.wrt), "vjp": 1}.get(gradient.kind, 0)
+    split = max(len(args) - extra, 0)
+    primal, tail = args[:split], args[split:]
+    try:
+        bound = signature.bind(*primal, **kwargs)
+    except TypeError as error:
+        names = ", ".join(signature.parameters)
+        extras = {"jvp": " and one tangent per wrt argument", "vjp": " and the output's cotangent"}
+        raise AdjointArgumentError(f"{fn.__name__}({names}){extras.get(gradient.kind, '')}: {error}",
+                                   hint="pass each parameter once, by position or by name") from None
+    bound.apply_defaults()
+    return tuple(bound.arguments.values()) + tuple(tail)
+
+
+_DATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # gradient -> its DataSources
+
+
+def data_values(gradient) -> list:
+    """The current values of the arrays the function reads from module globals or closure
+    cells, which the compiled code takes after the user's arguments: a change to one of them
+    (in place, or a new array bound to the name) is seen by the next call."""
+    sources = _DATA.get(gradient)
+    if sources is None:
+        generated = gradient._generated or next((g for g, _ in gradient._variants.values()), None)
+        tree = generated.stages.get("normalize") if generated is not None else None
+        if tree is None:                   # loaded from the cache, or not generated yet
+            tree = normalized_function(gradient.fn)
+        sources = _DATA[gradient] = list(getattr(tree, "data_arguments", ()))
+    values = []
+    for source in sources:
+        value = source.read()
+        from ..analysis.shapes import describe
+        if not isinstance(value, np.ndarray) or describe(value) != source.type:
+            now = describe(value) if isinstance(value, np.ndarray) else type(value).__name__
+            raise AdjointArgumentError(
+                f"`{source.label}`, which {gradient.fn.__name__} reads, was {source.type} when its "
+                f"gradient was generated and is {now} now: the generated code is for the former",
+                hint=f"call adjoint.grad({gradient.fn.__name__}) again after changing "
+                     f"`{source.label}`, or pass it as an argument")
+        values.append(value)
+    return values
 
 
 def as_float_value(value):

@@ -21,6 +21,8 @@ from .arguments import (
     as_differentiable,
     as_float_value,
     as_result,
+    bind_call,
+    data_values,
     normalized_function,
     parameters,
     reject_aliasing,
@@ -228,7 +230,8 @@ class GradientFunction:
                 self._primal = self._compile(g.primal_source, "primal", g.primal_name, primal=True)
             return self._primal
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = bind_call(self, args, kwargs)          # keywords and defaults, by position
         if self.target == "cuda":
             return self._call_as_batch_of_one(args)
         if self.kind == "jvp" or self.kind == "vjp":
@@ -372,7 +375,7 @@ class GradientFunction:
             elif isinstance(value, list):
                 value = np.asarray(value)
             converted.append(value)
-        return converted
+        return converted + data_values(self)      # then the arrays it reads from globals
 
     def written_arguments(self) -> frozenset:
         """The names of the arguments whose elements the function may write (`y[0] = ...`,

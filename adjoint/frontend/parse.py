@@ -45,6 +45,8 @@ class ParsedFunction:
     helpers: dict             # name -> ParsedFunction of plain Python functions it calls
     names: GlobalNames = None  # how the emitted module names those objects (shared with helpers)
     user_args: list = None    # the parameters as the user wrote them
+    defaults: dict = dataclasses.field(default_factory=dict)   # user parameter -> its default value
+    data: dict = dataclasses.field(default_factory=dict)       # emitted name -> DataSource
 
     def emitted(self, name: str) -> str:
         """A parameter's emitted name, from the user's."""
@@ -62,7 +64,7 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     filename = _filename(fn)
     tree = _function_tree(fn, filename)
-    _check_signature(tree, filename)
+    defaults = _plain_signature(tree, fn, filename)
     user_args = [a.id for a in tree.args.args]
     locals_ = _rename_reserved_locals(tree)
     names = names if names is not None else GlobalNames(tree.name)
@@ -72,7 +74,7 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     tree.body = _strip_docstring(tree.body)
     return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
                           args=[a.id for a in tree.args.args], namespace=names.namespace, helpers={},
-                          names=names, user_args=user_args)
+                          names=names, user_args=user_args, defaults=defaults, data=resolver.data)
 
 
 def _filename(fn) -> str:
@@ -124,13 +126,26 @@ def _function_tree(fn, filename):
     return tree
 
 
-def _check_signature(tree, filename):
+def _plain_signature(tree, fn, filename) -> dict:
+    """Flatten the signature to plain positional parameters (positional-only and keyword-only
+    ones join them, in order: the call binds keywords and defaults before the compiled code
+    runs) and return the defaults' values, by parameter (Python evaluated them at `def`)."""
     a = tree.args
-    extra = a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults
-    if extra:
-        raise AdjointError("only plain positional parameters are supported",
-                           location=Location(filename, tree.lineno, tree.col_offset),
-                           hint="remove *args, **kwargs, keyword-only parameters and defaults")
+    variadic = a.vararg or a.kwarg
+    if variadic:
+        star = "*" if variadic is a.vararg else "**"
+        raise AdjointError(f"a `{star}{variadic.id}` parameter is not supported",
+                           location=Location(filename, getattr(variadic, "lineno", tree.lineno),
+                                             getattr(variadic, "col_offset", tree.col_offset)),
+                           hint=f"name each parameter instead ({fn.__name__}(x, a, b), or pass "
+                                f"several values as one array)")
+    positional = list(a.posonlyargs) + list(a.args)
+    defaults = dict(zip([p.id for p in positional][len(positional) - len(fn.__defaults__ or ()):],
+                        fn.__defaults__ or ()))
+    defaults.update(fn.__kwdefaults__ or {})
+    a.args = positional + list(a.kwonlyargs)
+    a.posonlyargs, a.kwonlyargs, a.kw_defaults, a.defaults = [], [], [], []
+    return defaults
 
 
 def local_names(tree) -> set[str]:
@@ -195,12 +210,15 @@ class _Resolver(trees.Transformer):
     """Rewrites global references into canonical calls and inlined constants."""
 
     def __init__(self, fn, filename, local_names, names, taken):
+        self.fn = fn
         self.filename = filename
         self.local_names = local_names
         closure = inspect.getclosurevars(fn)
+        self.closure = closure.nonlocals
         self.scope = {**vars(builtins), **fn.__globals__, **closure.nonlocals}
         self.names = names
         self.taken = taken
+        self.data = {}                   # emitted name -> DataSource of the arrays it reads
 
     def global_name(self, obj, base) -> str:
         """The emitted module's name for a user object: never one of this function's locals,
@@ -227,6 +245,18 @@ class _Resolver(trees.Transformer):
                 raise AdjointError(f"module {base.__name__!r} has no attribute {node.attr!r}",
                                    location=Location(self.filename, node.lineno, node.col_offset)) from None
         raise LookupError(type(node).__name__)
+
+    def reader(self, node):
+        """A function that reads what `node` (a global or closure Name, or module.attr) refers
+        to now: the compiled code gets the current array at every call."""
+        if isinstance(node, gast.Attribute):
+            module, attribute = self.lookup(node.value), node.attr
+            return lambda: getattr(module, attribute)
+        if node.id in self.closure:
+            cell = self.fn.__closure__[self.fn.__code__.co_freevars.index(node.id)]
+            return lambda: cell.cell_contents
+        scope, name = self.fn.__globals__, node.id
+        return lambda: scope[name]
 
     def visit_Call(self, node):
         node.args = [self.visit(a) for a in node.args]
@@ -277,6 +307,13 @@ class _Resolver(trees.Transformer):
             return gast.copy_location(nodes.const(value.item() if isinstance(value, np.generic) else value), node)
         if isinstance(value, types.ModuleType):
             return node
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.ndim == 0:
+            return gast.copy_location(nodes.const(value.item()), node)
+        if is_data(value):
+            label = spelling_of_path(node)
+            name = self.global_name(value, node.id if isinstance(node, gast.Name) else node.attr)
+            self.data.setdefault(name, DataSource(name, label, self.reader(node), describe(value)))
+            return gast.copy_location(nodes.name(name), node)
         if isinstance(node, gast.Attribute):
             spelled = spelling(value)
             if spelled is not None:                   # numpy.float64 -> np.float64
@@ -285,6 +322,33 @@ class _Resolver(trees.Transformer):
                 return node                           # np.newaxis and the like stay as written
         base = node.id if isinstance(node, gast.Name) else node.attr       # W, or mylib.W
         return gast.copy_location(nodes.name(self.global_name(value, base)), node)
+
+
+@dataclasses.dataclass
+class DataSource:
+    """A numeric array the function reads from a module global or a closure cell. The compiled
+    code takes it as a hidden parameter after the user's (numba would freeze a global array
+    into the machine code), and each call passes what `read()` returns then."""
+    name: str               # the hidden parameter's name in emitted code
+    label: str              # as the user wrote it: `X`, `mylib.W`
+    read: object            # () -> the object the name refers to now
+    type: object            # shapes.Type of the array when the code was generated
+
+
+def is_data(value) -> bool:
+    """A numeric array: passed to the compiled code, typed by its rank and element kind."""
+    return isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.ndim > 0
+
+
+def describe(value):
+    from ..analysis.shapes import describe as type_of_value
+    return type_of_value(value)
+
+
+def spelling_of_path(node) -> str:
+    if isinstance(node, gast.Attribute):
+        return f"{spelling_of_path(node.value)}.{node.attr}"
+    return node.id if isinstance(node, gast.Name) else "?"
 
 
 def _in_numpy_or_math(module) -> bool:

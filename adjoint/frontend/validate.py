@@ -165,8 +165,10 @@ class _Validator:
                           "use a module function (np.sum(x)) or x.shape / x.size / x.ndim")
 
     def check_call(self, call):
+        helper = _is_python_function(getattr(call, "callee", None)) and not rules.is_differentiable(call.callee) \
+            and not rules.is_non_differentiable(call.callee)
         for keyword in call.keywords:
-            if keyword.arg not in KEYWORDS:
+            if keyword.arg not in KEYWORDS and not helper:      # a helper's: bound when inlined
                 self.fail(call, f"keyword argument `{keyword.arg}=` is not supported",
                           f"supported keywords: {', '.join(sorted(KEYWORDS))}")
         if not hasattr(call, "callee"):

@@ -1,0 +1,345 @@
+"""Default parameter values, keyword arguments, and data read from module globals and
+closure cells (issue #17, items 1 and 2), on programs written the way people write them.
+
+Every gradient is checked against central finite differences of the plain Python function
+(tests/oracles.py) and, where autograd runs the same source, against autograd.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+import adjoint
+from adjoint import AdjointError
+from adjoint.errors import AdjointArgumentError
+from tests.oracles import finite_difference
+
+TARGETS = ("python", "cpu")
+
+_rng = np.random.default_rng(20261204)
+T = np.linspace(0.0, 2.0, 7)                  # sample times of a polynomial fit
+X_DATA = _rng.normal(size=(9, 3))             # a design matrix, as np.loadtxt would give
+Y_DATA = X_DATA @ np.array([0.5, -1.0, 2.0]) + 0.1 * _rng.normal(size=9)
+CHANGING = np.array([1.0, 2.0, 3.0])          # a global array the tests change between calls
+
+
+# programs -----------------------------------------------------------------------------------
+
+def polynomial_fit(a, b):
+    return np.sum((a * T + b * T * T) ** 2)
+
+
+def least_squares(w):
+    r = X_DATA @ w - Y_DATA
+    return np.sum(r * r) / len(Y_DATA)
+
+
+def least_squares_loops(w):
+    total = 0.0
+    for i in range(X_DATA.shape[0]):
+        prediction = 0.0
+        for j in range(X_DATA.shape[1]):
+            prediction = prediction + X_DATA[i, j] * w[j]
+        total = total + (prediction - Y_DATA[i]) ** 2
+    return total
+
+
+def make_loss(X, y):
+    def loss(w):
+        r = np.dot(X, w) - y
+        return 0.5 * np.sum(r * r)
+    return loss
+
+
+def make_weighted_loss(X, y, weight):
+    def loss(w):
+        total = 0.0
+        for i in range(X.shape[0]):
+            p = 0.0
+            for j in range(X.shape[1]):
+                p = p + X[i, j] * w[j]
+            total = total + weight * (p - y[i]) ** 2
+        return total
+    return loss
+
+
+def _l1(w, lam=1.0):
+    return lam * np.sum(np.abs(w))
+
+
+def _l2(w, lam=1.0):
+    return lam * np.sum(w * w)
+
+
+def elastic_net(w, lam1=0.1, lam2=0.01):
+    r = X_DATA @ w - Y_DATA
+    return np.mean(r * r) + _l1(w, lam=lam1) + _l2(w, lam2)
+
+
+def damped_oscillator(k, x0=1.0, dt=0.05, steps=100):
+    x = x0
+    v = 0.0
+    for i in range(steps):
+        a = -k * x - 0.1 * v
+        v = v + dt * a
+        x = x + dt * v
+    return x
+
+
+def _huber(r, delta=1.0):
+    if abs(r) <= delta:
+        return 0.5 * r * r
+    return delta * (abs(r) - 0.5 * delta)
+
+
+def robust_line(p, scale=1.0):
+    total = 0.0
+    for i in range(len(T)):
+        total = total + _huber(p[0] + p[1] * T[i] - scale * T[i] * T[i], delta=0.5)
+    return total
+
+
+def keyword_only_ridge(w, *, lam=0.5):
+    r = X_DATA @ w - Y_DATA
+    return np.sum(r * r) + lam * np.sum(w * w)
+
+
+def reads_changing(x):
+    return np.sum(np.sin(x * CHANGING))
+
+
+def with_star_args(x, *rest):
+    return x * x
+
+
+def with_star_kwargs(x, **options):
+    return x * x
+
+
+def calls_helper_with_unknown_keyword(w):
+    return _l1(w, strength=2.0)
+
+
+# oracles ------------------------------------------------------------------------------------
+
+def autograd_twin(f):
+    """f run by autograd: np is autograd.numpy in a copy of its globals, and the plain
+    functions of its module it may call are rebound to that copy; defaults and closure kept."""
+    import autograd.numpy as anp
+    scope = dict(f.__globals__)
+    scope["np"] = anp
+    for name, value in list(scope.items()):
+        if isinstance(value, types.FunctionType) and value.__globals__ is f.__globals__:
+            scope[name] = _rebound(value, scope)
+    return _rebound(f, scope)
+
+
+def _rebound(f, scope):
+    g = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__, f.__closure__)
+    g.__kwdefaults__ = f.__kwdefaults__
+    return g
+
+
+def autograd_gradient(f, args, wrt, **kwargs):
+    import autograd
+    return autograd.grad(lambda *a: autograd_twin(f)(*a, **kwargs), wrt)(*args)
+
+
+def assert_gradient(f, args, computed, wrt=0, autograd_too=True, **kwargs):
+    expected = finite_difference(lambda *a: f(*a, **kwargs), args, wrt)
+    np.testing.assert_allclose(computed, expected, rtol=1e-5, atol=1e-7)
+    if autograd_too:
+        np.testing.assert_allclose(computed, autograd_gradient(f, args, wrt, **kwargs), rtol=1e-10, atol=1e-12)
+
+
+W = np.array([0.3, -0.7, 1.2])
+
+
+# item 2: module-level and closure data -------------------------------------------------------
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_global_array_in_a_polynomial_fit_gives_float_gradients(target):
+    """The issue's silently wrong case: `T` was taken for a number, and the python target
+    returned arrays of per-sample terms instead of the gradient."""
+    ga, gb = adjoint.grad(polynomial_fit, wrt=(0, 1), target=target)(1.5, -0.5)
+    assert isinstance(ga, float) and isinstance(gb, float)
+    assert_gradient(polynomial_fit, (1.5, -0.5), ga, wrt=0)
+    assert_gradient(polynomial_fit, (1.5, -0.5), gb, wrt=1)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("f", [least_squares, least_squares_loops], ids=lambda f: f.__name__)
+def test_least_squares_over_module_level_data(f, target):
+    assert_gradient(f, (W,), adjoint.grad(f, target=target)(W))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_value_and_grad_over_module_level_data(target):
+    value, gradient = adjoint.value_and_grad(least_squares, target=target)(W)
+    assert value == pytest.approx(least_squares(W), rel=1e-12)
+    assert_gradient(least_squares, (W,), gradient)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_closure_over_data_arrays(target):
+    loss = make_loss(X_DATA, Y_DATA)
+    assert_gradient(loss, (W,), adjoint.grad(loss, target=target)(W))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_closure_over_arrays_and_a_scalar_with_loops(target):
+    loss = make_weighted_loss(X_DATA[:5], Y_DATA[:5], 0.25)
+    assert_gradient(loss, (W,), adjoint.grad(loss, target=target)(W))
+
+
+def test_two_closures_of_one_factory_read_their_own_data():
+    first, second = make_loss(X_DATA, Y_DATA), make_loss(2.0 * X_DATA, Y_DATA)
+    g1, g2 = adjoint.grad(first, target="python"), adjoint.grad(second, target="python")
+    assert_gradient(first, (W,), g1(W))
+    assert_gradient(second, (W,), g2(W))
+    assert not np.allclose(g1(W), g2(W))
+
+
+def test_the_emitted_gradient_takes_module_arrays_as_parameters():
+    source = adjoint.grad(least_squares, target="python").source_for(W)
+    assert "def grad_least_squares(w, X_DATA, Y_DATA):" in source
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_global_array_changed_in_place_gives_the_new_gradient(target):
+    g = adjoint.grad(reads_changing, target=target)
+    x = np.array([0.2, 0.4, 0.6])
+    before = CHANGING.copy()
+    try:
+        assert_gradient(reads_changing, (x,), g(x))
+        CHANGING[:] = [3.0, -1.0, 0.5]
+        assert_gradient(reads_changing, (x,), g(x))
+    finally:
+        CHANGING[:] = before
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_global_name_bound_to_a_new_array_gives_the_new_gradient(target):
+    global CHANGING
+    g = adjoint.grad(reads_changing, target=target)
+    x = np.array([0.2, 0.4, 0.6])
+    before = CHANGING
+    try:
+        g(x)
+        CHANGING = np.array([-2.0, 0.5, 4.0])
+        assert_gradient(reads_changing, (x,), g(x))
+    finally:
+        CHANGING = before
+
+
+def test_a_global_array_rebound_to_another_rank_is_a_clear_error():
+    global CHANGING
+    g = adjoint.grad(reads_changing, target="python")
+    x = np.array([0.2, 0.4, 0.6])
+    before = CHANGING
+    try:
+        g(x)
+        CHANGING = np.ones((3, 3))
+        with pytest.raises(AdjointArgumentError, match=r"`CHANGING`.*float\[:\].*float\[:, :\]") as info:
+            g(x)
+        assert "adjoint.grad(reads_changing) again" in info.value.hint
+    finally:
+        CHANGING = before
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_helper_reading_module_data(target):
+    g = adjoint.grad(robust_line, target=target)
+    p = np.array([0.2, -0.3])
+    assert_gradient(robust_line, (p,), g(p), autograd_too=False)      # autograd: abs of a box
+
+
+# item 1: defaults and keyword arguments ------------------------------------------------------
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_elastic_net_with_default_penalties_and_a_keyword_call_to_a_helper(target):
+    assert_gradient(elastic_net, (W,), adjoint.grad(elastic_net, target=target)(W))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_grad_called_with_keyword_arguments(target):
+    g = adjoint.grad(elastic_net, target=target)
+    assert_gradient(elastic_net, (W,), g(W, lam1=0.5), lam1=0.5)
+    assert_gradient(elastic_net, (W,), g(W, lam2=0.3, lam1=0.0), lam2=0.3, lam1=0.0)
+    assert_gradient(elastic_net, (W,), g(w=W, lam2=0.2), lam2=0.2)
+    np.testing.assert_allclose(g(W, 0.4), g(W, lam1=0.4))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_value_and_grad_with_keyword_arguments(target):
+    value, gradient = adjoint.value_and_grad(elastic_net, target=target)(W, lam2=0.5)
+    assert value == pytest.approx(elastic_net(W, lam2=0.5), rel=1e-12)
+    assert_gradient(elastic_net, (W,), gradient, lam2=0.5)
+
+
+def test_gradient_with_respect_to_a_parameter_that_has_a_default():
+    g = adjoint.grad(elastic_net, wrt="lam1", target="python")
+    assert g(W) == pytest.approx(np.sum(np.abs(W)), rel=1e-12)
+    assert g(W, lam1=3.0) == pytest.approx(np.sum(np.abs(W)), rel=1e-12)
+    gw, glam2 = adjoint.grad(elastic_net, wrt=("w", "lam2"), target="python")(W)
+    assert glam2 == pytest.approx(np.sum(W * W), rel=1e-12)
+    assert_gradient(elastic_net, (W,), gw)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_int_default_bounds_a_loop(target):
+    g = adjoint.grad(damped_oscillator, target=target)
+    assert_gradient(damped_oscillator, (2.0,), g(2.0))
+    assert_gradient(damped_oscillator, (2.0,), g(2.0, steps=40), steps=40)
+    assert_gradient(damped_oscillator, (2.0,), g(2.0, dt=0.1, steps=7), dt=0.1, steps=7)
+
+
+def test_gradient_with_respect_to_a_defaulted_initial_value():
+    g = adjoint.grad(damped_oscillator, wrt=("k", "x0"), target="python")
+    gk, gx0 = g(2.0)
+    assert_gradient(damped_oscillator, (2.0, 1.0), gk, wrt=0)
+    assert_gradient(damped_oscillator, (2.0, 1.0), gx0, wrt=1)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_keyword_only_parameters(target):
+    g = adjoint.grad(keyword_only_ridge, target=target)
+    assert_gradient(keyword_only_ridge, (W,), g(W))
+    assert_gradient(keyword_only_ridge, (W,), g(W, lam=2.0), lam=2.0)
+
+
+def test_jvp_and_vjp_with_keyword_arguments():
+    direction = np.array([1.0, 0.5, -2.0])
+    value, tangent = adjoint.jvp(elastic_net, target="python")(W, direction, lam1=0.3)
+    assert value == pytest.approx(elastic_net(W, lam1=0.3), rel=1e-12)
+    expected = finite_difference(lambda w: elastic_net(w, lam1=0.3), (W,), 0) @ direction
+    assert tangent == pytest.approx(expected, rel=1e-5)
+    gradient = adjoint.vjp(elastic_net, target="python")(W, 2.0, lam2=0.3)
+    np.testing.assert_allclose(gradient, 2.0 * finite_difference(
+        lambda w: elastic_net(w, lam2=0.3), (W,), 0), rtol=1e-5)
+
+
+def test_a_call_binding_a_parameter_twice_is_an_argument_error():
+    g = adjoint.grad(elastic_net, target="python")
+    with pytest.raises(AdjointArgumentError, match="lam1"):
+        g(W, 0.1, lam1=0.2)
+    with pytest.raises(AdjointArgumentError, match="unexpected keyword argument 'lam3'"):
+        g(W, lam3=0.2)
+
+
+@pytest.mark.parametrize("f, star", [(with_star_args, "*rest"), (with_star_kwargs, "**options")])
+def test_star_parameters_are_rejected_where_they_are_written(f, star):
+    with pytest.raises(AdjointError, match=rf"`\{star}` parameter is not supported") as info:
+        adjoint.grad(f, target="python")
+    assert info.value.location.line == f.__code__.co_firstlineno
+    assert "name each parameter" in info.value.hint
+
+
+def test_an_unknown_keyword_in_a_helper_call_is_located():
+    with pytest.raises(AdjointError, match=r"_l1\(\) has no parameter `strength`") as info:
+        adjoint.grad(calls_helper_with_unknown_keyword, target="python")
+    assert info.value.location.line == calls_helper_with_unknown_keyword.__code__.co_firstlineno + 1
+    assert "w, lam" in info.value.hint
