@@ -15,6 +15,7 @@ import pytest
 import adjoint
 from adjoint import AdjointError
 from adjoint.errors import AdjointArgumentError
+from tests.conftest import needs_cuda
 from tests.oracles import finite_difference
 
 TARGETS = ("python", "cpu")
@@ -343,3 +344,25 @@ def test_an_unknown_keyword_in_a_helper_call_is_located():
         adjoint.grad(calls_helper_with_unknown_keyword, target="python")
     assert info.value.location.line == calls_helper_with_unknown_keyword.__code__.co_firstlineno + 1
     assert "w, lam" in info.value.hint
+
+
+# batches ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_batch_over_module_level_data(target):
+    points = np.stack([W, -2.0 * W, W + 1.0])
+    for f, extra in ((least_squares, ()), (elastic_net, (0.3, 0.02))):
+        rows = adjoint.grad(f, target=target).batch(points, *extra)
+        for row, point in zip(rows, points):
+            assert_gradient(f, (point, *extra), row, autograd_too=False)
+
+
+@needs_cuda
+@pytest.mark.slow
+def test_cuda_batch_over_module_level_data_and_a_call_with_a_keyword():
+    points = np.stack([W, -2.0 * W])
+    rows = adjoint.grad(least_squares_loops, target="cuda").batch(points)
+    for row, point in zip(rows, points):
+        assert_gradient(least_squares_loops, (point,), row, autograd_too=False)
+    g = adjoint.grad(damped_oscillator, target="cuda")
+    assert_gradient(damped_oscillator, (2.0,), g(2.0, steps=40), steps=40, autograd_too=False)

@@ -44,10 +44,9 @@ def bind_call(gradient, args, kwargs) -> tuple:
 _DATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # gradient -> its DataSources
 
 
-def data_values(gradient) -> list:
-    """The current values of the arrays the function reads from module globals or closure
-    cells, which the compiled code takes after the user's arguments: a change to one of them
-    (in place, or a new array bound to the name) is seen by the next call."""
+def data_sources(gradient) -> list:
+    """The DataSources (frontend.parse) of the arrays the function reads from module globals
+    or closure cells, in the order the compiled code takes them, after the user's arguments."""
     sources = _DATA.get(gradient)
     if sources is None:
         generated = gradient._generated or next((g for g, _ in gradient._variants.values()), None)
@@ -55,10 +54,17 @@ def data_values(gradient) -> list:
         if tree is None:                   # loaded from the cache, or not generated yet
             tree = normalized_function(gradient.fn)
         sources = _DATA[gradient] = list(getattr(tree, "data_arguments", ()))
+    return sources
+
+
+def data_values(gradient) -> list:
+    """The current values of the arrays the function reads from module globals or closure
+    cells, which the compiled code takes after the user's arguments: a change to one of them
+    (in place, or a new array bound to the name) is seen by the next call."""
+    from ..analysis.shapes import describe
     values = []
-    for source in sources:
+    for source in data_sources(gradient):
         value = source.read()
-        from ..analysis.shapes import describe
         if not isinstance(value, np.ndarray) or describe(value) != source.type:
             now = describe(value) if isinstance(value, np.ndarray) else type(value).__name__
             raise AdjointArgumentError(

@@ -20,7 +20,7 @@ import numpy as np
 from .. import backends
 from ..errors import AdjointArgumentError, AdjointError
 from ..frontend.namespace import is_reserved
-from .arguments import as_float_value, reject_aliasing
+from .arguments import as_float_value, data_sources, reject_aliasing
 from .failures import is_numba_error
 
 
@@ -301,10 +301,15 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source):
     stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
     key = (gradient.target, batched, tuple(ranks.values()), stacked)
     if key not in gradient._drivers:
-        source = driver_source(gradient.target, _kind(gradient), callee, gradient._arg_names,
+        source = driver_source(gradient.target, _kind(gradient), callee, _parameters(gradient),
                                batched, ranks, stacked, copied=_copied(gradient, batched))
         gradient._drivers[key] = compile_source(source)
     return gradient._drivers[key]
+
+
+def _parameters(gradient):
+    """The compiled function's parameters: the user's, then the arrays it reads from globals."""
+    return gradient._arg_names + [source.name for source in data_sources(gradient)]
 
 
 def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
@@ -350,7 +355,7 @@ def _cuda(gradient, args, batched, by_name, tangents, on_device):
     sizes_key = ("sizes", batched)
     if sizes_key not in gradient._drivers:                       # the workspace each thread needs
         import numba
-        source = sizes_driver_source(code.sizes.name, gradient._arg_names, batched)
+        source = sizes_driver_source(code.sizes.name, _parameters(gradient), batched)
         host = backends.python.load(source, gradient._filename("sizes"),
                                     {code.sizes.name: module["__host_sizes__"]})
         gradient._drivers[sizes_key] = numba.njit(host["batch_sizes"])
