@@ -366,3 +366,74 @@ def test_cuda_batch_over_module_level_data_and_a_call_with_a_keyword():
         assert_gradient(least_squares_loops, (point,), row, autograd_too=False)
     g = adjoint.grad(damped_oscillator, target="cuda")
     assert_gradient(damped_oscillator, (2.0,), g(2.0, steps=40), steps=40, autograd_too=False)
+
+
+# module-level and closure numbers -------------------------------------------------------------
+
+DECAY = 0.5
+STEPS = 6
+
+
+def decaying_sum(x):
+    total = 0.0
+    for i in range(STEPS):
+        total = total + DECAY ** i * np.sin(x * i)
+    return total
+
+
+def calls_decaying_sum(x):
+    return 2.0 * decaying_sum(x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("f", [decaying_sum, calls_decaying_sum], ids=lambda f: f.__name__)
+def test_a_changed_module_number_is_an_error_not_the_old_gradient(f, target):
+    global STEPS
+    g = adjoint.grad(f, target=target)
+    assert_gradient(f, (0.3,), g(0.3))
+    before = STEPS
+    try:
+        STEPS = 9
+        with pytest.raises(AdjointArgumentError, match=r"`STEPS`, which \w+ reads, was 6 .* is 9 now") as info:
+            g(0.3)
+        assert "pass it to" in info.value.hint
+        fresh = adjoint.grad(f, target=target)           # the hint's first way out
+        assert_gradient(f, (0.3,), fresh(0.3))
+    finally:
+        STEPS = before
+    assert_gradient(f, (0.3,), g(0.3))                   # back to the value it was made for
+
+
+def test_a_closure_number_changed_after_grad_is_an_error():
+    def make(scale):
+        def f(x):
+            return scale * x * x
+        g = adjoint.grad(f, target="python")
+        first = g(2.0)
+        scale = scale + 1.0
+        return first, g
+    first, g = make(3.0)
+    assert first == pytest.approx(12.0)
+    with pytest.raises(AdjointArgumentError, match="`scale`.* was 3.0 .* is 4.0 now"):
+        g(2.0)
+
+
+# the persistent cache -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_cached_gradient_reads_module_data_at_each_call(target, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(tmp_path / "cache"))
+    x = np.array([0.2, 0.4, 0.6])
+    before = CHANGING.copy()
+    try:
+        first = adjoint.grad(reads_changing, target=target, cache=True)
+        assert_gradient(reads_changing, (x,), first(x))
+        loaded = adjoint.grad(reads_changing, target=target, cache=True)     # from the entry
+        assert loaded.generated.stages == {}
+        assert_gradient(reads_changing, (x,), loaded(x))
+        CHANGING[:] = [-1.0, 0.25, 2.0]
+        assert_gradient(reads_changing, (x,), loaded(x))
+        assert_gradient(reads_changing, (x,), first(x))
+        assert_gradient(reads_changing, (x,), adjoint.grad(reads_changing, target=target, cache=True)(x))
+    finally:
+        CHANGING[:] = before

@@ -41,20 +41,43 @@ def bind_call(gradient, args, kwargs) -> tuple:
     return tuple(bound.arguments.values()) + tuple(tail)
 
 
-_DATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # gradient -> its DataSources
+_DATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # gradient -> (DataSources, ConstantSources)
+
+
+def _sources(gradient):
+    known = _DATA.get(gradient)
+    if known is None:
+        generated = gradient._generated or next((g for g, _ in gradient._variants.values()), None)
+        tree = generated.stages.get("normalize") if generated is not None else None
+        if tree is None:                   # loaded from the cache, or not generated yet
+            tree = normalized_function(gradient.fn)
+        known = _DATA[gradient] = (list(getattr(tree, "data_arguments", ())),
+                                   list(getattr(tree, "constant_sources", ())))
+    return known
 
 
 def data_sources(gradient) -> list:
     """The DataSources (frontend.parse) of the arrays the function reads from module globals
     or closure cells, in the order the compiled code takes them, after the user's arguments."""
-    sources = _DATA.get(gradient)
-    if sources is None:
-        generated = gradient._generated or next((g for g, _ in gradient._variants.values()), None)
-        tree = generated.stages.get("normalize") if generated is not None else None
-        if tree is None:                   # loaded from the cache, or not generated yet
-            tree = normalized_function(gradient.fn)
-        sources = _DATA[gradient] = list(getattr(tree, "data_arguments", ()))
-    return sources
+    return _sources(gradient)[0]
+
+
+def _check_constants(gradient):
+    """A number the emitted code inlined that has changed since: an error, never the old
+    gradient (the code bakes it in, as a loop bound or a branch taken, say)."""
+    for source in _sources(gradient)[1]:
+        if source.changed():
+            try:
+                now = repr(source.read())
+            except Exception:                       # noqa: BLE001 (gone: say so)
+                now = "gone"
+            name = gradient.fn.__name__
+            raise AdjointArgumentError(
+                f"`{source.label}`, which {name} reads, was {source.value!r} when its gradient "
+                f"was generated and is {now} now: adjoint compiles numbers read from module "
+                f"globals and closures into the code",
+                hint=f"call adjoint.grad({name}) again after changing `{source.label}`, or pass "
+                     f"it to {name} as an argument")
 
 
 def data_values(gradient) -> list:
@@ -63,6 +86,7 @@ def data_values(gradient) -> list:
     (in place, or a new array bound to the name) is seen by the next call."""
     from ..analysis.shapes import describe
     values = []
+    _check_constants(gradient)
     for source in data_sources(gradient):
         value = source.read()
         if not isinstance(value, np.ndarray) or describe(value) != source.type:

@@ -70,6 +70,7 @@ def _add_data_parameters(tree, parsed):
         parameter.ctx = gast.Param()
         tree.args.args.append(parameter)
     tree.data_arguments = sources
+    tree.constant_sources = list(parsed.constants.values())
 
 
 class _Normalizer:
@@ -488,6 +489,8 @@ class _Normalizer:
         args = self.bind_parameters(call, helper, args, keywords)
         self.parsed.namespace.update(helper.namespace)
         self.parsed.data.update(helper.data)
+        for label, source in helper.constants.items():
+            self.parsed.constants.setdefault(f"{label} in {helper.name}", source)
         locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
         # A parameter the helper never rebinds reads the caller's variable itself: no copy
         # (nor, for arrays, a sensitivity array of its own per call).

@@ -47,6 +47,7 @@ class ParsedFunction:
     user_args: list = None    # the parameters as the user wrote them
     defaults: dict = dataclasses.field(default_factory=dict)   # user parameter -> its default value
     data: dict = dataclasses.field(default_factory=dict)       # emitted name -> DataSource
+    constants: dict = dataclasses.field(default_factory=dict)  # user spelling -> ConstantSource
 
     def emitted(self, name: str) -> str:
         """A parameter's emitted name, from the user's."""
@@ -74,7 +75,8 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     tree.body = _strip_docstring(tree.body)
     return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
                           args=[a.id for a in tree.args.args], namespace=names.namespace, helpers={},
-                          names=names, user_args=user_args, defaults=defaults, data=resolver.data)
+                          names=names, user_args=user_args, defaults=defaults, data=resolver.data,
+                          constants=resolver.constants)
 
 
 def _filename(fn) -> str:
@@ -219,6 +221,7 @@ class _Resolver(trees.Transformer):
         self.names = names
         self.taken = taken
         self.data = {}                   # emitted name -> DataSource of the arrays it reads
+        self.constants = {}              # user spelling -> ConstantSource of the numbers inlined
 
     def global_name(self, obj, base) -> str:
         """The emitted module's name for a user object: never one of this function's locals,
@@ -304,6 +307,9 @@ class _Resolver(trees.Transformer):
         if isinstance(value, (bool, int, float, np.floating, np.integer)):
             if isinstance(node, gast.Attribute) and spelling_of_constant(node) is not None:
                 return node                               # math.pi stays readable
+            if not isinstance(node, gast.Attribute) or not _in_numpy_or_math(self.lookup(node.value)):
+                label = spelling_of_path(node)
+                self.constants.setdefault(label, ConstantSource(label, self.reader(node), value))
             return gast.copy_location(nodes.const(value.item() if isinstance(value, np.generic) else value), node)
         if isinstance(value, types.ModuleType):
             return node
@@ -333,6 +339,23 @@ class DataSource:
     label: str              # as the user wrote it: `X`, `mylib.W`
     read: object            # () -> the object the name refers to now
     type: object            # shapes.Type of the array when the code was generated
+
+
+@dataclasses.dataclass
+class ConstantSource:
+    """A number read from a module global or closure cell, inlined into the emitted code
+    (it may bound a loop or decide a branch): a call checks it still has this value."""
+    label: str              # as the user wrote it: `LAM`, `config.STEPS`
+    read: object            # () -> the object the name refers to now
+    value: object           # the value inlined
+
+    def changed(self) -> bool:
+        try:
+            now = self.read()
+        except (KeyError, AttributeError, ValueError):     # deleted, or an empty cell
+            return True
+        same = now == self.value or (now != now and self.value != self.value)   # NaN is NaN
+        return not (same and type(now) is type(self.value))
 
 
 def is_data(value) -> bool:
