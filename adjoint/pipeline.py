@@ -2,14 +2,15 @@
 
     differentiate(f4, wrt=("side_lengths",))  ->  Generated(source of grad_f4, ...)
 
-parse      source -> gast, absolute positions, callees resolved           (parse.py)
-validate   reject what is outside the supported subset, with a caret      (validate.py)
-normalize  three-address `t_` form                                        (normalize.py)
-           one final return, break/continue as flags                      (structure.py)
-analyze    activity, arrays, what the reverse sweep reads                 (analyze.py)
-reverse    forward sweep + reverse sweep (Speelpenning)                   (reverse.py)
-optimize   fold the seed, drop unused sensitivities and dead stores       (optimize.py)
-emit       gast -> standalone Python source with comments                 (emit.py)
+parse      source -> gast, absolute positions, callees resolved           (frontend/parse.py)
+validate   reject what is outside the supported subset, with a caret      (frontend/validate.py)
+normalize  three-address `t_` form, helpers inlined                       (frontend/normalize.py)
+           one final return, break/continue as flags                      (frontend/structure.py)
+analyze    types; activity, arrays, what the reverse sweep reads          (analysis/)
+reverse    forward sweep + reverse sweep (Speelpenning)                   (transforms/reverse.py)
+optimize   fold the seed, drop unused sensitivities and dead stores       (optimize/)
+lower      numpy calls numba compiles poorly; the device variant          (lower/)
+emit       gast -> standalone Python source with comments                 (lower/emit.py)
 Backends (backends/) then exec or jit-compile the emitted source.
 """
 

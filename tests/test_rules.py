@@ -1,6 +1,6 @@
 """The derivative table, rule by rule.
 
-For every primitive registered in adjoint.rules.RULES (the built-in table plus the user rule
+For every primitive registered in adjoint.primitives.rules.RULES (the built-in table plus the user rule
 the corpus registers):
   (a) the rule's `partials` function against central differences of the primitive itself,
       at 5 seeded points inside the rule's domain;

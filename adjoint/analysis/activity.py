@@ -1,4 +1,4 @@
-"""Stage 4, analyze: which variables carry sensitivities, and which values the reverse sweep reads.
+"""Which variables carry sensitivities, and which values the reverse sweep reads.
 
     t_1 = x * y          active: {x, t_1, t_2}        (wrt x; y is a constant input)
     n = len(y)           arrays: {y}
@@ -209,7 +209,7 @@ def derivative(primitive, args, out, g, types, active=None):
         contributions = array_rule.instantiate(args, out, g_node, wanted)
         for c in contributions:
             if c is not None and array_rule.exact_shape:
-                c.exact_shape = True            # optimize.py may assign it instead of adding
+                c.exact_shape = True            # optimize may assign it instead of adding
             if c is not None and array_rule.broadcast_view:
                 c.broadcast_view = True         # ... where the sensitivity is only read elementwise
         return [(a, c, kind) for a, c in zip(args, contributions)]

@@ -1,4 +1,4 @@
-"""Stage 4a, infer types: the kind and rank of every variable, from the arguments' types.
+"""The kind and rank of every variable, from the arguments' types.
 
     def f(x, w):            signature {x: float[:], w: float}
         y = np.sin(x) * w    ->   y: float[:]   (rank 1)

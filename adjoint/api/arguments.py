@@ -1,6 +1,6 @@
 """A call's arguments: checked and converted before the compiled gradient runs, and the
 arguments the function writes into (written_arguments), whose aliasing with another argument
-is refused (reject_aliasing). Shared by the gradient objects (api.py) and the batches (batch.py).
+is refused (reject_aliasing). Shared by the gradient objects (gradient.py) and the batches (batch.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 
 On the cpu target the batch runs a `prange` loop over points (numba parallel=True); on the
 cuda target one GPU thread per point calls the allocation-free device gradient or tangent
-(see device.py), with tapes in per-thread rows of a workspace the host sized beforehand.
+(see lower/device.py), with tapes in per-thread rows of a workspace the host sized beforehand.
 The forward-mode gradient runs one tangent per input component, seeding a per-point
 direction row. This module writes those small drivers as source, like every other piece
 of emitted code, and runs them for `GradientFunction.batch` (`run`: argument checks,

@@ -180,7 +180,7 @@ class GradientFunction:
     @property
     def adjoint(self):
         """The compiled gradient: a numba dispatcher (cpu), a function (python) or a cuda
-        device function taking output and workspace rows (cuda; see device.py)."""
+        device function taking output and workspace rows (cuda; see lower/device.py)."""
         with self._lock:
             if self._adjoint is None:
                 g = self.generated

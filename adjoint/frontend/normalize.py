@@ -1,4 +1,4 @@
-"""Stage 3, normalize: three-address `t_` form, one primitive operation per statement.
+"""Three-address `t_` form, one primitive operation per statement.
 
     def f(x, y):                        def f(x, y):
         return 2.0 * (x * y + sin(x))  ->  t_1 = x * y

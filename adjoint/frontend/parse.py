@@ -1,4 +1,4 @@
-"""Stage 1, parse: a Python function -> a gast FunctionDef the later stages can trust.
+"""A Python function -> a gast FunctionDef the later stages can trust.
 
     def f(x):                      def f(x):
         return sin(x) * G    ->        return math.sin(x) * 9.81

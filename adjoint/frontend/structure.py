@@ -1,4 +1,4 @@
-"""Stage 3a, structure: early returns and loop exits become straight, flagged code.
+"""Early returns and loop exits become straight, flagged code.
 
 Run by normalize (on the function's body and on each inlined helper's) so that the later
 stages see one `return`, the last statement, and loop bodies without `break`/`continue`:

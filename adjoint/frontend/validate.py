@@ -1,4 +1,4 @@
-"""Stage 2, validate: the one place unsupported user syntax is rejected.
+"""The one place unsupported user syntax is rejected.
 
     def f(x):                              f.py:2:11: unsupported syntax: lambda
         g = lambda t: t * x      ->            g = lambda t: t * x

@@ -1,7 +1,9 @@
-"""The normalized form's grammar (normalize.py's docstring), checked: `violations(fn)` lists
+"""The normalized form's grammar (the normalize stage's output), checked: `violations(fn)` lists
 every statement of a normalized function that does not obey it. The tests run it on every
 function they normalize (tests/test_grammar.py); `ADJOINT_CHECK_GRAMMAR=1` makes the pipeline
 run it on each function and fail on a violation, for debugging a new construct in normalize.
+The stages after normalize read the form through the predicates defined here (`primitive_of`,
+`is_linear_chain`, `linear_terms`, `is_accumulation`, `is_atom`).
 
     atom  := Name | number | bool | math.pi-style constant
     index := atom | slice of atoms | (index, ...)

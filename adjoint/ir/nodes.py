@@ -126,7 +126,7 @@ def return_(value, origin=None) -> gast.Return:
 
 
 def comment(text: str, origin=None) -> gast.Expr:
-    """A comment line, carried as a marked string until emit.py renders it."""
+    """A comment line, carried as a marked string until lower/emit.py renders it."""
     node = make(gast.Expr, value=make(gast.Constant, value=text, kind="comment"))
     return located(node, origin)
 

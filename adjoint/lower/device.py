@@ -1,4 +1,4 @@
-"""Stage 6b, lower for devices: an adjoint that allocates nothing, for GPU threads.
+"""An adjoint that allocates nothing, for GPU threads.
 
     def grad_f(p, steps):                       def grad_f_device(p, steps, s_p, work_f, work_i, work_b):
         s_p = np.zeros_like(p)          ->          (s_p arrives zeroed: one row of the output)

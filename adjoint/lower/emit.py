@@ -1,4 +1,4 @@
-"""Stage 7, emit: gast -> Python source, the single place code becomes text.
+"""gast -> Python source, the single place code becomes text.
 
     Assign(t_ab, BinOp(t_a, *, t_b))   ->   t_ab = t_a * t_b
     Expr(Constant(kind="comment"))      ->   # Analyzing the line: "..."

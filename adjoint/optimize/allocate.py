@@ -1,4 +1,4 @@
-"""Stage 6, optimize (loops): a reverse loop's zero sensitivity arrays, allocated once.
+"""A reverse loop's zero sensitivity arrays, allocated once.
 
     for k in range(K):                          for k in range(K):
         ...                                         ...

@@ -1,4 +1,4 @@
-"""Stage 6, optimize (loops): carry a reverse loop's neighbouring scatter-adds in registers.
+"""Carry a reverse loop's neighbouring scatter-adds in registers.
 
 The reverse of `s = s + f(x[i], x[i + 1])` adds into two neighbouring elements per iteration:
 
@@ -173,7 +173,7 @@ def _store_once(fn, block, loop, array, flush):
         return
     if _shifted(first, 1 + low) != ({}, 0) or _shifted(last, high) != ({length: 1}, -1):
         return
-    empty = copy.copy(alloc)                # the allocation may be the input's (optimize.py)
+    empty = copy.copy(alloc)                # the allocation may be the input's (optimize/passes.py)
     empty.value = copy.copy(alloc.value)
     empty.value.func = nodes.attribute("np.empty")
     block[allocation] = empty

@@ -1,4 +1,4 @@
-"""Stage 6, optimize (loops): run a carried reverse loop in chunks, one per thread.
+"""Run a carried reverse loop in chunks, one per thread.
 
 With `grad(f, jit_options={"parallel": True})`, a reverse loop that carry.py rewrote is split
 into contiguous chunks of its iterations, run by `numba.prange` (plain `range` outside numba):

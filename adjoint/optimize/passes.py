@@ -1,4 +1,4 @@
-"""Stage 6, optimize: make the adjoint as lean as a hand-written one.
+"""Make the adjoint as lean as a hand-written one.
 
     s_ret = 1.0                          s_s += 2.0
     s_s += 2.0 * s_ret          ->       s_1 = t_b * s_s

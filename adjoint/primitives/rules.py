@@ -17,7 +17,7 @@ Only math, numpy (as np) and the parameters may appear in a partial, so emitted 
 no import but math and numpy. Partials of integer-valued primitives are zero: those live in
 NON_DIFFERENTIABLE, and their results carry no sensitivity.
 
-The machinery (rule types, registries, lookups, parsing) lives in rule_registry.py; the names
+The machinery (rule types, registries, lookups, parsing) lives in registry.py; the names
 the transformations use are re-exported here, so `rules.lookup(...)` always sees the full table.
 """
 

@@ -1,7 +1,7 @@
 """What emitted code may call beyond math and numpy: small helpers, written into the module.
 
 Each helper is plain numpy that numba compiles, specialized by rank so that every variable
-keeps one type (numba's rule). The reverse transform asks for a helper by name; emit.py
+keeps one type (numba's rule). The reverse transform asks for a helper by name; lower/emit.py
 writes the source of each one used at the top of the module, which stays standalone.
 
     _sum_to_2_1(g, shape)                a broadcast sensitivity summed back to a rank-1 shape

@@ -1,4 +1,4 @@
-"""Stage 5b, forward: tangent (forward-mode) code from the same rule table.
+"""Tangent (forward-mode) code from the same rule table.
 
     def f(x, y):                     def jvp_f(x, y, d_x, d_y):
         t_1 = x * y          ->          t_1 = x * y

@@ -1,4 +1,4 @@
-"""Stage 5, reverse: Speelpenning's transformation of normalized code into its adjoint.
+"""Speelpenning's transformation of normalized code into its adjoint.
 
     def f4(side_lengths):                 def grad_f4(side_lengths):
         t_a, t_b, t_c, t_d = side_lengths     ...forward sweep: the primal statements...

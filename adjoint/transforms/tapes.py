@@ -1,4 +1,4 @@
-"""Stage 5, reverse (loops): the forward loop's checkpoint and record tapes, and the head of
+"""The forward loop's checkpoint and record tapes, and the head of
 its reverse loop.
 
     for i in range(n):                      tape_s = np.empty(len(range(n)), np.float64)
