@@ -437,3 +437,44 @@ def test_a_cached_gradient_reads_module_data_at_each_call(target, tmp_path, monk
         assert_gradient(reads_changing, (x,), adjoint.grad(reads_changing, target=target, cache=True)(x))
     finally:
         CHANGING[:] = before
+
+
+# forward mode, and a function that writes into its argument --------------------------------------
+
+KERNEL = np.array([0.0, 0.5, -0.25, 0.75])
+
+
+def smooth_in_place(y, passes=1):
+    for p in range(passes):
+        for i in range(1, len(y)):
+            y[i] = y[i] + KERNEL[i] * y[i - 1]
+    return np.sum(y * y)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_forward_mode_and_jvp_over_module_data_with_an_argument_written_in_place(target):
+    y = np.array([1.0, -0.5, 2.0, 0.25])
+    expected = finite_difference(lambda v: smooth_in_place(v.copy(), passes=2), (y,), 0)
+    forward = adjoint.grad(smooth_in_place, target=target, mode="forward")(y, passes=2)
+    np.testing.assert_allclose(forward, expected, rtol=1e-5)
+    reverse = adjoint.grad(smooth_in_place, target=target)(y.copy(), 2)
+    np.testing.assert_allclose(reverse, expected, rtol=1e-5)
+    direction = np.array([0.5, 1.0, -1.0, 2.0])
+    value, tangent = adjoint.jvp(smooth_in_place, target=target)(y, direction, passes=2)
+    assert value == pytest.approx(smooth_in_place(y.copy(), 2), rel=1e-12)
+    assert tangent == pytest.approx(expected @ direction, rel=1e-5)
+    np.testing.assert_array_equal(y, [1.0, -0.5, 2.0, 0.25])       # the caller's array unchanged
+
+
+def scaled_norm(x, weights=None):
+    return np.sum(weights * x * x)
+
+
+def test_a_default_that_is_no_number_is_named_when_it_is_used():
+    g = adjoint.grad(scaled_norm, target="python")
+    x, weights = np.array([1.0, 2.0]), np.array([3.0, 0.5])
+    assert_gradient(scaled_norm, (x, weights), g(x, weights))
+    assert_gradient(scaled_norm, (x,), g(x, weights=weights), weights=weights)
+    with pytest.raises(AdjointArgumentError, match="the default of `weights` is None") as info:
+        g(x)
+    assert "scaled_norm(..., weights=...)" in info.value.hint

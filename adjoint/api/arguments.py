@@ -37,8 +37,21 @@ def bind_call(gradient, args, kwargs) -> tuple:
         extras = {"jvp": " and one tangent per wrt argument", "vjp": " and the output's cotangent"}
         raise AdjointArgumentError(f"{fn.__name__}({names}){extras.get(gradient.kind, '')}: {error}",
                                    hint="pass each parameter once, by position or by name") from None
+    given = set(bound.arguments)
     bound.apply_defaults()
+    for name, value in bound.arguments.items():
+        if name not in given and not _passable(value):
+            raise AdjointArgumentError(
+                f"{fn.__name__}(): the default of `{name}` is {value!r}, which compiled code "
+                f"cannot take: adjoint passes numbers and arrays",
+                hint=f"pass `{name}` in the call: {fn.__name__}(..., {name}=...)")
     return tuple(bound.arguments.values()) + tuple(tail)
+
+
+def _passable(value) -> bool:
+    if isinstance(value, (bool, int, float, np.integer, np.floating, np.bool_)):
+        return True
+    return isinstance(value, (np.ndarray, list, tuple)) and np.asarray(value).dtype.kind in "biuf"
 
 
 _DATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # gradient -> (DataSources, ConstantSources)

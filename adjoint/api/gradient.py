@@ -289,8 +289,9 @@ class GradientFunction:
         written = self.written_arguments()
         if not written:
             return args
+        names = self._arg_names + [None] * (len(args) - len(self._arg_names))    # then module arrays
         return [np.array(v) if n in written and isinstance(v, np.ndarray) else v
-                for n, v in zip(self._arg_names, args)]
+                for n, v in zip(names, args)]
 
     def _call_with_extra(self, args):
         """jvp: (*args, *tangents) -> (value, tangent); vjp: (*args, cotangent) -> gradients."""
