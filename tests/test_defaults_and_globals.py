@@ -478,3 +478,23 @@ def test_a_default_that_is_no_number_is_named_when_it_is_used():
     with pytest.raises(AdjointArgumentError, match="the default of `weights` is None") as info:
         g(x)
     assert "scaled_norm(..., weights=...)" in info.value.hint
+
+
+# the emitted code keeps the defaults -------------------------------------------------------------
+
+def test_the_emitted_gradient_keeps_the_defaults_and_calls_like_the_function():
+    source = adjoint.source(damped_oscillator)
+    assert "def grad_damped_oscillator(k, x0=1.0, dt=0.05, steps=100):" in source
+    module = {}
+    exec(compile(source, "<emitted>", "exec"), module)        # standalone: math and numpy only
+    assert_gradient(damped_oscillator, (2.0,), module["grad_damped_oscillator"](2.0))
+    assert_gradient(damped_oscillator, (2.0,), module["grad_damped_oscillator"](2.0, steps=30), steps=30)
+    primal = adjoint.grad(damped_oscillator, target="python").generated.primal_source
+    assert "def damped_oscillator(k, x0=1.0, dt=0.05, steps=100):" in primal
+
+
+def test_defaults_are_left_out_where_a_parameter_without_one_follows():
+    assert "def jvp_damped_oscillator(k, x0, dt, steps, d_k):" in adjoint.jvp(damped_oscillator).source
+    assert "def vjp_damped_oscillator(k, x0, dt, steps, cotangent):" in adjoint.vjp(damped_oscillator).source
+    source = adjoint.grad(elastic_net, target="python").source_for(W)
+    assert "def grad_elastic_net(w, lam1, lam2, X_DATA, Y_DATA):" in source

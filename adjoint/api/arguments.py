@@ -19,15 +19,24 @@ def parameters(fn):
     return inspect.signature(fn).parameters
 
 
-def bind_call(gradient, args, kwargs) -> tuple:
+_SIGNATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()    # fn -> (signature, has defaults)
+
+
+def bind_call(gradient, args, kwargs, extra=None) -> tuple:
     """A call's arguments as the compiled code takes them: every parameter by position, in
     the function's order (keyword-only ones last), keywords and defaults filled in; jvp's
-    tangents and vjp's cotangent, always positional, stay at the end."""
+    tangents and vjp's cotangent (`extra` of them; by default as the kind takes), always
+    positional, stay at the end."""
     fn = getattr(gradient.fn, "__adjoint_function__", gradient.fn)
-    signature = inspect.signature(fn)
-    if not kwargs and all(p.default is p.empty for p in signature.parameters.values()):
+    known = _SIGNATURES.get(fn)
+    if known is None:
+        signature = inspect.signature(fn)
+        known = _SIGNATURES[fn] = signature, any(p.default is not p.empty for p in signature.parameters.values())
+    signature, has_defaults = known
+    if not kwargs and not has_defaults:
         return args                       # nothing to bind: the count is checked later
-    extra = {"jvp": len(gradient.wrt), "vjp": 1}.get(gradient.kind, 0)
+    if extra is None:
+        extra = {"jvp": len(gradient.wrt), "vjp": 1}.get(gradient.kind, 0)
     split = max(len(args) - extra, 0)
     primal, tail = args[:split], args[split:]
     try:

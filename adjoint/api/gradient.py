@@ -154,15 +154,15 @@ class GradientFunction:
     def source(self) -> str:
         return self.generated.source
 
-    def adjoint_for(self, *args):
+    def adjoint_for(self, *args, **kwargs):
         """The compiled gradient generated for these arguments' types (rank, element kind):
         what a call uses, for your own @numba.njit code where the guess behind .adjoint (an
         argument read as `a[k]` taken for a vector, say) is not your arguments' types."""
-        return self._specialized(self._check_arguments(args))[1]
+        return self._specialized(self._check_arguments(bind_call(self, args, kwargs, extra=0)))[1]
 
-    def source_for(self, *args) -> str:
+    def source_for(self, *args, **kwargs) -> str:
         """The gradient source generated for these arguments' types."""
-        return self._specialized(self._check_arguments(args))[0].source
+        return self._specialized(self._check_arguments(bind_call(self, args, kwargs, extra=0)))[0].source
 
     def _filename(self, kind):
         return f"<adjoint {kind} {self.fn.__name__} from {self.fn.__code__.co_filename}>"

@@ -59,6 +59,21 @@ def normalize(parsed, namer: Namer):
     return tree
 
 
+def signature_defaults(parsed, fn) -> list:
+    """Constants for the defaults an emitted function `fn` (grad_f, the primal) can show in its
+    signature, so that it reads and calls like the user's: those of its trailing parameters
+    that are the user's with number defaults. None after a parameter without one (jvp's
+    tangent, a module array, vjp's cotangent, a parameter without a default)."""
+    shown = []
+    for parameter in reversed(fn.args.args):
+        user = parsed.user(parameter.id)
+        value = parsed.defaults.get(user) if user in parsed.user_args else None
+        if not isinstance(value, (bool, int, float, np.integer, np.floating)):
+            break
+        shown.append(nodes.const(value.item() if isinstance(value, np.generic) else value))
+    return shown[::-1]
+
+
 def _add_data_parameters(tree, parsed):
     """The arrays the function (or a helper it inlines) reads from module globals or closure
     cells become parameters after the user's: the caller passes their current values (see
