@@ -498,3 +498,59 @@ def test_defaults_are_left_out_where_a_parameter_without_one_follows():
     assert "def vjp_damped_oscillator(k, x0, dt, steps, cotangent):" in adjoint.vjp(damped_oscillator).source
     source = adjoint.grad(elastic_net, target="python").source_for(W)
     assert "def grad_elastic_net(w, lam1, lam2, X_DATA, Y_DATA):" in source
+
+
+# other module-level data: lists, tuples, index arrays, methods and .T of a global array ----------
+
+HORNER = [0.5, -1.0, 2.0, 0.25]                  # polynomial coefficients, highest power first
+RATES = (0.1, 0.2, 0.3)                           # a tuple of floats: an array
+GRID = (4,)                                       # a tuple of ints: a shape
+ORDER = np.array([2, 0, 1])                       # an index array
+
+
+def horner(x):
+    s = 0.0
+    for i in range(len(HORNER)):
+        s = s * x + HORNER[i]
+    return s
+
+
+def compound(r0):
+    value = 1.0
+    for k in range(len(RATES)):
+        value = value * (1.0 + r0 + RATES[k])
+    return value
+
+
+def grid_energy(w):
+    u = np.zeros(GRID)
+    for i in range(GRID[0]):
+        u[i] = w[ORDER[i % 3]] * (i + 1.0)
+    return np.sum(u * u)
+
+
+def normal_equations_residual(w):
+    r = X_DATA @ w - Y_DATA
+    g = X_DATA.T @ r
+    return np.sum(g * g) + X_DATA.sum() * np.dot(w, w)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("f, point", [(horner, 0.7), (compound, 0.05), (grid_energy, np.array([0.3, -0.2, 0.9])),
+                                      (normal_equations_residual, W)], ids=["horner", "compound", "grid", "normal"])
+def test_module_level_lists_tuples_index_arrays_and_array_methods(f, point, target):
+    writes = f is grid_energy                          # autograd cannot differentiate u[i] = ...
+    assert_gradient(f, (point,), adjoint.grad(f, target=target)(point), autograd_too=not writes)
+
+
+def test_a_module_level_list_changed_in_place_gives_the_new_gradient():
+    g = adjoint.grad(horner, target="python")
+    before = list(HORNER)
+    try:
+        assert_gradient(horner, (0.7,), g(0.7))
+        HORNER[1] = 3.0
+        assert_gradient(horner, (0.7,), g(0.7))
+        HORNER.append(1.0)                             # one more coefficient: still a float list
+        assert_gradient(horner, (0.7,), g(0.7))
+    finally:
+        HORNER[:] = before

@@ -106,19 +106,19 @@ def data_values(gradient) -> list:
     """The current values of the arrays the function reads from module globals or closure
     cells, which the compiled code takes after the user's arguments: a change to one of them
     (in place, or a new array bound to the name) is seen by the next call."""
-    from ..analysis.shapes import describe
+    from ..frontend.parse import as_passed, data_type
     values = []
     _check_constants(gradient)
     for source in data_sources(gradient):
         value = source.read()
-        if not isinstance(value, np.ndarray) or describe(value) != source.type:
-            now = describe(value) if isinstance(value, np.ndarray) else type(value).__name__
+        if data_type(value) != source.type:
+            now = data_type(value) or type(value).__name__
             raise AdjointArgumentError(
                 f"`{source.label}`, which {gradient.fn.__name__} reads, was {source.type} when its "
                 f"gradient was generated and is {now} now: the generated code is for the former",
                 hint=f"call adjoint.grad({gradient.fn.__name__}) again after changing "
                      f"`{source.label}`, or pass it as an argument")
-        values.append(value)
+        values.append(as_passed(value))
     return values
 
 

@@ -485,7 +485,7 @@ class _Normalizer:
             else:
                 read = (lambda fn, key: lambda: fn.__kwdefaults__[key])(helper.fn, name)
             self.parsed.data.setdefault(emitted, parse_stage.DataSource(
-                emitted, f"{helper.name}({name}=...)", read, parse_stage.describe(value)))
+                emitted, f"{helper.name}({name}=...)", read, parse_stage.data_type(value)))
             return nodes.name(emitted)
         raise AdjointError(f"the default value {value!r} of `{name}` in {helper.name}() is not a "
                            f"number or an array of numbers", location=self.where(call),

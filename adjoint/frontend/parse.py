@@ -249,6 +249,12 @@ class _Resolver(trees.Transformer):
                                    location=Location(self.filename, node.lineno, node.col_offset)) from None
         raise LookupError(type(node).__name__)
 
+    def names_module(self, node) -> bool:
+        """`node` is a global Name of a module (np in np.sum(x)), not a local or global array
+        (X in X.T, X.sum())."""
+        return isinstance(node, gast.Name) and node.id not in self.local_names \
+            and isinstance(self.scope.get(node.id), types.ModuleType)
+
     def reader(self, node):
         """A function that reads what `node` (a global or closure Name, or module.attr) refers
         to now: the compiled code gets the current array at every call."""
@@ -265,9 +271,9 @@ class _Resolver(trees.Transformer):
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
         if isinstance(node.func, gast.Attribute) and node.func.attr in METHODS \
-                and not (isinstance(node.func.value, gast.Name) and node.func.value.id not in self.local_names):
+                and not self.names_module(node.func.value):
             node.func.value = self.visit(node.func.value)      # (x * x).mean(), x.T.sum()
-        method = _method_call(node, self.local_names)
+        method = _method_call(node, self.names_module)
         if method is not None:
             return _without_default_axis(method)
         try:
@@ -290,8 +296,7 @@ class _Resolver(trees.Transformer):
         return self._inline(node)
 
     def visit_Attribute(self, node):
-        if isinstance(node.ctx, gast.Load) and node.attr == "T" and not (
-                isinstance(node.value, gast.Name) and node.value.id not in self.local_names):
+        if isinstance(node.ctx, gast.Load) and node.attr == "T" and not self.names_module(node.value):
             call = nodes.call("np.transpose", [self.visit(node.value)])      # x.T
             call.callee = np.transpose
             return gast.copy_location(call, node)
@@ -318,7 +323,7 @@ class _Resolver(trees.Transformer):
         if is_data(value):
             label = spelling_of_path(node)
             name = self.global_name(value, node.id if isinstance(node, gast.Name) else node.attr)
-            self.data.setdefault(name, DataSource(name, label, self.reader(node), describe(value)))
+            self.data.setdefault(name, DataSource(name, label, self.reader(node), data_type(value)))
             return gast.copy_location(nodes.name(name), node)
         if isinstance(node, gast.Attribute):
             spelled = spelling(value)
@@ -358,14 +363,33 @@ class ConstantSource:
         return not (same and type(now) is type(self.value))
 
 
+def data_type(value):
+    """The shapes.Type data read from a global or closure has in emitted code, or None where
+    it is no such data: a numeric array; a list of numbers (or of such lists), or a tuple
+    holding a float, as an array; a tuple of ints as a shape (np.zeros(SHAPE), SHAPE[0])."""
+    from ..analysis.shapes import Type, describe
+    if isinstance(value, np.ndarray):
+        return describe(value) if value.dtype.kind in "biuf" and value.ndim > 0 else None
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    if isinstance(value, tuple) and all(type(v) is int for v in value):
+        return Type("shape", len(value))
+    try:
+        array = np.asarray(value)
+    except ValueError:                                  # ragged
+        return None
+    return describe(array) if array.dtype.kind in "biuf" else None
+
+
 def is_data(value) -> bool:
-    """A numeric array: passed to the compiled code, typed by its rank and element kind."""
-    return isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.ndim > 0
+    return data_type(value) is not None
 
 
-def describe(value):
-    from ..analysis.shapes import describe as type_of_value
-    return type_of_value(value)
+def as_passed(value):
+    """Data as the compiled code takes it: a list (or a tuple holding floats) as an array."""
+    if isinstance(value, list) or isinstance(value, tuple) and not all(type(v) is int for v in value):
+        return np.asarray(value)
+    return value
 
 
 def spelling_of_path(node) -> str:
@@ -384,12 +408,12 @@ METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min"
            "ravel": np.ravel, "flatten": np.ravel}
 
 
-def _method_call(node, local_names):
+def _method_call(node, names_module):
     func = node.func
     if not (isinstance(func, gast.Attribute) and func.attr in METHODS):
         return None
     receiver = func.value
-    if isinstance(receiver, gast.Name) and receiver.id not in local_names:
+    if names_module(receiver):
         return None                                   # np.sum(...) and the like: a module
     args = list(node.args)
     if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
