@@ -20,6 +20,7 @@ FLOORS = [
     ("transforms",),
     ("optimize",),
     ("lower",),
+    ("options",),
     ("pipeline", "backends"),
     ("api",),
     ("testing",),

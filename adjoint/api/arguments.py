@@ -140,6 +140,17 @@ _FRESH_CALLS = {"zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like
                 "trace", "var", "std", "clip", "sort"}
 
 
+def fresh_copies(names, args, written) -> list:
+    """`args` with a copy of each array argument in `written` (the names of those the function
+    writes into), for code that does not undo its writes (forward mode) and for batch points
+    that would otherwise share an array: each run reads the values the caller passed."""
+    if not written:
+        return args
+    names = list(names) + [None] * (len(args) - len(names))       # then module arrays: shared
+    return [np.array(v) if n in written and isinstance(v, np.ndarray) else v
+            for n, v in zip(names, args)]
+
+
 def normalized_function(fn):
     """The function in three-address form (helpers inlined), for a gradient loaded from the
     cache, whose record keeps no compiler stages."""

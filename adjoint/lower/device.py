@@ -27,22 +27,14 @@ import dataclasses
 
 import gast
 
+from .. import primitives
 from ..errors import AdjointError, locate
 from ..ir import nodes
 from ..optimize.passes import eliminate_dead_code
 
 DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
-ALLOCATING = ("np.empty", "np.zeros", "np.ones", "np.full", "np.empty_like", "np.zeros_like",
-              "np.ones_like", "np.full_like", "np.array", "np.arange", "np.concatenate", "np.stack")
-MATH_SPELLING = {"np.sin": "math.sin", "np.cos": "math.cos", "np.tan": "math.tan",
-                 "np.arcsin": "math.asin", "np.arccos": "math.acos", "np.arctan": "math.atan",
-                 "np.arctan2": "math.atan2", "np.sinh": "math.sinh", "np.cosh": "math.cosh",
-                 "np.tanh": "math.tanh", "np.exp": "math.exp", "np.expm1": "math.expm1",
-                 "np.log": "math.log", "np.log1p": "math.log1p", "np.log10": "math.log10",
-                 "np.log2": "math.log2", "np.sqrt": "math.sqrt", "np.hypot": "math.hypot",
-                 "np.power": "math.pow", "np.abs": "abs", "np.fabs": "math.fabs",
-                 "np.maximum": "max", "np.minimum": "min", "np.floor": "math.floor",
-                 "np.ceil": "math.ceil"}
+ALLOCATING = primitives.spelled("allocates")           # np.zeros, np.stack, ... (rules.py's records)
+MATH_SPELLING = primitives.device_spellings()          # np.tanh -> math.tanh, np.abs -> abs, ...
 RESPELLED = (*MATH_SPELLING, "np.divide")
 
 

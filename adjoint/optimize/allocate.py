@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import gast
 
+from .. import primitives
 from ..ir import nodes
 
-# numpy calls that make a new array from their arguments (never a view of one)
-VALUE_CALLS = {"np.sum", "np.mean", "np.dot", "np.matmul", "np.outer", "np.where", "np.max",
-               "np.min", "np.prod", "np.maximum", "np.minimum"}
+# numpy calls that make a new array from their arguments (never a view of one): the records
+# flagged `value` in rules.py
+VALUE_CALLS = primitives.spelled("value")
 
 
 def allocate_once(fn, sensitivities) -> bool:

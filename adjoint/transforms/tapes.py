@@ -21,6 +21,7 @@ import copy
 
 import gast
 
+from .. import primitives
 from ..errors import AdjointError, locate
 from ..ir import nodes
 from ..primitives import runtime
@@ -197,7 +198,7 @@ class LoopFrame:
 
 # intermediates the reverse loop reads back instead of replaying ---------------------------------
 
-COSTLY_CALLS = {"np.dot", "np.matmul"} | {f"np.{f}" for f in runtime.NUMPY_LOOPS}
+COSTLY_CALLS = primitives.spelled("costly")      # np.dot, np.tanh, ...: the records flagged costly or numpy_loop
 SHAPE_CHANGING = {"np.nonzero", "np.flatnonzero", "np.argwhere", "np.unique", "np.extract",
                   "np.compress", "np.trim_zeros"}
 
