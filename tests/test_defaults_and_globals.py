@@ -554,3 +554,16 @@ def test_a_module_level_list_changed_in_place_gives_the_new_gradient():
         assert_gradient(horner, (0.7,), g(0.7))
     finally:
         HORNER[:] = before
+
+
+# Hessians over module data and defaults ---------------------------------------------------------
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_hessians_over_module_data_with_defaults(target):
+    import autograd
+    np.testing.assert_allclose(adjoint.hessian(least_squares, target=target)(W),
+                               2.0 * X_DATA.T @ X_DATA / len(Y_DATA), rtol=1e-10)
+    np.testing.assert_allclose(adjoint.hessian(elastic_net, target=target)(W),
+                               autograd.hessian(autograd_twin(elastic_net))(W), rtol=1e-10)
+    assert adjoint.hessian(horner, target=target)(0.7) == pytest.approx(
+        6 * HORNER[0] * 0.7 + 2 * HORNER[1], rel=1e-10)
