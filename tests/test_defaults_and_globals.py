@@ -567,3 +567,38 @@ def test_hessians_over_module_data_with_defaults(target):
                                autograd.hessian(autograd_twin(elastic_net))(W), rtol=1e-10)
     assert adjoint.hessian(horner, target=target)(0.7) == pytest.approx(
         6 * HORNER[0] * 0.7 + 2 * HORNER[1], rel=1e-10)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_batch_fills_in_defaults_and_takes_keywords(target):
+    points = np.stack([W, -2.0 * W])
+    for rows, penalties in ((adjoint.grad(elastic_net, target=target).batch(points), {}),
+                            (adjoint.grad(elastic_net, target=target).batch(points, lam2=0.5), {"lam2": 0.5})):
+        for row, point in zip(rows, points):
+            assert_gradient(elastic_net, (point,), row, autograd_too=False, **penalties)
+    ks = np.array([1.0, 2.0, 3.0])
+    rows = adjoint.grad(damped_oscillator, target=target).batch(ks, steps=20, batched="k")
+    for row, k in zip(rows, ks):
+        assert_gradient(damped_oscillator, (k,), row, autograd_too=False, steps=20)
+
+
+# helpers: array defaults, keyword-only parameters ------------------------------------------------
+
+PRIOR_MEAN = np.array([0.5, -0.5, 1.0])
+
+
+def _gaussian_prior(w, mean=PRIOR_MEAN, *, precision=2.0):
+    d = w - mean
+    return 0.5 * precision * np.sum(d * d)
+
+
+def posterior_energy(w, precision=4.0):
+    r = X_DATA @ w - Y_DATA
+    return 0.5 * np.sum(r * r) + _gaussian_prior(w, precision=precision) + _gaussian_prior(w, 0.0 * PRIOR_MEAN)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_helper_with_an_array_default_and_a_keyword_only_parameter(target):
+    g = adjoint.grad(posterior_energy, target=target)
+    assert_gradient(posterior_energy, (W,), g(W))
+    assert_gradient(posterior_energy, (W,), g(W, precision=0.5), precision=0.5)

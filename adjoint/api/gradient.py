@@ -342,13 +342,14 @@ class GradientFunction:
             return result[0], (result[1],)
         return (result,)
 
-    def batch(self, *args, batched=0):
+    def batch(self, *args, batched=0, **kwargs):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
         whose axis 0 runs over the points (a tuple of them for a tuple wrt).
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
         direction for all points (shaped like its argument) or one per point (stacked)."""
         from . import batch as batching
+        args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
         return batching.run(self._batchable(batching.BatchableGradient), args, batched)
 
     def _batchable(self, record):
