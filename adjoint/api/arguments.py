@@ -11,6 +11,7 @@ import weakref
 import numpy as np
 
 from ..errors import AdjointArgumentError
+from ..frontend.parse import as_passed, data_type
 
 
 def parameters(fn):
@@ -27,6 +28,10 @@ def bind_call(gradient, args, kwargs, extra=None) -> tuple:
     the function's order (keyword-only ones last), keywords and defaults filled in; jvp's
     tangents and vjp's cotangent (`extra` of them; by default as the kind takes), always
     positional, stay at the end."""
+    if extra is None:
+        extra = {"jvp": len(gradient.wrt), "vjp": 1}.get(gradient.kind, 0)
+    if not kwargs and len(args) == len(gradient._arg_names) + extra:
+        return args                       # every parameter by position: nothing to bind
     fn = getattr(gradient.fn, "__adjoint_function__", gradient.fn)
     known = _SIGNATURES.get(fn)
     if known is None:
@@ -35,8 +40,6 @@ def bind_call(gradient, args, kwargs, extra=None) -> tuple:
     signature, has_defaults = known
     if not kwargs and not has_defaults:
         return args                       # nothing to bind: the count is checked later
-    if extra is None:
-        extra = {"jvp": len(gradient.wrt), "vjp": 1}.get(gradient.kind, 0)
     split = max(len(args) - extra, 0)
     primal, tail = args[:split], args[split:]
     try:
@@ -84,10 +87,10 @@ def data_sources(gradient) -> list:
     return _sources(gradient)[0]
 
 
-def _check_constants(gradient):
+def _check_constants(gradient, constants):
     """A number the emitted code inlined that has changed since: an error, never the old
     gradient (the code bakes it in, as a loop bound or a branch taken, say)."""
-    for source in _sources(gradient)[1]:
+    for source in constants:
         if source.changed():
             try:
                 now = repr(source.read())
@@ -102,23 +105,31 @@ def _check_constants(gradient):
                      f"it to {name} as an argument")
 
 
+_KINDS = {"b": "bool", "i": "int", "u": "int", "f": "float"}
+
+
 def data_values(gradient) -> list:
     """The current values of the arrays the function reads from module globals or closure
     cells, which the compiled code takes after the user's arguments: a change to one of them
     (in place, or a new array bound to the name) is seen by the next call."""
-    from ..frontend.parse import as_passed, data_type
+    sources, constants = _DATA.get(gradient) or _sources(gradient)
+    if constants:
+        _check_constants(gradient, constants)
     values = []
-    _check_constants(gradient)
-    for source in data_sources(gradient):
+    for source in sources:
         value = source.read()
-        if data_type(value) != source.type:
-            now = data_type(value) or type(value).__name__
-            raise AdjointArgumentError(
-                f"`{source.label}`, which {gradient.fn.__name__} reads, was {source.type} when its "
-                f"gradient was generated and is {now} now: the generated code is for the former",
-                hint=f"call adjoint.grad({gradient.fn.__name__}) again after changing "
-                     f"`{source.label}`, or pass it as an argument")
-        values.append(as_passed(value))
+        expected = source.type
+        if not (type(value) is np.ndarray and value.ndim == expected.ndim
+                and _KINDS.get(value.dtype.kind) == expected.kind):      # the common case, fast
+            if data_type(value) != expected:
+                now = data_type(value) or type(value).__name__
+                raise AdjointArgumentError(
+                    f"`{source.label}`, which {gradient.fn.__name__} reads, was {expected} when its "
+                    f"gradient was generated and is {now} now: the generated code is for the former",
+                    hint=f"call adjoint.grad({gradient.fn.__name__}) again after changing "
+                         f"`{source.label}`, or pass it as an argument")
+            value = as_passed(value)
+        values.append(value)
     return values
 
 
