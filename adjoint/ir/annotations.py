@@ -120,6 +120,16 @@ ANNOTATIONS = {a.name: a for a in (
                "the names of the runtime helpers (primitives/runtime) the adjoint calls",
                set_by="transforms/reverse, transforms/forward", read_by="pipeline",
                default=(), survives_rebuild=True),
+    Annotation("data_arguments", "FunctionDef",
+               "the arrays the function reads from module globals or closure cells (DataSources), "
+               "passed after the user's arguments",
+               set_by="frontend/normalize", read_by="analysis/shapes, api/arguments",
+               default=(), survives_rebuild=True),
+    Annotation("constant_sources", "FunctionDef",
+               "the module constants parse inlined, with where each was read from, so that a "
+               "call can tell when one has changed",
+               set_by="frontend/normalize", read_by="api/arguments",
+               default=(), survives_rebuild=True),
 )}
 
 _DEFAULTS = {name: a.default for name, a in ANNOTATIONS.items()}
