@@ -148,6 +148,8 @@ def test_the_cache_key_changes_with_every_option(cache_folder):
     assert len(set(keys.values())) == len(keys)
     assert cache.key(weighted, Options(), target="python", jit={}) != base
     assert cache.key(weighted, Options(), target="cpu", jit={"fastmath": True}) != base
+    with pytest.raises(ValueError, match="'mode'"):            # a setting may not hide an option
+        cache.key(weighted, Options(), mode="forward")
 
 
 # batch's record of the gradient ---------------------------------------------------------------

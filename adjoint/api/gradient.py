@@ -41,6 +41,8 @@ class GradientFunction:
 
     .source   the emitted gradient module (standalone: imports math and numpy only)
     .primal   the function itself, compiled for the target
+    .options  what the pipeline generates (pipeline.Options): each variant, for a call's
+              argument types or without chunked loops, replaces some of its fields
     .adjoint  the compiled gradient function: same arguments, returns the gradient
               (on the cpu target a numba dispatcher, callable from your own @numba.njit code),
               generated for the argument types the source suggests (see .source);
