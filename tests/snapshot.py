@@ -5,7 +5,8 @@
 
 Every function of the test corpora (tests/corpus.py, array_corpus.py, control_flow_corpus.py,
 higher_corpus.py, debugging_corpus.py, fuzz_regressions.py), of examples/, and FUZZ_PROGRAMS
-fuzz programs (tests.fuzzing.case(FUZZ_SEED, i)) is differentiated under each of OPTION_SETS;
+fuzz programs (tests.fuzzing.case(FUZZ_SEED, i), written to files of fixed names in a folder
+of this run's own: the names appear in docstrings) is differentiated under each of OPTION_SETS;
 a file holds the emitted module, the device module, the origins, and every stage's dump
 (adjoint.pipeline.dump), or the error's message. Paths of the checkout, of the Python
 environment and of the fuzz programs' folder are masked, so two checkouts compare equal.
@@ -25,13 +26,13 @@ import importlib
 import inspect
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 FUZZ_SEED = 777
 FUZZ_PROGRAMS = 150
-FUZZ_FOLDER = "/tmp/adjoint-snapshot-fuzz"         # fixed: file names appear in docstrings
 
 CORPUS_MODULES = ("tests.corpus", "tests.array_corpus", "tests.control_flow_corpus",
                   "tests.higher_corpus", "tests.debugging_corpus", "tests.fuzz_regressions")
@@ -100,13 +101,12 @@ def _typed_samples():
     return samples
 
 
-def fuzz_subjects():
+def fuzz_subjects(folder):
     from tests import fuzzing
-    os.makedirs(FUZZ_FOLDER, exist_ok=True)
     subjects = []
     for index in range(FUZZ_PROGRAMS):
         case = fuzzing.case(FUZZ_SEED, index)
-        loaded = fuzzing._Loaded(case.source, FUZZ_FOLDER, f"snapshot_fuzz_{index:03d}")
+        loaded = fuzzing._Loaded(case.source, folder, f"snapshot_fuzz_{index:03d}")
         subjects.append(Subject(f"fuzz.{index:03d}", loaded.module.f, case.wrt, case.points[0]))
     return subjects
 
@@ -159,19 +159,20 @@ def mask(text, masks):
     return text
 
 
-def path_masks():
+def path_masks(fuzz_folder):
     import adjoint
     root = os.path.dirname(os.path.dirname(os.path.abspath(adjoint.__file__)))
-    pairs = [(root, "<checkout>"), (sys.prefix, "<venv>"), (FUZZ_FOLDER, "<fuzz>")]
+    pairs = [(root, "<checkout>"), (sys.prefix, "<venv>"), (fuzz_folder, "<fuzz>")]
     return sorted({(p, t) for p, t in pairs if p}, key=lambda pair: -len(pair[0]))
 
 
 def write_snapshots(out_dir):
     from adjoint.pipeline import deep_recursion  # noqa: F401  (the package imports before timing)
     os.makedirs(out_dir, exist_ok=True)
-    masks = path_masks()
+    fuzz_folder = tempfile.mkdtemp(prefix="adjoint-snapshot-fuzz-")     # (runs may overlap)
+    masks = path_masks(fuzz_folder)
     start = time.perf_counter()
-    subjects = corpus_subjects() + fuzz_subjects()
+    subjects = corpus_subjects() + fuzz_subjects(fuzz_folder)
     written = 0
     for subject in subjects:
         for options_name in OPTION_SETS:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import primitives
 from ..errors import AdjointTypeError, locate
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,12 +86,12 @@ def default_signature(tree, wrt) -> dict:
                 and node.value.id in signature and node.attr in ("shape", "size", "ndim"):
             signature[node.value.id] = Type("float", max(1, signature[node.value.id].ndim))
         elif type(node) is gast.BinOp and type(node.op) is gast.MatMult or type(node) is gast.Call \
-                and getattr(node, "callee", None) in (np.dot, np.matmul):
+                and annotations.get(node, "callee") in (np.dot, np.matmul):
             # an operand of a matrix product is an array (X @ w over a module-level matrix X)
             for a in ([node.left, node.right] if type(node) is gast.BinOp else node.args):
                 if isinstance(a, gast.Name) and a.id in signature:
                     signature[a.id] = Type("float", max(1, signature[a.id].ndim))
-        elif isinstance(node, gast.Call) and getattr(node, "callee", None) is len:
+        elif isinstance(node, gast.Call) and annotations.get(node, "callee") is len:
             for a in node.args:
                 if isinstance(a, gast.Name) and a.id in signature:
                     signature[a.id] = Type("float", max(1, signature[a.id].ndim))
@@ -122,10 +122,16 @@ def _shape_read(node, shapes_of):
 
 
 def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict:
-    """name -> Type for every variable of a normalized function."""
+    """name -> Type for every variable of a normalized function.
+
+    Each round types the assignments in order; another runs while one changes a type, since
+    an assignment read earlier may have given it. Not without loops when no type changed
+    but names typed for the first time: there every read of a name follows its assignments
+    (in a correct program), so no statement read a type that then changed."""
     types = dict(signature)
+    loops = any(isinstance(stmt, (gast.For, gast.While)) for stmt in nodes.statements(tree.body))
     for _ in range(50):
-        changed = False
+        changed = retyped = False
         for stmt in _assignments(tree.body):
             try:
                 assigned = _assigned_types(stmt, types, filename)
@@ -142,7 +148,8 @@ def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict
                 if merged != old:
                     types[name] = merged
                     changed = True
-        if not changed:
+                    retyped = retyped or old is not None
+        if not changed or not (loops or retyped):
             break
     _check_element_writes(tree, types, filename)
     return types
@@ -290,7 +297,7 @@ def _shape_length(node, types):
 def _call_type(call, types, filename):
     """The result type of a call: the rule its primitive's record names (rules.py), else
     (a user's function) a float of its arguments' largest rank."""
-    callee = getattr(call, "callee", None)
+    callee = annotations.get(call, "callee")
     args = [type_of(a, types, filename) for a in call.args]
     rule = RESULT_RULES.get(primitives.result_of(callee), _elementwise)
     return rule(call, callee, args, types, filename)

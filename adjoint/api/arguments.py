@@ -11,6 +11,7 @@ import weakref
 import numpy as np
 
 from ..errors import AdjointArgumentError
+from ..ir import annotations
 from ..frontend.parse import as_passed, data_type
 
 
@@ -224,7 +225,7 @@ def _viewed_by(value, views) -> set:
 
 
 def _makes_new_array(call) -> bool:
-    callee = getattr(call, "callee", None)
+    callee = annotations.get(call, "callee")
     if isinstance(callee, np.ufunc) or getattr(callee, "__module__", None) == "math":
         return True
     if getattr(callee, "__module__", "") in ("numpy.linalg", "numpy.linalg.linalg",

@@ -27,7 +27,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError, Location
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 from ..primitives import runtime
 from .namespace import GlobalNames, is_reserved
 
@@ -98,7 +98,8 @@ def _function_tree(fn, filename):
     dedented = textwrap.dedent(source)
     indent = len(lines[0]) - len(lines[0].lstrip()) if source.strip() else 0
     try:
-        tree = trees.parse(dedented).body[0]
+        # parsed at its line in the file: the lines of positions need no shifting afterwards
+        tree = trees.parse("\n" * (start - 1) + dedented).body[0]
     except SyntaxError as exc:
         # inspect gives a lambda's lines, which may be a fragment of a statement
         if fn.__name__ != "<lambda>":
@@ -115,16 +116,16 @@ def _function_tree(fn, filename):
         raise AdjointError(f"{fn.__qualname__} is not defined with `def`",
                            location=Location(filename, start, indent),
                            hint="lambdas cannot be differentiated; define a named function")
-    for node in trees.walk(tree):
-        known = node.__dict__              # no node class gives a default lineno
-        if "lineno" in known:
-            known["lineno"] += start - 1
-            known["col_offset"] = (node.col_offset or 0) + indent
-            if known.get("end_lineno") is not None:
-                known["end_lineno"] += start - 1
-                known["end_col_offset"] = (node.end_col_offset or 0) + indent
-            if isinstance(node, gast.stmt):
-                _annotate_source(node, start, lines)
+    if indent:                             # a method or nested function: columns shifted
+        for node in trees.walk(tree):
+            known = node.__dict__          # no node class gives a default lineno
+            if "lineno" in known:
+                known["col_offset"] = (node.col_offset or 0) + indent
+                if known.get("end_lineno") is not None:
+                    known["end_col_offset"] = (node.end_col_offset or 0) + indent
+    for stmt in [tree, *nodes.statements(tree.body)]:
+        if isinstance(stmt, gast.stmt):     # (not an except clause)
+            _annotate_source(stmt, start, lines)
     return tree
 
 
@@ -185,14 +186,14 @@ def _rename_reserved_locals(tree) -> set[str]:
 def _strip_docstring(body):
     if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
             and isinstance(body[0].value.value, str):
-        return body[1:] or [gast.Pass()]
+        return body[1:] or [nodes.pass_()]
     return body
 
 
 def _annotate_source(stmt, start, lines):
     """`stmt.source_text`: the user's line it starts on (without a compound statement's colon)."""
     text = lines[stmt.lineno - start].strip() if 0 <= stmt.lineno - start < len(lines) else ""
-    stmt.source_text = text.rstrip(":") if isinstance(stmt, (gast.If, gast.For, gast.While)) else text
+    annotations.set(stmt, "source_text", text.rstrip(":") if isinstance(stmt, (gast.If, gast.For, gast.While)) else text)
 
 
 def spelling(obj) -> str | None:
@@ -282,7 +283,7 @@ class _Resolver(trees.Transformer):
             node.func = self.visit(node.func)
             return node
         callee = runtime.numpy_loop_of(callee) or callee      # emitted code, differentiated again
-        node.callee = callee
+        annotations.set(node, "callee", callee)
         spelled = spelling(callee)
         if spelled is None:
             spelled = self.global_name(callee, str(getattr(callee, "__name__", None) or "f"))
@@ -298,7 +299,7 @@ class _Resolver(trees.Transformer):
     def visit_Attribute(self, node):
         if isinstance(node.ctx, gast.Load) and node.attr == "T" and not self.names_module(node.value):
             call = nodes.call("np.transpose", [self.visit(node.value)])      # x.T
-            call.callee = np.transpose
+            annotations.set(call, "callee", np.transpose)
             return gast.copy_location(call, node)
         return self._inline(node)
 
@@ -417,11 +418,10 @@ def _method_call(node, names_module):
         return None                                   # np.sum(...) and the like: a module
     args = list(node.args)
     if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
-        args = [gast.Tuple(elts=args, ctx=gast.Load())]
+        args = [nodes.tuple_of(args)]
     callee = METHODS[func.attr]
-    call = gast.Call(func=nodes.attribute(spelling(callee)), args=[receiver] + args,
-                     keywords=node.keywords)
-    call.callee = callee
+    call = nodes.call(spelling(callee), [receiver] + args, node.keywords)
+    annotations.set(call, "callee", callee)
     return gast.copy_location(call, node)
 
 
@@ -431,7 +431,7 @@ WHOLE_BY_DEFAULT = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin)
 
 def _without_default_axis(call):
     """np.sum(x, axis=None) as np.sum(x): the later stages read any `axis` as one axis."""
-    if getattr(call, "callee", None) in WHOLE_BY_DEFAULT:
+    if annotations.get(call, "callee") in WHOLE_BY_DEFAULT:
         call.keywords = [k for k in call.keywords if not (
             k.arg == "axis" and isinstance(k.value, gast.Constant) and k.value.value is None)]
     return call

@@ -29,7 +29,7 @@ import gast
 
 from .. import primitives
 from ..errors import AdjointError, locate
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..optimize.passes import eliminate_dead_code
 
 DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
@@ -78,8 +78,7 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
             start = nodes.summed(sizes[work])
             stop = nodes.binop(nodes.clone(start), "+", nodes.clone(size))
             stmt = _shallow_copy(stmt)
-            stmt.value = gast.Subscript(value=nodes.name(work), ctx=gast.Load(),
-                                        slice=gast.Slice(lower=start, upper=stop, step=None))
+            stmt.value = nodes.subscript(work, nodes.slice_(start, stop))
             sizes[work].append(nodes.clone(size))
         elif _blocks(stmt):
             stmt = nodes.clone(stmt)                   # its blocks are rewritten in place below
@@ -119,11 +118,11 @@ def _unflagged(stmt):
     """`stmt` itself if it is a simple statement not marked primal, else a copy marked not
     primal, its blocks' statements unflagged likewise; the expressions are shared."""
     blocks = _blocks(stmt)
-    if not blocks and not getattr(stmt, "primal", False):
+    if not blocks and not annotations.get(stmt, "primal"):
         return stmt
     new = _shallow_copy(stmt)
-    if "primal" in new.__dict__:
-        new.primal = False
+    if annotations.has(new, "primal"):
+        annotations.set(new, "primal", False)
     for block in blocks:
         setattr(new, block, [_unflagged(s) for s in getattr(stmt, block)])
     return new
@@ -147,7 +146,7 @@ def _reject_allocations(simple, callees, filename, mode):
     sized before launch, or an array of the function's own."""
     for stmt in simple:
         if not callees[id(stmt)].isdisjoint(ALLOCATING):
-            if mode == "forward" or getattr(stmt, "primal", False):      # not a tape: the user's array
+            if mode == "forward" or annotations.get(stmt, "primal"):      # not a tape: the user's array
                 raise AdjointError("device code cannot allocate arrays, and this function "
                                    "(or its derivative) needs one here",
                                    location=locate(stmt, filename),

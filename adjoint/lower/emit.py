@@ -19,7 +19,7 @@ import dataclasses
 import astor
 import gast
 
-from ..ir import nodes
+from ..ir import annotations, nodes
 from . import unparse
 
 INDENT = "    "
@@ -71,7 +71,7 @@ class _Printer:
     def put(self, text, depth, node=None):
         self.lines.append(INDENT * depth + text)
         if node is not None and getattr(node, "lineno", None) is not None:
-            origin_file = getattr(node, "source_file", None) or self.filename
+            origin_file = annotations.get(node, "source_file") or self.filename
             self.origins[len(self.lines)] = (origin_file, node.lineno, getattr(node, "col_offset", 0) or 0)
 
     def function(self, fn):
@@ -133,7 +133,7 @@ class _Printer:
             return self.unparser.expression(node)
         except unparse.Unsupported:
             self.unprinted(node)
-            text = _astor_source(gast.Assign(targets=[nodes.name("_", store=True)], value=node, type_comment=None))
+            text = _astor_source(nodes.assign("_", node))
             return text[len("_ = "):]
 
     def unprinted(self, *parts):
@@ -174,6 +174,6 @@ def _negatives_as_operators(node):
         def visit_Constant(self, constant):
             value = constant.value
             if type(value) in (int, float) and value < 0:
-                return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=-value, kind=None))
+                return nodes.neg(nodes.const(-value))
             return constant
     return Negate().visit(copy.deepcopy(node))

@@ -25,7 +25,7 @@ import math
 
 import gast
 
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..primitives import runtime
 from .allocate import allocate_once
 from .carry import carry_scatter_adds
@@ -234,6 +234,9 @@ def _is(node, value):
     return _number(node) and node.value == value
 
 
+_LEAVES = frozenset((gast.Name, gast.Constant))       # nothing folds in them (nor under a name)
+
+
 class _Fold:
     """Folds bottom-up, children first (a hand-written traversal: NodeTransformer's generic
     one took most of this pass's time on long functions), copying only what changes. A
@@ -257,17 +260,23 @@ class _Fold:
 
     def visit(self, node):
         kind = type(node)
-        if kind is gast.Name:
+        if kind in _LEAVES:
             return node
         new = None
         for field in nodes.child_fields(kind):
             value = getattr(node, field, None)
             if type(value) is list:
-                items = [self.visit(item) if isinstance(item, gast.AST) else item for item in value]
-                if any(a is not b for a, b in zip(items, value)):
+                items = None                   # a copy of the list, once an item folds
+                for k, item in enumerate(value):
+                    if type(item) not in _LEAVES and isinstance(item, gast.AST):
+                        folded = self.visit(item)
+                        if folded is not item:
+                            items = items or list(value)
+                            items[k] = folded
+                if items is not None:
                     new = new or copy.copy(node)
                     setattr(new, field, items)
-            elif isinstance(value, gast.AST):
+            elif type(value) not in _LEAVES and isinstance(value, gast.AST):
                 folded = self.visit(value)
                 if folded is not value:
                     new = new or copy.copy(node)
@@ -278,6 +287,8 @@ class _Fold:
 
     def visit_BinOp(self, node):
         left, right, op = node.left, node.right, node.op
+        if type(left) is not gast.Constant and type(right) is not gast.Constant:
+            return node                                  # every fold below needs a number
         if _number(left) and _number(right) and isinstance(op, (gast.Add, gast.Sub, gast.Mult)):
             value = {gast.Add: left.value + right.value, gast.Sub: left.value - right.value,
                      gast.Mult: left.value * right.value}[type(op)]
@@ -312,7 +323,7 @@ class _Fold:
         else:
             return node
         new = copy.copy(node)
-        new.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
+        new.op = nodes.make(gast.Sub if isinstance(node.op, gast.Add) else gast.Add)
         new.value = value
         return self._done(new)
 
@@ -413,8 +424,7 @@ class _ZeroState:
             if rewrite and type(target) is gast.Name and target.id in zero \
                     and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
                 value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
-                stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
-                                                     type_comment=None), stmt)
+                stmts[i] = nodes.assign_to(target, value, stmt)
                 self.changed = True
             zero.difference_update(self.summaries.written(stmt))
         elif isinstance(stmt, gast.If):
@@ -435,9 +445,9 @@ class _ZeroState:
         if name in self.arrays:
             # same shape: assigning is safe (a summed-back sensitivity may be its argument
             # itself, so neither may change in place afterwards)
-            return getattr(stmt, "full_shape", False) \
+            return annotations.get(stmt, "full_shape") \
                 or self.summed_back_alone(name, stmt.value, isinstance(stmt.op, gast.Sub)) \
-                or self.unchanged_alias(name, getattr(stmt, "alias_of", None)) \
+                or self.unchanged_alias(name, annotations.get(stmt, "alias_of")) \
                 or self.viewed_alone(name, stmt)
         return self.rewritable(name)
 
@@ -451,7 +461,7 @@ class _ZeroState:
     def viewed_alone(self, name, stmt):
         """`s += np.broadcast_to(e, shape)` may become the read-only view itself where nothing
         else writes s and every read of s is elementwise (numba then fuses the view into it)."""
-        return getattr(stmt, "broadcast_view", False) and self.mutations.get(name, 0) == 1 \
+        return annotations.get(stmt, "broadcast_view") and self.mutations.get(name, 0) == 1 \
             and name in self.elementwise and name not in self.returned
 
     def unchanged_alias(self, name, source):
@@ -565,7 +575,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
                     if name in reads:
                         reads[name] += count
     changed = False
-    forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
+    forwarded = nodes.pass_()                # marks the copies forwarded, removed at the end
     for block in _blocks(fn):
         index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
@@ -591,7 +601,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
             block[i] = forwarded
             changed = True
         if forwarded in block:          # dropped now, or the next round's dead-code pass would
-            block[:] = [s for s in block if s is not forwarded] or [gast.Pass()]
+            block[:] = [s for s in block if s is not forwarded] or [nodes.pass_()]
     return changed
 
 
@@ -716,8 +726,8 @@ class _Liveness:
                 live.update(self.reads(stmt))                    # the value, the index and the array
                 return [stmt]
             written = self.written(stmt)
-            touched = getattr(stmt, "also_writes", ())      # a runtime helper writing into arrays
-            if live.isdisjoint(written) and live.isdisjoint(touched) and not getattr(stmt, "primal", False):
+            touched = annotations.get(stmt, "also_writes")      # a runtime helper writing into arrays
+            if live.isdisjoint(written) and live.isdisjoint(touched) and not annotations.get(stmt, "primal"):
                 return []
             live.difference_update(written)
             live.update(self.reads(stmt if type(target) is gast.Name else stmt.value))
@@ -746,7 +756,7 @@ class _Liveness:
             if not _real(body) and not _real(orelse):
                 return []
             new = copy.copy(stmt)
-            new.body = body if _real(body) else [gast.Pass()]
+            new.body = body if _real(body) else [nodes.pass_()]
             new.orelse = orelse if _real(orelse) else []
             live.clear()
             live |= live_body
@@ -767,7 +777,7 @@ class _Liveness:
     def transfer_loop(self, loop, live_out):
         index = {loop.target.id} if isinstance(loop, gast.For) else set()
         head_reads = self.reads(loop.iter) if isinstance(loop, gast.For) else ()
-        without_exits = [s for s in loop.body if not getattr(s, "loop_exit", False)]
+        without_exits = [s for s in loop.body if not annotations.get(s, "loop_exit")]
         head = self.head(loop, False, without_exits, live_out, index)
         trial, _ = self.block(without_exits, head)
         if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
@@ -775,7 +785,7 @@ class _Liveness:
         head = self.head(loop, True, loop.body, live_out, index)
         body, _ = self.block(loop.body, head)
         new = copy.copy(loop)
-        new.body = body if _real(body) else [gast.Pass()]
+        new.body = body if _real(body) else [nodes.pass_()]
         return [new], head.union(head_reads)
 
     def head(self, loop, with_exits, body, live_out, index):
@@ -805,10 +815,10 @@ def drop_orphan_comments(fn):
             out.append(stmt)
         result = []
         for i, stmt in enumerate(out):
-            if nodes.is_comment(stmt) and not getattr(stmt, "keep", False):
+            if nodes.is_comment(stmt) and not annotations.get(stmt, "keep"):
                 following = out[i + 1] if i + 1 < len(out) else None
                 if following is None or nodes.is_comment(following) or isinstance(following, gast.Return):
                     continue
             result.append(stmt)
-        return result or [gast.Pass()]
+        return result or [nodes.pass_()]
     fn.body = clean(fn.body)

@@ -164,7 +164,7 @@ def primitive(*spellings, domain=None, **fields):
     """Declare the record of a primitive whose partials the decorated function returns, one
     per argument (see rules.py); `fields`: table.Primitive's result rule and flags."""
     def register(partials):
-        _define(table.Primitive(spellings, partials=_build(table._resolve(spellings[0]), partials, domain),
+        _define(table.Primitive(spellings, partials=_build(table.resolve(spellings[0]), partials, domain),
                                 **fields))
         return partials
     return register
@@ -175,7 +175,7 @@ def declare(*spellings, vjps=(), jvps=(), parts=None, **fields) -> table.Primiti
     `variant`s with options; the first whose ranks match applies), its Jacobian-vector
     products, its contribution to one part of a sequence argument; none of them for a
     primitive without derivative (`constant` for one whose partials are zero)."""
-    first = table._resolve(spellings[0])
+    first = table.resolve(spellings[0])
     return _define(table.Primitive(
         spellings, vjps=tuple(_array_rule(first, *v) if isinstance(v, tuple) else _array_rule(first, v)
                               for v in vjps),
@@ -386,8 +386,7 @@ def vectorized(expression):
 
         def visit_IfExp(self, node):
             self.generic_visit(node)
-            call = gast.Call(func=nodes.attribute("np.where"), args=[node.test, node.body, node.orelse],
-                             keywords=[])
+            call = nodes.call("np.where", [node.test, node.body, node.orelse])
             return gast.copy_location(call, node)
 
         def visit_BoolOp(self, node):
@@ -395,7 +394,7 @@ def vectorized(expression):
             name = "np.logical_and" if isinstance(node.op, gast.And) else "np.logical_or"
             result = node.values[0]
             for value in node.values[1:]:
-                result = gast.Call(func=nodes.attribute(name), args=[result, value], keywords=[])
+                result = nodes.call(name, [result, value])
             return result
     return Vectorize().visit(nodes.clone(expression))
 

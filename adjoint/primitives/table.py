@@ -56,7 +56,7 @@ class Primitive:
     @property
     def functions(self) -> tuple:
         """The Python objects the spellings name (math.tanh, np.tanh)."""
-        return tuple(_resolve(s) for s in self.spellings)
+        return tuple(resolve(s) for s in self.spellings)
 
     @property
     def differentiable(self) -> bool:
@@ -160,7 +160,7 @@ def _spelling_tables():
                 continue
             if not _is_numpy(spelling):
                 twin = record.twin(spelling, numpy_side=True)
-                if twin is not None and isinstance(_resolve(twin), np.ufunc):   # elementwise
+                if twin is not None and isinstance(resolve(twin), np.ufunc):   # elementwise
                     for_arrays[spelling] = twin
             elif record.device:
                 twin = record.twin(spelling, numpy_side=False)
@@ -177,7 +177,7 @@ def _is_numpy(spelling) -> bool:
     return spelling.startswith("np.")
 
 
-def _resolve(spelling):
+def resolve(spelling):
     """The object a spelling names: `np.linalg.norm`, `math.tanh`, `abs`."""
     module, _, name = spelling.rpartition(".")
     return getattr(_MODULES[module] if module else builtins, name)

@@ -32,7 +32,7 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
 from .tapes import LoopFrame, has_slice, statements, stored_intermediates
@@ -71,9 +71,9 @@ class _Reverse:
         forward = self.placeholders(body, args) + forward
         originals = {id(stmt) for stmt in body}
         for stmt in forward:                     # the primal lines stay, for readability
-            stmt.primal = id(stmt) in originals and isinstance(stmt, gast.Assign)
+            annotations.set(stmt, "primal", id(stmt) in originals and isinstance(stmt, gast.Assign))
         header = nodes.comment("Reverse sweep: s_v is the sensitivity of the result to v.", final)
-        header.keep = True
+        annotations.set(header, "keep", True)
         inits = [header]
         result = self.a.result
         if not cotangent and shapes.type_of(result, self.a.types).is_array:
@@ -113,7 +113,7 @@ class _Reverse:
             value = nodes.tuple_([nodes.clone(kept), value])
         out = forward + inits + backward + [nodes.return_(value, final)]
         fn = nodes.function(("vjp_" if cotangent else "grad_") + self.tree.name, args + extra, out, self.tree)
-        fn.runtime_helpers = sorted(self.helpers)
+        annotations.set(fn, "runtime_helpers", sorted(self.helpers))
         return fn
 
     def placeholders(self, body, args):
@@ -235,7 +235,7 @@ class _Reverse:
             if value.id in self.gathered:         # the seed's `gradient = [s_a, s_b, s_c, s_d]`
                 elements = [nodes.name(self.sens(e.id)) if e.id in self.a.active else nodes.const(0.0)
                             for e in target.elts]
-                whole = nodes.call("np.array", [gast.List(elts=elements, ctx=gast.Load()),
+                whole = nodes.call("np.array", [nodes.list_of(elements),
                                                 nodes.attribute(f"{value.id}.dtype")])
                 return [nodes.assign(self.sens(value.id), whole, stmt)]
             return [self.accumulate(nodes.subscript(self.sens(value.id), k), self.sens(e.id), stmt)
@@ -279,10 +279,10 @@ class _Reverse:
             # optimizer may assign it to a zero sensitivity instead of adding it
             same_shape = (is_partial is True and value is unreduced and out.is_array
                           and self.type(operand).is_array)
-            update.full_shape = (same_shape and not isinstance(value, gast.Name)) \
-                or getattr(expression, "exact_shape", False)
-            update.alias_of = value.id if same_shape and isinstance(value, gast.Name) else None
-            update.broadcast_view = getattr(expression, "broadcast_view", False)
+            annotations.set(update, "full_shape", (same_shape and not isinstance(value, gast.Name))
+                            or annotations.get(expression, "exact_shape"))
+            annotations.set(update, "alias_of", value.id if same_shape and isinstance(value, gast.Name) else None)
+            annotations.set(update, "broadcast_view", annotations.get(expression, "broadcast_view"))
             updates.append(update)
         return updates
 
@@ -317,16 +317,16 @@ class _Reverse:
             # the branch changes its own condition (a loop's `t_live`): keep the value it took
             taken = self.namer.fresh(test.id + "_taken")
             keep, test = [nodes.assign(taken, test, stmt)], nodes.name(taken)
-        forward = keep + [nodes.if_(test, f_body or [gast.Pass()], f_else, stmt)]
+        forward = keep + [nodes.if_(test, f_body or [nodes.pass_()], f_else, stmt)]
         if not (b_body or b_else):
             return forward, []
-        return forward, [nodes.if_(nodes.clone(test), b_body or [gast.Pass()], b_else, stmt)]
+        return forward, [nodes.if_(nodes.clone(test), b_body or [nodes.pass_()], b_else, stmt)]
 
     # loops ----------------------------------------------------------------------------------
 
     def loop(self, stmt, defined, depth):
         """Checkpoint each iteration forward; restore, replay and reverse it backward."""
-        body = [s for s in stmt.body if not getattr(s, "loop_exit", False)]
+        body = [s for s in stmt.body if not annotations.get(s, "loop_exit")]
         counted = isinstance(stmt, gast.While) or len(body) != len(stmt.body)
         index = stmt.target.id if isinstance(stmt, gast.For) else None
         own = self.assigned(stmt.body)
@@ -452,7 +452,7 @@ def _stored_in_order(target) -> list:
 
 
 def _text(stmt) -> str:
-    return getattr(stmt, "source_text", "") or ""
+    return annotations.get(stmt, "source_text") or ""
 
 
 def _key(atom):
@@ -460,7 +460,7 @@ def _key(atom):
 
 
 def _marked(comment):
-    comment.block_head = True
+    annotations.set(comment, "block_head", True)
     return comment
 
 
@@ -471,8 +471,8 @@ def _group_comments(stmts):
         if type(stmt) is gast.AugAssign or type(stmt) is gast.Assign:    # most: passed on
             out.append(stmt)
             continue
-        if nodes.is_comment(stmt) and getattr(stmt, "block_head", False):
-            key = (stmt.value.value, getattr(stmt, "source_file", None), stmt.lineno)
+        if nodes.is_comment(stmt) and annotations.get(stmt, "block_head"):
+            key = (stmt.value.value, annotations.get(stmt, "source_file"), stmt.lineno)
             if key == last:
                 continue
             last = key

@@ -23,7 +23,7 @@ import gast
 
 from .. import primitives
 from ..errors import AdjointError, locate
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..primitives import runtime
 
 TAPE_DTYPE = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
@@ -50,7 +50,7 @@ class LoopFrame:
         if not counted:
             at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
             if not _is_one(self.step):
-                at = gast.BinOp(left=nodes.atom(at), op=gast.FloorDiv(), right=copy.deepcopy(self.step))
+                at = nodes.binop(at, "//", copy.deepcopy(self.step))
             self.at_forward = self.at_reverse = at
             self.setup = [self.alloc(v, copy.deepcopy(trips)) for v in carried]
             forward.body = self.pushes(at) + forward.body
@@ -73,8 +73,7 @@ class LoopFrame:
         if isinstance(stmt, gast.While) and carried:
             full = self.namer.fresh("t_full")
             capacity_now = nodes.subscript(nodes.attribute(f"{self.tapes[carried[0]]}.shape"), 0)
-            grow = [nodes.assign(full, gast.Compare(left=nodes.name(count), ops=[gast.Eq()],
-                                                    comparators=[capacity_now]), stmt),
+            grow = [nodes.assign(full, nodes.compare(nodes.name(count), "==", capacity_now), stmt),
                     nodes.if_(full, [self.grown(v) for v in carried], origin=stmt)]
         forward.body = grow + self.pushes(count) + [nodes.accumulate(count, 1, stmt)] + forward.body
         head = []
@@ -109,7 +108,7 @@ class LoopFrame:
         pushes = [nodes.assign(nodes.subscript(self.tapes[v], copy.deepcopy(at), store=True), v, self.stmt)
                   for v in self.carried]
         for push in pushes:
-            push.checkpoint = True
+            annotations.set(push, "checkpoint", True)
         return pushes
 
     def popped(self, var):
@@ -124,7 +123,7 @@ class LoopFrame:
             tape = self.namer.fresh("tape_" + v)
             trips = nodes.call("len", [nodes.call("range", copy.deepcopy(self.stmt.iter.args))])
             rows = self.rows(trips, v)
-            first = gast.Compare(left=nodes.atom(copy.deepcopy(self.at_forward)), ops=[gast.Eq()], comparators=[nodes.const(0)])
+            first = nodes.compare(copy.deepcopy(self.at_forward), "==", nodes.const(0))
             alloc = nodes.if_(first, [nodes.assign(tape, nodes.call("np.empty", [rows, nodes.attribute(f"{v}.dtype")]),
                                                    self.stmt)], origin=self.stmt)
             push = nodes.assign(nodes.subscript(tape, copy.deepcopy(self.at_forward), store=True), v, self.stmt)
@@ -140,8 +139,7 @@ class LoopFrame:
         its first iteration (v has one shape in every iteration); returns the new code."""
         served = {}
         for v in names:
-            first = gast.Compare(left=nodes.atom(copy.deepcopy(self.at_forward)), ops=[gast.Eq()],
-                                 comparators=[nodes.const(0)])
+            first = nodes.compare(copy.deepcopy(self.at_forward), "==", nodes.const(0))
             keep = []
             for attr in ("shape", "dtype"):
                 served[(v, attr)] = self.namer.fresh(f"{v}_{attr}")
@@ -149,7 +147,7 @@ class LoopFrame:
             body = self.forward.body
             k = next(i for i, s in enumerate(body) if _defines(s, v))
             capture = nodes.if_(first, keep, origin=self.stmt)
-            capture.first_iteration = True          # optimize.allocate_once may add to it
+            annotations.set(capture, "first_iteration", True)          # optimize.allocate_once may add to it
             body[k + 1:k + 1] = [capture]
 
         class Serve(gast.NodeTransformer):
@@ -162,7 +160,7 @@ class LoopFrame:
     def record_writes(self):
         """Record tapes for the arrays the forward loop writes; returns the reverse undo."""
         writes = [s for s in statements(self.forward.body) if isinstance(s, gast.Assign)
-                  and isinstance(s.targets[0], gast.Subscript) and not getattr(s, "checkpoint", False)]
+                  and isinstance(s.targets[0], gast.Subscript) and not annotations.get(s, "checkpoint")]
         arrays = sorted({s.targets[0].value.id for s in writes})
         if not arrays:
             return []
@@ -191,7 +189,7 @@ class LoopFrame:
             helper = self.owner.helper(runtime.undo(ranks[y]))
             restore = nodes.assign(tops[y], nodes.call(nodes.name(helper), [
                 records[y], tops[y], copy.deepcopy(self.at_reverse), y]), self.stmt)
-            restore.also_writes = {y}                  # it puts elements of y back
+            annotations.set(restore, "also_writes", {y})                  # it puts elements of y back
             undo.append(restore)
         return undo
 
@@ -246,7 +244,7 @@ def stored_intermediates(loop, replay, backward, types):
                     and costly(v, set()) and invariant.shape_of_name(v))
     if not stored:
         return [], []
-    described = {n.value.id for n in nodes.walk(gast.Module(body=replay + backward, type_ignores=[]))
+    described = {n.value.id for n in nodes.walk(nodes.module(replay + backward))
                  if isinstance(n, gast.Attribute) and n.attr in ("shape", "dtype")
                  and isinstance(n.value, gast.Name)}
     shaped = sorted(v for v in described & single if invariant.shape_of_name(v)
