@@ -100,7 +100,7 @@ def default_signature(tree, wrt) -> dict:
                 if isinstance(a, gast.Name) and a.id in signature and a.id not in wrt:
                     signature[a.id] = INT
     # arrays the function reads from module globals or closures: their types are known
-    signature.update((source.name, source.type) for source in getattr(tree, "data_arguments", ()))
+    signature.update((source.name, source.type) for source in annotations.get(tree, "data_arguments"))
     return signature
 
 

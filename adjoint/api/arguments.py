@@ -77,8 +77,8 @@ def _sources(gradient):
         tree = generated.stages.get("normalize") if generated is not None else None
         if tree is None:                   # loaded from the cache, or not generated yet
             tree = normalized_function(gradient.fn)
-        known = _DATA[gradient] = (list(getattr(tree, "data_arguments", ())),
-                                   list(getattr(tree, "constant_sources", ())))
+        known = _DATA[gradient] = (annotations.get(tree, "data_arguments"),
+                                   annotations.get(tree, "constant_sources"))
     return known
 
 

@@ -84,8 +84,8 @@ def _add_data_parameters(tree, parsed):
         parameter = nodes.name(source.name)
         parameter.ctx = nodes.make(gast.Param)
         tree.args.args.append(parameter)
-    tree.data_arguments = sources
-    tree.constant_sources = list(parsed.constants.values())
+    annotations.set(tree, "data_arguments", tuple(sources))
+    annotations.set(tree, "constant_sources", tuple(parsed.constants.values()))
 
 
 class _Normalizer:
