@@ -116,6 +116,16 @@ ANNOTATIONS = {a.name: a for a in (
                set_by="optimize/carry, optimize/chunks (drops it from a chunk's inner loop)",
                read_by="optimize/carry, optimize/chunks",
                default=None, survives_rebuild=False),
+    Annotation("data_arguments", "FunctionDef",
+               "the DataSources (frontend/parse) of the arrays the function reads from module globals "
+               "or closure cells: the normalized function takes them as parameters after the user's",
+               set_by="frontend/normalize", read_by="analysis/shapes, api/arguments",
+               default=(), survives_rebuild=False),
+    Annotation("constant_sources", "FunctionDef",
+               "the ConstantSources (frontend/parse) of the numbers inlined from module globals or "
+               "closure cells: a call checks they still hold",
+               set_by="frontend/normalize", read_by="api/arguments",
+               default=(), survives_rebuild=False),
     Annotation("runtime_helpers", "FunctionDef",
                "the names of the runtime helpers (primitives/runtime) the adjoint calls",
                set_by="transforms/reverse, transforms/forward", read_by="pipeline",
