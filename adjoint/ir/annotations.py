@@ -40,7 +40,8 @@ ANNOTATIONS = {a.name: a for a in (
     Annotation("callee", "Call",
                "the Python object the call resolves to (a rule's primitive, a user helper, range...)",
                set_by="frontend/parse, frontend/normalize",
-               read_by="frontend/validate, frontend/normalize, analysis/shapes, api/arguments, ir/grammar",
+               read_by="frontend/parse, frontend/validate, frontend/normalize, ir/grammar, analysis/shapes "
+                       "(a call's type: lower/for_numba keeps it on the calls it rewrites), api/arguments",
                default=None, survives_rebuild=True),
     Annotation("source_text", "statement",
                "the user's line the statement comes from (a compound statement's without its colon), "
@@ -50,7 +51,7 @@ ANNOTATIONS = {a.name: a for a in (
                default="", survives_rebuild=True),
     Annotation("source_file", "statement",
                "the file the statement comes from, where it is not the differentiated function's "
-               "(an inlined helper's): emitted lines map back to it",
+               "(an inlined helper's): emitted lines and error locations map back to it",
                set_by="frontend/normalize; ir/nodes.located gives it to every node derived from one",
                read_by="lower/emit, transforms/reverse, errors.locate (directly: errors sits below ir)",
                default=None, survives_rebuild=True),

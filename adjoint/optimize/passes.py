@@ -426,7 +426,7 @@ class _ZeroState:
             if rewrite and type(target) is gast.Name and target.id in zero \
                     and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
                 value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
-                stmts[i] = nodes.assign_to(target, value, stmt)
+                stmts[i] = annotations.copy_to(nodes.assign_to(target, value, stmt), stmt)
                 self.changed = True
             zero.difference_update(self.summaries.written(stmt))
         elif isinstance(stmt, gast.If):
