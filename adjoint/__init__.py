@@ -9,12 +9,12 @@
     f(1.0, 2.0)                    # d f / d x at (1, 2)
 """
 
-from .api import GradientFunction, grad, source, value_and_grad
+from .api.compose import hessian, hvp, jacobian, jvp, vjp
+from .api.gradient import GradientFunction, grad, source, value_and_grad
 from .errors import AdjointArgumentError, AdjointError
-from .rules import jvp as tangent_rule
-from .rules import rule
-from .rules import vjp as vjp_rule
-from .transforms import hessian, hvp, jacobian, jvp, vjp
+from .primitives.rules import jvp as tangent_rule
+from .primitives.rules import rule
+from .primitives.rules import vjp as vjp_rule
 
 __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "source", "jvp", "vjp", "jacobian", "hessian", "hvp",

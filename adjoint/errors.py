@@ -60,7 +60,7 @@ class AdjointTypeError(AdjointError):
 
 
 def locate(node, filename: str) -> Location | None:
-    """The Location of a gast node carrying absolute positions (see parse.py)."""
+    """The Location of a gast node carrying absolute positions (see frontend/parse.py)."""
     line = getattr(node, "lineno", None)
     if line is None:
         return None

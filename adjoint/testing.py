@@ -88,7 +88,7 @@ def check_grad(fn, *args, wrt=0, target="cpu", rtol=1e-5, atol=1e-7, eps=None,
     IndexError at the user's line instead of a read or write outside it (see `adjoint.grad`;
     the cuda target has no bounds checks).
     """
-    from .api import GradientFunction
+    from .api.gradient import GradientFunction
 
     primal = getattr(fn, "__adjoint_function__", fn)
     gradient = GradientFunction(primal, wrt, target=target, debug=debug and target != "cuda")

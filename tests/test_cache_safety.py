@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import adjoint
-from adjoint import api
-from adjoint import cache as disk
+from adjoint.api import cache as disk
+from adjoint.api import gradient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,8 +33,8 @@ def cache_dir(tmp_path, monkeypatch):
 def transformations(monkeypatch):
     """Counts the pipeline runs of grad(..., cache=True): a cache hit runs none."""
     calls = []
-    original = api.differentiate
-    monkeypatch.setattr(api, "differentiate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = gradient.differentiate
+    monkeypatch.setattr(gradient, "differentiate", lambda *a, **k: calls.append(1) or original(*a, **k))
     return calls
 
 
@@ -119,10 +119,10 @@ RUN = """
 import json, sys
 sys.path[:0] = [{root!r}, {folder!r}]
 import adjoint
-from adjoint import api
+from adjoint.api import gradient
 calls = []
-original = api.differentiate
-api.differentiate = lambda *a, **k: calls.append(1) or original(*a, **k)
+original = gradient.differentiate
+gradient.differentiate = lambda *a, **k: calls.append(1) or original(*a, **k)
 import model_for_cache
 value, gradient = adjoint.value_and_grad(model_for_cache.f, cache=True)(0.5)
 print(json.dumps({{"value": value, "gradient": gradient, "transformed": len(calls)}}))

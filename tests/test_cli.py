@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import adjoint
-from adjoint.cli import main
+from adjoint.cli.command import main
 from adjoint.pipeline import STAGES
 from adjoint.testing import assert_grad, check_grad
 
@@ -441,12 +441,12 @@ def test_subprocess_export(model, tmp_path):
 
 
 def _load(path):
-    from adjoint.cli import load_file
+    from adjoint.cli.command import load_file
     return load_file(path)
 
 
 def test_module_docstring_documents_exit_codes():
-    import adjoint.cli
-    doc = textwrap.dedent(adjoint.cli.__doc__)
+    from adjoint.cli import command
+    doc = textwrap.dedent(command.__doc__)
     for code in range(5):
         assert f"    {code}  " in doc

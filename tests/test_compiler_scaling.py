@@ -242,7 +242,7 @@ def test_cached_gradient_of_a_deep_sum_loads_without_recursion_error(monkeypatch
 def test_fresh_names_for_one_base_take_linear_time():
     """reverse asks for t_old, t_old_1, t_old_2, ... once per overwritten value: each name
     must not rescan all the suffixes before it (20,000 names took minutes)."""
-    from adjoint.names import Namer
+    from adjoint.ir.names import Namer
     namer = Namer({"t_old_3", "v"})
     with cpu_budget(1.0):
         names = [namer.fresh("t_old") for _ in range(20_000)]
@@ -256,7 +256,7 @@ def test_straight_line_code_needs_one_dead_code_pass(monkeypatch):
     """Each dead-code pass walks the whole adjoint: straight-line code needs a single one, since
     forwarding copies leaves no dead code behind and nothing runs again just to confirm it
     (dead stores go before copies are forwarded)."""
-    from adjoint import optimize
+    from adjoint.optimize import passes as optimize
     rounds = []
     real = optimize.eliminate_dead_code
     monkeypatch.setattr(optimize, "eliminate_dead_code", lambda *a: rounds.append(1) or real(*a))

@@ -12,8 +12,9 @@ import time
 
 import gast
 
-from adjoint import device, nodes
-from adjoint.emit import emit_function
+from adjoint.ir import nodes
+from adjoint.lower import device
+from adjoint.lower.emit import emit_function
 from adjoint.pipeline import differentiate
 from tests.test_compiler_scaling import load_program, straight_line_source
 

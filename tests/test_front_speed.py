@@ -21,9 +21,12 @@ import time
 import gast
 import pytest
 
-from adjoint import nodes, pipeline, runtime, shapes, trees
+from adjoint import pipeline
+from adjoint.analysis import shapes
 from adjoint.errors import AdjointError
-from adjoint.names import Namer
+from adjoint.ir import nodes, trees
+from adjoint.ir.names import Namer
+from adjoint.lower.for_numba import lower_for_numba
 from tests.test_compiler_scaling import load_program, straight_line_source
 
 FRONT_STAGES_BOUND = 6              # CPU time, in gast.parse's of the source (old code: ~8; new: ~4)
@@ -35,7 +38,7 @@ def _front_stages(fn):
     normalized = pipeline.normalize(parsed, Namer(pipeline._user_names(parsed.tree)))
     types = shapes.default_signature(normalized, ("x",))
     pipeline.check_views(parsed, {parsed.user(a): types[a] for a in parsed.args})
-    runtime.lower_for_numba(normalized, lambda node: shapes.type_of(node, types))
+    lower_for_numba(normalized, lambda node: shapes.type_of(node, types))
 
 
 def _best_cpu_time(work, runs=3):

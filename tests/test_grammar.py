@@ -8,7 +8,8 @@ import gast
 import pytest
 
 import adjoint
-from adjoint import grammar, pipeline
+from adjoint import pipeline
+from adjoint.ir import grammar
 from tests import array_corpus, control_flow_corpus, corpus, fuzz_regressions, fuzzing, higher_corpus
 
 

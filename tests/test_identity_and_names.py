@@ -24,8 +24,9 @@ import numpy as _np
 import pytest
 
 import adjoint
-from adjoint import chunks, pipeline
-from adjoint.cli import main
+from adjoint import pipeline
+from adjoint.cli.command import main
+from adjoint.optimize import chunks
 from tests.conftest import finite_difference
 
 TARGETS = ("python", "cpu")

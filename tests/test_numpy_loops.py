@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import adjoint
-from adjoint import runtime
+from adjoint.primitives import runtime
 from tests.oracles import autograd_gradient, finite_difference
 
 

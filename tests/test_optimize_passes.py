@@ -17,9 +17,11 @@ import gast
 import pytest
 
 import examples.rosenbrock
-from adjoint import nodes, pipeline, shapes
-from adjoint import optimize as optimize_module
-from adjoint.emit import emit_function
+from adjoint import pipeline
+from adjoint.analysis import shapes
+from adjoint.ir import nodes
+from adjoint.lower.emit import emit_function
+from adjoint.optimize import passes as optimize_module
 from tests import array_corpus, control_flow_corpus
 from tests.test_compiler_scaling import load_program, straight_line_source
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import adjoint
-from adjoint import chunks
+from adjoint.optimize import chunks
 from examples.rosenbrock import rosenbrock
 from tests.oracles import finite_difference
 from tests.test_carry import three_point, wrapping  # offsets -1..1; x[i - 1] at i = 0

@@ -6,7 +6,7 @@ import pytest
 
 import adjoint
 from adjoint import pipeline
-from adjoint.cli import main
+from adjoint.cli.command import main
 
 
 def f4(a, b, c, d):

@@ -11,14 +11,16 @@ import time
 import gast
 import pytest
 
-from adjoint import nodes, rules, shapes
-from adjoint.analyze import analyze
-from adjoint.forward import forward
-from adjoint.names import Namer
-from adjoint.normalize import normalize
-from adjoint.parse import parse
+from adjoint.analysis import shapes
+from adjoint.analysis.activity import analyze
+from adjoint.frontend.normalize import normalize
+from adjoint.frontend.parse import parse
+from adjoint.ir import nodes
+from adjoint.ir.names import Namer
 from adjoint.pipeline import _user_names, deep_recursion
-from adjoint.reverse import reverse
+from adjoint.primitives import rules
+from adjoint.transforms.forward import forward
+from adjoint.transforms.reverse import reverse
 from tests import array_corpus
 from tests.test_compiler_scaling import load_program, straight_line_source
 
@@ -270,7 +272,7 @@ def test_node_builders_cost_well_under_gasts_constructor():
 
 
 def test_assigned_finds_the_stores_a_search_of_every_node_finds():
-    from adjoint.analyze import assigned
+    from adjoint.analysis.activity import assigned
     source = ("def f(x, n):\n    y = x * 2.0\n    a, b = x\n    z = np.zeros(n)\n"
               "    for i in range(n):\n        z[i] = y\n        if y > 0:\n            w = y\n"
               "    return [q for q in z]\n")

@@ -1,6 +1,6 @@
 """The derivative table, rule by rule.
 
-For every primitive registered in adjoint.rules.RULES (the built-in table plus the user rule
+For every primitive registered in adjoint.primitives.rules.RULES (the built-in table plus the user rule
 the corpus registers):
   (a) the rule's `partials` function against central differences of the primitive itself,
       at 5 seeded points inside the rule's domain;
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import adjoint
-from adjoint.rules import NON_DIFFERENTIABLE, RULES
+from adjoint.primitives.rules import NON_DIFFERENTIABLE, RULES
 from tests import corpus  # noqa: F401  (registers the user rule `softplus`: it is tested too)
 from tests.conftest import assert_gradient, compiled, fd_tolerance, finite_difference, make_rng
 

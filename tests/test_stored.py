@@ -290,6 +290,6 @@ def test_reset_only_where_no_alias_can_keep_the_array(use, copies):
     per-iteration allocation."""
     import gast
 
-    from adjoint.allocate import _copied_only
+    from adjoint.optimize.allocate import _copied_only
     loop = gast.parse(f"for k in range(3):\n    {use}\n").body[0]
     assert _copied_only(loop, "s_1") is copies

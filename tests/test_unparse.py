@@ -17,7 +17,8 @@ import time
 import gast
 import pytest
 
-from adjoint import emit, pipeline, unparse
+from adjoint import pipeline
+from adjoint.lower import emit, unparse
 from adjoint.pipeline import differentiate
 from tests import array_corpus, control_flow_corpus, corpus, fuzzing, higher_corpus
 

@@ -385,9 +385,9 @@ def test_argument_types_settle_whether_an_element_is_a_view():
     """With the arguments' types (what the call passes), `total = x[0]` of a vector is a
     number and the accumulation is fine; of a matrix it is a row, written in place. Without
     them, x (indexed once) is taken for a vector, as the code generated before a call is."""
-    from adjoint import shapes
-    from adjoint.parse import parse
-    from adjoint.validate import check_views
+    from adjoint.analysis import shapes
+    from adjoint.frontend.parse import parse
+    from adjoint.frontend.validate import check_views
     parsed = parse(accumulate_from_an_element)
     check_views(parsed, {"x": shapes.Type("float", 1)})
     with pytest.raises(adjoint.AdjointError, match=r"(?s)share memory .*total = np.copy\(x\[0\]\)"):

@@ -1,0 +1,354 @@
+"""Which variables carry sensitivities, and which values the reverse sweep reads.
+
+    t_1 = x * y          active: {x, t_1, t_2}        (wrt x; y is a constant input)
+    n = len(y)           arrays: {y}
+    t_2 = t_1 / n        reverse reads: {y, n}        (d(x*y)/dx = y; d(t_1/n)/dt_1 = 1/n)
+    return t_2
+
+A variable is *active* when it depends on a `wrt` input (varied) through differentiable
+operations and the result depends on it (useful). The analysis is flow-insensitive: one answer
+per name, valid everywhere, which is conservative and what loops need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gast
+
+from ..errors import AdjointError
+from ..ir import nodes
+from ..ir.grammar import is_linear_chain, linear_terms, primitive_of
+from ..primitives import rules
+from . import shapes
+
+
+@dataclasses.dataclass
+class Analysis:
+    wrt: tuple                    # names of the arguments differentiated against
+    active: set                   # names that get a sensitivity s_*
+    arrays: set                   # names holding arrays (their sensitivity is an array)
+    reverse_reads: set            # names whose forward values the reverse sweep reads
+    assigned_once: set            # names assigned exactly once, outside loops
+    result: gast.AST              # the returned atom
+    types: dict                   # name -> shapes.Type
+    kinds: dict                   # name -> "float" | "int" | "bool" (element kinds, for tapes)
+
+
+def analyze(tree: gast.FunctionDef, wrt, signature=None, filename="<adjoint>") -> Analysis:
+    args = [a.id for a in tree.args.args]
+    if signature is None or not set(args) <= set(signature):
+        guessed = shapes.default_signature(tree, wrt)           # a partial one is completed
+    else:
+        guessed = dict.fromkeys(args)                           # a complete one: nothing to guess
+    signature = {**guessed, **(signature or {})}                # (the arguments' order first)
+    types = shapes.infer(tree, signature, filename)
+    statements = list(_assignments(tree.body, in_loop=False))
+    flows = [(_targets(stmt), differentiable_operands(stmt, types)) for stmt, _ in statements]
+    varied = _reached(set(wrt), [(operands, targets) for targets, operands in flows])
+    final = tree.body[-1]
+    result = final.value
+    useful = _reached(nodes.loads_in(result), flows)
+    active = {n for n in varied & useful if types.get(n, shapes.FLOAT).kind == "float"}
+    arrays = {n for n, t in types.items() if t.is_array}
+    reads = _reverse_reads(tree, active, types)
+    counts: dict = {}
+    for (stmt, in_loop), (targets, _) in zip(statements, flows):
+        for target in targets:
+            counts[target] = counts.get(target, 0) + (2 if in_loop else 1)
+    once = {name for name, count in counts.items() if count == 1} - set(args)
+    kinds = {n: t.kind for n, t in types.items() if t.kind != "shape"}
+    return Analysis(wrt=tuple(wrt), active=active, arrays=arrays, reverse_reads=reads,
+                    assigned_once=once, result=result, types=types, kinds=kinds)
+
+
+def _assignments(body, in_loop):
+    for stmt in body:
+        if isinstance(stmt, gast.Assign):
+            yield stmt, in_loop
+        elif isinstance(stmt, gast.If):
+            yield from _assignments(stmt.body, in_loop)
+            yield from _assignments(stmt.orelse, in_loop)
+        elif isinstance(stmt, (gast.For, gast.While)):
+            if isinstance(stmt, gast.For):
+                yield stmt, True
+            yield from _assignments(stmt.body, True)
+
+
+def _targets(stmt):
+    if isinstance(stmt, gast.For):
+        return [stmt.target.id]
+    target = stmt.targets[0]
+    if isinstance(target, gast.Tuple):
+        return [e.id for e in target.elts]
+    if isinstance(target, gast.Subscript):
+        return [target.value.id]
+    return [target.id]
+
+
+def differentiable_operands(stmt, types=None):
+    """The names whose sensitivity an assignment feeds (empty for integer-valued operations)."""
+    if isinstance(stmt, gast.For):
+        return set()
+    value = stmt.value
+    if isinstance(value, gast.Name):
+        return {value.id}
+    if isinstance(value, gast.Subscript):
+        return {value.value.id} if isinstance(value.value, gast.Name) else set()
+    if isinstance(value, gast.Attribute) or isinstance(value, gast.Constant):
+        return set()
+    primitive = primitive_of(value)
+    if primitive is None or rules.is_non_differentiable(primitive) or not rules.is_differentiable(primitive):
+        return set()
+    return nodes.loads_in(value) - {"math", "np"}
+
+
+def _reached(seed, flows) -> set:
+    """The names `seed` reaches through `flows`, (sources, destinations) pairs: a pair whose
+    sources hold a reached name reaches all its destinations (the activity fixpoint, solved by
+    a worklist over the pairs each name is a source of: each pair is followed at most once)."""
+    by_source: dict = {}
+    for k, (sources, _) in enumerate(flows):
+        for source in sources:
+            by_source.setdefault(source, []).append(k)
+    reached, todo, followed = set(seed), list(seed), set()
+    while todo:
+        for k in by_source.get(todo.pop(), ()):
+            if k in followed:
+                continue
+            followed.add(k)
+            fresh = [d for d in flows[k][1] if d not in reached]
+            reached.update(fresh)
+            todo += fresh
+    return reached
+
+
+def _reverse_reads(tree, active, types) -> set:
+    """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
+    reads = set()
+    loads = _StatementLoads()
+    for node in nodes.statements(tree.body):
+        if isinstance(node, (gast.For, gast.While)):
+            reads.update(*map(loads, node.body))        # the replay reads them
+        if isinstance(node, (gast.If, gast.While)):
+            reads |= nodes.loads_in(node.test)
+        elif isinstance(node, gast.For):
+            reads |= {n for a in node.iter.args for n in nodes.loads_in(a)}
+        elif isinstance(node, gast.Assign):
+            reads |= _statement_reads(node, active, types)
+    return reads - {"math", "np"}
+
+
+class _StatementLoads:
+    """nodes.loads_in of statements, each block's statements counted once however deeply
+    the loops holding it nest (a compound statement's loads are its head's and its blocks')."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, stmt):
+        found = self.known.get(id(stmt))
+        if found is None:
+            if not isinstance(stmt, (gast.If, gast.For, gast.While)):
+                found = nodes.loads_in(stmt)
+            else:
+                found = set()
+                for field in stmt._fields:
+                    value = getattr(stmt, field, None)
+                    if field in ("body", "orelse"):
+                        found.update(*map(self, value))
+                    elif isinstance(value, gast.AST):
+                        found |= nodes.loads_in(value)
+            self.known[id(stmt)] = found
+        return found
+
+
+def _statement_reads(stmt, active, types):
+    target, value = stmt.targets[0], stmt.value
+    if isinstance(target, gast.Subscript):
+        return nodes.loads_in(target.slice) if target.value.id in active else set()
+    if isinstance(target, gast.Tuple):
+        return set()
+    if target.id not in active:
+        return set()
+    if isinstance(value, gast.Subscript):
+        return nodes.loads_in(value.slice)
+    if is_linear_chain(value) or isinstance(value, (gast.Name, gast.Constant, gast.Attribute)):
+        return set()
+    primitive = primitive_of(value)
+    args = _operands(value)
+    ranks = _ranks(args, types)
+    if _kind_of_rule(primitive, args, ranks) == "elementwise":     # read off the rule's templates
+        loads = zip(args, rules.lookup(primitive).loads(args, target.id, _elementwise(args, types),
+                                                        [_is_active_name(a, active) for a in args]))
+    else:
+        loads = [(operand, None if c is None else nodes.loads_in(c))
+                 for operand, c, _ in derivative(primitive, args, target.id, "g", types, active)]
+    reads = set()
+    for operand, names in loads:
+        if names is not None and _is_active_name(operand, active):
+            reads |= names - {"g"}
+    return reads
+
+
+def derivative(primitive, args, out, g, types, active=None):
+    """[(operand, expression, how), ...] for a call of `primitive` on `args`.
+
+    Elementwise primitives give partials (how=True: multiply by g, sum back to the operand's
+    shape); array primitives their vector-Jacobian product contributions (how=False, or
+    "broadcast" when they still need summing back); sequence primitives one per part.
+    With `active` (a set of names), the expression of an operand that is no active name is
+    None: no sensitivity flows there, so it is not built."""
+    ranks = _ranks(args, types)
+    wanted = None if active is None else [_is_active_name(a, active) for a in args]
+    kind_of_rule = _kind_of_rule(primitive, args, ranks)
+    if kind_of_rule == "array":
+        array_rule = rules.lookup_array(primitive, ranks)
+        g_node = nodes.name(g) if isinstance(g, str) else g
+        kind = "broadcast" if array_rule.broadcasts else False
+        contributions = array_rule.instantiate(args, out, g_node, wanted)
+        for c in contributions:
+            if c is not None and array_rule.exact_shape:
+                c.exact_shape = True            # optimize may assign it instead of adding
+            if c is not None and array_rule.broadcast_view:
+                c.broadcast_view = True         # ... where the sensitivity is only read elementwise
+        return [(a, c, kind) for a, c in zip(args, contributions)]
+    if kind_of_rule == "parts":
+        parts_rule = rules.lookup_parts(primitive)
+        g_node = nodes.name(g) if isinstance(g, str) else g
+        pairs, offset = [], nodes.const(0)
+        for k, part in enumerate(args[0].elts):
+            wanted_part = active is None or _is_active_name(part, active)
+            pairs.append((part, parts_rule.instantiate(part, nodes.const(k), offset, g_node)
+                          if wanted_part else None, False))
+            if isinstance(part, gast.Name):
+                offset = nodes.binop(offset, "+", nodes.subscript(nodes.attribute(f"{part.id}.shape"), 0))
+        return pairs
+    if kind_of_rule is None:
+        if rules.is_differentiable(primitive):
+            name = getattr(primitive, "__name__", repr(primitive))
+            raise AdjointError(f"no derivative rule for {name} with arguments of rank "
+                               f"{', '.join(map(str, ranks))}",
+                               hint="register one with @adjoint.vjp_rule, or reshape the arguments")
+        return []
+    partials = rules.lookup(primitive).instantiate(args, out, _elementwise(args, types), wanted)
+    return [(a, p, True) for a, p in zip(args, partials)]
+
+
+def _kind_of_rule(primitive, args, ranks):
+    """Which rule derivative() applies: "array" (a vjp for these ranks), "parts" (a sequence
+    argument's), "elementwise" (partials), or None (no rule)."""
+    if rules.lookup_array(primitive, ranks) is not None:
+        return "array"
+    if rules.lookup_parts(primitive) is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
+        return "parts"
+    return "elementwise" if rules.lookup(primitive) is not None else None
+
+
+def _ranks(args, types):
+    return [shapes.type_of(a, types).ndim if not isinstance(a, (gast.Tuple, gast.List)) else 0 for a in args]
+
+
+def _elementwise(args, types):
+    """Whether partials apply elementwise: an operand is an array."""
+    return any(shapes.type_of(a, types).is_array for a in args if not isinstance(a, (gast.Tuple, gast.List)))
+
+
+def _is_active_name(atom, active):
+    return isinstance(atom, gast.Name) and atom.id in active
+
+
+def _operands(value):
+    if isinstance(value, gast.BinOp):
+        return [value.left, value.right]
+    if isinstance(value, gast.UnaryOp):
+        return [value.operand]
+    if isinstance(value, gast.Call):
+        return list(value.args) + [k.value for k in value.keywords if k.arg != "dtype"]
+    return []
+
+
+operands = _operands
+
+
+# dataflow over structured code -------------------------------------------------------------
+
+def assigned(stmts) -> set:
+    """Every name some statement in `stmts` assigns (loop variables included): a search
+    like nodes.load_counts' (the reverse sweep asks it of every statement)."""
+    names = set()
+    todo = list(stmts)
+    pop, push, extend = todo.pop, todo.append, todo.extend
+    name_kind, store, child_fields = gast.Name, gast.Store, nodes.child_fields
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is name_kind:
+            if type(node.ctx) is store:
+                names.add(node.id)
+            if node.annotation is None:
+                continue
+        for field in child_fields(kind):
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return names
+
+
+def exposed_reads(stmts, defined=frozenset()) -> set:
+    """Names `stmts` may read before assigning them (upward-exposed uses)."""
+    exposed, _ = _exposed(stmts, set(defined))
+    return exposed
+
+
+def _exposed(stmts, defined, guarded=None):
+    """(exposed reads, definitely assigned names). `guarded` maps a condition variable to the
+    names assigned under `if cond:` while cond kept its value, so that a later read under
+    the same unchanged condition counts as defined (the loop flags `if t_live:` need this)."""
+    guarded = dict(guarded or {})
+    exposed = set()
+    for stmt in stmts:
+        if isinstance(stmt, gast.If):
+            exposed |= nodes.loads_in(stmt.test) - defined
+            cond = stmt.test.id if isinstance(stmt.test, gast.Name) else None
+            inner = defined | guarded.get(cond, set())
+            inner_else = defined | guarded.get(("not", cond), set())
+            e1, d1 = _exposed(stmt.body, set(inner), guarded)
+            e2, d2 = _exposed(stmt.orelse, set(inner_else), guarded)
+            exposed |= e1 | e2
+            changed = assigned([stmt])
+            guarded = {c: names for c, names in guarded.items()
+                       if (c[1] if isinstance(c, tuple) else c) not in changed}
+            if cond is not None and cond not in changed:
+                guarded[cond] = guarded.get(cond, set()) | d1
+                guarded[("not", cond)] = guarded.get(("not", cond), set()) | d2
+            defined = defined | (d1 & d2)
+        elif isinstance(stmt, (gast.For, gast.While)):
+            head = nodes.loads_in(stmt.iter) if isinstance(stmt, gast.For) else nodes.loads_in(stmt.test)
+            exposed |= head - defined
+            inner = defined | ({stmt.target.id} if isinstance(stmt, gast.For) else set())
+            e, _ = _exposed(stmt.body, inner)
+            exposed |= e
+            changed = assigned([stmt])
+            guarded = {c: names for c, names in guarded.items()
+                       if (c[1] if isinstance(c, tuple) else c) not in changed}
+        elif isinstance(stmt, (gast.Assign, gast.AugAssign)):
+            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
+            reads = nodes.loads_in(stmt.value)
+            if isinstance(target, gast.Subscript) or isinstance(stmt, gast.AugAssign):
+                reads |= nodes.loads_in(target) | ({target.id} if isinstance(target, gast.Name) else set())
+            exposed |= reads - defined
+            written = {n.id for n in nodes.walk(target)
+                       if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+            defined = defined | written
+            guarded = {c: names for c, names in guarded.items()
+                       if (c[1] if isinstance(c, tuple) else c) not in written}
+        else:
+            exposed |= nodes.loads_in(stmt) - defined
+    return exposed - {"math", "np"}, defined
+
+
+__all__ = ["Analysis", "analyze", "differentiable_operands", "operands", "linear_terms",
+           "assigned", "exposed_reads"]

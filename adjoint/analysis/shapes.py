@@ -1,0 +1,332 @@
+"""The kind and rank of every variable, from the arguments' types.
+
+    def f(x, w):            signature {x: float[:], w: float}
+        y = np.sin(x) * w    ->   y: float[:]   (rank 1)
+        s = np.sum(y)             s: float
+        return s
+
+Rank decides the adjoint's shape: `np.dot` of a matrix and a vector reverses differently from
+a dot of two vectors, and a broadcast operand's sensitivity is summed back to its own rank.
+One type per name, valid everywhere (numba's rule too). Sizes are not tracked: only the rank
+and the element kind (bool < int < float).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+
+import gast
+import numpy as np
+
+from ..errors import AdjointTypeError, locate
+from ..ir import nodes, trees
+
+
+@dataclasses.dataclass(frozen=True)
+class Type:
+    kind: str          # "float" | "int" | "bool" | "shape" (a tuple of ints)
+    ndim: int = 0      # 0 for scalars; an array's rank; a shape's length
+
+    @property
+    def is_array(self) -> bool:
+        return self.kind != "shape" and self.ndim > 0
+
+    def __str__(self):
+        if self.kind == "shape":
+            return f"shape[{self.ndim}]"
+        return self.kind + ("[" + ", ".join(":" * self.ndim) + "]" if self.ndim else "")
+
+
+FLOAT, INT, BOOL = Type("float"), Type("int"), Type("bool")
+_ORDER = {"bool": 0, "int": 1, "float": 2}
+
+
+def describe(value) -> Type:
+    """The Type of a runtime argument."""
+    if isinstance(value, (bool, np.bool_)):
+        return BOOL
+    if isinstance(value, (int, np.integer)):
+        return INT
+    if isinstance(value, (float, np.floating)):
+        return FLOAT
+    array = np.asarray(value)
+    kind = {"b": "bool", "i": "int", "u": "int"}.get(array.dtype.kind, "float")
+    return Type(kind, array.ndim)
+
+
+def default_signature(tree, wrt) -> dict:
+    """Types guessed from the source alone, for `adjoint.source(f)` without arguments:
+    an argument indexed with k subscripts (or unpacked) is a rank-k float array, one whose
+    `.shape[k - 1]` is read at least rank k; an argument used as a loop bound or index is an
+    int; every other argument is a float."""
+    signature = {a.id: FLOAT for a in tree.args.args}
+    shapes_of = {}                       # normalized code reads x.shape[1] as t = x.shape; t[1]
+    for node in nodes.statements(tree.body):                 # (assignments are statements)
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) \
+                and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
+                and isinstance(node.value.value, gast.Name):
+            shapes_of[node.targets[0].id] = node.value.value.id
+    for node in trees.walk_branches(tree):              # names and constants tell nothing
+        if type(node) not in _SIGNATURE_KINDS:
+            continue
+        shape_of = _shape_read(node, shapes_of)
+        if shape_of is not None and shape_of[0] in signature:
+            name, axis = shape_of
+            signature[name] = Type("float", max(axis + 1, signature[name].ndim))
+        elif isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
+                and node.value.id in signature:
+            index = node.slice
+            rank = len(index.elts) if isinstance(index, gast.Tuple) else 1
+            signature[node.value.id] = Type("float", max(rank, signature[node.value.id].ndim))
+        elif isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Tuple) \
+                and isinstance(node.value, gast.Name) and node.value.id in signature:
+            signature[node.value.id] = Type("float", 1)
+        elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
+                and node.value.id in signature and node.attr in ("shape", "size", "ndim"):
+            signature[node.value.id] = Type("float", max(1, signature[node.value.id].ndim))
+        elif isinstance(node, gast.Call) and getattr(node, "callee", None) is len:
+            for a in node.args:
+                if isinstance(a, gast.Name) and a.id in signature:
+                    signature[a.id] = Type("float", max(1, signature[a.id].ndim))
+        elif isinstance(node, gast.For):
+            for a in node.iter.args:
+                if isinstance(a, gast.Name) and a.id in signature and a.id not in wrt:
+                    signature[a.id] = INT
+    return signature
+
+
+# the node types default_signature reads something from
+_SIGNATURE_KINDS = frozenset((gast.Subscript, gast.Assign, gast.Attribute, gast.Call, gast.For))
+
+
+def _shape_read(node, shapes_of):
+    """(name, k) for `name.shape[k]`, or `t[k]` after `t = name.shape`, with a constant k >= 0."""
+    if not (isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant)
+            and type(node.slice.value) is int and node.slice.value >= 0):
+        return None
+    shape = node.value
+    if isinstance(shape, gast.Attribute) and shape.attr == "shape" and isinstance(shape.value, gast.Name):
+        return shape.value.id, node.slice.value
+    if isinstance(shape, gast.Name) and shape.id in shapes_of:
+        return shapes_of[shape.id], node.slice.value
+    return None
+
+
+def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict:
+    """name -> Type for every variable of a normalized function."""
+    types = dict(signature)
+    for _ in range(50):
+        changed = False
+        for stmt in _assignments(tree.body):
+            try:
+                assigned = _assigned_types(stmt, types, filename)
+            except AdjointTypeError as error:
+                if error.location is not None:
+                    raise
+                raise AdjointTypeError(error.message, location=locate(stmt, filename),
+                                       hint=error.hint) from None
+            for name, new in assigned:
+                old = types.get(name)
+                if old == new:
+                    continue
+                merged = new if old is None else _merge(old, new, name, stmt, filename)
+                if merged != old:
+                    types[name] = merged
+                    changed = True
+        if not changed:
+            break
+    _check_element_writes(tree, types, filename)
+    return types
+
+
+def _check_element_writes(tree, types, filename):
+    """`v[i, j] = e` needs v of rank 2 or more, as a read would (once every name is typed: a
+    store's base may be typed later in the body than the store)."""
+    for stmt in _assignments(tree.body):
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
+                and target.value.id in types:
+            try:
+                _subscript_type(target, types, filename)
+            except AdjointTypeError as error:
+                if error.location is not None:
+                    raise
+                raise AdjointTypeError(error.message, location=locate(stmt, filename)) from None
+
+
+def _merge(old, new, name, stmt, filename):
+    if old.kind == "shape" or new.kind == "shape" or old.ndim != new.ndim:
+        raise AdjointTypeError(f"`{name}` is {old} in one place and {new} in another",
+                           location=locate(stmt, filename),
+                           hint="give values of different ranks different names")
+    return old if _ORDER[old.kind] >= _ORDER[new.kind] else new
+
+
+def _assignments(body):
+    for stmt in body:
+        if isinstance(stmt, gast.Assign):
+            yield stmt
+        elif isinstance(stmt, (gast.If, gast.For, gast.While)):
+            if isinstance(stmt, gast.For):
+                yield stmt
+            yield from _assignments(stmt.body)
+            yield from _assignments(getattr(stmt, "orelse", []) or [])
+
+
+def _assigned_types(stmt, types, filename):
+    if isinstance(stmt, gast.For):
+        return [(stmt.target.id, INT)]
+    target, value = stmt.targets[0], stmt.value
+    if isinstance(target, gast.Subscript):
+        return []
+    if isinstance(target, gast.Tuple):
+        source = type_of(value, types, filename)
+        element = Type(source.kind, source.ndim - 1) if source.kind != "shape" else INT
+        return [(e.id, element) for e in target.elts]
+    return [(target.id, type_of(value, types, filename))]
+
+
+def type_of(expr, types, filename="<adjoint>") -> Type:
+    node_type = type(expr)               # names and constants first: most operands are one
+    if node_type is gast.Name:
+        return types.get(expr.id, FLOAT)
+    if node_type is gast.Constant:
+        return _CONSTANT_TYPES.get(type(expr.value), FLOAT)
+    if node_type is gast.Attribute:
+        if isinstance(expr.value, gast.Name) and expr.value.id in ("math", "np"):
+            return FLOAT
+        base = type_of(expr.value, types, filename)
+        if expr.attr == "shape":
+            return Type("shape", base.ndim)
+        return INT
+    if node_type is gast.Tuple or node_type is gast.List:
+        return Type("shape", len(expr.elts))
+    if node_type is gast.Subscript:
+        return _subscript_type(expr, types, filename)
+    if node_type is gast.Compare:
+        return Type("bool", max(_rank(o, types) for o in [expr.left] + expr.comparators))
+    if node_type is gast.UnaryOp:
+        operand = type_of(expr.operand, types, filename)
+        return Type("bool", operand.ndim) if type(expr.op) is gast.Not else operand
+    if node_type is gast.BinOp:
+        left, right = type_of(expr.left, types, filename), type_of(expr.right, types, filename)
+        if type(expr.op) is gast.MatMult:
+            return Type("float", _matmul_rank(left.ndim, right.ndim, expr, filename))
+        if type(expr.op) is gast.Add and left.kind == "shape" and right.kind == "shape":
+            return Type("shape", left.ndim + right.ndim)
+        kind = _join(left.kind, right.kind)
+        if type(expr.op) is gast.Div or (type(expr.op) is gast.Pow and kind != "int"):
+            kind = "float"
+        if kind == "bool":
+            kind = "int"
+        return Type(kind, max(left.ndim, right.ndim))
+    if node_type is gast.Call:
+        return _call_type(expr, types, filename)
+    return FLOAT
+
+
+_CONSTANT_TYPES = {bool: BOOL, int: INT}
+
+
+def _rank(expr, types):
+    return type_of(expr, types).ndim if type_of(expr, types).kind != "shape" else 0
+
+
+def _join(*kinds):
+    kinds = [k if k in _ORDER else "float" for k in kinds]
+    return max(kinds, key=_ORDER.get)
+
+
+def _subscript_type(expr, types, filename):
+    base = type_of(expr.value, types, filename)
+    if base.kind == "shape":
+        return INT
+    index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
+    dropped = sum(1 for i in index if not isinstance(i, gast.Slice))
+    if len(index) > base.ndim:
+        raise AdjointTypeError(f"too many indices: {len(index)} for an array of rank {base.ndim}",
+                           location=locate(expr, filename))
+    return Type(base.kind, base.ndim - dropped)
+
+
+def _matmul_rank(a, b, node, filename):
+    ranks = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
+    if (a, b) not in ranks:
+        raise AdjointTypeError(f"matrix product of ranks {a} and {b} is not supported",
+                           location=locate(node, filename), hint="use rank-1 or rank-2 operands")
+    return ranks[(a, b)]
+
+
+def _keyword(call, name):
+    for k in call.keywords:
+        if k.arg == name:
+            return k.value
+    return None
+
+
+def _axis(call, position):
+    axis = _keyword(call, "axis")
+    if axis is None and len(call.args) > position:
+        axis = call.args[position]
+    return axis
+
+
+def _shape_length(node, types):
+    t = type_of(node, types)
+    if t.kind == "shape":
+        return t.ndim
+    return 1                                         # np.zeros(n): a single length
+
+
+REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin}
+CREATORS = {np.zeros, np.ones, np.empty, np.full}
+LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.copy, np.full_like}
+INT_RESULTS = {len, int, round, math.floor, math.ceil, math.trunc}
+
+
+def _call_type(call, types, filename):
+    callee = getattr(call, "callee", None)
+    args = [type_of(a, types, filename) for a in call.args]
+    if callee in INT_RESULTS:
+        return INT
+    if callee is bool:
+        return BOOL
+    if callee in REDUCTIONS:
+        axis = _axis(call, 1)
+        if axis is not None and args[0].ndim == 0:
+            raise AdjointTypeError("a reduction along an axis needs an array, not a scalar",
+                                   location=locate(call, filename))
+        return Type("float", 0 if axis is None else args[0].ndim - 1)
+    if callee in CREATORS:
+        return Type("float", _shape_length(call.args[0], types))
+    if callee in LIKE:
+        return Type("float", args[0].ndim)
+    if callee is np.arange or callee is np.ravel:
+        return Type("float", 1)
+    if callee is np.array:
+        inner = call.args[0]
+        return Type("float", 1 if isinstance(inner, (gast.List, gast.Tuple)) else args[0].ndim)
+    if callee in (np.dot, np.matmul, operator.matmul):
+        return Type("float", _matmul_rank(args[0].ndim, args[1].ndim, call, filename))
+    if callee is np.outer:
+        return Type("float", 2)
+    if callee is np.reshape:
+        return Type("float", _shape_length(call.args[1], types))
+    if callee is np.transpose:
+        return Type("float", args[0].ndim)
+    if callee is np.concatenate:
+        parts = call.args[0]
+        return Type("float", type_of(parts.elts[0], types, filename).ndim)
+    if callee is np.stack:
+        parts = call.args[0]
+        return Type("float", type_of(parts.elts[0], types, filename).ndim + 1)
+    if callee is np.linalg.norm:
+        return FLOAT
+    if callee is np.where:
+        return Type("float", max(a.ndim for a in args))
+    if callee in (abs, min, max, np.abs, np.minimum, np.maximum, np.clip, np.fabs):
+        kind = _join(*(a.kind for a in args))
+        return Type(kind if callee in (abs, min, max) else "float", max(a.ndim for a in args))
+    return Type("float", max((a.ndim for a in args if a.kind != "shape"), default=0))

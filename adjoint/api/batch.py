@@ -1,0 +1,373 @@
+"""Batched gradients: one gradient per input point, the points stacked along axis 0.
+
+    g = adjoint.grad(f, target="cpu")      # or "cuda"; mode="forward" too
+    G = g.batch(X, n)                      # X[i] is one point; n is shared by all points
+    F, T = adjoint.jvp(f).batch(X, n, V)   # values and tangents; V[i] or one V for all points
+
+On the cpu target the batch runs a `prange` loop over points (numba parallel=True); on the
+cuda target one GPU thread per point calls the allocation-free device gradient or tangent
+(see lower/device.py), with tapes in per-thread rows of a workspace the host sized beforehand.
+The forward-mode gradient runs one tangent per input component, seeding a per-point
+direction row. This module writes those small drivers as source, like every other piece
+of emitted code, and runs them for `GradientFunction.batch` (`run`: argument checks,
+per-point tangents, output and workspace buffers, and each gradient's cache of compiled drivers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backends
+from ..errors import AdjointArgumentError, AdjointError
+from ..frontend.namespace import is_reserved
+from .arguments import as_float_value, reject_aliasing
+from .failures import is_numba_error
+
+
+def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=()) -> str:
+    """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
+    points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
+
+    kind "grad": callee is the reverse-mode gradient; G_<w>[i] = its gradient at point i.
+    kind "jvp": callee is jvp_<f>; D_<w> are the tangents (per point when w is in `stacked`);
+        G_value[i], G_tangent[i] = the value and the directional derivative at point i.
+    kind "forward": the gradient by forward mode, one jvp per component of each wrt argument,
+        seeded through D_<w>, a zeroed direction row per point (array wrt arguments only).
+    ranks: wrt argument -> rank of one point's value (0 for a scalar), in wrt order.
+    copied: the arguments (and, for kinds jvp and forward, their tangents D_<w>) each call gets
+        a copy of: those the function writes into, which the points would otherwise share.
+    Parameters: args, then D_<w>, then the outputs, then (cuda) the workspaces work_f/i/b.
+    """
+    safe = driver_names(args, callee)
+    args, batched = [safe[a] for a in args], safe[batched]
+    ranks = {safe[w]: rank for w, rank in ranks.items()}
+    stacked, copied = [safe[w] for w in stacked], [safe[a] for a in copied]
+    on_device = target == "cuda"
+    point = [f"{a}[i]" if a == batched else a for a in args]
+    point = [f"{p}.copy()" if a in copied else p for a, p in zip(args, point)]
+    work = ["work_f", "work_i", "work_b"] if on_device else []
+
+    def call(extra):
+        return f"{callee}({', '.join(point + extra + _at(work))})"
+    build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
+    inputs, outputs, body = build(call, ranks, on_device=on_device, stacked=stacked, copied=copied)
+    params = ", ".join(args + inputs + outputs + work)
+    if on_device:
+        head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
+    else:
+        loop = "numba.prange" if target == "cpu" else "range"
+        head = [f"def batch_{callee}({params}):", f"    for i in {loop}({batched}.shape[0]):"]
+    return "\n".join(head + ["        " + line for line in body]) + "\n"
+
+
+def _gradient_body(call, ranks, on_device, stacked, copied):
+    # device code writes array gradients into its output rows, which must start at zero
+    passed = [w for w in ranks if ranks[w]] if on_device else []
+    body = [line for w in passed for line in _each_element(f"G_{w}", ranks[w], [f"G_{w}[{{k}}] = 0.0"])]
+    body += _store(call(_at(f"G_{w}" for w in passed)), _at(f"G_{w}" for w in ranks if w not in passed))
+    return [], [f"G_{w}" for w in ranks], body
+
+
+def _jvp_body(call, ranks, on_device, stacked, copied):
+    tangents = [f"D_{w}[i]" if w in stacked else f"D_{w}" for w in ranks]
+    tangents = [f"{t}.copy()" if w in copied and ranks[w] else t for w, t in zip(ranks, tangents)]
+    outputs = ["G_value", "G_tangent"]
+    return [f"D_{w}" for w in ranks], outputs, _store(call(tangents), _at(outputs))
+
+
+def _forward_body(call, ranks, on_device, stacked, copied):
+    body = []
+    for w in ranks:
+        seeds = [(f"D_{v}[i].copy()" if v in copied else f"D_{v}[i]") if ranks[v] else
+                 "1.0" if v == w else "0.0" for v in ranks]
+        tangent = call(seeds) + "[1]"
+        if not ranks[w]:
+            body.append(f"G_{w}[i] = {tangent}")
+            continue                       # an array: seed each component in turn, then unseed
+        body += _each_element(f"D_{w}", ranks[w], [f"D_{w}[{{k}}] = 1.0", f"G_{w}[{{k}}] = {tangent}",
+                                                  f"D_{w}[{{k}}] = 0.0"])
+    return [f"D_{w}" for w in ranks if ranks[w]], [f"G_{w}" for w in ranks], body
+
+
+def _at(names):
+    return [f"{n}[i]" for n in names]
+
+
+def _store(call, targets):
+    if not targets:
+        return [call]
+    if len(targets) == 1:
+        return [f"{targets[0]} = {call}"]
+    return [f"result = {call}"] + [f"{t} = result[{k}]" for k, t in enumerate(targets)]
+
+
+def _each_element(array, rank, statements):
+    """`statements` for every element of row i of `array`, `{k}` standing for its index."""
+    index = ", ".join(["i"] + [f"k{d}" for d in range(rank)])
+    loops = [" " * 4 * d + f"for k{d} in range({array}.shape[{d + 1}]):" for d in range(rank)]
+    return loops + [" " * 4 * rank + s.format(k=index) for s in statements]
+
+
+def driver_names(args, callee) -> dict:
+    """The name each argument has in a driver: its own, unless it would hide a name the driver
+    uses (`i`, `np`, `numba`, `cuda`, the callee, a runtime helper, a G_/D_/work_ buffer); the
+    drivers are called positionally, so a renamed parameter changes nothing for the caller."""
+    def clashes(a):
+        return (is_reserved(a) or a in ("i", callee, "batch_kernel", "batch_sizes")
+                or a.startswith(("G_", "D_", "work_", "most_", "n_", "batch_")))
+    taken, safe = set(args), {}
+    for a in args:
+        name = a
+        if clashes(a):
+            name = f"arg_{a}"
+            while name in taken:
+                name += "_"
+        safe[a] = name
+        taken.add(name)
+    return safe
+
+
+def sizes_driver_source(sizes_name, args, batched) -> str:
+    """`batch_sizes(args...)`: the largest tape sizes (floats, ints, bools) over the points."""
+    safe = driver_names(args, sizes_name)
+    args, batched = [safe[a] for a in args], safe[batched]
+    call_args = ", ".join(f"{a}[i]" if a == batched else a for a in args)
+    return "\n".join([
+        f"def batch_sizes({', '.join(args)}):",
+        "    most_f, most_i, most_b = 0, 0, 0",
+        f"    for i in range({batched}.shape[0]):",
+        f"        n_f, n_i, n_b = {sizes_name}({call_args})",
+        "        most_f, most_i, most_b = max(most_f, n_f), max(most_i, n_i), max(most_b, n_b)",
+        "    return most_f, most_i, most_b"]) + "\n"
+
+
+def batched_index(arg_names, batched) -> int:
+    if isinstance(batched, str):
+        if batched not in arg_names:
+            raise AdjointArgumentError(f"batched={batched!r}: no such argument; "
+                                       f"the arguments are {', '.join(arg_names)}")
+        return arg_names.index(batched)
+    if not isinstance(batched, int) or not 0 <= batched < len(arg_names):
+        raise AdjointArgumentError(f"batched={batched!r}: expected an argument index or name")
+    return batched
+
+
+def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
+    """One output per wrt argument: (points,) for scalars, (points, *shape) for arrays."""
+    outputs = {}
+    for w in wrt:
+        value = args_by_name[w]
+        shape = (points,) + (np.shape(value) if w in array_args or np.ndim(value) else ())
+        dtype = value.dtype if isinstance(value, np.ndarray) and value.dtype.kind == "f" else np.float64
+        outputs[w] = allocate(shape, dtype)
+    return outputs
+
+
+# running a batch ---------------------------------------------------------------------------
+
+def run(gradient, args, batched):
+    """GradientFunction.batch(*args, batched=...): check the arguments on one point, run the
+    driver on the target, return the outputs per wrt argument (or jvp's values and tangents)."""
+    names = gradient._arg_names
+    if gradient.kind == "vjp":
+        raise AdjointError("vjp has no batch", hint="call it once per point")
+    extra = len(gradient.wrt) if gradient.kind == "jvp" else 0
+    if len(args) != len(names) + extra:
+        tangents = " and one tangent per wrt argument" if extra else ""
+        raise AdjointArgumentError(f"{gradient.generated.primal_name}.batch() takes {len(names)} "
+                                   f"arguments ({', '.join(names)}){tangents}, {len(args)} given")
+    args, tangents = list(args[:len(names)]), args[len(names):]
+    k = batched_index(names, batched)
+    written = gradient.written_arguments()
+    if written:                            # the whole stacked array, not only its first point
+        reject_aliasing(names, args, written, gradient.fn.__name__)
+    stacked = args[k]
+    on_device = gradient.target == "cuda" and backends.get("cuda").is_device_array(stacked)
+    if not on_device:
+        stacked = np.asarray(stacked)
+        if stacked.ndim == 0 or stacked.dtype.kind not in "fiu":
+            raise AdjointArgumentError(f"batch argument {names[k]!r}: expected an array of "
+                                       f"points stacked along axis 0, got {type(args[k]).__name__}")
+        stacked = np.ascontiguousarray(stacked, dtype=stacked.dtype if stacked.dtype.kind == "f" else float)
+    if stacked.shape[0] == 0:
+        raise AdjointArgumentError(f"batch argument {names[k]!r} holds no points")
+    point = list(args)
+    point[k] = stacked[0] if not on_device else stacked[0:1].copy_to_host()[0]
+    converted = gradient._check_arguments(point)          # one point checks every argument
+    if gradient.target == "cuda":
+        _check_device_ranks(gradient, converted)
+    by_name = dict(zip(names, converted))
+    converted[k] = stacked
+    tangents = _tangents(gradient, tangents, stacked.shape[0], by_name)
+    try:
+        if gradient.target == "cuda":
+            outputs = _cuda(gradient, converted, names[k], by_name, tangents, on_device)
+        else:
+            outputs = _host(gradient, converted, names[k], by_name, tangents)
+    except AdjointError:
+        raise
+    except Exception as exc:
+        if gradient.target == "cpu" and not is_numba_error(exc):
+            exc = _failing_point(gradient, converted, k, tangents, exc)
+        raise gradient._locate_failure(exc) from None
+    if gradient.kind == "jvp":
+        return outputs["value"], outputs["tangent"]
+    results = tuple(outputs[w] for w in gradient.wrt)
+    return results[0] if len(results) == 1 else results
+
+
+def _check_device_ranks(gradient, point):
+    """Device code is generated once, for the ranks the source suggests (the cpu target
+    generates code for other types at the call; the cuda target does not)."""
+    from ..analysis import shapes
+    for name, value in zip(gradient._arg_names, point):
+        got, want = shapes.describe(value).ndim, gradient.generated.signature[name].ndim
+        if got != want:
+            raise AdjointArgumentError(
+                f"argument {name!r} of {gradient.fn.__name__}: the cuda code was generated for "
+                f"{_rank_words(want)} (the type the source suggests), this call passes "
+                f"{_rank_words(got)}",
+                hint="index an array argument (x[i]) in the function so that its source "
+                     "reads as one, or use target='cpu', which specializes on each call's types")
+
+
+def _tangents(gradient, tangents, points, by_name):
+    """jvp.batch's tangents: wrt name -> (tangent, whether it holds one per point)."""
+    checked = {}
+    for w, t in zip(gradient.wrt, tangents):
+        t = as_float_value(t)
+        shape = np.shape(by_name[w])
+        given = tuple(getattr(t, "shape", np.shape(t)))
+        if given not in (shape, (points,) + shape):
+            raise AdjointArgumentError(f"the tangent of {w!r} has shape {given}: expected {shape} "
+                                       f"(one direction for all points) or {(points,) + shape} "
+                                       f"(one per point)")
+        if isinstance(t, np.ndarray):
+            t = np.ascontiguousarray(t)
+        checked[w] = (t, given != shape)
+    return checked
+
+
+def _kind(gradient):
+    return "jvp" if gradient.kind == "jvp" else "forward" if gradient.mode == "forward" else "grad"
+
+
+def _copied(gradient, batched):
+    """The arguments each point's call gets a copy of: those the function writes into, which
+    the points would share (and race on, in parallel). The reverse sweep undoes its writes,
+    so there the batched argument's rows, one per point, need none; forward-mode code does
+    not undo them, and writes the tangents of those arguments too."""
+    written = gradient.written_arguments()
+    copied = written - {batched} if _kind(gradient) == "grad" else written
+    if copied and gradient.target == "cuda":
+        shared = ", ".join(repr(n) for n in sorted(copied))
+        raise AdjointError(f"{gradient.fn.__name__} writes into {shared}, which the points of a cuda "
+                           "batch would share: device code cannot give each thread a copy",
+                           hint="batch on target='cpu', where each point gets its own copy")
+    return tuple(sorted(copied))
+
+
+def _failing_point(gradient, args, k, tangents, exc):
+    """A compiled batch has no line numbers, and its parallel loop reports the error as a
+    SystemError: find the first point whose compiled call fails, and rerun it in Python,
+    whose traceback has the line."""
+    compiled = gradient.serial_adjoint()
+    for i in range(args[k].shape[0]):
+        try:
+            compiled(*_point_arguments(gradient, args, k, tangents, i))
+        except Exception as failure:
+            return gradient._rerun_in_python(gradient.generated,
+                                             _point_arguments(gradient, args, k, tangents, i), failure)
+    return exc
+
+
+def _point_arguments(gradient, args, k, tangents, i):
+    """The arguments the driver passes the callee at point i (fresh copies of what f writes
+    into; forward mode's directions are zero: a failure to locate is in f itself)."""
+    point = gradient._fresh_written([a[i] if j == k else a for j, a in enumerate(args)])
+    if _kind(gradient) == "jvp":
+        extra = [t[i] if per_point else t for t, per_point in tangents.values()]
+    elif _kind(gradient) == "forward":
+        values = dict(zip(gradient._arg_names, point))
+        extra = [np.zeros(np.shape(values[w])) if np.ndim(values[w]) else 0.0 for w in gradient.wrt]
+    else:
+        extra = []
+    return point + [np.array(e) if isinstance(e, np.ndarray) else e for e in extra]
+
+
+def _driver(gradient, batched, by_name, tangents, callee, compile_source):
+    """The driver (see driver_source) for this batched argument, ranks and stacked tangents."""
+    ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
+    stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
+    key = (gradient.target, batched, tuple(ranks.values()), stacked)
+    if key not in gradient._drivers:
+        source = driver_source(gradient.target, _kind(gradient), callee, gradient._arg_names,
+                               batched, ranks, stacked, copied=_copied(gradient, batched))
+        gradient._drivers[key] = compile_source(source)
+    return gradient._drivers[key]
+
+
+def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
+    """The driver's arguments after the function's: D_<w> (the tangents, or forward mode's
+    zeroed direction rows), then the outputs, as a dict in the driver's order."""
+    if gradient.kind == "jvp":
+        outputs = {name: empty((points,) + value_shape, np.float64) for name in ("value", "tangent")}
+        return [t for t, _ in tangents.values()], outputs
+    outputs = output_arrays(points, gradient.wrt, gradient.generated.array_args, by_name, allocate=empty)
+    directions = [zeros((points,) + np.shape(by_name[w]), by_name[w].dtype)
+                  for w in gradient.wrt if gradient.mode == "forward" and np.ndim(by_name[w])]
+    return directions, outputs
+
+
+def _host(gradient, args, batched, by_name, tangents):
+    g = gradient.generated
+
+    def compile_source(source):
+        import numba
+        module = backends.python.load(source, gradient._filename("batch"),
+                                      {g.name: gradient.serial_adjoint(), "numba": numba})
+        driver = module["batch_" + g.name]
+        return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
+    driver = _driver(gradient, batched, by_name, tangents, g.name, compile_source)
+    value_shape = ()
+    if gradient.kind == "jvp":             # the value's shape: from the first point
+        first = [t[0] if per_point else t for t, per_point in tangents.values()]
+        value_shape = np.shape(gradient._call_with_extra([by_name[n] for n in gradient._arg_names] + first)[0])
+    points = args[gradient._arg_names.index(batched)].shape[0]
+    inputs, outputs = _buffers(gradient, points, by_name, tangents, value_shape, np.zeros, np.empty)
+    driver(*args, *inputs, *outputs.values())
+    return outputs
+
+
+def _cuda(gradient, args, batched, by_name, tangents, on_device):
+    cuda = backends.get("cuda")
+    code = gradient.generated.device
+    module = gradient._device_module()
+    kernel = _driver(gradient, batched, by_name, tangents, code.function.name,
+                     lambda source: cuda.compile_kernel(source, gradient._filename("kernel"), module))
+    k = gradient._arg_names.index(batched)
+    points = args[k].shape[0]
+    sizes_key = ("sizes", batched)
+    if sizes_key not in gradient._drivers:                       # the workspace each thread needs
+        import numba
+        source = sizes_driver_source(code.sizes.name, gradient._arg_names, batched)
+        host = backends.python.load(source, gradient._filename("sizes"),
+                                    {code.sizes.name: module["__host_sizes__"]})
+        gradient._drivers[sizes_key] = numba.njit(host["batch_sizes"])
+    host_args = list(args)
+    if on_device:
+        host_args[k] = args[k].copy_to_host()
+    sizes = gradient._drivers[sizes_key](*host_args)
+    # a device function returns scalars only: the value of a jvp on cuda is a scalar
+    inputs, outputs = _buffers(gradient, points, by_name, tangents, (), np.zeros, cuda.device_zeros)
+    on_gpu = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in list(args) + inputs]
+    work = [cuda.device_zeros((points, max(n, 1)), dtype)
+            for n, dtype in zip(sizes, (np.float64, np.int64, np.bool_))]
+    cuda.launch(kernel, points, on_gpu + list(outputs.values()) + work)
+    if on_device:
+        return outputs
+    return {w: out.copy_to_host() for w, out in outputs.items()}
+
+
+def _rank_words(ndim):
+    return f"an array of rank {ndim}" if ndim else "a scalar"

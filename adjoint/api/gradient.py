@@ -1,0 +1,519 @@
+"""The public entry points: grad, value_and_grad, source.
+
+    @adjoint.grad
+    def f4(side_lengths): ...
+    f4([1.0, 2.0, 3.0, 4.0])      ->  array([52., 38., 28., 22.])
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+
+import numpy as np
+
+from .. import backends
+from ..errors import AdjointArgumentError, AdjointError, AdjointTypeError, Location
+from ..pipeline import differentiate, wrt_names
+from .arguments import (
+    as_differentiable,
+    as_float_value,
+    as_result,
+    normalized_function,
+    parameters,
+    reject_aliasing,
+    same_types,
+    written_arguments,
+)
+from .failures import is_numba_error, located_error_class, summary, traceback_lines
+
+TARGETS = ("cpu", "python", "cuda")
+
+
+class GradientFunction:
+    """A function's compiled gradient. Call it like the function; it returns the gradient.
+
+    .source   the emitted gradient module (standalone: imports math and numpy only)
+    .primal   the function itself, compiled for the target
+    .adjoint  the compiled gradient function: same arguments, returns the gradient
+              (on the cpu target a numba dispatcher, callable from your own @numba.njit code),
+              generated for the argument types the source suggests (see .source);
+              .adjoint_for(*args) is the one generated for these arguments' types
+    """
+
+    def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
+                 jit_options=None, cache=False, mode="reverse", kind="grad", recompute=False,
+                 debug=False):
+        if target not in TARGETS:
+            raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
+        if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
+            fn = fn.as_function()
+        self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
+        self.recompute = recompute                # replay every loop intermediate, store none
+        self.mode = "forward" if kind == "jvp" else mode
+        if kind == "vjp" and target == "cuda":
+            raise AdjointError("vjp is not available on the cuda target: its cotangent and "
+                               "gradient would be arrays that device code cannot allocate",
+                               hint="use target='cpu'; on cuda, grad(f, target='cuda').batch(...) "
+                                    "differentiates a scalar function at many points")
+        if cache and target == "cuda":
+            raise AdjointError("cache=True is not available on the cuda target: the device code "
+                               "is generated and compiled in each process",
+                               hint="leave cache off with target='cuda'")
+        self.fn = fn
+        self.target = target
+        self.return_value = return_value
+        self.jit_options = dict(jit_options or {})
+        if debug:
+            _check_debug_target(target)
+            self.jit_options.setdefault("boundscheck", True)      # an IndexError, not a stray write
+        # numba runs prange loops in parallel; the python target runs the same source serially
+        self.parallel = bool(self.jit_options.get("parallel")) and target in ("cpu", "python")
+        self.cache_key = None
+        self._deferred = None
+        self._generated = None
+        if cache:
+            from . import cache as disk
+            self.cache_key = disk.key(fn, wrt=wrt, target=target, comments=comments,
+                                      return_value=return_value, jit=self.jit_options,
+                                      **self._variant())
+            self.generated = disk.load(self.cache_key, fn)
+            if self.generated is None:
+                try:
+                    self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value,
+                                                   **self._variant())
+                    disk.store(self.cache_key, self.generated)
+                except AdjointTypeError as error:
+                    # types only the call can tell (x @ y on arrays): generated then, not cached
+                    self._deferred, self.cache_key = error, None
+            if target == "cpu" and self.cache_key is not None:
+                self.jit_options["cache"] = True
+        elif target == "cuda":
+            if return_value:
+                raise AdjointError("value_and_grad is not available on the cuda target",
+                                   hint="use grad(f, target='cuda').batch(...), and f itself for values")
+            self.generated = differentiate(fn, wrt, comments=comments, device=True, mode=self.mode)
+        else:
+            try:
+                self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value,
+                                               **self._variant())
+            except AdjointTypeError as error:
+                # the types guessed from the source do not fit (x @ y needs arrays): the
+                # code is generated at the first call, for the arguments' actual types
+                self._deferred = error
+        if self._deferred is None:
+            _dump(self.generated)
+        self.wrt = wrt_names(list(parameters(fn)), wrt)
+        self._wrt_is_tuple = isinstance(wrt, (tuple, list))     # a tuple wrt returns a tuple
+        self._arg_names = list(parameters(fn))
+        self._lock = threading.Lock()
+        self._adjoint = None
+        self._primal = None
+        self._files = set()                # generated modules' file names, to locate failures
+        self._drivers = {}                 # the device module and batch drivers (batch.py)
+        self._variants = {}                # argument types -> (generated, compiled adjoint)
+        self._written = None               # names of the arguments the function writes into
+        functools.update_wrapper(self, fn)
+        self.__adjoint_function__ = fn
+
+    def _variant(self, parallel=None):
+        return {"mode": self.mode, "cotangent": self.kind == "vjp", "recompute": self.recompute,
+                "parallel": self.parallel if parallel is None else parallel}
+
+    def as_function(self, *args):
+        """The emitted code as a plain Python function read from a real file, so that adjoint
+        can transform it again (forward-over-reverse Hessians, grad(grad(f)))."""
+        from . import cache as disk
+        generated = self._specialized(self._check_arguments(args))[0] if args else self.generated
+        if self.parallel:                  # numba.prange is outside the subset adjoint reads
+            generated = self._serial(generated.signature)
+        folder = _materialized_folder()
+        digest = abs(hash((generated.source, self.fn.__module__, self.fn.__qualname__)))
+        path = os.path.join(folder, f"{generated.name}_{digest:x}.py")
+        if not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(generated.source)
+        return disk.import_module(path, generated.namespace)[generated.name]
+
+    @property
+    def generated(self):
+        """The code generated for the argument types the source suggests."""
+        if self._generated is None and self._deferred is not None:
+            raise self._deferred
+        return self._generated
+
+    @generated.setter
+    def generated(self, value):
+        self._generated = value
+
+    @property
+    def source(self) -> str:
+        return self.generated.source
+
+    def adjoint_for(self, *args):
+        """The compiled gradient generated for these arguments' types (rank, element kind):
+        what a call uses, for your own @numba.njit code where the guess behind .adjoint (an
+        argument read as `a[k]` taken for a vector, say) is not your arguments' types."""
+        return self._specialized(self._check_arguments(args))[1]
+
+    def source_for(self, *args) -> str:
+        """The gradient source generated for these arguments' types."""
+        return self._specialized(self._check_arguments(args))[0].source
+
+    def _filename(self, kind):
+        return f"<adjoint {kind} {self.fn.__name__} from {self.fn.__code__.co_filename}>"
+
+    def _compile(self, source, kind, name, primal=False):
+        g = self.generated
+        if self.cache_key is not None:
+            from . import cache as disk
+            module = disk.import_module(disk.module_path(self.cache_key, primal), g.namespace)
+        else:
+            module = backends.python.load(source, self._filename(kind), g.namespace)
+        self._files.add(module["__file__"])
+        return backends.get(self.target).compile_module(module, name, self.jit_options)
+
+    @property
+    def adjoint(self):
+        """The compiled gradient: a numba dispatcher (cpu), a function (python) or a cuda
+        device function taking output and workspace rows (cuda; see lower/device.py)."""
+        with self._lock:
+            if self._adjoint is None:
+                g = self.generated
+                if self.target == "cuda":
+                    self._adjoint = self._device_module()[g.device.function.name]
+                else:
+                    self._adjoint = self._compile(g.source, g.name, g.name)
+            return self._adjoint
+
+    def serial_adjoint(self):
+        """The compiled gradient without chunked loops (jit_options "parallel"), for batches:
+        their points already share the threads, and a prange inside a prange is a nested
+        parallel launch, which numba's workqueue threading layer aborts on."""
+        if not self.parallel:
+            return self.adjoint
+        with self._lock:
+            if "serial" not in self._drivers:
+                serial = self._serial(self.generated.signature, comments=False)
+                module = backends.python.load(serial.source, self._filename("serial"), serial.namespace)
+                self._files.add(module["__file__"])
+                options = {k: v for k, v in self.jit_options.items() if k not in ("cache", "parallel")}
+                self._drivers["serial"] = backends.get(self.target).compile_module(module, serial.name, options)
+            return self._drivers["serial"]
+
+    def _serial(self, signature, comments=True):
+        """The same gradient generated without chunked loops (jit_options "parallel")."""
+        return differentiate(self.fn, self.wrt, comments=comments, return_value=self.return_value,
+                             signature=signature, **self._variant(parallel=False))
+
+    def _device_module(self):
+        if "device" not in self._drivers:
+            g = self.generated
+            module = backends.python.load(g.device_source, self._filename("device"), g.namespace)
+            self._files.add(module["__file__"])
+            host = dict(module)
+            backends.cpu.compile_module(host, g.device.sizes.name)       # sizes run on the host
+            backends.get("cuda").compile_module(module, g.device.function.name, self.jit_options)
+            module["__host_sizes__"] = host[g.device.sizes.name]
+            self._drivers["device"] = module
+        return self._drivers["device"]
+
+    @property
+    def primal(self):
+        with self._lock:
+            if self._primal is None:
+                g = self.generated
+                self._primal = self._compile(g.primal_source, "primal", g.primal_name, primal=True)
+            return self._primal
+
+    def __call__(self, *args):
+        if self.target == "cuda":
+            return self._call_as_batch_of_one(args)
+        if self.kind == "jvp" or self.kind == "vjp":
+            return self._call_with_extra(args)
+        if self.mode == "forward":
+            return self._gradient_by_tangents(args)
+        args = self._check_arguments(args)
+        generated, adjoint = self._specialized(args)
+        try:
+            result = as_result(adjoint(*args))
+        except Exception as exc:                           # numba typing, or a runtime error
+            raise self._failure(exc, generated, args) from None
+        return self._shape_result(result)
+
+    def _failure(self, exc, generated, args):
+        """The AdjointError at the user's line for an exception the generated code raised
+        with these arguments; compiled code has no line numbers, so the cpu target reruns
+        it in Python."""
+        if self.target == "cpu" and not is_numba_error(exc):
+            exc = self._rerun_in_python(generated, args, exc)
+        return self._locate_failure(exc, generated)
+
+    def _call_as_batch_of_one(self, args):
+        """On the cuda target a call is a batch of one point, stacked along the first wrt
+        argument (the others, and jvp's tangents, are shared)."""
+        primal, extra = self._split_extra(args) if self.kind == "jvp" else (self._check_arguments(args), [])
+        k = self._arg_names.index(self.wrt[0])
+        primal[k] = np.asarray(primal[k])[None, ...]
+        results = self.batch(*primal, *extra, batched=k)
+        if self.kind == "jvp":
+            return as_result(tuple(r[0] for r in results))
+        rows = tuple(r[0] for r in results) if isinstance(results, tuple) else results[0]
+        return self._shape_result(as_result(rows))
+
+    def _split_extra(self, args):
+        """jvp's (*args, *tangents), vjp's (*args, cotangent): both parts, converted."""
+        count = len(self._arg_names)
+        extra_count = len(self.wrt) if self.kind == "jvp" else 1
+        if len(args) != count + extra_count:
+            what = "one tangent per wrt argument" if self.kind == "jvp" else "the output's cotangent"
+            raise AdjointArgumentError(f"{self.kind} of {self.fn.__name__}() takes {count} arguments "
+                                       f"and {what}, {len(args)} given")
+        primal = self._fresh_written(self._check_arguments(args[:count]))
+        extra = [as_float_value(v) for v in args[count:]]
+        if self.kind == "jvp":            # the tangent code writes d_y[...] where f writes y[...]
+            written = self.written_arguments()
+            extra = [np.array(t) if w in written and isinstance(t, np.ndarray) else t
+                     for w, t in zip(self.wrt, extra)]
+        return primal, extra
+
+    def _fresh_written(self, args):
+        """Copies of the arguments the function writes into, for code that does not undo its
+        writes (forward mode): each run reads the values the caller passed, and the caller's
+        arrays stay as they were, as with the reverse-mode gradient."""
+        written = self.written_arguments()
+        if not written:
+            return args
+        return [np.array(v) if n in written and isinstance(v, np.ndarray) else v
+                for n, v in zip(self._arg_names, args)]
+
+    def _call_with_extra(self, args):
+        """jvp: (*args, *tangents) -> (value, tangent); vjp: (*args, cotangent) -> gradients."""
+        primal, extra = self._split_extra(args)
+        generated, compiled = self._specialized(primal)
+        try:
+            result = as_result(compiled(*primal, *extra))
+        except Exception as exc:
+            raise self._failure(exc, generated, primal + extra) from None
+        return result if self.kind == "jvp" else self._shape_result(result)
+
+    def _gradient_by_tangents(self, args):
+        """The gradient in forward mode: one tangent run per input component."""
+        primal = self._check_arguments(args)
+        generated, compiled = self._specialized(primal)
+        values = dict(zip(self._arg_names, primal))
+
+        def tangent(unit):                 # each run on fresh copies of what f writes into
+            point = self._fresh_written(primal)
+            try:
+                return compiled(*point, *unit)[1]
+            except Exception as exc:
+                raise self._failure(exc, generated, self._fresh_written(primal) + list(unit)) from None
+        gradients = []
+        for w in self.wrt:
+            base = [np.zeros_like(values[v]) if np.ndim(values[v]) else 0.0 for v in self.wrt]
+            k = self.wrt.index(w)
+            x = values[w]
+            if np.ndim(x) == 0:
+                base[k] = 1.0
+                gradients.append(float(tangent(base)))
+                continue
+            column = np.zeros(np.shape(x), dtype=np.asarray(x).dtype)
+            for index in np.ndindex(np.shape(x)):
+                unit = [b.copy() if np.ndim(b) else b for b in base]
+                unit[k][index] = 1.0
+                column[index] = tangent(unit)
+            gradients.append(column)
+        result = gradients[0] if len(gradients) == 1 else tuple(gradients)
+        return self._shape_result(result)
+
+    def _rerun_in_python(self, generated, args, exc):
+        """The same generated code, run by the interpreter: its traceback has line numbers."""
+        module = backends.python.load(generated.source, self._filename("rerun"), generated.namespace)
+        self._files.add(module["__file__"])
+        try:
+            module[generated.name](*args)
+        except Exception as rerun:
+            return rerun
+        return exc
+
+    def _shape_result(self, result):
+        if not (self._wrt_is_tuple and len(self.wrt) == 1):
+            return result
+        if self.return_value:
+            return result[0], (result[1],)
+        return (result,)
+
+    def batch(self, *args, batched=0):
+        """Gradients at many points: argument `batched` (index or name) stacks the points
+        along axis 0; the other arguments are shared. Returns, per wrt argument, an array
+        whose axis 0 runs over the points (a tuple of them for a tuple wrt).
+        jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
+        direction for all points (shaped like its argument) or one per point (stacked)."""
+        from . import batch as batching
+        return batching.run(self, args, batched)
+
+    def _check_arguments(self, args):
+        names = self._arg_names
+        if len(args) != len(names):
+            raise AdjointArgumentError(
+                f"{self.fn.__name__}() takes {len(names)} arguments "
+                f"({', '.join(names)}), {len(args)} given")
+        written = self.written_arguments()
+        if written:
+            reject_aliasing(names, args, written, self.fn.__name__)
+        converted = []
+        arrays = self._generated.array_args if self._generated is not None else set()
+        for name, value in zip(names, args):
+            if name in self.wrt:
+                value = as_differentiable(name, value, name in arrays, self.fn.__name__)
+            elif isinstance(value, list):
+                value = np.asarray(value)
+            converted.append(value)
+        return converted
+
+    def written_arguments(self) -> frozenset:
+        """The names of the arguments whose elements the function may write (`y[0] = ...`,
+        directly, through a view or in an inlined helper): a call that passes such an argument
+        sharing memory with another is rejected, and forward mode passes copies of them."""
+        if self._written is None:
+            generated = self._generated or next((g for g, _ in self._variants.values()), None)
+            tree = generated.stages.get("normalize") if generated is not None else None
+            if tree is None:                   # loaded from the cache, or not generated yet
+                tree = normalized_function(self.fn)
+            self._written = written_arguments(tree, self._arg_names)
+        return self._written
+
+    def _specialized(self, args):
+        """The adjoint compiled for these arguments' types (rank, element kind): the code
+        generated at decoration assumed the types the source suggests; an array where it
+        assumed a float (an elementwise function) gets code of its own, generated once."""
+        from ..analysis import shapes
+        signature = {n: shapes.describe(v) for n, v in zip(self._arg_names, args)}
+        if self._generated is not None and same_types(signature, self._generated.signature, self.wrt):
+            return self._generated, self.adjoint
+        key = tuple((n, str(t)) for n, t in signature.items())
+        with self._lock:
+            if key not in self._variants:
+                generated = differentiate(self.fn, self.wrt, comments=False, signature=signature,
+                                          return_value=self.return_value, **self._variant())
+                module = backends.python.load(generated.source, self._filename(f"{key}"),
+                                              generated.namespace)
+                self._files.add(module["__file__"])
+                options = {k: v for k, v in self.jit_options.items() if k != "cache"}
+                compiled = backends.get(self.target).compile_module(module, generated.name, options)
+                self._variants[key] = (generated, compiled)
+            return self._variants[key]
+
+    def _locate_failure(self, exc, generated=None):
+        if isinstance(exc, AdjointError):
+            return exc
+        text = str(exc)
+        g = generated or self._generated
+        if g is None:
+            return AdjointError(f"{type(exc).__name__}: {exc}")
+        lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in self._files]
+        lines += traceback_lines(exc, self._files)
+        origin = next((g.origins[n] for n in reversed(lines) if n in g.origins), None)
+        location = Location(*origin) if origin else None
+        first = summary(text) or type(exc).__name__
+        kind = "numba could not compile the gradient" if is_numba_error(exc) else \
+            f"{type(exc).__name__} while computing the gradient"
+        error_class = AdjointError if is_numba_error(exc) else located_error_class(type(exc))
+        return error_class(f"{kind}: {first}", location=location,
+                           hint="run with target='python' to debug the generated code; "
+                                "adjoint.source(f) shows it")
+
+    def __repr__(self):
+        return f"<adjoint.grad of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
+
+    def _repr_html_(self):
+        """In Jupyter: the generated source, highlighted."""
+        try:
+            from pygments import highlight
+            from pygments.formatters import HtmlFormatter
+            from pygments.lexers import PythonLexer
+        except ImportError:
+            import html
+            return f"<pre>{html.escape(self.source)}</pre>"
+        return highlight(self.source, PythonLexer(), HtmlFormatter(noclasses=True))
+
+
+def _dump(generated):
+    """ADJOINT_DUMP=dir: write every generated module there, for reading and diffing."""
+    import os
+    folder = os.environ.get("ADJOINT_DUMP")
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    for name, text in ((generated.name, generated.source),
+                       (generated.primal_name, generated.primal_source)):
+        with open(os.path.join(folder, f"{name}.py"), "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def _check_debug_target(target):
+    if target == "cuda":
+        raise AdjointError("debug=True is not available on the cuda target: device code does "
+                           "not check array bounds",
+                           hint="check the function with target='cpu', debug=True (the same "
+                                "generated code, bounds checked), or under NUMBA_ENABLE_CUDASIM=1")
+
+
+_FOLDER = []
+
+
+def _materialized_folder():
+    """A per-process folder for emitted code that must live in a file (see as_function)."""
+    if not _FOLDER:
+        import atexit
+        import shutil
+        import tempfile
+        _FOLDER.append(tempfile.mkdtemp(prefix="adjoint-"))
+        atexit.register(shutil.rmtree, _FOLDER[0], True)
+    return _FOLDER[0]
+
+
+def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
+         mode="reverse", recompute=False, debug=False):
+    """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
+
+    Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
+    target: "cpu" (numba.njit), "python" (no compilation, for debugging) or "cuda".
+    jit_options: passed to numba, e.g. {"fastmath": True} (an explicit opt-in).
+    cache: keep the generated module and numba's machine code on disk for later processes.
+    mode: "reverse" (one sweep for all inputs) or "forward" (one tangent run per input).
+    recompute: reverse loops replay every intermediate instead of storing the arrays that a
+    matrix product or a transcendental function made (least memory, more time).
+    debug: check every index against its array's bounds, as the python target does. The cpu
+    target, like numba, does not check bounds by default: an index past the end (`x[i]` for
+    i in range(n) with n > len(x)) reads and writes outside the arrays, the gradient's too,
+    which returns garbage or crashes the process. With debug=True (numba's boundscheck) it
+    raises an IndexError (an AdjointError too) at the user's line. Slower; not for cuda.
+
+    Arguments that share memory (the same array twice, overlapping slices) are rejected with
+    an AdjointError when the function writes into one of them; where it only reads them,
+    each gets its own gradient, as if they were separate arrays.
+    """
+    options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache,
+                   mode=mode, recompute=recompute, debug=debug)
+    if fn is None:
+        return lambda f: GradientFunction(f, **options)
+    return GradientFunction(fn, **options)
+
+
+def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
+                   recompute=False, debug=False):
+    """Like `grad`, returning `(value, gradient)`."""
+    options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options,
+                   cache=cache, return_value=True, recompute=recompute, debug=debug)
+    if fn is None:
+        return lambda f: GradientFunction(f, **options)
+    return GradientFunction(fn, **options)
+
+
+def source(fn, wrt=0, *, comments=True) -> str:
+    """The emitted gradient module of `fn`, as text."""
+    return differentiate(fn, wrt, comments=comments).source

@@ -1,0 +1,3 @@
+"""User source to the normalized grammar: `parse` (source, positions, callees resolved),
+`validate` (the one place user syntax is rejected), `normalize` (three-address form, helpers
+inlined) with `structure` (one return, loop exits as flags)."""

@@ -1,0 +1,532 @@
+"""Three-address `t_` form, one primitive operation per statement.
+
+    def f(x, y):                        def f(x, y):
+        return 2.0 * (x * y + sin(x))  ->  t_1 = x * y
+                                            t_2 = math.sin(x)
+                                            t_3 = t_1 + t_2
+                                            t_4 = 2.0 * t_3
+                                            return t_4
+
+Output grammar (atom := Name | number constant | math.pi-style constant):
+
+    stmt := v = atom                        copy
+          | v = atom op atom                op in + - * / ** % //
+          | v = linear                      linear := atom | linear (+|-) linear: kept whole,
+                                            parenthesized as written (the seed's t_s line)
+          | v = -atom | v = not atom
+          | v = f(atom, ...)                f resolved (node.callee): a rule or non-differentiable
+          | v = atom cmp atom
+          | v = x[index] | v = x.shape      index := atom | (atom, ...)
+          | x[index] = atom
+          | v1, v2, ... = x                 unpack a sequence
+          | if atom: stmt* else: stmt*
+          | for i in range(atom, atom, atom): stmt*
+          | while True: stmt*               the condition is tested by an `if not t: break` in the body
+          | break | continue
+          | return atom                     exactly one, the last statement of the function
+
+A target never appears among its own operands (`x = x * y` becomes `t_1 = x * y; x = t_1`),
+except as the single +1 term of a linear chain, an accumulation (`s = s + t_1`),
+`a if c else b` and `and`/`or` become if-statements (so unevaluated branches stay unevaluated),
+`x += e` becomes `x = x + e`, and calls to plain Python helpers are inlined with their locals
+renamed `<helper>_<name>`. Returns anywhere become one return at the end, and `break` and
+`continue` become flags (structure.py).
+Every statement keeps the user position and source line it came from.
+"""
+
+from __future__ import annotations
+
+import types
+
+import gast
+import numpy as np
+
+from ..errors import AdjointError, locate
+from ..ir import nodes, trees
+from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
+from ..ir.names import Namer
+from .structure import flag_exits, structure_returns
+
+
+def normalize(parsed, namer: Namer):
+    """A new FunctionDef in three-address form; `parsed.tree` is left untouched."""
+    # the body is built anew from the user's statements, which are only read: copy the rest
+    tree = nodes.clone(parsed.tree, memo={id(parsed.tree.body): []})
+    normalizer = _Normalizer(parsed, namer, inlining=(parsed.fn,))
+    body = structure_returns(parsed.tree.body, namer)
+    tree.body = normalizer.block(body)
+    return tree
+
+
+class _Normalizer:
+    def __init__(self, parsed, namer, inlining, rename=None):
+        self.parsed = parsed
+        self.namer = namer
+        self.inlining = inlining            # the call chain being inlined, to catch recursion
+        self.rename = rename or {}          # helper locals -> their inlined names
+        self.available = {}                 # dump of a pure right side -> (temporary, names it reads)
+
+    # statements ---------------------------------------------------------------------------
+
+    def block(self, stmts):
+        outer = self.available
+        self.available = {}
+        out = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt))
+        self.available = outer
+        return out or [gast.Pass()]
+
+    def statement(self, stmt):
+        method = getattr(self, "stmt_" + type(stmt).__name__)
+        produced = [nodes.located(s, stmt) if getattr(s, "lineno", None) is None else s
+                    for s in method(stmt)]
+        self.forget(produced)
+        return produced
+
+    # common subexpressions: a temporary computed earlier in the block, still valid, is reused
+
+    def forget(self, produced):
+        """Drop the remembered values that read a name these statements assign."""
+        if any(isinstance(s, (gast.If, gast.For, gast.While)) for s in produced):
+            self.available = {}
+            return
+        # simple statements store names only in their targets
+        changed = {n.id for s in produced if isinstance(s, (gast.Assign, gast.AugAssign))
+                   for target in (s.targets if isinstance(s, gast.Assign) else [s.target])
+                   for n in trees.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        changed |= {s.targets[0].value.id for s in produced if isinstance(s, gast.Assign)
+                    and isinstance(s.targets[0], gast.Subscript)}
+        self.available = {k: (t, reads) for k, (t, reads) in self.available.items()
+                          if not reads & changed and t not in changed}
+
+    def stmt_Pass(self, stmt):
+        return []
+
+    def stmt_Expr(self, stmt):
+        return []                                                  # a stray constant
+
+    def stmt_Break(self, stmt):
+        return [gast.Break()]
+
+    def stmt_Continue(self, stmt):
+        return [gast.Continue()]
+
+    def stmt_Assign(self, stmt):
+        return self.assign(stmt.targets[0], stmt.value, stmt)
+
+    def stmt_AugAssign(self, stmt):
+        target = self.target(stmt.target)
+        load = nodes.clone(target)
+        load.ctx = gast.Load()
+        pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
+        combined = gast.BinOp(left=left, op=stmt.op, right=stmt.value)
+        p, rhs = self.rhs(combined, stmt, prenamed=True)
+        return pre + p + self.bind(target, rhs, stmt)
+
+    def stmt_Return(self, stmt):
+        if stmt.value is None:
+            raise AdjointError("the function returns nothing", location=self.where(stmt),
+                               hint="return the value to differentiate")
+        pre, value = self.atom(stmt.value, stmt)
+        return pre + [nodes.return_(value, stmt)]
+
+    def stmt_If(self, stmt):
+        known = _constant_truth(stmt.test)
+        if known is not None:     # `if SMOOTH > 0.0:` on module constants: keep the branch taken
+            return self.block(stmt.body if known else stmt.orelse)
+        pre, test = self.atom(stmt.test, stmt)
+        return pre + [nodes.if_(test, self.block(stmt.body), self.block(stmt.orelse), stmt)]
+
+    def stmt_For(self, stmt):
+        pre, bounds = [], []
+        for arg in stmt.iter.args:
+            p, a = self.atom(arg, stmt)
+            pre += p
+            bounds.append(a)
+        index = self.rename_id(stmt.target.id)
+        return pre + [nodes.for_range(index, bounds, self.loop_body(stmt.body, stmt), stmt)]
+
+    def stmt_While(self, stmt):
+        pre, test = self.atom(stmt.test, stmt)
+        stop = self.namer.temp()
+        check = pre + [nodes.assign(stop, gast.UnaryOp(op=gast.Not(), operand=test), stmt),
+                       nodes.if_(stop, [gast.Break()], origin=stmt)]
+        body = check + self.block(stmt.body)
+        return [nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)]
+
+    def loop_body(self, body, loop):
+        return flag_exits(self.block(body), loop, self.namer)
+
+    # assignment ---------------------------------------------------------------------------
+
+    def assign(self, target, value, stmt):
+        if isinstance(target, gast.Tuple):
+            return self.assign_tuple(target, value, stmt)
+        target = self.target(target)
+        pre, rhs = self.rhs(value, stmt)
+        return pre + self.bind(target, rhs, stmt)
+
+    def bind(self, target, rhs, stmt):
+        """`target = rhs`, through a temporary when the target is also an operand."""
+        if isinstance(target, gast.Name) and isinstance(rhs, gast.Name) and rhs.id == target.id:
+            return []                                              # x = x does nothing
+        if isinstance(target, gast.Subscript):
+            pre, value = self.to_atom(rhs, stmt)
+            return pre + [nodes.assign(target, value, stmt)]
+        if target.id in nodes.loads_in(rhs) and not is_atom(rhs) and not is_accumulation(target.id, rhs):
+            temp = self.namer.temp()
+            return [nodes.assign(temp, rhs, stmt), nodes.assign(target.id, temp, stmt)]
+        return [nodes.assign(target.id, rhs, stmt)]
+
+    def assign_tuple(self, target, value, stmt):
+        names = [self.rename_id(e.id) for e in target.elts]
+        if isinstance(value, gast.Tuple):
+            if len(value.elts) != len(names):
+                raise AdjointError(f"cannot unpack {len(value.elts)} values into {len(names)} names",
+                                   location=self.where(stmt))
+            read = set().union(*(nodes.loads_in(e) for e in value.elts))
+            read = {self.rename_id(n) for n in read}
+            pre, atoms, direct = [], [], []
+            for name, original, elt in zip(names, target.elts, value.elts):
+                if name not in read:                 # nothing on the right reads it: assign now
+                    direct += self.assign(original, elt, stmt)
+                    atoms.append(None)
+                    continue
+                p, a = self.atom(elt, stmt)          # evaluate every other right side first (swaps)
+                if isinstance(a, gast.Name) and a.id in names:
+                    temp = self.namer.temp()
+                    p.append(nodes.assign(temp, a, stmt))
+                    a = nodes.name(temp)
+                pre += p
+                atoms.append(a)
+            return pre + direct + [nodes.assign(n, a, stmt) for n, a in zip(names, atoms) if a is not None]
+        pre, source = self.atom(value, stmt)
+        unpack = gast.Assign(targets=[nodes.tuple_(names, store=True)], value=source, type_comment=None)
+        return pre + [nodes.located(unpack, stmt)]
+
+    def target(self, target):
+        if isinstance(target, gast.Name):
+            return nodes.name(self.rename_id(target.id), store=True)
+        value = nodes.name(self.rename_id(target.value.id))
+        pre, index = self.index(target.slice, target)
+        if pre:
+            raise AdjointError("an assigned array index must be a name or a constant",
+                               location=self.where(target), hint="compute the index on the line before")
+        return nodes.subscript(value, index, store=True)
+
+    # expressions --------------------------------------------------------------------------
+
+    def atom(self, expr, stmt):
+        """(prelude statements, atom) computing `expr`."""
+        pre, rhs = self.rhs(expr, stmt)
+        p, a = self.to_atom(rhs, stmt)
+        return pre + p, a
+
+    def to_atom(self, rhs, stmt):
+        if is_atom(rhs):
+            return [], rhs
+        key = trees.structure_key(rhs) if _pure(rhs) else None
+        if key is not None and key in self.available:
+            return [], nodes.name(self.available[key][0])
+        temp = self.namer.temp()
+        if key is not None:
+            self.available[key] = (temp, nodes.loads_in(rhs))
+        return [nodes.assign(temp, rhs, stmt)], nodes.name(temp)
+
+    def branch_prelude(self, expr, stmt):
+        """rhs() for one branch of a conditional: its temporaries stay in that branch."""
+        outer = dict(self.available)
+        try:
+            return self.rhs(expr, stmt)
+        finally:
+            self.available = outer
+
+    def rhs(self, expr, stmt, prenamed=False):
+        """(prelude, a right-hand side of the output grammar) computing `expr`."""
+        if isinstance(expr, gast.Name):
+            if prenamed or getattr(expr, "renamed", False):       # already an inlined name
+                return [], expr
+            return [], nodes.name(self.rename_id(expr.id))
+        if isinstance(expr, gast.Constant):
+            return [], nodes.const(expr.value)
+        if isinstance(expr, gast.Attribute):
+            return self.rhs_attribute(expr, stmt)
+        if isinstance(expr, gast.BinOp) and isinstance(expr.op, LINEAR):
+            return self.rhs_linear(expr, stmt, prenamed)
+        if isinstance(expr, gast.BinOp):
+            pre_l, left = self.operand(expr.left, stmt, prenamed)
+            pre_r, right = self.atom(expr.right, stmt)
+            return pre_l + pre_r, nodes.make(gast.BinOp, left=left, op=nodes.make(type(expr.op)), right=right)
+        if isinstance(expr, gast.UnaryOp):
+            pre, operand = self.atom(expr.operand, stmt)
+            if isinstance(expr.op, gast.UAdd):
+                return pre, operand
+            if isinstance(expr.op, gast.USub) and isinstance(operand, gast.Constant):
+                return pre, nodes.const(-operand.value)
+            return pre, nodes.make(gast.UnaryOp, op=nodes.make(type(expr.op)), operand=operand)
+        if isinstance(expr, gast.Call):
+            return self.rhs_call(expr, stmt)
+        if isinstance(expr, gast.Compare):
+            return self.rhs_compare(expr, stmt)
+        if isinstance(expr, gast.BoolOp):
+            return self.rhs_boolop(expr, stmt)
+        if isinstance(expr, gast.IfExp):
+            return self.rhs_ifexp(expr, stmt)
+        if isinstance(expr, gast.Subscript):
+            pre, value = self.atom(expr.value, stmt)
+            pre_i, index = self.index(expr.slice, stmt)
+            return pre + pre_i, nodes.subscript(value, index)
+        if isinstance(expr, gast.Tuple):
+            raise AdjointError("a tuple value here is not supported", location=self.where(expr),
+                               hint="return or assign one number; use `jacobian` for several outputs")
+        raise AdjointError(f"cannot normalize {type(expr).__name__}", location=self.where(expr),
+                           stage="normalize")
+
+    def operand(self, expr, stmt, prenamed):
+        if prenamed:
+            return [], expr
+        return self.atom(expr, stmt)
+
+    def rhs_linear(self, expr, stmt, prenamed):
+        pre = []
+
+        def leaves(node, first):
+            if isinstance(node, gast.BinOp) and isinstance(node.op, LINEAR):
+                left = leaves(node.left, first)
+                right = leaves(node.right, False)
+                return nodes.make(gast.BinOp, left=left, op=nodes.make(type(node.op)), right=right)
+            p, a = self.operand(node, stmt, prenamed and first) if first else self.atom(node, stmt)
+            pre.extend(p)
+            return a
+        return pre, leaves(expr, True)
+
+    def rhs_attribute(self, expr, stmt):
+        if is_atom(expr):
+            return [], nodes.clone(expr)             # (the user's tree is only read)
+        pre, value = self.atom(expr.value, stmt)
+        return pre, nodes.make(gast.Attribute, value=value, attr=expr.attr, ctx=nodes.make(gast.Load))
+
+    def rhs_call(self, expr, stmt):
+        pre, args = [], []
+        for arg in expr.args:
+            p, a = self.sequence(arg, stmt) if isinstance(arg, (gast.Tuple, gast.List)) else self.atom(arg, stmt)
+            pre += p
+            args.append(a)
+        keywords = []
+        for keyword in expr.keywords:
+            p, a = self.atom(keyword.value, stmt)
+            pre += p
+            keywords.append(gast.keyword(arg=keyword.arg, value=a))
+        callee = expr.callee
+        if isinstance(callee, types.FunctionType) and not _has_rule(callee):
+            return self.inline(expr, callee, args, pre, stmt)
+        call = nodes.make(gast.Call, func=nodes.clone(expr.func), args=args, keywords=keywords)
+        call.callee = callee
+        p, call = _nested(call, stmt, self)
+        return pre + p, call
+
+    def sequence(self, node, stmt):
+        """A tuple or list argument (np.zeros((n, m)), np.stack((a, b))): a sequence of atoms."""
+        pre, elts = [], []
+        for elt in node.elts:
+            p, a = self.atom(elt, stmt)
+            pre += p
+            elts.append(a)
+        return pre, type(node)(elts=elts, ctx=gast.Load())
+
+    def rhs_compare(self, expr, stmt):
+        pre, left = self.atom(expr.left, stmt)
+        if len(expr.ops) == 1:
+            p, right = self.atom(expr.comparators[0], stmt)
+            compare = gast.Compare(left=left, ops=[type(expr.ops[0])()], comparators=[right])
+            return pre + p, _folded(compare)
+        # a < b < c  ->  (a < b) and (b < c), b evaluated once
+        first = gast.Compare(left=left, ops=[expr.ops[0]], comparators=[expr.comparators[0]])
+        rest = gast.Compare(left=expr.comparators[0], ops=expr.ops[1:], comparators=expr.comparators[1:])
+        p, a = self.atom(expr.comparators[0], stmt)
+        first.comparators = [a]
+        rest.left = a
+        if isinstance(a, gast.Name):
+            a.renamed = True                 # b in a < b < c: normalized once, not renamed again
+        return self.rhs_boolop(gast.BoolOp(op=gast.And(), values=[first, rest]), stmt, pre + p)
+
+    def rhs_boolop(self, expr, stmt, pre=()):
+        pre = list(pre)
+        result = self.namer.temp()
+        p, first = self.rhs(expr.values[0], stmt)
+        remaining = expr.values[1:]
+        rest = remaining[0] if len(remaining) == 1 else gast.BoolOp(op=expr.op, values=remaining)
+        if isinstance(first, gast.Constant) and remaining:
+            # known at compile time (`C <= 0.5 or ...` with a module constant C): emit only the
+            # operand Python would evaluate; numba's pruning of a constant branch can leave a
+            # variable undefined (fuzz program #4755)
+            if bool(first.value) == isinstance(expr.op, gast.Or):
+                return pre + p, first
+            p_rest, value = self.rhs(rest, stmt)
+            return pre + p + p_rest, value
+        pre += p + [nodes.assign(result, first, stmt)]
+        if not remaining:
+            return pre, nodes.name(result)
+        p, value = self.branch_prelude(rest, stmt)
+        branch = p + [nodes.assign(result, value, stmt)]
+        if isinstance(expr.op, gast.And):
+            pre.append(nodes.if_(result, branch, origin=stmt))
+        else:
+            pre.append(nodes.if_(result, [gast.Pass()], branch, origin=stmt))
+        return pre, nodes.name(result)
+
+    def rhs_ifexp(self, expr, stmt):
+        pre, test = self.atom(expr.test, stmt)
+        if isinstance(test, gast.Constant):          # as in rhs_boolop: only the branch taken
+            p, value = self.rhs(expr.body if test.value else expr.orelse, stmt)
+            return pre + p, value
+        result = self.namer.temp()
+        p_body, body = self.branch_prelude(expr.body, stmt)
+        p_else, orelse = self.branch_prelude(expr.orelse, stmt)
+        branch = nodes.if_(test, p_body + [nodes.assign(result, body, stmt)],
+                           p_else + [nodes.assign(result, orelse, stmt)], stmt)
+        return pre + [branch], nodes.name(result)
+
+    def index(self, index, stmt):
+        if isinstance(index, gast.Tuple):
+            pre, atoms = [], []
+            for elt in index.elts:
+                p, a = self.index(elt, stmt)
+                pre += p
+                atoms.append(a)
+            return pre, gast.Tuple(elts=atoms, ctx=gast.Load())
+        if isinstance(index, gast.Slice):
+            pre, bounds = [], {}
+            for field in ("lower", "upper", "step"):
+                value = getattr(index, field)
+                if value is not None:
+                    p, value = self.atom(value, stmt)
+                    pre += p
+                bounds[field] = value
+            return pre, gast.Slice(**bounds)
+        return self.atom(index, stmt)
+
+    # helpers ------------------------------------------------------------------------------
+
+    def inline(self, call, callee, args, pre, stmt):
+        """Inline a plain Python helper: bind its parameters, normalize its body, take its result."""
+        from . import parse as parse_stage
+        from . import validate as validate_stage
+        if callee in self.inlining:
+            chain = " -> ".join(f.__name__ for f in self.inlining + (callee,))
+            raise AdjointError(f"recursive call {chain}", location=self.where(call),
+                               hint="rewrite the recursion as a loop")
+        helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
+        validate_stage.validate(helper)
+        if len(args) != len(helper.args):
+            raise AdjointError(f"{helper.name}() takes {len(helper.args)} arguments, "
+                               f"{len(args)} given", location=self.where(call))
+        self.parsed.namespace.update(helper.namespace)
+        locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
+        # A parameter the helper never rebinds reads the caller's variable itself: no copy
+        # (nor, for arrays, a sensitivity array of its own per call).
+        stored = {n.id for s in helper.tree.body for n in trees.walk(s)
+                  if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
+        shared = {p: a.id for p, a in zip(helper.args, args)
+                  if isinstance(a, gast.Name) and p not in stored}
+        rename = {v: shared.get(v) or self.namer.fresh(f"{helper.name}_{v}") for v in sorted(locals_)}
+        inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename)
+        binds = [nodes.assign(rename[p], a, stmt) for p, a in zip(helper.args, args) if p not in shared]
+        result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
+        body = structure_returns(nodes.clone(helper.tree.body), self.namer)
+        stmts = inner.block(body)
+        for s in nodes.statements(stmts):
+            if not hasattr(s, "source_file"):
+                s.source_file = helper.filename
+        final = stmts.pop()                      # the single `return atom`
+        last = stmts[-1] if stmts else None
+        if isinstance(final.value, gast.Name) and final.value.id in self.namer.temporaries \
+                and isinstance(last, gast.Assign) and isinstance(last.targets[0], gast.Name) \
+                and last.targets[0].id == final.value.id:
+            last.targets[0].id = result          # `return u * u` computes the result directly
+            return pre + binds + stmts, nodes.name(result)
+        return pre + binds + stmts + [nodes.assign(result, final.value, final)], nodes.name(result)
+
+    def rename_id(self, identifier):
+        return self.rename.get(identifier, identifier)
+
+    def where(self, node):
+        return locate(node, self.parsed.filename)
+
+
+def _constant_truth(test):
+    """The truth of a condition made of numeric constants only (parse inlines module constants),
+    else None. Numba would prune such a branch in one place and not another."""
+    def value(node):
+        if isinstance(node, gast.Constant) and type(node.value) in (int, float, bool):
+            return node.value
+        if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.Not)):
+            return UNARY[type(node.op)](value(node.operand))
+        if isinstance(node, gast.Compare) and all(type(op) in COMPARE for op in node.ops):
+            operands = [value(node.left)] + [value(c) for c in node.comparators]
+            return all(COMPARE[type(op)](a, b) for op, a, b in zip(node.ops, operands, operands[1:]))
+        if isinstance(node, gast.BoolOp):
+            values = [value(v) for v in node.values]
+            return all(values) if isinstance(node.op, gast.And) else any(values)
+        raise LookupError(type(node).__name__)
+    try:
+        return bool(value(test))
+    except LookupError:
+        return None
+
+
+def _nested(call, stmt, normalizer):
+    """Calls the rule table knows only in a simpler form:
+    min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b)."""
+    import math
+    callee = call.callee
+    if callee in (min, max, math.hypot) and len(call.args) > 2 and not call.keywords:
+        pre = []
+        inner = gast.Call(func=nodes.clone(call.func), args=call.args[:2], keywords=[])
+        inner.callee = callee
+        for arg in call.args[2:]:
+            p, a = normalizer.to_atom(inner, stmt)
+            pre += p
+            inner = gast.Call(func=nodes.clone(call.func), args=[a, arg], keywords=[])
+            inner.callee = callee
+        return pre, inner
+    if callee is math.log and len(call.args) == 2:
+        logs, pre = [], []
+        for arg in call.args:
+            single = gast.Call(func=nodes.clone(call.func), args=[arg], keywords=[])
+            single.callee = callee
+            p, a = normalizer.to_atom(single, stmt)
+            pre += p
+            logs.append(a)
+        return pre, gast.BinOp(left=logs[0], op=gast.Div(), right=logs[1])
+    return [], call
+
+
+def _pure(rhs) -> bool:
+    """A right side whose value depends only on the names it reads (no user calls)."""
+    for node in trees.walk_branches(rhs):               # (a call is no leaf)
+        if isinstance(node, gast.Call):
+            callee = getattr(node, "callee", None)
+            if not _has_rule(callee) or callee in (np.empty, np.empty_like, np.zeros, np.ones,
+                                                    np.full, np.zeros_like, np.ones_like, np.array):
+                return False                      # fresh arrays must stay distinct
+    return True
+
+
+def _has_rule(fn) -> bool:
+    """Known to the rule table (differentiable or not): called, never inlined."""
+    from ..primitives import rules
+    return rules.is_differentiable(fn) or rules.is_non_differentiable(fn) \
+        or (getattr(fn, "__module__", "") or "").startswith("numpy")
+
+
+def _folded(compare):
+    """`compare` of two number constants as its constant value (True/False); else itself."""
+    left, right = compare.left, compare.comparators[0]
+    how = COMPARE.get(type(compare.ops[0]))
+    numbers = (int, float)
+    if (how and isinstance(left, gast.Constant) and isinstance(right, gast.Constant)
+            and isinstance(left.value, numbers) and isinstance(right.value, numbers)):
+        return nodes.const(bool(how(left.value, right.value)))
+    return compare

@@ -1,0 +1,333 @@
+"""A Python function -> a gast FunctionDef the later stages can trust.
+
+    def f(x):                      def f(x):
+        return sin(x) * G    ->        return math.sin(x) * 9.81
+    (from math import sin; G = 9.81 at module level)
+
+Line and column numbers are absolute in the user's file. Every call whose callee resolves
+through the function's globals carries `node.callee` (the Python object) and is spelled
+canonically (`math.sin`, `np.exp`, `abs`); numeric globals are inlined as constants.
+Any other object the code refers to (a registered function, an array, a helper) is named
+by identity (namespace.GlobalNames: two functions sharing a __name__ get two names), and a
+local that would hide a name emitted code needs (`np`, `math`, `range`, `_sum_to_2_1`) is
+renamed `np_1`. Each statement carries `source_text`, the user's line it came from.
+The input is not changed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import inspect
+import math
+import textwrap
+import types
+
+import gast
+import numpy as np
+
+from ..errors import AdjointError, Location
+from ..ir import nodes, trees
+from ..primitives import runtime
+from .namespace import GlobalNames, is_reserved
+
+CANONICAL_MODULES = {"math": math, "np": np}
+
+
+@dataclasses.dataclass
+class ParsedFunction:
+    fn: object
+    name: str
+    filename: str
+    tree: gast.FunctionDef
+    args: list[str]           # the parameters as emitted (a parameter `np` becomes `np_1`)
+    namespace: dict           # user objects the emitted code must see (registered functions, arrays)
+    helpers: dict             # name -> ParsedFunction of plain Python functions it calls
+    names: GlobalNames = None  # how the emitted module names those objects (shared with helpers)
+    user_args: list = None    # the parameters as the user wrote them
+
+    def emitted(self, name: str) -> str:
+        """A parameter's emitted name, from the user's."""
+        return self.args[self.user_args.index(name)] if name in self.user_args else name
+
+    def user(self, name: str) -> str:
+        """A parameter's user name, from the emitted one."""
+        return self.user_args[self.args.index(name)] if name in self.args else name
+
+
+def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> ParsedFunction:
+    """`names`: the module's names for user objects, shared by the function being
+    differentiated and the helpers it inlines; `taken`: the names already in use where a
+    helper is inlined (the caller's Namer.taken), which new object names avoid and join."""
+    fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
+    filename = _filename(fn)
+    tree = _function_tree(fn, filename)
+    _check_signature(tree, filename)
+    user_args = [a.id for a in tree.args.args]
+    locals_ = _rename_reserved_locals(tree)
+    names = names if names is not None else GlobalNames(tree.name)
+    resolver = _Resolver(fn, filename, locals_, names, taken)
+    tree = resolver.visit(tree)             # (replaces expressions only: statements stay annotated)
+    tree.decorator_list = []
+    tree.body = _strip_docstring(tree.body)
+    return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
+                          args=[a.id for a in tree.args.args], namespace=names.namespace, helpers={},
+                          names=names, user_args=user_args)
+
+
+def _filename(fn) -> str:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        raise AdjointError(f"adjoint can only differentiate Python functions, not {type(fn).__name__}",
+                           hint="pass a function defined with `def`")
+    return inspect.getsourcefile(fn) or code.co_filename
+
+
+def _function_tree(fn, filename):
+    """The function's gast tree, with absolute positions and each statement's `source_text`."""
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as exc:
+        raise AdjointError(f"cannot read the source of {fn.__qualname__}: {exc}",
+                           hint="define the function in a file (not in an interactive prompt)") from None
+    source = "".join(lines)
+    dedented = textwrap.dedent(source)
+    indent = len(lines[0]) - len(lines[0].lstrip()) if source.strip() else 0
+    try:
+        tree = trees.parse(dedented).body[0]
+    except SyntaxError as exc:
+        # inspect gives a lambda's lines, which may be a fragment of a statement
+        if fn.__name__ != "<lambda>":
+            raise AdjointError(f"cannot parse the source of {fn.__qualname__}: {exc.msg}",
+                               location=Location(filename, start, indent),
+                               hint="reload the module if its file changed since it was imported") from None
+        tree = None
+    if isinstance(tree, gast.FunctionDef) and tree.name != fn.__name__ and fn.__name__ != "<lambda>":
+        raise AdjointError(f"the source of {fn.__qualname__} changed since it was imported: "
+                           f"line {start} now defines `{tree.name}`",
+                           location=Location(filename, start, indent),
+                           hint="reload the module (importlib.reload) or restart the interpreter")
+    if not isinstance(tree, gast.FunctionDef):
+        raise AdjointError(f"{fn.__qualname__} is not defined with `def`",
+                           location=Location(filename, start, indent),
+                           hint="lambdas cannot be differentiated; define a named function")
+    for node in trees.walk(tree):
+        known = node.__dict__              # no node class gives a default lineno
+        if "lineno" in known:
+            known["lineno"] += start - 1
+            known["col_offset"] = (node.col_offset or 0) + indent
+            if known.get("end_lineno") is not None:
+                known["end_lineno"] += start - 1
+                known["end_col_offset"] = (node.end_col_offset or 0) + indent
+            if isinstance(node, gast.stmt):
+                _annotate_source(node, start, lines)
+    return tree
+
+
+def _check_signature(tree, filename):
+    a = tree.args
+    extra = a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults
+    if extra:
+        raise AdjointError("only plain positional parameters are supported",
+                           location=Location(filename, tree.lineno, tree.col_offset),
+                           hint="remove *args, **kwargs, keyword-only parameters and defaults")
+
+
+def local_names(tree) -> set[str]:
+    """The function's parameters and the names it assigns: in Python every other name it
+    reads is a global (or a closure's) throughout the function."""
+    names = {a.id for a in tree.args.args}
+    for node in trees.walk(tree):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+            names.add(node.id)
+    return names
+
+
+def _rename_reserved_locals(tree) -> set[str]:
+    """A parameter or local named like something emitted code needs (`np`, `math`, `range`,
+    a runtime helper) is renamed `np_1`, wherever the function reads or writes it; emitted
+    code keeps its own names, so the module reads as usual. Returns the local names after."""
+    locals_ = local_names(tree)
+    clashes = sorted(n for n in locals_ if is_reserved(n))
+    if not clashes:
+        return locals_
+    used = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)}
+    renamed = {}
+    for name in clashes:
+        k = 1
+        while f"{name}_{k}" in used or is_reserved(f"{name}_{k}"):
+            k += 1
+        renamed[name] = f"{name}_{k}"
+        used.add(renamed[name])
+    for node in trees.walk(tree):
+        if isinstance(node, gast.Name) and node.id in renamed:
+            node.id = renamed[node.id]
+    return local_names(tree)
+
+
+def _strip_docstring(body):
+    if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return body[1:] or [gast.Pass()]
+    return body
+
+
+def _annotate_source(stmt, start, lines):
+    """`stmt.source_text`: the user's line it starts on (without a compound statement's colon)."""
+    text = lines[stmt.lineno - start].strip() if 0 <= stmt.lineno - start < len(lines) else ""
+    stmt.source_text = text.rstrip(":") if isinstance(stmt, (gast.If, gast.For, gast.While)) else text
+
+
+def spelling(obj) -> str | None:
+    """How emitted code names a callable: `math.sin`, `np.exp`, `abs`; None if it has no such name."""
+    name = getattr(obj, "__name__", None)
+    if name is None:
+        return None
+    if getattr(builtins, name, None) is obj:
+        return name
+    for alias, module in CANONICAL_MODULES.items():
+        if getattr(module, name, None) is obj:
+            return f"{alias}.{name}"
+    return None
+
+
+class _Resolver(trees.Transformer):
+    """Rewrites global references into canonical calls and inlined constants."""
+
+    def __init__(self, fn, filename, local_names, names, taken):
+        self.filename = filename
+        self.local_names = local_names
+        closure = inspect.getclosurevars(fn)
+        self.scope = {**vars(builtins), **fn.__globals__, **closure.nonlocals}
+        self.names = names
+        self.taken = taken
+
+    def global_name(self, obj, base) -> str:
+        """The emitted module's name for a user object: never one of this function's locals,
+        nor a name already in use where it is inlined."""
+        avoid = self.local_names | (self.taken or set())
+        name = self.names.name(obj, base, avoid)
+        if self.taken is not None:
+            self.taken.add(name)
+        return name
+
+    def lookup(self, node):
+        """The object a global Name or dotted Attribute refers to, or raise LookupError."""
+        if isinstance(node, gast.Name):
+            if node.id in self.local_names or node.id not in self.scope:
+                raise LookupError(node.id)
+            return self.scope[node.id]
+        if isinstance(node, gast.Attribute):
+            base = self.lookup(node.value)
+            if not isinstance(base, types.ModuleType):
+                raise LookupError(node.attr)
+            try:
+                return getattr(base, node.attr)
+            except AttributeError:
+                raise AdjointError(f"module {base.__name__!r} has no attribute {node.attr!r}",
+                                   location=Location(self.filename, node.lineno, node.col_offset)) from None
+        raise LookupError(type(node).__name__)
+
+    def visit_Call(self, node):
+        node.args = [self.visit(a) for a in node.args]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        if isinstance(node.func, gast.Attribute) and node.func.attr in METHODS \
+                and not (isinstance(node.func.value, gast.Name) and node.func.value.id not in self.local_names):
+            node.func.value = self.visit(node.func.value)      # (x * x).mean(), x.T.sum()
+        method = _method_call(node, self.local_names)
+        if method is not None:
+            return _without_default_axis(method)
+        try:
+            callee = self.lookup(node.func)
+        except LookupError:
+            node.func = self.visit(node.func)
+            return node
+        callee = runtime.numpy_loop_of(callee) or callee      # emitted code, differentiated again
+        node.callee = callee
+        spelled = spelling(callee)
+        if spelled is None:
+            spelled = self.global_name(callee, str(getattr(callee, "__name__", None) or "f"))
+        func = nodes.attribute(spelled)
+        node.func = gast.copy_location(func, node.func)
+        return _without_default_axis(node)
+
+    def visit_Name(self, node):
+        if node.id in self.local_names and node.annotation is None:
+            return node                  # a local: nothing to resolve, nothing under it
+        return self._inline(node)
+
+    def visit_Attribute(self, node):
+        if isinstance(node.ctx, gast.Load) and node.attr == "T" and not (
+                isinstance(node.value, gast.Name) and node.value.id not in self.local_names):
+            call = nodes.call("np.transpose", [self.visit(node.value)])      # x.T
+            call.callee = np.transpose
+            return gast.copy_location(call, node)
+        return self._inline(node)
+
+    def _inline(self, node):
+        if not isinstance(node.ctx, gast.Load):
+            return self.generic_visit(node)
+        try:
+            value = self.lookup(node)
+        except LookupError:
+            return self.generic_visit(node)
+        if isinstance(value, (bool, int, float, np.floating, np.integer)):
+            if isinstance(node, gast.Attribute) and spelling_of_constant(node) is not None:
+                return node                               # math.pi stays readable
+            return gast.copy_location(nodes.const(value.item() if isinstance(value, np.generic) else value), node)
+        if isinstance(value, types.ModuleType):
+            return node
+        if isinstance(node, gast.Attribute):
+            spelled = spelling(value)
+            if spelled is not None:                   # numpy.float64 -> np.float64
+                return gast.copy_location(nodes.attribute(spelled), node)
+            if _in_numpy_or_math(self.lookup(node.value)):
+                return node                           # np.newaxis and the like stay as written
+        base = node.id if isinstance(node, gast.Name) else node.attr       # W, or mylib.W
+        return gast.copy_location(nodes.name(self.global_name(value, base)), node)
+
+
+def _in_numpy_or_math(module) -> bool:
+    return module.__name__.split(".")[0] in ("numpy", "math")
+
+
+# x.sum(axis=0) -> np.sum(x, axis=0): array methods become the numpy functions they mirror
+METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
+           "reshape": np.reshape, "transpose": np.transpose, "dot": np.dot, "copy": np.copy,
+           "ravel": np.ravel, "flatten": np.ravel}
+
+
+def _method_call(node, local_names):
+    func = node.func
+    if not (isinstance(func, gast.Attribute) and func.attr in METHODS):
+        return None
+    receiver = func.value
+    if isinstance(receiver, gast.Name) and receiver.id not in local_names:
+        return None                                   # np.sum(...) and the like: a module
+    args = list(node.args)
+    if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
+        args = [gast.Tuple(elts=args, ctx=gast.Load())]
+    callee = METHODS[func.attr]
+    call = gast.Call(func=nodes.attribute(spelling(callee)), args=[receiver] + args,
+                     keywords=node.keywords)
+    call.callee = callee
+    return gast.copy_location(call, node)
+
+
+# reductions whose `axis=None` is numpy's default, the whole array (np.concatenate's is not)
+WHOLE_BY_DEFAULT = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin)
+
+
+def _without_default_axis(call):
+    """np.sum(x, axis=None) as np.sum(x): the later stages read any `axis` as one axis."""
+    if getattr(call, "callee", None) in WHOLE_BY_DEFAULT:
+        call.keywords = [k for k in call.keywords if not (
+            k.arg == "axis" and isinstance(k.value, gast.Constant) and k.value.value is None)]
+    return call
+
+
+def spelling_of_constant(node) -> str | None:
+    if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
+            and node.value.id in CANONICAL_MODULES and node.attr in ("pi", "e", "tau", "inf"):
+        return f"{node.value.id}.{node.attr}"
+    return None

@@ -1,0 +1,400 @@
+"""The IR's builders: most gast nodes the compiler makes are built here.
+
+    name("x")               ->  x           (a load)
+    assign("t_1", mul)      ->  t_1 = x * y
+    accumulate("s_x", e)    ->  s_x += e
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+
+import gast
+
+BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "//": gast.FloorDiv, "**": gast.Pow}
+
+def make(node_type, /, **fields):
+    """`node_type(**fields)` without gast's generic constructor (a Python call looping over the
+    arguments, which cost three times the node itself; the reverse sweep builds ~200,000 nodes
+    on 2,000 lines): the same node, `fields` its attributes in the same order. `make(gast.Load)`
+    is a fresh context, as `gast.Load()` is. (Positional-only: a constant has a field `kind`.)"""
+    node = _new(node_type)
+    node.__dict__ = fields
+    return node
+
+
+_new = gast.AST.__new__
+
+
+def name(identifier: str, store: bool = False) -> gast.Name:
+    return make(gast.Name, id=identifier, ctx=make(gast.Store if store else gast.Load),
+                annotation=None, type_comment=None)
+
+
+def const(value) -> gast.Constant:
+    return make(gast.Constant, value=value, kind=None)
+
+
+def atom(value):
+    """A Name for a str, a Constant for a number; nodes pass through."""
+    if isinstance(value, str):
+        return name(value)
+    if isinstance(value, gast.AST):
+        return value
+    return const(value)
+
+
+def binop(left, op: str, right) -> gast.BinOp:
+    return make(gast.BinOp, left=atom(left), op=make(BINOPS[op]), right=atom(right))
+
+
+def neg(operand) -> gast.UnaryOp:
+    return make(gast.UnaryOp, op=make(gast.USub), operand=atom(operand))
+
+
+def attribute(dotted: str) -> gast.AST:
+    """`math.sin` -> Attribute(Name(math), sin)."""
+    head, *rest = dotted.split(".")
+    node = name(head)
+    for part in rest:
+        node = make(gast.Attribute, value=node, attr=part, ctx=make(gast.Load))
+    return node
+
+
+def attribute_of(value, attr: str) -> gast.Attribute:
+    """`value.attr` for any expression (attribute() takes a dotted name)."""
+    return make(gast.Attribute, value=copy.deepcopy(value), attr=attr, ctx=make(gast.Load))
+
+
+def call(func, args, keywords=()) -> gast.Call:
+    func = attribute(func) if isinstance(func, str) else func
+    return make(gast.Call, func=func, args=[atom(a) for a in args], keywords=list(keywords))
+
+
+def subscript(value, index, store: bool = False) -> gast.Subscript:
+    return make(gast.Subscript, value=atom(value), slice=atom(index),
+                ctx=make(gast.Store if store else gast.Load))
+
+
+def tuple_(elts, store: bool = False) -> gast.Tuple:
+    ctx = gast.Store() if store else gast.Load()
+    return gast.Tuple(elts=[_with_ctx(atom(e), ctx) for e in elts], ctx=ctx)
+
+
+def _with_ctx(node, ctx):
+    if isinstance(node, gast.Name):
+        return gast.Name(id=node.id, ctx=ctx, annotation=None, type_comment=None)
+    return node
+
+
+def store(target):
+    """A target node from a name or a (load) node."""
+    if isinstance(target, str):
+        return name(target, store=True)
+    node = copy.deepcopy(target)
+    node.ctx = gast.Store()
+    return node
+
+
+def assign(target, value, origin=None) -> gast.Assign:
+    node = make(gast.Assign, targets=[store(target)], value=atom(value), type_comment=None)
+    return located(node, origin)
+
+
+def accumulate(target, value, origin=None, op: str = "+") -> gast.AugAssign:
+    node = make(gast.AugAssign, target=store(target), op=make(BINOPS[op]), value=atom(value))
+    return located(node, origin)
+
+
+def if_(test, body, orelse=(), origin=None) -> gast.If:
+    return located(make(gast.If, test=atom(test), body=list(body), orelse=list(orelse)), origin)
+
+
+def for_range(index: str, range_args, body, origin=None) -> gast.For:
+    node = gast.For(target=name(index, store=True), iter=call(name("range"), range_args),
+                    body=list(body), orelse=[], type_comment=None)
+    return located(node, origin)
+
+
+def while_(test, body, origin=None) -> gast.While:
+    return located(gast.While(test=atom(test), body=list(body), orelse=[]), origin)
+
+
+def return_(value, origin=None) -> gast.Return:
+    return located(gast.Return(value=atom(value) if value is not None else None), origin)
+
+
+def comment(text: str, origin=None) -> gast.Expr:
+    """A comment line, carried as a marked string until lower/emit.py renders it."""
+    node = make(gast.Expr, value=make(gast.Constant, value=text, kind="comment"))
+    return located(node, origin)
+
+
+def is_comment(node) -> bool:
+    return (isinstance(node, gast.Expr) and isinstance(node.value, gast.Constant)
+            and node.value.kind == "comment")
+
+
+def function(fname: str, args, body, origin=None) -> gast.FunctionDef:
+    arguments = gast.arguments(args=[name(a, store=False) for a in args], posonlyargs=[],
+                               vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                               defaults=[])
+    for a in arguments.args:
+        a.ctx = gast.Param()
+    node = gast.FunctionDef(name=fname, args=arguments, body=list(body), decorator_list=[],
+                            returns=None, type_comment=None, type_params=[])
+    return located(node, origin)
+
+
+def located(node, origin):
+    """Give a generated node the user position (`lineno`, `col_offset`) it derives from."""
+    if origin is not None:
+        known = origin.__dict__            # where getattr would look: no node class sets these
+        node.lineno = known.get("lineno")
+        node.col_offset = known.get("col_offset", 0)
+        if "source_text" in known:
+            node.source_text = known["source_text"]
+        if "source_file" in known:
+            node.source_file = known["source_file"]
+    return node
+
+
+def dotted(node) -> str:
+    """`math.sin` for Attribute(Name(math), sin); "" for anything else."""
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        inner = dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else ""
+    return ""
+
+
+def scaled(factor, value):
+    """factor * value, skipping the multiplication by +-1 (a partial times a sensitivity)."""
+    if isinstance(factor, gast.Constant) and factor.value == 1.0:
+        return value
+    if isinstance(factor, gast.Constant) and factor.value == -1.0:
+        return neg(value)
+    return binop(factor, "*", value)
+
+
+def summed(terms):
+    """terms[0] + terms[1] + ... (copies), 0 for none."""
+    if not terms:
+        return const(0)
+    total = copy.deepcopy(terms[0])
+    for term in terms[1:]:
+        total = binop(total, "+", copy.deepcopy(term))
+    return total
+
+
+def walk(node):
+    """Every node under `node`, itself first, in gast.walk's (breadth-first) order; a third
+    faster, which counts since every optimizer pass walks the whole adjoint."""
+    todo = collections.deque([node])
+    pop, push = todo.popleft, todo.append
+    while todo:
+        node = pop()
+        push_children(node, node._fields, push)
+        yield node
+
+
+def push_children(node, fields, push):
+    """push(child) for each node held in `fields` of `node`, directly or in a list."""
+    for field in fields:
+        value = getattr(node, field, None)
+        if isinstance(value, gast.AST):
+            push(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, gast.AST):
+                    push(item)
+
+
+def clone(node, memo=None):
+    """copy.deepcopy(node), about six times faster on gast trees: nodes and lists are copied
+    here (a node met twice is copied once, as deepcopy does), every other attribute value
+    (positions, flags, a set of names) by copy.deepcopy. The original must stay alive
+    meanwhile (it does: the caller holds it), since the memo is keyed by id."""
+    return _clone(node, {} if memo is None else memo)
+
+
+def _clone(node, memo):
+    done = memo.get(id(node))
+    if done is not None:
+        return done
+    kind = type(node)
+    if kind is list:
+        new = memo[id(node)] = []
+        append = new.append
+        for item in node:
+            append(item if type(item) in _IMMUTABLE else _clone(item, memo))
+    elif isinstance(node, gast.AST):
+        new = memo[id(node)] = kind.__new__(kind)
+        attributes = new.__dict__
+        for key, value in node.__dict__.items():
+            attributes[key] = value if type(value) in _IMMUTABLE else _clone(value, memo)
+    else:
+        return copy.deepcopy(node, memo)
+    return new
+
+
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))
+
+
+def statements(stmts):
+    """Every statement in `stmts` and in their blocks, breadth-first as gast.walk meets them
+    (statements nest only in blocks, so no expression is visited)."""
+    todo = collections.deque(stmts)
+    pop, extend = todo.popleft, todo.extend
+    while todo:
+        stmt = pop()
+        for block in _blocks_of(type(stmt)):
+            extend(getattr(stmt, block, ()))
+        yield stmt
+
+
+def _blocks_of(kind):
+    fields = _BLOCK_FIELDS.get(kind)
+    if fields is None:
+        fields = _BLOCK_FIELDS[kind] = tuple(f for f in ("body", "orelse", "handlers", "finalbody")
+                                             if f in kind._fields)
+    return fields
+
+
+_BLOCK_FIELDS: dict = {}                     # statement type -> its fields holding statements
+
+
+def blocks(fn):
+    """Every statement list of a function: its body and each compound statement's blocks."""
+    yield fn.body
+    for node in statements(fn.body):
+        if isinstance(node, (gast.If, gast.For, gast.While)):
+            yield node.body
+            yield node.orelse
+
+
+def written_names(node) -> list[str]:
+    """Names one assignment (or a for loop's target) writes; `y[i] = e` writes y."""
+    if isinstance(node, gast.Assign):
+        target = node.targets[0]
+        if isinstance(target, gast.Name):
+            return [target.id] if isinstance(target.ctx, gast.Store) else []
+        return [n.id for n in walk(target) if isinstance(n, gast.Name)
+                and isinstance(n.ctx, gast.Store)]
+    if isinstance(node, gast.AugAssign):
+        target = node.target
+        return [target.id if isinstance(target, gast.Name) else target.value.id]
+    if isinstance(node, gast.For):
+        return [node.target.id]
+    return []
+
+
+def written_by(stmt) -> set[str]:
+    """Names a statement, or any statement inside it, writes."""
+    if not _blocks_of(type(stmt)):
+        return set(written_names(stmt))
+    return {name for node in statements([stmt]) for name in written_names(node)}
+
+
+def names_in(node) -> set[str]:
+    """Every identifier read or written under `node`."""
+    return {n.id for n in walk(node) if isinstance(n, gast.Name)}
+
+
+def loads_in(node) -> set[str]:
+    """The names loaded under `node` (the optimizer asks this of every statement, every
+    round: a search that skips contexts and operators, not a full walk)."""
+    return set(load_counts(node))
+
+
+def load_counts(node) -> dict[str, int]:
+    """name -> how many times it is loaded under `node`."""
+    counts: dict = {}
+    todo = [node]
+    pop, push, extend = todo.pop, todo.append, todo.extend
+    name_kind, load, fields_of = gast.Name, gast.Load, _CHILD_FIELDS
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is name_kind:
+            if type(node.ctx) is load:
+                counts[node.id] = counts.get(node.id, 0) + 1
+            if node.annotation is None:
+                continue
+        fields = fields_of.get(kind)
+        for field in child_fields(kind) if fields is None else fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return counts
+
+
+def with_loads_replaced(node, mapping):
+    """`node` with every loaded Name whose id is in `mapping` replaced by mapping[id] (the
+    same node, shared: the optimizer changes no node in place); only the nodes and lists on
+    the way to a replaced Name are copied, the rest is shared with `node`, which is
+    unchanged (returned itself when nothing is replaced)."""
+    kind = type(node)
+    if kind is gast.Name:
+        return mapping.get(node.id, node) if type(node.ctx) is gast.Load else node
+    new = None
+    for field in child_fields(kind):
+        value = getattr(node, field, None)
+        if isinstance(value, gast.AST):
+            replaced = with_loads_replaced(value, mapping)
+        elif isinstance(value, list):
+            replaced = [with_loads_replaced(item, mapping) if isinstance(item, gast.AST) else item
+                        for item in value]
+            if all(a is b for a, b in zip(replaced, value)):
+                replaced = value
+        else:
+            continue
+        if replaced is not value:
+            new = new or copy.copy(node)
+            setattr(new, field, replaced)
+    return node if new is None else new
+
+
+def with_fresh_calls(node):
+    """`node` with every Call under it, and every node and list on the way to one, a shallow
+    copy (the rest shared): what a pass that rewrites calls in place may then change without
+    reaching a tree that shares the rest."""
+    return _fresh_calls(node) or node
+
+
+def _fresh_calls(node):
+    """with_fresh_calls(node), or None where no Call is under it."""
+    kind = type(node)
+    new = None
+    for field in child_fields(kind):
+        value = getattr(node, field, None)
+        if type(value) is list:
+            fresh = [_fresh_calls(item) if isinstance(item, gast.AST) else None for item in value]
+            if kind is gast.Call or any(item is not None for item in fresh):
+                new = new or copy.copy(node)
+                setattr(new, field, [item if copied is None else copied for copied, item in zip(fresh, value)])
+        elif isinstance(value, gast.AST):
+            fresh = _fresh_calls(value)
+            if fresh is not None:
+                new = new or copy.copy(node)
+                setattr(new, field, fresh)
+    return new
+
+
+def child_fields(kind):
+    """The fields of a node type that may hold nodes: not contexts, operators or strings, and
+    none of a constant's or of anything not a node (a str met in a list)."""
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        leaf = kind is gast.Constant or not issubclass(kind, gast.AST)
+        fields = _CHILD_FIELDS[kind] = () if leaf else tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+    return fields
+
+
+# expression contexts, operators and the fields holding strings hold no nodes
+_LEAF_FIELDS = ("ctx", "op", "ops", "id", "attr", "arg", "kind", "type_comment")
+_CHILD_FIELDS: dict = {}                     # node type -> its fields that may hold nodes (child_fields)

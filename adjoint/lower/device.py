@@ -1,0 +1,316 @@
+"""An adjoint that allocates nothing, for GPU threads.
+
+    def grad_f(p, steps):                       def grad_f_device(p, steps, s_p, work_f, work_i, work_b):
+        s_p = np.zeros_like(p)          ->          (s_p arrives zeroed: one row of the output)
+        tape_x = np.empty(len(range(steps)))        tape_x = work_f[0:len(range(steps))]
+        ...                                         ...
+        return s_p                                  return
+
+    def tape_sizes_f(p, steps):                 (run on the host before launch: the workspace
+        return len(range(steps)), 0, 0           each thread needs, per dtype)
+
+Device code cannot allocate, so gradient arrays become output parameters and tapes become
+slices of per-thread workspaces that the host sizes with `tape_sizes_<f>` first. Tapes whose
+size is only known inside the reverse sweep (a nested loop's) or that grow (a while loop's)
+cannot be sized before launch: those raise AdjointError. Calls to numpy's scalar functions
+are spelled with math, which device code supports.
+
+Forward mode (`jvp_<f>(args..., d_<wrt>..., work_f, work_i, work_b) -> (value, tangent)`)
+goes through the same lowering: it keeps no tape, so its workspaces are empty unless the
+function itself allocates, and the tangents arrive as parameters. Its value must be a
+scalar, since a device function cannot return an array.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gast
+
+from ..errors import AdjointError, locate
+from ..ir import nodes
+from ..optimize.passes import eliminate_dead_code
+
+DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
+ALLOCATING = ("np.empty", "np.zeros", "np.ones", "np.full", "np.empty_like", "np.zeros_like",
+              "np.ones_like", "np.full_like", "np.array", "np.arange", "np.concatenate", "np.stack")
+MATH_SPELLING = {"np.sin": "math.sin", "np.cos": "math.cos", "np.tan": "math.tan",
+                 "np.arcsin": "math.asin", "np.arccos": "math.acos", "np.arctan": "math.atan",
+                 "np.arctan2": "math.atan2", "np.sinh": "math.sinh", "np.cosh": "math.cosh",
+                 "np.tanh": "math.tanh", "np.exp": "math.exp", "np.expm1": "math.expm1",
+                 "np.log": "math.log", "np.log1p": "math.log1p", "np.log10": "math.log10",
+                 "np.log2": "math.log2", "np.sqrt": "math.sqrt", "np.hypot": "math.hypot",
+                 "np.power": "math.pow", "np.abs": "abs", "np.fabs": "math.fabs",
+                 "np.maximum": "max", "np.minimum": "min", "np.floor": "math.floor",
+                 "np.ceil": "math.ceil"}
+RESPELLED = (*MATH_SPELLING, "np.divide")
+
+
+@dataclasses.dataclass
+class DeviceCode:
+    function: gast.FunctionDef      # grad_<f>_device(args..., s_<array wrt>..., work_f, work_i, work_b)
+                                    # or jvp_<f>_device(args..., d_<wrt>..., work...) -> (value, tangent)
+    sizes: gast.FunctionDef         # tape_sizes_<f>(args...) -> (floats, ints, bools)
+    array_outputs: tuple            # wrt arguments whose gradient is written into a parameter
+    scalar_outputs: tuple           # wrt arguments whose gradient is returned
+
+
+def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="reverse") -> DeviceCode:
+    """`code` is the optimized adjoint (mode "reverse") or tangent function ("forward").
+
+    `code` is left as it is: the statements the lowering changes are copied (about linear
+    time, since the adjoint of a long function has tens of thousands of statements), and
+    the device function shares the others with it."""
+    params = [a.id for a in code.args.args]       # forward mode: the primal's, then d_<wrt>
+    args = params[:len(params) - len(wrt)] if mode == "forward" else params   # the primal's
+    if mode == "forward":
+        _check_scalar_value(code.body[-1], arrays, filename)
+        array_outputs = scalar_outputs = ()            # the tangents are parameters, not outputs
+    else:
+        array_outputs = tuple(w for w in wrt if w in arrays)
+        scalar_outputs = tuple(w for w in wrt if w not in arrays)
+    output_names = {_returned_name(code.body[-1], wrt, w) for w in array_outputs}
+    body, sizes = [], {name: [] for name in DTYPES.values()}
+    for stmt in code.body:
+        allocation = _allocation(stmt)
+        if allocation == "zeros" and stmt.targets[0].id in output_names:
+            continue                                   # the output row arrives zeroed
+        if allocation == "empty":
+            size, dtype = stmt.value.args
+            work = DTYPES.get(nodes.dotted(dtype))
+            if work is None:                           # np.empty((n,) + x.shape, x.dtype)
+                raise AdjointError("a loop that carries an array from one iteration to the next "
+                                   "needs a tape of arrays, which the cuda target does not provide",
+                                   location=locate(stmt, filename),
+                                   hint="carry its elements as scalars, or use target='cpu'")
+            start = nodes.summed(sizes[work])
+            stop = nodes.binop(nodes.clone(start), "+", nodes.clone(size))
+            stmt = _shallow_copy(stmt)
+            stmt.value = gast.Subscript(value=nodes.name(work), ctx=gast.Load(),
+                                        slice=gast.Slice(lower=start, upper=stop, step=None))
+            sizes[work].append(nodes.clone(size))
+        elif _blocks(stmt):
+            stmt = nodes.clone(stmt)                   # its blocks are rewritten in place below
+        body.append(stmt)
+    body = _scatter_gathers(body, output_names)
+    simple = list(_simple_statements(body))
+    callees = {id(s): _callees(s) for s in simple}        # one search per statement
+    _reject_array_arithmetic(simple, arrays, filename)    # the clearer reason, when both apply
+    _reject_allocations(simple, callees, filename, mode)
+    body = _unpack_to_indexing([_math_spelling(s, callees) for s in body])
+    final = body[-1]
+    if mode == "reverse":                  # array gradients are written, scalar ones returned
+        values = [_returned(final, wrt, w) for w in scalar_outputs]
+        ret = values[0] if len(values) == 1 else (nodes.tuple_(values) if values else None)
+        body[-1] = nodes.return_(ret, final)
+        params = args + [_output_row_name(final, wrt, w, body) for w in array_outputs]
+    device = nodes.function(code.name + "_device", params + list(DTYPES.values()), body, code)
+    totals = nodes.tuple_([nodes.summed(sizes[w]) for w in DTYPES.values()])
+    primal_name = code.name.split("_", 1)[1]               # grad_<f> or jvp_<f>
+    return DeviceCode(function=device, sizes=_sizing(primal_name, args, body, totals, code),
+                      array_outputs=array_outputs, scalar_outputs=scalar_outputs)
+
+
+def _sizing(name, args, body, totals, origin):
+    """tape_sizes_<f>: the device function's statements that the workspace sizes need, picked
+    by dead code elimination from the statements marked not primal (it keeps every primal
+    line); only those it keeps are copied deeply."""
+    statements = [_unflagged(s) for s in body[:-1] if not nodes.is_comment(s)]
+    sizing = nodes.function("tape_sizes_" + name, args,
+                            statements + [nodes.return_(totals, body[-1])], origin)
+    eliminate_dead_code(sizing, roots=())
+    sizing.body = [nodes.clone(s) for s in sizing.body]
+    return sizing
+
+
+def _unflagged(stmt):
+    """`stmt` itself if it is a simple statement not marked primal, else a copy marked not
+    primal, its blocks' statements unflagged likewise; the expressions are shared."""
+    blocks = _blocks(stmt)
+    if not blocks and not getattr(stmt, "primal", False):
+        return stmt
+    new = _shallow_copy(stmt)
+    if "primal" in new.__dict__:
+        new.primal = False
+    for block in blocks:
+        setattr(new, block, [_unflagged(s) for s in getattr(stmt, block)])
+    return new
+
+
+def _shallow_copy(node):
+    """copy.copy(node), without copy's generic (and slower) protocol."""
+    new = type(node).__new__(type(node))
+    new.__dict__.update(node.__dict__)
+    return new
+
+
+def _blocks(stmt):
+    """The fields of `stmt` that hold statements (if, for and while: the only compound
+    statements validate lets through)."""
+    return ("body", "orelse") if isinstance(stmt, (gast.If, gast.For, gast.While)) else ()
+
+
+def _reject_allocations(simple, callees, filename, mode):
+    """What still allocates after the tapes became workspace slices: a tape that cannot be
+    sized before launch, or an array of the function's own."""
+    for stmt in simple:
+        if not callees[id(stmt)].isdisjoint(ALLOCATING):
+            if mode == "forward" or getattr(stmt, "primal", False):      # not a tape: the user's array
+                raise AdjointError("device code cannot allocate arrays, and this function "
+                                   "(or its derivative) needs one here",
+                                   location=locate(stmt, filename),
+                                   hint="on the cuda target, compute with scalars and the "
+                                        "argument arrays' elements; or use target='cpu'")
+            raise AdjointError("this function needs memory whose size is only known while it runs "
+                               "(a while loop's tape, or a loop nested in another loop)",
+                               location=locate(stmt, filename),
+                               hint="on the cuda target, loop over range(bound) with a break "
+                                    "instead of a while loop, and keep loops that carry "
+                                    "values across iterations at the top level")
+
+
+def _reject_array_arithmetic(simple, arrays, filename):
+    """`y = x * x` on arrays needs a new array: a device function cannot make one."""
+    for stmt in simple:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                and stmt.targets[0].id in arrays \
+                and not isinstance(stmt.value, (gast.Name, gast.Subscript, gast.Attribute)) \
+                and not (isinstance(stmt.value, gast.Call) and nodes.dotted(stmt.value.func) in ALLOCATING):
+            raise AdjointError("whole-array arithmetic is not available on the cuda target: "
+                               "device code computes element by element and cannot make new arrays",
+                               location=locate(stmt, filename),
+                               hint="loop over the elements (for i in range(len(x)): ... x[i] ...), "
+                                    "or use target='cpu'")
+
+
+def _simple_statements(body):
+    """Every statement in `body` that holds no other, nested ones included, breadth-first."""
+    return (s for s in nodes.statements(body) if isinstance(s, SIMPLE))
+
+
+SIMPLE = (gast.Assign, gast.AugAssign, gast.Expr, gast.Return)
+
+
+def _callees(node):
+    """The dotted names of the calls under `node` (operators and contexts are not searched)."""
+    names = _NONE
+    todo = [node]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is gast.Call:
+            names = names | {nodes.dotted(node.func)}
+        fields = _EXPRESSION_FIELDS.get(kind)
+        if fields is None:
+            fields = _EXPRESSION_FIELDS[kind] = () if kind in (gast.Name, gast.Constant) else \
+                tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
+        nodes.push_children(node, fields, push)
+    return names
+
+
+_NONE = frozenset()                 # most statements call nothing: they share one empty set
+_EXPRESSION_FIELDS: dict = {}       # node type -> its fields that may hold calls (none: names, constants)
+
+
+def _check_scalar_value(final, arrays, filename):
+    value = final.value.elts[0]                        # return value, tangent
+    if isinstance(value, gast.Name) and value.id in arrays:
+        raise AdjointError("forward mode on the cuda target needs a function whose value is a "
+                           "scalar: a device function cannot return an array",
+                           location=locate(final, filename),
+                           hint="use target='cpu' for the jvp or Jacobian of a vector-valued "
+                                "function, or differentiate one scalar component on cuda")
+
+
+def _scatter_gathers(body, outputs):
+    """`s_x = np.array([s_a, s_b], dtype)` into an output row: `s_x[0] = s_a; s_x[1] = s_b`."""
+    out = []
+    for stmt in body:
+        value = getattr(stmt, "value", None)
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                and stmt.targets[0].id in outputs and isinstance(value, gast.Call) \
+                and nodes.dotted(value.func) == "np.array" and isinstance(value.args[0], gast.List):
+            name = stmt.targets[0].id
+            out += [nodes.assign(nodes.subscript(name, k, store=True), e, stmt)
+                    for k, e in enumerate(value.args[0].elts)]
+        else:
+            out.append(stmt)
+    return out
+
+
+def _allocation(stmt):
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call) \
+            and isinstance(stmt.targets[0], gast.Name):
+        name = nodes.dotted(stmt.value.func)
+        if name in ("np.zeros_like", "np.zeros"):
+            return "zeros"
+        if name == "np.empty" and len(stmt.value.args) == 2:
+            return "empty"
+    return None
+
+
+def _returned(final, wrt, name):
+    """What the adjoint returns as the gradient along `name`: a Name, or an expression when
+    it does not depend on `name` (`0.0`, `np.zeros(x.shape)`)."""
+    value = final.value
+    items = value.elts if isinstance(value, gast.Tuple) else [value]
+    return items[list(wrt).index(name)]
+
+
+def _returned_name(final, wrt, name):
+    """The name of the gradient along `name`; None where it is a constant expression."""
+    item = _returned(final, wrt, name)
+    return item.id if isinstance(item, gast.Name) else None
+
+
+def _output_row_name(final, wrt, name, body):
+    """The parameter the gradient row along array `name` is written into. A gradient that
+    does not depend on `name` is never written: the row arrives zeroed, under a fresh name."""
+    returned = _returned_name(final, wrt, name)
+    if returned is not None:
+        return returned
+    used = {n.id for stmt in body for n in nodes.walk(stmt) if isinstance(n, gast.Name)}
+    fresh = f"s_{name}"
+    while fresh in used:
+        fresh += "_"
+    return fresh
+
+
+def _unpack_to_indexing(body):
+    """`a, b = x` -> `a = x[0]; b = x[1]` everywhere (device code does not unpack arrays).
+    The compound statements of `body` are the lowering's own copies: rewritten in place."""
+    for stmt in list(nodes.statements(body)):
+        for block in _blocks(stmt):
+            setattr(stmt, block, [s for item in getattr(stmt, block) for s in _expand(item)])
+    return [s for item in body for s in _expand(item)]
+
+
+def _expand(stmt):
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
+            and isinstance(stmt.value, gast.Name):
+        return [nodes.assign(e.id, nodes.subscript(stmt.value.id, k), stmt)
+                for k, e in enumerate(stmt.targets[0].elts)]
+    return [stmt]
+
+
+def _math_spelling(stmt, callees):
+    """`stmt` with numpy's scalar functions spelled as device code has them: a copy, unless
+    it calls none (or is a compound statement: the lowering's own copy already)."""
+    if _blocks(stmt):
+        return _Respell().visit(stmt)
+    if not callees[id(stmt)].isdisjoint(RESPELLED):
+        return _Respell().visit(nodes.clone(stmt))
+    return stmt
+
+
+class _Respell(gast.NodeTransformer):
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if nodes.dotted(node.func) == "np.divide" and len(node.args) == 2:
+            # CUDA has no np.divide; its `/` already gives inf or nan (NumPy's error model)
+            return gast.copy_location(nodes.binop(node.args[0], "/", node.args[1]), node)
+        name = MATH_SPELLING.get(nodes.dotted(node.func))
+        if name is not None:
+            node.func = nodes.attribute(name)
+        return node

@@ -1,0 +1,176 @@
+"""gast -> Python source, the single place code becomes text.
+
+    Assign(t_ab, BinOp(t_a, *, t_b))   ->   t_ab = t_a * t_b
+    Expr(Constant(kind="comment"))      ->   # Analyzing the line: "..."
+
+Statements are printed one at a time (each simple statement by unparse.py, token for token as
+astor prints it, or by astor itself where unparse does not know a node), so that comments
+land where the reverse sweep put them and every generated line maps back to the user line
+it came from: `Emitted.origins[k]` is the (file, line) behind generated line k (1-based).
+Text from the user's side (a file name in the docstring, a source line quoted in a comment)
+is escaped where it lands: it can neither end its string or comment nor add a line.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import astor
+import gast
+
+from ..ir import nodes
+from . import unparse
+
+INDENT = "    "
+
+
+@dataclasses.dataclass
+class Emitted:
+    source: str
+    origins: dict            # generated line -> (file, line, col) of the user statement
+
+
+def emit(functions, *, header: str = "", comments: bool = True, filename: str = "") -> Emitted:
+    """A standalone module: imports, then each FunctionDef in order."""
+    printer = _Printer(comments, filename)
+    for fn in functions:
+        printer.lines += ["", ""]
+        printer.function(fn)
+    head = [docstring(header), ""] if header else []
+    head += ["import math", "", "import numpy as np"]
+    if printer.uses_numba:
+        head += ["import numba"]                 # _numpy_ helpers' objmode, chunks' prange
+    origins = {line + len(head): origin for line, origin in printer.origins.items()}
+    return Emitted(source="\n".join(head + printer.lines) + "\n", origins=origins)
+
+
+def emit_function(fn, comments=True) -> str:
+    """One function's source (for `adjoint show --stage`)."""
+    printer = _Printer(comments, "")
+    printer.function(fn)
+    return "\n".join(printer.lines) + "\n"
+
+
+class _Printer:
+    """Prints functions into `lines`; `origins` maps a line (1-based, counted within `lines`)
+    to its user statement, and `uses_numba` says whether anything names `numba.`."""
+
+    def __init__(self, comments, filename):
+        self.lines = []
+        self.origins = {}
+        self.comments = comments
+        self.filename = filename
+        self.unparser = unparse.Unparser()
+        self.unprinted_numba = False
+
+    @property
+    def uses_numba(self):
+        return self.unparser.uses_numba or self.unprinted_numba
+
+    def put(self, text, depth, node=None):
+        self.lines.append(INDENT * depth + text)
+        if node is not None and getattr(node, "lineno", None) is not None:
+            origin_file = getattr(node, "source_file", None) or self.filename
+            self.origins[len(self.lines)] = (origin_file, node.lineno, getattr(node, "col_offset", 0) or 0)
+
+    def function(self, fn):
+        self.unprinted(*(getattr(fn, field) for field in fn._fields if field != "body"))
+        args = ", ".join(a.id for a in fn.args.args)
+        self.put(f"def {fn.name}({args}):", 0, fn)
+        self.block(fn.body, 1)
+
+    def block(self, stmts, depth):
+        printed = 0
+        for stmt in stmts:
+            if nodes.is_comment(stmt):
+                if self.comments:
+                    self.put("# " + one_line(stmt.value.value), depth)
+                continue
+            self.statement(stmt, depth)
+            printed += 1
+        if not printed:
+            self.put("pass", depth)
+
+    def statement(self, stmt, depth):
+        if isinstance(stmt, gast.If):
+            self.branch(stmt, depth, "if")
+        elif isinstance(stmt, gast.For):
+            self.put(f"for {self.expression(stmt.target)} in {self.expression(stmt.iter)}:", depth, stmt)
+            self.block(stmt.body, depth + 1)
+            self.unprinted(stmt.orelse)
+        elif isinstance(stmt, gast.While):
+            self.put(f"while {self.expression(stmt.test)}:", depth, stmt)
+            self.block(stmt.body, depth + 1)
+            self.unprinted(stmt.orelse)
+        else:
+            for text in self.simple(stmt).splitlines():
+                self.put(text, depth, stmt)
+
+    def branch(self, stmt, depth, keyword):
+        self.put(f"{keyword} {self.expression(stmt.test)}:", depth, stmt)
+        self.block(stmt.body, depth + 1)
+        orelse = [s for s in stmt.orelse if not isinstance(s, gast.Pass)]
+        if len(orelse) == 1 and isinstance(orelse[0], gast.If):
+            self.branch(orelse[0], depth, "elif")
+        elif orelse:
+            self.put("else:", depth)
+            self.block(orelse, depth + 1)
+
+    def simple(self, stmt) -> str:
+        try:
+            return self.unparser.statement(stmt)
+        except unparse.Unsupported:
+            self.unprinted(stmt)
+            return _astor_source(stmt)
+
+    def expression(self, node) -> str:
+        """An expression without the outer parentheses astor adds."""
+        try:
+            return self.unparser.expression(node)
+        except unparse.Unsupported:
+            self.unprinted(node)
+            text = _astor_source(gast.Assign(targets=[nodes.name("_", store=True)], value=node, type_comment=None))
+            return text[len("_ = "):]
+
+    def unprinted(self, *parts):
+        """Note whether what the unparser did not see (what astor prints, fields emit drops such
+        as a loop's else) names `numba.`: the module must then import it."""
+        for part in parts:
+            for node in part if isinstance(part, list) else [part]:
+                if isinstance(node, gast.AST) and not self.unprinted_numba:
+                    self.unprinted_numba = any(nodes.dotted(n).startswith("numba.") for n in nodes.walk(node))
+
+
+def docstring(text: str) -> str:
+    """A triple-quoted literal whose value is `text`, whatever it holds (a file may be named
+    `a\"\"\"; import os; \"\"\".py`, or hold a backslash or a line break)."""
+    escaped = one_line(text.replace("\\", "\\\\").replace('"', '\\"'))
+    return f'"""{escaped}"""'
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable (line breaks of any kind, which
+    the compiler or str.splitlines would end a line at, controls, NUL) written as its escape."""
+    if text.isprintable():                       # nearly every comment: no per-character pass
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _astor_source(stmt) -> str:
+    return astor.to_source(gast.gast_to_ast(_negatives_as_operators(stmt))).rstrip("\n")
+
+
+def _negatives_as_operators(node):
+    """Constant(-0.5) as -(0.5), so that astor parenthesizes (-0.5) ** 2 as Python needs."""
+    if not any(isinstance(n, gast.Constant) and type(n.value) in (int, float) and n.value < 0
+               for n in nodes.walk(node)):
+        return node                      # most statements: no copy (half of emit's time)
+
+    class Negate(gast.NodeTransformer):
+        def visit_Constant(self, constant):
+            value = constant.value
+            if type(value) in (int, float) and value < 0:
+                return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=-value, kind=None))
+            return constant
+    return Negate().visit(copy.deepcopy(node))

@@ -1,0 +1,814 @@
+"""Make the adjoint as lean as a hand-written one.
+
+    s_ret = 1.0                          s_s += 2.0
+    s_s += 2.0 * s_ret          ->       s_1 = t_b * s_s
+    s_1 = 0.0                            (the unused tape, replay and sensitivities are gone)
+    s_1 += t_b * s_s
+
+Passes, run in order until none changes anything (each returns whether it did):
+fold_constants (1.0 * e, x ** 1.0, 2 - 1.0), propagate_seed (the seed 1.0 into its uses),
+first_accumulation (s = 0.0; s += e  ->  s = e, for sensitivities of temporaries; user-named
+sensitivities keep the seed's `+=` form; a sum's broadcast sensitivity stays a read-only view
+where it is only read elementwise), eliminate_dead_code (strong liveness: unused
+sensitivities, dead stores, replayed statements and checkpoints nothing reads); then, once,
+allocate_once (allocate.py: a reverse loop's zero sensitivity arrays are allocated at the
+forward loop's first iteration and reset in each reverse one) and carry_scatter_adds (carry.py:
+reverse loops keep neighbouring `s_x[i] += e` in registers).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import copy
+import math
+
+import gast
+
+from ..ir import nodes
+from ..primitives import runtime
+from .allocate import allocate_once
+from .carry import carry_scatter_adds
+from .chunks import run_in_chunks
+
+
+def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_once=True,
+             parallel=False, scalars=frozenset()) -> gast.FunctionDef:
+    """`vectors`: the rank-1 sensitivity arrays, whose elements reverse loops may carry;
+    `store_once`: a carried array a loop covers whole is stored, not zero-filled (carry.py;
+    False for device code, whose gradient rows arrive zeroed); `parallel`: carried loops that
+    are provably race-free run in chunks on all threads (chunks.py), `scalars` being the names
+    known to hold scalars.
+    No node of `fn` changes: the pipeline keeps it as the "reverse" stage, and its forward
+    sweep shares statements with the normalized function (the "normalize" stage, which
+    arguments.written_arguments reads). Copying it whole took a third of this stage's time, so only
+    the function, its compound statements and their blocks are copied (_own_blocks), and the
+    passes change those in place; any other statement or expression that changes is a new
+    node sharing what did not (copy on write)."""
+    fn = _own_blocks(fn)
+    summaries = _Summaries()
+    sensitivities = namer.sensitivities
+    temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
+    returned = {namer.sensitivity(a.id) for a in fn.args.args}      # their dtype is the input's
+    # each pass, and the passes whose changes may give it work: all, but that folding and
+    # forwarding copies leave nothing to fold or forward again (idempotent), and that dead
+    # code is neither left by removing dead code nor by forwarding a copy (its readers read
+    # its source instead, which nothing writes in between)
+    everything = {"fold", "seed", "zero", "dead", "copies"}
+    passes = [("fold", lambda: fold_constants(fn, summaries), everything - {"fold"}),
+              ("seed", lambda: propagate_seed(fn, sensitivities, summaries), everything),
+              ("zero", lambda: first_accumulation(fn, temporaries, sensitivities, returned, summaries),
+               everything),
+              ("dead", lambda: eliminate_dead_code(fn, set(roots), summaries), {"fold", "seed", "zero"}),
+              ("copies", lambda: forward_copies(fn, temporaries, summaries), everything - {"copies"})]
+    _run_to_fixpoint(passes, rounds=20)
+    allocate_once(fn, sensitivities)
+    if carry_scatter_adds(fn, namer, vectors, store_once=store_once):
+        fold_constants(fn, summaries)
+        if parallel:
+            run_in_chunks(fn, namer, scalars)
+    drop_orphan_comments(fn)
+    _fresh_calls(fn.body, summaries)
+    return fn
+
+
+def _run_to_fixpoint(passes, rounds):
+    """Run `passes` (each a triple: a name, a function returning whether it changed anything,
+    and the names of the passes whose changes may give it work) in turn, round after round,
+    each only while some change since its last run may give it work. Before, a whole round
+    ran again to confirm that nothing changed: on long functions, a third of this stage."""
+    due = [name for name, _, _ in passes]              # the passes that may have work
+    for _ in range(rounds):
+        for name, run, woken_by in passes:
+            if name in due:
+                due.remove(name)
+                if run():
+                    due += [other for other, _, wakers in passes if name in wakers and other not in due]
+        if not due:
+            return
+
+
+_COMPOUND = (gast.If, gast.For, gast.While)        # the statements holding blocks (body, orelse)
+_COMPOUND_TYPES = frozenset(_COMPOUND)
+
+
+def _own_blocks(fn):
+    """A copy of `fn` whose compound statements and blocks are copies, all else shared."""
+    def own(stmts):
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, _COMPOUND):
+                stmt = copy.copy(stmt)
+                stmt.body, stmt.orelse = own(stmt.body), own(stmt.orelse)
+            out.append(stmt)
+        return out
+    new = copy.copy(fn)
+    new.body = own(fn.body)
+    return new
+
+
+def _headers(stmt):
+    """The fields of a compound statement that hold expressions (test, target, iter)."""
+    return [f for f in stmt._fields if f not in ("body", "orelse") and isinstance(getattr(stmt, f), gast.AST)]
+
+
+def _fresh_calls(stmts, summaries):
+    """lower.for_numba.lower_for_numba, run on the result, rewrites calls in place, and only calls of
+    `np.<function>` (runtime.LOWERED_MODULE): every call in a statement that loads `np`, and
+    what holds one, is made the result's own (nodes.with_fresh_calls), not the input's. The
+    other statements stay shared (copying every call took a tenth of this stage's time)."""
+    for k, stmt in enumerate(stmts):
+        if isinstance(stmt, _COMPOUND):
+            for field in _headers(stmt):
+                if runtime.LOWERED_MODULE in summaries.load_counts(getattr(stmt, field)):
+                    setattr(stmt, field, nodes.with_fresh_calls(getattr(stmt, field)))
+            _fresh_calls(stmt.body, summaries)
+            _fresh_calls(stmt.orelse, summaries)
+        elif runtime.LOWERED_MODULE in summaries.load_counts(stmt):
+            stmts[k] = nodes.with_fresh_calls(stmt)
+
+
+def _blocks(fn) -> list:
+    """nodes.blocks(fn), in its order (breadth first), in a list: found without walking a
+    block that holds no compound statement one statement at a time."""
+    blocks = [fn.body]
+    for block in blocks:                 # grows as it is read: breadth first
+        if not _COMPOUND_TYPES.isdisjoint(map(type, block)):
+            for stmt in block:
+                if type(stmt) in _COMPOUND_TYPES:
+                    blocks += (stmt.body, stmt.orelse)
+    return blocks
+
+
+class _Summaries:
+    """What the passes ask of each statement and expression (the names it loads, the names
+    it writes, whether it is folded), found once per node: no pass changes a node in place
+    but the compound statements (see optimize), so a node's facts hold while it lives, and
+    `alive` keeps the nodes alive (their ids stay theirs). A compound statement's loads
+    merge its parts' each time (its blocks change). The facts are dicts of str and tuples
+    of str, which the garbage collector does not track: tracked ones made it scan the whole
+    heap again and again (a third of this stage's time on long functions)."""
+
+    def __init__(self):
+        self.alive = {}              # id(node) -> node, for every node with facts below
+        self._loads = {}             # id(node) -> {name: how many times it loads it}
+        self._written = {}           # id(statement) -> nodes.written_names(statement), a tuple
+        self.folded = {}             # id(statement) -> statement, for those fold_constants has folded
+
+    def load_counts(self, node) -> dict:
+        """name -> how many times `node` (and all nested in it) loads it; not to be changed."""
+        counts = self._loads.get(id(node))          # first: most calls ask again
+        if counts is not None:
+            return counts
+        if node is None:
+            return {}
+        if isinstance(node, _COMPOUND):
+            counts = {}
+            for part in [getattr(node, f) for f in _headers(node)] + node.body + node.orelse:
+                for name, count in self.load_counts(part).items():
+                    counts[name] = counts.get(name, 0) + count
+            return counts
+        counts = self._loads[id(node)] = nodes.load_counts(node)
+        self.alive[id(node)] = node
+        return counts
+
+    def written(self, stmt) -> tuple:
+        names = self._written.get(id(stmt))
+        if names is None:
+            names = self._written[id(stmt)] = tuple(nodes.written_names(stmt))
+            self.alive[id(stmt)] = stmt
+        return names
+
+    def written_by(self, stmt):
+        """Names a statement, or any statement inside it, writes."""
+        if not isinstance(stmt, _COMPOUND):
+            return self.written(stmt)
+        return {name for node in nodes.statements([stmt]) for name in self.written(node)}
+
+
+def _write_counts(fn, summaries) -> dict:
+    """name -> how many statements write it."""
+    known, written = summaries._written, summaries.written
+    names = []
+    for stmt in _all_statements(fn.body):
+        these = known.get(id(stmt))
+        names += written(stmt) if these is None else these
+    return collections.Counter(names)          # counted in C: this ran twice a round
+
+
+def _all_statements(stmts) -> list:
+    """The statements in `stmts` and in their blocks, in a list (a block without compound
+    statements is returned as it is: nodes.statements yields one at a time)."""
+    if _COMPOUND_TYPES.isdisjoint(map(type, stmts)):
+        return stmts
+    out = []
+    for stmt in stmts:
+        out.append(stmt)
+        if type(stmt) in _COMPOUND_TYPES:
+            out += _all_statements(stmt.body)
+            out += _all_statements(stmt.orelse)
+    return out
+
+
+def _with_reads_replaced(stmt, mapping, summaries):
+    """`stmt` reading mapping[name] wherever it loads a name of `mapping`: a new simple
+    statement (or itself, when it reads none of them); a compound one changed in place."""
+    if isinstance(stmt, _COMPOUND):
+        for field in _headers(stmt):
+            setattr(stmt, field, nodes.with_loads_replaced(getattr(stmt, field), mapping))
+        for block in (stmt.body, stmt.orelse):
+            block[:] = [_with_reads_replaced(s, mapping, summaries) for s in block]
+        return stmt
+    if mapping.keys().isdisjoint(summaries.load_counts(stmt)):
+        return stmt
+    return nodes.with_loads_replaced(stmt, mapping)
+
+
+# constants ----------------------------------------------------------------------------------
+
+def _number(node):
+    return isinstance(node, gast.Constant) and type(node.value) in (int, float)
+
+
+def _is(node, value):
+    return _number(node) and node.value == value
+
+
+class _Fold:
+    """Folds bottom-up, children first (a hand-written traversal: NodeTransformer's generic
+    one took most of this pass's time on long functions), copying only what changes. A
+    folded statement is folded for good (a fold leaves nothing another would fold), so each
+    statement is folded once, when it first appears (`folded`)."""
+    changed = False
+
+    def __init__(self, folded):
+        self.folded = folded
+
+    def block(self, stmts):
+        for k, stmt in enumerate(stmts):
+            if isinstance(stmt, _COMPOUND):
+                for field in _headers(stmt):
+                    setattr(stmt, field, self.visit(getattr(stmt, field)))
+                self.block(stmt.body)
+                self.block(stmt.orelse)
+            elif id(stmt) not in self.folded:
+                stmt = stmts[k] = self.visit(stmt)
+                self.folded[id(stmt)] = stmt
+
+    def visit(self, node):
+        kind = type(node)
+        if kind is gast.Name:
+            return node
+        new = None
+        for field in nodes.child_fields(kind):
+            value = getattr(node, field, None)
+            if type(value) is list:
+                items = [self.visit(item) if isinstance(item, gast.AST) else item for item in value]
+                if any(a is not b for a, b in zip(items, value)):
+                    new = new or copy.copy(node)
+                    setattr(new, field, items)
+            elif isinstance(value, gast.AST):
+                folded = self.visit(value)
+                if folded is not value:
+                    new = new or copy.copy(node)
+                    setattr(new, field, folded)
+        node = new or node
+        fold = self.folds.get(kind)
+        return fold(self, node) if fold else node
+
+    def visit_BinOp(self, node):
+        left, right, op = node.left, node.right, node.op
+        if _number(left) and _number(right) and isinstance(op, (gast.Add, gast.Sub, gast.Mult)):
+            value = {gast.Add: left.value + right.value, gast.Sub: left.value - right.value,
+                     gast.Mult: left.value * right.value}[type(op)]
+            return self._done(nodes.const(value))
+        if isinstance(op, gast.Mult) and _is(left, 1.0):
+            return self._done(right)
+        if isinstance(op, gast.Mult) and _is(right, 1.0):
+            return self._done(left)
+        if isinstance(op, gast.Div) and _is(right, 1.0):
+            return self._done(left)
+        if isinstance(op, gast.Pow) and _is(right, 1.0):
+            return self._done(left)
+        if isinstance(op, (gast.Add, gast.Sub)) and _is(right, 0.0) and not _number(left):
+            return self._done(left)
+        return node
+
+    def visit_UnaryOp(self, node):
+        if isinstance(node.op, gast.USub) and _number(node.operand):
+            return self._done(nodes.const(-node.operand.value))
+        if isinstance(node.op, gast.USub) and isinstance(node.operand, gast.UnaryOp) \
+                and isinstance(node.operand.op, gast.USub):
+            return self._done(node.operand.operand)
+        return node
+
+    def visit_AugAssign(self, node):
+        if not isinstance(node.op, (gast.Add, gast.Sub)):
+            return node
+        if isinstance(node.value, gast.UnaryOp) and isinstance(node.value.op, gast.USub):
+            value = node.value.operand
+        elif _number(node.value) and node.value.value < 0:
+            value = nodes.const(-node.value.value)
+        else:
+            return node
+        new = copy.copy(node)
+        new.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
+        new.value = value
+        return self._done(new)
+
+    def _done(self, node):
+        self.changed = True
+        return node
+
+    folds = {gast.BinOp: visit_BinOp, gast.UnaryOp: visit_UnaryOp, gast.AugAssign: visit_AugAssign}
+
+
+def fold_constants(fn, summaries=None) -> bool:
+    folder = _Fold((summaries or _Summaries()).folded)
+    folder.block(fn.body)
+    return folder.changed
+
+
+def propagate_seed(fn, sensitivities, summaries=None) -> bool:
+    """A sensitivity set once, at the top level, to a constant and never updated: inline it."""
+    summaries = summaries or _Summaries()
+    seeds = {stmt.targets[0].id: stmt for stmt in fn.body
+             if type(stmt) is gast.Assign and type(stmt.value) is gast.Constant
+             and type(stmt.targets[0]) is gast.Name and stmt.targets[0].id in sensitivities
+             and _number(stmt.value)}
+    if not seeds:
+        return False
+    writes = _write_counts(fn, summaries)
+    constant = {name: stmt for name, stmt in seeds.items() if writes[name] == 1}
+    if not constant:
+        return False
+    values = {name: nodes.const(stmt.value.value) for name, stmt in constant.items()}
+    inlined = {id(c) for c in constant.values()}
+    fn.body = [_with_reads_replaced(s, values, summaries) for s in fn.body if id(s) not in inlined]
+    return True
+
+
+# s = 0.0; s += e  ->  s = e -------------------------------------------------------------------
+
+def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summaries=None) -> bool:
+    """Rewrite `s += e` into `s = e` where s is known to be 0.0.
+
+    Applies to sensitivities of temporaries everywhere, and to every sensitivity (`in_loops`)
+    inside loops, where the extra `0.0 + e` would cost time on each iteration; straight-line
+    user-named sensitivities keep the seed's `+=` form."""
+    rewriter = _ZeroState(temporaries, in_loops, summaries or _Summaries())
+    rewriter.returned = set(returned)
+    if any(type(s) is gast.Assign and type(s.value) is gast.Call and _zero_array(s.value)
+           for s in _all_statements(fn.body)):
+        rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
+        rewriter.elementwise = _read_only_elementwise(fn)
+    rewriter.block(fn.body, frozenset(), rewrite=True)
+    return rewriter.changed
+
+
+class _ZeroState:
+    def __init__(self, temporaries, in_loops, summaries):
+        self.temporaries = temporaries
+        self.in_loops = in_loops
+        self.names = temporaries | in_loops
+        self.summaries = summaries
+        self.depth = 0
+        self.changed = False
+        self.arrays = set()                  # sensitivities that start as zero arrays
+        self.returned = set()                # gradients returned to the caller keep their dtype
+        self.mutations = {}                  # name -> in-place writes (_in_place_writes)
+        self.elementwise = set()             # names only read elementwise (_read_only_elementwise)
+        self.solved_loops = {}               # (id(loop), zero before it) -> (loop, zero after it)
+        self.heads = {}                      # id(loop) -> [(zero before it, zero at its head)]
+        self.nonzero = {}                    # id(loop) -> (loop, _assigned_nonzero(loop))
+
+    def rewritable(self, name):
+        return name in self.temporaries or (self.depth > 0 and name in self.in_loops)
+
+    def block(self, stmts, zero, rewrite):
+        """The names zero after `stmts`, from those zero before them; one set, updated in
+        place statement by statement (a new set per statement was quadratic in straight code,
+        where thousands of sensitivities start at zero)."""
+        zero = set(zero)
+        for i, stmt in enumerate(stmts):
+            self.statement(stmts, i, stmt, zero, rewrite)
+        return zero
+
+    def statement(self, stmts, i, stmt, zero, rewrite):
+        """Update `zero` across `stmt` (stmts[i]), rewriting it where `rewrite`."""
+        kind = type(stmt)
+        if kind is gast.Assign:
+            zero.difference_update(self.summaries.written(stmt))
+            target, value = stmt.targets[0], stmt.value
+            if type(target) is not gast.Name:
+                return
+            if type(value) is gast.Constant and target.id in self.names and _is(value, 0.0):
+                zero.add(target.id)
+            elif type(value) is gast.Call and _zero_array(value) and target.id not in self.returned:
+                zero.add(target.id)
+                self.arrays.add(target.id)
+        elif kind is gast.AugAssign:
+            target = stmt.target
+            # only `s += e` with s zero may change: the rest (most of them) just writes
+            if rewrite and type(target) is gast.Name and target.id in zero \
+                    and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
+                value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
+                stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
+                                                     type_comment=None), stmt)
+                self.changed = True
+            zero.difference_update(self.summaries.written(stmt))
+        elif isinstance(stmt, gast.If):
+            after = self.block(stmt.body, zero, rewrite) & self.block(stmt.orelse, zero, rewrite)
+            zero.clear()
+            zero.update(after)
+        elif isinstance(stmt, (gast.For, gast.While)):
+            self.depth += 1
+            try:
+                after = self.loop(stmt, frozenset(zero), rewrite)
+            finally:
+                self.depth -= 1
+            zero.clear()
+            zero.update(after)
+
+    def allowed(self, name, stmt):
+        """Whether `name += e` (`stmt`), with `name` zero, may become `name = e`."""
+        if name in self.arrays:
+            # same shape: assigning is safe (a summed-back sensitivity may be its argument
+            # itself, so neither may change in place afterwards)
+            return getattr(stmt, "full_shape", False) \
+                or self.summed_back_alone(name, stmt.value, isinstance(stmt.op, gast.Sub)) \
+                or self.unchanged_alias(name, getattr(stmt, "alias_of", None)) \
+                or self.viewed_alone(name, stmt)
+        return self.rewritable(name)
+
+    def summed_back_alone(self, name, value, negated=False):
+        if not (isinstance(value, gast.Call) and nodes.dotted(value.func).startswith("_sum_to_")):
+            return False
+        source = value.args[0]
+        # `s = -_sum_to(g)` is a new array even where _sum_to returns g itself
+        return negated or not isinstance(source, gast.Name) or self.unchanged_alias(name, source.id)
+
+    def viewed_alone(self, name, stmt):
+        """`s += np.broadcast_to(e, shape)` may become the read-only view itself where nothing
+        else writes s and every read of s is elementwise (numba then fuses the view into it)."""
+        return getattr(stmt, "broadcast_view", False) and self.mutations.get(name, 0) == 1 \
+            and name in self.elementwise and name not in self.returned
+
+    def unchanged_alias(self, name, source):
+        """`name = source` shares the array: safe when neither changes in place afterwards."""
+        return source is not None and self.mutations.get(name, 0) == 1 and self.mutations.get(source, 0) == 0
+
+    def loop(self, stmt, zero, rewrite):
+        """What is zero after the loop; its head is the greatest set below `zero` that is zero
+        again at the end of the body. As in dead-code elimination, each loop remembers what
+        it has solved, or nested loops would cost a power of the depth: the same `zero` is
+        answered from memory, and a smaller one starts below the heads of larger ones already
+        solved (the analysis is monotone: the iteration still ends on the same set)."""
+        key = (id(stmt), zero)
+        if not rewrite and key in self.solved_loops:
+            return self.solved_loops[key][1]
+        head = zero
+        for larger_zero, its_head in self.heads.get(id(stmt), ()):
+            if zero <= larger_zero:
+                head = head & its_head
+        while True:                                      # zero at the head on every iteration
+            end = self.block(stmt.body, head, rewrite=False)
+            new_head = head & end
+            if new_head == head:
+                break
+            head = new_head
+        self.heads.setdefault(id(stmt), []).append((zero, head))
+        if rewrite:
+            self.block(stmt.body, head, rewrite)
+        if rewrite or id(stmt) not in self.nonzero:          # the rewritten loop is read afresh
+            self.nonzero[id(stmt)] = (stmt, _assigned_nonzero(stmt))
+        after = head - self.nonzero[id(stmt)][1]
+        self.solved_loops[key] = (stmt, after)
+        return after
+
+
+def _in_place_writes(fn) -> dict:
+    """name -> how many statements change its array in place (`a += e`, `a[i] = e`, calls)."""
+    counts: dict = {}
+    for node in nodes.walk(fn):
+        names = []
+        if isinstance(node, gast.AugAssign):
+            target = node.target
+            names = [target.id if isinstance(target, gast.Name) else nodes.dotted(target.value)]
+        elif isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript):
+            names = [nodes.dotted(node.targets[0].value)]
+        elif isinstance(node, gast.Call) and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
+            names = [a.id for a in node.args if isinstance(a, gast.Name)]      # they write arrays
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _read_only_elementwise(fn) -> set:
+    """Names every read of which is an operand of elementwise arithmetic or of a sum: what a
+    read-only, non-contiguous view can be (a matrix product or a call could need more)."""
+    reads: dict = {}
+    elementwise: dict = {}
+    for node in nodes.walk(fn):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+            reads[node.id] = reads.get(node.id, 0) + 1
+        operands = []
+        if isinstance(node, gast.BinOp) and not isinstance(node.op, gast.MatMult):
+            operands = [node.left, node.right]
+        elif isinstance(node, gast.UnaryOp):
+            operands = [node.operand]
+        elif isinstance(node, gast.Call) and node.args and (
+                nodes.dotted(node.func).startswith("_sum_to_") or nodes.dotted(node.func) == "np.sum"):
+            operands = [node.args[0]]
+        for operand in operands:
+            if isinstance(operand, gast.Name):
+                elementwise[operand.id] = elementwise.get(operand.id, 0) + 1
+    return {name for name, count in elementwise.items() if count == reads[name]}
+
+
+def _zero_array(value) -> bool:
+    return isinstance(value, gast.Call) and nodes.dotted(value.func) in ("np.zeros", "np.zeros_like") \
+        and not value.keywords
+
+
+def _assigned_nonzero(loop) -> set:
+    """Names some statement in the loop sets to anything but 0.0."""
+    names = set()
+    for node in nodes.walk(loop):
+        if not (isinstance(node, gast.Assign) and (_is(node.value, 0.0) or _zero_array(node.value))):
+            names.update(nodes.written_names(node))
+    return names
+
+
+# copies -------------------------------------------------------------------------------------
+
+def forward_copies(fn, names, summaries=None) -> bool:
+    """`s_2 = s_5` then reads of s_2: read s_5 instead, when s_2 (one of `names`) is assigned
+    only there and every read follows in the same block before s_5 changes."""
+    summaries = summaries or _Summaries()
+    copies = [stmt for stmt in _all_statements(fn.body) if _copy_of(stmt, names)]
+    if not copies:
+        return False
+    writes = _write_counts(fn, summaries)
+    copied = {stmt.targets[0].id for stmt in copies if writes[stmt.targets[0].id] == 1}
+    sources = {stmt.value.id for stmt in copies if isinstance(stmt.value, gast.Name)}
+    top = _BlockIndex(fn.body, summaries, copied, sources)      # the body's reads, statement by statement
+    reads = dict.fromkeys(copied, 0)       # how many times each copy is read, anywhere
+    for counted in top.loads:
+        for name in copied.intersection(counted):
+            reads[name] += counted[name]
+    for field in fn._fields:               # arguments' defaults, decorators
+        value = getattr(fn, field, None)
+        for part in (value if isinstance(value, list) else [value]) if field != "body" else ():
+            if isinstance(part, gast.AST):
+                for name, count in nodes.load_counts(part).items():
+                    if name in reads:
+                        reads[name] += count
+    changed = False
+    forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
+    for block in _blocks(fn):
+        index = top if block is fn.body else None        # else built on a first candidate copy
+        for i, stmt in enumerate(block):
+            if not _copy_of(stmt, copied):
+                continue
+            copy_name = stmt.targets[0].id
+            source = stmt.value.id if isinstance(stmt.value, gast.Name) else None
+            index = index or _BlockIndex(block, summaries, copied, sources)
+            wanted = reads[copy_name]
+            overwritten = index.next_write(source, i)      # the first later statement writing source
+            found = 0
+            for k in index.readers(copy_name, i):
+                if k > overwritten or (k == overwritten and not _reads_before_write(block[k])):
+                    break
+                found += index.loads[k][copy_name]
+                if k == overwritten or found == wanted:
+                    break
+            if found == 0 or found != wanted:
+                continue
+            for k in index.readers(copy_name, i):
+                block[k] = _with_reads_replaced(block[k], {copy_name: stmt.value}, summaries)
+            index.forwarded(i, copy_name, source)
+            block[i] = forwarded
+            changed = True
+        if forwarded in block:          # dropped now, or the next round's dead-code pass would
+            block[:] = [s for s in block if s is not forwarded] or [gast.Pass()]
+    return changed
+
+
+def _copy_of(stmt, names) -> bool:
+    """`name = other` or `name = 2.0`, for a name of `names`."""
+    return type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
+        and stmt.targets[0].id in names and (type(stmt.value) is gast.Name or _number(stmt.value))
+
+
+class _BlockIndex:
+    """Where the copies (`copied`) are loaded and their sources written among a block's
+    statements (each statement with everything nested in it), kept up to date as copies are
+    forwarded, so that forwarding a copy looks only at the statements that read it instead
+    of rescanning the block. (A forwarded copy's readers read a source instead, and a source
+    is never another name: the sources stay those the copies had at the start.)"""
+
+    def __init__(self, block, summaries, copied, sources):
+        self.copied, self.sources = copied, sources
+        self.loads = [summaries.load_counts(stmt) for stmt in block]     # name -> loads; shared
+        self.readers_of: dict = {}         # copy -> sorted statement positions that load it
+        self.writers_of: dict = {}         # source -> sorted statement positions that write it
+        for k, stmt in enumerate(block):
+            for name in copied.intersection(self.loads[k]):
+                self.readers_of.setdefault(name, []).append(k)
+            for name in sources.intersection(summaries.written_by(stmt)):
+                self.writers_of.setdefault(name, []).append(k)
+
+    def readers(self, name, after):
+        positions = self.readers_of.get(name, [])
+        return positions[bisect.bisect_right(positions, after):]
+
+    def next_write(self, name, after):
+        positions = self.writers_of.get(name, [])
+        k = bisect.bisect_right(positions, after)
+        return positions[k] if k < len(positions) else math.inf
+
+    def forwarded(self, i, copy_name, source):
+        """Statement i, `copy_name = source`, is gone and its reads now read `source`."""
+        for k in self.readers(copy_name, i):
+            loads = dict(self.loads[k])
+            count = loads.pop(copy_name)
+            if source is not None:
+                if source not in loads and source in self.copied:
+                    bisect.insort(self.readers_of.setdefault(source, []), k)
+                loads[source] = loads.get(source, 0) + count
+            self.loads[k] = loads
+        positions = self.readers_of.get(copy_name, [])
+        del positions[bisect.bisect_right(positions, i):]
+        for name in self.copied.intersection(self.loads[i]):
+            self.readers_of[name].remove(i)
+        self.loads[i] = {}
+        if copy_name in self.sources:
+            self.writers_of[copy_name].remove(i)
+
+
+def _reads_before_write(stmt):
+    """A simple statement reads all it reads before it writes (`s_x += e(s_2)`); a compound
+    one may write first."""
+    return isinstance(stmt, (gast.Assign, gast.AugAssign))
+
+
+# dead code ----------------------------------------------------------------------------------
+
+def eliminate_dead_code(fn, roots, summaries=None) -> bool:
+    """Drop every statement whose result nothing live reads (strong liveness)."""
+    before = _count(fn)
+    args = {a.id for a in fn.args.args}
+    fn.body, _ = _Liveness(summaries or _Summaries()).block(fn.body, frozenset(set(roots) | args))
+    return _count(fn) != before
+
+
+def _count(fn):
+    return _count_block(fn.body)
+
+
+def _count_block(stmts):
+    """How many statements, nested ones included (statements nest only in blocks)."""
+    count = len(stmts)
+    for stmt in stmts:
+        if isinstance(stmt, _COMPOUND):
+            count += _count_block(stmt.body) + _count_block(stmt.orelse)
+    return count
+
+
+def _real(stmts):
+    return any(not (nodes.is_comment(s) or isinstance(s, gast.Pass)) for s in stmts)
+
+
+class _Liveness:
+    """Strong liveness, backwards through a block; returns (the statements kept, live-in).
+
+    A loop's head is the least fixpoint of head = live_out | (live-in of its body at head).
+    Solved afresh inside every enclosing loop's fixpoint, nested loops cost a power of the
+    depth (depth 8: minutes), so each loop keeps what it has solved: the same live-out is
+    answered from memory, and a larger one starts its iteration from the heads of the smaller
+    live-outs already solved (liveness is monotone, so those lie below the new least fixpoint
+    and the iteration still ends on it: the result is the same, found in a step or two)."""
+
+    def __init__(self, summaries):
+        self.reads = summaries.load_counts        # node -> the names it loads (in a dict)
+        self.written = summaries.written
+        self.loops = {}               # (id(loop), live_out) -> (kept, live_in)
+        self.solved = {}              # (id(loop), exits included) -> [(live_out, head)]
+
+    def block(self, stmts, live_out):
+        live = set(live_out)                      # updated in place: linear in straight code
+        out = []
+        for stmt in reversed(stmts):
+            out.extend(reversed(self.transfer(stmt, live)))
+        out.reverse()
+        return out, live
+
+    def transfer(self, stmt, live):
+        """The statements kept for `stmt` (none, itself, or a pruned copy); `live` becomes
+        what is live before it."""
+        kind = type(stmt)                  # assignments first: nearly every statement is one
+        if kind is gast.Assign:
+            target = stmt.targets[0]
+            if type(target) is gast.Subscript:
+                if target.value.id not in live:
+                    return []
+                live.update(self.reads(stmt))                    # the value, the index and the array
+                return [stmt]
+            written = self.written(stmt)
+            touched = getattr(stmt, "also_writes", ())      # a runtime helper writing into arrays
+            if live.isdisjoint(written) and live.isdisjoint(touched) and not getattr(stmt, "primal", False):
+                return []
+            live.difference_update(written)
+            live.update(self.reads(stmt if type(target) is gast.Name else stmt.value))
+            live.update(touched)
+            return [stmt]
+        if kind is gast.AugAssign:
+            target = stmt.target
+            base = target.id if type(target) is gast.Name else target.value.id
+            if base not in live:
+                return []
+            live.update(self.reads(stmt))                        # the value (and an element's index)
+            live.add(base)
+            return [stmt]
+        if nodes.is_comment(stmt):
+            return [stmt]
+        if kind is gast.Pass:
+            return []
+        if kind is gast.Return:
+            live.update(self.reads(stmt.value))
+            return [stmt]
+        if kind is gast.Break or kind is gast.Continue:
+            return [stmt]
+        if isinstance(stmt, gast.If):
+            body, live_body = self.block(stmt.body, live)
+            orelse, live_else = self.block(stmt.orelse, live)
+            if not _real(body) and not _real(orelse):
+                return []
+            new = copy.copy(stmt)
+            new.body = body if _real(body) else [gast.Pass()]
+            new.orelse = orelse if _real(orelse) else []
+            live.clear()
+            live |= live_body
+            live |= live_else
+            live.update(self.reads(stmt.test))
+            return [new]
+        if isinstance(stmt, (gast.For, gast.While)):
+            key = (id(stmt), frozenset(live))
+            if key not in self.loops:
+                self.loops[key] = (stmt, self.transfer_loop(stmt, key[1]))
+            kept, live_in = self.loops[key][1]
+            live.clear()
+            live |= live_in
+            return kept
+        live.update(self.reads(stmt))
+        return [stmt]
+
+    def transfer_loop(self, loop, live_out):
+        index = {loop.target.id} if isinstance(loop, gast.For) else set()
+        head_reads = self.reads(loop.iter) if isinstance(loop, gast.For) else ()
+        without_exits = [s for s in loop.body if not getattr(s, "loop_exit", False)]
+        head = self.head(loop, False, without_exits, live_out, index)
+        trial, _ = self.block(without_exits, head)
+        if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
+            return [], live_out                                   # nothing in it is used
+        head = self.head(loop, True, loop.body, live_out, index)
+        body, _ = self.block(loop.body, head)
+        new = copy.copy(loop)
+        new.body = body if _real(body) else [gast.Pass()]
+        return [new], head.union(head_reads)
+
+    def head(self, loop, with_exits, body, live_out, index):
+        solved = self.solved.setdefault((id(loop), with_exits), [])
+        head = live_out
+        for smaller_out, its_head in solved:
+            if smaller_out <= live_out:
+                head = head | its_head
+        while True:
+            _, body_in = self.block(body, head)
+            new_head = head | live_out | (body_in - index)
+            if new_head == head:
+                break
+            head = frozenset(new_head)
+        solved.append((live_out, head))
+        return head
+
+
+def drop_orphan_comments(fn):
+    def clean(stmts):
+        out = []
+        for i, stmt in enumerate(stmts):
+            if isinstance(stmt, gast.If):
+                stmt.body, stmt.orelse = clean(stmt.body), clean(stmt.orelse)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                stmt.body = clean(stmt.body)
+            out.append(stmt)
+        result = []
+        for i, stmt in enumerate(out):
+            if nodes.is_comment(stmt) and not getattr(stmt, "keep", False):
+                following = out[i + 1] if i + 1 < len(out) else None
+                if following is None or nodes.is_comment(following) or isinstance(following, gast.Return):
+                    continue
+            result.append(stmt)
+        return result or [gast.Pass()]
+    fn.body = clean(fn.body)

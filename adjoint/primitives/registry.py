@@ -1,0 +1,430 @@
+"""The machinery behind the derivative table in rules.py: rule types, registries, lookups.
+
+`rule(*primitives)` reads the decorated function's source (`inspect`), checks that its body is
+one `return` whose expressions use only the parameters, `out`, math and np (`_parse_rule`), and
+stores one gast expression per parameter in a Rule, registered under each primitive in RULES.
+`vjp`, `jvp` and `vjp_parts` do the same for array primitives (ArrayRule, TangentRule,
+PartsRule; the extra parameters `g`, `d<param>`, `part`/`k`/`offset` are the output's
+sensitivity, the arguments' tangents and the sequence part). The transformations look rules
+up (`lookup`, `lookup_array`, `lookup_jvp`, `lookup_parts`) and call `instantiate`, which
+returns copies of the expressions with the statement's operands substituted for the
+parameters; `vectorized` makes a scalar partial elementwise for array operands. Each
+expression is compiled once, when its rule is registered, into a Template whose `build`
+makes only the new nodes (a 2,000-line function instantiates some 15,000 partials).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import itertools
+import textwrap
+
+import gast
+
+from ..errors import AdjointError
+from ..ir import nodes
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    primitive: object
+    partials: object            # the runnable rule function
+    params: tuple               # its parameters, `out` excluded
+    uses_out: bool
+    expressions: tuple          # one gast expression per parameter
+    domain: tuple               # (low, high) per parameter, for tests and checks
+    templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
+    vector_templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "templates", _templates(self.expressions))
+        object.__setattr__(self, "vector_templates",
+                           _templates(vectorized(e) for e in self.expressions))
+
+    def instantiate(self, operands, out, elementwise=False, wanted=None):
+        """The partials as gast expressions over `operands` (atoms) and `out` (a name);
+        `elementwise`: made elementwise for array operands (`vectorized`); `wanted`: one flag
+        per operand, None for the partials of the operands not wanted (not built)."""
+        mapping = dict(zip(self.params, operands))
+        if self.uses_out:
+            mapping["out"] = _load(out)
+        # vectorizing only renames the rule's own calls, so atoms may be substituted after it
+        atoms = all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values())
+        templates = self.vector_templates if elementwise and atoms else self.templates
+        partials = _each(templates, wanted, lambda t: t.build(mapping))
+        if elementwise and not atoms:
+            partials = [None if p is None else vectorized(p) for p in partials]
+        return partials
+
+    def loads(self, operands, out, elementwise=False, wanted=None):
+        """nodes.loads_in of each partial instantiate() builds (None where it builds none),
+        read off the templates without building the partials where they can tell."""
+        mapping = dict(zip(self.params, operands))
+        if self.uses_out:
+            mapping["out"] = _load(out)
+        if elementwise and not all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values()):
+            return [None if p is None else nodes.loads_in(p)
+                    for p in self.instantiate(operands, out, elementwise, wanted)]
+        templates = self.vector_templates if elementwise else self.templates
+        return _each(templates, wanted, lambda t: t.loads(mapping))
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayRule:
+    """The vector-Jacobian product of an array primitive: given the output's sensitivity `g`
+    (and its value `out`), the contribution to each argument's sensitivity, shaped so that
+    `s_arg += contribution` broadcasts into it; None for an argument with no derivative."""
+    primitive: object
+    vjp: object
+    params: tuple               # the primitive's arguments, positional then keyword
+    uses_out: bool
+    expressions: tuple          # one gast expression (or None) per parameter
+    ranks: tuple | None         # the argument ranks this variant applies to (None: any)
+    broadcasts: bool = False    # contributions are summed back to each argument's shape
+    exact_shape: bool = False   # contributions have exactly each argument's shape (fresh arrays)
+    broadcast_view: bool = False  # ... or are read-only broadcast views of exactly that shape
+    templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "templates", _templates(self.expressions))
+
+    def matches(self, ranks) -> bool:
+        if len(ranks) != len(self.params):
+            return False
+        return self.ranks is None or tuple(ranks[:len(self.ranks)]) == self.ranks
+
+    def instantiate(self, operands, out, g, wanted=None):
+        """The contributions over `operands`, `out` and `g`; `wanted` as in Rule.instantiate."""
+        mapping = dict(zip(self.params, operands))
+        mapping["g"] = g
+        if self.uses_out:
+            mapping["out"] = _load(out)
+        return _each(self.templates, wanted, lambda t: t.build(mapping))
+
+
+@dataclasses.dataclass(frozen=True)
+class PartsRule:
+    """A primitive taking a sequence of arrays or scalars (np.stack((a, b)), np.array([a, b])):
+    the contribution to part number `k` (which starts at `offset` along axis 0)."""
+    primitive: object
+    vjp: object
+    expression: gast.AST
+    template: Template = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "template", Template(self.expression))
+
+    def instantiate(self, part, k, offset, g):
+        return self.template.build({"part": part, "k": k, "offset": offset, "g": g})
+
+
+@dataclasses.dataclass(frozen=True)
+class TangentRule:
+    """The Jacobian-vector product of an array primitive, one term per argument, each linear
+    in that argument's tangent `d<param>`: the tangent of the result is the sum of the terms
+    of the arguments that vary (None for an argument with no derivative)."""
+    primitive: object
+    jvp: object
+    params: tuple
+    uses_out: bool
+    expressions: tuple
+    templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "templates", _templates(self.expressions))
+
+    def matches(self, ranks) -> bool:
+        return len(ranks) == len(self.params)
+
+    def instantiate(self, operands, tangents, out):
+        mapping = dict(zip(self.params, operands))
+        mapping.update({"d" + p: t for p, t in zip(self.params, tangents)})
+        if self.uses_out:
+            mapping["out"] = _load(out)
+        return _each(self.templates, None, lambda t: t.build(mapping))
+
+
+RULES: dict = {}
+TANGENT_RULES: dict = {}          # primitive -> [TangentRule, ...] (variants by arity)
+ARRAY_RULES: dict = {}            # primitive -> [ArrayRule, ...] (variants by ranks and arity)
+PARTS_RULES: dict = {}
+NON_DIFFERENTIABLE: set = set()   # integer-valued primitives: no sensitivity (filled by rules.py)
+ALLOWED_GLOBALS = {"math", "np", "abs", "min", "max", "float"}
+DEFAULT_DOMAIN = (-2.0, 2.0)
+
+
+def rule(*primitives, domain=None):
+    """Register `partials` as the derivative rule of each primitive (public: `adjoint.rule`)."""
+    if not primitives:
+        raise AdjointError("adjoint.rule needs at least one primitive function")
+
+    def register(partials):
+        built = _build(primitives[0], partials, domain)
+        for primitive in primitives:
+            RULES[primitive] = dataclasses.replace(built, primitive=primitive)
+        return partials
+    return register
+
+
+def vjp(*primitives, ranks=None, broadcasts=False, exact_shape=False, broadcast_view=False):
+    """Register an array primitive's vector-Jacobian product (see ArrayRule). `broadcasts`:
+    the arguments broadcast against each other, so contributions are summed back to each
+    argument's shape. `exact_shape`: each contribution is a new array of exactly its
+    argument's shape, so the optimizer may assign it to a zero sensitivity instead of adding.
+    `broadcast_view`: each contribution is `np.broadcast_to(..., arg.shape)`, a read-only view
+    the optimizer may assign to a zero sensitivity that is afterwards only read elementwise
+    (no pass fills the array; numba fuses the view into the expression that reads it)."""
+    def register(function):
+        params, uses_out, expressions = _parse_rule(function, extra={"g"}, allow_none=True)
+        params = tuple(p for p in params if p != "g")
+        if len(expressions) != len(params):
+            raise AdjointError(f"vjp rule {function.__qualname__} returns {len(expressions)} "
+                               f"contributions for {len(params)} arguments")
+        for primitive in primitives:
+            ARRAY_RULES.setdefault(primitive, []).append(ArrayRule(
+                primitive, function, params, uses_out, expressions, ranks, broadcasts, exact_shape,
+                broadcast_view))
+        return function
+    return register
+
+
+def jvp(*primitives):
+    """Register an array primitive's Jacobian-vector product (see TangentRule)."""
+    def register(function):
+        params, uses_out, _ = _parse_rule(function, allow_none=True)
+        primal = tuple(p for p in params if not (p.startswith("d") and p[1:] in params))
+        _, _, expressions = _parse_rule(function, extra={"d" + p for p in primal}, allow_none=True)
+        if len(expressions) != len(primal):
+            raise AdjointError(f"jvp rule {function.__qualname__} returns {len(expressions)} terms "
+                               f"for {len(primal)} arguments")
+        for primitive in primitives:
+            TANGENT_RULES.setdefault(primitive, []).append(
+                TangentRule(primitive, function, primal, uses_out, expressions))
+        return function
+    return register
+
+
+def _matching(table, primitive, ranks):
+    """The first variant registered for `primitive` that takes arguments of these ranks."""
+    try:
+        variants = table.get(primitive, [])
+    except TypeError:                     # an unhashable callee has no rule
+        return None
+    return next((v for v in variants if v.matches(ranks)), None)
+
+
+def lookup_jvp(primitive, ranks) -> TangentRule | None:
+    return _matching(TANGENT_RULES, primitive, ranks)
+
+
+def vjp_parts(*primitives):
+    """Register the contribution to one part of a sequence argument (see PartsRule)."""
+    def register(function):
+        _, _, (expression,) = _parse_rule(function, extra={"g", "part", "k", "offset"})
+        for primitive in primitives:
+            PARTS_RULES[primitive] = PartsRule(primitive, function, expression)
+        return function
+    return register
+
+
+def lookup_array(primitive, ranks) -> ArrayRule | None:
+    return _matching(ARRAY_RULES, primitive, ranks)
+
+
+def lookup_parts(primitive) -> PartsRule | None:
+    try:
+        return PARTS_RULES.get(primitive)
+    except TypeError:
+        return None
+
+
+def is_differentiable(primitive) -> bool:
+    try:
+        return primitive in RULES or primitive in ARRAY_RULES or primitive in PARTS_RULES
+    except TypeError:
+        return False
+
+
+def lookup(primitive) -> Rule | None:
+    try:
+        return RULES.get(primitive)
+    except TypeError:                       # unhashable callee
+        return None
+
+
+def is_non_differentiable(primitive) -> bool:
+    try:
+        return primitive in NON_DIFFERENTIABLE
+    except TypeError:
+        return False
+
+
+def _parse_rule(function, extra=frozenset(), allow_none=False):
+    """(parameters, uses `out`, returned expressions) of a one-line rule function."""
+    where = getattr(function, "__qualname__", repr(function))
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        raise AdjointError(f"cannot read the source of rule {where}",
+                           hint="define derivative rules with `def` in a file") from None
+    tree = gast.parse(source).body[0]
+    if len(tree.body) != 1 or not isinstance(tree.body[0], gast.Return):
+        raise AdjointError(f"rule {where} must be a single `return` of the partial derivatives",
+                           hint="e.g. `def sin(x): return math.cos(x)`")
+    params = [a.id for a in tree.args.args]
+    uses_out = "out" in params
+    params = tuple(p for p in params if p != "out")
+    value = tree.body[0].value
+    primal = [p for p in params if p not in extra]
+    expressions = tuple(value.elts) if len(primal) > 1 and isinstance(value, gast.Tuple) else (value,)
+    if allow_none:
+        expressions = tuple(None if isinstance(e, gast.Constant) and e.value is None else e
+                            for e in expressions)
+    free = {n.id for e in expressions if e is not None for n in gast.walk(e) if isinstance(n, gast.Name)}
+    unknown = free - set(params) - {"out"} - ALLOWED_GLOBALS
+    if unknown:
+        raise AdjointError(f"rule {where} uses {', '.join(sorted(unknown))}",
+                           hint="partials may use only their parameters, `out`, math and np")
+    return params, uses_out, expressions
+
+
+def _build(primitive, partials, domain) -> Rule:
+    params, uses_out, expressions = _parse_rule(partials)
+    if len(expressions) != len(params):
+        raise AdjointError(f"rule {partials.__qualname__} returns {len(expressions)} partials for "
+                           f"{len(params)} arguments", hint="return one partial per argument")
+    return Rule(primitive=primitive, partials=partials, params=params, uses_out=uses_out,
+                expressions=expressions, domain=tuple(domain or [DEFAULT_DOMAIN] * len(params)))
+
+
+def subnodes(node):
+    """`node` and every node under it, in no particular order, except expression contexts and
+    operators (which hold no names): cheaper than a full walk, for searches."""
+    todo = [node]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node = pop()
+        yield node
+        kind = type(node)
+        fields = _SEARCHED_FIELDS.get(kind)
+        if fields is None:
+            fields = _SEARCHED_FIELDS[kind] = tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
+        nodes.push_children(node, fields, push)
+
+
+# node type -> its fields that may hold nodes; the commonest leaves' other fields hold strings
+_SEARCHED_FIELDS: dict = {gast.Name: ("annotation",), gast.Constant: (), gast.Attribute: ("value",)}
+
+
+# math -> numpy, so that a scalar rule's partials apply elementwise to arrays
+VECTOR_SPELLING = {"math.sin": "np.sin", "math.cos": "np.cos", "math.tan": "np.tan",
+                   "math.sqrt": "np.sqrt", "math.exp": "np.exp", "math.log": "np.log",
+                   "math.log1p": "np.log1p", "math.cosh": "np.cosh", "math.sinh": "np.sinh",
+                   "math.floor": "np.floor", "math.fabs": "np.abs", "abs": "np.abs"}
+
+
+def vectorized(expression):
+    """A partial written for scalars, made elementwise: math.f -> np.f, `a if c else b` ->
+    np.where(c, a, b), and/or -> np.logical_and/or."""
+    class Vectorize(gast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            name = nodes.dotted(node.func)
+            if name in VECTOR_SPELLING:
+                node.func = nodes.attribute(VECTOR_SPELLING[name])
+            return node
+
+        def visit_IfExp(self, node):
+            self.generic_visit(node)
+            call = gast.Call(func=nodes.attribute("np.where"), args=[node.test, node.body, node.orelse],
+                             keywords=[])
+            return gast.copy_location(call, node)
+
+        def visit_BoolOp(self, node):
+            self.generic_visit(node)
+            name = "np.logical_and" if isinstance(node.op, gast.And) else "np.logical_or"
+            result = node.values[0]
+            for value in node.values[1:]:
+                result = gast.Call(func=nodes.attribute(name), args=[result, value], keywords=[])
+            return result
+    return Vectorize().visit(nodes.clone(expression))
+
+
+def _load(identifier):
+    return nodes.name(identifier)
+
+
+# templates: a rule's expression compiled once, instantiated per statement --------------------
+
+class Template:
+    """`build(mapping)` returns a fresh copy of `expression` in which each Name that `mapping`
+    holds is replaced by a copy of the mapped node placed at the Name's position (as
+    gast.copy_location places it), every other node copied as nodes.clone copies it. The walk
+    over the expression is done once, here, not per instantiation."""
+
+    def __init__(self, expression):
+        self.expression = expression
+        self.build = _builder(expression)
+        names = [n for n in gast.walk(expression) if isinstance(n, gast.Name)]
+        self.named = frozenset(n.id for n in names)
+        self.loaded = frozenset(n.id for n in names if isinstance(n.ctx, gast.Load))
+
+    def loads(self, mapping) -> set:
+        """nodes.loads_in(self.build(mapping)), without building it."""
+        found = {name for name in self.loaded if name not in mapping}
+        for name in self.named & mapping.keys():
+            found |= nodes.loads_in(mapping[name])
+        return found
+
+
+def _templates(expressions):
+    return tuple(None if e is None else Template(e) for e in expressions)
+
+
+def _each(templates, wanted, apply):
+    """apply(template) for each template; None where there is none, or where `wanted` (one
+    flag per operand, when given) says the operand needs none."""
+    flags = itertools.repeat(True) if wanted is None else wanted
+    return [apply(t) if t is not None and w else None for t, w in zip(templates, flags)]
+
+
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))   # shared by a copy, as nodes.clone does
+_POSITION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+
+
+def _builder(node):
+    """A function of the mapping that builds the copy of `node` (see Template)."""
+    if type(node) is list:
+        items = [(item, None) if type(item) in _IMMUTABLE else (None, _builder(item)) for item in node]
+        return lambda mapping: [value if build is None else build(mapping) for value, build in items]
+    if not isinstance(node, gast.AST):
+        return lambda mapping: copy.deepcopy(node)
+    kind, attributes = type(node), dict(node.__dict__)        # the copy keeps the attribute order
+    children = [(key, _builder(value)) for key, value in attributes.items()
+                if type(value) not in _IMMUTABLE]
+
+    def copied(mapping):
+        new = kind.__new__(kind)
+        fields = new.__dict__
+        fields.update(attributes)
+        for key, build in children:
+            fields[key] = build(mapping)
+        return new
+    if kind is not gast.Name:
+        return copied
+    identifier = node.id
+    position = [(attr, getattr(node, attr)) for attr in _POSITION
+                if attr in node._attributes and hasattr(node, attr)]
+
+    def substituted(mapping):
+        value = mapping.get(identifier)
+        if value is None:
+            return copied(mapping)
+        new = nodes.clone(value)
+        for attr, at in position:
+            if attr in new._attributes:
+                setattr(new, attr, at)
+        return new
+    return substituted

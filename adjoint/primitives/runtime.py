@@ -1,0 +1,171 @@
+"""What emitted code may call beyond math and numpy: small helpers, written into the module.
+
+Each helper is plain numpy that numba compiles, specialized by rank so that every variable
+keeps one type (numba's rule). The reverse transform asks for a helper by name; lower/emit.py
+writes the source of each one used at the top of the module, which stays standalone.
+
+    _sum_to_2_1(g, shape)                a broadcast sensitivity summed back to a rank-1 shape
+    _record_1(tape, top, tag, y, i)      remember y[i] before a loop overwrites it
+    _undo_1(tape, top, tag, y)           put back the elements iteration `tag` overwrote
+    _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean;
+                                         rank 1 or 2, negative axes too)
+    _numpy_tanh(x)                       np.tanh of a large float array by numpy's own vectorized
+                                         loop (numba calls libm once per element, ~10x slower)
+"""
+
+from __future__ import annotations
+
+from ..errors import AdjointError
+
+
+def source(name: str) -> str:
+    if name.startswith("_numpy_"):
+        return _numpy_ufunc(name[len("_numpy_"):])
+    kind, *ranks = name.lstrip("_").split("_")
+    if kind == "sum" and ranks[0] == "to":
+        return _sum_to(int(ranks[1]), int(ranks[2]))
+    if kind == "record":
+        return _record(int(ranks[0]))
+    if kind == "undo":
+        return _undo(int(ranks[0]))
+    if ranks[:1] == ["axis"]:
+        return _axis_reduction(kind, int(ranks[1]))
+    raise KeyError(name)
+
+
+def sum_to(value_rank: int, target_rank: int) -> str:
+    return f"_sum_to_{value_rank}_{target_rank}"
+
+
+def record(rank: int) -> str:
+    return f"_record_{rank}"
+
+
+def undo(rank: int) -> str:
+    return f"_undo_{rank}"
+
+
+def _sum_to(rv: int, rx: int) -> str:
+    """Sum g (rank rv) down to `shape` (rank rx): leading axes away, then size-1 axes."""
+    lines = [f"def _sum_to_{rv}_{rx}(g, shape):",
+             f'    """Sum a broadcast rank-{rv} sensitivity back to a rank-{rx} shape."""',
+             "    g0 = g"]
+    current = 0
+    for _ in range(rv - rx):
+        lines.append(f"    g{current + 1} = np.sum(g{current}, axis=0)")
+        current += 1
+    for axis in range(rx):
+        if rx == 1:                              # np.sum of a rank-1 array is a scalar
+            summed = f"np.full(1, np.sum(g{current}))"
+        else:
+            kept = ", ".join("1" if k == axis else f"g{current}.shape[{k}]" for k in range(rx))
+            summed = f"np.sum(g{current}, axis={axis}).reshape(({kept}))"
+        lines += [f"    g{current + 1} = g{current}",
+                  f"    if shape[{axis}] == 1 and g{current}.shape[{axis}] != 1:",
+                  f"        g{current + 1} = {summed}"]
+        current += 1
+    lines.append(f"    return g{current}")
+    return "\n".join(lines) + "\n"
+
+
+def _record(rank: int) -> str:
+    index = ", ".join(f"i{k}" for k in range(rank))
+    lines = [f"def _record_{rank}(tape, top, tag, y, {index}):",
+             '    """Push (tag, old value, index) before a loop overwrites an element."""',
+             "    if top == tape.shape[0]:",
+             "        tape = np.concatenate((tape, np.empty_like(tape)))",
+             "    tape[top, 0] = tag",
+             f"    tape[top, 1] = y[{index}]"]
+    lines += [f"    tape[top, {2 + k}] = i{k}" for k in range(rank)]
+    lines.append("    return tape")
+    return "\n".join(lines) + "\n"
+
+
+def _undo(rank: int) -> str:
+    index = ", ".join(f"int(tape[top, {2 + k}])" for k in range(rank))
+    lines = [f"def _undo_{rank}(tape, top, tag, y):",
+             '    """Restore, newest first, the elements that iteration `tag` overwrote."""',
+             "    while top > 0 and tape[top - 1, 0] == tag:",
+             "        top -= 1",
+             f"        y[{index}] = tape[top, 1]",
+             "    return top"]
+    return "\n".join(lines) + "\n"
+
+
+# numpy forms numba lacks ------------------------------------------------------------------
+
+AXIS_REDUCTIONS = {"max": "np.max", "amax": "np.max", "min": "np.min", "amin": "np.min",
+                   "prod": "np.prod", "mean": "np.mean"}
+
+
+def axis_reduction(kind: str, rank: int) -> str:
+    return f"_{kind}_axis_{rank}"
+
+
+def _axis_reduction(kind: str, rank: int) -> str:
+    """`np.max(x, axis)` and friends for a rank-1 or rank-2 array, which numba does not
+    provide; the axis may be negative, as numpy's, and one out of range raises as numpy does."""
+    whole = AXIS_REDUCTIONS[kind]
+    if rank == 1:
+        return "\n".join([
+            f"def _{kind}_axis_1(x, axis):",
+            f'    """{whole}(x, axis=axis) for a rank-1 array: the whole reduction."""',
+            "    if axis != 0 and axis != -1:",
+            '        raise ValueError("axis is out of bounds for an array of dimension 1")',
+            f"    return {whole}(x)"]) + "\n"
+    if rank != 2:
+        raise AdjointError(f"np.{kind} along an axis of a rank-{rank} array is not supported",
+                           hint=f"reshape the array to two dimensions first, or write the "
+                                f"reduction as a loop over {whole}(x[i, ...]) of each slice")
+    return "\n".join([
+        f"def _{kind}_axis_{rank}(x, axis):",
+        f'    """{whole}(x, axis=axis) for a rank-2 array."""',
+        "    if axis != 0 and axis != 1 and axis != -1 and axis != -2:",
+        '        raise ValueError("axis is out of bounds for an array of dimension 2")',
+        "    if axis == 0 or axis == -2:",
+        "        out = np.empty(x.shape[1], x.dtype)",
+        "        for j in range(x.shape[1]):",
+        f"            out[j] = {whole}(x[:, j])",
+        "    else:",
+        "        out = np.empty(x.shape[0], x.dtype)",
+        "        for i in range(x.shape[0]):",
+        f"            out[i] = {whole}(x[i])",
+        "    return out"]) + "\n"
+
+
+# numpy's loops for these are vectorized (SIMD); numba's call the C library per element
+NUMPY_LOOPS = ("exp", "log", "tanh", "sin", "cos", "tan", "sinh", "cosh", "expm1", "log1p",
+               "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "log2", "log10")
+NUMPY_LOOP_MIN_SIZE = 1024         # below this, leaving for object mode costs more (~6 us) than it saves
+
+
+def _numpy_loop_doc(name: str) -> str:
+    return f"np.{name}(x) for a float array: numpy's vectorized loop once x is large."
+
+
+def numpy_loop_of(fn):
+    """np.<f> for an emitted `_numpy_<f>` helper (so that emitted code can be differentiated
+    again, grad(grad(f))), else None."""
+    name = getattr(fn, "__name__", "")
+    f = name[len("_numpy_"):]
+    if name.startswith("_numpy_") and f in NUMPY_LOOPS and getattr(fn, "__doc__", None) == _numpy_loop_doc(f):
+        import numpy as np
+        return getattr(np, f)
+    return None
+
+
+def _numpy_ufunc(name: str) -> str:
+    if name not in NUMPY_LOOPS:
+        raise KeyError(name)
+    return "\n".join([
+        f"def _numpy_{name}(x):",
+        f'    """{_numpy_loop_doc(name)}"""',
+        f"    if x.size < {NUMPY_LOOP_MIN_SIZE}:",
+        f"        return np.{name}(x)",
+        "    out = np.empty_like(x)",
+        "    with numba.objmode():",
+        f"        np.{name}(x, out=out)",
+        "    return out"]) + "\n"
+
+
+LOWERED_MODULE = "np"          # lower_for_numba rewrites only calls of np.<function>

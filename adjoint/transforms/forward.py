@@ -1,0 +1,172 @@
+"""Tangent (forward-mode) code from the same rule table.
+
+    def f(x, y):                     def jvp_f(x, y, d_x, d_y):
+        t_1 = x * y          ->          t_1 = x * y
+        t_2 = math.sin(t_1)              d_1 = y * d_x + x * d_y
+        return t_2                       t_2 = math.sin(t_1)
+                                         d_2 = math.cos(t_1) * d_1
+                                         return t_2, d_2
+
+Each active assignment is followed by its tangent: the sum over active operands of the
+rule's partial times the operand's tangent `d_*` (array primitives use their JVP rules).
+Control flow is kept as it is: forward mode needs no tape. The code runs the primal and its
+directional derivative together, which is what Jacobians (column by column) and
+forward-over-reverse Hessians need.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import gast
+
+from ..analysis import shapes
+from ..analysis.activity import derivative, operands
+from ..errors import AdjointError, locate
+from ..ir import nodes
+from ..ir.grammar import is_linear_chain, linear_terms, primitive_of
+from ..primitives import rules
+
+
+def forward(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>") -> gast.FunctionDef:
+    """`jvp_<name>(args..., d_<wrt>...)`, returning (value, tangent of the value)."""
+    return _Forward(tree, analysis, namer, filename).function()
+
+
+class _Forward:
+    def __init__(self, tree, analysis, namer, filename):
+        self.tree, self.a, self.namer, self.filename = tree, analysis, namer, filename
+
+    def d(self, var):
+        return self.namer.tangent(var)
+
+    def type(self, atom):
+        return shapes.type_of(atom, self.a.types)
+
+    def type_of_name(self, name):
+        return self.a.types.get(name, shapes.FLOAT)
+
+    def function(self):
+        body, final = self.tree.body[:-1], self.tree.body[-1]
+        args = [a.id for a in self.tree.args.args]
+        out = self.block(body)
+        result = final.value
+        tangent = self.tangent_of(result, final)
+        header = nodes.comment("Tangents: d_v is the derivative of v along the input direction.", final)
+        out = [header] + self.zero_tangents_of_written_arguments(args, final) + out + [nodes.return_(nodes.tuple_([copy.deepcopy(result), tangent]), final)]
+        fn = nodes.function("jvp_" + self.tree.name, args + [self.d(w) for w in self.a.wrt], out, self.tree)
+        fn.runtime_helpers = []
+        return fn
+
+    def zero_tangents_of_written_arguments(self, args, origin):
+        """An argument not differentiated that an active value is written into (`y[0] = x[0]`,
+        `s = s + x`) is active from then on: its tangent starts at zero, not undefined."""
+        return [nodes.assign(self.d(arg), nodes.call("np.zeros_like", [nodes.name(arg)])
+                             if self.type(nodes.name(arg)).is_array else nodes.const(0.0), origin)
+                for arg in args if arg in self.a.active and arg not in self.a.wrt]
+
+    def tangent_of(self, atom, origin):
+        if isinstance(atom, gast.Name) and atom.id in self.a.active:
+            return nodes.name(self.d(atom.id))
+        if self.type(atom).is_array:
+            return nodes.call("np.zeros_like", [copy.deepcopy(atom)])
+        return nodes.const(0.0)
+
+    def block(self, stmts):
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign):
+                out += [stmt] + self.assignment(stmt)
+            elif isinstance(stmt, gast.If):
+                new = copy.copy(stmt)
+                new.body, new.orelse = self.block(stmt.body) or [gast.Pass()], self.block(stmt.orelse)
+                out.append(new)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                new = copy.copy(stmt)
+                new.body = self.block(stmt.body) or [gast.Pass()]
+                out.append(new)
+            elif isinstance(stmt, (gast.Pass, gast.Break, gast.Continue)):
+                out.append(stmt)
+            else:
+                raise AdjointError(f"unexpected {type(stmt).__name__} in normalized code",
+                                   location=locate(stmt, self.filename), stage="forward")
+        return out
+
+    def assignment(self, stmt):
+        target, value = stmt.targets[0], stmt.value
+        if isinstance(target, gast.Subscript):
+            array = target.value.id
+            if array not in self.a.active:
+                return []
+            region = nodes.subscript(self.d(array), copy.deepcopy(target.slice), store=True)
+            return [nodes.assign(region, self.tangent_of(value, stmt), stmt)]
+        if isinstance(target, gast.Tuple):
+            return [nodes.assign(self.d(e.id), nodes.subscript(self.d(value.id), k)
+                                 if value.id in self.a.active else nodes.const(0.0), stmt)
+                    for k, e in enumerate(target.elts) if e.id in self.a.active]
+        if target.id not in self.a.active:
+            return []
+        return [nodes.assign(self.d(target.id), self.tangent(target, value, stmt), stmt)]
+
+    def tangent(self, target, value, stmt):
+        def zero():
+            if self.type(target).is_array:
+                return nodes.call("np.zeros_like", [nodes.name(target.id)])
+            return self.tangent_of(nodes.const(0.0), stmt)
+        if isinstance(value, gast.Name):
+            return self.tangent_of(value, stmt) if value.id in self.a.active else zero()
+        if isinstance(value, gast.Subscript):
+            array = value.value.id
+            return nodes.subscript(self.d(array), copy.deepcopy(value.slice)) if array in self.a.active else zero()
+        if is_linear_chain(value):
+            terms = [(sign, atom) for sign, atom in linear_terms(value)
+                     if isinstance(atom, gast.Name) and atom.id in self.a.active]
+            return _signed_sum([(s, nodes.name(self.d(a.id))) for s, a in terms]) or zero()
+        primitive = primitive_of(value)
+        args = operands(value)
+        jvp_rule = rules.lookup_jvp(primitive, [self.type(a).ndim for a in args])
+        if jvp_rule is not None:
+            tangents = [self.tangent_of(a, stmt) if not isinstance(a, (gast.Tuple, gast.List))
+                        else a for a in args]
+            terms = jvp_rule.instantiate(args, tangents, target.id)
+            active = [t for a, t in zip(args, terms) if t is not None and _is_active(a, self.a.active)]
+            return _signed_sum([(1.0, t) for t in active]) or zero()
+        parts = rules.lookup_parts(primitive)
+        if parts is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
+            elements = [self.tangent_of(e, stmt) for e in args[0].elts]
+            call = copy.deepcopy(value)
+            call.args[0] = type(args[0])(elts=elements, ctx=gast.Load())
+            return call
+        partials = {}                     # operand -> its partial (x * x: the two summed)
+        for operand, partial, how in derivative(primitive, args, target.id, "g", self.a.types,
+                                                     self.a.active):
+            if how is not True:
+                raise AdjointError(f"no forward-mode rule for {getattr(primitive, '__name__', primitive)}",
+                                   location=locate(stmt, self.filename),
+                                   hint="register one with @adjoint.tangent_rule")
+            if partial is not None and isinstance(operand, gast.Name) and operand.id in self.a.active:
+                known = partials.get(operand.id)
+                partials[operand.id] = partial if known is None else nodes.binop(known, "+", partial)
+        # a scalar operand's tangent times an array partial: no guard (it would mix the types)
+        terms = [(1.0, rules.times(p, nodes.name(self.d(name)), self.type_of_name(name).is_array)
+                  if self.type_of_name(name).is_array == self.type(target).is_array
+                  else nodes.scaled(p, nodes.name(self.d(name)))) for name, p in partials.items()]
+        return _signed_sum(terms) or zero()
+
+
+def _is_active(atom, active):
+    if isinstance(atom, gast.Name):
+        return atom.id in active
+    if isinstance(atom, (gast.Tuple, gast.List)):
+        return any(_is_active(e, active) for e in atom.elts)
+    return False
+
+
+def _signed_sum(terms):
+    total = None
+    for sign, term in terms:
+        if total is None:
+            total = term if sign > 0 else nodes.neg(term)
+        else:
+            total = nodes.binop(total, "+" if sign > 0 else "-", term)
+    return total

@@ -1,0 +1,482 @@
+"""Speelpenning's transformation of normalized code into its adjoint.
+
+    def f4(side_lengths):                 def grad_f4(side_lengths):
+        t_a, t_b, t_c, t_d = side_lengths     ...forward sweep: the primal statements...
+        t_ab = t_a * t_b            ->        s_ab = 0.0 ...
+        ...                                   # Analyzing the line: "t_ab = t_a * t_b"
+                                              s_a += t_b * s_ab
+                                              s_b += t_a * s_ab
+                                              return s_side_lengths
+
+The forward sweep runs the primal and keeps what the reverse sweep reads; the reverse sweep
+walks the statements backwards, one block of `s_* += partial * s_target` per primal line, the
+partials taken from the rule table. Values the forward sweep overwrites are saved just before
+(`x_old = x`) and restored just after their statement's block (`x = x_old`).
+
+Loops are reversed by *checkpointing every iteration*: the forward loop records on a tape only
+the loop-carried variables at the start of each iteration; the reverse loop runs the
+iterations backwards, and each one restores its checkpoint, replays its iteration forward
+(recomputing the intermediates) and then runs that iteration's reverse blocks. The optimizer
+later drops every checkpoint and replayed statement nothing reads, so a loop whose
+intermediates depend only on unchanged inputs (extended Rosenbrock) needs no tape at all.
+Arrays whose replay would cost a matrix product or a transcendental function are stored by
+the forward loop instead (tapes.stored_intermediates).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import gast
+
+from ..analysis import shapes
+from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
+from ..errors import AdjointError, AdjointTypeError, locate
+from ..ir import nodes
+from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
+from ..primitives import rules, runtime
+from .tapes import LoopFrame, has_slice, statements, stored_intermediates
+
+ZERO = {"float": 0.0, "int": 0, "bool": False}
+
+
+def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
+            return_value=False, cotangent=False, store=True) -> gast.FunctionDef:
+    """The adjoint FunctionDef `grad_<name>`: same arguments, returns the gradient(s).
+    With `cotangent`, `vjp_<name>` takes the result's sensitivity as an extra last argument
+    (a vector-valued function's vector-Jacobian product). `store`: loops keep their costly
+    array intermediates on tapes (False replays them all)."""
+    return _Reverse(tree, analysis, namer, filename, store).function(return_value, cotangent)
+
+
+class _Reverse:
+    def __init__(self, tree, analysis, namer, filename, store=True):
+        self.tree = tree
+        self.store = store                   # keep costly array intermediates (tapes.py)
+        self.a = analysis
+        self.namer = namer
+        self.filename = filename
+        self.helpers = set()                 # runtime helpers the code calls (runtime.py)
+        self.saved = set()                   # names whose old values are copied before overwrites
+        self.assigned = _Assigned()
+        self.loop_locals = _loop_locals(tree, self.assigned) | _branch_arrays(tree, analysis, self.assigned)
+        self.gathered = _unpacked_only(tree, analysis)
+
+    # the whole function ---------------------------------------------------------------------
+
+    def function(self, return_value, cotangent=False):
+        body, final = self.tree.body[:-1], self.tree.body[-1]
+        args = [a.id for a in self.tree.args.args]
+        forward, backward = self.sweep(body, defined=set(args))
+        forward = self.placeholders(body, args) + forward
+        originals = {id(stmt) for stmt in body}
+        for stmt in forward:                     # the primal lines stay, for readability
+            stmt.primal = id(stmt) in originals and isinstance(stmt, gast.Assign)
+        header = nodes.comment("Reverse sweep: s_v is the sensitivity of the result to v.", final)
+        header.keep = True
+        inits = [header]
+        result = self.a.result
+        if not cotangent and shapes.type_of(result, self.a.types).is_array:
+            raise AdjointTypeError(f"{self.tree.name} returns an array: grad needs a scalar result",
+                                   location=locate(final, self.filename),
+                                   hint="use adjoint.jacobian(f) for the whole Jacobian, or "
+                                        "adjoint.vjp(f) for a vector-Jacobian product")
+        seeded = isinstance(result, gast.Name) and result.id in self.a.active
+        for var in sorted(self.a.active | set(self.a.wrt), key=self._order):
+            if seeded and var == result.id:
+                continue
+            if var in self.a.arrays and var in self.loop_locals:
+                continue                          # zeroed where the loop replay defines it
+            if var in self.gathered:
+                continue                          # built whole from its elements' sensitivities
+            inits.append(nodes.assign(self.sens(var), self.zero_sensitivity(var), final))
+        seed, extra = [], []
+        if seeded:
+            start = nodes.const(1.0)
+            if cotangent:                          # the caller's output sensitivity, copied
+                extra = [self.namer.fresh("cotangent")]
+                start = nodes.name(extra[0])
+                if result.id in self.a.arrays:
+                    start = nodes.call(nodes.attribute_of(start, "copy"), [])
+            seed = [_marked(nodes.comment(f'Analyzing the line: "{_text(final)}"', final)),
+                    nodes.assign(self.sens(result.id), start, final)]
+        elif cotangent:
+            extra = [self.namer.fresh("cotangent")]
+        backward = _group_comments(seed + backward)
+        grads = [nodes.name(self.sens(w)) for w in self.a.wrt]
+        value = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
+        if return_value:
+            kept = result
+            if isinstance(result, gast.Name):         # the reverse sweep may restore older values
+                kept = nodes.name(self.namer.fresh("value"))
+                forward.append(nodes.assign(kept.id, result, final))
+            value = nodes.tuple_([nodes.clone(kept), value])
+        out = forward + inits + backward + [nodes.return_(value, final)]
+        fn = nodes.function(("vjp_" if cotangent else "grad_") + self.tree.name, args + extra, out, self.tree)
+        fn.runtime_helpers = sorted(self.helpers)
+        return fn
+
+    def placeholders(self, body, args):
+        """A typed zero for each saved scalar that only a branch or a loop assigns: a copy of
+        it may run where the branch was not taken (the value is never used then)."""
+        nested = {n for stmt in body if isinstance(stmt, (gast.If, gast.For, gast.While))
+                  for n in self.assigned(stmt.body + getattr(stmt, "orelse", []))}
+        names = sorted((self.saved & nested) - set(args) - self.a.arrays, key=self._order)
+        return [nodes.assign(n, ZERO.get(self.a.kinds.get(n, "float"), 0.0), body[0] if body else None)
+                for n in names]
+
+    def _order(self, var):
+        """Sensitivities are declared arguments first, then in order of assignment (the seed's order)."""
+        if not hasattr(self, "_rank"):
+            order = [a.id for a in self.tree.args.args]
+            for node in statements(self.tree.body):
+                if isinstance(node, gast.Assign):
+                    order += _stored_in_order(node.targets[0])
+            self._rank = {name: k for k, name in enumerate(dict.fromkeys(order))}
+        return self._rank.get(var, len(self._rank)), var
+
+    def sens(self, var):
+        return self.namer.sensitivity(var)
+
+    def zero_sensitivity(self, var):
+        if var in self.a.arrays:        # np.zeros(shape, dtype): numba allocates it faster than zeros_like
+            return nodes.call("np.zeros", [nodes.attribute(f"{var}.shape"), nodes.attribute(f"{var}.dtype")])
+        return nodes.const(0.0)
+
+    def type(self, atom) -> shapes.Type:
+        return shapes.type_of(atom, self.a.types)
+
+    def helper(self, name):
+        self.helpers.add(name)
+        return name
+
+    # a block of statements ------------------------------------------------------------------
+
+    def sweep(self, stmts, defined, depth=0):
+        """(forward, reverse) code for `stmts`: the forward part runs them and saves what the
+        reverse part needs; the reverse part is their adjoint, last statement first.
+        `depth` counts the loops being replayed around them."""
+        forward, backward_blocks = [], []
+        defined = set(defined)
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign):
+                f, b = self.assignment(stmt, defined, depth)
+            elif isinstance(stmt, gast.If):
+                f, b = self.branch(stmt, defined, depth)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                f, b = self.loop(stmt, defined, depth)
+            elif isinstance(stmt, gast.Pass):
+                f, b = [], []
+            else:
+                raise AdjointError(f"unexpected {type(stmt).__name__} in normalized code",
+                                   location=locate(stmt, self.filename), stage="reverse")
+            forward += f
+            backward_blocks.append(b)
+            defined |= self.assigned([stmt])
+        backward = [s for b in reversed(backward_blocks) for s in b]      # last statement first
+        return forward, _group_comments(backward)
+
+    def save(self, names, defined, origin):
+        """Copies of the values about to be overwritten that the reverse sweep reads."""
+        needed = sorted(n for n in names if n in self.a.reverse_reads and n in defined)
+        self.saved.update(needed)
+        copies = {n: self.namer.fresh(n + "_old") for n in needed}
+        saves = [nodes.assign(c, n, origin) for n, c in copies.items()]
+        restores = [nodes.assign(n, c, origin) for n, c in copies.items()]
+        return saves, restores
+
+    # assignments ----------------------------------------------------------------------------
+
+    def assignment(self, stmt, defined, depth):
+        target = stmt.targets[0]
+        if isinstance(target, gast.Subscript):
+            return self.element_write(stmt)
+        targets = [e.id for e in target.elts] if isinstance(target, gast.Tuple) else [target.id]
+        saves, restores = self.save(targets, defined, stmt)
+        adjoint = self.adjoint(stmt)
+        accumulates = isinstance(target, gast.Name) and is_accumulation(target.id, stmt.value)
+        resets = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
+                  if t in self.a.active and t not in self.a.assigned_once
+                  and not accumulates]        # s = s + t leaves s_s as it is
+        backward = adjoint + restores + resets
+        if backward:
+            backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
+        zeroed = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
+                  if t in self.a.active and t in self.a.arrays and t in self.loop_locals]
+        return saves + [stmt] + zeroed, backward
+
+    def element_write(self, stmt):
+        """y[i] = a: the element's old value is kept, and restored after its block."""
+        target, value = stmt.targets[0], stmt.value
+        array = target.value.id
+        region = nodes.subscript(array, nodes.clone(target.slice))
+        old = self.namer.fresh(array + "_old")
+        whole = has_slice(target.slice)
+        saved = nodes.call(nodes.attribute_of(region, "copy"), []) if whole else region
+        saves = [nodes.assign(old, saved, stmt)]
+        restores = [nodes.assign(nodes.subscript(array, nodes.clone(target.slice), store=True), old, stmt)]
+        backward = []
+        if array in self.a.active:
+            seed = nodes.subscript(self.sens(array), nodes.clone(target.slice))
+            if isinstance(value, gast.Name) and value.id in self.a.active:
+                spread = whole and not self.type(value).is_array
+                backward.append(self.accumulate(self.sens(value.id),
+                                                nodes.call("np.sum", [seed]) if spread else seed, stmt))
+            backward.append(nodes.assign(nodes.subscript(self.sens(array), nodes.clone(target.slice),
+                                                         store=True), 0.0, stmt))
+        backward = backward + restores
+        backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
+        return saves + [stmt], backward
+
+    def adjoint(self, stmt):
+        """The `s_operand += partial * s_target` updates of one normalized assignment."""
+        target, value = stmt.targets[0], stmt.value
+        if isinstance(target, gast.Tuple):
+            if value.id in self.gathered:         # the seed's `gradient = [s_a, s_b, s_c, s_d]`
+                elements = [nodes.name(self.sens(e.id)) if e.id in self.a.active else nodes.const(0.0)
+                            for e in target.elts]
+                whole = nodes.call("np.array", [gast.List(elts=elements, ctx=gast.Load()),
+                                                nodes.attribute(f"{value.id}.dtype")])
+                return [nodes.assign(self.sens(value.id), whole, stmt)]
+            return [self.accumulate(nodes.subscript(self.sens(value.id), k), self.sens(e.id), stmt)
+                    for k, e in enumerate(target.elts)
+                    if e.id in self.a.active and value.id in self.a.active]
+        if target.id not in self.a.active:
+            return []
+        seed = nodes.name(self.sens(target.id))
+        out = self.a.types.get(target.id, shapes.FLOAT)          # (shapes.type_of of its name)
+        if isinstance(value, gast.Name):
+            return self.contributions([(value, nodes.const(1.0), True)], seed, out, stmt)
+        if isinstance(value, gast.Subscript):
+            if value.value.id not in self.a.active:
+                return []
+            element = nodes.subscript(self.sens(value.value.id), nodes.clone(value.slice))
+            return [self.accumulate(element, seed, stmt)]
+        if is_linear_chain(value):
+            accumulates = is_accumulation(target.id, value)          # once, not per term
+            terms = [(atom, nodes.const(sign), True) for sign, atom in linear_terms(value)
+                     if not (accumulates and isinstance(atom, gast.Name) and atom.id == target.id)]
+            return self.contributions(terms, seed, out, stmt)
+        triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
+                             self.a.active)
+        return self.contributions(triples, seed, out, stmt)
+
+    def contributions(self, triples, seed, out, stmt):
+        updates = []
+        # how many distinct arrays meet (only an array result sums its contributions back)
+        arrays_in = out.is_array and len({_key(operand) for operand, _, _ in triples
+                                          if self.type(operand).is_array})
+        triples = _merge_repeated(triples)
+        for operand, expression, is_partial in triples:
+            if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
+                continue
+            value = rules.times(expression, seed, out.is_array) if is_partial is True else expression
+            unreduced = value
+            if is_partial:
+                value = self.reduce_to(value, operand, out, broadcast=arrays_in > 1 or is_partial == "broadcast")
+            update = self.accumulate(self.sens(operand.id), value, stmt)
+            # an elementwise contribution not summed back has the operand's own shape, so the
+            # optimizer may assign it to a zero sensitivity instead of adding it
+            same_shape = (is_partial is True and value is unreduced and out.is_array
+                          and self.type(operand).is_array)
+            update.full_shape = (same_shape and not isinstance(value, gast.Name)) \
+                or getattr(expression, "exact_shape", False)
+            update.alias_of = value.id if same_shape and isinstance(value, gast.Name) else None
+            update.broadcast_view = getattr(expression, "broadcast_view", False)
+            updates.append(update)
+        return updates
+
+    def reduce_to(self, value, operand, out, broadcast):
+        """An elementwise contribution, summed back to the operand's own rank and shape."""
+        mine = self.type(operand)
+        if not out.is_array:
+            return value
+        if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
+            # negate after summing: a pass over the small array, not the broadcast one
+            summed = self.reduce_to(value.operand, operand, out, broadcast)
+            return value if summed is value.operand else nodes.neg(summed)
+        if not mine.is_array:
+            return nodes.call("np.sum", [value])
+        if mine.ndim < out.ndim or broadcast:
+            name = self.helper(runtime.sum_to(out.ndim, mine.ndim))
+            return nodes.call(nodes.name(name), [value, nodes.attribute(f"{operand.id}.shape")])
+        return value
+
+    def accumulate(self, target, value, origin):
+        if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
+            return nodes.accumulate(target, value.operand, origin, op="-")
+        return nodes.accumulate(target, value, origin)
+
+    # branches -------------------------------------------------------------------------------
+
+    def branch(self, stmt, defined, depth):
+        f_body, b_body = self.sweep(stmt.body, defined, depth)
+        f_else, b_else = self.sweep(stmt.orelse, defined, depth)
+        test, keep = stmt.test, []
+        if nodes.loads_in(test) & self.assigned(stmt.body + stmt.orelse):
+            # the branch changes its own condition (a loop's `t_live`): keep the value it took
+            taken = self.namer.fresh(test.id + "_taken")
+            keep, test = [nodes.assign(taken, test, stmt)], nodes.name(taken)
+        forward = keep + [nodes.if_(test, f_body or [gast.Pass()], f_else, stmt)]
+        if not (b_body or b_else):
+            return forward, []
+        return forward, [nodes.if_(nodes.clone(test), b_body or [gast.Pass()], b_else, stmt)]
+
+    # loops ----------------------------------------------------------------------------------
+
+    def loop(self, stmt, defined, depth):
+        """Checkpoint each iteration forward; restore, replay and reverse it backward."""
+        body = [s for s in stmt.body if not getattr(s, "loop_exit", False)]
+        counted = isinstance(stmt, gast.While) or len(body) != len(stmt.body)
+        index = stmt.target.id if isinstance(stmt, gast.For) else None
+        own = self.assigned(stmt.body)
+        carried_defined = (defined - own) | (exposed_reads(stmt.body) & own) | ({index} if index else set())
+        replay, backward_body = self.sweep(body, carried_defined, depth + 1)
+        carried = sorted((exposed_reads(replay + backward_body, {index} if index else set())
+                          & own) - {index}, key=self._order)
+        saves, restores = self.save(self.assigned([stmt]), defined, stmt)
+        # an array only ever bound to another name in the loop (a helper's parameter) is bound
+        # again by the replay before any use: it needs no checkpoint
+        carried = [v for v in carried if not (v in self.a.arrays and v not in defined
+                                              and _only_bound(v, stmt.body, self.assigned))]
+        for v in carried:
+            if v in self.a.arrays and v not in defined:
+                raise AdjointError(f"array `{v}` is carried from one iteration to the next but "
+                                   "first assigned inside the loop", location=locate(stmt, self.filename),
+                                   hint=f"assign `{v}` before the loop")
+        frame = LoopFrame(self, stmt, counted, index, carried)
+        placeholders = [nodes.assign(v, ZERO.get(self.a.kinds.get(v, "float"), 0.0), stmt)
+                        for v in carried if v not in defined]
+        undo = frame.record_writes()
+        if not counted and self.store:
+            stored, shaped = stored_intermediates(stmt, replay, backward_body, self.a.types)
+            served = frame.describe(shaped, replay + backward_body)
+            replay, backward_body = frame.store(stored, served[:len(replay)]), served[len(replay):]
+        pops = [nodes.assign(v, frame.popped(v), stmt) for v in carried]
+        replay_comment = [nodes.comment("Replay the iteration: recompute what its reverse reads.", stmt)]
+        reverse_loop = frame.reverse(undo + pops + replay_comment + replay + backward_body)
+        return (saves + placeholders + frame.setup + [frame.forward],
+                [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
+                 reverse_loop] + restores)
+
+
+def _unpacked_only(tree, analysis) -> set:
+    """Array arguments read only by one unpacking at the top level (`a, b = x`): their
+    sensitivity is assembled from the elements' in one step, as the seed's grad_f4 does."""
+    found, uses = set(), None
+    for stmt in tree.body:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
+                and isinstance(stmt.value, gast.Name) and stmt.value.id in analysis.wrt:
+            name = stmt.value.id
+            if uses is None:                      # how often each name is mentioned, counted once
+                uses = collections.Counter(n.id for n in nodes.walk(tree) if isinstance(n, gast.Name))
+            if uses[name] == 2 and analysis.types.get(name) is not None and analysis.types[name].ndim == 1:
+                found.add(name)                   # the parameter itself and this one read
+    return found
+
+
+def _branch_arrays(tree, analysis, assigned) -> set:
+    """Arrays that only an if-branch assigns: their sensitivity is zeroed where they are
+    assigned, since at the top of the reverse sweep they may not exist."""
+    outside = {n for stmt in tree.body if not isinstance(stmt, gast.If) for n in assigned([stmt])}
+    inside = {n for stmt in tree.body if isinstance(stmt, gast.If) for n in assigned([stmt])}
+    return (inside - outside - {a.id for a in tree.args.args}) & analysis.arrays
+
+
+def _loop_locals(tree, assigned) -> set:
+    """Names that live within one iteration of a loop: assigned in its body before any read
+    there, never mentioned outside it, nor rebound by an inner loop. Their sensitivities
+    start at zero in each replay."""
+    local, mentions = set(), None
+    for loop in statements(tree.body):
+        if not isinstance(loop, (gast.For, gast.While)):
+            continue
+        if mentions is None:                      # the function's names, found once
+            mentions = [n for n in nodes.walk(tree) if isinstance(n, gast.Name)]
+        inside = {id(n) for s in loop.body for n in nodes.walk(s)}
+        outside = {n.id for n in mentions if id(n) not in inside}
+        # one also rebound by an inner loop is not: zeroing it there, in the inner reverse
+        # loop's replay, would drop what the later statements sent it
+        inner = set().union(*(assigned(s.body) for s in statements(loop.body)
+                              if isinstance(s, (gast.For, gast.While))))
+        local |= assigned(loop.body) - exposed_reads(loop.body) - outside - inner
+    return local
+
+
+class _Assigned:
+    """analyze.assigned of statements of the function being reversed, each statement searched
+    once: the sweep, the branches and the loops ask again about the same statements."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, stmts):
+        names = set()
+        for stmt in stmts:
+            found = self.known.get(id(stmt))
+            if found is None:
+                found = self.known[id(stmt)] = assigned([stmt])
+            names |= found
+        return names
+
+
+def _merge_repeated(triples):
+    """x * x: one contribution with the partials added, (x + x) * s, instead of two."""
+    merged = []
+    for operand, expression, how in triples:
+        same = next((k for k, (o, e, h) in enumerate(merged) if how is True and h is True
+                     and isinstance(o, gast.Name) and isinstance(operand, gast.Name)
+                     and o.id == operand.id and e is not None and expression is not None), None)
+        if same is None:
+            merged.append((operand, expression, how))
+        else:
+            o, e, h = merged[same]
+            merged[same] = (o, nodes.binop(e, "+", expression), True)
+    return merged
+
+
+def _only_bound(name, body, assigned) -> bool:
+    assignments = [s for s in statements(body) if isinstance(s, gast.Assign)
+                   and name in assigned([s])]
+    return bool(assignments) and all(isinstance(s.targets[0], gast.Name) and isinstance(s.value, gast.Name)
+                                     for s in assignments)
+
+
+def _stored_in_order(target) -> list:
+    """The names a target stores, in gast.walk's order (a name or a flat tuple: directly)."""
+    if isinstance(target, gast.Name):
+        return [target.id] if isinstance(target.ctx, gast.Store) else []
+    if isinstance(target, gast.Tuple) and all(isinstance(e, gast.Name) for e in target.elts):
+        return [e.id for e in target.elts if isinstance(e.ctx, gast.Store)]
+    return [n.id for n in gast.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
+
+
+def _text(stmt) -> str:
+    return getattr(stmt, "source_text", "") or ""
+
+
+def _key(atom):
+    return atom.id if isinstance(atom, gast.Name) else id(atom)
+
+
+def _marked(comment):
+    comment.block_head = True
+    return comment
+
+
+def _group_comments(stmts):
+    """One `# Analyzing the line` per run of blocks from the same user line."""
+    out, last = [], None
+    for stmt in stmts:
+        if type(stmt) is gast.AugAssign or type(stmt) is gast.Assign:    # most: passed on
+            out.append(stmt)
+            continue
+        if nodes.is_comment(stmt) and getattr(stmt, "block_head", False):
+            key = (stmt.value.value, getattr(stmt, "source_file", None), stmt.lineno)
+            if key == last:
+                continue
+            last = key
+        elif not nodes.is_comment(stmt) and isinstance(stmt, (gast.If, gast.For, gast.While)):
+            last = None
+        out.append(stmt)
+    return out

@@ -1,0 +1,391 @@
+"""The forward loop's checkpoint and record tapes, and the head of
+its reverse loop.
+
+    for i in range(n):                      tape_s = np.empty(len(range(n)), np.float64)
+        s = f(s, x[i])          ->          for i in range(n):
+                                                tape_s[i] = s           (the checkpoint)
+                                                s = f(s, x[i])
+                                            ...
+                                            for i in range(n - 1, -1, -1):
+                                                s = tape_s[i]           (restored, then replayed
+                                                ...                      and reversed: reverse.py)
+
+reverse.py decides what a loop carries; LoopFrame allocates the tapes (preallocated to the trip
+count for `range` loops, doubling for `while` loops and loops with exits), pushes the
+checkpoints, records the elements the loop overwrites and spells the reverse loop.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import gast
+
+from ..errors import AdjointError, locate
+from ..ir import nodes
+from ..primitives import runtime
+
+TAPE_DTYPE = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
+
+
+class LoopFrame:
+    """The forward loop with its checkpoints and the head of its reverse loop.
+
+    For a `range` loop without exits the checkpoint tapes are preallocated to the trip count
+    and indexed by the iteration number; `while` loops and loops with `break` count their
+    trips, and a `while` loop's tapes double when full. Arrays that the loop writes element
+    by element get a record tape: each overwritten element's old value, tagged with the
+    iteration, which the reverse loop puts back before replaying that iteration."""
+
+    def __init__(self, owner, stmt, counted, index, carried):
+        self.owner, self.stmt, self.index, self.carried = owner, stmt, index, carried
+        self.namer, self.a = owner.namer, owner.a
+        self.tapes = {v: self.namer.fresh("tape_" + v) for v in carried}
+        self.setup = []
+        if isinstance(stmt, gast.For):
+            self.start, self.stop, self.step = _range_parts(stmt.iter.args)
+            trips = nodes.call("len", [nodes.call("range", copy.deepcopy(stmt.iter.args))])
+        forward = copy.deepcopy(stmt)
+        if not counted:
+            at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
+            if not _is_one(self.step):
+                at = gast.BinOp(left=nodes.atom(at), op=gast.FloorDiv(), right=copy.deepcopy(self.step))
+            self.at_forward = self.at_reverse = at
+            self.setup = [self.alloc(v, copy.deepcopy(trips)) for v in carried]
+            forward.body = self.pushes(at) + forward.body
+            bounds = _reversed_range(self.start, self.stop, self.step)
+            if bounds is not None:
+                self.head, self.iteration = None, at
+                self.reverse = lambda body: nodes.for_range(index, bounds, body, stmt)
+            else:
+                k = self.namer.fresh("t_iter")
+                self.iteration = self.at_reverse = k
+                head = [nodes.assign(index, nodes.binop(self.start, "+", nodes.binop(k, "*", self.step)), stmt)]
+                reverse_range = [nodes.binop(copy.deepcopy(trips), "-", 1), -1, -1]
+                self.reverse = lambda body: nodes.for_range(k, reverse_range, head + body, stmt)
+            self.forward = forward
+            return
+        count, k = self.namer.fresh("t_count"), self.namer.fresh("t_iter")
+        capacity = copy.deepcopy(trips) if isinstance(stmt, gast.For) else nodes.const(16)
+        self.setup = [nodes.assign(count, 0, stmt)] + [self.alloc(v, capacity) for v in carried]
+        grow = []
+        if isinstance(stmt, gast.While) and carried:
+            full = self.namer.fresh("t_full")
+            capacity_now = nodes.subscript(nodes.attribute(f"{self.tapes[carried[0]]}.shape"), 0)
+            grow = [nodes.assign(full, gast.Compare(left=nodes.name(count), ops=[gast.Eq()],
+                                                    comparators=[capacity_now]), stmt),
+                    nodes.if_(full, [self.grown(v) for v in carried], origin=stmt)]
+        forward.body = grow + self.pushes(count) + [nodes.accumulate(count, 1, stmt)] + forward.body
+        head = []
+        if index is not None:
+            head = [nodes.assign(index, nodes.binop(self.start, "+", nodes.binop(k, "*", self.step)), stmt)]
+        reverse_range = [nodes.binop(count, "-", 1), -1, -1]
+        self.forward, self.iteration = forward, k
+        self.at_forward, self.at_reverse = nodes.name(count), nodes.binop(k, "+", 1)
+        self.reverse = lambda body: nodes.for_range(k, reverse_range, head + body, stmt)
+
+    def alloc(self, var, size):
+        if var in self.a.arrays:                          # one row per iteration
+            value = nodes.call("np.empty", [self.rows(size, var), nodes.attribute(f"{var}.dtype")])
+        else:
+            kind = self.a.kinds.get(var, "float")
+            value = nodes.call("np.empty", [size, nodes.attribute(TAPE_DTYPE[kind])])
+        return nodes.assign(self.tapes[var], value, self.stmt)
+
+    def rows(self, size, var):
+        """(size, var.shape[0], ...): a tape of `size` rows shaped like var, spelled without
+        tuple arithmetic so that the emitted code can be differentiated again (hvp)."""
+        rank = self.owner.type(nodes.name(var)).ndim
+        return nodes.tuple_([size] + [nodes.subscript(nodes.attribute(f"{var}.shape"), k) for k in range(rank)])
+
+    def grown(self, var):
+        """Double a tape's capacity (amortized growth for while loops)."""
+        tape = self.tapes[var]
+        doubled = nodes.call("np.concatenate", [nodes.tuple_([tape, nodes.call("np.empty_like", [tape])])])
+        return nodes.assign(tape, doubled, self.stmt)
+
+    def pushes(self, at):
+        pushes = [nodes.assign(nodes.subscript(self.tapes[v], copy.deepcopy(at), store=True), v, self.stmt)
+                  for v in self.carried]
+        for push in pushes:
+            push.checkpoint = True
+        return pushes
+
+    def popped(self, var):
+        row = nodes.subscript(self.tapes[var], copy.deepcopy(self.iteration))
+        return nodes.call(nodes.attribute_of(row, "copy"), []) if var in self.a.arrays else row
+
+    def store(self, names, replay):
+        """Keep each array of `names` on a tape, a row per iteration, allocated in the first
+        iteration (when the row's shape is known); returns the replay, which reads the row
+        back where it computed the array."""
+        for v in names:
+            tape = self.namer.fresh("tape_" + v)
+            trips = nodes.call("len", [nodes.call("range", copy.deepcopy(self.stmt.iter.args))])
+            rows = self.rows(trips, v)
+            first = gast.Compare(left=nodes.atom(copy.deepcopy(self.at_forward)), ops=[gast.Eq()], comparators=[nodes.const(0)])
+            alloc = nodes.if_(first, [nodes.assign(tape, nodes.call("np.empty", [rows, nodes.attribute(f"{v}.dtype")]),
+                                                   self.stmt)], origin=self.stmt)
+            push = nodes.assign(nodes.subscript(tape, copy.deepcopy(self.at_forward), store=True), v, self.stmt)
+            body = self.forward.body
+            k = next(i for i, s in enumerate(body) if _defines(s, v))
+            body[k + 1:k + 1] = [alloc, push]
+            row = nodes.assign(v, nodes.subscript(tape, copy.deepcopy(self.iteration)), self.stmt)
+            replay = [row if _defines(s, v) else s for s in replay]
+        return replay
+
+    def describe(self, names, code):
+        """Serve `v.shape` and `v.dtype` in `code` from variables the forward loop sets in
+        its first iteration (v has one shape in every iteration); returns the new code."""
+        served = {}
+        for v in names:
+            first = gast.Compare(left=nodes.atom(copy.deepcopy(self.at_forward)), ops=[gast.Eq()],
+                                 comparators=[nodes.const(0)])
+            keep = []
+            for attr in ("shape", "dtype"):
+                served[(v, attr)] = self.namer.fresh(f"{v}_{attr}")
+                keep.append(nodes.assign(served[(v, attr)], nodes.attribute(f"{v}.{attr}"), self.stmt))
+            body = self.forward.body
+            k = next(i for i, s in enumerate(body) if _defines(s, v))
+            capture = nodes.if_(first, keep, origin=self.stmt)
+            capture.first_iteration = True          # optimize.allocate_once may add to it
+            body[k + 1:k + 1] = [capture]
+
+        class Serve(gast.NodeTransformer):
+            def visit_Attribute(self, node):
+                if isinstance(node.value, gast.Name) and (node.value.id, node.attr) in served:
+                    return nodes.name(served[(node.value.id, node.attr)])
+                return self.generic_visit(node)
+        return [Serve().visit(copy.deepcopy(stmt)) for stmt in code] if served else code
+
+    def record_writes(self):
+        """Record tapes for the arrays the forward loop writes; returns the reverse undo."""
+        writes = [s for s in statements(self.forward.body) if isinstance(s, gast.Assign)
+                  and isinstance(s.targets[0], gast.Subscript) and not getattr(s, "checkpoint", False)]
+        arrays = sorted({s.targets[0].value.id for s in writes})
+        if not arrays:
+            return []
+        records = {y: self.namer.fresh("records_" + y) for y in arrays}
+        tops = {y: self.namer.fresh("top_" + y) for y in arrays}
+        ranks = {y: self.owner.type(nodes.name(y)).ndim for y in arrays}
+        for y in arrays:
+            self.setup += [nodes.assign(records[y], nodes.call("np.empty", [nodes.tuple_([16, 2 + ranks[y]])]),
+                                        self.stmt),
+                           nodes.assign(tops[y], 0, self.stmt)]
+        for write in writes:
+            target = write.targets[0]
+            y = target.value.id
+            index = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
+            if has_slice(target.slice):
+                raise AdjointError("assigning to a slice inside a loop is not supported",
+                                   location=locate(write, self.owner.filename),
+                                   hint="assign the elements one by one in an inner loop")
+            helper = self.owner.helper(runtime.record(ranks[y]))
+            record = nodes.assign(records[y], nodes.call(nodes.name(helper), [
+                records[y], tops[y], copy.deepcopy(self.at_forward), y] + [copy.deepcopy(i) for i in index]),
+                write)
+            _insert_before(self.forward, write, [record, nodes.accumulate(tops[y], 1, write)])
+        undo = []
+        for y in arrays:
+            helper = self.owner.helper(runtime.undo(ranks[y]))
+            restore = nodes.assign(tops[y], nodes.call(nodes.name(helper), [
+                records[y], tops[y], copy.deepcopy(self.at_reverse), y]), self.stmt)
+            restore.also_writes = {y}                  # it puts elements of y back
+            undo.append(restore)
+        return undo
+
+
+# intermediates the reverse loop reads back instead of replaying ---------------------------------
+
+COSTLY_CALLS = {"np.dot", "np.matmul"} | {f"np.{f}" for f in runtime.NUMPY_LOOPS}
+SHAPE_CHANGING = {"np.nonzero", "np.flatnonzero", "np.argwhere", "np.unique", "np.extract",
+                  "np.compress", "np.trim_zeros"}
+
+
+def stored_intermediates(loop, replay, backward, types):
+    """The arrays a reverse loop reads that are costly to replay (a matrix product or a
+    transcendental function of an array lies on the way to them) and that keep one shape
+    in every iteration: the forward loop stores them, a row per iteration, and the replay
+    reads the row instead (then drops what only led to them). Scalars are always replayed:
+    recomputing one costs about what storing it would.
+
+    Returns (stored, shaped): `shaped` are the loop's fixed-shape arrays whose shape or
+    dtype the reverse reads; those reads are served from the first iteration's, so that
+    the replay need not recompute an array to learn its shape."""
+    own = nodes.written_by(loop) - {loop.target.id}
+    if nodes.loads_in(loop.iter) & own:
+        return [], []
+    definitions = {}
+    for stmt in replay:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            definitions.setdefault(stmt.targets[0].id, []).append(stmt)
+    bindings = {}
+    for node in nodes.walk(loop):
+        for name in nodes.written_names(node):
+            bindings[name] = bindings.get(name, 0) + 1
+    element_written = {n.targets[0].value.id for n in nodes.walk(loop) if isinstance(n, gast.Assign)
+                       and isinstance(n.targets[0], gast.Subscript)}
+    single = {v for v, ds in definitions.items() if len(ds) == 1 and bindings.get(v) == 1}
+    read_back = set().union(*map(nodes.loads_in, backward)) if backward else set()
+
+    def costly(v, seen):
+        if v in seen or v not in single:
+            return False
+        seen.add(v)
+        value = definitions[v][0].value
+        if any(isinstance(n, gast.BinOp) and isinstance(n.op, gast.MatMult)
+               or isinstance(n, gast.Call) and nodes.dotted(n.func) in COSTLY_CALLS
+               for n in nodes.walk(value)):
+            return True
+        return any(costly(u, seen) for u in nodes.loads_in(value) & own)
+
+    invariant = _Invariance(definitions, single, own | {loop.target.id}, types)   # k varies
+    stored = sorted(v for v in (read_back & single) - element_written
+                    if types.get(v) is not None and types[v].is_array and types[v].kind == "float"
+                    and costly(v, set()) and invariant.shape_of_name(v))
+    if not stored:
+        return [], []
+    described = {n.value.id for n in nodes.walk(gast.Module(body=replay + backward, type_ignores=[]))
+                 if isinstance(n, gast.Attribute) and n.attr in ("shape", "dtype")
+                 and isinstance(n.value, gast.Name)}
+    shaped = sorted(v for v in described & single if invariant.shape_of_name(v)
+                    and types.get(v) is not None and types[v].is_array)
+    return stored, shaped
+
+
+class _Invariance:
+    """Which names a loop iteration computes with the same shape (arrays) or the same value
+    (the integers that size, slice or reshape them) in every iteration."""
+
+    def __init__(self, definitions, single, own, types):
+        self.definitions, self.single, self.own, self.types = definitions, single, own, types
+        self.visiting = set()
+
+    def _defined(self, name, check):
+        if name not in self.own:
+            return True                                  # the loop does not change it
+        if name not in self.single or name in self.visiting:
+            return False
+        self.visiting.add(name)
+        try:
+            return check(self.definitions[name][0].value)
+        finally:
+            self.visiting.discard(name)
+
+    def shape_of_name(self, name):
+        return self._defined(name, self.shape)
+
+    def value_of_name(self, name):
+        return self._defined(name, self.value)
+
+    def _is_array(self, name):
+        kind = self.types.get(name)
+        return kind is not None and kind.is_array
+
+    def shape(self, expr) -> bool:
+        """expr's shape is the same in every iteration."""
+        if expr is None or isinstance(expr, gast.Constant):
+            return True
+        if isinstance(expr, gast.Name):
+            if self._is_array(expr.id):
+                return self.shape_of_name(expr.id)
+            kind = self.types.get(expr.id)
+            sized = kind is None or kind.kind != "float"   # an int may size the result
+            return self.value_of_name(expr.id) if sized else True
+        if isinstance(expr, gast.Subscript):
+            index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
+            for part in index:
+                if isinstance(part, gast.Slice):
+                    if not all(self.value(b) for b in (part.lower, part.upper, part.step)):
+                        return False
+                elif any(isinstance(n, gast.Name) and self._is_array(n.id) for n in nodes.walk(part)):
+                    return False                         # a mask or an index array
+            return self.shape(expr.value)
+        if isinstance(expr, gast.Call):
+            callee = nodes.dotted(expr.func)
+            if callee in SHAPE_CHANGING or not callee.startswith(("np.", "math.")):
+                return False
+            return all(self.shape(a) for a in expr.args + [k.value for k in expr.keywords])
+        if isinstance(expr, gast.BinOp):
+            return self.shape(expr.left) and self.shape(expr.right)
+        if isinstance(expr, gast.UnaryOp):
+            return self.shape(expr.operand)
+        if isinstance(expr, gast.Attribute):
+            return self.shape(expr.value)
+        if isinstance(expr, (gast.Tuple, gast.List)):
+            return all(self.shape(e) for e in expr.elts)
+        return False
+
+    def value(self, expr) -> bool:
+        """expr (an integer, a shape) has the same value in every iteration."""
+        if expr is None or isinstance(expr, gast.Constant):
+            return True
+        if isinstance(expr, gast.Name):
+            return not self._is_array(expr.id) and self.value_of_name(expr.id)
+        if isinstance(expr, gast.Attribute) and expr.attr in ("shape", "ndim", "size"):
+            return self.shape(expr.value)
+        if isinstance(expr, gast.Subscript) and isinstance(expr.value, gast.Name) \
+                and not self._is_array(expr.value.id):          # an entry of a shape tuple
+            return self.value(expr.value) and self.value(expr.slice)
+        if isinstance(expr, gast.BinOp):
+            return self.value(expr.left) and self.value(expr.right)
+        if isinstance(expr, gast.UnaryOp):
+            return self.value(expr.operand)
+        if isinstance(expr, gast.Tuple):
+            return all(self.value(e) for e in expr.elts)
+        return False
+
+
+def _defines(stmt, name):
+    return isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+        and stmt.targets[0].id == name
+
+
+def _insert_before(tree, target, new):
+    for node in nodes.walk(tree):
+        for field in ("body", "orelse"):
+            block = getattr(node, field, None)
+            if isinstance(block, list) and any(s is target for s in block):
+                k = next(i for i, s in enumerate(block) if s is target)
+                block[k:k] = new
+                return
+
+
+def _is_one(node):
+    return isinstance(node, gast.Constant) and node.value == 1
+
+
+def statements(body):
+    """Every statement, in source order (compound statements before their bodies)."""
+    for stmt in body:
+        yield stmt
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if block:                               # (no generator for an empty block)
+                yield from statements(block)
+
+
+def _range_parts(args):
+    args = [copy.deepcopy(a) for a in args]
+    if len(args) == 1:
+        return nodes.const(0), args[0], nodes.const(1)
+    if len(args) == 2:
+        return args[0], args[1], nodes.const(1)
+    return args[0], args[1], args[2]
+
+
+def _is_zero(node):
+    return isinstance(node, gast.Constant) and node.value == 0
+
+
+def _reversed_range(start, stop, step):
+    """range(...) backwards, when it has a simple spelling: unit steps only."""
+    if isinstance(step, gast.Constant) and step.value == 1:
+        last = nodes.binop(copy.deepcopy(stop), "-", 1)
+        before = nodes.const(-1) if _is_zero(start) else nodes.binop(copy.deepcopy(start), "-", 1)
+        return [last, before, nodes.const(-1)]
+    return None
+
+
+def has_slice(index):
+    return any(isinstance(n, gast.Slice) for n in nodes.walk(index))
