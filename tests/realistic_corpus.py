@@ -1763,5 +1763,425 @@ def curve_fit_global_loop(a, b):
     return total
 
 
+# =============================================================================================
+# More models in everyday styles: module-level physical constants, reinforcement learning's
+# discounted returns, an unrolled optimizer, normalization layers, kernels, dynamic programming
+# (soft-DTW), lattice energies with periodic boundaries, quadrature, recurrent nets, matrix
+# factorization and skip-gram losses.
+# =============================================================================================
+
+GRAVITY = 9.81
+DT = 0.05
+
+
+def _pendulum_args(rng):
+    return 1.2, 0.1, 0.8, 40
+
+
+@program(_pendulum_args, wrt=(0, 1, 2), style="loop", model="pendulum")
+def pendulum_loop(theta0, omega0, length, steps):
+    # semi-implicit Euler with module-level constants
+    theta = theta0
+    omega = omega0
+    for _ in range(steps):
+        omega = omega - GRAVITY / length * math.sin(theta) * DT
+        theta = theta + omega * DT
+    return theta
+
+
+@program(lambda rng: (rng.uniform(0.5, 1.5, size=4), rng.normal(scale=0.1, size=4), 0.8, 40),
+         wrt=(0, 1, 2), style="vectorized", model="pendulum")
+def pendulum_vec(theta0, omega0, length, steps):
+    theta = theta0
+    omega = omega0
+    for _ in range(steps):
+        omega = omega - GRAVITY / length * np.sin(theta) * DT
+        theta = theta + omega * DT
+    return np.sum(np.cos(theta))
+
+
+def _returns_args(rng, T=8):
+    return rng.normal(size=T), rng.normal(size=T), 0.9
+
+
+@program(_returns_args, wrt=(0, 1), style="loop", model="discounted_returns")
+def reinforce_loss_loop(log_probs, rewards, gamma):
+    # REINFORCE: returns accumulated backwards, as in the PyTorch examples' finish_episode
+    T = len(rewards)
+    returns = np.zeros(T)
+    G = 0.0
+    for t in range(T - 1, -1, -1):
+        G = rewards[t] + gamma * G
+        returns[t] = G
+    loss = 0.0
+    for t in range(T):
+        loss -= log_probs[t] * returns[t]
+    return loss
+
+
+@program(_returns_args, wrt=(0, 1), style="loop", model="discounted_returns")
+def reinforce_loss_reversed(log_probs, rewards, gamma):
+    returns = []
+    G = 0.0
+    for r in reversed(rewards):
+        G = r + gamma * G
+        returns.insert(0, G)
+    return -np.sum(log_probs * np.array(returns))
+
+
+@program(_returns_args, wrt=(0, 1), style="vectorized", model="discounted_returns")
+def reinforce_loss_vec(log_probs, rewards, gamma):
+    T = len(rewards)
+    discounts = gamma ** np.arange(T)
+    returns = np.cumsum((rewards * discounts)[::-1])[::-1] / discounts
+    return -np.sum(log_probs * returns)
+
+
+def _adam_args(rng, d=3):
+    return rng.normal(size=d), 0.1, 5
+
+
+def _quadratic_grad(w):
+    return 2.0 * (w - 1.0) + 0.5 * w ** 3
+
+
+@program(_adam_args, wrt=(0, 1), style="vectorized", model="unrolled_optimizer")
+def adam_unrolled_vec(w0, lr, steps):
+    # an unrolled Adam on a known gradient, differentiated for meta-learning the step size
+    beta1 = 0.9
+    beta2 = 0.999
+    w = w0
+    m = np.zeros_like(w0)
+    v = np.zeros_like(w0)
+    for t in range(1, steps + 1):
+        g = _quadratic_grad(w)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1 ** t)
+        v_hat = v / (1 - beta2 ** t)
+        w = w - lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+    return np.sum((w - 1.0) ** 2)
+
+
+@program(_adam_args, wrt=(0, 1), style="loop", model="unrolled_optimizer")
+def momentum_unrolled_loop(w0, lr, steps):
+    d = w0.shape[0]
+    w = w0.copy()
+    vel = np.zeros(d)
+    for t in range(steps):
+        for i in range(d):
+            g = 2.0 * (w[i] - 1.0) + 0.5 * w[i] ** 3
+            vel[i] = 0.9 * vel[i] + g
+            w[i] = w[i] - lr * vel[i]
+    total = 0.0
+    for i in range(d):
+        total += (w[i] - 1.0) ** 2
+    return total
+
+
+def _norm_args(rng, n=5, d=4):
+    return rng.normal(size=(n, d)), rng.uniform(0.5, 1.5, size=d), rng.normal(size=d)
+
+
+@program(_norm_args, wrt=(0, 1, 2), style="vectorized", model="normalization")
+def batch_norm_vec(x, gamma, beta):
+    mu = np.mean(x, axis=0)
+    var = np.var(x, axis=0)
+    x_hat = (x - mu) / np.sqrt(var + 1e-5)
+    return np.sum(np.tanh(gamma * x_hat + beta))
+
+
+@program(_norm_args, wrt=(0, 1, 2), style="vectorized", model="normalization")
+def batch_norm_means(x, gamma, beta):
+    # the same with means only (cs231n's batchnorm_forward)
+    mu = x.mean(axis=0)
+    xc = x - mu
+    var = (xc ** 2).mean(axis=0)
+    x_hat = xc / np.sqrt(var + 1e-5)
+    return np.sum(np.tanh(gamma * x_hat + beta))
+
+
+@program(_norm_args, wrt=(0, 1, 2), style="loop", model="normalization")
+def batch_norm_loop(x, gamma, beta):
+    n, d = x.shape
+    total = 0.0
+    for j in range(d):
+        mu = 0.0
+        for i in range(n):
+            mu += x[i, j]
+        mu /= n
+        var = 0.0
+        for i in range(n):
+            var += (x[i, j] - mu) ** 2
+        var /= n
+        for i in range(n):
+            total += math.tanh(gamma[j] * (x[i, j] - mu) / math.sqrt(var + 1e-5) + beta[j])
+    return total
+
+
+def _kernel_args(rng, n=5, d=2):
+    return rng.normal(size=(n, d)), rng.normal(size=n), 0.7
+
+
+@program(_kernel_args, wrt=(0, 1, 2), style="vectorized", model="rbf_kernel")
+def rbf_kernel_quadratic_vec(X, alpha, lengthscale):
+    sq = np.sum(X ** 2, axis=1)
+    d2 = sq.reshape(-1, 1) + sq.reshape(1, -1) - 2.0 * X @ X.T
+    K = np.exp(-0.5 * d2 / lengthscale ** 2)
+    return alpha @ K @ alpha
+
+
+@program(_kernel_args, wrt=(0, 1, 2), style="loop", model="rbf_kernel")
+def rbf_kernel_quadratic_loop(X, alpha, lengthscale):
+    n, d = X.shape
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            d2 = 0.0
+            for k in range(d):
+                d2 += (X[i, k] - X[j, k]) ** 2
+            total += alpha[i] * alpha[j] * math.exp(-0.5 * d2 / lengthscale ** 2)
+    return total
+
+
+def _dtw_args(rng):
+    return rng.normal(size=5), rng.normal(size=6), 0.5
+
+
+@program(_dtw_args, wrt=(0, 1), style="loop", model="soft_dtw")
+def soft_dtw_loop(x, y, gamma):
+    # Cuturi & Blondel's soft-DTW recursion (github:mblondel/soft-dtw, the Cython loop)
+    n = x.shape[0]
+    m = y.shape[0]
+    R = np.full((n + 1, m + 1), 1e10)
+    R[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost = (x[i - 1] - y[j - 1]) ** 2
+            r0 = -R[i - 1, j - 1] / gamma
+            r1 = -R[i - 1, j] / gamma
+            r2 = -R[i, j - 1] / gamma
+            top = max(r0, r1, r2)
+            softmin = -gamma * (math.log(math.exp(r0 - top) + math.exp(r1 - top) + math.exp(r2 - top)) + top)
+            R[i, j] = cost + softmin
+    return R[n, m]
+
+
+def _lattice_args(rng, n=5):
+    return rng.uniform(-math.pi, math.pi, size=(n, n)), 0.7
+
+
+@program(_lattice_args, wrt=(0, 1), style="vectorized", model="xy_model")
+def xy_energy_roll(theta, coupling):
+    # periodic lattice neighbours with np.roll
+    right = np.roll(theta, -1, axis=1)
+    down = np.roll(theta, -1, axis=0)
+    return -coupling * np.sum(np.cos(theta - right) + np.cos(theta - down))
+
+
+@program(_lattice_args, wrt=(0, 1), style="loop", model="xy_model")
+def xy_energy_loop(theta, coupling):
+    n = theta.shape[0]
+    energy = 0.0
+    for i in range(n):
+        for j in range(n):
+            energy -= coupling * math.cos(theta[i, j] - theta[i, (j + 1) % n])
+            energy -= coupling * math.cos(theta[i, j] - theta[(i + 1) % n, j])
+    return energy
+
+
+def _lj_args(rng, n=4):
+    grid = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [0.0, 1.2, 0.0], [0.0, 0.0, 1.15]])
+    return grid[:n] + 0.05 * rng.normal(size=(n, 3)), 1.0, 1.0
+
+
+@program(_lj_args, wrt=(0, 1, 2), style="loop", model="lennard_jones")
+def lennard_jones_loop(pos, epsilon, sigma):
+    n = len(pos)
+    energy = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            r2 = np.sum((pos[i] - pos[j]) ** 2)
+            s6 = (sigma * sigma / r2) ** 3
+            energy += 4.0 * epsilon * (s6 * s6 - s6)
+    return energy
+
+
+@program(_lj_args, wrt=(0, 1, 2), style="vectorized", model="lennard_jones")
+def lennard_jones_vec(pos, epsilon, sigma):
+    i, j = np.triu_indices(len(pos), k=1)
+    r2 = np.sum((pos[i] - pos[j]) ** 2, axis=1)
+    s6 = (sigma ** 2 / r2) ** 3
+    return np.sum(4.0 * epsilon * (s6 ** 2 - s6))
+
+
+def _quad_args(rng):
+    return 1.3, 0.4, np.linspace(0.0, 2.0, 21)
+
+
+@program(_quad_args, wrt=(0, 1), style="vectorized", model="quadrature")
+def trapezoid_vec(a, b, t):
+    return np.trapezoid(np.exp(-a * t) * np.sin(b * t + 1.0), t)
+
+
+@program(_quad_args, wrt=(0, 1), style="loop", model="quadrature")
+def trapezoid_loop(a, b, t):
+    total = 0.0
+    for k in range(len(t) - 1):
+        f0 = math.exp(-a * t[k]) * math.sin(b * t[k] + 1.0)
+        f1 = math.exp(-a * t[k + 1]) * math.sin(b * t[k + 1] + 1.0)
+        total += 0.5 * (t[k + 1] - t[k]) * (f0 + f1)
+    return total
+
+
+def _rnn_args(rng, d=3, h=4, T=5):
+    return (rng.normal(scale=0.4, size=(h, h)), rng.normal(scale=0.4, size=(h, d)),
+            rng.normal(scale=0.1, size=h), rng.normal(size=(T, d)))
+
+
+@program(_rnn_args, wrt=(0, 1, 2), style="vectorized", model="vanilla_rnn")
+def vanilla_rnn_vec(W, U, b, xs):
+    # Karpathy's min-char-rnn forward pass, the hidden state's squared norm as loss
+    h = np.zeros(W.shape[0])
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t] + b)
+    return np.sum(h ** 2)
+
+
+@program(_rnn_args, wrt=(0, 1, 2), style="loop", model="vanilla_rnn")
+def vanilla_rnn_loop(W, U, b, xs):
+    H = W.shape[0]
+    D = U.shape[1]
+    h = np.zeros(H)
+    for t in range(xs.shape[0]):
+        new = np.zeros(H)
+        for i in range(H):
+            a = b[i]
+            for j in range(H):
+                a += W[i, j] * h[j]
+            for j in range(D):
+                a += U[i, j] * xs[t, j]
+            new[i] = math.tanh(a)
+        h = new
+    total = 0.0
+    for i in range(H):
+        total += h[i] * h[i]
+    return total
+
+
+def _mf_args(rng, users=4, items=5, k=2, n=8):
+    return (rng.normal(scale=0.5, size=(users, k)), rng.normal(scale=0.5, size=(items, k)),
+            rng.integers(0, users, size=n), rng.integers(0, items, size=n), rng.uniform(1.0, 5.0, size=n))
+
+
+@program(_mf_args, wrt=(0, 1), style="loop", model="matrix_factorization")
+def matrix_factorization_loop(P, Q, rows, cols, ratings):
+    # Funk SVD's loss over the observed ratings, regularized
+    loss = 0.0
+    for n in range(len(ratings)):
+        u = rows[n]
+        i = cols[n]
+        pred = 0.0
+        for f in range(P.shape[1]):
+            pred += P[u, f] * Q[i, f]
+        loss += (ratings[n] - pred) ** 2
+    return loss + 0.02 * (np.sum(P * P) + np.sum(Q * Q))
+
+
+@program(_mf_args, wrt=(0, 1), style="vectorized", model="matrix_factorization")
+def matrix_factorization_vec(P, Q, rows, cols, ratings):
+    pred = np.sum(P[rows] * Q[cols], axis=1)
+    return np.sum((ratings - pred) ** 2) + 0.02 * (np.sum(P ** 2) + np.sum(Q ** 2))
+
+
+def _clenshaw_args(rng):
+    return rng.normal(size=6), rng.uniform(-1.0, 1.0, size=5)
+
+
+@program(_clenshaw_args, wrt=(0,), style="loop", model="chebyshev")
+def chebyshev_clenshaw_loop(c, xs):
+    # Clenshaw's recurrence for a Chebyshev series (Numerical Recipes 5.8, chebev)
+    total = 0.0
+    for k in range(len(xs)):
+        x = xs[k]
+        b1 = 0.0
+        b2 = 0.0
+        for j in range(len(c) - 1, 0, -1):
+            b1, b2 = 2.0 * x * b1 - b2 + c[j], b1
+        total += (x * b1 - b2 + c[0]) ** 2
+    return total
+
+
+@program(_clenshaw_args, wrt=(0,), style="vectorized", model="chebyshev")
+def chebyshev_recurrence_vec(c, xs):
+    T_prev = np.ones_like(xs)
+    T_curr = xs
+    value = c[0] * T_prev + c[1] * T_curr
+    for j in range(2, len(c)):
+        T_prev, T_curr = T_curr, 2.0 * xs * T_curr - T_prev
+        value = value + c[j] * T_curr
+    return np.sum(value ** 2)
+
+
+def _binary_xent_args(rng, n=8):
+    return rng.uniform(0.05, 0.95, size=n), (rng.uniform(size=n) < 0.5) * 1.0
+
+
+@program(_binary_xent_args, wrt=(0,), style="vectorized", model="binary_cross_entropy")
+def binary_cross_entropy_clip(p, y):
+    p = np.clip(p, 1e-12, 1.0 - 1e-12)
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+@program(_binary_xent_args, wrt=(0,), style="loop", model="binary_cross_entropy")
+def binary_cross_entropy_loop(p, y):
+    total = 0.0
+    for i in range(len(p)):
+        q = min(max(p[i], 1e-12), 1.0 - 1e-12)
+        if y[i] > 0.5:
+            total -= math.log(q)
+        else:
+            total -= math.log(1.0 - q)
+    return total / len(p)
+
+
+def _embedding_args(rng, vocab=5, k=3, n=9):
+    return rng.normal(scale=0.5, size=(vocab, k)), rng.integers(0, vocab, size=n), rng.normal(size=k)
+
+
+@program(_embedding_args, wrt=(0, 2), style="vectorized", model="embedding")
+def embedding_logistic_vec(E, tokens, w):
+    # an embedding lookup (a gather: tokens repeat) feeding a logistic loss
+    emb = E[tokens]
+    scores = emb @ w
+    return np.sum(np.log1p(np.exp(-scores)))
+
+
+@program(_embedding_args, wrt=(0, 2), style="loop", model="embedding")
+def embedding_logistic_loop(E, tokens, w):
+    total = 0.0
+    for n in range(tokens.shape[0]):
+        score = 0.0
+        for f in range(w.shape[0]):
+            score += E[tokens[n], f] * w[f]
+        total += math.log1p(math.exp(-score))
+    return total
+
+
+def _segment_args(rng, knots=8, n=7):
+    ts = rng.uniform(1.0, knots - 2.01, size=n)
+    idx = np.floor(ts).astype(np.int64)
+    return rng.normal(size=knots), idx, ts - idx
+
+
+@program(_segment_args, wrt=(0,), style="vectorized", model="catmull_rom")
+def catmull_rom_segments_vec(points, idx, s):
+    # segment indices computed by the caller (np.searchsorted / floor), a gather per control point
+    p0, p1, p2, p3 = points[idx - 1], points[idx], points[idx + 1], points[idx + 2]
+    value = 0.5 * (2.0 * p1 + (-p0 + p2) * s + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * s ** 2
+                   + (-p0 + 3.0 * p1 - 3.0 * p2 + p3) * s ** 3)
+    return np.sum(value ** 2)
+
+
 BY_NAME = {p.name: p for p in PROGRAMS}
 assert len(BY_NAME) == len(PROGRAMS), "program names must be unique"
