@@ -127,7 +127,11 @@ def run(targets, only=None, out=sys.stdout):
     say(f"{'program':<{width}}  {'style':<10}  " + "  ".join(f"{t:<8}" for t in targets) + "  detail")
     for program in programs:
         outcomes = [results[program.name, t] for t in targets]
-        detail = next((d for o, d, _ in outcomes if o != "pass"), "")
+        details = [(t, o, d) for t, (o, d, _) in zip(targets, outcomes) if o != "pass"]
+        if len({d for _, _, d in details}) > 1:   # the targets fail differently: show each
+            detail = "; ".join(f"{t}: {o} {d}" for t, o, d in details)
+        else:
+            detail = details[0][2] if details else ""
         unlocated = any(o == "rejected" and not located for o, _, located in outcomes)
         say(f"{program.name:<{width}}  {program.style:<10}  "
             + "  ".join(f"{o:<8}" for o, _, _ in outcomes)

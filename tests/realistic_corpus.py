@@ -2183,5 +2183,30 @@ def catmull_rom_segments_vec(points, idx, s):
     return np.sum(value ** 2)
 
 
+def _diag_fit_args(rng, n=4):
+    A = rng.normal(size=(n, n))
+    return rng.normal(size=n), A + A.T
+
+
+@program(_diag_fit_args, wrt=(0,), style="vectorized", model="diagonal_fit")
+def diagonal_fit_eye(d, A):
+    # the closest diagonal matrix in the Frobenius norm, the diagonal built as np.eye(n) * d
+    D = np.eye(A.shape[0]) * d
+    return np.sum((D - A) ** 2)
+
+
+@program(_diag_fit_args, wrt=(0,), style="loop", model="diagonal_fit")
+def diagonal_fit_loop(d, A):
+    n = A.shape[0]
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                total += (d[i] - A[i, j]) ** 2
+            else:
+                total += A[i, j] ** 2
+    return total
+
+
 BY_NAME = {p.name: p for p in PROGRAMS}
 assert len(BY_NAME) == len(PROGRAMS), "program names must be unique"

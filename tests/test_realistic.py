@@ -117,7 +117,11 @@ WITHOUT_HINT = {"hmm_forward_log_vec", "spring_simulation_vec", "softmax_loss_on
 #   once: d/dpoints is wrong on both targets. Minimal: for
 #   `def f(P, rows): return np.sum(P[rows] ** 2)`, adjoint.grad(f)(np.array([1., 2., 3.]),
 #   np.array([0, 2, 2])) gives [2, 0, 6] instead of [2, 0, 12].
-WRONG = {"curve_fit_global_grid", "catmull_rom_segments_vec"}
+#   diagonal_fit_eye: `np.eye(n) * d` with a vector d; np.eye(n) is typed as a number, so the
+#   cpu target returns a wrong d/dd without error (for `np.sum(np.eye(3) * x)`: [1, 0, 0]
+#   instead of [1, 1, 1]); the python target fails while computing the gradient ("ValueError
+#   ... non-broadcastable output operand"). np.identity behaves the same.
+WRONG = {"curve_fit_global_grid", "catmull_rom_segments_vec", "diagonal_fit_eye"}
 
 # Passing programs autograd cannot run: it cannot write array elements or call .copy()
 # on its boxes, nor subtract an int array index from a box (softmax_loss_naive).
