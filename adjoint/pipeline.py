@@ -1,16 +1,12 @@
-"""The compiler pipeline, one stage per module, in the order a newcomer should read them.
+"""The compiler pipeline: the table of contents of the package.
 
     differentiate(f4, wrt=("side_lengths",))  ->  Generated(source of grad_f4, ...)
 
-parse      source -> gast, absolute positions, callees resolved           (frontend/parse.py)
-validate   reject what is outside the supported subset, with a caret      (frontend/validate.py)
-normalize  three-address `t_` form, helpers inlined                       (frontend/normalize.py)
-           one final return, break/continue as flags                      (frontend/structure.py)
-analyze    types; activity, arrays, what the reverse sweep reads          (analysis/)
-reverse    forward sweep + reverse sweep (Speelpenning)                   (transforms/reverse.py)
-optimize   fold the seed, drop unused sensitivities and dead stores       (optimize/)
-lower      numpy calls numba compiles poorly; the device variant          (lower/)
-emit       gast -> standalone Python source with comments                 (lower/emit.py)
+`PIPELINE` lists the stages in the order they run, each a small function calling one stage's
+entry point (frontend/, analysis/, transforms/, optimize/, lower/); read them top to bottom.
+The same table drives the per-stage timing (`Generated.timings`, `ADJOINT_TIMING=1`,
+`adjoint show --timing`), the "internal error in stage X" wrapper (StageClock) and, for the
+stages in STAGES, `adjoint show --stage`. Options (options.py) say which stages run and how.
 Backends (backends/) then exec or jit-compile the emitted source.
 """
 
@@ -32,17 +28,16 @@ from .errors import AdjointError, AdjointTypeError, locate
 from .frontend.normalize import normalize
 from .frontend.parse import parse
 from .frontend.validate import check_views, validate
-from .ir import grammar, nodes, trees
+from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
 from .lower.for_numba import lower_for_numba
 from .optimize.passes import optimize
+from .options import Options
 from .primitives import runtime
 from .transforms.forward import forward
 from .transforms.reverse import reverse
-
-STAGES = ("parse", "normalize", "analyze", "reverse", "optimize", "emit", "device")
 
 
 @dataclasses.dataclass
@@ -155,100 +150,193 @@ def rare_full_collections():
         lambda now: (now[0], now[1], max(now[2], RARE_FULL_COLLECTIONS)))
 
 
-def differentiate(fn, wrt=0, *, comments=True, optimized=True, return_value=False,
-                  device=False, signature=None, mode="reverse", cotangent=False,
-                  recompute=False, parallel=False) -> Generated:
-    """Run the pipeline. `signature` maps argument names to shapes.Type (from the call's
-    arguments); without it the types are guessed from the source (shapes.default_signature).
-    mode: "reverse" (grad_<f>: the gradient; with `cotangent`, vjp_<f> takes the output's
-    sensitivity as a last argument) or "forward" (jvp_<f>: value and directional derivative).
-    recompute: reverse loops replay every intermediate (no stored arrays: least memory).
-    parallel: carried reverse loops that are provably race-free run in chunks, one per thread
-    (numba.prange; chunks.py)."""
+def differentiate(fn, options: Options | None = None, /, **fields) -> Generated:
+    """Run the pipeline on `fn` with `options` (options.Options: wrt, mode, signature, ...;
+    its defaults where None), each of `fields` replacing one of them:
+    `differentiate(f, wrt=(0, 1), mode="forward")`. An unknown option, or a value of the
+    wrong type, is an AdjointArgumentError naming it."""
+    options = Options.of(options, **fields)
     with deep_recursion(), rare_full_collections():
-        return _differentiate(fn, wrt, comments=comments, optimized=optimized,
-                              return_value=return_value, device=device, signature=signature,
-                              mode=mode, cotangent=cotangent, recompute=recompute,
-                              parallel=parallel)
+        return _differentiate(fn, options)
 
 
-def _differentiate(fn, wrt, *, comments, optimized, return_value, device, signature, mode,
-                   cotangent, recompute, parallel) -> Generated:
-    if mode not in ("reverse", "forward"):
-        raise AdjointError(f"unknown mode {mode!r}", hint="use mode='reverse' or mode='forward'")
-    stage = StageClock()
-    with stage("parse"):
-        parsed = parse(fn)
-    stage.location = locate(parsed.tree, parsed.filename)
-    with stage("validate"):
-        validate(parsed)
-    wrt = wrt_names(parsed.user_args, wrt)
-    if signature is not None:           # keyed by the user's names; a parameter `np` is emitted np_1
-        signature = {parsed.emitted(name): kind for name, kind in signature.items()}
-    with stage("normalize"):
-        namer = Namer(_user_names(parsed.tree))
-        normalized = normalize(parsed, namer)
-        if os.environ.get("ADJOINT_CHECK_GRAMMAR") == "1":
-            _check_grammar(normalized)
-    with stage("analyze"):
-        try:
-            analysis = analyze(normalized, tuple(map(parsed.emitted, wrt)), signature, parsed.filename)
-        except AdjointTypeError:
-            # types the call may still fix; a write through a view is wrong whatever they are
-            guessed = {**shapes.default_signature(normalized, tuple(map(parsed.emitted, wrt))),
-                       **(signature or {})}
-            check_views(parsed, {parsed.user(a): guessed[a] for a in parsed.args if a in guessed})
-            raise
-    with stage("validate"):
-        # with the arguments' ranks known, `z = y` of a number is no view: only arrays can alias
-        check_views(parsed, {parsed.user(a): analysis.types[a] for a in parsed.args})
-    with stage(mode):
-        if mode == "forward":
-            adjoint = forward(normalized, analysis, namer, filename=parsed.filename)
-        else:
-            adjoint = reverse(normalized, analysis, namer, filename=parsed.filename,
-                              return_value=return_value, cotangent=cotangent, store=not recompute)
-    with stage("optimize"):
-        vectors = {namer.sensitivity(v) for v in analysis.active
-                   if mode == "reverse" and analysis.types.get(v, shapes.FLOAT).ndim == 1}
-        scalars = {v for v, t in analysis.types.items() if t.ndim == 0 and t.kind != "shape"}
-        scalars |= namer.named_sensitivities(scalars)
-        final = optimize(adjoint, namer, vectors=vectors, store_once=not device,
-                         parallel=parallel and not device, scalars=scalars) if optimized else adjoint
-    where = f"{os.path.basename(parsed.filename)}:{parsed.tree.lineno}"
-    what = {"reverse": "Gradient", "forward": "Tangent"}[mode]
-    with stage("emit"):
-        types_of = lambda node: shapes.type_of(node, analysis.types)        # noqa: E731
-        lowered = lower_for_numba(final, types_of)
-        helpers = [gast.parse(runtime.source(name)).body[0]
-                   for name in sorted(set(adjoint.runtime_helpers) | lowered)]
-        emitted = emit_stage.emit(helpers + [final], header=f"{what} of {parsed.name} ({where}), generated by adjoint.",
-                                  comments=comments, filename=parsed.filename)
-        primal_tree = nodes.clone(parsed.tree)
-        primal_helpers = lower_for_numba(primal_tree, lambda node: _rank_in_primal(node, analysis))
-        primal = emit_stage.emit([gast.parse(runtime.source(n)).body[0] for n in sorted(primal_helpers)]
-                                 + [primal_tree], header=f"{parsed.name} ({where}), as compiled by adjoint.",
-                                 comments=False, filename=parsed.filename)
-    stages = {"parse": parsed.tree, "normalize": normalized, "analyze": analysis,
-              "reverse": adjoint, "optimize": final, "emit": emitted.source}
-    generated = Generated(name=final.name, source=emitted.source, origins=emitted.origins,
-                          primal_name=parsed.name, primal_source=primal.source,
-                          namespace=dict(parsed.namespace), filename=parsed.filename, wrt=wrt,
-                          array_args={parsed.user(a) for a in analysis.arrays & set(parsed.args)},
-                          stages=stages, signature={parsed.user(a): analysis.types[a] for a in parsed.args},
-                          timings=stage.timings)
-    if device:
-        with stage("device"):
-            code = lower_for_device(final, analysis.wrt, analysis.arrays, parsed.filename, mode=mode)
-            lowered = emit_stage.emit([code.function, code.sizes], comments=comments,
-                                      header=f"Device {what.lower()} of {parsed.name} ({where}), generated by adjoint.",
-                                      filename=parsed.filename)
-        generated.device, generated.device_source = code, lowered.source
-        generated.origins.update({-k: v for k, v in lowered.origins.items()})
-        stages["device"] = lowered.source
+def _differentiate(fn, options: Options) -> Generated:
+    run = Compilation(fn, options)
+    clock = StageClock()
+    for stage in PIPELINE:
+        if stage.runs(options):
+            with clock(stage.name):
+                stage.run(run)
+            if clock.location is None:          # parsed: errors can name the user's function
+                clock.location = locate(run.parsed.tree, run.parsed.filename)
+    generated = run.generated(clock.timings)
     if os.environ.get("ADJOINT_TIMING") == "1":
-        print(f"adjoint: {parsed.name} ({where}): {timing_summary(stage.timings)}", file=sys.stderr)
+        print(f"adjoint: {run.parsed.name} ({run.where}): {timing_summary(clock.timings)}", file=sys.stderr)
     return generated
+
+
+@dataclasses.dataclass
+class Compilation:
+    """What the stages have made so far: each stage reads the fields of the stages before it
+    and sets its own."""
+    fn: object
+    options: Options
+    parsed: object = None              # parse: frontend.parse.ParsedFunction
+    wrt: tuple = ()                    # validate: the user's names of the arguments differentiated
+    signature: dict = None             # validate: emitted argument name -> shapes.Type, or None
+    namer: Namer = None                # normalize
+    normalized: gast.FunctionDef = None
+    analysis: object = None            # analyze: analysis.activity.Analysis
+    transformed: gast.FunctionDef = None   # reverse or forward
+    final: gast.FunctionDef = None     # optimize (the transformed tree where it does not run)
+    helpers: list = None               # lower: the runtime helpers each module needs, as gast
+    primal_helpers: list = None
+    primal_tree: gast.FunctionDef = None
+    emitted: object = None             # emit: lower.emit.Emitted
+    emitted_primal: object = None
+    device_code: object = None         # device: lower.device.DeviceCode
+    device_emitted: object = None
+
+    @property
+    def where(self) -> str:
+        return f"{os.path.basename(self.parsed.filename)}:{self.parsed.tree.lineno}"
+
+    @property
+    def what(self) -> str:
+        return {"reverse": "Gradient", "forward": "Tangent"}[self.options.mode]
+
+    def generated(self, timings) -> Generated:
+        parsed, analysis = self.parsed, self.analysis
+        stages = {"parse": parsed.tree, "normalize": self.normalized, "analyze": analysis,
+                  "reverse": self.transformed, "optimize": self.final, "emit": self.emitted.source}
+        generated = Generated(name=self.final.name, source=self.emitted.source, origins=self.emitted.origins,
+                              primal_name=parsed.name, primal_source=self.emitted_primal.source,
+                              namespace=dict(parsed.namespace), filename=parsed.filename, wrt=self.wrt,
+                              array_args={parsed.user(a) for a in analysis.arrays & set(parsed.args)},
+                              stages=stages, signature={parsed.user(a): analysis.types[a] for a in parsed.args},
+                              timings=timings)
+        if self.device_code is not None:
+            generated.device, generated.device_source = self.device_code, self.device_emitted.source
+            generated.origins.update({-k: v for k, v in self.device_emitted.origins.items()})
+            stages["device"] = self.device_emitted.source
+        return generated
+
+
+def _parse(run):
+    run.parsed = parse(run.fn)
+
+
+def _validate(run):
+    validate(run.parsed)
+    run.wrt = wrt_names(run.parsed.user_args, run.options.wrt)
+    signature = run.options.signature_dict()
+    if signature is not None:           # keyed by the user's names; a parameter `np` is emitted np_1
+        run.signature = {run.parsed.emitted(name): kind for name, kind in signature.items()}
+
+
+def _normalize(run):
+    run.namer = Namer(_user_names(run.parsed.tree))
+    run.normalized = normalize(run.parsed, run.namer)
+    if os.environ.get("ADJOINT_CHECK_GRAMMAR") == "1":
+        _check_grammar(run.normalized)
+
+
+def _analyze(run):
+    parsed, wrt = run.parsed, tuple(map(run.parsed.emitted, run.wrt))
+    try:
+        run.analysis = analyze(run.normalized, wrt, run.signature, parsed.filename)
+    except AdjointTypeError:
+        # types the call may still fix; a write through a view is wrong whatever they are
+        guessed = {**shapes.default_signature(run.normalized, wrt), **(run.signature or {})}
+        check_views(parsed, {parsed.user(a): guessed[a] for a in parsed.args if a in guessed})
+        raise
+
+
+def _check_views(run):
+    # with the arguments' ranks known, `z = y` of a number is no view: only arrays can alias
+    parsed = run.parsed
+    check_views(parsed, {parsed.user(a): run.analysis.types[a] for a in parsed.args})
+
+
+def _reverse(run):
+    run.final = run.transformed = reverse(run.normalized, run.analysis, run.namer,
+                                          filename=run.parsed.filename,
+                                          return_value=run.options.return_value,
+                                          cotangent=run.options.cotangent,
+                                          store=not run.options.recompute)
+
+
+def _forward(run):
+    run.final = run.transformed = forward(run.normalized, run.analysis, run.namer,
+                                          filename=run.parsed.filename)
+
+
+def _optimize(run):
+    analysis, namer, options = run.analysis, run.namer, run.options
+    vectors = {namer.sensitivity(v) for v in analysis.active
+               if options.mode == "reverse" and analysis.types.get(v, shapes.FLOAT).ndim == 1}
+    scalars = {v for v, t in analysis.types.items() if t.ndim == 0 and t.kind != "shape"}
+    scalars |= namer.named_sensitivities(scalars)
+    run.final = optimize(run.transformed, namer, vectors=vectors, store_once=not options.device,
+                         parallel=options.parallel and not options.device, scalars=scalars)
+
+
+def _lower(run):
+    analysis = run.analysis
+    lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types))
+    run.helpers = _helper_trees(set(annotations.get(run.transformed, "runtime_helpers")) | lowered)
+    run.primal_tree = nodes.clone(run.parsed.tree)
+    run.primal_helpers = _helper_trees(lower_for_numba(run.primal_tree,
+                                                       lambda node: _rank_in_primal(node, analysis)))
+
+
+def _emit(run):
+    parsed, comments = run.parsed, run.options.comments
+    run.emitted = emit_stage.emit(run.helpers + [run.final], comments=comments, filename=parsed.filename,
+                                  header=f"{run.what} of {parsed.name} ({run.where}), generated by adjoint.")
+    run.emitted_primal = emit_stage.emit(run.primal_helpers + [run.primal_tree], comments=False, filename=parsed.filename,
+                                 header=f"{parsed.name} ({run.where}), as compiled by adjoint.")
+
+
+def _device(run):
+    analysis, parsed = run.analysis, run.parsed
+    run.device_code = lower_for_device(run.final, analysis.wrt, analysis.arrays, parsed.filename,
+                                       mode=run.options.mode)
+    run.device_emitted = emit_stage.emit(
+        [run.device_code.function, run.device_code.sizes], comments=run.options.comments,
+        filename=parsed.filename,
+        header=f"Device {run.what.lower()} of {parsed.name} ({run.where}), generated by adjoint.")
+
+
+def _helper_trees(names) -> list:
+    return [gast.parse(runtime.source(name)).body[0] for name in sorted(names)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    name: str                 # in Generated.timings, ADJOINT_TIMING and internal errors
+    run: object               # run(compilation): reads earlier stages' fields, sets its own
+    runs: object = lambda options: True     # whether it runs for these options
+
+    def __repr__(self):
+        return f"Stage({self.name})"
+
+
+# The compiler, in the order it runs. `adjoint show --stage` prints the output of those in STAGES.
+PIPELINE = (
+    Stage("parse", _parse),                 # source -> gast, callees resolved       frontend/parse
+    Stage("validate", _validate),           # reject unsupported syntax, with a caret  frontend/validate
+    Stage("normalize", _normalize),         # three-address form, helpers inlined    frontend/normalize
+    Stage("analyze", _analyze),             # types, activity, what the reverse reads  analysis/
+    Stage("check views", _check_views),     # no write into memory another name sees   frontend/validate
+    Stage("reverse", _reverse, lambda o: o.mode == "reverse"),   # Speelpenning       transforms/reverse
+    Stage("forward", _forward, lambda o: o.mode == "forward"),   # tangent code       transforms/forward
+    Stage("optimize", _optimize, lambda o: o.optimized),        # lean adjoint       optimize/
+    Stage("lower", _lower),                 # numpy calls numba compiles poorly      lower/for_numba
+    Stage("emit", _emit),                   # gast -> source, comments, line map     lower/emit
+    Stage("device", _device, lambda o: o.device),                # no allocations     lower/device
+)
+STAGES = ("parse", "normalize", "analyze", "reverse", "optimize", "emit", "device")
 
 
 class StageClock:
@@ -317,10 +405,9 @@ def _describe_analysis(a) -> str:
 
 
 def _rank_in_primal(node, analysis):
-    """The type of an expression of the user's own code (only names are typed there)."""
-    if isinstance(node, gast.Name):
-        return analysis.types.get(node.id, shapes.FLOAT)
-    return shapes.Type("float", 2)           # axis reductions are provided for rank 2
+    """The type of an expression of the user's own code: a name's from the analysis, a call's
+    from its callee (which lower_for_numba keeps on the calls it rewrites)."""
+    return shapes.type_of(node, analysis.types)     # a call's from its callee (parse sets it)
 
 
 def _user_names(tree) -> set:

@@ -94,6 +94,6 @@ def test_vjp_of_a_vector_function():
 
 def test_forward_mode_source_reads_like_tangent_code():
     from adjoint.pipeline import differentiate
-    source = differentiate(hc.loop_and_branch, 0, mode="forward").source
+    source = differentiate(hc.loop_and_branch, wrt=0, mode="forward").source
     assert "def jvp_loop_and_branch(x, d_x):" in source
     assert "d_s = " in source and "return s, d_s" in source

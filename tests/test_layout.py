@@ -20,7 +20,7 @@ FLOORS = [
     ("transforms",),
     ("optimize",),
     ("lower",),
-    ("pipeline", "backends"),
+    ("pipeline", "options", "backends"),
     ("api",),
     ("testing",),
     ("cli",),

@@ -13,13 +13,22 @@ def f4(a, b, c, d):
     return 2.0 * (a * b * c + a * b * d + a * c * d + b * c * d)
 
 
-READ_IN_ORDER = ["parse", "validate", "normalize", "analyze", "reverse", "optimize", "emit"]
+READ_IN_ORDER = ["parse", "validate", "normalize", "analyze", "check views", "reverse", "optimize", "lower",
+                 "emit"]
 
 
 def test_every_stage_is_timed_in_the_order_it_ran():
     generated = pipeline.differentiate(f4, wrt=(0, 1, 2, 3), device=True)
     assert list(generated.timings) == READ_IN_ORDER + ["device"]
     assert all(seconds >= 0.0 for seconds in generated.timings.values())
+
+
+def test_the_pipeline_table_is_what_runs():
+    for options in (pipeline.Options(device=True), pipeline.Options(mode="forward"),
+                    pipeline.Options(optimized=False)):
+        generated = pipeline.differentiate(f4, options)
+        assert list(generated.timings) == [s.name for s in pipeline.PIPELINE if s.runs(options)]
+    assert "optimize" not in generated.timings and "forward" not in generated.timings
 
 
 def test_adjoint_timing_prints_the_stages(monkeypatch, capsys):

@@ -17,6 +17,7 @@ import dataclasses
 import gast
 
 from ..errors import AdjointError
+from ..ir import annotations
 from ..ir import nodes
 from ..ir.grammar import is_linear_chain, linear_terms, primitive_of
 from ..primitives import rules
@@ -209,9 +210,9 @@ def derivative(primitive, args, out, g, types, active=None):
         contributions = array_rule.instantiate(args, out, g_node, wanted)
         for c in contributions:
             if c is not None and array_rule.exact_shape:
-                c.exact_shape = True            # optimize may assign it instead of adding
+                annotations.set(c, "exact_shape", True)           # optimize may assign it instead of adding
             if c is not None and array_rule.broadcast_view:
-                c.broadcast_view = True         # ... where the sensitivity is only read elementwise
+                annotations.set(c, "broadcast_view", True)        # ... where the sensitivity is only read elementwise
         return [(a, c, kind) for a, c in zip(args, contributions)]
     if kind_of_rule == "parts":
         parts_rule = rules.lookup_parts(primitive)

@@ -14,13 +14,13 @@ and the element kind (bool < int < float).
 from __future__ import annotations
 
 import dataclasses
-import math
-import operator
 
 import gast
 import numpy as np
 
+from .. import primitives
 from ..errors import AdjointTypeError, locate
+from ..ir import annotations
 from ..ir import nodes, trees
 
 
@@ -86,7 +86,7 @@ def default_signature(tree, wrt) -> dict:
         elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
                 and node.value.id in signature and node.attr in ("shape", "size", "ndim"):
             signature[node.value.id] = Type("float", max(1, signature[node.value.id].ndim))
-        elif isinstance(node, gast.Call) and getattr(node, "callee", None) is len:
+        elif isinstance(node, gast.Call) and annotations.get(node, "callee") is len:
             for a in node.args:
                 if isinstance(a, gast.Name) and a.id in signature:
                     signature[a.id] = Type("float", max(1, signature[a.id].ndim))
@@ -280,53 +280,59 @@ def _shape_length(node, types):
     return 1                                         # np.zeros(n): a single length
 
 
-REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin}
-CREATORS = {np.zeros, np.ones, np.empty, np.full}
-LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.copy, np.full_like}
-INT_RESULTS = {len, int, round, math.floor, math.ceil, math.trunc}
-
-
 def _call_type(call, types, filename):
-    callee = getattr(call, "callee", None)
+    """The result type of a call: the rule its primitive's record names (rules.py), else
+    (a user's function) a float of its arguments' largest rank."""
+    callee = annotations.get(call, "callee")
     args = [type_of(a, types, filename) for a in call.args]
-    if callee in INT_RESULTS:
-        return INT
-    if callee is bool:
-        return BOOL
-    if callee in REDUCTIONS:
-        axis = _axis(call, 1)
-        if axis is not None and args[0].ndim == 0:
-            raise AdjointTypeError("a reduction along an axis needs an array, not a scalar",
-                                   location=locate(call, filename))
-        return Type("float", 0 if axis is None else args[0].ndim - 1)
-    if callee in CREATORS:
-        return Type("float", _shape_length(call.args[0], types))
-    if callee in LIKE:
-        return Type("float", args[0].ndim)
-    if callee is np.arange or callee is np.ravel:
-        return Type("float", 1)
-    if callee is np.array:
-        inner = call.args[0]
-        return Type("float", 1 if isinstance(inner, (gast.List, gast.Tuple)) else args[0].ndim)
-    if callee in (np.dot, np.matmul, operator.matmul):
-        return Type("float", _matmul_rank(args[0].ndim, args[1].ndim, call, filename))
-    if callee is np.outer:
-        return Type("float", 2)
-    if callee is np.reshape:
-        return Type("float", _shape_length(call.args[1], types))
-    if callee is np.transpose:
-        return Type("float", args[0].ndim)
-    if callee is np.concatenate:
-        parts = call.args[0]
-        return Type("float", type_of(parts.elts[0], types, filename).ndim)
-    if callee is np.stack:
-        parts = call.args[0]
-        return Type("float", type_of(parts.elts[0], types, filename).ndim + 1)
-    if callee is np.linalg.norm:
-        return FLOAT
-    if callee is np.where:
-        return Type("float", max(a.ndim for a in args))
-    if callee in (abs, min, max, np.abs, np.minimum, np.maximum, np.clip, np.fabs):
-        kind = _join(*(a.kind for a in args))
-        return Type(kind if callee in (abs, min, max) else "float", max(a.ndim for a in args))
+    rule = RESULT_RULES.get(primitives.result_of(callee), _elementwise)
+    return rule(call, callee, args, types, filename)
+
+
+def _elementwise(call, callee, args, types, filename):
     return Type("float", max((a.ndim for a in args if a.kind != "shape"), default=0))
+
+
+def _reduction(call, callee, args, types, filename):
+    axis = _axis(call, 1)
+    if axis is not None and args[0].ndim == 0:
+        raise AdjointTypeError("a reduction along an axis needs an array, not a scalar",
+                               location=locate(call, filename))
+    return Type("float", 0 if axis is None else args[0].ndim - 1)
+
+
+def _array(call, callee, args, types, filename):
+    inner = call.args[0]
+    return Type("float", 1 if isinstance(inner, (gast.List, gast.Tuple)) else args[0].ndim)
+
+
+def _broadcast(call, callee, args, types, filename):
+    """np.where, np.clip, np.abs, np.maximum: floats of the largest rank; abs, min and max
+    keep their operands' kind."""
+    kind = _join(*(a.kind for a in args)) if callee in (abs, min, max) else "float"
+    return Type(kind, max(a.ndim for a in args))
+
+
+def _parts_rank(call, types, filename):
+    return type_of(call.args[0].elts[0], types, filename).ndim
+
+
+# result type rules by the name a primitive's record gives (table.Primitive.result)
+RESULT_RULES = {
+    "elementwise": _elementwise,
+    "integer": lambda call, callee, args, types, filename: INT,
+    "boolean": lambda call, callee, args, types, filename: BOOL,
+    "scalar": lambda call, callee, args, types, filename: FLOAT,
+    "reduction": _reduction,
+    "creator": lambda call, callee, args, types, filename: Type("float", _shape_length(call.args[0], types)),
+    "like": lambda call, callee, args, types, filename: Type("float", args[0].ndim),
+    "vector": lambda call, callee, args, types, filename: Type("float", 1),
+    "matrix": lambda call, callee, args, types, filename: Type("float", 2),
+    "array": _array,
+    "matmul": lambda call, callee, args, types, filename: Type(
+        "float", _matmul_rank(args[0].ndim, args[1].ndim, call, filename)),
+    "reshape": lambda call, callee, args, types, filename: Type("float", _shape_length(call.args[1], types)),
+    "concatenate": lambda call, callee, args, types, filename: Type("float", _parts_rank(call, types, filename)),
+    "stack": lambda call, callee, args, types, filename: Type("float", _parts_rank(call, types, filename) + 1),
+    "broadcast": _broadcast,
+}

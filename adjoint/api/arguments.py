@@ -10,6 +10,7 @@ import inspect
 import numpy as np
 
 from ..errors import AdjointArgumentError
+from ..ir import annotations
 
 
 def parameters(fn):
@@ -34,6 +35,16 @@ _FRESH_CALLS = {"zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like
                 "outer", "inner", "where", "max", "min", "amax", "amin", "cumsum", "cumprod",
                 "concatenate", "stack", "hstack", "vstack", "arange", "linspace", "eye",
                 "trace", "var", "std", "clip", "sort"}
+
+
+def fresh_copies(names, args, written) -> list:
+    """`args` with a copy of each array argument in `written` (the names of those the function
+    writes into), for code that does not undo its writes (forward mode) and for batch points
+    that would otherwise share an array: each run reads the values the caller passed."""
+    if not written:
+        return args
+    return [np.array(v) if n in written and isinstance(v, np.ndarray) else v
+            for n, v in zip(names, args)]
 
 
 def normalized_function(fn):
@@ -98,7 +109,7 @@ def _viewed_by(value, views) -> set:
 
 
 def _makes_new_array(call) -> bool:
-    callee = getattr(call, "callee", None)
+    callee = annotations.get(call, "callee")
     if isinstance(callee, np.ufunc) or getattr(callee, "__module__", None) == "math":
         return True
     if getattr(callee, "__module__", "") in ("numpy.linalg", "numpy.linalg.linalg",

@@ -11,17 +11,48 @@ The forward-mode gradient runs one tangent per input component, seeding a per-po
 direction row. This module writes those small drivers as source, like every other piece
 of emitted code, and runs them for `GradientFunction.batch` (`run`: argument checks,
 per-point tangents, output and workspace buffers, and each gradient's cache of compiled drivers).
+A batch sees its gradient object only through a BatchableGradient record.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Callable
 
 import numpy as np
 
 from .. import backends
 from ..errors import AdjointArgumentError, AdjointError
 from ..frontend.namespace import is_reserved
-from .arguments import as_float_value, reject_aliasing
+from ..pipeline import Generated
+from .arguments import as_float_value, fresh_copies, reject_aliasing
 from .failures import is_numba_error
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchableGradient:
+    """All a batch reads of the gradient object it runs (GradientFunction.batch fills it in):
+    what the function is, how the gradient was asked for, and the gradient's own services
+    (argument checks, compiled code, failure location) as callables."""
+
+    name: str                        # the user's function, for messages
+    arg_names: tuple                 # its parameters, in order
+    wrt: tuple                       # the differentiated ones, by name
+    kind: str                        # "grad" (reverse mode), "forward" (the gradient by one
+                                     # tangent per component), "jvp" (value, tangent) or "vjp"
+    target: str                      # "cpu", "python" or "cuda"
+    written: frozenset               # the arguments the function writes into
+    code: Callable[[], Generated]    # the code generated for the types the source suggests
+                                     # (raises the error that deferred it, where they do not fit)
+    drivers: dict                    # compiled drivers by key, kept by the gradient object across
+                                     # batches (the record is frozen, this cache is not)
+    check_arguments: Callable        # one point's arguments -> checked and converted (a list)
+    call: Callable                   # the gradient itself: (*args[, *extra]) -> its result
+    serial_adjoint: Callable         # () -> the compiled callee, without chunked loops
+    device_module: Callable          # () -> the compiled device module (cuda; see device.py)
+    filename: Callable[[str], str]   # kind -> the file name a generated module gets
+    rerun_in_python: Callable        # (generated, args, failure) -> the interpreter's exception
+    locate_failure: Callable         # exception -> an AdjointError at the user's line
 
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=()) -> str:
@@ -168,19 +199,19 @@ def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
 def run(gradient, args, batched):
     """GradientFunction.batch(*args, batched=...): check the arguments on one point, run the
     driver on the target, return the outputs per wrt argument (or jvp's values and tangents)."""
-    names = gradient._arg_names
+    names = gradient.arg_names
     if gradient.kind == "vjp":
         raise AdjointError("vjp has no batch", hint="call it once per point")
     extra = len(gradient.wrt) if gradient.kind == "jvp" else 0
     if len(args) != len(names) + extra:
         tangents = " and one tangent per wrt argument" if extra else ""
-        raise AdjointArgumentError(f"{gradient.generated.primal_name}.batch() takes {len(names)} "
+        raise AdjointArgumentError(f"{gradient.code().primal_name}.batch() takes {len(names)} "
                                    f"arguments ({', '.join(names)}){tangents}, {len(args)} given")
     args, tangents = list(args[:len(names)]), args[len(names):]
     k = batched_index(names, batched)
-    written = gradient.written_arguments()
+    written = gradient.written
     if written:                            # the whole stacked array, not only its first point
-        reject_aliasing(names, args, written, gradient.fn.__name__)
+        reject_aliasing(names, args, written, gradient.name)
     stacked = args[k]
     on_device = gradient.target == "cuda" and backends.get("cuda").is_device_array(stacked)
     if not on_device:
@@ -193,7 +224,7 @@ def run(gradient, args, batched):
         raise AdjointArgumentError(f"batch argument {names[k]!r} holds no points")
     point = list(args)
     point[k] = stacked[0] if not on_device else stacked[0:1].copy_to_host()[0]
-    converted = gradient._check_arguments(point)          # one point checks every argument
+    converted = gradient.check_arguments(point)          # one point checks every argument
     if gradient.target == "cuda":
         _check_device_ranks(gradient, converted)
     by_name = dict(zip(names, converted))
@@ -209,7 +240,7 @@ def run(gradient, args, batched):
     except Exception as exc:
         if gradient.target == "cpu" and not is_numba_error(exc):
             exc = _failing_point(gradient, converted, k, tangents, exc)
-        raise gradient._locate_failure(exc) from None
+        raise gradient.locate_failure(exc) from None
     if gradient.kind == "jvp":
         return outputs["value"], outputs["tangent"]
     results = tuple(outputs[w] for w in gradient.wrt)
@@ -220,11 +251,11 @@ def _check_device_ranks(gradient, point):
     """Device code is generated once, for the ranks the source suggests (the cpu target
     generates code for other types at the call; the cuda target does not)."""
     from ..analysis import shapes
-    for name, value in zip(gradient._arg_names, point):
-        got, want = shapes.describe(value).ndim, gradient.generated.signature[name].ndim
+    for name, value in zip(gradient.arg_names, point):
+        got, want = shapes.describe(value).ndim, gradient.code().signature[name].ndim
         if got != want:
             raise AdjointArgumentError(
-                f"argument {name!r} of {gradient.fn.__name__}: the cuda code was generated for "
+                f"argument {name!r} of {gradient.name}: the cuda code was generated for "
                 f"{_rank_words(want)} (the type the source suggests), this call passes "
                 f"{_rank_words(got)}",
                 hint="index an array argument (x[i]) in the function so that its source "
@@ -248,20 +279,16 @@ def _tangents(gradient, tangents, points, by_name):
     return checked
 
 
-def _kind(gradient):
-    return "jvp" if gradient.kind == "jvp" else "forward" if gradient.mode == "forward" else "grad"
-
-
 def _copied(gradient, batched):
     """The arguments each point's call gets a copy of: those the function writes into, which
     the points would share (and race on, in parallel). The reverse sweep undoes its writes,
     so there the batched argument's rows, one per point, need none; forward-mode code does
     not undo them, and writes the tangents of those arguments too."""
-    written = gradient.written_arguments()
-    copied = written - {batched} if _kind(gradient) == "grad" else written
+    written = gradient.written
+    copied = written - {batched} if gradient.kind == "grad" else written
     if copied and gradient.target == "cuda":
         shared = ", ".join(repr(n) for n in sorted(copied))
-        raise AdjointError(f"{gradient.fn.__name__} writes into {shared}, which the points of a cuda "
+        raise AdjointError(f"{gradient.name} writes into {shared}, which the points of a cuda "
                            "batch would share: device code cannot give each thread a copy",
                            hint="batch on target='cpu', where each point gets its own copy")
     return tuple(sorted(copied))
@@ -276,7 +303,7 @@ def _failing_point(gradient, args, k, tangents, exc):
         try:
             compiled(*_point_arguments(gradient, args, k, tangents, i))
         except Exception as failure:
-            return gradient._rerun_in_python(gradient.generated,
+            return gradient.rerun_in_python(gradient.code(),
                                              _point_arguments(gradient, args, k, tangents, i), failure)
     return exc
 
@@ -284,11 +311,12 @@ def _failing_point(gradient, args, k, tangents, exc):
 def _point_arguments(gradient, args, k, tangents, i):
     """The arguments the driver passes the callee at point i (fresh copies of what f writes
     into; forward mode's directions are zero: a failure to locate is in f itself)."""
-    point = gradient._fresh_written([a[i] if j == k else a for j, a in enumerate(args)])
-    if _kind(gradient) == "jvp":
+    point = fresh_copies(gradient.arg_names, [a[i] if j == k else a for j, a in enumerate(args)],
+                         gradient.written)
+    if gradient.kind == "jvp":
         extra = [t[i] if per_point else t for t, per_point in tangents.values()]
-    elif _kind(gradient) == "forward":
-        values = dict(zip(gradient._arg_names, point))
+    elif gradient.kind == "forward":
+        values = dict(zip(gradient.arg_names, point))
         extra = [np.zeros(np.shape(values[w])) if np.ndim(values[w]) else 0.0 for w in gradient.wrt]
     else:
         extra = []
@@ -300,11 +328,11 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source):
     ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
     stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
     key = (gradient.target, batched, tuple(ranks.values()), stacked)
-    if key not in gradient._drivers:
-        source = driver_source(gradient.target, _kind(gradient), callee, gradient._arg_names,
+    if key not in gradient.drivers:
+        source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names,
                                batched, ranks, stacked, copied=_copied(gradient, batched))
-        gradient._drivers[key] = compile_source(source)
-    return gradient._drivers[key]
+        gradient.drivers[key] = compile_source(source)
+    return gradient.drivers[key]
 
 
 def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
@@ -313,18 +341,18 @@ def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
     if gradient.kind == "jvp":
         outputs = {name: empty((points,) + value_shape, np.float64) for name in ("value", "tangent")}
         return [t for t, _ in tangents.values()], outputs
-    outputs = output_arrays(points, gradient.wrt, gradient.generated.array_args, by_name, allocate=empty)
+    outputs = output_arrays(points, gradient.wrt, gradient.code().array_args, by_name, allocate=empty)
     directions = [zeros((points,) + np.shape(by_name[w]), by_name[w].dtype)
-                  for w in gradient.wrt if gradient.mode == "forward" and np.ndim(by_name[w])]
+                  for w in gradient.wrt if gradient.kind == "forward" and np.ndim(by_name[w])]
     return directions, outputs
 
 
 def _host(gradient, args, batched, by_name, tangents):
-    g = gradient.generated
+    g = gradient.code()
 
     def compile_source(source):
         import numba
-        module = backends.python.load(source, gradient._filename("batch"),
+        module = backends.python.load(source, gradient.filename("batch"),
                                       {g.name: gradient.serial_adjoint(), "numba": numba})
         driver = module["batch_" + g.name]
         return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
@@ -332,8 +360,8 @@ def _host(gradient, args, batched, by_name, tangents):
     value_shape = ()
     if gradient.kind == "jvp":             # the value's shape: from the first point
         first = [t[0] if per_point else t for t, per_point in tangents.values()]
-        value_shape = np.shape(gradient._call_with_extra([by_name[n] for n in gradient._arg_names] + first)[0])
-    points = args[gradient._arg_names.index(batched)].shape[0]
+        value_shape = np.shape(gradient.call(*[by_name[n] for n in gradient.arg_names], *first)[0])
+    points = args[gradient.arg_names.index(batched)].shape[0]
     inputs, outputs = _buffers(gradient, points, by_name, tangents, value_shape, np.zeros, np.empty)
     driver(*args, *inputs, *outputs.values())
     return outputs
@@ -341,23 +369,23 @@ def _host(gradient, args, batched, by_name, tangents):
 
 def _cuda(gradient, args, batched, by_name, tangents, on_device):
     cuda = backends.get("cuda")
-    code = gradient.generated.device
-    module = gradient._device_module()
+    code = gradient.code().device
+    module = gradient.device_module()
     kernel = _driver(gradient, batched, by_name, tangents, code.function.name,
-                     lambda source: cuda.compile_kernel(source, gradient._filename("kernel"), module))
-    k = gradient._arg_names.index(batched)
+                     lambda source: cuda.compile_kernel(source, gradient.filename("kernel"), module))
+    k = gradient.arg_names.index(batched)
     points = args[k].shape[0]
     sizes_key = ("sizes", batched)
-    if sizes_key not in gradient._drivers:                       # the workspace each thread needs
+    if sizes_key not in gradient.drivers:                       # the workspace each thread needs
         import numba
-        source = sizes_driver_source(code.sizes.name, gradient._arg_names, batched)
-        host = backends.python.load(source, gradient._filename("sizes"),
+        source = sizes_driver_source(code.sizes.name, gradient.arg_names, batched)
+        host = backends.python.load(source, gradient.filename("sizes"),
                                     {code.sizes.name: module["__host_sizes__"]})
-        gradient._drivers[sizes_key] = numba.njit(host["batch_sizes"])
+        gradient.drivers[sizes_key] = numba.njit(host["batch_sizes"])
     host_args = list(args)
     if on_device:
         host_args[k] = args[k].copy_to_host()
-    sizes = gradient._drivers[sizes_key](*host_args)
+    sizes = gradient.drivers[sizes_key](*host_args)
     # a device function returns scalars only: the value of a jvp on cuda is a scalar
     inputs, outputs = _buffers(gradient, points, by_name, tangents, (), np.zeros, cuda.device_zeros)
     on_gpu = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in list(args) + inputs]

@@ -9,8 +9,9 @@ The key hashes everything the emitted module depends on (`_Reach`): the source o
 plain Python helper it reaches, in whatever file; the values of the constants and closure cells
 they read (numbers, strings, tuples of them, numpy arrays by dtype, shape and bytes); modules by
 name; numpy, math and builtin functions by name; the source of every derivative rule a user
-registered; grad's options; the versions of adjoint (and a digest of its sources), numba, numpy
-and Python. An object reached with no value a later process could compare (an instance of a
+registered; the pipeline's options (every field of pipeline.Options) and grad's target and
+jit options; a digest of adjoint's sources (its version included), the versions of numba,
+numpy and Python. An object reached with no value a later process could compare (an instance of a
 user class, say) makes f uncacheable: one warning names it, and the gradient is compiled as
 without the cache (`key` returns None).
 
@@ -51,7 +52,7 @@ import warnings
 
 import numpy as np
 
-from ..pipeline import Generated
+from ..pipeline import Generated, Options
 
 FIELDS = ("name", "source", "primal_name", "primal_source", "filename", "wrt")
 MODULES = (".py", "_primal.py")
@@ -87,9 +88,10 @@ def directory() -> str:
         os.path.expanduser("~"), ".cache", "adjoint")
 
 
-def key(fn, **settings) -> str | None:
-    """The entry's name for fn's gradient with these settings; None (after one warning) where
-    it cannot be cached: an unsafe folder, or a reached object with no stable value."""
+def key(fn, options: Options, **settings) -> str | None:
+    """The entry's name for fn's gradient generated with `options` (every field of it) and
+    compiled with these settings (target, jit options); None (after one warning) where it
+    cannot be cached: an unsafe folder, or a reached object with no stable value."""
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     if not isinstance(fn, types.FunctionType):
         return None                              # the pipeline reports what it cannot read
@@ -106,8 +108,10 @@ def key(fn, **settings) -> str | None:
         _warn_once(f"grad({fn.__qualname__}, cache=True): not cached, since {reason}, with no "
                    f"value a later process could check; compiled without the cache")
         return None
+    settings = {**{f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
+                **settings}
     digest = hashlib.sha256()
-    for part in [*_versions(settings), json.dumps(settings, sort_keys=True, default=repr),
+    for part in [*_versions(options), json.dumps(settings, sort_keys=True, default=repr),
                  *reach.tokens, *_user_rules()]:
         digest.update(part.encode("utf-8", "backslashreplace"))
         digest.update(b"\0")
@@ -391,13 +395,13 @@ def _plain_data(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def _versions(settings) -> list:
+def _versions(options) -> list:
     import numba
 
-    from .. import __version__
-    parts = [__version__, _compiler_digest(), numba.__version__, np.__version__, sys.version,
-             platform.machine()]
-    if settings.get("parallel"):                 # the chunk count is a constant to the machine code
+    # adjoint's own version is in the digest of its sources (adjoint/__init__.py); importing
+    # the package from here would close an import cycle (adjoint -> api.gradient -> api.cache)
+    parts = [_compiler_digest(), numba.__version__, np.__version__, sys.version, platform.machine()]
+    if options.parallel:                         # the chunk count is a constant to the machine code
         parts.append(f"threads {numba.config.NUMBA_NUM_THREADS}")
     return parts
 

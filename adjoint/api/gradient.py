@@ -16,11 +16,12 @@ import numpy as np
 
 from .. import backends
 from ..errors import AdjointArgumentError, AdjointError, AdjointTypeError, Location
-from ..pipeline import differentiate, wrt_names
+from ..pipeline import Options, differentiate, wrt_names
 from .arguments import (
     as_differentiable,
     as_float_value,
     as_result,
+    fresh_copies,
     normalized_function,
     parameters,
     reject_aliasing,
@@ -51,7 +52,6 @@ class GradientFunction:
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
             fn = fn.as_function()
         self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
-        self.recompute = recompute                # replay every loop intermediate, store none
         self.mode = "forward" if kind == "jvp" else mode
         if kind == "vjp" and target == "cuda":
             raise AdjointError("vjp is not available on the cuda target: its cotangent and "
@@ -64,26 +64,26 @@ class GradientFunction:
                                hint="leave cache off with target='cuda'")
         self.fn = fn
         self.target = target
-        self.return_value = return_value
         self.jit_options = dict(jit_options or {})
         if debug:
             _check_debug_target(target)
             self.jit_options.setdefault("boundscheck", True)      # an IndexError, not a stray write
         # numba runs prange loops in parallel; the python target runs the same source serially
         self.parallel = bool(self.jit_options.get("parallel")) and target in ("cpu", "python")
+        # what the pipeline generates; each variant (a call's types, a serial copy) replaces
+        # fields of this one
+        self.options = Options(wrt=wrt, comments=comments, return_value=return_value, mode=self.mode,
+                               cotangent=kind == "vjp", recompute=recompute, parallel=self.parallel)
         self.cache_key = None
         self._deferred = None
         self._generated = None
         if cache:
             from . import cache as disk
-            self.cache_key = disk.key(fn, wrt=wrt, target=target, comments=comments,
-                                      return_value=return_value, jit=self.jit_options,
-                                      **self._variant())
+            self.cache_key = disk.key(fn, self.options, target=target, jit=self.jit_options)
             self.generated = disk.load(self.cache_key, fn)
             if self.generated is None:
                 try:
-                    self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value,
-                                                   **self._variant())
+                    self.generated = differentiate(fn, self.options)
                     disk.store(self.cache_key, self.generated)
                 except AdjointTypeError as error:
                     # types only the call can tell (x @ y on arrays): generated then, not cached
@@ -94,11 +94,11 @@ class GradientFunction:
             if return_value:
                 raise AdjointError("value_and_grad is not available on the cuda target",
                                    hint="use grad(f, target='cuda').batch(...), and f itself for values")
-            self.generated = differentiate(fn, wrt, comments=comments, device=True, mode=self.mode)
+            # the device code is generated storing its tapes: recompute is not passed to it
+            self.generated = differentiate(fn, self.options, device=True, recompute=False)
         else:
             try:
-                self.generated = differentiate(fn, wrt, comments=comments, return_value=return_value,
-                                               **self._variant())
+                self.generated = differentiate(fn, self.options)
             except AdjointTypeError as error:
                 # the types guessed from the source do not fit (x @ y needs arrays): the
                 # code is generated at the first call, for the arguments' actual types
@@ -117,10 +117,6 @@ class GradientFunction:
         self._written = None               # names of the arguments the function writes into
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
-
-    def _variant(self, parallel=None):
-        return {"mode": self.mode, "cotangent": self.kind == "vjp", "recompute": self.recompute,
-                "parallel": self.parallel if parallel is None else parallel}
 
     def as_function(self, *args):
         """The emitted code as a plain Python function read from a real file, so that adjoint
@@ -205,8 +201,8 @@ class GradientFunction:
 
     def _serial(self, signature, comments=True):
         """The same gradient generated without chunked loops (jit_options "parallel")."""
-        return differentiate(self.fn, self.wrt, comments=comments, return_value=self.return_value,
-                             signature=signature, **self._variant(parallel=False))
+        return differentiate(self.fn, self.options, comments=comments, signature=signature,
+                             parallel=False)
 
     def _device_module(self):
         if "device" not in self._drivers:
@@ -283,11 +279,7 @@ class GradientFunction:
         """Copies of the arguments the function writes into, for code that does not undo its
         writes (forward mode): each run reads the values the caller passed, and the caller's
         arrays stay as they were, as with the reverse-mode gradient."""
-        written = self.written_arguments()
-        if not written:
-            return args
-        return [np.array(v) if n in written and isinstance(v, np.ndarray) else v
-                for n, v in zip(self._arg_names, args)]
+        return fresh_copies(self._arg_names, args, self.written_arguments())
 
     def _call_with_extra(self, args):
         """jvp: (*args, *tangents) -> (value, tangent); vjp: (*args, cotangent) -> gradients."""
@@ -342,7 +334,7 @@ class GradientFunction:
     def _shape_result(self, result):
         if not (self._wrt_is_tuple and len(self.wrt) == 1):
             return result
-        if self.return_value:
+        if self.options.return_value:
             return result[0], (result[1],)
         return (result,)
 
@@ -353,7 +345,18 @@ class GradientFunction:
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
         direction for all points (shaped like its argument) or one per point (stacked)."""
         from . import batch as batching
-        return batching.run(self, args, batched)
+        return batching.run(self._batchable(batching.BatchableGradient), args, batched)
+
+    def _batchable(self, record):
+        """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""
+        kind = "forward" if self.kind == "grad" and self.mode == "forward" else self.kind
+        return record(name=self.fn.__name__, arg_names=tuple(self._arg_names), wrt=self.wrt,
+                      kind=kind, target=self.target, written=self.written_arguments(),
+                      code=lambda: self.generated, drivers=self._drivers,
+                      check_arguments=self._check_arguments, call=self,
+                      serial_adjoint=self.serial_adjoint, device_module=self._device_module,
+                      filename=self._filename, rerun_in_python=self._rerun_in_python,
+                      locate_failure=self._locate_failure)
 
     def _check_arguments(self, args):
         names = self._arg_names
@@ -397,8 +400,7 @@ class GradientFunction:
         key = tuple((n, str(t)) for n, t in signature.items())
         with self._lock:
             if key not in self._variants:
-                generated = differentiate(self.fn, self.wrt, comments=False, signature=signature,
-                                          return_value=self.return_value, **self._variant())
+                generated = differentiate(self.fn, self.options, comments=False, signature=signature)
                 module = backends.python.load(generated.source, self._filename(f"{key}"),
                                               generated.namespace)
                 self._files.add(module["__file__"])
@@ -516,4 +518,4 @@ def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=N
 
 def source(fn, wrt=0, *, comments=True) -> str:
     """The emitted gradient module of `fn`, as text."""
-    return differentiate(fn, wrt, comments=comments).source
+    return differentiate(fn, wrt=wrt, comments=comments).source

@@ -200,7 +200,7 @@ def _show(args) -> int:
     fn, wrt = resolve(args.function, args.wrt)
     comments = not args.no_comments
     device = args.stage == "device" or args.target == "cuda"
-    generated = pipeline.differentiate(fn, wrt, comments=comments, device=device,
+    generated = pipeline.differentiate(fn, wrt=wrt, comments=comments, device=device,
                                        optimized=not args.no_optimize, mode=args.mode,
                                        signature=parse_types(args.types, fn))
     stage = "device" if args.target == "cuda" and args.stage == "emit" else args.stage
@@ -221,7 +221,7 @@ def _check(args) -> int:
     from .. import pipeline, testing
 
     fn, wrt = resolve(args.function, args.wrt)
-    generated = pipeline.differentiate(fn, wrt, signature=parse_types(args.types, fn))
+    generated = pipeline.differentiate(fn, wrt=wrt, signature=parse_types(args.types, fn))
     names = list(inspect.signature(fn).parameters)
     values = parse_at(args.at, names, set(generated.array_args), set(generated.wrt), fn.__name__)
     # bounds checked: an index past an array's end is an IndexError at the user's line, not
@@ -239,7 +239,7 @@ def _export(args) -> int:
     from .. import pipeline
 
     fn, wrt = resolve(args.function, args.wrt)
-    generated = pipeline.differentiate(fn, wrt, comments=not args.no_comments,
+    generated = pipeline.differentiate(fn, wrt=wrt, comments=not args.no_comments,
                                        signature=parse_types(args.types, fn))
     output = args.output or f"{generated.name}.py"
     if os.path.exists(output) and os.path.samefile(output, generated.filename):

@@ -42,6 +42,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError, locate
+from ..ir import annotations
 from ..ir import nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
@@ -245,7 +246,7 @@ class _Normalizer:
     def rhs(self, expr, stmt, prenamed=False):
         """(prelude, a right-hand side of the output grammar) computing `expr`."""
         if isinstance(expr, gast.Name):
-            if prenamed or getattr(expr, "renamed", False):       # already an inlined name
+            if prenamed or annotations.get(expr, "renamed"):       # already an inlined name
                 return [], expr
             return [], nodes.name(self.rename_id(expr.id))
         if isinstance(expr, gast.Constant):
@@ -318,11 +319,11 @@ class _Normalizer:
             p, a = self.atom(keyword.value, stmt)
             pre += p
             keywords.append(gast.keyword(arg=keyword.arg, value=a))
-        callee = expr.callee
+        callee = annotations.get(expr, "callee")
         if isinstance(callee, types.FunctionType) and not _has_rule(callee):
             return self.inline(expr, callee, args, pre, stmt)
         call = nodes.make(gast.Call, func=nodes.clone(expr.func), args=args, keywords=keywords)
-        call.callee = callee
+        annotations.set(call, "callee", callee)
         p, call = _nested(call, stmt, self)
         return pre + p, call
 
@@ -348,7 +349,7 @@ class _Normalizer:
         first.comparators = [a]
         rest.left = a
         if isinstance(a, gast.Name):
-            a.renamed = True                 # b in a < b < c: normalized once, not renamed again
+            annotations.set(a, "renamed", True)      # b in a < b < c: normalized once, not renamed again
         return self.rhs_boolop(gast.BoolOp(op=gast.And(), values=[first, rest]), stmt, pre + p)
 
     def rhs_boolop(self, expr, stmt, pre=()):
@@ -437,8 +438,8 @@ class _Normalizer:
         body = structure_returns(nodes.clone(helper.tree.body), self.namer)
         stmts = inner.block(body)
         for s in nodes.statements(stmts):
-            if not hasattr(s, "source_file"):
-                s.source_file = helper.filename
+            if not annotations.has(s, "source_file"):
+                annotations.set(s, "source_file", helper.filename)
         final = stmts.pop()                      # the single `return atom`
         last = stmts[-1] if stmts else None
         if isinstance(final.value, gast.Name) and final.value.id in self.namer.temporaries \
@@ -480,22 +481,22 @@ def _nested(call, stmt, normalizer):
     """Calls the rule table knows only in a simpler form:
     min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b)."""
     import math
-    callee = call.callee
+    callee = annotations.get(call, "callee")
     if callee in (min, max, math.hypot) and len(call.args) > 2 and not call.keywords:
         pre = []
         inner = gast.Call(func=nodes.clone(call.func), args=call.args[:2], keywords=[])
-        inner.callee = callee
+        annotations.set(inner, "callee", callee)
         for arg in call.args[2:]:
             p, a = normalizer.to_atom(inner, stmt)
             pre += p
             inner = gast.Call(func=nodes.clone(call.func), args=[a, arg], keywords=[])
-            inner.callee = callee
+            annotations.set(inner, "callee", callee)
         return pre, inner
     if callee is math.log and len(call.args) == 2:
         logs, pre = [], []
         for arg in call.args:
             single = gast.Call(func=nodes.clone(call.func), args=[arg], keywords=[])
-            single.callee = callee
+            annotations.set(single, "callee", callee)
             p, a = normalizer.to_atom(single, stmt)
             pre += p
             logs.append(a)
@@ -507,7 +508,7 @@ def _pure(rhs) -> bool:
     """A right side whose value depends only on the names it reads (no user calls)."""
     for node in trees.walk_branches(rhs):               # (a call is no leaf)
         if isinstance(node, gast.Call):
-            callee = getattr(node, "callee", None)
+            callee = annotations.get(node, "callee")
             if not _has_rule(callee) or callee in (np.empty, np.empty_like, np.zeros, np.ones,
                                                     np.full, np.zeros_like, np.ones_like, np.array):
                 return False                      # fresh arrays must stay distinct

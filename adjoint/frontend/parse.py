@@ -27,6 +27,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError, Location
+from ..ir import annotations
 from ..ir import nodes, trees
 from ..primitives import runtime
 from .namespace import GlobalNames, is_reserved
@@ -175,7 +176,7 @@ def _strip_docstring(body):
 def _annotate_source(stmt, start, lines):
     """`stmt.source_text`: the user's line it starts on (without a compound statement's colon)."""
     text = lines[stmt.lineno - start].strip() if 0 <= stmt.lineno - start < len(lines) else ""
-    stmt.source_text = text.rstrip(":") if isinstance(stmt, (gast.If, gast.For, gast.While)) else text
+    annotations.set(stmt, "source_text", text.rstrip(":") if isinstance(stmt, (gast.If, gast.For, gast.While)) else text)
 
 
 def spelling(obj) -> str | None:
@@ -243,7 +244,7 @@ class _Resolver(trees.Transformer):
             node.func = self.visit(node.func)
             return node
         callee = runtime.numpy_loop_of(callee) or callee      # emitted code, differentiated again
-        node.callee = callee
+        annotations.set(node, "callee", callee)
         spelled = spelling(callee)
         if spelled is None:
             spelled = self.global_name(callee, str(getattr(callee, "__name__", None) or "f"))
@@ -260,7 +261,7 @@ class _Resolver(trees.Transformer):
         if isinstance(node.ctx, gast.Load) and node.attr == "T" and not (
                 isinstance(node.value, gast.Name) and node.value.id not in self.local_names):
             call = nodes.call("np.transpose", [self.visit(node.value)])      # x.T
-            call.callee = np.transpose
+            annotations.set(call, "callee", np.transpose)
             return gast.copy_location(call, node)
         return self._inline(node)
 
@@ -310,7 +311,7 @@ def _method_call(node, local_names):
     callee = METHODS[func.attr]
     call = gast.Call(func=nodes.attribute(spelling(callee)), args=[receiver] + args,
                      keywords=node.keywords)
-    call.callee = callee
+    annotations.set(call, "callee", callee)
     return gast.copy_location(call, node)
 
 
@@ -320,7 +321,7 @@ WHOLE_BY_DEFAULT = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin)
 
 def _without_default_axis(call):
     """np.sum(x, axis=None) as np.sum(x): the later stages read any `axis` as one axis."""
-    if getattr(call, "callee", None) in WHOLE_BY_DEFAULT:
+    if annotations.get(call, "callee") in WHOLE_BY_DEFAULT:
         call.keywords = [k for k in call.keywords if not (
             k.arg == "axis" and isinstance(k.value, gast.Constant) and k.value.value is None)]
     return call

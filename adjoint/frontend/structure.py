@@ -23,6 +23,7 @@ import copy
 
 import gast
 
+from ..ir import annotations
 from ..ir import nodes
 from ..ir.names import Namer
 
@@ -132,7 +133,7 @@ def flag_exits(body, loop, namer: Namer):
     live, stop = namer.fresh("t_live"), namer.fresh("t_stop")
     guarded = _guard(body, live, stop, loop)
     exit_ = nodes.if_(stop, [gast.Break()], origin=loop)
-    exit_.loop_exit = True
+    annotations.set(exit_, "loop_exit", True)
     return [nodes.assign(live, True, loop), nodes.assign(stop, False, loop)] + guarded + [exit_]
 
 

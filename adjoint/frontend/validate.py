@@ -18,6 +18,7 @@ import numpy as np
 
 from ..analysis import shapes
 from ..errors import AdjointError, locate
+from ..ir import annotations
 from ..ir import nodes, trees
 from ..primitives import rules
 
@@ -123,7 +124,7 @@ class _Validator:
 
     def check_for(self, stmt):
         it = stmt.iter
-        if not (isinstance(it, gast.Call) and getattr(it, "callee", None) is range):
+        if not (isinstance(it, gast.Call) and annotations.get(it, "callee") is range):
             self.fail(it, "for loops must iterate over range(...)",
                       "loop over indices: `for i in range(len(x)):` and read x[i]")
         if it.keywords or not 1 <= len(it.args) <= 3:
@@ -144,7 +145,7 @@ class _Validator:
     def check_expression(self, expr):
         allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
         for node in trees.walk(expr):
-            if isinstance(node, gast.Call) and getattr(node, "callee", None) is np.array:
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.array:
                 allowed_lists.update(id(a) for a in node.args)
             if isinstance(node, gast.List) and id(node) not in allowed_lists:
                 self.fail(node, "a list is not a differentiable value",
@@ -169,10 +170,10 @@ class _Validator:
             if keyword.arg not in KEYWORDS:
                 self.fail(call, f"keyword argument `{keyword.arg}=` is not supported",
                           f"supported keywords: {', '.join(sorted(KEYWORDS))}")
-        if not hasattr(call, "callee"):
+        if not annotations.has(call, "callee"):
             self.fail(call, f"cannot resolve the function `{_spelled(call.func)}`",
                       "call module-level functions or math/numpy functions")
-        callee = call.callee
+        callee = annotations.get(call, "callee")
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in VARIADIC \
                 and len(call.args) + len(call.keywords) != len(rule.params):
@@ -274,7 +275,7 @@ class _SharedMemory:
         for node in trees.walk(self.tree):
             if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
                 self.subscripted.add(node.value.id)
-            callee = getattr(node, "callee", None) if isinstance(node, gast.Call) else None
+            callee = annotations.get(node, "callee") if isinstance(node, gast.Call) else None
             if callee is not None and not self.calls_helpers:
                 self.calls_helpers = _is_python_function(callee)
             if callee in (range, float, int) or getattr(callee, "__module__", None) == "math" \
@@ -375,7 +376,7 @@ class _SharedMemory:
         return _UNKNOWN
 
     def _call_rank(self, call):
-        callee = getattr(call, "callee", None)
+        callee = annotations.get(call, "callee")
         args = [self.rank(a) for a in call.args]
         axis = any(k.arg == "axis" for k in call.keywords)
         if callee in _SCALAR_CALLS or getattr(callee, "__module__", None) == "math":
@@ -461,7 +462,7 @@ class _SharedMemory:
             return set().union(*(self.sources(e) for e in (expr.values if isinstance(expr, gast.BoolOp)
                                                             else expr.elts)))
         if isinstance(expr, gast.Call):
-            callee = getattr(expr, "callee", None)
+            callee = annotations.get(expr, "callee")
             if callee in VIEW_CALLS and expr.args:
                 return self.sources(expr.args[0])
             if _is_python_function(callee):
@@ -512,10 +513,10 @@ class _SharedMemory:
                 yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id, stmt)
             calls = trees.walk(stmt) if self.calls_helpers else ()
             for call in (n for n in calls if isinstance(n, gast.Call)
-                         and _is_python_function(getattr(n, "callee", None))):
+                         and _is_python_function(annotations.get(n, "callee"))):
                 if isinstance(stmt, (gast.If, gast.For, gast.While)) and not _in_header(call, stmt):
                     continue                # visited with the statement of the body it is in
-                written, rebound, _returns = self.summary(call.callee)
+                written, rebound, _returns = self.summary(annotations.get(call, "callee"))
                 for k in sorted(written):
                     if k < len(call.args) and self.may_be_array(call.args[k]):
                         argument = call.args[k]
@@ -556,7 +557,7 @@ class _SharedMemory:
         helper, argument = self.text(write.node.func), self.text(write.argument)
         line = write.rebinding
         raise AdjointError(
-            f"`{helper}` changes its argument `{argument}` in place (`{getattr(line, 'source_text', '')}`, "
+            f"`{helper}` changes its argument `{argument}` in place (`{annotations.get(line, 'source_text')}`, "
             f"line {line.lineno}), so `{argument}` here changes too and the two share memory: adjoint inlines "
             f"the helper with a new value instead, so the gradient would be wrong",
             location=locate(write.node, self.filename),
@@ -567,8 +568,8 @@ class _SharedMemory:
         node, name = write.node, write.name
         other = next((o for o in sharing if self._link(name, o) is not None), sharing[0])
         link = self._link(name, other)
-        made = f" (`{link.source_text}`, line {link.lineno})" if link is not None \
-            and getattr(link, "source_text", None) else ""
+        made = f" (`{annotations.get(link, 'source_text')}`, line {link.lineno})" if link is not None \
+            and annotations.get(link, "source_text") else ""
         if name is None:                    # a helper writes into a view passed to it
             argument = self.text(write.argument)
             raise AdjointError(

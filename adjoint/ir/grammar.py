@@ -23,6 +23,7 @@ import operator
 
 import gast
 
+from . import annotations
 from .nodes import is_comment
 
 # The primitive each operator applies: rules are registered per Python callable.
@@ -44,7 +45,7 @@ def primitive_of(rhs):
     if isinstance(rhs, gast.Compare):
         return COMPARE[type(rhs.ops[0])]
     if isinstance(rhs, gast.Call):
-        return rhs.callee
+        return annotations.get(rhs, "callee")
     return None
 
 
@@ -79,7 +80,7 @@ def is_atom(node) -> bool:
     if isinstance(node, (gast.Name, gast.Constant)):
         return True
     return isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
-        and node.value.id in ("math", "np") and not hasattr(node, "callee")
+        and node.value.id in ("math", "np") and not annotations.has(node, "callee")
 
 
 
@@ -157,7 +158,7 @@ def _is_rhs(value):
     if isinstance(value, gast.Attribute):
         return isinstance(value.value, gast.Name)
     if isinstance(value, gast.Call):
-        return (hasattr(value, "callee") or isinstance(value.func, (gast.Name, gast.Attribute))) \
+        return (annotations.has(value, "callee") or isinstance(value.func, (gast.Name, gast.Attribute))) \
             and all(_is_argument(a) for a in value.args) \
             and all(is_atom(k.value) for k in value.keywords)
     return False

@@ -12,7 +12,10 @@ import copy
 
 import gast
 
-BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "//": gast.FloorDiv, "**": gast.Pow}
+from . import annotations
+
+BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "//": gast.FloorDiv, "**": gast.Pow,
+          "@": gast.MatMult}
 
 def make(node_type, /, **fields):
     """`node_type(**fields)` without gast's generic constructor (a Python call looping over the
@@ -153,10 +156,9 @@ def located(node, origin):
         known = origin.__dict__            # where getattr would look: no node class sets these
         node.lineno = known.get("lineno")
         node.col_offset = known.get("col_offset", 0)
-        if "source_text" in known:
-            node.source_text = known["source_text"]
-        if "source_file" in known:
-            node.source_file = known["source_file"]
+        for annotation in annotations.LOCATION:      # source_text, source_file
+            if annotation in known:
+                node.__dict__[annotation] = known[annotation]
     return node
 
 

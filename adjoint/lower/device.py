@@ -27,22 +27,15 @@ import dataclasses
 
 import gast
 
+from .. import primitives
 from ..errors import AdjointError, locate
+from ..ir import annotations
 from ..ir import nodes
 from ..optimize.passes import eliminate_dead_code
 
 DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
-ALLOCATING = ("np.empty", "np.zeros", "np.ones", "np.full", "np.empty_like", "np.zeros_like",
-              "np.ones_like", "np.full_like", "np.array", "np.arange", "np.concatenate", "np.stack")
-MATH_SPELLING = {"np.sin": "math.sin", "np.cos": "math.cos", "np.tan": "math.tan",
-                 "np.arcsin": "math.asin", "np.arccos": "math.acos", "np.arctan": "math.atan",
-                 "np.arctan2": "math.atan2", "np.sinh": "math.sinh", "np.cosh": "math.cosh",
-                 "np.tanh": "math.tanh", "np.exp": "math.exp", "np.expm1": "math.expm1",
-                 "np.log": "math.log", "np.log1p": "math.log1p", "np.log10": "math.log10",
-                 "np.log2": "math.log2", "np.sqrt": "math.sqrt", "np.hypot": "math.hypot",
-                 "np.power": "math.pow", "np.abs": "abs", "np.fabs": "math.fabs",
-                 "np.maximum": "max", "np.minimum": "min", "np.floor": "math.floor",
-                 "np.ceil": "math.ceil"}
+ALLOCATING = primitives.spelled("allocates")           # np.zeros, np.stack, ... (rules.py's records)
+MATH_SPELLING = primitives.device_spellings()          # np.tanh -> math.tanh, np.abs -> abs, ...
 RESPELLED = (*MATH_SPELLING, "np.divide")
 
 
@@ -127,11 +120,11 @@ def _unflagged(stmt):
     """`stmt` itself if it is a simple statement not marked primal, else a copy marked not
     primal, its blocks' statements unflagged likewise; the expressions are shared."""
     blocks = _blocks(stmt)
-    if not blocks and not getattr(stmt, "primal", False):
+    if not blocks and not annotations.get(stmt, "primal"):
         return stmt
     new = _shallow_copy(stmt)
-    if "primal" in new.__dict__:
-        new.primal = False
+    if annotations.has(new, "primal"):
+        annotations.set(new, "primal", False)
     for block in blocks:
         setattr(new, block, [_unflagged(s) for s in getattr(stmt, block)])
     return new
@@ -155,7 +148,7 @@ def _reject_allocations(simple, callees, filename, mode):
     sized before launch, or an array of the function's own."""
     for stmt in simple:
         if not callees[id(stmt)].isdisjoint(ALLOCATING):
-            if mode == "forward" or getattr(stmt, "primal", False):      # not a tape: the user's array
+            if mode == "forward" or annotations.get(stmt, "primal"):      # not a tape: the user's array
                 raise AdjointError("device code cannot allocate arrays, and this function "
                                    "(or its derivative) needs one here",
                                    location=locate(stmt, filename),

@@ -19,6 +19,7 @@ import dataclasses
 import astor
 import gast
 
+from ..ir import annotations
 from ..ir import nodes
 from . import unparse
 
@@ -71,7 +72,7 @@ class _Printer:
     def put(self, text, depth, node=None):
         self.lines.append(INDENT * depth + text)
         if node is not None and getattr(node, "lineno", None) is not None:
-            origin_file = getattr(node, "source_file", None) or self.filename
+            origin_file = annotations.get(node, "source_file") or self.filename
             self.origins[len(self.lines)] = (origin_file, node.lineno, getattr(node, "col_offset", 0) or 0)
 
     def function(self, fn):

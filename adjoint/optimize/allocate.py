@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import gast
 
+from .. import primitives
+from ..ir import annotations
 from ..ir import nodes
 
-# numpy calls that make a new array from their arguments (never a view of one)
-VALUE_CALLS = {"np.sum", "np.mean", "np.dot", "np.matmul", "np.outer", "np.where", "np.max",
-               "np.min", "np.prod", "np.maximum", "np.minimum"}
+# numpy calls that make a new array from their arguments (never a view of one): the records
+# flagged `value` in rules.py
+VALUE_CALLS = primitives.spelled("value")
 
 
 def allocate_once(fn, sensitivities) -> bool:
@@ -33,7 +35,7 @@ def allocate_once(fn, sensitivities) -> bool:
     the reset)."""
     firsts = {}
     for node in nodes.statements(fn.body):
-        if isinstance(node, gast.If) and getattr(node, "first_iteration", False):
+        if isinstance(node, gast.If) and annotations.get(node, "first_iteration"):
             for stmt in node.body:
                 for name in nodes.written_names(stmt):
                     firsts[name] = node

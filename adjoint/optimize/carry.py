@@ -28,6 +28,7 @@ import dataclasses
 
 import gast
 
+from ..ir import annotations
 from ..ir import nodes
 
 MAX_SPAN = 4                # offsets further apart than this keep their memory round trips
@@ -130,8 +131,9 @@ def _carry(loop, array, namer):
              *(nodes.assign(nodes.name(c, store=True), nodes.const(0.0)) for c in carries)]
     ran = gast.Compare(left=_copy(loop.iter.args[0]), ops=[gast.Gt()], comparators=[_copy(stop)])
     after = nodes.if_(ran, flush)
-    loop.carried = getattr(loop, "carried", {})
-    loop.carried[array] = Carried(low, high, carries, start, after)
+    carried = annotations.get(loop, "carried") or {}
+    carried[array] = Carried(low, high, carries, start, after)
+    annotations.set(loop, "carried", carried)
     return start, [after]
 
 
@@ -164,7 +166,8 @@ def _store_once(fn, block, loop, array, flush):
             and alloc.value.args[0].attr == "shape" and isinstance(alloc.value.args[0].value, gast.Name)):
         return
     length = ("dim", alloc.value.args[0].value.id, 0)
-    low, high = loop.carried[array].low, loop.carried[array].high
+    carried = annotations.get(loop, "carried")[array]
+    low, high = carried.low, carried.high
     start, stop = loop.iter.args[0], loop.iter.args[1]
     definitions = _single_definitions(fn)
     first = _affine(stop, definitions)

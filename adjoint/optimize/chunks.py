@@ -41,6 +41,7 @@ import copy
 import gast
 
 from ..analysis.activity import exposed_reads
+from ..ir import annotations
 from ..ir import nodes
 from .carry import _index_offsets
 
@@ -59,7 +60,7 @@ def run_in_chunks(fn: gast.FunctionDef, namer, scalars) -> bool:
         return False
     changed = False
     for block, loop in _outer_loops(fn.body):
-        if getattr(loop, "carried", None) and _race_free(fn, loop, scalars):
+        if annotations.get(loop, "carried") and _race_free(fn, loop, scalars):
             _split(block, loop, namer)
             changed = True
     return changed
@@ -79,7 +80,7 @@ def _outer_loops(stmts):
 # when it is safe --------------------------------------------------------------------------
 
 def _race_free(fn, loop, scalars) -> bool:
-    index, carried = loop.target.id, loop.carried
+    index, carried = loop.target.id, annotations.get(loop, "carried")
     stop = _integer_value(loop.iter.args[1])
     if stop is None or any(stop + 1 + c.low < 0 for c in carried.values()):
         return False                       # a negative index wraps to an element another chunk owns
@@ -106,7 +107,7 @@ def _plain(stmts, arrays) -> bool:
             if not (_plain(stmt.body, arrays) and _plain(stmt.orelse, arrays)):
                 return False
             continue
-        if not isinstance(stmt, (gast.Assign, gast.AugAssign)) or getattr(stmt, "also_writes", None):
+        if not isinstance(stmt, (gast.Assign, gast.AugAssign)) or annotations.get(stmt, "also_writes"):
             return False
         target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
         if isinstance(target, gast.Subscript):
@@ -146,7 +147,7 @@ def _loads_after(stmts, loop, skip=()) -> set:
 
 def _split(block, loop, namer):
     index, (start, stop) = loop.target.id, loop.iter.args[:2]
-    carried = loop.carried
+    carried = annotations.get(loop, "carried")
     b = _integer_value(stop)
     span = max(c.high - c.low for c in carried.values())
     trips, chunks, chunk = namer.fresh("trips"), namer.fresh("chunks"), namer.fresh("chunk")
@@ -178,7 +179,7 @@ def _split(block, loop, namer):
         _read_edges(c.flush, {carry: edge(array, c, j, 0) for j, carry in enumerate(c.carries)})
 
     inner = copy.copy(loop)                # the same loop over this chunk's iterations
-    del inner.carried
+    annotations.drop(inner, "carried")
     inner.iter = nodes.call("range", [first(nodes.binop(chunk, "+", 1), 0), first(nodes.name(chunk), 0),
                                       nodes.const(-1)])
     inner.body = _unsigned_indices(loop.body, index, b)
@@ -199,7 +200,7 @@ def _split(block, loop, namer):
         "negative here): numba then skips the negative-index wraparound, which would keep LLVM",
         "from vectorizing the loop.")]
     for line in note:
-        line.keep = True
+        annotations.set(line, "keep", True)
     block[head:at + 1] = note + setup + [parallel, edges_added]
 
 

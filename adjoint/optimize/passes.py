@@ -25,6 +25,7 @@ import math
 
 import gast
 
+from ..ir import annotations
 from ..ir import nodes
 from ..primitives import runtime
 from .allocate import allocate_once
@@ -435,9 +436,9 @@ class _ZeroState:
         if name in self.arrays:
             # same shape: assigning is safe (a summed-back sensitivity may be its argument
             # itself, so neither may change in place afterwards)
-            return getattr(stmt, "full_shape", False) \
+            return annotations.get(stmt, "full_shape") \
                 or self.summed_back_alone(name, stmt.value, isinstance(stmt.op, gast.Sub)) \
-                or self.unchanged_alias(name, getattr(stmt, "alias_of", None)) \
+                or self.unchanged_alias(name, annotations.get(stmt, "alias_of")) \
                 or self.viewed_alone(name, stmt)
         return self.rewritable(name)
 
@@ -451,7 +452,7 @@ class _ZeroState:
     def viewed_alone(self, name, stmt):
         """`s += np.broadcast_to(e, shape)` may become the read-only view itself where nothing
         else writes s and every read of s is elementwise (numba then fuses the view into it)."""
-        return getattr(stmt, "broadcast_view", False) and self.mutations.get(name, 0) == 1 \
+        return annotations.get(stmt, "broadcast_view") and self.mutations.get(name, 0) == 1 \
             and name in self.elementwise and name not in self.returned
 
     def unchanged_alias(self, name, source):
@@ -716,8 +717,8 @@ class _Liveness:
                 live.update(self.reads(stmt))                    # the value, the index and the array
                 return [stmt]
             written = self.written(stmt)
-            touched = getattr(stmt, "also_writes", ())      # a runtime helper writing into arrays
-            if live.isdisjoint(written) and live.isdisjoint(touched) and not getattr(stmt, "primal", False):
+            touched = annotations.get(stmt, "also_writes")      # a runtime helper writing into arrays
+            if live.isdisjoint(written) and live.isdisjoint(touched) and not annotations.get(stmt, "primal"):
                 return []
             live.difference_update(written)
             live.update(self.reads(stmt if type(target) is gast.Name else stmt.value))
@@ -767,7 +768,7 @@ class _Liveness:
     def transfer_loop(self, loop, live_out):
         index = {loop.target.id} if isinstance(loop, gast.For) else set()
         head_reads = self.reads(loop.iter) if isinstance(loop, gast.For) else ()
-        without_exits = [s for s in loop.body if not getattr(s, "loop_exit", False)]
+        without_exits = [s for s in loop.body if not annotations.get(s, "loop_exit")]
         head = self.head(loop, False, without_exits, live_out, index)
         trial, _ = self.block(without_exits, head)
         if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
@@ -805,7 +806,7 @@ def drop_orphan_comments(fn):
             out.append(stmt)
         result = []
         for i, stmt in enumerate(out):
-            if nodes.is_comment(stmt) and not getattr(stmt, "keep", False):
+            if nodes.is_comment(stmt) and not annotations.get(stmt, "keep"):
                 following = out[i + 1] if i + 1 < len(out) else None
                 if following is None or nodes.is_comment(following) or isinstance(following, gast.Return):
                     continue

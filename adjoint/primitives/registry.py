@@ -1,11 +1,15 @@
-"""The machinery behind the derivative table in rules.py: rule types, registries, lookups.
+"""The machinery behind the primitive records in rules.py: rule types, registries, lookups.
 
-`rule(*primitives)` reads the decorated function's source (`inspect`), checks that its body is
-one `return` whose expressions use only the parameters, `out`, math and np (`_parse_rule`), and
-stores one gast expression per parameter in a Rule, registered under each primitive in RULES.
-`vjp`, `jvp` and `vjp_parts` do the same for array primitives (ArrayRule, TangentRule,
-PartsRule; the extra parameters `g`, `d<param>`, `part`/`k`/`offset` are the output's
-sensitivity, the arguments' tangents and the sequence part). The transformations look rules
+`primitive(*spellings)` declares a scalar primitive's record (table.Primitive) from the
+decorated function, its partials: it reads the function's source (`inspect`), checks that its
+body is one `return` whose expressions use only the parameters, `out`, math and np
+(`_parse_rule`), and stores one gast expression per parameter in a Rule. `declare` does the
+same for array primitives, from their vector-Jacobian products (ArrayRule; `variant` gives
+one its options), Jacobian-vector products (TangentRule) and sequence parts (PartsRule); the
+extra parameters `g`, `d<param>`, `part`/`k`/`offset` are the output's sensitivity, the
+arguments' tangents and the sequence part. Each record's rules are indexed by function in
+RULES, ARRAY_RULES, TANGENT_RULES and PARTS_RULES, which users' rules (`rule`, `vjp`, `jvp`:
+adjoint.rule, adjoint.vjp_rule, adjoint.tangent_rule) join. The transformations look rules
 up (`lookup`, `lookup_array`, `lookup_jvp`, `lookup_parts`) and call `instantiate`, which
 returns copies of the expressions with the statement's operands substituted for the
 parameters; `vectorized` makes a scalar partial elementwise for array operands. Each
@@ -25,6 +29,7 @@ import gast
 
 from ..errors import AdjointError
 from ..ir import nodes
+from . import table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,9 +155,54 @@ RULES: dict = {}
 TANGENT_RULES: dict = {}          # primitive -> [TangentRule, ...] (variants by arity)
 ARRAY_RULES: dict = {}            # primitive -> [ArrayRule, ...] (variants by ranks and arity)
 PARTS_RULES: dict = {}
-NON_DIFFERENTIABLE: set = set()   # integer-valued primitives: no sensitivity (filled by rules.py)
+NON_DIFFERENTIABLE: set = set()   # integer-valued primitives: no sensitivity
 ALLOWED_GLOBALS = {"math", "np", "abs", "min", "max", "float"}
 DEFAULT_DOMAIN = (-2.0, 2.0)
+
+
+def primitive(*spellings, domain=None, **fields):
+    """Declare the record of a primitive whose partials the decorated function returns, one
+    per argument (see rules.py); `fields`: table.Primitive's result rule and flags."""
+    def register(partials):
+        _define(table.Primitive(spellings, partials=_build(table.resolve(spellings[0]), partials, domain),
+                                **fields))
+        return partials
+    return register
+
+
+def declare(*spellings, vjps=(), jvps=(), parts=None, **fields) -> table.Primitive:
+    """Declare the record of an array primitive: its vector-Jacobian products (functions, or
+    `variant`s with options; the first whose ranks match applies), its Jacobian-vector
+    products, its contribution to one part of a sequence argument; none of them for a
+    primitive without derivative (`constant` for one whose partials are zero)."""
+    first = table.resolve(spellings[0])
+    return _define(table.Primitive(
+        spellings, vjps=tuple(_array_rule(first, *v) if isinstance(v, tuple) else _array_rule(first, v)
+                              for v in vjps),
+        jvps=tuple(_tangent_rule(first, f) for f in jvps),
+        parts=None if parts is None else _parts_rule(first, parts), **fields))
+
+
+def variant(function, *, ranks=None, broadcasts=False, exact_shape=False, broadcast_view=False):
+    """A vector-Jacobian product with its options, for `declare` (see ArrayRule and `vjp`)."""
+    return (function, ranks, broadcasts, exact_shape, broadcast_view)
+
+
+def _define(record):
+    """File the record and index its rules under each of its functions."""
+    table.define(record)
+    for function in record.functions:
+        if record.partials is not None:
+            RULES[function] = dataclasses.replace(record.partials, primitive=function)
+        if record.vjps:
+            ARRAY_RULES[function] = [dataclasses.replace(v, primitive=function) for v in record.vjps]
+        if record.jvps:
+            TANGENT_RULES[function] = [dataclasses.replace(v, primitive=function) for v in record.jvps]
+        if record.parts is not None:
+            PARTS_RULES[function] = dataclasses.replace(record.parts, primitive=function)
+        if record.constant:
+            NON_DIFFERENTIABLE.add(function)
+    return record
 
 
 def rule(*primitives, domain=None):
@@ -177,33 +227,41 @@ def vjp(*primitives, ranks=None, broadcasts=False, exact_shape=False, broadcast_
     the optimizer may assign to a zero sensitivity that is afterwards only read elementwise
     (no pass fills the array; numba fuses the view into the expression that reads it)."""
     def register(function):
-        params, uses_out, expressions = _parse_rule(function, extra={"g"}, allow_none=True)
-        params = tuple(p for p in params if p != "g")
-        if len(expressions) != len(params):
-            raise AdjointError(f"vjp rule {function.__qualname__} returns {len(expressions)} "
-                               f"contributions for {len(params)} arguments")
         for primitive in primitives:
-            ARRAY_RULES.setdefault(primitive, []).append(ArrayRule(
-                primitive, function, params, uses_out, expressions, ranks, broadcasts, exact_shape,
-                broadcast_view))
+            ARRAY_RULES.setdefault(primitive, []).append(
+                _array_rule(primitive, function, ranks, broadcasts, exact_shape, broadcast_view))
         return function
     return register
+
+
+def _array_rule(primitive, function, ranks=None, broadcasts=False, exact_shape=False,
+                broadcast_view=False) -> ArrayRule:
+    params, uses_out, expressions = _parse_rule(function, extra={"g"}, allow_none=True)
+    params = tuple(p for p in params if p != "g")
+    if len(expressions) != len(params):
+        raise AdjointError(f"vjp rule {function.__qualname__} returns {len(expressions)} "
+                           f"contributions for {len(params)} arguments")
+    return ArrayRule(primitive, function, params, uses_out, expressions, ranks, broadcasts,
+                     exact_shape, broadcast_view)
 
 
 def jvp(*primitives):
     """Register an array primitive's Jacobian-vector product (see TangentRule)."""
     def register(function):
-        params, uses_out, _ = _parse_rule(function, allow_none=True)
-        primal = tuple(p for p in params if not (p.startswith("d") and p[1:] in params))
-        _, _, expressions = _parse_rule(function, extra={"d" + p for p in primal}, allow_none=True)
-        if len(expressions) != len(primal):
-            raise AdjointError(f"jvp rule {function.__qualname__} returns {len(expressions)} terms "
-                               f"for {len(primal)} arguments")
         for primitive in primitives:
-            TANGENT_RULES.setdefault(primitive, []).append(
-                TangentRule(primitive, function, primal, uses_out, expressions))
+            TANGENT_RULES.setdefault(primitive, []).append(_tangent_rule(primitive, function))
         return function
     return register
+
+
+def _tangent_rule(primitive, function) -> TangentRule:
+    params, uses_out, _ = _parse_rule(function, allow_none=True)
+    primal = tuple(p for p in params if not (p.startswith("d") and p[1:] in params))
+    _, _, expressions = _parse_rule(function, extra={"d" + p for p in primal}, allow_none=True)
+    if len(expressions) != len(primal):
+        raise AdjointError(f"jvp rule {function.__qualname__} returns {len(expressions)} terms "
+                           f"for {len(primal)} arguments")
+    return TangentRule(primitive, function, primal, uses_out, expressions)
 
 
 def _matching(table, primitive, ranks):
@@ -219,14 +277,10 @@ def lookup_jvp(primitive, ranks) -> TangentRule | None:
     return _matching(TANGENT_RULES, primitive, ranks)
 
 
-def vjp_parts(*primitives):
-    """Register the contribution to one part of a sequence argument (see PartsRule)."""
-    def register(function):
-        _, _, (expression,) = _parse_rule(function, extra={"g", "part", "k", "offset"})
-        for primitive in primitives:
-            PARTS_RULES[primitive] = PartsRule(primitive, function, expression)
-        return function
-    return register
+def _parts_rule(primitive, function) -> PartsRule:
+    """The contribution to one part of a sequence argument (see PartsRule)."""
+    _, _, (expression,) = _parse_rule(function, extra={"g", "part", "k", "offset"})
+    return PartsRule(primitive, function, expression)
 
 
 def lookup_array(primitive, ranks) -> ArrayRule | None:
@@ -318,22 +372,16 @@ def subnodes(node):
 _SEARCHED_FIELDS: dict = {gast.Name: ("annotation",), gast.Constant: (), gast.Attribute: ("value",)}
 
 
-# math -> numpy, so that a scalar rule's partials apply elementwise to arrays
-VECTOR_SPELLING = {"math.sin": "np.sin", "math.cos": "np.cos", "math.tan": "np.tan",
-                   "math.sqrt": "np.sqrt", "math.exp": "np.exp", "math.log": "np.log",
-                   "math.log1p": "np.log1p", "math.cosh": "np.cosh", "math.sinh": "np.sinh",
-                   "math.floor": "np.floor", "math.fabs": "np.abs", "abs": "np.abs"}
-
-
 def vectorized(expression):
-    """A partial written for scalars, made elementwise: math.f -> np.f, `a if c else b` ->
-    np.where(c, a, b), and/or -> np.logical_and/or."""
+    """A partial written for scalars, made elementwise: math.f -> np.f (and the other
+    spellings table.spelling_for_arrays knows), `a if c else b` -> np.where(c, a, b),
+    and/or -> np.logical_and/or."""
     class Vectorize(gast.NodeTransformer):
         def visit_Call(self, node):
             self.generic_visit(node)
-            name = nodes.dotted(node.func)
-            if name in VECTOR_SPELLING:
-                node.func = nodes.attribute(VECTOR_SPELLING[name])
+            spelling = table.spelling_for_arrays(nodes.dotted(node.func))
+            if spelling is not None:
+                node.func = nodes.attribute(spelling)
             return node
 
         def visit_IfExp(self, node):

@@ -1,32 +1,38 @@
-"""The derivative table: one short rule per primitive.
+"""The primitive table: one record per primitive (table.Primitive), its derivative included.
 
-A rule is a plain, runnable function of the primitive's arguments (and, when it helps, of
+A scalar primitive's record is declared on its rule, a plain, runnable function of the primitive's arguments (and, when it helps, of
 `out`, the primitive's result) that returns the partial derivatives, one per argument:
 
-    @rule(math.sin, np.sin)
+    @primitive("math.sin", "np.sin", device=True, numpy_loop=True)
     def sin(x):
         return math.cos(x)
 
-    @rule(operator.truediv)
+    @primitive("operator.truediv", "np.divide", domain=[DEFAULT_DOMAIN, POSITIVE])
     def truediv(x, y, out):
         return 1.0 / y, -out / y
 
 The reverse transform inlines each returned expression, substituting the statement's operands
 for the parameters:  `t_3 = a / b`  ->  `s_a += 1.0 / b * s_3;  s_b += -t_3 / b * s_3`.
 Only math, numpy (as np) and the parameters may appear in a partial, so emitted code needs
-no import but math and numpy. Partials of integer-valued primitives are zero: those live in
-NON_DIFFERENTIABLE, and their results carry no sensitivity.
+no import but math and numpy. Partials of piecewise constant primitives (integer-valued,
+comparisons, new arrays of zeros) are zero: their records say `constant`, and their results
+carry no sensitivity. An array primitive's record is declared with `declare`, from its
+vector-Jacobian products (`variant`s where they take options) and Jacobian-vector products.
 
-The machinery (rule types, registries, lookups, parsing) lives in registry.py; the names
-the transformations use are re-exported here, so `rules.lookup(...)` always sees the full table.
+Besides its derivative, a record holds the spellings code uses for the primitive (math and
+numpy twins: table.py derives from them how a partial is made elementwise and how device
+code spells it), the name of its result type rule (analysis/shapes.py) and its flags
+(`allocates`, `costly`, `value`, `numpy_loop`, `device`: table.Primitive). Adding a primitive
+is one record here and one row in tests/test_primitive_table.py.
+
+The machinery (rule types, registries, lookups, parsing) lives in registry.py; the names the
+transformations use are re-exported here, so `rules.lookup(...)` always sees the full table.
 """
 
 from __future__ import annotations
 
-import builtins
 import copy
 import math
-import operator
 
 import gast
 import numpy as np
@@ -40,11 +46,11 @@ from .registry import (  # noqa: F401 (re-exported: the transformations import t
     PARTS_RULES,
     RULES,
     TANGENT_RULES,
-    VECTOR_SPELLING,
     ArrayRule,
     PartsRule,
     Rule,
     TangentRule,
+    declare,
     is_differentiable,
     is_non_differentiable,
     jvp,
@@ -52,23 +58,13 @@ from .registry import (  # noqa: F401 (re-exported: the transformations import t
     lookup_array,
     lookup_jvp,
     lookup_parts,
+    primitive,
     rule,
     subnodes,
+    variant,
     vectorized,
     vjp,
-    vjp_parts,
 )
-
-# --- primitives whose partials are zero (integer-valued): their results carry no sensitivity ---
-
-NON_DIFFERENTIABLE.update({len, range, int, round, bool, math.floor, math.ceil, math.trunc,
-                          np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like,
-                          np.empty_like, np.full_like, np.arange, np.eye,
-                          np.floor, np.ceil, np.sign, np.round, np.rint, operator.floordiv,
-                          operator.not_, operator.lt, operator.le, operator.gt, operator.ge,
-                          operator.eq, operator.ne, math.isnan, math.isinf, np.isnan, np.isinf,
-                          np.logical_and, np.logical_or, np.logical_not})
-
 
 POSITIVE = (0.2, 3.0)
 UNIT = (-0.9, 0.9)
@@ -99,50 +95,93 @@ def times(partial, factor, elementwise):
 def _is_nan(node):
     return isinstance(node, gast.Attribute) and nodes.dotted(node) in ("math.nan", "np.nan")
 
+# --- piecewise constant primitives: zero partials, their results carry no sensitivity --------
+
+declare("len", constant=True, result="integer")
+declare("range", constant=True)
+declare("int", constant=True, result="integer")
+declare("round", constant=True, result="integer")
+declare("bool", constant=True, result="boolean")
+declare("math.floor", constant=True, result="integer")
+declare("math.ceil", constant=True, result="integer")
+declare("math.trunc", constant=True, result="integer")
+declare("np.floor", constant=True, device=True)          # its math twin: math.floor, by name
+declare("np.ceil", constant=True, device=True)
+declare("np.sign", constant=True)
+declare("np.round", constant=True)
+declare("np.rint", constant=True)
+declare("math.isnan", "np.isnan", constant=True)
+declare("math.isinf", "np.isinf", constant=True)
+declare("np.logical_and", constant=True)
+declare("np.logical_or", constant=True)
+declare("np.logical_not", constant=True)
+declare("operator.floordiv", constant=True)
+declare("operator.not_", constant=True)
+declare("operator.lt", constant=True)
+declare("operator.le", constant=True)
+declare("operator.gt", constant=True)
+declare("operator.ge", constant=True)
+declare("operator.eq", constant=True)
+declare("operator.ne", constant=True)
+
+# new arrays, whatever their arguments' values
+declare("np.zeros", constant=True, result="creator", allocates=True)
+declare("np.ones", constant=True, result="creator", allocates=True)
+declare("np.empty", constant=True, result="creator", allocates=True)
+declare("np.full", constant=True, result="creator", allocates=True)
+declare("np.zeros_like", constant=True, result="like", allocates=True)
+declare("np.ones_like", constant=True, result="like", allocates=True)
+declare("np.empty_like", constant=True, result="like", allocates=True)
+declare("np.full_like", constant=True, result="like", allocates=True)
+declare("np.arange", constant=True, result="vector", allocates=True)
+declare("np.eye", constant=True, result="matrix", allocates=True)
+
+
 # --- arithmetic -----------------------------------------------------------------------------
 
-@rule(operator.add)
+@primitive("operator.add")
 def add(x, y):
     return 1.0, 1.0
 
 
-@rule(operator.sub)
+@primitive("operator.sub")
 def sub(x, y):
     return 1.0, -1.0
 
 
-@rule(operator.mul)
+@primitive("operator.mul")
 def mul(x, y):
     return y, x
 
 
-@rule(operator.truediv, np.divide, domain=[DEFAULT_DOMAIN, POSITIVE])   # np.divide: in partials below
+@primitive("operator.truediv", "np.divide", domain=[DEFAULT_DOMAIN, POSITIVE])   # np.divide: in partials below
 def truediv(x, y, out):
     return 1.0 / y, -out / y
 
 
-@rule(operator.pow, math.pow, np.power, builtins.pow, domain=[POSITIVE, DEFAULT_DOMAIN])
+@primitive("operator.pow", "math.pow", "np.power", "pow", domain=[POSITIVE, DEFAULT_DOMAIN], device=True)
 def power(x, y, out):
     # d/dy: out * log(x) for x > 0; 0 ** y is flat in y (JAX's choice too); x < 0: nan
     return y * x ** (y - 1.0), (out * math.log(x) if x > 0.0 else (0.0 if x >= 0.0 else math.nan))
 
 
-@rule(operator.mod, domain=[POSITIVE, (0.7, 1.3)])
+@primitive("operator.mod", domain=[POSITIVE, (0.7, 1.3)])
 def mod(x, y):
     return 1.0, -math.floor(x / y)
 
 
-@rule(operator.neg, np.negative)
+@primitive("operator.neg", "np.negative")
 def neg(x):
     return -1.0
 
 
-@rule(operator.pos, float, np.float64, np.float32)
+@primitive("operator.pos", "float", "np.float64", "np.float32")
 def identity(x):
     return 1.0
 
 
-@rule(abs, math.fabs, np.abs, np.fabs)
+# result "broadcast": abs keeps its operand's kind, np.abs makes floats (analysis/shapes.py)
+@primitive("abs", "math.fabs", "np.abs", "np.fabs", result="broadcast", device=True)
 def absolute(x):
     # 0 at the kink: the midpoint of [-1, 1], as max(x, -x) gives it (JAX, autograd); nan stays nan
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == x else math.nan))
@@ -153,25 +192,30 @@ def absolute(x):
 # as JAX and autograd), 0 where the other one is, and nan where the result is nan because the
 # operand is. Read off `out`, the one rule serves max and np.maximum (nan wins where it comes
 # first, or always) and np.fmax (nan loses) alike.
-@rule(min, max, np.minimum, np.maximum, np.fmin, np.fmax)
+@primitive("min", "np.minimum", result="broadcast", value=True, device=True)
+@primitive("max", "np.maximum", result="broadcast", value=True, device=True)
+@primitive("np.fmin")
+@primitive("np.fmax")
 def selection(x, y, out):
     return ((0.5 if out == y else 1.0) if out == x else (0.0 if out == y or x == x else math.nan),
             (0.5 if out == x else 1.0) if out == y else (0.0 if out == x or y == y else math.nan))
 
 
 # --- special functions ----------------------------------------------------------------------
+# device: spelled as their math twins in device code; numpy_loop: numpy's vectorized loop
+# computes them of a large array (runtime._numpy_<f>), and a reverse loop stores them
 
-@rule(math.sin, np.sin)
+@primitive("math.sin", "np.sin", device=True, numpy_loop=True)
 def sin(x):
     return math.cos(x)
 
 
-@rule(math.cos, np.cos)
+@primitive("math.cos", "np.cos", device=True, numpy_loop=True)
 def cos(x):
     return -math.sin(x)
 
 
-@rule(math.tan, np.tan, domain=[(-1.2, 1.2)])
+@primitive("math.tan", "np.tan", domain=[(-1.2, 1.2)], device=True, numpy_loop=True)
 def tan(x, out):
     return 1.0 + out * out
 
@@ -186,86 +230,99 @@ def tan(x, out):
 # x > 0 nor x < 0), so that c / c is 0 / 0 only outside it: numpy then warns only where its
 # own primal warned, never on valid input (the python target runs the same source).
 
-@rule(math.asin, np.arcsin, domain=[UNIT])
+@primitive("math.asin", "np.arcsin", domain=[UNIT], device=True, numpy_loop=True)
 def asin(x):
     return np.divide(1.0, math.sqrt(abs(1.0 - x * x))) if abs(x) <= 1.0 else math.nan
 
 
-@rule(math.acos, np.arccos, domain=[UNIT])
+@primitive("math.acos", "np.arccos", domain=[UNIT], device=True, numpy_loop=True)
 def acos(x):
     return np.divide(-1.0, math.sqrt(abs(1.0 - x * x))) if abs(x) <= 1.0 else math.nan
 
 
-@rule(math.atan, np.arctan)
+@primitive("math.atan", "np.arctan", device=True, numpy_loop=True)
 def atan(x):
     return 1.0 / (1.0 + x * x)
 
 
-@rule(math.atan2, np.arctan2, domain=[DEFAULT_DOMAIN, POSITIVE])
+@primitive("math.atan2", "np.arctan2", domain=[DEFAULT_DOMAIN, POSITIVE], device=True)
 def atan2(y, x):
     return x / (x * x + y * y), -y / (x * x + y * y)
 
 
-@rule(math.sinh, np.sinh)
+@primitive("math.sinh", "np.sinh", device=True, numpy_loop=True)
 def sinh(x):
     return math.cosh(x)
 
 
-@rule(math.cosh, np.cosh)
+@primitive("math.cosh", "np.cosh", device=True, numpy_loop=True)
 def cosh(x):
     return math.sinh(x)
 
 
-@rule(math.tanh, np.tanh)
+@primitive("math.tanh", "np.tanh", device=True, numpy_loop=True)
 def tanh(x, out):
     return 1.0 - out * out
 
 
-@rule(math.exp, np.exp)
+@primitive("math.exp", "np.exp", device=True, numpy_loop=True)
 def exp(x, out):
     return out
 
 
-@rule(math.expm1, np.expm1)
+@primitive("math.expm1", "np.expm1", device=True, numpy_loop=True)
 def expm1(x, out):
     return out + 1.0
 
 
-@rule(math.log, np.log, domain=[POSITIVE])
+@primitive("math.log", "np.log", domain=[POSITIVE], device=True, numpy_loop=True)
 def log(x):
     return np.divide(1.0, x) if x >= 0.0 else math.nan
 
 
-@rule(math.log1p, np.log1p, domain=[(-0.5, 3.0)])
+@primitive("math.log1p", "np.log1p", domain=[(-0.5, 3.0)], device=True, numpy_loop=True)
 def log1p(x):
     return np.divide(1.0, 1.0 + x) if x >= -1.0 else math.nan
 
 
-@rule(math.log10, np.log10, domain=[POSITIVE])
+@primitive("math.log10", "np.log10", domain=[POSITIVE], device=True, numpy_loop=True)
 def log10(x):
     return np.divide(1.0, x * math.log(10.0)) if x >= 0.0 else math.nan
 
 
-@rule(math.log2, np.log2, domain=[POSITIVE])
+@primitive("math.log2", "np.log2", domain=[POSITIVE], device=True, numpy_loop=True)
 def log2(x):
     return np.divide(1.0, x * math.log(2.0)) if x >= 0.0 else math.nan
 
 
-@rule(math.sqrt, np.sqrt, domain=[POSITIVE])
+@primitive("math.sqrt", "np.sqrt", domain=[POSITIVE], device=True)
 def sqrt(x, out):
     return np.fmax(np.divide(0.5, out), 0.0) if x >= 0.0 else math.nan
 
 
-@rule(math.hypot, np.hypot, domain=[POSITIVE, POSITIVE])
+@primitive("math.hypot", "np.hypot", domain=[POSITIVE, POSITIVE], device=True)
 def hypot(x, y, out):
     return x / out, y / out
 
 
-# --- array primitives: vector-Jacobian products ----------------------------------------------
+# no derivative yet: numpy's loop computes them of large arrays all the same
+declare("math.asinh", "np.arcsinh", numpy_loop=True)
+declare("math.acosh", "np.arccosh", numpy_loop=True)
+declare("math.atanh", "np.arctanh", numpy_loop=True)
 
-@vjp(np.where, broadcasts=True)
+
+# --- array primitives: vector-Jacobian products (reverse mode) and Jacobian-vector products
+# (forward mode); `variant` gives a vjp its options (registry.vjp says what they mean) -------
+
 def where(condition, x, y, g):
     return None, np.where(condition, g, 0.0), np.where(condition, 0.0, g)
+
+
+def where_jvp(condition, x, y, dcondition, dx, dy):
+    return None, np.where(condition, dx, 0.0), np.where(condition, 0.0, dy)
+
+
+declare("np.where", vjps=[variant(where, broadcasts=True)], jvps=[where_jvp], result="broadcast", value=True)
 
 
 # np.clip(x, low, high) is np.minimum(np.maximum(x, low), high): the chain rule through the
@@ -273,7 +330,6 @@ def where(condition, x, y, g):
 # tie, nan to a nan operand), with m = np.maximum(x, low) recomputed. A nan in x or low also
 # makes the other's partial nan (the product of the two weights), and a zero g or tangent
 # wins over a nan weight, as in `times`.
-@vjp(np.clip, broadcasts=True)
 def clip(x, low, high, g):
     return (np.where(g == 0.0, 0.0, g * np.where(np.maximum(x, low) < high, 1.0, np.where(
                 np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
@@ -285,124 +341,6 @@ def clip(x, low, high, g):
                 np.maximum(x, low) == high, 0.5, np.where(high == high, 0.0, np.nan)))))
 
 
-@vjp(np.sum)
-def sum_all(x, g):
-    return g                                          # broadcast into every element
-
-
-@vjp(np.sum, broadcast_view=True)
-def sum_axis(x, axis, g):
-    return np.broadcast_to(np.expand_dims(g, axis), x.shape), None
-
-
-@vjp(np.mean)
-def mean_all(x, g):
-    return g / x.size
-
-
-@vjp(np.mean, broadcast_view=True)
-def mean_axis(x, axis, g):
-    return np.broadcast_to(np.expand_dims(g, axis) / x.shape[axis], x.shape), None
-
-
-@vjp(np.prod)
-def prod_all(x, g, out):
-    return g * out / x                                # needs x != 0
-
-
-@vjp(np.prod)
-def prod_axis(x, axis, g, out):
-    return np.expand_dims(g * out, axis) / x, None    # needs x != 0
-
-
-# A reduction's max or min: g split equally among the tied extrema (JAX, autograd). Where the
-# extremum is nan no element equals it: 0 / 0 makes every partial of that slice nan (JAX too),
-# unless g is 0 there (the value does not reach the result), which counts once more so that
-# the slice stays 0. np.divide: a scalar division by zero raises under numba, the ufunc not.
-@vjp(np.max, np.amax, np.min, np.amin)
-def extremum_all(x, g, out):
-    return np.divide(np.where(x == out, g, 0.0), np.sum(x == out) + (g == 0.0))
-
-
-@vjp(np.max, np.amax, np.min, np.amin, ranks=(1,))
-def extremum_axis_of_vector(x, axis, g, out):
-    return np.divide(np.where(x == out, g, 0.0), np.sum(x == out) + (g == 0.0)), None
-
-
-@vjp(np.max, np.amax, np.min, np.amin)
-def extremum_axis(x, axis, g, out):
-    return np.divide(np.where(x == np.expand_dims(out, axis), np.expand_dims(g, axis), 0.0),
-                     np.expand_dims(np.sum(x == np.expand_dims(out, axis), axis) + (g == 0.0), axis)), None
-
-
-@vjp(np.dot, np.matmul, operator.matmul, ranks=(1, 1))
-def dot_vv(a, b, g):
-    return g * b, g * a
-
-
-@vjp(np.dot, np.matmul, operator.matmul, ranks=(2, 1), exact_shape=True)
-def dot_mv(a, b, g):
-    return np.outer(g, b), a.T @ g
-
-
-@vjp(np.dot, np.matmul, operator.matmul, ranks=(1, 2), exact_shape=True)
-def dot_vm(a, b, g):
-    return b @ g, np.outer(a, g)
-
-
-@vjp(np.dot, np.matmul, operator.matmul, ranks=(2, 2), exact_shape=True)
-def dot_mm(a, b, g):
-    return g @ b.T, a.T @ g
-
-
-@vjp(np.outer)
-def outer(a, b, g):
-    return g @ b, a @ g
-
-
-@vjp(np.transpose)
-def transpose(x, g):
-    return np.transpose(g)
-
-
-@vjp(np.reshape)
-def reshape(x, shape, g):
-    return np.reshape(g, x.shape), None
-
-
-@vjp(np.ravel)
-def ravel(x, g):
-    return np.reshape(g, x.shape)
-
-
-@vjp(np.copy, np.ascontiguousarray)
-def copy_(x, g):
-    return g
-
-
-@vjp(np.linalg.norm)
-def norm(x, g, out):
-    return g * x / out                                # needs x != 0
-
-
-@vjp_parts(np.stack, np.array)
-def stacked_part(part, k, offset, g):
-    return g[k]
-
-
-@vjp_parts(np.concatenate)
-def concatenated_part(part, k, offset, g):
-    return g[offset:offset + part.shape[0]]
-
-
-# --- array primitives: Jacobian-vector products (forward mode) -------------------------------
-
-@jvp(np.where)
-def where_jvp(condition, x, y, dcondition, dx, dy):
-    return None, np.where(condition, dx, 0.0), np.where(condition, 0.0, dy)
-
-
-@jvp(np.clip)
 def clip_jvp(x, low, high, dx, dlow, dhigh):
     return (np.where(dx == 0.0, 0.0, dx * np.where(np.maximum(x, low) < high, 1.0, np.where(
                 np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
@@ -414,44 +352,91 @@ def clip_jvp(x, low, high, dx, dlow, dhigh):
                 np.maximum(x, low) == high, 0.5, np.where(high == high, 0.0, np.nan)))))
 
 
-@jvp(np.sum)
+declare("np.clip", vjps=[variant(clip, broadcasts=True)], jvps=[clip_jvp], result="broadcast")
+
+
+def sum_all(x, g):
+    return g                                          # broadcast into every element
+
+
+def sum_axis(x, axis, g):
+    return np.broadcast_to(np.expand_dims(g, axis), x.shape), None
+
+
 def sum_all_jvp(x, dx):
     return np.sum(dx)
 
 
-@jvp(np.sum)
 def sum_axis_jvp(x, axis, dx, daxis):
     return np.sum(dx, axis), None
 
 
-@jvp(np.mean)
+declare("np.sum", vjps=[sum_all, variant(sum_axis, broadcast_view=True)], jvps=[sum_all_jvp, sum_axis_jvp],
+        result="reduction", value=True)
+
+
+def mean_all(x, g):
+    return g / x.size
+
+
+def mean_axis(x, axis, g):
+    return np.broadcast_to(np.expand_dims(g, axis) / x.shape[axis], x.shape), None
+
+
 def mean_all_jvp(x, dx):
     return np.sum(dx) / x.size
 
 
-@jvp(np.mean)
 def mean_axis_jvp(x, axis, dx, daxis):
     return np.sum(dx, axis) / x.shape[axis], None
 
 
-@jvp(np.prod)
+declare("np.mean", vjps=[mean_all, variant(mean_axis, broadcast_view=True)], jvps=[mean_all_jvp, mean_axis_jvp],
+        result="reduction", value=True)
+
+
+def prod_all(x, g, out):
+    return g * out / x                                # needs x != 0
+
+
+def prod_axis(x, axis, g, out):
+    return np.expand_dims(g * out, axis) / x, None    # needs x != 0
+
+
 def prod_all_jvp(x, dx, out):
     return out * np.sum(dx / x)                       # needs x != 0
 
 
-@jvp(np.prod)
 def prod_axis_jvp(x, axis, dx, daxis, out):
     return out * np.sum(dx / x, axis), None
 
 
+declare("np.prod", vjps=[prod_all, prod_axis], jvps=[prod_all_jvp, prod_axis_jvp], result="reduction", value=True)
+
+
+# A reduction's max or min: g split equally among the tied extrema (JAX, autograd). Where the
+# extremum is nan no element equals it: 0 / 0 makes every partial of that slice nan (JAX too),
+# unless g is 0 there (the value does not reach the result), which counts once more so that
+# the slice stays 0. np.divide: a scalar division by zero raises under numba, the ufunc not.
+def extremum_all(x, g, out):
+    return np.divide(np.where(x == out, g, 0.0), np.sum(x == out) + (g == 0.0))
+
+
+def extremum_axis_of_vector(x, axis, g, out):
+    return np.divide(np.where(x == out, g, 0.0), np.sum(x == out) + (g == 0.0)), None
+
+
+def extremum_axis(x, axis, g, out):
+    return np.divide(np.where(x == np.expand_dims(out, axis), np.expand_dims(g, axis), 0.0),
+                     np.expand_dims(np.sum(x == np.expand_dims(out, axis), axis) + (g == 0.0), axis)), None
+
+
 # the tangent is the mean of dx over the tied extrema; of a nan slice, nan unless dx is 0 on
 # all of it (as the vjp: nan to every element of the slice)
-@jvp(np.max, np.amax, np.min, np.amin)
 def extremum_all_jvp(x, dx, out):
     return np.divide(np.sum(np.where(x == out, dx, 0.0)), np.sum(x == out) + np.all(dx == 0.0))
 
 
-@jvp(np.max, np.amax, np.min, np.amin)
 def extremum_axis_jvp(x, axis, dx, daxis, out):
     # np.asarray: of a vector, out is a scalar, which np.expand_dims does not take under numba
     return np.divide(np.sum(np.where(x == np.expand_dims(np.asarray(out), axis), dx, 0.0), axis),
@@ -459,36 +444,116 @@ def extremum_axis_jvp(x, axis, dx, daxis, out):
                      + (np.sum(dx != 0.0, axis) == 0)), None
 
 
-@jvp(np.dot, np.matmul, operator.matmul)
+EXTREMUM_VJPS = [extremum_all, variant(extremum_axis_of_vector, ranks=(1,)), extremum_axis]
+declare("np.max", "np.amax", vjps=EXTREMUM_VJPS, jvps=[extremum_all_jvp, extremum_axis_jvp],
+        result="reduction", value=True)
+declare("np.min", "np.amin", vjps=EXTREMUM_VJPS, jvps=[extremum_all_jvp, extremum_axis_jvp],
+        result="reduction", value=True)
+
+
+def dot_vv(a, b, g):
+    return g * b, g * a
+
+
+def dot_mv(a, b, g):
+    return np.outer(g, b), a.T @ g
+
+
+def dot_vm(a, b, g):
+    return b @ g, np.outer(a, g)
+
+
+def dot_mm(a, b, g):
+    return g @ b.T, a.T @ g
+
+
 def product_jvp(a, b, da, db):
     return da @ b, a @ db
 
 
-@jvp(np.outer)
+# for the ranks adjoint supports (1 and 2), np.dot, np.matmul and @ are one product
+declare("np.dot", "np.matmul", "operator.matmul",
+        vjps=[variant(dot_vv, ranks=(1, 1)), variant(dot_mv, ranks=(2, 1), exact_shape=True),
+              variant(dot_vm, ranks=(1, 2), exact_shape=True), variant(dot_mm, ranks=(2, 2), exact_shape=True)],
+        jvps=[product_jvp], result="matmul", value=True, costly=True)
+
+
+def outer(a, b, g):
+    return g @ b, a @ g
+
+
 def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
-@jvp(np.transpose)
+declare("np.outer", vjps=[outer], jvps=[outer_jvp], result="matrix", value=True)
+
+
+def transpose(x, g):
+    return np.transpose(g)
+
+
 def transpose_jvp(x, dx):
     return np.transpose(dx)
 
 
-@jvp(np.reshape)
+declare("np.transpose", vjps=[transpose], jvps=[transpose_jvp], result="like")
+
+
+def reshape(x, shape, g):
+    return np.reshape(g, x.shape), None
+
+
 def reshape_jvp(x, shape, dx, dshape):
     return np.reshape(dx, shape), None
 
 
-@jvp(np.ravel)
+declare("np.reshape", vjps=[reshape], jvps=[reshape_jvp], result="reshape")
+
+
+def ravel(x, g):
+    return np.reshape(g, x.shape)
+
+
 def ravel_jvp(x, dx):
     return np.ravel(dx)
 
 
-@jvp(np.copy, np.ascontiguousarray)
+declare("np.ravel", vjps=[ravel], jvps=[ravel_jvp], result="vector")
+
+
+def copy_(x, g):
+    return g
+
+
 def copy_jvp(x, dx):
     return np.copy(dx)
 
 
-@jvp(np.linalg.norm)
+declare("np.copy", vjps=[copy_], jvps=[copy_jvp], result="like")
+declare("np.ascontiguousarray", vjps=[copy_], jvps=[copy_jvp])
+
+
+def norm(x, g, out):
+    return g * x / out                                # needs x != 0
+
+
 def norm_jvp(x, dx, out):
     return np.sum(x * dx) / out
+
+
+declare("np.linalg.norm", vjps=[norm], jvps=[norm_jvp], result="scalar")
+
+
+# sequences of arrays or scalars: the contribution to part number k, which starts at `offset`
+def stacked_part(part, k, offset, g):
+    return g[k]
+
+
+def concatenated_part(part, k, offset, g):
+    return g[offset:offset + part.shape[0]]
+
+
+declare("np.stack", parts=stacked_part, result="stack", allocates=True)
+declare("np.array", parts=stacked_part, result="array", allocates=True)
+declare("np.concatenate", parts=concatenated_part, result="concatenate", allocates=True)

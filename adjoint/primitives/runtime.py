@@ -16,6 +16,7 @@ writes the source of each one used at the top of the module, which stays standal
 from __future__ import annotations
 
 from ..errors import AdjointError
+from .table import numpy_loops
 
 
 def source(name: str) -> str:
@@ -134,8 +135,8 @@ def _axis_reduction(kind: str, rank: int) -> str:
 
 
 # numpy's loops for these are vectorized (SIMD); numba's call the C library per element
-NUMPY_LOOPS = ("exp", "log", "tanh", "sin", "cos", "tan", "sinh", "cosh", "expm1", "log1p",
-               "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "log2", "log10")
+# (the records flagged numpy_loop in rules.py)
+NUMPY_LOOPS = numpy_loops()
 NUMPY_LOOP_MIN_SIZE = 1024         # below this, leaving for object mode costs more (~6 us) than it saves
 
 

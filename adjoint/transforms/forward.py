@@ -23,6 +23,7 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import derivative, operands
 from ..errors import AdjointError, locate
+from ..ir import annotations
 from ..ir import nodes
 from ..ir.grammar import is_linear_chain, linear_terms, primitive_of
 from ..primitives import rules
@@ -55,7 +56,7 @@ class _Forward:
         header = nodes.comment("Tangents: d_v is the derivative of v along the input direction.", final)
         out = [header] + self.zero_tangents_of_written_arguments(args, final) + out + [nodes.return_(nodes.tuple_([copy.deepcopy(result), tangent]), final)]
         fn = nodes.function("jvp_" + self.tree.name, args + [self.d(w) for w in self.a.wrt], out, self.tree)
-        fn.runtime_helpers = []
+        annotations.set(fn, "runtime_helpers", [])
         return fn
 
     def zero_tangents_of_written_arguments(self, args, origin):

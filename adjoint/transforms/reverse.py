@@ -32,6 +32,7 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
+from ..ir import annotations
 from ..ir import nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
@@ -71,9 +72,9 @@ class _Reverse:
         forward = self.placeholders(body, args) + forward
         originals = {id(stmt) for stmt in body}
         for stmt in forward:                     # the primal lines stay, for readability
-            stmt.primal = id(stmt) in originals and isinstance(stmt, gast.Assign)
+            annotations.set(stmt, "primal", id(stmt) in originals and isinstance(stmt, gast.Assign))
         header = nodes.comment("Reverse sweep: s_v is the sensitivity of the result to v.", final)
-        header.keep = True
+        annotations.set(header, "keep", True)
         inits = [header]
         result = self.a.result
         if not cotangent and shapes.type_of(result, self.a.types).is_array:
@@ -113,7 +114,7 @@ class _Reverse:
             value = nodes.tuple_([nodes.clone(kept), value])
         out = forward + inits + backward + [nodes.return_(value, final)]
         fn = nodes.function(("vjp_" if cotangent else "grad_") + self.tree.name, args + extra, out, self.tree)
-        fn.runtime_helpers = sorted(self.helpers)
+        annotations.set(fn, "runtime_helpers", sorted(self.helpers))
         return fn
 
     def placeholders(self, body, args):
@@ -279,10 +280,10 @@ class _Reverse:
             # optimizer may assign it to a zero sensitivity instead of adding it
             same_shape = (is_partial is True and value is unreduced and out.is_array
                           and self.type(operand).is_array)
-            update.full_shape = (same_shape and not isinstance(value, gast.Name)) \
-                or getattr(expression, "exact_shape", False)
-            update.alias_of = value.id if same_shape and isinstance(value, gast.Name) else None
-            update.broadcast_view = getattr(expression, "broadcast_view", False)
+            annotations.set(update, "full_shape", (same_shape and not isinstance(value, gast.Name))
+                            or annotations.get(expression, "exact_shape"))
+            annotations.set(update, "alias_of", value.id if same_shape and isinstance(value, gast.Name) else None)
+            annotations.set(update, "broadcast_view", annotations.get(expression, "broadcast_view"))
             updates.append(update)
         return updates
 
@@ -326,7 +327,7 @@ class _Reverse:
 
     def loop(self, stmt, defined, depth):
         """Checkpoint each iteration forward; restore, replay and reverse it backward."""
-        body = [s for s in stmt.body if not getattr(s, "loop_exit", False)]
+        body = [s for s in stmt.body if not annotations.get(s, "loop_exit")]
         counted = isinstance(stmt, gast.While) or len(body) != len(stmt.body)
         index = stmt.target.id if isinstance(stmt, gast.For) else None
         own = self.assigned(stmt.body)
@@ -452,7 +453,7 @@ def _stored_in_order(target) -> list:
 
 
 def _text(stmt) -> str:
-    return getattr(stmt, "source_text", "") or ""
+    return annotations.get(stmt, "source_text") or ""
 
 
 def _key(atom):
@@ -460,7 +461,7 @@ def _key(atom):
 
 
 def _marked(comment):
-    comment.block_head = True
+    annotations.set(comment, "block_head", True)
     return comment
 
 
@@ -471,8 +472,8 @@ def _group_comments(stmts):
         if type(stmt) is gast.AugAssign or type(stmt) is gast.Assign:    # most: passed on
             out.append(stmt)
             continue
-        if nodes.is_comment(stmt) and getattr(stmt, "block_head", False):
-            key = (stmt.value.value, getattr(stmt, "source_file", None), stmt.lineno)
+        if nodes.is_comment(stmt) and annotations.get(stmt, "block_head"):
+            key = (stmt.value.value, annotations.get(stmt, "source_file"), stmt.lineno)
             if key == last:
                 continue
             last = key

@@ -21,7 +21,9 @@ import copy
 
 import gast
 
+from .. import primitives
 from ..errors import AdjointError, locate
+from ..ir import annotations
 from ..ir import nodes
 from ..primitives import runtime
 
@@ -108,7 +110,7 @@ class LoopFrame:
         pushes = [nodes.assign(nodes.subscript(self.tapes[v], copy.deepcopy(at), store=True), v, self.stmt)
                   for v in self.carried]
         for push in pushes:
-            push.checkpoint = True
+            annotations.set(push, "checkpoint", True)
         return pushes
 
     def popped(self, var):
@@ -148,7 +150,7 @@ class LoopFrame:
             body = self.forward.body
             k = next(i for i, s in enumerate(body) if _defines(s, v))
             capture = nodes.if_(first, keep, origin=self.stmt)
-            capture.first_iteration = True          # optimize.allocate_once may add to it
+            annotations.set(capture, "first_iteration", True)          # optimize.allocate_once may add to it
             body[k + 1:k + 1] = [capture]
 
         class Serve(gast.NodeTransformer):
@@ -161,7 +163,7 @@ class LoopFrame:
     def record_writes(self):
         """Record tapes for the arrays the forward loop writes; returns the reverse undo."""
         writes = [s for s in statements(self.forward.body) if isinstance(s, gast.Assign)
-                  and isinstance(s.targets[0], gast.Subscript) and not getattr(s, "checkpoint", False)]
+                  and isinstance(s.targets[0], gast.Subscript) and not annotations.get(s, "checkpoint")]
         arrays = sorted({s.targets[0].value.id for s in writes})
         if not arrays:
             return []
@@ -190,14 +192,14 @@ class LoopFrame:
             helper = self.owner.helper(runtime.undo(ranks[y]))
             restore = nodes.assign(tops[y], nodes.call(nodes.name(helper), [
                 records[y], tops[y], copy.deepcopy(self.at_reverse), y]), self.stmt)
-            restore.also_writes = {y}                  # it puts elements of y back
+            annotations.set(restore, "also_writes", {y})                  # it puts elements of y back
             undo.append(restore)
         return undo
 
 
 # intermediates the reverse loop reads back instead of replaying ---------------------------------
 
-COSTLY_CALLS = {"np.dot", "np.matmul"} | {f"np.{f}" for f in runtime.NUMPY_LOOPS}
+COSTLY_CALLS = primitives.spelled("costly")      # np.dot, np.tanh, ...: the records flagged costly or numpy_loop
 SHAPE_CHANGING = {"np.nonzero", "np.flatnonzero", "np.argwhere", "np.unique", "np.extract",
                   "np.compress", "np.trim_zeros"}
 
