@@ -214,3 +214,36 @@ def test_rejection_is_a_located_adjoint_error(name):
         assert lines[int(where["line"]) - 1].strip() in message, message
     if name not in WITHOUT_HINT:
         assert "\nhint: " in message, message
+
+
+def _reach():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "reach.py"
+    spec = importlib.util.spec_from_file_location("reach", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reach_report_classifies_and_tabulates():
+    import io
+    reach = _reach()
+    out = io.StringIO()
+    results = reach.run(["python"], only={"rosenbrock"}, out=out)
+    assert results["rosen_scipy", "python"][0] == "pass"
+    assert results["rosen_2d", "python"][:2] == ("rejected", "only plain positional parameters are supported")
+    text = out.getvalue()
+    assert "pass %" in text and "by programs blocked" in text
+    assert re.search(r"loop\s+3\s+1\s+0\s+2\s+0\s+0\s+33%", text), text
+
+
+def test_reach_comparison_catches_a_wrong_gradient():
+    reach = _reach()
+    program = BY_NAME["rosen_loop"]
+    right = finite_difference(program.fn, program.arguments(), 0)
+    assert reach.compare((right,), program, program.arguments()) is None
+    off = right.copy()
+    off[2] *= 1.001
+    assert "max |adjoint - finite differences|" in reach.compare((off,), program, program.arguments())
+    assert "shape" in reach.compare((right[:-1],), program, program.arguments())
