@@ -20,8 +20,7 @@ import numpy as np
 
 from .. import primitives
 from ..errors import AdjointTypeError, locate
-from ..ir import annotations
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,10 +114,16 @@ def _shape_read(node, shapes_of):
 
 
 def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict:
-    """name -> Type for every variable of a normalized function."""
+    """name -> Type for every variable of a normalized function.
+
+    Each round types the assignments in order; another runs while one changes a type, since
+    an assignment read earlier may have given it. Not without loops when no type changed
+    but names typed for the first time: there every read of a name follows its assignments
+    (in a correct program), so no statement read a type that then changed."""
     types = dict(signature)
+    loops = any(isinstance(stmt, (gast.For, gast.While)) for stmt in nodes.statements(tree.body))
     for _ in range(50):
-        changed = False
+        changed = retyped = False
         for stmt in _assignments(tree.body):
             try:
                 assigned = _assigned_types(stmt, types, filename)
@@ -135,7 +140,8 @@ def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict
                 if merged != old:
                     types[name] = merged
                     changed = True
-        if not changed:
+                    retyped = retyped or old is not None
+        if not changed or not (loops or retyped):
             break
     _check_element_writes(tree, types, filename)
     return types

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import AdjointArgumentError, AdjointError
+from .arguments import parameters
 from .gradient import GradientFunction
 
 
@@ -48,7 +49,7 @@ def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None, debug=Fa
     cotangent = vjp(fn, wrt, target=target, jit_options=jit_options, debug=debug)
 
     def jacobian_at(*args):
-        names = tangent._arg_names
+        names = list(parameters(fn))
         k = wrt if isinstance(wrt, int) else names.index(wrt)
         x = np.asarray(args[k], dtype=float)
         zero = np.zeros(x.shape) if x.ndim else 0.0
@@ -92,7 +93,7 @@ def hessian(fn, wrt=0, *, target="cpu", jit_options=None, debug=False):
     product = hvp(fn, wrt, target=target, jit_options=jit_options, debug=debug)
 
     def hessian_at(*args):
-        names = GradientFunction(fn, wrt, target="python")._arg_names
+        names = list(parameters(fn))
         k = wrt if isinstance(wrt, int) else names.index(wrt)
         x = np.asarray(args[k], dtype=float)
         if x.ndim == 0:

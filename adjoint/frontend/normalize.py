@@ -42,8 +42,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError, locate
-from ..ir import annotations
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
 from .structure import flag_exits, structure_returns
@@ -76,7 +75,7 @@ class _Normalizer:
         for stmt in stmts:
             out.extend(self.statement(stmt))
         self.available = outer
-        return out or [gast.Pass()]
+        return out or [nodes.pass_()]
 
     def statement(self, stmt):
         method = getattr(self, "stmt_" + type(stmt).__name__)
@@ -95,7 +94,8 @@ class _Normalizer:
         # simple statements store names only in their targets
         changed = {n.id for s in produced if isinstance(s, (gast.Assign, gast.AugAssign))
                    for target in (s.targets if isinstance(s, gast.Assign) else [s.target])
-                   for n in trees.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+                   for n in ((target,) if type(target) is gast.Name else trees.walk(target))
+                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         changed |= {s.targets[0].value.id for s in produced if isinstance(s, gast.Assign)
                     and isinstance(s.targets[0], gast.Subscript)}
         self.available = {k: (t, reads) for k, (t, reads) in self.available.items()
@@ -108,10 +108,10 @@ class _Normalizer:
         return []                                                  # a stray constant
 
     def stmt_Break(self, stmt):
-        return [gast.Break()]
+        return [nodes.break_()]
 
     def stmt_Continue(self, stmt):
-        return [gast.Continue()]
+        return [nodes.continue_()]
 
     def stmt_Assign(self, stmt):
         return self.assign(stmt.targets[0], stmt.value, stmt)
@@ -119,9 +119,9 @@ class _Normalizer:
     def stmt_AugAssign(self, stmt):
         target = self.target(stmt.target)
         load = nodes.clone(target)
-        load.ctx = gast.Load()
+        load.ctx = nodes.make(gast.Load)
         pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
-        combined = gast.BinOp(left=left, op=stmt.op, right=stmt.value)
+        combined = nodes.binop(left, stmt.op, stmt.value)
         p, rhs = self.rhs(combined, stmt, prenamed=True)
         return pre + p + self.bind(target, rhs, stmt)
 
@@ -151,8 +151,8 @@ class _Normalizer:
     def stmt_While(self, stmt):
         pre, test = self.atom(stmt.test, stmt)
         stop = self.namer.temp()
-        check = pre + [nodes.assign(stop, gast.UnaryOp(op=gast.Not(), operand=test), stmt),
-                       nodes.if_(stop, [gast.Break()], origin=stmt)]
+        check = pre + [nodes.assign(stop, nodes.not_(test), stmt),
+                       nodes.if_(stop, [nodes.break_()], origin=stmt)]
         body = check + self.block(stmt.body)
         return [nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)]
 
@@ -203,7 +203,7 @@ class _Normalizer:
                 atoms.append(a)
             return pre + direct + [nodes.assign(n, a, stmt) for n, a in zip(names, atoms) if a is not None]
         pre, source = self.atom(value, stmt)
-        unpack = gast.Assign(targets=[nodes.tuple_(names, store=True)], value=source, type_comment=None)
+        unpack = nodes.assign_to(nodes.tuple_(names, store=True), source)
         return pre + [nodes.located(unpack, stmt)]
 
     def target(self, target):
@@ -318,7 +318,7 @@ class _Normalizer:
         for keyword in expr.keywords:
             p, a = self.atom(keyword.value, stmt)
             pre += p
-            keywords.append(gast.keyword(arg=keyword.arg, value=a))
+            keywords.append(nodes.keyword(keyword.arg, a))
         callee = annotations.get(expr, "callee")
         if isinstance(callee, types.FunctionType) and not _has_rule(callee):
             return self.inline(expr, callee, args, pre, stmt)
@@ -334,30 +334,30 @@ class _Normalizer:
             p, a = self.atom(elt, stmt)
             pre += p
             elts.append(a)
-        return pre, type(node)(elts=elts, ctx=gast.Load())
+        return pre, nodes.make(type(node), elts=elts, ctx=nodes.make(gast.Load))
 
     def rhs_compare(self, expr, stmt):
         pre, left = self.atom(expr.left, stmt)
         if len(expr.ops) == 1:
             p, right = self.atom(expr.comparators[0], stmt)
-            compare = gast.Compare(left=left, ops=[type(expr.ops[0])()], comparators=[right])
+            compare = nodes.compare(left, nodes.make(type(expr.ops[0])), right)
             return pre + p, _folded(compare)
         # a < b < c  ->  (a < b) and (b < c), b evaluated once
-        first = gast.Compare(left=left, ops=[expr.ops[0]], comparators=[expr.comparators[0]])
-        rest = gast.Compare(left=expr.comparators[0], ops=expr.ops[1:], comparators=expr.comparators[1:])
+        first = nodes.compare(left, expr.ops[0], expr.comparators[0])
+        rest = nodes.make(gast.Compare, left=expr.comparators[0], ops=expr.ops[1:], comparators=expr.comparators[1:])
         p, a = self.atom(expr.comparators[0], stmt)
         first.comparators = [a]
         rest.left = a
         if isinstance(a, gast.Name):
             annotations.set(a, "renamed", True)      # b in a < b < c: normalized once, not renamed again
-        return self.rhs_boolop(gast.BoolOp(op=gast.And(), values=[first, rest]), stmt, pre + p)
+        return self.rhs_boolop(nodes.boolop("and", [first, rest]), stmt, pre + p)
 
     def rhs_boolop(self, expr, stmt, pre=()):
         pre = list(pre)
         result = self.namer.temp()
         p, first = self.rhs(expr.values[0], stmt)
         remaining = expr.values[1:]
-        rest = remaining[0] if len(remaining) == 1 else gast.BoolOp(op=expr.op, values=remaining)
+        rest = remaining[0] if len(remaining) == 1 else nodes.boolop(expr.op, remaining)
         if isinstance(first, gast.Constant) and remaining:
             # known at compile time (`C <= 0.5 or ...` with a module constant C): emit only the
             # operand Python would evaluate; numba's pruning of a constant branch can leave a
@@ -374,7 +374,7 @@ class _Normalizer:
         if isinstance(expr.op, gast.And):
             pre.append(nodes.if_(result, branch, origin=stmt))
         else:
-            pre.append(nodes.if_(result, [gast.Pass()], branch, origin=stmt))
+            pre.append(nodes.if_(result, [nodes.pass_()], branch, origin=stmt))
         return pre, nodes.name(result)
 
     def rhs_ifexp(self, expr, stmt):
@@ -396,7 +396,7 @@ class _Normalizer:
                 p, a = self.index(elt, stmt)
                 pre += p
                 atoms.append(a)
-            return pre, gast.Tuple(elts=atoms, ctx=gast.Load())
+            return pre, nodes.tuple_of(atoms)
         if isinstance(index, gast.Slice):
             pre, bounds = [], {}
             for field in ("lower", "upper", "step"):
@@ -405,7 +405,7 @@ class _Normalizer:
                     p, value = self.atom(value, stmt)
                     pre += p
                 bounds[field] = value
-            return pre, gast.Slice(**bounds)
+            return pre, nodes.slice_(**bounds)
         return self.atom(index, stmt)
 
     # helpers ------------------------------------------------------------------------------
@@ -484,23 +484,23 @@ def _nested(call, stmt, normalizer):
     callee = annotations.get(call, "callee")
     if callee in (min, max, math.hypot) and len(call.args) > 2 and not call.keywords:
         pre = []
-        inner = gast.Call(func=nodes.clone(call.func), args=call.args[:2], keywords=[])
+        inner = nodes.call(nodes.clone(call.func), call.args[:2])
         annotations.set(inner, "callee", callee)
         for arg in call.args[2:]:
             p, a = normalizer.to_atom(inner, stmt)
             pre += p
-            inner = gast.Call(func=nodes.clone(call.func), args=[a, arg], keywords=[])
+            inner = nodes.call(nodes.clone(call.func), [a, arg])
             annotations.set(inner, "callee", callee)
         return pre, inner
     if callee is math.log and len(call.args) == 2:
         logs, pre = [], []
         for arg in call.args:
-            single = gast.Call(func=nodes.clone(call.func), args=[arg], keywords=[])
+            single = nodes.call(nodes.clone(call.func), [arg])
             annotations.set(single, "callee", callee)
             p, a = normalizer.to_atom(single, stmt)
             pre += p
             logs.append(a)
-        return pre, gast.BinOp(left=logs[0], op=gast.Div(), right=logs[1])
+        return pre, nodes.binop(logs[0], "/", logs[1])
     return [], call
 
 

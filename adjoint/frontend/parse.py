@@ -27,8 +27,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError, Location
-from ..ir import annotations
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 from ..primitives import runtime
 from .namespace import GlobalNames, is_reserved
 
@@ -95,7 +94,8 @@ def _function_tree(fn, filename):
     dedented = textwrap.dedent(source)
     indent = len(lines[0]) - len(lines[0].lstrip()) if source.strip() else 0
     try:
-        tree = trees.parse(dedented).body[0]
+        # parsed at its line in the file: the lines of positions need no shifting afterwards
+        tree = trees.parse("\n" * (start - 1) + dedented).body[0]
     except SyntaxError as exc:
         # inspect gives a lambda's lines, which may be a fragment of a statement
         if fn.__name__ != "<lambda>":
@@ -112,16 +112,16 @@ def _function_tree(fn, filename):
         raise AdjointError(f"{fn.__qualname__} is not defined with `def`",
                            location=Location(filename, start, indent),
                            hint="lambdas cannot be differentiated; define a named function")
-    for node in trees.walk(tree):
-        known = node.__dict__              # no node class gives a default lineno
-        if "lineno" in known:
-            known["lineno"] += start - 1
-            known["col_offset"] = (node.col_offset or 0) + indent
-            if known.get("end_lineno") is not None:
-                known["end_lineno"] += start - 1
-                known["end_col_offset"] = (node.end_col_offset or 0) + indent
-            if isinstance(node, gast.stmt):
-                _annotate_source(node, start, lines)
+    if indent:                             # a method or nested function: columns shifted
+        for node in trees.walk(tree):
+            known = node.__dict__          # no node class gives a default lineno
+            if "lineno" in known:
+                known["col_offset"] = (node.col_offset or 0) + indent
+                if known.get("end_lineno") is not None:
+                    known["end_col_offset"] = (node.end_col_offset or 0) + indent
+    for stmt in [tree, *nodes.statements(tree.body)]:
+        if isinstance(stmt, gast.stmt):     # (not an except clause)
+            _annotate_source(stmt, start, lines)
     return tree
 
 
@@ -169,7 +169,7 @@ def _rename_reserved_locals(tree) -> set[str]:
 def _strip_docstring(body):
     if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
             and isinstance(body[0].value.value, str):
-        return body[1:] or [gast.Pass()]
+        return body[1:] or [nodes.pass_()]
     return body
 
 
@@ -307,10 +307,9 @@ def _method_call(node, local_names):
         return None                                   # np.sum(...) and the like: a module
     args = list(node.args)
     if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
-        args = [gast.Tuple(elts=args, ctx=gast.Load())]
+        args = [nodes.tuple_of(args)]
     callee = METHODS[func.attr]
-    call = gast.Call(func=nodes.attribute(spelling(callee)), args=[receiver] + args,
-                     keywords=node.keywords)
+    call = nodes.call(spelling(callee), [receiver] + args, node.keywords)
     annotations.set(call, "callee", callee)
     return gast.copy_location(call, node)
 

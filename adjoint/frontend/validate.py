@@ -18,8 +18,7 @@ import numpy as np
 
 from ..analysis import shapes
 from ..errors import AdjointError, locate
-from ..ir import annotations
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 from ..primitives import rules
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
@@ -75,7 +74,19 @@ def check_views(parsed, argument_types=None) -> None:
     """AdjointError at an in-place write into memory another name of the function sees.
     `argument_types` (user argument name -> shapes.Type), where known, settles whether `z = y`
     or `r = A[i]` makes a view; without them an argument's rank is open and counts as an array."""
-    _SharedMemory(parsed, argument_types=argument_types).check()
+    if _may_write_in_place(parsed.tree):         # else there is nothing to check (most scalar code)
+        _SharedMemory(parsed, argument_types=argument_types).check()
+
+
+def _may_write_in_place(tree) -> bool:
+    """Whether `tree` holds a statement _SharedMemory.in_place_writes may find: an augmented
+    assignment, a store into an element or slice, or a call of a helper."""
+    for stmt in _statements(tree.body):
+        if isinstance(stmt, gast.AugAssign) or (
+                isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)):
+            return True
+    return any(isinstance(node, gast.Call) and _is_python_function(getattr(node, "callee", None))
+               for node in trees.walk_branches(tree))
 
 
 class _Validator:

@@ -52,7 +52,7 @@ ANNOTATIONS = {a.name: a for a in (
                "the file the statement comes from, where it is not the differentiated function's "
                "(an inlined helper's): emitted lines map back to it",
                set_by="frontend/normalize; ir/nodes.located gives it to every node derived from one",
-               read_by="lower/emit, transforms/reverse",
+               read_by="lower/emit, transforms/reverse, errors.locate (directly: errors sits below ir)",
                default=None, survives_rebuild=True),
     Annotation("renamed", "Name",
                "already normalized and renamed (an inlined helper's name, or the middle operand of "

@@ -187,6 +187,7 @@ def replace_bottom_up(root, kind, replace):
     children and then returns replace(node) does, without its call for every other node."""
     found = []                    # (parent, field, index in a list field or None, node), pre-order
     todo = [root]
+    constant, name = gast.Constant, gast.Name
     while todo:
         node = todo.pop()
         for field in _child_fields(type(node)):
@@ -194,13 +195,15 @@ def replace_bottom_up(root, kind, replace):
             if isinstance(value, ast.AST):
                 if type(value) is kind:
                     found.append((node, field, None, value))
-                todo.append(value)
+                if type(value) is not constant and not (type(value) is name and value.annotation is None):
+                    todo.append(value)      # (nothing is under a constant or a plain name)
             elif isinstance(value, list):
                 for index, item in enumerate(value):
                     if isinstance(item, ast.AST):
                         if type(item) is kind:
                             found.append((node, field, index, item))
-                        todo.append(item)
+                        if type(item) is not constant and not (type(item) is name and item.annotation is None):
+                            todo.append(item)
     for parent, field, index, node in reversed(found):      # a node's descendants come after it
         if index is None:
             setattr(parent, field, replace(node))

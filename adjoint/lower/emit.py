@@ -19,8 +19,7 @@ import dataclasses
 import astor
 import gast
 
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from . import unparse
 
 INDENT = "    "
@@ -131,7 +130,7 @@ class _Printer:
             return self.unparser.expression(node)
         except unparse.Unsupported:
             self.unprinted(node)
-            text = _astor_source(gast.Assign(targets=[nodes.name("_", store=True)], value=node, type_comment=None))
+            text = _astor_source(nodes.assign("_", node))
             return text[len("_ = "):]
 
     def unprinted(self, *parts):
@@ -172,6 +171,6 @@ def _negatives_as_operators(node):
         def visit_Constant(self, constant):
             value = constant.value
             if type(value) in (int, float) and value < 0:
-                return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=-value, kind=None))
+                return nodes.neg(nodes.const(-value))
             return constant
     return Negate().visit(copy.deepcopy(node))

@@ -25,8 +25,7 @@ import math
 
 import gast
 
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..primitives import runtime
 from .allocate import allocate_once
 from .carry import carry_scatter_adds
@@ -235,6 +234,9 @@ def _is(node, value):
     return _number(node) and node.value == value
 
 
+_LEAVES = frozenset((gast.Name, gast.Constant))       # nothing folds in them (nor under a name)
+
+
 class _Fold:
     """Folds bottom-up, children first (a hand-written traversal: NodeTransformer's generic
     one took most of this pass's time on long functions), copying only what changes. A
@@ -258,17 +260,23 @@ class _Fold:
 
     def visit(self, node):
         kind = type(node)
-        if kind is gast.Name:
+        if kind in _LEAVES:
             return node
         new = None
         for field in nodes.child_fields(kind):
             value = getattr(node, field, None)
             if type(value) is list:
-                items = [self.visit(item) if isinstance(item, gast.AST) else item for item in value]
-                if any(a is not b for a, b in zip(items, value)):
+                items = None                   # a copy of the list, once an item folds
+                for k, item in enumerate(value):
+                    if type(item) not in _LEAVES and isinstance(item, gast.AST):
+                        folded = self.visit(item)
+                        if folded is not item:
+                            items = items or list(value)
+                            items[k] = folded
+                if items is not None:
                     new = new or copy.copy(node)
                     setattr(new, field, items)
-            elif isinstance(value, gast.AST):
+            elif type(value) not in _LEAVES and isinstance(value, gast.AST):
                 folded = self.visit(value)
                 if folded is not value:
                     new = new or copy.copy(node)
@@ -279,6 +287,8 @@ class _Fold:
 
     def visit_BinOp(self, node):
         left, right, op = node.left, node.right, node.op
+        if type(left) is not gast.Constant and type(right) is not gast.Constant:
+            return node                                  # every fold below needs a number
         if _number(left) and _number(right) and isinstance(op, (gast.Add, gast.Sub, gast.Mult)):
             value = {gast.Add: left.value + right.value, gast.Sub: left.value - right.value,
                      gast.Mult: left.value * right.value}[type(op)]
@@ -313,7 +323,7 @@ class _Fold:
         else:
             return node
         new = copy.copy(node)
-        new.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
+        new.op = nodes.make(gast.Sub if isinstance(node.op, gast.Add) else gast.Add)
         new.value = value
         return self._done(new)
 
@@ -414,8 +424,7 @@ class _ZeroState:
             if rewrite and type(target) is gast.Name and target.id in zero \
                     and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
                 value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
-                stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
-                                                     type_comment=None), stmt)
+                stmts[i] = nodes.assign_to(target, value, stmt)
                 self.changed = True
             zero.difference_update(self.summaries.written(stmt))
         elif isinstance(stmt, gast.If):
@@ -566,7 +575,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
                     if name in reads:
                         reads[name] += count
     changed = False
-    forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
+    forwarded = nodes.pass_()                # marks the copies forwarded, removed at the end
     for block in _blocks(fn):
         index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
@@ -592,7 +601,7 @@ def forward_copies(fn, names, summaries=None) -> bool:
             block[i] = forwarded
             changed = True
         if forwarded in block:          # dropped now, or the next round's dead-code pass would
-            block[:] = [s for s in block if s is not forwarded] or [gast.Pass()]
+            block[:] = [s for s in block if s is not forwarded] or [nodes.pass_()]
     return changed
 
 
@@ -747,7 +756,7 @@ class _Liveness:
             if not _real(body) and not _real(orelse):
                 return []
             new = copy.copy(stmt)
-            new.body = body if _real(body) else [gast.Pass()]
+            new.body = body if _real(body) else [nodes.pass_()]
             new.orelse = orelse if _real(orelse) else []
             live.clear()
             live |= live_body
@@ -776,7 +785,7 @@ class _Liveness:
         head = self.head(loop, True, loop.body, live_out, index)
         body, _ = self.block(loop.body, head)
         new = copy.copy(loop)
-        new.body = body if _real(body) else [gast.Pass()]
+        new.body = body if _real(body) else [nodes.pass_()]
         return [new], head.union(head_reads)
 
     def head(self, loop, with_exits, body, live_out, index):
@@ -811,5 +820,5 @@ def drop_orphan_comments(fn):
                 if following is None or nodes.is_comment(following) or isinstance(following, gast.Return):
                     continue
             result.append(stmt)
-        return result or [gast.Pass()]
+        return result or [nodes.pass_()]
     fn.body = clean(fn.body)

@@ -32,8 +32,7 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
 from .tapes import LoopFrame, has_slice, statements, stored_intermediates
@@ -236,7 +235,7 @@ class _Reverse:
             if value.id in self.gathered:         # the seed's `gradient = [s_a, s_b, s_c, s_d]`
                 elements = [nodes.name(self.sens(e.id)) if e.id in self.a.active else nodes.const(0.0)
                             for e in target.elts]
-                whole = nodes.call("np.array", [gast.List(elts=elements, ctx=gast.Load()),
+                whole = nodes.call("np.array", [nodes.list_of(elements),
                                                 nodes.attribute(f"{value.id}.dtype")])
                 return [nodes.assign(self.sens(value.id), whole, stmt)]
             return [self.accumulate(nodes.subscript(self.sens(value.id), k), self.sens(e.id), stmt)
@@ -318,10 +317,10 @@ class _Reverse:
             # the branch changes its own condition (a loop's `t_live`): keep the value it took
             taken = self.namer.fresh(test.id + "_taken")
             keep, test = [nodes.assign(taken, test, stmt)], nodes.name(taken)
-        forward = keep + [nodes.if_(test, f_body or [gast.Pass()], f_else, stmt)]
+        forward = keep + [nodes.if_(test, f_body or [nodes.pass_()], f_else, stmt)]
         if not (b_body or b_else):
             return forward, []
-        return forward, [nodes.if_(nodes.clone(test), b_body or [gast.Pass()], b_else, stmt)]
+        return forward, [nodes.if_(nodes.clone(test), b_body or [nodes.pass_()], b_else, stmt)]
 
     # loops ----------------------------------------------------------------------------------
 

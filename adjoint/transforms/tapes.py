@@ -23,8 +23,7 @@ import gast
 
 from .. import primitives
 from ..errors import AdjointError, locate
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..primitives import runtime
 
 TAPE_DTYPE = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
@@ -51,7 +50,7 @@ class LoopFrame:
         if not counted:
             at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
             if not _is_one(self.step):
-                at = gast.BinOp(left=nodes.atom(at), op=gast.FloorDiv(), right=copy.deepcopy(self.step))
+                at = nodes.binop(at, "//", copy.deepcopy(self.step))
             self.at_forward = self.at_reverse = at
             self.setup = [self.alloc(v, copy.deepcopy(trips)) for v in carried]
             forward.body = self.pushes(at) + forward.body
@@ -74,8 +73,7 @@ class LoopFrame:
         if isinstance(stmt, gast.While) and carried:
             full = self.namer.fresh("t_full")
             capacity_now = nodes.subscript(nodes.attribute(f"{self.tapes[carried[0]]}.shape"), 0)
-            grow = [nodes.assign(full, gast.Compare(left=nodes.name(count), ops=[gast.Eq()],
-                                                    comparators=[capacity_now]), stmt),
+            grow = [nodes.assign(full, nodes.compare(nodes.name(count), "==", capacity_now), stmt),
                     nodes.if_(full, [self.grown(v) for v in carried], origin=stmt)]
         forward.body = grow + self.pushes(count) + [nodes.accumulate(count, 1, stmt)] + forward.body
         head = []
@@ -125,7 +123,7 @@ class LoopFrame:
             tape = self.namer.fresh("tape_" + v)
             trips = nodes.call("len", [nodes.call("range", copy.deepcopy(self.stmt.iter.args))])
             rows = self.rows(trips, v)
-            first = gast.Compare(left=nodes.atom(copy.deepcopy(self.at_forward)), ops=[gast.Eq()], comparators=[nodes.const(0)])
+            first = nodes.compare(copy.deepcopy(self.at_forward), "==", nodes.const(0))
             alloc = nodes.if_(first, [nodes.assign(tape, nodes.call("np.empty", [rows, nodes.attribute(f"{v}.dtype")]),
                                                    self.stmt)], origin=self.stmt)
             push = nodes.assign(nodes.subscript(tape, copy.deepcopy(self.at_forward), store=True), v, self.stmt)
@@ -141,8 +139,7 @@ class LoopFrame:
         its first iteration (v has one shape in every iteration); returns the new code."""
         served = {}
         for v in names:
-            first = gast.Compare(left=nodes.atom(copy.deepcopy(self.at_forward)), ops=[gast.Eq()],
-                                 comparators=[nodes.const(0)])
+            first = nodes.compare(copy.deepcopy(self.at_forward), "==", nodes.const(0))
             keep = []
             for attr in ("shape", "dtype"):
                 served[(v, attr)] = self.namer.fresh(f"{v}_{attr}")
@@ -247,7 +244,7 @@ def stored_intermediates(loop, replay, backward, types):
                     and costly(v, set()) and invariant.shape_of_name(v))
     if not stored:
         return [], []
-    described = {n.value.id for n in nodes.walk(gast.Module(body=replay + backward, type_ignores=[]))
+    described = {n.value.id for n in nodes.walk(nodes.module(replay + backward))
                  if isinstance(n, gast.Attribute) and n.attr in ("shape", "dtype")
                  and isinstance(n.value, gast.Name)}
     shaped = sorted(v for v in described & single if invariant.shape_of_name(v)
