@@ -2195,6 +2195,13 @@ def diagonal_fit_eye(d, A):
     return np.sum((D - A) ** 2)
 
 
+@program(_diag_fit_args, wrt=(0,), style="vectorized", model="diagonal_fit")
+def diagonal_fit_identity(d, A):
+    # the same with np.identity, the spelling of older tutorials
+    D = np.identity(A.shape[0]) * d
+    return np.sum((D - A) ** 2)
+
+
 @program(_diag_fit_args, wrt=(0,), style="loop", model="diagonal_fit")
 def diagonal_fit_loop(d, A):
     n = A.shape[0]

@@ -117,11 +117,12 @@ WITHOUT_HINT = {"hmm_forward_log_vec", "spring_simulation_vec", "softmax_loss_on
 #   once: d/dpoints is wrong on both targets. Minimal: for
 #   `def f(P, rows): return np.sum(P[rows] ** 2)`, adjoint.grad(f)(np.array([1., 2., 3.]),
 #   np.array([0, 2, 2])) gives [2, 0, 6] instead of [2, 0, 12].
-#   diagonal_fit_eye: `np.eye(n) * d` with a vector d; np.eye(n) is typed as a number, so the
-#   cpu target returns a wrong d/dd without error (for `np.sum(np.eye(3) * x)`: [1, 0, 0]
-#   instead of [1, 1, 1]); the python target fails while computing the gradient ("ValueError
-#   ... non-broadcastable output operand"). np.identity behaves the same.
-WRONG = {"curve_fit_global_grid", "catmull_rom_segments_vec", "diagonal_fit_eye"}
+#   diagonal_fit_identity: `np.identity(n) * d` with a vector d; np.identity(n) is typed as a
+#   number, so the cpu target returns a wrong d/dd without error (for
+#   `np.sum((np.identity(3) + x) ** 2)`: [2.6, 0.6, 0.6] instead of [3.8, 0.8, 5.0]); the
+#   python target fails while computing the gradient ("ValueError ... non-broadcastable output
+#   operand"). np.tri the same. (np.eye, the same bug until main's fix, now passes.)
+WRONG = {"curve_fit_global_grid", "catmull_rom_segments_vec", "diagonal_fit_identity"}
 
 # Passing programs autograd cannot run: it cannot write array elements or call .copy()
 # on its boxes, nor subtract an int array index from a box (softmax_loss_naive).
@@ -130,9 +131,10 @@ AUTOGRAD_CANNOT = {"heat_ftcs_loop", "nbody_leapfrog_loop", "crr_call_loop", "so
                    "tangent_active_subscript", "tangent_subscript3", "reinforce_loss_loop",
                    "momentum_unrolled_loop", "soft_dtw_loop"}
 
-# Numba compiles are slow: a handful of passing programs, of both styles, on the cpu target.
+# Numba compiles are slow: a handful of passing programs, of both styles, on the cpu target
+# (diagonal_fit_eye: np.eye gave a wrong gradient on cpu only, until main fixed its type).
 CPU_PROGRAMS = ["ba_objective_loop", "kalman_local_level_loop", "black_scholes_parsec_vec",
-                "sinkhorn_loop", "tangent_bilinear", "rosen_scipy"]
+                "sinkhorn_loop", "tangent_bilinear", "rosen_scipy", "diagonal_fit_eye"]
 
 PASSING = [p for p in PROGRAMS if p.name not in EXPECTED_REJECTIONS and p.name not in WRONG]
 LOCATION = re.compile(r"^(?P<file>[^\n]+\.py):(?P<line>\d+):(?P<col>\d+): ")
