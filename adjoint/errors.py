@@ -60,10 +60,13 @@ class AdjointTypeError(AdjointError):
 
 
 def locate(node, filename: str) -> Location | None:
-    """The Location of a gast node carrying absolute positions (see frontend/parse.py)."""
+    """The Location of a gast node carrying absolute positions (see frontend/parse.py), in
+    `filename` or, for a statement of an inlined helper, in the helper's file."""
     line = getattr(node, "lineno", None)
     if line is None:
         return None
+    # the `source_file` annotation, read directly: errors sits below ir/annotations.py
+    filename = node.__dict__.get("source_file") or filename
     same_line = getattr(node, "end_lineno", None) == line
     return Location(filename, line, getattr(node, "col_offset", 0) or 0,
                     getattr(node, "end_col_offset", None) if same_line else None)

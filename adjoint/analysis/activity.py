@@ -17,8 +17,7 @@ import dataclasses
 import gast
 
 from ..errors import AdjointError
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..ir.grammar import is_linear_chain, linear_terms, primitive_of
 from ..primitives import rules
 from . import shapes

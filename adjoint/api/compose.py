@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import AdjointArgumentError, AdjointError
+from .arguments import bind_call, data_values, parameters
 from .gradient import GradientFunction
 
 
@@ -48,7 +49,7 @@ def jacobian(fn, wrt=0, *, mode="auto", target="cpu", jit_options=None, debug=Fa
     cotangent = vjp(fn, wrt, target=target, jit_options=jit_options, debug=debug)
 
     def jacobian_at(*args):
-        names = tangent._arg_names
+        names = list(parameters(fn))
         k = wrt if isinstance(wrt, int) else names.index(wrt)
         x = np.asarray(args[k], dtype=float)
         zero = np.zeros(x.shape) if x.ndim else 0.0
@@ -78,11 +79,13 @@ def hvp(fn, wrt=0, *, target="cpu", jit_options=None, debug=False):
 
     def hessian_vector(*args):
         *point, direction = args
+        point = list(bind_call(gradient, tuple(point), {}, extra=0))     # defaults filled in
         key = tuple(np.shape(a) for a in point)
         if key not in compiled:
             compiled[key] = jvp(gradient.as_function(*point), wrt, target=target, jit_options=jit_options,
                                 debug=debug)
-        return compiled[key](*point, direction)[1]
+        # the emitted gradient takes the arrays f reads from module globals after its arguments
+        return compiled[key](*point, *data_values(gradient), direction)[1]
     return hessian_vector
 
 
@@ -92,7 +95,7 @@ def hessian(fn, wrt=0, *, target="cpu", jit_options=None, debug=False):
     product = hvp(fn, wrt, target=target, jit_options=jit_options, debug=debug)
 
     def hessian_at(*args):
-        names = GradientFunction(fn, wrt, target="python")._arg_names
+        names = list(parameters(fn))
         k = wrt if isinstance(wrt, int) else names.index(wrt)
         x = np.asarray(args[k], dtype=float)
         if x.ndim == 0:

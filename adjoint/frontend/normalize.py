@@ -42,8 +42,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError, locate
-from ..ir import annotations
-from ..ir import nodes, trees
+from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
 from .structure import flag_exits, structure_returns
@@ -56,7 +55,35 @@ def normalize(parsed, namer: Namer):
     normalizer = _Normalizer(parsed, namer, inlining=(parsed.fn,))
     body = structure_returns(parsed.tree.body, namer)
     tree.body = normalizer.block(body)
+    _add_data_parameters(tree, parsed)
     return tree
+
+
+def signature_defaults(parsed, fn) -> list:
+    """Constants for the defaults an emitted function `fn` (grad_f, the primal) can show in its
+    signature, so that it reads and calls like the user's: those of its trailing parameters
+    that are the user's with number defaults. None after a parameter without one (jvp's
+    tangent, a module array, vjp's cotangent, a parameter without a default)."""
+    shown = []
+    for parameter in reversed(fn.args.args):
+        user = parsed.user(parameter.id)
+        value = parsed.defaults.get(user) if user in parsed.user_args else None
+        if not isinstance(value, (bool, int, float, np.integer, np.floating)):
+            break
+        shown.append(nodes.const(value.item() if isinstance(value, np.generic) else value))
+    return shown[::-1]
+
+
+def _add_data_parameters(tree, parsed):
+    """The arrays the function (or a helper it inlines) reads from module globals or closure
+    cells become parameters after the user's: the caller passes their current values (see
+    api.arguments.data_values). The `data_arguments` annotation lists their DataSources, in order."""
+    read = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    sources = [source for name, source in parsed.data.items() if name in read]
+    for source in sources:
+        tree.args.args.append(nodes.parameter(source.name))
+    annotations.set(tree, "data_arguments", sources)
+    annotations.set(tree, "constant_sources", list(parsed.constants.values()))
 
 
 class _Normalizer:
@@ -76,7 +103,7 @@ class _Normalizer:
         for stmt in stmts:
             out.extend(self.statement(stmt))
         self.available = outer
-        return out or [gast.Pass()]
+        return out or [nodes.pass_()]
 
     def statement(self, stmt):
         method = getattr(self, "stmt_" + type(stmt).__name__)
@@ -109,10 +136,10 @@ class _Normalizer:
         return []                                                  # a stray constant
 
     def stmt_Break(self, stmt):
-        return [gast.Break()]
+        return [nodes.break_()]
 
     def stmt_Continue(self, stmt):
-        return [gast.Continue()]
+        return [nodes.continue_()]
 
     def stmt_Assign(self, stmt):
         return self.assign(stmt.targets[0], stmt.value, stmt)
@@ -120,9 +147,9 @@ class _Normalizer:
     def stmt_AugAssign(self, stmt):
         target = self.target(stmt.target)
         load = nodes.clone(target)
-        load.ctx = gast.Load()
+        load.ctx = nodes.make(gast.Load)
         pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
-        combined = gast.BinOp(left=left, op=stmt.op, right=stmt.value)
+        combined = nodes.binop(left, stmt.op, stmt.value)
         p, rhs = self.rhs(combined, stmt, prenamed=True)
         return pre + p + self.bind(target, rhs, stmt)
 
@@ -152,8 +179,8 @@ class _Normalizer:
     def stmt_While(self, stmt):
         pre, test = self.atom(stmt.test, stmt)
         stop = self.namer.temp()
-        check = pre + [nodes.assign(stop, gast.UnaryOp(op=gast.Not(), operand=test), stmt),
-                       nodes.if_(stop, [gast.Break()], origin=stmt)]
+        check = pre + [nodes.assign(stop, nodes.not_(test), stmt),
+                       nodes.if_(stop, [nodes.break_()], origin=stmt)]
         body = check + self.block(stmt.body)
         return [nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)]
 
@@ -204,7 +231,7 @@ class _Normalizer:
                 atoms.append(a)
             return pre + direct + [nodes.assign(n, a, stmt) for n, a in zip(names, atoms) if a is not None]
         pre, source = self.atom(value, stmt)
-        unpack = gast.Assign(targets=[nodes.tuple_(names, store=True)], value=source, type_comment=None)
+        unpack = nodes.assign_to(nodes.tuple_(names, store=True), source)
         return pre + [nodes.located(unpack, stmt)]
 
     def target(self, target):
@@ -319,10 +346,10 @@ class _Normalizer:
         for keyword in expr.keywords:
             p, a = self.atom(keyword.value, stmt)
             pre += p
-            keywords.append(gast.keyword(arg=keyword.arg, value=a))
+            keywords.append(nodes.keyword(keyword.arg, a))
         callee = annotations.get(expr, "callee")
         if isinstance(callee, types.FunctionType) and not _has_rule(callee):
-            return self.inline(expr, callee, args, pre, stmt)
+            return self.inline(expr, callee, args, pre, stmt, keywords)
         call = nodes.make(gast.Call, func=nodes.clone(expr.func), args=args, keywords=keywords)
         annotations.set(call, "callee", callee)
         p, call = _nested(call, stmt, self)
@@ -335,30 +362,30 @@ class _Normalizer:
             p, a = self.atom(elt, stmt)
             pre += p
             elts.append(a)
-        return pre, type(node)(elts=elts, ctx=gast.Load())
+        return pre, nodes.make(type(node), elts=elts, ctx=nodes.make(gast.Load))
 
     def rhs_compare(self, expr, stmt):
         pre, left = self.atom(expr.left, stmt)
         if len(expr.ops) == 1:
             p, right = self.atom(expr.comparators[0], stmt)
-            compare = gast.Compare(left=left, ops=[type(expr.ops[0])()], comparators=[right])
+            compare = nodes.compare(left, nodes.make(type(expr.ops[0])), right)
             return pre + p, _folded(compare)
         # a < b < c  ->  (a < b) and (b < c), b evaluated once
-        first = gast.Compare(left=left, ops=[expr.ops[0]], comparators=[expr.comparators[0]])
-        rest = gast.Compare(left=expr.comparators[0], ops=expr.ops[1:], comparators=expr.comparators[1:])
+        first = nodes.compare(left, expr.ops[0], expr.comparators[0])
+        rest = nodes.make(gast.Compare, left=expr.comparators[0], ops=expr.ops[1:], comparators=expr.comparators[1:])
         p, a = self.atom(expr.comparators[0], stmt)
         first.comparators = [a]
         rest.left = a
         if isinstance(a, gast.Name):
             annotations.set(a, "renamed", True)      # b in a < b < c: normalized once, not renamed again
-        return self.rhs_boolop(gast.BoolOp(op=gast.And(), values=[first, rest]), stmt, pre + p)
+        return self.rhs_boolop(nodes.boolop("and", [first, rest]), stmt, pre + p)
 
     def rhs_boolop(self, expr, stmt, pre=()):
         pre = list(pre)
         result = self.namer.temp()
         p, first = self.rhs(expr.values[0], stmt)
         remaining = expr.values[1:]
-        rest = remaining[0] if len(remaining) == 1 else gast.BoolOp(op=expr.op, values=remaining)
+        rest = remaining[0] if len(remaining) == 1 else nodes.boolop(expr.op, remaining)
         if isinstance(first, gast.Constant) and remaining:
             # known at compile time (`C <= 0.5 or ...` with a module constant C): emit only the
             # operand Python would evaluate; numba's pruning of a constant branch can leave a
@@ -375,7 +402,7 @@ class _Normalizer:
         if isinstance(expr.op, gast.And):
             pre.append(nodes.if_(result, branch, origin=stmt))
         else:
-            pre.append(nodes.if_(result, [gast.Pass()], branch, origin=stmt))
+            pre.append(nodes.if_(result, [nodes.pass_()], branch, origin=stmt))
         return pre, nodes.name(result)
 
     def rhs_ifexp(self, expr, stmt):
@@ -397,7 +424,7 @@ class _Normalizer:
                 p, a = self.index(elt, stmt)
                 pre += p
                 atoms.append(a)
-            return pre, gast.Tuple(elts=atoms, ctx=gast.Load())
+            return pre, nodes.tuple_of(atoms)
         if isinstance(index, gast.Slice):
             pre, bounds = [], {}
             for field in ("lower", "upper", "step"):
@@ -406,12 +433,64 @@ class _Normalizer:
                     p, value = self.atom(value, stmt)
                     pre += p
                 bounds[field] = value
-            return pre, gast.Slice(**bounds)
+            return pre, nodes.slice_(**bounds)
         return self.atom(index, stmt)
 
     # helpers ------------------------------------------------------------------------------
 
-    def inline(self, call, callee, args, pre, stmt):
+    def bind_parameters(self, call, helper, args, keywords):
+        """The helper's arguments in parameter order: positional ones, then keywords by name,
+        then the defaults of the rest (numbers, or arrays read like module data)."""
+        names = helper.user_args
+        if len(args) > len(names):
+            raise AdjointError(f"{helper.name}() takes {len(names)} arguments, {len(args)} given",
+                               location=self.where(call))
+        bound = dict(zip(names, args))
+        for keyword in keywords:
+            if keyword.arg is None:
+                raise AdjointError(f"`**` arguments in a call to {helper.name}() are not supported",
+                                   location=self.where(call), hint="pass each argument by name")
+            if keyword.arg not in names:
+                raise AdjointError(f"{helper.name}() has no parameter `{keyword.arg}`",
+                                   location=self.where(call),
+                                   hint=f"its parameters are {', '.join(names)}")
+            if keyword.arg in bound:
+                raise AdjointError(f"{helper.name}() got two values for `{keyword.arg}`",
+                                   location=self.where(call))
+            bound[keyword.arg] = keyword.value
+        for name in names:
+            if name not in bound:
+                if name not in helper.defaults:
+                    raise AdjointError(f"{helper.name}() is missing a value for its parameter `{name}`",
+                                       location=self.where(call))
+                bound[name] = self.default_value(call, helper, name)
+        return [bound[name] for name in names]
+
+    def default_value(self, call, helper, name):
+        """An atom for a helper parameter's default: a number, or a numeric array, passed to
+        the compiled code like the arrays the helper reads from its module."""
+        from . import parse as parse_stage
+        value = helper.defaults[name]
+        if isinstance(value, (bool, int, float, np.integer, np.floating)):
+            return nodes.const(value.item() if isinstance(value, np.generic) else value)
+        if parse_stage.is_data(value):
+            emitted = self.parsed.names.name(value, f"{helper.name}_{name}_default", self.namer.taken)
+            self.namer.taken.add(emitted)
+            defaults = helper.fn.__defaults__ or ()
+            position = len(helper.user_args) - len(defaults)
+            if name in helper.user_args[position:] and name not in (helper.fn.__kwdefaults__ or {}):
+                index = helper.user_args.index(name) - position
+                read = (lambda fn, k: lambda: fn.__defaults__[k])(helper.fn, index)
+            else:
+                read = (lambda fn, key: lambda: fn.__kwdefaults__[key])(helper.fn, name)
+            self.parsed.data.setdefault(emitted, parse_stage.DataSource(
+                emitted, f"{helper.name}({name}=...)", read, parse_stage.data_type(value)))
+            return nodes.name(emitted)
+        raise AdjointError(f"the default value {value!r} of `{name}` in {helper.name}() is not a "
+                           f"number or an array of numbers", location=self.where(call),
+                           hint=f"pass `{name}` in the call: {helper.name}(..., {name}=...)")
+
+    def inline(self, call, callee, args, pre, stmt, keywords=()):
         """Inline a plain Python helper: bind its parameters, normalize its body, take its result."""
         from . import parse as parse_stage
         from . import validate as validate_stage
@@ -421,10 +500,11 @@ class _Normalizer:
                                hint="rewrite the recursion as a loop")
         helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
         validate_stage.validate(helper)
-        if len(args) != len(helper.args):
-            raise AdjointError(f"{helper.name}() takes {len(helper.args)} arguments, "
-                               f"{len(args)} given", location=self.where(call))
+        args = self.bind_parameters(call, helper, args, keywords)
         self.parsed.namespace.update(helper.namespace)
+        self.parsed.data.update(helper.data)
+        for label, source in helper.constants.items():
+            self.parsed.constants.setdefault(f"{label} in {helper.name}", source)
         locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
         # A parameter the helper never rebinds reads the caller's variable itself: no copy
         # (nor, for arrays, a sensitivity array of its own per call).
@@ -485,23 +565,23 @@ def _nested(call, stmt, normalizer):
     callee = annotations.get(call, "callee")
     if callee in (min, max, math.hypot) and len(call.args) > 2 and not call.keywords:
         pre = []
-        inner = gast.Call(func=nodes.clone(call.func), args=call.args[:2], keywords=[])
+        inner = nodes.call(nodes.clone(call.func), call.args[:2])
         annotations.set(inner, "callee", callee)
         for arg in call.args[2:]:
             p, a = normalizer.to_atom(inner, stmt)
             pre += p
-            inner = gast.Call(func=nodes.clone(call.func), args=[a, arg], keywords=[])
+            inner = nodes.call(nodes.clone(call.func), [a, arg])
             annotations.set(inner, "callee", callee)
         return pre, inner
     if callee is math.log and len(call.args) == 2:
         logs, pre = [], []
         for arg in call.args:
-            single = gast.Call(func=nodes.clone(call.func), args=[arg], keywords=[])
+            single = nodes.call(nodes.clone(call.func), [arg])
             annotations.set(single, "callee", callee)
             p, a = normalizer.to_atom(single, stmt)
             pre += p
             logs.append(a)
-        return pre, gast.BinOp(left=logs[0], op=gast.Div(), right=logs[1])
+        return pre, nodes.binop(logs[0], "/", logs[1])
     return [], call
 
 

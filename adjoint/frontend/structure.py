@@ -23,8 +23,7 @@ import copy
 
 import gast
 
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..ir.names import Namer
 
 # returns ----------------------------------------------------------------------------------
@@ -79,16 +78,15 @@ def _structure(body, result, flag, in_loop):
     for i, stmt in enumerate(body):
         rest = body[i + 1:]
         if isinstance(stmt, gast.Return):
-            out.append(nodes.located(gast.Assign(targets=[nodes.name(result, store=True)],
-                                                 value=stmt.value, type_comment=None), stmt))
+            out.append(nodes.assign_to(nodes.name(result, store=True), stmt.value, stmt))
             if in_loop:
-                out += [nodes.assign(flag, True, stmt), nodes.located(gast.Break(), stmt)]
+                out += [nodes.assign(flag, True, stmt), nodes.break_(stmt)]
             return out
         if isinstance(stmt, gast.If) and _has_return([stmt]):
             branches = []
             for branch in (stmt.body, stmt.orelse):
                 if in_loop or _always_returns(branch):
-                    branches.append(_structure(branch, result, flag, in_loop) or [gast.Pass()])
+                    branches.append(_structure(branch, result, flag, in_loop) or [nodes.pass_()])
                 else:
                     branches.append(_structure(branch + copy.deepcopy(rest), result, flag, in_loop))
             out.append(nodes.if_(stmt.test, branches[0], branches[1], stmt))
@@ -100,11 +98,11 @@ def _structure(body, result, flag, in_loop):
             loop.body = _structure(stmt.body, result, flag, in_loop=True)
             out.append(loop)
             if in_loop:
-                out.append(nodes.if_(nodes.name(flag), [gast.Break()], origin=stmt))
+                out.append(nodes.if_(nodes.name(flag), [nodes.break_()], origin=stmt))
                 continue
             remaining = _structure(rest, result, flag, in_loop=False) if rest else []
             if remaining:
-                out.append(nodes.if_(gast.UnaryOp(op=gast.Not(), operand=nodes.name(flag)),
+                out.append(nodes.if_(nodes.not_(nodes.name(flag)),
                                      remaining, origin=stmt))
             return out
         out.append(stmt)
@@ -132,7 +130,7 @@ def flag_exits(body, loop, namer: Namer):
         return body
     live, stop = namer.fresh("t_live"), namer.fresh("t_stop")
     guarded = _guard(body, live, stop, loop)
-    exit_ = nodes.if_(stop, [gast.Break()], origin=loop)
+    exit_ = nodes.if_(stop, [nodes.break_()], origin=loop)
     annotations.set(exit_, "loop_exit", True)
     return [nodes.assign(live, True, loop), nodes.assign(stop, False, loop)] + guarded + [exit_]
 
@@ -156,7 +154,7 @@ def _guard(body, live, stop, origin):
                 out.append(nodes.assign(stop, True, stmt if hasattr(stmt, "lineno") else origin))
             return out
         if isinstance(stmt, gast.If) and (_has_exit(stmt.body) or _has_exit(stmt.orelse)):
-            branch = nodes.if_(stmt.test, _guard(stmt.body, live, stop, origin) or [gast.Pass()],
+            branch = nodes.if_(stmt.test, _guard(stmt.body, live, stop, origin) or [nodes.pass_()],
                                _guard(stmt.orelse, live, stop, origin), stmt)
             out.append(branch)
             rest = body[i + 1:]

@@ -1,8 +1,21 @@
-"""The IR's builders: most gast nodes the compiler makes are built here.
+"""The IR's builders, and the walks and copies every stage shares.
+
+Every node the compiler makes is built here, by a named builder where one fits, else by
+`make(gast.X, **fields)`: no other module calls a gast node class (tests/test_annotations.py
+checks it). The nodes made elsewhere are conversions and copies: ir/trees converts the
+user's source (parse), and the passes copy nodes to change a field of the copy (copy.copy,
+clone here, primitives/registry's rule templates).
 
     name("x")               ->  x           (a load)
     assign("t_1", mul)      ->  t_1 = x * y
     accumulate("s_x", e)    ->  s_x += e
+    compare("k", "==", 0)   ->  k == 0
+    if_(test, body)         ->  if test: body
+
+A builder given a node uses it as it is, not a copy, unless it says otherwise (assign and
+store copy their target). A node derived from another takes its position and the user's
+line and file from it with `located` (the annotations in annotations.LOCATION); a pass that
+rebuilds a node keeps its other annotations with annotations.copy_to.
 """
 
 from __future__ import annotations
@@ -16,6 +29,8 @@ from . import annotations
 
 BINOPS = {"+": gast.Add, "-": gast.Sub, "*": gast.Mult, "/": gast.Div, "//": gast.FloorDiv, "**": gast.Pow,
           "@": gast.MatMult}
+COMPARES = {"==": gast.Eq, "!=": gast.NotEq, "<": gast.Lt, "<=": gast.LtE, ">": gast.Gt, ">=": gast.GtE}
+BOOLOPS = {"and": gast.And, "or": gast.Or}
 
 def make(node_type, /, **fields):
     """`node_type(**fields)` without gast's generic constructor (a Python call looping over the
@@ -48,12 +63,36 @@ def atom(value):
     return const(value)
 
 
-def binop(left, op: str, right) -> gast.BinOp:
-    return make(gast.BinOp, left=atom(left), op=make(BINOPS[op]), right=atom(right))
+def binop(left, op, right) -> gast.BinOp:
+    """`left op right`; `op` a spelling ("+", ...) or an operator node (used as it is)."""
+    return make(gast.BinOp, left=atom(left), op=_operator(op, BINOPS), right=atom(right))
+
+
+def compare(left, op, right) -> gast.Compare:
+    """`left op right` with one comparison; `op` a spelling ("==", ...) or an operator node."""
+    return make(gast.Compare, left=atom(left), ops=[_operator(op, COMPARES)], comparators=[atom(right)])
+
+
+def boolop(op, values) -> gast.BoolOp:
+    """`a and b and ...` (op "and", "or" or an operator node)."""
+    return make(gast.BoolOp, op=_operator(op, BOOLOPS), values=list(values))
+
+
+def _operator(op, table):
+    return make(table[op]) if isinstance(op, str) else op
 
 
 def neg(operand) -> gast.UnaryOp:
     return make(gast.UnaryOp, op=make(gast.USub), operand=atom(operand))
+
+
+def not_(operand) -> gast.UnaryOp:
+    return make(gast.UnaryOp, op=make(gast.Not), operand=atom(operand))
+
+
+def ifexp(test, body, orelse) -> gast.IfExp:
+    """`body if test else orelse`."""
+    return make(gast.IfExp, test=atom(test), body=atom(body), orelse=atom(orelse))
 
 
 def attribute(dotted: str) -> gast.AST:
@@ -70,6 +109,10 @@ def attribute_of(value, attr: str) -> gast.Attribute:
     return make(gast.Attribute, value=copy.deepcopy(value), attr=attr, ctx=make(gast.Load))
 
 
+def keyword(arg: str, value) -> gast.keyword:
+    return make(gast.keyword, arg=arg, value=value)
+
+
 def call(func, args, keywords=()) -> gast.Call:
     func = attribute(func) if isinstance(func, str) else func
     return make(gast.Call, func=func, args=[atom(a) for a in args], keywords=list(keywords))
@@ -80,14 +123,30 @@ def subscript(value, index, store: bool = False) -> gast.Subscript:
                 ctx=make(gast.Store if store else gast.Load))
 
 
+def slice_(lower=None, upper=None, step=None) -> gast.Slice:
+    """`lower:upper:step` (each a node or None); slice_() is `:`."""
+    return make(gast.Slice, lower=lower, upper=upper, step=step)
+
+
 def tuple_(elts, store: bool = False) -> gast.Tuple:
-    ctx = gast.Store() if store else gast.Load()
-    return gast.Tuple(elts=[_with_ctx(atom(e), ctx) for e in elts], ctx=ctx)
+    """A tuple of names (strs) or nodes; a Name among them is a new one, in the tuple's context."""
+    ctx = make(gast.Store if store else gast.Load)
+    return make(gast.Tuple, elts=[_with_ctx(atom(e), ctx) for e in elts], ctx=ctx)
+
+
+def tuple_of(elts) -> gast.Tuple:
+    """The loaded tuple (a, b, ...) of the nodes `elts` themselves (positions and all)."""
+    return make(gast.Tuple, elts=elts, ctx=make(gast.Load))
+
+
+def list_of(elts) -> gast.List:
+    """The loaded list [a, b, ...] of the nodes `elts` themselves."""
+    return make(gast.List, elts=elts, ctx=make(gast.Load))
 
 
 def _with_ctx(node, ctx):
     if isinstance(node, gast.Name):
-        return gast.Name(id=node.id, ctx=ctx, annotation=None, type_comment=None)
+        return make(gast.Name, id=node.id, ctx=ctx, annotation=None, type_comment=None)
     return node
 
 
@@ -96,13 +155,19 @@ def store(target):
     if isinstance(target, str):
         return name(target, store=True)
     node = copy.deepcopy(target)
-    node.ctx = gast.Store()
+    node.ctx = make(gast.Store)
     return node
 
 
 def assign(target, value, origin=None) -> gast.Assign:
     node = make(gast.Assign, targets=[store(target)], value=atom(value), type_comment=None)
     return located(node, origin)
+
+
+def assign_to(target, value, origin=None) -> gast.Assign:
+    """`target = value` with the nodes themselves (the target already in Store context),
+    where assign would copy the target."""
+    return located(make(gast.Assign, targets=[target], value=value, type_comment=None), origin)
 
 
 def accumulate(target, value, origin=None, op: str = "+") -> gast.AugAssign:
@@ -115,17 +180,38 @@ def if_(test, body, orelse=(), origin=None) -> gast.If:
 
 
 def for_range(index: str, range_args, body, origin=None) -> gast.For:
-    node = gast.For(target=name(index, store=True), iter=call(name("range"), range_args),
-                    body=list(body), orelse=[], type_comment=None)
+    return for_(index, call(name("range"), range_args), body, origin)
+
+
+def for_(index: str, iterable, body, origin=None) -> gast.For:
+    node = make(gast.For, target=name(index, store=True), iter=iterable, body=list(body), orelse=[],
+                type_comment=None)
     return located(node, origin)
 
 
 def while_(test, body, origin=None) -> gast.While:
-    return located(gast.While(test=atom(test), body=list(body), orelse=[]), origin)
+    return located(make(gast.While, test=atom(test), body=list(body), orelse=[]), origin)
 
 
 def return_(value, origin=None) -> gast.Return:
-    return located(gast.Return(value=atom(value) if value is not None else None), origin)
+    return located(make(gast.Return, value=atom(value) if value is not None else None), origin)
+
+
+def pass_(origin=None) -> gast.Pass:
+    return located(make(gast.Pass), origin)
+
+
+def break_(origin=None) -> gast.Break:
+    return located(make(gast.Break), origin)
+
+
+def continue_(origin=None) -> gast.Continue:
+    return located(make(gast.Continue), origin)
+
+
+def module(body) -> gast.Module:
+    """A module of the statements `body` (themselves): what a walk over a block may start from."""
+    return make(gast.Module, body=body, type_ignores=[])
 
 
 def comment(text: str, origin=None) -> gast.Expr:
@@ -139,14 +225,18 @@ def is_comment(node) -> bool:
             and node.value.kind == "comment")
 
 
+def parameter(identifier: str) -> gast.Name:
+    """A function parameter's name node (gast's Param context)."""
+    node = name(identifier)
+    node.ctx = make(gast.Param)
+    return node
+
+
 def function(fname: str, args, body, origin=None) -> gast.FunctionDef:
-    arguments = gast.arguments(args=[name(a, store=False) for a in args], posonlyargs=[],
-                               vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
-                               defaults=[])
-    for a in arguments.args:
-        a.ctx = gast.Param()
-    node = gast.FunctionDef(name=fname, args=arguments, body=list(body), decorator_list=[],
-                            returns=None, type_comment=None, type_params=[])
+    arguments = make(gast.arguments, args=[parameter(a) for a in args], posonlyargs=[],
+                     vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    node = make(gast.FunctionDef, name=fname, args=arguments, body=list(body), decorator_list=[],
+                returns=None, type_comment=None, type_params=[])
     return located(node, origin)
 
 

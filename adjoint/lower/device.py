@@ -29,8 +29,7 @@ import gast
 
 from .. import primitives
 from ..errors import AdjointError, locate
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..optimize.passes import eliminate_dead_code
 
 DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
@@ -79,8 +78,7 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
             start = nodes.summed(sizes[work])
             stop = nodes.binop(nodes.clone(start), "+", nodes.clone(size))
             stmt = _shallow_copy(stmt)
-            stmt.value = gast.Subscript(value=nodes.name(work), ctx=gast.Load(),
-                                        slice=gast.Slice(lower=start, upper=stop, step=None))
+            stmt.value = nodes.subscript(work, nodes.slice_(start, stop))
             sizes[work].append(nodes.clone(size))
         elif _blocks(stmt):
             stmt = nodes.clone(stmt)                   # its blocks are rewritten in place below

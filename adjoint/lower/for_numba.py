@@ -9,8 +9,7 @@ import copy
 
 import gast
 
-from ..ir import annotations, nodes
-from ..ir import trees
+from ..ir import annotations, nodes, trees
 from ..primitives.runtime import AXIS_REDUCTIONS, LOWERED_MODULE, NUMPY_LOOPS, axis_reduction
 
 

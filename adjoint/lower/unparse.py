@@ -26,6 +26,8 @@ import gast
 from astor.op_util import Precedence, op_data
 from astor.source_repr import split_lines
 
+from ..ir import nodes
+
 
 class Unsupported(Exception):
     """A node (or a form of one) this printer does not reproduce; print it with astor."""
@@ -228,7 +230,7 @@ class Unparser:
         value = node.value
         if type(value) in (int, float) and value < 0:
             # emit hands astor -(0.5) for -0.5, so that (-0.5) ** 2 keeps its parentheses
-            self._unary(_USUB, gast.Constant(value=-value, kind=None), context, out)
+            self._unary(_USUB, nodes.const(-value), context, out)
         elif isinstance(value, (int, float)):    # bool too, as astor does
             bare = _open(Precedence.Constant >= context, out)
             out.append(_number(value))

@@ -19,8 +19,7 @@ from __future__ import annotations
 import gast
 
 from .. import primitives
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 
 # numpy calls that make a new array from their arguments (never a view of one): the records
 # flagged `value` in rules.py
@@ -45,11 +44,11 @@ def allocate_once(fn, sensitivities) -> bool:
     for loop in [n for n in nodes.statements(fn.body) if isinstance(n, gast.For)]:
         for k, stmt in enumerate(loop.body):
             s = _zeros_of_first_iteration(stmt, firsts, sensitivities)
-            if s is None or _bindings(loop, s) != 1 or s in nodes.loads_in(gast.Module(body=loop.body[:k], type_ignores=[])) \
+            if s is None or _bindings(loop, s) != 1 or s in nodes.loads_in(nodes.module(loop.body[:k])) \
                     or not _copied_only(loop, s):
                 continue
             firsts[stmt.value.args[0].id].body.append(stmt)
-            reset = nodes.assign(nodes.subscript(s, gast.Slice(lower=None, upper=None, step=None), store=True),
+            reset = nodes.assign(nodes.subscript(s, nodes.slice_(), store=True),
                                  0.0, stmt)
             loop.body[k] = reset
             changed = True

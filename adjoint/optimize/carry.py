@@ -28,8 +28,7 @@ import dataclasses
 
 import gast
 
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 
 MAX_SPAN = 4                # offsets further apart than this keep their memory round trips
 
@@ -129,7 +128,7 @@ def _carry(loop, array, namer):
                               nodes.name(carries[j - 1])) for j in range(1, span + 1)]
     start = [nodes.comment(f"{', '.join(carries)}: sensitivities owed to {array}[...], stored at their last iteration"),
              *(nodes.assign(nodes.name(c, store=True), nodes.const(0.0)) for c in carries)]
-    ran = gast.Compare(left=_copy(loop.iter.args[0]), ops=[gast.Gt()], comparators=[_copy(stop)])
+    ran = nodes.compare(_copy(loop.iter.args[0]), ">", _copy(stop))
     after = nodes.if_(ran, flush)
     carried = annotations.get(loop, "carried") or {}
     carried[array] = Carried(low, high, carries, start, after)
@@ -183,10 +182,10 @@ def _store_once(fn, block, loop, array, flush):
     adds = [s for s in loop.body if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Subscript)
             and _is_name(s.target.value, array)] + [s for s in flush.body if isinstance(s, gast.AugAssign)]
     for add in adds:
-        store = nodes.located(nodes.assign(add.target, add.value), add)
+        store = annotations.copy_to(nodes.located(nodes.assign(add.target, add.value), add), add)
         for holder in (loop.body, flush.body):
             holder[:] = [store if s is add else s for s in holder]
-    everything = gast.Slice(lower=None, upper=None, step=None)
+    everything = nodes.slice_()
     flush.orelse = [nodes.assign(nodes.subscript(nodes.name(array), everything, store=True), 0.0)]
 
 

@@ -41,8 +41,7 @@ import copy
 import gast
 
 from ..analysis.activity import exposed_reads
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from .carry import _index_offsets
 
 # One chunk per thread (numba.config.NUMBA_NUM_THREADS, the size of numba's pool, a constant
@@ -87,7 +86,7 @@ def _race_free(fn, loop, scalars) -> bool:
     carries = {name for c in carried.values() for name in c.carries}
     if not _plain(loop.body, set(carried)):
         return False
-    assigned = nodes.written_by(gast.Module(body=loop.body, type_ignores=[])) - set(carried)
+    assigned = nodes.written_by(nodes.module(loop.body)) - set(carried)
     if not assigned <= scalars | carries:
         return False
     if (exposed_reads(loop.body, {index}) & assigned) - carries:
@@ -187,10 +186,8 @@ def _split(block, loop, namer):
     head = at
     while head > 0 and nodes.is_comment(block[head - 1]):      # the loop's own comment
         head -= 1
-    parallel = nodes.located(gast.For(target=nodes.name(chunk, store=True),
-                                      iter=nodes.call("numba.prange", [nodes.name(chunks)]),
-                                      body=starts + block[head:at] + [inner] + saves, orelse=[],
-                                      type_comment=None), loop)
+    parallel = nodes.for_(chunk, nodes.call("numba.prange", [nodes.name(chunks)]),
+                          starts + block[head:at] + [inner] + saves, loop)
     edges_added = nodes.for_range(chunk, [nodes.const(1), nodes.name(chunks)], adds)
     note = [nodes.comment(line) for line in (
         "The reverse loop below runs in chunks of consecutive iterations, one per thread, each",

@@ -25,12 +25,12 @@ import math
 
 import gast
 
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..primitives import runtime
 from .allocate import allocate_once
 from .carry import carry_scatter_adds
 from .chunks import run_in_chunks
+from .tidy import tidy
 
 
 def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_once=True,
@@ -46,7 +46,7 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     the function, its compound statements and their blocks are copied (_own_blocks), and the
     passes change those in place; any other statement or expression that changes is a new
     node sharing what did not (copy on write)."""
-    fn = _own_blocks(fn)
+    original, fn = fn, _own_blocks(fn)
     summaries = _Summaries()
     sensitivities = namer.sensitivities
     temporaries = namer.named_sensitivities(namer.temporaries)       # those of t_1, t_2, ...
@@ -71,6 +71,7 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         fold_constants(fn, summaries)
         if parallel:
             run_in_chunks(fn, namer, scalars)
+    tidy(fn, original, summaries, scalars)
     drop_orphan_comments(fn)
     _fresh_calls(fn.body, summaries)
     return fn
@@ -403,7 +404,7 @@ class _Fold:
         else:
             return node
         new = copy.copy(node)
-        new.op = gast.Sub() if isinstance(node.op, gast.Add) else gast.Add()
+        new.op = nodes.make(gast.Sub if isinstance(node.op, gast.Add) else gast.Add)
         new.value = value
         return self._done(new)
 
@@ -525,8 +526,7 @@ class _ZeroState:
             if rewrite and type(target) is gast.Name and target.id in zero \
                     and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
                 value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
-                stmts[i] = nodes.located(gast.Assign(targets=[target], value=value,
-                                                     type_comment=None), stmt)
+                stmts[i] = annotations.copy_to(nodes.assign_to(target, value, stmt), stmt)
                 self.rewritten.append(value)
                 self.changed = True
             zero.difference_update(self.summaries.written(stmt))
@@ -679,7 +679,7 @@ def forward_copies(fn, names, summaries=None, forwarded_sources=None) -> bool:
                     if name in reads:
                         reads[name] += count
     changed = False
-    forwarded = gast.Pass()                # marks the copies forwarded, removed at the end
+    forwarded = nodes.pass_()                # marks the copies forwarded, removed at the end
     for block in _blocks(fn):
         index = top if block is fn.body else None        # else built on a first candidate copy
         for i, stmt in enumerate(block):
@@ -707,7 +707,7 @@ def forward_copies(fn, names, summaries=None, forwarded_sources=None) -> bool:
             block[i] = forwarded
             changed = True
         if forwarded in block:          # dropped now, or the next round's dead-code pass would
-            block[:] = [s for s in block if s is not forwarded] or [gast.Pass()]
+            block[:] = [s for s in block if s is not forwarded] or [nodes.pass_()]
     return changed
 
 
@@ -862,7 +862,7 @@ class _Liveness:
             if not _real(body) and not _real(orelse):
                 return []
             new = copy.copy(stmt)
-            new.body = body if _real(body) else [gast.Pass()]
+            new.body = body if _real(body) else [nodes.pass_()]
             new.orelse = orelse if _real(orelse) else []
             live.clear()
             live |= live_body
@@ -891,7 +891,7 @@ class _Liveness:
         head = self.head(loop, True, loop.body, live_out, index)
         body, _ = self.block(loop.body, head)
         new = copy.copy(loop)
-        new.body = body if _real(body) else [gast.Pass()]
+        new.body = body if _real(body) else [nodes.pass_()]
         return [new], head.union(head_reads)
 
     def head(self, loop, with_exits, body, live_out, index):
@@ -926,5 +926,5 @@ def drop_orphan_comments(fn):
                 if following is None or nodes.is_comment(following) or isinstance(following, gast.Return):
                     continue
             result.append(stmt)
-        return result or [gast.Pass()]
+        return result or [nodes.pass_()]
     fn.body = clean(fn.body)

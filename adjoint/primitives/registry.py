@@ -386,8 +386,7 @@ def vectorized(expression):
 
         def visit_IfExp(self, node):
             self.generic_visit(node)
-            call = gast.Call(func=nodes.attribute("np.where"), args=[node.test, node.body, node.orelse],
-                             keywords=[])
+            call = nodes.call("np.where", [node.test, node.body, node.orelse])
             return gast.copy_location(call, node)
 
         def visit_BoolOp(self, node):
@@ -395,7 +394,7 @@ def vectorized(expression):
             name = "np.logical_and" if isinstance(node.op, gast.And) else "np.logical_or"
             result = node.values[0]
             for value in node.values[1:]:
-                result = gast.Call(func=nodes.attribute(name), args=[result, value], keywords=[])
+                result = nodes.call(name, [result, value])
             return result
     return Vectorize().visit(nodes.clone(expression))
 

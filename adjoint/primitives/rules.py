@@ -81,9 +81,9 @@ def times(partial, factor, elementwise):
     zero array element stays nan, as in JAX."""
     if type(partial) in (gast.Constant, gast.Name) or not any(_is_nan(n) for n in subnodes(partial)):
         return nodes.scaled(partial, factor)
-    is_zero = gast.Compare(left=copy.deepcopy(factor), ops=[gast.Eq()], comparators=[nodes.const(0.0)])
+    is_zero = nodes.compare(copy.deepcopy(factor), "==", nodes.const(0.0))
     if not elementwise:
-        return gast.IfExp(test=is_zero, body=nodes.const(0.0), orelse=nodes.scaled(partial, factor))
+        return nodes.ifexp(is_zero, nodes.const(0.0), nodes.scaled(partial, factor))
     partial = copy.deepcopy(partial)
     for node in gast.walk(partial):
         if isinstance(node, gast.Call) and nodes.dotted(node.func) == "np.where" and len(node.args) == 3 \

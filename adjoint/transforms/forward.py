@@ -23,8 +23,7 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import derivative, operands
 from ..errors import AdjointError, locate
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..ir.grammar import is_linear_chain, linear_terms, primitive_of
 from ..primitives import rules
 
@@ -80,11 +79,11 @@ class _Forward:
                 out += [stmt] + self.assignment(stmt)
             elif isinstance(stmt, gast.If):
                 new = copy.copy(stmt)
-                new.body, new.orelse = self.block(stmt.body) or [gast.Pass()], self.block(stmt.orelse)
+                new.body, new.orelse = self.block(stmt.body) or [nodes.pass_()], self.block(stmt.orelse)
                 out.append(new)
             elif isinstance(stmt, (gast.For, gast.While)):
                 new = copy.copy(stmt)
-                new.body = self.block(stmt.body) or [gast.Pass()]
+                new.body = self.block(stmt.body) or [nodes.pass_()]
                 out.append(new)
             elif isinstance(stmt, (gast.Pass, gast.Break, gast.Continue)):
                 out.append(stmt)
@@ -136,7 +135,7 @@ class _Forward:
         if parts is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
             elements = [self.tangent_of(e, stmt) for e in args[0].elts]
             call = copy.deepcopy(value)
-            call.args[0] = type(args[0])(elts=elements, ctx=gast.Load())
+            call.args[0] = nodes.make(type(args[0]), elts=elements, ctx=nodes.make(gast.Load))
             return call
         partials = {}                     # operand -> its partial (x * x: the two summed)
         for operand, partial, how in derivative(primitive, args, target.id, "g", self.a.types,

@@ -32,11 +32,10 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
-from ..ir import annotations
-from ..ir import nodes
+from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
-from .tapes import LoopFrame, has_slice, statements, stored_intermediates
+from .tapes import LoopFrame, has_slice, single_definitions, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 
@@ -139,6 +138,15 @@ class _Reverse:
     def sens(self, var):
         return self.namer.sensitivity(var)
 
+    def single_definitions(self) -> dict:
+        """tapes.single_definitions of the function, its arguments left out (found once)."""
+        if not hasattr(self, "_definitions"):
+            found = single_definitions(self.tree)
+            for a in self.tree.args.args:
+                found.pop(a.id, None)
+            self._definitions = found
+        return self._definitions
+
     def zero_sensitivity(self, var):
         if var in self.a.arrays:        # np.zeros(shape, dtype): numba allocates it faster than zeros_like
             return nodes.call("np.zeros", [nodes.attribute(f"{var}.shape"), nodes.attribute(f"{var}.dtype")])
@@ -239,7 +247,7 @@ class _Reverse:
             if value.id in self.gathered:         # the seed's `gradient = [s_a, s_b, s_c, s_d]`
                 elements = [nodes.name(self.sens(e.id)) if e.id in self.a.active else nodes.const(0.0)
                             for e in target.elts]
-                whole = nodes.call("np.array", [gast.List(elts=elements, ctx=gast.Load()),
+                whole = nodes.call("np.array", [nodes.list_of(elements),
                                                 nodes.attribute(f"{value.id}.dtype")])
                 return [nodes.assign(self.sens(value.id), whole, stmt)]
             return [self.accumulate(nodes.subscript(self.sens(value.id), k), self.sens(e.id), stmt)
@@ -321,10 +329,10 @@ class _Reverse:
             # the branch changes its own condition (a loop's `t_live`): keep the value it took
             taken = self.namer.fresh(test.id + "_taken")
             keep, test = [nodes.assign(taken, test, stmt)], nodes.name(taken)
-        forward = keep + [nodes.if_(test, f_body or [gast.Pass()], f_else, stmt)]
+        forward = keep + [nodes.if_(test, f_body or [nodes.pass_()], f_else, stmt)]
         if not (b_body or b_else):
             return forward, []
-        return forward, [nodes.if_(nodes.clone(test), b_body or [gast.Pass()], b_else, stmt)]
+        return forward, [nodes.if_(nodes.clone(test), b_body or [nodes.pass_()], b_else, stmt)]
 
     # loops ----------------------------------------------------------------------------------
 
