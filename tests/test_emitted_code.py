@@ -146,3 +146,40 @@ def test_no_idle_save_and_restore():
     assert "_old" not in adjoint.source(bounce, wrt=(0, 1, 2))
     check_gradient(bounce, (1.0, 3.0, 0.8, 700, 0.001), wrt=(0, 1, 2))
     check_gradient(swap_rounds, (0.4, 0.7, 5), wrt=(0, 1))
+
+
+# --- a seeded array written directly -------------------------------------------------------------
+
+def mean_squared_error(W, X, y):
+    d = X @ W - y
+    return np.mean(d * d)
+
+
+def soft_total(x, w):
+    return np.sum(np.exp(x * w))
+
+
+def test_seeded_arrays_written_directly():
+    rng = np.random.default_rng(5)
+    mse_args = (rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=6))
+    total_args = (rng.normal(size=4), rng.normal(size=4))
+    mse = adjoint.grad(mean_squared_error, wrt=0).source_for(*mse_args)
+    total = adjoint.grad(soft_total, wrt=(0, 1)).source_for(*total_args)
+    for source in (mse, total):
+        lines = code_lines(source)
+        zeroed = {m.group(1) for ln in lines if (m := re.fullmatch(r"(s_\w+) = np\.zeros\(.*\)", ln))}
+        seeded = [ln for ln in lines if re.fullmatch(r"(s_\w+) \+= [^*]*", ln) and ln.split()[0] in zeroed
+                  and "s_" not in ln.split("+=")[1]]
+        assert seeded == [], source
+    assert re.search(r"s_\w+ = np\.full\(t_\w+\.shape, 1\.0 / t_\w+\.size, t_\w+\.dtype\)", mse), mse
+    assert re.search(r"s_\w+ = np\.ones\(t_\w+\.shape, t_\w+\.dtype\)", total), total
+    check_gradient(mean_squared_error, mse_args)
+    check_gradient(soft_total, total_args, wrt=(0, 1))
+
+
+@pytest.mark.slow
+def test_seeded_arrays_compile_with_numba():
+    rng = np.random.default_rng(6)
+    check_gradient(mean_squared_error, (rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=6)),
+                   target="cpu")
+    check_gradient(soft_total, (rng.normal(size=4), rng.normal(size=4)), wrt=(0, 1), target="cpu")

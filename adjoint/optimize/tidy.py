@@ -6,6 +6,9 @@ changed anything.
     ...
     s = s_old
 
+    s_4 = np.zeros(t_4.shape, t_4.dtype)         s_4 = np.full(t_4.shape, 1.0 / t_4.size, t_4.dtype)
+    s_4 += 1.0 / t_4.size               ->
+
 Like the other passes, these change blocks in place and build new nodes for the statements
 they change (passes.optimize: copy on write).
 """
@@ -23,6 +26,7 @@ def tidy(fn, before, summaries, scalars=frozenset()) -> bool:
     """`before`: the function as the reverse transform left it (what read each primal value);
     `summaries`: passes._Summaries, each statement's loads and writes, found once."""
     changed = drop_idle_restores(fn, summaries)
+    changed |= fill_seeded_zeros(fn, summaries, scalars)
     return changed
 
 
@@ -149,3 +153,83 @@ def _drop_empty_branches(block):
 
 def _idle(block) -> bool:
     return all(isinstance(s, gast.Pass) or nodes.is_comment(s) for s in block)
+
+
+# 5. a zero array whose first update is a number ---------------------------------------------------
+
+def fill_seeded_zeros(fn, summaries, scalars) -> bool:
+    """`s = np.zeros(shape, dtype)` whose next use is `s += c`, c a number: `s = np.full(shape,
+    c, dtype)` (np.ones for 1.0), as one would write it. Not for a returned gradient (device
+    code receives those zeroed)."""
+    final = fn.body[-1] if fn.body and isinstance(fn.body[-1], gast.Return) else None
+    returned = set(summaries.load_counts(final)) if final is not None else set()
+    changed = False
+    for block in _all_blocks(fn.body):
+        k = 0
+        while k < len(block):
+            name = _zeros_target(block[k])
+            if name is not None and name not in returned and _fill(block, k, name, summaries, scalars):
+                changed = True
+            k += 1
+    return changed
+
+
+def _all_blocks(block):
+    yield block
+    for stmt in block:
+        if isinstance(stmt, (gast.If, gast.For, gast.While)):
+            yield from _all_blocks(stmt.body)
+            yield from _all_blocks(stmt.orelse)
+
+
+def _zeros_target(stmt):
+    if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name and type(stmt.value) is gast.Call \
+            and nodes.dotted(stmt.value.func) == "np.zeros" and 1 <= len(stmt.value.args) <= 2 \
+            and not stmt.value.keywords:
+        return stmt.targets[0].id
+    return None
+
+
+def _fill(block, k, name, summaries, scalars) -> bool:
+    """Fold the first update of block[k]'s zero array into it, if it adds a number."""
+    for j in range(k + 1, len(block)):
+        stmt = block[j]
+        if nodes.is_comment(stmt):
+            continue
+        if type(stmt) is gast.AugAssign and type(stmt.target) is gast.Name and stmt.target.id == name \
+                and type(stmt.op) in (gast.Add, gast.Sub) and _is_number(stmt.value, scalars) \
+                and not any(set(summaries.load_counts(stmt.value)) & set(summaries.written_by(s))
+                            for s in block[k + 1:j]):
+            value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
+            shape, *dtype = block[k].value.args
+            if isinstance(value, gast.Constant) and value.value == 1.0:
+                call = nodes.call("np.ones", [shape] + dtype)
+            else:
+                call = nodes.call("np.full", [shape, value] + dtype)
+            filled = nodes.assign(name, call, block[k])
+            annotations.copy_to(filled, block[k])
+            block[k] = filled
+            del block[j]
+            return True
+        if name in summaries.load_counts(stmt) or name in summaries.written_by(stmt):
+            return False
+    return False
+
+
+def _is_number(expr, scalars) -> bool:
+    """Whether `expr` is provably a number: constants, sizes and ranks, len(), known scalars,
+    and arithmetic of them."""
+    kind = type(expr)
+    if kind is gast.Constant:
+        return type(expr.value) in (int, float)
+    if kind is gast.Name:
+        return expr.id in scalars
+    if kind is gast.Attribute:
+        return expr.attr in ("size", "ndim") and type(expr.value) is gast.Name
+    if kind is gast.BinOp:
+        return _is_number(expr.left, scalars) and _is_number(expr.right, scalars)
+    if kind is gast.UnaryOp:
+        return type(expr.op) in (gast.USub, gast.UAdd) and _is_number(expr.operand, scalars)
+    if kind is gast.Call:
+        return nodes.dotted(expr.func) == "len" and len(expr.args) == 1 and not expr.keywords
+    return False

@@ -210,11 +210,10 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     s_lse_alphas = 0.0
     s_prior = 0.0
     s_51 = np.zeros(t_51.shape, t_51.dtype)
-    s_52 = np.zeros(t_52.shape, t_52.dtype)
+    s_52 = np.ones(t_52.shape, t_52.dtype)
     # Analyzing the line: "return np.sum(best + np.log(total)) - n * lse_alphas + prior"
     s_prior += 1.0
     s_lse_alphas += n * -1.0
-    s_52 += 1.0
     s_best += _sum_to_1_1(s_52, best.shape)
     s_51 += _sum_to_1_1(s_52, t_51.shape)
     s_total = np.divide(1.0, total) * np.divide(np.logical_or(total >= 0.0, 
