@@ -84,8 +84,11 @@ class _Printer:
 
     def function(self, fn):
         self.unprinted(*(getattr(fn, field) for field in fn._fields if field != "body"))
-        args = ", ".join(a.id for a in fn.args.args)
-        self.put(f"def {fn.name}({args}):", 0, fn)
+        names = [a.id for a in fn.args.args]
+        defaults = fn.args.defaults or []
+        for k, default in enumerate(defaults, start=len(names) - len(defaults)):
+            names[k] += "=" + self.expression(default)                  # grad_f(x, lam=0.1)
+        self.put(f"def {fn.name}({', '.join(names)}):", 0, fn)
         self.block(fn.body, 1)
 
     def block(self, stmts, depth):
