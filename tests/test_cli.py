@@ -188,10 +188,11 @@ def layers(W, x, scale):
 
 
 def test_show_types_tell_what_the_source_does_not(tmp_path, capsys):
-    """W[k] @ x reads like scalars; --types says W is a stack of matrices and x a vector."""
+    """W[k] @ x reads like a number times a vector (an operand of @ is guessed to be an array);
+    --types says W is a stack of matrices and x a vector."""
     path = write(tmp_path, "layers.py", LAYERS)
     code, out, err = run(capsys, "show", f"{path}:layers")
-    assert code != 0 and "matrix product of ranks 0 and 0" in err
+    assert code != 0 and "matrix product of ranks 0 and 1" in err
     code, out, err = run(capsys, "show", f"{path}:layers", "--types", "W=float64[:,:,:], x=float64[:]")
     assert code == 0, err
     assert "def grad_layers(W, x, scale):" in out and "np.outer(" in out

@@ -148,13 +148,15 @@ def test_the_cache_key_changes_with_every_option(cache_folder):
     assert len(set(keys.values())) == len(keys)
     assert cache.key(weighted, Options(), target="python", jit={}) != base
     assert cache.key(weighted, Options(), target="cpu", jit={"fastmath": True}) != base
+    with pytest.raises(ValueError, match="'mode'"):            # a setting may not hide an option
+        cache.key(weighted, Options(), mode="forward")
 
 
 # batch's record of the gradient ---------------------------------------------------------------
 
 def test_the_record_batch_reads_has_these_fields_and_is_frozen():
     assert [f.name for f in dataclasses.fields(BatchableGradient)] == [
-        "name", "arg_names", "wrt", "kind", "target", "written", "code", "drivers",
+        "name", "arg_names", "data_names", "wrt", "kind", "target", "written", "code", "drivers",
         "check_arguments", "call", "serial_adjoint", "device_module", "filename",
         "rerun_in_python", "locate_failure"]
     record = adjoint.grad(weighted, target="python")._batchable(BatchableGradient)

@@ -85,6 +85,12 @@ def default_signature(tree, wrt) -> dict:
         elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
                 and node.value.id in signature and node.attr in ("shape", "size", "ndim"):
             signature[node.value.id] = Type("float", max(1, signature[node.value.id].ndim))
+        elif type(node) is gast.BinOp and type(node.op) is gast.MatMult or type(node) is gast.Call \
+                and annotations.get(node, "callee") in (np.dot, np.matmul):
+            # an operand of a matrix product is an array (X @ w over a module-level matrix X)
+            for a in ([node.left, node.right] if type(node) is gast.BinOp else node.args):
+                if isinstance(a, gast.Name) and a.id in signature:
+                    signature[a.id] = Type("float", max(1, signature[a.id].ndim))
         elif isinstance(node, gast.Call) and annotations.get(node, "callee") is len:
             for a in node.args:
                 if isinstance(a, gast.Name) and a.id in signature:
@@ -93,11 +99,13 @@ def default_signature(tree, wrt) -> dict:
             for a in node.iter.args:
                 if isinstance(a, gast.Name) and a.id in signature and a.id not in wrt:
                     signature[a.id] = INT
+    # arrays the function reads from module globals or closures: their types are known
+    signature.update((source.name, source.type) for source in annotations.get(tree, "data_arguments"))
     return signature
 
 
 # the node types default_signature reads something from
-_SIGNATURE_KINDS = frozenset((gast.Subscript, gast.Assign, gast.Attribute, gast.Call, gast.For))
+_SIGNATURE_KINDS = frozenset((gast.Subscript, gast.Assign, gast.Attribute, gast.Call, gast.For, gast.BinOp))
 
 
 def _shape_read(node, shapes_of):

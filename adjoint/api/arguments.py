@@ -6,10 +6,12 @@ is refused (reject_aliasing). Shared by the gradient objects (gradient.py) and t
 from __future__ import annotations
 
 import inspect
+import weakref
 
 import numpy as np
 
 from ..errors import AdjointArgumentError
+from ..frontend.parse import as_passed, data_type
 from ..ir import annotations
 
 
@@ -17,6 +19,119 @@ def parameters(fn):
     """fn's parameters (of the function a decorator such as adjoint.rule wraps)."""
     fn = getattr(fn, "__adjoint_function__", fn)
     return inspect.signature(fn).parameters
+
+
+_SIGNATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()    # fn -> (signature, has defaults)
+
+
+def bind_call(gradient, args, kwargs, extra=None) -> tuple:
+    """A call's arguments as the compiled code takes them: every parameter by position, in
+    the function's order (keyword-only ones last), keywords and defaults filled in; jvp's
+    tangents and vjp's cotangent (`extra` of them; by default as the kind takes), always
+    positional, stay at the end."""
+    if extra is None:
+        extra = {"jvp": len(gradient.wrt), "vjp": 1}.get(gradient.kind, 0)
+    if not kwargs and len(args) == len(gradient._arg_names) + extra:
+        return args                       # every parameter by position: nothing to bind
+    fn = getattr(gradient.fn, "__adjoint_function__", gradient.fn)
+    known = _SIGNATURES.get(fn)
+    if known is None:
+        signature = inspect.signature(fn)
+        known = _SIGNATURES[fn] = signature, any(p.default is not p.empty for p in signature.parameters.values())
+    signature, has_defaults = known
+    if not kwargs and not has_defaults:
+        return args                       # nothing to bind: the count is checked later
+    split = max(len(args) - extra, 0)
+    primal, tail = args[:split], args[split:]
+    try:
+        bound = signature.bind(*primal, **kwargs)
+    except TypeError as error:
+        names = ", ".join(signature.parameters)
+        extras = {"jvp": " and one tangent per wrt argument", "vjp": " and the output's cotangent"}
+        raise AdjointArgumentError(f"{fn.__name__}({names}){extras.get(gradient.kind, '')}: {error}",
+                                   hint="pass each parameter once, by position or by name") from None
+    given = set(bound.arguments)
+    bound.apply_defaults()
+    for name, value in bound.arguments.items():
+        if name not in given and not _passable(value):
+            raise AdjointArgumentError(
+                f"{fn.__name__}(): the default of `{name}` is {value!r}, which compiled code "
+                f"cannot take: adjoint passes numbers and arrays",
+                hint=f"pass `{name}` in the call: {fn.__name__}(..., {name}=...)")
+    return tuple(bound.arguments.values()) + tuple(tail)
+
+
+def _passable(value) -> bool:
+    if isinstance(value, (bool, int, float, np.integer, np.floating, np.bool_)):
+        return True
+    return isinstance(value, (np.ndarray, list, tuple)) and np.asarray(value).dtype.kind in "biuf"
+
+
+_DATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # gradient -> (DataSources, ConstantSources)
+
+
+def _sources(gradient):
+    known = _DATA.get(gradient)
+    if known is None:
+        generated = gradient._generated or next((g for g, _ in gradient._variants.values()), None)
+        tree = generated.stages.get("normalize") if generated is not None else None
+        if tree is None:                   # loaded from the cache, or not generated yet
+            tree = normalized_function(gradient.fn)
+        known = _DATA[gradient] = (list(annotations.get(tree, "data_arguments")),
+                                   list(annotations.get(tree, "constant_sources")))
+    return known
+
+
+def data_sources(gradient) -> list:
+    """The DataSources (frontend.parse) of the arrays the function reads from module globals
+    or closure cells, in the order the compiled code takes them, after the user's arguments."""
+    return _sources(gradient)[0]
+
+
+def _check_constants(gradient, constants):
+    """A number the emitted code inlined that has changed since: an error, never the old
+    gradient (the code bakes it in, as a loop bound or a branch taken, say)."""
+    for source in constants:
+        if source.changed():
+            try:
+                now = repr(source.read())
+            except Exception:                       # noqa: BLE001 (gone: say so)
+                now = "gone"
+            name = gradient.fn.__name__
+            raise AdjointArgumentError(
+                f"`{source.label}`, which {name} reads, was {source.value!r} when its gradient "
+                f"was generated and is {now} now: adjoint compiles numbers read from module "
+                f"globals and closures into the code",
+                hint=f"call adjoint.grad({name}) again after changing `{source.label}`, or pass "
+                     f"it to {name} as an argument")
+
+
+_KINDS = {"b": "bool", "i": "int", "u": "int", "f": "float"}
+
+
+def data_values(gradient) -> list:
+    """The current values of the arrays the function reads from module globals or closure
+    cells, which the compiled code takes after the user's arguments: a change to one of them
+    (in place, or a new array bound to the name) is seen by the next call."""
+    sources, constants = _DATA.get(gradient) or _sources(gradient)
+    if constants:
+        _check_constants(gradient, constants)
+    values = []
+    for source in sources:
+        value = source.read()
+        expected = source.type
+        if not (type(value) is np.ndarray and value.ndim == expected.ndim
+                and _KINDS.get(value.dtype.kind) == expected.kind):      # the common case, fast
+            if data_type(value) != expected:
+                now = data_type(value) or type(value).__name__
+                raise AdjointArgumentError(
+                    f"`{source.label}`, which {gradient.fn.__name__} reads, was {expected} when its "
+                    f"gradient was generated and is {now} now: the generated code is for the former",
+                    hint=f"call adjoint.grad({gradient.fn.__name__}) again after changing "
+                         f"`{source.label}`, or pass it as an argument")
+            value = as_passed(value)
+        values.append(value)
+    return values
 
 
 def as_float_value(value):
@@ -43,6 +158,7 @@ def fresh_copies(names, args, written) -> list:
     that would otherwise share an array: each run reads the values the caller passed."""
     if not written:
         return args
+    names = list(names) + [None] * (len(args) - len(names))       # then module arrays: shared
     return [np.array(v) if n in written and isinstance(v, np.ndarray) else v
             for n, v in zip(names, args)]
 

@@ -37,6 +37,8 @@ class BatchableGradient:
 
     name: str                        # the user's function, for messages
     arg_names: tuple                 # its parameters, in order
+    data_names: tuple                # the compiled code's after them: arrays the function reads
+                                     # from module globals or closures (check_arguments appends them)
     wrt: tuple                       # the differentiated ones, by name
     kind: str                        # "grad" (reverse mode), "forward" (the gradient by one
                                      # tangent per component), "jvp" (value, tangent) or "vjp"
@@ -329,7 +331,7 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source):
     stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
     key = (gradient.target, batched, tuple(ranks.values()), stacked)
     if key not in gradient.drivers:
-        source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names,
+        source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names + gradient.data_names,
                                batched, ranks, stacked, copied=_copied(gradient, batched))
         gradient.drivers[key] = compile_source(source)
     return gradient.drivers[key]
@@ -378,7 +380,7 @@ def _cuda(gradient, args, batched, by_name, tangents, on_device):
     sizes_key = ("sizes", batched)
     if sizes_key not in gradient.drivers:                       # the workspace each thread needs
         import numba
-        source = sizes_driver_source(code.sizes.name, gradient.arg_names, batched)
+        source = sizes_driver_source(code.sizes.name, gradient.arg_names + gradient.data_names, batched)
         host = backends.python.load(source, gradient.filename("sizes"),
                                     {code.sizes.name: module["__host_sizes__"]})
         gradient.drivers[sizes_key] = numba.njit(host["batch_sizes"])

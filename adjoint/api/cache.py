@@ -108,8 +108,10 @@ def key(fn, options: Options, **settings) -> str | None:
         _warn_once(f"grad({fn.__qualname__}, cache=True): not cached, since {reason}, with no "
                    f"value a later process could check; compiled without the cache")
         return None
-    settings = {**{f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
-                **settings}
+    fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    if fields.keys() & settings.keys():          # a setting would hide an option from the key
+        raise ValueError(f"cache.key: {sorted(fields.keys() & settings.keys())} are options, not settings")
+    settings = {**fields, **settings}
     digest = hashlib.sha256()
     for part in [*_versions(options), json.dumps(settings, sort_keys=True, default=repr),
                  *reach.tokens, *_user_rules()]:

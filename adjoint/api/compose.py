@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import AdjointArgumentError, AdjointError
-from .arguments import parameters
+from .arguments import bind_call, data_values, parameters
 from .gradient import GradientFunction
 
 
@@ -79,11 +79,13 @@ def hvp(fn, wrt=0, *, target="cpu", jit_options=None, debug=False):
 
     def hessian_vector(*args):
         *point, direction = args
+        point = list(bind_call(gradient, tuple(point), {}, extra=0))     # defaults filled in
         key = tuple(np.shape(a) for a in point)
         if key not in compiled:
             compiled[key] = jvp(gradient.as_function(*point), wrt, target=target, jit_options=jit_options,
                                 debug=debug)
-        return compiled[key](*point, direction)[1]
+        # the emitted gradient takes the arrays f reads from module globals after its arguments
+        return compiled[key](*point, *data_values(gradient), direction)[1]
     return hessian_vector
 
 

@@ -21,6 +21,9 @@ from .arguments import (
     as_differentiable,
     as_float_value,
     as_result,
+    bind_call,
+    data_sources,
+    data_values,
     fresh_copies,
     normalized_function,
     parameters,
@@ -38,6 +41,8 @@ class GradientFunction:
 
     .source   the emitted gradient module (standalone: imports math and numpy only)
     .primal   the function itself, compiled for the target
+    .options  what the pipeline generates (pipeline.Options): each variant, for a call's
+              argument types or without chunked loops, replaces some of its fields
     .adjoint  the compiled gradient function: same arguments, returns the gradient
               (on the cpu target a numba dispatcher, callable from your own @numba.njit code),
               generated for the argument types the source suggests (see .source);
@@ -148,15 +153,15 @@ class GradientFunction:
     def source(self) -> str:
         return self.generated.source
 
-    def adjoint_for(self, *args):
+    def adjoint_for(self, *args, **kwargs):
         """The compiled gradient generated for these arguments' types (rank, element kind):
         what a call uses, for your own @numba.njit code where the guess behind .adjoint (an
         argument read as `a[k]` taken for a vector, say) is not your arguments' types."""
-        return self._specialized(self._check_arguments(args))[1]
+        return self._specialized(self._check_arguments(bind_call(self, args, kwargs, extra=0)))[1]
 
-    def source_for(self, *args) -> str:
+    def source_for(self, *args, **kwargs) -> str:
         """The gradient source generated for these arguments' types."""
-        return self._specialized(self._check_arguments(args))[0].source
+        return self._specialized(self._check_arguments(bind_call(self, args, kwargs, extra=0)))[0].source
 
     def _filename(self, kind):
         return f"<adjoint {kind} {self.fn.__name__} from {self.fn.__code__.co_filename}>"
@@ -224,7 +229,8 @@ class GradientFunction:
                 self._primal = self._compile(g.primal_source, "primal", g.primal_name, primal=True)
             return self._primal
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = bind_call(self, args, kwargs)          # keywords and defaults, by position
         if self.target == "cuda":
             return self._call_as_batch_of_one(args)
         if self.kind == "jvp" or self.kind == "vjp":
@@ -338,19 +344,21 @@ class GradientFunction:
             return result[0], (result[1],)
         return (result,)
 
-    def batch(self, *args, batched=0):
+    def batch(self, *args, batched=0, **kwargs):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
         whose axis 0 runs over the points (a tuple of them for a tuple wrt).
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
         direction for all points (shaped like its argument) or one per point (stacked)."""
         from . import batch as batching
+        args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
         return batching.run(self._batchable(batching.BatchableGradient), args, batched)
 
     def _batchable(self, record):
         """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""
         kind = "forward" if self.kind == "grad" and self.mode == "forward" else self.kind
         return record(name=self.fn.__name__, arg_names=tuple(self._arg_names), wrt=self.wrt,
+                      data_names=tuple(source.name for source in data_sources(self)),
                       kind=kind, target=self.target, written=self.written_arguments(),
                       code=lambda: self.generated, drivers=self._drivers,
                       check_arguments=self._check_arguments, call=self,
@@ -375,7 +383,7 @@ class GradientFunction:
             elif isinstance(value, list):
                 value = np.asarray(value)
             converted.append(value)
-        return converted
+        return converted + data_values(self)      # then the arrays it reads from globals
 
     def written_arguments(self) -> frozenset:
         """The names of the arguments whose elements the function may write (`y[0] = ...`,

@@ -55,7 +55,35 @@ def normalize(parsed, namer: Namer):
     normalizer = _Normalizer(parsed, namer, inlining=(parsed.fn,))
     body = structure_returns(parsed.tree.body, namer)
     tree.body = normalizer.block(body)
+    _add_data_parameters(tree, parsed)
     return tree
+
+
+def signature_defaults(parsed, fn) -> list:
+    """Constants for the defaults an emitted function `fn` (grad_f, the primal) can show in its
+    signature, so that it reads and calls like the user's: those of its trailing parameters
+    that are the user's with number defaults. None after a parameter without one (jvp's
+    tangent, a module array, vjp's cotangent, a parameter without a default)."""
+    shown = []
+    for parameter in reversed(fn.args.args):
+        user = parsed.user(parameter.id)
+        value = parsed.defaults.get(user) if user in parsed.user_args else None
+        if not isinstance(value, (bool, int, float, np.integer, np.floating)):
+            break
+        shown.append(nodes.const(value.item() if isinstance(value, np.generic) else value))
+    return shown[::-1]
+
+
+def _add_data_parameters(tree, parsed):
+    """The arrays the function (or a helper it inlines) reads from module globals or closure
+    cells become parameters after the user's: the caller passes their current values (see
+    api.arguments.data_values). The `data_arguments` annotation lists their DataSources, in order."""
+    read = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    sources = [source for name, source in parsed.data.items() if name in read]
+    for source in sources:
+        tree.args.args.append(nodes.parameter(source.name))
+    annotations.set(tree, "data_arguments", sources)
+    annotations.set(tree, "constant_sources", list(parsed.constants.values()))
 
 
 class _Normalizer:
@@ -321,7 +349,7 @@ class _Normalizer:
             keywords.append(nodes.keyword(keyword.arg, a))
         callee = annotations.get(expr, "callee")
         if isinstance(callee, types.FunctionType) and not _has_rule(callee):
-            return self.inline(expr, callee, args, pre, stmt)
+            return self.inline(expr, callee, args, pre, stmt, keywords)
         call = nodes.make(gast.Call, func=nodes.clone(expr.func), args=args, keywords=keywords)
         annotations.set(call, "callee", callee)
         p, call = _nested(call, stmt, self)
@@ -410,7 +438,59 @@ class _Normalizer:
 
     # helpers ------------------------------------------------------------------------------
 
-    def inline(self, call, callee, args, pre, stmt):
+    def bind_parameters(self, call, helper, args, keywords):
+        """The helper's arguments in parameter order: positional ones, then keywords by name,
+        then the defaults of the rest (numbers, or arrays read like module data)."""
+        names = helper.user_args
+        if len(args) > len(names):
+            raise AdjointError(f"{helper.name}() takes {len(names)} arguments, {len(args)} given",
+                               location=self.where(call))
+        bound = dict(zip(names, args))
+        for keyword in keywords:
+            if keyword.arg is None:
+                raise AdjointError(f"`**` arguments in a call to {helper.name}() are not supported",
+                                   location=self.where(call), hint="pass each argument by name")
+            if keyword.arg not in names:
+                raise AdjointError(f"{helper.name}() has no parameter `{keyword.arg}`",
+                                   location=self.where(call),
+                                   hint=f"its parameters are {', '.join(names)}")
+            if keyword.arg in bound:
+                raise AdjointError(f"{helper.name}() got two values for `{keyword.arg}`",
+                                   location=self.where(call))
+            bound[keyword.arg] = keyword.value
+        for name in names:
+            if name not in bound:
+                if name not in helper.defaults:
+                    raise AdjointError(f"{helper.name}() is missing a value for its parameter `{name}`",
+                                       location=self.where(call))
+                bound[name] = self.default_value(call, helper, name)
+        return [bound[name] for name in names]
+
+    def default_value(self, call, helper, name):
+        """An atom for a helper parameter's default: a number, or a numeric array, passed to
+        the compiled code like the arrays the helper reads from its module."""
+        from . import parse as parse_stage
+        value = helper.defaults[name]
+        if isinstance(value, (bool, int, float, np.integer, np.floating)):
+            return nodes.const(value.item() if isinstance(value, np.generic) else value)
+        if parse_stage.is_data(value):
+            emitted = self.parsed.names.name(value, f"{helper.name}_{name}_default", self.namer.taken)
+            self.namer.taken.add(emitted)
+            defaults = helper.fn.__defaults__ or ()
+            position = len(helper.user_args) - len(defaults)
+            if name in helper.user_args[position:] and name not in (helper.fn.__kwdefaults__ or {}):
+                index = helper.user_args.index(name) - position
+                read = (lambda fn, k: lambda: fn.__defaults__[k])(helper.fn, index)
+            else:
+                read = (lambda fn, key: lambda: fn.__kwdefaults__[key])(helper.fn, name)
+            self.parsed.data.setdefault(emitted, parse_stage.DataSource(
+                emitted, f"{helper.name}({name}=...)", read, parse_stage.data_type(value)))
+            return nodes.name(emitted)
+        raise AdjointError(f"the default value {value!r} of `{name}` in {helper.name}() is not a "
+                           f"number or an array of numbers", location=self.where(call),
+                           hint=f"pass `{name}` in the call: {helper.name}(..., {name}=...)")
+
+    def inline(self, call, callee, args, pre, stmt, keywords=()):
         """Inline a plain Python helper: bind its parameters, normalize its body, take its result."""
         from . import parse as parse_stage
         from . import validate as validate_stage
@@ -420,10 +500,11 @@ class _Normalizer:
                                hint="rewrite the recursion as a loop")
         helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
         validate_stage.validate(helper)
-        if len(args) != len(helper.args):
-            raise AdjointError(f"{helper.name}() takes {len(helper.args)} arguments, "
-                               f"{len(args)} given", location=self.where(call))
+        args = self.bind_parameters(call, helper, args, keywords)
         self.parsed.namespace.update(helper.namespace)
+        self.parsed.data.update(helper.data)
+        for label, source in helper.constants.items():
+            self.parsed.constants.setdefault(f"{label} in {helper.name}", source)
         locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
         # A parameter the helper never rebinds reads the caller's variable itself: no copy
         # (nor, for arrays, a sensitivity array of its own per call).

@@ -45,6 +45,9 @@ class ParsedFunction:
     helpers: dict             # name -> ParsedFunction of plain Python functions it calls
     names: GlobalNames = None  # how the emitted module names those objects (shared with helpers)
     user_args: list = None    # the parameters as the user wrote them
+    defaults: dict = dataclasses.field(default_factory=dict)   # user parameter -> its default value
+    data: dict = dataclasses.field(default_factory=dict)       # emitted name -> DataSource
+    constants: dict = dataclasses.field(default_factory=dict)  # user spelling -> ConstantSource
 
     def emitted(self, name: str) -> str:
         """A parameter's emitted name, from the user's."""
@@ -62,7 +65,7 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     filename = _filename(fn)
     tree = _function_tree(fn, filename)
-    _check_signature(tree, filename)
+    defaults = _plain_signature(tree, fn, filename)
     user_args = [a.id for a in tree.args.args]
     locals_ = _rename_reserved_locals(tree)
     names = names if names is not None else GlobalNames(tree.name)
@@ -72,7 +75,8 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     tree.body = _strip_docstring(tree.body)
     return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
                           args=[a.id for a in tree.args.args], namespace=names.namespace, helpers={},
-                          names=names, user_args=user_args)
+                          names=names, user_args=user_args, defaults=defaults, data=resolver.data,
+                          constants=resolver.constants)
 
 
 def _filename(fn) -> str:
@@ -125,13 +129,26 @@ def _function_tree(fn, filename):
     return tree
 
 
-def _check_signature(tree, filename):
+def _plain_signature(tree, fn, filename) -> dict:
+    """Flatten the signature to plain positional parameters (positional-only and keyword-only
+    ones join them, in order: the call binds keywords and defaults before the compiled code
+    runs) and return the defaults' values, by parameter (Python evaluated them at `def`)."""
     a = tree.args
-    extra = a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults
-    if extra:
-        raise AdjointError("only plain positional parameters are supported",
-                           location=Location(filename, tree.lineno, tree.col_offset),
-                           hint="remove *args, **kwargs, keyword-only parameters and defaults")
+    variadic = a.vararg or a.kwarg
+    if variadic:
+        star = "*" if variadic is a.vararg else "**"
+        raise AdjointError(f"a `{star}{variadic.id}` parameter is not supported",
+                           location=Location(filename, getattr(variadic, "lineno", tree.lineno),
+                                             getattr(variadic, "col_offset", tree.col_offset)),
+                           hint=f"name each parameter instead ({fn.__name__}(x, a, b), or pass "
+                                f"several values as one array)")
+    positional = list(a.posonlyargs) + list(a.args)
+    defaults = dict(zip([p.id for p in positional][len(positional) - len(fn.__defaults__ or ()):],
+                        fn.__defaults__ or ()))
+    defaults.update(fn.__kwdefaults__ or {})
+    a.args = positional + list(a.kwonlyargs)
+    a.posonlyargs, a.kwonlyargs, a.kw_defaults, a.defaults = [], [], [], []
+    return defaults
 
 
 def local_names(tree) -> set[str]:
@@ -196,12 +213,16 @@ class _Resolver(trees.Transformer):
     """Rewrites global references into canonical calls and inlined constants."""
 
     def __init__(self, fn, filename, local_names, names, taken):
+        self.fn = fn
         self.filename = filename
         self.local_names = local_names
         closure = inspect.getclosurevars(fn)
+        self.closure = closure.nonlocals
         self.scope = {**vars(builtins), **fn.__globals__, **closure.nonlocals}
         self.names = names
         self.taken = taken
+        self.data = {}                   # emitted name -> DataSource of the arrays it reads
+        self.constants = {}              # user spelling -> ConstantSource of the numbers inlined
 
     def global_name(self, obj, base) -> str:
         """The emitted module's name for a user object: never one of this function's locals,
@@ -229,13 +250,31 @@ class _Resolver(trees.Transformer):
                                    location=Location(self.filename, node.lineno, node.col_offset)) from None
         raise LookupError(type(node).__name__)
 
+    def names_module(self, node) -> bool:
+        """`node` is a global Name of a module (np in np.sum(x)), not a local or global array
+        (X in X.T, X.sum())."""
+        return isinstance(node, gast.Name) and node.id not in self.local_names \
+            and isinstance(self.scope.get(node.id), types.ModuleType)
+
+    def reader(self, node):
+        """A function that reads what `node` (a global or closure Name, or module.attr) refers
+        to now: the compiled code gets the current array at every call."""
+        if isinstance(node, gast.Attribute):
+            module, attribute = self.lookup(node.value), node.attr
+            return lambda: getattr(module, attribute)
+        if node.id in self.closure:
+            cell = self.fn.__closure__[self.fn.__code__.co_freevars.index(node.id)]
+            return lambda: cell.cell_contents
+        scope, name = self.fn.__globals__, node.id
+        return lambda: scope[name]
+
     def visit_Call(self, node):
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
         if isinstance(node.func, gast.Attribute) and node.func.attr in METHODS \
-                and not (isinstance(node.func.value, gast.Name) and node.func.value.id not in self.local_names):
+                and not self.names_module(node.func.value):
             node.func.value = self.visit(node.func.value)      # (x * x).mean(), x.T.sum()
-        method = _method_call(node, self.local_names)
+        method = _method_call(node, self.names_module)
         if method is not None:
             return _without_default_axis(method)
         try:
@@ -258,8 +297,7 @@ class _Resolver(trees.Transformer):
         return self._inline(node)
 
     def visit_Attribute(self, node):
-        if isinstance(node.ctx, gast.Load) and node.attr == "T" and not (
-                isinstance(node.value, gast.Name) and node.value.id not in self.local_names):
+        if isinstance(node.ctx, gast.Load) and node.attr == "T" and not self.names_module(node.value):
             call = nodes.call("np.transpose", [self.visit(node.value)])      # x.T
             annotations.set(call, "callee", np.transpose)
             return gast.copy_location(call, node)
@@ -275,9 +313,19 @@ class _Resolver(trees.Transformer):
         if isinstance(value, (bool, int, float, np.floating, np.integer)):
             if isinstance(node, gast.Attribute) and spelling_of_constant(node) is not None:
                 return node                               # math.pi stays readable
+            if not isinstance(node, gast.Attribute) or not _in_numpy_or_math(self.lookup(node.value)):
+                label = spelling_of_path(node)
+                self.constants.setdefault(label, ConstantSource(label, self.reader(node), value))
             return gast.copy_location(nodes.const(value.item() if isinstance(value, np.generic) else value), node)
         if isinstance(value, types.ModuleType):
             return node
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.ndim == 0:
+            return gast.copy_location(nodes.const(value.item()), node)
+        if is_data(value):
+            label = spelling_of_path(node)
+            name = self.global_name(value, node.id if isinstance(node, gast.Name) else node.attr)
+            self.data.setdefault(name, DataSource(name, label, self.reader(node), data_type(value)))
+            return gast.copy_location(nodes.name(name), node)
         if isinstance(node, gast.Attribute):
             spelled = spelling(value)
             if spelled is not None:                   # numpy.float64 -> np.float64
@@ -286,6 +334,69 @@ class _Resolver(trees.Transformer):
                 return node                           # np.newaxis and the like stay as written
         base = node.id if isinstance(node, gast.Name) else node.attr       # W, or mylib.W
         return gast.copy_location(nodes.name(self.global_name(value, base)), node)
+
+
+@dataclasses.dataclass
+class DataSource:
+    """A numeric array the function reads from a module global or a closure cell. The compiled
+    code takes it as a hidden parameter after the user's (numba would freeze a global array
+    into the machine code), and each call passes what `read()` returns then."""
+    name: str               # the hidden parameter's name in emitted code
+    label: str              # as the user wrote it: `X`, `mylib.W`
+    read: object            # () -> the object the name refers to now
+    type: object            # shapes.Type of the array when the code was generated
+
+
+@dataclasses.dataclass
+class ConstantSource:
+    """A number read from a module global or closure cell, inlined into the emitted code
+    (it may bound a loop or decide a branch): a call checks it still has this value."""
+    label: str              # as the user wrote it: `LAM`, `config.STEPS`
+    read: object            # () -> the object the name refers to now
+    value: object           # the value inlined
+
+    def changed(self) -> bool:
+        try:
+            now = self.read()
+        except (KeyError, AttributeError, ValueError):     # deleted, or an empty cell
+            return True
+        same = now == self.value or (now != now and self.value != self.value)   # NaN is NaN
+        return not (same and type(now) is type(self.value))
+
+
+def data_type(value):
+    """The shapes.Type data read from a global or closure has in emitted code, or None where
+    it is no such data: a numeric array; a list of numbers (or of such lists), or a tuple
+    holding a float, as an array; a tuple of ints as a shape (np.zeros(SHAPE), SHAPE[0])."""
+    from ..analysis.shapes import Type, describe
+    if isinstance(value, np.ndarray):
+        return describe(value) if value.dtype.kind in "biuf" and value.ndim > 0 else None
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    if isinstance(value, tuple) and all(type(v) is int for v in value):
+        return Type("shape", len(value))
+    try:
+        array = np.asarray(value)
+    except ValueError:                                  # ragged
+        return None
+    return describe(array) if array.dtype.kind in "biuf" else None
+
+
+def is_data(value) -> bool:
+    return data_type(value) is not None
+
+
+def as_passed(value):
+    """Data as the compiled code takes it: a list (or a tuple holding floats) as an array."""
+    if isinstance(value, list) or isinstance(value, tuple) and not all(type(v) is int for v in value):
+        return np.asarray(value)
+    return value
+
+
+def spelling_of_path(node) -> str:
+    if isinstance(node, gast.Attribute):
+        return f"{spelling_of_path(node.value)}.{node.attr}"
+    return node.id if isinstance(node, gast.Name) else "?"
 
 
 def _in_numpy_or_math(module) -> bool:
@@ -298,12 +409,12 @@ METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min"
            "ravel": np.ravel, "flatten": np.ravel}
 
 
-def _method_call(node, local_names):
+def _method_call(node, names_module):
     func = node.func
     if not (isinstance(func, gast.Attribute) and func.attr in METHODS):
         return None
     receiver = func.value
-    if isinstance(receiver, gast.Name) and receiver.id not in local_names:
+    if names_module(receiver):
         return None                                   # np.sum(...) and the like: a module
     args = list(node.args)
     if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)

@@ -174,8 +174,11 @@ class _Validator:
                           "use a module function (np.sum(x)) or x.shape / x.size / x.ndim")
 
     def check_call(self, call):
+        callee = annotations.get(call, "callee")
+        helper = _is_python_function(callee) and not rules.is_differentiable(callee) \
+            and not rules.is_non_differentiable(callee)
         for keyword in call.keywords:
-            if keyword.arg not in KEYWORDS:
+            if keyword.arg not in KEYWORDS and not helper:      # a helper's: bound when inlined
                 self.fail(call, f"keyword argument `{keyword.arg}=` is not supported",
                           f"supported keywords: {', '.join(sorted(KEYWORDS))}")
         if not annotations.has(call, "callee"):

@@ -40,7 +40,8 @@ ANNOTATIONS = {a.name: a for a in (
     Annotation("callee", "Call",
                "the Python object the call resolves to (a rule's primitive, a user helper, range...)",
                set_by="frontend/parse, frontend/normalize",
-               read_by="frontend/validate, frontend/normalize, analysis/shapes, api/arguments, ir/grammar",
+               read_by="frontend/parse, frontend/validate, frontend/normalize, ir/grammar, analysis/shapes "
+                       "(a call's type: lower/for_numba keeps it on the calls it rewrites), api/arguments",
                default=None, survives_rebuild=True),
     Annotation("source_text", "statement",
                "the user's line the statement comes from (a compound statement's without its colon), "
@@ -50,7 +51,7 @@ ANNOTATIONS = {a.name: a for a in (
                default="", survives_rebuild=True),
     Annotation("source_file", "statement",
                "the file the statement comes from, where it is not the differentiated function's "
-               "(an inlined helper's): emitted lines map back to it",
+               "(an inlined helper's): emitted lines and error locations map back to it",
                set_by="frontend/normalize; ir/nodes.located gives it to every node derived from one",
                read_by="lower/emit, transforms/reverse, errors.locate (directly: errors sits below ir)",
                default=None, survives_rebuild=True),
@@ -67,7 +68,7 @@ ANNOTATIONS = {a.name: a for a in (
                "a line of the user's function kept in the forward sweep for readability: dead code "
                "elimination keeps it, and the device lowering tells the user's arrays from tapes by it",
                set_by="transforms/reverse, lower/device (clears it on its copies)",
-               read_by="optimize/passes, lower/device",
+               read_by="optimize/passes, optimize/tidy, lower/device",
                default=False, survives_rebuild=True),
     Annotation("keep", "comment",
                "a comment kept even where the statements it describes are removed",
@@ -116,9 +117,29 @@ ANNOTATIONS = {a.name: a for a in (
                set_by="optimize/carry, optimize/chunks (drops it from a chunk's inner loop)",
                read_by="optimize/carry, optimize/chunks",
                default=None, survives_rebuild=False),
+    Annotation("data_arguments", "FunctionDef",
+               "the DataSources (frontend/parse) of the arrays the function reads from module globals "
+               "or closure cells: the normalized function takes them as parameters after the user's",
+               set_by="frontend/normalize", read_by="analysis/shapes, api/arguments",
+               default=(), survives_rebuild=False),
+    Annotation("constant_sources", "FunctionDef",
+               "the ConstantSources (frontend/parse) of the numbers inlined from module globals or "
+               "closure cells: a call checks they still hold",
+               set_by="frontend/normalize", read_by="api/arguments",
+               default=(), survives_rebuild=False),
     Annotation("runtime_helpers", "FunctionDef",
                "the names of the runtime helpers (primitives/runtime) the adjoint calls",
                set_by="transforms/reverse, transforms/forward", read_by="pipeline",
+               default=(), survives_rebuild=True),
+    Annotation("data_arguments", "FunctionDef",
+               "the arrays the function reads from module globals or closure cells (DataSources), "
+               "passed after the user's arguments",
+               set_by="frontend/normalize", read_by="analysis/shapes, api/arguments",
+               default=(), survives_rebuild=True),
+    Annotation("constant_sources", "FunctionDef",
+               "the module constants parse inlined, with where each was read from, so that a "
+               "call can tell when one has changed",
+               set_by="frontend/normalize", read_by="api/arguments",
                default=(), survives_rebuild=True),
 )}
 

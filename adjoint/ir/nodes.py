@@ -225,11 +225,16 @@ def is_comment(node) -> bool:
             and node.value.kind == "comment")
 
 
+def parameter(identifier: str) -> gast.Name:
+    """A function parameter's name node (gast's Param context)."""
+    node = name(identifier)
+    node.ctx = make(gast.Param)
+    return node
+
+
 def function(fname: str, args, body, origin=None) -> gast.FunctionDef:
-    arguments = make(gast.arguments, args=[name(a, store=False) for a in args], posonlyargs=[],
+    arguments = make(gast.arguments, args=[parameter(a) for a in args], posonlyargs=[],
                      vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
-    for a in arguments.args:
-        a.ctx = make(gast.Param)
     node = make(gast.FunctionDef, name=fname, args=arguments, body=list(body), decorator_list=[],
                 returns=None, type_comment=None, type_params=[])
     return located(node, origin)

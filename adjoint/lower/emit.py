@@ -38,11 +38,19 @@ def emit(functions, *, header: str = "", comments: bool = True, filename: str = 
         printer.lines += ["", ""]
         printer.function(fn)
     head = [docstring(header), ""] if header else []
-    head += ["import math", "", "import numpy as np"]
+    if _uses_math(functions):                    # imported only where the code calls it
+        head += ["import math", ""]
+    head += ["import numpy as np"]
     if printer.uses_numba:
         head += ["import numba"]                 # _numpy_ helpers' objmode, chunks' prange
     origins = {line + len(head): origin for line, origin in printer.origins.items()}
     return Emitted(source="\n".join(head + printer.lines) + "\n", origins=origins)
+
+
+def _uses_math(functions) -> bool:
+    """Whether any function names `math` (as `math.exp(...)` or a dotted name `math.exp`)."""
+    return any(name == "math" or name.startswith("math.")
+               for fn in functions for name in nodes.load_counts(fn))
 
 
 def emit_function(fn, comments=True) -> str:
@@ -76,8 +84,11 @@ class _Printer:
 
     def function(self, fn):
         self.unprinted(*(getattr(fn, field) for field in fn._fields if field != "body"))
-        args = ", ".join(a.id for a in fn.args.args)
-        self.put(f"def {fn.name}({args}):", 0, fn)
+        names = [a.id for a in fn.args.args]
+        defaults = fn.args.defaults or []
+        for k, default in enumerate(defaults, start=len(names) - len(defaults)):
+            names[k] += "=" + self.expression(default)                  # grad_f(x, lam=0.1)
+        self.put(f"def {fn.name}({', '.join(names)}):", 0, fn)
         self.block(fn.body, 1)
 
     def block(self, stmts, depth):

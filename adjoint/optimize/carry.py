@@ -182,7 +182,7 @@ def _store_once(fn, block, loop, array, flush):
     adds = [s for s in loop.body if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Subscript)
             and _is_name(s.target.value, array)] + [s for s in flush.body if isinstance(s, gast.AugAssign)]
     for add in adds:
-        store = nodes.located(nodes.assign(add.target, add.value), add)
+        store = annotations.copy_to(nodes.located(nodes.assign(add.target, add.value), add), add)
         for holder in (loop.body, flush.body):
             holder[:] = [store if s is add else s for s in holder]
     everything = nodes.slice_()

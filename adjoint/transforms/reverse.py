@@ -35,7 +35,7 @@ from ..errors import AdjointError, AdjointTypeError, locate
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
-from .tapes import LoopFrame, has_slice, statements, stored_intermediates
+from .tapes import LoopFrame, has_slice, single_definitions, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 
@@ -138,6 +138,15 @@ class _Reverse:
     def sens(self, var):
         return self.namer.sensitivity(var)
 
+    def single_definitions(self) -> dict:
+        """tapes.single_definitions of the function, its arguments left out (found once)."""
+        if not hasattr(self, "_definitions"):
+            found = single_definitions(self.tree)
+            for a in self.tree.args.args:
+                found.pop(a.id, None)
+            self._definitions = found
+        return self._definitions
+
     def zero_sensitivity(self, var):
         if var in self.a.arrays:        # np.zeros(shape, dtype): numba allocates it faster than zeros_like
             return nodes.call("np.zeros", [nodes.attribute(f"{var}.shape"), nodes.attribute(f"{var}.dtype")])
@@ -178,7 +187,10 @@ class _Reverse:
 
     def save(self, names, defined, origin):
         """Copies of the values about to be overwritten that the reverse sweep reads."""
-        needed = sorted(n for n in names if n in self.a.reverse_reads and n in defined)
+        needed = [n for n in names if n in self.a.reverse_reads and n in defined]
+        if not needed:                    # most statements: nothing to save
+            return [], []
+        needed.sort()
         self.saved.update(needed)
         copies = {n: self.namer.fresh(n + "_old") for n in needed}
         saves = [nodes.assign(c, n, origin) for n, c in copies.items()]

@@ -45,7 +45,7 @@ class LoopFrame:
         self.setup = []
         if isinstance(stmt, gast.For):
             self.start, self.stop, self.step = _range_parts(stmt.iter.args)
-            trips = nodes.call("len", [nodes.call("range", copy.deepcopy(stmt.iter.args))])
+            trips = self.trip_count(stmt.iter.args)
         forward = copy.deepcopy(stmt)
         if not counted:
             at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
@@ -84,6 +84,20 @@ class LoopFrame:
         self.at_forward, self.at_reverse = nodes.name(count), nodes.binop(k, "+", 1)
         self.reverse = lambda body: nodes.for_range(k, reverse_range, head + body, stmt)
 
+    def trip_count(self, args):
+        """The number of iterations of range(*args), spelled as a hand-written adjoint would:
+        `n` where n is provably not negative (a dimension, len(x), a constant), else
+        `max(n, 0)`; `max(b - a, 0)` for range(a, b); len(range(...)) for other steps."""
+        start, stop, step = _range_parts(args)
+        if not _is_one(step):
+            return nodes.call("len", [nodes.call("range", copy.deepcopy(args))])
+        span = stop if _is_zero(start) else nodes.binop(stop, "-", start)
+        if _is_zero(start) and _not_negative(stop, self.owner.single_definitions()):
+            return span
+        if isinstance(span, gast.Constant):
+            return nodes.const(max(span.value, 0))
+        return nodes.call("max", [span, nodes.const(0)])
+
     def alloc(self, var, size):
         if var in self.a.arrays:                          # one row per iteration
             value = nodes.call("np.empty", [self.rows(size, var), nodes.attribute(f"{var}.dtype")])
@@ -121,7 +135,7 @@ class LoopFrame:
         back where it computed the array."""
         for v in names:
             tape = self.namer.fresh("tape_" + v)
-            trips = nodes.call("len", [nodes.call("range", copy.deepcopy(self.stmt.iter.args))])
+            trips = self.trip_count(self.stmt.iter.args)
             rows = self.rows(trips, v)
             first = nodes.compare(copy.deepcopy(self.at_forward), "==", nodes.const(0))
             alloc = nodes.if_(first, [nodes.assign(tape, nodes.call("np.empty", [rows, nodes.attribute(f"{v}.dtype")]),
@@ -371,6 +385,37 @@ def _range_parts(args):
     if len(args) == 2:
         return args[0], args[1], nodes.const(1)
     return args[0], args[1], args[2]
+
+
+def single_definitions(tree) -> dict:
+    """name -> its value, for the names the function assigns once, by a plain `name = value`
+    (not a loop's index, not an augmented assignment)."""
+    counts, values = {}, {}
+    for node in nodes.walk(tree):
+        if isinstance(node, (gast.Assign, gast.AugAssign, gast.For)):
+            for name in nodes.written_names(node):
+                counts[name] = counts.get(name, 0) + 1
+            if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+                values[node.targets[0].id] = node.value
+    return {name: value for name, value in values.items() if counts.get(name) == 1}
+
+
+def _not_negative(expr, definitions) -> bool:
+    """Whether `expr` is provably an int >= 0: a constant, len(x), a dimension x.shape[k]
+    (directly or through names assigned once)."""
+    if isinstance(expr, gast.Constant):
+        return type(expr.value) is int and expr.value >= 0
+    if isinstance(expr, gast.Name):
+        value = definitions.get(expr.id)
+        return value is not None and _not_negative(value, definitions)
+    if isinstance(expr, gast.Call):
+        return nodes.dotted(expr.func) == "len" and len(expr.args) == 1 and not expr.keywords
+    if isinstance(expr, gast.Subscript) and isinstance(expr.slice, gast.Constant):
+        shape = expr.value
+        if isinstance(shape, gast.Name):
+            shape = definitions.get(shape.id)
+        return isinstance(shape, gast.Attribute) and shape.attr == "shape"
+    return False
 
 
 def _is_zero(node):

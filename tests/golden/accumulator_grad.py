@@ -7,7 +7,7 @@ import numpy as np
 
 def grad_nonlinear_accumulator(x, n):
     s = x
-    tape_s = np.empty(len(range(n)), np.float64)
+    tape_s = np.empty(max(n, 0), np.float64)
     for i in range(n):
         tape_s[i] = s
         t_1 = s * x
@@ -28,10 +28,8 @@ def grad_nonlinear_accumulator(x, n):
         t_2 = 0.1 * i
         t_3 = t_1 + t_2
         t_4 = math.tanh(t_3)
-        s_old = s
         # Analyzing the line: "s = math.tanh(s * x + 0.1 * i) + s * 0.5"
         s_4 = s_s
-        s = s_old
         s_s = 0.5 * s_s
         s_3 = (1.0 - t_4 * t_4) * s_4
         s_s += x * s_3

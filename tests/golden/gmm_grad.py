@@ -26,17 +26,6 @@ def _numpy_log(x):
     return out
 
 
-def _record_2(tape, top, tag, y, i0, i1):
-    """Push (tag, old value, index) before a loop overwrites an element."""
-    if top == tape.shape[0]:
-        tape = np.concatenate((tape, np.empty_like(tape)))
-    tape[top, 0] = tag
-    tape[top, 1] = y[i0, i1]
-    tape[top, 2] = i0
-    tape[top, 3] = i1
-    return tape
-
-
 def _sum_to_1_1(g, shape):
     """Sum a broadcast rank-1 sensitivity back to a rank-1 shape."""
     g0 = g
@@ -56,14 +45,6 @@ def _sum_to_2_1(g, shape):
     return g2
 
 
-def _undo_2(tape, top, tag, y):
-    """Restore, newest first, the elements that iteration `tag` overwrote."""
-    while top > 0 and tape[top - 1, 0] == tag:
-        top -= 1
-        y[int(tape[top, 2]), int(tape[top, 3])] = tape[top, 1]
-    return top
-
-
 def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     t_1 = x.shape
     n = t_1[0]
@@ -72,7 +53,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     t_3 = alphas.shape
     K = t_3[0]
     best = np.full(n, -1e+300)
-    tape_best = np.empty((len(range(K)), best.shape[0]), best.dtype)
+    tape_best = np.empty((K, best.shape[0]), best.dtype)
     for k in range(K):
         tape_best[k] = best
         gmm_main_term_Q = np.zeros((d, d))
@@ -97,7 +78,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_10 = np.transpose(gmm_main_term_Q)
         gmm_main_term_Qx = t_9 @ t_10
         if k == 0:
-            tape_gmm_main_term_Qx = np.empty((len(range(K)), gmm_main_term_Qx.shape[0],
+            tape_gmm_main_term_Qx = np.empty((K, gmm_main_term_Qx.shape[0],
                 gmm_main_term_Qx.shape[1]), gmm_main_term_Qx.dtype)
         tape_gmm_main_term_Qx[k] = gmm_main_term_Qx
         t_11 = alphas[k]
@@ -114,8 +95,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_16 = 0.5 * t_15
         gmm_main_term_result = t_11 + t_13 - t_16
         if k == 0:
-            tape_gmm_main_term_result = np.empty((len(range(K)), gmm_main_term_result.
-                shape[0]), gmm_main_term_result.dtype)
+            tape_gmm_main_term_result = np.empty((K, gmm_main_term_result.shape[0]),
+                gmm_main_term_result.dtype)
         tape_gmm_main_term_result[k] = gmm_main_term_result
         if k == 0:
             gmm_main_term_result_shape = gmm_main_term_result.shape
@@ -146,8 +127,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_25 = np.transpose(gmm_main_term_Q_1)
         gmm_main_term_Qx_1 = t_24 @ t_25
         if k == 0:
-            tape_gmm_main_term_Qx_1 = np.empty((len(range(K)), gmm_main_term_Qx_1.shape
-                [0], gmm_main_term_Qx_1.shape[1]), gmm_main_term_Qx_1.dtype)
+            tape_gmm_main_term_Qx_1 = np.empty((K, gmm_main_term_Qx_1.shape[0],
+                gmm_main_term_Qx_1.shape[1]), gmm_main_term_Qx_1.dtype)
         tape_gmm_main_term_Qx_1[k] = gmm_main_term_Qx_1
         t_26 = alphas[k]
         t_27 = icf[k, :d]
@@ -167,7 +148,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_33 = gmm_main_term_result_1 - best
         t_34 = _numpy_exp(t_33)
         if k == 0:
-            tape_t_34 = np.empty((len(range(K)), t_34.shape[0]), t_34.dtype)
+            tape_t_34 = np.empty((K, t_34.shape[0]), t_34.dtype)
         tape_t_34[k] = t_34
         total = total + t_34
     top = np.max(alphas)
@@ -181,7 +162,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_39 = icf[k, :d]
         q = _numpy_exp(t_39)
         if k == 0:
-            tape_q = np.empty((len(range(K)), q.shape[0]), q.dtype)
+            tape_q = np.empty((K, q.shape[0]), q.dtype)
         tape_q[k] = q
         t_40 = q * q
         if k == 0:
@@ -229,11 +210,10 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     s_lse_alphas = 0.0
     s_prior = 0.0
     s_51 = np.zeros(t_51.shape, t_51.dtype)
-    s_52 = np.zeros(t_52.shape, t_52.dtype)
+    s_52 = np.ones(t_52.shape, t_52.dtype)
     # Analyzing the line: "return np.sum(best + np.log(total)) - n * lse_alphas + prior"
     s_prior += 1.0
     s_lse_alphas += n * -1.0
-    s_52 += 1.0
     s_best += _sum_to_1_1(s_52, best.shape)
     s_51 += _sum_to_1_1(s_52, t_51.shape)
     s_total = np.divide(1.0, total) * np.divide(np.logical_or(total >= 0.0, 
@@ -280,7 +260,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_Q_1 = np.zeros((d, d))
         s_gmm_main_term_Q_1[:] = 0.0
         gmm_main_term_idx_1 = d
-        tape_gmm_main_term_idx_1_2 = np.empty(len(range(d)), np.int64)
+        tape_gmm_main_term_idx_1_2 = np.empty(d, np.int64)
         for gmm_main_term_j_1 in range(d):
             tape_gmm_main_term_idx_1_2[gmm_main_term_j_1] = gmm_main_term_idx_1
             t_19 = icf[k, gmm_main_term_j_1]
@@ -324,17 +304,13 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_19 = icf[k, gmm_main_term_j_1]
             t_20 = math.exp(t_19)
             t_21 = gmm_main_term_j_1 + 1
-            tape_gmm_main_term_idx_1_1 = np.empty(len(range(t_21, d)), np.int64)
+            tape_gmm_main_term_idx_1_1 = np.empty(max(d - t_21, 0), np.int64)
             for gmm_main_term_i_1 in range(t_21, d):
                 tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_21] = gmm_main_term_idx_1
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
             # Reverse of the loop: "for i in range(j + 1, d)"
             for gmm_main_term_i_1 in range(d - 1, t_21 - 1, -1):
                 gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_21]
-                # Replay the iteration: recompute what its reverse reads.
-                gmm_main_term_idx_1_old = gmm_main_term_idx_1
-                # Analyzing the line: "idx += 1"
-                gmm_main_term_idx_1 = gmm_main_term_idx_1_old
                 # Analyzing the line: "Q[i, j] = icf[k, idx]"
                 s_22 += s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1]
                 s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = 0.0
@@ -354,7 +330,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_Q = np.zeros((d, d))
         s_gmm_main_term_Q[:] = 0.0
         gmm_main_term_idx = d
-        tape_gmm_main_term_idx_1 = np.empty(len(range(d)), np.int64)
+        tape_gmm_main_term_idx_1 = np.empty(d, np.int64)
         for gmm_main_term_j in range(d):
             tape_gmm_main_term_idx_1[gmm_main_term_j] = gmm_main_term_idx
             t_4 = icf[k, gmm_main_term_j]
@@ -373,10 +349,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_result = tape_gmm_main_term_result[k]
         t_18 = np.maximum(best, gmm_main_term_result)
         s_18 = np.zeros(t_18.shape, t_18.dtype)
-        best_old = best
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
         s_18 += s_best
-        best = best_old
         s_best = _sum_to_1_1(np.where(t_18 == best, np.where(t_18 ==
             gmm_main_term_result, 0.5, 1.0), 0.0 * np.divide(np.logical_or(np.
             logical_or(t_18 == gmm_main_term_result, best == best), s_18 == 0.0),
@@ -411,17 +385,13 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_4 = icf[k, gmm_main_term_j]
             t_5 = math.exp(t_4)
             t_6 = gmm_main_term_j + 1
-            tape_gmm_main_term_idx = np.empty(len(range(t_6, d)), np.int64)
+            tape_gmm_main_term_idx = np.empty(max(d - t_6, 0), np.int64)
             for gmm_main_term_i in range(t_6, d):
                 tape_gmm_main_term_idx[gmm_main_term_i - t_6] = gmm_main_term_idx
                 gmm_main_term_idx = gmm_main_term_idx + 1
             # Reverse of the loop: "for i in range(j + 1, d)"
             for gmm_main_term_i in range(d - 1, t_6 - 1, -1):
                 gmm_main_term_idx = tape_gmm_main_term_idx[gmm_main_term_i - t_6]
-                # Replay the iteration: recompute what its reverse reads.
-                gmm_main_term_idx_old = gmm_main_term_idx
-                # Analyzing the line: "idx += 1"
-                gmm_main_term_idx = gmm_main_term_idx_old
                 # Analyzing the line: "Q[i, j] = icf[k, idx]"
                 s_7 += s_gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j]
                 s_gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j] = 0.0

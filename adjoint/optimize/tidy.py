@@ -1,0 +1,235 @@
+"""Stage 6, optimize (last): steps that compute nothing, removed so that the adjoint reads like
+a hand-written one. Run once, after the passes (passes.optimize); each returns whether it
+changed anything.
+
+    s_old = s                            (nothing rebinds s in between: both go)
+    ...
+    s = s_old
+
+    s_4 = np.zeros(t_4.shape, t_4.dtype)         s_4 = np.full(t_4.shape, 1.0 / t_4.size, t_4.dtype)
+    s_4 += 1.0 / t_4.size               ->
+
+Like the other passes, these change blocks in place and build new nodes for the statements
+they change (passes.optimize: copy on write).
+"""
+
+from __future__ import annotations
+
+import gast
+
+from ..ir import annotations, nodes
+
+METADATA = ("shape", "dtype", "size", "ndim")
+
+
+def tidy(fn, before, summaries, scalars=frozenset()) -> bool:
+    """`before`: the function as the reverse transform left it (what read each primal value);
+    `summaries`: passes._Summaries, each statement's loads and writes, found once."""
+    changed = drop_idle_restores(fn, summaries)
+    changed |= fill_seeded_zeros(fn, summaries, scalars)
+    return changed
+
+
+# 1. save and restore around nothing -------------------------------------------------------------
+
+def drop_idle_restores(fn, summaries) -> bool:
+    """`c = v` ... `v = c` where c is bound and read only there and nothing rebinds v in
+    between, or nothing reads v after: the restore gives v the value it has, or one nobody
+    reads, so both go. Between means in one block, or from a branch to a later branch on the
+    same unchanged condition (a loop's replay keeps `if t_3:` saves that the reverse `if t_3:`
+    restores)."""
+    places = _places(fn)
+    copies = [stmt for stmt, _, _ in places.values() if _is_copy(stmt) and not annotations.get(stmt, "primal")]
+    if not copies:
+        return False
+    loads, last_read = {}, {}            # name -> reads; the last statement of fn.body reading it
+    for k, stmt in enumerate(fn.body):
+        for name, count in summaries.load_counts(stmt).items():
+            loads[name] = loads.get(name, 0) + count
+            last_read[name] = k
+    stores = _store_counts(places, summaries)
+    saves = {stmt.targets[0].id: stmt for stmt in copies
+             if stores.get(stmt.targets[0].id) == 1 and loads.get(stmt.targets[0].id) == 1}
+    binds = summaries.written_by
+    dropped = set()
+    for stmt in copies:
+        save = saves.get(stmt.value.id)
+        if save is None or stmt.targets[0].id != save.value.id:
+            continue
+        value = save.value.id
+        if not _unchanged_between(save, stmt, value, places, binds):
+            if places[id(stmt)][1] is not fn.body:
+                continue
+            if last_read.get(value, -1) > places[id(stmt)][2]:
+                continue                 # (an argument restored before the return is unread)
+        dropped |= {id(save), id(stmt)}
+    if not dropped:
+        return False
+    _remove(fn.body, dropped)
+    _drop_empty_branches(fn.body)
+    return True
+
+
+def _remove(block, dropped):
+    block[:] = [s for s in block if id(s) not in dropped]
+    for stmt in block:
+        if isinstance(stmt, (gast.If, gast.For, gast.While)):
+            _remove(stmt.body, dropped)
+            _remove(stmt.orelse, dropped)
+
+
+def _is_copy(stmt) -> bool:
+    return (type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name
+            and type(stmt.value) is gast.Name)
+
+
+def _unchanged_between(first, last, name, places, binds) -> bool:
+    """Whether no statement that runs after `first` and before `last` rebinds `name`."""
+    _, block_a, i = places[id(first)]
+    _, block_b, j = places[id(last)]
+    if block_a is block_b:
+        return i < j and not _binds_in(block_a, i + 1, j, name, binds)
+    # first in a branch's block, last in the same block of a later branch on the same test
+    branch_a, branch_b = places.get(("branch", id(block_a))), places.get(("branch", id(block_b)))
+    if branch_a is None or branch_b is None:
+        return False
+    (if_a, outer_a, a), (if_b, outer_b, b) = branch_a, branch_b
+    if outer_a is not outer_b or (block_a is if_a.body) != (block_b is if_b.body) \
+            or type(if_a.test) is not gast.Name or type(if_b.test) is not gast.Name \
+            or if_a.test.id != if_b.test.id or not a < b:
+        return False
+    test = if_a.test.id
+    return not any(_binds_in(block, start, stop, v, binds)
+                   for block, start, stop, names in ((block_a, i + 1, len(block_a), (name, test)),
+                                                     (outer_a, a + 1, b, (name, test)),
+                                                     (block_b, 0, j, (name,)))
+                   for v in names)
+
+
+def _binds_in(block, start, stop, name, binds) -> bool:
+    for k in range(start, stop):                 # stops at the first: usually the next line
+        if name in binds(block[k]):             # (an element write counts: conservative)
+            return True
+    return False
+
+
+def _places(fn) -> dict:
+    """id(statement) -> (statement, its block, its index there); and ("branch", id(block)) ->
+    (the If holding the block, the If's block, the If's index) for each branch's block."""
+    found = {}
+
+    def visit(block):
+        for k, stmt in enumerate(block):
+            found[id(stmt)] = (stmt, block, k)
+            if isinstance(stmt, (gast.If, gast.For, gast.While)):
+                for inner in (stmt.body, stmt.orelse):
+                    if isinstance(stmt, gast.If):
+                        found[("branch", id(inner))] = (stmt, block, k)
+                    visit(inner)
+    visit(fn.body)
+    return found
+
+
+def _store_counts(places, summaries) -> dict:
+    """name -> how many statements write it (an assignment's target, a loop's index)."""
+    counts = {}
+    for key, (stmt, _, _) in places.items():
+        if type(key) is int and isinstance(stmt, (gast.Assign, gast.AugAssign, gast.For)):
+            for name in summaries.written(stmt):
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _drop_empty_branches(block):
+    """Remove each `if t:` left with nothing to run (its test is a name: reading it does nothing)."""
+    for stmt in list(block):
+        if isinstance(stmt, (gast.If, gast.For, gast.While)):
+            _drop_empty_branches(stmt.body)
+            _drop_empty_branches(stmt.orelse)
+            if isinstance(stmt, gast.If) and type(stmt.test) is gast.Name \
+                    and _idle(stmt.body) and _idle(stmt.orelse):
+                block.remove(stmt)
+
+
+def _idle(block) -> bool:
+    return all(isinstance(s, gast.Pass) or nodes.is_comment(s) for s in block)
+
+
+# 5. a zero array whose first update is a number ---------------------------------------------------
+
+def fill_seeded_zeros(fn, summaries, scalars) -> bool:
+    """`s = np.zeros(shape, dtype)` whose next use is `s += c`, c a number: `s = np.full(shape,
+    c, dtype)` (np.ones for 1.0), as one would write it. Not for a returned gradient (device
+    code receives those zeroed)."""
+    final = fn.body[-1] if fn.body and isinstance(fn.body[-1], gast.Return) else None
+    returned = set(summaries.load_counts(final)) if final is not None else set()
+    changed = False
+    for block in _all_blocks(fn.body):
+        k = 0
+        while k < len(block):
+            name = _zeros_target(block[k])
+            if name is not None and name not in returned and _fill(block, k, name, summaries, scalars):
+                changed = True
+            k += 1
+    return changed
+
+
+def _all_blocks(block):
+    yield block
+    for stmt in block:
+        if isinstance(stmt, (gast.If, gast.For, gast.While)):
+            yield from _all_blocks(stmt.body)
+            yield from _all_blocks(stmt.orelse)
+
+
+def _zeros_target(stmt):
+    if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name and type(stmt.value) is gast.Call \
+            and nodes.dotted(stmt.value.func) == "np.zeros" and 1 <= len(stmt.value.args) <= 2 \
+            and not stmt.value.keywords:
+        return stmt.targets[0].id
+    return None
+
+
+def _fill(block, k, name, summaries, scalars) -> bool:
+    """Fold the first update of block[k]'s zero array into it, if it adds a number."""
+    for j in range(k + 1, len(block)):
+        stmt = block[j]
+        if nodes.is_comment(stmt):
+            continue
+        if type(stmt) is gast.AugAssign and type(stmt.target) is gast.Name and stmt.target.id == name \
+                and type(stmt.op) in (gast.Add, gast.Sub) and _is_number(stmt.value, scalars) \
+                and not any(set(summaries.load_counts(stmt.value)) & set(summaries.written_by(s))
+                            for s in block[k + 1:j]):
+            value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
+            shape, *dtype = block[k].value.args
+            if isinstance(value, gast.Constant) and value.value == 1.0:
+                call = nodes.call("np.ones", [shape] + dtype)
+            else:
+                call = nodes.call("np.full", [shape, value] + dtype)
+            filled = nodes.assign(name, call, block[k])
+            annotations.copy_to(filled, block[k])
+            block[k] = filled
+            del block[j]
+            return True
+        if name in summaries.load_counts(stmt) or name in summaries.written_by(stmt):
+            return False
+    return False
+
+
+def _is_number(expr, scalars) -> bool:
+    """Whether `expr` is provably a number: constants, sizes and ranks, len(), known scalars,
+    and arithmetic of them."""
+    kind = type(expr)
+    if kind is gast.Constant:
+        return type(expr.value) in (int, float)
+    if kind is gast.Name:
+        return expr.id in scalars
+    if kind is gast.Attribute:
+        return expr.attr in ("size", "ndim") and type(expr.value) is gast.Name
+    if kind is gast.BinOp:
+        return _is_number(expr.left, scalars) and _is_number(expr.right, scalars)
+    if kind is gast.UnaryOp:
+        return type(expr.op) in (gast.USub, gast.UAdd) and _is_number(expr.operand, scalars)
+    if kind is gast.Call:
+        return nodes.dotted(expr.func) == "len" and len(expr.args) == 1 and not expr.keywords
+    return False
