@@ -166,13 +166,15 @@ def path_masks(fuzz_folder):
     return sorted({(p, t) for p, t in pairs if p}, key=lambda pair: -len(pair[0]))
 
 
-def write_snapshots(out_dir):
+def write_snapshots(out_dir, only=()):
     from adjoint.pipeline import deep_recursion  # noqa: F401  (the package imports before timing)
     os.makedirs(out_dir, exist_ok=True)
     fuzz_folder = tempfile.mkdtemp(prefix="adjoint-snapshot-fuzz-")     # (runs may overlap)
     masks = path_masks(fuzz_folder)
     start = time.perf_counter()
     subjects = corpus_subjects() + fuzz_subjects(fuzz_folder)
+    if only:
+        subjects = [s for s in subjects if s.label in only]
     written = 0
     for subject in subjects:
         for options_name in OPTION_SETS:
@@ -206,6 +208,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.snapshot", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", nargs="?", help="folder to write the snapshot files into")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two snapshot folders")
+    parser.add_argument("--only", default="", help="comma-separated labels (corpus.f4-wrt_0, fuzz.007): "
+                                                   "just these functions, to recheck differing files")
     options = parser.parse_args(argv)
     if options.compare:
         return compare(*options.compare)
@@ -214,7 +218,7 @@ def main(argv=None):
     if os.environ.get("PYTHONHASHSEED") != "0":          # set iteration order fixed: rerun
         os.execve(sys.executable, [sys.executable, "-m", "tests.snapshot", *sys.argv[1:]],
                   {**os.environ, "PYTHONHASHSEED": "0"})
-    write_snapshots(options.out_dir)
+    write_snapshots(options.out_dir, [label for label in options.only.split(",") if label])
     return 0
 
 

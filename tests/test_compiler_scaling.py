@@ -264,3 +264,22 @@ def test_straight_line_code_needs_one_dead_code_pass(monkeypatch):
     g = adjoint.grad(fn, wrt=(0,), target="python")     # wrt x alone once took three rounds
     assert len(rounds) == 1
     _check_gradient(fn, (0.3, -0.7), g(0.3, -0.7))
+
+
+def test_straight_line_code_needs_one_zero_state_and_one_fold_pass(monkeypatch):
+    """Without loops and zero arrays, what first_accumulation, dead-code elimination and the
+    forwarding of copies of names change gives the zero-state and folding passes no new work
+    (optimize.passes._Wakes): they run once, not again to confirm it (a tenth of the stage)."""
+    from adjoint.optimize import passes as optimize
+    runs = []
+    for name in ("first_accumulation", "fold_constants"):
+        real = getattr(optimize, name)
+        monkeypatch.setattr(optimize, name, lambda *a, real=real, name=name, **k: runs.append(name) or real(*a, **k))
+    fn = load_program(straight_line_source(60), "straight")
+    g = adjoint.grad(fn, wrt=(0, 1), target="python")
+    assert runs == ["fold_constants", "first_accumulation"]
+    _check_gradient(fn, (0.3, -0.7), g(0.3, -0.7))
+    # a loop keeps the declared dependencies: the confirming round runs
+    runs.clear()
+    differentiate(load_program(nested_loops_source(2), "nested"))
+    assert runs.count("first_accumulation") == 2

@@ -146,3 +146,107 @@ def test_no_idle_save_and_restore():
     assert "_old" not in adjoint.source(bounce, wrt=(0, 1, 2))
     check_gradient(bounce, (1.0, 3.0, 0.8, 700, 0.001), wrt=(0, 1, 2))
     check_gradient(swap_rounds, (0.4, 0.7, 5), wrt=(0, 1))
+
+
+# --- a seeded array written directly -------------------------------------------------------------
+
+def mean_squared_error(W, X, y):
+    d = X @ W - y
+    return np.mean(d * d)
+
+
+def soft_total(x, w):
+    return np.sum(np.exp(x * w))
+
+
+def test_seeded_arrays_written_directly():
+    rng = np.random.default_rng(5)
+    mse_args = (rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=6))
+    total_args = (rng.normal(size=4), rng.normal(size=4))
+    mse = adjoint.grad(mean_squared_error, wrt=0).source_for(*mse_args)
+    total = adjoint.grad(soft_total, wrt=(0, 1)).source_for(*total_args)
+    for source in (mse, total):
+        lines = code_lines(source)
+        zeroed = {m.group(1) for ln in lines if (m := re.fullmatch(r"(s_\w+) = np\.zeros\(.*\)", ln))}
+        seeded = [ln for ln in lines if re.fullmatch(r"(s_\w+) \+= [^*]*", ln) and ln.split()[0] in zeroed
+                  and "s_" not in ln.split("+=")[1]]
+        assert seeded == [], source
+    assert re.search(r"s_\w+ = np\.full\(t_\w+\.shape, 1\.0 / t_\w+\.size, t_\w+\.dtype\)", mse), mse
+    assert re.search(r"s_\w+ = np\.ones\(t_\w+\.shape, t_\w+\.dtype\)", total), total
+    check_gradient(mean_squared_error, mse_args)
+    check_gradient(soft_total, total_args, wrt=(0, 1))
+
+
+@pytest.mark.slow
+def test_seeded_arrays_compile_with_numba():
+    rng = np.random.default_rng(6)
+    check_gradient(mean_squared_error, (rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=6)),
+                   target="cpu")
+    check_gradient(soft_total, (rng.normal(size=4), rng.normal(size=4)), wrt=(0, 1), target="cpu")
+
+
+# --- one first-iteration block per loop ----------------------------------------------------------
+
+def mixture_log_likelihood(means, x):
+    K = means.shape[0]
+    total = np.zeros(x.shape[0])
+    for k in range(K):
+        diff = x - means[k]
+        q = np.exp(-np.sum(diff * diff, axis=1))
+        total = total + q
+    return np.sum(np.log(total))
+
+
+def _first_iteration_blocks(source):
+    """For each loop header in the text, how many `if <index> == 0:` blocks its body holds."""
+    lines = source.splitlines()
+    counts = []
+    for k, line in enumerate(lines):
+        m = re.fullmatch(r"( *)for (\w+) in range\(.*\):", line)
+        if not m:
+            continue
+        indent, index = len(m.group(1)) + 4, m.group(2)
+        count = 0
+        for inner in lines[k + 1:]:
+            if inner.strip() and len(inner) - len(inner.lstrip()) < indent:
+                break
+            count += inner == " " * indent + f"if {index} == 0:"
+        counts.append(count)
+    return counts
+
+
+def test_one_first_iteration_block_per_loop():
+    rng = np.random.default_rng(7)
+    args = (rng.normal(size=(3, 2)), rng.normal(size=(5, 2)))
+    source = adjoint.grad(mixture_log_likelihood, wrt=0).source_for(*args)
+    counts = _first_iteration_blocks(source)
+    assert max(counts) == 1, (counts, source)
+    check_gradient(mixture_log_likelihood, args)
+
+
+# --- no user line kept for a loop the optimizer dropped -----------------------------------------
+
+def rosenbrock_sum(x):
+    n = x.shape[0]
+    s = 0.0
+    for i in range(n - 1):
+        s = s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2
+    return s
+
+
+def unused_line(x):
+    y = x * x
+    z = 3.0 * x
+    return y
+
+
+def test_no_primal_line_kept_for_a_dropped_loop():
+    rng = np.random.default_rng(8)
+    args = (rng.normal(size=5),)
+    source = adjoint.grad(rosenbrock_sum).source_for(*args)
+    assert "for i in range(t_" not in source.split("# Reverse sweep")[0], "the forward loop is gone"
+    assert "s = 0.0" not in code_lines(source), source
+    check_gradient(rosenbrock_sum, args)
+    # a line nothing ever read stays, as the user wrote it
+    assert "z = 3.0 * x" in code_lines(adjoint.source(unused_line))
+    check_gradient(unused_line, (0.3,))

@@ -505,22 +505,11 @@ def test_array_primitive_compiled(record, row, target, module_dir):
 
 # primitives used, not differentiated themselves -----------------------------------------------
 
-# Forward mode gives `np.zeros(3) + a` the tangent da, not da in each of its 3 elements (a
-# scalar's tangent is not broadcast against an array that does not vary): a wrong number,
-# in transforms/forward.py, reported; the check must keep failing until it is fixed.
-FORWARD_BUGS = {"np.zeros"}
-
-
 @pytest.mark.parametrize("record, row", rows_of(Uses))
 def test_primitive_used_compiled(record, row, module_dir):
     rng = make_rng("table uses", record_id(record))
     f = wrapper(row.expression, len(row.args), module_dir, weighted=False)
     floats = [arg.draw(rng) for arg in row.args]
-    if record_id(record) in FORWARD_BUGS:
-        check_compiled(f, floats, range(len(floats)), "python", rng, forward=False)
-        with pytest.raises(AssertionError):
-            check_compiled(f, floats, range(len(floats)), "python", rng)
-        return
     check_compiled(f, floats, range(len(floats)), "python", rng)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..analysis import shapes
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
-from ..primitives import rules
+from ..primitives import rules, table
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
@@ -32,9 +32,6 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 KEYWORDS = {"axis", "dtype"}
-VARIADIC = {min, max, math.hypot, math.log}          # normalize rewrites their extra arguments
-CREATORS = {np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like,
-            np.full_like, np.arange, np.array, np.eye}
 
 HINTS = {
     gast.Lambda: "define a named function instead",
@@ -189,12 +186,13 @@ class _Validator:
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
         rule = rules.lookup(callee)
-        if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in VARIADIC \
+        if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
                 and len(call.args) + len(call.keywords) != len(rule.params):
             self.fail(call, f"`{_spelled(call.func)}` with {len(call.args)} arguments: its derivative "
                             f"rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")
-        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee) or callee in CREATORS:
+        # the allocating calls (np.zeros, np.array) are here too: constant, or a rule over parts
+        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee):
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
@@ -241,9 +239,8 @@ VIEW_CALLS = {np.transpose, np.reshape, np.ravel, np.ascontiguousarray, np.asarr
               np.broadcast_to, np.diagonal, np.squeeze, np.expand_dims, np.atleast_1d,
               np.atleast_2d, np.swapaxes, np.moveaxis}
 _SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, math.trunc}
-_REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.trace, np.vdot,
-               np.linalg.norm, np.std, np.var}
-_CREATORS = {np.zeros, np.ones, np.empty, np.full}
+# numpy reductions to a scalar that no record declares: adjoint.rule may make them callable
+_REDUCTIONS_WITHOUT_RECORDS = frozenset({np.trace, np.vdot, np.std, np.var})
 _SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
               np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort}
 _MATMUL_RANKS = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
@@ -395,11 +392,11 @@ class _SharedMemory:
         axis = any(k.arg == "axis" for k in call.keywords)
         if callee in _SCALAR_CALLS or getattr(callee, "__module__", None) == "math":
             return 0
-        if callee in _REDUCTIONS:
+        if callee in table.with_result("reduction", "scalar") or callee in _REDUCTIONS_WITHOUT_RECORDS:
             if not axis and not (callee is not np.trace and len(call.args) > 1):
                 return 0
             return args[0] - 1 if isinstance(args[0], int) and args[0] > 0 else _UNKNOWN
-        if callee in _CREATORS and call.args:
+        if callee in table.with_result("creator") and call.args:
             return self._shape_length(call.args[0])
         if callee in _SAME_RANK and args:
             return args[0] if args[0] != "shape" else _UNKNOWN

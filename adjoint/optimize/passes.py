@@ -56,12 +56,15 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     # code is neither left by removing dead code nor by forwarding a copy (its readers read
     # its source instead, which nothing writes in between)
     everything = {"fold", "seed", "zero", "dead", "copies"}
+    # in code without loops and zero arrays, some changes are known to give fewer passes work
+    # (_Wakes): on long straight code, this spares the second round of most passes
+    wakes = _Wakes(not _has_loops(fn) and not _has_zero_arrays(fn), sensitivities)
     passes = [("fold", lambda: fold_constants(fn, summaries), everything - {"fold"}),
-              ("seed", lambda: propagate_seed(fn, sensitivities, summaries), everything),
-              ("zero", lambda: first_accumulation(fn, temporaries, sensitivities, returned, summaries),
+              ("seed", lambda: wakes.after_seed(fn, summaries), everything),
+              ("zero", lambda: wakes.after_zero(fn, temporaries, sensitivities, returned, summaries),
                everything),
-              ("dead", lambda: eliminate_dead_code(fn, set(roots), summaries), {"fold", "seed", "zero"}),
-              ("copies", lambda: forward_copies(fn, temporaries, summaries), everything - {"copies"})]
+              ("dead", lambda: wakes.after_dead(fn, set(roots), summaries), {"fold", "seed", "zero"}),
+              ("copies", lambda: wakes.after_copies(fn, temporaries, summaries), everything - {"copies"})]
     _run_to_fixpoint(passes, rounds=20)
     allocate_once(fn, sensitivities)
     if carry_scatter_adds(fn, namer, vectors, store_once=store_once):
@@ -78,16 +81,92 @@ def _run_to_fixpoint(passes, rounds):
     """Run `passes` (each a triple: a name, a function returning whether it changed anything,
     and the names of the passes whose changes may give it work) in turn, round after round,
     each only while some change since its last run may give it work. Before, a whole round
-    ran again to confirm that nothing changed: on long functions, a third of this stage."""
+    ran again to confirm that nothing changed: on long functions, a third of this stage.
+    A pass that knows more of what it changed this time may return, instead of True, the set
+    of the passes its changes may give work to (among those declared; maybe none)."""
     due = [name for name, _, _ in passes]              # the passes that may have work
     for _ in range(rounds):
         for name, run, woken_by in passes:
             if name in due:
                 due.remove(name)
-                if run():
-                    due += [other for other, _, wakers in passes if name in wakers and other not in due]
+                changed = run()
+                if changed is False or changed is None:
+                    continue
+                due += [other for other, _, wakers in passes if name in wakers and other not in due
+                        and (changed is True or other in changed)]
         if not due:
             return
+
+
+class _Wakes:
+    """first_accumulation, eliminate_dead_code and forward_copies as passes of the fixpoint,
+    each returning the passes its changes may give work to. In `straight` code (no loops, no
+    zero arrays; branches allowed) that is fewer than declared:
+    * first_accumulation's `s = e` (was `s += e`) leaves s non-zero as before, unless e is
+      0.0, and makes no seed (s is written by its `s = 0.0` too); e was folded (or else fold
+      is due anyway), but `s = -e` may fold if e is a number or a negation. Dead code and
+      copies may follow.
+    * propagate_seed's statements, now reading a number, may fold (tried on them) or be new
+      seeds (`s_2 = 1.0`).
+    * a dead store removed changes no `s += e` from non-zero to zero (its value is not read
+      on any path after it, so a write comes first on each path to such a statement); fewer
+      writes may leave a seed written once.
+    * a copy of a name forwarded: a read of one name becomes a read of another (nothing to
+      fold, no new constant); a copy of a number may give every pass work.
+    Loops (whose zero state is approximated from what their body writes) and zero arrays
+    (whose rewrites count reads and in-place writes) keep the declared dependencies."""
+
+    def __init__(self, straight, sensitivities):
+        self.straight = straight
+        self.sensitivities = sensitivities
+
+    def after_seed(self, fn, summaries):
+        replaced = []
+        if not propagate_seed(fn, self.sensitivities, summaries, replaced=replaced):
+            return False
+        if not self.straight:
+            return True
+        woken = {"zero", "dead", "copies"}
+        if any(_Fold({}).visit(stmt) is not stmt for stmt in replaced):
+            woken.add("fold")
+        if any(_copy_of(stmt, self.sensitivities) and _number(stmt.value) for stmt in replaced):
+            woken.add("seed")                                # `s_2 = s_1` became `s_2 = 1.0`
+        return woken
+
+    def after_zero(self, fn, temporaries, in_loops, returned, summaries):
+        rewritten = []
+        if not first_accumulation(fn, temporaries, in_loops, returned, summaries, rewritten=rewritten):
+            return False
+        if not self.straight:
+            return True
+        woken = {"dead", "copies"}
+        if any(type(value) is gast.UnaryOp and (_number(value.operand) or _is_negation(value.operand))
+               for value in rewritten):
+            woken.add("fold")                                # -2.0, -(-x)
+        if any(_is(value, 0.0) for value in rewritten):
+            woken.add("zero")                                # s = 0.0: zero again
+        return woken
+
+    def after_dead(self, fn, roots, summaries):
+        if not eliminate_dead_code(fn, roots, summaries):
+            return False
+        return {"seed"} if self.straight else True
+
+    def after_copies(self, fn, temporaries, summaries):
+        sources = []
+        if not forward_copies(fn, temporaries, summaries, forwarded_sources=sources):
+            return False
+        if not self.straight or any(type(source) is not gast.Name for source in sources):
+            return True
+        return set()
+
+
+def _is_negation(node) -> bool:
+    return type(node) is gast.UnaryOp and type(node.op) is gast.USub
+
+
+def _has_loops(fn) -> bool:
+    return any(type(stmt) in (gast.For, gast.While) for stmt in _all_statements(fn.body))
 
 
 _COMPOUND = (gast.If, gast.For, gast.While)        # the statements holding blocks (body, orelse)
@@ -342,13 +421,11 @@ def fold_constants(fn, summaries=None) -> bool:
     return folder.changed
 
 
-def propagate_seed(fn, sensitivities, summaries=None) -> bool:
-    """A sensitivity set once, at the top level, to a constant and never updated: inline it."""
+def propagate_seed(fn, sensitivities, summaries=None, replaced=None) -> bool:
+    """A sensitivity set once, at the top level, to a constant and never updated: inline it.
+    The statements that read one (after the change) are appended to the list `replaced`."""
     summaries = summaries or _Summaries()
-    seeds = {stmt.targets[0].id: stmt for stmt in fn.body
-             if type(stmt) is gast.Assign and type(stmt.value) is gast.Constant
-             and type(stmt.targets[0]) is gast.Name and stmt.targets[0].id in sensitivities
-             and _number(stmt.value)}
+    seeds = _seed_candidates(fn, sensitivities)
     if not seeds:
         return False
     writes = _write_counts(fn, summaries)
@@ -357,26 +434,48 @@ def propagate_seed(fn, sensitivities, summaries=None) -> bool:
         return False
     values = {name: nodes.const(stmt.value.value) for name, stmt in constant.items()}
     inlined = {id(c) for c in constant.values()}
-    fn.body = [_with_reads_replaced(s, values, summaries) for s in fn.body if id(s) not in inlined]
+    body = [s for s in fn.body if id(s) not in inlined]
+    if replaced is not None:           # (compound statements change in place)
+        replaced += [s for s in body if isinstance(s, _COMPOUND)
+                     and not values.keys().isdisjoint(summaries.load_counts(s))]
+    fn.body = [_with_reads_replaced(s, values, summaries) for s in body]
+    if replaced is not None:
+        replaced += [new for old, new in zip(body, fn.body) if new is not old]
     return True
+
+
+def _seed_candidates(fn, sensitivities) -> dict:
+    """name -> its statement, for the sensitivities set to a number at the top level."""
+    return {stmt.targets[0].id: stmt for stmt in fn.body
+            if type(stmt) is gast.Assign and type(stmt.value) is gast.Constant
+            and type(stmt.targets[0]) is gast.Name and stmt.targets[0].id in sensitivities
+            and _number(stmt.value)}
 
 
 # s = 0.0; s += e  ->  s = e -------------------------------------------------------------------
 
-def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summaries=None) -> bool:
+def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summaries=None,
+                       rewritten=None) -> bool:
     """Rewrite `s += e` into `s = e` where s is known to be 0.0.
 
     Applies to sensitivities of temporaries everywhere, and to every sensitivity (`in_loops`)
     inside loops, where the extra `0.0 + e` would cost time on each iteration; straight-line
-    user-named sensitivities keep the seed's `+=` form."""
+    user-named sensitivities keep the seed's `+=` form. The values assigned instead (e, -e)
+    are appended to the list `rewritten`, if given."""
     rewriter = _ZeroState(temporaries, in_loops, summaries or _Summaries())
     rewriter.returned = set(returned)
-    if any(type(s) is gast.Assign and type(s.value) is gast.Call and _zero_array(s.value)
-           for s in _all_statements(fn.body)):
+    rewriter.rewritten = [] if rewritten is None else rewritten
+    if _has_zero_arrays(fn):
         rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
         rewriter.elementwise = _read_only_elementwise(fn)
     rewriter.block(fn.body, frozenset(), rewrite=True)
     return rewriter.changed
+
+
+def _has_zero_arrays(fn) -> bool:
+    """Whether some statement assigns a zero array (np.zeros, np.zeros_like)."""
+    return any(type(s) is gast.Assign and type(s.value) is gast.Call and _zero_array(s.value)
+               for s in _all_statements(fn.body))
 
 
 class _ZeroState:
@@ -387,6 +486,7 @@ class _ZeroState:
         self.summaries = summaries
         self.depth = 0
         self.changed = False
+        self.rewritten = []                  # the values assigned instead of added (`s = e`)
         self.arrays = set()                  # sensitivities that start as zero arrays
         self.returned = set()                # gradients returned to the caller keep their dtype
         self.mutations = {}                  # name -> in-place writes (_in_place_writes)
@@ -427,6 +527,7 @@ class _ZeroState:
                     and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
                 value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
                 stmts[i] = annotations.copy_to(nodes.assign_to(target, value, stmt), stmt)
+                self.rewritten.append(value)
                 self.changed = True
             zero.difference_update(self.summaries.written(stmt))
         elif isinstance(stmt, gast.If):
@@ -554,9 +655,10 @@ def _assigned_nonzero(loop) -> set:
 
 # copies -------------------------------------------------------------------------------------
 
-def forward_copies(fn, names, summaries=None) -> bool:
+def forward_copies(fn, names, summaries=None, forwarded_sources=None) -> bool:
     """`s_2 = s_5` then reads of s_2: read s_5 instead, when s_2 (one of `names`) is assigned
-    only there and every read follows in the same block before s_5 changes."""
+    only there and every read follows in the same block before s_5 changes. The sources of
+    the copies forwarded (s_5) are appended to the list `forwarded_sources`, if given."""
     summaries = summaries or _Summaries()
     copies = [stmt for stmt in _all_statements(fn.body) if _copy_of(stmt, names)]
     if not copies:
@@ -600,6 +702,8 @@ def forward_copies(fn, names, summaries=None) -> bool:
             for k in index.readers(copy_name, i):
                 block[k] = _with_reads_replaced(block[k], {copy_name: stmt.value}, summaries)
             index.forwarded(i, copy_name, source)
+            if forwarded_sources is not None:
+                forwarded_sources.append(stmt.value)
             block[i] = forwarded
             changed = True
         if forwarded in block:          # dropped now, or the next round's dead-code pass would

@@ -6,11 +6,27 @@ changed anything.
     ...
     s = s_old
 
+    s_4 = np.zeros(t_4.shape, t_4.dtype)         s_4 = np.full(t_4.shape, 1.0 / t_4.size, t_4.dtype)
+    s_4 += 1.0 / t_4.size               ->
+
+    for k in range(K):                           for k in range(K):
+        if k == 0:                                   ...
+            t_8_shape = t_8.shape                    if k == 0:
+        ...                             ->               t_8_shape = t_8.shape
+        if k == 0:                                       tape_q = np.empty((K, q.shape[0]), q.dtype)
+            tape_q = np.empty(...)                   tape_q[k] = q
+        tape_q[k] = q
+
+and a line of the user's own (kept for readability) whose every reader the optimizer removed,
+such as `s = 0.0` before a sum loop that the reverse sweep no longer needs.
+
 Like the other passes, these change blocks in place and build new nodes for the statements
 they change (passes.optimize: copy on write).
 """
 
 from __future__ import annotations
+
+import copy
 
 import gast
 
@@ -22,13 +38,34 @@ METADATA = ("shape", "dtype", "size", "ndim")
 def tidy(fn, before, summaries, scalars=frozenset()) -> bool:
     """`before`: the function as the reverse transform left it (what read each primal value);
     `summaries`: passes._Summaries, each statement's loads and writes, found once."""
-    changed = drop_idle_restores(fn, summaries)
+    reads, last_read = _read_counts(fn, summaries)
+    changed = drop_idle_restores(fn, summaries, reads, last_read)
+    changed |= fill_seeded_zeros(fn, summaries, scalars)
+    changed |= merge_first_iterations(fn, summaries)
+    changed |= drop_orphaned_primal(fn, before, summaries, reads)
     return changed
+
+
+def _read_counts(fn, summaries):
+    """(name -> how many times the function loads it, name -> the index in fn.body of the last
+    statement there loading it)."""
+    reads, last_read = {}, {}
+    for k, stmt in enumerate(fn.body):
+        for name, count in summaries.load_counts(stmt).items():
+            reads[name] = reads.get(name, 0) + count
+            last_read[name] = k
+    return reads, last_read
+
+
+def _forget(reads, stmt, summaries):
+    """Take a removed statement's loads off `reads`."""
+    for name, count in summaries.load_counts(stmt).items():
+        reads[name] -= count
 
 
 # 1. save and restore around nothing -------------------------------------------------------------
 
-def drop_idle_restores(fn, summaries) -> bool:
+def drop_idle_restores(fn, summaries, reads, last_read) -> bool:
     """`c = v` ... `v = c` where c is bound and read only there and nothing rebinds v in
     between, or nothing reads v after: the restore gives v the value it has, or one nobody
     reads, so both go. Between means in one block, or from a branch to a later branch on the
@@ -38,14 +75,9 @@ def drop_idle_restores(fn, summaries) -> bool:
     copies = [stmt for stmt, _, _ in places.values() if _is_copy(stmt) and not annotations.get(stmt, "primal")]
     if not copies:
         return False
-    loads, last_read = {}, {}            # name -> reads; the last statement of fn.body reading it
-    for k, stmt in enumerate(fn.body):
-        for name, count in summaries.load_counts(stmt).items():
-            loads[name] = loads.get(name, 0) + count
-            last_read[name] = k
     stores = _store_counts(places, summaries)
     saves = {stmt.targets[0].id: stmt for stmt in copies
-             if stores.get(stmt.targets[0].id) == 1 and loads.get(stmt.targets[0].id) == 1}
+             if stores.get(stmt.targets[0].id) == 1 and reads.get(stmt.targets[0].id) == 1}
     binds = summaries.written_by
     dropped = set()
     for stmt in copies:
@@ -59,6 +91,8 @@ def drop_idle_restores(fn, summaries) -> bool:
             if last_read.get(value, -1) > places[id(stmt)][2]:
                 continue                 # (an argument restored before the return is unread)
         dropped |= {id(save), id(stmt)}
+        _forget(reads, save, summaries)
+        _forget(reads, stmt, summaries)
     if not dropped:
         return False
     _remove(fn.body, dropped)
@@ -149,3 +183,215 @@ def _drop_empty_branches(block):
 
 def _idle(block) -> bool:
     return all(isinstance(s, gast.Pass) or nodes.is_comment(s) for s in block)
+
+
+# 5. a zero array whose first update is a number ---------------------------------------------------
+
+def fill_seeded_zeros(fn, summaries, scalars) -> bool:
+    """`s = np.zeros(shape, dtype)` whose next use is `s += c`, c a number: `s = np.full(shape,
+    c, dtype)` (np.ones for 1.0), as one would write it. Not for a returned gradient (device
+    code receives those zeroed)."""
+    final = fn.body[-1] if fn.body and isinstance(fn.body[-1], gast.Return) else None
+    returned = set(summaries.load_counts(final)) if final is not None else set()
+    changed = False
+    for block in _all_blocks(fn.body):
+        k = 0
+        while k < len(block):
+            name = _zeros_target(block[k])
+            if name is not None and name not in returned and _fill(block, k, name, summaries, scalars):
+                changed = True
+            k += 1
+    return changed
+
+
+def _all_blocks(block):
+    yield block
+    for stmt in block:
+        if isinstance(stmt, (gast.If, gast.For, gast.While)):
+            yield from _all_blocks(stmt.body)
+            yield from _all_blocks(stmt.orelse)
+
+
+def _zeros_target(stmt):
+    if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name and type(stmt.value) is gast.Call \
+            and nodes.dotted(stmt.value.func) == "np.zeros" and 1 <= len(stmt.value.args) <= 2 \
+            and not stmt.value.keywords:
+        return stmt.targets[0].id
+    return None
+
+
+def _fill(block, k, name, summaries, scalars) -> bool:
+    """Fold the first update of block[k]'s zero array into it, if it adds a number."""
+    for j in range(k + 1, len(block)):
+        stmt = block[j]
+        if nodes.is_comment(stmt):
+            continue
+        if type(stmt) is gast.AugAssign and type(stmt.target) is gast.Name and stmt.target.id == name \
+                and type(stmt.op) in (gast.Add, gast.Sub) and _is_number(stmt.value, scalars) \
+                and not any(set(summaries.load_counts(stmt.value)) & set(summaries.written_by(s))
+                            for s in block[k + 1:j]):
+            value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
+            shape, *dtype = block[k].value.args
+            if isinstance(value, gast.Constant) and value.value == 1.0:
+                call = nodes.call("np.ones", [shape] + dtype)
+            else:
+                call = nodes.call("np.full", [shape, value] + dtype)
+            filled = nodes.assign(name, call, block[k])
+            annotations.copy_to(filled, block[k])
+            block[k] = filled
+            del block[j]
+            return True
+        if name in summaries.load_counts(stmt) or name in summaries.written_by(stmt):
+            return False
+    return False
+
+
+def _is_number(expr, scalars) -> bool:
+    """Whether `expr` is provably a number: constants, sizes and ranks, len(), known scalars,
+    and arithmetic of them."""
+    kind = type(expr)
+    if kind is gast.Constant:
+        return type(expr.value) in (int, float)
+    if kind is gast.Name:
+        return expr.id in scalars
+    if kind is gast.Attribute:
+        return expr.attr in ("size", "ndim") and type(expr.value) is gast.Name
+    if kind is gast.BinOp:
+        return _is_number(expr.left, scalars) and _is_number(expr.right, scalars)
+    if kind is gast.UnaryOp:
+        return type(expr.op) in (gast.USub, gast.UAdd) and _is_number(expr.operand, scalars)
+    if kind is gast.Call:
+        return nodes.dotted(expr.func) == "len" and len(expr.args) == 1 and not expr.keywords
+    return False
+
+
+# 7. one first-iteration block per loop -------------------------------------------------------------
+
+def merge_first_iterations(fn, summaries) -> bool:
+    """The `if k == 0:` blocks of a loop's body (shapes and allocations known at the first
+    iteration: tapes.py, allocate.py) as one block at the end of the body, followed by the
+    tape rows those allocations receive, where nothing after them in the body changes what
+    they read or reads what they write; otherwise the loop is left as it is."""
+    changed = False
+    for loop in [s for s in nodes.statements(fn.body) if type(s) is gast.For]:
+        changed |= _merge_in(loop, summaries)
+    return changed
+
+
+def _first_iteration(stmt) -> bool:
+    return type(stmt) is gast.If and annotations.get(stmt, "first_iteration") and not stmt.orelse
+
+
+def _merge_in(loop, summaries) -> bool:
+    body = loop.body
+    firsts = [k for k, s in enumerate(body) if _first_iteration(s)]
+    if len(firsts) < 2:
+        return False
+    test = gast.dump(body[firsts[0]].test)
+    if any(gast.dump(body[k].test) != test for k in firsts):
+        return False
+    tested = nodes.loads_in(body[firsts[0]].test)
+    if any(tested & set(summaries.written_by(s)) for s in body):
+        return False
+    defined = set().union(*(summaries.written_by(body[k]) for k in firsts))
+    movers = set(firsts)
+    for k in range(firsts[0] + 1, len(body)):
+        stmt = body[k]
+        if k in movers or nodes.is_comment(stmt):
+            continue
+        if defined & (set(summaries.load_counts(stmt)) | set(summaries.written_by(stmt))):
+            if not _row_push(stmt, defined):
+                return False
+            movers.add(k)
+    effects = {}
+    for m in sorted(movers):
+        full, shape_only = _reads(body[m])
+        writes = set(summaries.written_by(body[m]))
+        for k in range(m + 1, len(body)):
+            if k in movers:
+                if not _first_iteration(body[m]) and _first_iteration(body[k]) \
+                        and set(summaries.written_by(body[k])) & (full | shape_only):
+                    return False           # a row push moved after a block that changes what it reads
+                continue
+            if k not in effects:
+                effects[k] = _writes(body[k])
+            rebinds, mutates = effects[k]
+            if rebinds & (full | shape_only | writes) or mutates & (full | writes) \
+                    or writes & set(summaries.load_counts(body[k])):
+                return False
+    merged = copy.copy(body[firsts[0]])
+    merged.body = [s for k in firsts for s in body[k].body]
+    pushes = [body[k] for k in sorted(movers) if k not in firsts]
+    loop.body[:] = [s for k, s in enumerate(body) if k not in movers] + [merged] + pushes
+    return True
+
+
+def _row_push(stmt, defined) -> bool:
+    """`tape[k] = v`: a row of a tape allocated in a first-iteration block."""
+    return (type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Subscript
+            and type(stmt.targets[0].value) is gast.Name and stmt.targets[0].value.id in defined)
+
+
+def _reads(stmt):
+    """(names read as values, names read only for their shape, dtype, size or rank)."""
+    described = set()
+    for node in nodes.walk(stmt):
+        if type(node) is gast.Attribute and node.attr in METADATA and type(node.value) is gast.Name:
+            described.add(id(node.value))
+    full, shape_only = set(), set()
+    for node in nodes.walk(stmt):
+        if type(node) is gast.Name and type(node.ctx) is gast.Load:
+            (shape_only if id(node) in described else full).add(node.id)
+    return full, shape_only - full
+
+
+def _writes(stmt):
+    """(names `stmt` binds anew, names of arrays it may change in place)."""
+    rebinds, mutates = set(), set()
+    for node in nodes.walk(stmt):
+        kind = type(node)
+        if kind is gast.Name and type(node.ctx) is gast.Store:
+            rebinds.add(node.id)
+        elif kind is gast.Assign or kind is gast.AugAssign:
+            for target in (node.targets if kind is gast.Assign else [node.target]):
+                for inner in nodes.walk(target):
+                    if type(inner) is gast.Name:
+                        mutates.add(inner.id)
+            mutates.update(annotations.get(node, "also_writes") or ())
+        elif kind is gast.Call and type(node.func) is gast.Name and node.func.id.startswith("_"):
+            mutates.update(a.id for a in node.args if type(a) is gast.Name)     # runtime helpers
+    return rebinds, mutates
+
+
+# 4. the user's statements whose readers are gone ---------------------------------------------------
+
+def drop_orphaned_primal(fn, before, summaries, reads) -> bool:
+    """A statement of the user's (kept for readability, passes.eliminate_dead_code) whose value
+    the reverse transform's code read but nothing reads since the optimizer removed its readers
+    (`s = 0.0` before a loop that only summed into s): gone too. One nothing ever read (the
+    primal's result, an unused line) stays."""
+    changed = False
+    while True:
+        unread = []                      # (statement, its names), nothing reading them now
+        for stmt in fn.body:
+            if not (annotations.get(stmt, "primal") and type(stmt) is gast.Assign
+                    and type(stmt.targets[0]) in (gast.Name, gast.Tuple)):
+                continue
+            names = nodes.written_names(stmt)
+            own = summaries.load_counts(stmt)
+            if names and all(reads.get(n, 0) - own.get(n, 0) == 0 for n in names):
+                unread.append((stmt, names))
+        if not unread:
+            return changed
+        wanted = {n for _, names in unread for n in names}
+        read_before = set()
+        for stmt in before.body:
+            read_before |= wanted.intersection(summaries.load_counts(stmt))
+        orphans = {id(stmt) for stmt, names in unread if read_before.intersection(names)}
+        if not orphans:
+            return changed
+        for stmt, _ in unread:
+            if id(stmt) in orphans:
+                _forget(reads, stmt, summaries)
+        fn.body[:] = [s for s in fn.body if id(s) not in orphans]
+        changed = True

@@ -22,8 +22,8 @@ vector-Jacobian products (`variant`s where they take options) and Jacobian-vecto
 Besides its derivative, a record holds the spellings code uses for the primitive (math and
 numpy twins: table.py derives from them how a partial is made elementwise and how device
 code spells it), the name of its result type rule (analysis/shapes.py) and its flags
-(`allocates`, `costly`, `value`, `numpy_loop`, `device`: table.Primitive). Adding a primitive
-is one record here and one row in tests/test_primitive_table.py.
+(`allocates`, `costly`, `value`, `numpy_loop`, `device`, `variadic`: table.Primitive). Adding a
+primitive is one record here and one row in tests/test_primitive_table.py.
 
 The machinery (rule types, registries, lookups, parsing) lives in registry.py; the names the
 transformations use are re-exported here, so `rules.lookup(...)` always sees the full table.
@@ -192,8 +192,8 @@ def absolute(x):
 # as JAX and autograd), 0 where the other one is, and nan where the result is nan because the
 # operand is. Read off `out`, the one rule serves max and np.maximum (nan wins where it comes
 # first, or always) and np.fmax (nan loses) alike.
-@primitive("min", "np.minimum", result="broadcast", value=True, device=True)
-@primitive("max", "np.maximum", result="broadcast", value=True, device=True)
+@primitive("min", "np.minimum", result="broadcast", value=True, device=True, variadic=("min",))
+@primitive("max", "np.maximum", result="broadcast", value=True, device=True, variadic=("max",))
 @primitive("np.fmin")
 @primitive("np.fmax")
 def selection(x, y, out):
@@ -275,7 +275,7 @@ def expm1(x, out):
     return out + 1.0
 
 
-@primitive("math.log", "np.log", domain=[POSITIVE], device=True, numpy_loop=True)
+@primitive("math.log", "np.log", domain=[POSITIVE], device=True, numpy_loop=True, variadic=("math.log",))
 def log(x):
     return np.divide(1.0, x) if x >= 0.0 else math.nan
 
@@ -300,7 +300,7 @@ def sqrt(x, out):
     return np.fmax(np.divide(0.5, out), 0.0) if x >= 0.0 else math.nan
 
 
-@primitive("math.hypot", "np.hypot", domain=[POSITIVE, POSITIVE], device=True)
+@primitive("math.hypot", "np.hypot", domain=[POSITIVE, POSITIVE], device=True, variadic=("math.hypot",))
 def hypot(x, y, out):
     return x / out, y / out
 

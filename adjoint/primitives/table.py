@@ -12,6 +12,8 @@ lookup per question:
     spelled(flag)                    -> spellings    e.g. every spelling of an allocating call
     numpy_loops()                    -> names        np.<name> run by numpy's own loop (runtime)
     result_of(callee)                -> rule name    the result type rule (analysis/shapes.py)
+    with_result(*rules)              -> functions    e.g. the creators np.zeros(shape), ...
+    variadic()                       -> functions    min, max, math.hypot, math.log
     record_of(callee)                -> Primitive
 
 Twins: the math (or builtin) and numpy spellings of one record are each other's twins, the
@@ -52,6 +54,8 @@ class Primitive:
     numpy_loop: bool = False    # numpy's vectorized loop beats numba's call per element
                                 # (runtime._numpy_<f>); also costly to replay
     device: bool = False        # runs on the device, spelled as its math twin there
+    variadic: tuple = ()        # spellings called with more arguments than the derivative takes
+                                # (min(a, b, c), math.log(x, base)): normalize rewrites them
 
     @property
     def functions(self) -> tuple:
@@ -77,6 +81,8 @@ _BY_FUNCTION: dict = {}
 
 def define(record: Primitive) -> Primitive:
     """File `record`: each spelling and function names one record only."""
+    if not set(record.variadic) <= set(record.spellings):
+        raise ValueError(f"variadic {record.variadic} are not spellings of {record.spellings}")
     for spelling, function in zip(record.spellings, record.functions):
         if spelling in _BY_SPELLING or function in _BY_FUNCTION:
             raise ValueError(f"{spelling} has two primitive records")
@@ -125,6 +131,21 @@ def spelled(flag: str) -> frozenset:
         _derived[key] = frozenset(s for r in RECORDS for s in r.spellings if _is_numpy(s)
                                   and (getattr(r, flag) or (flag == "costly" and r.numpy_loop)))
     return _derived[key]
+
+
+def with_result(*result_rules: str) -> frozenset:
+    """The functions of every record whose result type rule is one of `result_rules`."""
+    key = "result " + " ".join(result_rules)
+    if key not in _derived:
+        _derived[key] = frozenset(f for r in RECORDS if r.result in result_rules for f in r.functions)
+    return _derived[key]
+
+
+def variadic() -> frozenset:
+    """The functions called with more arguments than their derivative takes (record.variadic)."""
+    if "variadic" not in _derived:
+        _derived["variadic"] = frozenset(resolve(s) for r in RECORDS for s in r.variadic)
+    return _derived["variadic"]
 
 
 def numpy_loops() -> tuple:

@@ -119,9 +119,15 @@ class _Forward:
             array = value.value.id
             return nodes.subscript(self.d(array), copy.deepcopy(value.slice)) if array in self.a.active else zero()
         if is_linear_chain(value):
+            atoms = [atom for _, atom in linear_terms(value)]
             terms = [(sign, atom) for sign, atom in linear_terms(value)
                      if isinstance(atom, gast.Name) and atom.id in self.a.active]
-            return _signed_sum([(s, nodes.name(self.d(a.id))) for s, a in terms]) or zero()
+            # an array that does not vary may set the shape (`zeros + a`, `M + row`): the sum of
+            # the tangents has only the active operands' shape, so broadcast it to the result's
+            shaped_by_constant = any(self.type(atom).is_array for atom in atoms
+                                     if not _is_active(atom, self.a.active))
+            total = _signed_sum([(s, nodes.name(self.d(a.id))) for s, a in terms])
+            return self.broadcast_to_target(total, target, [a for _, a in terms], shaped_by_constant) or zero()
         primitive = primitive_of(value)
         args = operands(value)
         jvp_rule = rules.lookup_jvp(primitive, [self.type(a).ndim for a in args])
@@ -129,8 +135,11 @@ class _Forward:
             tangents = [self.tangent_of(a, stmt) if not isinstance(a, (gast.Tuple, gast.List))
                         else a for a in args]
             terms = jvp_rule.instantiate(args, tangents, target.id)
-            active = [t for a, t in zip(args, terms) if t is not None and _is_active(a, self.a.active)]
-            return _signed_sum([(1.0, t) for t in active]) or zero()
+            active = [(a, t) for a, t in zip(args, terms) if t is not None and _is_active(a, self.a.active)]
+            total = _signed_sum([(1.0, t) for _, t in active])
+            if any(isinstance(a, (gast.Tuple, gast.List)) for a, _ in active):
+                return total or zero()        # a rule over parts (np.stack) shapes its own tangent
+            return self.broadcast_to_target(total, target, [a for a, _ in active]) or zero()
         parts = rules.lookup_parts(primitive)
         if parts is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
             elements = [self.tangent_of(e, stmt) for e in args[0].elts]
@@ -151,7 +160,21 @@ class _Forward:
         terms = [(1.0, rules.times(p, nodes.name(self.d(name)), self.type_of_name(name).is_array)
                   if self.type_of_name(name).is_array == self.type(target).is_array
                   else nodes.scaled(p, nodes.name(self.d(name)))) for name, p in partials.items()]
-        return _signed_sum(terms) or zero()
+        return self.broadcast_to_target(_signed_sum(terms), target,
+                                        [nodes.name(name) for name in partials]) or zero()
+
+    def broadcast_to_target(self, tangent, target, active_operands, shaped_by_constant=False):
+        """The tangent with the result's full shape. numpy broadcasts the operands' values, so
+        a tangent built from operands of lower rank than the result (a scalar bias added to an
+        array), or beside an operand that does not vary and may set the shape, is broadcast the
+        same way: `d_t + np.zeros_like(t)`, a new array later element writes may update. (The
+        mirror of reverse mode's summing a sensitivity back to the operand's shape.)"""
+        if tangent is None or not self.type(target).is_array:
+            return tangent
+        widest = max((self.type(a).ndim for a in active_operands), default=0)
+        if widest >= self.type(target).ndim and not shaped_by_constant:
+            return tangent
+        return nodes.binop(tangent, "+", nodes.call("np.zeros_like", [nodes.name(target.id)]))
 
 
 def _is_active(atom, active):

@@ -187,7 +187,10 @@ class _Reverse:
 
     def save(self, names, defined, origin):
         """Copies of the values about to be overwritten that the reverse sweep reads."""
-        needed = sorted(n for n in names if n in self.a.reverse_reads and n in defined)
+        needed = [n for n in names if n in self.a.reverse_reads and n in defined]
+        if not needed:                    # most statements: nothing to save
+            return [], []
+        needed.sort()
         self.saved.update(needed)
         copies = {n: self.namer.fresh(n + "_old") for n in needed}
         saves = [nodes.assign(c, n, origin) for n, c in copies.items()]

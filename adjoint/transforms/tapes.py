@@ -140,6 +140,7 @@ class LoopFrame:
             first = nodes.compare(copy.deepcopy(self.at_forward), "==", nodes.const(0))
             alloc = nodes.if_(first, [nodes.assign(tape, nodes.call("np.empty", [rows, nodes.attribute(f"{v}.dtype")]),
                                                    self.stmt)], origin=self.stmt)
+            annotations.set(alloc, "first_iteration", True)      # optimize/tidy merges these blocks
             push = nodes.assign(nodes.subscript(tape, copy.deepcopy(self.at_forward), store=True), v, self.stmt)
             body = self.forward.body
             k = next(i for i, s in enumerate(body) if _defines(s, v))

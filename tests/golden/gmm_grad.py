@@ -57,10 +57,6 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     for k in range(K):
         tape_best[k] = best
         gmm_main_term_Q = np.zeros((d, d))
-        if k == 0:
-            gmm_main_term_Q_shape = gmm_main_term_Q.shape
-            gmm_main_term_Q_dtype = gmm_main_term_Q.dtype
-            s_gmm_main_term_Q = np.zeros(gmm_main_term_Q_shape, gmm_main_term_Q_dtype)
         gmm_main_term_idx = d
         for gmm_main_term_j in range(d):
             t_4 = icf[k, gmm_main_term_j]
@@ -72,44 +68,37 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
                 gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j] = t_7
                 gmm_main_term_idx = gmm_main_term_idx + 1
         t_8 = means[k]
-        if k == 0:
-            t_8_shape = t_8.shape
         t_9 = x - t_8
         t_10 = np.transpose(gmm_main_term_Q)
         gmm_main_term_Qx = t_9 @ t_10
-        if k == 0:
-            tape_gmm_main_term_Qx = np.empty((K, gmm_main_term_Qx.shape[0],
-                gmm_main_term_Qx.shape[1]), gmm_main_term_Qx.dtype)
-        tape_gmm_main_term_Qx[k] = gmm_main_term_Qx
         t_11 = alphas[k]
         t_12 = icf[k, :d]
-        if k == 0:
-            t_12_shape = t_12.shape
-            t_12_dtype = t_12.dtype
-            s_12 = np.zeros(t_12_shape, t_12_dtype)
         t_13 = np.sum(t_12)
         t_14 = gmm_main_term_Qx * gmm_main_term_Qx
-        if k == 0:
-            t_14_shape = t_14.shape
         t_15 = np.sum(t_14, axis=1)
         t_16 = 0.5 * t_15
         gmm_main_term_result = t_11 + t_13 - t_16
-        if k == 0:
-            tape_gmm_main_term_result = np.empty((K, gmm_main_term_result.shape[0]),
-                gmm_main_term_result.dtype)
-        tape_gmm_main_term_result[k] = gmm_main_term_result
-        if k == 0:
-            gmm_main_term_result_shape = gmm_main_term_result.shape
         t_18 = np.maximum(best, gmm_main_term_result)
         best = t_18
+        if k == 0:
+            gmm_main_term_Q_shape = gmm_main_term_Q.shape
+            gmm_main_term_Q_dtype = gmm_main_term_Q.dtype
+            s_gmm_main_term_Q = np.zeros(gmm_main_term_Q_shape, gmm_main_term_Q_dtype)
+            t_8_shape = t_8.shape
+            tape_gmm_main_term_Qx = np.empty((K, gmm_main_term_Qx.shape[0],
+                gmm_main_term_Qx.shape[1]), gmm_main_term_Qx.dtype)
+            t_12_shape = t_12.shape
+            t_12_dtype = t_12.dtype
+            s_12 = np.zeros(t_12_shape, t_12_dtype)
+            t_14_shape = t_14.shape
+            tape_gmm_main_term_result = np.empty((K, gmm_main_term_result.shape[0]),
+                gmm_main_term_result.dtype)
+            gmm_main_term_result_shape = gmm_main_term_result.shape
+        tape_gmm_main_term_Qx[k] = gmm_main_term_Qx
+        tape_gmm_main_term_result[k] = gmm_main_term_result
     total = np.zeros(n)
     for k in range(K):
         gmm_main_term_Q_1 = np.zeros((d, d))
-        if k == 0:
-            gmm_main_term_Q_1_shape = gmm_main_term_Q_1.shape
-            gmm_main_term_Q_1_dtype = gmm_main_term_Q_1.dtype
-            s_gmm_main_term_Q_1 = np.zeros(gmm_main_term_Q_1_shape, gmm_main_term_Q_1_dtype
-                )
         gmm_main_term_idx_1 = d
         for gmm_main_term_j_1 in range(d):
             t_19 = icf[k, gmm_main_term_j_1]
@@ -121,36 +110,35 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
                 gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_22
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
         t_23 = means[k]
-        if k == 0:
-            t_23_shape = t_23.shape
         t_24 = x - t_23
         t_25 = np.transpose(gmm_main_term_Q_1)
         gmm_main_term_Qx_1 = t_24 @ t_25
-        if k == 0:
-            tape_gmm_main_term_Qx_1 = np.empty((K, gmm_main_term_Qx_1.shape[0],
-                gmm_main_term_Qx_1.shape[1]), gmm_main_term_Qx_1.dtype)
-        tape_gmm_main_term_Qx_1[k] = gmm_main_term_Qx_1
         t_26 = alphas[k]
         t_27 = icf[k, :d]
-        if k == 0:
-            t_27_shape = t_27.shape
-            t_27_dtype = t_27.dtype
-            s_27 = np.zeros(t_27_shape, t_27_dtype)
         t_28 = np.sum(t_27)
         t_29 = gmm_main_term_Qx_1 * gmm_main_term_Qx_1
-        if k == 0:
-            t_29_shape = t_29.shape
         t_30 = np.sum(t_29, axis=1)
         t_31 = 0.5 * t_30
         gmm_main_term_result_1 = t_26 + t_28 - t_31
-        if k == 0:
-            gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
         t_33 = gmm_main_term_result_1 - best
         t_34 = _numpy_exp(t_33)
-        if k == 0:
-            tape_t_34 = np.empty((K, t_34.shape[0]), t_34.dtype)
-        tape_t_34[k] = t_34
         total = total + t_34
+        if k == 0:
+            gmm_main_term_Q_1_shape = gmm_main_term_Q_1.shape
+            gmm_main_term_Q_1_dtype = gmm_main_term_Q_1.dtype
+            s_gmm_main_term_Q_1 = np.zeros(gmm_main_term_Q_1_shape, gmm_main_term_Q_1_dtype
+                )
+            t_23_shape = t_23.shape
+            tape_gmm_main_term_Qx_1 = np.empty((K, gmm_main_term_Qx_1.shape[0],
+                gmm_main_term_Qx_1.shape[1]), gmm_main_term_Qx_1.dtype)
+            t_27_shape = t_27.shape
+            t_27_dtype = t_27.dtype
+            s_27 = np.zeros(t_27_shape, t_27_dtype)
+            t_29_shape = t_29.shape
+            gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
+            tape_t_34 = np.empty((K, t_34.shape[0]), t_34.dtype)
+        tape_gmm_main_term_Qx_1[k] = gmm_main_term_Qx_1
+        tape_t_34[k] = t_34
     top = np.max(alphas)
     t_35 = alphas - top
     t_36 = _numpy_exp(t_35)
@@ -161,34 +149,31 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     for k in range(K):
         t_39 = icf[k, :d]
         q = _numpy_exp(t_39)
-        if k == 0:
-            tape_q = np.empty((K, q.shape[0]), q.dtype)
-        tape_q[k] = q
         t_40 = q * q
-        if k == 0:
-            t_40_shape = t_40.shape
-            t_40_dtype = t_40.dtype
-            s_40 = np.zeros(t_40_shape, t_40_dtype)
         t_41 = np.sum(t_40)
         t_42 = icf[k, d:]
         t_43 = t_42 ** 2
-        if k == 0:
-            t_43_shape = t_43.shape
-            t_43_dtype = t_43.dtype
-            s_43 = np.zeros(t_43_shape, t_43_dtype)
         t_44 = np.sum(t_43)
         frobenius = t_41 + t_44
         t_45 = 0.5 * wishart_gamma
         t_46 = t_45 * wishart_gamma
         t_47 = t_46 * frobenius
         t_48 = icf[k, :d]
-        if k == 0:
-            t_48_shape = t_48.shape
-            t_48_dtype = t_48.dtype
-            s_48 = np.zeros(t_48_shape, t_48_dtype)
         t_49 = np.sum(t_48)
         t_50 = wishart_m * t_49
         prior = prior + (t_47 - t_50)
+        if k == 0:
+            tape_q = np.empty((K, q.shape[0]), q.dtype)
+            t_40_shape = t_40.shape
+            t_40_dtype = t_40.dtype
+            s_40 = np.zeros(t_40_shape, t_40_dtype)
+            t_43_shape = t_43.shape
+            t_43_dtype = t_43.dtype
+            s_43 = np.zeros(t_43_shape, t_43_dtype)
+            t_48_shape = t_48.shape
+            t_48_dtype = t_48.dtype
+            s_48 = np.zeros(t_48_shape, t_48_dtype)
+        tape_q[k] = q
     t_51 = _numpy_log(total)
     t_52 = best + t_51
     t_53 = np.sum(t_52)
@@ -210,11 +195,10 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     s_lse_alphas = 0.0
     s_prior = 0.0
     s_51 = np.zeros(t_51.shape, t_51.dtype)
-    s_52 = np.zeros(t_52.shape, t_52.dtype)
+    s_52 = np.ones(t_52.shape, t_52.dtype)
     # Analyzing the line: "return np.sum(best + np.log(total)) - n * lse_alphas + prior"
     s_prior += 1.0
     s_lse_alphas += n * -1.0
-    s_52 += 1.0
     s_best += _sum_to_1_1(s_52, best.shape)
     s_51 += _sum_to_1_1(s_52, t_51.shape)
     s_total = np.divide(1.0, total) * np.divide(np.logical_or(total >= 0.0, 

@@ -59,9 +59,8 @@ def grad_mlp_loss(W1, b1, W2, b2, X, y):
     s_b1 = np.zeros(b1.shape, b1.dtype)
     s_W2 = np.zeros(W2.shape, W2.dtype)
     s_b2 = 0.0
-    s_4 = np.zeros(t_4.shape, t_4.dtype)
+    s_4 = np.full(t_4.shape, 1.0 / t_4.size, t_4.dtype)
     # Analyzing the line: "return np.mean(d * d)"
-    s_4 += 1.0 / t_4.size
     s_d = (d + d) * s_4
     # Analyzing the line: "d = out - y"
     s_out = _sum_to_1_1(s_d, out.shape)

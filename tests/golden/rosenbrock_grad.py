@@ -6,7 +6,6 @@ import numpy as np
 def grad_rosenbrock(x):
     t_1 = x.shape
     n = t_1[0]
-    s = 0.0
     t_2 = n - 1
     # Reverse sweep: s_v is the sensitivity of the result to v.
     s_x = np.empty(x.shape, x.dtype)
