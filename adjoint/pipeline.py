@@ -13,6 +13,7 @@ Backends (backends/) then exec or jit-compile the emitted source.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import gc
 import os
@@ -285,11 +286,16 @@ def _lower(run):
     analysis = run.analysis
     lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types))
     # the helpers the final code still calls: optimizing may drop every call of one
-    called = nodes.loads_in(run.final)
-    run.helpers = _helper_trees((set(annotations.get(run.transformed, "runtime_helpers")) | lowered) & called)
-    run.primal_tree = nodes.clone(run.parsed.tree)
-    run.primal_helpers = _helper_trees(lower_for_numba(run.primal_tree,
-                                                       lambda node: _rank_in_primal(node, analysis)))
+    wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
+    run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())
+    primal = run.parsed.tree
+    if runtime.LOWERED_MODULE in nodes.loads_in(primal):     # it rewrites np calls in place
+        run.primal_tree = nodes.clone(primal)
+        run.primal_helpers = _helper_trees(lower_for_numba(run.primal_tree,
+                                                           lambda node: _rank_in_primal(node, analysis)))
+    else:                                # nothing to lower: a copy of the head, for emit's defaults
+        run.primal_tree, run.primal_helpers = copy.copy(primal), []
+        run.primal_tree.args = copy.copy(primal.args)
 
 
 def _emit(run):
