@@ -1,4 +1,4 @@
-"""Stage 6, optimize (last): steps that compute nothing, removed so that the adjoint reads like
+"""Steps that compute nothing, removed so that the adjoint reads like
 a hand-written one. Run once, after the passes (passes.optimize); each returns whether it
 changed anything.
 
