@@ -296,6 +296,10 @@ def _lower(run):
     else:                                # nothing to lower: a copy of the head, for emit's defaults
         run.primal_tree, run.primal_helpers = copy.copy(primal), []
         run.primal_tree.args = copy.copy(primal.args)
+    # the module arrays it reads are parameters, as in the adjoint: numba would freeze a global
+    data = annotations.get(run.normalized, "data_arguments")
+    if data:
+        run.primal_tree.args.args = list(run.primal_tree.args.args) + [nodes.parameter(s.name) for s in data]
 
 
 def _emit(run):

@@ -223,6 +223,25 @@ def test_a_global_array_changed_in_place_gives_the_new_gradient(target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
+def test_the_compiled_primal_reads_the_current_module_array(target):
+    """numba freezes a global array at its first compile: .primal takes the arrays as its
+    last parameters, like the adjoint, and primal_with_data passes their current values."""
+    g = adjoint.grad(reads_changing, target=target)
+    x = np.array([0.2, 0.4, 0.6])
+    before = CHANGING.copy()
+    try:
+        assert g.data_names == ("CHANGING",)
+        assert g.primal_with_data(x) == pytest.approx(reads_changing(x), rel=1e-12)
+        CHANGING[:] = [3.0, -1.0, 0.5]
+        assert g.primal_with_data(x) == pytest.approx(reads_changing(x), rel=1e-12)
+        assert g.primal(x, CHANGING) == pytest.approx(reads_changing(x), rel=1e-12)
+        with pytest.raises(TypeError):          # never the value of the array it first saw
+            g.primal(x)
+    finally:
+        CHANGING[:] = before
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_a_global_name_bound_to_a_new_array_gives_the_new_gradient(target):
     global CHANGING
     g = adjoint.grad(reads_changing, target=target)

@@ -223,11 +223,27 @@ class GradientFunction:
 
     @property
     def primal(self):
+        """The function itself, compiled for the target. Where it reads arrays from module
+        globals or closure cells, they are its last parameters (`data_names`), as in the
+        adjoint: numba would freeze a global array at its first compile; called from Python,
+        `primal_with_data` passes their current values."""
         with self._lock:
             if self._primal is None:
                 g = self.generated
                 self._primal = self._compile(g.primal_source, "primal", g.primal_name, primal=True)
             return self._primal
+
+    @property
+    def data_names(self) -> tuple:
+        """The names of the module or closure arrays the compiled code takes after the user's
+        arguments, in order (empty for most functions)."""
+        return tuple(source.name for source in data_sources(self))
+
+    def primal_with_data(self, *args, **kwargs):
+        """The compiled function called like the user's: keywords, defaults and the current
+        values of the module arrays it reads filled in."""
+        args = bind_call(self, args, kwargs)
+        return self.primal(*args, *data_values(self))
 
     def __call__(self, *args, **kwargs):
         args = bind_call(self, args, kwargs)          # keywords and defaults, by position
