@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import adjoint
-from tests.conftest import assert_gradient, compiled, fd_tolerance, finite_difference
+from tests.conftest import assert_gradient, compiled, fd_tolerance, finite_difference, needs_cuda
 
 
 def gather_squares(P, rows):
@@ -121,3 +121,34 @@ def test_unsupported_mixed_index_is_an_error():
     with pytest.raises(adjoint.AdjointError, match="boolean mask together with an integer array"):
         adjoint.grad(mixed_mask_and_rows, target="python")(np.ones((3, 3)), np.array([True, False, True]),
                                                            np.array([0, 0]))
+
+
+GATHERED_ROWS = np.array([0, 2, 2])
+
+
+def gather_of_module_rows(P):
+    return np.sum(P[GATHERED_ROWS])
+
+
+@needs_cuda
+def test_gather_on_cuda_is_a_located_error():
+    with pytest.raises(adjoint.AdjointError, match="a gather .* is not available on the cuda target") as caught:
+        adjoint.grad(gather_of_module_rows, target="cuda").batch(np.ones((2, 3)))
+    assert "test_gather.py:" in str(caught.value) and "hint:" in str(caught.value)
+
+
+def gather_in_loop(P, rows, steps):
+    """The same repeated gather read in every iteration of a loop that carries `total`."""
+    total = 0.0
+    for k in range(steps):
+        total = total + np.sum(np.sin(P[rows] * (k + 1.0)))
+    return total
+
+
+def test_gather_inside_a_loop():
+    check(gather_in_loop, (np.array([0.3, -0.4, 1.1, 0.2]), ROWS, 3), 0, "python")
+
+
+@pytest.mark.parametrize("target", ["cpu"])
+def test_gather_inside_a_loop_on_cpu(target):
+    check(gather_in_loop, (np.array([0.3, -0.4, 1.1, 0.2]), ROWS, 3), 0, target)
