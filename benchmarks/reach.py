@@ -36,8 +36,9 @@ from tests.realistic_corpus import PROGRAMS  # noqa: E402
 # (h = 1e-6 relative) is near 1e-8 relative for these programs, so a miss is a real one.
 RTOL = 1e-5
 
-# AdjointError messages for a gradient that was emitted and then failed to compile or to run
-BROKEN_MARKERS = ("while computing the gradient", "numba could not compile the gradient")
+# AdjointError messages for a compiler bug rather than a limit: a gradient emitted and then
+# failing to compile or to run, or an internal error of a stage
+BROKEN_MARKERS = ("while computing the gradient", "numba could not compile the gradient", "internal error")
 
 LOCATION = re.compile(r"^(?P<file>[^:\n]+\.py):(?P<line>\d+)(:\d+)?: ")
 

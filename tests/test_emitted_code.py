@@ -250,3 +250,28 @@ def test_no_primal_line_kept_for_a_dropped_loop():
     # a line nothing ever read stays, as the user wrote it
     assert "z = 3.0 * x" in code_lines(adjoint.source(unused_line))
     check_gradient(unused_line, (0.3,))
+
+
+# --- no sum back where the shapes are provably equal ----------------------------------------------
+
+def exp_weighted(x):
+    y = np.exp(x)
+    z = 2.0 * y - x
+    return np.sum(y * z + x)
+
+
+def shifted_product(x, w):
+    return np.sum((x - 1.0) * w)
+
+
+def test_no_sum_back_between_equal_shapes():
+    rng = np.random.default_rng(9)
+    args = (rng.normal(size=4),)
+    source = adjoint.grad(exp_weighted).source_for(*args)
+    assert "_sum_to_" not in source, source
+    check_gradient(exp_weighted, args)
+    # two arguments may broadcast against each other (a length-1 axis): summed back
+    pair = (rng.normal(size=4), rng.normal(size=4))
+    assert "_sum_to_1_1(" in adjoint.grad(shifted_product, wrt=(0, 1)).source_for(*pair)
+    check_gradient(shifted_product, pair, wrt=(0, 1))
+    check_gradient(shifted_product, (rng.normal(size=4), rng.normal(size=1)), wrt=(0, 1))

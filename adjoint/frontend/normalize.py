@@ -78,7 +78,8 @@ def _add_data_parameters(tree, parsed):
     """The arrays the function (or a helper it inlines) reads from module globals or closure
     cells become parameters after the user's: the caller passes their current values (see
     api.arguments.data_values). The `data_arguments` annotation lists their DataSources, in order."""
-    read = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    read = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)
+            and isinstance(n.ctx, gast.Load)} if parsed.data else set()     # (most read none)
     sources = [source for name, source in parsed.data.items() if name in read]
     for source in sources:
         tree.args.args.append(nodes.parameter(source.name))

@@ -202,8 +202,11 @@ class _Validator:
 
 
 def _is_python_function(obj) -> bool:
+    """A plain Python function normalize will inline: not numpy's own (np.triu_indices is
+    Python code, but a call of numpy, never a user helper to look into)."""
     import types
-    return isinstance(obj, types.FunctionType)
+    return isinstance(obj, types.FunctionType) \
+        and not (getattr(obj, "__module__", "") or "").startswith("numpy")
 
 
 def _is_module_attribute(node) -> bool:

@@ -425,6 +425,29 @@ def load_counts(node) -> dict[str, int]:
     return counts
 
 
+def loads_any(node, wanted) -> bool:
+    """Whether `node` loads a name for which wanted(name) is true: load_counts(node)'s walk,
+    stopped at the first such name (printing a module asks whether it uses `math`)."""
+    todo = [node]
+    pop, push, extend = todo.pop, todo.append, todo.extend
+    name_kind, load = gast.Name, gast.Load
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is name_kind:
+            if type(node.ctx) is load and wanted(node.id):
+                return True
+            if node.annotation is None:
+                continue
+        for field in child_fields(kind):
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return False
+
+
 def with_loads_replaced(node, mapping):
     """`node` with every loaded Name whose id is in `mapping` replaced by mapping[id] (the
     same node, shared: the optimizer changes no node in place); only the nodes and lists on

@@ -49,8 +49,8 @@ def emit(functions, *, header: str = "", comments: bool = True, filename: str = 
 
 def _uses_math(functions) -> bool:
     """Whether any function names `math` (as `math.exp(...)` or a dotted name `math.exp`)."""
-    return any(name == "math" or name.startswith("math.")
-               for fn in functions for name in nodes.load_counts(fn))
+    return any(nodes.loads_any(fn, lambda name: name == "math" or name.startswith("math."))
+               for fn in functions)
 
 
 def emit_function(fn, comments=True) -> str:

@@ -128,13 +128,37 @@ declare("operator.ne", constant=True)
 declare("np.zeros", constant=True, result="creator", allocates=True)
 declare("np.ones", constant=True, result="creator", allocates=True)
 declare("np.empty", constant=True, result="creator", allocates=True)
-declare("np.full", constant=True, result="creator", allocates=True)
 declare("np.zeros_like", constant=True, result="like", allocates=True)
 declare("np.ones_like", constant=True, result="like", allocates=True)
 declare("np.empty_like", constant=True, result="like", allocates=True)
-declare("np.full_like", constant=True, result="like", allocates=True)
+
+
+# new arrays filled with a value: the fill's sensitivity is the sum of the result's, summed
+# back to the fill's own shape where it broadcast (a number: the whole sum)
+def full(shape, fill, g):
+    return None, g
+
+
+def full_jvp(shape, fill, dshape, dfill):
+    return None, np.full(shape, dfill)
+
+
+def full_like(a, fill, g):
+    return None, g
+
+
+def full_like_jvp(a, fill, da, dfill):
+    return None, np.full_like(a, dfill)
+
+
+declare("np.full", vjps=[variant(full, broadcasts=True)], jvps=[full_jvp], result="creator",
+        allocates=True, value=True)
+declare("np.full_like", vjps=[variant(full_like, broadcasts=True)], jvps=[full_like_jvp], result="like",
+        allocates=True, value=True)
 declare("np.arange", constant=True, result="vector", allocates=True)
 declare("np.eye", constant=True, result="matrix", allocates=True)
+declare("np.identity", constant=True, result="matrix", allocates=True)
+declare("np.tri", constant=True, result="matrix", allocates=True)
 
 
 # --- arithmetic -----------------------------------------------------------------------------

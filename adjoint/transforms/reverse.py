@@ -38,6 +38,9 @@ from ..primitives import rules, runtime
 from .tapes import LoopFrame, has_slice, single_definitions, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
+# numpy functions of one array whose result has its shape (reverse.shape_key)
+ELEMENTWISE = {f"np.{f}" for f in ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh",
+                                   "sqrt", "abs", "negative", "log1p", "expm1", "square", "arctan")}
 
 
 def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
@@ -137,6 +140,53 @@ class _Reverse:
 
     def sens(self, var):
         return self.namer.sensitivity(var)
+
+    def one_shape(self, operands, out) -> bool:
+        """Whether the array operands provably have one shape, the result's (x and np.exp(x)),
+        so that no contribution needs summing back."""
+        keys = {self.shape_key(o.id) if isinstance(o, gast.Name) else None for o in operands}
+        return len(keys) == 1 and None not in keys \
+            and all(self.type(o).ndim == out.ndim for o in operands)
+
+    def shape_key(self, name):
+        """A name bound once (or an argument never rebound) whose array has `name`'s shape,
+        following elementwise functions, negation, arithmetic with numbers and copies; None
+        where no such name is known."""
+        definitions = self.single_definitions()
+        if not hasattr(self, "_stable"):
+            written = self.assigned(self.tree.body)
+            self._stable = set(definitions) | {a.id for a in self.tree.args.args} - written
+        seen = set()
+        while name in definitions and name not in seen:
+            seen.add(name)
+            source = self._shape_source(definitions[name])
+            if source is None:
+                break
+            name = source
+        return name if name in self._stable else None
+
+    def _shape_source(self, value):
+        """The array name whose shape `value` has, for shape-preserving expressions of one."""
+        if isinstance(value, gast.Name):
+            return value.id
+        if isinstance(value, gast.UnaryOp) and isinstance(value.op, (gast.USub, gast.UAdd)) \
+                and isinstance(value.operand, gast.Name):
+            return value.operand.id
+        if isinstance(value, gast.Call) and nodes.dotted(value.func) in ELEMENTWISE \
+                and len(value.args) == 1 and not value.keywords and isinstance(value.args[0], gast.Name):
+            return value.args[0].id
+        if isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub, gast.Mult, gast.Div)):
+            sides = [value.left, value.right]
+            if not all(isinstance(side, (gast.Name, gast.Constant)) for side in sides):
+                return None
+            arrays = [side for side in sides if self.type(side).is_array]
+            if len(arrays) == 1:
+                return arrays[0].id if all(self.type(side).ndim == 0 for side in sides
+                                           if side is not arrays[0]) else None
+            if len(arrays) == 2 and self.shape_key(arrays[0].id) is not None \
+                    and self.shape_key(arrays[0].id) == self.shape_key(arrays[1].id):
+                return arrays[0].id
+        return None
 
     def single_definitions(self) -> dict:
         """tapes.single_definitions of the function, its arguments left out (found once)."""
@@ -315,6 +365,8 @@ class _Reverse:
         # how many distinct arrays meet (only an array result sums its contributions back)
         arrays_in = out.is_array and len({_key(operand) for operand, _, _ in triples
                                           if self.type(operand).is_array})
+        if arrays_in > 1 and self.one_shape([o for o, _, _ in triples if self.type(o).is_array], out):
+            arrays_in = 1                # provably no broadcast: nothing to sum back
         triples = _merge_repeated(triples)
         for operand, expression, is_partial in triples:
             if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
