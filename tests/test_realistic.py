@@ -86,8 +86,6 @@ EXPECTED_REJECTIONS = {
     # programs are valid and within what the README says adjoint differentiates)
     "crr_call_vec": "ValueError while computing the gradient: could not broadcast",
     "tangent_init_array_grad_maybe_active": "ValueError while computing the gradient: setting an array element",
-    "matrix_factorization_vec": "AxisError while computing the gradient: axis 1 is out of bounds",
-    "embedding_logistic_vec": "ValueError while computing the gradient: The truth value of an array",
     # `i, j = np.triu_indices(len(pos), k=1)`: numpy's own Python code is no helper to inline
     "lennard_jones_vec": "keyword argument `k=` is not supported",
 }
@@ -100,18 +98,16 @@ WITHOUT_HINT = {"hmm_forward_log_vec", "spring_simulation_vec", "softmax_loss_on
 
 # WRONG gradients (no error): left out of every test here, reported as bugs. (Fixed on main
 # since: curve_fit_global_grid, `np.sum((a * T + b * T * T) ** 2)` over a module-level array T,
-# which returned an array of per-node terms on the python target; now a passing program.)
-#   catmull_rom_segments_vec: a gather `points[idx]` with repeated indices; the reverse sweep
-#   adds the sensitivities with a buffered fancy-index `+=`, so each repeated index counts
-#   once: d/dpoints is wrong on both targets. Minimal: for
-#   `def f(P, rows): return np.sum(P[rows] ** 2)`, adjoint.grad(f)(np.array([1., 2., 3.]),
-#   np.array([0, 2, 2])) gives [2, 0, 6] instead of [2, 0, 12].
+# which returned an array of per-node terms on the python target; catmull_rom_segments_vec, a
+# gather `points[idx]` with repeated indices that counted each index once, and the rejected
+# embedding_logistic_vec and matrix_factorization_vec, whose gathers `E[tokens]`, `P[rows]`
+# were typed one rank too low (see tests/test_gather.py); now passing programs.)
 #   diagonal_fit_identity: `np.identity(n) * d` with a vector d; np.identity(n) is typed as a
 #   number, so the cpu target returns a wrong d/dd without error (for
 #   `np.sum((np.identity(3) + x) ** 2)`: [2.6, 0.6, 0.6] instead of [3.8, 0.8, 5.0]); the
 #   python target fails while computing the gradient ("ValueError ... non-broadcastable output
 #   operand"). np.tri the same. (np.eye, the same bug until main's fix, now passes.)
-WRONG = {"catmull_rom_segments_vec", "diagonal_fit_identity"}
+WRONG = {"diagonal_fit_identity"}
 
 # Passing programs autograd cannot run: it cannot write array elements or call .copy()
 # on its boxes, nor subtract an int array index from a box (softmax_loss_naive); tests/oracles.py's

@@ -262,7 +262,12 @@ def _subscript_type(expr, types, filename):
     if len(index) > base.ndim:
         raise AdjointTypeError(f"too many indices: {len(index)} for an array of rank {base.ndim}",
                            location=locate(expr, filename))
-    return Type(base.kind, base.ndim - dropped)
+    # an integer-array index (a gather) adds its own axes: E[tokens] of a rank-2 tokens is
+    # rank 3; a mask keeps one axis (numpy broadcasts the array indices together)
+    arrays = [type_of(i, types, filename) for i in index if not isinstance(i, gast.Slice)]
+    gathered = max((1 if a.kind == "bool" else a.ndim for a in arrays if a.is_array), default=0)
+    consumed = sum(a.ndim if a.kind == "bool" and a.is_array else 1 for a in arrays)
+    return Type(base.kind, base.ndim - consumed + gathered if gathered else base.ndim - dropped)
 
 
 def _matmul_rank(a, b, node, filename):

@@ -86,6 +86,7 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     body = _scatter_gathers(body, output_names)
     simple = list(_simple_statements(body))
     callees = {id(s): _callees(s) for s in simple}        # one search per statement
+    _reject_gathers(simple, callees, filename)            # the clearest reasons first
     _reject_array_arithmetic(simple, arrays, filename)    # the clearer reason, when both apply
     _reject_allocations(simple, callees, filename, mode)
     body = _unpack_to_indexing([_math_spelling(s, callees) for s in body])
@@ -158,6 +159,18 @@ def _reject_allocations(simple, callees, filename, mode):
                                hint="on the cuda target, loop over range(bound) with a break "
                                     "instead of a while loop, and keep loops that carry "
                                     "values across iterations at the top level")
+
+
+def _reject_gathers(simple, callees, filename):
+    """x[rows] with an integer array `rows`: its sensitivity is a scatter-add over the
+    gathered block (runtime._scatter_add_*), an array the device function cannot hold."""
+    for stmt in simple:
+        if any(name.startswith("_scatter_add_") for name in callees[id(stmt)]):
+            raise AdjointError("a gather (an array indexed by an integer array) is not available "
+                               "on the cuda target: its sensitivity is a whole array",
+                               location=locate(stmt, filename),
+                               hint="loop over the indices (for k in range(len(rows)): ... x[rows[k]] ...), "
+                                    "or use target='cpu'")
 
 
 def _reject_array_arithmetic(simple, arrays, filename):

@@ -9,6 +9,8 @@ writes the source of each one used at the top of the module, which stays standal
     _undo_1(tape, top, tag, y)           put back the elements iteration `tag` overwrote
     _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean;
                                          rank 1 or 2, negative axes too)
+    _scatter_add_sa_1_2(s, i1, g)        s[:, i1] += g, unbuffered: a repeated index adds once per
+                                         occurrence (np.add.at, which numba lacks)
     _numpy_tanh(x)                       np.tanh of a large float array by numpy's own vectorized
                                          loop (numba calls libm once per element, ~10x slower)
 """
@@ -29,6 +31,8 @@ def source(name: str) -> str:
         return _record(int(ranks[0]))
     if kind == "undo":
         return _undo(int(ranks[0]))
+    if kind == "scatter" and ranks[0] == "add":
+        return _scatter_add(ranks[1], int(ranks[2]), int(ranks[3]))
     if ranks[:1] == ["axis"]:
         return _axis_reduction(kind, int(ranks[1]))
     raise KeyError(name)
@@ -90,6 +94,39 @@ def _undo(rank: int) -> str:
              "        top -= 1",
              f"        y[{index}] = tape[top, 1]",
              "    return top"]
+    return "\n".join(lines) + "\n"
+
+
+def scatter_add(pattern: str, index_rank: int, rank: int) -> str:
+    """The helper adding g into s[index] once per occurrence of each index. `pattern` spells
+    the index, one letter a component: `s` a whole axis (`:`), `a` an integer array, `n` an
+    integer; the `a`/`n` components are adjacent (numpy then keeps the gathered axes in place),
+    every array among them of rank `index_rank`; `rank` is s's."""
+    return f"_scatter_add_{pattern}_{index_rank}_{rank}"
+
+
+def _scatter_add(pattern: str, index_rank: int, rank: int) -> str:
+    """`s[index] += g` as a loop over the index arrays' elements: numpy's buffered `+=` would
+    count a repeated index once, and numba has no np.add.at."""
+    arrays = [k for k, c in enumerate(pattern) if c == "a"]
+    advanced = [k for k, c in enumerate(pattern) if c in "an"]
+    lead, first = advanced[0], arrays[0]             # whole axes before the gathered ones
+    trailing = rank - lead - len(advanced)           # g's axes after them (sliced or implicit)
+    params = ", ".join(f"i{k}" for k, c in enumerate(pattern) if c != "s")
+    lines = [f"def {scatter_add(pattern, index_rank, rank)}(s, {params}, g):",
+             f'    """s[index] += g with each occurrence of a repeated index counted (pattern {pattern})."""']
+    lines += [f"    f{k} = np.ascontiguousarray(i{k}).ravel()" for k in arrays]
+    lines.append(f"    count = f{first}.size")
+    for k in arrays[1:]:
+        lines += [f"    if f{k}.size != count:",
+                  '        raise ValueError("index arrays of different shapes: broadcast them first")']
+    dims = [f"g.shape[{d}]" for d in range(lead)] + ["count"]         + [f"g.shape[{lead + index_rank + d}]" for d in range(trailing)]
+    lines.append(f"    rows = np.ascontiguousarray(g).reshape(({', '.join(dims)},))")
+    at = ", ".join(":" if c == "s" else f"f{k}[j]" if c == "a" else f"i{k}" for k, c in enumerate(pattern))
+    taken = ", ".join([":"] * lead + ["j"])
+    lines += ["    for j in range(count):",
+              f"        s[{at}] += rows[{taken}]",
+              "    return s"]
     return "\n".join(lines) + "\n"
 
 

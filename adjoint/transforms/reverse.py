@@ -312,8 +312,7 @@ class _Reverse:
         if isinstance(value, gast.Subscript):
             if value.value.id not in self.a.active:
                 return []
-            element = nodes.subscript(self.sens(value.value.id), nodes.clone(value.slice))
-            return [self.accumulate(element, seed, stmt)]
+            return [self.gather_contribution(value, seed, stmt)]
         if is_linear_chain(value):
             accumulates = is_accumulation(target.id, value)          # once, not per term
             terms = [(atom, nodes.const(sign), True) for sign, atom in linear_terms(value)
@@ -322,6 +321,44 @@ class _Reverse:
         triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
                              self.a.active)
         return self.contributions(triples, seed, out, stmt)
+
+    def gather_contribution(self, value, seed, stmt):
+        """`t = x[index]`: s_x[index] += s_t where no index repeats (slices, integers, masks).
+        An integer array may repeat an index, which numpy's buffered `+=` would count once:
+        there a runtime helper adds once per occurrence."""
+        array, index = value.value.id, value.slice
+        components = index.elts if isinstance(index, gast.Tuple) else [index]
+        letters = "".join(self.index_letter(c) for c in components)
+        if "a" not in letters:
+            return self.accumulate(nodes.subscript(self.sens(array), nodes.clone(index)), seed, stmt)
+        advanced = [k for k, c in enumerate(letters) if c in "an"]
+        array_ranks = {self.type(c).ndim for c, letter in zip(components, letters) if letter == "a"}
+        problem = ("a boolean mask together with an integer array" if "b" in letters
+                   else "a partial slice together with an integer array" if "p" in letters
+                   else "integer indices separated by a slice" if advanced[-1] - advanced[0] + 1 != len(advanced)
+                   else "integer index arrays of different ranks" if len(array_ranks) > 1 else None)
+        if problem is not None:
+            raise AdjointError(f"differentiating a read with {problem} as its index is not supported",
+                               location=locate(stmt, self.filename), stage="reverse",
+                               hint="index in two steps: first the slice or mask, then the integer array "
+                                    "alone (y = x[:, 1:3]; z = y[rows])")
+        helper = self.helper(runtime.scatter_add(letters, array_ranks.pop(), self.type(value.value).ndim))
+        arguments = [nodes.name(self.sens(array))] + [nodes.clone(c) for c, letter in zip(components, letters)
+                                                       if letter != "s"] + [seed]
+        return nodes.assign(self.sens(array), nodes.call(nodes.name(helper), arguments), stmt)
+
+    def index_letter(self, component):
+        """One index component, as runtime.scatter_add spells it: `s` a whole axis, `p` part
+        of one (or `None`, `...`), `a` an integer array, `b` a boolean mask, `n` an integer."""
+        if isinstance(component, gast.Slice):
+            whole = component.lower is None and component.upper is None and component.step is None
+            return "s" if whole else "p"
+        if isinstance(component, gast.Constant) and (component.value is None or component.value is Ellipsis):
+            return "p"                                    # np.newaxis, ...: not handled with arrays
+        kind = self.type(component)
+        if kind.is_array:
+            return "b" if kind.kind == "bool" else "a"
+        return "n"
 
     def contributions(self, triples, seed, out, stmt):
         updates = []
