@@ -157,7 +157,7 @@ def run(targets, only=None, out=sys.stdout):
         for p in programs:
             if results[p.name, target][0] == "rejected":
                 categories[category_of(results[p.name, target][1])] += 1
-        say(f"  the same, grouped by construct:")
+        say("  the same, grouped by construct:")
         for name, count in categories.most_common():
             say(f"    {count:>3}  {name}")
         for kind in ("WRONG", "BROKEN", "CRASH"):

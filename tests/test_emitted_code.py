@@ -236,7 +236,7 @@ def rosenbrock_sum(x):
 
 def unused_line(x):
     y = x * x
-    z = 3.0 * x
+    z = 3.0 * x  # noqa: F841 (the unused line this test is about)
     return y
 
 
