@@ -165,8 +165,8 @@ ROWS = {
     "np.outer": Call(A((3,)), V),
     "np.transpose": Call(M),
     "np.reshape": Call(M, "(4, 3)"),
-    "np.full": [Call("(3, 4)", A()), Call("(3, 4)", A((4,)))],
-    "np.full_like": [Call(M, A()), Call(M, A((4,)))],
+    "np.full": Call("(3, 4)", A()),                 # (numba fills with a number only)
+    "np.full_like": Call(M, A()),
     "np.ravel": Call(M),
     "np.copy": Call(M),
     "np.ascontiguousarray": Call(M),
