@@ -149,3 +149,17 @@ def compiled(fn, wrt=0, target="cpu", *, value=False):
         make = adjoint.value_and_grad if value else adjoint.grad
         _COMPILED[key] = make(fn, wrt=wrt, target=target)
     return _COMPILED[key]
+
+
+def import_source(directory, name, source):
+    """Write `source` to directory/name.py and import it as module `name` (a real file, as
+    adjoint reads functions' source with inspect)."""
+    import importlib.util
+    import sys
+    path = directory / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

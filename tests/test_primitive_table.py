@@ -26,8 +26,6 @@ recompiles the array rows and the scalar primitives applied to arrays.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 
 import numpy as np
 import pytest
@@ -35,7 +33,7 @@ import pytest
 import adjoint
 from adjoint import primitives
 from adjoint.primitives import registry, rules, runtime, table
-from tests.conftest import assert_gradient, fd_tolerance, make_rng
+from tests.conftest import assert_gradient, fd_tolerance, import_source, make_rng
 from tests.oracles import finite_difference
 
 
@@ -293,13 +291,7 @@ def wrapper(expression, arity, directory, weighted=True):
         source = "\n".join(["import math", "import operator", "", "import numpy as np", "", HELPERS, "",
                             f"def f({', '.join(params + ['w'] if weighted else params)}):",
                             f"    return {body}", ""])
-        name = f"adjoint_primitive_{len(_MODULES)}"
-        path = directory / f"{name}.py"
-        path.write_text(source)
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = import_source(directory, f"adjoint_primitive_{len(_MODULES)}", source)
         _MODULES[key] = module.f
     return _MODULES[key]
 

@@ -14,11 +14,9 @@ is applied to a sensitivity other than 1.0 (the seed), as it is inside larger fu
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import inspect
 import math
 import operator
-import sys
 
 import autograd
 import autograd.numpy as anp
@@ -28,7 +26,7 @@ import pytest
 import adjoint
 from adjoint.primitives.rules import NON_DIFFERENTIABLE, RULES
 from tests import corpus  # noqa: F401  (registers the user rule `softplus`: it is tested too)
-from tests.conftest import assert_gradient, compiled, fd_tolerance, finite_difference, make_rng
+from tests.conftest import assert_gradient, compiled, fd_tolerance, finite_difference, import_source, make_rng
 
 POINTS = 5
 # deduplicated by identity; the table and the corpus's rule, not rules that other test modules
@@ -145,13 +143,7 @@ def wrapper(primitive, directory):
                              imports, "", "",
                              f"def f({', '.join(params)}, w):",
                              f"    return ({call}) * w", ""])
-        name = f"adjoint_rule_{len(_MODULES)}"
-        path = directory / f"{name}.py"
-        path.write_text(source)
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = import_source(directory, f"adjoint_rule_{len(_MODULES)}", source)
         _MODULES[primitive] = module.f
     return _MODULES[primitive]
 
