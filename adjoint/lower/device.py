@@ -30,7 +30,7 @@ import gast
 from .. import primitives
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes
-from ..optimize.passes import eliminate_dead_code
+from ..optimize.dce import eliminate_dead_code
 
 DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
 ALLOCATING = primitives.spelled("allocates")           # np.zeros, np.stack, ... (rules.py's records)

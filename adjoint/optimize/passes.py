@@ -19,17 +19,27 @@ reverse loops keep neighbouring `s_x[i] += e` in registers).
 from __future__ import annotations
 
 import bisect
-import collections
 import copy
 import math
 
 import gast
 
 from ..ir import annotations, nodes
-from ..primitives import runtime
 from .allocate import allocate_once
 from .carry import carry_scatter_adds
 from .chunks import run_in_chunks
+from .dce import _reads_before_write, drop_orphan_comments, eliminate_dead_code
+from .summaries import (
+    _COMPOUND,
+    _all_statements,
+    _blocks,
+    _fresh_calls,
+    _headers,
+    _own_blocks,
+    _Summaries,
+    _with_reads_replaced,
+    _write_counts,
+)
 from .tidy import tidy
 
 
@@ -167,142 +177,6 @@ def _is_negation(node) -> bool:
 
 def _has_loops(fn) -> bool:
     return any(type(stmt) in (gast.For, gast.While) for stmt in _all_statements(fn.body))
-
-
-_COMPOUND = (gast.If, gast.For, gast.While)        # the statements holding blocks (body, orelse)
-_COMPOUND_TYPES = frozenset(_COMPOUND)
-
-
-def _own_blocks(fn):
-    """A copy of `fn` whose compound statements and blocks are copies, all else shared."""
-    def own(stmts):
-        out = []
-        for stmt in stmts:
-            if isinstance(stmt, _COMPOUND):
-                stmt = copy.copy(stmt)
-                stmt.body, stmt.orelse = own(stmt.body), own(stmt.orelse)
-            out.append(stmt)
-        return out
-    new = copy.copy(fn)
-    new.body = own(fn.body)
-    return new
-
-
-def _headers(stmt):
-    """The fields of a compound statement that hold expressions (test, target, iter)."""
-    return [f for f in stmt._fields if f not in ("body", "orelse") and isinstance(getattr(stmt, f), gast.AST)]
-
-
-def _fresh_calls(stmts, summaries):
-    """lower.for_numba.lower_for_numba, run on the result, rewrites calls in place, and only calls of
-    `np.<function>` (runtime.LOWERED_MODULE): every call in a statement that loads `np`, and
-    what holds one, is made the result's own (nodes.with_fresh_calls), not the input's. The
-    other statements stay shared (copying every call took a tenth of this stage's time)."""
-    for k, stmt in enumerate(stmts):
-        if isinstance(stmt, _COMPOUND):
-            for field in _headers(stmt):
-                if runtime.LOWERED_MODULE in summaries.load_counts(getattr(stmt, field)):
-                    setattr(stmt, field, nodes.with_fresh_calls(getattr(stmt, field)))
-            _fresh_calls(stmt.body, summaries)
-            _fresh_calls(stmt.orelse, summaries)
-        elif runtime.LOWERED_MODULE in summaries.load_counts(stmt):
-            stmts[k] = nodes.with_fresh_calls(stmt)
-
-
-def _blocks(fn) -> list:
-    """nodes.blocks(fn), in its order (breadth first), in a list: found without walking a
-    block that holds no compound statement one statement at a time."""
-    blocks = [fn.body]
-    for block in blocks:                 # grows as it is read: breadth first
-        if not _COMPOUND_TYPES.isdisjoint(map(type, block)):
-            for stmt in block:
-                if type(stmt) in _COMPOUND_TYPES:
-                    blocks += (stmt.body, stmt.orelse)
-    return blocks
-
-
-class _Summaries:
-    """What the passes ask of each statement and expression (the names it loads, the names
-    it writes, whether it is folded), found once per node: no pass changes a node in place
-    but the compound statements (see optimize), so a node's facts hold while it lives, and
-    `alive` keeps the nodes alive (their ids stay theirs). A compound statement's loads
-    merge its parts' each time (its blocks change). The facts are dicts of str and tuples
-    of str, which the garbage collector does not track: tracked ones made it scan the whole
-    heap again and again (a third of this stage's time on long functions)."""
-
-    def __init__(self):
-        self.alive = {}              # id(node) -> node, for every node with facts below
-        self._loads = {}             # id(node) -> {name: how many times it loads it}
-        self._written = {}           # id(statement) -> nodes.written_names(statement), a tuple
-        self.folded = {}             # id(statement) -> statement, for those fold_constants has folded
-
-    def load_counts(self, node) -> dict:
-        """name -> how many times `node` (and all nested in it) loads it; not to be changed."""
-        counts = self._loads.get(id(node))          # first: most calls ask again
-        if counts is not None:
-            return counts
-        if node is None:
-            return {}
-        if isinstance(node, _COMPOUND):
-            counts = {}
-            for part in [getattr(node, f) for f in _headers(node)] + node.body + node.orelse:
-                for name, count in self.load_counts(part).items():
-                    counts[name] = counts.get(name, 0) + count
-            return counts
-        counts = self._loads[id(node)] = nodes.load_counts(node)
-        self.alive[id(node)] = node
-        return counts
-
-    def written(self, stmt) -> tuple:
-        names = self._written.get(id(stmt))
-        if names is None:
-            names = self._written[id(stmt)] = tuple(nodes.written_names(stmt))
-            self.alive[id(stmt)] = stmt
-        return names
-
-    def written_by(self, stmt):
-        """Names a statement, or any statement inside it, writes."""
-        if not isinstance(stmt, _COMPOUND):
-            return self.written(stmt)
-        return {name for node in nodes.statements([stmt]) for name in self.written(node)}
-
-
-def _write_counts(fn, summaries) -> dict:
-    """name -> how many statements write it."""
-    known, written = summaries._written, summaries.written
-    names = []
-    for stmt in _all_statements(fn.body):
-        these = known.get(id(stmt))
-        names += written(stmt) if these is None else these
-    return collections.Counter(names)          # counted in C: this ran twice a round
-
-
-def _all_statements(stmts) -> list:
-    """The statements in `stmts` and in their blocks, in a list (a block without compound
-    statements is returned as it is: nodes.statements yields one at a time)."""
-    if _COMPOUND_TYPES.isdisjoint(map(type, stmts)):
-        return stmts
-    out = []
-    for stmt in stmts:
-        out.append(stmt)
-        if type(stmt) in _COMPOUND_TYPES:
-            out += _all_statements(stmt.body)
-            out += _all_statements(stmt.orelse)
-    return out
-
-
-def _with_reads_replaced(stmt, mapping, summaries):
-    """`stmt` reading mapping[name] wherever it loads a name of `mapping`: a new simple
-    statement (or itself, when it reads none of them); a compound one changed in place."""
-    if isinstance(stmt, _COMPOUND):
-        for field in _headers(stmt):
-            setattr(stmt, field, nodes.with_loads_replaced(getattr(stmt, field), mapping))
-        for block in (stmt.body, stmt.orelse):
-            block[:] = [_with_reads_replaced(s, mapping, summaries) for s in block]
-        return stmt
-    if mapping.keys().isdisjoint(summaries.load_counts(stmt)):
-        return stmt
-    return nodes.with_loads_replaced(stmt, mapping)
 
 
 # constants ----------------------------------------------------------------------------------
@@ -761,170 +635,3 @@ class _BlockIndex:
         self.loads[i] = {}
         if copy_name in self.sources:
             self.writers_of[copy_name].remove(i)
-
-
-def _reads_before_write(stmt):
-    """A simple statement reads all it reads before it writes (`s_x += e(s_2)`); a compound
-    one may write first."""
-    return isinstance(stmt, (gast.Assign, gast.AugAssign))
-
-
-# dead code ----------------------------------------------------------------------------------
-
-def eliminate_dead_code(fn, roots, summaries=None) -> bool:
-    """Drop every statement whose result nothing live reads (strong liveness)."""
-    before = _count(fn)
-    args = {a.id for a in fn.args.args}
-    fn.body, _ = _Liveness(summaries or _Summaries()).block(fn.body, frozenset(set(roots) | args))
-    return _count(fn) != before
-
-
-def _count(fn):
-    return _count_block(fn.body)
-
-
-def _count_block(stmts):
-    """How many statements, nested ones included (statements nest only in blocks)."""
-    count = len(stmts)
-    for stmt in stmts:
-        if isinstance(stmt, _COMPOUND):
-            count += _count_block(stmt.body) + _count_block(stmt.orelse)
-    return count
-
-
-def _real(stmts):
-    return any(not (nodes.is_comment(s) or isinstance(s, gast.Pass)) for s in stmts)
-
-
-class _Liveness:
-    """Strong liveness, backwards through a block; returns (the statements kept, live-in).
-
-    A loop's head is the least fixpoint of head = live_out | (live-in of its body at head).
-    Solved afresh inside every enclosing loop's fixpoint, nested loops cost a power of the
-    depth (depth 8: minutes), so each loop keeps what it has solved: the same live-out is
-    answered from memory, and a larger one starts its iteration from the heads of the smaller
-    live-outs already solved (liveness is monotone, so those lie below the new least fixpoint
-    and the iteration still ends on it: the result is the same, found in a step or two)."""
-
-    def __init__(self, summaries):
-        self.reads = summaries.load_counts        # node -> the names it loads (in a dict)
-        self.written = summaries.written
-        self.loops = {}               # (id(loop), live_out) -> (kept, live_in)
-        self.solved = {}              # (id(loop), exits included) -> [(live_out, head)]
-
-    def block(self, stmts, live_out):
-        live = set(live_out)                      # updated in place: linear in straight code
-        out = []
-        for stmt in reversed(stmts):
-            out.extend(reversed(self.transfer(stmt, live)))
-        out.reverse()
-        return out, live
-
-    def transfer(self, stmt, live):
-        """The statements kept for `stmt` (none, itself, or a pruned copy); `live` becomes
-        what is live before it."""
-        kind = type(stmt)                  # assignments first: nearly every statement is one
-        if kind is gast.Assign:
-            target = stmt.targets[0]
-            if type(target) is gast.Subscript:
-                if target.value.id not in live:
-                    return []
-                live.update(self.reads(stmt))                    # the value, the index and the array
-                return [stmt]
-            written = self.written(stmt)
-            touched = annotations.get(stmt, "also_writes")      # a runtime helper writing into arrays
-            if live.isdisjoint(written) and live.isdisjoint(touched) and not annotations.get(stmt, "primal"):
-                return []
-            live.difference_update(written)
-            live.update(self.reads(stmt if type(target) is gast.Name else stmt.value))
-            live.update(touched)
-            return [stmt]
-        if kind is gast.AugAssign:
-            target = stmt.target
-            base = target.id if type(target) is gast.Name else target.value.id
-            if base not in live:
-                return []
-            live.update(self.reads(stmt))                        # the value (and an element's index)
-            live.add(base)
-            return [stmt]
-        if nodes.is_comment(stmt):
-            return [stmt]
-        if kind is gast.Pass:
-            return []
-        if kind is gast.Return:
-            live.update(self.reads(stmt.value))
-            return [stmt]
-        if kind is gast.Break or kind is gast.Continue:
-            return [stmt]
-        if isinstance(stmt, gast.If):
-            body, live_body = self.block(stmt.body, live)
-            orelse, live_else = self.block(stmt.orelse, live)
-            if not _real(body) and not _real(orelse):
-                return []
-            new = copy.copy(stmt)
-            new.body = body if _real(body) else [nodes.pass_()]
-            new.orelse = orelse if _real(orelse) else []
-            live.clear()
-            live |= live_body
-            live |= live_else
-            live.update(self.reads(stmt.test))
-            return [new]
-        if isinstance(stmt, (gast.For, gast.While)):
-            key = (id(stmt), frozenset(live))
-            if key not in self.loops:
-                self.loops[key] = (stmt, self.transfer_loop(stmt, key[1]))
-            kept, live_in = self.loops[key][1]
-            live.clear()
-            live |= live_in
-            return kept
-        live.update(self.reads(stmt))
-        return [stmt]
-
-    def transfer_loop(self, loop, live_out):
-        index = {loop.target.id} if isinstance(loop, gast.For) else set()
-        head_reads = self.reads(loop.iter) if isinstance(loop, gast.For) else ()
-        without_exits = [s for s in loop.body if not annotations.get(s, "loop_exit")]
-        head = self.head(loop, False, without_exits, live_out, index)
-        trial, _ = self.block(without_exits, head)
-        if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
-            return [], live_out                                   # nothing in it is used
-        head = self.head(loop, True, loop.body, live_out, index)
-        body, _ = self.block(loop.body, head)
-        new = copy.copy(loop)
-        new.body = body if _real(body) else [nodes.pass_()]
-        return [new], head.union(head_reads)
-
-    def head(self, loop, with_exits, body, live_out, index):
-        solved = self.solved.setdefault((id(loop), with_exits), [])
-        head = live_out
-        for smaller_out, its_head in solved:
-            if smaller_out <= live_out:
-                head = head | its_head
-        while True:
-            _, body_in = self.block(body, head)
-            new_head = head | live_out | (body_in - index)
-            if new_head == head:
-                break
-            head = frozenset(new_head)
-        solved.append((live_out, head))
-        return head
-
-
-def drop_orphan_comments(fn):
-    def clean(stmts):
-        out = []
-        for i, stmt in enumerate(stmts):
-            if isinstance(stmt, gast.If):
-                stmt.body, stmt.orelse = clean(stmt.body), clean(stmt.orelse)
-            elif isinstance(stmt, (gast.For, gast.While)):
-                stmt.body = clean(stmt.body)
-            out.append(stmt)
-        result = []
-        for i, stmt in enumerate(out):
-            if nodes.is_comment(stmt) and not annotations.get(stmt, "keep"):
-                following = out[i + 1] if i + 1 < len(out) else None
-                if following is None or nodes.is_comment(following) or isinstance(following, gast.Return):
-                    continue
-            result.append(stmt)
-        return result or [nodes.pass_()]
-    fn.body = clean(fn.body)
