@@ -76,9 +76,6 @@ EXPECTED_REJECTIONS = {
     "trapezoid_vec": "no derivative rule for `np.trapezoid`",
     "catmull_rom_vec": "cannot resolve the function `Attribute`",
     # false alarms: arrays rebuilt in every iteration taken for carried or shared ones
-    "gmm_objective_loop": "array `Lx` is carried from one iteration to the next",
-    "hmm_forward_loop": "`alpha` and `new` share memory",
-    "vanilla_rnn_loop": "`h` and `new` share memory",
     # BUGS: accepted, then the emitted gradient code fails (a located AdjointError, but the
     # programs are valid and within what the README says adjoint differentiates)
     "crr_call_vec": "ValueError while computing the gradient: could not broadcast",
@@ -114,7 +111,8 @@ AUTOGRAD_CANNOT = {"heat_ftcs_loop", "nbody_leapfrog_loop", "crr_call_loop", "so
                    "tangent_active_subscript", "tangent_subscript3", "reinforce_loss_loop",
                    "momentum_unrolled_loop", "soft_dtw_loop", "logistic_loss_l2_default", "elastic_net_vec",
                    "huber_loss_vec", "sinkhorn_vec", "rosen_2d", "jax_selu_sum", "ridge_closure",
-                   "lstm_objective_loop", "spring_simulation_loop", "tangent_rnn"}
+                   "lstm_objective_loop", "spring_simulation_loop", "tangent_rnn", "gmm_objective_loop",
+                   "hmm_forward_loop", "vanilla_rnn_loop"}
 
 # Numba compiles are slow: a handful of passing programs, of both styles, on the cpu target
 # (diagonal_fit_eye: np.eye gave a wrong gradient on cpu only, until main fixed its type;

@@ -97,6 +97,7 @@ class _SharedMemory:
         self.roots, self.origin = self._infer_roots()
         self.order, self.loops = {}, {}         # statement -> its place in the source, its loops
         _number(self.tree.body, (), self.order, self.loops)
+        self.statement_of = {id(stmt): stmt for stmt in _statements(self.tree.body)}
 
     # ranks ----------------------------------------------------------------------------------
 
@@ -382,8 +383,28 @@ class _SharedMemory:
         for target, value, stmt in self.binds:
             for name, sources in self._target_sources(target, value):
                 if name in group and (sources - {name}) & group and \
-                        (self.order[id(stmt)] < at or self.loops[id(stmt)] & loops):
+                        (self.order[id(stmt)] < at or self.loops[id(stmt)] & loops) \
+                        and not self._made_anew_between(stmt, write):
                     return True
+        return False
+
+    def _made_anew_between(self, bind, write) -> bool:
+        """Does every path from `bind` back to the write pass a statement that binds the written
+        name to a new array? So where the binding comes later in the source, inside a loop
+        around the write, whose body makes the array anew before the write (`new = np.zeros(n)`,
+        `new[j] = ...`, then `alpha = new`): the next iteration writes into the new array."""
+        if write.name is None or self.order[id(bind)] < self.order[id(write.statement)]:
+            return False
+        shared = self.loops[id(bind)] & self.loops[id(write.statement)]
+        if not shared:
+            return False
+        loop = self.statement_of[max(shared, key=lambda k: self.order[k])]     # the innermost
+        for stmt in loop.body:
+            if any(s is write.statement for s in _statements([stmt])):
+                return False                # the statement holding the write: no new array before it
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                    and stmt.targets[0].id == write.name and not self.sources(stmt.value, array=True):
+                return True
         return False
 
     def fail_rebinding(self, write):
