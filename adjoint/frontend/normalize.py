@@ -45,6 +45,7 @@ from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
+from .desugar import desugar
 from .structure import flag_exits, structure_returns
 
 
@@ -498,6 +499,7 @@ class _Normalizer:
             raise AdjointError(f"recursive call {chain}", location=self.where(call),
                                hint="rewrite the recursion as a loop")
         helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
+        helper = desugar(helper)                                 # for v in x, comprehensions
         validate_stage.validate(helper)
         args = self.bind_parameters(call, helper, args, keywords)
         self.parsed.namespace.update(helper.namespace)

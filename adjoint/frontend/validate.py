@@ -82,6 +82,8 @@ class _Validator:
         if isinstance(stmt, gast.Expr):
             if isinstance(stmt.value, gast.Constant):
                 return                                            # a stray string or number
+            if isinstance(stmt.value, gast.Call) and annotations.get(stmt.value, "callee") is print:
+                return self.check_print(stmt.value)               # the primal prints; the gradient not
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
         if not isinstance(stmt, STATEMENTS):
@@ -116,6 +118,18 @@ class _Validator:
             self.fail(it, "range(...) takes one to three positional arguments")
         if not isinstance(stmt.target, gast.Name):
             self.fail(stmt.target, "a for loop needs a single loop variable")
+
+    def check_print(self, call):
+        """`print(a, "text", b)`: kept in the compiled function itself, left out of the gradient."""
+        if call.keywords:
+            self.fail(call, f"`print(..., {call.keywords[0].arg}=...)` is not supported",
+                      "print the values with print(a, b) (numba compiles no keyword of print)")
+        for arg in call.args:
+            if isinstance(arg, gast.JoinedStr):
+                self.fail(arg, "an f-string in print(...) is not supported",
+                          "print the text and the values separately: print(\"loss\", loss)")
+            if not (isinstance(arg, gast.Constant) and isinstance(arg.value, str)):
+                self.check_expression(arg)
 
     def check_target(self, target):
         if isinstance(target, gast.Name):

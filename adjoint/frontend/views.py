@@ -318,8 +318,9 @@ class _SharedMemory:
         if callee in self.inlining:
             every = set(range(callee.__code__.co_argcount))
             return every, set(), every
+        from .desugar import desugar
         try:
-            helper = parse(callee)
+            helper = desugar(parse(callee))
         except AdjointError:
             return set(), set(), set()      # normalize reports why it cannot inline the helper
         memory = _SharedMemory(helper, self.summaries, self.inlining + (callee,))
