@@ -442,15 +442,19 @@ class GradientFunction:
             return AdjointError(f"{type(exc).__name__}: {exc}")
         lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in self._files]
         lines += traceback_lines(exc, self._files)
-        origin = next((g.origins[n] for n in reversed(lines) if n in g.origins), None)
-        location = Location(*origin) if origin else None
+        line = next((n for n in reversed(lines) if n in g.origins), None)
+        location = Location(*g.origins[line]) if line is not None else None
         first = summary(text) or type(exc).__name__
         kind = "numba could not compile the gradient" if is_numba_error(exc) else \
             f"{type(exc).__name__} while computing the gradient"
         error_class = AdjointError if is_numba_error(exc) else located_error_class(type(exc))
+        statement = _generated_line(g.source, line)
+        debug = "adjoint.source(f) shows the generated code"
+        if self.target != "python":
+            debug = "run with target='python' to step through the generated code; " + debug
         return error_class(f"{kind}: {first}", location=location,
-                           hint="run with target='python' to debug the generated code; "
-                                "adjoint.source(f) shows it")
+                           hint=(f"it failed in the generated statement `{statement}`; " if statement else "")
+                           + debug)
 
     def __repr__(self):
         return f"<adjoint.grad of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
@@ -465,6 +469,14 @@ class GradientFunction:
             import html
             return f"<pre>{html.escape(self.source)}</pre>"
         return highlight(self.source, PythonLexer(), HtmlFormatter(noclasses=True))
+
+
+def _generated_line(source, line):
+    """The generated statement at `line` (1-based; a gradient module's line), if there is one."""
+    lines = source.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return None
+    return lines[line - 1].strip() or None
 
 
 def _dump(generated):
