@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 import threading
 
 import numpy as np
@@ -54,6 +55,10 @@ class GradientFunction:
                  debug=False):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
+        # what rebuilds this object in another process (pickle): never machine code
+        self._construction = dict(wrt=wrt, target=target, comments=comments, return_value=return_value,
+                                  jit_options=jit_options, cache=cache, mode=mode, kind=kind,
+                                  recompute=recompute, debug=debug)
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
             fn = fn.as_function()
         self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
@@ -456,19 +461,68 @@ class GradientFunction:
                            hint=(f"it failed in the generated statement `{statement}`; " if statement else "")
                            + debug)
 
+    @property
+    def transform(self) -> str:
+        """The public name of what this object computes: grad, value_and_grad, jvp or vjp."""
+        if self.kind != "grad":
+            return self.kind
+        return "value_and_grad" if self.options.return_value else "grad"
+
     def __repr__(self):
-        return f"<adjoint.grad of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
+        return f"<adjoint.{self.transform} of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
 
     def _repr_html_(self):
-        """In Jupyter: the generated source, highlighted."""
-        try:
-            from pygments import highlight
-            from pygments.formatters import HtmlFormatter
-            from pygments.lexers import PythonLexer
-        except ImportError:
-            import html
-            return f"<pre>{html.escape(self.source)}</pre>"
-        return highlight(self.source, PythonLexer(), HtmlFormatter(noclasses=True))
+        """In Jupyter: the generated source, highlighted where pygments is installed."""
+        return source_html(self.source)
+
+    def _repr_markdown_(self):
+        return source_markdown(repr(self), self.source)
+
+    def __reduce__(self):
+        """Pickled as the function (by module and qualified name) and the options, never as
+        machine code: the other process regenerates it, or loads it from the cache."""
+        module = sys.modules.get(self.fn.__module__)
+        if module is not None and _attribute_path(module, self.fn.__qualname__) is self:
+            return _import_attribute, (self.fn.__module__, self.fn.__qualname__)    # @adjoint.grad
+        if module is None or _attribute_path(module, self.fn.__qualname__) is not self.fn:
+            import pickle
+            raise pickle.PicklingError(
+                f"cannot pickle {self!r}: {self.fn.__qualname__} is not importable from module "
+                f"{self.fn.__module__} (a closure, a lambda or a function defined in a function); "
+                "define the function at module level so that other processes can import it")
+        return _rebuild, (self.fn, self._construction)
+
+
+def _attribute_path(module, qualname):
+    obj = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _import_attribute(module_name, qualname):
+    import importlib
+    return _attribute_path(importlib.import_module(module_name), qualname)
+
+
+def _rebuild(fn, construction):
+    return GradientFunction(fn, **construction)
+
+
+def source_html(source) -> str:
+    """Generated source as HTML: highlighted with pygments if it is installed, else <pre>."""
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:
+        import html
+        return f"<pre>{html.escape(source)}</pre>"
+    return highlight(source, PythonLexer(), HtmlFormatter(noclasses=True))
+
+
+def source_markdown(title, source) -> str:
+    return f"`{title}`\n\n```python\n{source}```\n"
 
 
 def _generated_line(source, line):
