@@ -268,6 +268,11 @@ class LoopFrame:
 COSTLY_CALLS = primitives.spelled("costly")      # np.dot, np.tanh, ...: the records flagged costly or numpy_loop
 SHAPE_CHANGING = {"np.nonzero", "np.flatnonzero", "np.argwhere", "np.unique", "np.extract",
                   "np.compress", "np.trim_zeros"}
+# calls whose result may have another shape than their first argument's (a carried array
+# made by one keeps a flat checkpoint tape: _shape_may_change)
+RESHAPING = SHAPE_CHANGING | {"np.concatenate", "np.append", "np.hstack", "np.vstack", "np.stack",
+                              "np.delete", "np.insert", "np.resize", "np.reshape", "np.pad", "np.diff",
+                              "np.outer", "np.kron", "np.convolve", "np.repeat", "np.tile"}
 
 
 def stored_intermediates(loop, replay, backward, types):
@@ -419,8 +424,9 @@ def _listed(value):
 
 def _shape_may_change(loop, name, types) -> bool:
     """Whether an iteration may leave the array `name` with another shape than it found
-    (crr's `values = disc * (p * values[1:i + 1] + ...)`): some binding of it in the loop
-    is not provably of one shape, taking its own shape at the iteration's start as fixed."""
+    (crr's `values = disc * (p * values[1:i + 1] + ...)`): what a binding of it in the loop is
+    made from is not of one shape in every iteration, or takes part of an array (a slice
+    other than `:`) or calls a function that changes shapes (np.concatenate, ...)."""
     definitions, bindings = {}, {}
     for node in nodes.walk(loop):
         for written in nodes.written_names(node):
@@ -430,7 +436,23 @@ def _shape_may_change(loop, name, types) -> bool:
     single = {v for v, ds in definitions.items() if len(ds) == 1 and bindings.get(v) == 1}
     own = nodes.written_by(loop)
     invariance = _Invariance(definitions, single, own, types, assumed={name})
-    return not all(invariance.shape(d.value) for d in definitions.get(name, []))
+    values = [d.value for d in definitions.get(name, [])]
+    if not all(invariance.shape(v) for v in values):
+        return True
+    seen = {name}
+    while values:                       # what the bindings are made from, within the iteration
+        value = values.pop()
+        for node in nodes.walk(value):
+            if isinstance(node, gast.Subscript) and any(
+                    isinstance(part, gast.Slice) and (part.lower, part.upper, part.step) != (None, None, None)
+                    for part in (node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice])):
+                return True
+            if isinstance(node, gast.Call) and nodes.dotted(node.func) in RESHAPING:
+                return True
+            if isinstance(node, gast.Name) and node.id in own and node.id not in seen:
+                seen.add(node.id)
+                values += [d.value for d in definitions.get(node.id, [])]
+    return False
 
 
 def _defines(stmt, name):
