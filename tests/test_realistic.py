@@ -31,7 +31,6 @@ EXPECTED_REJECTIONS = {
     "mlp_log_likelihood_vec": "keyword argument `keepdims=` is not supported",
     "conv1d_fit_vec": "keyword argument `mode=` is not supported",
     # element, row and slice writes (item 5)
-    "heat_ftcs_vec": "assigning to a slice inside a loop is not supported",
     "lstm_objective_vec": "cannot assign to Tuple",
     # None / np.newaxis in an index (item 6)
     "hmm_forward_log_vec": "too many indices: 2 for an array of rank 1",
@@ -65,7 +64,6 @@ EXPECTED_REJECTIONS = {
     # false alarms: arrays rebuilt in every iteration taken for carried or shared ones
     # BUGS: accepted, then the emitted gradient code fails (a located AdjointError, but the
     # programs are valid and within what the README says adjoint differentiates)
-    "crr_call_vec": "ValueError while computing the gradient: could not broadcast",
     # `i, j = np.triu_indices(len(pos), k=1)`: numpy's own Python code is no helper to inline
     "lennard_jones_vec": "keyword argument `k=` is not supported",
 }
@@ -98,7 +96,7 @@ AUTOGRAD_CANNOT = {"heat_ftcs_loop", "nbody_leapfrog_loop", "crr_call_loop", "so
                    "momentum_unrolled_loop", "soft_dtw_loop", "logistic_loss_l2_default", "elastic_net_vec",
                    "huber_loss_vec", "sinkhorn_vec", "rosen_2d", "jax_selu_sum", "ridge_closure",
                    "lstm_objective_loop", "spring_simulation_loop", "gmm_objective_loop",
-                   "hmm_forward_loop", "vanilla_rnn_loop"}
+                   "hmm_forward_loop", "vanilla_rnn_loop", "heat_ftcs_vec"}
 
 # Numba compiles are slow: a handful of passing programs, of both styles, on the cpu target
 # (diagonal_fit_eye: np.eye gave a wrong gradient on cpu only, until main fixed its type;

@@ -51,9 +51,6 @@ EXPECTED_REJECTIONS = {
     "dict_saxpy": "unsupported constant 'c'",
     "nested_dict": "unsupported constant 'j'",
     "dict_wrapper": "keyword argument `a=` is not supported",
-    # BUG: accepted, then the emitted gradient code fails (a located AdjointError, but a valid
-    # program within what the README says adjoint differentiates)
-    "init_array_grad_maybe_active": "ValueError while computing the gradient: setting an array element",
 }
 
 # Rejections that lack part of a helpful error today (bugs of the message, reported to #17)
@@ -61,7 +58,7 @@ WITHOUT_LOCATION = {"cast_sum_"}
 WITHOUT_HINT = {"extended_slice"}
 
 # Passing programs autograd cannot run: it cannot write array elements of its boxes
-AUTOGRAD_CANNOT = {"test_subscript2", "test_subscript3", "active_subscript", "rnn"}
+AUTOGRAD_CANNOT = {"test_subscript2", "test_subscript3", "active_subscript", "rnn", "init_array_grad_maybe_active"}
 
 PASSING = [p for p in PROGRAMS if p.name not in EXPECTED_REJECTIONS]
 LOCATION = re.compile(r"^(?P<file>[^\n]+\.py):(?P<line>\d+):(?P<col>\d+): ")
