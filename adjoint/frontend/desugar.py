@@ -232,7 +232,7 @@ class _Desugarer:
             sequence = iterable.id
         else:
             base = target.id + "s" if isinstance(target, gast.Name) else "items"
-            sequence = self.fresh(base if base.isidentifier() else "items")
+            sequence = self.fresh(base if not keyword.iskeyword(base) else target.id + "_values")
             pre.append(nodes.assign(sequence, iterable, stmt))
         length = _located(_call("len", len, [nodes.name(sequence)]), iterable)
         return _Plan([length], lambda i: _located(nodes.subscript(sequence, _ref(i)), iterable))
