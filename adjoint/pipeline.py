@@ -29,7 +29,8 @@ from .errors import AdjointError, AdjointTypeError, locate
 from .frontend.desugar import desugar, version_retyped
 from .frontend.normalize import normalize, signature_defaults
 from .frontend.parse import parse
-from .frontend.validate import check_views, validate
+from .frontend.validate import validate
+from .frontend.views import check_views
 from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
@@ -350,7 +351,7 @@ PIPELINE = (
     Stage("validate", _validate),           # reject unsupported syntax, with a caret  frontend/validate
     Stage("normalize", _normalize),         # three-address form, helpers inlined    frontend/normalize
     Stage("analyze", _analyze),             # types, activity, what the reverse reads  analysis/
-    Stage("check views", _check_views),     # no write into memory another name sees   frontend/validate
+    Stage("check views", _check_views),     # no write into memory another name sees   frontend/views
     Stage("reverse", _reverse, lambda o: o.mode == "reverse"),   # Speelpenning       transforms/reverse
     Stage("forward", _forward, lambda o: o.mode == "forward"),   # tangent code       transforms/forward
     Stage("optimize", _optimize, lambda o: o.optimized),        # lean adjoint       optimize/
