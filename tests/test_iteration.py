@@ -254,7 +254,16 @@ def comprehension_in_loop(X):
     return total
 
 
+def largest_magnitude(x):
+    return max(abs(v) * v for v in x) + min(math.sin(v) for v in x)
+
+
+def product_of_terms(x):
+    return np.prod([1.0 + 0.5 * v * v for v in x])
+
+
 COMPREHENSIONS = [
+    (largest_magnitude, (X5,), 0), (product_of_terms, (X5,), 0),
     (sum_of_generator, (X5,), 0), (sum_into_name, (X5,), 0), (np_sum_of_list, (X5,), 0),
     (filtered, (X5,), 0), (pairs_sum, (X5,), 0), (nested_comprehension, (M34,), 0),
     (mean_of_list, (X5, W5), 1), (array_of_list, (X5,), 0), (array_from_rows, (M34, W4), 1),
@@ -356,8 +365,8 @@ def generator_in_while(x):
     return t
 
 
-def max_of_generator(x):
-    return max(v * v for v in x)
+def std_of_list(x):
+    return np.std([v * v for v in x])
 
 
 def filtered_array(x):
@@ -385,7 +394,7 @@ def loop_over_pairs_one_name(x, w):
 REJECTED = [
     (list_bound_to_name, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),
     (generator_in_while, "a generator expression in a while condition is not supported", "before the loop"),
-    (max_of_generator, "a generator expression is supported only as the argument of", "total = 0.0"),
+    (std_of_list, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),
     (filtered_array, "np.array of a comprehension with several `for`s or an `if`", "y = np.zeros(n)"),
     (conditional_comprehension, "inside `and`, `or` or `a if c else b`", "on the line before"),
     (loop_over_literal, "a for loop over a literal list, tuple or comprehension", "range(n)"),
@@ -415,7 +424,7 @@ def ys_in_a_loop(x):
 
 
 def max_in_a_loop(x):
-    # max_of_generator as its hint says
+    # a maximum as LOOP_HINT's loop
     total = 0.0
     for v in x:
         total = max(total, v * v)
