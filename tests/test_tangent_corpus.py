@@ -24,8 +24,6 @@ from tests.tangent_corpus import BY_NAME, PROGRAMS
 # program -> a substring of the first line of the AdjointError it raises today (python target),
 # grouped by the construct (issue #17's items)
 EXPECTED_REJECTIONS = {
-    # a name rebound to another rank (item 3)
-    # for over an array (item 4)
     # element and row writes (item 5)
     # None / np.newaxis in an index (item 6)
     "extended_slice": "too many indices: 2 for an array of rank 1",
