@@ -227,6 +227,31 @@ def unresolved(x):
 
 def method_of_expression(x):
     return (x * 2).frobnicate()
+
+
+def mask_or(x):
+    return np.sum(np.where((x > 1) | (x < 0), x * x, 0.0))
+
+
+def mask_not(x):
+    return np.sum(np.where(~(x > 1), x * x, 0.0))
+
+
+def bit_shift(x):
+    return x[0] * (1 << 2)
+
+
+def is_none(x):
+    if x is None:
+        return 0.0
+    return x[0]
+
+
+def in_tuple(x):
+    k = 1
+    if k in (1, 2):
+        return x[0]
+    return x[1]
 '''
 
 # the names of gast's (and so Python's) syntax-tree classes, which a message must not show
@@ -276,6 +301,7 @@ def test_rejection_names_the_construct_in_words_with_a_hint(name, rejected):
     ("nested_tuple_target", "nested tuple of names"), ("elements_target", "tuple of array elements"),
     ("string_index", "string index 'a'"), ("dict_call", "dictionaries are not differentiable values"),
     ("dropped_call", "the result of `out.fill(x[0])` is dropped"),
+    ("mask_or", "the operator `|`"), ("is_none", "the operator `is`"), ("bit_shift", "the operator `<<`"),
 ])
 def test_message_says_what_the_user_wrote(name, phrase, rejected):
     fn = getattr(rejected, name)
@@ -327,6 +353,21 @@ def keyword_dtype_of_ufunc(x):         # hint: leave `dtype=` out
 
 def dict_literal(a, b):                # hint: pass the values as separate arguments
     return a * b
+
+
+def mask_or(x):                        # hint: np.logical_or(a > 0, b > 0)
+    return np.sum(np.where(np.logical_or(x > 1, x < 0), x * x, 0.0))
+
+
+def mask_not(x):                       # hint: np.logical_not(a > 0)
+    return np.sum(np.where(np.logical_not(x > 1), x * x, 0.0))
+
+
+def in_tuple(x):                       # hint: compare with each value: k == 1 or k == 2
+    k = 1
+    if k == 1 or k == 2:
+        return x[0]
+    return x[1]
 '''
 
 REJECTED_KEEPDIMS = '''

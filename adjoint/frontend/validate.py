@@ -176,6 +176,11 @@ class _Validator:
                 self.fail_constant(node, expr)
             if isinstance(node, gast.Call):
                 self.check_call(node)
+            for op in _operators_of(node):
+                if not isinstance(op, OPERATORS):
+                    symbol, hint = _OPERATOR_HINTS.get(type(op), ("this operator", None))
+                    self.fail(node, f"the operator `{symbol}` is not supported",
+                              hint or "compute with arithmetic, comparisons, and, or, not")
 
             if isinstance(node, gast.Attribute) and not _is_module_attribute(node) \
                     and node.attr not in ARRAY_ATTRIBUTES:
@@ -281,6 +286,32 @@ def _is_python_function(obj) -> bool:
 
 def _is_module_attribute(node) -> bool:
     return isinstance(node.value, gast.Name) and node.value.id in ("math", "np")
+
+
+def _operators_of(node) -> list:
+    if isinstance(node, (gast.BinOp, gast.UnaryOp, gast.BoolOp)):
+        return [node.op]
+    return list(node.ops) if isinstance(node, gast.Compare) else []
+
+
+def _mask_hint(word, function):
+    return f"for numbers write `{word}`; for arrays {function}"
+
+
+_BITS = "bit operations on integers are not supported: compute with arithmetic (2 ** k for 1 << k)"
+_OPERATOR_HINTS = {
+    gast.BitAnd: ("&", _mask_hint("a > 0 and b > 0", "np.logical_and(a > 0, b > 0)")),
+    gast.BitOr: ("|", _mask_hint("a > 0 or b > 0", "np.logical_or(a > 0, b > 0)")),
+    gast.Invert: ("~", _mask_hint("not a > 0", "np.logical_not(a > 0)")),
+    gast.BitXor: ("^", _BITS + "; for a power write x ** 2"), gast.LShift: ("<<", _BITS),
+    gast.RShift: (">>", _BITS),
+    gast.Is: ("is", "adjoint passes numbers and arrays, never None: compare values with ==, or "
+                    "decide outside the differentiated function"),
+    gast.IsNot: ("is not", "adjoint passes numbers and arrays, never None: compare values with !=, "
+                           "or decide outside the differentiated function"),
+    gast.In: ("in", "compare with each value: k == 1 or k == 2"),
+    gast.NotIn: ("not in", "compare with each value: k != 1 and k != 2"),
+}
 
 
 def _keywords_of(callee) -> set:
