@@ -26,8 +26,10 @@ from .arguments import (
     data_sources,
     data_values,
     fresh_copies,
+    in_precision,
     normalized_function,
     parameters,
+    precision_of,
     reject_aliasing,
     same_types,
     written_arguments,
@@ -404,7 +406,8 @@ class GradientFunction:
             elif isinstance(value, list):
                 value = np.asarray(value)
             converted.append(value)
-        return converted + data_values(self)      # then the arrays it reads from globals
+        converted += data_values(self)            # then the arrays it reads from globals
+        return in_precision(converted, precision_of(converted))
 
     def written_arguments(self) -> frozenset:
         """The names of the arguments whose elements the function may write (`y[0] = ...`,
@@ -424,12 +427,15 @@ class GradientFunction:
         assumed a float (an elementwise function) gets code of its own, generated once."""
         from ..analysis import shapes
         signature = {n: shapes.describe(v) for n, v in zip(self._arg_names, args)}
-        if self._generated is not None and same_types(signature, self._generated.signature, self.wrt):
+        precision = precision_of(args)
+        if self._generated is not None and precision == self.options.precision \
+                and same_types(signature, self._generated.signature, self.wrt):
             return self._generated, self.adjoint
-        key = tuple((n, str(t)) for n, t in signature.items())
+        key = tuple((n, str(t)) for n, t in signature.items()) + ((precision,) if precision != "float64" else ())
         with self._lock:
             if key not in self._variants:
-                generated = differentiate(self.fn, self.options, comments=False, signature=signature)
+                generated = differentiate(self.fn, self.options, comments=False, signature=signature,
+                                          precision=precision)
                 module = backends.python.load(generated.source, self._filename(f"{key}"),
                                               generated.namespace)
                 self._files.add(module["__file__"])
