@@ -45,6 +45,7 @@ from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
+from .desugar import desugar
 from .structure import flag_exits, structure_returns
 
 
@@ -146,13 +147,13 @@ class _Normalizer:
         return self.assign(stmt.targets[0], stmt.value, stmt)
 
     def stmt_AugAssign(self, stmt):
-        target = self.target(stmt.target)
+        at, target = self.target(stmt.target, stmt)
         load = nodes.clone(target)
         load.ctx = nodes.make(gast.Load)
         pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
         combined = nodes.binop(left, stmt.op, stmt.value)
         p, rhs = self.rhs(combined, stmt, prenamed=True)
-        return pre + p + self.bind(target, rhs, stmt)
+        return at + pre + p + self.bind(target, rhs, stmt)
 
     def stmt_Return(self, stmt):
         if stmt.value is None:
@@ -193,9 +194,9 @@ class _Normalizer:
     def assign(self, target, value, stmt):
         if isinstance(target, gast.Tuple):
             return self.assign_tuple(target, value, stmt)
-        target = self.target(target)
+        at, target = self.target(target, stmt)
         pre, rhs = self.rhs(value, stmt)
-        return pre + self.bind(target, rhs, stmt)
+        return at + pre + self.bind(target, rhs, stmt)
 
     def bind(self, target, rhs, stmt):
         """`target = rhs`, through a temporary when the target is also an operand."""
@@ -235,15 +236,13 @@ class _Normalizer:
         unpack = nodes.assign_to(nodes.tuple_(names, store=True), source)
         return pre + [nodes.located(unpack, stmt)]
 
-    def target(self, target):
+    def target(self, target, stmt):
+        """(prelude, target): an element's index computed into atoms first (`y[i + 1] = e`)."""
         if isinstance(target, gast.Name):
-            return nodes.name(self.rename_id(target.id), store=True)
+            return [], nodes.name(self.rename_id(target.id), store=True)
         value = nodes.name(self.rename_id(target.value.id))
-        pre, index = self.index(target.slice, target)
-        if pre:
-            raise AdjointError("an assigned array index must be a name or a constant",
-                               location=self.where(target), hint="compute the index on the line before")
-        return nodes.subscript(value, index, store=True)
+        pre, index = self.index(target.slice, stmt)
+        return pre, nodes.subscript(value, index, store=True)
 
     # expressions --------------------------------------------------------------------------
 
@@ -530,6 +529,7 @@ class _Normalizer:
             raise AdjointError(f"recursive call {chain}", location=self.where(call),
                                hint="rewrite the recursion as a loop")
         helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
+        helper = desugar(helper)                                 # for v in x, comprehensions
         validate_stage.validate(helper)
         args = self.bind_parameters(call, helper, args, keywords)
         self.parsed.namespace.update(helper.namespace)
