@@ -27,7 +27,13 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
              gast.LtE, gast.Gt, gast.GtE)
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
-KEYWORDS = {"axis", "dtype"}
+KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k"}
+# which calls take which of them (axis and dtype: any call numpy gives them to)
+REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
+              np.linalg.norm, np.all, np.any}
+CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
+KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve}, "k": {np.triu_indices, np.tril_indices}}
+CONVOLVE_MODES = ("full", "valid", "same")
 
 HINTS = {
     gast.Lambda: "define a named function instead",
@@ -70,6 +76,7 @@ def validate(parsed) -> None:
 class _Validator:
     def __init__(self, parsed):
         self.parsed = parsed
+        self.unpacked = None        # id of the call a tuple assignment unpacks (np.triu_indices)
 
     def fail(self, node, message, hint=None):
         raise AdjointError(message, location=locate(node, self.parsed.filename),
@@ -86,6 +93,8 @@ class _Validator:
         if isinstance(stmt, gast.Expr):
             if isinstance(stmt.value, gast.Constant):
                 return                                            # a stray string or number
+            if isinstance(stmt.value, gast.Call) and any(k.arg == "out" for k in stmt.value.keywords):
+                self.check_call(stmt.value)                       # np.exp(x, out=y): says why
             if isinstance(stmt.value, gast.Call) and annotations.get(stmt.value, "callee") is print:
                 return self.check_print(stmt.value)               # the primal prints; the gradient not
             if isinstance(stmt.value, (gast.Yield, gast.YieldFrom, gast.Await)):
@@ -107,6 +116,8 @@ class _Validator:
             self.check_target(stmt.targets[0])
         if isinstance(stmt, gast.AugAssign):
             self.check_target(stmt.target)
+        self.unpacked = id(stmt.value) if isinstance(stmt, gast.Assign) \
+            and isinstance(stmt.targets[0], gast.Tuple) else None
         if isinstance(stmt, (gast.For, gast.While)) and stmt.orelse:
             self.fail(stmt, f"`else` on a {_describe(stmt)} loop", "set a flag inside the loop instead")
         if isinstance(stmt, gast.For):
@@ -161,10 +172,17 @@ class _Validator:
     def check_expression(self, expr):
         allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
         rows = set()                 # the lists inside them
+        allowed_constants = set()    # `...` in an index, np.convolve's mode (checked by check_call)
         for node in trees.walk(expr):
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.array:
                 allowed_lists.update(id(a) for a in node.args)
                 rows.update(id(e) for a in node.args if isinstance(a, gast.List) for e in a.elts)
+            if isinstance(node, gast.Subscript):
+                index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+                allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
+                                         and i.value is Ellipsis)
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.convolve:
+                allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
             if isinstance(node, gast.List) and id(node) not in allowed_lists:
                 self.fail(node, "a list is not a differentiable value", self.list_hint(node, id(node) in rows))
             if isinstance(node, CONTEXTS + OPERATORS):
@@ -172,7 +190,7 @@ class _Validator:
             if not isinstance(node, EXPRESSIONS):
                 self.fail(node, f"unsupported syntax: {_describe(node)}")
             if isinstance(node, gast.Constant) and not isinstance(node.value, (int, float, bool)) \
-                    and node.value is not None:
+                    and node.value is not None and id(node) not in allowed_constants:
                 self.fail_constant(node, expr)
             if isinstance(node, gast.Call):
                 self.check_call(node)
@@ -236,11 +254,7 @@ class _Validator:
             self.fail(call, f"`**` keyword unpacking in a call of `{name}` is not supported",
                       "pass each argument by name or position")
         allowed = sorted(_keywords_of(callee)) if annotations.has(call, "callee") else []
-        if word == "out":
-            hint = f"assign the result instead: y = {name}(...)"
-        elif word == "keepdims":
-            hint = f"reshape the result to keep the axis: {name}(X, axis=1).reshape(-1, 1) for a matrix"
-        elif allowed:
+        if allowed:
             hint = f"`{name}` takes {', '.join(f'`{k}=`' for k in allowed)} here; leave `{word}=` out"
         else:
             hint = f"`{name}` takes no keyword argument here: leave `{word}=` out"
@@ -254,8 +268,14 @@ class _Validator:
             self.fail(call, f"`{self.text(call.func)}(...)`: {'dictionaries' if callee is dict else 'sets'} "
                             f"are not differentiable values", HINTS[gast.Dict])
         for keyword in call.keywords:
-            if not helper and (keyword.arg not in KEYWORDS or keyword.arg not in _keywords_of(callee)):
-                self.fail_keyword(call, keyword, callee)     # a helper's: bound when inlined
+            if not helper:                                      # a helper's: bound when inlined
+                self.check_keyword(call, callee, keyword)
+        if callee is np.convolve:
+            self.check_convolve_mode(call)
+        if callee in (np.triu_indices, np.tril_indices) and id(call) != self.unpacked:
+            self.fail(call, f"`{_spelled(call.func)}` gives a pair of index arrays, which adjoint "
+                            "follows only unpacked", f"unpack it: `i, j = {_spelled(call.func)}(n, k=1)`, "
+                            "then index with x[i, j]")
         if not annotations.has(call, "callee"):
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
@@ -274,6 +294,54 @@ class _Validator:
         self.fail(call, f"no derivative rule for `{self.text(call.func)}`",
                   f"register one: @adjoint.rule({self.text(call.func)})\n"
                   f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
+
+
+    def check_keyword(self, call, callee, keyword):
+        """A numpy call's keyword option: one adjoint follows, with a value it can use."""
+        name, value, spelled = keyword.arg, keyword.value, _spelled(call.func)
+        if name == "out":
+            self.fail(call, f"`out=` in `{spelled}(...)` writes into an existing array, which "
+                            "adjoint cannot follow",
+                      f"assign the result to a name instead: `y = {spelled}(...)` without `out=`")
+        if name not in _keywords_of(callee):
+            self.fail_keyword(call, keyword, callee)
+        if name == "keepdims":
+            if not (isinstance(value, gast.Constant) and isinstance(value.value, bool)):
+                self.fail(value, "`keepdims=` must be True or False as written")
+            if value.value and _keyword_value(call, "axis") is None and len(call.args) < 2:
+                self.fail(call, "`keepdims=True` without an axis is not supported",
+                          f"drop keepdims: `{spelled}(x)` is a number, which broadcasts as the "
+                          "kept array would, or give the axis")
+        if name == "axis" and isinstance(value, gast.Tuple):
+            self.check_axes(call, callee, value)
+
+    def check_axes(self, call, callee, value):
+        """axis=(0, 1): reduced one axis at a time (normalize), so numbers of one sign."""
+        axes = [e.value if isinstance(e, gast.Constant) and type(e.value) is int
+                else -e.operand.value if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub)
+                and isinstance(e.operand, gast.Constant) and type(e.operand.value) is int else None
+                for e in value.elts]
+        spelled = _spelled(call.func)
+        if callee not in CHAINED:
+            self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
+                      "reshape the array so that one axis holds the reduced ones")
+        if None in axes or not axes:
+            self.fail(value, "the axes in a tuple must be integers as written",
+                      f"write them out: {spelled}(x, axis=(0, 1))")
+        if len(set(axes)) != len(axes) or (min(axes) < 0 <= max(axes)):
+            self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
+                             "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
+
+    def check_convolve_mode(self, call):
+        modes = call.args[2:] + [k.value for k in call.keywords if k.arg == "mode"]
+        for mode in modes:
+            if not (isinstance(mode, gast.Constant) and mode.value in CONVOLVE_MODES):
+                self.fail(mode, "np.convolve's mode must be 'full', 'valid' or 'same', written as a string",
+                          "write the mode as written in numpy's documentation: mode='valid'")
+
+
+def _keyword_value(call, name):
+    return next((k.value for k in call.keywords if k.arg == name), None)
 
 
 def _is_python_function(obj) -> bool:
@@ -322,9 +390,10 @@ def _keywords_of(callee) -> set:
         return set()
     import inspect
     try:
-        return KEYWORDS & set(inspect.signature(callee).parameters)
+        named = KEYWORDS & set(inspect.signature(callee).parameters)
     except (TypeError, ValueError):
-        return set(KEYWORDS)
+        named = set(KEYWORDS)
+    return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))}
 
 
 def _describe(node) -> str:
