@@ -185,6 +185,11 @@ class _Validator:
             self.fail(call, f"cannot resolve the function `{_spelled(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
+        if callee in _AXIS_BY_KEYWORD and len(call.args) > 1:
+            name, second = _AXIS_BY_KEYWORD[callee]
+            self.fail(call, f"`{name}` with a second positional argument: numpy reads it as `{second}`, "
+                            f"which adjoint does not differentiate",
+                      f"pass the axis by keyword: {name}(x, axis=...)")
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
                 and len(call.args) + len(call.keywords) != len(rule.params):
@@ -246,6 +251,8 @@ _SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, mat
 _REDUCTIONS_WITHOUT_RECORDS = frozenset({np.trace, np.vdot, np.std, np.var})
 _SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
               np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort}
+# calls whose derivative rule takes `axis` second, where numpy's second positional is another option
+_AXIS_BY_KEYWORD = {np.diff: ("np.diff", "n"), np.linalg.norm: ("np.linalg.norm", "ord")}
 _MATMUL_RANKS = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
 _OPERATOR_TEXT = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**",
                   gast.Mod: "%", gast.FloorDiv: "//", gast.MatMult: "@"}
