@@ -201,9 +201,51 @@ class _Validator:
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
-        self.fail(call, f"no derivative rule for `{_spelled(call.func)}`",
-                  f"register one: @adjoint.rule({_spelled(call.func)})\n"
-                  f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
+        name = _qualified(callee) or _spelled(call.func)
+        self.fail(call, f"no derivative rule for `{name}`", _rule_hint(callee, name, call))
+
+
+# where a function without a rule may live, as emitted code and hints spell the module
+_HOMES = (("np", "numpy"), ("np.linalg", "numpy.linalg"), ("np.fft", "numpy.fft"), ("math", "math"),
+          ("scipy.special", "scipy.special"), ("scipy.linalg", "scipy.linalg"), ("scipy.stats", "scipy.stats"))
+# numpy functions that apply elementwise but are no ufuncs: a scalar rule serves them
+_ELEMENTWISE_FUNCTIONS = {np.sinc, np.i0}
+
+
+def _qualified(callee) -> str | None:
+    """`np.linalg.cholesky` for numpy.linalg.cholesky: the function with its module."""
+    import sys
+    name = getattr(callee, "__name__", None)
+    for alias, module_name in _HOMES:
+        module = sys.modules.get(module_name)
+        if name and module is not None and getattr(module, name, None) is callee:
+            return f"{alias}.{name}"
+    return None
+
+
+def _rule_hint(callee, name, call) -> str:
+    """How to register the missing rule: a scalar one (math, ufuncs: applied elementwise) or a
+    vector-Jacobian product of an array function, with as many parameters as the call has
+    arguments (named as the function names them, where it says)."""
+    import inspect
+    count = len(call.args) + len(call.keywords)
+    try:
+        params = [p for p in inspect.signature(callee).parameters
+                  if p not in ("args", "kwargs")][:count]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) < count:
+        params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
+    short = name.rsplit(".", 1)[-1]
+    if _qualified(callee) is None and not isinstance(callee, np.ufunc) or callee in _ELEMENTWISE_FUNCTIONS \
+            or name.startswith("math.") or isinstance(callee, np.ufunc):
+        partials = ", ".join(f"<d {short}/d {p}>" for p in params)
+        return (f"register its partial derivatives (applied elementwise to arrays): @adjoint.rule({name})\n"
+                f"      def d_{short}({', '.join(params)}): return {partials}")
+    contributions = ", ".join(f"<{p}'s sensitivity>" for p in params)
+    return (f"register its vector-Jacobian product: @adjoint.vjp_rule({name})\n"
+            f"      def {short}_vjp({', '.join(params + ['g'])}): return {contributions}   "
+            f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
 
 
 def _is_python_function(obj) -> bool:
