@@ -64,7 +64,7 @@ VIEW_CALLS = {np.transpose, np.reshape, np.ravel, np.ascontiguousarray, np.asarr
               np.atleast_2d, np.swapaxes, np.moveaxis}
 _SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, math.trunc}
 # numpy reductions to a scalar that no record declares: adjoint.rule may make them callable
-_REDUCTIONS_WITHOUT_RECORDS = frozenset({np.trace, np.vdot, np.std, np.var})
+_REDUCTIONS_WITHOUT_RECORDS = frozenset({np.vdot})
 _SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
               np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort}
 _MATMUL_RANKS = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
