@@ -62,7 +62,6 @@ EXPECTED_REJECTIONS = {
     "gmm_objective_vec": "unsupported syntax: list comprehension",
     "tangent_listcomp": "unsupported syntax: list comprehension",
     # numpy, math and scipy functions without a derivative rule
-    "ba_objective_vec": "no derivative rule for `np.cross`",
     "smoothing_energy_vec": "no derivative rule for `np.diff`",
     "spring_energy_vec": "no derivative rule for norm with arguments of rank 2, 0",
     "nbody_energy_vec": "no derivative rule for `np.trace`",

@@ -155,6 +155,9 @@ class _Validator:
         for node in trees.walk(expr):
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.array:
                 allowed_lists.update(id(a) for a in node.args)
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
+                    and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
+                allowed_lists.add(id(node.args[0]))              # its subscripts (primitives/linalg.py)
             if isinstance(node, gast.List) and id(node) not in allowed_lists:
                 self.fail(node, "a list is not a differentiable value",
                           "use a tuple, or build an array with np.array([...])")
@@ -163,7 +166,7 @@ class _Validator:
             if not isinstance(node, EXPRESSIONS):
                 self.fail(node, f"unsupported syntax: {_describe(node)}")
             if isinstance(node, gast.Constant) and not isinstance(node.value, (int, float, bool)) \
-                    and node.value is not None:
+                    and node.value is not None and id(node) not in allowed_lists:
                 self.fail(node, f"unsupported constant {node.value!r}", "only numbers are differentiable values")
             if isinstance(node, gast.Call):
                 self.check_call(node)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import copy
 
 import gast
+import numpy as np
 
 from ..ir import annotations, nodes, trees
+from ..primitives.linalg import einsum_helper
 from ..primitives.runtime import AXIS_REDUCTIONS, LOWERED_MODULE, NUMPY_LOOPS, axis_reduction
 
 
@@ -23,6 +25,14 @@ def lower_for_numba(fn, types_of) -> set:
 
     def lower(node):
         func = node.func
+        if annotations.get(node, "callee") is np.linalg.slogdet and len(node.args) == 1:
+            # the pair (sign, logdet) as the float vector its type says (primitives/linalg.py)
+            return annotations.copy_to(nodes.call("np.array", [node]), node)
+        if nodes.dotted(func) == "np.einsum" and node.args and isinstance(node.args[0], gast.Constant):
+            # numba has no einsum: loops written for these subscripts (primitives/linalg.py)
+            name = einsum_helper(node.args[0].value, len(node.args) - 1)
+            used.add(name)
+            return annotations.copy_to(nodes.call(nodes.name(name), node.args[1:]), node)
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                 and func.value.id == LOWERED_MODULE and func.attr == "matmul" and len(node.args) == 2:
             return nodes.binop(node.args[0], "@", node.args[1])

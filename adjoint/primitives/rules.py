@@ -581,3 +581,6 @@ def concatenated_part(part, k, offset, g):
 declare("np.stack", parts=stacked_part, result="stack", allocates=True)
 declare("np.array", parts=stacked_part, result="array", allocates=True)
 declare("np.concatenate", parts=concatenated_part, result="concatenate", allocates=True)
+
+# the linear-algebra records (np.cross, np.kron, np.einsum, np.linalg.*): a module of their own
+from . import linalg  # noqa: E402,F401
