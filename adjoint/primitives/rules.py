@@ -510,7 +510,8 @@ def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
-declare("np.outer", vjps=[outer], jvps=[outer_jvp], result="matrix", value=True)
+# of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
+declare("np.outer", vjps=[variant(outer, ranks=(1, 1))], jvps=[outer_jvp], result="outer", value=True)
 
 
 def transpose(x, g):
