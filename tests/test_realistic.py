@@ -34,8 +34,6 @@ EXPECTED_REJECTIONS = {
     # np.stack of a comprehension of matrices (then np.einsum, None indices, keepdims)
     "gmm_objective_vec": "a list comprehension is supported only as the argument of sum",
     # numpy, math and scipy functions without a derivative rule
-    "ba_objective_vec": "no derivative rule for `np.cross`",
-    "ba_objective_batched": "no derivative rule for `np.cross`",
 }
 
 # Rejections that lack part of a helpful error today (bugs of the message, reported to #17):

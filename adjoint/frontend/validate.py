@@ -183,6 +183,9 @@ class _Validator:
                                          and i.value is Ellipsis)
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.convolve:
                 allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
+                    and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
+                allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/linalg.py)
             if isinstance(node, gast.List) and id(node) not in allowed_lists:
                 self.fail(node, "a list is not a differentiable value", self.list_hint(node, id(node) in rows))
             if isinstance(node, CONTEXTS + OPERATORS):

@@ -12,6 +12,7 @@ import gast
 import numpy as np
 
 from ..ir import annotations, nodes, trees
+from ..primitives.linalg import einsum_helper
 from ..primitives.runtime import (
     AXIS_REDUCTIONS,
     DIFF_AXIS,
@@ -116,6 +117,14 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
                 and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
             return node
+        if annotations.get(node, "callee") is np.linalg.slogdet and len(node.args) == 1:
+            # the pair (sign, logdet) as the float vector its type says (primitives/linalg.py)
+            return annotations.copy_to(nodes.call("np.array", [node]), node)
+        if nodes.dotted(func) == "np.einsum" and node.args and isinstance(node.args[0], gast.Constant):
+            # numba has no einsum: loops written for these subscripts (primitives/linalg.py)
+            name = einsum_helper(node.args[0].value, len(node.args) - 1)
+            used.add(name)
+            return annotations.copy_to(nodes.call(nodes.name(name), node.args[1:]), node)
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                 and func.value.id == LOWERED_MODULE and func.attr == "matmul" and len(node.args) == 2:
             return nodes.binop(node.args[0], "@", node.args[1])
