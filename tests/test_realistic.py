@@ -33,7 +33,6 @@ EXPECTED_REJECTIONS = {
     "reinforce_loss_reversed": "a list is not a differentiable value",
     # np.stack of a comprehension of matrices (then np.einsum, None indices, keepdims)
     "gmm_objective_vec": "a list comprehension is supported only as the argument of sum",
-    # numpy, math and scipy functions without a derivative rule
 }
 
 # Rejections that lack part of a helpful error today (bugs of the message, reported to #17):
