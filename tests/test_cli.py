@@ -65,8 +65,8 @@ def uses_myfn(x):
 UNSUPPORTED = '''\
 def f(x):
     y = x * x
-    g = lambda t: t * y
-    return g(x)
+    g = {0: y * y}
+    return g[0]
 '''
 
 SYNTAX_ERROR = '''\
@@ -358,19 +358,19 @@ def test_error_while_executing_the_file(tmp_path, capsys):
 
 
 def test_unsupported_construct(tmp_path, capsys):
-    path = write(tmp_path, "lam.py", UNSUPPORTED)
+    path = write(tmp_path, "dic.py", UNSUPPORTED)
     code, out, err = run(capsys, "show", f"{path}:f")
     assert code == 3 and out == ""
     lines = err.splitlines()
-    assert lines[0] == f"{path}:3:8: unsupported syntax: lambda"
-    assert lines[1] == "        g = lambda t: t * y"
-    assert lines[2] == "    " + " " * 8 + "^" * len("lambda t: t * y")      # the whole construct
-    assert lines[3] == "hint: define a named function instead"
+    assert lines[0] == f"{path}:3:8: unsupported syntax: a dictionary"
+    assert lines[1] == "        g = {0: y * y}"
+    assert lines[2] == "    " + " " * 8 + "^" * len("{0: y * y}")      # the whole construct
+    assert lines[3] == "hint: pass numbers or arrays; dictionaries are not differentiable values"
     assert "Traceback" not in err
 
 
 def test_traceback_flag(tmp_path, capsys):
-    path = write(tmp_path, "lam.py", UNSUPPORTED)
+    path = write(tmp_path, "dic.py", UNSUPPORTED)
     for argv in (["--traceback", "show", f"{path}:f"], ["show", f"{path}:f", "--traceback"]):
         code, _, err = run(capsys, *argv)
         assert code == 3

@@ -26,18 +26,18 @@ def rejection(fn):
 
 
 def test_the_carets_underline_the_whole_construct(tmp_path):
-    f = load(tmp_path, "lam", "def f(x):\n    g = lambda t: t * x\n    return g(x)\n")
+    f = load(tmp_path, "dic", "def f(x):\n    g = {0: t * x}\n    return g[0]\n")
     lines = rejection(f)
-    assert lines[1] == "        g = lambda t: t * x"
-    assert lines[2] == "            " + "^" * len("lambda t: t * x")
+    assert lines[1] == "        g = {0: t * x}"
+    assert lines[2] == "            " + "^" * len("{0: t * x}")
 
 
 def test_tabs_before_the_construct_are_kept(tmp_path):
-    f = load(tmp_path, "tabs", "def f(x):\n\tg = lambda t: t * x\n\treturn g(x)\n")
+    f = load(tmp_path, "tabs", "def f(x):\n\tg = {0: t * x}\n\treturn g[0]\n")
     lines = rejection(f)
-    assert lines[0].endswith(":2:5: unsupported syntax: lambda")
-    assert lines[1] == "    \tg = lambda t: t * x"
-    assert lines[2] == "    \t    " + "^" * len("lambda t: t * x")
+    assert lines[0].endswith(":2:5: unsupported syntax: a dictionary")
+    assert lines[1] == "    \tg = {0: t * x}"
+    assert lines[2] == "    \t    " + "^" * len("{0: t * x}")
 
 
 def test_columns_after_non_ascii_names_count_characters(tmp_path):

@@ -45,7 +45,9 @@ from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
+from . import parse as parse_stage
 from .structure import flag_exits, structure_returns
+from .tuples import Aggregate, Aggregates, from_returned
 
 
 def normalize(parsed, namer: Namer):
@@ -53,6 +55,8 @@ def normalize(parsed, namer: Namer):
     # the body is built anew from the user's statements, which are only read: copy the rest
     tree = nodes.clone(parsed.tree, memo={id(parsed.tree.body): []})
     normalizer = _Normalizer(parsed, namer, inlining=(parsed.fn,))
+    normalizer.plain.update(parsed.args)
+    normalizer.scopes.update(dict.fromkeys(parsed.local_functions.values(), {}))
     body = structure_returns(parsed.tree.body, namer)
     tree.body = normalizer.block(body)
     _add_data_parameters(tree, parsed)
@@ -87,13 +91,19 @@ def _add_data_parameters(tree, parsed):
     annotations.set(tree, "constant_sources", list(parsed.constants.values()))
 
 
-class _Normalizer:
-    def __init__(self, parsed, namer, inlining, rename=None):
+class _Normalizer(Aggregates):
+    def __init__(self, parsed, namer, inlining, rename=None, outer=None):
         self.parsed = parsed
         self.namer = namer
         self.inlining = inlining            # the call chain being inlined, to catch recursion
         self.rename = rename or {}          # helper locals -> their inlined names
         self.available = {}                 # dump of a pure right side -> (temporary, names it reads)
+        # shared with the helpers inlined (tuples.py): names of sequences -> their element
+        # variables, names of numbers and arrays; a local function -> the renaming of the
+        # function that defines it (its closure)
+        self.aggregates = outer.aggregates if outer else {}
+        self.plain = outer.plain if outer else set()
+        self.scopes = outer.scopes if outer else {}
 
     # statements ---------------------------------------------------------------------------
 
@@ -147,6 +157,10 @@ class _Normalizer:
 
     def stmt_AugAssign(self, stmt):
         target = self.target(stmt.target)
+        if isinstance(target, gast.Name) and target.id in self.aggregates:
+            raise AdjointError(f"`{stmt.target.id}` is {self.aggregates[target.id].describe()}: "
+                               f"`{stmt.target.id} += ...` would extend it", location=self.where(stmt),
+                               hint="make it an array for arithmetic: np.array([...])")
         load = nodes.clone(target)
         load.ctx = nodes.make(gast.Load)
         pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
@@ -158,7 +172,9 @@ class _Normalizer:
         if stmt.value is None:
             raise AdjointError("the function returns nothing", location=self.where(stmt),
                                hint="return the value to differentiate")
-        pre, value = self.atom(stmt.value, stmt)
+        pre, value = self.value(stmt.value, stmt)
+        if isinstance(value, Aggregate):
+            return pre + [self.returned(value, stmt)]
         return pre + [nodes.return_(value, stmt)]
 
     def stmt_If(self, stmt):
@@ -195,6 +211,10 @@ class _Normalizer:
             return self.assign_tuple(target, value, stmt)
         target = self.target(target)
         pre, rhs = self.rhs(value, stmt)
+        if isinstance(rhs, Aggregate):
+            return pre + self.assign_aggregate(target, rhs, stmt)
+        if isinstance(target, gast.Name):
+            self.bind_plain(target.id, stmt)
         return pre + self.bind(target, rhs, stmt)
 
     def bind(self, target, rhs, stmt):
@@ -210,7 +230,11 @@ class _Normalizer:
         return [nodes.assign(target.id, rhs, stmt)]
 
     def assign_tuple(self, target, value, stmt):
+        if not self.names_from_atoms(target, value):          # tuples.py: sequences, a, x[i] = ...
+            pre, value = self.value(value, stmt)
+            return pre + self.unpack(target, value, stmt)
         names = [self.rename_id(e.id) for e in target.elts]
+        self.plain.update(names)
         if isinstance(value, gast.Tuple):
             if len(value.elts) != len(names):
                 raise AdjointError(f"cannot unpack {len(value.elts)} values into {len(names)} names",
@@ -235,9 +259,21 @@ class _Normalizer:
         unpack = nodes.assign_to(nodes.tuple_(names, store=True), source)
         return pre + [nodes.located(unpack, stmt)]
 
+    def names_from_atoms(self, target, value) -> bool:
+        """`a, b = b, a + b` of names and numbers or arrays (no sequence among them)."""
+        def sequence(node):
+            return isinstance(node, (gast.Tuple, gast.List, gast.Starred)) or (
+                isinstance(node, gast.Name) and self.rename_id(node.id) in self.aggregates)
+        return isinstance(value, gast.Tuple) and len(value.elts) == len(target.elts) \
+            and all(isinstance(e, gast.Name) and not sequence(e) for e in target.elts) \
+            and not any(sequence(e) for e in value.elts)
+
     def target(self, target):
         if isinstance(target, gast.Name):
             return nodes.name(self.rename_id(target.id), store=True)
+        element = self.element_target(target)      # v[1] = ... of a list v (tuples.py)
+        if element is not None:
+            return element
         value = nodes.name(self.rename_id(target.value.id))
         pre, index = self.index(target.slice, target)
         if pre:
@@ -254,6 +290,8 @@ class _Normalizer:
         return pre + p, a
 
     def to_atom(self, rhs, stmt):
+        if isinstance(rhs, Aggregate):
+            self.not_a_sequence(rhs, stmt)
         if is_atom(rhs):
             return [], rhs
         key = trees.structure_key(rhs) if _pure(rhs) else None
@@ -277,7 +315,10 @@ class _Normalizer:
         if isinstance(expr, gast.Name):
             if prenamed or annotations.get(expr, "renamed"):       # already an inlined name
                 return [], expr
-            return [], nodes.name(self.rename_id(expr.id))
+            identifier = self.rename_id(expr.id)
+            if identifier in self.aggregates:
+                return [], self.aggregate_named(identifier, expr)
+            return [], nodes.name(identifier)
         if isinstance(expr, gast.Constant):
             return [], nodes.const(expr.value)
         if isinstance(expr, gast.Attribute):
@@ -304,12 +345,14 @@ class _Normalizer:
         if isinstance(expr, gast.IfExp):
             return self.rhs_ifexp(expr, stmt)
         if isinstance(expr, gast.Subscript):
-            pre, value = self.atom(expr.value, stmt)
+            pre, value = self.value(expr.value, stmt)
             pre_i, index = self.index(expr.slice, stmt)
+            if isinstance(value, Aggregate):                        # v[1] of a sequence
+                p, element = self.element(value, index, stmt, expr)
+                return pre + pre_i + p, element
             return pre + pre_i, nodes.subscript(value, index)
-        if isinstance(expr, gast.Tuple):
-            raise AdjointError("a tuple value here is not supported", location=self.where(expr),
-                               hint="return or assign one number; use `jacobian` for several outputs")
+        if isinstance(expr, (gast.Tuple, gast.List)):
+            return self.literal(expr, stmt)
         raise AdjointError(f"cannot normalize {type(expr).__name__}", location=self.where(expr),
                            stage="normalize")
 
@@ -340,30 +383,37 @@ class _Normalizer:
     def rhs_call(self, expr, stmt):
         pre, args = [], []
         for arg in expr.args:
-            p, a = self.sequence(arg, stmt) if isinstance(arg, (gast.Tuple, gast.List)) else self.atom(arg, stmt)
+            if isinstance(arg, gast.Starred):
+                raise AdjointError("`*` arguments are not supported", location=self.where(arg),
+                                   hint="pass each argument by position")
+            p, a = self.value(arg, stmt)
             pre += p
             args.append(a)
         keywords = []
         for keyword in expr.keywords:
-            p, a = self.atom(keyword.value, stmt)
+            p, a = self.value(keyword.value, stmt)
             pre += p
             keywords.append(nodes.keyword(keyword.arg, a))
         callee = annotations.get(expr, "callee")
-        if isinstance(callee, types.FunctionType) and not _has_rule(callee):
+        if (isinstance(callee, types.FunctionType) and not _has_rule(callee)) \
+                or isinstance(callee, parse_stage.LocalFunction):
             return self.inline(expr, callee, args, pre, stmt, keywords)
+        if callee is len and len(args) == 1 and isinstance(args[0], Aggregate):
+            return pre, nodes.const(len(args[0].elts))
+        if callee is np.array and len(args) == 1 and not keywords and isinstance(args[0], Aggregate) \
+                and any(isinstance(e, Aggregate) for e in args[0].elts):
+            p, array = self.materialized(args[0], stmt)         # np.array([[a, b], [c, d]])
+            return pre + p, array
+        for k, a in enumerate(args):                  # sequences: literal, or arrays (tuples.py)
+            p, args[k] = self.call_argument(callee, k, a, stmt)
+            pre += p
+        for keyword in keywords:
+            p, keyword.value = self.call_argument(callee, keyword.arg, keyword.value, stmt)
+            pre += p
         call = nodes.make(gast.Call, func=nodes.clone(expr.func), args=args, keywords=keywords)
         annotations.set(call, "callee", callee)
         p, call = _nested(call, stmt, self)
         return pre + p, call
-
-    def sequence(self, node, stmt):
-        """A tuple or list argument (np.zeros((n, m)), np.stack((a, b))): a sequence of atoms."""
-        pre, elts = [], []
-        for elt in node.elts:
-            p, a = self.atom(elt, stmt)
-            pre += p
-            elts.append(a)
-        return pre, nodes.make(type(node), elts=elts, ctx=nodes.make(gast.Load))
 
     def rhs_compare(self, expr, stmt):
         pre, left = self.atom(expr.left, stmt)
@@ -435,7 +485,11 @@ class _Normalizer:
                     pre += p
                 bounds[field] = value
             return pre, nodes.slice_(**bounds)
-        return self.atom(index, stmt)
+        pre, value = self.value(index, stmt)
+        if isinstance(value, Aggregate):                # x[[0, 2]]: an index array
+            p, value = self.materialize(value, stmt)
+            pre += p
+        return pre, value
 
     # helpers ------------------------------------------------------------------------------
 
@@ -508,14 +562,27 @@ class _Normalizer:
             self.parsed.constants.setdefault(f"{label} in {helper.name}", source)
         locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
         # A parameter the helper never rebinds reads the caller's variable itself: no copy
-        # (nor, for arrays, a sensitivity array of its own per call).
+        # (nor, for arrays, a sensitivity array of its own per call); a sequence passed to it,
+        # the caller's elements.
         stored = {n.id for s in helper.tree.body for n in trees.walk(s)
                   if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
         shared = {p: a.id for p, a in zip(helper.args, args)
                   if isinstance(a, gast.Name) and p not in stored}
         rename = {v: shared.get(v) or self.namer.fresh(f"{helper.name}_{v}") for v in sorted(locals_)}
-        inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename)
-        binds = [nodes.assign(rename[p], a, stmt) for p, a in zip(helper.args, args) if p not in shared]
+        if isinstance(callee, parse_stage.LocalFunction):       # a closure reads its definer's names
+            rename = {**self.scopes.get(callee, {}), **rename}
+        for local in helper.local_functions.values():
+            self.scopes[local] = rename
+        inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename, outer=self)
+        binds = []
+        for p, a in zip(helper.args, args):
+            if isinstance(a, Aggregate) and p not in stored:
+                self.aggregates[rename[p]] = a
+            elif isinstance(a, Aggregate):
+                binds += self.bind_aggregate(rename[p], a, stmt)
+            elif p not in shared:
+                self.plain.add(rename[p])
+                binds.append(nodes.assign(rename[p], a, stmt))
         result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
         body = structure_returns(nodes.clone(helper.tree.body), self.namer)
         stmts = inner.block(body)
@@ -523,6 +590,9 @@ class _Normalizer:
             if not annotations.has(s, "source_file"):
                 annotations.set(s, "source_file", helper.filename)
         final = stmts.pop()                      # the single `return atom`
+        returned = from_returned(final.value)
+        if returned is not None:                 # `return h, c`: the caller takes the elements
+            return pre + binds + stmts, returned
         last = stmts[-1] if stmts else None
         if isinstance(final.value, gast.Name) and final.value.id in self.namer.temporaries \
                 and isinstance(last, gast.Assign) and isinstance(last.targets[0], gast.Name) \

@@ -32,9 +32,10 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 KEYWORDS = {"axis", "dtype"}
+LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 
 HINTS = {
-    gast.Lambda: "define a named function instead",
+    gast.Lambda: "bind it to a name at the top of the function (sq = lambda v: v * v) and call that",
     gast.ListComp: "write an explicit for loop over range(...)",
     gast.GeneratorExp: "write an explicit for loop over range(...)",
     gast.SetComp: "write an explicit for loop",
@@ -50,7 +51,8 @@ HINTS = {
     gast.Yield: "generators cannot be differentiated; return a value",
     gast.YieldFrom: "generators cannot be differentiated; return a value",
     gast.Await: "async code cannot be differentiated",
-    gast.FunctionDef: "define the helper at module level; adjoint differentiates calls to it",
+    gast.FunctionDef: "define it at the top level of the function's body (not in a loop or branch), "
+                      "or at module level; adjoint inlines calls to it",
     gast.ClassDef: "define classes outside the differentiated function",
     gast.Delete: "drop the del statement; variables go out of scope on return",
     gast.Import: "import at module level",
@@ -105,6 +107,13 @@ class _Validator:
         if isinstance(stmt, gast.Expr):
             if isinstance(stmt.value, gast.Constant):
                 return                                            # a stray string or number
+            call = stmt.value
+            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+                    and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
+                owner = _spelled(call.func.value)
+                self.fail(stmt, f"changing a list in place (`{owner}.{call.func.attr}(...)`) is not supported",
+                          f"preallocate an array and write its elements: {owner} = np.zeros(n), "
+                          f"then {owner}[k] = ...")
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
         if not isinstance(stmt, STATEMENTS):
@@ -143,7 +152,9 @@ class _Validator:
     def check_target(self, target):
         if isinstance(target, gast.Name):
             return
-        if isinstance(target, gast.Tuple) and all(isinstance(e, gast.Name) for e in target.elts):
+        if isinstance(target, gast.Tuple):          # a, (b, c), x[i] = ...: normalize unpacks
+            for elt in target.elts:
+                self.check_target(elt)
             return
         if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
             return
@@ -151,13 +162,7 @@ class _Validator:
                   "assign to a name, a tuple of names or an array element")
 
     def check_expression(self, expr):
-        allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
-        for node in trees.walk(expr):
-            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.array:
-                allowed_lists.update(id(a) for a in node.args)
-            if isinstance(node, gast.List) and id(node) not in allowed_lists:
-                self.fail(node, "a list is not a differentiable value",
-                          "use a tuple, or build an array with np.array([...])")
+        for node in trees.walk(expr):       # (lists and tuples: normalize takes them apart, tuples.py)
             if isinstance(node, CONTEXTS + OPERATORS):
                 continue
             if not isinstance(node, EXPRESSIONS):
@@ -205,7 +210,9 @@ def _is_python_function(obj) -> bool:
     """A plain Python function normalize will inline: not numpy's own (np.triu_indices is
     Python code, but a call of numpy, never a user helper to look into)."""
     import types
-    return isinstance(obj, types.FunctionType) \
+
+    from .parse import LocalFunction
+    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
         and not (getattr(obj, "__module__", "") or "").startswith("numpy")
 
 
@@ -220,7 +227,10 @@ def _spelled(node) -> str:
 def _describe(node) -> str:
     names = {gast.ListComp: "list comprehension", gast.GeneratorExp: "generator expression",
              gast.Lambda: "lambda", gast.Break: "break", gast.Continue: "continue",
-             gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try"}
+             gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try",
+             gast.Tuple: "a tuple", gast.List: "a list", gast.Starred: "a starred expression",
+             gast.FunctionDef: "a function definition here", gast.Dict: "a dictionary",
+             gast.Set: "a set", gast.JoinedStr: "an f-string"}
     return names.get(type(node), type(node).__name__)
 
 
