@@ -178,6 +178,42 @@ def row_assignment(a, b):
     return np.sum(M @ M)
 
 
+def discounted_returns(log_probs, rewards, gamma):
+    """REINFORCE's returns, the list grown from the front as in PyTorch's examples."""
+    returns = []
+    G = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        G = rewards[t] + gamma * G
+        returns.insert(0, G)
+    returns = np.array(returns)
+    return -np.sum(log_probs * (returns - np.mean(returns)))
+
+
+def kept_squares(x, w):
+    """A list appended to in a branch (its length known only at run time), then summed."""
+    kept = []
+    for i in range(0, len(x), 2):
+        if x[i] * w > 0.0:
+            kept.append(math.tanh(x[i] * w))
+    return np.sum(np.array(kept) ** 2) + len(kept)
+
+
+def helper_with_closure(u, w):
+    scale = w * 2.0
+
+    def inner(v):
+        return v * scale                # the helper's scale, not the caller's
+
+    if u > 100.0:
+        return 0.0
+    return inner(u) + inner(w)
+
+
+def calls_helper_with_closure(x, y):
+    scale = 100.0
+    return helper_with_closure(x, y) + scale
+
+
 def subscript_targets(x):
     y = np.zeros(3)
     y[0], y[2] = x[1] * x[2], x[0]
@@ -204,6 +240,10 @@ CASES = {
     "dynamic_index": (dynamic_index, (0.4, 1.7, -0.6, 2), (0, 1, 2), True),
     "swap_in_loop": (swap_in_loop, (0.4, 0.9), (0, 1), True),
     "row_assignment": (row_assignment, (0.4, 1.7), (0, 1), False),
+    "discounted_returns": (discounted_returns, (np.array([0.1, -0.3, 0.5, 0.2]), np.array([1.0, 0.5, 2.0, -1.0]),
+                                                0.9), (0, 1, 2), False),
+    "kept_squares": (kept_squares, (np.array([0.1, -0.3, 0.5, 0.2, -0.7]), 1.3), (0, 1), False),
+    "calls_helper_with_closure": (calls_helper_with_closure, (0.7, 0.4), (0, 1), True),
     "subscript_targets": (subscript_targets, (np.array([0.4, 1.7, -0.6]),), (0,), False),
 }
 
@@ -249,11 +289,9 @@ def test_forward_mode_and_elements_of_a_list():
 
 
 def grows_a_list(rewards, gamma):
-    returns = []
-    G = 0.0
+    returns = [0.0]
     for t in range(len(rewards) - 1, -1, -1):
-        G = rewards[t] + gamma * G
-        returns.insert(0, G)
+        returns.insert(0, rewards[t] + gamma * returns[0])      # read while it grows
     return np.sum(np.array(returns))
 
 

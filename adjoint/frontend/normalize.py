@@ -47,7 +47,7 @@ from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
 from . import parse as parse_stage
 from .structure import flag_exits, structure_returns
-from .tuples import Aggregate, Aggregates, from_returned
+from .tuples import Aggregate, Aggregates, GrownLists, from_returned
 
 
 def normalize(parsed, namer: Namer):
@@ -91,7 +91,7 @@ def _add_data_parameters(tree, parsed):
     annotations.set(tree, "constant_sources", list(parsed.constants.values()))
 
 
-class _Normalizer(Aggregates):
+class _Normalizer(Aggregates, GrownLists):
     def __init__(self, parsed, namer, inlining, rename=None, outer=None):
         self.parsed = parsed
         self.namer = namer
@@ -111,7 +111,7 @@ class _Normalizer(Aggregates):
         outer = self.available
         self.available = {}
         out = []
-        for stmt in stmts:
+        for stmt in self.with_grown_lists(stmts):          # v = []; for ...: v.append(e) (tuples.py)
             out.extend(self.statement(stmt))
         self.available = outer
         return out or [nodes.pass_()]
@@ -144,6 +144,10 @@ class _Normalizer(Aggregates):
         return []
 
     def stmt_Expr(self, stmt):
+        if not isinstance(stmt.value, gast.Constant):          # a list's growth not rewritten
+            raise AdjointError("changing a list in place is not supported here", location=self.where(stmt),
+                               hint="grow it in a `for ... in range(...)` loop that does not read it, "
+                                    "or preallocate an array: v = np.zeros(n), then v[k] = ...")
         return []                                                  # a stray constant
 
     def stmt_Break(self, stmt):

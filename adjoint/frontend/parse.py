@@ -102,6 +102,9 @@ class LocalFunction:
     def __post_init__(self):
         self.__name__ = self.name
 
+    def __deepcopy__(self, memo):        # a copied call still names this function (its closure)
+        return self
+
     def parsed(self, names) -> ParsedFunction:
         tree = nodes.clone(self.tree)
         inner = {s.name: s for s in tree.body if isinstance(s, gast.FunctionDef)}

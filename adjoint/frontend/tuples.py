@@ -354,3 +354,242 @@ def _rebuilt(aggregate, leaves):
     return Aggregate(aggregate.kind, [_rebuilt(e, leaves) if isinstance(e, Aggregate) else next(leaves)
                                       for e in aggregate.elts], aggregate.origin)
 
+
+
+# lists grown in a loop ------------------------------------------------------------------------
+#
+#     returns = []                              returns_size = max(0, 0 - (T - 1))
+#     for t in range(T - 1, -1, -1):     ->     returns = np.zeros(returns_size)
+#         G = rewards[t] + gamma * G            returns_count = 0
+#         returns.insert(0, G)                  for t in range(T - 1, -1, -1):
+#     np.array(returns)                             G = rewards[t] + gamma * G
+#                                                   returns_at = returns_size - 1 - returns_count
+#                                                   returns[returns_at] = G
+#                                                   returns_count = returns_count + 1
+#                                               np.copy(returns)
+#
+# A list that starts empty and grows by `append(e)` or `insert(0, e)` in one `for ... in
+# range(...)` loop (in its body or a branch of it, not in a loop inside it), and is not read
+# inside that loop, is an array of the loop's trip count, written at a counter. A branch that
+# may skip the growth leaves a shorter list: the array is cut to the counter after the loop.
+# Elements are numbers (a list of arrays needs the shapes, which normalize does not know).
+
+
+def _growth(stmt, name):
+    """The value `name.append(e)` or `name.insert(0, e)` adds, and the method, else None."""
+    if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call)):
+        return None
+    call, func = stmt.value, stmt.value.func
+    if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+            and func.value.id == name and not call.keywords):
+        return None
+    if func.attr == "append" and len(call.args) == 1:
+        return "append", call.args[0]
+    if func.attr == "insert" and len(call.args) == 2 and isinstance(call.args[0], gast.Constant) \
+            and call.args[0].value == 0 and type(call.args[0].value) is int:
+        return "insert", call.args[1]
+    return None
+
+
+def _grows_only(body, name, conditional=False):
+    """(how: {"append"} or {"insert"}, whether some growth is conditional) where the loop body
+    mentions `name` only to grow it, else None."""
+    methods, skipped = set(), False
+    for stmt in body:
+        growth = _growth(stmt, name)
+        if growth is not None:
+            if name in _names_read(growth[1]):
+                return None
+            methods.add(growth[0])
+            skipped = skipped or conditional
+            continue
+        if isinstance(stmt, gast.If):
+            if name in _names_read(stmt.test):
+                return None
+            for branch in (stmt.body, stmt.orelse):
+                inner = _grows_only(branch, name, True)
+                if inner is None:
+                    return None
+                methods |= inner[0]
+                skipped = skipped or inner[1]
+            continue
+        if name in _names_read(stmt):
+            return None
+    return methods, skipped
+
+
+def _names_read(node) -> set:
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+
+
+def _read_as_array(stmts, name) -> bool:
+    """Whether every read of `name` in these statements means the same of an array as of a
+    list: an argument of a numpy function or len, an element `v[k]` (not `v + w`, `v * 2`)."""
+    read = []
+    for stmt in stmts:                  # up to a statement that rebinds it: `v = np.array(v)`
+        rebinds = isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+            and stmt.targets[0].id == name
+        read.append(stmt.value if rebinds else stmt)
+        if rebinds:
+            break
+    allowed, reads = set(), []
+    for node in (n for r in read for n in gast.walk(r)):
+        if isinstance(node, gast.Call):
+            callee = annotations.get(node, "callee")
+            if callee is len or (getattr(callee, "__module__", "") or "").startswith("numpy"):
+                allowed.update(id(a) for a in node.args)
+        elif isinstance(node, gast.Subscript):
+            allowed.add(id(node.value))
+        elif isinstance(node, gast.Name) and node.id == name and isinstance(node.ctx, gast.Load):
+            reads.append(node)
+    return all(id(n) in allowed for n in reads)
+
+
+def _range_step(loop):
+    """The constant step of a `for ... in range(...)` loop, else None."""
+    it = loop.iter
+    if not (isinstance(it, gast.Call) and annotations.get(it, "callee") is range and not it.keywords
+            and 1 <= len(it.args) <= 3 and isinstance(loop.target, gast.Name)):
+        return None
+    if len(it.args) < 3:
+        return 1
+    step = it.args[2]
+    if isinstance(step, gast.UnaryOp) and isinstance(step.op, gast.USub) and isinstance(step.operand, gast.Constant):
+        step = nodes.const(-step.operand.value)
+    if isinstance(step, gast.Constant) and type(step.value) is int and step.value != 0:
+        return step.value
+    return None
+
+
+def grown_lists(body, any_loop=False) -> dict:
+    """In one block: the index of each `v = []` rewritten -> (v, index of its loop, methods,
+    conditional). `any_loop`: a `for` over anything may grow it (validate runs before the
+    loops over arrays become loops over ranges)."""
+    found = {}
+    for k, stmt in enumerate(body):
+        if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
+                and isinstance(stmt.value, gast.List) and not stmt.value.elts):
+            continue
+        name = stmt.targets[0].id
+        for j in range(k + 1, len(body)):
+            later = body[j]
+            if isinstance(later, gast.For) and (any_loop or _range_step(later) is not None) \
+                    and name not in _names_read(later.iter) and name not in _names_read(later.target):
+                grows = _grows_only(later.body, name)
+                if grows is not None and grows[0] and len(grows[0]) == 1 \
+                        and _read_as_array(body[j + 1:], name):
+                    found[k] = (name, j) + grows
+                    break
+            if name in _names_read(later):
+                break
+    return found
+
+
+def growth_statements(body) -> set:
+    """The ids of the `v.append(e)` / `v.insert(0, e)` statements grown_lists rewrites, in
+    every block of `body` (for validate)."""
+    ids = set()
+    for k, (name, j, _methods, _skipped) in grown_lists(body, any_loop=True).items():
+        stack = [body[j]]
+        while stack:
+            node = stack.pop()
+            if _growth(node, name) is not None:
+                ids.add(id(node))
+            stack.extend(s for field in ("body", "orelse") for s in getattr(node, field, ()) or ()
+                         if isinstance(s, gast.stmt))
+    for stmt in body:
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], gast.stmt):
+                ids |= growth_statements(block)
+    return ids
+
+
+class GrownLists:
+    """Mixin of the normalizer: the rewrite above, of one block before it is normalized."""
+
+    def with_grown_lists(self, body):
+        found = grown_lists(body)
+        if not found:
+            return body
+        body = list(body)
+        drop, loops = set(), {}
+        for k, (name, j, methods, skipped) in found.items():
+            drop.add(k)
+            loops[j] = self.grown_loop(body[j], name, next(iter(methods)), skipped, body[k])
+        out = []
+        for k, stmt in enumerate(body):
+            if k in loops:
+                out += loops[k]
+            elif k not in drop:
+                out.append(_copy_not_array(stmt, {name for name, j, *_rest in found.values() if j < k}))
+        return out
+
+    def grown_loop(self, loop, name, method, skipped, origin):
+        size, count = self.namer.fresh(f"{name}_size"), self.namer.fresh(f"{name}_count")
+        args = loop.iter.args
+        lower, upper = (nodes.const(0), args[0]) if len(args) == 1 else (args[0], args[1])
+        step = _range_step(loop)
+        span = _difference(upper, lower) if step > 0 else _difference(lower, upper)
+        if abs(step) != 1:
+            span = nodes.binop(nodes.binop(span, "+", nodes.const(abs(step) - 1)), "//", nodes.const(abs(step)))
+        trips = nodes.call("max", [nodes.const(0), span])
+        annotations.set(trips, "callee", max)
+        zeros = nodes.call("np.zeros", [nodes.name(size)])
+        annotations.set(zeros, "callee", np.zeros)
+        before = [nodes.assign(size, trips, origin), nodes.assign(name, zeros, origin),
+                  nodes.assign(count, 0, origin)]
+        grown = nodes.clone(loop)
+        grown.body = self.grown_body(grown.body, name, method, size, count)
+        after = []
+        if skipped:                 # cut to the elements written
+            cut = nodes.slice_(upper=nodes.name(count)) if method == "append" else \
+                nodes.slice_(lower=nodes.binop(nodes.name(size), "-", nodes.name(count)))
+            after = [nodes.assign(name, nodes.subscript(name, cut), origin)]
+        return before + [grown] + after
+
+    def grown_body(self, body, name, method, size, count):
+        out = []
+        for stmt in body:
+            growth = _growth(stmt, name)
+            if growth is None:
+                if isinstance(stmt, gast.If):
+                    stmt.body = self.grown_body(stmt.body, name, method, size, count)
+                    stmt.orelse = self.grown_body(stmt.orelse, name, method, size, count)
+                out.append(stmt)
+                continue
+            if method == "append":
+                at, index = [], nodes.name(count)
+            else:
+                position = self.namer.fresh(f"{name}_at")
+                at = [nodes.assign(position, nodes.binop(nodes.binop(
+                    nodes.name(size), "-", nodes.const(1)), "-", nodes.name(count)), stmt)]
+                index = nodes.name(position)
+            out += at + [nodes.assign(nodes.subscript(name, index, store=True), growth[1], stmt),
+                         nodes.assign(count, nodes.binop(nodes.name(count), "+", nodes.const(1)), stmt)]
+        return out
+
+
+def _copy_not_array(stmt, names):
+    """`np.array(v)` of a grown list, already an array, as `np.copy(v)`."""
+    def converts(node):
+        return isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.array, np.asarray) \
+            and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], gast.Name) \
+            and node.args[0].id in names
+    if not names or not any(converts(n) for n in gast.walk(stmt)):
+        return stmt
+    stmt = nodes.clone(stmt)
+    for node in gast.walk(stmt):
+        if converts(node):
+            node.func = nodes.attribute("np.copy")
+            annotations.set(node, "callee", np.copy)
+    return stmt
+
+
+def _difference(a, b):
+    """`a - b`, written `a + 1` for b = -1 and `a` for b = 0."""
+    if isinstance(b, gast.UnaryOp) and isinstance(b.op, gast.USub) and isinstance(b.operand, gast.Constant):
+        return nodes.binop(nodes.clone(a), "+", nodes.clone(b.operand))
+    if isinstance(b, gast.Constant) and b.value == 0:
+        return nodes.clone(a)
+    return nodes.binop(nodes.clone(a), "-", nodes.clone(b))

@@ -84,6 +84,9 @@ def _may_write_in_place(tree) -> bool:
         if isinstance(stmt, gast.AugAssign) or (
                 isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)):
             return True
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
+                and _subscripts_in(stmt.targets[0]):
+            return True
     return any(isinstance(node, gast.Call) and _is_python_function(annotations.get(node, "callee"))
                for node in trees.walk_branches(tree))
 
@@ -97,6 +100,8 @@ class _Validator:
                            hint=hint or HINTS.get(type(node)))
 
     def check(self, tree):
+        from .tuples import growth_statements
+        self.growing = growth_statements(tree.body)     # v.append(e) normalize rewrites
         self.check_body(tree.body, in_loop=False)
 
     def check_body(self, body, in_loop):
@@ -108,6 +113,8 @@ class _Validator:
             if isinstance(stmt.value, gast.Constant):
                 return                                            # a stray string or number
             call = stmt.value
+            if id(stmt) in self.growing:
+                return
             if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
                     and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
                 owner = _spelled(call.func.value)
@@ -535,6 +542,10 @@ class _SharedMemory:
             elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name) \
                     and self.may_be_array(target):
                 yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id, stmt)
+            elif isinstance(target, gast.Tuple):                # s[i], s[i + 1] = ...
+                for element in _subscripts_in(target):
+                    name = element.value.id
+                    yield _Write(element, set(self.roots.get(name, {name})), name, stmt)
             calls = trees.walk(stmt) if self.calls_helpers else ()
             for call in (n for n in calls if isinstance(n, gast.Call)
                          and _is_python_function(annotations.get(n, "callee"))):
@@ -694,6 +705,17 @@ def _statements(body):
             inner = getattr(stmt, field, None)
             if isinstance(inner, list) and inner and isinstance(inner[0], gast.stmt):
                 yield from _statements(inner)
+
+
+def _subscripts_in(target) -> list:
+    """The element and slice stores of a tuple target (`s[i], s[i + 1] = ...`)."""
+    found = []
+    for element in target.elts:
+        if isinstance(element, gast.Tuple):
+            found += _subscripts_in(element)
+        elif isinstance(element, gast.Subscript) and isinstance(element.value, gast.Name):
+            found.append(element)
+    return found
 
 
 def _names(target) -> set:
