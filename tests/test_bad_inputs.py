@@ -33,7 +33,7 @@ BAD_INPUTS = [
     ("a bool for a float", lambda: PIECEWISE(True), adjoint.AdjointArgumentError,
      "argument 'x' of piecewise: expected a float or an array of floats, got bool"),
     ("a sequence of the wrong length", lambda: G([1.0, 2.0, 3.0]), adjoint.AdjointError,
-     "seed_f4.py:10:4: ValueError while computing the gradient: not enough values to unpack"),
+     "seed_f4.py:10:5: ValueError while computing the gradient: not enough values to unpack"),
     ("a vector result", lambda: adjoint.grad(hc.lorenz_map)(np.ones(3), np.ones(3), 5),
      adjoint.AdjointError, "lorenz_map returns an array: grad needs a scalar result"),
     ("recursion", lambda: adjoint.grad(cf.recursive), adjoint.AdjointError,

@@ -166,12 +166,13 @@ def fresh_copies(names, args, written) -> list:
 def normalized_function(fn):
     """The function in three-address form (helpers inlined), for a gradient loaded from the
     cache, whose record keeps no compiler stages."""
+    from ..frontend.desugar import desugar
     from ..frontend.normalize import normalize
     from ..frontend.parse import parse
     from ..ir.names import Namer
     from ..pipeline import _user_names, deep_recursion
     with deep_recursion():              # as in differentiate: a deep expression is no RecursionError
-        parsed = parse(fn)
+        parsed = desugar(parse(fn))
         return normalize(parsed, Namer(_user_names(parsed.tree)))
 
 

@@ -46,6 +46,7 @@ from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
 from . import parse as parse_stage
+from .desugar import desugar
 from .structure import flag_exits, structure_returns
 from .tuples import Aggregate, Aggregates, GrownLists, from_returned
 
@@ -144,7 +145,9 @@ class _Normalizer(Aggregates, GrownLists):
         return []
 
     def stmt_Expr(self, stmt):
-        if not isinstance(stmt.value, gast.Constant):          # a list's growth not rewritten
+        call = stmt.value
+        if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+                and call.func.attr in ("append", "insert"):          # a list's growth not rewritten
             raise AdjointError("changing a list in place is not supported here", location=self.where(stmt),
                                hint="grow it in a `for ... in range(...)` loop that does not read it, "
                                     "or preallocate an array: v = np.zeros(n), then v[k] = ...")
@@ -160,7 +163,7 @@ class _Normalizer(Aggregates, GrownLists):
         return self.assign(stmt.targets[0], stmt.value, stmt)
 
     def stmt_AugAssign(self, stmt):
-        target = self.target(stmt.target)
+        at, target = self.target(stmt.target, stmt)
         if isinstance(target, gast.Name) and target.id in self.aggregates:
             raise AdjointError(f"`{stmt.target.id}` is {self.aggregates[target.id].describe()}: "
                                f"`{stmt.target.id} += ...` would extend it", location=self.where(stmt),
@@ -170,7 +173,7 @@ class _Normalizer(Aggregates, GrownLists):
         pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
         combined = nodes.binop(left, stmt.op, stmt.value)
         p, rhs = self.rhs(combined, stmt, prenamed=True)
-        return pre + p + self.bind(target, rhs, stmt)
+        return at + pre + p + self.bind(target, rhs, stmt)
 
     def stmt_Return(self, stmt):
         if stmt.value is None:
@@ -213,13 +216,13 @@ class _Normalizer(Aggregates, GrownLists):
     def assign(self, target, value, stmt):
         if isinstance(target, gast.Tuple):
             return self.assign_tuple(target, value, stmt)
-        target = self.target(target)
+        at, target = self.target(target, stmt)
         pre, rhs = self.rhs(value, stmt)
         if isinstance(rhs, Aggregate):
-            return pre + self.assign_aggregate(target, rhs, stmt)
+            return at + pre + self.assign_aggregate(target, rhs, stmt)
         if isinstance(target, gast.Name):
             self.bind_plain(target.id, stmt)
-        return pre + self.bind(target, rhs, stmt)
+        return at + pre + self.bind(target, rhs, stmt)
 
     def bind(self, target, rhs, stmt):
         """`target = rhs`, through a temporary when the target is also an operand."""
@@ -272,18 +275,16 @@ class _Normalizer(Aggregates, GrownLists):
             and all(isinstance(e, gast.Name) and not sequence(e) for e in target.elts) \
             and not any(sequence(e) for e in value.elts)
 
-    def target(self, target):
+    def target(self, target, stmt):
+        """(prelude, target): an element's index computed into atoms first (`y[i + 1] = e`)."""
         if isinstance(target, gast.Name):
-            return nodes.name(self.rename_id(target.id), store=True)
+            return [], nodes.name(self.rename_id(target.id), store=True)
         element = self.element_target(target)      # v[1] = ... of a list v (tuples.py)
         if element is not None:
-            return element
+            return [], element
         value = nodes.name(self.rename_id(target.value.id))
-        pre, index = self.index(target.slice, target)
-        if pre:
-            raise AdjointError("an assigned array index must be a name or a constant",
-                               location=self.where(target), hint="compute the index on the line before")
-        return nodes.subscript(value, index, store=True)
+        pre, index = self.index(target.slice, stmt)
+        return pre, nodes.subscript(value, index, store=True)
 
     # expressions --------------------------------------------------------------------------
 
@@ -558,6 +559,7 @@ class _Normalizer(Aggregates, GrownLists):
             raise AdjointError(f"recursive call {chain}", location=self.where(call),
                                hint="rewrite the recursion as a loop")
         helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
+        helper = desugar(helper)                                 # for v in x, comprehensions
         validate_stage.validate(helper)
         args = self.bind_parameters(call, helper, args, keywords)
         self.parsed.namespace.update(helper.namespace)

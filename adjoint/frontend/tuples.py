@@ -248,14 +248,14 @@ class Aggregates:
         if isinstance(target, gast.Starred):
             raise AdjointError("a starred target (`*rest`) is not supported", location=self.where(target),
                                hint="unpack each element into a name of its own")
-        stored = self.target(target)
+        at, stored = self.target(target, stmt)
         if isinstance(value, Aggregate):
-            return self.assign_aggregate(stored, value, stmt)
+            return at + self.assign_aggregate(stored, value, stmt)
         if isinstance(stored, gast.Name):
             self.bind_plain(stored.id, stmt)
             if isinstance(value, gast.Name) and value.id == stored.id:
-                return []
-        return [nodes.assign(stored, value, stmt)]
+                return at
+        return at + [nodes.assign(stored, value, stmt)]
 
     def assign_aggregate(self, stored, value, stmt):
         """`v = (a, b)` (element variables), `x[i] = (a, b)` (a row: made an array)."""

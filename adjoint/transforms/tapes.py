@@ -22,6 +22,7 @@ import copy
 import gast
 
 from .. import primitives
+from ..analysis.activity import exposed_reads
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes
 from ..primitives import runtime
@@ -176,6 +177,10 @@ class LoopFrame:
         """Record tapes for the arrays the forward loop writes; returns the reverse undo."""
         writes = [s for s in statements(self.forward.body) if isinstance(s, gast.Assign)
                   and isinstance(s.targets[0], gast.Subscript) and not annotations.get(s, "checkpoint")]
+        # an array each iteration makes anew before writing into it (`Lx = np.zeros(d)`) is made
+        # again by the replay: what the previous iteration left in it is never read
+        fresh = {s.targets[0].value.id for s in writes} - exposed_reads(self.stmt.body)
+        writes = [s for s in writes if s.targets[0].value.id not in fresh]
         arrays = sorted({s.targets[0].value.id for s in writes})
         if not arrays:
             return []
