@@ -29,17 +29,8 @@ EXPECTED_REJECTIONS = {
     # element and row writes (item 5)
     # None / np.newaxis in an index (item 6)
     "extended_slice": "too many indices: 2 for an array of rank 1",
-    # tuples, nested defs (item 7)
-    "passthru_pack": "a tuple value here is not supported",
-    "iterpower_with_nested_def": "unsupported statement: FunctionDef",
-    # literal lists and comprehensions (item 8)
-    "test_anf_list": "a list is not a differentiable value",
-    "test_deep_anf_list": "a list is not a differentiable value",
-    "test_list_and_subscript": "a list is not a differentiable value",
-    # a Python list used as a stack (Tangent's own tangent.Stack in the original)
-    "stack_pushing": "a list is not a differentiable value",
-    "useless_stack_ops": "a list is not a differentiable value",
-    "redefining_var_as_list": "a list is not a differentiable value",
+    # (tuples, nested defs, literal lists and lists used as stacks, items 7 and 8: supported
+    # since; their programs pass)
     # numpy functions without a derivative rule
     "fn_multiply": "no derivative rule for `np.multiply`",
     "numpy_atleast_1d": "no derivative rule for `np.atleast_1d`",

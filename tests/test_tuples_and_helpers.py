@@ -214,6 +214,19 @@ def calls_helper_with_closure(x, y):
     return helper_with_closure(x, y) + scale
 
 
+def stack_in_straight_code(a, b):
+    """A list as a stack (Tangent's push/pop idiom), and a name that is a list for a while."""
+    stack = []
+    stack.append(a * b)
+    stack.append(b)
+    stack.insert(0, a)
+    top = stack.pop()
+    x = [a, top]
+    x = stack.pop() * top + x[0]
+    stack.extend([x, a])
+    return stack[0] * stack[-1] + x + len(stack)
+
+
 def subscript_targets(x):
     y = np.zeros(3)
     y[0], y[2] = x[1] * x[2], x[0]
@@ -244,6 +257,7 @@ CASES = {
                                                 0.9), (0, 1, 2), False),
     "kept_squares": (kept_squares, (np.array([0.1, -0.3, 0.5, 0.2, -0.7]), 1.3), (0, 1), False),
     "calls_helper_with_closure": (calls_helper_with_closure, (0.7, 0.4), (0, 1), True),
+    "stack_in_straight_code": (stack_in_straight_code, (0.4, 1.7), (0, 1), True),
     "subscript_targets": (subscript_targets, (np.array([0.4, 1.7, -0.6]),), (0,), False),
 }
 
@@ -330,6 +344,13 @@ def written_at_a_run_time_index(a, i):
     return v[0] + v[1]
 
 
+def stack_in_a_loop(a):
+    s = [a]
+    for i in range(2):
+        s.append(a * i)
+    return s[0]
+
+
 def def_in_a_loop(a):
     for i in range(2):
         def g(v):
@@ -363,6 +384,7 @@ def test_returning_a_tuple_suggests_an_array_and_jacobian_which_work():
     (tuple_and_number, "`v` is a tuple of 2 values in one place and a number or an array in another",
      "a name of its own"),
     (written_at_a_run_time_index, "an element written must have a constant index", "v = np.array([...])"),
+    (stack_in_a_loop, "changing a list in place (`s.append(...)`) is not supported", "s = np.zeros(n)"),
     (def_in_a_loop, "unsupported statement: a function definition here", "top level of the function's body"),
 ])
 def test_unsupported_uses_are_located_errors(fn, message, hint):

@@ -105,15 +105,18 @@ class _Normalizer(Aggregates, GrownLists):
         self.aggregates = outer.aggregates if outer else {}
         self.plain = outer.plain if outer else set()
         self.scopes = outer.scopes if outer else {}
+        self.depth = 0
 
     # statements ---------------------------------------------------------------------------
 
     def block(self, stmts):
         outer = self.available
         self.available = {}
+        self.depth += 1                 # 1: the function's own body, straight-line (tuples.py)
         out = []
         for stmt in self.with_grown_lists(stmts):          # v = []; for ...: v.append(e) (tuples.py)
             out.extend(self.statement(stmt))
+        self.depth -= 1
         self.available = outer
         return out or [nodes.pass_()]
 
@@ -146,6 +149,8 @@ class _Normalizer(Aggregates, GrownLists):
 
     def stmt_Expr(self, stmt):
         call = stmt.value
+        if isinstance(call, gast.Call) and self.list_method(call) is not None:
+            return self.changed_list(call, stmt)                     # stack.append(a) (tuples.py)
         if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
                 and call.func.attr in ("append", "insert"):          # a list's growth not rewritten
             raise AdjointError("changing a list in place is not supported here", location=self.where(stmt),
@@ -342,6 +347,8 @@ class _Normalizer(Aggregates, GrownLists):
                 return pre, nodes.const(-operand.value)
             return pre, nodes.make(gast.UnaryOp, op=nodes.make(type(expr.op)), operand=operand)
         if isinstance(expr, gast.Call):
+            if (self.list_method(expr) or (None, None))[1] == "pop":     # stack.pop() (tuples.py)
+                return self.popped(expr, stmt)
             return self.rhs_call(expr, stmt)
         if isinstance(expr, gast.Compare):
             return self.rhs_compare(expr, stmt)

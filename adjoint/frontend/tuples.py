@@ -157,29 +157,117 @@ class Aggregates:
         """`name = (a, b)`: one variable per element, assigned simultaneously."""
         layout = self.aggregates.get(name)
         if layout is None:
-            if name in self.plain:
+            if name in self.plain and not self.straight():
                 self.mixed(name, aggregate, stmt)
+            self.plain.discard(name)
             layout = self.aggregates[name] = self.layout(name, aggregate)
         elif _lengths(layout) != _lengths(aggregate):
-            raise AdjointError(f"`{self.parsed.user(name)}` is {aggregate.describe()} here and "
-                               f"{layout.describe()} elsewhere", location=self.where(stmt),
-                               hint="give each sequence a name of its own")
+            if not self.straight():
+                raise AdjointError(f"`{self.parsed.user(name)}` is {aggregate.describe()} here and "
+                                   f"{layout.describe()} elsewhere", location=self.where(stmt),
+                                   hint="give each sequence a name of its own")
+            layout = self.aggregates[name] = self.layout(name, aggregate, layout)
         return self.simultaneous(list(zip(_leaves(layout), _leaves(aggregate))), stmt)
 
-    def layout(self, name, aggregate):
+    def layout(self, name, aggregate, before=None):
+        """Element variables for `name`; those of the layout `before` where they fit."""
         elts = []
         for k, elt in enumerate(aggregate.elts):
+            old = before.elts[k] if before is not None and k < len(before.elts) else None
             if isinstance(elt, Aggregate):
-                elts.append(self.layout(f"{name}_{k}", elt))
+                elts.append(self.layout(f"{name}_{k}", elt, old if isinstance(old, Aggregate) else None))
+            elif isinstance(old, gast.Name):
+                elts.append(nodes.name(old.id))
             else:
                 elts.append(nodes.name(self.namer.fresh(f"{name}_{k}")))
         return Aggregate(aggregate.kind, elts)
 
+    def straight(self) -> bool:
+        """In the function's own body, outside loops and branches: a name may change from a
+        sequence to another length or to a number there, as each line runs once, in order."""
+        return self.depth == 1
+
     def bind_plain(self, name, stmt):
         """`name = <a number or an array>`: not a name of a sequence."""
         if name in self.aggregates:
-            self.mixed(name, self.aggregates[name], stmt)
+            if not self.straight():
+                self.mixed(name, self.aggregates[name], stmt)
+            del self.aggregates[name]
         self.plain.add(name)
+
+    # a list as a stack, in straight-line code: stack.append(a), a = stack.pop()
+
+    def list_method(self, call):
+        """(the list's emitted name, the method) of `v.append(e)`, `v.pop()`, ..., else None."""
+        func = call.func
+        if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
+                and func.attr in ("append", "insert", "pop", "extend") \
+                and not annotations.has(call, "callee"):
+            return self.rename_id(func.value.id), func.attr
+        return None
+
+    def listed(self, call, stmt):
+        """The layout of the list a method changes, where it may change (else an error)."""
+        name, method = self.list_method(call)
+        layout = self.aggregates.get(name)
+        owner = call.func.value.id
+        if layout is None or not self.straight() or call.keywords:
+            raise AdjointError(f"`{owner}.{method}(...)` is supported only on a list, outside loops "
+                               f"and branches, or to grow a list in a loop",
+                               location=self.where(call),
+                               hint=f"preallocate an array and write its elements: {owner} = np.zeros(n), "
+                                    f"then {owner}[k] = ...")
+        return name, method, layout
+
+    def changed_list(self, call, stmt):
+        """`v.append(e)`, `v.insert(k, e)`, `v.extend(w)`, `v.pop()` as statements."""
+        name, method, layout = self.listed(call, stmt)
+        elts = list(_copied(layout, None).elts)
+        pre = []
+        if method == "pop":
+            p, _dropped = self.popped(call, stmt)
+            return p
+        if method == "append" and len(call.args) == 1:
+            pre, value = self.value(call.args[0], stmt)
+            elts.append(value)
+        elif method == "insert" and len(call.args) == 2:
+            pre, at = self.value(call.args[0], stmt)
+            p, value = self.value(call.args[1], stmt)
+            pre += p
+            if not (isinstance(at, gast.Constant) and type(at.value) is int):
+                raise AdjointError(f"`{call.func.value.id}.insert(...)` needs a constant position here",
+                                   location=self.where(call), hint="insert at a number written out: v.insert(0, e)")
+            elts.insert(at.value, value)
+        elif method == "extend" and len(call.args) == 1:
+            pre, value = self.value(call.args[0], stmt)
+            if not isinstance(value, Aggregate):
+                self.not_a_sequence_error(call, stmt)
+            elts += value.elts
+        else:
+            raise AdjointError(f"`{call.func.value.id}.{method}(...)` with these arguments is not supported",
+                               location=self.where(call))
+        return pre + self.bind_aggregate(name, Aggregate(layout.kind, elts, call), stmt)
+
+    def not_a_sequence_error(self, call, stmt):
+        raise AdjointError("`extend` takes a list or a tuple here", location=self.where(call),
+                           hint="extend by a list written out: v.extend([a, b])")
+
+    def popped(self, call, stmt):
+        """`v.pop()`, `v.pop(k)`: (prelude, the element), the list one element shorter."""
+        name, _method, layout = self.listed(call, stmt)
+        pre, at = ([], nodes.const(-1)) if not call.args else self.value(call.args[0], stmt)
+        n = len(layout.elts)
+        if not (isinstance(at, gast.Constant) and type(at.value) is int and -n <= at.value < n):
+            raise AdjointError(f"`{call.func.value.id}.pop(...)` needs a constant position within the list here",
+                               location=self.where(call), hint="pop the last element: v.pop()")
+        element = layout.elts[at.value]
+        if isinstance(element, Aggregate):
+            raise AdjointError("popping a list out of a list is not supported", location=self.where(call),
+                               hint="keep the inner lists in names of their own")
+        remaining = list(layout.elts)
+        del remaining[at.value]
+        self.aggregates[name] = Aggregate(layout.kind, remaining)   # the element keeps its variable
+        return pre, nodes.name(element.id)
 
     def mixed(self, name, aggregate, stmt):
         raise AdjointError(f"`{self.parsed.user(name)}` is {aggregate.describe()} in one place and "

@@ -28,6 +28,7 @@ CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 KEYWORDS = {"axis", "dtype"}
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
+STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
 
 HINTS = {
     gast.Lambda: "bind it to a name at the top of the function (sq = lambda v: v * v) and call that",
@@ -75,6 +76,7 @@ class _Validator:
     def check(self, tree):
         from .tuples import growth_statements
         self.growing = growth_statements(tree.body)     # v.append(e) normalize rewrites
+        self.straight = {id(stmt) for stmt in tree.body}  # where a list may serve as a stack
         self.check_body(tree.body, in_loop=False)
 
     def check_body(self, body, in_loop):
@@ -87,6 +89,10 @@ class _Validator:
                 return                                            # a stray string or number
             call = stmt.value
             if id(stmt) in self.growing:
+                return
+            if id(stmt) in self.straight and _list_method(call) in STACK_METHODS:
+                for arg in call.args:                     # stack.append(a): normalize's (tuples.py)
+                    self.check_expression(arg)
                 return
             if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
                     and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
@@ -156,8 +162,12 @@ class _Validator:
                   "assign to a name, a tuple of names or an array element")
 
     def check_expression(self, expr):
+        popped = set()                      # stack.pop(): normalize's (tuples.py)
         for node in trees.walk(expr):       # (lists and tuples: normalize takes them apart, tuples.py)
-            if isinstance(node, CONTEXTS + OPERATORS):
+            if isinstance(node, CONTEXTS + OPERATORS) or id(node) in popped:
+                continue
+            if isinstance(node, gast.Call) and _list_method(node) == "pop":
+                popped |= {id(node.func), id(node.func.value)}
                 continue
             if not isinstance(node, EXPRESSIONS):
                 self.fail(node, f"unsupported syntax: {_describe(node)}")
@@ -208,6 +218,15 @@ def _is_python_function(obj) -> bool:
     from .parse import LocalFunction
     return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
         and not (getattr(obj, "__module__", "") or "").startswith("numpy")
+
+
+def _list_method(call) -> str | None:
+    """`append` of `v.append(e)` (a method of a name the resolver did not resolve), else None."""
+    if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+            and isinstance(call.func.value, gast.Name) and not annotations.has(call, "callee") \
+            and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
+        return call.func.attr
+    return None
 
 
 def _is_module_attribute(node) -> bool:
