@@ -94,12 +94,13 @@ AUTOGRAD_CANNOT = {"heat_ftcs_loop", "nbody_leapfrog_loop", "crr_call_loop", "so
                    "momentum_unrolled_loop", "soft_dtw_loop", "logistic_loss_l2_default", "elastic_net_vec",
                    "huber_loss_vec", "sinkhorn_vec", "rosen_2d", "jax_selu_sum", "ridge_closure",
                    "lstm_objective_loop", "spring_simulation_loop", "gmm_objective_loop",
-                   "hmm_forward_loop", "vanilla_rnn_loop", "lstm_objective_vec", "reinforce_loss_reversed"}
+                   "hmm_forward_loop", "vanilla_rnn_loop", "lstm_objective_vec",
+                   "hmc_hamiltonian_loop"}
 
 # Numba compiles are slow: a handful of passing programs, of both styles, on the cpu target
 # (diagonal_fit_eye: np.eye gave a wrong gradient on cpu only, until main fixed its type;
 # curve_fit_global_grid and elastic_net_vec: module-level arrays and defaults, new on main).
-CPU_PROGRAMS = ["ba_objective_loop", "kalman_local_level_loop", "black_scholes_parsec_vec",
+CPU_PROGRAMS = ["van_der_pol_fit_loop", "ba_objective_loop", "kalman_local_level_loop", "black_scholes_parsec_vec",
                 "sinkhorn_loop", "rosen_scipy", "diagonal_fit_eye", "curve_fit_global_grid",
                 "elastic_net_vec"]
 

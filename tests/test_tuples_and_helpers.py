@@ -227,6 +227,11 @@ def stack_in_straight_code(a, b):
     return stack[0] * stack[-1] + x + len(stack)
 
 
+def ordered_gap(a, b):
+    lo, hi = (a, b) if a < b else (b, a)
+    return hi * hi - 2.0 * lo
+
+
 def subscript_targets(x):
     y = np.zeros(3)
     y[0], y[2] = x[1] * x[2], x[0]
@@ -258,6 +263,8 @@ CASES = {
     "kept_squares": (kept_squares, (np.array([0.1, -0.3, 0.5, 0.2, -0.7]), 1.3), (0, 1), False),
     "calls_helper_with_closure": (calls_helper_with_closure, (0.7, 0.4), (0, 1), True),
     "stack_in_straight_code": (stack_in_straight_code, (0.4, 1.7), (0, 1), True),
+    "ordered_gap_low_first": (ordered_gap, (0.2, 0.7), (0, 1), True),
+    "ordered_gap_high_first": (ordered_gap, (0.7, 0.2), (0, 1), True),
     "subscript_targets": (subscript_targets, (np.array([0.4, 1.7, -0.6]),), (0,), False),
 }
 

@@ -447,6 +447,8 @@ class _Normalizer(Aggregates, GrownLists):
         pre = list(pre)
         result = self.namer.temp()
         p, first = self.rhs(expr.values[0], stmt)
+        if isinstance(first, Aggregate):
+            self.not_a_sequence(first, stmt)
         remaining = expr.values[1:]
         rest = remaining[0] if len(remaining) == 1 else nodes.boolop(expr.op, remaining)
         if isinstance(first, gast.Constant) and remaining:
@@ -476,6 +478,15 @@ class _Normalizer(Aggregates, GrownLists):
         result = self.namer.temp()
         p_body, body = self.branch_prelude(expr.body, stmt)
         p_else, orelse = self.branch_prelude(expr.orelse, stmt)
+        if isinstance(body, Aggregate) or isinstance(orelse, Aggregate):     # (a, b) if c else (b, a)
+            if not (isinstance(body, Aggregate) and isinstance(orelse, Aggregate)):
+                raise AdjointError("one branch of this conditional is a tuple or list and the other is not",
+                                   location=self.where(expr), hint="make both branches tuples of the same length")
+            self.depth += 1
+            branch = nodes.if_(test, p_body + self.assign_aggregate(nodes.name(result, store=True), body, stmt),
+                               p_else + self.assign_aggregate(nodes.name(result, store=True), orelse, stmt), stmt)
+            self.depth -= 1
+            return pre + [branch], self.aggregate_named(result, expr)
         branch = nodes.if_(test, p_body + [nodes.assign(result, body, stmt)],
                            p_else + [nodes.assign(result, orelse, stmt)], stmt)
         return pre + [branch], nodes.name(result)
