@@ -331,8 +331,14 @@ def _reduction(call, callee, args, types, filename):
 
 
 def _array(call, callee, args, types, filename):
-    inner = call.args[0]
-    return Type("float", 1 if isinstance(inner, (gast.List, gast.Tuple)) else args[0].ndim)
+    return Type("float", _literal_rank(call.args[0], types, filename))
+
+
+def _literal_rank(node, types, filename):
+    """The rank of np.array of `node`: a list's (nested lists', arrays') depth."""
+    if isinstance(node, (gast.List, gast.Tuple)):
+        return 1 + max((_literal_rank(e, types, filename) for e in node.elts), default=0)
+    return type_of(node, types, filename).ndim
 
 
 def _broadcast(call, callee, args, types, filename):
