@@ -319,3 +319,40 @@ def test_an_array_made_anew_each_iteration_may_be_passed_on(fn):
 def test_a_write_into_memory_another_name_still_sees_is_rejected(fn):
     with pytest.raises(adjoint.AdjointError, match="share memory"):
         adjoint.grad(fn, target="python")(np.arange(1.0, 5.0))
+
+
+# -- integer index arrays: a repeated index keeps its last value -----------------------------------
+
+def scatter_write(x, rows):
+    y = np.zeros(4)
+    y[rows] = x * 2.0
+    return np.sum(y * np.arange(1.0, 5.0))
+
+
+def scatter_write_loop(x, rows):
+    y = np.zeros(4)
+    for k in range(len(rows)):
+        y[rows[k]] = x[k] * 2.0
+    return np.sum(y * np.arange(1.0, 5.0))
+
+
+def zero_through_rows(x, rows):
+    y = x * x
+    y[rows] = 0.0
+    return np.sum(y * np.arange(1.0, 4.0))
+
+
+def test_a_write_through_an_integer_array_is_rejected_with_a_hint_that_works():
+    x, rows = np.array([1.0, 2.0, 3.0]), np.array([1, 1, 2])
+    with pytest.raises(adjoint.AdjointError, match="integer index array") as caught:
+        adjoint.grad(scatter_write, target="python")(x, rows)
+    assert "y[rows[k]] = v[k]" in str(caught.value)
+    got = adjoint.grad(scatter_write_loop, target="python")(x, rows)
+    np.testing.assert_allclose(got, [0.0, 4.0, 6.0])
+    np.testing.assert_allclose(got, finite_difference(scatter_write_loop, (x, rows), 0), atol=1e-6)
+
+
+def test_a_constant_written_through_an_integer_array_zeroes_the_elements():
+    x, rows = np.array([1.0, 2.0, 3.0]), np.array([1, 1, 2])
+    got = adjoint.grad(zero_through_rows, target="python")(x, rows)
+    np.testing.assert_allclose(got, finite_difference(zero_through_rows, (x, rows), 0), atol=1e-6)
