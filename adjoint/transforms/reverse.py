@@ -328,7 +328,9 @@ class _Reverse:
             accumulates = is_accumulation(target.id, value)          # once, not per term
             terms = [(atom, nodes.const(sign), True) for sign, atom in linear_terms(value)
                      if not (accumulates and isinstance(atom, gast.Name) and atom.id == target.id)]
-            return self.contributions(terms, seed, out, stmt)
+            # `S = S - m`: the old S meets the terms too, so an m of another shape was broadcast
+            meets = [nodes.name(target.id)] if accumulates else []
+            return self.contributions(terms, seed, out, stmt, meets)
         triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
                              self.a.active)
         return self.contributions(triples, seed, out, stmt)
@@ -371,12 +373,13 @@ class _Reverse:
             return "b" if kind.kind == "bool" else "a"
         return "n"
 
-    def contributions(self, triples, seed, out, stmt):
+    def contributions(self, triples, seed, out, stmt, meets=()):
         updates = []
         # how many distinct arrays meet (only an array result sums its contributions back)
-        arrays_in = out.is_array and len({_key(operand) for operand, _, _ in triples
+        operands = [operand for operand, _, _ in triples] + list(meets)
+        arrays_in = out.is_array and len({_key(operand) for operand in operands
                                           if self.type(operand).is_array})
-        if arrays_in > 1 and self.one_shape([o for o, _, _ in triples if self.type(o).is_array], out):
+        if arrays_in > 1 and self.one_shape([o for o in operands if self.type(o).is_array], out):
             arrays_in = 1                # provably no broadcast: nothing to sum back
         triples = _merge_repeated(triples)
         for operand, expression, is_partial in triples:
