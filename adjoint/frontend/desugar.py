@@ -26,9 +26,10 @@ hand-written one. What it rewrites:
   are renamed where the function uses the name elsewhere (they are local to the comprehension).
   Other comprehensions are an AdjointError with a loop to write instead.
 
-`version_retyped` (run by the pipeline after normalize, when the arguments' types are known)
-renames a name rebound to another rank at the function's top level (`x = np.sum(x)`) into
-versions `x`, `x_2`, ..., since the later stages give each name one type.
+`version_retyped` (run by the pipeline when the analysis finds a name with two types, on the
+normalized tree, whose types are then known) renames a name rebound to another rank at the
+function's top level (`x = np.sum(x)`) into versions `x`, `x_2`, ..., since the later stages
+give each name one type; a function without such a conflict pays nothing for it.
 """
 
 from __future__ import annotations
