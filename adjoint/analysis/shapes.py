@@ -258,7 +258,12 @@ def _subscript_type(expr, types, filename):
     if base.kind == "shape":
         return INT
     index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
-    dropped = sum(1 for i in index if not isinstance(i, gast.Slice))
+    # `...` stands for the axes no other component names; `None` (np.newaxis) adds one
+    # (normalize writes it as np.expand_dims: only a user's tree still holds it)
+    added = sum(1 for i in index if _is_constant(i, None) or nodes.dotted(i) == "np.newaxis")
+    index = [i for i in index if not (_is_constant(i, Ellipsis) or _is_constant(i, None)
+                                      or nodes.dotted(i) == "np.newaxis")]
+    dropped = sum(1 for i in index if not isinstance(i, gast.Slice)) - added
     if len(index) > base.ndim:
         raise AdjointTypeError(f"too many indices: {len(index)} for an array of rank {base.ndim}",
                            location=locate(expr, filename))
@@ -267,7 +272,11 @@ def _subscript_type(expr, types, filename):
     arrays = [type_of(i, types, filename) for i in index if not isinstance(i, gast.Slice)]
     gathered = max((1 if a.kind == "bool" else a.ndim for a in arrays if a.is_array), default=0)
     consumed = sum(a.ndim if a.kind == "bool" and a.is_array else 1 for a in arrays)
-    return Type(base.kind, base.ndim - consumed + gathered if gathered else base.ndim - dropped)
+    return Type(base.kind, base.ndim - consumed + gathered + added if gathered else base.ndim - dropped)
+
+
+def _is_constant(node, value) -> bool:
+    return type(node) is gast.Constant and node.value is value
 
 
 def _matmul_rank(a, b, node, filename):
@@ -317,7 +326,8 @@ def _reduction(call, callee, args, types, filename):
     if axis is not None and args[0].ndim == 0:
         raise AdjointTypeError("a reduction along an axis needs an array, not a scalar",
                                location=locate(call, filename))
-    return Type("float", 0 if axis is None else args[0].ndim - 1)
+    axes = len(axis.elts) if isinstance(axis, gast.Tuple) else 1      # axis=(0, 1)
+    return Type("float", 0 if axis is None else args[0].ndim - axes)
 
 
 def _array(call, callee, args, types, filename):
@@ -354,4 +364,9 @@ RESULT_RULES = {
     "concatenate": lambda call, callee, args, types, filename: Type("float", _parts_rank(call, types, filename)),
     "stack": lambda call, callee, args, types, filename: Type("float", _parts_rank(call, types, filename) + 1),
     "broadcast": _broadcast,
+    "expand": lambda call, callee, args, types, filename: Type(args[0].kind if args[0].kind != "shape" else "float",
+                                                               args[0].ndim + 1),
+    # np.triu_indices: a pair of integer arrays, typed as the rows of a matrix so that
+    # unpacking it (`i, j = ...`, the one use validate allows) gives two int[:]
+    "index_pair": lambda call, callee, args, types, filename: Type("int", 2),
 }

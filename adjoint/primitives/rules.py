@@ -581,3 +581,32 @@ def concatenated_part(part, k, offset, g):
 declare("np.stack", parts=stacked_part, result="stack", allocates=True)
 declare("np.array", parts=stacked_part, result="array", allocates=True)
 declare("np.concatenate", parts=concatenated_part, result="concatenate", allocates=True)
+
+
+# indexing and keyword forms (issue #17 items 6 and 10) ---------------------------------------
+# normalize writes `x[:, None]` and a reduction's `keepdims=True` as np.expand_dims, and a
+# convolution's `mode=` as a slice of the full one (numba has np.convolve in its full mode only)
+def expand_dims(x, axis, g):
+    return np.sum(g, axis), None                      # the inserted axis has length 1
+
+
+def expand_dims_jvp(x, axis, dx, daxis):
+    return np.expand_dims(dx, axis), None
+
+
+declare("np.expand_dims", vjps=[expand_dims], jvps=[expand_dims_jvp], result="expand")
+
+
+def convolve(a, v, g):
+    return np.correlate(g, v), np.correlate(g, a)     # 'valid': one value per element of a (of v)
+
+
+def convolve_jvp(a, v, da, dv):
+    return np.convolve(da, v), np.convolve(a, dv)
+
+
+declare("np.convolve", vjps=[convolve], jvps=[convolve_jvp], result="vector", value=True)
+
+# integer outputs: a pair of index arrays, unpacked (`i, j = np.triu_indices(n, k=1)`)
+declare("np.triu_indices", constant=True, result="index_pair", allocates=True)
+declare("np.tril_indices", constant=True, result="index_pair", allocates=True)

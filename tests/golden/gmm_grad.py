@@ -137,6 +137,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_29_shape = t_29.shape
             gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
             tape_t_34 = np.empty((K, t_34.shape[0]), t_34.dtype)
+            t_34_shape = t_34.shape
         tape_gmm_main_term_Qx_1[k] = gmm_main_term_Qx_1
         tape_t_34[k] = t_34
     top = np.max(alphas)
@@ -263,7 +264,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_27[:] = 0.0
         t_34 = tape_t_34[k]
         # Analyzing the line: "total = total + np.exp(gmm_main_term(alphas, means, icf, x, k, d) - best)"
-        s_33 = t_34 * s_total
+        s_34 = _sum_to_1_1(s_total, t_34_shape)
+        s_33 = t_34 * s_34
         s_gmm_main_term_result_1 = _sum_to_1_1(s_33, gmm_main_term_result_1_shape)
         s_best -= _sum_to_1_1(s_33, best.shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
