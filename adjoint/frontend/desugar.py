@@ -155,6 +155,8 @@ class _Desugarer:
     def loop(self, stmt):
         """A `for` over anything but range(...) as a range loop with element reads first."""
         iterable, target = stmt.iter, stmt.target
+        if stmt.orelse:
+            return [stmt]                         # validate rejects the `else`, with its hint
         callee = annotations.get(iterable, "callee")
         if callee is reversed and len(iterable.args) == 1 and not iterable.keywords \
                 and annotations.get(iterable.args[0], "callee") is range and isinstance(target, gast.Name):
@@ -465,10 +467,12 @@ def _constant_int(node):
 
 
 def _located(node, origin):
-    """Expression nodes made here get the position of the user's expression they stand for."""
+    """Expression nodes made here get the position where the user's expression they stand for
+    starts (not its end: messages quoting the text of a node would quote the user's instead)."""
     for expr in trees.walk(node):
         if getattr(expr, "lineno", None) is None and hasattr(origin, "lineno"):
-            gast.copy_location(expr, origin)
+            expr.lineno, expr.col_offset = origin.lineno, origin.col_offset
+            expr.end_lineno = expr.end_col_offset = None
     return node
 
 
