@@ -408,7 +408,21 @@ def writes_into_a_row(X):
     return total + np.sum(X)
 
 
+def nested_list(x):
+    return np.sum(np.array([[x[i] * x[j] for j in range(3)] for i in range(3)]))
+
+
+def matrix_in_two_loops(x):
+    # nested_list as its hint says
+    y = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            y[i, j] = x[i] * x[j]
+    return np.sum(y)
+
+
 REJECTED = [
+    (nested_list, "a list comprehension is supported only as the argument of", "y = np.zeros((n, m))"),
     (loop_with_else, "`else` on a for loop", "set a flag inside the loop instead"),
     (writes_into_a_row, "`row` and `X` share memory", "np.copy"),
     (list_bound_to_name, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),
@@ -450,7 +464,7 @@ def max_in_a_loop(x):
     return total
 
 
-@pytest.mark.parametrize("fn", [ys_in_a_loop, max_in_a_loop])
+@pytest.mark.parametrize("fn", [ys_in_a_loop, max_in_a_loop, matrix_in_two_loops])
 def test_the_hints_rewrites_work(fn):
     got = compiled(fn, 0, "python")(X5)
     np.testing.assert_allclose(got, finite_difference(fn, (X5,), 0), rtol=1e-6, atol=1e-7)

@@ -195,7 +195,8 @@ class _Desugarer:
         if callee in (zip, enumerate, reversed, range) and iterable.keywords and not (
                 callee is enumerate and [k.arg for k in iterable.keywords] == ["start"]):
             self.fail(iterable, f"keyword arguments of {callee.__name__}(...) are not supported",
-                      "pass them by position")
+                      "enumerate(x, start) takes its start by position" if callee is enumerate
+                      else f"call {callee.__name__}(...) without them")
         if callee is zip:
             if not iterable.args:
                 self.fail(iterable, "zip() of nothing", "zip one or more arrays")
@@ -336,6 +337,9 @@ class _Desugarer:
 
     def unsupported(self, comp):
         hint = ARRAY_HINT if isinstance(comp, gast.ListComp) else LOOP_HINT
+        if isinstance(comp.elt, COMPREHENSIONS):
+            hint = ("fill a matrix in two loops: y = np.zeros((n, m)), then `for i in range(n):` "
+                    "and inside it `for j in range(m): y[i, j] = ...`")
         self.fail(comp, f"a {_described(comp)} is supported only as the argument of sum, max, min, "
                         f"np.sum, np.prod, np.mean or np.array (of numbers)", hint)
 
