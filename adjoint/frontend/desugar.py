@@ -368,7 +368,7 @@ class _Desugarer:
                 LOOP_HINT if callee not in ARRAY_OF else ARRAY_HINT)
         if callee not in SUMS + ARRAY_OF + (np.mean,):
             return None
-        if isinstance(comp, gast.GeneratorExp) and callee in ARRAY_OF:
+        if callee in ARRAY_OF and (isinstance(comp, gast.GeneratorExp) or isinstance(comp.elt, COMPREHENSIONS)):
             self.unsupported(comp)
         comp = self.renamed_targets(comp)
         generators = comp.generators
