@@ -2131,5 +2131,128 @@ def softmax_loss_comprehension(W, X, y, reg):
     return np.mean(losses) + reg * np.sum(W * W)
 
 
+# =============================================================================================
+# Integrators written with tuple-returning steppers and local functions: a Van der Pol
+# oscillator fitted with RK4 (the stepper of Numerical Recipes' rk4 and scipy-cookbook ODE
+# examples, state as separate scalars), Hamiltonian Monte Carlo's leapfrog (Neal, "MCMC using
+# Hamiltonian dynamics", 2011: `return q, -p`), and logistic regression with the model and its
+# loss as local functions, as in autograd's tutorial examples.
+# =============================================================================================
+
+def _vdp_args(rng, steps=12):
+    return 1.3, 0.5, -0.2, np.sin(np.linspace(0.0, 1.2, steps)) + 0.1 * rng.normal(size=steps)
+
+
+def _vdp_rhs(x, v, mu):
+    return v, mu * (1.0 - x * x) * v - x
+
+
+def _vdp_rk4_step(x, v, mu, h):
+    k1x, k1v = _vdp_rhs(x, v, mu)
+    k2x, k2v = _vdp_rhs(x + 0.5 * h * k1x, v + 0.5 * h * k1v, mu)
+    k3x, k3v = _vdp_rhs(x + 0.5 * h * k2x, v + 0.5 * h * k2v, mu)
+    k4x, k4v = _vdp_rhs(x + h * k3x, v + h * k3v, mu)
+    return (x + h / 6.0 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x),
+            v + h / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v))
+
+
+@program(_vdp_args, wrt=(0, 1, 2), style="loop", model="van_der_pol")
+def van_der_pol_fit_loop(mu, x0, v0, observed):
+    x, v = x0, v0
+    loss = 0.0
+    for k in range(len(observed)):
+        x, v = _vdp_rk4_step(x, v, mu, 0.1)
+        loss += (x - observed[k]) ** 2
+    return loss
+
+
+def _vdp_field(state, mu):
+    x, v = state[0], state[1]
+    return np.array([v, mu * (1.0 - x * x) * v - x])
+
+
+@program(_vdp_args, wrt=(0, 1, 2), style="vectorized", model="van_der_pol")
+def van_der_pol_fit_vec(mu, x0, v0, observed):
+    state = np.array([x0, v0])
+    h = 0.1
+    trajectory = []
+    for k in range(len(observed)):
+        k1 = _vdp_field(state, mu)
+        k2 = _vdp_field(state + 0.5 * h * k1, mu)
+        k3 = _vdp_field(state + 0.5 * h * k2, mu)
+        k4 = _vdp_field(state + h * k3, mu)
+        state = state + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        trajectory.append(state[0])
+    return np.sum((np.array(trajectory) - observed) ** 2)
+
+
+def _hmc_args(rng, d=3):
+    A = rng.normal(size=(d, d))
+    return rng.normal(size=d), rng.normal(size=d), A @ A.T + d * np.eye(d)
+
+
+def _hmc_grad_u(q, precision):
+    return precision @ q
+
+
+def _hmc_leapfrog(q, p, precision, epsilon, steps):
+    p = p - 0.5 * epsilon * _hmc_grad_u(q, precision)
+    for _ in range(steps - 1):
+        q = q + epsilon * p
+        p = p - epsilon * _hmc_grad_u(q, precision)
+    q = q + epsilon * p
+    p = p - 0.5 * epsilon * _hmc_grad_u(q, precision)
+    return q, -p
+
+
+@program(_hmc_args, wrt=(0, 1), style="vectorized", model="hmc")
+def hmc_hamiltonian_vec(q0, p0, precision):
+    q, p = _hmc_leapfrog(q0, p0, precision, 0.05, 8)
+    return 0.5 * q @ precision @ q + 0.5 * p @ p
+
+
+@program(_hmc_args, wrt=(0, 1), style="loop", model="hmc")
+def hmc_hamiltonian_loop(q0, p0, precision):
+    d = len(q0)
+
+    def grad_u(q, i):
+        g = 0.0
+        for j in range(d):
+            g += precision[i, j] * q[j]
+        return g
+
+    q = q0.copy()
+    p = p0.copy()
+    eps = 0.05
+    for step in range(8):
+        for i in range(d):
+            p[i] = p[i] - 0.5 * eps * grad_u(q, i)
+        for i in range(d):
+            q[i] = q[i] + eps * p[i]
+        for i in range(d):
+            p[i] = p[i] - 0.5 * eps * grad_u(q, i)
+    energy = 0.0
+    for i in range(d):
+        energy += 0.5 * p[i] * p[i] + 0.5 * q[i] * grad_u(q, i)
+    return energy
+
+
+def _logistic_nested_args(rng, n=8, d=3):
+    X = rng.normal(size=(n, d))
+    return rng.normal(size=d), X, (rng.uniform(size=n) < 0.5).astype(float)
+
+
+@program(_logistic_nested_args, wrt=(0,), style="vectorized", model="logistic_nested")
+def logistic_local_functions_vec(weights, inputs, targets):
+    def sigmoid(z):
+        return 0.5 * (np.tanh(z / 2.0) + 1.0)
+
+    def predictions(w):
+        return sigmoid(inputs @ w)
+
+    label_probabilities = lambda p: p * targets + (1.0 - p) * (1.0 - targets)  # noqa: E731
+    return -np.sum(np.log(label_probabilities(predictions(weights))))
+
+
 BY_NAME = {p.name: p for p in PROGRAMS}
 assert len(BY_NAME) == len(PROGRAMS), "program names must be unique"

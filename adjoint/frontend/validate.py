@@ -1,9 +1,9 @@
 """The one place unsupported user syntax is rejected.
 
-    def f(x):                              f.py:2:11: unsupported syntax: lambda
-        g = lambda t: t * x      ->            g = lambda t: t * x
-        ...                                        ^
-                                           hint: define a named function instead
+    def f(x):                              f.py:2:9: unsupported syntax: dict comprehension
+        g = {k: k * x for k in ks}  ->         g = {k: k * x for k in ks}
+        ...                                        ^^^^^^^^^^^^^^^^^^^^^^
+                                           hint: write an explicit for loop
 
 Returns nothing; raises AdjointError at the first construct outside the supported subset.
 """
@@ -34,9 +34,11 @@ REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var
 CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
 KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve}, "k": {np.triu_indices, np.tril_indices}}
 CONVOLVE_MODES = ("full", "valid", "same")
+LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
+STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
 
 HINTS = {
-    gast.Lambda: "define a named function instead",
+    gast.Lambda: "bind it to a name at the top of the function (sq = lambda v: v * v) and call that",
     gast.ListComp: "write an explicit for loop over range(...)",
     gast.GeneratorExp: "write an explicit for loop over range(...)",
     gast.SetComp: "write an explicit for loop",
@@ -52,7 +54,8 @@ HINTS = {
     gast.Yield: "generators cannot be differentiated; return a value",
     gast.YieldFrom: "generators cannot be differentiated; return a value",
     gast.Await: "async code cannot be differentiated",
-    gast.FunctionDef: "define the helper at module level; adjoint differentiates calls to it",
+    gast.FunctionDef: "define it at the top level of the function's body (not in a loop or branch), "
+                      "or at module level; adjoint inlines calls to it",
     gast.AsyncFunctionDef: "async code cannot be differentiated",
     gast.AsyncFor: "async code cannot be differentiated",
     gast.AsyncWith: "async code cannot be differentiated",
@@ -83,6 +86,9 @@ class _Validator:
                            hint=hint or HINTS.get(type(node)))
 
     def check(self, tree):
+        from .tuples import growth_statements
+        self.growing = growth_statements(tree.body)     # v.append(e) normalize rewrites
+        self.straight = {id(stmt) for stmt in tree.body}  # where a list may serve as a stack
         self.check_body(tree.body, in_loop=False)
 
     def check_body(self, body, in_loop):
@@ -95,6 +101,19 @@ class _Validator:
                 return                                            # a stray string or number
             if isinstance(stmt.value, gast.Call) and any(k.arg == "out" for k in stmt.value.keywords):
                 self.check_call(stmt.value)                       # np.exp(x, out=y): says why
+            call = stmt.value
+            if id(stmt) in self.growing:
+                return
+            if id(stmt) in self.straight and _list_method(call) in STACK_METHODS:
+                for arg in call.args:                     # stack.append(a): normalize's (tuples.py)
+                    self.check_expression(arg)
+                return
+            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+                    and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
+                owner = self.text(call.func.value)
+                self.fail(stmt, f"changing a list in place (`{owner}.{call.func.attr}(...)`) is not supported",
+                          f"preallocate an array and write its elements: {owner} = np.zeros(n), "
+                          f"then {owner}[k] = ...")
             if isinstance(stmt.value, gast.Call) and annotations.get(stmt.value, "callee") is print:
                 return self.check_print(stmt.value)               # the primal prints; the gradient not
             if isinstance(stmt.value, (gast.Yield, gast.YieldFrom, gast.Await)):
@@ -156,7 +175,9 @@ class _Validator:
     def check_target(self, target):
         if isinstance(target, gast.Name):
             return
-        if isinstance(target, gast.Tuple) and all(isinstance(e, gast.Name) for e in target.elts):
+        if isinstance(target, gast.Tuple):          # a, (b, c), x[i] = ...: normalize unpacks
+            for elt in target.elts:
+                self.check_target(elt)
             return
         if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
             return
@@ -170,22 +191,22 @@ class _Validator:
                   "assign to a name, a tuple of names or an array element (y[i] = ...)")
 
     def check_expression(self, expr):
-        allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
-        rows = set()                 # the lists inside them
-        allowed_constants = set()    # `...` in an index, np.convolve's mode (checked by check_call)
-        for node in trees.walk(expr):
-            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.array:
-                allowed_lists.update(id(a) for a in node.args)
-                rows.update(id(e) for a in node.args if isinstance(a, gast.List) for e in a.elts)
+        allowed_constants = set()    # `...` in an index, np.convolve's mode, np.einsum's subscripts
+        popped = set()               # stack.pop(): normalize's (tuples.py)
+        for node in trees.walk(expr):       # (lists and tuples: normalize takes them apart, tuples.py)
             if isinstance(node, gast.Subscript):
                 index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
                 allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
                                          and i.value is Ellipsis)
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.convolve:
                 allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
-            if isinstance(node, gast.List) and id(node) not in allowed_lists:
-                self.fail(node, "a list is not a differentiable value", self.list_hint(node, id(node) in rows))
-            if isinstance(node, CONTEXTS + OPERATORS):
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
+                    and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
+                allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/linalg.py)
+            if isinstance(node, CONTEXTS + OPERATORS) or id(node) in popped:
+                continue
+            if isinstance(node, gast.Call) and _list_method(node) == "pop":
+                popped |= {id(node.func), id(node.func.value)}
                 continue
             if not isinstance(node, EXPRESSIONS):
                 self.fail(node, f"unsupported syntax: {_describe(node)}")
@@ -273,13 +294,18 @@ class _Validator:
         if callee is np.convolve:
             self.check_convolve_mode(call)
         if callee in (np.triu_indices, np.tril_indices) and id(call) != self.unpacked:
-            self.fail(call, f"`{_spelled(call.func)}` gives a pair of index arrays, which adjoint "
-                            "follows only unpacked", f"unpack it: `i, j = {_spelled(call.func)}(n, k=1)`, "
+            self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
+                            "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
                             "then index with x[i, j]")
         if not annotations.has(call, "callee"):
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
+        if callee in _AXIS_BY_KEYWORD and len(call.args) > 1:
+            name, second = _AXIS_BY_KEYWORD[callee]
+            self.fail(call, f"`{name}` with a second positional argument: numpy reads it as `{second}`, "
+                            f"which adjoint does not differentiate",
+                      f"pass the axis by keyword: {name}(x, axis=...)")
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
                 and len(call.args) + len(call.keywords) != len(rule.params):
@@ -291,14 +317,13 @@ class _Validator:
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
-        self.fail(call, f"no derivative rule for `{self.text(call.func)}`",
-                  f"register one: @adjoint.rule({self.text(call.func)})\n"
-                  f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
+        name = _qualified(callee) or self.text(call.func)
+        self.fail(call, f"no derivative rule for `{name}`", _rule_hint(callee, name, call))
 
 
     def check_keyword(self, call, callee, keyword):
         """A numpy call's keyword option: one adjoint follows, with a value it can use."""
-        name, value, spelled = keyword.arg, keyword.value, _spelled(call.func)
+        name, value, spelled = keyword.arg, keyword.value, self.text(call.func)
         if name == "out":
             self.fail(call, f"`out=` in `{spelled}(...)` writes into an existing array, which "
                             "adjoint cannot follow",
@@ -321,7 +346,7 @@ class _Validator:
                 else -e.operand.value if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub)
                 and isinstance(e.operand, gast.Constant) and type(e.operand.value) is int else None
                 for e in value.elts]
-        spelled = _spelled(call.func)
+        spelled = self.text(call.func)
         if callee not in CHAINED:
             self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
                       "reshape the array so that one axis holds the reduced ones")
@@ -348,8 +373,19 @@ def _is_python_function(obj) -> bool:
     """A plain Python function normalize will inline: not numpy's own (np.triu_indices is
     Python code, but a call of numpy, never a user helper to look into)."""
     import types
-    return isinstance(obj, types.FunctionType) \
+
+    from .parse import LocalFunction
+    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
         and not (getattr(obj, "__module__", "") or "").startswith("numpy")
+
+
+def _list_method(call) -> str | None:
+    """`append` of `v.append(e)` (a method of a name the resolver did not resolve), else None."""
+    if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+            and isinstance(call.func.value, gast.Name) and not annotations.has(call, "callee") \
+            and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
+        return call.func.attr
+    return None
 
 
 def _is_module_attribute(node) -> bool:
@@ -430,3 +466,50 @@ _WORDS = {
     **({gast.Match: "match statement"} if hasattr(gast, "Match") else {}),
     **({gast.TryStar: "try"} if hasattr(gast, "TryStar") else {}),
 }
+
+
+# where a function without a rule may live, as emitted code and hints spell the module
+_HOMES = (("np", "numpy"), ("np.linalg", "numpy.linalg"), ("np.fft", "numpy.fft"), ("math", "math"),
+          ("scipy.special", "scipy.special"), ("scipy.linalg", "scipy.linalg"), ("scipy.stats", "scipy.stats"))
+# numpy functions that apply elementwise but are no ufuncs: a scalar rule serves them
+_ELEMENTWISE_FUNCTIONS = {np.sinc, np.i0}
+
+
+def _qualified(callee) -> str | None:
+    """`np.linalg.cholesky` for numpy.linalg.cholesky: the function with its module."""
+    import sys
+    name = getattr(callee, "__name__", None)
+    for alias, module_name in _HOMES:
+        module = sys.modules.get(module_name)
+        if name and module is not None and getattr(module, name, None) is callee:
+            return f"{alias}.{name}"
+    return None
+
+
+def _rule_hint(callee, name, call) -> str:
+    """How to register the missing rule: a scalar one (math, ufuncs: applied elementwise) or a
+    vector-Jacobian product of an array function, with as many parameters as the call has
+    arguments (named as the function names them, where it says)."""
+    import inspect
+    count = len(call.args) + len(call.keywords)
+    try:
+        params = [p for p in inspect.signature(callee).parameters
+                  if p not in ("args", "kwargs")][:count]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) < count:
+        params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
+    short = name.rsplit(".", 1)[-1]
+    if _qualified(callee) is None and not isinstance(callee, np.ufunc) or callee in _ELEMENTWISE_FUNCTIONS \
+            or name.startswith("math.") or isinstance(callee, np.ufunc):
+        partials = ", ".join(f"<d {short}/d {p}>" for p in params)
+        return (f"register its partial derivatives (applied elementwise to arrays): @adjoint.rule({name})\n"
+                f"      def d_{short}({', '.join(params)}): return {partials}")
+    contributions = ", ".join(f"<{p}'s sensitivity>" for p in params)
+    return (f"register its vector-Jacobian product: @adjoint.vjp_rule({name})\n"
+            f"      def {short}_vjp({', '.join(params + ['g'])}): return {contributions}   "
+            f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
+
+
+# calls whose derivative rule takes `axis` second, where numpy's second positional is another option
+_AXIS_BY_KEYWORD = {np.diff: ("np.diff", "n"), np.linalg.norm: ("np.linalg.norm", "ord")}
