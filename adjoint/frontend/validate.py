@@ -432,10 +432,6 @@ def _keywords_of(callee) -> set:
     return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))}
 
 
-def _spelled(node) -> str:
-    return nodes.dotted(node) or _describe(node)
-
-
 def _describe(node) -> str:
     """The construct as the user wrote it, in words ("dict literal", "f-string"): never the
     name of a syntax-tree class."""
