@@ -293,7 +293,7 @@ class _Resolver(trees.Transformer):
         callee = runtime.numpy_loop_of(callee) or callee      # emitted code, differentiated again
         table.record_of(callee)                  # files the records of scipy's, once it is imported
         if callee is np.array and len(node.args) == 1 and not node.keywords \
-                and not isinstance(node.args[0], (gast.List, gast.Tuple)):
+                and not isinstance(node.args[0], (gast.List, gast.Tuple, gast.ListComp, gast.GeneratorExp)):
             callee = np.copy                                  # np.array(x) of an array: a copy
         annotations.set(node, "callee", callee)
         spelled = spelling(callee)
