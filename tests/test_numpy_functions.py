@@ -16,7 +16,7 @@ from scipy.stats import norm
 
 import adjoint
 from adjoint.primitives import rules
-from tests.conftest import make_rng
+from tests.conftest import make_rng, needs_cuda
 from tests.oracles import autograd_gradient, finite_difference
 
 KNOTS = np.array([0.0, 0.3, 0.55, 1.0, 1.4])
@@ -279,3 +279,27 @@ def test_positional_option_is_not_taken_for_an_axis(f, message):
         adjoint.grad(f, target="python")(M)
     text = str(caught.value)
     assert message in text and "axis=" in text and "test_numpy_functions.py" in text
+
+
+# the primal and device code ---------------------------------------------------------------------
+
+def special_of_numbers(a, b):
+    return math.erf(a * b) + math.lgamma(a + 1.0) + norm.cdf(b) * math.erfc(a) + scipy.special.gammaln(b + 2.0)
+
+
+@pytest.mark.slow
+def test_primal_calling_scipy_compiles_on_cpu():
+    """numba cannot call scipy: the compiled primal spells norm.cdf with math.erfc too."""
+    g = adjoint.grad(normal_of_number, target="cpu")
+    assert g.primal(0.4) == pytest.approx(normal_of_number(0.4), rel=1e-12)
+
+
+@pytest.mark.slow
+@needs_cuda
+def test_special_functions_on_the_cuda_target():
+    """Per thread, math.erf, math.lgamma and scipy's norm.cdf and gammaln (as math's twins)."""
+    points = np.array([0.3, 1.1, -0.4])
+    got = adjoint.grad(special_of_numbers, wrt=(0, 1), target="cuda").batch(points, 0.7)
+    for k in (0, 1):
+        want = [finite_difference(special_of_numbers, (a, 0.7), k) for a in points]
+        np.testing.assert_allclose(got[k], want, rtol=1e-6)
