@@ -71,6 +71,13 @@ def _scipy_form(node, types_of, used):
     return nodes.binop(square, "-", nodes.const(0.9189385332046727))      # logpdf: - log(sqrt(2 pi))
 
 
+def needs_lowering(tree) -> bool:
+    """Whether lower_for_numba may change `tree`: it calls numpy, or a function numba cannot
+    call that the lowering spells another way (np.linalg.norm, scipy's)."""
+    return LOWERED_MODULE in nodes.loads_in(tree) or any(
+        isinstance(n, gast.Call) and _lowered_by_callee(n) for n in gast.walk(tree))
+
+
 def _own_lowered_statements(fn):
     """The statements whose calls lowering rewrites without their spelling `np.` are made this
     function's own (optimize copies only those loading `np`: optimize.summaries)."""
