@@ -26,9 +26,11 @@ import gast
 from .analysis import shapes
 from .analysis.activity import analyze
 from .errors import AdjointError, AdjointTypeError, locate
+from .frontend.desugar import desugar, version_retyped
 from .frontend.normalize import normalize, signature_defaults
 from .frontend.parse import parse
-from .frontend.validate import check_views, validate
+from .frontend.validate import validate
+from .frontend.views import check_views
 from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
@@ -227,6 +229,10 @@ def _parse(run):
     run.parsed = parse(run.fn)
 
 
+def _desugar(run):
+    run.parsed = desugar(run.parsed)
+
+
 def _validate(run):
     validate(run.parsed)
     run.wrt = wrt_names(run.parsed.user_args, run.options.wrt)
@@ -238,6 +244,8 @@ def _validate(run):
 def _normalize(run):
     run.namer = Namer(_user_names(run.parsed.tree))
     run.normalized = normalize(run.parsed, run.namer)
+    run.normalized = version_retyped(run.normalized, run.signature, tuple(map(run.parsed.emitted, run.wrt)),
+                                     run.namer, run.parsed.filename)
     if os.environ.get("ADJOINT_CHECK_GRAMMAR") == "1":
         _check_grammar(run.normalized)
 
@@ -284,7 +292,8 @@ def _optimize(run):
 
 def _lower(run):
     analysis = run.analysis
-    lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types))
+    lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types),
+                              run.options.precision, analysis.types.__contains__)
     # the helpers the final code still calls: optimizing may drop every call of one
     wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
     run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())
@@ -339,10 +348,11 @@ class Stage:
 # The compiler, in the order it runs. `adjoint show --stage` prints the output of those in STAGES.
 PIPELINE = (
     Stage("parse", _parse),                 # source -> gast, callees resolved       frontend/parse
+    Stage("desugar", _desugar),             # for v in x, zip, comprehensions -> range loops  frontend/desugar
     Stage("validate", _validate),           # reject unsupported syntax, with a caret  frontend/validate
     Stage("normalize", _normalize),         # three-address form, helpers inlined    frontend/normalize
     Stage("analyze", _analyze),             # types, activity, what the reverse reads  analysis/
-    Stage("check views", _check_views),     # no write into memory another name sees   frontend/validate
+    Stage("check views", _check_views),     # no write into memory another name sees   frontend/views
     Stage("reverse", _reverse, lambda o: o.mode == "reverse"),   # Speelpenning       transforms/reverse
     Stage("forward", _forward, lambda o: o.mode == "forward"),   # tangent code       transforms/forward
     Stage("optimize", _optimize, lambda o: o.optimized),        # lean adjoint       optimize/

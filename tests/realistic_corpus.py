@@ -1047,20 +1047,6 @@ def logistic_loss_l2_default(w, b, X, y, lam=0.01):
     return np.mean(np.log1p(np.exp(-y * z))) + 0.5 * lam * np.dot(w, w)
 
 
-def _tangent_logistic_args(rng, n=6, d=3):
-    return (rng.normal(size=(n, d)), (rng.uniform(size=n) < 0.5) * 1.0,
-            rng.normal(scale=0.5, size=d), 0.1)
-
-
-@program(_tangent_logistic_args, wrt=(2, 3), style="vectorized", model="logistic_regression")
-def tangent_logistic_regression(inp, label, W, b):
-    # Tangent's tests/functions.py logistic_regression (a tanh-sigmoid likelihood)
-    h1 = np.dot(inp, W) + b
-    prediction = 0.5 * (np.tanh(h1) + 1)
-    label_probabilities = prediction * label + (1 - prediction) * (1 - label)
-    return -np.sum(np.log(label_probabilities))
-
-
 def _regression_args(rng, n=10, d=4):
     X = rng.normal(size=(n, d))
     w_true = rng.normal(size=d)
@@ -1519,184 +1505,13 @@ def lotka_volterra_rk4_loop(params, z0, steps):
 
 
 # =============================================================================================
-# Tangent's own test programs (github:google/tangent, tests/functions.py), the scalar-output
-# ones, ported under a tangent_ prefix.
+# Documentation examples of autograd (github:HIPS/autograd, README and docs/tutorial.md) and
+# JAX (its "Automatic differentiation" tutorial and README).
 # =============================================================================================
-
-def _scalar(rng):
-    return (0.7,)
-
 
 def _vector(rng):
     return (rng.normal(size=5),)
 
-
-@program(_vector, style="vectorized", model="tangent")
-def tangent_overwrite_call(x):
-    x = np.sum(x)
-    x = x * x
-    return x
-
-
-@program(_vector, style="vectorized", model="tangent")
-def tangent_cast_sum(x):
-    return np.sum(np.array(x))
-
-
-@program(_scalar, style="loop", model="tangent")
-def tangent_list_and_subscript(a):
-    x = [1.0, a, 3.0]
-    return x[0] * x[1]
-
-
-@program(_scalar, style="loop", model="tangent")
-def tangent_anf_list(a):
-    b = [1, a * a, 2]
-    return np.sum(b)
-
-
-@program(_vector, style="vectorized", model="tangent")
-def tangent_listcomp(x):
-    return np.sum([i * 3 for i in x])
-
-
-@program(lambda rng: (3.1,), style="loop", model="tangent")
-def tangent_while_big(a):
-    while np.abs(a) > 0.1:
-        a = a * 0.5
-    return a
-
-
-@program(_vector, style="loop", model="tangent")
-def tangent_active_subscript(x):
-    y = np.zeros_like(x)
-    for i in range(len(x)):
-        y[i] = x[i]
-    return np.sum(y)
-
-
-@program(_vector, style="loop", model="tangent")
-def tangent_init_array_grad_maybe_active(x):
-    h = np.zeros((len(x), 3))
-    for t in range(len(h)):
-        h[t] = x[t]
-    return np.sum(h)
-
-
-@program(lambda rng: (rng.normal(size=(3, 2)), rng.normal(size=(2, 3))), wrt=(0, 1), style="loop",
-         model="tangent")
-def tangent_rnn(inputs, W):
-    h = np.zeros((4, 3))
-    for t in range(3):
-        h[t + 1] = np.dot(inputs[t], W) + h[t]
-    return np.sum(h[1:])
-
-
-@program(lambda rng: (rng.normal(size=3), rng.normal(size=4), rng.normal(size=(4, 2)),
-                      rng.normal(size=(3, 2)), rng.normal(size=2)),
-         wrt=(0, 1, 2, 3, 4), style="vectorized", model="tangent")
-def tangent_bilinear(x, h, U, W, b):
-    y = np.dot(x, W)
-    y = y + np.dot(h, U)
-    y = y + b
-    y = np.tanh(y)
-    return np.sum(y)
-
-
-@program(_scalar, style="loop", model="tangent")
-def tangent_augassign(a):
-    x = a * a
-    x *= x
-    return x
-
-
-@program(lambda rng: (0.4,), style="loop", model="tangent")
-def tangent_multiarg_if(a):
-    if a * a / 3.0 > 0:
-        b = 3.0
-    else:
-        b = 4.0
-    a = a * b
-    if a < b - a * b:
-        a = a * a
-    elif a > b + 3.0 * a:
-        if a / 2.0 < 0:
-            a = a / b
-        else:
-            a = a * b
-    else:
-        a = -a
-    return a
-
-
-@program(lambda rng: (0.9, 3), style="loop", model="tangent")
-def tangent_iterpower_with_nested_def(a, n):
-    def _fn(a, n):
-        return a * n
-
-    for i in range(n):
-        a = _fn(a, a)
-    return a
-
-
-@program(lambda rng: (rng.normal(size=(4, 3)),), style="vectorized", model="tangent")
-def tangent_extended_slice(x):
-    return np.sum(x[::2, np.newaxis])
-
-
-@program(_vector, style="vectorized", model="tangent")
-def tangent_subscript3(x):
-    y = x ** 2.0
-    x[0] = y[1] * y[2]
-    return np.sum(x * y)
-
-
-@program(lambda rng: (0.3, 1.7, -0.4, 1), wrt=(0, 1, 2), style="loop", model="tangent")
-def tangent_passthru_pack(a, b, c, i):
-    x = a, b, c
-    return x[i]
-
-
-@program(lambda rng: (1.3,), style="loop", model="tangent")
-def tangent_cond_iterpower(a):
-    for i in range(3):
-        if a < 20:
-            a = a * a
-    return a
-
-
-def _tangent_mul(a, b):
-    return a * b
-
-
-def _tangent_add(a, b):
-    return a + b
-
-
-@program(lambda rng: (0.3, 1.7, -0.4), wrt=(0, 1, 2), style="loop", model="tangent")
-def tangent_saxpy_call(a, b, c):
-    return _tangent_add(_tangent_mul(a, b), c)
-
-
-@program(lambda rng: (1.1, 2), style="loop", model="tangent")
-def tangent_serial_for(a, n):
-    for i in range(n):
-        a = a * a
-    a = 2.0 * a
-    for i in range(n + 1):
-        a = a * 3.0
-    return a
-
-
-@program(_scalar, style="vectorized", model="tangent")
-def tangent_fn_multiply(a):
-    return np.multiply(a, 3.0)
-
-
-# =============================================================================================
-# Documentation examples of autograd (github:HIPS/autograd, README and docs/tutorial.md) and
-# JAX (its "Automatic differentiation" tutorial and README).
-# =============================================================================================
 
 @program(lambda rng: (1.0,), style="loop", model="autograd_docs")
 def autograd_readme_tanh(x):
@@ -2213,6 +2028,107 @@ def diagonal_fit_loop(d, A):
             else:
                 total += A[i, j] ** 2
     return total
+
+
+# =============================================================================================
+# Python's iteration idioms in numeric code (issue #17 items 3, 4, 8): loops over an array's
+# elements and rows, enumerate, zip, reversed, sums of generator expressions and arrays built
+# from list comprehensions, as tutorials and textbook code write them.
+# =============================================================================================
+
+def _sgd_args(rng, n=8, d=3):
+    X = rng.normal(size=(n, d))
+    y = np.where(rng.normal(size=n) > 0, 1.0, -1.0)
+    return rng.normal(size=d), 0.1, X, y
+
+
+@program(_sgd_args, wrt=(0, 1), style="loop", model="logistic_margin")
+def logistic_margin_zip(w, b, X, y):
+    # the per-sample loss of an SGD tutorial, summed: for xi, yi in zip(X, y)
+    loss = 0.0
+    for xi, yi in zip(X, y):
+        margin = yi * (np.dot(w, xi) + b)
+        loss += math.log(1.0 + math.exp(-margin))
+    return loss / len(y)
+
+
+@program(_sgd_args, wrt=(0, 1), style="loop", model="logistic_margin")
+def logistic_margin_genexp(w, b, X, y):
+    # the same as one generator expression
+    return sum(math.log(1.0 + math.exp(-yi * (np.dot(w, xi) + b))) for xi, yi in zip(X, y)) / len(y)
+
+
+def _series_args(rng, n=12):
+    return 0.4, 0.2, rng.normal(size=n)
+
+
+@program(_series_args, wrt=(0, 1), style="loop", model="ar1_likelihood")
+def ar1_nll_enumerate(phi, log_sigma, y):
+    # conditional Gaussian likelihood of an AR(1) series, indexed with enumerate
+    sigma2 = math.exp(2.0 * log_sigma)
+    nll = 0.0
+    for t, y_t in enumerate(y):
+        if t == 0:
+            continue
+        e = y_t - phi * y[t - 1]
+        nll += 0.5 * (e * e / sigma2 + math.log(2.0 * math.pi * sigma2))
+    return nll
+
+
+@program(_series_args, wrt=(0, 1), style="loop", model="ar1_likelihood")
+def ar1_nll_pairs(phi, log_sigma, y):
+    # the same over consecutive pairs: zip(y[:-1], y[1:])
+    sigma2 = math.exp(2.0 * log_sigma)
+    nll = 0.0
+    for prev, cur in zip(y[:-1], y[1:]):
+        e = cur - phi * prev
+        nll += 0.5 * (e * e / sigma2 + math.log(2.0 * math.pi * sigma2))
+    return nll
+
+
+@program(_poly_args, wrt=(0,), style="loop", model="polynomial_fit")
+def poly_fit_enumerate_powers(coeffs, xs, ys):
+    # sum(c * x ** k for k, c in enumerate(coeffs)): the power-sum form of textbooks
+    total = 0.0
+    for x, y in zip(xs, ys):
+        p = sum(c * x ** (len(coeffs) - 1 - k) for k, c in enumerate(coeffs))
+        total += (p - y) ** 2
+    return total
+
+
+def _discount_args(rng, n=10):
+    return 0.9, rng.normal(size=n)
+
+
+@program(_discount_args, wrt=(0, 1), style="loop", model="discounted_return")
+def discounted_return_reversed(gamma, rewards):
+    # the returns-to-go recursion of policy-gradient code: for r in reversed(rewards)
+    g = 0.0
+    total = 0.0
+    for r in reversed(rewards):
+        g = r + gamma * g
+        total += g * g
+    return total
+
+
+@program(_softmax_args, wrt=(0,), style="loop", model="softmax_cross_entropy")
+def softmax_loss_rows(W, X, y, reg):
+    # cs231n's naive loss over the rows, the scores shifted by rebinding: scores = scores - max
+    loss = 0.0
+    for i, row in enumerate(X):
+        scores = np.dot(row, W)
+        scores = scores - np.max(scores)
+        loss += -scores[y[i]] + math.log(np.sum(np.exp(scores)))
+    return loss / X.shape[0] + reg * np.sum(W * W)
+
+
+@program(_softmax_args, wrt=(0,), style="vectorized", model="softmax_cross_entropy")
+def softmax_loss_comprehension(W, X, y, reg):
+    # the per-sample losses gathered with a list comprehension, then averaged
+    S = np.dot(X, W)
+    S = S - np.max(S, axis=1).reshape(-1, 1)
+    losses = np.array([math.log(np.sum(np.exp(S[i]))) - S[i, y[i]] for i in range(X.shape[0])])
+    return np.mean(losses) + reg * np.sum(W * W)
 
 
 BY_NAME = {p.name: p for p in PROGRAMS}

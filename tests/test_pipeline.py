@@ -13,7 +13,7 @@ def f4(a, b, c, d):
     return 2.0 * (a * b * c + a * b * d + a * c * d + b * c * d)
 
 
-READ_IN_ORDER = ["parse", "validate", "normalize", "analyze", "check views", "reverse", "optimize", "lower",
+READ_IN_ORDER = ["parse", "desugar", "validate", "normalize", "analyze", "check views", "reverse", "optimize", "lower",
                  "emit"]
 
 

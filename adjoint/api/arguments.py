@@ -134,6 +134,24 @@ def data_values(gradient) -> list:
     return values
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
+def precision_of(args) -> str:
+    """"float32" when the call's float arrays are all float32 (and it has one), else
+    "float64": the precision the adjoint computes in (options.Options.precision)."""
+    dtypes = {a.dtype for a in args if type(a) is np.ndarray and a.dtype.kind == "f"}
+    return "float32" if dtypes == {_FLOAT32} else "float64"
+
+
+def in_precision(args, precision) -> list:
+    """The float numbers among `args` as float32 where the arrays are: numba would take a
+    Python float for a float64 and make every array it meets float64."""
+    if precision != "float32":
+        return args
+    return [np.float32(a) if isinstance(a, (float, np.floating)) and np.ndim(a) == 0 else a for a in args]
+
+
 def as_float_value(value):
     if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind != "f"):
         return np.asarray(value, dtype=np.float64)
@@ -166,12 +184,13 @@ def fresh_copies(names, args, written) -> list:
 def normalized_function(fn):
     """The function in three-address form (helpers inlined), for a gradient loaded from the
     cache, whose record keeps no compiler stages."""
+    from ..frontend.desugar import desugar
     from ..frontend.normalize import normalize
     from ..frontend.parse import parse
     from ..ir.names import Namer
     from ..pipeline import _user_names, deep_recursion
     with deep_recursion():              # as in differentiate: a deep expression is no RecursionError
-        parsed = parse(fn)
+        parsed = desugar(parse(fn))
         return normalize(parsed, Namer(_user_names(parsed.tree)))
 
 
