@@ -2275,8 +2275,8 @@ def _rigid_args(rng, steps=20):
 
 @program(_rigid_args, wrt=(0, 1), style="loop", model="rigid_body_euler")
 def rigid_body_spin(omega0, J, dt, steps):
-    # torque-free Euler equations J dw/dt = -w x (J w) (J: the inertia tensor), explicit steps; the kinetic energy
-    # drift and the final angular momentum's first component
+    # torque-free Euler equations J dw/dt = -w x (J w) (J: the inertia tensor), explicit
+    # steps; the kinetic energy and the final angular momentum's first component
     w = omega0
     for k in range(steps):
         dw = np.linalg.solve(J, -np.cross(w, J @ w))

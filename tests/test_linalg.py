@@ -208,12 +208,16 @@ def test_cholesky_reads_the_lower_triangle():
 
 def test_emitted_einsum_gradient_reads_as_einsums():
     """The vjp of an einsum is an einsum of g and the other operands, each called (numba has
-    no einsum) as a loop helper named after its subscripts."""
+    no einsum) as a helper named after its subscripts: a matrix product where it is one,
+    loops otherwise."""
     A, B = _arguments("einsum_matmat")
     text = adjoint.grad(einsum_matmat, wrt=(0, 1), target="python").source_for(A, B)
     assert "_einsum_ij_jk_2_ik(A, B)" in text
     assert "_einsum_ik_jk_2_ij(" in text and "_einsum_ik_ij_2_jk(" in text
-    assert "np.einsum('ik,jk->ij', ...) as loops" in text
+    assert "np.einsum('ik,jk->ij', ...) as a matrix product" in text and "return np.dot(x0, x1.T)" in text
+    X, Y = _arguments("einsum_batched")
+    text = adjoint.grad(einsum_batched, wrt=(0, 1), target="python").source_for(X, Y)
+    assert "np.einsum('bik,bjk->bij', ...) as loops" in text
 
 
 # numba ----------------------------------------------------------------------------------------
