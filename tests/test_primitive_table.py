@@ -250,10 +250,9 @@ ROWS = {
     "np.linalg.det": Call(Conditioned((3, 3))),
     "np.linalg.slogdet": Call(Conditioned((3, 3), -2.0, 0.5)),
     "np.linalg.cholesky": Call(PositiveDefinite((3, 3))),
-    "np.einsum": [Call("'ij,j->i'", M, V), Call("'ij,jk->ik'", M, W), Call("'i,i->'", V, V), Call("'ij,ij->'", M, M),
-                  Call("'ij->ji'", M), Call("'ii->'", A((3, 3))), Call("'bij,bjk->bik'", A((2, 3, 4)), A((2, 4, 3))),
-                  Call("'ij->i'", M), Call("'ii->i'", A((3, 3))), Call("'i,ij,j->'", A((3,)), M, V),
-                  Call("'i,j,k,ijk'", A((2,)), A((3,)), V, A((2, 3, 4)))],
+    # (more subscripts in tests/test_linalg.py: numba compiles each row on the cpu target)
+    "np.einsum": [Call("'ij,jk->ik'", M, W), Call("'ii->'", A((3, 3))), Call("'bij,bjk->bik'", A((2, 3, 4)), A((2, 4, 3))),
+                  Call("'i,ij,j->'", A((3,)), M, V), Call("'i,j,k,ijk'", A((2,)), A((3,)), V, A((2, 3, 4)))],
 }
 
 HELPERS = '''
