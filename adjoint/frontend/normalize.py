@@ -699,14 +699,29 @@ def _keyword_forms(call, stmt, normalizer):
     # one axis at a time, the later axes first so that the earlier keep their numbers
     order = sorted(axes, key=lambda a: -_value(a)) if all(_value(a) is not None and _value(a) >= 0 for a in axes) \
         else sorted(axes, key=lambda a: _value(a) if _value(a) is not None else 0)
+    # a mean over several axes: their sums over the number of elements summed (numba has
+    # np.mean along one axis of a matrix only)
+    mean = callee is np.mean and len(axes) > 1
+    func, reduce = (nodes.attribute("np.sum"), np.sum) if mean else (call.func, callee)
     pre, result = [], call.args[0]
     for k, one in enumerate(order):
-        step = nodes.call(nodes.clone(call.func), [result], [nodes.keyword("axis", nodes.clone(one))]
+        step = nodes.call(nodes.clone(func), [result], [nodes.keyword("axis", nodes.clone(one))]
                           + [nodes.keyword(o.arg, nodes.clone(o.value)) for o in others])
-        annotations.set(step, "callee", callee)
-        if k == len(order) - 1 and not keep:
+        annotations.set(step, "callee", reduce)
+        if k == len(order) - 1 and not keep and not mean:
             return pre, step
         p, result = normalizer.to_atom(step, stmt)
+        pre += p
+    if mean:
+        shape = nodes.attribute_of(_renamed(call.args[0]), "shape")
+        count = nodes.subscript(nodes.clone(shape), nodes.clone(axes[0]))
+        for one in axes[1:]:
+            count = nodes.binop(count, "*", nodes.subscript(nodes.clone(shape), nodes.clone(one)))
+        p, result = normalizer.rhs(nodes.binop(_renamed(result), "/", count), stmt)
+        pre += p
+        if not keep:
+            return pre, result
+        p, result = normalizer.to_atom(result, stmt)
         pre += p
     return _expanded(result, [nodes.clone(a) for a in axes], stmt, normalizer, pre)
 
