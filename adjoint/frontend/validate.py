@@ -41,8 +41,8 @@ HINTS = {
     gast.GeneratorExp: "write an explicit for loop over range(...)",
     gast.SetComp: "write an explicit for loop",
     gast.DictComp: "write an explicit for loop",
-    gast.Dict: "pass numbers or arrays; dictionaries are not differentiable values",
-    gast.Set: "pass numbers or arrays; sets are not differentiable values",
+    gast.Dict: "pass the values as separate arguments, f(a, b), or as one array",
+    gast.Set: "pass the values as separate arguments, or as one array",
     gast.With: "move the with-block outside the differentiated function",
     gast.Try: "move error handling outside the differentiated function",
     gast.Raise: "check inputs before calling the differentiated function",
@@ -53,13 +53,17 @@ HINTS = {
     gast.YieldFrom: "generators cannot be differentiated; return a value",
     gast.Await: "async code cannot be differentiated",
     gast.FunctionDef: "define the helper at module level; adjoint differentiates calls to it",
+    gast.AsyncFunctionDef: "async code cannot be differentiated",
+    gast.AsyncFor: "async code cannot be differentiated",
+    gast.AsyncWith: "async code cannot be differentiated",
     gast.ClassDef: "define classes outside the differentiated function",
     gast.Delete: "drop the del statement; variables go out of scope on return",
     gast.Import: "import at module level",
     gast.ImportFrom: "import at module level",
     gast.NamedExpr: "assign in a separate statement",
-    gast.JoinedStr: "strings are not differentiable values",
-    gast.Starred: "unpack explicitly",
+    gast.JoinedStr: "compute with numbers only; format the result outside the differentiated function",
+    gast.FormattedValue: "compute with numbers only; format the result outside the differentiated function",
+    gast.Starred: "pass each argument by position: f(x[0], x[1]), or pass the array itself",
     gast.AnnAssign: "drop the annotation",
 }
 
@@ -93,6 +97,13 @@ class _Validator:
                 self.check_call(stmt.value)                       # np.exp(x, out=y): says why
             if isinstance(stmt.value, gast.Call) and annotations.get(stmt.value, "callee") is print:
                 return self.check_print(stmt.value)               # the primal prints; the gradient not
+            if isinstance(stmt.value, (gast.Yield, gast.YieldFrom, gast.Await)):
+                self.fail(stmt.value, f"unsupported syntax: {_describe(stmt.value)}")
+            if isinstance(stmt.value, gast.Call):
+                self.fail(stmt, f"the result of `{self.text(stmt.value)}` is dropped: adjoint differentiates "
+                                f"values, not calls that change an object in place",
+                          "keep values in arrays and write into them: out = np.zeros(n), then "
+                          "out[i] = v (or out[:] = v)")
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
         if not isinstance(stmt, STATEMENTS):
@@ -149,15 +160,23 @@ class _Validator:
             return
         if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
             return
-        self.fail(target, f"cannot assign to {_describe(target)}",
-                  "assign to a name, a tuple of names or an array element")
+        if isinstance(target, gast.Tuple) and any(isinstance(e, gast.Subscript) for e in target.elts):
+            self.fail(target, "cannot assign to a tuple of array elements",
+                      "unpack into names first, then write each: a, b = ...; y[i] = a; y[j] = b")
+        if isinstance(target, gast.Tuple):
+            self.fail(target, "cannot assign to a nested tuple of names",
+                      "unpack one flat tuple of names: a, b, c = x, y, z")
+        self.fail(target, f"cannot assign to {_TARGETS.get(type(target), 'this target')}",
+                  "assign to a name, a tuple of names or an array element (y[i] = ...)")
 
     def check_expression(self, expr):
         allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
+        rows = set()                 # the lists inside them
         allowed_constants = set()    # `...` in an index, np.convolve's mode (checked by check_call)
         for node in trees.walk(expr):
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.array:
                 allowed_lists.update(id(a) for a in node.args)
+                rows.update(id(e) for a in node.args if isinstance(a, gast.List) for e in a.elts)
             if isinstance(node, gast.Subscript):
                 index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
                 allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
@@ -165,27 +184,89 @@ class _Validator:
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.convolve:
                 allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
             if isinstance(node, gast.List) and id(node) not in allowed_lists:
-                self.fail(node, "a list is not a differentiable value",
-                          "use a tuple, or build an array with np.array([...])")
+                self.fail(node, "a list is not a differentiable value", self.list_hint(node, id(node) in rows))
             if isinstance(node, CONTEXTS + OPERATORS):
                 continue
             if not isinstance(node, EXPRESSIONS):
                 self.fail(node, f"unsupported syntax: {_describe(node)}")
             if isinstance(node, gast.Constant) and not isinstance(node.value, (int, float, bool)) \
                     and node.value is not None and id(node) not in allowed_constants:
-                self.fail(node, f"unsupported constant {node.value!r}", "only numbers are differentiable values")
+                self.fail_constant(node, expr)
             if isinstance(node, gast.Call):
                 self.check_call(node)
+            for op in _operators_of(node):
+                if not isinstance(op, OPERATORS):
+                    symbol, hint = _OPERATOR_HINTS.get(type(op), ("this operator", None))
+                    self.fail(node, f"the operator `{symbol}` is not supported",
+                              hint or "compute with arithmetic, comparisons, and, or, not")
 
             if isinstance(node, gast.Attribute) and not _is_module_attribute(node) \
                     and node.attr not in ARRAY_ATTRIBUTES:
                 self.fail(node, f"unsupported attribute `.{node.attr}`",
                           "use a module function (np.sum(x)) or x.shape / x.size / x.ndim")
 
+    def fail_constant(self, node, expr):
+        value = node.value
+        if value is Ellipsis:
+            self.fail(node, "`...` in an index is not supported",
+                      "write one `:` per axis instead: X[:, :, 0] for an array of rank 3")
+        if isinstance(value, str) and any(isinstance(n, gast.Subscript) and n.slice is node
+                                          for n in trees.walk(expr)):
+            self.fail(node, f"the string index {value!r}: dictionaries are not differentiable values",
+                      "pass the values as separate arguments, f(a, b), or as one array")
+        if isinstance(value, complex):
+            self.fail(node, f"the complex number {value!r} is not supported",
+                      "compute with the real and imaginary parts as two real numbers")
+        self.fail(node, f"unsupported constant {value!r}",
+                  "compute with numbers and arrays only; strings and bytes stay outside the "
+                  "differentiated function")
+
+    def list_hint(self, node, row) -> str:
+        """A rewrite that works for this list: a growing list, a list of rows, a list of values."""
+        if not node.elts:
+            return ("preallocate an array and write into it: out = np.zeros(n), then out[i] = v "
+                    "(a list that grows with append is not supported)")
+        if row:                        # a row of np.array([[...], [...]])
+            return ("make each row an array and stack them: np.stack((np.array([a, b]), "
+                    "np.array([c, d])))")
+        return f"build an array: np.array({self.text(node)})"
+
+    def text(self, node) -> str:
+        """The expression as the user wrote it, where it sits on one line; else unparsed."""
+        import ast
+        import linecache
+        line, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if line is not None and line == end and getattr(node, "end_col_offset", None) is not None:
+            text = linecache.getline(self.parsed.filename, line)[node.col_offset:node.end_col_offset]
+            try:
+                ast.parse(text, mode="eval")
+                return text
+            except SyntaxError:
+                pass
+        try:
+            return ast.unparse(gast.gast_to_ast(node))
+        except Exception:                       # noqa: BLE001 (a node only gast knows)
+            return nodes.dotted(node) or _describe(node)
+
+    def fail_keyword(self, call, keyword, callee):
+        name, word = self.text(call.func), keyword.arg
+        if word is None:
+            self.fail(call, f"`**` keyword unpacking in a call of `{name}` is not supported",
+                      "pass each argument by name or position")
+        allowed = sorted(_keywords_of(callee)) if annotations.has(call, "callee") else []
+        if allowed:
+            hint = f"`{name}` takes {', '.join(f'`{k}=`' for k in allowed)} here; leave `{word}=` out"
+        else:
+            hint = f"`{name}` takes no keyword argument here: leave `{word}=` out"
+        self.fail(call, f"keyword argument `{word}=` is not supported", hint)
+
     def check_call(self, call):
         callee = annotations.get(call, "callee")
         helper = _is_python_function(callee) and not rules.is_differentiable(callee) \
             and not rules.is_non_differentiable(callee)
+        if callee in (dict, set):
+            self.fail(call, f"`{self.text(call.func)}(...)`: {'dictionaries' if callee is dict else 'sets'} "
+                            f"are not differentiable values", HINTS[gast.Dict])
         for keyword in call.keywords:
             if not helper:                                      # a helper's: bound when inlined
                 self.check_keyword(call, callee, keyword)
@@ -196,22 +277,22 @@ class _Validator:
                             "follows only unpacked", f"unpack it: `i, j = {_spelled(call.func)}(n, k=1)`, "
                             "then index with x[i, j]")
         if not annotations.has(call, "callee"):
-            self.fail(call, f"cannot resolve the function `{_spelled(call.func)}`",
+            self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
                 and len(call.args) + len(call.keywords) != len(rule.params):
-            self.fail(call, f"`{_spelled(call.func)}` with {len(call.args)} arguments: its derivative "
-                            f"rule takes {len(rule.params)}",
+            self.fail(call, f"`{self.text(call.func)}` with {len(call.args) + len(call.keywords)} arguments: its "
+                            f"derivative rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")
         # the allocating calls (np.zeros, np.array) are here too: constant, or a rule over parts
         if rules.is_differentiable(callee) or rules.is_non_differentiable(callee):
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
-        self.fail(call, f"no derivative rule for `{_spelled(call.func)}`",
-                  f"register one: @adjoint.rule({_spelled(call.func)})\n"
+        self.fail(call, f"no derivative rule for `{self.text(call.func)}`",
+                  f"register one: @adjoint.rule({self.text(call.func)})\n"
                   f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
 
 
@@ -222,11 +303,8 @@ class _Validator:
             self.fail(call, f"`out=` in `{spelled}(...)` writes into an existing array, which "
                             "adjoint cannot follow",
                       f"assign the result to a name instead: `y = {spelled}(...)` without `out=`")
-        takes = sorted(k for k in KEYWORDS if callee in KEYWORD_CALLS.get(k, (callee,)))
-        if name not in takes:
-            self.fail(call, f"keyword argument `{name}=` of `{spelled}` is not supported",
-                      f"keywords adjoint follows here: {', '.join(f'{k}=' for k in takes)}"
-                      if name is not None else "pass each argument by name")
+        if name not in _keywords_of(callee):
+            self.fail_keyword(call, keyword, callee)
         if name == "keepdims":
             if not (isinstance(value, gast.Constant) and isinstance(value.value, bool)):
                 self.fail(value, "`keepdims=` must be True or False as written")
@@ -278,12 +356,73 @@ def _is_module_attribute(node) -> bool:
     return isinstance(node.value, gast.Name) and node.value.id in ("math", "np")
 
 
-def _spelled(node) -> str:
-    return nodes.dotted(node) or _describe(node)
+def _operators_of(node) -> list:
+    if isinstance(node, (gast.BinOp, gast.UnaryOp, gast.BoolOp)):
+        return [node.op]
+    return list(node.ops) if isinstance(node, gast.Compare) else []
+
+
+def _mask_hint(word, function):
+    return f"for numbers write `{word}`; for arrays {function}"
+
+
+_BITS = "bit operations on integers are not supported: compute with arithmetic (2 ** k for 1 << k)"
+_OPERATOR_HINTS = {
+    gast.BitAnd: ("&", _mask_hint("a > 0 and b > 0", "np.logical_and(a > 0, b > 0)")),
+    gast.BitOr: ("|", _mask_hint("a > 0 or b > 0", "np.logical_or(a > 0, b > 0)")),
+    gast.Invert: ("~", _mask_hint("not a > 0", "np.logical_not(a > 0)")),
+    gast.BitXor: ("^", _BITS + "; for a power write x ** 2"), gast.LShift: ("<<", _BITS),
+    gast.RShift: (">>", _BITS),
+    gast.Is: ("is", "adjoint passes numbers and arrays, never None: compare values with ==, or "
+                    "decide outside the differentiated function"),
+    gast.IsNot: ("is not", "adjoint passes numbers and arrays, never None: compare values with !=, "
+                           "or decide outside the differentiated function"),
+    gast.In: ("in", "compare with each value: k == 1 or k == 2"),
+    gast.NotIn: ("not in", "compare with each value: k != 1 and k != 2"),
+}
+
+
+def _keywords_of(callee) -> set:
+    """The supported keywords (KEYWORDS) this callee takes: none for a function with a scalar
+    derivative rule (np.exp: its rule has no `dtype`), else those its signature names."""
+    rule = rules.lookup(callee)
+    if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic():
+        return set()
+    import inspect
+    try:
+        named = KEYWORDS & set(inspect.signature(callee).parameters)
+    except (TypeError, ValueError):
+        named = set(KEYWORDS)
+    return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))}
 
 
 def _describe(node) -> str:
-    names = {gast.ListComp: "list comprehension", gast.GeneratorExp: "generator expression",
-             gast.Lambda: "lambda", gast.Break: "break", gast.Continue: "continue",
-             gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try"}
-    return names.get(type(node), type(node).__name__)
+    """The construct as the user wrote it, in words ("dict literal", "f-string"): never the
+    name of a syntax-tree class."""
+    return _WORDS.get(type(node), "this construct")
+
+
+_TARGETS = {gast.Attribute: "an attribute (x.a = ...)", gast.Starred: "a starred name (*rest)",
+            gast.List: "a list of names", gast.Subscript: "an element of an expression"}
+
+_WORDS = {
+    gast.ListComp: "list comprehension", gast.GeneratorExp: "generator expression",
+    gast.Lambda: "lambda", gast.Break: "break", gast.Continue: "continue",
+    gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try",
+    gast.SetComp: "set comprehension", gast.DictComp: "dict comprehension",
+    gast.Dict: "dict literal", gast.Set: "set literal", gast.JoinedStr: "f-string",
+    gast.FormattedValue: "f-string", gast.NamedExpr: "assignment expression (:=)",
+    gast.Starred: "starred expression (*x)", gast.Await: "await", gast.Yield: "yield",
+    gast.YieldFrom: "yield from", gast.FunctionDef: "nested function definition (def)",
+    gast.AsyncFunctionDef: "async def", gast.ClassDef: "class definition", gast.Delete: "del",
+    gast.AnnAssign: "annotated assignment (y: float = ...)", gast.AsyncFor: "async for",
+    gast.AsyncWith: "async with", gast.Raise: "raise", gast.Assert: "assert",
+    gast.Import: "import", gast.ImportFrom: "import", gast.Global: "global",
+    gast.Nonlocal: "nonlocal", gast.Attribute: "attribute (x.a)", gast.Tuple: "nested tuple",
+    gast.List: "list", gast.Subscript: "element of an expression", gast.Call: "call",
+    gast.Name: "name", gast.Constant: "constant", gast.Slice: "slice", gast.Expr: "expression",
+    gast.BinOp: "arithmetic", gast.UnaryOp: "arithmetic", gast.BoolOp: "and/or",
+    gast.Compare: "comparison", gast.IfExp: "conditional expression (a if c else b)",
+    **({gast.Match: "match statement"} if hasattr(gast, "Match") else {}),
+    **({gast.TryStar: "try"} if hasattr(gast, "TryStar") else {}),
+}

@@ -16,12 +16,14 @@ from ..primitives.runtime import AXIS_REDUCTIONS, LOWERED_MODULE, NUMPY_LOOPS, a
 KEEPDIMS = {"sum", "mean", "prod", "max", "min", "amax", "amin"}
 
 
-def lower_for_numba(fn, types_of) -> set:
+def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
     """Replace numpy calls numba cannot compile (or compiles slowly) by runtime helpers or
     equivalent forms it fuses (np.where(c, a, nan) -> a * np.divide(c, c)); returns the
     helpers used. Only calls of `np.<function>` (LOWERED_MODULE) change, in place: optimize
     copies the statements holding one, which it may share with earlier stages.
-    `types_of(node)` gives an expression's shapes.Type."""
+    `types_of(node)` gives an expression's shapes.Type. With precision "float32" (the call's
+    float arrays are float32), the numbers the code computes with are float32 too
+    (`float32_constants`); `known(name)` says whether types_of knows the name's type."""
     used = set()
 
     def lower(node):
@@ -71,4 +73,55 @@ def lower_for_numba(fn, types_of) -> set:
         return annotations.copy_to(nodes.call(nodes.name(name), [node.args[0], axis[0]]), node)
     # a NodeTransformer's visit_Call: the calls inside a call are lowered before it
     trees.replace_bottom_up(fn, gast.Call, lower)
+    if precision == "float32":
+        float32_constants(fn, types_of, known or (lambda name: False))
     return used
+
+
+def float32_constants(fn, types_of, known):
+    """`1.0 - t * t` -> `np.float32(1.0) - t * t` where the arrays are float32: numpy treats a
+    Python number as taking the array's precision, numba as a float64 (or an int64), which
+    makes every array it meets float64 (twice the memory, and a matrix product of float32
+    and float64 arrays numba cannot compile). Every float literal becomes a float32 one, and
+    so does an int literal that is an operand of float arithmetic (`2 * t`), but not an
+    exponent (`t ** 2` keeps numba's integer power) nor index arithmetic (`i + 1`)."""
+
+    def is_float(expr) -> bool:
+        if isinstance(expr, gast.Name):          # names made after the analysis: sensitivities
+            return types_of(expr).kind == "float" if known(expr.id) else expr.id.startswith("s_")
+        if isinstance(expr, gast.Constant):
+            return isinstance(expr.value, float)
+        if isinstance(expr, gast.BinOp):
+            return isinstance(expr.op, gast.Div) or is_float(expr.left) or \
+                (not isinstance(expr.op, gast.Pow) and is_float(expr.right))
+        if isinstance(expr, gast.UnaryOp):
+            return is_float(expr.operand)
+        if isinstance(expr, (gast.Call, gast.Subscript)):
+            return types_of(expr).kind == "float" and all(
+                known(n.id) or n.id.startswith("s_") for n in trees.walk(expr) if isinstance(n, gast.Name)
+                and not (isinstance(expr, gast.Call) and n is expr.func))
+        return False
+
+    def single(value):
+        return nodes.call("np.float32", [nodes.const(value)])
+
+    def visit(node):
+        if isinstance(node, gast.BinOp):
+            floats = is_float(node)
+            for side in ("left", "right"):
+                operand = getattr(node, side)
+                if isinstance(operand, gast.Constant) and type(operand.value) in (int, float) \
+                        and (type(operand.value) is float or floats) \
+                        and not (side == "right" and isinstance(node.op, gast.Pow) and type(operand.value) is int):
+                    setattr(node, side, single(operand.value))
+        elif isinstance(node, (gast.Assign, gast.AugAssign)) and isinstance(node.value, gast.Constant) \
+                and type(node.value.value) is float:
+            node.value = single(node.value.value)
+        elif isinstance(node, gast.Call) and not nodes.dotted(node.func) == "np.float32":
+            node.args = [single(a.value) if isinstance(a, gast.Constant) and type(a.value) is float else a
+                         for a in node.args]
+        elif isinstance(node, gast.UnaryOp) and isinstance(node.operand, gast.Constant) \
+                and type(node.operand.value) is float:
+            node.operand = single(node.operand.value)
+    for node in list(gast.walk(fn)):
+        visit(node)
