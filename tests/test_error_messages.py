@@ -53,10 +53,6 @@ def complex_constant(x):
     return x[0] * 1j
 
 
-def ellipsis_index(X):
-    return np.sum(X[..., 0])
-
-
 def attribute_store(x):
     x.real = 1.0
     return x[0]
@@ -297,7 +293,7 @@ def test_rejection_names_the_construct_in_words_with_a_hint(name, rejected):
 @pytest.mark.parametrize("name, phrase", [
     ("dict_literal", "dict literal"), ("fstring", "f-string"), ("set_comprehension", "set comprehension"),
     ("walrus", "assignment expression"), ("nested_class", "class definition"),
-    ("ellipsis_index", "`...` in an index"), ("attribute_store", "attribute (x.a = ...)"),
+    ("attribute_store", "attribute (x.a = ...)"),
     ("nested_tuple_target", "nested tuple of names"), ("elements_target", "tuple of array elements"),
     ("string_index", "string index 'a'"), ("dict_call", "dictionaries are not differentiable values"),
     ("dropped_call", "the result of `out.fill(x[0])` is dropped"),

@@ -207,9 +207,9 @@ class _Validator:
 
     def fail_constant(self, node, expr):
         value = node.value
-        if value is Ellipsis:
-            self.fail(node, "`...` in an index is not supported",
-                      "write one `:` per axis instead: X[:, :, 0] for an array of rank 3")
+        if value is Ellipsis:                                   # (in an index it is allowed)
+            self.fail(node, "`...` is not a value outside an index",
+                      "use it only inside an index, X[..., 0], or write the value itself")
         if isinstance(value, str) and any(isinstance(n, gast.Subscript) and n.slice is node
                                           for n in trees.walk(expr)):
             self.fail(node, f"the string index {value!r}: dictionaries are not differentiable values",
@@ -273,8 +273,8 @@ class _Validator:
         if callee is np.convolve:
             self.check_convolve_mode(call)
         if callee in (np.triu_indices, np.tril_indices) and id(call) != self.unpacked:
-            self.fail(call, f"`{_spelled(call.func)}` gives a pair of index arrays, which adjoint "
-                            "follows only unpacked", f"unpack it: `i, j = {_spelled(call.func)}(n, k=1)`, "
+            self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
+                            "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
                             "then index with x[i, j]")
         if not annotations.has(call, "callee"):
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
@@ -298,7 +298,7 @@ class _Validator:
 
     def check_keyword(self, call, callee, keyword):
         """A numpy call's keyword option: one adjoint follows, with a value it can use."""
-        name, value, spelled = keyword.arg, keyword.value, _spelled(call.func)
+        name, value, spelled = keyword.arg, keyword.value, self.text(call.func)
         if name == "out":
             self.fail(call, f"`out=` in `{spelled}(...)` writes into an existing array, which "
                             "adjoint cannot follow",
@@ -321,7 +321,7 @@ class _Validator:
                 else -e.operand.value if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub)
                 and isinstance(e.operand, gast.Constant) and type(e.operand.value) is int else None
                 for e in value.elts]
-        spelled = _spelled(call.func)
+        spelled = self.text(call.func)
         if callee not in CHAINED:
             self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
                       "reshape the array so that one axis holds the reduced ones")
