@@ -24,9 +24,6 @@ from tests.tangent_corpus import BY_NAME, PROGRAMS
 # program -> a substring of the first line of the AdjointError it raises today (python target),
 # grouped by the construct (issue #17's items)
 EXPECTED_REJECTIONS = {
-    # element and row writes (item 5)
-    # None / np.newaxis in an index (item 6)
-    "extended_slice": "too many indices: 2 for an array of rank 1",
     # tuples, nested defs (item 7)
     "passthru_pack": "a tuple value here is not supported",
     "iterpower_with_nested_def": "unsupported statement: nested function definition (def)",
@@ -53,7 +50,7 @@ EXPECTED_REJECTIONS = {
 
 # Rejections that lack part of a helpful error today (bugs of the message, reported to #17)
 WITHOUT_LOCATION = {"cast_sum_"}
-WITHOUT_HINT = {"extended_slice"}
+WITHOUT_HINT = set()
 
 # Passing programs autograd cannot run: it cannot write array elements of its boxes
 AUTOGRAD_CANNOT = {"test_subscript2", "test_subscript3", "active_subscript", "rnn", "init_array_grad_maybe_active"}

@@ -346,8 +346,80 @@ def _parts_rank(call, types, filename):
     return type_of(call.args[0].elts[0], types, filename).ndim
 
 
+def _cumulative(call, callee, args, types, filename):
+    """np.cumsum, np.cumprod: without an axis, of the flattened array."""
+    if _axis(call, 1) is None:
+        return Type("float", 1)
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", args[0].ndim)
+
+
+def _integer_reduction(call, callee, args, types, filename):
+    """np.argmax, np.argmin: an index, or an array of them along an axis."""
+    return Type("int", 0 if _axis(call, 1) is None else args[0].ndim - 1)
+
+
+def _astype(call, callee, args, types, filename):
+    """np.asarray(x, dtype=T) (x.astype(T)): x's rank, T's kind."""
+    dtype = _keyword(call, "dtype")
+    name = nodes.dotted(dtype) if dtype is not None else ""
+    kind = args[0].kind if not name else "bool" if name in ("bool", "np.bool_") else \
+        "int" if name == "int" or name.startswith(("np.int", "np.uint")) else "float"
+    return Type(kind, args[0].ndim)
+
+
+def _arrays_needed(call, args, positions, filename):
+    """An AdjointTypeError where an argument that must be an array is a number (a type the
+    source suggested: the call's own types may still fix it)."""
+    for k in positions:
+        if k < len(args) and not args[k].is_array:
+            name = nodes.dotted(call.func) or "this function"
+            raise AdjointTypeError(f"`{name}` needs an array as argument {k + 1}, not a number",
+                                   location=locate(call, filename))
+
+
+def _array_like(call, callee, args, types, filename):
+    """np.roll, np.flip, np.sort, np.diff: an array of its argument's rank."""
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", args[0].ndim)
+
+
+def _diag(call, callee, args, types, filename):
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", 2 if args[0].ndim == 1 else 1)
+
+
+def _interp(call, callee, args, types, filename):
+    """np.interp(xq, xp, fp): xq's rank."""
+    _arrays_needed(call, args, [1, 2], filename)
+    return Type("float", args[0].ndim)
+
+
+def _polyval(call, callee, args, types, filename):
+    """np.polyval(p, x): x's rank."""
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", args[1].ndim)
+
+
+def _trapezoid(call, callee, args, types, filename):
+    _arrays_needed(call, args, range(len(args)), filename)
+    return FLOAT
+
+
 # result type rules by the name a primitive's record gives (table.Primitive.result)
 RESULT_RULES = {
+    "array like": _array_like,
+    "interp": _interp,
+    "trapezoid": _trapezoid,
+    "cumulative": _cumulative,
+    "integer reduction": _integer_reduction,
+    "integer like": lambda call, callee, args, types, filename: Type("int", args[0].ndim),
+    "diag": _diag,
+    "atleast 1": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 1)),
+    "atleast 2": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 2)),
+    "atleast 3": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 3)),
+    "polyval": _polyval,
+    "astype": _astype,
     "elementwise": _elementwise,
     "integer": lambda call, callee, args, types, filename: INT,
     "boolean": lambda call, callee, args, types, filename: BOOL,

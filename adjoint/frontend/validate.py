@@ -280,6 +280,11 @@ class _Validator:
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
+        if callee in _AXIS_BY_KEYWORD and len(call.args) > 1:
+            name, second = _AXIS_BY_KEYWORD[callee]
+            self.fail(call, f"`{name}` with a second positional argument: numpy reads it as `{second}`, "
+                            f"which adjoint does not differentiate",
+                      f"pass the axis by keyword: {name}(x, axis=...)")
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
                 and len(call.args) + len(call.keywords) != len(rule.params):
@@ -291,9 +296,8 @@ class _Validator:
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
-        self.fail(call, f"no derivative rule for `{self.text(call.func)}`",
-                  f"register one: @adjoint.rule({self.text(call.func)})\n"
-                  f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
+        name = _qualified(callee) or self.text(call.func)
+        self.fail(call, f"no derivative rule for `{name}`", _rule_hint(callee, name, call))
 
 
     def check_keyword(self, call, callee, keyword):
@@ -426,3 +430,50 @@ _WORDS = {
     **({gast.Match: "match statement"} if hasattr(gast, "Match") else {}),
     **({gast.TryStar: "try"} if hasattr(gast, "TryStar") else {}),
 }
+
+
+# where a function without a rule may live, as emitted code and hints spell the module
+_HOMES = (("np", "numpy"), ("np.linalg", "numpy.linalg"), ("np.fft", "numpy.fft"), ("math", "math"),
+          ("scipy.special", "scipy.special"), ("scipy.linalg", "scipy.linalg"), ("scipy.stats", "scipy.stats"))
+# numpy functions that apply elementwise but are no ufuncs: a scalar rule serves them
+_ELEMENTWISE_FUNCTIONS = {np.sinc, np.i0}
+
+
+def _qualified(callee) -> str | None:
+    """`np.linalg.cholesky` for numpy.linalg.cholesky: the function with its module."""
+    import sys
+    name = getattr(callee, "__name__", None)
+    for alias, module_name in _HOMES:
+        module = sys.modules.get(module_name)
+        if name and module is not None and getattr(module, name, None) is callee:
+            return f"{alias}.{name}"
+    return None
+
+
+def _rule_hint(callee, name, call) -> str:
+    """How to register the missing rule: a scalar one (math, ufuncs: applied elementwise) or a
+    vector-Jacobian product of an array function, with as many parameters as the call has
+    arguments (named as the function names them, where it says)."""
+    import inspect
+    count = len(call.args) + len(call.keywords)
+    try:
+        params = [p for p in inspect.signature(callee).parameters
+                  if p not in ("args", "kwargs")][:count]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) < count:
+        params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
+    short = name.rsplit(".", 1)[-1]
+    if _qualified(callee) is None and not isinstance(callee, np.ufunc) or callee in _ELEMENTWISE_FUNCTIONS \
+            or name.startswith("math.") or isinstance(callee, np.ufunc):
+        partials = ", ".join(f"<d {short}/d {p}>" for p in params)
+        return (f"register its partial derivatives (applied elementwise to arrays): @adjoint.rule({name})\n"
+                f"      def d_{short}({', '.join(params)}): return {partials}")
+    contributions = ", ".join(f"<{p}'s sensitivity>" for p in params)
+    return (f"register its vector-Jacobian product: @adjoint.vjp_rule({name})\n"
+            f"      def {short}_vjp({', '.join(params + ['g'])}): return {contributions}   "
+            f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
+
+
+# calls whose derivative rule takes `axis` second, where numpy's second positional is another option
+_AXIS_BY_KEYWORD = {np.diff: ("np.diff", "n"), np.linalg.norm: ("np.linalg.norm", "ord")}

@@ -17,6 +17,11 @@ writes the source of each one used at the top of the module, which stays standal
                                          occurrence (np.add.at, which numba lacks)
     _numpy_tanh(x)                       np.tanh of a large float array by numpy's own vectorized
                                          loop (numba calls libm once per element, ~10x slower)
+    _diff_axis(x, axis)                  np.diff(x, axis=axis), np.roll(x, shift, axis) (_roll_axis),
+                                         which numba lacks (any rank)
+    _polyval(p, x)                       np.polyval(p, x) by Horner's rule (numba has no np.polyval)
+    _each_erf(x)                         math.erf of each element of an array (scipy.special.erf,
+                                         which numba cannot call; also erfc, lgamma, gamma)
 """
 
 from __future__ import annotations
@@ -45,8 +50,14 @@ def source(name: str) -> str:
         return _undo(int(ranks[0]))
     if kind == "scatter" and ranks[0] == "add":
         return _scatter_add(ranks[1], int(ranks[2]), int(ranks[3]))
+    if name in AXIS_FORMS:
+        return AXIS_FORMS[name]
     if ranks[:1] == ["axis"]:
         return _axis_reduction(kind, int(ranks[1]))
+    if kind == "polyval" and not ranks:
+        return _POLYVAL
+    if kind == "each" and ranks and ranks[0] in EACH:
+        return _each(ranks[0])
     raise KeyError(name)
 
 
@@ -249,7 +260,8 @@ def _scatter_add(pattern: str, index_rank: int, rank: int) -> str:
 # numpy forms numba lacks ------------------------------------------------------------------
 
 AXIS_REDUCTIONS = {"max": "np.max", "amax": "np.max", "min": "np.min", "amin": "np.min",
-                   "prod": "np.prod", "mean": "np.mean"}
+                   "prod": "np.prod", "mean": "np.mean", "var": "np.var", "std": "np.std",
+                   "norm": "np.linalg.norm"}
 
 
 def axis_reduction(kind: str, rank: int) -> str:
@@ -323,3 +335,51 @@ def _numpy_ufunc(name: str) -> str:
 
 
 LOWERED_MODULE = "np"          # lower_for_numba rewrites only calls of np.<function>
+
+
+# np.diff and np.roll along an axis, np.polyval: numba has them without the axis, or not at all.
+# Any rank: the axis is swapped to the end, where numba's own forms work.
+
+_DIFF_AXIS = "\n".join([
+    "def _diff_axis(x, axis):",
+    '    """np.diff(x, axis=axis): the difference along the last axis, with `axis` swapped there."""',
+    "    return np.swapaxes(np.diff(np.ascontiguousarray(np.swapaxes(x, axis, -1))), axis, -1)"]) + "\n"
+
+_ROLL_AXIS = "\n".join([
+    "def _roll_axis(x, shift, axis):",
+    '    """np.roll(x, shift, axis): the last axis rotated, with `axis` swapped there."""',
+    "    y = np.swapaxes(x, axis, -1)",
+    "    n = y.shape[-1]",
+    "    k = shift % n if n > 0 else 0",
+    "    return np.swapaxes(np.concatenate((y[..., n - k:], y[..., :n - k]), axis=-1), axis, -1)"]) + "\n"
+
+AXIS_FORMS = {"_diff_axis": _DIFF_AXIS, "_roll_axis": _ROLL_AXIS}
+DIFF_AXIS, ROLL_AXIS = "_diff_axis", "_roll_axis"
+
+POLYVAL = "_polyval"
+_POLYVAL = "\n".join([
+    "def _polyval(p, x):",
+    '    """np.polyval(p, x) by Horner\'s rule, of a number or an array x."""',
+    "    out = x * 0.0",
+    "    for k in range(p.shape[0]):",
+    "        out = out * x + p[k]",
+    "    return out"]) + "\n"
+
+
+# math functions numba has only for numbers: scipy.special's ufuncs of arrays, element by element
+EACH = ("erf", "erfc", "lgamma", "gamma")
+
+
+def each(name: str) -> str:
+    return f"_each_{name}"
+
+
+def _each(name: str) -> str:
+    return "\n".join([
+        f"def _each_{name}(x):",
+        f'    """math.{name} of each element of an array."""',
+        "    flat = np.ascontiguousarray(x).ravel()",
+        "    out = np.empty(flat.size)",
+        "    for k in range(flat.size):",
+        f"        out[k] = math.{name}(flat[k])",
+        "    return out.reshape(x.shape)"]) + "\n"
