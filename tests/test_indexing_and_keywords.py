@@ -90,6 +90,12 @@ def axis_tuple_keepdims_negative(T):
     return np.sum(T / np.sum(T ** 2, axis=(-1, -3), keepdims=True))
 
 
+def normalized_columns(X):
+    mu = np.mean(X, axis=0, keepdims=True)
+    sd = np.std(X, axis=0, keepdims=True)
+    return np.sum(((X - mu) / sd) ** 3) + np.sum(X / np.var(X, axis=-1, keepdims=True))
+
+
 def negative_axes(M):
     return np.sum(np.sum(M, axis=-1) ** 2) + np.sum(np.mean(M, axis=-2) * M[0]) + np.sum(np.max(M, -1))
 
@@ -166,6 +172,7 @@ CASES = {
     "axis_tuples": (axis_tuples, (T234,), 0, True),
     "axis_tuple_keepdims_negative": (axis_tuple_keepdims_negative, (T234 + 3.0,), 0, True),
     "negative_axes": (negative_axes, (M34,), 0, True),
+    "keepdims_var_std": (normalized_columns, (M34,), 0, True),
     "dtypes": (dtypes, (V5,), 0, True),
     "convolve_full_a": (convolve_full, (V5, V4[:3]), 0, False),
     "convolve_full_v": (convolve_full, (V5, V4[:3]), 1, False),
@@ -282,6 +289,10 @@ def indices_not_unpacked(M):
     return np.sum(M[pairs])
 
 
+def variance_over_two_axes(T):
+    return np.sum(np.var(T, axis=(0, 1)))
+
+
 def new_axis_after_a_name(M, i):
     return np.sum(M[i, :, None])
 
@@ -297,6 +308,8 @@ REJECTED = {
     "bad_mode": (bad_mode, (V5, V4), "mode must be 'full', 'valid' or 'same'", "mode='valid'"),
     "indices_not_unpacked": (indices_not_unpacked, (M34,), "follows only unpacked", "i, j = np.triu_indices"),
     "new_axis_after_a_name": (new_axis_after_a_name, (T234, 1), "a new axis (None)", "index in two steps"),
+    "variance_over_two_axes": (variance_over_two_axes, (T234,), "a tuple of axes in `np.var`",
+                               "np.var(np.reshape(x, (-1, x.shape[-1])), axis=0)"),
 }
 
 
@@ -318,13 +331,17 @@ def axes_hint_applied(T):
     return np.sum(np.sum(T, axis=(-3, -1)) ** 2)
 
 
+def variance_hint_applied(T):
+    return np.sum(np.var(np.reshape(T, (-1, T.shape[-1])), axis=0))
+
+
 def two_step_index(M, i):
     y = M[i]
     return np.sum(y[:, None] * y[None, :])
 
 
 @pytest.mark.parametrize("fn, args", [(keepdims_hint_applied, (POSITIVE,)), (axes_hint_applied, (T234,)),
-                                      (two_step_index, (T234, 1))])
+                                      (two_step_index, (T234, 1)), (variance_hint_applied, (T234,))])
 def test_rewrites_the_hints_suggest_differentiate(fn, args):
     got = adjoint.grad(fn, target="python")(*args)
     assert_gradient(got, finite_difference(fn, args, 0), **fd_tolerance(fn(*args), rtol=1e-5))

@@ -328,7 +328,8 @@ class _Validator:
         spelled = self.text(call.func)
         if callee not in CHAINED:
             self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
-                      "reshape the array so that one axis holds the reduced ones")
+                      f"reshape the array so that one axis holds the reduced ones: "
+                      f"{spelled}(np.reshape(x, (-1, x.shape[-1])), axis=0) reduces all but the last")
         if None in axes or not axes:
             self.fail(value, "the axes in a tuple must be integers as written",
                       f"write them out: {spelled}(x, axis=(0, 1))")
