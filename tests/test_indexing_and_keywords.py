@@ -96,6 +96,10 @@ def normalized_columns(X):
     return np.sum(((X - mu) / sd) ** 3) + np.sum(X / np.var(X, axis=-1, keepdims=True))
 
 
+def unit_rows(X):
+    return np.sum(X / np.linalg.norm(X, axis=1, keepdims=True) * X[::-1])
+
+
 def negative_axes(M):
     return np.sum(np.sum(M, axis=-1) ** 2) + np.sum(np.mean(M, axis=-2) * M[0]) + np.sum(np.max(M, -1))
 
@@ -173,6 +177,7 @@ CASES = {
     "axis_tuple_keepdims_negative": (axis_tuple_keepdims_negative, (T234 + 3.0,), 0, True),
     "negative_axes": (negative_axes, (M34,), 0, True),
     "keepdims_var_std": (normalized_columns, (M34,), 0, True),
+    "keepdims_norm": (unit_rows, (M34,), 0, False),        # autograd expands the kept axis again
     "dtypes": (dtypes, (V5,), 0, True),
     "convolve_full_a": (convolve_full, (V5, V4[:3]), 0, False),
     "convolve_full_v": (convolve_full, (V5, V4[:3]), 1, False),

@@ -674,7 +674,8 @@ def _value(axis):
     return axis.value if type(axis) is gast.Constant and type(axis.value) is int else None
 
 
-_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std, np.all, np.any)
+_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std, np.all, np.any,
+               np.linalg.norm)
 
 
 def _keyword_forms(call, stmt, normalizer):
@@ -688,12 +689,14 @@ def _keyword_forms(call, stmt, normalizer):
     if callee not in _REDUCTIONS:
         return [], call
     keepdims = _pop_keyword(call, "keepdims")
-    axis = next((k.value for k in call.keywords if k.arg == "axis"), call.args[1] if len(call.args) > 1 else None)
+    position = 2 if callee is np.linalg.norm else 1          # np.linalg.norm(x, ord, axis)
+    axis = next((k.value for k in call.keywords if k.arg == "axis"),
+                call.args[position] if len(call.args) > position else None)
     keep = keepdims is not None and keepdims.value and axis is not None
     if not isinstance(axis, gast.Tuple) and not keep:
         return [], call
-    if len(call.args) > 1:                   # np.sum(x, (0, 1)): the axis by name below
-        call.args.pop(1)
+    if len(call.args) > position:            # np.sum(x, (0, 1)): the axis by name below
+        call.args.pop(position)
     axes = list(axis.elts) if isinstance(axis, gast.Tuple) else [axis]
     others = [k for k in call.keywords if k.arg != "axis"]
     # one axis at a time, the later axes first so that the earlier keep their numbers
@@ -705,7 +708,8 @@ def _keyword_forms(call, stmt, normalizer):
     func, reduce = (nodes.attribute("np.sum"), np.sum) if mean else (call.func, callee)
     pre, result = [], call.args[0]
     for k, one in enumerate(order):
-        step = nodes.call(nodes.clone(func), [result], [nodes.keyword("axis", nodes.clone(one))]
+        step = nodes.call(nodes.clone(func), [result] + [nodes.clone(r) for r in call.args[1:]],
+                          [nodes.keyword("axis", nodes.clone(one))]
                           + [nodes.keyword(o.arg, nodes.clone(o.value)) for o in others])
         annotations.set(step, "callee", reduce)
         if k == len(order) - 1 and not keep and not mean:
