@@ -107,7 +107,8 @@ def negative_axes(M):
 def dtypes(x):
     z = np.zeros(x.shape[0], dtype=np.float64)
     w = np.ones((2, x.shape[0]), dtype=float)
-    return np.sum(x * x, dtype=np.float64) + np.sum((z + x) * w) + np.sum(np.arange(x.shape[0], dtype=np.float64) * x)
+    return (np.sum(x * x, dtype=np.float64) + np.sum((z + x) * w) + np.sum(np.arange(x.shape[0], dtype=np.float64) * x)
+            + np.mean(x ** 3, dtype=np.float64) + np.prod(x, dtype=float))
 
 
 def convolve_full(a, v):
@@ -248,7 +249,8 @@ def test_new_axes_read_as_expand_dims():
 
 def cpu_indexing(X, v):
     diff = X[:, None, :] - X[None, :, ...]
-    return np.sum(np.sum(diff ** 2, axis=(1, 2)) * v[::-1]) + np.sum(v[v > 0.0] ** 2)
+    return (np.sum(np.sum(diff ** 2, axis=(1, 2)) * v[::-1]) + np.sum(v[v > 0.0] ** 2)
+            + np.mean(X * X, dtype=np.float64) * np.sum(np.arange(4, dtype=np.float64) * v))
 
 
 @pytest.mark.slow

@@ -688,6 +688,9 @@ def _keyword_forms(call, stmt, normalizer):
         return _convolve_mode(call, stmt, normalizer)
     if callee not in _REDUCTIONS:
         return [], call
+    dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
+    if callee in (np.mean, np.prod) and dtype is not None and nodes.dotted(dtype) in ("np.float64", "float"):
+        _pop_keyword(call, "dtype")          # numba has no dtype= there; float64 is what it computes in
     keepdims = _pop_keyword(call, "keepdims")
     position = 2 if callee is np.linalg.norm else 1          # np.linalg.norm(x, ord, axis)
     axis = next((k.value for k in call.keywords if k.arg == "axis"),
