@@ -341,7 +341,8 @@ def list_arithmetic(a):
 
 def tuple_and_number(a):
     v = (a, a)
-    v = a * 2.0
+    for i in range(2):
+        v = a * 2.0 + i         # (in straight-line code a name may change so, not in a loop)
     return v
 
 
