@@ -2031,6 +2031,107 @@ def diagonal_fit_loop(d, A):
 
 
 # =============================================================================================
+# Python's iteration idioms in numeric code (issue #17 items 3, 4, 8): loops over an array's
+# elements and rows, enumerate, zip, reversed, sums of generator expressions and arrays built
+# from list comprehensions, as tutorials and textbook code write them.
+# =============================================================================================
+
+def _sgd_args(rng, n=8, d=3):
+    X = rng.normal(size=(n, d))
+    y = np.where(rng.normal(size=n) > 0, 1.0, -1.0)
+    return rng.normal(size=d), 0.1, X, y
+
+
+@program(_sgd_args, wrt=(0, 1), style="loop", model="logistic_margin")
+def logistic_margin_zip(w, b, X, y):
+    # the per-sample loss of an SGD tutorial, summed: for xi, yi in zip(X, y)
+    loss = 0.0
+    for xi, yi in zip(X, y):
+        margin = yi * (np.dot(w, xi) + b)
+        loss += math.log(1.0 + math.exp(-margin))
+    return loss / len(y)
+
+
+@program(_sgd_args, wrt=(0, 1), style="loop", model="logistic_margin")
+def logistic_margin_genexp(w, b, X, y):
+    # the same as one generator expression
+    return sum(math.log(1.0 + math.exp(-yi * (np.dot(w, xi) + b))) for xi, yi in zip(X, y)) / len(y)
+
+
+def _series_args(rng, n=12):
+    return 0.4, 0.2, rng.normal(size=n)
+
+
+@program(_series_args, wrt=(0, 1), style="loop", model="ar1_likelihood")
+def ar1_nll_enumerate(phi, log_sigma, y):
+    # conditional Gaussian likelihood of an AR(1) series, indexed with enumerate
+    sigma2 = math.exp(2.0 * log_sigma)
+    nll = 0.0
+    for t, y_t in enumerate(y):
+        if t == 0:
+            continue
+        e = y_t - phi * y[t - 1]
+        nll += 0.5 * (e * e / sigma2 + math.log(2.0 * math.pi * sigma2))
+    return nll
+
+
+@program(_series_args, wrt=(0, 1), style="loop", model="ar1_likelihood")
+def ar1_nll_pairs(phi, log_sigma, y):
+    # the same over consecutive pairs: zip(y[:-1], y[1:])
+    sigma2 = math.exp(2.0 * log_sigma)
+    nll = 0.0
+    for prev, cur in zip(y[:-1], y[1:]):
+        e = cur - phi * prev
+        nll += 0.5 * (e * e / sigma2 + math.log(2.0 * math.pi * sigma2))
+    return nll
+
+
+@program(_poly_args, wrt=(0,), style="loop", model="polynomial_fit")
+def poly_fit_enumerate_powers(coeffs, xs, ys):
+    # sum(c * x ** k for k, c in enumerate(coeffs)): the power-sum form of textbooks
+    total = 0.0
+    for x, y in zip(xs, ys):
+        p = sum(c * x ** (len(coeffs) - 1 - k) for k, c in enumerate(coeffs))
+        total += (p - y) ** 2
+    return total
+
+
+def _discount_args(rng, n=10):
+    return 0.9, rng.normal(size=n)
+
+
+@program(_discount_args, wrt=(0, 1), style="loop", model="discounted_return")
+def discounted_return_reversed(gamma, rewards):
+    # the returns-to-go recursion of policy-gradient code: for r in reversed(rewards)
+    g = 0.0
+    total = 0.0
+    for r in reversed(rewards):
+        g = r + gamma * g
+        total += g * g
+    return total
+
+
+@program(_softmax_args, wrt=(0,), style="loop", model="softmax_cross_entropy")
+def softmax_loss_rows(W, X, y, reg):
+    # cs231n's naive loss over the rows, the scores shifted by rebinding: scores = scores - max
+    loss = 0.0
+    for i, row in enumerate(X):
+        scores = np.dot(row, W)
+        scores = scores - np.max(scores)
+        loss += -scores[y[i]] + math.log(np.sum(np.exp(scores)))
+    return loss / X.shape[0] + reg * np.sum(W * W)
+
+
+@program(_softmax_args, wrt=(0,), style="vectorized", model="softmax_cross_entropy")
+def softmax_loss_comprehension(W, X, y, reg):
+    # the per-sample losses gathered with a list comprehension, then averaged
+    S = np.dot(X, W)
+    S = S - np.max(S, axis=1).reshape(-1, 1)
+    losses = np.array([math.log(np.sum(np.exp(S[i]))) - S[i, y[i]] for i in range(X.shape[0])])
+    return np.mean(losses) + reg * np.sum(W * W)
+
+
+# =============================================================================================
 # Integrators written with tuple-returning steppers and local functions: a Van der Pol
 # oscillator fitted with RK4 (the stepper of Numerical Recipes' rk4 and scipy-cookbook ODE
 # examples, state as separate scalars), Hamiltonian Monte Carlo's leapfrog (Neal, "MCMC using

@@ -24,35 +24,22 @@ from tests.tangent_corpus import BY_NAME, PROGRAMS
 # program -> a substring of the first line of the AdjointError it raises today (python target),
 # grouped by the construct (issue #17's items)
 EXPECTED_REJECTIONS = {
-    # a name rebound to another rank (item 3)
-    # for over an array (item 4)
-    # element and row writes (item 5)
-    # None / np.newaxis in an index (item 6)
-    "extended_slice": "too many indices: 2 for an array of rank 1",
     # (tuples, nested defs, literal lists and lists used as stacks, items 7 and 8: supported
     # since; their programs pass)
     # numpy functions without a derivative rule
-    "fn_multiply": "no derivative rule for `np.multiply`",
-    "numpy_atleast_1d": "no derivative rule for `np.atleast_1d`",
-    "numpy_atleast_2d": "no derivative rule for `np.atleast_2d`",
-    "numpy_atleast_3d": "no derivative rule for `np.atleast_3d`",
-    "det": "no derivative rule for `det_2`",
-    "cast_sum_": "no derivative rule for array with arguments of rank 0",
+    "det": "no derivative rule for `np.linalg.det`",
     # dictionaries: not differentiable values
-    "dict_saxpy": "unsupported constant 'c'",
-    "nested_dict": "unsupported constant 'j'",
-    "dict_wrapper": "keyword argument `a=` is not supported",
-    # BUG: accepted, then the emitted gradient code fails (a located AdjointError, but a valid
-    # program within what the README says adjoint differentiates)
-    "init_array_grad_maybe_active": "ValueError while computing the gradient: setting an array element",
+    "dict_saxpy": "the string index 'c': dictionaries are not differentiable values",
+    "nested_dict": "the string index 'j': dictionaries are not differentiable values",
+    "dict_wrapper": "`dict(...)`: dictionaries are not differentiable values",
 }
 
 # Rejections that lack part of a helpful error today (bugs of the message, reported to #17)
-WITHOUT_LOCATION = {"cast_sum_"}
-WITHOUT_HINT = {"extended_slice"}
+WITHOUT_LOCATION = set()
+WITHOUT_HINT = set()
 
 # Passing programs autograd cannot run: it cannot write array elements of its boxes
-AUTOGRAD_CANNOT = {"test_subscript2", "test_subscript3", "active_subscript", "rnn"}
+AUTOGRAD_CANNOT = {"test_subscript2", "test_subscript3", "active_subscript", "rnn", "init_array_grad_maybe_active"}
 
 PASSING = [p for p in PROGRAMS if p.name not in EXPECTED_REJECTIONS]
 LOCATION = re.compile(r"^(?P<file>[^\n]+\.py):(?P<line>\d+):(?P<col>\d+): ")

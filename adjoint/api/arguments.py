@@ -134,6 +134,24 @@ def data_values(gradient) -> list:
     return values
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
+def precision_of(args) -> str:
+    """"float32" when the call's float arrays are all float32 (and it has one), else
+    "float64": the precision the adjoint computes in (options.Options.precision)."""
+    dtypes = {a.dtype for a in args if type(a) is np.ndarray and a.dtype.kind == "f"}
+    return "float32" if dtypes == {_FLOAT32} else "float64"
+
+
+def in_precision(args, precision) -> list:
+    """The float numbers among `args` as float32 where the arrays are: numba would take a
+    Python float for a float64 and make every array it meets float64."""
+    if precision != "float32":
+        return args
+    return [np.float32(a) if isinstance(a, (float, np.floating)) and np.ndim(a) == 0 else a for a in args]
+
+
 def as_float_value(value):
     if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind != "f"):
         return np.asarray(value, dtype=np.float64)

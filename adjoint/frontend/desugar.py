@@ -21,8 +21,8 @@ hand-written one. What it rewrites:
   zip(x, w, ...)` (nested: `enumerate(zip(...))`), `reversed(x)`, `reversed(range(...))`:
   a range loop whose body first binds the targets to element reads. An iterable other than a
   name (or a name the body rebinds) is bound once before the loop, as Python evaluates it once.
-- `sum(<generator>)`, `np.sum([...])`, `math.fsum`, `np.mean([...])`: a loop accumulating into
-  a scalar; `np.array([e for ...])`: a loop filling a new float array. Comprehension variables
+- `sum(<generator>)`, `np.sum([...])`, `math.fsum`, `np.prod`, `max`, `min`, `np.mean([...])`:
+  a loop accumulating into a scalar (a max from -inf); `np.array([e for ...])`: a loop filling a new float array. Comprehension variables
   are renamed where the function uses the name elsewhere (they are local to the comprehension).
   Other comprehensions are an AdjointError with a loop to write instead.
 
@@ -47,7 +47,14 @@ from ..ir import annotations, nodes, trees
 from .namespace import is_reserved
 
 COMPREHENSIONS = (gast.ListComp, gast.GeneratorExp)
-SUMS = (builtins.sum, np.sum, math.fsum)        # of a comprehension: an accumulating loop
+# reductions of a comprehension, as a loop: callee -> (the accumulator's name, its start, the step)
+REDUCTIONS = {
+    **dict.fromkeys((builtins.sum, np.sum, math.fsum), ("total", lambda: nodes.const(0.0), "+")),
+    **dict.fromkeys((np.prod, math.prod), ("product", lambda: nodes.const(1.0), "*")),
+    **dict.fromkeys((builtins.max, np.max, np.amax), ("largest", lambda: nodes.neg(nodes.attribute("math.inf")), max)),
+    **dict.fromkeys((builtins.min, np.min, np.amin), ("smallest", lambda: nodes.attribute("math.inf"), min)),
+}
+SUMS = tuple(REDUCTIONS)
 ARRAY_OF = (np.array, np.asarray)               # of a list comprehension: a loop filling an array
 INDEX_NAMES = ("i", "j", "k", "m")
 LOOP_HINT = "write the loop out: total = 0.0, then `for v in x: total += ...`"
@@ -232,7 +239,7 @@ class _Desugarer:
             sequence = iterable.id
         else:
             base = target.id + "s" if isinstance(target, gast.Name) else "items"
-            sequence = self.fresh(base if base.isidentifier() else "items")
+            sequence = self.fresh(base if not keyword.iskeyword(base) else target.id + "_values")
             pre.append(nodes.assign(sequence, iterable, stmt))
         length = _located(_call("len", len, [nodes.name(sequence)]), iterable)
         return _Plan([length], lambda i: _located(nodes.subscript(sequence, _ref(i)), iterable))
@@ -326,8 +333,8 @@ class _Desugarer:
 
     def unsupported(self, comp):
         hint = ARRAY_HINT if isinstance(comp, gast.ListComp) else LOOP_HINT
-        self.fail(comp, f"a {_described(comp)} is supported only as the argument of sum, np.sum, "
-                        f"np.mean or np.array", hint)
+        self.fail(comp, f"a {_described(comp)} is supported only as the argument of sum, max, min, "
+                        f"np.sum, np.prod, np.mean or np.array (of numbers)", hint)
 
     def direct_comprehension(self, stmt):
         """`s = sum(<comprehension>)`: the loop accumulates into `s` itself (when the
@@ -360,15 +367,18 @@ class _Desugarer:
         generators = comp.generators
         if any(g.is_async for g in generators):
             self.fail(comp, "an async comprehension cannot be differentiated", LOOP_HINT)
-        if callee in SUMS:
-            name = into or self.fresh("total")
-            body = [nodes.assign(name, _located(nodes.binop(nodes.name(name), "+", comp.elt), comp.elt), stmt)]
+        if callee in REDUCTIONS:
+            base, start, step = REDUCTIONS[callee]
+            name = into or self.fresh(base)
+            combined = nodes.binop(nodes.name(name), step, comp.elt) if isinstance(step, str) else \
+                _call(step.__name__, step, [nodes.name(name), comp.elt])
+            body = [nodes.assign(name, _located(combined, comp.elt), stmt)]
             for generator in reversed(generators):
                 for condition in reversed(generator.ifs):
                     body = [nodes.if_(condition, body, origin=stmt)]
                 body = [nodes.for_(generator.target, generator.iter, body, stmt)]
                 body[0].target = nodes.store(generator.target)
-            pre.append(nodes.assign(name, nodes.const(0.0), stmt))
+            pre.append(nodes.assign(name, _located(start(), comp), stmt))
             pre.extend(self.statement(body[0]))
             return nodes.name(name)
         # np.mean and np.array: one generator without conditions, whose length is known

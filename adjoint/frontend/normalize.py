@@ -359,6 +359,8 @@ class _Normalizer(Aggregates, GrownLists):
         if isinstance(expr, gast.Subscript):
             pre, value = self.value(expr.value, stmt)
             pre_i, index = self.index(expr.slice, stmt)
+            if any(_is_new_axis(c) for c in _components(index)):
+                return self.new_axes(value, index, pre + pre_i, stmt)
             if isinstance(value, Aggregate):                        # v[1] of a sequence
                 p, element = self.element(value, index, stmt, expr)
                 return pre + pre_i + p, element
@@ -403,7 +405,8 @@ class _Normalizer(Aggregates, GrownLists):
             args.append(a)
         keywords = []
         for keyword in expr.keywords:
-            p, a = self.value(keyword.value, stmt)
+            p, a = self.sequence(keyword.value, stmt) if isinstance(keyword.value, gast.Tuple) \
+                else self.value(keyword.value, stmt)                    # axis=(0, 1)
             pre += p
             keywords.append(nodes.keyword(keyword.arg, a))
         callee = annotations.get(expr, "callee")
@@ -424,6 +427,8 @@ class _Normalizer(Aggregates, GrownLists):
             pre += p
         call = nodes.make(gast.Call, func=nodes.clone(expr.func), args=args, keywords=keywords)
         annotations.set(call, "callee", callee)
+        p, call = _keyword_forms(call, stmt, self)
+        pre += p
         p, call = _nested(call, stmt, self)
         return pre + p, call
 
@@ -513,6 +518,31 @@ class _Normalizer(Aggregates, GrownLists):
             p, value = self.materialize(value, stmt)
             pre += p
         return pre, value
+
+    def new_axes(self, value, index, pre, stmt):
+        """`x[:, None]` (or np.newaxis): the read without the new axes, then one np.expand_dims
+        per new axis, whose position is counted from the start (from the end after `...`)."""
+        components = _components(index)
+        ellipsis = next((k for k, c in enumerate(components) if _is_ellipsis(c)), None)
+        axes = []
+        for k, component in enumerate(components):
+            if not _is_new_axis(component):
+                continue
+            from_end = ellipsis is not None and k > ellipsis
+            widths = [_width(c) for c in (components[k + 1:] if from_end else components[:k])]
+            if None in widths:
+                raise AdjointError("a new axis (None) in an index with an integer or array index "
+                                   f"{'after' if from_end else 'before'} it is not supported",
+                                   location=self.where(stmt),
+                                   hint="index in two steps: `y = x[i]`, then `y[:, None]`")
+            axes.append(-1 - sum(widths) if from_end else sum(widths))
+        kept = [c for c in components if not _is_new_axis(c)]
+        result = value
+        if not all(_is_ellipsis(c) or _is_whole(c) for c in kept):
+            p, result = self.to_atom(nodes.subscript(value, kept[0] if len(kept) == 1 else nodes.tuple_of(kept)),
+                                     stmt)
+            pre = pre + p
+        return _expanded(result, axes, stmt, self, pre)
 
     # helpers ------------------------------------------------------------------------------
 
@@ -678,6 +708,145 @@ def _nested(call, stmt, normalizer):
             logs.append(a)
         return pre, nodes.binop(logs[0], "/", logs[1])
     return [], call
+
+
+# indexing and keyword forms ----------------------------------------------------------------
+
+def _components(index):
+    return index.elts if isinstance(index, gast.Tuple) else [index]
+
+
+def _is_new_axis(node) -> bool:
+    return (type(node) is gast.Constant and node.value is None) or nodes.dotted(node) == "np.newaxis"
+
+
+def _is_ellipsis(node) -> bool:
+    return type(node) is gast.Constant and node.value is Ellipsis
+
+
+def _is_whole(node) -> bool:
+    return isinstance(node, gast.Slice) and node.lower is None and node.upper is None and node.step is None
+
+
+def _width(component):
+    """How many axes an index component leaves in the result, where that is known without
+    types: a slice or a new axis one, an integer constant none; None for a name (a number or
+    an index array) and `...`."""
+    if isinstance(component, gast.Slice) or _is_new_axis(component):
+        return 1
+    if type(component) is gast.Constant and type(component.value) is int:
+        return 0
+    return None
+
+
+def _expanded(array, axes, stmt, normalizer, pre=()):
+    """(prelude, np.expand_dims(...)) inserting a length-1 axis at each of `axes`, positions
+    in the result: those counted from the start in increasing order, then those counted from
+    the end from -1 down, so that each insertion leaves the earlier ones in place."""
+    order = sorted((a for a in axes if not _negative(a)), key=lambda a: _value(a) or 0) \
+        + sorted((a for a in axes if _negative(a)), key=lambda a: -_value(a))
+    pre, result = list(pre), array
+    for k, axis in enumerate(order):
+        call = nodes.call("np.expand_dims", [result, nodes.const(axis) if isinstance(axis, int) else axis])
+        annotations.set(call, "callee", np.expand_dims)
+        if k == len(order) - 1:
+            return pre, call
+        p, result = normalizer.to_atom(call, stmt)
+        pre += p
+    return pre, result
+
+
+def _negative(axis) -> bool:
+    value = _value(axis)
+    return value is not None and value < 0
+
+
+def _value(axis):
+    """An axis' number: an int, or an integer constant node; None for a name."""
+    if isinstance(axis, int):
+        return axis
+    return axis.value if type(axis) is gast.Constant and type(axis.value) is int else None
+
+
+_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std, np.all, np.any)
+
+
+def _keyword_forms(call, stmt, normalizer):
+    """Keyword options numba lacks (or that the rule table reads in a simpler form) as plain
+    calls: axis=(0, 1) reduces one axis at a time, keepdims=True reduces then np.expand_dims,
+    np.convolve's mode='valid'/'same' slices the full convolution (validate has checked the
+    values)."""
+    callee = annotations.get(call, "callee")
+    if callee is np.convolve:
+        return _convolve_mode(call, stmt, normalizer)
+    if callee not in _REDUCTIONS:
+        return [], call
+    keepdims = _pop_keyword(call, "keepdims")
+    axis = next((k.value for k in call.keywords if k.arg == "axis"), call.args[1] if len(call.args) > 1 else None)
+    keep = keepdims is not None and keepdims.value and axis is not None
+    if not isinstance(axis, gast.Tuple) and not keep:
+        return [], call
+    if len(call.args) > 1:                   # np.sum(x, (0, 1)): the axis by name below
+        call.args.pop(1)
+    axes = list(axis.elts) if isinstance(axis, gast.Tuple) else [axis]
+    others = [k for k in call.keywords if k.arg != "axis"]
+    # one axis at a time, the later axes first so that the earlier keep their numbers
+    order = sorted(axes, key=lambda a: -_value(a)) if all(_value(a) is not None and _value(a) >= 0 for a in axes) \
+        else sorted(axes, key=lambda a: _value(a) if _value(a) is not None else 0)
+    pre, result = [], call.args[0]
+    for k, one in enumerate(order):
+        step = nodes.call(nodes.clone(call.func), [result], [nodes.keyword("axis", nodes.clone(one))]
+                          + [nodes.keyword(o.arg, nodes.clone(o.value)) for o in others])
+        annotations.set(step, "callee", callee)
+        if k == len(order) - 1 and not keep:
+            return pre, step
+        p, result = normalizer.to_atom(step, stmt)
+        pre += p
+    return _expanded(result, [nodes.clone(a) for a in axes], stmt, normalizer, pre)
+
+
+def _pop_keyword(call, name):
+    found = next((k for k in call.keywords if k.arg == name), None)
+    if found is not None:
+        call.keywords = [k for k in call.keywords if k is not found]
+        return found.value
+    return None
+
+
+def _convolve_mode(call, stmt, normalizer):
+    """np.convolve(a, v, mode): numba has the full convolution only; 'valid' and 'same' are
+    its middle part, as numpy slices it."""
+    mode = _pop_keyword(call, "mode")
+    if len(call.args) > 2:
+        mode = call.args.pop(2)
+    if mode is None or mode.value == "full":
+        return [], call
+    pre, full = normalizer.to_atom(call, stmt)
+
+    def length(array):
+        return nodes.subscript(nodes.attribute_of(_renamed(array), "shape"), nodes.const(0))
+
+    def extreme(fn):
+        found = nodes.call(fn.__name__, [length(call.args[0]), length(call.args[1])])
+        annotations.set(found, "callee", fn)
+        return found
+
+    shorter, longer = extreme(min), extreme(max)
+    if mode.value == "valid":                          # a[k:k + |a| - |v| + 1], k = |v| - 1
+        part = nodes.slice_(nodes.binop(shorter, "-", nodes.const(1)), longer)
+    else:                                              # 'same': |a| values, centred
+        start = nodes.binop(nodes.binop(shorter, "-", nodes.const(1)), "//", nodes.const(2))
+        part = nodes.slice_(start, nodes.binop(nodes.clone(start), "+", longer))
+    p, value = normalizer.rhs(nodes.subscript(_renamed(full), part), stmt)
+    return pre + p, value
+
+
+def _renamed(atom):
+    """An atom of normalized code read again by the normalizer: its names are final."""
+    atom = nodes.clone(atom)
+    if isinstance(atom, gast.Name):
+        annotations.set(atom, "renamed", True)
+    return atom
 
 
 def _pure(rhs) -> bool:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import AdjointError, Location
 from ..ir import annotations, nodes, trees
-from ..primitives import runtime
+from ..primitives import runtime, table
 from .namespace import GlobalNames, is_reserved
 
 CANONICAL_MODULES = {"math": math, "np": np}
@@ -370,6 +370,9 @@ class _Resolver(trees.Transformer):
         if isinstance(node, gast.Attribute):
             base = self.lookup(node.value)
             if not isinstance(base, types.ModuleType):
+                method = getattr(base, node.attr, None)         # scipy.stats' norm.cdf: a primitive
+                if method is not None and table.record_of(method) is not None:
+                    return method
                 raise LookupError(node.attr)
             try:
                 return getattr(base, node.attr)
@@ -397,6 +400,11 @@ class _Resolver(trees.Transformer):
         return lambda: scope[name]
 
     def visit_Call(self, node):
+        if isinstance(node.func, gast.Attribute) and node.func.attr == "astype" and len(node.args) == 1 \
+                and isinstance(node.args[0], gast.Name) and node.args[0].id in _BUILTIN_DTYPES \
+                and node.args[0].id not in self.local_names \
+                and self.scope.get(node.args[0].id) is getattr(builtins, node.args[0].id):
+            node.args = [gast.copy_location(nodes.attribute(_BUILTIN_DTYPES[node.args[0].id]), node.args[0])]
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
         if isinstance(node.func, gast.Attribute) and node.func.attr in METHODS \
@@ -412,6 +420,10 @@ class _Resolver(trees.Transformer):
             return node
         callee = runtime.numpy_loop_of(callee) or callee      # emitted code, differentiated again
         callee = _python_function_of(callee)
+        table.record_of(callee)                  # files the records of scipy's, once it is imported
+        if callee is np.array and len(node.args) == 1 and not node.keywords \
+                and not isinstance(node.args[0], (gast.List, gast.Tuple, gast.ListComp, gast.GeneratorExp)):
+            callee = np.copy                                  # np.array(x) of an array: a copy
         annotations.set(node, "callee", callee)
         spelled = spelling(callee)
         if spelled is None:
@@ -547,7 +559,11 @@ def _in_numpy_or_math(module) -> bool:
 # x.sum(axis=0) -> np.sum(x, axis=0): array methods become the numpy functions they mirror
 METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
            "reshape": np.reshape, "transpose": np.transpose, "dot": np.dot, "copy": np.copy,
-           "ravel": np.ravel, "flatten": np.ravel}
+           "ravel": np.ravel, "flatten": np.ravel, "astype": np.asarray}
+
+
+# x.astype(float): numpy's own spelling of the dtype (numba takes only those)
+_BUILTIN_DTYPES = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
 
 
 def _method_call(node, names_module):
@@ -561,7 +577,10 @@ def _method_call(node, names_module):
     if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
         args = [nodes.tuple_of(args)]
     callee = METHODS[func.attr]
-    call = nodes.call(spelling(callee), [receiver] + args, node.keywords)
+    keywords = node.keywords
+    if func.attr == "astype" and len(args) == 1:                 # x.astype(T): np.asarray(x, dtype=T)
+        args, keywords = [], [nodes.keyword("dtype", args[0])] + list(keywords)
+    call = nodes.call(spelling(callee), [receiver] + args, keywords)
     annotations.set(call, "callee", callee)
     return gast.copy_location(call, node)
 

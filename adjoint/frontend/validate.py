@@ -1,9 +1,9 @@
 """The one place unsupported user syntax is rejected.
 
-    def f(x):                              f.py:2:11: unsupported syntax: lambda
-        g = lambda t: t * x      ->            g = lambda t: t * x
-        ...                                        ^
-                                           hint: define a named function instead
+    def f(x):                              f.py:2:9: unsupported syntax: dict comprehension
+        g = {k: k * x for k in ks}  ->         g = {k: k * x for k in ks}
+        ...                                        ^^^^^^^^^^^^^^^^^^^^^^
+                                           hint: write an explicit for loop
 
 Returns nothing; raises AdjointError at the first construct outside the supported subset.
 """
@@ -11,6 +11,7 @@ Returns nothing; raises AdjointError at the first construct outside the supporte
 from __future__ import annotations
 
 import gast
+import numpy as np
 
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
@@ -26,7 +27,13 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
              gast.LtE, gast.Gt, gast.GtE)
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
-KEYWORDS = {"axis", "dtype"}
+KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k"}
+# which calls take which of them (axis and dtype: any call numpy gives them to)
+REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
+              np.linalg.norm, np.all, np.any}
+CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
+KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve}, "k": {np.triu_indices, np.tril_indices}}
+CONVOLVE_MODES = ("full", "valid", "same")
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
 
@@ -36,8 +43,8 @@ HINTS = {
     gast.GeneratorExp: "write an explicit for loop over range(...)",
     gast.SetComp: "write an explicit for loop",
     gast.DictComp: "write an explicit for loop",
-    gast.Dict: "pass numbers or arrays; dictionaries are not differentiable values",
-    gast.Set: "pass numbers or arrays; sets are not differentiable values",
+    gast.Dict: "pass the values as separate arguments, f(a, b), or as one array",
+    gast.Set: "pass the values as separate arguments, or as one array",
     gast.With: "move the with-block outside the differentiated function",
     gast.Try: "move error handling outside the differentiated function",
     gast.Raise: "check inputs before calling the differentiated function",
@@ -49,13 +56,17 @@ HINTS = {
     gast.Await: "async code cannot be differentiated",
     gast.FunctionDef: "define it at the top level of the function's body (not in a loop or branch), "
                       "or at module level; adjoint inlines calls to it",
+    gast.AsyncFunctionDef: "async code cannot be differentiated",
+    gast.AsyncFor: "async code cannot be differentiated",
+    gast.AsyncWith: "async code cannot be differentiated",
     gast.ClassDef: "define classes outside the differentiated function",
     gast.Delete: "drop the del statement; variables go out of scope on return",
     gast.Import: "import at module level",
     gast.ImportFrom: "import at module level",
     gast.NamedExpr: "assign in a separate statement",
-    gast.JoinedStr: "strings are not differentiable values",
-    gast.Starred: "unpack explicitly",
+    gast.JoinedStr: "compute with numbers only; format the result outside the differentiated function",
+    gast.FormattedValue: "compute with numbers only; format the result outside the differentiated function",
+    gast.Starred: "pass each argument by position: f(x[0], x[1]), or pass the array itself",
     gast.AnnAssign: "drop the annotation",
 }
 
@@ -68,6 +79,7 @@ def validate(parsed) -> None:
 class _Validator:
     def __init__(self, parsed):
         self.parsed = parsed
+        self.unpacked = None        # id of the call a tuple assignment unpacks (np.triu_indices)
 
     def fail(self, node, message, hint=None):
         raise AdjointError(message, location=locate(node, self.parsed.filename),
@@ -87,6 +99,8 @@ class _Validator:
         if isinstance(stmt, gast.Expr):
             if isinstance(stmt.value, gast.Constant):
                 return                                            # a stray string or number
+            if isinstance(stmt.value, gast.Call) and any(k.arg == "out" for k in stmt.value.keywords):
+                self.check_call(stmt.value)                       # np.exp(x, out=y): says why
             call = stmt.value
             if id(stmt) in self.growing:
                 return
@@ -96,12 +110,19 @@ class _Validator:
                 return
             if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
                     and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
-                owner = _spelled(call.func.value)
+                owner = self.text(call.func.value)
                 self.fail(stmt, f"changing a list in place (`{owner}.{call.func.attr}(...)`) is not supported",
                           f"preallocate an array and write its elements: {owner} = np.zeros(n), "
                           f"then {owner}[k] = ...")
             if isinstance(stmt.value, gast.Call) and annotations.get(stmt.value, "callee") is print:
                 return self.check_print(stmt.value)               # the primal prints; the gradient not
+            if isinstance(stmt.value, (gast.Yield, gast.YieldFrom, gast.Await)):
+                self.fail(stmt.value, f"unsupported syntax: {_describe(stmt.value)}")
+            if isinstance(stmt.value, gast.Call):
+                self.fail(stmt, f"the result of `{self.text(stmt.value)}` is dropped: adjoint differentiates "
+                                f"values, not calls that change an object in place",
+                          "keep values in arrays and write into them: out = np.zeros(n), then "
+                          "out[i] = v (or out[:] = v)")
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
         if not isinstance(stmt, STATEMENTS):
@@ -114,6 +135,8 @@ class _Validator:
             self.check_target(stmt.targets[0])
         if isinstance(stmt, gast.AugAssign):
             self.check_target(stmt.target)
+        self.unpacked = id(stmt.value) if isinstance(stmt, gast.Assign) \
+            and isinstance(stmt.targets[0], gast.Tuple) else None
         if isinstance(stmt, (gast.For, gast.While)) and stmt.orelse:
             self.fail(stmt, f"`else` on a {_describe(stmt)} loop", "set a flag inside the loop instead")
         if isinstance(stmt, gast.For):
@@ -158,12 +181,28 @@ class _Validator:
             return
         if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
             return
-        self.fail(target, f"cannot assign to {_describe(target)}",
-                  "assign to a name, a tuple of names or an array element")
+        if isinstance(target, gast.Tuple) and any(isinstance(e, gast.Subscript) for e in target.elts):
+            self.fail(target, "cannot assign to a tuple of array elements",
+                      "unpack into names first, then write each: a, b = ...; y[i] = a; y[j] = b")
+        if isinstance(target, gast.Tuple):
+            self.fail(target, "cannot assign to a nested tuple of names",
+                      "unpack one flat tuple of names: a, b, c = x, y, z")
+        self.fail(target, f"cannot assign to {_TARGETS.get(type(target), 'this target')}",
+                  "assign to a name, a tuple of names or an array element (y[i] = ...)")
 
     def check_expression(self, expr):
-        popped = set()                      # stack.pop(): normalize's (tuples.py)
+        allowed_constants = set()    # `...` in an index, np.convolve's mode, np.einsum's subscripts
+        popped = set()               # stack.pop(): normalize's (tuples.py)
         for node in trees.walk(expr):       # (lists and tuples: normalize takes them apart, tuples.py)
+            if isinstance(node, gast.Subscript):
+                index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+                allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
+                                         and i.value is Ellipsis)
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.convolve:
+                allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
+                    and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
+                allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/linalg.py)
             if isinstance(node, CONTEXTS + OPERATORS) or id(node) in popped:
                 continue
             if isinstance(node, gast.Call) and _list_method(node) == "pop":
@@ -172,42 +211,162 @@ class _Validator:
             if not isinstance(node, EXPRESSIONS):
                 self.fail(node, f"unsupported syntax: {_describe(node)}")
             if isinstance(node, gast.Constant) and not isinstance(node.value, (int, float, bool)) \
-                    and node.value is not None:
-                self.fail(node, f"unsupported constant {node.value!r}", "only numbers are differentiable values")
+                    and node.value is not None and id(node) not in allowed_constants:
+                self.fail_constant(node, expr)
             if isinstance(node, gast.Call):
                 self.check_call(node)
+            for op in _operators_of(node):
+                if not isinstance(op, OPERATORS):
+                    symbol, hint = _OPERATOR_HINTS.get(type(op), ("this operator", None))
+                    self.fail(node, f"the operator `{symbol}` is not supported",
+                              hint or "compute with arithmetic, comparisons, and, or, not")
 
             if isinstance(node, gast.Attribute) and not _is_module_attribute(node) \
                     and node.attr not in ARRAY_ATTRIBUTES:
                 self.fail(node, f"unsupported attribute `.{node.attr}`",
                           "use a module function (np.sum(x)) or x.shape / x.size / x.ndim")
 
+    def fail_constant(self, node, expr):
+        value = node.value
+        if value is Ellipsis:
+            self.fail(node, "`...` in an index is not supported",
+                      "write one `:` per axis instead: X[:, :, 0] for an array of rank 3")
+        if isinstance(value, str) and any(isinstance(n, gast.Subscript) and n.slice is node
+                                          for n in trees.walk(expr)):
+            self.fail(node, f"the string index {value!r}: dictionaries are not differentiable values",
+                      "pass the values as separate arguments, f(a, b), or as one array")
+        if isinstance(value, complex):
+            self.fail(node, f"the complex number {value!r} is not supported",
+                      "compute with the real and imaginary parts as two real numbers")
+        self.fail(node, f"unsupported constant {value!r}",
+                  "compute with numbers and arrays only; strings and bytes stay outside the "
+                  "differentiated function")
+
+    def list_hint(self, node, row) -> str:
+        """A rewrite that works for this list: a growing list, a list of rows, a list of values."""
+        if not node.elts:
+            return ("preallocate an array and write into it: out = np.zeros(n), then out[i] = v "
+                    "(a list that grows with append is not supported)")
+        if row:                        # a row of np.array([[...], [...]])
+            return ("make each row an array and stack them: np.stack((np.array([a, b]), "
+                    "np.array([c, d])))")
+        return f"build an array: np.array({self.text(node)})"
+
+    def text(self, node) -> str:
+        """The expression as the user wrote it, where it sits on one line; else unparsed."""
+        import ast
+        import linecache
+        line, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if line is not None and line == end and getattr(node, "end_col_offset", None) is not None:
+            text = linecache.getline(self.parsed.filename, line)[node.col_offset:node.end_col_offset]
+            try:
+                ast.parse(text, mode="eval")
+                return text
+            except SyntaxError:
+                pass
+        try:
+            return ast.unparse(gast.gast_to_ast(node))
+        except Exception:                       # noqa: BLE001 (a node only gast knows)
+            return nodes.dotted(node) or _describe(node)
+
+    def fail_keyword(self, call, keyword, callee):
+        name, word = self.text(call.func), keyword.arg
+        if word is None:
+            self.fail(call, f"`**` keyword unpacking in a call of `{name}` is not supported",
+                      "pass each argument by name or position")
+        allowed = sorted(_keywords_of(callee)) if annotations.has(call, "callee") else []
+        if allowed:
+            hint = f"`{name}` takes {', '.join(f'`{k}=`' for k in allowed)} here; leave `{word}=` out"
+        else:
+            hint = f"`{name}` takes no keyword argument here: leave `{word}=` out"
+        self.fail(call, f"keyword argument `{word}=` is not supported", hint)
+
     def check_call(self, call):
         callee = annotations.get(call, "callee")
         helper = _is_python_function(callee) and not rules.is_differentiable(callee) \
             and not rules.is_non_differentiable(callee)
+        if callee in (dict, set):
+            self.fail(call, f"`{self.text(call.func)}(...)`: {'dictionaries' if callee is dict else 'sets'} "
+                            f"are not differentiable values", HINTS[gast.Dict])
         for keyword in call.keywords:
-            if keyword.arg not in KEYWORDS and not helper:      # a helper's: bound when inlined
-                self.fail(call, f"keyword argument `{keyword.arg}=` is not supported",
-                          f"supported keywords: {', '.join(sorted(KEYWORDS))}")
+            if not helper:                                      # a helper's: bound when inlined
+                self.check_keyword(call, callee, keyword)
+        if callee is np.convolve:
+            self.check_convolve_mode(call)
+        if callee in (np.triu_indices, np.tril_indices) and id(call) != self.unpacked:
+            self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
+                            "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
+                            "then index with x[i, j]")
         if not annotations.has(call, "callee"):
-            self.fail(call, f"cannot resolve the function `{_spelled(call.func)}`",
+            self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
+        if callee in _AXIS_BY_KEYWORD and len(call.args) > 1:
+            name, second = _AXIS_BY_KEYWORD[callee]
+            self.fail(call, f"`{name}` with a second positional argument: numpy reads it as `{second}`, "
+                            f"which adjoint does not differentiate",
+                      f"pass the axis by keyword: {name}(x, axis=...)")
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
                 and len(call.args) + len(call.keywords) != len(rule.params):
-            self.fail(call, f"`{_spelled(call.func)}` with {len(call.args)} arguments: its derivative "
-                            f"rule takes {len(rule.params)}",
+            self.fail(call, f"`{self.text(call.func)}` with {len(call.args) + len(call.keywords)} arguments: its "
+                            f"derivative rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")
         # the allocating calls (np.zeros, np.array) are here too: constant, or a rule over parts
         if rules.is_differentiable(callee) or rules.is_non_differentiable(callee):
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
-        self.fail(call, f"no derivative rule for `{_spelled(call.func)}`",
-                  f"register one: @adjoint.rule({_spelled(call.func)})\n"
-                  f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
+        name = _qualified(callee) or self.text(call.func)
+        self.fail(call, f"no derivative rule for `{name}`", _rule_hint(callee, name, call))
+
+
+    def check_keyword(self, call, callee, keyword):
+        """A numpy call's keyword option: one adjoint follows, with a value it can use."""
+        name, value, spelled = keyword.arg, keyword.value, self.text(call.func)
+        if name == "out":
+            self.fail(call, f"`out=` in `{spelled}(...)` writes into an existing array, which "
+                            "adjoint cannot follow",
+                      f"assign the result to a name instead: `y = {spelled}(...)` without `out=`")
+        if name not in _keywords_of(callee):
+            self.fail_keyword(call, keyword, callee)
+        if name == "keepdims":
+            if not (isinstance(value, gast.Constant) and isinstance(value.value, bool)):
+                self.fail(value, "`keepdims=` must be True or False as written")
+            if value.value and _keyword_value(call, "axis") is None and len(call.args) < 2:
+                self.fail(call, "`keepdims=True` without an axis is not supported",
+                          f"drop keepdims: `{spelled}(x)` is a number, which broadcasts as the "
+                          "kept array would, or give the axis")
+        if name == "axis" and isinstance(value, gast.Tuple):
+            self.check_axes(call, callee, value)
+
+    def check_axes(self, call, callee, value):
+        """axis=(0, 1): reduced one axis at a time (normalize), so numbers of one sign."""
+        axes = [e.value if isinstance(e, gast.Constant) and type(e.value) is int
+                else -e.operand.value if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub)
+                and isinstance(e.operand, gast.Constant) and type(e.operand.value) is int else None
+                for e in value.elts]
+        spelled = self.text(call.func)
+        if callee not in CHAINED:
+            self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
+                      "reshape the array so that one axis holds the reduced ones")
+        if None in axes or not axes:
+            self.fail(value, "the axes in a tuple must be integers as written",
+                      f"write them out: {spelled}(x, axis=(0, 1))")
+        if len(set(axes)) != len(axes) or (min(axes) < 0 <= max(axes)):
+            self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
+                             "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
+
+    def check_convolve_mode(self, call):
+        modes = call.args[2:] + [k.value for k in call.keywords if k.arg == "mode"]
+        for mode in modes:
+            if not (isinstance(mode, gast.Constant) and mode.value in CONVOLVE_MODES):
+                self.fail(mode, "np.convolve's mode must be 'full', 'valid' or 'same', written as a string",
+                          "write the mode as written in numpy's documentation: mode='valid'")
+
+
+def _keyword_value(call, name):
+    return next((k.value for k in call.keywords if k.arg == name), None)
 
 
 def _is_python_function(obj) -> bool:
@@ -233,15 +392,120 @@ def _is_module_attribute(node) -> bool:
     return isinstance(node.value, gast.Name) and node.value.id in ("math", "np")
 
 
-def _spelled(node) -> str:
-    return nodes.dotted(node) or _describe(node)
+def _operators_of(node) -> list:
+    if isinstance(node, (gast.BinOp, gast.UnaryOp, gast.BoolOp)):
+        return [node.op]
+    return list(node.ops) if isinstance(node, gast.Compare) else []
+
+
+def _mask_hint(word, function):
+    return f"for numbers write `{word}`; for arrays {function}"
+
+
+_BITS = "bit operations on integers are not supported: compute with arithmetic (2 ** k for 1 << k)"
+_OPERATOR_HINTS = {
+    gast.BitAnd: ("&", _mask_hint("a > 0 and b > 0", "np.logical_and(a > 0, b > 0)")),
+    gast.BitOr: ("|", _mask_hint("a > 0 or b > 0", "np.logical_or(a > 0, b > 0)")),
+    gast.Invert: ("~", _mask_hint("not a > 0", "np.logical_not(a > 0)")),
+    gast.BitXor: ("^", _BITS + "; for a power write x ** 2"), gast.LShift: ("<<", _BITS),
+    gast.RShift: (">>", _BITS),
+    gast.Is: ("is", "adjoint passes numbers and arrays, never None: compare values with ==, or "
+                    "decide outside the differentiated function"),
+    gast.IsNot: ("is not", "adjoint passes numbers and arrays, never None: compare values with !=, "
+                           "or decide outside the differentiated function"),
+    gast.In: ("in", "compare with each value: k == 1 or k == 2"),
+    gast.NotIn: ("not in", "compare with each value: k != 1 and k != 2"),
+}
+
+
+def _keywords_of(callee) -> set:
+    """The supported keywords (KEYWORDS) this callee takes: none for a function with a scalar
+    derivative rule (np.exp: its rule has no `dtype`), else those its signature names."""
+    rule = rules.lookup(callee)
+    if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic():
+        return set()
+    import inspect
+    try:
+        named = KEYWORDS & set(inspect.signature(callee).parameters)
+    except (TypeError, ValueError):
+        named = set(KEYWORDS)
+    return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))}
 
 
 def _describe(node) -> str:
-    names = {gast.ListComp: "list comprehension", gast.GeneratorExp: "generator expression",
-             gast.Lambda: "lambda", gast.Break: "break", gast.Continue: "continue",
-             gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try",
-             gast.Tuple: "a tuple", gast.List: "a list", gast.Starred: "a starred expression",
-             gast.FunctionDef: "a function definition here", gast.Dict: "a dictionary",
-             gast.Set: "a set", gast.JoinedStr: "an f-string"}
-    return names.get(type(node), type(node).__name__)
+    """The construct as the user wrote it, in words ("dict literal", "f-string"): never the
+    name of a syntax-tree class."""
+    return _WORDS.get(type(node), "this construct")
+
+
+_TARGETS = {gast.Attribute: "an attribute (x.a = ...)", gast.Starred: "a starred name (*rest)",
+            gast.List: "a list of names", gast.Subscript: "an element of an expression"}
+
+_WORDS = {
+    gast.ListComp: "list comprehension", gast.GeneratorExp: "generator expression",
+    gast.Lambda: "lambda", gast.Break: "break", gast.Continue: "continue",
+    gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try",
+    gast.SetComp: "set comprehension", gast.DictComp: "dict comprehension",
+    gast.Dict: "dict literal", gast.Set: "set literal", gast.JoinedStr: "f-string",
+    gast.FormattedValue: "f-string", gast.NamedExpr: "assignment expression (:=)",
+    gast.Starred: "starred expression (*x)", gast.Await: "await", gast.Yield: "yield",
+    gast.YieldFrom: "yield from", gast.FunctionDef: "nested function definition (def)",
+    gast.AsyncFunctionDef: "async def", gast.ClassDef: "class definition", gast.Delete: "del",
+    gast.AnnAssign: "annotated assignment (y: float = ...)", gast.AsyncFor: "async for",
+    gast.AsyncWith: "async with", gast.Raise: "raise", gast.Assert: "assert",
+    gast.Import: "import", gast.ImportFrom: "import", gast.Global: "global",
+    gast.Nonlocal: "nonlocal", gast.Attribute: "attribute (x.a)", gast.Tuple: "nested tuple",
+    gast.List: "list", gast.Subscript: "element of an expression", gast.Call: "call",
+    gast.Name: "name", gast.Constant: "constant", gast.Slice: "slice", gast.Expr: "expression",
+    gast.BinOp: "arithmetic", gast.UnaryOp: "arithmetic", gast.BoolOp: "and/or",
+    gast.Compare: "comparison", gast.IfExp: "conditional expression (a if c else b)",
+    **({gast.Match: "match statement"} if hasattr(gast, "Match") else {}),
+    **({gast.TryStar: "try"} if hasattr(gast, "TryStar") else {}),
+}
+
+
+# where a function without a rule may live, as emitted code and hints spell the module
+_HOMES = (("np", "numpy"), ("np.linalg", "numpy.linalg"), ("np.fft", "numpy.fft"), ("math", "math"),
+          ("scipy.special", "scipy.special"), ("scipy.linalg", "scipy.linalg"), ("scipy.stats", "scipy.stats"))
+# numpy functions that apply elementwise but are no ufuncs: a scalar rule serves them
+_ELEMENTWISE_FUNCTIONS = {np.sinc, np.i0}
+
+
+def _qualified(callee) -> str | None:
+    """`np.linalg.cholesky` for numpy.linalg.cholesky: the function with its module."""
+    import sys
+    name = getattr(callee, "__name__", None)
+    for alias, module_name in _HOMES:
+        module = sys.modules.get(module_name)
+        if name and module is not None and getattr(module, name, None) is callee:
+            return f"{alias}.{name}"
+    return None
+
+
+def _rule_hint(callee, name, call) -> str:
+    """How to register the missing rule: a scalar one (math, ufuncs: applied elementwise) or a
+    vector-Jacobian product of an array function, with as many parameters as the call has
+    arguments (named as the function names them, where it says)."""
+    import inspect
+    count = len(call.args) + len(call.keywords)
+    try:
+        params = [p for p in inspect.signature(callee).parameters
+                  if p not in ("args", "kwargs")][:count]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) < count:
+        params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
+    short = name.rsplit(".", 1)[-1]
+    if _qualified(callee) is None and not isinstance(callee, np.ufunc) or callee in _ELEMENTWISE_FUNCTIONS \
+            or name.startswith("math.") or isinstance(callee, np.ufunc):
+        partials = ", ".join(f"<d {short}/d {p}>" for p in params)
+        return (f"register its partial derivatives (applied elementwise to arrays): @adjoint.rule({name})\n"
+                f"      def d_{short}({', '.join(params)}): return {partials}")
+    contributions = ", ".join(f"<{p}'s sensitivity>" for p in params)
+    return (f"register its vector-Jacobian product: @adjoint.vjp_rule({name})\n"
+            f"      def {short}_vjp({', '.join(params + ['g'])}): return {contributions}   "
+            f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
+
+
+# calls whose derivative rule takes `axis` second, where numpy's second positional is another option
+_AXIS_BY_KEYWORD = {np.diff: ("np.diff", "n"), np.linalg.norm: ("np.linalg.norm", "ord")}

@@ -67,7 +67,7 @@ VIEW_CALLS = {np.transpose, np.reshape, np.ravel, np.ascontiguousarray, np.asarr
               np.atleast_2d, np.swapaxes, np.moveaxis}
 _SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, math.trunc}
 # numpy reductions to a scalar that no record declares: adjoint.rule may make them callable
-_REDUCTIONS_WITHOUT_RECORDS = frozenset({np.trace, np.vdot, np.std, np.var})
+_REDUCTIONS_WITHOUT_RECORDS = frozenset({np.vdot})
 _SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
               np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort}
 _MATMUL_RANKS = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
@@ -399,21 +399,24 @@ class _SharedMemory:
     def _made_anew_between(self, bind, write) -> bool:
         """Does every path from `bind` back to the write pass a statement that binds the written
         name to a new array? So where the binding comes later in the source, inside a loop
-        around the write, whose body makes the array anew before the write (`new = np.zeros(n)`,
-        `new[j] = ...`, then `alpha = new`): the next iteration writes into the new array."""
+        around the write, and that loop's body makes the array anew before the write or after
+        the binding (`new = np.zeros(n)`, `new[j] = ...`, then `alpha = new`): the next
+        iteration writes into the new array."""
         if write.name is None or self.order[id(bind)] < self.order[id(write.statement)]:
             return False
         shared = self.loops[id(bind)] & self.loops[id(write.statement)]
         if not shared:
             return False
         loop = self.statement_of[max(shared, key=lambda k: self.order[k])]     # the innermost
-        for stmt in loop.body:
-            if any(s is write.statement for s in _statements([stmt])):
-                return False                # the statement holding the write: no new array before it
-            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
-                    and stmt.targets[0].id == write.name and not self.sources(stmt.value, array=True):
-                return True
-        return False
+        place = {}                          # the body's statement holding the write, the binding
+        for k, stmt in enumerate(loop.body):
+            for inner in _statements([stmt]):
+                if inner is write.statement or inner is bind:
+                    place[id(inner)] = k
+        return any(isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
+                   and stmt.targets[0].id == write.name and not self.sources(stmt.value, array=True)
+                   and (k < place[id(write.statement)] or k > place[id(bind)])
+                   for k, stmt in enumerate(loop.body))
 
     def fail_rebinding(self, write):
         """A helper adds into its array parameter in place (`v += e`): the caller's array

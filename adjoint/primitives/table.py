@@ -29,6 +29,7 @@ import builtins
 import dataclasses
 import math
 import operator
+import sys
 
 import numpy as np
 
@@ -95,9 +96,33 @@ def define(record: Primitive) -> Primitive:
 
 def record_of(callee) -> Primitive | None:
     try:
-        return _BY_FUNCTION.get(callee)
+        record = _BY_FUNCTION.get(callee)
     except TypeError:                     # an unhashable callee is no primitive
         return None
+    if record is None and _PENDING and _load_pending():
+        return _BY_FUNCTION.get(callee)
+    return record
+
+
+# Records of functions in modules adjoint does not import itself (scipy: half a second), filed
+# once the user's code has imported the module: `when_imported("scipy.special", load)`, and
+# the first lookup of a function without a record after that runs `load`, which declares them.
+_PENDING: list = []               # (module name, loader), in registration order
+
+
+def when_imported(module: str, load) -> None:
+    _PENDING.append((module, load))
+    if module in sys.modules:
+        _load_pending()
+
+
+def _load_pending() -> bool:
+    """Run the loaders whose module is imported now; whether any ran."""
+    ready = [(module, load) for module, load in _PENDING if module in sys.modules]
+    for entry in ready:
+        _PENDING.remove(entry)
+        entry[1]()
+    return bool(ready)
 
 
 def result_of(callee) -> str | None:
@@ -199,6 +224,16 @@ def _is_numpy(spelling) -> bool:
 
 
 def resolve(spelling):
-    """The object a spelling names: `np.linalg.norm`, `math.tanh`, `abs`."""
+    """The object a spelling names: `np.linalg.norm`, `math.tanh`, `abs`, and, once a loader
+    (when_imported) files their records, `scipy.special.erf`, `scipy.stats.norm.cdf`."""
     module, _, name = spelling.rpartition(".")
-    return getattr(_MODULES[module] if module else builtins, name)
+    return getattr(_owner(module) if module else builtins, name)
+
+
+def _owner(path):
+    if path in _MODULES:
+        return _MODULES[path]
+    if path in sys.modules:
+        return sys.modules[path]
+    head, _, attribute = path.rpartition(".")        # scipy.stats.norm: an object of scipy.stats
+    return getattr(_owner(head), attribute)

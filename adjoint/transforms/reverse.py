@@ -35,7 +35,7 @@ from ..errors import AdjointError, AdjointTypeError, locate
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
-from .tapes import LoopFrame, has_slice, single_definitions, statements, stored_intermediates
+from .tapes import LoopFrame, single_definitions, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 # numpy functions of one array whose result has its shape (reverse.shape_key)
@@ -268,22 +268,24 @@ class _Reverse:
         return saves + [stmt] + zeroed, backward
 
     def element_write(self, stmt):
-        """y[i] = a: the element's old value is kept, and restored after its block."""
+        """y[i] = a: the element's old value is kept, and restored after its block. A region
+        (a row, a slice, a mask: y[i] of a matrix, y[1:-1]) is kept as a copy."""
         target, value = stmt.targets[0], stmt.value
         array = target.value.id
         region = nodes.subscript(array, nodes.clone(target.slice))
         old = self.namer.fresh(array + "_old")
-        whole = has_slice(target.slice)
-        saved = nodes.call(nodes.attribute_of(region, "copy"), []) if whole else region
+        written = self.type(target)
+        saved = nodes.call(nodes.attribute_of(region, "copy"), []) if written.is_array else region
         saves = [nodes.assign(old, saved, stmt)]
         restores = [nodes.assign(nodes.subscript(array, nodes.clone(target.slice), store=True), old, stmt)]
         backward = []
         if array in self.a.active:
             seed = nodes.subscript(self.sens(array), nodes.clone(target.slice))
             if isinstance(value, gast.Name) and value.id in self.a.active:
-                spread = whole and not self.type(value).is_array
-                backward.append(self.accumulate(self.sens(value.id),
-                                                nodes.call("np.sum", [seed]) if spread else seed, stmt))
+                # a value broadcast into the region: its sensitivity is the region's, summed back
+                spread = self.reduce_to(seed, value, written, broadcast=False) \
+                    if self.type(value).ndim < written.ndim else seed
+                backward.append(self.accumulate(self.sens(value.id), spread, stmt))
             backward.append(nodes.assign(nodes.subscript(self.sens(array), nodes.clone(target.slice),
                                                          store=True), 0.0, stmt))
         backward = backward + restores

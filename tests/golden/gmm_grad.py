@@ -26,6 +26,25 @@ def _numpy_log(x):
     return out
 
 
+def _record_rows_1(tape, rows, k, v):
+    """Push iteration k's v (its shape changes from one iteration to the next)."""
+    top = 0
+    if k > 0:
+        top = rows[k - 1, 0] + rows[k - 1, 1]
+    while top + v.size > tape.shape[0]:
+        tape = np.concatenate((tape, np.empty_like(tape)))
+    rows[k, 0] = top
+    rows[k, 1] = v.shape[0]
+    tape[top:top + v.size] = np.ascontiguousarray(v).ravel()
+    return tape
+
+
+def _row_1(tape, rows, k):
+    """Iteration k's array from a tape of _record_rows."""
+    start = rows[k, 0]
+    return tape[start:start + rows[k, 1]].copy().reshape((rows[k, 1],))
+
+
 def _sum_to_1_1(g, shape):
     """Sum a broadcast rank-1 sensitivity back to a rank-1 shape."""
     g0 = g
@@ -53,9 +72,10 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     t_3 = alphas.shape
     K = t_3[0]
     best = np.full(n, -1e+300)
-    tape_best = np.empty((K, best.shape[0]), best.dtype)
+    tape_best = np.empty(16, best.dtype)
+    rows_best = np.empty((K, 2), np.int64)
     for k in range(K):
-        tape_best[k] = best
+        tape_best = _record_rows_1(tape_best, rows_best, k, best)
         gmm_main_term_Q = np.zeros((d, d))
         gmm_main_term_idx = d
         for gmm_main_term_j in range(d):
@@ -137,6 +157,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_29_shape = t_29.shape
             gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
             tape_t_34 = np.empty((K, t_34.shape[0]), t_34.dtype)
+            t_34_shape = t_34.shape
         tape_gmm_main_term_Qx_1[k] = gmm_main_term_Qx_1
         tape_t_34[k] = t_34
     top = np.max(alphas)
@@ -263,7 +284,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_27[:] = 0.0
         t_34 = tape_t_34[k]
         # Analyzing the line: "total = total + np.exp(gmm_main_term(alphas, means, icf, x, k, d) - best)"
-        s_33 = t_34 * s_total
+        s_34 = _sum_to_1_1(s_total, t_34_shape)
+        s_33 = t_34 * s_34
         s_gmm_main_term_result_1 = _sum_to_1_1(s_33, gmm_main_term_result_1_shape)
         s_best -= _sum_to_1_1(s_33, best.shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
@@ -310,7 +332,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             s_19 = 0.0
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
-        best = tape_best[k].copy()
+        best = _row_1(tape_best, rows_best, k)
         # Replay the iteration: recompute what its reverse reads.
         gmm_main_term_Q = np.zeros((d, d))
         s_gmm_main_term_Q[:] = 0.0
