@@ -393,7 +393,7 @@ def test_returning_a_tuple_suggests_an_array_and_jacobian_which_work():
      "a name of its own"),
     (written_at_a_run_time_index, "an element written must have a constant index", "v = np.array([...])"),
     (stack_in_a_loop, "changing a list in place (`s.append(...)`) is not supported", "s = np.zeros(n)"),
-    (def_in_a_loop, "unsupported statement: a function definition here", "top level of the function's body"),
+    (def_in_a_loop, "unsupported statement: nested function definition (def)", "top level of the function's body"),
 ])
 def test_unsupported_uses_are_located_errors(fn, message, hint):
     with pytest.raises(AdjointError) as info:

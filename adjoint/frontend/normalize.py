@@ -419,6 +419,10 @@ class _Normalizer(Aggregates, GrownLists):
                 and any(isinstance(e, Aggregate) for e in args[0].elts):
             p, array = self.materialized(args[0], stmt)         # np.array([[a, b], [c, d]])
             return pre + p, array
+        if callee in (np.copy, np.asarray) and len(args) == 1 and not keywords \
+                and isinstance(args[0], Aggregate):             # np.array(v) of a tuple's name
+            p, array = self.materialized(args[0], stmt)
+            return pre + p, array
         for k, a in enumerate(args):                  # sequences: literal, or arrays (tuples.py)
             p, args[k] = self.call_argument(callee, k, a, stmt)
             pre += p
