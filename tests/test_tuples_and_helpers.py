@@ -386,6 +386,20 @@ def helper_appends_to_a_list(a):
     return _appends_one(w) + len(w)
 
 
+def two_names_of_one_list(a):
+    w = [a, 2.0]
+    u = w
+    u[0] = 5.0
+    return w[0] * a
+
+
+def two_names_of_one_list_rewritten(a):                  # the hint's rewrite
+    w = [a, 2.0]
+    u = [w[0], w[1]]
+    u[0] = 5.0
+    return w[0] * a + u[0]
+
+
 def def_in_a_loop(a):
     for i in range(2):
         def g(v):
@@ -421,6 +435,7 @@ def test_returning_a_tuple_suggests_an_array_and_jacobian_which_work():
     (written_at_a_run_time_index, "an element written must have a constant index", "v = np.array([...])"),
     (stack_in_a_loop, "changing a list in place (`s.append(...)`) is not supported", "s = np.zeros(n)"),
     (helper_appends_to_a_list, "_appends_one() changes the list passed as `v`", "return the new list"),
+    (two_names_of_one_list, "`u` and `w` are one list here", "u = [w[0], w[1], ...]"),
     (def_in_a_loop, "unsupported statement: nested function definition (def)", "top level of the function's body"),
 ])
 def test_unsupported_uses_are_located_errors(fn, message, hint):
@@ -430,3 +445,8 @@ def test_unsupported_uses_are_located_errors(fn, message, hint):
     assert message in error.message and hint in error.hint
     assert error.location is not None and error.location.line > fn.__code__.co_firstlineno
     assert "Tuple" not in str(error) and "FunctionDef" not in str(error)
+
+
+def test_the_hint_for_two_names_of_one_list_works():
+    got = adjoint.grad(two_names_of_one_list_rewritten, target="python")(0.7)
+    assert got == pytest.approx(finite_difference(two_names_of_one_list_rewritten, (0.7,), 0), rel=1e-6)

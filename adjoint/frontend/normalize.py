@@ -106,6 +106,7 @@ class _Normalizer(Aggregates, GrownLists):
         self.plain = outer.plain if outer else set()
         self.scopes = outer.scopes if outer else {}
         self.depth = 0
+        self.in_place = None                # (tuples.py: changed_in_place)
 
     # statements ---------------------------------------------------------------------------
 
