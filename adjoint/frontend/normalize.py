@@ -106,6 +106,7 @@ class _Normalizer(Aggregates, GrownLists):
         self.plain = outer.plain if outer else set()
         self.scopes = outer.scopes if outer else {}
         self.depth = 0
+        self.in_place = None                # (tuples.py: changed_in_place)
 
     # statements ---------------------------------------------------------------------------
 
@@ -419,6 +420,10 @@ class _Normalizer(Aggregates, GrownLists):
                 and any(isinstance(e, Aggregate) for e in args[0].elts):
             p, array = self.materialized(args[0], stmt)         # np.array([[a, b], [c, d]])
             return pre + p, array
+        if callee in (np.copy, np.asarray) and len(args) == 1 and not keywords \
+                and isinstance(args[0], Aggregate):             # np.array(v) of a tuple's name
+            p, array = self.materialized(args[0], stmt)
+            return pre + p, array
         for k, a in enumerate(args):                  # sequences: literal, or arrays (tuples.py)
             p, args[k] = self.call_argument(callee, k, a, stmt)
             pre += p
@@ -630,8 +635,14 @@ class _Normalizer(Aggregates, GrownLists):
         inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename, outer=self)
         binds = []
         for p, a in zip(helper.args, args):
-            if isinstance(a, Aggregate) and p not in stored:
-                self.aggregates[rename[p]] = a
+            changed = _changes_list(helper.tree, p) if isinstance(a, Aggregate) else None
+            if changed == "method":
+                raise AdjointError(f"{helper.name}() changes the list passed as `{p}` (append, insert, pop)",
+                                   location=self.where(call),
+                                   hint=f"return the new list from {helper.name}() and bind it here")
+            if isinstance(a, Aggregate) and p not in stored \
+                    and (changed is None or isinstance(a.origin, gast.Name)):
+                self.aggregates[rename[p]] = a      # (a named list: its elements, written there too)
             elif isinstance(a, Aggregate):
                 binds += self.bind_aggregate(rename[p], a, stmt)
             elif p not in shared:
@@ -660,6 +671,21 @@ class _Normalizer(Aggregates, GrownLists):
 
     def where(self, node):
         return locate(node, self.parsed.filename)
+
+
+def _changes_list(tree, parameter):
+    """How a helper changes a list parameter in place: "method" (`v.append(e)`), "element"
+    (`v[0] = e`), or None."""
+    found = None
+    for node in trees.walk(tree):
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) \
+                and isinstance(node.func.value, gast.Name) and node.func.value.id == parameter \
+                and node.func.attr in ("append", "insert", "extend", "pop", "remove", "clear"):
+            return "method"
+        if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store) \
+                and isinstance(node.value, gast.Name) and node.value.id == parameter:
+            found = "element"
+    return found
 
 
 def _constant_truth(test):
