@@ -310,8 +310,9 @@ class _Normalizer:
             return pre + pre_i, nodes.subscript(value, index)
         if isinstance(expr, gast.Tuple):
             raise AdjointError("a tuple value here is not supported", location=self.where(expr),
-                               hint="return or assign one number; use `jacobian` for several outputs")
-        raise AdjointError(f"cannot normalize {type(expr).__name__}", location=self.where(expr),
+                               hint="make it an array, np.array([a, b]) (which adjoint.jacobian "
+                                    "differentiates as a result), or unpack it into names: a, b = ...")
+        raise AdjointError("this expression cannot be differentiated here", location=self.where(expr),
                            stage="normalize")
 
     def operand(self, expr, stmt, prenamed):
