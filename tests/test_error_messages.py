@@ -370,6 +370,13 @@ def in_tuple(x):                       # hint: compare with each value: k == 1 o
     return x[1]
 
 
+WEIGHTS = np.array([1.0, 2.0, 3.0])
+
+
+def global_statement(x):               # hint: module-level names are read without `global`
+    return np.sum(WEIGHTS * x * x)
+
+
 def tuple_value(a, b):                 # hint: make it an array, np.array([a, b])
     p = np.array([a * b, b])
     return p[0]
