@@ -368,7 +368,7 @@ class _Normalizer(Aggregates, GrownLists):
             return pre + pre_i, nodes.subscript(value, index)
         if isinstance(expr, (gast.Tuple, gast.List)):
             return self.literal(expr, stmt)
-        raise AdjointError(f"cannot normalize {type(expr).__name__}", location=self.where(expr),
+        raise AdjointError("this expression cannot be differentiated here", location=self.where(expr),
                            stage="normalize")
 
     def operand(self, expr, stmt, prenamed):

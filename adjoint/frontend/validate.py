@@ -49,8 +49,10 @@ HINTS = {
     gast.Try: "move error handling outside the differentiated function",
     gast.Raise: "check inputs before calling the differentiated function",
     gast.Assert: "check inputs before calling the differentiated function",
-    gast.Global: "pass the value as an argument instead",
-    gast.Nonlocal: "pass the value as an argument instead",
+    gast.Global: "drop it: module-level names are read without `global`; to change one, return "
+                 "the new value and assign it outside the differentiated function",
+    gast.Nonlocal: "drop it: enclosing names are read without `nonlocal`; to change one, return "
+                   "the new value instead",
     gast.Yield: "generators cannot be differentiated; return a value",
     gast.YieldFrom: "generators cannot be differentiated; return a value",
     gast.Await: "async code cannot be differentiated",
