@@ -9,6 +9,7 @@ import math
 import time
 
 import gast
+import numpy as np
 import pytest
 
 from adjoint.analysis import shapes
