@@ -177,7 +177,19 @@ def literal_list_of_scalars(a, b):
     return total + sum(v * v for v in (a, b))
 
 
+def mlp_literal_layers(W1, b1, W2, b2, X):
+    # layers of different shapes in a literal list: each copy of the body its own W, b
+    h = X
+    for W, b in [(W1, b1), (W2, b2)]:
+        h = np.tanh(np.dot(h, W) + b)
+    return np.sum(h ** 2)
+
+
+MLP = (RNG.normal(size=(3, 4)), RNG.normal(size=4), RNG.normal(size=(4, 2)), RNG.normal(size=2),
+       RNG.normal(size=(5, 3)))
+
 LOOPS = [
+    (mlp_literal_layers, MLP, 1), (mlp_literal_layers, MLP, 2),
     (l2_over_parameters, (M34, W4), 0), (l2_over_parameters, (M34, W4), 1),
     (literal_list_of_scalars, (0.3, -0.7), 0), (literal_list_of_scalars, (0.3, -0.7), 1),
     (squares, (X5,), 0), (row_norms, (M34, W4), 0), (row_norms, (M34, W4), 1), (nested_rows, (M34,), 0),

@@ -194,10 +194,20 @@ class _Desugarer:
                                 "a literal tuple or list is not supported",
                       "loop over indices: put the values in an array, v = np.array([a, b]), and "
                       "`for i in range(len(v)):`")
+        # each copy binds its own version of the target (W, W_2): the elements' shapes differ,
+        # and one name taking several shapes is what the later stages handle least well
+        inside = {id(n) for n in trees.walk(stmt)}
+        elsewhere = {n.id for n in trees.walk(self.tree) if isinstance(n, gast.Name) and id(n) not in inside}
+        own = sorted({n.id for n in trees.walk(stmt.target) if isinstance(n, gast.Name)} - elsewhere)
         out = []
-        for element in elements:
-            body = [nodes.assign_to(nodes.store(stmt.target), element, stmt)] + nodes.clone(stmt.body)
-            out.extend(self.block(body))
+        for k, element in enumerate(elements):
+            copy = [nodes.assign_to(nodes.store(stmt.target), element, stmt)] + nodes.clone(stmt.body)
+            if k:
+                versions = {name: self.fresh(f"{name}_{k + 1}") for name in own}
+                for node in (n for s in copy for n in trees.walk(s)):
+                    if isinstance(node, gast.Name) and node.id in versions:
+                        node.id = versions[node.id]
+            out.extend(self.block(copy))
         return out
 
     def count(self, plan, origin):
