@@ -35,7 +35,7 @@ from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
-from .lower.for_numba import lower_for_numba
+from .lower.for_numba import lower_for_numba, needs_lowering
 from .optimize.passes import optimize
 from .options import Options
 from .primitives import runtime
@@ -302,7 +302,7 @@ def _lower(run):
     wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
     run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())
     primal = run.parsed.tree
-    if runtime.LOWERED_MODULE in nodes.loads_in(primal):     # it rewrites np calls in place
+    if needs_lowering(primal):           # it rewrites np calls (and scipy's) in place
         run.primal_tree = nodes.clone(primal)
         run.primal_helpers = _helper_trees(lower_for_numba(run.primal_tree,
                                                            lambda node: _rank_in_primal(node, analysis)))

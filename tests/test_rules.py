@@ -16,8 +16,8 @@ from __future__ import annotations
 import builtins
 import inspect
 import math
-import sys
 import operator
+import sys
 
 import autograd
 import autograd.numpy as anp
