@@ -12,6 +12,7 @@ import gast
 import numpy as np
 
 from ..ir import annotations, nodes, trees
+from ..primitives.linalg import einsum_helper
 from ..primitives.runtime import (
     AXIS_REDUCTIONS,
     DIFF_AXIS,
@@ -70,6 +71,13 @@ def _scipy_form(node, types_of, used):
     return nodes.binop(square, "-", nodes.const(0.9189385332046727))      # logpdf: - log(sqrt(2 pi))
 
 
+def needs_lowering(tree) -> bool:
+    """Whether lower_for_numba may change `tree`: it calls numpy, or a function numba cannot
+    call that the lowering spells another way (np.linalg.norm, scipy's)."""
+    return LOWERED_MODULE in nodes.loads_in(tree) or any(
+        isinstance(n, gast.Call) and _lowered_by_callee(n) for n in gast.walk(tree))
+
+
 def _own_lowered_statements(fn):
     """The statements whose calls lowering rewrites without their spelling `np.` are made this
     function's own (optimize copies only those loading `np`: optimize.summaries)."""
@@ -118,6 +126,14 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
                 and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
             return node
+        if annotations.get(node, "callee") is np.linalg.slogdet and len(node.args) == 1:
+            # the pair (sign, logdet) as the float vector its type says (primitives/linalg.py)
+            return annotations.copy_to(nodes.call("np.array", [node]), node)
+        if nodes.dotted(func) == "np.einsum" and node.args and isinstance(node.args[0], gast.Constant):
+            # numba has no einsum: loops written for these subscripts (primitives/linalg.py)
+            name = einsum_helper(node.args[0].value, len(node.args) - 1)
+            used.add(name)
+            return annotations.copy_to(nodes.call(nodes.name(name), node.args[1:]), node)
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                 and func.value.id == LOWERED_MODULE and func.attr == "matmul" and len(node.args) == 2:
             return nodes.binop(node.args[0], "@", node.args[1])

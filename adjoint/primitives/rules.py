@@ -578,7 +578,8 @@ def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
-declare("np.outer", vjps=[outer], jvps=[outer_jvp], result="matrix", value=True)
+# of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
+declare("np.outer", vjps=[variant(outer, ranks=(1, 1))], jvps=[outer_jvp], result="outer", value=True)
 
 
 def transpose(x, g):
@@ -1093,3 +1094,7 @@ def _scipy_stats_records():
 
 table.when_imported("scipy.special", _scipy_special_records)
 table.when_imported("scipy.stats", _scipy_stats_records)
+
+
+# the linear-algebra records (np.cross, np.kron, np.einsum, np.linalg.*): a module of their own
+from . import linalg  # noqa: E402,F401
