@@ -81,6 +81,22 @@ class Refused(Uses):
     """(Uses' fields: an expression and its arguments.)"""
 
 
+class Conditioned(A):
+    """A square matrix drawn as A draws, plus `shift` times the identity: far from singular."""
+    shift = 4.0
+
+    def draw(self, rng):
+        return super().draw(rng) + self.shift * np.eye(self.shape[0])
+
+
+class PositiveDefinite(A):
+    """A symmetric positive definite matrix, b @ b.T + n I of a drawn b."""
+
+    def draw(self, rng):
+        b = super().draw(rng)
+        return b @ b.T + self.shape[0] * np.eye(self.shape[0])
+
+
 ELEMENTWISE = "elementwise"
 V, M, W = A((4,)), A((3, 4)), A((4, 3))
 POSITIVE_M = A((3, 4), 0.5, 2.0)
@@ -180,8 +196,8 @@ ROWS = {
     # array primitives
     "np.where": Call("a0 > 0.0", V, A((3, 1))),
     "np.clip": Call(M, A((4,), -1.0, 0.0), A((), 0.2, 1.0)),
-    "np.sum": [Call(V), Call(M), Call(M, 0), Call(M, 1)],
-    "np.mean": [Call(V), Call(M), Call(M, 0), Call(M, 1)],
+    "np.sum": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
+    "np.mean": [Call(V), Call(M), Call(V, -1), Call(M, 0), Call(M, 1)],
     "np.prod": [Call(A((4,), 0.5, 1.5)), Call(A((3, 4), 0.5, 1.5), 1)],
     "np.max": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
     "np.min": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
@@ -227,6 +243,17 @@ ROWS = {
     "np.convolve": Call(A((6,)), A((3,))),
     "np.triu_indices": Uses("triu_sum(a0)", A((4, 4))),
     "np.tril_indices": Uses("tril_sum(a0)", A((4, 4))),
+    # linear algebra (adjoint/primitives/linalg.py)
+    "np.cross": [Call(A((3,)), A((3,))), Call(A((4, 3)), A((4, 3))), Call(A((3,)), A((4, 3)))],
+    "np.kron": [Call(A((3,)), A((2,))), Call(A((2, 3)), A((3, 2)))],
+    "np.linalg.solve": [Call(Conditioned((3, 3)), A((3,))), Call(Conditioned((3, 3)), A((3, 2)))],
+    "np.linalg.inv": Call(Conditioned((3, 3))),
+    "np.linalg.det": Call(Conditioned((3, 3))),
+    "np.linalg.slogdet": Call(Conditioned((3, 3), -2.0, 0.5)),
+    "np.linalg.cholesky": Call(PositiveDefinite((3, 3))),
+    # (more subscripts in tests/test_linalg.py: numba compiles each row on the cpu target)
+    "np.einsum": [Call("'ij,jk->ik'", M, W), Call("'ii->'", A((3, 3))), Call("'bij,bjk->bik'", A((2, 3, 4)), A((2, 4, 3))),
+                  Call("'i,ij,j->'", A((3,)), M, V), Call("'i,j,k,ijk'", A((2,)), A((3,)), V, A((2, 3, 4)))],
 }
 
 HELPERS = '''

@@ -282,8 +282,13 @@ def _is_constant(node, value) -> bool:
 def _matmul_rank(a, b, node, filename):
     ranks = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
     if (a, b) not in ranks:
+        hint = "use rank-1 or rank-2 operands"
+        if 0 in (a, b):         # an argument's rank guessed from the source: a number
+            hint = ("an operand taken for a number may be an array whose rank the source does not show: "
+                    "give the types, adjoint.source(f, types='W=float64[:,:]') or `adjoint show --types`, "
+                    "or use grad(f)(...) / grad(f).source_for(*args), which read them from the arguments")
         raise AdjointTypeError(f"matrix product of ranks {a} and {b} is not supported",
-                           location=locate(node, filename), hint="use rank-1 or rank-2 operands")
+                               location=locate(node, filename), hint=hint)
     return ranks[(a, b)]
 
 
@@ -331,8 +336,14 @@ def _reduction(call, callee, args, types, filename):
 
 
 def _array(call, callee, args, types, filename):
-    inner = call.args[0]
-    return Type("float", 1 if isinstance(inner, (gast.List, gast.Tuple)) else args[0].ndim)
+    return Type("float", _literal_rank(call.args[0], types, filename))
+
+
+def _literal_rank(node, types, filename):
+    """The rank of np.array of `node`: a list's (nested lists', arrays') depth."""
+    if isinstance(node, (gast.List, gast.Tuple)):
+        return 1 + max((_literal_rank(e, types, filename) for e in node.elts), default=0)
+    return type_of(node, types, filename).ndim
 
 
 def _broadcast(call, callee, args, types, filename):
@@ -442,3 +453,55 @@ RESULT_RULES = {
     # unpacking it (`i, j = ...`, the one use validate allows) gives two int[:]
     "index_pair": lambda call, callee, args, types, filename: Type("int", 2),
 }
+
+
+def _ranked(allowed, result, hint):
+    """The result rule of a linear-algebra primitive (primitives/linalg.py) that takes arguments
+    of the ranks in `allowed` only: `result(ranks)` is its result's rank. Other ranks are a type
+    error (which defers code generation to the call when the ranks were guessed)."""
+    def rule(call, callee, args, types, filename):
+        ranks = tuple(a.ndim for a in args)
+        if ranks not in allowed:
+            name = primitives.record_of(callee).spellings[0]
+            raise AdjointTypeError(f"{name} of arguments of rank {', '.join(map(str, ranks))} is not supported",
+                                   location=locate(call, filename), hint=hint)
+        return Type("float", result(ranks))
+    return rule
+
+
+RESULT_RULES.update({
+    "cross": _ranked({(1, 1), (1, 2), (2, 1), (2, 2)}, max, "cross 3-vectors, or the rows of (n, 3) matrices"),
+    "kron": _ranked({(1, 1), (2, 2)}, max, "give both factors rank 1, or both rank 2"),
+    "outer": _ranked({(1, 1)}, lambda ranks: 2, "np.outer of vectors: np.outer(np.ravel(a), b) for a matrix, s * b for a number"),
+    "solve": _ranked({(2, 1), (2, 2)}, lambda ranks: ranks[1], "solve a square matrix against a vector or a matrix"),
+    "square": _ranked({(2,)}, lambda ranks: 2, "pass a square matrix (stacks of matrices are not supported)"),
+    "determinant": _ranked({(2,)}, lambda ranks: 0, "pass a square matrix (stacks of matrices are not supported)"),
+    "slogdet": _ranked({(2,)}, lambda ranks: 1, "pass a square matrix (stacks of matrices are not supported)"),
+})
+
+
+def _einsum(call, callee, args, types, filename):
+    """np.einsum('ij,jk->ik', a, b): of the rank of its output subscripts, each operand of
+    the rank of its own (primitives/linalg.py reads them)."""
+    first = call.args[0] if call.args else None
+    if not (isinstance(first, gast.Constant) and isinstance(first.value, str)) or call.keywords:
+        raise AdjointTypeError("np.einsum is supported with its subscripts as a string literal, and no keywords",
+                               location=locate(call, filename),
+                               hint="write them in the call: np.einsum('ij,j->i', A, x)")
+    try:
+        inputs, output = primitives.linalg.einsum_subscripts(first.value, len(args) - 1)
+    except ValueError as error:
+        raise AdjointTypeError(str(error), location=locate(call, filename),
+                               hint="spell each operand's axes with letters: np.einsum('bij,bjk->bik', a, b)") from None
+    for k, (subscripts, operand) in enumerate(zip(inputs, args[1:])):
+        if len(subscripts) != operand.ndim:
+            raise AdjointTypeError(f"np.einsum operand {k + 1} has rank {operand.ndim}, its subscripts "
+                                   f"{subscripts!r} say {len(subscripts)}", location=locate(call, filename),
+                                   hint="give each operand one letter per axis")
+    if len(args) - 1 > len(primitives.linalg.OPERANDS):
+        raise AdjointTypeError(f"np.einsum of more than {len(primitives.linalg.OPERANDS)} operands is not supported",
+                               location=locate(call, filename), hint="split it into einsums of fewer operands")
+    return Type("float", len(output))
+
+
+RESULT_RULES["einsum"] = _einsum

@@ -12,6 +12,7 @@ import gast
 import numpy as np
 
 from ..ir import annotations, nodes, trees
+from ..primitives.linalg import einsum_helper
 from ..primitives.runtime import (
     AXIS_REDUCTIONS,
     DIFF_AXIS,
@@ -86,6 +87,8 @@ def _own_lowered_statements(fn):
                     isinstance(n, gast.Call) and _lowered_by_callee(n) for n in gast.walk(stmt)):
                 block[k] = nodes.with_fresh_calls(stmt)
 
+KEEPDIMS = {"sum", "mean", "prod", "max", "min", "amax", "amin"}
+
 
 def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
     """Replace numpy calls numba cannot compile (or compiles slowly) by runtime helpers or
@@ -123,6 +126,14 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
                 and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
             return node
+        if annotations.get(node, "callee") is np.linalg.slogdet and len(node.args) == 1:
+            # the pair (sign, logdet) as the float vector its type says (primitives/linalg.py)
+            return annotations.copy_to(nodes.call("np.array", [node]), node)
+        if nodes.dotted(func) == "np.einsum" and node.args and isinstance(node.args[0], gast.Constant):
+            # numba has no einsum: loops written for these subscripts (primitives/linalg.py)
+            name = einsum_helper(node.args[0].value, len(node.args) - 1)
+            used.add(name)
+            return annotations.copy_to(nodes.call(nodes.name(name), node.args[1:]), node)
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                 and func.value.id == LOWERED_MODULE and func.attr == "matmul" and len(node.args) == 2:
             return nodes.binop(node.args[0], "@", node.args[1])
@@ -143,10 +154,24 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
                 return annotations.copy_to(nodes.call(nodes.name(f"_numpy_{func.attr}"), node.args), node)
             return node
         if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
-                and func.value.id == LOWERED_MODULE and func.attr in AXIS_REDUCTIONS):
+                and func.value.id == LOWERED_MODULE and func.attr in KEEPDIMS | set(AXIS_REDUCTIONS)):
             return node
         axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
-        if not axis:
+        if not axis or isinstance(axis[0], gast.Tuple):
+            return node                  # (the user's primal: the adjoint reduces one axis at a time)
+        keep = [k for k in node.keywords if k.arg == "keepdims"]
+        if keep:                         # the user's primal: numba has no keepdims
+            reduced = nodes.call(nodes.clone(func), [node.args[0]],
+                                 [k for k in node.keywords if k.arg not in ("keepdims", "axis")]
+                                 + [nodes.keyword("axis", axis[0])])
+            annotations.copy_to(reduced, node)
+            reduced = lower(reduced)
+            if not (isinstance(keep[0].value, gast.Constant) and keep[0].value.value is True):
+                return reduced
+            expanded = annotations.copy_to(nodes.call("np.expand_dims", [reduced, copy.deepcopy(axis[0])]), node)
+            annotations.set(expanded, "callee", np.expand_dims)
+            return expanded
+        if func.attr not in AXIS_REDUCTIONS:
             return node
         rank = types_of(node.args[0]).ndim
         name = axis_reduction(func.attr, rank)

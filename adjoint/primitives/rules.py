@@ -456,6 +456,10 @@ def sum_axis(x, axis, g):
     return np.broadcast_to(np.expand_dims(g, axis), x.shape), None
 
 
+def sum_axis_of_vector(x, axis, g):
+    return np.full_like(x, g), None                   # numba's np.expand_dims takes no number
+
+
 def sum_all_jvp(x, dx):
     return np.sum(dx)
 
@@ -464,7 +468,7 @@ def sum_axis_jvp(x, axis, dx, daxis):
     return np.sum(dx, axis), None
 
 
-declare("np.sum", vjps=[sum_all, variant(sum_axis, broadcast_view=True)], jvps=[sum_all_jvp, sum_axis_jvp],
+declare("np.sum", vjps=[sum_all, variant(sum_axis_of_vector, ranks=(1,)), variant(sum_axis, broadcast_view=True)], jvps=[sum_all_jvp, sum_axis_jvp],
         result="reduction", value=True)
 
 
@@ -476,6 +480,10 @@ def mean_axis(x, axis, g):
     return np.broadcast_to(np.expand_dims(g, axis) / x.shape[axis], x.shape), None
 
 
+def mean_axis_of_vector(x, axis, g):
+    return np.full_like(x, g / x.size), None
+
+
 def mean_all_jvp(x, dx):
     return np.sum(dx) / x.size
 
@@ -484,7 +492,7 @@ def mean_axis_jvp(x, axis, dx, daxis):
     return np.sum(dx, axis) / x.shape[axis], None
 
 
-declare("np.mean", vjps=[mean_all, variant(mean_axis, broadcast_view=True)], jvps=[mean_all_jvp, mean_axis_jvp],
+declare("np.mean", vjps=[mean_all, variant(mean_axis_of_vector, ranks=(1,)), variant(mean_axis, broadcast_view=True)], jvps=[mean_all_jvp, mean_axis_jvp],
         result="reduction", value=True)
 
 
@@ -579,7 +587,8 @@ def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
-declare("np.outer", vjps=[outer], jvps=[outer_jvp], result="matrix", value=True)
+# of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
+declare("np.outer", vjps=[variant(outer, ranks=(1, 1))], jvps=[outer_jvp], result="outer", value=True)
 
 
 def transpose(x, g):
@@ -1111,3 +1120,7 @@ def _scipy_stats_records():
 
 table.when_imported("scipy.special", _scipy_special_records)
 table.when_imported("scipy.stats", _scipy_stats_records)
+
+
+# the linear-algebra records (np.cross, np.kron, np.einsum, np.linalg.*): a module of their own
+from . import linalg  # noqa: E402,F401

@@ -33,6 +33,9 @@ from .table import numpy_loops
 def source(name: str) -> str:
     if name.startswith("_numpy_"):
         return _numpy_ufunc(name[len("_numpy_"):])
+    if name.startswith("_einsum_"):                   # np.einsum's loops (primitives/linalg.py)
+        from .linalg import einsum_source
+        return einsum_source(name)
     kind, *ranks = name.lstrip("_").split("_")
     if kind == "sum" and ranks[0] == "to":
         return _sum_to(int(ranks[1]), int(ranks[2]))
