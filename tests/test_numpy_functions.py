@@ -318,3 +318,15 @@ def test_special_functions_on_the_cuda_target():
     for k in (0, 1):
         want = [finite_difference(special_of_numbers, (a, 0.7), k) for a in points]
         np.testing.assert_allclose(got[k], want, rtol=1e-6)
+
+
+def tril_of_vector(v):
+    return np.sum(np.tril(v) ** 2)
+
+
+def test_forms_without_a_rule_are_refused_not_misread():
+    """np.tril of a vector makes a matrix, np.sort of a matrix sorts each row: no rule covers
+    them, and the error says so (no gradient of the wrong shape)."""
+    for f, x in ((tril_of_vector, V), (ranked, M)):
+        with pytest.raises(adjoint.AdjointError, match="no derivative rule"):
+            adjoint.grad(f, target="python")(x)

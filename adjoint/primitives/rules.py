@@ -844,7 +844,8 @@ def trace_jvp(x, dx):
     return np.trace(dx)
 
 
-declare("np.trace", vjps=[variant(trace, exact_shape=True)], jvps=[trace_jvp], result="scalar", value=True)
+declare("np.trace", vjps=[variant(trace, ranks=(2,), exact_shape=True)], jvps=[trace_jvp], result="of an array",
+        value=True)
 
 
 # np.diag of a vector makes a matrix, of a matrix takes its diagonal (a rectangular one's too:
@@ -892,7 +893,8 @@ def swapaxes_jvp(x, axis1, axis2, dx, daxis1, daxis2):
 declare("np.swapaxes", vjps=[swapaxes], jvps=[swapaxes_jvp], result="array like")
 
 
-# triangles: the reverse keeps the same triangle of g
+# triangles of a matrix (np.tril of a vector makes one: not differentiated): the reverse keeps
+# the same triangle of g
 def tril(x, g):
     return np.tril(g)
 
@@ -925,10 +927,10 @@ def triu_offset_jvp(x, k, dx, dk):
     return np.triu(dx, k), None
 
 
-declare("np.tril", vjps=[variant(tril, exact_shape=True), variant(tril_offset, exact_shape=True)],
-        jvps=[tril_jvp, tril_offset_jvp], result="like", value=True)
-declare("np.triu", vjps=[variant(triu, exact_shape=True), variant(triu_offset, exact_shape=True)],
-        jvps=[triu_jvp, triu_offset_jvp], result="like", value=True)
+declare("np.tril", vjps=[variant(tril, ranks=(2,), exact_shape=True), variant(tril_offset, ranks=(2,), exact_shape=True)],
+        jvps=[tril_jvp, tril_offset_jvp], result="array like", value=True)
+declare("np.triu", vjps=[variant(triu, ranks=(2,), exact_shape=True), variant(triu_offset, ranks=(2,), exact_shape=True)],
+        jvps=[triu_jvp, triu_offset_jvp], result="array like", value=True)
 
 
 # np.atleast_1d/2d/3d add axes of length 1: the reverse takes them away again
