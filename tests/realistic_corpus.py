@@ -552,6 +552,186 @@ def heat_ftcs_loop(u0, nu, nt):
     return total * dx
 
 
+# Barba's "12 steps to Navier-Stokes" (github:barbagroup/CFDPython), steps 2, 4 and 7: nonlinear
+# convection (the array-operations form `u[1:] = ...` and the loop), Burgers' equation with
+# periodic boundaries, 2-D diffusion with its boundary rows and columns set every step.
+
+def _convection_args(rng, nx=21):
+    x = np.linspace(0.0, 2.0, nx)
+    return 1.0 + np.exp(-((x - 0.6) / 0.25) ** 2) + 0.05 * rng.normal(size=nx), 12, 0.01
+
+
+@program(_convection_args, wrt=(0, 2), style="vectorized", model="nonlinear_convection")
+def convection_nonlinear_vec(u0, nt, dt):
+    dx = 2 / (len(u0) - 1)
+    u = u0.copy()
+    for n in range(nt):
+        un = u.copy()
+        u[1:] = un[1:] - un[1:] * dt / dx * (un[1:] - un[:-1])
+    return np.sum(u ** 2) * dx
+
+
+@program(_convection_args, wrt=(0, 2), style="loop", model="nonlinear_convection")
+def convection_nonlinear_loop(u0, nt, dt):
+    nx = len(u0)
+    dx = 2 / (nx - 1)
+    u = u0.copy()
+    for n in range(nt):
+        un = u.copy()
+        for i in range(1, nx):
+            u[i] = un[i] - un[i] * dt / dx * (un[i] - un[i - 1])
+    total = 0.0
+    for i in range(nx):
+        total += u[i] ** 2
+    return total * dx
+
+
+def _burgers_args(rng, nx=16):
+    x = np.linspace(0.0, 2.0 * np.pi, nx)
+    return 4.0 + np.sin(x) + 0.1 * rng.normal(size=nx), 0.07, 8
+
+
+@program(_burgers_args, wrt=(0, 1), style="loop", model="burgers")
+def burgers_periodic_loop(u0, nu, nt):
+    nx = len(u0)
+    dx = 2 * np.pi / (nx - 1)
+    dt = dx * nu
+    u = u0.copy()
+    for n in range(nt):
+        un = u.copy()
+        for i in range(1, nx - 1):
+            u[i] = un[i] - un[i] * dt / dx * (un[i] - un[i - 1]) + nu * dt / dx ** 2 * \
+                (un[i + 1] - 2 * un[i] + un[i - 1])
+        u[0] = un[0] - un[0] * dt / dx * (un[0] - un[-2]) + nu * dt / dx ** 2 * \
+            (un[1] - 2 * un[0] + un[-2])
+        u[-1] = u[0]
+    return np.sum(u ** 2) * dx
+
+
+def _diffusion_args(rng, nx=7, ny=6):
+    u = np.ones((ny, nx))
+    u[2:4, 2:5] = 2.0
+    return u + 0.1 * rng.normal(size=(ny, nx)), 0.05, 5
+
+
+@program(_diffusion_args, wrt=(0, 1), style="vectorized", model="diffusion_2d")
+def diffusion_2d_vec(u0, nu, nt):
+    dx = 2 / (u0.shape[1] - 1)
+    dy = 2 / (u0.shape[0] - 1)
+    sigma = 0.25
+    dt = sigma * dx * dy / nu
+    u = u0.copy()
+    for n in range(nt + 1):
+        un = u.copy()
+        u[1:-1, 1:-1] = (un[1:-1, 1:-1] +
+                         nu * dt / dx ** 2 * (un[1:-1, 2:] - 2 * un[1:-1, 1:-1] + un[1:-1, 0:-2]) +
+                         nu * dt / dy ** 2 * (un[2:, 1:-1] - 2 * un[1:-1, 1:-1] + un[0:-2, 1:-1]))
+        u[0, :] = 1
+        u[-1, :] = 1
+        u[:, 0] = 1
+        u[:, -1] = 1
+    return np.sum(u ** 3) * dx * dy
+
+
+# Langtangen & Linge, "Finite Difference Computing with PDEs" (github:hplgit/fdm-book),
+# wave1D_u0.py: the 1-D wave equation, leapfrog in time, the special first step, u = 0 at both
+# ends, and the "safe" update of the time levels (u_nm1[:] = u_n; u_n[:] = u); the vectorized
+# solver writes the inner points as one slice.
+
+def _wave_args(rng, nx=11):
+    x = np.linspace(0.0, 1.0, nx)
+    return np.sin(np.pi * x) * (1.0 + 0.1 * rng.normal(size=nx)), 0.6, 9
+
+
+@program(_wave_args, wrt=(0, 1), style="loop", model="wave_equation")
+def wave_leapfrog_loop(I, C, Nt):  # noqa: E741 (the book's name for the initial condition)
+    Nx = len(I) - 1
+    C2 = C ** 2
+    u = np.zeros(Nx + 1)
+    u_n = np.zeros(Nx + 1)
+    u_nm1 = np.zeros(Nx + 1)
+    for i in range(0, Nx + 1):
+        u_n[i] = I[i]
+    for i in range(1, Nx):
+        u[i] = u_n[i] + 0.5 * C2 * (u_n[i - 1] - 2 * u_n[i] + u_n[i + 1])
+    u[0] = 0
+    u[Nx] = 0
+    u_nm1[:] = u_n
+    u_n[:] = u
+    for n in range(1, Nt):
+        for i in range(1, Nx):
+            u[i] = - u_nm1[i] + 2 * u_n[i] + C2 * (u_n[i - 1] - 2 * u_n[i] + u_n[i + 1])
+        u[0] = 0
+        u[Nx] = 0
+        u_nm1[:] = u_n
+        u_n[:] = u
+    return np.sum(u ** 2)
+
+
+@program(_wave_args, wrt=(0, 1), style="vectorized", model="wave_equation")
+def wave_leapfrog_vec(I, C, Nt):  # noqa: E741
+    Nx = len(I) - 1
+    C2 = C ** 2
+    u = np.zeros(Nx + 1)
+    u_n = I.copy()
+    u[1:-1] = u_n[1:-1] + 0.5 * C2 * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+    u[0] = 0
+    u[Nx] = 0
+    u_nm1 = u_n.copy()
+    u_n = u.copy()
+    for n in range(1, Nt):
+        u[1:-1] = - u_nm1[1:-1] + 2 * u_n[1:-1] + C2 * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+        u[0] = 0
+        u[Nx] = 0
+        u_nm1[:] = u_n
+        u_n[:] = u
+    return np.sum(u ** 2)
+
+
+@program(_wave_args, wrt=(0, 1), style="vectorized", model="wave_equation")
+def wave_leapfrog_swap_vec(I, C, Nt):  # noqa: E741
+    # wave1D_u0.py's fast update: the three time levels' arrays change names, none is copied
+    Nx = len(I) - 1
+    C2 = C ** 2
+    u = np.zeros(Nx + 1)
+    u_n = I.copy()
+    u_nm1 = np.zeros(Nx + 1)
+    u[1:-1] = u_n[1:-1] + 0.5 * C2 * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+    u[0] = 0
+    u[Nx] = 0
+    u_nm1, u_n, u = u_n, u, u_nm1
+    for n in range(1, Nt):
+        u[1:-1] = - u_nm1[1:-1] + 2 * u_n[1:-1] + C2 * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+        u[0] = 0
+        u[Nx] = 0
+        u_nm1, u_n, u = u_n, u, u_nm1
+    return np.sum(u_n ** 2)
+
+
+# Fisher-KPP reaction-diffusion, forward Euler with a new array per step (u_new[i] from u[i - 1],
+# u[i], u[i + 1]) and zero-flux ends, as in course notes on explicit finite differences.
+
+def _fisher_args(rng, nx=14):
+    x = np.linspace(0.0, 1.0, nx)
+    return 0.5 * np.exp(-((x - 0.3) / 0.1) ** 2) + 0.02 * rng.uniform(size=nx), 0.8, 0.01
+
+
+@program(_fisher_args, wrt=(0, 1, 2), style="loop", model="fisher_kpp")
+def fisher_kpp_loop(u0, r, D):
+    nx = len(u0)
+    dx = 1.0 / (nx - 1)
+    dt = 0.2 * dx * dx / D
+    u = u0.copy()
+    for step in range(20):
+        u_new = np.zeros(nx)
+        for i in range(1, nx - 1):
+            u_new[i] = u[i] + dt * (D * (u[i + 1] - 2 * u[i] + u[i - 1]) / dx ** 2 + r * u[i] * (1 - u[i]))
+        u_new[0] = u_new[1]
+        u_new[nx - 1] = u_new[nx - 2]
+        u = u_new
+    return np.sum(u) * dx
+
+
 def _grid_args(rng):
     return rng.normal(size=(5, 6)), rng.normal(size=(5, 6)), 0.3
 
@@ -2129,6 +2309,129 @@ def softmax_loss_comprehension(W, X, y, reg):
     S = S - np.max(S, axis=1).reshape(-1, 1)
     losses = np.array([math.log(np.sum(np.exp(S[i]))) - S[i, y[i]] for i in range(X.shape[0])])
     return np.mean(losses) + reg * np.sum(W * W)
+
+
+# =============================================================================================
+# Integrators written with tuple-returning steppers and local functions: a Van der Pol
+# oscillator fitted with RK4 (the stepper of Numerical Recipes' rk4 and scipy-cookbook ODE
+# examples, state as separate scalars), Hamiltonian Monte Carlo's leapfrog (Neal, "MCMC using
+# Hamiltonian dynamics", 2011: `return q, -p`), and logistic regression with the model and its
+# loss as local functions, as in autograd's tutorial examples.
+# =============================================================================================
+
+def _vdp_args(rng, steps=12):
+    return 1.3, 0.5, -0.2, np.sin(np.linspace(0.0, 1.2, steps)) + 0.1 * rng.normal(size=steps)
+
+
+def _vdp_rhs(x, v, mu):
+    return v, mu * (1.0 - x * x) * v - x
+
+
+def _vdp_rk4_step(x, v, mu, h):
+    k1x, k1v = _vdp_rhs(x, v, mu)
+    k2x, k2v = _vdp_rhs(x + 0.5 * h * k1x, v + 0.5 * h * k1v, mu)
+    k3x, k3v = _vdp_rhs(x + 0.5 * h * k2x, v + 0.5 * h * k2v, mu)
+    k4x, k4v = _vdp_rhs(x + h * k3x, v + h * k3v, mu)
+    return (x + h / 6.0 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x),
+            v + h / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v))
+
+
+@program(_vdp_args, wrt=(0, 1, 2), style="loop", model="van_der_pol")
+def van_der_pol_fit_loop(mu, x0, v0, observed):
+    x, v = x0, v0
+    loss = 0.0
+    for k in range(len(observed)):
+        x, v = _vdp_rk4_step(x, v, mu, 0.1)
+        loss += (x - observed[k]) ** 2
+    return loss
+
+
+def _vdp_field(state, mu):
+    x, v = state[0], state[1]
+    return np.array([v, mu * (1.0 - x * x) * v - x])
+
+
+@program(_vdp_args, wrt=(0, 1, 2), style="vectorized", model="van_der_pol")
+def van_der_pol_fit_vec(mu, x0, v0, observed):
+    state = np.array([x0, v0])
+    h = 0.1
+    trajectory = []
+    for k in range(len(observed)):
+        k1 = _vdp_field(state, mu)
+        k2 = _vdp_field(state + 0.5 * h * k1, mu)
+        k3 = _vdp_field(state + 0.5 * h * k2, mu)
+        k4 = _vdp_field(state + h * k3, mu)
+        state = state + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        trajectory.append(state[0])
+    return np.sum((np.array(trajectory) - observed) ** 2)
+
+
+def _hmc_args(rng, d=3):
+    A = rng.normal(size=(d, d))
+    return rng.normal(size=d), rng.normal(size=d), A @ A.T + d * np.eye(d)
+
+
+def _hmc_grad_u(q, precision):
+    return precision @ q
+
+
+def _hmc_leapfrog(q, p, precision, epsilon, steps):
+    p = p - 0.5 * epsilon * _hmc_grad_u(q, precision)
+    for _ in range(steps - 1):
+        q = q + epsilon * p
+        p = p - epsilon * _hmc_grad_u(q, precision)
+    q = q + epsilon * p
+    p = p - 0.5 * epsilon * _hmc_grad_u(q, precision)
+    return q, -p
+
+
+@program(_hmc_args, wrt=(0, 1), style="vectorized", model="hmc")
+def hmc_hamiltonian_vec(q0, p0, precision):
+    q, p = _hmc_leapfrog(q0, p0, precision, 0.05, 8)
+    return 0.5 * q @ precision @ q + 0.5 * p @ p
+
+
+@program(_hmc_args, wrt=(0, 1), style="loop", model="hmc")
+def hmc_hamiltonian_loop(q0, p0, precision):
+    d = len(q0)
+
+    def grad_u(q, i):
+        g = 0.0
+        for j in range(d):
+            g += precision[i, j] * q[j]
+        return g
+
+    q = q0.copy()
+    p = p0.copy()
+    eps = 0.05
+    for step in range(8):
+        for i in range(d):
+            p[i] = p[i] - 0.5 * eps * grad_u(q, i)
+        for i in range(d):
+            q[i] = q[i] + eps * p[i]
+        for i in range(d):
+            p[i] = p[i] - 0.5 * eps * grad_u(q, i)
+    energy = 0.0
+    for i in range(d):
+        energy += 0.5 * p[i] * p[i] + 0.5 * q[i] * grad_u(q, i)
+    return energy
+
+
+def _logistic_nested_args(rng, n=8, d=3):
+    X = rng.normal(size=(n, d))
+    return rng.normal(size=d), X, (rng.uniform(size=n) < 0.5).astype(float)
+
+
+@program(_logistic_nested_args, wrt=(0,), style="vectorized", model="logistic_nested")
+def logistic_local_functions_vec(weights, inputs, targets):
+    def sigmoid(z):
+        return 0.5 * (np.tanh(z / 2.0) + 1.0)
+
+    def predictions(w):
+        return sigmoid(inputs @ w)
+
+    label_probabilities = lambda p: p * targets + (1.0 - p) * (1.0 - targets)  # noqa: E731
+    return -np.sum(np.log(label_probabilities(predictions(weights))))
 
 
 

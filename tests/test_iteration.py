@@ -13,7 +13,7 @@ import pytest
 import adjoint
 from adjoint.analysis.shapes import Type
 from adjoint.pipeline import differentiate
-from tests.conftest import compiled
+from tests.conftest import compiled, needs_cuda
 from tests.oracles import autograd_gradient, finite_difference
 
 RNG = np.random.default_rng(17)
@@ -162,7 +162,36 @@ def early_exit(x):
     return total
 
 
+def l2_over_parameters(W, b):
+    # the regularizer of ML code, over parameters of different ranks
+    reg = 0.0
+    for p in (W, b):
+        reg += np.sum(p ** 2)
+    return reg + math.tanh(np.sum(np.dot(W, b)))
+
+
+def literal_list_of_scalars(a, b):
+    total = 0.0
+    for v in [a, 2.0 * b, a * b]:
+        total += math.sin(v) * v
+    return total + sum(v * v for v in (a, b))
+
+
+def mlp_literal_layers(W1, b1, W2, b2, X):
+    # layers of different shapes in a literal list: each copy of the body its own W, b
+    h = X
+    for W, b in [(W1, b1), (W2, b2)]:
+        h = np.tanh(np.dot(h, W) + b)
+    return np.sum(h ** 2)
+
+
+MLP = (RNG.normal(size=(3, 4)), RNG.normal(size=4), RNG.normal(size=(4, 2)), RNG.normal(size=2),
+       RNG.normal(size=(5, 3)))
+
 LOOPS = [
+    (mlp_literal_layers, MLP, 1), (mlp_literal_layers, MLP, 2),
+    (l2_over_parameters, (M34, W4), 0), (l2_over_parameters, (M34, W4), 1),
+    (literal_list_of_scalars, (0.3, -0.7), 0), (literal_list_of_scalars, (0.3, -0.7), 1),
     (squares, (X5,), 0), (row_norms, (M34, W4), 0), (row_norms, (M34, W4), 1), (nested_rows, (M34,), 0),
     (weighted, (X5,), 0), (weighted_from_one, (X5,), 0), (dot_zip, (X5, W4), 0), (dot_zip, (X5, W4), 1),
     (zip_three, (X5, W5, X5 * 0.5), 1), (enumerate_zip, (X5, W5), 0), (rosen_pairs, (X5,), 0),
@@ -377,9 +406,11 @@ def conditional_comprehension(x, c):
     return sum(v for v in x) if c > 0.0 else 0.0
 
 
-def loop_over_literal(a, b):
+def break_in_literal_loop(a, b):
     total = 0.0
     for v in (a, b):
+        if v > 1.0:
+            break
         total += v * v
     return total
 
@@ -391,13 +422,46 @@ def loop_over_pairs_one_name(x, w):
     return total
 
 
+def loop_with_else(x):
+    total = 0.0
+    for v in x:
+        total += v
+    else:
+        total = total * 2.0
+    return total
+
+
+def writes_into_a_row(X):
+    total = 0.0
+    for row in X:                   # row is a view of X: the write changes X
+        row[0] = 0.0
+        total += np.sum(row * row)
+    return total + np.sum(X)
+
+
+def nested_list(x):
+    return np.sum(np.array([[x[i] * x[j] for j in range(3)] for i in range(3)]))
+
+
+def matrix_in_two_loops(x):
+    # nested_list as its hint says
+    y = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            y[i, j] = x[i] * x[j]
+    return np.sum(y)
+
+
 REJECTED = [
+    (nested_list, "a list comprehension is supported only as the argument of", "y = np.zeros((n, m))"),
+    (loop_with_else, "`else` on a for loop", "set a flag inside the loop instead"),
+    (writes_into_a_row, "`row` and `X` share memory", "np.copy"),
     (list_bound_to_name, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),
     (generator_in_while, "a generator expression in a while condition is not supported", "before the loop"),
     (std_of_list, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),
     (filtered_array, "np.array of a comprehension with several `for`s or an `if`", "y = np.zeros(n)"),
     (conditional_comprehension, "inside `and`, `or` or `a if c else b`", "on the line before"),
-    (loop_over_literal, "a for loop over a literal list, tuple or comprehension", "range(n)"),
+    (break_in_literal_loop, "`break` in a loop over a literal tuple or list", "v = np.array([a, b])"),
     (loop_over_pairs_one_name, "the loop yields 2 values at a time", "for a, b in"),
     (f_string_print, "an f-string in print(...) is not supported", 'print("loss", loss)'),
     (print_with_keyword, "`print(..., end=...)` is not supported", "print(a, b)"),
@@ -431,10 +495,17 @@ def max_in_a_loop(x):
     return total
 
 
-@pytest.mark.parametrize("fn", [ys_in_a_loop, max_in_a_loop])
+@pytest.mark.parametrize("fn", [ys_in_a_loop, max_in_a_loop, matrix_in_two_loops])
 def test_the_hints_rewrites_work(fn):
     got = compiled(fn, 0, "python")(X5)
     np.testing.assert_allclose(got, finite_difference(fn, (X5,), 0), rtol=1e-6, atol=1e-7)
+
+
+@needs_cuda
+def test_a_zip_loop_and_a_generator_sum_run_on_the_cuda_target():
+    for fn, args in ((dot_zip, (X5, W4)), (sum_of_generator, (X5,))):
+        got = adjoint.grad(fn, target="cuda")(*args)
+        np.testing.assert_allclose(got, finite_difference(fn, args, 0), rtol=1e-6, atol=1e-7)
 
 
 # --- cpu ----------------------------------------------------------------------------------------------

@@ -196,8 +196,8 @@ ROWS = {
     # array primitives
     "np.where": Call("a0 > 0.0", V, A((3, 1))),
     "np.clip": Call(M, A((4,), -1.0, 0.0), A((), 0.2, 1.0)),
-    "np.sum": [Call(V), Call(M), Call(M, 0), Call(M, 1)],
-    "np.mean": [Call(V), Call(M), Call(M, 0), Call(M, 1)],
+    "np.sum": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
+    "np.mean": [Call(V), Call(M), Call(V, -1), Call(M, 0), Call(M, 1)],
     "np.prod": [Call(A((4,), 0.5, 1.5)), Call(A((3, 4), 0.5, 1.5), 1)],
     "np.max": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
     "np.min": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],

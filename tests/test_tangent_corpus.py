@@ -24,19 +24,8 @@ from tests.tangent_corpus import BY_NAME, PROGRAMS
 # program -> a substring of the first line of the AdjointError it raises today (python target),
 # grouped by the construct (issue #17's items)
 EXPECTED_REJECTIONS = {
-    # tuples, nested defs (item 7)
-    "passthru_pack": "a tuple value here is not supported",
-    "iterpower_with_nested_def": "unsupported statement: nested function definition (def)",
-    # literal lists and comprehensions (item 8)
-    "test_anf_list": "a list is not a differentiable value",
-    "test_deep_anf_list": "a list is not a differentiable value",
-    "test_list_and_subscript": "a list is not a differentiable value",
-    # a Python list used as a stack (Tangent's own tangent.Stack in the original)
-    "stack_pushing": "a list is not a differentiable value",
-    "useless_stack_ops": "a list is not a differentiable value",
-    "redefining_var_as_list": "a list is not a differentiable value",
-    # numpy functions without a derivative rule
-    "det": "no derivative rule for `np.linalg.det`",
+    # (tuples, nested defs, literal lists and lists used as stacks, items 7 and 8: supported
+    # since; their programs pass)
     # dictionaries: not differentiable values
     "dict_saxpy": "the string index 'c': dictionaries are not differentiable values",
     "nested_dict": "the string index 'j': dictionaries are not differentiable values",

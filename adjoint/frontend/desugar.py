@@ -21,14 +21,17 @@ hand-written one. What it rewrites:
   zip(x, w, ...)` (nested: `enumerate(zip(...))`), `reversed(x)`, `reversed(range(...))`:
   a range loop whose body first binds the targets to element reads. An iterable other than a
   name (or a name the body rebinds) is bound once before the loop, as Python evaluates it once.
+  `for p in (W1, b1, W2)` over a literal tuple or list: the body once per element (they may
+  be arrays of different shapes).
 - `sum(<generator>)`, `np.sum([...])`, `math.fsum`, `np.prod`, `max`, `min`, `np.mean([...])`:
   a loop accumulating into a scalar (a max from -inf); `np.array([e for ...])`: a loop filling a new float array. Comprehension variables
   are renamed where the function uses the name elsewhere (they are local to the comprehension).
   Other comprehensions are an AdjointError with a loop to write instead.
 
-`version_retyped` (run by the pipeline after normalize, when the arguments' types are known)
-renames a name rebound to another rank at the function's top level (`x = np.sum(x)`) into
-versions `x`, `x_2`, ..., since the later stages give each name one type.
+`version_retyped` (run by the pipeline when the analysis finds a name with two types, on the
+normalized tree, whose types are then known) renames a name rebound to another rank at the
+function's top level (`x = np.sum(x)`) into versions `x`, `x_2`, ..., since the later stages
+give each name one type; a function without such a conflict pays nothing for it.
 """
 
 from __future__ import annotations
@@ -154,6 +157,8 @@ class _Desugarer:
     def loop(self, stmt):
         """A `for` over anything but range(...) as a range loop with element reads first."""
         iterable, target = stmt.iter, stmt.target
+        if stmt.orelse:
+            return [stmt]                         # validate rejects the `else`, with its hint
         callee = annotations.get(iterable, "callee")
         if callee is reversed and len(iterable.args) == 1 and not iterable.keywords \
                 and annotations.get(iterable.args[0], "callee") is range and isinstance(target, gast.Name):
@@ -161,6 +166,8 @@ class _Desugarer:
             callee = range
         if callee is range:
             return [self.in_loop(stmt, target.id if isinstance(target, gast.Name) else None)]
+        if isinstance(iterable, (gast.Tuple, gast.List)):
+            return self.unrolled(stmt)
         pre = []
         rebound = {n.id for s in stmt.body for n in trees.walk(s)
                    if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
@@ -173,6 +180,35 @@ class _Desugarer:
         binds = self.bind(target, _instantiate(plan.item, index), stmt)
         loop = nodes.for_(index, _call("range", range, [self.count(plan, iterable)]), binds + stmt.body, stmt)
         return pre + [self.in_loop(loop, index)]
+
+    def unrolled(self, stmt):
+        """`for p in (W1, W2):` over a literal tuple or list: the body once per element, after
+        `p = W1` (the elements may be arrays of different shapes, which one loop cannot hold)."""
+        elements = stmt.iter.elts
+        if any(isinstance(e, gast.Starred) for e in elements):
+            self.fail(stmt.iter, "a for loop over a literal with a starred element is not supported",
+                      "list the elements: for v in (a, b, c)")
+        exits = [n for s in stmt.body for n in _outside_loops(s) if isinstance(n, (gast.Break, gast.Continue))]
+        if exits:
+            self.fail(exits[0], f"`{'break' if isinstance(exits[0], gast.Break) else 'continue'}` in a loop over "
+                                "a literal tuple or list is not supported",
+                      "loop over indices: put the values in an array, v = np.array([a, b]), and "
+                      "`for i in range(len(v)):`")
+        # each copy binds its own version of the target (W, W_2): the elements' shapes differ,
+        # and one name taking several shapes is what the later stages handle least well
+        inside = {id(n) for n in trees.walk(stmt)}
+        elsewhere = {n.id for n in trees.walk(self.tree) if isinstance(n, gast.Name) and id(n) not in inside}
+        own = sorted({n.id for n in trees.walk(stmt.target) if isinstance(n, gast.Name)} - elsewhere)
+        out = []
+        for k, element in enumerate(elements):
+            copy = [nodes.assign_to(nodes.store(stmt.target), element, stmt)] + nodes.clone(stmt.body)
+            if k:
+                versions = {name: self.fresh(f"{name}_{k + 1}") for name in own}
+                for node in (n for s in copy for n in trees.walk(s)):
+                    if isinstance(node, gast.Name) and node.id in versions:
+                        node.id = versions[node.id]
+            out.extend(self.block(copy))
+        return out
 
     def count(self, plan, origin):
         if len(plan.lengths) == 1:
@@ -192,7 +228,8 @@ class _Desugarer:
         if callee in (zip, enumerate, reversed, range) and iterable.keywords and not (
                 callee is enumerate and [k.arg for k in iterable.keywords] == ["start"]):
             self.fail(iterable, f"keyword arguments of {callee.__name__}(...) are not supported",
-                      "pass them by position")
+                      "enumerate(x, start) takes its start by position" if callee is enumerate
+                      else f"call {callee.__name__}(...) without them")
         if callee is zip:
             if not iterable.args:
                 self.fail(iterable, "zip() of nothing", "zip one or more arrays")
@@ -229,7 +266,8 @@ class _Desugarer:
             return _Plan([n], lambda i: inner.item(_located(nodes.binop(
                 nodes.binop(nodes.clone(n), "-", nodes.const(1)), "-", _ref(i)), iterable)))
         if isinstance(iterable, COMPREHENSIONS) or isinstance(iterable, (gast.List, gast.Tuple, gast.Set, gast.Dict)):
-            self.fail(iterable, "a for loop over a literal list, tuple or comprehension is not supported",
+            self.fail(iterable, "a loop over a literal list, tuple or comprehension is supported only as the "
+                                "whole iterable of a for loop",
                       "loop over indices: `for i in range(n):` and compute each value from i")
         if isinstance(iterable, gast.Call) and callee in (dict, list, tuple, set, map, filter):
             self.fail(iterable, f"a for loop over {callee.__name__}(...) is not supported",
@@ -333,6 +371,9 @@ class _Desugarer:
 
     def unsupported(self, comp):
         hint = ARRAY_HINT if isinstance(comp, gast.ListComp) else LOOP_HINT
+        if isinstance(comp.elt, COMPREHENSIONS):
+            hint = ("fill a matrix in two loops: y = np.zeros((n, m)), then `for i in range(n):` "
+                    "and inside it `for j in range(m): y[i, j] = ...`")
         self.fail(comp, f"a {_described(comp)} is supported only as the argument of sum, max, min, "
                         f"np.sum, np.prod, np.mean or np.array (of numbers)", hint)
 
@@ -361,7 +402,7 @@ class _Desugarer:
                 LOOP_HINT if callee not in ARRAY_OF else ARRAY_HINT)
         if callee not in SUMS + ARRAY_OF + (np.mean,):
             return None
-        if isinstance(comp, gast.GeneratorExp) and callee in ARRAY_OF:
+        if callee in ARRAY_OF and (isinstance(comp, gast.GeneratorExp) or isinstance(comp.elt, COMPREHENSIONS)):
             self.unsupported(comp)
         comp = self.renamed_targets(comp)
         generators = comp.generators
@@ -426,6 +467,17 @@ class _Desugarer:
         return comp
 
 
+def _outside_loops(stmt):
+    """The nodes of `stmt` outside any loop nested in it (a break there ends that loop)."""
+    yield stmt
+    if isinstance(stmt, (gast.For, gast.While)):
+        return
+    for field in ("body", "orelse"):
+        for inner in getattr(stmt, field, None) or []:
+            if isinstance(inner, gast.stmt):
+                yield from _outside_loops(inner)
+
+
 def _INDEX(i):
     """The item of range(n) and of enumerate's counter: the index itself."""
     return _ref(i)
@@ -464,10 +516,12 @@ def _constant_int(node):
 
 
 def _located(node, origin):
-    """Expression nodes made here get the position of the user's expression they stand for."""
+    """Expression nodes made here get the position where the user's expression they stand for
+    starts (not its end: messages quoting the text of a node would quote the user's instead)."""
     for expr in trees.walk(node):
         if getattr(expr, "lineno", None) is None and hasattr(origin, "lineno"):
-            gast.copy_location(expr, origin)
+            expr.lineno, expr.col_offset = origin.lineno, origin.col_offset
+            expr.end_lineno = expr.end_col_offset = None
     return node
 
 

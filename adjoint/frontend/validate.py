@@ -1,9 +1,9 @@
 """The one place unsupported user syntax is rejected.
 
-    def f(x):                              f.py:2:11: unsupported syntax: lambda
-        g = lambda t: t * x      ->            g = lambda t: t * x
-        ...                                        ^
-                                           hint: define a named function instead
+    def f(x):                              f.py:2:9: unsupported syntax: dict comprehension
+        g = {k: k * x for k in ks}  ->         g = {k: k * x for k in ks}
+        ...                                        ^^^^^^^^^^^^^^^^^^^^^^
+                                           hint: write an explicit for loop
 
 Returns nothing; raises AdjointError at the first construct outside the supported subset.
 """
@@ -34,9 +34,11 @@ REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var
 CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
 KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve}, "k": {np.triu_indices, np.tril_indices}}
 CONVOLVE_MODES = ("full", "valid", "same")
+LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
+STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
 
 HINTS = {
-    gast.Lambda: "define a named function instead",
+    gast.Lambda: "bind it to a name at the top of the function (sq = lambda v: v * v) and call that",
     gast.ListComp: "write an explicit for loop over range(...)",
     gast.GeneratorExp: "write an explicit for loop over range(...)",
     gast.SetComp: "write an explicit for loop",
@@ -47,12 +49,15 @@ HINTS = {
     gast.Try: "move error handling outside the differentiated function",
     gast.Raise: "check inputs before calling the differentiated function",
     gast.Assert: "check inputs before calling the differentiated function",
-    gast.Global: "pass the value as an argument instead",
-    gast.Nonlocal: "pass the value as an argument instead",
+    gast.Global: "drop it: module-level names are read without `global`; to change one, return "
+                 "the new value and assign it outside the differentiated function",
+    gast.Nonlocal: "drop it: enclosing names are read without `nonlocal`; to change one, return "
+                   "the new value instead",
     gast.Yield: "generators cannot be differentiated; return a value",
     gast.YieldFrom: "generators cannot be differentiated; return a value",
     gast.Await: "async code cannot be differentiated",
-    gast.FunctionDef: "define the helper at module level; adjoint differentiates calls to it",
+    gast.FunctionDef: "define it at the top level of the function's body (not in a loop or branch), "
+                      "or at module level; adjoint inlines calls to it",
     gast.AsyncFunctionDef: "async code cannot be differentiated",
     gast.AsyncFor: "async code cannot be differentiated",
     gast.AsyncWith: "async code cannot be differentiated",
@@ -83,6 +88,9 @@ class _Validator:
                            hint=hint or HINTS.get(type(node)))
 
     def check(self, tree):
+        from .tuples import growth_statements
+        self.growing = growth_statements(tree.body)     # v.append(e) normalize rewrites
+        self.straight = {id(stmt) for stmt in tree.body}  # where a list may serve as a stack
         self.check_body(tree.body, in_loop=False)
 
     def check_body(self, body, in_loop):
@@ -95,6 +103,19 @@ class _Validator:
                 return                                            # a stray string or number
             if isinstance(stmt.value, gast.Call) and any(k.arg == "out" for k in stmt.value.keywords):
                 self.check_call(stmt.value)                       # np.exp(x, out=y): says why
+            call = stmt.value
+            if id(stmt) in self.growing:
+                return
+            if id(stmt) in self.straight and _list_method(call) in STACK_METHODS:
+                for arg in call.args:                     # stack.append(a): normalize's (tuples.py)
+                    self.check_expression(arg)
+                return
+            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+                    and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
+                owner = self.text(call.func.value)
+                self.fail(stmt, f"changing a list in place (`{owner}.{call.func.attr}(...)`) is not supported",
+                          f"preallocate an array and write its elements: {owner} = np.zeros(n), "
+                          f"then {owner}[k] = ...")
             if isinstance(stmt.value, gast.Call) and annotations.get(stmt.value, "callee") is print:
                 return self.check_print(stmt.value)               # the primal prints; the gradient not
             if isinstance(stmt.value, (gast.Yield, gast.YieldFrom, gast.Await)):
@@ -156,7 +177,9 @@ class _Validator:
     def check_target(self, target):
         if isinstance(target, gast.Name):
             return
-        if isinstance(target, gast.Tuple) and all(isinstance(e, gast.Name) for e in target.elts):
+        if isinstance(target, gast.Tuple):          # a, (b, c), x[i] = ...: normalize unpacks
+            for elt in target.elts:
+                self.check_target(elt)
             return
         if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
             return
@@ -170,13 +193,9 @@ class _Validator:
                   "assign to a name, a tuple of names or an array element (y[i] = ...)")
 
     def check_expression(self, expr):
-        allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
-        rows = set()                 # the lists inside them
-        allowed_constants = set()    # `...` in an index, np.convolve's mode (checked by check_call)
-        for node in trees.walk(expr):
-            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.array:
-                allowed_lists.update(id(a) for a in node.args)
-                rows.update(id(e) for a in node.args if isinstance(a, gast.List) for e in a.elts)
+        allowed_constants = set()    # `...` in an index, np.convolve's mode, np.einsum's subscripts
+        popped = set()               # stack.pop(): normalize's (tuples.py)
+        for node in trees.walk(expr):       # (lists and tuples: normalize takes them apart, tuples.py)
             if isinstance(node, gast.Subscript):
                 index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
                 allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
@@ -186,9 +205,10 @@ class _Validator:
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/linalg.py)
-            if isinstance(node, gast.List) and id(node) not in allowed_lists:
-                self.fail(node, "a list is not a differentiable value", self.list_hint(node, id(node) in rows))
-            if isinstance(node, CONTEXTS + OPERATORS):
+            if isinstance(node, CONTEXTS + OPERATORS) or id(node) in popped:
+                continue
+            if isinstance(node, gast.Call) and _list_method(node) == "pop":
+                popped |= {id(node.func), id(node.func.value)}
                 continue
             if not isinstance(node, EXPRESSIONS):
                 self.fail(node, f"unsupported syntax: {_describe(node)}")
@@ -210,9 +230,9 @@ class _Validator:
 
     def fail_constant(self, node, expr):
         value = node.value
-        if value is Ellipsis:
-            self.fail(node, "`...` in an index is not supported",
-                      "write one `:` per axis instead: X[:, :, 0] for an array of rank 3")
+        if value is Ellipsis:                                   # (in an index it is allowed)
+            self.fail(node, "`...` is not a value outside an index",
+                      "use it only inside an index, X[..., 0], or write the value itself")
         if isinstance(value, str) and any(isinstance(n, gast.Subscript) and n.slice is node
                                           for n in trees.walk(expr)):
             self.fail(node, f"the string index {value!r}: dictionaries are not differentiable values",
@@ -331,7 +351,8 @@ class _Validator:
         spelled = self.text(call.func)
         if callee not in CHAINED:
             self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
-                      "reshape the array so that one axis holds the reduced ones")
+                      f"reshape the array so that one axis holds the reduced ones: "
+                      f"{spelled}(np.reshape(x, (-1, x.shape[-1])), axis=0) reduces all but the last")
         if None in axes or not axes:
             self.fail(value, "the axes in a tuple must be integers as written",
                       f"write them out: {spelled}(x, axis=(0, 1))")
@@ -355,8 +376,19 @@ def _is_python_function(obj) -> bool:
     """A plain Python function normalize will inline: not numpy's own (np.triu_indices is
     Python code, but a call of numpy, never a user helper to look into)."""
     import types
-    return isinstance(obj, types.FunctionType) \
+
+    from .parse import LocalFunction
+    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
         and not (getattr(obj, "__module__", "") or "").startswith("numpy")
+
+
+def _list_method(call) -> str | None:
+    """`append` of `v.append(e)` (a method of a name the resolver did not resolve), else None."""
+    if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+            and isinstance(call.func.value, gast.Name) and not annotations.has(call, "callee") \
+            and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
+        return call.func.attr
+    return None
 
 
 def _is_module_attribute(node) -> bool:

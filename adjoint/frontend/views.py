@@ -41,6 +41,9 @@ def _may_write_in_place(tree) -> bool:
         if isinstance(stmt, gast.AugAssign) or (
                 isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)):
             return True
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
+                and _subscripts_in(stmt.targets[0]):
+            return True
     return any(isinstance(node, gast.Call) and _is_python_function(annotations.get(node, "callee"))
                for node in trees.walk_branches(tree))
 
@@ -61,12 +64,13 @@ def _may_write_in_place(tree) -> bool:
 # supported calls whose result may be (a view of) their first argument
 VIEW_CALLS = {np.transpose, np.reshape, np.ravel, np.ascontiguousarray, np.asarray,
               np.broadcast_to, np.diagonal, np.squeeze, np.expand_dims, np.atleast_1d,
-              np.atleast_2d, np.swapaxes, np.moveaxis}
+              np.atleast_2d, np.atleast_3d, np.swapaxes, np.moveaxis, np.flip}
 _SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, math.trunc}
 # numpy reductions to a scalar that no record declares: adjoint.rule may make them callable
 _REDUCTIONS_WITHOUT_RECORDS = frozenset({np.vdot})
 _SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
-              np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort}
+              np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort,
+              np.roll, np.flip, np.tril, np.triu, np.diff}
 _MATMUL_RANKS = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
 _OPERATOR_TEXT = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**",
                   gast.Mod: "%", gast.FloorDiv: "//", gast.MatMult: "@"}
@@ -316,7 +320,7 @@ class _SharedMemory:
             return self.summaries[callee]
         from .parse import parse
         if callee in self.inlining:
-            every = set(range(callee.__code__.co_argcount))
+            every = set(range(len(parse(callee).args)))
             return every, set(), every
         from .desugar import desugar
         try:
@@ -348,6 +352,10 @@ class _SharedMemory:
             elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name) \
                     and self.may_be_array(target):
                 yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id, stmt)
+            elif isinstance(target, gast.Tuple):                # s[i], s[i + 1] = ...
+                for element in _subscripts_in(target):
+                    name = element.value.id
+                    yield _Write(element, set(self.roots.get(name, {name})), name, stmt)
             calls = trees.walk(stmt) if self.calls_helpers else ()
             for call in (n for n in calls if isinstance(n, gast.Call)
                          and _is_python_function(annotations.get(n, "callee"))):
@@ -530,6 +538,17 @@ def _statements(body):
             inner = getattr(stmt, field, None)
             if isinstance(inner, list) and inner and isinstance(inner[0], gast.stmt):
                 yield from _statements(inner)
+
+
+def _subscripts_in(target) -> list:
+    """The element and slice stores of a tuple target (`s[i], s[i + 1] = ...`)."""
+    found = []
+    for element in target.elts:
+        if isinstance(element, gast.Tuple):
+            found += _subscripts_in(element)
+        elif isinstance(element, gast.Subscript) and isinstance(element.value, gast.Name):
+            found.append(element)
+    return found
 
 
 def _names(target) -> set:
