@@ -90,3 +90,31 @@ def test_a_process_pool_computes_gradients_in_other_processes():
         got = list(pool.map(_gradient_at, [(g, x) for x in points]))
     for x, row in zip(points, got):
         np.testing.assert_allclose(row, finite_difference(rosen, (x,), 0), rtol=1e-6)
+
+
+def passes_on(W, b):
+    return np.sum(np.tanh(_layer(W, b)))
+
+
+def _layer(W, b):
+    return W @ b
+
+
+@pytest.mark.parametrize("types", ["W=float64[:,:], b=float64[:]",
+                                   {"W": "float64[:,:]", "b": "float64[:]"},
+                                   {"W": np.ones((2, 3)), "b": np.ones(3)}])
+def test_source_takes_the_argument_types_as_the_cli_does(types):
+    text = adjoint.source(passes_on, types=types)
+    assert "def grad_passes_on(W, b):" in text
+    namespace = {}
+    exec(compile(text, "<generated>", "exec"), namespace)
+    W, b = np.arange(6.0).reshape(2, 3) / 7.0, np.array([0.3, -0.2, 0.5])
+    np.testing.assert_allclose(namespace["grad_passes_on"](W, b), finite_difference(passes_on, (W, b), 0),
+                               rtol=1e-6)
+
+
+def test_source_says_which_types_it_cannot_read():
+    with pytest.raises(adjoint.AdjointArgumentError, match="not a parameter"):
+        adjoint.source(passes_on, types={"V": "float64"})
+    with pytest.raises(adjoint.AdjointArgumentError, match="cannot read the type"):
+        adjoint.source(passes_on, types="W=matrix")

@@ -282,8 +282,13 @@ def _is_constant(node, value) -> bool:
 def _matmul_rank(a, b, node, filename):
     ranks = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
     if (a, b) not in ranks:
+        hint = "use rank-1 or rank-2 operands"
+        if 0 in (a, b):         # an argument's rank guessed from the source: a number
+            hint = ("an operand taken for a number may be an array whose rank the source does not show: "
+                    "give the types, adjoint.source(f, types='W=float64[:,:]') or `adjoint show --types`, "
+                    "or use grad(f)(...) / grad(f).source_for(*args), which read them from the arguments")
         raise AdjointTypeError(f"matrix product of ranks {a} and {b} is not supported",
-                           location=locate(node, filename), hint="use rank-1 or rank-2 operands")
+                               location=locate(node, filename), hint=hint)
     return ranks[(a, b)]
 
 

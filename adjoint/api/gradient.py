@@ -32,6 +32,7 @@ from .arguments import (
     precision_of,
     reject_aliasing,
     same_types,
+    signature_of_types,
     written_arguments,
 )
 from .failures import is_numba_error, located_error_class, summary, traceback_lines
@@ -612,6 +613,12 @@ def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=N
     return GradientFunction(fn, **options)
 
 
-def source(fn, wrt=0, *, comments=True) -> str:
-    """The emitted gradient module of `fn`, as text."""
-    return differentiate(fn, wrt=wrt, comments=comments).source
+def source(fn, wrt=0, *, comments=True, types=None) -> str:
+    """The emitted gradient module of `fn`, as text.
+
+    types: the argument types to generate it for, where the source does not tell them (an
+    argument only ever passed on is taken for a float): "W=float64[:,:], n=int64" as the
+    CLI's --types, a dict {"W": "float64[:,:]"}, or example values {"W": np.ones((3, 2))}.
+    (`grad(f).source_for(*args)` gives the code generated for a call's arguments.)"""
+    fn = getattr(fn, "__adjoint_function__", fn)
+    return differentiate(fn, wrt=wrt, comments=comments, signature=signature_of_types(types, fn)).source

@@ -272,6 +272,15 @@ class _Reverse:
         (a row, a slice, a mask: y[i] of a matrix, y[1:-1]) is kept as a copy."""
         target, value = stmt.targets[0], stmt.value
         array = target.value.id
+        components = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
+        if isinstance(value, gast.Name) and value.id in self.a.active \
+                and any(self.index_letter(c) == "a" for c in components):
+            # a repeated index keeps only its last value: every other occurrence's value has
+            # no effect, which `s_v += s_y[index]` would not know
+            raise AdjointError("differentiating a write through an integer index array is not supported",
+                               location=locate(stmt, self.filename), stage="reverse",
+                               hint="write the elements in a loop (for k in range(len(rows)): "
+                                    "y[rows[k]] = v[k]), or index with a boolean mask")
         region = nodes.subscript(array, nodes.clone(target.slice))
         old = self.namer.fresh(array + "_old")
         written = self.type(target)

@@ -425,8 +425,9 @@ def _listed(value):
 def _shape_may_change(loop, name, types) -> bool:
     """Whether an iteration may leave the array `name` with another shape than it found
     (crr's `values = disc * (p * values[1:i + 1] + ...)`): what a binding of it in the loop is
-    made from is not of one shape in every iteration, or takes part of an array (a slice
-    other than `:`) or calls a function that changes shapes (np.concatenate, ...)."""
+    made from is not of one shape in every iteration, or the loop takes part (a slice other
+    than `:`) of it or of an array computed from it, or passes one to a function that changes
+    shapes (np.concatenate, ...)."""
     definitions, bindings = {}, {}
     for node in nodes.walk(loop):
         for written in nodes.written_names(node):
@@ -437,21 +438,27 @@ def _shape_may_change(loop, name, types) -> bool:
     own = nodes.written_by(loop)
     invariance = _Invariance(definitions, single, own, types, assumed={name})
     values = [d.value for d in definitions.get(name, [])]
+    if not values:
+        return False                    # written in place only: its shape stays
     if not all(invariance.shape(v) for v in values):
         return True
-    seen = {name}
-    while values:                       # what the bindings are made from, within the iteration
-        value = values.pop()
+    derived, grew = {name}, True        # the loop's names computed from `name`
+    while grew:
+        grew = False
+        for v, ds in definitions.items():
+            if v not in derived and any(nodes.loads_in(d.value) & derived for d in ds):
+                derived.add(v)
+                grew = True
+    for value in (d.value for v in derived for d in definitions.get(v, [])):
         for node in nodes.walk(value):
-            if isinstance(node, gast.Subscript) and any(
-                    isinstance(part, gast.Slice) and (part.lower, part.upper, part.step) != (None, None, None)
-                    for part in (node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice])):
+            if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
+                    and node.value.id in derived and any(
+                        isinstance(part, gast.Slice) and (part.lower, part.upper, part.step) != (None, None, None)
+                        for part in (node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice])):
                 return True
-            if isinstance(node, gast.Call) and nodes.dotted(node.func) in RESHAPING:
+            if isinstance(node, gast.Call) and nodes.dotted(node.func) in RESHAPING \
+                    and any(nodes.loads_in(a) & derived for a in node.args):
                 return True
-            if isinstance(node, gast.Name) and node.id in own and node.id not in seen:
-                seen.add(node.id)
-                values += [d.value for d in definitions.get(node.id, [])]
     return False
 
 

@@ -26,25 +26,6 @@ def _numpy_log(x):
     return out
 
 
-def _record_rows_1(tape, rows, k, v):
-    """Push iteration k's v (its shape changes from one iteration to the next)."""
-    top = 0
-    if k > 0:
-        top = rows[k - 1, 0] + rows[k - 1, 1]
-    while top + v.size > tape.shape[0]:
-        tape = np.concatenate((tape, np.empty_like(tape)))
-    rows[k, 0] = top
-    rows[k, 1] = v.shape[0]
-    tape[top:top + v.size] = np.ascontiguousarray(v).ravel()
-    return tape
-
-
-def _row_1(tape, rows, k):
-    """Iteration k's array from a tape of _record_rows."""
-    start = rows[k, 0]
-    return tape[start:start + rows[k, 1]].copy().reshape((rows[k, 1],))
-
-
 def _sum_to_1_1(g, shape):
     """Sum a broadcast rank-1 sensitivity back to a rank-1 shape."""
     g0 = g
@@ -72,10 +53,9 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     t_3 = alphas.shape
     K = t_3[0]
     best = np.full(n, -1e+300)
-    tape_best = np.empty(16, best.dtype)
-    rows_best = np.empty((K, 2), np.int64)
+    tape_best = np.empty((K, best.shape[0]), best.dtype)
     for k in range(K):
-        tape_best = _record_rows_1(tape_best, rows_best, k, best)
+        tape_best[k] = best
         gmm_main_term_Q = np.zeros((d, d))
         gmm_main_term_idx = d
         for gmm_main_term_j in range(d):
@@ -332,7 +312,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             s_19 = 0.0
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
-        best = _row_1(tape_best, rows_best, k)
+        best = tape_best[k].copy()
         # Replay the iteration: recompute what its reverse reads.
         gmm_main_term_Q = np.zeros((d, d))
         s_gmm_main_term_Q[:] = 0.0
