@@ -163,6 +163,55 @@ def shrinking_matrix(A):
     return np.sum(M)
 
 
+# -- loops with exits, nested loops, branches, rank 3, a mask that moves, augmented slices ------
+
+def while_slice(x):
+    y = x.copy()
+    k = 0
+    while k < 4:
+        y[1:] = y[1:] * 0.9 + y[:-1] * x[1:]
+        k += 1
+    return np.sum(y ** 2)
+def break_region(x):
+    y = x.copy()
+    for k in range(10):
+        y[::2] = np.sin(y[::2]) + x[::2]
+        if np.sum(y) > 3.0:
+            break
+    return np.sum(y ** 2)
+def nested_rows(A):
+    B = A.copy()
+    for t in range(3):
+        for i in range(1, B.shape[0]):
+            B[i] = B[i] * B[i - 1] + A[i]
+    return np.sum(B)
+def branch_write(x):
+    y = np.zeros((3, len(x)))
+    for k in range(3):
+        if k % 2 == 0:
+            y[k] = x * k
+        else:
+            y[k, 1:] = x[1:] * y[k - 1, :-1]
+    return np.sum(y ** 2)
+def cube(x):
+    T = np.ones((2, 3, len(x)))
+    for k in range(3):
+        T[:, k] = T[:, k - 1] * x
+        T[1, :, 0] += x[k]
+    return np.sum(T ** 2)
+def moving_mask(x, thresholds):
+    y = x.copy()
+    for k in range(3):
+        m = thresholds > k * 0.3
+        y[m] = y[m] * x[m] + 1.0
+    return np.sum(y)
+def aug_slice(x):
+    u = x.copy()
+    for k in range(3):
+        u[1:-1] += 0.1 * (u[2:] - 2 * u[1:-1] + u[:-2])
+        u[:, ] -= 0.01 * u
+    return np.sum(u ** 2)
+
 def _vector(rng, n=6):
     return rng.normal(size=n)
 
@@ -186,6 +235,13 @@ CASES = [
     (relu_by_mask, lambda r: (_vector(r),), (0,)),
     (shrinking, lambda r: (_vector(r), 0.3), (0, 1)),
     (shrinking_matrix, lambda r: (r.normal(size=(4, 4)) * 0.5,), (0,)),
+    (while_slice, lambda r: (_vector(r) * 0.5,), (0,)),
+    (break_region, lambda r: (_vector(r) * 0.5,), (0,)),
+    (nested_rows, lambda r: (r.normal(size=(3, 4)) * 0.5,), (0,)),
+    (branch_write, lambda r: (_vector(r) * 0.5,), (0,)),
+    (cube, lambda r: (_vector(r, 4),), (0,)),
+    (moving_mask, lambda r: (_vector(r) * 0.5, r.uniform(size=6)), (0,)),
+    (aug_slice, lambda r: (_vector(r) * 0.5,), (0,)),
 ]
 
 
