@@ -422,3 +422,16 @@ def test_forward_mode_matches_finite_differences(fn, build, wrt):
     _value, tangent = adjoint.jvp(fn, wrt=k, target="python")(*args, direction)
     want = np.sum(finite_difference(fn, args, k) * direction)
     np.testing.assert_allclose(tangent, want, **fd_tolerance(fn(*args), 1e-5))
+
+
+def vector_into_element(x, A):
+    y = np.zeros(3)
+    for i in range(3):
+        y[i] = A @ x
+    return np.sum(y)
+
+
+def test_a_value_of_more_axes_than_the_part_written_is_a_located_type_error():
+    with pytest.raises(adjoint.AdjointError, match="assigning an array of rank 1 to an element of `y`") as caught:
+        adjoint.grad(vector_into_element, target="python")(np.ones(3), np.ones((3, 3)))
+    assert "y[i] = A @ x" in str(caught.value)
