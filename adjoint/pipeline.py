@@ -35,7 +35,7 @@ from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
-from .lower.for_numba import lower_for_numba
+from .lower.for_numba import lower_for_numba, needs_lowering
 from .optimize.passes import optimize
 from .options import Options
 from .primitives import runtime
@@ -244,8 +244,6 @@ def _validate(run):
 def _normalize(run):
     run.namer = Namer(_user_names(run.parsed.tree))
     run.normalized = normalize(run.parsed, run.namer)
-    run.normalized = version_retyped(run.normalized, run.signature, tuple(map(run.parsed.emitted, run.wrt)),
-                                     run.namer, run.parsed.filename)
     if os.environ.get("ADJOINT_CHECK_GRAMMAR") == "1":
         _check_grammar(run.normalized)
 
@@ -255,6 +253,12 @@ def _analyze(run):
     try:
         run.analysis = analyze(run.normalized, wrt, run.signature, parsed.filename)
     except AdjointTypeError:
+        # `x = np.sum(x)`: a name rebound to another rank becomes versions x, x_2 (desugar.py)
+        versioned = version_retyped(run.normalized, run.signature, wrt, run.namer, parsed.filename)
+        if versioned is not run.normalized:
+            run.normalized = versioned
+            run.analysis = analyze(run.normalized, wrt, run.signature, parsed.filename)
+            return
         # types the call may still fix; a write through a view is wrong whatever they are
         guessed = {**shapes.default_signature(run.normalized, wrt), **(run.signature or {})}
         check_views(parsed, {parsed.user(a): guessed[a] for a in parsed.args if a in guessed})
@@ -298,7 +302,7 @@ def _lower(run):
     wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
     run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())
     primal = run.parsed.tree
-    if runtime.LOWERED_MODULE in nodes.loads_in(primal):     # it rewrites np calls in place
+    if needs_lowering(primal):           # it rewrites np calls (and scipy's) in place
         run.primal_tree = nodes.clone(primal)
         run.primal_helpers = _helper_trees(lower_for_numba(run.primal_tree,
                                                            lambda node: _rank_in_primal(node, analysis)))

@@ -2434,5 +2434,187 @@ def logistic_local_functions_vec(weights, inputs, targets):
     return -np.sum(np.log(label_probabilities(predictions(weights))))
 
 
+
+# =============================================================================================
+# Linear algebra (issue #17, "NumPy and math functions"): Gaussian process regression as
+# Rasmussen & Williams, "Gaussian Processes for Machine Learning", Algorithm 2.1, writes it
+# and scikit-learn's GaussianProcessRegressor.log_marginal_likelihood computes it (cholesky,
+# triangular solves, the log-diagonal of L); ridge regression by the normal equations (the
+# textbook np.linalg.solve of X^T X + lam I); the multivariate normal log-density in the form
+# of scipy.stats.multivariate_normal (slogdet, solve) and in einsum form, as numpy mixture-model
+# code writes the Mahalanobis term; a Kalman filter's innovation likelihood as statsmodels and
+# filterpy write it (inv, slogdet, solve per step); the rigid-body Euler equations with
+# np.cross, and a batched matrix product with np.einsum.
+# =============================================================================================
+
+def _gp_args(rng, n=7, d=2):
+    X = rng.uniform(-2.0, 2.0, size=(n, d))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.normal(size=n)
+    return np.array([0.2, -0.1, -1.5]), X, y
+
+
+def _rbf_kernel(X, log_ell, log_sf):
+    sqdist = np.sum(X ** 2, 1).reshape(-1, 1) + np.sum(X ** 2, 1) - 2.0 * X @ X.T
+    return np.exp(2.0 * log_sf) * np.exp(-0.5 * sqdist / np.exp(2.0 * log_ell))
+
+
+@program(_gp_args, wrt=(0, 1), style="vectorized", model="gp_marginal_likelihood")
+def gp_nll_cholesky(theta, X, y):
+    # Algorithm 2.1: L = cholesky(K + sn^2 I), alpha = L^T \ (L \ y)
+    n = X.shape[0]
+    K = _rbf_kernel(X, theta[0], theta[1]) + np.exp(2.0 * theta[2]) * np.eye(n)
+    L = np.linalg.cholesky(K)
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(L))) + 0.5 * n * np.log(2.0 * np.pi)
+
+
+@program(_gp_args, wrt=(0, 1), style="vectorized", model="gp_marginal_likelihood")
+def gp_nll_slogdet(theta, X, y):
+    # the same from one solve and slogdet, as tutorials without cholesky write it
+    n = X.shape[0]
+    K = _rbf_kernel(X, theta[0], theta[1]) + np.exp(2.0 * theta[2]) * np.eye(n)
+    sign, logdet = np.linalg.slogdet(K)
+    return 0.5 * y @ np.linalg.solve(K, y) + 0.5 * logdet + 0.5 * n * np.log(2.0 * np.pi)
+
+
+def _ridge_args(rng, n=12, d=3):
+    X = rng.normal(size=(n, d))
+    y = X @ rng.normal(size=d) + 0.1 * rng.normal(size=n)
+    Xv = rng.normal(size=(5, d))
+    yv = Xv @ rng.normal(size=d)
+    return -1.0, X, y, Xv, yv
+
+
+@program(_ridge_args, wrt=(0, 1, 2), style="vectorized", model="ridge_normal_equations")
+def ridge_validation_loss(log_lam, X, y, Xv, yv):
+    # the ridge solution by the normal equations, scored on held-out data (hyperparameter
+    # gradients of the bilevel problem)
+    d = X.shape[1]
+    w = np.linalg.solve(X.T @ X + np.exp(log_lam) * np.eye(d), X.T @ y)
+    r = Xv @ w - yv
+    return np.dot(r, r) / len(yv)
+
+
+@program(_ridge_args, wrt=(0, 1, 2), style="vectorized", model="ridge_normal_equations")
+def ridge_validation_loss_inv(log_lam, X, y, Xv, yv):
+    # the same through the explicit inverse, as in many lecture notes: w = (X^T X + lam I)^-1 X^T y
+    A = np.linalg.inv(np.dot(X.T, X) + np.exp(log_lam) * np.identity(X.shape[1]))
+    w = np.dot(A, np.dot(X.T, y))
+    return np.mean((np.dot(Xv, w) - yv) ** 2)
+
+
+def _mvn_args(rng, n=6, d=3):
+    B = rng.normal(scale=0.5, size=(d, d))
+    return rng.normal(size=d), B, rng.normal(size=(n, d))
+
+
+@program(_mvn_args, wrt=(0, 1), style="vectorized", model="mvn_log_density")
+def mvn_logpdf_sum(mu, B, X):
+    # scipy.stats.multivariate_normal.logpdf summed over the rows, S = B B^T + I
+    d = X.shape[1]
+    S = B @ B.T + np.eye(d)
+    diff = X - mu
+    sign, logdet = np.linalg.slogdet(S)
+    maha = np.sum(diff * np.linalg.solve(S, diff.T).T, axis=1)
+    return np.sum(-0.5 * (d * np.log(2.0 * np.pi) + logdet + maha))
+
+
+@program(_mvn_args, wrt=(0, 1), style="vectorized", model="mvn_log_density")
+def mvn_logpdf_einsum(mu, B, X):
+    # the Mahalanobis term as mixture-model code writes it: einsum('ni,ij,nj->n', ...)
+    d = X.shape[1]
+    S = B @ B.T + np.eye(d)
+    diff = X - mu
+    maha = np.einsum('ni,ij,nj->n', diff, np.linalg.inv(S), diff)
+    return np.sum(-0.5 * (d * np.log(2.0 * np.pi) + np.log(np.linalg.det(S)) + maha))
+
+
+@program(_mvn_args, wrt=(0, 1), style="loop", model="mvn_log_density")
+def mvn_logpdf_rows(mu, B, X):
+    # one row at a time, the precision's Cholesky factor applied by a solve per row
+    d = X.shape[1]
+    L = np.linalg.cholesky(B @ B.T + np.eye(d))
+    half_logdet = np.sum(np.log(np.diag(L)))
+    total = 0.0
+    for i in range(X.shape[0]):
+        z = np.linalg.solve(L, X[i] - mu)
+        total += -0.5 * np.dot(z, z) - half_logdet - 0.5 * d * np.log(2.0 * np.pi)
+    return total
+
+
+def _kalman2_args(rng, T=6):
+    F = np.array([[1.0, 1.0], [0.0, 1.0]])
+    H = np.array([[1.0, 0.0]])
+    zs = np.cumsum(rng.normal(size=T)).reshape(T, 1)
+    return np.array([-1.0, -0.5]), F, H, zs
+
+
+@program(_kalman2_args, wrt=(0,), style="loop", model="kalman_matrix_likelihood")
+def kalman_innovations_loglik(log_noise, F, H, zs):
+    # filterpy's predict/update with matrices: S = H P H^T + R, K = P H^T S^-1, and the
+    # innovation log-likelihood -0.5 (log|S| + y^T S^-1 y) of statsmodels
+    Q = np.exp(log_noise[0]) * np.eye(2)
+    R = np.exp(log_noise[1]) * np.eye(1)
+    x = np.zeros(2)
+    P = np.eye(2)
+    ll = 0.0
+    for t in range(zs.shape[0]):
+        x = F @ x
+        P = F @ P @ F.T + Q
+        y = zs[t] - H @ x
+        S = H @ P @ H.T + R
+        K = P @ H.T @ np.linalg.inv(S)
+        x = x + K @ y
+        P = (np.eye(2) - K @ H) @ P
+        sign, logdet = np.linalg.slogdet(S)
+        ll += -0.5 * (logdet + y @ np.linalg.solve(S, y))
+    return ll
+
+
+def _rigid_args(rng, steps=20):
+    inertia = np.array([1.0, 2.0, 3.0])
+    return rng.normal(size=3), np.diag(inertia), 0.01, steps
+
+
+@program(_rigid_args, wrt=(0, 1), style="loop", model="rigid_body_euler")
+def rigid_body_spin(omega0, J, dt, steps):
+    # torque-free Euler equations J dw/dt = -w x (J w) (J: the inertia tensor), explicit
+    # steps; the kinetic energy and the final angular momentum's first component
+    w = omega0
+    for k in range(steps):
+        dw = np.linalg.solve(J, -np.cross(w, J @ w))
+        w = w + dt * dw
+    L = J @ w
+    return 0.5 * np.dot(w, L) + L[0] ** 2
+
+
+def _bmm_args(rng, b=3, n=4, d=2):
+    return rng.normal(size=(b, n, d)), rng.normal(size=(b, n, d)), rng.normal(size=(b, n, d))
+
+
+@program(_bmm_args, wrt=(0, 1, 2), style="vectorized", model="batched_attention_einsum")
+def attention_einsum(Q, K, V):
+    # scaled dot-product attention over a batch, in einsum form
+    scores = np.einsum('bqd,bkd->bqk', Q, K) / np.sqrt(Q.shape[2])
+    weights = np.exp(scores - np.max(scores, axis=2, keepdims=True))
+    weights = weights / np.sum(weights, axis=2, keepdims=True)
+    out = np.einsum('bqk,bkd->bqd', weights, V)
+    return np.sum(out ** 2)
+
+
+def _ntn_args(rng, n=5, d=3, k=2):
+    return (rng.normal(scale=0.5, size=(k, d, d)), rng.normal(scale=0.5, size=(k, 2 * d)),
+            rng.normal(size=k), rng.normal(size=k), rng.normal(size=(n, d)), rng.normal(size=(n, d)))
+
+
+@program(_ntn_args, wrt=(0, 1, 2, 3), style="vectorized", model="neural_tensor_network")
+def ntn_logistic_loss(W, V, b, u, E1, E2):
+    # Socher et al.'s neural tensor network score u^T tanh(e1^T W[1:k] e2 + V [e1; e2] + b) of
+    # a batch of entity pairs, the bilinear slices in one einsum; a logistic loss on the scores
+    bilinear = np.einsum('ni,kij,nj->nk', E1, W, E2)
+    hidden = np.tanh(bilinear + np.concatenate((E1, E2), axis=1) @ V.T + b)
+    scores = hidden @ u
+    return np.sum(np.log1p(np.exp(-scores)))
+
 BY_NAME = {p.name: p for p in PROGRAMS}
 assert len(BY_NAME) == len(PROGRAMS), "program names must be unique"

@@ -248,6 +248,10 @@ def in_tuple(x):
     if k in (1, 2):
         return x[0]
     return x[1]
+
+
+def tuple_result(x):
+    return x[0] * x[1], x[1]
 '''
 
 # the names of gast's (and so Python's) syntax-tree classes, which a message must not show
@@ -364,6 +368,18 @@ def in_tuple(x):                       # hint: compare with each value: k == 1 o
     if k == 1 or k == 2:
         return x[0]
     return x[1]
+
+
+WEIGHTS = np.array([1.0, 2.0, 3.0])
+
+
+def global_statement(x):               # hint: module-level names are read without `global`
+    return np.sum(WEIGHTS * x * x)
+
+
+def tuple_value(a, b):                 # hint: make it an array, np.array([a, b])
+    p = np.array([a * b, b])
+    return p[0]
 '''
 
 @pytest.fixture(scope="module")
@@ -377,6 +393,16 @@ def test_the_rewrite_a_hint_names_differentiates(name, rewrites):
     args = (0.7, 1.3) if fn.__code__.co_argcount == 2 else (argument(fn),)
     got = adjoint.grad(fn, target="python")(*args)
     np.testing.assert_allclose(got, finite_difference(fn, args, 0), rtol=1e-6, atol=1e-6)
+
+
+def test_a_tuple_result_hint_names_an_array_that_jacobian_differentiates(rejected, tmp_path):
+    with pytest.raises(adjoint.AdjointError) as caught:
+        adjoint.grad(rejected.tuple_result, target="python")(argument(rejected.tuple_result))
+    assert "np.array([a, b])" in caught.value.hint and "jacobian" in caught.value.hint
+    source = "import numpy as np\n\n\ndef f(x):\n    return np.array([x[0] * x[1], x[1]])\n"
+    rewritten = import_source(tmp_path, "tuple_as_array", source).f
+    np.testing.assert_allclose(adjoint.jacobian(rewritten, target="python")(np.array([2.0, 3.0])),
+                               [[3.0, 2.0], [0.0, 1.0]])
 
 
 def test_a_keyword_hint_lists_only_keywords_the_function_then_takes(tmp_path):

@@ -15,6 +15,7 @@ import gc
 import glob
 import os
 import tempfile
+import textwrap
 import threading
 import time
 
@@ -244,3 +245,57 @@ def test_structure_key_of_names_and_constants_is_the_generic_one():
               gast.Name(id="y", ctx=gast.Del(), annotation=None, type_comment=None)]
     for leaf in leaves:
         assert trees.structure_key(leaf) == _generic_key(leaf)
+
+
+BLOCKS = '''
+import functools
+
+
+def deco(*args):
+    return lambda f: f
+
+
+@deco(1,
+2)
+@functools.wraps(deco)
+def decorated(x):
+    return x * x
+def after(x):
+    return x
+
+
+def string(x):
+    s = """
+not code: return x"""
+    return x * len(s)
+# a comment at column 0, then more of the function
+    # (indented)
+
+
+def brackets(x):
+    y = (x +
+x)
+    return y * x
+
+
+class Holder:
+    def method(self, x):
+        return x * 3.0
+    value = 2
+'''
+
+
+def test_function_source_found_by_indentation_matches_inspect(tmp_path):
+    """parse finds a `def`'s lines from indentation, not by tokenizing the file; where that
+    cuts inside a string, brackets or a decorator's arguments it falls back to inspect."""
+    import inspect
+
+    from adjoint.frontend import parse as parse_module
+    from tests.conftest import import_source
+    module = import_source(tmp_path, "blocks_by_indentation", BLOCKS)
+    for fn in (module.decorated, module.after, module.string, module.brackets, module.Holder.method):
+        tree = parse_module._function_tree(fn, fn.__code__.co_filename)
+        lines, start = inspect.getsourcelines(fn)
+        expected = trees.parse("\n" * (start - 1) + textwrap.dedent("".join(lines))).body[0]
+        assert gast.dump(tree) == gast.dump(expected)
+        assert (tree.lineno, tree.body[-1].end_lineno) == (expected.lineno, expected.body[-1].end_lineno)

@@ -13,7 +13,7 @@ import pytest
 import adjoint
 from adjoint.analysis.shapes import Type
 from adjoint.pipeline import differentiate
-from tests.conftest import compiled
+from tests.conftest import compiled, needs_cuda
 from tests.oracles import autograd_gradient, finite_difference
 
 RNG = np.random.default_rng(17)
@@ -391,7 +391,40 @@ def loop_over_pairs_one_name(x, w):
     return total
 
 
+def loop_with_else(x):
+    total = 0.0
+    for v in x:
+        total += v
+    else:
+        total = total * 2.0
+    return total
+
+
+def writes_into_a_row(X):
+    total = 0.0
+    for row in X:                   # row is a view of X: the write changes X
+        row[0] = 0.0
+        total += np.sum(row * row)
+    return total + np.sum(X)
+
+
+def nested_list(x):
+    return np.sum(np.array([[x[i] * x[j] for j in range(3)] for i in range(3)]))
+
+
+def matrix_in_two_loops(x):
+    # nested_list as its hint says
+    y = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            y[i, j] = x[i] * x[j]
+    return np.sum(y)
+
+
 REJECTED = [
+    (nested_list, "a list comprehension is supported only as the argument of", "y = np.zeros((n, m))"),
+    (loop_with_else, "`else` on a for loop", "set a flag inside the loop instead"),
+    (writes_into_a_row, "`row` and `X` share memory", "np.copy"),
     (list_bound_to_name, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),
     (generator_in_while, "a generator expression in a while condition is not supported", "before the loop"),
     (std_of_list, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),
@@ -431,10 +464,17 @@ def max_in_a_loop(x):
     return total
 
 
-@pytest.mark.parametrize("fn", [ys_in_a_loop, max_in_a_loop])
+@pytest.mark.parametrize("fn", [ys_in_a_loop, max_in_a_loop, matrix_in_two_loops])
 def test_the_hints_rewrites_work(fn):
     got = compiled(fn, 0, "python")(X5)
     np.testing.assert_allclose(got, finite_difference(fn, (X5,), 0), rtol=1e-6, atol=1e-7)
+
+
+@needs_cuda
+def test_a_zip_loop_and_a_generator_sum_run_on_the_cuda_target():
+    for fn, args in ((dot_zip, (X5, W4)), (sum_of_generator, (X5,))):
+        got = adjoint.grad(fn, target="cuda")(*args)
+        np.testing.assert_allclose(got, finite_difference(fn, args, 0), rtol=1e-6, atol=1e-7)
 
 
 # --- cpu ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from scipy.stats import norm
 
 import adjoint
 from adjoint.primitives import rules
-from tests.conftest import make_rng
+from tests.conftest import make_rng, needs_cuda
 from tests.oracles import autograd_gradient, finite_difference
 
 KNOTS = np.array([0.0, 0.3, 0.55, 1.0, 1.4])
@@ -231,8 +231,8 @@ def uses_pinv(x):
     return np.sum(np.linalg.pinv(x))
 
 
-def uses_correlate(a, v):
-    return np.sum(np.correlate(a, v) ** 2)
+def uses_ediff1d(a):
+    return np.sum(np.ediff1d(a) ** 3)
 
 
 def diff_with_n(x):
@@ -253,22 +253,21 @@ def test_missing_array_function_hint_names_its_module_and_a_vjp_rule():
 
 
 def test_the_hinted_vjp_rule_works():
-    """The hint's shape, filled in: np.correlate(a, v) ('valid') reverses into a convolution
-    and a correlation."""
-    a, v = np.array([0.5, -1.0, 2.0, 0.3]), np.array([1.0, 0.4, -0.7])
+    """The hint's shape, filled in: np.ediff1d's reverse is minus the difference of the padded g."""
+    a = np.array([0.5, -1.0, 2.0, 0.3])
     with pytest.raises(adjoint.AdjointError) as caught:
-        adjoint.grad(uses_correlate, wrt=(0, 1), target="python")(a, v)
-    assert "def correlate_vjp(a, v, g): return <a's sensitivity>, <v's sensitivity>" in str(caught.value)
+        adjoint.grad(uses_ediff1d, target="python")(a)
+    assert "@adjoint.vjp_rule(np.ediff1d)" in str(caught.value)
+    assert "def ediff1d_vjp(ary, g): return <ary's sensitivity>" in str(caught.value)
 
-    def correlate_vjp(a, v, g):
-        return np.convolve(g, v), np.correlate(a, g)
-    adjoint.vjp_rule(np.correlate)(correlate_vjp)
+    def ediff1d_vjp(ary, g):
+        return np.concatenate((np.zeros(1), g)) - np.concatenate((g, np.zeros(1)))
+    adjoint.vjp_rule(np.ediff1d)(ediff1d_vjp)
     try:
-        got = adjoint.grad(uses_correlate, wrt=(0, 1), target="python")(a, v)
-        for k in (0, 1):
-            np.testing.assert_allclose(got[k], finite_difference(uses_correlate, (a, v), k), rtol=1e-6)
+        got = adjoint.grad(uses_ediff1d, target="python")(a)
+        np.testing.assert_allclose(got, finite_difference(uses_ediff1d, (a,), 0), rtol=1e-6)
     finally:
-        rules.ARRAY_RULES.pop(np.correlate)
+        rules.ARRAY_RULES.pop(np.ediff1d)
 
 
 @pytest.mark.parametrize("f, message", [
@@ -280,3 +279,27 @@ def test_positional_option_is_not_taken_for_an_axis(f, message):
         adjoint.grad(f, target="python")(M)
     text = str(caught.value)
     assert message in text and "axis=" in text and "test_numpy_functions.py" in text
+
+
+# the primal and device code ---------------------------------------------------------------------
+
+def special_of_numbers(a, b):
+    return math.erf(a * b) + math.lgamma(a + 1.0) + norm.cdf(b) * math.erfc(a) + scipy.special.gammaln(b + 2.0)
+
+
+@pytest.mark.slow
+def test_primal_calling_scipy_compiles_on_cpu():
+    """numba cannot call scipy: the compiled primal spells norm.cdf with math.erfc too."""
+    g = adjoint.grad(normal_of_number, target="cpu")
+    assert g.primal(0.4) == pytest.approx(normal_of_number(0.4), rel=1e-12)
+
+
+@pytest.mark.slow
+@needs_cuda
+def test_special_functions_on_the_cuda_target():
+    """Per thread, math.erf, math.lgamma and scipy's norm.cdf and gammaln (as math's twins)."""
+    points = np.array([0.3, 1.1, -0.4])
+    got = adjoint.grad(special_of_numbers, wrt=(0, 1), target="cuda").batch(points, 0.7)
+    for k in (0, 1):
+        want = [finite_difference(special_of_numbers, (a, 0.7), k) for a in points]
+        np.testing.assert_allclose(got[k], want, rtol=1e-6)

@@ -26,8 +26,6 @@ from tests.tangent_corpus import BY_NAME, PROGRAMS
 EXPECTED_REJECTIONS = {
     # (tuples, nested defs, literal lists and lists used as stacks, items 7 and 8: supported
     # since; their programs pass)
-    # numpy functions without a derivative rule
-    "det": "no derivative rule for `np.linalg.det`",
     # dictionaries: not differentiable values
     "dict_saxpy": "the string index 'c': dictionaries are not differentiable values",
     "nested_dict": "the string index 'j': dictionaries are not differentiable values",

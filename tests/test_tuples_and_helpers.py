@@ -232,6 +232,21 @@ def ordered_gap(a, b):
     return hi * hi - 2.0 * lo
 
 
+def _scale_first(v):
+    v[0] = 5.0 * v[1]                   # writes into the caller's list, as Python does
+    return v[0] * v[1]
+
+
+def helper_writes_a_named_list(a):
+    w = [a, 2.0 * a]
+    r = _scale_first(w)
+    return r + w[0]
+
+
+def helper_writes_a_literal_list(a):
+    return _scale_first([a, 2.0 * a]) + a
+
+
 def subscript_targets(x):
     y = np.zeros(3)
     y[0], y[2] = x[1] * x[2], x[0]
@@ -265,6 +280,8 @@ CASES = {
     "stack_in_straight_code": (stack_in_straight_code, (0.4, 1.7), (0, 1), True),
     "ordered_gap_low_first": (ordered_gap, (0.2, 0.7), (0, 1), True),
     "ordered_gap_high_first": (ordered_gap, (0.7, 0.2), (0, 1), True),
+    "helper_writes_a_named_list": (helper_writes_a_named_list, (0.7,), (0,), False),
+    "helper_writes_a_literal_list": (helper_writes_a_literal_list, (0.7,), (0,), False),
     "subscript_targets": (subscript_targets, (np.array([0.4, 1.7, -0.6]),), (0,), False),
 }
 
@@ -341,7 +358,8 @@ def list_arithmetic(a):
 
 def tuple_and_number(a):
     v = (a, a)
-    v = a * 2.0
+    for i in range(2):
+        v = a * 2.0 + i         # (in straight-line code a name may change so, not in a loop)
     return v
 
 
@@ -356,6 +374,30 @@ def stack_in_a_loop(a):
     for i in range(2):
         s.append(a * i)
     return s[0]
+
+
+def _appends_one(v):
+    v.append(1.0)
+    return v[0]
+
+
+def helper_appends_to_a_list(a):
+    w = [a]
+    return _appends_one(w) + len(w)
+
+
+def two_names_of_one_list(a):
+    w = [a, 2.0]
+    u = w
+    u[0] = 5.0
+    return w[0] * a
+
+
+def two_names_of_one_list_rewritten(a):                  # the hint's rewrite
+    w = [a, 2.0]
+    u = [w[0], w[1]]
+    u[0] = 5.0
+    return w[0] * a + u[0]
 
 
 def def_in_a_loop(a):
@@ -392,7 +434,9 @@ def test_returning_a_tuple_suggests_an_array_and_jacobian_which_work():
      "a name of its own"),
     (written_at_a_run_time_index, "an element written must have a constant index", "v = np.array([...])"),
     (stack_in_a_loop, "changing a list in place (`s.append(...)`) is not supported", "s = np.zeros(n)"),
-    (def_in_a_loop, "unsupported statement: a function definition here", "top level of the function's body"),
+    (helper_appends_to_a_list, "_appends_one() changes the list passed as `v`", "return the new list"),
+    (two_names_of_one_list, "`u` and `w` are one list here", "u = [w[0], w[1], ...]"),
+    (def_in_a_loop, "unsupported statement: nested function definition (def)", "top level of the function's body"),
 ])
 def test_unsupported_uses_are_located_errors(fn, message, hint):
     with pytest.raises(AdjointError) as info:
@@ -401,3 +445,8 @@ def test_unsupported_uses_are_located_errors(fn, message, hint):
     assert message in error.message and hint in error.hint
     assert error.location is not None and error.location.line > fn.__code__.co_firstlineno
     assert "Tuple" not in str(error) and "FunctionDef" not in str(error)
+
+
+def test_the_hint_for_two_names_of_one_list_works():
+    got = adjoint.grad(two_names_of_one_list_rewritten, target="python")(0.7)
+    assert got == pytest.approx(finite_difference(two_names_of_one_list_rewritten, (0.7,), 0), rel=1e-6)

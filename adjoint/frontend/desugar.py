@@ -26,9 +26,10 @@ hand-written one. What it rewrites:
   are renamed where the function uses the name elsewhere (they are local to the comprehension).
   Other comprehensions are an AdjointError with a loop to write instead.
 
-`version_retyped` (run by the pipeline after normalize, when the arguments' types are known)
-renames a name rebound to another rank at the function's top level (`x = np.sum(x)`) into
-versions `x`, `x_2`, ..., since the later stages give each name one type.
+`version_retyped` (run by the pipeline when the analysis finds a name with two types, on the
+normalized tree, whose types are then known) renames a name rebound to another rank at the
+function's top level (`x = np.sum(x)`) into versions `x`, `x_2`, ..., since the later stages
+give each name one type; a function without such a conflict pays nothing for it.
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ class _Desugarer:
     def loop(self, stmt):
         """A `for` over anything but range(...) as a range loop with element reads first."""
         iterable, target = stmt.iter, stmt.target
+        if stmt.orelse:
+            return [stmt]                         # validate rejects the `else`, with its hint
         callee = annotations.get(iterable, "callee")
         if callee is reversed and len(iterable.args) == 1 and not iterable.keywords \
                 and annotations.get(iterable.args[0], "callee") is range and isinstance(target, gast.Name):
@@ -192,7 +195,8 @@ class _Desugarer:
         if callee in (zip, enumerate, reversed, range) and iterable.keywords and not (
                 callee is enumerate and [k.arg for k in iterable.keywords] == ["start"]):
             self.fail(iterable, f"keyword arguments of {callee.__name__}(...) are not supported",
-                      "pass them by position")
+                      "enumerate(x, start) takes its start by position" if callee is enumerate
+                      else f"call {callee.__name__}(...) without them")
         if callee is zip:
             if not iterable.args:
                 self.fail(iterable, "zip() of nothing", "zip one or more arrays")
@@ -333,6 +337,9 @@ class _Desugarer:
 
     def unsupported(self, comp):
         hint = ARRAY_HINT if isinstance(comp, gast.ListComp) else LOOP_HINT
+        if isinstance(comp.elt, COMPREHENSIONS):
+            hint = ("fill a matrix in two loops: y = np.zeros((n, m)), then `for i in range(n):` "
+                    "and inside it `for j in range(m): y[i, j] = ...`")
         self.fail(comp, f"a {_described(comp)} is supported only as the argument of sum, max, min, "
                         f"np.sum, np.prod, np.mean or np.array (of numbers)", hint)
 
@@ -361,7 +368,7 @@ class _Desugarer:
                 LOOP_HINT if callee not in ARRAY_OF else ARRAY_HINT)
         if callee not in SUMS + ARRAY_OF + (np.mean,):
             return None
-        if isinstance(comp, gast.GeneratorExp) and callee in ARRAY_OF:
+        if callee in ARRAY_OF and (isinstance(comp, gast.GeneratorExp) or isinstance(comp.elt, COMPREHENSIONS)):
             self.unsupported(comp)
         comp = self.renamed_targets(comp)
         generators = comp.generators
@@ -464,10 +471,12 @@ def _constant_int(node):
 
 
 def _located(node, origin):
-    """Expression nodes made here get the position of the user's expression they stand for."""
+    """Expression nodes made here get the position where the user's expression they stand for
+    starts (not its end: messages quoting the text of a node would quote the user's instead)."""
     for expr in trees.walk(node):
         if getattr(expr, "lineno", None) is None and hasattr(origin, "lineno"):
-            gast.copy_location(expr, origin)
+            expr.lineno, expr.col_offset = origin.lineno, origin.col_offset
+            expr.end_lineno = expr.end_col_offset = None
     return node
 
 

@@ -106,6 +106,7 @@ class _Normalizer(Aggregates, GrownLists):
         self.plain = outer.plain if outer else set()
         self.scopes = outer.scopes if outer else {}
         self.depth = 0
+        self.in_place = None                # (tuples.py: changed_in_place)
 
     # statements ---------------------------------------------------------------------------
 
@@ -367,7 +368,7 @@ class _Normalizer(Aggregates, GrownLists):
             return pre + pre_i, nodes.subscript(value, index)
         if isinstance(expr, (gast.Tuple, gast.List)):
             return self.literal(expr, stmt)
-        raise AdjointError(f"cannot normalize {type(expr).__name__}", location=self.where(expr),
+        raise AdjointError("this expression cannot be differentiated here", location=self.where(expr),
                            stage="normalize")
 
     def operand(self, expr, stmt, prenamed):
@@ -418,6 +419,10 @@ class _Normalizer(Aggregates, GrownLists):
         if callee is np.array and len(args) == 1 and not keywords and isinstance(args[0], Aggregate) \
                 and any(isinstance(e, Aggregate) for e in args[0].elts):
             p, array = self.materialized(args[0], stmt)         # np.array([[a, b], [c, d]])
+            return pre + p, array
+        if callee in (np.copy, np.asarray) and len(args) == 1 and not keywords \
+                and isinstance(args[0], Aggregate):             # np.array(v) of a tuple's name
+            p, array = self.materialized(args[0], stmt)
             return pre + p, array
         for k, a in enumerate(args):                  # sequences: literal, or arrays (tuples.py)
             p, args[k] = self.call_argument(callee, k, a, stmt)
@@ -630,8 +635,14 @@ class _Normalizer(Aggregates, GrownLists):
         inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename, outer=self)
         binds = []
         for p, a in zip(helper.args, args):
-            if isinstance(a, Aggregate) and p not in stored:
-                self.aggregates[rename[p]] = a
+            changed = _changes_list(helper.tree, p) if isinstance(a, Aggregate) else None
+            if changed == "method":
+                raise AdjointError(f"{helper.name}() changes the list passed as `{p}` (append, insert, pop)",
+                                   location=self.where(call),
+                                   hint=f"return the new list from {helper.name}() and bind it here")
+            if isinstance(a, Aggregate) and p not in stored \
+                    and (changed is None or isinstance(a.origin, gast.Name)):
+                self.aggregates[rename[p]] = a      # (a named list: its elements, written there too)
             elif isinstance(a, Aggregate):
                 binds += self.bind_aggregate(rename[p], a, stmt)
             elif p not in shared:
@@ -660,6 +671,21 @@ class _Normalizer(Aggregates, GrownLists):
 
     def where(self, node):
         return locate(node, self.parsed.filename)
+
+
+def _changes_list(tree, parameter):
+    """How a helper changes a list parameter in place: "method" (`v.append(e)`), "element"
+    (`v[0] = e`), or None."""
+    found = None
+    for node in trees.walk(tree):
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) \
+                and isinstance(node.func.value, gast.Name) and node.func.value.id == parameter \
+                and node.func.attr in ("append", "insert", "extend", "pop", "remove", "clear"):
+            return "method"
+        if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store) \
+                and isinstance(node.value, gast.Name) and node.value.id == parameter:
+            found = "element"
+    return found
 
 
 def _constant_truth(test):
@@ -768,7 +794,8 @@ def _value(axis):
     return axis.value if type(axis) is gast.Constant and type(axis.value) is int else None
 
 
-_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std, np.all, np.any)
+_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std, np.all, np.any,
+               np.linalg.norm)
 
 
 def _keyword_forms(call, stmt, normalizer):
@@ -781,26 +808,47 @@ def _keyword_forms(call, stmt, normalizer):
         return _convolve_mode(call, stmt, normalizer)
     if callee not in _REDUCTIONS:
         return [], call
+    dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
+    if callee in (np.mean, np.prod) and dtype is not None and nodes.dotted(dtype) in ("np.float64", "float"):
+        _pop_keyword(call, "dtype")          # numba has no dtype= there; float64 is what it computes in
     keepdims = _pop_keyword(call, "keepdims")
-    axis = next((k.value for k in call.keywords if k.arg == "axis"), call.args[1] if len(call.args) > 1 else None)
+    position = 2 if callee is np.linalg.norm else 1          # np.linalg.norm(x, ord, axis)
+    axis = next((k.value for k in call.keywords if k.arg == "axis"),
+                call.args[position] if len(call.args) > position else None)
     keep = keepdims is not None and keepdims.value and axis is not None
     if not isinstance(axis, gast.Tuple) and not keep:
         return [], call
-    if len(call.args) > 1:                   # np.sum(x, (0, 1)): the axis by name below
-        call.args.pop(1)
+    if len(call.args) > position:            # np.sum(x, (0, 1)): the axis by name below
+        call.args.pop(position)
     axes = list(axis.elts) if isinstance(axis, gast.Tuple) else [axis]
     others = [k for k in call.keywords if k.arg != "axis"]
     # one axis at a time, the later axes first so that the earlier keep their numbers
     order = sorted(axes, key=lambda a: -_value(a)) if all(_value(a) is not None and _value(a) >= 0 for a in axes) \
         else sorted(axes, key=lambda a: _value(a) if _value(a) is not None else 0)
+    # a mean over several axes: their sums over the number of elements summed (numba has
+    # np.mean along one axis of a matrix only)
+    mean = callee is np.mean and len(axes) > 1
+    func, reduce = (nodes.attribute("np.sum"), np.sum) if mean else (call.func, callee)
     pre, result = [], call.args[0]
     for k, one in enumerate(order):
-        step = nodes.call(nodes.clone(call.func), [result], [nodes.keyword("axis", nodes.clone(one))]
+        step = nodes.call(nodes.clone(func), [result] + [nodes.clone(r) for r in call.args[1:]],
+                          [nodes.keyword("axis", nodes.clone(one))]
                           + [nodes.keyword(o.arg, nodes.clone(o.value)) for o in others])
-        annotations.set(step, "callee", callee)
-        if k == len(order) - 1 and not keep:
+        annotations.set(step, "callee", reduce)
+        if k == len(order) - 1 and not keep and not mean:
             return pre, step
         p, result = normalizer.to_atom(step, stmt)
+        pre += p
+    if mean:
+        shape = nodes.attribute_of(_renamed(call.args[0]), "shape")
+        count = nodes.subscript(nodes.clone(shape), nodes.clone(axes[0]))
+        for one in axes[1:]:
+            count = nodes.binop(count, "*", nodes.subscript(nodes.clone(shape), nodes.clone(one)))
+        p, result = normalizer.rhs(nodes.binop(_renamed(result), "/", count), stmt)
+        pre += p
+        if not keep:
+            return pre, result
+        p, result = normalizer.to_atom(result, stmt)
         pre += p
     return _expanded(result, [nodes.clone(a) for a in axes], stmt, normalizer, pre)
 

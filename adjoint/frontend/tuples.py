@@ -155,6 +155,15 @@ class Aggregates:
 
     def bind_aggregate(self, name, aggregate, stmt):
         """`name = (a, b)`: one variable per element, assigned simultaneously."""
+        origin = aggregate.origin
+        if aggregate.kind == "list" and isinstance(origin, gast.Name) \
+                and self.changed_in_place() & {name, self.rename_id(origin.id)}:
+            user = self.parsed.user(name)
+            raise AdjointError(f"`{user}` and `{origin.id}` are one list here, and the function changes "
+                               f"it in place, which adjoint cannot follow through two names",
+                               location=self.where(stmt),
+                               hint=f"make `{user}` a new list of the same elements: "
+                                    f"{user} = [{origin.id}[0], {origin.id}[1], ...], or use arrays")
         layout = self.aggregates.get(name)
         if layout is None:
             if name in self.plain and not self.straight():
@@ -181,6 +190,19 @@ class Aggregates:
             else:
                 elts.append(nodes.name(self.namer.fresh(f"{name}_{k}")))
         return Aggregate(aggregate.kind, elts)
+
+    def changed_in_place(self) -> set:
+        """The emitted names whose elements the function writes (`v[0] = e`, `v[0] += e`) or
+        whose list methods it calls (`v.append(e)`)."""
+        if self.in_place is None:
+            self.in_place = set()
+            for node in gast.walk(self.parsed.tree):
+                target = node.value if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store) \
+                    else node.func.value if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) \
+                    and node.func.attr in ("append", "insert", "extend", "pop") else None
+                if isinstance(target, gast.Name):
+                    self.in_place.add(self.rename_id(target.id))
+        return self.in_place
 
     def straight(self) -> bool:
         """In the function's own body, outside loops and branches: a name may change from a

@@ -49,8 +49,10 @@ HINTS = {
     gast.Try: "move error handling outside the differentiated function",
     gast.Raise: "check inputs before calling the differentiated function",
     gast.Assert: "check inputs before calling the differentiated function",
-    gast.Global: "pass the value as an argument instead",
-    gast.Nonlocal: "pass the value as an argument instead",
+    gast.Global: "drop it: module-level names are read without `global`; to change one, return "
+                 "the new value and assign it outside the differentiated function",
+    gast.Nonlocal: "drop it: enclosing names are read without `nonlocal`; to change one, return "
+                   "the new value instead",
     gast.Yield: "generators cannot be differentiated; return a value",
     gast.YieldFrom: "generators cannot be differentiated; return a value",
     gast.Await: "async code cannot be differentiated",
@@ -228,9 +230,9 @@ class _Validator:
 
     def fail_constant(self, node, expr):
         value = node.value
-        if value is Ellipsis:
-            self.fail(node, "`...` in an index is not supported",
-                      "write one `:` per axis instead: X[:, :, 0] for an array of rank 3")
+        if value is Ellipsis:                                   # (in an index it is allowed)
+            self.fail(node, "`...` is not a value outside an index",
+                      "use it only inside an index, X[..., 0], or write the value itself")
         if isinstance(value, str) and any(isinstance(n, gast.Subscript) and n.slice is node
                                           for n in trees.walk(expr)):
             self.fail(node, f"the string index {value!r}: dictionaries are not differentiable values",
@@ -349,7 +351,8 @@ class _Validator:
         spelled = self.text(call.func)
         if callee not in CHAINED:
             self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
-                      "reshape the array so that one axis holds the reduced ones")
+                      f"reshape the array so that one axis holds the reduced ones: "
+                      f"{spelled}(np.reshape(x, (-1, x.shape[-1])), axis=0) reduces all but the last")
         if None in axes or not axes:
             self.fail(value, "the axes in a tuple must be integers as written",
                       f"write them out: {spelled}(x, axis=(0, 1))")

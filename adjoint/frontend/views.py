@@ -64,12 +64,13 @@ def _may_write_in_place(tree) -> bool:
 # supported calls whose result may be (a view of) their first argument
 VIEW_CALLS = {np.transpose, np.reshape, np.ravel, np.ascontiguousarray, np.asarray,
               np.broadcast_to, np.diagonal, np.squeeze, np.expand_dims, np.atleast_1d,
-              np.atleast_2d, np.swapaxes, np.moveaxis}
+              np.atleast_2d, np.atleast_3d, np.swapaxes, np.moveaxis, np.flip}
 _SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, math.trunc}
 # numpy reductions to a scalar that no record declares: adjoint.rule may make them callable
 _REDUCTIONS_WITHOUT_RECORDS = frozenset({np.vdot})
 _SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
-              np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort}
+              np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort,
+              np.roll, np.flip, np.tril, np.triu, np.diff}
 _MATMUL_RANKS = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
 _OPERATOR_TEXT = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**",
                   gast.Mod: "%", gast.FloorDiv: "//", gast.MatMult: "@"}

@@ -71,6 +71,13 @@ def _scipy_form(node, types_of, used):
     return nodes.binop(square, "-", nodes.const(0.9189385332046727))      # logpdf: - log(sqrt(2 pi))
 
 
+def needs_lowering(tree) -> bool:
+    """Whether lower_for_numba may change `tree`: it calls numpy, or a function numba cannot
+    call that the lowering spells another way (np.linalg.norm, scipy's)."""
+    return LOWERED_MODULE in nodes.loads_in(tree) or any(
+        isinstance(n, gast.Call) and _lowered_by_callee(n) for n in gast.walk(tree))
+
+
 def _own_lowered_statements(fn):
     """The statements whose calls lowering rewrites without their spelling `np.` are made this
     function's own (optimize copies only those loading `np`: optimize.summaries)."""
@@ -79,6 +86,8 @@ def _own_lowered_statements(fn):
             if not isinstance(stmt, (gast.If, gast.For, gast.While)) and any(
                     isinstance(n, gast.Call) and _lowered_by_callee(n) for n in gast.walk(stmt)):
                 block[k] = nodes.with_fresh_calls(stmt)
+
+KEEPDIMS = {"sum", "mean", "prod", "max", "min", "amax", "amin"}
 
 
 def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
@@ -145,10 +154,24 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
                 return annotations.copy_to(nodes.call(nodes.name(f"_numpy_{func.attr}"), node.args), node)
             return node
         if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
-                and func.value.id == LOWERED_MODULE and func.attr in AXIS_REDUCTIONS):
+                and func.value.id == LOWERED_MODULE and func.attr in KEEPDIMS | set(AXIS_REDUCTIONS)):
             return node
         axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
-        if not axis:
+        if not axis or isinstance(axis[0], gast.Tuple):
+            return node                  # (the user's primal: the adjoint reduces one axis at a time)
+        keep = [k for k in node.keywords if k.arg == "keepdims"]
+        if keep:                         # the user's primal: numba has no keepdims
+            reduced = nodes.call(nodes.clone(func), [node.args[0]],
+                                 [k for k in node.keywords if k.arg not in ("keepdims", "axis")]
+                                 + [nodes.keyword("axis", axis[0])])
+            annotations.copy_to(reduced, node)
+            reduced = lower(reduced)
+            if not (isinstance(keep[0].value, gast.Constant) and keep[0].value.value is True):
+                return reduced
+            expanded = annotations.copy_to(nodes.call("np.expand_dims", [reduced, copy.deepcopy(axis[0])]), node)
+            annotations.set(expanded, "callee", np.expand_dims)
+            return expanded
+        if func.attr not in AXIS_REDUCTIONS:
             return node
         rank = types_of(node.args[0]).ndim
         name = axis_reduction(func.attr, rank)

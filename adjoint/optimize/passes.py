@@ -68,7 +68,9 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
     everything = {"fold", "seed", "zero", "dead", "copies"}
     # in code without loops and zero arrays, some changes are known to give fewer passes work
     # (_Wakes): on long straight code, this spares the second round of most passes
-    wakes = _Wakes(not _has_loops(fn) and not _has_zero_arrays(fn), sensitivities)
+    zero_arrays = _has_zero_arrays(fn)        # no pass makes one: asked once, not every round
+    wakes = _Wakes(not _has_loops(fn) and not zero_arrays, sensitivities)
+    wakes.zero_arrays = zero_arrays
     passes = [("fold", lambda: fold_constants(fn, summaries), everything - {"fold"}),
               ("seed", lambda: wakes.after_seed(fn, summaries), everything),
               ("zero", lambda: wakes.after_zero(fn, temporaries, sensitivities, returned, summaries),
@@ -129,6 +131,7 @@ class _Wakes:
     def __init__(self, straight, sensitivities):
         self.straight = straight
         self.sensitivities = sensitivities
+        self.zero_arrays = None                  # whether the function has any (None: ask)
 
     def after_seed(self, fn, summaries):
         replaced = []
@@ -145,7 +148,8 @@ class _Wakes:
 
     def after_zero(self, fn, temporaries, in_loops, returned, summaries):
         rewritten = []
-        if not first_accumulation(fn, temporaries, in_loops, returned, summaries, rewritten=rewritten):
+        if not first_accumulation(fn, temporaries, in_loops, returned, summaries, rewritten=rewritten,
+                                  zero_arrays=self.zero_arrays):
             return False
         if not self.straight:
             return True
@@ -329,17 +333,18 @@ def _seed_candidates(fn, sensitivities) -> dict:
 # s = 0.0; s += e  ->  s = e -------------------------------------------------------------------
 
 def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summaries=None,
-                       rewritten=None) -> bool:
+                       rewritten=None, zero_arrays=None) -> bool:
     """Rewrite `s += e` into `s = e` where s is known to be 0.0.
 
     Applies to sensitivities of temporaries everywhere, and to every sensitivity (`in_loops`)
     inside loops, where the extra `0.0 + e` would cost time on each iteration; straight-line
     user-named sensitivities keep the seed's `+=` form. The values assigned instead (e, -e)
-    are appended to the list `rewritten`, if given."""
+    are appended to the list `rewritten`, if given; `zero_arrays`: whether `fn` assigns a
+    zero array (None: found here)."""
     rewriter = _ZeroState(temporaries, in_loops, summaries or _Summaries())
     rewriter.returned = set(returned)
     rewriter.rewritten = [] if rewritten is None else rewritten
-    if _has_zero_arrays(fn):
+    if _has_zero_arrays(fn) if zero_arrays is None else zero_arrays:
         rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
         rewriter.elementwise = _read_only_elementwise(fn)
     rewriter.block(fn.body, frozenset(), rewrite=True)
@@ -401,6 +406,7 @@ class _ZeroState:
                     and type(stmt.op) in (gast.Add, gast.Sub) and self.allowed(target.id, stmt):
                 value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
                 stmts[i] = annotations.copy_to(nodes.assign_to(target, value, stmt), stmt)
+                self.summaries.same_loads(stmts[i], stmt)        # (s += e and s = e load alike)
                 self.rewritten.append(value)
                 self.changed = True
             zero.difference_update(self.summaries.written(stmt))
@@ -554,11 +560,16 @@ def forward_copies(fn, names, summaries=None, forwarded_sources=None) -> bool:
                         reads[name] += count
     changed = False
     forwarded = nodes.pass_()                # marks the copies forwarded, removed at the end
+    candidates = {id(stmt) for stmt in copies if stmt.targets[0].id in copied}
     for block in _blocks(fn):
         index = top if block is fn.body else None        # else built on a first candidate copy
-        for i, stmt in enumerate(block):
-            if not _copy_of(stmt, copied):
-                continue
+        # forwarding keeps a statement a copy or not (a name read becomes a name or a number),
+        # so the copies' positions are found once; the body's by identity (it comes first:
+        # nothing is rebuilt yet), an inner block's by looking (a reader holding it rebuilt it)
+        positions = [k for k, stmt in enumerate(block) if id(stmt) in candidates] if block is fn.body \
+            else [k for k, stmt in enumerate(block) if _copy_of(stmt, copied)]
+        for i in positions:
+            stmt = block[i]
             copy_name = stmt.targets[0].id
             source = stmt.value.id if isinstance(stmt.value, gast.Name) else None
             index = index or _BlockIndex(block, summaries, copied, sources)

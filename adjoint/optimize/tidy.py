@@ -197,7 +197,8 @@ def fill_seeded_zeros(fn, summaries, scalars) -> bool:
     for block in _all_blocks(fn.body):
         k = 0
         while k < len(block):
-            name = _zeros_target(block[k])
+            stmt = block[k]
+            name = _zeros_target(stmt) if type(stmt) is gast.Assign and type(stmt.value) is gast.Call else None
             if name is not None and name not in returned and _fill(block, k, name, summaries, scalars):
                 changed = True
             k += 1
@@ -377,7 +378,7 @@ def drop_orphaned_primal(fn, before, summaries, reads) -> bool:
             if not (annotations.get(stmt, "primal") and type(stmt) is gast.Assign
                     and type(stmt.targets[0]) in (gast.Name, gast.Tuple)):
                 continue
-            names = nodes.written_names(stmt)
+            names = summaries.written(stmt)
             own = summaries.load_counts(stmt)
             if names and all(reads.get(n, 0) - own.get(n, 0) == 0 for n in names):
                 unread.append((stmt, names))

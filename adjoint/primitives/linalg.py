@@ -313,6 +313,11 @@ def einsum_source(name) -> str:
             sizes.setdefault(letter, f"{params[j]}.shape[{axis}]")
     summed = [letter for letter in sizes if letter not in output]
     spec = ",".join(inputs) + "->" + output
+    product = _as_product(inputs, output, summed)
+    if product is not None:
+        return "\n".join([f"def {name}({', '.join(params)}):",
+                          f'    """np.einsum({spec!r}, ...) as a matrix product: numba has no einsum."""',
+                          f"    return {product}"]) + "\n"
     lines = [f"def {name}({', '.join(params)}):",
              f'    """np.einsum({spec!r}, ...) as loops: numba has no einsum."""']
     lines += [f"    n_{letter} = {size}" for letter, size in sizes.items()]
@@ -336,3 +341,27 @@ def einsum_source(name) -> str:
     else:
         lines.append("    return total")
     return "\n".join(lines) + "\n"
+
+
+def _as_product(inputs, output, summed):
+    """np.dot or np.outer for an einsum of two vectors or matrices that is one (BLAS, not
+    loops): 'ij,jk->ik', 'ik,jk->ij', 'i,ij->j', 'i,i->', 'i,j->ij', ...; else None."""
+    if len(inputs) != 2 or not all(1 <= len(s) <= 2 and len(set(s)) == len(s) for s in inputs) \
+            or len(summed) > 1:
+        return None
+    first, second = inputs
+    if not summed:                                   # no letter summed: an outer product
+        if (first, second) == (output[:1], output[1:]) and len(output) == 2:
+            return "np.outer(x0, x1)"
+        return None
+    letter = summed[0]
+    if letter not in first or letter not in second:
+        return None
+    left = "x0" if first[-1] == letter else "x0.T"     # the summed axis last on the left
+    right = "x1" if second[0] == letter else "x1.T"    # and first on the right
+    free = first.replace(letter, "") + second.replace(letter, "")
+    if free == output:
+        return f"np.dot({left}, {right})"
+    if len(output) == 2 and free == output[::-1]:
+        return f"np.ascontiguousarray(np.dot({left}, {right}).T)"
+    return None

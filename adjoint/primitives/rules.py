@@ -447,6 +447,10 @@ def sum_axis(x, axis, g):
     return np.broadcast_to(np.expand_dims(g, axis), x.shape), None
 
 
+def sum_axis_of_vector(x, axis, g):
+    return np.full_like(x, g), None                   # numba's np.expand_dims takes no number
+
+
 def sum_all_jvp(x, dx):
     return np.sum(dx)
 
@@ -455,7 +459,7 @@ def sum_axis_jvp(x, axis, dx, daxis):
     return np.sum(dx, axis), None
 
 
-declare("np.sum", vjps=[sum_all, variant(sum_axis, broadcast_view=True)], jvps=[sum_all_jvp, sum_axis_jvp],
+declare("np.sum", vjps=[sum_all, variant(sum_axis_of_vector, ranks=(1,)), variant(sum_axis, broadcast_view=True)], jvps=[sum_all_jvp, sum_axis_jvp],
         result="reduction", value=True)
 
 
@@ -467,6 +471,10 @@ def mean_axis(x, axis, g):
     return np.broadcast_to(np.expand_dims(g, axis) / x.shape[axis], x.shape), None
 
 
+def mean_axis_of_vector(x, axis, g):
+    return np.full_like(x, g / x.size), None
+
+
 def mean_all_jvp(x, dx):
     return np.sum(dx) / x.size
 
@@ -475,7 +483,7 @@ def mean_axis_jvp(x, axis, dx, daxis):
     return np.sum(dx, axis) / x.shape[axis], None
 
 
-declare("np.mean", vjps=[mean_all, variant(mean_axis, broadcast_view=True)], jvps=[mean_all_jvp, mean_axis_jvp],
+declare("np.mean", vjps=[mean_all, variant(mean_axis_of_vector, ranks=(1,)), variant(mean_axis, broadcast_view=True)], jvps=[mean_all_jvp, mean_axis_jvp],
         result="reduction", value=True)
 
 

@@ -30,6 +30,7 @@ import dataclasses
 import math
 import operator
 import sys
+import types
 
 import numpy as np
 
@@ -78,6 +79,7 @@ class Primitive:
 RECORDS: list = []                # every record, in the order rules.py declares them
 _BY_SPELLING: dict = {}
 _BY_FUNCTION: dict = {}
+_BY_METHOD: dict = {}             # (function, class) -> record, for methods (scipy's norm.cdf)
 
 
 def define(record: Primitive) -> Primitive:
@@ -89,6 +91,8 @@ def define(record: Primitive) -> Primitive:
             raise ValueError(f"{spelling} has two primitive records")
         _BY_SPELLING[spelling] = record
         _BY_FUNCTION[function] = record
+        if isinstance(function, types.MethodType):
+            _BY_METHOD[(function.__func__, type(function.__self__))] = record
     RECORDS.append(record)
     _derived.clear()
     return record
@@ -100,7 +104,11 @@ def record_of(callee) -> Primitive | None:
     except TypeError:                     # an unhashable callee is no primitive
         return None
     if record is None and _PENDING and _load_pending():
-        return _BY_FUNCTION.get(callee)
+        record = _BY_FUNCTION.get(callee)
+    if record is None and isinstance(callee, types.MethodType):
+        # a method of a copy of the object (a deep copy of a call's annotations copies norm
+        # in norm.cdf): the same function of the same class
+        record = _BY_METHOD.get((callee.__func__, type(callee.__self__)))
     return record
 
 
