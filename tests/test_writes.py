@@ -435,3 +435,33 @@ def test_a_value_of_more_axes_than_the_part_written_is_a_located_type_error():
     with pytest.raises(adjoint.AdjointError, match="assigning an array of rank 1 to an element of `y`") as caught:
         adjoint.grad(vector_into_element, target="python")(np.ones(3), np.ones((3, 3)))
     assert "y[i] = A @ x" in str(caught.value)
+
+
+def time_levels_swapped(u0, C):
+    u = np.zeros(len(u0))
+    u_n = u0.copy()
+    u_nm1 = u0.copy()
+    for n in range(4):
+        u[1:-1] = - u_nm1[1:-1] + 2 * u_n[1:-1] + C * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+        u_nm1, u_n, u = u_n, u, u_nm1
+    return np.sum(u_n ** 2)
+
+
+def time_levels_swapped_copies(u0, C):
+    u = np.zeros(len(u0))
+    u_n = u0.copy()
+    u_nm1 = u0.copy()
+    for n in range(4):
+        u[1:-1] = - u_nm1[1:-1] + 2 * u_n[1:-1] + C * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+        u_nm1, u_n, u = u_n.copy(), u.copy(), u_nm1.copy()
+    return np.sum(u_n ** 2)
+
+
+def test_arrays_that_trade_names_are_rejected_with_a_rewrite_that_works():
+    args = (np.sin(np.linspace(0.0, 3.0, 8)), 0.3)
+    with pytest.raises(adjoint.AdjointError, match="share memory") as caught:
+        adjoint.grad(time_levels_swapped, target="python")(*args)
+    assert "u_nm1, u_n, u = u_n.copy(), u.copy(), u_nm1.copy()" in str(caught.value)
+    got = compiled(time_levels_swapped_copies, (0, 1), "python")(*args)
+    for g, k in zip(got, (0, 1)):
+        assert_gradient(g, finite_difference(time_levels_swapped, args, k), **fd_tolerance(1.0, 1e-5))
