@@ -62,15 +62,8 @@ def unsupported_attribute(x):
     return x.T.foo
 
 
-def nested_tuple_target(x):
-    a, (b, c) = x[0], (x[1], x[2])
-    return a * b * c
 
 
-def elements_target(x):
-    y = np.zeros(3)
-    y[0], y[1] = x[0], x[1]
-    return np.sum(y)
 
 
 def starred_target(x):
@@ -180,20 +173,10 @@ def keyword_unpacking(x):
     return np.sum(x, **options)
 
 
-def empty_list(x):
-    stack = []
-    stack.append(x[0])
-    return x[0]
 
 
-def list_of_values(x):
-    b = [1.0, x[0] * x[1], 2.0]
-    return np.sum(b)
 
 
-def list_of_rows(x):
-    A = np.array([[1.0, x[0]], [0.0, 1.0]])
-    return np.sum(A * A)
 
 
 def dropped_call(x):
@@ -298,7 +281,6 @@ def test_rejection_names_the_construct_in_words_with_a_hint(name, rejected):
     ("dict_literal", "dict literal"), ("fstring", "f-string"), ("set_comprehension", "set comprehension"),
     ("walrus", "assignment expression"), ("nested_class", "class definition"),
     ("attribute_store", "attribute (x.a = ...)"),
-    ("nested_tuple_target", "nested tuple of names"), ("elements_target", "tuple of array elements"),
     ("string_index", "string index 'a'"), ("dict_call", "dictionaries are not differentiable values"),
     ("dropped_call", "the result of `out.fill(x[0])` is dropped"),
     ("mask_or", "the operator `|`"), ("is_none", "the operator `is`"), ("bit_shift", "the operator `<<`"),

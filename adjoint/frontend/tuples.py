@@ -415,8 +415,9 @@ class Aggregates:
         if len(self.inlining) == 1:
             raise AdjointError(f"the function returns {value.describe()}; a gradient needs one number",
                                location=self.where(stmt),
-                               hint="return the value to differentiate; for several outputs return "
-                                    "np.array([...]) and use adjoint.jacobian")
+                               hint="return the value to differentiate, or unpack the pair in the caller; "
+                                    "for several outputs return an array, np.array([a, b]), which "
+                                    "adjoint.jacobian differentiates")
         return nodes.return_(_literal(value), stmt)
 
 
