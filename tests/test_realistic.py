@@ -29,6 +29,7 @@ EXPECTED_REJECTIONS = {
     "gmm_objective_vec": "a list comprehension is supported only as the argument of sum",
     # arrays that change names every step (`u_nm1, u_n, u = u_n, u, u_nm1`): the check of
     # shared memory does not follow the rotation, so the write into `u` is taken for one into `u_n`
+    # (the hint, copies while the names trade arrays, works: tests/test_writes.py)
     "wave_leapfrog_swap_vec": "`u_n` and `u` share memory",
     # np.max(scores, axis=2, keepdims=True) of a rank-3 array (the einsums pass)
     "attention_einsum": "np.max along an axis of a rank-3 array is not supported",
