@@ -51,8 +51,9 @@ def test_device_module_numbers_like_the_host():
 
 
 def test_renumber_keeps_user_names_and_skips_their_numbers():
-    source = "def g(t_2, s_5):\n    t_3 = t_2 * s_5\n    t_7 = t_3 + 1.0\n    # t_7 in a comment\n" \
-             "    s_7 = t_7_shape\n    tape_t_7[0] = s_7\n    return t_7\n"
+    header = '"""Gradient of g (t_7.py:1)."""\n\n\n'         # a file named like a temporary
+    source = header + ("def g(t_2, s_5):\n    t_3 = t_2 * s_5\n    t_7 = t_3 + 1.0\n    # t_7 in a comment\n"
+                       "    s_7 = t_7_shape\n    tape_t_7[0] = s_7\n    return t_7\n")
     renamed, _ = renumber(source, {"t_1", "t_3", "t_7"}, keep={"t_2", "s_5", "g"})
-    assert renamed == ("def g(t_2, s_5):\n    t_1 = t_2 * s_5\n    t_3 = t_1 + 1.0\n    # t_7 in a comment\n"
-                       "    s_3 = t_3_shape\n    tape_t_3[0] = s_3\n    return t_3\n")
+    assert renamed == header + ("def g(t_2, s_5):\n    t_1 = t_2 * s_5\n    t_3 = t_1 + 1.0\n    # t_7 in a comment\n"
+                                "    s_3 = t_3_shape\n    tape_t_3[0] = s_3\n    return t_3\n")

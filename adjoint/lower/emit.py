@@ -71,7 +71,8 @@ def _emit(printer, functions, header) -> Emitted:
 # a generated name numbered after a temporary: t_5, its sensitivity s_5 or tangent d_5, and
 # what is named after it (t_5_shape, t_5_taken, tape_t_5)
 _NUMBERED = re.compile(r"(?<![\w.])((?:tape_)?[tsd])_([1-9][0-9]*)((?:_[a-z]+)*)(?!\w)")
-_COMMENT_LINE = re.compile(r"((?:^|\n)[ ]*#[^\n]*)")       # left as they are (kept by split)
+# comment lines and the module's docstring (a file may be named t_5.py): left as they are
+_COMMENT_LINE = re.compile(r'((?:^|\n)[ ]*(?:#|""")[^\n]*)')
 
 
 def renumber(source, temporaries, keep=frozenset(), also=frozenset()):
@@ -83,7 +84,7 @@ def renumber(source, temporaries, keep=frozenset(), also=frozenset()):
     last step, since device lowering and type tables key on the names; stable (the same code
     gives the same names). A number whose new names another name already has (one of
     `keep`, the user's, or a numbered name not made from a temporary) is skipped."""
-    pieces = _COMMENT_LINE.split(source)          # code, a comment line, code, ...
+    pieces = _COMMENT_LINE.split(source)          # code, a comment line (kept by split), code, ...
     code = pieces[::2]
     found = set()                                  # (prefix, number, suffix), deduplicated in C
     for piece in code:
