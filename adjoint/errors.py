@@ -1,10 +1,12 @@
 """Errors that point at the user's source, compiler style.
 
-    AdjointError("unsupported syntax: lambda", location=Location(file, 3, 8, "..."), hint="...")
-    str(error) ->  file.py:3:8: unsupported syntax: lambda
-                       y = lambda t: t
-                           ^^^^^^^^^^^
-                   hint: define a named function instead
+    AdjointError("unsupported syntax: a dict comprehension", location=Location(file, 3, 8, 34), hint="...")
+    str(error) ->  file.py:3:9: unsupported syntax: a dict comprehension
+                       y = {k: k * x for k in ks}
+                           ^^^^^^^^^^^^^^^^^^^^^^
+                   hint: ...
+
+Locations keep ast's 0-based byte columns; what users read is 1-based, in characters.
 """
 
 from __future__ import annotations
@@ -75,25 +77,26 @@ def locate(node, filename: str) -> Location | None:
 def diagnostic(filename, line, col, message, *, text=None, end_col=None, hint=None,
                columns_in_bytes=False) -> str:
     """The one way adjoint shows a place in a file, as compilers do: `file:line:col: message`,
-    the line, carets under the construct (columns `col` to `end_col`, 0-based; one caret
-    where the end is unknown) and the hint. `text` defaults to the file's line; columns count
-    UTF-8 bytes where `columns_in_bytes` (ast's and tracebacks' positions), else characters."""
-    lines = [f"{filename}:{line}:{col}: {message}"]
+    the line, carets under the construct and the hint. `col` and `end_col` are 0-based
+    (one caret where the end is unknown) and count UTF-8 bytes where `columns_in_bytes` (ast's
+    and tracebacks' positions), else characters; the header's column is 1-based and counts
+    characters, as gcc, clang, rustc and linters print it. `text` defaults to the file's line."""
     text = (linecache.getline(filename, line) if text is None else text).rstrip("\r\n")
+    if columns_in_bytes and text:
+        encoded = text.encode()
+        col, end_col = (None if c is None else len(encoded[:c].decode(errors="ignore"))
+                        for c in (col, end_col))
+    lines = [f"{filename}:{line}:{col + 1}: {message}"]
     if text:
-        lines += ["    " + text, "    " + _carets(text, col, end_col, columns_in_bytes)]
+        lines += ["    " + text, "    " + _carets(text, col, end_col)]
     if hint:
         lines.append(f"hint: {hint}")
     return "\n".join(lines)
 
 
-def _carets(text, col, end_col, columns_in_bytes):
-    """Carets under text[col:end_col]; the tabs before them are kept, so that they line up
-    under the construct however wide the terminal shows a tab."""
-    if columns_in_bytes:
-        encoded = text.encode()
-        col, end_col = (None if c is None else len(encoded[:c].decode(errors="ignore"))
-                        for c in (col, end_col))
+def _carets(text, col, end_col):
+    """Carets under text[col:end_col] (characters); the tabs before them are kept, so that they
+    line up under the construct however wide the terminal shows a tab."""
     col = min(col, len(text))
     end = col + 1 if end_col is None else min(max(end_col, col + 1), max(len(text), col + 1))
     indent = "".join(ch if ch == "\t" else " " for ch in text[:col])

@@ -19,6 +19,7 @@ from .analysis import shapes
 from .errors import AdjointArgumentError
 
 MODES = ("reverse", "forward")
+PRECISIONS = ("float64", "float32")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Options:
     cotangent: bool = False         # reverse mode: vjp_<f> takes the output's sensitivity last
     recompute: bool = False         # reverse loops replay every intermediate: no stored arrays
     parallel: bool = False          # race-free carried reverse loops run in chunks (numba.prange)
+    precision: str = "float64"      # "float32": the call's float arrays are; so are the adjoint's numbers
 
     def __post_init__(self):
         _check_wrt(self.wrt)
@@ -53,6 +55,9 @@ class Options:
                                        hint="use mode='reverse' or mode='forward'")
         if self.signature is not None:
             object.__setattr__(self, "signature", _checked_signature(self.signature))
+        if self.precision not in PRECISIONS:
+            raise AdjointArgumentError(f"option precision={self.precision!r}: expected "
+                                       f"{' or '.join(map(repr, PRECISIONS))}")
 
     @classmethod
     def of(cls, options: Options | None = None, **fields) -> Options:

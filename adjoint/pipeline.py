@@ -26,14 +26,16 @@ import gast
 from .analysis import shapes
 from .analysis.activity import analyze
 from .errors import AdjointError, AdjointTypeError, locate
+from .frontend.desugar import desugar, version_retyped
 from .frontend.normalize import normalize, signature_defaults
 from .frontend.parse import parse
-from .frontend.validate import check_views, validate
+from .frontend.validate import validate
+from .frontend.views import check_views
 from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
-from .lower.for_numba import lower_for_numba
+from .lower.for_numba import lower_for_numba, needs_lowering
 from .optimize.passes import optimize
 from .options import Options
 from .primitives import runtime
@@ -228,6 +230,10 @@ def _parse(run):
     run.parsed = parse(run.fn)
 
 
+def _desugar(run):
+    run.parsed = desugar(run.parsed)
+
+
 def _validate(run):
     validate(run.parsed)
     run.wrt = wrt_names(run.parsed.user_args, run.options.wrt)
@@ -249,6 +255,12 @@ def _analyze(run):
     try:
         run.analysis = analyze(run.normalized, wrt, run.signature, parsed.filename)
     except AdjointTypeError:
+        # `x = np.sum(x)`: a name rebound to another rank becomes versions x, x_2 (desugar.py)
+        versioned = version_retyped(run.normalized, run.signature, wrt, run.namer, parsed.filename)
+        if versioned is not run.normalized:
+            run.normalized = versioned
+            run.analysis = analyze(run.normalized, wrt, run.signature, parsed.filename)
+            return
         # types the call may still fix; a write through a view is wrong whatever they are
         guessed = {**shapes.default_signature(run.normalized, wrt), **(run.signature or {})}
         check_views(parsed, {parsed.user(a): guessed[a] for a in parsed.args if a in guessed})
@@ -286,12 +298,13 @@ def _optimize(run):
 
 def _lower(run):
     analysis = run.analysis
-    lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types))
+    lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types),
+                              run.options.precision, analysis.types.__contains__)
     # the helpers the final code still calls: optimizing may drop every call of one
     wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
     run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())
     primal = run.parsed.tree
-    if runtime.LOWERED_MODULE in nodes.loads_in(primal):     # it rewrites np calls in place
+    if needs_lowering(primal):           # it rewrites np calls (and scipy's) in place
         run.primal_tree = nodes.clone(primal)
         run.primal_helpers = _helper_trees(lower_for_numba(run.primal_tree,
                                                            lambda node: _rank_in_primal(node, analysis)))
@@ -343,10 +356,11 @@ class Stage:
 # The compiler, in the order it runs. `adjoint show --stage` prints the output of those in STAGES.
 PIPELINE = (
     Stage("parse", _parse),                 # source -> gast, callees resolved       frontend/parse
+    Stage("desugar", _desugar),             # for v in x, zip, comprehensions -> range loops  frontend/desugar
     Stage("validate", _validate),           # reject unsupported syntax, with a caret  frontend/validate
     Stage("normalize", _normalize),         # three-address form, helpers inlined    frontend/normalize
     Stage("analyze", _analyze),             # types, activity, what the reverse reads  analysis/
-    Stage("check views", _check_views),     # no write into memory another name sees   frontend/validate
+    Stage("check views", _check_views),     # no write into memory another name sees   frontend/views
     Stage("reverse", _reverse, lambda o: o.mode == "reverse"),   # Speelpenning       transforms/reverse
     Stage("forward", _forward, lambda o: o.mode == "forward"),   # tangent code       transforms/forward
     Stage("optimize", _optimize, lambda o: o.optimized),        # lean adjoint       optimize/

@@ -1,4 +1,5 @@
-"""How much realistic code adjoint differentiates: tests/realistic_corpus.py, program by program.
+"""How much realistic code adjoint differentiates: tests/realistic_corpus.py (or Tangent's own
+test functions, tests/tangent_corpus.py, with --corpus tangent), program by program.
 
 For each program and target: `pass` (the gradient matches central finite differences),
 `WRONG` (a gradient that does not: the worst outcome), `rejected` (an adjoint.AdjointError; its
@@ -10,6 +11,7 @@ ranked by how many programs each blocks (the order issue #17's work should follo
     python benchmarks/reach.py                 # python target (a minute or two)
     python benchmarks/reach.py --target cpu    # numba: slower, one compilation per program
     python benchmarks/reach.py --target python --target cpu --only gmm,lstm
+    python benchmarks/reach.py --corpus tangent --target python --target cpu
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 import adjoint  # noqa: E402
+from tests import realistic_corpus, tangent_corpus  # noqa: E402
 from tests.oracles import finite_difference  # noqa: E402
-from tests.realistic_corpus import PROGRAMS  # noqa: E402
+
+CORPORA = {"realistic": realistic_corpus.PROGRAMS, "tangent": tangent_corpus.PROGRAMS}
 
 # A gradient within these of central differences passes; the difference quotient's own error
 # (h = 1e-6 relative) is near 1e-8 relative for these programs, so a miss is a real one.
@@ -52,10 +56,10 @@ CATEGORIES = [
     (r"matrix product of ranks 0|for an array of rank 0", "module-level or closure arrays taken for rank 0 (item 2)"),
     (r"in one place and float in another", "a name rebound to another rank (item 3)"),
     (r"must iterate over range", "for over an array, zip, enumerate (item 4)"),
-    (r"assigned array index must be|assigning to a slice|cannot assign to Tuple",
+    (r"assigned array index must be|assigning to a slice|cannot assign to a tuple of array elements",
      "element, row and slice writes (item 5)"),
     (r"too many indices: \d+ for an array of rank [1-9]", "None / np.newaxis indexing (item 6)"),
-    (r"tuple value here|unsupported statement: FunctionDef", "tuples and nested defs (item 7)"),
+    (r"tuple value here|unsupported statement: nested function definition", "tuples and nested defs (item 7)"),
     (r"a list is not a differentiable|list comprehension", "literal lists and comprehensions (item 8)"),
     (r"no derivative rule|cannot resolve the function", "numpy / math / scipy functions without a rule"),
     (r"carried from one iteration|share memory", "false alarms on arrays rebuilt in each iteration"),
@@ -112,8 +116,8 @@ def classify(program, target):
     return ("pass", "", True) if mismatch is None else ("WRONG", mismatch, True)
 
 
-def run(targets, only=None, out=sys.stdout):
-    programs = [p for p in PROGRAMS if not only or p.name in only or p.model in only]
+def run(targets, only=None, out=sys.stdout, corpus="realistic"):
+    programs = [p for p in CORPORA[corpus] if not only or p.name in only or p.model in only]
     results = {}
     started = time.perf_counter()
     for program in programs:
@@ -172,9 +176,11 @@ def main(argv=None):
     parser.add_argument("--target", action="append", choices=("python", "cpu"),
                         help="python (default) and/or cpu; repeat for both")
     parser.add_argument("--only", help="comma-separated program or model names")
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="realistic",
+                        help="tests/realistic_corpus.py (default) or tests/tangent_corpus.py")
     options = parser.parse_args(argv)
     only = set(options.only.split(",")) if options.only else None
-    run(options.target or ["python"], only)
+    run(options.target or ["python"], only, corpus=options.corpus)
 
 
 if __name__ == "__main__":

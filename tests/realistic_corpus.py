@@ -552,6 +552,186 @@ def heat_ftcs_loop(u0, nu, nt):
     return total * dx
 
 
+# Barba's "12 steps to Navier-Stokes" (github:barbagroup/CFDPython), steps 2, 4 and 7: nonlinear
+# convection (the array-operations form `u[1:] = ...` and the loop), Burgers' equation with
+# periodic boundaries, 2-D diffusion with its boundary rows and columns set every step.
+
+def _convection_args(rng, nx=21):
+    x = np.linspace(0.0, 2.0, nx)
+    return 1.0 + np.exp(-((x - 0.6) / 0.25) ** 2) + 0.05 * rng.normal(size=nx), 12, 0.01
+
+
+@program(_convection_args, wrt=(0, 2), style="vectorized", model="nonlinear_convection")
+def convection_nonlinear_vec(u0, nt, dt):
+    dx = 2 / (len(u0) - 1)
+    u = u0.copy()
+    for n in range(nt):
+        un = u.copy()
+        u[1:] = un[1:] - un[1:] * dt / dx * (un[1:] - un[:-1])
+    return np.sum(u ** 2) * dx
+
+
+@program(_convection_args, wrt=(0, 2), style="loop", model="nonlinear_convection")
+def convection_nonlinear_loop(u0, nt, dt):
+    nx = len(u0)
+    dx = 2 / (nx - 1)
+    u = u0.copy()
+    for n in range(nt):
+        un = u.copy()
+        for i in range(1, nx):
+            u[i] = un[i] - un[i] * dt / dx * (un[i] - un[i - 1])
+    total = 0.0
+    for i in range(nx):
+        total += u[i] ** 2
+    return total * dx
+
+
+def _burgers_args(rng, nx=16):
+    x = np.linspace(0.0, 2.0 * np.pi, nx)
+    return 4.0 + np.sin(x) + 0.1 * rng.normal(size=nx), 0.07, 8
+
+
+@program(_burgers_args, wrt=(0, 1), style="loop", model="burgers")
+def burgers_periodic_loop(u0, nu, nt):
+    nx = len(u0)
+    dx = 2 * np.pi / (nx - 1)
+    dt = dx * nu
+    u = u0.copy()
+    for n in range(nt):
+        un = u.copy()
+        for i in range(1, nx - 1):
+            u[i] = un[i] - un[i] * dt / dx * (un[i] - un[i - 1]) + nu * dt / dx ** 2 * \
+                (un[i + 1] - 2 * un[i] + un[i - 1])
+        u[0] = un[0] - un[0] * dt / dx * (un[0] - un[-2]) + nu * dt / dx ** 2 * \
+            (un[1] - 2 * un[0] + un[-2])
+        u[-1] = u[0]
+    return np.sum(u ** 2) * dx
+
+
+def _diffusion_args(rng, nx=7, ny=6):
+    u = np.ones((ny, nx))
+    u[2:4, 2:5] = 2.0
+    return u + 0.1 * rng.normal(size=(ny, nx)), 0.05, 5
+
+
+@program(_diffusion_args, wrt=(0, 1), style="vectorized", model="diffusion_2d")
+def diffusion_2d_vec(u0, nu, nt):
+    dx = 2 / (u0.shape[1] - 1)
+    dy = 2 / (u0.shape[0] - 1)
+    sigma = 0.25
+    dt = sigma * dx * dy / nu
+    u = u0.copy()
+    for n in range(nt + 1):
+        un = u.copy()
+        u[1:-1, 1:-1] = (un[1:-1, 1:-1] +
+                         nu * dt / dx ** 2 * (un[1:-1, 2:] - 2 * un[1:-1, 1:-1] + un[1:-1, 0:-2]) +
+                         nu * dt / dy ** 2 * (un[2:, 1:-1] - 2 * un[1:-1, 1:-1] + un[0:-2, 1:-1]))
+        u[0, :] = 1
+        u[-1, :] = 1
+        u[:, 0] = 1
+        u[:, -1] = 1
+    return np.sum(u ** 3) * dx * dy
+
+
+# Langtangen & Linge, "Finite Difference Computing with PDEs" (github:hplgit/fdm-book),
+# wave1D_u0.py: the 1-D wave equation, leapfrog in time, the special first step, u = 0 at both
+# ends, and the "safe" update of the time levels (u_nm1[:] = u_n; u_n[:] = u); the vectorized
+# solver writes the inner points as one slice.
+
+def _wave_args(rng, nx=11):
+    x = np.linspace(0.0, 1.0, nx)
+    return np.sin(np.pi * x) * (1.0 + 0.1 * rng.normal(size=nx)), 0.6, 9
+
+
+@program(_wave_args, wrt=(0, 1), style="loop", model="wave_equation")
+def wave_leapfrog_loop(I, C, Nt):  # noqa: E741 (the book's name for the initial condition)
+    Nx = len(I) - 1
+    C2 = C ** 2
+    u = np.zeros(Nx + 1)
+    u_n = np.zeros(Nx + 1)
+    u_nm1 = np.zeros(Nx + 1)
+    for i in range(0, Nx + 1):
+        u_n[i] = I[i]
+    for i in range(1, Nx):
+        u[i] = u_n[i] + 0.5 * C2 * (u_n[i - 1] - 2 * u_n[i] + u_n[i + 1])
+    u[0] = 0
+    u[Nx] = 0
+    u_nm1[:] = u_n
+    u_n[:] = u
+    for n in range(1, Nt):
+        for i in range(1, Nx):
+            u[i] = - u_nm1[i] + 2 * u_n[i] + C2 * (u_n[i - 1] - 2 * u_n[i] + u_n[i + 1])
+        u[0] = 0
+        u[Nx] = 0
+        u_nm1[:] = u_n
+        u_n[:] = u
+    return np.sum(u ** 2)
+
+
+@program(_wave_args, wrt=(0, 1), style="vectorized", model="wave_equation")
+def wave_leapfrog_vec(I, C, Nt):  # noqa: E741
+    Nx = len(I) - 1
+    C2 = C ** 2
+    u = np.zeros(Nx + 1)
+    u_n = I.copy()
+    u[1:-1] = u_n[1:-1] + 0.5 * C2 * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+    u[0] = 0
+    u[Nx] = 0
+    u_nm1 = u_n.copy()
+    u_n = u.copy()
+    for n in range(1, Nt):
+        u[1:-1] = - u_nm1[1:-1] + 2 * u_n[1:-1] + C2 * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+        u[0] = 0
+        u[Nx] = 0
+        u_nm1[:] = u_n
+        u_n[:] = u
+    return np.sum(u ** 2)
+
+
+@program(_wave_args, wrt=(0, 1), style="vectorized", model="wave_equation")
+def wave_leapfrog_swap_vec(I, C, Nt):  # noqa: E741
+    # wave1D_u0.py's fast update: the three time levels' arrays change names, none is copied
+    Nx = len(I) - 1
+    C2 = C ** 2
+    u = np.zeros(Nx + 1)
+    u_n = I.copy()
+    u_nm1 = np.zeros(Nx + 1)
+    u[1:-1] = u_n[1:-1] + 0.5 * C2 * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+    u[0] = 0
+    u[Nx] = 0
+    u_nm1, u_n, u = u_n, u, u_nm1
+    for n in range(1, Nt):
+        u[1:-1] = - u_nm1[1:-1] + 2 * u_n[1:-1] + C2 * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+        u[0] = 0
+        u[Nx] = 0
+        u_nm1, u_n, u = u_n, u, u_nm1
+    return np.sum(u_n ** 2)
+
+
+# Fisher-KPP reaction-diffusion, forward Euler with a new array per step (u_new[i] from u[i - 1],
+# u[i], u[i + 1]) and zero-flux ends, as in course notes on explicit finite differences.
+
+def _fisher_args(rng, nx=14):
+    x = np.linspace(0.0, 1.0, nx)
+    return 0.5 * np.exp(-((x - 0.3) / 0.1) ** 2) + 0.02 * rng.uniform(size=nx), 0.8, 0.01
+
+
+@program(_fisher_args, wrt=(0, 1, 2), style="loop", model="fisher_kpp")
+def fisher_kpp_loop(u0, r, D):
+    nx = len(u0)
+    dx = 1.0 / (nx - 1)
+    dt = 0.2 * dx * dx / D
+    u = u0.copy()
+    for step in range(20):
+        u_new = np.zeros(nx)
+        for i in range(1, nx - 1):
+            u_new[i] = u[i] + dt * (D * (u[i + 1] - 2 * u[i] + u[i - 1]) / dx ** 2 + r * u[i] * (1 - u[i]))
+        u_new[0] = u_new[1]
+        u_new[nx - 1] = u_new[nx - 2]
+        u = u_new
+    return np.sum(u) * dx
+
+
 def _grid_args(rng):
     return rng.normal(size=(5, 6)), rng.normal(size=(5, 6)), 0.3
 
@@ -1047,20 +1227,6 @@ def logistic_loss_l2_default(w, b, X, y, lam=0.01):
     return np.mean(np.log1p(np.exp(-y * z))) + 0.5 * lam * np.dot(w, w)
 
 
-def _tangent_logistic_args(rng, n=6, d=3):
-    return (rng.normal(size=(n, d)), (rng.uniform(size=n) < 0.5) * 1.0,
-            rng.normal(scale=0.5, size=d), 0.1)
-
-
-@program(_tangent_logistic_args, wrt=(2, 3), style="vectorized", model="logistic_regression")
-def tangent_logistic_regression(inp, label, W, b):
-    # Tangent's tests/functions.py logistic_regression (a tanh-sigmoid likelihood)
-    h1 = np.dot(inp, W) + b
-    prediction = 0.5 * (np.tanh(h1) + 1)
-    label_probabilities = prediction * label + (1 - prediction) * (1 - label)
-    return -np.sum(np.log(label_probabilities))
-
-
 def _regression_args(rng, n=10, d=4):
     X = rng.normal(size=(n, d))
     w_true = rng.normal(size=d)
@@ -1519,184 +1685,13 @@ def lotka_volterra_rk4_loop(params, z0, steps):
 
 
 # =============================================================================================
-# Tangent's own test programs (github:google/tangent, tests/functions.py), the scalar-output
-# ones, ported under a tangent_ prefix.
+# Documentation examples of autograd (github:HIPS/autograd, README and docs/tutorial.md) and
+# JAX (its "Automatic differentiation" tutorial and README).
 # =============================================================================================
-
-def _scalar(rng):
-    return (0.7,)
-
 
 def _vector(rng):
     return (rng.normal(size=5),)
 
-
-@program(_vector, style="vectorized", model="tangent")
-def tangent_overwrite_call(x):
-    x = np.sum(x)
-    x = x * x
-    return x
-
-
-@program(_vector, style="vectorized", model="tangent")
-def tangent_cast_sum(x):
-    return np.sum(np.array(x))
-
-
-@program(_scalar, style="loop", model="tangent")
-def tangent_list_and_subscript(a):
-    x = [1.0, a, 3.0]
-    return x[0] * x[1]
-
-
-@program(_scalar, style="loop", model="tangent")
-def tangent_anf_list(a):
-    b = [1, a * a, 2]
-    return np.sum(b)
-
-
-@program(_vector, style="vectorized", model="tangent")
-def tangent_listcomp(x):
-    return np.sum([i * 3 for i in x])
-
-
-@program(lambda rng: (3.1,), style="loop", model="tangent")
-def tangent_while_big(a):
-    while np.abs(a) > 0.1:
-        a = a * 0.5
-    return a
-
-
-@program(_vector, style="loop", model="tangent")
-def tangent_active_subscript(x):
-    y = np.zeros_like(x)
-    for i in range(len(x)):
-        y[i] = x[i]
-    return np.sum(y)
-
-
-@program(_vector, style="loop", model="tangent")
-def tangent_init_array_grad_maybe_active(x):
-    h = np.zeros((len(x), 3))
-    for t in range(len(h)):
-        h[t] = x[t]
-    return np.sum(h)
-
-
-@program(lambda rng: (rng.normal(size=(3, 2)), rng.normal(size=(2, 3))), wrt=(0, 1), style="loop",
-         model="tangent")
-def tangent_rnn(inputs, W):
-    h = np.zeros((4, 3))
-    for t in range(3):
-        h[t + 1] = np.dot(inputs[t], W) + h[t]
-    return np.sum(h[1:])
-
-
-@program(lambda rng: (rng.normal(size=3), rng.normal(size=4), rng.normal(size=(4, 2)),
-                      rng.normal(size=(3, 2)), rng.normal(size=2)),
-         wrt=(0, 1, 2, 3, 4), style="vectorized", model="tangent")
-def tangent_bilinear(x, h, U, W, b):
-    y = np.dot(x, W)
-    y = y + np.dot(h, U)
-    y = y + b
-    y = np.tanh(y)
-    return np.sum(y)
-
-
-@program(_scalar, style="loop", model="tangent")
-def tangent_augassign(a):
-    x = a * a
-    x *= x
-    return x
-
-
-@program(lambda rng: (0.4,), style="loop", model="tangent")
-def tangent_multiarg_if(a):
-    if a * a / 3.0 > 0:
-        b = 3.0
-    else:
-        b = 4.0
-    a = a * b
-    if a < b - a * b:
-        a = a * a
-    elif a > b + 3.0 * a:
-        if a / 2.0 < 0:
-            a = a / b
-        else:
-            a = a * b
-    else:
-        a = -a
-    return a
-
-
-@program(lambda rng: (0.9, 3), style="loop", model="tangent")
-def tangent_iterpower_with_nested_def(a, n):
-    def _fn(a, n):
-        return a * n
-
-    for i in range(n):
-        a = _fn(a, a)
-    return a
-
-
-@program(lambda rng: (rng.normal(size=(4, 3)),), style="vectorized", model="tangent")
-def tangent_extended_slice(x):
-    return np.sum(x[::2, np.newaxis])
-
-
-@program(_vector, style="vectorized", model="tangent")
-def tangent_subscript3(x):
-    y = x ** 2.0
-    x[0] = y[1] * y[2]
-    return np.sum(x * y)
-
-
-@program(lambda rng: (0.3, 1.7, -0.4, 1), wrt=(0, 1, 2), style="loop", model="tangent")
-def tangent_passthru_pack(a, b, c, i):
-    x = a, b, c
-    return x[i]
-
-
-@program(lambda rng: (1.3,), style="loop", model="tangent")
-def tangent_cond_iterpower(a):
-    for i in range(3):
-        if a < 20:
-            a = a * a
-    return a
-
-
-def _tangent_mul(a, b):
-    return a * b
-
-
-def _tangent_add(a, b):
-    return a + b
-
-
-@program(lambda rng: (0.3, 1.7, -0.4), wrt=(0, 1, 2), style="loop", model="tangent")
-def tangent_saxpy_call(a, b, c):
-    return _tangent_add(_tangent_mul(a, b), c)
-
-
-@program(lambda rng: (1.1, 2), style="loop", model="tangent")
-def tangent_serial_for(a, n):
-    for i in range(n):
-        a = a * a
-    a = 2.0 * a
-    for i in range(n + 1):
-        a = a * 3.0
-    return a
-
-
-@program(_scalar, style="vectorized", model="tangent")
-def tangent_fn_multiply(a):
-    return np.multiply(a, 3.0)
-
-
-# =============================================================================================
-# Documentation examples of autograd (github:HIPS/autograd, README and docs/tutorial.md) and
-# JAX (its "Automatic differentiation" tutorial and README).
-# =============================================================================================
 
 @program(lambda rng: (1.0,), style="loop", model="autograd_docs")
 def autograd_readme_tanh(x):
@@ -2214,6 +2209,412 @@ def diagonal_fit_loop(d, A):
                 total += A[i, j] ** 2
     return total
 
+
+# =============================================================================================
+# Python's iteration idioms in numeric code (issue #17 items 3, 4, 8): loops over an array's
+# elements and rows, enumerate, zip, reversed, sums of generator expressions and arrays built
+# from list comprehensions, as tutorials and textbook code write them.
+# =============================================================================================
+
+def _sgd_args(rng, n=8, d=3):
+    X = rng.normal(size=(n, d))
+    y = np.where(rng.normal(size=n) > 0, 1.0, -1.0)
+    return rng.normal(size=d), 0.1, X, y
+
+
+@program(_sgd_args, wrt=(0, 1), style="loop", model="logistic_margin")
+def logistic_margin_zip(w, b, X, y):
+    # the per-sample loss of an SGD tutorial, summed: for xi, yi in zip(X, y)
+    loss = 0.0
+    for xi, yi in zip(X, y):
+        margin = yi * (np.dot(w, xi) + b)
+        loss += math.log(1.0 + math.exp(-margin))
+    return loss / len(y)
+
+
+@program(_sgd_args, wrt=(0, 1), style="loop", model="logistic_margin")
+def logistic_margin_genexp(w, b, X, y):
+    # the same as one generator expression
+    return sum(math.log(1.0 + math.exp(-yi * (np.dot(w, xi) + b))) for xi, yi in zip(X, y)) / len(y)
+
+
+def _series_args(rng, n=12):
+    return 0.4, 0.2, rng.normal(size=n)
+
+
+@program(_series_args, wrt=(0, 1), style="loop", model="ar1_likelihood")
+def ar1_nll_enumerate(phi, log_sigma, y):
+    # conditional Gaussian likelihood of an AR(1) series, indexed with enumerate
+    sigma2 = math.exp(2.0 * log_sigma)
+    nll = 0.0
+    for t, y_t in enumerate(y):
+        if t == 0:
+            continue
+        e = y_t - phi * y[t - 1]
+        nll += 0.5 * (e * e / sigma2 + math.log(2.0 * math.pi * sigma2))
+    return nll
+
+
+@program(_series_args, wrt=(0, 1), style="loop", model="ar1_likelihood")
+def ar1_nll_pairs(phi, log_sigma, y):
+    # the same over consecutive pairs: zip(y[:-1], y[1:])
+    sigma2 = math.exp(2.0 * log_sigma)
+    nll = 0.0
+    for prev, cur in zip(y[:-1], y[1:]):
+        e = cur - phi * prev
+        nll += 0.5 * (e * e / sigma2 + math.log(2.0 * math.pi * sigma2))
+    return nll
+
+
+@program(_poly_args, wrt=(0,), style="loop", model="polynomial_fit")
+def poly_fit_enumerate_powers(coeffs, xs, ys):
+    # sum(c * x ** k for k, c in enumerate(coeffs)): the power-sum form of textbooks
+    total = 0.0
+    for x, y in zip(xs, ys):
+        p = sum(c * x ** (len(coeffs) - 1 - k) for k, c in enumerate(coeffs))
+        total += (p - y) ** 2
+    return total
+
+
+def _discount_args(rng, n=10):
+    return 0.9, rng.normal(size=n)
+
+
+@program(_discount_args, wrt=(0, 1), style="loop", model="discounted_return")
+def discounted_return_reversed(gamma, rewards):
+    # the returns-to-go recursion of policy-gradient code: for r in reversed(rewards)
+    g = 0.0
+    total = 0.0
+    for r in reversed(rewards):
+        g = r + gamma * g
+        total += g * g
+    return total
+
+
+@program(_softmax_args, wrt=(0,), style="loop", model="softmax_cross_entropy")
+def softmax_loss_rows(W, X, y, reg):
+    # cs231n's naive loss over the rows, the scores shifted by rebinding: scores = scores - max
+    loss = 0.0
+    for i, row in enumerate(X):
+        scores = np.dot(row, W)
+        scores = scores - np.max(scores)
+        loss += -scores[y[i]] + math.log(np.sum(np.exp(scores)))
+    return loss / X.shape[0] + reg * np.sum(W * W)
+
+
+@program(_softmax_args, wrt=(0,), style="vectorized", model="softmax_cross_entropy")
+def softmax_loss_comprehension(W, X, y, reg):
+    # the per-sample losses gathered with a list comprehension, then averaged
+    S = np.dot(X, W)
+    S = S - np.max(S, axis=1).reshape(-1, 1)
+    losses = np.array([math.log(np.sum(np.exp(S[i]))) - S[i, y[i]] for i in range(X.shape[0])])
+    return np.mean(losses) + reg * np.sum(W * W)
+
+
+# =============================================================================================
+# Integrators written with tuple-returning steppers and local functions: a Van der Pol
+# oscillator fitted with RK4 (the stepper of Numerical Recipes' rk4 and scipy-cookbook ODE
+# examples, state as separate scalars), Hamiltonian Monte Carlo's leapfrog (Neal, "MCMC using
+# Hamiltonian dynamics", 2011: `return q, -p`), and logistic regression with the model and its
+# loss as local functions, as in autograd's tutorial examples.
+# =============================================================================================
+
+def _vdp_args(rng, steps=12):
+    return 1.3, 0.5, -0.2, np.sin(np.linspace(0.0, 1.2, steps)) + 0.1 * rng.normal(size=steps)
+
+
+def _vdp_rhs(x, v, mu):
+    return v, mu * (1.0 - x * x) * v - x
+
+
+def _vdp_rk4_step(x, v, mu, h):
+    k1x, k1v = _vdp_rhs(x, v, mu)
+    k2x, k2v = _vdp_rhs(x + 0.5 * h * k1x, v + 0.5 * h * k1v, mu)
+    k3x, k3v = _vdp_rhs(x + 0.5 * h * k2x, v + 0.5 * h * k2v, mu)
+    k4x, k4v = _vdp_rhs(x + h * k3x, v + h * k3v, mu)
+    return (x + h / 6.0 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x),
+            v + h / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v))
+
+
+@program(_vdp_args, wrt=(0, 1, 2), style="loop", model="van_der_pol")
+def van_der_pol_fit_loop(mu, x0, v0, observed):
+    x, v = x0, v0
+    loss = 0.0
+    for k in range(len(observed)):
+        x, v = _vdp_rk4_step(x, v, mu, 0.1)
+        loss += (x - observed[k]) ** 2
+    return loss
+
+
+def _vdp_field(state, mu):
+    x, v = state[0], state[1]
+    return np.array([v, mu * (1.0 - x * x) * v - x])
+
+
+@program(_vdp_args, wrt=(0, 1, 2), style="vectorized", model="van_der_pol")
+def van_der_pol_fit_vec(mu, x0, v0, observed):
+    state = np.array([x0, v0])
+    h = 0.1
+    trajectory = []
+    for k in range(len(observed)):
+        k1 = _vdp_field(state, mu)
+        k2 = _vdp_field(state + 0.5 * h * k1, mu)
+        k3 = _vdp_field(state + 0.5 * h * k2, mu)
+        k4 = _vdp_field(state + h * k3, mu)
+        state = state + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        trajectory.append(state[0])
+    return np.sum((np.array(trajectory) - observed) ** 2)
+
+
+def _hmc_args(rng, d=3):
+    A = rng.normal(size=(d, d))
+    return rng.normal(size=d), rng.normal(size=d), A @ A.T + d * np.eye(d)
+
+
+def _hmc_grad_u(q, precision):
+    return precision @ q
+
+
+def _hmc_leapfrog(q, p, precision, epsilon, steps):
+    p = p - 0.5 * epsilon * _hmc_grad_u(q, precision)
+    for _ in range(steps - 1):
+        q = q + epsilon * p
+        p = p - epsilon * _hmc_grad_u(q, precision)
+    q = q + epsilon * p
+    p = p - 0.5 * epsilon * _hmc_grad_u(q, precision)
+    return q, -p
+
+
+@program(_hmc_args, wrt=(0, 1), style="vectorized", model="hmc")
+def hmc_hamiltonian_vec(q0, p0, precision):
+    q, p = _hmc_leapfrog(q0, p0, precision, 0.05, 8)
+    return 0.5 * q @ precision @ q + 0.5 * p @ p
+
+
+@program(_hmc_args, wrt=(0, 1), style="loop", model="hmc")
+def hmc_hamiltonian_loop(q0, p0, precision):
+    d = len(q0)
+
+    def grad_u(q, i):
+        g = 0.0
+        for j in range(d):
+            g += precision[i, j] * q[j]
+        return g
+
+    q = q0.copy()
+    p = p0.copy()
+    eps = 0.05
+    for step in range(8):
+        for i in range(d):
+            p[i] = p[i] - 0.5 * eps * grad_u(q, i)
+        for i in range(d):
+            q[i] = q[i] + eps * p[i]
+        for i in range(d):
+            p[i] = p[i] - 0.5 * eps * grad_u(q, i)
+    energy = 0.0
+    for i in range(d):
+        energy += 0.5 * p[i] * p[i] + 0.5 * q[i] * grad_u(q, i)
+    return energy
+
+
+def _logistic_nested_args(rng, n=8, d=3):
+    X = rng.normal(size=(n, d))
+    return rng.normal(size=d), X, (rng.uniform(size=n) < 0.5).astype(float)
+
+
+@program(_logistic_nested_args, wrt=(0,), style="vectorized", model="logistic_nested")
+def logistic_local_functions_vec(weights, inputs, targets):
+    def sigmoid(z):
+        return 0.5 * (np.tanh(z / 2.0) + 1.0)
+
+    def predictions(w):
+        return sigmoid(inputs @ w)
+
+    label_probabilities = lambda p: p * targets + (1.0 - p) * (1.0 - targets)  # noqa: E731
+    return -np.sum(np.log(label_probabilities(predictions(weights))))
+
+
+
+# =============================================================================================
+# Linear algebra (issue #17, "NumPy and math functions"): Gaussian process regression as
+# Rasmussen & Williams, "Gaussian Processes for Machine Learning", Algorithm 2.1, writes it
+# and scikit-learn's GaussianProcessRegressor.log_marginal_likelihood computes it (cholesky,
+# triangular solves, the log-diagonal of L); ridge regression by the normal equations (the
+# textbook np.linalg.solve of X^T X + lam I); the multivariate normal log-density in the form
+# of scipy.stats.multivariate_normal (slogdet, solve) and in einsum form, as numpy mixture-model
+# code writes the Mahalanobis term; a Kalman filter's innovation likelihood as statsmodels and
+# filterpy write it (inv, slogdet, solve per step); the rigid-body Euler equations with
+# np.cross, and a batched matrix product with np.einsum.
+# =============================================================================================
+
+def _gp_args(rng, n=7, d=2):
+    X = rng.uniform(-2.0, 2.0, size=(n, d))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.normal(size=n)
+    return np.array([0.2, -0.1, -1.5]), X, y
+
+
+def _rbf_kernel(X, log_ell, log_sf):
+    sqdist = np.sum(X ** 2, 1).reshape(-1, 1) + np.sum(X ** 2, 1) - 2.0 * X @ X.T
+    return np.exp(2.0 * log_sf) * np.exp(-0.5 * sqdist / np.exp(2.0 * log_ell))
+
+
+@program(_gp_args, wrt=(0, 1), style="vectorized", model="gp_marginal_likelihood")
+def gp_nll_cholesky(theta, X, y):
+    # Algorithm 2.1: L = cholesky(K + sn^2 I), alpha = L^T \ (L \ y)
+    n = X.shape[0]
+    K = _rbf_kernel(X, theta[0], theta[1]) + np.exp(2.0 * theta[2]) * np.eye(n)
+    L = np.linalg.cholesky(K)
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(L))) + 0.5 * n * np.log(2.0 * np.pi)
+
+
+@program(_gp_args, wrt=(0, 1), style="vectorized", model="gp_marginal_likelihood")
+def gp_nll_slogdet(theta, X, y):
+    # the same from one solve and slogdet, as tutorials without cholesky write it
+    n = X.shape[0]
+    K = _rbf_kernel(X, theta[0], theta[1]) + np.exp(2.0 * theta[2]) * np.eye(n)
+    sign, logdet = np.linalg.slogdet(K)
+    return 0.5 * y @ np.linalg.solve(K, y) + 0.5 * logdet + 0.5 * n * np.log(2.0 * np.pi)
+
+
+def _ridge_args(rng, n=12, d=3):
+    X = rng.normal(size=(n, d))
+    y = X @ rng.normal(size=d) + 0.1 * rng.normal(size=n)
+    Xv = rng.normal(size=(5, d))
+    yv = Xv @ rng.normal(size=d)
+    return -1.0, X, y, Xv, yv
+
+
+@program(_ridge_args, wrt=(0, 1, 2), style="vectorized", model="ridge_normal_equations")
+def ridge_validation_loss(log_lam, X, y, Xv, yv):
+    # the ridge solution by the normal equations, scored on held-out data (hyperparameter
+    # gradients of the bilevel problem)
+    d = X.shape[1]
+    w = np.linalg.solve(X.T @ X + np.exp(log_lam) * np.eye(d), X.T @ y)
+    r = Xv @ w - yv
+    return np.dot(r, r) / len(yv)
+
+
+@program(_ridge_args, wrt=(0, 1, 2), style="vectorized", model="ridge_normal_equations")
+def ridge_validation_loss_inv(log_lam, X, y, Xv, yv):
+    # the same through the explicit inverse, as in many lecture notes: w = (X^T X + lam I)^-1 X^T y
+    A = np.linalg.inv(np.dot(X.T, X) + np.exp(log_lam) * np.identity(X.shape[1]))
+    w = np.dot(A, np.dot(X.T, y))
+    return np.mean((np.dot(Xv, w) - yv) ** 2)
+
+
+def _mvn_args(rng, n=6, d=3):
+    B = rng.normal(scale=0.5, size=(d, d))
+    return rng.normal(size=d), B, rng.normal(size=(n, d))
+
+
+@program(_mvn_args, wrt=(0, 1), style="vectorized", model="mvn_log_density")
+def mvn_logpdf_sum(mu, B, X):
+    # scipy.stats.multivariate_normal.logpdf summed over the rows, S = B B^T + I
+    d = X.shape[1]
+    S = B @ B.T + np.eye(d)
+    diff = X - mu
+    sign, logdet = np.linalg.slogdet(S)
+    maha = np.sum(diff * np.linalg.solve(S, diff.T).T, axis=1)
+    return np.sum(-0.5 * (d * np.log(2.0 * np.pi) + logdet + maha))
+
+
+@program(_mvn_args, wrt=(0, 1), style="vectorized", model="mvn_log_density")
+def mvn_logpdf_einsum(mu, B, X):
+    # the Mahalanobis term as mixture-model code writes it: einsum('ni,ij,nj->n', ...)
+    d = X.shape[1]
+    S = B @ B.T + np.eye(d)
+    diff = X - mu
+    maha = np.einsum('ni,ij,nj->n', diff, np.linalg.inv(S), diff)
+    return np.sum(-0.5 * (d * np.log(2.0 * np.pi) + np.log(np.linalg.det(S)) + maha))
+
+
+@program(_mvn_args, wrt=(0, 1), style="loop", model="mvn_log_density")
+def mvn_logpdf_rows(mu, B, X):
+    # one row at a time, the precision's Cholesky factor applied by a solve per row
+    d = X.shape[1]
+    L = np.linalg.cholesky(B @ B.T + np.eye(d))
+    half_logdet = np.sum(np.log(np.diag(L)))
+    total = 0.0
+    for i in range(X.shape[0]):
+        z = np.linalg.solve(L, X[i] - mu)
+        total += -0.5 * np.dot(z, z) - half_logdet - 0.5 * d * np.log(2.0 * np.pi)
+    return total
+
+
+def _kalman2_args(rng, T=6):
+    F = np.array([[1.0, 1.0], [0.0, 1.0]])
+    H = np.array([[1.0, 0.0]])
+    zs = np.cumsum(rng.normal(size=T)).reshape(T, 1)
+    return np.array([-1.0, -0.5]), F, H, zs
+
+
+@program(_kalman2_args, wrt=(0,), style="loop", model="kalman_matrix_likelihood")
+def kalman_innovations_loglik(log_noise, F, H, zs):
+    # filterpy's predict/update with matrices: S = H P H^T + R, K = P H^T S^-1, and the
+    # innovation log-likelihood -0.5 (log|S| + y^T S^-1 y) of statsmodels
+    Q = np.exp(log_noise[0]) * np.eye(2)
+    R = np.exp(log_noise[1]) * np.eye(1)
+    x = np.zeros(2)
+    P = np.eye(2)
+    ll = 0.0
+    for t in range(zs.shape[0]):
+        x = F @ x
+        P = F @ P @ F.T + Q
+        y = zs[t] - H @ x
+        S = H @ P @ H.T + R
+        K = P @ H.T @ np.linalg.inv(S)
+        x = x + K @ y
+        P = (np.eye(2) - K @ H) @ P
+        sign, logdet = np.linalg.slogdet(S)
+        ll += -0.5 * (logdet + y @ np.linalg.solve(S, y))
+    return ll
+
+
+def _rigid_args(rng, steps=20):
+    inertia = np.array([1.0, 2.0, 3.0])
+    return rng.normal(size=3), np.diag(inertia), 0.01, steps
+
+
+@program(_rigid_args, wrt=(0, 1), style="loop", model="rigid_body_euler")
+def rigid_body_spin(omega0, J, dt, steps):
+    # torque-free Euler equations J dw/dt = -w x (J w) (J: the inertia tensor), explicit
+    # steps; the kinetic energy and the final angular momentum's first component
+    w = omega0
+    for k in range(steps):
+        dw = np.linalg.solve(J, -np.cross(w, J @ w))
+        w = w + dt * dw
+    L = J @ w
+    return 0.5 * np.dot(w, L) + L[0] ** 2
+
+
+def _bmm_args(rng, b=3, n=4, d=2):
+    return rng.normal(size=(b, n, d)), rng.normal(size=(b, n, d)), rng.normal(size=(b, n, d))
+
+
+@program(_bmm_args, wrt=(0, 1, 2), style="vectorized", model="batched_attention_einsum")
+def attention_einsum(Q, K, V):
+    # scaled dot-product attention over a batch, in einsum form
+    scores = np.einsum('bqd,bkd->bqk', Q, K) / np.sqrt(Q.shape[2])
+    weights = np.exp(scores - np.max(scores, axis=2, keepdims=True))
+    weights = weights / np.sum(weights, axis=2, keepdims=True)
+    out = np.einsum('bqk,bkd->bqd', weights, V)
+    return np.sum(out ** 2)
+
+
+def _ntn_args(rng, n=5, d=3, k=2):
+    return (rng.normal(scale=0.5, size=(k, d, d)), rng.normal(scale=0.5, size=(k, 2 * d)),
+            rng.normal(size=k), rng.normal(size=k), rng.normal(size=(n, d)), rng.normal(size=(n, d)))
+
+
+@program(_ntn_args, wrt=(0, 1, 2, 3), style="vectorized", model="neural_tensor_network")
+def ntn_logistic_loss(W, V, b, u, E1, E2):
+    # Socher et al.'s neural tensor network score u^T tanh(e1^T W[1:k] e2 + V [e1; e2] + b) of
+    # a batch of entity pairs, the bilinear slices in one einsum; a logistic loss on the scores
+    bilinear = np.einsum('ni,kij,nj->nk', E1, W, E2)
+    hidden = np.tanh(bilinear + np.concatenate((E1, E2), axis=1) @ V.T + b)
+    scores = hidden @ u
+    return np.sum(np.log1p(np.exp(-scores)))
 
 BY_NAME = {p.name: p for p in PROGRAMS}
 assert len(BY_NAME) == len(PROGRAMS), "program names must be unique"

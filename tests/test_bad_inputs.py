@@ -33,7 +33,7 @@ BAD_INPUTS = [
     ("a bool for a float", lambda: PIECEWISE(True), adjoint.AdjointArgumentError,
      "argument 'x' of piecewise: expected a float or an array of floats, got bool"),
     ("a sequence of the wrong length", lambda: G([1.0, 2.0, 3.0]), adjoint.AdjointError,
-     "seed_f4.py:10:4: ValueError while computing the gradient: not enough values to unpack"),
+     "seed_f4.py:10:5: ValueError while computing the gradient: not enough values to unpack"),
     ("a vector result", lambda: adjoint.grad(hc.lorenz_map)(np.ones(3), np.ones(3), 5),
      adjoint.AdjointError, "lorenz_map returns an array: grad needs a scalar result"),
     ("recursion", lambda: adjoint.grad(cf.recursive), adjoint.AdjointError,
@@ -171,3 +171,21 @@ def test_while_loop_tape_memory_grows_linearly():
     # two float64/int64 tapes, capacity at most twice the trips: <= 32 bytes a trip
     assert added[4_000_000] * 1024 <= 40 * 4_000_000
     assert added[4_000_000] >= 2 * added[1_000_000]
+
+
+def _index_past_the_end(x, i):
+    return x[i] * x[0]
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_a_failure_in_generated_code_quotes_the_statement_and_keeps_its_class(target):
+    options = {"jit_options": {"boundscheck": True}} if target == "cpu" else {}
+    g = adjoint.grad(_index_past_the_end, target=target, **options)
+    with pytest.raises(IndexError) as caught:           # the built-in class, and an AdjointError
+        g(np.ones(3), 5)
+    error = caught.value
+    assert isinstance(error, adjoint.AdjointError)
+    assert error.location is not None and error.location.line == _index_past_the_end.__code__.co_firstlineno + 1
+    assert "generated statement `" in error.hint and "x[i]" in error.hint
+    # on the python target the hint does not send the user to the python target
+    assert ("target='python'" in error.hint) == (target != "python")

@@ -47,7 +47,7 @@ def test_the_defaults_are_those_documented():
     assert dataclasses.asdict(Options()) == {
         "wrt": 0, "comments": True, "optimized": True, "return_value": False, "device": False,
         "signature": None, "mode": "reverse", "cotangent": False, "recompute": False,
-        "parallel": False}
+        "parallel": False, "precision": "float64"}
 
 
 def test_fields_given_by_name_replace_those_of_the_record():
@@ -88,6 +88,7 @@ def test_a_flag_that_is_no_bool_is_named(field):
     ({"signature": {"x": "float64[:]"}}, r"option signature=.*: expected a dict from argument names to shapes.Type"),
     ({"signature": 3}, r"option signature=3: expected a dict from argument names to shapes.Type"),
     ({"wrt": 1.5}, r"wrt=1.5: expected an argument index or name"),
+    ({"precision": "float16"}, r"option precision='float16': expected 'float64' or 'float32'"),
     ({"wrt": ("x", True)}, r"wrt=True: expected an argument index or name"),
 ])
 def test_a_value_of_the_wrong_kind_is_named_with_what_is_expected(fields, expected):
@@ -123,7 +124,7 @@ def test_the_gradient_objects_keep_the_options_they_generate_with():
 # fails test_every_option_field_has_an_alternative, and then the key test below checks it
 ALTERNATIVES = {"wrt": "c", "comments": False, "optimized": False, "return_value": True,
                 "device": True, "signature": {"x": shapes.Type("float", 1)}, "mode": "forward",
-                "cotangent": True, "recompute": True, "parallel": True}
+                "cotangent": True, "recompute": True, "parallel": True, "precision": "float32"}
 
 
 def test_every_option_field_has_an_alternative():

@@ -13,7 +13,7 @@ def f4(a, b, c, d):
     return 2.0 * (a * b * c + a * b * d + a * c * d + b * c * d)
 
 
-READ_IN_ORDER = ["parse", "validate", "normalize", "analyze", "check views", "reverse", "optimize", "lower",
+READ_IN_ORDER = ["parse", "desugar", "validate", "normalize", "analyze", "check views", "reverse", "optimize", "lower",
                  "emit"]
 
 
@@ -59,18 +59,18 @@ def test_an_exception_inside_a_stage_names_the_stage_and_the_function(monkeypatc
         pipeline.differentiate(f4)
     error = info.value
     assert error.stage == stage and isinstance(error.__cause__, KeyError)
-    assert str(error).startswith(f"{__file__}:{f4.__code__.co_firstlineno}:0: [{stage}] "
+    assert str(error).startswith(f"{__file__}:{f4.__code__.co_firstlineno}:1: [{stage}] "
                                  "internal error: KeyError: 't_17'")
     assert "bug in adjoint" in error.hint
 
 
 def test_a_users_mistake_stays_a_users_error():
-    def uses_lambda(x):
-        g = lambda t: t * x  # noqa: E731
-        return g(x)
+    def uses_dict(x):
+        g = {0: x * x}
+        return g[0]
     with pytest.raises(adjoint.AdjointError) as info:
-        pipeline.differentiate(uses_lambda)
-    assert info.value.stage is None and "lambda" in info.value.message
+        pipeline.differentiate(uses_dict)
+    assert info.value.stage is None and "dict literal" in info.value.message
 
 
 def test_a_lambda_inside_another_statement_is_a_users_error():

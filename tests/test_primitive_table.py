@@ -29,6 +29,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+import scipy.special
+import scipy.stats
 
 import adjoint
 from adjoint import primitives
@@ -53,9 +55,16 @@ class A:
 @dataclasses.dataclass(frozen=True)
 class Call:
     args: tuple
+    keywords: tuple = ()        # (name, value) pairs passed by keyword after the arguments
 
-    def __init__(self, *args):
-        object.__setattr__(self, "args", args)
+    def __init__(self, *args, **keywords):
+        object.__setattr__(self, "args", args + tuple(keywords.values()))
+        object.__setattr__(self, "keywords", tuple(keywords))
+
+    def call(self, function, values):
+        """function(*values), the last len(keywords) of them by keyword."""
+        split = len(values) - len(self.keywords)
+        return function(*values[:split], **dict(zip(self.keywords, values[split:])))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +81,29 @@ class Refused(Uses):
     """(Uses' fields: an expression and its arguments.)"""
 
 
+class Conditioned(A):
+    """A square matrix drawn as A draws, plus `shift` times the identity: far from singular."""
+    shift = 4.0
+
+    def draw(self, rng):
+        return super().draw(rng) + self.shift * np.eye(self.shape[0])
+
+
+class PositiveDefinite(A):
+    """A symmetric positive definite matrix, b @ b.T + n I of a drawn b."""
+
+    def draw(self, rng):
+        b = super().draw(rng)
+        return b @ b.T + self.shape[0] * np.eye(self.shape[0])
+
+
 ELEMENTWISE = "elementwise"
 V, M, W = A((4,)), A((3, 4)), A((4, 3))
 POSITIVE_M = A((3, 4), 0.5, 2.0)
 X = A()
+
+# scipy's records are filed once it is imported, at the first lookup of a function without one
+table.record_of(scipy.stats.norm.cdf)
 
 # one row per record -------------------------------------------------------------------------
 ROWS = {
@@ -148,14 +176,28 @@ ROWS = {
     "math.log2": ELEMENTWISE,
     "math.sqrt": ELEMENTWISE,
     "math.hypot": ELEMENTWISE,
+    "np.square": ELEMENTWISE,
+    "np.cbrt": ELEMENTWISE,
+    "np.logaddexp": ELEMENTWISE,
+    "math.erf": ELEMENTWISE,
+    "math.erfc": ELEMENTWISE,
+    "math.lgamma": ELEMENTWISE,
+    "math.gamma": ELEMENTWISE,
+    "scipy.special.erf": ELEMENTWISE,
+    "scipy.special.erfc": ELEMENTWISE,
+    "scipy.special.gammaln": ELEMENTWISE,
+    "scipy.special.gamma": ELEMENTWISE,
+    "scipy.stats.norm.cdf": ELEMENTWISE,
+    "scipy.stats.norm.pdf": ELEMENTWISE,
+    "scipy.stats.norm.logpdf": ELEMENTWISE,
     "math.asinh": Refused("math.asinh(a0)", X),
     "math.acosh": Refused("math.acosh(a0)", A((), 1.5, 3.0)),
     "math.atanh": Refused("math.atanh(a0)", A((), -0.5, 0.5)),
     # array primitives
     "np.where": Call("a0 > 0.0", V, A((3, 1))),
     "np.clip": Call(M, A((4,), -1.0, 0.0), A((), 0.2, 1.0)),
-    "np.sum": [Call(V), Call(M), Call(M, 0), Call(M, 1)],
-    "np.mean": [Call(V), Call(M), Call(M, 0), Call(M, 1)],
+    "np.sum": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
+    "np.mean": [Call(V), Call(M), Call(V, -1), Call(M, 0), Call(M, 1)],
     "np.prod": [Call(A((4,), 0.5, 1.5)), Call(A((3, 4), 0.5, 1.5), 1)],
     "np.max": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
     "np.min": [Call(V), Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
@@ -168,13 +210,62 @@ ROWS = {
     "np.ravel": Call(M),
     "np.copy": Call(M),
     "np.ascontiguousarray": Call(M),
-    "np.linalg.norm": Call(V),
+    "np.linalg.norm": [Call(V), Call(V, axis=0), Call(M, axis=0), Call(M, axis=1)],
+    "np.argsort": Uses("np.sum(a0[np.argsort(a0)] * np.arange(4.0))", V),
+    "np.argmax": Uses("a0[np.argmax(a0)] * a1 + np.sum(np.argmax(a2, axis=0) * a1)", V, X, M),
+    "np.argmin": Uses("a0[np.argmin(a0)] * a1 + np.sum(np.argmin(a2, axis=1) * a1)", V, X, M),
+    "np.linspace": Call(A(), A(), 5),
+    "np.diff": [Call(V), Call(M), Call(V, axis=0), Call(M, axis=0), Call(M, axis=-1)],
+    "np.cumsum": [Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
+    "np.cumprod": Call(A((4,), 0.5, 1.5)),
+    "np.roll": [Call(M, 2), Call(M, -1, 1), Call(M, 1, 0)],
+    "np.flip": Call(M),
+    "np.sort": Call(V),
+    "np.trace": Call(M),
+    "np.diag": [Call(V), Call(V, 1), Call(M)],
+    "np.tril": [Call(M), Call(M, -1)],
+    "np.triu": [Call(M), Call(M, 1)],
+    "np.atleast_1d": [Call(X), Call(V)],
+    "np.atleast_2d": [Call(X), Call(V)],
+    "np.atleast_3d": [Call(X), Call(M)],
+    "np.var": [Call(V), Call(V, 0), Call(M, 0), Call(M, 1)],
+    "np.std": [Call(V), Call(V, 0), Call(M, 0), Call(M, 1)],
+    "np.polyval": [Call(V, V), Call(V, X)],
+    "np.interp": [Call(A((5,), -0.2, 1.2), "np.array([0.0, 0.3, 0.55, 1.0])", V),
+                  Call(A((), 0.05, 0.95), "np.array([0.0, 0.3, 0.55, 1.0])", V)],
+    "np.asarray": Call(M),
+    "np.trapezoid": [Call(V, V), Call(V)],
     "np.stack": Uses("np.sum(np.stack((a0, a1)) * a2)", V, V, A((2, 4))),
     "np.array": Uses("np.sum(np.array([a0, a1]) * a2)", X, X, A((2,))),
     "np.concatenate": Uses("np.sum(np.concatenate((a0, a1)) * a2)", V, A((3,)), A((7,))),
+    "np.expand_dims": [Call(V, 0), Call(M, 1), Call(M, -1)],
+    "np.convolve": Call(A((6,)), A((3,))),
+    "np.triu_indices": Uses("triu_sum(a0)", A((4, 4))),
+    "np.tril_indices": Uses("tril_sum(a0)", A((4, 4))),
+    # linear algebra (adjoint/primitives/linalg.py)
+    "np.cross": [Call(A((3,)), A((3,))), Call(A((4, 3)), A((4, 3))), Call(A((3,)), A((4, 3)))],
+    "np.kron": [Call(A((3,)), A((2,))), Call(A((2, 3)), A((3, 2)))],
+    "np.linalg.solve": [Call(Conditioned((3, 3)), A((3,))), Call(Conditioned((3, 3)), A((3, 2)))],
+    "np.linalg.inv": Call(Conditioned((3, 3))),
+    "np.linalg.det": Call(Conditioned((3, 3))),
+    "np.linalg.slogdet": Call(Conditioned((3, 3), -2.0, 0.5)),
+    "np.linalg.cholesky": Call(PositiveDefinite((3, 3))),
+    # (more subscripts in tests/test_linalg.py: numba compiles each row on the cpu target)
+    "np.einsum": [Call("'ij,jk->ik'", M, W), Call("'ii->'", A((3, 3))), Call("'bij,bjk->bik'", A((2, 3, 4)), A((2, 4, 3))),
+                  Call("'i,ij,j->'", A((3,)), M, V), Call("'i,j,k,ijk'", A((2,)), A((3,)), V, A((2, 3, 4)))],
 }
 
 HELPERS = '''
+def triu_sum(x):
+    i, j = np.triu_indices(x.shape[0], k=1)
+    return np.sum(x[i, j] ** 2)
+
+
+def tril_sum(x):
+    i, j = np.tril_indices(x.shape[0], -1)
+    return np.sum(np.sin(x[i, j]))
+
+
 def sum_range(x):
     total = 0.0
     for k in range(3):
@@ -288,7 +379,8 @@ def wrapper(expression, arity, directory, weighted=True):
     if key not in _MODULES:
         params = [f"a{k}" for k in range(arity)]
         body = f"np.sum(w * ({expression}))" if weighted else expression
-        source = "\n".join(["import math", "import operator", "", "import numpy as np", "", HELPERS, "",
+        source = "\n".join(["import math", "import operator", "", "import numpy as np", "import scipy.special",
+                            "import scipy.stats", "", HELPERS, "",
                             f"def f({', '.join(params + ['w'] if weighted else params)}):",
                             f"    return {body}", ""])
         module = import_source(directory, f"adjoint_primitive_{len(_MODULES)}", source)
@@ -395,6 +487,8 @@ def draw_call(row, rng):
         else:
             texts.append(repr(arg))
             values.append(arg)
+    split = len(texts) - len(row.keywords)
+    texts[split:] = [f"{name}={text}" for name, text in zip(row.keywords, texts[split:])]
     return texts, values, floats
 
 
@@ -428,14 +522,14 @@ def test_array_rules_against_differences(record, row):
     ranks = [np.ndim(v) for v in values]
     vjp, tangent = registry.lookup_array(function, ranks), registry.lookup_jvp(function, ranks)
     assert vjp is not None and tangent is not None, f"no rule for ranks {ranks}"
-    out = function(*values)
+    out = row.call(function, values)
     u = rng.standard_normal(np.shape(out))
 
     def paired(*floats):                                  # <u, f(args)> of the float arguments
         args = list(values)
         for k, x in zip(positions, floats):
             args[k] = x
-        return float(np.sum(u * function(*args)))
+        return float(np.sum(u * row.call(function, args)))
 
     kwargs = dict(zip(vjp.params, values), g=u if np.ndim(out) else float(u))
     if vjp.uses_out:
@@ -443,7 +537,7 @@ def test_array_rules_against_differences(record, row):
     contributions = _as_tuple(vjp.vjp(**kwargs), len(vjp.params))
     directions = {k: rng.standard_normal(np.shape(values[k])) for k in positions}
     tkwargs = dict(zip(tangent.params, values))
-    tkwargs.update({"d" + p: directions.get(k, 0.0) for k, p in enumerate(tangent.params)})
+    tkwargs.update({"d" + p: directions.get(k, np.zeros(np.shape(values[k]))) for k, p in enumerate(tangent.params)})
     if tangent.uses_out:
         tkwargs["out"] = out
     terms = _as_tuple(tangent.jvp(**tkwargs), len(tangent.params))
@@ -465,7 +559,7 @@ def test_array_rules_against_differences(record, row):
         args = list(values)
         for k in positions:
             args[k] = values[k] + sign * step * directions[k]
-        return np.asarray(function(*args), dtype=float)
+        return np.asarray(row.call(function, args), dtype=float)
     np.testing.assert_allclose(tangent_out, (moved(1) - moved(-1)) / (2 * step), rtol=1e-5, atol=1e-6)
 
 

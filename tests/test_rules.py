@@ -17,6 +17,7 @@ import builtins
 import inspect
 import math
 import operator
+import sys
 
 import autograd
 import autograd.numpy as anp
@@ -44,7 +45,7 @@ LOW_PRECISION = {np.float32: dict(h=1e-2, rtol=1e-4)}
 # autograd equivalents: math.* names that numpy spells differently, and identities autograd lacks
 AUTOGRAD_NAMES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
                   "pow": "power"}
-NO_AUTOGRAD = {float, np.float64, np.float32}
+NO_AUTOGRAD = {float, np.float64, np.float32, np.cbrt}      # np.cbrt: autograd has no vjp for it
 
 
 def spelling(primitive):
@@ -60,6 +61,12 @@ def spelling(primitive):
         return "", f"math.{name}({args})"
     if getattr(np, name, None) is primitive:
         return "", f"np.{name}({args})"
+    special = sys.modules.get("scipy.special")         # records filed once scipy is imported
+    if special is not None and getattr(special, name, None) is primitive:
+        return "import scipy.special", f"scipy.special.{name}({args})"
+    stats = sys.modules.get("scipy.stats")
+    if stats is not None and getattr(getattr(stats, "norm", None), name, None) == primitive:
+        return "from scipy.stats import norm", f"norm.{name}({args})"
     return f"from {primitive.__module__} import {name}", f"{name}({args})"
 
 

@@ -1,4 +1,4 @@
-"""The call tables validate.py reads come from the primitive records (primitives/table.py):
+"""The call tables validate.py and views.py read come from the primitive records (primitives/table.py):
 the creators, the reductions, the variadic calls, and the allocating calls it accepts. Each
 is pinned to the set validate.py listed by hand before, and checked by what validation does."""
 
@@ -18,7 +18,7 @@ def test_creators_are_the_records_with_the_creator_result():
 
 
 def test_reductions_are_the_records_that_reduce_to_a_scalar():
-    from adjoint.frontend.validate import _REDUCTIONS_WITHOUT_RECORDS
+    from adjoint.frontend.views import _REDUCTIONS_WITHOUT_RECORDS
     assert table.with_result("reduction", "scalar") | _REDUCTIONS_WITHOUT_RECORDS == {
         np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.trace, np.vdot,
         np.linalg.norm, np.std, np.var}

@@ -387,7 +387,7 @@ def test_argument_types_settle_whether_an_element_is_a_view():
     them, x (indexed once) is taken for a vector, as the code generated before a call is."""
     from adjoint.analysis import shapes
     from adjoint.frontend.parse import parse
-    from adjoint.frontend.validate import check_views
+    from adjoint.frontend.views import check_views
     parsed = parse(accumulate_from_an_element)
     check_views(parsed, {"x": shapes.Type("float", 1)})
     with pytest.raises(adjoint.AdjointError, match=r"(?s)share memory .*total = np.copy\(x\[0\]\)"):

@@ -258,7 +258,12 @@ def _subscript_type(expr, types, filename):
     if base.kind == "shape":
         return INT
     index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
-    dropped = sum(1 for i in index if not isinstance(i, gast.Slice))
+    # `...` stands for the axes no other component names; `None` (np.newaxis) adds one
+    # (normalize writes it as np.expand_dims: only a user's tree still holds it)
+    added = sum(1 for i in index if _is_constant(i, None) or nodes.dotted(i) == "np.newaxis")
+    index = [i for i in index if not (_is_constant(i, Ellipsis) or _is_constant(i, None)
+                                      or nodes.dotted(i) == "np.newaxis")]
+    dropped = sum(1 for i in index if not isinstance(i, gast.Slice)) - added
     if len(index) > base.ndim:
         raise AdjointTypeError(f"too many indices: {len(index)} for an array of rank {base.ndim}",
                            location=locate(expr, filename))
@@ -267,14 +272,23 @@ def _subscript_type(expr, types, filename):
     arrays = [type_of(i, types, filename) for i in index if not isinstance(i, gast.Slice)]
     gathered = max((1 if a.kind == "bool" else a.ndim for a in arrays if a.is_array), default=0)
     consumed = sum(a.ndim if a.kind == "bool" and a.is_array else 1 for a in arrays)
-    return Type(base.kind, base.ndim - consumed + gathered if gathered else base.ndim - dropped)
+    return Type(base.kind, base.ndim - consumed + gathered + added if gathered else base.ndim - dropped)
+
+
+def _is_constant(node, value) -> bool:
+    return type(node) is gast.Constant and node.value is value
 
 
 def _matmul_rank(a, b, node, filename):
     ranks = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
     if (a, b) not in ranks:
+        hint = "use rank-1 or rank-2 operands"
+        if 0 in (a, b):         # an argument's rank guessed from the source: a number
+            hint = ("an operand taken for a number may be an array whose rank the source does not show: "
+                    "give the types, adjoint.source(f, types='W=float64[:,:]') or `adjoint show --types`, "
+                    "or use grad(f)(...) / grad(f).source_for(*args), which read them from the arguments")
         raise AdjointTypeError(f"matrix product of ranks {a} and {b} is not supported",
-                           location=locate(node, filename), hint="use rank-1 or rank-2 operands")
+                               location=locate(node, filename), hint=hint)
     return ranks[(a, b)]
 
 
@@ -317,12 +331,19 @@ def _reduction(call, callee, args, types, filename):
     if axis is not None and args[0].ndim == 0:
         raise AdjointTypeError("a reduction along an axis needs an array, not a scalar",
                                location=locate(call, filename))
-    return Type("float", 0 if axis is None else args[0].ndim - 1)
+    axes = len(axis.elts) if isinstance(axis, gast.Tuple) else 1      # axis=(0, 1)
+    return Type("float", 0 if axis is None else args[0].ndim - axes)
 
 
 def _array(call, callee, args, types, filename):
-    inner = call.args[0]
-    return Type("float", 1 if isinstance(inner, (gast.List, gast.Tuple)) else args[0].ndim)
+    return Type("float", _literal_rank(call.args[0], types, filename))
+
+
+def _literal_rank(node, types, filename):
+    """The rank of np.array of `node`: a list's (nested lists', arrays') depth."""
+    if isinstance(node, (gast.List, gast.Tuple)):
+        return 1 + max((_literal_rank(e, types, filename) for e in node.elts), default=0)
+    return type_of(node, types, filename).ndim
 
 
 def _broadcast(call, callee, args, types, filename):
@@ -336,8 +357,80 @@ def _parts_rank(call, types, filename):
     return type_of(call.args[0].elts[0], types, filename).ndim
 
 
+def _cumulative(call, callee, args, types, filename):
+    """np.cumsum, np.cumprod: without an axis, of the flattened array."""
+    if _axis(call, 1) is None:
+        return Type("float", 1)
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", args[0].ndim)
+
+
+def _integer_reduction(call, callee, args, types, filename):
+    """np.argmax, np.argmin: an index, or an array of them along an axis."""
+    return Type("int", 0 if _axis(call, 1) is None else args[0].ndim - 1)
+
+
+def _astype(call, callee, args, types, filename):
+    """np.asarray(x, dtype=T) (x.astype(T)): x's rank, T's kind."""
+    dtype = _keyword(call, "dtype")
+    name = nodes.dotted(dtype) if dtype is not None else ""
+    kind = args[0].kind if not name else "bool" if name in ("bool", "np.bool_") else \
+        "int" if name == "int" or name.startswith(("np.int", "np.uint")) else "float"
+    return Type(kind, args[0].ndim)
+
+
+def _arrays_needed(call, args, positions, filename):
+    """An AdjointTypeError where an argument that must be an array is a number (a type the
+    source suggested: the call's own types may still fix it)."""
+    for k in positions:
+        if k < len(args) and not args[k].is_array:
+            name = nodes.dotted(call.func) or "this function"
+            raise AdjointTypeError(f"`{name}` needs an array as argument {k + 1}, not a number",
+                                   location=locate(call, filename))
+
+
+def _array_like(call, callee, args, types, filename):
+    """np.roll, np.flip, np.sort, np.diff: an array of its argument's rank."""
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", args[0].ndim)
+
+
+def _diag(call, callee, args, types, filename):
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", 2 if args[0].ndim == 1 else 1)
+
+
+def _interp(call, callee, args, types, filename):
+    """np.interp(xq, xp, fp): xq's rank."""
+    _arrays_needed(call, args, [1, 2], filename)
+    return Type("float", args[0].ndim)
+
+
+def _polyval(call, callee, args, types, filename):
+    """np.polyval(p, x): x's rank."""
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", args[1].ndim)
+
+
+def _trapezoid(call, callee, args, types, filename):
+    _arrays_needed(call, args, range(len(args)), filename)
+    return FLOAT
+
+
 # result type rules by the name a primitive's record gives (table.Primitive.result)
 RESULT_RULES = {
+    "array like": _array_like,
+    "interp": _interp,
+    "trapezoid": _trapezoid,
+    "cumulative": _cumulative,
+    "integer reduction": _integer_reduction,
+    "integer like": lambda call, callee, args, types, filename: Type("int", args[0].ndim),
+    "diag": _diag,
+    "atleast 1": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 1)),
+    "atleast 2": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 2)),
+    "atleast 3": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 3)),
+    "polyval": _polyval,
+    "astype": _astype,
     "elementwise": _elementwise,
     "integer": lambda call, callee, args, types, filename: INT,
     "boolean": lambda call, callee, args, types, filename: BOOL,
@@ -354,4 +447,61 @@ RESULT_RULES = {
     "concatenate": lambda call, callee, args, types, filename: Type("float", _parts_rank(call, types, filename)),
     "stack": lambda call, callee, args, types, filename: Type("float", _parts_rank(call, types, filename) + 1),
     "broadcast": _broadcast,
+    "expand": lambda call, callee, args, types, filename: Type(args[0].kind if args[0].kind != "shape" else "float",
+                                                               args[0].ndim + 1),
+    # np.triu_indices: a pair of integer arrays, typed as the rows of a matrix so that
+    # unpacking it (`i, j = ...`, the one use validate allows) gives two int[:]
+    "index_pair": lambda call, callee, args, types, filename: Type("int", 2),
 }
+
+
+def _ranked(allowed, result, hint):
+    """The result rule of a linear-algebra primitive (primitives/linalg.py) that takes arguments
+    of the ranks in `allowed` only: `result(ranks)` is its result's rank. Other ranks are a type
+    error (which defers code generation to the call when the ranks were guessed)."""
+    def rule(call, callee, args, types, filename):
+        ranks = tuple(a.ndim for a in args)
+        if ranks not in allowed:
+            name = primitives.record_of(callee).spellings[0]
+            raise AdjointTypeError(f"{name} of arguments of rank {', '.join(map(str, ranks))} is not supported",
+                                   location=locate(call, filename), hint=hint)
+        return Type("float", result(ranks))
+    return rule
+
+
+RESULT_RULES.update({
+    "cross": _ranked({(1, 1), (1, 2), (2, 1), (2, 2)}, max, "cross 3-vectors, or the rows of (n, 3) matrices"),
+    "kron": _ranked({(1, 1), (2, 2)}, max, "give both factors rank 1, or both rank 2"),
+    "outer": _ranked({(1, 1)}, lambda ranks: 2, "np.outer of vectors: np.outer(np.ravel(a), b) for a matrix, s * b for a number"),
+    "solve": _ranked({(2, 1), (2, 2)}, lambda ranks: ranks[1], "solve a square matrix against a vector or a matrix"),
+    "square": _ranked({(2,)}, lambda ranks: 2, "pass a square matrix (stacks of matrices are not supported)"),
+    "determinant": _ranked({(2,)}, lambda ranks: 0, "pass a square matrix (stacks of matrices are not supported)"),
+    "slogdet": _ranked({(2,)}, lambda ranks: 1, "pass a square matrix (stacks of matrices are not supported)"),
+})
+
+
+def _einsum(call, callee, args, types, filename):
+    """np.einsum('ij,jk->ik', a, b): of the rank of its output subscripts, each operand of
+    the rank of its own (primitives/linalg.py reads them)."""
+    first = call.args[0] if call.args else None
+    if not (isinstance(first, gast.Constant) and isinstance(first.value, str)) or call.keywords:
+        raise AdjointTypeError("np.einsum is supported with its subscripts as a string literal, and no keywords",
+                               location=locate(call, filename),
+                               hint="write them in the call: np.einsum('ij,j->i', A, x)")
+    try:
+        inputs, output = primitives.linalg.einsum_subscripts(first.value, len(args) - 1)
+    except ValueError as error:
+        raise AdjointTypeError(str(error), location=locate(call, filename),
+                               hint="spell each operand's axes with letters: np.einsum('bij,bjk->bik', a, b)") from None
+    for k, (subscripts, operand) in enumerate(zip(inputs, args[1:])):
+        if len(subscripts) != operand.ndim:
+            raise AdjointTypeError(f"np.einsum operand {k + 1} has rank {operand.ndim}, its subscripts "
+                                   f"{subscripts!r} say {len(subscripts)}", location=locate(call, filename),
+                                   hint="give each operand one letter per axis")
+    if len(args) - 1 > len(primitives.linalg.OPERANDS):
+        raise AdjointTypeError(f"np.einsum of more than {len(primitives.linalg.OPERANDS)} operands is not supported",
+                               location=locate(call, filename), hint="split it into einsums of fewer operands")
+    return Type("float", len(output))
+
+
+RESULT_RULES["einsum"] = _einsum

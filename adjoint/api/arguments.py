@@ -6,6 +6,7 @@ is refused (reject_aliasing). Shared by the gradient objects (gradient.py) and t
 from __future__ import annotations
 
 import inspect
+import re
 import weakref
 
 import numpy as np
@@ -134,6 +135,24 @@ def data_values(gradient) -> list:
     return values
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
+def precision_of(args) -> str:
+    """"float32" when the call's float arrays are all float32 (and it has one), else
+    "float64": the precision the adjoint computes in (options.Options.precision)."""
+    dtypes = {a.dtype for a in args if type(a) is np.ndarray and a.dtype.kind == "f"}
+    return "float32" if dtypes == {_FLOAT32} else "float64"
+
+
+def in_precision(args, precision) -> list:
+    """The float numbers among `args` as float32 where the arrays are: numba would take a
+    Python float for a float64 and make every array it meets float64."""
+    if precision != "float32":
+        return args
+    return [np.float32(a) if isinstance(a, (float, np.floating)) and np.ndim(a) == 0 else a for a in args]
+
+
 def as_float_value(value):
     if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind != "f"):
         return np.asarray(value, dtype=np.float64)
@@ -166,12 +185,13 @@ def fresh_copies(names, args, written) -> list:
 def normalized_function(fn):
     """The function in three-address form (helpers inlined), for a gradient loaded from the
     cache, whose record keeps no compiler stages."""
+    from ..frontend.desugar import desugar
     from ..frontend.normalize import normalize
     from ..frontend.parse import parse
     from ..ir.names import Namer
     from ..pipeline import _user_names, deep_recursion
     with deep_recursion():              # as in differentiate: a deep expression is no RecursionError
-        parsed = parse(fn)
+        parsed = desugar(parse(fn))
         return normalize(parsed, Namer(_user_names(parsed.tree)))
 
 
@@ -304,3 +324,48 @@ def as_result(value):
     if isinstance(value, (np.floating, np.integer)):
         return float(value)
     return value
+
+
+# spelled argument types: "float64", "int64", "float64[:]", "float64[:,:]" (the CLI's --types)
+TYPE_SPELLING = re.compile(r"(float|int|bool)(?:8|16|32|64)?_?(?:\[\s*((?::\s*,\s*)*:)\s*\])?")
+TYPES_HINT = ("write NAME=TYPE with TYPE like float64, int64, float64[:] or float64[:,:] "
+              "(a string 'x=float64[:], n=int64', or a dict {'x': 'float64[:]'}), or pass an "
+              "example value (a dict {'x': np.ones(3)})")
+
+
+def signature_of_types(types, fn) -> dict | None:
+    """`types` ("W=float64[:,:], n=int64", {"W": "float64[:,:]"} or {"W": example array}) as
+    the pipeline's signature {name: shapes.Type}; None without types."""
+    if not types:
+        return None
+    from ..analysis import shapes
+    names = list(parameters(fn))
+    items = types.items() if isinstance(types, dict) else \
+        [tuple(part.strip() for part in item.partition("=")[::2]) for item in _split_types(types)]
+    signature = {}
+    for name, spelled in items:
+        if name not in names:
+            raise AdjointArgumentError(f"types names {name!r}, which is not a parameter of "
+                                       f"{fn.__name__}() ({', '.join(names)})", hint=TYPES_HINT)
+        if not isinstance(spelled, str):
+            signature[name] = shapes.describe(spelled)
+            continue
+        match = TYPE_SPELLING.fullmatch(spelled)
+        if match is None:
+            raise AdjointArgumentError(f"cannot read the type {spelled!r} of {name}", hint=TYPES_HINT)
+        rank = match.group(2).count(":") if match.group(2) else 0
+        signature[name] = shapes.Type(match.group(1), rank)
+    return signature
+
+
+def _split_types(text):
+    """Split at the commas between items, not those inside [...]."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    return [i for i in items + [current] if i.strip()]

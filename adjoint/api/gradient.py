@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 import threading
 
 import numpy as np
@@ -25,10 +26,13 @@ from .arguments import (
     data_sources,
     data_values,
     fresh_copies,
+    in_precision,
     normalized_function,
     parameters,
+    precision_of,
     reject_aliasing,
     same_types,
+    signature_of_types,
     written_arguments,
 )
 from .failures import is_numba_error, located_error_class, summary, traceback_lines
@@ -54,6 +58,10 @@ class GradientFunction:
                  debug=False):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
+        # what rebuilds this object in another process (pickle): never machine code
+        self._construction = dict(wrt=wrt, target=target, comments=comments, return_value=return_value,
+                                  jit_options=jit_options, cache=cache, mode=mode, kind=kind,
+                                  recompute=recompute, debug=debug)
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
             fn = fn.as_function()
         self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
@@ -399,7 +407,8 @@ class GradientFunction:
             elif isinstance(value, list):
                 value = np.asarray(value)
             converted.append(value)
-        return converted + data_values(self)      # then the arrays it reads from globals
+        converted += data_values(self)            # then the arrays it reads from globals
+        return in_precision(converted, precision_of(converted))
 
     def written_arguments(self) -> frozenset:
         """The names of the arguments whose elements the function may write (`y[0] = ...`,
@@ -419,12 +428,15 @@ class GradientFunction:
         assumed a float (an elementwise function) gets code of its own, generated once."""
         from ..analysis import shapes
         signature = {n: shapes.describe(v) for n, v in zip(self._arg_names, args)}
-        if self._generated is not None and same_types(signature, self._generated.signature, self.wrt):
+        precision = precision_of(args)
+        if self._generated is not None and precision == self.options.precision \
+                and same_types(signature, self._generated.signature, self.wrt):
             return self._generated, self.adjoint
-        key = tuple((n, str(t)) for n, t in signature.items())
+        key = tuple((n, str(t)) for n, t in signature.items()) + ((precision,) if precision != "float64" else ())
         with self._lock:
             if key not in self._variants:
-                generated = differentiate(self.fn, self.options, comments=False, signature=signature)
+                generated = differentiate(self.fn, self.options, comments=False, signature=signature,
+                                          precision=precision)
                 module = backends.python.load(generated.source, self._filename(f"{key}"),
                                               generated.namespace)
                 self._files.add(module["__file__"])
@@ -442,29 +454,90 @@ class GradientFunction:
             return AdjointError(f"{type(exc).__name__}: {exc}")
         lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in self._files]
         lines += traceback_lines(exc, self._files)
-        origin = next((g.origins[n] for n in reversed(lines) if n in g.origins), None)
-        location = Location(*origin) if origin else None
+        line = next((n for n in reversed(lines) if n in g.origins), None)
+        location = Location(*g.origins[line]) if line is not None else None
         first = summary(text) or type(exc).__name__
         kind = "numba could not compile the gradient" if is_numba_error(exc) else \
             f"{type(exc).__name__} while computing the gradient"
         error_class = AdjointError if is_numba_error(exc) else located_error_class(type(exc))
+        statement = _generated_line(g.source, line)
+        debug = "adjoint.source(f) shows the generated code"
+        if self.target != "python":
+            debug = "run with target='python' to step through the generated code; " + debug
         return error_class(f"{kind}: {first}", location=location,
-                           hint="run with target='python' to debug the generated code; "
-                                "adjoint.source(f) shows it")
+                           hint=(f"it failed in the generated statement `{statement}`; " if statement else "")
+                           + debug)
+
+    @property
+    def transform(self) -> str:
+        """The public name of what this object computes: grad, value_and_grad, jvp or vjp."""
+        if self.kind != "grad":
+            return self.kind
+        return "value_and_grad" if self.options.return_value else "grad"
 
     def __repr__(self):
-        return f"<adjoint.grad of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
+        return f"<adjoint.{self.transform} of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
 
     def _repr_html_(self):
-        """In Jupyter: the generated source, highlighted."""
-        try:
-            from pygments import highlight
-            from pygments.formatters import HtmlFormatter
-            from pygments.lexers import PythonLexer
-        except ImportError:
-            import html
-            return f"<pre>{html.escape(self.source)}</pre>"
-        return highlight(self.source, PythonLexer(), HtmlFormatter(noclasses=True))
+        """In Jupyter: the generated source, highlighted where pygments is installed."""
+        return source_html(self.source)
+
+    def _repr_markdown_(self):
+        return source_markdown(repr(self), self.source)
+
+    def __reduce__(self):
+        """Pickled as the function (by module and qualified name) and the options, never as
+        machine code: the other process regenerates it, or loads it from the cache."""
+        module = sys.modules.get(self.fn.__module__)
+        if module is not None and _attribute_path(module, self.fn.__qualname__) is self:
+            return _import_attribute, (self.fn.__module__, self.fn.__qualname__)    # @adjoint.grad
+        if module is None or _attribute_path(module, self.fn.__qualname__) is not self.fn:
+            import pickle
+            raise pickle.PicklingError(
+                f"cannot pickle {self!r}: {self.fn.__qualname__} is not importable from module "
+                f"{self.fn.__module__} (a closure, a lambda or a function defined in a function); "
+                "define the function at module level so that other processes can import it")
+        return _rebuild, (self.fn, self._construction)
+
+
+def _attribute_path(module, qualname):
+    obj = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _import_attribute(module_name, qualname):
+    import importlib
+    return _attribute_path(importlib.import_module(module_name), qualname)
+
+
+def _rebuild(fn, construction):
+    return GradientFunction(fn, **construction)
+
+
+def source_html(source) -> str:
+    """Generated source as HTML: highlighted with pygments if it is installed, else <pre>."""
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:
+        import html
+        return f"<pre>{html.escape(source)}</pre>"
+    return highlight(source, PythonLexer(), HtmlFormatter(noclasses=True))
+
+
+def source_markdown(title, source) -> str:
+    return f"`{title}`\n\n```python\n{source}```\n"
+
+
+def _generated_line(source, line):
+    """The generated statement at `line` (1-based; a gradient module's line), if there is one."""
+    lines = source.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return None
+    return lines[line - 1].strip() or None
 
 
 def _dump(generated):
@@ -540,6 +613,12 @@ def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=N
     return GradientFunction(fn, **options)
 
 
-def source(fn, wrt=0, *, comments=True) -> str:
-    """The emitted gradient module of `fn`, as text."""
-    return differentiate(fn, wrt=wrt, comments=comments).source
+def source(fn, wrt=0, *, comments=True, types=None) -> str:
+    """The emitted gradient module of `fn`, as text.
+
+    types: the argument types to generate it for, where the source does not tell them (an
+    argument only ever passed on is taken for a float): "W=float64[:,:], n=int64" as the
+    CLI's --types, a dict {"W": "float64[:,:]"}, or example values {"W": np.ones((3, 2))}.
+    (`grad(f).source_for(*args)` gives the code generated for a call's arguments.)"""
+    fn = getattr(fn, "__adjoint_function__", fn)
+    return differentiate(fn, wrt=wrt, comments=comments, signature=signature_of_types(types, fn)).source

@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 import re
 
+from ..errors import AdjointError
+
 
 class UsageError(Exception):
     """Bad command-line input: exit 2."""
@@ -42,40 +44,17 @@ AT_HINT = 'give comma-separated numbers, e.g. --at "1,2,3,4"; separate arguments
           'e.g. --at "1,2,3;4"'
 
 
-TYPE_SPELLING = re.compile(r"(float|int|bool)(?:8|16|32|64)?_?(?:\[\s*((?::\s*,\s*)*:)\s*\])?")
-
-
 def parse_types(text, fn):
     """`--types "W=float64[:,:], n=int64"` -> {name: shapes.Type} for those arguments (None
     without the option)."""
-    if not text:
-        return None
-    from ..analysis import shapes
-    names = list(inspect.signature(fn).parameters)
-    signature = {}
-    for item in _split_types(text):
-        name, sep, spelled = (part.strip() for part in item.partition("="))
-        match = TYPE_SPELLING.fullmatch(spelled)
-        if not sep or name not in names or match is None:
-            raise UsageError(f"cannot read the type {item.strip()!r}",
-                             hint=f"write NAME=TYPE with NAME one of {', '.join(names)} and TYPE "
-                                  "like float64, int64, float64[:] or float64[:,:]")
-        rank = match.group(2).count(":") if match.group(2) else 0
-        signature[name] = shapes.Type(match.group(1), rank)
-    return signature
-
-
-def _split_types(text):
-    """Split at the commas between items, not those inside [...]."""
-    items, depth, current = [], 0, ""
-    for ch in text:
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            items.append(current)
-            current = ""
-        else:
-            current += ch
-    return [i for i in items + [current] if i.strip()]
+    from ..api.arguments import signature_of_types
+    try:
+        return signature_of_types(text, fn)
+    except AdjointError as error:
+        names = ", ".join(inspect.signature(fn).parameters)
+        raise UsageError(f"cannot read the types {text!r}: {error.message}",
+                         hint=f"write NAME=TYPE with NAME one of {names} and TYPE "
+                              "like float64, int64, float64[:] or float64[:,:]") from None
 
 
 def parse_at(text: str, names, array_args, wrt, fname):

@@ -45,7 +45,10 @@ from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
+from . import parse as parse_stage
+from .desugar import desugar
 from .structure import flag_exits, structure_returns
+from .tuples import Aggregate, Aggregates, GrownLists, from_returned
 
 
 def normalize(parsed, namer: Namer):
@@ -53,6 +56,8 @@ def normalize(parsed, namer: Namer):
     # the body is built anew from the user's statements, which are only read: copy the rest
     tree = nodes.clone(parsed.tree, memo={id(parsed.tree.body): []})
     normalizer = _Normalizer(parsed, namer, inlining=(parsed.fn,))
+    normalizer.plain.update(parsed.args)
+    normalizer.scopes.update(dict.fromkeys(parsed.local_functions.values(), {}))
     body = structure_returns(parsed.tree.body, namer)
     tree.body = normalizer.block(body)
     _add_data_parameters(tree, parsed)
@@ -87,22 +92,32 @@ def _add_data_parameters(tree, parsed):
     annotations.set(tree, "constant_sources", list(parsed.constants.values()))
 
 
-class _Normalizer:
-    def __init__(self, parsed, namer, inlining, rename=None):
+class _Normalizer(Aggregates, GrownLists):
+    def __init__(self, parsed, namer, inlining, rename=None, outer=None):
         self.parsed = parsed
         self.namer = namer
         self.inlining = inlining            # the call chain being inlined, to catch recursion
         self.rename = rename or {}          # helper locals -> their inlined names
         self.available = {}                 # dump of a pure right side -> (temporary, names it reads)
+        # shared with the helpers inlined (tuples.py): names of sequences -> their element
+        # variables, names of numbers and arrays; a local function -> the renaming of the
+        # function that defines it (its closure)
+        self.aggregates = outer.aggregates if outer else {}
+        self.plain = outer.plain if outer else set()
+        self.scopes = outer.scopes if outer else {}
+        self.depth = 0
+        self.in_place = None                # (tuples.py: changed_in_place)
 
     # statements ---------------------------------------------------------------------------
 
     def block(self, stmts):
         outer = self.available
         self.available = {}
+        self.depth += 1                 # 1: the function's own body, straight-line (tuples.py)
         out = []
-        for stmt in stmts:
+        for stmt in self.with_grown_lists(stmts):          # v = []; for ...: v.append(e) (tuples.py)
             out.extend(self.statement(stmt))
+        self.depth -= 1
         self.available = outer
         return out or [nodes.pass_()]
 
@@ -134,6 +149,14 @@ class _Normalizer:
         return []
 
     def stmt_Expr(self, stmt):
+        call = stmt.value
+        if isinstance(call, gast.Call) and self.list_method(call) is not None:
+            return self.changed_list(call, stmt)                     # stack.append(a) (tuples.py)
+        if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+                and call.func.attr in ("append", "insert"):          # a list's growth not rewritten
+            raise AdjointError("changing a list in place is not supported here", location=self.where(stmt),
+                               hint="grow it in a `for ... in range(...)` loop that does not read it, "
+                                    "or preallocate an array: v = np.zeros(n), then v[k] = ...")
         return []                                                  # a stray constant
 
     def stmt_Break(self, stmt):
@@ -146,19 +169,25 @@ class _Normalizer:
         return self.assign(stmt.targets[0], stmt.value, stmt)
 
     def stmt_AugAssign(self, stmt):
-        target = self.target(stmt.target)
+        at, target = self.target(stmt.target, stmt)
+        if isinstance(target, gast.Name) and target.id in self.aggregates:
+            raise AdjointError(f"`{stmt.target.id}` is {self.aggregates[target.id].describe()}: "
+                               f"`{stmt.target.id} += ...` would extend it", location=self.where(stmt),
+                               hint="make it an array for arithmetic: np.array([...])")
         load = nodes.clone(target)
         load.ctx = nodes.make(gast.Load)
         pre, left = self.to_atom(load, stmt) if isinstance(load, gast.Subscript) else ([], load)
         combined = nodes.binop(left, stmt.op, stmt.value)
         p, rhs = self.rhs(combined, stmt, prenamed=True)
-        return pre + p + self.bind(target, rhs, stmt)
+        return at + pre + p + self.bind(target, rhs, stmt)
 
     def stmt_Return(self, stmt):
         if stmt.value is None:
             raise AdjointError("the function returns nothing", location=self.where(stmt),
                                hint="return the value to differentiate")
-        pre, value = self.atom(stmt.value, stmt)
+        pre, value = self.value(stmt.value, stmt)
+        if isinstance(value, Aggregate):
+            return pre + [self.returned(value, stmt)]
         return pre + [nodes.return_(value, stmt)]
 
     def stmt_If(self, stmt):
@@ -193,9 +222,13 @@ class _Normalizer:
     def assign(self, target, value, stmt):
         if isinstance(target, gast.Tuple):
             return self.assign_tuple(target, value, stmt)
-        target = self.target(target)
+        at, target = self.target(target, stmt)
         pre, rhs = self.rhs(value, stmt)
-        return pre + self.bind(target, rhs, stmt)
+        if isinstance(rhs, Aggregate):
+            return at + pre + self.assign_aggregate(target, rhs, stmt)
+        if isinstance(target, gast.Name):
+            self.bind_plain(target.id, stmt)
+        return at + pre + self.bind(target, rhs, stmt)
 
     def bind(self, target, rhs, stmt):
         """`target = rhs`, through a temporary when the target is also an operand."""
@@ -210,7 +243,11 @@ class _Normalizer:
         return [nodes.assign(target.id, rhs, stmt)]
 
     def assign_tuple(self, target, value, stmt):
+        if not self.names_from_atoms(target, value):          # tuples.py: sequences, a, x[i] = ...
+            pre, value = self.value(value, stmt)
+            return pre + self.unpack(target, value, stmt)
         names = [self.rename_id(e.id) for e in target.elts]
+        self.plain.update(names)
         if isinstance(value, gast.Tuple):
             if len(value.elts) != len(names):
                 raise AdjointError(f"cannot unpack {len(value.elts)} values into {len(names)} names",
@@ -235,15 +272,25 @@ class _Normalizer:
         unpack = nodes.assign_to(nodes.tuple_(names, store=True), source)
         return pre + [nodes.located(unpack, stmt)]
 
-    def target(self, target):
+    def names_from_atoms(self, target, value) -> bool:
+        """`a, b = b, a + b` of names and numbers or arrays (no sequence among them)."""
+        def sequence(node):
+            return isinstance(node, (gast.Tuple, gast.List, gast.Starred)) or (
+                isinstance(node, gast.Name) and self.rename_id(node.id) in self.aggregates)
+        return isinstance(value, gast.Tuple) and len(value.elts) == len(target.elts) \
+            and all(isinstance(e, gast.Name) and not sequence(e) for e in target.elts) \
+            and not any(sequence(e) for e in value.elts)
+
+    def target(self, target, stmt):
+        """(prelude, target): an element's index computed into atoms first (`y[i + 1] = e`)."""
         if isinstance(target, gast.Name):
-            return nodes.name(self.rename_id(target.id), store=True)
+            return [], nodes.name(self.rename_id(target.id), store=True)
+        element = self.element_target(target)      # v[1] = ... of a list v (tuples.py)
+        if element is not None:
+            return [], element
         value = nodes.name(self.rename_id(target.value.id))
-        pre, index = self.index(target.slice, target)
-        if pre:
-            raise AdjointError("an assigned array index must be a name or a constant",
-                               location=self.where(target), hint="compute the index on the line before")
-        return nodes.subscript(value, index, store=True)
+        pre, index = self.index(target.slice, stmt)
+        return pre, nodes.subscript(value, index, store=True)
 
     # expressions --------------------------------------------------------------------------
 
@@ -254,6 +301,8 @@ class _Normalizer:
         return pre + p, a
 
     def to_atom(self, rhs, stmt):
+        if isinstance(rhs, Aggregate):
+            self.not_a_sequence(rhs, stmt)
         if is_atom(rhs):
             return [], rhs
         key = trees.structure_key(rhs) if _pure(rhs) else None
@@ -277,7 +326,10 @@ class _Normalizer:
         if isinstance(expr, gast.Name):
             if prenamed or annotations.get(expr, "renamed"):       # already an inlined name
                 return [], expr
-            return [], nodes.name(self.rename_id(expr.id))
+            identifier = self.rename_id(expr.id)
+            if identifier in self.aggregates:
+                return [], self.aggregate_named(identifier, expr)
+            return [], nodes.name(identifier)
         if isinstance(expr, gast.Constant):
             return [], nodes.const(expr.value)
         if isinstance(expr, gast.Attribute):
@@ -296,6 +348,8 @@ class _Normalizer:
                 return pre, nodes.const(-operand.value)
             return pre, nodes.make(gast.UnaryOp, op=nodes.make(type(expr.op)), operand=operand)
         if isinstance(expr, gast.Call):
+            if (self.list_method(expr) or (None, None))[1] == "pop":     # stack.pop() (tuples.py)
+                return self.popped(expr, stmt)
             return self.rhs_call(expr, stmt)
         if isinstance(expr, gast.Compare):
             return self.rhs_compare(expr, stmt)
@@ -304,13 +358,17 @@ class _Normalizer:
         if isinstance(expr, gast.IfExp):
             return self.rhs_ifexp(expr, stmt)
         if isinstance(expr, gast.Subscript):
-            pre, value = self.atom(expr.value, stmt)
+            pre, value = self.value(expr.value, stmt)
             pre_i, index = self.index(expr.slice, stmt)
+            if any(_is_new_axis(c) for c in _components(index)):
+                return self.new_axes(value, index, pre + pre_i, stmt)
+            if isinstance(value, Aggregate):                        # v[1] of a sequence
+                p, element = self.element(value, index, stmt, expr)
+                return pre + pre_i + p, element
             return pre + pre_i, nodes.subscript(value, index)
-        if isinstance(expr, gast.Tuple):
-            raise AdjointError("a tuple value here is not supported", location=self.where(expr),
-                               hint="return or assign one number; use `jacobian` for several outputs")
-        raise AdjointError(f"cannot normalize {type(expr).__name__}", location=self.where(expr),
+        if isinstance(expr, (gast.Tuple, gast.List)):
+            return self.literal(expr, stmt)
+        raise AdjointError("this expression cannot be differentiated here", location=self.where(expr),
                            stage="normalize")
 
     def operand(self, expr, stmt, prenamed):
@@ -340,30 +398,44 @@ class _Normalizer:
     def rhs_call(self, expr, stmt):
         pre, args = [], []
         for arg in expr.args:
-            p, a = self.sequence(arg, stmt) if isinstance(arg, (gast.Tuple, gast.List)) else self.atom(arg, stmt)
+            if isinstance(arg, gast.Starred):
+                raise AdjointError("`*` arguments are not supported", location=self.where(arg),
+                                   hint="pass each argument by position")
+            p, a = self.value(arg, stmt)
             pre += p
             args.append(a)
         keywords = []
         for keyword in expr.keywords:
-            p, a = self.atom(keyword.value, stmt)
+            p, a = self.sequence(keyword.value, stmt) if isinstance(keyword.value, gast.Tuple) \
+                else self.value(keyword.value, stmt)                    # axis=(0, 1)
             pre += p
             keywords.append(nodes.keyword(keyword.arg, a))
         callee = annotations.get(expr, "callee")
-        if isinstance(callee, types.FunctionType) and not _has_rule(callee):
+        if (isinstance(callee, types.FunctionType) and not _has_rule(callee)) \
+                or isinstance(callee, parse_stage.LocalFunction):
             return self.inline(expr, callee, args, pre, stmt, keywords)
+        if callee is len and len(args) == 1 and isinstance(args[0], Aggregate):
+            return pre, nodes.const(len(args[0].elts))
+        if callee is np.array and len(args) == 1 and not keywords and isinstance(args[0], Aggregate) \
+                and any(isinstance(e, Aggregate) for e in args[0].elts):
+            p, array = self.materialized(args[0], stmt)         # np.array([[a, b], [c, d]])
+            return pre + p, array
+        if callee in (np.copy, np.asarray) and len(args) == 1 and not keywords \
+                and isinstance(args[0], Aggregate):             # np.array(v) of a tuple's name
+            p, array = self.materialized(args[0], stmt)
+            return pre + p, array
+        for k, a in enumerate(args):                  # sequences: literal, or arrays (tuples.py)
+            p, args[k] = self.call_argument(callee, k, a, stmt)
+            pre += p
+        for keyword in keywords:
+            p, keyword.value = self.call_argument(callee, keyword.arg, keyword.value, stmt)
+            pre += p
         call = nodes.make(gast.Call, func=nodes.clone(expr.func), args=args, keywords=keywords)
         annotations.set(call, "callee", callee)
+        p, call = _keyword_forms(call, stmt, self)
+        pre += p
         p, call = _nested(call, stmt, self)
         return pre + p, call
-
-    def sequence(self, node, stmt):
-        """A tuple or list argument (np.zeros((n, m)), np.stack((a, b))): a sequence of atoms."""
-        pre, elts = [], []
-        for elt in node.elts:
-            p, a = self.atom(elt, stmt)
-            pre += p
-            elts.append(a)
-        return pre, nodes.make(type(node), elts=elts, ctx=nodes.make(gast.Load))
 
     def rhs_compare(self, expr, stmt):
         pre, left = self.atom(expr.left, stmt)
@@ -385,6 +457,8 @@ class _Normalizer:
         pre = list(pre)
         result = self.namer.temp()
         p, first = self.rhs(expr.values[0], stmt)
+        if isinstance(first, Aggregate):
+            self.not_a_sequence(first, stmt)
         remaining = expr.values[1:]
         rest = remaining[0] if len(remaining) == 1 else nodes.boolop(expr.op, remaining)
         if isinstance(first, gast.Constant) and remaining:
@@ -414,6 +488,15 @@ class _Normalizer:
         result = self.namer.temp()
         p_body, body = self.branch_prelude(expr.body, stmt)
         p_else, orelse = self.branch_prelude(expr.orelse, stmt)
+        if isinstance(body, Aggregate) or isinstance(orelse, Aggregate):     # (a, b) if c else (b, a)
+            if not (isinstance(body, Aggregate) and isinstance(orelse, Aggregate)):
+                raise AdjointError("one branch of this conditional is a tuple or list and the other is not",
+                                   location=self.where(expr), hint="make both branches tuples of the same length")
+            self.depth += 1
+            branch = nodes.if_(test, p_body + self.assign_aggregate(nodes.name(result, store=True), body, stmt),
+                               p_else + self.assign_aggregate(nodes.name(result, store=True), orelse, stmt), stmt)
+            self.depth -= 1
+            return pre + [branch], self.aggregate_named(result, expr)
         branch = nodes.if_(test, p_body + [nodes.assign(result, body, stmt)],
                            p_else + [nodes.assign(result, orelse, stmt)], stmt)
         return pre + [branch], nodes.name(result)
@@ -435,7 +518,36 @@ class _Normalizer:
                     pre += p
                 bounds[field] = value
             return pre, nodes.slice_(**bounds)
-        return self.atom(index, stmt)
+        pre, value = self.value(index, stmt)
+        if isinstance(value, Aggregate):                # x[[0, 2]]: an index array
+            p, value = self.materialize(value, stmt)
+            pre += p
+        return pre, value
+
+    def new_axes(self, value, index, pre, stmt):
+        """`x[:, None]` (or np.newaxis): the read without the new axes, then one np.expand_dims
+        per new axis, whose position is counted from the start (from the end after `...`)."""
+        components = _components(index)
+        ellipsis = next((k for k, c in enumerate(components) if _is_ellipsis(c)), None)
+        axes = []
+        for k, component in enumerate(components):
+            if not _is_new_axis(component):
+                continue
+            from_end = ellipsis is not None and k > ellipsis
+            widths = [_width(c) for c in (components[k + 1:] if from_end else components[:k])]
+            if None in widths:
+                raise AdjointError("a new axis (None) in an index with an integer or array index "
+                                   f"{'after' if from_end else 'before'} it is not supported",
+                                   location=self.where(stmt),
+                                   hint="index in two steps: `y = x[i]`, then `y[:, None]`")
+            axes.append(-1 - sum(widths) if from_end else sum(widths))
+        kept = [c for c in components if not _is_new_axis(c)]
+        result = value
+        if not all(_is_ellipsis(c) or _is_whole(c) for c in kept):
+            p, result = self.to_atom(nodes.subscript(value, kept[0] if len(kept) == 1 else nodes.tuple_of(kept)),
+                                     stmt)
+            pre = pre + p
+        return _expanded(result, axes, stmt, self, pre)
 
     # helpers ------------------------------------------------------------------------------
 
@@ -500,6 +612,7 @@ class _Normalizer:
             raise AdjointError(f"recursive call {chain}", location=self.where(call),
                                hint="rewrite the recursion as a loop")
         helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
+        helper = desugar(helper)                                 # for v in x, comprehensions
         validate_stage.validate(helper)
         args = self.bind_parameters(call, helper, args, keywords)
         self.parsed.namespace.update(helper.namespace)
@@ -508,14 +621,33 @@ class _Normalizer:
             self.parsed.constants.setdefault(f"{label} in {helper.name}", source)
         locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
         # A parameter the helper never rebinds reads the caller's variable itself: no copy
-        # (nor, for arrays, a sensitivity array of its own per call).
+        # (nor, for arrays, a sensitivity array of its own per call); a sequence passed to it,
+        # the caller's elements.
         stored = {n.id for s in helper.tree.body for n in trees.walk(s)
                   if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
         shared = {p: a.id for p, a in zip(helper.args, args)
                   if isinstance(a, gast.Name) and p not in stored}
         rename = {v: shared.get(v) or self.namer.fresh(f"{helper.name}_{v}") for v in sorted(locals_)}
-        inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename)
-        binds = [nodes.assign(rename[p], a, stmt) for p, a in zip(helper.args, args) if p not in shared]
+        if isinstance(callee, parse_stage.LocalFunction):       # a closure reads its definer's names
+            rename = {**self.scopes.get(callee, {}), **rename}
+        for local in helper.local_functions.values():
+            self.scopes[local] = rename
+        inner = _Normalizer(helper, self.namer, self.inlining + (callee,), rename, outer=self)
+        binds = []
+        for p, a in zip(helper.args, args):
+            changed = _changes_list(helper.tree, p) if isinstance(a, Aggregate) else None
+            if changed == "method":
+                raise AdjointError(f"{helper.name}() changes the list passed as `{p}` (append, insert, pop)",
+                                   location=self.where(call),
+                                   hint=f"return the new list from {helper.name}() and bind it here")
+            if isinstance(a, Aggregate) and p not in stored \
+                    and (changed is None or isinstance(a.origin, gast.Name)):
+                self.aggregates[rename[p]] = a      # (a named list: its elements, written there too)
+            elif isinstance(a, Aggregate):
+                binds += self.bind_aggregate(rename[p], a, stmt)
+            elif p not in shared:
+                self.plain.add(rename[p])
+                binds.append(nodes.assign(rename[p], a, stmt))
         result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
         body = structure_returns(nodes.clone(helper.tree.body), self.namer)
         stmts = inner.block(body)
@@ -523,6 +655,9 @@ class _Normalizer:
             if not annotations.has(s, "source_file"):
                 annotations.set(s, "source_file", helper.filename)
         final = stmts.pop()                      # the single `return atom`
+        returned = from_returned(final.value)
+        if returned is not None:                 # `return h, c`: the caller takes the elements
+            return pre + binds + stmts, returned
         last = stmts[-1] if stmts else None
         if isinstance(final.value, gast.Name) and final.value.id in self.namer.temporaries \
                 and isinstance(last, gast.Assign) and isinstance(last.targets[0], gast.Name) \
@@ -536,6 +671,21 @@ class _Normalizer:
 
     def where(self, node):
         return locate(node, self.parsed.filename)
+
+
+def _changes_list(tree, parameter):
+    """How a helper changes a list parameter in place: "method" (`v.append(e)`), "element"
+    (`v[0] = e`), or None."""
+    found = None
+    for node in trees.walk(tree):
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) \
+                and isinstance(node.func.value, gast.Name) and node.func.value.id == parameter \
+                and node.func.attr in ("append", "insert", "extend", "pop", "remove", "clear"):
+            return "method"
+        if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store) \
+                and isinstance(node.value, gast.Name) and node.value.id == parameter:
+            found = "element"
+    return found
 
 
 def _constant_truth(test):
@@ -584,6 +734,167 @@ def _nested(call, stmt, normalizer):
             logs.append(a)
         return pre, nodes.binop(logs[0], "/", logs[1])
     return [], call
+
+
+# indexing and keyword forms ----------------------------------------------------------------
+
+def _components(index):
+    return index.elts if isinstance(index, gast.Tuple) else [index]
+
+
+def _is_new_axis(node) -> bool:
+    return (type(node) is gast.Constant and node.value is None) or nodes.dotted(node) == "np.newaxis"
+
+
+def _is_ellipsis(node) -> bool:
+    return type(node) is gast.Constant and node.value is Ellipsis
+
+
+def _is_whole(node) -> bool:
+    return isinstance(node, gast.Slice) and node.lower is None and node.upper is None and node.step is None
+
+
+def _width(component):
+    """How many axes an index component leaves in the result, where that is known without
+    types: a slice or a new axis one, an integer constant none; None for a name (a number or
+    an index array) and `...`."""
+    if isinstance(component, gast.Slice) or _is_new_axis(component):
+        return 1
+    if type(component) is gast.Constant and type(component.value) is int:
+        return 0
+    return None
+
+
+def _expanded(array, axes, stmt, normalizer, pre=()):
+    """(prelude, np.expand_dims(...)) inserting a length-1 axis at each of `axes`, positions
+    in the result: those counted from the start in increasing order, then those counted from
+    the end from -1 down, so that each insertion leaves the earlier ones in place."""
+    order = sorted((a for a in axes if not _negative(a)), key=lambda a: _value(a) or 0) \
+        + sorted((a for a in axes if _negative(a)), key=lambda a: -_value(a))
+    pre, result = list(pre), array
+    for k, axis in enumerate(order):
+        call = nodes.call("np.expand_dims", [result, nodes.const(axis) if isinstance(axis, int) else axis])
+        annotations.set(call, "callee", np.expand_dims)
+        if k == len(order) - 1:
+            return pre, call
+        p, result = normalizer.to_atom(call, stmt)
+        pre += p
+    return pre, result
+
+
+def _negative(axis) -> bool:
+    value = _value(axis)
+    return value is not None and value < 0
+
+
+def _value(axis):
+    """An axis' number: an int, or an integer constant node; None for a name."""
+    if isinstance(axis, int):
+        return axis
+    return axis.value if type(axis) is gast.Constant and type(axis.value) is int else None
+
+
+_REDUCTIONS = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std, np.all, np.any,
+               np.linalg.norm)
+
+
+def _keyword_forms(call, stmt, normalizer):
+    """Keyword options numba lacks (or that the rule table reads in a simpler form) as plain
+    calls: axis=(0, 1) reduces one axis at a time, keepdims=True reduces then np.expand_dims,
+    np.convolve's mode='valid'/'same' slices the full convolution (validate has checked the
+    values)."""
+    callee = annotations.get(call, "callee")
+    if callee is np.convolve:
+        return _convolve_mode(call, stmt, normalizer)
+    if callee not in _REDUCTIONS:
+        return [], call
+    dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
+    if callee in (np.mean, np.prod) and dtype is not None and nodes.dotted(dtype) in ("np.float64", "float"):
+        _pop_keyword(call, "dtype")          # numba has no dtype= there; float64 is what it computes in
+    keepdims = _pop_keyword(call, "keepdims")
+    position = 2 if callee is np.linalg.norm else 1          # np.linalg.norm(x, ord, axis)
+    axis = next((k.value for k in call.keywords if k.arg == "axis"),
+                call.args[position] if len(call.args) > position else None)
+    keep = keepdims is not None and keepdims.value and axis is not None
+    if not isinstance(axis, gast.Tuple) and not keep:
+        return [], call
+    if len(call.args) > position:            # np.sum(x, (0, 1)): the axis by name below
+        call.args.pop(position)
+    axes = list(axis.elts) if isinstance(axis, gast.Tuple) else [axis]
+    others = [k for k in call.keywords if k.arg != "axis"]
+    # one axis at a time, the later axes first so that the earlier keep their numbers
+    order = sorted(axes, key=lambda a: -_value(a)) if all(_value(a) is not None and _value(a) >= 0 for a in axes) \
+        else sorted(axes, key=lambda a: _value(a) if _value(a) is not None else 0)
+    # a mean over several axes: their sums over the number of elements summed (numba has
+    # np.mean along one axis of a matrix only)
+    mean = callee is np.mean and len(axes) > 1
+    func, reduce = (nodes.attribute("np.sum"), np.sum) if mean else (call.func, callee)
+    pre, result = [], call.args[0]
+    for k, one in enumerate(order):
+        step = nodes.call(nodes.clone(func), [result] + [nodes.clone(r) for r in call.args[1:]],
+                          [nodes.keyword("axis", nodes.clone(one))]
+                          + [nodes.keyword(o.arg, nodes.clone(o.value)) for o in others])
+        annotations.set(step, "callee", reduce)
+        if k == len(order) - 1 and not keep and not mean:
+            return pre, step
+        p, result = normalizer.to_atom(step, stmt)
+        pre += p
+    if mean:
+        shape = nodes.attribute_of(_renamed(call.args[0]), "shape")
+        count = nodes.subscript(nodes.clone(shape), nodes.clone(axes[0]))
+        for one in axes[1:]:
+            count = nodes.binop(count, "*", nodes.subscript(nodes.clone(shape), nodes.clone(one)))
+        p, result = normalizer.rhs(nodes.binop(_renamed(result), "/", count), stmt)
+        pre += p
+        if not keep:
+            return pre, result
+        p, result = normalizer.to_atom(result, stmt)
+        pre += p
+    return _expanded(result, [nodes.clone(a) for a in axes], stmt, normalizer, pre)
+
+
+def _pop_keyword(call, name):
+    found = next((k for k in call.keywords if k.arg == name), None)
+    if found is not None:
+        call.keywords = [k for k in call.keywords if k is not found]
+        return found.value
+    return None
+
+
+def _convolve_mode(call, stmt, normalizer):
+    """np.convolve(a, v, mode): numba has the full convolution only; 'valid' and 'same' are
+    its middle part, as numpy slices it."""
+    mode = _pop_keyword(call, "mode")
+    if len(call.args) > 2:
+        mode = call.args.pop(2)
+    if mode is None or mode.value == "full":
+        return [], call
+    pre, full = normalizer.to_atom(call, stmt)
+
+    def length(array):
+        return nodes.subscript(nodes.attribute_of(_renamed(array), "shape"), nodes.const(0))
+
+    def extreme(fn):
+        found = nodes.call(fn.__name__, [length(call.args[0]), length(call.args[1])])
+        annotations.set(found, "callee", fn)
+        return found
+
+    shorter, longer = extreme(min), extreme(max)
+    if mode.value == "valid":                          # a[k:k + |a| - |v| + 1], k = |v| - 1
+        part = nodes.slice_(nodes.binop(shorter, "-", nodes.const(1)), longer)
+    else:                                              # 'same': |a| values, centred
+        start = nodes.binop(nodes.binop(shorter, "-", nodes.const(1)), "//", nodes.const(2))
+        part = nodes.slice_(start, nodes.binop(nodes.clone(start), "+", longer))
+    p, value = normalizer.rhs(nodes.subscript(_renamed(full), part), stmt)
+    return pre + p, value
+
+
+def _renamed(atom):
+    """An atom of normalized code read again by the normalizer: its names are final."""
+    atom = nodes.clone(atom)
+    if isinstance(atom, gast.Name):
+        annotations.set(atom, "renamed", True)
+    return atom
 
 
 def _pure(rhs) -> bool:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import AdjointError, Location
 from ..ir import annotations, nodes, trees
-from ..primitives import runtime
+from ..primitives import runtime, table
 from .namespace import GlobalNames, is_reserved
 
 CANONICAL_MODULES = {"math": math, "np": np}
@@ -48,6 +48,7 @@ class ParsedFunction:
     defaults: dict = dataclasses.field(default_factory=dict)   # user parameter -> its default value
     data: dict = dataclasses.field(default_factory=dict)       # emitted name -> DataSource
     constants: dict = dataclasses.field(default_factory=dict)  # user spelling -> ConstantSource
+    local_functions: dict = dataclasses.field(default_factory=dict)  # name -> LocalFunction
 
     def emitted(self, name: str) -> str:
         """A parameter's emitted name, from the user's."""
@@ -62,21 +63,148 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     """`names`: the module's names for user objects, shared by the function being
     differentiated and the helpers it inlines; `taken`: the names already in use where a
     helper is inlined (the caller's Namer.taken), which new object names avoid and join."""
+    if isinstance(fn, LocalFunction):
+        return fn.parsed(names)
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     filename = _filename(fn)
     tree = _function_tree(fn, filename)
     defaults = _plain_signature(tree, fn, filename)
     user_args = [a.id for a in tree.args.args]
     locals_ = _rename_reserved_locals(tree)
+    locals_ |= _local_function_names(tree)  # neither a local function nor its parameters are globals
     names = names if names is not None else GlobalNames(tree.name)
     resolver = _Resolver(fn, filename, locals_, names, taken)
     tree = resolver.visit(tree)             # (replaces expressions only: statements stay annotated)
     tree.decorator_list = []
     tree.body = _strip_docstring(tree.body)
+    local_functions = _local_functions(tree, filename)
+    if local_functions:
+        tree.body = _with_local_calls(tree.body, local_functions)
     return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
                           args=[a.id for a in tree.args.args], namespace=names.namespace, helpers={},
                           names=names, user_args=user_args, defaults=defaults, data=resolver.data,
-                          constants=resolver.constants)
+                          constants=resolver.constants, local_functions=local_functions)
+
+
+@dataclasses.dataclass(eq=False)
+class LocalFunction:
+    """A function defined in the body of the one differentiated (`def g(v): ...`, or a
+    lambda bound to a name, `sq = lambda v: v * v`). No Python object of it exists before the
+    function runs, so normalize inlines its tree, resolved with the enclosing function's
+    globals; a name it reads and does not assign is the enclosing function's variable (its
+    closure), read when the call runs, as Python does."""
+    name: str
+    tree: gast.FunctionDef
+    filename: str
+    defaults: dict          # parameter -> its default's value (numbers only)
+    statement: gast.stmt    # where the function body defines it
+
+    def __post_init__(self):
+        self.__name__ = self.name
+
+    def __deepcopy__(self, memo):        # a copied call still names this function (its closure)
+        return self
+
+    def parsed(self, names) -> ParsedFunction:
+        tree = nodes.clone(self.tree)
+        inner = {s.name: s for s in tree.body if isinstance(s, gast.FunctionDef)}
+        if inner:
+            raise AdjointError(f"a function defined inside `{self.name}`, itself defined inside the "
+                               f"function, is not supported", location=Location(
+                                   self.filename, next(iter(inner.values())).lineno,
+                                   next(iter(inner.values())).col_offset),
+                               hint=f"define it next to `{self.name}`")
+        args = [a.id for a in tree.args.args]
+        names = names if names is not None else GlobalNames(self.name)
+        return ParsedFunction(fn=self, name=self.name, filename=self.filename, tree=tree, args=args,
+                              namespace=names.namespace, helpers={}, names=names, user_args=args,
+                              defaults=dict(self.defaults))
+
+
+class _SourceDefault:
+    """A default value of a local function that is no number, shown as written."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+
+def _defined_locally(stmt):
+    """(name, FunctionDef or Lambda) of a statement defining a local function, else None."""
+    if isinstance(stmt, gast.FunctionDef):
+        return stmt.name, stmt
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Lambda) \
+            and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Name):
+        return stmt.targets[0].id, stmt.value
+    return None
+
+
+def _local_function_names(tree) -> set:
+    names = set()
+    for stmt in tree.body:
+        found = _defined_locally(stmt)
+        if found is not None:
+            names |= {found[0]} | {n.id for n in trees.walk(found[1].args) if isinstance(n, gast.Name)}
+    return names
+
+
+def _local_functions(tree, filename) -> dict:
+    """The functions the body defines at its top level: `def g(...)` and `g = lambda ...`."""
+    found = {}
+    for stmt in tree.body:
+        defined = _defined_locally(stmt)
+        if defined is None:
+            continue
+        name, node = defined
+        if isinstance(node, gast.Lambda):
+            lam = node
+            node = nodes.function(name, [], [nodes.return_(lam.body, stmt)], stmt)
+            node.args = lam.args
+        if name in found:
+            raise AdjointError(f"`{name}` is defined twice in the function", location=Location(
+                filename, stmt.lineno, stmt.col_offset), hint="give each local function its own name")
+        if node.decorator_list:
+            raise AdjointError(f"a decorated local function (`{name}`) is not supported",
+                               location=Location(filename, stmt.lineno, stmt.col_offset),
+                               hint="define it without the decorator, or at module level")
+        given = list(node.args.defaults)
+        positional = [a.id for a in list(node.args.posonlyargs) + list(node.args.args)]
+        defaults = {p: _number(d) for p, d in zip(positional[len(positional) - len(given):], given)}
+        defaults.update({a.id: _number(d) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults)
+                         if d is not None})
+        _plain_signature(node, types.SimpleNamespace(__defaults__=None, __kwdefaults__=None,
+                                                     __name__=name), filename)
+        found[name] = LocalFunction(name, node, filename, defaults, stmt)
+    return found
+
+
+def _number(node):
+    """The number a default expression spells (`2.0`, `-1`), else a _SourceDefault."""
+    if isinstance(node, gast.Constant) and type(node.value) in (int, float, bool):
+        return node.value
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) \
+            and isinstance(node.operand, gast.Constant) and type(node.operand.value) in (int, float):
+        return -node.operand.value
+    import ast
+    return _SourceDefault(ast.unparse(gast.gast_to_ast(node)))
+
+
+def _with_local_calls(body, local_functions):
+    """The body without the local functions' definitions, each call of one annotated with it."""
+    definitions = {id(local.statement) for local in local_functions.values()}
+    kept = [s for s in body if id(s) not in definitions]
+    for node in trees.walk(nodes.module(kept)):
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) \
+                and node.func.id in local_functions:
+            annotations.set(node, "callee", local_functions[node.func.id])
+    for local in local_functions.values():
+        for node in trees.walk(local.tree):
+            if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) \
+                    and node.func.id in local_functions:
+                annotations.set(node, "callee", local_functions[node.func.id])
+    return kept or [nodes.pass_()]
 
 
 def _filename(fn) -> str:
@@ -279,6 +407,9 @@ class _Resolver(trees.Transformer):
         if isinstance(node, gast.Attribute):
             base = self.lookup(node.value)
             if not isinstance(base, types.ModuleType):
+                method = getattr(base, node.attr, None)         # scipy.stats' norm.cdf: a primitive
+                if method is not None and table.record_of(method) is not None:
+                    return method
                 raise LookupError(node.attr)
             try:
                 return getattr(base, node.attr)
@@ -306,6 +437,11 @@ class _Resolver(trees.Transformer):
         return lambda: scope[name]
 
     def visit_Call(self, node):
+        if isinstance(node.func, gast.Attribute) and node.func.attr == "astype" and len(node.args) == 1 \
+                and isinstance(node.args[0], gast.Name) and node.args[0].id in _BUILTIN_DTYPES \
+                and node.args[0].id not in self.local_names \
+                and self.scope.get(node.args[0].id) is getattr(builtins, node.args[0].id):
+            node.args = [gast.copy_location(nodes.attribute(_BUILTIN_DTYPES[node.args[0].id]), node.args[0])]
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
         if isinstance(node.func, gast.Attribute) and node.func.attr in METHODS \
@@ -320,6 +456,11 @@ class _Resolver(trees.Transformer):
             node.func = self.visit(node.func)
             return node
         callee = runtime.numpy_loop_of(callee) or callee      # emitted code, differentiated again
+        callee = _python_function_of(callee)
+        table.record_of(callee)                  # files the records of scipy's, once it is imported
+        if callee is np.array and len(node.args) == 1 and not node.keywords \
+                and not isinstance(node.args[0], (gast.List, gast.Tuple, gast.ListComp, gast.GeneratorExp)):
+            callee = np.copy                                  # np.array(x) of an array: a copy
         annotations.set(node, "callee", callee)
         spelled = spelling(callee)
         if spelled is None:
@@ -371,6 +512,18 @@ class _Resolver(trees.Transformer):
                 return node                           # np.newaxis and the like stay as written
         base = node.id if isinstance(node, gast.Name) else node.attr       # W, or mylib.W
         return gast.copy_location(nodes.name(self.global_name(value, base)), node)
+
+
+def _python_function_of(callee):
+    """A numba-compiled helper (`@numba.njit`, `@numba.jit`) as the Python function it
+    compiles (its `py_func`), which normalize inlines; one with a rule of its own stays."""
+    module = type(callee).__module__ or ""
+    if not module.startswith("numba") or not isinstance(getattr(callee, "py_func", None), types.FunctionType):
+        return callee
+    from ..primitives import rules
+    if rules.is_differentiable(callee) or rules.is_non_differentiable(callee):
+        return callee
+    return callee.py_func
 
 
 @dataclasses.dataclass
@@ -443,7 +596,11 @@ def _in_numpy_or_math(module) -> bool:
 # x.sum(axis=0) -> np.sum(x, axis=0): array methods become the numpy functions they mirror
 METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
            "reshape": np.reshape, "transpose": np.transpose, "dot": np.dot, "copy": np.copy,
-           "ravel": np.ravel, "flatten": np.ravel}
+           "ravel": np.ravel, "flatten": np.ravel, "astype": np.asarray}
+
+
+# x.astype(float): numpy's own spelling of the dtype (numba takes only those)
+_BUILTIN_DTYPES = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
 
 
 def _method_call(node, names_module):
@@ -457,7 +614,10 @@ def _method_call(node, names_module):
     if func.attr == "reshape" and len(args) > 1:                 # x.reshape(n, m)
         args = [nodes.tuple_of(args)]
     callee = METHODS[func.attr]
-    call = nodes.call(spelling(callee), [receiver] + args, node.keywords)
+    keywords = node.keywords
+    if func.attr == "astype" and len(args) == 1:                 # x.astype(T): np.asarray(x, dtype=T)
+        args, keywords = [], [nodes.keyword("dtype", args[0])] + list(keywords)
+    call = nodes.call(spelling(callee), [receiver] + args, keywords)
     annotations.set(call, "callee", callee)
     return gast.copy_location(call, node)
 

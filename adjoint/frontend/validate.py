@@ -1,22 +1,18 @@
 """The one place unsupported user syntax is rejected.
 
-    def f(x):                              f.py:2:11: unsupported syntax: lambda
-        g = lambda t: t * x      ->            g = lambda t: t * x
-        ...                                        ^
-                                           hint: define a named function instead
+    def f(x):                              f.py:2:9: unsupported syntax: dict comprehension
+        g = {k: k * x for k in ks}  ->         g = {k: k * x for k in ks}
+        ...                                        ^^^^^^^^^^^^^^^^^^^^^^
+                                           hint: write an explicit for loop
 
 Returns nothing; raises AdjointError at the first construct outside the supported subset.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import gast
 import numpy as np
 
-from ..analysis import shapes
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..primitives import rules, table
@@ -31,70 +27,70 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
              gast.LtE, gast.Gt, gast.GtE)
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
-KEYWORDS = {"axis", "dtype"}
+KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k"}
+# which calls take which of them (axis and dtype: any call numpy gives them to)
+REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
+              np.linalg.norm, np.all, np.any}
+CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
+KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve}, "k": {np.triu_indices, np.tril_indices}}
+CONVOLVE_MODES = ("full", "valid", "same")
+LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
+STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
 
 HINTS = {
-    gast.Lambda: "define a named function instead",
+    gast.Lambda: "bind it to a name at the top of the function (sq = lambda v: v * v) and call that",
     gast.ListComp: "write an explicit for loop over range(...)",
     gast.GeneratorExp: "write an explicit for loop over range(...)",
     gast.SetComp: "write an explicit for loop",
     gast.DictComp: "write an explicit for loop",
-    gast.Dict: "pass numbers or arrays; dictionaries are not differentiable values",
-    gast.Set: "pass numbers or arrays; sets are not differentiable values",
+    gast.Dict: "pass the values as separate arguments, f(a, b), or as one array",
+    gast.Set: "pass the values as separate arguments, or as one array",
     gast.With: "move the with-block outside the differentiated function",
     gast.Try: "move error handling outside the differentiated function",
     gast.Raise: "check inputs before calling the differentiated function",
     gast.Assert: "check inputs before calling the differentiated function",
-    gast.Global: "pass the value as an argument instead",
-    gast.Nonlocal: "pass the value as an argument instead",
+    gast.Global: "drop it: module-level names are read without `global`; to change one, return "
+                 "the new value and assign it outside the differentiated function",
+    gast.Nonlocal: "drop it: enclosing names are read without `nonlocal`; to change one, return "
+                   "the new value instead",
     gast.Yield: "generators cannot be differentiated; return a value",
     gast.YieldFrom: "generators cannot be differentiated; return a value",
     gast.Await: "async code cannot be differentiated",
-    gast.FunctionDef: "define the helper at module level; adjoint differentiates calls to it",
+    gast.FunctionDef: "define it at the top level of the function's body (not in a loop or branch), "
+                      "or at module level; adjoint inlines calls to it",
+    gast.AsyncFunctionDef: "async code cannot be differentiated",
+    gast.AsyncFor: "async code cannot be differentiated",
+    gast.AsyncWith: "async code cannot be differentiated",
     gast.ClassDef: "define classes outside the differentiated function",
     gast.Delete: "drop the del statement; variables go out of scope on return",
     gast.Import: "import at module level",
     gast.ImportFrom: "import at module level",
     gast.NamedExpr: "assign in a separate statement",
-    gast.JoinedStr: "strings are not differentiable values",
-    gast.Starred: "unpack explicitly",
+    gast.JoinedStr: "compute with numbers only; format the result outside the differentiated function",
+    gast.FormattedValue: "compute with numbers only; format the result outside the differentiated function",
+    gast.Starred: "pass each argument by position: f(x[0], x[1]), or pass the array itself",
     gast.AnnAssign: "drop the annotation",
 }
 
 
 def validate(parsed) -> None:
-    """The syntax checks; `check_views` runs once the arguments' types are known (pipeline)."""
+    """The syntax checks; `views.check_views` runs once the arguments' types are known (pipeline)."""
     _Validator(parsed).check(parsed.tree)
-
-
-def check_views(parsed, argument_types=None) -> None:
-    """AdjointError at an in-place write into memory another name of the function sees.
-    `argument_types` (user argument name -> shapes.Type), where known, settles whether `z = y`
-    or `r = A[i]` makes a view; without them an argument's rank is open and counts as an array."""
-    if _may_write_in_place(parsed.tree):         # else there is nothing to check (most scalar code)
-        _SharedMemory(parsed, argument_types=argument_types).check()
-
-
-def _may_write_in_place(tree) -> bool:
-    """Whether `tree` holds a statement _SharedMemory.in_place_writes may find: an augmented
-    assignment, a store into an element or slice, or a call of a helper."""
-    for stmt in _statements(tree.body):
-        if isinstance(stmt, gast.AugAssign) or (
-                isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)):
-            return True
-    return any(isinstance(node, gast.Call) and _is_python_function(annotations.get(node, "callee"))
-               for node in trees.walk_branches(tree))
 
 
 class _Validator:
     def __init__(self, parsed):
         self.parsed = parsed
+        self.unpacked = None        # id of the call a tuple assignment unpacks (np.triu_indices)
 
     def fail(self, node, message, hint=None):
         raise AdjointError(message, location=locate(node, self.parsed.filename),
                            hint=hint or HINTS.get(type(node)))
 
     def check(self, tree):
+        from .tuples import growth_statements
+        self.growing = growth_statements(tree.body)     # v.append(e) normalize rewrites
+        self.straight = {id(stmt) for stmt in tree.body}  # where a list may serve as a stack
         self.check_body(tree.body, in_loop=False)
 
     def check_body(self, body, in_loop):
@@ -105,6 +101,30 @@ class _Validator:
         if isinstance(stmt, gast.Expr):
             if isinstance(stmt.value, gast.Constant):
                 return                                            # a stray string or number
+            if isinstance(stmt.value, gast.Call) and any(k.arg == "out" for k in stmt.value.keywords):
+                self.check_call(stmt.value)                       # np.exp(x, out=y): says why
+            call = stmt.value
+            if id(stmt) in self.growing:
+                return
+            if id(stmt) in self.straight and _list_method(call) in STACK_METHODS:
+                for arg in call.args:                     # stack.append(a): normalize's (tuples.py)
+                    self.check_expression(arg)
+                return
+            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+                    and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
+                owner = self.text(call.func.value)
+                self.fail(stmt, f"changing a list in place (`{owner}.{call.func.attr}(...)`) is not supported",
+                          f"preallocate an array and write its elements: {owner} = np.zeros(n), "
+                          f"then {owner}[k] = ...")
+            if isinstance(stmt.value, gast.Call) and annotations.get(stmt.value, "callee") is print:
+                return self.check_print(stmt.value)               # the primal prints; the gradient not
+            if isinstance(stmt.value, (gast.Yield, gast.YieldFrom, gast.Await)):
+                self.fail(stmt.value, f"unsupported syntax: {_describe(stmt.value)}")
+            if isinstance(stmt.value, gast.Call):
+                self.fail(stmt, f"the result of `{self.text(stmt.value)}` is dropped: adjoint differentiates "
+                                f"values, not calls that change an object in place",
+                          "keep values in arrays and write into them: out = np.zeros(n), then "
+                          "out[i] = v (or out[:] = v)")
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
         if not isinstance(stmt, STATEMENTS):
@@ -117,6 +137,8 @@ class _Validator:
             self.check_target(stmt.targets[0])
         if isinstance(stmt, gast.AugAssign):
             self.check_target(stmt.target)
+        self.unpacked = id(stmt.value) if isinstance(stmt, gast.Assign) \
+            and isinstance(stmt.targets[0], gast.Tuple) else None
         if isinstance(stmt, (gast.For, gast.While)) and stmt.orelse:
             self.fail(stmt, f"`else` on a {_describe(stmt)} loop", "set a flag inside the loop instead")
         if isinstance(stmt, gast.For):
@@ -140,610 +162,353 @@ class _Validator:
         if not isinstance(stmt.target, gast.Name):
             self.fail(stmt.target, "a for loop needs a single loop variable")
 
+    def check_print(self, call):
+        """`print(a, "text", b)`: kept in the compiled function itself, left out of the gradient."""
+        if call.keywords:
+            self.fail(call, f"`print(..., {call.keywords[0].arg}=...)` is not supported",
+                      "print the values with print(a, b) (numba compiles no keyword of print)")
+        for arg in call.args:
+            if isinstance(arg, gast.JoinedStr):
+                self.fail(arg, "an f-string in print(...) is not supported",
+                          "print the text and the values separately: print(\"loss\", loss)")
+            if not (isinstance(arg, gast.Constant) and isinstance(arg.value, str)):
+                self.check_expression(arg)
+
     def check_target(self, target):
         if isinstance(target, gast.Name):
             return
-        if isinstance(target, gast.Tuple) and all(isinstance(e, gast.Name) for e in target.elts):
+        if isinstance(target, gast.Tuple):          # a, (b, c), x[i] = ...: normalize unpacks
+            for elt in target.elts:
+                self.check_target(elt)
             return
         if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
             return
-        self.fail(target, f"cannot assign to {_describe(target)}",
-                  "assign to a name, a tuple of names or an array element")
+        if isinstance(target, gast.Tuple) and any(isinstance(e, gast.Subscript) for e in target.elts):
+            self.fail(target, "cannot assign to a tuple of array elements",
+                      "unpack into names first, then write each: a, b = ...; y[i] = a; y[j] = b")
+        if isinstance(target, gast.Tuple):
+            self.fail(target, "cannot assign to a nested tuple of names",
+                      "unpack one flat tuple of names: a, b, c = x, y, z")
+        self.fail(target, f"cannot assign to {_TARGETS.get(type(target), 'this target')}",
+                  "assign to a name, a tuple of names or an array element (y[i] = ...)")
 
     def check_expression(self, expr):
-        allowed_lists = set()        # np.array's arguments (a call comes before its arguments)
-        for node in trees.walk(expr):
-            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.array:
-                allowed_lists.update(id(a) for a in node.args)
-            if isinstance(node, gast.List) and id(node) not in allowed_lists:
-                self.fail(node, "a list is not a differentiable value",
-                          "use a tuple, or build an array with np.array([...])")
-            if isinstance(node, CONTEXTS + OPERATORS):
+        allowed_constants = set()    # `...` in an index, np.convolve's mode, np.einsum's subscripts
+        popped = set()               # stack.pop(): normalize's (tuples.py)
+        for node in trees.walk(expr):       # (lists and tuples: normalize takes them apart, tuples.py)
+            if isinstance(node, gast.Subscript):
+                index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+                allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
+                                         and i.value is Ellipsis)
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.convolve:
+                allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
+                    and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
+                allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/linalg.py)
+            if isinstance(node, CONTEXTS + OPERATORS) or id(node) in popped:
+                continue
+            if isinstance(node, gast.Call) and _list_method(node) == "pop":
+                popped |= {id(node.func), id(node.func.value)}
                 continue
             if not isinstance(node, EXPRESSIONS):
                 self.fail(node, f"unsupported syntax: {_describe(node)}")
             if isinstance(node, gast.Constant) and not isinstance(node.value, (int, float, bool)) \
-                    and node.value is not None:
-                self.fail(node, f"unsupported constant {node.value!r}", "only numbers are differentiable values")
+                    and node.value is not None and id(node) not in allowed_constants:
+                self.fail_constant(node, expr)
             if isinstance(node, gast.Call):
                 self.check_call(node)
+            for op in _operators_of(node):
+                if not isinstance(op, OPERATORS):
+                    symbol, hint = _OPERATOR_HINTS.get(type(op), ("this operator", None))
+                    self.fail(node, f"the operator `{symbol}` is not supported",
+                              hint or "compute with arithmetic, comparisons, and, or, not")
 
             if isinstance(node, gast.Attribute) and not _is_module_attribute(node) \
                     and node.attr not in ARRAY_ATTRIBUTES:
                 self.fail(node, f"unsupported attribute `.{node.attr}`",
                           "use a module function (np.sum(x)) or x.shape / x.size / x.ndim")
 
+    def fail_constant(self, node, expr):
+        value = node.value
+        if value is Ellipsis:                                   # (in an index it is allowed)
+            self.fail(node, "`...` is not a value outside an index",
+                      "use it only inside an index, X[..., 0], or write the value itself")
+        if isinstance(value, str) and any(isinstance(n, gast.Subscript) and n.slice is node
+                                          for n in trees.walk(expr)):
+            self.fail(node, f"the string index {value!r}: dictionaries are not differentiable values",
+                      "pass the values as separate arguments, f(a, b), or as one array")
+        if isinstance(value, complex):
+            self.fail(node, f"the complex number {value!r} is not supported",
+                      "compute with the real and imaginary parts as two real numbers")
+        self.fail(node, f"unsupported constant {value!r}",
+                  "compute with numbers and arrays only; strings and bytes stay outside the "
+                  "differentiated function")
+
+    def list_hint(self, node, row) -> str:
+        """A rewrite that works for this list: a growing list, a list of rows, a list of values."""
+        if not node.elts:
+            return ("preallocate an array and write into it: out = np.zeros(n), then out[i] = v "
+                    "(a list that grows with append is not supported)")
+        if row:                        # a row of np.array([[...], [...]])
+            return ("make each row an array and stack them: np.stack((np.array([a, b]), "
+                    "np.array([c, d])))")
+        return f"build an array: np.array({self.text(node)})"
+
+    def text(self, node) -> str:
+        """The expression as the user wrote it, where it sits on one line; else unparsed."""
+        import ast
+        import linecache
+        line, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if line is not None and line == end and getattr(node, "end_col_offset", None) is not None:
+            text = linecache.getline(self.parsed.filename, line)[node.col_offset:node.end_col_offset]
+            try:
+                ast.parse(text, mode="eval")
+                return text
+            except SyntaxError:
+                pass
+        try:
+            return ast.unparse(gast.gast_to_ast(node))
+        except Exception:                       # noqa: BLE001 (a node only gast knows)
+            return nodes.dotted(node) or _describe(node)
+
+    def fail_keyword(self, call, keyword, callee):
+        name, word = self.text(call.func), keyword.arg
+        if word is None:
+            self.fail(call, f"`**` keyword unpacking in a call of `{name}` is not supported",
+                      "pass each argument by name or position")
+        allowed = sorted(_keywords_of(callee)) if annotations.has(call, "callee") else []
+        if allowed:
+            hint = f"`{name}` takes {', '.join(f'`{k}=`' for k in allowed)} here; leave `{word}=` out"
+        else:
+            hint = f"`{name}` takes no keyword argument here: leave `{word}=` out"
+        self.fail(call, f"keyword argument `{word}=` is not supported", hint)
+
     def check_call(self, call):
         callee = annotations.get(call, "callee")
         helper = _is_python_function(callee) and not rules.is_differentiable(callee) \
             and not rules.is_non_differentiable(callee)
+        if callee in (dict, set):
+            self.fail(call, f"`{self.text(call.func)}(...)`: {'dictionaries' if callee is dict else 'sets'} "
+                            f"are not differentiable values", HINTS[gast.Dict])
         for keyword in call.keywords:
-            if keyword.arg not in KEYWORDS and not helper:      # a helper's: bound when inlined
-                self.fail(call, f"keyword argument `{keyword.arg}=` is not supported",
-                          f"supported keywords: {', '.join(sorted(KEYWORDS))}")
+            if not helper:                                      # a helper's: bound when inlined
+                self.check_keyword(call, callee, keyword)
+        if callee is np.convolve:
+            self.check_convolve_mode(call)
+        if callee in (np.triu_indices, np.tril_indices) and id(call) != self.unpacked:
+            self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
+                            "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
+                            "then index with x[i, j]")
         if not annotations.has(call, "callee"):
-            self.fail(call, f"cannot resolve the function `{_spelled(call.func)}`",
+            self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
+        if callee in _AXIS_BY_KEYWORD and len(call.args) > 1:
+            name, second = _AXIS_BY_KEYWORD[callee]
+            self.fail(call, f"`{name}` with a second positional argument: numpy reads it as `{second}`, "
+                            f"which adjoint does not differentiate",
+                      f"pass the axis by keyword: {name}(x, axis=...)")
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
                 and len(call.args) + len(call.keywords) != len(rule.params):
-            self.fail(call, f"`{_spelled(call.func)}` with {len(call.args)} arguments: its derivative "
-                            f"rule takes {len(rule.params)}",
+            self.fail(call, f"`{self.text(call.func)}` with {len(call.args) + len(call.keywords)} arguments: its "
+                            f"derivative rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")
         # the allocating calls (np.zeros, np.array) are here too: constant, or a rule over parts
         if rules.is_differentiable(callee) or rules.is_non_differentiable(callee):
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
-        self.fail(call, f"no derivative rule for `{_spelled(call.func)}`",
-                  f"register one: @adjoint.rule({_spelled(call.func)})\n"
-                  f"      def d_{getattr(callee, '__name__', 'f')}(x): return <partial derivative>")
+        name = _qualified(callee) or self.text(call.func)
+        self.fail(call, f"no derivative rule for `{name}`", _rule_hint(callee, name, call))
+
+
+    def check_keyword(self, call, callee, keyword):
+        """A numpy call's keyword option: one adjoint follows, with a value it can use."""
+        name, value, spelled = keyword.arg, keyword.value, self.text(call.func)
+        if name == "out":
+            self.fail(call, f"`out=` in `{spelled}(...)` writes into an existing array, which "
+                            "adjoint cannot follow",
+                      f"assign the result to a name instead: `y = {spelled}(...)` without `out=`")
+        if name not in _keywords_of(callee):
+            self.fail_keyword(call, keyword, callee)
+        if name == "keepdims":
+            if not (isinstance(value, gast.Constant) and isinstance(value.value, bool)):
+                self.fail(value, "`keepdims=` must be True or False as written")
+            if value.value and _keyword_value(call, "axis") is None and len(call.args) < 2:
+                self.fail(call, "`keepdims=True` without an axis is not supported",
+                          f"drop keepdims: `{spelled}(x)` is a number, which broadcasts as the "
+                          "kept array would, or give the axis")
+        if name == "axis" and isinstance(value, gast.Tuple):
+            self.check_axes(call, callee, value)
+
+    def check_axes(self, call, callee, value):
+        """axis=(0, 1): reduced one axis at a time (normalize), so numbers of one sign."""
+        axes = [e.value if isinstance(e, gast.Constant) and type(e.value) is int
+                else -e.operand.value if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub)
+                and isinstance(e.operand, gast.Constant) and type(e.operand.value) is int else None
+                for e in value.elts]
+        spelled = self.text(call.func)
+        if callee not in CHAINED:
+            self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
+                      f"reshape the array so that one axis holds the reduced ones: "
+                      f"{spelled}(np.reshape(x, (-1, x.shape[-1])), axis=0) reduces all but the last")
+        if None in axes or not axes:
+            self.fail(value, "the axes in a tuple must be integers as written",
+                      f"write them out: {spelled}(x, axis=(0, 1))")
+        if len(set(axes)) != len(axes) or (min(axes) < 0 <= max(axes)):
+            self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
+                             "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
+
+    def check_convolve_mode(self, call):
+        modes = call.args[2:] + [k.value for k in call.keywords if k.arg == "mode"]
+        for mode in modes:
+            if not (isinstance(mode, gast.Constant) and mode.value in CONVOLVE_MODES):
+                self.fail(mode, "np.convolve's mode must be 'full', 'valid' or 'same', written as a string",
+                          "write the mode as written in numpy's documentation: mode='valid'")
+
+
+def _keyword_value(call, name):
+    return next((k.value for k in call.keywords if k.arg == name), None)
 
 
 def _is_python_function(obj) -> bool:
     """A plain Python function normalize will inline: not numpy's own (np.triu_indices is
     Python code, but a call of numpy, never a user helper to look into)."""
     import types
-    return isinstance(obj, types.FunctionType) \
+
+    from .parse import LocalFunction
+    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
         and not (getattr(obj, "__module__", "") or "").startswith("numpy")
+
+
+def _list_method(call) -> str | None:
+    """`append` of `v.append(e)` (a method of a name the resolver did not resolve), else None."""
+    if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) \
+            and isinstance(call.func.value, gast.Name) and not annotations.has(call, "callee") \
+            and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
+        return call.func.attr
+    return None
 
 
 def _is_module_attribute(node) -> bool:
     return isinstance(node.value, gast.Name) and node.value.id in ("math", "np")
 
 
-def _spelled(node) -> str:
-    return nodes.dotted(node) or _describe(node)
+def _operators_of(node) -> list:
+    if isinstance(node, (gast.BinOp, gast.UnaryOp, gast.BoolOp)):
+        return [node.op]
+    return list(node.ops) if isinstance(node, gast.Compare) else []
+
+
+def _mask_hint(word, function):
+    return f"for numbers write `{word}`; for arrays {function}"
+
+
+_BITS = "bit operations on integers are not supported: compute with arithmetic (2 ** k for 1 << k)"
+_OPERATOR_HINTS = {
+    gast.BitAnd: ("&", _mask_hint("a > 0 and b > 0", "np.logical_and(a > 0, b > 0)")),
+    gast.BitOr: ("|", _mask_hint("a > 0 or b > 0", "np.logical_or(a > 0, b > 0)")),
+    gast.Invert: ("~", _mask_hint("not a > 0", "np.logical_not(a > 0)")),
+    gast.BitXor: ("^", _BITS + "; for a power write x ** 2"), gast.LShift: ("<<", _BITS),
+    gast.RShift: (">>", _BITS),
+    gast.Is: ("is", "adjoint passes numbers and arrays, never None: compare values with ==, or "
+                    "decide outside the differentiated function"),
+    gast.IsNot: ("is not", "adjoint passes numbers and arrays, never None: compare values with !=, "
+                           "or decide outside the differentiated function"),
+    gast.In: ("in", "compare with each value: k == 1 or k == 2"),
+    gast.NotIn: ("not in", "compare with each value: k != 1 and k != 2"),
+}
+
+
+def _keywords_of(callee) -> set:
+    """The supported keywords (KEYWORDS) this callee takes: none for a function with a scalar
+    derivative rule (np.exp: its rule has no `dtype`), else those its signature names."""
+    rule = rules.lookup(callee)
+    if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic():
+        return set()
+    import inspect
+    try:
+        named = KEYWORDS & set(inspect.signature(callee).parameters)
+    except (TypeError, ValueError):
+        named = set(KEYWORDS)
+    return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))}
 
 
 def _describe(node) -> str:
-    names = {gast.ListComp: "list comprehension", gast.GeneratorExp: "generator expression",
-             gast.Lambda: "lambda", gast.Break: "break", gast.Continue: "continue",
-             gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try"}
-    return names.get(type(node), type(node).__name__)
+    """The construct as the user wrote it, in words ("dict literal", "f-string"): never the
+    name of a syntax-tree class."""
+    return _WORDS.get(type(node), "this construct")
 
 
-# views: a write through one name into memory another name sees ------------------------------
-#
-# adjoint differentiates every name as an array of its own. Where the function binds a name
-# to a view of another array and writes in place through either, the other name changes too
-# and the gradient would silently be wrong, so such a write is rejected. The rule is
-# syntactic, flow-insensitive and conservative: a name bound (anywhere) to a view of another,
-# or sharing memory through a third, must not be written in place anywhere in the function.
-# Whether `z = y` or `z = A[i]` makes a view depends on ranks, which are estimated from the
-# source: an argument indexed with k subscripts is taken for a rank-k array, as the code
-# generated before a call is (check_views with the call's argument types settles it); one
-# never indexed is an array unless the code shows it is a number (math.sin(y), `if y > 0`).
-# Helpers are read for the parameters they write into and the ones their result may view.
+_TARGETS = {gast.Attribute: "an attribute (x.a = ...)", gast.Starred: "a starred name (*rest)",
+            gast.List: "a list of names", gast.Subscript: "an element of an expression"}
 
-# supported calls whose result may be (a view of) their first argument
-VIEW_CALLS = {np.transpose, np.reshape, np.ravel, np.ascontiguousarray, np.asarray,
-              np.broadcast_to, np.diagonal, np.squeeze, np.expand_dims, np.atleast_1d,
-              np.atleast_2d, np.swapaxes, np.moveaxis}
-_SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, math.trunc}
-# numpy reductions to a scalar that no record declares: adjoint.rule may make them callable
-_REDUCTIONS_WITHOUT_RECORDS = frozenset({np.trace, np.vdot, np.std, np.var})
-_SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
-              np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort}
-_MATMUL_RANKS = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
-_OPERATOR_TEXT = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**",
-                  gast.Mod: "%", gast.FloorDiv: "//", gast.MatMult: "@"}
-_BOTTOM, _UNKNOWN = "bottom", "unknown"      # no binding seen yet; rank not known from the source
+_WORDS = {
+    gast.ListComp: "list comprehension", gast.GeneratorExp: "generator expression",
+    gast.Lambda: "lambda", gast.Break: "break", gast.Continue: "continue",
+    gast.For: "for", gast.While: "while", gast.With: "with", gast.Try: "try",
+    gast.SetComp: "set comprehension", gast.DictComp: "dict comprehension",
+    gast.Dict: "dict literal", gast.Set: "set literal", gast.JoinedStr: "f-string",
+    gast.FormattedValue: "f-string", gast.NamedExpr: "assignment expression (:=)",
+    gast.Starred: "starred expression (*x)", gast.Await: "await", gast.Yield: "yield",
+    gast.YieldFrom: "yield from", gast.FunctionDef: "nested function definition (def)",
+    gast.AsyncFunctionDef: "async def", gast.ClassDef: "class definition", gast.Delete: "del",
+    gast.AnnAssign: "annotated assignment (y: float = ...)", gast.AsyncFor: "async for",
+    gast.AsyncWith: "async with", gast.Raise: "raise", gast.Assert: "assert",
+    gast.Import: "import", gast.ImportFrom: "import", gast.Global: "global",
+    gast.Nonlocal: "nonlocal", gast.Attribute: "attribute (x.a)", gast.Tuple: "nested tuple",
+    gast.List: "list", gast.Subscript: "element of an expression", gast.Call: "call",
+    gast.Name: "name", gast.Constant: "constant", gast.Slice: "slice", gast.Expr: "expression",
+    gast.BinOp: "arithmetic", gast.UnaryOp: "arithmetic", gast.BoolOp: "and/or",
+    gast.Compare: "comparison", gast.IfExp: "conditional expression (a if c else b)",
+    **({gast.Match: "match statement"} if hasattr(gast, "Match") else {}),
+    **({gast.TryStar: "try"} if hasattr(gast, "TryStar") else {}),
+}
 
 
-class _SharedMemory:
-    """Which names of one function may share memory, and the in-place writes into them."""
-
-    def __init__(self, parsed, summaries=None, inlining=(), argument_types=None):
-        self.parsed, self.tree, self.filename = parsed, parsed.tree, parsed.filename
-        self.params = [a.id for a in self.tree.args.args]
-        self.argument_types = {parsed.emitted(name): kind for name, kind in (argument_types or {}).items()}
-        self.summaries = {} if summaries is None else summaries    # helper -> (writes, returns)
-        self.inlining = inlining
-        self.binds = []                 # (target, value, statement), in source order
-        self.loop_variables = set()
-        for stmt in _statements(self.tree.body):
-            if isinstance(stmt, gast.Assign):
-                self.binds.append((stmt.targets[0], stmt.value, stmt))
-            elif isinstance(stmt, gast.For):
-                self.loop_variables.add(stmt.target.id)
-        self.locals = {name for target, _value, _stmt in self.binds for name in _names(target)}
-        self.subscripted = set()            # arrays, whatever else
-        self.calls_helpers = False          # whether any call is to a helper (in_place_writes)
-        self.scalars = self._scalars_by_use()
-        self.ranks = self._infer_ranks()
-        self.roots, self.origin = self._infer_roots()
-        self.order, self.loops = {}, {}         # statement -> its place in the source, its loops
-        _number(self.tree.body, (), self.order, self.loops)
-
-    # ranks ----------------------------------------------------------------------------------
-
-    def _scalars_by_use(self):
-        """Names the code itself shows are numbers: a range bound, what a math function,
-        float(), int() or a two-argument min/max takes, a branch or loop condition (an array
-        there raises, in numba and in numpy), each through arithmetic (x * y is an array if
-        either is); and whatever a number is computed from by arithmetic alone.
-        The same walk fills `subscripted` and `calls_helpers`."""
-        scalars = set()
-        for node in trees.walk(self.tree):
-            if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
-                self.subscripted.add(node.value.id)
-            callee = annotations.get(node, "callee") if isinstance(node, gast.Call) else None
-            if callee is not None and not self.calls_helpers:
-                self.calls_helpers = _is_python_function(callee)
-            if callee in (range, float, int) or getattr(callee, "__module__", None) == "math" \
-                    or (callee in (min, max) and len(node.args) > 1):
-                for argument in node.args:
-                    scalars |= _arithmetic_names(argument)
-            elif isinstance(node, (gast.If, gast.While, gast.IfExp)):
-                scalars |= _arithmetic_names(node.test, tests=True)
-        for _ in range(100):
-            known = len(scalars)
-            for target, value, _stmt in self.binds:
-                pairs = list(zip(target.elts, value.elts)) if isinstance(target, gast.Tuple) and \
-                    isinstance(value, gast.Tuple) and len(target.elts) == len(value.elts) else [(target, value)]
-                for t, v in pairs:
-                    if isinstance(t, gast.Name) and t.id in scalars:
-                        scalars |= _arithmetic_names(v)
-            if len(scalars) == known:
-                break
-        return scalars
-
-    def _infer_ranks(self):
-        ranks = {name: _UNKNOWN for name in self.params}
-        if not self.argument_types:
-            # as adjoint guesses before a call: an argument indexed with k subscripts is taken
-            # for a rank-k array (check_views with the call's types settles it); one never
-            # indexed stays open: `z = y; z += x` may be a whole array written in place
-            guessed = shapes.default_signature(self.tree, ())
-            ranks.update({name: kind.ndim for name, kind in guessed.items()
-                          if name in ranks and (kind.ndim > 0 or kind.kind == "int")})
-        ranks.update({name: "shape" if kind.kind == "shape" else kind.ndim
-                      for name, kind in self.argument_types.items() if name in ranks})
-        ranks.update({name: 0 for name in self.scalars | self.loop_variables})
-        self.ranks = ranks
-        for _ in range(100):
-            changed = False
-            for target, value, _stmt in self.binds:
-                for name, rank in self._target_ranks(target, value):
-                    if name in self.scalars or name in self.loop_variables:
-                        continue
-                    old = ranks.get(name, _BOTTOM)
-                    new = _join(old, rank)
-                    if new != old:
-                        ranks[name], changed = new, True
-            if not changed:
-                break
-        return {name: _UNKNOWN if rank == _BOTTOM else rank for name, rank in ranks.items()}
-
-    def _target_ranks(self, target, value):
-        if isinstance(target, gast.Name):
-            return [(target.id, self.rank(value))]
-        if isinstance(target, gast.Tuple):
-            if isinstance(value, gast.Tuple) and len(value.elts) == len(target.elts):
-                return [pair for t, v in zip(target.elts, value.elts) for pair in self._target_ranks(t, v)]
-            whole = self.rank(value)
-            element = whole - 1 if isinstance(whole, int) and whole > 0 else \
-                (0 if whole in (0, "shape") else whole)
-            return [(e.id, element) for e in target.elts if isinstance(e, gast.Name)]
-        return []
-
-    def rank(self, expr):
-        """An int, "shape" (a tuple of ints), _BOTTOM or _UNKNOWN."""
-        if isinstance(expr, gast.Constant):
-            return 0
-        if isinstance(expr, gast.Name):       # a local not bound yet: no information so far
-            return self.ranks.get(expr.id, _BOTTOM if expr.id in self.locals else _UNKNOWN)
-        if isinstance(expr, gast.Attribute):
-            if expr.attr == "shape":
-                return "shape"
-            if expr.attr in ("size", "ndim") or _is_module_attribute(expr):
-                return 0
-            return _UNKNOWN
-        if isinstance(expr, (gast.Tuple, gast.List)):
-            return "shape"
-        if isinstance(expr, gast.Subscript):
-            base = self.rank(expr.value)
-            if base == "shape":
-                return 0
-            if not isinstance(base, int):
-                return base
-            index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
-            if any(not isinstance(i, gast.Slice) and self.rank(i) != 0 for i in index):
-                return _UNKNOWN                                   # an index array: a copy
-            return max(base - sum(not isinstance(i, gast.Slice) for i in index), 0)
-        if isinstance(expr, (gast.BinOp, gast.Compare, gast.BoolOp, gast.IfExp, gast.UnaryOp)):
-            parts = {gast.BinOp: lambda e: [e.left, e.right],
-                     gast.Compare: lambda e: [e.left] + e.comparators,
-                     gast.BoolOp: lambda e: e.values, gast.IfExp: lambda e: [e.body, e.orelse],
-                     gast.UnaryOp: lambda e: [e.operand]}[type(expr)](expr)
-            ranks = [self.rank(p) for p in parts]
-            if isinstance(expr, (gast.BoolOp, gast.IfExp)):       # one of them is the value
-                result = _BOTTOM
-                for r in ranks:
-                    result = _join(result, r)
-                return result
-            return _broadcast(ranks)
-        if isinstance(expr, gast.Call):
-            return self._call_rank(expr)
-        return _UNKNOWN
-
-    def _call_rank(self, call):
-        callee = annotations.get(call, "callee")
-        args = [self.rank(a) for a in call.args]
-        axis = any(k.arg == "axis" for k in call.keywords)
-        if callee in _SCALAR_CALLS or getattr(callee, "__module__", None) == "math":
-            return 0
-        if callee in table.with_result("reduction", "scalar") or callee in _REDUCTIONS_WITHOUT_RECORDS:
-            if not axis and not (callee is not np.trace and len(call.args) > 1):
-                return 0
-            return args[0] - 1 if isinstance(args[0], int) and args[0] > 0 else _UNKNOWN
-        if callee in table.with_result("creator") and call.args:
-            return self._shape_length(call.args[0])
-        if callee in _SAME_RANK and args:
-            return args[0] if args[0] != "shape" else _UNKNOWN
-        if callee in (np.arange, np.ravel):
-            return 1
-        if callee is np.reshape and len(call.args) > 1:
-            return self._shape_length(call.args[1])
-        if callee is np.eye or callee is np.outer:
-            return 2
-        if callee in (np.dot, np.matmul) and len(args) == 2:
-            if _BOTTOM in args:
-                return _BOTTOM
-            return _MATMUL_RANKS.get(tuple(args), _UNKNOWN)
-        if isinstance(callee, np.ufunc) or callee in (abs, min, max, np.where, np.clip):
-            return _broadcast(args)
-        return _UNKNOWN
-
-    def _shape_length(self, shape):
-        if isinstance(shape, (gast.Tuple, gast.List)):
-            return len(shape.elts)
-        if isinstance(shape, gast.Attribute) and shape.attr == "shape":
-            return self.rank(shape.value)
-        return 1 if self.rank(shape) == 0 else _UNKNOWN
-
-    def may_be_array(self, expr) -> bool:
-        return self.rank(expr) not in (0, "shape")
-
-    # memory -----------------------------------------------------------------------------------
-
-    def _infer_roots(self):
-        """name -> the names whose memory it may share (itself included); and, per pair,
-        the statement that made the name share it."""
-        names = set(self.params) | set(self.ranks)
-        self.roots = {name: {name} for name in names}
-        origin = {}
-        for _ in range(100):
-            changed = False
-            for target, value, stmt in self.binds:
-                for name, sources in self._target_sources(target, value):
-                    new = sources - self.roots.setdefault(name, {name})
-                    if new:
-                        self.roots[name] |= new
-                        origin.update({(name, root): stmt for root in new})
-                        changed = True
-            if not changed:
-                break
-        return self.roots, origin
-
-    def _target_sources(self, target, value):
-        if isinstance(target, gast.Name):
-            # a name the code indexes is an array: so is the value bound to it (`r = A[i]`
-            # then `r[0] = ...`: A has a rank more than the code's `A[i]` shows)
-            return [(target.id, self.sources(value, array=target.id in self.subscripted))]
-        if isinstance(target, gast.Tuple):
-            if isinstance(value, gast.Tuple) and len(value.elts) == len(target.elts):
-                return [pair for t, v in zip(target.elts, value.elts) for pair in self._target_sources(t, v)]
-            return [(e.id, self.sources(value)) for e in target.elts
-                    if isinstance(e, gast.Name) and self.ranks.get(e.id, _UNKNOWN) not in (0, "shape")]
-        return []
-
-    def sources(self, expr, array=False) -> set:
-        """The names whose memory the value of the expression may share; `array`: the value
-        is known to be an array."""
-        if isinstance(expr, gast.Name):
-            return set(self.roots.get(expr.id, {expr.id})) if array or self.may_be_array(expr) else set()
-        if isinstance(expr, gast.Subscript):
-            index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
-            if any(not isinstance(i, gast.Slice) and self.rank(i) not in (0, _UNKNOWN) for i in index):
-                return set()                                      # an index array: a copy
-            return self.sources(expr.value, array=True) if array or self.may_be_array(expr) else set()
-        if isinstance(expr, gast.IfExp):
-            return self.sources(expr.body) | self.sources(expr.orelse)
-        if isinstance(expr, (gast.BoolOp, gast.Tuple, gast.List)):
-            return set().union(*(self.sources(e) for e in (expr.values if isinstance(expr, gast.BoolOp)
-                                                            else expr.elts)))
-        if isinstance(expr, gast.Call):
-            callee = annotations.get(expr, "callee")
-            if callee in VIEW_CALLS and expr.args:
-                return self.sources(expr.args[0])
-            if _is_python_function(callee):
-                _written, _rebound, returns = self.summary(callee)
-                return set().union(*(self.sources(expr.args[k]) for k in returns if k < len(expr.args)))
-        return set()                        # arithmetic and numpy's array-making calls: new arrays
-
-    # helpers -------------------------------------------------------------------------------------
-
-    def summary(self, callee):
-        """By position: (the parameters the helper may write into, those it adds into as a
-        whole, `v += e`, which inlining makes `v = v + e`, and those its result may share
-        memory with); unknowable (recursion) counts as all of them."""
-        if callee in self.summaries:
-            return self.summaries[callee]
-        from .parse import parse
-        if callee in self.inlining:
-            every = set(range(callee.__code__.co_argcount))
-            return every, set(), every
-        try:
-            helper = parse(callee)
-        except AdjointError:
-            return set(), set(), set()      # normalize reports why it cannot inline the helper
-        memory = _SharedMemory(helper, self.summaries, self.inlining + (callee,))
-        params = memory.params
-        writes = list(memory.in_place_writes())
-        written = {k for k, p in enumerate(params) if any(p in w.memory for w in writes)}
-        rebound = {k: w.node for w in writes for k, p in enumerate(params)
-                   if isinstance(w.node, gast.AugAssign) and w.name == p}
-        returned = set().union(*(memory.sources(stmt.value) for stmt in _statements(helper.tree.body)
-                                 if isinstance(stmt, gast.Return) and stmt.value is not None))
-        self.summaries[callee] = written, rebound, {k for k, p in enumerate(params) if p in returned}
-        return self.summaries[callee]
-
-    # writes --------------------------------------------------------------------------------------
-
-    def in_place_writes(self):
-        """Each in-place write: a store into an element or slice, an augmented assignment to
-        an array, a helper that writes into an argument."""
-        for stmt in _statements(self.tree.body):
-            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else \
-                stmt.target if isinstance(stmt, gast.AugAssign) else None
-            if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
-                name = target.value.id
-                yield _Write(target, set(self.roots.get(name, {name})), name, stmt)
-            elif isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name) \
-                    and self.may_be_array(target):
-                yield _Write(stmt, set(self.roots.get(target.id, {target.id})), target.id, stmt)
-            calls = trees.walk(stmt) if self.calls_helpers else ()
-            for call in (n for n in calls if isinstance(n, gast.Call)
-                         and _is_python_function(annotations.get(n, "callee"))):
-                if isinstance(stmt, (gast.If, gast.For, gast.While)) and not _in_header(call, stmt):
-                    continue                # visited with the statement of the body it is in
-                written, rebound, _returns = self.summary(annotations.get(call, "callee"))
-                for k in sorted(written):
-                    if k < len(call.args) and self.may_be_array(call.args[k]):
-                        argument = call.args[k]
-                        yield _Write(call, self.sources(argument),
-                                     argument.id if isinstance(argument, gast.Name) else None, stmt,
-                                     argument, [a for j, a in enumerate(call.args) if j != k],
-                                     rebound.get(k))
-
-    def check(self):
-        for write in self.in_place_writes():
-            if write.rebinding is not None and write.memory:     # a new array passed: nobody sees it
-                self.fail_rebinding(write)
-            sharing = sorted(o for o, roots in self.roots.items() if o != write.name and roots & write.memory)
-            if write.name is not None and not self._viewed_before(write, sharing):
-                sharing = []                # every view of this memory is taken after the write
-            sharing += [self.text(a) for a in write.others if self.sources(a) & write.memory
-                        and not (isinstance(a, gast.Name) and a.id == write.name)]
-            if sharing:
-                self.fail(write, sharing)
-
-    def _viewed_before(self, write, sharing) -> bool:
-        """Can a binding that makes these names share memory run before the write? Not if
-        each comes later in the source and shares no loop with it (the emitted gradient's
-        `tape[k] = a` in the forward loop, `a = tape[k]` in the reverse loop): a view taken
-        after the write sees the written values, as adjoint assumes."""
-        group = set(write.memory) | set(sharing) | {write.name}
-        at, loops = self.order[id(write.statement)], self.loops[id(write.statement)]
-        for target, value, stmt in self.binds:
-            for name, sources in self._target_sources(target, value):
-                if name in group and (sources - {name}) & group and \
-                        (self.order[id(stmt)] < at or self.loops[id(stmt)] & loops):
-                    return True
-        return False
-
-    def fail_rebinding(self, write):
-        """A helper adds into its array parameter in place (`v += e`): the caller's array
-        changes, but the inlined helper computes v = v + e, which the caller does not see."""
-        helper, argument = self.text(write.node.func), self.text(write.argument)
-        line = write.rebinding
-        raise AdjointError(
-            f"`{helper}` changes its argument `{argument}` in place (`{annotations.get(line, 'source_text')}`, "
-            f"line {line.lineno}), so `{argument}` here changes too and the two share memory: adjoint inlines "
-            f"the helper with a new value instead, so the gradient would be wrong",
-            location=locate(write.node, self.filename),
-            hint=f"pass a copy, {helper}(np.copy({argument}), ...), or make the helper return the new "
-                 f"value and rebind it here")
-
-    def fail(self, write, sharing):
-        node, name = write.node, write.name
-        other = next((o for o in sharing if self._link(name, o) is not None), sharing[0])
-        link = self._link(name, other)
-        made = f" (`{annotations.get(link, 'source_text')}`, line {link.lineno})" if link is not None \
-            and annotations.get(link, "source_text") else ""
-        if name is None:                    # a helper writes into a view passed to it
-            argument = self.text(write.argument)
-            raise AdjointError(
-                f"`{self.text(node.func)}` writes into its argument `{argument}`, and `{argument}` and "
-                f"`{other}` share memory, so the write changes `{other}` too: adjoint differentiates "
-                f"them as separate arrays, so the gradient would be wrong", location=locate(node, self.filename),
-                hint=f"pass a copy, np.copy({argument}), or write into `{other}` directly")
-        view_of_other = link is not None and _bound_name(link) == name
-        view, array = (name, other) if view_of_other or link is None else (other, name)
-        bound = link.value if link is not None and _bound_name(link) == view else None
-        if bound is not None and view not in self.subscripted and self._rank_dependent(bound):
-            # `z = y` or `r = A[i]`: a view only if y (A) is an array (a matrix), which the
-            # source does not show; a new value is right for every rank
-            message = (f"`{view}` and `{array}` may share memory{made}: if `{self.text(bound.value if isinstance(bound, gast.Subscript) else bound)}` "
-                       f"is {'a matrix' if isinstance(bound, gast.Subscript) else 'an array'}, `{view}` is a view of it, "
-                       f"and this line writes into `{name}` in place, which changes `{other}` too: adjoint "
-                       f"differentiates them as separate arrays, so the gradient would be wrong")
-            hint = (f"make `{view}` a new value, a number or a copy whatever the rank: "
-                    f"{view} = {self.text(bound)} * 1.0 (or {view} = np.copy({self.text(bound)}) for an array)")
-        else:
-            message = (f"`{view}` and `{array}` share memory{made}, and this line writes into "
-                       f"`{name}` in place, which changes `{other}` too: adjoint differentiates them as "
-                       f"separate arrays, so the gradient would be wrong")
-            copy_of = f"{view} = np.copy({self.text(bound)})" if bound is not None else f"bind `{view}` with np.copy(...)"
-            if view == name:
-                hint = f"write into `{array}` directly{_matching_element(link, node, self.text)}, or make `{view}` a copy: {copy_of}"
-            else:
-                hint = (f"make `{view}` a copy taken after the write ({copy_of} below this line), or read "
-                        f"`{array}` directly instead of `{view}`")
-        if isinstance(node, gast.AugAssign):
-            hint += (f"; or rebind instead of writing in place: {name} = {name} "
-                     f"{_OPERATOR_TEXT.get(type(node.op), '+')} ...")
-        raise AdjointError(message, location=locate(node, self.filename), hint=hint)
-
-    def text(self, node) -> str:
-        """The expression as the user wrote it (`A.T`, not the parsed np.transpose(A)) where it
-        sits on one line, else unparsed."""
-        import ast
-        import linecache
-        line, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
-        if line is not None and line == end and getattr(node, "end_col_offset", None) is not None:
-            text = linecache.getline(self.filename, line)[node.col_offset:node.end_col_offset]
-            try:
-                ast.parse(text, mode="eval")
-                return text
-            except SyntaxError:
-                pass
-        return ast.unparse(gast.gast_to_ast(node))
-
-    def _rank_dependent(self, value) -> bool:
-        """Is the value a view only for some ranks the source leaves open (`y`, `A[i]`)?"""
-        if isinstance(value, gast.Name):
-            return not isinstance(self.ranks.get(value.id, _UNKNOWN), int)
-        if isinstance(value, gast.Subscript):
-            index = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
-            return not any(isinstance(i, gast.Slice) for i in index) and \
-                not isinstance(self.rank(value.value), int)
-        return False
-
-    def _link(self, name, other):
-        """The statement that made `name` share memory with `other`, or the reverse."""
-        if name is None:
-            return None
-        for a, b in ((name, other), (other, name)):
-            if (a, b) in self.origin:
-                return self.origin[(a, b)]
-        common = self.roots.get(name, set()) & self.roots.get(other, set())
-        return next((self.origin[(a, r)] for r in sorted(common) for a in (name, other)
-                     if (a, r) in self.origin), None)
+# where a function without a rule may live, as emitted code and hints spell the module
+_HOMES = (("np", "numpy"), ("np.linalg", "numpy.linalg"), ("np.fft", "numpy.fft"), ("math", "math"),
+          ("scipy.special", "scipy.special"), ("scipy.linalg", "scipy.linalg"), ("scipy.stats", "scipy.stats"))
+# numpy functions that apply elementwise but are no ufuncs: a scalar rule serves them
+_ELEMENTWISE_FUNCTIONS = {np.sinc, np.i0}
 
 
-@dataclasses.dataclass
-class _Write:
-    node: gast.AST              # where the error points: the store's target, the statement, the call
-    memory: set                 # the names whose memory it writes
-    name: str | None            # the name written through (None: a view expression passed to a helper)
-    statement: gast.stmt        # the statement it is in
-    argument: gast.AST = None   # a helper's: the argument it writes into ...
-    others: list = dataclasses.field(default_factory=list)     # ... and the call's other arguments
-    rebinding: gast.AST = None  # ... and its `v += e` on that parameter, if it adds into it whole
+def _qualified(callee) -> str | None:
+    """`np.linalg.cholesky` for numpy.linalg.cholesky: the function with its module."""
+    import sys
+    name = getattr(callee, "__name__", None)
+    for alias, module_name in _HOMES:
+        module = sys.modules.get(module_name)
+        if name and module is not None and getattr(module, name, None) is callee:
+            return f"{alias}.{name}"
+    return None
 
 
-def _number(body, loops, order, enclosing):
-    """Each statement's place in the source (pre-order) and the loops around it, by id."""
-    for stmt in body:
-        order[id(stmt)], enclosing[id(stmt)] = len(order), set(loops)
-        inner = loops + (id(stmt),) if isinstance(stmt, (gast.For, gast.While)) else loops
-        for field in ("body", "orelse"):
-            block = getattr(stmt, field, None)
-            if isinstance(block, list) and block and isinstance(block[0], gast.stmt):
-                _number(block, inner, order, enclosing)
+def _rule_hint(callee, name, call) -> str:
+    """How to register the missing rule: a scalar one (math, ufuncs: applied elementwise) or a
+    vector-Jacobian product of an array function, with as many parameters as the call has
+    arguments (named as the function names them, where it says)."""
+    import inspect
+    count = len(call.args) + len(call.keywords)
+    try:
+        params = [p for p in inspect.signature(callee).parameters
+                  if p not in ("args", "kwargs")][:count]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) < count:
+        params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
+    short = name.rsplit(".", 1)[-1]
+    if _qualified(callee) is None and not isinstance(callee, np.ufunc) or callee in _ELEMENTWISE_FUNCTIONS \
+            or name.startswith("math.") or isinstance(callee, np.ufunc):
+        partials = ", ".join(f"<d {short}/d {p}>" for p in params)
+        return (f"register its partial derivatives (applied elementwise to arrays): @adjoint.rule({name})\n"
+                f"      def d_{short}({', '.join(params)}): return {partials}")
+    contributions = ", ".join(f"<{p}'s sensitivity>" for p in params)
+    return (f"register its vector-Jacobian product: @adjoint.vjp_rule({name})\n"
+            f"      def {short}_vjp({', '.join(params + ['g'])}): return {contributions}   "
+            f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
 
 
-def _statements(body):
-    for stmt in body:
-        yield stmt
-        for field in ("body", "orelse"):
-            inner = getattr(stmt, field, None)
-            if isinstance(inner, list) and inner and isinstance(inner[0], gast.stmt):
-                yield from _statements(inner)
-
-
-def _names(target) -> set:
-    return {n.id for n in trees.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-
-
-def _arithmetic_names(expr, tests=False) -> set:
-    """The names an expression's value is computed from by arithmetic alone (`a * b + c`,
-    `-a`, either branch of `a if t else b`); with `tests`, also through comparisons, `and`,
-    `or` and `not` (a condition)."""
-    if isinstance(expr, gast.Name):
-        return {expr.id}
-    if isinstance(expr, gast.BinOp):
-        return _arithmetic_names(expr.left, tests) | _arithmetic_names(expr.right, tests)
-    if isinstance(expr, gast.UnaryOp) and (tests or not isinstance(expr.op, gast.Not)):
-        return _arithmetic_names(expr.operand, tests)
-    if isinstance(expr, gast.IfExp):
-        return _arithmetic_names(expr.body, tests) | _arithmetic_names(expr.orelse, tests)
-    if tests and isinstance(expr, gast.BoolOp):
-        return set().union(*(_arithmetic_names(v, tests) for v in expr.values))
-    if tests and isinstance(expr, gast.Compare):
-        return set().union(*(_arithmetic_names(v, False) for v in [expr.left] + expr.comparators))
-    return set()
-
-
-def _in_header(call, stmt):
-    header = stmt.test if isinstance(stmt, (gast.If, gast.While)) else stmt.iter
-    return any(n is call for n in trees.walk(header))
-
-
-def _join(a, b):
-    if a == _BOTTOM:
-        return b
-    if b == _BOTTOM or a == b:
-        return a
-    return _UNKNOWN
-
-
-def _broadcast(ranks):
-    known = [r for r in ranks if r != _BOTTOM]
-    if not known:
-        return _BOTTOM
-    if _UNKNOWN in known:
-        return _UNKNOWN
-    return max(0 if r == "shape" else r for r in known)
-
-
-def _bound_name(stmt):
-    target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
-    return target.id if isinstance(target, gast.Name) else None
-
-
-def _matching_element(link, node, text):
-    """` (y[1] = ...)` for a write z[0] = ... through z = y[1:], where both are constants."""
-    if not (isinstance(link, gast.Assign) and isinstance(link.value, gast.Subscript)
-            and isinstance(link.value.slice, gast.Slice) and isinstance(node, gast.Subscript)):
-        return ""
-    view, index = link.value.slice, node.slice
-    lower = view.lower.value if isinstance(view.lower, gast.Constant) else 0 if view.lower is None else None
-    if view.step is None and isinstance(lower, int) and isinstance(index, gast.Constant) \
-            and type(index.value) is int and index.value >= 0 and lower >= 0:
-        return f" ({text(link.value.value)}[{lower + index.value}] = ...)"
-    return " at the matching index"
+# calls whose derivative rule takes `axis` second, where numpy's second positional is another option
+_AXIS_BY_KEYWORD = {np.diff: ("np.diff", "n"), np.linalg.norm: ("np.linalg.norm", "ord")}

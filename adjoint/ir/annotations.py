@@ -40,14 +40,14 @@ ANNOTATIONS = {a.name: a for a in (
     Annotation("callee", "Call",
                "the Python object the call resolves to (a rule's primitive, a user helper, range...)",
                set_by="frontend/parse, frontend/normalize",
-               read_by="frontend/parse, frontend/validate, frontend/normalize, ir/grammar, analysis/shapes "
+               read_by="frontend/parse, frontend/validate, frontend/views, frontend/normalize, ir/grammar, analysis/shapes "
                        "(a call's type: lower/for_numba keeps it on the calls it rewrites), api/arguments",
                default=None, survives_rebuild=True),
     Annotation("source_text", "statement",
                "the user's line the statement comes from (a compound statement's without its colon), "
                "shown in comments of the emitted code and in diagnostics",
                set_by="frontend/parse; ir/nodes.located gives it to every node derived from one",
-               read_by="transforms/reverse, frontend/validate",
+               read_by="transforms/reverse, frontend/views",
                default="", survives_rebuild=True),
     Annotation("source_file", "statement",
                "the file the statement comes from, where it is not the differentiated function's "

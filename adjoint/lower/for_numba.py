@@ -6,23 +6,134 @@ runs the same code)."""
 from __future__ import annotations
 
 import copy
+import math
 
 import gast
+import numpy as np
 
 from ..ir import annotations, nodes, trees
-from ..primitives.runtime import AXIS_REDUCTIONS, LOWERED_MODULE, NUMPY_LOOPS, axis_reduction
+from ..primitives.linalg import einsum_helper
+from ..primitives.runtime import (
+    AXIS_REDUCTIONS,
+    DIFF_AXIS,
+    LOWERED_MODULE,
+    NUMPY_LOOPS,
+    POLYVAL,
+    ROLL_AXIS,
+    axis_reduction,
+    each,
+)
+from ..primitives.table import record_of
+
+# scipy functions numba cannot call, by their record's spelling: the math function it has (of
+# an array: runtime._each_<name>, element by element), or a form of numpy's
+_SCIPY_MATH = {"scipy.special.erf": "erf", "scipy.special.erfc": "erfc", "scipy.special.gammaln": "lgamma",
+               "scipy.special.gamma": "gamma"}
+_SCIPY_STATS = ("scipy.stats.norm.cdf", "scipy.stats.norm.pdf", "scipy.stats.norm.logpdf")
 
 
-def lower_for_numba(fn, types_of) -> set:
+def _lowered_by_callee(node) -> bool:
+    """A call lower_for_numba rewrites that need not spell `np.` (np.linalg.norm, scipy's
+    functions are named by the emitted module's own globals): the statement holding it is
+    copied first."""
+    callee = annotations.get(node, "callee")
+    if callee is np.linalg.norm:
+        return len(node.args) + len(node.keywords) == 2
+    return _scipy_spelling(callee) is not None
+
+
+def _scipy_spelling(callee):
+    record = record_of(callee) if callee is not None else None
+    spelling = record.spellings[0] if record is not None else ""
+    return spelling if spelling in _SCIPY_MATH or spelling in _SCIPY_STATS else None
+
+
+def _scipy_form(node, types_of, used):
+    """A scipy call in forms numba compiles."""
+    spelling, (x,) = _scipy_spelling(annotations.get(node, "callee")), node.args
+
+    def math_call(name, argument):
+        if types_of(x).ndim == 0:
+            call = nodes.call(f"math.{name}", [argument])
+            annotations.set(call, "callee", getattr(math, name))
+            return call
+        used.add(each(name))
+        return nodes.call(nodes.name(each(name)), [argument])
+    if spelling in _SCIPY_MATH:
+        return math_call(_SCIPY_MATH[spelling], x)
+    square = nodes.binop(nodes.binop(nodes.const(-0.5), "*", copy.deepcopy(x)), "*", copy.deepcopy(x))
+    if spelling == "scipy.stats.norm.cdf":              # 0.5 erfc(-x / sqrt(2))
+        return nodes.binop(nodes.const(0.5), "*", math_call(
+            "erfc", nodes.binop(nodes.const(-0.7071067811865476), "*", copy.deepcopy(x))))
+    if spelling == "scipy.stats.norm.pdf":              # exp(-x^2 / 2) / sqrt(2 pi)
+        exp = nodes.call("math.exp" if types_of(x).ndim == 0 else "np.exp", [square])
+        return nodes.binop(nodes.const(0.3989422804014327), "*", exp)
+    return nodes.binop(square, "-", nodes.const(0.9189385332046727))      # logpdf: - log(sqrt(2 pi))
+
+
+def needs_lowering(tree) -> bool:
+    """Whether lower_for_numba may change `tree`: it calls numpy, or a function numba cannot
+    call that the lowering spells another way (np.linalg.norm, scipy's)."""
+    return LOWERED_MODULE in nodes.loads_in(tree) or any(
+        isinstance(n, gast.Call) and _lowered_by_callee(n) for n in gast.walk(tree))
+
+
+def _own_lowered_statements(fn):
+    """The statements whose calls lowering rewrites without their spelling `np.` are made this
+    function's own (optimize copies only those loading `np`: optimize.summaries)."""
+    for block in nodes.blocks(fn):
+        for k, stmt in enumerate(block):
+            if not isinstance(stmt, (gast.If, gast.For, gast.While)) and any(
+                    isinstance(n, gast.Call) and _lowered_by_callee(n) for n in gast.walk(stmt)):
+                block[k] = nodes.with_fresh_calls(stmt)
+
+KEEPDIMS = {"sum", "mean", "prod", "max", "min", "amax", "amin"}
+
+
+def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
     """Replace numpy calls numba cannot compile (or compiles slowly) by runtime helpers or
     equivalent forms it fuses (np.where(c, a, nan) -> a * np.divide(c, c)); returns the
     helpers used. Only calls of `np.<function>` (LOWERED_MODULE) change, in place: optimize
     copies the statements holding one, which it may share with earlier stages.
-    `types_of(node)` gives an expression's shapes.Type."""
+    `types_of(node)` gives an expression's shapes.Type. With precision "float32" (the call's
+    float arrays are float32), the numbers the code computes with are float32 too
+    (`float32_constants`); `known(name)` says whether types_of knows the name's type."""
     used = set()
+    _own_lowered_statements(fn)
 
     def lower(node):
         func = node.func
+        if _scipy_spelling(annotations.get(node, "callee")) is not None and len(node.args) == 1 \
+                and not node.keywords:
+            return _scipy_form(node, types_of, used)
+        if _lowered_by_callee(node):                        # np.linalg.norm(x, axis=k)
+            name = axis_reduction("norm", types_of(node.args[0]).ndim)
+            used.add(name)
+            axis = node.args[1] if len(node.args) == 2 else node.keywords[0].value
+            return annotations.copy_to(nodes.call(nodes.name(name), [node.args[0], axis]), node)
+        called = func.attr if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
+            and func.value.id == LOWERED_MODULE else None
+        if called == "polyval" and len(node.args) == 2:
+            used.add(POLYVAL)
+            return annotations.copy_to(nodes.call(nodes.name(POLYVAL), node.args), node)
+        if called in ("diff", "roll") and len(node.args) + len(node.keywords) == (2 if called == "diff" else 3):
+            axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[-1:]
+            name = DIFF_AXIS if called == "diff" else ROLL_AXIS
+            used.add(name)
+            return annotations.copy_to(nodes.call(nodes.name(name), node.args[:len(node.args) - (not node.keywords)]
+                                                  + axis), node)
+        if called in ("atleast_1d", "atleast_2d", "atleast_3d") and len(node.args) == 1 \
+                and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
+            node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
+            return node
+        if annotations.get(node, "callee") is np.linalg.slogdet and len(node.args) == 1:
+            # the pair (sign, logdet) as the float vector its type says (primitives/linalg.py)
+            return annotations.copy_to(nodes.call("np.array", [node]), node)
+        if nodes.dotted(func) == "np.einsum" and node.args and isinstance(node.args[0], gast.Constant):
+            # numba has no einsum: loops written for these subscripts (primitives/linalg.py)
+            name = einsum_helper(node.args[0].value, len(node.args) - 1)
+            used.add(name)
+            return annotations.copy_to(nodes.call(nodes.name(name), node.args[1:]), node)
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                 and func.value.id == LOWERED_MODULE and func.attr == "matmul" and len(node.args) == 2:
             return nodes.binop(node.args[0], "@", node.args[1])
@@ -43,10 +154,24 @@ def lower_for_numba(fn, types_of) -> set:
                 return annotations.copy_to(nodes.call(nodes.name(f"_numpy_{func.attr}"), node.args), node)
             return node
         if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
-                and func.value.id == LOWERED_MODULE and func.attr in AXIS_REDUCTIONS):
+                and func.value.id == LOWERED_MODULE and func.attr in KEEPDIMS | set(AXIS_REDUCTIONS)):
             return node
         axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
-        if not axis:
+        if not axis or isinstance(axis[0], gast.Tuple):
+            return node                  # (the user's primal: the adjoint reduces one axis at a time)
+        keep = [k for k in node.keywords if k.arg == "keepdims"]
+        if keep:                         # the user's primal: numba has no keepdims
+            reduced = nodes.call(nodes.clone(func), [node.args[0]],
+                                 [k for k in node.keywords if k.arg not in ("keepdims", "axis")]
+                                 + [nodes.keyword("axis", axis[0])])
+            annotations.copy_to(reduced, node)
+            reduced = lower(reduced)
+            if not (isinstance(keep[0].value, gast.Constant) and keep[0].value.value is True):
+                return reduced
+            expanded = annotations.copy_to(nodes.call("np.expand_dims", [reduced, copy.deepcopy(axis[0])]), node)
+            annotations.set(expanded, "callee", np.expand_dims)
+            return expanded
+        if func.attr not in AXIS_REDUCTIONS:
             return node
         rank = types_of(node.args[0]).ndim
         name = axis_reduction(func.attr, rank)
@@ -54,4 +179,55 @@ def lower_for_numba(fn, types_of) -> set:
         return annotations.copy_to(nodes.call(nodes.name(name), [node.args[0], axis[0]]), node)
     # a NodeTransformer's visit_Call: the calls inside a call are lowered before it
     trees.replace_bottom_up(fn, gast.Call, lower)
+    if precision == "float32":
+        float32_constants(fn, types_of, known or (lambda name: False))
     return used
+
+
+def float32_constants(fn, types_of, known):
+    """`1.0 - t * t` -> `np.float32(1.0) - t * t` where the arrays are float32: numpy treats a
+    Python number as taking the array's precision, numba as a float64 (or an int64), which
+    makes every array it meets float64 (twice the memory, and a matrix product of float32
+    and float64 arrays numba cannot compile). Every float literal becomes a float32 one, and
+    so does an int literal that is an operand of float arithmetic (`2 * t`), but not an
+    exponent (`t ** 2` keeps numba's integer power) nor index arithmetic (`i + 1`)."""
+
+    def is_float(expr) -> bool:
+        if isinstance(expr, gast.Name):          # names made after the analysis: sensitivities
+            return types_of(expr).kind == "float" if known(expr.id) else expr.id.startswith("s_")
+        if isinstance(expr, gast.Constant):
+            return isinstance(expr.value, float)
+        if isinstance(expr, gast.BinOp):
+            return isinstance(expr.op, gast.Div) or is_float(expr.left) or \
+                (not isinstance(expr.op, gast.Pow) and is_float(expr.right))
+        if isinstance(expr, gast.UnaryOp):
+            return is_float(expr.operand)
+        if isinstance(expr, (gast.Call, gast.Subscript)):
+            return types_of(expr).kind == "float" and all(
+                known(n.id) or n.id.startswith("s_") for n in trees.walk(expr) if isinstance(n, gast.Name)
+                and not (isinstance(expr, gast.Call) and n is expr.func))
+        return False
+
+    def single(value):
+        return nodes.call("np.float32", [nodes.const(value)])
+
+    def visit(node):
+        if isinstance(node, gast.BinOp):
+            floats = is_float(node)
+            for side in ("left", "right"):
+                operand = getattr(node, side)
+                if isinstance(operand, gast.Constant) and type(operand.value) in (int, float) \
+                        and (type(operand.value) is float or floats) \
+                        and not (side == "right" and isinstance(node.op, gast.Pow) and type(operand.value) is int):
+                    setattr(node, side, single(operand.value))
+        elif isinstance(node, (gast.Assign, gast.AugAssign)) and isinstance(node.value, gast.Constant) \
+                and type(node.value.value) is float:
+            node.value = single(node.value.value)
+        elif isinstance(node, gast.Call) and not nodes.dotted(node.func) == "np.float32":
+            node.args = [single(a.value) if isinstance(a, gast.Constant) and type(a.value) is float else a
+                         for a in node.args]
+        elif isinstance(node, gast.UnaryOp) and isinstance(node.operand, gast.Constant) \
+                and type(node.operand.value) is float:
+            node.operand = single(node.operand.value)
+    for node in list(gast.walk(fn)):
+        visit(node)

@@ -206,7 +206,23 @@ def _define(record):
 
 
 def rule(*primitives, domain=None):
-    """Register `partials` as the derivative rule of each primitive (public: `adjoint.rule`)."""
+    """`@adjoint.rule(primitive, ...)`: the derivative of a scalar function adjoint cannot read
+    (a C extension, a numba function, a function of your own you want treated as one step).
+
+    The decorated function takes the primitive's arguments (and, optionally, `out`, its
+    result) and returns the partial derivatives, one per argument (a tuple for several).
+    Partials may use math, numpy (as np) and the parameters only: adjoint inlines them into
+    the emitted code. `domain`: per argument, the range of values the rule tests check it on.
+    Returns the decorated function unchanged. Rules are keyed by the primitive object itself,
+    not its name. For a function of arrays, use `adjoint.vjp_rule`.
+
+        def softplus(x):
+            return math.log1p(math.exp(x))
+
+        @adjoint.rule(softplus)
+        def softplus_partials(x):
+            return 1.0 / (1.0 + math.exp(-x))
+    """
     if not primitives:
         raise AdjointError("adjoint.rule needs at least one primitive function")
 
@@ -219,7 +235,22 @@ def rule(*primitives, domain=None):
 
 
 def vjp(*primitives, ranks=None, broadcasts=False, exact_shape=False, broadcast_view=False):
-    """Register an array primitive's vector-Jacobian product (see ArrayRule). `broadcasts`:
+    """`@adjoint.vjp_rule(primitive, ...)`: the reverse-mode rule of a function of arrays.
+
+    The decorated function takes the primitive's arguments, then `g` (the sensitivity of its
+    result, shaped like it) and optionally `out` (its result), and returns one contribution per
+    argument, shaped like that argument (None for an argument that is not differentiated, such
+    as an integer option). Returns the decorated function unchanged.
+
+        def sumsq(x):
+            return np.sum(x * x)
+
+        @adjoint.vjp_rule(sumsq)
+        def sumsq_vjp(x, g):
+            return 2.0 * x * g
+
+    `ranks`: the argument ranks this variant is for (several variants may be registered).
+    `broadcasts`:
     the arguments broadcast against each other, so contributions are summed back to each
     argument's shape. `exact_shape`: each contribution is a new array of exactly its
     argument's shape, so the optimizer may assign it to a zero sensitivity instead of adding.
@@ -246,7 +277,18 @@ def _array_rule(primitive, function, ranks=None, broadcasts=False, exact_shape=F
 
 
 def jvp(*primitives):
-    """Register an array primitive's Jacobian-vector product (see TangentRule)."""
+    """`@adjoint.tangent_rule(primitive, ...)`: the forward-mode rule of a function of arrays,
+    used by jvp, jacobian's forward mode and hessian.
+
+    The decorated function takes the primitive's arguments, then one tangent per argument named
+    `d` + the argument's name, and optionally `out`; it returns the tangent of the result as a
+    sum of terms, one per argument (None for an argument with no tangent). Returns the decorated
+    function unchanged.
+
+        @adjoint.tangent_rule(sumsq)
+        def sumsq_jvp(x, dx):
+            return 2.0 * np.sum(x * dx)
+    """
     def register(function):
         for primitive in primitives:
             TANGENT_RULES.setdefault(primitive, []).append(_tangent_rule(primitive, function))

@@ -38,6 +38,7 @@ import gast
 import numpy as np
 
 from ..ir import nodes
+from . import table
 from .registry import (  # noqa: F401 (re-exported: the transformations import them from here)
     ALLOWED_GLOBALS,
     ARRAY_RULES,
@@ -156,6 +157,19 @@ declare("np.full", vjps=[variant(full, broadcasts=True)], jvps=[full_jvp], resul
 declare("np.full_like", vjps=[variant(full_like, broadcasts=True)], jvps=[full_like_jvp], result="like",
         allocates=True, value=True)
 declare("np.arange", constant=True, result="vector", allocates=True)
+
+
+# evenly spaced: start + (stop - start) t, t = 0, 1 / (num - 1), ..., 1
+def linspace(start, stop, num, g):
+    return np.sum(g * (1.0 - np.linspace(0.0, 1.0, num))), np.sum(g * np.linspace(0.0, 1.0, num)), None
+
+
+def linspace_jvp(start, stop, num, dstart, dstop, dnum):
+    return (1.0 - np.linspace(0.0, 1.0, num)) * dstart, np.linspace(0.0, 1.0, num) * dstop, None
+
+
+declare("np.linspace", vjps=[variant(linspace, ranks=(0, 0))], jvps=[linspace_jvp], result="vector",
+        allocates=True, value=True)
 declare("np.eye", constant=True, result="matrix", allocates=True)
 declare("np.identity", constant=True, result="matrix", allocates=True)
 declare("np.tri", constant=True, result="matrix", allocates=True)
@@ -163,17 +177,17 @@ declare("np.tri", constant=True, result="matrix", allocates=True)
 
 # --- arithmetic -----------------------------------------------------------------------------
 
-@primitive("operator.add")
+@primitive("operator.add", "np.add")
 def add(x, y):
     return 1.0, 1.0
 
 
-@primitive("operator.sub")
+@primitive("operator.sub", "np.subtract")
 def sub(x, y):
     return 1.0, -1.0
 
 
-@primitive("operator.mul")
+@primitive("operator.mul", "np.multiply")
 def mul(x, y):
     return y, x
 
@@ -329,6 +343,52 @@ def hypot(x, y, out):
     return x / out, y / out
 
 
+@primitive("np.square")
+def square(x):
+    return 2.0 * x
+
+
+@primitive("np.cbrt", domain=[POSITIVE], numpy_loop=True)     # (numba has no math.cbrt)
+def cbrt(x, out):
+    return np.divide(1.0, 3.0 * out * out)
+
+
+# log(exp(x) + exp(y)): the softmax weights of the two operands, read off the result
+@primitive("np.logaddexp")
+def logaddexp(x, y, out):
+    return np.exp(x - out), np.exp(y - out)
+
+
+# 2 / sqrt(pi) = 1.1283791670955126
+@primitive("math.erf")
+def erf(x):
+    return 1.1283791670955126 * math.exp(-x * x)
+
+
+@primitive("math.erfc")
+def erfc(x):
+    return -1.1283791670955126 * math.exp(-x * x)
+
+
+# d/dx lgamma(x) is digamma(x), which neither math nor numpy (nor numba) has: the asymptotic
+# series of digamma at x + 6 (error below 1e-11), brought down by digamma(x) = digamma(x + 1) - 1 / x.
+# For x > 0; nan elsewhere (math.lgamma and math.gamma of negative numbers are not differentiated).
+@primitive("math.lgamma", domain=[(0.3, 4.0)])
+def lgamma(x):
+    return (math.log(x + 6.0) - 0.5 / (x + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
+        1.0 / 240.0 - 1.0 / 132.0 / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)))
+        / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)) - np.divide(1.0, x) - 1.0 / (x + 1.0)
+        - 1.0 / (x + 2.0) - 1.0 / (x + 3.0) - 1.0 / (x + 4.0) - 1.0 / (x + 5.0)) if x > 0.0 else math.nan
+
+
+@primitive("math.gamma", domain=[(0.3, 4.0)])
+def gamma(x, out):
+    return out * (math.log(x + 6.0) - 0.5 / (x + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
+        1.0 / 240.0 - 1.0 / 132.0 / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)))
+        / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)) - np.divide(1.0, x) - 1.0 / (x + 1.0)
+        - 1.0 / (x + 2.0) - 1.0 / (x + 3.0) - 1.0 / (x + 4.0) - 1.0 / (x + 5.0)) if x > 0.0 else math.nan
+
+
 # no derivative yet: numpy's loop computes them of large arrays all the same
 declare("math.asinh", "np.arcsinh", numpy_loop=True)
 declare("math.acosh", "np.arccosh", numpy_loop=True)
@@ -387,6 +447,10 @@ def sum_axis(x, axis, g):
     return np.broadcast_to(np.expand_dims(g, axis), x.shape), None
 
 
+def sum_axis_of_vector(x, axis, g):
+    return np.full_like(x, g), None                   # numba's np.expand_dims takes no number
+
+
 def sum_all_jvp(x, dx):
     return np.sum(dx)
 
@@ -395,7 +459,7 @@ def sum_axis_jvp(x, axis, dx, daxis):
     return np.sum(dx, axis), None
 
 
-declare("np.sum", vjps=[sum_all, variant(sum_axis, broadcast_view=True)], jvps=[sum_all_jvp, sum_axis_jvp],
+declare("np.sum", vjps=[sum_all, variant(sum_axis_of_vector, ranks=(1,)), variant(sum_axis, broadcast_view=True)], jvps=[sum_all_jvp, sum_axis_jvp],
         result="reduction", value=True)
 
 
@@ -407,6 +471,10 @@ def mean_axis(x, axis, g):
     return np.broadcast_to(np.expand_dims(g, axis) / x.shape[axis], x.shape), None
 
 
+def mean_axis_of_vector(x, axis, g):
+    return np.full_like(x, g / x.size), None
+
+
 def mean_all_jvp(x, dx):
     return np.sum(dx) / x.size
 
@@ -415,7 +483,7 @@ def mean_axis_jvp(x, axis, dx, daxis):
     return np.sum(dx, axis) / x.shape[axis], None
 
 
-declare("np.mean", vjps=[mean_all, variant(mean_axis, broadcast_view=True)], jvps=[mean_all_jvp, mean_axis_jvp],
+declare("np.mean", vjps=[mean_all, variant(mean_axis_of_vector, ranks=(1,)), variant(mean_axis, broadcast_view=True)], jvps=[mean_all_jvp, mean_axis_jvp],
         result="reduction", value=True)
 
 
@@ -510,7 +578,8 @@ def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
-declare("np.outer", vjps=[outer], jvps=[outer_jvp], result="matrix", value=True)
+# of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
+declare("np.outer", vjps=[variant(outer, ranks=(1, 1))], jvps=[outer_jvp], result="outer", value=True)
 
 
 def transpose(x, g):
@@ -556,6 +625,9 @@ def copy_jvp(x, dx):
 
 declare("np.copy", vjps=[copy_], jvps=[copy_jvp], result="like")
 declare("np.ascontiguousarray", vjps=[copy_], jvps=[copy_jvp])
+# np.asarray(x, dtype=...), which x.astype(dtype) becomes: of floats a copy, of an integer or
+# boolean dtype no derivative (its result is no float: the activity analysis stops there)
+declare("np.asarray", vjps=[copy_], jvps=[copy_jvp], result="astype")
 
 
 def norm(x, g, out):
@@ -566,7 +638,21 @@ def norm_jvp(x, dx, out):
     return np.sum(x * dx) / out
 
 
-declare("np.linalg.norm", vjps=[norm], jvps=[norm_jvp], result="scalar")
+# along an axis (the vector norms of a matrix's rows or columns): out has one axis fewer
+def norm_axis_of_vector(x, axis, g, out):
+    return g * x / out, None
+
+
+def norm_axis(x, axis, g, out):
+    return np.expand_dims(g / out, axis) * x, None    # needs out != 0
+
+
+def norm_axis_jvp(x, axis, dx, daxis, out):
+    return np.sum(x * dx, axis) / out, None
+
+
+declare("np.linalg.norm", vjps=[norm, variant(norm_axis_of_vector, ranks=(1,)), norm_axis],
+        jvps=[norm_jvp, norm_axis_jvp], result="reduction")
 
 
 # sequences of arrays or scalars: the contribution to part number k, which starts at `offset`
@@ -581,3 +667,434 @@ def concatenated_part(part, k, offset, g):
 declare("np.stack", parts=stacked_part, result="stack", allocates=True)
 declare("np.array", parts=stacked_part, result="array", allocates=True)
 declare("np.concatenate", parts=concatenated_part, result="concatenate", allocates=True)
+
+
+# indexing and keyword forms (issue #17 items 6 and 10) ---------------------------------------
+# normalize writes `x[:, None]` and a reduction's `keepdims=True` as np.expand_dims, and a
+# convolution's `mode=` as a slice of the full one (numba has np.convolve in its full mode only)
+def expand_dims(x, axis, g):
+    return np.sum(g, axis), None                      # the inserted axis has length 1
+
+
+def expand_dims_jvp(x, axis, dx, daxis):
+    return np.expand_dims(dx, axis), None
+
+
+declare("np.expand_dims", vjps=[expand_dims], jvps=[expand_dims_jvp], result="expand")
+
+
+def convolve(a, v, g):
+    return np.correlate(g, v), np.correlate(g, a)     # 'valid': one value per element of a (of v)
+
+
+def convolve_jvp(a, v, da, dv):
+    return np.convolve(da, v), np.convolve(a, dv)
+
+
+declare("np.convolve", vjps=[convolve], jvps=[convolve_jvp], result="vector", value=True)
+
+# integer outputs: a pair of index arrays, unpacked (`i, j = np.triu_indices(n, k=1)`)
+declare("np.triu_indices", constant=True, result="index_pair", allocates=True)
+declare("np.tril_indices", constant=True, result="index_pair", allocates=True)
+
+
+# --- the numpy functions numeric code reaches for (issue #17). Where numba lacks a form (an
+# `axis`, np.polyval, np.array of an array), lower/for_numba.py rewrites the call, in the
+# primal and in these rules alike, into a runtime helper or a form numba has ------------------
+
+# integer results: no derivative
+declare("np.argsort", constant=True, result="integer like")
+declare("np.argmax", constant=True, result="integer reduction")
+declare("np.argmin", constant=True, result="integer reduction")
+
+
+# differences along the last axis (or `axis`): the reverse is minus the difference of the
+# sensitivity padded with a zero at both ends
+def diff_vector(x, g):
+    return np.concatenate((np.zeros(1), g)) - np.concatenate((g, np.zeros(1)))
+
+
+def diff_matrix(x, g):
+    return (np.concatenate((np.zeros((g.shape[0], 1)), g), axis=1)
+            - np.concatenate((g, np.zeros((g.shape[0], 1))), axis=1))
+
+
+def diff_axis_of_vector(x, axis, g):
+    return np.concatenate((np.zeros(1), g)) - np.concatenate((g, np.zeros(1))), None
+
+
+def diff_axis(x, axis, g):       # a matrix: axis 0 or -2, else 1 or -1
+    return (np.concatenate((np.zeros((1, g.shape[1])), g)) - np.concatenate((g, np.zeros((1, g.shape[1]))))
+            if axis % 2 == 0 else np.concatenate((np.zeros((g.shape[0], 1)), g), axis=1)
+            - np.concatenate((g, np.zeros((g.shape[0], 1))), axis=1)), None
+
+
+def diff_jvp(x, dx):
+    return np.diff(dx)
+
+
+def diff_axis_jvp(x, axis, dx, daxis):
+    return np.diff(dx, axis=axis), None
+
+
+declare("np.diff", vjps=[variant(diff_vector, ranks=(1,), exact_shape=True),
+                         variant(diff_matrix, ranks=(2,), exact_shape=True),
+                         variant(diff_axis_of_vector, ranks=(1,), exact_shape=True),
+                         variant(diff_axis, ranks=(2,), exact_shape=True)],
+        jvps=[diff_jvp, diff_axis_jvp], result="array like", value=True)
+
+
+# running sums: without an axis numpy runs over the flattened array; the reverse runs backwards
+def cumsum_flat(x, g):
+    return np.reshape(np.ascontiguousarray(np.cumsum(g[::-1])[::-1]), x.shape)
+
+
+def cumsum_axis_of_vector(x, axis, g):
+    return np.cumsum(g[::-1])[::-1], None
+
+
+def cumsum_axis(x, axis, g):     # a matrix
+    return (np.cumsum(g[::-1], axis=0)[::-1] if axis % 2 == 0 else np.cumsum(g[:, ::-1], axis=1)[:, ::-1]), None
+
+
+def cumsum_jvp(x, dx):
+    return np.cumsum(dx)
+
+
+def cumsum_axis_jvp(x, axis, dx, daxis):
+    return np.cumsum(dx, axis=axis), None
+
+
+declare("np.cumsum", vjps=[cumsum_flat, variant(cumsum_axis_of_vector, ranks=(1,)), variant(cumsum_axis, ranks=(2,))],
+        jvps=[cumsum_jvp, cumsum_axis_jvp], result="cumulative", value=True)
+
+
+# running products (over the flattened array): out[k] = prod(x[:k + 1]), so the reverse is the
+# backward running sum of g * out, divided by x (needs x != 0, as np.prod's)
+def cumprod(x, g, out):
+    return np.reshape(np.ascontiguousarray(np.cumsum((g * out)[::-1])[::-1]), x.shape) / x
+
+
+def cumprod_jvp(x, dx, out):
+    return out * np.cumsum(dx / x)
+
+
+declare("np.cumprod", vjps=[cumprod], jvps=[cumprod_jvp], result="cumulative", value=True)
+
+
+# a rotation: the reverse rotates back
+def roll(x, shift, g):
+    return np.roll(g, -shift), None
+
+
+def roll_axis(x, shift, axis, g):
+    return np.roll(g, -shift, axis), None, None
+
+
+def roll_jvp(x, shift, dx, dshift):
+    return np.roll(dx, shift), None
+
+
+def roll_axis_jvp(x, shift, axis, dx, dshift, daxis):
+    return np.roll(dx, shift, axis), None, None
+
+
+declare("np.roll", vjps=[roll, roll_axis], jvps=[roll_jvp, roll_axis_jvp], result="array like", value=True)
+
+
+# reversal of every axis: its own reverse
+def flip(x, g):
+    return np.flip(g)
+
+
+def flip_jvp(x, dx):
+    return np.flip(dx)
+
+
+declare("np.flip", vjps=[flip], jvps=[flip_jvp], result="array like")
+
+
+# a sort permutes: the reverse puts each sensitivity back where its element came from (the
+# inverse permutation, argsort of the argsort; tied elements are equal, so either order holds)
+def sort(x, g):
+    return g[np.argsort(np.argsort(x))]
+
+
+def sort_jvp(x, dx):
+    return dx[np.argsort(x)]
+
+
+declare("np.sort", vjps=[variant(sort, ranks=(1,), exact_shape=True)], jvps=[sort_jvp], result="array like", value=True)
+
+
+def trace(x, g):
+    return g * np.eye(x.shape[0], x.shape[1])
+
+
+def trace_jvp(x, dx):
+    return np.trace(dx)
+
+
+declare("np.trace", vjps=[variant(trace, exact_shape=True)], jvps=[trace_jvp], result="scalar", value=True)
+
+
+# np.diag of a vector makes a matrix, of a matrix takes its diagonal (a rectangular one's too:
+# the eye factors put g on the diagonal of a matrix of x's shape)
+def diag_of_vector(x, g):
+    return np.diag(g)
+
+
+def diag_of_vector_offset(x, k, g):
+    return np.diag(g, k), None
+
+
+def diag_of_matrix(x, g):
+    return np.eye(x.shape[0], g.shape[0]) @ np.diag(g) @ np.eye(g.shape[0], x.shape[1])
+
+
+def diag_jvp(x, dx):
+    return np.diag(dx)
+
+
+def diag_offset_jvp(x, k, dx, dk):
+    return np.diag(dx, k), None
+
+
+declare("np.diag", vjps=[variant(diag_of_vector, ranks=(1,), exact_shape=True),
+                         variant(diag_of_vector_offset, ranks=(1,), exact_shape=True),
+                         variant(diag_of_matrix, ranks=(2,), exact_shape=True)],
+        jvps=[diag_jvp, diag_offset_jvp], result="diag", value=True)
+
+
+# triangles: the reverse keeps the same triangle of g
+def tril(x, g):
+    return np.tril(g)
+
+
+def tril_offset(x, k, g):
+    return np.tril(g, k), None
+
+
+def tril_jvp(x, dx):
+    return np.tril(dx)
+
+
+def tril_offset_jvp(x, k, dx, dk):
+    return np.tril(dx, k), None
+
+
+def triu(x, g):
+    return np.triu(g)
+
+
+def triu_offset(x, k, g):
+    return np.triu(g, k), None
+
+
+def triu_jvp(x, dx):
+    return np.triu(dx)
+
+
+def triu_offset_jvp(x, k, dx, dk):
+    return np.triu(dx, k), None
+
+
+declare("np.tril", vjps=[variant(tril, exact_shape=True), variant(tril_offset, exact_shape=True)],
+        jvps=[tril_jvp, tril_offset_jvp], result="like", value=True)
+declare("np.triu", vjps=[variant(triu, exact_shape=True), variant(triu_offset, exact_shape=True)],
+        jvps=[triu_jvp, triu_offset_jvp], result="like", value=True)
+
+
+# np.atleast_1d/2d/3d add axes of length 1: the reverse takes them away again
+def atleast_of_number(x, g):
+    return np.sum(g)
+
+
+def atleast(x, g):
+    return np.reshape(g, x.shape)
+
+
+def atleast_1d_jvp(x, dx):
+    return np.atleast_1d(dx)
+
+
+def atleast_2d_jvp(x, dx):
+    return np.atleast_2d(dx)
+
+
+def atleast_3d_jvp(x, dx):
+    return np.atleast_3d(dx)
+
+
+ATLEAST_VJPS = [variant(atleast_of_number, ranks=(0,)), atleast]
+declare("np.atleast_1d", vjps=ATLEAST_VJPS, jvps=[atleast_1d_jvp], result="atleast 1")
+declare("np.atleast_2d", vjps=ATLEAST_VJPS, jvps=[atleast_2d_jvp], result="atleast 2")
+declare("np.atleast_3d", vjps=ATLEAST_VJPS, jvps=[atleast_3d_jvp], result="atleast 3")
+
+
+# the variance: 2 (x - mean) / n times g; the standard deviation divides by 2 out more
+def var_all(x, g):
+    return 2.0 * g * (x - np.mean(x)) / x.size
+
+
+def var_axis_of_vector(x, axis, g):
+    return 2.0 * g * (x - np.mean(x)) / x.size, None
+
+
+def var_axis(x, axis, g):
+    return 2.0 * np.expand_dims(g, axis) * (x - np.expand_dims(np.mean(x, axis), axis)) / x.shape[axis], None
+
+
+def var_all_jvp(x, dx):
+    return 2.0 * np.sum((x - np.mean(x)) * dx) / x.size
+
+
+def var_axis_jvp(x, axis, dx, daxis):
+    return 2.0 * np.sum((x - np.expand_dims(np.asarray(np.mean(x, axis)), axis)) * dx, axis) / x.shape[axis], None
+
+
+declare("np.var", vjps=[var_all, variant(var_axis_of_vector, ranks=(1,)), var_axis],
+        jvps=[var_all_jvp, var_axis_jvp], result="reduction", value=True)
+
+
+def std_all(x, g, out):
+    return g * (x - np.mean(x)) / (x.size * out)                      # needs out != 0
+
+
+def std_axis_of_vector(x, axis, g, out):
+    return g * (x - np.mean(x)) / (x.size * out), None
+
+
+def std_axis(x, axis, g, out):
+    return np.expand_dims(g / out, axis) * (x - np.expand_dims(np.mean(x, axis), axis)) / x.shape[axis], None
+
+
+def std_all_jvp(x, dx, out):
+    return np.sum((x - np.mean(x)) * dx) / (x.size * out)
+
+
+def std_axis_jvp(x, axis, dx, daxis, out):
+    return np.sum((x - np.expand_dims(np.asarray(np.mean(x, axis)), axis)) * dx, axis) / (x.shape[axis] * out), None
+
+
+declare("np.std", vjps=[std_all, variant(std_axis_of_vector, ranks=(1,)), std_axis],
+        jvps=[std_all_jvp, std_axis_jvp], result="reduction", value=True)
+
+
+# np.polyval(p, x) = p[0] x^(n-1) + ... + p[n-1]: d/dp[k] is x^(n-1-k), d/dx the derivative
+# polynomial's value
+def polyval_at_vector(p, x, g):
+    return (g @ np.power(np.expand_dims(x, 1), np.arange(p.shape[0] - 1.0, -1.0, -1.0)),
+            g * np.polyval(p[:-1] * np.arange(p.shape[0] - 1.0, 0.0, -1.0), x))
+
+
+def polyval_at_number(p, x, g):
+    return (g * np.power(x, np.arange(p.shape[0] - 1.0, -1.0, -1.0)),
+            g * np.polyval(p[:-1] * np.arange(p.shape[0] - 1.0, 0.0, -1.0), x))
+
+
+def polyval_jvp(p, x, dp, dx):
+    return np.polyval(dp, x), np.polyval(p[:-1] * np.arange(p.shape[0] - 1.0, 0.0, -1.0), x) * dx
+
+
+declare("np.polyval", vjps=[variant(polyval_at_vector, ranks=(1, 1)), variant(polyval_at_number, ranks=(1, 0))],
+        jvps=[polyval_jvp], result="polyval", value=True)
+
+
+# np.interp(xq, xp, fp), piecewise linear: each query is 1 - t of one knot and t of the next.
+# The fractional knot index of a query, i + t, is np.interp(xq, xp, [0, 1, ..., n - 1]), so a
+# knot's weight is the hat max(0, 1 - |index - knot|); a query's slope is that of its segment
+# (searchsorted finds it; 0 outside [xp[0], xp[-1]], where the value is an end's). Moving a
+# knot's abscissa by h moves the queries it weighs by -slope * weight * h.
+def interp_vector(xq, xp, fp, g):
+    return (g * (np.diff(fp) / np.diff(xp))[np.minimum(np.maximum(np.searchsorted(xp, xq) - 1, 0), xp.shape[0] - 2)]
+            * np.logical_and(xq > xp[0], xq < xp[xp.shape[0] - 1]),
+            -(g * (np.diff(fp) / np.diff(xp))[np.minimum(np.maximum(np.searchsorted(xp, xq) - 1, 0), xp.shape[0] - 2)]
+              * np.logical_and(xq > xp[0], xq < xp[xp.shape[0] - 1]))
+            @ np.maximum(0.0, 1.0 - np.abs(np.expand_dims(np.interp(xq, xp, np.arange(xp.shape[0] * 1.0)), 1)
+                                           - np.arange(xp.shape[0] * 1.0))),
+            g @ np.maximum(0.0, 1.0 - np.abs(np.expand_dims(np.interp(xq, xp, np.arange(xp.shape[0] * 1.0)), 1)
+                                             - np.arange(xp.shape[0] * 1.0))))
+
+
+def interp_number(xq, xp, fp, g):
+    return (g * (np.diff(fp) / np.diff(xp))[np.minimum(np.maximum(np.searchsorted(xp, xq) - 1, 0), xp.shape[0] - 2)]
+            * np.logical_and(xq > xp[0], xq < xp[xp.shape[0] - 1]),
+            -g * (np.diff(fp) / np.diff(xp))[np.minimum(np.maximum(np.searchsorted(xp, xq) - 1, 0), xp.shape[0] - 2)]
+            * np.logical_and(xq > xp[0], xq < xp[xp.shape[0] - 1])
+            * np.maximum(0.0, 1.0 - np.abs(np.interp(xq, xp, np.arange(xp.shape[0] * 1.0)) - np.arange(xp.shape[0] * 1.0))),
+            g * np.maximum(0.0, 1.0 - np.abs(np.interp(xq, xp, np.arange(xp.shape[0] * 1.0)) - np.arange(xp.shape[0] * 1.0))))
+
+
+def interp_jvp(xq, xp, fp, dxq, dxp, dfp):
+    return ((np.diff(fp) / np.diff(xp))[np.minimum(np.maximum(np.searchsorted(xp, xq) - 1, 0), xp.shape[0] - 2)]
+            * np.logical_and(xq > xp[0], xq < xp[xp.shape[0] - 1]) * dxq,
+            -(np.diff(fp) / np.diff(xp))[np.minimum(np.maximum(np.searchsorted(xp, xq) - 1, 0), xp.shape[0] - 2)]
+            * np.logical_and(xq > xp[0], xq < xp[xp.shape[0] - 1]) * np.interp(xq, xp, dxp),
+            np.interp(xq, xp, dfp))
+
+
+declare("np.interp", vjps=[variant(interp_vector, ranks=(1, 1, 1)), variant(interp_number, ranks=(0, 1, 1))],
+        jvps=[interp_jvp], result="interp", value=True)
+
+
+# the trapezoid rule: sum of (x[k + 1] - x[k]) (y[k] + y[k + 1]) / 2, of vectors
+def trapezoid(y, x, g):
+    return (0.5 * g * (np.concatenate((np.diff(x), np.zeros(1))) + np.concatenate((np.zeros(1), np.diff(x)))),
+            0.5 * g * (np.concatenate((np.zeros(1), y[:-1] + y[1:])) - np.concatenate((y[:-1] + y[1:], np.zeros(1)))))
+
+
+def trapezoid_unit(y, g):                             # x = 0, 1, 2, ...
+    return g * np.concatenate((np.full(1, 0.5), np.ones(y.shape[0] - 2), np.full(1, 0.5)))
+
+
+def trapezoid_jvp(y, x, dy, dx):
+    return np.trapezoid(dy, x), 0.5 * np.sum(np.diff(dx) * (y[:-1] + y[1:]))
+
+
+def trapezoid_unit_jvp(y, dy):
+    return np.trapezoid(dy)
+
+
+if hasattr(np, "trapezoid"):                          # numpy 2 (1.x spells it np.trapz)
+    declare("np.trapezoid", vjps=[variant(trapezoid, ranks=(1, 1), exact_shape=True),
+                                  variant(trapezoid_unit, ranks=(1,), exact_shape=True)],
+            jvps=[trapezoid_unit_jvp, trapezoid_jvp], result="trapezoid", value=True)
+
+
+# --- scipy: the special functions and normal distribution numeric code calls. adjoint does not
+# import scipy itself (half a second); the records are filed once the user's code has
+# (table.when_imported). numba cannot call scipy: lower/for_numba.py spells them with math.erf,
+# math.erfc, math.lgamma, math.gamma (element by element of arrays: runtime._each_erf, ...) ----
+
+def norm_cdf(x):                      # the standard normal density, 1 / sqrt(2 pi) = 0.3989...
+    return 0.3989422804014327 * math.exp(-0.5 * x * x)
+
+
+def norm_pdf(x, out):
+    return -x * out
+
+
+def norm_logpdf(x):
+    return -x
+
+
+def _scipy_special_records():
+    primitive("scipy.special.erf")(erf)
+    primitive("scipy.special.erfc")(erfc)
+    primitive("scipy.special.gammaln", domain=[(0.3, 4.0)])(lgamma)
+    primitive("scipy.special.gamma", domain=[(0.3, 4.0)])(gamma)
+
+
+def _scipy_stats_records():
+    primitive("scipy.stats.norm.cdf")(norm_cdf)
+    primitive("scipy.stats.norm.pdf")(norm_pdf)
+    primitive("scipy.stats.norm.logpdf")(norm_logpdf)
+
+
+table.when_imported("scipy.special", _scipy_special_records)
+table.when_imported("scipy.stats", _scipy_stats_records)
+
+
+# the linear-algebra records (np.cross, np.kron, np.einsum, np.linalg.*): a module of their own
+from . import linalg  # noqa: E402,F401

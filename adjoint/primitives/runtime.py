@@ -7,12 +7,21 @@ writes the source of each one used at the top of the module, which stays standal
     _sum_to_2_1(g, shape)                a broadcast sensitivity summed back to a rank-1 shape
     _record_1(tape, top, tag, y, i)      remember y[i] before a loop overwrites it
     _undo_1(tape, top, tag, y)           put back the elements iteration `tag` overwrote
+    _record_sn_2(tape, tag, y, i0, i1)   remember the region y[i0, i1] (i0 a slice, i1 an integer)
+    _undo_region_2(tape, tag, y)         put back the regions iteration `tag` overwrote
+    _record_rows_1(tape, rows, k, v)     keep iteration k's v, whose shape changes from one to the next
+    _row_1(tape, rows, k)                ... and read it back
     _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean;
                                          rank 1 or 2, negative axes too)
     _scatter_add_sa_1_2(s, i1, g)        s[:, i1] += g, unbuffered: a repeated index adds once per
                                          occurrence (np.add.at, which numba lacks)
     _numpy_tanh(x)                       np.tanh of a large float array by numpy's own vectorized
                                          loop (numba calls libm once per element, ~10x slower)
+    _diff_axis(x, axis)                  np.diff(x, axis=axis), np.roll(x, shift, axis) (_roll_axis),
+                                         which numba lacks (any rank)
+    _polyval(p, x)                       np.polyval(p, x) by Horner's rule (numba has no np.polyval)
+    _each_erf(x)                         math.erf of each element of an array (scipy.special.erf,
+                                         which numba cannot call; also erfc, lgamma, gamma)
 """
 
 from __future__ import annotations
@@ -24,17 +33,34 @@ from .table import numpy_loops
 def source(name: str) -> str:
     if name.startswith("_numpy_"):
         return _numpy_ufunc(name[len("_numpy_"):])
+    if name.startswith("_einsum_"):                   # np.einsum's loops (primitives/linalg.py)
+        from .linalg import einsum_source
+        return einsum_source(name)
     kind, *ranks = name.lstrip("_").split("_")
     if kind == "sum" and ranks[0] == "to":
         return _sum_to(int(ranks[1]), int(ranks[2]))
+    if kind == "record" and ranks[0] == "rows":
+        return _record_rows(int(ranks[1]))
+    if kind == "row":
+        return _row(int(ranks[0]))
+    if kind == "record" and len(ranks) == 2:
+        return _record_region(ranks[0], int(ranks[1]))
     if kind == "record":
         return _record(int(ranks[0]))
+    if kind == "undo" and ranks[0] == "region":
+        return _undo_region(int(ranks[1]))
     if kind == "undo":
         return _undo(int(ranks[0]))
     if kind == "scatter" and ranks[0] == "add":
         return _scatter_add(ranks[1], int(ranks[2]), int(ranks[3]))
+    if name in AXIS_FORMS:
+        return AXIS_FORMS[name]
     if ranks[:1] == ["axis"]:
         return _axis_reduction(kind, int(ranks[1]))
+    if kind == "polyval" and not ranks:
+        return _POLYVAL
+    if kind == "each" and ranks and ranks[0] in EACH:
+        return _each(ranks[0])
     raise KeyError(name)
 
 
@@ -97,6 +123,110 @@ def _undo(rank: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record_region(pattern: str, rank: int) -> str:
+    """The helper remembering the region y[index] before a loop overwrites it; `pattern` spells
+    the index, one letter a component: `n` an integer, `s` a slice, `m` a mask or an integer
+    array (the whole array is remembered then); components left out are whole axes."""
+    return f"_record_{pattern}_{rank}"
+
+
+def undo_region(rank: int) -> str:
+    return f"_undo_region_{rank}"
+
+
+def record_rows(rank: int) -> str:
+    return f"_record_rows_{rank}"
+
+
+def row(rank: int) -> str:
+    return f"_row_{rank}"
+
+
+# A region record tape is flat: tape[0] holds the first free slot; each record is the region's
+# old values, then (start, count, step) for each axis of y, then the value count and the tag,
+# so that the undo reads it from its end.
+
+def _record_region(pattern: str, rank: int) -> str:
+    params = ", ".join(f"i{k}" for k in range(len(pattern)))
+    lines = [f"def {record_region(pattern, rank)}(tape, tag, y, {params}):",
+             f'    """Push y[{params}]\'s old values, its place and the tag before a loop overwrites it."""',
+             "    top = int(tape[0])"]
+    whole = "m" in pattern
+    for k in range(rank):
+        letter = "w" if whole or k >= len(pattern) else pattern[k]
+        if letter == "n":
+            lines += [f"    a{k} = i{k} % y.shape[{k}]", f"    n{k} = 1", f"    c{k} = 1"]
+        elif letter == "s":
+            lines += [f"    a{k}, b{k}, c{k} = i{k}.indices(y.shape[{k}])",
+                      f"    n{k} = len(range(a{k}, b{k}, c{k}))"]
+        else:
+            lines += [f"    a{k} = 0", f"    n{k} = y.shape[{k}]", f"    c{k} = 1"]
+    lines += ["    n = " + " * ".join(f"n{k}" for k in range(rank)),
+              f"    while top + n + {3 * rank + 2} > tape.shape[0]:",
+              "        tape = np.concatenate((tape, np.empty_like(tape)))"]
+    pad = "    "
+    for k in range(rank):
+        lines.append(f"{pad}for j{k} in range(n{k}):")
+        pad += "    "
+    element = ", ".join(f"a{k} + j{k} * c{k}" for k in range(rank))
+    lines += [f"{pad}tape[top] = y[{element}]", f"{pad}top += 1"]
+    for k in range(rank):
+        lines += [f"    tape[top + {3 * k}] = a{k}", f"    tape[top + {3 * k + 1}] = n{k}",
+                  f"    tape[top + {3 * k + 2}] = c{k}"]
+    lines += [f"    tape[top + {3 * rank}] = n", f"    tape[top + {3 * rank + 1}] = tag",
+              f"    tape[0] = top + {3 * rank + 2}", "    return tape"]
+    return "\n".join(lines) + "\n"
+
+
+def _undo_region(rank: int) -> str:
+    lines = [f"def {undo_region(rank)}(tape, tag, y):",
+             '    """Restore, newest first, the regions that iteration `tag` overwrote."""',
+             "    top = int(tape[0])",
+             "    while top > 1 and tape[top - 1] == tag:",
+             "        n = int(tape[top - 2])",
+             f"        top -= {3 * rank + 2}"]
+    for k in range(rank):
+        lines += [f"        a{k} = int(tape[top + {3 * k}])", f"        n{k} = int(tape[top + {3 * k + 1}])",
+                  f"        c{k} = int(tape[top + {3 * k + 2}])"]
+    lines.append("        top -= n")
+    lines.append("        at = top")
+    pad = "        "
+    for k in range(rank):
+        lines.append(f"{pad}for j{k} in range(n{k}):")
+        pad += "    "
+    element = ", ".join(f"a{k} + j{k} * c{k}" for k in range(rank))
+    lines += [f"{pad}y[{element}] = tape[at]", f"{pad}at += 1"]
+    lines += ["    tape[0] = top", "    return tape"]
+    return "\n".join(lines) + "\n"
+
+
+def _record_rows(rank: int) -> str:
+    """A checkpoint tape for an array whose shape changes from one iteration to the next: the
+    values flat in `tape`, iteration k's offset and shape in rows[k] (k = 0, 1, ... in order)."""
+    size = " * ".join(f"rows[k - 1, {1 + a}]" for a in range(rank))
+    lines = [f"def {record_rows(rank)}(tape, rows, k, v):",
+             '    """Push iteration k\'s v (its shape changes from one iteration to the next)."""',
+             "    top = 0",
+             "    if k > 0:",
+             f"        top = rows[k - 1, 0] + {size}",
+             "    while top + v.size > tape.shape[0]:",
+             "        tape = np.concatenate((tape, np.empty_like(tape)))",
+             "    rows[k, 0] = top"]
+    lines += [f"    rows[k, {1 + a}] = v.shape[{a}]" for a in range(rank)]
+    lines += ["    tape[top:top + v.size] = np.ascontiguousarray(v).ravel()", "    return tape"]
+    return "\n".join(lines) + "\n"
+
+
+def _row(rank: int) -> str:
+    shape = ", ".join(f"rows[k, {1 + a}]" for a in range(rank))
+    size = " * ".join(f"rows[k, {1 + a}]" for a in range(rank))
+    return "\n".join([
+        f"def {row(rank)}(tape, rows, k):",
+        '    """Iteration k\'s array from a tape of _record_rows."""',
+        "    start = rows[k, 0]",
+        f"    return tape[start:start + {size}].copy().reshape(({shape},))"]) + "\n"
+
+
 def scatter_add(pattern: str, index_rank: int, rank: int) -> str:
     """The helper adding g into s[index] once per occurrence of each index. `pattern` spells
     the index, one letter a component: `s` a whole axis (`:`), `a` an integer array, `n` an
@@ -133,7 +263,8 @@ def _scatter_add(pattern: str, index_rank: int, rank: int) -> str:
 # numpy forms numba lacks ------------------------------------------------------------------
 
 AXIS_REDUCTIONS = {"max": "np.max", "amax": "np.max", "min": "np.min", "amin": "np.min",
-                   "prod": "np.prod", "mean": "np.mean"}
+                   "prod": "np.prod", "mean": "np.mean", "var": "np.var", "std": "np.std",
+                   "norm": "np.linalg.norm"}
 
 
 def axis_reduction(kind: str, rank: int) -> str:
@@ -207,3 +338,51 @@ def _numpy_ufunc(name: str) -> str:
 
 
 LOWERED_MODULE = "np"          # lower_for_numba rewrites only calls of np.<function>
+
+
+# np.diff and np.roll along an axis, np.polyval: numba has them without the axis, or not at all.
+# Any rank: the axis is swapped to the end, where numba's own forms work.
+
+_DIFF_AXIS = "\n".join([
+    "def _diff_axis(x, axis):",
+    '    """np.diff(x, axis=axis): the difference along the last axis, with `axis` swapped there."""',
+    "    return np.swapaxes(np.diff(np.ascontiguousarray(np.swapaxes(x, axis, -1))), axis, -1)"]) + "\n"
+
+_ROLL_AXIS = "\n".join([
+    "def _roll_axis(x, shift, axis):",
+    '    """np.roll(x, shift, axis): the last axis rotated, with `axis` swapped there."""',
+    "    y = np.swapaxes(x, axis, -1)",
+    "    n = y.shape[-1]",
+    "    k = shift % n if n > 0 else 0",
+    "    return np.swapaxes(np.concatenate((y[..., n - k:], y[..., :n - k]), axis=-1), axis, -1)"]) + "\n"
+
+AXIS_FORMS = {"_diff_axis": _DIFF_AXIS, "_roll_axis": _ROLL_AXIS}
+DIFF_AXIS, ROLL_AXIS = "_diff_axis", "_roll_axis"
+
+POLYVAL = "_polyval"
+_POLYVAL = "\n".join([
+    "def _polyval(p, x):",
+    '    """np.polyval(p, x) by Horner\'s rule, of a number or an array x."""',
+    "    out = x * 0.0",
+    "    for k in range(p.shape[0]):",
+    "        out = out * x + p[k]",
+    "    return out"]) + "\n"
+
+
+# math functions numba has only for numbers: scipy.special's ufuncs of arrays, element by element
+EACH = ("erf", "erfc", "lgamma", "gamma")
+
+
+def each(name: str) -> str:
+    return f"_each_{name}"
+
+
+def _each(name: str) -> str:
+    return "\n".join([
+        f"def _each_{name}(x):",
+        f'    """math.{name} of each element of an array."""',
+        "    flat = np.ascontiguousarray(x).ravel()",
+        "    out = np.empty(flat.size)",
+        "    for k in range(flat.size):",
+        f"        out[k] = math.{name}(flat[k])",
+        "    return out.reshape(x.shape)"]) + "\n"

@@ -29,6 +29,8 @@ import builtins
 import dataclasses
 import math
 import operator
+import sys
+import types
 
 import numpy as np
 
@@ -77,6 +79,7 @@ class Primitive:
 RECORDS: list = []                # every record, in the order rules.py declares them
 _BY_SPELLING: dict = {}
 _BY_FUNCTION: dict = {}
+_BY_METHOD: dict = {}             # (function, class) -> record, for methods (scipy's norm.cdf)
 
 
 def define(record: Primitive) -> Primitive:
@@ -88,6 +91,8 @@ def define(record: Primitive) -> Primitive:
             raise ValueError(f"{spelling} has two primitive records")
         _BY_SPELLING[spelling] = record
         _BY_FUNCTION[function] = record
+        if isinstance(function, types.MethodType):
+            _BY_METHOD[(function.__func__, type(function.__self__))] = record
     RECORDS.append(record)
     _derived.clear()
     return record
@@ -95,9 +100,37 @@ def define(record: Primitive) -> Primitive:
 
 def record_of(callee) -> Primitive | None:
     try:
-        return _BY_FUNCTION.get(callee)
+        record = _BY_FUNCTION.get(callee)
     except TypeError:                     # an unhashable callee is no primitive
         return None
+    if record is None and _PENDING and _load_pending():
+        record = _BY_FUNCTION.get(callee)
+    if record is None and isinstance(callee, types.MethodType):
+        # a method of a copy of the object (a deep copy of a call's annotations copies norm
+        # in norm.cdf): the same function of the same class
+        record = _BY_METHOD.get((callee.__func__, type(callee.__self__)))
+    return record
+
+
+# Records of functions in modules adjoint does not import itself (scipy: half a second), filed
+# once the user's code has imported the module: `when_imported("scipy.special", load)`, and
+# the first lookup of a function without a record after that runs `load`, which declares them.
+_PENDING: list = []               # (module name, loader), in registration order
+
+
+def when_imported(module: str, load) -> None:
+    _PENDING.append((module, load))
+    if module in sys.modules:
+        _load_pending()
+
+
+def _load_pending() -> bool:
+    """Run the loaders whose module is imported now; whether any ran."""
+    ready = [(module, load) for module, load in _PENDING if module in sys.modules]
+    for entry in ready:
+        _PENDING.remove(entry)
+        entry[1]()
+    return bool(ready)
 
 
 def result_of(callee) -> str | None:
@@ -199,6 +232,16 @@ def _is_numpy(spelling) -> bool:
 
 
 def resolve(spelling):
-    """The object a spelling names: `np.linalg.norm`, `math.tanh`, `abs`."""
+    """The object a spelling names: `np.linalg.norm`, `math.tanh`, `abs`, and, once a loader
+    (when_imported) files their records, `scipy.special.erf`, `scipy.stats.norm.cdf`."""
     module, _, name = spelling.rpartition(".")
-    return getattr(_MODULES[module] if module else builtins, name)
+    return getattr(_owner(module) if module else builtins, name)
+
+
+def _owner(path):
+    if path in _MODULES:
+        return _MODULES[path]
+    if path in sys.modules:
+        return sys.modules[path]
+    head, _, attribute = path.rpartition(".")        # scipy.stats.norm: an object of scipy.stats
+    return getattr(_owner(head), attribute)

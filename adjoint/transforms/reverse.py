@@ -35,7 +35,7 @@ from ..errors import AdjointError, AdjointTypeError, locate
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
-from .tapes import LoopFrame, has_slice, single_definitions, statements, stored_intermediates
+from .tapes import LoopFrame, single_definitions, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 # numpy functions of one array whose result has its shape (reverse.shape_key)
@@ -268,22 +268,33 @@ class _Reverse:
         return saves + [stmt] + zeroed, backward
 
     def element_write(self, stmt):
-        """y[i] = a: the element's old value is kept, and restored after its block."""
+        """y[i] = a: the element's old value is kept, and restored after its block. A region
+        (a row, a slice, a mask: y[i] of a matrix, y[1:-1]) is kept as a copy."""
         target, value = stmt.targets[0], stmt.value
         array = target.value.id
+        components = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
+        if isinstance(value, gast.Name) and value.id in self.a.active \
+                and any(self.index_letter(c) == "a" for c in components):
+            # a repeated index keeps only its last value: every other occurrence's value has
+            # no effect, which `s_v += s_y[index]` would not know
+            raise AdjointError("differentiating a write through an integer index array is not supported",
+                               location=locate(stmt, self.filename), stage="reverse",
+                               hint="write the elements in a loop (for k in range(len(rows)): "
+                                    "y[rows[k]] = v[k]), or index with a boolean mask")
         region = nodes.subscript(array, nodes.clone(target.slice))
         old = self.namer.fresh(array + "_old")
-        whole = has_slice(target.slice)
-        saved = nodes.call(nodes.attribute_of(region, "copy"), []) if whole else region
+        written = self.type(target)
+        saved = nodes.call(nodes.attribute_of(region, "copy"), []) if written.is_array else region
         saves = [nodes.assign(old, saved, stmt)]
         restores = [nodes.assign(nodes.subscript(array, nodes.clone(target.slice), store=True), old, stmt)]
         backward = []
         if array in self.a.active:
             seed = nodes.subscript(self.sens(array), nodes.clone(target.slice))
             if isinstance(value, gast.Name) and value.id in self.a.active:
-                spread = whole and not self.type(value).is_array
-                backward.append(self.accumulate(self.sens(value.id),
-                                                nodes.call("np.sum", [seed]) if spread else seed, stmt))
+                # a value broadcast into the region: its sensitivity is the region's, summed back
+                spread = self.reduce_to(seed, value, written, broadcast=False) \
+                    if self.type(value).ndim < written.ndim else seed
+                backward.append(self.accumulate(self.sens(value.id), spread, stmt))
             backward.append(nodes.assign(nodes.subscript(self.sens(array), nodes.clone(target.slice),
                                                          store=True), 0.0, stmt))
         backward = backward + restores
@@ -317,7 +328,9 @@ class _Reverse:
             accumulates = is_accumulation(target.id, value)          # once, not per term
             terms = [(atom, nodes.const(sign), True) for sign, atom in linear_terms(value)
                      if not (accumulates and isinstance(atom, gast.Name) and atom.id == target.id)]
-            return self.contributions(terms, seed, out, stmt)
+            # `S = S - m`: the old S meets the terms too, so an m of another shape was broadcast
+            meets = [nodes.name(target.id)] if accumulates else []
+            return self.contributions(terms, seed, out, stmt, meets)
         triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
                              self.a.active)
         return self.contributions(triples, seed, out, stmt)
@@ -360,12 +373,13 @@ class _Reverse:
             return "b" if kind.kind == "bool" else "a"
         return "n"
 
-    def contributions(self, triples, seed, out, stmt):
+    def contributions(self, triples, seed, out, stmt, meets=()):
         updates = []
         # how many distinct arrays meet (only an array result sums its contributions back)
-        arrays_in = out.is_array and len({_key(operand) for operand, _, _ in triples
+        operands = [operand for operand, _, _ in triples] + list(meets)
+        arrays_in = out.is_array and len({_key(operand) for operand in operands
                                           if self.type(operand).is_array})
-        if arrays_in > 1 and self.one_shape([o for o, _, _ in triples if self.type(o).is_array], out):
+        if arrays_in > 1 and self.one_shape([o for o in operands if self.type(o).is_array], out):
             arrays_in = 1                # provably no broadcast: nothing to sum back
         triples = _merge_repeated(triples)
         for operand, expression, is_partial in triples:

@@ -22,6 +22,7 @@ import copy
 import gast
 
 from .. import primitives
+from ..analysis.activity import exposed_reads
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes
 from ..primitives import runtime
@@ -43,16 +44,19 @@ class LoopFrame:
         self.namer, self.a = owner.namer, owner.a
         self.tapes = {v: self.namer.fresh("tape_" + v) for v in carried}
         self.setup = []
+        self.flat = {}                  # carried array -> the rows of its flat tape (its shape changes)
         if isinstance(stmt, gast.For):
             self.start, self.stop, self.step = _range_parts(stmt.iter.args)
             trips = self.trip_count(stmt.iter.args)
         forward = copy.deepcopy(stmt)
         if not counted:
+            self.flat = {v: self.namer.fresh("rows_" + v) for v in carried
+                         if v in self.a.arrays and _shape_may_change(stmt, v, self.a.types)}
             at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
             if not _is_one(self.step):
                 at = nodes.binop(at, "//", copy.deepcopy(self.step))
             self.at_forward = self.at_reverse = at
-            self.setup = [self.alloc(v, copy.deepcopy(trips)) for v in carried]
+            self.setup = [a for v in carried for a in _listed(self.alloc(v, copy.deepcopy(trips)))]
             forward.body = self.pushes(at) + forward.body
             bounds = _reversed_range(self.start, self.stop, self.step)
             if bounds is not None:
@@ -99,6 +103,12 @@ class LoopFrame:
         return nodes.call("max", [span, nodes.const(0)])
 
     def alloc(self, var, size):
+        if var in self.flat:          # the values flat, an iteration's offset and shape in its row
+            rows = nodes.tuple_([size, 1 + self.owner.type(nodes.name(var)).ndim])
+            return [nodes.assign(self.tapes[var], nodes.call("np.empty", [16, nodes.attribute(f"{var}.dtype")]),
+                                 self.stmt),
+                    nodes.assign(self.flat[var], nodes.call("np.empty", [rows, nodes.attribute("np.int64")]),
+                                 self.stmt)]
         if var in self.a.arrays:                          # one row per iteration
             value = nodes.call("np.empty", [self.rows(size, var), nodes.attribute(f"{var}.dtype")])
         else:
@@ -120,12 +130,21 @@ class LoopFrame:
 
     def pushes(self, at):
         pushes = [nodes.assign(nodes.subscript(self.tapes[v], copy.deepcopy(at), store=True), v, self.stmt)
-                  for v in self.carried]
+                  if v not in self.flat else self.pushed_flat(v, at) for v in self.carried]
         for push in pushes:
             annotations.set(push, "checkpoint", True)
         return pushes
 
+    def pushed_flat(self, var, at):
+        rank = self.owner.type(nodes.name(var)).ndim
+        helper = self.owner.helper(runtime.record_rows(rank))
+        return nodes.assign(self.tapes[var], nodes.call(nodes.name(helper), [
+            self.tapes[var], self.flat[var], copy.deepcopy(at), var]), self.stmt)
+
     def popped(self, var):
+        if var in self.flat:
+            helper = self.owner.helper(runtime.row(self.owner.type(nodes.name(var)).ndim))
+            return nodes.call(nodes.name(helper), [self.tapes[var], self.flat[var], copy.deepcopy(self.iteration)])
         row = nodes.subscript(self.tapes[var], copy.deepcopy(self.iteration))
         return nodes.call(nodes.attribute_of(row, "copy"), []) if var in self.a.arrays else row
 
@@ -176,13 +195,24 @@ class LoopFrame:
         """Record tapes for the arrays the forward loop writes; returns the reverse undo."""
         writes = [s for s in statements(self.forward.body) if isinstance(s, gast.Assign)
                   and isinstance(s.targets[0], gast.Subscript) and not annotations.get(s, "checkpoint")]
+        # an array each iteration makes anew before writing into it (`Lx = np.zeros(d)`) is made
+        # again by the replay: what the previous iteration left in it is never read
+        fresh = {s.targets[0].value.id for s in writes} - exposed_reads(self.stmt.body)
+        writes = [s for s in writes if s.targets[0].value.id not in fresh]
         arrays = sorted({s.targets[0].value.id for s in writes})
         if not arrays:
             return []
         records = {y: self.namer.fresh("records_" + y) for y in arrays}
-        tops = {y: self.namer.fresh("top_" + y) for y in arrays}
         ranks = {y: self.owner.type(nodes.name(y)).ndim for y in arrays}
+        patterns = {id(s): self.index_pattern(s.targets[0], ranks[s.targets[0].value.id]) for s in writes}
+        # an array with a write of more than one element (a row, a slice, a mask) records
+        # regions, every write of it; the others one element per write
+        regions = {s.targets[0].value.id for s in writes if patterns[id(s)] is not None}
+        tops = {y: self.namer.fresh("top_" + y) for y in arrays if y not in regions}
         for y in arrays:
+            if y in regions:            # flat: records[0] holds the first free slot
+                self.setup.append(nodes.assign(records[y], nodes.call("np.ones", [64]), self.stmt))
+                continue
             self.setup += [nodes.assign(records[y], nodes.call("np.empty", [nodes.tuple_([16, 2 + ranks[y]])]),
                                         self.stmt),
                            nodes.assign(tops[y], 0, self.stmt)]
@@ -190,10 +220,13 @@ class LoopFrame:
             target = write.targets[0]
             y = target.value.id
             index = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
-            if has_slice(target.slice):
-                raise AdjointError("assigning to a slice inside a loop is not supported",
-                                   location=locate(write, self.owner.filename),
-                                   hint="assign the elements one by one in an inner loop")
+            if y in regions:
+                pattern = patterns[id(write)] or "n" * len(index)
+                helper = self.owner.helper(runtime.record_region(pattern, ranks[y]))
+                record = nodes.assign(records[y], nodes.call(nodes.name(helper), [
+                    records[y], copy.deepcopy(self.at_forward), y] + [_component(i) for i in index]), write)
+                _insert_before(self.forward, write, [record])
+                continue
             helper = self.owner.helper(runtime.record(ranks[y]))
             record = nodes.assign(records[y], nodes.call(nodes.name(helper), [
                 records[y], tops[y], copy.deepcopy(self.at_forward), y] + [copy.deepcopy(i) for i in index]),
@@ -201,12 +234,33 @@ class LoopFrame:
             _insert_before(self.forward, write, [record, nodes.accumulate(tops[y], 1, write)])
         undo = []
         for y in arrays:
-            helper = self.owner.helper(runtime.undo(ranks[y]))
-            restore = nodes.assign(tops[y], nodes.call(nodes.name(helper), [
-                records[y], tops[y], copy.deepcopy(self.at_reverse), y]), self.stmt)
+            if y in regions:
+                helper = self.owner.helper(runtime.undo_region(ranks[y]))
+                restore = nodes.assign(records[y], nodes.call(nodes.name(helper), [
+                    records[y], copy.deepcopy(self.at_reverse), y]), self.stmt)
+            else:
+                helper = self.owner.helper(runtime.undo(ranks[y]))
+                restore = nodes.assign(tops[y], nodes.call(nodes.name(helper), [
+                    records[y], tops[y], copy.deepcopy(self.at_reverse), y]), self.stmt)
             annotations.set(restore, "also_writes", {y})                  # it puts elements of y back
             undo.append(restore)
         return undo
+
+    def index_pattern(self, target, rank):
+        """runtime.record_region's spelling of a write's index (`s` a slice, `n` an integer, `m` a
+        mask or an integer array), or None for a single element (an integer per axis)."""
+        index = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
+        letters = ""
+        for component in index:
+            if isinstance(component, gast.Slice):
+                letters += "s"
+            elif isinstance(component, gast.Constant) and (component.value is None or component.value is Ellipsis):
+                raise AdjointError("a write into an array through `None` or `...` inside a loop is not supported",
+                                   location=locate(target, self.owner.filename),
+                                   hint="index the axes themselves: y[i, :] = ... instead of y[i, ...] = ...")
+            else:
+                letters += "m" if self.owner.type(component).is_array else "n"
+        return None if letters == "n" * rank else letters
 
 
 # intermediates the reverse loop reads back instead of replaying ---------------------------------
@@ -214,6 +268,11 @@ class LoopFrame:
 COSTLY_CALLS = primitives.spelled("costly")      # np.dot, np.tanh, ...: the records flagged costly or numpy_loop
 SHAPE_CHANGING = {"np.nonzero", "np.flatnonzero", "np.argwhere", "np.unique", "np.extract",
                   "np.compress", "np.trim_zeros"}
+# calls whose result may have another shape than their first argument's (a carried array
+# made by one keeps a flat checkpoint tape: _shape_may_change)
+RESHAPING = SHAPE_CHANGING | {"np.concatenate", "np.append", "np.hstack", "np.vstack", "np.stack",
+                              "np.delete", "np.insert", "np.resize", "np.reshape", "np.pad", "np.diff",
+                              "np.outer", "np.kron", "np.convolve", "np.repeat", "np.tile"}
 
 
 def stored_intermediates(loop, replay, backward, types):
@@ -271,12 +330,13 @@ class _Invariance:
     """Which names a loop iteration computes with the same shape (arrays) or the same value
     (the integers that size, slice or reshape them) in every iteration."""
 
-    def __init__(self, definitions, single, own, types):
+    def __init__(self, definitions, single, own, types, assumed=frozenset()):
         self.definitions, self.single, self.own, self.types = definitions, single, own, types
         self.visiting = set()
+        self.assumed = assumed                           # names taken to keep their shape
 
     def _defined(self, name, check):
-        if name not in self.own:
+        if name not in self.own or name in self.assumed:
             return True                                  # the loop does not change it
         if name not in self.single or name in self.visiting:
             return False
@@ -348,6 +408,58 @@ class _Invariance:
         if isinstance(expr, gast.Tuple):
             return all(self.value(e) for e in expr.elts)
         return False
+
+
+def _component(index):
+    """One component of an index as a value a helper can take: `slice(a, b, c)` for `a:b:c`."""
+    if isinstance(index, gast.Slice):
+        return nodes.call(nodes.name("slice"), [copy.deepcopy(b) if b is not None else nodes.const(None)
+                                                for b in (index.lower, index.upper, index.step)])
+    return copy.deepcopy(index)
+
+
+def _listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _shape_may_change(loop, name, types) -> bool:
+    """Whether an iteration may leave the array `name` with another shape than it found
+    (crr's `values = disc * (p * values[1:i + 1] + ...)`): what a binding of it in the loop is
+    made from is not of one shape in every iteration, or the loop takes part (a slice other
+    than `:`) of it or of an array computed from it, or passes one to a function that changes
+    shapes (np.concatenate, ...)."""
+    definitions, bindings = {}, {}
+    for node in nodes.walk(loop):
+        for written in nodes.written_names(node):
+            bindings[written] = bindings.get(written, 0) + 1
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            definitions.setdefault(node.targets[0].id, []).append(node)
+    single = {v for v, ds in definitions.items() if len(ds) == 1 and bindings.get(v) == 1}
+    own = nodes.written_by(loop)
+    invariance = _Invariance(definitions, single, own, types, assumed={name})
+    values = [d.value for d in definitions.get(name, [])]
+    if not values:
+        return False                    # written in place only: its shape stays
+    if not all(invariance.shape(v) for v in values):
+        return True
+    derived, grew = {name}, True        # the loop's names computed from `name`
+    while grew:
+        grew = False
+        for v, ds in definitions.items():
+            if v not in derived and any(nodes.loads_in(d.value) & derived for d in ds):
+                derived.add(v)
+                grew = True
+    for value in (d.value for v in derived for d in definitions.get(v, [])):
+        for node in nodes.walk(value):
+            if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
+                    and node.value.id in derived and any(
+                        isinstance(part, gast.Slice) and (part.lower, part.upper, part.step) != (None, None, None)
+                        for part in (node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice])):
+                return True
+            if isinstance(node, gast.Call) and nodes.dotted(node.func) in RESHAPING \
+                    and any(nodes.loads_in(a) & derived for a in node.args):
+                return True
+    return False
 
 
 def _defines(stmt, name):
@@ -430,7 +542,3 @@ def _reversed_range(start, stop, step):
         before = nodes.const(-1) if _is_zero(start) else nodes.binop(copy.deepcopy(start), "-", 1)
         return [last, before, nodes.const(-1)]
     return None
-
-
-def has_slice(index):
-    return any(isinstance(n, gast.Slice) for n in nodes.walk(index))

@@ -137,6 +137,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_28_shape = t_28.shape
             gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
             tape_t_32 = np.empty((K, t_32.shape[0]), t_32.dtype)
+            t_32_shape = t_32.shape
         tape_gmm_main_term_Qx_1[k] = gmm_main_term_Qx_1
         tape_t_32[k] = t_32
     top = np.max(alphas)
@@ -263,7 +264,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_26[:] = 0.0
         t_32 = tape_t_32[k]
         # Analyzing the line: "total = total + np.exp(gmm_main_term(alphas, means, icf, x, k, d) - best)"
-        s_31 = t_32 * s_total
+        s_32 = _sum_to_1_1(s_total, t_32_shape)
+        s_31 = t_32 * s_32
         s_gmm_main_term_result_1 = _sum_to_1_1(s_31, gmm_main_term_result_1_shape)
         s_best -= _sum_to_1_1(s_31, best.shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"

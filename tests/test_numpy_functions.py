@@ -1,0 +1,305 @@
+"""The numpy, math and scipy functions numeric code reaches for (issue #17): gradients in both
+modes against central differences and, where it has the function, autograd running the same
+source; integer results (argsort, astype(int)) carry no derivative; numba's missing forms
+(an `axis`, np.polyval, scipy) compile on the cpu target; and the errors for what is left
+name the function with its module and a rule that works.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.special
+from scipy.stats import norm
+
+import adjoint
+from adjoint.primitives import rules
+from tests.conftest import make_rng, needs_cuda
+from tests.oracles import autograd_gradient, finite_difference
+
+KNOTS = np.array([0.0, 0.3, 0.55, 1.0, 1.4])
+
+
+# the functions, written as users write them --------------------------------------------------
+
+def diff_last(u):
+    return np.sum(np.diff(u) ** 2)
+
+
+def diff_rows(u):
+    return np.sum(np.diff(u, axis=0) ** 3) + np.sum(np.sin(np.diff(u, axis=-1)))
+
+
+def running_sums(x):
+    return np.sum(np.cumsum(x) ** 2) + np.sum(np.cos(np.cumsum(x, axis=0))) + np.sum(np.cumsum(x, axis=1) ** 2)
+
+
+def running_product(x):
+    return np.sum(np.cumprod(x) * np.arange(5.0))
+
+
+def rolled(x):
+    return np.sum(x * np.roll(x, 2) * np.sin(x)) + np.sum(np.cos(x - np.roll(x, -1, axis=1)) * np.roll(x, 1, axis=0))
+
+
+def flipped(x):
+    return np.sum(np.flip(x) * np.arange(5.0) * x)
+
+
+def ranked(x):
+    return np.sum(np.sort(x) * np.arange(5.0) ** 2)
+
+
+def traced(x):
+    return np.trace(x @ x.T) + np.trace(x) * np.sum(np.diag(x) ** 2)
+
+
+def diagonals(x):
+    return np.sum(np.diag(x[0]) @ x.T) + np.sum(np.diag(x[1], 1) ** 2) + np.sum(np.diag(x) ** 3)
+
+
+def triangles(x):
+    return np.sum(np.tril(x) ** 2) + np.sum(np.triu(x, 1) * x) + np.sum(np.tril(x, -1) * np.triu(x))
+
+
+def at_least(x):
+    return np.sum(np.atleast_2d(x) ** 2) + np.sum(np.atleast_1d(x[0]) * x[1]) + np.sum(np.atleast_3d(x) * x)
+
+
+def moments(x):
+    return (np.var(x) + np.sum(np.var(x, axis=0) ** 2) + np.sum(np.std(x, axis=1)) + np.std(x)
+            + np.var(x[0], axis=0))
+
+
+def row_norms(x):
+    return np.sum(np.linalg.norm(x, axis=1) ** 3) + np.sum(np.linalg.norm(x, axis=0)) + np.linalg.norm(x)
+
+
+def softplus_pairs(x):
+    return np.sum(np.logaddexp(0.0, x) + np.logaddexp(x, 2.0 * x))
+
+
+def ufunc_spellings(x):
+    return np.sum(np.multiply(np.add(x, 1.0), np.subtract(x, 2.0)) + np.square(x)
+                  + np.power(x * x + 1.0, 1.5) + np.negative(x) + np.divide(x, 2.0))
+
+
+def cube_root(x):
+    return np.sum(np.cbrt(x * x + 1.0) * x)
+
+
+def kinks(x):
+    return np.sum(np.sign(x) * x + np.floor(x) * x + np.ceil(x) * x + np.round(x) * x)
+
+
+def logs_of_arrays(x):
+    return np.sum(np.log1p(x * x) + np.expm1(x))
+
+
+def special(a):
+    return math.erf(a) + math.erfc(0.5 * a) + math.lgamma(a * a + 0.5) + math.gamma(a + 2.0)
+
+
+def copies(x):
+    return np.sum(x.copy() ** 2 + np.copy(x) + np.array(x) * x + x.astype(float) ** 3)
+
+
+def polynomial(p):
+    return np.sum((np.polyval(p, np.linspace(-1.0, 1.0, 7)) - 1.0) ** 2) + np.polyval(p, 0.3)
+
+
+def polynomial_at(x):
+    return np.sum(np.polyval(np.array([1.0, -2.0, 0.5]), x) ** 2)
+
+
+def interpolated(fp):
+    return np.sum(np.interp(np.array([0.05, 0.3, 0.5, 0.99, 1.5, -0.2]), KNOTS, fp) ** 2) \
+        + np.interp(0.37, KNOTS, fp) ** 2
+
+
+def interpolated_at(xq):
+    return np.sum(np.interp(xq, KNOTS, np.array([0.0, 1.0, 0.5, 2.0, 1.0])) ** 2)
+
+
+def interpolated_knots(xp):
+    return np.sum(np.interp(np.array([0.05, 0.3, 0.7, 1.9, 3.0]), xp, np.array([0.0, 1.0, 0.5, 2.0, 1.0])) ** 2)
+
+
+def quadrature(y):
+    return np.trapezoid(y * y, np.linspace(0.0, 1.0, 5)) + np.trapezoid(y)
+
+
+def quadrature_abscissae(x):
+    return np.trapezoid(np.sin(x), x)
+
+
+def spaced(a, b):
+    return np.sum(np.sin(np.linspace(a, b, 6)))
+
+
+def normal_distribution(x):
+    return np.sum(norm.cdf(x) * x + norm.pdf(2.0 * x) + norm.logpdf(x))
+
+
+def normal_of_number(a):
+    return norm.cdf(a) * a + norm.pdf(a) - norm.logpdf(0.5 * a)
+
+
+def special_of_arrays(x):
+    return np.sum(scipy.special.erf(x) + scipy.special.erfc(x * x) + scipy.special.gammaln(x * x + 0.5)
+                  + scipy.special.gamma(x + 2.0))
+
+
+def integer_results(x):
+    # argsort, argmax and astype(int) are piecewise constant: no derivative flows through them
+    return (np.sum(x[np.argsort(x)] * np.arange(5.0)) + x[np.argmax(x)] * x[np.argmin(x)]
+            + np.sum(x * np.floor(x).astype(np.int64)) + np.sum(x * x.astype(int)))
+
+
+rng = make_rng("test_numpy_functions")
+V, M, S = rng.normal(size=5), rng.normal(size=(3, 4)), rng.normal(size=(4, 4))
+POSITIVE_V = np.sort(rng.uniform(0.3, 2.0, size=5))
+
+# (function, arguments, whether autograd has every function it calls)
+CASES = [
+    (diff_last, (V,), True), (diff_last, (M,), True), (diff_rows, (M,), True), (running_sums, (M,), True),
+    (running_product, (POSITIVE_V,), False), (rolled, (M,), True), (flipped, (V,), False), (ranked, (V,), True),
+    # autograd's np.trace and np.diag assume square matrices
+    (traced, (M,), False), (traced, (S,), True), (diagonals, (M,), False), (diagonals, (S,), True), (triangles, (M,), True), (at_least, (V,), True),
+    (moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True), (cube_root, (V,), False),
+    (kinks, (V,), True), (logs_of_arrays, (POSITIVE_V,), True), (special, (0.7,), False), (copies, (M,), False),
+    (polynomial, (V,), False), (polynomial_at, (V,), False), (interpolated, (V,), False),
+    (interpolated_at, (rng.uniform(-0.2, 1.6, size=6),), False),
+    (interpolated_knots, (np.array([0.0, 0.5, 1.1, 2.0, 2.4]),), False), (quadrature, (V,), False),
+    (quadrature_abscissae, (POSITIVE_V,), False), (spaced, (0.3, 1.7), False), (normal_distribution, (V,), False),
+    (normal_of_number, (0.4,), False), (special_of_arrays, (POSITIVE_V,), False), (integer_results, (V,), False),
+]
+IDS = [f"{f.__name__}-{np.shape(args[0])}" for f, args, _ in CASES]
+
+
+def _all_wrt(args):
+    return tuple(range(len(args)))
+
+
+@pytest.mark.parametrize("f, args, by_autograd", CASES, ids=IDS)
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_gradient_matches_finite_differences(f, args, by_autograd, mode):
+    wrt = _all_wrt(args)
+    got = adjoint.grad(f, wrt=wrt, target="python", mode=mode)(*args)
+    got = got if isinstance(got, tuple) else (got,)
+    for k, g in zip(wrt, got):
+        want = finite_difference(f, args, k)
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6 * max(1.0, float(np.max(np.abs(want)))))
+
+
+AUTOGRAD_CASES = [pytest.param(f, args, id=i) for (f, args, ok), i in zip(CASES, IDS) if ok]
+
+
+@pytest.mark.parametrize("f, args", AUTOGRAD_CASES)
+def test_gradient_matches_autograd(f, args):
+    got = adjoint.grad(f, target="python")(*args)
+    np.testing.assert_allclose(got, autograd_gradient(f, args, 0), rtol=1e-9, atol=1e-10)
+
+
+# numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
+CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
+             if f in (diff_rows, rolled, moments, row_norms, polynomial, interpolated, normal_distribution,
+                      special_of_arrays, at_least, integer_results)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("f, args", CPU_CASES)
+def test_cpu_target(f, args):
+    got = adjoint.grad(f, target="cpu")(*args)
+    np.testing.assert_allclose(got, finite_difference(f, args, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_integer_results_carry_no_derivative():
+    """d/dx of x * int(x) is int(x) (the cast is piecewise constant), not 2x."""
+    x = np.array([1.3, 2.7, -0.4])
+
+    def f(x):
+        return np.sum(x * x.astype(np.int64))
+    np.testing.assert_allclose(adjoint.grad(f, target="python")(x), [1.0, 2.0, 0.0])
+
+
+# errors -----------------------------------------------------------------------------------------
+
+def uses_pinv(x):
+    return np.sum(np.linalg.pinv(x))
+
+
+def uses_ediff1d(a):
+    return np.sum(np.ediff1d(a) ** 3)
+
+
+def diff_with_n(x):
+    return np.sum(np.diff(x, 1) ** 2)
+
+
+def norm_with_ord(x):
+    return np.linalg.norm(x, 1)
+
+
+def test_missing_array_function_hint_names_its_module_and_a_vjp_rule():
+    with pytest.raises(adjoint.AdjointError) as caught:
+        adjoint.grad(uses_pinv, target="python")(np.eye(3))
+    text = str(caught.value)
+    assert "no derivative rule for `np.linalg.pinv`" in text
+    assert "@adjoint.vjp_rule(np.linalg.pinv)" in text and "def pinv_vjp(a, g)" in text
+    assert "test_numpy_functions.py" in text and "^" in text
+
+
+def test_the_hinted_vjp_rule_works():
+    """The hint's shape, filled in: np.ediff1d's reverse is minus the difference of the padded g."""
+    a = np.array([0.5, -1.0, 2.0, 0.3])
+    with pytest.raises(adjoint.AdjointError) as caught:
+        adjoint.grad(uses_ediff1d, target="python")(a)
+    assert "@adjoint.vjp_rule(np.ediff1d)" in str(caught.value)
+    assert "def ediff1d_vjp(ary, g): return <ary's sensitivity>" in str(caught.value)
+
+    def ediff1d_vjp(ary, g):
+        return np.concatenate((np.zeros(1), g)) - np.concatenate((g, np.zeros(1)))
+    adjoint.vjp_rule(np.ediff1d)(ediff1d_vjp)
+    try:
+        got = adjoint.grad(uses_ediff1d, target="python")(a)
+        np.testing.assert_allclose(got, finite_difference(uses_ediff1d, (a,), 0), rtol=1e-6)
+    finally:
+        rules.ARRAY_RULES.pop(np.ediff1d)
+
+
+@pytest.mark.parametrize("f, message", [
+    (diff_with_n, "`np.diff` with a second positional argument: numpy reads it as `n`"),
+    (norm_with_ord, "`np.linalg.norm` with a second positional argument: numpy reads it as `ord`"),
+])
+def test_positional_option_is_not_taken_for_an_axis(f, message):
+    with pytest.raises(adjoint.AdjointError) as caught:
+        adjoint.grad(f, target="python")(M)
+    text = str(caught.value)
+    assert message in text and "axis=" in text and "test_numpy_functions.py" in text
+
+
+# the primal and device code ---------------------------------------------------------------------
+
+def special_of_numbers(a, b):
+    return math.erf(a * b) + math.lgamma(a + 1.0) + norm.cdf(b) * math.erfc(a) + scipy.special.gammaln(b + 2.0)
+
+
+@pytest.mark.slow
+def test_primal_calling_scipy_compiles_on_cpu():
+    """numba cannot call scipy: the compiled primal spells norm.cdf with math.erfc too."""
+    g = adjoint.grad(normal_of_number, target="cpu")
+    assert g.primal(0.4) == pytest.approx(normal_of_number(0.4), rel=1e-12)
+
+
+@pytest.mark.slow
+@needs_cuda
+def test_special_functions_on_the_cuda_target():
+    """Per thread, math.erf, math.lgamma and scipy's norm.cdf and gammaln (as math's twins)."""
+    points = np.array([0.3, 1.1, -0.4])
+    got = adjoint.grad(special_of_numbers, wrt=(0, 1), target="cuda").batch(points, 0.7)
+    for k in (0, 1):
+        want = [finite_difference(special_of_numbers, (a, 0.7), k) for a in points]
+        np.testing.assert_allclose(got[k], want, rtol=1e-6)
