@@ -62,17 +62,6 @@ def unsupported_attribute(x):
     return x.T.foo
 
 
-def nested_tuple_target(x):
-    a, (b, c) = x[0], (x[1], x[2])
-    return a * b * c
-
-
-def elements_target(x):
-    y = np.zeros(3)
-    y[0], y[1] = x[0], x[1]
-    return np.sum(y)
-
-
 def starred_target(x):
     a, *rest = x[0], x[1], x[2]
     return a
@@ -180,22 +169,6 @@ def keyword_unpacking(x):
     return np.sum(x, **options)
 
 
-def empty_list(x):
-    stack = []
-    stack.append(x[0])
-    return x[0]
-
-
-def list_of_values(x):
-    b = [1.0, x[0] * x[1], 2.0]
-    return np.sum(b)
-
-
-def list_of_rows(x):
-    A = np.array([[1.0, x[0]], [0.0, 1.0]])
-    return np.sum(A * A)
-
-
 def dropped_call(x):
     out = np.zeros(3)
     out.fill(x[0])
@@ -298,7 +271,6 @@ def test_rejection_names_the_construct_in_words_with_a_hint(name, rejected):
     ("dict_literal", "dict literal"), ("fstring", "f-string"), ("set_comprehension", "set comprehension"),
     ("walrus", "assignment expression"), ("nested_class", "class definition"),
     ("attribute_store", "attribute (x.a = ...)"),
-    ("nested_tuple_target", "nested tuple of names"), ("elements_target", "tuple of array elements"),
     ("string_index", "string index 'a'"), ("dict_call", "dictionaries are not differentiable values"),
     ("dropped_call", "the result of `out.fill(x[0])` is dropped"),
     ("mask_or", "the operator `|`"), ("is_none", "the operator `is`"), ("bit_shift", "the operator `<<`"),
@@ -313,23 +285,6 @@ def test_message_says_what_the_user_wrote(name, phrase, rejected):
 # with central differences
 REWRITES = '''
 import numpy as np
-
-
-def list_of_values(x):                 # hint: build an array: np.array([...])
-    b = np.array([1.0, x[0] * x[1], 2.0])
-    return np.sum(b)
-
-
-def list_of_rows(x):                   # hint: make each row an array and stack them
-    A = np.stack((np.array([1.0, x[0]]), np.array([0.0, 1.0])))
-    return np.sum(A * A)
-
-
-def empty_list(x):                     # hint: preallocate an array and write into it
-    out = np.zeros(3)
-    for i in range(3):
-        out[i] = x[i] * x[i]
-    return np.sum(out)
 
 
 def dropped_call(x):                   # hint: out[:] = v
@@ -398,7 +353,7 @@ def test_the_rewrite_a_hint_names_differentiates(name, rewrites):
 def test_a_tuple_result_hint_names_an_array_that_jacobian_differentiates(rejected, tmp_path):
     with pytest.raises(adjoint.AdjointError) as caught:
         adjoint.grad(rejected.tuple_result, target="python")(argument(rejected.tuple_result))
-    assert "np.array([a, b])" in caught.value.hint and "jacobian" in caught.value.hint
+    assert "np.array([" in caught.value.hint and "jacobian" in caught.value.hint
     source = "import numpy as np\n\n\ndef f(x):\n    return np.array([x[0] * x[1], x[1]])\n"
     rewritten = import_source(tmp_path, "tuple_as_array", source).f
     np.testing.assert_allclose(adjoint.jacobian(rewritten, target="python")(np.array([2.0, 3.0])),
