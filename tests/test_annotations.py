@@ -241,7 +241,7 @@ def test_a_type_error_in_an_inlined_helper_shows_the_helpers_line(callers):
     with pytest.raises(adjoint.AdjointError) as raised:
         adjoint.grad(module.through_matmul)(np.ones((2, 2, 2)), np.ones(2))
     message = str(raised.value)
-    assert f"{helpers_file}:7:4: matrix product of ranks 3 and 1" in message
+    assert f"{helpers_file}:7:5: matrix product of ranks 3 and 1" in message
     assert "t = X @ v" in message                          # the caret's line: the helper's
 
 
@@ -250,5 +250,5 @@ def test_a_device_error_in_an_inlined_helper_shows_the_helpers_line(callers):
     with pytest.raises(adjoint.AdjointError) as raised:
         adjoint.pipeline.differentiate(module.through_product, device=True)
     message = str(raised.value)
-    assert f"{helpers_file}:12:4: whole-array arithmetic is not available on the cuda target" in message
+    assert f"{helpers_file}:12:5: whole-array arithmetic is not available on the cuda target" in message
     assert "t = v * v" in message

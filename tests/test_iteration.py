@@ -162,7 +162,36 @@ def early_exit(x):
     return total
 
 
+def l2_over_parameters(W, b):
+    # the regularizer of ML code, over parameters of different ranks
+    reg = 0.0
+    for p in (W, b):
+        reg += np.sum(p ** 2)
+    return reg + math.tanh(np.sum(np.dot(W, b)))
+
+
+def literal_list_of_scalars(a, b):
+    total = 0.0
+    for v in [a, 2.0 * b, a * b]:
+        total += math.sin(v) * v
+    return total + sum(v * v for v in (a, b))
+
+
+def mlp_literal_layers(W1, b1, W2, b2, X):
+    # layers of different shapes in a literal list: each copy of the body its own W, b
+    h = X
+    for W, b in [(W1, b1), (W2, b2)]:
+        h = np.tanh(np.dot(h, W) + b)
+    return np.sum(h ** 2)
+
+
+MLP = (RNG.normal(size=(3, 4)), RNG.normal(size=4), RNG.normal(size=(4, 2)), RNG.normal(size=2),
+       RNG.normal(size=(5, 3)))
+
 LOOPS = [
+    (mlp_literal_layers, MLP, 1), (mlp_literal_layers, MLP, 2),
+    (l2_over_parameters, (M34, W4), 0), (l2_over_parameters, (M34, W4), 1),
+    (literal_list_of_scalars, (0.3, -0.7), 0), (literal_list_of_scalars, (0.3, -0.7), 1),
     (squares, (X5,), 0), (row_norms, (M34, W4), 0), (row_norms, (M34, W4), 1), (nested_rows, (M34,), 0),
     (weighted, (X5,), 0), (weighted_from_one, (X5,), 0), (dot_zip, (X5, W4), 0), (dot_zip, (X5, W4), 1),
     (zip_three, (X5, W5, X5 * 0.5), 1), (enumerate_zip, (X5, W5), 0), (rosen_pairs, (X5,), 0),
@@ -377,9 +406,11 @@ def conditional_comprehension(x, c):
     return sum(v for v in x) if c > 0.0 else 0.0
 
 
-def loop_over_literal(a, b):
+def break_in_literal_loop(a, b):
     total = 0.0
     for v in (a, b):
+        if v > 1.0:
+            break
         total += v * v
     return total
 
@@ -430,7 +461,7 @@ REJECTED = [
     (std_of_list, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),
     (filtered_array, "np.array of a comprehension with several `for`s or an `if`", "y = np.zeros(n)"),
     (conditional_comprehension, "inside `and`, `or` or `a if c else b`", "on the line before"),
-    (loop_over_literal, "a for loop over a literal list, tuple or comprehension", "range(n)"),
+    (break_in_literal_loop, "`break` in a loop over a literal tuple or list", "v = np.array([a, b])"),
     (loop_over_pairs_one_name, "the loop yields 2 values at a time", "for a, b in"),
     (f_string_print, "an f-string in print(...) is not supported", 'print("loss", loss)'),
     (print_with_keyword, "`print(..., end=...)` is not supported", "print(a, b)"),

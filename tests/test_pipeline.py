@@ -59,7 +59,7 @@ def test_an_exception_inside_a_stage_names_the_stage_and_the_function(monkeypatc
         pipeline.differentiate(f4)
     error = info.value
     assert error.stage == stage and isinstance(error.__cause__, KeyError)
-    assert str(error).startswith(f"{__file__}:{f4.__code__.co_firstlineno}:0: [{stage}] "
+    assert str(error).startswith(f"{__file__}:{f4.__code__.co_firstlineno}:1: [{stage}] "
                                  "internal error: KeyError: 't_17'")
     assert "bug in adjoint" in error.hint
 
@@ -70,7 +70,7 @@ def test_a_users_mistake_stays_a_users_error():
         return g[0]
     with pytest.raises(adjoint.AdjointError) as info:
         pipeline.differentiate(uses_dict)
-    assert info.value.stage is None and "dictionary" in info.value.message
+    assert info.value.stage is None and "dict literal" in info.value.message
 
 
 def test_a_lambda_inside_another_statement_is_a_users_error():

@@ -9,6 +9,7 @@ import math
 import time
 
 import gast
+import numpy as np
 import pytest
 
 from adjoint.analysis import shapes
@@ -106,7 +107,8 @@ def test_elementwise_partials_of_expression_operands_are_vectorized_after_substi
 
 
 def array_rules():
-    return [r for variants in rules.ARRAY_RULES.values() for r in variants]
+    # np.einsum's rules are made per call from its subscripts (primitives/linalg.py, test_linalg)
+    return [r for variants in rules.ARRAY_RULES.values() for r in variants if r.primitive is not np.einsum]
 
 
 @pytest.mark.parametrize("rule", array_rules(), ids=lambda r: r.vjp.__qualname__)
@@ -122,7 +124,8 @@ def test_array_rule_templates_build_the_substituted_trees(rule):
             assert_same_tree(built, substituted(e, mapping), [e, *args, g])
 
 
-@pytest.mark.parametrize("rule", [r for variants in rules.TANGENT_RULES.values() for r in variants],
+@pytest.mark.parametrize("rule", [r for variants in rules.TANGENT_RULES.values() for r in variants
+                                  if r.primitive is not np.einsum],
                          ids=lambda r: r.jvp.__qualname__)
 def test_tangent_rule_templates_build_the_substituted_trees(rule):
     args = operands_for(rule.params)

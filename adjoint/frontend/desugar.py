@@ -21,6 +21,8 @@ hand-written one. What it rewrites:
   zip(x, w, ...)` (nested: `enumerate(zip(...))`), `reversed(x)`, `reversed(range(...))`:
   a range loop whose body first binds the targets to element reads. An iterable other than a
   name (or a name the body rebinds) is bound once before the loop, as Python evaluates it once.
+  `for p in (W1, b1, W2)` over a literal tuple or list: the body once per element (they may
+  be arrays of different shapes).
 - `sum(<generator>)`, `np.sum([...])`, `math.fsum`, `np.prod`, `max`, `min`, `np.mean([...])`:
   a loop accumulating into a scalar (a max from -inf); `np.array([e for ...])`: a loop filling a new float array. Comprehension variables
   are renamed where the function uses the name elsewhere (they are local to the comprehension).
@@ -164,6 +166,8 @@ class _Desugarer:
             callee = range
         if callee is range:
             return [self.in_loop(stmt, target.id if isinstance(target, gast.Name) else None)]
+        if isinstance(iterable, (gast.Tuple, gast.List)):
+            return self.unrolled(stmt)
         pre = []
         rebound = {n.id for s in stmt.body for n in trees.walk(s)
                    if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
@@ -176,6 +180,35 @@ class _Desugarer:
         binds = self.bind(target, _instantiate(plan.item, index), stmt)
         loop = nodes.for_(index, _call("range", range, [self.count(plan, iterable)]), binds + stmt.body, stmt)
         return pre + [self.in_loop(loop, index)]
+
+    def unrolled(self, stmt):
+        """`for p in (W1, W2):` over a literal tuple or list: the body once per element, after
+        `p = W1` (the elements may be arrays of different shapes, which one loop cannot hold)."""
+        elements = stmt.iter.elts
+        if any(isinstance(e, gast.Starred) for e in elements):
+            self.fail(stmt.iter, "a for loop over a literal with a starred element is not supported",
+                      "list the elements: for v in (a, b, c)")
+        exits = [n for s in stmt.body for n in _outside_loops(s) if isinstance(n, (gast.Break, gast.Continue))]
+        if exits:
+            self.fail(exits[0], f"`{'break' if isinstance(exits[0], gast.Break) else 'continue'}` in a loop over "
+                                "a literal tuple or list is not supported",
+                      "loop over indices: put the values in an array, v = np.array([a, b]), and "
+                      "`for i in range(len(v)):`")
+        # each copy binds its own version of the target (W, W_2): the elements' shapes differ,
+        # and one name taking several shapes is what the later stages handle least well
+        inside = {id(n) for n in trees.walk(stmt)}
+        elsewhere = {n.id for n in trees.walk(self.tree) if isinstance(n, gast.Name) and id(n) not in inside}
+        own = sorted({n.id for n in trees.walk(stmt.target) if isinstance(n, gast.Name)} - elsewhere)
+        out = []
+        for k, element in enumerate(elements):
+            copy = [nodes.assign_to(nodes.store(stmt.target), element, stmt)] + nodes.clone(stmt.body)
+            if k:
+                versions = {name: self.fresh(f"{name}_{k + 1}") for name in own}
+                for node in (n for s in copy for n in trees.walk(s)):
+                    if isinstance(node, gast.Name) and node.id in versions:
+                        node.id = versions[node.id]
+            out.extend(self.block(copy))
+        return out
 
     def count(self, plan, origin):
         if len(plan.lengths) == 1:
@@ -233,7 +266,8 @@ class _Desugarer:
             return _Plan([n], lambda i: inner.item(_located(nodes.binop(
                 nodes.binop(nodes.clone(n), "-", nodes.const(1)), "-", _ref(i)), iterable)))
         if isinstance(iterable, COMPREHENSIONS) or isinstance(iterable, (gast.List, gast.Tuple, gast.Set, gast.Dict)):
-            self.fail(iterable, "a for loop over a literal list, tuple or comprehension is not supported",
+            self.fail(iterable, "a loop over a literal list, tuple or comprehension is supported only as the "
+                                "whole iterable of a for loop",
                       "loop over indices: `for i in range(n):` and compute each value from i")
         if isinstance(iterable, gast.Call) and callee in (dict, list, tuple, set, map, filter):
             self.fail(iterable, f"a for loop over {callee.__name__}(...) is not supported",
@@ -431,6 +465,17 @@ class _Desugarer:
             if isinstance(node, gast.Name) and node.id in renamed:
                 node.id = renamed[node.id]
         return comp
+
+
+def _outside_loops(stmt):
+    """The nodes of `stmt` outside any loop nested in it (a break there ends that loop)."""
+    yield stmt
+    if isinstance(stmt, (gast.For, gast.While)):
+        return
+    for field in ("body", "orelse"):
+        for inner in getattr(stmt, field, None) or []:
+            if isinstance(inner, gast.stmt):
+                yield from _outside_loops(inner)
 
 
 def _INDEX(i):

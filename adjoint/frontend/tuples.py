@@ -50,7 +50,8 @@ class Aggregate:
 
 
 # calls whose argument at this position is a shape or a list of axes, never data
-SHAPE_ARGUMENTS = {(np.reshape, 1), (np.broadcast_to, 1), (np.transpose, 1), (np.tile, 1)}
+SHAPE_ARGUMENTS = {(np.reshape, 1), (np.broadcast_to, 1), (np.transpose, 1), (np.tile, 1)} \
+    | {(f, 1) for f in (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std)}  # np.sum(x, (0, 1))
 
 
 class Aggregates:
@@ -415,8 +416,9 @@ class Aggregates:
         if len(self.inlining) == 1:
             raise AdjointError(f"the function returns {value.describe()}; a gradient needs one number",
                                location=self.where(stmt),
-                               hint="return the value to differentiate; for several outputs return "
-                                    "np.array([...]) and use adjoint.jacobian")
+                               hint="return the value to differentiate, or unpack the pair in the caller; "
+                                    "for several outputs return an array, np.array([a, b]), which "
+                                    "adjoint.jacobian differentiates")
         return nodes.return_(_literal(value), stmt)
 
 
