@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.special import gammaln
 from scipy.stats import norm
 
 
@@ -2309,6 +2310,79 @@ def softmax_loss_comprehension(W, X, y, reg):
     S = S - np.max(S, axis=1).reshape(-1, 1)
     losses = np.array([math.log(np.sum(np.exp(S[i]))) - S[i, y[i]] for i in range(X.shape[0])])
     return np.mean(losses) + reg * np.sum(W * W)
+
+
+# =============================================================================================
+# Statistics and imaging with scipy's special functions: statsmodels' Probit.loglike and
+# NegativeBinomial (NB2) log-likelihood (statsmodels/discrete/discrete_model.py), and the
+# smoothed total-variation energy of Rudin, Osher and Fatemi (as scikit-image's
+# denoise_tv_chambolle minimizes it, with forward differences).
+# =============================================================================================
+
+FLOAT_EPS = np.finfo(float).eps
+
+
+def _probit_args(rng, n=8, d=3):
+    X = rng.normal(size=(n, d))
+    return rng.normal(scale=0.5, size=d), X, (rng.uniform(size=n) < 0.5) * 1.0
+
+
+@program(_probit_args, wrt=(0,), style="vectorized", model="probit")
+def probit_nll_vec(params, exog, endog):
+    q = 2 * endog - 1
+    return -np.sum(np.log(np.clip(norm.cdf(q * np.dot(exog, params)), FLOAT_EPS, 1)))
+
+
+@program(_probit_args, wrt=(0,), style="loop", model="probit")
+def probit_nll_loop(params, exog, endog):
+    total = 0.0
+    for i in range(exog.shape[0]):
+        z = 0.0
+        for j in range(exog.shape[1]):
+            z += exog[i, j] * params[j]
+        q = 2.0 * endog[i] - 1.0
+        total -= math.log(max(0.5 * math.erfc(-q * z / math.sqrt(2.0)), FLOAT_EPS))
+    return total
+
+
+def _negbin_args(rng, n=7, d=2):
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    return np.array([0.4, 0.3]), 0.6, X, rng.poisson(2.0, size=n).astype(float)
+
+
+@program(_negbin_args, wrt=(0, 1), style="vectorized", model="negative_binomial")
+def negbin_nll_vec(params, alpha, exog, endog):
+    mu = np.exp(np.dot(exog, params))
+    size = 1 / alpha
+    prob = size / (size + mu)
+    ll = (gammaln(size + endog) - gammaln(endog + 1) - gammaln(size)
+          + size * np.log(prob) + endog * np.log1p(-prob))
+    return -np.sum(ll)
+
+
+@program(_negbin_args, wrt=(0, 1), style="loop", model="negative_binomial")
+def negbin_nll_loop(params, alpha, exog, endog):
+    size = 1.0 / alpha
+    total = 0.0
+    for i in range(len(endog)):
+        mu = math.exp(exog[i, 0] * params[0] + exog[i, 1] * params[1])
+        prob = size / (size + mu)
+        total -= (math.lgamma(size + endog[i]) - math.lgamma(endog[i] + 1.0) - math.lgamma(size)
+                  + size * math.log(prob) + endog[i] * math.log1p(-prob))
+    return total
+
+
+def _tv_args(rng):
+    clean = np.outer(np.linspace(0.0, 1.0, 5), np.ones(6))
+    noisy = clean + 0.1 * rng.normal(size=clean.shape)
+    return noisy + 0.05 * rng.normal(size=clean.shape), noisy, 0.2
+
+
+@program(_tv_args, wrt=(0, 2), style="vectorized", model="total_variation")
+def tv_energy_vec(u, f, weight, eps=1e-4):
+    gx = np.diff(u, axis=1)[:-1, :]
+    gy = np.diff(u, axis=0)[:, :-1]
+    return 0.5 * np.sum((u - f) ** 2) + weight * np.sum(np.sqrt(gx ** 2 + gy ** 2 + eps))
 
 
 # =============================================================================================

@@ -62,10 +62,6 @@ def unsupported_attribute(x):
     return x.T.foo
 
 
-
-
-
-
 def starred_target(x):
     a, *rest = x[0], x[1], x[2]
     return a
@@ -171,12 +167,6 @@ def keyword_axis_of_dot(x):
 def keyword_unpacking(x):
     options = 0
     return np.sum(x, **options)
-
-
-
-
-
-
 
 
 def dropped_call(x):
@@ -297,23 +287,6 @@ REWRITES = '''
 import numpy as np
 
 
-def list_of_values(x):                 # hint: build an array: np.array([...])
-    b = np.array([1.0, x[0] * x[1], 2.0])
-    return np.sum(b)
-
-
-def list_of_rows(x):                   # hint: make each row an array and stack them
-    A = np.stack((np.array([1.0, x[0]]), np.array([0.0, 1.0])))
-    return np.sum(A * A)
-
-
-def empty_list(x):                     # hint: preallocate an array and write into it
-    out = np.zeros(3)
-    for i in range(3):
-        out[i] = x[i] * x[i]
-    return np.sum(out)
-
-
 def dropped_call(x):                   # hint: out[:] = v
     out = np.zeros(3)
     out[:] = x[0]
@@ -380,7 +353,7 @@ def test_the_rewrite_a_hint_names_differentiates(name, rewrites):
 def test_a_tuple_result_hint_names_an_array_that_jacobian_differentiates(rejected, tmp_path):
     with pytest.raises(adjoint.AdjointError) as caught:
         adjoint.grad(rejected.tuple_result, target="python")(argument(rejected.tuple_result))
-    assert "np.array([a, b])" in caught.value.hint and "jacobian" in caught.value.hint
+    assert "np.array([" in caught.value.hint and "jacobian" in caught.value.hint
     source = "import numpy as np\n\n\ndef f(x):\n    return np.array([x[0] * x[1], x[1]])\n"
     rewritten = import_source(tmp_path, "tuple_as_array", source).f
     np.testing.assert_allclose(adjoint.jacobian(rewritten, target="python")(np.array([2.0, 3.0])),

@@ -220,6 +220,23 @@ def test_emitted_einsum_gradient_reads_as_einsums():
     assert "np.einsum('bik,bjk->bij', ...) as loops" in text
 
 
+def hessian_program(A):
+    sign, logdet = np.linalg.slogdet(A)
+    L = np.linalg.cholesky(A @ A.T + np.eye(2))
+    x = np.linalg.solve(A, np.einsum('ij,j->i', L, A[0]))
+    return logdet + np.sum(L ** 2) + np.einsum('i,i->', x, x)
+
+
+def test_hessian_through_linear_algebra():
+    """Forward over reverse: the emitted gradient (its einsum helpers, slogdet's pair) is
+    differentiated again (the helpers' names are no runtime helper's, which once looped)."""
+    A = np.array([[2.0, 0.3], [-0.4, 1.5]])
+    H = adjoint.hessian(hessian_program, target="python")(A)
+    grad = compiled(hessian_program, 0, "python")
+    want = np.array([finite_difference(lambda y, k=k: grad(y).ravel()[k], (A,), 0).ravel() for k in range(4)])
+    np.testing.assert_allclose(np.reshape(H, (4, 4)), want, rtol=1e-5, atol=1e-6)
+
+
 # numba ----------------------------------------------------------------------------------------
 
 def everything(A, b, P, axis, B):

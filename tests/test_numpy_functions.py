@@ -203,6 +203,21 @@ def test_gradient_matches_autograd(f, args):
     np.testing.assert_allclose(got, autograd_gradient(f, args, 0), rtol=1e-9, atol=1e-10)
 
 
+# the emitted gradient is differentiated again (its runtime helpers inlined): forward over reverse
+HVP_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
+             if f in (diff_rows, rolled, traced, diagonals, interpolated, polynomial, quadrature_abscissae,
+                      normal_distribution, special_of_arrays, flipped)]
+
+
+@pytest.mark.parametrize("f, args", HVP_CASES)
+def test_hessian_vector_product(f, args):
+    (x,) = args
+    v = make_rng("hvp", f.__name__).standard_normal(np.shape(x))
+    gradient = adjoint.grad(f, target="python")
+    want = finite_difference(lambda y: float(np.sum(gradient(y) * v)), [x], 0)
+    np.testing.assert_allclose(adjoint.hvp(f, target="python")(x, v), want, rtol=1e-5, atol=1e-6)
+
+
 # numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
 CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, moments, row_norms, polynomial, interpolated, normal_distribution,
@@ -303,3 +318,15 @@ def test_special_functions_on_the_cuda_target():
     for k in (0, 1):
         want = [finite_difference(special_of_numbers, (a, 0.7), k) for a in points]
         np.testing.assert_allclose(got[k], want, rtol=1e-6)
+
+
+def tril_of_vector(v):
+    return np.sum(np.tril(v) ** 2)
+
+
+def test_forms_without_a_rule_are_refused_not_misread():
+    """np.tril of a vector makes a matrix, np.sort of a matrix sorts each row: no rule covers
+    them, and the error says so (no gradient of the wrong shape)."""
+    for f, x in ((tril_of_vector, V), (ranked, M)):
+        with pytest.raises(adjoint.AdjointError, match="no derivative rule"):
+            adjoint.grad(f, target="python")(x)

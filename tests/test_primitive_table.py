@@ -205,7 +205,7 @@ ROWS = {
     "np.outer": Call(A((3,)), V),
     "np.transpose": Call(M),
     "np.reshape": Call(M, "(4, 3)"),
-    "np.full": Call("(3, 4)", A()),                 # (numba fills with a number only)
+    "np.full": [Call("(3, 4)", A()), Call("(3, 4)", A(), "np.float64")],   # (numba fills with a number only)
     "np.full_like": Call(M, A()),
     "np.ravel": Call(M),
     "np.copy": Call(M),
@@ -222,7 +222,8 @@ ROWS = {
     "np.flip": Call(M),
     "np.sort": Call(V),
     "np.trace": Call(M),
-    "np.diag": [Call(V), Call(V, 1), Call(M)],
+    "np.diag": [Call(V), Call(V, 1), Call(M), Call(M, 1), Call(W, -1)],
+    "np.swapaxes": [Call(M, 0, 1), Call(A((2, 3, 4)), 2, 0)],
     "np.tril": [Call(M), Call(M, -1)],
     "np.triu": [Call(M), Call(M, 1)],
     "np.atleast_1d": [Call(X), Call(V)],
@@ -537,7 +538,8 @@ def test_array_rules_against_differences(record, row):
     contributions = _as_tuple(vjp.vjp(**kwargs), len(vjp.params))
     directions = {k: rng.standard_normal(np.shape(values[k])) for k in positions}
     tkwargs = dict(zip(tangent.params, values))
-    tkwargs.update({"d" + p: directions.get(k, np.zeros(np.shape(values[k]))) for k, p in enumerate(tangent.params)})
+    tkwargs.update({"d" + p: directions.get(k, np.zeros(values[k].shape) if isinstance(values[k], np.ndarray) else 0.0)
+                    for k, p in enumerate(tangent.params)})
     if tangent.uses_out:
         tkwargs["out"] = out
     terms = _as_tuple(tangent.jvp(**tkwargs), len(tangent.params))

@@ -310,6 +310,16 @@ def test_cpu_target(name):
         np.testing.assert_allclose(g, finite_difference(fn, args, index), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["pendulum_rk4", "stack_in_straight_code", "matrix_literal", "dynamic_index",
+                                  "ordered_gap_high_first", "helper_writes_a_named_list", "kept_squares",
+                                  "discounted_returns", "closure_model"])
+def test_forward_mode_matches_finite_differences(name):
+    fn, args, wrt, _ = CASES[name]
+    got = _as_tuple(adjoint.grad(fn, wrt=wrt, target="python", mode="forward")(*args))
+    for index, g in zip(wrt, got):
+        np.testing.assert_allclose(g, finite_difference(fn, args, index), rtol=1e-5, atol=1e-6)
+
+
 def test_emitted_code_has_no_tuples_of_the_helper():
     source = adjoint.source(pendulum_rk4, wrt=(0, 1))
     assert "pendulum_rhs_result" not in source          # the elements go straight to k1t, k1w

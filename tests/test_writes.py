@@ -163,6 +163,55 @@ def shrinking_matrix(A):
     return np.sum(M)
 
 
+# -- loops with exits, nested loops, branches, rank 3, a mask that moves, augmented slices ------
+
+def while_slice(x):
+    y = x.copy()
+    k = 0
+    while k < 4:
+        y[1:] = y[1:] * 0.9 + y[:-1] * x[1:]
+        k += 1
+    return np.sum(y ** 2)
+def break_region(x):
+    y = x.copy()
+    for k in range(10):
+        y[::2] = np.sin(y[::2]) + x[::2]
+        if np.sum(y) > 3.0:
+            break
+    return np.sum(y ** 2)
+def nested_rows(A):
+    B = A.copy()
+    for t in range(3):
+        for i in range(1, B.shape[0]):
+            B[i] = B[i] * B[i - 1] + A[i]
+    return np.sum(B)
+def branch_write(x):
+    y = np.zeros((3, len(x)))
+    for k in range(3):
+        if k % 2 == 0:
+            y[k] = x * k
+        else:
+            y[k, 1:] = x[1:] * y[k - 1, :-1]
+    return np.sum(y ** 2)
+def cube(x):
+    T = np.ones((2, 3, len(x)))
+    for k in range(3):
+        T[:, k] = T[:, k - 1] * x
+        T[1, :, 0] += x[k]
+    return np.sum(T ** 2)
+def moving_mask(x, thresholds):
+    y = x.copy()
+    for k in range(3):
+        m = thresholds > k * 0.3
+        y[m] = y[m] * x[m] + 1.0
+    return np.sum(y)
+def aug_slice(x):
+    u = x.copy()
+    for k in range(3):
+        u[1:-1] += 0.1 * (u[2:] - 2 * u[1:-1] + u[:-2])
+        u[:, ] -= 0.01 * u
+    return np.sum(u ** 2)
+
 def _vector(rng, n=6):
     return rng.normal(size=n)
 
@@ -186,6 +235,13 @@ CASES = [
     (relu_by_mask, lambda r: (_vector(r),), (0,)),
     (shrinking, lambda r: (_vector(r), 0.3), (0, 1)),
     (shrinking_matrix, lambda r: (r.normal(size=(4, 4)) * 0.5,), (0,)),
+    (while_slice, lambda r: (_vector(r) * 0.5,), (0,)),
+    (break_region, lambda r: (_vector(r) * 0.5,), (0,)),
+    (nested_rows, lambda r: (r.normal(size=(3, 4)) * 0.5,), (0,)),
+    (branch_write, lambda r: (_vector(r) * 0.5,), (0,)),
+    (cube, lambda r: (_vector(r, 4),), (0,)),
+    (moving_mask, lambda r: (_vector(r) * 0.5, r.uniform(size=6)), (0,)),
+    (aug_slice, lambda r: (_vector(r) * 0.5,), (0,)),
 ]
 
 
@@ -366,3 +422,46 @@ def test_forward_mode_matches_finite_differences(fn, build, wrt):
     _value, tangent = adjoint.jvp(fn, wrt=k, target="python")(*args, direction)
     want = np.sum(finite_difference(fn, args, k) * direction)
     np.testing.assert_allclose(tangent, want, **fd_tolerance(fn(*args), 1e-5))
+
+
+def vector_into_element(x, A):
+    y = np.zeros(3)
+    for i in range(3):
+        y[i] = A @ x
+    return np.sum(y)
+
+
+def test_a_value_of_more_axes_than_the_part_written_is_a_located_type_error():
+    with pytest.raises(adjoint.AdjointError, match="assigning an array of rank 1 to an element of `y`") as caught:
+        adjoint.grad(vector_into_element, target="python")(np.ones(3), np.ones((3, 3)))
+    assert "y[i] = A @ x" in str(caught.value)
+
+
+def time_levels_swapped(u0, C):
+    u = np.zeros(len(u0))
+    u_n = u0.copy()
+    u_nm1 = u0.copy()
+    for n in range(4):
+        u[1:-1] = - u_nm1[1:-1] + 2 * u_n[1:-1] + C * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+        u_nm1, u_n, u = u_n, u, u_nm1
+    return np.sum(u_n ** 2)
+
+
+def time_levels_swapped_copies(u0, C):
+    u = np.zeros(len(u0))
+    u_n = u0.copy()
+    u_nm1 = u0.copy()
+    for n in range(4):
+        u[1:-1] = - u_nm1[1:-1] + 2 * u_n[1:-1] + C * (u_n[:-2] - 2 * u_n[1:-1] + u_n[2:])
+        u_nm1, u_n, u = u_n.copy(), u.copy(), u_nm1.copy()
+    return np.sum(u_n ** 2)
+
+
+def test_arrays_that_trade_names_are_rejected_with_a_rewrite_that_works():
+    args = (np.sin(np.linspace(0.0, 3.0, 8)), 0.3)
+    with pytest.raises(adjoint.AdjointError, match="share memory") as caught:
+        adjoint.grad(time_levels_swapped, target="python")(*args)
+    assert "u_nm1, u_n, u = u_n.copy(), u.copy(), u_nm1.copy()" in str(caught.value)
+    got = compiled(time_levels_swapped_copies, (0, 1), "python")(*args)
+    for g, k in zip(got, (0, 1)):
+        assert_gradient(g, finite_difference(time_levels_swapped, args, k), **fd_tolerance(1.0, 1e-5))

@@ -157,17 +157,26 @@ def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict
 
 def _check_element_writes(tree, types, filename):
     """`v[i, j] = e` needs v of rank 2 or more, as a read would (once every name is typed: a
-    store's base may be typed later in the body than the store)."""
+    store's base may be typed later in the body than the store), and e of no more axes than
+    the element or region written (numpy broadcasts e into it, never the reverse)."""
     for stmt in _assignments(tree.body):
         target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
         if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
                 and target.value.id in types:
             try:
-                _subscript_type(target, types, filename)
+                region = _subscript_type(target, types, filename)
             except AdjointTypeError as error:
                 if error.location is not None:
                     raise
                 raise AdjointTypeError(error.message, location=locate(stmt, filename)) from None
+            value = type_of(stmt.value, types, filename)
+            if value.kind != "shape" and region.kind != "shape" and value.ndim > region.ndim:
+                what = "an element" if region.ndim == 0 else f"a part of rank {region.ndim}"
+                raise AdjointTypeError(
+                    f"assigning an array of rank {value.ndim} to {what} of `{target.value.id}`",
+                    location=locate(stmt, filename),
+                    hint="index the value down to the part written, or write a slice of the "
+                         "array (y[i, :] = row for a row of a matrix y)")
 
 
 def _merge(old, new, name, stmt, filename):
@@ -412,6 +421,12 @@ def _polyval(call, callee, args, types, filename):
     return Type("float", args[1].ndim)
 
 
+def _of_an_array(call, callee, args, types, filename):
+    """np.trace: a number, of an array."""
+    _arrays_needed(call, args, [0], filename)
+    return FLOAT
+
+
 def _trapezoid(call, callee, args, types, filename):
     _arrays_needed(call, args, range(len(args)), filename)
     return FLOAT
@@ -422,6 +437,7 @@ RESULT_RULES = {
     "array like": _array_like,
     "interp": _interp,
     "trapezoid": _trapezoid,
+    "of an array": _of_an_array,
     "cumulative": _cumulative,
     "integer reduction": _integer_reduction,
     "integer like": lambda call, callee, args, types, filename: Type("int", args[0].ndim),

@@ -406,8 +406,7 @@ class _Normalizer(Aggregates, GrownLists):
             args.append(a)
         keywords = []
         for keyword in expr.keywords:
-            p, a = self.sequence(keyword.value, stmt) if isinstance(keyword.value, gast.Tuple) \
-                else self.value(keyword.value, stmt)                    # axis=(0, 1)
+            p, a = self.value(keyword.value, stmt)                   # axis=(0, 1): see call_argument
             pre += p
             keywords.append(nodes.keyword(keyword.arg, a))
         callee = annotations.get(expr, "callee")

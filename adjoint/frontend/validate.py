@@ -183,12 +183,6 @@ class _Validator:
             return
         if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
             return
-        if isinstance(target, gast.Tuple) and any(isinstance(e, gast.Subscript) for e in target.elts):
-            self.fail(target, "cannot assign to a tuple of array elements",
-                      "unpack into names first, then write each: a, b = ...; y[i] = a; y[j] = b")
-        if isinstance(target, gast.Tuple):
-            self.fail(target, "cannot assign to a nested tuple of names",
-                      "unpack one flat tuple of names: a, b, c = x, y, z")
         self.fail(target, f"cannot assign to {_TARGETS.get(type(target), 'this target')}",
                   "assign to a name, a tuple of names or an array element (y[i] = ...)")
 
@@ -243,16 +237,6 @@ class _Validator:
         self.fail(node, f"unsupported constant {value!r}",
                   "compute with numbers and arrays only; strings and bytes stay outside the "
                   "differentiated function")
-
-    def list_hint(self, node, row) -> str:
-        """A rewrite that works for this list: a growing list, a list of rows, a list of values."""
-        if not node.elts:
-            return ("preallocate an array and write into it: out = np.zeros(n), then out[i] = v "
-                    "(a list that grows with append is not supported)")
-        if row:                        # a row of np.array([[...], [...]])
-            return ("make each row an array and stack them: np.stack((np.array([a, b]), "
-                    "np.array([c, d])))")
-        return f"build an array: np.array({self.text(node)})"
 
     def text(self, node) -> str:
         """The expression as the user wrote it, where it sits on one line; else unparsed."""

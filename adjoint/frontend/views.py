@@ -467,6 +467,10 @@ class _SharedMemory:
             else:
                 hint = (f"make `{view}` a copy taken after the write ({copy_of} below this line), or read "
                         f"`{array}` directly instead of `{view}`")
+        if _trades_names(link):
+            # `a, b, c = b, c, a`: the arrays change names, which the check does not follow
+            values = ", ".join(f"{self.text(v)}.copy()" for v in link.value.elts)
+            hint = f"copy while the names trade arrays: {self.text(link.targets[0])} = {values}"
         if isinstance(node, gast.AugAssign):
             hint += (f"; or rebind instead of writing in place: {name} = {name} "
                      f"{_OPERATOR_TEXT.get(type(node.op), '+')} ...")
@@ -518,6 +522,16 @@ class _Write:
     argument: gast.AST = None   # a helper's: the argument it writes into ...
     others: list = dataclasses.field(default_factory=list)     # ... and the call's other arguments
     rebinding: gast.AST = None  # ... and its `v += e` on that parameter, if it adds into it whole
+
+
+def _trades_names(link) -> bool:
+    """`a, b, c = b, c, a`: a tuple of names bound to the same names in another order."""
+    if not (isinstance(link, gast.Assign) and isinstance(link.targets[0], gast.Tuple)
+            and isinstance(link.value, gast.Tuple)):
+        return False
+    targets, values = link.targets[0].elts, link.value.elts
+    return all(isinstance(n, gast.Name) for n in targets + values) \
+        and sorted(n.id for n in targets) == sorted(n.id for n in values)
 
 
 def _number(body, loops, order, enclosing):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 
 import astor
 import gast
@@ -29,11 +30,31 @@ INDENT = "    "
 class Emitted:
     source: str
     origins: dict            # generated line -> (file, line, col) of the user statement
+    numbered: frozenset = frozenset()   # the numbered names it printed, before renumbering
 
 
-def emit(functions, *, header: str = "", comments: bool = True, filename: str = "") -> Emitted:
-    """A standalone module: imports, then each FunctionDef in order."""
+def emit(functions, *, header: str = "", comments: bool = True, filename: str = "",
+         temporaries=frozenset(), keep=frozenset(), also=frozenset()) -> Emitted:
+    """A standalone module: imports, then each FunctionDef in order. With `temporaries` (the
+    compiler's t_1, t_2, ...), those the code still names are renumbered densely, their
+    sensitivities, tangents, tapes and shapes with them (`renumber`); `keep`: the user's
+    names, never renamed nor taken; `also`: numbered names another module of the same
+    function printed (the host's, for the device module), so that both number alike."""
     printer = _Printer(comments, filename)
+    emitted = _emit(printer, functions, header)
+    if temporaries:
+        # the printer noted every name it printed: where the temporaries left are already
+        # t_1 ... t_n (and so are those of the module numbered alike), nothing is renamed
+        present = {int(n[2:]) for n in printer.unparser.names if n in temporaries}
+        present.update(int(n[2:]) for n in also if n in temporaries)
+        if present == set(range(1, len(present) + 1)):
+            emitted.numbered = frozenset(n for n in printer.unparser.names if n in temporaries)
+        else:
+            emitted.source, emitted.numbered = renumber(emitted.source, temporaries, keep, also)
+    return emitted
+
+
+def _emit(printer, functions, header) -> Emitted:
     for fn in functions:
         printer.lines += ["", ""]
         printer.function(fn)
@@ -45,6 +66,56 @@ def emit(functions, *, header: str = "", comments: bool = True, filename: str = 
         head += ["import numba"]                 # _numpy_ helpers' objmode, chunks' prange
     origins = {line + len(head): origin for line, origin in printer.origins.items()}
     return Emitted(source="\n".join(head + printer.lines) + "\n", origins=origins)
+
+
+# a generated name numbered after a temporary: t_5, its sensitivity s_5 or tangent d_5, and
+# what is named after it (t_5_shape, t_5_taken, tape_t_5)
+_NUMBERED = re.compile(r"(?<![\w.])((?:tape_)?[tsd])_([1-9][0-9]*)((?:_[a-z]+)*)(?!\w)")
+# comment lines and the module's docstring (a file may be named t_5.py): left as they are
+_COMMENT_LINE = re.compile(r'((?:^|\n)[ ]*(?:#|""")[^\n]*)')
+
+
+def renumber(source, temporaries, keep=frozenset(), also=frozenset()):
+    """(`source` with the temporaries it names renumbered t_1, t_2, ... in their order, the
+    numbered names made from them (`_NUMBERED`) renamed alike, and the numbered names found).
+
+    The optimizer drops most temporaries, leaving t_3, t_17, t_18, ...: read after it, the
+    adjoint numbers them densely, as a hand-written one would. Done on the printed text, the
+    last step, since device lowering and type tables key on the names; stable (the same code
+    gives the same names). A number whose new names another name already has (one of
+    `keep`, the user's, or a numbered name not made from a temporary) is skipped."""
+    pieces = _COMMENT_LINE.split(source)          # code, a comment line (kept by split), code, ...
+    code = pieces[::2]
+    found = set()                                  # (prefix, number, suffix), deduplicated in C
+    for piece in code:
+        found.update(_NUMBERED.findall(piece))
+    numbered = frozenset(f"{prefix}_{number}{suffix}" for prefix, number, suffix in found)
+    families: dict = {}                 # old number -> {(prefix, suffix)} of the names made from it
+    for prefix, number, suffix in found | {_NUMBERED.fullmatch(n).groups() for n in also - numbered}:
+        if f"t_{number}" in temporaries and f"{prefix}_{number}{suffix}" not in keep:
+            families.setdefault(int(number), set()).add((prefix, suffix))
+    occupied = {n for n in numbered | also if n not in keep} - {
+        f"{prefix}_{number}{suffix}" for number, family in families.items() for prefix, suffix in family}
+    occupied |= keep
+    renames, k = {}, 1
+    for number in sorted(families):
+        family = sorted(families[number])
+        while any(f"{prefix}_{k}{suffix}" in occupied for prefix, suffix in family):
+            k += 1
+        for prefix, suffix in family:
+            new = f"{prefix}_{k}{suffix}"
+            occupied.add(new)
+            if k != number:
+                renames[f"{prefix}_{number}{suffix}"] = new
+        k += 1
+    if not renames:
+        return source, numbered
+
+    def rename(match):
+        name = match.group()
+        return renames.get(name, name)
+    pieces[::2] = [_NUMBERED.sub(rename, piece) for piece in code]
+    return "".join(pieces), numbered
 
 
 def _uses_math(functions) -> bool:
@@ -85,6 +156,7 @@ class _Printer:
     def function(self, fn):
         self.unprinted(*(getattr(fn, field) for field in fn._fields if field != "body"))
         names = [a.id for a in fn.args.args]
+        self.unparser.names.update(names)
         defaults = fn.args.defaults or []
         for k, default in enumerate(defaults, start=len(names) - len(defaults)):
             names[k] += "=" + self.expression(default)                  # grad_f(x, lam=0.1)
@@ -149,8 +221,11 @@ class _Printer:
         as a loop's else) names `numba.`: the module must then import it."""
         for part in parts:
             for node in part if isinstance(part, list) else [part]:
-                if isinstance(node, gast.AST) and not self.unprinted_numba:
-                    self.unprinted_numba = any(nodes.dotted(n).startswith("numba.") for n in nodes.walk(node))
+                if isinstance(node, gast.AST):
+                    found = [n for n in nodes.walk(node) if type(n) is gast.Name]
+                    self.unparser.names.update(n.id for n in found)
+                    if not self.unprinted_numba:
+                        self.unprinted_numba = any(nodes.dotted(n).startswith("numba.") for n in nodes.walk(node))
 
 
 def docstring(text: str) -> str:

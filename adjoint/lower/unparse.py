@@ -49,6 +49,7 @@ class Unparser:
 
     def __init__(self):
         self.uses_numba = False
+        self.names = set()           # every name printed (emit renumbers the temporaries among them)
 
     def statement(self, stmt) -> str:
         """astor.to_source(gast_to_ast(stmt)) without its final line break."""
@@ -103,6 +104,7 @@ class Unparser:
             raise Unsupported("annotated Name")
         if node.id.startswith("numba."):
             self.uses_numba = True
+        self.names.add(node.id)
         out.append(node.id)
 
     def _attribute(self, node, context, out):

@@ -140,11 +140,11 @@ declare("np.linalg.slogdet", vjps=[variant(slogdet, ranks=(2,), exact_shape=True
         result="slogdet", value=True, costly=True)
 
 
-# L = cholesky(a), of the lower triangle of a (mirrored). With Phi the lower triangle with its
-# diagonal halved: dL = L Phi(L^-1 dS L^-T) for the symmetric dS that a's lower triangle
-# spells, so <g, dL> = <W, dS> with W = L^-T (C + C^T) L^-1 / 2 (C = Phi(L^T g)), and the
-# lower triangle's own sensitivity is 2 W below the diagonal, W on it: Phi(2 W). Since
-# Phi(C) + Phi(C)^T = tril(C) + tril(C, -1).T, and W is symmetric, no final transpose.
+# L = cholesky(a), of the lower triangle of a (mirrored into the symmetric S it spells). With
+# Phi the lower triangle with its diagonal halved, dL = L Phi(L^-1 dS L^-T), so with C = L^T g,
+# <g, dL> = <L^-T Phi(C) L^-1, dS>. An entry below a's diagonal moves S there and at its
+# mirror, a diagonal entry once: a's sensitivity is Phi(W) for the symmetric
+# W = L^-T (Phi(C) + Phi(C)^T) L^-1, and Phi(C) + Phi(C)^T = tril(C) + tril(C, -1).T.
 def cholesky(a, g, out):
     return np.tril(np.linalg.solve(out.T, np.linalg.solve(
         out.T, np.tril(out.T @ g) + np.tril(out.T @ g, -1).T).T)) / (1.0 + np.eye(a.shape[0]))
@@ -304,8 +304,10 @@ def einsum_helper(subscripts, count) -> str:
 def einsum_source(name) -> str:
     """The source of the helper `einsum_helper` names: loops over the output's letters, and
     inside them over the summed ones, accumulating the product of the operands' elements."""
-    left, _, output = name[len("_einsum_"):].rpartition("_2_")
+    left, arrow, output = name[len("_einsum_"):].rpartition("_2_")
     inputs = left.split("_")
+    if not arrow or not all(c.isascii() and c.isalpha() for c in "".join(inputs) + output):
+        raise KeyError(name)                 # no helper's name (namespace.is_reserved asks)
     params = [f"x{j}" for j in range(len(inputs))]
     sizes = {}
     for j, subscripts in enumerate(inputs):

@@ -152,8 +152,17 @@ def full_like_jvp(a, fill, da, dfill):
     return None, np.full_like(a, dfill)
 
 
-declare("np.full", vjps=[variant(full, broadcasts=True)], jvps=[full_jvp], result="creator",
-        allocates=True, value=True)
+# with a dtype, as the optimizer writes a sensitivity filled with one value (optimize/tidy)
+def full_dtype(shape, fill, dtype, g):
+    return None, g, None
+
+
+def full_dtype_jvp(shape, fill, dtype, dshape, dfill, ddtype):
+    return None, np.full(shape, dfill, dtype), None
+
+
+declare("np.full", vjps=[variant(full, broadcasts=True), variant(full_dtype, broadcasts=True)],
+        jvps=[full_jvp, full_dtype_jvp], result="creator", allocates=True, value=True)
 declare("np.full_like", vjps=[variant(full_like, broadcasts=True)], jvps=[full_like_jvp], result="like",
         allocates=True, value=True)
 declare("np.arange", constant=True, result="vector", allocates=True)
@@ -835,7 +844,8 @@ def trace_jvp(x, dx):
     return np.trace(dx)
 
 
-declare("np.trace", vjps=[variant(trace, exact_shape=True)], jvps=[trace_jvp], result="scalar", value=True)
+declare("np.trace", vjps=[variant(trace, ranks=(2,), exact_shape=True)], jvps=[trace_jvp], result="of an array",
+        value=True)
 
 
 # np.diag of a vector makes a matrix, of a matrix takes its diagonal (a rectangular one's too:
@@ -852,6 +862,10 @@ def diag_of_matrix(x, g):
     return np.eye(x.shape[0], g.shape[0]) @ np.diag(g) @ np.eye(g.shape[0], x.shape[1])
 
 
+def diag_of_matrix_offset(x, k, g):
+    return np.eye(x.shape[0], g.shape[0] + abs(k)) @ np.diag(g, k) @ np.eye(g.shape[0] + abs(k), x.shape[1]), None
+
+
 def diag_jvp(x, dx):
     return np.diag(dx)
 
@@ -862,11 +876,25 @@ def diag_offset_jvp(x, k, dx, dk):
 
 declare("np.diag", vjps=[variant(diag_of_vector, ranks=(1,), exact_shape=True),
                          variant(diag_of_vector_offset, ranks=(1,), exact_shape=True),
-                         variant(diag_of_matrix, ranks=(2,), exact_shape=True)],
+                         variant(diag_of_matrix, ranks=(2,), exact_shape=True),
+                         variant(diag_of_matrix_offset, ranks=(2,), exact_shape=True)],
         jvps=[diag_jvp, diag_offset_jvp], result="diag", value=True)
 
 
-# triangles: the reverse keeps the same triangle of g
+# two axes exchanged (runtime._diff_axis and _roll_axis use it): exchanged back
+def swapaxes(x, axis1, axis2, g):
+    return np.swapaxes(g, axis1, axis2), None, None
+
+
+def swapaxes_jvp(x, axis1, axis2, dx, daxis1, daxis2):
+    return np.swapaxes(dx, axis1, axis2), None, None
+
+
+declare("np.swapaxes", vjps=[swapaxes], jvps=[swapaxes_jvp], result="array like")
+
+
+# triangles of a matrix (np.tril of a vector makes one: not differentiated): the reverse keeps
+# the same triangle of g
 def tril(x, g):
     return np.tril(g)
 
@@ -899,10 +927,10 @@ def triu_offset_jvp(x, k, dx, dk):
     return np.triu(dx, k), None
 
 
-declare("np.tril", vjps=[variant(tril, exact_shape=True), variant(tril_offset, exact_shape=True)],
-        jvps=[tril_jvp, tril_offset_jvp], result="like", value=True)
-declare("np.triu", vjps=[variant(triu, exact_shape=True), variant(triu_offset, exact_shape=True)],
-        jvps=[triu_jvp, triu_offset_jvp], result="like", value=True)
+declare("np.tril", vjps=[variant(tril, ranks=(2,), exact_shape=True), variant(tril_offset, ranks=(2,), exact_shape=True)],
+        jvps=[tril_jvp, tril_offset_jvp], result="array like", value=True)
+declare("np.triu", vjps=[variant(triu, ranks=(2,), exact_shape=True), variant(triu_offset, ranks=(2,), exact_shape=True)],
+        jvps=[triu_jvp, triu_offset_jvp], result="array like", value=True)
 
 
 # np.atleast_1d/2d/3d add axes of length 1: the reverse takes them away again

@@ -78,8 +78,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_15 = np.sum(t_14, axis=1)
         t_16 = 0.5 * t_15
         gmm_main_term_result = t_11 + t_13 - t_16
-        t_18 = np.maximum(best, gmm_main_term_result)
-        best = t_18
+        t_17 = np.maximum(best, gmm_main_term_result)
+        best = t_17
         if k == 0:
             gmm_main_term_Q_shape = gmm_main_term_Q.shape
             gmm_main_term_Q_dtype = gmm_main_term_Q.dtype
@@ -101,85 +101,85 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_Q_1 = np.zeros((d, d))
         gmm_main_term_idx_1 = d
         for gmm_main_term_j_1 in range(d):
-            t_19 = icf[k, gmm_main_term_j_1]
-            t_20 = math.exp(t_19)
-            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_20
-            t_21 = gmm_main_term_j_1 + 1
-            for gmm_main_term_i_1 in range(t_21, d):
-                t_22 = icf[k, gmm_main_term_idx_1]
-                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_22
+            t_18 = icf[k, gmm_main_term_j_1]
+            t_19 = math.exp(t_18)
+            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_19
+            t_20 = gmm_main_term_j_1 + 1
+            for gmm_main_term_i_1 in range(t_20, d):
+                t_21 = icf[k, gmm_main_term_idx_1]
+                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_21
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
-        t_23 = means[k]
-        t_24 = x - t_23
-        t_25 = np.transpose(gmm_main_term_Q_1)
-        gmm_main_term_Qx_1 = t_24 @ t_25
-        t_26 = alphas[k]
-        t_27 = icf[k, :d]
-        t_28 = np.sum(t_27)
-        t_29 = gmm_main_term_Qx_1 * gmm_main_term_Qx_1
-        t_30 = np.sum(t_29, axis=1)
-        t_31 = 0.5 * t_30
-        gmm_main_term_result_1 = t_26 + t_28 - t_31
-        t_33 = gmm_main_term_result_1 - best
-        t_34 = _numpy_exp(t_33)
-        total = total + t_34
+        t_22 = means[k]
+        t_23 = x - t_22
+        t_24 = np.transpose(gmm_main_term_Q_1)
+        gmm_main_term_Qx_1 = t_23 @ t_24
+        t_25 = alphas[k]
+        t_26 = icf[k, :d]
+        t_27 = np.sum(t_26)
+        t_28 = gmm_main_term_Qx_1 * gmm_main_term_Qx_1
+        t_29 = np.sum(t_28, axis=1)
+        t_30 = 0.5 * t_29
+        gmm_main_term_result_1 = t_25 + t_27 - t_30
+        t_31 = gmm_main_term_result_1 - best
+        t_32 = _numpy_exp(t_31)
+        total = total + t_32
         if k == 0:
             gmm_main_term_Q_1_shape = gmm_main_term_Q_1.shape
             gmm_main_term_Q_1_dtype = gmm_main_term_Q_1.dtype
             s_gmm_main_term_Q_1 = np.zeros(gmm_main_term_Q_1_shape, gmm_main_term_Q_1_dtype
                 )
-            t_23_shape = t_23.shape
+            t_22_shape = t_22.shape
             tape_gmm_main_term_Qx_1 = np.empty((K, gmm_main_term_Qx_1.shape[0],
                 gmm_main_term_Qx_1.shape[1]), gmm_main_term_Qx_1.dtype)
-            t_27_shape = t_27.shape
-            t_27_dtype = t_27.dtype
-            s_27 = np.zeros(t_27_shape, t_27_dtype)
-            t_29_shape = t_29.shape
+            t_26_shape = t_26.shape
+            t_26_dtype = t_26.dtype
+            s_26 = np.zeros(t_26_shape, t_26_dtype)
+            t_28_shape = t_28.shape
             gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
-            tape_t_34 = np.empty((K, t_34.shape[0]), t_34.dtype)
-            t_34_shape = t_34.shape
+            tape_t_32 = np.empty((K, t_32.shape[0]), t_32.dtype)
+            t_32_shape = t_32.shape
         tape_gmm_main_term_Qx_1[k] = gmm_main_term_Qx_1
-        tape_t_34[k] = t_34
+        tape_t_32[k] = t_32
     top = np.max(alphas)
-    t_35 = alphas - top
-    t_36 = _numpy_exp(t_35)
-    t_37 = np.sum(t_36)
-    t_38 = np.log(t_37)
-    lse_alphas = top + t_38
+    t_33 = alphas - top
+    t_34 = _numpy_exp(t_33)
+    t_35 = np.sum(t_34)
+    t_36 = np.log(t_35)
+    lse_alphas = top + t_36
     prior = 0.0
     for k in range(K):
-        t_39 = icf[k, :d]
-        q = _numpy_exp(t_39)
-        t_40 = q * q
-        t_41 = np.sum(t_40)
-        t_42 = icf[k, d:]
-        t_43 = t_42 ** 2
-        t_44 = np.sum(t_43)
-        frobenius = t_41 + t_44
-        t_45 = 0.5 * wishart_gamma
-        t_46 = t_45 * wishart_gamma
-        t_47 = t_46 * frobenius
-        t_48 = icf[k, :d]
-        t_49 = np.sum(t_48)
-        t_50 = wishart_m * t_49
-        prior = prior + (t_47 - t_50)
+        t_37 = icf[k, :d]
+        q = _numpy_exp(t_37)
+        t_38 = q * q
+        t_39 = np.sum(t_38)
+        t_40 = icf[k, d:]
+        t_41 = t_40 ** 2
+        t_42 = np.sum(t_41)
+        frobenius = t_39 + t_42
+        t_43 = 0.5 * wishart_gamma
+        t_44 = t_43 * wishart_gamma
+        t_45 = t_44 * frobenius
+        t_46 = icf[k, :d]
+        t_47 = np.sum(t_46)
+        t_48 = wishart_m * t_47
+        prior = prior + (t_45 - t_48)
         if k == 0:
             tape_q = np.empty((K, q.shape[0]), q.dtype)
-            t_40_shape = t_40.shape
-            t_40_dtype = t_40.dtype
-            s_40 = np.zeros(t_40_shape, t_40_dtype)
-            t_43_shape = t_43.shape
-            t_43_dtype = t_43.dtype
-            s_43 = np.zeros(t_43_shape, t_43_dtype)
-            t_48_shape = t_48.shape
-            t_48_dtype = t_48.dtype
-            s_48 = np.zeros(t_48_shape, t_48_dtype)
+            t_38_shape = t_38.shape
+            t_38_dtype = t_38.dtype
+            s_38 = np.zeros(t_38_shape, t_38_dtype)
+            t_41_shape = t_41.shape
+            t_41_dtype = t_41.dtype
+            s_41 = np.zeros(t_41_shape, t_41_dtype)
+            t_46_shape = t_46.shape
+            t_46_dtype = t_46.dtype
+            s_46 = np.zeros(t_46_shape, t_46_dtype)
         tape_q[k] = q
-    t_51 = _numpy_log(total)
-    t_52 = best + t_51
-    t_53 = np.sum(t_52)
-    t_54 = n * lse_alphas
-    t_55 = t_53 - t_54 + prior
+    t_49 = _numpy_log(total)
+    t_50 = best + t_49
+    t_51 = np.sum(t_50)
+    t_52 = n * lse_alphas
+    t_53 = t_51 - t_52 + prior
     # Reverse sweep: s_v is the sensitivity of the result to v.
     s_alphas = np.zeros(alphas.shape, alphas.dtype)
     s_means = np.zeros(means.shape, means.dtype)
@@ -188,55 +188,55 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     s_4 = 0.0
     s_5 = 0.0
     s_7 = 0.0
+    s_18 = 0.0
     s_19 = 0.0
-    s_20 = 0.0
-    s_22 = 0.0
+    s_21 = 0.0
     s_top = 0.0
-    s_36 = np.zeros(t_36.shape, t_36.dtype)
+    s_34 = np.zeros(t_34.shape, t_34.dtype)
     s_lse_alphas = 0.0
     s_prior = 0.0
-    s_51 = np.zeros(t_51.shape, t_51.dtype)
-    s_52 = np.ones(t_52.shape, t_52.dtype)
+    s_49 = np.zeros(t_49.shape, t_49.dtype)
+    s_50 = np.ones(t_50.shape, t_50.dtype)
     # Analyzing the line: "return np.sum(best + np.log(total)) - n * lse_alphas + prior"
     s_prior += 1.0
     s_lse_alphas += n * -1.0
-    s_best += _sum_to_1_1(s_52, best.shape)
-    s_51 += _sum_to_1_1(s_52, t_51.shape)
+    s_best += _sum_to_1_1(s_50, best.shape)
+    s_49 += _sum_to_1_1(s_50, t_49.shape)
     s_total = np.divide(1.0, total) * np.divide(np.logical_or(total >= 0.0, 
-        s_51 == 0.0), np.logical_or(total >= 0.0, s_51 == 0.0)) * s_51
+        s_49 == 0.0), np.logical_or(total >= 0.0, s_49 == 0.0)) * s_49
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
         # Replay the iteration: recompute what its reverse reads.
         q = tape_q[k]
-        s_40[:] = 0.0
-        t_42 = icf[k, d:]
-        s_43[:] = 0.0
-        t_45 = 0.5 * wishart_gamma
-        t_46 = t_45 * wishart_gamma
-        s_48[:] = 0.0
+        s_38[:] = 0.0
+        t_40 = icf[k, d:]
+        s_41[:] = 0.0
+        t_43 = 0.5 * wishart_gamma
+        t_44 = t_43 * wishart_gamma
+        s_46[:] = 0.0
         # Analyzing the line: "prior += 0.5 * wishart_gamma * wishart_gamma * frobenius - wishart_m * np.sum(icf[k, :d])"
-        s_50 = -s_prior
-        s_49 = wishart_m * s_50
-        s_48 += s_49
-        s_icf[k, :d] += s_48
-        s_frobenius = t_46 * s_prior
+        s_48 = -s_prior
+        s_47 = wishart_m * s_48
+        s_46 += s_47
+        s_icf[k, :d] += s_46
+        s_frobenius = t_44 * s_prior
         # Analyzing the line: "frobenius = np.sum(q * q) + np.sum(icf[k, d:] ** 2)"
-        s_43 += s_frobenius
-        s_42 = 2 * t_42 * s_43
-        s_icf[k, d:] += s_42
-        s_40 += s_frobenius
-        s_q = (q + q) * s_40
+        s_41 += s_frobenius
+        s_40 = 2 * t_40 * s_41
+        s_icf[k, d:] += s_40
+        s_38 += s_frobenius
+        s_q = (q + q) * s_38
         # Analyzing the line: "q = np.exp(icf[k, :d])"
-        s_39 = q * s_q
-        s_icf[k, :d] += s_39
+        s_37 = q * s_q
+        s_icf[k, :d] += s_37
     # Analyzing the line: "lse_alphas = top + np.log(np.sum(np.exp(alphas - top)))"
     s_top += s_lse_alphas
-    s_37 = 0.0 if s_lse_alphas == 0.0 else (np.divide(1.0, t_37) if t_37 >= 0.0
+    s_35 = 0.0 if s_lse_alphas == 0.0 else (np.divide(1.0, t_35) if t_35 >= 0.0
          else math.nan) * s_lse_alphas
-    s_36 += s_37
-    s_35 = t_36 * s_36
-    s_alphas += s_35
-    s_top -= np.sum(s_35)
+    s_34 += s_35
+    s_33 = t_34 * s_34
+    s_alphas += s_33
+    s_top -= np.sum(s_33)
     # Analyzing the line: "top = np.max(alphas)"
     s_alphas += np.divide(np.where(alphas == top, s_top, 0.0), np.sum(alphas ==
         top) + (s_top == 0.0))
@@ -249,67 +249,67 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         tape_gmm_main_term_idx_1_2 = np.empty(d, np.int64)
         for gmm_main_term_j_1 in range(d):
             tape_gmm_main_term_idx_1_2[gmm_main_term_j_1] = gmm_main_term_idx_1
-            t_19 = icf[k, gmm_main_term_j_1]
-            t_20 = math.exp(t_19)
-            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_20
-            t_21 = gmm_main_term_j_1 + 1
-            for gmm_main_term_i_1 in range(t_21, d):
-                t_22 = icf[k, gmm_main_term_idx_1]
-                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_22
+            t_18 = icf[k, gmm_main_term_j_1]
+            t_19 = math.exp(t_18)
+            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_19
+            t_20 = gmm_main_term_j_1 + 1
+            for gmm_main_term_i_1 in range(t_20, d):
+                t_21 = icf[k, gmm_main_term_idx_1]
+                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_21
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
-        t_23 = means[k]
-        t_24 = x - t_23
-        t_25 = np.transpose(gmm_main_term_Q_1)
+        t_22 = means[k]
+        t_23 = x - t_22
+        t_24 = np.transpose(gmm_main_term_Q_1)
         gmm_main_term_Qx_1 = tape_gmm_main_term_Qx_1[k]
-        s_27[:] = 0.0
-        t_34 = tape_t_34[k]
+        s_26[:] = 0.0
+        t_32 = tape_t_32[k]
         # Analyzing the line: "total = total + np.exp(gmm_main_term(alphas, means, icf, x, k, d) - best)"
-        s_34 = _sum_to_1_1(s_total, t_34_shape)
-        s_33 = t_34 * s_34
-        s_gmm_main_term_result_1 = _sum_to_1_1(s_33, gmm_main_term_result_1_shape)
-        s_best -= _sum_to_1_1(s_33, best.shape)
+        s_32 = _sum_to_1_1(s_total, t_32_shape)
+        s_31 = t_32 * s_32
+        s_gmm_main_term_result_1 = _sum_to_1_1(s_31, gmm_main_term_result_1_shape)
+        s_best -= _sum_to_1_1(s_31, best.shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
-        s_26 = np.sum(s_gmm_main_term_result_1)
-        s_28 = np.sum(s_gmm_main_term_result_1)
-        s_31 = -s_gmm_main_term_result_1
-        s_30 = 0.5 * s_31
-        s_29 = np.broadcast_to(np.expand_dims(s_30, 1), t_29_shape)
-        s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1) * s_29
-        s_27 += s_28
-        s_icf[k, :d] += s_27
-        s_alphas[k] += s_26
+        s_25 = np.sum(s_gmm_main_term_result_1)
+        s_27 = np.sum(s_gmm_main_term_result_1)
+        s_30 = -s_gmm_main_term_result_1
+        s_29 = 0.5 * s_30
+        s_28 = np.broadcast_to(np.expand_dims(s_29, 1), t_28_shape)
+        s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1) * s_28
+        s_26 += s_27
+        s_icf[k, :d] += s_26
+        s_alphas[k] += s_25
         # Analyzing the line: "Qx = (x - means[k]) @ Q.T"
-        s_24 = s_gmm_main_term_Qx_1 @ t_25.T
-        s_25 = t_24.T @ s_gmm_main_term_Qx_1
-        s_gmm_main_term_Q_1 += np.transpose(s_25)
-        s_23 = -_sum_to_2_1(s_24, t_23_shape)
-        s_means[k] += s_23
+        s_23 = s_gmm_main_term_Qx_1 @ t_24.T
+        s_24 = t_23.T @ s_gmm_main_term_Qx_1
+        s_gmm_main_term_Q_1 += np.transpose(s_24)
+        s_22 = -_sum_to_2_1(s_23, t_22_shape)
+        s_means[k] += s_22
         # Reverse of the loop: "for j in range(d)"
         for gmm_main_term_j_1 in range(d - 1, -1, -1):
             gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_2[gmm_main_term_j_1]
             # Replay the iteration: recompute what its reverse reads.
-            t_19 = icf[k, gmm_main_term_j_1]
-            t_20 = math.exp(t_19)
-            t_21 = gmm_main_term_j_1 + 1
-            tape_gmm_main_term_idx_1_1 = np.empty(max(d - t_21, 0), np.int64)
-            for gmm_main_term_i_1 in range(t_21, d):
-                tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_21] = gmm_main_term_idx_1
+            t_18 = icf[k, gmm_main_term_j_1]
+            t_19 = math.exp(t_18)
+            t_20 = gmm_main_term_j_1 + 1
+            tape_gmm_main_term_idx_1_1 = np.empty(max(d - t_20, 0), np.int64)
+            for gmm_main_term_i_1 in range(t_20, d):
+                tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_20] = gmm_main_term_idx_1
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
             # Reverse of the loop: "for i in range(j + 1, d)"
-            for gmm_main_term_i_1 in range(d - 1, t_21 - 1, -1):
-                gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_21]
+            for gmm_main_term_i_1 in range(d - 1, t_20 - 1, -1):
+                gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_20]
                 # Analyzing the line: "Q[i, j] = icf[k, idx]"
-                s_22 += s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1]
+                s_21 += s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1]
                 s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = 0.0
-                s_icf[k, gmm_main_term_idx_1] += s_22
-                s_22 = 0.0
+                s_icf[k, gmm_main_term_idx_1] += s_21
+                s_21 = 0.0
             # Analyzing the line: "Q[j, j] = math.exp(icf[k, j])"
-            s_20 += s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1]
+            s_19 += s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1]
             s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = 0.0
-            s_19 += t_20 * s_20
-            s_20 = 0.0
-            s_icf[k, gmm_main_term_j_1] += s_19
+            s_18 += t_19 * s_19
             s_19 = 0.0
+            s_icf[k, gmm_main_term_j_1] += s_18
+            s_18 = 0.0
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
         best = tape_best[k].copy()
@@ -334,20 +334,20 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_Qx = tape_gmm_main_term_Qx[k]
         s_12[:] = 0.0
         gmm_main_term_result = tape_gmm_main_term_result[k]
-        t_18 = np.maximum(best, gmm_main_term_result)
-        s_18 = np.zeros(t_18.shape, t_18.dtype)
+        t_17 = np.maximum(best, gmm_main_term_result)
+        s_17 = np.zeros(t_17.shape, t_17.dtype)
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
-        s_18 += s_best
-        s_best = _sum_to_1_1(np.where(t_18 == best, np.where(t_18 ==
+        s_17 += s_best
+        s_best = _sum_to_1_1(np.where(t_17 == best, np.where(t_17 ==
             gmm_main_term_result, 0.5, 1.0), 0.0 * np.divide(np.logical_or(np.
-            logical_or(t_18 == gmm_main_term_result, best == best), s_18 == 0.0),
-            np.logical_or(np.logical_or(t_18 == gmm_main_term_result, best == best),
-            s_18 == 0.0))) * s_18, best.shape)
-        s_gmm_main_term_result = _sum_to_1_1(np.where(t_18 == gmm_main_term_result,
-            np.where(t_18 == best, 0.5, 1.0), 0.0 * np.divide(np.logical_or(np.
-            logical_or(t_18 == best, gmm_main_term_result == gmm_main_term_result),
-            s_18 == 0.0), np.logical_or(np.logical_or(t_18 == best, 
-            gmm_main_term_result == gmm_main_term_result), s_18 == 0.0))) * s_18,
+            logical_or(t_17 == gmm_main_term_result, best == best), s_17 == 0.0),
+            np.logical_or(np.logical_or(t_17 == gmm_main_term_result, best == best),
+            s_17 == 0.0))) * s_17, best.shape)
+        s_gmm_main_term_result = _sum_to_1_1(np.where(t_17 == gmm_main_term_result,
+            np.where(t_17 == best, 0.5, 1.0), 0.0 * np.divide(np.logical_or(np.
+            logical_or(t_17 == best, gmm_main_term_result == gmm_main_term_result),
+            s_17 == 0.0), np.logical_or(np.logical_or(t_17 == best, 
+            gmm_main_term_result == gmm_main_term_result), s_17 == 0.0))) * s_17,
             gmm_main_term_result_shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
         s_11 = np.sum(s_gmm_main_term_result)

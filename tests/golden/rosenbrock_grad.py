@@ -19,10 +19,10 @@ def grad_rosenbrock(x):
         t_5 = x[i]
         t_6 = t_5 * t_5
         t_7 = t_4 - t_6
-        t_10 = 1.0 - t_5
+        t_8 = 1.0 - t_5
         # Analyzing the line: "s = s + 100.0 * (x[i + 1] - x[i] * x[i]) ** 2 + (1.0 - x[i]) ** 2"
-        s_10 = 2 * t_10
-        s_5 = -s_10
+        s_8 = 2 * t_8
+        s_5 = -s_8
         s_7 = 2 * t_7 * 100.0
         s_6 = -s_7
         s_5 += (t_5 + t_5) * s_6
