@@ -573,9 +573,7 @@ def clear() -> dict:
     removed = info()
     if removed["files"]:
         for path in _entry_files(removed["folder"])[1]:
-            try:
+            with contextlib.suppress(FileNotFoundError):      # another process removed it
                 os.remove(path)
-            except FileNotFoundError:
-                pass
     _ENTRIES.clear()
     return removed
