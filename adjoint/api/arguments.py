@@ -89,6 +89,12 @@ def data_sources(gradient) -> list:
     return _sources(gradient)[0]
 
 
+def data_constants(gradient) -> list:
+    """The numbers the function reads from module globals or closure cells, compiled in:
+    each call checks that they still have the values compiled in."""
+    return _sources(gradient)[1]
+
+
 def _check_constants(gradient, constants):
     """A number the emitted code inlined that has changed since: an error, never the old
     gradient (the code bakes it in, as a loop bound or a branch taken, say)."""
@@ -319,6 +325,8 @@ def as_differentiable(name, value, as_array, fname):
 
 
 def as_result(value):
+    if type(value) is np.ndarray:                    # the common case, first: no class checks
+        return value
     if isinstance(value, tuple):
         return tuple(as_result(v) for v in value)
     if isinstance(value, (np.floating, np.integer)):

@@ -23,6 +23,7 @@ from .arguments import (
     as_float_value,
     as_result,
     bind_call,
+    data_constants,
     data_sources,
     data_values,
     fresh_copies,
@@ -128,6 +129,7 @@ class GradientFunction:
         self._drivers = {}                 # the device module and batch drivers (batch.py)
         self._variants = {}                # argument types -> (generated, compiled adjoint)
         self._written = None               # names of the arguments the function writes into
+        self._unconverted = {}             # argument types -> (generated, compiled): __call__
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
 
@@ -254,6 +256,20 @@ class GradientFunction:
         return self.primal(*args, *data_values(self))
 
     def __call__(self, *args, **kwargs):
+        if not kwargs:
+            known = self._unconverted.get(_types_key(args))
+            if known is not None:                           # the thin path: see _remember
+                generated, adjoint, reads_data = known
+                if self._written:
+                    reject_aliasing(self._arg_names, args, self._written, self.fn.__name__)
+                if reads_data:
+                    args = args + tuple(data_values(self))
+                try:
+                    result = adjoint(*args)
+                except Exception as exc:
+                    raise self._failure(exc, generated, list(args)) from None
+                return self._shape_result(as_result(result))
+        given = args
         args = bind_call(self, args, kwargs)          # keywords and defaults, by position
         if self.target == "cuda":
             return self._call_as_batch_of_one(args)
@@ -267,7 +283,18 @@ class GradientFunction:
             result = as_result(adjoint(*args))
         except Exception as exc:                           # numba typing, or a runtime error
             raise self._failure(exc, generated, args) from None
+        self._remember(given, kwargs, args, generated, adjoint)
         return self._shape_result(result)
+
+    def _remember(self, given, kwargs, args, generated, adjoint):
+        """Arguments of these types (class; an array's dtype and rank) that the checks passed
+        through unchanged go straight to the compiled gradient next time: a call then costs a
+        dictionary lookup more than numba's own dispatch (the aliasing check and the module
+        arrays' values still run on every call)."""
+        if not kwargs and len(given) == len(self._arg_names) \
+                and all(a is b for a, b in zip(given, args)):
+            reads_data = len(args) > len(given) or bool(data_constants(self))    # checked every call
+            self._unconverted[_types_key(given)] = (generated, adjoint, reads_data)
 
     def _failure(self, exc, generated, args):
         """The AdjointError at the user's line for an exception the generated code raised
@@ -530,6 +557,18 @@ def source_html(source) -> str:
 
 def source_markdown(title, source) -> str:
     return f"`{title}`\n\n```python\n{source}```\n"
+
+
+def _types_key(args):
+    """What the checks of a call depend on, per argument, read cheaply: an array's dtype and
+    rank (numba's dispatch sees to its layout), another value's class."""
+    if len(args) == 1:
+        a = args[0]
+        return (a.dtype, a.ndim) if type(a) is _ARRAY else type(a)
+    return tuple([(a.dtype, a.ndim) if type(a) is _ARRAY else type(a) for a in args])
+
+
+_ARRAY = np.ndarray
 
 
 def _generated_line(source, line):
