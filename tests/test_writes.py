@@ -465,3 +465,19 @@ def test_arrays_that_trade_names_are_rejected_with_a_rewrite_that_works():
     got = compiled(time_levels_swapped_copies, (0, 1), "python")(*args)
     for g, k in zip(got, (0, 1)):
         assert_gradient(g, finite_difference(time_levels_swapped, args, k), **fd_tolerance(1.0, 1e-5))
+
+
+def copy_by_multiplying(x):
+    y = x * 1.0                        # a float copy, as numpy users write one
+    y[::-1] = y * 0.5 + x
+    return np.sum(y * y)
+
+
+def test_a_copy_by_arithmetic_stays_a_copy_when_it_is_written_in_place():
+    """`y = x * 1.0` was folded to `y = x`: the write into y then changed x, the caller's
+    argument too, and the gradient was wrong."""
+    x = np.linspace(0.3, 1.8, 6)
+    given = x.copy()
+    got = adjoint.grad(copy_by_multiplying, target="python")(given)
+    np.testing.assert_array_equal(given, x)
+    np.testing.assert_allclose(got, finite_difference(copy_by_multiplying, (x,), 0), rtol=1e-6, atol=1e-8)

@@ -203,8 +203,10 @@ class _Fold:
     statement is folded once, when it first appears (`folded`)."""
     changed = False
 
-    def __init__(self, folded):
+    def __init__(self, folded, fn=None):
         self.folded = folded
+        self.fn = fn
+        self.written = None                 # _in_place_writes(fn), once a fold needs it
 
     def block(self, stmts):
         for k, stmt in enumerate(stmts):
@@ -214,8 +216,23 @@ class _Fold:
                 self.block(stmt.body)
                 self.block(stmt.orelse)
             elif id(stmt) not in self.folded:
-                stmt = stmts[k] = self.visit(stmt)
+                folded = self.visit(stmt)
+                if folded is not stmt and self.makes_alias(stmt, folded):
+                    folded = stmt
+                stmt = stmts[k] = folded
                 self.folded[id(stmt)] = stmt
+
+    def makes_alias(self, stmt, folded) -> bool:
+        """`y = x * 1.0` folded to `y = x` binds y to x's array: a write into either in place
+        (`y[1:3] = ...`) would change both (and the caller's argument). Such copies stay."""
+        if not (type(folded) is gast.Assign and type(folded.value) is gast.Name
+                and type(stmt.value) is not gast.Name and type(folded.targets[0]) is gast.Name):
+            return False
+        if self.fn is None:
+            return True
+        if self.written is None:
+            self.written = _in_place_writes(self.fn)
+        return folded.targets[0].id in self.written or folded.value.id in self.written
 
     def visit(self, node):
         kind = type(node)
@@ -294,7 +311,7 @@ class _Fold:
 
 
 def fold_constants(fn, summaries=None) -> bool:
-    folder = _Fold((summaries or _Summaries()).folded)
+    folder = _Fold((summaries or _Summaries()).folded, fn)
     folder.block(fn.body)
     return folder.changed
 
