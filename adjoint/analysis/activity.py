@@ -166,15 +166,38 @@ class _StatementLoads:
 def _statement_reads(stmt, active, types):
     target, value = stmt.targets[0], stmt.value
     if isinstance(target, gast.Subscript):
-        return nodes.loads_in(target.slice) if target.value.id in active else set()
+        if target.value.id not in active:
+            return set()
+        return nodes.loads_in(target.slice) | _shape_reads(None, [value], active, types)
     if isinstance(target, gast.Tuple):
         return set()
     if target.id not in active:
         return set()
+    atoms = [value] if isinstance(value, gast.Name) else \
+        [atom for _, atom in linear_terms(value)] if is_linear_chain(value) else _operands(value)
+    shaped = _shape_reads(target.id, atoms, active, types)
     if isinstance(value, gast.Subscript):
-        return nodes.loads_in(value.slice)
+        return nodes.loads_in(value.slice) | shaped
     if is_linear_chain(value) or isinstance(value, (gast.Name, gast.Constant, gast.Attribute)):
-        return set()
+        return shaped
+    return _rule_reads(value, target, active, types) | shaped
+
+
+def _shape_reads(target, atoms, active, types) -> set:
+    """The arrays whose shape the reverse of an assignment reads: its target's (the
+    sensitivity is reset to zeros of the value it had before), and its active array
+    operands' (a broadcast contribution is summed back to their shape). They are reverse
+    reads like any other, so a name rebound later is restored to the value it had here: a
+    rebinding to another shape of the same rank (`b = b1 ... b = b2`) must not send b1's
+    sensitivity to b2's shape."""
+    def is_array(name):
+        found = types.get(name)
+        return found is not None and found.is_array
+    found = {target} if target is not None and is_array(target) else set()
+    return found | {a.id for a in atoms if isinstance(a, gast.Name) and a.id in active and is_array(a.id)}
+
+
+def _rule_reads(value, target, active, types) -> set:
     primitive = primitive_of(value)
     args = _operands(value)
     ranks = _ranks(args, types)
