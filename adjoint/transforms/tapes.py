@@ -303,7 +303,8 @@ def checkpointed(frame, limit, state, primal, reverse_body):
     def snapshot(k, steps):
         """Take a snapshot at iteration `k`, and find where the next one goes (`steps`: the
         iterations from k on left to reverse)."""
-        push = [nodes.accumulate(top, 1, stmt), nodes.assign(nodes.subscript(at, nodes.name(top), store=True),
+        push = [nodes.comment(f"A snapshot of the loop's state ({limit} at most, revolve's schedule).", stmt),
+                nodes.accumulate(top, 1, stmt), nodes.assign(nodes.subscript(at, nodes.name(top), store=True),
                                                              nodes.clone(k), stmt)]
         push += [nodes.assign(nodes.subscript(snaps[v], nodes.name(top), store=True), v, stmt)
                  for v in state]
@@ -331,7 +332,8 @@ def checkpointed(frame, limit, state, primal, reverse_body):
     step = index if trivial else namer.fresh("t_step")
     held = nodes.subscript(at, nodes.name(top))
     pop = nodes.if_(nodes.compare(nodes.clone(held), ">", nodes.name(k)),
-                    [nodes.accumulate(top, 1, stmt, op="-")], origin=stmt)
+                    [nodes.comment("Its iterations are reversed: drop the newest snapshot.", stmt),
+                     nodes.accumulate(top, 1, stmt, op="-")], origin=stmt)
     restore = [nodes.assign(v, nodes.call(nodes.attribute_of(nodes.subscript(snaps[v], nodes.name(top)), "copy"), [])
                             if v in frame.a.arrays else nodes.subscript(snaps[v], nodes.name(top)), stmt)
                for v in state]
