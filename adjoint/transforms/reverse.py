@@ -491,7 +491,7 @@ def _views_written_later(tree, analysis) -> set:
     would read the written values through the view. Names bound by a view share their
     base's memory (`root`); the front end (views.py) rejects user names written that way, so
     these are mostly the temporaries of one line."""
-    root, order, loops_of, defs, writes = {}, {}, {}, [], []
+    root, order, defs, writes = {}, {}, [], []
 
     def base(value):
         if isinstance(value, gast.Name):
