@@ -107,11 +107,10 @@ class _Forward:
         if target.id not in self.a.active:
             return []
         tangent = self.tangent(target, value, stmt)
-        if isinstance(tangent, gast.Name) and self.type(target).is_array \
-                and {target.id, tangent.id, value.id if isinstance(value, gast.Name) else None} \
-                & self.written_in_place():
-            # `d_B = d_A` (of `B = A * 1.0`, `B = A + c`) binds both tangents to one array:
-            # an element write into either (`d_B[0] = ...`) would change the other too
+        if isinstance(tangent, gast.Name) and not isinstance(value, gast.Name) \
+                and self.type(target).is_array and {target.id, tangent.id} & self.written_in_place():
+            # `d_B = d_A` (of `B = A * 1.0`, `B = A + c`, where B is a new array) binds both
+            # tangents to one array: an element write into either would change the other too
             tangent = nodes.call(nodes.attribute_of(tangent, "copy"), [])
         return [nodes.assign(self.d(target.id), tangent, stmt)]
 
