@@ -97,10 +97,45 @@ def row_then_loop(A):
     return np.sum(B * A)
 
 
+def view_then_write_in_loop(x):
+    y = np.copy(x)
+    s = 0.0
+    for i in range(2):
+        t = y[1:3] * y[i]
+        s = s + np.sum(t)
+        y[i + 1] = y[i] * 2.0
+    return s + np.sum(y * x)
+
+
+def transposed_row(A):
+    B = A * 1.0
+    B[0, :] = B[0, :] * np.sum(B.T[0])
+    return np.sum(B * A)
+
+
+def transposed_in_loop(A):
+    B = A * 1.0
+    for i in range(2):
+        B[i, 0] = np.sum(B.T[1] * B[i])
+    return np.sum(B * A)
+
+
+def _slice_of(v):
+    return v[1:4] * 1.0
+
+
+def helper_reads_a_slice(x):
+    y = np.copy(x)
+    z = _slice_of(y)
+    y[0] = y[1] * 3.0
+    return np.sum(z * x[1:4]) + np.sum(y)
+
+
 CASES = [(slice_times_element, VECTOR), (slice_times_named_element, VECTOR), (two_slices, VECTOR),
          (row, MATRIX), (rows_rewritten, MATRIX), (column, MATRIX), (transposed, MATRIX),
          (reshaped, MATRIX), (raveled, MATRIX), (slice_in_loop, VECTOR), (rows_in_loop, MATRIX),
-         (row_then_loop, MATRIX)]
+         (row_then_loop, MATRIX), (view_then_write_in_loop, VECTOR), (transposed_row, MATRIX),
+         (transposed_in_loop, MATRIX), (helper_reads_a_slice, VECTOR)]
 
 
 @pytest.mark.parametrize("f, x", CASES, ids=[f.__name__ for f, _ in CASES])
