@@ -188,6 +188,13 @@ def local_slices(x, w):                      # a loop-local array of another sha
     return total
 
 
+def accumulation_that_grows(x, c):          # S = S + x broadcasts S from (1, 4) to (3, 4)
+    s = c * 2.0
+    t = np.sum(np.sin(s))
+    s = s + x
+    return t + np.sum(np.cos(s))
+
+
 CASES = [
     (rebound_bias, (X34, B4, B1), (1, 2)),
     (rebound_factor, (X34, B4, B1), (0, 1, 2)),
@@ -207,6 +214,7 @@ CASES = [
     (while_to_one_element, (V6,), 0),
     (break_shrinking, (V6,), 0),
     (local_slices, (V6, W6), (0, 1)),
+    (accumulation_that_grows, (X34, R14), (0, 1)),
 ]
 
 

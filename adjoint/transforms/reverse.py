@@ -263,6 +263,8 @@ class _Reverse:
         resets = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
                   if t in self.a.active and t not in self.a.assigned_once
                   and not accumulates]        # s = s + t leaves s_s as it is
+        if accumulates and depth == 0:
+            resets = self.summed_back(target, stmt)
         backward = adjoint + restores + resets
         if backward:
             backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
@@ -275,6 +277,21 @@ class _Reverse:
             stmt = nodes.assign_to(nodes.clone(target), copied, stmt)
             self.copied.add(id(stmt))
         return saves + [stmt] + zeroed, backward
+
+    def summed_back(self, target, stmt):
+        """`S = S + x` may broadcast S to a larger shape ((1, 4) + (3, 4)): the sensitivity it
+        keeps is then summed back to the restored S's shape (a no-op where it kept its shape),
+        unless every array term provably has S's shape."""
+        out = self.type(target)
+        if target.id not in self.a.active or not out.is_array:
+            return []
+        arrays = [atom for _, atom in linear_terms(stmt.value) if self.type(atom).is_array]
+        if all(isinstance(a, gast.Name) and a.id == target.id for a in arrays) or self.one_shape(arrays, out):
+            return []
+        name = self.helper(runtime.sum_to(out.ndim, out.ndim))
+        back = nodes.call(nodes.name(name), [nodes.name(self.sens(target.id)),
+                                             nodes.attribute(f"{target.id}.shape")])
+        return [nodes.assign(self.sens(target.id), back, stmt)]
 
     def element_write(self, stmt):
         """y[i] = a: the element's old value is kept, and restored after its block. A region
