@@ -463,7 +463,7 @@ def _output_arrays(gradient, out, wanted):
     """`out` (an array, or a tuple of them where a batch returns a tuple) checked against the
     outputs the batch would make (`wanted`: arrays with their shapes and dtypes)."""
     names = ["values", "tangents"] if gradient.kind == "jvp" else [f"the gradient along {w!r}" for w in gradient.wrt]
-    given = list(out) if isinstance(out, (tuple, list)) else [out]
+    given = list(out) if isinstance(out, tuple) else [out]
     if len(given) != len(wanted):
         raise AdjointArgumentError(f"out= holds {len(given)} array(s): this batch returns {len(wanted)} "
                                    f"({', '.join(names)})")
