@@ -198,9 +198,24 @@ def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
 
 # running a batch ---------------------------------------------------------------------------
 
-def run(gradient, args, batched):
-    """GradientFunction.batch(*args, batched=...): check the arguments on one point, run the
-    driver on the target, return the outputs per wrt argument (or jvp's values and tangents)."""
+def run(gradient, args, batched, reduce=None):
+    """GradientFunction.batch(*args, batched=..., reduce=...): check the arguments on one point,
+    run the driver on the target, return the outputs per wrt argument (or jvp's values and
+    tangents); reduce "sum" or "mean": their sums or means over the points instead. A dask array
+    argument runs the batch chunk by chunk on dask (distributed.py)."""
+    if reduce not in (None, "sum", "mean"):
+        raise AdjointArgumentError(f"reduce={reduce!r}: expected None, 'sum' or 'mean'")
+    if any(type(a).__module__.split(".")[0] == "dask" for a in args):
+        from . import distributed
+        return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce)
+    results = _run(gradient, args, batched)
+    if reduce is None:
+        return results
+    over = (lambda r: r.sum(axis=0)) if reduce == "sum" else (lambda r: r.mean(axis=0))
+    return tuple(map(over, results)) if isinstance(results, tuple) else over(results)
+
+
+def _run(gradient, args, batched):
     names = gradient.arg_names
     if gradient.kind == "vjp":
         raise AdjointError("vjp has no batch", hint="call it once per point")

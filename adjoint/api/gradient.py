@@ -395,15 +395,17 @@ class GradientFunction:
             return result[0], (result[1],)
         return (result,)
 
-    def batch(self, *args, batched=0, **kwargs):
+    def batch(self, *args, batched=0, reduce=None, **kwargs):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
         whose axis 0 runs over the points (a tuple of them for a tuple wrt).
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
-        direction for all points (shaped like its argument) or one per point (stacked)."""
+        direction for all points (shaped like its argument) or one per point (stacked).
+        reduce "sum" or "mean": the sum or mean over the points instead (of each output).
+        A dask array as the batched argument gives dask arrays (api/distributed.py)."""
         from . import batch as batching
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
-        return batching.run(self._batchable(batching.BatchableGradient), args, batched)
+        return batching.run(self._batchable(batching.BatchableGradient), args, batched, reduce)
 
     def _batchable(self, record):
         """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""
