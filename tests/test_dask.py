@@ -93,9 +93,8 @@ def test_local_cluster_compiles_once_per_worker():
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         client.run(_add_path, ROOT)            # the workers import this module for `tiny`
-        G = g.batch(da.from_array(X, chunks=(25, 2)), 3.0)
-        got = G.compute()
-        mean = g.batch(da.from_array(X, chunks=(25, 2)), 3.0, reduce="mean").compute()
+        D = da.from_array(X, chunks=(25, 2))
+        got, mean = client.compute([g.batch(D, 3.0), g.batch(D, 3.0, reduce="mean")], sync=True)
         counts = client.run(_compiled)
     want = adjoint.grad(tiny, target="python").batch(X, 3.0)
     np.testing.assert_allclose(got, want, rtol=1e-12)
@@ -110,3 +109,14 @@ def test_import_adjoint_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": ROOT}, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_greeks_example_runs():
+    import subprocess
+    done = subprocess.run([sys.executable, "examples/greeks_dask.py", "200000", "--chunk", "50000"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    delta = next(line for line in done.stdout.splitlines() if line.startswith("delta")).split()
+    estimate, error, exact = float(delta[1]), float(delta[3]), float(delta[-1])
+    assert abs(estimate - exact) < 2 * error + 1e-3     # the pathwise estimate near Black-Scholes
