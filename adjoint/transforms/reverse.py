@@ -32,6 +32,7 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
+from ..frontend.views import VIEW_CALLS
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
@@ -64,6 +65,8 @@ class _Reverse:
         self.assigned = _Assigned()
         self.loop_locals = _loop_locals(tree, self.assigned) | _branch_arrays(tree, analysis, self.assigned)
         self.gathered = _unpacked_only(tree, analysis)
+        self.view_copies = _views_written_later(tree, analysis)   # ids of `t = y[1:3]` to copy
+        self.copied = set()                  # the copies made of them (primal lines still)
 
     # the whole function ---------------------------------------------------------------------
 
@@ -72,7 +75,7 @@ class _Reverse:
         args = [a.id for a in self.tree.args.args]
         forward, backward = self.sweep(body, defined=set(args))
         forward = self.placeholders(body, args) + forward
-        originals = {id(stmt) for stmt in body}
+        originals = {id(stmt) for stmt in body} | self.copied
         for stmt in forward:                     # the primal lines stay, for readability
             annotations.set(stmt, "primal", id(stmt) in originals and isinstance(stmt, gast.Assign))
         header = nodes.comment("Reverse sweep: s_v is the sensitivity of the result to v.", final)
@@ -260,12 +263,35 @@ class _Reverse:
         resets = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
                   if t in self.a.active and t not in self.a.assigned_once
                   and not accumulates]        # s = s + t leaves s_s as it is
+        if accumulates and depth == 0:
+            resets = self.summed_back(target, stmt)
         backward = adjoint + restores + resets
         if backward:
             backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
         zeroed = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
                   if t in self.a.active and t in self.a.arrays and t in self.loop_locals]
+        if id(stmt) in self.view_copies:
+            # a view the reverse sweep reads, of an array written in place later: the write
+            # would change what it reads, so it keeps the values of this line (a copy)
+            copied = nodes.call(nodes.attribute_of(stmt.value, "copy"), [])
+            stmt = nodes.assign_to(nodes.clone(target), copied, stmt)
+            self.copied.add(id(stmt))
         return saves + [stmt] + zeroed, backward
+
+    def summed_back(self, target, stmt):
+        """`S = S + x` may broadcast S to a larger shape ((1, 4) + (3, 4)): the sensitivity it
+        keeps is then summed back to the restored S's shape (a no-op where it kept its shape),
+        unless every array term provably has S's shape."""
+        out = self.type(target)
+        if target.id not in self.a.active or not out.is_array:
+            return []
+        arrays = [atom for _, atom in linear_terms(stmt.value) if self.type(atom).is_array]
+        if all(isinstance(a, gast.Name) and a.id == target.id for a in arrays) or self.one_shape(arrays, out):
+            return []
+        name = self.helper(runtime.sum_to(out.ndim, out.ndim))
+        back = nodes.call(nodes.name(name), [nodes.name(self.sens(target.id)),
+                                             nodes.attribute(f"{target.id}.shape")])
+        return [nodes.assign(self.sens(target.id), back, stmt)]
 
     def element_write(self, stmt):
         """y[i] = a: the element's old value is kept, and restored after its block. A region
@@ -473,6 +499,70 @@ class _Reverse:
         return (saves + placeholders + frame.setup + [frame.forward],
                 [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
                  reverse_loop] + restores)
+
+
+def _views_written_later(tree, analysis) -> set:
+    """ids of the assignments `t = <view of y>` (a basic slice or row `y[1:3]`, `y[i]`, a
+    transpose, a reshape, ...) whose name the reverse sweep reads, where `y` (or another view
+    of its memory) is written in place after them, or in a loop around them: the reverse
+    would read the written values through the view. Names bound by a view share their
+    base's memory (`root`); the front end (views.py) rejects user names written that way, so
+    these are mostly the temporaries of one line."""
+    root, order, loops_of, defs, writes = {}, {}, {}, [], []
+
+    def base(value):
+        if isinstance(value, gast.Name):
+            return value.id if value.id in analysis.arrays else None
+        if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
+            index = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+            if any(isinstance(i, gast.List) or isinstance(i, gast.Name)
+                   and shapes.type_of(i, analysis.types).is_array for i in index):
+                return None                          # an index array or a mask: a copy
+            return value.value.id
+        if isinstance(value, gast.Attribute) and value.attr == "T" and isinstance(value.value, gast.Name):
+            return value.value.id
+        if isinstance(value, gast.Call) and annotations.get(value, "callee") in VIEW_CALLS \
+                and value.args and isinstance(value.args[0], gast.Name):
+            return value.args[0].id
+        return None
+
+    def visit(body, loops):
+        for stmt in body:
+            order[id(stmt)] = len(order)
+            if isinstance(stmt, (gast.For, gast.While)):
+                visit(stmt.body, loops + (id(stmt),))
+            elif isinstance(stmt, gast.If):
+                visit(stmt.body, loops)
+                visit(stmt.orelse, loops)
+            elif isinstance(stmt, gast.Assign):
+                target = stmt.targets[0]
+                if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+                    writes.append((target.value.id, order[id(stmt)], set(loops)))
+                elif isinstance(target, gast.Name) and target.id in analysis.arrays:
+                    viewed = base(stmt.value)
+                    if viewed is not None:
+                        root[target.id] = viewed
+                        defs.append((stmt, target.id, loops))
+
+    def find(name):
+        seen = set()
+        while name in root and name not in seen:
+            seen.add(name)
+            name = root[name]
+        return name
+
+    visit(tree.body, ())
+    if not writes or not defs:
+        return set()
+    copies = set()
+    for stmt, name, loops in defs:
+        if name not in analysis.reverse_reads:
+            continue
+        here = order[id(stmt)]
+        if any(find(w) == find(name) and (at > here or not loops_w.isdisjoint(loops))
+               for w, at, loops_w in writes):
+            copies.add(id(stmt))
+    return copies
 
 
 def _unpacked_only(tree, analysis) -> set:
