@@ -421,17 +421,19 @@ class GradientFunction:
             return result[0], (result[1],)
         return (result,)
 
-    def batch(self, *args, batched=0, out=None, **kwargs):
+    def batch(self, *args, batched=0, out=None, reduce=None, **kwargs):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
         whose axis 0 runs over the points (a tuple of them for a tuple wrt).
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
         direction for all points (shaped like its argument) or one per point (stacked).
         out: the arrays to write the results into, shaped and typed like those a batch returns
-        (a tuple where it returns a tuple), so that repeated batches reuse them."""
+        (a tuple where it returns a tuple), so that repeated batches reuse them.
+        reduce "sum" or "mean": the sum or mean over the points instead (of each output).
+        A dask array as the batched argument gives dask arrays (api/distributed.py)."""
         from . import batch as batching
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
-        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out)
+        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce)
 
     def _batchable(self, record):
         """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""
