@@ -271,3 +271,34 @@ def test_an_unchanged_shape_keeps_its_fixed_tape():
     assert "tape_y[i] = y" in source and "_record_rows" not in source
     np.testing.assert_allclose(adjoint.grad(decay, target="python")(V6),
                                finite_difference(decay, (V6,), 0), rtol=1e-6, atol=1e-7)
+
+
+def grows_in_loop(x, c):                     # y: (1,) before the loop, (4,) after one iteration
+    y = c
+    total = 0.0
+    for i in range(2):
+        total = total + np.sum(np.sin(x + y))
+        y = np.sum(x, axis=0) * y
+    return total + np.sum(y)
+
+
+def grows_in_loop_rewritten(x, c):           # the hint's rewrite
+    y = c * np.ones(4)
+    total = 0.0
+    for i in range(2):
+        total = total + np.sum(np.sin(x + y))
+        y = np.sum(x, axis=0) * y
+    return total + np.sum(y)
+
+
+def test_a_carried_array_that_grows_is_a_located_error_whose_hint_works():
+    """A carried array that a broadcast makes larger keeps a tape row of its first shape:
+    that fails loudly (never silently: a row takes no larger array), and the hint's rewrite
+    differentiates."""
+    with pytest.raises(adjoint.AdjointError) as caught:
+        adjoint.grad(grows_in_loop, wrt=(0, 1), target="python")(X34, B1)
+    message = str(caught.value)
+    assert "test_rebinding.py:" in message and "give `y` its final shape before the loop" in message
+    got = adjoint.grad(grows_in_loop_rewritten, wrt=(0, 1), target="python")(X34, B1)
+    _close(got, _oracle(finite_difference, grows_in_loop_rewritten, (X34, B1), (0, 1)), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(grows_in_loop_rewritten(X34, B1), grows_in_loop(X34, B1))

@@ -223,6 +223,28 @@ class GradientFunction:
         return differentiate(self.fn, self.options, comments=comments, signature=signature,
                              parallel=False)
 
+    def _row_module(self):
+        """(generated, compiled module) of the gradient lowered without allocations
+        (lower/device.py), compiled for the cpu: what a cpu batch calls at each point, writing
+        into the point's output row; None where the lowering does not take the function
+        (array code that allocates, value_and_grad), whose batches call the gradient itself."""
+        with self._lock:
+            if "rows" not in self._drivers:
+                self._drivers["rows"] = None
+                if not self.options.return_value and self.generated is not None:
+                    try:
+                        g = differentiate(self.fn, self.options, device=True, recompute=False, parallel=False,
+                                          comments=False, signature=self.generated.signature)
+                    except AdjointError:
+                        return None
+                    module = backends.python.load(g.device_source, self._filename("rows"), g.namespace)
+                    self._files.add(module["__file__"])
+                    # np.divide became `/`: numpy's error model keeps its inf and nan
+                    options = {k: v for k, v in self.jit_options.items() if k not in ("cache", "parallel")}
+                    backends.cpu.compile_module(module, g.device.function.name, {"error_model": "numpy", **options})
+                    self._drivers["rows"] = (g, module)
+            return self._drivers["rows"]
+
     def _device_module(self):
         if "device" not in self._drivers:
             g = self.generated
@@ -399,15 +421,19 @@ class GradientFunction:
             return result[0], (result[1],)
         return (result,)
 
-    def batch(self, *args, batched=0, **kwargs):
+    def batch(self, *args, batched=0, out=None, reduce=None, **kwargs):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
         whose axis 0 runs over the points (a tuple of them for a tuple wrt).
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
-        direction for all points (shaped like its argument) or one per point (stacked)."""
+        direction for all points (shaped like its argument) or one per point (stacked).
+        out: the arrays to write the results into, shaped and typed like those a batch returns
+        (a tuple where it returns a tuple), so that repeated batches reuse them.
+        reduce "sum" or "mean": the sum or mean over the points instead (of each output).
+        A dask array as the batched argument gives dask arrays (api/distributed.py)."""
         from . import batch as batching
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
-        return batching.run(self._batchable(batching.BatchableGradient), args, batched)
+        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce)
 
     def _batchable(self, record):
         """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""
@@ -418,6 +444,7 @@ class GradientFunction:
                       code=lambda: self.generated, drivers=self._drivers,
                       check_arguments=self._check_arguments, call=self,
                       serial_adjoint=self.serial_adjoint, device_module=self._device_module,
+                      row_module=self._row_module,
                       filename=self._filename, rerun_in_python=self._rerun_in_python,
                       locate_failure=self._locate_failure)
 
@@ -495,6 +522,11 @@ class GradientFunction:
         debug = "adjoint.source(f) shows the generated code"
         if self.target != "python":
             debug = "run with target='python' to step through the generated code; " + debug
+        carried = re.fullmatch(r"tape_\w+\[[^\]]*\] = (\w+)", statement or "")
+        if carried is not None and isinstance(exc, ValueError):     # a checkpoint row of the first shape
+            v = carried.group(1)
+            debug = (f"the loop carries the array `{v}`, which a later iteration makes larger (a broadcast); "
+                     f"give `{v}` its final shape before the loop (`{v} = {v} * np.ones(shape)`); " + debug)
         return error_class(f"{kind}: {first}", location=location,
                            hint=(f"it failed in the generated statement `{statement}`; " if statement else "")
                            + debug)

@@ -533,11 +533,12 @@ class _Reverse:
 def _views_written_later(tree, analysis) -> set:
     """ids of the assignments `t = <view of y>` (a basic slice or row `y[1:3]`, `y[i]`, a
     transpose, a reshape, ...) whose name the reverse sweep reads, where `y` (or another view
-    of its memory) is written in place after them, or in a loop around them: the reverse
-    would read the written values through the view. Names bound by a view share their
+    of its memory) is written in place after them (in the same iteration where they sit in
+    a loop, which the reverse replays): the reverse would read the written values through
+    the view. Names bound by a view share their
     base's memory (`root`); the front end (views.py) rejects user names written that way, so
     these are mostly the temporaries of one line."""
-    root, order, loops_of, defs, writes = {}, {}, {}, [], []
+    root, order, defs, writes = {}, {}, [], []
 
     def base(value):
         if isinstance(value, gast.Name):
@@ -566,7 +567,7 @@ def _views_written_later(tree, analysis) -> set:
             elif isinstance(stmt, gast.Assign):
                 target = stmt.targets[0]
                 if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
-                    writes.append((target.value.id, order[id(stmt)], set(loops)))
+                    writes.append((target.value.id, order[id(stmt)], loops))
                 elif isinstance(target, gast.Name) and target.id in analysis.arrays:
                     viewed = base(stmt.value)
                     if viewed is not None:
@@ -588,7 +589,9 @@ def _views_written_later(tree, analysis) -> set:
         if name not in analysis.reverse_reads:
             continue
         here = order[id(stmt)]
-        if any(find(w) == find(name) and (at > here or not loops_w.isdisjoint(loops))
+        # the reverse reads it in its loop's replay of one iteration (or after the whole
+        # forward sweep): a write earlier in that iteration's body is already in the view
+        if any(find(w) == find(name) and at > here and (not loops or loops[-1] in loops_w)
                for w, at, loops_w in writes):
             copies.add(id(stmt))
     return copies
