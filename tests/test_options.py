@@ -47,7 +47,7 @@ def test_the_defaults_are_those_documented():
     assert dataclasses.asdict(Options()) == {
         "wrt": 0, "comments": True, "optimized": True, "return_value": False, "device": False,
         "signature": None, "mode": "reverse", "cotangent": False, "recompute": False,
-        "parallel": False, "precision": "float64"}
+        "parallel": False, "precision": "float64", "checkpoints": None}
 
 
 def test_fields_given_by_name_replace_those_of_the_record():
