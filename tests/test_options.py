@@ -124,7 +124,8 @@ def test_the_gradient_objects_keep_the_options_they_generate_with():
 # fails test_every_option_field_has_an_alternative, and then the key test below checks it
 ALTERNATIVES = {"wrt": "c", "comments": False, "optimized": False, "return_value": True,
                 "device": True, "signature": {"x": shapes.Type("float", 1)}, "mode": "forward",
-                "cotangent": True, "recompute": True, "parallel": True, "precision": "float32"}
+                "cotangent": True, "recompute": True, "parallel": True, "precision": "float32",
+                "checkpoints": 4}
 
 
 def test_every_option_field_has_an_alternative():
