@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+import gast
 import numpy as np
 
 from .. import backends
@@ -52,12 +53,14 @@ class BatchableGradient:
     call: Callable                   # the gradient itself: (*args[, *extra]) -> its result
     serial_adjoint: Callable         # () -> the compiled callee, without chunked loops
     device_module: Callable          # () -> the compiled device module (cuda; see device.py)
+    row_module: Callable             # () -> (generated, module): the allocation-free gradient
+                                     # compiled for the cpu, or None where it cannot be lowered
     filename: Callable[[str], str]   # kind -> the file name a generated module gets
     rerun_in_python: Callable        # (generated, args, failure) -> the interpreter's exception
     locate_failure: Callable         # exception -> an AdjointError at the user's line
 
 
-def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=()) -> str:
+def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False) -> str:
     """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
     points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
 
@@ -69,7 +72,10 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     ranks: wrt argument -> rank of one point's value (0 for a scalar), in wrt order.
     copied: the arguments (and, for kinds jvp and forward, their tangents D_<w>) each call gets
         a copy of: those the function writes into, which the points would otherwise share.
-    Parameters: args, then D_<w>, then the outputs, then (cuda) the workspaces work_f/i/b.
+    rows: (cpu) callee is the allocation-free device gradient (lower/device.py), as on cuda:
+        array gradients are written into the point's output rows, and each of the prange's
+        chunks of points uses one row of the workspaces; nothing is allocated per point.
+    Parameters: args, then D_<w>, then the outputs, then (cuda, rows) the workspaces work_f/i/b.
     """
     safe = driver_names(args, callee)
     args, batched = [safe[a] for a in args], safe[batched]
@@ -78,15 +84,20 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     on_device = target == "cuda"
     point = [f"{a}[i]" if a == batched else a for a in args]
     point = [f"{p}.copy()" if a in copied else p for a, p in zip(args, point)]
-    work = ["work_f", "work_i", "work_b"] if on_device else []
+    work = ["work_f", "work_i", "work_b"] if on_device or rows else []
 
     def call(extra):
-        return f"{callee}({', '.join(point + extra + _at(work))})"
+        return f"{callee}({', '.join(point + extra + _at(work, 'work_row' if rows else 'i'))})"
     build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
-    inputs, outputs, body = build(call, ranks, on_device=on_device, stacked=stacked, copied=copied)
+    inputs, outputs, body = build(call, ranks, on_device=on_device or rows, stacked=stacked, copied=copied)
     params = ", ".join(args + inputs + outputs + work)
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
+    elif rows:                             # chunk work_row of the points uses workspace row work_row
+        head = [f"def batch_{callee}({params}):", f"    n_points = {batched}.shape[0]",
+                "    n_rows = work_f.shape[0]", "    for work_row in numba.prange(n_rows):",
+                "        for i in range(work_row * n_points // n_rows, (work_row + 1) * n_points // n_rows):"]
+        return "\n".join(head + ["            " + line for line in body]) + "\n"
     else:
         loop = "numba.prange" if target == "cpu" else "range"
         head = [f"def batch_{callee}({params}):", f"    for i in {loop}({batched}.shape[0]):"]
@@ -122,8 +133,8 @@ def _forward_body(call, ranks, on_device, stacked, copied):
     return [f"D_{w}" for w in ranks if ranks[w]], [f"G_{w}" for w in ranks], body
 
 
-def _at(names):
-    return [f"{n}[i]" for n in names]
+def _at(names, index="i"):
+    return [f"{n}[{index}]" for n in names]
 
 
 def _store(call, targets):
@@ -198,9 +209,31 @@ def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
 
 # running a batch ---------------------------------------------------------------------------
 
-def run(gradient, args, batched):
-    """GradientFunction.batch(*args, batched=...): check the arguments on one point, run the
-    driver on the target, return the outputs per wrt argument (or jvp's values and tangents)."""
+def run(gradient, args, batched, out=None, reduce=None):
+    """GradientFunction.batch(*args, batched=..., out=..., reduce=...): check the arguments on
+    one point, run the driver on the target, return the outputs per wrt argument (or jvp's
+    values and tangents), written into `out` where given; reduce "sum" or "mean": their sums or
+    means over the points instead. A dask array argument runs the batch chunk by chunk on dask
+    (distributed.py)."""
+    if reduce not in (None, "sum", "mean"):
+        raise AdjointArgumentError(f"reduce={reduce!r}: expected None, 'sum' or 'mean'")
+    if out is not None and reduce is not None:
+        raise AdjointArgumentError("out= and reduce= together: out= holds every point's rows",
+                                   hint="drop out= when reducing over the points")
+    if any(type(a).__module__.split(".")[0] == "dask" for a in args):
+        if out is not None:
+            raise AdjointArgumentError("out= with a dask array: the result is a dask array",
+                                       hint="drop out=, and call .compute() (or store it) on the result")
+        from . import distributed
+        return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce)
+    results = _run(gradient, args, batched, out)
+    if reduce is None:
+        return results
+    over = (lambda r: r.sum(axis=0)) if reduce == "sum" else (lambda r: r.mean(axis=0))
+    return tuple(map(over, results)) if isinstance(results, tuple) else over(results)
+
+
+def _run(gradient, args, batched, out=None):
     names = gradient.arg_names
     if gradient.kind == "vjp":
         raise AdjointError("vjp has no batch", hint="call it once per point")
@@ -235,8 +268,16 @@ def run(gradient, args, batched):
     try:
         if gradient.target == "cuda":
             outputs = _cuda(gradient, converted, names[k], by_name, tangents, on_device)
+            if out is not None:
+                if on_device:
+                    raise AdjointArgumentError("out= takes host arrays: a batch of points on the "
+                                               "device returns device arrays of its own")
+                given = _output_arrays(gradient, out, list(outputs.values()))
+                for array, result in zip(given, outputs.values()):
+                    array[...] = result
+                outputs = dict(zip(outputs, given))
         else:
-            outputs = _host(gradient, converted, names[k], by_name, tangents)
+            outputs = _host(gradient, converted, names[k], by_name, tangents, out)
     except AdjointError:
         raise
     except Exception as exc:
@@ -325,14 +366,14 @@ def _point_arguments(gradient, args, k, tangents, i):
     return point + [np.array(e) if isinstance(e, np.ndarray) else e for e in extra]
 
 
-def _driver(gradient, batched, by_name, tangents, callee, compile_source):
+def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=False):
     """The driver (see driver_source) for this batched argument, ranks and stacked tangents."""
     ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
     stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
-    key = (gradient.target, batched, tuple(ranks.values()), stacked)
+    key = (gradient.target, batched, tuple(ranks.values()), stacked, rows)
     if key not in gradient.drivers:
         source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names + gradient.data_names,
-                               batched, ranks, stacked, copied=_copied(gradient, batched))
+                               batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows)
         gradient.drivers[key] = compile_source(source)
     return gradient.drivers[key]
 
@@ -349,8 +390,33 @@ def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
     return directions, outputs
 
 
-def _host(gradient, args, batched, by_name, tangents):
+def _host(gradient, args, batched, by_name, tangents, out=None):
     g = gradient.code()
+    value_shape = ()
+    if gradient.kind == "jvp":             # the value's shape: from the first point
+        first = [t[0] if per_point else t for t, per_point in tangents.values()]
+        value_shape = np.shape(gradient.call(*[by_name[n] for n in gradient.arg_names], *first)[0])
+    points = args[gradient.arg_names.index(batched)].shape[0]
+    empty = np.empty
+    if out is not None:                    # the caller's arrays, checked against what empty would make
+        def shaped(shape, dtype):
+            return np.broadcast_to(np.zeros((), dtype), shape)
+        wanted = _buffers(gradient, points, by_name, tangents, value_shape, shaped, shaped)[1]
+        given = iter(_output_arrays(gradient, out, list(wanted.values())))
+        empty = lambda shape, dtype: next(given)      # noqa: E731
+    inputs, outputs = _buffers(gradient, points, by_name, tangents, value_shape, np.zeros, empty)
+    rows = _rows(gradient, batched, by_name, tangents, value_shape)
+    if rows is not None:
+        try:
+            rows(*args, *inputs, *outputs.values())
+            return outputs
+        except Exception as exc:
+            if not is_numba_error(exc):
+                raise
+            # numba does not take the allocation-free code: the gradient itself, as before
+            gradient.drivers[("rows off", batched)] = True
+            for array in inputs:
+                array[...] = 0.0
 
     def compile_source(source):
         import numba
@@ -359,14 +425,79 @@ def _host(gradient, args, batched, by_name, tangents):
         driver = module["batch_" + g.name]
         return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
     driver = _driver(gradient, batched, by_name, tangents, g.name, compile_source)
-    value_shape = ()
-    if gradient.kind == "jvp":             # the value's shape: from the first point
-        first = [t[0] if per_point else t for t, per_point in tangents.values()]
-        value_shape = np.shape(gradient.call(*[by_name[n] for n in gradient.arg_names], *first)[0])
-    points = args[gradient.arg_names.index(batched)].shape[0]
-    inputs, outputs = _buffers(gradient, points, by_name, tangents, value_shape, np.zeros, np.empty)
     driver(*args, *inputs, *outputs.values())
     return outputs
+
+
+def _rows(gradient, batched, by_name, tangents, value_shape):
+    """The cpu batch calling the allocation-free gradient (driver_source's rows), with its
+    workspaces bound: a callable taking the driver's other arguments; None where the function
+    keeps today's driver (the lowering does not take it, the points get copies of written
+    arguments, a jvp's value is an array, or numba did not take the lowered code)."""
+    if gradient.target != "cpu" or ("rows off", batched) in gradient.drivers \
+            or _copied(gradient, batched) or value_shape != ():
+        return None
+    lowered = gradient.row_module()
+    if lowered is None:
+        return None
+    g, module = lowered
+    device = g.device
+    ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
+    if gradient.kind == "grad" and tuple(w for w in ranks if ranks[w]) != tuple(device.array_outputs):
+        return None
+    import numba
+    callee = device.function.name
+
+    def compile_source(source):
+        loaded = backends.python.load(source, gradient.filename("batch"), {callee: module[callee], "numba": numba})
+        return numba.njit(parallel=True)(loaded["batch_" + callee])
+    driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True)
+    sizes = _constant_sizes(device.sizes)
+    if sizes is None:                      # the tapes' sizes depend on the arguments: the largest
+        key = ("rows sizes", batched)
+        if key not in gradient.drivers:
+            source = sizes_driver_source(device.sizes.name, gradient.arg_names + gradient.data_names, batched)
+            host = backends.python.load(source, gradient.filename("sizes"),
+                                        {device.sizes.name: module[device.sizes.name]})
+            gradient.drivers[key] = numba.njit(host["batch_sizes"])
+
+    def run_rows(*args):
+        most = sizes or gradient.drivers[("rows sizes", batched)](*args[:len(gradient.arg_names)
+                                                                        + len(gradient.data_names)])
+        points = args[gradient.arg_names.index(batched)].shape[0]
+        chunks = max(1, min(points, 4 * numba.get_num_threads()))
+        work = [np.empty((chunks, max(n, 1)), dtype) for n, dtype in zip(most, (np.float64, np.int64, np.bool_))]
+        driver(*args, *work)
+    return run_rows
+
+
+def _constant_sizes(sizes):
+    """The workspace sizes where tape_sizes_<f> returns constants (no tapes: `return 0, 0, 0`)."""
+    final = sizes.body[-1]
+    if len(sizes.body) == 1 and isinstance(final.value, gast.Tuple) \
+            and all(isinstance(e, gast.Constant) for e in final.value.elts):
+        return tuple(int(e.value) for e in final.value.elts)
+    return None
+
+
+def _output_arrays(gradient, out, wanted):
+    """`out` (an array, or a tuple of them where a batch returns a tuple) checked against the
+    outputs the batch would make (`wanted`: arrays with their shapes and dtypes)."""
+    names = ["values", "tangents"] if gradient.kind == "jvp" else [f"the gradient along {w!r}" for w in gradient.wrt]
+    given = list(out) if isinstance(out, tuple) else [out]
+    if len(given) != len(wanted):
+        raise AdjointArgumentError(f"out= holds {len(given)} array(s): this batch returns {len(wanted)} "
+                                   f"({', '.join(names)})")
+    for name, array, want in zip(names, given, wanted):
+        if not isinstance(array, np.ndarray):
+            raise AdjointArgumentError(f"out= for {name}: expected a numpy array, got {type(array).__name__}")
+        if array.shape != want.shape or array.dtype != want.dtype:
+            raise AdjointArgumentError(f"out= for {name} has shape {array.shape} and dtype {array.dtype}: "
+                                       f"expected shape {want.shape} and dtype {want.dtype}")
+        if not array.flags.c_contiguous or not array.flags.writeable:
+            raise AdjointArgumentError(f"out= for {name}: expected a writeable C-contiguous array",
+                                       hint="pass np.empty(shape, dtype) once and reuse it")
+    return given
 
 
 def _cuda(gradient, args, batched, by_name, tangents, on_device):

@@ -265,6 +265,94 @@ class LoopFrame:
         return None if letters == "n" * rank else letters
 
 
+def checkpointed(frame, limit, state, primal, reverse_body):
+    """checkpoints=`limit`: the loop keeps at most `limit` snapshots of its carried state, at
+    iterations chosen by revolve's binomial schedule (runtime._revolve), instead of one per
+    iteration. `state`: the names a snapshot holds (what the loop carries, and the arrays it
+    writes element by element). Returns (setup, forward loop, reverse loop); `primal` is the loop's body, run
+    again from the nearest snapshot up to the iteration being reversed, and `reverse_body`
+    (the replay and the reverse blocks) follows as today. With `limit` >= the trip count,
+    every iteration gets its snapshot and nothing is run again.
+
+        for i in range(n):                      for i in range(n):
+            if i == t_next:                         if i == t_next:   (a snapshot)
+                ...push                                 t_next = i + _revolve(n - i, slots left)
+            body                                    body
+        for t_iter in range(n - 1, -1, -1):     (reverse)
+            if snap_at[t_top] > t_iter: t_top -= 1     (the snapshots past it are done)
+            state = snapshot t_top
+            for i in range(snap_at[t_top], t_iter): body, snapshots on the way
+            i = t_iter; replay; reverse blocks
+    """
+    owner, stmt, namer = frame.owner, frame.stmt, frame.namer
+    helper = owner.helper(runtime.REVOLVE)
+    trips = frame.trip_count(stmt.iter.args)
+    slots, top, at, nxt = (namer.fresh(n) for n in ("t_slots", "t_top", "snap_at", "t_next"))
+    snaps = {v: namer.fresh("snap_" + v) for v in state}
+    setup = [nodes.assign(slots, nodes.call("min", [nodes.const(limit), trips]), stmt),
+             nodes.assign(at, nodes.call("np.empty", [nodes.name(slots), nodes.attribute("np.int64")]), stmt)]
+    for v in state:
+        if v in frame.a.arrays:
+            value = nodes.call("np.empty", [frame.rows(nodes.name(slots), v), nodes.attribute(f"{v}.dtype")])
+        else:
+            value = nodes.call("np.empty", [nodes.name(slots),
+                                            nodes.attribute(TAPE_DTYPE[frame.a.kinds.get(v, "float")])])
+        setup.append(nodes.assign(snaps[v], value, stmt))
+    setup += [nodes.assign(top, -1, stmt), nodes.assign(nxt, 0, stmt)]
+
+    def snapshot(k, steps):
+        """Take a snapshot at iteration `k`, and find where the next one goes (`steps`: the
+        iterations from k on left to reverse)."""
+        push = [nodes.comment(f"A snapshot of the loop's state ({limit} at most, revolve's schedule).", stmt),
+                nodes.accumulate(top, 1, stmt), nodes.assign(nodes.subscript(at, nodes.name(top), store=True),
+                                                             nodes.clone(k), stmt)]
+        push += [nodes.assign(nodes.subscript(snaps[v], nodes.name(top), store=True), v, stmt)
+                 for v in state]
+        free = nodes.binop(nodes.binop(nodes.name(slots), "-", 1), "-", nodes.name(top))
+        push.append(nodes.assign(nxt, nodes.binop(nodes.clone(k), "+", nodes.call(nodes.name(helper), [steps, free])),
+                                 stmt))
+        return push
+
+    index = frame.index
+    trivial = _is_zero(frame.start) and _is_one(frame.step)
+
+    def index_at(k):
+        if trivial:
+            return nodes.name(k)
+        return nodes.binop(nodes.clone(frame.start), "+", nodes.binop(k, "*", nodes.clone(frame.step)))
+
+    forward = copy.deepcopy(stmt)
+    iteration = nodes.name(index) if trivial else nodes.binop(
+        nodes.binop(index, "-", nodes.clone(frame.start)), "//", nodes.clone(frame.step))
+    left = nodes.binop(copy.deepcopy(trips), "-", nodes.clone(iteration))
+    forward.body = [nodes.if_(nodes.compare(iteration, "==", nodes.name(nxt)), snapshot(iteration, left),
+                              origin=stmt)] + forward.body
+
+    k = namer.fresh("t_iter")
+    step = index if trivial else namer.fresh("t_step")
+    held = nodes.subscript(at, nodes.name(top))
+    pop = nodes.if_(nodes.compare(nodes.clone(held), ">", nodes.name(k)),
+                    [nodes.comment("Its iterations are reversed: drop the newest snapshot.", stmt),
+                     nodes.accumulate(top, 1, stmt, op="-")], origin=stmt)
+    restore = [nodes.assign(v, nodes.call(nodes.attribute_of(nodes.subscript(snaps[v], nodes.name(top)), "copy"), [])
+                            if v in frame.a.arrays else nodes.subscript(snaps[v], nodes.name(top)), stmt)
+               for v in state]
+    following = nodes.binop(nodes.name(step), "+", 1)
+    rerun = ([] if trivial else [nodes.assign(index, index_at(step), stmt)]) + copy.deepcopy(primal) + [
+        nodes.if_(nodes.compare(following, "==", nodes.name(nxt)),
+                  snapshot(nodes.clone(following), nodes.binop(k, "-", nodes.name(step))), origin=stmt)]
+    first = nodes.binop(nodes.clone(held), "+", nodes.call(nodes.name(helper), [
+        nodes.binop(nodes.binop(k, "+", 1), "-", nodes.clone(held)),
+        nodes.binop(nodes.binop(nodes.name(slots), "-", 1), "-", nodes.name(top))]))
+    body = [pop] + restore + [
+        nodes.assign(nxt, first, stmt),
+        nodes.comment("Run forward again from the snapshot to this iteration (revolve's schedule).", stmt),
+        nodes.for_range(step, [nodes.clone(held), nodes.name(k)], rerun, stmt),
+        nodes.assign(index, index_at(k), stmt)] + reverse_body
+    reverse = nodes.for_range(k, [nodes.binop(copy.deepcopy(trips), "-", 1), -1, -1], body, stmt)
+    return setup, forward, reverse
+
+
 # intermediates the reverse loop reads back instead of replaying ---------------------------------
 
 COSTLY_CALLS = primitives.spelled("costly")      # np.dot, np.tanh, ...: the records flagged costly or numpy_loop
