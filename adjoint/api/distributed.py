@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import AdjointArgumentError
 
-compiled = 0            # drivers this process compiled for chunk tasks (the tests read it on workers)
+compiled = 0            # chunk tasks of this process that had to compile (the tests read it on workers)
 _RESIDENT = {}          # pickled gradient -> the gradient object this process unpickled from it
 
 
@@ -54,7 +54,7 @@ def _chunk(payload, k, reduce, shared, *stacked):
         args[position] = rows
     before = len(gradient._drivers)
     results = gradient.batch(*args, batched=k)
-    compiled += len(gradient._drivers) - before
+    compiled += len(gradient._drivers) > before         # a batch compiles its driver (and callee) once
     results = results if isinstance(results, tuple) else (results,)
     if reduce:
         return tuple(np.asarray(r).sum(axis=0)[None, ...] for r in results)
