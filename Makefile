@@ -9,7 +9,7 @@ STAMP   := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip 'setuptools>=77'
-	$(BIN)/python -m pip install --quiet -e '.[test,color]'
+	$(BIN)/python -m pip install --quiet -e '.[test,color,dask]'
 	touch $(STAMP)
 
 demo: $(STAMP)

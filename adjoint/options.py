@@ -38,6 +38,7 @@ class Options:
     recompute: bool = False         # reverse loops replay every intermediate: no stored arrays
     parallel: bool = False          # race-free carried reverse loops run in chunks (numba.prange)
     precision: str = "float64"      # "float32": the call's float arrays are; so are the adjoint's numbers
+    checkpoints: int | None = None  # outermost `for` loops keep at most this many snapshots (revolve)
 
     def __post_init__(self):
         _check_wrt(self.wrt)
@@ -55,6 +56,13 @@ class Options:
                                        hint="use mode='reverse' or mode='forward'")
         if self.signature is not None:
             object.__setattr__(self, "signature", _checked_signature(self.signature))
+        if self.checkpoints is not None and (isinstance(self.checkpoints, (bool, np.bool_))
+                                             or not isinstance(self.checkpoints, (int, np.integer))
+                                             or self.checkpoints < 1):
+            raise AdjointArgumentError(f"option checkpoints={self.checkpoints!r}: expected a whole "
+                                       f"number of snapshots, at least 1, or None")
+        if self.checkpoints is not None:
+            object.__setattr__(self, "checkpoints", int(self.checkpoints))
         if self.precision not in PRECISIONS:
             raise AdjointArgumentError(f"option precision={self.precision!r}: expected "
                                        f"{' or '.join(map(repr, PRECISIONS))}")

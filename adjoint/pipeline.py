@@ -278,7 +278,8 @@ def _reverse(run):
                                           filename=run.parsed.filename,
                                           return_value=run.options.return_value,
                                           cotangent=run.options.cotangent,
-                                          store=not run.options.recompute)
+                                          store=not run.options.recompute,
+                                          checkpoints=run.options.checkpoints)
 
 
 def _forward(run):

@@ -63,6 +63,7 @@ CATEGORIES = [
     (r"a list is not a differentiable|list comprehension", "literal lists and comprehensions (item 8)"),
     (r"no derivative rule|cannot resolve the function", "numpy / math / scipy functions without a rule"),
     (r"carried from one iteration|share memory", "false alarms on arrays rebuilt in each iteration"),
+    (r"dictionaries are not differentiable", "dictionaries (arguments and literals)"),
 ]
 
 

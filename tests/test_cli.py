@@ -451,3 +451,23 @@ def test_module_docstring_documents_exit_codes():
     doc = textwrap.dedent(command.__doc__)
     for code in range(5):
         assert f"    {code}  " in doc
+
+
+# cache ----------------------------------------------------------------------------------------
+
+def test_cache_info_lists_the_gradients_and_clear_removes_only_them(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(folder))
+    code, out, _ = run(capsys, "cache", "info")
+    assert code == 0 and "0 gradients" in out
+    import adjoint
+    from tests.corpus import nested
+    adjoint.grad(nested, target="python", cache=True)(1.5, 0.5)
+    (folder / "notes.txt").write_text("mine")
+    code, out, _ = run(capsys, "cache", "info")
+    assert code == 0 and "1 gradient," in out and "nested_" in out
+    code, out, _ = run(capsys, "cache", "clear")
+    assert code == 0 and out.startswith("removed 1 gradient")
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["notes.txt"]
+    code, out, _ = run(capsys, "cache", "info")
+    assert "0 gradients" in out

@@ -518,3 +518,21 @@ CPU = [(dot_zip, (X5, W4), 0), (row_norms, (M34, W4), 0), (sum_of_generator, (X5
 def test_cpu_gradient_matches_finite_differences(fn, args, wrt):
     got = compiled(fn, wrt, "cpu")(*args)
     np.testing.assert_allclose(got, finite_difference(fn, args, wrt), rtol=1e-6, atol=1e-7)
+
+
+# --- builtins.sum of an array ----------------------------------------------------------------
+
+def sum_of_vector(x):
+    return sum(x * x)
+
+
+def sum_of_matrix_rows(a):                   # Python adds the rows: the column sums
+    return np.sum(sum(a) ** 2)
+
+
+@pytest.mark.parametrize("fn, args", [(sum_of_vector, (X5,)), (sum_of_matrix_rows, (M34,))],
+                         ids=["vector", "matrix"])
+def test_builtin_sum_of_an_array_is_its_first_axis_sum(fn, args):
+    got = compiled(fn, 0, "python")(*args)
+    np.testing.assert_allclose(got, finite_difference(fn, args, 0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got, autograd_gradient(fn, args, 0), rtol=1e-10, atol=1e-10)

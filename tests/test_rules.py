@@ -203,7 +203,7 @@ def test_every_primitive_spelled_as_written():
         namespace = {"math": math, "np": np, "operator": operator}
         if imports:
             exec(imports, namespace)
-        assert eval(template.split("(")[0], namespace) is primitive
+        assert eval(template.split("(")[0], namespace) == primitive     # (norm.cdf: a new bound method each time)
 
 
 def test_user_rule_is_registered():

@@ -18,7 +18,7 @@ import gast
 
 from ..errors import AdjointError
 from ..ir import annotations, nodes
-from ..ir.grammar import is_linear_chain, linear_terms, primitive_of
+from ..ir.grammar import is_accumulation, is_linear_chain, linear_terms, primitive_of
 from ..primitives import rules
 from . import shapes
 
@@ -127,15 +127,17 @@ def _reverse_reads(tree, active, types) -> set:
     """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
     reads = set()
     loads = _StatementLoads()
+    looped = set()                                      # statements inside a loop
     for node in nodes.statements(tree.body):
         if isinstance(node, (gast.For, gast.While)):
             reads.update(*map(loads, node.body))        # the replay reads them
+            looped.update(id(s) for s in nodes.statements(node.body))
         if isinstance(node, (gast.If, gast.While)):
             reads |= nodes.loads_in(node.test)
         elif isinstance(node, gast.For):
             reads |= {n for a in node.iter.args for n in nodes.loads_in(a)}
         elif isinstance(node, gast.Assign):
-            reads |= _statement_reads(node, active, types)
+            reads |= _statement_reads(node, active, types, id(node) in looped)
     return reads - {"math", "np"}
 
 
@@ -163,18 +165,44 @@ class _StatementLoads:
         return found
 
 
-def _statement_reads(stmt, active, types):
+def _statement_reads(stmt, active, types, in_loop=False):
     target, value = stmt.targets[0], stmt.value
     if isinstance(target, gast.Subscript):
-        return nodes.loads_in(target.slice) if target.value.id in active else set()
+        if target.value.id not in active:
+            return set()
+        return nodes.loads_in(target.slice) | _shape_reads(None, [value], active, types)
     if isinstance(target, gast.Tuple):
         return set()
     if target.id not in active:
         return set()
+    atoms = [value] if isinstance(value, gast.Name) else \
+        [atom for _, atom in linear_terms(value)] if is_linear_chain(value) else _operands(value)
+    # `S = S + x` keeps s_S; at the top level it is summed back to the restored S's shape
+    # (reverse.summed_back), in a loop not (that would put S on a checkpoint tape)
+    kept = in_loop and is_accumulation(target.id, value)
+    shaped = _shape_reads(None if kept else target.id, atoms, active, types)
     if isinstance(value, gast.Subscript):
-        return nodes.loads_in(value.slice)
+        return nodes.loads_in(value.slice) | shaped
     if is_linear_chain(value) or isinstance(value, (gast.Name, gast.Constant, gast.Attribute)):
-        return set()
+        return shaped
+    return _rule_reads(value, target, active, types) | shaped
+
+
+def _shape_reads(target, atoms, active, types) -> set:
+    """The arrays whose shape the reverse of an assignment reads: its target's (the
+    sensitivity is reset to zeros of the value it had before), and its active array
+    operands' (a broadcast contribution is summed back to their shape). They are reverse
+    reads like any other, so a name rebound later is restored to the value it had here: a
+    rebinding to another shape of the same rank (`b = b1 ... b = b2`) must not send b1's
+    sensitivity to b2's shape."""
+    def is_array(name):
+        found = types.get(name)
+        return found is not None and found.is_array
+    found = {target} if target is not None and is_array(target) else set()
+    return found | {a.id for a in atoms if isinstance(a, gast.Name) and a.id in active and is_array(a.id)}
+
+
+def _rule_reads(value, target, active, types) -> set:
     primitive = primitive_of(value)
     args = _operands(value)
     ranks = _ranks(args, types)

@@ -421,12 +421,6 @@ def _polyval(call, callee, args, types, filename):
     return Type("float", args[1].ndim)
 
 
-def _of_an_array(call, callee, args, types, filename):
-    """np.trace: a number, of an array."""
-    _arrays_needed(call, args, [0], filename)
-    return FLOAT
-
-
 def _trapezoid(call, callee, args, types, filename):
     _arrays_needed(call, args, range(len(args)), filename)
     return FLOAT
@@ -437,7 +431,6 @@ RESULT_RULES = {
     "array like": _array_like,
     "interp": _interp,
     "trapezoid": _trapezoid,
-    "of an array": _of_an_array,
     "cumulative": _cumulative,
     "integer reduction": _integer_reduction,
     "integer like": lambda call, callee, args, types, filename: Type("int", args[0].ndim),

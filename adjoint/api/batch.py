@@ -209,10 +209,31 @@ def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
 
 # running a batch ---------------------------------------------------------------------------
 
-def run(gradient, args, batched, out=None):
-    """GradientFunction.batch(*args, batched=..., out=...): check the arguments on one point,
-    run the driver on the target, return the outputs per wrt argument (or jvp's values and
-    tangents), written into `out` where given."""
+def run(gradient, args, batched, out=None, reduce=None):
+    """GradientFunction.batch(*args, batched=..., out=..., reduce=...): check the arguments on
+    one point, run the driver on the target, return the outputs per wrt argument (or jvp's
+    values and tangents), written into `out` where given; reduce "sum" or "mean": their sums or
+    means over the points instead. A dask array argument runs the batch chunk by chunk on dask
+    (distributed.py)."""
+    if reduce not in (None, "sum", "mean"):
+        raise AdjointArgumentError(f"reduce={reduce!r}: expected None, 'sum' or 'mean'")
+    if out is not None and reduce is not None:
+        raise AdjointArgumentError("out= and reduce= together: out= holds every point's rows",
+                                   hint="drop out= when reducing over the points")
+    if any(type(a).__module__.split(".")[0] == "dask" for a in args):
+        if out is not None:
+            raise AdjointArgumentError("out= with a dask array: the result is a dask array",
+                                       hint="drop out=, and call .compute() (or store it) on the result")
+        from . import distributed
+        return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce)
+    results = _run(gradient, args, batched, out)
+    if reduce is None:
+        return results
+    over = (lambda r: r.sum(axis=0)) if reduce == "sum" else (lambda r: r.mean(axis=0))
+    return tuple(map(over, results)) if isinstance(results, tuple) else over(results)
+
+
+def _run(gradient, args, batched, out=None):
     names = gradient.arg_names
     if gradient.kind == "vjp":
         raise AdjointError("vjp has no batch", hint="call it once per point")

@@ -530,3 +530,50 @@ def _file_digest(path) -> str | None:
             return hashlib.sha256(handle.read()).hexdigest()
     except OSError:
         return None
+
+
+# what `adjoint cache info` and `adjoint cache clear` show and remove ---------------------------
+
+_ENTRY_SUFFIXES = (".json", ".py", "_primal.py")
+
+
+def _entry_files(folder):
+    """The cache's own files in `folder`: entries (record and modules) and numba's machine
+    code for them (in __pycache__); nothing else a user may have put there."""
+    names = set()
+    for name in os.listdir(folder):
+        if name.endswith(".json"):
+            names.add(name[:-len(".json")])
+    files = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and any(name == base + s for base in names for s in _ENTRY_SUFFIXES):
+            files.append(path)
+    numba_folder = os.path.join(folder, "__pycache__")
+    if os.path.isdir(numba_folder):
+        for name in sorted(os.listdir(numba_folder)):
+            if name.endswith((".nbi", ".nbc")) and name.split(".")[0] in names | {n + "_primal" for n in names}:
+                files.append(os.path.join(numba_folder, name))
+    return sorted(names), files
+
+
+def info() -> dict:
+    """The cache folder, its entries (one per gradient) and the bytes they take."""
+    folder = os.path.abspath(directory())
+    if not os.path.isdir(folder):
+        return {"folder": folder, "entries": [], "files": 0, "bytes": 0}
+    names, files = _entry_files(folder)
+    return {"folder": folder, "entries": names, "files": len(files),
+            "bytes": sum(os.path.getsize(f) for f in files)}
+
+
+def clear() -> dict:
+    """Remove every entry and its machine code (only the cache's own files); returns what
+    was removed, as info() counts it."""
+    removed = info()
+    if removed["files"]:
+        for path in _entry_files(removed["folder"])[1]:
+            with contextlib.suppress(FileNotFoundError):      # another process removed it
+                os.remove(path)
+    _ENTRIES.clear()
+    return removed

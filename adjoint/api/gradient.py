@@ -56,13 +56,16 @@ class GradientFunction:
 
     def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
                  jit_options=None, cache=False, mode="reverse", kind="grad", recompute=False,
-                 debug=False):
+                 debug=False, checkpoints=None):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
         # what rebuilds this object in another process (pickle): never machine code
         self._construction = dict(wrt=wrt, target=target, comments=comments, return_value=return_value,
                                   jit_options=jit_options, cache=cache, mode=mode, kind=kind,
-                                  recompute=recompute, debug=debug)
+                                  recompute=recompute, debug=debug, checkpoints=checkpoints)
+        if checkpoints is not None and target == "cuda":
+            raise AdjointError("checkpoints= is not available on the cuda target yet",
+                               hint="use target='cpu' or 'python' with checkpoints=")
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
             fn = fn.as_function()
         self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
@@ -87,7 +90,8 @@ class GradientFunction:
         # what the pipeline generates; each variant (a call's types, a serial copy) replaces
         # fields of this one
         self.options = Options(wrt=wrt, comments=comments, return_value=return_value, mode=self.mode,
-                               cotangent=kind == "vjp", recompute=recompute, parallel=self.parallel)
+                               cotangent=kind == "vjp", recompute=recompute, parallel=self.parallel,
+                               checkpoints=checkpoints)
         self.cache_key = None
         self._deferred = None
         self._generated = None
@@ -417,17 +421,19 @@ class GradientFunction:
             return result[0], (result[1],)
         return (result,)
 
-    def batch(self, *args, batched=0, out=None, **kwargs):
+    def batch(self, *args, batched=0, out=None, reduce=None, **kwargs):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
         whose axis 0 runs over the points (a tuple of them for a tuple wrt).
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
         direction for all points (shaped like its argument) or one per point (stacked).
         out: the arrays to write the results into, shaped and typed like those a batch returns
-        (a tuple where it returns a tuple), so that repeated batches reuse them."""
+        (a tuple where it returns a tuple), so that repeated batches reuse them.
+        reduce "sum" or "mean": the sum or mean over the points instead (of each output).
+        A dask array as the batched argument gives dask arrays (api/distributed.py)."""
         from . import batch as batching
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
-        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out)
+        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce)
 
     def _batchable(self, record):
         """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""
@@ -516,6 +522,11 @@ class GradientFunction:
         debug = "adjoint.source(f) shows the generated code"
         if self.target != "python":
             debug = "run with target='python' to step through the generated code; " + debug
+        carried = re.fullmatch(r"tape_\w+\[[^\]]*\] = (\w+)", statement or "")
+        if carried is not None and isinstance(exc, ValueError):     # a checkpoint row of the first shape
+            v = carried.group(1)
+            debug = (f"the loop carries the array `{v}`, which a later iteration makes larger (a broadcast); "
+                     f"give `{v}` its final shape before the loop (`{v} = {v} * np.ones(shape)`); " + debug)
         return error_class(f"{kind}: {first}", location=location,
                            hint=(f"it failed in the generated statement `{statement}`; " if statement else "")
                            + debug)
@@ -640,7 +651,7 @@ def _materialized_folder():
 
 
 def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
-         mode="reverse", recompute=False, debug=False):
+         mode="reverse", recompute=False, debug=False, checkpoints=None):
     """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
 
     Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
@@ -655,13 +666,18 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     i in range(n) with n > len(x)) reads and writes outside the arrays, the gradient's too,
     which returns garbage or crashes the process. With debug=True (numba's boundscheck) it
     raises an IndexError (an AdjointError too) at the user's line. Slower; not for cuda.
+    checkpoints: K, a whole number: each outermost `for ... in range(...)` loop keeps at most
+    K snapshots of the state it carries instead of one per iteration, and runs the iterations
+    between them again, on revolve's binomial schedule (the fewest recomputed iterations for
+    K snapshots); the same arithmetic, so the same gradient. `while` loops and loops with
+    `break` are an AdjointError under it. Not on the cuda target.
 
     Arguments that share memory (the same array twice, overlapping slices) are rejected with
     an AdjointError when the function writes into one of them; where it only reads them,
     each gets its own gradient, as if they were separate arrays.
     """
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache,
-                   mode=mode, recompute=recompute, debug=debug)
+                   mode=mode, recompute=recompute, debug=debug, checkpoints=checkpoints)
     if fn is None:
         return lambda f: GradientFunction(f, **options)
     return GradientFunction(fn, **options)

@@ -189,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-comments", action="store_true",
                         help="leave out the comments that tie generated lines to yours")
     export.set_defaults(handler=_export)
+
+    cache = commands.add_parser("cache", help="show or clear the on-disk cache of gradients",
+                                description="The cache that grad(f, cache=True) keeps "
+                                "(ADJOINT_CACHE_DIR, default ~/.cache/adjoint): `info` lists it, "
+                                "`clear` removes its entries and their machine code.")
+    cache.add_argument("action", choices=("info", "clear"))
+    cache.set_defaults(handler=_cache)
     return parser
 
 
@@ -257,6 +264,30 @@ def _export(args) -> int:
               f"{'it' if len(generated.namespace) == 1 else 'them'} there before calling "
               f"{generated.name}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cache(args) -> int:
+    from ..api import cache
+
+    if args.action == "clear":
+        removed = cache.clear()
+        print(f"removed {len(removed['entries'])} gradient{'s' if len(removed['entries']) != 1 else ''} "
+              f"({removed['files']} files, {_size(removed['bytes'])}) from {removed['folder']}")
+        return EXIT_OK
+    found = cache.info()
+    print(f"cache folder: {found['folder']}")
+    print(f"{len(found['entries'])} gradient{'s' if len(found['entries']) != 1 else ''}, "
+          f"{found['files']} files, {_size(found['bytes'])}")
+    for name in found["entries"]:
+        print(f"  {name}")
+    return EXIT_OK
+
+
+def _size(count) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if count < 1024 or unit == "MiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
 
 
 # loading FILE.py:FUNC -------------------------------------------------------------------------

@@ -80,7 +80,17 @@ def _needed(tree) -> bool:
             return True
         if isinstance(node, gast.For) and annotations.get(node.iter, "callee") is not range:
             return True
+        if isinstance(node, gast.Call) and _is_sum_of_array(node):
+            return True
     return False
+
+
+def _is_sum_of_array(call) -> bool:
+    """`sum(x)` of one argument that is no comprehension or literal: Python adds x's items,
+    the rows of a matrix, which is np.sum(x, axis=0)."""
+    return annotations.get(call, "callee") is builtins.sum and len(call.args) == 1 and not call.keywords \
+        and not isinstance(call.args[0], COMPREHENSIONS + (gast.List, gast.Tuple, gast.Starred)) \
+        and not (isinstance(call.args[0], gast.Call) and annotations.get(call.args[0], "callee") is range)
 
 
 @dataclasses.dataclass
@@ -358,6 +368,10 @@ class _Desugarer:
                 return replaced
         if isinstance(node, COMPREHENSIONS):
             self.unsupported(node)
+        if isinstance(node, gast.Call) and _is_sum_of_array(node):
+            summed = _call("np.sum", np.sum, node.args)
+            summed.keywords = [nodes.keyword("axis", nodes.const(0))]
+            node = _located(summed, node)
         for field in nodes.child_fields(type(node)):
             value = getattr(node, field, None)
             if isinstance(value, gast.AST):

@@ -45,6 +45,7 @@ from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, UNARY, is_accumulation, is_atom
 from ..ir.names import Namer
+from ..primitives import table
 from . import parse as parse_stage
 from .desugar import desugar
 from .structure import flag_exits, structure_returns
@@ -713,7 +714,7 @@ def _nested(call, stmt, normalizer):
     min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b)."""
     import math
     callee = annotations.get(call, "callee")
-    if callee in (min, max, math.hypot) and len(call.args) > 2 and not call.keywords:
+    if callee in table.variadic() and callee is not math.log and len(call.args) > 2 and not call.keywords:
         pre = []
         inner = nodes.call(nodes.clone(call.func), call.args[:2])
         annotations.set(inner, "callee", callee)

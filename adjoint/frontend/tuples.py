@@ -50,8 +50,10 @@ class Aggregate:
 
 
 # calls whose argument at this position is a shape or a list of axes, never data
-SHAPE_ARGUMENTS = {(np.reshape, 1), (np.broadcast_to, 1), (np.transpose, 1), (np.tile, 1)} \
-    | {(f, 1) for f in (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std)}  # np.sum(x, (0, 1))
+SHAPE_ARGUMENTS = {(np.reshape, 1), (np.broadcast_to, 1), (np.transpose, 1), (np.tile, 1),
+                   (np.expand_dims, 1), (np.linalg.norm, 2)} | {
+    (f, 1) for f in (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
+                     np.all, np.any)}                     # np.sum(x, (0, 1))
 
 
 class Aggregates:

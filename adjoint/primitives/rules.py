@@ -844,8 +844,7 @@ def trace_jvp(x, dx):
     return np.trace(dx)
 
 
-declare("np.trace", vjps=[variant(trace, ranks=(2,), exact_shape=True)], jvps=[trace_jvp], result="of an array",
-        value=True)
+declare("np.trace", vjps=[variant(trace, exact_shape=True)], jvps=[trace_jvp], result="scalar", value=True)
 
 
 # np.diag of a vector makes a matrix, of a matrix takes its diagonal (a rectangular one's too:

@@ -22,6 +22,8 @@ writes the source of each one used at the top of the module, which stays standal
     _polyval(p, x)                       np.polyval(p, x) by Horner's rule (numba has no np.polyval)
     _each_erf(x)                         math.erf of each element of an array (scipy.special.erf,
                                          which numba cannot call; also erfc, lgamma, gamma)
+    _revolve(steps, free)                checkpoints=K: iterations to run from a snapshot before
+                                         taking the next one, on the binomial (revolve) schedule
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def source(name: str) -> str:
         return _POLYVAL
     if kind == "each" and ranks and ranks[0] in EACH:
         return _each(ranks[0])
+    if name == REVOLVE:
+        return _REVOLVE
     raise KeyError(name)
 
 
@@ -386,3 +390,36 @@ def _each(name: str) -> str:
         "    for k in range(flat.size):",
         f"        out[k] = math.{name}(flat[k])",
         "    return out.reshape(x.shape)"]) + "\n"
+
+
+# checkpoints=K (transforms/tapes.py: checkpointed): Griewank's binomial schedule. With s
+# snapshots (the one held included) and l iterations to reverse, the fewest iterations run
+# forward again is r*l - C(s+r, s+1), r the least with C(s+r, s) >= l; the first snapshot
+# after the held one goes where that cost, split in two, is least (the cost is convex in it).
+REVOLVE = "_revolve"
+_REVOLVE = "\n".join([
+    "def _revolve(steps, free):",
+    '    """Iterations to run from the held snapshot before the next one (`steps`: none)."""',
+    "    if free <= 0 or steps <= 1:",
+    "        return steps",
+    "    lo = 1",
+    "    hi = steps - 1",
+    "    while lo < hi:                      # the least m where the cost stops falling",
+    "        m = (lo + hi) // 2",
+    "        change = 1                      # cost(m + 1) - cost(m): one more iteration run, and",
+    "        for k in range(4):              # the two parts' recomputations, after minus before",
+    "            length = (m + 1, m, steps - m - 1, steps - m)[k]",
+    "            snaps = free + 1 if k < 2 else free",
+    "            r = 0",
+    "            b = 1",
+    "            while b < length:",
+    "                r += 1",
+    "                b = b * (snaps + r) // r",
+    "            cost = r * length - b * r // (snaps + 1)",
+    "            change += cost if k % 2 == 0 else -cost",
+    "        if change >= 0:",
+    "            hi = m",
+    "        else:",
+    "            lo = m + 1",
+    "    return lo",
+]) + "\n"

@@ -106,7 +106,22 @@ class _Forward:
                     for k, e in enumerate(target.elts) if e.id in self.a.active]
         if target.id not in self.a.active:
             return []
-        return [nodes.assign(self.d(target.id), self.tangent(target, value, stmt), stmt)]
+        tangent = self.tangent(target, value, stmt)
+        if isinstance(tangent, gast.Name) and not isinstance(value, gast.Name) \
+                and self.type(target).is_array and {target.id, tangent.id} & self.written_in_place():
+            # `d_B = d_A` (of `B = A * 1.0`, `B = A + c`, where B is a new array) binds both
+            # tangents to one array: an element write into either would change the other too
+            tangent = nodes.call(nodes.attribute_of(tangent, "copy"), [])
+        return [nodes.assign(self.d(target.id), tangent, stmt)]
+
+    def written_in_place(self) -> set:
+        """The arrays some statement writes into (`y[i] = e`), and their tangents."""
+        if not hasattr(self, "_written"):
+            self._written = {stmt.targets[0].value.id for stmt in nodes.statements(self.tree.body)
+                             if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)
+                             and isinstance(stmt.targets[0].value, gast.Name)}
+            self._written |= {self.d(n) for n in self._written}
+        return self._written
 
     def tangent(self, target, value, stmt):
         def zero():

@@ -32,10 +32,11 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
+from ..frontend.views import VIEW_CALLS
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
-from .tapes import LoopFrame, single_definitions, statements, stored_intermediates
+from .tapes import LoopFrame, checkpointed, single_definitions, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 # numpy functions of one array whose result has its shape (reverse.shape_key)
@@ -44,15 +45,20 @@ ELEMENTWISE = {f"np.{f}" for f in ("exp", "log", "sin", "cos", "tan", "tanh", "s
 
 
 def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
-            return_value=False, cotangent=False, store=True) -> gast.FunctionDef:
+            return_value=False, cotangent=False, store=True, checkpoints=None) -> gast.FunctionDef:
     """The adjoint FunctionDef `grad_<name>`: same arguments, returns the gradient(s).
     With `cotangent`, `vjp_<name>` takes the result's sensitivity as an extra last argument
     (a vector-valued function's vector-Jacobian product). `store`: loops keep their costly
-    array intermediates on tapes (False replays them all)."""
-    return _Reverse(tree, analysis, namer, filename, store).function(return_value, cotangent)
+    array intermediates on tapes (False replays them all). `checkpoints`: the outermost `for`
+    loops keep at most that many snapshots of their state (tapes.checkpointed)."""
+    reversal = _Reverse(tree, analysis, namer, filename, store)
+    reversal.checkpoints = checkpoints
+    return reversal.function(return_value, cotangent)
 
 
 class _Reverse:
+    checkpoints = None                       # snapshots an outermost loop keeps (None: one per iteration)
+
     def __init__(self, tree, analysis, namer, filename, store=True):
         self.tree = tree
         self.store = store                   # keep costly array intermediates (tapes.py)
@@ -64,6 +70,8 @@ class _Reverse:
         self.assigned = _Assigned()
         self.loop_locals = _loop_locals(tree, self.assigned) | _branch_arrays(tree, analysis, self.assigned)
         self.gathered = _unpacked_only(tree, analysis)
+        self.view_copies = _views_written_later(tree, analysis)   # ids of `t = y[1:3]` to copy
+        self.copied = set()                  # the copies made of them (primal lines still)
 
     # the whole function ---------------------------------------------------------------------
 
@@ -72,7 +80,7 @@ class _Reverse:
         args = [a.id for a in self.tree.args.args]
         forward, backward = self.sweep(body, defined=set(args))
         forward = self.placeholders(body, args) + forward
-        originals = {id(stmt) for stmt in body}
+        originals = {id(stmt) for stmt in body} | self.copied
         for stmt in forward:                     # the primal lines stay, for readability
             annotations.set(stmt, "primal", id(stmt) in originals and isinstance(stmt, gast.Assign))
         header = nodes.comment("Reverse sweep: s_v is the sensitivity of the result to v.", final)
@@ -260,12 +268,35 @@ class _Reverse:
         resets = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
                   if t in self.a.active and t not in self.a.assigned_once
                   and not accumulates]        # s = s + t leaves s_s as it is
+        if accumulates and depth == 0:
+            resets = self.summed_back(target, stmt)
         backward = adjoint + restores + resets
         if backward:
             backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
         zeroed = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
                   if t in self.a.active and t in self.a.arrays and t in self.loop_locals]
+        if id(stmt) in self.view_copies:
+            # a view the reverse sweep reads, of an array written in place later: the write
+            # would change what it reads, so it keeps the values of this line (a copy)
+            copied = nodes.call(nodes.attribute_of(stmt.value, "copy"), [])
+            stmt = nodes.assign_to(nodes.clone(target), copied, stmt)
+            self.copied.add(id(stmt))
         return saves + [stmt] + zeroed, backward
+
+    def summed_back(self, target, stmt):
+        """`S = S + x` may broadcast S to a larger shape ((1, 4) + (3, 4)): the sensitivity it
+        keeps is then summed back to the restored S's shape (a no-op where it kept its shape),
+        unless every array term provably has S's shape."""
+        out = self.type(target)
+        if target.id not in self.a.active or not out.is_array:
+            return []
+        arrays = [atom for _, atom in linear_terms(stmt.value) if self.type(atom).is_array]
+        if all(isinstance(a, gast.Name) and a.id == target.id for a in arrays) or self.one_shape(arrays, out):
+            return []
+        name = self.helper(runtime.sum_to(out.ndim, out.ndim))
+        back = nodes.call(nodes.name(name), [nodes.name(self.sens(target.id)),
+                                             nodes.attribute(f"{target.id}.shape")])
+        return [nodes.assign(self.sens(target.id), back, stmt)]
 
     def element_write(self, stmt):
         """y[i] = a: the element's old value is kept, and restored after its block. A region
@@ -460,6 +491,10 @@ class _Reverse:
                                    "first assigned inside the loop", location=locate(stmt, self.filename),
                                    hint=f"assign `{v}` before the loop")
         frame = LoopFrame(self, stmt, counted, index, carried)
+        if self.checkpoints is not None and depth == 0:
+            return self.checkpointed_loop(stmt, frame, counted, defined, body, replay, backward_body,
+                                          saves + [nodes.assign(v, ZERO.get(self.a.kinds.get(v, "float"), 0.0), stmt)
+                                                   for v in carried if v not in defined], restores)
         placeholders = [nodes.assign(v, ZERO.get(self.a.kinds.get(v, "float"), 0.0), stmt)
                         for v in carried if v not in defined]
         undo = frame.record_writes()
@@ -473,6 +508,97 @@ class _Reverse:
         return (saves + placeholders + frame.setup + [frame.forward],
                 [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
                  reverse_loop] + restores)
+
+    def checkpointed_loop(self, stmt, frame, counted, defined, body, replay, backward_body, before, restores):
+        """An outermost loop under checkpoints=K: at most K snapshots of its state, the
+        iterations between them run again (tapes.checkpointed)."""
+        if counted:
+            kind = "a `while` loop" if isinstance(stmt, gast.While) else "a loop with `break` or `return`"
+            raise AdjointError(f"checkpoints= needs the trip count before the loop runs; {kind} "
+                               "does not have one", location=locate(stmt, self.filename), stage="reverse",
+                               hint="write it as `for ... in range(n)` with a known n, or leave "
+                                    "checkpoints= out (one checkpoint per iteration)")
+        if frame.flat:
+            raise AdjointError("checkpoints= needs the loop's arrays to keep their shape from one "
+                               "iteration to the next", location=locate(stmt, self.filename), stage="reverse",
+                               hint="leave checkpoints= out for this function")
+        # an array the loop writes element by element comes back whole from its snapshot,
+        # instead of through the undo of each write
+        written = set().union(*(annotations.get(u, "also_writes") for u in frame.record_writes()))
+        state = list(frame.carried) + sorted(written - set(frame.carried))
+        replay_comment = [nodes.comment("Replay the iteration: recompute what its reverse reads.", stmt)]
+        setup, forward, reverse_loop = checkpointed(frame, self.checkpoints, state, body,
+                                                    replay_comment + replay + backward_body)
+        return (before + setup + [forward],
+                [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
+                 reverse_loop] + restores)
+
+
+def _views_written_later(tree, analysis) -> set:
+    """ids of the assignments `t = <view of y>` (a basic slice or row `y[1:3]`, `y[i]`, a
+    transpose, a reshape, ...) whose name the reverse sweep reads, where `y` (or another view
+    of its memory) is written in place after them (in the same iteration where they sit in
+    a loop, which the reverse replays): the reverse would read the written values through
+    the view. Names bound by a view share their
+    base's memory (`root`); the front end (views.py) rejects user names written that way, so
+    these are mostly the temporaries of one line."""
+    root, order, defs, writes = {}, {}, [], []
+
+    def base(value):
+        if isinstance(value, gast.Name):
+            return value.id if value.id in analysis.arrays else None
+        if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
+            index = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+            if any(isinstance(i, gast.List) or isinstance(i, gast.Name)
+                   and shapes.type_of(i, analysis.types).is_array for i in index):
+                return None                          # an index array or a mask: a copy
+            return value.value.id
+        if isinstance(value, gast.Attribute) and value.attr == "T" and isinstance(value.value, gast.Name):
+            return value.value.id
+        if isinstance(value, gast.Call) and annotations.get(value, "callee") in VIEW_CALLS \
+                and value.args and isinstance(value.args[0], gast.Name):
+            return value.args[0].id
+        return None
+
+    def visit(body, loops):
+        for stmt in body:
+            order[id(stmt)] = len(order)
+            if isinstance(stmt, (gast.For, gast.While)):
+                visit(stmt.body, loops + (id(stmt),))
+            elif isinstance(stmt, gast.If):
+                visit(stmt.body, loops)
+                visit(stmt.orelse, loops)
+            elif isinstance(stmt, gast.Assign):
+                target = stmt.targets[0]
+                if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+                    writes.append((target.value.id, order[id(stmt)], loops))
+                elif isinstance(target, gast.Name) and target.id in analysis.arrays:
+                    viewed = base(stmt.value)
+                    if viewed is not None:
+                        root[target.id] = viewed
+                        defs.append((stmt, target.id, loops))
+
+    def find(name):
+        seen = set()
+        while name in root and name not in seen:
+            seen.add(name)
+            name = root[name]
+        return name
+
+    visit(tree.body, ())
+    if not writes or not defs:
+        return set()
+    copies = set()
+    for stmt, name, loops in defs:
+        if name not in analysis.reverse_reads:
+            continue
+        here = order[id(stmt)]
+        # the reverse reads it in its loop's replay of one iteration (or after the whole
+        # forward sweep): a write earlier in that iteration's body is already in the view
+        if any(find(w) == find(name) and at > here and (not loops or loops[-1] in loops_w)
+               for w, at, loops_w in writes):
+            copies.add(id(stmt))
+    return copies
 
 
 def _unpacked_only(tree, analysis) -> set:

@@ -49,9 +49,9 @@ class LoopFrame:
             self.start, self.stop, self.step = _range_parts(stmt.iter.args)
             trips = self.trip_count(stmt.iter.args)
         forward = copy.deepcopy(stmt)
+        self.flat = {v: self.namer.fresh("rows_" + v) for v in carried
+                     if v in self.a.arrays and _shape_may_change(stmt, v, self.a.types)}
         if not counted:
-            self.flat = {v: self.namer.fresh("rows_" + v) for v in carried
-                         if v in self.a.arrays and _shape_may_change(stmt, v, self.a.types)}
             at = index if _is_zero(self.start) else nodes.binop(index, "-", self.start)
             if not _is_one(self.step):
                 at = nodes.binop(at, "//", copy.deepcopy(self.step))
@@ -72,11 +72,13 @@ class LoopFrame:
             return
         count, k = self.namer.fresh("t_count"), self.namer.fresh("t_iter")
         capacity = copy.deepcopy(trips) if isinstance(stmt, gast.For) else nodes.const(16)
-        self.setup = [nodes.assign(count, 0, stmt)] + [self.alloc(v, capacity) for v in carried]
+        self.setup = [nodes.assign(count, 0, stmt)] + [a for v in carried
+                                                       for a in _listed(self.alloc(v, copy.deepcopy(capacity)))]
         grow = []
         if isinstance(stmt, gast.While) and carried:
             full = self.namer.fresh("t_full")
-            capacity_now = nodes.subscript(nodes.attribute(f"{self.tapes[carried[0]]}.shape"), 0)
+            rows = self.flat.get(carried[0], self.tapes[carried[0]])       # (a flat tape grows itself)
+            capacity_now = nodes.subscript(nodes.attribute(f"{rows}.shape"), 0)
             grow = [nodes.assign(full, nodes.compare(nodes.name(count), "==", capacity_now), stmt),
                     nodes.if_(full, [self.grown(v) for v in carried], origin=stmt)]
         forward.body = grow + self.pushes(count) + [nodes.accumulate(count, 1, stmt)] + forward.body
@@ -124,7 +126,7 @@ class LoopFrame:
 
     def grown(self, var):
         """Double a tape's capacity (amortized growth for while loops)."""
-        tape = self.tapes[var]
+        tape = self.flat.get(var, self.tapes[var])       # a flat tape's rows (its values grow themselves)
         doubled = nodes.call("np.concatenate", [nodes.tuple_([tape, nodes.call("np.empty_like", [tape])])])
         return nodes.assign(tape, doubled, self.stmt)
 
@@ -263,6 +265,94 @@ class LoopFrame:
         return None if letters == "n" * rank else letters
 
 
+def checkpointed(frame, limit, state, primal, reverse_body):
+    """checkpoints=`limit`: the loop keeps at most `limit` snapshots of its carried state, at
+    iterations chosen by revolve's binomial schedule (runtime._revolve), instead of one per
+    iteration. `state`: the names a snapshot holds (what the loop carries, and the arrays it
+    writes element by element). Returns (setup, forward loop, reverse loop); `primal` is the loop's body, run
+    again from the nearest snapshot up to the iteration being reversed, and `reverse_body`
+    (the replay and the reverse blocks) follows as today. With `limit` >= the trip count,
+    every iteration gets its snapshot and nothing is run again.
+
+        for i in range(n):                      for i in range(n):
+            if i == t_next:                         if i == t_next:   (a snapshot)
+                ...push                                 t_next = i + _revolve(n - i, slots left)
+            body                                    body
+        for t_iter in range(n - 1, -1, -1):     (reverse)
+            if snap_at[t_top] > t_iter: t_top -= 1     (the snapshots past it are done)
+            state = snapshot t_top
+            for i in range(snap_at[t_top], t_iter): body, snapshots on the way
+            i = t_iter; replay; reverse blocks
+    """
+    owner, stmt, namer = frame.owner, frame.stmt, frame.namer
+    helper = owner.helper(runtime.REVOLVE)
+    trips = frame.trip_count(stmt.iter.args)
+    slots, top, at, nxt = (namer.fresh(n) for n in ("t_slots", "t_top", "snap_at", "t_next"))
+    snaps = {v: namer.fresh("snap_" + v) for v in state}
+    setup = [nodes.assign(slots, nodes.call("min", [nodes.const(limit), trips]), stmt),
+             nodes.assign(at, nodes.call("np.empty", [nodes.name(slots), nodes.attribute("np.int64")]), stmt)]
+    for v in state:
+        if v in frame.a.arrays:
+            value = nodes.call("np.empty", [frame.rows(nodes.name(slots), v), nodes.attribute(f"{v}.dtype")])
+        else:
+            value = nodes.call("np.empty", [nodes.name(slots),
+                                            nodes.attribute(TAPE_DTYPE[frame.a.kinds.get(v, "float")])])
+        setup.append(nodes.assign(snaps[v], value, stmt))
+    setup += [nodes.assign(top, -1, stmt), nodes.assign(nxt, 0, stmt)]
+
+    def snapshot(k, steps):
+        """Take a snapshot at iteration `k`, and find where the next one goes (`steps`: the
+        iterations from k on left to reverse)."""
+        push = [nodes.comment(f"A snapshot of the loop's state ({limit} at most, revolve's schedule).", stmt),
+                nodes.accumulate(top, 1, stmt), nodes.assign(nodes.subscript(at, nodes.name(top), store=True),
+                                                             nodes.clone(k), stmt)]
+        push += [nodes.assign(nodes.subscript(snaps[v], nodes.name(top), store=True), v, stmt)
+                 for v in state]
+        free = nodes.binop(nodes.binop(nodes.name(slots), "-", 1), "-", nodes.name(top))
+        push.append(nodes.assign(nxt, nodes.binop(nodes.clone(k), "+", nodes.call(nodes.name(helper), [steps, free])),
+                                 stmt))
+        return push
+
+    index = frame.index
+    trivial = _is_zero(frame.start) and _is_one(frame.step)
+
+    def index_at(k):
+        if trivial:
+            return nodes.name(k)
+        return nodes.binop(nodes.clone(frame.start), "+", nodes.binop(k, "*", nodes.clone(frame.step)))
+
+    forward = copy.deepcopy(stmt)
+    iteration = nodes.name(index) if trivial else nodes.binop(
+        nodes.binop(index, "-", nodes.clone(frame.start)), "//", nodes.clone(frame.step))
+    left = nodes.binop(copy.deepcopy(trips), "-", nodes.clone(iteration))
+    forward.body = [nodes.if_(nodes.compare(iteration, "==", nodes.name(nxt)), snapshot(iteration, left),
+                              origin=stmt)] + forward.body
+
+    k = namer.fresh("t_iter")
+    step = index if trivial else namer.fresh("t_step")
+    held = nodes.subscript(at, nodes.name(top))
+    pop = nodes.if_(nodes.compare(nodes.clone(held), ">", nodes.name(k)),
+                    [nodes.comment("Its iterations are reversed: drop the newest snapshot.", stmt),
+                     nodes.accumulate(top, 1, stmt, op="-")], origin=stmt)
+    restore = [nodes.assign(v, nodes.call(nodes.attribute_of(nodes.subscript(snaps[v], nodes.name(top)), "copy"), [])
+                            if v in frame.a.arrays else nodes.subscript(snaps[v], nodes.name(top)), stmt)
+               for v in state]
+    following = nodes.binop(nodes.name(step), "+", 1)
+    rerun = ([] if trivial else [nodes.assign(index, index_at(step), stmt)]) + copy.deepcopy(primal) + [
+        nodes.if_(nodes.compare(following, "==", nodes.name(nxt)),
+                  snapshot(nodes.clone(following), nodes.binop(k, "-", nodes.name(step))), origin=stmt)]
+    first = nodes.binop(nodes.clone(held), "+", nodes.call(nodes.name(helper), [
+        nodes.binop(nodes.binop(k, "+", 1), "-", nodes.clone(held)),
+        nodes.binop(nodes.binop(nodes.name(slots), "-", 1), "-", nodes.name(top))]))
+    body = [pop] + restore + [
+        nodes.assign(nxt, first, stmt),
+        nodes.comment("Run forward again from the snapshot to this iteration (revolve's schedule).", stmt),
+        nodes.for_range(step, [nodes.clone(held), nodes.name(k)], rerun, stmt),
+        nodes.assign(index, index_at(k), stmt)] + reverse_body
+    reverse = nodes.for_range(k, [nodes.binop(copy.deepcopy(trips), "-", 1), -1, -1], body, stmt)
+    return setup, forward, reverse
+
+
 # intermediates the reverse loop reads back instead of replaying ---------------------------------
 
 COSTLY_CALLS = primitives.spelled("costly")      # np.dot, np.tanh, ...: the records flagged costly or numpy_loop
@@ -312,7 +402,9 @@ def stored_intermediates(loop, replay, backward, types):
             return True
         return any(costly(u, seen) for u in nodes.loads_in(value) & own)
 
-    invariant = _Invariance(definitions, single, own | {loop.target.id}, types)   # k varies
+    # k varies; a name the loop carries holds at the first iteration what it had before it
+    carried = exposed_reads(loop.body) & own
+    invariant = _Invariance(definitions, single, own | {loop.target.id}, types, carried=carried)
     stored = sorted(v for v in (read_back & single) - element_written
                     if types.get(v) is not None and types[v].is_array and types[v].kind == "float"
                     and costly(v, set()) and invariant.shape_of_name(v))
@@ -321,7 +413,7 @@ def stored_intermediates(loop, replay, backward, types):
     described = {n.value.id for n in nodes.walk(nodes.module(replay + backward))
                  if isinstance(n, gast.Attribute) and n.attr in ("shape", "dtype")
                  and isinstance(n.value, gast.Name)}
-    shaped = sorted(v for v in described & single if invariant.shape_of_name(v)
+    shaped = sorted(v for v in (described & single) - carried if invariant.shape_of_name(v)
                     and types.get(v) is not None and types[v].is_array)
     return stored, shaped
 
@@ -330,14 +422,22 @@ class _Invariance:
     """Which names a loop iteration computes with the same shape (arrays) or the same value
     (the integers that size, slice or reshape them) in every iteration."""
 
-    def __init__(self, definitions, single, own, types, assumed=frozenset()):
+    def __init__(self, definitions, single, own, types, assumed=frozenset(), carried=frozenset()):
         self.definitions, self.single, self.own, self.types = definitions, single, own, types
         self.visiting = set()
         self.assumed = assumed                           # names taken to keep their shape
+        self.carried = carried                           # names read before the iteration binds them
 
     def _defined(self, name, check):
         if name not in self.own or name in self.assumed:
             return True                                  # the loop does not change it
+        if name in self.carried:
+            # the first iteration reads the value from before the loop: one shape throughout
+            # only where every binding keeps the shape it found; a value may change
+            if check != self.shape:
+                return False
+            keeps = _KeepsShape(name, self.definitions, self.single, self.types)
+            return name in self.definitions and all(keeps(d.value) for d in self.definitions[name])
         if name not in self.single or name in self.visiting:
             return False
         self.visiting.add(name)
@@ -442,6 +542,12 @@ def _shape_may_change(loop, name, types) -> bool:
         return False                    # written in place only: its shape stays
     if not all(invariance.shape(v) for v in values):
         return True
+    # one shape in every iteration is not yet the shape it found: `b = b2` in the loop after
+    # `b = b1` before it. A row of the first iteration's shape would take a (1,)-shaped b by
+    # broadcasting, silently; one that only grows it (`y = y * 0.5 + x`) fails loudly there
+    keeps = _KeepsShape(name, definitions, single, types)
+    if not all(keeps(v, grows=True) for v in values):
+        return True
     derived, grew = {name}, True        # the loop's names computed from `name`
     while grew:
         grew = False
@@ -460,6 +566,59 @@ def _shape_may_change(loop, name, types) -> bool:
                     and any(nodes.loads_in(a) & derived for a in node.args):
                 return True
     return False
+
+
+class _KeepsShape:
+    """Whether an expression in a loop body provably has the shape the carried array `name`
+    had when the iteration began (each of its bindings in the loop keeping it, inductively):
+    `name` itself, a whole-array view of it, elementwise functions of such arrays and
+    numbers. With `grows`, also a broadcast of such an array with any other, whose shape
+    can only be larger (never one a row of the found shape would silently take)."""
+
+    ELEMENTWISE_RESULTS = ("elementwise", "broadcast")
+
+    def __init__(self, name, definitions, single, types):
+        self.name, self.definitions, self.single, self.types = name, definitions, single, types
+        self.visiting = set()
+
+    def is_array(self, atom):
+        if not isinstance(atom, gast.Name):
+            return not isinstance(atom, gast.Constant)
+        kind = self.types.get(atom.id)
+        return kind is None or kind.is_array
+
+    def __call__(self, expr, grows=False) -> bool:
+        if isinstance(expr, gast.Name):
+            if expr.id == self.name:
+                return True
+            if expr.id not in self.single or expr.id in self.visiting:
+                return False
+            self.visiting.add(expr.id)
+            try:
+                return self(self.definitions[expr.id][0].value, grows)
+            finally:
+                self.visiting.discard(expr.id)
+        if isinstance(expr, gast.Subscript):
+            parts = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
+            whole = all(isinstance(p, gast.Slice) and (p.lower, p.upper, p.step) == (None, None, None)
+                        for p in parts)
+            return whole and self(expr.value, grows)
+        if isinstance(expr, gast.UnaryOp):
+            return self(expr.operand, grows)
+        if isinstance(expr, gast.BinOp) and not isinstance(expr.op, gast.MatMult):
+            return self.elementwise([expr.left, expr.right], grows)
+        if isinstance(expr, gast.Call):
+            callee = annotations.get(expr, "callee")
+            if callee is None or primitives.result_of(callee) not in self.ELEMENTWISE_RESULTS:
+                return False
+            return self.elementwise(list(expr.args) + [k.value for k in expr.keywords if k.arg != "dtype"],
+                                    grows)
+        return False
+
+    def elementwise(self, operands, grows):
+        arrays = [o for o in operands if self.is_array(o)]
+        kept = [self(o, grows) for o in arrays]
+        return any(kept) if grows else bool(kept) and all(kept)
 
 
 def _defines(stmt, name):

@@ -1,0 +1,122 @@
+"""Batched gradients over dask arrays (api/distributed.py): the same numbers as the in-process
+batch, chunked like the batched argument, reductions over the points, and a 2-process
+LocalCluster on which each worker compiles the batch driver at most once."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import adjoint
+from examples.option_greeks import discounted_payoff
+from examples.seed_f4 import f4
+from tests.oracles import finite_difference
+
+da = pytest.importorskip("dask.array")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny(x, a):
+    """A small function, quick to compile on each worker."""
+    return a * x[0] * x[1] + x[1] * x[1]
+
+
+def _points(n=50, d=4, seed=0):
+    return np.random.default_rng(seed).uniform(0.5, 2.0, (n, d))
+
+
+def test_batch_over_dask_equals_in_process_and_keeps_chunks():
+    g = adjoint.grad(f4, target="python")
+    X = _points()
+    G = g.batch(da.from_array(X, chunks=(16, 4)))
+    assert isinstance(G, da.Array) and G.chunks == ((16, 16, 16, 2), (4,))
+    np.testing.assert_allclose(G.compute(), g.batch(X), rtol=1e-12)
+    np.testing.assert_allclose(G.compute()[7], finite_difference(f4, (X[7],), 0), rtol=1e-5, atol=1e-7)
+
+
+def test_shared_arguments_are_one_key_and_tuple_wrt():
+    greeks = adjoint.grad(discounted_payoff, wrt=("s0", "sigma"), target="python")
+    Z = np.random.default_rng(1).standard_normal((40, 5))
+    args = (100.0, 0.2, 0.03, 1.0, 100.0)
+    delta, vega = greeks.batch(da.from_array(Z, chunks=(10, 5)), *args)
+    want = greeks.batch(Z, *args)
+    np.testing.assert_allclose(delta.compute(), want[0], rtol=1e-12)
+    np.testing.assert_allclose(vega.compute(), want[1], rtol=1e-12)
+    assert delta.chunks == ((10, 10, 10, 10),)
+    shared = [key for key in dict(delta.dask) if isinstance(key, str) and key.startswith("adjoint-shared")]
+    assert len(shared) == 1                    # the shared arguments: one key every chunk reads
+
+
+def test_reduce_mean_and_sum():
+    g = adjoint.grad(f4, target="python")
+    X = _points(n=37)
+    rows = g.batch(X)
+    mean = g.batch(da.from_array(X, chunks=(10, 4)), reduce="mean")
+    assert isinstance(mean, da.Array) and mean.shape == (4,)
+    np.testing.assert_allclose(mean.compute(), rows.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(g.batch(da.from_array(X, chunks=(10, 4)), reduce="sum").compute(),
+                               rows.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(g.batch(X, reduce="mean"), rows.mean(axis=0), rtol=1e-12)   # in-process too
+    with pytest.raises(adjoint.AdjointError, match="reduce='max'"):
+        g.batch(X, reduce="max")
+
+
+def test_jvp_batch_over_dask():
+    j = adjoint.jvp(f4, target="python")
+    X = _points(n=30)
+    values, tangents = j.batch(da.from_array(X, chunks=(8, 4)), np.ones(4))
+    want = j.batch(X, np.ones(4))
+    np.testing.assert_allclose(values.compute(), want[0], rtol=1e-12)
+    np.testing.assert_allclose(tangents.compute(), want[1], rtol=1e-12)
+    V = _points(n=30, seed=3)                  # one direction per point, chunked differently
+    values, tangents = j.batch(da.from_array(X, chunks=(8, 4)), da.from_array(V, chunks=(7, 4)))
+    np.testing.assert_allclose(tangents.compute(), j.batch(X, V)[1], rtol=1e-12)
+    assert tangents.chunks == ((8, 8, 8, 6),)
+
+
+def _compiled():
+    from adjoint.api import distributed
+    return distributed.compiled
+
+
+def _add_path(root):
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+def test_local_cluster_compiles_once_per_worker():
+    distributed = pytest.importorskip("dask.distributed")
+    g = adjoint.grad(tiny, target="cpu")
+    X = _points(n=400, d=2)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        client.run(_add_path, ROOT)            # the workers import this module for `tiny`
+        D = da.from_array(X, chunks=(25, 2))
+        got, mean = client.compute([g.batch(D, 3.0), g.batch(D, 3.0, reduce="mean")], sync=True)
+        counts = client.run(_compiled)
+    want = adjoint.grad(tiny, target="python").batch(X, 3.0)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(mean, want.mean(axis=0), rtol=1e-12)
+    assert len(counts) == 2 and all(c <= 1 for c in counts.values()), counts
+    assert sum(counts.values()) >= 1
+
+
+def test_import_adjoint_does_not_import_dask():
+    import subprocess
+    code = "import sys, adjoint; print(any(m.split('.')[0] == 'dask' for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT}, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_greeks_example_runs():
+    import subprocess
+    done = subprocess.run([sys.executable, "examples/greeks_dask.py", "200000", "--chunk", "50000"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    delta = next(line for line in done.stdout.splitlines() if line.startswith("delta")).split()
+    estimate, error, exact = float(delta[1]), float(delta[3]), float(delta[-1])
+    assert abs(estimate - exact) < 2 * error + 1e-3     # the pathwise estimate near Black-Scholes
