@@ -120,6 +120,18 @@ def transposed_in_loop(A):
     return np.sum(B * A)
 
 
+def ellipsis_column(A):
+    B = A * 1.0
+    B[0, 0] = np.sum(B[..., 0] * B[1, 1])
+    return np.sum(B * A)
+
+
+def swapped_axes(A):
+    B = A * 1.0
+    B[1, 0] = np.sum(np.swapaxes(B, 0, 1)[0] * B[1, 1])
+    return np.sum(B * A)
+
+
 def _slice_of(v):
     return v[1:4] * 1.0
 
@@ -135,7 +147,8 @@ CASES = [(slice_times_element, VECTOR), (slice_times_named_element, VECTOR), (tw
          (row, MATRIX), (rows_rewritten, MATRIX), (column, MATRIX), (transposed, MATRIX),
          (reshaped, MATRIX), (raveled, MATRIX), (slice_in_loop, VECTOR), (rows_in_loop, MATRIX),
          (row_then_loop, MATRIX), (view_then_write_in_loop, VECTOR), (transposed_row, MATRIX),
-         (transposed_in_loop, MATRIX), (helper_reads_a_slice, VECTOR)]
+         (transposed_in_loop, MATRIX), (helper_reads_a_slice, VECTOR), (ellipsis_column, MATRIX),
+         (swapped_axes, MATRIX)]
 
 
 @pytest.mark.parametrize("f, x", CASES, ids=[f.__name__ for f, _ in CASES])

@@ -432,6 +432,10 @@ class GradientFunction:
         reduce "sum" or "mean": the sum or mean over the points instead (of each output).
         A dask array as the batched argument gives dask arrays (api/distributed.py)."""
         from . import batch as batching
+        if self.options.return_value:
+            raise AdjointError("value_and_grad has no batch yet: its drivers write gradient rows only",
+                               hint=f"use grad({self.fn.__name__}).batch(...) for the gradients and "
+                                    f"{self.fn.__name__} itself for the values")
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
         return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce)
 
