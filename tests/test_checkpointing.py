@@ -177,3 +177,19 @@ def test_emitted_schedule_reads_as_loops():
     assert "def _revolve(steps, free):" in source
     assert "for i in range(snap_at[t_top], t_iter):" in source
     assert "tape_s" not in source                  # no per-iteration tape
+
+
+# ports of real programs whose loops carry arrays, some of changing shape (the binomial lattice)
+REALISTIC = ("vanilla_rnn_loop", "spring_simulation_vec", "crr_call_vec", "kalman_constant_velocity_vec",
+             "nbody_leapfrog_vec", "fisher_kpp_loop")
+
+
+@pytest.mark.parametrize("name", REALISTIC)
+def test_realistic_array_loops(name):
+    program = next(p for p in rc.PROGRAMS if p.name == name)
+    args = program.build(np.random.default_rng(0))
+    expected = _parts(adjoint.grad(program.fn, wrt=program.wrt, target="python")(*args))
+    for k in (1, 2, 5):
+        got = _parts(adjoint.grad(program.fn, wrt=program.wrt, target="python", checkpoints=k)(*args))
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=0, err_msg=f"checkpoints={k}")

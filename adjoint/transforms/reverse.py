@@ -518,10 +518,6 @@ class _Reverse:
                                "does not have one", location=locate(stmt, self.filename), stage="reverse",
                                hint="write it as `for ... in range(n)` with a known n, or leave "
                                     "checkpoints= out (one checkpoint per iteration)")
-        if frame.flat:
-            raise AdjointError("checkpoints= needs the loop's arrays to keep their shape from one "
-                               "iteration to the next", location=locate(stmt, self.filename), stage="reverse",
-                               hint="leave checkpoints= out for this function")
         # an array the loop writes element by element comes back whole from its snapshot,
         # instead of through the undo of each write
         written = set().union(*(annotations.get(u, "also_writes") for u in frame.record_writes()))

@@ -292,6 +292,12 @@ def checkpointed(frame, limit, state, primal, reverse_body):
     setup = [nodes.assign(slots, nodes.call("min", [nodes.const(limit), trips]), stmt),
              nodes.assign(at, nodes.call("np.empty", [nodes.name(slots), nodes.attribute("np.int64")]), stmt)]
     for v in state:
+        if v in frame.flat:           # its shape may change: the values flat, a row per snapshot
+            rows = nodes.tuple_([nodes.name(slots), 1 + owner.type(nodes.name(v)).ndim])
+            setup += [nodes.assign(snaps[v], nodes.call("np.empty", [16, nodes.attribute(f"{v}.dtype")]), stmt),
+                      nodes.assign(frame.flat[v], nodes.call("np.empty", [rows, nodes.attribute("np.int64")]),
+                                   stmt)]
+            continue
         if v in frame.a.arrays:
             value = nodes.call("np.empty", [frame.rows(nodes.name(slots), v), nodes.attribute(f"{v}.dtype")])
         else:
@@ -307,7 +313,9 @@ def checkpointed(frame, limit, state, primal, reverse_body):
                 nodes.accumulate(top, 1, stmt), nodes.assign(nodes.subscript(at, nodes.name(top), store=True),
                                                              nodes.clone(k), stmt)]
         push += [nodes.assign(nodes.subscript(snaps[v], nodes.name(top), store=True), v, stmt)
-                 for v in state]
+                 if v not in frame.flat else nodes.assign(snaps[v], nodes.call(nodes.name(
+                     owner.helper(runtime.record_rows(owner.type(nodes.name(v)).ndim))),
+                     [snaps[v], frame.flat[v], nodes.name(top), v]), stmt) for v in state]
         free = nodes.binop(nodes.binop(nodes.name(slots), "-", 1), "-", nodes.name(top))
         push.append(nodes.assign(nxt, nodes.binop(nodes.clone(k), "+", nodes.call(nodes.name(helper), [steps, free])),
                                  stmt))
@@ -334,7 +342,9 @@ def checkpointed(frame, limit, state, primal, reverse_body):
     pop = nodes.if_(nodes.compare(nodes.clone(held), ">", nodes.name(k)),
                     [nodes.comment("Its iterations are reversed: drop the newest snapshot.", stmt),
                      nodes.accumulate(top, 1, stmt, op="-")], origin=stmt)
-    restore = [nodes.assign(v, nodes.call(nodes.attribute_of(nodes.subscript(snaps[v], nodes.name(top)), "copy"), [])
+    restore = [nodes.assign(v, nodes.call(nodes.name(owner.helper(runtime.row(owner.type(nodes.name(v)).ndim))),
+                                          [snaps[v], frame.flat[v], nodes.name(top)]) if v in frame.flat
+                            else nodes.call(nodes.attribute_of(nodes.subscript(snaps[v], nodes.name(top)), "copy"), [])
                             if v in frame.a.arrays else nodes.subscript(snaps[v], nodes.name(top)), stmt)
                for v in state]
     following = nodes.binop(nodes.name(step), "+", 1)
