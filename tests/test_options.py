@@ -125,7 +125,7 @@ def test_the_gradient_objects_keep_the_options_they_generate_with():
 ALTERNATIVES = {"wrt": "c", "comments": False, "optimized": False, "return_value": True,
                 "device": True, "signature": {"x": shapes.Type("float", 1)}, "mode": "forward",
                 "cotangent": True, "recompute": True, "parallel": True, "precision": "float32",
-                "checkpoints": 4}
+                "checkpoints": 2}
 
 
 def test_every_option_field_has_an_alternative():
@@ -159,7 +159,7 @@ def test_the_cache_key_changes_with_every_option(cache_folder):
 def test_the_record_batch_reads_has_these_fields_and_is_frozen():
     assert [f.name for f in dataclasses.fields(BatchableGradient)] == [
         "name", "arg_names", "data_names", "wrt", "kind", "target", "written", "code", "drivers",
-        "check_arguments", "call", "serial_adjoint", "device_module", "filename",
+        "check_arguments", "call", "serial_adjoint", "device_module", "row_module", "filename",
         "rerun_in_python", "locate_failure"]
     record = adjoint.grad(weighted, target="python")._batchable(BatchableGradient)
     with pytest.raises(dataclasses.FrozenInstanceError):

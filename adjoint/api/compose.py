@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import AdjointArgumentError, AdjointError
 from ..pipeline import wrt_names
 from .arguments import bind_call, data_values, parameters
-from .gradient import GradientFunction, source_html, source_markdown
+from .gradient import GradientFunction, Presented
 
 
 def jvp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False, debug=False):
@@ -52,7 +52,7 @@ def vjp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False, debug=False):
                             debug=debug)
 
 
-class _Derived:
+class _Derived(Presented):
     """What jacobian, hvp and hessian return: callable like the function, with the emitted
     code it runs as `.source`, a repr naming it, and pickling by the function's name."""
 
@@ -68,15 +68,6 @@ class _Derived:
         """The argument differentiated, as a float array."""
         names = list(parameters(self.fn))
         return np.asarray(args[names.index(self.wrt[0])], dtype=float)
-
-    def __repr__(self):
-        return f"<adjoint.{self.transform} of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
-
-    def _repr_html_(self):
-        return source_html(self.source)
-
-    def _repr_markdown_(self):
-        return source_markdown(repr(self), self.source)
 
     def __reduce__(self):
         return _rebuild, (type(self), self.fn, self._construction)

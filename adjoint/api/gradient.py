@@ -41,7 +41,23 @@ from .failures import is_numba_error, located_error_class, summary, traceback_li
 TARGETS = ("cpu", "python", "cuda")
 
 
-class GradientFunction:
+class Presented:
+    """What every object adjoint returns shows of itself: a repr naming the transform, the
+    function, its wrt arguments and target, and (in Jupyter) the emitted source. Subclasses
+    have `transform`, `fn`, `wrt`, `target` and `source`."""
+
+    def __repr__(self):
+        return f"<adjoint.{self.transform} of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
+
+    def _repr_html_(self):
+        """In Jupyter: the generated source, highlighted where pygments is installed."""
+        return source_html(self.source)
+
+    def _repr_markdown_(self):
+        return source_markdown(repr(self), self.source)
+
+
+class GradientFunction(Presented):
     """A function's compiled gradient. Call it like the function; it returns the gradient.
 
     .source   the emitted gradient module (standalone: imports math and numpy only)
@@ -432,6 +448,10 @@ class GradientFunction:
         reduce "sum" or "mean": the sum or mean over the points instead (of each output).
         A dask array as the batched argument gives dask arrays (api/distributed.py)."""
         from . import batch as batching
+        if self.options.return_value:
+            raise AdjointError("value_and_grad has no batch yet: its drivers write gradient rows only",
+                               hint=f"use grad({self.fn.__name__}).batch(...) for the gradients and "
+                                    f"{self.fn.__name__} itself for the values")
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
         return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce)
 
@@ -537,16 +557,6 @@ class GradientFunction:
         if self.kind != "grad":
             return self.kind
         return "value_and_grad" if self.options.return_value else "grad"
-
-    def __repr__(self):
-        return f"<adjoint.{self.transform} of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
-
-    def _repr_html_(self):
-        """In Jupyter: the generated source, highlighted where pygments is installed."""
-        return source_html(self.source)
-
-    def _repr_markdown_(self):
-        return source_markdown(repr(self), self.source)
 
     def __reduce__(self):
         """Pickled as the function (by module and qualified name) and the options, never as

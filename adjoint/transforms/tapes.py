@@ -592,6 +592,8 @@ class _KeepsShape:
         self.visiting = set()
 
     def is_array(self, atom):
+        if isinstance(atom, gast.Attribute) and nodes.dotted(atom).startswith(("math.", "np.")):
+            return False                                  # math.pi, np.e
         if not isinstance(atom, gast.Name):
             return not isinstance(atom, gast.Constant)
         kind = self.types.get(atom.id)
