@@ -82,7 +82,7 @@ AUTOGRAD_CANNOT = {"heat_ftcs_loop", "nbody_leapfrog_loop", "crr_call_loop", "so
 CPU_PROGRAMS = ["van_der_pol_fit_loop", "ba_objective_loop", "kalman_local_level_loop", "black_scholes_parsec_vec",
                 "sinkhorn_loop", "rosen_scipy", "diagonal_fit_eye", "curve_fit_global_grid",
                 "elastic_net_vec", "ar1_nll_pairs", "softmax_loss_vectorized", "conv1d_fit_vec",
-                "lennard_jones_vec",
+                "lennard_jones_vec", "hmm_forward_scaled_vec",
                 # numba lacks these forms: np.diff and np.roll along an axis, np.linalg.norm along an
                 # axis, np.polyval, scipy's norm.cdf (emitted as runtime helpers and math.erfc)
                 "smoothing_energy_vec", "xy_energy_roll", "spring_energy_vec", "polyval_fit", "black_scholes_erf_vec",

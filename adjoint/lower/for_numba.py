@@ -132,6 +132,12 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             return annotations.copy_to(nodes.call(nodes.name(name), [node.args[0], axis]), node)
         called = func.attr if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
             and func.value.id == LOWERED_MODULE else None
+        if called == "expand_dims" and len(node.args) == 2 and types_of(node.args[0]).ndim == 0 \
+                and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
+            # a number's new axis (keepdims of a vector's reduction): numba's np.expand_dims
+            # takes arrays only, and np.asarray makes a number one (and leaves an array as it is)
+            node.args = [nodes.call("np.asarray", [node.args[0]]), node.args[1]]
+            return node
         if called == "polyval" and len(node.args) == 2:
             used.add(POLYVAL)
             return annotations.copy_to(nodes.call(nodes.name(POLYVAL), node.args), node)

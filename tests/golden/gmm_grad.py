@@ -273,7 +273,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_27 = np.sum(s_gmm_main_term_result_1)
         s_30 = -s_gmm_main_term_result_1
         s_29 = 0.5 * s_30
-        s_28 = np.broadcast_to(np.expand_dims(s_29, 1), t_28_shape)
+        s_28 = np.broadcast_to(np.expand_dims(np.asarray(s_29), 1), t_28_shape)
         s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1) * s_28
         s_26 += s_27
         s_icf[k, :d] += s_26
@@ -354,7 +354,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_13 = np.sum(s_gmm_main_term_result)
         s_16 = -s_gmm_main_term_result
         s_15 = 0.5 * s_16
-        s_14 = np.broadcast_to(np.expand_dims(s_15, 1), t_14_shape)
+        s_14 = np.broadcast_to(np.expand_dims(np.asarray(s_15), 1), t_14_shape)
         s_gmm_main_term_Qx = (gmm_main_term_Qx + gmm_main_term_Qx) * s_14
         s_12 += s_13
         s_icf[k, :d] += s_12
