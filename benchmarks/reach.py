@@ -1,7 +1,8 @@
 """How much realistic code adjoint differentiates: tests/realistic_corpus.py (or Tangent's own
 test functions, tests/tangent_corpus.py, with --corpus tangent), program by program.
 
-For each program and target: `pass` (the gradient matches central finite differences),
+For each program and target: the CPU time from `grad(...)` to its first gradient (the
+transformation, and on cpu numba's compilation), and `pass` (the gradient matches central finite differences),
 `WRONG` (a gradient that does not: the worst outcome), `rejected` (an adjoint.AdjointError; its
 first line, with the location stripped, is the reason), `BROKEN` (accepted, but the emitted
 gradient code failed: an AdjointError saying so, i.e. a compiler bug rather than a limit) or
@@ -102,19 +103,23 @@ def compare(got, program, args):
 
 
 def classify(program, target):
-    """(outcome, detail, located): outcome is pass, WRONG, rejected, BROKEN or CRASH."""
+    """(outcome, detail, located, seconds): outcome is pass, WRONG, rejected, BROKEN or CRASH;
+    seconds: CPU time from grad(...) to the first gradient (transformation, and on cpu
+    numba's compilation, which dominates there)."""
+    started = time.process_time()
     try:
         gradient = adjoint.grad(program.fn, wrt=program.wrt, target=target)
         got = gradient(*program.arguments())
     except adjoint.AdjointError as error:
         reason = reason_of(error)
         broken = any(marker in reason for marker in BROKEN_MARKERS)
-        return ("BROKEN" if broken else "rejected"), reason, is_located(error)
+        return ("BROKEN" if broken else "rejected"), reason, is_located(error), None
     except Exception as error:  # noqa: BLE001 - a raw exception is exactly what we report
         tb = traceback.format_exception(type(error), error, error.__traceback__)
-        return "CRASH", f"{type(error).__name__}: {reason_of(error)} ({tb[-2].strip()[:120]})", False
+        return "CRASH", f"{type(error).__name__}: {reason_of(error)} ({tb[-2].strip()[:120]})", False, None
+    seconds = time.process_time() - started
     mismatch = compare(got, program, program.arguments())
-    return ("pass", "", True) if mismatch is None else ("WRONG", mismatch, True)
+    return ("pass", "", True, seconds) if mismatch is None else ("WRONG", mismatch, True, seconds)
 
 
 def run(targets, only=None, out=sys.stdout, corpus="realistic"):
@@ -130,17 +135,17 @@ def run(targets, only=None, out=sys.stdout, corpus="realistic"):
         print(line, file=out)
 
     width = max(len(p.name) for p in programs)
-    say(f"{'program':<{width}}  {'style':<10}  " + "  ".join(f"{t:<8}" for t in targets) + "  detail")
+    say(f"{'program':<{width}}  {'style':<10}  " + "  ".join(f"{t:<8} {'s':>6}" for t in targets) + "  detail")
     for program in programs:
         outcomes = [results[program.name, t] for t in targets]
-        details = [(t, o, d) for t, (o, d, _) in zip(targets, outcomes) if o != "pass"]
+        details = [(t, o, d) for t, (o, d, _, _) in zip(targets, outcomes) if o != "pass"]
         if len({d for _, _, d in details}) > 1:   # the targets fail differently: show each
             detail = "; ".join(f"{t}: {o} {d}" for t, o, d in details)
         else:
             detail = details[0][2] if details else ""
-        unlocated = any(o == "rejected" and not located for o, _, located in outcomes)
+        unlocated = any(o == "rejected" and not located for o, _, located, _ in outcomes)
         say(f"{program.name:<{width}}  {program.style:<10}  "
-            + "  ".join(f"{o:<8}" for o, _, _ in outcomes)
+            + "  ".join(f"{o:<8} {'' if t is None else f'{t:.2f}':>6}" for o, _, _, t in outcomes)
             + f"  {detail}" + ("  [error without file:line]" if unlocated else ""))
     say()
     say(f"{len(programs)} programs, {elapsed:.0f} s")
@@ -153,6 +158,10 @@ def run(targets, only=None, out=sys.stdout, corpus="realistic"):
             share = 100.0 * counts["pass"] / len(chosen) if chosen else 0.0
             say(f"  {style:<11} {len(chosen):>8} {counts['pass']:>6} {counts['WRONG']:>6} "
                 f"{counts['rejected']:>9} {counts['BROKEN']:>7} {counts['CRASH']:>6} {share:>6.0f}%")
+        seconds = sorted(results[p.name, target][3] for p in programs if results[p.name, target][3] is not None)
+        if seconds:
+            say(f"  CPU time from grad(...) to the first gradient: median {seconds[len(seconds) // 2]:.2f} s, "
+                f"90th percentile {seconds[int(0.9 * (len(seconds) - 1))]:.2f} s, most {seconds[-1]:.2f} s")
         reasons = collections.Counter(results[p.name, target][1] for p in programs
                                       if results[p.name, target][0] == "rejected")
         say(f"  rejection reasons on {target}, by programs blocked:")

@@ -190,7 +190,7 @@ def test_reach_report_classifies_and_tabulates():
     assert results["gmm_objective_vec", "python"][0] == "rejected"
     assert results["gmm_objective_vec", "python"][1].startswith("a list comprehension is supported only")
     text = out.getvalue()
-    assert "pass %" in text and "by programs blocked" in text
+    assert "pass %" in text and "by programs blocked" in text and "CPU time from grad(...) to the first gradient" in text
     assert re.search(r"vectorized\s+\d+\s+\d+\s+0\s+[1-9]\d*\s+\d+\s+0\s+\d+%", text), text
 
 
