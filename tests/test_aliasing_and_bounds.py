@@ -287,5 +287,5 @@ def test_check_command_reports_the_index_error_at_the_users_line(tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=120,
                           env={**os.environ, "PYTHONPATH": REPO})
     assert done.returncode == 3, done.stderr
-    assert f"{model}:4:8: IndexError while computing the gradient" in done.stderr
+    assert f"{model}:4:9: IndexError while computing the gradient" in done.stderr
     assert "s = s + x[i] * x[i]" in done.stderr
