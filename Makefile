@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/seed_f4.py
 
+# -n auto --dist loadfile (pytest-xdist): one worker per core, each test file on one worker
+# (module-level fixtures compile once); the whole suite on CI's 2 cores takes about 8 minutes.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The suite without the tests marked `slow` (large numba compiles, subprocesses, fuzzing
 # campaigns; tests/conftest.py registers the marker): under a minute.

@@ -237,7 +237,7 @@ def test_values_are_numpy_s():
 
 
 def test_new_axes_read_as_expand_dims():
-    emitted = adjoint.source(pairwise_squares)
+    emitted = adjoint.source(pairwise_squares, types="x=float64[:], y=float64[:]")
     assert "np.expand_dims(x, 1)" in emitted and "np.expand_dims(y, 0)" in emitted
     emitted = adjoint.grad(keepdims_reductions, target="python").source_for(POSITIVE)
     assert "keepdims=" not in emitted and "np.expand_dims(" in emitted
