@@ -158,6 +158,11 @@ def special_of_arrays(x):
                   + scipy.special.gamma(x + 2.0))
 
 
+def special_of_negatives(x):
+    # below zero, between the poles: digamma by the reflection formula
+    return np.sum(scipy.special.gammaln(x) * x + scipy.special.gamma(x)) + math.lgamma(x[0]) * math.gamma(x[1])
+
+
 def integer_results(x):
     # argsort, argmax and astype(int) are piecewise constant: no derivative flows through them
     return (np.sum(x[np.argsort(x)] * np.arange(5.0)) + x[np.argmax(x)] * x[np.argmin(x)]
@@ -180,7 +185,8 @@ CASES = [
     (interpolated_at, (rng.uniform(-0.2, 1.6, size=6),), False),
     (interpolated_knots, (np.array([0.0, 0.5, 1.1, 2.0, 2.4]),), False), (quadrature, (V,), False),
     (quadrature_abscissae, (POSITIVE_V,), False), (spaced, (0.3, 1.7), False), (normal_distribution, (V,), False),
-    (normal_of_number, (0.4,), False), (special_of_arrays, (POSITIVE_V,), False), (integer_results, (V,), False),
+    (normal_of_number, (0.4,), False), (special_of_arrays, (POSITIVE_V,), False),
+    (special_of_negatives, (np.array([-0.5, -1.3, -2.7, -3.25, -10.6, 0.4]),), False), (integer_results, (V,), False),
 ]
 IDS = [f"{f.__name__}-{np.shape(args[0])}" for f, args, _ in CASES]
 
@@ -212,7 +218,8 @@ def test_gradient_matches_autograd(f, args):
 # the emitted gradient is differentiated again (its runtime helpers inlined): forward over reverse
 HVP_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, traced, diagonals, interpolated, polynomial, quadrature_abscissae,
-                      normal_distribution, special_of_arrays, flipped, moments, sample_moments, row_norms)]
+                      normal_distribution, special_of_arrays, flipped, moments, sample_moments, row_norms,
+                      special_of_negatives)]
 
 
 @pytest.mark.parametrize("f, args", HVP_CASES)
@@ -227,7 +234,7 @@ def test_hessian_vector_product(f, args):
 # numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
 CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, moments, sample_moments, row_norms, polynomial, interpolated, normal_distribution,
-                      special_of_arrays, at_least, integer_results)]
+                      special_of_arrays, special_of_negatives, at_least, integer_results)]
 
 
 @pytest.mark.slow
@@ -244,6 +251,35 @@ def test_integer_results_carry_no_derivative():
     def f(x):
         return np.sum(x * x.astype(np.int64))
     np.testing.assert_allclose(adjoint.grad(f, target="python")(x), [1.0, 2.0, 0.0])
+
+
+def test_digamma_below_zero_and_at_the_poles():
+    """d/dx lgamma is digamma, of negative numbers too (against scipy's digamma); at the poles
+    0, -1, -2, ... lgamma is inf and its derivative nan, as JAX's digamma, while the other
+    elements keep theirs."""
+    x = np.array([-0.5, -1.3, -2.7, -3.999, -100.25, 0.01, 2.5])
+    for target in ("python", "cpu"):
+        got = adjoint.grad(special_of_arrays_only, target=target)(x)
+        np.testing.assert_allclose(got, scipy.special.digamma(x), rtol=1e-10)
+    poles = np.array([0.0, -1.0, -2.0, -0.5])
+    value, got = adjoint.value_and_grad(special_of_arrays_only, target="python")(poles)
+    assert value == np.inf == np.sum(scipy.special.gammaln(poles))
+    assert np.isnan(got[:3]).all() and got[3] == pytest.approx(scipy.special.digamma(-0.5), rel=1e-10)
+    assert np.isnan(adjoint.grad(log_gamma, target="cpu")(-3.0))         # (Python's math.lgamma raises there)
+    assert adjoint.grad(gamma_function, target="python")(-2.5) == pytest.approx(
+        scipy.special.gamma(-2.5) * scipy.special.digamma(-2.5), rel=1e-10)
+
+
+def special_of_arrays_only(x):
+    return np.sum(scipy.special.gammaln(x))
+
+
+def log_gamma(a):
+    return math.lgamma(a)
+
+
+def gamma_function(a):
+    return math.gamma(a)
 
 
 # errors -----------------------------------------------------------------------------------------

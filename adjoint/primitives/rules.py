@@ -380,22 +380,33 @@ def erfc(x):
 
 
 # d/dx lgamma(x) is digamma(x), which neither math nor numpy (nor numba) has: the asymptotic
-# series of digamma at x + 6 (error below 1e-11), brought down by digamma(x) = digamma(x + 1) - 1 / x.
-# For x > 0; nan elsewhere (math.lgamma and math.gamma of negative numbers are not differentiated).
+# series of digamma at |x| + 6 (error below 1e-11), brought down by digamma(y) = digamma(y + 1) - 1 / y
+# to y = |x|. For x > 0 that is digamma(x); for x < 0 the reflection formula, digamma(x) =
+# digamma(-x) - 1 / x - pi cot(pi x), cancels the 1 / |x| term, leaving pi cot(pi x), computed
+# of x less its nearest integer (tan has period pi) so that it stays exact for large |x|. At
+# the poles (0, -1, -2, ...) nan, as JAX's digamma gives (the max is 0 only there, or nan of a
+# nan x; np.floor, since math.floor of nan raises); `+ (x == floor(x))` keeps the unused lane
+# of an array finite at a pole (see `times`).
 @primitive("math.lgamma", domain=[(0.3, 4.0)])
 def lgamma(x):
-    return (math.log(x + 6.0) - 0.5 / (x + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
-        1.0 / 240.0 - 1.0 / 132.0 / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)))
-        / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)) - np.divide(1.0, x) - 1.0 / (x + 1.0)
-        - 1.0 / (x + 2.0) - 1.0 / (x + 3.0) - 1.0 / (x + 4.0) - 1.0 / (x + 5.0)) if x > 0.0 else math.nan
+    return (math.log(abs(x) + 6.0) - 0.5 / (abs(x) + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
+        1.0 / 240.0 - 1.0 / 132.0 / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0)))
+        / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))
+        - 1.0 / (abs(x) + 1.0) - 1.0 / (abs(x) + 2.0) - 1.0 / (abs(x) + 3.0) - 1.0 / (abs(x) + 4.0) - 1.0 / (abs(x) + 5.0)
+        - (np.divide(1.0, x) if x > 0.0 else np.divide(math.pi, math.tan(math.pi * (x - np.floor(x + 0.5)))
+                                                      + (x == np.floor(x))))
+        if max(x, x - np.floor(x)) > 0.0 else math.nan)
 
 
 @primitive("math.gamma", domain=[(0.3, 4.0)])
 def gamma(x, out):
-    return out * (math.log(x + 6.0) - 0.5 / (x + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
-        1.0 / 240.0 - 1.0 / 132.0 / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)))
-        / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)) - np.divide(1.0, x) - 1.0 / (x + 1.0)
-        - 1.0 / (x + 2.0) - 1.0 / (x + 3.0) - 1.0 / (x + 4.0) - 1.0 / (x + 5.0)) if x > 0.0 else math.nan
+    return out * (math.log(abs(x) + 6.0) - 0.5 / (abs(x) + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
+        1.0 / 240.0 - 1.0 / 132.0 / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0)))
+        / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))
+        - 1.0 / (abs(x) + 1.0) - 1.0 / (abs(x) + 2.0) - 1.0 / (abs(x) + 3.0) - 1.0 / (abs(x) + 4.0) - 1.0 / (abs(x) + 5.0)
+        - (np.divide(1.0, x) if x > 0.0 else np.divide(math.pi, math.tan(math.pi * (x - np.floor(x + 0.5)))
+                                                      + (x == np.floor(x))))
+        if max(x, x - np.floor(x)) > 0.0 else math.nan)
 
 
 # no derivative yet: numpy's loop computes them of large arrays all the same

@@ -396,14 +396,24 @@ def each(name: str) -> str:
     return f"_each_{name}"
 
 
+# scipy's values at the poles (0, -1, -2, ..., -inf), where Python's math raises
+_POLES = {"lgamma": "math.inf", "gamma": "np.divide(1.0, flat[k]) if flat[k] == 0.0 else math.nan"}
+
+
 def _each(name: str) -> str:
+    each_element = [f"        out[k] = math.{name}(flat[k])"]
+    if name in _POLES:
+        each_element = ["        if flat[k] <= 0.0 and flat[k] == np.floor(flat[k]):",
+                        f"            out[k] = {_POLES[name]}",
+                        "        else:",
+                        f"    {each_element[0]}"]
     return "\n".join([
         f"def _each_{name}(x):",
         f'    """math.{name} of each element of an array."""',
         "    flat = np.ascontiguousarray(x).ravel()",
         "    out = np.empty(flat.size)",
         "    for k in range(flat.size):",
-        f"        out[k] = math.{name}(flat[k])",
+        *each_element,
         "    return out.reshape(x.shape)"]) + "\n"
 
 
