@@ -31,7 +31,7 @@ from .frontend.normalize import normalize, signature_defaults
 from .frontend.parse import parse
 from .frontend.validate import validate
 from .frontend.views import check_views
-from .ir import annotations, grammar, nodes, trees
+from .ir import annotations, grammar, nodes
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
@@ -444,5 +444,4 @@ def _rank_in_primal(node, analysis):
 
 
 def _user_names(tree) -> set:
-    names = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)}
-    return names | {"math", "np", "numpy"}
+    return nodes.names_in(tree) | {"math", "np", "numpy"}
