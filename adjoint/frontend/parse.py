@@ -367,6 +367,12 @@ def spelling(obj) -> str | None:
     for alias, module in CANONICAL_MODULES.items():
         if getattr(module, name, None) is obj:
             return f"{alias}.{name}"
+    # a primitive of a numpy submodule (np.linalg.norm): its spelling in the primitive table,
+    # which the emitted module's own `import numpy as np` reaches (a bare name would not)
+    record = table.record_of(obj)
+    for spelled in record.spellings if record is not None else ():
+        if spelled.split(".")[0] in CANONICAL_MODULES and table.resolve(spelled) is obj:
+            return spelled
     return None
 
 
