@@ -392,7 +392,33 @@ def written_by(stmt) -> set[str]:
 
 def names_in(node) -> set[str]:
     """Every identifier read or written under `node`."""
-    return {n.id for n in walk(node) if isinstance(n, gast.Name)}
+    return names_by_context(node)[0]
+
+
+def names_by_context(node) -> tuple[set[str], set[str]]:
+    """(every identifier under `node`, those stored or deleted there, parameters not): one
+    search that skips contexts and operators (the front end asks it of the whole function)."""
+    every, stored = set(), set()
+    todo = [node]
+    pop, push, extend = todo.pop, todo.append, todo.extend
+    name_kind, fields_of, writes = gast.Name, _CHILD_FIELDS, (gast.Store, gast.Del)
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is name_kind:
+            every.add(node.id)
+            if type(node.ctx) in writes:
+                stored.add(node.id)
+            if node.annotation is None:
+                continue
+        fields = fields_of.get(kind)
+        for field in child_fields(kind) if fields is None else fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return every, stored
 
 
 def loads_in(node) -> set[str]:
