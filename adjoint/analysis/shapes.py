@@ -486,6 +486,7 @@ RESULT_RULES = {
     "atleast 3": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 3)),
     "polyval": _polyval,
     "astype": _astype,
+    "shape": lambda call, callee, args, types, filename: Type("shape", args[0].ndim if args[0].kind != "shape" else 1),
     "elementwise": _elementwise,
     "integer": lambda call, callee, args, types, filename: INT,
     "boolean": lambda call, callee, args, types, filename: BOOL,
