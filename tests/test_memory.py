@@ -79,3 +79,54 @@ def test_python_gradient_peak_within_limit_of_numpy_primal(f):
 @pytest.mark.parametrize("f", [sin_exp_log, rosenbrock])
 def test_cpu_gradient_peak_within_limit_of_njit_primal(f):
     _check(f, "cpu", numba.njit(f), LIMIT)
+
+
+# fusing changes no gradient: programs that stress what optimize/fuse.py assumes (a value
+# read after its operands change, broadcasting, slices cutting different amounts, masks)
+
+def rebound_argument(x):
+    a = np.sum(np.sin(x) * x)
+    x = x * 3.0
+    return a + np.sum(np.exp(-x * x))
+
+
+def scalar_broadcast(x, c):
+    return np.sum(np.exp(c * x) * x + c * c)
+
+
+def uneven_slices(x):
+    return np.sum(x[2:] * x[:-2]) + np.sum(np.cos(x[1:]) ** 2)
+
+
+def matrix_rows(A):
+    return np.sum(np.tanh(A[1:] - A[:-1]) ** 2 + A[1:] * 0.5)
+
+
+def masked(x):
+    return np.sum(np.where(x > 0.1, x * x, -x) + np.sqrt(1.0 + x * x))
+
+
+def loop_and_vector(x):
+    s = np.sum(np.log1p(x * x))
+    for i in range(3):
+        s = s + np.sum(np.sin(x * (i + 1)))
+    return s
+
+
+def twice_read(x):
+    e = np.exp(-x * x)
+    return np.sum(e * np.sin(x)) + np.sum(e * e)
+
+
+@pytest.mark.parametrize("f, wrt", [(rebound_argument, 0), (scalar_broadcast, 0), (scalar_broadcast, 1),
+                                    (uneven_slices, 0), (matrix_rows, 0), (masked, 0),
+                                    (loop_and_vector, 0), (twice_read, 0)])
+def test_fused_gradients_match_finite_differences(f, wrt):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1.0, 1.0, 9)
+    args = {"matrix_rows": (rng.uniform(-1.0, 1.0, (5, 3)),), "scalar_broadcast": (x, 0.7)}.get(f.__name__, (x,))
+    got = adjoint.grad(f, wrt=wrt, target="python")(*args)
+    np.testing.assert_allclose(got, finite_difference(f, args, wrt), rtol=1e-6, atol=1e-8)
+    value, grad = adjoint.value_and_grad(f, wrt=wrt, target="python")(*args)
+    assert value == pytest.approx(f(*args))
+    np.testing.assert_allclose(grad, got, rtol=1e-14, atol=0)

@@ -123,6 +123,7 @@ class _State:
         self.names = names
         self.arrays = arrays
         self.scalars = scalars
+        self.parameters = {a.id for a in fn.args.args}
         self.defs = {}           # name -> its single top-level elementwise value (resolve_shapes)
         self._refresh()
 
@@ -155,7 +156,7 @@ class _State:
     def stable(self, name) -> bool:
         """Whether `name` holds one value wherever it is read: written at most once (an
         argument never), never in place."""
-        return self.writes[name] <= 1 and self.in_place[name] == 0
+        return self.writes[name] <= (0 if name in self.parameters else 1) and self.in_place[name] == 0
 
     # shapes ---------------------------------------------------------------------------------
 
