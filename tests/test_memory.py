@@ -130,3 +130,13 @@ def test_fused_gradients_match_finite_differences(f, wrt):
     value, grad = adjoint.value_and_grad(f, wrt=wrt, target="python")(*args)
     assert value == pytest.approx(f(*args))
     np.testing.assert_allclose(grad, got, rtol=1e-14, atol=0)
+
+
+def empty_and_head_slices(x):
+    return np.sum(x[:0] * 2.0) + np.sum(x[:3] * x[:3]) + np.sum(x[1:] * x[:-1])
+
+
+def test_slices_that_cut_nothing_from_the_end_keep_their_shapes():
+    x = np.linspace(-1.0, 1.0, 6)
+    got = adjoint.grad(empty_and_head_slices, target="python")(x)
+    np.testing.assert_allclose(got, finite_difference(empty_and_head_slices, (x,), 0), rtol=1e-6, atol=1e-8)

@@ -91,7 +91,7 @@ def _ufunc(call) -> bool:
 
 
 def _basic_slice(node):
-    """(base name, elements cut) of `x[a:]`, `x[:-b]`, `x[a:-b]` (a, b >= 0 constants), else None."""
+    """(base name, elements cut) of `x[a:]`, `x[:-b]`, `x[a:-b]` (a >= 0, b > 0 constants), else None."""
     if type(node) is not gast.Subscript or type(node.value) is not gast.Name:
         return None
     s = node.slice
@@ -99,8 +99,8 @@ def _basic_slice(node):
         return None
     lower = 0 if s.lower is None else _int(s.lower)
     upper = 0 if s.upper is None else _int(s.upper)
-    if lower is None or upper is None or lower < 0 or upper > 0:
-        return None
+    if lower is None or upper is None or lower < 0 or (s.upper is not None and upper >= 0):
+        return None                   # (x[:0] and x[:2] are no cut from the end)
     return node.value.id, lower - upper
 
 
