@@ -60,7 +60,8 @@ class BatchableGradient:
     locate_failure: Callable         # exception -> an AdjointError at the user's line
 
 
-def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False) -> str:
+def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False,
+                  whole=()) -> str:
     """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
     points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
 
@@ -75,6 +76,8 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     rows: (cpu) callee is the allocation-free device gradient (lower/device.py), as on cuda:
         array gradients are written into the point's output rows, and each of the prange's
         chunks of points uses one row of the workspaces; nothing is allocated per point.
+    whole: (kind "grad", device code) the wrt arguments whose output row the callee assigns in
+        full before reading it (lower/device.py's whole_rows): not zeroed first.
     Parameters: args, then D_<w>, then the outputs, then (cuda, rows) the workspaces work_f/i/b.
     """
     safe = driver_names(args, callee)
@@ -89,7 +92,8 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     def call(extra):
         return f"{callee}({', '.join(point + extra + _at(work, 'work_row' if rows else 'i'))})"
     build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
-    inputs, outputs, body = build(call, ranks, on_device=on_device or rows, stacked=stacked, copied=copied)
+    inputs, outputs, body = build(call, ranks, on_device=on_device or rows, stacked=stacked, copied=copied,
+                                  whole=[safe[w] for w in whole])
     params = ", ".join(args + inputs + outputs + work)
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
@@ -104,22 +108,24 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     return "\n".join(head + ["        " + line for line in body]) + "\n"
 
 
-def _gradient_body(call, ranks, on_device, stacked, copied):
+def _gradient_body(call, ranks, on_device, stacked, copied, whole):
     # device code writes array gradients into its output rows, which must start at zero
+    # unless the code assigns every element before reading any
     passed = [w for w in ranks if ranks[w]] if on_device else []
-    body = [line for w in passed for line in _each_element(f"G_{w}", ranks[w], [f"G_{w}[{{k}}] = 0.0"])]
+    body = [line for w in passed if w not in whole
+            for line in _each_element(f"G_{w}", ranks[w], [f"G_{w}[{{k}}] = 0.0"])]
     body += _store(call(_at(f"G_{w}" for w in passed)), _at(f"G_{w}" for w in ranks if w not in passed))
     return [], [f"G_{w}" for w in ranks], body
 
 
-def _jvp_body(call, ranks, on_device, stacked, copied):
+def _jvp_body(call, ranks, on_device, stacked, copied, whole):
     tangents = [f"D_{w}[i]" if w in stacked else f"D_{w}" for w in ranks]
     tangents = [f"{t}.copy()" if w in copied and ranks[w] else t for w, t in zip(ranks, tangents)]
     outputs = ["G_value", "G_tangent"]
     return [f"D_{w}" for w in ranks], outputs, _store(call(tangents), _at(outputs))
 
 
-def _forward_body(call, ranks, on_device, stacked, copied):
+def _forward_body(call, ranks, on_device, stacked, copied, whole):
     body = []
     for w in ranks:
         seeds = [(f"D_{v}[i].copy()" if v in copied else f"D_{v}[i]") if ranks[v] else
@@ -366,14 +372,15 @@ def _point_arguments(gradient, args, k, tangents, i):
     return point + [np.array(e) if isinstance(e, np.ndarray) else e for e in extra]
 
 
-def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=False):
+def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=False, whole=()):
     """The driver (see driver_source) for this batched argument, ranks and stacked tangents."""
     ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
     stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
     key = (gradient.target, batched, tuple(ranks.values()), stacked, rows)
     if key not in gradient.drivers:
         source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names + gradient.data_names,
-                               batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows)
+                               batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows,
+                               whole=whole)
         gradient.drivers[key] = compile_source(source)
     return gradient.drivers[key]
 
@@ -451,7 +458,8 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
     def compile_source(source):
         loaded = backends.python.load(source, gradient.filename("batch"), {callee: module[callee], "numba": numba})
         return numba.njit(parallel=True)(loaded["batch_" + callee])
-    driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True)
+    driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True,
+                     whole=device.whole_rows)
     sizes = _constant_sizes(device.sizes)
     if sizes is None:                      # the tapes' sizes depend on the arguments: the largest
         key = ("rows sizes", batched)
@@ -505,7 +513,8 @@ def _cuda(gradient, args, batched, by_name, tangents, on_device):
     code = gradient.code().device
     module = gradient.device_module()
     kernel = _driver(gradient, batched, by_name, tangents, code.function.name,
-                     lambda source: cuda.compile_kernel(source, gradient.filename("kernel"), module))
+                     lambda source: cuda.compile_kernel(source, gradient.filename("kernel"), module),
+                     whole=code.whole_rows)
     k = gradient.arg_names.index(batched)
     points = args[k].shape[0]
     sizes_key = ("sizes", batched)
