@@ -303,10 +303,17 @@ def _unpack_to_indexing(body):
 
 
 def _expand(stmt):
+    """`a, b = x` -> `a = x[0]; b = x[1]`, after a check of x's length that the unpacking did
+    (a point of another length would otherwise give a gradient of the wrong function)."""
     if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
             and isinstance(stmt.value, gast.Name):
-        return [nodes.assign(e.id, nodes.subscript(stmt.value.id, k), stmt)
-                for k, e in enumerate(stmt.targets[0].elts)]
+        count, array = len(stmt.targets[0].elts), stmt.value.id
+        error = nodes.call("ValueError", [nodes.const(f"{array} has the wrong length to unpack (expected {count})")])
+        check = nodes.if_(nodes.compare(nodes.subscript(nodes.attribute(f"{array}.shape"), 0), "!=", nodes.const(count)),
+                          [nodes.make(gast.Raise, exc=error, cause=None)], origin=stmt)
+        nodes.located(check.body[0], stmt)
+        return [check] + [nodes.assign(e.id, nodes.subscript(array, k), stmt)
+                          for k, e in enumerate(stmt.targets[0].elts)]
     return [stmt]
 
 
