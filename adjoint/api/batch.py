@@ -215,12 +215,13 @@ def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
 
 # running a batch ---------------------------------------------------------------------------
 
-def run(gradient, args, batched, out=None, reduce=None):
+def run(gradient, args, batched, out=None, reduce=None, fast_key=None):
     """GradientFunction.batch(*args, batched=..., out=..., reduce=...): check the arguments on
     one point, run the driver on the target, return the outputs per wrt argument (or jvp's
     values and tangents), written into `out` where given; reduce "sum" or "mean": their sums or
     means over the points instead. A dask array argument runs the batch chunk by chunk on dask
-    (distributed.py)."""
+    (distributed.py). fast_key: where the caller has one (arguments of these types need no
+    check but their memory layout, see fast_path), the key to file the batch's fast path under."""
     if reduce not in (None, "sum", "mean"):
         raise AdjointArgumentError(f"reduce={reduce!r}: expected None, 'sum' or 'mean'")
     if out is not None and reduce is not None:
@@ -232,14 +233,14 @@ def run(gradient, args, batched, out=None, reduce=None):
                                        hint="drop out=, and call .compute() (or store it) on the result")
         from . import distributed
         return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce)
-    results = _run(gradient, args, batched, out)
+    results = _run(gradient, args, batched, out, fast_key)
     if reduce is None:
         return results
     over = (lambda r: r.sum(axis=0)) if reduce == "sum" else (lambda r: r.mean(axis=0))
     return tuple(map(over, results)) if isinstance(results, tuple) else over(results)
 
 
-def _run(gradient, args, batched, out=None):
+def _run(gradient, args, batched, out=None, fast_key=None):
     names = gradient.arg_names
     if gradient.kind == "vjp":
         raise AdjointError("vjp has no batch", hint="call it once per point")
@@ -283,7 +284,11 @@ def _run(gradient, args, batched, out=None):
                     array[...] = result
                 outputs = dict(zip(outputs, given))
         else:
-            outputs = _host(gradient, converted, names[k], by_name, tangents, out)
+            outputs, runner = _host(gradient, converted, names[k], by_name, tangents, out)
+            if fast_key is not None and runner is not None and gradient.kind == "grad" \
+                    and stacked is args[k] and stacked.dtype.kind == "f" and len(converted) == len(args) \
+                    and all(a is b for j, (a, b) in enumerate(zip(args, converted)) if j != k):
+                gradient.drivers[fast_key] = fast_path(gradient, k, runner, outputs)
     except AdjointError:
         raise
     except Exception as exc:
@@ -416,7 +421,7 @@ def _host(gradient, args, batched, by_name, tangents, out=None):
     if rows is not None:
         try:
             rows(*args, *inputs, *outputs.values())
-            return outputs
+            return outputs, rows
         except Exception as exc:
             if not is_numba_error(exc):
                 raise
@@ -433,7 +438,42 @@ def _host(gradient, args, batched, by_name, tangents, out=None):
         return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
     driver = _driver(gradient, batched, by_name, tangents, g.name, compile_source)
     driver(*args, *inputs, *outputs.values())
-    return outputs
+    return outputs, None
+
+
+def fast_path(gradient, k, runner, outputs):
+    """A reverse-mode batch on the cpu for arguments of the types of the batch just run, where
+    the checks on its one point changed nothing (no argument converted, none written, no
+    module data): `fast(args, out)` allocates the outputs (or checks `out`'s) and runs the
+    allocation-free driver (`runner`, from _rows), or returns None where the batch needs the
+    full path (a layout or `out=` the checks would convert or reject, no points, a failure
+    to locate). GradientFunction.batch keeps it per argument types: a batch then costs about
+    what numba's dispatch of the driver does."""
+    slots = [(gradient.arg_names.index(w), array.dtype) for w, array in outputs.items()]
+    single = len(slots) == 1
+    empty, ndarray = np.empty, np.ndarray
+
+    def fast(args, out):
+        stacked = args[k]
+        points = stacked.shape[0]
+        if not points or not stacked.flags.c_contiguous:
+            return None
+        shapes = [stacked.shape if j == k else (points,) + args[j].shape if type(args[j]) is ndarray
+                  else (points,) for j, _ in slots]
+        if out is None:
+            arrays = [empty(shape, dtype) for shape, (_, dtype) in zip(shapes, slots)]
+        else:
+            arrays = list(out) if type(out) is tuple else [out]
+            if len(arrays) != len(slots) or not all(
+                    type(a) is ndarray and a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+                    and a.flags.writeable for a, shape, (_, dtype) in zip(arrays, shapes, slots)):
+                return None
+        try:
+            runner(*args, *arrays)
+        except Exception:                      # noqa: BLE001 -- the full path locates it
+            return None
+        return arrays[0] if single else tuple(arrays)
+    return fast
 
 
 def _rows(gradient, batched, by_name, tangents, value_shape):
@@ -460,7 +500,10 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
         return numba.njit(parallel=True)(loaded["batch_" + callee])
     driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True,
                      whole=device.whole_rows)
-    sizes = _constant_sizes(device.sizes)
+    sizes_key = ("rows constant sizes", batched)
+    if sizes_key not in gradient.drivers:
+        gradient.drivers[sizes_key] = _constant_sizes(device.sizes)
+    sizes = gradient.drivers[sizes_key]
     if sizes is None:                      # the tapes' sizes depend on the arguments: the largest
         key = ("rows sizes", batched)
         if key not in gradient.drivers:
@@ -469,12 +512,19 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
                                         {device.sizes.name: module[device.sizes.name]})
             gradient.drivers[key] = numba.njit(host["batch_sizes"])
 
+    k = gradient.arg_names.index(batched)
+    unused = {} if sizes == (0, 0, 0) else None     # no tapes: workspaces nothing writes, kept
+
     def run_rows(*args):
-        most = sizes or gradient.drivers[("rows sizes", batched)](*args[:len(gradient.arg_names)
-                                                                        + len(gradient.data_names)])
-        points = args[gradient.arg_names.index(batched)].shape[0]
+        points = args[k].shape[0]
         chunks = max(1, min(points, 4 * numba.get_num_threads()))
-        work = [np.empty((chunks, max(n, 1)), dtype) for n, dtype in zip(most, (np.float64, np.int64, np.bool_))]
+        work = unused.get(chunks) if unused is not None else None
+        if work is None:
+            most = sizes or gradient.drivers[("rows sizes", batched)](*args[:len(gradient.arg_names)
+                                                                            + len(gradient.data_names)])
+            work = [np.empty((chunks, max(n, 1)), dtype) for n, dtype in zip(most, (np.float64, np.int64, np.bool_))]
+            if unused is not None:
+                unused[chunks] = work
         driver(*args, *work)
     return run_rows
 
