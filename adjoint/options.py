@@ -39,13 +39,14 @@ class Options:
     parallel: bool = False          # race-free carried reverse loops run in chunks (numba.prange)
     precision: str = "float64"      # "float32": the call's float arrays are; so are the adjoint's numbers
     checkpoints: int | None = None  # outermost `for` loops keep at most this many snapshots (revolve)
+    converts_arguments: bool = False  # the function takes lists too: arrays on entry (adjoint export)
 
     def __post_init__(self):
         _check_wrt(self.wrt)
         if isinstance(self.wrt, list):                   # a tuple, so that the record hashes
             object.__setattr__(self, "wrt", tuple(self.wrt))
         for field in ("comments", "optimized", "return_value", "device", "cotangent",
-                      "recompute", "parallel"):
+                      "recompute", "parallel", "converts_arguments"):
             value = getattr(self, field)
             if not isinstance(value, (bool, np.bool_)):
                 raise AdjointArgumentError(f"option {field}={value!r}: expected True or False")

@@ -319,11 +319,7 @@ def _plain_signature(tree, fn, filename) -> dict:
 def local_names(tree) -> set[str]:
     """The function's parameters and the names it assigns: in Python every other name it
     reads is a global (or a closure's) throughout the function."""
-    names = {a.id for a in tree.args.args}
-    for node in trees.walk(tree):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
-            names.add(node.id)
-    return names
+    return {a.id for a in tree.args.args} | nodes.names_by_context(tree)[1]
 
 
 def _rename_reserved_locals(tree) -> set[str]:
@@ -334,7 +330,7 @@ def _rename_reserved_locals(tree) -> set[str]:
     clashes = sorted(n for n in locals_ if is_reserved(n))
     if not clashes:
         return locals_
-    used = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)}
+    used = nodes.names_in(tree)
     renamed = {}
     for name in clashes:
         k = 1
