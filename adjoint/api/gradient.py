@@ -301,7 +301,7 @@ class GradientFunction(Presented):
         if not kwargs:
             known = self._unconverted.get(_types_key(args))
             if known is not None:                           # the thin path: see _remember
-                generated, adjoint, reads_data = known
+                generated, adjoint, reads_data, as_returned = known
                 if self._written:
                     reject_aliasing(self._arg_names, args, self._written, self.fn.__name__)
                 if reads_data:
@@ -310,7 +310,7 @@ class GradientFunction(Presented):
                     result = adjoint(*args)
                 except Exception as exc:
                     raise self._failure(exc, generated, list(args)) from None
-                return self._shape_result(as_result(result))
+                return result if as_returned else self._shape_result(as_result(result))
         given = args
         args = bind_call(self, args, kwargs)          # keywords and defaults, by position
         if self.target == "cuda":
@@ -322,21 +322,24 @@ class GradientFunction(Presented):
         args = self._check_arguments(args)
         generated, adjoint = self._specialized(args)
         try:
-            result = as_result(adjoint(*args))
+            result = adjoint(*args)
         except Exception as exc:                           # numba typing, or a runtime error
             raise self._failure(exc, generated, args) from None
-        self._remember(given, kwargs, args, generated, adjoint)
-        return self._shape_result(result)
+        self._remember(given, kwargs, args, generated, adjoint, result)
+        return self._shape_result(as_result(result))
 
-    def _remember(self, given, kwargs, args, generated, adjoint):
+    def _remember(self, given, kwargs, args, generated, adjoint, result):
         """Arguments of these types (class; an array's dtype and rank) that the checks passed
         through unchanged go straight to the compiled gradient next time: a call then costs a
         dictionary lookup more than numba's own dispatch (the aliasing check and the module
-        arrays' values still run on every call)."""
+        arrays' values still run on every call). Where the compiled code's result needs no
+        conversion (an array, a float, a tuple of them: one type per numba specialization)
+        it is returned as it is."""
         if not kwargs and len(given) == len(self._arg_names) \
                 and all(a is b for a, b in zip(given, args)):
             reads_data = len(args) > len(given) or bool(data_constants(self))    # checked every call
-            self._unconverted[_types_key(given)] = (generated, adjoint, reads_data)
+            as_returned = _returned_as_is(result) and not (self._wrt_is_tuple and len(self.wrt) == 1)
+            self._unconverted[_types_key(given)] = (generated, adjoint, reads_data, as_returned)
 
     def _failure(self, exc, generated, args):
         """The AdjointError at the user's line for an exception the generated code raised
@@ -447,13 +450,24 @@ class GradientFunction(Presented):
         (a tuple where it returns a tuple), so that repeated batches reuse them.
         reduce "sum" or "mean": the sum or mean over the points instead (of each output).
         A dask array as the batched argument gives dask arrays (api/distributed.py)."""
+        if not kwargs and reduce is None:
+            fast = self._drivers.get(("fast", batched, _types_key(args)))
+            if fast is not None:                   # arguments of known types: see batch.fast_path
+                result = fast(args, out)
+                if result is not None:
+                    return result
         from . import batch as batching
         if self.options.return_value:
             raise AdjointError("value_and_grad has no batch yet: its drivers write gradient rows only",
                                hint=f"use grad({self.fn.__name__}).batch(...) for the gradients and "
                                     f"{self.fn.__name__} itself for the values")
+        fast_key = None
+        if not kwargs and self.target == "cpu" and not self.written_arguments() \
+                and not data_sources(self) and not data_constants(self):
+            fast_key = ("fast", batched, _types_key(args))
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
-        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce)
+        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce,
+                            fast_key=fast_key)
 
     def _batchable(self, record):
         """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""
@@ -615,6 +629,13 @@ def _types_key(args):
 
 
 _ARRAY = np.ndarray
+
+
+def _returned_as_is(result):
+    """Whether as_result leaves `result` as it is (up to rebuilding a tuple of the same items)."""
+    if type(result) is tuple:
+        return all(type(r) is _ARRAY or type(r) is float for r in result)
+    return type(result) is _ARRAY or type(result) is float
 
 
 def _generated_line(source, line):
