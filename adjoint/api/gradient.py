@@ -680,7 +680,10 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     K snapshots of the state it carries instead of one per iteration, and runs the iterations
     between them again, on revolve's binomial schedule (the fewest recomputed iterations for
     K snapshots); the same arithmetic, so the same gradient. `while` loops and loops with
-    `break` are an AdjointError under it. Not on the cuda target.
+    `break` (no trip count in advance) keep at most ceil(K / 2) snapshots while they run,
+    thinned by half as they fill, and reverse with all K. A loop may have its own budget:
+    `for i in adjoint.checkpointed(range(n), K):` or a `# adjoint: checkpoints=K` comment on
+    its line (K a whole number or a parameter). Not on the cuda target.
 
     Arguments that share memory (the same array twice, overlapping slices) are rejected with
     an AdjointError when the function writes into one of them; where it only reads them,
