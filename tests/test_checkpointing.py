@@ -388,3 +388,68 @@ def test_realistic_array_loops(name):
         got = _parts(adjoint.grad(program.fn, wrt=program.wrt, target="python", checkpoints=k)(*args))
         for g, e in zip(got, expected, strict=True):
             np.testing.assert_allclose(g, e, rtol=1e-12, atol=0, err_msg=f"checkpoints={k}")
+
+
+# --- checkpoints="auto": a budget in bytes ------------------------------------------------------
+
+def relaxed(u, x, n):
+    for i in range(n):
+        u = 0.9 * u + np.sin(u) * x
+    return np.sum(u)
+
+
+def test_memory_budget_chooses_the_number_of_snapshots():
+    """A snapshot of `relaxed` holds u (5 floats: 40 bytes) and its iteration (8): a limit of
+    150 bytes holds 3 of them; the schedule is then the one of checkpoints=3."""
+    args = (np.linspace(0.1, 0.9, 5), 0.7, 20)
+    auto = adjoint.grad(relaxed, target="python", checkpoints="auto", memory_limit=150)
+    fixed = adjoint.grad(relaxed, target="python", checkpoints=3)
+    assert "t_budget = max(150 // (u.nbytes + 8), 1)" in auto.source_for(*args)
+    assert _counted_run(auto, args)[0] == _counted_run(fixed, args)[0] > 0
+    np.testing.assert_allclose(auto(*args), adjoint.grad(relaxed, target="python")(*args), rtol=1e-12, atol=0)
+    # the same limit as a string, and memory_limit alone
+    for limit in ("150B", "0.15kB"):
+        g = adjoint.grad(relaxed, target="python", memory_limit=limit)
+        assert g.options.checkpoints == "auto" and _counted_run(g, args)[0] == _counted_run(fixed, args)[0]
+    # a larger state takes fewer snapshots within the same limit; a tiny limit still keeps one
+    wide = (np.linspace(0.1, 0.9, 10), 0.7, 20)
+    assert _counted_run(auto, wide)[0] == _counted_run(adjoint.grad(relaxed, target="python", checkpoints=1),
+                                                       wide)[0]
+    tiny = adjoint.grad(relaxed, target="python", memory_limit=1)
+    np.testing.assert_allclose(tiny(*wide), adjoint.grad(relaxed, target="python")(*wide), rtol=1e-12, atol=0)
+
+
+def test_memory_budget_on_a_while_loop():
+    # damped_while's state: s and k (8 bytes each) and the iteration: 24 bytes a snapshot
+    g = adjoint.grad(damped_while_plain, target="python", memory_limit="72B")
+    fixed = adjoint.grad(damped_while_plain, target="python", checkpoints=3)
+    args = (0.7, 30, 0)
+    assert _counted_run(g, args, snapshot_marker=None)[0] == _counted_run(fixed, args, snapshot_marker=None)[0]
+    np.testing.assert_allclose(g(*args), adjoint.grad(damped_while_plain, target="python")(*args), rtol=1e-12)
+
+
+def test_memory_budget_on_the_cpu_target():
+    args = (np.linspace(0.1, 0.9, 5), 0.7, 20)
+    g = adjoint.grad(relaxed, target="cpu", memory_limit="1MB")
+    np.testing.assert_allclose(g(*args), adjoint.grad(relaxed, target="python")(*args), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("options,message", [
+    (dict(checkpoints="auto"), "needs memory_limit"),
+    (dict(checkpoints=4, memory_limit="1GB"), "give one budget"),
+    (dict(memory_limit="1 parsec"), "memory_limit"),
+    (dict(memory_limit=0), "memory_limit"),
+    (dict(memory_limit=True), "memory_limit"),
+    (dict(checkpoints="many"), "checkpoints"),
+])
+def test_memory_budget_misuse(options, message):
+    with pytest.raises(AdjointArgumentError, match=message):
+        adjoint.grad(relaxed, target="python", **options)
+
+
+def test_memory_limit_units():
+    from adjoint.options import Options
+    assert Options(memory_limit="1GB").memory_limit == 10**9
+    assert Options(memory_limit="512 MiB").memory_limit == 512 * 2**20
+    assert Options(memory_limit="1.5e3").memory_limit == 1500
+    assert Options(memory_limit=4096).memory_limit == 4096

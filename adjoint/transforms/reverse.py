@@ -45,14 +45,16 @@ ELEMENTWISE = {f"np.{f}" for f in ("exp", "log", "sin", "cos", "tan", "tanh", "s
 
 
 def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
-            return_value=False, cotangent=False, store=True, checkpoints=None) -> gast.FunctionDef:
+            return_value=False, cotangent=False, store=True, checkpoints=None,
+            memory_limit=None) -> gast.FunctionDef:
     """The adjoint FunctionDef `grad_<name>`: same arguments, returns the gradient(s).
     With `cotangent`, `vjp_<name>` takes the result's sensitivity as an extra last argument
     (a vector-valued function's vector-Jacobian product). `store`: loops keep their costly
     array intermediates on tapes (False replays them all). `checkpoints`: the outermost `for`
-    loops keep at most that many snapshots of their state (tapes.checkpointed)."""
+    loops keep at most that many snapshots of their state (tapes.checkpointed); "auto": as
+    many as `memory_limit` bytes hold."""
     reversal = _Reverse(tree, analysis, namer, filename, store)
-    reversal.checkpoints = checkpoints
+    reversal.checkpoints = budget_of(checkpoints, memory_limit) if checkpoints is not None else None
     return reversal.function(return_value, cotangent)
 
 

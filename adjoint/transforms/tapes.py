@@ -273,11 +273,13 @@ class MemoryBudget:
     limit: int
 
 
-def budget_of(value, filename=None, stmt=None):
+def budget_of(value, memory_limit=None):
     """The gast expression or MemoryBudget for a budget: a whole number, a parameter's name
-    (a str) or a MemoryBudget."""
-    if isinstance(value, MemoryBudget):
+    (a str), "auto" (`memory_limit` bytes) or one of those already."""
+    if isinstance(value, (MemoryBudget, gast.AST)):
         return value
+    if value == "auto":
+        return MemoryBudget(memory_limit)
     if isinstance(value, str):
         return nodes.name(value)
     return nodes.const(int(value))
