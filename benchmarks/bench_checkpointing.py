@@ -11,13 +11,27 @@ For each budget K, and for the unbounded gradient (one checkpoint per iteration)
     plus those the forward sweep runs up to its last snapshot (revolve's first advance);
   * time of the cpu-target gradient (numba), median of a few calls, and its ratio to the
     unbounded one.
+
+    python benchmarks/bench_checkpointing.py --heat [--grid 256] [--heat-steps 1000,10000] [--budgets 32]
+
+The 2-D heat equation (explicit FTCS on a grid x grid square, `heat2d` below, the slice-write
+style of Barba's CFD lessons), gradient w.r.t. the initial field and the diffusivity, on the
+cpu target, each variant in a process of its own: its peak resident memory during the call
+beyond what it held before (Linux: VmHWM reset through /proc/self/clear_refs after a warm-up
+call that compiles it), the call's time, and the iterations run forward again per step
+(predicted by revolve's closed form, counted on the python target's source). The unbounded
+gradient runs only where its tape fits (--unbounded-steps-max, default 1000: at 256 x 256 a
+step's tape is half a megabyte, 10^4 steps would be over 5 GB).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import re
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -46,10 +60,9 @@ def counted(g, args):
     added as the first statement of that loop's body."""
     lines = g.source_for(*args).splitlines()
     out = []
-    for k, line in enumerate(lines):
+    for line in lines:
         out.append(line)
-        if k > 0 and "Run forward again" in lines[k - 1]:
-            assert line.lstrip().startswith("for ")
+        if re.match(r"\s*for \w+ in range\(snap_at\[", line):         # the recomputation loop
             indent = line[:len(line) - len(line.lstrip())]
             out.append(indent + "    _COUNT[0] += 1")
     namespace = {"_COUNT": [0]}
@@ -92,12 +105,116 @@ def seconds(g, args, repeats=5):
     return statistics.median(times)
 
 
+def heat2d(u0, nu, nt):
+    """Explicit FTCS for u_t = nu (u_xx + u_yy) on the unit square, zero boundary; returns the
+    field's energy."""
+    m = u0.shape[0]
+    dx = 1.0 / (m - 1)
+    dt = 0.2 * dx * dx
+    u = u0.copy()
+    for step in range(nt):
+        un = u.copy()
+        u[1:-1, 1:-1] = un[1:-1, 1:-1] + nu * dt / dx ** 2 * (
+            un[2:, 1:-1] + un[:-2, 1:-1] + un[1:-1, 2:] + un[1:-1, :-2] - 4.0 * un[1:-1, 1:-1])
+    return np.sum(u ** 2) * dx * dx
+
+
+def heat_args(grid, steps):
+    x = np.linspace(0.0, 1.0, grid)
+    return np.outer(np.sin(math.pi * x), np.sin(2 * math.pi * x)), 0.8, steps
+
+
+def _memory():
+    fields = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(("VmHWM", "VmRSS")):
+                name, value = line.split(":")
+                fields[name] = int(value.split()[0]) * 1024
+    return fields
+
+
+def heat_worker(budget, grid, steps):
+    """One variant in this process: warm up (compile), reset the peak, call once; prints JSON."""
+    g = adjoint.grad(heat2d, wrt=(0, 1), target="cpu", checkpoints=budget)
+    g(*heat_args(grid, 3))
+    args = heat_args(grid, steps)
+    with open("/proc/self/clear_refs", "w") as refs:       # VmHWM := VmRSS
+        refs.write("5")
+    before = _memory()["VmRSS"]
+    t0 = time.perf_counter()
+    gu, gnu = g(*args)
+    elapsed = time.perf_counter() - t0
+    peak = _memory()["VmHWM"] - before
+    import numba
+    primal_fn = numba.njit(heat2d)
+    primal_fn(*heat_args(grid, 3))
+    t0 = time.perf_counter()
+    primal_fn(*args)
+    primal = time.perf_counter() - t0
+    print(json.dumps({"seconds": elapsed, "peak": peak, "primal": primal, "gnu": gnu,
+                      "gu_norm": float(np.linalg.norm(gu))}))
+
+
+def heat_main(options):
+    grid = options.grid
+    budgets = [int(b) for b in options.budgets.split(",")]
+    state = grid * grid * 8
+    rows = []
+    for steps in [int(n) for n in options.heat_steps.split(",")]:
+        results = {}
+        for budget in ([None] if steps <= options.unbounded_steps_max else []) + budgets:
+            out = subprocess.run([sys.executable, __file__, "--heat-worker", str(budget), str(grid), str(steps)],
+                                 capture_output=True, text=True, check=True)
+            results[budget] = json.loads(out.stdout.strip().splitlines()[-1])
+        base = results.get(None)
+        for budget, r in results.items():
+            if base is not None:
+                assert abs(r["gnu"] - base["gnu"]) <= 1e-12 * abs(base["gnu"]), (r, base)
+            if budget is None:
+                predicted = counted_per_step = "-"
+            else:
+                predicted = f"{revolve_advances(steps, min(budget, steps)) / steps:.3f}"
+                counted_per_step = "-"
+                if not options.no_count:
+                    g = adjoint.grad(heat2d, wrt=(0, 1), target="python", checkpoints=budget)
+                    from adjoint.primitives import runtime
+                    helpers = {}
+                    exec(runtime.source(runtime.REVOLVE), helpers)
+                    last = forward_snapshots(steps, budget, helpers["_revolve"])[-1]
+                    counted_per_step = f"{(counted(g, heat_args(grid, steps)) + last) / steps:.3f}"
+            rows.append((str(steps), "unbounded" if budget is None else str(budget), predicted, counted_per_step,
+                         f"{r['seconds']:.2f}", "-" if base is None else f"{r['seconds'] / base['seconds']:.2f}",
+                         f"{r['seconds'] / r['primal']:.1f}", f"{r['peak'] / 1e6:.1f}",
+                         f"{r['peak'] / state:.1f}"))
+    print(f"2-D heat equation, {grid} x {grid} grid (a state of {state / 1e6:.2f} MB), "
+          "gradient w.r.t. (u0, nu), cpu target\n")
+    header = ("steps", "checkpoints K", "run forward again per step: revolve predicts", "counted",
+              "gradient (s)", "time / unbounded", "time / primal", "peak memory of the call (MB)",
+              "peak / state size")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--budgets", default="8,32,128")
     parser.add_argument("--no-memory", action="store_true", help="skip the python-target memory runs")
+    parser.add_argument("--heat", action="store_true", help="the 2-D heat equation instead of Lorenz")
+    parser.add_argument("--grid", type=int, default=256)
+    parser.add_argument("--heat-steps", default="1000,10000")
+    parser.add_argument("--unbounded-steps-max", type=int, default=1000)
+    parser.add_argument("--no-count", action="store_true", help="skip counting the recomputation (heat)")
+    parser.add_argument("--heat-worker", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.heat_worker:
+        budget, grid, steps = options.heat_worker
+        return heat_worker(None if budget == "None" else int(budget), int(grid), int(steps))
+    if options.heat:
+        return heat_main(options)
     n = options.steps
     args = (np.array([1.0, 1.0, 1.0, 10.0, 28.0, 8.0 / 3.0]), n, 0.001)
     budgets = [int(b) for b in options.budgets.split(",")]
