@@ -280,7 +280,7 @@ def _reverse(run):
                                           cotangent=run.options.cotangent,
                                           store=not run.options.recompute,
                                           checkpoints=run.options.checkpoints,
-                                          memory_limit=run.options.memory_limit)
+                                          memory_limit=run.options.memory_limit, device=run.options.device)
 
 
 def _forward(run):

@@ -453,3 +453,109 @@ def test_memory_limit_units():
     assert Options(memory_limit="512 MiB").memory_limit == 512 * 2**20
     assert Options(memory_limit="1.5e3").memory_limit == 1500
     assert Options(memory_limit=4096).memory_limit == 4096
+
+
+# --- composition ----------------------------------------------------------------------------
+
+def relax_marked(u, n, K):
+    for i in adjoint.checkpointed(range(n), K):
+        u = 0.9 * u + np.sin(u) * u[0]
+    return np.sum(u * u)
+
+
+def relax_unmarked(u, n, K):
+    for i in range(n):
+        u = 0.9 * u + np.sin(u) * u[0]
+    return np.sum(u * u)
+
+
+@pytest.mark.parametrize("f,plain,x", [(stops_early, stops_early_plain, 0.7), (damped_while, damped_while_plain, 0.7),
+                                       (relax_marked, relax_unmarked, np.linspace(0.1, 0.5, 4))])
+def test_hessian_vector_product_over_a_budgeted_gradient(f, plain, x):
+    """Forward mode over the emitted gradient, snapshots, revolve helper and all."""
+    v = np.ones_like(x) if np.ndim(x) else 1.0
+    expected = adjoint.hvp(plain, target="python")(x, 9, 1, v)
+    for k in (1, 3, 10):
+        np.testing.assert_allclose(adjoint.hvp(f, target="python")(x, 9, k, v), expected, rtol=1e-12, atol=0)
+    # against central differences of the (unbounded, independently checked) gradient
+    g, h = adjoint.grad(plain, target="python"), 1e-5
+    fd = (g(x + h * v, 9, 1) - g(x - h * v, 9, 1)) / (2 * h)
+    np.testing.assert_allclose(expected, fd, rtol=1e-6, atol=1e-8)
+
+
+def inner_budget(u, n, K):
+    total = 0.0
+    for j in range(3):
+        v = u * (1.0 + 0.1 * j)
+        for i in adjoint.checkpointed(range(n), K):
+            v = np.sin(v) + 0.5 * v
+        total = total + np.sum(v)
+    return total
+
+
+def inner_unbudgeted(u, n, K):
+    total = 0.0
+    for j in range(3):
+        v = u * (1.0 + 0.1 * j)
+        for i in range(n):
+            v = np.sin(v) + 0.5 * v
+        total = total + np.sum(v)
+    return total
+
+
+def test_inner_loop_with_its_own_budget():
+    """The inner loop's snapshots live within one outer iteration (forward, and in the outer
+    loop's replay); the outer loop has a budget of its own from the option, or none."""
+    u = np.linspace(0.1, 0.5, 4)
+    expected = adjoint.grad(inner_unbudgeted, target="python")(u, 7, 1)
+    for option in (None, 2):
+        g = adjoint.grad(inner_budget, target="python", checkpoints=option)
+        for k in (1, 2, 7):
+            np.testing.assert_allclose(g(u, 7, k), expected, rtol=1e-12, atol=0, err_msg=f"{option} {k}")
+    np.testing.assert_allclose(expected, finite_difference(inner_unbudgeted, (u, 7, 1), 0), rtol=1e-6)
+
+
+def fill_while(x, n, K):
+    y = np.zeros(n + 1)
+    s = x
+    k = 0
+    while k < n:  # adjoint: checkpoints=K
+        s = math.sin(s) + x
+        y[k] = s * s
+        y[k + 1] = y[k + 1] + 0.5 * y[k]
+        k += 1
+    return np.sum(y * y)
+
+
+def fill_while_plain(x, n, K):
+    y = np.zeros(n + 1)
+    s = x
+    k = 0
+    while k < n:
+        s = math.sin(s) + x
+        y[k] = s * s
+        y[k + 1] = y[k + 1] + 0.5 * y[k]
+        k += 1
+    return np.sum(y * y)
+
+
+def test_element_writes_in_a_loop_without_a_trip_count():
+    """The array written element by element is part of each snapshot (not undone write by write)."""
+    g = adjoint.grad(fill_while, target="python")
+    reference = adjoint.grad(fill_while_plain, target="python")
+    for n in (1, 5, 17):
+        expected = reference(0.4, n, 1)
+        for k in range(1, n + 2):
+            np.testing.assert_allclose(g(0.4, n, k), expected, rtol=1e-12, atol=0, err_msg=f"n={n} K={k}")
+    np.testing.assert_allclose(expected, finite_difference(fill_while_plain, (0.4, 17, 1), 0), rtol=1e-6)
+
+
+def test_marked_loop_on_cuda_is_located():
+    with pytest.raises(AdjointError, match="not available on the cuda target") as caught:
+        adjoint.grad(stops_early, target="cuda")
+    assert caught.value.location.line == stops_early.__code__.co_firstlineno + 2
+    # a cpu batch falls back to the budgeted gradient at each point
+    g = adjoint.grad(stops_early, target="python")
+    np.testing.assert_allclose(g.batch(np.array([0.5, 0.7]), 9, 3),
+                               [adjoint.grad(stops_early_plain, target="python")(x, 9, 3) for x in (0.5, 0.7)],
+                               rtol=1e-12)

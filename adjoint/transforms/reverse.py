@@ -46,20 +46,23 @@ ELEMENTWISE = {f"np.{f}" for f in ("exp", "log", "sin", "cos", "tan", "tanh", "s
 
 def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
             return_value=False, cotangent=False, store=True, checkpoints=None,
-            memory_limit=None) -> gast.FunctionDef:
+            memory_limit=None, device=False) -> gast.FunctionDef:
     """The adjoint FunctionDef `grad_<name>`: same arguments, returns the gradient(s).
     With `cotangent`, `vjp_<name>` takes the result's sensitivity as an extra last argument
     (a vector-valued function's vector-Jacobian product). `store`: loops keep their costly
     array intermediates on tapes (False replays them all). `checkpoints`: the outermost `for`
     loops keep at most that many snapshots of their state (tapes.checkpointed); "auto": as
-    many as `memory_limit` bytes hold."""
+    many as `memory_limit` bytes hold. `device`: the code is lowered for device threads, which
+    have no snapshot stack (a loop with a budget of its own is an AdjointError)."""
     reversal = _Reverse(tree, analysis, namer, filename, store)
+    reversal.device = device
     reversal.checkpoints = budget_of(checkpoints, memory_limit) if checkpoints is not None else None
     return reversal.function(return_value, cotangent)
 
 
 class _Reverse:
     checkpoints = None                       # snapshots an outermost loop keeps (None: one per iteration)
+    device = False                           # lowered for device threads (no snapshot budgets)
 
     def __init__(self, tree, analysis, namer, filename, store=True):
         self.tree = tree
@@ -518,6 +521,12 @@ class _Reverse:
         """A loop under a snapshot budget (checkpoints=K, or its own marker): at most K snapshots
         of its state, the iterations between them run again (tapes.checkpointed); a loop
         without a trip count (`while`, `break`) thins its snapshots as it runs."""
+        if self.device:
+            raise AdjointError("a loop with a snapshot budget (adjoint.checkpointed or `# adjoint: "
+                               "checkpoints=`) is not available on the cuda target",
+                               location=locate(stmt, self.filename), stage="reverse",
+                               hint="use target='cpu' (its batches run the budgeted gradient at each "
+                                    "point), or drop the budget on cuda: one checkpoint per iteration")
         # an array the loop writes element by element comes back whole from its snapshot,
         # instead of through the undo of each write
         written = set().union(*(annotations.get(u, "also_writes") for u in frame.record_writes()))
