@@ -1,6 +1,6 @@
 """grad(f, checkpoints=K) on Lorenz-63 RK4 (examples/lorenz.py): memory, recomputation, time.
 
-    python benchmarks/bench_checkpointing.py [--steps 100000] [--budgets 8,32,128]
+    python benchmarks/bench_checkpointing.py [--steps 100000] [--budgets 8,32,128] [--online]
 
 For each budget K, and for the unbounded gradient (one checkpoint per iteration):
   * peak memory of the gradient call on the python target, by tracemalloc (numpy arrays
@@ -10,7 +10,10 @@ For each budget K, and for the unbounded gradient (one checkpoint per iteration)
     emitted code's recomputation loop runs (the python-target source with a counter added),
     plus those the forward sweep runs up to its last snapshot (revolve's first advance);
   * time of the cpu-target gradient (numba), median of a few calls, and its ratio to the
-    unbounded one.
+    unbounded one;
+  * with --online, the same loop written as `while k < steps` (`lorenz_while`), whose trip
+    count is unknown before it runs: the online schedule's count from its description
+    (online_advances) against the counted one, and its documented bound.
 
     python benchmarks/bench_checkpointing.py --heat [--grid 256] [--heat-steps 1000,10000] [--budgets 32]
 
@@ -103,6 +106,64 @@ def seconds(g, args, repeats=5):
         g(*args)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def lorenz_while(p, steps, dt):
+    """examples/lorenz.py's loop as a `while` loop: no trip count before it runs, so
+    checkpoints=K thins its snapshots as it goes (the online schedule)."""
+    x = p[0]
+    y = p[1]
+    z = p[2]
+    sigma = p[3]
+    rho = p[4]
+    beta = p[5]
+    k = 0
+    while k < steps:
+        k1x = sigma * (y - x)
+        k1y = x * (rho - z) - y
+        k1z = x * y - beta * z
+        x2 = x + 0.5 * dt * k1x
+        y2 = y + 0.5 * dt * k1y
+        z2 = z + 0.5 * dt * k1z
+        k2x = sigma * (y2 - x2)
+        k2y = x2 * (rho - z2) - y2
+        k2z = x2 * y2 - beta * z2
+        x3 = x + 0.5 * dt * k2x
+        y3 = y + 0.5 * dt * k2y
+        z3 = z + 0.5 * dt * k2z
+        k3x = sigma * (y3 - x3)
+        k3y = x3 * (rho - z3) - y3
+        k3z = x3 * y3 - beta * z3
+        x4 = x + dt * k3x
+        y4 = y + dt * k3y
+        z4 = z + dt * k3z
+        k4x = sigma * (y4 - x4)
+        k4y = x4 * (rho - z4) - y4
+        k4z = x4 * y4 - beta * z4
+        x = x + dt / 6.0 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x)
+        y = y + dt / 6.0 * (k1y + 2.0 * k2y + 2.0 * k3y + k4y)
+        z = z + dt / 6.0 * (k1z + 2.0 * k2z + 2.0 * k3z + k4z)
+        k += 1
+    return x + y + z
+
+
+def online_advances(n, k):
+    """The online schedule's iterations run again for n trips and k snapshots, from its
+    description (transforms/tapes.checkpointed): at most ceil(k/2) snapshots kept while the
+    loop runs, thinned by half when full; then revolve on each stretch with the slots freed.
+    Returns (that count, the documented bound n * r)."""
+    keep, gap, taken = (k + 1) // 2, 1, []
+    for i in range(n):
+        if i == len(taken) * gap and len(taken) == keep:
+            taken, gap = taken[::2], 2 * gap
+        if i == len(taken) * gap:
+            taken.append(i)
+    ends = taken[1:] + [n]
+    total = sum(revolve_advances(b - a, min(k - j, b - a)) for j, (a, b) in enumerate(zip(taken, ends)))
+    r = 0
+    while math.comb(k - keep + 1 + r, r) < gap:
+        r += 1
+    return total, n * r
 
 
 def heat2d(u0, nu, nt):
@@ -203,6 +264,7 @@ def main():
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--budgets", default="8,32,128")
     parser.add_argument("--no-memory", action="store_true", help="skip the python-target memory runs")
+    parser.add_argument("--online", action="store_true", help="also the loop as a while loop (online schedule)")
     parser.add_argument("--heat", action="store_true", help="the 2-D heat equation instead of Lorenz")
     parser.add_argument("--grid", type=int, default=256)
     parser.add_argument("--heat-steps", default="1000,10000")
@@ -226,7 +288,7 @@ def main():
     reference = unbounded_cpu(*args)
     base_time = seconds(unbounded_cpu, args)
     base_memory = None if options.no_memory else peak_bytes(adjoint.grad(lorenz, target="python"), args)
-    rows = [("unbounded", "-", "-", f"{base_time * 1e3:.2f}", "1.00",
+    rows = [("unbounded", "-", "-", "0", f"{base_time * 1e3:.2f}", "1.00",
              "-" if base_memory is None else f"{base_memory / 1e3:.1f}")]
     for k in budgets:
         rerun = counted(adjoint.grad(lorenz, target="python", checkpoints=k), args)
@@ -236,11 +298,25 @@ def main():
         assert np.allclose(g(*args), reference, rtol=1e-12, atol=0)
         t = seconds(g, args)
         memory = None if options.no_memory else peak_bytes(adjoint.grad(lorenz, target="python", checkpoints=k), args)
-        rows.append((str(k), f"{predicted / n:.3f}", f"{(rerun + last) / n:.3f}", f"{t * 1e3:.2f}",
+        rows.append((str(k), f"{predicted / n:.3f}", f"{(rerun + last) / n:.3f}", f"{rerun / n:.3f}", f"{t * 1e3:.2f}",
                      f"{t / base_time:.2f}", "-" if memory is None else f"{memory / 1e3:.1f}"))
+    if options.online:                   # the same loop as `while k < steps`: the online schedule
+        trips = n + 1                    # (the last trip finds k == steps)
+        base_while = seconds(adjoint.grad(lorenz_while, target="cpu"), args)
+        for k in budgets:
+            rerun = counted(adjoint.grad(lorenz_while, target="python", checkpoints=k), args)
+            predicted, bound = online_advances(trips, k)
+            g = adjoint.grad(lorenz_while, target="cpu", checkpoints=k)
+            assert np.allclose(g(*args), reference, rtol=1e-12, atol=0)
+            t = seconds(g, args)
+            memory = None if options.no_memory else peak_bytes(
+                adjoint.grad(lorenz_while, target="python", checkpoints=k), args)
+            rows.append((f"{k}, as a while loop (online; bound {bound / n:.2f})", f"{predicted / n:.3f}",
+                         f"{rerun / n:.3f}", f"{rerun / n:.3f}", f"{t * 1e3:.2f}", f"{t / base_while:.2f} (of the while loop's "
+                         f"{base_while * 1e3:.2f} ms)", "-" if memory is None else f"{memory / 1e3:.1f}"))
     print(f"Lorenz-63 RK4, {n} steps, gradient w.r.t. (x0, y0, z0, sigma, rho, beta)\n")
     header = ("checkpoints K", "iterations run forward again per step: revolve predicts",
-              "counted", "cpu time (ms)", "time / unbounded", "peak memory of the call, python target (kB)")
+              "counted", "of them in the reverse sweep (counted)", "cpu time (ms)", "time / unbounded", "peak memory of the call, python target (kB)")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

@@ -13,6 +13,12 @@ its reverse loop.
 reverse.py decides what a loop carries; LoopFrame allocates the tapes (preallocated to the trip
 count for `range` loops, doubling for `while` loops and loops with exits), pushes the
 checkpoints, records the elements the loop overwrites and spells the reverse loop.
+
+Under a snapshot budget (`grad(f, checkpoints=K)`, `checkpoints="auto"` with a memory limit, or
+a loop's own marker: frontend/markers.py) `checkpointed` replaces the tape by at most K
+snapshots: revolve's binomial schedule where the trip count is known before the loop runs,
+snapshots thinned by half as they fill where it is not (`while`, `break`), and one reverse loop
+for both that runs forward again from the nearest snapshot.
 """
 
 from __future__ import annotations
