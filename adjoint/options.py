@@ -42,13 +42,14 @@ class Options:
     checkpoints: int | str | None = None  # outermost loops keep at most this many snapshots (revolve);
     #                                 "auto": as many as memory_limit holds, the state measured at run time
     memory_limit: int | None = None  # bytes for checkpoints="auto" (given as "1GB", "512 MiB" or a number)
+    converts_arguments: bool = False  # the function takes lists too: arrays on entry (adjoint export)
 
     def __post_init__(self):
         _check_wrt(self.wrt)
         if isinstance(self.wrt, list):                   # a tuple, so that the record hashes
             object.__setattr__(self, "wrt", tuple(self.wrt))
         for field in ("comments", "optimized", "return_value", "device", "cotangent",
-                      "recompute", "parallel"):
+                      "recompute", "parallel", "converts_arguments"):
             value = getattr(self, field)
             if not isinstance(value, (bool, np.bool_)):
                 raise AdjointArgumentError(f"option {field}={value!r}: expected True or False")

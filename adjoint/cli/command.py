@@ -247,7 +247,7 @@ def _export(args) -> int:
 
     fn, wrt = resolve(args.function, args.wrt)
     generated = pipeline.differentiate(fn, wrt=wrt, comments=not args.no_comments,
-                                       signature=parse_types(args.types, fn))
+                                       signature=parse_types(args.types, fn), converts_arguments=True)
     output = args.output or f"{generated.name}.py"
     if os.path.exists(output) and os.path.samefile(output, generated.filename):
         raise UsageError(f"refusing to overwrite the input file {output}",
