@@ -279,7 +279,8 @@ def _reverse(run):
                                           return_value=run.options.return_value,
                                           cotangent=run.options.cotangent,
                                           store=not run.options.recompute,
-                                          checkpoints=run.options.checkpoints)
+                                          checkpoints=run.options.checkpoints,
+                                          memory_limit=run.options.memory_limit, device=run.options.device)
 
 
 def _forward(run):

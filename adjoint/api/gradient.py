@@ -72,14 +72,15 @@ class GradientFunction(Presented):
 
     def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
                  jit_options=None, cache=False, mode="reverse", kind="grad", recompute=False,
-                 debug=False, checkpoints=None):
+                 debug=False, checkpoints=None, memory_limit=None):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
         # what rebuilds this object in another process (pickle): never machine code
         self._construction = dict(wrt=wrt, target=target, comments=comments, return_value=return_value,
                                   jit_options=jit_options, cache=cache, mode=mode, kind=kind,
-                                  recompute=recompute, debug=debug, checkpoints=checkpoints)
-        if checkpoints is not None and target == "cuda":
+                                  recompute=recompute, debug=debug, checkpoints=checkpoints,
+                                  memory_limit=memory_limit)
+        if (checkpoints is not None or memory_limit is not None) and target == "cuda":
             raise AdjointError("checkpoints= is not available on the cuda target yet",
                                hint="use target='cpu' or 'python' with checkpoints=")
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
@@ -107,7 +108,7 @@ class GradientFunction(Presented):
         # fields of this one
         self.options = Options(wrt=wrt, comments=comments, return_value=return_value, mode=self.mode,
                                cotangent=kind == "vjp", recompute=recompute, parallel=self.parallel,
-                               checkpoints=checkpoints)
+                               checkpoints=checkpoints, memory_limit=memory_limit)
         self.cache_key = None
         self._deferred = None
         self._generated = None
@@ -682,7 +683,7 @@ def _materialized_folder():
 
 
 def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
-         mode="reverse", recompute=False, debug=False, checkpoints=None):
+         mode="reverse", recompute=False, debug=False, checkpoints=None, memory_limit=None):
     """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
 
     Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
@@ -701,14 +702,23 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     K snapshots of the state it carries instead of one per iteration, and runs the iterations
     between them again, on revolve's binomial schedule (the fewest recomputed iterations for
     K snapshots); the same arithmetic, so the same gradient. `while` loops and loops with
-    `break` are an AdjointError under it. Not on the cuda target.
+    `break` (no trip count in advance) keep at most ceil(K / 2) snapshots while they run,
+    thinned by half as they fill, and reverse with all K. A loop may have its own budget:
+    `for i in adjoint.checkpointed(range(n), K):` or a `# adjoint: checkpoints=K` comment on
+    its line (K a whole number or a parameter). Not on the cuda target.
+    checkpoints="auto" with memory_limit (bytes, or "1GB", "512MiB"; memory_limit alone means
+    it too): each such loop keeps as many snapshots as the limit holds, its state measured
+    when the loop starts (the arrays' nbytes, 8 bytes per number and per snapshot's iteration),
+    at least one and at most the trip count. The limit is for the snapshots only: the
+    gradient's own arrays and an inner loop's tapes come on top.
 
     Arguments that share memory (the same array twice, overlapping slices) are rejected with
     an AdjointError when the function writes into one of them; where it only reads them,
     each gets its own gradient, as if they were separate arrays.
     """
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache,
-                   mode=mode, recompute=recompute, debug=debug, checkpoints=checkpoints)
+                   mode=mode, recompute=recompute, debug=debug, checkpoints=checkpoints,
+                   memory_limit=memory_limit)
     if fn is None:
         return lambda f: GradientFunction(f, **options)
     return GradientFunction(fn, **options)

@@ -205,7 +205,8 @@ class _Normalizer(Aggregates, GrownLists):
             pre += p
             bounds.append(a)
         index = self.rename_id(stmt.target.id)
-        return pre + [nodes.for_range(index, bounds, self.loop_body(stmt.body, stmt), stmt)]
+        loop = nodes.for_range(index, bounds, self.loop_body(stmt.body, stmt), stmt)
+        return pre + [annotations.copy_to(loop, stmt)]            # (a snapshot budget: markers.py)
 
     def stmt_While(self, stmt):
         pre, test = self.atom(stmt.test, stmt)
@@ -213,7 +214,8 @@ class _Normalizer(Aggregates, GrownLists):
         check = pre + [nodes.assign(stop, nodes.not_(test), stmt),
                        nodes.if_(stop, [nodes.break_()], origin=stmt)]
         body = check + self.block(stmt.body)
-        return [nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)]
+        loop = nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)
+        return [annotations.copy_to(loop, stmt)]
 
     def loop_body(self, body, loop):
         return flag_exits(self.block(body), loop, self.namer)

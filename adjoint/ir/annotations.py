@@ -66,6 +66,11 @@ ANNOTATIONS = {a.name: a for a in (
                "a chained comparison): not renamed again",
                set_by="frontend/normalize", read_by="frontend/normalize",
                default=False, survives_rebuild=True),
+    Annotation("snapshot_budget", "For, While",
+               "the loop's own snapshot budget, from `adjoint.checkpointed(range(n), K)` or a "
+               "`# adjoint: checkpoints=K` comment on its line: a whole number or a parameter's name",
+               set_by="frontend/markers (through desugar), frontend/normalize keeps it on the loop it rebuilds",
+               read_by="transforms/reverse", default=None, survives_rebuild=True),
     Annotation("loop_exit", "If",
                "the `if t_stop: break` that ends a loop structured from breaks and continues",
                set_by="frontend/structure", read_by="transforms/reverse, optimize/passes",
