@@ -67,6 +67,15 @@ def test_reduce_mean_and_sum():
     np.testing.assert_allclose(mean.compute(), rows.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(g.batch(da.from_array(X, chunks=(10, 4)), reduce="sum").compute(),
                                rows.sum(axis=0), rtol=1e-12)
+    many = g.batch(da.from_array(X, chunks=(2, 4)), reduce="mean")       # 19 chunks: sums of 8, 8 and 3, then of those
+    assert sum(1 for key in dict(many.dask) if "adjoint-sum" in str(key)) == 3 + 1
+    np.testing.assert_allclose(many.compute(), rows.mean(axis=0), rtol=1e-12)
+    greeks = adjoint.grad(discounted_payoff, wrt=("s0", "sigma"), target="python")
+    Z = np.random.default_rng(2).standard_normal((23, 3))
+    delta, vega = greeks.batch(da.from_array(Z, chunks=(4, 3)), 100.0, 0.2, 0.03, 1.0, 100.0, reduce="sum")
+    assert delta.shape == vega.shape == ()
+    want = greeks.batch(Z, 100.0, 0.2, 0.03, 1.0, 100.0)
+    np.testing.assert_allclose([delta.compute(), vega.compute()], [want[0].sum(), want[1].sum()], rtol=1e-12)
     np.testing.assert_allclose(g.batch(X, reduce="mean"), rows.mean(axis=0), rtol=1e-12)   # in-process too
     with pytest.raises(adjoint.AdjointError, match="reduce='max'"):
         g.batch(X, reduce="max")
@@ -140,7 +149,7 @@ def client():
     """A 2-process LocalCluster, one thread each (as CI runs it), shared by this module's tests."""
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         client.run(_add_path, ROOT)            # the workers import this module for its functions
         yield client
 

@@ -98,10 +98,10 @@ def _batch_with_threads(gradient, args, k):
         numba.set_num_threads(before)
 
 
-def _chunk(k, reduce, shared, *stacked):
+def _chunk(k, reduce, single, shared, *stacked):
     """One chunk's task: the in-process batch of the chunk's points (`stacked`: the batched
-    argument's rows, then jvp's per-point tangents) with the shared arguments; with `reduce`,
-    the sum of its rows (kept as a leading axis of length 1, for dask's reduction)."""
+    argument's rows, then jvp's per-point tangents) with the shared arguments: its outputs
+    (a tuple; the one output's rows where `single`), or with `reduce`, their sums over the rows."""
     global compiled
     gradient = _resident(shared["gradient"])
     args, positions = list(shared["args"]), shared["stacked"]
@@ -112,8 +112,8 @@ def _chunk(k, reduce, shared, *stacked):
     compiled += len(gradient._drivers) > before         # a batch compiles its driver (and callee) once
     results = results if isinstance(results, tuple) else (results,)
     if reduce:
-        return tuple(np.asarray(r).sum(axis=0)[None, ...] for r in results)
-    return results
+        return tuple(np.asarray(r).sum(axis=0) for r in results)
+    return results[0] if single else results
 
 
 def run(gradient, args, k, reduce=None):
@@ -149,7 +149,9 @@ def run(gradient, args, k, reduce=None):
     for position in stacked:
         shared_args[position] = None
     point = list(shared_args)
-    point[k] = np.asarray(X[0].compute())
+    point[k] = np.zeros(X.shape[1:], X.dtype)          # the shapes and dtypes only, no compute
+    if gradient.kind == "jvp":                          # the value's shape: from the first point
+        point[k] = np.asarray(X[0].compute())
     shapes, dtypes = _output_shapes(gradient, point, names)
 
     payload = pickle.dumps(fn)
@@ -157,32 +159,65 @@ def run(gradient, args, k, reduce=None):
                      *[s.name for s in stacked.values()])
     shared = _shared({"gradient": payload, "args": shared_args, "stacked": tuple(stacked)}, token)
     name = f"adjoint-batch-{token}"
-    layer = {(name, i): (_chunk, k, reduce, shared.key,
-                         *[(s.name, i) + (0,) * (s.ndim - 1) for s in stacked.values()])
-             for i in range(len(X.chunks[0]))}
+    chunks = range(len(X.chunks[0]))
+    single = len(shapes) == 1 and not reduce           # the chunk's rows are the output's chunk
+    index = (0,) * len(shapes[0]) if single else ()
+    layer = {(name, i) + index: (_chunk, k, reduce, single, shared.key,
+                                 *[(s.name, i) + (0,) * (s.ndim - 1) for s in stacked.values()])
+             for i in chunks}
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[shared, *stacked.values()])
+    if single:
+        return da.Array(graph, name, chunks=(X.chunks[0],) + tuple((n,) for n in shapes[0]), dtype=dtypes[0])
+    if reduce:                                          # a tree of sums, SPLIT_EVERY children a node
+        level, keys = 0, [(name, i) for i in chunks]
+        while len(keys) > 1:
+            level += 1
+            combine = f"adjoint-sum-{level}-{token}"
+            layer = {(combine, j): (_sum, *keys[start:start + SPLIT_EVERY])
+                     for j, start in enumerate(range(0, len(keys), SPLIT_EVERY))}
+            graph, keys = _merged(combine, layer, graph, keys[0][0]), list(layer)
+        root, divide = keys[0], points if reduce == "mean" else None
     outputs = []
     for j, (shape, dtype) in enumerate(zip(shapes, dtypes)):
         out = f"adjoint-output-{j}-{token}"
-        rows = X.chunks[0] if not reduce else (1,) * len(X.chunks[0])
-        pick = {(out, i) + (0,) * len(shape): (_pick, (name, i), j) for i in range(len(rows))}
-        array = da.Array(_merged(out, pick, graph, name), out, chunks=(rows,) + tuple((n,) for n in shape), dtype=dtype)
+        index = (0,) * len(shape)
         if reduce:
-            array = array.sum(axis=0)
-            if reduce == "mean":
-                array = array / points
-        outputs.append(array)
+            layer = {(out,) + index: (_total, root, j, divide)}
+            chunks_out = tuple((n,) for n in shape)
+        else:
+            layer = {(out, i) + index: (_pick, (name, i), j) for i in chunks}
+            chunks_out = (X.chunks[0],) + tuple((n,) for n in shape)
+        outputs.append(da.Array(_merged(out, layer, graph, root[0] if reduce else name), out,
+                                chunks=chunks_out, dtype=dtype))
     if gradient.kind == "jvp":
         return outputs[0], outputs[1]
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
+SPLIT_EVERY = 8
+
+
+def _sum(*parts):
+    """A node of the reduction tree: the outputs' sums of its children, output by output."""
+    return tuple(sum(p[j] for p in parts) for j in range(len(parts[0])))
+
+
+def _total(root, j, divide):
+    """Output `j` of the tree's root, divided by the points for a mean."""
+    return root[j] / divide if divide else root[j]
+
+
+SCATTER_BYTES = 64 * 1024      # shared arrays from this size on go to a Client's cluster by scatter
+
+
 def _shared(value, token):
     """The one graph key every chunk reads: `value` scattered to the cluster where a
-    dask.distributed Client is current, else held in the graph under that key."""
+    dask.distributed Client is current and its arrays hold SCATTER_BYTES or more, else held
+    in the graph under that key (small values ride with the graph: no round trip)."""
     import dask
     client = _client()
-    if client is not None:
+    held = sum(a.nbytes for a in value["args"] if isinstance(a, np.ndarray))
+    if client is not None and held >= SCATTER_BYTES:
         return dask.delayed(client.scatter([value], hash=True)[0])
     return dask.delayed(value, pure=True, name=f"adjoint-shared-{token}")
 
