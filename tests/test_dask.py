@@ -134,6 +134,12 @@ def test_cuda_batch_is_the_chunk_kernel():
     np.testing.assert_allclose(dask.compute(mean, scheduler="sync")[0], got.mean(axis=0), rtol=1e-12)
 
 
+def test_value_and_grad_batch_over_dask_says_what_to_use():
+    vg = adjoint.value_and_grad(f4, target="python")
+    with pytest.raises(adjoint.AdjointError, match=r"grad\(f4\)\.batch"):
+        vg.batch(da.from_array(_points(n=8), chunks=(4, 4)))
+
+
 def _compiled():
     from adjoint.api import distributed
     return distributed.compiled

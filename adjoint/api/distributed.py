@@ -5,15 +5,15 @@ in-process batch (batch.py: the prange driver on the cpu) on its chunk.
     g = adjoint.grad(f, target="cpu")
     X = da.from_array(points, chunks=(100_000, -1))
     G = g.batch(X, n)                        # a dask array chunked like X along axis 0
-    mean = g.batch(X, n, reduce="mean")      # per-chunk sums, then dask's tree reduction
+    mean = g.batch(X, n, reduce="mean")      # per-chunk sums, then a tree of sums (8 a node)
 
 The graph holds the gradient (a small pickle: its function by module and name, and its
 options, never machine code) and the shared arguments once, in one key that every chunk's
 task depends on, so a worker receives them once, not with every task. With a
 dask.distributed Client current when the batch is built, that key is scattered to the
-cluster (`client.scatter`) and the graph holds only its name: a large shared array goes to
-the workers directly, never through the scheduler (the graph then needs that client to
-compute). A worker unpickles the gradient once per process and keeps it (`_resident`), so
+cluster (`client.scatter`, where its arrays hold SCATTER_BYTES or more) and the graph holds
+only its name: a large shared array goes to the workers directly, never through the
+scheduler (the graph then needs that client to compute). A worker unpickles the gradient once per process and keeps it (`_resident`), so
 its compiled drivers serve every chunk that worker runs.
 
 Threads: each chunk runs the cpu batch's prange with as many numba threads as that task's
@@ -26,8 +26,9 @@ synchronous scheduler), numba's own setting. benchmarks/bench_dask.py measures t
 
 GPU workers: a gradient made with target="cuda" runs its cuda batch (one GPU thread per
 point, batch.py) as each chunk's kernel: the worker copies its chunk to its GPU, runs the
-kernel and returns host arrays, so the chunks' results are numpy arrays as on the cpu. Give
-each GPU worker one thread (LocalCUDACluster from dask-cuda pins one worker per GPU).
+kernel and returns host arrays, so the chunks' results are numpy arrays as on the cpu. Every
+worker that runs such a chunk needs a GPU (or numba's CUDA simulator); give each GPU worker
+one thread (dask-cuda's LocalCUDACluster starts one worker per GPU).
 
 dask is imported here only, and this module only when an argument is a dask array
 (batch.run dispatches on the argument's type), so `import adjoint` does not import dask.
