@@ -604,7 +604,9 @@ class GradientFunction(Presented):
         g = generated or self._generated
         if g is None:
             return AdjointError(f"{type(exc).__name__}: {exc}")
-        lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in self._files]
+        # numba names a module's file relative to the working folder (a cached module's)
+        lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text)
+                 if f in self._files or os.path.abspath(f) in self._files]
         lines += traceback_lines(exc, self._files)
         line = next((n for n in reversed(lines) if n in g.origins), None)
         location = Location(*g.origins[line]) if line is not None else None
