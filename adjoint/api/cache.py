@@ -185,12 +185,13 @@ def load(cache_key: str | None, fn):
         return None                              # absent, or a damaged record: regenerated
 
 
-def written(cache_key: str | None):
-    """The arguments the function writes into, as the record `load` read keeps them (a
-    frozenset), or None: what the gradient object would otherwise read from f's source."""
+def facts(cache_key: str | None) -> dict:
+    """What `store` was told of the function besides its code (the arguments it writes into,
+    whether it reads arrays or numbers from globals), as the record `load` read keeps them:
+    what the gradient object would otherwise read from f's source again."""
     record = _ENTRIES[cache_key].record if cache_key in _ENTRIES else None
-    found = (record or {}).get("written")
-    return frozenset(found) if isinstance(found, list) else None
+    found = (record or {}).get("facts")
+    return found if isinstance(found, dict) else {}
 
 
 def _entry(cache_key, fn):
@@ -228,9 +229,10 @@ def _device_code(fields, source):
                       scalar_outputs=tuple(fields["scalar_outputs"]))
 
 
-def store(cache_key: str | None, generated: Generated, written=None) -> None:
+def store(cache_key: str | None, generated: Generated, facts=None) -> None:
     """Write the entry: the modules first, the record (with their digests) last, so that a
-    reader sees a whole entry or none. `written`: the arguments the function writes into."""
+    reader sees a whole entry or none. `facts`: plain data the gradient object read from the
+    function (see `facts`)."""
     if cache_key is None:
         return
     entry = _ENTRIES[cache_key]
@@ -252,7 +254,7 @@ def store(cache_key: str | None, generated: Generated, written=None) -> None:
                   namespace={n: paths.get(id(obj)) for n, obj in sorted(generated.namespace.items())},
                   array_args=sorted(generated.array_args),
                   signature=[[n, t.kind, t.ndim] for n, t in (generated.signature or {}).items()],
-                  written=sorted(written) if written is not None else None)
+                  facts=facts or {})
     path = os.path.join(entry.folder, cache_key)
     try:
         for suffix, text in texts.items():

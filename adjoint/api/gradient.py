@@ -31,6 +31,8 @@ from .arguments import (
     normalized_function,
     parameters,
     precision_of,
+    reads_data,
+    reads_no_data,
     reject_aliasing,
     same_types,
     signature_of_types,
@@ -124,11 +126,12 @@ class GradientFunction(Presented):
             self.generated = disk.load(self.cache_key, fn)
             self.cache_status = "loaded" if self.generated is not None else f"off: {why}" if why else "stored"
             if self.generated is not None:
-                written = disk.written(self.cache_key)
+                known = disk.facts(self.cache_key)
+                written = frozenset(known["written"]) if isinstance(known.get("written"), list) else None
             else:
                 try:
                     self.generated = differentiate(fn, self.options)
-                    disk.store(self.cache_key, self.generated, _written_by(self.generated, fn))
+                    disk.store(self.cache_key, self.generated, _facts(self.generated, fn))
                 except AdjointTypeError as error:
                     # types only the call can tell (x @ y on arrays): generated then, each
                     # call's types cached as a variant of their own
@@ -164,6 +167,8 @@ class GradientFunction(Presented):
         self._unconverted = {}             # argument types -> (generated, compiled): __call__
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
+        if self.cache_status == "loaded" and disk.facts(self.cache_key).get("reads_data") is False:
+            reads_no_data(self)
 
     def as_function(self, *args):
         """The emitted code as a plain Python function read from a real file, so that adjoint
@@ -230,7 +235,7 @@ class GradientFunction(Presented):
         generated = disk.load(key, self.fn)
         if generated is None:
             generated = differentiate(self.fn, options)
-            disk.store(key, generated, _written_by(generated, self.fn))
+            disk.store(key, generated, _facts(generated, self.fn))
         return generated, key
 
     def _compile_cached(self, key, generated, name, jit_options, primal=False, device=False, module=None):
@@ -736,10 +741,15 @@ def _cache_off(cache, target) -> str:
     return f"off: the {target} target is cached only with cache=True"
 
 
-def _written_by(generated, fn):
-    """The arguments fn writes into (arguments.written_arguments), for the cache's record."""
+def _facts(generated, fn) -> dict:
+    """What a gradient object reads from fn's normalized form besides the code, for the
+    cache's record (a later process then need not run the front end again): the arguments
+    fn writes into, and whether it reads arrays or numbers from globals or closures."""
     tree = generated.stages.get("normalize")
-    return None if tree is None else written_arguments(tree, list(parameters(fn)))
+    if tree is None:
+        return {}
+    return {"written": sorted(written_arguments(tree, list(parameters(fn)))),
+            "reads_data": reads_data(tree)}
 
 
 def _materialized_folder():
