@@ -669,12 +669,15 @@ def _entry_files(folder):
 
 
 def info() -> dict:
-    """The cache folder, its entries (one per gradient) and the bytes they take."""
+    """The cache folder, its entries (one per gradient, each variant its own) and the bytes
+    they take; `default`: whether gradients are cached when no cache argument is given."""
     folder = os.path.abspath(directory())
+    default = ("on for the cpu target (ADJOINT_CACHE=0 turns it off)" if wanted(None, "cpu")
+               else "off (ADJOINT_CACHE is set to turn it off; cache=True still caches)")
     if not os.path.isdir(folder):
-        return {"folder": folder, "entries": [], "files": 0, "bytes": 0}
+        return {"folder": folder, "default": default, "entries": [], "files": 0, "bytes": 0}
     names, files = _entry_files(folder)
-    return {"folder": folder, "entries": names, "files": len(files),
+    return {"folder": folder, "default": default, "entries": names, "files": len(files),
             "bytes": sum(os.path.getsize(f) for f in files)}
 
 
