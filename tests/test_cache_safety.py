@@ -457,3 +457,16 @@ def test_the_default_falls_back_silently_where_a_function_cannot_be_cached(cache
     assert g.cache_key is None
     assert g.cache_status.startswith("off: `RECORDER`") and "RECORDER" in g.cache_status
     assert list(cache_dir.glob("*.json")) == []
+
+
+def test_the_default_leaves_out_functions_not_defined_in_a_file(cache_dir):
+    """A notebook cell's file name changes from session to session: its entries would pile up."""
+    import linecache
+    name = "<notebook cell 7>"
+    source = "def cell_square(x):\n    return x * x\n"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    namespace = {}
+    exec(compile(source, name, "exec"), namespace)
+    g = adjoint.grad(namespace["cell_square"])
+    assert g.cache_key is None and g.cache_status == f"off: it is not defined in a file ({name})"
+    assert not cache_dir.exists() or list(cache_dir.glob("*.json")) == []

@@ -133,6 +133,10 @@ def keyed(fn, options: Options, *, explicit=True, **settings) -> tuple:
         inspect.getsource(fn)
     except (OSError, TypeError):
         return None, "its source cannot be read"
+    if not explicit and not os.path.isfile(fn.__code__.co_filename):
+        # a notebook cell or an exec'd string: its file name changes from session to session,
+        # so the entries would only pile up
+        return None, f"it is not defined in a file ({fn.__code__.co_filename})"
     folder, problem = _private_folder(explicit)
     if folder is None:
         return None, problem
