@@ -346,13 +346,29 @@ def read_quickly(dispatcher):
     def load_overload(sig, target_context):
         from numba.core.runtime import rtsys
         rtsys.initialize(target_context)
+        index = getattr(cache._cache_file, "_index_path", None)
+        if _mentions(index, b"_numba_hashsecret_"):
+            import numba.cpython.hashing  # noqa: F401  (registers the symbols hashing code links to)
         try:
             return load(sig, target_context)
         except Exception:                        # noqa: BLE001  (garbage raises anything)
-            _discard_numba_files(getattr(cache._cache_file, "_index_path", None))
+            _discard_numba_files(index)
             return None
     cache.load_overload = load_overload
     return dispatcher
+
+
+def _mentions(index, symbol: bytes) -> bool:
+    """Whether numba's cached machine code for the function of this index file names
+    `symbol`: of the symbols numba registers when its target is refreshed, only hashing's
+    are not there already when its runtime has started."""
+    if not index or not index.endswith(".nbi"):
+        return False
+    for path in glob.glob(glob.escape(index[:-4]) + ".*.nbc"):
+        with contextlib.suppress(OSError), open(path, "rb") as handle:
+            if symbol in handle.read():
+                return True
+    return False
 
 
 def hits(dispatcher) -> int:
