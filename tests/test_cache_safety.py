@@ -470,3 +470,18 @@ def test_the_default_leaves_out_functions_not_defined_in_a_file(cache_dir):
     g = adjoint.grad(namespace["cell_square"])
     assert g.cache_key is None and g.cache_status == f"off: it is not defined in a file ({name})"
     assert not cache_dir.exists() or list(cache_dir.glob("*.json")) == []
+
+
+LARGE = np.zeros(5 * 2 ** 20)          # 40 MiB
+
+
+def reads_large(x):
+    return x * LARGE[0] + x * x
+
+
+def test_the_default_does_not_hash_large_arrays(cache_dir, monkeypatch):
+    """Hashing a large global array for every grad() would cost more than loading saves."""
+    g = adjoint.grad(reads_large)
+    assert g.cache_key is None and g.cache_status.startswith("off: `LARGE` is a large array (41943040 bytes)")
+    monkeypatch.setattr(disk, "ARRAY_BUDGET", 2 ** 30)
+    assert adjoint.grad(reads_large).cache_status == "stored"

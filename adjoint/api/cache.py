@@ -76,10 +76,11 @@ class CacheWarning(UserWarning):
 
 
 class NotCacheable(Exception):
-    def __init__(self, path, what):
+    def __init__(self, path, what, why=", with no value a later process could check"):
         *readers, name = path.split("/")
         where = f" (read by {' -> '.join(readers)})" if readers else ""
         super().__init__(f"`{name}`{where} is {what}")
+        self.why = why
 
 
 @dataclasses.dataclass
@@ -92,6 +93,7 @@ class _Entry:
 
 
 _ENTRIES: dict = {}             # key -> the _Entry of the function last keyed so
+ARRAY_BUDGET = 32 * 2 ** 20     # bytes of reached arrays the default hashes for a key
 _WARNED: set = set()
 _IMPORT_LOCK = threading.Lock()
 
@@ -141,12 +143,12 @@ def keyed(fn, options: Options, *, explicit=True, **settings) -> tuple:
     if folder is None:
         return None, problem
     try:
-        reach = _Reach(fn)
+        reach = _Reach(fn, budget=None if explicit else ARRAY_BUDGET)
     except NotCacheable as reason:
         if explicit:
-            _warn_once(f"grad({fn.__qualname__}, cache=True): not cached, since {reason}, with no "
-                       f"value a later process could check; compiled without the cache")
-        return None, f"{reason}, with no value a later process could check"
+            _warn_once(f"grad({fn.__qualname__}, cache=True): not cached, since {reason}{reason.why}; "
+                       f"compiled without the cache")
+        return None, f"{reason}{reason.why}"
     except Exception as error:                   # noqa: BLE001  (the default never fails a grad)
         if explicit:
             raise
@@ -384,8 +386,9 @@ class _Reach:
     modules: `mylib.W`), into every plain Python helper, whatever its file. `tokens` describe
     each by value; `objects` maps each path to the object found there."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, budget=None):
         self.objects: dict = {}
+        self._budget = budget                    # bytes of arrays left to hash; None: any
         self._walked: dict = {}                  # id(function) -> the path it was first reached by
         self.tokens = [self._function(fn, "")]
 
@@ -441,6 +444,11 @@ class _Reach:
         if isinstance(obj, np.ndarray):
             if obj.dtype.hasobject:
                 raise NotCacheable(where, "an array of Python objects")
+            if self._budget is not None:
+                self._budget -= obj.nbytes
+                if self._budget < 0:
+                    raise NotCacheable(where, f"a large array ({obj.nbytes} bytes)",
+                                       ": hashing it for every gradient would cost more than the cache saves")
             data = _digest(np.ascontiguousarray(obj).tobytes())
             return f"array {obj.dtype.str} {obj.shape} {obj.flags.writeable} {data}"
         if isinstance(obj, np.generic) and not isinstance(obj, np.object_):
