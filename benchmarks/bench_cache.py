@@ -8,8 +8,9 @@ once and its batch once, for two functions: the seed's f4 (examples/seed_f4.py, 
 writes the generated modules, and numba compiles them (gradient, the allocation-free batch
 gradient, the batch driver) and writes its machine code. A *warm* process, run next with the
 same folder, reads all of it back; it counts numba's compilations (its "numba:compile" event,
-which a cache hit does not raise) to show that it compiled nothing. Each pair gets a fresh
-folder; the figures are medians over the pairs.
+which a cache hit does not raise) to show that it compiled nothing. A third process on the
+same folder lets numba read its cache itself (api/cache.read_quickly off), for comparison. Each
+pair gets a fresh folder; the figures are medians over the pairs.
 
 Run: python benchmarks/bench_cache.py [--quick]     (or: make bench)
 """
@@ -47,6 +48,9 @@ if os.environ.get("ADJOINT_BENCH_PATH"):          # run.py --adjoint PATH
 t0 = time.perf_counter()
 import numpy as np
 import adjoint
+if sys.argv[3:] == ["numba-reads"]:               # numba reads its cache itself, for comparison
+    import adjoint.api.cache
+    adjoint.api.cache.read_quickly = lambda dispatcher: dispatcher
 t1 = time.perf_counter()
 c1 = time.process_time()
 from numba.core import event
@@ -119,7 +123,7 @@ def run_child(cache_dir, *args, code=CHILD):
 
 def main(quick=False):
     pairs = 1 if quick else 5
-    samples = {name: {"cold": [], "warm": []} for name in FUNCTIONS}
+    samples = {name: {"cold": [], "warm": [], "warm, numba reading": []} for name in FUNCTIONS}
     files = {}
     trivial, trivial_cpu = [], []
     for _ in range(pairs):
@@ -128,16 +132,18 @@ def main(quick=False):
                 samples[name]["cold"].append(run_child(folder, name))
                 files[name] = sorted(p.name for p in Path(folder).rglob("*") if p.is_file())
                 samples[name]["warm"].append(run_child(folder, name))
+                samples[name]["warm, numba reading"].append(run_child(folder, name, "numba-reads"))
         with tempfile.TemporaryDirectory(prefix="adjoint-bench-cache-") as folder:
             reference = run_child(folder, code=REFERENCE)
             trivial.append(reference["trivial_first_call_s"])
             trivial_cpu.append(reference["trivial_first_call_cpu_s"])
     for name in FUNCTIONS:
-        runs = samples[name]["cold"] + samples[name]["warm"]
+        runs = [run for kind in samples[name].values() for run in kind]
         for key in ("gradient", "rows"):
             if not all(np.allclose(r[key], runs[0][key], rtol=1e-12, atol=0) for r in runs):
                 raise AssertionError(f"{name}: cold and warm processes computed different {key}")
-        if any(r["compilations"] or r["status"] != "loaded" for r in samples[name]["warm"]):
+        if any(r["compilations"] or r["status"] != "loaded" for r in samples[name]["warm"]
+               + samples[name]["warm, numba reading"]):
             raise AssertionError(f"{name}: a warm process compiled: {samples[name]['warm']}")
 
     medians = {name: {kind: {key: statistics.median(s[key] for s in runs) for key, _ in PHASES}
@@ -146,7 +152,8 @@ def main(quick=False):
     for name in FUNCTIONS:
         for key, label in PHASES:
             cold, warm = medians[name]["cold"][key], medians[name]["warm"][key]
-            rows.append([name, label, fmt_time(cold), fmt_time(warm), fmt_ratio(cold / warm)])
+            plain = medians[name]["warm, numba reading"][key]
+            rows.append([name, label, fmt_time(cold), fmt_time(warm), fmt_ratio(cold / warm), fmt_time(plain)])
     compiled = {name: statistics.median(s["compilations"] for s in samples[name]["cold"]) for name in FUNCTIONS}
     goal = {name: medians[name]["warm"]["after_import_s"] for name in FUNCTIONS}
     goal_cpu = {name: medians[name]["warm"]["after_import_cpu_s"] for name in FUNCTIONS}
@@ -167,7 +174,8 @@ def main(quick=False):
          "process with perf_counter, except the whole-process row (measured by the parent). "
          "The gradients and batch rows of every process are checked equal."),
         "",
-        markdown_table(["function", "phase", "cold (median)", "warm (median)", "cold / warm"], rows),
+        markdown_table(["function", "phase", "cold (median)", "warm (median)", "cold / warm",
+                        "warm, numba reading its cache (median)"], rows),
         "",
         (f"Goal: warm, once `import adjoint` has returned, under 0.3 s to the first gradient and "
          f"the first batch together: f4 {fmt_time(goal['f4'])}, Lorenz RK4 "
@@ -175,7 +183,8 @@ def main(quick=False):
          f"{fmt_time(goal_cpu['lorenz'])}; load average {info.get('loadavg_1_5_15_min')}). A warm process links numba's cached machine code after "
          "starting numba's runtime only (api/cache.py `read_quickly`): numba's own cache "
          "reading first imports and registers every implementation numba has (about 0.5 s on "
-         "this machine), which linking code compiled before does not need."),
+         "this machine), which linking code compiled before does not need; the last column is "
+         "a third process on the same folder with numba reading its cache itself."),
         "",
         (f"For scale, numba's fixed start-up: compiling and calling a trivial "
          f"`numba.njit(lambda x: x + 1.0)` in a fresh process (adjoint imported) takes "
