@@ -235,12 +235,12 @@ def _device_code(fields, source):
                       scalar_outputs=tuple(fields["scalar_outputs"]))
 
 
-def store(cache_key: str | None, generated: Generated, facts=None) -> None:
+def store(cache_key: str | None, generated: Generated, facts=None) -> str | None:
     """Write the entry: the modules first, the record (with their digests) last, so that a
     reader sees a whole entry or none. `facts`: plain data the gradient object read from the
-    function (see `facts`)."""
+    function (see `facts`). Returns why a later process will not find it, or None."""
     if cache_key is None:
-        return
+        return "it has no key"
     entry = _ENTRIES[cache_key]
     paths = {}
     for name, obj in entry.objects.items():
@@ -266,11 +266,12 @@ def store(cache_key: str | None, generated: Generated, facts=None) -> None:
         for suffix, text in texts.items():
             _write(path + suffix, text)
         if unlocated:                            # this process imports the modules; no record
+            why = f"adjoint cannot tell how a later process finds {', '.join(unlocated)}"
             if entry.explicit:
-                _warn_once(f"grad({entry.fn.__qualname__}, cache=True): not cached, since adjoint "
-                           f"cannot tell how a later process finds {', '.join(unlocated)}")
-            return
+                _warn_once(f"grad({entry.fn.__qualname__}, cache=True): not cached, since {why}")
+            return why
         _write(path + ".json", json.dumps(record, indent=1))
+        return None
     except OSError as error:
         if entry.explicit:
             _warn_once(f"cannot write to the cache folder {entry.folder!r} ({error}); "
@@ -279,6 +280,7 @@ def store(cache_key: str | None, generated: Generated, facts=None) -> None:
         atexit.register(shutil.rmtree, entry.folder, True)
         for suffix, text in texts.items():
             _write(os.path.join(entry.folder, cache_key) + suffix, text)
+        return f"the cache folder cannot be written ({error})"
 
 
 def module_path(cache_key: str, primal=False, device=False) -> str:

@@ -131,7 +131,9 @@ class GradientFunction(Presented):
             else:
                 try:
                     self.generated = differentiate(fn, self.options)
-                    disk.store(self.cache_key, self.generated, _facts(self.generated, fn))
+                    lost = disk.store(self.cache_key, self.generated, _facts(self.generated, fn))
+                    if lost and self.cache_key is not None:
+                        self.cache_status = f"off: {lost}"
                 except AdjointTypeError as error:
                     # types only the call can tell (x @ y on arrays): generated then, each
                     # call's types cached as a variant of their own
