@@ -212,6 +212,7 @@ ROWS = {
     "np.ascontiguousarray": Call(M),
     "np.linalg.norm": [Call(V), Call(V, axis=0), Call(M, axis=0), Call(M, axis=1)],
     "np.argsort": Uses("np.sum(a0[np.argsort(a0)] * np.arange(4.0))", V),
+    "np.shape": Uses("np.sum(np.zeros((2,) + np.shape(a0)) + a0 * a0) + np.sum(np.zeros(np.shape(a1)) + a1)", M, X),
     "np.argmax": Uses("a0[np.argmax(a0)] * a1 + np.sum(np.argmax(a2, axis=0) * a1)", V, X, M),
     "np.argmin": Uses("a0[np.argmin(a0)] * a1 + np.sum(np.argmin(a2, axis=1) * a1)", V, X, M),
     "np.linspace": Call(A(), A(), 5),

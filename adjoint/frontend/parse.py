@@ -319,11 +319,7 @@ def _plain_signature(tree, fn, filename) -> dict:
 def local_names(tree) -> set[str]:
     """The function's parameters and the names it assigns: in Python every other name it
     reads is a global (or a closure's) throughout the function."""
-    names = {a.id for a in tree.args.args}
-    for node in trees.walk(tree):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
-            names.add(node.id)
-    return names
+    return {a.id for a in tree.args.args} | nodes.names_by_context(tree)[1]
 
 
 def _rename_reserved_locals(tree) -> set[str]:
@@ -334,7 +330,7 @@ def _rename_reserved_locals(tree) -> set[str]:
     clashes = sorted(n for n in locals_ if is_reserved(n))
     if not clashes:
         return locals_
-    used = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)}
+    used = nodes.names_in(tree)
     renamed = {}
     for name in clashes:
         k = 1
@@ -371,6 +367,12 @@ def spelling(obj) -> str | None:
     for alias, module in CANONICAL_MODULES.items():
         if getattr(module, name, None) is obj:
             return f"{alias}.{name}"
+    # a primitive of a numpy submodule (np.linalg.norm): its spelling in the primitive table,
+    # which the emitted module's own `import numpy as np` reaches (a bare name would not)
+    record = table.record_of(obj)
+    for spelled in record.spellings if record is not None else ():
+        if spelled.split(".")[0] in CANONICAL_MODULES and table.resolve(spelled) is obj:
+            return spelled
     return None
 
 

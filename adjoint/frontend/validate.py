@@ -377,7 +377,7 @@ def _list_method(call) -> str | None:
 
 
 def _is_module_attribute(node) -> bool:
-    return isinstance(node.value, gast.Name) and node.value.id in ("math", "np")
+    return nodes.dotted(node.value) in ("math", "np", "np.linalg")     # np.linalg.norm
 
 
 def _operators_of(node) -> list:

@@ -739,6 +739,7 @@ declare("np.tril_indices", constant=True, result="index_pair", allocates=True)
 declare("np.argsort", constant=True, result="integer like")
 declare("np.argmax", constant=True, result="integer reduction")
 declare("np.argmin", constant=True, result="integer reduction")
+declare("np.shape", constant=True, result="shape")            # a tuple of sizes
 
 
 # differences along the last axis (or `axis`): the reverse is minus the difference of the

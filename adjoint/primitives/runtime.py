@@ -12,7 +12,7 @@ writes the source of each one used at the top of the module, which stays standal
     _record_rows_1(tape, rows, k, v)     keep iteration k's v, whose shape changes from one to the next
     _row_1(tape, rows, k)                ... and read it back
     _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean;
-                                         rank 1 or 2, negative axes too)
+                                         any rank, negative axes too)
     _scatter_add_sa_1_2(s, i1, g)        s[:, i1] += g, unbuffered: a repeated index adds once per
                                          occurrence (np.add.at, which numba lacks)
     _numpy_tanh(x)                       np.tanh of a large float array by numpy's own vectorized
@@ -28,7 +28,6 @@ writes the source of each one used at the top of the module, which stays standal
 
 from __future__ import annotations
 
-from ..errors import AdjointError
 from .table import numpy_loops
 
 
@@ -301,10 +300,8 @@ def _axis_reduction(kind: str, rank: int) -> str:
             "    if axis != 0 and axis != -1:",
             '        raise ValueError("axis is out of bounds for an array of dimension 1")',
             f"    return {whole}(x)"]) + "\n"
-    if rank != 2:
-        raise AdjointError(f"np.{kind} along an axis of a rank-{rank} array is not supported",
-                           hint=f"reshape the array to two dimensions first, or write the "
-                                f"reduction as a loop over {whole}(x[i, ...]) of each slice")
+    if rank > 2:
+        return _axis_reduction_of_rank(kind, rank)
     return "\n".join([
         f"def _{kind}_axis_{rank}(x, axis):",
         f'    """{whole}(x, axis=axis) for a rank-2 array."""',
@@ -319,6 +316,29 @@ def _axis_reduction(kind: str, rank: int) -> str:
         "        for i in range(x.shape[0]):",
         f"            out[i] = {whole}(x[i])",
         "    return out"]) + "\n"
+
+
+def _axis_reduction_of_rank(kind: str, rank: int) -> str:
+    """The same for a rank-3 (or higher) array: a loop nest over the other axes per axis."""
+    whole = AXIS_REDUCTIONS[kind]
+    lines = [f"def _{kind}_axis_{rank}(x, axis):",
+             f'    """{whole}(x, axis=axis) for a rank-{rank} array."""',
+             f"    if axis < -{rank} or axis >= {rank}:",
+             f'        raise ValueError("axis is out of bounds for an array of dimension {rank}")',
+             "    if axis < 0:",
+             f"        axis += {rank}"]
+    for axis in range(rank):
+        kept = [d for d in range(rank) if d != axis]
+        shape = ", ".join(f"x.shape[{d}]" for d in kept)
+        lines += [f"    {'if' if axis == 0 else 'elif' if axis < rank - 1 else 'else'}"
+                  + (f" axis == {axis}:" if axis < rank - 1 else ":"),
+                  f"        out = np.empty(({shape}), x.dtype)"]
+        for depth, d in enumerate(kept):
+            lines.append("        " + "    " * depth + f"for i{d} in range(x.shape[{d}]):")
+        at = ", ".join(":" if d == axis else f"i{d}" for d in range(rank))
+        lines.append("        " + "    " * len(kept) + f"out[{', '.join(f'i{d}' for d in kept)}] = {whole}(x[{at}])")
+    lines.append("    return out")
+    return "\n".join(lines) + "\n"
 
 
 # numpy's loops for these are vectorized (SIMD); numba's call the C library per element
