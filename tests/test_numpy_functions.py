@@ -92,6 +92,15 @@ def ufunc_spellings(x):
                   + np.power(x * x + 1.0, 1.5) + np.negative(x) + np.divide(x, 2.0))
 
 
+def inverse_hyperbolic(x):
+    return np.sum(np.arcsinh(x) + np.arctanh(0.4 * x) * np.arccosh(x * x + 1.5) + np.arcsinh(x[0] * x[1]))
+
+
+def more_ufuncs(x):
+    return np.sum(np.exp2(x) + np.logaddexp2(x, 0.5 * x) + np.reciprocal(x * x + 1.0) + np.deg2rad(x) * np.rad2deg(x)
+                  + np.radians(x) + np.sinc(x))
+
+
 def cube_root(x):
     return np.sum(np.cbrt(x * x + 1.0) * x)
 
@@ -179,7 +188,8 @@ CASES = [
     (running_product, (POSITIVE_V,), False), (rolled, (M,), True), (flipped, (V,), False), (ranked, (V,), True),
     # autograd's np.trace and np.diag assume square matrices
     (traced, (M,), False), (traced, (S,), True), (diagonals, (M,), False), (diagonals, (S,), True), (triangles, (M,), True), (at_least, (V,), True),
-    (moments, (M,), True), (sample_moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True), (cube_root, (V,), False),
+    (moments, (M,), True), (sample_moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True),
+    (inverse_hyperbolic, (V,), True), (more_ufuncs, (V,), True), (cube_root, (V,), False),
     (kinks, (V,), True), (logs_of_arrays, (POSITIVE_V,), True), (special, (0.7,), False), (copies, (M,), False),
     (polynomial, (V,), False), (polynomial_at, (V,), False), (interpolated, (V,), False),
     (interpolated_at, (rng.uniform(-0.2, 1.6, size=6),), False),
@@ -219,7 +229,7 @@ def test_gradient_matches_autograd(f, args):
 HVP_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, traced, diagonals, interpolated, polynomial, quadrature_abscissae,
                       normal_distribution, special_of_arrays, flipped, moments, sample_moments, row_norms,
-                      special_of_negatives)]
+                      special_of_negatives, more_ufuncs)]
 
 
 @pytest.mark.parametrize("f, args", HVP_CASES)
@@ -234,7 +244,7 @@ def test_hessian_vector_product(f, args):
 # numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
 CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, moments, sample_moments, row_norms, polynomial, interpolated, normal_distribution,
-                      special_of_arrays, special_of_negatives, at_least, integer_results)]
+                      special_of_arrays, special_of_negatives, inverse_hyperbolic, more_ufuncs, at_least, integer_results)]
 
 
 @pytest.mark.slow
@@ -251,6 +261,23 @@ def test_integer_results_carry_no_derivative():
     def f(x):
         return np.sum(x * x.astype(np.int64))
     np.testing.assert_allclose(adjoint.grad(f, target="python")(x), [1.0, 2.0, 0.0])
+
+
+def sinc_of_number(a):
+    return np.sinc(a)
+
+
+def test_sinc_second_derivative_at_and_near_zero():
+    """sinc''(0) = -pi^2 / 3: the series branch of the partial carries it (forward over reverse)."""
+    first = adjoint.grad(sinc_of_number, target="python")
+    assert first(0.0) == 0.0
+    for a in (1e-4, -3e-4, 2e-3):
+        assert first(a) == pytest.approx(finite_difference(sinc_of_number, (a,), 0, h=1e-3), rel=1e-6)
+    second = adjoint.grad(first, target="python")
+    for a in (0.0, 4e-4, 0.3, -1.7):
+        want = -math.pi ** 2 / 3.0 if a == 0.0 else finite_difference(first, (a,), 0)
+        assert second(a) == pytest.approx(want, rel=1e-6)
+    assert adjoint.hessian(sinc_of_number, target="python")(0.0) == pytest.approx(-math.pi ** 2 / 3.0, rel=1e-12)
 
 
 def test_digamma_below_zero_and_at_the_poles():
