@@ -101,6 +101,12 @@ def more_ufuncs(x):
                   + np.radians(x) + np.sinc(x))
 
 
+def robust_statistics(x):
+    # median and range (outlier-robust scale), sums that skip missing values, a repeated design
+    return (np.median(x) * np.ptp(x) + np.median(x[:4]) ** 2 + np.nansum(x * x) + np.nanmean(np.sin(x))
+            + np.vdot(x, np.repeat(x[:1], 5)) + np.sum(np.repeat(x, 2) * np.arange(10.0)))
+
+
 def cube_root(x):
     return np.sum(np.cbrt(x * x + 1.0) * x)
 
@@ -189,7 +195,7 @@ CASES = [
     # autograd's np.trace and np.diag assume square matrices
     (traced, (M,), False), (traced, (S,), True), (diagonals, (M,), False), (diagonals, (S,), True), (triangles, (M,), True), (at_least, (V,), True),
     (moments, (M,), True), (sample_moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True),
-    (inverse_hyperbolic, (V,), True), (more_ufuncs, (V,), True), (cube_root, (V,), False),
+    (inverse_hyperbolic, (V,), True), (more_ufuncs, (V,), True), (robust_statistics, (V,), False), (cube_root, (V,), False),
     (kinks, (V,), True), (logs_of_arrays, (POSITIVE_V,), True), (special, (0.7,), False), (copies, (M,), False),
     (polynomial, (V,), False), (polynomial_at, (V,), False), (interpolated, (V,), False),
     (interpolated_at, (rng.uniform(-0.2, 1.6, size=6),), False),
@@ -229,7 +235,7 @@ def test_gradient_matches_autograd(f, args):
 HVP_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, traced, diagonals, interpolated, polynomial, quadrature_abscissae,
                       normal_distribution, special_of_arrays, flipped, moments, sample_moments, row_norms,
-                      special_of_negatives, more_ufuncs)]
+                      special_of_negatives, more_ufuncs, robust_statistics)]
 
 
 @pytest.mark.parametrize("f, args", HVP_CASES)
@@ -244,7 +250,7 @@ def test_hessian_vector_product(f, args):
 # numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
 CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, moments, sample_moments, row_norms, polynomial, interpolated, normal_distribution,
-                      special_of_arrays, special_of_negatives, inverse_hyperbolic, more_ufuncs, at_least, integer_results)]
+                      special_of_arrays, special_of_negatives, inverse_hyperbolic, more_ufuncs, robust_statistics, at_least, integer_results)]
 
 
 @pytest.mark.slow
@@ -261,6 +267,29 @@ def test_integer_results_carry_no_derivative():
     def f(x):
         return np.sum(x * x.astype(np.int64))
     np.testing.assert_allclose(adjoint.grad(f, target="python")(x), [1.0, 2.0, 0.0])
+
+
+def missing_values(x):
+    return np.nansum(3.0 * x) + np.nanmean(x)
+
+
+def median_of(x):
+    return np.median(x)
+
+
+def test_nan_elements_get_no_sensitivity():
+    """np.nansum and np.nanmean skip nan elements: their gradient is 0 there, and the others'
+    is as if the nan elements were not there. np.median with a nan element is nan, and so is
+    its gradient (never a finite gradient of a nan value)."""
+    x = np.array([0.5, np.nan, -1.0, 2.0, np.nan])
+    for target in ("python", "cpu"):
+        got = adjoint.grad(missing_values, target=target)(x)
+        assert got[1] == got[4] == 0.0
+        np.testing.assert_allclose(got[[0, 2, 3]], 3.0 + 1.0 / 3.0, rtol=1e-12)
+    value, got = adjoint.value_and_grad(median_of, target="python")(x)
+    assert np.isnan(value) and np.isnan(got).all()
+    np.testing.assert_allclose(adjoint.grad(median_of, target="python")(x[[0, 2, 3]]), [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(adjoint.grad(median_of, target="python")(x[[0, 2, 3, 0]]), [0.5, 0.0, 0.0, 0.5])
 
 
 def sinc_of_number(a):

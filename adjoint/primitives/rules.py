@@ -643,6 +643,10 @@ def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
+# np.vdot of vectors: their dot product
+declare("np.vdot", vjps=[variant(dot_vv, ranks=(1, 1))], jvps=[product_jvp], result="matmul", value=True)
+
+
 # of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
 declare("np.outer", vjps=[variant(outer, ranks=(1, 1))], jvps=[outer_jvp], result="outer", value=True)
 
@@ -784,6 +788,8 @@ declare("np.tril_indices", constant=True, result="index_pair", allocates=True)
 declare("np.argsort", constant=True, result="integer like")
 declare("np.argmax", constant=True, result="integer reduction")
 declare("np.argmin", constant=True, result="integer reduction")
+declare("np.any", constant=True, result="integer reduction")     # (truth values: no derivative either)
+declare("np.all", constant=True, result="integer reduction")
 declare("np.shape", constant=True, result="shape")            # a tuple of sizes
 
 
@@ -1076,6 +1082,79 @@ def std_axis_jvp(x, axis, dx, daxis, out):
 
 declare("np.std", vjps=[std_all, variant(std_axis_of_vector, ranks=(1,)), std_axis],
         jvps=[std_all_jvp, std_axis_jvp], result="reduction", value=True)
+
+
+# the range, max - min: the extremum rules' difference (ties share g equally, as there)
+def ptp(x, g):
+    return (np.divide(np.where(x == np.max(x), g, 0.0), np.sum(x == np.max(x)))
+            - np.divide(np.where(x == np.min(x), g, 0.0), np.sum(x == np.min(x))))
+
+
+def ptp_jvp(x, dx):
+    return (np.divide(np.sum(np.where(x == np.max(x), dx, 0.0)), np.sum(x == np.max(x)))
+            - np.divide(np.sum(np.where(x == np.min(x), dx, 0.0)), np.sum(x == np.min(x))))
+
+
+declare("np.ptp", vjps=[variant(ptp, exact_shape=True)], jvps=[ptp_jvp], result="reduction", value=True)
+
+
+# the median of all elements: the middle one of the sorted values, or the mean of the middle
+# two; each element's rank is argsort of the argsort (a tie at the middle: one of the tied
+# elements, by the sort's order). With a nan element the median is nan, and so is every
+# partial (k / k with k = 0), unless g is 0 (the value does not reach the result; k = 1).
+def median(x, g):
+    return np.reshape(g * (np.where(np.argsort(np.argsort(np.ravel(x))) == (x.size - 1) // 2, 0.5, 0.0)
+                           + np.where(np.argsort(np.argsort(np.ravel(x))) == x.size // 2, 0.5, 0.0))
+                      * np.divide(1.0 - np.any(np.isnan(x)) + (g == 0.0), 1.0 - np.any(np.isnan(x)) + (g == 0.0)),
+                      x.shape)
+
+
+def median_jvp(x, dx):
+    return (0.5 * (np.ravel(dx)[np.argsort(np.ravel(x))[(x.size - 1) // 2]]
+                   + np.ravel(dx)[np.argsort(np.ravel(x))[x.size // 2]])
+            * np.divide(1.0 - np.any(np.isnan(x)) + np.all(dx == 0.0), 1.0 - np.any(np.isnan(x)) + np.all(dx == 0.0)))
+
+
+declare("np.median", vjps=[variant(median, exact_shape=True)], jvps=[median_jvp], result="reduction", value=True)
+
+
+# sums and means that skip nan elements (they get no sensitivity)
+def nansum(x, g):
+    return np.where(np.isnan(x), 0.0, g)
+
+
+def nansum_jvp(x, dx):
+    return np.sum(np.where(np.isnan(x), 0.0, dx))
+
+
+def nanmean(x, g):
+    return np.where(np.isnan(x), 0.0, g / np.sum(np.logical_not(np.isnan(x))))
+
+
+def nanmean_jvp(x, dx):
+    return np.sum(np.where(np.isnan(x), 0.0, dx)) / np.sum(np.logical_not(np.isnan(x)))
+
+
+declare("np.nansum", vjps=[variant(nansum, exact_shape=True)], jvps=[nansum_jvp], result="reduction", value=True)
+declare("np.nanmean", vjps=[variant(nanmean, exact_shape=True)], jvps=[nanmean_jvp], result="reduction", value=True)
+
+
+# each element `repeats` times in a row, flattened: the reverse sums each run back
+def repeat(x, repeats, g):
+    return np.reshape(np.sum(np.reshape(g, (x.size, repeats)), axis=1), x.shape), None
+
+
+def repeat_of_number(x, repeats, g):
+    return np.sum(g), None
+
+
+def repeat_jvp(x, repeats, dx, drepeats):
+    return np.repeat(dx, repeats), None
+
+
+declare("np.repeat", vjps=[variant(repeat_of_number, ranks=(0, 0)), variant(repeat, ranks=(1, 0), exact_shape=True),
+                           variant(repeat, ranks=(2, 0), exact_shape=True)],
+        jvps=[repeat_jvp], result="vector", value=True)
 
 
 # np.polyval(p, x) = p[0] x^(n-1) + ... + p[n-1]: d/dp[k] is x^(n-1-k), d/dx the derivative
