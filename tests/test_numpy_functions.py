@@ -107,6 +107,15 @@ def robust_statistics(x):
             + np.vdot(x, np.repeat(x[:1], 5)) + np.sum(np.repeat(x, 2) * np.arange(10.0)))
 
 
+def classifier_loss(x):
+    # softmax cross-entropy and a logistic model, written with scipy.special
+    W = np.reshape(np.concatenate((x, x[::-1], 0.5 * x)), (3, 5))
+    logits = W * x - 0.3
+    return (np.sum(scipy.special.logsumexp(logits, axis=0) - logits[1]) + np.sum(scipy.special.logsumexp(logits, axis=1))
+            + scipy.special.logsumexp(x) - np.sum(np.log(scipy.special.expit(x * x[0])))
+            + np.sum(scipy.special.logit(scipy.special.expit(0.5 * x))) + scipy.special.logsumexp(2.0 * x, axis=0))
+
+
 def cube_root(x):
     return np.sum(np.cbrt(x * x + 1.0) * x)
 
@@ -195,7 +204,8 @@ CASES = [
     # autograd's np.trace and np.diag assume square matrices
     (traced, (M,), False), (traced, (S,), True), (diagonals, (M,), False), (diagonals, (S,), True), (triangles, (M,), True), (at_least, (V,), True),
     (moments, (M,), True), (sample_moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True),
-    (inverse_hyperbolic, (V,), True), (more_ufuncs, (V,), True), (robust_statistics, (V,), False), (cube_root, (V,), False),
+    (inverse_hyperbolic, (V,), True), (more_ufuncs, (V,), True), (robust_statistics, (V,), False),
+    (classifier_loss, (V,), False), (cube_root, (V,), False),
     (kinks, (V,), True), (logs_of_arrays, (POSITIVE_V,), True), (special, (0.7,), False), (copies, (M,), False),
     (polynomial, (V,), False), (polynomial_at, (V,), False), (interpolated, (V,), False),
     (interpolated_at, (rng.uniform(-0.2, 1.6, size=6),), False),
@@ -235,7 +245,7 @@ def test_gradient_matches_autograd(f, args):
 HVP_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, traced, diagonals, interpolated, polynomial, quadrature_abscissae,
                       normal_distribution, special_of_arrays, flipped, moments, sample_moments, row_norms,
-                      special_of_negatives, more_ufuncs, robust_statistics)]
+                      special_of_negatives, more_ufuncs, robust_statistics, classifier_loss)]
 
 
 @pytest.mark.parametrize("f, args", HVP_CASES)
@@ -250,7 +260,8 @@ def test_hessian_vector_product(f, args):
 # numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
 CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, moments, sample_moments, row_norms, polynomial, interpolated, normal_distribution,
-                      special_of_arrays, special_of_negatives, inverse_hyperbolic, more_ufuncs, robust_statistics, at_least, integer_results)]
+                      special_of_arrays, special_of_negatives, inverse_hyperbolic, more_ufuncs, robust_statistics,
+                      classifier_loss, at_least, integer_results)]
 
 
 @pytest.mark.slow
@@ -290,6 +301,20 @@ def test_nan_elements_get_no_sensitivity():
     assert np.isnan(value) and np.isnan(got).all()
     np.testing.assert_allclose(adjoint.grad(median_of, target="python")(x[[0, 2, 3]]), [1.0, 0.0, 0.0])
     np.testing.assert_allclose(adjoint.grad(median_of, target="python")(x[[0, 2, 3, 0]]), [0.5, 0.0, 0.0, 0.5])
+
+
+def log_partition(x):
+    return scipy.special.logsumexp(x)
+
+
+def test_logsumexp_values_like_scipy():
+    """The emitted logsumexp (numba cannot call scipy's) shifts out the largest element, so
+    large values do not overflow, and an all -inf input gives -inf, as scipy's."""
+    for x in (np.array([1000.0, 999.0, -5.0]), np.array([-np.inf, -np.inf]), np.array([0.3, -np.inf, 1.2])):
+        value, got = adjoint.value_and_grad(log_partition, target="cpu")(x)
+        assert value == pytest.approx(scipy.special.logsumexp(x), rel=1e-14)
+        if np.isfinite(value):
+            np.testing.assert_allclose(got, np.exp(x - scipy.special.logsumexp(x)), rtol=1e-14)
 
 
 def sinc_of_number(a):

@@ -183,6 +183,9 @@ ROWS = {
     "math.erfc": ELEMENTWISE,
     "math.lgamma": ELEMENTWISE,
     "math.gamma": ELEMENTWISE,
+    "scipy.special.expit": ELEMENTWISE,
+    "scipy.special.logit": ELEMENTWISE,
+    "scipy.special.logsumexp": [Call(V), Call(V, axis=0), Call(M, axis=0), Call(M, axis=1)],
     "scipy.special.erf": ELEMENTWISE,
     "scipy.special.erfc": ELEMENTWISE,
     "scipy.special.gammaln": ELEMENTWISE,
@@ -605,7 +608,7 @@ def test_array_primitive_compiled(record, row, target, module_dir):
         texts, values, floats = draw_call(row, rng)
         call = INFIX[spelling].format(*texts) if spelling in INFIX else f"{spelling}({', '.join(texts)})"
         f = wrapper(call, len(floats), module_dir)
-        out = eval(call, {"np": np}, {f"a{k}": v for k, v in enumerate(floats)})
+        out = eval(call, {"np": np, "scipy": scipy}, {f"a{k}": v for k, v in enumerate(floats)})
         args = list(floats) + [weights(rng, out)]
         check_compiled(f, args, range(len(floats)), target, rng, forward=target == "python")
 

@@ -1255,7 +1255,41 @@ def norm_logpdf(x):
     return -x
 
 
+# the logistic function and its inverse
+def expit(x, out):
+    return out * (1.0 - out)
+
+
+def logit(x):
+    return np.divide(1.0, x * (1.0 - x)) if abs(x - 0.5) <= 0.5 else math.nan
+
+
+# log(sum(exp(x))) (along `axis`): g shared by the softmax weights exp(x - out)
+def logsumexp(x, g, out):
+    return g * np.exp(x - out)
+
+
+def logsumexp_axis_of_vector(x, axis, g, out):
+    return g * np.exp(x - out), None
+
+
+def logsumexp_axis(x, axis, g, out):
+    return np.expand_dims(g, axis) * np.exp(x - np.expand_dims(out, axis)), None
+
+
+def logsumexp_jvp(x, dx, out):
+    return np.sum(np.exp(x - out) * dx)
+
+
+def logsumexp_axis_jvp(x, axis, dx, daxis, out):
+    return np.sum(np.exp(x - np.expand_dims(np.asarray(out), axis)) * dx, axis), None
+
+
 def _scipy_special_records():
+    primitive("scipy.special.expit")(expit)
+    primitive("scipy.special.logit", domain=[(0.1, 0.9)])(logit)
+    declare("scipy.special.logsumexp", vjps=[logsumexp, variant(logsumexp_axis_of_vector, ranks=(1,)), logsumexp_axis],
+            jvps=[logsumexp_jvp, logsumexp_axis_jvp], result="reduction", value=True)
     primitive("scipy.special.erf")(erf)
     primitive("scipy.special.erfc")(erfc)
     primitive("scipy.special.gammaln", domain=[(0.3, 4.0)])(lgamma)

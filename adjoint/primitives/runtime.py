@@ -437,6 +437,30 @@ def _each(name: str) -> str:
         "    return out.reshape(x.shape)"]) + "\n"
 
 
+# scipy.special.logsumexp, which numba cannot call: the largest element shifted out (not an
+# infinite or nan one, where m - m is no 0: then the sum of exps gives scipy's value)
+LOGSUMEXP, LOGSUMEXP_AXIS = "_logsumexp", "_logsumexp_axis"
+_LOGSUMEXP = "\n".join([
+    "def _logsumexp(x):",
+    '    """scipy.special.logsumexp(x): log(sum(exp(x))), the largest element shifted out."""',
+    "    m = np.max(x)",
+    "    if m - m != 0.0:",
+    "        m = 0.0",
+    "    return m + np.log(np.sum(np.exp(x - m)))"]) + "\n"
+_LOGSUMEXP_AXIS = "\n".join([
+    "def _logsumexp_axis(x, axis):",
+    '    """scipy.special.logsumexp(x, axis=axis) of a matrix: one value per row (axis 1) or column."""',
+    "    y = np.ascontiguousarray(np.swapaxes(x, axis, -1))",
+    "    out = np.empty(y.shape[0])",
+    "    for i in range(y.shape[0]):",
+    "        m = np.max(y[i])",
+    "        if m - m != 0.0:",
+    "            m = 0.0",
+    "        out[i] = m + np.log(np.sum(np.exp(y[i] - m)))",
+    "    return out"]) + "\n"
+AXIS_FORMS.update({LOGSUMEXP: _LOGSUMEXP, LOGSUMEXP_AXIS: _LOGSUMEXP_AXIS})
+
+
 # checkpoints=K (transforms/tapes.py: checkpointed): Griewank's binomial schedule. With s
 # snapshots (the one held included) and l iterations to reverse, the fewest iterations run
 # forward again is r*l - C(s+r, s+1), r the least with C(s+r, s) >= l; the first snapshot
