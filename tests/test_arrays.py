@@ -198,6 +198,35 @@ def test_guessed_types_and_adjoint_for_the_arguments_types():
         assert relative_error(got[k], want) < 1e-10
 
 
+def sum_of_squared_sines(x):          # (JAX's quickstart style: a reduction of an expression)
+    return np.sum(np.sin(x) ** 2)
+
+
+def weighted_sum(w, x):
+    return np.sum(w * x)
+
+
+def exp_times_ones(a):
+    return np.sum(np.exp(a) * np.ones(3))
+
+
+def test_a_parameter_reduced_alone_is_shown_as_an_array():
+    # adjoint.source without types guessed x a number here, and showed `math.cos(x)`: code
+    # that fails on the arrays np.sum is given
+    source = adjoint.source(sum_of_squared_sines)
+    assert "math.cos" not in source
+    namespace = {}
+    exec(source, namespace)
+    x = np.array([0.3, -1.2, 2.0])
+    assert relative_error(namespace["grad_sum_of_squared_sines"](x),
+                          finite_difference(sum_of_squared_sines, (x,), 0)) < 1e-7
+    # two parameters under one sum: nothing tells which is the array, so neither is taken
+    assert "s_w = 0.0" in adjoint.source(weighted_sum, wrt=0)
+    # a guess for showing code only: grad's calls still take a number where one is meant
+    g = adjoint.grad(exp_times_ones, target="python")
+    assert relative_error(g(0.5), 3.0 * np.exp(0.5)) < 1e-12
+
+
 def test_elements_overwritten_in_a_loop_are_restored():
     # overwritten_elements' reverse reads the old values (recurrence's needs none of them)
     source = adjoint.source(ac.overwritten_elements)

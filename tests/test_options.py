@@ -161,7 +161,7 @@ def test_the_record_batch_reads_has_these_fields_and_is_frozen():
     assert [f.name for f in dataclasses.fields(BatchableGradient)] == [
         "name", "arg_names", "data_names", "wrt", "kind", "target", "written", "code", "drivers",
         "check_arguments", "call", "serial_adjoint", "device_module", "row_module", "filename",
-        "rerun_in_python", "locate_failure"]
+        "rerun_in_python", "locate_failure", "compile_driver"]
     record = adjoint.grad(weighted, target="python")._batchable(BatchableGradient)
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.kind = "jvp"

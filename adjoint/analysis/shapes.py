@@ -104,6 +104,71 @@ def default_signature(tree, wrt) -> dict:
     return signature
 
 
+# numpy functions that reduce or scan an array: what they are given is one
+_REDUCTIONS = frozenset((np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.std, np.var,
+                         np.cumsum, np.cumprod, np.diff, np.linalg.norm, np.median))
+
+
+def _creates_array(expr) -> bool:
+    """A call that makes an array of what it is given (sizes, a fill value, elements)."""
+    return isinstance(expr, gast.Call) and _is_creator(annotations.get(expr, "callee"))
+
+
+def _is_creator(callee) -> bool:
+    try:
+        return callee in _CREATORS
+    except TypeError:
+        return False
+
+
+_CREATORS = frozenset((np.full, np.zeros, np.ones, np.empty, np.full_like, np.zeros_like, np.ones_like,
+                       np.empty_like, np.arange, np.linspace, np.eye, np.identity, np.array, np.asarray,
+                       np.stack, np.hstack, np.vstack, np.concatenate, np.broadcast_to, np.tile, np.repeat))
+
+
+def _is_reduction(callee) -> bool:
+    try:
+        return callee in _REDUCTIONS
+    except TypeError:                     # an unhashable callee is none
+        return False
+
+
+def reduced_parameters(tree, signature) -> set:
+    """The float parameters of `signature` (default_signature's guesses) that are the only
+    parameter a reduction's argument derives from, where nothing there is known to be an
+    array: `np.sum(np.sin(x) ** 2)` sums an array, so x is likely one (`np.sum(w * x)` tells
+    not which; `np.sum(np.full(3, a))` sums what a fills). Names are followed through
+    assignments, ignoring order. A guess for showing code without types (adjoint.source,
+    `adjoint show`): grad's own first guess keeps to stronger evidence, because a call's
+    arguments are checked against it."""
+    reductions = [node for node in trees.walk_branches(tree) if type(node) is gast.Call and node.args
+                  and _is_reduction(annotations.get(node, "callee"))]
+    if not reductions:
+        return set()
+    parameters = {a.id for a in tree.args.args}
+    derives = {}                                 # name -> the parameters its values derive from
+
+    def sources(expr) -> set:
+        found = set()
+        for name in nodes.loads_in(expr):
+            found |= derives.get(name, {name} if name in parameters else set())
+        return found
+    for stmt in nodes.statements(tree.body):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                and not _creates_array(stmt.value):            # np.full(3, a): a fills it
+            target = stmt.targets[0].id
+            derives[target] = derives.get(target, set()) | sources(stmt.value)
+    guessed = set()
+    for call in reductions:
+        found = set() if _creates_array(call.args[0]) else sources(call.args[0])
+        if any(signature.get(p, FLOAT).is_array for p in found):
+            continue
+        scalars = [p for p in found if signature.get(p) == FLOAT]
+        if len(scalars) == 1:
+            guessed.add(scalars[0])
+    return guessed
+
+
 # the node types default_signature reads something from
 _SIGNATURE_KINDS = frozenset((gast.Subscript, gast.Assign, gast.Attribute, gast.Call, gast.For, gast.BinOp))
 
@@ -440,6 +505,7 @@ RESULT_RULES = {
     "atleast 3": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 3)),
     "polyval": _polyval,
     "astype": _astype,
+    "shape": lambda call, callee, args, types, filename: Type("shape", args[0].ndim if args[0].kind != "shape" else 1),
     "elementwise": _elementwise,
     "integer": lambda call, callee, args, types, filename: INT,
     "boolean": lambda call, callee, args, types, filename: BOOL,

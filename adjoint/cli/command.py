@@ -191,9 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     cache = commands.add_parser("cache", help="show or clear the on-disk cache of gradients",
-                                description="The cache that grad(f, cache=True) keeps "
-                                "(ADJOINT_CACHE_DIR, default ~/.cache/adjoint): `info` lists it, "
-                                "`clear` removes its entries and their machine code.")
+                                description="The cache of generated gradients and their machine "
+                                "code, on by default for the cpu target (ADJOINT_CACHE=0 turns it "
+                                "off; the folder is ADJOINT_CACHE_DIR, default ~/.cache/adjoint): "
+                                "`info` lists it, `clear` removes its entries and their machine code.")
     cache.add_argument("action", choices=("info", "clear"))
     cache.set_defaults(handler=_cache)
     return parser
@@ -207,9 +208,10 @@ def _show(args) -> int:
     fn, wrt = resolve(args.function, args.wrt)
     comments = not args.no_comments
     device = args.stage == "device" or args.target == "cuda"
+    signature = parse_types(args.types, fn) if args.types else pipeline.guessed_signature(fn, wrt)
     generated = pipeline.differentiate(fn, wrt=wrt, comments=comments, device=device,
                                        optimized=not args.no_optimize, mode=args.mode,
-                                       signature=parse_types(args.types, fn))
+                                       signature=signature)
     stage = "device" if args.target == "cuda" and args.stage == "emit" else args.stage
     text = pipeline.dump(generated, stage, comments=comments)
     if not text.endswith("\n"):
@@ -276,6 +278,7 @@ def _cache(args) -> int:
         return EXIT_OK
     found = cache.info()
     print(f"cache folder: {found['folder']}")
+    print(f"default: {found['default']}")
     print(f"{len(found['entries'])} gradient{'s' if len(found['entries']) != 1 else ''}, "
           f"{found['files']} files, {_size(found['bytes'])}")
     for name in found["entries"]:

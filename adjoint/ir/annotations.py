@@ -43,6 +43,12 @@ ANNOTATIONS = {a.name: a for a in (
                read_by="frontend/parse, frontend/validate, frontend/views, frontend/normalize, ir/grammar, analysis/shapes "
                        "(a call's type: lower/for_numba keeps it on the calls it rewrites), api/arguments",
                default=None, survives_rebuild=True),
+    Annotation("fused", "Call",
+               "a numpy ufunc call inside an elementwise expression the optimizer fused (its operands "
+               "written in, not stored): numba's own loop computes it with the rest, where a numpy-loop "
+               "helper would make an array of it",
+               set_by="optimize/fuse", read_by="lower/for_numba",
+               default=False, survives_rebuild=True),
     Annotation("source_text", "statement",
                "the user's line the statement comes from (a compound statement's without its colon), "
                "shown in comments of the emitted code and in diagnostics",
