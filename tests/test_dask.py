@@ -92,6 +92,10 @@ def test_jvp_batch_over_dask():
     values, tangents = j.batch(da.from_array(X, chunks=(8, 4)), da.from_array(V, chunks=(7, 4)))
     np.testing.assert_allclose(tangents.compute(), j.batch(X, V)[1], rtol=1e-12)
     assert tangents.chunks == ((8, 8, 8, 6),)
+    values, tangents = j.batch(da.from_array(X, chunks=(8, 4)), da.from_array(V, chunks=(7, 4)), reduce="mean")
+    assert values.shape == tangents.shape == ()
+    np.testing.assert_allclose([values.compute(), tangents.compute()],
+                               [want[0].mean(), j.batch(X, V)[1].mean()], rtol=1e-12)
 
 
 def _graph_bytes(array):
