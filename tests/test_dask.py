@@ -184,6 +184,8 @@ def test_shared_array_is_scattered_with_a_client(client):
     X = _points(n=60, d=2)
     G = g.batch(da.from_array(X, chunks=(5, 2)), w)
     assert _graph_bytes(G) < w.nbytes / 4          # the graph names the scattered key only
+    small = g.batch(da.from_array(X, chunks=(5, 2)), w[:100])       # under SCATTER_BYTES: in the graph
+    assert any(str(key).startswith("adjoint-shared-") for key in dict(small.__dask_graph__()))
     np.testing.assert_allclose(client.compute(G, sync=True), g.batch(X, w), rtol=1e-12)
 
 
