@@ -220,6 +220,8 @@ class _State:
         changed = False
         first = {}                                   # name -> index of its `s = e1`
         for k, stmt in enumerate(body):
+            if stmt is None:                             # merged into a later statement
+                continue
             kind = type(stmt)
             if kind is gast.AugAssign and type(stmt.target) is gast.Name and stmt.target.id in first \
                     and type(stmt.op) in (gast.Add, gast.Sub):
@@ -228,9 +230,10 @@ class _State:
                 if self.writes[name] != 2 or self.in_place[name] != 1:
                     continue
                 e1 = body[i].value
-                if any(name in nodes.loads_in(s) for s in body[i + 1:k]) or name in nodes.loads_in(stmt.value):
+                between = [s for s in body[i + 1:k] if s is not None]
+                if any(name in nodes.loads_in(s) for s in between) or name in nodes.loads_in(stmt.value):
                     continue
-                if any(not self.stable(n) and any(n in nodes.written_by(s) for s in body[i + 1:k])
+                if any(not self.stable(n) and any(n in nodes.written_by(s) for s in between)
                        for n in nodes.loads_in(e1)):
                     continue
                 if _zeros(e1):
