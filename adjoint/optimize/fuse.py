@@ -320,9 +320,11 @@ class _State:
                 return node.args[0]
         if type(node) is gast.BinOp and type(node.op) is gast.Mult:
             for one, other in ((node.left, node.right), (node.right, node.left)):
-                factor = self.ones_factor(one, ones)
+                negated = type(one) is gast.UnaryOp and type(one.op) is gast.USub
+                factor = self.ones_factor(one.operand if negated else one, ones)
                 if factor is not None and self.array_key(other) == factor[1]:
-                    return other if factor[0] is None else nodes.binop(other, "*", factor[0])
+                    product = other if factor[0] is None else nodes.binop(other, "*", factor[0])
+                    return nodes.neg(product) if negated else product
         if _ufunc(node) and nodes.dotted(node.func) == "np.logical_or" and len(node.args) == 2 \
                 and type(node.args[1]) is gast.Constant and node.args[1].value is False \
                 and self.array_key(node.args[0]) is not None:

@@ -86,8 +86,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         if parallel:
             run_in_chunks(fn, namer, scalars)
     tidy(fn, original, summaries, scalars)
-    if arrays:
-        fuse_elementwise(fn, (namer.temporaries | sensitivities) - returned, arrays, scalars, roots)
+    if arrays and fuse_elementwise(fn, (namer.temporaries | sensitivities) - returned, arrays, scalars, roots):
+        fold_constants(fn)                   # `s_x += -(0.5 * x)` -> `s_x -= 0.5 * x`
     drop_orphan_comments(fn)
     _fresh_calls(fn.body, summaries)
     return fn
