@@ -431,7 +431,7 @@ class _State:
             if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
                 name = stmt.targets[0].id
                 if self.may_inline(name, loads) and name not in held and self.elementwise(stmt.value) \
-                        and (loads[name] == 1 or name in recomputed):
+                        and (loads[name] == 1 or name in recomputed or _free(stmt.value)):
                     size = _size(stmt.value)
                     if size <= (_INLINED_SIZE if loads[name] == 1 else _RECOMPUTED_SIZE):
                         inlined[name] = stmt.value
@@ -496,6 +496,11 @@ def _constant(node) -> bool:
     """math.nan, np.inf, math.pi: a number."""
     return type(node) is gast.Attribute and type(node.value) is gast.Name and node.value.id in ("math", "np") \
         and isinstance(getattr(np, node.attr, None), float)
+
+
+def _free(value) -> bool:
+    """A copy of a name or a basic slice: read again at no cost."""
+    return type(value) is gast.Name or _basic_slice(value) is not None
 
 
 def _numpy_loop_argument(stmt):
