@@ -241,6 +241,7 @@ ROWS = {
     "np.array": Uses("np.sum(np.array([a0, a1]) * a2)", X, X, A((2,))),
     "np.concatenate": Uses("np.sum(np.concatenate((a0, a1)) * a2)", V, A((3,)), A((7,))),
     "np.expand_dims": [Call(V, 0), Call(M, -1)],
+    "np.broadcast_to": [Call(V, "(3, 4)"), Call(A((3, 1)), "(3, 4)")],
     "np.convolve": Call(A((6,)), A((3,))),
     "np.triu_indices": Uses("triu_sum(a0)", A((4, 4))),
     "np.tril_indices": Uses("tril_sum(a0)", A((4, 4))),

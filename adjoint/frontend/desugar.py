@@ -50,6 +50,7 @@ import numpy as np
 from ..analysis import shapes
 from ..errors import AdjointError, AdjointTypeError, locate
 from ..ir import annotations, nodes, trees
+from . import markers
 from .namespace import is_reserved
 
 COMPREHENSIONS = (gast.ListComp, gast.GeneratorExp)
@@ -70,6 +71,7 @@ ARRAY_HINT = "fill an array in a loop: y = np.zeros(n), then `for i in range(n):
 def desugar(parsed):
     """`parsed` (a frontend.parse.ParsedFunction) with its tree rewritten, or `parsed` itself
     where there is nothing to rewrite; the given tree is not changed."""
+    parsed = markers.mark(parsed)                 # a loop's own snapshot budget, noted on it
     if not _needed(parsed.tree):
         return parsed
     tree = nodes.clone(parsed.tree)

@@ -218,7 +218,8 @@ class _Normalizer(Aggregates, GrownLists):
         finally:
             if added:
                 self.loop_indices.discard(index)
-        return pre + [nodes.for_range(index, bounds, body, stmt)]
+        loop = nodes.for_range(index, bounds, body, stmt)
+        return pre + [annotations.copy_to(loop, stmt)]            # (a snapshot budget: markers.py)
 
     def stmt_While(self, stmt):
         pre, test = self.atom(stmt.test, stmt)
@@ -226,7 +227,8 @@ class _Normalizer(Aggregates, GrownLists):
         check = pre + [nodes.assign(stop, nodes.not_(test), stmt),
                        nodes.if_(stop, [nodes.break_()], origin=stmt)]
         body = check + self.block(stmt.body)
-        return [nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)]
+        loop = nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)
+        return [annotations.copy_to(loop, stmt)]
 
     def loop_body(self, body, loop):
         return flag_exits(self.block(body), loop, self.namer)
@@ -881,6 +883,8 @@ def _keyword_forms(call, stmt, normalizer):
     callee = annotations.get(call, "callee")
     if callee is np.convolve:
         return _convolve_mode(call, stmt, normalizer)
+    if callee in (np.var, np.std) and any(k.arg == "ddof" for k in call.keywords):
+        return _ddof_form(call, stmt, normalizer)
     if callee not in _REDUCTIONS:
         return [], call
     dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
@@ -926,6 +930,31 @@ def _keyword_forms(call, stmt, normalizer):
         p, result = normalizer.to_atom(result, stmt)
         pre += p
     return _expanded(result, [nodes.clone(a) for a in axes], stmt, normalizer, pre)
+
+
+def _ddof_form(call, stmt, normalizer):
+    """np.var(x, ddof=d) as np.var(x) * (n / max(n - d, 0)), n the number of elements each
+    value reduces (np.std: times the square root of that), as numpy defines it: numba has no
+    ddof, and the derivative rules stay the plain reductions'."""
+    ddof = _pop_keyword(call, "ddof")
+    axis = next((k.value for k in call.keywords if k.arg == "axis"), call.args[1] if len(call.args) > 1 else None)
+    x = _renamed(call.args[0])
+    count = nodes.attribute_of(x, "size") if axis is None or (isinstance(axis, gast.Constant) and axis.value is None) \
+        else nodes.subscript(nodes.attribute_of(x, "shape"), _renamed(axis))
+
+    def called(fn, args):
+        found = nodes.call(f"np.{fn.__name__}", args)
+        annotations.set(found, "callee", fn)
+        return found
+    left = called(np.maximum, [nodes.binop(nodes.clone(count), "-", _renamed(ddof)), nodes.const(0)])
+    factor = called(np.divide, [count, left])
+    if annotations.get(call, "callee") is np.std:
+        factor = called(np.sqrt, [factor])
+    pre, reduced = _keyword_forms(call, stmt, normalizer)          # keepdims=True
+    p, reduced = normalizer.to_atom(reduced, stmt)
+    pre += p
+    p, value = normalizer.rhs(nodes.binop(_renamed(reduced), "*", factor), stmt)
+    return pre + p, value
 
 
 def _pop_keyword(call, name):

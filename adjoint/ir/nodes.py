@@ -46,8 +46,13 @@ _new = gast.AST.__new__
 
 
 def name(identifier: str, store: bool = False) -> gast.Name:
-    return make(gast.Name, id=identifier, ctx=make(gast.Store if store else gast.Load),
+    return make(gast.Name, id=identifier, ctx=make(gast.Store) if store else _LOAD,
                 annotation=None, type_comment=None)
+
+
+# contexts hold nothing and no pass changes one (a target gets a new one: store()), so the
+# names built for reading share one, as Python's own parser shares its contexts
+_LOAD = make(gast.Load)
 
 
 def const(value) -> gast.Constant:

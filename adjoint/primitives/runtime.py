@@ -274,6 +274,21 @@ def axis_reduction(kind: str, rank: int) -> str:
     return f"_{kind}_axis_{rank}"
 
 
+def reduction_of(fn):
+    """np.<f> for an emitted `_<f>_axis_<rank>` helper (np.var(x, axis=1) as numba runs it),
+    else None: emitted code read again (hvp, grad of grad) calls the numpy function with the
+    axis by keyword, whose derivative rules the table has (the helper's bounds check, a
+    `raise`, is outside the subset adjoint reads)."""
+    name = getattr(fn, "__name__", "")
+    kind, _, rank = name[1:].partition("_axis_")
+    whole = AXIS_REDUCTIONS.get(kind)
+    if not name.startswith("_") or whole is None or rank not in ("1", "2") \
+            or not (getattr(fn, "__doc__", None) or "").startswith(f"{whole}(x, axis=axis) for a rank-{rank} array"):
+        return None
+    import numpy as np
+    return np.linalg.norm if whole == "np.linalg.norm" else getattr(np, whole[len("np."):])
+
+
 def _axis_reduction(kind: str, rank: int) -> str:
     """`np.max(x, axis)` and friends for a rank-1 or rank-2 array, which numba does not
     provide; the axis may be negative, as numpy's, and one out of range raises as numpy does."""
