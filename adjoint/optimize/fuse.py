@@ -230,7 +230,7 @@ class _State:
                 e1 = body[i].value
                 if any(name in nodes.loads_in(s) for s in body[i + 1:k]) or name in nodes.loads_in(stmt.value):
                     continue
-                if any(not self.stable(n) and any(n in nodes.written_by(s) for s in body[i + 1:k])
+                if any(not self.stable(n) and any(n in nodes.written_by(s) for s in body[i + 1:k] if s is not None)
                        for n in nodes.loads_in(e1)):
                     continue
                 if _zeros(e1):
