@@ -80,7 +80,7 @@ def desugar(parsed):
 
 
 def _needed(tree) -> bool:
-    for node in trees.walk(tree):
+    for node in trees.walk_branches(tree):          # (no name or constant tells)
         if isinstance(node, COMPREHENSIONS):
             return True
         if isinstance(node, gast.For) and annotations.get(node.iter, "callee") is not range:
