@@ -231,9 +231,71 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if how == "callee":
             block[k] = stmt = nodes.with_fresh_calls(stmt)
         trees.replace_bottom_up(stmt, gast.Call, lower)
+    flatten_masks(fn, types_of)
     if precision == "float32":
         float32_constants(fn, types_of, known or (lambda name: False))
     return used
+
+
+def flatten_masks(fn, types_of):
+    """`x[m]` with a boolean mask `m` of rank 2 or more, which numba cannot compile (it fails
+    with no message): read as `np.ravel(x)[np.ravel(m)]` (the same elements in the same order),
+    written (`s[m] += g`, `y[m] = v`) through a flat copy put back whole:
+
+        s_flat = np.ravel(s)
+        s_flat[np.ravel(m)] += g
+        s[...] = np.reshape(s_flat, s.shape)
+
+    right whether np.ravel gives a view or a copy (a transposed s). A statement holding one is
+    replaced by a rewritten copy (optimize may share it with the earlier stages)."""
+    def is_mask(index) -> bool:
+        if isinstance(index, (gast.Slice, gast.Tuple)):
+            return False
+        try:
+            kind = types_of(index)
+        except AdjointError:
+            return False
+        return kind.kind == "bool" and kind.ndim >= 2
+
+    def masked(node) -> bool:
+        return isinstance(node, gast.Subscript) and is_mask(node.slice)
+
+    def flat_read(node):
+        if isinstance(node.ctx, gast.Load) and is_mask(node.slice):
+            return annotations.copy_to(nodes.subscript(nodes.call("np.ravel", [node.value]),
+                                                       nodes.call("np.ravel", [node.slice])), node)
+        return node
+
+    if not any(masked(n) for n in trees.walk(fn)):
+        return
+    taken = {n.id for n in trees.walk(fn) if isinstance(n, gast.Name)}
+    for block in list(nodes.blocks(fn)):
+        out = []
+        for stmt in block:
+            if not isinstance(stmt, (gast.Assign, gast.AugAssign, gast.Return, gast.Expr)) \
+                    or not any(masked(n) for n in trees.walk(stmt)):
+                out.append(stmt)
+                continue
+            stmt = annotations.copy_to(nodes.clone(stmt), stmt)
+            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else \
+                stmt.target if isinstance(stmt, gast.AugAssign) else None
+            trees.replace_bottom_up(stmt, gast.Subscript, flat_read, fields=("value",))
+            if not (masked(target) and isinstance(target.value, gast.Name)):
+                if target is not None:
+                    trees.replace_bottom_up(target, gast.Subscript, flat_read)
+                out.append(stmt)
+                continue
+            array, flat = target.value.id, f"{target.value.id}_flat"
+            while flat in taken:
+                flat += "_"
+            taken.add(flat)
+            target.value = nodes.name(flat)
+            target.slice = nodes.call("np.ravel", [target.slice])
+            whole = nodes.subscript(array, nodes.const(Ellipsis), store=True)
+            out += [nodes.assign(flat, nodes.call("np.ravel", [nodes.name(array)]), stmt), stmt,
+                    nodes.assign_to(whole, nodes.call("np.reshape", [nodes.name(flat), nodes.attribute(
+                        f"{array}.shape")]), stmt)]
+        block[:] = out
 
 
 # numpy calls that make a float64 array unless told otherwise, and their positional
