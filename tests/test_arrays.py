@@ -155,7 +155,7 @@ def test_function_without_rule_names_it_and_how_to_register():
     with pytest.raises(adjoint.AdjointError) as info:
         adjoint.grad(ac.no_rule)
     text = str(info.value)
-    assert "no derivative rule for `np.sinc`" in text and "@adjoint.rule(np.sinc)" in text
+    assert "no derivative rule for `np.spacing`" in text and "@adjoint.rule(np.spacing)" in text
     assert "array_corpus.py" in text and "^" in text
 
 

@@ -17,6 +17,8 @@ from ..primitives.linalg import einsum_helper
 from ..primitives.runtime import (
     AXIS_REDUCTIONS,
     DIFF_AXIS,
+    LOGSUMEXP,
+    LOGSUMEXP_AXIS,
     LOWERED_MODULE,
     NUMPY_LOOPS,
     POLYVAL,
@@ -30,7 +32,8 @@ from ..primitives.table import record_of
 # an array: runtime._each_<name>, element by element), or a form of numpy's
 _SCIPY_MATH = {"scipy.special.erf": "erf", "scipy.special.erfc": "erfc", "scipy.special.gammaln": "lgamma",
                "scipy.special.gamma": "gamma"}
-_SCIPY_STATS = ("scipy.stats.norm.cdf", "scipy.stats.norm.pdf", "scipy.stats.norm.logpdf")
+_SCIPY_STATS = ("scipy.stats.norm.cdf", "scipy.stats.norm.pdf", "scipy.stats.norm.logpdf",
+                "scipy.special.expit", "scipy.special.logit", "scipy.special.logsumexp")
 
 
 def _lowered_by_callee(node) -> bool:
@@ -62,6 +65,16 @@ def _scipy_form(node, types_of, used):
         return nodes.call(nodes.name(each(name)), [argument])
     if spelling in _SCIPY_MATH:
         return math_call(_SCIPY_MATH[spelling], x)
+    if spelling == "scipy.special.logsumexp":          # runtime._logsumexp
+        used.add(LOGSUMEXP)
+        return nodes.call(nodes.name(LOGSUMEXP), [x])
+    if spelling in ("scipy.special.expit", "scipy.special.logit"):
+        scalar = types_of(x).ndim == 0
+        if spelling == "scipy.special.logit":           # log(x / (1 - x))
+            return nodes.call("math.log" if scalar else "np.log", [nodes.binop(
+                copy.deepcopy(x), "/", nodes.binop(nodes.const(1.0), "-", copy.deepcopy(x)))])
+        exp = nodes.call("math.exp" if scalar else "np.exp", [nodes.neg(copy.deepcopy(x))])   # 1 / (1 + exp(-x))
+        return nodes.binop(nodes.const(1.0), "/", nodes.binop(nodes.const(1.0), "+", exp))
     square = nodes.binop(nodes.binop(nodes.const(-0.5), "*", copy.deepcopy(x)), "*", copy.deepcopy(x))
     if spelling == "scipy.stats.norm.cdf":              # 0.5 erfc(-x / sqrt(2))
         return nodes.binop(nodes.const(0.5), "*", math_call(
@@ -144,6 +157,13 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if _scipy_spelling(annotations.get(node, "callee")) is not None and len(node.args) == 1 \
                 and not node.keywords:
             return _scipy_form(node, types_of, used)
+        if _scipy_spelling(annotations.get(node, "callee")) == "scipy.special.logsumexp" \
+                and len(node.args) + len(node.keywords) == 2:        # along an axis: runtime._logsumexp_axis
+            used.add(LOGSUMEXP if types_of(node.args[0]).ndim == 1 else LOGSUMEXP_AXIS)
+            if types_of(node.args[0]).ndim == 1:
+                return annotations.copy_to(nodes.call(nodes.name(LOGSUMEXP), node.args[:1]), node)
+            axis = node.args[1] if len(node.args) == 2 else node.keywords[0].value
+            return annotations.copy_to(nodes.call(nodes.name(LOGSUMEXP_AXIS), [node.args[0], axis]), node)
         if _lowered_by_callee(node):                        # np.linalg.norm(x, axis=k)
             name = axis_reduction("norm", types_of(node.args[0]).ndim)
             used.add(name)
