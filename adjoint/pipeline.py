@@ -279,7 +279,8 @@ def _reverse(run):
                                           return_value=run.options.return_value,
                                           cotangent=run.options.cotangent,
                                           store=not run.options.recompute,
-                                          checkpoints=run.options.checkpoints)
+                                          checkpoints=run.options.checkpoints,
+                                          memory_limit=run.options.memory_limit, device=run.options.device)
 
 
 def _forward(run):
@@ -293,8 +294,12 @@ def _optimize(run):
                if options.mode == "reverse" and analysis.types.get(v, shapes.FLOAT).ndim == 1}
     scalars = {v for v, t in analysis.types.items() if t.ndim == 0 and t.kind != "shape"}
     scalars |= namer.named_sensitivities(scalars)
+    # the arrays whose top-level elementwise code is fused (optimize/fuse.py): reverse, host code
+    arrays = {v for v, t in analysis.types.items() if t.ndim >= 1}
+    arrays |= namer.named_sensitivities(arrays)
     run.final = optimize(run.transformed, namer, vectors=vectors, store_once=not options.device,
-                         parallel=options.parallel and not options.device, scalars=scalars)
+                         parallel=options.parallel and not options.device, scalars=scalars,
+                         arrays=arrays if options.mode == "reverse" and not options.device else frozenset())
 
 
 def _lower(run):

@@ -58,6 +58,8 @@ class BatchableGradient:
     filename: Callable[[str], str]   # kind -> the file name a generated module gets
     rerun_in_python: Callable        # (generated, args, failure) -> the interpreter's exception
     locate_failure: Callable         # exception -> an AdjointError at the user's line
+    compile_driver: Callable = None  # (source, namespace, name, rows=False, **jit options) -> the
+                                     # njit driver; its machine code cached where the gradient is
 
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False,
@@ -432,8 +434,10 @@ def _host(gradient, args, batched, by_name, tangents, out=None):
 
     def compile_source(source):
         import numba
-        module = backends.python.load(source, gradient.filename("batch"),
-                                      {g.name: gradient.serial_adjoint(), "numba": numba})
+        namespace = {g.name: gradient.serial_adjoint(), "numba": numba}
+        if gradient.target == "cpu" and gradient.compile_driver is not None:
+            return gradient.compile_driver(source, namespace, "batch_" + g.name, parallel=True)
+        module = backends.python.load(source, gradient.filename("batch"), namespace)
         driver = module["batch_" + g.name]
         return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
     driver = _driver(gradient, batched, by_name, tangents, g.name, compile_source)
@@ -496,7 +500,10 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
     callee = device.function.name
 
     def compile_source(source):
-        loaded = backends.python.load(source, gradient.filename("batch"), {callee: module[callee], "numba": numba})
+        namespace = {callee: module[callee], "numba": numba}
+        if gradient.compile_driver is not None:
+            return gradient.compile_driver(source, namespace, "batch_" + callee, rows=True, parallel=True)
+        loaded = backends.python.load(source, gradient.filename("batch"), namespace)
         return numba.njit(parallel=True)(loaded["batch_" + callee])
     driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True,
                      whole=device.whole_rows)
@@ -508,9 +515,12 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
         key = ("rows sizes", batched)
         if key not in gradient.drivers:
             source = sizes_driver_source(device.sizes.name, gradient.arg_names + gradient.data_names, batched)
-            host = backends.python.load(source, gradient.filename("sizes"),
-                                        {device.sizes.name: module[device.sizes.name]})
-            gradient.drivers[key] = numba.njit(host["batch_sizes"])
+            namespace = {device.sizes.name: module[device.sizes.name]}
+            if gradient.compile_driver is not None:
+                gradient.drivers[key] = gradient.compile_driver(source, namespace, "batch_sizes", rows=True)
+            else:
+                host = backends.python.load(source, gradient.filename("sizes"), namespace)
+                gradient.drivers[key] = numba.njit(host["batch_sizes"])
 
     k = gradient.arg_names.index(batched)
     unused = {} if sizes == (0, 0, 0) else None     # no tapes: workspaces nothing writes, kept

@@ -191,9 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     cache = commands.add_parser("cache", help="show or clear the on-disk cache of gradients",
-                                description="The cache that grad(f, cache=True) keeps "
-                                "(ADJOINT_CACHE_DIR, default ~/.cache/adjoint): `info` lists it, "
-                                "`clear` removes its entries and their machine code.")
+                                description="The cache of generated gradients and their machine "
+                                "code, on by default for the cpu target (ADJOINT_CACHE=0 turns it "
+                                "off; the folder is ADJOINT_CACHE_DIR, default ~/.cache/adjoint): "
+                                "`info` lists it, `clear` removes its entries and their machine code.")
     cache.add_argument("action", choices=("info", "clear"))
     cache.set_defaults(handler=_cache)
     return parser
@@ -276,6 +277,7 @@ def _cache(args) -> int:
         return EXIT_OK
     found = cache.info()
     print(f"cache folder: {found['folder']}")
+    print(f"default: {found['default']}")
     print(f"{len(found['entries'])} gradient{'s' if len(found['entries']) != 1 else ''}, "
           f"{found['files']} files, {_size(found['bytes'])}")
     for name in found["entries"]:

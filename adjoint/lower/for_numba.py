@@ -191,7 +191,8 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             return nodes.binop(node.args[1], "*", nodes.call("np.divide", [condition, copy.deepcopy(condition)]))
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                 and func.value.id == LOWERED_MODULE and func.attr in NUMPY_LOOPS and len(node.args) == 1 \
-                and not node.keywords and isinstance(node.args[0], gast.Name):
+                and not node.keywords and isinstance(node.args[0], gast.Name) \
+                and not annotations.get(node, "fused"):
             kind = types_of(node.args[0])
             if kind.ndim >= 1 and kind.kind == "float":
                 used.add(f"_numpy_{func.attr}")

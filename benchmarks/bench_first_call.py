@@ -1,0 +1,207 @@
+"""First-call latency: `adjoint.grad(f)` and its first gradient in a fresh process, cold cache,
+against the first call of `numba.njit(f)` (the primal) in another fresh process.
+
+Each sample is two child processes per case, run one after the other:
+
+* *adjoint*: imports adjoint, builds `adjoint.grad(f, cache=False)` (ADJOINT_CACHE=0 and an
+  empty ADJOINT_CACHE_DIR as well) and calls it once. Inside the first call it times what the
+  call generates again for the arguments' actual types (the pipeline) and numba's compilation
+  (the outermost `numba:compile` events: each dispatcher the call compiles, with the library
+  implementations compiled inside it, e.g. numpy functions' overloads);
+* *njit*: imports numba and the example, then calls `numba.njit(f)` once (a helper the function
+  calls, GMM's `gmm_main_term`, is jitted in its module first, as numba needs).
+
+Both sides pay numba's one-off start-up in the process (its first compilation initializes LLVM
+and the typing tables). Times are wall (perf_counter) and CPU (process_time: the machine may be
+shared, and CPU time is what the process itself spent); the ratio is adjoint's grad(f) + first
+call over njit's first call, per sample, then the median over the samples.
+
+Run: python benchmarks/bench_first_call.py [--quick] [--case f4,lorenz,mlp,gmm]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import ROOT, fmt_ratio, fmt_time, machine_info, markdown_table, parse_quick, write_json
+
+NAME = "bench_first_call"
+
+# The cases: (module, function, what makes the arguments, grad's keyword arguments).
+CASES = {
+    "f4": ("examples.seed_f4", "f4", "(np.array([1.0, 2.0, 3.0, 4.0]),)", "{}"),
+    "lorenz": ("examples.lorenz", "lorenz", "(m.P0, 100, 0.01)", "{}"),
+    "mlp": ("examples.mlp", "mlp_loss", "m.random_problem()", "dict(wrt=(0, 1, 2, 3))"),
+    "gmm": ("examples.gmm", "gmm_objective", "m.gmm_data(d=3, K=4, n=50)", "dict(wrt=(0, 1, 2))"),
+}
+LABELS = {"f4": "f4 (seed hyper-box surface)", "lorenz": "Lorenz-63 RK4 (100 steps)",
+          "mlp": "tanh MLP (32x8, hidden 16)", "gmm": "ADBench GMM (d=3, K=4, n=50)"}
+# helpers the primal calls, jitted in their module before numba.njit(f) compiles f
+NJIT_HELPERS = {"gmm": ("gmm_main_term",)}
+
+# The adjoint child: one line of JSON. `compiled` lists the outermost numba compilations of
+# the first call (name, seconds), the library implementations they compiled counted inside.
+ADJOINT_CHILD = r"""
+import json, os, sys, time
+if os.environ.get("ADJOINT_BENCH_PATH"):
+    sys.path.insert(0, os.environ["ADJOINT_BENCH_PATH"])
+sys.path.insert(0, sys.argv[1])
+w0, c0 = time.perf_counter(), time.process_time()
+import numpy as np
+import adjoint
+w1, c1 = time.perf_counter(), time.process_time()
+import importlib
+from numba.core import event
+import adjoint.api.gradient as gradient_module
+m = importlib.import_module(sys.argv[2])
+f = getattr(m, sys.argv[3])
+args = eval(sys.argv[4])
+kwargs = eval(sys.argv[5])
+
+class Compiles(event.Listener):
+    def __init__(self):
+        self.depth, self.start, self.outer = 0, 0.0, []
+    def on_start(self, ev):
+        if self.depth == 0:
+            self.start = time.perf_counter()
+        self.depth += 1
+    def on_end(self, ev):
+        self.depth -= 1
+        if self.depth == 0:
+            name = getattr(ev.data["dispatcher"].py_func, "__name__", "?")
+            self.outer.append((name, time.perf_counter() - self.start))
+
+pipeline = []
+differentiate = gradient_module.differentiate
+def timed_differentiate(*a, **k):
+    t = time.perf_counter()
+    try:
+        return differentiate(*a, **k)
+    finally:
+        pipeline.append(time.perf_counter() - t)
+gradient_module.differentiate = timed_differentiate
+
+w2, c2 = time.perf_counter(), time.process_time()
+g = adjoint.grad(f, cache=False, **kwargs)
+w3, c3 = time.perf_counter(), time.process_time()
+transform_pipeline = sum(pipeline)
+del pipeline[:]
+listener = Compiles()
+event.register("numba:compile", listener)
+value = g(*args)
+w4, c4 = time.perf_counter(), time.process_time()
+event.unregister("numba:compile", listener)
+value = value if isinstance(value, tuple) else (value,)
+print(json.dumps({
+    "import_wall_s": w1 - w0, "import_cpu_s": c1 - c0,
+    "grad_wall_s": w3 - w2, "grad_cpu_s": c3 - c2, "grad_pipeline_s": transform_pipeline,
+    "call_wall_s": w4 - w3, "call_cpu_s": c4 - c3,
+    "call_pipeline_s": sum(pipeline),
+    "call_numba_s": sum(t for _, t in listener.outer),
+    "compiled": listener.outer,
+    "total_wall_s": w4 - w2, "total_cpu_s": c4 - c2,
+    "gradient_norm": float(sum(np.sum(np.asarray(v, dtype=float) ** 2) for v in value)) ** 0.5,
+}))
+"""
+
+NJIT_CHILD = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import importlib
+import numpy as np
+import numba
+m = importlib.import_module(sys.argv[2])
+args = eval(sys.argv[4])
+w0, c0 = time.perf_counter(), time.process_time()
+for helper in sys.argv[5].split(",") if sys.argv[5] else ():
+    setattr(m, helper, numba.njit(getattr(m, helper)))
+numba.njit(getattr(m, sys.argv[3]))(*args)
+w1, c1 = time.perf_counter(), time.process_time()
+print(json.dumps({"total_wall_s": w1 - w0, "total_cpu_s": c1 - c0}))
+"""
+
+
+def run_child(code, argv, env):
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT), *argv], env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the child process failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def sample(case):
+    module, function, make_args, kwargs = CASES[case]
+    with tempfile.TemporaryDirectory(prefix="adjoint-bench-first-call-") as folder:
+        env = dict(os.environ, ADJOINT_CACHE="0", ADJOINT_CACHE_DIR=folder, NUMBA_CACHE_DIR=folder)
+        env.pop("ADJOINT_DUMP", None)
+        ours = run_child(ADJOINT_CHILD, [module, function, make_args, kwargs], env)
+        theirs = run_child(NJIT_CHILD, [module, function, make_args, ",".join(NJIT_HELPERS.get(case, ()))],
+                           env)
+    return ours, theirs
+
+
+def main(quick=False, cases=None):
+    cases = cases or list(CASES)
+    rounds = 1 if quick else 3
+    samples = {case: [] for case in cases}
+    for _ in range(rounds):                    # interleaved: a slow phase hits every case alike
+        for case in cases:
+            samples[case].append(sample(case))
+
+    def med(case, side, key):
+        return statistics.median(s[side][key] for s in samples[case])
+
+    def ratio(case, key):
+        return statistics.median(s[0][key] / s[1][key] for s in samples[case])
+
+    rows = []
+    for case in cases:
+        rows.append([LABELS[case],
+                     f"{fmt_time(med(case, 0, 'grad_cpu_s'))}",
+                     f"{fmt_time(med(case, 0, 'call_cpu_s'))} ({fmt_time(med(case, 0, 'call_pipeline_s'))} + "
+                     f"{fmt_time(med(case, 0, 'call_numba_s'))})",
+                     f"{fmt_time(med(case, 0, 'total_cpu_s'))} / {fmt_time(med(case, 0, 'total_wall_s'))}",
+                     f"{fmt_time(med(case, 1, 'total_cpu_s'))} / {fmt_time(med(case, 1, 'total_wall_s'))}",
+                     f"{fmt_ratio(ratio(case, 'total_cpu_s'))} / {fmt_ratio(ratio(case, 'total_wall_s'))}"])
+    imports = [s[0]["import_cpu_s"] for case in cases for s in samples[case]]
+    info = machine_info(peers=())
+    text = "\n".join([
+        "## First-call latency: `grad(f)` and the first gradient in a fresh process",
+        "",
+        (f"Each sample is two fresh processes per case: one builds `adjoint.grad(f, cache=False)` "
+         f"and calls it once, the other calls `numba.njit(f)` once (the primal's compilation). "
+         f"Median over {rounds} sample(s); CPU time (process_time) / wall time. The first call's "
+         f"own time splits into the pipeline run again for the arguments' types and numba's "
+         f"compilation (wall). `import adjoint` (numpy and numba included) is not counted: "
+         f"{fmt_time(statistics.median(imports))} of CPU."),
+        "",
+        markdown_table(["case", "grad(f), CPU", "first call, CPU (pipeline + numba, wall)",
+                        "adjoint total, CPU / wall", "njit(f) first call, CPU / wall",
+                        "ratio, CPU / wall"], rows),
+        "",
+        "What each first call compiled (outermost numba compilations, wall seconds, first sample):",
+        "",
+    ] + [f"- {case}: " + ", ".join(f"{name} {t:.2f}" for name, t in samples[case][0][0]["compiled"])
+         for case in cases])
+    write_json(NAME, {"benchmark": NAME, "quick": quick, "machine": info, "rounds": rounds,
+                      "samples": samples}, quick=quick)
+    return text
+
+
+if __name__ == "__main__":
+    argv = sys.argv[1:]
+    chosen = None
+    if "--case" in argv:
+        k = argv.index("--case")
+        chosen = argv[k + 1].split(",")
+        del argv[k:k + 2]
+    quick = parse_quick(argv)
+    t0 = time.perf_counter()
+    print(main(quick=quick, cases=chosen))
+    print(f"\n(ran in {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()[0]:.2f})")
