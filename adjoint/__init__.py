@@ -12,6 +12,7 @@
 from .api.compose import hessian, hvp, jacobian, jvp, vjp
 from .api.gradient import GradientFunction, grad, source, value_and_grad
 from .errors import AdjointArgumentError, AdjointError
+from .frontend.markers import checkpointed
 from .primitives.rules import jvp as tangent_rule
 from .primitives.rules import rule
 from .primitives.rules import vjp as vjp_rule
@@ -19,4 +20,4 @@ from .primitives.rules import vjp as vjp_rule
 __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "source", "jvp", "vjp", "jacobian", "hessian", "hvp",
            "rule", "vjp_rule", "tangent_rule", "AdjointError", "AdjointArgumentError",
-           "GradientFunction", "__version__"]
+           "GradientFunction", "checkpointed", "__version__"]

@@ -12,6 +12,7 @@ is an AdjointArgumentError naming the option and what it expects.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 
@@ -38,14 +39,17 @@ class Options:
     recompute: bool = False         # reverse loops replay every intermediate: no stored arrays
     parallel: bool = False          # race-free carried reverse loops run in chunks (numba.prange)
     precision: str = "float64"      # "float32": the call's float arrays are; so are the adjoint's numbers
-    checkpoints: int | None = None  # outermost `for` loops keep at most this many snapshots (revolve)
+    checkpoints: int | str | None = None  # outermost loops keep at most this many snapshots (revolve);
+    #                                 "auto": as many as memory_limit holds, the state measured at run time
+    memory_limit: int | None = None  # bytes for checkpoints="auto" (given as "1GB", "512 MiB" or a number)
+    converts_arguments: bool = False  # the function takes lists too: arrays on entry (adjoint export)
 
     def __post_init__(self):
         _check_wrt(self.wrt)
         if isinstance(self.wrt, list):                   # a tuple, so that the record hashes
             object.__setattr__(self, "wrt", tuple(self.wrt))
         for field in ("comments", "optimized", "return_value", "device", "cotangent",
-                      "recompute", "parallel"):
+                      "recompute", "parallel", "converts_arguments"):
             value = getattr(self, field)
             if not isinstance(value, (bool, np.bool_)):
                 raise AdjointArgumentError(f"option {field}={value!r}: expected True or False")
@@ -56,12 +60,24 @@ class Options:
                                        hint="use mode='reverse' or mode='forward'")
         if self.signature is not None:
             object.__setattr__(self, "signature", _checked_signature(self.signature))
-        if self.checkpoints is not None and (isinstance(self.checkpoints, (bool, np.bool_))
-                                             or not isinstance(self.checkpoints, (int, np.integer))
-                                             or self.checkpoints < 1):
+        if self.memory_limit is not None:
+            object.__setattr__(self, "memory_limit", _bytes(self.memory_limit))
+            if self.checkpoints is None:                  # a budget in bytes says how many
+                object.__setattr__(self, "checkpoints", "auto")
+            elif self.checkpoints != "auto":
+                raise AdjointArgumentError(f"options checkpoints={self.checkpoints!r} and memory_limit: "
+                                           "give one budget", hint="checkpoints='auto' with memory_limit=..., "
+                                                                   "or checkpoints=K alone")
+        if self.checkpoints == "auto":
+            if self.memory_limit is None:
+                raise AdjointArgumentError("option checkpoints='auto' needs memory_limit",
+                                           hint="say how much the snapshots may take: memory_limit='1GB'")
+        elif self.checkpoints is not None and (isinstance(self.checkpoints, (bool, np.bool_))
+                                               or not isinstance(self.checkpoints, (int, np.integer))
+                                               or self.checkpoints < 1):
             raise AdjointArgumentError(f"option checkpoints={self.checkpoints!r}: expected a whole "
-                                       f"number of snapshots, at least 1, or None")
-        if self.checkpoints is not None:
+                                       f"number of snapshots, at least 1, 'auto' or None")
+        elif self.checkpoints is not None:
             object.__setattr__(self, "checkpoints", int(self.checkpoints))
         if self.precision not in PRECISIONS:
             raise AdjointArgumentError(f"option precision={self.precision!r}: expected "
@@ -106,3 +122,23 @@ def _checked_signature(signature) -> tuple:
         raise AdjointArgumentError(f"option signature={signature!r}: expected a dict from argument "
                                    f"names to shapes.Type")
     return pairs
+
+
+UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+         "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def _bytes(value) -> int:
+    """A memory limit in bytes: a whole number of bytes, or a number with a unit ("1GB",
+    "512 MiB", "1.5e9"); kB, MB, GB, TB count in powers of 1000, KiB, MiB, GiB, TiB of 1024."""
+    amount = None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        amount = int(value)
+    elif isinstance(value, str):
+        found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", value)
+        if found and found.group(2).upper() in UNITS:
+            amount = int(float(found.group(1)) * UNITS[found.group(2).upper()])
+    if amount is None or amount < 1:
+        raise AdjointArgumentError(f"option memory_limit={value!r}: expected a number of bytes or a size "
+                                   "with its unit", hint="memory_limit='1GB', '512MiB' or 10**9")
+    return amount

@@ -1,6 +1,6 @@
 """grad(f, checkpoints=K) on Lorenz-63 RK4 (examples/lorenz.py): memory, recomputation, time.
 
-    python benchmarks/bench_checkpointing.py [--steps 100000] [--budgets 8,32,128]
+    python benchmarks/bench_checkpointing.py [--steps 100000] [--budgets 8,32,128] [--online]
 
 For each budget K, and for the unbounded gradient (one checkpoint per iteration):
   * peak memory of the gradient call on the python target, by tracemalloc (numpy arrays
@@ -10,14 +10,31 @@ For each budget K, and for the unbounded gradient (one checkpoint per iteration)
     emitted code's recomputation loop runs (the python-target source with a counter added),
     plus those the forward sweep runs up to its last snapshot (revolve's first advance);
   * time of the cpu-target gradient (numba), median of a few calls, and its ratio to the
-    unbounded one.
+    unbounded one;
+  * with --online, the same loop written as `while k < steps` (`lorenz_while`), whose trip
+    count is unknown before it runs: the online schedule's count from its description
+    (online_advances) against the counted one, and its documented bound.
+
+    python benchmarks/bench_checkpointing.py --heat [--grid 256] [--heat-steps 1000,10000] [--budgets 32]
+
+The 2-D heat equation (explicit FTCS on a grid x grid square, `heat2d` below, the slice-write
+style of Barba's CFD lessons), gradient w.r.t. the initial field and the diffusivity, on the
+cpu target, each variant in a process of its own: its peak resident memory during the call
+beyond what it held before (Linux: VmHWM reset through /proc/self/clear_refs after a warm-up
+call that compiles it), the call's time, and the iterations run forward again per step
+(predicted by revolve's closed form, counted on the python target's source). The unbounded
+gradient runs only where its tape fits (--unbounded-steps-max, default 1000: at 256 x 256 a
+step's tape is half a megabyte, 10^4 steps would be over 5 GB).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import re
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -46,10 +63,9 @@ def counted(g, args):
     added as the first statement of that loop's body."""
     lines = g.source_for(*args).splitlines()
     out = []
-    for k, line in enumerate(lines):
+    for line in lines:
         out.append(line)
-        if k > 0 and "Run forward again" in lines[k - 1]:
-            assert line.lstrip().startswith("for ")
+        if re.match(r"\s*for \w+ in range\(snap_at\[", line):         # the recomputation loop
             indent = line[:len(line) - len(line.lstrip())]
             out.append(indent + "    _COUNT[0] += 1")
     namespace = {"_COUNT": [0]}
@@ -92,12 +108,175 @@ def seconds(g, args, repeats=5):
     return statistics.median(times)
 
 
+def lorenz_while(p, steps, dt):
+    """examples/lorenz.py's loop as a `while` loop: no trip count before it runs, so
+    checkpoints=K thins its snapshots as it goes (the online schedule)."""
+    x = p[0]
+    y = p[1]
+    z = p[2]
+    sigma = p[3]
+    rho = p[4]
+    beta = p[5]
+    k = 0
+    while k < steps:
+        k1x = sigma * (y - x)
+        k1y = x * (rho - z) - y
+        k1z = x * y - beta * z
+        x2 = x + 0.5 * dt * k1x
+        y2 = y + 0.5 * dt * k1y
+        z2 = z + 0.5 * dt * k1z
+        k2x = sigma * (y2 - x2)
+        k2y = x2 * (rho - z2) - y2
+        k2z = x2 * y2 - beta * z2
+        x3 = x + 0.5 * dt * k2x
+        y3 = y + 0.5 * dt * k2y
+        z3 = z + 0.5 * dt * k2z
+        k3x = sigma * (y3 - x3)
+        k3y = x3 * (rho - z3) - y3
+        k3z = x3 * y3 - beta * z3
+        x4 = x + dt * k3x
+        y4 = y + dt * k3y
+        z4 = z + dt * k3z
+        k4x = sigma * (y4 - x4)
+        k4y = x4 * (rho - z4) - y4
+        k4z = x4 * y4 - beta * z4
+        x = x + dt / 6.0 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x)
+        y = y + dt / 6.0 * (k1y + 2.0 * k2y + 2.0 * k3y + k4y)
+        z = z + dt / 6.0 * (k1z + 2.0 * k2z + 2.0 * k3z + k4z)
+        k += 1
+    return x + y + z
+
+
+def online_advances(n, k):
+    """The online schedule's iterations run again for n trips and k snapshots, from its
+    description (transforms/tapes.checkpointed): at most ceil(k/2) snapshots kept while the
+    loop runs, thinned by half when full; then revolve on each stretch with the slots freed.
+    Returns (that count, the documented bound n * r)."""
+    keep, gap, taken = (k + 1) // 2, 1, []
+    for i in range(n):
+        if i == len(taken) * gap and len(taken) == keep:
+            taken, gap = taken[::2], 2 * gap
+        if i == len(taken) * gap:
+            taken.append(i)
+    ends = taken[1:] + [n]
+    total = sum(revolve_advances(b - a, min(k - j, b - a)) for j, (a, b) in enumerate(zip(taken, ends)))
+    r = 0
+    while math.comb(k - keep + 1 + r, r) < gap:
+        r += 1
+    return total, n * r
+
+
+def heat2d(u0, nu, nt):
+    """Explicit FTCS for u_t = nu (u_xx + u_yy) on the unit square, zero boundary; returns the
+    field's energy."""
+    m = u0.shape[0]
+    dx = 1.0 / (m - 1)
+    dt = 0.2 * dx * dx
+    u = u0.copy()
+    for step in range(nt):
+        un = u.copy()
+        u[1:-1, 1:-1] = un[1:-1, 1:-1] + nu * dt / dx ** 2 * (
+            un[2:, 1:-1] + un[:-2, 1:-1] + un[1:-1, 2:] + un[1:-1, :-2] - 4.0 * un[1:-1, 1:-1])
+    return np.sum(u ** 2) * dx * dx
+
+
+def heat_args(grid, steps):
+    x = np.linspace(0.0, 1.0, grid)
+    return np.outer(np.sin(math.pi * x), np.sin(2 * math.pi * x)), 0.8, steps
+
+
+def _memory():
+    fields = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(("VmHWM", "VmRSS")):
+                name, value = line.split(":")
+                fields[name] = int(value.split()[0]) * 1024
+    return fields
+
+
+def heat_worker(budget, grid, steps):
+    """One variant in this process: warm up (compile), reset the peak, call once; prints JSON."""
+    g = adjoint.grad(heat2d, wrt=(0, 1), target="cpu", checkpoints=budget)
+    g(*heat_args(grid, 3))
+    args = heat_args(grid, steps)
+    with open("/proc/self/clear_refs", "w") as refs:       # VmHWM := VmRSS
+        refs.write("5")
+    before = _memory()["VmRSS"]
+    t0 = time.perf_counter()
+    gu, gnu = g(*args)
+    elapsed = time.perf_counter() - t0
+    peak = _memory()["VmHWM"] - before
+    import numba
+    primal_fn = numba.njit(heat2d)
+    primal_fn(*heat_args(grid, 3))
+    t0 = time.perf_counter()
+    primal_fn(*args)
+    primal = time.perf_counter() - t0
+    print(json.dumps({"seconds": elapsed, "peak": peak, "primal": primal, "gnu": gnu,
+                      "gu_norm": float(np.linalg.norm(gu))}))
+
+
+def heat_main(options):
+    grid = options.grid
+    budgets = [int(b) for b in options.budgets.split(",")]
+    state = grid * grid * 8
+    rows = []
+    for steps in [int(n) for n in options.heat_steps.split(",")]:
+        results = {}
+        for budget in ([None] if steps <= options.unbounded_steps_max else []) + budgets:
+            out = subprocess.run([sys.executable, __file__, "--heat-worker", str(budget), str(grid), str(steps)],
+                                 capture_output=True, text=True, check=True)
+            results[budget] = json.loads(out.stdout.strip().splitlines()[-1])
+        base = results.get(None)
+        for budget, r in results.items():
+            if base is not None:
+                assert abs(r["gnu"] - base["gnu"]) <= 1e-12 * abs(base["gnu"]), (r, base)
+            if budget is None:
+                predicted = counted_per_step = "-"
+            else:
+                predicted = f"{revolve_advances(steps, min(budget, steps)) / steps:.3f}"
+                counted_per_step = "-"
+                if not options.no_count:
+                    g = adjoint.grad(heat2d, wrt=(0, 1), target="python", checkpoints=budget)
+                    from adjoint.primitives import runtime
+                    helpers = {}
+                    exec(runtime.source(runtime.REVOLVE), helpers)
+                    last = forward_snapshots(steps, budget, helpers["_revolve"])[-1]
+                    counted_per_step = f"{(counted(g, heat_args(grid, steps)) + last) / steps:.3f}"
+            rows.append((str(steps), "unbounded" if budget is None else str(budget), predicted, counted_per_step,
+                         f"{r['seconds']:.2f}", "-" if base is None else f"{r['seconds'] / base['seconds']:.2f}",
+                         f"{r['seconds'] / r['primal']:.1f}", f"{r['peak'] / 1e6:.1f}",
+                         f"{r['peak'] / state:.1f}"))
+    print(f"2-D heat equation, {grid} x {grid} grid (a state of {state / 1e6:.2f} MB), "
+          "gradient w.r.t. (u0, nu), cpu target\n")
+    header = ("steps", "checkpoints K", "run forward again per step: revolve predicts", "counted",
+              "gradient (s)", "time / unbounded", "time / primal", "peak memory of the call (MB)",
+              "peak / state size")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--budgets", default="8,32,128")
     parser.add_argument("--no-memory", action="store_true", help="skip the python-target memory runs")
+    parser.add_argument("--online", action="store_true", help="also the loop as a while loop (online schedule)")
+    parser.add_argument("--heat", action="store_true", help="the 2-D heat equation instead of Lorenz")
+    parser.add_argument("--grid", type=int, default=256)
+    parser.add_argument("--heat-steps", default="1000,10000")
+    parser.add_argument("--unbounded-steps-max", type=int, default=1000)
+    parser.add_argument("--no-count", action="store_true", help="skip counting the recomputation (heat)")
+    parser.add_argument("--heat-worker", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.heat_worker:
+        budget, grid, steps = options.heat_worker
+        return heat_worker(None if budget == "None" else int(budget), int(grid), int(steps))
+    if options.heat:
+        return heat_main(options)
     n = options.steps
     args = (np.array([1.0, 1.0, 1.0, 10.0, 28.0, 8.0 / 3.0]), n, 0.001)
     budgets = [int(b) for b in options.budgets.split(",")]
@@ -109,7 +288,7 @@ def main():
     reference = unbounded_cpu(*args)
     base_time = seconds(unbounded_cpu, args)
     base_memory = None if options.no_memory else peak_bytes(adjoint.grad(lorenz, target="python"), args)
-    rows = [("unbounded", "-", "-", f"{base_time * 1e3:.2f}", "1.00",
+    rows = [("unbounded", "-", "-", "0", f"{base_time * 1e3:.2f}", "1.00",
              "-" if base_memory is None else f"{base_memory / 1e3:.1f}")]
     for k in budgets:
         rerun = counted(adjoint.grad(lorenz, target="python", checkpoints=k), args)
@@ -119,11 +298,25 @@ def main():
         assert np.allclose(g(*args), reference, rtol=1e-12, atol=0)
         t = seconds(g, args)
         memory = None if options.no_memory else peak_bytes(adjoint.grad(lorenz, target="python", checkpoints=k), args)
-        rows.append((str(k), f"{predicted / n:.3f}", f"{(rerun + last) / n:.3f}", f"{t * 1e3:.2f}",
+        rows.append((str(k), f"{predicted / n:.3f}", f"{(rerun + last) / n:.3f}", f"{rerun / n:.3f}", f"{t * 1e3:.2f}",
                      f"{t / base_time:.2f}", "-" if memory is None else f"{memory / 1e3:.1f}"))
+    if options.online:                   # the same loop as `while k < steps`: the online schedule
+        trips = n + 1                    # (the last trip finds k == steps)
+        base_while = seconds(adjoint.grad(lorenz_while, target="cpu"), args)
+        for k in budgets:
+            rerun = counted(adjoint.grad(lorenz_while, target="python", checkpoints=k), args)
+            predicted, bound = online_advances(trips, k)
+            g = adjoint.grad(lorenz_while, target="cpu", checkpoints=k)
+            assert np.allclose(g(*args), reference, rtol=1e-12, atol=0)
+            t = seconds(g, args)
+            memory = None if options.no_memory else peak_bytes(
+                adjoint.grad(lorenz_while, target="python", checkpoints=k), args)
+            rows.append((f"{k}, as a while loop (online; bound {bound / n:.2f})", f"{predicted / n:.3f}",
+                         f"{rerun / n:.3f}", f"{rerun / n:.3f}", f"{t * 1e3:.2f}", f"{t / base_while:.2f} (of the while loop's "
+                         f"{base_while * 1e3:.2f} ms)", "-" if memory is None else f"{memory / 1e3:.1f}"))
     print(f"Lorenz-63 RK4, {n} steps, gradient w.r.t. (x0, y0, z0, sigma, rho, beta)\n")
     header = ("checkpoints K", "iterations run forward again per step: revolve predicts",
-              "counted", "cpu time (ms)", "time / unbounded", "peak memory of the call, python target (kB)")
+              "counted", "of them in the reverse sweep (counted)", "cpu time (ms)", "time / unbounded", "peak memory of the call, python target (kB)")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

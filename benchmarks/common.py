@@ -33,6 +33,11 @@ if str(ROOT) in sys.path:
     sys.path.remove(str(ROOT))
 sys.path.insert(0, str(ROOT))
 
+# The on-disk cache (on by default for the cpu target) is off for the benchmarks: their first
+# calls measure transformation and compilation, never a load from an earlier run's entries.
+# bench_cache.py turns it back on in the processes it starts (ADJOINT_CACHE=1 here keeps it on).
+os.environ.setdefault("ADJOINT_CACHE", "0")
+
 # ADJOINT_BENCH_PATH=/some/checkout benchmarks that checkout's adjoint package instead of the
 # installed one (run.py --adjoint PATH sets it); machine_info records which one ran.
 if os.environ.get("ADJOINT_BENCH_PATH"):

@@ -49,7 +49,7 @@ def main():
     if options.workers:
         from dask.distributed import Client, LocalCluster, progress
         with LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             client.run(_add_root, ROOT)
             futures = client.compute(list(estimates))
             progress(futures)

@@ -7,14 +7,25 @@ compiled-gradient cache below is shared by every test module).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # CI has no GPU: the cuda target runs on numba's CUDA simulator unless told otherwise
 # (NUMBA_ENABLE_CUDASIM=0 on a machine with a GPU). Set before numba is first imported.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+# The cpu target caches gradients on disk by default (api/cache.py): each test session (each
+# worker of a parallel run) keeps them in a temporary folder of its own, removed at exit, never
+# in the developer's ~/.cache/adjoint; the suite runs with the default on, whatever the shell says.
+_CACHE_FOLDER = tempfile.mkdtemp(prefix="adjoint-test-cache-")
+atexit.register(shutil.rmtree, _CACHE_FOLDER, True)
+os.environ["ADJOINT_CACHE_DIR"] = _CACHE_FOLDER
+os.environ.pop("ADJOINT_CACHE", None)
+
 import numpy as np  # noqa: E402
-import pytest
+import pytest  # noqa: E402
 
 TARGETS = ("python", "cpu")
 SEED = 20240611

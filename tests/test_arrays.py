@@ -198,6 +198,31 @@ def test_guessed_types_and_adjoint_for_the_arguments_types():
         assert relative_error(got[k], want) < 1e-10
 
 
+def sum_of_squared_sines(x):          # (JAX's quickstart style: a reduction of an expression)
+    return np.sum(np.sin(x) ** 2)
+
+
+def weighted_sum(w, x):
+    return np.sum(w * x)
+
+
+def test_a_parameter_reduced_alone_is_guessed_an_array():
+    # adjoint.source without types guessed x a number here, and showed `math.cos(x)`: code
+    # that fails on the arrays np.sum is given
+    g = adjoint.grad(sum_of_squared_sines, target="python")
+    assert g.generated.signature["x"].ndim == 1
+    source = adjoint.source(sum_of_squared_sines)
+    assert "math.cos" not in source
+    namespace = {}
+    exec(source, namespace)
+    x = np.array([0.3, -1.2, 2.0])
+    assert relative_error(namespace["grad_sum_of_squared_sines"](x),
+                          finite_difference(sum_of_squared_sines, (x,), 0)) < 1e-7
+    # two parameters under one sum: nothing tells which is the array, so neither is guessed
+    signature = adjoint.grad(weighted_sum, target="python").generated.signature
+    assert signature["w"].ndim == 0 and signature["x"].ndim == 0
+
+
 def test_elements_overwritten_in_a_loop_are_restored():
     # overwritten_elements' reverse reads the old values (recurrence's needs none of them)
     source = adjoint.source(ac.overwritten_elements)

@@ -11,10 +11,11 @@ import pytest
 
 import adjoint
 from examples.option_greeks import discounted_payoff
+from examples.rosenbrock import rosenbrock
 from examples.seed_f4 import f4
 from tests import control_flow_corpus as cf
 from tests.conftest import make_rng
-from tests.oracles import finite_difference
+from tests.oracles import autograd_gradient, finite_difference
 
 MARKET = (100.0, 0.2, 0.03, 1.0, 100.0)
 
@@ -29,10 +30,29 @@ def elementwise_energy(x):
     return np.sum(np.tanh(x) * x) + x[0] * x[1]
 
 
-def test_f4_rows_and_out_reuse():
+@pytest.fixture(scope="module")
+def f4_cpu():
+    """One cpu gradient of f4 for the tests below (its batch driver compiles in seconds)."""
+    return adjoint.grad(f4, target="cpu")
+
+
+def nrt_allocations(run):
+    """The allocations numba's runtime makes while `run()` runs (arrays made in compiled code;
+    numpy's own, made in Python, are not counted)."""
+    from numba.core.runtime import _nrt_python, rtsys
+    _nrt_python.memsys_enable_stats()
+    try:
+        before = rtsys.get_allocation_stats().alloc
+        run()
+        return rtsys.get_allocation_stats().alloc - before
+    finally:
+        _nrt_python.memsys_disable_stats()
+
+
+def test_f4_rows_and_out_reuse(f4_cpu):
     rng = make_rng("test_batch_rows", "test_f4_rows_and_out_reuse")
     X = rng.uniform(0.5, 2.0, (257, 4))
-    g = adjoint.grad(f4, target="cpu")
+    g = f4_cpu
     got = g.batch(X)
     assert _lowered(g)
     reference = adjoint.grad(f4, target="python")
@@ -102,3 +122,59 @@ def test_array_code_that_allocates_keeps_the_old_path():
     assert not _lowered(g)
     want = [finite_difference(elementwise_energy, [x], 0) for x in X]
     np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-8)
+
+
+def test_rows_written_in_full_are_not_zeroed_and_others_are():
+    """f4's gradient row is assigned element by element (the sensitivity of unpacking its
+    argument): the driver does not zero it first. Rosenbrock's accumulates into its row, which
+    the driver zeroes: an `out=` full of nan still gives the gradient."""
+    from adjoint.pipeline import differentiate
+    assert differentiate(f4, device=True).device.whole_rows == ("side_lengths",)
+    assert differentiate(rosenbrock, device=True).device.whole_rows == ()
+    rng = make_rng("test_batch_rows", "test_rows_written_in_full_are_not_zeroed_and_others_are")
+    X = rng.uniform(-1.5, 1.5, (33, 6))
+    g = adjoint.grad(rosenbrock, target="cpu")
+    out = np.full_like(X, np.nan)
+    assert g.batch(X, out=out) is out
+    assert _lowered(g)
+    np.testing.assert_allclose(out, [autograd_gradient(rosenbrock, [x], 0) for x in X], rtol=1e-12)
+    np.testing.assert_allclose(out[:2], [finite_difference(rosenbrock, [x], 0) for x in X[:2]], rtol=1e-6)
+    Y = rng.uniform(-1.5, 1.5, (1000, 6))         # nothing allocated per point
+    assert nrt_allocations(lambda: g.batch(Y)) == nrt_allocations(lambda: g.batch(Y[:1]))
+
+
+def test_batch_allocates_nothing_per_point_and_repeats_take_the_fast_path(f4_cpu):
+    """The driver allocates nothing per point (numba's runtime counts the same allocations for
+    one point and for 2,000); the second batch of the same argument types skips the checks
+    on a point (GradientFunction.batch's fast path) and gives the same rows; inputs that path
+    does not take (a Fortran-ordered array, no points, a bad out=, points of another length)
+    take the full path, with its results and errors."""
+    rng = make_rng("test_batch_rows", "test_batch_allocates_nothing_per_point")
+    g = f4_cpu
+    X = rng.uniform(0.5, 2.0, (2000, 4))
+    want = [autograd_gradient(f4, [x], 0) for x in X[:50]]
+    np.testing.assert_allclose(g.batch(X[:50]), want, rtol=1e-13)
+    assert any(key[0] == "fast" for key in g._drivers if isinstance(key, tuple))
+    assert nrt_allocations(lambda: g.batch(X)) == nrt_allocations(lambda: g.batch(X[:1]))
+    np.testing.assert_allclose(g.batch(X[:50]), want, rtol=1e-13)
+    np.testing.assert_allclose(g.batch(np.asfortranarray(X[:50])), want, rtol=1e-13)
+    with pytest.raises(adjoint.AdjointArgumentError, match="no points"):
+        g.batch(X[:0])
+    with pytest.raises(adjoint.AdjointArgumentError, match="shape"):
+        g.batch(X[:50], out=np.empty((49, 4)))
+    with pytest.raises(ValueError, match="too many values to unpack") as info:
+        g.batch(rng.uniform(0.5, 2.0, (5, 5)))       # the lowered code checks the unpacking too
+    assert isinstance(info.value, adjoint.AdjointError) and "seed_f4.py:10" in str(info.value)
+
+
+def test_jvp_and_forward_batches_allocate_nothing_per_point():
+    rng = make_rng("test_batch_rows", "test_jvp_and_forward_batches_allocate_nothing_per_point")
+    X, V = rng.uniform(0.5, 2.0, (600, 4)), rng.standard_normal((600, 4))
+    jvp = adjoint.jvp(f4, target="cpu")
+    forward = adjoint.grad(f4, target="cpu", mode="forward")
+    values, tangents = jvp.batch(X, V)
+    np.testing.assert_allclose(tangents[:20], [autograd_gradient(f4, [x], 0) @ v for x, v in zip(X, V[:20])],
+                               rtol=1e-12)
+    np.testing.assert_allclose(forward.batch(X[:20]), [autograd_gradient(f4, [x], 0) for x in X[:20]], rtol=1e-12)
+    assert nrt_allocations(lambda: jvp.batch(X, V)) == nrt_allocations(lambda: jvp.batch(X[:1], V[:1]))
+    assert nrt_allocations(lambda: forward.batch(X)) == nrt_allocations(lambda: forward.batch(X[:1]))

@@ -368,3 +368,120 @@ def test_a_helper_in_another_file_is_keyed_by_its_source(tmp_path, cache_dir):
         sys.path.remove(str(tmp_path))
         sys.modules.pop("helper_for_cache", None)
         sys.modules.pop("user_of_helper", None)
+
+
+# --- on by default -----------------------------------------------------------------------
+
+DEFAULT_MODEL = """
+import numpy as np
+
+
+def f(x):
+    return x[0] * x[0] + x[1] * x[2] + np.sin(x[2])
+
+
+def h(x):
+    return np.sum(x * x + np.sin(x))
+"""
+
+DEFAULT_RUN = """
+import json, os, sys
+sys.path[:0] = [{root!r}, {folder!r}]
+import numpy as np
+from numba.core import event
+import adjoint
+listener = event.RecordingListener()                 # numba's compilations, cache misses only
+event.register("numba:compile", listener)
+import model_default
+x = np.array([0.5, 1.5, -2.0])
+g = adjoint.grad(model_default.f)
+out = {{"status": g.cache_status, "gradient": g(x).tolist(),
+        "batch": g.batch(np.stack([x, 2.0 * x])).tolist(),
+        "matrix": adjoint.grad(model_default.h)(np.array([[0.5, 1.0], [-1.0, 2.0]])).tolist(),
+        "jvp": list(adjoint.jvp(model_default.f)(x, np.array([1.0, 0.0, 2.0]))),
+        "compiled": len([e for e in listener.buffer if e[1].is_start]),
+        "hits": adjoint.api.cache.hits(g.adjoint)}}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_a_second_process_loads_every_compiled_piece_without_compiling(tmp_path):
+    """grad, its batch, jvp and a specialization to a matrix argument, with no cache argument:
+    the first process compiles them, the second reads all of them from the cache and numba
+    compiles nothing (numba's compile event, which a cache hit does not raise). By hand: f(x) = x0^2 + x1 x2 + sin x2 has the gradient
+    (2 x0, x2, x1 + cos x2); h(x) = sum(x^2 + sin x), 2 x + cos x."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "model_default.py").write_text(DEFAULT_MODEL)
+    script = tmp_path / "run.py"
+    script.write_text(DEFAULT_RUN.format(root=ROOT, folder=str(modules)))
+    env = dict(os.environ, ADJOINT_CACHE_DIR=str(tmp_path / "cache"), PYTHONDONTWRITEBYTECODE="1")
+    env.pop("ADJOINT_CACHE", None)
+    first, second = _run(script, env), _run(script, env)
+    x = np.array([0.5, 1.5, -2.0])
+    m = np.array([[0.5, 1.0], [-1.0, 2.0]])
+
+    def gradient(p):
+        return [2 * p[0], p[2], p[1] + np.cos(p[2])]
+    for run in (first, second):
+        np.testing.assert_allclose(run["gradient"], gradient(x), rtol=1e-12)
+        np.testing.assert_allclose(run["batch"], [gradient(x), gradient(2 * x)], rtol=1e-12)
+        np.testing.assert_allclose(run["matrix"], 2 * m + np.cos(m), rtol=1e-12)
+        value, slope = run["jvp"]
+        assert value == pytest.approx(x[0] ** 2 + x[1] * x[2] + np.sin(x[2]), rel=1e-12)
+        assert slope == pytest.approx(np.dot(gradient(x), [1.0, 0.0, 2.0]), rel=1e-12)
+    assert first["status"] == "stored" and first["compiled"] > 0 and first["hits"] == 0
+    assert second["status"] == "loaded" and second["compiled"] == 0 and second["hits"] == 1
+
+
+def test_the_default_is_off_with_the_environment_variable_or_cache_false(cache_dir, monkeypatch):
+    monkeypatch.setenv("ADJOINT_CACHE", "0")
+    g = adjoint.grad(cached_square)
+    assert g.cache_key is None and g.cache_status == "off: ADJOINT_CACHE=0"
+    assert adjoint.grad(cached_square, target="python", cache=True).cache_status == "stored"
+    monkeypatch.delenv("ADJOINT_CACHE")
+    assert adjoint.grad(cached_square, cache=False).cache_status == "off: cache=False"
+    assert adjoint.grad(cached_square, target="python").cache_status.startswith("off: the python target")
+    assert adjoint.grad(cached_square).cache_status == "stored"
+    assert adjoint.grad(cached_square).cache_status == "loaded"
+    assert adjoint.vjp(cached_square).cache_status == "stored"
+    assert adjoint.value_and_grad(cached_square, cache=False).cache_key is None
+
+
+def test_the_default_falls_back_silently_where_a_function_cannot_be_cached(cache_dir, transformations):
+    """No warning (the user did not ask for the cache), the reason in cache_status, no entry."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = adjoint.grad(quiet_cube)
+    assert g.cache_key is None
+    assert g.cache_status.startswith("off: `RECORDER`") and "RECORDER" in g.cache_status
+    assert list(cache_dir.glob("*.json")) == []
+
+
+def test_the_default_leaves_out_functions_not_defined_in_a_file(cache_dir):
+    """A notebook cell's file name changes from session to session: its entries would pile up."""
+    import linecache
+    name = "<notebook cell 7>"
+    source = "def cell_square(x):\n    return x * x\n"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    namespace = {}
+    exec(compile(source, name, "exec"), namespace)
+    g = adjoint.grad(namespace["cell_square"])
+    assert g.cache_key is None and g.cache_status == f"off: it is not defined in a file ({name})"
+    assert not cache_dir.exists() or list(cache_dir.glob("*.json")) == []
+
+
+LARGE = np.zeros(5 * 2 ** 20)          # 40 MiB
+
+
+def reads_large(x):
+    return x * LARGE[0] + x * x
+
+
+def test_the_default_does_not_hash_large_arrays(cache_dir, monkeypatch):
+    """Hashing a large global array for every grad() would cost more than loading saves."""
+    g = adjoint.grad(reads_large)
+    assert g.cache_key is None and g.cache_status.startswith("off: `LARGE` is a large array (41943040 bytes)")
+    monkeypatch.setattr(disk, "ARRAY_BUDGET", 2 ** 30)
+    assert adjoint.grad(reads_large).cache_status == "stored"

@@ -291,6 +291,36 @@ def test_export_writes_a_standalone_module(model, tmp_path, capsys):
     assert np.allclose(gradient, [10.0, 8.0, 6.0])
 
 
+def test_exported_module_takes_what_grad_takes(tmp_path, capsys):
+    # issue #19: the seed document's f4 (examples/seed_f4.py), exported, called with a list of
+    # floats, a list of ints and an int array, as adjoint.grad accepts them; checked against
+    # central differences of f4, and compiled as it is by numba
+    from examples.seed_f4 import f4
+    from tests.oracles import finite_difference
+    target = tmp_path / "grad_f4.py"
+    code, _, err = run(capsys, "export", "examples/seed_f4.py:f4", "-o", target)
+    assert code == 0, err
+    namespace = {}
+    exec(compile(target.read_text(), str(target), "exec"), namespace)
+    grad_f4 = namespace["grad_f4"]
+    expected = finite_difference(f4, (np.array([1.0, 2.0, 3.0, 4.0]),), 0)
+    for point in ([1.0, 2.0, 3.0, 4.0], [1, 2, 3, 4], np.arange(1, 5), (1.0, 2.0, 3.0, 4.0)):
+        gradient = grad_f4(point)
+        assert gradient.dtype == np.float64
+        np.testing.assert_allclose(gradient, expected, rtol=1e-6)
+    assert np.array_equal(grad_f4([1.0, 2.0, 3.0, 4.0]), [52.0, 38.0, 28.0, 22.0])
+    import numba
+    assert np.array_equal(numba.njit(grad_f4)(np.arange(1.0, 5.0)), [52.0, 38.0, 28.0, 22.0])
+
+
+def test_export_without_comments_converts_silently(tmp_path, capsys):
+    target = tmp_path / "grad_f4.py"
+    code, _, err = run(capsys, "export", "examples/seed_f4.py:f4", "-o", target, "--no-comments")
+    assert code == 0, err
+    text = target.read_text()
+    assert "#" not in text and "np.asarray(side_lengths, np.float64)" in text
+
+
 def test_export_refuses_to_overwrite_its_input(model, capsys):
     code, _, err = run(capsys, "export", f"{model}:surface", "-o", model)
     assert code == 2 and "refusing to overwrite" in err

@@ -1,8 +1,11 @@
 """Batched gradients over dask arrays (api/distributed.py): the same numbers as the in-process
-batch, chunked like the batched argument, reductions over the points, and a 2-process
-LocalCluster on which each worker compiles the batch driver at most once."""
+batch, chunked like the batched argument, reductions over the points, shared arguments held
+once in the graph (scattered where a Client is current), the numba threads of a chunk's task,
+the cuda batch as the chunk's kernel, and a 2-process LocalCluster (one per module: it takes
+seconds to start) on which each worker compiles the batch driver at most once."""
 
 import os
+import pickle
 import sys
 
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 import adjoint
 from examples.option_greeks import discounted_payoff
 from examples.seed_f4 import f4
+from tests.conftest import needs_cuda
 from tests.oracles import finite_difference
 
 da = pytest.importorskip("dask.array")
@@ -21,6 +25,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tiny(x, a):
     """A small function, quick to compile on each worker."""
     return a * x[0] * x[1] + x[1] * x[1]
+
+
+def weighted(x, w):
+    """A point `x` and an array `w` shared by every point."""
+    return x[0] * x[1] * np.sum(w * w)
 
 
 def _points(n=50, d=4, seed=0):
@@ -58,6 +67,15 @@ def test_reduce_mean_and_sum():
     np.testing.assert_allclose(mean.compute(), rows.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(g.batch(da.from_array(X, chunks=(10, 4)), reduce="sum").compute(),
                                rows.sum(axis=0), rtol=1e-12)
+    many = g.batch(da.from_array(X, chunks=(2, 4)), reduce="mean")       # 19 chunks: sums of 8, 8 and 3, then of those
+    assert sum(1 for key in dict(many.dask) if "adjoint-sum" in str(key)) == 3 + 1
+    np.testing.assert_allclose(many.compute(), rows.mean(axis=0), rtol=1e-12)
+    greeks = adjoint.grad(discounted_payoff, wrt=("s0", "sigma"), target="python")
+    Z = np.random.default_rng(2).standard_normal((23, 3))
+    delta, vega = greeks.batch(da.from_array(Z, chunks=(4, 3)), 100.0, 0.2, 0.03, 1.0, 100.0, reduce="sum")
+    assert delta.shape == vega.shape == ()
+    want = greeks.batch(Z, 100.0, 0.2, 0.03, 1.0, 100.0)
+    np.testing.assert_allclose([delta.compute(), vega.compute()], [want[0].sum(), want[1].sum()], rtol=1e-12)
     np.testing.assert_allclose(g.batch(X, reduce="mean"), rows.mean(axis=0), rtol=1e-12)   # in-process too
     with pytest.raises(adjoint.AdjointError, match="reduce='max'"):
         g.batch(X, reduce="max")
@@ -76,6 +94,52 @@ def test_jvp_batch_over_dask():
     assert tangents.chunks == ((8, 8, 8, 6),)
 
 
+def _graph_bytes(array):
+    return len(pickle.dumps(dict(array.__dask_graph__())))
+
+
+def test_shared_array_is_in_the_graph_once():
+    g = adjoint.grad(weighted, target="python")
+    w = np.linspace(0.0, 1.0, 50_000)              # 400 kB, shared by 12 chunks
+    X = _points(n=60, d=2)
+    G = g.batch(da.from_array(X, chunks=(5, 2)), w)
+    assert len(G.chunks[0]) == 12
+    assert w.nbytes < _graph_bytes(G) < 1.5 * w.nbytes
+    holding = [key for key, task in dict(G.__dask_graph__()).items() if len(pickle.dumps(task)) > w.nbytes]
+    assert len(holding) == 1 and holding[0].startswith("adjoint-shared-")     # one key, not one per task
+    np.testing.assert_allclose(G.compute(), g.batch(X, w), rtol=1e-12)
+    np.testing.assert_allclose(G.compute()[3], finite_difference(weighted, (X[3], w), 0), rtol=1e-5)
+
+
+def test_numba_threads_of_a_chunk_task():
+    import dask
+
+    from adjoint.api.distributed import task_threads
+    assert dask.delayed(task_threads)().compute(scheduler="sync") == 0       # numba's own setting
+    assert dask.delayed(task_threads)().compute(scheduler="threads") == 1    # one per pool thread
+
+
+@pytest.mark.slow
+@needs_cuda
+def test_cuda_batch_is_the_chunk_kernel():
+    import dask
+    g = adjoint.grad(f4, target="cuda")
+    X = _points(n=12)
+    G = g.batch(da.from_array(X, chunks=(5, 4)))
+    assert G.chunks == ((5, 5, 2), (4,))
+    got = G.compute(scheduler="sync")
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got, adjoint.grad(f4, target="python").batch(X), rtol=1e-12)
+    mean = g.batch(da.from_array(X, chunks=(5, 4)), reduce="mean")
+    np.testing.assert_allclose(dask.compute(mean, scheduler="sync")[0], got.mean(axis=0), rtol=1e-12)
+
+
+def test_value_and_grad_batch_over_dask_says_what_to_use():
+    vg = adjoint.value_and_grad(f4, target="python")
+    with pytest.raises(adjoint.AdjointError, match=r"grad\(f4\)\.batch"):
+        vg.batch(da.from_array(_points(n=8), chunks=(4, 4)))
+
+
 def _compiled():
     from adjoint.api import distributed
     return distributed.compiled
@@ -86,21 +150,42 @@ def _add_path(root):
         sys.path.insert(0, root)
 
 
-def test_local_cluster_compiles_once_per_worker():
+@pytest.fixture(scope="module")
+def client():
+    """A 2-process LocalCluster, one thread each (as CI runs it), shared by this module's tests."""
     distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        client.run(_add_path, ROOT)            # the workers import this module for its functions
+        yield client
+
+
+def test_local_cluster_compiles_once_per_worker(client):
     g = adjoint.grad(tiny, target="cpu")
     X = _points(n=400, d=2)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        client.run(_add_path, ROOT)            # the workers import this module for `tiny`
-        D = da.from_array(X, chunks=(25, 2))
-        got, mean = client.compute([g.batch(D, 3.0), g.batch(D, 3.0, reduce="mean")], sync=True)
-        counts = client.run(_compiled)
+    before = client.run(_compiled)
+    D = da.from_array(X, chunks=(25, 2))
+    got, mean = client.compute([g.batch(D, 3.0), g.batch(D, 3.0, reduce="mean")], sync=True)
+    counts = {worker: n - before[worker] for worker, n in client.run(_compiled).items()}
     want = adjoint.grad(tiny, target="python").batch(X, 3.0)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     np.testing.assert_allclose(mean, want.mean(axis=0), rtol=1e-12)
     assert len(counts) == 2 and all(c <= 1 for c in counts.values()), counts
     assert sum(counts.values()) >= 1
+
+
+def test_shared_array_is_scattered_with_a_client(client):
+    g = adjoint.grad(weighted, target="python")
+    w = np.linspace(0.0, 1.0, 50_000)
+    X = _points(n=60, d=2)
+    G = g.batch(da.from_array(X, chunks=(5, 2)), w)
+    assert _graph_bytes(G) < w.nbytes / 4          # the graph names the scattered key only
+    np.testing.assert_allclose(client.compute(G, sync=True), g.batch(X, w), rtol=1e-12)
+
+
+def test_chunk_tasks_on_a_worker_take_one_numba_thread(client):
+    from adjoint.api.distributed import task_threads
+    assert client.submit(task_threads, pure=False).result() == 1       # dask's nanny: OMP_NUM_THREADS=1
 
 
 def test_import_adjoint_does_not_import_dask():

@@ -97,3 +97,39 @@ def test_forward_mode_source_reads_like_tangent_code():
     source = differentiate(hc.loop_and_branch, wrt=0, mode="forward").source
     assert "def jvp_loop_and_branch(x, d_x):" in source
     assert "d_s = " in source and "return s, d_s" in source
+
+
+def standardized_loss(X, w):
+    """Reductions along an axis (the emitted gradient calls numba's missing forms as runtime
+    helpers, which forward mode reads back as the numpy reductions): a z-scored design with a
+    sample standard deviation, row norms, a max-margin term."""
+    Z = (X - np.mean(X, axis=0)) / np.std(X, axis=0, ddof=1)
+    scores = Z @ w
+    return (np.sum(np.log1p(np.exp(-scores))) + 0.1 * np.sum(np.linalg.norm(X, axis=1) ** 3)
+            + np.var(X, axis=1)[0] * np.linalg.norm(X) + np.sum(np.max(X, axis=1) * np.std(X, axis=-1))
+            + X.var(ddof=1) * np.prod(np.min(X, axis=0)))
+
+
+def test_hessian_through_reductions_along_an_axis():
+    rng = make_rng("test_higher", "test_hessian_through_reductions_along_an_axis")
+    X, w = rng.normal(size=(5, 3)), rng.normal(size=3)
+    H = adjoint.hessian(standardized_loss, target="python")(X, w)
+    want = autograd.hessian(autograd_twin(standardized_loss))(X, w)
+    np.testing.assert_allclose(H, want, rtol=1e-9, atol=1e-10)
+    v = rng.normal(size=(5, 3))
+    np.testing.assert_allclose(adjoint.hvp(standardized_loss, target="python")(X, w, v),
+                               np.tensordot(want, v, 2), rtol=1e-9, atol=1e-10)
+    gradient = adjoint.grad(standardized_loss, target="python")
+    by_differences = finite_difference(lambda Y: float(np.sum(gradient(Y, w) * v)), (X,), 0)
+    np.testing.assert_allclose(np.tensordot(H, v, 2), by_differences, rtol=1e-5, atol=1e-6)
+
+
+def spread(X):
+    return np.sum(np.std(X, axis=0, ddof=1) ** 3) + np.sum(np.linalg.norm(X, axis=1) ** 3) * np.var(X)
+
+
+@pytest.mark.slow
+def test_hessian_through_reductions_along_an_axis_on_cpu():
+    X = make_rng("test_higher", "test_hessian_through_reductions_along_an_axis_on_cpu").normal(size=(4, 3))
+    np.testing.assert_allclose(adjoint.hessian(spread, target="cpu")(X),
+                               autograd.hessian(autograd_twin(spread))(X), rtol=1e-9, atol=1e-10)

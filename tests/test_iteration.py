@@ -283,6 +283,29 @@ def comprehension_in_loop(X):
     return total
 
 
+def nested_list(x):
+    return np.sum(np.array([[x[i] * x[j] for j in range(3)] for i in range(3)]))
+
+
+def stack_of_matrices(x, A):
+    # a batch of scaled copies, one matrix per element (np.stack of a list comprehension)
+    Ms = np.stack([A * x[k] + np.outer(A[:, 0], A[0, :]) for k in range(3)])
+    return np.sum(np.sin(Ms) * np.arange(1.0, 5.0))
+
+
+def array_of_matrices(X):
+    # np.array of matrices, over the rows of X, then read along the new axis
+    outers = np.array([np.outer(row, row) for row in X])
+    return np.sum(outers[:, :, 0] ** 2) + np.sum(outers[1] * outers[2])
+
+
+def array_of_rows_in_range(X, w):
+    # rows from a range with a start, in a 3-D reshape through a joined shape
+    rows = np.array([X[k] * w + k for k in range(1, X.shape[0])])
+    cube = np.reshape(rows, rows.shape + (1,))
+    return np.sum(np.tanh(cube[:, :, 0]) * w)
+
+
 def largest_magnitude(x):
     return max(abs(v) * v for v in x) + min(math.sin(v) for v in x)
 
@@ -297,6 +320,8 @@ COMPREHENSIONS = [
     (filtered, (X5,), 0), (pairs_sum, (X5,), 0), (nested_comprehension, (M34,), 0),
     (mean_of_list, (X5, W5), 1), (array_of_list, (X5,), 0), (array_from_rows, (M34, W4), 1),
     (comprehension_variable_clash, (X5,), 0), (comprehension_in_loop, (M34,), 0),
+    (nested_list, (X5,), 0), (stack_of_matrices, (X5, M34), 1), (array_of_matrices, (M34,), 0),
+    (array_of_rows_in_range, (M34, W4), 0),
 ]
 
 
@@ -439,12 +464,8 @@ def writes_into_a_row(X):
     return total + np.sum(X)
 
 
-def nested_list(x):
-    return np.sum(np.array([[x[i] * x[j] for j in range(3)] for i in range(3)]))
-
-
 def matrix_in_two_loops(x):
-    # nested_list as its hint says
+    # nested_list written as two loops
     y = np.zeros((3, 3))
     for i in range(3):
         for j in range(3):
@@ -453,7 +474,6 @@ def matrix_in_two_loops(x):
 
 
 REJECTED = [
-    (nested_list, "a list comprehension is supported only as the argument of", "y = np.zeros((n, m))"),
     (loop_with_else, "`else` on a for loop", "set a flag inside the loop instead"),
     (writes_into_a_row, "`row` and `X` share memory", "np.copy"),
     (list_bound_to_name, "a list comprehension is supported only as the argument of", "y = np.zeros(n)"),

@@ -136,13 +136,22 @@ def max_of_a_rank_3_array(x):
     return np.sum(np.max(x, axis=0)) + x[0, 0, 0]
 
 
-def test_axis_out_of_range_and_rank_3_are_errors(target):
-    """numpy raises for axis=2 of a matrix (the helper reduced along axis 1 instead), and a
-    rank-3 reduction along an axis has no helper (it was a raw KeyError)."""
+def max_axis_3_out_of_range(x):
+    return np.sum(np.max(x, axis=-4)) + x[0, 0, 0]
+
+
+def test_axis_out_of_range_is_an_error_and_rank_3_splits_ties(target):
+    """numpy raises for axis=2 of a matrix (the helper reduced along axis 1 instead) and for
+    axis=-4 of a rank-3 array; a rank-3 reduction along an axis (once a raw KeyError, then
+    rejected) splits g equally among each slice's tied maxima, as the rank-2 one."""
     with pytest.raises(adjoint.AdjointError, match="axis is out of bounds"):
         adjoint.grad(max_axis_out_of_range, target=target)(np.ones((2, 3)))
-    with pytest.raises(adjoint.AdjointError, match="rank-3 array is not supported"):
-        adjoint.grad(max_of_a_rank_3_array, target=target)(np.ones((2, 2, 2)))
+    with pytest.raises(adjoint.AdjointError, match="axis is out of bounds"):
+        adjoint.grad(max_axis_3_out_of_range, target=target)(np.ones((2, 2, 2)))
+    x = np.array([[[1.0, 3.0], [2.0, 3.0]], [[1.0, 0.0], [1.0, -1.0]]])
+    want = np.array([[[0.5, 1.0], [1.0, 1.0]], [[0.5, 0.0], [0.0, 0.0]]])
+    want[0, 0, 0] += 1.0
+    np.testing.assert_array_equal(adjoint.grad(max_of_a_rank_3_array, target=target)(x), want)
 
 
 # --- binary max and min, abs, clip ----------------------------------------------------------

@@ -73,6 +73,12 @@ def moments(x):
             + np.var(x[0], axis=0))
 
 
+def sample_moments(x):
+    # numpy's ddof (n - ddof in the denominator), the method spellings, keepdims alongside
+    return (np.var(x, ddof=1) + np.sum(np.std(x, axis=0, ddof=1) ** 3) + x.std(ddof=2) * x.var(axis=1)[0]
+            + np.sum(x / np.std(x, axis=-1, ddof=1, keepdims=True)) + np.sum(x.var(axis=0, ddof=1)))
+
+
 def row_norms(x):
     return np.sum(np.linalg.norm(x, axis=1) ** 3) + np.sum(np.linalg.norm(x, axis=0)) + np.linalg.norm(x)
 
@@ -168,7 +174,7 @@ CASES = [
     (running_product, (POSITIVE_V,), False), (rolled, (M,), True), (flipped, (V,), False), (ranked, (V,), True),
     # autograd's np.trace and np.diag assume square matrices
     (traced, (M,), False), (traced, (S,), True), (diagonals, (M,), False), (diagonals, (S,), True), (triangles, (M,), True), (at_least, (V,), True),
-    (moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True), (cube_root, (V,), False),
+    (moments, (M,), True), (sample_moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True), (cube_root, (V,), False),
     (kinks, (V,), True), (logs_of_arrays, (POSITIVE_V,), True), (special, (0.7,), False), (copies, (M,), False),
     (polynomial, (V,), False), (polynomial_at, (V,), False), (interpolated, (V,), False),
     (interpolated_at, (rng.uniform(-0.2, 1.6, size=6),), False),
@@ -206,7 +212,7 @@ def test_gradient_matches_autograd(f, args):
 # the emitted gradient is differentiated again (its runtime helpers inlined): forward over reverse
 HVP_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, traced, diagonals, interpolated, polynomial, quadrature_abscissae,
-                      normal_distribution, special_of_arrays, flipped)]
+                      normal_distribution, special_of_arrays, flipped, moments, sample_moments, row_norms)]
 
 
 @pytest.mark.parametrize("f, args", HVP_CASES)
@@ -220,7 +226,7 @@ def test_hessian_vector_product(f, args):
 
 # numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
 CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
-             if f in (diff_rows, rolled, moments, row_norms, polynomial, interpolated, normal_distribution,
+             if f in (diff_rows, rolled, moments, sample_moments, row_norms, polynomial, interpolated, normal_distribution,
                       special_of_arrays, at_least, integer_results)]
 
 

@@ -47,7 +47,8 @@ def test_the_defaults_are_those_documented():
     assert dataclasses.asdict(Options()) == {
         "wrt": 0, "comments": True, "optimized": True, "return_value": False, "device": False,
         "signature": None, "mode": "reverse", "cotangent": False, "recompute": False,
-        "parallel": False, "precision": "float64", "checkpoints": None}
+        "parallel": False, "precision": "float64", "checkpoints": None, "memory_limit": None,
+        "converts_arguments": False}
 
 
 def test_fields_given_by_name_replace_those_of_the_record():
@@ -125,7 +126,7 @@ def test_the_gradient_objects_keep_the_options_they_generate_with():
 ALTERNATIVES = {"wrt": "c", "comments": False, "optimized": False, "return_value": True,
                 "device": True, "signature": {"x": shapes.Type("float", 1)}, "mode": "forward",
                 "cotangent": True, "recompute": True, "parallel": True, "precision": "float32",
-                "checkpoints": 2}
+                "checkpoints": 2, "memory_limit": "1GB", "converts_arguments": True}
 
 
 def test_every_option_field_has_an_alternative():
@@ -160,7 +161,7 @@ def test_the_record_batch_reads_has_these_fields_and_is_frozen():
     assert [f.name for f in dataclasses.fields(BatchableGradient)] == [
         "name", "arg_names", "data_names", "wrt", "kind", "target", "written", "code", "drivers",
         "check_arguments", "call", "serial_adjoint", "device_module", "row_module", "filename",
-        "rerun_in_python", "locate_failure"]
+        "rerun_in_python", "locate_failure", "compile_driver"]
     record = adjoint.grad(weighted, target="python")._batchable(BatchableGradient)
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.kind = "jvp"

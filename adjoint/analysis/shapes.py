@@ -67,9 +67,12 @@ def default_signature(tree, wrt) -> dict:
                 and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
                 and isinstance(node.value.value, gast.Name):
             shapes_of[node.targets[0].id] = node.value.value.id
+    reductions = []                                     # calls of _REDUCTIONS, looked at last
     for node in trees.walk_branches(tree):              # names and constants tell nothing
         if type(node) not in _SIGNATURE_KINDS:
             continue
+        if type(node) is gast.Call and node.args and _is_reduction(annotations.get(node, "callee")):
+            reductions.append(node)
         shape_of = _shape_read(node, shapes_of)
         if shape_of is not None and shape_of[0] in signature:
             name, axis = shape_of
@@ -101,7 +104,50 @@ def default_signature(tree, wrt) -> dict:
                     signature[a.id] = INT
     # arrays the function reads from module globals or closures: their types are known
     signature.update((source.name, source.type) for source in annotations.get(tree, "data_arguments"))
+    if reductions:
+        for name in _reduced_parameters(tree, reductions, signature):
+            signature[name] = Type("float", 1)
     return signature
+
+
+# numpy functions that reduce or scan an array: what they are given is one
+_REDUCTIONS = frozenset((np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.std, np.var,
+                         np.cumsum, np.cumprod, np.diff, np.linalg.norm, np.median))
+
+
+def _is_reduction(callee) -> bool:
+    try:
+        return callee in _REDUCTIONS
+    except TypeError:                     # an unhashable callee is none
+        return False
+
+
+def _reduced_parameters(tree, reductions, signature) -> set:
+    """The float parameters that are the only parameter a reduction's argument derives from,
+    where nothing there is known to be an array: `np.sum(np.sin(x) ** 2)` sums an array, so x
+    is one (`np.sum(w * x)` tells not which; the names are followed through assignments,
+    ignoring order: this is a guess for adjoint.source without types)."""
+    parameters = {a.id for a in tree.args.args}
+    derives = {}                                 # name -> the parameters its values derive from
+
+    def sources(expr) -> set:
+        found = set()
+        for name in nodes.loads_in(expr):
+            found |= derives.get(name, {name} if name in parameters else set())
+        return found
+    for stmt in nodes.statements(tree.body):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            target = stmt.targets[0].id
+            derives[target] = derives.get(target, set()) | sources(stmt.value)
+    guessed = set()
+    for call in reductions:
+        found = sources(call.args[0])
+        if any(signature.get(p, FLOAT).is_array for p in found):
+            continue
+        scalars = [p for p in found if signature.get(p) == FLOAT]
+        if len(scalars) == 1:
+            guessed.add(scalars[0])
+    return guessed
 
 
 # the node types default_signature reads something from
@@ -440,6 +486,7 @@ RESULT_RULES = {
     "atleast 3": lambda call, callee, args, types, filename: Type("float", max(args[0].ndim, 3)),
     "polyval": _polyval,
     "astype": _astype,
+    "shape": lambda call, callee, args, types, filename: Type("shape", args[0].ndim if args[0].kind != "shape" else 1),
     "elementwise": _elementwise,
     "integer": lambda call, callee, args, types, filename: INT,
     "boolean": lambda call, callee, args, types, filename: BOOL,

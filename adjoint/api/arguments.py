@@ -83,6 +83,17 @@ def _sources(gradient):
     return known
 
 
+def reads_data(tree) -> bool:
+    """Whether a normalized function reads arrays or numbers from module globals or closures."""
+    return bool(annotations.get(tree, "data_arguments") or annotations.get(tree, "constant_sources"))
+
+
+def reads_no_data(gradient):
+    """Known without the front end (the cache's record says so): the function reads no arrays
+    or numbers from module globals or closures."""
+    _DATA[gradient] = ([], [])
+
+
 def data_sources(gradient) -> list:
     """The DataSources (frontend.parse) of the arrays the function reads from module globals
     or closure cells, in the order the compiled code takes them, after the user's arguments."""

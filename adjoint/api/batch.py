@@ -58,9 +58,12 @@ class BatchableGradient:
     filename: Callable[[str], str]   # kind -> the file name a generated module gets
     rerun_in_python: Callable        # (generated, args, failure) -> the interpreter's exception
     locate_failure: Callable         # exception -> an AdjointError at the user's line
+    compile_driver: Callable = None  # (source, namespace, name, rows=False, **jit options) -> the
+                                     # njit driver; its machine code cached where the gradient is
 
 
-def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False) -> str:
+def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False,
+                  whole=()) -> str:
     """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
     points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
 
@@ -75,6 +78,8 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     rows: (cpu) callee is the allocation-free device gradient (lower/device.py), as on cuda:
         array gradients are written into the point's output rows, and each of the prange's
         chunks of points uses one row of the workspaces; nothing is allocated per point.
+    whole: (kind "grad", device code) the wrt arguments whose output row the callee assigns in
+        full before reading it (lower/device.py's whole_rows): not zeroed first.
     Parameters: args, then D_<w>, then the outputs, then (cuda, rows) the workspaces work_f/i/b.
     """
     safe = driver_names(args, callee)
@@ -89,7 +94,8 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     def call(extra):
         return f"{callee}({', '.join(point + extra + _at(work, 'work_row' if rows else 'i'))})"
     build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
-    inputs, outputs, body = build(call, ranks, on_device=on_device or rows, stacked=stacked, copied=copied)
+    inputs, outputs, body = build(call, ranks, on_device=on_device or rows, stacked=stacked, copied=copied,
+                                  whole=[safe[w] for w in whole])
     params = ", ".join(args + inputs + outputs + work)
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
@@ -104,22 +110,24 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     return "\n".join(head + ["        " + line for line in body]) + "\n"
 
 
-def _gradient_body(call, ranks, on_device, stacked, copied):
+def _gradient_body(call, ranks, on_device, stacked, copied, whole):
     # device code writes array gradients into its output rows, which must start at zero
+    # unless the code assigns every element before reading any
     passed = [w for w in ranks if ranks[w]] if on_device else []
-    body = [line for w in passed for line in _each_element(f"G_{w}", ranks[w], [f"G_{w}[{{k}}] = 0.0"])]
+    body = [line for w in passed if w not in whole
+            for line in _each_element(f"G_{w}", ranks[w], [f"G_{w}[{{k}}] = 0.0"])]
     body += _store(call(_at(f"G_{w}" for w in passed)), _at(f"G_{w}" for w in ranks if w not in passed))
     return [], [f"G_{w}" for w in ranks], body
 
 
-def _jvp_body(call, ranks, on_device, stacked, copied):
+def _jvp_body(call, ranks, on_device, stacked, copied, whole):
     tangents = [f"D_{w}[i]" if w in stacked else f"D_{w}" for w in ranks]
     tangents = [f"{t}.copy()" if w in copied and ranks[w] else t for w, t in zip(ranks, tangents)]
     outputs = ["G_value", "G_tangent"]
     return [f"D_{w}" for w in ranks], outputs, _store(call(tangents), _at(outputs))
 
 
-def _forward_body(call, ranks, on_device, stacked, copied):
+def _forward_body(call, ranks, on_device, stacked, copied, whole):
     body = []
     for w in ranks:
         seeds = [(f"D_{v}[i].copy()" if v in copied else f"D_{v}[i]") if ranks[v] else
@@ -209,12 +217,13 @@ def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
 
 # running a batch ---------------------------------------------------------------------------
 
-def run(gradient, args, batched, out=None, reduce=None):
+def run(gradient, args, batched, out=None, reduce=None, fast_key=None):
     """GradientFunction.batch(*args, batched=..., out=..., reduce=...): check the arguments on
     one point, run the driver on the target, return the outputs per wrt argument (or jvp's
     values and tangents), written into `out` where given; reduce "sum" or "mean": their sums or
     means over the points instead. A dask array argument runs the batch chunk by chunk on dask
-    (distributed.py)."""
+    (distributed.py). fast_key: where the caller has one (arguments of these types need no
+    check but their memory layout, see fast_path), the key to file the batch's fast path under."""
     if reduce not in (None, "sum", "mean"):
         raise AdjointArgumentError(f"reduce={reduce!r}: expected None, 'sum' or 'mean'")
     if out is not None and reduce is not None:
@@ -226,14 +235,14 @@ def run(gradient, args, batched, out=None, reduce=None):
                                        hint="drop out=, and call .compute() (or store it) on the result")
         from . import distributed
         return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce)
-    results = _run(gradient, args, batched, out)
+    results = _run(gradient, args, batched, out, fast_key)
     if reduce is None:
         return results
     over = (lambda r: r.sum(axis=0)) if reduce == "sum" else (lambda r: r.mean(axis=0))
     return tuple(map(over, results)) if isinstance(results, tuple) else over(results)
 
 
-def _run(gradient, args, batched, out=None):
+def _run(gradient, args, batched, out=None, fast_key=None):
     names = gradient.arg_names
     if gradient.kind == "vjp":
         raise AdjointError("vjp has no batch", hint="call it once per point")
@@ -277,7 +286,11 @@ def _run(gradient, args, batched, out=None):
                     array[...] = result
                 outputs = dict(zip(outputs, given))
         else:
-            outputs = _host(gradient, converted, names[k], by_name, tangents, out)
+            outputs, runner = _host(gradient, converted, names[k], by_name, tangents, out)
+            if fast_key is not None and runner is not None and gradient.kind == "grad" \
+                    and stacked is args[k] and stacked.dtype.kind == "f" and len(converted) == len(args) \
+                    and all(a is b for j, (a, b) in enumerate(zip(args, converted)) if j != k):
+                gradient.drivers[fast_key] = fast_path(gradient, k, runner, outputs)
     except AdjointError:
         raise
     except Exception as exc:
@@ -366,14 +379,15 @@ def _point_arguments(gradient, args, k, tangents, i):
     return point + [np.array(e) if isinstance(e, np.ndarray) else e for e in extra]
 
 
-def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=False):
+def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=False, whole=()):
     """The driver (see driver_source) for this batched argument, ranks and stacked tangents."""
     ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
     stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
     key = (gradient.target, batched, tuple(ranks.values()), stacked, rows)
     if key not in gradient.drivers:
         source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names + gradient.data_names,
-                               batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows)
+                               batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows,
+                               whole=whole)
         gradient.drivers[key] = compile_source(source)
     return gradient.drivers[key]
 
@@ -409,7 +423,7 @@ def _host(gradient, args, batched, by_name, tangents, out=None):
     if rows is not None:
         try:
             rows(*args, *inputs, *outputs.values())
-            return outputs
+            return outputs, rows
         except Exception as exc:
             if not is_numba_error(exc):
                 raise
@@ -420,13 +434,50 @@ def _host(gradient, args, batched, by_name, tangents, out=None):
 
     def compile_source(source):
         import numba
-        module = backends.python.load(source, gradient.filename("batch"),
-                                      {g.name: gradient.serial_adjoint(), "numba": numba})
+        namespace = {g.name: gradient.serial_adjoint(), "numba": numba}
+        if gradient.target == "cpu" and gradient.compile_driver is not None:
+            return gradient.compile_driver(source, namespace, "batch_" + g.name, parallel=True)
+        module = backends.python.load(source, gradient.filename("batch"), namespace)
         driver = module["batch_" + g.name]
         return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
     driver = _driver(gradient, batched, by_name, tangents, g.name, compile_source)
     driver(*args, *inputs, *outputs.values())
-    return outputs
+    return outputs, None
+
+
+def fast_path(gradient, k, runner, outputs):
+    """A reverse-mode batch on the cpu for arguments of the types of the batch just run, where
+    the checks on its one point changed nothing (no argument converted, none written, no
+    module data): `fast(args, out)` allocates the outputs (or checks `out`'s) and runs the
+    allocation-free driver (`runner`, from _rows), or returns None where the batch needs the
+    full path (a layout or `out=` the checks would convert or reject, no points, a failure
+    to locate). GradientFunction.batch keeps it per argument types: a batch then costs about
+    what numba's dispatch of the driver does."""
+    slots = [(gradient.arg_names.index(w), array.dtype) for w, array in outputs.items()]
+    single = len(slots) == 1
+    empty, ndarray = np.empty, np.ndarray
+
+    def fast(args, out):
+        stacked = args[k]
+        points = stacked.shape[0]
+        if not points or not stacked.flags.c_contiguous:
+            return None
+        shapes = [stacked.shape if j == k else (points,) + args[j].shape if type(args[j]) is ndarray
+                  else (points,) for j, _ in slots]
+        if out is None:
+            arrays = [empty(shape, dtype) for shape, (_, dtype) in zip(shapes, slots)]
+        else:
+            arrays = list(out) if type(out) is tuple else [out]
+            if len(arrays) != len(slots) or not all(
+                    type(a) is ndarray and a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+                    and a.flags.writeable for a, shape, (_, dtype) in zip(arrays, shapes, slots)):
+                return None
+        try:
+            runner(*args, *arrays)
+        except Exception:                      # noqa: BLE001 -- the full path locates it
+            return None
+        return arrays[0] if single else tuple(arrays)
+    return fast
 
 
 def _rows(gradient, batched, by_name, tangents, value_shape):
@@ -449,24 +500,41 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
     callee = device.function.name
 
     def compile_source(source):
-        loaded = backends.python.load(source, gradient.filename("batch"), {callee: module[callee], "numba": numba})
+        namespace = {callee: module[callee], "numba": numba}
+        if gradient.compile_driver is not None:
+            return gradient.compile_driver(source, namespace, "batch_" + callee, rows=True, parallel=True)
+        loaded = backends.python.load(source, gradient.filename("batch"), namespace)
         return numba.njit(parallel=True)(loaded["batch_" + callee])
-    driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True)
-    sizes = _constant_sizes(device.sizes)
+    driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True,
+                     whole=device.whole_rows)
+    sizes_key = ("rows constant sizes", batched)
+    if sizes_key not in gradient.drivers:
+        gradient.drivers[sizes_key] = _constant_sizes(device.sizes)
+    sizes = gradient.drivers[sizes_key]
     if sizes is None:                      # the tapes' sizes depend on the arguments: the largest
         key = ("rows sizes", batched)
         if key not in gradient.drivers:
             source = sizes_driver_source(device.sizes.name, gradient.arg_names + gradient.data_names, batched)
-            host = backends.python.load(source, gradient.filename("sizes"),
-                                        {device.sizes.name: module[device.sizes.name]})
-            gradient.drivers[key] = numba.njit(host["batch_sizes"])
+            namespace = {device.sizes.name: module[device.sizes.name]}
+            if gradient.compile_driver is not None:
+                gradient.drivers[key] = gradient.compile_driver(source, namespace, "batch_sizes", rows=True)
+            else:
+                host = backends.python.load(source, gradient.filename("sizes"), namespace)
+                gradient.drivers[key] = numba.njit(host["batch_sizes"])
+
+    k = gradient.arg_names.index(batched)
+    unused = {} if sizes == (0, 0, 0) else None     # no tapes: workspaces nothing writes, kept
 
     def run_rows(*args):
-        most = sizes or gradient.drivers[("rows sizes", batched)](*args[:len(gradient.arg_names)
-                                                                        + len(gradient.data_names)])
-        points = args[gradient.arg_names.index(batched)].shape[0]
+        points = args[k].shape[0]
         chunks = max(1, min(points, 4 * numba.get_num_threads()))
-        work = [np.empty((chunks, max(n, 1)), dtype) for n, dtype in zip(most, (np.float64, np.int64, np.bool_))]
+        work = unused.get(chunks) if unused is not None else None
+        if work is None:
+            most = sizes or gradient.drivers[("rows sizes", batched)](*args[:len(gradient.arg_names)
+                                                                            + len(gradient.data_names)])
+            work = [np.empty((chunks, max(n, 1)), dtype) for n, dtype in zip(most, (np.float64, np.int64, np.bool_))]
+            if unused is not None:
+                unused[chunks] = work
         driver(*args, *work)
     return run_rows
 
@@ -505,7 +573,8 @@ def _cuda(gradient, args, batched, by_name, tangents, on_device):
     code = gradient.code().device
     module = gradient.device_module()
     kernel = _driver(gradient, batched, by_name, tangents, code.function.name,
-                     lambda source: cuda.compile_kernel(source, gradient.filename("kernel"), module))
+                     lambda source: cuda.compile_kernel(source, gradient.filename("kernel"), module),
+                     whole=code.whole_rows)
     k = gradient.arg_names.index(batched)
     points = args[k].shape[0]
     sizes_key = ("sizes", batched)

@@ -1,9 +1,18 @@
-"""The on-disk cache behind `grad(f, cache=True)`: the generated module and numba's machine code.
+"""The on-disk cache of gradients: the generated modules and numba's machine code.
 
-    first process:   transform f, write <key>.py and <key>_primal.py, then <key>.json;
-                     numba compiles and caches its machine code in __pycache__
+On by default for the cpu target (`grad(f)`, `value_and_grad`, `jvp`, `vjp`, each
+specialization to a call's argument types, the cpu batch drivers); `cache=False` on one
+object, or ADJOINT_CACHE=0 in the environment, turns the default off (an explicit
+`cache=True` still caches, and also caches the python target's generated code).
+The folder is ADJOINT_CACHE_DIR, by default ~/.cache/adjoint (`adjoint cache info|clear`).
+
+    first process:   transform f, write <key>.py and <key>_primal.py (<key>_device.py for a
+                     batch's allocation-free gradient), then <key>.json; numba compiles and
+                     caches its machine code in __pycache__; a batch driver is written as
+                     <key>_b<digest>.py beside its gradient, and cached by numba the same way
     later processes: read <key>.json, check the modules' digests, import <key>.py,
-                     numba loads its cached machine code
+                     numba loads its cached machine code (`read_quickly`: without the half
+                     second numba spends importing its every implementation first)
 
 The key hashes everything the emitted module depends on (`_Reach`): the source of f and of every
 plain Python helper it reaches, in whatever file; the values of the constants and closure cells
@@ -12,8 +21,10 @@ name; numpy, math and builtin functions by name; the source of every derivative 
 registered; the pipeline's options (every field of pipeline.Options) and grad's target and
 jit options; a digest of adjoint's sources (its version included), the versions of numba,
 numpy and Python. An object reached with no value a later process could compare (an instance of a
-user class, say) makes f uncacheable: one warning names it, and the gradient is compiled as
-without the cache (`key` returns None).
+user class, say) makes f uncacheable: one warning names it where the user asked for
+`cache=True`, and the gradient is compiled as without the cache (`key` returns None); by
+default (cache not given) the gradient is compiled without the cache silently, the reason
+kept in the object's `cache_status`.
 
 A later process binds the module's user objects by identity: the record keeps, for each name
 the module uses, the path by which it was reached from f (`h`, `mylib.W`, `helper/g`).
@@ -39,7 +50,6 @@ import importlib.util
 import inspect
 import json
 import os
-import pickle
 import platform
 import re
 import shutil
@@ -55,7 +65,8 @@ import numpy as np
 from ..pipeline import Generated, Options
 
 FIELDS = ("name", "source", "primal_name", "primal_source", "filename", "wrt")
-MODULES = (".py", "_primal.py")
+MODULES = (".py", "_primal.py", "_device.py")      # the last only where the device code was lowered
+DEVICE = "_device.py"
 PINNED = ("builtins", "math", "numpy", "numba", "adjoint")     # named: their versions are keyed
 _MISSING = object()
 
@@ -65,10 +76,11 @@ class CacheWarning(UserWarning):
 
 
 class NotCacheable(Exception):
-    def __init__(self, path, what):
+    def __init__(self, path, what, why=", with no value a later process could check"):
         *readers, name = path.split("/")
         where = f" (read by {' -> '.join(readers)})" if readers else ""
         super().__init__(f"`{name}`{where} is {what}")
+        self.why = why
 
 
 @dataclasses.dataclass
@@ -76,9 +88,12 @@ class _Entry:
     fn: object
     folder: str
     objects: dict               # path from fn -> the object reached there
+    explicit: bool = True       # cache=True: warn where it cannot be kept
+    record: dict = None         # the record read by `load`
 
 
 _ENTRIES: dict = {}             # key -> the _Entry of the function last keyed so
+ARRAY_BUDGET = 32 * 2 ** 20     # bytes of reached arrays the default hashes for a key
 _WARNED: set = set()
 _IMPORT_LOCK = threading.Lock()
 
@@ -88,26 +103,56 @@ def directory() -> str:
         os.path.expanduser("~"), ".cache", "adjoint")
 
 
-def key(fn, options: Options, **settings) -> str | None:
+OFF = ("0", "false", "no", "off")
+
+
+def wanted(cache, target) -> bool:
+    """Whether a gradient asked for with `cache` (True, False, or None: not given) on `target`
+    is cached: not given, the cpu target's are (its machine code is what takes seconds),
+    unless ADJOINT_CACHE=0 (or false, no, off) is set."""
+    if cache is None:
+        return target == "cpu" and os.environ.get("ADJOINT_CACHE", "").strip().lower() not in OFF
+    return bool(cache)
+
+
+def key(fn, options: Options, *, explicit=True, **settings) -> str | None:
     """The entry's name for fn's gradient generated with `options` (every field of it) and
-    compiled with these settings (target, jit options); None (after one warning) where it
-    cannot be cached: an unsafe folder, or a reached object with no stable value."""
+    compiled with these settings (target, jit options); None where it cannot be cached (see
+    `keyed` for the reason)."""
+    return keyed(fn, options, explicit=explicit, **settings)[0]
+
+
+def keyed(fn, options: Options, *, explicit=True, **settings) -> tuple:
+    """(key, None), or (None, why fn's gradient cannot be cached: an unsafe folder, a reached
+    object with no stable value, no source). `explicit` (cache=True) warns once with the
+    reason; the default falls back silently."""
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     if not isinstance(fn, types.FunctionType):
-        return None                              # the pipeline reports what it cannot read
+        return None, "it is not a Python function"    # the pipeline reports what it cannot read
+    if (fn.__module__ or "").startswith(GENERATED):
+        return None, "it is code adjoint generated in this process (grad of a gradient)"
     try:
         inspect.getsource(fn)
     except (OSError, TypeError):
-        return None
-    folder = _private_folder()
+        return None, "its source cannot be read"
+    if not explicit and not os.path.isfile(fn.__code__.co_filename):
+        # a notebook cell or an exec'd string: its file name changes from session to session,
+        # so the entries would only pile up
+        return None, f"it is not defined in a file ({fn.__code__.co_filename})"
+    folder, problem = _private_folder(explicit)
     if folder is None:
-        return None
+        return None, problem
     try:
-        reach = _Reach(fn)
+        reach = _Reach(fn, budget=None if explicit else ARRAY_BUDGET)
     except NotCacheable as reason:
-        _warn_once(f"grad({fn.__qualname__}, cache=True): not cached, since {reason}, with no "
-                   f"value a later process could check; compiled without the cache")
-        return None
+        if explicit:
+            _warn_once(f"grad({fn.__qualname__}, cache=True): not cached, since {reason}{reason.why}; "
+                       f"compiled without the cache")
+        return None, f"{reason}{reason.why}"
+    except Exception as error:                   # noqa: BLE001  (the default never fails a grad)
+        if explicit:
+            raise
+        return None, f"adjoint could not read what it depends on ({type(error).__name__}: {error})"
     fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
     if fields.keys() & settings.keys():          # a setting would hide an option from the key
         raise ValueError(f"cache.key: {sorted(fields.keys() & settings.keys())} are options, not settings")
@@ -118,8 +163,8 @@ def key(fn, options: Options, **settings) -> str | None:
         digest.update(part.encode("utf-8", "backslashreplace"))
         digest.update(b"\0")
     cache_key = f"{_plain(fn.__name__)}_{digest.hexdigest()[:24]}"
-    _ENTRIES[cache_key] = _Entry(fn, folder, reach.objects)
-    return cache_key
+    _ENTRIES[cache_key] = _Entry(fn, folder, reach.objects, explicit)
+    return cache_key, None
 
 
 def load(cache_key: str | None, fn):
@@ -133,20 +178,33 @@ def load(cache_key: str | None, fn):
             record = json.load(handle)
         if record["key"] != cache_key:
             return None
-        for suffix in MODULES:
-            if _file_digest(path + suffix) != record["digests"][suffix]:
+        if set(record["digests"]) - set(MODULES):
+            return None
+        for suffix, digest in record["digests"].items():
+            if _file_digest(path + suffix) != digest:
                 return None                      # truncated, emptied or edited: regenerated
         namespace = {name: entry.objects[where] for name, where in record["namespace"].items()}
-        return _generated(record, namespace)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        generated = _generated(record, namespace)
+        entry.record = record
+        return generated
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, SyntaxError):
         return None                              # absent, or a damaged record: regenerated
+
+
+def facts(cache_key: str | None) -> dict:
+    """What `store` was told of the function besides its code (the arguments it writes into,
+    whether it reads arrays or numbers from globals), as the record `load` read keeps them:
+    what the gradient object would otherwise read from f's source again."""
+    record = _ENTRIES[cache_key].record if cache_key in _ENTRIES else None
+    found = (record or {}).get("facts")
+    return found if isinstance(found, dict) else {}
 
 
 def _entry(cache_key, fn):
     entry = _ENTRIES[cache_key]
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     if entry.fn is not fn:                       # another function with the same key: its objects
-        entry = _ENTRIES[cache_key] = _Entry(fn, entry.folder, _Reach(fn).objects)
+        entry = _ENTRIES[cache_key] = _Entry(fn, entry.folder, _Reach(fn).objects, entry.explicit)
     return entry
 
 
@@ -158,15 +216,31 @@ def _generated(record, namespace):
     values["wrt"] = tuple(values["wrt"])
     signature = {name: Type(kind, ndim) for name, kind, ndim in record["signature"]}
     origins = {int(line): tuple(origin) for line, origin in record["origins"].items()}
+    device, device_source = None, ""
+    if record.get("device") is not None:
+        device_source = record["device_source"]
+        device = _device_code(record["device"], device_source)
     return Generated(**values, origins=origins, namespace=namespace,
-                     array_args=set(record["array_args"]), stages={}, signature=signature)
+                     array_args=set(record["array_args"]), stages={}, signature=signature,
+                     device=device, device_source=device_source)
 
 
-def store(cache_key: str | None, generated: Generated) -> None:
+def _device_code(fields, source):
+    """lower/device.DeviceCode again: its two functions read back from the device module."""
+    from ..ir import trees
+    from ..lower.device import DeviceCode
+    functions = {f.name: f for f in trees.parse(source).body if type(f).__name__ == "FunctionDef"}
+    return DeviceCode(function=functions[fields["function"]], sizes=functions[fields["sizes"]],
+                      array_outputs=tuple(fields["array_outputs"]),
+                      scalar_outputs=tuple(fields["scalar_outputs"]))
+
+
+def store(cache_key: str | None, generated: Generated, facts=None) -> str | None:
     """Write the entry: the modules first, the record (with their digests) last, so that a
-    reader sees a whole entry or none."""
+    reader sees a whole entry or none. `facts`: plain data the gradient object read from the
+    function (see `facts`). Returns why a later process will not find it, or None."""
     if cache_key is None:
-        return
+        return "it has no key"
     entry = _ENTRIES[cache_key]
     paths = {}
     for name, obj in entry.objects.items():
@@ -174,32 +248,65 @@ def store(cache_key: str | None, generated: Generated) -> None:
     unlocated = sorted(n for n, obj in generated.namespace.items() if id(obj) not in paths)
     texts = {".py": generated.source, "_primal.py": generated.primal_source}
     record = {f: getattr(generated, f) for f in FIELDS}
+    if generated.device is not None and generated.device_source:
+        texts[DEVICE] = generated.device_source
+        code = generated.device
+        record.update(device_source=generated.device_source,
+                      device={"function": code.function.name, "sizes": code.sizes.name,
+                              "array_outputs": list(code.array_outputs),
+                              "scalar_outputs": list(code.scalar_outputs)})
     record.update(key=cache_key, digests={s: _digest(t) for s, t in texts.items()},
                   origins={str(k): list(v) for k, v in generated.origins.items()},
                   namespace={n: paths.get(id(obj)) for n, obj in sorted(generated.namespace.items())},
                   array_args=sorted(generated.array_args),
-                  signature=[[n, t.kind, t.ndim] for n, t in (generated.signature or {}).items()])
+                  signature=[[n, t.kind, t.ndim] for n, t in (generated.signature or {}).items()],
+                  facts=facts or {})
     path = os.path.join(entry.folder, cache_key)
     try:
         for suffix, text in texts.items():
             _write(path + suffix, text)
         if unlocated:                            # this process imports the modules; no record
-            _warn_once(f"grad({entry.fn.__qualname__}, cache=True): not cached, since adjoint "
-                       f"cannot tell how a later process finds {', '.join(unlocated)}")
-            return
+            why = f"adjoint cannot tell how a later process finds {', '.join(unlocated)}"
+            if entry.explicit:
+                _warn_once(f"grad({entry.fn.__qualname__}, cache=True): not cached, since {why}")
+            return why
         _write(path + ".json", json.dumps(record, indent=1))
+        return None
     except OSError as error:
-        _warn_once(f"cannot write to the cache folder {entry.folder!r} ({error}); "
-                   f"this process writes its gradients to a temporary folder")
+        if entry.explicit:
+            _warn_once(f"cannot write to the cache folder {entry.folder!r} ({error}); "
+                       f"this process writes its gradients to a temporary folder")
         entry.folder = tempfile.mkdtemp(prefix="adjoint-cache-")
         atexit.register(shutil.rmtree, entry.folder, True)
         for suffix, text in texts.items():
             _write(os.path.join(entry.folder, cache_key) + suffix, text)
+        return f"the cache folder cannot be written ({error})"
 
 
-def module_path(cache_key: str, primal=False) -> str:
+def module_path(cache_key: str, primal=False, device=False) -> str:
     folder = _ENTRIES[cache_key].folder if cache_key in _ENTRIES else directory()
-    return os.path.join(folder, cache_key + ("_primal.py" if primal else ".py"))
+    return os.path.join(folder, cache_key + (DEVICE if device else "_primal.py" if primal else ".py"))
+
+
+def driver_path(cache_key: str, source: str) -> str:
+    """The file of a batch driver (batch.py's emitted source) for the gradient entry
+    `cache_key`, written beside it (again, where its digest does not match): numba caches the
+    driver's machine code by this file."""
+    folder = _ENTRIES[cache_key].folder if cache_key in _ENTRIES else directory()
+    path = os.path.join(folder, f"{cache_key}_b{_digest(source)[:16]}.py")
+    if _file_digest(path) != _digest(source):
+        try:
+            _write(path, source)
+        except OSError:                          # the folder went away: this process only
+            path = os.path.join(_materialized(), os.path.basename(path))
+            _write(path, source)
+    return path
+
+
+def _materialized():
+    folder = tempfile.mkdtemp(prefix="adjoint-cache-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def import_module(path: str, namespace: dict) -> dict:
@@ -220,8 +327,58 @@ def import_module(path: str, namespace: dict) -> dict:
         except BaseException:
             del sys.modules[name]
             raise
-        _discard_damaged_numba_files(path)
     return vars(module)
+
+
+GENERATED = "adjoint_cache_"                     # the modules import_module makes
+
+
+def read_quickly(dispatcher):
+    """`dispatcher` (numba.njit(cache=True) of a function in a module of the cache folder),
+    reading its machine code from numba's cache as fast as it can be: numba's own reading
+    first refreshes its whole cpu target (it imports and registers every implementation it
+    has, about half a second in a fresh process), though linking machine code that was
+    compiled already needs only numba's runtime; this reads the cache after starting the
+    runtime only. A miss compiles as before, and numba's compiler refreshes the target in
+    full. A cache file numba cannot read (numba unpickles it unguarded) is deleted and the
+    function compiled again, instead of failing in every later process."""
+    cache = getattr(dispatcher, "_cache", None)
+    load = getattr(cache, "_load_overload", None)
+    if load is None or not hasattr(cache, "_cache_file"):
+        return dispatcher                        # another numba: its own reading
+
+    def load_overload(sig, target_context):
+        from numba.core.runtime import rtsys
+        rtsys.initialize(target_context)
+        index = getattr(cache._cache_file, "_index_path", None)
+        if _mentions(index, b"_numba_hashsecret_"):
+            import numba.cpython.hashing  # noqa: F401  (registers the symbols hashing code links to)
+        try:
+            return load(sig, target_context)
+        except Exception:                        # noqa: BLE001  (garbage raises anything)
+            _discard_numba_files(index)
+            return None
+    cache.load_overload = load_overload
+    return dispatcher
+
+
+def _mentions(index, symbol: bytes) -> bool:
+    """Whether numba's cached machine code for the function of this index file names
+    `symbol`: of the symbols numba registers when its target is refreshed, only hashing's
+    are not there already when its runtime has started."""
+    if not index or not index.endswith(".nbi"):
+        return False
+    for path in glob.glob(glob.escape(index[:-4]) + ".*.nbc"):
+        with contextlib.suppress(OSError), open(path, "rb") as handle:
+            if symbol in handle.read():
+                return True
+    return False
+
+
+def hits(dispatcher) -> int:
+    """How many of the dispatcher's compiled signatures were read from numba's cache."""
+    stats = getattr(dispatcher, "stats", None)
+    return sum(getattr(stats, "cache_hits", {}).values()) if stats is not None else 0
 
 
 # --- what the emitted module depends on ------------------------------------------------------
@@ -231,8 +388,9 @@ class _Reach:
     modules: `mylib.W`), into every plain Python helper, whatever its file. `tokens` describe
     each by value; `objects` maps each path to the object found there."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, budget=None):
         self.objects: dict = {}
+        self._budget = budget                    # bytes of arrays left to hash; None: any
         self._walked: dict = {}                  # id(function) -> the path it was first reached by
         self.tokens = [self._function(fn, "")]
 
@@ -288,6 +446,11 @@ class _Reach:
         if isinstance(obj, np.ndarray):
             if obj.dtype.hasobject:
                 raise NotCacheable(where, "an array of Python objects")
+            if self._budget is not None:
+                self._budget -= obj.nbytes
+                if self._budget < 0:
+                    raise NotCacheable(where, f"a large array ({obj.nbytes} bytes)",
+                                       ": hashing it for every gradient would cost more than the cache saves")
             data = _digest(np.ascontiguousarray(obj).tobytes())
             return f"array {obj.dtype.str} {obj.shape} {obj.flags.writeable} {data}"
         if isinstance(obj, np.generic) and not isinstance(obj, np.object_):
@@ -430,19 +593,22 @@ def _user_id():
     return os.getuid()
 
 
-def _private_folder() -> str | None:
-    """The cache folder, created 0700; None (after a warning) where another user owns it or
-    others may write to it: they could plant code that this process imports."""
+def _private_folder(explicit=True) -> tuple:
+    """(the cache folder, created 0700, None), or (None, the problem) where it cannot be
+    created (a warning where the user asked for cache=True) or where another user owns it or
+    others may write to it (always a warning: they could plant code that this process
+    imports)."""
     folder = os.path.abspath(directory())
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         info = os.stat(folder)
     except OSError as error:
-        _warn_once(f"the cache folder {folder!r} cannot be created ({error.strerror}); "
-                   f"gradients are compiled without the cache")
-        return None
+        problem = f"the cache folder {folder!r} cannot be created ({error.strerror})"
+        if explicit:
+            _warn_once(f"{problem}; gradients are compiled without the cache")
+        return None, problem
     if os.name != "posix":
-        return folder
+        return folder, None
     problem = None
     if info.st_uid != _user_id():
         problem = "is owned by another user"
@@ -451,8 +617,8 @@ def _private_folder() -> str | None:
     if problem:
         _warn_once(f"the cache folder {folder!r} {problem}; gradients are compiled without "
                    f"the cache (use a folder of your own: chmod 700, or set ADJOINT_CACHE_DIR)")
-        return None
-    return folder
+        return None, f"the cache folder {folder!r} {problem}"
+    return folder, None
 
 
 def _write(path, text):
@@ -469,42 +635,13 @@ def _write(path, text):
         raise
 
 
-def _discard_damaged_numba_files(module_file):
-    """numba unpickles its index and data files unguarded, so one damaged file would fail
-    every later process: read each back first and delete the module's set if one fails."""
-    stem = glob.escape(os.path.basename(module_file)[:-3])
-    for folder in _numba_folders(module_file):
-        for index in glob.glob(os.path.join(glob.escape(folder), f"*{stem}.*.nbi")):
-            data = glob.glob(glob.escape(index[:-4]) + ".*.nbc")
-            if _unpickles(index, 2) and all(_unpickles(path, 1) for path in data):
-                continue
-            for path in [index, *data]:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-
-
-def _numba_folders(module_file) -> list:
-    folders = [os.path.join(os.path.dirname(module_file), "__pycache__")]
-    try:
-        from numba.core import caching, config
-        if config.CACHE_DIR:
-            subpath = caching._CacheLocator.get_suitable_cache_subpath(module_file)
-            folders.append(os.path.join(config.CACHE_DIR, subpath))
-    except (ImportError, AttributeError):
-        pass
-    return folders
-
-
-def _unpickles(path, count) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            for _ in range(count):
-                pickle.load(handle)
-        return True
-    except FileNotFoundError:
-        return True                              # replaced meanwhile: numba handles that
-    except Exception:                            # noqa: BLE001  (garbage raises anything)
-        return False
+def _discard_numba_files(index):
+    """Delete one function's numba index file and its data files."""
+    if not index or not index.endswith(".nbi"):
+        return
+    for path in [index, *glob.glob(glob.escape(index[:-4]) + ".*.nbc")]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _warn_once(message):
@@ -534,36 +671,43 @@ def _file_digest(path) -> str | None:
 
 # what `adjoint cache info` and `adjoint cache clear` show and remove ---------------------------
 
-_ENTRY_SUFFIXES = (".json", ".py", "_primal.py")
+_KEY = re.compile(r"[A-Za-z0-9_]*_[0-9a-f]{24}")
+_ENTRY_FILE = re.compile(r"(%s)(\.json|\.py|_primal\.py|_device\.py|_b[0-9a-f]{16}\.py)" % _KEY.pattern)
 
 
 def _entry_files(folder):
-    """The cache's own files in `folder`: entries (record and modules) and numba's machine
-    code for them (in __pycache__); nothing else a user may have put there."""
+    """The cache's own files in `folder`: entries (record and modules, batch drivers) and
+    numba's machine code for them (in __pycache__); nothing else a user may have put there."""
     names = set()
     for name in os.listdir(folder):
-        if name.endswith(".json"):
+        if name.endswith(".json") and _KEY.fullmatch(name[:-len(".json")]):
             names.add(name[:-len(".json")])
     files = []
+    modules = set()
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
-        if os.path.isfile(path) and any(name == base + s for base in names for s in _ENTRY_SUFFIXES):
+        match = _ENTRY_FILE.fullmatch(name)
+        if match and match.group(1) in names and os.path.isfile(path):
             files.append(path)
+            modules.add(name.rsplit(".", 1)[0])
     numba_folder = os.path.join(folder, "__pycache__")
     if os.path.isdir(numba_folder):
         for name in sorted(os.listdir(numba_folder)):
-            if name.endswith((".nbi", ".nbc")) and name.split(".")[0] in names | {n + "_primal" for n in names}:
+            if name.endswith((".nbi", ".nbc")) and name.split(".")[0] in modules:
                 files.append(os.path.join(numba_folder, name))
     return sorted(names), files
 
 
 def info() -> dict:
-    """The cache folder, its entries (one per gradient) and the bytes they take."""
+    """The cache folder, its entries (one per gradient, each variant its own) and the bytes
+    they take; `default`: whether gradients are cached when no cache argument is given."""
     folder = os.path.abspath(directory())
+    default = ("on for the cpu target (ADJOINT_CACHE=0 turns it off)" if wanted(None, "cpu")
+               else "off (ADJOINT_CACHE is set to turn it off; cache=True still caches)")
     if not os.path.isdir(folder):
-        return {"folder": folder, "entries": [], "files": 0, "bytes": 0}
+        return {"folder": folder, "default": default, "entries": [], "files": 0, "bytes": 0}
     names, files = _entry_files(folder)
-    return {"folder": folder, "entries": names, "files": len(files),
+    return {"folder": folder, "default": default, "entries": names, "files": len(files),
             "bytes": sum(os.path.getsize(f) for f in files)}
 
 

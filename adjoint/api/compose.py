@@ -22,7 +22,7 @@ from .arguments import bind_call, data_values, parameters
 from .gradient import GradientFunction, Presented
 
 
-def jvp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False, debug=False):
+def jvp(fn, wrt=0, *, target="cpu", jit_options=None, cache=None, debug=False):
     """Forward mode: `g = jvp(f, wrt)`, then `g(*args, *tangents) -> (value, tangent)`, f's value
     and its directional derivative J @ tangent, in one run of the emitted tangent code.
 
@@ -37,7 +37,7 @@ def jvp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False, debug=False):
                             debug=debug)
 
 
-def vjp(fn, wrt=0, *, target="cpu", jit_options=None, cache=False, debug=False):
+def vjp(fn, wrt=0, *, target="cpu", jit_options=None, cache=None, debug=False):
     """Reverse mode for vector-valued functions: `g = vjp(f, wrt)`, then
     `g(*args, cotangent) -> cotangent @ J`, the gradient of the scalar product of f's value
     with `cotangent` (shaped like f's value), in one forward and one reverse sweep.

@@ -31,6 +31,8 @@ from .arguments import (
     normalized_function,
     parameters,
     precision_of,
+    reads_data,
+    reads_no_data,
     reject_aliasing,
     same_types,
     signature_of_types,
@@ -68,18 +70,21 @@ class GradientFunction(Presented):
               (on the cpu target a numba dispatcher, callable from your own @numba.njit code),
               generated for the argument types the source suggests (see .source);
               .adjoint_for(*args) is the one generated for these arguments' types
+    .cache_status  whether it is kept in the on-disk cache (api/cache.py): "loaded" (read
+              from it), "stored" (generated and written to it), or "off: <why>"
     """
 
     def __init__(self, fn, wrt=0, *, target="cpu", comments=True, return_value=False,
-                 jit_options=None, cache=False, mode="reverse", kind="grad", recompute=False,
-                 debug=False, checkpoints=None):
+                 jit_options=None, cache=None, mode="reverse", kind="grad", recompute=False,
+                 debug=False, checkpoints=None, memory_limit=None):
         if target not in TARGETS:
             raise AdjointError(f"unknown target {target!r}", hint=f"choose one of {', '.join(TARGETS)}")
         # what rebuilds this object in another process (pickle): never machine code
         self._construction = dict(wrt=wrt, target=target, comments=comments, return_value=return_value,
                                   jit_options=jit_options, cache=cache, mode=mode, kind=kind,
-                                  recompute=recompute, debug=debug, checkpoints=checkpoints)
-        if checkpoints is not None and target == "cuda":
+                                  recompute=recompute, debug=debug, checkpoints=checkpoints,
+                                  memory_limit=memory_limit)
+        if (checkpoints is not None or memory_limit is not None) and target == "cuda":
             raise AdjointError("checkpoints= is not available on the cuda target yet",
                                hint="use target='cpu' or 'python' with checkpoints=")
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
@@ -107,21 +112,34 @@ class GradientFunction(Presented):
         # fields of this one
         self.options = Options(wrt=wrt, comments=comments, return_value=return_value, mode=self.mode,
                                cotangent=kind == "vjp", recompute=recompute, parallel=self.parallel,
-                               checkpoints=checkpoints)
+                               checkpoints=checkpoints, memory_limit=memory_limit)
         self.cache_key = None
         self._deferred = None
         self._generated = None
-        if cache:
-            from . import cache as disk
-            self.cache_key = disk.key(fn, self.options, target=target, jit=self.jit_options)
+        from . import cache as disk
+        self._cached = disk.wanted(cache, target) and target != "cuda"     # each variant too
+        self._cache_explicit = bool(cache)
+        self.cache_status = _cache_off(cache, target)
+        written = None
+        if self._cached:
+            self.cache_key, why = disk.keyed(fn, self.options, explicit=self._cache_explicit,
+                                             target=target, jit=self.jit_options)
             self.generated = disk.load(self.cache_key, fn)
-            if self.generated is None:
+            self.cache_status = "loaded" if self.generated is not None else f"off: {why}" if why else "stored"
+            if self.generated is not None:
+                known = disk.facts(self.cache_key)
+                written = frozenset(known["written"]) if isinstance(known.get("written"), list) else None
+            else:
                 try:
                     self.generated = differentiate(fn, self.options)
-                    disk.store(self.cache_key, self.generated)
+                    lost = disk.store(self.cache_key, self.generated, _facts(self.generated, fn))
+                    if lost and self.cache_key is not None:
+                        self.cache_status = f"off: {lost}"
                 except AdjointTypeError as error:
-                    # types only the call can tell (x @ y on arrays): generated then, not cached
+                    # types only the call can tell (x @ y on arrays): generated then, each
+                    # call's types cached as a variant of their own
                     self._deferred, self.cache_key = error, None
+                    self.cache_status = "off: generated at the call (each call's types are cached)"
             if target == "cpu" and self.cache_key is not None:
                 self.jit_options["cache"] = True
         elif target == "cuda":
@@ -148,10 +166,12 @@ class GradientFunction(Presented):
         self._files = set()                # generated modules' file names, to locate failures
         self._drivers = {}                 # the device module and batch drivers (batch.py)
         self._variants = {}                # argument types -> (generated, compiled adjoint)
-        self._written = None               # names of the arguments the function writes into
+        self._written = written            # names of the arguments the function writes into
         self._unconverted = {}             # argument types -> (generated, compiled): __call__
         functools.update_wrapper(self, fn)
         self.__adjoint_function__ = fn
+        if self.cache_status == "loaded" and disk.facts(self.cache_key).get("reads_data") is False:
+            reads_no_data(self)
 
     def as_function(self, *args):
         """The emitted code as a plain Python function read from a real file, so that adjoint
@@ -199,12 +219,63 @@ class GradientFunction(Presented):
     def _compile(self, source, kind, name, primal=False):
         g = self.generated
         if self.cache_key is not None:
-            from . import cache as disk
-            module = disk.import_module(disk.module_path(self.cache_key, primal), g.namespace)
-        else:
-            module = backends.python.load(source, self._filename(kind), g.namespace)
+            return self._compile_cached(self.cache_key, g, name, self.jit_options, primal=primal)
+        module = backends.python.load(source, self._filename(kind), g.namespace)
         self._files.add(module["__file__"])
         return backends.get(self.target).compile_module(module, name, self.jit_options)
+
+    # the on-disk cache (api/cache.py) -------------------------------------------------------
+
+    def _cache_variant(self, options):
+        """(generated, key) of a variant of this gradient (a call's argument types, a batch's
+        allocation-free code; `options` says which) from the cache, generated and stored
+        there on a miss; key None where this gradient is not cached."""
+        if not self._cached:
+            return differentiate(self.fn, options), None
+        from . import cache as disk
+        jit = {k: v for k, v in self.jit_options.items() if k != "cache"}
+        key = disk.key(self.fn, options, explicit=self._cache_explicit, target=self.target, jit=jit)
+        generated = disk.load(key, self.fn)
+        if generated is None:
+            generated = differentiate(self.fn, options)
+            disk.store(key, generated, _facts(generated, self.fn))
+        return generated, key
+
+    def _compile_cached(self, key, generated, name, jit_options, primal=False, device=False, module=None):
+        """`name` of the cached module's file, compiled with numba's cache on (cpu): a later
+        process reads the machine code back. The user's functions the module calls by name
+        are compiled without it: numba would write its cache next to their files."""
+        from . import cache as disk
+        if module is None:
+            module = disk.import_module(disk.module_path(key, primal, device), generated.namespace)
+        self._files.add(module["__file__"])
+        if self.target != "cpu":
+            return backends.get(self.target).compile_module(module, name, jit_options)
+        import types
+
+        import numba
+        options = {k: v for k, v in jit_options.items() if k != "cache"}
+        for k, value in list(module.items()):
+            if isinstance(value, types.FunctionType) and value.__module__ != module["__name__"]:
+                module[k] = numba.njit(**options)(value)
+        compiled = backends.cpu.compile_module(module, name, {**options, "cache": True})
+        for value in module.values():
+            if getattr(getattr(value, "py_func", None), "__module__", None) == module["__name__"]:
+                disk.read_quickly(value)
+        return compiled
+
+    def _compile_driver(self, source, namespace, name, rows=False, **jit_options):
+        """numba.njit(**jit_options) of function `name` of a batch driver's emitted `source`
+        (batch.py), run with `namespace`; where the gradient it calls is cached, the driver's
+        module is a file beside it and numba caches the driver's machine code too."""
+        import numba
+        key = self._drivers.get("rows key") if rows else self.cache_key
+        if key is None or self.target != "cpu":
+            module = backends.python.load(source, self._filename("batch"), namespace)
+            return numba.njit(**jit_options)(module[name])
+        from . import cache as disk
+        module = disk.import_module(disk.driver_path(key, source), namespace)
+        return disk.read_quickly(numba.njit(cache=True, **jit_options)(module[name]))
 
     @property
     def adjoint(self):
@@ -249,15 +320,23 @@ class GradientFunction(Presented):
                 self._drivers["rows"] = None
                 if not self.options.return_value and self.generated is not None:
                     try:
-                        g = differentiate(self.fn, self.options, device=True, recompute=False, parallel=False,
-                                          comments=False, signature=self.generated.signature)
+                        g, key = self._cache_variant(Options.of(
+                            self.options, device=True, recompute=False, parallel=False, comments=False,
+                            signature=self.generated.signature))
                     except AdjointError:
                         return None
-                    module = backends.python.load(g.device_source, self._filename("rows"), g.namespace)
-                    self._files.add(module["__file__"])
                     # np.divide became `/`: numpy's error model keeps its inf and nan
                     options = {k: v for k, v in self.jit_options.items() if k not in ("cache", "parallel")}
-                    backends.cpu.compile_module(module, g.device.function.name, {"error_model": "numpy", **options})
+                    options = {"error_model": "numpy", **options}
+                    if key is not None:
+                        from . import cache as disk
+                        module = disk.import_module(disk.module_path(key, device=True), g.namespace)
+                        self._compile_cached(key, g, g.device.function.name, options, module=module)
+                        self._drivers["rows key"] = key
+                    else:
+                        module = backends.python.load(g.device_source, self._filename("rows"), g.namespace)
+                        self._files.add(module["__file__"])
+                        backends.cpu.compile_module(module, g.device.function.name, options)
                     self._drivers["rows"] = (g, module)
             return self._drivers["rows"]
 
@@ -301,7 +380,7 @@ class GradientFunction(Presented):
         if not kwargs:
             known = self._unconverted.get(_types_key(args))
             if known is not None:                           # the thin path: see _remember
-                generated, adjoint, reads_data = known
+                generated, adjoint, reads_data, as_returned = known
                 if self._written:
                     reject_aliasing(self._arg_names, args, self._written, self.fn.__name__)
                 if reads_data:
@@ -310,7 +389,7 @@ class GradientFunction(Presented):
                     result = adjoint(*args)
                 except Exception as exc:
                     raise self._failure(exc, generated, list(args)) from None
-                return self._shape_result(as_result(result))
+                return result if as_returned else self._shape_result(as_result(result))
         given = args
         args = bind_call(self, args, kwargs)          # keywords and defaults, by position
         if self.target == "cuda":
@@ -322,21 +401,24 @@ class GradientFunction(Presented):
         args = self._check_arguments(args)
         generated, adjoint = self._specialized(args)
         try:
-            result = as_result(adjoint(*args))
+            result = adjoint(*args)
         except Exception as exc:                           # numba typing, or a runtime error
             raise self._failure(exc, generated, args) from None
-        self._remember(given, kwargs, args, generated, adjoint)
-        return self._shape_result(result)
+        self._remember(given, kwargs, args, generated, adjoint, result)
+        return self._shape_result(as_result(result))
 
-    def _remember(self, given, kwargs, args, generated, adjoint):
+    def _remember(self, given, kwargs, args, generated, adjoint, result):
         """Arguments of these types (class; an array's dtype and rank) that the checks passed
         through unchanged go straight to the compiled gradient next time: a call then costs a
         dictionary lookup more than numba's own dispatch (the aliasing check and the module
-        arrays' values still run on every call)."""
+        arrays' values still run on every call). Where the compiled code's result needs no
+        conversion (an array, a float, a tuple of them: one type per numba specialization)
+        it is returned as it is."""
         if not kwargs and len(given) == len(self._arg_names) \
                 and all(a is b for a, b in zip(given, args)):
             reads_data = len(args) > len(given) or bool(data_constants(self))    # checked every call
-            self._unconverted[_types_key(given)] = (generated, adjoint, reads_data)
+            as_returned = _returned_as_is(result) and not (self._wrt_is_tuple and len(self.wrt) == 1)
+            self._unconverted[_types_key(given)] = (generated, adjoint, reads_data, as_returned)
 
     def _failure(self, exc, generated, args):
         """The AdjointError at the user's line for an exception the generated code raised
@@ -447,13 +529,24 @@ class GradientFunction(Presented):
         (a tuple where it returns a tuple), so that repeated batches reuse them.
         reduce "sum" or "mean": the sum or mean over the points instead (of each output).
         A dask array as the batched argument gives dask arrays (api/distributed.py)."""
+        if not kwargs and reduce is None:
+            fast = self._drivers.get(("fast", batched, _types_key(args)))
+            if fast is not None:                   # arguments of known types: see batch.fast_path
+                result = fast(args, out)
+                if result is not None:
+                    return result
         from . import batch as batching
         if self.options.return_value:
             raise AdjointError("value_and_grad has no batch yet: its drivers write gradient rows only",
                                hint=f"use grad({self.fn.__name__}).batch(...) for the gradients and "
                                     f"{self.fn.__name__} itself for the values")
+        fast_key = None
+        if not kwargs and self.target == "cpu" and not self.written_arguments() \
+                and not data_sources(self) and not data_constants(self):
+            fast_key = ("fast", batched, _types_key(args))
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
-        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce)
+        return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce,
+                            fast_key=fast_key)
 
     def _batchable(self, record):
         """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""
@@ -464,7 +557,7 @@ class GradientFunction(Presented):
                       code=lambda: self.generated, drivers=self._drivers,
                       check_arguments=self._check_arguments, call=self,
                       serial_adjoint=self.serial_adjoint, device_module=self._device_module,
-                      row_module=self._row_module,
+                      row_module=self._row_module, compile_driver=self._compile_driver,
                       filename=self._filename, rerun_in_python=self._rerun_in_python,
                       locate_failure=self._locate_failure)
 
@@ -513,13 +606,16 @@ class GradientFunction(Presented):
         key = tuple((n, str(t)) for n, t in signature.items()) + ((precision,) if precision != "float64" else ())
         with self._lock:
             if key not in self._variants:
-                generated = differentiate(self.fn, self.options, comments=False, signature=signature,
-                                          precision=precision)
-                module = backends.python.load(generated.source, self._filename(f"{key}"),
-                                              generated.namespace)
-                self._files.add(module["__file__"])
+                generated, cache_key = self._cache_variant(Options.of(
+                    self.options, comments=False, signature=signature, precision=precision))
                 options = {k: v for k, v in self.jit_options.items() if k != "cache"}
-                compiled = backends.get(self.target).compile_module(module, generated.name, options)
+                if cache_key is not None:
+                    compiled = self._compile_cached(cache_key, generated, generated.name, options)
+                else:
+                    module = backends.python.load(generated.source, self._filename(f"{key}"),
+                                                  generated.namespace)
+                    self._files.add(module["__file__"])
+                    compiled = backends.get(self.target).compile_module(module, generated.name, options)
                 self._variants[key] = (generated, compiled)
             return self._variants[key]
 
@@ -530,7 +626,9 @@ class GradientFunction(Presented):
         g = generated or self._generated
         if g is None:
             return AdjointError(f"{type(exc).__name__}: {exc}")
-        lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in self._files]
+        # numba names a module's file relative to the working folder (a cached module's)
+        lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text)
+                 if f in self._files or os.path.abspath(f) in self._files]
         lines += traceback_lines(exc, self._files)
         line = next((n for n in reversed(lines) if n in g.origins), None)
         location = Location(*g.origins[line]) if line is not None else None
@@ -617,6 +715,13 @@ def _types_key(args):
 _ARRAY = np.ndarray
 
 
+def _returned_as_is(result):
+    """Whether as_result leaves `result` as it is (up to rebuilding a tuple of the same items)."""
+    if type(result) is tuple:
+        return all(type(r) is _ARRAY or type(r) is float for r in result)
+    return type(result) is _ARRAY or type(result) is float
+
+
 def _generated_line(source, line):
     """The generated statement at `line` (1-based; a gradient module's line), if there is one."""
     lines = source.splitlines()
@@ -649,6 +754,28 @@ def _check_debug_target(target):
 _FOLDER = []
 
 
+def _cache_off(cache, target) -> str:
+    """cache_status where the gradient is not cached, by what was asked."""
+    if target == "cuda":
+        return "off: the cuda target's device code is compiled in each process"
+    if cache is not None:
+        return "off: cache=False"
+    if target == "cpu":
+        return "off: ADJOINT_CACHE=0"
+    return f"off: the {target} target is cached only with cache=True"
+
+
+def _facts(generated, fn) -> dict:
+    """What a gradient object reads from fn's normalized form besides the code, for the
+    cache's record (a later process then need not run the front end again): the arguments
+    fn writes into, and whether it reads arrays or numbers from globals or closures."""
+    tree = generated.stages.get("normalize")
+    if tree is None:
+        return {}
+    return {"written": sorted(written_arguments(tree, list(parameters(fn)))),
+            "reads_data": reads_data(tree)}
+
+
 def _materialized_folder():
     """A per-process folder for emitted code that must live in a file (see as_function)."""
     if not _FOLDER:
@@ -660,14 +787,22 @@ def _materialized_folder():
     return _FOLDER[0]
 
 
-def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
-         mode="reverse", recompute=False, debug=False, checkpoints=None):
+def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=None,
+         mode="reverse", recompute=False, debug=False, checkpoints=None, memory_limit=None):
     """The gradient of `fn` with respect to argument(s) `wrt` (index, name or tuple).
 
     Usable as `@grad` or `@grad(wrt=...)`. A tuple `wrt` returns a tuple of gradients.
     target: "cpu" (numba.njit), "python" (no compilation, for debugging) or "cuda".
     jit_options: passed to numba, e.g. {"fastmath": True} (an explicit opt-in).
-    cache: keep the generated module and numba's machine code on disk for later processes.
+    cache: keep the generated module and numba's machine code on disk, so that a later
+    process loads them instead of transforming and compiling again (api/cache.py). Not given,
+    the cpu target caches (its gradient, each specialization to a call's argument types, the
+    batch drivers) unless the environment sets ADJOINT_CACHE=0; a function whose gradient
+    cannot be cached (it reads an object with no value a later process could compare) is
+    compiled without it, silently (`g.cache_status` says why). cache=False: never; True:
+    also the python target's generated code, with a warning where it cannot be kept. The
+    folder is ADJOINT_CACHE_DIR, by default ~/.cache/adjoint (`adjoint cache info`,
+    `adjoint cache clear`).
     mode: "reverse" (one sweep for all inputs) or "forward" (one tangent run per input).
     recompute: reverse loops replay every intermediate instead of storing the arrays that a
     matrix product or a transcendental function made (least memory, more time).
@@ -680,20 +815,29 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     K snapshots of the state it carries instead of one per iteration, and runs the iterations
     between them again, on revolve's binomial schedule (the fewest recomputed iterations for
     K snapshots); the same arithmetic, so the same gradient. `while` loops and loops with
-    `break` are an AdjointError under it. Not on the cuda target.
+    `break` (no trip count in advance) keep at most ceil(K / 2) snapshots while they run,
+    thinned by half as they fill, and reverse with all K. A loop may have its own budget:
+    `for i in adjoint.checkpointed(range(n), K):` or a `# adjoint: checkpoints=K` comment on
+    its line (K a whole number or a parameter). Not on the cuda target.
+    checkpoints="auto" with memory_limit (bytes, or "1GB", "512MiB"; memory_limit alone means
+    it too): each such loop keeps as many snapshots as the limit holds, its state measured
+    when the loop starts (the arrays' nbytes, 8 bytes per number and per snapshot's iteration),
+    at least one and at most the trip count. The limit is for the snapshots only: the
+    gradient's own arrays and an inner loop's tapes come on top.
 
     Arguments that share memory (the same array twice, overlapping slices) are rejected with
     an AdjointError when the function writes into one of them; where it only reads them,
     each gets its own gradient, as if they were separate arrays.
     """
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options, cache=cache,
-                   mode=mode, recompute=recompute, debug=debug, checkpoints=checkpoints)
+                   mode=mode, recompute=recompute, debug=debug, checkpoints=checkpoints,
+                   memory_limit=memory_limit)
     if fn is None:
         return lambda f: GradientFunction(f, **options)
     return GradientFunction(fn, **options)
 
 
-def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=False,
+def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=None,
                    recompute=False, debug=False):
     """Like `grad`, returning `(value, gradient)`."""
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options,

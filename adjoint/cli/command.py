@@ -191,9 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     cache = commands.add_parser("cache", help="show or clear the on-disk cache of gradients",
-                                description="The cache that grad(f, cache=True) keeps "
-                                "(ADJOINT_CACHE_DIR, default ~/.cache/adjoint): `info` lists it, "
-                                "`clear` removes its entries and their machine code.")
+                                description="The cache of generated gradients and their machine "
+                                "code, on by default for the cpu target (ADJOINT_CACHE=0 turns it "
+                                "off; the folder is ADJOINT_CACHE_DIR, default ~/.cache/adjoint): "
+                                "`info` lists it, `clear` removes its entries and their machine code.")
     cache.add_argument("action", choices=("info", "clear"))
     cache.set_defaults(handler=_cache)
     return parser
@@ -247,7 +248,7 @@ def _export(args) -> int:
 
     fn, wrt = resolve(args.function, args.wrt)
     generated = pipeline.differentiate(fn, wrt=wrt, comments=not args.no_comments,
-                                       signature=parse_types(args.types, fn))
+                                       signature=parse_types(args.types, fn), converts_arguments=True)
     output = args.output or f"{generated.name}.py"
     if os.path.exists(output) and os.path.samefile(output, generated.filename):
         raise UsageError(f"refusing to overwrite the input file {output}",
@@ -276,6 +277,7 @@ def _cache(args) -> int:
         return EXIT_OK
     found = cache.info()
     print(f"cache folder: {found['folder']}")
+    print(f"default: {found['default']}")
     print(f"{len(found['entries'])} gradient{'s' if len(found['entries']) != 1 else ''}, "
           f"{found['files']} files, {_size(found['bytes'])}")
     for name in found["entries"]:

@@ -24,7 +24,10 @@ hand-written one. What it rewrites:
   `for p in (W1, b1, W2)` over a literal tuple or list: the body once per element (they may
   be arrays of different shapes).
 - `sum(<generator>)`, `np.sum([...])`, `math.fsum`, `np.prod`, `max`, `min`, `np.mean([...])`:
-  a loop accumulating into a scalar (a max from -inf); `np.array([e for ...])`: a loop filling a new float array. Comprehension variables
+  a loop accumulating into a scalar (a max from -inf); `np.array([e for ...])`,
+  `np.stack([e for ...])`: the first element computed before a loop filling the rest of a new
+  float array, `np.zeros((n,) + np.shape(first))` (so the elements may be numbers, rows or
+  matrices; nested `np.array([[...] for ...])` stacks its rows). Comprehension variables
   are renamed where the function uses the name elsewhere (they are local to the comprehension).
   Other comprehensions are an AdjointError with a loop to write instead.
 
@@ -47,6 +50,7 @@ import numpy as np
 from ..analysis import shapes
 from ..errors import AdjointError, AdjointTypeError, locate
 from ..ir import annotations, nodes, trees
+from . import markers
 from .namespace import is_reserved
 
 COMPREHENSIONS = (gast.ListComp, gast.GeneratorExp)
@@ -58,7 +62,7 @@ REDUCTIONS = {
     **dict.fromkeys((builtins.min, np.min, np.amin), ("smallest", lambda: nodes.attribute("math.inf"), min)),
 }
 SUMS = tuple(REDUCTIONS)
-ARRAY_OF = (np.array, np.asarray)               # of a list comprehension: a loop filling an array
+ARRAY_OF = (np.array, np.asarray, np.stack)     # of a list comprehension: a loop filling an array
 INDEX_NAMES = ("i", "j", "k", "m")
 LOOP_HINT = "write the loop out: total = 0.0, then `for v in x: total += ...`"
 ARRAY_HINT = "fill an array in a loop: y = np.zeros(n), then `for i in range(n): y[i] = ...`"
@@ -67,6 +71,7 @@ ARRAY_HINT = "fill an array in a loop: y = np.zeros(n), then `for i in range(n):
 def desugar(parsed):
     """`parsed` (a frontend.parse.ParsedFunction) with its tree rewritten, or `parsed` itself
     where there is nothing to rewrite; the given tree is not changed."""
+    parsed = markers.mark(parsed)                 # a loop's own snapshot budget, noted on it
     if not _needed(parsed.tree):
         return parsed
     tree = nodes.clone(parsed.tree)
@@ -416,8 +421,12 @@ class _Desugarer:
                 LOOP_HINT if callee not in ARRAY_OF else ARRAY_HINT)
         if callee not in SUMS + ARRAY_OF + (np.mean,):
             return None
-        if callee in ARRAY_OF and (isinstance(comp, gast.GeneratorExp) or isinstance(comp.elt, COMPREHENSIONS)):
+        if callee in ARRAY_OF and isinstance(comp, gast.GeneratorExp):
             self.unsupported(comp)
+        if callee in ARRAY_OF and isinstance(comp.elt, COMPREHENSIONS):
+            if not isinstance(comp.elt, gast.ListComp) or callee is np.stack:
+                self.unsupported(comp)
+            comp.elt = _located(_call("np.array", np.array, [comp.elt]), comp.elt)    # its rows: arrays
         comp = self.renamed_targets(comp)
         generators = comp.generators
         if any(g.is_async for g in generators):
@@ -438,7 +447,8 @@ class _Desugarer:
             return nodes.name(name)
         # np.mean and np.array: one generator without conditions, whose length is known
         if len(generators) != 1 or generators[0].ifs:
-            self.fail(comp, f"{'np.mean' if callee is np.mean else 'np.array'} of a comprehension with "
+            spelled = "np.mean" if callee is np.mean else "np.stack" if callee is np.stack else "np.array"
+            self.fail(comp, f"{spelled} of a comprehension with "
                             "several `for`s or an `if` is not supported",
                       LOOP_HINT if callee is np.mean else ARRAY_HINT)
         generator = generators[0]
@@ -446,20 +456,28 @@ class _Desugarer:
         plan = self.plan(generator.iter, stmt, loop_pre, set(), generator.target)
         pre.extend(loop_pre)
         count = self.count(plan, comp)
+        start = []
         if callee is np.mean:
             total = self.fresh("total")
             pre.append(nodes.assign(total, nodes.const(0.0), stmt))
             step = nodes.assign(total, _located(nodes.binop(nodes.name(total), "+", comp.elt), comp.elt), stmt)
         else:
-            total = into or self.fresh("values")
-            zeros = _located(_call("np.zeros", np.zeros, [nodes.clone(count)]), comp)
-            pre.append(nodes.assign(total, zeros, stmt))
+            # the first element before the loop: the array's shape is the count and its shape
+            # (the elements may be numbers, rows or matrices); np.stack of none is an error anyway
+            total, first = into or self.fresh("values"), self.fresh("first")
+            binds = self.bind(generator.target, _instantiate(plan.item, nodes.const(0)), stmt)
+            pre.extend(self.block(binds + [nodes.assign(first, nodes.clone(comp.elt), stmt)]))
+            size = _located(nodes.binop(nodes.tuple_of([nodes.clone(count)]), "+",
+                                        _call("np.shape", np.shape, [nodes.name(first)])), comp)
+            pre.append(nodes.assign(total, _located(_call("np.zeros", np.zeros, [size]), comp), stmt))
+            pre.append(nodes.assign_to(nodes.subscript(total, nodes.const(0), store=True), nodes.name(first), stmt))
+            start = [nodes.const(1)]
         plain = plan.item is _INDEX and isinstance(generator.target, gast.Name)
         index = generator.target.id if plain else self.index_name()
         if callee is not np.mean:
             step = nodes.assign_to(nodes.subscript(total, nodes.name(index), store=True), comp.elt, stmt)
         binds = self.bind(generator.target, _instantiate(plan.item, index), stmt)
-        loop = nodes.for_(index, _call("range", range, [nodes.clone(count)]), binds + [step], stmt)
+        loop = nodes.for_(index, _call("range", range, start + [nodes.clone(count)]), binds + [step], stmt)
         pre.append(self.in_loop(loop, index))
         if callee is np.mean:
             return _located(nodes.binop(nodes.name(total), "/", nodes.clone(count)), call)

@@ -205,7 +205,8 @@ class _Normalizer(Aggregates, GrownLists):
             pre += p
             bounds.append(a)
         index = self.rename_id(stmt.target.id)
-        return pre + [nodes.for_range(index, bounds, self.loop_body(stmt.body, stmt), stmt)]
+        loop = nodes.for_range(index, bounds, self.loop_body(stmt.body, stmt), stmt)
+        return pre + [annotations.copy_to(loop, stmt)]            # (a snapshot budget: markers.py)
 
     def stmt_While(self, stmt):
         pre, test = self.atom(stmt.test, stmt)
@@ -213,7 +214,8 @@ class _Normalizer(Aggregates, GrownLists):
         check = pre + [nodes.assign(stop, nodes.not_(test), stmt),
                        nodes.if_(stop, [nodes.break_()], origin=stmt)]
         body = check + self.block(stmt.body)
-        return [nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)]
+        loop = nodes.while_(nodes.const(True), flag_exits(body, stmt, self.namer), stmt)
+        return [annotations.copy_to(loop, stmt)]
 
     def loop_body(self, body, loop):
         return flag_exits(self.block(body), loop, self.namer)
@@ -378,6 +380,8 @@ class _Normalizer(Aggregates, GrownLists):
         return self.atom(expr, stmt)
 
     def rhs_linear(self, expr, stmt, prenamed):
+        if _concatenates_sequences(expr):
+            return self.concatenated(expr, stmt)
         pre = []
 
         def leaves(node, first):
@@ -390,6 +394,35 @@ class _Normalizer(Aggregates, GrownLists):
             return a
         return pre, leaves(expr, True)
 
+    def concatenated(self, expr, stmt, shape=False):
+        """`(a, b) + v + (c,)`: the sequences joined, an Aggregate; where a part is a shape
+        known only at run time (`(n,) + x.shape`, `(n,) + np.shape(e)`), allowed only as a
+        shape argument (`shape`: np.zeros(...), np.reshape(x, ...)), the concatenation itself,
+        of literal tuples and the names holding the shapes."""
+        pre, parts = [], []
+        for leaf in _sum_leaves(expr):
+            p, value = self.value(leaf, stmt)
+            pre += p
+            parts.append(value)
+        if all(isinstance(p, Aggregate) for p in parts):
+            if any(isinstance(e, Aggregate) for p in parts for e in p.elts):
+                self.not_a_sequence(parts[0], stmt)
+            kind = "list" if all(p.kind == "list" for p in parts) else "tuple"
+            return pre, Aggregate(kind, [e for p in parts for e in p.elts], expr)
+        if not shape:
+            raise AdjointError("joining a sequence and an array's shape is supported only as the shape of "
+                               "a new array or a reshape", location=self.where(expr),
+                               hint="write it inside the call: np.zeros((n,) + x.shape), x.reshape(x.shape + (1,))")
+        joined = None
+        for part in parts:
+            if isinstance(part, Aggregate):
+                if any(isinstance(e, Aggregate) for e in part.elts):
+                    self.not_a_sequence(part, stmt)
+                part = nodes.tuple_of(part.elts)
+            joined = part if joined is None else nodes.make(gast.BinOp, left=joined, op=nodes.make(gast.Add),
+                                                            right=part)
+        return pre, joined
+
     def rhs_attribute(self, expr, stmt):
         if is_atom(expr):
             return [], nodes.clone(expr)             # (the user's tree is only read)
@@ -398,11 +431,15 @@ class _Normalizer(Aggregates, GrownLists):
 
     def rhs_call(self, expr, stmt):
         pre, args = [], []
-        for arg in expr.args:
+        callee = annotations.get(expr, "callee")
+        for position, arg in enumerate(expr.args):
             if isinstance(arg, gast.Starred):
                 raise AdjointError("`*` arguments are not supported", location=self.where(arg),
                                    hint="pass each argument by position")
-            p, a = self.value(arg, stmt)
+            if _concatenates_sequences(arg) and _takes_shape(callee, position):
+                p, a = self.concatenated(arg, stmt, shape=True)     # np.zeros((n,) + x.shape)
+            else:
+                p, a = self.value(arg, stmt)
             pre += p
             args.append(a)
         keywords = []
@@ -410,7 +447,6 @@ class _Normalizer(Aggregates, GrownLists):
             p, a = self.value(keyword.value, stmt)                   # axis=(0, 1): see call_argument
             pre += p
             keywords.append(nodes.keyword(keyword.arg, a))
-        callee = annotations.get(expr, "callee")
         if (isinstance(callee, types.FunctionType) and not _has_rule(callee)) \
                 or isinstance(callee, parse_stage.LocalFunction):
             return self.inline(expr, callee, args, pre, stmt, keywords)
@@ -709,6 +745,30 @@ def _constant_truth(test):
         return None
 
 
+def _sum_leaves(expr):
+    """The operands of a chain of `+`, left to right."""
+    if isinstance(expr, gast.BinOp) and isinstance(expr.op, gast.Add):
+        return _sum_leaves(expr.left) + _sum_leaves(expr.right)
+    return [expr]
+
+
+def _concatenates_sequences(expr) -> bool:
+    """A chain of `+` one of whose operands is a literal tuple or list: Python joins sequences."""
+    if not (isinstance(expr, gast.BinOp) and isinstance(expr.op, gast.Add)):
+        return False
+    def plain_sum(node):
+        return not isinstance(node, gast.BinOp) or isinstance(node.op, gast.Add) and \
+            plain_sum(node.left) and plain_sum(node.right)
+    return plain_sum(expr) and any(isinstance(leaf, (gast.Tuple, gast.List)) for leaf in _sum_leaves(expr))
+
+
+def _takes_shape(callee, position) -> bool:
+    """Whether the argument at `position` of `callee` is a shape (np.zeros(shape), np.reshape(x, shape))."""
+    record = table.record_of(callee)
+    return (position == 0 and record is not None and record.allocates and record.result == "creator") \
+        or (position == 1 and callee is np.reshape)
+
+
 def _nested(call, stmt, normalizer):
     """Calls the rule table knows only in a simpler form:
     min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b)."""
@@ -806,6 +866,8 @@ def _keyword_forms(call, stmt, normalizer):
     callee = annotations.get(call, "callee")
     if callee is np.convolve:
         return _convolve_mode(call, stmt, normalizer)
+    if callee in (np.var, np.std) and any(k.arg == "ddof" for k in call.keywords):
+        return _ddof_form(call, stmt, normalizer)
     if callee not in _REDUCTIONS:
         return [], call
     dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
@@ -851,6 +913,31 @@ def _keyword_forms(call, stmt, normalizer):
         p, result = normalizer.to_atom(result, stmt)
         pre += p
     return _expanded(result, [nodes.clone(a) for a in axes], stmt, normalizer, pre)
+
+
+def _ddof_form(call, stmt, normalizer):
+    """np.var(x, ddof=d) as np.var(x) * (n / max(n - d, 0)), n the number of elements each
+    value reduces (np.std: times the square root of that), as numpy defines it: numba has no
+    ddof, and the derivative rules stay the plain reductions'."""
+    ddof = _pop_keyword(call, "ddof")
+    axis = next((k.value for k in call.keywords if k.arg == "axis"), call.args[1] if len(call.args) > 1 else None)
+    x = _renamed(call.args[0])
+    count = nodes.attribute_of(x, "size") if axis is None or (isinstance(axis, gast.Constant) and axis.value is None) \
+        else nodes.subscript(nodes.attribute_of(x, "shape"), _renamed(axis))
+
+    def called(fn, args):
+        found = nodes.call(f"np.{fn.__name__}", args)
+        annotations.set(found, "callee", fn)
+        return found
+    left = called(np.maximum, [nodes.binop(nodes.clone(count), "-", _renamed(ddof)), nodes.const(0)])
+    factor = called(np.divide, [count, left])
+    if annotations.get(call, "callee") is np.std:
+        factor = called(np.sqrt, [factor])
+    pre, reduced = _keyword_forms(call, stmt, normalizer)          # keepdims=True
+    p, reduced = normalizer.to_atom(reduced, stmt)
+    pre += p
+    p, value = normalizer.rhs(nodes.binop(_renamed(reduced), "*", factor), stmt)
+    return pre + p, value
 
 
 def _pop_keyword(call, name):

@@ -319,11 +319,7 @@ def _plain_signature(tree, fn, filename) -> dict:
 def local_names(tree) -> set[str]:
     """The function's parameters and the names it assigns: in Python every other name it
     reads is a global (or a closure's) throughout the function."""
-    names = {a.id for a in tree.args.args}
-    for node in trees.walk(tree):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
-            names.add(node.id)
-    return names
+    return {a.id for a in tree.args.args} | nodes.names_by_context(tree)[1]
 
 
 def _rename_reserved_locals(tree) -> set[str]:
@@ -334,7 +330,7 @@ def _rename_reserved_locals(tree) -> set[str]:
     clashes = sorted(n for n in locals_ if is_reserved(n))
     if not clashes:
         return locals_
-    used = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)}
+    used = nodes.names_in(tree)
     renamed = {}
     for name in clashes:
         k = 1
@@ -371,6 +367,12 @@ def spelling(obj) -> str | None:
     for alias, module in CANONICAL_MODULES.items():
         if getattr(module, name, None) is obj:
             return f"{alias}.{name}"
+    # a primitive of a numpy submodule (np.linalg.norm): its spelling in the primitive table,
+    # which the emitted module's own `import numpy as np` reaches (a bare name would not)
+    record = table.record_of(obj)
+    for spelled in record.spellings if record is not None else ():
+        if spelled.split(".")[0] in CANONICAL_MODULES and table.resolve(spelled) is obj:
+            return spelled
     return None
 
 
@@ -456,6 +458,8 @@ class _Resolver(trees.Transformer):
             node.func = self.visit(node.func)
             return node
         callee = runtime.numpy_loop_of(callee) or callee      # emitted code, differentiated again
+        if runtime.reduction_of(callee) is not None and len(node.args) == 2:     # _var_axis_2(x, 1)
+            callee, node.keywords = runtime.reduction_of(callee), [nodes.keyword("axis", node.args.pop())]
         callee = _python_function_of(callee)
         table.record_of(callee)                  # files the records of scipy's, once it is imported
         if callee is np.array and len(node.args) == 1 and not node.keywords \
@@ -596,7 +600,7 @@ def _in_numpy_or_math(module) -> bool:
 # x.sum(axis=0) -> np.sum(x, axis=0): array methods become the numpy functions they mirror
 METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
            "reshape": np.reshape, "transpose": np.transpose, "dot": np.dot, "copy": np.copy,
-           "ravel": np.ravel, "flatten": np.ravel, "astype": np.asarray}
+           "ravel": np.ravel, "flatten": np.ravel, "astype": np.asarray, "var": np.var, "std": np.std}
 
 
 # x.astype(float): numpy's own spelling of the dtype (numba takes only those)

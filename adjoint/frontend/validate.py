@@ -27,12 +27,13 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
              gast.LtE, gast.Gt, gast.GtE)
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
-KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k"}
+KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof"}
 # which calls take which of them (axis and dtype: any call numpy gives them to)
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
               np.linalg.norm, np.all, np.any}
 CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
-KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve}, "k": {np.triu_indices, np.tril_indices}}
+KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve}, "k": {np.triu_indices, np.tril_indices},
+                 "ddof": {np.var, np.std}}
 CONVOLVE_MODES = ("full", "valid", "same")
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
@@ -376,7 +377,7 @@ def _list_method(call) -> str | None:
 
 
 def _is_module_attribute(node) -> bool:
-    return isinstance(node.value, gast.Name) and node.value.id in ("math", "np")
+    return nodes.dotted(node.value) in ("math", "np", "np.linalg")     # np.linalg.norm
 
 
 def _operators_of(node) -> list:

@@ -98,7 +98,9 @@ class _SharedMemory:
         self.calls_helpers = False          # whether any call is to a helper (in_place_writes)
         self.scalars = self._scalars_by_use()
         self.ranks = self._infer_ranks()
+        self.rotations = set()              # the statements `a, b = b, a` followed (_follow_rotations)
         self.roots, self.origin = self._infer_roots()
+        self._follow_rotations()
         self.order, self.loops = {}, {}         # statement -> its place in the source, its loops
         _number(self.tree.body, (), self.order, self.loops)
         self.statement_of = {id(stmt): stmt for stmt in _statements(self.tree.body)}
@@ -264,6 +266,8 @@ class _SharedMemory:
         for _ in range(100):
             changed = False
             for target, value, stmt in self.binds:
+                if id(stmt) in self.rotations:
+                    continue
                 for name, sources in self._target_sources(target, value):
                     new = sources - self.roots.setdefault(name, {name})
                     if new:
@@ -273,6 +277,28 @@ class _SharedMemory:
             if not changed:
                 break
         return self.roots, origin
+
+    def _follow_rotations(self):
+        """The ids of the statements `a, b, c = b, c, a` whose names only trade arrays: where
+        no other binding makes any of those names share memory with another name (each holds
+        an array of its own: a new one, not an argument, a view or a view's base), a
+        permutation of the names leaves each array with one name, so writing through one changes
+        no other. Such a statement then makes no name share memory. Where any of them may
+        share memory otherwise (`v = u[1:]`, `u_n = u0`), the rotation is kept as the binding
+        of each to all the others, so a write through any of them is rejected (an array would
+        change under another of its names a few iterations later)."""
+        trades = [stmt for _target, _value, stmt in self.binds if _trades_names(stmt)
+                  and len({n.id for n in stmt.targets[0].elts}) == len(stmt.targets[0].elts)]
+        if not trades:
+            return
+        self.rotations = {id(stmt) for stmt in trades}
+        self.roots, self.origin = self._infer_roots()
+        group = {n.id for stmt in trades for n in stmt.targets[0].elts}
+        separate = all(self.roots.get(name, {name}) == {name} and name not in self.params for name in group) \
+            and not any(roots & group for other, roots in self.roots.items() if other not in group)
+        if not separate:
+            self.rotations = set()
+            self.roots, self.origin = self._infer_roots()
 
     def _target_sources(self, target, value):
         if isinstance(target, gast.Name):

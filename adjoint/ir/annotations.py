@@ -43,6 +43,12 @@ ANNOTATIONS = {a.name: a for a in (
                read_by="frontend/parse, frontend/validate, frontend/views, frontend/normalize, ir/grammar, analysis/shapes "
                        "(a call's type: lower/for_numba keeps it on the calls it rewrites), api/arguments",
                default=None, survives_rebuild=True),
+    Annotation("fused", "Call",
+               "a numpy ufunc call inside an elementwise expression the optimizer fused (its operands "
+               "written in, not stored): numba's own loop computes it with the rest, where a numpy-loop "
+               "helper would make an array of it",
+               set_by="optimize/fuse", read_by="lower/for_numba",
+               default=False, survives_rebuild=True),
     Annotation("source_text", "statement",
                "the user's line the statement comes from (a compound statement's without its colon), "
                "shown in comments of the emitted code and in diagnostics",
@@ -60,6 +66,11 @@ ANNOTATIONS = {a.name: a for a in (
                "a chained comparison): not renamed again",
                set_by="frontend/normalize", read_by="frontend/normalize",
                default=False, survives_rebuild=True),
+    Annotation("snapshot_budget", "For, While",
+               "the loop's own snapshot budget, from `adjoint.checkpointed(range(n), K)` or a "
+               "`# adjoint: checkpoints=K` comment on its line: a whole number or a parameter's name",
+               set_by="frontend/markers (through desugar), frontend/normalize keeps it on the loop it rebuilds",
+               read_by="transforms/reverse", default=None, survives_rebuild=True),
     Annotation("loop_exit", "If",
                "the `if t_stop: break` that ends a loop structured from breaks and continues",
                set_by="frontend/structure", read_by="transforms/reverse, optimize/passes",

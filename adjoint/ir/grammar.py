@@ -12,7 +12,7 @@ The stages after normalize read the form through the predicates defined here (`p
            | break | continue | pass | # comment
            | return atom                    exactly one, the last statement of the function
     rhs   := atom | atom op atom | linear | unaryop atom
-           | f(arg, ..., keyword=atom) with arg := atom | (atom, ...) | [atom, ...]
+           | f(arg, ..., keyword=atom) with arg := atom | (atom, ...) | [atom, ...] | arg + arg (a shape)
            | atom cmp atom | x[index] | x.attribute
     linear := atom | linear (+|-) linear    kept whole, parenthesized as written (the seed's t_s)
 """
@@ -172,6 +172,8 @@ def _is_linear(node):
 
 
 def _is_argument(arg):
+    if isinstance(arg, gast.BinOp) and isinstance(arg.op, gast.Add):     # a shape: (n,) + t
+        return _is_argument(arg.left) and _is_argument(arg.right)
     if isinstance(arg, (gast.Tuple, gast.List)):
         return all(is_atom(e) for e in arg.elts)
     return is_atom(arg)

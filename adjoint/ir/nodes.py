@@ -46,8 +46,13 @@ _new = gast.AST.__new__
 
 
 def name(identifier: str, store: bool = False) -> gast.Name:
-    return make(gast.Name, id=identifier, ctx=make(gast.Store if store else gast.Load),
+    return make(gast.Name, id=identifier, ctx=make(gast.Store) if store else _LOAD,
                 annotation=None, type_comment=None)
+
+
+# contexts hold nothing and no pass changes one (a target gets a new one: store()), so the
+# names built for reading share one, as Python's own parser shares its contexts
+_LOAD = make(gast.Load)
 
 
 def const(value) -> gast.Constant:
@@ -392,7 +397,33 @@ def written_by(stmt) -> set[str]:
 
 def names_in(node) -> set[str]:
     """Every identifier read or written under `node`."""
-    return {n.id for n in walk(node) if isinstance(n, gast.Name)}
+    return names_by_context(node)[0]
+
+
+def names_by_context(node) -> tuple[set[str], set[str]]:
+    """(every identifier under `node`, those stored or deleted there, parameters not): one
+    search that skips contexts and operators (the front end asks it of the whole function)."""
+    every, stored = set(), set()
+    todo = [node]
+    pop, push, extend = todo.pop, todo.append, todo.extend
+    name_kind, fields_of, writes = gast.Name, _CHILD_FIELDS, (gast.Store, gast.Del)
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is name_kind:
+            every.add(node.id)
+            if type(node.ctx) in writes:
+                stored.add(node.id)
+            if node.annotation is None:
+                continue
+        fields = fields_of.get(kind)
+        for field in child_fields(kind) if fields is None else fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return every, stored
 
 
 def loads_in(node) -> set[str]:

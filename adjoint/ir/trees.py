@@ -181,16 +181,21 @@ def walk_branches(node):
         yield node
 
 
-def replace_bottom_up(root, kind, replace):
+def replace_bottom_up(root, kind, replace, fields=None):
     """Replace each node of type `kind` under `root` by replace(node) (a node), the ones inside
     it first: what a NodeTransformer whose only method, visit_<kind>, visits the node's
-    children and then returns replace(node) does, without its call for every other node."""
+    children and then returns replace(node) does, without its call for every other node.
+    `fields`: only those of root's fields (a loop's header, not its body)."""
     found = []                    # (parent, field, index in a list field or None, node), pre-order
     todo = [root]
     constant, name = gast.Constant, gast.Name
     while todo:
         node = todo.pop()
-        for field in _child_fields(type(node)):
+        if fields is None:
+            node_fields = _child_fields(type(node))
+        else:
+            node_fields, fields = fields, None
+        for field in node_fields:
             value = getattr(node, field, None)
             if isinstance(value, ast.AST):
                 if type(value) is kind:

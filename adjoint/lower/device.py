@@ -45,6 +45,8 @@ class DeviceCode:
     sizes: gast.FunctionDef         # tape_sizes_<f>(args...) -> (floats, ints, bools)
     array_outputs: tuple            # wrt arguments whose gradient is written into a parameter
     scalar_outputs: tuple           # wrt arguments whose gradient is returned
+    whole_rows: tuple = ()          # those array outputs whose every element the function
+                                    # assigns before it reads any: their rows need no zeroing
 
 
 def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="reverse") -> DeviceCode:
@@ -83,7 +85,7 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
         elif _blocks(stmt):
             stmt = nodes.clone(stmt)                   # its blocks are rewritten in place below
         body.append(stmt)
-    body = _scatter_gathers(body, output_names)
+    body, whole = _scatter_gathers(body, output_names, code.body)
     simple = list(_simple_statements(body))
     callees = {id(s): _callees(s) for s in simple}        # one search per statement
     _reject_gathers(simple, callees, filename)            # the clearest reasons first
@@ -99,8 +101,9 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     device = nodes.function(code.name + "_device", params + list(DTYPES.values()), body, code)
     totals = nodes.tuple_([nodes.summed(sizes[w]) for w in DTYPES.values()])
     primal_name = code.name.split("_", 1)[1]               # grad_<f> or jvp_<f>
+    whole_rows = tuple(w for w in array_outputs if _returned_name(final, wrt, w) in whole)
     return DeviceCode(function=device, sizes=_sizing(primal_name, args, body, totals, code),
-                      array_outputs=array_outputs, scalar_outputs=scalar_outputs)
+                      array_outputs=array_outputs, scalar_outputs=scalar_outputs, whole_rows=whole_rows)
 
 
 def _sizing(name, args, body, totals, origin):
@@ -227,9 +230,13 @@ def _check_scalar_value(final, arrays, filename):
                                 "function, or differentiate one scalar component on cuda")
 
 
-def _scatter_gathers(body, outputs):
-    """`s_x = np.array([s_a, s_b], dtype)` into an output row: `s_x[0] = s_a; s_x[1] = s_b`."""
-    out = []
+def _scatter_gathers(body, outputs, adjoint_body):
+    """`s_x = np.array([s_a, s_b], dtype)` into an output row: `s_x[0] = s_a; s_x[1] = s_b`.
+    Also the outputs so written in full: where that statement, in the function's own block,
+    is the only one binding the name in the adjoint (`adjoint_body`), every element is
+    assigned (the list has one item per element: it is the sensitivity of unpacking the
+    argument) before anything reads the row."""
+    out, whole = [], set()
     for stmt in body:
         value = getattr(stmt, "value", None)
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
@@ -238,9 +245,14 @@ def _scatter_gathers(body, outputs):
             name = stmt.targets[0].id
             out += [nodes.assign(nodes.subscript(name, k, store=True), e, stmt)
                     for k, e in enumerate(value.args[0].elts)]
+            whole.add(name)
         else:
             out.append(stmt)
-    return out
+    if whole:
+        bound = [s.targets[0].id for s in nodes.statements(adjoint_body)
+                 if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name)]
+        whole = {name for name in whole if bound.count(name) == 1}
+    return out, whole
 
 
 def _allocation(stmt):
@@ -291,10 +303,17 @@ def _unpack_to_indexing(body):
 
 
 def _expand(stmt):
+    """`a, b = x` -> `a = x[0]; b = x[1]`, after a check of x's length that the unpacking did
+    (a point of another length would otherwise give a gradient of the wrong function)."""
     if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
             and isinstance(stmt.value, gast.Name):
-        return [nodes.assign(e.id, nodes.subscript(stmt.value.id, k), stmt)
-                for k, e in enumerate(stmt.targets[0].elts)]
+        count, array = len(stmt.targets[0].elts), stmt.value.id
+        error = nodes.call("ValueError", [nodes.const(f"{array} has the wrong length to unpack (expected {count})")])
+        check = nodes.if_(nodes.compare(nodes.subscript(nodes.attribute(f"{array}.shape"), 0), "!=", nodes.const(count)),
+                          [nodes.make(gast.Raise, exc=error, cause=None)], origin=stmt)
+        nodes.located(check.body[0], stmt)
+        return [check] + [nodes.assign(e.id, nodes.subscript(array, k), stmt)
+                          for k, e in enumerate(stmt.targets[0].elts)]
     return [stmt]
 
 

@@ -126,36 +126,55 @@ def _fill_allocations(fn, types_of):
 def needs_lowering(tree) -> bool:
     """Whether lower_for_numba may change `tree`: it calls numpy, or a function numba cannot
     call that the lowering spells another way (np.linalg.norm, scipy's)."""
-    return LOWERED_MODULE in nodes.loads_in(tree) or _calls_lowered_by_callee(tree)
+    return _rewritten_calls(tree) is not None
 
 
-def _own_lowered_statements(fn):
-    """The statements whose calls lowering rewrites without their spelling `np.` are made this
-    function's own (optimize copies only those loading `np`: optimize.summaries)."""
+def _statements_to_lower(fn):
+    """(block, index, how) of each statement whose calls lowering may rewrite, how being
+    "callee" where a call is _lowered_by_callee (the statement is made this function's own
+    first: optimize copies only those loading `np`, optimize.summaries) or "module" where it
+    spells `np.`; a compound statement for the calls of its header. One walk per statement:
+    most statements of a long adjoint are neither, and go untouched."""
     for block in nodes.blocks(fn):
         for k, stmt in enumerate(block):
-            if not isinstance(stmt, (gast.If, gast.For, gast.While)) and _calls_lowered_by_callee(stmt):
-                block[k] = nodes.with_fresh_calls(stmt)
+            if isinstance(stmt, _COMPOUND):
+                how = _rewritten_calls(*[getattr(stmt, f) for f in _HEADERS[type(stmt)]])
+            else:
+                how = _rewritten_calls(stmt)
+            if how is not None:
+                yield block, k, how
 
 
-def _calls_lowered_by_callee(node) -> bool:
-    """Whether a call under `node` is _lowered_by_callee: a walk of the fields that hold nodes
+_COMPOUND = (gast.If, gast.For, gast.While)
+_HEADERS = {gast.If: ("test",), gast.While: ("test",), gast.For: ("target", "iter")}
+
+
+def _rewritten_calls(*roots):
+    """"callee" where a call under `roots` is _lowered_by_callee (or np.linalg.slogdet, which
+    may be spelled without `np.`), else "module" where a name
+    loaded there is `np` (LOWERED_MODULE), else None: a walk of the fields that hold nodes
     (gast.walk, asked of each statement of a 2,000-line adjoint, took 0.25 s)."""
-    todo = [node]
+    found = None
+    todo = list(roots)
     while todo:
         node = todo.pop()
         kind = type(node)
-        if kind is gast.Name or kind is gast.Constant:
+        if kind is gast.Name:
+            if node.id == LOWERED_MODULE:
+                found = "module"
             continue
-        if kind is gast.Call and _lowered_by_callee(node):
-            return True
+        if kind is gast.Constant:
+            continue
+        if kind is gast.Call and (_lowered_by_callee(node)
+                                  or annotations.get(node, "callee") is np.linalg.slogdet):
+            return "callee"
         for field in nodes.child_fields(kind):
             value = getattr(node, field, None)
             if type(value) is list:
                 todo.extend(value)
             elif value is not None:
                 todo.append(value)
-    return False
+    return found
 
 KEEPDIMS = {"sum", "mean", "prod", "max", "min", "amax", "amin"}
 
@@ -171,7 +190,7 @@ def lower_for_numba(fn, types_of, precision="float64", known=None, fill=False) -
     fill: `v = np.zeros(shape, dtype)` (np.ones, np.full) becomes `np.empty` and `v[:] = 0.0`
     (not for the device lowering, which reads the np.zeros of a gradient)."""
     used = set()
-    _own_lowered_statements(fn)
+    rewritten = list(_statements_to_lower(fn))      # (before any block changes)
 
     def lower(node):
         func = node.func
@@ -231,7 +250,8 @@ def lower_for_numba(fn, types_of, precision="float64", known=None, fill=False) -
             return nodes.binop(node.args[1], "*", nodes.call("np.divide", [condition, copy.deepcopy(condition)]))
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                 and func.value.id == LOWERED_MODULE and func.attr in NUMPY_LOOPS and len(node.args) == 1 \
-                and not node.keywords and isinstance(node.args[0], gast.Name):
+                and not node.keywords and isinstance(node.args[0], gast.Name) \
+                and not annotations.get(node, "fused"):
             kind = types_of(node.args[0])
             if kind.ndim >= 1 and kind.kind == "float":
                 used.add(f"_numpy_{func.attr}")
@@ -277,7 +297,14 @@ def lower_for_numba(fn, types_of, precision="float64", known=None, fill=False) -
         used.add(name)
         return annotations.copy_to(nodes.call(nodes.name(name), [node.args[0], axis[0]]), node)
     # a NodeTransformer's visit_Call: the calls inside a call are lowered before it
-    trees.replace_bottom_up(fn, gast.Call, lower)
+    for block, k, how in rewritten:
+        stmt = block[k]
+        if isinstance(stmt, _COMPOUND):
+            trees.replace_bottom_up(stmt, gast.Call, lower, fields=_HEADERS[type(stmt)])
+            continue
+        if how == "callee":
+            block[k] = stmt = nodes.with_fresh_calls(stmt)
+        trees.replace_bottom_up(stmt, gast.Call, lower)
     if fill:
         _fill_allocations(fn, types_of)
     if precision == "float32":

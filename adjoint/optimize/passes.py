@@ -29,6 +29,7 @@ from .allocate import allocate_once
 from .carry import carry_scatter_adds
 from .chunks import run_in_chunks
 from .dce import _reads_before_write, drop_orphan_comments, eliminate_dead_code
+from .fuse import fuse_elementwise
 from .summaries import (
     _COMPOUND,
     _all_statements,
@@ -44,12 +45,13 @@ from .tidy import tidy
 
 
 def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_once=True,
-             parallel=False, scalars=frozenset()) -> gast.FunctionDef:
+             parallel=False, scalars=frozenset(), arrays=frozenset()) -> gast.FunctionDef:
     """`vectors`: the rank-1 sensitivity arrays, whose elements reverse loops may carry;
     `store_once`: a carried array a loop covers whole is stored, not zero-filled (carry.py;
     False for device code, whose gradient rows arrive zeroed); `parallel`: carried loops that
     are provably race-free run in chunks on all threads (chunks.py), `scalars` being the names
-    known to hold scalars.
+    known to hold scalars; `arrays`: the names known to hold arrays, whose top-level
+    elementwise code is fused (fuse.py; none given: none fused).
     No node of `fn` changes: the pipeline keeps it as the "reverse" stage, and its forward
     sweep shares statements with the normalized function (the "normalize" stage, which
     arguments.written_arguments reads). Copying it whole took a third of this stage's time, so only
@@ -84,6 +86,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         if parallel:
             run_in_chunks(fn, namer, scalars)
     tidy(fn, original, summaries, scalars)
+    if arrays:
+        fuse_elementwise(fn, (namer.temporaries | sensitivities) - returned, arrays, scalars, roots)
     drop_orphan_comments(fn)
     _fresh_calls(fn.body, summaries)
     return fn

@@ -108,7 +108,7 @@ class _Summaries:
     def written(self, stmt) -> tuple:
         names = self._written.get(id(stmt))
         if names is None:
-            names = self._written[id(stmt)] = tuple(nodes.written_names(stmt))
+            names = self._written[id(stmt)] = _simple_written(stmt) or tuple(nodes.written_names(stmt))
             self.alive[id(stmt)] = stmt
         return names
 
@@ -158,13 +158,29 @@ def _simple_loads(stmt):
     return counts
 
 
+def _simple_written(stmt):
+    """nodes.written_names(stmt) of `name = e` and `name += e`, the statements most of an
+    adjoint is made of, as a tuple; None for any other."""
+    kind = type(stmt)
+    if kind is _Assign:
+        if len(stmt.targets) != 1:
+            return None
+        target = stmt.targets[0]
+    elif kind is _AugAssign:
+        target = stmt.target
+    else:
+        return None
+    return (target.id,) if type(target) is _Name and type(target.ctx) is not _Load else None
+
+
 def _write_counts(fn, summaries) -> dict:
     """name -> how many statements write it."""
     known, written = summaries._written, summaries.written
     names = []
+    extend = names.extend
     for stmt in _all_statements(fn.body):
         these = known.get(id(stmt))
-        names += written(stmt) if these is None else these
+        extend(written(stmt) if these is None else these)
     return collections.Counter(names)          # counted in C: this ran twice a round
 
 

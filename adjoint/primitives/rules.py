@@ -692,6 +692,19 @@ def expand_dims_jvp(x, axis, dx, daxis):
 declare("np.expand_dims", vjps=[expand_dims], jvps=[expand_dims_jvp], result="expand")
 
 
+# a read-only view of x repeated to `shape` (how a sum's or mean's reverse along an axis spells
+# its sensitivity, so met again by forward over reverse): the reverse sums g back to x's shape
+def broadcast_to(x, shape, g):
+    return g, None
+
+
+def broadcast_to_jvp(x, shape, dx, dshape):
+    return np.broadcast_to(dx, shape), None
+
+
+declare("np.broadcast_to", vjps=[variant(broadcast_to, broadcasts=True)], jvps=[broadcast_to_jvp], result="reshape")
+
+
 def convolve(a, v, g):
     return np.correlate(g, v), np.correlate(g, a)     # 'valid': one value per element of a (of v)
 
@@ -715,6 +728,7 @@ declare("np.tril_indices", constant=True, result="index_pair", allocates=True)
 declare("np.argsort", constant=True, result="integer like")
 declare("np.argmax", constant=True, result="integer reduction")
 declare("np.argmin", constant=True, result="integer reduction")
+declare("np.shape", constant=True, result="shape")            # a tuple of sizes
 
 
 # differences along the last axis (or `axis`): the reverse is minus the difference of the

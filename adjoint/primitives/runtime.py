@@ -12,7 +12,7 @@ writes the source of each one used at the top of the module, which stays standal
     _record_rows_1(tape, rows, k, v)     keep iteration k's v, whose shape changes from one to the next
     _row_1(tape, rows, k)                ... and read it back
     _max_axis_2(x, axis)                 np.max(x, axis=...), which numba lacks (also min, prod, mean;
-                                         rank 1 or 2, negative axes too)
+                                         any rank, negative axes too)
     _scatter_add_sa_1_2(s, i1, g)        s[:, i1] += g, unbuffered: a repeated index adds once per
                                          occurrence (np.add.at, which numba lacks)
     _numpy_tanh(x)                       np.tanh of a large float array by numpy's own vectorized
@@ -28,7 +28,6 @@ writes the source of each one used at the top of the module, which stays standal
 
 from __future__ import annotations
 
-from ..errors import AdjointError
 from .table import numpy_loops
 
 
@@ -298,6 +297,21 @@ def axis_reduction(kind: str, rank: int) -> str:
     return f"_{kind}_axis_{rank}"
 
 
+def reduction_of(fn):
+    """np.<f> for an emitted `_<f>_axis_<rank>` helper (np.var(x, axis=1) as numba runs it),
+    else None: emitted code read again (hvp, grad of grad) calls the numpy function with the
+    axis by keyword, whose derivative rules the table has (the helper's bounds check, a
+    `raise`, is outside the subset adjoint reads)."""
+    name = getattr(fn, "__name__", "")
+    kind, _, rank = name[1:].partition("_axis_")
+    whole = AXIS_REDUCTIONS.get(kind)
+    if not name.startswith("_") or whole is None or rank not in ("1", "2") \
+            or not (getattr(fn, "__doc__", None) or "").startswith(f"{whole}(x, axis=axis) for a rank-{rank} array"):
+        return None
+    import numpy as np
+    return np.linalg.norm if whole == "np.linalg.norm" else getattr(np, whole[len("np."):])
+
+
 def _axis_reduction(kind: str, rank: int) -> str:
     """`np.max(x, axis)` and friends for a rank-1 or rank-2 array, which numba does not
     provide; the axis may be negative, as numpy's, and one out of range raises as numpy does."""
@@ -309,10 +323,8 @@ def _axis_reduction(kind: str, rank: int) -> str:
             "    if axis != 0 and axis != -1:",
             '        raise ValueError("axis is out of bounds for an array of dimension 1")',
             f"    return {whole}(x)"]) + "\n"
-    if rank != 2:
-        raise AdjointError(f"np.{kind} along an axis of a rank-{rank} array is not supported",
-                           hint=f"reshape the array to two dimensions first, or write the "
-                                f"reduction as a loop over {whole}(x[i, ...]) of each slice")
+    if rank > 2:
+        return _axis_reduction_of_rank(kind, rank)
     return "\n".join([
         f"def _{kind}_axis_{rank}(x, axis):",
         f'    """{whole}(x, axis=axis) for a rank-2 array."""',
@@ -353,6 +365,29 @@ def _sum_axis(rank: int, axis: int) -> str:
             "        out[i] = np.sum(x[i])",
             "    return out"]) + "\n"
     raise KeyError(sum_axis(rank, axis))
+
+
+def _axis_reduction_of_rank(kind: str, rank: int) -> str:
+    """The same for a rank-3 (or higher) array: a loop nest over the other axes per axis."""
+    whole = AXIS_REDUCTIONS[kind]
+    lines = [f"def _{kind}_axis_{rank}(x, axis):",
+             f'    """{whole}(x, axis=axis) for a rank-{rank} array."""',
+             f"    if axis < -{rank} or axis >= {rank}:",
+             f'        raise ValueError("axis is out of bounds for an array of dimension {rank}")',
+             "    if axis < 0:",
+             f"        axis += {rank}"]
+    for axis in range(rank):
+        kept = [d for d in range(rank) if d != axis]
+        shape = ", ".join(f"x.shape[{d}]" for d in kept)
+        lines += [f"    {'if' if axis == 0 else 'elif' if axis < rank - 1 else 'else'}"
+                  + (f" axis == {axis}:" if axis < rank - 1 else ":"),
+                  f"        out = np.empty(({shape}), x.dtype)"]
+        for depth, d in enumerate(kept):
+            lines.append("        " + "    " * depth + f"for i{d} in range(x.shape[{d}]):")
+        at = ", ".join(":" if d == axis else f"i{d}" for d in range(rank))
+        lines.append("        " + "    " * len(kept) + f"out[{', '.join(f'i{d}' for d in kept)}] = {whole}(x[{at}])")
+    lines.append("    return out")
+    return "\n".join(lines) + "\n"
 
 
 # numpy's loops for these are vectorized (SIMD); numba's call the C library per element

@@ -36,7 +36,7 @@ from ..frontend.views import VIEW_CALLS
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
-from .tapes import LoopFrame, checkpointed, single_definitions, statements, stored_intermediates
+from .tapes import LoopFrame, budget_of, checkpointed, single_definitions, statements, stored_intermediates
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 # numpy functions of one array whose result has its shape (reverse.shape_key)
@@ -45,19 +45,24 @@ ELEMENTWISE = {f"np.{f}" for f in ("exp", "log", "sin", "cos", "tan", "tanh", "s
 
 
 def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
-            return_value=False, cotangent=False, store=True, checkpoints=None) -> gast.FunctionDef:
+            return_value=False, cotangent=False, store=True, checkpoints=None,
+            memory_limit=None, device=False) -> gast.FunctionDef:
     """The adjoint FunctionDef `grad_<name>`: same arguments, returns the gradient(s).
     With `cotangent`, `vjp_<name>` takes the result's sensitivity as an extra last argument
     (a vector-valued function's vector-Jacobian product). `store`: loops keep their costly
     array intermediates on tapes (False replays them all). `checkpoints`: the outermost `for`
-    loops keep at most that many snapshots of their state (tapes.checkpointed)."""
+    loops keep at most that many snapshots of their state (tapes.checkpointed); "auto": as
+    many as `memory_limit` bytes hold. `device`: the code is lowered for device threads, which
+    have no snapshot stack (a loop with a budget of its own is an AdjointError)."""
     reversal = _Reverse(tree, analysis, namer, filename, store)
-    reversal.checkpoints = checkpoints
+    reversal.device = device
+    reversal.checkpoints = budget_of(checkpoints, memory_limit) if checkpoints is not None else None
     return reversal.function(return_value, cotangent)
 
 
 class _Reverse:
     checkpoints = None                       # snapshots an outermost loop keeps (None: one per iteration)
+    device = False                           # lowered for device threads (no snapshot budgets)
 
     def __init__(self, tree, analysis, namer, filename, store=True):
         self.tree = tree
@@ -491,8 +496,11 @@ class _Reverse:
                                    "first assigned inside the loop", location=locate(stmt, self.filename),
                                    hint=f"assign `{v}` before the loop")
         frame = LoopFrame(self, stmt, counted, index, carried)
-        if self.checkpoints is not None and depth == 0:
-            return self.checkpointed_loop(stmt, frame, counted, defined, body, replay, backward_body,
+        budget = annotations.get(stmt, "snapshot_budget")          # the loop's own (a marker, a pragma)
+        if budget is None and depth == 0:
+            budget = self.checkpoints
+        if budget is not None:
+            return self.checkpointed_loop(stmt, frame, budget, counted, body, replay, backward_body,
                                           saves + [nodes.assign(v, ZERO.get(self.a.kinds.get(v, "float"), 0.0), stmt)
                                                    for v in carried if v not in defined], restores)
         placeholders = [nodes.assign(v, ZERO.get(self.a.kinds.get(v, "float"), 0.0), stmt)
@@ -509,22 +517,23 @@ class _Reverse:
                 [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
                  reverse_loop] + restores)
 
-    def checkpointed_loop(self, stmt, frame, counted, defined, body, replay, backward_body, before, restores):
-        """An outermost loop under checkpoints=K: at most K snapshots of its state, the
-        iterations between them run again (tapes.checkpointed)."""
-        if counted:
-            kind = "a `while` loop" if isinstance(stmt, gast.While) else "a loop with `break` or `return`"
-            raise AdjointError(f"checkpoints= needs the trip count before the loop runs; {kind} "
-                               "does not have one", location=locate(stmt, self.filename), stage="reverse",
-                               hint="write it as `for ... in range(n)` with a known n, or leave "
-                                    "checkpoints= out (one checkpoint per iteration)")
+    def checkpointed_loop(self, stmt, frame, budget, counted, body, replay, backward_body, before, restores):
+        """A loop under a snapshot budget (checkpoints=K, or its own marker): at most K snapshots
+        of its state, the iterations between them run again (tapes.checkpointed); a loop
+        without a trip count (`while`, `break`) thins its snapshots as it runs."""
+        if self.device:
+            raise AdjointError("a loop with a snapshot budget (adjoint.checkpointed or `# adjoint: "
+                               "checkpoints=`) is not available on the cuda target",
+                               location=locate(stmt, self.filename), stage="reverse",
+                               hint="use target='cpu' (its batches run the budgeted gradient at each "
+                                    "point), or drop the budget on cuda: one checkpoint per iteration")
         # an array the loop writes element by element comes back whole from its snapshot,
         # instead of through the undo of each write
         written = set().union(*(annotations.get(u, "also_writes") for u in frame.record_writes()))
         state = list(frame.carried) + sorted(written - set(frame.carried))
         replay_comment = [nodes.comment("Replay the iteration: recompute what its reverse reads.", stmt)]
-        setup, forward, reverse_loop = checkpointed(frame, self.checkpoints, state, body,
-                                                    replay_comment + replay + backward_body)
+        setup, forward, reverse_loop = checkpointed(frame, budget_of(budget), state, body,
+                                                    replay_comment + replay + backward_body, online=counted)
         return (before + setup + [forward],
                 [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
                  reverse_loop] + restores)

@@ -77,10 +77,8 @@ def grad_mlp_loss(W1, b1, W2, b2, X, y):
     s_b2 = 0.0
     s_4 = np.empty(t_4.shape, t_4.dtype)
     s_4[:] = 1.0 / t_4.size
-    # Analyzing the line: "return np.mean(d * d)"
-    s_d = (d + d) * s_4
     # Analyzing the line: "d = out - y"
-    s_out = _sum_to_1_1(s_d, out.shape)
+    s_out = _sum_to_1_1((d + d) * s_4, out.shape)
     # Analyzing the line: "out = h @ W2 + b2"
     s_b2 += np.sum(s_out)
     s_h = np.expand_dims(s_out, 1) * W2

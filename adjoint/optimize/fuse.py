@@ -1,0 +1,576 @@
+"""Elementwise array code without its temporaries: fuse, recompute, drop the seed of ones.
+
+A vectorized objective's three-address form keeps one array per operation, and its reverse
+sweep one more per sensitivity: on `np.sum(np.sin(x) * np.exp(-x * x) + np.log1p(x * x))` the
+gradient held eight arrays of x's size at once where numba's primal, which fuses the whole
+expression into one loop, holds one. Run once, after the other passes, on the function's
+top-level straight-line code (loops keep their own tapes and replays), this pass writes the
+reverse sweep as one would by hand:
+
+    t_4 = np.exp(t_3)                        s_x += (x + x) * np.divide(1.0, 1.0 + x * x)
+    s_8 = np.ones(t_8.shape, t_8.dtype)      s_x += -x * (np.exp(-x * x) * np.sin(x)) ...
+    s_6 = np.divide(1.0, 1.0 + t_6) * s_8    s_x += np.cos(x) * np.exp(-x * x)
+    s_x += (x + x) * s_6               ->
+    ...
+
+* an array temporary (a `t_` value or a sensitivity other than a returned gradient) assigned
+  once from elementwise operations (arithmetic, numpy ufuncs, basic slices) of values that
+  never change is written into the expressions that read it, and not kept: numba fuses each
+  statement into one loop, so the values are recomputed element by element instead of being
+  stored (a value read by several statements is recomputed by each, while it stays small);
+* `s = e1` (or `s = np.zeros(...)`) followed by the only `s += e2` becomes one assignment,
+  so that a sensitivity with two contributions is one value too;
+* `_sum_to_*(g, shape)`, `np.ones(shape) * e`, `a.shape` are resolved where the shapes are
+  provably the same: every array the expressions read is a whole argument or a basic slice of
+  one (`x[1:]`, `x[:-1]`, `x[1:-1]`: the same length when as many elements are cut), so the
+  seed of a sum (an array of ones) is never made.
+
+Calls left inside a fused expression are marked `fused`: lower/for_numba then keeps numba's
+own loop for them (its numpy-loop helpers would make an array each).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import gast
+import numpy as np
+
+from ..ir import annotations, nodes
+from ..primitives.runtime import NUMPY_LOOPS
+
+# an inlined value no larger than this (in nodes) may be recomputed by each of its readers
+_RECOMPUTED_SIZE = 40
+# and a value read once no larger than this (the readers' lines stay readable)
+_INLINED_SIZE = 120
+
+_ELEMENTWISE_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.FloorDiv, gast.Mod)
+_NUMBER = frozenset()
+_CONSTRUCTORS = ("np.ones", "np.zeros", "np.full", "np.empty", "np.sum", "np.ones_like", "np.zeros_like")
+
+
+def fuse_elementwise(fn, names, arrays, scalars, protected=frozenset()) -> bool:
+    """Rewrite fn's top level as the module describes; `names`: those the pass may inline
+    away (temporaries and the sensitivities of non-arguments), `arrays`: the names known to
+    hold arrays, `scalars`: those known to hold numbers, `protected`: names to keep.
+    Returns whether anything changed."""
+    body = fn.body
+    if not any(_is_array_op(stmt, arrays) for stmt in body):
+        return False
+    state = _State(fn, names - set(protected), arrays, scalars)
+    changed = False
+    for _ in range(4):                # each merge may show shapes equal, and the reverse
+        progress = state.resolve_shapes()
+        progress |= state.merge_accumulations()
+        changed |= progress
+        if not progress:
+            break
+    changed |= state.drop_dead()
+    for _ in range(3):
+        if not state.inline():
+            break
+        changed = True
+        state.resolve_shapes()            # what the inlined values multiply now shows
+        state.drop_dead()
+    return changed
+
+
+def _is_array_op(stmt, arrays) -> bool:
+    return type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
+        and stmt.targets[0].id in arrays and type(stmt.value) in (gast.BinOp, gast.UnaryOp, gast.Call)
+
+
+def _ufunc(call) -> bool:
+    """`np.<ufunc>(a, b)` with positional operands only."""
+    if type(call) is not gast.Call or call.keywords:
+        return False
+    dotted = nodes.dotted(call.func)
+    if not dotted.startswith("np.") or dotted.count(".") != 1:
+        return False
+    return isinstance(getattr(np, dotted[3:], None), np.ufunc)
+
+
+def _basic_slice(node):
+    """(base name, elements cut) of `x[a:]`, `x[:-b]`, `x[a:-b]` (a >= 0, b > 0 constants), else None."""
+    if type(node) is not gast.Subscript or type(node.value) is not gast.Name:
+        return None
+    s = node.slice
+    if type(s) is not gast.Slice or s.step is not None:
+        return None
+    lower = 0 if s.lower is None else _int(s.lower)
+    upper = 0 if s.upper is None else _int(s.upper)
+    if lower is None or upper is None or lower < 0 or (s.upper is not None and upper >= 0):
+        return None                   # (x[:0] and x[:2] are no cut from the end)
+    return node.value.id, lower - upper
+
+
+def _int(node):
+    if type(node) is gast.Constant and type(node.value) is int:
+        return node.value
+    if type(node) is gast.UnaryOp and type(node.op) is gast.USub and type(node.operand) is gast.Constant \
+            and type(node.operand.value) is int:
+        return -node.operand.value
+    return None
+
+
+def _size(node) -> int:
+    return sum(1 for _ in nodes.walk(node))
+
+
+class _State:
+    def __init__(self, fn, names, arrays, scalars):
+        self.fn = fn
+        self.names = names
+        self.arrays = arrays
+        self.scalars = scalars
+        self.parameters = {a.id for a in fn.args.args}
+        self.defs = {}           # name -> its single top-level elementwise value (resolve_shapes)
+        self._refresh()
+
+    def _refresh(self):
+        body = self.fn.body
+        writes = collections.Counter()
+        self.in_place = collections.Counter()
+        self.nested_loads = set()          # names loaded inside a compound statement
+        for stmt in body:
+            for node in nodes.statements([stmt]):
+                for name in nodes.written_names(node):
+                    writes[name] += 1
+                if type(node) is gast.AugAssign or (type(node) is gast.Assign
+                                                    and type(node.targets[0]) is not gast.Name):
+                    target = node.target if type(node) is gast.AugAssign else node.targets[0]
+                    base = target
+                    while type(base) in (gast.Subscript, gast.Attribute):
+                        base = base.value
+                    if type(base) is gast.Name:
+                        self.in_place[base.id] += 1
+            if type(stmt) in (gast.If, gast.For, gast.While, gast.With, gast.Try):
+                self.nested_loads |= nodes.loads_in(stmt)
+        for node in nodes.walk(self.fn):
+            if type(node) is gast.Call and not _ufunc(node) and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
+                for a in node.args:
+                    if type(a) is gast.Name:
+                        self.in_place[a.id] += 1
+        self.writes = writes
+
+    def stable(self, name) -> bool:
+        """Whether `name` holds one value wherever it is read: written at most once (an
+        argument never), never in place."""
+        return self.writes[name] <= (0 if name in self.parameters else 1) and self.in_place[name] == 0
+
+    # shapes ---------------------------------------------------------------------------------
+
+    def shape_key(self, node, depth=0):
+        """The arrays whose broadcast is `node`'s shape, as a frozenset of (name, k): the
+        array `name` (one that holds one value) with k leading elements cut (`x[1:]` and
+        `x[:-1]` are both (x, 1)); the empty set for a number, None where unknown. Two
+        expressions with one key have one shape."""
+        kind = type(node)
+        if depth > 50:
+            return None
+        if kind is gast.Constant:
+            return _NUMBER if type(node.value) in (int, float, bool) else None
+        if kind is gast.Name:
+            name = node.id
+            if name in self.scalars:
+                return _NUMBER
+            if name in self.defs:
+                return self.shape_key(self.defs[name], depth + 1)
+            if name in self.arrays and self.stable(name):
+                return frozenset([(name, 0)])
+            return None
+        if kind is gast.Attribute:
+            if node.attr == "shape":                 # a shape: the key of its array
+                return self.shape_key(node.value, depth + 1)
+            return _NUMBER if _constant(node) else None
+        if kind is gast.Subscript:
+            cut = _basic_slice(node)
+            if cut is None or self.shape_key(node.value, depth + 1) != frozenset([(cut[0], 0)]):
+                return None
+            return frozenset([cut])
+        operands = None
+        if kind is gast.BinOp and type(node.op) in _ELEMENTWISE_OPS:
+            operands = [node.left, node.right]
+        elif kind is gast.UnaryOp and type(node.op) in (gast.USub, gast.UAdd, gast.Invert):
+            operands = [node.operand]
+        elif kind is gast.Compare and len(node.comparators) == 1:
+            operands = [node.left, node.comparators[0]]
+        elif _ufunc(node) or _where(node):
+            operands = node.args
+        elif _ones(node) or _zeros(node):
+            return self.shape_key(node.args[0], depth + 1)
+        if operands is None:
+            return None
+        keys = [self.shape_key(o, depth + 1) for o in operands]
+        if None in keys:
+            return None
+        return frozenset().union(*keys)
+
+    def array_key(self, node):
+        key = self.shape_key(node)
+        return key or None
+
+    # rewrites -------------------------------------------------------------------------------
+
+    def merge_accumulations(self) -> bool:
+        """`s = e1 ... s += e2` (nothing reading s between, nothing else writing it) ->
+        `s = e1 + e2` where the += was; `s = np.zeros(shape)` first: `s = e2` when e2
+        provably has that shape."""
+        body = self.fn.body
+        changed = False
+        first = {}                                   # name -> index of its `s = e1`
+        for k, stmt in enumerate(body):
+            kind = type(stmt)
+            if kind is gast.AugAssign and type(stmt.target) is gast.Name and stmt.target.id in first \
+                    and type(stmt.op) in (gast.Add, gast.Sub):
+                name = stmt.target.id
+                i = first.pop(name)
+                if self.writes[name] != 2 or self.in_place[name] != 1:
+                    continue
+                e1 = body[i].value
+                if any(name in nodes.loads_in(s) for s in body[i + 1:k]) or name in nodes.loads_in(stmt.value):
+                    continue
+                if any(not self.stable(n) and any(n in nodes.written_by(s) for s in body[i + 1:k])
+                       for n in nodes.loads_in(e1)):
+                    continue
+                if _zeros(e1):
+                    if self.array_key(stmt.value) is None or self.array_key(stmt.value) != self.shape_key(e1):
+                        continue
+                    value = stmt.value if type(stmt.op) is gast.Add else nodes.neg(stmt.value)
+                    if type(value) is gast.Name and not self.stable(value.id):
+                        continue                     # a shared array that changes: it stays a copy
+                else:
+                    op = "+" if type(stmt.op) is gast.Add else "-"
+                    value = nodes.binop(e1, op, stmt.value)
+                body[k] = annotations.copy_to(nodes.assign_to(nodes.name(name, store=True), value, stmt), stmt)
+                body[i] = None
+                changed = True
+                continue
+            if kind is gast.Assign and type(stmt.targets[0]) is gast.Name:
+                name = stmt.targets[0].id
+                first.pop(name, None)
+                if name in self.names and name in self.arrays:
+                    first[name] = k
+            else:
+                for name in nodes.written_by(stmt):
+                    first.pop(name, None)
+        if changed:
+            self.fn.body = [s for s in body if s is not None]
+            self._refresh()
+        return changed
+
+    def record_defs(self):
+        """name -> its value, for the names assigned once at the top level (never in place)
+        an elementwise expression, another name or an array of zeros or ones: what shape_key
+        reads through."""
+        self.defs = {}
+        for stmt in self.fn.body:
+            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
+                    and self.stable(stmt.targets[0].id) and (self.elementwise(stmt.value) or _ones(stmt.value)
+                                                             or _zeros(stmt.value)):
+                self.defs[stmt.targets[0].id] = stmt.value
+
+    def resolve_shapes(self) -> bool:
+        """Drop `_sum_to_*(g, shape)` and `ones * e` where the shapes are provably the same."""
+        self.record_defs()
+        ones = {}                       # name -> shape key, for the arrays of ones (and their copies)
+        for stmt in self.fn.body:
+            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
+                    and stmt.targets[0].id in self.names and self.stable(stmt.targets[0].id):
+                value, name = stmt.value, stmt.targets[0].id
+                if _ones(value):
+                    key = self.array_key(value.args[0])
+                    if key is not None:
+                        ones[name] = key
+                elif type(value) is gast.Name and value.id in ones:
+                    ones[name] = ones[value.id]
+        changed = False
+        body = self.fn.body
+        for k, stmt in enumerate(body):
+            if type(stmt) in (gast.Assign, gast.AugAssign, gast.Return) and stmt.value is not None:
+                new = self.simplify(stmt.value, ones)
+                if new is not stmt.value:
+                    stmt = body[k] = annotations.copy_to(_with_value(stmt, new), stmt)
+                    changed = True
+        if changed:
+            self._refresh()
+        return changed
+
+    def simplify(self, node, ones):
+        kind = type(node)
+        if kind in (gast.Name, gast.Constant):
+            return node
+        new = None
+        for field in nodes.child_fields(kind):
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                items = [self.simplify(v, ones) if isinstance(v, gast.AST) else v for v in value]
+                if any(a is not b for a, b in zip(items, value)):
+                    new = new or _shallow(node)
+                    setattr(new, field, items)
+            elif isinstance(value, gast.AST):
+                item = self.simplify(value, ones)
+                if item is not value:
+                    new = new or _shallow(node)
+                    setattr(new, field, item)
+        node = new or node
+        if type(node) is gast.Call and nodes.dotted(node.func).startswith("_sum_to_") and len(node.args) == 2:
+            key = self.array_key(node.args[0])
+            if key is not None and key == self.shape_key(node.args[1]):
+                return node.args[0]
+        if type(node) is gast.BinOp and type(node.op) is gast.Mult:
+            for one, other in ((node.left, node.right), (node.right, node.left)):
+                factor = self.ones_factor(one, ones)
+                if factor is not None and self.array_key(other) == factor[1]:
+                    return other if factor[0] is None else nodes.binop(other, "*", factor[0])
+        if _ufunc(node) and nodes.dotted(node.func) == "np.logical_or" and len(node.args) == 2 \
+                and type(node.args[1]) is gast.Constant and node.args[1].value is False \
+                and self.array_key(node.args[0]) is not None:
+            return node.args[0]                      # (an array: the result has its shape)
+        if type(node) is gast.Compare and type(node.ops[0]) is gast.Eq and type(node.left) is gast.Name \
+                and node.left.id in ones and _number(node.comparators[0]) and node.comparators[0].value == 0:
+            return nodes.const(False)                # a guard `s == 0.0` of a seed of ones
+        return node
+
+    def ones_factor(self, node, ones):
+        """(c, key) where `node` is an array of ones (key: its shape's) times the number c
+        (None for 1): `s_1`, `100 * s_1`, `-s_1`; else None."""
+        if type(node) is gast.Name and node.id in ones:
+            return None, ones[node.id]
+        if type(node) is gast.BinOp and type(node.op) is gast.Mult:
+            for one, number in ((node.left, node.right), (node.right, node.left)):
+                factor = self.ones_factor(one, ones)
+                if factor is not None and factor[0] is None and self.shape_key(number) == _NUMBER:
+                    return number, factor[1]
+        return None
+
+    def elementwise(self, node) -> bool:
+        """Whether `node` is made only of elementwise operations of names that hold one value."""
+        kind = type(node)
+        if kind is gast.Name:
+            return type(node.ctx) is gast.Load and (self.stable(node.id) or node.id in self.scalars)
+        if kind is gast.Constant:
+            return type(node.value) in (int, float, bool)
+        if kind is gast.BinOp:
+            return type(node.op) in _ELEMENTWISE_OPS and self.elementwise(node.left) and self.elementwise(node.right)
+        if kind is gast.UnaryOp:
+            return type(node.op) in (gast.USub, gast.UAdd, gast.Invert) and self.elementwise(node.operand)
+        if kind is gast.Compare:
+            return len(node.comparators) == 1 and self.elementwise(node.left) \
+                and self.elementwise(node.comparators[0])
+        if kind is gast.Call:
+            return (_ufunc(node) or _where(node)) and all(self.elementwise(a) for a in node.args)
+        if kind is gast.Attribute:
+            return _constant(node)
+        if kind is gast.Subscript:
+            return _basic_slice(node) is not None and self.elementwise(node.value)
+        return False
+
+    def drop_dead(self) -> bool:
+        """Drop the top-level values of `names` nothing reads any more (made of elementwise
+        operations, slices and array constructors: computing them has no other effect)."""
+        changed = False
+        while True:
+            loads = collections.Counter()
+            for stmt in self.fn.body:
+                loads.update(nodes.load_counts(stmt))
+            keep = []
+            for stmt in self.fn.body:
+                if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
+                        and stmt.targets[0].id in self.names and loads[stmt.targets[0].id] == 0 \
+                        and self.writes[stmt.targets[0].id] == 1 and self.pure(stmt.value) \
+                        and not annotations.get(stmt, "primal"):
+                    continue
+                keep.append(stmt)
+            if len(keep) == len(self.fn.body):
+                break
+            self.fn.body = keep or [nodes.pass_()]
+            changed = True
+        if changed:
+            self._refresh()
+        return changed
+
+    def pure(self, node) -> bool:
+        if type(node) is gast.Call and nodes.dotted(node.func) in _CONSTRUCTORS and not node.keywords:
+            return all(self.pure(a) for a in node.args)
+        if type(node) is gast.Attribute and node.attr in ("shape", "dtype"):
+            return self.pure(node.value)
+        if type(node) is gast.Tuple:
+            return all(self.pure(e) for e in node.elts)
+        return self.elementwise(node) or (type(node) is gast.Name)
+
+    def inline(self) -> bool:
+        body = self.fn.body
+        loads = collections.Counter()
+        for stmt in body:
+            loads.update(nodes.load_counts(stmt))
+        self.replace_shapes()
+        held = set()                     # names read as `t.dtype` (or any attribute): kept
+        recomputed = set()               # names every reader of which would fuse their value
+        readers = collections.defaultdict(list)
+        for stmt in self.fn.body:
+            for node in nodes.walk(stmt):
+                if type(node) is gast.Attribute and type(node.value) is gast.Name:
+                    held.add(node.value.id)
+            for name in nodes.loads_in(stmt):
+                readers[name].append(stmt)
+        for name, stmts in readers.items():
+            if all(type(r) in (gast.Assign, gast.AugAssign) and _fused_reads(r.value, name) for r in stmts):
+                recomputed.add(name)
+        inlined = {}                     # name -> its value, already inlined
+        out = []
+        changed = False
+        for stmt in self.fn.body:
+            original = stmt
+            if type(stmt) in (gast.Assign, gast.AugAssign, gast.Return, gast.Expr) \
+                    and not inlined.keys().isdisjoint(nodes.loads_in(stmt)):
+                stmt = self.substitute(stmt, inlined)
+                changed = True
+            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
+                name = stmt.targets[0].id
+                if self.may_inline(name, loads) and name not in held and self.elementwise(stmt.value) \
+                        and (loads[name] == 1 or name in recomputed):
+                    size = _size(stmt.value)
+                    if size <= (_INLINED_SIZE if loads[name] == 1 else _RECOMPUTED_SIZE):
+                        inlined[name] = stmt.value
+                        changed = True
+                        continue
+                argument = _numpy_loop_argument(original)
+                if argument in inlined:
+                    # `y = np.tanh(t)` stays an array: t too, so that lower/for_numba gives
+                    # the call numpy's vectorized loop (runtime._numpy_*)
+                    out.append(nodes.assign_to(nodes.name(argument, store=True),
+                                               nodes.clone(inlined[argument]), original))
+                    stmt = original
+            out.append(stmt)
+        if changed:
+            self.fn.body = out or [nodes.pass_()]
+        return changed
+
+    def may_inline(self, name, loads) -> bool:
+        return name in self.names and name in self.arrays and self.stable(name) \
+            and name not in self.nested_loads and loads[name] > 0
+
+    def replace_shapes(self):
+        """`t.shape` -> `x.shape` (or `x[1:].shape`) where t's key says they have one shape
+        and t, a value the pass may inline, is read for nothing else but its value."""
+        attributes = collections.defaultdict(set)
+        for node in nodes.walk(self.fn):
+            if type(node) is gast.Attribute and type(node.value) is gast.Name:
+                attributes[node.value.id].add(node.attr)
+        body = self.fn.body
+        for k, stmt in enumerate(body):
+            mapping = {}
+            for node in nodes.walk(stmt):
+                if type(node) is gast.Attribute and node.attr == "shape" and type(node.value) is gast.Name \
+                        and node.value.id in self.defs and node.value.id in self.names \
+                        and attributes[node.value.id] == {"shape"}:
+                    key = self.array_key(node.value)
+                    if key is not None and len(key) == 1:
+                        mapping[id(node)] = _shape_of(next(iter(key)))
+            if mapping:
+                body[k] = _replace_nodes(stmt, mapping)
+
+    def substitute(self, stmt, inlined):
+        mapping = {}
+        for name in nodes.loads_in(stmt):
+            if name in inlined:
+                value = nodes.clone(inlined[name])
+                mapping[name] = value
+        new = nodes.with_loads_replaced(stmt, mapping)
+        new = annotations.copy_to(new, stmt) if new is not stmt else new
+        for node in nodes.walk(new):
+            if type(node) is gast.Call and _ufunc(node):
+                annotations.set(node, "fused", True)
+        return new
+
+
+def _where(call) -> bool:
+    return type(call) is gast.Call and nodes.dotted(call.func) == "np.where" and len(call.args) == 3 \
+        and not call.keywords
+
+
+def _constant(node) -> bool:
+    """math.nan, np.inf, math.pi: a number."""
+    return type(node) is gast.Attribute and type(node.value) is gast.Name and node.value.id in ("math", "np") \
+        and isinstance(getattr(np, node.attr, None), float)
+
+
+def _numpy_loop_argument(stmt):
+    """t in `y = np.tanh(t)` (a function lower/for_numba may run in numpy's loop), else None."""
+    if type(stmt) is gast.Assign and _ufunc(stmt.value) and len(stmt.value.args) == 1 \
+            and type(stmt.value.args[0]) is gast.Name and stmt.value.func.attr in NUMPY_LOOPS:
+        return stmt.value.args[0].id
+    return None
+
+
+def _fused_reads(node, name) -> bool:
+    """Whether every read of `name` in `node` is reached through elementwise operations only
+    (numba fuses it into the loop computing `node`)."""
+    kind = type(node)
+    if kind is gast.Name:
+        return True
+    if kind is gast.BinOp and type(node.op) in _ELEMENTWISE_OPS:
+        children = [node.left, node.right]
+    elif kind is gast.UnaryOp:
+        children = [node.operand]
+    elif kind is gast.Compare:
+        children = [node.left, *node.comparators]
+    elif _ufunc(node) or _where(node):
+        children = node.args
+    else:
+        return name not in nodes.loads_in(node)
+    return all(_fused_reads(child, name) for child in children)
+
+
+def _number(node) -> bool:
+    return type(node) is gast.Constant and type(node.value) in (int, float)
+
+
+def _zeros(value) -> bool:
+    return type(value) is gast.Call and nodes.dotted(value.func) in ("np.zeros",) and not value.keywords
+
+
+def _ones(value) -> bool:
+    return type(value) is gast.Call and nodes.dotted(value.func) == "np.ones" and not value.keywords \
+        and len(value.args) >= 1
+
+
+def _shape_of(key):
+    base, cut = key
+    if cut == 0:
+        return nodes.attribute_of(nodes.name(base), "shape")
+    lower = nodes.const(cut) if cut > 0 else None
+    view = nodes.subscript(nodes.name(base), nodes.slice_(lower, None))
+    return nodes.attribute_of(view, "shape")
+
+
+def _shallow(node):
+    import copy
+    return copy.copy(node)
+
+
+def _with_value(stmt, value):
+    new = _shallow(stmt)
+    new.value = value
+    return new
+
+
+def _replace_nodes(node, mapping):
+    """`node` with each node whose id is in `mapping` replaced (copying the way to it)."""
+    if id(node) in mapping:
+        return mapping[id(node)]
+    new = None
+    for field in nodes.child_fields(type(node)):
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            items = [_replace_nodes(v, mapping) if isinstance(v, gast.AST) else v for v in value]
+            if any(a is not b for a, b in zip(items, value)):
+                new = new or _shallow(node)
+                setattr(new, field, items)
+        elif isinstance(value, gast.AST):
+            item = _replace_nodes(value, mapping)
+            if item is not value:
+                new = new or _shallow(node)
+                setattr(new, field, item)
+    return new or node
