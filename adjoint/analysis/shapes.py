@@ -194,6 +194,33 @@ def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict
     but names typed for the first time: there every read of a name follows its assignments
     (in a correct program), so no statement read a type that then changed."""
     types = dict(signature)
+    try:
+        return _infer(tree, types, filename)
+    except AdjointTypeError:
+        _check_grown_lists(tree, types, filename)
+        raise
+
+
+def _check_grown_lists(tree, types, filename):
+    """The error for a list of arrays grown by `append` in a loop (normalize makes a grown list
+    an array of numbers), where the type error it leads to would say less."""
+    for stmt in _assignments(tree.body):
+        name = annotations.get(stmt, "grown_list") if isinstance(stmt, gast.Assign) else None
+        if name is None:
+            continue
+        try:
+            value = type_of(stmt.value, types, filename)
+        except AdjointTypeError:
+            continue
+        if value.is_array:
+            raise AdjointTypeError(
+                f"`{name}` grows by appending arrays: a list grown in a loop is supported for numbers only",
+                location=locate(stmt, filename),
+                hint=f"preallocate it and write its rows: {name} = np.zeros((steps, n)) before the loop, "
+                     f"{name}[t] = ... inside it (np.stack of a list comprehension works too)")
+
+
+def _infer(tree, types, filename):
     loops = any(isinstance(stmt, (gast.For, gast.While)) for stmt in nodes.statements(tree.body))
     for _ in range(50):
         changed = retyped = False

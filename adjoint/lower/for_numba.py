@@ -25,6 +25,7 @@ from ..primitives.runtime import (
     ROLL_AXIS,
     axis_reduction,
     each,
+    sum_axis,
 )
 from ..primitives.table import record_of
 
@@ -85,6 +86,56 @@ def _scipy_form(node, types_of, used):
     return nodes.binop(square, "-", nodes.const(0.9189385332046727))      # logpdf: - log(sqrt(2 pi))
 
 
+def _rank(expr, types_of, known) -> int:
+    """The rank of an operand; in the adjoint (`known` given) a sensitivity (s_x, s_3), which
+    the type table does not hold, has its variable's (x, t_3)."""
+    if known is not None and isinstance(expr, gast.Name) and expr.id.startswith("s_") and not known(expr.id):
+        rest = expr.id[2:]
+        expr = nodes.name(f"t_{rest}" if rest.isdigit() else rest)
+    try:
+        return types_of(expr).ndim
+    except AdjointError:
+        return -1
+
+
+# v = np.zeros(shape, dtype) -> v = np.empty(shape, dtype); v[:] = 0.0: numba's np.zeros, ones
+# and full compile a filling loop for each shape rank and dtype (~0.1 s each, a tenth of a
+# small gradient's compilation); an empty array and a scalar assignment cost next to nothing
+_FILLED = {"np.zeros": 0.0, "np.ones": 1.0, "np.full": None}
+
+
+def _fill_allocations(fn, types_of):
+    for block in nodes.blocks(fn):
+        for k in range(len(block) - 1, -1, -1):
+            stmt = block[k]
+            if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Call)):
+                continue
+            call, name = stmt.value, stmt.targets[0].id
+            spelling = nodes.dotted(call.func)
+            if spelling not in _FILLED or any(k.arg != "dtype" for k in call.keywords):
+                continue
+            args = list(call.args)
+            if spelling == "np.full":         # its dtype is the value's without one
+                if len(args) + len(call.keywords) != 3:
+                    continue
+                value = args.pop(1)
+            else:
+                if not args or len(args) + len(call.keywords) > 2:
+                    continue
+                value = nodes.const(_FILLED[spelling])
+            try:
+                shape = types_of(args[0])
+            except AdjointError:
+                continue
+            if not ((shape.kind == "shape" and shape.ndim >= 1) or (shape.kind == "int" and shape.ndim == 0)):
+                continue
+            empty = annotations.copy_to(nodes.call("np.empty", args, call.keywords), call)
+            annotations.set(empty, "callee", np.empty)
+            block[k:k + 1] = [nodes.assign(name, empty, stmt),
+                              nodes.assign(nodes.subscript(nodes.name(name), nodes.slice_()), value, stmt)]
+
+
 def needs_lowering(tree) -> bool:
     """Whether lower_for_numba may change `tree`: it calls numpy, or a function numba cannot
     call that the lowering spells another way (np.linalg.norm, scipy's)."""
@@ -141,14 +192,16 @@ def _rewritten_calls(*roots):
 KEEPDIMS = {"sum", "mean", "prod", "max", "min", "amax", "amin"}
 
 
-def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
+def lower_for_numba(fn, types_of, precision="float64", known=None, fill=False) -> set:
     """Replace numpy calls numba cannot compile (or compiles slowly) by runtime helpers or
     equivalent forms it fuses (np.where(c, a, nan) -> a * np.divide(c, c)); returns the
     helpers used. Only calls of `np.<function>` (LOWERED_MODULE) change, in place: optimize
     copies the statements holding one, which it may share with earlier stages.
     `types_of(node)` gives an expression's shapes.Type. With precision "float32" (the call's
     float arrays are float32), the numbers the code computes with are float32 too
-    (`float32_constants`); `known(name)` says whether types_of knows the name's type."""
+    (`float32_constants`); `known(name)` says whether types_of knows the name's type.
+    fill: `v = np.zeros(shape, dtype)` (np.ones, np.full) becomes `np.empty` and `v[:] = 0.0`
+    (not for the device lowering, which reads the np.zeros of a gradient)."""
     used = set()
     rewritten = list(_statements_to_lower(fn))      # (before any block changes)
 
@@ -177,6 +230,12 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             # takes arrays only, and np.asarray makes a number one (and leaves an array as it is)
             node.args = [nodes.call("np.asarray", [node.args[0]]), node.args[1]]
             return node
+        if called == "outer" and len(node.args) == 2 and not node.keywords \
+                and all(_rank(a, types_of, known) == 1 for a in node.args):
+            # a row times a column, which numba fuses; its np.outer takes ~1.5 s to compile
+            column = annotations.copy_to(nodes.call("np.expand_dims", [node.args[0], nodes.const(1)]), node)
+            annotations.set(column, "callee", np.expand_dims)
+            return nodes.binop(column, "*", node.args[1])
         if called == "polyval" and len(node.args) == 2:
             used.add(POLYVAL)
             return annotations.copy_to(nodes.call(nodes.name(POLYVAL), node.args), node)
@@ -236,6 +295,21 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             expanded = annotations.copy_to(nodes.call("np.expand_dims", [reduced, copy.deepcopy(axis[0])]), node)
             annotations.set(expanded, "callee", np.expand_dims)
             return expanded
+        if func.attr == "sum":
+            # numba's sum along an axis takes ~1.5 s to compile: a float vector's is its sum,
+            # a float matrix's is summed a row at a time (runtime._sum_axis)
+            kind = types_of(node.args[0])
+            at = axis[0].value if isinstance(axis[0], gast.Constant) else None
+            if kind.kind != "float" or len(node.args) + len(node.keywords) != 2 \
+                    or type(at) is not int or not -kind.ndim <= at < kind.ndim or kind.ndim > 2:
+                return node
+            if kind.ndim == 1:
+                whole = annotations.copy_to(nodes.call("np.sum", [node.args[0]]), node)
+                annotations.set(whole, "callee", np.sum)
+                return whole
+            name = sum_axis(2, at % 2)
+            used.add(name)
+            return annotations.copy_to(nodes.call(nodes.name(name), [node.args[0]]), node)
         if func.attr not in AXIS_REDUCTIONS:
             return node
         rank = types_of(node.args[0]).ndim
@@ -251,9 +325,73 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if how == "callee":
             block[k] = stmt = nodes.with_fresh_calls(stmt)
         trees.replace_bottom_up(stmt, gast.Call, lower)
+    flatten_masks(fn, types_of)
+    if fill:
+        _fill_allocations(fn, types_of)
     if precision == "float32":
         float32_constants(fn, types_of, known or (lambda name: False))
     return used
+
+
+def flatten_masks(fn, types_of):
+    """`x[m]` with a boolean mask `m` of rank 2 or more, which numba cannot compile (it fails
+    with no message): read as `np.ravel(x)[np.ravel(m)]` (the same elements in the same order),
+    written (`s[m] += g`, `y[m] = v`) through a flat copy put back whole:
+
+        s_flat = np.ravel(s)
+        s_flat[np.ravel(m)] += g
+        s[...] = np.reshape(s_flat, s.shape)
+
+    right whether np.ravel gives a view or a copy (a transposed s). A statement holding one is
+    replaced by a rewritten copy (optimize may share it with the earlier stages)."""
+    def is_mask(index) -> bool:
+        if isinstance(index, (gast.Slice, gast.Tuple)):
+            return False
+        try:
+            kind = types_of(index)
+        except AdjointError:
+            return False
+        return kind.kind == "bool" and kind.ndim >= 2
+
+    def masked(node) -> bool:
+        return isinstance(node, gast.Subscript) and is_mask(node.slice)
+
+    def flat_read(node):
+        if isinstance(node.ctx, gast.Load) and is_mask(node.slice):
+            return annotations.copy_to(nodes.subscript(nodes.call("np.ravel", [node.value]),
+                                                       nodes.call("np.ravel", [node.slice])), node)
+        return node
+
+    if not any(masked(n) for n in trees.walk(fn)):
+        return
+    taken = {n.id for n in trees.walk(fn) if isinstance(n, gast.Name)}
+    for block in list(nodes.blocks(fn)):
+        out = []
+        for stmt in block:
+            if not isinstance(stmt, (gast.Assign, gast.AugAssign, gast.Return, gast.Expr)) \
+                    or not any(masked(n) for n in trees.walk(stmt)):
+                out.append(stmt)
+                continue
+            stmt = annotations.copy_to(nodes.clone(stmt), stmt)
+            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else \
+                stmt.target if isinstance(stmt, gast.AugAssign) else None
+            trees.replace_bottom_up(stmt, gast.Subscript, flat_read, fields=("value",))
+            if not (masked(target) and isinstance(target.value, gast.Name)):
+                if target is not None:
+                    trees.replace_bottom_up(target, gast.Subscript, flat_read)
+                out.append(stmt)
+                continue
+            array, flat = target.value.id, f"{target.value.id}_flat"
+            while flat in taken:
+                flat += "_"
+            taken.add(flat)
+            target.value = nodes.name(flat)
+            target.slice = nodes.call("np.ravel", [target.slice])
+            whole = nodes.subscript(array, nodes.const(Ellipsis), store=True)
+            out += [nodes.assign(flat, nodes.call("np.ravel", [nodes.name(array)]), stmt), stmt,
+                    nodes.assign_to(whole, nodes.call("np.reshape", [nodes.name(flat), nodes.attribute(
+                        f"{array}.shape")]), stmt)]
+        block[:] = out
 
 
 # numpy calls that make a float64 array unless told otherwise, and their positional

@@ -56,6 +56,8 @@ def source(name: str) -> str:
         return _scatter_add(ranks[1], int(ranks[2]), int(ranks[3]))
     if name in AXIS_FORMS:
         return AXIS_FORMS[name]
+    if kind == "sum" and ranks[:1] == ["axis"]:
+        return _sum_axis(int(ranks[1]), int(ranks[2]))
     if ranks[:1] == ["axis"]:
         return _axis_reduction(kind, int(ranks[1]))
     if kind == "polyval" and not ranks:
@@ -80,23 +82,44 @@ def undo(rank: int) -> str:
 
 
 def _sum_to(rv: int, rx: int) -> str:
-    """Sum g (rank rv) down to `shape` (rank rx): leading axes away, then size-1 axes."""
+    """Sum g (rank rv) down to `shape` (rank rx): leading axes away, then size-1 axes. Written
+    as loops over rows (a matrix's rows or columns), not np.sum along an axis: numba compiles
+    that (its axis check's message formatting) in about 1.5 s, these in about 0.1 s, and the
+    python target still runs them a row at a time."""
     lines = [f"def _sum_to_{rv}_{rx}(g, shape):",
              f'    """Sum a broadcast rank-{rv} sensitivity back to a rank-{rx} shape."""',
              "    g0 = g"]
     current = 0
-    for _ in range(rv - rx):
-        lines.append(f"    g{current + 1} = np.sum(g{current}, axis=0)")
+    for _ in range(rv - rx):                     # the leading axis, summed away row by row
+        lines += [f"    g{current + 1} = np.empty(g{current}.shape[1:], g{current}.dtype)",
+                  f"    g{current + 1}[...] = 0.0",
+                  f"    for i in range(g{current}.shape[0]):",
+                  f"        g{current + 1} += g{current}[i]"]
         current += 1
     for axis in range(rx):
+        g, summed = f"g{current}", f"g{current + 1}"
+        lines += [f"    {summed} = {g}",
+                  f"    if shape[{axis}] == 1 and {g}.shape[{axis}] != 1:"]
         if rx == 1:                              # np.sum of a rank-1 array is a scalar
-            summed = f"np.full(1, np.sum(g{current}))"
+            lines += [f"        r{current + 1} = np.empty(1, {g}.dtype)",      # (np.full compiles slowly)
+                      f"        r{current + 1}[0] = np.sum({g})",
+                      f"        {summed} = r{current + 1}"]
         else:
-            kept = ", ".join("1" if k == axis else f"g{current}.shape[{k}]" for k in range(rx))
-            summed = f"np.sum(g{current}, axis={axis}).reshape(({kept}))"
-        lines += [f"    g{current + 1} = g{current}",
-                  f"    if shape[{axis}] == 1 and g{current}.shape[{axis}] != 1:",
-                  f"        g{current + 1} = {summed}"]
+            kept = ", ".join("1" if k == axis else f"{g}.shape[{k}]" for k in range(rx))
+            if rx == 2:                          # a matrix: each row's or column's sum
+                # (written into a new name: g{current + 1} may be g{current}, whose memory the
+                # analysis of the emitted code, differentiated again, must see unwritten)
+                r = f"r{current + 1}"
+                lines.append(f"        {r} = np.empty(({kept}), {g}.dtype)")
+                if axis == 1:
+                    lines += [f"        for i in range({g}.shape[0]):",
+                              f"            {r}[i, 0] = np.sum({g}[i])"]
+                else:
+                    lines += [f"        for j in range({g}.shape[1]):",
+                              f"            {r}[0, j] = np.sum({g}[:, j])"]
+                lines.append(f"        {summed} = {r}")
+            else:
+                lines.append(f"        {summed} = np.sum({g}, axis={axis}).reshape(({kept}))")
         current += 1
     lines.append(f"    return g{current}")
     return "\n".join(lines) + "\n"
@@ -316,6 +339,32 @@ def _axis_reduction(kind: str, rank: int) -> str:
         "        for i in range(x.shape[0]):",
         f"            out[i] = {whole}(x[i])",
         "    return out"]) + "\n"
+
+
+def sum_axis(rank: int, axis: int) -> str:
+    return f"_sum_axis_{rank}_{axis}"
+
+
+def _sum_axis(rank: int, axis: int) -> str:
+    """np.sum(x, axis=0 or 1) of a float matrix, a row at a time: numba's own sum along an axis
+    takes about 1.5 s to compile (its axis check formats its message), these 0.1 s."""
+    if (rank, axis) == (2, 0):
+        return "\n".join([
+            "def _sum_axis_2_0(x):",
+            '    """np.sum(x, axis=0) for a rank-2 array: its rows added up."""',
+            "    out = np.zeros(x.shape[1], x.dtype)",
+            "    for i in range(x.shape[0]):",
+            "        out += x[i]",
+            "    return out"]) + "\n"
+    if (rank, axis) == (2, 1):
+        return "\n".join([
+            "def _sum_axis_2_1(x):",
+            '    """np.sum(x, axis=1) for a rank-2 array: each row\'s sum."""',
+            "    out = np.zeros(x.shape[0], x.dtype)",
+            "    for i in range(x.shape[0]):",
+            "        out[i] = np.sum(x[i])",
+            "    return out"]) + "\n"
+    raise KeyError(sum_axis(rank, axis))
 
 
 def _axis_reduction_of_rank(kind: str, rank: int) -> str:

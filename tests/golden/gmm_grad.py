@@ -26,22 +26,37 @@ def _numpy_log(x):
     return out
 
 
+def _sum_axis_2_1(x):
+    """np.sum(x, axis=1) for a rank-2 array: each row's sum."""
+    out = np.zeros(x.shape[0], x.dtype)
+    for i in range(x.shape[0]):
+        out[i] = np.sum(x[i])
+    return out
+
+
 def _sum_to_1_1(g, shape):
     """Sum a broadcast rank-1 sensitivity back to a rank-1 shape."""
     g0 = g
     g1 = g0
     if shape[0] == 1 and g0.shape[0] != 1:
-        g1 = np.full(1, np.sum(g0))
+        r1 = np.empty(1, g0.dtype)
+        r1[0] = np.sum(g0)
+        g1 = r1
     return g1
 
 
 def _sum_to_2_1(g, shape):
     """Sum a broadcast rank-2 sensitivity back to a rank-1 shape."""
     g0 = g
-    g1 = np.sum(g0, axis=0)
+    g1 = np.empty(g0.shape[1:], g0.dtype)
+    g1[...] = 0.0
+    for i in range(g0.shape[0]):
+        g1 += g0[i]
     g2 = g1
     if shape[0] == 1 and g1.shape[0] != 1:
-        g2 = np.full(1, np.sum(g1))
+        r2 = np.empty(1, g1.dtype)
+        r2[0] = np.sum(g1)
+        g2 = r2
     return g2
 
 
@@ -56,7 +71,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     tape_best = np.empty((K, best.shape[0]), best.dtype)
     for k in range(K):
         tape_best[k] = best
-        gmm_main_term_Q = np.zeros((d, d))
+        gmm_main_term_Q = np.empty((d, d))
+        gmm_main_term_Q[:] = 0.0
         gmm_main_term_idx = d
         for gmm_main_term_j in range(d):
             t_4 = icf[k, gmm_main_term_j]
@@ -75,7 +91,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_12 = icf[k, :d]
         t_13 = np.sum(t_12)
         t_14 = gmm_main_term_Qx * gmm_main_term_Qx
-        t_15 = np.sum(t_14, axis=1)
+        t_15 = _sum_axis_2_1(t_14)
         t_16 = 0.5 * t_15
         gmm_main_term_result = t_11 + t_13 - t_16
         t_17 = np.maximum(best, gmm_main_term_result)
@@ -96,9 +112,11 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             gmm_main_term_result_shape = gmm_main_term_result.shape
         tape_gmm_main_term_Qx[k] = gmm_main_term_Qx
         tape_gmm_main_term_result[k] = gmm_main_term_result
-    total = np.zeros(n)
+    total = np.empty(n)
+    total[:] = 0.0
     for k in range(K):
-        gmm_main_term_Q_1 = np.zeros((d, d))
+        gmm_main_term_Q_1 = np.empty((d, d))
+        gmm_main_term_Q_1[:] = 0.0
         gmm_main_term_idx_1 = d
         for gmm_main_term_j_1 in range(d):
             t_18 = icf[k, gmm_main_term_j_1]
@@ -117,7 +135,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_26 = icf[k, :d]
         t_27 = np.sum(t_26)
         t_28 = gmm_main_term_Qx_1 * gmm_main_term_Qx_1
-        t_29 = np.sum(t_28, axis=1)
+        t_29 = _sum_axis_2_1(t_28)
         t_30 = 0.5 * t_29
         gmm_main_term_result_1 = t_25 + t_27 - t_30
         t_31 = gmm_main_term_result_1 - best
@@ -181,10 +199,14 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     t_52 = n * lse_alphas
     t_53 = t_51 - t_52 + prior
     # Reverse sweep: s_v is the sensitivity of the result to v.
-    s_alphas = np.zeros(alphas.shape, alphas.dtype)
-    s_means = np.zeros(means.shape, means.dtype)
-    s_icf = np.zeros(icf.shape, icf.dtype)
-    s_best = np.zeros(best.shape, best.dtype)
+    s_alphas = np.empty(alphas.shape, alphas.dtype)
+    s_alphas[:] = 0.0
+    s_means = np.empty(means.shape, means.dtype)
+    s_means[:] = 0.0
+    s_icf = np.empty(icf.shape, icf.dtype)
+    s_icf[:] = 0.0
+    s_best = np.empty(best.shape, best.dtype)
+    s_best[:] = 0.0
     s_4 = 0.0
     s_5 = 0.0
     s_7 = 0.0
@@ -192,11 +214,14 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     s_19 = 0.0
     s_21 = 0.0
     s_top = 0.0
-    s_34 = np.zeros(t_34.shape, t_34.dtype)
+    s_34 = np.empty(t_34.shape, t_34.dtype)
+    s_34[:] = 0.0
     s_lse_alphas = 0.0
     s_prior = 0.0
-    s_49 = np.zeros(t_49.shape, t_49.dtype)
-    s_50 = np.ones(t_50.shape, t_50.dtype)
+    s_49 = np.empty(t_49.shape, t_49.dtype)
+    s_49[:] = 0.0
+    s_50 = np.empty(t_50.shape, t_50.dtype)
+    s_50[:] = 1.0
     # Analyzing the line: "return np.sum(best + np.log(total)) - n * lse_alphas + prior"
     s_prior += 1.0
     s_lse_alphas += n * -1.0
@@ -243,7 +268,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
         # Replay the iteration: recompute what its reverse reads.
-        gmm_main_term_Q_1 = np.zeros((d, d))
+        gmm_main_term_Q_1 = np.empty((d, d))
+        gmm_main_term_Q_1[:] = 0.0
         s_gmm_main_term_Q_1[:] = 0.0
         gmm_main_term_idx_1 = d
         tape_gmm_main_term_idx_1_2 = np.empty(d, np.int64)
@@ -314,7 +340,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     for k in range(K - 1, -1, -1):
         best = tape_best[k].copy()
         # Replay the iteration: recompute what its reverse reads.
-        gmm_main_term_Q = np.zeros((d, d))
+        gmm_main_term_Q = np.empty((d, d))
+        gmm_main_term_Q[:] = 0.0
         s_gmm_main_term_Q[:] = 0.0
         gmm_main_term_idx = d
         tape_gmm_main_term_idx_1 = np.empty(d, np.int64)
@@ -335,7 +362,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_12[:] = 0.0
         gmm_main_term_result = tape_gmm_main_term_result[k]
         t_17 = np.maximum(best, gmm_main_term_result)
-        s_17 = np.zeros(t_17.shape, t_17.dtype)
+        s_17 = np.empty(t_17.shape, t_17.dtype)
+        s_17[:] = 0.0
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
         s_17 += s_best
         s_best = _sum_to_1_1(np.where(t_17 == best, np.where(t_17 ==

@@ -19,17 +19,24 @@ def _sum_to_1_1(g, shape):
     g0 = g
     g1 = g0
     if shape[0] == 1 and g0.shape[0] != 1:
-        g1 = np.full(1, np.sum(g0))
+        r1 = np.empty(1, g0.dtype)
+        r1[0] = np.sum(g0)
+        g1 = r1
     return g1
 
 
 def _sum_to_2_1(g, shape):
     """Sum a broadcast rank-2 sensitivity back to a rank-1 shape."""
     g0 = g
-    g1 = np.sum(g0, axis=0)
+    g1 = np.empty(g0.shape[1:], g0.dtype)
+    g1[...] = 0.0
+    for i in range(g0.shape[0]):
+        g1 += g0[i]
     g2 = g1
     if shape[0] == 1 and g1.shape[0] != 1:
-        g2 = np.full(1, np.sum(g1))
+        r2 = np.empty(1, g1.dtype)
+        r2[0] = np.sum(g1)
+        g2 = r2
     return g2
 
 
@@ -38,10 +45,16 @@ def _sum_to_2_2(g, shape):
     g0 = g
     g1 = g0
     if shape[0] == 1 and g0.shape[0] != 1:
-        g1 = np.sum(g0, axis=0).reshape((1, g0.shape[1]))
+        r1 = np.empty((1, g0.shape[1]), g0.dtype)
+        for j in range(g0.shape[1]):
+            r1[0, j] = np.sum(g0[:, j])
+        g1 = r1
     g2 = g1
     if shape[1] == 1 and g1.shape[1] != 1:
-        g2 = np.sum(g1, axis=1).reshape((g1.shape[0], 1))
+        r2 = np.empty((g1.shape[0], 1), g1.dtype)
+        for i in range(g1.shape[0]):
+            r2[i, 0] = np.sum(g1[i])
+        g2 = r2
     return g2
 
 
@@ -55,16 +68,20 @@ def grad_mlp_loss(W1, b1, W2, b2, X, y):
     t_4 = d * d
     t_5 = np.mean(t_4)
     # Reverse sweep: s_v is the sensitivity of the result to v.
-    s_W1 = np.zeros(W1.shape, W1.dtype)
-    s_b1 = np.zeros(b1.shape, b1.dtype)
-    s_W2 = np.zeros(W2.shape, W2.dtype)
+    s_W1 = np.empty(W1.shape, W1.dtype)
+    s_W1[:] = 0.0
+    s_b1 = np.empty(b1.shape, b1.dtype)
+    s_b1[:] = 0.0
+    s_W2 = np.empty(W2.shape, W2.dtype)
+    s_W2[:] = 0.0
     s_b2 = 0.0
-    s_4 = np.full(t_4.shape, 1.0 / t_4.size, t_4.dtype)
+    s_4 = np.empty(t_4.shape, t_4.dtype)
+    s_4[:] = 1.0 / t_4.size
     # Analyzing the line: "d = out - y"
     s_out = _sum_to_1_1((d + d) * s_4, out.shape)
     # Analyzing the line: "out = h @ W2 + b2"
     s_b2 += np.sum(s_out)
-    s_h = np.outer(s_out, W2)
+    s_h = np.expand_dims(s_out, 1) * W2
     s_W2 += h.T @ s_out
     # Analyzing the line: "h = np.tanh(X @ W1 + b1)"
     s_2 = (1.0 - h * h) * s_h
