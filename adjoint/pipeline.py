@@ -163,6 +163,28 @@ def differentiate(fn, options: Options | None = None, /, **fields) -> Generated:
         return _differentiate(fn, options)
 
 
+def guessed_signature(fn, wrt=0) -> dict | None:
+    """Types to show `fn`'s gradient for when none are given (adjoint.source, `adjoint show`):
+    the source's guesses, and an array for a float parameter that alone feeds a reduction
+    (shapes.reduced_parameters); None where that changes nothing. The stages up to normalize
+    run for it."""
+    options = Options.of(None, wrt=wrt)
+    with deep_recursion():
+        run = Compilation(fn, options)
+        for stage in PIPELINE:
+            if stage.name == "analyze":
+                break
+            if stage.runs(options):
+                stage.run(run)
+    parsed = run.parsed
+    guessed = shapes.default_signature(run.normalized, tuple(map(parsed.emitted, run.wrt)))
+    arrays = shapes.reduced_parameters(run.normalized, guessed)
+    if not arrays:
+        return None
+    return {parsed.user(a): shapes.Type("float", 1) if a in arrays else guessed[a]
+            for a in parsed.args if a in guessed}
+
+
 def _differentiate(fn, options: Options) -> Generated:
     run = Compilation(fn, options)
     clock = StageClock()

@@ -332,8 +332,11 @@ def main(quick=False):
 def _per_point(summaries, points):
     result = {}
     for name, s in summaries.items():
-        d = {k: (v / points if k.endswith("_s") and k != "samples_s" else v) for k, v in s.items()}
+        d = {k: (v / points if k.endswith("_s") and not isinstance(v, list) and v is not None else v)
+             for k, v in s.items()}
         d["samples_s"] = [v / points for v in s["samples_s"]]
+        if s.get("cpu_samples_s"):
+            d["cpu_samples_s"] = [v / points for v in s["cpu_samples_s"]]
         d["points"] = points
         result[name] = d
     return result

@@ -113,12 +113,14 @@ def _summary(per_call, number, cpu=None):
             "min_s": ordered[0], "repeats": len(ordered), "number": number,
             # CPU time over wall time of the timed calls: how many cores the tool kept busy
             "cores": sum(cpu) / sum(per_call) if cpu and sum(per_call) > 0 else None,
-            "samples_s": list(per_call)}                  # in round order, for paired ratios
+            "samples_s": list(per_call),                  # in round order, for paired ratios
+            "cpu_samples_s": list(cpu) if cpu else None}  # the process's CPU time per call, likewise
 
 
-def paired_ratio(results, a, b):
-    """Median over the interleaved rounds of results[a] / results[b] (same `compare` call)."""
-    sa, sb = results[a]["samples_s"], results[b]["samples_s"]
+def paired_ratio(results, a, b, samples="samples_s"):
+    """Median over the interleaved rounds of results[a] / results[b] (same `compare` call);
+    samples="cpu_samples_s": of their CPU times (steadier than wall time on a loaded machine)."""
+    sa, sb = results[a][samples], results[b][samples]
     return statistics.median(x / y for x, y in zip(sa, sb))
 
 

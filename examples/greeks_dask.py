@@ -41,7 +41,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", type=int, nargs="?", default=10_000_000)
     parser.add_argument("--steps", type=int, default=4, help="time steps per path (default 4)")
-    parser.add_argument("--chunk", type=int, default=250_000, help="paths per chunk (default 250000)")
+    parser.add_argument("--chunk", type=int, default=1_000_000,
+                        help="paths per chunk (default 1000000: a chunk's work well above dask's cost per task)")
     parser.add_argument("--workers", type=int, default=0, help="a LocalCluster of this many processes")
     options = parser.parse_args()
     estimates = greeks(options.paths, options.steps, options.chunk)

@@ -234,4 +234,4 @@ def gmm_data(d, K, n, seed=0):
 
 
 def no_rule(x):
-    return np.sum(np.sinc(x))
+    return np.sum(np.spacing(x))

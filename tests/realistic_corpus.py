@@ -2690,5 +2690,45 @@ def ntn_logistic_loss(W, V, b, u, E1, E2):
     scores = hidden @ u
     return np.sum(np.log1p(np.exp(-scores)))
 
+# =============================================================================================
+# Constructs of the last realistic rejections (issue #17): a 2-D boolean mask of observed
+# entries, a per-sample outer product written with new axes after the loop index.
+# Matrix completion as the numpy ports of Au Yeung's "Matrix Factorization: A Simple Tutorial
+# and Implementation in Python" (quuxlabs, 2010) write its loss: the squared error over the
+# observed ratings, selected by a mask `R > 0`, plus the L2 penalty of both factors.
+# D-optimal design for logistic regression (Atkinson, Donev & Tobias, "Optimum Experimental
+# Designs, with SAS", 2007, ch. 22): the weighted Fisher information summed sample by sample,
+# F += w_i p_i (1 - p_i) x_i x_i^T, as per-sample code writes the outer product with new axes,
+# and minus its log-determinant.
+# =============================================================================================
+
+def _completion_args(rng, n=6, m=5, k=2):
+    R = rng.integers(1, 6, size=(n, m)).astype(float)
+    R[rng.uniform(size=(n, m)) < 0.4] = 0.0                 # 0: not rated
+    return rng.normal(scale=0.5, size=(n, k)), rng.normal(scale=0.5, size=(m, k)), R
+
+
+@program(_completion_args, wrt=(0, 1), style="vectorized", model="matrix_completion")
+def matrix_completion_masked_vec(P, Q, R, beta=0.02):
+    observed = R > 0
+    E = R - P @ Q.T
+    return np.sum(E[observed] ** 2) + beta / 2 * (np.sum(P ** 2) + np.sum(Q ** 2))
+
+
+def _design_args(rng, n=8, d=3):
+    return rng.uniform(0.1, 1.0, size=n), rng.normal(size=(n, d)), rng.normal(scale=0.5, size=d)
+
+
+@program(_design_args, wrt=(0,), style="loop", model="d_optimal_design")
+def d_optimal_logistic_loop(weights, X, theta):
+    d = X.shape[1]
+    F = np.zeros((d, d))
+    for i in range(X.shape[0]):
+        p = 1.0 / (1.0 + np.exp(-X[i] @ theta))
+        F += weights[i] * p * (1.0 - p) * (X[i, :, None] * X[i, None, :])
+    sign, logdet = np.linalg.slogdet(F + 1e-3 * np.eye(d))
+    return -logdet
+
+
 BY_NAME = {p.name: p for p in PROGRAMS}
 assert len(BY_NAME) == len(PROGRAMS), "program names must be unique"

@@ -155,7 +155,7 @@ def test_function_without_rule_names_it_and_how_to_register():
     with pytest.raises(adjoint.AdjointError) as info:
         adjoint.grad(ac.no_rule)
     text = str(info.value)
-    assert "no derivative rule for `np.sinc`" in text and "@adjoint.rule(np.sinc)" in text
+    assert "no derivative rule for `np.spacing`" in text and "@adjoint.rule(np.spacing)" in text
     assert "array_corpus.py" in text and "^" in text
 
 
@@ -206,11 +206,13 @@ def weighted_sum(w, x):
     return np.sum(w * x)
 
 
-def test_a_parameter_reduced_alone_is_guessed_an_array():
+def exp_times_ones(a):
+    return np.sum(np.exp(a) * np.ones(3))
+
+
+def test_a_parameter_reduced_alone_is_shown_as_an_array():
     # adjoint.source without types guessed x a number here, and showed `math.cos(x)`: code
     # that fails on the arrays np.sum is given
-    g = adjoint.grad(sum_of_squared_sines, target="python")
-    assert g.generated.signature["x"].ndim == 1
     source = adjoint.source(sum_of_squared_sines)
     assert "math.cos" not in source
     namespace = {}
@@ -218,9 +220,11 @@ def test_a_parameter_reduced_alone_is_guessed_an_array():
     x = np.array([0.3, -1.2, 2.0])
     assert relative_error(namespace["grad_sum_of_squared_sines"](x),
                           finite_difference(sum_of_squared_sines, (x,), 0)) < 1e-7
-    # two parameters under one sum: nothing tells which is the array, so neither is guessed
-    signature = adjoint.grad(weighted_sum, target="python").generated.signature
-    assert signature["w"].ndim == 0 and signature["x"].ndim == 0
+    # two parameters under one sum: nothing tells which is the array, so neither is taken
+    assert "s_w = 0.0" in adjoint.source(weighted_sum, wrt=0)
+    # a guess for showing code only: grad's calls still take a number where one is meant
+    g = adjoint.grad(exp_times_ones, target="python")
+    assert relative_error(g(0.5), 3.0 * np.exp(0.5)) < 1e-12
 
 
 def test_elements_overwritten_in_a_loop_are_restored():

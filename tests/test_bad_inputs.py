@@ -49,7 +49,7 @@ BAD_INPUTS = [
     ("an unknown target", lambda: adjoint.grad(f4, target="tpu"), adjoint.AdjointError,
      "unknown target 'tpu'"),
     ("a function without a rule", lambda: adjoint.grad(ac.no_rule), adjoint.AdjointError,
-     "no derivative rule for `np.sinc`"),
+     "no derivative rule for `np.spacing`"),
 ]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import adjoint
+from adjoint.api import batch
 from examples.option_greeks import discounted_payoff
 from examples.rosenbrock import rosenbrock
 from examples.seed_f4 import f4
@@ -129,7 +130,9 @@ def test_rows_written_in_full_are_not_zeroed_and_others_are():
     argument): the driver does not zero it first. Rosenbrock's accumulates into its row, which
     the driver zeroes: an `out=` full of nan still gives the gradient."""
     from adjoint.pipeline import differentiate
-    assert differentiate(f4, device=True).device.whole_rows == ("side_lengths",)
+    lowered = differentiate(f4, device=True).device
+    assert lowered.whole_rows == ("side_lengths",)
+    assert batch._constant_sizes(lowered.sizes) == (0, 0, 0)     # no sizing pass over the points
     assert differentiate(rosenbrock, device=True).device.whole_rows == ()
     rng = make_rng("test_batch_rows", "test_rows_written_in_full_are_not_zeroed_and_others_are")
     X = rng.uniform(-1.5, 1.5, (33, 6))

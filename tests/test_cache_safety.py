@@ -472,7 +472,7 @@ def test_the_default_leaves_out_functions_not_defined_in_a_file(cache_dir):
     assert not cache_dir.exists() or list(cache_dir.glob("*.json")) == []
 
 
-LARGE = np.zeros(5 * 2 ** 20)          # 40 MiB
+LARGE = np.zeros(300)                  # 2400 bytes
 
 
 def reads_large(x):
@@ -480,8 +480,33 @@ def reads_large(x):
 
 
 def test_the_default_does_not_hash_large_arrays(cache_dir, monkeypatch):
-    """Hashing a large global array for every grad() would cost more than loading saves."""
+    """Hashing a large global array for every grad() would cost more than loading saves
+    (the default's budget is 32 MiB: here 2,000 bytes)."""
+    monkeypatch.setattr(disk, "ARRAY_BUDGET", 2000)
     g = adjoint.grad(reads_large)
-    assert g.cache_key is None and g.cache_status.startswith("off: `LARGE` is a large array (41943040 bytes)")
-    monkeypatch.setattr(disk, "ARRAY_BUDGET", 2 ** 30)
+    assert g.cache_key is None and g.cache_status.startswith("off: `LARGE` is a large array (2400 bytes)")
+    assert adjoint.grad(reads_large, cache=True, target="python").cache_status == "stored"
+    monkeypatch.setattr(disk, "ARRAY_BUDGET", 4000)
     assert adjoint.grad(reads_large).cache_status == "stored"
+
+
+def box_surface(s):
+    a, b, c, d = s
+    return 2.0 * (a * b * c + a * b * d + a * c * d + b * c * d)
+
+
+def test_the_record_keeps_every_field_of_the_allocation_free_code():
+    """A batch driver is written from these fields: one a later process lost (a new field
+    left at its default) would change the driver's source, and numba would compile it again."""
+    import dataclasses
+
+    from adjoint.pipeline import differentiate
+    g = differentiate(box_surface, device=True, comments=False, parallel=False)
+    back = disk._device_code(disk._device_fields(g.device), g.device_source)
+    for field in dataclasses.fields(g.device):
+        mine, theirs = getattr(g.device, field.name), getattr(back, field.name)
+        if hasattr(mine, "body"):                # read back from the printed module
+            assert theirs.name == mine.name and theirs.args.args[0].id == mine.args.args[0].id
+        else:
+            assert theirs == mine, field.name
+    assert back.whole_rows == ("s",)

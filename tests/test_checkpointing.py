@@ -372,11 +372,30 @@ def test_emitted_schedule_reads_as_loops():
     assert "def _revolve(steps, free):" in source
     assert "for i in range(snap_at[t_top], t_iter):" in source
     assert "tape_s" not in source                  # no per-iteration tape
+    online = adjoint.grad(cf.newton_sqrt, target="python", checkpoints=4).source
+    assert "for t_j in range(1, (t_top + 2) // 2):" in online and "t_gap = 2 * t_gap" in online
+    assert "tape_x" not in online
 
 
 # ports of real programs whose loops carry arrays, some of changing shape (the binomial lattice)
 REALISTIC = ("vanilla_rnn_loop", "spring_simulation_vec", "crr_call_vec", "kalman_constant_velocity_vec",
              "nbody_leapfrog_vec", "fisher_kpp_loop")
+
+
+# ports of real programs whose loops have no trip count before they run (the online schedule)
+REALISTIC_ONLINE = ("ar1_nll_enumerate", "autograd_tutorial_taylor_sine", "newton_sqrt_while")
+
+
+@pytest.mark.parametrize("name", REALISTIC_ONLINE)
+def test_realistic_loops_without_a_trip_count(name):
+    program = next(p for p in rc.PROGRAMS if p.name == name)
+    args = program.build(np.random.default_rng(0))
+    expected = _parts(adjoint.grad(program.fn, wrt=program.wrt, target="python")(*args))
+    for k in (1, 2, 5):
+        g = adjoint.grad(program.fn, wrt=program.wrt, target="python", checkpoints=k)
+        assert "t_keep" in g.source_for(*args)                  # the online schedule, not revolve's
+        for got, e in zip(_parts(g(*args)), expected, strict=True):
+            np.testing.assert_allclose(got, e, rtol=1e-12, atol=0, err_msg=f"checkpoints={k}")
 
 
 @pytest.mark.parametrize("name", REALISTIC)

@@ -92,6 +92,10 @@ def test_jvp_batch_over_dask():
     values, tangents = j.batch(da.from_array(X, chunks=(8, 4)), da.from_array(V, chunks=(7, 4)))
     np.testing.assert_allclose(tangents.compute(), j.batch(X, V)[1], rtol=1e-12)
     assert tangents.chunks == ((8, 8, 8, 6),)
+    values, tangents = j.batch(da.from_array(X, chunks=(8, 4)), da.from_array(V, chunks=(7, 4)), reduce="mean")
+    assert values.shape == tangents.shape == ()
+    np.testing.assert_allclose([values.compute(), tangents.compute()],
+                               [want[0].mean(), j.batch(X, V)[1].mean()], rtol=1e-12)
 
 
 def _graph_bytes(array):
@@ -180,6 +184,8 @@ def test_shared_array_is_scattered_with_a_client(client):
     X = _points(n=60, d=2)
     G = g.batch(da.from_array(X, chunks=(5, 2)), w)
     assert _graph_bytes(G) < w.nbytes / 4          # the graph names the scattered key only
+    small = g.batch(da.from_array(X, chunks=(5, 2)), w[:100])       # under SCATTER_BYTES: in the graph
+    assert any(str(key).startswith("adjoint-shared-") for key in dict(small.__dask_graph__()))
     np.testing.assert_allclose(client.compute(G, sync=True), g.batch(X, w), rtol=1e-12)
 
 

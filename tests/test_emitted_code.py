@@ -172,7 +172,8 @@ def test_seeded_arrays_written_directly():
                   and "s_" not in ln.split("+=")[1]]
         assert seeded == [], source
     assert re.search(r"s_\w+ = np\.full\(t_\w+\.shape, 1\.0 / t_\w+\.size, t_\w+\.dtype\)", mse), mse
-    assert re.search(r"s_\w+ = np\.ones\(t_\w+\.shape, t_\w+\.dtype\)", total), total
+    # the sum's seed of ones is multiplied away (optimize/fuse.py): neither an array of ones nor zeros + 1.0
+    assert "np.ones(" not in total and "+= 1.0" not in total, total
     check_gradient(mean_squared_error, mse_args)
     check_gradient(soft_total, total_args, wrt=(0, 1))
 

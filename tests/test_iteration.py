@@ -358,7 +358,36 @@ def rank_back_and_forth(x):
     return np.sum(np.sin(y))
 
 
-REBOUND = [(overwrite_rank, (X5,), 0), (stable_softmax_logsumexp, (M34,), 0), (rank_back_and_forth, (X5,), 0)]
+def rank_changes_in_a_loop(X):
+    # a name local to the loop's body rebound to a number, each iteration
+    total = 0.0
+    for k in range(X.shape[0]):
+        y = X[k] * (k + 1.0)
+        y = np.sum(y * y)
+        total += np.sqrt(y)
+    return total
+
+
+def rank_changes_in_a_carried_name(x):
+    # y is read by the next iteration, an array in the first and a number after: no versions
+    y = x * 1.0
+    total = 0.0
+    for k in range(3):
+        total += np.sum(y)
+        y = x * k
+        y = np.sum(y)
+    return total
+
+
+def test_a_carried_name_that_changes_rank_in_a_loop_is_a_located_error():
+    with pytest.raises(adjoint.AdjointError, match="`y` is float.:. in one place and float in another") as caught:
+        adjoint.grad(rank_changes_in_a_carried_name, target="python")(X5)
+    assert "y = np.sum(y)" in str(caught.value) and "hint: give values of different ranks different names" \
+        in str(caught.value)
+
+
+REBOUND = [(overwrite_rank, (X5,), 0), (stable_softmax_logsumexp, (M34,), 0), (rank_back_and_forth, (X5,), 0),
+           (rank_changes_in_a_loop, (M34,), 0)]
 
 
 @pytest.mark.parametrize("fn, args, wrt", REBOUND, ids=_ids(REBOUND))

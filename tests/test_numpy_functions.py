@@ -92,6 +92,30 @@ def ufunc_spellings(x):
                   + np.power(x * x + 1.0, 1.5) + np.negative(x) + np.divide(x, 2.0))
 
 
+def inverse_hyperbolic(x):
+    return np.sum(np.arcsinh(x) + np.arctanh(0.4 * x) * np.arccosh(x * x + 1.5) + np.arcsinh(x[0] * x[1]))
+
+
+def more_ufuncs(x):
+    return np.sum(np.exp2(x) + np.logaddexp2(x, 0.5 * x) + np.reciprocal(x * x + 1.0) + np.deg2rad(x) * np.rad2deg(x)
+                  + np.radians(x) + np.sinc(x))
+
+
+def robust_statistics(x):
+    # median and range (outlier-robust scale), sums that skip missing values, a repeated design
+    return (np.median(x) * np.ptp(x) + np.median(x[:4]) ** 2 + np.nansum(x * x) + np.nanmean(np.sin(x))
+            + np.vdot(x, np.repeat(x[:1], 5)) + np.sum(np.repeat(x, 2) * np.arange(10.0)))
+
+
+def classifier_loss(x):
+    # softmax cross-entropy and a logistic model, written with scipy.special
+    W = np.reshape(np.concatenate((x, x[::-1], 0.5 * x)), (3, 5))
+    logits = W * x - 0.3
+    return (np.sum(scipy.special.logsumexp(logits, axis=0) - logits[1]) + np.sum(scipy.special.logsumexp(logits, axis=1))
+            + scipy.special.logsumexp(x) - np.sum(np.log(scipy.special.expit(x * x[0])))
+            + np.sum(scipy.special.logit(scipy.special.expit(0.5 * x))) + scipy.special.logsumexp(2.0 * x, axis=0))
+
+
 def cube_root(x):
     return np.sum(np.cbrt(x * x + 1.0) * x)
 
@@ -158,6 +182,11 @@ def special_of_arrays(x):
                   + scipy.special.gamma(x + 2.0))
 
 
+def special_of_negatives(x):
+    # below zero, between the poles: digamma by the reflection formula
+    return np.sum(scipy.special.gammaln(x) * x + scipy.special.gamma(x)) + math.lgamma(x[0]) * math.gamma(x[1])
+
+
 def integer_results(x):
     # argsort, argmax and astype(int) are piecewise constant: no derivative flows through them
     return (np.sum(x[np.argsort(x)] * np.arange(5.0)) + x[np.argmax(x)] * x[np.argmin(x)]
@@ -174,13 +203,16 @@ CASES = [
     (running_product, (POSITIVE_V,), False), (rolled, (M,), True), (flipped, (V,), False), (ranked, (V,), True),
     # autograd's np.trace and np.diag assume square matrices
     (traced, (M,), False), (traced, (S,), True), (diagonals, (M,), False), (diagonals, (S,), True), (triangles, (M,), True), (at_least, (V,), True),
-    (moments, (M,), True), (sample_moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True), (cube_root, (V,), False),
+    (moments, (M,), True), (sample_moments, (M,), True), (row_norms, (M,), True), (softplus_pairs, (V,), True), (ufunc_spellings, (V,), True),
+    (inverse_hyperbolic, (V,), True), (more_ufuncs, (V,), True), (robust_statistics, (V,), False),
+    (classifier_loss, (V,), False), (cube_root, (V,), False),
     (kinks, (V,), True), (logs_of_arrays, (POSITIVE_V,), True), (special, (0.7,), False), (copies, (M,), False),
     (polynomial, (V,), False), (polynomial_at, (V,), False), (interpolated, (V,), False),
     (interpolated_at, (rng.uniform(-0.2, 1.6, size=6),), False),
     (interpolated_knots, (np.array([0.0, 0.5, 1.1, 2.0, 2.4]),), False), (quadrature, (V,), False),
     (quadrature_abscissae, (POSITIVE_V,), False), (spaced, (0.3, 1.7), False), (normal_distribution, (V,), False),
-    (normal_of_number, (0.4,), False), (special_of_arrays, (POSITIVE_V,), False), (integer_results, (V,), False),
+    (normal_of_number, (0.4,), False), (special_of_arrays, (POSITIVE_V,), False),
+    (special_of_negatives, (np.array([-0.5, -1.3, -2.7, -3.25, -10.6, 0.4]),), False), (integer_results, (V,), False),
 ]
 IDS = [f"{f.__name__}-{np.shape(args[0])}" for f, args, _ in CASES]
 
@@ -212,7 +244,8 @@ def test_gradient_matches_autograd(f, args):
 # the emitted gradient is differentiated again (its runtime helpers inlined): forward over reverse
 HVP_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, traced, diagonals, interpolated, polynomial, quadrature_abscissae,
-                      normal_distribution, special_of_arrays, flipped, moments, sample_moments, row_norms)]
+                      normal_distribution, special_of_arrays, flipped, moments, sample_moments, row_norms,
+                      special_of_negatives, more_ufuncs, robust_statistics, classifier_loss)]
 
 
 @pytest.mark.parametrize("f, args", HVP_CASES)
@@ -227,7 +260,8 @@ def test_hessian_vector_product(f, args):
 # numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
 CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, moments, sample_moments, row_norms, polynomial, interpolated, normal_distribution,
-                      special_of_arrays, at_least, integer_results)]
+                      special_of_arrays, special_of_negatives, inverse_hyperbolic, more_ufuncs, robust_statistics,
+                      classifier_loss, at_least, integer_results)]
 
 
 @pytest.mark.slow
@@ -244,6 +278,89 @@ def test_integer_results_carry_no_derivative():
     def f(x):
         return np.sum(x * x.astype(np.int64))
     np.testing.assert_allclose(adjoint.grad(f, target="python")(x), [1.0, 2.0, 0.0])
+
+
+def missing_values(x):
+    return np.nansum(3.0 * x) + np.nanmean(x)
+
+
+def median_of(x):
+    return np.median(x)
+
+
+def test_nan_elements_get_no_sensitivity():
+    """np.nansum and np.nanmean skip nan elements: their gradient is 0 there, and the others'
+    is as if the nan elements were not there. np.median with a nan element is nan, and so is
+    its gradient (never a finite gradient of a nan value)."""
+    x = np.array([0.5, np.nan, -1.0, 2.0, np.nan])
+    for target in ("python", "cpu"):
+        got = adjoint.grad(missing_values, target=target)(x)
+        assert got[1] == got[4] == 0.0
+        np.testing.assert_allclose(got[[0, 2, 3]], 3.0 + 1.0 / 3.0, rtol=1e-12)
+    value, got = adjoint.value_and_grad(median_of, target="python")(x)
+    assert np.isnan(value) and np.isnan(got).all()
+    np.testing.assert_allclose(adjoint.grad(median_of, target="python")(x[[0, 2, 3]]), [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(adjoint.grad(median_of, target="python")(x[[0, 2, 3, 0]]), [0.5, 0.0, 0.0, 0.5])
+
+
+def log_partition(x):
+    return scipy.special.logsumexp(x)
+
+
+def test_logsumexp_values_like_scipy():
+    """The emitted logsumexp (numba cannot call scipy's) shifts out the largest element, so
+    large values do not overflow, and an all -inf input gives -inf, as scipy's."""
+    for x in (np.array([1000.0, 999.0, -5.0]), np.array([-np.inf, -np.inf]), np.array([0.3, -np.inf, 1.2])):
+        value, got = adjoint.value_and_grad(log_partition, target="cpu")(x)
+        assert value == pytest.approx(scipy.special.logsumexp(x), rel=1e-14)
+        if np.isfinite(value):
+            np.testing.assert_allclose(got, np.exp(x - scipy.special.logsumexp(x)), rtol=1e-14)
+
+
+def sinc_of_number(a):
+    return np.sinc(a)
+
+
+def test_sinc_second_derivative_at_and_near_zero():
+    """sinc''(0) = -pi^2 / 3: the series branch of the partial carries it (forward over reverse)."""
+    first = adjoint.grad(sinc_of_number, target="python")
+    assert first(0.0) == 0.0
+    for a in (1e-4, -3e-4, 2e-3):
+        assert first(a) == pytest.approx(finite_difference(sinc_of_number, (a,), 0, h=1e-3), rel=1e-6)
+    second = adjoint.grad(first, target="python")
+    for a in (0.0, 4e-4, 0.3, -1.7):
+        want = -math.pi ** 2 / 3.0 if a == 0.0 else finite_difference(first, (a,), 0)
+        assert second(a) == pytest.approx(want, rel=1e-6)
+    assert adjoint.hessian(sinc_of_number, target="python")(0.0) == pytest.approx(-math.pi ** 2 / 3.0, rel=1e-12)
+
+
+def test_digamma_below_zero_and_at_the_poles():
+    """d/dx lgamma is digamma, of negative numbers too (against scipy's digamma); at the poles
+    0, -1, -2, ... lgamma is inf and its derivative nan, as JAX's digamma, while the other
+    elements keep theirs."""
+    x = np.array([-0.5, -1.3, -2.7, -3.999, -100.25, 0.01, 2.5])
+    for target in ("python", "cpu"):
+        got = adjoint.grad(special_of_arrays_only, target=target)(x)
+        np.testing.assert_allclose(got, scipy.special.digamma(x), rtol=1e-10)
+    poles = np.array([0.0, -1.0, -2.0, -0.5])
+    value, got = adjoint.value_and_grad(special_of_arrays_only, target="python")(poles)
+    assert value == np.inf == np.sum(scipy.special.gammaln(poles))
+    assert np.isnan(got[:3]).all() and got[3] == pytest.approx(scipy.special.digamma(-0.5), rel=1e-10)
+    assert np.isnan(adjoint.grad(log_gamma, target="cpu")(-3.0))         # (Python's math.lgamma raises there)
+    assert adjoint.grad(gamma_function, target="python")(-2.5) == pytest.approx(
+        scipy.special.gamma(-2.5) * scipy.special.digamma(-2.5), rel=1e-10)
+
+
+def special_of_arrays_only(x):
+    return np.sum(scipy.special.gammaln(x))
+
+
+def log_gamma(a):
+    return math.lgamma(a)
+
+
+def gamma_function(a):
+    return math.gamma(a)
 
 
 # errors -----------------------------------------------------------------------------------------

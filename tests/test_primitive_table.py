@@ -183,6 +183,9 @@ ROWS = {
     "math.erfc": ELEMENTWISE,
     "math.lgamma": ELEMENTWISE,
     "math.gamma": ELEMENTWISE,
+    "scipy.special.expit": ELEMENTWISE,
+    "scipy.special.logit": ELEMENTWISE,
+    "scipy.special.logsumexp": [Call(V), Call(V, axis=0), Call(M, axis=0), Call(M, axis=1)],
     "scipy.special.erf": ELEMENTWISE,
     "scipy.special.erfc": ELEMENTWISE,
     "scipy.special.gammaln": ELEMENTWISE,
@@ -190,9 +193,15 @@ ROWS = {
     "scipy.stats.norm.cdf": ELEMENTWISE,
     "scipy.stats.norm.pdf": ELEMENTWISE,
     "scipy.stats.norm.logpdf": ELEMENTWISE,
-    "math.asinh": Refused("math.asinh(a0)", X),
-    "math.acosh": Refused("math.acosh(a0)", A((), 1.5, 3.0)),
-    "math.atanh": Refused("math.atanh(a0)", A((), -0.5, 0.5)),
+    "math.asinh": ELEMENTWISE,
+    "math.acosh": ELEMENTWISE,
+    "math.atanh": ELEMENTWISE,
+    "np.exp2": ELEMENTWISE,
+    "np.logaddexp2": ELEMENTWISE,
+    "np.reciprocal": ELEMENTWISE,
+    "math.radians": ELEMENTWISE,
+    "math.degrees": ELEMENTWISE,
+    "np.sinc": ELEMENTWISE,
     # array primitives
     "np.where": Call("a0 > 0.0", V, A((3, 1))),
     "np.clip": Call(M, A((4,), -1.0, 0.0), A((), 0.2, 1.0)),
@@ -215,6 +224,8 @@ ROWS = {
     "np.shape": Uses("np.sum(np.zeros((2,) + np.shape(a0)) + a0 * a0) + np.sum(np.zeros(np.shape(a1)) + a1)", M, X),
     "np.argmax": Uses("a0[np.argmax(a0)] * a1 + np.sum(np.argmax(a2, axis=0) * a1)", V, X, M),
     "np.argmin": Uses("a0[np.argmin(a0)] * a1 + np.sum(np.argmin(a2, axis=1) * a1)", V, X, M),
+    "np.any": Uses("(np.sum(a0 * a0) if np.any(a0 > 1.0) else np.sum(a0)) + np.sum(a1 * np.any(a1 > 0.0, axis=0))", V, M),
+    "np.all": Uses("(np.sum(a0 * a0) if np.all(a0 > -1.0) else np.sum(a0)) + np.sum(a1 * np.all(a1 > 0.0, axis=1))", V, A((4, 3))),
     "np.linspace": Call(A(), A(), 5),
     "np.diff": [Call(V), Call(M), Call(V, axis=0), Call(M, axis=0), Call(M, axis=-1)],
     "np.cumsum": [Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
@@ -232,6 +243,12 @@ ROWS = {
     "np.atleast_3d": [Call(X), Call(M)],
     "np.var": [Call(V), Call(V, 0), Call(M, 0), Call(M, 1)],
     "np.std": [Call(V), Call(V, 0), Call(M, 0), Call(M, 1)],
+    "np.ptp": [Call(V), Call(M)],
+    "np.median": [Call(V), Call(A((5,))), Call(M)],
+    "np.nansum": [Call(V), Call(M)],
+    "np.nanmean": [Call(V), Call(M)],
+    "np.repeat": [Call(X, 3), Call(V, 3), Call(M, 2)],
+    "np.vdot": Call(V, V),
     "np.polyval": [Call(V, V), Call(V, X)],
     "np.interp": [Call(A((5,), -0.2, 1.2), "np.array([0.0, 0.3, 0.55, 1.0])", V),
                   Call(A((), 0.05, 0.95), "np.array([0.0, 0.3, 0.55, 1.0])", V)],
@@ -591,7 +608,7 @@ def test_array_primitive_compiled(record, row, target, module_dir):
         texts, values, floats = draw_call(row, rng)
         call = INFIX[spelling].format(*texts) if spelling in INFIX else f"{spelling}({', '.join(texts)})"
         f = wrapper(call, len(floats), module_dir)
-        out = eval(call, {"np": np}, {f"a{k}": v for k, v in enumerate(floats)})
+        out = eval(call, {"np": np, "scipy": scipy}, {f"a{k}": v for k, v in enumerate(floats)})
         args = list(floats) + [weights(rng, out)]
         check_compiled(f, args, range(len(floats)), target, rng, forward=target == "python")
 

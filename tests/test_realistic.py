@@ -71,7 +71,9 @@ AUTOGRAD_CANNOT = {"heat_ftcs_loop", "nbody_leapfrog_loop", "crr_call_loop", "so
                    "convection_nonlinear_loop", "burgers_periodic_loop", "diffusion_2d_vec", "wave_leapfrog_loop",
                    "wave_leapfrog_vec", "fisher_kpp_loop",
                    # its helper writes the lower triangle's elements; slice writes
-                   "gmm_objective_vec", "wave_leapfrog_swap_vec"}
+                   "gmm_objective_vec", "wave_leapfrog_swap_vec",
+                   # a default beta; `F += ...` into an array
+                   "matrix_completion_masked_vec", "d_optimal_logistic_loop"}
 
 # Numba compiles are slow: a handful of passing programs, of both styles, on the cpu target
 # (diagonal_fit_eye: np.eye gave a wrong gradient on cpu only, until main fixed its type;
@@ -86,8 +88,9 @@ CPU_PROGRAMS = ["van_der_pol_fit_loop", "ba_objective_loop", "kalman_local_level
                 "negbin_nll_vec",
                 # np.stack of a comprehension of matrices; np.max along an axis of a rank-3 array
                 "gmm_objective_vec", "attention_einsum",
-                # arrays that trade names every step
-                "wave_leapfrog_swap_vec"]
+                # arrays that trade names every step; a 2-D boolean mask (numba has only 1-D ones);
+                # new axes after a loop index
+                "wave_leapfrog_swap_vec", "matrix_completion_masked_vec", "d_optimal_logistic_loop"]
 
 PASSING = [p for p in PROGRAMS if p.name not in EXPECTED_REJECTIONS and p.name not in WRONG]
 LOCATION = re.compile(r"^(?P<file>[^\n]+\.py):(?P<line>\d+):(?P<col>\d+): ")
@@ -151,8 +154,13 @@ def test_cpu_gradient_matches_finite_differences(name, target):
 REJECTED = sorted(EXPECTED_REJECTIONS)
 
 
-@pytest.mark.parametrize("name", REJECTED)
-def test_rejection_is_a_located_adjoint_error(name):
+def test_rejections_are_located_adjoint_errors():
+    # (one test over the list, which may be empty: every program of the corpus passes)
+    for name in REJECTED:
+        check_rejection(name)
+
+
+def check_rejection(name):
     program = BY_NAME[name]
     with pytest.raises(adjoint.AdjointError) as caught:
         adjoint.grad(program.fn, wrt=program.wrt, target="python")(*program.arguments())

@@ -4,6 +4,7 @@ replace built, for every registered rule."""
 
 from __future__ import annotations
 
+import ast
 import gc
 import math
 import time
@@ -254,9 +255,16 @@ def test_node_builders_build_what_gasts_constructors_build():
         assert_same_tree(built, expected)
 
 
-def test_node_builders_give_each_node_its_own_context():
+def test_node_builders_share_the_load_context_as_pythons_parser_does():
+    # a context holds nothing and no pass changes one (a target gets a new one), so names built
+    # for reading share one Load, as ast.parse's names share theirs
     a, b = nodes.name("x"), nodes.name("x")
-    assert a.ctx is not b.ctx and type(a.ctx) is gast.Load
+    assert a.ctx is b.ctx and type(a.ctx) is gast.Load
+    assert ast.parse("x + x").body[0].value.left.ctx is ast.parse("y").body[0].value.ctx
+    target = nodes.name("x", store=True)
+    assert type(target.ctx) is gast.Store and target.ctx is not nodes.name("x", store=True).ctx
+    stored = nodes.store(a)                                # a copy stored, the read left as it was
+    assert type(stored.ctx) is gast.Store and type(a.ctx) is gast.Load and type(b.ctx) is gast.Load
 
 
 def test_node_builders_cost_well_under_gasts_constructor():

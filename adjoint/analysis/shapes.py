@@ -67,12 +67,9 @@ def default_signature(tree, wrt) -> dict:
                 and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
                 and isinstance(node.value.value, gast.Name):
             shapes_of[node.targets[0].id] = node.value.value.id
-    reductions = []                                     # calls of _REDUCTIONS, looked at last
     for node in trees.walk_branches(tree):              # names and constants tell nothing
         if type(node) not in _SIGNATURE_KINDS:
             continue
-        if type(node) is gast.Call and node.args and _is_reduction(annotations.get(node, "callee")):
-            reductions.append(node)
         shape_of = _shape_read(node, shapes_of)
         if shape_of is not None and shape_of[0] in signature:
             name, axis = shape_of
@@ -104,15 +101,29 @@ def default_signature(tree, wrt) -> dict:
                     signature[a.id] = INT
     # arrays the function reads from module globals or closures: their types are known
     signature.update((source.name, source.type) for source in annotations.get(tree, "data_arguments"))
-    if reductions:
-        for name in _reduced_parameters(tree, reductions, signature):
-            signature[name] = Type("float", 1)
     return signature
 
 
 # numpy functions that reduce or scan an array: what they are given is one
 _REDUCTIONS = frozenset((np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.std, np.var,
                          np.cumsum, np.cumprod, np.diff, np.linalg.norm, np.median))
+
+
+def _creates_array(expr) -> bool:
+    """A call that makes an array of what it is given (sizes, a fill value, elements)."""
+    return isinstance(expr, gast.Call) and _is_creator(annotations.get(expr, "callee"))
+
+
+def _is_creator(callee) -> bool:
+    try:
+        return callee in _CREATORS
+    except TypeError:
+        return False
+
+
+_CREATORS = frozenset((np.full, np.zeros, np.ones, np.empty, np.full_like, np.zeros_like, np.ones_like,
+                       np.empty_like, np.arange, np.linspace, np.eye, np.identity, np.array, np.asarray,
+                       np.stack, np.hstack, np.vstack, np.concatenate, np.broadcast_to, np.tile, np.repeat))
 
 
 def _is_reduction(callee) -> bool:
@@ -122,11 +133,18 @@ def _is_reduction(callee) -> bool:
         return False
 
 
-def _reduced_parameters(tree, reductions, signature) -> set:
-    """The float parameters that are the only parameter a reduction's argument derives from,
-    where nothing there is known to be an array: `np.sum(np.sin(x) ** 2)` sums an array, so x
-    is one (`np.sum(w * x)` tells not which; the names are followed through assignments,
-    ignoring order: this is a guess for adjoint.source without types)."""
+def reduced_parameters(tree, signature) -> set:
+    """The float parameters of `signature` (default_signature's guesses) that are the only
+    parameter a reduction's argument derives from, where nothing there is known to be an
+    array: `np.sum(np.sin(x) ** 2)` sums an array, so x is likely one (`np.sum(w * x)` tells
+    not which; `np.sum(np.full(3, a))` sums what a fills). Names are followed through
+    assignments, ignoring order. A guess for showing code without types (adjoint.source,
+    `adjoint show`): grad's own first guess keeps to stronger evidence, because a call's
+    arguments are checked against it."""
+    reductions = [node for node in trees.walk_branches(tree) if type(node) is gast.Call and node.args
+                  and _is_reduction(annotations.get(node, "callee"))]
+    if not reductions:
+        return set()
     parameters = {a.id for a in tree.args.args}
     derives = {}                                 # name -> the parameters its values derive from
 
@@ -136,12 +154,13 @@ def _reduced_parameters(tree, reductions, signature) -> set:
             found |= derives.get(name, {name} if name in parameters else set())
         return found
     for stmt in nodes.statements(tree.body):
-        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                and not _creates_array(stmt.value):            # np.full(3, a): a fills it
             target = stmt.targets[0].id
             derives[target] = derives.get(target, set()) | sources(stmt.value)
     guessed = set()
     for call in reductions:
-        found = sources(call.args[0])
+        found = set() if _creates_array(call.args[0]) else sources(call.args[0])
         if any(signature.get(p, FLOAT).is_array for p in found):
             continue
         scalars = [p for p in found if signature.get(p) == FLOAT]
@@ -175,6 +194,33 @@ def infer(tree: gast.FunctionDef, signature: dict, filename="<adjoint>") -> dict
     but names typed for the first time: there every read of a name follows its assignments
     (in a correct program), so no statement read a type that then changed."""
     types = dict(signature)
+    try:
+        return _infer(tree, types, filename)
+    except AdjointTypeError:
+        _check_grown_lists(tree, types, filename)
+        raise
+
+
+def _check_grown_lists(tree, types, filename):
+    """The error for a list of arrays grown by `append` in a loop (normalize makes a grown list
+    an array of numbers), where the type error it leads to would say less."""
+    for stmt in _assignments(tree.body):
+        name = annotations.get(stmt, "grown_list") if isinstance(stmt, gast.Assign) else None
+        if name is None:
+            continue
+        try:
+            value = type_of(stmt.value, types, filename)
+        except AdjointTypeError:
+            continue
+        if value.is_array:
+            raise AdjointTypeError(
+                f"`{name}` grows by appending arrays: a list grown in a loop is supported for numbers only",
+                location=locate(stmt, filename),
+                hint=f"preallocate it and write its rows: {name} = np.zeros((steps, n)) before the loop, "
+                     f"{name}[t] = ... inside it (np.stack of a list comprehension works too)")
+
+
+def _infer(tree, types, filename):
     loops = any(isinstance(stmt, (gast.For, gast.While)) for stmt in nodes.statements(tree.body))
     for _ in range(50):
         changed = retyped = False

@@ -225,14 +225,28 @@ def _generated(record, namespace):
                      device=device, device_source=device_source)
 
 
+def _device_fields(code) -> dict:
+    """lower/device.DeviceCode as plain data, every field: its functions by name (they are
+    in the device module), tuples of names as lists."""
+    fields = {}
+    for field in dataclasses.fields(code):
+        value = getattr(code, field.name)
+        fields[field.name] = {"function": value.name} if type(value).__name__ == "FunctionDef" else \
+            list(value) if isinstance(value, tuple) else value
+    return fields
+
+
 def _device_code(fields, source):
-    """lower/device.DeviceCode again: its two functions read back from the device module."""
+    """lower/device.DeviceCode again: its functions read back from the device module."""
     from ..ir import trees
     from ..lower.device import DeviceCode
     functions = {f.name: f for f in trees.parse(source).body if type(f).__name__ == "FunctionDef"}
-    return DeviceCode(function=functions[fields["function"]], sizes=functions[fields["sizes"]],
-                      array_outputs=tuple(fields["array_outputs"]),
-                      scalar_outputs=tuple(fields["scalar_outputs"]))
+    values = {}
+    for field in dataclasses.fields(DeviceCode):
+        value = fields[field.name]               # a field the record lacks: a damaged record
+        values[field.name] = functions[value["function"]] if isinstance(value, dict) else \
+            tuple(value) if isinstance(value, list) else value
+    return DeviceCode(**values)
 
 
 def store(cache_key: str | None, generated: Generated, facts=None) -> str | None:
@@ -250,11 +264,7 @@ def store(cache_key: str | None, generated: Generated, facts=None) -> str | None
     record = {f: getattr(generated, f) for f in FIELDS}
     if generated.device is not None and generated.device_source:
         texts[DEVICE] = generated.device_source
-        code = generated.device
-        record.update(device_source=generated.device_source,
-                      device={"function": code.function.name, "sizes": code.sizes.name,
-                              "array_outputs": list(code.array_outputs),
-                              "scalar_outputs": list(code.scalar_outputs)})
+        record.update(device_source=generated.device_source, device=_device_fields(generated.device))
     record.update(key=cache_key, digests={s: _digest(t) for s, t in texts.items()},
                   origins={str(k): list(v) for k, v in generated.origins.items()},
                   namespace={n: paths.get(id(obj)) for n, obj in sorted(generated.namespace.items())},

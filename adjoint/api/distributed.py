@@ -22,7 +22,9 @@ numba's do not oversubscribe the machine. In a dask.distributed worker process t
 OMP_NUM_THREADS, which dask's nanny sets to 1 (the distributed.nanny.pre-spawn-environ
 setting; raise it there to give each task more cores), else the cores divided by the
 worker's threads; in dask's local thread pool, one; in the calling thread (dask's
-synchronous scheduler), numba's own setting. benchmarks/bench_dask.py measures the choice.
+synchronous scheduler), numba's own setting. benchmarks/bench_dask.py measures the choice
+(benchmarks/RESULTS.md): two workers of one numba thread each spent less CPU than two of
+two threads, and a prange over two threads on a busy machine waits for both at every launch.
 
 GPU workers: a gradient made with target="cuda" runs its cuda batch (one GPU thread per
 point, batch.py) as each chunk's kernel: the worker copies its chunk to its GPU, runs the

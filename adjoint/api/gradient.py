@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import backends
 from ..errors import AdjointArgumentError, AdjointError, AdjointTypeError, Location
-from ..pipeline import Options, differentiate, wrt_names
+from ..pipeline import Options, differentiate, guessed_signature, wrt_names
 from .arguments import (
     as_differentiable,
     as_float_value,
@@ -239,6 +239,8 @@ class GradientFunction(Presented):
         if generated is None:
             generated = differentiate(self.fn, options)
             disk.store(key, generated, _facts(generated, self.fn))
+            if options.device:             # run what a later process will read back: the same
+                generated = disk.load(key, self.fn) or generated        # batch driver source
         return generated, key
 
     def _compile_cached(self, key, generated, name, jit_options, primal=False, device=False, module=None):
@@ -853,6 +855,9 @@ def source(fn, wrt=0, *, comments=True, types=None) -> str:
     types: the argument types to generate it for, where the source does not tell them (an
     argument only ever passed on is taken for a float): "W=float64[:,:], n=int64" as the
     CLI's --types, a dict {"W": "float64[:,:]"}, or example values {"W": np.ones((3, 2))}.
-    (`grad(f).source_for(*args)` gives the code generated for a call's arguments.)"""
+    Without types, a float parameter that is all a reduction sums (np.sum(np.sin(x) ** 2))
+    is taken for an array. (`grad(f).source_for(*args)` gives the code generated for a call's
+    arguments.)"""
     fn = getattr(fn, "__adjoint_function__", fn)
-    return differentiate(fn, wrt=wrt, comments=comments, signature=signature_of_types(types, fn)).source
+    signature = signature_of_types(types, fn) if types is not None else guessed_signature(fn, wrt)
+    return differentiate(fn, wrt=wrt, comments=comments, signature=signature).source

@@ -208,9 +208,10 @@ def _show(args) -> int:
     fn, wrt = resolve(args.function, args.wrt)
     comments = not args.no_comments
     device = args.stage == "device" or args.target == "cuda"
+    signature = parse_types(args.types, fn) if args.types else pipeline.guessed_signature(fn, wrt)
     generated = pipeline.differentiate(fn, wrt=wrt, comments=comments, device=device,
                                        optimized=not args.no_optimize, mode=args.mode,
-                                       signature=parse_types(args.types, fn))
+                                       signature=signature)
     stage = "device" if args.target == "cuda" and args.stage == "emit" else args.stage
     text = pipeline.dump(generated, stage, comments=comments)
     if not text.endswith("\n"):

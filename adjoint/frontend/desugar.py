@@ -80,7 +80,7 @@ def desugar(parsed):
 
 
 def _needed(tree) -> bool:
-    for node in trees.walk(tree):
+    for node in trees.walk_branches(tree):          # (no name or constant tells)
         if isinstance(node, COMPREHENSIONS):
             return True
         if isinstance(node, gast.For) and annotations.get(node.iter, "callee") is not range:
@@ -570,7 +570,8 @@ def version_retyped(tree, signature, wrt, namer, filename="<adjoint>"):
     `signature`: the arguments' types where known (None: guessed from the source, as analyze
     does)."""
     candidates = _rebound_at_top(tree)
-    if not candidates:
+    if not candidates and not any(_loop_local(loop, tree) for loop in nodes.statements(tree.body)
+                                  if isinstance(loop, (gast.For, gast.While))):
         return tree
     split, versions = _split(tree, candidates, namer)
     guessed = shapes.default_signature(tree, wrt)
@@ -632,13 +633,57 @@ def _rebound_at_top(tree) -> set:
     return rebound
 
 
+def _loop_local(loop, tree) -> set:
+    """The names a loop's body rebinds at its top level that live only in it: every use is
+    inside the body, after its first top-level binding (`y = x * k`, `y = np.sum(y)`, `total +=
+    y * y`): no iteration reads another's, and nothing reads them after the loop, so each
+    binding may be a version of its own as at the function's top level."""
+    inside = {id(n) for s in loop.body for n in trees.walk(s)}
+    counts = {}
+    for stmt in loop.body:
+        for target in _top_targets(stmt):
+            counts[target.id] = counts.get(target.id, 0) + 1
+    rebound = {name for name, k in counts.items() if k > 1}
+    if isinstance(loop, gast.For) and isinstance(loop.target, gast.Name):
+        rebound.discard(loop.target.id)
+    if not rebound:
+        return set()
+    for node in trees.walk(tree):                 # used outside the body
+        if isinstance(node, gast.Name) and node.id in rebound and id(node) not in inside:
+            rebound.discard(node.id)
+    local = set()
+    for name in rebound:
+        for stmt in loop.body:
+            used = {n.id for n in trees.walk(stmt) if isinstance(n, gast.Name)}
+            if name not in used:
+                continue
+            bound_first = name in {t.id for t in _top_targets(stmt)} and len(stmt.targets[0].elts
+                if isinstance(stmt.targets[0], gast.Tuple) else [stmt.targets[0]]) == 1 \
+                and name not in {n.id for n in trees.walk(stmt.value) if isinstance(n, gast.Name)}
+            if bound_first:
+                local.add(name)
+            break
+    return local
+
+
 def _split(tree, candidates, namer):
     """A copy of `tree` where each top-level rebinding of a candidate binds a new temporary
-    version, read from there on; and each candidate's chain of versions."""
+    version, read from there on, and so does each rebinding of a name local to a loop's body
+    (_loop_local) in that body; and each candidate's chain of versions."""
     split = nodes.clone(tree)
+    versions = {}
+    _version_block(split.body, candidates, namer, versions)
+    for loop in list(nodes.statements(split.body)):
+        if isinstance(loop, (gast.For, gast.While)):
+            _version_block(loop.body, _loop_local(loop, split), namer, versions)
+    return split, versions
+
+
+def _version_block(block, candidates, namer, versions):
     current = {name: name for name in candidates}
-    versions = {name: [name] for name in candidates}
-    for stmt in split.body:
+    for name in candidates:
+        versions.setdefault(name, [name])
+    for stmt in block:
         for node in trees.walk(stmt):             # reads (and writes inside blocks) of the current version
             if isinstance(node, gast.Name) and node.id in current:
                 node.id = current[node.id]
@@ -649,4 +694,3 @@ def _split(tree, candidates, namer):
             version = namer.fresh(f"{name}_version")
             versions[name].append(version)
             target.id = current[name] = version
-    return split, versions

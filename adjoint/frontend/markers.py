@@ -23,7 +23,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError, Location, locate
-from ..ir import annotations, nodes, trees
+from ..ir import annotations, nodes
 
 PRAGMA = re.compile(r"#\s*adjoint\s*:(.*)$")
 PRAGMA_BUDGET = re.compile(r"\s*checkpoints\s*=\s*([A-Za-z_][A-Za-z_0-9]*|[0-9]+)\s*$")
@@ -43,12 +43,13 @@ def checkpointed(iterable, checkpoints):
 
 def mark(parsed):
     """`parsed` with every marked loop plain and annotated; `parsed` itself where none is."""
-    loops = [node for node in trees.walk(parsed.tree) if isinstance(node, (gast.For, gast.While))]
+    # (loops are statements: a walk of the statements, not of every expression node)
+    loops = [node for node in nodes.statements(parsed.tree.body) if isinstance(node, (gast.For, gast.While))]
     if not any(_is_marker(loop) or _pragma(loop, parsed.filename) for loop in loops):
         return parsed
     tree = nodes.clone(parsed.tree)
     params = {a.id for a in tree.args.args}
-    for loop in trees.walk(tree):
+    for loop in nodes.statements(tree.body):
         if not isinstance(loop, (gast.For, gast.While)):
             continue
         budget = None

@@ -106,6 +106,9 @@ class _Normalizer(Aggregates, GrownLists):
         self.aggregates = outer.aggregates if outer else {}
         self.plain = outer.plain if outer else set()
         self.scopes = outer.scopes if outer else {}
+        # the indices of the range loops being normalized that their bodies do not rebind:
+        # integers, so `M[i, :, None]` keeps no axis for `i` (new_axes)
+        self.loop_indices = outer.loop_indices if outer else set()
         self.depth = 0
         self.in_place = None                # (tuples.py: changed_in_place)
 
@@ -205,7 +208,17 @@ class _Normalizer(Aggregates, GrownLists):
             pre += p
             bounds.append(a)
         index = self.rename_id(stmt.target.id)
-        loop = nodes.for_range(index, bounds, self.loop_body(stmt.body, stmt), stmt)
+        rebound = any(isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and n.id == stmt.target.id
+                      for s in stmt.body for n in trees.walk(s))
+        added = not rebound and index not in self.loop_indices
+        if added:
+            self.loop_indices.add(index)
+        try:
+            body = self.loop_body(stmt.body, stmt)
+        finally:
+            if added:
+                self.loop_indices.discard(index)
+        loop = nodes.for_range(index, bounds, body, stmt)
         return pre + [annotations.copy_to(loop, stmt)]            # (a snapshot budget: markers.py)
 
     def stmt_While(self, stmt):
@@ -239,7 +252,10 @@ class _Normalizer(Aggregates, GrownLists):
             return []                                              # x = x does nothing
         if isinstance(target, gast.Subscript):
             pre, value = self.to_atom(rhs, stmt)
-            return pre + [nodes.assign(target, value, stmt)]
+            store = nodes.assign(target, value, stmt)
+            if annotations.get(stmt, "grown_list") is not None:         # (tuples.py)
+                annotations.set(store, "grown_list", annotations.get(stmt, "grown_list"))
+            return pre + [store]
         if target.id in nodes.loads_in(rhs) and not is_atom(rhs) and not is_accumulation(target.id, rhs):
             temp = self.namer.temp()
             return [nodes.assign(temp, rhs, stmt), nodes.assign(target.id, temp, stmt)]
@@ -570,7 +586,7 @@ class _Normalizer(Aggregates, GrownLists):
             if not _is_new_axis(component):
                 continue
             from_end = ellipsis is not None and k > ellipsis
-            widths = [_width(c) for c in (components[k + 1:] if from_end else components[:k])]
+            widths = [_width(c, self.loop_indices) for c in (components[k + 1:] if from_end else components[:k])]
             if None in widths:
                 raise AdjointError("a new axis (None) in an index with an integer or array index "
                                    f"{'after' if from_end else 'before'} it is not supported",
@@ -814,13 +830,14 @@ def _is_whole(node) -> bool:
     return isinstance(node, gast.Slice) and node.lower is None and node.upper is None and node.step is None
 
 
-def _width(component):
+def _width(component, integers=()):
     """How many axes an index component leaves in the result, where that is known without
-    types: a slice or a new axis one, an integer constant none; None for a name (a number or
-    an index array) and `...`."""
+    types: a slice or a new axis one, an integer constant or a loop index (`integers`) none;
+    None for another name (a number or an index array) and `...`."""
     if isinstance(component, gast.Slice) or _is_new_axis(component):
         return 1
-    if type(component) is gast.Constant and type(component.value) is int:
+    if type(component) is gast.Constant and type(component.value) is int \
+            or isinstance(component, gast.Name) and component.id in integers:
         return 0
     return None
 

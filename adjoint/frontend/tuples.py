@@ -679,15 +679,16 @@ class GrownLists:
                 at = [nodes.assign(position, nodes.binop(nodes.binop(
                     nodes.name(size), "-", nodes.const(1)), "-", nodes.name(count)), stmt)]
                 index = nodes.name(position)
-            out += at + [nodes.assign(nodes.subscript(name, index, store=True), growth[1], stmt),
-                         nodes.assign(count, nodes.binop(nodes.name(count), "+", nodes.const(1)), stmt)]
+            store = nodes.assign(nodes.subscript(name, index, store=True), growth[1], stmt)
+            annotations.set(store, "grown_list", self.parsed.user(name))
+            out += at + [store, nodes.assign(count, nodes.binop(nodes.name(count), "+", nodes.const(1)), stmt)]
         return out
 
 
 def _copy_not_array(stmt, names):
-    """`np.array(v)` of a grown list, already an array, as `np.copy(v)`."""
+    """`np.array(v)` (np.stack(v)) of a grown list, already an array, as `np.copy(v)`."""
     def converts(node):
-        return isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.array, np.asarray) \
+        return isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.array, np.asarray, np.stack) \
             and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], gast.Name) \
             and node.args[0].id in names
     if not names or not any(converts(n) for n in gast.walk(stmt)):

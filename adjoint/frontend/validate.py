@@ -364,7 +364,8 @@ def _is_python_function(obj) -> bool:
 
     from .parse import LocalFunction
     return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
-        and not (getattr(obj, "__module__", "") or "").startswith("numpy")
+        and not (getattr(obj, "__module__", "") or "").startswith("numpy") \
+        and not rules.is_differentiable(obj) and not rules.is_non_differentiable(obj)    # (scipy's logsumexp)
 
 
 def _list_method(call) -> str | None:

@@ -128,6 +128,11 @@ ANNOTATIONS = {a.name: a for a in (
                set_by="optimize/carry, optimize/chunks (drops it from a chunk's inner loop)",
                read_by="optimize/carry, optimize/chunks",
                default=None, survives_rebuild=False),
+    Annotation("grown_list", "Assign",
+               "the store `v[count] = e` a list grown by `v.append(e)` in a loop became (its user "
+               "name): only numbers grow so, and a type error there says so",
+               set_by="frontend/tuples", read_by="analysis/shapes",
+               default=None, survives_rebuild=False),
     Annotation("data_arguments", "FunctionDef",
                "the DataSources (frontend/parse) of the arrays the function reads from module globals "
                "or closure cells: the normalized function takes them as parameters after the user's",

@@ -110,12 +110,17 @@ def _sizing(name, args, body, totals, origin):
     """tape_sizes_<f>: the device function's statements that the workspace sizes need, picked
     by dead code elimination from the statements marked not primal (it keeps every primal
     line); only those it keeps are copied deeply."""
-    statements = [_unflagged(s) for s in body[:-1] if not nodes.is_comment(s)]
+    statements = [_unflagged(s) for s in body[:-1] if not nodes.is_comment(s) and not _is_check(s)]
     sizing = nodes.function("tape_sizes_" + name, args,
                             statements + [nodes.return_(totals, body[-1])], origin)
     eliminate_dead_code(sizing, roots=())
     sizing.body = [nodes.clone(s) for s in sizing.body]
     return sizing
+
+
+def _is_check(stmt):
+    """The length check of an unpacking (see _expand): the sizes do not need it."""
+    return isinstance(stmt, gast.If) and len(stmt.body) == 1 and isinstance(stmt.body[0], gast.Raise)
 
 
 def _unflagged(stmt):

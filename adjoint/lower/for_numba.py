@@ -17,6 +17,8 @@ from ..primitives.linalg import einsum_helper
 from ..primitives.runtime import (
     AXIS_REDUCTIONS,
     DIFF_AXIS,
+    LOGSUMEXP,
+    LOGSUMEXP_AXIS,
     LOWERED_MODULE,
     NUMPY_LOOPS,
     POLYVAL,
@@ -31,7 +33,8 @@ from ..primitives.table import record_of
 # an array: runtime._each_<name>, element by element), or a form of numpy's
 _SCIPY_MATH = {"scipy.special.erf": "erf", "scipy.special.erfc": "erfc", "scipy.special.gammaln": "lgamma",
                "scipy.special.gamma": "gamma"}
-_SCIPY_STATS = ("scipy.stats.norm.cdf", "scipy.stats.norm.pdf", "scipy.stats.norm.logpdf")
+_SCIPY_STATS = ("scipy.stats.norm.cdf", "scipy.stats.norm.pdf", "scipy.stats.norm.logpdf",
+                "scipy.special.expit", "scipy.special.logit", "scipy.special.logsumexp")
 
 
 def _lowered_by_callee(node) -> bool:
@@ -63,6 +66,16 @@ def _scipy_form(node, types_of, used):
         return nodes.call(nodes.name(each(name)), [argument])
     if spelling in _SCIPY_MATH:
         return math_call(_SCIPY_MATH[spelling], x)
+    if spelling == "scipy.special.logsumexp":          # runtime._logsumexp
+        used.add(LOGSUMEXP)
+        return nodes.call(nodes.name(LOGSUMEXP), [x])
+    if spelling in ("scipy.special.expit", "scipy.special.logit"):
+        scalar = types_of(x).ndim == 0
+        if spelling == "scipy.special.logit":           # log(x / (1 - x))
+            return nodes.call("math.log" if scalar else "np.log", [nodes.binop(
+                copy.deepcopy(x), "/", nodes.binop(nodes.const(1.0), "-", copy.deepcopy(x)))])
+        exp = nodes.call("math.exp" if scalar else "np.exp", [nodes.neg(copy.deepcopy(x))])   # 1 / (1 + exp(-x))
+        return nodes.binop(nodes.const(1.0), "/", nodes.binop(nodes.const(1.0), "+", exp))
     square = nodes.binop(nodes.binop(nodes.const(-0.5), "*", copy.deepcopy(x)), "*", copy.deepcopy(x))
     if spelling == "scipy.stats.norm.cdf":              # 0.5 erfc(-x / sqrt(2))
         return nodes.binop(nodes.const(0.5), "*", math_call(
@@ -157,6 +170,13 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if _scipy_spelling(annotations.get(node, "callee")) is not None and len(node.args) == 1 \
                 and not node.keywords:
             return _scipy_form(node, types_of, used)
+        if _scipy_spelling(annotations.get(node, "callee")) == "scipy.special.logsumexp" \
+                and len(node.args) + len(node.keywords) == 2:        # along an axis: runtime._logsumexp_axis
+            used.add(LOGSUMEXP if types_of(node.args[0]).ndim == 1 else LOGSUMEXP_AXIS)
+            if types_of(node.args[0]).ndim == 1:
+                return annotations.copy_to(nodes.call(nodes.name(LOGSUMEXP), node.args[:1]), node)
+            axis = node.args[1] if len(node.args) == 2 else node.keywords[0].value
+            return annotations.copy_to(nodes.call(nodes.name(LOGSUMEXP_AXIS), [node.args[0], axis]), node)
         if _lowered_by_callee(node):                        # np.linalg.norm(x, axis=k)
             name = axis_reduction("norm", types_of(node.args[0]).ndim)
             used.add(name)
@@ -265,9 +285,71 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if how == "callee":
             block[k] = stmt = nodes.with_fresh_calls(stmt)
         trees.replace_bottom_up(stmt, gast.Call, lower)
+    flatten_masks(fn, types_of)
     if precision == "float32":
         float32_constants(fn, types_of, known or (lambda name: False))
     return used
+
+
+def flatten_masks(fn, types_of):
+    """`x[m]` with a boolean mask `m` of rank 2 or more, which numba cannot compile (it fails
+    with no message): read as `np.ravel(x)[np.ravel(m)]` (the same elements in the same order),
+    written (`s[m] += g`, `y[m] = v`) through a flat copy put back whole:
+
+        s_flat = np.ravel(s)
+        s_flat[np.ravel(m)] += g
+        s[...] = np.reshape(s_flat, s.shape)
+
+    right whether np.ravel gives a view or a copy (a transposed s). A statement holding one is
+    replaced by a rewritten copy (optimize may share it with the earlier stages)."""
+    def is_mask(index) -> bool:
+        if isinstance(index, (gast.Slice, gast.Tuple)):
+            return False
+        try:
+            kind = types_of(index)
+        except AdjointError:
+            return False
+        return kind.kind == "bool" and kind.ndim >= 2
+
+    def masked(node) -> bool:
+        return isinstance(node, gast.Subscript) and is_mask(node.slice)
+
+    def flat_read(node):
+        if isinstance(node.ctx, gast.Load) and is_mask(node.slice):
+            return annotations.copy_to(nodes.subscript(nodes.call("np.ravel", [node.value]),
+                                                       nodes.call("np.ravel", [node.slice])), node)
+        return node
+
+    if not any(masked(n) for n in trees.walk(fn)):
+        return
+    taken = {n.id for n in trees.walk(fn) if isinstance(n, gast.Name)}
+    for block in list(nodes.blocks(fn)):
+        out = []
+        for stmt in block:
+            if not isinstance(stmt, (gast.Assign, gast.AugAssign, gast.Return, gast.Expr)) \
+                    or not any(masked(n) for n in trees.walk(stmt)):
+                out.append(stmt)
+                continue
+            stmt = annotations.copy_to(nodes.clone(stmt), stmt)
+            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else \
+                stmt.target if isinstance(stmt, gast.AugAssign) else None
+            trees.replace_bottom_up(stmt, gast.Subscript, flat_read, fields=("value",))
+            if not (masked(target) and isinstance(target.value, gast.Name)):
+                if target is not None:
+                    trees.replace_bottom_up(target, gast.Subscript, flat_read)
+                out.append(stmt)
+                continue
+            array, flat = target.value.id, f"{target.value.id}_flat"
+            while flat in taken:
+                flat += "_"
+            taken.add(flat)
+            target.value = nodes.name(flat)
+            target.slice = nodes.call("np.ravel", [target.slice])
+            whole = nodes.subscript(array, nodes.const(Ellipsis), store=True)
+            out += [nodes.assign(flat, nodes.call("np.ravel", [nodes.name(array)]), stmt), stmt,
+                    nodes.assign_to(whole, nodes.call("np.reshape", [nodes.name(flat), nodes.attribute(
+                        f"{array}.shape")]), stmt)]
+        block[:] = out
 
 
 # numpy calls that make a float64 array unless told otherwise, and their positional

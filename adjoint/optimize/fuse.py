@@ -5,19 +5,21 @@ sweep one more per sensitivity: on `np.sum(np.sin(x) * np.exp(-x * x) + np.log1p
 gradient held eight arrays of x's size at once where numba's primal, which fuses the whole
 expression into one loop, holds one. Run once, after the other passes, on the function's
 top-level straight-line code (loops keep their own tapes and replays), this pass writes the
-reverse sweep as one would by hand:
+reverse sweep as one would by hand; on the extended Rosenbrock
+`np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)`, where it kept ten arrays:
 
-    t_4 = np.exp(t_3)                        s_x += (x + x) * np.divide(1.0, 1.0 + x * x)
-    s_8 = np.ones(t_8.shape, t_8.dtype)      s_x += -x * (np.exp(-x * x) * np.sin(x)) ...
-    s_6 = np.divide(1.0, 1.0 + t_6) * s_8    s_x += np.cos(x) * np.exp(-x * x)
-    s_x += (x + x) * s_6               ->
-    ...
+    s_x = np.zeros(x.shape, x.dtype)
+    s_x[:-1] += -(2 * (1 - x[:-1])) + 2 * x[:-1] * -(2 * (x[1:] - x[:-1] ** 2) * 100)
+    s_x[1:] += 2 * (x[1:] - x[:-1] ** 2) * 100
 
 * an array temporary (a `t_` value or a sensitivity other than a returned gradient) assigned
   once from elementwise operations (arithmetic, numpy ufuncs, basic slices) of values that
   never change is written into the expressions that read it, and not kept: numba fuses each
   statement into one loop, so the values are recomputed element by element instead of being
-  stored (a value read by several statements is recomputed by each, while it stays small);
+  stored (a value read by several statements is recomputed by each where every one reads it
+  through elementwise operations and it stays small; a value `y = np.tanh(t)` keeps as an
+  array keeps its operand t a name too, for numpy's vectorized loop; the user's lines in the
+  forward sweep stay);
 * `s = e1` (or `s = np.zeros(...)`) followed by the only `s += e2` becomes one assignment,
   so that a sensitivity with two contributions is one value too;
 * `_sum_to_*(g, shape)`, `np.ones(shape) * e`, `a.shape` are resolved where the shapes are
@@ -220,6 +222,8 @@ class _State:
         changed = False
         first = {}                                   # name -> index of its `s = e1`
         for k, stmt in enumerate(body):
+            if stmt is None:                             # merged into a later statement
+                continue
             kind = type(stmt)
             if kind is gast.AugAssign and type(stmt.target) is gast.Name and stmt.target.id in first \
                     and type(stmt.op) in (gast.Add, gast.Sub):
@@ -228,9 +232,10 @@ class _State:
                 if self.writes[name] != 2 or self.in_place[name] != 1:
                     continue
                 e1 = body[i].value
-                if any(name in nodes.loads_in(s) for s in body[i + 1:k]) or name in nodes.loads_in(stmt.value):
+                between = [s for s in body[i + 1:k] if s is not None]
+                if any(name in nodes.loads_in(s) for s in between) or name in nodes.loads_in(stmt.value):
                     continue
-                if any(not self.stable(n) and any(n in nodes.written_by(s) for s in body[i + 1:k])
+                if any(not self.stable(n) and any(n in nodes.written_by(s) for s in between)
                        for n in nodes.loads_in(e1)):
                     continue
                 if _zeros(e1):
@@ -320,9 +325,11 @@ class _State:
                 return node.args[0]
         if type(node) is gast.BinOp and type(node.op) is gast.Mult:
             for one, other in ((node.left, node.right), (node.right, node.left)):
-                factor = self.ones_factor(one, ones)
+                negated = type(one) is gast.UnaryOp and type(one.op) is gast.USub
+                factor = self.ones_factor(one.operand if negated else one, ones)
                 if factor is not None and self.array_key(other) == factor[1]:
-                    return other if factor[0] is None else nodes.binop(other, "*", factor[0])
+                    product = other if factor[0] is None else nodes.binop(other, "*", factor[0])
+                    return nodes.neg(product) if negated else product
         if _ufunc(node) and nodes.dotted(node.func) == "np.logical_or" and len(node.args) == 2 \
                 and type(node.args[1]) is gast.Constant and node.args[1].value is False \
                 and self.array_key(node.args[0]) is not None:
@@ -429,7 +436,7 @@ class _State:
             if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
                 name = stmt.targets[0].id
                 if self.may_inline(name, loads) and name not in held and self.elementwise(stmt.value) \
-                        and (loads[name] == 1 or name in recomputed):
+                        and (loads[name] == 1 or name in recomputed or _free(stmt.value)):
                     size = _size(stmt.value)
                     if size <= (_INLINED_SIZE if loads[name] == 1 else _RECOMPUTED_SIZE):
                         inlined[name] = stmt.value
@@ -494,6 +501,11 @@ def _constant(node) -> bool:
     """math.nan, np.inf, math.pi: a number."""
     return type(node) is gast.Attribute and type(node.value) is gast.Name and node.value.id in ("math", "np") \
         and isinstance(getattr(np, node.attr, None), float)
+
+
+def _free(value) -> bool:
+    """A copy of a name or a basic slice: read again at no cost."""
+    return type(value) is gast.Name or _basic_slice(value) is not None
 
 
 def _numpy_loop_argument(stmt):

@@ -13,7 +13,9 @@ where it is only read elementwise), eliminate_dead_code (strong liveness: unused
 sensitivities, dead stores, replayed statements and checkpoints nothing reads); then, once,
 allocate_once (allocate.py: a reverse loop's zero sensitivity arrays are allocated at the
 forward loop's first iteration and reset in each reverse one) and carry_scatter_adds (carry.py:
-reverse loops keep neighbouring `s_x[i] += e` in registers).
+reverse loops keep neighbouring `s_x[i] += e` in registers); last, on reverse host code,
+fuse_elementwise (fuse.py: top-level elementwise array temporaries are written into their
+readers, which numba fuses into one loop each, instead of being kept).
 """
 
 from __future__ import annotations
@@ -86,8 +88,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         if parallel:
             run_in_chunks(fn, namer, scalars)
     tidy(fn, original, summaries, scalars)
-    if arrays:
-        fuse_elementwise(fn, (namer.temporaries | sensitivities) - returned, arrays, scalars, roots)
+    if arrays and fuse_elementwise(fn, (namer.temporaries | sensitivities) - returned, arrays, scalars, roots):
+        fold_constants(fn)                   # `s_x += -(0.5 * x)` -> `s_x -= 0.5 * x`
     drop_orphan_comments(fn)
     _fresh_calls(fn.body, summaries)
     return fn

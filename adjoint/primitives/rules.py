@@ -380,28 +380,84 @@ def erfc(x):
 
 
 # d/dx lgamma(x) is digamma(x), which neither math nor numpy (nor numba) has: the asymptotic
-# series of digamma at x + 6 (error below 1e-11), brought down by digamma(x) = digamma(x + 1) - 1 / x.
-# For x > 0; nan elsewhere (math.lgamma and math.gamma of negative numbers are not differentiated).
+# series of digamma at |x| + 6 (error below 1e-11), brought down by digamma(y) = digamma(y + 1) - 1 / y
+# to y = |x|. For x > 0 that is digamma(x); for x < 0 the reflection formula, digamma(x) =
+# digamma(-x) - 1 / x - pi cot(pi x), cancels the 1 / |x| term, leaving pi cot(pi x), computed
+# of x less its nearest integer (tan has period pi) so that it stays exact for large |x|. At
+# the poles (0, -1, -2, ...) nan, as JAX's digamma gives (the max is 0 only there, or nan of a
+# nan x; np.floor, since math.floor of nan raises); `+ (x == floor(x))` keeps the unused lane
+# of an array finite at a pole (see `times`).
 @primitive("math.lgamma", domain=[(0.3, 4.0)])
 def lgamma(x):
-    return (math.log(x + 6.0) - 0.5 / (x + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
-        1.0 / 240.0 - 1.0 / 132.0 / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)))
-        / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)) - np.divide(1.0, x) - 1.0 / (x + 1.0)
-        - 1.0 / (x + 2.0) - 1.0 / (x + 3.0) - 1.0 / (x + 4.0) - 1.0 / (x + 5.0)) if x > 0.0 else math.nan
+    return (math.log(abs(x) + 6.0) - 0.5 / (abs(x) + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
+        1.0 / 240.0 - 1.0 / 132.0 / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0)))
+        / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))
+        - 1.0 / (abs(x) + 1.0) - 1.0 / (abs(x) + 2.0) - 1.0 / (abs(x) + 3.0) - 1.0 / (abs(x) + 4.0) - 1.0 / (abs(x) + 5.0)
+        - (np.divide(1.0, x) if x > 0.0 else np.divide(math.pi, math.tan(math.pi * (x - np.floor(x + 0.5)))
+                                                      + (x == np.floor(x))))
+        if max(x, x - np.floor(x)) > 0.0 else math.nan)
 
 
 @primitive("math.gamma", domain=[(0.3, 4.0)])
 def gamma(x, out):
-    return out * (math.log(x + 6.0) - 0.5 / (x + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
-        1.0 / 240.0 - 1.0 / 132.0 / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)))
-        / ((x + 6.0) * (x + 6.0))) / ((x + 6.0) * (x + 6.0)) - np.divide(1.0, x) - 1.0 / (x + 1.0)
-        - 1.0 / (x + 2.0) - 1.0 / (x + 3.0) - 1.0 / (x + 4.0) - 1.0 / (x + 5.0)) if x > 0.0 else math.nan
+    return out * (math.log(abs(x) + 6.0) - 0.5 / (abs(x) + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
+        1.0 / 240.0 - 1.0 / 132.0 / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0)))
+        / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))
+        - 1.0 / (abs(x) + 1.0) - 1.0 / (abs(x) + 2.0) - 1.0 / (abs(x) + 3.0) - 1.0 / (abs(x) + 4.0) - 1.0 / (abs(x) + 5.0)
+        - (np.divide(1.0, x) if x > 0.0 else np.divide(math.pi, math.tan(math.pi * (x - np.floor(x + 0.5)))
+                                                      + (x == np.floor(x))))
+        if max(x, x - np.floor(x)) > 0.0 else math.nan)
 
 
-# no derivative yet: numpy's loop computes them of large arrays all the same
-declare("math.asinh", "np.arcsinh", numpy_loop=True)
-declare("math.acosh", "np.arccosh", numpy_loop=True)
-declare("math.atanh", "np.arctanh", numpy_loop=True)
+@primitive("math.asinh", "np.arcsinh", numpy_loop=True)
+def asinh(x):
+    return 1.0 / math.sqrt(x * x + 1.0)
+
+
+@primitive("math.acosh", "np.arccosh", domain=[(1.2, 3.0)], numpy_loop=True)
+def acosh(x):
+    return np.divide(1.0, math.sqrt(abs(x * x - 1.0))) if x >= 1.0 else math.nan
+
+
+@primitive("math.atanh", "np.arctanh", domain=[UNIT], numpy_loop=True)
+def atanh(x):
+    return np.divide(1.0, 1.0 - x * x) if abs(x) <= 1.0 else math.nan
+
+
+# 2 ** x, and log2(2 ** x + 2 ** y) (the base-2 softmax weights, read off the result); ln 2 = 0.693...
+@primitive("np.exp2", numpy_loop=True)
+def exp2(x, out):
+    return out * 0.6931471805599453
+
+
+@primitive("np.logaddexp2")
+def logaddexp2(x, y, out):
+    return np.exp2(x - out), np.exp2(y - out)
+
+
+@primitive("np.reciprocal", domain=[POSITIVE])
+def reciprocal(x, out):
+    return -out * out
+
+
+# degrees to radians and back: pi / 180 = 0.017453..., 180 / pi = 57.2957...
+@primitive("math.radians", "np.deg2rad", "np.radians", device=True)
+def radians(x):
+    return 0.017453292519943295
+
+
+@primitive("math.degrees", "np.rad2deg", "np.degrees", device=True)
+def degrees(x):
+    return 57.29577951308232
+
+
+# sin(pi x) / (pi x): the derivative (cos(pi x) - sinc(x)) / x loses digits to cancellation near
+# 0, where its series -pi^2 x / 3 + pi^4 x^3 / 30 serves (to 1e-13 below 1e-3); `+ (x == 0.0)`
+# keeps an array's unused lane from dividing 0 by 0
+@primitive("np.sinc")
+def sinc(x, out):
+    return (-3.289868133696453 * x + 3.246969701133414 * x * x * x if abs(x) < 1e-3
+            else (math.cos(math.pi * x) - out) / (x + (x == 0.0)))
 
 
 # --- array primitives: vector-Jacobian products (reverse mode) and Jacobian-vector products
@@ -587,6 +643,10 @@ def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
+# np.vdot of vectors: their dot product
+declare("np.vdot", vjps=[variant(dot_vv, ranks=(1, 1))], jvps=[product_jvp], result="matmul", value=True)
+
+
 # of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
 declare("np.outer", vjps=[variant(outer, ranks=(1, 1))], jvps=[outer_jvp], result="outer", value=True)
 
@@ -728,6 +788,8 @@ declare("np.tril_indices", constant=True, result="index_pair", allocates=True)
 declare("np.argsort", constant=True, result="integer like")
 declare("np.argmax", constant=True, result="integer reduction")
 declare("np.argmin", constant=True, result="integer reduction")
+declare("np.any", constant=True, result="integer reduction")     # (truth values: no derivative either)
+declare("np.all", constant=True, result="integer reduction")
 declare("np.shape", constant=True, result="shape")            # a tuple of sizes
 
 
@@ -1022,6 +1084,79 @@ declare("np.std", vjps=[std_all, variant(std_axis_of_vector, ranks=(1,)), std_ax
         jvps=[std_all_jvp, std_axis_jvp], result="reduction", value=True)
 
 
+# the range, max - min: the extremum rules' difference (ties share g equally, as there)
+def ptp(x, g):
+    return (np.divide(np.where(x == np.max(x), g, 0.0), np.sum(x == np.max(x)))
+            - np.divide(np.where(x == np.min(x), g, 0.0), np.sum(x == np.min(x))))
+
+
+def ptp_jvp(x, dx):
+    return (np.divide(np.sum(np.where(x == np.max(x), dx, 0.0)), np.sum(x == np.max(x)))
+            - np.divide(np.sum(np.where(x == np.min(x), dx, 0.0)), np.sum(x == np.min(x))))
+
+
+declare("np.ptp", vjps=[variant(ptp, exact_shape=True)], jvps=[ptp_jvp], result="reduction", value=True)
+
+
+# the median of all elements: the middle one of the sorted values, or the mean of the middle
+# two; each element's rank is argsort of the argsort (a tie at the middle: one of the tied
+# elements, by the sort's order). With a nan element the median is nan, and so is every
+# partial (k / k with k = 0), unless g is 0 (the value does not reach the result; k = 1).
+def median(x, g):
+    return np.reshape(g * (np.where(np.argsort(np.argsort(np.ravel(x))) == (x.size - 1) // 2, 0.5, 0.0)
+                           + np.where(np.argsort(np.argsort(np.ravel(x))) == x.size // 2, 0.5, 0.0))
+                      * np.divide(1.0 - np.any(np.isnan(x)) + (g == 0.0), 1.0 - np.any(np.isnan(x)) + (g == 0.0)),
+                      x.shape)
+
+
+def median_jvp(x, dx):
+    return (0.5 * (np.ravel(dx)[np.argsort(np.ravel(x))[(x.size - 1) // 2]]
+                   + np.ravel(dx)[np.argsort(np.ravel(x))[x.size // 2]])
+            * np.divide(1.0 - np.any(np.isnan(x)) + np.all(dx == 0.0), 1.0 - np.any(np.isnan(x)) + np.all(dx == 0.0)))
+
+
+declare("np.median", vjps=[variant(median, exact_shape=True)], jvps=[median_jvp], result="reduction", value=True)
+
+
+# sums and means that skip nan elements (they get no sensitivity)
+def nansum(x, g):
+    return np.where(np.isnan(x), 0.0, g)
+
+
+def nansum_jvp(x, dx):
+    return np.sum(np.where(np.isnan(x), 0.0, dx))
+
+
+def nanmean(x, g):
+    return np.where(np.isnan(x), 0.0, g / np.sum(np.logical_not(np.isnan(x))))
+
+
+def nanmean_jvp(x, dx):
+    return np.sum(np.where(np.isnan(x), 0.0, dx)) / np.sum(np.logical_not(np.isnan(x)))
+
+
+declare("np.nansum", vjps=[variant(nansum, exact_shape=True)], jvps=[nansum_jvp], result="reduction", value=True)
+declare("np.nanmean", vjps=[variant(nanmean, exact_shape=True)], jvps=[nanmean_jvp], result="reduction", value=True)
+
+
+# each element `repeats` times in a row, flattened: the reverse sums each run back
+def repeat(x, repeats, g):
+    return np.reshape(np.sum(np.reshape(g, (x.size, repeats)), axis=1), x.shape), None
+
+
+def repeat_of_number(x, repeats, g):
+    return np.sum(g), None
+
+
+def repeat_jvp(x, repeats, dx, drepeats):
+    return np.repeat(dx, repeats), None
+
+
+declare("np.repeat", vjps=[variant(repeat_of_number, ranks=(0, 0)), variant(repeat, ranks=(1, 0), exact_shape=True),
+                           variant(repeat, ranks=(2, 0), exact_shape=True)],
+        jvps=[repeat_jvp], result="vector", value=True)
+
+
 # np.polyval(p, x) = p[0] x^(n-1) + ... + p[n-1]: d/dp[k] is x^(n-1-k), d/dx the derivative
 # polynomial's value
 def polyval_at_vector(p, x, g):
@@ -1120,7 +1255,41 @@ def norm_logpdf(x):
     return -x
 
 
+# the logistic function and its inverse
+def expit(x, out):
+    return out * (1.0 - out)
+
+
+def logit(x):
+    return np.divide(1.0, x * (1.0 - x)) if abs(x - 0.5) <= 0.5 else math.nan
+
+
+# log(sum(exp(x))) (along `axis`): g shared by the softmax weights exp(x - out)
+def logsumexp(x, g, out):
+    return g * np.exp(x - out)
+
+
+def logsumexp_axis_of_vector(x, axis, g, out):
+    return g * np.exp(x - out), None
+
+
+def logsumexp_axis(x, axis, g, out):
+    return np.expand_dims(g, axis) * np.exp(x - np.expand_dims(out, axis)), None
+
+
+def logsumexp_jvp(x, dx, out):
+    return np.sum(np.exp(x - out) * dx)
+
+
+def logsumexp_axis_jvp(x, axis, dx, daxis, out):
+    return np.sum(np.exp(x - np.expand_dims(np.asarray(out), axis)) * dx, axis), None
+
+
 def _scipy_special_records():
+    primitive("scipy.special.expit")(expit)
+    primitive("scipy.special.logit", domain=[(0.1, 0.9)])(logit)
+    declare("scipy.special.logsumexp", vjps=[logsumexp, variant(logsumexp_axis_of_vector, ranks=(1,)), logsumexp_axis],
+            jvps=[logsumexp_jvp, logsumexp_axis_jvp], result="reduction", value=True)
     primitive("scipy.special.erf")(erf)
     primitive("scipy.special.erfc")(erfc)
     primitive("scipy.special.gammaln", domain=[(0.3, 4.0)])(lgamma)

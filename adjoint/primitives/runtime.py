@@ -465,15 +465,49 @@ def each(name: str) -> str:
     return f"_each_{name}"
 
 
+# scipy's values at the poles (0, -1, -2, ..., -inf), where Python's math raises
+_POLES = {"lgamma": "math.inf", "gamma": "np.divide(1.0, flat[k]) if flat[k] == 0.0 else math.nan"}
+
+
 def _each(name: str) -> str:
+    each_element = [f"        out[k] = math.{name}(flat[k])"]
+    if name in _POLES:
+        each_element = ["        if flat[k] <= 0.0 and flat[k] == np.floor(flat[k]):",
+                        f"            out[k] = {_POLES[name]}",
+                        "        else:",
+                        f"    {each_element[0]}"]
     return "\n".join([
         f"def _each_{name}(x):",
         f'    """math.{name} of each element of an array."""',
         "    flat = np.ascontiguousarray(x).ravel()",
         "    out = np.empty(flat.size)",
         "    for k in range(flat.size):",
-        f"        out[k] = math.{name}(flat[k])",
+        *each_element,
         "    return out.reshape(x.shape)"]) + "\n"
+
+
+# scipy.special.logsumexp, which numba cannot call: the largest element shifted out (not an
+# infinite or nan one, where m - m is no 0: then the sum of exps gives scipy's value)
+LOGSUMEXP, LOGSUMEXP_AXIS = "_logsumexp", "_logsumexp_axis"
+_LOGSUMEXP = "\n".join([
+    "def _logsumexp(x):",
+    '    """scipy.special.logsumexp(x): log(sum(exp(x))), the largest element shifted out."""',
+    "    m = np.max(x)",
+    "    if m - m != 0.0:",
+    "        m = 0.0",
+    "    return m + np.log(np.sum(np.exp(x - m)))"]) + "\n"
+_LOGSUMEXP_AXIS = "\n".join([
+    "def _logsumexp_axis(x, axis):",
+    '    """scipy.special.logsumexp(x, axis=axis) of a matrix: one value per row (axis 1) or column."""',
+    "    y = np.ascontiguousarray(np.swapaxes(x, axis, -1))",
+    "    out = np.empty(y.shape[0])",
+    "    for i in range(y.shape[0]):",
+    "        m = np.max(y[i])",
+    "        if m - m != 0.0:",
+    "            m = 0.0",
+    "        out[i] = m + np.log(np.sum(np.exp(y[i] - m)))",
+    "    return out"]) + "\n"
+AXIS_FORMS.update({LOGSUMEXP: _LOGSUMEXP, LOGSUMEXP_AXIS: _LOGSUMEXP_AXIS})
 
 
 # checkpoints=K (transforms/tapes.py: checkpointed): Griewank's binomial schedule. With s
