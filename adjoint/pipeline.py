@@ -327,7 +327,7 @@ def _optimize(run):
 def _lower(run):
     analysis = run.analysis
     lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types),
-                              run.options.precision, analysis.types.__contains__, fill=not run.options.device)
+                              run.options.precision, analysis.types.__contains__)
     # the helpers the final code still calls: optimizing may drop every call of one
     wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
     run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())

@@ -322,3 +322,13 @@ def element_write_into_a_copy(A, q):
         for k in range(clipped.shape[1]):
             V[j, k] = math.tanh(q * j + k)
     return np.mean(np.abs(clipped)) + np.sum(V) * q
+
+
+# optimize/fuse merged `V = np.clip(...)`, `V -= e` into one assignment and left a hole in the
+# block, which its scan of the statements after it then read: an internal error
+# (seed 20261207, program 1104; the realistic gmm_objective_vec met it too).
+def clip_then_update_in_place(y, b):
+    U = np.clip(b, -0.3, 0.7)
+    V = np.clip(b, 0.1, 0.7)
+    V -= np.tanh(y[0])
+    return np.min(V) + np.max(U) + b @ np.sin(U)

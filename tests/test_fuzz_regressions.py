@@ -125,3 +125,12 @@ def test_element_write_the_source_types_as_a_number(target):
     for k in (0, 1):
         np.testing.assert_allclose(got[k], finite_difference(fr.element_write_into_a_copy, args, k),
                                    rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_a_merged_update_in_place_leaves_no_hole(target):
+    args = (np.array([0.1, 0.4, -0.3]), np.array([0.2, -0.5, 0.6, 0.05]))    # off every kink
+    got = adjoint.grad(fr.clip_then_update_in_place, wrt=(0, 1), target=target)(*args)
+    for k in (0, 1):
+        np.testing.assert_allclose(got[k], finite_difference(fr.clip_then_update_in_place, args, k),
+                                   rtol=1e-6, atol=1e-9)

@@ -98,44 +98,6 @@ def _rank(expr, types_of, known) -> int:
         return -1
 
 
-# v = np.zeros(shape, dtype) -> v = np.empty(shape, dtype); v[:] = 0.0: numba's np.zeros, ones
-# and full compile a filling loop for each shape rank and dtype (~0.1 s each, a tenth of a
-# small gradient's compilation); an empty array and a scalar assignment cost next to nothing
-_FILLED = {"np.zeros": 0.0, "np.ones": 1.0, "np.full": None}
-
-
-def _fill_allocations(fn, types_of):
-    for block in nodes.blocks(fn):
-        for k in range(len(block) - 1, -1, -1):
-            stmt = block[k]
-            if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
-                    and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Call)):
-                continue
-            call, name = stmt.value, stmt.targets[0].id
-            spelling = nodes.dotted(call.func)
-            if spelling not in _FILLED or any(k.arg != "dtype" for k in call.keywords):
-                continue
-            args = list(call.args)
-            if spelling == "np.full":         # its dtype is the value's without one
-                if len(args) + len(call.keywords) != 3:
-                    continue
-                value = args.pop(1)
-            else:
-                if not args or len(args) + len(call.keywords) > 2:
-                    continue
-                value = nodes.const(_FILLED[spelling])
-            try:
-                shape = types_of(args[0])
-            except AdjointError:
-                continue
-            if not ((shape.kind == "shape" and shape.ndim >= 1) or (shape.kind == "int" and shape.ndim == 0)):
-                continue
-            empty = annotations.copy_to(nodes.call("np.empty", args, call.keywords), call)
-            annotations.set(empty, "callee", np.empty)
-            block[k:k + 1] = [nodes.assign(name, empty, stmt),
-                              nodes.assign(nodes.subscript(nodes.name(name), nodes.slice_()), value, stmt)]
-
-
 def needs_lowering(tree) -> bool:
     """Whether lower_for_numba may change `tree`: it calls numpy, or a function numba cannot
     call that the lowering spells another way (np.linalg.norm, scipy's)."""
@@ -192,16 +154,14 @@ def _rewritten_calls(*roots):
 KEEPDIMS = {"sum", "mean", "prod", "max", "min", "amax", "amin"}
 
 
-def lower_for_numba(fn, types_of, precision="float64", known=None, fill=False) -> set:
+def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
     """Replace numpy calls numba cannot compile (or compiles slowly) by runtime helpers or
     equivalent forms it fuses (np.where(c, a, nan) -> a * np.divide(c, c)); returns the
     helpers used. Only calls of `np.<function>` (LOWERED_MODULE) change, in place: optimize
     copies the statements holding one, which it may share with earlier stages.
     `types_of(node)` gives an expression's shapes.Type. With precision "float32" (the call's
     float arrays are float32), the numbers the code computes with are float32 too
-    (`float32_constants`); `known(name)` says whether types_of knows the name's type.
-    fill: `v = np.zeros(shape, dtype)` (np.ones, np.full) becomes `np.empty` and `v[:] = 0.0`
-    (not for the device lowering, which reads the np.zeros of a gradient)."""
+    (`float32_constants`); `known(name)` says whether types_of knows the name's type."""
     used = set()
     rewritten = list(_statements_to_lower(fn))      # (before any block changes)
 
@@ -326,8 +286,6 @@ def lower_for_numba(fn, types_of, precision="float64", known=None, fill=False) -
             block[k] = stmt = nodes.with_fresh_calls(stmt)
         trees.replace_bottom_up(stmt, gast.Call, lower)
     flatten_masks(fn, types_of)
-    if fill:
-        _fill_allocations(fn, types_of)
     if precision == "float32":
         float32_constants(fn, types_of, known or (lambda name: False))
     return used

@@ -71,8 +71,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     tape_best = np.empty((K, best.shape[0]), best.dtype)
     for k in range(K):
         tape_best[k] = best
-        gmm_main_term_Q = np.empty((d, d))
-        gmm_main_term_Q[:] = 0.0
+        gmm_main_term_Q = np.zeros((d, d))
         gmm_main_term_idx = d
         for gmm_main_term_j in range(d):
             t_4 = icf[k, gmm_main_term_j]
@@ -112,11 +111,9 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             gmm_main_term_result_shape = gmm_main_term_result.shape
         tape_gmm_main_term_Qx[k] = gmm_main_term_Qx
         tape_gmm_main_term_result[k] = gmm_main_term_result
-    total = np.empty(n)
-    total[:] = 0.0
+    total = np.zeros(n)
     for k in range(K):
-        gmm_main_term_Q_1 = np.empty((d, d))
-        gmm_main_term_Q_1[:] = 0.0
+        gmm_main_term_Q_1 = np.zeros((d, d))
         gmm_main_term_idx_1 = d
         for gmm_main_term_j_1 in range(d):
             t_18 = icf[k, gmm_main_term_j_1]
@@ -199,14 +196,10 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     t_52 = n * lse_alphas
     t_53 = t_51 - t_52 + prior
     # Reverse sweep: s_v is the sensitivity of the result to v.
-    s_alphas = np.empty(alphas.shape, alphas.dtype)
-    s_alphas[:] = 0.0
-    s_means = np.empty(means.shape, means.dtype)
-    s_means[:] = 0.0
-    s_icf = np.empty(icf.shape, icf.dtype)
-    s_icf[:] = 0.0
-    s_best = np.empty(best.shape, best.dtype)
-    s_best[:] = 0.0
+    s_alphas = np.zeros(alphas.shape, alphas.dtype)
+    s_means = np.zeros(means.shape, means.dtype)
+    s_icf = np.zeros(icf.shape, icf.dtype)
+    s_best = np.zeros(best.shape, best.dtype)
     s_4 = 0.0
     s_5 = 0.0
     s_7 = 0.0
@@ -214,14 +207,11 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     s_19 = 0.0
     s_21 = 0.0
     s_top = 0.0
-    s_34 = np.empty(t_34.shape, t_34.dtype)
-    s_34[:] = 0.0
+    s_34 = np.zeros(t_34.shape, t_34.dtype)
     s_lse_alphas = 0.0
     s_prior = 0.0
-    s_49 = np.empty(t_49.shape, t_49.dtype)
-    s_49[:] = 0.0
-    s_50 = np.empty(t_50.shape, t_50.dtype)
-    s_50[:] = 1.0
+    s_49 = np.zeros(t_49.shape, t_49.dtype)
+    s_50 = np.ones(t_50.shape, t_50.dtype)
     # Analyzing the line: "return np.sum(best + np.log(total)) - n * lse_alphas + prior"
     s_prior += 1.0
     s_lse_alphas += n * -1.0
@@ -268,8 +258,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
         # Replay the iteration: recompute what its reverse reads.
-        gmm_main_term_Q_1 = np.empty((d, d))
-        gmm_main_term_Q_1[:] = 0.0
+        gmm_main_term_Q_1 = np.zeros((d, d))
         s_gmm_main_term_Q_1[:] = 0.0
         gmm_main_term_idx_1 = d
         tape_gmm_main_term_idx_1_2 = np.empty(d, np.int64)
@@ -340,8 +329,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     for k in range(K - 1, -1, -1):
         best = tape_best[k].copy()
         # Replay the iteration: recompute what its reverse reads.
-        gmm_main_term_Q = np.empty((d, d))
-        gmm_main_term_Q[:] = 0.0
+        gmm_main_term_Q = np.zeros((d, d))
         s_gmm_main_term_Q[:] = 0.0
         gmm_main_term_idx = d
         tape_gmm_main_term_idx_1 = np.empty(d, np.int64)
@@ -362,8 +350,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_12[:] = 0.0
         gmm_main_term_result = tape_gmm_main_term_result[k]
         t_17 = np.maximum(best, gmm_main_term_result)
-        s_17 = np.empty(t_17.shape, t_17.dtype)
-        s_17[:] = 0.0
+        s_17 = np.zeros(t_17.shape, t_17.dtype)
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
         s_17 += s_best
         s_best = _sum_to_1_1(np.where(t_17 == best, np.where(t_17 ==

@@ -93,8 +93,7 @@ def grad_lorenz(p, steps, dt):
         z = z + t_50
     t_51 = x + y + z
     # Reverse sweep: s_v is the sensitivity of the result to v.
-    s_p = np.empty(p.shape, p.dtype)
-    s_p[:] = 0.0
+    s_p = np.zeros(p.shape, p.dtype)
     s_x = 0.0
     s_y = 0.0
     s_z = 0.0

@@ -68,15 +68,11 @@ def grad_mlp_loss(W1, b1, W2, b2, X, y):
     t_4 = d * d
     t_5 = np.mean(t_4)
     # Reverse sweep: s_v is the sensitivity of the result to v.
-    s_W1 = np.empty(W1.shape, W1.dtype)
-    s_W1[:] = 0.0
-    s_b1 = np.empty(b1.shape, b1.dtype)
-    s_b1[:] = 0.0
-    s_W2 = np.empty(W2.shape, W2.dtype)
-    s_W2[:] = 0.0
+    s_W1 = np.zeros(W1.shape, W1.dtype)
+    s_b1 = np.zeros(b1.shape, b1.dtype)
+    s_W2 = np.zeros(W2.shape, W2.dtype)
     s_b2 = 0.0
-    s_4 = np.empty(t_4.shape, t_4.dtype)
-    s_4[:] = 1.0 / t_4.size
+    s_4 = np.full(t_4.shape, 1.0 / t_4.size, t_4.dtype)
     # Analyzing the line: "d = out - y"
     s_out = _sum_to_1_1((d + d) * s_4, out.shape)
     # Analyzing the line: "out = h @ W2 + b2"
