@@ -225,7 +225,7 @@ ROWS = {
     "np.argmax": Uses("a0[np.argmax(a0)] * a1 + np.sum(np.argmax(a2, axis=0) * a1)", V, X, M),
     "np.argmin": Uses("a0[np.argmin(a0)] * a1 + np.sum(np.argmin(a2, axis=1) * a1)", V, X, M),
     "np.any": Uses("(np.sum(a0 * a0) if np.any(a0 > 1.0) else np.sum(a0)) + np.sum(a1 * np.any(a1 > 0.0, axis=0))", V, M),
-    "np.all": Uses("(np.sum(a0 * a0) if np.all(a0 > -1.0) else np.sum(a0)) + np.sum(a1 * np.all(a1 > 0.0, axis=1))", V, A((4, 3))),
+    "np.all": Uses("(np.sum(a0 * a0) if np.all(a0 > -1.0) else np.sum(a0)) + np.sum(a1 * np.all(a1 > 0.0, axis=0))", V, A((4, 3))),
     "np.linspace": Call(A(), A(), 5),
     "np.diff": [Call(V), Call(M), Call(V, axis=0), Call(M, axis=0), Call(M, axis=-1)],
     "np.cumsum": [Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],

@@ -67,7 +67,7 @@ VIEW_CALLS = {np.transpose, np.reshape, np.ravel, np.ascontiguousarray, np.asarr
               np.atleast_2d, np.atleast_3d, np.swapaxes, np.moveaxis, np.flip}
 _SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, math.trunc}
 # numpy reductions to a scalar that no record declares: adjoint.rule may make them callable
-_REDUCTIONS_WITHOUT_RECORDS = frozenset({np.vdot})
+_REDUCTIONS_WITHOUT_RECORDS = frozenset()
 _SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
               np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort,
               np.roll, np.flip, np.tril, np.triu, np.diff}

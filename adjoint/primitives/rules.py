@@ -644,7 +644,7 @@ def outer_jvp(a, b, da, db):
 
 
 # np.vdot of vectors: their dot product
-declare("np.vdot", vjps=[variant(dot_vv, ranks=(1, 1))], jvps=[product_jvp], result="matmul", value=True)
+declare("np.vdot", vjps=[variant(dot_vv, ranks=(1, 1))], jvps=[product_jvp], result="scalar", value=True)
 
 
 # of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
