@@ -49,9 +49,9 @@ NJIT_HELPERS = {"gmm": ("gmm_main_term",)}
 # the first call (name, seconds), the library implementations they compiled counted inside.
 ADJOINT_CHILD = r"""
 import json, os, sys, time
-if os.environ.get("ADJOINT_BENCH_PATH"):
-    sys.path.insert(0, os.environ["ADJOINT_BENCH_PATH"])
 sys.path.insert(0, sys.argv[1])
+if os.environ.get("ADJOINT_BENCH_PATH"):          # run.py --adjoint PATH: that checkout's adjoint
+    sys.path.insert(0, os.environ["ADJOINT_BENCH_PATH"])
 w0, c0 = time.perf_counter(), time.process_time()
 import numpy as np
 import adjoint
@@ -106,6 +106,7 @@ print(json.dumps({
     "call_numba_s": sum(t for _, t in listener.outer),
     "compiled": listener.outer,
     "total_wall_s": w4 - w2, "total_cpu_s": c4 - c2,
+    "adjoint_path": os.path.dirname(os.path.dirname(adjoint.__file__)),
     "gradient_norm": float(sum(np.sum(np.asarray(v, dtype=float) ** 2) for v in value)) ** 0.5,
 }))
 """
