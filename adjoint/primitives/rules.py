@@ -643,8 +643,12 @@ def outer_jvp(a, b, da, db):
     return np.outer(da, b), np.outer(a, db)
 
 
-# np.vdot of vectors: their dot product
-declare("np.vdot", vjps=[variant(dot_vv, ranks=(1, 1))], jvps=[product_jvp], result="scalar", value=True)
+# np.vdot: the dot product of the two arrays flattened (of equal sizes), a number
+def vdot_jvp(a, b, da, db):
+    return np.vdot(da, b), np.vdot(a, db)
+
+
+declare("np.vdot", vjps=[dot_vv], jvps=[vdot_jvp], result="scalar", value=True)
 
 
 # of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
