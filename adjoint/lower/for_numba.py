@@ -104,18 +104,20 @@ def needs_lowering(tree) -> bool:
     return _rewritten_calls(tree) is not None
 
 
-def _statements_to_lower(fn):
+def _statements_to_lower(fn, subscripts):
     """(block, index, how) of each statement whose calls lowering may rewrite, how being
     "callee" where a call is _lowered_by_callee (the statement is made this function's own
     first: optimize copies only those loading `np`, optimize.summaries) or "module" where it
     spells `np.`; a compound statement for the calls of its header. One walk per statement:
-    most statements of a long adjoint are neither, and go untouched."""
+    most statements of a long adjoint are neither, and go untouched. The subscripts met on
+    the way are appended to `subscripts` (flatten_masks looks among them for a mask)."""
     for block in nodes.blocks(fn):
         for k, stmt in enumerate(block):
             if isinstance(stmt, _COMPOUND):
-                how = _rewritten_calls(*[getattr(stmt, f) for f in _HEADERS[type(stmt)]])
+                how = _rewritten_calls(*[getattr(stmt, f) for f in _HEADERS[type(stmt)]],
+                                       subscripts=subscripts)
             else:
-                how = _rewritten_calls(stmt)
+                how = _rewritten_calls(stmt, subscripts=subscripts)
             if how is not None:
                 yield block, k, how
 
@@ -124,25 +126,30 @@ _COMPOUND = (gast.If, gast.For, gast.While)
 _HEADERS = {gast.If: ("test",), gast.While: ("test",), gast.For: ("target", "iter")}
 
 
-def _rewritten_calls(*roots):
+def _rewritten_calls(*roots, subscripts=None):
     """"callee" where a call under `roots` is _lowered_by_callee (or np.linalg.slogdet, which
     may be spelled without `np.`), else "module" where a name
     loaded there is `np` (LOWERED_MODULE), else None: a walk of the fields that hold nodes
-    (gast.walk, asked of each statement of a 2,000-line adjoint, took 0.25 s)."""
+    (gast.walk, asked of each statement of a 2,000-line adjoint, took 0.25 s). With a list
+    `subscripts`, the walk goes on to the end and appends every subscript it meets."""
     found = None
     todo = list(roots)
     while todo:
         node = todo.pop()
         kind = type(node)
         if kind is gast.Name:
-            if node.id == LOWERED_MODULE:
+            if node.id == LOWERED_MODULE and found is None:
                 found = "module"
             continue
         if kind is gast.Constant:
             continue
+        if kind is gast.Subscript and subscripts is not None:
+            subscripts.append(node)
         if kind is gast.Call and (_lowered_by_callee(node)
                                   or annotations.get(node, "callee") is np.linalg.slogdet):
-            return "callee"
+            if subscripts is None:
+                return "callee"
+            found = "callee"
         for field in nodes.child_fields(kind):
             value = getattr(node, field, None)
             if type(value) is list:
@@ -163,7 +170,8 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
     float arrays are float32), the numbers the code computes with are float32 too
     (`float32_constants`); `known(name)` says whether types_of knows the name's type."""
     used = set()
-    rewritten = list(_statements_to_lower(fn))      # (before any block changes)
+    subscripts = []
+    rewritten = list(_statements_to_lower(fn, subscripts))      # (before any block changes)
 
     def lower(node):
         func = node.func
@@ -285,13 +293,13 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if how == "callee":
             block[k] = stmt = nodes.with_fresh_calls(stmt)
         trees.replace_bottom_up(stmt, gast.Call, lower)
-    flatten_masks(fn, types_of)
+    flatten_masks(fn, types_of, subscripts)
     if precision == "float32":
         float32_constants(fn, types_of, known or (lambda name: False))
     return used
 
 
-def flatten_masks(fn, types_of):
+def flatten_masks(fn, types_of, subscripts=None):
     """`x[m]` with a boolean mask `m` of rank 2 or more, which numba cannot compile (it fails
     with no message): read as `np.ravel(x)[np.ravel(m)]` (the same elements in the same order),
     written (`s[m] += g`, `y[m] = v`) through a flat copy put back whole:
@@ -301,7 +309,8 @@ def flatten_masks(fn, types_of):
         s[...] = np.reshape(s_flat, s.shape)
 
     right whether np.ravel gives a view or a copy (a transposed s). A statement holding one is
-    replaced by a rewritten copy (optimize may share it with the earlier stages)."""
+    replaced by a rewritten copy (optimize may share it with the earlier stages).
+    `subscripts`: the function's subscripts, where the caller has found them already."""
     def is_mask(index) -> bool:
         if isinstance(index, (gast.Slice, gast.Tuple)):
             return False
@@ -320,7 +329,8 @@ def flatten_masks(fn, types_of):
                                                        nodes.call("np.ravel", [node.slice])), node)
         return node
 
-    if not any(masked(n) for n in trees.walk(fn)):
+    candidates = trees.walk_branches(fn) if subscripts is None else subscripts
+    if not any(masked(n) for n in candidates):
         return
     taken = {n.id for n in trees.walk(fn) if isinstance(n, gast.Name)}
     for block in list(nodes.blocks(fn)):
