@@ -128,16 +128,8 @@ def _simple_loads(stmt):
     assigned or updated with an atom or an operation of atoms (`s_3 = t_2 * s_4`), counted
     in the same order; None for any other. (A quarter of the time of the generic walk, which
     every statement goes through once.)"""
-    kind = type(stmt)
-    if kind is _Assign:
-        if len(stmt.targets) != 1:
-            return None
-        target = stmt.targets[0]
-    elif kind is _AugAssign:
-        target = stmt.target
-    else:
-        return None
-    if type(target) is not _Name or target.annotation is not None or type(target.ctx) is _Load:
+    target = _name_target(stmt)
+    if target is None or target.annotation is not None:
         return None
     value = stmt.value
     kind = type(value)
@@ -161,6 +153,12 @@ def _simple_loads(stmt):
 def _simple_written(stmt):
     """nodes.written_names(stmt) of `name = e` and `name += e`, the statements most of an
     adjoint is made of, as a tuple; None for any other."""
+    target = _name_target(stmt)
+    return None if target is None else (target.id,)
+
+
+def _name_target(stmt):
+    """The name `name = e` or `name += e` writes (one target); None for any other statement."""
     kind = type(stmt)
     if kind is _Assign:
         if len(stmt.targets) != 1:
@@ -170,7 +168,7 @@ def _simple_written(stmt):
         target = stmt.target
     else:
         return None
-    return (target.id,) if type(target) is _Name and type(target.ctx) is not _Load else None
+    return target if type(target) is _Name and type(target.ctx) is not _Load else None
 
 
 def _write_counts(fn, summaries) -> dict:
