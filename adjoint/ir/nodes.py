@@ -401,28 +401,12 @@ def names_in(node) -> set[str]:
 
 
 def names_by_context(node) -> tuple[set[str], set[str]]:
-    """(every identifier under `node`, those stored or deleted there, parameters not): one
-    search that skips contexts and operators (the front end asks it of the whole function)."""
-    every, stored = set(), set()
-    todo = [node]
-    pop, push, extend = todo.pop, todo.append, todo.extend
-    name_kind, fields_of, writes = gast.Name, _CHILD_FIELDS, (gast.Store, gast.Del)
-    while todo:
-        node = pop()
-        kind = type(node)
-        if kind is name_kind:
-            every.add(node.id)
-            if type(node.ctx) in writes:
-                stored.add(node.id)
-            if node.annotation is None:
-                continue
-        fields = fields_of.get(kind)
-        for field in child_fields(kind) if fields is None else fields:
-            value = getattr(node, field, None)
-            if type(value) is list:
-                extend(value)
-            elif value is not None:
-                push(value)
+    """(every identifier under `node`, those stored or deleted there, parameters not)."""
+    every, stored, writes = set(), set(), (gast.Store, gast.Del)
+    for name_node in _names_under(node):
+        every.add(name_node.id)
+        if type(name_node.ctx) in writes:
+            stored.add(name_node.id)
     return every, stored
 
 
@@ -435,15 +419,25 @@ def loads_in(node) -> set[str]:
 def load_counts(node) -> dict[str, int]:
     """name -> how many times it is loaded under `node`."""
     counts: dict = {}
+    load = gast.Load
+    for name_node in _names_under(node):
+        if type(name_node.ctx) is load:
+            counts[name_node.id] = counts.get(name_node.id, 0) + 1
+    return counts
+
+
+def _names_under(node) -> list:
+    """The Name nodes under `node`, in the order of a search that skips contexts, operators
+    and strings (the front end asks it of whole functions, the optimizer of each statement)."""
+    found = []
     todo = [node]
-    pop, push, extend = todo.pop, todo.append, todo.extend
-    name_kind, load, fields_of = gast.Name, gast.Load, _CHILD_FIELDS
+    pop, push, extend, add = todo.pop, todo.append, todo.extend, found.append
+    name_kind, fields_of = gast.Name, _CHILD_FIELDS
     while todo:
         node = pop()
         kind = type(node)
         if kind is name_kind:
-            if type(node.ctx) is load:
-                counts[node.id] = counts.get(node.id, 0) + 1
+            add(node)
             if node.annotation is None:
                 continue
         fields = fields_of.get(kind)
@@ -453,7 +447,7 @@ def load_counts(node) -> dict[str, int]:
                 extend(value)
             elif value is not None:
                 push(value)
-    return counts
+    return found
 
 
 def loads_any(node, wanted) -> bool:
