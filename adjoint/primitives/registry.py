@@ -1,4 +1,5 @@
-"""The machinery behind the primitive records in rules.py: rule types, registries, lookups.
+"""The machinery behind the primitive records of the rules package: rule types, registries,
+lookups.
 
 `primitive(*spellings)` declares a scalar primitive's record (table.Primitive) from the
 decorated function, its partials: it reads the function's source (`inspect`), checks that its
@@ -12,7 +13,8 @@ RULES, ARRAY_RULES, TANGENT_RULES and PARTS_RULES, which users' rules (`rule`, `
 adjoint.rule, adjoint.vjp_rule, adjoint.tangent_rule) join. The transformations look rules
 up (`lookup`, `lookup_array`, `lookup_jvp`, `lookup_parts`) and call `instantiate`, which
 returns copies of the expressions with the statement's operands substituted for the
-parameters; `vectorized` makes a scalar partial elementwise for array operands. Each
+parameters; `vectorized` makes a scalar partial elementwise for array operands, and `times`
+multiplies a partial by a sensitivity or tangent (a zero factor wins over a nan partial). Each
 expression is compiled once, when its rule is registered, into a Template whose `build`
 makes only the new nodes (a 2,000-line function instantiates some 15,000 partials).
 """
@@ -158,11 +160,13 @@ PARTS_RULES: dict = {}
 NON_DIFFERENTIABLE: set = set()   # integer-valued primitives: no sensitivity
 ALLOWED_GLOBALS = {"math", "np", "abs", "min", "max", "float"}
 DEFAULT_DOMAIN = (-2.0, 2.0)
+POSITIVE = (0.2, 3.0)
+UNIT = (-0.9, 0.9)
 
 
 def primitive(*spellings, domain=None, **fields):
     """Declare the record of a primitive whose partials the decorated function returns, one
-    per argument (see rules.py); `fields`: table.Primitive's result rule and flags."""
+    per argument (see the rules package); `fields`: table.Primitive's result rule and flags."""
     def register(partials):
         _define(table.Primitive(spellings, partials=_build(table.resolve(spellings[0]), partials, domain),
                                 **fields))
@@ -439,6 +443,32 @@ def vectorized(expression):
                 result = nodes.call(name, [result, value])
             return result
     return Vectorize().visit(nodes.clone(expression))
+
+
+def times(partial, factor, elementwise):
+    """`partial * factor` (a partial times a sensitivity or a tangent) as gast, where a zero
+    factor wins over the nan a partial names (`... else math.nan`, outside a domain): a value
+    that never reaches the result (the lane np.where drops, an input a forward-mode column
+    does not move) adds 0, not nan. `elementwise`: the factor is an array; there the guard
+    joins the partial's own condition (`np.where(c or factor == 0, a, nan)`, which numba
+    fuses as a product: lower.for_numba.lower_for_numba), since a select after the product would
+    cost a pass numba does not fuse. An inf partial on a domain's edge (sqrt at 0) times a
+    zero array element stays nan, as in JAX."""
+    if type(partial) in (gast.Constant, gast.Name) or not any(_is_nan(n) for n in subnodes(partial)):
+        return nodes.scaled(partial, factor)
+    is_zero = nodes.compare(copy.deepcopy(factor), "==", nodes.const(0.0))
+    if not elementwise:
+        return nodes.ifexp(is_zero, nodes.const(0.0), nodes.scaled(partial, factor))
+    partial = copy.deepcopy(partial)
+    for node in gast.walk(partial):
+        if isinstance(node, gast.Call) and nodes.dotted(node.func) == "np.where" and len(node.args) == 3 \
+                and _is_nan(node.args[2]):
+            node.args[0] = nodes.call("np.logical_or", [node.args[0], copy.deepcopy(is_zero)])
+    return nodes.scaled(partial, factor)
+
+
+def _is_nan(node):
+    return isinstance(node, gast.Attribute) and nodes.dotted(node) in ("math.nan", "np.nan")
 
 
 def _load(identifier):
