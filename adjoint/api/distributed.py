@@ -113,7 +113,7 @@ def _chunk(k, reduce, single, shared, *stacked):
     before = len(gradient._drivers)
     results = _batch_with_threads(gradient, args, k)
     compiled += len(gradient._drivers) > before         # a batch compiles its driver (and callee) once
-    results = results if isinstance(results, tuple) else (results,)
+    results = _flat(results)                             # value_and_grad's (values, (G_x, G_y)) too
     if reduce:
         return tuple(np.asarray(r).sum(axis=0) for r in results)
     return results[0] if single else results
@@ -192,9 +192,14 @@ def run(gradient, args, k, reduce=None):
             chunks_out = (X.chunks[0],) + tuple((n,) for n in shape)
         outputs.append(da.Array(_merged(out, layer, graph, root[0] if reduce else name), out,
                                 chunks=chunks_out, dtype=dtype))
-    if gradient.kind == "jvp":
-        return outputs[0], outputs[1]
-    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+    return gradient.structured(outputs)
+
+
+def _flat(results) -> tuple:
+    """A batch's results as one tuple of arrays (value_and_grad's `(values, (G_x, G_y))` too)."""
+    if not isinstance(results, tuple):
+        return (results,)
+    return tuple(a for r in results for a in _flat(r))
 
 
 SPLIT_EVERY = 8
@@ -265,7 +270,7 @@ def _output_shapes(gradient, point, names):
         primal = [np.copy(v) if isinstance(v, np.ndarray) else v for v in point[:len(names)]]
         value = np.shape(gradient.call.fn(*primal))
         return [value, value], [np.float64, np.float64]
-    shapes, dtypes = [], []
+    shapes, dtypes = ([()], [np.float64]) if gradient.value else ([], [])    # value_and_grad's values
     for w in gradient.wrt:
         value = by_name[w]
         shapes.append(np.shape(value))

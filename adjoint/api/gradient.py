@@ -143,9 +143,6 @@ class GradientFunction(Presented):
             if target == "cpu" and self.cache_key is not None:
                 self.jit_options["cache"] = True
         elif target == "cuda":
-            if return_value:
-                raise AdjointError("value_and_grad is not available on the cuda target",
-                                   hint="use grad(f, target='cuda').batch(...), and f itself for values")
             # the device code is generated storing its tapes: recompute is not passed to it
             self.generated = differentiate(fn, self.options, device=True, recompute=False)
         else:
@@ -316,11 +313,12 @@ class GradientFunction(Presented):
         """(generated, compiled module) of the gradient lowered without allocations
         (lower/device.py), compiled for the cpu: what a cpu batch calls at each point, writing
         into the point's output row; None where the lowering does not take the function
-        (array code that allocates, value_and_grad), whose batches call the gradient itself."""
+        (array code that allocates), whose batches call the gradient itself. value_and_grad's
+        returns the value, and writes the gradient rows."""
         with self._lock:
             if "rows" not in self._drivers:
                 self._drivers["rows"] = None
-                if not self.options.return_value and self.generated is not None:
+                if self.generated is not None:
                     try:
                         g, key = self._cache_variant(Options.of(
                             self.options, device=True, recompute=False, parallel=False, comments=False,
@@ -439,6 +437,10 @@ class GradientFunction(Presented):
         results = self.batch(*primal, *extra, batched=k)
         if self.kind == "jvp":
             return as_result(tuple(r[0] for r in results))
+        if self.options.return_value:               # (values, gradients): the first of each
+            values, gradients = results
+            rows = tuple(r[0] for r in gradients) if isinstance(gradients, tuple) else gradients[0]
+            return self._shape_result(as_result((values[0], rows)))
         rows = tuple(r[0] for r in results) if isinstance(results, tuple) else results[0]
         return self._shape_result(as_result(rows))
 
@@ -538,10 +540,6 @@ class GradientFunction(Presented):
                 if result is not None:
                     return result
         from . import batch as batching
-        if self.options.return_value:
-            raise AdjointError("value_and_grad has no batch yet: its drivers write gradient rows only",
-                               hint=f"use grad({self.fn.__name__}).batch(...) for the gradients and "
-                                    f"{self.fn.__name__} itself for the values")
         fast_key = None
         if not kwargs and self.target == "cpu" and not self.written_arguments() \
                 and not data_sources(self) and not data_constants(self):
@@ -561,7 +559,7 @@ class GradientFunction(Presented):
                       serial_adjoint=self.serial_adjoint, device_module=self._device_module,
                       row_module=self._row_module, compile_driver=self._compile_driver,
                       filename=self._filename, rerun_in_python=self._rerun_in_python,
-                      locate_failure=self._locate_failure)
+                      locate_failure=self._locate_failure, value=self.options.return_value)
 
     def _check_arguments(self, args):
         names = self._arg_names
