@@ -132,6 +132,12 @@ def test_cpu_batch_writes_values_and_rows_allocation_free():
     np.testing.assert_array_equal(out[0], values)
     np.testing.assert_array_equal(out[1][0], Gx)
     np.testing.assert_array_equal(out[1][1], Gy)
+    for _ in range(2):          # one point: one compiled call, returned as numba gives it (thin path)
+        value, (gx, gy) = vg(X[7], 0.5)
+        assert type(value) is float and value == pytest.approx(weighted_sum_of_squares(X[7], 0.5), rel=1e-14)
+        np.testing.assert_allclose(gx, Gx[7], rtol=1e-13)
+        assert gy == pytest.approx(Gy[7], rel=1e-13)
+    assert [known[-1] for known in vg._unconverted.values()] == [True]
 
 
 @needs_cuda

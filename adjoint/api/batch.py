@@ -3,6 +3,7 @@
     g = adjoint.grad(f, target="cpu")      # or "cuda"; mode="forward" too
     G = g.batch(X, n)                      # X[i] is one point; n is shared by all points
     F, T = adjoint.jvp(f).batch(X, n, V)   # values and tangents; V[i] or one V for all points
+    F, G = adjoint.value_and_grad(f).batch(X, n)     # f(X[i], n) and the gradient rows
 
 On the cpu target the batch runs a `prange` loop over points (numba parallel=True); on the
 cuda target one GPU thread per point calls the allocation-free device gradient or tangent

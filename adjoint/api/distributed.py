@@ -6,6 +6,7 @@ in-process batch (batch.py: the prange driver on the cpu) on its chunk.
     X = da.from_array(points, chunks=(100_000, -1))
     G = g.batch(X, n)                        # a dask array chunked like X along axis 0
     mean = g.batch(X, n, reduce="mean")      # per-chunk sums, then a tree of sums (8 a node)
+    F, G = adjoint.value_and_grad(f).batch(X, n)     # two dask arrays: values, gradient rows
 
 The graph holds the gradient (a small pickle: its function by module and name, and its
 options, never machine code) and the shared arguments once, in one key that every chunk's
@@ -121,8 +122,9 @@ def _chunk(k, reduce, single, shared, *stacked):
 
 def run(gradient, args, k, reduce=None):
     """g.batch(*args, batched=k) with args[k] a dask array: the gradients (or jvp's values and
-    tangents) as dask arrays chunked like args[k] along axis 0, or with reduce "sum"/"mean",
-    their sums or means over the points (dask arrays, one row's shape)."""
+    tangents, or value_and_grad's values and gradients) as dask arrays chunked like args[k]
+    along axis 0, or with reduce "sum"/"mean", their sums or means over the points (dask
+    arrays, one row's shape)."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph

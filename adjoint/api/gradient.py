@@ -527,6 +527,8 @@ class GradientFunction(Presented):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
         whose axis 0 runs over the points (a tuple of them for a tuple wrt).
+        value_and_grad: `(values, G)`, the values one per point (shape (N,), float64) before
+        those gradient arrays (G a tuple for a tuple wrt); out=(values, G) likewise.
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
         direction for all points (shaped like its argument) or one per point (stacked).
         out: the arrays to write the results into, shaped and typed like those a batch returns
@@ -717,8 +719,8 @@ _ARRAY = np.ndarray
 
 def _returned_as_is(result):
     """Whether as_result leaves `result` as it is (up to rebuilding a tuple of the same items)."""
-    if type(result) is tuple:
-        return all(type(r) is _ARRAY or type(r) is float for r in result)
+    if type(result) is tuple:                   # value_and_grad's (value, (g_x, g_y)) too
+        return all(_returned_as_is(r) for r in result)
     return type(result) is _ARRAY or type(result) is float
 
 
@@ -839,7 +841,11 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
 
 def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=None,
                    recompute=False, debug=False):
-    """Like `grad`, returning `(value, gradient)`."""
+    """Like `grad`, returning `(value, gradient)` (a tuple of gradients for a tuple wrt) in
+    one compiled call. `.batch(X, ...)` returns `(values, G)`: f's value at every point (an
+    array of shape (N,)) and the gradient rows as `grad(f).batch` gives them, on every target
+    (on the cpu the lowered gradient writes each point's value and row, allocating nothing
+    per point; cuda included) and over dask arrays (a tuple of dask arrays)."""
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options,
                    cache=cache, return_value=True, recompute=recompute, debug=debug)
     if fn is None:
