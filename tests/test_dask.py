@@ -136,6 +136,10 @@ def test_cuda_batch_is_the_chunk_kernel():
     np.testing.assert_allclose(got, adjoint.grad(f4, target="python").batch(X), rtol=1e-12)
     mean = g.batch(da.from_array(X, chunks=(5, 4)), reduce="mean")
     np.testing.assert_allclose(dask.compute(mean, scheduler="sync")[0], got.mean(axis=0), rtol=1e-12)
+    values, rows = dask.compute(*adjoint.value_and_grad(f4, target="cuda").batch(da.from_array(X, chunks=(5, 4))),
+                                scheduler="sync")
+    np.testing.assert_allclose(values, [f4(x) for x in X], rtol=1e-13)
+    np.testing.assert_allclose(rows, got, rtol=1e-12)
 
 
 def test_value_and_grad_batch_over_dask():

@@ -15,6 +15,9 @@ size is only known inside the reverse sweep (a nested loop's) or that grow (a wh
 cannot be sized before launch: those raise AdjointError. Calls to numpy's scalar functions
 are spelled with math, which device code supports.
 
+value_and_grad's device function returns the value first, then the scalar gradients (a
+scalar function's value is a scalar), and writes the array gradients as grad's does.
+
 Forward mode (`jvp_<f>(args..., d_<wrt>..., work_f, work_i, work_b) -> (value, tangent)`)
 goes through the same lowering: it keeps no tape, so its workspaces are empty unless the
 function itself allocates, and the tangents arrive as parameters. Its value must be a
