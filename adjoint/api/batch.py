@@ -63,17 +63,6 @@ class BatchableGradient:
                                      # njit driver; its machine code cached where the gradient is
     value: bool = False              # kind "grad": value_and_grad, the values before the gradients
 
-    def structured(self, arrays):
-        """The outputs of a batch (in the driver's order) as it returns them: one array per
-        wrt argument (a tuple of them where there are several), after value_and_grad's values
-        (`(values, G)`), or jvp's `(values, tangents)`. The inverse of `flat`."""
-        arrays = tuple(arrays)
-        if self.kind == "jvp":
-            return arrays[0], arrays[1]
-        values, gradients = (arrays[:1], arrays[1:]) if self.value else ((), arrays)
-        gradients = gradients[0] if len(gradients) == 1 else gradients
-        return (values[0], gradients) if values else gradients
-
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False,
                   whole=(), value=False) -> str:
@@ -238,6 +227,18 @@ def flat(results) -> tuple:
     return tuple(a for r in results for a in flat(r))
 
 
+def structured(gradient, arrays):
+    """The outputs of a batch (in the driver's order) as it returns them: one array per wrt
+    argument (a tuple of them where there are several), after value_and_grad's values
+    (`(values, G)`), or jvp's `(values, tangents)`. The inverse of `flat`."""
+    arrays = tuple(arrays)
+    if gradient.kind == "jvp":
+        return arrays[0], arrays[1]
+    values, gradients = (arrays[:1], arrays[1:]) if gradient.value else ((), arrays)
+    gradients = gradients[0] if len(gradients) == 1 else gradients
+    return (values[0], gradients) if values else gradients
+
+
 def _each(results, over):
     """`over` applied to every array of a batch's (nested) results, keeping their structure."""
     return tuple(_each(r, over) for r in results) if isinstance(results, tuple) else over(results)
@@ -273,7 +274,8 @@ def run(gradient, args, batched, out=None, reduce=None, fast_key=None):
             raise AdjointArgumentError("out= with a dask array: the result is a dask array",
                                        hint="drop out=, and call .compute() (or store it) on the result")
         from . import distributed
-        return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce)
+        return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce,
+                               structured=structured)
     results = _run(gradient, args, batched, out, fast_key)
     if reduce is None:
         return results
@@ -336,7 +338,7 @@ def _run(gradient, args, batched, out=None, fast_key=None):
         if gradient.target == "cpu" and not is_numba_error(exc):
             exc = _failing_point(gradient, converted, k, tangents, exc)
         raise gradient.locate_failure(exc) from None
-    return gradient.structured(outputs.values())
+    return structured(gradient, outputs.values())
 
 
 def _check_device_ranks(gradient, point):

@@ -120,11 +120,12 @@ def _chunk(k, reduce, single, shared, *stacked):
     return results[0] if single else results
 
 
-def run(gradient, args, k, reduce=None):
+def run(gradient, args, k, reduce, structured):
     """g.batch(*args, batched=k) with args[k] a dask array: the gradients (or jvp's values and
     tangents, or value_and_grad's values and gradients) as dask arrays chunked like args[k]
     along axis 0, or with reduce "sum"/"mean", their sums or means over the points (dask
-    arrays, one row's shape)."""
+    arrays, one row's shape). structured: (gradient, outputs) -> the outputs as the batch
+    returns them (batch.structured; passed in, since batch.py imports this module)."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -194,7 +195,7 @@ def run(gradient, args, k, reduce=None):
             chunks_out = (X.chunks[0],) + tuple((n,) for n in shape)
         outputs.append(da.Array(_merged(out, layer, graph, root[0] if reduce else name), out,
                                 chunks=chunks_out, dtype=dtype))
-    return gradient.structured(outputs)
+    return structured(gradient, outputs)
 
 
 def _flat(results) -> tuple:
