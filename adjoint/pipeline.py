@@ -376,7 +376,7 @@ def _array_conversions(run) -> list:
 def _device(run):
     analysis, parsed = run.analysis, run.parsed
     run.device_code = lower_for_device(run.final, analysis.wrt, analysis.arrays, parsed.filename,
-                                       mode=run.options.mode)
+                                       mode=run.options.mode, return_value=run.options.return_value)
     run.device_emitted = emit_stage.emit(
         [run.device_code.function, run.device_code.sizes], comments=run.options.comments,
         filename=parsed.filename, temporaries=run.namer.temporaries, keep=run.user_names,
