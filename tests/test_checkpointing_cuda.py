@@ -125,3 +125,56 @@ def test_device_code_reads_as_loops():
     assert "snap_u = work_f[0:0 + t_slots * u.shape[0]].reshape((t_slots, u.shape[0]))" in source
     assert "snap_u[t_top, t_e] = u[t_e]" in source and "u[t_e_1] = snap_u[t_top, t_e_1]" in source
     assert ".copy()" not in source and "min(" not in source and "max(" not in source
+
+
+# --- compiled for a real GPU: PTX from libnvvm, where it is installed (no GPU needed) ---------
+
+PTX = r'''
+import os, sys, types
+os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
+from numba import cuda, types as nt
+try:
+    import numba.cuda.dispatcher as dispatcher
+    class Device:               # device functions called by others compile for this one
+        compute_capability = (8, 0)
+    dispatcher.get_current_device = lambda: Device()
+    cuda.compile_ptx(lambda a: a + 1.0, (nt.float64,), device=True, cc=(8, 0))
+except Exception as exc:        # no libnvvm, or another numba.cuda
+    print(exc)
+    sys.exit(77)
+import adjoint
+from adjoint.backends import python
+from tests import control_flow_corpus as cf
+from tests.test_checkpointing_cuda import damped_while, ring
+A = nt.Array(nt.float64, 1, "C")
+work = (A, nt.Array(nt.int64, 1, "C"), nt.Array(nt.boolean, 1, "C"))
+for f, k, argtypes in [(cf.lorenz_rk4, 3, (A, nt.int64)), (damped_while, 3, (nt.float64, nt.int64)),
+                       (ring, 3, (A, nt.int64))]:
+    generated = adjoint.grad(f, target="cuda", checkpoints=k).generated
+    module = python.load(generated.device_source, f"<{f.__name__}>", dict(generated.namespace))
+    name = generated.device.function.name
+    for key, value in list(module.items()):
+        if isinstance(value, types.FunctionType) and key != name:
+            module[key] = cuda.jit(device=True)(value)
+    outputs = tuple(A for _ in generated.device.array_outputs)
+    ptx, _ = cuda.compile_ptx(module[name], argtypes + outputs + work, device=True, cc=(8, 0))
+    print(f.__name__, "compiled", len(ptx))
+'''
+
+
+@pytest.mark.slow
+def test_device_code_compiles_for_a_gpu():
+    """The simulator runs the device code as Python: this compiles it as numba.cuda would for
+    a GPU (min and max of integers, or a row assignment's temporary copy, fail here, not
+    there)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0", "PYTHONPATH": root}
+    done = subprocess.run([sys.executable, "-c", PTX], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600)
+    if done.returncode == 77:
+        pytest.skip(f"numba.cuda cannot compile PTX here: {done.stdout.strip()[:200]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("compiled") == 3

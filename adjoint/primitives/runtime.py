@@ -526,7 +526,7 @@ _REVOLVE = "\n".join([
     "        m = (lo + hi) // 2",
     "        change = 1                      # cost(m + 1) - cost(m): one more iteration run, and",
     "        for k in range(4):              # the two parts' recomputations, after minus before",
-    "            length = m + 1 - k if k < 2 else steps - m - 3 + k   # m + 1, m, steps - m - 1, steps - m",
+    "            length = (m + 1, m, steps - m - 1, steps - m)[k]",
     "            snaps = free + 1 if k < 2 else free",
     "            r = 0",
     "            b = 1",
