@@ -84,9 +84,6 @@ class GradientFunction(Presented):
                                   jit_options=jit_options, cache=cache, mode=mode, kind=kind,
                                   recompute=recompute, debug=debug, checkpoints=checkpoints,
                                   memory_limit=memory_limit)
-        if (checkpoints is not None or memory_limit is not None) and target == "cuda":
-            raise AdjointError("checkpoints= is not available on the cuda target yet",
-                               hint="use target='cpu' or 'python' with checkpoints=")
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
             fn = fn.as_function()
         self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
@@ -820,7 +817,8 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     `break` (no trip count in advance) keep at most ceil(K / 2) snapshots while they run,
     thinned by half as they fill, and reverse with all K. A loop may have its own budget:
     `for i in adjoint.checkpointed(range(n), K):` or a `# adjoint: checkpoints=K` comment on
-    its line (K a whole number or a parameter). Not on the cuda target.
+    its line (K a whole number or a parameter). On the cuda target the K snapshots are rows
+    of each thread's workspace, sized before launch (K bounds a `while` loop's too).
     checkpoints="auto" with memory_limit (bytes, or "1GB", "512MiB"; memory_limit alone means
     it too): each such loop keeps as many snapshots as the limit holds, its state measured
     when the loop starts (the arrays' nbytes, 8 bytes per number and per snapshot's iteration),
