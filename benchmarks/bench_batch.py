@@ -200,11 +200,15 @@ def build_f4(n, jax, warp=None):
               warp_kernels.f4_tape(X))
         w.add(WARP_INLINE, "one Warp thread per point, gradient inside the kernel, cpu device",
               warp_kernels.f4_inline(X))
+        cores = os.cpu_count() or 1
+        w.add(WARP_THREADS.format(cores=cores), "the inline kernel launched on one block of "
+              "points from each thread of a Python pool", warp_kernels.f4_inline_threads(X, cores))
     return w
 
 
 WARP_TAPE = "warp, wp.Tape backward (one thread per point)"
 WARP_INLINE = "warp, inline wp.grad(f4) (one thread per point)"
+WARP_THREADS = "warp, inline wp.grad(f4), {cores} launches in parallel (one per core)"
 
 
 def build_option(paths, steps, jax):
@@ -325,7 +329,10 @@ def main(quick=False):
          "float64 kernels in benchmarks/warp_kernels.py, cpu device, arrays converted "
          "beforehand, the gradient returned as a numpy view of Warp's buffer) runs one Warp thread per "
          "point, and its cpu device runs a launch's threads one after the other on the "
-         "calling thread: one core ('cores busy'). Every batch is checked "
+         "calling thread: one core ('cores busy'); the row 'launches in parallel' splits the "
+         "points into one block per core, each launched from a thread of a Python pool (Warp "
+         "calls its compiled kernels through ctypes, which releases the GIL): Warp on all "
+         "cores. Every batch is checked "
          f"against adjoint's with np.allclose(rtol={RTOL:g}, atol=0) before timing. 'first "
          "call' includes numba's compilation of the batch driver, XLA's compilation or Warp's "
          "kernel compilation (into an empty kernel cache; the first Warp kernel of the process "

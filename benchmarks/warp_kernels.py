@@ -186,6 +186,29 @@ def f4_inline(X):
     return run
 
 
+def f4_inline_threads(X, threads):
+    """f4_inline on all cores: the rows split into `threads` blocks, each launched from a thread
+    of a pool (a cpu launch runs its Warp threads one after the other on the calling thread,
+    and Warp calls the compiled kernel through ctypes, which releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+    n = X.shape[0]
+    Xw = wp.array(X, dtype=f64, device=CPU)
+    G = wp.empty((n, 4), dtype=f64, device=CPU)
+    edges = [k * n // threads for k in range(threads + 1)]
+    blocks = [(Xw[a:b], G[a:b]) for a, b in zip(edges, edges[1:]) if b > a]
+    pool = ThreadPoolExecutor(threads)
+
+    def launch(block):
+        wp.launch(f4_inline_grad, dim=block[0].shape[0], inputs=[block[0]], outputs=[block[1]],
+                  device=CPU)
+
+    def run():
+        for future in [pool.submit(launch, block) for block in blocks]:
+            future.result()
+        return G.numpy()
+    return run
+
+
 def scalar_tape(kernel, dim, x, extra=(), scratch=None):
     """Gradient of loss[0] w.r.t. the float64 array x for `kernel(x, *extra, [scratch,] loss)`
     launched with `dim` threads under a wp.Tape. scratch: the shape of a float64 work array
