@@ -20,9 +20,12 @@ for the parameters:  `t_3 = a / b`  ->  `s_a += 1.0 / b * s_3;  s_b += -t_3 / b 
 Only math, numpy (as np) and the parameters may appear in a partial, so emitted code needs
 no import but math and numpy. Partials of piecewise constant primitives (integer-valued,
 comparisons, new arrays of zeros) are zero: their records say `constant`, and their results
-carry no sensitivity. An array primitive's record is declared with `declare`, from its
-vector-Jacobian products (reverse mode; `variant`s where they take options: registry.vjp
-says what they mean) and Jacobian-vector products (forward mode).
+carry no sensitivity. A part of a derivative several rules share is written once, as a
+`@shared_expression` function the partials call (digamma, in lgamma's and gamma's:
+special.py); it is inlined into each, so emitted code needs no helper for it. An array
+primitive's record is declared with `declare`, from its vector-Jacobian products (reverse
+mode; `variant`s where they take options: registry.vjp says what they mean) and
+Jacobian-vector products (forward mode).
 
 Besides its derivative, a record holds the spellings code uses for the primitive (math and
 numpy twins: table.py derives from them how a partial is made elementwise and how device
@@ -76,6 +79,7 @@ from ..registry import (  # noqa: F401 (re-exported: the transformations import 
     lookup_parts,
     primitive,
     rule,
+    shared_expression,
     subnodes,
     times,
     variant,

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .. import table
-from ..registry import declare, primitive, variant
+from ..registry import declare, primitive, shared_expression, variant
 
 
 # 2 / sqrt(pi) = 1.1283791670955126
@@ -33,8 +33,8 @@ def erfc(x):
 # the poles (0, -1, -2, ...) nan, as JAX's digamma gives (the max is 0 only there, or nan of a
 # nan x; np.floor, since math.floor of nan raises); `+ (x == floor(x))` keeps the unused lane
 # of an array finite at a pole (see registry.times).
-@primitive("math.lgamma", domain=[(0.3, 4.0)])
-def lgamma(x):
+@shared_expression
+def digamma(x):
     return (math.log(abs(x) + 6.0) - 0.5 / (abs(x) + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
         1.0 / 240.0 - 1.0 / 132.0 / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0)))
         / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))
@@ -44,15 +44,15 @@ def lgamma(x):
         if max(x, x - np.floor(x)) > 0.0 else math.nan)
 
 
+@primitive("math.lgamma", domain=[(0.3, 4.0)])
+def lgamma(x):
+    return digamma(x)
+
+
+# gamma's derivative is gamma(x) digamma(x), the result times lgamma's
 @primitive("math.gamma", domain=[(0.3, 4.0)])
 def gamma(x, out):
-    return out * (math.log(abs(x) + 6.0) - 0.5 / (abs(x) + 6.0) - (1.0 / 12.0 - (1.0 / 120.0 - (1.0 / 252.0 - (
-        1.0 / 240.0 - 1.0 / 132.0 / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0)))
-        / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))) / ((abs(x) + 6.0) * (abs(x) + 6.0))
-        - 1.0 / (abs(x) + 1.0) - 1.0 / (abs(x) + 2.0) - 1.0 / (abs(x) + 3.0) - 1.0 / (abs(x) + 4.0) - 1.0 / (abs(x) + 5.0)
-        - (np.divide(1.0, x) if x > 0.0 else np.divide(math.pi, math.tan(math.pi * (x - np.floor(x + 0.5)))
-                                                      + (x == np.floor(x))))
-        if max(x, x - np.floor(x)) > 0.0 else math.nan)
+    return out * digamma(x)
 
 
 # --- scipy: the special functions and normal distribution numeric code calls. adjoint does not
