@@ -289,11 +289,17 @@ def summed(terms):
 def walk(node):
     """Every node under `node`, itself first, in gast.walk's (breadth-first) order; a third
     faster, which counts since every optimizer pass walks the whole adjoint."""
-    todo = collections.deque([node])
-    pop, push = todo.popleft, todo.append
-    while todo:
-        node = pop()
-        push_children(node, node._fields, push)
+    todo = [node]                     # a queue read in place as it grows: no deque, no pops
+    push, node_type = todo.append, gast.AST
+    for node in todo:
+        for field in node._fields:        # (push_children, written out: a call per node cost)
+            value = getattr(node, field, None)
+            if isinstance(value, node_type):
+                push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
         yield node
 
 
