@@ -95,6 +95,14 @@ def test_a_loops_own_budget_a_parameter_on_cuda():
     np.testing.assert_allclose(g(0.7, 12, 5), reference(0.7, 12, 5), rtol=1e-12, atol=0)
 
 
+def test_the_hint_for_a_while_loop_without_a_budget_works():
+    with pytest.raises(adjoint.AdjointError, match="only known while it runs") as caught:
+        adjoint.grad(cf.newton_sqrt, target="cuda")
+    assert "checkpoints=K" in str(caught.value)
+    g = adjoint.grad(cf.newton_sqrt, target="cuda", checkpoints=4)
+    np.testing.assert_allclose(g.batch(np.array([2.0, 9.0])), [0.5 / math.sqrt(2.0), 1.0 / 6.0], rtol=1e-12)
+
+
 def test_memory_limit_on_cuda():
     g = adjoint.grad(cf.lorenz_rk4, target="cuda", checkpoints="auto", memory_limit=4 * 8 * 4)
     np.testing.assert_allclose(g(LORENZ, 30), _unbounded("lorenz_rk4")(LORENZ, 30), rtol=1e-12, atol=0)
