@@ -102,7 +102,22 @@ def f4_by_hand(X, G):
         G[i, 3] = 2.0 * (a * b + a * c + b * c)
 
 
+@numba.njit
+def f4_by_hand_flat(x, g):
+    """The hand-written loop on the flattened (4 N,) arrays with unsigned indices: LLVM can
+    vectorize it across points (the 2-D X[i, k] form above stays scalar)."""
+    for j in range(x.shape[0] // 4):
+        i = np.uintp(4 * j)
+        a, b = x[i], x[i + np.uintp(1)]
+        c, d = x[i + np.uintp(2)], x[i + np.uintp(3)]
+        g[i] = 2.0 * (b * c + b * d + c * d)
+        g[i + np.uintp(1)] = 2.0 * (a * c + a * d + c * d)
+        g[i + np.uintp(2)] = 2.0 * (a * b + a * d + b * d)
+        g[i + np.uintp(3)] = 2.0 * (a * b + a * c + b * c)
+
+
 HAND = "hand-written loop writing G[i, k] (numba prange)"
+HAND_FLAT = "hand-written loop on the flat arrays, np.uintp indices (numba)"
 ROWS = "adjoint g.batch(X, out=G) (allocation-free rows)"
 ROWS_NEW = "adjoint g.batch(X) (allocation-free rows, new output)"
 PER_POINT = "adjoint g.batch(X), driver calling the gradient (allocates per point)"
@@ -324,7 +339,9 @@ def _one_core_child(out, quick):
         X = np.random.default_rng(0).uniform(0.5, 2.0, size=(n, 4))
         G, H = np.empty((n, 4)), np.empty((n, 4))
         f4_by_hand(X, H)
+        F = np.empty((n, 4))
         cases = {HAND: lambda X=X, H=H: (f4_by_hand(X, H), H)[1],
+                 HAND_FLAT: lambda X=X, F=F: (f4_by_hand_flat(X.reshape(-1), F.reshape(-1)), F)[1],
                  ONE_THREAD: lambda X=X: g.batch(X),
                  ROWS: lambda X=X, G=G: g.batch(X, out=G)}
         if jax is not None:
