@@ -6,7 +6,8 @@ Checked against central differences and the unbounded gradient (cuda's own where
 has one; a while loop's and a loop writing an array element by element need an unbounded
 tape, which device code cannot grow, so there the python target's), for a single point and a
 batch (one thread per point), K in {1, 3, trip count}; and that the workspace grows with K,
-not with the trip count.
+not with the trip count. The simulator runs each thread as Python: the full comparisons are
+marked slow, the quick suite runs one budgeted gradient on it (test_memory_limit_on_cuda).
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def ring(u, steps):
     return total
 
 
+def ring_while(u, n):
+    """The same state in a while loop: thinning its snapshots copies rows of the workspace."""
+    k = 0
+    while k < n:
+        j = k % 8
+        u[j] = u[j] + 0.1 * math.sin(u[(j + 1) % 8]) - 0.05 * u[(j + 7) % 8] * u[j]
+        k += 1
+    return u[0] * u[3] + u[5]
+
+
 def stops_early(x, n, K):
     s = x
     for i in adjoint.checkpointed(range(1000), K):
@@ -62,6 +73,8 @@ CASES = {
     "lorenz_rk4": (cf.lorenz_rk4, LORENZ, np.stack([LORENZ, LORENZ * 1.01, LORENZ * 0.98]), (30,), 30, True),
     "while": (damped_while, 0.7, np.array([0.7, 0.4, 1.1]), (25,), 25, False),
     "array_state": (ring, np.linspace(0.1, 0.8, 8), np.linspace(0.1, 0.8, 24).reshape(3, 8), (20,), 20, False),
+    "array_state_while": (ring_while, np.linspace(0.2, 0.9, 8), np.linspace(0.2, 0.9, 16).reshape(2, 8), (21,),
+                          22, False),
 }
 
 
@@ -71,6 +84,7 @@ def _unbounded(name):
     return adjoint.grad(f, target="cuda" if on_cuda else "python")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_same_gradient_as_unbounded_and_finite_differences(name):
     f, x, points, rest, trips, _ = CASES[name]
@@ -85,6 +99,7 @@ def test_same_gradient_as_unbounded_and_finite_differences(name):
                                    err_msg=f"batch, checkpoints={k}")
 
 
+@pytest.mark.slow
 def test_a_loops_own_budget_a_parameter_on_cuda():
     """adjoint.checkpointed(range(1000), K) with a break: K is an argument, each point's own."""
     g = adjoint.grad(stops_early, target="cuda")
@@ -93,6 +108,14 @@ def test_a_loops_own_budget_a_parameter_on_cuda():
     expected = [reference(x, 12, 2) for x in xs]
     np.testing.assert_allclose(g.batch(xs, 12, 2), expected, rtol=1e-12, atol=0)
     np.testing.assert_allclose(g(0.7, 12, 5), reference(0.7, 12, 5), rtol=1e-12, atol=0)
+
+
+def test_the_hint_for_a_while_loop_without_a_budget_works():
+    with pytest.raises(adjoint.AdjointError, match="only known while it runs") as caught:
+        adjoint.grad(cf.newton_sqrt, target="cuda")
+    assert "checkpoints=K" in str(caught.value)
+    g = adjoint.grad(cf.newton_sqrt, target="cuda", checkpoints=4)
+    np.testing.assert_allclose(g.batch(np.array([2.0, 9.0])), [0.5 / math.sqrt(2.0), 1.0 / 6.0], rtol=1e-12)
 
 
 def test_memory_limit_on_cuda():

@@ -197,9 +197,11 @@ def _reject_allocations(simple, callees, filename, mode):
             raise AdjointError("this function needs memory whose size is only known while it runs "
                                "(a while loop's tape, or a loop nested in another loop)",
                                location=locate(stmt, filename),
-                               hint="on the cuda target, loop over range(bound) with a break "
-                                    "instead of a while loop, and keep loops that carry "
-                                    "values across iterations at the top level")
+                               hint="on the cuda target, give a while loop a snapshot budget "
+                                    "(grad(f, checkpoints=K), or a `# adjoint: checkpoints=K` "
+                                    "comment on its line), which sizes its tape before launch, or "
+                                    "loop over range(bound) with a break instead; keep loops "
+                                    "that carry values across iterations at the top level")
 
 
 def _reject_gathers(simple, callees, filename):
