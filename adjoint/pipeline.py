@@ -376,7 +376,7 @@ def _array_conversions(run) -> list:
 def _device(run):
     analysis, parsed = run.analysis, run.parsed
     run.device_code = lower_for_device(run.final, analysis.wrt, analysis.arrays, parsed.filename,
-                                       mode=run.options.mode)
+                                       mode=run.options.mode, return_value=run.options.return_value)
     # the runtime helpers device code may call (checkpoints=K's _revolve) go into its module
     called = nodes.loads_in(run.device_code.function)
     helpers = [h for h in run.helpers if h.name in called]

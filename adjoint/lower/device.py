@@ -23,6 +23,9 @@ an array's reshaped (`work_f[a:b].reshape((t_slots, n))`, a view), sized from K,
 trip count, so a `while` loop's are known before launch; the runtime helpers the code calls
 (revolve's schedule, `_revolve`) are device functions of the same module.
 
+value_and_grad's device function returns the value first, then the scalar gradients (a
+scalar function's value is a scalar), and writes the array gradients as grad's does.
+
 Forward mode (`jvp_<f>(args..., d_<wrt>..., work_f, work_i, work_b) -> (value, tangent)`)
 goes through the same lowering: it keeps no tape, so its workspaces are empty unless the
 function itself allocates, and the tangents arrive as parameters. Its value must be a
@@ -57,8 +60,11 @@ class DeviceCode:
                                     # assigns before it reads any: their rows need no zeroing
 
 
-def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="reverse") -> DeviceCode:
+def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="reverse",
+                     return_value=False) -> DeviceCode:
     """`code` is the optimized adjoint (mode "reverse") or tangent function ("forward").
+    return_value (reverse mode): `code` returns `(value, gradients)` (value_and_grad); the
+    device function then returns the value first, before the scalar gradients.
 
     `code` is left as it is: the statements the lowering changes are copied (about linear
     time, since the adjoint of a long function has tens of thousands of statements), and
@@ -71,7 +77,7 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     else:
         array_outputs = tuple(w for w in wrt if w in arrays)
         scalar_outputs = tuple(w for w in wrt if w not in arrays)
-    output_names = {_returned_name(code.body[-1], wrt, w) for w in array_outputs}
+    output_names = {_returned_name(_gradients(code.body[-1], return_value), wrt, w) for w in array_outputs}
     body, sizes = [], {name: [] for name in DTYPES.values()}
     sliced = set()                                     # the names bound to workspace slices
     holders = set()                    # ids of the compound statements with slices inside
@@ -130,9 +136,11 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     _reject_array_arithmetic(simple, arrays, filename)    # the clearer reason, when both apply
     _reject_allocations(simple, callees, filename, mode)
     body = _unpack_to_indexing([_math_spelling(s, callees) for s in body])
-    final = body[-1]
+    final = _gradients(body[-1], return_value)
     if mode == "reverse":                  # array gradients are written, scalar ones returned
         values = [_returned(final, wrt, w) for w in scalar_outputs]
+        if return_value:                   # value_and_grad: the value first (a scalar)
+            values.insert(0, body[-1].value.elts[0])
         ret = values[0] if len(values) == 1 else (nodes.tuple_(values) if values else None)
         body[-1] = nodes.return_(ret, final)
         params = args + [_output_row_name(final, wrt, w, body) for w in array_outputs]
@@ -357,6 +365,14 @@ def _allocation(stmt):
         if name == "np.empty" and len(stmt.value.args) == 2:
             return "empty"
     return None
+
+
+def _gradients(final, return_value):
+    """The adjoint's final return as if it returned the gradients only: value_and_grad's
+    `return value, gradients` read without its value (the statement itself is not changed)."""
+    if not return_value:
+        return final
+    return nodes.return_(final.value.elts[1], final)
 
 
 def _returned(final, wrt, name):
