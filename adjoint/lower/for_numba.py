@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import AdjointError
 from ..ir import annotations, nodes, trees
-from ..primitives.linalg import einsum_helper
+from ..primitives.rules.linalg import einsum_helper
 from ..primitives.runtime import (
     AXIS_REDUCTIONS,
     DIFF_AXIS,
@@ -26,6 +26,7 @@ from ..primitives.runtime import (
     axis_reduction,
     each,
     sum_axis,
+    where,
 )
 from ..primitives.table import record_of
 
@@ -236,6 +237,15 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             # expression around it; its np.where there is a separate, much slower loop
             condition = node.args[0]
             return nodes.binop(node.args[1], "*", nodes.call("np.divide", [condition, copy.deepcopy(condition)]))
+        if called == "where" and len(node.args) == 3 and not node.keywords and precision == "float64":
+            # numba's np.where broadcasts through np.broadcast_to: seconds to compile
+            ranks = [_operand_rank(a, types_of, known) for a in node.args]
+            kinds = [_operand_kind(a, types_of, known) for a in node.args[1:]]
+            if ranks[0] >= 1 and all(r in (0, ranks[0]) for r in ranks[1:]) and "float" in kinds \
+                    and set(kinds) <= {"float", "int", "bool"}:
+                name = where(ranks[0], "".join("a" if r else "s" for r in ranks[1:]))
+                used.add(name)
+                return annotations.copy_to(nodes.call(nodes.name(name), node.args), node)
         if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
                 and func.value.id == LOWERED_MODULE and func.attr in NUMPY_LOOPS and len(node.args) == 1 \
                 and not node.keywords and isinstance(node.args[0], gast.Name) \
@@ -360,6 +370,75 @@ def flatten_masks(fn, types_of, subscripts=None):
                     nodes.assign_to(whole, nodes.call("np.reshape", [nodes.name(flat), nodes.attribute(
                         f"{array}.shape")]), stmt)]
         block[:] = out
+
+
+_WHOLE_REDUCTIONS = ("sum", "max", "min", "mean", "prod", "amax", "amin")
+
+
+def _operand_type(expr, types_of, known):
+    """(rank, element kind) of an operand in the adjoint (`known` given), else None: names
+    from the type table (a sensitivity s_x or tangent d_x has its variable's type), numbers,
+    and the arithmetic, comparisons, numpy ufuncs and whole-array reductions the rules write
+    of them (types_of cannot type the expressions the compiler made of sensitivities)."""
+    if known is None:
+        return None
+    kind = type(expr)
+    if kind is gast.Constant:
+        return (0, type(expr.value).__name__) if type(expr.value) in (float, int, bool) else None
+    if kind is gast.Name:
+        name = expr.id
+        if not known(name):
+            rest = name[2:] if name[:2] in ("s_", "d_") else None
+            name = None if rest is None else f"t_{rest}" if rest.isdigit() else rest
+            if name is None or not known(name):
+                return None
+        try:
+            found = types_of(nodes.name(name))
+        except AdjointError:
+            return None
+        return found.ndim, found.kind
+    if kind is gast.Compare or kind is gast.BoolOp or kind is gast.UnaryOp or kind is gast.BinOp:
+        parts = [expr.left] + expr.comparators if kind is gast.Compare else expr.values if kind is gast.BoolOp \
+            else [expr.operand] if kind is gast.UnaryOp else [expr.left, expr.right]
+        typed = [_operand_type(part, types_of, known) for part in parts]
+        if None in typed:
+            return None
+        rank = max(r for r, _ in typed)
+        if kind is gast.Compare or kind is gast.BoolOp or isinstance(getattr(expr, "op", None), gast.Not):
+            return rank, "bool"
+        kinds = {k for _, k in typed}
+        if isinstance(getattr(expr, "op", None), gast.Div) or "float" in kinds:
+            return rank, "float" if kinds <= {"float", "int", "bool"} else ""
+        return rank, "int" if kinds <= {"int", "bool"} else ""
+    if kind is gast.Call and isinstance(expr.func, gast.Attribute) and nodes.dotted(expr.func.value) == "np" \
+            and not expr.keywords:
+        typed = [_operand_type(part, types_of, known) for part in expr.args]
+        if None in typed or not typed:
+            return None
+        if expr.func.attr in _WHOLE_REDUCTIONS and len(typed) == 1:
+            return 0, typed[0][1] if expr.func.attr != "mean" else "float"
+        ufunc = getattr(np, expr.func.attr, None)
+        if isinstance(ufunc, np.ufunc) and ufunc.nin == len(typed) and ufunc.nout == 1:
+            samples = {"float": np.float64(0.5), "int": np.int64(1), "bool": np.bool_(True)}
+            if any(k not in samples for _, k in typed):
+                return None
+            with np.errstate(all="ignore"):
+                out = ufunc(*[samples[k] for _, k in typed]).dtype.kind
+            return max(r for r, _ in typed), {"f": "float", "i": "int", "b": "bool"}.get(out, "")
+    if kind is gast.Call and isinstance(expr.func, gast.Name) and expr.func.id.startswith("_where_") \
+            and expr.func.id[len("_where_"):-3].isdigit():           # one lowered already
+        return int(expr.func.id[len("_where_"):-3]), "float"
+    return None
+
+
+def _operand_rank(expr, types_of, known) -> int:
+    typed = _operand_type(expr, types_of, known)
+    return -1 if typed is None else typed[0]
+
+
+def _operand_kind(expr, types_of, known) -> str:
+    typed = _operand_type(expr, types_of, known)
+    return "" if typed is None else typed[1]
 
 
 # numpy calls that make a float64 array unless told otherwise, and their positional

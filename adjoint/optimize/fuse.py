@@ -148,7 +148,7 @@ class _State:
                         self.in_place[base.id] += 1
             if type(stmt) in (gast.If, gast.For, gast.While, gast.With, gast.Try):
                 self.nested_loads |= nodes.loads_in(stmt)
-        for node in nodes.walk(self.fn):
+        for node in nodes.every_node(self.fn):
             if type(node) is gast.Call and not _ufunc(node) and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
                 for a in node.args:
                     if type(a) is gast.Name:
@@ -416,7 +416,7 @@ class _State:
         recomputed = set()               # names every reader of which would fuse their value
         readers = collections.defaultdict(list)
         for stmt in self.fn.body:
-            for node in nodes.walk(stmt):
+            for node in nodes.every_node(stmt):
                 if type(node) is gast.Attribute and type(node.value) is gast.Name:
                     held.add(node.value.id)
             for name in nodes.loads_in(stmt):
@@ -462,13 +462,13 @@ class _State:
         """`t.shape` -> `x.shape` (or `x[1:].shape`) where t's key says they have one shape
         and t, a value the pass may inline, is read for nothing else but its value."""
         attributes = collections.defaultdict(set)
-        for node in nodes.walk(self.fn):
+        for node in nodes.every_node(self.fn):
             if type(node) is gast.Attribute and type(node.value) is gast.Name:
                 attributes[node.value.id].add(node.attr)
         body = self.fn.body
         for k, stmt in enumerate(body):
             mapping = {}
-            for node in nodes.walk(stmt):
+            for node in nodes.every_node(stmt):
                 if type(node) is gast.Attribute and node.attr == "shape" and type(node.value) is gast.Name \
                         and node.value.id in self.defs and node.value.id in self.names \
                         and attributes[node.value.id] == {"shape"}:
@@ -486,7 +486,7 @@ class _State:
                 mapping[name] = value
         new = nodes.with_loads_replaced(stmt, mapping)
         new = annotations.copy_to(new, stmt) if new is not stmt else new
-        for node in nodes.walk(new):
+        for node in nodes.every_node(new):
             if type(node) is gast.Call and _ufunc(node):
                 annotations.set(node, "fused", True)
         return new

@@ -34,8 +34,8 @@ from .table import numpy_loops
 def source(name: str) -> str:
     if name.startswith("_numpy_"):
         return _numpy_ufunc(name[len("_numpy_"):])
-    if name.startswith("_einsum_"):                   # np.einsum's loops (primitives/linalg.py)
-        from .linalg import einsum_source
+    if name.startswith("_einsum_"):                   # np.einsum's loops (primitives/rules/linalg.py)
+        from .rules.linalg import einsum_source
         return einsum_source(name)
     kind, *ranks = name.lstrip("_").split("_")
     if kind == "sum" and ranks[0] == "to":
@@ -66,6 +66,8 @@ def source(name: str) -> str:
         return _each(ranks[0])
     if name == REVOLVE:
         return _REVOLVE
+    if kind == "where" and len(ranks) == 2 and len(ranks[1]) == 2 and set(ranks[1]) <= {"a", "s"}:
+        return _where(int(ranks[0]), ranks[1])
     raise KeyError(name)
 
 
@@ -391,7 +393,7 @@ def _axis_reduction_of_rank(kind: str, rank: int) -> str:
 
 
 # numpy's loops for these are vectorized (SIMD); numba's call the C library per element
-# (the records flagged numpy_loop in rules.py)
+# (the records flagged numpy_loop in the rules package)
 NUMPY_LOOPS = numpy_loops()
 NUMPY_LOOP_MIN_SIZE = 1024         # below this, leaving for object mode costs more (~6 us) than it saves
 
@@ -401,9 +403,13 @@ def _numpy_loop_doc(name: str) -> str:
 
 
 def numpy_loop_of(fn):
-    """np.<f> for an emitted `_numpy_<f>` helper (so that emitted code can be differentiated
-    again, grad(grad(f))), else None."""
+    """np.<f> for an emitted `_numpy_<f>` helper, np.where for a `_where_<rank>_<pattern>`
+    (so that emitted code can be differentiated again, grad(grad(f)): the helper's broadcast
+    check, a `raise`, is outside the subset adjoint reads), else None."""
     name = getattr(fn, "__name__", "")
+    if name.startswith("_where_") and (getattr(fn, "__doc__", None) or "").startswith("np.where(c, a, b) of floats"):
+        import numpy as np
+        return np.where
     f = name[len("_numpy_"):]
     if name.startswith("_numpy_") and f in NUMPY_LOOPS and getattr(fn, "__doc__", None) == _numpy_loop_doc(f):
         import numpy as np
@@ -455,6 +461,44 @@ _POLYVAL = "\n".join([
     "    for k in range(p.shape[0]):",
     "        out = out * x + p[k]",
     "    return out"]) + "\n"
+
+
+def where(rank: int, pattern: str) -> str:
+    """np.where(c, a, b) of float values, c an array of rank `rank`; `pattern`: for a and b,
+    "a" an array of that rank, "s" a number."""
+    return f"_where_{rank}_{pattern}"
+
+
+def _where(rank: int, pattern: str) -> str:
+    """np.where(c, a, b) element by element, broadcasting size-1 axes: numba's np.where goes
+    through np.broadcast_shapes and np.broadcast_to, whose error messages (shapes formatted
+    into strings) take numba about two seconds to compile in a fresh process."""
+    arrays = ["c"] + [x for x, p in zip("ab", pattern) if p == "a"]
+    what = {"aa": "a and b arrays", "as": "a an array, b a number", "sa": "a a number, b an array",
+            "ss": "a and b numbers"}[pattern]
+    lines = [f"def _where_{rank}_{pattern}(c, a, b):",
+             f'    """np.where(c, a, b) of floats, {what}: each element chosen in a loop."""']
+    for d in range(rank):
+        lines.append(f"    n{d} = c.shape[{d}]")
+        for x in arrays[1:]:
+            lines += [f"    if n{d} == 1:", f"        n{d} = {x}.shape[{d}]"]
+        for x in arrays:
+            lines += [f"    if {x}.shape[{d}] != n{d} and {x}.shape[{d}] != 1:",
+                      "        raise ValueError('operands could not be broadcast together')"]
+    for x in arrays:                          # 1 along an axis it has, 0 along one it broadcasts
+        lines += [f"    {x}{d} = 1 if {x}.shape[{d}] == n{d} else 0" for d in range(rank)]
+    shape = ", ".join(f"n{d}" for d in range(rank)) + ("," if rank == 1 else "")
+    lines.append(f"    out = np.empty(({shape}), np.float64)")
+    for d in range(rank):
+        lines.append("    " + "    " * d + f"for i{d} in range(n{d}):")
+
+    def at(x):
+        return f"{x}[{', '.join(f'i{d} * {x}{d}' for d in range(rank))}]"
+    a, b = (at(x) if p == "a" else x for x, p in zip("ab", pattern))
+    index = ", ".join(f"i{d}" for d in range(rank))
+    lines.append("    " + "    " * rank + f"out[{index}] = {a} if {at('c')} else {b}")
+    lines.append("    return out")
+    return "\n".join(lines) + "\n"
 
 
 # math functions numba has only for numbers: scipy.special's ufuncs of arrays, element by element

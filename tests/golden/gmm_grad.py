@@ -60,6 +60,40 @@ def _sum_to_2_1(g, shape):
     return g2
 
 
+def _where_1_aa(c, a, b):
+    """np.where(c, a, b) of floats, a and b arrays: each element chosen in a loop."""
+    n0 = c.shape[0]
+    if n0 == 1:
+        n0 = a.shape[0]
+    if n0 == 1:
+        n0 = b.shape[0]
+    if c.shape[0] != n0 and c.shape[0] != 1:
+        raise ValueError('operands could not be broadcast together')
+    if a.shape[0] != n0 and a.shape[0] != 1:
+        raise ValueError('operands could not be broadcast together')
+    if b.shape[0] != n0 and b.shape[0] != 1:
+        raise ValueError('operands could not be broadcast together')
+    c0 = 1 if c.shape[0] == n0 else 0
+    a0 = 1 if a.shape[0] == n0 else 0
+    b0 = 1 if b.shape[0] == n0 else 0
+    out = np.empty((n0,), np.float64)
+    for i0 in range(n0):
+        out[i0] = a[i0 * a0] if c[i0 * c0] else b[i0 * b0]
+    return out
+
+
+def _where_1_ss(c, a, b):
+    """np.where(c, a, b) of floats, a and b numbers: each element chosen in a loop."""
+    n0 = c.shape[0]
+    if c.shape[0] != n0 and c.shape[0] != 1:
+        raise ValueError('operands could not be broadcast together')
+    c0 = 1 if c.shape[0] == n0 else 0
+    out = np.empty((n0,), np.float64)
+    for i0 in range(n0):
+        out[i0] = a if c[i0 * c0] else b
+    return out
+
+
 def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     t_1 = x.shape
     n = t_1[0]
@@ -253,7 +287,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     s_alphas += s_33
     s_top -= np.sum(s_33)
     # Analyzing the line: "top = np.max(alphas)"
-    s_alphas += np.divide(np.where(alphas == top, s_top, 0.0), np.sum(alphas ==
+    s_alphas += np.divide(_where_1_ss(alphas == top, s_top, 0.0), np.sum(alphas ==
         top) + (s_top == 0.0))
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
@@ -353,17 +387,17 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_17 = np.zeros(t_17.shape, t_17.dtype)
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
         s_17 += s_best
-        s_best = _sum_to_1_1(np.where(t_17 == best, np.where(t_17 ==
+        s_best = _sum_to_1_1(_where_1_aa(t_17 == best, _where_1_ss(t_17 ==
             gmm_main_term_result, 0.5, 1.0), 0.0 * np.divide(np.logical_or(np.
             logical_or(t_17 == gmm_main_term_result, best == best), s_17 == 0.0),
             np.logical_or(np.logical_or(t_17 == gmm_main_term_result, best == best),
             s_17 == 0.0))) * s_17, best.shape)
-        s_gmm_main_term_result = _sum_to_1_1(np.where(t_17 == gmm_main_term_result,
-            np.where(t_17 == best, 0.5, 1.0), 0.0 * np.divide(np.logical_or(np.
-            logical_or(t_17 == best, gmm_main_term_result == gmm_main_term_result),
-            s_17 == 0.0), np.logical_or(np.logical_or(t_17 == best, 
-            gmm_main_term_result == gmm_main_term_result), s_17 == 0.0))) * s_17,
-            gmm_main_term_result_shape)
+        s_gmm_main_term_result = _sum_to_1_1(_where_1_aa(t_17 ==
+            gmm_main_term_result, _where_1_ss(t_17 == best, 0.5, 1.0), 0.0 * np.
+            divide(np.logical_or(np.logical_or(t_17 == best, gmm_main_term_result ==
+            gmm_main_term_result), s_17 == 0.0), np.logical_or(np.logical_or(t_17 ==
+            best, gmm_main_term_result == gmm_main_term_result), s_17 == 0.0))) *
+            s_17, gmm_main_term_result_shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
         s_11 = np.sum(s_gmm_main_term_result)
         s_13 = np.sum(s_gmm_main_term_result)
