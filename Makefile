@@ -25,8 +25,9 @@ test: $(STAMP)
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-# The peers (jax, autograd, torch) and matplotlib are installed when missing; a failed install is
-# reported and the benchmarks run without that peer (its rows say "missing").
+# The peers (jax, autograd, torch, NVIDIA Warp on its cpu device) and matplotlib are installed
+# when missing; a failed install is reported and the benchmarks run without that peer (its rows
+# say "missing").
 bench: $(STAMP)
 	@$(BIN)/python -c "import jax, autograd, matplotlib" 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet jax autograd matplotlib || \
@@ -34,6 +35,9 @@ bench: $(STAMP)
 	@$(BIN)/python -c "import torch" 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet torch==2.13.0 || \
 		echo "bench: could not install torch==2.13.0; running without it"
+	@$(BIN)/python -c "import warp" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet warp-lang || \
+		echo "bench: could not install warp-lang; running without it"
 	$(BIN)/python benchmarks/run.py
 
 lint: $(STAMP)

@@ -21,8 +21,10 @@ import numpy as np
 from common import (
     compare,
     first_call,
+    fmt_cores,
     fmt_ratio,
     fmt_time,
+    load_warp,
     machine_info,
     markdown_table,
     optional_import,
@@ -162,7 +164,7 @@ class Workload:
         first: the first call's step (compilation) if it differs from fn."""
         self.form[name] = form
         self.first_call_s[name] = first_call(first or fn)
-        self.values[name] = [np.asarray(v) for v in _as_tuple(fn())]
+        self.values[name] = [np.array(v) for v in _as_tuple(fn())]   # a copy
         self.cases[name] = fn
 
 
@@ -174,7 +176,7 @@ ADJOINT = "adjoint g.batch (numba prange, all cores)"
 SERIAL = "adjoint .adjoint in a serial @njit loop (one core)"
 
 
-def build_f4(n, jax):
+def build_f4(n, jax, warp=None):
     rng = np.random.default_rng(0)
     X = rng.uniform(0.5, 2.0, size=(n, 4))
     w = Workload(f"f4 gradient at {n:,} points (X of shape ({n:,}, 4))", n, "point")
@@ -191,7 +193,22 @@ def build_f4(n, jax):
         vg = jax.jit(jax.vmap(jax.grad(f4)))
         w.add("jax.jit(jax.vmap(jax.grad(f4)))", "vmap over points, XLA",
               lambda: jax.block_until_ready(vg(Xj)))
+    if warp is not None:
+        import warp_kernels
+        # the first call of each compiles its kernel (module) into a fresh kernel cache
+        w.add(WARP_TAPE, "one Warp thread per point, forward + adjoint kernel, cpu device",
+              warp_kernels.f4_tape(X))
+        w.add(WARP_INLINE, "one Warp thread per point, gradient inside the kernel, cpu device",
+              warp_kernels.f4_inline(X))
+        cores = os.cpu_count() or 1
+        w.add(WARP_THREADS.format(cores=cores), "the inline kernel launched on one block of "
+              "points from each thread of a Python pool", warp_kernels.f4_inline_threads(X, cores))
     return w
+
+
+WARP_TAPE = "warp, wp.Tape backward (one thread per point)"
+WARP_INLINE = "warp, inline wp.grad(f4) (one thread per point)"
+WARP_THREADS = "warp, inline wp.grad(f4), {cores} launches in parallel (one per core)"
 
 
 def build_option(paths, steps, jax):
@@ -235,17 +252,20 @@ def run_workload(w, repeats, target):
     rows = []
     for name, s in results.items():
         s["over_adjoint_batch"] = paired_ratio(results, name, ADJOINT)
+        s["over_adjoint_batch_cpu"] = paired_ratio(results, name, ADJOINT, samples="cpu_samples_s")
         s["points_per_s"] = w.points / s["median_s"]
         s["first_call_s"] = w.first_call_s[name]
         s.update(check[name])
         mark = "" if check[name]["allclose_to_adjoint"] else \
             f" (differs: {check[name]['max_rel_diff']:.1e})"
         rows.append([name + mark, w.form[name], fmt_time(s["median_s"]), fmt_time(s["iqr_s"]),
-                     f"{s['points_per_s']:.3g}", fmt_time(s["median_s"] / w.points),
-                     fmt_ratio(s["over_adjoint_batch"]), fmt_time(s["first_call_s"]),
+                     fmt_cores(s), f"{s['points_per_s']:.3g}", fmt_time(s["median_s"] / w.points),
+                     fmt_ratio(s["over_adjoint_batch"]), fmt_ratio(s["over_adjoint_batch_cpu"]),
+                     fmt_time(s["first_call_s"]),
                      s["repeats"]])
-    table = markdown_table(["variant", "form", "time per batch (median)", "IQR",
+    table = markdown_table(["variant", "form", "time per batch (median)", "IQR", "cores busy",
                             f"{w.unit}s per second", f"time per {w.unit}", "/ adjoint batch",
+                            "/ adjoint batch (CPU time)",
                             "first call (compile)", "repeats"], rows)
     parallel = paired_ratio(results, SERIAL, ADJOINT)
     speed = (f"{parallel:.2f}x faster than" if parallel >= 1 else
@@ -280,12 +300,16 @@ def main(quick=False):
     if jax is not None:
         jax.config.update("jax_enable_x64", True)
         import jax.numpy
+    warp, missing_warp = load_warp()
     hand_text, hand = f4_against_hand_loop(repeats, target)
     texts, data = [], [{"title": "f4 against a hand-written loop", "rows": hand}]
-    for w in (build_f4(10**6, jax), build_option(paths, 252, jax)):
+    f4_sizes = (10**5,) if quick else (10**5, 10**6)
+    for w in [build_f4(n, jax, warp) for n in f4_sizes] + [build_option(paths, 252, jax)]:
         text, d = run_workload(w, repeats, target)
         if missing_jax:
             text += f"\n\njax: {missing_jax}"
+        if missing_warp and w.title.startswith("f4"):
+            text += f"\n\nwarp: {missing_warp}"
         texts.append(text)
         data.append(d)
     info = machine_info()
@@ -296,12 +320,23 @@ def main(quick=False):
          "and is tested under numba's CUDA simulator, but no GPU was available for this run, so "
          "every figure below is the CPU. Time per batch call from Python (all points), median "
          "of interleaved repeats and IQR; points per second = points / median; '/ adjoint "
-         "batch' is the median per-round ratio to adjoint's g.batch. adjoint's batch is a "
+         "batch' is the median per-round ratio to adjoint's g.batch, of wall time and of the process's "
+         "CPU time (every thread's; steadier on a loaded machine, but it charges a tool for "
+         "the cores it keeps busy). adjoint's batch is a "
          f"numba `prange` loop over the points (all {info['cpu_count']} cores); the serial row "
          "calls the same compiled gradient from an @njit `range` loop; jax runs "
-         "jit(vmap(grad(f))) in float64 on arrays converted beforehand. Every batch is checked "
+         "jit(vmap(grad(f))) in float64 on arrays converted beforehand; NVIDIA Warp (f4 only, "
+         "float64 kernels in benchmarks/warp_kernels.py, cpu device, arrays converted "
+         "beforehand, the gradient returned as a numpy view of Warp's buffer) runs one Warp thread per "
+         "point, and its cpu device runs a launch's threads one after the other on the "
+         "calling thread: one core ('cores busy'); the row 'launches in parallel' splits the "
+         "points into one block per core, each launched from a thread of a Python pool (Warp "
+         "calls its compiled kernels through ctypes, which releases the GIL): Warp on all "
+         "cores. Every batch is checked "
          f"against adjoint's with np.allclose(rtol={RTOL:g}, atol=0) before timing. 'first "
-         "call' includes numba's compilation of the batch driver or XLA's compilation."),
+         "call' includes numba's compilation of the batch driver, XLA's compilation or Warp's "
+         "kernel compilation (into an empty kernel cache; the first Warp kernel of the process "
+         "also pays the start-up of Warp's compiler)."),
     ])
     write_json(NAME, {"benchmark": NAME, "quick": quick, "machine": info, "repeats": repeats,
                       "gpu": gpu_note(), "workloads": data}, quick=quick)

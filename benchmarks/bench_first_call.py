@@ -46,6 +46,12 @@ LABELS = {"f4": "f4 (seed hyper-box surface)", "lorenz": "Lorenz-63 RK4 (100 ste
           "mlp": "tanh MLP (32x8, hidden 16)", "gmm": "ADBench GMM (d=3, K=4, n=50)"}
 # helpers the primal calls, jitted in their module before numba.njit(f) compiles f
 NJIT_HELPERS = {"gmm": ("gmm_main_term",)}
+# NVIDIA Warp's form of a case (benchmarks/warp_kernels.py): the driver that builds the
+# gradient call and what makes its arguments. f4: one point through the wp.Tape (forward and
+# adjoint kernels); Lorenz: the 100-step RK4 loop with the state stored per step (the form Warp
+# differentiates correctly, see bench_loops), on a tape. The MLP and GMM have no Warp form here.
+WARP_CASES = {"f4": ("f4_tape", "(np.array([[1.0, 2.0, 3.0, 4.0]]),)"),
+              "lorenz": ("lorenz_loop_stored_grad", "(m.P0.copy(), 100)")}
 
 # The adjoint child: one line of JSON. `compiled` lists the outermost numba compilations of
 # the first call (name, seconds), the library implementations they compiled counted inside.
@@ -130,6 +136,48 @@ print(json.dumps({"total_wall_s": w1 - w0, "total_cpu_s": c1 - c0}))
 """
 
 
+# The Warp child: imports warp (its init not counted, like `import adjoint`), launches a trivial
+# kernel (the one-off start-up of Warp's compiler, about 2 s of CPU, that numba's start-up
+# matches on the other side), then builds the gradient call and runs it once: Warp compiles the
+# kernel's module (forward and adjoint) into the empty kernel cache that WARP_CACHE_PATH names.
+# Prints one line of JSON.
+WARP_CHILD = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, os.path.join(sys.argv[1], "benchmarks"))
+import importlib
+import numpy as np
+w0, c0 = time.perf_counter(), time.process_time()
+import warp as wp
+wp.config.quiet = True
+wp.init()
+w1, c1 = time.perf_counter(), time.process_time()
+import warp_kernels
+m = importlib.import_module(sys.argv[2])
+args = eval(sys.argv[4])
+w2, c2 = time.perf_counter(), time.process_time()
+warp_kernels.warm_up()
+w3, c3 = time.perf_counter(), time.process_time()
+run = getattr(warp_kernels, sys.argv[3])(*args)
+value = run()
+w4, c4 = time.perf_counter(), time.process_time()
+print(json.dumps({"import_wall_s": w1 - w0, "import_cpu_s": c1 - c0,
+                  "startup_wall_s": w3 - w2, "startup_cpu_s": c3 - c2,
+                  "kernel_wall_s": w4 - w3, "kernel_cpu_s": c4 - c3,
+                  "total_wall_s": w4 - w2, "total_cpu_s": c4 - c2,
+                  "cache": wp.config.kernel_cache_dir,
+                  "gradient_norm": float(np.sqrt(np.sum(np.asarray(value) ** 2)))}))
+"""
+
+
+def warp_available():
+    try:
+        from importlib import metadata
+        return metadata.version("warp-lang")
+    except Exception:  # noqa: BLE001 -- not installed
+        return None
+
+
 def run_child(code, argv, env):
     proc = subprocess.run([sys.executable, "-c", code, str(ROOT), *argv], env=env,
                           capture_output=True, text=True, timeout=900, check=False)
@@ -139,7 +187,7 @@ def run_child(code, argv, env):
 
 
 def sample(case, against=None):
-    """(adjoint's child, njit's child[, the child of the adjoint at `against`])."""
+    """(adjoint's child, njit's child, Warp's or None[, the child of the adjoint at `against`])."""
     module, function, make_args, kwargs = CASES[case]
     with tempfile.TemporaryDirectory(prefix="adjoint-bench-first-call-") as folder:
         env = dict(os.environ, ADJOINT_CACHE="0", ADJOINT_CACHE_DIR=folder, NUMBA_CACHE_DIR=folder)
@@ -147,13 +195,18 @@ def sample(case, against=None):
         ours = run_child(ADJOINT_CHILD, [module, function, make_args, kwargs], env)
         theirs = run_child(NJIT_CHILD, [module, function, make_args, ",".join(NJIT_HELPERS.get(case, ()))],
                            env)
-        if against is None:
-            return ours, theirs
-        with tempfile.TemporaryDirectory(prefix="adjoint-bench-first-call-") as other:
-            env = dict(env, ADJOINT_BENCH_PATH=os.path.abspath(against), ADJOINT_CACHE_DIR=other,
-                       NUMBA_CACHE_DIR=other)
-            before = run_child(ADJOINT_CHILD, [module, function, make_args, kwargs], env)
-    return ours, theirs, before
+        if against is not None:
+            with tempfile.TemporaryDirectory(prefix="adjoint-bench-first-call-") as other:
+                env = dict(env, ADJOINT_BENCH_PATH=os.path.abspath(against), ADJOINT_CACHE_DIR=other,
+                           NUMBA_CACHE_DIR=other)
+                before = run_child(ADJOINT_CHILD, [module, function, make_args, kwargs], env)
+            return ours, theirs, None, before
+        warp = None
+        if case in WARP_CASES and warp_available():
+            driver, warp_args = WARP_CASES[case]
+            warp_env = dict(env, WARP_CACHE_PATH=os.path.join(folder, "warp"))
+            warp = run_child(WARP_CHILD, [module, driver, warp_args], warp_env)
+    return ours, theirs, warp
 
 
 def compare(against, cases, rounds):
@@ -166,7 +219,7 @@ def compare(against, cases, rounds):
             samples[case].append(sample(case, against))
     rows = []
     for case in cases:
-        best = [min(s[k]["total_cpu_s"] for s in samples[case]) for k in (2, 0, 1)]
+        best = [min(s[k]["total_cpu_s"] for s in samples[case]) for k in (3, 0, 1)]
         rows.append([LABELS[case], fmt_time(best[2]), fmt_time(best[0]), fmt_time(best[1]),
                      fmt_ratio(best[0] / best[2]), fmt_ratio(best[1] / best[2])])
     return "\n".join([
@@ -193,6 +246,18 @@ def main(quick=False, cases=None):
     def ratio(case, key):
         return statistics.median(s[0][key] / s[1][key] for s in samples[case])
 
+    def warp_cell(case):
+        got = [s[2] for s in samples[case] if s[2]]
+        if not got:
+            return "-" if case not in WARP_CASES else "missing (warp-lang not installed)"
+        def med(key):
+            return fmt_time(statistics.median(g[key] for g in got))
+        ratio_cpu = statistics.median(s[0]["total_cpu_s"] / s[2]["total_cpu_s"]
+                                      for s in samples[case] if s[2])
+        return (f"{med('total_cpu_s')} / {med('total_wall_s')} = start-up {med('startup_cpu_s')} + "
+                f"kernel {med('kernel_cpu_s')} of CPU (adjoint total / Warp total "
+                f"{fmt_ratio(ratio_cpu)}, CPU)")
+
     rows = []
     for case in cases:
         rows.append([LABELS[case],
@@ -201,8 +266,10 @@ def main(quick=False, cases=None):
                      f"{fmt_time(med(case, 0, 'call_numba_s'))})",
                      f"{fmt_time(med(case, 0, 'total_cpu_s'))} / {fmt_time(med(case, 0, 'total_wall_s'))}",
                      f"{fmt_time(med(case, 1, 'total_cpu_s'))} / {fmt_time(med(case, 1, 'total_wall_s'))}",
-                     f"{fmt_ratio(ratio(case, 'total_cpu_s'))} / {fmt_ratio(ratio(case, 'total_wall_s'))}"])
+                     f"{fmt_ratio(ratio(case, 'total_cpu_s'))} / {fmt_ratio(ratio(case, 'total_wall_s'))}",
+                     warp_cell(case)])
     imports = [s[0]["import_cpu_s"] for case in cases for s in samples[case]]
+    warp_imports = [s[2]["import_cpu_s"] for case in cases for s in samples[case] if s[2]]
     info = machine_info(peers=())
     text = "\n".join([
         "## First-call latency: `grad(f)` and the first gradient in a fresh process",
@@ -212,11 +279,19 @@ def main(quick=False, cases=None):
          f"Median over {rounds} sample(s); CPU time (process_time) / wall time. The first call's "
          f"own time splits into the pipeline run again for the arguments' types and numba's "
          f"compilation (wall). `import adjoint` (numpy and numba included) is not counted: "
-         f"{fmt_time(statistics.median(imports))} of CPU."),
+         f"{fmt_time(statistics.median(imports))} of CPU. NVIDIA Warp, where the case has a "
+         f"Warp form (benchmarks/warp_kernels.py, float64; f4: one point through a wp.Tape; "
+         f"Lorenz: the RK4 loop with the state stored per step), in a third fresh process: "
+         f"the one-off start-up of Warp's compiler (measured as the first launch of a trivial "
+         f"kernel), then building the call and its first gradient, which compiles the kernel's "
+         f"module (forward and adjoint, Warp's bundled clang) into an empty kernel cache "
+         f"(WARP_CACHE_PATH); `import warp` and `wp.init()` are not counted"
+         + (f": {fmt_time(statistics.median(warp_imports))} of CPU." if warp_imports else ".")),
         "",
         markdown_table(["case", "grad(f), CPU", "first call, CPU (pipeline + numba, wall)",
                         "adjoint total, CPU / wall", "njit(f) first call, CPU / wall",
-                        "ratio, CPU / wall"], rows),
+                        "ratio, CPU / wall", "Warp first gradient, CPU / wall (cold kernel cache)"],
+                       rows),
         "",
         "What each first call compiled (outermost numba compilations, wall seconds, first sample):",
         "",

@@ -28,6 +28,7 @@ from common import (
     fmt_ratio,
     fmt_time,
     load_peers,
+    load_warp,
     machine_info,
     markdown_table,
     paired_ratio,
@@ -345,9 +346,11 @@ class Workload:
         self.cases[name] = (form, call, kind, lambda: fn(arg))
 
 
-def build_rosenbrock(n, peers, rtol, parallel=True):
-    """parallel: also the gradient with jit_options={"parallel": True} (not on one core)."""
+def build_rosenbrock(n, peers, rtol, parallel=True, warp=(None, None)):
+    """parallel: also the gradient with jit_options={"parallel": True} (not on one core).
+    warp: load_warp()'s (module, why it is missing)."""
     jax, autograd, torch, missing = peers
+    missing = dict(missing)
     rng = np.random.default_rng(1)
     x = rng.uniform(-1.5, 1.5, size=n)
     w = Workload(f"Extended Rosenbrock, n = {n:,}", x)
@@ -380,13 +383,19 @@ def build_rosenbrock(n, peers, rtol, parallel=True):
               autograd.grad(rosenbrock_vectorized(autograd.numpy)))
     if torch is not None:
         w.add("torch backward, vectorized", "vectorized torch, float64", rosenbrock_torch(torch))
+    add_warp(w, warp, missing, [
+        ("warp, wp.Tape, one thread per term", "one Warp thread per term, wp.atomic_add into "
+         "the sum, cpu device", "rosenbrock_terms_grad", (x,)),
+        ("warp, wp.Tape, one thread with the loop", "one Warp thread running the loop (dynamic "
+         "range, running sum in a local), cpu device", "rosenbrock_loop_grad", (x,))])
+    w.primal_fn = numba.njit(rosenbrock)
     w.transform_s = transform_s
     w.missing = missing
     w.rtol = rtol
     return w
 
 
-def build_lorenz(peers, rtol, quick=False):
+def build_lorenz(peers, rtol, quick=False, warp=(None, None)):
     jax, autograd, torch, missing = peers
     missing = dict(missing)
     if quick and autograd is not None:
@@ -419,6 +428,14 @@ def build_lorenz(peers, rtol, quick=False):
     if torch is not None:
         w.add("torch backward", "the same scalar Python loop on 0-d tensors",
               lorenz_torch(torch))
+    add_warp(w, warp, missing, [
+        ("warp, wp.Tape, one thread with the loop", "one Warp thread running the RK4 loop, "
+         "the state (x, y, z) in locals updated each step, cpu device", "lorenz_loop_grad",
+         (w.arg, STEPS)),
+        ("warp, wp.Tape, one thread with the loop, state stored per step", "one Warp thread "
+         "running the RK4 loop, each step's state written to a row of a (steps + 1, 3) array, "
+         "cpu device", "lorenz_loop_stored_grad", (w.arg, STEPS))])
+    w.primal_fn = numba.njit(lorenz)
     w.transform_s = transform_s
     w.missing = missing
     w.rtol = rtol
@@ -430,12 +447,56 @@ ADJOINT_PARALLEL = "adjoint .adjoint, parallel"
 
 
 def _is_peer(name):
-    return name.startswith(("jax", "autograd", "torch"))
+    return name.startswith(("jax", "autograd", "torch", "warp"))
+
+
+def add_warp(w, warp, missing, rows):
+    """Warp's rows: (name, form, driver in warp_kernels, its arguments); each driver returns
+    the zero-argument callable that computes the gradient (the kernel compiles at its first
+    call, the first call's time)."""
+    module, why = warp
+    if module is None:
+        if why:
+            missing["warp"] = why
+        return
+    import warp_kernels
+    for name, form, driver, args in rows:
+        run = getattr(warp_kernels, driver)(*args)
+        w.add(name, form, lambda _arg, run=run: run())
+
+
+FD_TOLERANCE = 1e-5
+FD_MAX_SIZE = 10**5          # larger arguments: the finite differences of a long sum are noise
+
+
+def finite_differences(w, coordinates):
+    """d primal / d arg[k] at the given coordinates: the five-point central stencil (exact for
+    polynomials of degree 4, Rosenbrock's terms), step 1e-3 relative."""
+    x = np.array(w.arg, dtype=float)
+    out = {}
+    for k in coordinates:
+        h = 1e-3 * max(1.0, abs(x[k]))
+        values = []
+        for step in (-2, -1, 1, 2):
+            y = x.copy()
+            y[k] += step * h
+            values.append(w.primal_fn(y))
+        out[k] = (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * h)
+    return out
+
+
+def fd_error(value, fd):
+    """The largest |value[k] - fd[k]| / max(|fd[k]|, 1) over the coordinates."""
+    return max(abs(value[k] - d) / max(abs(d), 1.0) for k, d in fd.items())
 
 
 def run_workload(w, repeats, target, peer_repeats):
     # correctness first: every gradient against adjoint's; the hand-written ones must agree
     reference = np.asarray(w.cases[ADJOINT][3]())
+    size = reference.shape[0]
+    coordinates = sorted({0, 1, size // 3, size // 2, size - 2, size - 1} & set(range(size)))
+    fd = finite_differences(w, coordinates) if size <= FD_MAX_SIZE else None
+    adjoint_fd = fd_error(reference, fd) if fd else None
     check = {}
     for name, (form, call, kind, fn) in w.cases.items():
         value = fn()
@@ -443,9 +504,14 @@ def run_workload(w, repeats, target, peer_repeats):
         if kind == "primal":
             continue
         ok = bool(np.allclose(value, reference, rtol=w.rtol, atol=0.0))
+        error = fd_error(value, fd) if fd else None
         check[name] = {"allclose_to_adjoint": ok,
                        "max_rel_diff": float(np.max(np.abs(value - reference) /
-                                                    np.maximum(np.abs(reference), 1e-300)))}
+                                                    np.maximum(np.abs(reference), 1e-300))),
+                       "fd_error": error, "fd_coordinates": coordinates,
+                       # wrong: far from the finite differences, which adjoint's gradient meets
+                       "wrong": bool(fd and not ok and error > FD_TOLERANCE and
+                                     adjoint_fd <= FD_TOLERANCE)}
         if name.startswith("hand-written") and not ok:
             raise AssertionError(f"{w.title}: {name} differs from adjoint's gradient "
                                  f"(max rel diff {check[name]['max_rel_diff']:.3g})")
@@ -478,15 +544,19 @@ def run_workload(w, repeats, target, peer_repeats):
             s.update(check[name])
         ok = "" if name not in check or check[name]["allclose_to_adjoint"] else \
             f" (differs: {check[name]['max_rel_diff']:.1e})"
+        if check.get(name, {}).get("wrong"):
+            ok = f" (WRONG gradient: differs from adjoint's by {check[name]['max_rel_diff']:.1e})"
+        fd = check.get(name, {}).get("fd_error")
+        fd = "-" if fd is None else f"{fd:.1e}"
         rows.append([name + ok, s["form"], fmt_time(s["median_s"]), fmt_time(s["iqr_s"]),
                      fmt_time(s["min_s"]), fmt_cores(s), s["repeats"], fmt_ratio(s["over_primal"]),
                      fmt_ratio(s["over_hand_written"]), fmt_ratio(s["over_adjoint"]),
-                     fmt_time(s["first_call_s"])])
+                     fmt_time(s["first_call_s"]), fd])
     for peer, why in w.missing.items():
-        rows.append([peer, why] + ["-"] * 9)
+        rows.append([peer, why] + ["-"] * 10)
     table = markdown_table(["variant", "form", "time per call (median)", "IQR", "min", "cores busy", "repeats",
-                            "/ primal", "/ hand-written", "/ adjoint", "first call (compile)"],
-                           rows)
+                            "/ primal", "/ hand-written", "/ adjoint", "first call (compile)",
+                            "vs finite differences"], rows)
     fast_over_hand_fast = paired_ratio(results, "adjoint .adjoint, fastmath",
                                        "hand-written adjoint, fastmath")
     summary = (f"adjoint: gradient/primal = {ratios[ADJOINT]['over_primal']:.2f}x, "
@@ -553,7 +623,7 @@ def one_core(n, repeats, target, peer_repeats):
 def _one_core_child(n, repeats, target, peer_repeats, out):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     warm_up_numba()
-    w = build_rosenbrock(n, load_peers(), rtol=1e-10, parallel=False)
+    w = build_rosenbrock(n, load_peers(), rtol=1e-10, parallel=False, warp=load_warp())
     w.title += ", every tool pinned to one core"
     text, data = run_workload(w, repeats, target, peer_repeats)
     Path(out).write_text(json.dumps({"text": text, "data": data}, default=float))
@@ -564,18 +634,19 @@ def main(quick=False):
     sizes = (10**4,) if quick else (10**4, 10**6)
     warm_up_numba()
     peers = load_peers()
+    warp = load_warp()
     texts, data = [], []
     for n in sizes:
-        text, d = run_workload(build_rosenbrock(n, peers, rtol=1e-10), repeats, target,
-                               peer_repeats)
+        text, d = run_workload(build_rosenbrock(n, peers, rtol=1e-10, warp=warp), repeats,
+                               target, peer_repeats)
         texts.append(text)
         data.append(d)
     if not quick:
         text, d = one_core(ONE_CORE_N, repeats, target, peer_repeats)
         texts.append(text)
         data.append(d)
-    text, d = run_workload(build_lorenz(peers, rtol=1e-8, quick=quick), repeats, target,
-                           peer_repeats)
+    text, d = run_workload(build_lorenz(peers, rtol=1e-8, quick=quick, warp=warp), repeats,
+                           target, peer_repeats)
     texts.append(text + "\n\n" + tape_report())
     data.append(d)
     info = machine_info()
@@ -588,8 +659,18 @@ def main(quick=False):
         "timed again in each round as anchors), IQR and min over the repeats. Ratios are "
         "medians of per-round ratios against the anchor of the same round; '/ primal' divides by `numba.njit(f)`, '/ hand-written' by the hand-written "
         "numba adjoint (without fastmath), '/ adjoint' by adjoint's gradient. Every gradient is "
-        "checked against adjoint's with np.allclose before timing. 'first call' is the first "
-        "call's time (numba/XLA compilation; for autograd/torch a plain first run). Peers run "
+        "checked against adjoint's with np.allclose before timing, and against central finite "
+        "differences of the numba primal (five-point stencil, step 1e-3 relative) at six "
+        "coordinates where the argument has at most 10^5 elements ('vs finite differences': the "
+        "largest |gradient - FD| / max(|FD|, 1); a row that differs from adjoint's and is "
+        f"further than {FD_TOLERANCE:g} from the finite differences, which adjoint's gradient "
+        "meets, is marked WRONG). 'first call' is the first "
+        "call's time (numba/XLA/Warp compilation, Warp's into an empty kernel cache; for "
+        "autograd/torch a plain first run). NVIDIA Warp runs float64 kernels "
+        "(benchmarks/warp_kernels.py) on its cpu device, which runs a launch's threads one "
+        "after the other on the calling thread (one core); each call records the launch on a "
+        "wp.Tape, runs the backward pass and returns the input's adjoint as a numpy view. "
+        "Peers run "
         "float64 (jax with jax_enable_x64) on arrays already converted (jnp.asarray / "
         "torch.from_numpy, which does not copy); jax and torch may use several threads "
         f"(cpu_count {info['cpu_count']}), numba runs on one: 'cores busy' is the process's CPU "

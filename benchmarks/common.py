@@ -215,10 +215,42 @@ def load_peers():
     return jax, autograd, torch, missing
 
 
+def load_warp():
+    """(warp, None) when NVIDIA Warp imports and its CPU device works, else (None, 'missing: ...').
+
+    Its kernel cache goes to a fresh temporary folder for this process (removed at exit), as
+    adjoint's on-disk cache is off here: a first launch measures Warp's compilation, never a
+    load from an earlier run. The kernels (benchmarks/warp_kernels.py) are float64 and run on
+    the "cpu" device, whose launches run the kernel's threads one after the other on the calling
+    thread: one core."""
+    warp, missing = optional_import("warp")
+    if warp is None:
+        return None, missing
+    try:
+        if not getattr(warp.config, "_adjoint_bench_cache", None):
+            import atexit
+            import shutil
+            import tempfile
+            folder = tempfile.mkdtemp(prefix="adjoint-bench-warp-")
+            atexit.register(shutil.rmtree, folder, True)
+            warp.config.kernel_cache_dir = folder
+            warp.config._adjoint_bench_cache = folder
+        warp.config.quiet = True
+        warp.init()
+        warp.get_device("cpu")
+    except Exception as exc:  # noqa: BLE001 -- a warp that cannot run on this machine
+        return None, f"missing: {type(exc).__name__}: {exc}".splitlines()[0]
+    return warp, None
+
+
+# the distribution that installs an importable name, where they differ
+_DISTRIBUTIONS = {"warp": "warp-lang"}
+
+
 def _version(name):
     from importlib import metadata
     try:
-        return metadata.version(name)
+        return metadata.version(_DISTRIBUTIONS.get(name, name))
     except metadata.PackageNotFoundError:
         pass
     try:
@@ -239,7 +271,7 @@ def _cpu_model():
     return platform.processor() or "?"
 
 
-def machine_info(peers=("autograd", "jax", "torch")):
+def machine_info(peers=("autograd", "jax", "torch", "warp")):
     info = {
         "platform": platform.platform(),
         "loadavg_1_5_15_min": [round(v, 2) for v in os.getloadavg()],
@@ -288,7 +320,7 @@ def adjoint_provenance():
 
 def machine_markdown(info):
     keys = ["cpu", "cpu_count", "platform", "python", "numpy", "numba", "llvmlite",
-            "autograd", "jax", "torch", "torch_threads", "loadavg_1_5_15_min", "adjoint_commit"]
+            "autograd", "jax", "torch", "torch_threads", "warp", "loadavg_1_5_15_min", "adjoint_commit"]
     return ", ".join(f"{k} {info[k]}" for k in keys if k in info)
 
 

@@ -28,7 +28,7 @@ BEGIN_LINE = (BEGIN + " (generated from benchmarks/RESULTS.md by "
               "`python benchmarks/readme_table.py`: do not edit by hand) -->")
 HEADERS = ["workload", "adjoint gradient / primal", "adjoint / hand-written numba adjoint",
            "against peers (same process)"]
-PEERS = ("jax", "torch", "autograd")
+PEERS = ("jax", "torch", "autograd", "warp")
 NONE = "—"
 
 
@@ -173,14 +173,21 @@ def peer_phrase(table, column):
         label = record[table.headers[0]]
         name = re.match(r"[a-z]+", label)
         if name and name.group(0) in PEERS:
+            wrong = " (WRONG gradient" in label
+            label = label.split(" (WRONG gradient")[0]
             variant = drop_note(label.rsplit(", ", 1)[1]) if ", " in label else ""
-            found.setdefault(name.group(0), []).append((ratio(record[column]), variant))
+            if wrong:          # a wrong gradient is no comparison: said, never timed against
+                variant, value = f"{variant}: wrong gradient", None
+            else:
+                value = ratio(record[column])
+            found.setdefault(name.group(0), []).append((value, variant))
     phrases = []
     for peer in (p for p in PEERS if p in found):
         # its fastest variant first (the fair comparison); one not timed ('-') last
         timed = sorted(found[peer], key=lambda rv: float("inf") if rv[0] is None else rv[0])
         phrases.append(f"{peer} " + " and ".join(
-            versus(r) + (f" ({variant})" if variant else "") for r, variant in timed))
+            (versus(r) + (f" ({variant})" if variant else "")) if not variant.endswith(
+                "wrong gradient") else variant for r, variant in timed))
     return ", ".join(phrases) or "no peer installed"
 
 

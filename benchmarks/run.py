@@ -200,9 +200,11 @@ def write_plots(names, results_dir, plot_dir, quick):
             axes[-1, 0].set_xlabel(xlabel)
         elif name == "bench_batch":
             file = "batch.png"
-            fig, axes = plt.subplots(len(data["workloads"]), 1, squeeze=False,
-                                     figsize=(9, 2.2 * len(data["workloads"]) + 0.5))
-            for ax, w in zip(axes[:, 0], data["workloads"]):
+            # the throughput tables (rows by name); the hand-loop table's rows are a list
+            workloads = [w for w in data["workloads"] if isinstance(w["rows"], dict)]
+            fig, axes = plt.subplots(len(workloads), 1, squeeze=False,
+                                     figsize=(9, 2.2 * len(workloads) + 0.5))
+            for ax, w in zip(axes[:, 0], workloads):
                 labels = list(w["rows"])[::-1]
                 values = [w["rows"][k]["points_per_s"] for k in labels]
                 colors = ["tab:blue" if k.startswith("adjoint") else "tab:gray" for k in labels]

@@ -332,3 +332,20 @@ def clip_then_update_in_place(y, b):
     V = np.clip(b, 0.1, 0.7)
     V -= np.tanh(y[0])
     return np.min(V) + np.max(U) + b @ np.sin(U)
+
+
+EXIT_BOUND = 0.66
+
+
+def constant_continue_in_while(p, alpha):
+    # fuzz seed 20261208 #4624: the `or` folds to True, so the continue always runs; its
+    # flag was set under `if True:`, numba pruned the guarded rest in the replay only, and
+    # the reverse sweep read a save (alpha's) that numba never typed
+    n0 = 0
+    while n0 < 2 and p > -1.92:
+        n0 += 1
+        p = p * 0.9 + 0.1 * alpha * p
+        if (-0.73 < EXIT_BOUND < 0.7) or n0 * 0.1 - n0 * 0.25 >= 0.24:
+            continue
+        alpha = max(alpha, EXIT_BOUND) * 0.75
+    return alpha * alpha + p

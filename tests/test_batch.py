@@ -131,9 +131,3 @@ def test_batch_arguments_named_like_the_drivers_own_names(target):
                 X[:, 0] * 3.0, X[:, 0] * X[:, 1] + 2.0 * X[:, 0])
     for got, want in zip(rows, expected):
         np.testing.assert_allclose(got, want, rtol=1e-12)
-
-
-def test_value_and_grad_has_no_batch_yet_and_says_what_to_use():
-    with pytest.raises(adjoint.AdjointError, match="value_and_grad has no batch yet") as caught:
-        adjoint.value_and_grad(f4, target="python").batch(np.ones((3, 4)))
-    assert "grad(f4).batch" in caught.value.hint

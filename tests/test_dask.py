@@ -136,12 +136,37 @@ def test_cuda_batch_is_the_chunk_kernel():
     np.testing.assert_allclose(got, adjoint.grad(f4, target="python").batch(X), rtol=1e-12)
     mean = g.batch(da.from_array(X, chunks=(5, 4)), reduce="mean")
     np.testing.assert_allclose(dask.compute(mean, scheduler="sync")[0], got.mean(axis=0), rtol=1e-12)
+    values, rows = dask.compute(*adjoint.value_and_grad(f4, target="cuda").batch(da.from_array(X, chunks=(5, 4))),
+                                scheduler="sync")
+    np.testing.assert_allclose(values, [f4(x) for x in X], rtol=1e-13)
+    np.testing.assert_allclose(rows, got, rtol=1e-12)
 
 
-def test_value_and_grad_batch_over_dask_says_what_to_use():
+def test_value_and_grad_batch_over_dask():
+    """A tuple of dask arrays chunked like the points: the values (against f in a loop), then
+    the gradient rows (as grad's batch); the means and sums as a tree of per-chunk sums."""
     vg = adjoint.value_and_grad(f4, target="python")
-    with pytest.raises(adjoint.AdjointError, match=r"grad\(f4\)\.batch"):
-        vg.batch(da.from_array(_points(n=8), chunks=(4, 4)))
+    X = _points(n=37)
+    values, G = vg.batch(da.from_array(X, chunks=(10, 4)))
+    assert isinstance(values, da.Array) and isinstance(G, da.Array)
+    assert values.chunks == ((10, 10, 10, 7),) and G.chunks == ((10, 10, 10, 7), (4,))
+    np.testing.assert_allclose(values.compute(), [f4(x) for x in X], rtol=1e-13)
+    np.testing.assert_allclose(G.compute(), adjoint.grad(f4, target="python").batch(X), rtol=1e-13)
+    np.testing.assert_allclose(G.compute()[5], finite_difference(f4, (X[5],), 0), rtol=1e-6)
+    mean_value, mean_gradient = vg.batch(da.from_array(X, chunks=(2, 4)), reduce="mean")   # 19 chunks
+    assert mean_value.shape == () and mean_gradient.shape == (4,)
+    np.testing.assert_allclose(mean_value.compute(), np.mean([f4(x) for x in X]), rtol=1e-13)
+    np.testing.assert_allclose(mean_gradient.compute(), G.compute().mean(axis=0), rtol=1e-13)
+    greeks = adjoint.value_and_grad(discounted_payoff, wrt=("s0", "sigma"), target="python")
+    Z = np.random.default_rng(4).standard_normal((23, 3))
+    args = (100.0, 0.2, 0.03, 1.0, 100.0)
+    price, (delta, vega) = greeks.batch(da.from_array(Z, chunks=(4, 3)), *args, reduce="sum")
+    want_price, (want_delta, want_vega) = greeks.batch(Z, *args)
+    np.testing.assert_allclose([price.compute(), delta.compute(), vega.compute()],
+                               [sum(discounted_payoff(z, *args) for z in Z), want_delta.sum(), want_vega.sum()],
+                               rtol=1e-12)
+    with pytest.raises(adjoint.AdjointArgumentError, match="out= with a dask array"):
+        vg.batch(da.from_array(X, chunks=(10, 4)), out=(np.empty(37), np.empty((37, 4))))
 
 
 def _compiled():
@@ -187,6 +212,23 @@ def test_shared_array_is_scattered_with_a_client(client):
     small = g.batch(da.from_array(X, chunks=(5, 2)), w[:100])       # under SCATTER_BYTES: in the graph
     assert any(str(key).startswith("adjoint-shared-") for key in dict(small.__dask_graph__()))
     np.testing.assert_allclose(client.compute(G, sync=True), g.batch(X, w), rtol=1e-12)
+
+
+def test_value_and_grad_on_the_cluster_shares_its_arguments_once(client):
+    vg = adjoint.value_and_grad(weighted, target="python")
+    w = np.linspace(0.0, 1.0, 20_000)                          # scattered: over SCATTER_BYTES
+    X = _points(n=60, d=2)
+    D = da.from_array(X, chunks=(15, 2))
+    values, G = vg.batch(D, w)
+    assert _graph_bytes(G) < w.nbytes / 4
+    (got_values, got_G), (mean_value, mean_G) = client.compute([(values, G), vg.batch(D, w, reduce="mean")],
+                                                               sync=True)
+    want = [weighted(x, w) for x in X]
+    np.testing.assert_allclose(got_values, want, rtol=1e-13)
+    np.testing.assert_allclose(got_G, adjoint.grad(weighted, target="python").batch(X, w), rtol=1e-13)
+    np.testing.assert_allclose(got_G[3], finite_difference(weighted, (X[3], w), 0), rtol=1e-5)
+    np.testing.assert_allclose(mean_value, np.mean(want), rtol=1e-13)
+    np.testing.assert_allclose(mean_G, got_G.mean(axis=0), rtol=1e-13)
 
 
 def test_chunk_tasks_on_a_worker_take_one_numba_thread(client):

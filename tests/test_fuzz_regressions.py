@@ -45,6 +45,7 @@ CASES = [
     (fr.constant_or_in_conditional, (1.139, 0.399), (0, 1), None),
     (fr.constant_or_in_conditional, (-0.5, 0.5), (0, 1), None),
     (fr.constant_and_in_conditional, (1.139, 0.399), (0, 1), None),
+    (fr.constant_continue_in_while, (0.3, 0.8), (0, 1), None),
     # array programs
     (fr.max_of_equal_elements, (np.array([0.3, -0.5, 0.2]),), 0, None),
     (fr.min_of_equal_rows, (np.array([0.3, -0.5, 0.2]), np.ones((2, 3))), (0, 1), None),

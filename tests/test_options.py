@@ -161,7 +161,7 @@ def test_the_record_batch_reads_has_these_fields_and_is_frozen():
     assert [f.name for f in dataclasses.fields(BatchableGradient)] == [
         "name", "arg_names", "data_names", "wrt", "kind", "target", "written", "code", "drivers",
         "check_arguments", "call", "serial_adjoint", "device_module", "row_module", "filename",
-        "rerun_in_python", "locate_failure", "compile_driver"]
+        "rerun_in_python", "locate_failure", "compile_driver", "value"]
     record = adjoint.grad(weighted, target="python")._batchable(BatchableGradient)
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.kind = "jvp"
@@ -172,11 +172,13 @@ def test_the_record_batch_reads_has_these_fields_and_is_frozen():
     (lambda f: adjoint.grad(f, target="python", mode="forward"), "forward"),
     (lambda f: adjoint.jvp(f, target="python"), "jvp"),
     (lambda f: adjoint.vjp(f, target="python"), "vjp"),
+    (lambda f: adjoint.value_and_grad(f, target="python"), "grad"),
 ])
 def test_the_record_describes_its_gradient(make, kind):
     gradient = make(writes_scratch)
     record = gradient._batchable(BatchableGradient)
     assert record.kind == kind and record.name == "writes_scratch" and record.target == "python"
+    assert record.value == (gradient.transform == "value_and_grad")
     assert record.arg_names == ("x", "scratch") and record.wrt == ("x",)
     assert record.written == frozenset({"scratch"})
     assert record.code() is gradient.generated

@@ -3,6 +3,7 @@
     g = adjoint.grad(f, target="cpu")      # or "cuda"; mode="forward" too
     G = g.batch(X, n)                      # X[i] is one point; n is shared by all points
     F, T = adjoint.jvp(f).batch(X, n, V)   # values and tangents; V[i] or one V for all points
+    F, G = adjoint.value_and_grad(f).batch(X, n)     # f(X[i], n) and the gradient rows
 
 On the cpu target the batch runs a `prange` loop over points (numba parallel=True); on the
 cuda target one GPU thread per point calls the allocation-free device gradient or tangent
@@ -60,10 +61,11 @@ class BatchableGradient:
     locate_failure: Callable         # exception -> an AdjointError at the user's line
     compile_driver: Callable = None  # (source, namespace, name, rows=False, **jit options) -> the
                                      # njit driver; its machine code cached where the gradient is
+    value: bool = False              # kind "grad": value_and_grad, the values before the gradients
 
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False,
-                  whole=()) -> str:
+                  whole=(), value=False) -> str:
     """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
     points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
 
@@ -80,6 +82,9 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
         chunks of points uses one row of the workspaces; nothing is allocated per point.
     whole: (kind "grad", device code) the wrt arguments whose output row the callee assigns in
         full before reading it (lower/device.py's whole_rows): not zeroed first.
+    value: (kind "grad") value_and_grad: G_value[i] = the function's value at point i, the
+        first output; the callee returns it first (the gradient: `value, gradients`; device
+        code: `value, scalar gradients...`).
     Parameters: args, then D_<w>, then the outputs, then (cuda, rows) the workspaces work_f/i/b.
     """
     safe = driver_names(args, callee)
@@ -95,7 +100,7 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
         return f"{callee}({', '.join(point + extra + _at(work, 'work_row' if rows else 'i'))})"
     build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
     inputs, outputs, body = build(call, ranks, on_device=on_device or rows, stacked=stacked, copied=copied,
-                                  whole=[safe[w] for w in whole])
+                                  whole=[safe[w] for w in whole], **({"value": True} if value else {}))
     params = ", ".join(args + inputs + outputs + work)
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
@@ -110,14 +115,21 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     return "\n".join(head + ["        " + line for line in body]) + "\n"
 
 
-def _gradient_body(call, ranks, on_device, stacked, copied, whole):
+def _gradient_body(call, ranks, on_device, stacked, copied, whole, value=False):
     # device code writes array gradients into its output rows, which must start at zero
     # unless the code assigns every element before reading any
     passed = [w for w in ranks if ranks[w]] if on_device else []
     body = [line for w in passed if w not in whole
             for line in _each_element(f"G_{w}", ranks[w], [f"G_{w}[{{k}}] = 0.0"])]
-    body += _store(call(_at(f"G_{w}" for w in passed)), _at(f"G_{w}" for w in ranks if w not in passed))
-    return [], [f"G_{w}" for w in ranks], body
+    returned = [f"G_{w}" for w in ranks if w not in passed]
+    values = ["G_value"] if value else []
+    if value and not on_device:            # the gradient returns (value, gradients)
+        gradients = ["result[1]"] if len(returned) == 1 else [f"result[1][{k}]" for k in range(len(returned))]
+        body += [f"result = {call([])}", "G_value[i] = result[0]"]
+        body += [f"{g}[i] = {r}" for g, r in zip(returned, gradients)]
+    else:
+        body += _store(call(_at(f"G_{w}" for w in passed)), _at(values + returned))
+    return [], values + [f"G_{w}" for w in ranks], body
 
 
 def _jvp_body(call, ranks, on_device, stacked, copied, whole):
@@ -165,7 +177,7 @@ def driver_names(args, callee) -> dict:
     uses (`i`, `np`, `numba`, `cuda`, the callee, a runtime helper, a G_/D_/work_ buffer); the
     drivers are called positionally, so a renamed parameter changes nothing for the caller."""
     def clashes(a):
-        return (is_reserved(a) or a in ("i", callee, "batch_kernel", "batch_sizes")
+        return (is_reserved(a) or a in ("i", "result", "value", callee, "batch_kernel", "batch_sizes")
                 or a.startswith(("G_", "D_", "work_", "most_", "n_", "batch_")))
     taken, safe = set(args), {}
     for a in args:
@@ -204,6 +216,34 @@ def batched_index(arg_names, batched) -> int:
     return batched
 
 
+VALUES = "(values)"    # value_and_grad's values among a batch's outputs (which are keyed by wrt name)
+
+
+def flat(results) -> tuple:
+    """A batch's results as one tuple of arrays: value_and_grad's `(values, (G_x, G_y))`
+    becomes `(values, G_x, G_y)` (as are its `out=` arrays)."""
+    if not isinstance(results, tuple):
+        return (results,)
+    return tuple(a for r in results for a in flat(r))
+
+
+def structured(gradient, arrays):
+    """The outputs of a batch (in the driver's order) as it returns them: one array per wrt
+    argument (a tuple of them where there are several), after value_and_grad's values
+    (`(values, G)`), or jvp's `(values, tangents)`. The inverse of `flat`."""
+    arrays = tuple(arrays)
+    if gradient.kind == "jvp":
+        return arrays[0], arrays[1]
+    values, gradients = (arrays[:1], arrays[1:]) if gradient.value else ((), arrays)
+    gradients = gradients[0] if len(gradients) == 1 else gradients
+    return (values[0], gradients) if values else gradients
+
+
+def _each(results, over):
+    """`over` applied to every array of a batch's (nested) results, keeping their structure."""
+    return tuple(_each(r, over) for r in results) if isinstance(results, tuple) else over(results)
+
+
 def output_arrays(points, wrt, array_args, args_by_name, allocate=np.empty):
     """One output per wrt argument: (points,) for scalars, (points, *shape) for arrays."""
     outputs = {}
@@ -234,12 +274,13 @@ def run(gradient, args, batched, out=None, reduce=None, fast_key=None):
             raise AdjointArgumentError("out= with a dask array: the result is a dask array",
                                        hint="drop out=, and call .compute() (or store it) on the result")
         from . import distributed
-        return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce)
+        return distributed.run(gradient, args, batched_index(gradient.arg_names, batched), reduce,
+                               structured=structured)
     results = _run(gradient, args, batched, out, fast_key)
     if reduce is None:
         return results
     over = (lambda r: r.sum(axis=0)) if reduce == "sum" else (lambda r: r.mean(axis=0))
-    return tuple(map(over, results)) if isinstance(results, tuple) else over(results)
+    return _each(results, over)
 
 
 def _run(gradient, args, batched, out=None, fast_key=None):
@@ -297,10 +338,7 @@ def _run(gradient, args, batched, out=None, fast_key=None):
         if gradient.target == "cpu" and not is_numba_error(exc):
             exc = _failing_point(gradient, converted, k, tangents, exc)
         raise gradient.locate_failure(exc) from None
-    if gradient.kind == "jvp":
-        return outputs["value"], outputs["tangent"]
-    results = tuple(outputs[w] for w in gradient.wrt)
-    return results[0] if len(results) == 1 else results
+    return structured(gradient, outputs.values())
 
 
 def _check_device_ranks(gradient, point):
@@ -387,7 +425,7 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=F
     if key not in gradient.drivers:
         source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names + gradient.data_names,
                                batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows,
-                               whole=whole)
+                               whole=whole, value=gradient.value)
         gradient.drivers[key] = compile_source(source)
     return gradient.drivers[key]
 
@@ -398,7 +436,8 @@ def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
     if gradient.kind == "jvp":
         outputs = {name: empty((points,) + value_shape, np.float64) for name in ("value", "tangent")}
         return [t for t, _ in tangents.values()], outputs
-    outputs = output_arrays(points, gradient.wrt, gradient.code().array_args, by_name, allocate=empty)
+    outputs = {VALUES: empty((points,), np.float64)} if gradient.value else {}
+    outputs.update(output_arrays(points, gradient.wrt, gradient.code().array_args, by_name, allocate=empty))
     directions = [zeros((points,) + np.shape(by_name[w]), by_name[w].dtype)
                   for w in gradient.wrt if gradient.kind == "forward" and np.ndim(by_name[w])]
     return directions, outputs
@@ -453,21 +492,24 @@ def fast_path(gradient, k, runner, outputs):
     full path (a layout or `out=` the checks would convert or reject, no points, a failure
     to locate). GradientFunction.batch keeps it per argument types: a batch then costs about
     what numba's dispatch of the driver does."""
-    slots = [(gradient.arg_names.index(w), array.dtype) for w, array in outputs.items()]
+    slots = [(None if w == VALUES else gradient.arg_names.index(w), array.dtype) for w, array in outputs.items()]
     single = len(slots) == 1
     empty, ndarray = np.empty, np.ndarray
+    nested = gradient.value and len(slots) > 2         # value_and_grad's (values, (G_x, G_y))
 
     def fast(args, out):
         stacked = args[k]
         points = stacked.shape[0]
         if not points or not stacked.flags.c_contiguous:
             return None
-        shapes = [stacked.shape if j == k else (points,) + args[j].shape if type(args[j]) is ndarray
+        shapes = [stacked.shape if j == k else (points,) + args[j].shape if j is not None and type(args[j]) is ndarray
                   else (points,) for j, _ in slots]
         if out is None:
             arrays = [empty(shape, dtype) for shape, (_, dtype) in zip(shapes, slots)]
         else:
             arrays = list(out) if type(out) is tuple else [out]
+            if nested and len(arrays) == 2 and type(arrays[1]) is tuple:
+                arrays = [arrays[0], *arrays[1]]
             if len(arrays) != len(slots) or not all(
                     type(a) is ndarray and a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
                     and a.flags.writeable for a, shape, (_, dtype) in zip(arrays, shapes, slots)):
@@ -476,6 +518,8 @@ def fast_path(gradient, k, runner, outputs):
             runner(*args, *arrays)
         except Exception:                      # noqa: BLE001 -- the full path locates it
             return None
+        if nested:
+            return arrays[0], tuple(arrays[1:])
         return arrays[0] if single else tuple(arrays)
     return fast
 
@@ -551,8 +595,9 @@ def _constant_sizes(sizes):
 def _output_arrays(gradient, out, wanted):
     """`out` (an array, or a tuple of them where a batch returns a tuple) checked against the
     outputs the batch would make (`wanted`: arrays with their shapes and dtypes)."""
-    names = ["values", "tangents"] if gradient.kind == "jvp" else [f"the gradient along {w!r}" for w in gradient.wrt]
-    given = list(out) if isinstance(out, tuple) else [out]
+    names = ["values", "tangents"] if gradient.kind == "jvp" else \
+        ["values"] * gradient.value + [f"the gradient along {w!r}" for w in gradient.wrt]
+    given = list(flat(out))
     if len(given) != len(wanted):
         raise AdjointArgumentError(f"out= holds {len(given)} array(s): this batch returns {len(wanted)} "
                                    f"({', '.join(names)})")

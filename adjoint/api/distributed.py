@@ -6,6 +6,7 @@ in-process batch (batch.py: the prange driver on the cpu) on its chunk.
     X = da.from_array(points, chunks=(100_000, -1))
     G = g.batch(X, n)                        # a dask array chunked like X along axis 0
     mean = g.batch(X, n, reduce="mean")      # per-chunk sums, then a tree of sums (8 a node)
+    F, G = adjoint.value_and_grad(f).batch(X, n)     # two dask arrays: values, gradient rows
 
 The graph holds the gradient (a small pickle: its function by module and name, and its
 options, never machine code) and the shared arguments once, in one key that every chunk's
@@ -113,16 +114,18 @@ def _chunk(k, reduce, single, shared, *stacked):
     before = len(gradient._drivers)
     results = _batch_with_threads(gradient, args, k)
     compiled += len(gradient._drivers) > before         # a batch compiles its driver (and callee) once
-    results = results if isinstance(results, tuple) else (results,)
+    results = _flat(results)                             # value_and_grad's (values, (G_x, G_y)) too
     if reduce:
         return tuple(np.asarray(r).sum(axis=0) for r in results)
     return results[0] if single else results
 
 
-def run(gradient, args, k, reduce=None):
+def run(gradient, args, k, reduce, structured):
     """g.batch(*args, batched=k) with args[k] a dask array: the gradients (or jvp's values and
-    tangents) as dask arrays chunked like args[k] along axis 0, or with reduce "sum"/"mean",
-    their sums or means over the points (dask arrays, one row's shape)."""
+    tangents, or value_and_grad's values and gradients) as dask arrays chunked like args[k]
+    along axis 0, or with reduce "sum"/"mean", their sums or means over the points (dask
+    arrays, one row's shape). structured: (gradient, outputs) -> the outputs as the batch
+    returns them (batch.structured; passed in, since batch.py imports this module)."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -192,9 +195,14 @@ def run(gradient, args, k, reduce=None):
             chunks_out = (X.chunks[0],) + tuple((n,) for n in shape)
         outputs.append(da.Array(_merged(out, layer, graph, root[0] if reduce else name), out,
                                 chunks=chunks_out, dtype=dtype))
-    if gradient.kind == "jvp":
-        return outputs[0], outputs[1]
-    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+    return structured(gradient, outputs)
+
+
+def _flat(results) -> tuple:
+    """A batch's results as one tuple of arrays (value_and_grad's `(values, (G_x, G_y))` too)."""
+    if not isinstance(results, tuple):
+        return (results,)
+    return tuple(a for r in results for a in _flat(r))
 
 
 SPLIT_EVERY = 8
@@ -265,7 +273,7 @@ def _output_shapes(gradient, point, names):
         primal = [np.copy(v) if isinstance(v, np.ndarray) else v for v in point[:len(names)]]
         value = np.shape(gradient.call.fn(*primal))
         return [value, value], [np.float64, np.float64]
-    shapes, dtypes = [], []
+    shapes, dtypes = ([()], [np.float64]) if gradient.value else ([], [])    # value_and_grad's values
     for w in gradient.wrt:
         value = by_name[w]
         shapes.append(np.shape(value))

@@ -84,9 +84,6 @@ class GradientFunction(Presented):
                                   jit_options=jit_options, cache=cache, mode=mode, kind=kind,
                                   recompute=recompute, debug=debug, checkpoints=checkpoints,
                                   memory_limit=memory_limit)
-        if (checkpoints is not None or memory_limit is not None) and target == "cuda":
-            raise AdjointError("checkpoints= is not available on the cuda target yet",
-                               hint="use target='cpu' or 'python' with checkpoints=")
         if isinstance(fn, GradientFunction):     # grad(grad(f)): differentiate the emitted gradient
             fn = fn.as_function()
         self.kind = kind                          # "grad", "jvp" (value, tangent) or "vjp"
@@ -143,9 +140,6 @@ class GradientFunction(Presented):
             if target == "cpu" and self.cache_key is not None:
                 self.jit_options["cache"] = True
         elif target == "cuda":
-            if return_value:
-                raise AdjointError("value_and_grad is not available on the cuda target",
-                                   hint="use grad(f, target='cuda').batch(...), and f itself for values")
             # the device code is generated storing its tapes: recompute is not passed to it
             self.generated = differentiate(fn, self.options, device=True, recompute=False)
         else:
@@ -316,11 +310,12 @@ class GradientFunction(Presented):
         """(generated, compiled module) of the gradient lowered without allocations
         (lower/device.py), compiled for the cpu: what a cpu batch calls at each point, writing
         into the point's output row; None where the lowering does not take the function
-        (array code that allocates, value_and_grad), whose batches call the gradient itself."""
+        (array code that allocates), whose batches call the gradient itself. value_and_grad's
+        returns the value, and writes the gradient rows."""
         with self._lock:
             if "rows" not in self._drivers:
                 self._drivers["rows"] = None
-                if not self.options.return_value and self.generated is not None:
+                if self.generated is not None:
                     try:
                         g, key = self._cache_variant(Options.of(
                             self.options, device=True, recompute=False, parallel=False, comments=False,
@@ -439,6 +434,10 @@ class GradientFunction(Presented):
         results = self.batch(*primal, *extra, batched=k)
         if self.kind == "jvp":
             return as_result(tuple(r[0] for r in results))
+        if self.options.return_value:               # (values, gradients): the first of each
+            values, gradients = results
+            rows = tuple(r[0] for r in gradients) if isinstance(gradients, tuple) else gradients[0]
+            return self._shape_result(as_result((values[0], rows)))
         rows = tuple(r[0] for r in results) if isinstance(results, tuple) else results[0]
         return self._shape_result(as_result(rows))
 
@@ -525,6 +524,8 @@ class GradientFunction(Presented):
         """Gradients at many points: argument `batched` (index or name) stacks the points
         along axis 0; the other arguments are shared. Returns, per wrt argument, an array
         whose axis 0 runs over the points (a tuple of them for a tuple wrt).
+        value_and_grad: `(values, G)`, the values one per point (shape (N,), float64) before
+        those gradient arrays (G a tuple for a tuple wrt); out=(values, G) likewise.
         jvp: `batch(*args, *tangents, batched=0) -> (values, tangents)`; each tangent is one
         direction for all points (shaped like its argument) or one per point (stacked).
         out: the arrays to write the results into, shaped and typed like those a batch returns
@@ -538,10 +539,6 @@ class GradientFunction(Presented):
                 if result is not None:
                     return result
         from . import batch as batching
-        if self.options.return_value:
-            raise AdjointError("value_and_grad has no batch yet: its drivers write gradient rows only",
-                               hint=f"use grad({self.fn.__name__}).batch(...) for the gradients and "
-                                    f"{self.fn.__name__} itself for the values")
         fast_key = None
         if not kwargs and self.target == "cpu" and not self.written_arguments() \
                 and not data_sources(self) and not data_constants(self):
@@ -561,7 +558,7 @@ class GradientFunction(Presented):
                       serial_adjoint=self.serial_adjoint, device_module=self._device_module,
                       row_module=self._row_module, compile_driver=self._compile_driver,
                       filename=self._filename, rerun_in_python=self._rerun_in_python,
-                      locate_failure=self._locate_failure)
+                      locate_failure=self._locate_failure, value=self.options.return_value)
 
     def _check_arguments(self, args):
         names = self._arg_names
@@ -719,8 +716,8 @@ _ARRAY = np.ndarray
 
 def _returned_as_is(result):
     """Whether as_result leaves `result` as it is (up to rebuilding a tuple of the same items)."""
-    if type(result) is tuple:
-        return all(type(r) is _ARRAY or type(r) is float for r in result)
+    if type(result) is tuple:                   # value_and_grad's (value, (g_x, g_y)) too
+        return all(_returned_as_is(r) for r in result)
     return type(result) is _ARRAY or type(result) is float
 
 
@@ -820,7 +817,8 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     `break` (no trip count in advance) keep at most ceil(K / 2) snapshots while they run,
     thinned by half as they fill, and reverse with all K. A loop may have its own budget:
     `for i in adjoint.checkpointed(range(n), K):` or a `# adjoint: checkpoints=K` comment on
-    its line (K a whole number or a parameter). Not on the cuda target.
+    its line (K a whole number or a parameter). On the cuda target the K snapshots are rows
+    of each thread's workspace, sized before launch (K bounds a `while` loop's too).
     checkpoints="auto" with memory_limit (bytes, or "1GB", "512MiB"; memory_limit alone means
     it too): each such loop keeps as many snapshots as the limit holds, its state measured
     when the loop starts (the arrays' nbytes, 8 bytes per number and per snapshot's iteration),
@@ -841,7 +839,11 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
 
 def value_and_grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache=None,
                    recompute=False, debug=False):
-    """Like `grad`, returning `(value, gradient)`."""
+    """Like `grad`, returning `(value, gradient)` (a tuple of gradients for a tuple wrt) in
+    one compiled call. `.batch(X, ...)` returns `(values, G)`: f's value at every point (an
+    array of shape (N,)) and the gradient rows as `grad(f).batch` gives them, on every target
+    (on the cpu the lowered gradient writes each point's value and row, allocating nothing
+    per point; cuda included) and over dask arrays (a tuple of dask arrays)."""
     options = dict(wrt=wrt, target=target, comments=comments, jit_options=jit_options,
                    cache=cache, return_value=True, recompute=recompute, debug=debug)
     if fn is None:

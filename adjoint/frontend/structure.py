@@ -154,6 +154,13 @@ def _guard(body, live, stop, origin):
                 out.append(nodes.assign(stop, True, stmt if hasattr(stmt, "lineno") else origin))
             return out
         if isinstance(stmt, gast.If) and (_has_exit(stmt.body) or _has_exit(stmt.orelse)):
+            if type(stmt.test) is gast.Constant:
+                # a condition normalize folded (`C < 0.7 or ...` with a module constant C):
+                # only the branch taken, so no flag is set under `if True:`, where numba
+                # would prune what the flag guards in one sweep and not the other (the
+                # reverse then restores a save numba never typed; fuzz program #4624)
+                taken = stmt.body if stmt.test.value else stmt.orelse
+                return out + _guard(list(taken) + list(body[i + 1:]), live, stop, origin)
             branch = nodes.if_(stmt.test, _guard(stmt.body, live, stop, origin) or [nodes.pass_()],
                                _guard(stmt.orelse, live, stop, origin), stmt)
             out.append(branch)

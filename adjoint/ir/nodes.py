@@ -297,6 +297,24 @@ def walk(node):
         yield node
 
 
+def every_node(root) -> list:
+    """The nodes under `root`, itself included, less contexts, operators and what holds no
+    node: what walk(root) yields of them, in no promised order (for the searches that only
+    count or collect; walk's breadth-first queue also visits every context and operator)."""
+    found = [root]
+    extend, append, node_type, known = found.extend, found.append, gast.AST, _CHILD_FIELDS
+    for node in found:                       # (the list grows as it is read)
+        kind = type(node)
+        fields = known.get(kind)
+        for field in child_fields(kind) if fields is None else fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend([item for item in value if isinstance(item, node_type)])
+            elif isinstance(value, node_type):
+                append(value)
+    return found
+
+
 def push_children(node, fields, push):
     """push(child) for each node held in `fields` of `node`, directly or in a list."""
     for field in fields:

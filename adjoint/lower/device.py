@@ -13,7 +13,15 @@ Device code cannot allocate, so gradient arrays become output parameters and tap
 slices of per-thread workspaces that the host sizes with `tape_sizes_<f>` first. Tapes whose
 size is only known inside the reverse sweep (a nested loop's) or that grow (a while loop's)
 cannot be sized before launch: those raise AdjointError. Calls to numpy's scalar functions
-are spelled with math, which device code supports.
+are spelled with math, which device code supports; `min` and `max` of two values as the
+comparison Python makes (`0 if n < 0 else n`), since numba.cuda compiles them for two floats
+only. Under a snapshot budget (checkpoints=K) the K snapshot slots are workspace rows too,
+an array's reshaped (`work_f[a:b].reshape((t_slots, n))`, a view), sized from K, not from the
+trip count, so a `while` loop's are known before launch; the runtime helpers the code calls
+(revolve's schedule, `_revolve`) are device functions of the same module.
+
+value_and_grad's device function returns the value first, then the scalar gradients (a
+scalar function's value is a scalar), and writes the array gradients as grad's does.
 
 Forward mode (`jvp_<f>(args..., d_<wrt>..., work_f, work_i, work_b) -> (value, tangent)`)
 goes through the same lowering: it keeps no tape, so its workspaces are empty unless the
@@ -35,7 +43,7 @@ from ..optimize.dce import eliminate_dead_code
 DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
 ALLOCATING = primitives.spelled("allocates")           # np.zeros, np.stack, ... (rules.py's records)
 MATH_SPELLING = primitives.device_spellings()          # np.tanh -> math.tanh, np.abs -> abs, ...
-RESPELLED = (*MATH_SPELLING, "np.divide")
+RESPELLED = (*MATH_SPELLING, "np.divide", "min", "max")
 
 
 @dataclasses.dataclass
@@ -49,8 +57,11 @@ class DeviceCode:
                                     # assigns before it reads any: their rows need no zeroing
 
 
-def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="reverse") -> DeviceCode:
+def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="reverse",
+                     return_value=False) -> DeviceCode:
     """`code` is the optimized adjoint (mode "reverse") or tangent function ("forward").
+    return_value (reverse mode): `code` returns `(value, gradients)` (value_and_grad); the
+    device function then returns the value first, before the scalar gradients.
 
     `code` is left as it is: the statements the lowering changes are copied (about linear
     time, since the adjoint of a long function has tens of thousands of statements), and
@@ -63,8 +74,9 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     else:
         array_outputs = tuple(w for w in wrt if w in arrays)
         scalar_outputs = tuple(w for w in wrt if w not in arrays)
-    output_names = {_returned_name(code.body[-1], wrt, w) for w in array_outputs}
+    output_names = {_returned_name(_gradients(code.body[-1], return_value), wrt, w) for w in array_outputs}
     body, sizes = [], {name: [] for name in DTYPES.values()}
+    sliced = set()                                     # the names bound to workspace slices
     for stmt in code.body:
         allocation = _allocation(stmt)
         if allocation == "zeros" and stmt.targets[0].id in output_names:
@@ -77,11 +89,20 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
                                    "needs a tape of arrays, which the cuda target does not provide",
                                    location=locate(stmt, filename),
                                    hint="carry its elements as scalars, or use target='cpu'")
+            shape = size.elts if isinstance(size, gast.Tuple) else None     # checkpoints=K's array snapshots
+            if shape is not None:
+                size = shape[0]
+                for extent in shape[1:]:
+                    size = nodes.binop(size, "*", extent)
             start = nodes.summed(sizes[work])
             stop = nodes.binop(nodes.clone(start), "+", nodes.clone(size))
             stmt = _shallow_copy(stmt)
             stmt.value = nodes.subscript(work, nodes.slice_(start, stop))
+            if shape is not None:               # rows of a flat slice: reshape makes a view
+                stmt.value = nodes.call(nodes.attribute_of(stmt.value, "reshape"),
+                                        [nodes.tuple_([nodes.clone(e) for e in shape])])
             sizes[work].append(nodes.clone(size))
+            sliced.add(stmt.targets[0].id)
         elif _blocks(stmt):
             stmt = nodes.clone(stmt)                   # its blocks are rewritten in place below
         body.append(stmt)
@@ -92,9 +113,11 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     _reject_array_arithmetic(simple, arrays, filename)    # the clearer reason, when both apply
     _reject_allocations(simple, callees, filename, mode)
     body = _unpack_to_indexing([_math_spelling(s, callees) for s in body])
-    final = body[-1]
+    final = _gradients(body[-1], return_value)
     if mode == "reverse":                  # array gradients are written, scalar ones returned
         values = [_returned(final, wrt, w) for w in scalar_outputs]
+        if return_value:                   # value_and_grad: the value first (a scalar)
+            values.insert(0, body[-1].value.elts[0])
         ret = values[0] if len(values) == 1 else (nodes.tuple_(values) if values else None)
         body[-1] = nodes.return_(ret, final)
         params = args + [_output_row_name(final, wrt, w, body) for w in array_outputs]
@@ -102,19 +125,29 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     totals = nodes.tuple_([nodes.summed(sizes[w]) for w in DTYPES.values()])
     primal_name = code.name.split("_", 1)[1]               # grad_<f> or jvp_<f>
     whole_rows = tuple(w for w in array_outputs if _returned_name(final, wrt, w) in whole)
-    return DeviceCode(function=device, sizes=_sizing(primal_name, args, body, totals, code),
+    return DeviceCode(function=device, sizes=_sizing(primal_name, args, body, totals, code, sliced),
                       array_outputs=array_outputs, scalar_outputs=scalar_outputs, whole_rows=whole_rows)
 
 
-def _sizing(name, args, body, totals, origin):
+def _sizing(name, args, body, totals, origin, sliced=frozenset()):
     """tape_sizes_<f>: the device function's statements that the workspace sizes need, picked
     by dead code elimination from the statements marked not primal (it keeps every primal
-    line); only those it keeps are copied deeply."""
-    statements = [_unflagged(s) for s in body[:-1] if not nodes.is_comment(s) and not _is_check(s)]
+    line); only those it keeps are copied deeply. The slices are all taken in the function's
+    own block, so nothing after the last one sizes them (the loops that write into an
+    argument, which dead code elimination keeps, are left out there); an argument array that
+    a statement before it still writes into is copied first: the sizes run on the caller's
+    arrays, on the host."""
+    last = max((k for k, s in enumerate(body) if isinstance(s, gast.Assign)
+                and isinstance(s.targets[0], gast.Name) and s.targets[0].id in sliced), default=-1)
+    statements = [_unflagged(s) for s in body[:last + 1] if not nodes.is_comment(s) and not _is_check(s)]
     sizing = nodes.function("tape_sizes_" + name, args,
                             statements + [nodes.return_(totals, body[-1])], origin)
     eliminate_dead_code(sizing, roots=())
-    sizing.body = [nodes.clone(s) for s in sizing.body]
+    written = sorted({n.value.id for s in sizing.body for n in nodes.walk(s)
+                      if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store)
+                      and isinstance(n.value, gast.Name) and n.value.id in args})
+    copies = [nodes.assign(a, nodes.call(nodes.attribute_of(nodes.name(a), "copy"), []), origin) for a in written]
+    sizing.body = copies + [nodes.clone(s) for s in sizing.body]
     return sizing
 
 
@@ -271,6 +304,14 @@ def _allocation(stmt):
     return None
 
 
+def _gradients(final, return_value):
+    """The adjoint's final return as if it returned the gradients only: value_and_grad's
+    `return value, gradients` read without its value (the statement itself is not changed)."""
+    if not return_value:
+        return final
+    return nodes.return_(final.value.elts[1], final)
+
+
 def _returned(final, wrt, name):
     """What the adjoint returns as the gradient along `name`: a Name, or an expression when
     it does not depend on `name` (`0.0`, `np.zeros(x.shape)`)."""
@@ -338,6 +379,12 @@ class _Respell(gast.NodeTransformer):
         if nodes.dotted(node.func) == "np.divide" and len(node.args) == 2:
             # CUDA has no np.divide; its `/` already gives inf or nan (NumPy's error model)
             return gast.copy_location(nodes.binop(node.args[0], "/", node.args[1]), node)
+        if nodes.dotted(node.func) in ("min", "max") and len(node.args) == 2 and not node.keywords:
+            # numba.cuda lowers min and max of two floats only (of integers it fails to compile):
+            # Python's own rule, the first unless the second is strictly beyond it
+            a, b = node.args
+            beyond = nodes.compare(nodes.clone(a), ">" if nodes.dotted(node.func) == "min" else "<", nodes.clone(b))
+            return gast.copy_location(nodes.ifexp(beyond, b, a), node)
         name = MATH_SPELLING.get(nodes.dotted(node.func))
         if name is not None:
             node.func = nodes.attribute(name)

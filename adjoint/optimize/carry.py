@@ -50,7 +50,7 @@ def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors, store_once=True) ->
     (an element of a matrix is a row: no scalar can carry it); True when one changed.
     `store_once`: a carried array the loop covers whole is stored, not zero-filled and added
     into (_store_once)."""
-    arrays = {s for s in vectors & namer.sensitivities if not _aliased(fn, s)}
+    arrays = None                    # found at the first loop that may carry (most have none)
     changed = False
     for block in nodes.blocks(fn):
         i = 0
@@ -58,11 +58,18 @@ def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors, store_once=True) ->
             stmt = block[i]
             before, after, carried = [], [], []
             if isinstance(stmt, gast.For) and _descending_unit_range(stmt):
+                if arrays is None:       # (no loop before this one changed: fn is as given)
+                    candidates = vectors & namer.sensitivities
+                    arrays = candidates - _aliased(fn, candidates)
+                mentioned = _mentioned(stmt.body)
                 for array in sorted(arrays):
+                    if array not in mentioned:
+                        continue                 # (_carry finds nothing to carry)
                     starts, flush = _carry(stmt, array, namer)
                     before, after = before + starts, after + flush
                     if flush:
                         carried.append((array, flush[0]))
+                        mentioned = _mentioned(stmt.body)      # the body changed
             if before:
                 head = i
                 while head > 0 and nodes.is_comment(block[head - 1]):    # the loop's own comment
@@ -73,6 +80,11 @@ def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors, store_once=True) ->
                     _store_once(fn, block, stmt, array, flush)
             i += 1 + len(before) + len(after)
     return changed
+
+
+def _mentioned(body) -> set:
+    """Every name the statements of `body` mention."""
+    return set().union(*map(nodes.names_in, body))
 
 
 def _carry(loop, array, namer):
@@ -282,21 +294,34 @@ def _descending_unit_range(loop) -> bool:
             and _minus_one(it.args[2]))
 
 
-def _aliased(fn, array) -> bool:
-    """Could another name see the array's elements (a view, a call's result)?"""
-    for node in nodes.walk(fn):
-        if isinstance(node, gast.Assign):
-            value = node.value
-            if isinstance(value, gast.Call) and nodes.dotted(value.func) in ("np.zeros", "np.zeros_like"):
-                continue
-            for sub in nodes.walk(value):
-                if _is_name(sub, array) and not _element_read(value, sub):
-                    return True
-    return False
+def _aliased(fn, arrays) -> set:
+    """The arrays another name could see the elements of (a view, a call's result): those an
+    assignment reads other than as one element (`x[i]`, no slice in the index), np.zeros
+    aside. One search of each assignment for all the arrays (one per array searched the
+    whole function again: most of the optimizer's time on a long vectorized function)."""
+    found = set()
+    if not arrays:
+        return found
+    for stmt in nodes.statements(fn.body):
+        if type(stmt) is not gast.Assign:
+            continue
+        value = stmt.value
+        if isinstance(value, gast.Call) and nodes.dotted(value.func) in ("np.zeros", "np.zeros_like"):
+            continue
+        if arrays.isdisjoint(nodes.names_in(value)):
+            continue
+        parts = list(nodes.walk(value))
+        for sub in parts:
+            if isinstance(sub, gast.Name) and sub.id in arrays and sub.id not in found \
+                    and not _element_read(parts, sub):
+                found.add(sub.id)
+    return found
 
 
-def _element_read(value, name_node) -> bool:
-    for sub in nodes.walk(value):
+def _element_read(parts, name_node) -> bool:
+    """Whether `name_node` is read as one element: the array of a subscript among `parts`
+    (an expression's nodes) whose index holds no slice."""
+    for sub in parts:
         if isinstance(sub, gast.Subscript) and sub.value is name_node:
             return not any(isinstance(n, gast.Slice) for n in nodes.walk(sub.slice))
     return False

@@ -506,7 +506,7 @@ class _ZeroState:
 def _in_place_writes(fn) -> dict:
     """name -> how many statements change its array in place (`a += e`, `a[i] = e`, calls)."""
     counts: dict = {}
-    for node in nodes.walk(fn):
+    for node in nodes.every_node(fn):
         names = []
         if isinstance(node, gast.AugAssign):
             target = node.target
@@ -525,7 +525,7 @@ def _read_only_elementwise(fn) -> set:
     read-only, non-contiguous view can be (a matrix product or a call could need more)."""
     reads: dict = {}
     elementwise: dict = {}
-    for node in nodes.walk(fn):
+    for node in nodes.every_node(fn):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             reads[node.id] = reads.get(node.id, 0) + 1
         operands = []
@@ -550,7 +550,7 @@ def _zero_array(value) -> bool:
 def _assigned_nonzero(loop) -> set:
     """Names some statement in the loop sets to anything but 0.0."""
     names = set()
-    for node in nodes.walk(loop):
+    for node in nodes.statements([loop]):          # (only statements write names)
         if not (isinstance(node, gast.Assign) and (_is(node.value, 0.0) or _zero_array(node.value))):
             names.update(nodes.written_names(node))
     return names

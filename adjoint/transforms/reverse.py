@@ -53,7 +53,8 @@ def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
     array intermediates on tapes (False replays them all). `checkpoints`: the outermost `for`
     loops keep at most that many snapshots of their state (tapes.checkpointed); "auto": as
     many as `memory_limit` bytes hold. `device`: the code is lowered for device threads, which
-    have no snapshot stack (a loop with a budget of its own is an AdjointError)."""
+    cannot allocate: snapshots of arrays are copied element by element (lower/device.py makes
+    the snapshot slots workspace rows)."""
     reversal = _Reverse(tree, analysis, namer, filename, store)
     reversal.device = device
     reversal.checkpoints = budget_of(checkpoints, memory_limit) if checkpoints is not None else None
@@ -62,7 +63,7 @@ def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
 
 class _Reverse:
     checkpoints = None                       # snapshots an outermost loop keeps (None: one per iteration)
-    device = False                           # lowered for device threads (no snapshot budgets)
+    device = False                           # lowered for device threads (snapshots copied by element)
 
     def __init__(self, tree, analysis, namer, filename, store=True):
         self.tree = tree
@@ -521,12 +522,6 @@ class _Reverse:
         """A loop under a snapshot budget (checkpoints=K, or its own marker): at most K snapshots
         of its state, the iterations between them run again (tapes.checkpointed); a loop
         without a trip count (`while`, `break`) thins its snapshots as it runs."""
-        if self.device:
-            raise AdjointError("a loop with a snapshot budget (adjoint.checkpointed or `# adjoint: "
-                               "checkpoints=`) is not available on the cuda target",
-                               location=locate(stmt, self.filename), stage="reverse",
-                               hint="use target='cpu' (its batches run the budgeted gradient at each "
-                                    "point), or drop the budget on cuda: one checkpoint per iteration")
         # an array the loop writes element by element comes back whole from its snapshot,
         # instead of through the undo of each write
         written = set().union(*(annotations.get(u, "also_writes") for u in frame.record_writes()))

@@ -18,7 +18,10 @@ Under a snapshot budget (`grad(f, checkpoints=K)`, `checkpoints="auto"` with a m
 a loop's own marker: frontend/markers.py) `checkpointed` replaces the tape by at most K
 snapshots: revolve's binomial schedule where the trip count is known before the loop runs,
 snapshots thinned by half as they fill where it is not (`while`, `break`), and one reverse loop
-for both that runs forward again from the nearest snapshot.
+for both that runs forward again from the nearest snapshot. Device code (the cuda target, cpu
+batches) gets the same schedule: its slots become workspace rows (lower/device.py), and an
+array's snapshot is taken and restored element by element, in place, since a device thread
+cannot allocate the copy a row assignment makes.
 """
 
 from __future__ import annotations
@@ -347,11 +350,18 @@ def checkpointed(frame, budget, state, primal, reverse_body, online=False):
     else:
         limit = budget
         described = str(budget.value)
+    device = owner.device             # device threads: the slots are workspace rows (lower/device.py)
     if online:
         count, keep, gap = (namer.fresh(n) for n in ("t_count", "t_keep", "t_gap"))
         trips = nodes.name(count)
         setup += [nodes.assign(slots, nodes.clone(limit), stmt),
                   nodes.assign(keep, nodes.binop(nodes.binop(nodes.name(slots), "+", 1), "//", 2), stmt)]
+    elif device:                      # device code spells min and max as comparisons: one a line
+        trips = frame.trip_count(stmt.iter.args)
+        if not isinstance(trips, (gast.Name, gast.Constant)):
+            setup.append(nodes.assign(namer.fresh("t_trips"), trips, stmt))
+            trips = nodes.name(setup[-1].targets[0].id)
+        setup.append(nodes.assign(slots, nodes.call("min", [nodes.clone(limit), nodes.clone(trips)]), stmt))
     else:
         trips = frame.trip_count(stmt.iter.args)
         setup.append(nodes.assign(slots, nodes.call("min", [nodes.clone(limit), trips]), stmt))
@@ -364,7 +374,8 @@ def checkpointed(frame, budget, state, primal, reverse_body, online=False):
                                    stmt)]
             continue
         if v in frame.a.arrays:
-            value = nodes.call("np.empty", [frame.rows(nodes.name(slots), v), nodes.attribute(f"{v}.dtype")])
+            dtype = nodes.attribute(TAPE_DTYPE[frame.a.kinds.get(v, "float")] if device else f"{v}.dtype")
+            value = nodes.call("np.empty", [frame.rows(nodes.name(slots), v), dtype])
         else:
             value = nodes.call("np.empty", [nodes.name(slots),
                                             nodes.attribute(TAPE_DTYPE[frame.a.kinds.get(v, "float")])])
@@ -373,6 +384,20 @@ def checkpointed(frame, budget, state, primal, reverse_body, online=False):
     if online:
         setup += [nodes.assign(gap, 1, stmt), nodes.assign(count, 0, stmt)]
 
+    def elementwise(v, into, at, source, source_at):
+        """`into[at..., e] = source[source_at..., e]` for each index e of the array v, as loops:
+        on device threads a row assignment would copy through a temporary array, which they
+        cannot allocate."""
+        rank = owner.type(nodes.name(v)).ndim
+        axes = [namer.fresh("t_e") for _ in range(rank)]
+        target = nodes.subscript(into, _index(at + [nodes.name(a) for a in axes]), store=True)
+        value = nodes.subscript(source, _index([nodes.clone(n) for n in source_at] + [nodes.name(a) for a in axes]))
+        copied = nodes.assign(target, value, stmt)
+        for axis in reversed(range(rank)):
+            copied = nodes.for_range(axes[axis], [nodes.subscript(nodes.attribute(f"{v}.shape"), axis)],
+                                     [copied], stmt)
+        return copied
+
     def kept(v, into, source):
         """Snapshot slot `into` := `source`, for the state variable v."""
         if v in frame.flat:
@@ -380,6 +405,8 @@ def checkpointed(frame, budget, state, primal, reverse_body, online=False):
             value = nodes.call(nodes.name(owner.helper(runtime.row(rank))), [snaps[v], frame.flat[v], source])
             return nodes.assign(snaps[v], nodes.call(nodes.name(owner.helper(runtime.record_rows(rank))),
                                                      [snaps[v], frame.flat[v], into, value]), stmt)
+        if device and v in frame.a.arrays:
+            return elementwise(v, snaps[v], [into], snaps[v], [source])
         return nodes.assign(nodes.subscript(snaps[v], into, store=True), nodes.subscript(snaps[v], source), stmt)
 
     def pushed(k, schedule, how="revolve's schedule"):
@@ -387,7 +414,9 @@ def checkpointed(frame, budget, state, primal, reverse_body, online=False):
         push = [nodes.comment(f"A snapshot of the loop's state ({described} at most, {how}).", stmt),
                 nodes.accumulate(top, 1, stmt), nodes.assign(nodes.subscript(at, nodes.name(top), store=True),
                                                              nodes.clone(k), stmt)]
-        push += [nodes.assign(nodes.subscript(snaps[v], nodes.name(top), store=True), v, stmt)
+        push += [elementwise(v, snaps[v], [nodes.name(top)], v, [])
+                 if device and v in frame.a.arrays and v not in frame.flat
+                 else nodes.assign(nodes.subscript(snaps[v], nodes.name(top), store=True), v, stmt)
                  if v not in frame.flat else nodes.assign(snaps[v], nodes.call(nodes.name(
                      owner.helper(runtime.record_rows(owner.type(nodes.name(v)).ndim))),
                      [snaps[v], frame.flat[v], nodes.name(top), v]), stmt) for v in state]
@@ -438,7 +467,9 @@ def checkpointed(frame, budget, state, primal, reverse_body, online=False):
     pop = nodes.if_(nodes.compare(nodes.clone(held), ">", nodes.name(k)),
                     [nodes.comment("Its iterations are reversed: drop the newest snapshot.", stmt),
                      nodes.accumulate(top, 1, stmt, op="-")], origin=stmt)
-    restore = [nodes.assign(v, nodes.call(nodes.name(owner.helper(runtime.row(owner.type(nodes.name(v)).ndim))),
+    restore = [elementwise(v, v, [], snaps[v], [nodes.name(top)])
+               if device and v in frame.a.arrays and v not in frame.flat else
+               nodes.assign(v, nodes.call(nodes.name(owner.helper(runtime.row(owner.type(nodes.name(v)).ndim))),
                                           [snaps[v], frame.flat[v], nodes.name(top)]) if v in frame.flat
                             else nodes.call(nodes.attribute_of(nodes.subscript(snaps[v], nodes.name(top)), "copy"), [])
                             if v in frame.a.arrays else nodes.subscript(snaps[v], nodes.name(top)), stmt)
@@ -456,7 +487,10 @@ def checkpointed(frame, budget, state, primal, reverse_body, online=False):
         nodes.comment("Run forward again from the snapshot to this iteration (revolve's schedule).", stmt),
         nodes.for_range(step, [nodes.clone(held), nodes.name(k)], rerun, stmt)]
     if index is not None:
-        body.append(nodes.assign(index, index_at(k), stmt))
+        # after the replay's heading comment: where nothing is run again (the state needs no
+        # restoring), the comment on running forward again then heads nothing and goes
+        head = 1 if reverse_body and nodes.is_comment(reverse_body[0]) else 0
+        reverse_body = reverse_body[:head] + [nodes.assign(index, index_at(k), stmt)] + reverse_body[head:]
     reverse = nodes.for_range(k, [nodes.binop(copy.deepcopy(trips), "-", 1), -1, -1], body + reverse_body, stmt)
     return setup, forward, reverse
 
@@ -616,6 +650,11 @@ class _Invariance:
         if isinstance(expr, gast.Tuple):
             return all(self.value(e) for e in expr.elts)
         return False
+
+
+def _index(parts):
+    """An index of these parts: the part itself where there is one."""
+    return parts[0] if len(parts) == 1 else nodes.tuple_(parts)
 
 
 def _component(index):
