@@ -206,6 +206,17 @@ def test_show_types_tell_what_the_source_does_not(tmp_path, capsys):
     assert code == 0, err
 
 
+def test_show_says_which_types_it_guessed(tmp_path, capsys):
+    """W @ x with W's rank unknown is shown as a dot of two vectors: show says that it guessed
+    so, spelled as --types takes it, and the spelling it prints is accepted back."""
+    path = write(tmp_path, "mv.py", "import numpy as np\n\ndef f(x, W):\n    return np.sum(np.tanh(W @ x))\n")
+    code, out, err = run(capsys, "show", f"{path}:f")
+    assert code == 0, err
+    assert "types guessed from the source: x=float64[:], W=float64[:]" in err and "--types" in err
+    code, out, err = run(capsys, "show", f"{path}:f", "--types", "x=float64[:], W=float64[:, :]")
+    assert code == 0 and "guessed" not in err
+
+
 @pytest.mark.parametrize("spelled", ["W=float64[:,:", "W", "w=float64[:]", "W=complex128[:]"])
 def test_show_unreadable_types_are_a_usage_error(tmp_path, capsys, spelled):
     path = write(tmp_path, "layers.py", LAYERS)

@@ -219,9 +219,22 @@ def _show(args) -> int:
     if args.stage != "analyze" and _use_color(args.color, sys.stdout):
         text = _highlight(text)
     sys.stdout.write(text)
+    if not args.types and any(kind.is_array for kind in (generated.signature or {}).values()):
+        # an array's rank is a guess the reader should know about, and how to choose others
+        guessed = ", ".join(f"{name}={_numba_spelling(kind)}" for name, kind in generated.signature.items())
+        print(f"adjoint show: argument types guessed from the source: {guessed} "
+              "(--types \"NAME=TYPE, ...\" shows the code for others)", file=sys.stderr)
     if args.timing:
         print(f"{generated.primal_name}: {pipeline.timing_summary(generated.timings)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _numba_spelling(kind) -> str:
+    """shapes.Type as --types spells it: float64[:, :], int64, boolean."""
+    scalar = {"float": "float64", "int": "int64", "bool": "boolean"}.get(kind.kind)
+    if scalar is None:
+        return str(kind)
+    return scalar + ("[" + ", ".join(":" * kind.ndim) + "]" if kind.ndim else "")
 
 
 def _check(args) -> int:
