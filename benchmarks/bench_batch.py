@@ -102,7 +102,22 @@ def f4_by_hand(X, G):
         G[i, 3] = 2.0 * (a * b + a * c + b * c)
 
 
+@numba.njit
+def f4_by_hand_flat(x, g):
+    """The hand-written loop on the flattened (4 N,) arrays with unsigned indices: LLVM can
+    vectorize it across points (the 2-D X[i, k] form above stays scalar)."""
+    for j in range(x.shape[0] // 4):
+        i = np.uintp(4 * j)
+        a, b = x[i], x[i + np.uintp(1)]
+        c, d = x[i + np.uintp(2)], x[i + np.uintp(3)]
+        g[i] = 2.0 * (b * c + b * d + c * d)
+        g[i + np.uintp(1)] = 2.0 * (a * c + a * d + c * d)
+        g[i + np.uintp(2)] = 2.0 * (a * b + a * d + b * d)
+        g[i + np.uintp(3)] = 2.0 * (a * b + a * c + b * c)
+
+
 HAND = "hand-written loop writing G[i, k] (numba prange)"
+HAND_FLAT = "hand-written loop on the flat arrays, np.uintp indices (numba)"
 ROWS = "adjoint g.batch(X, out=G) (allocation-free rows)"
 ROWS_NEW = "adjoint g.batch(X) (allocation-free rows, new output)"
 PER_POINT = "adjoint g.batch(X), driver calling the gradient (allocates per point)"
@@ -280,6 +295,93 @@ def run_workload(w, repeats, target):
                               "transform_s": w.transform_s, "serial_over_batch": parallel}
 
 
+# One core for every tool: numba's prange, XLA and OpenMP pools at one thread, the process pinned.
+ONE_CORE_ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+
+
+def f4_one_core(quick):
+    """The f4 batch against the peers with every tool on one core, in a child process pinned to
+    one CPU (a loaded shared machine gives no steady second core): (markdown, data)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+    env = dict(os.environ, **ONE_CORE_ENV)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "one_core.json"
+        proc = subprocess.run([sys.executable, __file__, "--one-core", str(out)] +
+                              (["--quick"] if quick else []), env=env, check=False)
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"bench_batch: the one-core process failed (exit {proc.returncode})")
+        got = json.loads(out.read_text())
+    return got["text"], got["data"]
+
+
+ONE_THREAD = "adjoint g.batch(X) (numba prange on one thread)"
+
+
+def _one_core_child(out, quick):
+    import json
+    from pathlib import Path
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    repeats, target = (5, 0.05) if quick else (15, 0.1)
+    warm_up_numba()
+    jax, missing_jax = optional_import("jax")
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy
+    warp, missing_warp = load_warp()
+    g = adjoint.grad(f4)
+    rows, data = [], []
+    for n in ((10**5,) if quick else (10**5, 10**6)):
+        X = np.random.default_rng(0).uniform(0.5, 2.0, size=(n, 4))
+        G, H = np.empty((n, 4)), np.empty((n, 4))
+        f4_by_hand(X, H)
+        F = np.empty((n, 4))
+        cases = {HAND: lambda X=X, H=H: (f4_by_hand(X, H), H)[1],
+                 HAND_FLAT: lambda X=X, F=F: (f4_by_hand_flat(X.reshape(-1), F.reshape(-1)), F)[1],
+                 ONE_THREAD: lambda X=X: g.batch(X),
+                 ROWS: lambda X=X, G=G: g.batch(X, out=G)}
+        if jax is not None:
+            Xj = jax.numpy.asarray(X)
+            vg = jax.jit(jax.vmap(jax.grad(f4)))
+            cases["jax.jit(jax.vmap(jax.grad(f4)))"] = \
+                lambda Xj=Xj, vg=vg: jax.block_until_ready(vg(Xj))
+        if warp is not None:
+            import warp_kernels
+            cases[WARP_TAPE] = warp_kernels.f4_tape(X)
+            cases[WARP_INLINE] = warp_kernels.f4_inline(X)
+        for name, fn in cases.items():
+            assert np.allclose(np.asarray(fn()), H, rtol=RTOL, atol=0.0), name
+        results = compare(cases, repeats=repeats, target_s=target)
+        for name, s in results.items():
+            over = paired_ratio(results, name, ONE_THREAD)
+            over_cpu = paired_ratio(results, name, ONE_THREAD, samples="cpu_samples_s")
+            rows.append([f"{n:,}", name, fmt_time(s["median_s"]), fmt_time(s["median_s"] / n),
+                         fmt_cores(s), fmt_ratio(over), fmt_ratio(over_cpu),
+                         fmt_ratio(paired_ratio(results, name, HAND))])
+            data.append({"points": n, "variant": name, "median_s": s["median_s"],
+                         "cores": s["cores"], "over_adjoint_batch": over,
+                         "over_adjoint_batch_cpu": over_cpu})
+    table = markdown_table(["points", "variant", "time per batch (median)", "time per point",
+                            "cores busy", "/ adjoint batch", "/ adjoint batch (CPU time)",
+                            "/ hand-written loop"], rows)
+    missing = [f"{name}: {why}" for name, why in (("jax", missing_jax), ("warp", missing_warp))
+               if why]
+    text = "\n".join([
+        "## f4 batch against the peers, every tool on one core", "",
+        ("The same f4 batches in a child process pinned to one CPU, with NUMBA_NUM_THREADS=1 "
+         "(adjoint's prange and the hand loop run serially), XLA on one thread "
+         "(--xla_cpu_multi_thread_eigen=false) and Warp's single launch (its cpu device is serial "
+         "anyway): the throughput per core, which a loaded machine does not blur as it does the "
+         "all-core tables of the throughput section. Ratios are medians of per-round ratios; every batch is checked "
+         f"against the hand-written loop (rtol {RTOL:g}) first."), "", table] +
+        ([""] + missing if missing else []))
+    Path(out).write_text(json.dumps({"text": text, "data": data}, default=float))
+
+
 def gpu_note():
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return "NUMBA_ENABLE_CUDASIM=1: the CUDA simulator, not a GPU"
@@ -312,6 +414,8 @@ def main(quick=False):
             text += f"\n\nwarp: {missing_warp}"
         texts.append(text)
         data.append(d)
+    one_core_text, one_core = f4_one_core(quick)
+    data.append({"title": "f4 against the peers, every tool on one core", "rows": one_core})
     info = machine_info()
     header = "\n".join([
         "## Batched gradients on the CPU: throughput",
@@ -341,8 +445,12 @@ def main(quick=False):
     write_json(NAME, {"benchmark": NAME, "quick": quick, "machine": info, "repeats": repeats,
                       "gpu": gpu_note(), "workloads": data}, quick=quick)
     # a section of its own after the batch section's: the README's table reads that one's rows
-    return "\n\n".join([header] + texts + [hand_text])
+    return "\n\n".join([header] + texts + [one_core_text, hand_text])
 
 
 if __name__ == "__main__":
+    import sys
+    if len(sys.argv) > 2 and sys.argv[1] == "--one-core":
+        _one_core_child(sys.argv[2], "--quick" in sys.argv[3:])
+        raise SystemExit(0)
     run_script(main)

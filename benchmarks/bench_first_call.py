@@ -149,7 +149,7 @@ import importlib
 import numpy as np
 w0, c0 = time.perf_counter(), time.process_time()
 import warp as wp
-wp.config.quiet = True
+wp.config.log_level = wp.LOG_WARNING
 wp.init()
 w1, c1 = time.perf_counter(), time.process_time()
 import warp_kernels

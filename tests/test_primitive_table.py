@@ -1,4 +1,4 @@
-"""Every primitive record (adjoint/primitives/rules.py), scalar and array, row by row.
+"""Every primitive record (adjoint/primitives/rules/), scalar and array, row by row.
 
 ROWS holds one row per record, keyed by the record's first spelling; a record without a row,
 or a row without a record, fails `test_every_record_has_a_row`. A row says how to exercise

@@ -21,10 +21,12 @@ import sys
 
 import autograd
 import autograd.numpy as anp
+import gast
 import numpy as np
 import pytest
 
 import adjoint
+from adjoint.primitives.registry import shared_expression
 from adjoint.primitives.rules import NON_DIFFERENTIABLE, RULES
 from tests import corpus  # noqa: F401  (registers the user rule `softplus`: it is tested too)
 from tests.conftest import assert_gradient, compiled, fd_tolerance, finite_difference, import_source, make_rng
@@ -255,3 +257,50 @@ def test_user_rule_with_math_partial_on_arrays(target):
         args = [rng.uniform(0.2, 2.0, size=4), float(rng.uniform(0.5, 1.5))]
         expected = tuple(finite_difference(user_rules_on_arrays, args, k) for k in range(2))
         assert_gradient(grad(*args), expected, **fd_tolerance(user_rules_on_arrays(*args)))
+
+
+# --- a part of a derivative several rules share (registry.shared_expression) ----------------
+# lgamma's partial is digamma, gamma's the result times digamma: written once (special.py),
+# inlined into each partial that calls it, so the emitted code is as if each had written it out.
+
+def test_lgamma_and_gamma_share_one_digamma_expression():
+    from scipy import special as scipy_special
+
+    from adjoint.primitives.rules import special
+    lgamma, gamma = RULES[math.lgamma], RULES[math.gamma]
+    product = gamma.expressions[0]
+    assert isinstance(product, gast.BinOp) and isinstance(product.op, gast.Mult) and product.left.id == "out"
+    assert gast.dump(product.right) == gast.dump(lgamma.expressions[0])
+    assert "digamma" not in gast.dump(lgamma.expressions[0])           # inlined, no call left
+    for x in (0.3, 1.0, 2.5, 7.0, -0.5, -2.3):                         # the expression as written
+        assert special.digamma(x) == pytest.approx(scipy_special.digamma(x), rel=1e-10)
+
+
+def logistic(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@shared_expression
+def logistic_slope(x):
+    return math.exp(-x) / ((1.0 + math.exp(-x)) * (1.0 + math.exp(-x)))
+
+
+@adjoint.rule(logistic)
+def d_logistic(x):
+    return logistic_slope(x)
+
+
+def test_a_user_rule_may_call_a_shared_expression():
+    def f(x, w):
+        return w * logistic(2.0 * x)
+    grad = adjoint.grad(f, target="python")
+    for x in (-1.5, 0.2, 3.0):
+        assert grad(x, 0.7) == pytest.approx(finite_difference(f, [x, 0.7], 0), rel=1e-6)
+    assert "logistic_slope" not in adjoint.source(f)
+
+
+def test_a_shared_expression_called_with_other_arguments_is_rejected():
+    def wrong(x):
+        return logistic_slope(x, x)
+    with pytest.raises(adjoint.AdjointError, match="calls logistic_slope with 2 arguments"):
+        adjoint.rule(logistic)(wrong)

@@ -818,7 +818,8 @@ def grad(fn=None, wrt=0, *, target="cpu", comments=True, jit_options=None, cache
     thinned by half as they fill, and reverse with all K. A loop may have its own budget:
     `for i in adjoint.checkpointed(range(n), K):` or a `# adjoint: checkpoints=K` comment on
     its line (K a whole number or a parameter). On the cuda target the K snapshots are rows
-    of each thread's workspace, sized before launch (K bounds a `while` loop's too).
+    of each thread's workspace, sized before launch (K bounds a `while` loop's too; a
+    memory_limit is each thread's).
     checkpoints="auto" with memory_limit (bytes, or "1GB", "512MiB"; memory_limit alone means
     it too): each such loop keeps as many snapshots as the limit holds, its state measured
     when the loop starts (the arrays' nbytes, 8 bytes per number and per snapshot's iteration),

@@ -289,11 +289,17 @@ def summed(terms):
 def walk(node):
     """Every node under `node`, itself first, in gast.walk's (breadth-first) order; a third
     faster, which counts since every optimizer pass walks the whole adjoint."""
-    todo = collections.deque([node])
-    pop, push = todo.popleft, todo.append
-    while todo:
-        node = pop()
-        push_children(node, node._fields, push)
+    todo = [node]                     # a queue read in place as it grows: no deque, no pops
+    push, node_type = todo.append, gast.AST
+    for node in todo:
+        for field in node._fields:        # (push_children, written out: a call per node cost)
+            value = getattr(node, field, None)
+            if isinstance(value, node_type):
+                push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
         yield node
 
 
@@ -302,14 +308,16 @@ def every_node(root) -> list:
     node: what walk(root) yields of them, in no promised order (for the searches that only
     count or collect; walk's breadth-first queue also visits every context and operator)."""
     found = [root]
-    extend, append, node_type, known = found.extend, found.append, gast.AST, _CHILD_FIELDS
+    append, node_type, known = found.append, gast.AST, _CHILD_FIELDS
     for node in found:                       # (the list grows as it is read)
         kind = type(node)
         fields = known.get(kind)
         for field in child_fields(kind) if fields is None else fields:
             value = getattr(node, field, None)
             if type(value) is list:
-                extend([item for item in value if isinstance(item, node_type)])
+                for item in value:
+                    if isinstance(item, node_type):
+                        append(item)
             elif isinstance(value, node_type):
                 append(value)
     return found

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import AdjointError
 from ..ir import annotations, nodes, trees
-from ..primitives.linalg import einsum_helper
+from ..primitives.rules.linalg import einsum_helper
 from ..primitives.runtime import (
     AXIS_REDUCTIONS,
     DIFF_AXIS,

@@ -61,15 +61,17 @@ def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors, store_once=True) ->
                 if arrays is None:       # (no loop before this one changed: fn is as given)
                     candidates = vectors & namer.sensitivities
                     arrays = candidates - _aliased(fn, candidates)
-                mentioned = _mentioned(stmt.body)
+                names = [nodes.names_in(s) for s in stmt.body]        # each statement's
+                mentioned = set().union(*names)
                 for array in sorted(arrays):
                     if array not in mentioned:
                         continue                 # (_carry finds nothing to carry)
-                    starts, flush = _carry(stmt, array, namer)
+                    starts, flush = _carry(stmt, array, namer, names)
                     before, after = before + starts, after + flush
                     if flush:
                         carried.append((array, flush[0]))
-                        mentioned = _mentioned(stmt.body)      # the body changed
+                        names = [nodes.names_in(s) for s in stmt.body]    # the body changed
+                        mentioned = set().union(*names)
             if before:
                 head = i
                 while head > 0 and nodes.is_comment(block[head - 1]):    # the loop's own comment
@@ -82,20 +84,16 @@ def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors, store_once=True) ->
     return changed
 
 
-def _mentioned(body) -> set:
-    """Every name the statements of `body` mention."""
-    return set().union(*map(nodes.names_in, body))
-
-
-def _carry(loop, array, namer):
+def _carry(loop, array, namer, names):
     """Rewrite `loop` for one array; return the statements to put before it (the carries
-    start at zero) and after it (what they still owe), or two empty lists."""
+    start at zero) and after it (what they still owe), or two empty lists. `names`: the
+    names each statement of the loop's body mentions (nodes.names_in)."""
     index = loop.target.id
     body = loop.body
     offsets = _index_offsets(body, index)
     scatters = []                                    # (position, offset, added value)
     for position, stmt in enumerate(body):
-        if array not in nodes.names_in(stmt):
+        if array not in names[position]:
             continue
         offset, defined_at = _scatter_offset(stmt, array, offsets)
         if offset is None or defined_at >= position or array in nodes.names_in(stmt.value):

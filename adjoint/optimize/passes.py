@@ -34,6 +34,7 @@ from .dce import _reads_before_write, drop_orphan_comments, eliminate_dead_code
 from .fuse import fuse_elementwise
 from .summaries import (
     _COMPOUND,
+    _COMPOUND_TYPES,
     _all_statements,
     _blocks,
     _fresh_calls,
@@ -368,8 +369,9 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summarie
     rewriter.returned = set(returned)
     rewriter.rewritten = [] if rewritten is None else rewritten
     if _has_zero_arrays(fn) if zero_arrays is None else zero_arrays:
-        rewriter.mutations = _in_place_writes(fn)          # read only for zero arrays' sums
-        rewriter.elementwise = _read_only_elementwise(fn)
+        rewriter.mutations = _in_place_writes(fn, rewriter.summaries)    # read only for zero arrays' sums
+        if any(annotations.get(s, "broadcast_view") for s in _all_statements(fn.body)):
+            rewriter.elementwise = _read_only_elementwise(fn, rewriter.summaries)   # (viewed_alone's)
     rewriter.block(fn.body, frozenset(), rewrite=True)
     return rewriter.changed
 
@@ -503,10 +505,30 @@ class _ZeroState:
         return after
 
 
-def _in_place_writes(fn) -> dict:
+def _in_place_writes(fn, summaries=None) -> dict:
     """name -> how many statements change its array in place (`a += e`, `a[i] = e`, calls)."""
+    summaries = summaries or _Summaries()
     counts: dict = {}
-    for node in nodes.every_node(fn):
+    for part in _statement_parts(fn.body):
+        for name, count in summaries.fact("in_place", part, _in_place_counts).items():
+            counts[name] = counts.get(name, 0) + count
+    return counts
+
+
+def _statement_parts(stmts):
+    """The simple statements under `stmts` and the headers of the compound ones: together,
+    every node a walk of the function's body meets, each part one that no pass changes in
+    place (so its facts can be kept: _Summaries.fact)."""
+    for stmt in _all_statements(stmts):
+        if type(stmt) in _COMPOUND_TYPES:
+            yield from [getattr(stmt, field) for field in _headers(stmt)]
+        else:
+            yield stmt
+
+
+def _in_place_counts(part) -> dict:
+    counts: dict = {}
+    for node in nodes.every_node(part):
         names = []
         if isinstance(node, gast.AugAssign):
             target = node.target
@@ -520,12 +542,26 @@ def _in_place_writes(fn) -> dict:
     return counts
 
 
-def _read_only_elementwise(fn) -> set:
+def _read_only_elementwise(fn, summaries=None) -> set:
     """Names every read of which is an operand of elementwise arithmetic or of a sum: what a
     read-only, non-contiguous view can be (a matrix product or a call could need more)."""
+    summaries = summaries or _Summaries()
     reads: dict = {}
     elementwise: dict = {}
-    for node in nodes.every_node(fn):
+    for part in _statement_parts(fn.body):
+        part_reads, part_elementwise = summaries.fact("elementwise", part, _elementwise_counts)
+        for name, count in part_reads.items():
+            reads[name] = reads.get(name, 0) + count
+        for name, count in part_elementwise.items():
+            elementwise[name] = elementwise.get(name, 0) + count
+    return {name for name, count in elementwise.items() if count == reads[name]}
+
+
+def _elementwise_counts(part) -> tuple:
+    """(name -> loads, name -> loads as an operand of elementwise arithmetic or a sum) in `part`."""
+    reads: dict = {}
+    elementwise: dict = {}
+    for node in nodes.every_node(part):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             reads[node.id] = reads.get(node.id, 0) + 1
         operands = []
@@ -539,7 +575,7 @@ def _read_only_elementwise(fn) -> set:
         for operand in operands:
             if isinstance(operand, gast.Name):
                 elementwise[operand.id] = elementwise.get(operand.id, 0) + 1
-    return {name for name, count in elementwise.items() if count == reads[name]}
+    return reads, elementwise
 
 
 def _zero_array(value) -> bool:

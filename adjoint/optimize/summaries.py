@@ -77,6 +77,7 @@ class _Summaries:
         self._loads = {}             # id(node) -> {name: how many times it loads it}
         self._written = {}           # id(statement) -> nodes.written_names(statement), a tuple
         self.folded = {}             # id(statement) -> statement, for those fold_constants has folded
+        self._facts = {}             # (kind, id(node)) -> what fact(kind, node, find) found
 
     def load_counts(self, node) -> dict:
         """name -> how many times `node` (and all nested in it) loads it; not to be changed."""
@@ -97,6 +98,16 @@ class _Summaries:
         self._loads[id(node)] = counts
         self.alive[id(node)] = node
         return counts
+
+    def fact(self, kind, node, find):
+        """find(node), found once per node and `kind` of fact (a node no pass changes in place:
+        a simple statement, an expression); not to be changed."""
+        key = (kind, id(node))
+        found = self._facts.get(key)
+        if found is None:
+            found = self._facts[key] = find(node)
+            self.alive[id(node)] = node
+        return found
 
     def same_loads(self, new, old):
         """`new` loads what `old` loads (a statement rebuilt around the same expressions)."""

@@ -1,4 +1,5 @@
-"""The machinery behind the primitive records in rules.py: rule types, registries, lookups.
+"""The machinery behind the primitive records of the rules package: rule types, registries,
+lookups.
 
 `primitive(*spellings)` declares a scalar primitive's record (table.Primitive) from the
 decorated function, its partials: it reads the function's source (`inspect`), checks that its
@@ -12,7 +13,9 @@ RULES, ARRAY_RULES, TANGENT_RULES and PARTS_RULES, which users' rules (`rule`, `
 adjoint.rule, adjoint.vjp_rule, adjoint.tangent_rule) join. The transformations look rules
 up (`lookup`, `lookup_array`, `lookup_jvp`, `lookup_parts`) and call `instantiate`, which
 returns copies of the expressions with the statement's operands substituted for the
-parameters; `vectorized` makes a scalar partial elementwise for array operands. Each
+parameters (a `shared_expression` a rule calls is inlined into it when the rule is
+parsed); `vectorized` makes a scalar partial elementwise for array operands, and `times`
+multiplies a partial by a sensitivity or tangent (a zero factor wins over a nan partial). Each
 expression is compiled once, when its rule is registered, into a Template whose `build`
 makes only the new nodes (a 2,000-line function instantiates some 15,000 partials).
 """
@@ -156,13 +159,16 @@ TANGENT_RULES: dict = {}          # primitive -> [TangentRule, ...] (variants by
 ARRAY_RULES: dict = {}            # primitive -> [ArrayRule, ...] (variants by ranks and arity)
 PARTS_RULES: dict = {}
 NON_DIFFERENTIABLE: set = set()   # integer-valued primitives: no sensitivity
+SHARED: dict = {}                 # a @shared_expression function -> (its parameters, its expression)
 ALLOWED_GLOBALS = {"math", "np", "abs", "min", "max", "float"}
 DEFAULT_DOMAIN = (-2.0, 2.0)
+POSITIVE = (0.2, 3.0)
+UNIT = (-0.9, 0.9)
 
 
 def primitive(*spellings, domain=None, **fields):
     """Declare the record of a primitive whose partials the decorated function returns, one
-    per argument (see rules.py); `fields`: table.Primitive's result rule and flags."""
+    per argument (see the rules package); `fields`: table.Primitive's result rule and flags."""
     def register(partials):
         _define(table.Primitive(spellings, partials=_build(table.resolve(spellings[0]), partials, domain),
                                 **fields))
@@ -186,6 +192,21 @@ def declare(*spellings, vjps=(), jvps=(), parts=None, **fields) -> table.Primiti
 def variant(function, *, ranks=None, broadcasts=False, exact_shape=False, broadcast_view=False):
     """A vector-Jacobian product with its options, for `declare` (see ArrayRule and `vjp`)."""
     return (function, ranks, broadcasts, exact_shape, broadcast_view)
+
+
+def shared_expression(function):
+    """`@shared_expression`: a part of a derivative that several rules share, written once as a
+    function of one `return` (`def digamma(x): return ...`), for rules to call (lgamma's
+    partial is `digamma(x)`, gamma's `out * digamma(x)`). Where a rule calls it, the
+    expression is inlined, its parameters replaced by the call's arguments, so the emitted
+    code is the same as if the rule had written it out and needs no helper. Returns the
+    function unchanged: the rules that call it stay runnable as written."""
+    params, uses_out, expressions = _parse_rule(function)
+    if uses_out or len(expressions) != 1:
+        raise AdjointError(f"shared expression {function.__qualname__} must return one expression of its "
+                           "parameters", hint="pass `out` as an argument of its own name")
+    SHARED[function] = (params, expressions[0])
+    return function
 
 
 def _define(record):
@@ -378,12 +399,43 @@ def _parse_rule(function, extra=frozenset(), allow_none=False):
     if allow_none:
         expressions = tuple(None if isinstance(e, gast.Constant) and e.value is None else e
                             for e in expressions)
+    expressions = tuple(None if e is None else _inline_shared(e, function, where) for e in expressions)
     free = {n.id for e in expressions if e is not None for n in gast.walk(e) if isinstance(n, gast.Name)}
     unknown = free - set(params) - {"out"} - ALLOWED_GLOBALS
     if unknown:
         raise AdjointError(f"rule {where} uses {', '.join(sorted(unknown))}",
                            hint="partials may use only their parameters, `out`, math and np")
     return params, uses_out, expressions
+
+
+def _inline_shared(expression, function, where):
+    """`expression` with each call of a shared expression (a name that, in `function`'s module,
+    is a @shared_expression function) replaced by that expression over the call's arguments."""
+    names = getattr(function, "__globals__", {})
+
+    def shared(node):
+        """(parameters, expression) of the shared expression `node` calls, else None."""
+        if type(node) is not gast.Call or type(node.func) is not gast.Name:
+            return None
+        try:
+            return SHARED.get(names.get(node.func.id))
+        except TypeError:                 # an unhashable global is no shared expression
+            return None
+    if not SHARED or not any(shared(n) for n in gast.walk(expression)):
+        return expression
+
+    class Inline(gast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            found = shared(node)
+            if found is None:
+                return node
+            params, body = found
+            if len(node.args) != len(params) or node.keywords:
+                raise AdjointError(f"rule {where} calls {node.func.id} with {len(node.args)} arguments, "
+                                   f"not its {len(params)}", hint=f"call it as {node.func.id}({', '.join(params)})")
+            return Template(body).build(dict(zip(params, node.args)))
+    return Inline().visit(expression)
 
 
 def _build(primitive, partials, domain) -> Rule:
@@ -439,6 +491,32 @@ def vectorized(expression):
                 result = nodes.call(name, [result, value])
             return result
     return Vectorize().visit(nodes.clone(expression))
+
+
+def times(partial, factor, elementwise):
+    """`partial * factor` (a partial times a sensitivity or a tangent) as gast, where a zero
+    factor wins over the nan a partial names (`... else math.nan`, outside a domain): a value
+    that never reaches the result (the lane np.where drops, an input a forward-mode column
+    does not move) adds 0, not nan. `elementwise`: the factor is an array; there the guard
+    joins the partial's own condition (`np.where(c or factor == 0, a, nan)`, which numba
+    fuses as a product: lower.for_numba.lower_for_numba), since a select after the product would
+    cost a pass numba does not fuse. An inf partial on a domain's edge (sqrt at 0) times a
+    zero array element stays nan, as in JAX."""
+    if type(partial) in (gast.Constant, gast.Name) or not any(_is_nan(n) for n in subnodes(partial)):
+        return nodes.scaled(partial, factor)
+    is_zero = nodes.compare(copy.deepcopy(factor), "==", nodes.const(0.0))
+    if not elementwise:
+        return nodes.ifexp(is_zero, nodes.const(0.0), nodes.scaled(partial, factor))
+    partial = copy.deepcopy(partial)
+    for node in gast.walk(partial):
+        if isinstance(node, gast.Call) and nodes.dotted(node.func) == "np.where" and len(node.args) == 3 \
+                and _is_nan(node.args[2]):
+            node.args[0] = nodes.call("np.logical_or", [node.args[0], copy.deepcopy(is_zero)])
+    return nodes.scaled(partial, factor)
+
+
+def _is_nan(node):
+    return isinstance(node, gast.Attribute) and nodes.dotted(node) in ("math.nan", "np.nan")
 
 
 def _load(identifier):

@@ -34,8 +34,8 @@ from .table import numpy_loops
 def source(name: str) -> str:
     if name.startswith("_numpy_"):
         return _numpy_ufunc(name[len("_numpy_"):])
-    if name.startswith("_einsum_"):                   # np.einsum's loops (primitives/linalg.py)
-        from .linalg import einsum_source
+    if name.startswith("_einsum_"):                   # np.einsum's loops (primitives/rules/linalg.py)
+        from .rules.linalg import einsum_source
         return einsum_source(name)
     kind, *ranks = name.lstrip("_").split("_")
     if kind == "sum" and ranks[0] == "to":
@@ -409,7 +409,7 @@ def _axis_reduction_of_rank(kind: str, rank: int) -> str:
 
 
 # numpy's loops for these are vectorized (SIMD); numba's call the C library per element
-# (the records flagged numpy_loop in rules.py)
+# (the records flagged numpy_loop in the rules package)
 NUMPY_LOOPS = numpy_loops()
 NUMPY_LOOP_MIN_SIZE = 1024         # below this, leaving for object mode costs more (~6 us) than it saves
 

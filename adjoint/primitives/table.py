@@ -3,7 +3,7 @@ from the records.
 
 A `Primitive` holds everything the compiler knows about one primitive: the spellings code
 uses for it (`"math.tanh", "np.tanh"`: the same function in two modules), its derivative,
-the name of its result type rule, and its flags. rules.py declares every built-in record;
+the name of its result type rule, and its flags. The rules package declares every built-in record;
 `define` files a record here. The tables the stages read are derived from the records, one
 lookup per question:
 
@@ -76,7 +76,7 @@ class Primitive:
         return next((s for s in kind if s.rsplit(".", 1)[-1] == name), kind[0] if kind else None)
 
 
-RECORDS: list = []                # every record, in the order rules.py declares them
+RECORDS: list = []                # every record, in the order the rules package declares them
 _BY_SPELLING: dict = {}
 _BY_FUNCTION: dict = {}
 _BY_METHOD: dict = {}             # (function, class) -> record, for methods (scipy's norm.cdf)

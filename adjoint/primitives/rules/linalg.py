@@ -1,7 +1,7 @@
-"""The linear-algebra records of the primitive table: np.cross, np.kron, np.einsum and the
-np.linalg functions (solve, inv, det, slogdet, cholesky), in the conventions of rules.py
-(which imports this module last, so that its table is complete): one record per primitive,
-declared from its vector-Jacobian products (`g`: the output's sensitivity; `out`: the
+"""The linear-algebra records of the primitive table: the products (np.dot, np.matmul and @,
+np.vdot, np.outer, np.cross, np.kron), np.trace, np.einsum and the np.linalg functions (norm,
+solve, inv, det, slogdet, cholesky), in the conventions of the package (rules/__init__.py):
+one record per primitive, declared from its vector-Jacobian products (`g`: the output's sensitivity; `out`: the
 result) and Jacobian-vector products (`d<arg>`: the arguments' tangents), each a plain,
 runnable numpy function of one `return`.
 
@@ -38,12 +38,59 @@ import dataclasses
 import gast
 import numpy as np
 
-from ..errors import AdjointError
-from ..ir import nodes
-from . import registry, table
-from .registry import declare, variant
+from ...errors import AdjointError
+from ...ir import nodes
+from .. import registry, table
+from ..registry import declare, variant
 
 # --- products -------------------------------------------------------------------------------
+
+def dot_vv(a, b, g):
+    return g * b, g * a
+
+
+def dot_mv(a, b, g):
+    return np.outer(g, b), a.T @ g
+
+
+def dot_vm(a, b, g):
+    return b @ g, np.outer(a, g)
+
+
+def dot_mm(a, b, g):
+    return g @ b.T, a.T @ g
+
+
+def product_jvp(a, b, da, db):
+    return da @ b, a @ db
+
+
+# for the ranks adjoint supports (1 and 2), np.dot, np.matmul and @ are one product
+declare("np.dot", "np.matmul", "operator.matmul",
+        vjps=[variant(dot_vv, ranks=(1, 1)), variant(dot_mv, ranks=(2, 1), exact_shape=True),
+              variant(dot_vm, ranks=(1, 2), exact_shape=True), variant(dot_mm, ranks=(2, 2), exact_shape=True)],
+        jvps=[product_jvp], result="matmul", value=True, costly=True)
+
+
+def outer(a, b, g):
+    return g @ b, a @ g
+
+
+def outer_jvp(a, b, da, db):
+    return np.outer(da, b), np.outer(a, db)
+
+
+# np.vdot: the dot product of the two arrays flattened (of equal sizes), a number
+def vdot_jvp(a, b, da, db):
+    return np.vdot(da, b), np.vdot(a, db)
+
+
+declare("np.vdot", vjps=[dot_vv], jvps=[vdot_jvp], result="scalar", value=True)
+
+
+# of vectors only (numpy flattens other ranks; the result rule says to ravel them first)
+declare("np.outer", vjps=[variant(outer, ranks=(1, 1))], jvps=[outer_jvp], result="outer", value=True)
+
 
 # np.cross of 3-vectors, or of the rows of (n, 3) matrices (broadcast against each other):
 # <g, a x b> = <b x g, a> = <g x a, b>
@@ -81,7 +128,43 @@ declare("np.kron", vjps=[variant(kron_vectors, ranks=(1, 1), exact_shape=True),
         jvps=[kron_jvp], result="kron", value=True, costly=True)
 
 
+def trace(x, g):
+    return g * np.eye(x.shape[0], x.shape[1])
+
+
+def trace_jvp(x, dx):
+    return np.trace(dx)
+
+
+declare("np.trace", vjps=[variant(trace, exact_shape=True)], jvps=[trace_jvp], result="scalar", value=True)
+
+
 # --- np.linalg --------------------------------------------------------------------------------
+
+def norm(x, g, out):
+    return g * x / out                                # needs x != 0
+
+
+def norm_jvp(x, dx, out):
+    return np.sum(x * dx) / out
+
+
+# along an axis (the vector norms of a matrix's rows or columns): out has one axis fewer
+def norm_axis_of_vector(x, axis, g, out):
+    return g * x / out, None
+
+
+def norm_axis(x, axis, g, out):
+    return np.expand_dims(g / out, axis) * x, None    # needs out != 0
+
+
+def norm_axis_jvp(x, axis, dx, daxis, out):
+    return np.sum(x * dx, axis) / out, None
+
+
+declare("np.linalg.norm", vjps=[norm, variant(norm_axis_of_vector, ranks=(1,)), norm_axis],
+        jvps=[norm_jvp, norm_axis_jvp], result="reduction")
+
 
 # x = solve(a, b): b's sensitivity is solve(a.T, g), a's is minus that times x.T (written as
 # one solve of g x.T: the same LU work as the outer product of the solution)

@@ -1,0 +1,151 @@
+"""Helpers inlined: a call to a plain Python function (of the user's module, a local function
+or a closure) is replaced by the helper's body, normalized in place by a normalizer of its
+own that shares the caller's names, with its locals renamed `<helper>_<name>`, its
+parameters bound to the call's arguments (keywords and defaults included) and its single
+return, the call's value. A parameter the helper never rebinds reads the caller's variable
+itself; recursion is rejected.
+"""
+
+from __future__ import annotations
+
+import gast
+import numpy as np
+
+from ..errors import AdjointError
+from ..ir import annotations, nodes, trees
+from . import parse as parse_stage
+from .desugar import desugar
+from .structure import structure_returns
+from .tuples import Aggregate, from_returned
+
+
+class Inlining:
+    """Mixin of the normalizer (normalize._Normalizer): helpers inlined."""
+
+    def bind_parameters(self, call, helper, args, keywords):
+        """The helper's arguments in parameter order: positional ones, then keywords by name,
+        then the defaults of the rest (numbers, or arrays read like module data)."""
+        names = helper.user_args
+        if len(args) > len(names):
+            raise AdjointError(f"{helper.name}() takes {len(names)} arguments, {len(args)} given",
+                               location=self.where(call))
+        bound = dict(zip(names, args))
+        for keyword in keywords:
+            if keyword.arg is None:
+                raise AdjointError(f"`**` arguments in a call to {helper.name}() are not supported",
+                                   location=self.where(call), hint="pass each argument by name")
+            if keyword.arg not in names:
+                raise AdjointError(f"{helper.name}() has no parameter `{keyword.arg}`",
+                                   location=self.where(call),
+                                   hint=f"its parameters are {', '.join(names)}")
+            if keyword.arg in bound:
+                raise AdjointError(f"{helper.name}() got two values for `{keyword.arg}`",
+                                   location=self.where(call))
+            bound[keyword.arg] = keyword.value
+        for name in names:
+            if name not in bound:
+                if name not in helper.defaults:
+                    raise AdjointError(f"{helper.name}() is missing a value for its parameter `{name}`",
+                                       location=self.where(call))
+                bound[name] = self.default_value(call, helper, name)
+        return [bound[name] for name in names]
+
+    def default_value(self, call, helper, name):
+        """An atom for a helper parameter's default: a number, or a numeric array, passed to
+        the compiled code like the arrays the helper reads from its module."""
+        value = helper.defaults[name]
+        if isinstance(value, (bool, int, float, np.integer, np.floating)):
+            return nodes.const(value.item() if isinstance(value, np.generic) else value)
+        if parse_stage.is_data(value):
+            emitted = self.parsed.names.name(value, f"{helper.name}_{name}_default", self.namer.taken)
+            self.namer.taken.add(emitted)
+            defaults = helper.fn.__defaults__ or ()
+            position = len(helper.user_args) - len(defaults)
+            if name in helper.user_args[position:] and name not in (helper.fn.__kwdefaults__ or {}):
+                index = helper.user_args.index(name) - position
+                read = (lambda fn, k: lambda: fn.__defaults__[k])(helper.fn, index)
+            else:
+                read = (lambda fn, key: lambda: fn.__kwdefaults__[key])(helper.fn, name)
+            self.parsed.data.setdefault(emitted, parse_stage.DataSource(
+                emitted, f"{helper.name}({name}=...)", read, parse_stage.data_type(value)))
+            return nodes.name(emitted)
+        raise AdjointError(f"the default value {value!r} of `{name}` in {helper.name}() is not a "
+                           f"number or an array of numbers", location=self.where(call),
+                           hint=f"pass `{name}` in the call: {helper.name}(..., {name}=...)")
+
+    def inline(self, call, callee, args, pre, stmt, keywords=()):
+        """Inline a plain Python helper: bind its parameters, normalize its body, take its result."""
+        from . import validate as validate_stage
+        if callee in self.inlining:
+            chain = " -> ".join(f.__name__ for f in self.inlining + (callee,))
+            raise AdjointError(f"recursive call {chain}", location=self.where(call),
+                               hint="rewrite the recursion as a loop")
+        helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
+        helper = desugar(helper)                                 # for v in x, comprehensions
+        validate_stage.validate(helper)
+        args = self.bind_parameters(call, helper, args, keywords)
+        self.parsed.namespace.update(helper.namespace)
+        self.parsed.data.update(helper.data)
+        for label, source in helper.constants.items():
+            self.parsed.constants.setdefault(f"{label} in {helper.name}", source)
+        locals_ = parse_stage.local_names(helper.tree)          # its globals keep their module names
+        # A parameter the helper never rebinds reads the caller's variable itself: no copy
+        # (nor, for arrays, a sensitivity array of its own per call); a sequence passed to it,
+        # the caller's elements.
+        stored = {n.id for s in helper.tree.body for n in trees.walk(s)
+                  if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
+        shared = {p: a.id for p, a in zip(helper.args, args)
+                  if isinstance(a, gast.Name) and p not in stored}
+        rename = {v: shared.get(v) or self.namer.fresh(f"{helper.name}_{v}") for v in sorted(locals_)}
+        if isinstance(callee, parse_stage.LocalFunction):       # a closure reads its definer's names
+            rename = {**self.scopes.get(callee, {}), **rename}
+        for local in helper.local_functions.values():
+            self.scopes[local] = rename
+        inner = type(self)(helper, self.namer, self.inlining + (callee,), rename, outer=self)
+        binds = []
+        for p, a in zip(helper.args, args):
+            changed = _changes_list(helper.tree, p) if isinstance(a, Aggregate) else None
+            if changed == "method":
+                raise AdjointError(f"{helper.name}() changes the list passed as `{p}` (append, insert, pop)",
+                                   location=self.where(call),
+                                   hint=f"return the new list from {helper.name}() and bind it here")
+            if isinstance(a, Aggregate) and p not in stored \
+                    and (changed is None or isinstance(a.origin, gast.Name)):
+                self.aggregates[rename[p]] = a      # (a named list: its elements, written there too)
+            elif isinstance(a, Aggregate):
+                binds += self.bind_aggregate(rename[p], a, stmt)
+            elif p not in shared:
+                self.plain.add(rename[p])
+                binds.append(nodes.assign(rename[p], a, stmt))
+        result = rename.get("__result__") or self.namer.fresh(f"{helper.name}_result")
+        body = structure_returns(nodes.clone(helper.tree.body), self.namer)
+        stmts = inner.block(body)
+        for s in nodes.statements(stmts):
+            if not annotations.has(s, "source_file"):
+                annotations.set(s, "source_file", helper.filename)
+        final = stmts.pop()                      # the single `return atom`
+        returned = from_returned(final.value)
+        if returned is not None:                 # `return h, c`: the caller takes the elements
+            return pre + binds + stmts, returned
+        last = stmts[-1] if stmts else None
+        if isinstance(final.value, gast.Name) and final.value.id in self.namer.temporaries \
+                and isinstance(last, gast.Assign) and isinstance(last.targets[0], gast.Name) \
+                and last.targets[0].id == final.value.id:
+            last.targets[0].id = result          # `return u * u` computes the result directly
+            return pre + binds + stmts, nodes.name(result)
+        return pre + binds + stmts + [nodes.assign(result, final.value, final)], nodes.name(result)
+
+
+def _changes_list(tree, parameter):
+    """How a helper changes a list parameter in place: "method" (`v.append(e)`), "element"
+    (`v[0] = e`), or None."""
+    found = None
+    for node in trees.walk(tree):
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) \
+                and isinstance(node.func.value, gast.Name) and node.func.value.id == parameter \
+                and node.func.attr in ("append", "insert", "extend", "pop", "remove", "clear"):
+            return "method"
+        if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store) \
+                and isinstance(node.value, gast.Name) and node.value.id == parameter:
+            found = "element"
+    return found
