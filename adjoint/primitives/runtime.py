@@ -73,6 +73,20 @@ def source(name: str) -> str:
     raise KeyError(name)
 
 
+def is_helper(fn) -> bool:
+    """Whether `fn` is one of these helpers, as written into an emitted module (its name
+    and docstring)."""
+    name = getattr(fn, "__name__", "")
+    if not name.startswith("_") or getattr(fn, "__module__", "") == __name__:
+        return False
+    try:
+        text = source(name)
+    except Exception:                    # noqa: BLE001  (a user's own _name: not a helper)
+        return False
+    doc = getattr(fn, "__doc__", None)
+    return doc is not None and f'"""{doc}"""' in text
+
+
 def sum_to(value_rank: int, target_rank: int) -> str:
     return f"_sum_to_{value_rank}_{target_rank}"
 
