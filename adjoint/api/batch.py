@@ -589,9 +589,11 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
     def compile_source(source):
         # the chunk function inlines the callee (numba's inline="always", with the callee's own
         # jit options), so that LLVM sees one loop over the points it can vectorize
-        options = {k: v for k, v in module[callee].targetoptions.items() if k not in ("inline", "parallel", "nopython")}
-        namespace = {callee: numba.njit(inline="always", **options)(module[callee].py_func),
-                     "serial_jit": numba.njit(**options), "numba": numba, "np": np}
+        compiled = module[callee]
+        options = {k: v for k, v in getattr(compiled, "targetoptions", {"error_model": "numpy"}).items()
+                   if k not in ("inline", "parallel", "nopython")}
+        inlined = numba.njit(inline="always", **options)(compiled.py_func) if hasattr(compiled, "py_func") else compiled
+        namespace = {callee: inlined, "serial_jit": numba.njit(**options), "numba": numba, "np": np}
         if gradient.compile_driver is not None:
             return gradient.compile_driver(source, namespace, "batch_" + callee, rows=True, parallel=True)
         loaded = backends.python.load(source, gradient.filename("batch"), namespace)
