@@ -85,10 +85,11 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     value: (kind "grad") value_and_grad: G_value[i] = the function's value at point i, the
         first output; the callee returns it first (the gradient: `value, gradients`; device
         code: `value, scalar gradients...`).
-    lengths: (rows) argument -> the one length the callee accepts for it (fixed_lengths).
+    lengths: (rows) argument -> the one length the callee accepts for it (fixed_lengths), for
+        a callee small enough to inline; None keeps the points' loop in the prange (below).
     Parameters: args, then D_<w>, then the outputs, then (cuda, rows) the workspaces work_f/i/b.
 
-    With rows, each chunk of points runs `rows_<callee>(..., n_start, n_stop, work rows)`, a
+    With rows and lengths, each chunk of points runs `rows_<callee>(..., n_start, n_stop, work rows)`, a
     serial function (`serial_jit`: the callee's jit options; the callee is inlined into it)
     whose loop LLVM can vectorize across points: unsigned point indices (no negative-index
     wraparound), and the row lengths the callee accepts checked before the loop, so that
@@ -104,15 +105,21 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     work = ["work_f", "work_i", "work_b"] if on_device or rows else []
 
     def call(extra):
-        return f"{callee}({', '.join(point + extra + (work if rows else _at(work)))})"
+        chunked = rows and lengths is not None          # the chunk function gets its workspace rows
+        return f"{callee}({', '.join(point + extra + (work if chunked else _at(work, 'work_row' if rows else 'i')))})"
     build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
     inputs, outputs, body = build(call, ranks, on_device=on_device or rows, stacked=stacked, copied=copied,
                                   whole=[safe[w] for w in whole], **({"value": True} if value else {}))
     params = ", ".join(args + inputs + outputs + work)
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
-    elif rows:                             # chunk work_row of the points uses workspace row work_row
-        return _rows_source(callee, args + inputs + outputs, batched, body, ranks, lengths or {}, safe)
+    elif rows and lengths is not None:     # chunk work_row of the points uses workspace row work_row
+        return _rows_source(callee, args + inputs + outputs, batched, body, ranks, lengths, safe)
+    elif rows:
+        head = [f"def batch_{callee}({params}):", f"    n_points = {batched}.shape[0]",
+                "    n_rows = work_f.shape[0]", "    for work_row in numba.prange(n_rows):",
+                "        for i in range(work_row * n_points // n_rows, (work_row + 1) * n_points // n_rows):"]
+        return "\n".join(head + ["            " + line for line in body]) + "\n"
     else:
         loop = "numba.prange" if target == "cpu" else "range"
         head = [f"def batch_{callee}({params}):", f"    for i in {loop}({batched}.shape[0]):"]
@@ -258,6 +265,12 @@ def batched_index(arg_names, batched) -> int:
         raise AdjointArgumentError(f"batched={batched!r}: expected an argument index or name")
     return batched
 
+
+# The device gradients (counted in syntax nodes) the cpu rows driver inlines into its chunk
+# function (driver_source's lengths): f4's has about 400, Rosenbrock's 200 (both run 2-3x faster
+# inlined); a Lorenz integration's 2,200 gains nothing and its batch would compile about 30%
+# longer, so larger ones keep the loop over the points in the prange, calling the gradient.
+INLINED_NODES = 1000
 
 VALUES = "(values)"    # value_and_grad's values among a batch's outputs (which are keyed by wrt name)
 
@@ -586,20 +599,23 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
     import numba
     callee = device.function.name
 
+    small = sum(1 for _ in gast.walk(device.function)) <= INLINED_NODES
+
     def compile_source(source):
-        # the chunk function inlines the callee (numba's inline="always", with the callee's own
-        # jit options), so that LLVM sees one loop over the points it can vectorize
+        # the chunk function inlines a small callee (numba's inline="always", with the callee's
+        # own jit options), so that LLVM sees one loop over the points it can vectorize
         compiled = module[callee]
         options = {k: v for k, v in getattr(compiled, "targetoptions", {"error_model": "numpy"}).items()
                    if k not in ("inline", "parallel", "nopython")}
-        inlined = numba.njit(inline="always", **options)(compiled.py_func) if hasattr(compiled, "py_func") else compiled
+        inlined = numba.njit(inline="always", **options)(compiled.py_func) \
+            if small and hasattr(compiled, "py_func") else compiled      # (a large one: the loop in the prange)
         namespace = {callee: inlined, "serial_jit": numba.njit(**options), "numba": numba, "np": np}
         if gradient.compile_driver is not None:
             return gradient.compile_driver(source, namespace, "batch_" + callee, rows=True, parallel=True)
         loaded = backends.python.load(source, gradient.filename("batch"), namespace)
         return numba.njit(parallel=True)(loaded["batch_" + callee])
     driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True,
-                     whole=device.whole_rows, lengths=fixed_lengths(device.function))
+                     whole=device.whole_rows, lengths=fixed_lengths(device.function) if small else None)
     sizes_key = ("rows constant sizes", batched)
     if sizes_key not in gradient.drivers:
         gradient.drivers[sizes_key] = _constant_sizes(device.sizes)
