@@ -352,7 +352,7 @@ def _exposed(stmts, defined, guarded=None):
             if cond is not None and cond not in changed:
                 guarded[cond] = guarded.get(cond, set()) | d1
                 guarded[("not", cond)] = guarded.get(("not", cond), set()) | d2
-            defined = defined | (d1 & d2)
+            defined |= d1 & d2          # (each call owns its `defined`: updated in place)
         elif isinstance(stmt, (gast.For, gast.While)):
             head = nodes.loads_in(stmt.iter) if isinstance(stmt, gast.For) else nodes.loads_in(stmt.test)
             exposed |= head - defined
@@ -368,11 +368,15 @@ def _exposed(stmts, defined, guarded=None):
             if isinstance(target, gast.Subscript) or isinstance(stmt, gast.AugAssign):
                 reads |= nodes.loads_in(target) | ({target.id} if isinstance(target, gast.Name) else set())
             exposed |= reads - defined
-            written = {n.id for n in nodes.walk(target)
-                       if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-            defined = defined | written
-            guarded = {c: names for c, names in guarded.items()
-                       if (c[1] if isinstance(c, tuple) else c) not in written}
+            if type(target) is gast.Name:
+                written = {target.id} if isinstance(target.ctx, gast.Store) else set()
+            else:
+                written = {n.id for n in nodes.walk(target)
+                           if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+            defined |= written        # (in place: a new set per statement was quadratic)
+            if guarded:
+                guarded = {c: names for c, names in guarded.items()
+                           if (c[1] if isinstance(c, tuple) else c) not in written}
         else:
             exposed |= nodes.loads_in(stmt) - defined
     return exposed - {"math", "np"}, defined

@@ -41,6 +41,7 @@ _UNARY = {getattr(gast, name): (precedence, symbol) for name, symbol, precedence
           if name in ("Not", "Invert", "UAdd", "USub")}
 _AUGMENTED = {op: f" {token.strip()}= " for op, (_, token) in _BINARY.items() if issubclass(op, gast.operator)}
 _USUB = _UNARY[gast.USub]
+_NAME = gast.Name
 
 
 class Unparser:
@@ -70,9 +71,17 @@ class Unparser:
     def tokens(self, node, context: int, out: list):
         """Append the tokens of expression `node` to `out`; `context` is the precedence its
         parent asks of it."""
-        handler = _EXPRESSIONS.get(type(node))
+        kind = type(node)
+        if kind is _NAME and node.annotation is None:      # a third of the tokens: _name inline
+            identifier = node.id
+            if identifier.startswith("numba."):
+                self.uses_numba = True
+            self.names.add(identifier)
+            out.append(identifier)
+            return
+        handler = _EXPRESSIONS.get(kind)
         if handler is None:
-            raise Unsupported(type(node).__name__)
+            raise Unsupported(kind.__name__)
         handler(self, node, context, out)
 
     # Statements: each appends its tokens to `out`.

@@ -127,7 +127,16 @@ class _State:
         self.scalars = scalars
         self.parameters = {a.id for a in fn.args.args}
         self.defs = {}           # name -> its single top-level elementwise value (resolve_shapes)
+        self._loads = {}         # id(statement) -> (statement, nodes.load_counts(statement))
         self._refresh()
+
+    def loads(self, stmt) -> dict:
+        """nodes.load_counts(stmt), found once per statement (the pass rebuilds a statement it
+        changes, and changes no block in place); not to be changed."""
+        known = self._loads.get(id(stmt))
+        if known is None:
+            known = self._loads[id(stmt)] = (stmt, nodes.load_counts(stmt))    # (keeps it alive)
+        return known[1]
 
     def _refresh(self):
         body = self.fn.body
@@ -147,7 +156,7 @@ class _State:
                     if type(base) is gast.Name:
                         self.in_place[base.id] += 1
             if type(stmt) in (gast.If, gast.For, gast.While, gast.With, gast.Try):
-                self.nested_loads |= nodes.loads_in(stmt)
+                self.nested_loads.update(self.loads(stmt))
         for node in nodes.every_node(self.fn):
             if type(node) is gast.Call and not _ufunc(node) and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
                 for a in node.args:
@@ -233,7 +242,7 @@ class _State:
                     continue
                 e1 = body[i].value
                 between = [s for s in body[i + 1:k] if s is not None]
-                if any(name in nodes.loads_in(s) for s in between) or name in nodes.loads_in(stmt.value):
+                if any(name in self.loads(s) for s in between) or name in nodes.loads_in(stmt.value):
                     continue
                 if any(not self.stable(n) and any(n in nodes.written_by(s) for s in between)
                        for n in nodes.loads_in(e1)):
@@ -380,7 +389,7 @@ class _State:
         while True:
             loads = collections.Counter()
             for stmt in self.fn.body:
-                loads.update(nodes.load_counts(stmt))
+                loads.update(self.loads(stmt))
             keep = []
             for stmt in self.fn.body:
                 if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
@@ -410,7 +419,7 @@ class _State:
         body = self.fn.body
         loads = collections.Counter()
         for stmt in body:
-            loads.update(nodes.load_counts(stmt))
+            loads.update(self.loads(stmt))
         self.replace_shapes()
         held = set()                     # names read as `t.dtype` (or any attribute): kept
         recomputed = set()               # names every reader of which would fuse their value
@@ -419,7 +428,7 @@ class _State:
             for node in nodes.every_node(stmt):
                 if type(node) is gast.Attribute and type(node.value) is gast.Name:
                     held.add(node.value.id)
-            for name in nodes.loads_in(stmt):
+            for name in self.loads(stmt):
                 readers[name].append(stmt)
         for name, stmts in readers.items():
             if all(type(r) in (gast.Assign, gast.AugAssign) and _fused_reads(r.value, name) for r in stmts):
@@ -430,7 +439,7 @@ class _State:
         for stmt in self.fn.body:
             original = stmt
             if type(stmt) in (gast.Assign, gast.AugAssign, gast.Return, gast.Expr) \
-                    and not inlined.keys().isdisjoint(nodes.loads_in(stmt)):
+                    and not inlined.keys().isdisjoint(self.loads(stmt)):
                 stmt = self.substitute(stmt, inlined)
                 changed = True
             if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:

@@ -370,7 +370,8 @@ def first_accumulation(fn, temporaries, in_loops, returned=frozenset(), summarie
     rewriter.rewritten = [] if rewritten is None else rewritten
     if _has_zero_arrays(fn) if zero_arrays is None else zero_arrays:
         rewriter.mutations = _in_place_writes(fn, rewriter.summaries)    # read only for zero arrays' sums
-        rewriter.elementwise = _read_only_elementwise(fn, rewriter.summaries)
+        if any(annotations.get(s, "broadcast_view") for s in _all_statements(fn.body)):
+            rewriter.elementwise = _read_only_elementwise(fn, rewriter.summaries)   # (viewed_alone's)
     rewriter.block(fn.body, frozenset(), rewrite=True)
     return rewriter.changed
 
