@@ -181,3 +181,24 @@ def test_jvp_and_forward_batches_allocate_nothing_per_point():
     np.testing.assert_allclose(forward.batch(X[:20]), [autograd_gradient(f4, [x], 0) for x in X[:20]], rtol=1e-12)
     assert nrt_allocations(lambda: jvp.batch(X, V)) == nrt_allocations(lambda: jvp.batch(X[:1], V[:1]))
     assert nrt_allocations(lambda: forward.batch(X)) == nrt_allocations(lambda: forward.batch(X[:1]))
+
+
+def test_rows_driver_loops_over_unsigned_indices_with_the_lengths_checked_first():
+    """The serial chunk function each prange iteration calls: the device gradient's fixed
+    lengths (its unpacking check) checked before the loop, unsigned point indices; what lets
+    LLVM vectorize it across points (see driver_source)."""
+    import gast
+    device = gast.parse("def grad_f4_device(x, n, s_x, work_f, work_i, work_b):\n"
+                        "    if x.shape[0] != 4:\n        raise ValueError('wrong length')\n"
+                        "    t = x[0]\n").body[0]
+    assert batch.fixed_lengths(device) == {"x": 4}
+    source = batch.driver_source("cpu", "grad", "grad_f4_device", ["x", "n"], "x", {"x": 1},
+                                 rows=True, whole=("x",), lengths=batch.fixed_lengths(device))
+    assert "if x.shape[1] != 4 or G_x.shape[1] != 4:" in source
+    assert "for i in range(np.uintp(n_start), np.uintp(n_stop)):" in source
+    assert "rows_grad_f4_device(x, n, G_x, work_row * n_points // n_rows" in source
+
+
+def test_a_point_of_the_wrong_length_is_located_in_the_users_code(f4_cpu):
+    with pytest.raises(adjoint.AdjointError, match=r"seed_f4\.py:\d+:\d+.*unpack"):
+        f4_cpu.batch(np.ones((3, 5)))

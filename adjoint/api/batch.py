@@ -65,7 +65,7 @@ class BatchableGradient:
 
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False,
-                  whole=(), value=False) -> str:
+                  whole=(), value=False, lengths=None) -> str:
     """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
     points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
 
@@ -85,7 +85,15 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     value: (kind "grad") value_and_grad: G_value[i] = the function's value at point i, the
         first output; the callee returns it first (the gradient: `value, gradients`; device
         code: `value, scalar gradients...`).
+    lengths: (rows) argument -> the one length the callee accepts for it (fixed_lengths), for
+        a callee small enough to inline; None keeps the points' loop in the prange (below).
     Parameters: args, then D_<w>, then the outputs, then (cuda, rows) the workspaces work_f/i/b.
+
+    With rows and lengths, each chunk of points runs `rows_<callee>(..., n_start, n_stop, work rows)`, a
+    serial function (`serial_jit`: the callee's jit options; the callee is inlined into it)
+    whose loop LLVM can vectorize across points: unsigned point indices (no negative-index
+    wraparound), and the row lengths the callee accepts checked before the loop, so that
+    each point's rows lie a constant stride apart. The prange loop itself only calls it.
     """
     safe = driver_names(args, callee)
     args, batched = [safe[a] for a in args], safe[batched]
@@ -97,14 +105,17 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     work = ["work_f", "work_i", "work_b"] if on_device or rows else []
 
     def call(extra):
-        return f"{callee}({', '.join(point + extra + _at(work, 'work_row' if rows else 'i'))})"
+        chunked = rows and lengths is not None          # the chunk function gets its workspace rows
+        return f"{callee}({', '.join(point + extra + (work if chunked else _at(work, 'work_row' if rows else 'i')))})"
     build = {"grad": _gradient_body, "jvp": _jvp_body, "forward": _forward_body}[kind]
     inputs, outputs, body = build(call, ranks, on_device=on_device or rows, stacked=stacked, copied=copied,
                                   whole=[safe[w] for w in whole], **({"value": True} if value else {}))
     params = ", ".join(args + inputs + outputs + work)
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
-    elif rows:                             # chunk work_row of the points uses workspace row work_row
+    elif rows and lengths is not None:     # chunk work_row of the points uses workspace row work_row
+        return _rows_source(callee, args + inputs + outputs, batched, body, ranks, lengths, safe)
+    elif rows:
         head = [f"def batch_{callee}({params}):", f"    n_points = {batched}.shape[0]",
                 "    n_rows = work_f.shape[0]", "    for work_row in numba.prange(n_rows):",
                 "        for i in range(work_row * n_points // n_rows, (work_row + 1) * n_points // n_rows):"]
@@ -113,6 +124,45 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
         loop = "numba.prange" if target == "cpu" else "range"
         head = [f"def batch_{callee}({params}):", f"    for i in {loop}({batched}.shape[0]):"]
     return "\n".join(head + ["        " + line for line in body]) + "\n"
+
+
+def _rows_source(callee, params, batched, body, ranks, lengths, safe):
+    """driver_source's cpu rows driver: the prange over chunks of points, and the serial
+    function it calls on each chunk."""
+    checks = [(batched, lengths.get(b)) for b in safe if safe[b] == batched]
+    checks += [(f"G_{w}", lengths.get(a)) for a, w in safe.items() if w in ranks and ranks[w] == 1]
+    checks = [(array, n) for array, n in checks if n is not None and array in params]
+    chunk = ["@serial_jit", f"def rows_{callee}({', '.join(params + ['n_start', 'n_stop', 'work_f', 'work_i', 'work_b'])}):"]
+    if checks:                             # the lengths the callee accepts: a constant stride between rows
+        test = " or ".join(f"{array}.shape[1] != {n}" for array, n in checks)
+        chunk += [f"    if {test}:", "        raise ValueError('a point has the wrong length')"]
+    chunk += ["    for i in range(np.uintp(n_start), np.uintp(n_stop)):"] + ["        " + line for line in body]
+    driver = [f"def batch_{callee}({', '.join(params + ['work_f', 'work_i', 'work_b'])}):",
+              f"    n_points = {batched}.shape[0]", "    n_rows = work_f.shape[0]",
+              "    for work_row in numba.prange(n_rows):",
+              f"        rows_{callee}({', '.join(params)}, work_row * n_points // n_rows, "
+              "(work_row + 1) * n_points // n_rows, work_f[work_row], work_i[work_row], work_b[work_row])"]
+    return "\n".join(chunk + ["", ""] + driver) + "\n"
+
+
+def fixed_lengths(function) -> dict:
+    """The parameters of the (device) function `function` whose length it checks on entry,
+    before anything else (`if x.shape[0] != 4: raise ...`, from unpacking `a, b, c, d = x`):
+    parameter -> that length."""
+    params, lengths = {a.id for a in function.args.args}, {}
+    for stmt in function.body:
+        if not (isinstance(stmt, gast.If) and len(stmt.body) == 1 and isinstance(stmt.body[0], gast.Raise)
+                and not stmt.orelse):
+            break
+        test = stmt.test
+        if isinstance(test, gast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], gast.NotEq) \
+                and isinstance(test.left, gast.Subscript) and isinstance(test.left.value, gast.Attribute) \
+                and test.left.value.attr == "shape" and isinstance(test.left.value.value, gast.Name) \
+                and test.left.value.value.id in params and isinstance(test.left.slice, gast.Constant) \
+                and test.left.slice.value == 0 and isinstance(test.comparators[0], gast.Constant) \
+                and type(test.comparators[0].value) is int:
+            lengths.setdefault(test.left.value.value.id, test.comparators[0].value)
+    return lengths
 
 
 def _gradient_body(call, ranks, on_device, stacked, copied, whole, value=False):
@@ -177,8 +227,8 @@ def driver_names(args, callee) -> dict:
     uses (`i`, `np`, `numba`, `cuda`, the callee, a runtime helper, a G_/D_/work_ buffer); the
     drivers are called positionally, so a renamed parameter changes nothing for the caller."""
     def clashes(a):
-        return (is_reserved(a) or a in ("i", "result", "value", callee, "batch_kernel", "batch_sizes")
-                or a.startswith(("G_", "D_", "work_", "most_", "n_", "batch_")))
+        return (is_reserved(a) or a in ("i", "result", "value", callee, "batch_kernel", "batch_sizes", "serial_jit")
+                or a.startswith(("G_", "D_", "work_", "most_", "n_", "batch_", "rows_")))
     taken, safe = set(args), {}
     for a in args:
         name = a
@@ -215,6 +265,12 @@ def batched_index(arg_names, batched) -> int:
         raise AdjointArgumentError(f"batched={batched!r}: expected an argument index or name")
     return batched
 
+
+# The device gradients (counted in syntax nodes) the cpu rows driver inlines into its chunk
+# function (driver_source's lengths): f4's has about 400, Rosenbrock's 200 (both run 2-3x faster
+# inlined); a Lorenz integration's 2,200 gains nothing and its batch would compile about 30%
+# longer, so larger ones keep the loop over the points in the prange, calling the gradient.
+INLINED_NODES = 1000
 
 VALUES = "(values)"    # value_and_grad's values among a batch's outputs (which are keyed by wrt name)
 
@@ -417,7 +473,7 @@ def _point_arguments(gradient, args, k, tangents, i):
     return point + [np.array(e) if isinstance(e, np.ndarray) else e for e in extra]
 
 
-def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=False, whole=()):
+def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=False, whole=(), lengths=None):
     """The driver (see driver_source) for this batched argument, ranks and stacked tangents."""
     ranks = {w: np.ndim(by_name[w]) for w in gradient.wrt}
     stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
@@ -425,7 +481,7 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=F
     if key not in gradient.drivers:
         source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names + gradient.data_names,
                                batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows,
-                               whole=whole, value=gradient.value)
+                               whole=whole, value=gradient.value, lengths=lengths)
         gradient.drivers[key] = compile_source(source)
     return gradient.drivers[key]
 
@@ -543,14 +599,23 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
     import numba
     callee = device.function.name
 
+    small = sum(1 for _ in gast.walk(device.function)) <= INLINED_NODES
+
     def compile_source(source):
-        namespace = {callee: module[callee], "numba": numba}
+        # the chunk function inlines a small callee (numba's inline="always", with the callee's
+        # own jit options), so that LLVM sees one loop over the points it can vectorize
+        compiled = module[callee]
+        options = {k: v for k, v in getattr(compiled, "targetoptions", {"error_model": "numpy"}).items()
+                   if k not in ("inline", "parallel", "nopython")}
+        inlined = numba.njit(inline="always", **options)(compiled.py_func) \
+            if small and hasattr(compiled, "py_func") else compiled      # (a large one: the loop in the prange)
+        namespace = {callee: inlined, "serial_jit": numba.njit(**options), "numba": numba, "np": np}
         if gradient.compile_driver is not None:
             return gradient.compile_driver(source, namespace, "batch_" + callee, rows=True, parallel=True)
         loaded = backends.python.load(source, gradient.filename("batch"), namespace)
         return numba.njit(parallel=True)(loaded["batch_" + callee])
     driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True,
-                     whole=device.whole_rows)
+                     whole=device.whole_rows, lengths=fixed_lengths(device.function) if small else None)
     sizes_key = ("rows constant sizes", batched)
     if sizes_key not in gradient.drivers:
         gradient.drivers[sizes_key] = _constant_sizes(device.sizes)
