@@ -633,8 +633,8 @@ def _loop_locals(tree, assigned) -> set:
         if not isinstance(loop, (gast.For, gast.While)):
             continue
         if mentions is None:                      # the function's names, found once
-            mentions = [n for n in nodes.walk(tree) if isinstance(n, gast.Name)]
-        inside = {id(n) for s in loop.body for n in nodes.walk(s)}
+            mentions = [n for n in nodes.every_node(tree) if isinstance(n, gast.Name)]
+        inside = {id(n) for s in loop.body for n in nodes.every_node(s)}
         outside = {n.id for n in mentions if id(n) not in inside}
         # one also rebound by an inner loop is not: zeroing it there, in the inner reverse
         # loop's replay, would drop what the later statements sent it
