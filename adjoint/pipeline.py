@@ -35,7 +35,7 @@ from .ir import annotations, grammar, nodes
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
-from .lower.for_numba import lower_for_numba, needs_lowering
+from .lower.for_numba import assignments_into_views, lower_for_numba, needs_lowering
 from .optimize.passes import optimize
 from .options import Options
 from .primitives import runtime
@@ -328,6 +328,9 @@ def _lower(run):
     analysis = run.analysis
     lowered = lower_for_numba(run.final, lambda node: shapes.type_of(node, analysis.types),
                               run.options.precision, analysis.types.__contains__)
+    if not run.options.device:           # (the device lowering reads the tapes' stores)
+        lowered |= assignments_into_views(run.final, lambda node: shapes.type_of(node, analysis.types),
+                                          analysis.types.__contains__)
     # the helpers the final code still calls: optimizing may drop every call of one
     wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
     run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())
@@ -388,7 +391,12 @@ def _device(run):
 
 
 def _helper_trees(names) -> list:
-    return [gast.parse(runtime.source(name)).body[0] for name in sorted(names)]
+    helpers = [gast.parse(runtime.source(name)).body[0] for name in sorted(names)]
+    for helper in helpers:       # no user line behind a helper's: a failure is located at its call
+        for node in gast.walk(helper):
+            if getattr(node, "lineno", None) is not None:
+                node.lineno = None
+    return helpers
 
 
 @dataclasses.dataclass(frozen=True)

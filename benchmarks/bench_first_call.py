@@ -16,7 +16,9 @@ and the typing tables). Times are wall (perf_counter) and CPU (process_time: the
 shared, and CPU time is what the process itself spent); the ratio is adjoint's grad(f) + first
 call over njit's first call, per sample, then the median over the samples.
 
-Run: python benchmarks/bench_first_call.py [--quick] [--case f4,lorenz,mlp,gmm]
+Run: python benchmarks/bench_first_call.py [--quick] [--case f4,lorenz,mlp,gmm] [--against PATH]
+(--against PATH: that checkout's adjoint, an export of an earlier commit say, before this one's,
+`git archive <commit> | tar -x -C PATH`; minimum CPU over the samples)
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ import importlib
 import numpy as np
 w0, c0 = time.perf_counter(), time.process_time()
 import warp as wp
-wp.config.quiet = True
+wp.config.log_level = wp.LOG_WARNING
 wp.init()
 w1, c1 = time.perf_counter(), time.process_time()
 import warp_kernels
@@ -184,7 +186,8 @@ def run_child(code, argv, env):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def sample(case):
+def sample(case, against=None):
+    """(adjoint's child, njit's child, Warp's or None[, the child of the adjoint at `against`])."""
     module, function, make_args, kwargs = CASES[case]
     with tempfile.TemporaryDirectory(prefix="adjoint-bench-first-call-") as folder:
         env = dict(os.environ, ADJOINT_CACHE="0", ADJOINT_CACHE_DIR=folder, NUMBA_CACHE_DIR=folder)
@@ -192,12 +195,41 @@ def sample(case):
         ours = run_child(ADJOINT_CHILD, [module, function, make_args, kwargs], env)
         theirs = run_child(NJIT_CHILD, [module, function, make_args, ",".join(NJIT_HELPERS.get(case, ()))],
                            env)
+        if against is not None:
+            with tempfile.TemporaryDirectory(prefix="adjoint-bench-first-call-") as other:
+                env = dict(env, ADJOINT_BENCH_PATH=os.path.abspath(against), ADJOINT_CACHE_DIR=other,
+                           NUMBA_CACHE_DIR=other)
+                before = run_child(ADJOINT_CHILD, [module, function, make_args, kwargs], env)
+            return ours, theirs, None, before
         warp = None
         if case in WARP_CASES and warp_available():
             driver, warp_args = WARP_CASES[case]
             warp_env = dict(env, WARP_CACHE_PATH=os.path.join(folder, "warp"))
             warp = run_child(WARP_CHILD, [module, driver, warp_args], warp_env)
     return ours, theirs, warp
+
+
+def compare(against, cases, rounds):
+    """The adjoint of this checkout against the one at `against` (e.g. an export of the commit
+    before a change), each sample running both and njit in turn: the minimum CPU time over
+    the samples of each, and the ratios of those minimums to njit's."""
+    samples = {case: [] for case in cases}
+    for _ in range(rounds):
+        for case in cases:
+            samples[case].append(sample(case, against))
+    rows = []
+    for case in cases:
+        best = [min(s[k]["total_cpu_s"] for s in samples[case]) for k in (3, 0, 1)]
+        rows.append([LABELS[case], fmt_time(best[2]), fmt_time(best[0]), fmt_time(best[1]),
+                     fmt_ratio(best[0] / best[2]), fmt_ratio(best[1] / best[2])])
+    return "\n".join([
+        f"## First-call latency, {against} (before) against this checkout (after)",
+        "",
+        f"CPU time (process_time) of grad(f) and its first call in a fresh process, cold cache; "
+        f"minimum over {rounds} samples, each running both adjoints and numba.njit(f) in turn.",
+        "",
+        markdown_table(["case", "njit(f) first call", "adjoint before", "adjoint after",
+                        "ratio before", "ratio after"], rows)])
 
 
 def main(quick=False, cases=None):
@@ -277,7 +309,15 @@ if __name__ == "__main__":
         k = argv.index("--case")
         chosen = argv[k + 1].split(",")
         del argv[k:k + 2]
+    against = None
+    if "--against" in argv:          # --against PATH: a checkout (or `git archive` export) to compare
+        k = argv.index("--against")
+        against = argv[k + 1]
+        del argv[k:k + 2]
     quick = parse_quick(argv)
     t0 = time.perf_counter()
-    print(main(quick=quick, cases=chosen))
+    if against is not None:
+        print(compare(against, chosen or list(CASES), 1 if quick else 3))
+    else:
+        print(main(quick=quick, cases=chosen))
     print(f"\n(ran in {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()[0]:.2f})")

@@ -226,12 +226,73 @@ def rosenbrock_rows(sizes, repeats, target):
     return table, data, missing.get("jax")
 
 
+# ---------------------------------------------------------------------------------------------
+# 3. a fresh output of 80 MB: glibc maps it afresh (and page-faults it) on every call
+
+@numba.njit
+def numba_copy_new(x):
+    y = np.empty_like(x)
+    for i in range(x.shape[0]):
+        y[i] = x[i]
+    return y
+
+
+@numba.njit
+def numba_copy_into(x, y):
+    for i in range(x.shape[0]):
+        y[i] = x[i]
+    return y
+
+
+KEEP_HEAP = {"MALLOC_MMAP_THRESHOLD_": "1000000000", "MALLOC_TRIM_THRESHOLD_": "2000000000"}
+
+
+def allocation_child(n, repeats, target):
+    """In a process pinned to one CPU: a numba loop copying x into a new array, into a reused
+    one, and numpy's empty_like + copyto; JSON of the medians per element on stdout."""
+    import json
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    x = np.random.default_rng(0).random(n)
+    y = np.empty(n)
+    g = adjoint.grad(rosenbrock)
+
+    def numpy_copy_new():
+        out = np.empty_like(x)
+        np.copyto(out, x)
+        return out
+    cases = {"numba loop, new output": lambda: numba_copy_new(x),
+             "numba loop, into a reused array": lambda: numba_copy_into(x, y),
+             "numpy empty_like + copyto": numpy_copy_new,
+             "adjoint .adjoint (Rosenbrock, serial)": lambda: g.adjoint(x)}
+    for fn in cases.values():
+        fn()
+    results = compare(cases, repeats=repeats, target_s=target)
+    print(json.dumps({name: r["median_s"] / n for name, r in results.items()}))
+
+
+def allocation_rows(n, repeats, target):
+    import json
+    rows = []
+    for label, extra in (("default", {}), ("MALLOC_MMAP_THRESHOLD_=10^9, MALLOC_TRIM_THRESHOLD_="
+                                          "2*10^9", KEEP_HEAP)):
+        proc = subprocess.run([sys.executable, __file__, "--alloc-child", str(n), str(repeats),
+                               str(target)], env=dict(os.environ, **extra), capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench_peer_gaps: the allocation child failed:\n{proc.stderr[-2000:]}")
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows += [[label, name, fmt_time(per)] for name, per in got.items()]
+    return markdown_table(["glibc malloc", "what (one core, n = %s)" % f"{n:,}",
+                           "time per element (median)"], rows)
+
+
 def main(quick=False):
     warm_up_numba()
     repeats, target = (5, 0.02) if quick else (21, 0.05)
     mlp = run_mlp(quick)
     sizes = (10**4, 10**6) if quick else (10**4, 10**6, 10**7)
     rosen_table, rosen, missing_jax = rosenbrock_rows(sizes, repeats, target)
+    alloc_table = allocation_rows(10**6 if quick else 10**7, repeats, target)
     temps = ", ".join(f"n = {d['n']:,}: {d['jax_temp_bytes'] / d['n']:.0f} B/element"
                       for d in rosen if d["jax_temp_bytes"] is not None)
     info = machine_info()
@@ -262,6 +323,12 @@ def main(quick=False):
          f"{temps or 'jax ' + str(missing_jax)}."),
         "",
         rosen_table,
+        "",
+        ("A fresh output of n float64 in a process pinned to one CPU, with glibc's default "
+         "malloc (blocks above 32 MB mapped afresh and unmapped at free, so every call "
+         "page-faults them) and with thresholds that keep such blocks in the heap:"),
+        "",
+        alloc_table,
     ])
     write_json(NAME, {"benchmark": NAME, "quick": quick, "machine": info, "mlp": mlp["data"],
                       "rosenbrock": rosen}, quick=quick)
@@ -269,6 +336,9 @@ def main(quick=False):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 4 and sys.argv[1] == "--alloc-child":
+        allocation_child(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+        raise SystemExit(0)
     if len(sys.argv) > 2 and sys.argv[1] == "--mlp-child":
         mlp_child(sys.argv[2], "--quick" in sys.argv[3:])
         raise SystemExit(0)

@@ -235,7 +235,7 @@ def load_warp():
             atexit.register(shutil.rmtree, folder, True)
             warp.config.kernel_cache_dir = folder
             warp.config._adjoint_bench_cache = folder
-        warp.config.quiet = True
+        warp.config.log_level = warp.LOG_WARNING     # no greeting, no "Module ... load" lines
         warp.init()
         warp.get_device("cpu")
     except Exception as exc:  # noqa: BLE001 -- a warp that cannot run on this machine

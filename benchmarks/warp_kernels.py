@@ -20,8 +20,8 @@ Warp's documented limit on dynamic loops (a `range` whose trip count is not a co
 constant at most `max_unroll`, 16 by default): the backward pass replays the loop in reverse
 without storing the values that a loop body overwrites, so a loop-carried local that is
 reassigned makes the gradient wrong; Warp logs that ("detected mutated variable ... this may not
-be a differentiable operation") only in verbose mode. The benchmarks check every Warp gradient
-against central finite differences and mark the wrong ones.
+be a differentiable operation") only at wp.config.log_level = wp.LOG_DEBUG. The benchmarks check every Warp gradient
+against five-point finite differences of the numba primal and mark the wrong ones.
 """
 
 from __future__ import annotations

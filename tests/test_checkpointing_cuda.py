@@ -58,6 +58,25 @@ def ring_while(u, n):
     return u[0] * u[3] + u[5]
 
 
+def substeps(p, steps):
+    """An inner loop of a fixed trip count: its tape (4 rows) is one workspace slice, taken
+    again in each replay of the outer step."""
+    x = p[0]
+    y = p[1]
+    for k in range(steps):
+        for m in range(4):
+            x, y = x + 0.01 * math.sin(y) * x, y - 0.02 * x * y
+    return x * y
+
+
+def triangle(x, n):
+    s = x
+    for i in range(n):
+        for j in range(i):
+            s = math.sin(s) + 0.1 * j
+    return s
+
+
 def stops_early(x, n, K):
     s = x
     for i in adjoint.checkpointed(range(1000), K):
@@ -73,6 +92,7 @@ CASES = {
     "lorenz_rk4": (cf.lorenz_rk4, LORENZ, np.stack([LORENZ, LORENZ * 1.01, LORENZ * 0.98]), (30,), 30, True),
     "while": (damped_while, 0.7, np.array([0.7, 0.4, 1.1]), (25,), 25, False),
     "array_state": (ring, np.linspace(0.1, 0.8, 8), np.linspace(0.1, 0.8, 24).reshape(3, 8), (20,), 20, False),
+    "nested": (substeps, np.array([0.7, 1.3]), np.array([[0.7, 1.3], [0.5, 0.9]]), (12,), 12, True),
     "array_state_while": (ring_while, np.linspace(0.2, 0.9, 8), np.linspace(0.2, 0.9, 16).reshape(2, 8), (21,),
                           22, False),
 }
@@ -139,7 +159,14 @@ def test_workspace_grows_with_the_budget_not_the_trip_count():
     assert _workspace(damped_while, 6, 0.7, 10 ** 6) == (6, 6 + 6, 0)
     u = np.linspace(0.1, 0.8, 8)
     assert _workspace(ring, 3, u, 10 ** 6) == (3 * 8, 3, 0)
+    assert _workspace(substeps, 5, u, 10 ** 6) == (2 * 5 + 2 * 4, 5, 0)      # x, y; the inner loop's tapes
     assert np.array_equal(u, np.linspace(0.1, 0.8, 8))                      # sizing never writes into it
+
+
+def test_an_inner_loop_whose_trip_count_changes_is_located():
+    with pytest.raises(adjoint.AdjointError, match="only known while it runs") as caught:
+        adjoint.grad(triangle, target="cuda", checkpoints=3)
+    assert caught.value.location.line == triangle.__code__.co_firstlineno + 3
 
 
 def test_device_code_reads_as_loops():
@@ -168,11 +195,11 @@ except Exception as exc:        # no libnvvm, or another numba.cuda
 import adjoint
 from adjoint.backends import python
 from tests import control_flow_corpus as cf
-from tests.test_checkpointing_cuda import damped_while, ring
+from tests.test_checkpointing_cuda import damped_while, ring, substeps
 A = nt.Array(nt.float64, 1, "C")
 work = (A, nt.Array(nt.int64, 1, "C"), nt.Array(nt.boolean, 1, "C"))
 for f, k, argtypes in [(cf.lorenz_rk4, 3, (A, nt.int64)), (damped_while, 3, (nt.float64, nt.int64)),
-                       (ring, 3, (A, nt.int64))]:
+                       (ring, 3, (A, nt.int64)), (substeps, None, (A, nt.int64))]:
     generated = adjoint.grad(f, target="cuda", checkpoints=k).generated
     module = python.load(generated.device_source, f"<{f.__name__}>", dict(generated.namespace))
     name = generated.device.function.name
@@ -200,4 +227,4 @@ def test_device_code_compiles_for_a_gpu():
     if done.returncode == 77:
         pytest.skip(f"numba.cuda cannot compile PTX here: {done.stdout.strip()[:200]}")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("compiled") == 3
+    assert done.stdout.count("compiled") == 4

@@ -123,3 +123,26 @@ def test_gmm_gradient_has_no_numpy_where():
     source = adjoint.grad(gmm_objective, wrt=(0, 1, 2), target="python").source_for(*gmm_data(d=2, K=3, n=6))
     code = [line for line in source.splitlines() if '"""' not in line]
     assert not any("np.where(" in line for line in code) and "_where_1_aa(" in source, source
+
+
+def test_writes_into_parts_of_arrays_avoid_slice_assignment():
+    """An array written into a part of another (a tape's row, `s[k, :d] += g`) goes through
+    runtime._store / _add_into (numba compiles a slice assignment of an array, its error
+    message, in seconds); read back as the statements they stand for when the emitted code
+    is differentiated again (the hvp of test_emitted_gradients_avoid_slow_compiling_forms)."""
+    source = adjoint.grad(gmm_objective, wrt=(0, 1, 2), target="python").source_for(*gmm_data(d=2, K=3, n=6))
+    assert "_store(tape_best[k], best)" in source and "_add_into(s_icf[k, :d], " in source, source
+    assert re.search(r"^\s*tape_\w+\[k\] = ", source, re.M) is None and "s_means[k] +=" not in source
+    assert re.search(r"\[[^\]\n]*:[^\]\n]*\] [+-]= ", source) is None, source     # (an element's += stays)
+    for jit in (False, True):
+        store = _helper("_store", jit)
+        rows = np.zeros((2, 3))
+        store(rows[1], np.array([1.0, -0.0, np.inf]))
+        store(rows[0], np.array([2.0]))                   # a size-1 axis broadcast, as numpy does
+        assert np.array_equal(rows, [[2.0, 2.0, 2.0], [1.0, -0.0, np.inf]])
+        assert np.signbit(rows[1, 1])
+        with pytest.raises(ValueError):
+            store(rows[0], np.ones(4))                    # numba's ufunc would write 3 of the 4
+        add = _helper("_add_into", jit)
+        add(rows[:, 1:], np.ones(2))
+        assert np.array_equal(rows, [[2.0, 3.0, 3.0], [1.0, 1.0, np.inf]])

@@ -158,3 +158,16 @@ def test_cuda_batch_and_single_call():
     want = adjoint.grad(discounted_payoff, wrt=("s0", "sigma"), target="python").batch(Z, *MARKET)
     np.testing.assert_allclose(delta, want[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(vega, want[1], rtol=1e-12, atol=1e-14)
+
+
+def test_a_failing_point_is_located_and_bad_arguments_say_so():
+    vg = adjoint.value_and_grad(f4, target="python")
+    with pytest.raises(ValueError) as info:
+        vg.batch(np.ones((3, 5)))                      # points of 5 numbers: f4 unpacks 4
+    assert isinstance(info.value, adjoint.AdjointError) and "seed_f4.py:10" in str(info.value)
+    with pytest.raises(adjoint.AdjointArgumentError, match="holds no points"):
+        vg.batch(np.ones((0, 4)))
+    with pytest.raises(adjoint.AdjointArgumentError, match="takes 1 arguments"):
+        vg.batch(np.ones((3, 4)), 2.0)
+    with pytest.raises(adjoint.AdjointArgumentError, match="reduce="):
+        vg.batch(np.ones((3, 4)), reduce="max")

@@ -639,9 +639,9 @@ class GradientFunction(Presented):
         debug = "adjoint.source(f) shows the generated code"
         if self.target != "python":
             debug = "run with target='python' to step through the generated code; " + debug
-        carried = re.fullmatch(r"tape_\w+\[[^\]]*\] = (\w+)", statement or "")
+        carried = re.fullmatch(r"tape_\w+\[[^\]]*\] = (\w+)|_store\(tape_\w+\[[^\]]*\], (\w+)\)", statement or "")
         if carried is not None and isinstance(exc, ValueError):     # a checkpoint row of the first shape
-            v = carried.group(1)
+            v = carried.group(1) or carried.group(2)
             debug = (f"the loop carries the array `{v}`, which a later iteration makes larger (a broadcast); "
                      f"give `{v}` its final shape before the loop (`{v} = {v} * np.ones(shape)`); " + debug)
         return error_class(f"{kind}: {first}", location=location,

@@ -438,6 +438,19 @@ class _Resolver(trees.Transformer):
         scope, name = self.fn.__globals__, node.id
         return lambda: scope[name]
 
+    def visit_Expr(self, node):
+        call = node.value
+        if isinstance(call, gast.Call) and isinstance(call.func, gast.Name) and len(call.args) == 2:
+            try:
+                op = runtime.update_of(self.lookup(call.func))
+            except LookupError:
+                op = None
+            if op is not None:     # emitted code, differentiated again: `_add_into(s[k], g)` is s[k] += g
+                target, value = call.args
+                node = nodes.assign_to(nodes.store(target), value, node) if op == "=" else \
+                    nodes.accumulate(target, value, node, op)
+        return self.generic_visit(node)
+
     def visit_Call(self, node):
         if isinstance(node.func, gast.Attribute) and node.func.attr == "astype" and len(node.args) == 1 \
                 and isinstance(node.args[0], gast.Name) and node.args[0].id in _BUILTIN_DTYPES \

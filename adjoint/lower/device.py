@@ -10,9 +10,12 @@
         return len(range(steps)), 0, 0           each thread needs, per dtype)
 
 Device code cannot allocate, so gradient arrays become output parameters and tapes become
-slices of per-thread workspaces that the host sizes with `tape_sizes_<f>` first. Tapes whose
-size is only known inside the reverse sweep (a nested loop's) or that grow (a while loop's)
-cannot be sized before launch: those raise AdjointError. Calls to numpy's scalar functions
+slices of per-thread workspaces that the host sizes with `tape_sizes_<f>` first. A nested
+loop's tape, allocated in each iteration of the outer loop, is one slice taken again each
+time where its size is the same in all of them (it reads no name the function rebinds after
+its own block's statement); tapes whose size changes from one outer iteration to the next
+(`for j in range(i)`) or that grow (a while loop's without a snapshot budget) cannot be sized
+before launch: those raise AdjointError. Calls to numpy's scalar functions
 are spelled with math, which device code supports; `min` and `max` of two values as the
 comparison Python makes (`0 if n < 0 else n`), since numba.cuda compiles them for two floats
 only. Under a snapshot budget (checkpoints=K) the K snapshot slots are workspace rows too,
@@ -77,34 +80,54 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     output_names = {_returned_name(_gradients(code.body[-1], return_value), wrt, w) for w in array_outputs}
     body, sizes = [], {name: [] for name in DTYPES.values()}
     sliced = set()                                     # the names bound to workspace slices
-    for stmt in code.body:
+    holders = set()                    # ids of the compound statements with slices inside
+
+    def slice_of(stmt):
+        """`tape = np.empty(size, dtype)` as `tape = work_<dtype>[start:start + size]`."""
+        size, dtype = stmt.value.args
+        work = DTYPES.get(nodes.dotted(dtype))
+        if work is None:                           # np.empty((n,) + x.shape, x.dtype)
+            raise AdjointError("a loop that carries an array from one iteration to the next "
+                               "needs a tape of arrays, which the cuda target does not provide",
+                               location=locate(stmt, filename),
+                               hint="carry its elements as scalars, or use target='cpu'")
+        shape = size.elts if isinstance(size, gast.Tuple) else None     # checkpoints=K's array snapshots
+        if shape is not None:
+            size = shape[0]
+            for extent in shape[1:]:
+                size = nodes.binop(size, "*", extent)
+        start = nodes.summed(sizes[work])
+        stop = nodes.binop(nodes.clone(start), "+", nodes.clone(size))
+        stmt = _shallow_copy(stmt)
+        stmt.value = nodes.subscript(work, nodes.slice_(start, stop))
+        if shape is not None:               # rows of a flat slice: reshape makes a view
+            stmt.value = nodes.call(nodes.attribute_of(stmt.value, "reshape"),
+                                    [nodes.tuple_([nodes.clone(e) for e in shape])])
+        sizes[work].append(nodes.clone(size))
+        sliced.add(stmt.targets[0].id)
+        return stmt
+
+    invariant = None
+    for k, stmt in enumerate(code.body):
         allocation = _allocation(stmt)
         if allocation == "zeros" and stmt.targets[0].id in output_names:
             continue                                   # the output row arrives zeroed
         if allocation == "empty":
-            size, dtype = stmt.value.args
-            work = DTYPES.get(nodes.dotted(dtype))
-            if work is None:                           # np.empty((n,) + x.shape, x.dtype)
-                raise AdjointError("a loop that carries an array from one iteration to the next "
-                                   "needs a tape of arrays, which the cuda target does not provide",
-                                   location=locate(stmt, filename),
-                                   hint="carry its elements as scalars, or use target='cpu'")
-            shape = size.elts if isinstance(size, gast.Tuple) else None     # checkpoints=K's array snapshots
-            if shape is not None:
-                size = shape[0]
-                for extent in shape[1:]:
-                    size = nodes.binop(size, "*", extent)
-            start = nodes.summed(sizes[work])
-            stop = nodes.binop(nodes.clone(start), "+", nodes.clone(size))
-            stmt = _shallow_copy(stmt)
-            stmt.value = nodes.subscript(work, nodes.slice_(start, stop))
-            if shape is not None:               # rows of a flat slice: reshape makes a view
-                stmt.value = nodes.call(nodes.attribute_of(stmt.value, "reshape"),
-                                        [nodes.tuple_([nodes.clone(e) for e in shape])])
-            sizes[work].append(nodes.clone(size))
-            sliced.add(stmt.targets[0].id)
+            stmt = slice_of(stmt)
         elif _blocks(stmt):
             stmt = nodes.clone(stmt)                   # its blocks are rewritten in place below
+            # a tape of a loop nested in another is allocated anew in each iteration of the
+            # outer one (an inner loop's, in each replay): where its size is the same in all
+            # of them, one slice serves them all, taken where the tape was allocated
+            for owner in nodes.statements([stmt]):
+                for block in _blocks(owner):
+                    items = getattr(owner, block)
+                    for j, inner in enumerate(items):
+                        if _allocation(inner) == "empty" and nodes.dotted(inner.value.args[1]) in DTYPES:
+                            invariant = invariant or _Invariant(code)
+                            if invariant(inner.value.args[0], k):
+                                items[j] = slice_of(inner)
+                                holders.add(id(stmt))
         body.append(stmt)
     body, whole = _scatter_gathers(body, output_names, code.body)
     simple = list(_simple_statements(body))
@@ -125,11 +148,11 @@ def lower_for_device(code: gast.FunctionDef, wrt, arrays, filename, mode="revers
     totals = nodes.tuple_([nodes.summed(sizes[w]) for w in DTYPES.values()])
     primal_name = code.name.split("_", 1)[1]               # grad_<f> or jvp_<f>
     whole_rows = tuple(w for w in array_outputs if _returned_name(final, wrt, w) in whole)
-    return DeviceCode(function=device, sizes=_sizing(primal_name, args, body, totals, code, sliced),
+    return DeviceCode(function=device, sizes=_sizing(primal_name, args, body, totals, code, sliced, holders),
                       array_outputs=array_outputs, scalar_outputs=scalar_outputs, whole_rows=whole_rows)
 
 
-def _sizing(name, args, body, totals, origin, sliced=frozenset()):
+def _sizing(name, args, body, totals, origin, sliced=frozenset(), holders=frozenset()):
     """tape_sizes_<f>: the device function's statements that the workspace sizes need, picked
     by dead code elimination from the statements marked not primal (it keeps every primal
     line); only those it keeps are copied deeply. The slices are all taken in the function's
@@ -137,8 +160,9 @@ def _sizing(name, args, body, totals, origin, sliced=frozenset()):
     argument, which dead code elimination keeps, are left out there); an argument array that
     a statement before it still writes into is copied first: the sizes run on the caller's
     arrays, on the host."""
-    last = max((k for k, s in enumerate(body) if isinstance(s, gast.Assign)
-                and isinstance(s.targets[0], gast.Name) and s.targets[0].id in sliced), default=-1)
+    last = max([k for k, s in enumerate(body) if isinstance(s, gast.Assign)
+                and isinstance(s.targets[0], gast.Name) and s.targets[0].id in sliced]
+               + [k - 1 for k, s in enumerate(body) if id(s) in holders], default=-1)
     statements = [_unflagged(s) for s in body[:last + 1] if not nodes.is_comment(s) and not _is_check(s)]
     sizing = nodes.function("tape_sizes_" + name, args,
                             statements + [nodes.return_(totals, body[-1])], origin)
@@ -149,6 +173,42 @@ def _sizing(name, args, body, totals, origin, sliced=frozenset()):
     copies = [nodes.assign(a, nodes.call(nodes.attribute_of(nodes.name(a), "copy"), []), origin) for a in written]
     sizing.body = copies + [nodes.clone(s) for s in sizing.body]
     return sizing
+
+
+class _Invariant:
+    """Whether a size, in a compound statement of the function's own block (the k-th), is the
+    same wherever in it the size is taken: it reads only names never rebound in the function
+    (parameters, modules, builtins) and names bound once, by a statement of the function's
+    own block before the k-th; no element of an array (a shape is fine: device code never
+    rebinds an array, so no shape changes)."""
+
+    def __init__(self, code):
+        self.counts, self.defined = {}, {}
+        for stmt in nodes.statements(code.body):
+            for name in _rebound(stmt):
+                self.counts[name] = self.counts.get(name, 0) + 1
+        for k, stmt in enumerate(code.body):
+            for name in _rebound(stmt):
+                self.defined.setdefault(name, k)
+
+    def __call__(self, size, k) -> bool:
+        if any(isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) for n in nodes.walk(size)):
+            return False
+        return all(self.counts.get(name, 0) == 0
+                   or self.counts[name] == 1 and self.defined.get(name, k) < k
+                   for name in nodes.loads_in(size))
+
+
+def _rebound(stmt):
+    """The names a statement binds (not the arrays whose elements it writes)."""
+    if isinstance(stmt, gast.Assign):
+        return [n.id for n in nodes.walk(stmt.targets[0]) if isinstance(n, gast.Name)
+                and isinstance(n.ctx, gast.Store)] if not isinstance(stmt.targets[0], gast.Subscript) else []
+    if isinstance(stmt, gast.AugAssign):
+        return [stmt.target.id] if isinstance(stmt.target, gast.Name) else []
+    if isinstance(stmt, gast.For):
+        return [stmt.target.id]
+    return []
 
 
 def _is_check(stmt):
@@ -195,7 +255,8 @@ def _reject_allocations(simple, callees, filename, mode):
                                    hint="on the cuda target, compute with scalars and the "
                                         "argument arrays' elements; or use target='cpu'")
             raise AdjointError("this function needs memory whose size is only known while it runs "
-                               "(a while loop's tape, or a loop nested in another loop)",
+                               "(a while loop's tape, or that of a loop nested in another loop "
+                               "whose trip count changes with the outer iteration)",
                                location=locate(stmt, filename),
                                hint="on the cuda target, give a while loop a snapshot budget "
                                     "(grad(f, checkpoints=K), or a `# adjoint: checkpoints=K` "

@@ -23,6 +23,7 @@ from ..primitives.runtime import (
     NUMPY_LOOPS,
     POLYVAL,
     ROLL_AXIS,
+    UPDATE_OF,
     axis_reduction,
     each,
     sum_axis,
@@ -439,6 +440,72 @@ def _operand_rank(expr, types_of, known) -> int:
 def _operand_kind(expr, types_of, known) -> str:
     typed = _operand_type(expr, types_of, known)
     return "" if typed is None else typed[1]
+
+
+def assignments_into_views(fn, types_of, known) -> set:
+    """Array writes into a part of an array (integers and slices: a view), as runtime helpers
+    (runtime.UPDATES) numba compiles without a slice assignment of an array, whose error
+    message (two shapes formatted into a string) it compiles in about two seconds of a fresh
+    process, once per rank (the primal seldom has one):
+
+        s[k, :d] += g         ->  _add_into(s[k, :d], g)         (and -=: _subtract_from)
+        tape_v[k] = v         ->  _store(tape_v[k], v)           (a loop's tape of arrays)
+
+    frontend/parse.py reads each back as the statement it stands for. Host code only (the
+    device lowering reads the tapes' stores as they are); statements are replaced, never
+    changed in place (optimize may share them with earlier stages). Returns the helpers used."""
+    used = set()
+
+    def view_rank(target, row=False):
+        """The rank of `target`, an array's part read through integers and slices, else -1;
+        `row`: a compiler's tape (its type not in the table) read through integers only,
+        whose rank is not known either: 0 where it is such a row, else -1."""
+        if not (isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name)):
+            return -1
+        parts = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
+        integers = 0
+        for part in parts:
+            if isinstance(part, gast.Slice) and not row:
+                continue
+            typed = _operand_type(part, types_of, known)
+            if typed is None or typed[0] != 0 or typed[1] != "int":
+                return -1
+            integers += 1
+        if row:
+            return 0
+        rank = _operand_rank(target.value, types_of, known)
+        return rank - integers if rank >= len(parts) else -1
+
+    def part_of(target):
+        return annotations.copy_to(nodes.subscript(nodes.name(target.value.id), nodes.clone(target.slice)), target)
+
+    def update(name, target, value, stmt):
+        used.add(name)
+        return nodes.located(nodes.make(gast.Expr, value=nodes.call(nodes.name(name), [part_of(target), value])), stmt)
+
+    for block in list(nodes.blocks(fn)):
+        out = None
+        for k, stmt in enumerate(block):
+            replaced = None
+            if isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, (gast.Add, gast.Sub)) \
+                    and view_rank(stmt.target) >= 1:
+                replaced = update(UPDATE_OF["+" if isinstance(stmt.op, gast.Add) else "-"], stmt.target,
+                                  stmt.value, stmt)
+            elif isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, gast.Name) \
+                    and isinstance(stmt.targets[0], gast.Subscript) and isinstance(stmt.targets[0].value, gast.Name):
+                target = stmt.targets[0]
+                typed = _operand_type(stmt.value, types_of, known)
+                if target.value.id.startswith("tape_") and not known(target.value.id) \
+                        and view_rank(target, row=True) == 0 and typed is not None and typed[0] >= 1 \
+                        and typed[1] in ("float", "int"):
+                    replaced = update(UPDATE_OF["="], target, stmt.value, stmt)
+            if replaced is not None and out is None:
+                out = block[:k]
+            if out is not None:
+                out.append(stmt if replaced is None else replaced)
+        if out is not None:
+            block[:] = out
+    return used
 
 
 # numpy calls that make a float64 array unless told otherwise, and their positional

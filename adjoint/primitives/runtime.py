@@ -66,6 +66,8 @@ def source(name: str) -> str:
         return _each(ranks[0])
     if name == REVOLVE:
         return _REVOLVE
+    if name in UPDATES:
+        return UPDATES[name][1]
     if kind == "where" and len(ranks) == 2 and len(ranks[1]) == 2 and set(ranks[1]) <= {"a", "s"}:
         return _where(int(ranks[0]), ranks[1])
     raise KeyError(name)
@@ -461,6 +463,41 @@ _POLYVAL = "\n".join([
     "    for k in range(p.shape[0]):",
     "        out = out * x + p[k]",
     "    return out"]) + "\n"
+
+
+# Writes into a part of an array (integers and slices: a view) of a whole array value, as the
+# emitted code's statements: numba compiles a slice assignment of an array through its error
+# message (the two shapes formatted into a string), about two seconds of a fresh process per
+# rank; a ufunc writing into the part, or an in-place operator on it, compiles in a few
+# milliseconds. Each stands for the statement in its first field (frontend/parse.py reads it
+# back so, when emitted code is differentiated again).
+UPDATES = {
+    "_store": ("=", "\n".join([
+        "def _store(part, value):",
+        '    """part[...] = value (a tape keeping an iteration\'s array): numpy\'s copy through a ufunc."""',
+        "    for d in range(value.ndim):          # (numba's ufunc writes into a smaller part unchecked)",
+        "        if value.shape[d] != part.shape[d] and value.shape[d] != 1:",
+        "            raise ValueError('could not broadcast the array into a row of its tape: its shape changed')",
+        "    np.multiply(value, 1, part)"]) + "\n"),
+    "_add_into": ("+", "\n".join([
+        "def _add_into(part, value):",
+        '    """part += value, in place, for a part of an array."""',
+        "    part += value"]) + "\n"),
+    "_subtract_from": ("-", "\n".join([
+        "def _subtract_from(part, value):",
+        '    """part -= value, in place, for a part of an array."""',
+        "    part -= value"]) + "\n"),
+}
+UPDATE_OF = {"=": "_store", "+": "_add_into", "-": "_subtract_from"}
+
+
+def update_of(fn):
+    """The statement an emitted `_store`, `_add_into` or `_subtract_from` stands for ("=",
+    "+", "-": `part[...] = value`, `part += value`, ...), else None."""
+    name = getattr(fn, "__name__", "")
+    if name in UPDATES and getattr(fn, "__doc__", None) == UPDATES[name][1].splitlines()[1].strip()[3:-3]:
+        return UPDATES[name][0]
+    return None
 
 
 def where(rank: int, pattern: str) -> str:

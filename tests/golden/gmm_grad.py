@@ -6,6 +6,11 @@ import numpy as np
 import numba
 
 
+def _add_into(part, value):
+    """part += value, in place, for a part of an array."""
+    part += value
+
+
 def _numpy_exp(x):
     """np.exp(x) for a float array: numpy's vectorized loop once x is large."""
     if x.size < 1024:
@@ -24,6 +29,15 @@ def _numpy_log(x):
     with numba.objmode():
         np.log(x, out=out)
     return out
+
+
+def _store(part, value):
+    """part[...] = value (a tape keeping an iteration's array): numpy's copy through a ufunc."""
+    for d in range(value.ndim):
+        if value.shape[d] != part.shape[d] and value.shape[d] != 1:
+            raise ValueError(
+                'could not broadcast the array into a row of its tape: its shape changed')
+    np.multiply(value, 1, part)
 
 
 def _sum_axis_2_1(x):
@@ -104,7 +118,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     best = np.full(n, -1e+300)
     tape_best = np.empty((K, best.shape[0]), best.dtype)
     for k in range(K):
-        tape_best[k] = best
+        _store(tape_best[k], best)
         gmm_main_term_Q = np.zeros((d, d))
         gmm_main_term_idx = d
         for gmm_main_term_j in range(d):
@@ -143,8 +157,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             tape_gmm_main_term_result = np.empty((K, gmm_main_term_result.shape[0]),
                 gmm_main_term_result.dtype)
             gmm_main_term_result_shape = gmm_main_term_result.shape
-        tape_gmm_main_term_Qx[k] = gmm_main_term_Qx
-        tape_gmm_main_term_result[k] = gmm_main_term_result
+        _store(tape_gmm_main_term_Qx[k], gmm_main_term_Qx)
+        _store(tape_gmm_main_term_result[k], gmm_main_term_result)
     total = np.zeros(n)
     for k in range(K):
         gmm_main_term_Q_1 = np.zeros((d, d))
@@ -187,8 +201,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
             tape_t_32 = np.empty((K, t_32.shape[0]), t_32.dtype)
             t_32_shape = t_32.shape
-        tape_gmm_main_term_Qx_1[k] = gmm_main_term_Qx_1
-        tape_t_32[k] = t_32
+        _store(tape_gmm_main_term_Qx_1[k], gmm_main_term_Qx_1)
+        _store(tape_t_32[k], t_32)
     top = np.max(alphas)
     t_33 = alphas - top
     t_34 = _numpy_exp(t_33)
@@ -223,7 +237,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_46_shape = t_46.shape
             t_46_dtype = t_46.dtype
             s_46 = np.zeros(t_46_shape, t_46_dtype)
-        tape_q[k] = q
+        _store(tape_q[k], q)
     t_49 = _numpy_log(total)
     t_50 = best + t_49
     t_51 = np.sum(t_50)
@@ -267,17 +281,17 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_48 = -s_prior
         s_47 = wishart_m * s_48
         s_46 += s_47
-        s_icf[k, :d] += s_46
+        _add_into(s_icf[k, :d], s_46)
         s_frobenius = t_44 * s_prior
         # Analyzing the line: "frobenius = np.sum(q * q) + np.sum(icf[k, d:] ** 2)"
         s_41 += s_frobenius
         s_40 = 2 * t_40 * s_41
-        s_icf[k, d:] += s_40
+        _add_into(s_icf[k, d:], s_40)
         s_38 += s_frobenius
         s_q = (q + q) * s_38
         # Analyzing the line: "q = np.exp(icf[k, :d])"
         s_37 = q * s_q
-        s_icf[k, :d] += s_37
+        _add_into(s_icf[k, :d], s_37)
     # Analyzing the line: "lse_alphas = top + np.log(np.sum(np.exp(alphas - top)))"
     s_top += s_lse_alphas
     s_35 = 0.0 if s_lse_alphas == 0.0 else (np.divide(1.0, t_35) if t_35 >= 0.0
@@ -325,14 +339,14 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_28 = np.broadcast_to(np.expand_dims(np.asarray(s_29), 1), t_28_shape)
         s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1) * s_28
         s_26 += s_27
-        s_icf[k, :d] += s_26
+        _add_into(s_icf[k, :d], s_26)
         s_alphas[k] += s_25
         # Analyzing the line: "Qx = (x - means[k]) @ Q.T"
         s_23 = s_gmm_main_term_Qx_1 @ t_24.T
         s_24 = t_23.T @ s_gmm_main_term_Qx_1
         s_gmm_main_term_Q_1 += np.transpose(s_24)
         s_22 = -_sum_to_2_1(s_23, t_22_shape)
-        s_means[k] += s_22
+        _add_into(s_means[k], s_22)
         # Reverse of the loop: "for j in range(d)"
         for gmm_main_term_j_1 in range(d - 1, -1, -1):
             gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_2[gmm_main_term_j_1]
@@ -406,14 +420,14 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_14 = np.broadcast_to(np.expand_dims(np.asarray(s_15), 1), t_14_shape)
         s_gmm_main_term_Qx = (gmm_main_term_Qx + gmm_main_term_Qx) * s_14
         s_12 += s_13
-        s_icf[k, :d] += s_12
+        _add_into(s_icf[k, :d], s_12)
         s_alphas[k] += s_11
         # Analyzing the line: "Qx = (x - means[k]) @ Q.T"
         s_9 = s_gmm_main_term_Qx @ t_10.T
         s_10 = t_9.T @ s_gmm_main_term_Qx
         s_gmm_main_term_Q += np.transpose(s_10)
         s_8 = -_sum_to_2_1(s_9, t_8_shape)
-        s_means[k] += s_8
+        _add_into(s_means[k], s_8)
         # Reverse of the loop: "for j in range(d)"
         for gmm_main_term_j in range(d - 1, -1, -1):
             gmm_main_term_idx = tape_gmm_main_term_idx_1[gmm_main_term_j]

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..registry import declare, primitive, variant
+from ..registry import declare, primitive, shared_expression, variant
 
 # --- piecewise constant primitives: zero partials, their results carry no sensitivity --------
 
@@ -73,26 +73,26 @@ declare("np.where", vjps=[variant(where, broadcasts=True)], jvps=[where_jvp], re
 # tie, nan to a nan operand), with m = np.maximum(x, low) recomputed. A nan in x or low also
 # makes the other's partial nan (the product of the two weights), and a zero g or tangent
 # wins over a nan weight, as in registry.times.
+@shared_expression
+def maximum_weight(a, b):              # d np.maximum(a, b) / da, elementwise
+    return np.where(a > b, 1.0, np.where(a == b, 0.5, np.where(a == a, 0.0, np.nan)))
+
+
+@shared_expression
+def minimum_weight(a, b):              # d np.minimum(a, b) / da, elementwise
+    return np.where(a < b, 1.0, np.where(a == b, 0.5, np.where(a == a, 0.0, np.nan)))
+
+
 def clip(x, low, high, g):
-    return (np.where(g == 0.0, 0.0, g * np.where(np.maximum(x, low) < high, 1.0, np.where(
-                np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
-            * np.where(x > low, 1.0, np.where(x == low, 0.5, np.where(x == x, 0.0, np.nan)))),
-            np.where(g == 0.0, 0.0, g * np.where(np.maximum(x, low) < high, 1.0, np.where(
-                np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
-            * np.where(low > x, 1.0, np.where(x == low, 0.5, np.where(low == low, 0.0, np.nan)))),
-            np.where(g == 0.0, 0.0, g * np.where(high < np.maximum(x, low), 1.0, np.where(
-                np.maximum(x, low) == high, 0.5, np.where(high == high, 0.0, np.nan)))))
+    return (np.where(g == 0.0, 0.0, g * minimum_weight(np.maximum(x, low), high) * maximum_weight(x, low)),
+            np.where(g == 0.0, 0.0, g * minimum_weight(np.maximum(x, low), high) * maximum_weight(low, x)),
+            np.where(g == 0.0, 0.0, g * minimum_weight(high, np.maximum(x, low))))
 
 
 def clip_jvp(x, low, high, dx, dlow, dhigh):
-    return (np.where(dx == 0.0, 0.0, dx * np.where(np.maximum(x, low) < high, 1.0, np.where(
-                np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
-            * np.where(x > low, 1.0, np.where(x == low, 0.5, np.where(x == x, 0.0, np.nan)))),
-            np.where(dlow == 0.0, 0.0, dlow * np.where(np.maximum(x, low) < high, 1.0, np.where(
-                np.maximum(x, low) == high, 0.5, np.where(np.maximum(x, low) == np.maximum(x, low), 0.0, np.nan)))
-            * np.where(low > x, 1.0, np.where(x == low, 0.5, np.where(low == low, 0.0, np.nan)))),
-            np.where(dhigh == 0.0, 0.0, dhigh * np.where(high < np.maximum(x, low), 1.0, np.where(
-                np.maximum(x, low) == high, 0.5, np.where(high == high, 0.0, np.nan)))))
+    return (np.where(dx == 0.0, 0.0, dx * minimum_weight(np.maximum(x, low), high) * maximum_weight(x, low)),
+            np.where(dlow == 0.0, 0.0, dlow * minimum_weight(np.maximum(x, low), high) * maximum_weight(low, x)),
+            np.where(dhigh == 0.0, 0.0, dhigh * minimum_weight(high, np.maximum(x, low))))
 
 
 declare("np.clip", vjps=[variant(clip, broadcasts=True)], jvps=[clip_jvp], result="broadcast")
