@@ -203,7 +203,7 @@ def _single_definitions(fn) -> dict:
     """name -> value for the names bound once, by a plain assignment; under "" the arguments
     and single-bound names (whose shapes do not change)."""
     counts, values = {}, {}
-    for node in nodes.walk(fn):
+    for node in nodes.statements(fn.body):           # (only statements bind names)
         if isinstance(node, (gast.Assign, gast.AugAssign, gast.For)):
             for name in nodes.written_names(node):
                 counts[name] = counts.get(name, 0) + 1

@@ -139,6 +139,7 @@ class _State:
         return known[1]
 
     def _refresh(self):
+        self._keys = {}                    # (name, depth) -> its shape_key (stable() may change)
         body = self.fn.body
         writes = collections.Counter()
         self.in_place = collections.Counter()
@@ -182,14 +183,12 @@ class _State:
         if kind is gast.Constant:
             return _NUMBER if type(node.value) in (int, float, bool) else None
         if kind is gast.Name:
-            name = node.id
-            if name in self.scalars:
-                return _NUMBER
-            if name in self.defs:
-                return self.shape_key(self.defs[name], depth + 1)
-            if name in self.arrays and self.stable(name):
-                return frozenset([(name, 0)])
-            return None
+            # found once per name and depth (_keys): `v = np.tanh(v_1 * w) + 0.5 * v_1` reads
+            # v_1 twice, so a chain of such lines asked a power of its length, up to the cap
+            memo = (node.id, depth)
+            if memo not in self._keys:
+                self._keys[memo] = self._name_key(node.id, depth)
+            return self._keys[memo]
         if kind is gast.Attribute:
             if node.attr == "shape":                 # a shape: the key of its array
                 return self.shape_key(node.value, depth + 1)
@@ -216,6 +215,15 @@ class _State:
         if None in keys:
             return None
         return frozenset().union(*keys)
+
+    def _name_key(self, name, depth):
+        if name in self.scalars:
+            return _NUMBER
+        if name in self.defs:
+            return self.shape_key(self.defs[name], depth + 1)
+        if name in self.arrays and self.stable(name):
+            return frozenset([(name, 0)])
+        return None
 
     def array_key(self, node):
         key = self.shape_key(node)
@@ -278,6 +286,7 @@ class _State:
         an elementwise expression, another name or an array of zeros or ones: what shape_key
         reads through."""
         self.defs = {}
+        self._keys = {}                    # (the keys read through the old defs)
         for stmt in self.fn.body:
             if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
                     and self.stable(stmt.targets[0].id) and (self.elementwise(stmt.value) or _ones(stmt.value)

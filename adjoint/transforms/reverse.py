@@ -165,11 +165,18 @@ class _Reverse:
     def shape_key(self, name):
         """A name bound once (or an argument never rebound) whose array has `name`'s shape,
         following elementwise functions, negation, arithmetic with numbers and copies; None
-        where no such name is known."""
+        where no such name is known. Found once per name: `v = np.tanh(v_1) + v_1` asks it of
+        both sides, so a chain of such lines asked it a power of the chain's length (20
+        lines: hours); a name met again while its own key is being found gets None."""
         definitions = self.single_definitions()
         if not hasattr(self, "_stable"):
             written = self.assigned(self.tree.body)
             self._stable = set(definitions) | {a.id for a in self.tree.args.args} - written
+            self._shape_keys = {}
+        asked = name
+        if asked in self._shape_keys:
+            return self._shape_keys[asked]
+        self._shape_keys[asked] = None                # (in progress: a cycle finds no key)
         seen = set()
         while name in definitions and name not in seen:
             seen.add(name)
@@ -177,7 +184,8 @@ class _Reverse:
             if source is None:
                 break
             name = source
-        return name if name in self._stable else None
+        key = self._shape_keys[asked] = name if name in self._stable else None
+        return key
 
     def _shape_source(self, value):
         """The array name whose shape `value` has, for shape-preserving expressions of one."""
@@ -633,8 +641,8 @@ def _loop_locals(tree, assigned) -> set:
         if not isinstance(loop, (gast.For, gast.While)):
             continue
         if mentions is None:                      # the function's names, found once
-            mentions = [n for n in nodes.walk(tree) if isinstance(n, gast.Name)]
-        inside = {id(n) for s in loop.body for n in nodes.walk(s)}
+            mentions = [n for n in nodes.every_node(tree) if isinstance(n, gast.Name)]
+        inside = {id(n) for s in loop.body for n in nodes.every_node(s)}
         outside = {n.id for n in mentions if id(n) not in inside}
         # one also rebound by an inner loop is not: zeroing it there, in the inner reverse
         # loop's replay, would drop what the later statements sent it

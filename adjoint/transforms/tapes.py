@@ -525,10 +525,10 @@ def stored_intermediates(loop, replay, backward, types):
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
             definitions.setdefault(stmt.targets[0].id, []).append(stmt)
     bindings = {}
-    for node in nodes.walk(loop):
+    for node in nodes.statements([loop]):            # (only statements bind names)
         for name in nodes.written_names(node):
             bindings[name] = bindings.get(name, 0) + 1
-    element_written = {n.targets[0].value.id for n in nodes.walk(loop) if isinstance(n, gast.Assign)
+    element_written = {n.targets[0].value.id for n in nodes.statements([loop]) if isinstance(n, gast.Assign)
                        and isinstance(n.targets[0], gast.Subscript)}
     single = {v for v, ds in definitions.items() if len(ds) == 1 and bindings.get(v) == 1}
     read_back = set().union(*map(nodes.loads_in, backward)) if backward else set()
@@ -676,7 +676,7 @@ def _shape_may_change(loop, name, types) -> bool:
     than `:`) of it or of an array computed from it, or passes one to a function that changes
     shapes (np.concatenate, ...)."""
     definitions, bindings = {}, {}
-    for node in nodes.walk(loop):
+    for node in nodes.statements([loop]):            # (walk's order of the statements)
         for written in nodes.written_names(node):
             bindings[written] = bindings.get(written, 0) + 1
         if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
@@ -812,7 +812,7 @@ def single_definitions(tree) -> dict:
     """name -> its value, for the names the function assigns once, by a plain `name = value`
     (not a loop's index, not an augmented assignment)."""
     counts, values = {}, {}
-    for node in nodes.walk(tree):
+    for node in nodes.statements([tree]):            # (only statements bind names)
         if isinstance(node, (gast.Assign, gast.AugAssign, gast.For)):
             for name in nodes.written_names(node):
                 counts[name] = counts.get(name, 0) + 1
