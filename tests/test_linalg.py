@@ -1,4 +1,4 @@
-"""Linear algebra (adjoint/primitives/linalg.py): np.cross, np.kron, np.outer, np.einsum and
+"""Linear algebra (adjoint/primitives/rules/linalg.py): np.cross, np.kron, np.outer, np.einsum and
 np.linalg.solve / inv / det / slogdet / cholesky inside whole programs, against central finite
 differences and autograd (tests/oracles.py), in reverse and forward mode; a few compiled by
 numba; and the located errors of the forms that are not supported.

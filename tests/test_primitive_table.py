@@ -262,7 +262,7 @@ ROWS = {
     "np.convolve": Call(A((6,)), A((3,))),
     "np.triu_indices": Uses("triu_sum(a0)", A((4, 4))),
     "np.tril_indices": Uses("tril_sum(a0)", A((4, 4))),
-    # linear algebra (adjoint/primitives/linalg.py)
+    # linear algebra (adjoint/primitives/rules/linalg.py)
     "np.cross": [Call(A((3,)), A((3,))), Call(A((4, 3)), A((4, 3))), Call(A((3,)), A((4, 3)))],
     "np.kron": [Call(A((3,)), A((2,))), Call(A((2, 3)), A((3, 2)))],
     "np.linalg.solve": [Call(Conditioned((3, 3)), A((3,))), Call(Conditioned((3, 3)), A((3, 2)))],

@@ -415,7 +415,7 @@ def _shape_length(node, types):
 
 
 def _call_type(call, types, filename):
-    """The result type of a call: the rule its primitive's record names (rules.py), else
+    """The result type of a call: the rule its primitive's record names (primitives/rules/), else
     (a user's function) a float of its arguments' largest rank."""
     callee = annotations.get(call, "callee")
     args = [type_of(a, types, filename) for a in call.args]
@@ -558,7 +558,7 @@ RESULT_RULES = {
 
 
 def _ranked(allowed, result, hint):
-    """The result rule of a linear-algebra primitive (primitives/linalg.py) that takes arguments
+    """The result rule of a linear-algebra primitive (primitives/rules/linalg.py) that takes arguments
     of the ranks in `allowed` only: `result(ranks)` is its result's rank. Other ranks are a type
     error (which defers code generation to the call when the ranks were guessed)."""
     def rule(call, callee, args, types, filename):

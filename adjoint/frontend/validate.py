@@ -199,7 +199,7 @@ class _Validator:
                 allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
-                allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/linalg.py)
+                allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
             if isinstance(node, CONTEXTS + OPERATORS) or id(node) in popped:
                 continue
             if isinstance(node, gast.Call) and _list_method(node) == "pop":

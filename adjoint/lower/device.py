@@ -44,7 +44,7 @@ from ..ir import annotations, nodes
 from ..optimize.dce import eliminate_dead_code
 
 DTYPES = {"np.float64": "work_f", "np.int64": "work_i", "np.bool_": "work_b"}
-ALLOCATING = primitives.spelled("allocates")           # np.zeros, np.stack, ... (rules.py's records)
+ALLOCATING = primitives.spelled("allocates")           # np.zeros, np.stack, ... (the records in primitives/rules/)
 MATH_SPELLING = primitives.device_spellings()          # np.tanh -> math.tanh, np.abs -> abs, ...
 RESPELLED = (*MATH_SPELLING, "np.divide", "min", "max")
 

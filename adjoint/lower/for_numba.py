@@ -220,10 +220,10 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
             return node
         if annotations.get(node, "callee") is np.linalg.slogdet and len(node.args) == 1:
-            # the pair (sign, logdet) as the float vector its type says (primitives/linalg.py)
+            # the pair (sign, logdet) as the float vector its type says (primitives/rules/linalg.py)
             return annotations.copy_to(nodes.call("np.array", [node]), node)
         if nodes.dotted(func) == "np.einsum" and node.args and isinstance(node.args[0], gast.Constant):
-            # numba has no einsum: loops written for these subscripts (primitives/linalg.py)
+            # numba has no einsum: loops written for these subscripts (primitives/rules/linalg.py)
             name = einsum_helper(node.args[0].value, len(node.args) - 1)
             used.add(name)
             return annotations.copy_to(nodes.call(nodes.name(name), node.args[1:]), node)

@@ -22,7 +22,7 @@ from .. import primitives
 from ..ir import annotations, nodes
 
 # numpy calls that make a new array from their arguments (never a view of one): the records
-# flagged `value` in rules.py
+# flagged `value` in primitives/rules/
 VALUE_CALLS = primitives.spelled("value")
 
 
