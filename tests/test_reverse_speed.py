@@ -108,7 +108,7 @@ def test_elementwise_partials_of_expression_operands_are_vectorized_after_substi
 
 
 def array_rules():
-    # np.einsum's rules are made per call from its subscripts (primitives/linalg.py, test_linalg)
+    # np.einsum's rules are made per call from its subscripts (primitives/rules/linalg.py, test_linalg)
     return [r for variants in rules.ARRAY_RULES.values() for r in variants if r.primitive is not np.einsum]
 
 
