@@ -627,6 +627,8 @@ def _unpacked_only(tree, analysis) -> set:
 def _branch_arrays(tree, analysis, assigned) -> set:
     """Arrays that only an if-branch assigns: their sensitivity is zeroed where they are
     assigned, since at the top of the reverse sweep they may not exist."""
+    if not any(isinstance(stmt, gast.If) for stmt in tree.body):
+        return set()                      # straight code: no statement need be searched
     outside = {n for stmt in tree.body if not isinstance(stmt, gast.If) for n in assigned([stmt])}
     inside = {n for stmt in tree.body if isinstance(stmt, gast.If) for n in assigned([stmt])}
     return (inside - outside - {a.id for a in tree.args.args}) & analysis.arrays
