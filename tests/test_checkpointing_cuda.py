@@ -22,6 +22,7 @@ import adjoint
 from tests import control_flow_corpus as cf
 from tests.conftest import needs_cuda
 from tests.oracles import finite_difference
+from tests.test_checkpointing import stops_early
 
 pytestmark = needs_cuda
 
@@ -74,15 +75,6 @@ def triangle(x, n):
     for i in range(n):
         for j in range(i):
             s = math.sin(s) + 0.1 * j
-    return s
-
-
-def stops_early(x, n, K):
-    s = x
-    for i in adjoint.checkpointed(range(1000), K):
-        if i >= n:
-            break
-        s = math.tanh(s * x + 0.1 * i) + s * 0.5
     return s
 
 

@@ -15,6 +15,7 @@ from examples.option_greeks import discounted_payoff
 from examples.seed_f4 import f4
 from tests.conftest import make_rng, needs_cuda
 from tests.oracles import finite_difference
+from tests.test_batch_rows import nrt_allocations
 
 MARKET = (100.0, 0.2, 0.03, 1.0, 100.0)
 
@@ -93,17 +94,6 @@ def test_reduce_and_out_python():
                          (np.empty((8, 3)), "holds 1")]:
         with pytest.raises(adjoint.AdjointArgumentError, match=message):
             vg.batch(X, 0.5, out=bad)
-
-
-def nrt_allocations(run):
-    from numba.core.runtime import _nrt_python, rtsys
-    _nrt_python.memsys_enable_stats()
-    try:
-        before = rtsys.get_allocation_stats().alloc
-        run()
-        return rtsys.get_allocation_stats().alloc - before
-    finally:
-        _nrt_python.memsys_disable_stats()
 
 
 @pytest.mark.slow
