@@ -376,8 +376,11 @@ class _Reverse:
             # `S = S - m`: the old S meets the terms too, so an m of another shape was broadcast
             meets = [nodes.name(target.id)] if accumulates else []
             return self.contributions(terms, seed, out, stmt, meets)
-        triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
-                             self.a.active)
+        try:
+            triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
+                                 self.a.active)
+        except AdjointError as exc:
+            raise exc.at(locate(stmt, self.filename)) from None
         return self.contributions(triples, seed, out, stmt)
 
     def gather_contribution(self, value, seed, stmt):
