@@ -357,6 +357,7 @@ def drop_orphaned_primal(fn, before, summaries, reads) -> bool:
     (`s = 0.0` before a loop that only summed into s): gone too. One nothing ever read (the
     primal's result, an unused line) stays."""
     changed = False
+    loaded_before = None                 # every name the function `before` loads
     while True:
         unread = []                      # (statement, its names), nothing reading them now
         for stmt in fn.body:
@@ -372,11 +373,9 @@ def drop_orphaned_primal(fn, before, summaries, reads) -> bool:
         if not unread:
             return changed
         wanted = {n for _, names in unread for n in names}
-        read_before = set()
-        for stmt in before.body:
-            counts = summaries.load_counts(stmt)
-            if not wanted.isdisjoint(counts):          # (rarely: no set made for the others)
-                read_before |= wanted.intersection(counts)
+        if loaded_before is None:        # (`before` does not change: found once, the union in C)
+            loaded_before = set().union(*map(summaries.load_counts, before.body))
+        read_before = wanted & loaded_before
         orphans = {id(stmt) for stmt, names in unread if read_before.intersection(names)}
         if not orphans:
             return changed
