@@ -13,7 +13,6 @@ function of 2,000 lines they cost more than the stage that calls them.
 from __future__ import annotations
 
 import ast
-import collections
 
 import gast
 from gast.ast3 import Ast3ToGAst
@@ -231,11 +230,17 @@ _UNKNOWN, _LEAF = object(), object()
 def walk(node):
     """The nodes gast.walk(node) yields, in the same (breadth-first) order, less expression
     contexts and operators: nodes without children, which most walks only pass over."""
-    todo = collections.deque([node])
-    pop, push = todo.popleft, todo.append
-    while todo:
-        node = pop()
-        nodes.push_children(node, _child_fields(type(node)), push)
+    todo = [node]                 # a queue read in place as it grows (breadth-first), no pops
+    push, node_type, fields_of = todo.append, ast.AST, nodes.child_fields
+    for node in todo:
+        for field in fields_of(type(node)):      # (the fields that may hold nodes)
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for child in value:
+                    if isinstance(child, node_type):
+                        push(child)
+            elif isinstance(value, node_type):
+                push(value)
         yield node
 
 
@@ -243,12 +248,11 @@ def walk_branches(node):
     """The nodes walk(node) yields less constants and names without an annotation, in the same
     order (those hold no node, so leaving them out moves nothing else): for the walks that only
     look at larger nodes, half as many to pass over."""
-    todo = collections.deque([node])
-    pop, push = todo.popleft, todo.append
+    todo = [node]
+    push, fields_of = todo.append, nodes.child_fields
     constant, name, node_type = gast.Constant, gast.Name, ast.AST
-    while todo:
-        node = pop()
-        for field in _child_fields(type(node)):
+    for node in todo:
+        for field in fields_of(type(node)):
             value = getattr(node, field, None)
             for child in value if type(value) is list else (value,):
                 kind = type(child)
@@ -313,6 +317,12 @@ def structure_key(node):
         leaf = _leaf_key(node, kind)
         if leaf is not None:
             return leaf
+    elif kind is gast.BinOp:                             # (the commonest right side) the same,
+        known = node.__dict__                            # written out
+        op = known.get("op")
+        if "left" in known and "right" in known and type(op) in _OPERATORS:
+            return "BinOp", (("left", structure_key(known["left"])), ("op", (type(op).__name__, ())),
+                             ("right", structure_key(known["right"])))
     if isinstance(node, gast.AST):
         fields = []
         for name in node._fields:
@@ -351,3 +361,5 @@ def _leaf_key(node, kind):
 
 
 _CONTEXTS = frozenset((gast.Load, gast.Store, gast.Del, gast.Param))
+_OPERATORS = frozenset(kind for kind in vars(gast).values() if isinstance(kind, type)
+                       and issubclass(kind, gast.operator) and not kind._fields)
