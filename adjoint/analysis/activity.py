@@ -16,7 +16,7 @@ import dataclasses
 
 import gast
 
-from ..errors import AdjointError
+from ..errors import AdjointError, AdjointTypeError, locate
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, linear_terms, primitive_of
 from ..primitives import rules
@@ -51,7 +51,7 @@ def analyze(tree: gast.FunctionDef, wrt, signature=None, filename="<adjoint>") -
     useful = _reached(nodes.loads_in(result), flows)
     active = {n for n in varied & useful if types.get(n, shapes.FLOAT).kind == "float"}
     arrays = {n for n, t in types.items() if t.is_array}
-    reads = _reverse_reads(tree, active, types)
+    reads = _reverse_reads(tree, active, types, filename)
     counts: dict = {}
     for (stmt, in_loop), (targets, _) in zip(statements, flows):
         for target in targets:
@@ -123,7 +123,7 @@ def _reached(seed, flows) -> set:
     return reached
 
 
-def _reverse_reads(tree, active, types) -> set:
+def _reverse_reads(tree, active, types, filename) -> set:
     """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
     reads = set()
     loads = _StatementLoads()
@@ -137,7 +137,10 @@ def _reverse_reads(tree, active, types) -> set:
         elif isinstance(node, gast.For):
             reads |= {n for a in node.iter.args for n in nodes.loads_in(a)}
         elif isinstance(node, gast.Assign):
-            reads |= _statement_reads(node, active, types, id(node) in looped)
+            try:
+                reads |= _statement_reads(node, active, types, id(node) in looped)
+            except AdjointError as exc:                 # a rule's (derivative): placed here
+                raise exc.at(locate(node, filename)) from None
     return reads - {"math", "np"}
 
 
@@ -244,13 +247,14 @@ def derivative(primitive, args, out, g, types, active=None):
     if kind_of_rule == "parts":
         parts_rule = rules.lookup_parts(primitive)
         g_node = nodes.name(g) if isinstance(g, str) else g
+        axis = _joined_axis(primitive, args, types, parts_rule.new_axis) if parts_rule.takes_axis else 0
         pairs, offset = [], nodes.const(0)
         for k, part in enumerate(args[0].elts):
             wanted_part = active is None or _is_active_name(part, active)
-            pairs.append((part, parts_rule.instantiate(part, nodes.const(k), offset, g_node)
+            size = _part_size(part, axis, types)
+            pairs.append((part, parts_rule.instantiate(part, nodes.const(k), offset, size, g_node, axis)
                           if wanted_part else None, False))
-            if isinstance(part, gast.Name):
-                offset = nodes.binop(offset, "+", nodes.subscript(nodes.attribute(f"{part.id}.shape"), 0))
+            offset = nodes.binop(offset, "+", size)
         return pairs
     if kind_of_rule is None:
         if rules.is_differentiable(primitive):
@@ -261,6 +265,36 @@ def derivative(primitive, args, out, g, types, active=None):
         return []
     partials = rules.lookup(primitive).instantiate(args, out, _elementwise(args, types), wanted)
     return [(a, p, True) for a, p in zip(args, partials)]
+
+
+def _joined_axis(primitive, args, types, new_axis) -> int:
+    """The axis a sequence primitive joins its parts on (np.stack(parts, axis=-1)), from 0 up:
+    a number written in the call, or 0."""
+    if len(args) < 2:
+        return 0
+    axis, name = args[1], getattr(primitive, "__name__", repr(primitive))
+    if isinstance(axis, gast.Constant) and axis.value is None:
+        raise AdjointError(f"np.{name} with axis=None (the parts flattened first) is not supported",
+                           hint=f"join the flattened parts: np.{name}((a.ravel(), b.ravel()))")
+    if not (isinstance(axis, gast.Constant) and type(axis.value) is int):
+        raise AdjointError(f"np.{name} along an axis that is not a number written in the call",
+                           hint="write the axis as a number (axis=1), or join the parts on axis 0")
+    rank = shapes.type_of(args[0].elts[0], types).ndim + bool(new_axis)
+    if not -rank <= axis.value < rank:                      # (numpy's AxisError; or ranks guessed)
+        raise AdjointTypeError(f"np.{name} along axis {axis.value} of a result of rank {rank}",
+                               hint=f"join on an axis from {-rank} to {rank - 1}")
+    return axis.value % rank
+
+
+def _part_size(part, axis, types):
+    """How far a part reaches along the joined axis: its length there (`A.shape[1]`), 1 for a
+    number."""
+    if isinstance(part, gast.Name) and shapes.type_of(part, types).is_array:
+        return nodes.subscript(nodes.attribute(f"{part.id}.shape"), axis)
+    if isinstance(part, gast.Constant) or not shapes.type_of(part, types).is_array:
+        return nodes.const(1)
+    raise AdjointError("a part of a joined sequence that is neither a name nor a number",
+                       hint="assign the part to a name first")
 
 
 def _kind_of_rule(primitive, args, ranks):

@@ -188,6 +188,7 @@ def _rewritten_calls(*roots, subscripts=None):
                 todo.append(value)
     return found
 
+_SEQUENCE_JOINS = ("concatenate", "stack", "vstack", "hstack", "column_stack", "dstack")
 KEEPDIMS = {"sum", "mean", "prod", "max", "min", "amax", "amin"}
 
 
@@ -246,6 +247,10 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if called in ("atleast_1d", "atleast_2d", "atleast_3d") and len(node.args) == 1 \
                 and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
+            return node
+        if called in _SEQUENCE_JOINS and node.args and type(node.args[0]) is gast.List:
+            # numba joins a tuple of arrays only (a list of arrays has no single type for it)
+            node.args = [nodes.tuple_of(node.args[0].elts), *node.args[1:]]
             return node
         if annotations.get(node, "callee") is np.linalg.slogdet and len(node.args) == 1:
             # the pair (sign, logdet) as the float vector its type says (primitives/rules/linalg.py)

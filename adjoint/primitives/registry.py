@@ -115,17 +115,28 @@ class ArrayRule:
 @dataclasses.dataclass(frozen=True)
 class PartsRule:
     """A primitive taking a sequence of arrays or scalars (np.stack((a, b)), np.array([a, b])):
-    the contribution to part number `k` (which starts at `offset` along axis 0)."""
+    the contribution to part number `k`, which starts at `offset` and spans `size` along the
+    axis the parts are joined on. The rule is written for axis 0, as `g[index]`; along axis
+    a, the index gets a full slices in front (`g[:, k]` for np.stack(..., axis=1))."""
     primitive: object
     vjp: object
     expression: gast.AST
+    takes_axis: bool = True          # its second argument is the axis (np.stack's; np.array's is a dtype)
     template: Template = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "template", Template(self.expression))
 
-    def instantiate(self, part, k, offset, g):
-        return self.template.build({"part": part, "k": k, "offset": offset, "g": g})
+    @property
+    def new_axis(self) -> bool:
+        """Whether the parts are stacked on a new axis (the rule indexes g without `size`)."""
+        return "size" not in self.template.named
+
+    def instantiate(self, part, k, offset, size, g, axis=0):
+        contribution = self.template.build({"part": part, "k": k, "offset": offset, "size": size, "g": g})
+        if axis:
+            contribution.slice = nodes.tuple_of([nodes.slice_() for _ in range(axis)] + [contribution.slice])
+        return contribution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,17 +187,18 @@ def primitive(*spellings, domain=None, **fields):
     return register
 
 
-def declare(*spellings, vjps=(), jvps=(), parts=None, **fields) -> table.Primitive:
+def declare(*spellings, vjps=(), jvps=(), parts=None, parts_axis=True, **fields) -> table.Primitive:
     """Declare the record of an array primitive: its vector-Jacobian products (functions, or
     `variant`s with options; the first whose ranks match applies), its Jacobian-vector
     products, its contribution to one part of a sequence argument; none of them for a
-    primitive without derivative (`constant` for one whose partials are zero)."""
+    primitive without derivative (`constant` for one whose partials are zero); `parts_axis`:
+    whether its second argument is the axis the parts are joined on."""
     first = table.resolve(spellings[0])
     return _define(table.Primitive(
         spellings, vjps=tuple(_array_rule(first, *v) if isinstance(v, tuple) else _array_rule(first, v)
                               for v in vjps),
         jvps=tuple(_tangent_rule(first, f) for f in jvps),
-        parts=None if parts is None else _parts_rule(first, parts), **fields))
+        parts=None if parts is None else _parts_rule(first, parts, parts_axis), **fields))
 
 
 def variant(function, *, ranks=None, broadcasts=False, exact_shape=False, broadcast_view=False):
@@ -340,10 +352,14 @@ def lookup_jvp(primitive, ranks) -> TangentRule | None:
     return _matching(TANGENT_RULES, primitive, ranks)
 
 
-def _parts_rule(primitive, function) -> PartsRule:
+def _parts_rule(primitive, function, takes_axis=True) -> PartsRule:
     """The contribution to one part of a sequence argument (see PartsRule)."""
-    _, _, (expression,) = _parse_rule(function, extra={"g", "part", "k", "offset"})
-    return PartsRule(primitive, function, expression)
+    _, _, (expression,) = _parse_rule(function, extra={"g", "part", "k", "offset", "size"})
+    if not (isinstance(expression, gast.Subscript) and isinstance(expression.value, gast.Name)
+            and expression.value.id == "g"):
+        raise AdjointError(f"the parts rule {function.__qualname__} must return g[index]",
+                           hint="index the result's sensitivity g along the joined axis")
+    return PartsRule(primitive, function, expression, takes_axis)
 
 
 def lookup_array(primitive, ranks) -> ArrayRule | None:
