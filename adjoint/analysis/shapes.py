@@ -39,6 +39,15 @@ class Type:
 
 
 FLOAT, INT, BOOL = Type("float"), Type("int"), Type("bool")
+_KNOWN_TYPES = {(t.kind, t.ndim): t for t in (FLOAT, INT, BOOL)}
+
+
+def _type(kind, ndim) -> Type:
+    """Type(kind, ndim), one object per type (type_of makes one per operation it types)."""
+    found = _KNOWN_TYPES.get((kind, ndim))
+    if found is None:
+        found = _KNOWN_TYPES[(kind, ndim)] = Type(kind, ndim)
+    return found
 _ORDER = {"bool": 0, "int": 1, "float": 2}
 
 
@@ -67,9 +76,7 @@ def default_signature(tree, wrt) -> dict:
                 and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
                 and isinstance(node.value.value, gast.Name):
             shapes_of[node.targets[0].id] = node.value.value.id
-    for node in trees.walk_branches(tree):              # names and constants tell nothing
-        if type(node) not in _SIGNATURE_KINDS:
-            continue
+    for node in _nodes_of_kinds(tree, _SIGNATURE_KINDS):    # names and constants tell nothing
         shape_of = _shape_read(node, shapes_of)
         if shape_of is not None and shape_of[0] in signature:
             name, axis = shape_of
@@ -173,6 +180,28 @@ def reduced_parameters(tree, signature) -> set:
 _SIGNATURE_KINDS = frozenset((gast.Subscript, gast.Assign, gast.Attribute, gast.Call, gast.For, gast.BinOp))
 
 
+def _nodes_of_kinds(tree, kinds) -> list:
+    """The nodes of `kinds` that trees.walk_branches(tree) yields, in its (breadth-first)
+    order: one list grown as it is read, no generator (default_signature walks the whole
+    function)."""
+    queue, found = [tree], []
+    push, keep = queue.append, found.append
+    constant, name, node_type, fields_of = gast.Constant, gast.Name, gast.AST, nodes.child_fields
+    for node in queue:
+        kind = type(node)
+        if kind in kinds:
+            keep(node)
+        for field in fields_of(kind):
+            value = getattr(node, field, None)
+            for child in value if type(value) is list else (value,):
+                child_kind = type(child)
+                if child_kind is constant or (child_kind is name and child.annotation is None) \
+                        or not isinstance(child, node_type):
+                    continue
+                push(child)
+    return found
+
+
 def _shape_read(node, shapes_of):
     """(name, k) for `name.shape[k]`, or `t[k]` after `t = name.shape`, with a constant k >= 0."""
     if not (isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant)
@@ -221,12 +250,16 @@ def _check_grown_lists(tree, types, filename):
 
 
 def _infer(tree, types, filename):
-    loops = any(isinstance(stmt, (gast.For, gast.While)) for stmt in nodes.statements(tree.body))
+    statements = list(_assignments(tree.body))          # (each round reads them all)
+    loops = _has_loop(tree.body)
     for _ in range(50):
         changed = retyped = False
-        for stmt in _assignments(tree.body):
+        for stmt in statements:
             try:
-                assigned = _assigned_types(stmt, types, filename)
+                if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:   # the commonest
+                    assigned = ((stmt.targets[0].id, type_of(stmt.value, types, filename)),)
+                else:
+                    assigned = _assigned_types(stmt, types, filename)
             except AdjointTypeError as error:
                 if error.location is not None:
                     raise
@@ -234,7 +267,7 @@ def _infer(tree, types, filename):
                                        hint=error.hint) from None
             for name, new in assigned:
                 old = types.get(name)
-                if old == new:
+                if old is new or old == new:
                     continue
                 merged = new if old is None else _merge(old, new, name, stmt, filename)
                 if merged != old:
@@ -243,17 +276,29 @@ def _infer(tree, types, filename):
                     retyped = retyped or old is not None
         if not changed or not (loops or retyped):
             break
-    _check_element_writes(tree, types, filename)
+    _check_element_writes(statements, types, filename)
     return types
 
 
-def _check_element_writes(tree, types, filename):
+def _has_loop(body) -> bool:
+    """Whether a for or while loop is among `body`'s statements or in their blocks."""
+    for stmt in body:
+        kind = type(stmt)
+        if kind is gast.For or kind is gast.While:
+            return True
+        if kind is gast.If and (_has_loop(stmt.body) or _has_loop(stmt.orelse)):
+            return True
+    return False
+
+
+def _check_element_writes(statements, types, filename):
     """`v[i, j] = e` needs v of rank 2 or more, as a read would (once every name is typed: a
     store's base may be typed later in the body than the store), and e of no more axes than
-    the element or region written (numpy broadcasts e into it, never the reverse)."""
-    for stmt in _assignments(tree.body):
-        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
-        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
+    the element or region written (numpy broadcasts e into it, never the reverse).
+    `statements`: _assignments of the function's body."""
+    for stmt in statements:
+        target = stmt.targets[0] if type(stmt) is gast.Assign else None
+        if type(target) is gast.Subscript and isinstance(target.value, gast.Name) \
                 and target.value.id in types:
             try:
                 region = _subscript_type(target, types, filename)
@@ -314,29 +359,29 @@ def type_of(expr, types, filename="<adjoint>") -> Type:
             return FLOAT
         base = type_of(expr.value, types, filename)
         if expr.attr == "shape":
-            return Type("shape", base.ndim)
+            return _type("shape", base.ndim)
         return INT
     if node_type is gast.Tuple or node_type is gast.List:
         return Type("shape", len(expr.elts))
     if node_type is gast.Subscript:
         return _subscript_type(expr, types, filename)
     if node_type is gast.Compare:
-        return Type("bool", max(_rank(o, types) for o in [expr.left] + expr.comparators))
+        return _type("bool", max(_rank(o, types) for o in [expr.left] + expr.comparators))
     if node_type is gast.UnaryOp:
         operand = type_of(expr.operand, types, filename)
-        return Type("bool", operand.ndim) if type(expr.op) is gast.Not else operand
+        return _type("bool", operand.ndim) if type(expr.op) is gast.Not else operand
     if node_type is gast.BinOp:
         left, right = type_of(expr.left, types, filename), type_of(expr.right, types, filename)
         if type(expr.op) is gast.MatMult:
-            return Type("float", _matmul_rank(left.ndim, right.ndim, expr, filename))
+            return _type("float", _matmul_rank(left.ndim, right.ndim, expr, filename))
         if type(expr.op) is gast.Add and left.kind == "shape" and right.kind == "shape":
-            return Type("shape", left.ndim + right.ndim)
+            return _type("shape", left.ndim + right.ndim)
         kind = _join(left.kind, right.kind)
         if type(expr.op) is gast.Div or (type(expr.op) is gast.Pow and kind != "int"):
             kind = "float"
         if kind == "bool":
             kind = "int"
-        return Type(kind, max(left.ndim, right.ndim))
+        return _type(kind, max(left.ndim, right.ndim))
     if node_type is gast.Call:
         return _call_type(expr, types, filename)
     return FLOAT
@@ -351,6 +396,9 @@ def _rank(expr, types):
 
 def _join(*kinds):
     kinds = [k if k in _ORDER else "float" for k in kinds]
+    if len(kinds) == 2:                   # a binary operation's (max with a key costs more)
+        a, b = kinds
+        return a if _ORDER[a] >= _ORDER[b] else b
     return max(kinds, key=_ORDER.get)
 
 
@@ -424,7 +472,7 @@ def _call_type(call, types, filename):
 
 
 def _elementwise(call, callee, args, types, filename):
-    return Type("float", max((a.ndim for a in args if a.kind != "shape"), default=0))
+    return _type("float", max((a.ndim for a in args if a.kind != "shape"), default=0))
 
 
 def _reduction(call, callee, args, types, filename):
