@@ -283,7 +283,7 @@ def module_path(cache_key: str, primal=False, device=False) -> str:
 
 
 def driver_path(cache_key: str, source: str) -> str:
-    """The file of a batch driver (batch.py's emitted source) for the gradient entry
+    """The file of a batch driver (drivers.py's emitted source) for the gradient entry
     `cache_key`, written beside it (again, where its digest does not match): numba caches the
     driver's machine code by this file."""
     folder = _ENTRIES[cache_key].folder if cache_key in _ENTRIES else directory()
