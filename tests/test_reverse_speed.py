@@ -97,6 +97,11 @@ def test_scalar_rule_templates_build_the_substituted_trees(rule):
         partials = rule.instantiate(args, "t_out", elementwise)
         assert rule.loads(args, "t_out", elementwise) == [nodes.loads_in(p) for p in partials]
     assert rule.loads(args, "t_out", wanted=[False] * len(args)) == [None] * len(args)
+    # ... and their union, read off a plan kept per number of operands (the analysis's)
+    for elementwise in (False, True):
+        for wanted in (None, [k != 0 for k in range(len(args))], [False] * len(args)):
+            loads = rule.loads(args, "t_out", elementwise, wanted)
+            assert rule.loaded(args, "t_out", elementwise, wanted) == set().union(*(p for p in loads if p))
 
 
 def test_elementwise_partials_of_expression_operands_are_vectorized_after_substitution():
@@ -105,6 +110,7 @@ def test_elementwise_partials_of_expression_operands_are_vectorized_after_substi
     built = sin.instantiate([operand], "t", elementwise=True)[0]
     assert_same_tree(built, rules.vectorized(substituted(sin.expressions[0], {"x": operand})))
     assert sin.loads([operand], "t", elementwise=True) == [nodes.loads_in(built)] == [{"np", "x"}]
+    assert sin.loaded([operand], "t", elementwise=True) == {"np", "x"}
 
 
 def array_rules():
