@@ -218,6 +218,26 @@ def test_analyze_and_reverse_of_2000_straight_lines_take_little_time(tmp_path):
     assert used_forward < 0.4, f"forward of 2,000 lines took {used_forward:.2f} s of CPU"
 
 
+def test_reverse_builds_only_the_comments_it_keeps(tmp_path, monkeypatch):
+    """A user line normalized into several statements has a reverse block per statement, and
+    only the first block keeps the line's `# Analyzing the line` comment: the others' are never
+    built (reverse._LineHead; they were a fifth of the nodes the reverse sweep made)."""
+    made = []
+
+    def counted(text, origin=None):
+        made.append(built(text, origin))
+        return made[-1]
+    built = nodes.comment
+    with deep_recursion():
+        parsed, normalized = normalized_straight_line(30, str(tmp_path))
+        analyzed = analyze(normalized, (parsed.args[0],), None, parsed.filename)
+        monkeypatch.setattr(nodes, "comment", counted)
+        fn = reverse(normalized, analyzed, Namer(_user_names(parsed.tree)))
+    kept = {id(s) for s in nodes.statements(fn.body) if nodes.is_comment(s)}
+    # (the return line's comment may take the place of the first block's, made already)
+    assert len(kept) > 30 and kept <= {id(c) for c in made} and len(made) <= len(kept) + 1
+
+
 # node builders (nodes.make) -----------------------------------------------------------------------
 
 def _located(node, origin):
