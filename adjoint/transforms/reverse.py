@@ -265,7 +265,10 @@ class _Reverse:
                                    location=locate(stmt, self.filename), stage="reverse")
             forward += f
             backward_blocks.append(b)
-            defined |= self.assigned.of(stmt)
+            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
+                defined.add(stmt.targets[0].id)      # (what assigned.of says, without a set)
+            else:
+                defined |= self.assigned.of(stmt)
         backward = [s for b in reversed(backward_blocks) for s in b]      # last statement first
         return forward, _group_comments(backward)
 
