@@ -97,6 +97,11 @@ def test_scalar_rule_templates_build_the_substituted_trees(rule):
         partials = rule.instantiate(args, "t_out", elementwise)
         assert rule.loads(args, "t_out", elementwise) == [nodes.loads_in(p) for p in partials]
     assert rule.loads(args, "t_out", wanted=[False] * len(args)) == [None] * len(args)
+    # ... and their union, read off a plan kept per number of operands (the analysis's)
+    for elementwise in (False, True):
+        for wanted in (None, [k != 0 for k in range(len(args))], [False] * len(args)):
+            loads = rule.loads(args, "t_out", elementwise, wanted)
+            assert rule.loaded(args, "t_out", elementwise, wanted) == set().union(*(p for p in loads if p))
 
 
 def test_elementwise_partials_of_expression_operands_are_vectorized_after_substitution():
@@ -105,6 +110,7 @@ def test_elementwise_partials_of_expression_operands_are_vectorized_after_substi
     built = sin.instantiate([operand], "t", elementwise=True)[0]
     assert_same_tree(built, rules.vectorized(substituted(sin.expressions[0], {"x": operand})))
     assert sin.loads([operand], "t", elementwise=True) == [nodes.loads_in(built)] == [{"np", "x"}]
+    assert sin.loaded([operand], "t", elementwise=True) == {"np", "x"}
 
 
 def array_rules():
@@ -210,6 +216,26 @@ def test_analyze_and_reverse_of_2000_straight_lines_take_little_time(tmp_path):
                            for _ in range(2))
     assert used < 1.2, f"analyze + reverse of 2,000 lines took {used:.2f} s of CPU"
     assert used_forward < 0.4, f"forward of 2,000 lines took {used_forward:.2f} s of CPU"
+
+
+def test_reverse_builds_only_the_comments_it_keeps(tmp_path, monkeypatch):
+    """A user line normalized into several statements has a reverse block per statement, and
+    only the first block keeps the line's `# Analyzing the line` comment: the others' are never
+    built (reverse._LineHead; they were a fifth of the nodes the reverse sweep made)."""
+    made = []
+
+    def counted(text, origin=None):
+        made.append(built(text, origin))
+        return made[-1]
+    built = nodes.comment
+    with deep_recursion():
+        parsed, normalized = normalized_straight_line(30, str(tmp_path))
+        analyzed = analyze(normalized, (parsed.args[0],), None, parsed.filename)
+        monkeypatch.setattr(nodes, "comment", counted)
+        fn = reverse(normalized, analyzed, Namer(_user_names(parsed.tree)))
+    kept = {id(s) for s in nodes.statements(fn.body) if nodes.is_comment(s)}
+    # (the return line's comment may take the place of the first block's, made already)
+    assert len(kept) > 30 and kept <= {id(c) for c in made} and len(made) <= len(kept) + 1
 
 
 # node builders (nodes.make) -----------------------------------------------------------------------

@@ -154,20 +154,23 @@ def _atom_loads(atom) -> set:
 def _reached(seed, flows) -> set:
     """The names `seed` reaches through `flows`, (sources, destinations) pairs: a pair whose
     sources hold a reached name reaches all its destinations (the activity fixpoint, solved by
-    a worklist over the pairs each name is a source of: each pair is followed at most once)."""
+    a search over the destinations each name is a source of: each name is followed once)."""
     by_source: dict = {}
-    for k, (sources, _) in enumerate(flows):
-        for source in sources:
-            by_source.setdefault(source, []).append(k)
-    reached, todo, followed = set(seed), list(seed), set()
+    for sources, destinations in flows:
+        if destinations:
+            for source in sources:
+                found = by_source.get(source)
+                if found is None:
+                    by_source[source] = [destinations]
+                else:
+                    found.append(destinations)
+    reached, todo = set(seed), list(seed)
     while todo:
-        for k in by_source.get(todo.pop(), ()):
-            if k in followed:
-                continue
-            followed.add(k)
-            fresh = [d for d in flows[k][1] if d not in reached]
-            reached.update(fresh)
-            todo += fresh
+        for destinations in by_source.get(todo.pop(), ()):
+            for name in destinations:
+                if name not in reached:
+                    reached.add(name)
+                    todo.append(name)
     return reached
 
 
@@ -277,11 +280,11 @@ def _rule_reads(value, target, active, types, args=None, rules_known=None) -> se
     arg_types = _types_of(args, types)
     ranks = _ranks(args, types, arg_types)
     if _kind_of_rule(primitive, args, ranks, rules_known) == "elementwise":   # read off the rule's templates
-        loads = zip(args, rules.lookup(primitive).loads(args, target.id, _elementwise(args, types, arg_types),
-                                                        [_is_active_name(a, active) for a in args]))
-    else:
-        loads = [(operand, None if c is None else nodes.loads_in(c))
-                 for operand, c, _ in derivative(primitive, args, target.id, "g", types, active, rules_known)]
+        wanted = [_is_active_name(a, active) for a in args]
+        return rules.lookup(primitive).loaded(args, target.id, _elementwise(args, types, arg_types), wanted) \
+            - {"g"} if any(wanted) else set()
+    loads = [(operand, None if c is None else nodes.loads_in(c))
+             for operand, c, _ in derivative(primitive, args, target.id, "g", types, active, rules_known)]
     reads = set()
     for operand, names in loads:
         if names is not None and _is_active_name(operand, active):

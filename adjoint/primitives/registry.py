@@ -45,11 +45,13 @@ class Rule:
     domain: tuple               # (low, high) per parameter, for tests and checks
     templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
     vector_templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
+    load_plans: dict = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "templates", _templates(self.expressions))
         object.__setattr__(self, "vector_templates",
                            _templates(vectorized(e) for e in self.expressions))
+        object.__setattr__(self, "load_plans", {})     # (operands, elementwise) -> _load_plan
 
     def instantiate(self, operands, out, elementwise=False, wanted=None):
         """The partials as gast expressions over `operands` (atoms) and `out` (a name);
@@ -78,6 +80,47 @@ class Rule:
                     for p in self.instantiate(operands, out, elementwise, wanted)]
         templates = self.vector_templates if elementwise else self.templates
         return _each(templates, wanted, lambda t: t.loads(mapping))
+
+    def loaded(self, operands, out, elementwise=False, wanted=None) -> set:
+        """The union of loads(...): every name the wanted partials load (the analysis asks it
+        of every statement), from a plan kept per number of operands: the names each template
+        loads itself, and the operands it substitutes."""
+        if elementwise and not all(type(o) in _ATOMS for o in operands):
+            return set().union(*(p for p in self.loads(operands, out, elementwise, wanted) if p is not None))
+        plan = self.load_plans.get((len(operands), elementwise))
+        if plan is None:
+            plan = self.load_plans[(len(operands), elementwise)] = self._load_plan(len(operands), elementwise)
+        found = set()
+        for (free, substituted), w in zip(plan, _TRUE if wanted is None else wanted):
+            if free is None or not w:
+                continue
+            found |= free
+            for k in substituted:
+                if k is None:                            # `out`: a name
+                    found.add(out)
+                    continue
+                operand = operands[k]
+                if type(operand) is gast.Name and operand.annotation is None:
+                    if type(operand.ctx) is gast.Load:
+                        found.add(operand.id)
+                elif type(operand) is not gast.Constant:
+                    found |= nodes.loads_in(operand)
+        return found
+
+    def _load_plan(self, count, elementwise) -> list:
+        """Per template (as loads() takes them): (the names it loads that no operand replaces,
+        the operands it substitutes: their index, None for `out`); (None, ()) for none."""
+        mapped = dict(zip(self.params, range(count)))
+        if self.uses_out:
+            mapped["out"] = None
+        plan = []
+        for template in self.vector_templates if elementwise else self.templates:
+            if template is None:
+                plan.append((None, ()))
+                continue
+            free = frozenset(name for name in template.loaded if name not in mapped)
+            plan.append((free, [mapped[name] for name in template.named & mapped.keys()]))
+        return plan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -601,6 +644,7 @@ def _templates(expressions):
 
 
 _TRUE = itertools.repeat(True)          # the flags of `wanted=None`: every operand
+_ATOMS = frozenset((gast.Name, gast.Constant))
 
 
 def _each(templates, wanted, apply):

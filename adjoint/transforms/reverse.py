@@ -265,7 +265,10 @@ class _Reverse:
                                    location=locate(stmt, self.filename), stage="reverse")
             forward += f
             backward_blocks.append(b)
-            defined |= self.assigned.of(stmt)
+            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
+                defined.add(stmt.targets[0].id)      # (what assigned.of says, without a set)
+            else:
+                defined |= self.assigned.of(stmt)
         backward = [s for b in reversed(backward_blocks) for s in b]      # last statement first
         return forward, _group_comments(backward)
 
@@ -461,10 +464,13 @@ class _Reverse:
             # optimizer may assign it to a zero sensitivity instead of adding it
             same_shape = (is_partial is True and value is unreduced and array_out
                           and self.type(operand).is_array)
-            annotations.set(update, "full_shape", (same_shape and not isinstance(value, gast.Name))
-                            or annotations.get(expression, "exact_shape"))
-            annotations.set(update, "alias_of", value.id if same_shape and isinstance(value, gast.Name) else None)
-            annotations.set(update, "broadcast_view", annotations.get(expression, "broadcast_view"))
+            # (a partial's update into a number keeps the defaults: nothing to set; only array
+            # rules' contributions carry exact_shape or broadcast_view)
+            if array_out or is_partial is not True:
+                annotations.set(update, "full_shape", (same_shape and not isinstance(value, gast.Name))
+                                or annotations.get(expression, "exact_shape"))
+                annotations.set(update, "alias_of", value.id if same_shape and isinstance(value, gast.Name) else None)
+                annotations.set(update, "broadcast_view", annotations.get(expression, "broadcast_view"))
             updates.append(update)
         return updates
 
