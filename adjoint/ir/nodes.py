@@ -425,8 +425,27 @@ def written_by(stmt) -> set[str]:
 
 
 def names_in(node) -> set[str]:
-    """Every identifier read or written under `node`."""
-    return names_by_context(node)[0]
+    """Every identifier read or written under `node` (names_by_context(node)[0], the
+    identifiers collected as _names_under's walk meets them)."""
+    every = set()
+    todo = [node]
+    pop, push, extend, add = todo.pop, todo.append, todo.extend, every.add
+    name_kind, fields_of = gast.Name, _CHILD_FIELDS
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is name_kind:
+            add(node.id)
+            if node.annotation is None:
+                continue
+        fields = fields_of.get(kind)
+        for field in child_fields(kind) if fields is None else fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return every
 
 
 def names_by_context(node) -> tuple[set[str], set[str]]:
