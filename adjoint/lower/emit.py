@@ -64,7 +64,8 @@ def _emit(printer, functions, header) -> Emitted:
     head += ["import numpy as np"]
     if printer.uses_numba:
         head += ["import numba"]                 # _numpy_ helpers' objmode, chunks' prange
-    origins = {line + len(head): origin for line, origin in printer.origins.items()}
+    # {line + len(head): origin}, shifted without a Python loop (a line each, 28,000 on 2,000 lines)
+    origins = dict(zip(map(len(head).__add__, printer.origins), printer.origins.values()))
     return Emitted(source="\n".join(head + printer.lines) + "\n", origins=origins)
 
 
