@@ -31,7 +31,7 @@ from .frontend.normalize import normalize, signature_defaults
 from .frontend.parse import parse
 from .frontend.validate import validate
 from .frontend.views import check_views
-from .ir import annotations, grammar, nodes
+from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
@@ -391,9 +391,9 @@ def _device(run):
 
 
 def _helper_trees(names) -> list:
-    helpers = [gast.parse(runtime.source(name)).body[0] for name in sorted(names)]
+    helpers = [trees.parse(runtime.source(name)).body[0] for name in sorted(names)]
     for helper in helpers:       # no user line behind a helper's: a failure is located at its call
-        for node in gast.walk(helper):
+        for node in trees.walk(helper):     # (gast.walk's nodes less contexts and operators: no lineno)
             if getattr(node, "lineno", None) is not None:
                 node.lineno = None
     return helpers

@@ -247,6 +247,23 @@ def test_structure_key_of_names_and_constants_is_the_generic_one():
         assert trees.structure_key(leaf) == _generic_key(leaf)
 
 
+def test_structure_key_of_arithmetic_is_the_generic_one():
+    sources = [straight_line_source(30), "y = (a + 1.0) * -b ** 2 - f(x) @ m // (c % 2)\n"]
+    for source in sources:
+        for node in gast.walk(trees.parse(source)):
+            if isinstance(node, gast.BinOp):
+                assert trees.structure_key(node) == _generic_key(node)
+
+
+def test_parse_finds_the_names_a_walk_finds():
+    for source in _sources():            # (the package's own: try/except as, comprehensions, ...)
+        stored = set()
+        tree = trees.parse(source, stored)
+        every, written = nodes.names_by_context(tree)
+        assert stored == written
+        assert nodes.names_in(tree) == every
+
+
 BLOCKS = '''
 import functools
 

@@ -33,6 +33,8 @@ class Expressions:
     def atom(self, expr, stmt):
         """(prelude statements, atom) computing `expr`."""
         pre, rhs = self.rhs(expr, stmt)
+        if type(rhs) is gast.Name or type(rhs) is gast.Constant:
+            return pre, rhs                  # an atom already (to_atom's first case)
         p, a = self.to_atom(rhs, stmt)
         return pre + p, a
 

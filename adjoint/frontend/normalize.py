@@ -270,7 +270,7 @@ class _Normalizer(Expressions, Indexing, Inlining, Aggregates, GrownLists):
             if annotations.get(stmt, "grown_list") is not None:         # (tuples.py)
                 annotations.set(store, "grown_list", annotations.get(stmt, "grown_list"))
             return pre + [store]
-        if not is_atom(rhs) and target.id in nodes.loads_in(rhs) and not is_accumulation(target.id, rhs):
+        if not is_atom(rhs) and nodes.loads_any(rhs, target.id.__eq__) and not is_accumulation(target.id, rhs):
             temp = self.namer.temp()
             return [nodes.assign(temp, rhs, stmt), nodes.assign(target.id, temp, stmt)]
         return [nodes.assign(target.id, rhs, stmt)]

@@ -67,10 +67,11 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
         return fn.parsed(names)
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     filename = _filename(fn)
-    tree = _function_tree(fn, filename)
+    stored = set()
+    tree = _function_tree(fn, filename, stored)
     defaults = _plain_signature(tree, fn, filename)
     user_args = [a.id for a in tree.args.args]
-    locals_ = _rename_reserved_locals(tree)
+    locals_ = _rename_reserved_locals(tree, _local_names_from(stored, tree))
     locals_ |= _local_function_names(tree)  # neither a local function nor its parameters are globals
     names = names if names is not None else GlobalNames(tree.name)
     resolver = _Resolver(fn, filename, locals_, names, taken)
@@ -215,22 +216,25 @@ def _filename(fn) -> str:
     return inspect.getsourcefile(fn) or code.co_filename
 
 
-def _function_tree(fn, filename):
-    """The function's gast tree, with absolute positions and each statement's `source_text`."""
+def _function_tree(fn, filename, stored=None):
+    """The function's gast tree, with absolute positions and each statement's `source_text`;
+    `stored`: a set that receives the names the function stores (trees.parse)."""
     try:
         lines, start = _indented_block(fn)
     except (OSError, TypeError) as exc:
         raise AdjointError(f"cannot read the source of {fn.__qualname__}: {exc}",
                            hint="define the function in a file (not in an interactive prompt)") from None
     try:
-        tree = _parse_at(lines, start)
+        tree = _parse_at(lines, start, stored)
     except SyntaxError:
         tree = None
     if tree is None:                           # cut inside a string or brackets: inspect's block
         lines, start = inspect.getsourcelines(fn)
+        if stored is not None:
+            stored.clear()
     indent = len(lines[0]) - len(lines[0].lstrip()) if "".join(lines).strip() else 0
     try:
-        tree = tree or _parse_at(lines, start)
+        tree = tree or _parse_at(lines, start, stored)
     except SyntaxError as exc:
         # inspect gives a lambda's lines, which may be a fragment of a statement
         if fn.__name__ != "<lambda>":
@@ -288,10 +292,10 @@ def _indented_block(fn):
     return lines[first:last], first + 1
 
 
-def _parse_at(lines, start):
+def _parse_at(lines, start, stored=None):
     """The first statement of `lines`, dedented and parsed at its line in the file (the lines
     of positions need no shifting afterwards)."""
-    return trees.parse("\n" * (start - 1) + textwrap.dedent("".join(lines))).body[0]
+    return trees.parse("\n" * (start - 1) + textwrap.dedent("".join(lines)), stored).body[0]
 
 
 def _plain_signature(tree, fn, filename) -> dict:
@@ -322,11 +326,16 @@ def local_names(tree) -> set[str]:
     return {a.id for a in tree.args.args} | nodes.names_by_context(tree)[1]
 
 
-def _rename_reserved_locals(tree) -> set[str]:
+def _local_names_from(stored, tree) -> set[str]:
+    """local_names(tree), from the names parsing found stored in the function's source."""
+    return {a.id for a in tree.args.args} | stored
+
+
+def _rename_reserved_locals(tree, locals_) -> set[str]:
     """A parameter or local named like something emitted code needs (`np`, `math`, `range`,
     a runtime helper) is renamed `np_1`, wherever the function reads or writes it; emitted
-    code keeps its own names, so the module reads as usual. Returns the local names after."""
-    locals_ = local_names(tree)
+    code keeps its own names, so the module reads as usual. `locals_`: local_names(tree).
+    Returns the local names after."""
     clashes = sorted(n for n in locals_ if is_reserved(n))
     if not clashes:
         return locals_

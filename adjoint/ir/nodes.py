@@ -164,8 +164,12 @@ def store(target):
 
 
 def assign(target, value, origin=None) -> gast.Assign:
-    node = make(gast.Assign, targets=[store(target)], value=atom(value), type_comment=None)
-    return located(node, origin)
+    # (store and atom written out for a name: the stages build hundreds of thousands of these)
+    target = make(gast.Name, id=target, ctx=make(gast.Store), annotation=None, type_comment=None) \
+        if type(target) is str else store(target)
+    value = value if isinstance(value, gast.AST) else atom(value)
+    node = make(gast.Assign, targets=[target], value=value, type_comment=None)
+    return node if origin is None else located(node, origin)
 
 
 def assign_to(target, value, origin=None) -> gast.Assign:
@@ -248,11 +252,12 @@ def located(node, origin):
     """Give a generated node the user position (`lineno`, `col_offset`) it derives from."""
     if origin is not None:
         known = origin.__dict__            # where getattr would look: no node class sets these
-        node.lineno = known.get("lineno")
-        node.col_offset = known.get("col_offset", 0)
+        into = node.__dict__
+        into["lineno"] = known.get("lineno")
+        into["col_offset"] = known.get("col_offset", 0)
         for annotation in annotations.LOCATION:      # source_text, source_file
             if annotation in known:
-                node.__dict__[annotation] = known[annotation]
+                into[annotation] = known[annotation]
     return node
 
 
@@ -425,8 +430,27 @@ def written_by(stmt) -> set[str]:
 
 
 def names_in(node) -> set[str]:
-    """Every identifier read or written under `node`."""
-    return names_by_context(node)[0]
+    """Every identifier read or written under `node` (names_by_context(node)[0], the
+    identifiers collected as _names_under's walk meets them)."""
+    every = set()
+    todo = [node]
+    pop, push, extend, add = todo.pop, todo.append, todo.extend, every.add
+    name_kind, fields_of = gast.Name, _CHILD_FIELDS
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is name_kind:
+            add(node.id)
+            if node.annotation is None:
+                continue
+        fields = fields_of.get(kind)
+        for field in child_fields(kind) if fields is None else fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return every
 
 
 def names_by_context(node) -> tuple[set[str], set[str]]:

@@ -20,12 +20,14 @@ from gast.ast3 import Ast3ToGAst
 from . import nodes
 
 
-def parse(source: str) -> gast.Module:
-    """gast.parse(source): ast.parse, then the ast tree converted to gast nodes."""
-    return _convert(ast.parse(source))
+def parse(source: str, stored: set | None = None) -> gast.Module:
+    """gast.parse(source): ast.parse, then the ast tree converted to gast nodes. `stored`: a
+    set that receives the identifiers of the names stored or deleted (what
+    nodes.names_by_context(tree)[1] finds, without a walk for it)."""
+    return _convert(ast.parse(source), stored)
 
 
-def _convert(node):
+def _convert(node, stored):
     """The gast node of the ast node `node` (a value that is no node, itself). Most node types
     have the same fields in both: the ast node's attributes (fields, then positions, in the
     order gast's converter sets them) are copied in one go and its children converted."""
@@ -33,23 +35,23 @@ def _convert(node):
     if plan is None:
         plan = _plan_of(type(node))
     if type(plan) is not tuple:
-        return plan(node)                    # a leaf, or a node type converted specially
+        return plan(node, stored)            # a leaf, or a node type converted specially
     kind, children = plan
     new = _new(kind)
     attributes = new.__dict__ = node.__dict__.copy()
     for field in children:
         value = attributes[field]
         if type(value) is list:
-            attributes[field] = [_convert(item) for item in value]
+            attributes[field] = [_convert(item, stored) for item in value]
         elif value is not None:
-            attributes[field] = _convert(value)
+            attributes[field] = _convert(value, stored)
     return new
 
 
 def _plan_of(kind):
     """How to convert an ast node type: (gast type, the fields that may hold nodes), or a
-    function of the node (a leaf: a fresh node of its gast type, as gast's converter makes;
-    a type gast converts specially: its own method)."""
+    function of the node and `stored` (a leaf: a fresh node of its gast type, as gast's
+    converter makes; a type gast converts specially: its own method)."""
     if not issubclass(kind, ast.AST):
         plan = _unchanged                    # a value that is no node (MatchSingleton's True)
         _PLANS[kind] = plan
@@ -57,33 +59,44 @@ def _plan_of(kind):
     target = getattr(gast, kind.__name__, None)
     if target is None or kind in _SPECIAL or (target._fields, target._attributes) != (kind._fields,
                                                                                       kind._attributes):
-        converter = _Converter()
-        plan = getattr(converter, "visit_" + kind.__name__, None) or converter.generic_visit
+        method = getattr(_Converter, "visit_" + kind.__name__, None) or _Converter.generic_visit
+        plan = lambda node, stored: method(_Converter(stored), node)      # noqa: E731
     elif not kind._fields and not kind._attributes:
-        plan = lambda node: _new(target)       # noqa: E731 (Load, Add, ...: nothing to copy)
+        plan = lambda node, stored: _new(target)       # noqa: E731 (Load, Add, ...: nothing to copy)
     else:
         plan = target, tuple(f for f in kind._fields if f not in _NO_NODES)
     _PLANS[kind] = plan
     return plan
 
 
-def _convert_name(node):
+def _convert_name(node, stored):
     """As gast's visit_Name, built directly: a third of the nodes are names."""
     known = node.__dict__
     if known.get("lineno") is None or known.get("col_offset") is None:
-        return _Converter().visit_Name(node)      # (copy_location would leave them out)
-    new = _new(gast.Name)
-    new.__dict__ = {"id": known["id"], "ctx": _convert(known["ctx"]), "annotation": None,
-                    "type_comment": None, "lineno": known["lineno"], "col_offset": known["col_offset"],
-                    "end_lineno": known.get("end_lineno"), "end_col_offset": known.get("end_col_offset")}
+        new = _Converter(stored).visit_Name(node)      # (copy_location would leave them out)
+    else:
+        new = _new(gast.Name)
+        new.__dict__ = {"id": known["id"], "ctx": _convert(known["ctx"], stored), "annotation": None,
+                        "type_comment": None, "lineno": known["lineno"], "col_offset": known["col_offset"],
+                        "end_lineno": known.get("end_lineno"), "end_col_offset": known.get("end_col_offset")}
+    if stored is not None and type(new.ctx) in _WRITES:
+        stored.add(new.id)
     return new
 
 
-def _unchanged(value):
+def _convert_handler(node, stored):
+    """As gast's visit_ExceptHandler, which makes a stored Name of `except E as e`'s e."""
+    if stored is not None and node.name:
+        stored.add(node.name)
+    return _Converter(stored).visit_ExceptHandler(node)
+
+
+def _unchanged(value, stored):
     return value
 
 
 _new = gast.AST.__new__
+_WRITES = (gast.Store, gast.Del)
 # fields holding a string or a number, never a node (a constant's value is one too)
 _NO_NODES = frozenset(("id", "attr", "arg", "name", "kind", "type_comment", "module", "level",
                        "conversion", "is_async", "tag"))
@@ -92,15 +105,18 @@ _SPECIAL = frozenset((ast.Name, ast.arg, ast.FunctionDef, ast.AsyncFunctionDef, 
 # values that are no node (the strings of Global, a None in kw_defaults), and the types
 # converted here specially: a name; a constant, whose value is never a node
 _PLANS: dict = {str: _unchanged, type(None): _unchanged, int: _unchanged, ast.Name: _convert_name,
-                ast.Constant: (gast.Constant, ())}
+                ast.ExceptHandler: _convert_handler, ast.Constant: (gast.Constant, ())}
 
 
 class _Converter(Ast3ToGAst):
     """gast's converter, for the node types it converts specially (FunctionDef, arg, ...) and
     those whose fields differ in gast; the nodes under them go back to _convert."""
 
+    def __init__(self, stored=None):
+        self.stored = stored
+
     def visit(self, node):
-        return _convert(node)
+        return _convert(node, self.stored)
 
     def _visit(self, node):
         if isinstance(node, ast.AST):

@@ -64,7 +64,8 @@ def _emit(printer, functions, header) -> Emitted:
     head += ["import numpy as np"]
     if printer.uses_numba:
         head += ["import numba"]                 # _numpy_ helpers' objmode, chunks' prange
-    origins = {line + len(head): origin for line, origin in printer.origins.items()}
+    # {line + len(head): origin}, shifted without a Python loop (a line each, 28,000 on 2,000 lines)
+    origins = dict(zip(map(len(head).__add__, printer.origins), printer.origins.values()))
     return Emitted(source="\n".join(head + printer.lines) + "\n", origins=origins)
 
 
@@ -166,6 +167,7 @@ class _Printer:
     def block(self, stmts, depth):
         printed = 0
         indent, lines, origins, filename = INDENT * depth, self.lines, self.origins, self.filename
+        unparser = self.unparser
         for stmt in stmts:
             kind = type(stmt)
             if kind is gast.Expr and nodes.is_comment(stmt):
@@ -177,7 +179,10 @@ class _Printer:
                 self.statement(stmt, depth)
                 continue
             # a simple statement: put() written out, since nearly every line is one
-            text = self.simple(stmt)
+            try:
+                text = unparser.statement(stmt)
+            except unparse.Unsupported:
+                text = self.simple(stmt)
             lineno = stmt.__dict__.get("lineno")          # (no node class gives a default)
             origin = None if lineno is None else (annotations.get(stmt, "source_file") or filename, lineno,
                                                   stmt.__dict__.get("col_offset") or 0)

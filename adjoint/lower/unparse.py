@@ -71,10 +71,15 @@ class _Direct:
         return handler(self, node, context)
 
     def assign(self, stmt):
-        value = self.text(stmt.value, _ASSIGN)
+        value = stmt.value
+        value = self.binop(value, _ASSIGN) if type(value) is _BINOP else self.text(value, _ASSIGN)
         targets = stmt.targets
         if len(targets) == 1:
-            return self.text(targets[0], _ASSIGN) + " = " + value
+            target = targets[0]
+            if type(target) is _NAME and target.annotation is None:     # (text() written out)
+                self.names.add(target.id)
+                return target.id + " = " + value
+            return self.text(target, _ASSIGN) + " = " + value
         return "".join([self.text(t, _ASSIGN) + " = " for t in targets]) + value
 
     def aug_assign(self, stmt):
@@ -138,6 +143,19 @@ class _Direct:
 
     def binop(self, node, context):
         """As Unparser._binop: down the chain of left operands in a loop."""
+        left, right = node.left, node.right
+        if type(left) is not _BINOP and type(right) is _NAME and right.annotation is None:
+            # one operator, a name on its right (most of an adjoint's lines): written out
+            op = type(node.op)
+            precedence, token = _BINARY[op]
+            if type(left) is _NAME and left.annotation is None:
+                self.names.add(left.id)
+                text = left.id
+            else:
+                text = self.text(left, _POW_LEFT if op is gast.Pow else precedence)
+            self.names.add(right.id)
+            text = text + token + right.id
+            return text if precedence >= context else "(" + text + ")"
         chain = []                               # (token, right operand, its context, bare)
         while type(node) is _BINOP:
             op = type(node.op)
