@@ -3174,5 +3174,51 @@ def double_pendulum_euler(state):
     return x2[-1] + y2[-1]
 
 
+# autograd's rnn.py: rnn_predict's closures, concat_and_multiply(weights, *args) stacking the
+# inputs with a column of ones, np.repeat of the initial hidden row along axis 0, the outputs
+# collected in a list; the parameter dictionary is three arrays here.
+RNN_INPUTS = np.eye(4)[[[0, 1], [2, 3], [1, 1]]]           # (time steps, sequences, alphabet)
+
+
+def _rnn_concat_and_multiply(weights, *args):
+    cat_state = np.hstack(args + (np.ones((args[0].shape[0], 1)),))
+    return np.dot(cat_state, weights)
+
+
+def _rnn_args(rng, state=3, alphabet=4):
+    return (0.5 * rng.normal(size=(1, state)), 0.5 * rng.normal(size=(alphabet + state + 1, state)),
+            0.5 * rng.normal(size=(state + 1, alphabet)))
+
+
+@program(_rnn_args, wrt=(0, 1, 2), style="vectorized", model="autograd_rnn")
+def autograd_rnn_log_likelihood(init_hiddens, change, predict):
+    def update_rnn(input, hiddens):
+        return np.tanh(_rnn_concat_and_multiply(change, input, hiddens))
+
+    def hiddens_to_output_probs(hiddens):
+        output = _rnn_concat_and_multiply(predict, hiddens)
+        return output - logsumexp(output, axis=1, keepdims=True)  # Normalize log-probs.
+
+    num_sequences = RNN_INPUTS.shape[1]
+    hiddens = np.repeat(init_hiddens, num_sequences, axis=0)
+    output = [hiddens_to_output_probs(hiddens)]
+    for input in RNN_INPUTS:  # Iterate over time steps.
+        hiddens = update_rnn(input, hiddens)
+        output.append(hiddens_to_output_probs(hiddens))
+    logprobs = output
+    loglik = 0.0
+    num_time_steps, num_examples, _ = RNN_INPUTS.shape
+    for t in range(num_time_steps):
+        loglik += np.sum(logprobs[t] * RNN_INPUTS[t])
+    return loglik / (num_time_steps * num_examples)
+
+
+@program(lambda rng: (0.5 * rng.normal(size=(1, 3)),), style="vectorized", model="autograd_rnn")
+def autograd_rnn_initial_hiddens(init_hiddens):
+    # rnn_predict's first line alone: the initial row repeated for each sequence
+    hiddens = np.repeat(init_hiddens, RNN_INPUTS.shape[1], axis=0)
+    return np.sum(np.tanh(hiddens) * RNN_INPUTS[0, :, :3])
+
+
 BY_NAME = {p.name: p for p in PROGRAMS}
 assert len(BY_NAME) == len(PROGRAMS), "program names must be unique"
