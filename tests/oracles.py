@@ -51,7 +51,8 @@ def autograd_twin(f):
     module_globals["np"] = anp
     module_globals["math"] = shim
     for name, value in list(module_globals.items()):
-        if isinstance(value, types.FunctionType) and value.__globals__ is f.__globals__:
+        if isinstance(value, types.FunctionType) and value.__globals__ is f.__globals__ \
+                and value.__closure__ is None:         # (a factory's closure keeps its own)
             module_globals[name] = types.FunctionType(value.__code__, module_globals, name)
     return types.FunctionType(f.__code__, module_globals, f.__name__)
 

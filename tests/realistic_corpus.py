@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.special import gammaln
-from scipy.stats import norm
+from scipy.special import gammaln, logsumexp
+from scipy.stats import multivariate_normal, norm
 
 
 @dataclass(frozen=True)
@@ -2728,6 +2728,496 @@ def d_optimal_logistic_loop(weights, X, theta):
         F += weights[i] * p * (1.0 - p) * (X[i, :, None] * X[i, None, :])
     sign, logdet = np.linalg.slogdet(F + 1e-3 * np.eye(d))
     return -logdet
+
+
+# =============================================================================================
+# autograd's own examples (github:HIPS/autograd, examples/), the numeric functions as written
+# there: logistic_regression.py (module-level toy data with boolean targets), fluidsim.py (Jos
+# Stam's stable fluids: np.roll projection, semi-Lagrangian advection with floor, mod and a 2-D
+# gather), black_box_svi.py (a closure factory, norm.logpdf with array loc and scale, the
+# sampler's noise drawn once outside), negative_binomial_maxlike.py (gammaln and lambdas),
+# hmm_em.py (the log partition function: logsumexp along an axis over a loop on the symbols),
+# neural_net.py (a list of (W, b) layers, logsumexp with keepdims) and gaussian_process.py (a
+# factory taking the covariance function, np.expand_dims distances). What is not numeric
+# (plotting, data loading, random initialisation, autograd's flatten) is left out or replaced.
+# =============================================================================================
+
+AG_INPUTS = np.array([[0.52, 1.12, 0.77], [0.88, -1.08, 0.15], [0.52, 0.06, -1.30], [0.74, -2.49, 1.39]])
+AG_TARGETS = np.array([True, True, False, True])
+
+
+def _ag_sigmoid(x):
+    return 0.5 * (np.tanh(x) + 1)
+
+
+def _ag_logistic_predictions(weights, inputs):
+    # Outputs probability of a label being true according to logistic model.
+    return _ag_sigmoid(np.dot(inputs, weights))
+
+
+@program(lambda rng: (rng.normal(scale=0.5, size=3),), style="vectorized", model="autograd_examples")
+def autograd_logistic_training_loss(weights):
+    # Training loss is the negative log-likelihood of the training labels.
+    preds = _ag_logistic_predictions(weights, AG_INPUTS)
+    label_probabilities = preds * AG_TARGETS + (1 - preds) * (1 - AG_TARGETS)
+    return -np.sum(np.log(label_probabilities))
+
+
+FLUID_ROWS = 5
+FLUID_INIT_SMOKE = np.linspace(0.0, 1.0, FLUID_ROWS * FLUID_ROWS).reshape(FLUID_ROWS, FLUID_ROWS) ** 2
+FLUID_TARGET = np.cos(np.linspace(0.0, 3.0, FLUID_ROWS * FLUID_ROWS)).reshape(FLUID_ROWS, FLUID_ROWS)
+
+
+def _fluid_project(vx, vy):
+    """Project the velocity field to be approximately mass-conserving,
+    using a few iterations of Gauss-Seidel."""
+    p = np.zeros(vx.shape)
+    h = 1.0 / vx.shape[0]
+    div = -0.5 * h * (np.roll(vx, -1, axis=0) - np.roll(vx, 1, axis=0)
+                      + np.roll(vy, -1, axis=1) - np.roll(vy, 1, axis=1))
+    for k in range(10):
+        p = (div + np.roll(p, 1, axis=0) + np.roll(p, -1, axis=0)
+             + np.roll(p, 1, axis=1) + np.roll(p, -1, axis=1)) / 4.0
+    vx -= 0.5 * (np.roll(p, -1, axis=0) - np.roll(p, 1, axis=0)) / h
+    vy -= 0.5 * (np.roll(p, -1, axis=1) - np.roll(p, 1, axis=1)) / h
+    return vx, vy
+
+
+def _fluid_advect(f, vx, vy):
+    """Move field f according to x and y velocities (u and v)
+    using an implicit Euler integrator."""
+    rows, cols = f.shape
+    cell_ys, cell_xs = np.meshgrid(np.arange(rows), np.arange(cols))
+    center_xs = (cell_xs - vx).ravel()
+    center_ys = (cell_ys - vy).ravel()
+    # Compute indices of source cells.
+    left_ix = np.floor(center_xs).astype(int)
+    top_ix = np.floor(center_ys).astype(int)
+    rw = center_xs - left_ix  # Relative weight of right-hand cells.
+    bw = center_ys - top_ix  # Relative weight of bottom cells.
+    left_ix = np.mod(left_ix, rows)  # Wrap around edges of simulation.
+    right_ix = np.mod(left_ix + 1, rows)
+    top_ix = np.mod(top_ix, cols)
+    bot_ix = np.mod(top_ix + 1, cols)
+    # A linearly-weighted sum of the 4 surrounding cells.
+    flat_f = (1 - rw) * ((1 - bw) * f[left_ix, top_ix] + bw * f[left_ix, bot_ix]) + rw * (
+        (1 - bw) * f[right_ix, top_ix] + bw * f[right_ix, bot_ix])
+    return np.reshape(flat_f, (rows, cols))
+
+
+def _fluid_simulate(vx, vy, smoke, num_time_steps, ax=None, render=False):
+    for t in range(num_time_steps):
+        vx_updated = _fluid_advect(vx, vx, vy)
+        vy_updated = _fluid_advect(vy, vx, vy)
+        vx, vy = _fluid_project(vx_updated, vy_updated)
+        smoke = _fluid_advect(smoke, vx, vy)
+    return smoke
+
+
+def _fluid_args(rng):
+    return (rng.uniform(-0.3, 0.3, size=2 * FLUID_ROWS * FLUID_ROWS),)
+
+
+@program(_fluid_args, style="vectorized", model="autograd_fluidsim")
+def autograd_fluidsim_objective(params):
+    rows, cols = FLUID_TARGET.shape
+    init_vx = np.reshape(params[:(rows * cols)], (rows, cols))
+    init_vy = np.reshape(params[(rows * cols):], (rows, cols))
+    final_smoke = _fluid_simulate(init_vx, init_vy, FLUID_INIT_SMOKE, 2)
+    return np.mean((FLUID_TARGET - final_smoke) ** 2)
+
+
+def _fluid_simulate_quiet(vx, vy, smoke, num_time_steps):
+    # simulate() without its plotting parameters (ax=None, render=False)
+    for t in range(num_time_steps):
+        vx_updated = _fluid_advect(vx, vx, vy)
+        vy_updated = _fluid_advect(vy, vx, vy)
+        vx, vy = _fluid_project(vx_updated, vy_updated)
+        smoke = _fluid_advect(smoke, vx, vy)
+    return smoke
+
+
+@program(_fluid_args, style="vectorized", model="autograd_fluidsim")
+def autograd_fluidsim_quiet(params):
+    rows, cols = FLUID_TARGET.shape
+    init_vx = np.reshape(params[:(rows * cols)], (rows, cols))
+    init_vy = np.reshape(params[(rows * cols):], (rows, cols))
+    final_smoke = _fluid_simulate_quiet(init_vx, init_vy, FLUID_INIT_SMOKE, 2)
+    return np.mean((FLUID_TARGET - final_smoke) ** 2)
+
+
+@program(_fluid_args, style="vectorized", model="autograd_fluidsim")
+def autograd_fluidsim_project(params):
+    # the projection alone (np.roll along both axes, a Gauss-Seidel loop, `vx -= ...`), given
+    # copies as simulate gives it fresh arrays
+    n = FLUID_ROWS
+    vx, vy = _fluid_project(np.copy(np.reshape(params[:n * n], (n, n))), np.copy(np.reshape(params[n * n:], (n, n))))
+    return np.sum(vx ** 2) + np.sum(vx * vy)
+
+
+SVI_D = 2
+SVI_NOISE = np.random.default_rng(7).normal(size=(8, SVI_D))     # rs.randn(num_samples, D), drawn once
+
+
+def _svi_log_density(x, t):
+    mu, log_sigma = x[:, 0], x[:, 1]
+    sigma_density = norm.logpdf(log_sigma, 0, 1.35)
+    mu_density = norm.logpdf(mu, 0, np.exp(log_sigma))
+    return sigma_density + mu_density
+
+
+def _black_box_variational_inference(logprob, D, num_samples):
+    def unpack_params(params):
+        # Variational dist is a diagonal Gaussian.
+        mean, log_std = params[:D], params[D:]
+        return mean, log_std
+
+    def gaussian_entropy(log_std):
+        return 0.5 * D * (1.0 + np.log(2 * np.pi)) + np.sum(log_std)
+
+    def variational_objective(params, t):
+        """Provides a stochastic estimate of the variational lower bound."""
+        mean, log_std = unpack_params(params)
+        samples = SVI_NOISE[:num_samples] * np.exp(log_std) + mean
+        lower_bound = gaussian_entropy(log_std) + np.mean(logprob(samples, t))
+        return -lower_bound
+
+    return variational_objective
+
+
+PROGRAMS.append(Program("autograd_black_box_svi", _black_box_variational_inference(_svi_log_density, SVI_D, 8),
+                        lambda rng: (np.array([-0.5, 0.3, -0.8, -0.4]), 0), (0,), "vectorized",
+                        "autograd_examples"))
+
+NEGBIN_DATA = np.array([3.0, 7.0, 2.0, 9.0, 4.0, 5.0, 12.0, 1.0, 6.0, 4.0])
+
+
+def _negbin_loglike(r, p, x):
+    # the negative binomial log likelihood we want to maximize
+    return gammaln(r + x) - gammaln(r) - gammaln(x + 1) + x * np.log(p) + r * np.log(1 - p)
+
+
+@program(lambda rng: (3.5, 0.45), wrt=(0, 1), style="vectorized", model="autograd_examples")
+def autograd_negbin_loglike(r, p):
+    loglike = lambda r, p: np.sum(_negbin_loglike(r, p, NEGBIN_DATA))  # noqa: E731
+    return loglike(r, p)
+
+
+@program(lambda rng: (3.5,), style="vectorized", model="autograd_examples")
+def autograd_negbin_profile(r):
+    # fit_maxlike's lambdas: the profile likelihood in r, p at its optimum given r
+    loglike = lambda r, p: np.sum(_negbin_loglike(r, p, NEGBIN_DATA))  # noqa: E731
+    p = lambda r: np.sum(NEGBIN_DATA) / np.sum(r + NEGBIN_DATA)  # noqa: E731
+    return loglike(r, p(r))
+
+
+HMM_SYMBOLS = np.array([0, 2, 1, 1, 3, 0, 2, 2, 1])
+
+
+def _hmm_log_partition_function(natural_params, data):
+    log_pi, log_A, log_B = natural_params
+    log_alpha = log_pi
+    for y in data:
+        log_alpha = logsumexp(log_alpha[:, None] + log_A, axis=0) + log_B[:, y]
+    return logsumexp(log_alpha)
+
+
+def _hmm_em_args(rng, k=3, m=4):
+    pi = rng.uniform(0.2, 1.0, size=k)
+    A = rng.uniform(0.2, 1.0, size=(k, k))
+    B = rng.uniform(0.2, 1.0, size=(k, m))
+    return pi / pi.sum(), A / A.sum(-1, keepdims=True), B / B.sum(-1, keepdims=True)
+
+
+@program(_hmm_em_args, wrt=(0, 1, 2), style="vectorized", model="autograd_hmm_em")
+def autograd_hmm_em_loglike(pi, A, B):
+    # EM_update's E step: the gradient of the log partition function in the natural
+    # parameters gives the expected statistics
+    natural_params = list(map(np.log, (pi, A, B)))
+    return _hmm_log_partition_function(natural_params, HMM_SYMBOLS)
+
+
+def _ag_normalize(a):
+    def replace_zeros(a):
+        return np.where(a > 0.0, a, 1.0)
+    return a / replace_zeros(a.sum(-1, keepdims=True))
+
+
+@program(_hmm_em_args, wrt=(0, 1, 2), style="vectorized", model="autograd_hmm_em")
+def autograd_hmm_em_normalized(pi, A, B):
+    # the M step's normalize (a nested def, a method sum with keepdims) before the E step
+    natural_params = [np.log(_ag_normalize(pi)), np.log(_ag_normalize(A)), np.log(_ag_normalize(B))]
+    return _hmm_log_partition_function(natural_params, HMM_SYMBOLS)
+
+
+AG_NET_INPUTS = np.random.default_rng(11).normal(size=(6, 4))
+AG_NET_TARGETS = np.eye(3)[[0, 2, 1, 1, 0, 2]]
+
+
+def _ag_neural_net_predict(params, inputs):
+    """Implements a deep neural network for classification.
+    params is a list of (weights, bias) tuples.
+    inputs is an (N x D) matrix.
+    returns normalized class log-probabilities."""
+    for W, b in params:
+        outputs = np.dot(inputs, W) + b
+        inputs = np.tanh(outputs)
+    return outputs - logsumexp(outputs, axis=1, keepdims=True)
+
+
+def _ag_net_args(rng):
+    return (0.5 * rng.normal(size=(4, 5)), 0.5 * rng.normal(size=5), 0.5 * rng.normal(size=(5, 3)),
+            0.5 * rng.normal(size=3))
+
+
+@program(_ag_net_args, wrt=(0, 1, 2, 3), style="vectorized", model="autograd_neural_net")
+def autograd_neural_net_log_posterior(W1, b1, W2, b2, L2_reg=1.0):
+    params = [(W1, b1), (W2, b2)]
+    # l2_norm flattens the parameters with autograd's flatten: the same sum of squares
+    log_prior = -L2_reg * sum(np.sum(W ** 2) + np.sum(b ** 2) for W, b in params)
+    log_lik = np.sum(_ag_neural_net_predict(params, AG_NET_INPUTS) * AG_NET_TARGETS)
+    return log_prior + log_lik
+
+
+def _make_gp_funs(cov_func, num_cov_params):
+    def unpack_kernel_params(params):
+        mean = params[0]
+        cov_params = params[2:]
+        noise_scale = np.exp(params[1]) + 0.0001
+        return mean, cov_params, noise_scale
+
+    def log_marginal_likelihood(params, x, y):
+        mean, cov_params, noise_scale = unpack_kernel_params(params)
+        cov_y_y = cov_func(cov_params, x, x) + noise_scale * np.eye(len(y))
+        prior_mean = mean * np.ones(len(y))
+        return multivariate_normal.logpdf(y, prior_mean, cov_y_y)
+
+    return num_cov_params + 2, log_marginal_likelihood
+
+
+def _gp_rbf_covariance(kernel_params, x, xp):
+    output_scale = np.exp(kernel_params[0])
+    lengthscales = np.exp(kernel_params[1:])
+    diffs = np.expand_dims(x / lengthscales, 1) - np.expand_dims(xp / lengthscales, 0)
+    return output_scale * np.exp(-0.5 * np.sum(diffs**2, axis=2))
+
+
+GP_X = np.reshape((np.concatenate([np.linspace(0, 3, 4), np.linspace(6, 8, 4)]) - 4.0) / 2.0, (8, 1))
+GP_Y = np.cos(GP_X[:, 0]) / 2.0
+_GP_NUM_PARAMS, _gp_log_marginal_likelihood = _make_gp_funs(_gp_rbf_covariance, num_cov_params=2)
+PROGRAMS.append(Program("autograd_gp_log_marginal", lambda params: -_gp_log_marginal_likelihood(params, GP_X, GP_Y),
+                        lambda rng: (np.array([0.1, -1.0, 0.2, -0.3]),), (0,), "vectorized",
+                        "autograd_gaussian_process"))
+
+
+@program(lambda rng: (np.array([0.1, -1.0, 0.2, -0.3]),), style="vectorized", model="autograd_gaussian_process")
+def autograd_gp_rbf_covariance_solve(params):
+    # the same likelihood with the density written out (np.linalg.solve and slogdet), as the
+    # predict function of the example uses solve
+    mean, cov_params, noise_scale = params[0], params[2:], np.exp(params[1]) + 0.0001
+    cov_y_y = _gp_rbf_covariance(cov_params, GP_X, GP_X) + noise_scale * np.eye(len(GP_Y))
+    r = GP_Y - mean
+    sign, logdet = np.linalg.slogdet(cov_y_y)
+    return 0.5 * np.dot(r, np.linalg.solve(cov_y_y, r)) + 0.5 * logdet + 0.5 * len(GP_Y) * np.log(2 * np.pi)
+
+
+# =============================================================================================
+# Optimization test functions as benchmark suites write them (Ackley, Himmelblau, Beale,
+# Styblinski-Tang: the formulas of Surjanovic & Bingham's Virtual Library of Simulation
+# Experiments, the numpy spellings of the Python ports there: default constants, sqrt of a mean,
+# an unpacked x), JAX's "Training a simple neural network" tutorial (relu, a list of (w, b)
+# layers with the last one unpacked, logsumexp), and matplotlib's double pendulum gallery
+# example (derivs writing a new state vector, an explicit Euler loop filling a trajectory).
+# =============================================================================================
+
+@program(lambda rng: (rng.uniform(-2.0, 2.0, size=4),), style="vectorized", model="test_functions")
+def ackley(x, a=20, b=0.2, c=2 * np.pi):
+    d = len(x)
+    sum1 = np.sum(x ** 2)
+    sum2 = np.sum(np.cos(c * x))
+    term1 = -a * np.exp(-b * np.sqrt(sum1 / d))
+    term2 = -np.exp(sum2 / d)
+    return term1 + term2 + a + np.exp(1)
+
+
+@program(lambda rng: (rng.uniform(-2.0, 2.0, size=4),), style="vectorized", model="test_functions")
+def ackley_mean(x):
+    return -20.0 * np.exp(-0.2 * np.sqrt(np.mean(x ** 2))) - np.exp(np.mean(np.cos(2 * np.pi * x))) + 20.0 + np.e
+
+
+@program(lambda rng: (rng.uniform(-4.0, 4.0, size=2),), style="loop", model="test_functions")
+def himmelblau(p):
+    x, y = p
+    return (x ** 2 + y - 11) ** 2 + (x + y ** 2 - 7) ** 2
+
+
+@program(lambda rng: (rng.uniform(-2.0, 2.0, size=2),), style="loop", model="test_functions")
+def beale(xy):
+    x, y = xy[0], xy[1]
+    return ((1.5 - x + x * y) ** 2 + (2.25 - x + x * y ** 2) ** 2
+            + (2.625 - x + x * y ** 3) ** 2)
+
+
+@program(lambda rng: (rng.uniform(-4.0, 4.0, size=5),), style="vectorized", model="test_functions")
+def styblinski_tang(x):
+    return np.sum(x ** 4 - 16 * x ** 2 + 5 * x) / 2
+
+
+@program(lambda rng: (rng.uniform(-4.0, 4.0, size=5),), style="loop", model="test_functions")
+def styblinski_tang_loop(x):
+    total = 0
+    for xi in x:
+        total += xi ** 4 - 16 * xi ** 2 + 5 * xi
+    return total / 2
+
+
+@program(lambda rng: (rng.uniform(-3.0, 3.0, size=6),), style="vectorized", model="test_functions")
+def rastrigin(x, A=10):
+    n = x.size
+    return A * n + np.sum(x ** 2 - A * np.cos(2 * np.pi * x))
+
+
+JAX_NN_IMAGES = np.random.default_rng(3).normal(size=(5, 4))
+JAX_NN_TARGETS = np.eye(3)[[1, 0, 2, 2, 1]]
+
+
+def _jax_relu(x):
+    return np.maximum(0, x)
+
+
+def _jax_nn_predict(params, image):
+    # per-example predictions
+    activations = image
+    for w, b in params[:-1]:
+        outputs = np.dot(w, activations) + b
+        activations = _jax_relu(outputs)
+    final_w, final_b = params[-1]
+    logits = np.dot(final_w, activations) + final_b
+    return logits - logsumexp(logits)
+
+
+def _jax_nn_args(rng):
+    return (0.5 * rng.normal(size=(6, 4)), 0.1 * rng.normal(size=6), 0.5 * rng.normal(size=(3, 6)),
+            0.1 * rng.normal(size=3))
+
+
+@program(_jax_nn_args, wrt=(0, 1, 2, 3), style="loop", model="jax_simple_nn")
+def jax_nn_loss_per_example(w1, b1, w2, b2):
+    # the tutorial batches predict with vmap; here, one image at a time
+    params = [(w1, b1), (w2, b2)]
+    total = 0.0
+    for i in range(JAX_NN_IMAGES.shape[0]):
+        preds = _jax_nn_predict(params, JAX_NN_IMAGES[i])
+        total += np.sum(preds * JAX_NN_TARGETS[i])
+    return -total / JAX_NN_IMAGES.shape[0]
+
+
+def _jax_batched_predict(params, images):
+    activations = images
+    for w, b in params[:-1]:
+        outputs = np.dot(activations, w.T) + b
+        activations = _jax_relu(outputs)
+    final_w, final_b = params[-1]
+    logits = np.dot(activations, final_w.T) + final_b
+    return logits - logsumexp(logits, axis=1)[:, None]
+
+
+@program(_jax_nn_args, wrt=(0, 1, 2, 3), style="vectorized", model="jax_simple_nn")
+def jax_nn_loss(w1, b1, w2, b2):
+    params = [(w1, b1), (w2, b2)]
+    preds = _jax_batched_predict(params, JAX_NN_IMAGES)
+    return -np.mean(preds * JAX_NN_TARGETS)
+
+
+PENDULUM_G = 9.8  # acceleration due to gravity, in m/s^2
+PENDULUM_L1 = 1.0  # length of pendulum 1 in m
+PENDULUM_L2 = 1.0  # length of pendulum 2 in m
+PENDULUM_L = PENDULUM_L1 + PENDULUM_L2  # maximal length of the combined pendulum
+PENDULUM_M1 = 1.0  # mass of pendulum 1 in kg
+PENDULUM_M2 = 1.0  # mass of pendulum 2 in kg
+
+
+def _double_pendulum_derivs(t, state):
+    G, L1, L2, M1, M2 = PENDULUM_G, PENDULUM_L1, PENDULUM_L2, PENDULUM_M1, PENDULUM_M2
+    dydx = np.zeros_like(state)
+    dydx[0] = state[1]
+    delta = state[2] - state[0]
+    den1 = (M1 + M2) * L1 - M2 * L1 * np.cos(delta) * np.cos(delta)
+    dydx[1] = ((M2 * L1 * state[1] * state[1] * np.sin(delta) * np.cos(delta)
+                + M2 * G * np.sin(state[2]) * np.cos(delta)
+                + M2 * L2 * state[3] * state[3] * np.sin(delta)
+                - (M1 + M2) * G * np.sin(state[0]))
+               / den1)
+    dydx[2] = state[3]
+    den2 = (L2 / L1) * den1
+    dydx[3] = ((- M2 * L2 * state[3] * state[3] * np.sin(delta) * np.cos(delta)
+                + (M1 + M2) * G * np.sin(state[0]) * np.cos(delta)
+                - (M1 + M2) * L1 * state[1] * state[1] * np.sin(delta)
+                - (M1 + M2) * G * np.sin(state[2]))
+               / den2)
+    return dydx
+
+
+@program(lambda rng: (np.radians(np.array([120.0, 0.0, -10.0, 0.0])),), style="loop", model="double_pendulum")
+def double_pendulum_euler(state):
+    # the gallery's explicit Euler integration, then the tip's final position
+    dt = 0.01
+    t = np.arange(0, 0.2, dt)
+    y = np.empty((len(t), 4))
+    y[0] = state
+    for i in range(1, len(t)):
+        y[i] = y[i - 1] + _double_pendulum_derivs(t[i - 1], y[i - 1]) * dt
+    x1 = PENDULUM_L1 * np.sin(y[:, 0])
+    y1 = -PENDULUM_L1 * np.cos(y[:, 0])
+    x2 = PENDULUM_L2 * np.sin(y[:, 2]) + x1
+    y2 = -PENDULUM_L2 * np.cos(y[:, 2]) + y1
+    return x2[-1] + y2[-1]
+
+
+# autograd's rnn.py: rnn_predict's closures, concat_and_multiply(weights, *args) stacking the
+# inputs with a column of ones, np.repeat of the initial hidden row along axis 0, the outputs
+# collected in a list; the parameter dictionary is three arrays here.
+RNN_INPUTS = np.eye(4)[[[0, 1], [2, 3], [1, 1]]]           # (time steps, sequences, alphabet)
+
+
+def _rnn_concat_and_multiply(weights, *args):
+    cat_state = np.hstack(args + (np.ones((args[0].shape[0], 1)),))
+    return np.dot(cat_state, weights)
+
+
+def _rnn_args(rng, state=3, alphabet=4):
+    return (0.5 * rng.normal(size=(1, state)), 0.5 * rng.normal(size=(alphabet + state + 1, state)),
+            0.5 * rng.normal(size=(state + 1, alphabet)))
+
+
+@program(_rnn_args, wrt=(0, 1, 2), style="vectorized", model="autograd_rnn")
+def autograd_rnn_log_likelihood(init_hiddens, change, predict):
+    def update_rnn(input, hiddens):
+        return np.tanh(_rnn_concat_and_multiply(change, input, hiddens))
+
+    def hiddens_to_output_probs(hiddens):
+        output = _rnn_concat_and_multiply(predict, hiddens)
+        return output - logsumexp(output, axis=1, keepdims=True)  # Normalize log-probs.
+
+    num_sequences = RNN_INPUTS.shape[1]
+    hiddens = np.repeat(init_hiddens, num_sequences, axis=0)
+    output = [hiddens_to_output_probs(hiddens)]
+    for input in RNN_INPUTS:  # Iterate over time steps.
+        hiddens = update_rnn(input, hiddens)
+        output.append(hiddens_to_output_probs(hiddens))
+    logprobs = output
+    loglik = 0.0
+    num_time_steps, num_examples, _ = RNN_INPUTS.shape
+    for t in range(num_time_steps):
+        loglik += np.sum(logprobs[t] * RNN_INPUTS[t])
+    return loglik / (num_time_steps * num_examples)
+
+
+@program(lambda rng: (0.5 * rng.normal(size=(1, 3)),), style="vectorized", model="autograd_rnn")
+def autograd_rnn_initial_hiddens(init_hiddens):
+    # rnn_predict's first line alone: the initial row repeated for each sequence
+    hiddens = np.repeat(init_hiddens, RNN_INPUTS.shape[1], axis=0)
+    return np.sum(np.tanh(hiddens) * RNN_INPUTS[0, :, :3])
 
 
 BY_NAME = {p.name: p for p in PROGRAMS}

@@ -177,6 +177,17 @@ def normal_of_number(a):
     return norm.cdf(a) * a + norm.pdf(a) - norm.logpdf(0.5 * a)
 
 
+def normal_located(x, mu, log_sigma):
+    # norm.f(x, loc, scale), positional and by keyword (autograd's black_box_svi writes
+    # norm.logpdf(mu, 0, np.exp(log_sigma)))
+    return np.sum(norm.logpdf(x, mu, np.exp(log_sigma)) + norm.pdf(x, 0.5, scale=2.0)
+                  + norm.cdf(x, loc=mu) + norm.logpdf(mu, 0, np.exp(log_sigma)))
+
+
+def normal_located_number(a, loc, scale):
+    return norm.logpdf(a, loc, scale) * norm.cdf(a, loc, scale) + norm.pdf(a, loc=loc, scale=scale)
+
+
 def special_of_arrays(x):
     return np.sum(scipy.special.erf(x) + scipy.special.erfc(x * x) + scipy.special.gammaln(x * x + 0.5)
                   + scipy.special.gamma(x + 2.0))
@@ -211,7 +222,8 @@ CASES = [
     (interpolated_at, (rng.uniform(-0.2, 1.6, size=6),), False),
     (interpolated_knots, (np.array([0.0, 0.5, 1.1, 2.0, 2.4]),), False), (quadrature, (V,), False),
     (quadrature_abscissae, (POSITIVE_V,), False), (spaced, (0.3, 1.7), False), (normal_distribution, (V,), False),
-    (normal_of_number, (0.4,), False), (special_of_arrays, (POSITIVE_V,), False),
+    (normal_of_number, (0.4,), False), (normal_located, (V, V[::-1], 0.3 * V), False),
+    (normal_located_number, (0.4, -0.3, 1.3), False), (special_of_arrays, (POSITIVE_V,), False),
     (special_of_negatives, (np.array([-0.5, -1.3, -2.7, -3.25, -10.6, 0.4]),), False), (integer_results, (V,), False),
 ]
 IDS = [f"{f.__name__}-{np.shape(args[0])}" for f, args, _ in CASES]
@@ -260,7 +272,7 @@ def test_hessian_vector_product(f, args):
 # numba lacks these forms: emitted as runtime helpers or math's twins (a numba compile each)
 CPU_CASES = [pytest.param(f, args, id=f.__name__) for f, args, _ in CASES
              if f in (diff_rows, rolled, moments, sample_moments, row_norms, polynomial, interpolated, normal_distribution,
-                      special_of_arrays, special_of_negatives, inverse_hyperbolic, more_ufuncs, robust_statistics,
+                      normal_located, special_of_arrays, special_of_negatives, inverse_hyperbolic, more_ufuncs, robust_statistics,
                       classifier_loss, at_least, integer_results)]
 
 
@@ -453,3 +465,25 @@ def test_forms_without_a_rule_are_refused_not_misread():
     for f, x in ((tril_of_vector, V), (ranked, M)):
         with pytest.raises(adjoint.AdjointError, match="no derivative rule"):
             adjoint.grad(f, target="python")(x)
+
+
+def test_normal_with_too_many_arguments_is_located():
+    def f(x):
+        return norm.logpdf(x, 0.0, 1.0, 2.0)
+    with pytest.raises(adjoint.AdjointError, match="takes x, loc and scale here") as caught:
+        adjoint.grad(f, target="python")(0.3)
+    assert "hint: call it as norm.logpdf(x, loc, scale)" in str(caught.value)
+
+
+def _standard_normal_log_density(x):
+    return norm.logpdf(x) + norm.cdf(0.5 * x) * norm.pdf(x)
+
+
+def test_scipy_norm_in_an_inlined_helper_keeps_its_derivative():
+    """Copying a helper's tree deep-copied the bound method norm.logpdf, and with it the
+    distribution object the rule table keys on: the call had no rule and its gradient was
+    silently zero (autograd's black_box_svi, which calls norm.logpdf in its log density)."""
+    def f(x):
+        return np.sum(_standard_normal_log_density(x))
+    x = np.array([0.3, -0.5, 1.2])
+    np.testing.assert_allclose(adjoint.grad(f, target="python")(x), finite_difference(f, (x,), 0), rtol=1e-6)

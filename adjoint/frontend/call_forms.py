@@ -15,11 +15,53 @@ from ..primitives import table
 from .indexing import axis_value, expanded
 
 
+def norm_method(callee):
+    """"cdf", "pdf" or "logpdf" where callee is that method of scipy.stats.norm, else None."""
+    import sys
+    stats = sys.modules.get("scipy.stats")
+    # (by its class: a deep copy of the tree, the primal's, copies the bound method's object)
+    if stats is None or type(getattr(callee, "__self__", None)) is not type(stats.norm):
+        return None
+    name = getattr(callee, "__name__", None)
+    return name if name in ("cdf", "pdf", "logpdf") else None
+
+
+NORM_OPTIONS = ("loc", "scale")          # norm.logpdf(x, loc, scale), positional or by keyword
+
+
+def _standardized(call, stmt, normalizer, method):
+    """norm.f(x, loc, scale) as norm.f of z = (x - loc) / scale: the cdf of z, the pdf of z over
+    scale, the logpdf of z minus log(scale), so that the records stay those of one argument."""
+    given = dict(zip(("x",) + NORM_OPTIONS, call.args))
+    given.update((k.arg, k.value) for k in call.keywords)
+    pre, z = [], given["x"]
+    for name, op in zip(NORM_OPTIONS, ("-", "/")):
+        if name in given:
+            p, z = normalizer.to_atom(nodes.binop(_renamed(z), op, _renamed(given[name])), stmt)
+            pre += p
+    single = nodes.call(nodes.clone(call.func), [_renamed(z)])
+    annotations.set(single, "callee", annotations.get(call, "callee"))
+    if "scale" not in given or method == "cdf":
+        return pre, single
+    p, value = normalizer.to_atom(single, stmt)
+    pre += p
+    if method == "pdf":
+        return pre, nodes.binop(value, "/", _renamed(given["scale"]))
+    log = nodes.call("np.log", [_renamed(given["scale"])])
+    annotations.set(log, "callee", np.log)
+    p, log_scale = normalizer.to_atom(log, stmt)
+    return pre + p, nodes.binop(value, "-", log_scale)
+
+
 def nested(call, stmt, normalizer):
     """Calls the rule table knows only in a simpler form:
-    min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b)."""
+    min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b);
+    scipy.stats.norm's cdf, pdf and logpdf with loc and scale -> of the standardized argument."""
     import math
     callee = annotations.get(call, "callee")
+    method = norm_method(callee)
+    if method is not None and (len(call.args) > 1 or call.keywords):
+        return _standardized(call, stmt, normalizer, method)
     if callee in table.variadic() and callee is not math.log and len(call.args) > 2 and not call.keywords:
         pre = []
         inner = nodes.call(nodes.clone(call.func), call.args[:2])

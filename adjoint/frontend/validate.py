@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..primitives import rules, table
+from .call_forms import NORM_OPTIONS, norm_method
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
@@ -281,7 +282,10 @@ class _Validator:
         if callee in (dict, set):
             self.fail(call, f"`{self.text(call.func)}(...)`: {'dictionaries' if callee is dict else 'sets'} "
                             f"are not differentiable values", HINTS[gast.Dict])
+        located = norm_method(callee) is not None            # norm.logpdf(x, loc, scale)
         for keyword in call.keywords:
+            if located and keyword.arg in NORM_OPTIONS:
+                continue
             if not helper:                                      # a helper's: bound when inlined
                 self.check_keyword(call, callee, keyword)
         if callee is np.convolve:
@@ -300,8 +304,11 @@ class _Validator:
                             f"which adjoint does not differentiate",
                       f"pass the axis by keyword: {name}(x, axis=...)")
         rule = rules.lookup(callee)
+        if located and len(call.args) + len(call.keywords) > 1 + len(NORM_OPTIONS):
+            self.fail(call, f"`{self.text(call.func)}` takes x, loc and scale here",
+                      f"call it as {self.text(call.func)}(x, loc, scale)")
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
-                and len(call.args) + len(call.keywords) != len(rule.params):
+                and not located and len(call.args) + len(call.keywords) != len(rule.params):
             self.fail(call, f"`{self.text(call.func)}` with {len(call.args) + len(call.keywords)} arguments: its "
                             f"derivative rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")

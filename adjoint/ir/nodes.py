@@ -21,6 +21,7 @@ rebuilds a node keeps its other annotations with annotations.copy_to.
 from __future__ import annotations
 
 import copy
+import types
 
 import gast
 
@@ -362,6 +363,8 @@ def _clone(node, memo):
         attributes = new.__dict__
         for key, value in node.__dict__.items():
             attributes[key] = value if type(value) in _IMMUTABLE else _clone(value, memo)
+    elif kind is types.MethodType:       # a callee such as scipy.stats.norm.logpdf: deepcopy
+        return node                      # would copy its object, and the rule table keys on it
     else:
         return copy.deepcopy(node, memo)
     return new

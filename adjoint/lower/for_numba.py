@@ -12,6 +12,7 @@ import gast
 import numpy as np
 
 from ..errors import AdjointError
+from ..frontend.call_forms import NORM_OPTIONS, norm_method
 from ..ir import annotations, nodes, trees
 from ..primitives.rules.linalg import einsum_helper
 from ..primitives.runtime import (
@@ -53,6 +54,27 @@ def _scipy_spelling(callee):
     record = record_of(callee) if callee is not None else None
     spelling = record.spellings[0] if record is not None else ""
     return spelling if spelling in _SCIPY_MATH or spelling in _SCIPY_STATS else None
+
+
+def _standardized_form(node, types_of, used):
+    """The primal's scipy.stats.norm.f(x, loc, scale) (the adjoint's is normalized already,
+    frontend/call_forms.py) as f of z = (x - loc) / scale: over scale for the pdf, minus
+    log(scale) for the logpdf."""
+    given = dict(zip(("x",) + NORM_OPTIONS, node.args))
+    given.update((k.arg, k.value) for k in node.keywords)
+    z = given["x"]
+    for name, op in zip(NORM_OPTIONS, ("-", "/")):
+        if name in given:
+            z = nodes.binop(z, op, given[name])
+    widest = max((types_of(a) for a in given.values()), key=lambda t: t.ndim)
+    single = annotations.copy_to(nodes.call(nodes.clone(node.func), [z]), node)
+    form = _scipy_form(single, lambda n: widest if n is z else types_of(n), used)
+    method = norm_method(annotations.get(node, "callee"))
+    if "scale" not in given or method == "cdf":
+        return form
+    if method == "pdf":
+        return nodes.binop(form, "/", nodes.clone(given["scale"]))
+    return nodes.binop(form, "-", nodes.call("np.log", [nodes.clone(given["scale"])]))
 
 
 def _scipy_form(node, types_of, used):
@@ -209,6 +231,8 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if _scipy_spelling(annotations.get(node, "callee")) is not None and len(node.args) == 1 \
                 and not node.keywords:
             return _scipy_form(node, types_of, used)
+        if norm_method(annotations.get(node, "callee")) is not None:     # the primal's norm.f(x, loc, scale)
+            return _standardized_form(node, types_of, used)
         if _scipy_spelling(annotations.get(node, "callee")) == "scipy.special.logsumexp" \
                 and len(node.args) + len(node.keywords) == 2:        # along an axis: runtime._logsumexp_axis
             used.add(LOGSUMEXP if types_of(node.args[0]).ndim == 1 else LOGSUMEXP_AXIS)
