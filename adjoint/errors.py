@@ -43,6 +43,13 @@ class AdjointError(Exception):
         self.stage = stage
         super().__init__(self.render())
 
+    def at(self, location: Location | None) -> AdjointError:
+        """This error, placed at `location` where it names no place of its own (one raised
+        where only the expression was known, placed by the statement holding it)."""
+        if self.location is not None or location is None:
+            return self
+        return type(self)(self.message, location=location, hint=self.hint, stage=self.stage)
+
     def render(self) -> str:
         head = self.message if self.stage is None else f"[{self.stage}] {self.message}"
         if self.location is None:

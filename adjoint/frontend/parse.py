@@ -451,12 +451,19 @@ class _Resolver(trees.Transformer):
                     nodes.accumulate(target, value, node, op)
         return self.generic_visit(node)
 
+    def builtin_dtype(self, node):
+        """`float` passed as a dtype (x.astype(float), np.array(v, dtype=float)) as numpy spells
+        it, np.float64: numba takes only those, and the emitted module needs no name for it."""
+        if isinstance(node, gast.Name) and node.id in _BUILTIN_DTYPES and node.id not in self.local_names \
+                and self.scope.get(node.id) is getattr(builtins, node.id):
+            return gast.copy_location(nodes.attribute(_BUILTIN_DTYPES[node.id]), node)
+        return node
+
     def visit_Call(self, node):
-        if isinstance(node.func, gast.Attribute) and node.func.attr == "astype" and len(node.args) == 1 \
-                and isinstance(node.args[0], gast.Name) and node.args[0].id in _BUILTIN_DTYPES \
-                and node.args[0].id not in self.local_names \
-                and self.scope.get(node.args[0].id) is getattr(builtins, node.args[0].id):
-            node.args = [gast.copy_location(nodes.attribute(_BUILTIN_DTYPES[node.args[0].id]), node.args[0])]
+        if not (isinstance(node.func, gast.Name) and node.func.id in ("isinstance", "issubclass")):
+            node.args = [self.builtin_dtype(a) for a in node.args]
+            for k in node.keywords:
+                k.value = self.builtin_dtype(k.value)
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
         if isinstance(node.func, gast.Attribute) and node.func.attr in METHODS \

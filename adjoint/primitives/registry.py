@@ -59,9 +59,10 @@ class Rule:
         if self.uses_out:
             mapping["out"] = _load(out)
         # vectorizing only renames the rule's own calls, so atoms may be substituted after it
-        atoms = all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values())
-        templates = self.vector_templates if elementwise and atoms else self.templates
-        partials = _each(templates, wanted, lambda t: t.build(mapping))
+        atoms = elementwise and all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values())
+        templates = self.vector_templates if atoms else self.templates
+        partials = [t.build(mapping) if t is not None and w else None        # (_each's, inlined)
+                    for t, w in zip(templates, _TRUE if wanted is None else wanted)]
         if elementwise and not atoms:
             partials = [None if p is None else vectorized(p) for p in partials]
         return partials
@@ -115,17 +116,28 @@ class ArrayRule:
 @dataclasses.dataclass(frozen=True)
 class PartsRule:
     """A primitive taking a sequence of arrays or scalars (np.stack((a, b)), np.array([a, b])):
-    the contribution to part number `k` (which starts at `offset` along axis 0)."""
+    the contribution to part number `k`, which starts at `offset` and spans `size` along the
+    axis the parts are joined on. The rule is written for axis 0, as `g[index]`; along axis
+    a, the index gets a full slices in front (`g[:, k]` for np.stack(..., axis=1))."""
     primitive: object
     vjp: object
     expression: gast.AST
+    takes_axis: bool = True          # its second argument is the axis (np.stack's; np.array's is a dtype)
     template: Template = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "template", Template(self.expression))
 
-    def instantiate(self, part, k, offset, g):
-        return self.template.build({"part": part, "k": k, "offset": offset, "g": g})
+    @property
+    def new_axis(self) -> bool:
+        """Whether the parts are stacked on a new axis (the rule indexes g without `size`)."""
+        return "size" not in self.template.named
+
+    def instantiate(self, part, k, offset, size, g, axis=0):
+        contribution = self.template.build({"part": part, "k": k, "offset": offset, "size": size, "g": g})
+        if axis:
+            contribution.slice = nodes.tuple_of([nodes.slice_() for _ in range(axis)] + [contribution.slice])
+        return contribution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,17 +188,18 @@ def primitive(*spellings, domain=None, **fields):
     return register
 
 
-def declare(*spellings, vjps=(), jvps=(), parts=None, **fields) -> table.Primitive:
+def declare(*spellings, vjps=(), jvps=(), parts=None, parts_axis=True, **fields) -> table.Primitive:
     """Declare the record of an array primitive: its vector-Jacobian products (functions, or
     `variant`s with options; the first whose ranks match applies), its Jacobian-vector
     products, its contribution to one part of a sequence argument; none of them for a
-    primitive without derivative (`constant` for one whose partials are zero)."""
+    primitive without derivative (`constant` for one whose partials are zero); `parts_axis`:
+    whether its second argument is the axis the parts are joined on."""
     first = table.resolve(spellings[0])
     return _define(table.Primitive(
         spellings, vjps=tuple(_array_rule(first, *v) if isinstance(v, tuple) else _array_rule(first, v)
                               for v in vjps),
         jvps=tuple(_tangent_rule(first, f) for f in jvps),
-        parts=None if parts is None else _parts_rule(first, parts), **fields))
+        parts=None if parts is None else _parts_rule(first, parts, parts_axis), **fields))
 
 
 def variant(function, *, ranks=None, broadcasts=False, exact_shape=False, broadcast_view=False):
@@ -340,10 +353,14 @@ def lookup_jvp(primitive, ranks) -> TangentRule | None:
     return _matching(TANGENT_RULES, primitive, ranks)
 
 
-def _parts_rule(primitive, function) -> PartsRule:
+def _parts_rule(primitive, function, takes_axis=True) -> PartsRule:
     """The contribution to one part of a sequence argument (see PartsRule)."""
-    _, _, (expression,) = _parse_rule(function, extra={"g", "part", "k", "offset"})
-    return PartsRule(primitive, function, expression)
+    _, _, (expression,) = _parse_rule(function, extra={"g", "part", "k", "offset", "size"})
+    if not (isinstance(expression, gast.Subscript) and isinstance(expression.value, gast.Name)
+            and expression.value.id == "g"):
+        raise AdjointError(f"the parts rule {function.__qualname__} must return g[index]",
+                           hint="index the result's sensitivity g along the joined axis")
+    return PartsRule(primitive, function, expression, takes_axis)
 
 
 def lookup_array(primitive, ranks) -> ArrayRule | None:
@@ -502,7 +519,7 @@ def times(partial, factor, elementwise):
     fuses as a product: lower.for_numba.lower_for_numba), since a select after the product would
     cost a pass numba does not fuse. An inf partial on a domain's edge (sqrt at 0) times a
     zero array element stays nan, as in JAX."""
-    if type(partial) in (gast.Constant, gast.Name) or not any(_is_nan(n) for n in subnodes(partial)):
+    if type(partial) in (gast.Constant, gast.Name) or not _mentions_nan(partial):
         return nodes.scaled(partial, factor)
     is_zero = nodes.compare(copy.deepcopy(factor), "==", nodes.const(0.0))
     if not elementwise:
@@ -517,6 +534,33 @@ def times(partial, factor, elementwise):
 
 def _is_nan(node):
     return isinstance(node, gast.Attribute) and nodes.dotted(node) in ("math.nan", "np.nan")
+
+
+def _mentions_nan(node) -> bool:
+    """any(_is_nan(n) for n in subnodes(node)), without a generator (asked of every partial)."""
+    todo = [node]
+    pop, push, searched = todo.pop, todo.append, _SEARCHED_FIELDS
+    attribute, name, node_type = gast.Attribute, gast.Name, gast.AST
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is attribute:
+            if _is_nan(node):
+                return True
+        elif kind is name and node.annotation is None:
+            continue
+        fields = searched.get(kind)
+        if fields is None:
+            fields = searched[kind] = tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, node_type):
+                push(value)
+            elif type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
+    return False
 
 
 def _load(identifier):
@@ -542,12 +586,21 @@ class Template:
         """nodes.loads_in(self.build(mapping)), without building it."""
         found = {name for name in self.loaded if name not in mapping}
         for name in self.named & mapping.keys():
-            found |= nodes.loads_in(mapping[name])
+            value = mapping[name]
+            kind = type(value)
+            if kind is gast.Name and value.annotation is None:       # (an atom: directly)
+                if type(value.ctx) is gast.Load:
+                    found.add(value.id)
+            elif kind is not gast.Constant:
+                found |= nodes.loads_in(value)
         return found
 
 
 def _templates(expressions):
     return tuple(None if e is None else Template(e) for e in expressions)
+
+
+_TRUE = itertools.repeat(True)          # the flags of `wanted=None`: every operand
 
 
 def _each(templates, wanted, apply):
@@ -559,6 +612,24 @@ def _each(templates, wanted, apply):
 
 _IMMUTABLE = frozenset((str, int, float, bool, type(None)))   # shared by a copy, as nodes.clone does
 _POSITION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+
+
+def _cloned_atom(node):
+    """nodes.clone(node), a name's or a constant's done here (most operands are one): its
+    attributes copied, a fresh context made."""
+    kind = type(node)
+    if kind is not gast.Name and kind is not gast.Constant:
+        return nodes.clone(node)
+    new = kind.__new__(kind)
+    attributes = new.__dict__
+    for key, value in node.__dict__.items():
+        if type(value) in _IMMUTABLE:
+            attributes[key] = value
+        elif key == "ctx" and not value.__dict__:
+            attributes[key] = type(value).__new__(type(value))
+        else:                                     # anything else the general copy handles
+            return nodes.clone(node)
+    return new
 
 
 def _builder(node):
@@ -589,7 +660,7 @@ def _builder(node):
         value = mapping.get(identifier)
         if value is None:
             return copied(mapping)
-        new = nodes.clone(value)
+        new = _cloned_atom(value)
         for attr, at in position:
             if attr in new._attributes:
                 setattr(new, attr, at)

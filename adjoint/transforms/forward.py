@@ -162,8 +162,11 @@ class _Forward:
             call.args[0] = nodes.make(type(args[0]), elts=elements, ctx=nodes.make(gast.Load))
             return call
         partials = {}                     # operand -> its partial (x * x: the two summed)
-        for operand, partial, how in derivative(primitive, args, target.id, "g", self.a.types,
-                                                     self.a.active):
+        try:
+            contributions = derivative(primitive, args, target.id, "g", self.a.types, self.a.active)
+        except AdjointError as exc:
+            raise exc.at(locate(stmt, self.filename)) from None
+        for operand, partial, how in contributions:
             if how is not True:
                 raise AdjointError(f"no forward-mode rule for {getattr(primitive, '__name__', primitive)}",
                                    location=locate(stmt, self.filename),

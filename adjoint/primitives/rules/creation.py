@@ -70,16 +70,17 @@ declare("np.tri", constant=True, result="matrix", allocates=True)
 
 
 # sequences of arrays or scalars: the contribution to part number k, which starts at `offset`
-def stacked_part(part, k, offset, g):
+# and spans `size` along the joined axis (written for axis 0: registry.PartsRule)
+def stacked_part(part, k, offset, size, g):
     return g[k]
 
 
-def concatenated_part(part, k, offset, g):
-    return g[offset:offset + part.shape[0]]
+def concatenated_part(part, k, offset, size, g):
+    return g[offset:offset + size]
 
 
 declare("np.stack", parts=stacked_part, result="stack", allocates=True)
-declare("np.array", parts=stacked_part, result="array", allocates=True)
+declare("np.array", parts=stacked_part, parts_axis=False, result="array", allocates=True)
 declare("np.concatenate", parts=concatenated_part, result="concatenate", allocates=True)
 
 
