@@ -146,3 +146,50 @@ def test_writes_into_parts_of_arrays_avoid_slice_assignment():
         add = _helper("_add_into", jit)
         add(rows[:, 1:], np.ones(2))
         assert np.array_equal(rows, [[2.0, 3.0, 3.0], [1.0, 1.0, np.inf]])
+
+
+def test_mlp_gradient_compiles_helpers_called_once_inline():
+    """The cpu target's first MLP gradient (issue 18): `_sum_to_*`, each called at one place,
+    are inlined by numba into the gradient (backends/cpu.py) rather than compiled on their
+    own, and `_numpy_tanh` (object mode, never inlined) stays one function; the gradient
+    matches central differences."""
+    from numba.core import event
+
+    names = []
+
+    class Compiles(event.Listener):
+        def on_start(self, ev):
+            names.append(getattr(ev.data["dispatcher"].py_func, "__name__", "?"))
+
+        def on_end(self, ev):
+            pass
+
+    args = random_problem(n_rows=6, n_in=3, n_hidden=4)
+    g = adjoint.grad(mlp_loss, wrt=(0, 1, 2, 3), cache=False)
+    assert "_sum_to_2_2(" in g.source_for(*args) and "_numpy_tanh(" in g.source_for(*args)
+    listener = Compiles()
+    event.register("numba:compile", listener)
+    try:
+        grads = g(*args)
+    finally:
+        event.unregister("numba:compile", listener)
+    assert "grad_mlp_loss" in names and "_numpy_tanh" in names, names
+    assert not any(name.startswith("_sum_to_") for name in names), names
+    for k, gradient in zip((0, 1, 2, 3), grads):
+        np.testing.assert_allclose(gradient, finite_difference(mlp_loss, args, k), rtol=1e-5, atol=1e-6)
+
+
+def test_helpers_compile_no_numpy_reductions_of_rows():
+    """`_sum_to_*` add each element into its place and `_numpy_<f>` maps a small array one
+    number at a time: no np.sum, in-place add of rows or ufunc of an array, which numba
+    compiles per rank in tenths of a second (numpy's own result is checked above)."""
+    for name in (runtime.sum_to(2, 1), runtime.sum_to(2, 2), runtime.sum_to(3, 1)):
+        text = runtime.source(name)
+        assert "np.sum(" not in text and "+= g[" in text and "[...]" not in text, text
+    text = runtime.source("_numpy_tanh")
+    assert "return np.tanh(x)" not in text and "np.tanh(v)" in text, text
+    fn = _helper("_numpy_tanh", jit=False)        # (the python target: numba.objmode is a no-op there)
+    fn.__globals__["numba"] = __import__("numba")
+    x = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+    for case in (x, np.asfortranarray(x), x[:, ::2], np.linspace(-3, 3, 2000)):
+        np.testing.assert_allclose(fn(case), np.tanh(case), rtol=1e-15, atol=0)

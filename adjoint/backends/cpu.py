@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dis
 import types
+from collections import Counter
 
 import numba
 
@@ -14,12 +16,35 @@ from ..primitives import runtime
 HELPER_OPTIONS = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
+def _calls(module: dict) -> Counter:
+    """How many times the module's functions name each global (a helper's call sites)."""
+    count = Counter()
+    for value in module.values():
+        if isinstance(value, types.FunctionType):
+            count.update(i.argval for i in dis.get_instructions(value) if i.opname == "LOAD_GLOBAL")
+    return count
+
+
 def compile_module(module: dict, name: str, options=None):
     """Jit every function of a loaded module (generated code and the user functions it calls,
-    since njit code can only call compiled functions); returns the dispatcher of `name`."""
+    since njit code can only call compiled functions); returns the dispatcher of `name`.
+
+    A runtime helper called at one place only is inlined there by numba (`inline="always"`,
+    before typing): compiled on its own it costs a compilation of its own, with the numpy
+    functions it calls compiled again for its flags (numba keys them by the caller's flags),
+    about 0.05-0.15 s each in a fresh process. One called at several places stays a function
+    (inlined, its code would be lowered and optimized once per call), and so does one leaving
+    for object mode (`_numpy_<f>`), which numba cannot inline."""
     jit = numba.njit(**(options or {}))
     helper = numba.njit(**(options or {}), **HELPER_OPTIONS)
+    inline = numba.njit(**(options or {}), inline="always")
+    calls = _calls(module)
     for key, value in list(module.items()):
         if isinstance(value, types.FunctionType):
-            module[key] = helper(value) if key != name and runtime.is_helper(value) else jit(value)
+            if key == name or not runtime.is_helper(value):
+                module[key] = jit(value)
+            elif calls[key] == 1 and "numba" not in value.__code__.co_names:
+                module[key] = inline(value)
+            else:
+                module[key] = helper(value)
     return module[name]

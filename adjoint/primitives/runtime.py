@@ -101,45 +101,31 @@ def undo(rank: int) -> str:
 
 def _sum_to(rv: int, rx: int) -> str:
     """Sum g (rank rv) down to `shape` (rank rx): leading axes away, then size-1 axes. Written
-    as loops over rows (a matrix's rows or columns), not np.sum along an axis: numba compiles
-    that (its axis check's message formatting) in about 1.5 s, these in about 0.1 s, and the
-    python target still runs them a row at a time."""
+    as one loop nest adding each element into its place in a new array (g itself where
+    nothing is summed), not np.sum along an axis nor in-place adds of rows: numba compiles
+    those (their shape checks and message formatting) in tenths of a second per rank in a
+    fresh process, a loop nest of numbers in a few hundredths; np.zeros(shape, dtype) is the
+    allocation the adjoint's own sensitivities already compile."""
+    lead = rv - rx
     lines = [f"def _sum_to_{rv}_{rx}(g, shape):",
-             f'    """Sum a broadcast rank-{rv} sensitivity back to a rank-{rx} shape."""',
-             "    g0 = g"]
-    current = 0
-    for _ in range(rv - rx):                     # the leading axis, summed away row by row
-        lines += [f"    g{current + 1} = np.empty(g{current}.shape[1:], g{current}.dtype)",
-                  f"    g{current + 1}[...] = 0.0",
-                  f"    for i in range(g{current}.shape[0]):",
-                  f"        g{current + 1} += g{current}[i]"]
-        current += 1
-    for axis in range(rx):
-        g, summed = f"g{current}", f"g{current + 1}"
-        lines += [f"    {summed} = {g}",
-                  f"    if shape[{axis}] == 1 and {g}.shape[{axis}] != 1:"]
-        if rx == 1:                              # np.sum of a rank-1 array is a scalar
-            lines += [f"        r{current + 1} = np.empty(1, {g}.dtype)",      # (np.full compiles slowly)
-                      f"        r{current + 1}[0] = np.sum({g})",
-                      f"        {summed} = r{current + 1}"]
-        else:
-            kept = ", ".join("1" if k == axis else f"{g}.shape[{k}]" for k in range(rx))
-            if rx == 2:                          # a matrix: each row's or column's sum
-                # (written into a new name: g{current + 1} may be g{current}, whose memory the
-                # analysis of the emitted code, differentiated again, must see unwritten)
-                r = f"r{current + 1}"
-                lines.append(f"        {r} = np.empty(({kept}), {g}.dtype)")
-                if axis == 1:
-                    lines += [f"        for i in range({g}.shape[0]):",
-                              f"            {r}[i, 0] = np.sum({g}[i])"]
-                else:
-                    lines += [f"        for j in range({g}.shape[1]):",
-                              f"            {r}[0, j] = np.sum({g}[:, j])"]
-                lines.append(f"        {summed} = {r}")
-            else:
-                lines.append(f"        {summed} = np.sum({g}, axis={axis}).reshape(({kept}))")
-        current += 1
-    lines.append(f"    return g{current}")
+             f'    """Sum a broadcast rank-{rv} sensitivity back to a rank-{rx} shape."""']
+    # n<d>: the result's size along axis d (1 where it is summed), k<d>: 1 where it is kept
+    for d in range(rx):
+        lines.append(f"    n{d} = 1 if shape[{d}] == 1 else g.shape[{lead + d}]")
+    if rv == rx:                                 # nothing summed: g itself, as numpy's would be
+        same = " and ".join(f"n{d} == g.shape[{d}]" for d in range(rx))
+        lines += [f"    if {same}:", "        return g"]
+    for d in range(rx):
+        lines.append(f"    k{d} = 1 if n{d} == g.shape[{lead + d}] else 0")
+    shape = ", ".join(f"n{d}" for d in range(rx)) + ("," if rx == 1 else "")
+    lines.append(f"    out = np.zeros(({shape}), g.dtype)")
+    pad = "    "
+    for a in range(rv):
+        lines.append(f"{pad}for i{a} in range(g.shape[{a}]):")
+        pad += "    "
+    at = ", ".join(f"i{lead + d} * k{d}" for d in range(rx))
+    every = ", ".join(f"i{a}" for a in range(rv))
+    lines += [f"{pad}out[{at}] += g[{every}]", "    return out"]
     return "\n".join(lines) + "\n"
 
 
@@ -436,12 +422,17 @@ def numpy_loop_of(fn):
 def _numpy_ufunc(name: str) -> str:
     if name not in NUMPY_LOOPS:
         raise KeyError(name)
+    # a small array element by element, np.<f> of each number: numba compiles that loop in
+    # a few hundredths of a second, its np.<f> of an array (a ufunc loop over any layout) in
+    # tenths, once per rank in a fresh process
     return "\n".join([
         f"def _numpy_{name}(x):",
         f'    """{_numpy_loop_doc(name)}"""',
-        f"    if x.size < {NUMPY_LOOP_MIN_SIZE}:",
-        f"        return np.{name}(x)",
         "    out = np.empty_like(x)",
+        f"    if x.size < {NUMPY_LOOP_MIN_SIZE}:",
+        "        for i, v in enumerate(x.flat):",
+        f"            out.flat[i] = np.{name}(v)",
+        "        return out",
         "    with numba.objmode():",
         f"        np.{name}(x, out=out)",
         "    return out"]) + "\n"

@@ -13,9 +13,11 @@ def _add_into(part, value):
 
 def _numpy_exp(x):
     """np.exp(x) for a float array: numpy's vectorized loop once x is large."""
-    if x.size < 1024:
-        return np.exp(x)
     out = np.empty_like(x)
+    if x.size < 1024:
+        for i, v in enumerate(x.flat):
+            out.flat[i] = np.exp(v)
+        return out
     with numba.objmode():
         np.exp(x, out=out)
     return out
@@ -23,9 +25,11 @@ def _numpy_exp(x):
 
 def _numpy_log(x):
     """np.log(x) for a float array: numpy's vectorized loop once x is large."""
-    if x.size < 1024:
-        return np.log(x)
     out = np.empty_like(x)
+    if x.size < 1024:
+        for i, v in enumerate(x.flat):
+            out.flat[i] = np.log(v)
+        return out
     with numba.objmode():
         np.log(x, out=out)
     return out
@@ -50,28 +54,25 @@ def _sum_axis_2_1(x):
 
 def _sum_to_1_1(g, shape):
     """Sum a broadcast rank-1 sensitivity back to a rank-1 shape."""
-    g0 = g
-    g1 = g0
-    if shape[0] == 1 and g0.shape[0] != 1:
-        r1 = np.empty(1, g0.dtype)
-        r1[0] = np.sum(g0)
-        g1 = r1
-    return g1
+    n0 = 1 if shape[0] == 1 else g.shape[0]
+    if n0 == g.shape[0]:
+        return g
+    k0 = 1 if n0 == g.shape[0] else 0
+    out = np.zeros((n0,), g.dtype)
+    for i0 in range(g.shape[0]):
+        out[i0 * k0] += g[i0]
+    return out
 
 
 def _sum_to_2_1(g, shape):
     """Sum a broadcast rank-2 sensitivity back to a rank-1 shape."""
-    g0 = g
-    g1 = np.empty(g0.shape[1:], g0.dtype)
-    g1[...] = 0.0
-    for i in range(g0.shape[0]):
-        g1 += g0[i]
-    g2 = g1
-    if shape[0] == 1 and g1.shape[0] != 1:
-        r2 = np.empty(1, g1.dtype)
-        r2[0] = np.sum(g1)
-        g2 = r2
-    return g2
+    n0 = 1 if shape[0] == 1 else g.shape[1]
+    k0 = 1 if n0 == g.shape[1] else 0
+    out = np.zeros((n0,), g.dtype)
+    for i0 in range(g.shape[0]):
+        for i1 in range(g.shape[1]):
+            out[i1 * k0] += g[i0, i1]
+    return out
 
 
 def _where_1_aa(c, a, b):

@@ -6,9 +6,11 @@ import numba
 
 def _numpy_tanh(x):
     """np.tanh(x) for a float array: numpy's vectorized loop once x is large."""
-    if x.size < 1024:
-        return np.tanh(x)
     out = np.empty_like(x)
+    if x.size < 1024:
+        for i, v in enumerate(x.flat):
+            out.flat[i] = np.tanh(v)
+        return out
     with numba.objmode():
         np.tanh(x, out=out)
     return out
@@ -16,46 +18,40 @@ def _numpy_tanh(x):
 
 def _sum_to_1_1(g, shape):
     """Sum a broadcast rank-1 sensitivity back to a rank-1 shape."""
-    g0 = g
-    g1 = g0
-    if shape[0] == 1 and g0.shape[0] != 1:
-        r1 = np.empty(1, g0.dtype)
-        r1[0] = np.sum(g0)
-        g1 = r1
-    return g1
+    n0 = 1 if shape[0] == 1 else g.shape[0]
+    if n0 == g.shape[0]:
+        return g
+    k0 = 1 if n0 == g.shape[0] else 0
+    out = np.zeros((n0,), g.dtype)
+    for i0 in range(g.shape[0]):
+        out[i0 * k0] += g[i0]
+    return out
 
 
 def _sum_to_2_1(g, shape):
     """Sum a broadcast rank-2 sensitivity back to a rank-1 shape."""
-    g0 = g
-    g1 = np.empty(g0.shape[1:], g0.dtype)
-    g1[...] = 0.0
-    for i in range(g0.shape[0]):
-        g1 += g0[i]
-    g2 = g1
-    if shape[0] == 1 and g1.shape[0] != 1:
-        r2 = np.empty(1, g1.dtype)
-        r2[0] = np.sum(g1)
-        g2 = r2
-    return g2
+    n0 = 1 if shape[0] == 1 else g.shape[1]
+    k0 = 1 if n0 == g.shape[1] else 0
+    out = np.zeros((n0,), g.dtype)
+    for i0 in range(g.shape[0]):
+        for i1 in range(g.shape[1]):
+            out[i1 * k0] += g[i0, i1]
+    return out
 
 
 def _sum_to_2_2(g, shape):
     """Sum a broadcast rank-2 sensitivity back to a rank-2 shape."""
-    g0 = g
-    g1 = g0
-    if shape[0] == 1 and g0.shape[0] != 1:
-        r1 = np.empty((1, g0.shape[1]), g0.dtype)
-        for j in range(g0.shape[1]):
-            r1[0, j] = np.sum(g0[:, j])
-        g1 = r1
-    g2 = g1
-    if shape[1] == 1 and g1.shape[1] != 1:
-        r2 = np.empty((g1.shape[0], 1), g1.dtype)
-        for i in range(g1.shape[0]):
-            r2[i, 0] = np.sum(g1[i])
-        g2 = r2
-    return g2
+    n0 = 1 if shape[0] == 1 else g.shape[0]
+    n1 = 1 if shape[1] == 1 else g.shape[1]
+    if n0 == g.shape[0] and n1 == g.shape[1]:
+        return g
+    k0 = 1 if n0 == g.shape[0] else 0
+    k1 = 1 if n1 == g.shape[1] else 0
+    out = np.zeros((n0, n1), g.dtype)
+    for i0 in range(g.shape[0]):
+        for i1 in range(g.shape[1]):
+            out[i0 * k0, i1 * k1] += g[i0, i1]
+    return out
 
 
 def grad_mlp_loss(W1, b1, W2, b2, X, y):
