@@ -181,8 +181,20 @@ def joined_on_cpu(x):
         + np.sum(np.hstack((x, x)) * np.arange(8.0)) + np.sum(np.diff(x, 2) ** 2) + np.trace(np.outer(x, x), 1)
 
 
+def sorted_and_flipped_on_cpu(a):
+    return np.sum(np.sort(a, 0) * WEIGHTS) + np.sum(np.flip(a, 1) ** 2 * WEIGHTS)
+
+
+@pytest.mark.slow
+def test_cpu_target():
+    """(Each form also compiles on cpu in tests/test_primitive_table.py's rows.)"""
+    got = adjoint.grad(sorted_and_flipped_on_cpu, target="cpu")(M)
+    np.testing.assert_allclose(got, finite_difference(sorted_and_flipped_on_cpu, (M,), 0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("f, x", [(along_axes_on_cpu, M), (joined_on_cpu, V)], ids=["along_axes", "joined"])
-def test_cpu_target(f, x):
+def test_cpu_target_of_every_helper(f, x):
     got = adjoint.grad(f, target="cpu")(x)
     np.testing.assert_allclose(got, finite_difference(f, (x,), 0), rtol=1e-5, atol=1e-6)
 

@@ -271,6 +271,12 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
                 and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
             return node
+        if called == "hstack" and node.args and type(node.args[0]) in (gast.Tuple, gast.List) \
+                and any(_rank(e, types_of, known) == 0 for e in node.args[0].elts):
+            # numba joins arrays only: a number is a part of one element
+            node.args = [nodes.tuple_of([nodes.call("np.full", [nodes.const(1), e]) if _rank(e, types_of, known) == 0
+                                         else e for e in node.args[0].elts]), *node.args[1:]]
+            return node
         if called in _SEQUENCE_JOINS and node.args and type(node.args[0]) is gast.List:
             # numba joins a tuple of arrays only (a list of arrays has no single type for it)
             node.args = [nodes.tuple_of(node.args[0].elts), *node.args[1:]]
