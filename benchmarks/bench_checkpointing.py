@@ -149,7 +149,7 @@ def lorenz_while(p, steps, dt):
 
 def online_advances(n, k):
     """The online schedule's iterations run again for n trips and k snapshots, from its
-    description (transforms/tapes.checkpointed): at most ceil(k/2) snapshots kept while the
+    description (transforms/checkpoints.checkpointed): at most ceil(k/2) snapshots kept while the
     loop runs, thinned by half when full; then revolve on each stretch with the slots freed.
     Returns (that count, the documented bound n * r)."""
     keep, gap, taken = (k + 1) // 2, 1, []

@@ -377,10 +377,10 @@ def test_flags_reach_the_stages():
     """The tables the stages read are the records' flags."""
     from adjoint.lower import device
     from adjoint.optimize import allocate
-    from adjoint.transforms import tapes
+    from adjoint.transforms import stored
     assert device.ALLOCATING == primitives.spelled("allocates") and "np.zeros" in device.ALLOCATING
     assert allocate.VALUE_CALLS == primitives.spelled("value") and "np.dot" in allocate.VALUE_CALLS
-    assert tapes.COSTLY_CALLS == primitives.spelled("costly") >= {"np.dot", "np.tanh"}
+    assert stored.COSTLY_CALLS == primitives.spelled("costly") >= {"np.dot", "np.tanh"}
     assert runtime.NUMPY_LOOPS == primitives.numpy_loops()
     for name in runtime.NUMPY_LOOPS:                  # each has its helper, each is a ufunc
         assert f"def _numpy_{name}(" in runtime.source(f"_numpy_{name}")

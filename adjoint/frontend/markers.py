@@ -3,7 +3,7 @@
     for t in adjoint.checkpointed(range(n), 32):        while err > tol:  # adjoint: checkpoints=K
         u = step(u)                                          u = step(u)
 
-Either gives the loop at most that many snapshots of its state (transforms/tapes.checkpointed),
+Either gives the loop at most that many snapshots of its state (transforms/checkpoints.checkpointed),
 whatever `grad(f, checkpoints=...)` says for the function's other loops. The budget is a whole
 number or one of the function's parameters (then chosen at each call). `checkpointed` is an
 identity at run time, so the function still runs as plain Python; the comment form is the one

@@ -20,7 +20,7 @@ iterations backwards, and each one restores its checkpoint, replays its iteratio
 later drops every checkpoint and replayed statement nothing reads, so a loop whose
 intermediates depend only on unchanged inputs (extended Rosenbrock) needs no tape at all.
 Arrays whose replay would cost a matrix product or a transcendental function are stored by
-the forward loop instead (tapes.stored_intermediates).
+the forward loop instead (stored.stored_intermediates).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from ..frontend.views import VIEW_CALLS
 from ..ir import annotations, nodes
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
-from .tapes import LoopFrame, budget_of, checkpointed, single_definitions, statements, stored_intermediates
+from .checkpoints import budget_of, checkpointed
+from .stored import stored_intermediates
+from .tapes import LoopFrame, single_definitions, statements
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
 # numpy functions of one array whose result has its shape (reverse.shape_key)
@@ -51,7 +53,7 @@ def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
     With `cotangent`, `vjp_<name>` takes the result's sensitivity as an extra last argument
     (a vector-valued function's vector-Jacobian product). `store`: loops keep their costly
     array intermediates on tapes (False replays them all). `checkpoints`: the outermost `for`
-    loops keep at most that many snapshots of their state (tapes.checkpointed); "auto": as
+    loops keep at most that many snapshots of their state (checkpoints.checkpointed); "auto": as
     many as `memory_limit` bytes hold. `device`: the code is lowered for device threads, which
     cannot allocate: snapshots of arrays are copied element by element (lower/device.py makes
     the snapshot slots workspace rows)."""
@@ -67,7 +69,7 @@ class _Reverse:
 
     def __init__(self, tree, analysis, namer, filename, store=True):
         self.tree = tree
-        self.store = store                   # keep costly array intermediates (tapes.py)
+        self.store = store                   # keep costly array intermediates (stored.py)
         self.a = analysis
         self.namer = namer
         self.filename = filename
@@ -531,7 +533,7 @@ class _Reverse:
 
     def checkpointed_loop(self, stmt, frame, budget, counted, body, replay, backward_body, before, restores):
         """A loop under a snapshot budget (checkpoints=K, or its own marker): at most K snapshots
-        of its state, the iterations between them run again (tapes.checkpointed); a loop
+        of its state, the iterations between them run again (checkpoints.checkpointed); a loop
         without a trip count (`while`, `break`) thins its snapshots as it runs."""
         # an array the loop writes element by element comes back whole from its snapshot,
         # instead of through the undo of each write
