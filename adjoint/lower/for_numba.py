@@ -104,6 +104,15 @@ def _rank(expr, types_of, known) -> int:
 _ALONG_AXIS = ("flip", "sort", "argsort", "cumprod", "squeeze", "tile")
 
 
+def _known_rank(expr, types_of, known):
+    """The rank of an operand, a sensitivity's or a tangent's too (-1 where the adjoint's type
+    table cannot tell)."""
+    found = _operand_type(expr, types_of, known)
+    if found is not None:
+        return found[0]
+    return -1 if known is not None and isinstance(expr, gast.Name) else _rank(expr, types_of, known)
+
+
 def _along_axis(node, called, types_of, used, known=None):
     """np.flip, np.sort, np.argsort, np.cumprod along an axis, np.squeeze, np.tile and
     np.linalg.norm(x, ord, axis) in forms numba compiles; None where numba's own will do."""
@@ -113,7 +122,7 @@ def _along_axis(node, called, types_of, used, known=None):
         # the inverse of np.transpose's axes (primitives/rules/shape.py), known as written
         return nodes.tuple_of([nodes.const(int(k)) for k in np.argsort([e.value for e in first.elts])])
     axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
-    rank = _rank(first, types_of, known)
+    rank = _known_rank(first, types_of, known)
     if called is None:                                             # np.linalg.norm(x, ord, axis)
         if isinstance(node.args[2], gast.Constant) and node.args[2].value is None:
             node.args = node.args[:2]
@@ -272,10 +281,11 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
             return node
         if called == "hstack" and node.args and type(node.args[0]) in (gast.Tuple, gast.List) \
-                and any(_rank(e, types_of, known) == 0 for e in node.args[0].elts):
+                and any(_known_rank(e, types_of, known) == 0 for e in node.args[0].elts):
             # numba joins arrays only: a number is a part of one element
-            node.args = [nodes.tuple_of([nodes.call("np.full", [nodes.const(1), e]) if _rank(e, types_of, known) == 0
-                                         else e for e in node.args[0].elts]), *node.args[1:]]
+            node.args = [nodes.tuple_of([nodes.call("np.full", [nodes.const(1), e])
+                                         if _known_rank(e, types_of, known) == 0 else e
+                                         for e in node.args[0].elts]), *node.args[1:]]
             return node
         if called in _SEQUENCE_JOINS and node.args and type(node.args[0]) is gast.List:
             # numba joins a tuple of arrays only (a list of arrays has no single type for it)
