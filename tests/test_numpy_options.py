@@ -2,7 +2,7 @@
 np.sort, np.flip and np.cumprod along an axis, np.diff's `n`, np.diag's `k=`, np.trace's
 offset, np.linalg.norm's `ord`, np.transpose's axes, np.squeeze, np.take, np.tile,
 np.linalg.matrix_power, np.linspace's `endpoint=False`, np.vstack, np.hstack and
-np.column_stack. Gradients in both modes against central differences, and against autograd
+np.column_stack, np.average, np.sum's `where=` and np.max's and np.min's `initial=`. Gradients in both modes against central differences, and against autograd
 running the same source where autograd has the form; a few on the cpu target, whose numba
 lacks most of these forms (runtime helpers); and the forms still refused, with hints that work.
 """
@@ -127,6 +127,15 @@ def end_to_end(x):
     return np.sum(np.hstack((x[0], x, 3.0)) ** 2 * np.arange(6.0)) + np.sum(np.hstack([x, x ** 2]) * np.arange(8.0))
 
 
+def masked_and_floored(x):
+    return np.sum(x ** 2, where=x > 0) + np.max(x, initial=0.25) + np.sum(np.min(np.outer(x, x), axis=0, initial=-0.5))
+
+
+def averages(x):
+    return np.average(x ** 2, weights=np.arange(1.0, 5.0)) + np.average(np.sin(x)) \
+        + np.sum(np.average(np.outer(x, x), axis=0) ** 2)
+
+
 rng = make_rng("test_numpy_options")
 V, M, S = rng.normal(size=4), rng.normal(size=(3, 4)), rng.normal(size=(4, 4))
 V6 = rng.normal(size=6)
@@ -140,7 +149,7 @@ CASES = [
     (transposed_3d, (rng.normal(size=12),), True), (squeezed, (M,), True), (taken, (V,), False),
     (taken_along_axes, (M,), False), (tiled, (V,), True), (tiled_rows, (M,), False), (powers, (M,), False),
     (half_open_grid, (0.7,), False), (stacked_vectors, (V,), True), (stacked_matrices, (M,), True),
-    (end_to_end, (V,), True),
+    (end_to_end, (V,), True), (masked_and_floored, (V,), False), (averages, (V,), False),
 ]
 IDS = [f"{f.__name__}-{np.shape(args[0])}" for f, args, _ in CASES]
 
@@ -234,6 +243,14 @@ def tile_grid_written_out(a):
     return np.sum(np.tile(np.tile(a, 3).T, 2).T ** 2 * np.arange(72.0).reshape(6, 12))
 
 
+def weighted_columns(a):
+    return np.sum(np.average(a, axis=0, weights=np.arange(1.0, 4.0)))
+
+
+def weighted_columns_written_out(a):
+    return np.sum(np.sum(a * np.arange(1.0, 4.0)[:, None], axis=0) / np.sum(np.arange(1.0, 4.0)))
+
+
 def power_of_a_name(a, k):
     return np.sum(np.linalg.matrix_power(a, k))
 
@@ -247,6 +264,8 @@ def nuclear(a):
      "np.max(np.sum(np.abs(A), axis=0))"),
     (squeeze_all, squeeze_named, "np.squeeze without an axis", "np.squeeze(x, axis=1)"),
     (tile_grid, tile_grid_written_out, "np.tile with a tuple of counts", "np.tile(np.tile(A, c).T, r).T"),
+    (weighted_columns, weighted_columns_written_out, "np.average with weights along an axis",
+     "np.sum(x * w, axis=0) / np.sum(w)"),
 ])
 def test_refused_forms_name_a_rewrite_that_works(f, rewrite, message, hint):
     with pytest.raises(adjoint.AdjointError) as caught:

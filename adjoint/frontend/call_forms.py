@@ -5,7 +5,9 @@ its `keepdims=True` as np.expand_dims of the result, np.var's and np.std's `ddof
 factor, and np.convolve's `mode=` as a slice of the full convolution (numba has only that);
 options whose derivative is that of other calls written as those: np.diff's `n` as repeated
 differences, np.linspace's `endpoint=False` as a slice, np.take as an element read,
-np.linalg.matrix_power as products, np.transpose's axes (1, 0) as the plain transpose and
+np.linalg.matrix_power as products, np.average as a mean or a weighted sum, np.sum's `where=`
+as np.where, np.max's and np.min's `initial=` as np.maximum and np.minimum, np.transpose's axes
+(1, 0) as the plain transpose and
 np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis)).
 """
 
@@ -61,6 +63,10 @@ def keyword_forms(call, stmt, normalizer):
         return _convolve_mode(call, stmt, normalizer)
     if callee in _OPTION_FORMS:
         return _OPTION_FORMS[callee](call, stmt, normalizer)
+    if callee is np.sum and any(k.arg == "where" for k in call.keywords):
+        return _summed_where(call, stmt, normalizer)
+    if callee in (np.max, np.min, np.amax, np.amin) and any(k.arg == "initial" for k in call.keywords):
+        return _extremum_initial(call, stmt, normalizer)
     if callee is np.linalg.norm:
         _norm_order(call)
     if callee in (np.var, np.std) and any(k.arg == "ddof" for k in call.keywords):
@@ -227,9 +233,58 @@ def _matrix_power(call, stmt, normalizer):
     return pre + p, value
 
 
+def _called(fn, spelling, args, keywords=()):
+    found = nodes.call(spelling, args, keywords)
+    annotations.set(found, "callee", fn)
+    return found
+
+
+def _summed_where(call, stmt, normalizer):
+    """np.sum(x, where=m) as np.sum(np.where(m, x, 0.0)): the elements left out add nothing."""
+    mask = _pop_keyword(call, "where")
+    if mask is None:
+        return [], call
+    pre, kept = normalizer.to_atom(_called(np.where, "np.where", [_renamed(mask), _renamed(call.args[0]),
+                                                                   nodes.const(0.0)]), stmt)
+    call.args[0] = kept
+    p, value = keyword_forms(call, stmt, normalizer)
+    return pre + p, value
+
+
+def _extremum_initial(call, stmt, normalizer):
+    """np.max(x, initial=v) as np.maximum(np.max(x), v) (np.min: np.minimum), along an axis too."""
+    initial = _pop_keyword(call, "initial")
+    if initial is None:
+        return [], call
+    pre, reduced = keyword_forms(call, stmt, normalizer)
+    p, reduced = normalizer.to_atom(reduced, stmt)
+    pair = (np.maximum, "np.maximum") if annotations.get(call, "callee") in (np.max, np.amax) else (np.minimum, "np.minimum")
+    p2, value = normalizer.rhs(_called(*pair, [_renamed(reduced), _renamed(initial)]), stmt)
+    return pre + p + p2, value
+
+
+def _average(call, stmt, normalizer):
+    """np.average(x) as np.mean(x) (along an axis too); with weights w, np.sum(x * w) / np.sum(w)
+    (validate refuses weights along an axis)."""
+    weights = _pop_keyword(call, "weights")
+    if weights is None and len(call.args) > 2:
+        weights = call.args.pop(2)
+    if weights is None:
+        mean = _called(np.mean, "np.mean", call.args, call.keywords)
+        return keyword_forms(mean, stmt, normalizer)
+    x = _renamed(call.args[0])
+    pre, product = normalizer.to_atom(nodes.binop(x, "*", _renamed(weights)), stmt)
+    p, total = normalizer.to_atom(_called(np.sum, "np.sum", [product]), stmt)
+    pre += p
+    p, weight = normalizer.to_atom(_called(np.sum, "np.sum", [_renamed(weights)]), stmt)
+    pre += p
+    p, value = normalizer.rhs(nodes.binop(_renamed(total), "/", _renamed(weight)), stmt)
+    return pre + p, value
+
+
 # calls whose options normalize writes as other calls (validate has checked the options)
 _OPTION_FORMS = {np.diff: _diff_order, np.linspace: _linspace_endpoint, np.transpose: _transpose_axes,
-                 np.take: _take, np.linalg.matrix_power: _matrix_power}
+                 np.take: _take, np.linalg.matrix_power: _matrix_power, np.average: _average}
 
 
 def _ddof_form(call, stmt, normalizer):

@@ -27,7 +27,8 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
              gast.LtE, gast.Gt, gast.GtE)
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
-KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof", "n", "ord", "endpoint", "axes", "offset"}
+KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof", "n", "ord", "endpoint", "axes", "offset", "weights",
+            "where", "initial"}
 # which calls take which of them (axis and dtype: any call numpy gives them to)
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
               np.linalg.norm, np.all, np.any}
@@ -35,7 +36,8 @@ CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, n
 KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve},
                  "k": {np.triu_indices, np.tril_indices, np.diag, np.tril, np.triu},
                  "ddof": {np.var, np.std}, "n": {np.diff, np.linalg.matrix_power}, "ord": {np.linalg.norm}, "endpoint": {np.linspace},
-                 "axes": {np.transpose}, "offset": {np.trace}}
+                 "axes": {np.transpose}, "offset": {np.trace}, "weights": {np.average}, "where": {np.sum},
+                 "initial": {np.max, np.min, np.amax, np.amin}}
 CONVOLVE_MODES = ("full", "valid", "same")
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
@@ -285,6 +287,11 @@ class _Validator:
                 self.check_keyword(call, callee, keyword)
         if callee is np.convolve:
             self.check_convolve_mode(call)
+        if callee is np.average and (len(call.args) > 2 or _keyword_value(call, "weights") is not None) \
+                and (len(call.args) > 1 or _keyword_value(call, "axis") is not None):
+            self.fail(call, "np.average with weights along an axis is not supported",
+                      "write the weighted mean out: np.sum(x * w, axis=0) / np.sum(w) (w shaped to broadcast "
+                      "against x)")
         if callee in (np.triu_indices, np.tril_indices) and id(call) != self.unpacked:
             self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
                             "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
@@ -539,7 +546,7 @@ def _rule_hint(callee, name, call) -> str:
 
 
 # calls normalize writes as others (call_forms.py): an element read, products
-_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power)
+_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average)
 # options normalize writes as other calls (call_forms.py): their position, their keyword
 _OPTIONS_AS_WRITTEN = {np.diff: (1, "n"), np.linalg.norm: (1, "ord"), np.linspace: (3, "endpoint"),
                        np.linalg.matrix_power: (1, "n")}
