@@ -276,3 +276,22 @@ def f(x):
     d = x
 """)
     assert [id(b) for b in optimize_module._blocks(fn)] == [id(b) for b in nodes.blocks(fn)]
+
+
+@pytest.mark.parametrize("program", ["straight", "gmm_objective", "piecewise", "rosenbrock"])
+def test_summaries_are_the_generic_walks_whichever_is_asked_first(program):
+    """A simple statement's loads and written names are found together the first time either
+    is asked (_Summaries._learn): both are nodes.load_counts' (in its order) and
+    nodes.written_names', whether the loads or the names are asked first."""
+    fn = {"straight": lambda: load_program(straight_line_source(12), "straight"),
+          "gmm_objective": lambda: array_corpus.gmm_objective,
+          "piecewise": lambda: control_flow_corpus.piecewise,
+          "rosenbrock": lambda: examples.rosenbrock.rosenbrock}[program]()
+    adjoint = pipeline.differentiate(fn).stages["reverse"]
+    simple = [s for s in optimize_module._all_statements(adjoint.body)
+              if type(s) not in (gast.If, gast.For, gast.While)]
+    loads_first, names_first = optimize_module._Summaries(), optimize_module._Summaries()
+    for stmt in simple:
+        loads, names = list(nodes.load_counts(stmt).items()), tuple(nodes.written_names(stmt))
+        assert list(loads_first.load_counts(stmt).items()) == loads and loads_first.written(stmt) == names
+        assert names_first.written(stmt) == names and list(names_first.load_counts(stmt).items()) == loads

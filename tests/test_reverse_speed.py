@@ -144,10 +144,11 @@ def test_tangent_rule_templates_build_the_substituted_trees(rule):
 @pytest.mark.parametrize("rule", list(rules.PARTS_RULES.values()), ids=lambda r: r.vjp.__qualname__)
 def test_parts_rule_templates_build_the_substituted_trees(rule):
     part, k, g = located_name("a", 3), nodes.const(1), nodes.name("s_1")
+    size = nodes.subscript(nodes.attribute("a.shape"), 0)
     offset = nodes.binop(nodes.const(0), "+", nodes.subscript(nodes.attribute("a.shape"), 0))
-    mapping = {"part": part, "k": k, "offset": offset, "g": g}
-    assert_same_tree(rule.instantiate(part, k, offset, g), substituted(rule.expression, mapping),
-                     [rule.expression, part, k, offset, g])
+    mapping = {"part": part, "k": k, "offset": offset, "size": size, "g": g}
+    assert_same_tree(rule.instantiate(part, k, offset, size, g), substituted(rule.expression, mapping),
+                     [rule.expression, part, k, offset, size, g])
 
 
 # a complete signature -------------------------------------------------------------------------

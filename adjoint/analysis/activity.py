@@ -12,6 +12,7 @@ per name, valid everywhere, which is conservative and what loops need.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import gast
@@ -44,14 +45,14 @@ def analyze(tree: gast.FunctionDef, wrt, signature=None, filename="<adjoint>") -
     signature = {**guessed, **(signature or {})}                # (the arguments' order first)
     types = shapes.infer(tree, signature, filename)
     statements = list(_assignments(tree.body, in_loop=False))
-    flows = [(_targets(stmt), differentiable_operands(stmt, types)) for stmt, _ in statements]
+    flows = _flows(statements, types)
     varied = _reached(set(wrt), [(operands, targets) for targets, operands in flows])
     final = tree.body[-1]
     result = final.value
     useful = _reached(nodes.loads_in(result), flows)
     active = {n for n in varied & useful if types.get(n, shapes.FLOAT).kind == "float"}
     arrays = {n for n, t in types.items() if t.is_array}
-    reads = _reverse_reads(tree, active, types, filename)
+    reads = _reverse_reads(tree, active, types, statements, arrays, filename)
     counts: dict = {}
     for (stmt, in_loop), (targets, _) in zip(statements, flows):
         for target in targets:
@@ -86,21 +87,68 @@ def _targets(stmt):
     return [target.id]
 
 
-def differentiable_operands(stmt, types=None):
-    """The names whose sensitivity an assignment feeds (empty for integer-valued operations)."""
-    if isinstance(stmt, gast.For):
+def differentiable_operands(stmt, types=None, flowing=None):
+    """The names whose sensitivity an assignment feeds (empty for integer-valued operations).
+    `flowing`: a dict of primitive -> whether a sensitivity flows through it, filled as the
+    primitives are met (one lookup per primitive, not per statement)."""
+    if type(stmt) is gast.For:
         return set()
     value = stmt.value
-    if isinstance(value, gast.Name):
+    kind = type(value)
+    if kind is gast.Name:
         return {value.id}
-    if isinstance(value, gast.Subscript):
-        return {value.value.id} if isinstance(value.value, gast.Name) else set()
-    if isinstance(value, gast.Attribute) or isinstance(value, gast.Constant):
+    if kind is gast.Subscript:
+        return {value.value.id} if type(value.value) is gast.Name else set()
+    if kind is gast.Attribute or kind is gast.Constant:
         return set()
     primitive = primitive_of(value)
-    if primitive is None or rules.is_non_differentiable(primitive) or not rules.is_differentiable(primitive):
+    flows = None if flowing is None else flowing.get(primitive)
+    if flows is None:
+        flows = primitive is not None and not rules.is_non_differentiable(primitive) \
+            and rules.is_differentiable(primitive)
+        if flowing is not None:
+            with contextlib.suppress(TypeError):       # an unhashable callee: asked again
+                flowing[primitive] = flows
+    if not flows:
         return set()
-    return nodes.loads_in(value) - {"math", "np"}
+    return _loads(value) - _MODULES
+
+
+_MODULES = frozenset(("math", "np"))
+
+
+def _flows(statements, types):
+    """(targets, differentiable operands) of each assignment (and loop head) in `statements`."""
+    flowing = {}
+    return [(_targets(stmt), differentiable_operands(stmt, types, flowing)) for stmt, _ in statements]
+
+
+def _loads(node) -> set:
+    """nodes.loads_in(node), the commonest normalized right sides (an operation on atoms)
+    read directly."""
+    kind = type(node)
+    if kind is gast.BinOp:
+        left, right = node.left, node.right
+        if type(left) in _ATOMS and type(right) in _ATOMS:
+            return _atom_loads(left) | _atom_loads(right)
+    elif kind is gast.UnaryOp:
+        if type(node.operand) in _ATOMS:
+            return _atom_loads(node.operand)
+    elif kind in _ATOMS:
+        return _atom_loads(node)
+    return nodes.loads_in(node)
+
+
+_ATOMS = frozenset((gast.Name, gast.Constant))
+
+
+def _atom_loads(atom) -> set:
+    """nodes.loads_in of a Name or a Constant."""
+    if type(atom) is gast.Constant:
+        return set()
+    if atom.annotation is not None:
+        return nodes.loads_in(atom)
+    return {atom.id} if type(atom.ctx) is gast.Load else set()
 
 
 def _reached(seed, flows) -> set:
@@ -123,9 +171,21 @@ def _reached(seed, flows) -> set:
     return reached
 
 
-def _reverse_reads(tree, active, types, filename) -> set:
-    """Names the reverse sweep evaluates: partials of active statements, indices, control flow."""
+def _reverse_reads(tree, active, types, statements, arrays, filename) -> set:
+    """Names the reverse sweep evaluates: partials of active statements, indices, control flow.
+    `statements`: _assignments(tree.body) (each assignment, and whether it sits in a loop)."""
     reads = set()
+    rules_known = {}                                    # (primitive, ranks, parts) -> rule kind
+
+    def statement_reads(node, in_loop):
+        try:
+            return _statement_reads(node, active, types, in_loop, arrays, rules_known)
+        except AdjointError as exc:                     # a rule's (derivative): placed here
+            raise exc.at(locate(node, filename)) from None
+    if not any(type(stmt) in _COMPOUND for stmt in tree.body):
+        for node, in_loop in statements:                # straight code: its assignments, in order
+            reads |= statement_reads(node, in_loop)
+        return reads - _MODULES
     loads = _StatementLoads()
     looped = set()                                      # statements inside a loop
     for node in nodes.statements(tree.body):
@@ -137,11 +197,11 @@ def _reverse_reads(tree, active, types, filename) -> set:
         elif isinstance(node, gast.For):
             reads |= {n for a in node.iter.args for n in nodes.loads_in(a)}
         elif isinstance(node, gast.Assign):
-            try:
-                reads |= _statement_reads(node, active, types, id(node) in looped)
-            except AdjointError as exc:                 # a rule's (derivative): placed here
-                raise exc.at(locate(node, filename)) from None
-    return reads - {"math", "np"}
+            reads |= statement_reads(node, id(node) in looped)
+    return reads - _MODULES
+
+
+_COMPOUND = frozenset((gast.If, gast.For, gast.While))
 
 
 class _StatementLoads:
@@ -168,71 +228,81 @@ class _StatementLoads:
         return found
 
 
-def _statement_reads(stmt, active, types, in_loop=False):
+def _statement_reads(stmt, active, types, in_loop=False, arrays=None, rules_known=None):
+    """The names the reverse of one assignment reads. `arrays`: the names typed as arrays
+    (found from `types` where not given); `rules_known` as in derivative()."""
+    if arrays is None:
+        arrays = {n for n, t in types.items() if t.is_array}
     target, value = stmt.targets[0], stmt.value
-    if isinstance(target, gast.Subscript):
+    target_kind = type(target)
+    if target_kind is gast.Subscript:
         if target.value.id not in active:
             return set()
-        return nodes.loads_in(target.slice) | _shape_reads(None, [value], active, types)
-    if isinstance(target, gast.Tuple):
+        return nodes.loads_in(target.slice) | _shape_reads(None, [value], active, arrays)
+    if target_kind is gast.Tuple or target.id not in active:
         return set()
-    if target.id not in active:
-        return set()
-    atoms = [value] if isinstance(value, gast.Name) else \
-        [atom for _, atom in linear_terms(value)] if is_linear_chain(value) else _operands(value)
+    value_kind = type(value)
+    linear = is_linear_chain(value)
+    atoms = [value] if value_kind is gast.Name else \
+        [atom for _, atom in linear_terms(value)] if linear else _operands(value)
     # `S = S + x` keeps s_S; at the top level it is summed back to the restored S's shape
     # (reverse.summed_back), in a loop not (that would put S on a checkpoint tape)
     kept = in_loop and is_accumulation(target.id, value)
-    shaped = _shape_reads(None if kept else target.id, atoms, active, types)
-    if isinstance(value, gast.Subscript):
+    shaped = _shape_reads(None if kept else target.id, atoms, active, arrays) if arrays else set()
+    if value_kind is gast.Subscript:
         return nodes.loads_in(value.slice) | shaped
-    if is_linear_chain(value) or isinstance(value, (gast.Name, gast.Constant, gast.Attribute)):
+    if linear or value_kind in _PLAIN:
         return shaped
-    return _rule_reads(value, target, active, types) | shaped
+    return _rule_reads(value, target, active, types, atoms, rules_known) | shaped
 
 
-def _shape_reads(target, atoms, active, types) -> set:
+_PLAIN = frozenset((gast.Name, gast.Constant, gast.Attribute))
+
+
+def _shape_reads(target, atoms, active, arrays) -> set:
     """The arrays whose shape the reverse of an assignment reads: its target's (the
     sensitivity is reset to zeros of the value it had before), and its active array
     operands' (a broadcast contribution is summed back to their shape). They are reverse
     reads like any other, so a name rebound later is restored to the value it had here: a
     rebinding to another shape of the same rank (`b = b1 ... b = b2`) must not send b1's
-    sensitivity to b2's shape."""
-    def is_array(name):
-        found = types.get(name)
-        return found is not None and found.is_array
-    found = {target} if target is not None and is_array(target) else set()
-    return found | {a.id for a in atoms if isinstance(a, gast.Name) and a.id in active and is_array(a.id)}
+    sensitivity to b2's shape. `arrays`: the names typed as arrays."""
+    found = {target} if target is not None and target in arrays else set()
+    return found | {a.id for a in atoms if type(a) is gast.Name and a.id in active and a.id in arrays}
 
 
-def _rule_reads(value, target, active, types) -> set:
+def _rule_reads(value, target, active, types, args=None, rules_known=None) -> set:
     primitive = primitive_of(value)
-    args = _operands(value)
-    ranks = _ranks(args, types)
-    if _kind_of_rule(primitive, args, ranks) == "elementwise":     # read off the rule's templates
-        loads = zip(args, rules.lookup(primitive).loads(args, target.id, _elementwise(args, types),
+    if args is None:
+        args = _operands(value)
+    arg_types = _types_of(args, types)
+    ranks = _ranks(args, types, arg_types)
+    if _kind_of_rule(primitive, args, ranks, rules_known) == "elementwise":   # read off the rule's templates
+        loads = zip(args, rules.lookup(primitive).loads(args, target.id, _elementwise(args, types, arg_types),
                                                         [_is_active_name(a, active) for a in args]))
     else:
         loads = [(operand, None if c is None else nodes.loads_in(c))
-                 for operand, c, _ in derivative(primitive, args, target.id, "g", types, active)]
+                 for operand, c, _ in derivative(primitive, args, target.id, "g", types, active, rules_known)]
     reads = set()
     for operand, names in loads:
         if names is not None and _is_active_name(operand, active):
-            reads |= names - {"g"}
+            reads |= names
+    reads.discard("g")
     return reads
 
 
-def derivative(primitive, args, out, g, types, active=None):
+def derivative(primitive, args, out, g, types, active=None, rules_known=None):
     """[(operand, expression, how), ...] for a call of `primitive` on `args`.
 
     Elementwise primitives give partials (how=True: multiply by g, sum back to the operand's
     shape); array primitives their vector-Jacobian product contributions (how=False, or
     "broadcast" when they still need summing back); sequence primitives one per part.
     With `active` (a set of names), the expression of an operand that is no active name is
-    None: no sensitivity flows there, so it is not built."""
-    ranks = _ranks(args, types)
+    None: no sensitivity flows there, so it is not built. `rules_known`: a dict that keeps
+    which rule applies to a primitive and ranks, for a caller asking of many statements."""
+    arg_types = _types_of(args, types)
+    ranks = _ranks(args, types, arg_types)
     wanted = None if active is None else [_is_active_name(a, active) for a in args]
-    kind_of_rule = _kind_of_rule(primitive, args, ranks)
+    kind_of_rule = _kind_of_rule(primitive, args, ranks, rules_known)
     if kind_of_rule == "array":
         array_rule = rules.lookup_array(primitive, ranks)
         g_node = nodes.name(g) if isinstance(g, str) else g
@@ -270,7 +340,7 @@ def derivative(primitive, args, out, g, types, active=None):
                                f"{', '.join(map(str, ranks))}",
                                hint="register one with @adjoint.vjp_rule, or reshape the arguments")
         return []
-    partials = rules.lookup(primitive).instantiate(args, out, _elementwise(args, types), wanted)
+    partials = rules.lookup(primitive).instantiate(args, out, _elementwise(args, types, arg_types), wanted)
     return [(a, p, True) for a, p in zip(args, partials)]
 
 
@@ -304,23 +374,50 @@ def _part_size(part, axis, types):
                        hint="assign the part to a name first")
 
 
-def _kind_of_rule(primitive, args, ranks):
+def _kind_of_rule(primitive, args, ranks, known=None):
     """Which rule derivative() applies: "array" (a vjp for these ranks), "parts" (a sequence
-    argument's), "elementwise" (partials), or None (no rule)."""
+    argument's), "elementwise" (partials), or None (no rule). `known`: a dict of the answers
+    found so far (the rule tables do not change while one function is transformed)."""
+    sequence = bool(args) and type(args[0]) in _SEQUENCES
+    if known is not None:
+        key = (primitive, tuple(ranks), sequence)
+        try:
+            found = known.get(key, _UNKNOWN)
+        except TypeError:                      # an unhashable callee: looked up each time
+            return _kind_of_rule(primitive, args, ranks)
+        if found is _UNKNOWN:
+            found = known[key] = _kind_of_rule(primitive, args, ranks)
+        return found
     if rules.lookup_array(primitive, ranks) is not None:
         return "array"
-    if rules.lookup_parts(primitive) is not None and args and isinstance(args[0], (gast.Tuple, gast.List)):
+    if sequence and rules.lookup_parts(primitive) is not None:
         return "parts"
     return "elementwise" if rules.lookup(primitive) is not None else None
 
 
-def _ranks(args, types):
-    return [shapes.type_of(a, types).ndim if not isinstance(a, (gast.Tuple, gast.List)) else 0 for a in args]
+_SEQUENCES = frozenset((gast.Tuple, gast.List))
+_UNKNOWN = object()
 
 
-def _elementwise(args, types):
+def _ranks(args, types, arg_types=None):
+    """The operands' ranks (0 for a sequence); `arg_types`: _types_of(args, types) if known."""
+    return [0 if t is None else t.ndim for t in arg_types or _types_of(args, types)]
+
+
+def _elementwise(args, types, arg_types=None):
     """Whether partials apply elementwise: an operand is an array."""
-    return any(shapes.type_of(a, types).is_array for a in args if not isinstance(a, (gast.Tuple, gast.List)))
+    return any(t is not None and t.is_array for t in arg_types or _types_of(args, types))
+
+
+def _types_of(args, types) -> list:
+    """The operands' shapes.type_of (a name's read directly: most are names), None for a
+    sequence (a tuple or list of parts)."""
+    found = []
+    for atom in args:
+        kind = type(atom)
+        found.append(types.get(atom.id, shapes.FLOAT) if kind is gast.Name else
+                     None if kind in _SEQUENCES else shapes.type_of(atom, types))
+    return found
 
 
 def _is_active_name(atom, active):

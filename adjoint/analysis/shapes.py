@@ -39,6 +39,15 @@ class Type:
 
 
 FLOAT, INT, BOOL = Type("float"), Type("int"), Type("bool")
+_KNOWN_TYPES = {(t.kind, t.ndim): t for t in (FLOAT, INT, BOOL)}
+
+
+def _type(kind, ndim) -> Type:
+    """Type(kind, ndim), one object per type (type_of makes one per operation it types)."""
+    found = _KNOWN_TYPES.get((kind, ndim))
+    if found is None:
+        found = _KNOWN_TYPES[(kind, ndim)] = Type(kind, ndim)
+    return found
 _ORDER = {"bool": 0, "int": 1, "float": 2}
 
 
@@ -67,41 +76,116 @@ def default_signature(tree, wrt) -> dict:
                 and isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
                 and isinstance(node.value.value, gast.Name):
             shapes_of[node.targets[0].id] = node.value.value.id
-    for node in trees.walk_branches(tree):              # names and constants tell nothing
-        if type(node) not in _SIGNATURE_KINDS:
-            continue
-        shape_of = _shape_read(node, shapes_of)
-        if shape_of is not None and shape_of[0] in signature:
-            name, axis = shape_of
-            signature[name] = Type("float", max(axis + 1, signature[name].ndim))
-        elif isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
-                and node.value.id in signature:
-            index = node.slice
-            rank = len(index.elts) if isinstance(index, gast.Tuple) else 1
-            signature[node.value.id] = Type("float", max(rank, signature[node.value.id].ndim))
-        elif isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Tuple) \
-                and isinstance(node.value, gast.Name) and node.value.id in signature:
-            signature[node.value.id] = Type("float", 1)
-        elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
-                and node.value.id in signature and node.attr in ("shape", "size", "ndim"):
-            signature[node.value.id] = Type("float", max(1, signature[node.value.id].ndim))
-        elif type(node) is gast.BinOp and type(node.op) is gast.MatMult or type(node) is gast.Call \
-                and annotations.get(node, "callee") in (np.dot, np.matmul):
-            # an operand of a matrix product is an array (X @ w over a module-level matrix X)
-            for a in ([node.left, node.right] if type(node) is gast.BinOp else node.args):
-                if isinstance(a, gast.Name) and a.id in signature:
-                    signature[a.id] = Type("float", max(1, signature[a.id].ndim))
-        elif isinstance(node, gast.Call) and annotations.get(node, "callee") is len:
-            for a in node.args:
-                if isinstance(a, gast.Name) and a.id in signature:
-                    signature[a.id] = Type("float", max(1, signature[a.id].ndim))
-        elif isinstance(node, gast.For):
-            for a in node.iter.args:
-                if isinstance(a, gast.Name) and a.id in signature and a.id not in wrt:
-                    signature[a.id] = INT
+    # Each node says "at least rank k" (these commute), "a vector" or "an int": where a name is
+    # told only one of these, the order the nodes are read in does not matter, and they are
+    # found statement by statement; else they are read in the order of a walk of the tree.
+    guesses = []
+    for node in _signature_nodes(tree, signature):
+        _guess(node, signature, shapes_of, wrt, guesses)
+    told = {}
+    for name, how, rank in guesses:
+        told.setdefault(name, set()).add(how)
+    if any(len(hows) > 1 for hows in told.values()):
+        guesses = []
+        for node in _nodes_of_kinds(tree, _SIGNATURE_KINDS):     # names and constants tell nothing
+            _guess(node, signature, shapes_of, wrt, guesses)
+    for name, how, rank in guesses:
+        signature[name] = INT if how == "int" else Type("float", 1) if how == "vector" else \
+            Type("float", max(rank, signature[name].ndim))
     # arrays the function reads from module globals or closures: their types are known
     signature.update((source.name, source.type) for source in annotations.get(tree, "data_arguments"))
     return signature
+
+
+def _guess(node, signature, shapes_of, wrt, guesses):
+    """What `node` tells of the rank of the names in `signature`: (name, "rank", k) for at
+    least rank k, (name, "vector", 1) for one unpacked, (name, "int", 0) for a loop bound."""
+    shape_of = _shape_read(node, shapes_of)
+    if shape_of is not None and shape_of[0] in signature:
+        name, axis = shape_of
+        guesses.append((name, "rank", axis + 1))
+    elif isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
+            and node.value.id in signature:
+        index = node.slice
+        guesses.append((node.value.id, "rank", len(index.elts) if isinstance(index, gast.Tuple) else 1))
+    elif isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Tuple) \
+            and isinstance(node.value, gast.Name) and node.value.id in signature:
+        guesses.append((node.value.id, "vector", 1))
+    elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) \
+            and node.value.id in signature and node.attr in ("shape", "size", "ndim"):
+        guesses.append((node.value.id, "rank", 1))
+    elif type(node) is gast.BinOp and type(node.op) is gast.MatMult or type(node) is gast.Call \
+            and annotations.get(node, "callee") in (np.dot, np.matmul):
+        # an operand of a matrix product is an array (X @ w over a module-level matrix X)
+        for a in ([node.left, node.right] if type(node) is gast.BinOp else node.args):
+            if isinstance(a, gast.Name) and a.id in signature:
+                guesses.append((a.id, "rank", 1))
+    elif isinstance(node, gast.Call) and annotations.get(node, "callee") is len:
+        for a in node.args:
+            if isinstance(a, gast.Name) and a.id in signature:
+                guesses.append((a.id, "rank", 1))
+    elif isinstance(node, gast.For):
+        for a in node.iter.args:
+            if isinstance(a, gast.Name) and a.id in signature and a.id not in wrt:
+                guesses.append((a.id, "int", 0))
+
+
+def _signature_nodes(tree, signature) -> list:
+    """The nodes of _SIGNATURE_KINDS in `tree` that may tell _guess something (some perhaps
+    twice), in no particular order: the normalized statements' commonest forms (an operation
+    on atoms, a call of atoms) read directly, the rest searched (_nodes_of_kinds)."""
+    found = []
+    for field in tree._fields:                    # the head: arguments, decorators, defaults
+        value = getattr(tree, field, None)
+        if field != "body" and value:
+            for item in value if type(value) is list else [value]:
+                found += _nodes_of_kinds(item, _SIGNATURE_KINDS)
+    _statement_signature_nodes(tree.body, signature, found)
+    return found
+
+
+def _statement_signature_nodes(body, signature, found):
+    keep, kinds = found.append, _SIGNATURE_KINDS
+    for stmt in body:
+        kind = type(stmt)
+        if kind is gast.Assign:
+            for target in stmt.targets:
+                if not _is_leaf(target):          # (an assignment to a name tells nothing)
+                    keep(stmt)
+                    found += _nodes_of_kinds(target, kinds)
+            value = stmt.value
+            value_kind = type(value)
+            if _is_leaf(value):
+                continue
+            if value_kind is gast.BinOp and _is_leaf(value.left) and _is_leaf(value.right):
+                if type(value.op) is gast.MatMult:
+                    keep(value)
+            elif value_kind is gast.UnaryOp and _is_leaf(value.operand):
+                continue
+            elif value_kind is gast.Call and not value.keywords and all(map(_is_leaf, value.args)) \
+                    and type(value.func) is gast.Attribute and _is_leaf(value.func.value):
+                keep(value)
+                if type(value.func.value) is gast.Name and value.func.value.id in signature:
+                    keep(value.func)
+            else:
+                found += _nodes_of_kinds(value, kinds)
+        elif kind is gast.For:
+            keep(stmt)
+            found += _nodes_of_kinds(stmt.target, kinds) + _nodes_of_kinds(stmt.iter, kinds)
+            _statement_signature_nodes(stmt.body, signature, found)
+            _statement_signature_nodes(stmt.orelse, signature, found)
+        elif kind is gast.If or kind is gast.While:
+            found += _nodes_of_kinds(stmt.test, kinds)
+            _statement_signature_nodes(stmt.body, signature, found)
+            _statement_signature_nodes(stmt.orelse, signature, found)
+        else:                                     # (one with other blocks: searched whole)
+            found += _nodes_of_kinds(stmt, kinds)
+
+
+def _is_leaf(node) -> bool:
+    """A constant or a plain name: nothing under it (walk_branches does not enter it)."""
+    kind = type(node)
+    return kind is gast.Constant or kind is gast.Name and node.annotation is None
 
 
 # numpy functions that reduce or scan an array: what they are given is one
@@ -173,6 +257,28 @@ def reduced_parameters(tree, signature) -> set:
 _SIGNATURE_KINDS = frozenset((gast.Subscript, gast.Assign, gast.Attribute, gast.Call, gast.For, gast.BinOp))
 
 
+def _nodes_of_kinds(tree, kinds) -> list:
+    """The nodes of `kinds` that trees.walk_branches(tree) yields, in its (breadth-first)
+    order: one list grown as it is read, no generator (default_signature walks the whole
+    function)."""
+    queue, found = [tree], []
+    push, keep = queue.append, found.append
+    constant, name, node_type, fields_of = gast.Constant, gast.Name, gast.AST, nodes.child_fields
+    for node in queue:
+        kind = type(node)
+        if kind in kinds:
+            keep(node)
+        for field in fields_of(kind):
+            value = getattr(node, field, None)
+            for child in value if type(value) is list else (value,):
+                child_kind = type(child)
+                if child_kind is constant or (child_kind is name and child.annotation is None) \
+                        or not isinstance(child, node_type):
+                    continue
+                push(child)
+    return found
+
+
 def _shape_read(node, shapes_of):
     """(name, k) for `name.shape[k]`, or `t[k]` after `t = name.shape`, with a constant k >= 0."""
     if not (isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant)
@@ -221,12 +327,19 @@ def _check_grown_lists(tree, types, filename):
 
 
 def _infer(tree, types, filename):
-    loops = any(isinstance(stmt, (gast.For, gast.While)) for stmt in nodes.statements(tree.body))
+    statements = list(_assignments(tree.body))          # (each round reads them all)
+    loops = _has_loop(tree.body)
     for _ in range(50):
         changed = retyped = False
-        for stmt in _assignments(tree.body):
+        for stmt in statements:
             try:
-                assigned = _assigned_types(stmt, types, filename)
+                if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:   # the commonest
+                    name, new = stmt.targets[0].id, type_of(stmt.value, types, filename)
+                    if types.get(name) is new:              # (retyped as it was: nothing to do)
+                        continue
+                    assigned = ((name, new),)
+                else:
+                    assigned = _assigned_types(stmt, types, filename)
             except AdjointTypeError as error:
                 if error.location is not None:
                     raise
@@ -234,7 +347,7 @@ def _infer(tree, types, filename):
                                        hint=error.hint) from None
             for name, new in assigned:
                 old = types.get(name)
-                if old == new:
+                if old is new or old == new:
                     continue
                 merged = new if old is None else _merge(old, new, name, stmt, filename)
                 if merged != old:
@@ -243,17 +356,29 @@ def _infer(tree, types, filename):
                     retyped = retyped or old is not None
         if not changed or not (loops or retyped):
             break
-    _check_element_writes(tree, types, filename)
+    _check_element_writes(statements, types, filename)
     return types
 
 
-def _check_element_writes(tree, types, filename):
+def _has_loop(body) -> bool:
+    """Whether a for or while loop is among `body`'s statements or in their blocks."""
+    for stmt in body:
+        kind = type(stmt)
+        if kind is gast.For or kind is gast.While:
+            return True
+        if kind is gast.If and (_has_loop(stmt.body) or _has_loop(stmt.orelse)):
+            return True
+    return False
+
+
+def _check_element_writes(statements, types, filename):
     """`v[i, j] = e` needs v of rank 2 or more, as a read would (once every name is typed: a
     store's base may be typed later in the body than the store), and e of no more axes than
-    the element or region written (numpy broadcasts e into it, never the reverse)."""
-    for stmt in _assignments(tree.body):
-        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
-        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
+    the element or region written (numpy broadcasts e into it, never the reverse).
+    `statements`: _assignments of the function's body."""
+    for stmt in statements:
+        target = stmt.targets[0] if type(stmt) is gast.Assign else None
+        if type(target) is gast.Subscript and isinstance(target.value, gast.Name) \
                 and target.value.id in types:
             try:
                 region = _subscript_type(target, types, filename)
@@ -314,29 +439,33 @@ def type_of(expr, types, filename="<adjoint>") -> Type:
             return FLOAT
         base = type_of(expr.value, types, filename)
         if expr.attr == "shape":
-            return Type("shape", base.ndim)
+            return _type("shape", base.ndim)
         return INT
     if node_type is gast.Tuple or node_type is gast.List:
         return Type("shape", len(expr.elts))
     if node_type is gast.Subscript:
         return _subscript_type(expr, types, filename)
     if node_type is gast.Compare:
-        return Type("bool", max(_rank(o, types) for o in [expr.left] + expr.comparators))
+        return _type("bool", max(_rank(o, types) for o in [expr.left] + expr.comparators))
     if node_type is gast.UnaryOp:
         operand = type_of(expr.operand, types, filename)
-        return Type("bool", operand.ndim) if type(expr.op) is gast.Not else operand
+        return _type("bool", operand.ndim) if type(expr.op) is gast.Not else operand
     if node_type is gast.BinOp:
-        left, right = type_of(expr.left, types, filename), type_of(expr.right, types, filename)
+        left, right = expr.left, expr.right         # (operands are mostly names: read directly)
+        left = types.get(left.id, FLOAT) if type(left) is gast.Name else type_of(left, types, filename)
+        right = types.get(right.id, FLOAT) if type(right) is gast.Name else type_of(right, types, filename)
         if type(expr.op) is gast.MatMult:
-            return Type("float", _matmul_rank(left.ndim, right.ndim, expr, filename))
+            return _type("float", _matmul_rank(left.ndim, right.ndim, expr, filename))
+        if left is right and left.kind == "float":      # floats of one rank (the commonest)
+            return left
         if type(expr.op) is gast.Add and left.kind == "shape" and right.kind == "shape":
-            return Type("shape", left.ndim + right.ndim)
+            return _type("shape", left.ndim + right.ndim)
         kind = _join(left.kind, right.kind)
         if type(expr.op) is gast.Div or (type(expr.op) is gast.Pow and kind != "int"):
             kind = "float"
         if kind == "bool":
             kind = "int"
-        return Type(kind, max(left.ndim, right.ndim))
+        return _type(kind, max(left.ndim, right.ndim))
     if node_type is gast.Call:
         return _call_type(expr, types, filename)
     return FLOAT
@@ -351,6 +480,9 @@ def _rank(expr, types):
 
 def _join(*kinds):
     kinds = [k if k in _ORDER else "float" for k in kinds]
+    if len(kinds) == 2:                   # a binary operation's (max with a key costs more)
+        a, b = kinds
+        return a if _ORDER[a] >= _ORDER[b] else b
     return max(kinds, key=_ORDER.get)
 
 
@@ -424,7 +556,7 @@ def _call_type(call, types, filename):
 
 
 def _elementwise(call, callee, args, types, filename):
-    return Type("float", max((a.ndim for a in args if a.kind != "shape"), default=0))
+    return _type("float", max((a.ndim for a in args if a.kind != "shape"), default=0))
 
 
 def _reduction(call, callee, args, types, filename):

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import AdjointArgumentError, AdjointError
 from ..pipeline import wrt_names
 from .arguments import bind_call, data_values, parameters
-from .gradient import GradientFunction, Presented
+from .gradient import GradientFunction
+from .presented import Presented
 
 
 def jvp(fn, wrt=0, *, target="cpu", jit_options=None, cache=None, debug=False):

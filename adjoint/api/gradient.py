@@ -1,4 +1,7 @@
-"""The public entry points: grad, value_and_grad, source.
+"""The public entry points: grad, value_and_grad, source, and GradientFunction, the object they
+return: what it is made of and what a call, a batch and a pickle of it do. How it compiles
+its code is in compiling.py, how a failure reaches the user's line in failures.py, how it shows
+itself in presented.py (mixins of GradientFunction, each a concern of its own).
 
     @adjoint.grad
     def f4(side_lengths): ...
@@ -9,14 +12,12 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 import threading
 
 import numpy as np
 
-from .. import backends
-from ..errors import AdjointArgumentError, AdjointError, AdjointTypeError, Location
+from ..errors import AdjointArgumentError, AdjointError, AdjointTypeError
 from ..pipeline import Options, differentiate, guessed_signature, wrt_names
 from .arguments import (
     as_differentiable,
@@ -31,35 +32,19 @@ from .arguments import (
     normalized_function,
     parameters,
     precision_of,
-    reads_data,
     reads_no_data,
     reject_aliasing,
-    same_types,
     signature_of_types,
     written_arguments,
 )
-from .failures import is_numba_error, located_error_class, summary, traceback_lines
+from .compiling import Compilation, _facts
+from .failures import LocatedFailures
+from .presented import Presented
 
 TARGETS = ("cpu", "python", "cuda")
 
 
-class Presented:
-    """What every object adjoint returns shows of itself: a repr naming the transform, the
-    function, its wrt arguments and target, and (in Jupyter) the emitted source. Subclasses
-    have `transform`, `fn`, `wrt`, `target` and `source`."""
-
-    def __repr__(self):
-        return f"<adjoint.{self.transform} of {self.fn.__name__} wrt {', '.join(self.wrt)} [{self.target}]>"
-
-    def _repr_html_(self):
-        """In Jupyter: the generated source, highlighted where pygments is installed."""
-        return source_html(self.source)
-
-    def _repr_markdown_(self):
-        return source_markdown(repr(self), self.source)
-
-
-class GradientFunction(Presented):
+class GradientFunction(Presented, Compilation, LocatedFailures):
     """A function's compiled gradient. Call it like the function; it returns the gradient.
 
     .source   the emitted gradient module (standalone: imports math and numpy only)
@@ -207,160 +192,6 @@ class GradientFunction(Presented):
         """The gradient source generated for these arguments' types."""
         return self._specialized(self._check_arguments(bind_call(self, args, kwargs, extra=0)))[0].source
 
-    def _filename(self, kind):
-        return f"<adjoint {kind} {self.fn.__name__} from {self.fn.__code__.co_filename}>"
-
-    def _compile(self, source, kind, name, primal=False):
-        g = self.generated
-        if self.cache_key is not None:
-            return self._compile_cached(self.cache_key, g, name, self.jit_options, primal=primal)
-        module = backends.python.load(source, self._filename(kind), g.namespace)
-        self._files.add(module["__file__"])
-        return backends.get(self.target).compile_module(module, name, self.jit_options)
-
-    # the on-disk cache (api/cache.py) -------------------------------------------------------
-
-    def _cache_variant(self, options):
-        """(generated, key) of a variant of this gradient (a call's argument types, a batch's
-        allocation-free code; `options` says which) from the cache, generated and stored
-        there on a miss; key None where this gradient is not cached."""
-        if not self._cached:
-            return differentiate(self.fn, options), None
-        from . import cache as disk
-        jit = {k: v for k, v in self.jit_options.items() if k != "cache"}
-        key = disk.key(self.fn, options, explicit=self._cache_explicit, target=self.target, jit=jit)
-        generated = disk.load(key, self.fn)
-        if generated is None:
-            generated = differentiate(self.fn, options)
-            disk.store(key, generated, _facts(generated, self.fn))
-            if options.device:             # run what a later process will read back: the same
-                generated = disk.load(key, self.fn) or generated        # batch driver source
-        return generated, key
-
-    def _compile_cached(self, key, generated, name, jit_options, primal=False, device=False, module=None):
-        """`name` of the cached module's file, compiled with numba's cache on (cpu): a later
-        process reads the machine code back. The user's functions the module calls by name
-        are compiled without it: numba would write its cache next to their files."""
-        from . import cache as disk
-        if module is None:
-            module = disk.import_module(disk.module_path(key, primal, device), generated.namespace)
-        self._files.add(module["__file__"])
-        if self.target != "cpu":
-            return backends.get(self.target).compile_module(module, name, jit_options)
-        import types
-
-        import numba
-        options = {k: v for k, v in jit_options.items() if k != "cache"}
-        for k, value in list(module.items()):
-            if isinstance(value, types.FunctionType) and value.__module__ != module["__name__"]:
-                module[k] = numba.njit(**options)(value)
-        compiled = backends.cpu.compile_module(module, name, {**options, "cache": True})
-        for value in module.values():
-            if getattr(getattr(value, "py_func", None), "__module__", None) == module["__name__"]:
-                disk.read_quickly(value)
-        return compiled
-
-    def _compile_driver(self, source, namespace, name, rows=False, **jit_options):
-        """numba.njit(**jit_options) of function `name` of a batch driver's emitted `source`
-        (batch.py), run with `namespace`; where the gradient it calls is cached, the driver's
-        module is a file beside it and numba caches the driver's machine code too."""
-        import numba
-        key = self._drivers.get("rows key") if rows else self.cache_key
-        if key is None or self.target != "cpu":
-            module = backends.python.load(source, self._filename("batch"), namespace)
-            return numba.njit(**jit_options)(module[name])
-        from . import cache as disk
-        module = disk.import_module(disk.driver_path(key, source), namespace)
-        return disk.read_quickly(numba.njit(cache=True, **jit_options)(module[name]))
-
-    @property
-    def adjoint(self):
-        """The compiled gradient: a numba dispatcher (cpu), a function (python) or a cuda
-        device function taking output and workspace rows (cuda; see lower/device.py)."""
-        with self._lock:
-            if self._adjoint is None:
-                g = self.generated
-                if self.target == "cuda":
-                    self._adjoint = self._device_module()[g.device.function.name]
-                else:
-                    self._adjoint = self._compile(g.source, g.name, g.name)
-            return self._adjoint
-
-    def serial_adjoint(self):
-        """The compiled gradient without chunked loops (jit_options "parallel"), for batches:
-        their points already share the threads, and a prange inside a prange is a nested
-        parallel launch, which numba's workqueue threading layer aborts on."""
-        if not self.parallel:
-            return self.adjoint
-        with self._lock:
-            if "serial" not in self._drivers:
-                serial = self._serial(self.generated.signature, comments=False)
-                module = backends.python.load(serial.source, self._filename("serial"), serial.namespace)
-                self._files.add(module["__file__"])
-                options = {k: v for k, v in self.jit_options.items() if k not in ("cache", "parallel")}
-                self._drivers["serial"] = backends.get(self.target).compile_module(module, serial.name, options)
-            return self._drivers["serial"]
-
-    def _serial(self, signature, comments=True):
-        """The same gradient generated without chunked loops (jit_options "parallel")."""
-        return differentiate(self.fn, self.options, comments=comments, signature=signature,
-                             parallel=False)
-
-    def _row_module(self):
-        """(generated, compiled module) of the gradient lowered without allocations
-        (lower/device.py), compiled for the cpu: what a cpu batch calls at each point, writing
-        into the point's output row; None where the lowering does not take the function
-        (array code that allocates), whose batches call the gradient itself. value_and_grad's
-        returns the value, and writes the gradient rows."""
-        with self._lock:
-            if "rows" not in self._drivers:
-                self._drivers["rows"] = None
-                if self.generated is not None:
-                    try:
-                        g, key = self._cache_variant(Options.of(
-                            self.options, device=True, recompute=False, parallel=False, comments=False,
-                            signature=self.generated.signature))
-                    except AdjointError:
-                        return None
-                    # np.divide became `/`: numpy's error model keeps its inf and nan
-                    options = {k: v for k, v in self.jit_options.items() if k not in ("cache", "parallel")}
-                    options = {"error_model": "numpy", **options}
-                    if key is not None:
-                        from . import cache as disk
-                        module = disk.import_module(disk.module_path(key, device=True), g.namespace)
-                        self._compile_cached(key, g, g.device.function.name, options, module=module)
-                        self._drivers["rows key"] = key
-                    else:
-                        module = backends.python.load(g.device_source, self._filename("rows"), g.namespace)
-                        self._files.add(module["__file__"])
-                        backends.cpu.compile_module(module, g.device.function.name, options)
-                    self._drivers["rows"] = (g, module)
-            return self._drivers["rows"]
-
-    def _device_module(self):
-        if "device" not in self._drivers:
-            g = self.generated
-            module = backends.python.load(g.device_source, self._filename("device"), g.namespace)
-            self._files.add(module["__file__"])
-            host = dict(module)
-            backends.cpu.compile_module(host, g.device.sizes.name)       # sizes run on the host
-            backends.get("cuda").compile_module(module, g.device.function.name, self.jit_options)
-            module["__host_sizes__"] = host[g.device.sizes.name]
-            self._drivers["device"] = module
-        return self._drivers["device"]
-
-    @property
-    def primal(self):
-        """The function itself, compiled for the target. Where it reads arrays from module
-        globals or closure cells, they are its last parameters (`data_names`), as in the
-        adjoint: numba would freeze a global array at its first compile; called from Python,
-        `primal_with_data` passes their current values."""
-        with self._lock:
-            if self._primal is None:
-                g = self.generated
-                self._primal = self._compile(g.primal_source, "primal", g.primal_name, primal=True)
-            return self._primal
-
     @property
     def data_names(self) -> tuple:
         """The names of the module or closure arrays the compiled code takes after the user's
@@ -416,14 +247,6 @@ class GradientFunction(Presented):
             reads_data = len(args) > len(given) or bool(data_constants(self))    # checked every call
             as_returned = _returned_as_is(result) and not (self._wrt_is_tuple and len(self.wrt) == 1)
             self._unconverted[_types_key(given)] = (generated, adjoint, reads_data, as_returned)
-
-    def _failure(self, exc, generated, args):
-        """The AdjointError at the user's line for an exception the generated code raised
-        with these arguments; compiled code has no line numbers, so the cpu target reruns
-        it in Python."""
-        if self.target == "cpu" and not is_numba_error(exc):
-            exc = self._rerun_in_python(generated, args, exc)
-        return self._locate_failure(exc, generated)
 
     def _call_as_batch_of_one(self, args):
         """On the cuda target a call is a batch of one point, stacked along the first wrt
@@ -502,16 +325,6 @@ class GradientFunction(Presented):
             gradients.append(column)
         result = gradients[0] if len(gradients) == 1 else tuple(gradients)
         return self._shape_result(result)
-
-    def _rerun_in_python(self, generated, args, exc):
-        """The same generated code, run by the interpreter: its traceback has line numbers."""
-        module = backends.python.load(generated.source, self._filename("rerun"), generated.namespace)
-        self._files.add(module["__file__"])
-        try:
-            module[generated.name](*args)
-        except Exception as rerun:
-            return rerun
-        return exc
 
     def _shape_result(self, result):
         if not (self._wrt_is_tuple and len(self.wrt) == 1):
@@ -592,62 +405,6 @@ class GradientFunction(Presented):
             self._written = written_arguments(tree, self._arg_names)
         return self._written
 
-    def _specialized(self, args):
-        """The adjoint compiled for these arguments' types (rank, element kind): the code
-        generated at decoration assumed the types the source suggests; an array where it
-        assumed a float (an elementwise function) gets code of its own, generated once."""
-        from ..analysis import shapes
-        signature = {n: shapes.describe(v) for n, v in zip(self._arg_names, args)}
-        precision = precision_of(args)
-        if self._generated is not None and precision == self.options.precision \
-                and same_types(signature, self._generated.signature, self.wrt):
-            return self._generated, self.adjoint
-        key = tuple((n, str(t)) for n, t in signature.items()) + ((precision,) if precision != "float64" else ())
-        with self._lock:
-            if key not in self._variants:
-                generated, cache_key = self._cache_variant(Options.of(
-                    self.options, comments=False, signature=signature, precision=precision))
-                options = {k: v for k, v in self.jit_options.items() if k != "cache"}
-                if cache_key is not None:
-                    compiled = self._compile_cached(cache_key, generated, generated.name, options)
-                else:
-                    module = backends.python.load(generated.source, self._filename(f"{key}"),
-                                                  generated.namespace)
-                    self._files.add(module["__file__"])
-                    compiled = backends.get(self.target).compile_module(module, generated.name, options)
-                self._variants[key] = (generated, compiled)
-            return self._variants[key]
-
-    def _locate_failure(self, exc, generated=None):
-        if isinstance(exc, AdjointError):
-            return exc
-        text = str(exc)
-        g = generated or self._generated
-        if g is None:
-            return AdjointError(f"{type(exc).__name__}: {exc}")
-        # numba names a module's file relative to the working folder (a cached module's)
-        lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text)
-                 if f in self._files or os.path.abspath(f) in self._files]
-        lines += traceback_lines(exc, self._files)
-        line = next((n for n in reversed(lines) if n in g.origins), None)
-        location = Location(*g.origins[line]) if line is not None else None
-        first = summary(text) or type(exc).__name__
-        kind = "numba could not compile the gradient" if is_numba_error(exc) else \
-            f"{type(exc).__name__} while computing the gradient"
-        error_class = AdjointError if is_numba_error(exc) else located_error_class(type(exc))
-        statement = _generated_line(g.source, line)
-        debug = "adjoint.source(f) shows the generated code"
-        if self.target != "python":
-            debug = "run with target='python' to step through the generated code; " + debug
-        carried = re.fullmatch(r"tape_\w+\[[^\]]*\] = (\w+)|_store\(tape_\w+\[[^\]]*\], (\w+)\)", statement or "")
-        if carried is not None and isinstance(exc, ValueError):     # a checkpoint row of the first shape
-            v = carried.group(1) or carried.group(2)
-            debug = (f"the loop carries the array `{v}`, which a later iteration makes larger (a broadcast); "
-                     f"give `{v}` its final shape before the loop (`{v} = {v} * np.ones(shape)`); " + debug)
-        return error_class(f"{kind}: {first}", location=location,
-                           hint=(f"it failed in the generated statement `{statement}`; " if statement else "")
-                           + debug)
-
     @property
     def transform(self) -> str:
         """The public name of what this object computes: grad, value_and_grad, jvp or vjp."""
@@ -686,22 +443,6 @@ def _rebuild(fn, construction):
     return GradientFunction(fn, **construction)
 
 
-def source_html(source) -> str:
-    """Generated source as HTML: highlighted with pygments if it is installed, else <pre>."""
-    try:
-        from pygments import highlight
-        from pygments.formatters import HtmlFormatter
-        from pygments.lexers import PythonLexer
-    except ImportError:
-        import html
-        return f"<pre>{html.escape(source)}</pre>"
-    return highlight(source, PythonLexer(), HtmlFormatter(noclasses=True))
-
-
-def source_markdown(title, source) -> str:
-    return f"`{title}`\n\n```python\n{source}```\n"
-
-
 def _types_key(args):
     """What the checks of a call depend on, per argument, read cheaply: an array's dtype and
     rank (numba's dispatch sees to its layout), another value's class."""
@@ -719,14 +460,6 @@ def _returned_as_is(result):
     if type(result) is tuple:                   # value_and_grad's (value, (g_x, g_y)) too
         return all(_returned_as_is(r) for r in result)
     return type(result) is _ARRAY or type(result) is float
-
-
-def _generated_line(source, line):
-    """The generated statement at `line` (1-based; a gradient module's line), if there is one."""
-    lines = source.splitlines()
-    if line is None or not 0 < line <= len(lines):
-        return None
-    return lines[line - 1].strip() or None
 
 
 def _dump(generated):
@@ -762,17 +495,6 @@ def _cache_off(cache, target) -> str:
     if target == "cpu":
         return "off: ADJOINT_CACHE=0"
     return f"off: the {target} target is cached only with cache=True"
-
-
-def _facts(generated, fn) -> dict:
-    """What a gradient object reads from fn's normalized form besides the code, for the
-    cache's record (a later process then need not run the front end again): the arguments
-    fn writes into, and whether it reads arrays or numbers from globals or closures."""
-    tree = generated.stages.get("normalize")
-    if tree is None:
-        return {}
-    return {"written": sorted(written_arguments(tree, list(parameters(fn)))),
-            "reads_data": reads_data(tree)}
 
 
 def _materialized_folder():

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import AdjointError
 from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, is_atom
-from ..primitives import table
+from ..primitives import rules, table
 from . import parse as parse_stage
 from .call_forms import keyword_forms, nested
 from .indexing import index_components, is_new_axis
@@ -41,12 +41,13 @@ class Expressions:
             self.not_a_sequence(rhs, stmt)
         if is_atom(rhs):
             return [], rhs
-        key = trees.structure_key(rhs) if _pure(rhs) else None
+        reads = _pure_reads(rhs)
+        key = trees.structure_key(rhs) if reads is not None else None
         if key is not None and key in self.available:
             return [], nodes.name(self.available[key][0])
         temp = self.namer.temp()
         if key is not None:
-            self.available[key] = (temp, nodes.loads_in(rhs))
+            self.available[key] = (temp, reads)
         return [nodes.assign(temp, rhs, stmt)], nodes.name(temp)
 
     def branch_prelude(self, expr, stmt):
@@ -295,20 +296,38 @@ def _takes_shape(callee, position) -> bool:
         or (position == 1 and callee is np.reshape)
 
 
-def _pure(rhs) -> bool:
-    """A right side whose value depends only on the names it reads (no user calls)."""
-    for node in trees.walk_branches(rhs):               # (a call is no leaf)
-        if isinstance(node, gast.Call):
+def _pure_reads(rhs):
+    """The names a right side loads (nodes.loads_in) where its value depends only on them (no
+    user calls, no fresh array), else None: both found in one walk."""
+    reads = set()
+    todo = [rhs]
+    pop, push, extend, fields_of = todo.pop, todo.append, todo.extend, nodes.child_fields
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is gast.Name:
+            if type(node.ctx) is gast.Load:
+                reads.add(node.id)
+            if node.annotation is None:
+                continue
+        elif kind is gast.Call:
             callee = annotations.get(node, "callee")
-            if not _has_rule(callee) or callee in (np.empty, np.empty_like, np.zeros, np.ones,
-                                                    np.full, np.zeros_like, np.ones_like, np.array):
-                return False                      # fresh arrays must stay distinct
-    return True
+            if not _has_rule(callee) or callee in _FRESH_ARRAYS:
+                return None                       # fresh arrays must stay distinct
+        for field in fields_of(kind):
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return reads
+
+
+_FRESH_ARRAYS = (np.empty, np.empty_like, np.zeros, np.ones, np.full, np.zeros_like, np.ones_like, np.array)
 
 
 def _has_rule(fn) -> bool:
     """Known to the rule table (differentiable or not): called, never inlined."""
-    from ..primitives import rules
     return rules.is_differentiable(fn) or rules.is_non_differentiable(fn) \
         or (getattr(fn, "__module__", "") or "").startswith("numpy")
 

@@ -141,18 +141,27 @@ class _Normalizer(Expressions, Indexing, Inlining, Aggregates, GrownLists):
 
     def forget(self, produced):
         """Drop the remembered values that read a name these statements assign."""
-        if any(isinstance(s, (gast.If, gast.For, gast.While)) for s in produced):
-            self.available = {}
-            return
-        # simple statements store names only in their targets
-        changed = {n.id for s in produced if isinstance(s, (gast.Assign, gast.AugAssign))
-                   for target in (s.targets if isinstance(s, gast.Assign) else [s.target])
-                   for n in ((target,) if type(target) is gast.Name else trees.walk(target))
-                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        changed |= {s.targets[0].value.id for s in produced if isinstance(s, gast.Assign)
-                    and isinstance(s.targets[0], gast.Subscript)}
-        self.available = {k: (t, reads) for k, (t, reads) in self.available.items()
-                          if not reads & changed and t not in changed}
+        changed = set()
+        for s in produced:
+            kind = type(s)
+            if kind is gast.If or kind is gast.For or kind is gast.While:
+                self.available = {}
+                return
+            if kind is not gast.Assign and kind is not gast.AugAssign:
+                continue
+            # simple statements store names only in their targets; `y[i] = e` changes y
+            for target in s.targets if kind is gast.Assign else [s.target]:
+                if type(target) is gast.Name:
+                    if isinstance(target.ctx, gast.Store):
+                        changed.add(target.id)
+                    continue
+                changed.update(n.id for n in trees.walk(target)
+                               if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store))
+            if kind is gast.Assign and isinstance(s.targets[0], gast.Subscript):
+                changed.add(s.targets[0].value.id)
+        if any(reads & changed or t in changed for t, reads in self.available.values()):
+            self.available = {k: (t, reads) for k, (t, reads) in self.available.items()
+                              if not reads & changed and t not in changed}
 
     def stmt_Pass(self, stmt):
         return []
@@ -261,7 +270,7 @@ class _Normalizer(Expressions, Indexing, Inlining, Aggregates, GrownLists):
             if annotations.get(stmt, "grown_list") is not None:         # (tuples.py)
                 annotations.set(store, "grown_list", annotations.get(stmt, "grown_list"))
             return pre + [store]
-        if target.id in nodes.loads_in(rhs) and not is_atom(rhs) and not is_accumulation(target.id, rhs):
+        if not is_atom(rhs) and target.id in nodes.loads_in(rhs) and not is_accumulation(target.id, rhs):
             temp = self.namer.temp()
             return [nodes.assign(temp, rhs, stmt), nodes.assign(target.id, temp, stmt)]
         return [nodes.assign(target.id, rhs, stmt)]

@@ -130,9 +130,9 @@ class Aggregates:
         """A sequence passed to a function the rule table knows (`position`: the argument's
         index, or its keyword): literal where it takes a sequence or a shape, else made an
         array (np.sum([a, b]))."""
-        from ..primitives import rules, table
         if not isinstance(value, Aggregate):
             return [], value
+        from ..primitives import rules, table
         record = table.record_of(callee)
         if callee is not np.array and rules.is_differentiable(callee) and rules.lookup_parts(callee) is None \
                 and not (record is not None and record.allocates) and (callee, position) not in SHAPE_ARGUMENTS \

@@ -195,6 +195,12 @@ class _Validator:
         allowed_constants = set()    # `...` in an index, np.convolve's mode, np.einsum's subscripts
         popped = set()               # stack.pop(): normalize's (tuples.py)
         for node in trees.walk(expr):       # (lists and tuples: normalize takes them apart, tuples.py)
+            # the commonest nodes first: a name passes every check below, and so do a number
+            # and arithmetic with a supported operator (neither is ever a popped list's)
+            kind = type(node)
+            if kind is gast.Name or (kind is gast.BinOp and type(node.op) in _OPERATOR_TYPES) or (
+                    kind is gast.Constant and type(node.value) in _NUMBERS):
+                continue
             if isinstance(node, gast.Subscript):
                 index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
                 allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
@@ -400,6 +406,10 @@ def _literal(node):
             and type(node.operand.value) in (int, float):
         return -node.operand.value
     return node.value if isinstance(node, gast.Constant) else None
+
+
+_OPERATOR_TYPES = frozenset(OPERATORS)
+_NUMBERS = frozenset((int, float, bool, type(None)))
 
 
 def _keyword_value(call, name):

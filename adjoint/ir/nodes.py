@@ -20,7 +20,6 @@ rebuilds a node keeps its other annotations with annotations.copy_to.
 
 from __future__ import annotations
 
-import collections
 import copy
 
 import gast
@@ -369,11 +368,11 @@ _IMMUTABLE = frozenset((str, int, float, bool, type(None)))
 def statements(stmts):
     """Every statement in `stmts` and in their blocks, breadth-first as gast.walk meets them
     (statements nest only in blocks, so no expression is visited)."""
-    todo = collections.deque(stmts)
-    pop, extend = todo.popleft, todo.extend
-    while todo:
-        stmt = pop()
-        for block in _blocks_of(type(stmt)):
+    todo = list(stmts)            # a queue read in place as it grows, no pops
+    extend, known = todo.extend, _BLOCK_FIELDS
+    for stmt in todo:
+        fields = known.get(type(stmt))
+        for block in _blocks_of(type(stmt)) if fields is None else fields:
             extend(getattr(stmt, block, ()))
         yield stmt
 
@@ -392,10 +391,14 @@ _BLOCK_FIELDS: dict = {}                     # statement type -> its fields hold
 def blocks(fn):
     """Every statement list of a function: its body and each compound statement's blocks."""
     yield fn.body
-    for node in statements(fn.body):
-        if isinstance(node, (gast.If, gast.For, gast.While)):
-            yield node.body
-            yield node.orelse
+    todo = [fn.body]              # the blocks, breadth-first: statements(fn.body)'s order
+    compound = (gast.If, gast.For, gast.While)
+    for block in todo:
+        for node in block:
+            if type(node) in compound:
+                yield node.body
+                yield node.orelse
+                todo += (node.body, node.orelse)
 
 
 def written_names(node) -> list[str]:

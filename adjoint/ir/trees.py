@@ -13,7 +13,6 @@ function of 2,000 lines they cost more than the stage that calls them.
 from __future__ import annotations
 
 import ast
-import collections
 
 import gast
 from gast.ast3 import Ast3ToGAst
@@ -23,46 +22,85 @@ from . import nodes
 
 def parse(source: str) -> gast.Module:
     """gast.parse(source): ast.parse, then the ast tree converted to gast nodes."""
-    return _Converter().visit(ast.parse(source))
+    return _convert(ast.parse(source))
+
+
+def _convert(node):
+    """The gast node of the ast node `node` (a value that is no node, itself). Most node types
+    have the same fields in both: the ast node's attributes (fields, then positions, in the
+    order gast's converter sets them) are copied in one go and its children converted."""
+    plan = _PLANS.get(type(node))
+    if plan is None:
+        plan = _plan_of(type(node))
+    if type(plan) is not tuple:
+        return plan(node)                    # a leaf, or a node type converted specially
+    kind, children = plan
+    new = _new(kind)
+    attributes = new.__dict__ = node.__dict__.copy()
+    for field in children:
+        value = attributes[field]
+        if type(value) is list:
+            attributes[field] = [_convert(item) for item in value]
+        elif value is not None:
+            attributes[field] = _convert(value)
+    return new
+
+
+def _plan_of(kind):
+    """How to convert an ast node type: (gast type, the fields that may hold nodes), or a
+    function of the node (a leaf: a fresh node of its gast type, as gast's converter makes;
+    a type gast converts specially: its own method)."""
+    if not issubclass(kind, ast.AST):
+        plan = _unchanged                    # a value that is no node (MatchSingleton's True)
+        _PLANS[kind] = plan
+        return plan
+    target = getattr(gast, kind.__name__, None)
+    if target is None or kind in _SPECIAL or (target._fields, target._attributes) != (kind._fields,
+                                                                                      kind._attributes):
+        converter = _Converter()
+        plan = getattr(converter, "visit_" + kind.__name__, None) or converter.generic_visit
+    elif not kind._fields and not kind._attributes:
+        plan = lambda node: _new(target)       # noqa: E731 (Load, Add, ...: nothing to copy)
+    else:
+        plan = target, tuple(f for f in kind._fields if f not in _NO_NODES)
+    _PLANS[kind] = plan
+    return plan
+
+
+def _convert_name(node):
+    """As gast's visit_Name, built directly: a third of the nodes are names."""
+    known = node.__dict__
+    if known.get("lineno") is None or known.get("col_offset") is None:
+        return _Converter().visit_Name(node)      # (copy_location would leave them out)
+    new = _new(gast.Name)
+    new.__dict__ = {"id": known["id"], "ctx": _convert(known["ctx"]), "annotation": None,
+                    "type_comment": None, "lineno": known["lineno"], "col_offset": known["col_offset"],
+                    "end_lineno": known.get("end_lineno"), "end_col_offset": known.get("end_col_offset")}
+    return new
+
+
+def _unchanged(value):
+    return value
+
+
+_new = gast.AST.__new__
+# fields holding a string or a number, never a node (a constant's value is one too)
+_NO_NODES = frozenset(("id", "attr", "arg", "name", "kind", "type_comment", "module", "level",
+                       "conversion", "is_async", "tag"))
+_SPECIAL = frozenset((ast.Name, ast.arg, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                      ast.ExceptHandler))
+# values that are no node (the strings of Global, a None in kw_defaults), and the types
+# converted here specially: a name; a constant, whose value is never a node
+_PLANS: dict = {str: _unchanged, type(None): _unchanged, int: _unchanged, ast.Name: _convert_name,
+                ast.Constant: (gast.Constant, ())}
 
 
 class _Converter(Ast3ToGAst):
-    """gast's converter with faster dispatch and generic conversion; the node types gast
-    converts specially (Name, arg, FunctionDef, ...) keep gast's own methods."""
-
-    def __init__(self):
-        self._methods = {}                   # ast node type -> the bound method converting it
+    """gast's converter, for the node types it converts specially (FunctionDef, arg, ...) and
+    those whose fields differ in gast; the nodes under them go back to _convert."""
 
     def visit(self, node):
-        kind = type(node)
-        method = self._methods.get(kind)
-        if method is None:
-            method = self._methods[kind] = self._method_for(kind)
-        return method(node)
-
-    def _method_for(self, kind):
-        method = getattr(self, "visit_" + kind.__name__, None)
-        if method is not None:
-            return method
-        target = getattr(gast, kind.__name__, False)
-        if target and not kind._fields and not kind._attributes:
-            return lambda node: target.__new__(target)        # Load, Add, ...: nothing to copy
-        return self.generic_visit
-
-    def visit_Name(self, node):
-        """As gast's (the fields, then ast.copy_location's positions), built directly: a third
-        of the nodes are names."""
-        lineno, col_offset = node.lineno, node.col_offset
-        if lineno is None or col_offset is None:
-            return super().visit_Name(node)           # copy_location would leave them out
-        new = gast.Name.__new__(gast.Name)
-        new.__dict__ = {"id": node.id, "ctx": self.visit(node.ctx), "annotation": None,
-                        "type_comment": None, "lineno": lineno, "col_offset": col_offset,
-                        "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset}
-        return new
-
-    def visit_Constant(self, node):
-        return self.generic_visit(node)      # as gast's (ast.NodeVisitor's, on Python >= 3.8)
+        return _convert(node)
 
     def _visit(self, node):
         if isinstance(node, ast.AST):
@@ -104,60 +142,105 @@ _MISSING = object()
 
 class Transformer(gast.NodeTransformer):
     """gast.NodeTransformer, faster: the visit_ method of each node type is looked up once,
-    and children without fields (contexts, operators) that no visit_ method handles are not
-    visited (the generic visit would return them unchanged)."""
+    and children that hold no node (contexts, operators, constants) and that no visit_ method
+    handles are not visited (the generic visit would return them unchanged). Contexts and
+    operators are never visited: a subclass has no visit_Load or visit_Add."""
+
+    _plans: dict = {}            # node type -> its visit_ function, None (generic) or _LEAF
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._plans = {}
+        leaves = (gast.expr_context, gast.operator, gast.unaryop, gast.cmpop, gast.boolop)
+        for name in dir(cls):
+            kind = getattr(gast, name[len("visit_"):], None) if name.startswith("visit_") else None
+            if isinstance(kind, type) and issubclass(kind, leaves):
+                raise TypeError(f"{cls.__name__}.{name}: trees.Transformer does not visit contexts "
+                                "and operators")
 
     def visit(self, node):
-        method = self._dispatch_of(type(node))
-        return method(self, node) if method is not None else self.generic_visit(node)
+        method = self._plans.get(type(node), _UNKNOWN)
+        if method is _UNKNOWN:
+            method = self._plan_of(type(node))
+        if method is None or method is _LEAF:
+            return self.generic_visit(node)
+        return method(self, node)
 
     @classmethod
-    def _dispatch_of(cls, kind):
-        table = cls.__dict__.get("_dispatch")
-        if table is None:
-            table = {}
-            cls._dispatch = table
-        if kind not in table:
-            table[kind] = getattr(cls, "visit_" + kind.__name__, None)
-        return table[kind]
-
-    def _skipped(self, kind) -> bool:
-        return not kind._fields and self._dispatch_of(kind) is None
+    def _plan_of(cls, kind):
+        method = getattr(cls, "visit_" + kind.__name__, None)
+        if method is ast.NodeVisitor.visit_Constant:
+            method = None            # (ast's, for the visit_Num of old visitors: none here)
+        if method is None and not nodes.child_fields(kind):
+            method = _LEAF
+        cls._plans[kind] = method
+        return method
 
     def generic_visit(self, node):
         """As ast.NodeTransformer.generic_visit (a None result removes the child, a list
-        result is spliced into a list field)."""
-        for field in node._fields:
-            old = getattr(node, field, _MISSING)
-            if isinstance(old, list):
-                new_values = []
-                for value in old:
-                    if isinstance(value, ast.AST) and not self._skipped(type(value)):
-                        value = self.visit(value)
-                        if value is None:
-                            continue
-                        if not isinstance(value, ast.AST):
-                            new_values.extend(value)
-                            continue
-                    new_values.append(value)
-                old[:] = new_values
-            elif isinstance(old, ast.AST) and not self._skipped(type(old)):
-                new = self.visit(old)
+        result is spliced into a list field); a list field is rewritten (in place) only
+        where a child changed."""
+        plans, known = self._plans, node.__dict__
+        for field in nodes.child_fields(type(node)):
+            old = known.get(field)
+            if type(old) is list:
+                new_values = None
+                for index, value in enumerate(old):
+                    if not isinstance(value, ast.AST):
+                        new = value
+                    else:
+                        method = plans.get(type(value), _UNKNOWN)
+                        if method is _UNKNOWN:
+                            method = self._plan_of(type(value))
+                        if method is _LEAF:
+                            new = value
+                        elif method is None:
+                            new = self.generic_visit(value)
+                        else:
+                            new = method(self, value)
+                    if new is value and new_values is None:
+                        continue
+                    if new_values is None:
+                        new_values = old[:index]
+                    if new is None:
+                        continue
+                    if not isinstance(new, ast.AST):
+                        new_values.extend(new)
+                    else:
+                        new_values.append(new)
+                if new_values is not None:
+                    old[:] = new_values
+            elif isinstance(old, ast.AST):
+                method = plans.get(type(old), _UNKNOWN)
+                if method is _UNKNOWN:
+                    method = self._plan_of(type(old))
+                if method is _LEAF:
+                    continue
+                new = self.generic_visit(old) if method is None else method(self, old)
                 if new is None:
                     delattr(node, field)
-                else:
+                elif new is not old:
                     setattr(node, field, new)
         return node
+
+
+_UNKNOWN, _LEAF = object(), object()
 
 
 def walk(node):
     """The nodes gast.walk(node) yields, in the same (breadth-first) order, less expression
     contexts and operators: nodes without children, which most walks only pass over."""
-    todo = collections.deque([node])
-    pop, push = todo.popleft, todo.append
-    while todo:
-        node = pop()
-        nodes.push_children(node, _child_fields(type(node)), push)
+    todo = [node]                 # a queue read in place as it grows (breadth-first), no pops
+    push, node_type, fields_of = todo.append, ast.AST, nodes.child_fields
+    for node in todo:
+        for field in fields_of(type(node)):      # (the fields that may hold nodes)
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for child in value:
+                    if isinstance(child, node_type):
+                        push(child)
+            elif isinstance(value, node_type):
+                push(value)
         yield node
 
 
@@ -165,12 +248,11 @@ def walk_branches(node):
     """The nodes walk(node) yields less constants and names without an annotation, in the same
     order (those hold no node, so leaving them out moves nothing else): for the walks that only
     look at larger nodes, half as many to pass over."""
-    todo = collections.deque([node])
-    pop, push = todo.popleft, todo.append
+    todo = [node]
+    push, fields_of = todo.append, nodes.child_fields
     constant, name, node_type = gast.Constant, gast.Name, ast.AST
-    while todo:
-        node = pop()
-        for field in _child_fields(type(node)):
+    for node in todo:
+        for field in fields_of(type(node)):
             value = getattr(node, field, None)
             for child in value if type(value) is list else (value,):
                 kind = type(child)
@@ -235,6 +317,12 @@ def structure_key(node):
         leaf = _leaf_key(node, kind)
         if leaf is not None:
             return leaf
+    elif kind is gast.BinOp:                             # (the commonest right side) the same,
+        known = node.__dict__                            # written out
+        op = known.get("op")
+        if "left" in known and "right" in known and type(op) in _OPERATORS:
+            return "BinOp", (("left", structure_key(known["left"])), ("op", (type(op).__name__, ())),
+                             ("right", structure_key(known["right"])))
     if isinstance(node, gast.AST):
         fields = []
         for name in node._fields:
@@ -273,3 +361,5 @@ def _leaf_key(node, kind):
 
 
 _CONTEXTS = frozenset((gast.Load, gast.Store, gast.Del, gast.Param))
+_OPERATORS = frozenset(kind for kind in vars(gast).values() if isinstance(kind, type)
+                       and issubclass(kind, gast.operator) and not kind._fields)

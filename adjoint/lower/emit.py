@@ -165,13 +165,26 @@ class _Printer:
 
     def block(self, stmts, depth):
         printed = 0
+        indent, lines, origins, filename = INDENT * depth, self.lines, self.origins, self.filename
         for stmt in stmts:
-            if nodes.is_comment(stmt):
+            kind = type(stmt)
+            if kind is gast.Expr and nodes.is_comment(stmt):
                 if self.comments:
                     self.put("# " + one_line(stmt.value.value), depth)
                 continue
-            self.statement(stmt, depth)
             printed += 1
+            if kind in _COMPOUND:
+                self.statement(stmt, depth)
+                continue
+            # a simple statement: put() written out, since nearly every line is one
+            text = self.simple(stmt)
+            lineno = stmt.__dict__.get("lineno")          # (no node class gives a default)
+            origin = None if lineno is None else (annotations.get(stmt, "source_file") or filename, lineno,
+                                                  stmt.__dict__.get("col_offset") or 0)
+            for line in (text,) if text.isprintable() and text else text.splitlines():
+                lines.append(indent + line)
+                if origin is not None:
+                    origins[len(lines)] = origin
         if not printed:
             self.put("pass", depth)
 
@@ -226,6 +239,9 @@ class _Printer:
                     self.unparser.names.update(n.id for n in found)
                     if not self.unprinted_numba:
                         self.unprinted_numba = any(nodes.dotted(n).startswith("numba.") for n in nodes.walk(node))
+
+
+_COMPOUND = (gast.If, gast.For, gast.While)
 
 
 def docstring(text: str) -> str:

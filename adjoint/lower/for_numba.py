@@ -162,22 +162,50 @@ def needs_lowering(tree) -> bool:
     return _rewritten_calls(tree) is not None
 
 
-def _statements_to_lower(fn, subscripts):
+def _statements_to_lower(fn, subscripts) -> list:
     """(block, index, how) of each statement whose calls lowering may rewrite, how being
     "callee" where a call is _lowered_by_callee (the statement is made this function's own
     first: optimize copies only those loading `np`, optimize.summaries) or "module" where it
     spells `np.`; a compound statement for the calls of its header. One walk per statement:
     most statements of a long adjoint are neither, and go untouched. The subscripts met on
-    the way are appended to `subscripts` (flatten_masks looks among them for a mask)."""
+    the way are appended to `subscripts` (flatten_masks looks among them for a mask).
+    (_rewritten_calls' walk, written out here: a call per statement of a few nodes cost as
+    much as its walk.)"""
+    found_in = []
+    todo = []
+    pop, push, extend, fields_of = todo.pop, todo.append, todo.extend, nodes.child_fields
+    name, constant, call, subscript = gast.Name, gast.Constant, gast.Call, gast.Subscript
     for block in nodes.blocks(fn):
         for k, stmt in enumerate(block):
-            if isinstance(stmt, _COMPOUND):
-                how = _rewritten_calls(*[getattr(stmt, f) for f in _HEADERS[type(stmt)]],
-                                       subscripts=subscripts)
+            headers = _HEADERS.get(type(stmt))
+            if headers is None:
+                push(stmt)
             else:
-                how = _rewritten_calls(stmt, subscripts=subscripts)
-            if how is not None:
-                yield block, k, how
+                extend([getattr(stmt, field) for field in headers])
+            found = None
+            while todo:
+                node = pop()
+                kind = type(node)
+                if kind is name:
+                    if node.id == LOWERED_MODULE and found is None:
+                        found = "module"
+                    continue
+                if kind is constant:
+                    continue
+                if kind is subscript:
+                    subscripts.append(node)
+                elif kind is call and (_lowered_by_callee(node)
+                                       or annotations.get(node, "callee") is np.linalg.slogdet):
+                    found = "callee"
+                for field in fields_of(kind):
+                    value = getattr(node, field, None)
+                    if type(value) is list:
+                        extend(value)
+                    elif value is not None:
+                        push(value)
+            if found is not None:
+                found_in.append((block, k, found))
+    return found_in
 
 
 _COMPOUND = (gast.If, gast.For, gast.While)
@@ -230,7 +258,7 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
     (`float32_constants`); `known(name)` says whether types_of knows the name's type."""
     used = set()
     subscripts = []
-    rewritten = list(_statements_to_lower(fn, subscripts))      # (before any block changes)
+    rewritten = _statements_to_lower(fn, subscripts)      # (before any block changes)
 
     def lower(node):
         func = node.func
@@ -559,13 +587,16 @@ def assignments_into_views(fn, types_of, known) -> set:
         out = None
         for k, stmt in enumerate(block):
             replaced = None
-            if isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, (gast.Add, gast.Sub)) \
-                    and view_rank(stmt.target) >= 1:
-                replaced = update(UPDATE_OF["+" if isinstance(stmt.op, gast.Add) else "-"], stmt.target,
+            kind = type(stmt)
+            target = stmt.target if kind is gast.AugAssign else stmt.targets[0] if kind is gast.Assign else None
+            if type(target) is not gast.Subscript:
+                pass                    # (nearly every statement: it writes no array's part)
+            elif kind is gast.AugAssign and isinstance(stmt.op, (gast.Add, gast.Sub)) \
+                    and view_rank(target) >= 1:
+                replaced = update(UPDATE_OF["+" if isinstance(stmt.op, gast.Add) else "-"], target,
                                   stmt.value, stmt)
-            elif isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, gast.Name) \
-                    and isinstance(stmt.targets[0], gast.Subscript) and isinstance(stmt.targets[0].value, gast.Name):
-                target = stmt.targets[0]
+            elif kind is gast.Assign and len(stmt.targets) == 1 and isinstance(stmt.value, gast.Name) \
+                    and isinstance(target.value, gast.Name):
                 typed = _operand_type(stmt.value, types_of, known)
                 if target.value.id.startswith("tape_") and not known(target.value.id) \
                         and view_rank(target, row=True) == 0 and typed is not None and typed[0] >= 1 \

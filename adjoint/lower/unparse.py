@@ -12,6 +12,10 @@ at least the one its parent asks of it; a dropped "(" stays behind as an empty t
 token boundaries matter only for a line over 79 characters, which goes through astor's own
 line wrapper (`split_lines`), so wrapped lines come out the same too.
 
+Most lines are short, where the tokens only add up to the text: a statement is first printed
+as a string built directly (`text`, the same rules without the token list), and only a line
+that comes out longer than 79 characters, or holds a string, is printed again as tokens.
+
 A node or form this printer does not know raises `Unsupported`; the caller then prints that
 statement with astor. Expressions recurse, two frames a level where astor takes three or more,
 except down a chain of left operands, walked in a loop: a 1,000-term sum, a tree 1,000 deep on
@@ -41,22 +45,209 @@ _UNARY = {getattr(gast, name): (precedence, symbol) for name, symbol, precedence
           if name in ("Not", "Invert", "UAdd", "USub")}
 _AUGMENTED = {op: f" {token.strip()}= " for op, (_, token) in _BINARY.items() if issubclass(op, gast.operator)}
 _USUB = _UNARY[gast.USub]
-_NAME = gast.Name
+_NAME, _BINOP, _CONSTANT_NODE = gast.Name, gast.BinOp, gast.Constant
 
 
-class Unparser:
-    """Prints statements and expressions; `uses_numba` turns true once it has printed a name
+class _Direct:
+    """The statements and expressions as strings built directly: what "".join of their tokens
+    gives, by the same rules (a dropped parenthesis is an empty token, nothing in the text).
+    Methods of Unparser, collected in _STATEMENT_TEXT and _EXPRESSION_TEXT."""
+
+    def text(self, node, context: int) -> str:
+        kind = type(node)
+        if kind is _NAME and node.annotation is None:
+            self.names.add(node.id)
+            return node.id
+        # the commonest nodes printed here, not through a second call (one frame per node)
+        if kind is _BINOP:
+            return self.binop(node, context)
+        if kind is _CONSTANT_NODE and type(node.value) is float and node.value >= 0:
+            text = repr(node.value)
+            text = _NOT_FINITE.get(text, text)
+            return text if _CONSTANT >= context else "(" + text + ")"
+        handler = _EXPRESSION_TEXT.get(kind)
+        if handler is None:
+            raise Unsupported(kind.__name__)
+        return handler(self, node, context)
+
+    def assign(self, stmt):
+        value = self.text(stmt.value, _ASSIGN)
+        targets = stmt.targets
+        if len(targets) == 1:
+            return self.text(targets[0], _ASSIGN) + " = " + value
+        return "".join([self.text(t, _ASSIGN) + " = " for t in targets]) + value
+
+    def aug_assign(self, stmt):
+        return self.text(stmt.target, _AUG_ASSIGN) + _AUGMENTED[type(stmt.op)] + \
+            self.text(stmt.value, _AUG_ASSIGN)
+
+    def expr(self, stmt):
+        return self.text(stmt.value, Precedence.Expr)
+
+    def return_(self, stmt):
+        if stmt.value is None:
+            return "return"
+        return "return " + self.text(stmt.value, Precedence.Return)
+
+    def attribute(self, node, context):
+        value = node.value
+        if type(value) is gast.Name and value.id == "numba":
+            self.numba_attribute = True
+        return self.text(value, _HIGHEST) + "." + node.attr
+
+    def call(self, node, context):
+        args, keywords = node.args, node.keywords
+        text = self.text
+        arg_context = _COMMA if len(args) + len(keywords) > 1 else _ONE_ARG
+        parts = [text(arg, arg_context) for arg in args]
+        for keyword in keywords:
+            value = text(keyword.value, _COMMA)
+            parts.append(keyword.arg + "=" + value if keyword.arg else "**" + value)
+        joined = text(node.func, _HIGHEST) + "(" + ", ".join(parts) + ")"
+        if len(joined) > MAX_LINE:
+            raise _Tokens()
+        return joined
+
+    def starred(self, node, context):
+        return "*" + self.text(node.value, _HIGHEST)
+
+    def subscript(self, node, context):
+        return self.text(node.value, _HIGHEST) + "[" + self.text(node.slice, Precedence.Subscript) + "]"
+
+    def slice(self, node, context):
+        text = self.text(node.lower, _SLICE) if node.lower is not None else ""
+        text += ":"
+        if node.upper is not None:
+            text += self.text(node.upper, _SLICE)
+        step = node.step
+        if step is not None:
+            text += ":"
+            if not (type(step) is gast.Name and step.id == "None"):
+                text += self.text(step, _SLICE)
+        return text
+
+    def tuple(self, node, context):
+        elements = node.elts
+        text = ", ".join([self.text(e, _COMMA) for e in elements])
+        if len(elements) == 1:
+            text += ","
+        return text if Precedence.Tuple >= context and elements else "(" + text + ")"
+
+    def list(self, node, context):
+        return "[" + ", ".join([self.text(e, _COMMA) for e in node.elts]) + "]"
+
+    def binop(self, node, context):
+        """As Unparser._binop: down the chain of left operands in a loop."""
+        chain = []                               # (token, right operand, its context, bare)
+        while type(node) is _BINOP:
+            op = type(node.op)
+            precedence, token = _BINARY[op]
+            if op is gast.Pow:
+                left_context, right_context = _POW_LEFT, _POW_RIGHT
+            else:
+                left_context, right_context = precedence, precedence + 1
+            chain.append((token, node.right, right_context, precedence >= context))
+            node, context = node.left, left_context
+        if type(node) is _NAME and node.annotation is None:      # (text() written out: most are)
+            self.names.add(node.id)
+            text = node.id
+        else:
+            text = self.text(node, context)
+        for token, right, right_context, bare in reversed(chain):
+            if type(right) is _NAME and right.annotation is None:
+                self.names.add(right.id)
+                text = text + token + right.id
+            else:
+                text = text + token + self.text(right, right_context)
+            if not bare:
+                text = "(" + text + ")"
+            if len(text) > MAX_LINE:             # (a long sum: no quadratic string building)
+                raise _Tokens()
+        return text
+
+    def unaryop(self, node, context):
+        precedence, symbol = _UNARY[type(node.op)]
+        if symbol.isalpha():
+            symbol += " "
+        text = symbol + self.text(node.operand, precedence)
+        return text if precedence >= context else "(" + text + ")"
+
+    def boolop(self, node, context):
+        precedence, token = _BINARY[type(node.op)]
+        text = token.join([self.text(v, precedence + 1) for v in node.values])
+        return text if precedence >= context else "(" + text + ")"
+
+    def compare(self, node, context):
+        precedence = _BINARY[type(node.ops[0])][0]
+        parts = [self.text(node.left, precedence + 1)]
+        for op, right in zip(node.ops, node.comparators):
+            parts.append(_BINARY[type(op)][1])
+            parts.append(self.text(right, precedence + 1))
+        text = "".join(parts)
+        return text if precedence >= context else "(" + text + ")"
+
+    def ifexp(self, node, context):
+        precedence = Precedence.IfExp
+        text = self.text(node.body, precedence + 1) + " if " + self.text(node.test, precedence + 1) + \
+            " else " + self.text(node.orelse, precedence)
+        return text if precedence >= context else "(" + text + ")"
+
+    def constant(self, node, context):
+        value = node.value
+        kind = type(value)
+        if kind is float or kind is int:
+            if value < 0:                      # -(0.5), as Unparser._constant prints it
+                text = "-" + _number(-value)   # (a constant binds tighter than a minus)
+                return text if _USUB[0] >= context else "(" + text + ")"
+            text = _number(value)
+        elif isinstance(value, (int, float)):  # bool, numpy scalars (a negative one too, as astor)
+            text = _number(value)
+        elif value is None:
+            return "None"
+        elif value is Ellipsis:
+            return "..."
+        else:
+            raise _Tokens()                    # strings; what astor prints
+        return text if _CONSTANT >= context else "(" + text + ")"
+
+
+_ASSIGN, _AUG_ASSIGN, _COMMA, _ONE_ARG = Precedence.Assign, Precedence.AugAssign, Precedence.Comma, \
+    Precedence.call_one_arg
+_HIGHEST, _SLICE, _CONSTANT = Precedence.highest, Precedence.Slice, Precedence.Constant
+_POW_LEFT, _POW_RIGHT = Precedence.Pow + 1, Precedence.PowRHS
+
+
+class _Tokens(Exception):
+    """The direct text gives up: the line is too long (astor may wrap it) or holds a string
+    (whose quoting depends on what precedes it); print the statement as tokens."""
+
+
+class Unparser(_Direct):
+    """Prints statements and expressions; `uses_numba` is true once it has printed a name
     under `numba.` (emit then imports numba)."""
 
     def __init__(self):
-        self.uses_numba = False
+        self.numba_attribute = False  # printed `numba.<attr>` (a dotted Name is found in `names`)
         self.names = set()           # every name printed (emit renumbers the temporaries among them)
+
+    @property
+    def uses_numba(self) -> bool:
+        return self.numba_attribute or any(n.startswith("numba.") for n in self.names)
 
     def statement(self, stmt) -> str:
         """astor.to_source(gast_to_ast(stmt)) without its final line break."""
-        handler = _STATEMENTS.get(type(stmt))
+        kind = type(stmt)
+        direct = _STATEMENT_TEXT.get(kind)
+        if direct is not None:
+            try:
+                text = direct(self, stmt)
+                if len(text) <= MAX_LINE:
+                    return text
+            except (_Tokens, Unsupported):     # (the tokens say which node is unsupported)
+                pass
+        handler = _STATEMENTS.get(kind)
         if handler is None:
-            raise Unsupported(type(stmt).__name__)
+            raise Unsupported(kind.__name__)
         out = ["", ""]           # astor's first line break (which to_source blanks) and indentation
         handler(self, stmt, out)
         return _text(out)
@@ -74,8 +265,6 @@ class Unparser:
         kind = type(node)
         if kind is _NAME and node.annotation is None:      # a third of the tokens: _name inline
             identifier = node.id
-            if identifier.startswith("numba."):
-                self.uses_numba = True
             self.names.add(identifier)
             out.append(identifier)
             return
@@ -111,15 +300,13 @@ class Unparser:
     def _name(self, node, context, out):
         if node.annotation is not None:
             raise Unsupported("annotated Name")
-        if node.id.startswith("numba."):
-            self.uses_numba = True
         self.names.add(node.id)
         out.append(node.id)
 
     def _attribute(self, node, context, out):
         value = node.value
         if type(value) is gast.Name and value.id == "numba":
-            self.uses_numba = True
+            self.numba_attribute = True
         self.tokens(value, Precedence.highest, out)
         out += (".", node.attr)
 
@@ -278,12 +465,18 @@ def _close(bare, out):
 
 def _number(value) -> str:
     """astor's spelling: infinities as 1e1000, NaN as (1e1000-1e1000), anything else its repr."""
+    if type(value) is float:
+        text = repr(value)
+        return _NOT_FINITE.get(text, text)
     if isinstance(value, float):
         if math.isinf(value):
             return "-1e1000" if value < 0 else "1e1000"
         if math.isnan(value):
             return "(1e1000-1e1000)"
     return repr(value)
+
+
+_NOT_FINITE = {"inf": "1e1000", "-inf": "-1e1000", "nan": "(1e1000-1e1000)"}
 
 
 def _string(node, out) -> str:
@@ -320,4 +513,30 @@ _EXPRESSIONS = {
     gast.Compare: Unparser._compare,
     gast.IfExp: Unparser._ifexp,
     gast.Constant: Unparser._constant,
+}
+
+_STATEMENT_TEXT = {
+    gast.Assign: _Direct.assign,
+    gast.AugAssign: _Direct.aug_assign,
+    gast.Expr: _Direct.expr,
+    gast.Return: _Direct.return_,
+    gast.Pass: lambda self, stmt: "pass",
+    gast.Break: lambda self, stmt: "break",
+    gast.Continue: lambda self, stmt: "continue",
+}
+
+_EXPRESSION_TEXT = {
+    gast.Attribute: _Direct.attribute,
+    gast.Call: _Direct.call,
+    gast.Starred: _Direct.starred,
+    gast.Subscript: _Direct.subscript,
+    gast.Slice: _Direct.slice,
+    gast.Tuple: _Direct.tuple,
+    gast.List: _Direct.list,
+    gast.BinOp: _Direct.binop,
+    gast.UnaryOp: _Direct.unaryop,
+    gast.BoolOp: _Direct.boolop,
+    gast.Compare: _Direct.compare,
+    gast.IfExp: _Direct.ifexp,
+    gast.Constant: _Direct.constant,
 }

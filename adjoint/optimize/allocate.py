@@ -20,6 +20,7 @@ import gast
 
 from .. import primitives
 from ..ir import annotations, nodes
+from .summaries import _all_statements
 
 # numpy calls that make a new array from their arguments (never a view of one): the records
 # flagged `value` in primitives/rules/
@@ -32,6 +33,8 @@ def allocate_once(fn, sensitivities) -> bool:
     reset it in each reverse iteration with `s[:] = 0.0`. Only for an s the loop binds
     nowhere else and uses only in ways that copy (an alias kept across iterations would see
     the reset)."""
+    if gast.If not in map(type, _all_statements(fn.body)):
+        return False                     # (no first-iteration block: straight code looked at once)
     firsts = {}
     for node in nodes.statements(fn.body):
         if isinstance(node, gast.If) and annotations.get(node, "first_iteration"):

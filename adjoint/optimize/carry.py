@@ -53,6 +53,8 @@ def carry_scatter_adds(fn: gast.FunctionDef, namer, vectors, store_once=True) ->
     arrays = None                    # found at the first loop that may carry (most have none)
     changed = False
     for block in nodes.blocks(fn):
+        if gast.For not in map(type, block):
+            continue                     # (straight code: looked at once, not statement by statement)
         i = 0
         while i < len(block):
             stmt = block[i]

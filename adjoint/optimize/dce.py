@@ -10,7 +10,7 @@ import copy
 import gast
 
 from ..ir import annotations, nodes
-from .summaries import _COMPOUND, _Summaries
+from .summaries import _COMPOUND, _COMPOUND_TYPES, _Summaries
 
 
 def _reads_before_write(stmt):
@@ -36,6 +36,8 @@ def _count(fn):
 def _count_block(stmts):
     """How many statements, nested ones included (statements nest only in blocks)."""
     count = len(stmts)
+    if _COMPOUND_TYPES.isdisjoint(map(type, stmts)):        # (straight code: no statement nests)
+        return count
     for stmt in stmts:
         if isinstance(stmt, _COMPOUND):
             count += _count_block(stmt.body) + _count_block(stmt.orelse)
@@ -66,7 +68,7 @@ class _Liveness:
         live = set(live_out)                      # updated in place: linear in straight code
         out = []
         for stmt in reversed(stmts):
-            out.extend(reversed(self.transfer(stmt, live)))
+            out += self.transfer(stmt, live)          # (none or one statement)
         out.reverse()
         return out, live
 
@@ -162,16 +164,16 @@ class _Liveness:
 
 def drop_orphan_comments(fn):
     def clean(stmts):
-        out = []
-        for i, stmt in enumerate(stmts):
-            if isinstance(stmt, gast.If):
-                stmt.body, stmt.orelse = clean(stmt.body), clean(stmt.orelse)
-            elif isinstance(stmt, (gast.For, gast.While)):
-                stmt.body = clean(stmt.body)
-            out.append(stmt)
+        out = list(stmts)
+        if not _COMPOUND_TYPES.isdisjoint(map(type, out)):      # (straight code: none)
+            for stmt in out:
+                if isinstance(stmt, gast.If):
+                    stmt.body, stmt.orelse = clean(stmt.body), clean(stmt.orelse)
+                elif isinstance(stmt, (gast.For, gast.While)):
+                    stmt.body = clean(stmt.body)
         result = []
         for i, stmt in enumerate(out):
-            if nodes.is_comment(stmt) and not annotations.get(stmt, "keep"):
+            if type(stmt) is gast.Expr and nodes.is_comment(stmt) and not annotations.get(stmt, "keep"):
                 following = out[i + 1] if i + 1 < len(out) else None
                 if following is None or nodes.is_comment(following) or isinstance(following, gast.Return):
                     continue

@@ -187,7 +187,7 @@ def _is_negation(node) -> bool:
 
 
 def _has_loops(fn) -> bool:
-    return any(type(stmt) in (gast.For, gast.While) for stmt in _all_statements(fn.body))
+    return not {gast.For, gast.While}.isdisjoint(map(type, _all_statements(fn.body)))
 
 
 # constants ----------------------------------------------------------------------------------
@@ -217,17 +217,39 @@ class _Fold:
 
     def block(self, stmts):
         for k, stmt in enumerate(stmts):
-            if isinstance(stmt, _COMPOUND):
+            if type(stmt) in _COMPOUND_TYPES:
                 for field in _headers(stmt):
                     setattr(stmt, field, self.visit(getattr(stmt, field)))
                 self.block(stmt.body)
                 self.block(stmt.orelse)
             elif id(stmt) not in self.folded:
-                folded = self.visit(stmt)
-                if folded is not stmt and self.makes_alias(stmt, folded):
-                    folded = stmt
-                stmt = stmts[k] = folded
+                folded = self.statement(stmt)
+                if folded is not stmt and not self.makes_alias(stmt, folded):
+                    stmt = stmts[k] = folded
                 self.folded[id(stmt)] = stmt
+
+    def statement(self, stmt):
+        """self.visit(stmt), the short way for most of an adjoint's statements: a name assigned
+        or updated with an atom or an operation of two atoms (`s_3 = t_2 * s_4`), where only
+        that operation and an update's sign may fold."""
+        kind = type(stmt)
+        if kind is gast.Assign:
+            named = len(stmt.targets) == 1 and type(stmt.targets[0]) is gast.Name
+        elif kind is gast.AugAssign:
+            named = type(stmt.target) is gast.Name
+        else:
+            return self.visit(stmt)
+        value = stmt.value
+        if named and type(value) is gast.BinOp and type(value.left) in _LEAVES and type(value.right) in _LEAVES:
+            folded = self.visit_BinOp(value)
+        elif named and type(value) in _LEAVES:
+            folded = value
+        else:
+            return self.visit(stmt)
+        if folded is not value:
+            stmt = copy.copy(stmt)
+            stmt.value = folded
+        return self.visit_AugAssign(stmt) if kind is gast.AugAssign else stmt
 
     def makes_alias(self, stmt, folded) -> bool:
         """`y = x * 1.0` folded to `y = x` binds y to x's array: a write into either in place
@@ -337,12 +359,18 @@ def propagate_seed(fn, sensitivities, summaries=None, replaced=None) -> bool:
     values = {name: nodes.const(stmt.value.value) for name, stmt in constant.items()}
     inlined = {id(c) for c in constant.values()}
     body = [s for s in fn.body if id(s) not in inlined]
+    loads, names = summaries.load_counts, values.keys()
+    readers = [k for k, s in enumerate(body) if not names.isdisjoint(loads(s))]    # (a few)
     if replaced is not None:           # (compound statements change in place)
-        replaced += [s for s in body if isinstance(s, _COMPOUND)
-                     and not values.keys().isdisjoint(summaries.load_counts(s))]
-    fn.body = [_with_reads_replaced(s, values, summaries) for s in body]
+        replaced += [body[k] for k in readers if isinstance(body[k], _COMPOUND)]
+    rebuilt = []
+    for k in readers:
+        old, body[k] = body[k], _with_reads_replaced(body[k], values, summaries)
+        if body[k] is not old:
+            rebuilt.append(body[k])
+    fn.body = body
     if replaced is not None:
-        replaced += [new for old, new in zip(body, fn.body) if new is not old]
+        replaced += rebuilt
     return True
 
 
@@ -388,6 +416,7 @@ class _ZeroState:
         self.in_loops = in_loops
         self.names = temporaries | in_loops
         self.summaries = summaries
+        self.written = summaries.written
         self.depth = 0
         self.changed = False
         self.rewritten = []                  # the values assigned instead of added (`s = e`)
@@ -415,7 +444,7 @@ class _ZeroState:
         """Update `zero` across `stmt` (stmts[i]), rewriting it where `rewrite`."""
         kind = type(stmt)
         if kind is gast.Assign:
-            zero.difference_update(self.summaries.written(stmt))
+            zero.difference_update(self.written(stmt))
             target, value = stmt.targets[0], stmt.value
             if type(target) is not gast.Name:
                 return
@@ -434,12 +463,12 @@ class _ZeroState:
                 self.summaries.same_loads(stmts[i], stmt)        # (s += e and s = e load alike)
                 self.rewritten.append(value)
                 self.changed = True
-            zero.difference_update(self.summaries.written(stmt))
-        elif isinstance(stmt, gast.If):
+            zero.difference_update(self.written(stmt))
+        elif kind is gast.If:
             after = self.block(stmt.body, zero, rewrite) & self.block(stmt.orelse, zero, rewrite)
             zero.clear()
             zero.update(after)
-        elif isinstance(stmt, (gast.For, gast.While)):
+        elif kind is gast.For or kind is gast.While:
             self.depth += 1
             try:
                 after = self.loop(stmt, frozenset(zero), rewrite)
@@ -599,7 +628,8 @@ def forward_copies(fn, names, summaries=None, forwarded_sources=None) -> bool:
     only there and every read follows in the same block before s_5 changes. The sources of
     the copies forwarded (s_5) are appended to the list `forwarded_sources`, if given."""
     summaries = summaries or _Summaries()
-    copies = [stmt for stmt in _all_statements(fn.body) if _copy_of(stmt, names)]
+    copies = [stmt for stmt in _all_statements(fn.body)      # (the value's type first: most are not)
+              if type(stmt) is gast.Assign and type(stmt.value) in _LEAVES and _copy_of(stmt, names)]
     if not copies:
         return False
     writes = _write_counts(fn, summaries)
@@ -607,9 +637,8 @@ def forward_copies(fn, names, summaries=None, forwarded_sources=None) -> bool:
     sources = {stmt.value.id for stmt in copies if isinstance(stmt.value, gast.Name)}
     top = _BlockIndex(fn.body, summaries, copied, sources)      # the body's reads, statement by statement
     reads = dict.fromkeys(copied, 0)       # how many times each copy is read, anywhere
-    for counted in top.loads:
-        for name in copied.intersection(counted):
-            reads[name] += counted[name]
+    for name, positions in top.readers_of.items():
+        reads[name] = sum(top.loads[k][name] for k in positions)
     for field in fn._fields:               # arguments' defaults, decorators
         value = getattr(fn, field, None)
         for part in (value if isinstance(value, list) else [value]) if field != "body" else ():
@@ -674,10 +703,13 @@ class _BlockIndex:
         self.readers_of: dict = {}         # copy -> sorted statement positions that load it
         self.writers_of: dict = {}         # source -> sorted statement positions that write it
         for k, stmt in enumerate(block):
-            for name in copied.intersection(self.loads[k]):
-                self.readers_of.setdefault(name, []).append(k)
-            for name in sources.intersection(summaries.written_by(stmt)):
-                self.writers_of.setdefault(name, []).append(k)
+            loads, written = self.loads[k], summaries.written_by(stmt)
+            if not copied.isdisjoint(loads):             # (most statements: no set made)
+                for name in copied.intersection(loads):
+                    self.readers_of.setdefault(name, []).append(k)
+            if not sources.isdisjoint(written):
+                for name in sources.intersection(written):
+                    self.writers_of.setdefault(name, []).append(k)
 
     def readers(self, name, after):
         positions = self.readers_of.get(name, [])

@@ -18,6 +18,8 @@ _COMPOUND_TYPES = frozenset(_COMPOUND)
 def _own_blocks(fn):
     """A copy of `fn` whose compound statements and blocks are copies, all else shared."""
     def own(stmts):
+        if _COMPOUND_TYPES.isdisjoint(map(type, stmts)):
+            return list(stmts)               # (a block of simple statements: copied at once)
         out = []
         for stmt in stmts:
             if isinstance(stmt, _COMPOUND):
@@ -40,14 +42,15 @@ def _fresh_calls(stmts, summaries):
     `np.<function>` (runtime.LOWERED_MODULE): every call in a statement that loads `np`, and
     what holds one, is made the result's own (nodes.with_fresh_calls), not the input's. The
     other statements stay shared (copying every call took a tenth of this stage's time)."""
+    loads = summaries.load_counts
     for k, stmt in enumerate(stmts):
-        if isinstance(stmt, _COMPOUND):
+        if type(stmt) in _COMPOUND_TYPES:
             for field in _headers(stmt):
-                if runtime.LOWERED_MODULE in summaries.load_counts(getattr(stmt, field)):
+                if runtime.LOWERED_MODULE in loads(getattr(stmt, field)):
                     setattr(stmt, field, nodes.with_fresh_calls(getattr(stmt, field)))
             _fresh_calls(stmt.body, summaries)
             _fresh_calls(stmt.orelse, summaries)
-        elif runtime.LOWERED_MODULE in summaries.load_counts(stmt):
+        elif runtime.LOWERED_MODULE in loads(stmt):
             stmts[k] = nodes.with_fresh_calls(stmt)
 
 
@@ -92,11 +95,22 @@ class _Summaries:
                 for name, count in self.load_counts(part).items():
                     counts[name] = counts.get(name, 0) + count
             return counts
-        counts = _simple_loads(node)
+        return self._learn(node)
+
+    def _learn(self, node) -> dict:
+        """Find and keep `node`'s loads and, where it is `name = e` or `name += e`, the name it
+        writes: every statement is asked both, and one reading of its target serves both."""
+        key = id(node)
+        target = _name_target(node)
+        counts = None
+        if target is not None:
+            self._written[key] = (target.id,)
+            if target.annotation is None:
+                counts = _atom_loads(node.value)
         if counts is None:
             counts = nodes.load_counts(node)
-        self._loads[id(node)] = counts
-        self.alive[id(node)] = node
+        self._loads[key] = counts
+        self.alive[key] = node
         return counts
 
     def fact(self, kind, node, find):
@@ -119,8 +133,12 @@ class _Summaries:
     def written(self, stmt) -> tuple:
         names = self._written.get(id(stmt))
         if names is None:
-            names = self._written[id(stmt)] = _simple_written(stmt) or tuple(nodes.written_names(stmt))
-            self.alive[id(stmt)] = stmt
+            if id(stmt) not in self._loads and type(stmt) not in _COMPOUND_TYPES:
+                self._learn(stmt)                # (its loads are asked next, most of the time)
+                names = self._written.get(id(stmt))
+            if names is None:
+                names = self._written[id(stmt)] = _simple_written(stmt) or tuple(nodes.written_names(stmt))
+                self.alive[id(stmt)] = stmt
         return names
 
     def written_by(self, stmt):
@@ -134,15 +152,12 @@ _Name, _Constant, _Load = gast.Name, gast.Constant, gast.Load
 _Assign, _AugAssign, _BinOp, _UnaryOp = gast.Assign, gast.AugAssign, gast.BinOp, gast.UnaryOp
 
 
-def _simple_loads(stmt):
+def _atom_loads(value):
     """nodes.load_counts(stmt) for the statements most of an adjoint is made of, a name
-    assigned or updated with an atom or an operation of atoms (`s_3 = t_2 * s_4`), counted
-    in the same order; None for any other. (A quarter of the time of the generic walk, which
-    every statement goes through once.)"""
-    target = _name_target(stmt)
-    if target is None or target.annotation is not None:
-        return None
-    value = stmt.value
+    assigned or updated (stmt, an unannotated name target: _Summaries._learn) with an atom or
+    an operation of atoms (`s_3 = t_2 * s_4`), `value` being what it assigns; counted in the
+    same order; None for any other. (A quarter of the time of the generic walk, which every
+    statement goes through once.)"""
     kind = type(value)
     if kind is _BinOp:
         operands = (value.right, value.left)            # the generic walk's order: a stack

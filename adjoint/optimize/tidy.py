@@ -31,6 +31,7 @@ import copy
 import gast
 
 from ..ir import annotations, nodes
+from .summaries import _all_statements, _blocks, _write_counts
 
 METADATA = ("shape", "dtype", "size", "ndim")
 
@@ -71,19 +72,25 @@ def drop_idle_restores(fn, summaries, reads, last_read) -> bool:
     reads, so both go. Between means in one block, or from a branch to a later branch on the
     same unchanged condition (a loop's replay keeps `if t_3:` saves that the reverse `if t_3:`
     restores)."""
-    places = _places(fn)
-    copies = [stmt for stmt, _, _ in places.values() if _is_copy(stmt) and not annotations.get(stmt, "primal")]
-    if not copies:
+    copies = [stmt for stmt in _all_statements(fn.body)          # `c = v`, names both
+              if type(stmt) is gast.Assign and type(stmt.value) is gast.Name
+              and type(stmt.targets[0]) is gast.Name and not annotations.get(stmt, "primal")]
+    # a restore copies back what a copy saved: without one, there is nothing to place or count
+    saved = {stmt.targets[0].id for stmt in copies}
+    restores = [stmt for stmt in copies if stmt.value.id in saved]
+    if not restores:
         return False
-    stores = _store_counts(places, summaries)
+    stores = _write_counts(fn, summaries)            # (an assignment's target, a loop's index)
     saves = {stmt.targets[0].id: stmt for stmt in copies
              if stores.get(stmt.targets[0].id) == 1 and reads.get(stmt.targets[0].id) == 1}
+    pairs = [(saves[stmt.value.id], stmt) for stmt in restores
+             if stmt.value.id in saves and stmt.targets[0].id == saves[stmt.value.id].value.id]
+    if not pairs:
+        return False
+    places = _places(fn)
     binds = summaries.written_by
     dropped = set()
-    for stmt in copies:
-        save = saves.get(stmt.value.id)
-        if save is None or stmt.targets[0].id != save.value.id:
-            continue
+    for save, stmt in pairs:
         value = save.value.id
         if not _unchanged_between(save, stmt, value, places, binds):
             if places[id(stmt)][1] is not fn.body:
@@ -106,11 +113,6 @@ def _remove(block, dropped):
         if isinstance(stmt, (gast.If, gast.For, gast.While)):
             _remove(stmt.body, dropped)
             _remove(stmt.orelse, dropped)
-
-
-def _is_copy(stmt) -> bool:
-    return (type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name
-            and type(stmt.value) is gast.Name)
 
 
 def _unchanged_between(first, last, name, places, binds) -> bool:
@@ -147,27 +149,14 @@ def _places(fn) -> dict:
     """id(statement) -> (statement, its block, its index there); and ("branch", id(block)) ->
     (the If holding the block, the If's block, the If's index) for each branch's block."""
     found = {}
-
-    def visit(block):
-        for k, stmt in enumerate(block):
-            found[id(stmt)] = (stmt, block, k)
-            if isinstance(stmt, (gast.If, gast.For, gast.While)):
-                for inner in (stmt.body, stmt.orelse):
-                    if isinstance(stmt, gast.If):
+    for block in _blocks(fn):
+        found.update({id(stmt): (stmt, block, k) for k, stmt in enumerate(block)})
+        if gast.If in map(type, block):
+            for k, stmt in enumerate(block):
+                if type(stmt) is gast.If:
+                    for inner in (stmt.body, stmt.orelse):
                         found[("branch", id(inner))] = (stmt, block, k)
-                    visit(inner)
-    visit(fn.body)
     return found
-
-
-def _store_counts(places, summaries) -> dict:
-    """name -> how many statements write it (an assignment's target, a loop's index)."""
-    counts = {}
-    for key, (stmt, _, _) in places.items():
-        if type(key) is int and isinstance(stmt, (gast.Assign, gast.AugAssign, gast.For)):
-            for name in summaries.written(stmt):
-                counts[name] = counts.get(name, 0) + 1
-    return counts
 
 
 def _drop_empty_branches(block):
@@ -194,7 +183,9 @@ def fill_seeded_zeros(fn, summaries, scalars) -> bool:
     final = fn.body[-1] if fn.body and isinstance(fn.body[-1], gast.Return) else None
     returned = set(summaries.load_counts(final)) if final is not None else set()
     changed = False
-    for block in _all_blocks(fn.body):
+    for block in _blocks(fn):                 # (each on its own: their order does not matter)
+        if not any(_zeros_target(s) for s in block if type(s) is gast.Assign and type(s.value) is gast.Call):
+            continue                     # (most blocks: looked at once, not one index at a time)
         k = 0
         while k < len(block):
             stmt = block[k]
@@ -203,14 +194,6 @@ def fill_seeded_zeros(fn, summaries, scalars) -> bool:
                 changed = True
             k += 1
     return changed
-
-
-def _all_blocks(block):
-    yield block
-    for stmt in block:
-        if isinstance(stmt, (gast.If, gast.For, gast.While)):
-            yield from _all_blocks(stmt.body)
-            yield from _all_blocks(stmt.orelse)
 
 
 def _zeros_target(stmt):
@@ -274,7 +257,9 @@ def merge_first_iterations(fn, summaries) -> bool:
     tape rows those allocations receive, where nothing after them in the body changes what
     they read or reads what they write; otherwise the loop is left as it is."""
     changed = False
-    for loop in [s for s in nodes.statements(fn.body) if type(s) is gast.For]:
+    # (depth first, where nodes.statements goes breadth first: each loop still comes before
+    # the loops inside it, and merging one changes no other loop's body)
+    for loop in [s for s in _all_statements(fn.body) if type(s) is gast.For]:
         changed |= _merge_in(loop, summaries)
     return changed
 
@@ -372,22 +357,25 @@ def drop_orphaned_primal(fn, before, summaries, reads) -> bool:
     (`s = 0.0` before a loop that only summed into s): gone too. One nothing ever read (the
     primal's result, an unused line) stays."""
     changed = False
+    loaded_before = None                 # every name the function `before` loads
     while True:
         unread = []                      # (statement, its names), nothing reading them now
         for stmt in fn.body:
-            if not (annotations.get(stmt, "primal") and type(stmt) is gast.Assign
-                    and type(stmt.targets[0]) in (gast.Name, gast.Tuple)):
+            if type(stmt) is not gast.Assign:
                 continue
-            names = summaries.written(stmt)
+            names = summaries.written(stmt)                      # (asked first: known already)
             own = summaries.load_counts(stmt)
-            if names and all(reads.get(n, 0) - own.get(n, 0) == 0 for n in names):
+            if names and reads.get(names[0], 0) != own.get(names[0], 0):
+                continue                                         # (most: read elsewhere)
+            if names and all(reads.get(n, 0) - own.get(n, 0) == 0 for n in names) \
+                    and annotations.get(stmt, "primal") and type(stmt.targets[0]) in (gast.Name, gast.Tuple):
                 unread.append((stmt, names))
         if not unread:
             return changed
         wanted = {n for _, names in unread for n in names}
-        read_before = set()
-        for stmt in before.body:
-            read_before |= wanted.intersection(summaries.load_counts(stmt))
+        if loaded_before is None:        # (`before` does not change: found once, the union in C)
+            loaded_before = set().union(*map(summaries.load_counts, before.body))
+        read_before = wanted & loaded_before
         orphans = {id(stmt) for stmt, names in unread if read_before.intersection(names)}
         if not orphans:
             return changed

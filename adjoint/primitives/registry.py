@@ -59,9 +59,10 @@ class Rule:
         if self.uses_out:
             mapping["out"] = _load(out)
         # vectorizing only renames the rule's own calls, so atoms may be substituted after it
-        atoms = all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values())
-        templates = self.vector_templates if elementwise and atoms else self.templates
-        partials = _each(templates, wanted, lambda t: t.build(mapping))
+        atoms = elementwise and all(isinstance(o, (gast.Name, gast.Constant)) for o in mapping.values())
+        templates = self.vector_templates if atoms else self.templates
+        partials = [t.build(mapping) if t is not None and w else None        # (_each's, inlined)
+                    for t, w in zip(templates, _TRUE if wanted is None else wanted)]
         if elementwise and not atoms:
             partials = [None if p is None else vectorized(p) for p in partials]
         return partials
@@ -549,7 +550,7 @@ def times(partial, factor, elementwise):
     fuses as a product: lower.for_numba.lower_for_numba), since a select after the product would
     cost a pass numba does not fuse. An inf partial on a domain's edge (sqrt at 0) times a
     zero array element stays nan, as in JAX."""
-    if type(partial) in (gast.Constant, gast.Name) or not any(_is_nan(n) for n in subnodes(partial)):
+    if type(partial) in (gast.Constant, gast.Name) or not _mentions_nan(partial):
         return nodes.scaled(partial, factor)
     is_zero = nodes.compare(copy.deepcopy(factor), "==", nodes.const(0.0))
     if not elementwise:
@@ -564,6 +565,33 @@ def times(partial, factor, elementwise):
 
 def _is_nan(node):
     return isinstance(node, gast.Attribute) and nodes.dotted(node) in ("math.nan", "np.nan")
+
+
+def _mentions_nan(node) -> bool:
+    """any(_is_nan(n) for n in subnodes(node)), without a generator (asked of every partial)."""
+    todo = [node]
+    pop, push, searched = todo.pop, todo.append, _SEARCHED_FIELDS
+    attribute, name, node_type = gast.Attribute, gast.Name, gast.AST
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is attribute:
+            if _is_nan(node):
+                return True
+        elif kind is name and node.annotation is None:
+            continue
+        fields = searched.get(kind)
+        if fields is None:
+            fields = searched[kind] = tuple(f for f in kind._fields if f not in ("ctx", "op", "ops"))
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, node_type):
+                push(value)
+            elif type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
+    return False
 
 
 def _load(identifier):
@@ -589,12 +617,21 @@ class Template:
         """nodes.loads_in(self.build(mapping)), without building it."""
         found = {name for name in self.loaded if name not in mapping}
         for name in self.named & mapping.keys():
-            found |= nodes.loads_in(mapping[name])
+            value = mapping[name]
+            kind = type(value)
+            if kind is gast.Name and value.annotation is None:       # (an atom: directly)
+                if type(value.ctx) is gast.Load:
+                    found.add(value.id)
+            elif kind is not gast.Constant:
+                found |= nodes.loads_in(value)
         return found
 
 
 def _templates(expressions):
     return tuple(None if e is None else Template(e) for e in expressions)
+
+
+_TRUE = itertools.repeat(True)          # the flags of `wanted=None`: every operand
 
 
 def _each(templates, wanted, apply):
@@ -606,6 +643,24 @@ def _each(templates, wanted, apply):
 
 _IMMUTABLE = frozenset((str, int, float, bool, type(None)))   # shared by a copy, as nodes.clone does
 _POSITION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+
+
+def _cloned_atom(node):
+    """nodes.clone(node), a name's or a constant's done here (most operands are one): its
+    attributes copied, a fresh context made."""
+    kind = type(node)
+    if kind is not gast.Name and kind is not gast.Constant:
+        return nodes.clone(node)
+    new = kind.__new__(kind)
+    attributes = new.__dict__
+    for key, value in node.__dict__.items():
+        if type(value) in _IMMUTABLE:
+            attributes[key] = value
+        elif key == "ctx" and not value.__dict__:
+            attributes[key] = type(value).__new__(type(value))
+        else:                                     # anything else the general copy handles
+            return nodes.clone(node)
+    return new
 
 
 def _builder(node):
@@ -636,7 +691,7 @@ def _builder(node):
         value = mapping.get(identifier)
         if value is None:
             return copied(mapping)
-        new = nodes.clone(value)
+        new = _cloned_atom(value)
         for attr, at in position:
             if attr in new._attributes:
                 setattr(new, attr, at)

@@ -65,6 +65,7 @@ def reverse(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>",
 
 class _Reverse:
     checkpoints = None                       # snapshots an outermost loop keeps (None: one per iteration)
+    _rank = None                             # name -> its place in the order of sensitivities (_order)
     device = False                           # lowered for device threads (snapshots copied by element)
 
     def __init__(self, tree, analysis, namer, filename, store=True):
@@ -80,6 +81,8 @@ class _Reverse:
         self.gathered = _unpacked_only(tree, analysis)
         self.view_copies = _views_written_later(tree, analysis)   # ids of `t = y[1:3]` to copy
         self.copied = set()                  # the copies made of them (primal lines still)
+        self.rules_known = {}                # which rule applies to a primitive (activity.derivative)
+        self.sens = namer.sensitivity        # (the method below, without a call of its own)
 
     # the whole function ---------------------------------------------------------------------
 
@@ -121,7 +124,7 @@ class _Reverse:
                     nodes.assign(self.sens(result.id), start, final)]
         elif cotangent:
             extra = [self.namer.fresh("cotangent")]
-        backward = _group_comments(seed + backward)
+        backward = _regrouped(seed, backward)
         grads = [nodes.name(self.sens(w)) for w in self.a.wrt]
         value = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
         if return_value:
@@ -146,13 +149,18 @@ class _Reverse:
 
     def _order(self, var):
         """Sensitivities are declared arguments first, then in order of assignment (the seed's order)."""
-        if not hasattr(self, "_rank"):
+        rank = self._rank
+        if rank is None:
             order = [a.id for a in self.tree.args.args]
             for node in statements(self.tree.body):
-                if isinstance(node, gast.Assign):
-                    order += _stored_in_order(node.targets[0])
-            self._rank = {name: k for k, name in enumerate(dict.fromkeys(order))}
-        return self._rank.get(var, len(self._rank)), var
+                if type(node) is gast.Assign:
+                    target = node.targets[0]
+                    if type(target) is gast.Name and type(target.ctx) is gast.Store:
+                        order.append(target.id)         # (the commonest target, directly)
+                    else:
+                        order += _stored_in_order(target)
+            rank = self._rank = {name: k for k, name in enumerate(dict.fromkeys(order))}
+        return rank.get(var, len(rank)), var
 
     def sens(self, var):
         return self.namer.sensitivity(var)
@@ -227,6 +235,8 @@ class _Reverse:
         return nodes.const(0.0)
 
     def type(self, atom) -> shapes.Type:
+        if type(atom) is gast.Name:              # (most operands: shapes.type_of's first case)
+            return self.a.types.get(atom.id, shapes.FLOAT)
         return shapes.type_of(atom, self.a.types)
 
     def helper(self, name):
@@ -255,7 +265,7 @@ class _Reverse:
                                    location=locate(stmt, self.filename), stage="reverse")
             forward += f
             backward_blocks.append(b)
-            defined |= self.assigned([stmt])
+            defined |= self.assigned.of(stmt)
         backward = [s for b in reversed(backward_blocks) for s in b]      # last statement first
         return forward, _group_comments(backward)
 
@@ -275,22 +285,24 @@ class _Reverse:
 
     def assignment(self, stmt, defined, depth):
         target = stmt.targets[0]
-        if isinstance(target, gast.Subscript):
+        target_kind = type(target)
+        if target_kind is gast.Subscript:
             return self.element_write(stmt)
-        targets = [e.id for e in target.elts] if isinstance(target, gast.Tuple) else [target.id]
+        targets = [e.id for e in target.elts] if target_kind is gast.Tuple else [target.id]
         saves, restores = self.save(targets, defined, stmt)
-        adjoint = self.adjoint(stmt)
-        accumulates = isinstance(target, gast.Name) and is_accumulation(target.id, stmt.value)
-        resets = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
-                  if t in self.a.active and t not in self.a.assigned_once
-                  and not accumulates]        # s = s + t leaves s_s as it is
+        accumulates = target_kind is gast.Name and is_accumulation(target.id, stmt.value)
+        adjoint = self.adjoint(stmt, accumulates)
+        active = self.a.active
+        resets = [] if accumulates else [   # s = s + t leaves s_s as it is
+            nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
+            if t in active and t not in self.a.assigned_once]
         if accumulates and depth == 0:
             resets = self.summed_back(target, stmt)
         backward = adjoint + restores + resets
         if backward:
-            backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
+            backward = [_LineHead(stmt)] + backward
         zeroed = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
-                  if t in self.a.active and t in self.a.arrays and t in self.loop_locals]
+                  if t in active and t in self.a.arrays and t in self.loop_locals] if self.loop_locals else []
         if id(stmt) in self.view_copies:
             # a view the reverse sweep reads, of an array written in place later: the write
             # would change what it reads, so it keeps the values of this line (a copy)
@@ -345,13 +357,14 @@ class _Reverse:
             backward.append(nodes.assign(nodes.subscript(self.sens(array), nodes.clone(target.slice),
                                                          store=True), 0.0, stmt))
         backward = backward + restores
-        backward = [_marked(nodes.comment(f'Analyzing the line: "{_text(stmt)}"', stmt))] + backward
+        backward = [_LineHead(stmt)] + backward
         return saves + [stmt], backward
 
-    def adjoint(self, stmt):
-        """The `s_operand += partial * s_target` updates of one normalized assignment."""
+    def adjoint(self, stmt, accumulates=None):
+        """The `s_operand += partial * s_target` updates of one normalized assignment.
+        `accumulates`: is_accumulation(target, value), where the caller knows it."""
         target, value = stmt.targets[0], stmt.value
-        if isinstance(target, gast.Tuple):
+        if type(target) is gast.Tuple:
             if value.id in self.gathered:         # the seed's `gradient = [s_a, s_b, s_c, s_d]`
                 elements = [nodes.name(self.sens(e.id)) if e.id in self.a.active else nodes.const(0.0)
                             for e in target.elts]
@@ -365,14 +378,16 @@ class _Reverse:
             return []
         seed = nodes.name(self.sens(target.id))
         out = self.a.types.get(target.id, shapes.FLOAT)          # (shapes.type_of of its name)
-        if isinstance(value, gast.Name):
+        value_kind = type(value)
+        if value_kind is gast.Name:
             return self.contributions([(value, nodes.const(1.0), True)], seed, out, stmt)
-        if isinstance(value, gast.Subscript):
+        if value_kind is gast.Subscript:
             if value.value.id not in self.a.active:
                 return []
             return [self.gather_contribution(value, seed, stmt)]
         if is_linear_chain(value):
-            accumulates = is_accumulation(target.id, value)          # once, not per term
+            if accumulates is None:
+                accumulates = is_accumulation(target.id, value)      # once, not per term
             terms = [(atom, nodes.const(sign), True) for sign, atom in linear_terms(value)
                      if not (accumulates and isinstance(atom, gast.Name) and atom.id == target.id)]
             # `S = S - m`: the old S meets the terms too, so an m of another shape was broadcast
@@ -380,7 +395,7 @@ class _Reverse:
             return self.contributions(terms, seed, out, stmt, meets)
         try:
             triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
-                                 self.a.active)
+                                 self.a.active, self.rules_known)
         except AdjointError as exc:
             raise exc.at(locate(stmt, self.filename)) from None
         return self.contributions(triples, seed, out, stmt)
@@ -425,24 +440,26 @@ class _Reverse:
 
     def contributions(self, triples, seed, out, stmt, meets=()):
         updates = []
-        # how many distinct arrays meet (only an array result sums its contributions back)
-        operands = [operand for operand, _, _ in triples] + list(meets)
-        arrays_in = out.is_array and len({_key(operand) for operand in operands
-                                          if self.type(operand).is_array})
-        if arrays_in > 1 and self.one_shape([o for o in operands if self.type(o).is_array], out):
-            arrays_in = 1                # provably no broadcast: nothing to sum back
+        array_out, active = out.is_array, self.a.active
+        arrays_in = 0
+        if array_out:
+            # how many distinct arrays meet (only an array result sums its contributions back)
+            arrays = [o for o in [operand for operand, _, _ in triples] + list(meets) if self.type(o).is_array]
+            arrays_in = len({_key(operand) for operand in arrays})
+            if arrays_in > 1 and self.one_shape(arrays, out):
+                arrays_in = 1                # provably no broadcast: nothing to sum back
         triples = _merge_repeated(triples)
         for operand, expression, is_partial in triples:
-            if expression is None or not (isinstance(operand, gast.Name) and operand.id in self.a.active):
+            if expression is None or type(operand) is not gast.Name or operand.id not in active:
                 continue
-            value = rules.times(expression, seed, out.is_array) if is_partial is True else expression
+            value = rules.times(expression, seed, array_out) if is_partial is True else expression
             unreduced = value
-            if is_partial:
+            if is_partial and array_out:     # (reduce_to leaves a scalar result's as it is)
                 value = self.reduce_to(value, operand, out, broadcast=arrays_in > 1 or is_partial == "broadcast")
             update = self.accumulate(self.sens(operand.id), value, stmt)
             # an elementwise contribution not summed back has the operand's own shape, so the
             # optimizer may assign it to a zero sensitivity instead of adding it
-            same_shape = (is_partial is True and value is unreduced and out.is_array
+            same_shape = (is_partial is True and value is unreduced and array_out
                           and self.type(operand).is_array)
             annotations.set(update, "full_shape", (same_shape and not isinstance(value, gast.Name))
                             or annotations.get(expression, "exact_shape"))
@@ -555,6 +572,8 @@ def _views_written_later(tree, analysis) -> set:
     the view. Names bound by a view share their
     base's memory (`root`); the front end (views.py) rejects user names written that way, so
     these are mostly the temporaries of one line."""
+    if not analysis.arrays:
+        return set()                                 # no array: no view (no statement searched)
     root, order, defs, writes = {}, {}, [], []
 
     def base(value):
@@ -619,7 +638,7 @@ def _unpacked_only(tree, analysis) -> set:
     sensitivity is assembled from the elements' in one step, as the seed's grad_f4 does."""
     found, uses = set(), None
     for stmt in tree.body:
-        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Tuple) \
+        if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Tuple \
                 and isinstance(stmt.value, gast.Name) and stmt.value.id in analysis.wrt:
             name = stmt.value.id
             if uses is None:                      # how often each name is mentioned, counted once
@@ -644,6 +663,8 @@ def _loop_locals(tree, assigned) -> set:
     there, never mentioned outside it, nor rebound by an inner loop. Their sensitivities
     start at zero in each replay."""
     local, mentions = set(), None
+    if not any(type(stmt) in _COMPOUND for stmt in tree.body):
+        return local                              # straight code: no loop (no statement searched)
     for loop in statements(tree.body):
         if not isinstance(loop, (gast.For, gast.While)):
             continue
@@ -669,15 +690,29 @@ class _Assigned:
     def __call__(self, stmts):
         names = set()
         for stmt in stmts:
-            found = self.known.get(id(stmt))
-            if found is None:
-                found = self.known[id(stmt)] = assigned([stmt])
-            names |= found
+            names |= self.of(stmt)
         return names
+
+    def of(self, stmt) -> set:
+        """The names one statement assigns (the set kept: not to be changed)."""
+        found = self.known.get(id(stmt))
+        if found is None:
+            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
+                found = {stmt.targets[0].id}       # (a normalized right side stores no name)
+            else:
+                found = assigned([stmt])
+            self.known[id(stmt)] = found
+        return found
+
+
+_COMPOUND = frozenset((gast.If, gast.For, gast.While))
 
 
 def _merge_repeated(triples):
     """x * x: one contribution with the partials added, (x + x) * s, instead of two."""
+    names = [o.id for o, _, _ in triples if type(o) is gast.Name]
+    if len(names) == len(set(names)):              # no name twice (most): nothing to merge
+        return triples
     merged = []
     for operand, expression, how in triples:
         same = next((k for k, (o, e, h) in enumerate(merged) if how is True and h is True
@@ -720,12 +755,49 @@ def _marked(comment):
     return comment
 
 
+def _regrouped(head, grouped):
+    """_group_comments(head + grouped) where `grouped` is grouped already: only its first
+    comment or compound statement may change (the state of the grouping is the same after it
+    whatever came before)."""
+    for k, stmt in enumerate(grouped):
+        kind = type(stmt)
+        if kind is gast.AugAssign or kind is gast.Assign:
+            continue
+        if nodes.is_comment(stmt) and annotations.get(stmt, "block_head") \
+                or not nodes.is_comment(stmt) and isinstance(stmt, (gast.If, gast.For, gast.While)):
+            return _group_comments(head + grouped[:k + 1]) + grouped[k + 1:]
+    return _group_comments(head + grouped)
+
+
+class _LineHead:
+    """The `# Analyzing the line` comment that heads the reverse block of `stmt`, made by
+    _group_comments where it keeps it: most user lines are several normalized statements,
+    whose blocks follow each other, and only the first block keeps its comment."""
+    __slots__ = ("stmt", "key")
+
+    def __init__(self, stmt):
+        self.stmt = stmt
+        # the comment's own key (_group_comments): its text, file and line (nodes.located's)
+        self.key = (f'Analyzing the line: "{_text(stmt)}"', annotations.get(stmt, "source_file"),
+                    stmt.__dict__.get("lineno"))
+
+    def comment(self):
+        return _marked(nodes.comment(self.key[0], self.stmt))
+
+
 def _group_comments(stmts):
-    """One `# Analyzing the line` per run of blocks from the same user line."""
+    """One `# Analyzing the line` per run of blocks from the same user line (a _LineHead
+    becomes its comment where it is kept)."""
     out, last = [], None
     for stmt in stmts:
-        if type(stmt) is gast.AugAssign or type(stmt) is gast.Assign:    # most: passed on
+        kind = type(stmt)
+        if kind is gast.AugAssign or kind is gast.Assign:    # most: passed on
             out.append(stmt)
+            continue
+        if kind is _LineHead:
+            if stmt.key != last:
+                last = stmt.key
+                out.append(stmt.comment())
             continue
         if nodes.is_comment(stmt) and annotations.get(stmt, "block_head"):
             key = (stmt.value.value, annotations.get(stmt, "source_file"), stmt.lineno)
