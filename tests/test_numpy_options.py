@@ -276,6 +276,28 @@ def test_refused_forms_name_a_rewrite_that_works(f, rewrite, message, hint):
     np.testing.assert_allclose(got, finite_difference(f, (M,), 0), rtol=1e-5, atol=1e-6)
 
 
+def sorted_whole(a):
+    return np.sum(np.sort(a, axis=None) * np.arange(12.0))
+
+
+def sorted_whole_written_out(a):
+    return np.sum(np.sort(np.ravel(a)) * np.arange(12.0))
+
+
+def matrix_norm_over_axes(a):
+    return np.linalg.norm(a, 1, (0, 1))
+
+
+def test_whole_array_axis_and_matrix_norms_over_axes_are_refused():
+    with pytest.raises(adjoint.AdjointError, match="axis=None") as caught:
+        adjoint.grad(sorted_whole, target="python")(M)
+    assert "np.sort(np.ravel(x))" in str(caught.value)
+    got = adjoint.grad(sorted_whole_written_out, target="python")(M)
+    np.testing.assert_allclose(got, finite_difference(sorted_whole, (M,), 0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(adjoint.AdjointError, match="tuple of axes"):
+        adjoint.grad(matrix_norm_over_axes, target="python")(M)
+
+
 def test_options_must_be_written_in_the_call():
     with pytest.raises(adjoint.AdjointError, match="integer written in the call") as caught:
         adjoint.grad(power_of_a_name, target="python")(S, 2)

@@ -308,6 +308,12 @@ class _Validator:
         callee = annotations.get(call, "callee")
         if callee in _OPTIONS_AS_WRITTEN:
             self.check_options(call, callee)
+        if callee in _WHOLE_ARRAY_FORMS:
+            axis = _keyword_value(call, "axis") if _keyword_value(call, "axis") is not None else \
+                call.args[1] if len(call.args) > 1 else None
+            if isinstance(axis, gast.Constant) and axis.value is None:
+                self.fail(call, f"`{self.text(call.func)}` with axis=None is not supported",
+                          f"leave the axis out, or flatten first: {_WHOLE_ARRAY_FORMS[callee]}")
         rule = rules.lookup(callee)
         if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
                 and len(call.args) + len(call.keywords) != len(rule.params):
@@ -372,6 +378,12 @@ class _Validator:
         if value is None:
             return
         if callee is np.linalg.norm:
+            axis = _keyword_value(call, "axis") if _keyword_value(call, "axis") is not None else \
+                call.args[2] if len(call.args) > 2 else None
+            if isinstance(axis, gast.Tuple) and not (isinstance(value, gast.Constant) and value.value in (None, "fro")):
+                self.fail(call, "np.linalg.norm with an `ord` over a tuple of axes (a matrix norm) is not supported",
+                          "write the norm out: ord=1 is np.max(np.sum(np.abs(A), axis=0)), ord=np.inf "
+                          "np.max(np.sum(np.abs(A), axis=1)); the Frobenius norm is np.linalg.norm(A)")
             if isinstance(value, gast.Constant) and isinstance(value.value, str) and value.value != "fro":
                 self.fail(value, f"np.linalg.norm with ord={value.value!r} is not supported",
                           "the Frobenius norm is np.linalg.norm(A) (ord='fro'); vector norms take ord=1, 2, "
@@ -555,6 +567,8 @@ def _rule_hint(callee, name, call) -> str:
             f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
 
 
+# calls along an axis whose axis=None (the whole array) the rule table does not take, and the form that does
+_WHOLE_ARRAY_FORMS = {np.sort: "np.sort(np.ravel(x))", np.flip: "np.flip(x)", np.cumprod: "np.cumprod(x)"}
 # calls normalize writes as others (call_forms.py): an element read, products
 _WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average)
 # options normalize writes as other calls (call_forms.py): their position, their keyword
