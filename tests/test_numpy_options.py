@@ -106,6 +106,11 @@ def powers(a):
         + np.sum(np.linalg.matrix_power(b, 0)) + np.sum(np.linalg.matrix_power(b + 3.0 * np.eye(3), n=-2))
 
 
+def methods(a):
+    return np.sum(a.transpose(1, 0) * WEIGHTS.T) + np.sum(a.cumprod(axis=1) * WEIGHTS) + a.trace(1) \
+        + np.sum(a[:1].squeeze(0) ** 2) + np.sum(a.take(np.array([0, 5])) ** 2) + np.sum(a.cumsum(0) * WEIGHTS)
+
+
 def half_open_grid(a):
     return np.sum(np.linspace(0.0, a, 5, endpoint=False) ** 2) + np.sum(np.linspace(a, 2.0, 4, endpoint=True))
 
@@ -149,7 +154,7 @@ CASES = [
     (transposed_3d, (rng.normal(size=12),), True), (squeezed, (M,), True), (taken, (V,), False),
     (taken_along_axes, (M,), False), (tiled, (V,), True), (tiled_rows, (M,), False), (powers, (M,), False),
     (half_open_grid, (0.7,), False), (stacked_vectors, (V,), True), (stacked_matrices, (M,), True),
-    (end_to_end, (V,), True), (masked_and_floored, (V,), False), (averages, (V,), False),
+    (end_to_end, (V,), True), (methods, (M,), False), (masked_and_floored, (V,), False), (averages, (V,), False),
 ]
 IDS = [f"{f.__name__}-{np.shape(args[0])}" for f, args, _ in CASES]
 

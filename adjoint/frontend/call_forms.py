@@ -171,10 +171,13 @@ def _linspace_endpoint(call, stmt, normalizer):
 
 
 def _transpose_axes(call, stmt, normalizer):
-    """np.transpose(x, axes) (axes= by name too): the order (1, 0) is the plain transpose."""
+    """np.transpose(x, axes) (axes= by name too, or one by one as a.transpose(1, 0) writes them):
+    the order (1, 0) is the plain transpose."""
     axes = _pop_keyword(call, "axes")
     if axes is not None:
         call.args.append(axes)
+    if len(call.args) > 2:                        # a.transpose(1, 0): the axes one by one
+        call.args = [call.args[0], nodes.tuple_of(call.args[1:])]
     if len(call.args) > 1 and isinstance(call.args[1], gast.Tuple) \
             and [getattr(e, "value", None) for e in call.args[1].elts] == [1, 0]:
         call.args.pop(1)
