@@ -173,6 +173,19 @@ def test_gradient_matches_autograd(f, args):
     np.testing.assert_allclose(got, autograd_gradient(f, args, 0), rtol=1e-9, atol=1e-10)
 
 
+# the emitted gradient differentiated again (forward over reverse): an infinite ord's partial is
+# a selection, whose own derivative is 0 (a power of inf - 1 would give inf * 0)
+@pytest.mark.parametrize("f, args", [pytest.param(f, args, id=i) for (f, args, _), i in zip(CASES, IDS)
+                                     if f in (flipped_axes, running_products, vector_norms, line_norms, tiled_rows,
+                                              stacked_matrices, powers, squeezed)])
+def test_hessian_vector_product(f, args):
+    (x,) = args
+    v = make_rng("hvp", f.__name__).standard_normal(np.shape(x))
+    gradient = adjoint.grad(f, target="python")
+    want = finite_difference(lambda y: float(np.sum(gradient(y) * v)), [x], 0)
+    np.testing.assert_allclose(adjoint.hvp(f, target="python")(x, v), want, rtol=1e-5, atol=1e-6)
+
+
 def test_emitted_gradient_reads_like_the_call():
     """The reverse of np.flip along an axis flips along it (a reversed slice, which numba has);
     a p-norm's partial is sign(x) (|x| / norm)^(p - 1), the 2-norm's x / norm."""

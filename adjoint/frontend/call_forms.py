@@ -13,6 +13,8 @@ np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, o
 
 from __future__ import annotations
 
+import math
+
 import gast
 import numpy as np
 
@@ -121,7 +123,9 @@ def keyword_forms(call, stmt, normalizer):
 def _norm_order(call):
     """np.linalg.norm(x, ord, axis) with its ord and axis as written (validate has checked
     them): ord=None and 'fro' are the plain norm; any other ord stays second, the axis third
-    (None: the whole array), so that the rule table tells it from np.linalg.norm(x, axis=k)."""
+    (None: the whole array), so that the rule table tells it from np.linalg.norm(x, axis=k), and
+    an ord not written as a finite number (np.inf, a name) has keepdims=False fourth: its rules
+    select the extremal elements where it is infinite (primitives/rules/linalg.py)."""
     order = _pop_keyword(call, "ord")
     if order is None and len(call.args) > 1:
         order = call.args.pop(1)
@@ -131,6 +135,8 @@ def _norm_order(call):
         return
     axis = _pop_keyword(call, "axis")
     call.args = [call.args[0], order, nodes.const(None) if axis is None else axis]
+    if not (isinstance(order, gast.Constant) and type(order.value) in (int, float) and math.isfinite(order.value)):
+        call.args.append(nodes.const(False))      # keepdims: an ord that may be infinite has rules of its own
 
 
 def _diff_order(call, stmt, normalizer):

@@ -384,6 +384,11 @@ class _Validator:
                 self.fail(call, "np.linalg.norm with an `ord` over a tuple of axes (a matrix norm) is not supported",
                           "write the norm out: ord=1 is np.max(np.sum(np.abs(A), axis=0)), ord=np.inf "
                           "np.max(np.sum(np.abs(A), axis=1)); the Frobenius norm is np.linalg.norm(A)")
+            keepdims = _keyword_value(call, "keepdims")
+            keepdims = call.args[3] if keepdims is None and len(call.args) > 3 else keepdims
+            if keepdims is not None and not (isinstance(keepdims, gast.Constant) and keepdims.value is False):
+                self.fail(call, "np.linalg.norm with an `ord` and keepdims is not supported",
+                          "put the axis back: np.expand_dims(np.linalg.norm(x, ord, axis=1), 1)")
             if isinstance(value, gast.Constant) and isinstance(value.value, str) and value.value != "fro":
                 self.fail(value, f"np.linalg.norm with ord={value.value!r} is not supported",
                           "the Frobenius norm is np.linalg.norm(A) (ord='fro'); vector norms take ord=1, 2, "

@@ -45,7 +45,7 @@ def _lowered_by_callee(node) -> bool:
     copied first."""
     callee = annotations.get(node, "callee")
     if callee is np.linalg.norm:
-        return len(node.args) + len(node.keywords) == 2 or len(node.args) == 3
+        return len(node.args) + len(node.keywords) == 2 or len(node.args) in (3, 4)
     return _scipy_spelling(callee) is not None
 
 
@@ -123,7 +123,8 @@ def _along_axis(node, called, types_of, used, known=None):
         return nodes.tuple_of([nodes.const(int(k)) for k in np.argsort([e.value for e in first.elts])])
     axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
     rank = _known_rank(first, types_of, known)
-    if called is None:                                             # np.linalg.norm(x, ord, axis)
+    if called is None:                                   # np.linalg.norm(x, ord, axis[, False])
+        node.args = node.args[:3]
         if isinstance(node.args[2], gast.Constant) and node.args[2].value is None:
             node.args = node.args[:2]
             return node
@@ -132,8 +133,10 @@ def _along_axis(node, called, types_of, used, known=None):
         used.add("_norm_ord_axis")
         return annotations.copy_to(nodes.call(nodes.name("_norm_ord_axis"), node.args), node)
     if called == "tile":
-        used.add("_tile")
-        return annotations.copy_to(nodes.call(nodes.name("_tile"), node.args[:1] + (axis or node.args[1:2])), node)
+        if rank not in (1, 2):
+            return None
+        used.add(f"_tile_{rank}")
+        return annotations.copy_to(nodes.call(nodes.name(f"_tile_{rank}"), node.args[:1] + node.args[1:2]), node)
     at = axis[0].value if axis and isinstance(axis[0], gast.Constant) else None
     if called in ("squeeze", "flip") and type(at) is int and -rank <= at < rank:
         # x[:, 0] (np.squeeze(x, 1): the axis indexed away), x[:, ::-1] (np.flip(x, 1))
@@ -300,7 +303,7 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             used.add(name)
             return annotations.copy_to(nodes.call(nodes.name(name), node.args[:len(node.args) - (not node.keywords)]
                                                   + axis), node)
-        if called in _ALONG_AXIS or annotations.get(node, "callee") is np.linalg.norm and len(node.args) == 3:
+        if called in _ALONG_AXIS or annotations.get(node, "callee") is np.linalg.norm and len(node.args) in (3, 4):
             lowered = _along_axis(node, called, types_of, used, known)
             if lowered is not None:
                 return lowered

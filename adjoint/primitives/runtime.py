@@ -21,7 +21,7 @@ writes the source of each one used at the top of the module, which stays standal
                                          which numba lacks (any rank)
     _flip_axis(x, axis)                  np.flip(x, axis); of a matrix np.sort, np.argsort, np.cumprod
                                          along an axis (_sort_axis, ...), np.linalg.norm(x, ord, axis)
-                                         (_norm_ord_axis) and np.tile(x, reps) (_tile), which numba lacks
+                                         (_norm_ord_axis) and np.tile(x, reps) (_tile_1, _tile_2), which numba lacks
     _polyval(p, x)                       np.polyval(p, x) by Horner's rule (numba has no np.polyval)
     _each_erf(x)                         math.erf of each element of an array (scipy.special.erf,
                                          which numba cannot call; also erfc, lgamma, gamma)
@@ -509,15 +509,16 @@ AXIS_FORMS["_norm_ord_axis"] = "\n".join([
     "    for i in range(y.shape[0]):",
     "        out[i] = np.linalg.norm(y[i], ord)",
     "    return out"]) + "\n"
-AXIS_FORMS["_tile"] = "\n".join([
-    "def _tile(x, reps):",
-    '    """np.tile(x, reps) of a vector or a matrix, reps a number: copies side by side along the last axis."""',
-    "    n = x.shape[-1]",
-    "    out = np.empty(x.shape[:-1] + (reps * n,), x.dtype)",
-    "    for k in range(reps):",
-    "        out[..., k * n:(k + 1) * n] = x",
-    "    return out"]) + "\n"
-
+for _rank, _shape, _part in ((1, "reps * n", "out[k * n:(k + 1) * n]"),
+                             (2, "(x.shape[0], reps * n)", "out[:, k * n:(k + 1) * n]")):
+    AXIS_FORMS[f"_tile_{_rank}"] = "\n".join([
+        f"def _tile_{_rank}(x, reps):",
+        f'    """np.tile(x, reps) of a rank-{_rank} array, reps a number: copies side by side along the last axis."""',
+        "    n = x.shape[-1]",
+        f"    out = np.empty({_shape}, x.dtype)",
+        "    for k in range(reps):",
+        f"        {_part} = x",
+        "    return out"]) + "\n"
 POLYVAL = "_polyval"
 _POLYVAL = "\n".join([
     "def _polyval(p, x):",

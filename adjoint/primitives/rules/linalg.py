@@ -172,11 +172,13 @@ def norm_axis_jvp(x, axis, dx, daxis, out):
     return np.sum(x * dx, axis) / out, None
 
 
-# the p-norm, np.linalg.norm(x, ord, axis) (normalize writes np.linalg.norm(x, ord) with
-# axis=None, and ord=None or 'fro' as the plain norm): of a vector, or of a matrix's lines along
-# the axis, |x_i|^(p-1) sign(x_i) / out^(p-1), which for p = 1 is sign(x) (0^0 = 1) and for
-# p = inf (-inf) picks the elements of the largest (least) magnitude; analysis/shapes rejects
-# a matrix norm (a matrix with an ord and no axis)
+# the p-norm, np.linalg.norm(x, ord, axis) (normalize writes ord=None and 'fro' as the plain
+# norm, and an ord not written as a finite number with keepdims=False fourth): of a vector, or of a
+# matrix's lines along the axis, |x_i|^(p-1) sign(x_i) / out^(p-1), which for p = 1 is sign(x)
+# (0^0 = 1); for p = inf (-inf) the elements of the largest (least) magnitude share the sensitivity,
+# written as a selection where the ord may be infinite (the power's own derivative there would be
+# inf * 0, forward over reverse); analysis/shapes rejects a matrix norm (a matrix with an ord and
+# no axis)
 def norm_ord(x, ord, axis, g, out):
     return g * np.sign(x) * (np.abs(x) / out) ** (ord - 1.0), None, None
 
@@ -193,9 +195,41 @@ def norm_ord_axis_jvp(x, ord, axis, dx, dord, daxis, out):
     return np.sum(np.sign(x) * (np.abs(x) / np.expand_dims(out, axis)) ** (ord - 1.0) * dx, axis), None, None
 
 
+@registry.shared_expression
+def p_norm_weights(x, ord, norm):
+    return np.where(np.isinf(ord), np.divide(np.abs(x) == norm, np.sum(np.abs(x) == norm)),
+                    (np.abs(x) / norm) ** (ord - 1.0))
+
+
+@registry.shared_expression
+def p_norm_line_weights(x, ord, norm, axis):    # norm with the axis put back
+    return np.where(np.isinf(ord), np.divide(np.abs(x) == norm, np.expand_dims(np.sum(np.abs(x) == norm, axis), axis)),
+                    (np.abs(x) / norm) ** (ord - 1.0))
+
+
+def norm_any_ord(x, ord, axis, keepdims, g, out):
+    return g * np.sign(x) * p_norm_weights(x, ord, out), None, None, None
+
+
+def norm_any_ord_axis(x, ord, axis, keepdims, g, out):
+    return np.expand_dims(g, axis) * np.sign(x) * p_norm_line_weights(x, ord, np.expand_dims(out, axis), axis), \
+        None, None, None
+
+
+def norm_any_ord_jvp(x, ord, axis, keepdims, dx, dord, daxis, dkeepdims, out):
+    return np.sum(np.sign(x) * p_norm_weights(x, ord, out) * dx), None, None, None
+
+
+def norm_any_ord_axis_jvp(x, ord, axis, keepdims, dx, dord, daxis, dkeepdims, out):
+    return np.sum(np.sign(x) * p_norm_line_weights(x, ord, np.expand_dims(out, axis), axis) * dx, axis), \
+        None, None, None
+
+
 declare("np.linalg.norm", vjps=[norm, variant(norm_axis_of_vector, ranks=(1,)), norm_axis,
-                                variant(norm_ord_axis, ranks=(2,)), norm_ord],
-        jvps=[norm_jvp, norm_axis_jvp, variant(norm_ord_axis_jvp, ranks=(2,)), norm_ord_jvp],
+                                variant(norm_ord_axis, ranks=(2,)), norm_ord, variant(norm_any_ord_axis, ranks=(2,)),
+                                norm_any_ord],
+        jvps=[norm_jvp, norm_axis_jvp, variant(norm_ord_axis_jvp, ranks=(2,)), norm_ord_jvp,
+              variant(norm_any_ord_axis_jvp, ranks=(2,)), norm_any_ord_jvp],
         result="norm")
 
 
