@@ -106,11 +106,20 @@ _ALONG_AXIS = ("flip", "sort", "argsort", "cumprod", "squeeze", "tile")
 
 def _known_rank(expr, types_of, known):
     """The rank of an operand, a sensitivity's or a tangent's too (-1 where the adjoint's type
-    table cannot tell)."""
+    table cannot tell, as of a call a rule wrote)."""
     found = _operand_type(expr, types_of, known)
     if found is not None:
         return found[0]
-    return -1 if known is not None and isinstance(expr, gast.Name) else _rank(expr, types_of, known)
+    if known is None or annotations.has(expr, "callee"):
+        return _rank(expr, types_of, known)
+    if isinstance(expr, gast.Call) and nodes.dotted(expr.func) in _KEEPS_RANK and expr.args:
+        return _known_rank(expr.args[0], types_of, known)
+    return -1                  # a rule's call (no callee noted: types_of would guess its operands' rank)
+
+
+# a rule's calls whose result has their first argument's rank (and the helpers they become first)
+_KEEPS_RANK = ("np.argsort", "np.sort", "np.flip", "np.cumsum", "np.cumprod",
+               "_argsort_axis", "_sort_axis", "_flip_axis", "_cumprod_axis")
 
 
 def _along_axis(node, called, types_of, used, known=None):
