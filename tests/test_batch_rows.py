@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import adjoint
-from adjoint.api import batch
+from adjoint.api import batch, drivers
 from examples.option_greeks import discounted_payoff
 from examples.rosenbrock import rosenbrock
 from examples.seed_f4 import f4
@@ -191,9 +191,9 @@ def test_rows_driver_loops_over_unsigned_indices_with_the_lengths_checked_first(
     device = gast.parse("def grad_f4_device(x, n, s_x, work_f, work_i, work_b):\n"
                         "    if x.shape[0] != 4:\n        raise ValueError('wrong length')\n"
                         "    t = x[0]\n").body[0]
-    assert batch.fixed_lengths(device) == {"x": 4}
-    source = batch.driver_source("cpu", "grad", "grad_f4_device", ["x", "n"], "x", {"x": 1},
-                                 rows=True, whole=("x",), lengths=batch.fixed_lengths(device))
+    assert drivers.fixed_lengths(device) == {"x": 4}
+    source = drivers.driver_source("cpu", "grad", "grad_f4_device", ["x", "n"], "x", {"x": 1},
+                                   rows=True, whole=("x",), lengths=drivers.fixed_lengths(device))
     assert "if x.shape[1] != 4 or G_x.shape[1] != 4:" in source
     assert "for i in range(np.uintp(n_start), np.uintp(n_stop)):" in source
     assert "rows_grad_f4_device(x, n, G_x, work_row * n_points // n_rows" in source

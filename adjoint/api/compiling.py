@@ -72,7 +72,7 @@ class Compilation:
 
     def _compile_driver(self, source, namespace, name, rows=False, **jit_options):
         """numba.njit(**jit_options) of function `name` of a batch driver's emitted `source`
-        (batch.py), run with `namespace`; where the gradient it calls is cached, the driver's
+        (drivers.py), run with `namespace`; where the gradient it calls is cached, the driver's
         module is a file beside it and numba caches the driver's machine code too."""
         import numba
         key = self._drivers.get("rows key") if rows else self.cache_key

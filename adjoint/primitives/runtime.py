@@ -655,7 +655,7 @@ _LOGSUMEXP_AXIS = "\n".join([
 AXIS_FORMS.update({LOGSUMEXP: _LOGSUMEXP, LOGSUMEXP_AXIS: _LOGSUMEXP_AXIS})
 
 
-# checkpoints=K (transforms/tapes.py: checkpointed): Griewank's binomial schedule. With s
+# checkpoints=K (transforms/checkpoints.py: checkpointed): Griewank's binomial schedule. With s
 # snapshots (the one held included) and l iterations to reverse, the fewest iterations run
 # forward again is r*l - C(s+r, s+1), r the least with C(s+r, s) >= l; the first snapshot
 # after the held one goes where that cost, split in two, is least (the cost is convex in it).
