@@ -3220,5 +3220,56 @@ def autograd_rnn_initial_hiddens(init_hiddens):
     return np.sum(np.tanh(hiddens) * RNN_INPUTS[0, :, :3])
 
 
+# =============================================================================================
+# numpy's options as other authors write them (issue "Reach"): the Whittaker smoother (Eilers,
+# "A perfect smoother", Anal. Chem. 2003) penalizes the second differences np.diff(z, n=2); the
+# lasso objective (scikit-learn's Lasso documentation) adds alpha times np.linalg.norm(w, 1); a
+# quadratic fit with errors in the abscissae builds its design matrix with np.column_stack; an
+# ordered weighted average (Yager 1988) sorts each row's scores with np.sort(..., axis=1).
+# =============================================================================================
+
+def _whittaker_args(rng, n=12):
+    y = np.sin(np.linspace(0.0, 3.0, n)) + rng.normal(scale=0.1, size=n)
+    return y + rng.normal(scale=0.05, size=n), y, 10.0
+
+
+@program(_whittaker_args, wrt=(0,), style="vectorized", model="whittaker_smoother")
+def whittaker_smoother_vec(z, y, lam):
+    return np.sum((y - z) ** 2) + lam * np.sum(np.diff(z, n=2) ** 2)
+
+
+def _lasso_args(rng, n=10, d=4):
+    X = rng.normal(size=(n, d))
+    return rng.normal(size=d), X, X @ np.array([1.0, 0.0, -2.0, 0.5]) + rng.normal(scale=0.1, size=n)
+
+
+@program(_lasso_args, wrt=(0,), style="vectorized", model="lasso_objective")
+def lasso_objective_vec(w, X, y, alpha=0.1):
+    n_samples = X.shape[0]
+    return 0.5 / n_samples * np.linalg.norm(y - X @ w) ** 2 + alpha * np.linalg.norm(w, 1)
+
+
+def _quadratic_fit_args(rng, n=9):
+    t = np.linspace(-1.0, 1.0, n) + rng.normal(scale=0.05, size=n)
+    return np.array([0.5, -1.0, 2.0]), t, 0.5 - t + 2.0 * t ** 2 + rng.normal(scale=0.1, size=n)
+
+
+@program(_quadratic_fit_args, wrt=(0, 1), style="vectorized", model="quadratic_fit_errors_in_t")
+def quadratic_fit_design_vec(coef, t, y):
+    X = np.column_stack((np.ones_like(t), t, t ** 2))
+    residual = X @ coef - y
+    return residual @ residual
+
+
+def _owa_args(rng, n=5, d=3, k=4):
+    return rng.normal(size=(d, k)), rng.normal(size=(n, d)), np.array([0.1, 0.2, 0.3, 0.4])
+
+
+@program(_owa_args, wrt=(0,), style="vectorized", model="ordered_weighted_average")
+def ordered_weighted_average_vec(W, X, weights):
+    scores = np.sort(np.tanh(X @ W), axis=1)
+    return np.sum(scores @ weights)
+
+
 BY_NAME = {p.name: p for p in PROGRAMS}
 assert len(BY_NAME) == len(PROGRAMS), "program names must be unique"

@@ -284,7 +284,7 @@ def mixed_sign_axes(T):
 
 
 def unknown_keyword(x):
-    return np.sum(x, where=x > 0.0)
+    return np.sum(x, initial=1.0)
 
 
 def bad_mode(a, v):
@@ -310,8 +310,8 @@ REJECTED = {
     "keepdims_without_axis": (keepdims_without_axis, (M34,), "`keepdims=True` without an axis",
                               "drop keepdims"),
     "mixed_sign_axes": (mixed_sign_axes, (T234,), "mixing negative and non-negative", "axis=(-2, -1)"),
-    "unknown_keyword": (unknown_keyword, (V4,), "keyword argument `where=` is not supported",
-                        "`np.sum` takes `axis=`, `dtype=`, `keepdims=` here"),
+    "unknown_keyword": (unknown_keyword, (V4,), "keyword argument `initial=` is not supported",
+                        "`np.sum` takes `axis=`, `dtype=`, `keepdims=`, `where=` here"),
     "bad_mode": (bad_mode, (V5, V4), "mode must be 'full', 'valid' or 'same'", "mode='valid'"),
     "indices_not_unpacked": (indices_not_unpacked, (M34,), "follows only unpacked", "i, j = np.triu_indices"),
     "new_axis_after_a_name": (new_axis_after_a_name, (T234, 1), "a new axis (None)", "index in two steps"),

@@ -19,7 +19,7 @@ def test_creators_are_the_records_with_the_creator_result():
 
 def test_reductions_are_the_records_that_reduce_to_a_scalar():
     from adjoint.frontend.views import _REDUCTIONS_WITHOUT_RECORDS
-    numpy_side = {f for f in table.with_result("reduction", "scalar")      # (scipy's are filed once imported)
+    numpy_side = {f for f in table.with_result("reduction", "scalar", "norm")   # (scipy's are filed once imported)
                   if not (getattr(f, "__module__", None) or "").startswith("scipy")}
     assert numpy_side | _REDUCTIONS_WITHOUT_RECORDS == {
         np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.trace, np.vdot,

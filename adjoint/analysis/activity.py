@@ -320,13 +320,20 @@ def derivative(primitive, args, out, g, types, active=None, rules_known=None):
     if kind_of_rule == "parts":
         parts_rule = rules.lookup_parts(primitive)
         g_node = nodes.name(g) if isinstance(g, str) else g
-        axis = _joined_axis(primitive, args, types, parts_rule.new_axis) if parts_rule.takes_axis else 0
+        by_rank = callable(parts_rule.takes_axis)      # np.vstack: the parts' ranks decide
+        axis = 0 if by_rank or not parts_rule.takes_axis else \
+            _joined_axis(primitive, args, types, parts_rule.new_axis)
         pairs, offset = [], nodes.const(0)
         for k, part in enumerate(args[0].elts):
             wanted_part = active is None or _is_active_name(part, active)
-            size = _part_size(part, axis, types)
-            pairs.append((part, parts_rule.instantiate(part, nodes.const(k), offset, size, g_node, axis)
-                          if wanted_part else None, False))
+            gains = False
+            if by_rank:
+                axis, gains = parts_rule.joined(shapes.type_of(part, types).ndim)
+            size = nodes.const(1) if gains else _part_size(part, axis, types)
+            contribution = None if not wanted_part else \
+                parts_rule.instantiate_gained(part, offset, g_node, axis) if gains else \
+                parts_rule.instantiate(part, nodes.const(k), offset, size, g_node, axis)
+            pairs.append((part, contribution, False))
             offset = nodes.binop(offset, "+", size)
         return pairs
     if kind_of_rule is None:

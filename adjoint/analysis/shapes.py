@@ -633,6 +633,47 @@ def _diag(call, callee, args, types, filename):
     return Type("float", 2 if args[0].ndim == 1 else 1)
 
 
+def _squeeze(call, callee, args, types, filename):
+    """np.squeeze(x, axis): one axis fewer; without the axis the rank would depend on the sizes."""
+    if _axis(call, 1) is None:
+        raise AdjointTypeError("np.squeeze without an axis is not supported (which axes have length 1 "
+                               "is known only when it runs)", location=locate(call, filename),
+                               hint="name the axis: np.squeeze(x, axis=1)")
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", args[0].ndim - 1)
+
+
+def _tile(call, callee, args, types, filename):
+    """np.tile(x, r) of a vector or a matrix, r a number: x's rank."""
+    reps = call.args[1] if len(call.args) > 1 else _keyword(call, "reps")
+    if isinstance(reps, (gast.Tuple, gast.List)) or (reps is not None and type_of(reps, types).kind == "shape"):
+        raise AdjointTypeError("np.tile with a tuple of counts is not supported", location=locate(call, filename),
+                               hint="tile one axis at a time: np.tile(np.tile(A, c).T, r).T is np.tile(A, (r, c))")
+    _arrays_needed(call, args, [0], filename)
+    return Type("float", args[0].ndim)
+
+
+def _norm(call, callee, args, types, filename):
+    """np.linalg.norm(x, ord, axis) (normalize gives an ord its axis): a number, or one axis fewer;
+    a matrix's own norms (an ord and no axis) are not supported."""
+    axis = _keyword(call, "axis") if _keyword(call, "axis") is not None else call.args[2] if len(call.args) > 2 else None
+    ord_ = call.args[1] if len(call.args) > 1 else None
+    no_axis = axis is None or isinstance(axis, gast.Constant) and axis.value is None
+    if ord_ is not None and args[0].ndim >= 2 and no_axis:
+        raise AdjointTypeError("np.linalg.norm of a matrix with an `ord` (a matrix norm) is not supported",
+                               location=locate(call, filename),
+                               hint="write the norm out: ord=1 is np.max(np.sum(np.abs(A), axis=0)), ord=np.inf "
+                                    "np.max(np.sum(np.abs(A), axis=1)); the Frobenius norm is np.linalg.norm(A)")
+    return Type("float", 0 if no_axis else args[0].ndim - 1)
+
+
+def _stacked(least):
+    """np.vstack, np.hstack, np.column_stack: the parts' largest rank, at least `least`."""
+    def rule(call, callee, args, types, filename):
+        return Type("float", max([least] + [type_of(e, types, filename).ndim for e in call.args[0].elts]))
+    return rule
+
+
 def _interp(call, callee, args, types, filename):
     """np.interp(xq, xp, fp): xq's rank."""
     _arrays_needed(call, args, [1, 2], filename)
@@ -686,6 +727,12 @@ RESULT_RULES = {
     # np.triu_indices: a pair of integer arrays, typed as the rows of a matrix so that
     # unpacking it (`i, j = ...`, the one use validate allows) gives two int[:]
     "index_pair": lambda call, callee, args, types, filename: Type("int", 2),
+    "squeeze": _squeeze,
+    "tile": _tile,
+    "norm": _norm,
+    "vstack": _stacked(2),
+    "hstack": _stacked(1),
+    "column_stack": _stacked(2),
 }
 
 

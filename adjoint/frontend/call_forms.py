@@ -2,14 +2,23 @@
 of the plain calls: `min(a, b, c)` -> `min(min(a, b), c)` (also max, math.hypot),
 `math.log(x, b)` -> `log(x) / log(b)`, a reduction's `axis=(0, 1)` one axis at a time and
 its `keepdims=True` as np.expand_dims of the result, np.var's and np.std's `ddof` as a
-factor, and np.convolve's `mode=` as a slice of the full convolution (numba has only that).
+factor, and np.convolve's `mode=` as a slice of the full convolution (numba has only that);
+options whose derivative is that of other calls written as those: np.diff's `n` as repeated
+differences, np.linspace's `endpoint=False` as a slice, np.take as an element read,
+np.linalg.matrix_power as products, np.average as a mean or a weighted sum, np.sum's `where=`
+as np.where, np.max's and np.min's `initial=` as np.maximum and np.minimum, np.transpose's axes
+(1, 0) as the plain transpose and
+np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis)).
 """
 
 from __future__ import annotations
 
+import math
+
 import gast
 import numpy as np
 
+from ..errors import AdjointError
 from ..ir import annotations, nodes
 from ..primitives import table
 from .indexing import axis_value, expanded
@@ -96,6 +105,14 @@ def keyword_forms(call, stmt, normalizer):
     callee = annotations.get(call, "callee")
     if callee is np.convolve:
         return _convolve_mode(call, stmt, normalizer)
+    if callee in _OPTION_FORMS:
+        return _OPTION_FORMS[callee](call, stmt, normalizer)
+    if callee is np.sum and any(k.arg == "where" for k in call.keywords):
+        return _summed_where(call, stmt, normalizer)
+    if callee in (np.max, np.min, np.amax, np.amin) and any(k.arg == "initial" for k in call.keywords):
+        return _extremum_initial(call, stmt, normalizer)
+    if callee is np.linalg.norm:
+        _norm_order(call)
     if callee in (np.var, np.std) and any(k.arg == "ddof" for k in call.keywords):
         return _ddof_form(call, stmt, normalizer)
     if callee not in _REDUCTIONS:
@@ -143,6 +160,182 @@ def keyword_forms(call, stmt, normalizer):
         p, result = normalizer.to_atom(result, stmt)
         pre += p
     return expanded(result, [nodes.clone(a) for a in axes], stmt, normalizer, pre)
+
+
+def _norm_order(call):
+    """np.linalg.norm(x, ord, axis) with its ord and axis as written (validate has checked
+    them): ord=None and 'fro' are the plain norm; any other ord stays second, the axis third
+    (None: the whole array), so that the rule table tells it from np.linalg.norm(x, axis=k), and
+    an ord not written as a finite number (np.inf, a name) has keepdims=False fourth: its rules
+    select the extremal elements where it is infinite (primitives/rules/linalg.py)."""
+    order = _pop_keyword(call, "ord")
+    if order is None and len(call.args) > 1:
+        order = call.args.pop(1)
+    if len(call.args) > 1:                        # np.linalg.norm(x, ord, axis): the axis by name
+        call.keywords.insert(0, nodes.keyword("axis", call.args.pop(1)))
+    if order is None or isinstance(order, gast.Constant) and order.value in (None, "fro"):
+        return
+    axis = _pop_keyword(call, "axis")
+    call.args = [call.args[0], order, nodes.const(None) if axis is None else axis]
+    if not (isinstance(order, gast.Constant) and type(order.value) in (int, float) and math.isfinite(order.value)):
+        call.args.append(nodes.const(False))      # keepdims: an ord that may be infinite has rules of its own
+
+
+def _diff_order(call, stmt, normalizer):
+    """np.diff(x, n) (n=2 by name too) as n differences of differences, np.diff(np.diff(x))."""
+    order = _pop_keyword(call, "n")
+    if order is None and len(call.args) > 1:
+        order = call.args.pop(1)
+    if len(call.args) > 1:                        # np.diff(x, n, axis): the axis by name
+        call.keywords.insert(0, nodes.keyword("axis", call.args.pop(1)))
+    if order is None or order.value == 1:
+        return [], call
+    pre, result = [], call.args[0]
+    for k in range(order.value):
+        step = nodes.call(nodes.clone(call.func), [result], [nodes.keyword(o.arg, nodes.clone(o.value))
+                                                             for o in call.keywords])
+        annotations.set(step, "callee", np.diff)
+        if k == order.value - 1:
+            return pre, step
+        p, result = normalizer.to_atom(step, stmt)
+        pre += p
+    return normalizer.rhs(_renamed(result), stmt)                   # n=0: x itself
+
+
+def _linspace_endpoint(call, stmt, normalizer):
+    """np.linspace(a, b, n, endpoint=False) as np.linspace(a, b, n + 1)[:-1] (numba has no
+    endpoint=, and the rule stays np.linspace's)."""
+    endpoint = _pop_keyword(call, "endpoint")
+    if endpoint is None and len(call.args) > 3:
+        endpoint = call.args.pop(3)
+    if endpoint is None or endpoint.value:
+        return [], call
+    pre, more = normalizer.to_atom(nodes.binop(_renamed(call.args[2]), "+", nodes.const(1)), stmt)
+    call.args[2] = more
+    p, full = normalizer.to_atom(call, stmt)
+    pre += p
+    p, value = normalizer.rhs(nodes.subscript(_renamed(full), nodes.slice_(None, nodes.const(-1))), stmt)
+    return pre + p, value
+
+
+def _transpose_axes(call, stmt, normalizer):
+    """np.transpose(x, axes) (axes= by name too, or one by one as a.transpose(1, 0) writes them):
+    the order (1, 0) is the plain transpose."""
+    axes = _pop_keyword(call, "axes")
+    if axes is not None:
+        call.args.append(axes)
+    if len(call.args) > 2:                        # a.transpose(1, 0): the axes one by one
+        call.args = [call.args[0], nodes.tuple_of(call.args[1:])]
+    if len(call.args) > 1 and isinstance(call.args[1], gast.Tuple) \
+            and [getattr(e, "value", None) for e in call.args[1].elts] == [1, 0]:
+        call.args.pop(1)
+    return [], call
+
+
+def _take(call, stmt, normalizer):
+    """np.take(x, i) as the element read np.ravel(x)[i]; np.take(x, i, axis=a) as x[:, ..., i]
+    (a of them), for a number of 0 or more written in the call."""
+    axis = _pop_keyword(call, "axis")
+    if axis is None and len(call.args) > 2:
+        axis = call.args.pop(2)
+    array, index = call.args[:2]
+    pre = []
+    if axis is None or isinstance(axis, gast.Constant) and axis.value is None:
+        flat = nodes.call("np.ravel", [_renamed(array)])
+        annotations.set(flat, "callee", np.ravel)
+        pre, array = normalizer.to_atom(flat, stmt)
+    elif isinstance(axis, gast.Constant) and type(axis.value) is int and axis.value >= 0:
+        index = nodes.tuple_of([nodes.slice_() for _ in range(axis.value)] + [_renamed(index)]) \
+            if axis.value else index
+    else:
+        raise AdjointError("np.take along an axis that is not a number (0 or more) written in the call",
+                           location=normalizer.where(call),
+                           hint="index the array instead: x[:, i] takes the elements i along axis 1")
+    p, value = normalizer.rhs(nodes.subscript(_renamed(array), _renamed(index) if not isinstance(index, gast.Tuple)
+                                              else index), stmt)
+    return pre + p, value
+
+
+def _matrix_power(call, stmt, normalizer):
+    """np.linalg.matrix_power(A, k), k written in the call: the product A @ A @ ... of k
+    factors (of np.linalg.inv(A) where k < 0; np.eye where k = 0)."""
+    exponent = _pop_keyword(call, "n")
+    exponent = (exponent if exponent is not None else call.args[1]).value
+    base, pre = _renamed(call.args[0]), []
+    if exponent == 0:
+        size = nodes.subscript(nodes.attribute_of(base, "shape"), nodes.const(0))
+        eye = nodes.call("np.eye", [size])
+        annotations.set(eye, "callee", np.eye)
+        return normalizer.rhs(eye, stmt)
+    if exponent < 0:
+        inverse = nodes.call("np.linalg.inv", [base])
+        annotations.set(inverse, "callee", np.linalg.inv)
+        pre, base = normalizer.to_atom(inverse, stmt)
+        base = _renamed(base)
+    if abs(exponent) == 1:
+        copied = nodes.call("np.copy", [base])
+        annotations.set(copied, "callee", np.copy)
+        p, value = normalizer.rhs(copied, stmt)
+        return pre + p, value
+    product = base
+    for _ in range(abs(exponent) - 1):
+        product = nodes.binop(product, "@", nodes.clone(base))
+    p, value = normalizer.rhs(product, stmt)
+    return pre + p, value
+
+
+def _called(fn, spelling, args, keywords=()):
+    found = nodes.call(spelling, args, keywords)
+    annotations.set(found, "callee", fn)
+    return found
+
+
+def _summed_where(call, stmt, normalizer):
+    """np.sum(x, where=m) as np.sum(np.where(m, x, 0.0)): the elements left out add nothing."""
+    mask = _pop_keyword(call, "where")
+    if mask is None:
+        return [], call
+    pre, kept = normalizer.to_atom(_called(np.where, "np.where", [_renamed(mask), _renamed(call.args[0]),
+                                                                   nodes.const(0.0)]), stmt)
+    call.args[0] = kept
+    p, value = keyword_forms(call, stmt, normalizer)
+    return pre + p, value
+
+
+def _extremum_initial(call, stmt, normalizer):
+    """np.max(x, initial=v) as np.maximum(np.max(x), v) (np.min: np.minimum), along an axis too."""
+    initial = _pop_keyword(call, "initial")
+    if initial is None:
+        return [], call
+    pre, reduced = keyword_forms(call, stmt, normalizer)
+    p, reduced = normalizer.to_atom(reduced, stmt)
+    pair = (np.maximum, "np.maximum") if annotations.get(call, "callee") in (np.max, np.amax) else (np.minimum, "np.minimum")
+    p2, value = normalizer.rhs(_called(*pair, [_renamed(reduced), _renamed(initial)]), stmt)
+    return pre + p + p2, value
+
+
+def _average(call, stmt, normalizer):
+    """np.average(x) as np.mean(x) (along an axis too); with weights w, np.sum(x * w) / np.sum(w)
+    (validate refuses weights along an axis)."""
+    weights = _pop_keyword(call, "weights")
+    if weights is None and len(call.args) > 2:
+        weights = call.args.pop(2)
+    if weights is None:
+        mean = _called(np.mean, "np.mean", call.args, call.keywords)
+        return keyword_forms(mean, stmt, normalizer)
+    x = _renamed(call.args[0])
+    pre, product = normalizer.to_atom(nodes.binop(x, "*", _renamed(weights)), stmt)
+    p, total = normalizer.to_atom(_called(np.sum, "np.sum", [product]), stmt)
+    pre += p
+    p, weight = normalizer.to_atom(_called(np.sum, "np.sum", [_renamed(weights)]), stmt)
+    pre += p
+    p, value = normalizer.rhs(nodes.binop(_renamed(total), "/", _renamed(weight)), stmt)
+    return pre + p, value
+
+
+# calls whose options normalize writes as other calls (validate has checked the options)
+_OPTION_FORMS = {np.diff: _diff_order, np.linspace: _linspace_endpoint, np.transpose: _transpose_axes,
+                 np.take: _take, np.linalg.matrix_power: _matrix_power, np.average: _average}
 
 
 def _ddof_form(call, stmt, normalizer):

@@ -629,7 +629,8 @@ def _in_numpy_or_math(module) -> bool:
 # x.sum(axis=0) -> np.sum(x, axis=0): array methods become the numpy functions they mirror
 METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
            "reshape": np.reshape, "transpose": np.transpose, "dot": np.dot, "copy": np.copy,
-           "ravel": np.ravel, "flatten": np.ravel, "astype": np.asarray, "var": np.var, "std": np.std}
+           "ravel": np.ravel, "flatten": np.ravel, "astype": np.asarray, "var": np.var, "std": np.std,
+           "cumsum": np.cumsum, "cumprod": np.cumprod, "squeeze": np.squeeze, "take": np.take, "trace": np.trace}
 
 
 # x.astype(float): numpy's own spelling of the dtype (numba takes only those)

@@ -28,13 +28,17 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
              gast.LtE, gast.Gt, gast.GtE)
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
-KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof"}
+KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof", "n", "ord", "endpoint", "axes", "offset", "weights",
+            "where", "initial"}
 # which calls take which of them (axis and dtype: any call numpy gives them to)
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
               np.linalg.norm, np.all, np.any}
 CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
-KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve}, "k": {np.triu_indices, np.tril_indices},
-                 "ddof": {np.var, np.std}}
+KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve},
+                 "k": {np.triu_indices, np.tril_indices, np.diag, np.tril, np.triu},
+                 "ddof": {np.var, np.std}, "n": {np.diff, np.linalg.matrix_power}, "ord": {np.linalg.norm}, "endpoint": {np.linspace},
+                 "axes": {np.transpose}, "offset": {np.trace}, "weights": {np.average}, "where": {np.sum},
+                 "initial": {np.max, np.min, np.amax, np.amin}}
 CONVOLVE_MODES = ("full", "valid", "same")
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
@@ -207,6 +211,9 @@ class _Validator:
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.linalg.norm:
+                allowed_constants.update(id(a) for a in node.args[1:2] + [k.value for k in node.keywords
+                                                                          if k.arg == "ord"])   # 'fro'
             if isinstance(node, CONTEXTS + OPERATORS) or id(node) in popped:
                 continue
             if isinstance(node, gast.Call) and _list_method(node) == "pop":
@@ -290,6 +297,11 @@ class _Validator:
                 self.check_keyword(call, callee, keyword)
         if callee is np.convolve:
             self.check_convolve_mode(call)
+        if callee is np.average and (len(call.args) > 2 or _keyword_value(call, "weights") is not None) \
+                and (len(call.args) > 1 or _keyword_value(call, "axis") is not None):
+            self.fail(call, "np.average with weights along an axis is not supported",
+                      "write the weighted mean out: np.sum(x * w, axis=0) / np.sum(w) (w shaped to broadcast "
+                      "against x)")
         if callee in (np.triu_indices, np.tril_indices) and id(call) != self.unpacked:
             self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
                             "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
@@ -298,11 +310,14 @@ class _Validator:
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
-        if callee in _AXIS_BY_KEYWORD and len(call.args) > 1:
-            name, second = _AXIS_BY_KEYWORD[callee]
-            self.fail(call, f"`{name}` with a second positional argument: numpy reads it as `{second}`, "
-                            f"which adjoint does not differentiate",
-                      f"pass the axis by keyword: {name}(x, axis=...)")
+        if callee in _OPTIONS_AS_WRITTEN:
+            self.check_options(call, callee)
+        if callee in _WHOLE_ARRAY_FORMS:
+            axis = _keyword_value(call, "axis") if _keyword_value(call, "axis") is not None else \
+                call.args[1] if len(call.args) > 1 else None
+            if isinstance(axis, gast.Constant) and axis.value is None:
+                self.fail(call, f"`{self.text(call.func)}` with axis=None is not supported",
+                          f"leave the axis out, or flatten first: {_WHOLE_ARRAY_FORMS[callee]}")
         rule = rules.lookup(callee)
         if located and len(call.args) + len(call.keywords) > 1 + len(NORM_OPTIONS):
             self.fail(call, f"`{self.text(call.func)}` takes x, loc and scale here",
@@ -313,7 +328,7 @@ class _Validator:
                             f"derivative rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")
         # the allocating calls (np.zeros, np.array) are here too: constant, or a rule over parts
-        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee):
+        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee) or callee in _WRITTEN_AS_OTHERS:
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
@@ -358,12 +373,63 @@ class _Validator:
             self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
                              "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
 
+    def check_options(self, call, callee):
+        """Options normalize turns into other calls (frontend/call_forms.py), so they must be
+        known as written: np.diff's `n`, np.linspace's `endpoint`, np.linalg.norm's `ord`,
+        np.linalg.matrix_power's exponent."""
+        spelled = self.text(call.func)
+        position, word = _OPTIONS_AS_WRITTEN[callee]
+        value = _keyword_value(call, word)
+        if value is None and len(call.args) > position:
+            value = call.args[position]
+        if value is None:
+            return
+        if callee is np.linalg.norm:
+            axis = _keyword_value(call, "axis") if _keyword_value(call, "axis") is not None else \
+                call.args[2] if len(call.args) > 2 else None
+            if isinstance(axis, gast.Tuple) and not (isinstance(value, gast.Constant) and value.value in (None, "fro")):
+                self.fail(call, "np.linalg.norm with an `ord` over a tuple of axes (a matrix norm) is not supported",
+                          "write the norm out: ord=1 is np.max(np.sum(np.abs(A), axis=0)), ord=np.inf "
+                          "np.max(np.sum(np.abs(A), axis=1)); the Frobenius norm is np.linalg.norm(A)")
+            keepdims = _keyword_value(call, "keepdims")
+            keepdims = call.args[3] if keepdims is None and len(call.args) > 3 else keepdims
+            if keepdims is not None and not (isinstance(keepdims, gast.Constant) and keepdims.value is False):
+                self.fail(call, "np.linalg.norm with an `ord` and keepdims is not supported",
+                          "put the axis back: np.expand_dims(np.linalg.norm(x, ord, axis=1), 1)")
+            if isinstance(value, gast.Constant) and isinstance(value.value, str) and value.value != "fro":
+                self.fail(value, f"np.linalg.norm with ord={value.value!r} is not supported",
+                          "the Frobenius norm is np.linalg.norm(A) (ord='fro'); vector norms take ord=1, 2, "
+                          "np.inf, -np.inf or another number")
+            if isinstance(value, gast.Constant) and value.value == 0:
+                self.fail(value, "np.linalg.norm with ord=0 counts the nonzero elements, which has no derivative",
+                          "count them outside the differentiated function: np.count_nonzero(x)")
+            return
+        literal = _literal(value)
+        if callee is np.linspace:
+            if type(literal) is not bool:
+                self.fail(value, "np.linspace's `endpoint=` must be True or False as written")
+            return
+        if type(literal) is not int or (callee is np.diff and literal < 0):
+            example = {np.diff: "np.diff(x, n=2)", np.linalg.matrix_power: "np.linalg.matrix_power(A, 3)"}[callee]
+            self.fail(value, f"`{spelled}`'s `{word}` must be an integer written in the call"
+                             + (", 0 or more" if callee is np.diff else ""),
+                      f"write the number: {example}, or loop: P = A, then P = P @ A in a for loop"
+                      if callee is np.linalg.matrix_power else f"write the number: {example}")
+
     def check_convolve_mode(self, call):
         modes = call.args[2:] + [k.value for k in call.keywords if k.arg == "mode"]
         for mode in modes:
             if not (isinstance(mode, gast.Constant) and mode.value in CONVOLVE_MODES):
                 self.fail(mode, "np.convolve's mode must be 'full', 'valid' or 'same', written as a string",
                           "write the mode as written in numpy's documentation: mode='valid'")
+
+
+def _literal(node):
+    """The value of a number or a negated number written in the source, else None."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant) \
+            and type(node.operand.value) in (int, float):
+        return -node.operand.value
+    return node.value if isinstance(node, gast.Constant) else None
 
 
 _OPERATOR_TYPES = frozenset(OPERATORS)
@@ -513,5 +579,10 @@ def _rule_hint(callee, name, call) -> str:
             f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
 
 
-# calls whose derivative rule takes `axis` second, where numpy's second positional is another option
-_AXIS_BY_KEYWORD = {np.diff: ("np.diff", "n"), np.linalg.norm: ("np.linalg.norm", "ord")}
+# calls along an axis whose axis=None (the whole array) the rule table does not take, and the form that does
+_WHOLE_ARRAY_FORMS = {np.sort: "np.sort(np.ravel(x))", np.flip: "np.flip(x)", np.cumprod: "np.cumprod(x)"}
+# calls normalize writes as others (call_forms.py): an element read, products
+_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average)
+# options normalize writes as other calls (call_forms.py): their position, their keyword
+_OPTIONS_AS_WRITTEN = {np.diff: (1, "n"), np.linalg.norm: (1, "ord"), np.linspace: (3, "endpoint"),
+                       np.linalg.matrix_power: (1, "n")}

@@ -223,7 +223,7 @@ class _SharedMemory:
         axis = any(k.arg == "axis" for k in call.keywords)
         if callee in _SCALAR_CALLS or getattr(callee, "__module__", None) == "math":
             return 0
-        if callee in table.with_result("reduction", "scalar") or callee in _REDUCTIONS_WITHOUT_RECORDS:
+        if callee in table.with_result("reduction", "scalar", "norm") or callee in _REDUCTIONS_WITHOUT_RECORDS:
             if not axis and not (callee is not np.trace and len(call.args) > 1):
                 return 0
             return args[0] - 1 if isinstance(args[0], int) and args[0] > 0 else _UNKNOWN

@@ -46,7 +46,7 @@ def _lowered_by_callee(node) -> bool:
     copied first."""
     callee = annotations.get(node, "callee")
     if callee is np.linalg.norm:
-        return len(node.args) + len(node.keywords) == 2
+        return len(node.args) + len(node.keywords) == 2 or len(node.args) in (3, 4)
     return _scipy_spelling(callee) is not None
 
 
@@ -120,6 +120,74 @@ def _rank(expr, types_of, known) -> int:
         return types_of(expr).ndim
     except AdjointError:
         return -1
+
+
+# calls numba has without an axis (or of vectors) only: runtime.AXIS_FORMS
+_ALONG_AXIS = ("flip", "sort", "argsort", "cumprod", "squeeze", "tile")
+
+
+def _known_rank(expr, types_of, known):
+    """The rank of an operand, a sensitivity's or a tangent's too (-1 where the adjoint's type
+    table cannot tell, as of a call a rule wrote)."""
+    found = _operand_type(expr, types_of, known)
+    if found is not None:
+        return found[0]
+    if known is None or annotations.has(expr, "callee"):
+        return _rank(expr, types_of, known)
+    if isinstance(expr, gast.Call) and nodes.dotted(expr.func) in _KEEPS_RANK and expr.args:
+        return _known_rank(expr.args[0], types_of, known)
+    return -1                  # a rule's call (no callee noted: types_of would guess its operands' rank)
+
+
+# a rule's calls whose result has their first argument's rank (and the helpers they become first)
+_KEEPS_RANK = ("np.argsort", "np.sort", "np.flip", "np.cumsum", "np.cumprod",
+               "_argsort_axis", "_sort_axis", "_flip_axis", "_cumprod_axis")
+
+
+def _along_axis(node, called, types_of, used, known=None):
+    """np.flip, np.sort, np.argsort, np.cumprod along an axis, np.squeeze, np.tile and
+    np.linalg.norm(x, ord, axis) in forms numba compiles; None where numba's own will do."""
+    first = node.args[0]
+    if called == "argsort" and isinstance(first, gast.Tuple) \
+            and all(isinstance(e, gast.Constant) and type(e.value) is int for e in first.elts):
+        # the inverse of np.transpose's axes (primitives/rules/shape.py), known as written
+        return nodes.tuple_of([nodes.const(int(k)) for k in np.argsort([e.value for e in first.elts])])
+    axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
+    rank = _known_rank(first, types_of, known)
+    if called is None:                                   # np.linalg.norm(x, ord, axis[, False])
+        node.args = node.args[:3]
+        if isinstance(node.args[2], gast.Constant) and node.args[2].value is None:
+            node.args = node.args[:2]
+            return node
+        if rank != 2:
+            return None
+        used.add("_norm_ord_axis")
+        return annotations.copy_to(nodes.call(nodes.name("_norm_ord_axis"), node.args), node)
+    if called == "tile":
+        if rank not in (1, 2):
+            return None
+        used.add(f"_tile_{rank}")
+        return annotations.copy_to(nodes.call(nodes.name(f"_tile_{rank}"), node.args[:1] + node.args[1:2]), node)
+    at = axis[0].value if axis and isinstance(axis[0], gast.Constant) else None
+    if called in ("squeeze", "flip") and type(at) is int and -rank <= at < rank:
+        # x[:, 0] (np.squeeze(x, 1): the axis indexed away), x[:, ::-1] (np.flip(x, 1))
+        last = nodes.const(0) if called == "squeeze" else nodes.slice_(None, None, nodes.const(-1))
+        index = [nodes.slice_() for _ in range(at % rank)] + [last]
+        return nodes.subscript(node.args[0], index[0] if len(index) == 1 else nodes.tuple_of(index))
+    if called == "squeeze":
+        return None
+    if called in ("sort", "argsort") and not axis and rank == 2:
+        axis = [nodes.const(-1)]                                   # of a matrix: along its rows
+    if not axis or isinstance(axis[0], gast.Constant) and axis[0].value is None:
+        return None
+    if rank == 1 and called != "flip":                             # a vector's own
+        node.args, node.keywords = node.args[:1], []
+        return node
+    if rank != 2 and called != "flip":
+        return None
+    name = f"_{called}_axis"
+    used.add(name)
+    return annotations.copy_to(nodes.call(nodes.name(name), [node.args[0], axis[0]]), node)
 
 
 def needs_lowering(tree) -> bool:
@@ -240,7 +308,7 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
                 return annotations.copy_to(nodes.call(nodes.name(LOGSUMEXP), node.args[:1]), node)
             axis = node.args[1] if len(node.args) == 2 else node.keywords[0].value
             return annotations.copy_to(nodes.call(nodes.name(LOGSUMEXP_AXIS), [node.args[0], axis]), node)
-        if _lowered_by_callee(node):                        # np.linalg.norm(x, axis=k)
+        if _lowered_by_callee(node) and len(node.args) < 3:  # np.linalg.norm(x, axis=k)
             name = axis_reduction("norm", types_of(node.args[0]).ndim)
             used.add(name)
             axis = node.args[1] if len(node.args) == 2 else node.keywords[0].value
@@ -268,9 +336,20 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             used.add(name)
             return annotations.copy_to(nodes.call(nodes.name(name), node.args[:len(node.args) - (not node.keywords)]
                                                   + axis), node)
+        if called in _ALONG_AXIS or annotations.get(node, "callee") is np.linalg.norm and len(node.args) in (3, 4):
+            lowered = _along_axis(node, called, types_of, used, known)
+            if lowered is not None:
+                return lowered
         if called in ("atleast_1d", "atleast_2d", "atleast_3d") and len(node.args) == 1 \
                 and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
+            return node
+        if called == "hstack" and node.args and type(node.args[0]) in (gast.Tuple, gast.List) \
+                and any(_known_rank(e, types_of, known) == 0 for e in node.args[0].elts):
+            # numba joins arrays only: a number is a part of one element
+            node.args = [nodes.tuple_of([nodes.call("np.full", [nodes.const(1), e])
+                                         if _known_rank(e, types_of, known) == 0 else e
+                                         for e in node.args[0].elts]), *node.args[1:]]
             return node
         if called in _SEQUENCE_JOINS and node.args and type(node.args[0]) is gast.List:
             # numba joins a tuple of arrays only (a list of arrays has no single type for it)

@@ -30,7 +30,7 @@ import textwrap
 
 import gast
 
-from ..errors import AdjointError
+from ..errors import AdjointError, AdjointTypeError
 from ..ir import nodes
 from . import table
 
@@ -161,15 +161,39 @@ class PartsRule:
     """A primitive taking a sequence of arrays or scalars (np.stack((a, b)), np.array([a, b])):
     the contribution to part number `k`, which starts at `offset` and spans `size` along the
     axis the parts are joined on. The rule is written for axis 0, as `g[index]`; along axis
-    a, the index gets a full slices in front (`g[:, k]` for np.stack(..., axis=1))."""
+    a, the index gets a full slices in front (`g[:, k]` for np.stack(..., axis=1)).
+    `takes_axis` True: the call's second argument is the axis; False: axis 0; or a function
+    of a part's rank giving (the axis, whether the part gains it) where the rank decides
+    (np.vstack of vectors stacks them, of matrices concatenates): a part that gains the axis
+    is the single index `g[offset]` there, any other the rule's slice."""
     primitive: object
     vjp: object
     expression: gast.AST
-    takes_axis: bool = True          # its second argument is the axis (np.stack's; np.array's is a dtype)
+    takes_axis: object = True        # its second argument is the axis (np.stack's; np.array's is a dtype)
     template: Template = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "template", Template(self.expression))
+
+    def joined(self, rank):
+        """(axis, the part gains it) for a part of this rank, where the rank decides (else
+        None); an AdjointTypeError (the ranks may be guessed ones) where the primitive takes no
+        part of this rank."""
+        if not callable(self.takes_axis):
+            return None
+        found = self.takes_axis(rank)
+        if found is None:
+            name = getattr(self.primitive, "__name__", repr(self.primitive))
+            raise AdjointTypeError(f"np.{name} of a part of rank {rank} is not supported",
+                               hint="give every part rank 1 or 2 (np.atleast_1d(a) of a number)")
+        return found
+
+    def instantiate_gained(self, part, offset, g, axis=0):
+        """The contribution to a part that gains the joined axis: `g[offset]` along it."""
+        contribution = _GAINED.build({"part": part, "offset": offset, "g": g})
+        if axis:
+            contribution.slice = nodes.tuple_of([nodes.slice_() for _ in range(axis)] + [contribution.slice])
+        return contribution
 
     @property
     def new_axis(self) -> bool:
@@ -193,13 +217,16 @@ class TangentRule:
     params: tuple
     uses_out: bool
     expressions: tuple
+    ranks: tuple | None = None  # the argument ranks this variant applies to (None: any)
     templates: tuple = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "templates", _templates(self.expressions))
 
     def matches(self, ranks) -> bool:
-        return len(ranks) == len(self.params)
+        if len(ranks) != len(self.params):
+            return False
+        return self.ranks is None or tuple(ranks[:len(self.ranks)]) == self.ranks
 
     def instantiate(self, operands, tangents, out):
         mapping = dict(zip(self.params, operands))
@@ -234,19 +261,23 @@ def primitive(*spellings, domain=None, **fields):
 def declare(*spellings, vjps=(), jvps=(), parts=None, parts_axis=True, **fields) -> table.Primitive:
     """Declare the record of an array primitive: its vector-Jacobian products (functions, or
     `variant`s with options; the first whose ranks match applies), its Jacobian-vector
-    products, its contribution to one part of a sequence argument; none of them for a
-    primitive without derivative (`constant` for one whose partials are zero); `parts_axis`:
-    whether its second argument is the axis the parts are joined on."""
+    products (functions, or `variant(f, ranks=...)` where they hold for some ranks only),
+    its contribution to one part of a sequence argument; none of them for a primitive
+    without derivative (`constant` for one whose partials are zero); `parts_axis`: whether
+    its second argument is the axis the parts are joined on, or a function of a part's rank
+    (PartsRule.takes_axis)."""
     first = table.resolve(spellings[0])
     return _define(table.Primitive(
         spellings, vjps=tuple(_array_rule(first, *v) if isinstance(v, tuple) else _array_rule(first, v)
                               for v in vjps),
-        jvps=tuple(_tangent_rule(first, f) for f in jvps),
+        jvps=tuple(_tangent_rule(first, f[0], f[1]) if isinstance(f, tuple) else _tangent_rule(first, f)
+                   for f in jvps),
         parts=None if parts is None else _parts_rule(first, parts, parts_axis), **fields))
 
 
 def variant(function, *, ranks=None, broadcasts=False, exact_shape=False, broadcast_view=False):
-    """A vector-Jacobian product with its options, for `declare` (see ArrayRule and `vjp`)."""
+    """A vector-Jacobian product with its options, for `declare` (see ArrayRule and `vjp`);
+    of a Jacobian-vector product, only `ranks` counts."""
     return (function, ranks, broadcasts, exact_shape, broadcast_view)
 
 
@@ -373,14 +404,14 @@ def jvp(*primitives):
     return register
 
 
-def _tangent_rule(primitive, function) -> TangentRule:
+def _tangent_rule(primitive, function, ranks=None) -> TangentRule:
     params, uses_out, _ = _parse_rule(function, allow_none=True)
     primal = tuple(p for p in params if not (p.startswith("d") and p[1:] in params))
     _, _, expressions = _parse_rule(function, extra={"d" + p for p in primal}, allow_none=True)
     if len(expressions) != len(primal):
         raise AdjointError(f"jvp rule {function.__qualname__} returns {len(expressions)} terms "
                            f"for {len(primal)} arguments")
-    return TangentRule(primitive, function, primal, uses_out, expressions)
+    return TangentRule(primitive, function, primal, uses_out, expressions, ranks)
 
 
 def _matching(table, primitive, ranks):
@@ -710,3 +741,7 @@ def _builder(node):
                 setattr(new, attr, at)
         return new
     return substituted
+
+
+# the contribution to a part that gains the joined axis (PartsRule.instantiate_gained)
+_GAINED = Template(gast.parse("g[offset]", mode="eval").body)

@@ -19,6 +19,9 @@ writes the source of each one used at the top of the module, which stays standal
                                          loop (numba calls libm once per element, ~10x slower)
     _diff_axis(x, axis)                  np.diff(x, axis=axis), np.roll(x, shift, axis) (_roll_axis),
                                          which numba lacks (any rank)
+    _flip_axis(x, axis)                  np.flip(x, axis); of a matrix np.sort, np.argsort, np.cumprod
+                                         along an axis (_sort_axis, ...), np.linalg.norm(x, ord, axis)
+                                         (_norm_ord_axis) and np.tile(x, reps) (_tile_1, _tile_2), which numba lacks
     _polyval(p, x)                       np.polyval(p, x) by Horner's rule (numba has no np.polyval)
     _each_erf(x)                         math.erf of each element of an array (scipy.special.erf,
                                          which numba cannot call; also erfc, lgamma, gamma)
@@ -460,6 +463,53 @@ _ROLL_AXIS = "\n".join([
 AXIS_FORMS = {"_diff_axis": _DIFF_AXIS, "_roll_axis": _ROLL_AXIS}
 DIFF_AXIS, ROLL_AXIS = "_diff_axis", "_roll_axis"
 
+
+# np.flip along an axis (any rank), and of a matrix along an axis np.sort, np.argsort,
+# np.cumprod, np.linalg.norm with an ord, and np.tile: numba has them of vectors only, or
+# without the axis, or not at all
+AXIS_FORMS["_flip_axis"] = "\n".join([
+    "def _flip_axis(x, axis):",
+    '    """np.flip(x, axis): the last axis reversed, with `axis` swapped there."""',
+    "    return np.swapaxes(np.swapaxes(x, axis, -1)[..., ::-1], axis, -1)"]) + "\n"
+
+
+def _lines_of_matrix(name, call, dtype, doc):
+    """A helper applying a vector function `call` (of `y[i]`) to each line of a matrix along
+    `axis`, the lines made the rows of a contiguous copy first."""
+    return "\n".join([
+        f"def {name}(x, axis):",
+        f'    """{doc}"""',
+        "    y = np.ascontiguousarray(np.swapaxes(x, axis, -1))",
+        f"    out = np.empty(y.shape, {dtype})",
+        "    for i in range(y.shape[0]):",
+        f"        out[i] = {call}",
+        "    return np.swapaxes(out, axis, -1)"]) + "\n"
+
+
+AXIS_FORMS["_sort_axis"] = _lines_of_matrix("_sort_axis", "np.sort(y[i])", "y.dtype",
+                                            "np.sort(x, axis) of a matrix: each line along `axis` sorted.")
+AXIS_FORMS["_argsort_axis"] = _lines_of_matrix("_argsort_axis", "np.argsort(y[i])", "np.int64",
+                                               "np.argsort(x, axis) of a matrix, line by line along `axis`.")
+AXIS_FORMS["_cumprod_axis"] = _lines_of_matrix("_cumprod_axis", "np.cumprod(y[i])", "y.dtype",
+                                               "np.cumprod(x, axis) of a matrix, line by line along `axis`.")
+AXIS_FORMS["_norm_ord_axis"] = "\n".join([
+    "def _norm_ord_axis(x, ord, axis):",
+    '    """np.linalg.norm(x, ord, axis) of a matrix: the ord-norm of each line along `axis`."""',
+    "    y = np.ascontiguousarray(np.swapaxes(x, axis, -1))",
+    "    out = np.empty(y.shape[0], y.dtype)",
+    "    for i in range(y.shape[0]):",
+    "        out[i] = np.linalg.norm(y[i], ord)",
+    "    return out"]) + "\n"
+for _rank, _shape, _part in ((1, "reps * n", "out[k * n:(k + 1) * n]"),
+                             (2, "(x.shape[0], reps * n)", "out[:, k * n:(k + 1) * n]")):
+    AXIS_FORMS[f"_tile_{_rank}"] = "\n".join([
+        f"def _tile_{_rank}(x, reps):",
+        f'    """np.tile(x, reps) of a rank-{_rank} array, reps a number: copies side by side along the last axis."""',
+        "    n = x.shape[-1]",
+        f"    out = np.empty({_shape}, x.dtype)",
+        "    for k in range(reps):",
+        f"        {_part} = x",
+        "    return out"]) + "\n"
 POLYVAL = "_polyval"
 _POLYVAL = "\n".join([
     "def _polyval(p, x):",

@@ -1,6 +1,7 @@
 """New arrays: from sizes (np.zeros, np.eye, np.arange, ...: no derivative, whatever their
 arguments' values), filled with a value (np.full, np.full_like, np.linspace), from a
-sequence of parts (np.stack, np.array, np.concatenate: a rule per part), index arrays
+sequence of parts (np.stack, np.array, np.concatenate, np.vstack, np.hstack, np.column_stack: a
+rule per part), index arrays
 (np.triu_indices), and copies (np.copy, np.ascontiguousarray, np.asarray).
 """
 
@@ -82,6 +83,26 @@ def concatenated_part(part, k, offset, size, g):
 declare("np.stack", parts=stacked_part, result="stack", allocates=True)
 declare("np.array", parts=stacked_part, parts_axis=False, result="array", allocates=True)
 declare("np.concatenate", parts=concatenated_part, result="concatenate", allocates=True)
+
+
+# joined on an axis their rank decides: (the axis, whether a part of that rank gains it, as
+# np.stack's parts do, or is concatenated); None where numpy's result is not one of these
+def vstack_axis(rank):       # vectors become rows, matrices are concatenated
+    return {1: (0, True), 2: (0, False)}.get(rank)
+
+
+def hstack_axis(rank):       # numbers and vectors end to end, matrices side by side
+    return {0: (0, True), 1: (0, False), 2: (1, False)}.get(rank)
+
+
+def column_stack_axis(rank):  # vectors become columns, matrices side by side
+    return {1: (1, True), 2: (1, False)}.get(rank)
+
+
+declare("np.vstack", parts=concatenated_part, parts_axis=vstack_axis, result="vstack", allocates=True)
+declare("np.hstack", parts=concatenated_part, parts_axis=hstack_axis, result="hstack", allocates=True)
+declare("np.column_stack", parts=concatenated_part, parts_axis=column_stack_axis, result="column_stack",
+        allocates=True)
 
 
 # integer outputs: a pair of index arrays, unpacked (`i, j = np.triu_indices(n, k=1)`)

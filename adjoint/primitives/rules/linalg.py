@@ -136,7 +136,17 @@ def trace_jvp(x, dx):
     return np.trace(dx)
 
 
-declare("np.trace", vjps=[variant(trace, exact_shape=True)], jvps=[trace_jvp], result="scalar", value=True)
+# the sum of a diagonal above (offset > 0) or below the main one
+def trace_offset(x, offset, g):
+    return g * np.eye(x.shape[0], x.shape[1], offset), None
+
+
+def trace_offset_jvp(x, offset, dx, doffset):
+    return np.trace(dx, offset), None
+
+
+declare("np.trace", vjps=[variant(trace, exact_shape=True), variant(trace_offset, exact_shape=True)],
+        jvps=[trace_jvp, trace_offset_jvp], result="scalar", value=True)
 
 
 # --- np.linalg --------------------------------------------------------------------------------
@@ -162,8 +172,65 @@ def norm_axis_jvp(x, axis, dx, daxis, out):
     return np.sum(x * dx, axis) / out, None
 
 
-declare("np.linalg.norm", vjps=[norm, variant(norm_axis_of_vector, ranks=(1,)), norm_axis],
-        jvps=[norm_jvp, norm_axis_jvp], result="reduction")
+# the p-norm, np.linalg.norm(x, ord, axis) (normalize writes ord=None and 'fro' as the plain
+# norm, and an ord not written as a finite number with keepdims=False fourth): of a vector, or of a
+# matrix's lines along the axis, |x_i|^(p-1) sign(x_i) / out^(p-1), which for p = 1 is sign(x)
+# (0^0 = 1); for p = inf (-inf) the elements of the largest (least) magnitude share the sensitivity,
+# written as a selection where the ord may be infinite (the power's own derivative there would be
+# inf * 0, forward over reverse); analysis/shapes rejects a matrix norm (a matrix with an ord and
+# no axis)
+def norm_ord(x, ord, axis, g, out):
+    return g * np.sign(x) * (np.abs(x) / out) ** (ord - 1.0), None, None
+
+
+def norm_ord_axis(x, ord, axis, g, out):
+    return np.expand_dims(g, axis) * np.sign(x) * (np.abs(x) / np.expand_dims(out, axis)) ** (ord - 1.0), None, None
+
+
+def norm_ord_jvp(x, ord, axis, dx, dord, daxis, out):
+    return np.sum(np.sign(x) * (np.abs(x) / out) ** (ord - 1.0) * dx), None, None
+
+
+def norm_ord_axis_jvp(x, ord, axis, dx, dord, daxis, out):
+    return np.sum(np.sign(x) * (np.abs(x) / np.expand_dims(out, axis)) ** (ord - 1.0) * dx, axis), None, None
+
+
+@registry.shared_expression
+def p_norm_weights(x, ord, norm):
+    return np.where(np.isinf(ord), np.divide(np.abs(x) == norm, np.sum(np.abs(x) == norm)),
+                    (np.abs(x) / norm) ** (ord - 1.0))
+
+
+@registry.shared_expression
+def p_norm_line_weights(x, ord, norm, axis):    # norm with the axis put back
+    return np.where(np.isinf(ord), np.divide(np.abs(x) == norm, np.expand_dims(np.sum(np.abs(x) == norm, axis), axis)),
+                    (np.abs(x) / norm) ** (ord - 1.0))
+
+
+def norm_any_ord(x, ord, axis, keepdims, g, out):
+    return g * np.sign(x) * p_norm_weights(x, ord, out), None, None, None
+
+
+def norm_any_ord_axis(x, ord, axis, keepdims, g, out):
+    return np.expand_dims(g, axis) * np.sign(x) * p_norm_line_weights(x, ord, np.expand_dims(out, axis), axis), \
+        None, None, None
+
+
+def norm_any_ord_jvp(x, ord, axis, keepdims, dx, dord, daxis, dkeepdims, out):
+    return np.sum(np.sign(x) * p_norm_weights(x, ord, out) * dx), None, None, None
+
+
+def norm_any_ord_axis_jvp(x, ord, axis, keepdims, dx, dord, daxis, dkeepdims, out):
+    return np.sum(np.sign(x) * p_norm_line_weights(x, ord, np.expand_dims(out, axis), axis) * dx, axis), \
+        None, None, None
+
+
+declare("np.linalg.norm", vjps=[norm, variant(norm_axis_of_vector, ranks=(1,)), norm_axis,
+                                variant(norm_ord_axis, ranks=(2,)), norm_ord, variant(norm_any_ord_axis, ranks=(2,)),
+                                norm_any_ord],
+        jvps=[norm_jvp, norm_axis_jvp, variant(norm_ord_axis_jvp, ranks=(2,)), norm_ord_jvp,
+              variant(norm_any_ord_axis_jvp, ranks=(2,)), norm_any_ord_jvp],
+        result="norm")
 
 
 # x = solve(a, b): b's sensitivity is solve(a.T, g), a's is minus that times x.T (written as

@@ -253,7 +253,17 @@ def cumprod_jvp(x, dx, out):
     return out * np.cumsum(dx / x)
 
 
-declare("np.cumprod", vjps=[cumprod], jvps=[cumprod_jvp], result="cumulative", value=True)
+# along an axis: the backward running sum is along that axis (np.flip before and after)
+def cumprod_axis(x, axis, g, out):
+    return np.flip(np.cumsum(np.flip(g * out, axis), axis), axis) / x, None
+
+
+def cumprod_axis_jvp(x, axis, dx, daxis, out):
+    return out * np.cumsum(dx / x, axis), None
+
+
+declare("np.cumprod", vjps=[cumprod, cumprod_axis], jvps=[cumprod_jvp, cumprod_axis_jvp], result="cumulative",
+        value=True)
 
 
 # differences along the last axis (or `axis`): the reverse is minus the difference of the

@@ -1,7 +1,7 @@
 """Primitives that move elements and do no arithmetic: shapes and axes (np.reshape,
-np.ravel, np.transpose, np.swapaxes, np.expand_dims, np.broadcast_to, np.atleast_1d/2d/3d,
-np.shape), orders (np.roll, np.flip, np.sort), repetition (np.repeat) and parts of a matrix
-(np.diag, np.tril, np.triu). Each reverse puts a sensitivity back where its element came
+np.ravel, np.transpose, np.swapaxes, np.expand_dims, np.squeeze, np.broadcast_to,
+np.atleast_1d/2d/3d, np.shape), orders (np.roll, np.flip, np.sort), repetition (np.repeat) and parts of a matrix
+(np.diag, np.tril, np.triu), tiles (np.tile). Each reverse puts a sensitivity back where its element came
 from (summing where one element went to several places).
 """
 
@@ -20,7 +20,29 @@ def transpose_jvp(x, dx):
     return np.transpose(dx)
 
 
-declare("np.transpose", vjps=[transpose], jvps=[transpose_jvp], result="like")
+# with its axes in a new order (np.transpose(x, (0, 2, 1)), axes= as written): the reverse puts
+# them back, in the inverse order (normalize writes the order (1, 0) as the plain transpose)
+def transpose_axes(x, axes, g):
+    return np.transpose(g, np.argsort(axes)), None
+
+
+def transpose_axes_jvp(x, axes, dx, daxes):
+    return np.transpose(dx, axes), None
+
+
+declare("np.transpose", vjps=[transpose, transpose_axes], jvps=[transpose_jvp, transpose_axes_jvp], result="like")
+
+
+# an axis of length 1 taken away (np.squeeze(x, axis=1)): the reverse puts it back
+def squeeze(x, axis, g):
+    return np.expand_dims(g, axis), None
+
+
+def squeeze_jvp(x, axis, dx, daxis):
+    return np.squeeze(dx, axis), None
+
+
+declare("np.squeeze", vjps=[squeeze], jvps=[squeeze_jvp], result="squeeze")
 
 
 def reshape(x, shape, g):
@@ -142,20 +164,49 @@ def flip_jvp(x, dx):
     return np.flip(dx)
 
 
-declare("np.flip", vjps=[flip], jvps=[flip_jvp], result="array like")
+# reversal of one axis (np.flip(x, 0), axis= as written): its own reverse too
+def flip_axis(x, axis, g):
+    return np.flip(g, axis), None
+
+
+def flip_axis_jvp(x, axis, dx, daxis):
+    return np.flip(dx, axis), None
+
+
+declare("np.flip", vjps=[flip, flip_axis], jvps=[flip_jvp, flip_axis_jvp], result="array like")
 
 
 # a sort permutes: the reverse puts each sensitivity back where its element came from (the
-# inverse permutation, argsort of the argsort; tied elements are equal, so either order holds)
+# inverse permutation, argsort of the argsort; tied elements are equal, so either order holds).
+# Of a matrix, each row is sorted (the last axis), or each line along `axis`.
 def sort(x, g):
     return g[np.argsort(np.argsort(x))]
+
+
+def sort_rows(x, g):
+    return np.take_along_axis(g, np.argsort(np.argsort(x, -1), -1), -1)
+
+
+def sort_axis(x, axis, g):
+    return np.take_along_axis(g, np.argsort(np.argsort(x, axis), axis), axis), None
 
 
 def sort_jvp(x, dx):
     return dx[np.argsort(x)]
 
 
-declare("np.sort", vjps=[variant(sort, ranks=(1,), exact_shape=True)], jvps=[sort_jvp], result="array like", value=True)
+def sort_rows_jvp(x, dx):
+    return np.take_along_axis(dx, np.argsort(x, -1), -1)
+
+
+def sort_axis_jvp(x, axis, dx, daxis):
+    return np.take_along_axis(dx, np.argsort(x, axis), axis), None
+
+
+declare("np.sort", vjps=[variant(sort, ranks=(1,), exact_shape=True), variant(sort_rows, ranks=(2,), exact_shape=True),
+                         variant(sort_axis, exact_shape=True)],
+        jvps=[variant(sort_jvp, ranks=(1,)), variant(sort_rows_jvp, ranks=(2,)), sort_axis_jvp],
+        result="array like", value=True)
 
 
 # each element `repeats` times in a row, flattened: the reverse sums each run back
@@ -247,3 +298,24 @@ declare("np.tril", vjps=[variant(tril, ranks=(2,), exact_shape=True), variant(tr
         jvps=[tril_jvp, tril_offset_jvp], result="array like", value=True)
 declare("np.triu", vjps=[variant(triu, ranks=(2,), exact_shape=True), variant(triu_offset, ranks=(2,), exact_shape=True)],
         jvps=[triu_jvp, triu_offset_jvp], result="array like", value=True)
+
+
+# copies of x side by side (np.tile(x, r) of a vector or a matrix, r a number: analysis/shapes
+# rejects a tuple of counts): the reverse sums the copies, g seen with an axis for them
+def tile_vector(x, reps, g):
+    return np.sum(np.reshape(g, (reps, x.shape[0])), axis=0), None
+
+
+def tile_matrix(x, reps, g):    # (g's copies of x.T stacked on top of each other: rank 2 throughout)
+    return np.transpose(np.reshape(np.sum(np.reshape(np.ascontiguousarray(np.transpose(g)),
+                                                     (reps, x.shape[1] * x.shape[0])), axis=0),
+                                   (x.shape[1], x.shape[0]))), None
+
+
+def tile_jvp(x, reps, dx, dreps):
+    return np.tile(dx, reps), None
+
+
+declare("np.tile", vjps=[variant(tile_vector, ranks=(1, 0), exact_shape=True),
+                         variant(tile_matrix, ranks=(2, 0), exact_shape=True)],
+        jvps=[tile_jvp], result="tile", value=True)
