@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
 import adjoint
 from tests.conftest import make_rng
@@ -322,3 +323,17 @@ def test_options_must_be_written_in_the_call():
     assert "P = P @ A" in str(caught.value)
     with pytest.raises(adjoint.AdjointError, match="ord='nuc'"):
         adjoint.grad(nuclear, target="python")(S)
+
+
+def log_softmax_rows(W, X):
+    """autograd's neural_net.py normalizes its outputs this way."""
+    logits = X @ W
+    return np.sum((logits - logsumexp(logits, axis=1, keepdims=True)) * np.arange(4.0))
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_logsumexp_keeps_its_axis(target):
+    rng = make_rng("logsumexp keepdims")
+    W, X = rng.normal(size=(3, 4)), rng.normal(size=(5, 3))
+    got = adjoint.grad(log_softmax_rows, target=target, cache=False)(W, X)
+    np.testing.assert_allclose(got, finite_difference(log_softmax_rows, (W, X), 0), rtol=1e-6, atol=1e-8)

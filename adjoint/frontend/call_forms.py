@@ -115,7 +115,7 @@ def keyword_forms(call, stmt, normalizer):
         _norm_order(call)
     if callee in (np.var, np.std) and any(k.arg == "ddof" for k in call.keywords):
         return _ddof_form(call, stmt, normalizer)
-    if callee not in _REDUCTIONS:
+    if callee not in _REDUCTIONS and not table.spelled_as(callee, "scipy.special.logsumexp"):
         return [], call
     dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
     if callee in (np.mean, np.prod) and dtype is not None and nodes.dotted(dtype) in ("np.float64", "float"):

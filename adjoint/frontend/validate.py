@@ -501,7 +501,8 @@ def _keywords_of(callee) -> set:
         named = KEYWORDS & set(inspect.signature(callee).parameters)
     except (TypeError, ValueError):
         named = set(KEYWORDS)
-    return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))}
+    return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))
+            or (k == "keepdims" and table.spelled_as(callee, "scipy.special.logsumexp"))}
 
 
 def _describe(node) -> str:

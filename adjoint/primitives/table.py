@@ -166,6 +166,13 @@ def spelled(flag: str) -> frozenset:
     return _derived[key]
 
 
+def spelled_as(callee, spelling: str) -> bool:
+    """Whether `callee` is the primitive `spelling` names (scipy's, whose module may not be
+    imported: then nothing is)."""
+    record = record_of(callee)
+    return record is not None and spelling in record.spellings
+
+
 def with_result(*result_rules: str) -> frozenset:
     """The functions of every record whose result type rule is one of `result_rules`."""
     key = "result " + " ".join(result_rules)
