@@ -585,3 +585,55 @@ def test_builtin_sum_of_an_array_is_its_first_axis_sum(fn, args):
     got = compiled(fn, 0, "python")(*args)
     np.testing.assert_allclose(got, finite_difference(fn, args, 0), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(got, autograd_gradient(fn, args, 0), rtol=1e-10, atol=1e-10)
+
+
+# a name bound once to a literal list of tuples (JAX's "Training a simple neural network":
+# params = [(W, b), ...]; for w, b in params[:-1]), unrolled as the literal itself -----------
+
+LAYER_INPUT = np.array([[0.3, -0.2, 0.5], [0.1, 0.4, -0.6]])
+
+
+def two_layers(W1, b1, W2, b2):
+    params = [(W1, b1), (W2, b2)]
+    x = LAYER_INPUT
+    for W, b in params[:-1]:
+        x = np.tanh(x @ W + b)
+    W, b = params[-1]
+    return np.sum((x @ W + b) ** 2)
+
+
+def two_layers_whole(W1, b1, W2, b2):
+    params = [(W1, b1), (W2, b2)]
+    x = LAYER_INPUT
+    for W, b in params:
+        x = np.tanh(x @ W + b)
+    return np.sum(x)
+
+
+def element_rebound_after_the_list(W1, b1, W2, b2):
+    params = [(W1, b1), (W2, b2)]
+    W1 = W1 * 2.0                        # the list holds the old W1: not unrolled
+    x = LAYER_INPUT
+    for W, b in params:
+        x = np.tanh(x @ W + b)
+    return np.sum(x) + np.sum(W1)
+
+
+def _layers():
+    rng = np.random.default_rng(7)
+    return [rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=4)]
+
+
+@pytest.mark.parametrize("fn", [two_layers, two_layers_whole], ids=lambda f: f.__name__)
+def test_loop_over_a_name_bound_to_a_literal_list_of_tuples(fn):
+    args = _layers()
+    got = adjoint.grad(fn, wrt=(0, 1, 2, 3), target="python")(*args)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(fn, args, k), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
+
+
+def test_a_list_whose_element_is_rebound_is_not_unrolled():
+    """Unrolling would read the new W1 where the list holds the old one: never a wrong number."""
+    with pytest.raises(adjoint.AdjointError):
+        adjoint.grad(element_rebound_after_the_list, wrt=(0, 1, 2, 3), target="python")(*_layers())

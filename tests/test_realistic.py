@@ -39,14 +39,15 @@ EXPECTED_REJECTIONS = {
     "autograd_fluidsim_quiet": "no derivative rule for `np.meshgrid`",
     # list(map(np.log, (pi, A, B))): the hint (a rule for `list`) cannot work
     "autograd_hmm_em_loglike": "no derivative rule for `list`",
-    # `for W, b in params` over the literal list of (W, b) tuples: the jax_nn_loss bug below
-    # (logsumexp's keepdims=, which stopped it first, is supported now)
+    # `for W, b in params` in a helper whose parameter is the caller's literal list of (W, b)
+    # tuples: the jax_nn_loss limit below (logsumexp's keepdims=, which stopped it first, is
+    # supported now)
     "autograd_neural_net_log_posterior": "ValueError while computing the gradient",
     # objective = lambda params: -log_marginal_likelihood(params, X, y), and mvn.logpdf after it
     "autograd_gp_log_marginal": "is not defined with `def`",
-    # a BUG, not a limit: `for w, b in params[:-1]` over a literal list of (w, b) tuples is
-    # emitted as np.array of the tuples' elements and fails when the gradient runs (minimal:
-    # params = [(w1, b1), (w2, b2)]; for w, b in params[:-1]: x = np.tanh(x @ w + b))
+    # `for w, b in params[:-1]` over a literal list of (w, b) tuples is unrolled where the list
+    # is bound in the same function (tests/test_iteration.py); here it is a helper's parameter,
+    # which the loop sees as an array of the tuples' elements: an error when the gradient runs
     "jax_nn_loss": "ValueError while computing the gradient",
     # autograd's rnn.py: the list of output arrays grown by append (and concat_and_multiply's
     # `*args`, logsumexp's keepdims= and np.repeat along an axis block it too)

@@ -183,6 +183,10 @@ class _Desugarer:
             return [self.in_loop(stmt, target.id if isinstance(target, gast.Name) else None)]
         if isinstance(iterable, (gast.Tuple, gast.List)):
             return self.unrolled(stmt)
+        elements = self.literal_elements(iterable)
+        if elements is not None:                  # params = [(W1, b1), (W2, b2)]; for W, b in params:
+            stmt.iter = _located(nodes.tuple_of([nodes.clone(e) for e in elements]), iterable)
+            return self.unrolled(stmt)
         pre = []
         rebound = {n.id for s in stmt.body for n in trees.walk(s)
                    if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
@@ -195,6 +199,44 @@ class _Desugarer:
         binds = self.bind(target, _instantiate(plan.item, index), stmt)
         loop = nodes.for_(index, _call("range", range, [self.count(plan, iterable)]), binds + stmt.body, stmt)
         return pre + [self.in_loop(loop, index)]
+
+    def literal_elements(self, iterable):
+        """The elements of a literal tuple or list that `iterable` names: a name the function
+        binds once, to the literal, and never changes (`params = [(W1, b1), (W2, b2)]`), or a
+        slice of it by numbers (`params[:-1]`); else None. A loop over it is unrolled as over
+        the literal itself: its elements may be tuples of arrays of several shapes, which no
+        one array holds."""
+        base, part = iterable, None
+        if isinstance(iterable, gast.Subscript) and isinstance(iterable.slice, gast.Slice):
+            base, part = iterable.value, iterable.slice
+        if not isinstance(base, gast.Name):
+            return None
+        binding, uses, stores = None, 0, {}
+        for node in trees.walk(self.tree):
+            if isinstance(node, gast.Name) and not isinstance(node.ctx, gast.Load):
+                stores[node.id] = stores.get(node.id, 0) + 1
+            if isinstance(node, gast.Assign) and isinstance(node.value, gast.Name) and node.value.id == base.id:
+                return None                                      # an alias (ps = params) may change it
+            if isinstance(node, gast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], gast.Name) \
+                    and node.targets[0].id == base.id and isinstance(node.value, (gast.List, gast.Tuple)):
+                binding = node
+            elif isinstance(node, gast.Name) and node.id == base.id and not isinstance(node.ctx, gast.Load):
+                uses += 1                                        # bound again, or a parameter
+            elif isinstance(node, (gast.Attribute, gast.Subscript)) and isinstance(node.value, gast.Name) \
+                    and node.value.id == base.id and (isinstance(node, gast.Attribute)
+                                                      or not isinstance(node.ctx, gast.Load)):
+                return None                                      # params.append(...), params[0] = ...
+        if binding is None or uses != 1 or any(isinstance(e, gast.Starred) for e in binding.value.elts):
+            return None
+        if any(stores.get(n.id, 0) > 1 for n in trees.walk(binding.value) if isinstance(n, gast.Name)):
+            return None                  # an element's name bound again may hold another value by the loop
+        elements = binding.value.elts
+        if part is None:
+            return elements
+        bounds = [_integer(b) if b is not None else None for b in (part.lower, part.upper, part.step)]
+        if any(b is _NOT_AN_INTEGER for b in bounds):
+            return None
+        return elements[slice(*bounds)]
 
     def unrolled(self, stmt):
         """`for p in (W1, W2):` over a literal tuple or list: the body once per element, after
@@ -545,6 +587,19 @@ def _constant_int(node):
         inner = _constant_int(node.operand)
         return None if inner is None else -inner
     return None
+
+
+_NOT_AN_INTEGER = object()
+
+
+def _integer(node):
+    """The integer a node writes (`2`, `-1`), else _NOT_AN_INTEGER."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        value = _integer(node.operand)
+        return -value if value is not _NOT_AN_INTEGER else value
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return node.value
+    return _NOT_AN_INTEGER
 
 
 def _located(node, origin):
