@@ -637,3 +637,18 @@ def test_a_list_whose_element_is_rebound_is_not_unrolled():
     """Unrolling would read the new W1 where the list holds the old one: never a wrong number."""
     with pytest.raises(adjoint.AdjointError):
         adjoint.grad(element_rebound_after_the_list, wrt=(0, 1, 2, 3), target="python")(*_layers())
+
+
+def horner_over_a_list_of_numbers(x):
+    coeffs = [1.0, -2.0, 0.5, 3.0, -1.0]
+    y = 0.0
+    for c in coeffs:
+        y = y * x + c
+    return y
+
+
+def test_a_list_of_numbers_bound_to_a_name_stays_a_loop():
+    """Numbers fit one array: the loop is not unrolled (a long list would bloat the code)."""
+    got = adjoint.grad(horner_over_a_list_of_numbers, target="python")(0.7)
+    np.testing.assert_allclose(got, finite_difference(horner_over_a_list_of_numbers, (0.7,), 0), rtol=1e-7)
+    assert "for " in adjoint.source(horner_over_a_list_of_numbers)

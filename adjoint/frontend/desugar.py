@@ -228,6 +228,8 @@ class _Desugarer:
                 return None                                      # params.append(...), params[0] = ...
         if binding is None or uses != 1 or any(isinstance(e, gast.Starred) for e in binding.value.elts):
             return None
+        if all(_is_number(e) for e in binding.value.elts):
+            return None                  # numbers: one array holds them, and a loop stays a loop
         if any(stores.get(n.id, 0) > 1 for n in trees.walk(binding.value) if isinstance(n, gast.Name)):
             return None                  # an element's name bound again may hold another value by the loop
         elements = binding.value.elts
@@ -590,6 +592,13 @@ def _constant_int(node):
 
 
 _NOT_AN_INTEGER = object()
+
+
+def _is_number(node) -> bool:
+    """Whether a node writes a number (`2.0`, `-1`)."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+        return _is_number(node.operand)
+    return isinstance(node, gast.Constant) and type(node.value) in (int, float)
 
 
 def _integer(node):
