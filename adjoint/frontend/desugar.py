@@ -235,10 +235,10 @@ class _Desugarer:
         elements = binding.value.elts
         if part is None:
             return elements
-        bounds = [_integer(b) if b is not None else None for b in (part.lower, part.upper, part.step)]
-        if any(b is _NOT_AN_INTEGER for b in bounds):
+        bounds = (part.lower, part.upper, part.step)
+        if any(b is not None and nodes.integer_value(b) is None for b in bounds):
             return None
-        return elements[slice(*bounds)]
+        return elements[slice(*(b if b is None else nodes.integer_value(b) for b in bounds))]
 
     def unrolled(self, stmt):
         """`for p in (W1, W2):` over a literal tuple or list: the body once per element, after
@@ -591,24 +591,11 @@ def _constant_int(node):
     return None
 
 
-_NOT_AN_INTEGER = object()
-
-
 def _is_number(node) -> bool:
     """Whether a node writes a number (`2.0`, `-1`)."""
     if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
         return _is_number(node.operand)
     return isinstance(node, gast.Constant) and type(node.value) in (int, float)
-
-
-def _integer(node):
-    """The integer a node writes (`2`, `-1`), else _NOT_AN_INTEGER."""
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        value = _integer(node.operand)
-        return -value if value is not _NOT_AN_INTEGER else value
-    if isinstance(node, gast.Constant) and type(node.value) is int:
-        return node.value
-    return _NOT_AN_INTEGER
 
 
 def _located(node, origin):

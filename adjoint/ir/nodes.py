@@ -594,3 +594,13 @@ def child_fields(kind):
 # expression contexts, operators and the fields holding strings hold no nodes
 _LEAF_FIELDS = ("ctx", "op", "ops", "id", "attr", "arg", "kind", "type_comment")
 _CHILD_FIELDS: dict = {}                     # node type -> its fields that may hold nodes (child_fields)
+
+
+def integer_value(node):
+    """The integer a node writes (`2`, `-1`), else None."""
+    if type(node) is gast.Constant and type(node.value) is int:
+        return node.value
+    if type(node) is gast.UnaryOp and type(node.op) is gast.USub:
+        inner = integer_value(node.operand)
+        return None if inner is None else -inner
+    return None

@@ -80,7 +80,7 @@ def _outer_loops(stmts):
 
 def _race_free(fn, loop, scalars) -> bool:
     index, carried = loop.target.id, annotations.get(loop, "carried")
-    stop = _integer_value(loop.iter.args[1])
+    stop = nodes.integer_value(loop.iter.args[1])
     if stop is None or any(stop + 1 + c.low < 0 for c in carried.values()):
         return False                       # a negative index wraps to an element another chunk owns
     carries = {name for c in carried.values() for name in c.carries}
@@ -147,7 +147,7 @@ def _loads_after(stmts, loop, skip=()) -> set:
 def _split(block, loop, namer):
     index, (start, stop) = loop.target.id, loop.iter.args[:2]
     carried = annotations.get(loop, "carried")
-    b = _integer_value(stop)
+    b = nodes.integer_value(stop)
     span = max(c.high - c.low for c in carried.values())
     trips, chunks, chunk = namer.fresh("trips"), namer.fresh("chunks"), namer.fresh("chunk")
     edges = {array: namer.fresh(f"{array}_edge") for array in carried}
@@ -230,18 +230,10 @@ def _shifted(expr, k):
     if k == 0:
         return copy.deepcopy(expr)
     if isinstance(expr, gast.BinOp) and isinstance(expr.op, (gast.Add, gast.Sub)) \
-            and _integer_value(expr.right) is not None:
+            and nodes.integer_value(expr.right) is not None:
         sign = 1 if isinstance(expr.op, gast.Add) else -1
-        return _shifted(expr.left, sign * _integer_value(expr.right) + k)
-    if _integer_value(expr) is not None:
-        return nodes.const(_integer_value(expr) + k)
+        return _shifted(expr.left, sign * nodes.integer_value(expr.right) + k)
+    if nodes.integer_value(expr) is not None:
+        return nodes.const(nodes.integer_value(expr) + k)
     return nodes.binop(copy.deepcopy(expr), "+" if k > 0 else "-", nodes.const(abs(k)))
 
-
-def _integer_value(node):
-    if isinstance(node, gast.Constant) and type(node.value) is int:
-        return node.value
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        inner = _integer_value(node.operand)
-        return None if inner is None else -inner
-    return None
