@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..primitives import rules, table
-from .call_forms import NORM_OPTIONS, norm_method
+from .call_forms import NORM_OPTIONS, SCIPY_IGNORED, SCIPY_LINALG, norm_method, scipy_linalg_name
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
@@ -211,6 +211,8 @@ class _Validator:
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
+            if isinstance(node, gast.Call) and scipy_linalg_name(annotations.get(node, "callee")):
+                allowed_constants.update(id(k.value) for k in node.keywords)      # trans="T"
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.linalg.norm:
                 allowed_constants.update(id(a) for a in node.args[1:2] + [k.value for k in node.keywords
                                                                           if k.arg == "ord"])   # 'fro'
@@ -290,10 +292,14 @@ class _Validator:
             self.fail(call, f"`{self.text(call.func)}(...)`: {'dictionaries' if callee is dict else 'sets'} "
                             f"are not differentiable values", HINTS[gast.Dict])
         located = norm_method(callee) is not None            # norm.logpdf(x, loc, scale)
+        # a helper's keywords are bound when it is inlined; a function without a rule is
+        # refused below for that, not for an option it would have taken
+        ruled = rules.is_differentiable(callee) or rules.is_non_differentiable(callee) \
+            or callee in _WRITTEN_AS_OTHERS or not annotations.has(call, "callee")
         for keyword in call.keywords:
             if located and keyword.arg in NORM_OPTIONS:
                 continue
-            if not helper:                                      # a helper's: bound when inlined
+            if not helper and ruled:
                 self.check_keyword(call, callee, keyword)
         if callee is np.convolve:
             self.check_convolve_mode(call)
@@ -310,6 +316,8 @@ class _Validator:
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
+        if scipy_linalg_name(callee) is not None:
+            return self.check_scipy_linalg(call, scipy_linalg_name(callee))
         if callee in _OPTIONS_AS_WRITTEN:
             self.check_options(call, callee)
         if callee in _WHOLE_ARRAY_FORMS:
@@ -372,6 +380,33 @@ class _Validator:
         if len(set(axes)) != len(axes) or (min(axes) < 0 <= max(axes)):
             self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
                              "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
+
+    def check_scipy_linalg(self, call, name):
+        """scipy.linalg's solvers, which normalize writes as np.linalg's: the matrices by
+        position, the options that change the value (lower, trans) by name as constants."""
+        spelled, arrays = self.text(call.func), 2 if name in ("solve_triangular", "solve") else 1
+        if len(call.args) != arrays:
+            self.fail(call, f"`{spelled}` with {len(call.args)} positional arguments",
+                      f"pass the {'matrix and the right-hand side' if arrays == 2 else 'matrix'} by position "
+                      f"and its options by name: {spelled}({'a, b' if arrays == 2 else 'a'}"
+                      f"{', lower=True' if 'lower' in SCIPY_LINALG[name] else ''})")
+        for keyword in call.keywords:
+            word, value = keyword.arg, keyword.value
+            if word in SCIPY_IGNORED:
+                continue
+            if word not in SCIPY_LINALG[name]:
+                lower = getattr(_keyword_value(call, "lower"), "value", False) is True
+                hint = {"assume_a": "leave it out: the general solver gives the same solution",
+                        "unit_diagonal": "leave it out and write the unit diagonal into the matrix: "
+                                         f"{'np.tril(a, -1)' if lower else 'np.triu(a, 1)'} + np.eye(n)"}
+                self.fail(call, f"the option `{word}=` of `{spelled}` is not supported",
+                          hint.get(word, f"leave `{word}=` out"))
+            allowed = (True, False) if word == "lower" else (0, 1, 2, "N", "T", "C")
+            if not isinstance(value, gast.Constant) or value.value not in allowed \
+                    or type(value.value) is not type(allowed[0]) and not isinstance(value.value, str):
+                self.fail(value, f"`{word}=` of `{spelled}` must be written as one of "
+                                 f"{', '.join(map(repr, allowed))}",
+                          f"write the value in the call: {word}={allowed[0]!r}")
 
     def check_options(self, call, callee):
         """Options normalize turns into other calls (frontend/call_forms.py), so they must be
@@ -441,14 +476,19 @@ def _keyword_value(call, name):
 
 
 def _is_python_function(obj) -> bool:
-    """A plain Python function normalize will inline: not numpy's own (np.triu_indices is
-    Python code, but a call of numpy, never a user helper to look into)."""
+    """A plain Python function normalize will inline: not a numerical library's own
+    (np.triu_indices and scipy.linalg.solve_triangular are Python code, but calls of a
+    library, never user helpers to look into: their checks and branches are not the user's)."""
     import types
 
     from .parse import LocalFunction
-    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
-        and not (getattr(obj, "__module__", "") or "").startswith("numpy") \
+    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) and not is_library_function(obj) \
         and not rules.is_differentiable(obj) and not rules.is_non_differentiable(obj)    # (scipy's logsumexp)
+
+
+def is_library_function(obj) -> bool:
+    """A function of numpy or scipy: called as the library's (by its rule, or refused)."""
+    return (getattr(obj, "__module__", "") or "").split(".", 1)[0] in ("numpy", "scipy")
 
 
 def _list_method(call) -> str | None:
@@ -563,10 +603,10 @@ def _rule_hint(callee, name, call) -> str:
     count = len(call.args) + len(call.keywords)
     try:
         params = [p for p in inspect.signature(callee).parameters
-                  if p not in ("args", "kwargs")][:count]
+                  if p not in ("args", "kwargs")][:len(call.args)] + [k.arg for k in call.keywords]
     except (TypeError, ValueError):
         params = []
-    if len(params) < count:
+    if len(params) < count or None in params:
         params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
     short = name.rsplit(".", 1)[-1]
     if _qualified(callee) is None and not isinstance(callee, np.ufunc) or callee in _ELEMENTWISE_FUNCTIONS \
