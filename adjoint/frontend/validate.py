@@ -128,9 +128,7 @@ class _Validator:
                 self.fail(stmt.value, f"unsupported syntax: {_describe(stmt.value)}")
             if isinstance(stmt.value, gast.Call):
                 self.fail(stmt, f"the result of `{self.text(stmt.value)}` is dropped: adjoint differentiates "
-                                f"values, not calls that change an object in place",
-                          "keep values in arrays and write into them: out = np.zeros(n), then "
-                          "out[i] = v (or out[:] = v)")
+                                f"values, not calls that change an object in place", self.in_place_hint(stmt.value))
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
         if not isinstance(stmt, STATEMENTS):
@@ -271,6 +269,21 @@ class _Validator:
             return ast.unparse(gast.gast_to_ast(node))
         except Exception:                       # noqa: BLE001 (a node only gast knows)
             return nodes.dotted(node) or _describe(node)
+
+    def in_place_hint(self, call) -> str:
+        """The loop or write that does what an in-place numpy call does, in the call's names."""
+        callee, args = annotations.get(call, "callee"), [self.text(a) for a in call.args]
+        path = (nodes.dotted(call.func) or "").split(".")             # np.add.at(y, index, x)
+        if path[-1] == "at" and len(path) > 2 and path[-2] in _UFUNC_OPERATORS and len(args) == 3:
+            y, index, x = args
+            return (f"write the updates in a loop (repeated indices accumulate, as in {self.text(call.func)}): "
+                    f"for k in range(len({index})): {y}[{index}[k]] {_UFUNC_OPERATORS[path[-2]]}= {x}[k]"
+                    f"  ({x} instead of {x}[k] for a number)")
+        if callee is np.fill_diagonal and len(args) == 2:
+            return f"write the diagonal in a loop: for k in range(min({args[0]}.shape)): {args[0]}[k, k] = {args[1]}"
+        if callee is np.copyto and len(args) == 2:
+            return f"write into it: {args[0]}[:] = {args[1]}"
+        return "keep values in arrays and write into them: out = np.zeros(n), then out[i] = v (or out[:] = v)"
 
     def fail_keyword(self, call, keyword, callee):
         name, word = self.text(call.func), keyword.arg
@@ -620,6 +633,8 @@ def _rule_hint(callee, name, call) -> str:
             f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
 
 
+# ufuncs whose .at(y, index, x) is an augmented assignment, by the ufunc's name
+_UFUNC_OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/"}
 # calls along an axis whose axis=None (the whole array) the rule table does not take, and the form that does
 _WHOLE_ARRAY_FORMS = {np.sort: "np.sort(np.ravel(x))", np.flip: "np.flip(x)", np.cumprod: "np.cumprod(x)"}
 # calls normalize writes as others (call_forms.py): an element read, products
