@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..primitives import rules, table
-from .call_forms import NORM_OPTIONS, SCIPY_IGNORED, SCIPY_LINALG, norm_method, scipy_linalg_name
+from .call_forms import NORM_OPTIONS, SCIPY_FORMS, SCIPY_IGNORED, norm_method, scipy_form_of
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
@@ -209,7 +209,7 @@ class _Validator:
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
-            if isinstance(node, gast.Call) and scipy_linalg_name(annotations.get(node, "callee")):
+            if isinstance(node, gast.Call) and scipy_form_of(annotations.get(node, "callee")):
                 allowed_constants.update(id(k.value) for k in node.keywords)      # trans="T"
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.linalg.norm:
                 allowed_constants.update(id(a) for a in node.args[1:2] + [k.value for k in node.keywords
@@ -329,8 +329,8 @@ class _Validator:
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
-        if scipy_linalg_name(callee) is not None:
-            return self.check_scipy_linalg(call, scipy_linalg_name(callee))
+        if scipy_form_of(callee) is not None:
+            return self.check_scipy_form(call, scipy_form_of(callee))
         if callee in _OPTIONS_AS_WRITTEN:
             self.check_options(call, callee)
         if callee in _WHOLE_ARRAY_FORMS:
@@ -394,32 +394,36 @@ class _Validator:
             self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
                              "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
 
-    def check_scipy_linalg(self, call, name):
-        """scipy.linalg's solvers, which normalize writes as np.linalg's: the matrices by
-        position, the options that change the value (lower, trans) by name as constants."""
-        spelled, arrays = self.text(call.func), 2 if name in ("solve_triangular", "solve") else 1
+    def check_scipy_form(self, call, spelling):
+        """The scipy functions normalize writes as numpy's: the arrays by position, the options
+        that change the value (lower, trans, axis) by name as constants."""
+        spelled, (arrays, taken) = self.text(call.func), SCIPY_FORMS[spelling]
         if len(call.args) != arrays:
+            example = f"{spelled}({'a, b' if arrays == 2 else 'a'}{''.join(f', {o}=...' for o in taken)})"
             self.fail(call, f"`{spelled}` with {len(call.args)} positional arguments",
-                      f"pass the {'matrix and the right-hand side' if arrays == 2 else 'matrix'} by position "
-                      f"and its options by name: {spelled}({'a, b' if arrays == 2 else 'a'}"
-                      f"{', lower=True' if 'lower' in SCIPY_LINALG[name] else ''})")
+                      f"pass the {'matrix and the right-hand side' if arrays == 2 else 'array'} by position "
+                      f"and the options by name: {example}")
         for keyword in call.keywords:
             word, value = keyword.arg, keyword.value
             if word in SCIPY_IGNORED:
                 continue
-            if word not in SCIPY_LINALG[name]:
+            if word not in taken:
                 lower = getattr(_keyword_value(call, "lower"), "value", False) is True
                 hint = {"assume_a": "leave it out: the general solver gives the same solution",
                         "unit_diagonal": "leave it out and write the unit diagonal into the matrix: "
                                          f"{'np.tril(a, -1)' if lower else 'np.triu(a, 1)'} + np.eye(n)"}
                 self.fail(call, f"the option `{word}=` of `{spelled}` is not supported",
                           hint.get(word, f"leave `{word}=` out"))
-            allowed = (True, False) if word == "lower" else (0, 1, 2, "N", "T", "C")
-            if not isinstance(value, gast.Constant) or value.value not in allowed \
-                    or type(value.value) is not type(allowed[0]) and not isinstance(value.value, str):
-                self.fail(value, f"`{word}=` of `{spelled}` must be written as one of "
-                                 f"{', '.join(map(repr, allowed))}",
-                          f"write the value in the call: {word}={allowed[0]!r}")
+            allowed = {"lower": (True, False), "trans": (0, 1, 2, "N", "T", "C")}.get(word)
+            written = value.value if isinstance(value, gast.Constant) else -value.operand.value \
+                if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub) \
+                and isinstance(value.operand, gast.Constant) else value
+            if allowed is None and not (type(written) is int or written is None) \
+                    or allowed is not None and (isinstance(written, gast.AST) or written not in allowed
+                                                or type(written) is not type(allowed[0]) and type(written) is not str):
+                choices = "an integer or None" if allowed is None else ", ".join(map(repr, allowed))
+                self.fail(value, f"`{word}=` of `{spelled}` must be written in the call as {choices}",
+                          f"write the value in the call: {word}={1 if allowed is None else allowed[0]!r}")
 
     def check_options(self, call, callee):
         """Options normalize turns into other calls (frontend/call_forms.py), so they must be
