@@ -415,11 +415,11 @@ def _clip_bounds(call, stmt, normalizer):
     x, low, high = given["a"], given.get("a_min"), given.get("a_max")
     low, high = (None if b is None or _is_none(b) else b for b in (low, high))
     if low is not None and high is not None:
-        return normalizer.rhs(_called(np.clip, "np.clip", [_renamed(x), _renamed(low), _renamed(high)]), stmt)
+        return [], call if not call.keywords else _called(np.clip, "np.clip", [x, low, high])
     if low is None and high is None:
-        return normalizer.rhs(_called(np.copy, "np.copy", [_renamed(x)]), stmt)
+        return [], _called(np.copy, "np.copy", [x])
     function, bound = (np.minimum, high) if low is None else (np.maximum, low)
-    return normalizer.rhs(_called(function, f"np.{function.__name__}", [_renamed(x), _renamed(bound)]), stmt)
+    return [], _called(function, f"np.{function.__name__}", [x, bound])
 
 
 _CLIP_NAMES = {"min": "a_min", "max": "a_max"}          # numpy 2's spellings of the bounds
