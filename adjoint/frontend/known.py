@@ -41,7 +41,7 @@ def fold_known_conditions(body, parameters, temporaries):
         return body
     folder = _Folder(_defined_once(body, parameters), temporaries)
     out = folder.block(body, {})
-    if not folder.folded:
+    if not folder.folds:
         return body
     return _without_dead_tests(out, folder.folded & temporaries, temporaries)
 
@@ -108,6 +108,7 @@ class _Folder:
         self.once = once                     # names defined once: known everywhere
         self.temporaries = temporaries
         self.folded = set()                  # the names tested by the branches folded
+        self.folds = 0
 
     def lookup(self, env):
         once = self.once
@@ -121,6 +122,7 @@ class _Folder:
             if kind is gast.If:
                 known = _value(stmt.test, self.lookup(env))
                 if known is not _UNKNOWN and not _leaves_loop(stmt):
+                    self.folds += 1
                     if type(stmt.test) is gast.Name:
                         self.folded.add(stmt.test.id)
                     taken = [s for s in self.block(stmt.body if known else stmt.orelse, env)
@@ -151,7 +153,6 @@ class _Folder:
                     env.pop(name, None)
             out.append(stmt)
         return out
-
 
     def overwritten(self, first, then) -> bool:
         """Whether `then` assigns the temporary a pure `first` assigned, without reading it."""
