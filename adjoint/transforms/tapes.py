@@ -25,7 +25,6 @@ import copy
 
 import gast
 
-from ..analysis.activity import exposed_reads
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes
 from ..primitives import runtime
@@ -211,7 +210,7 @@ class LoopFrame:
                   and isinstance(s.targets[0], gast.Subscript) and not annotations.get(s, "checkpoint")]
         # an array each iteration makes anew before writing into it (`Lx = np.zeros(d)`) is made
         # again by the replay: what the previous iteration left in it is never read
-        fresh = {s.targets[0].value.id for s in writes} - exposed_reads(self.stmt.body)
+        fresh = {s.targets[0].value.id for s in writes} - self.owner.exposed(self.stmt)
         writes = [s for s in writes if s.targets[0].value.id not in fresh]
         arrays = sorted({s.targets[0].value.id for s in writes})
         if not arrays:
