@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import gc
 import os
 import sys
@@ -391,12 +392,18 @@ def _device(run):
 
 
 def _helper_trees(names) -> list:
-    helpers = [trees.parse(runtime.source(name)).body[0] for name in sorted(names)]
-    for helper in helpers:       # no user line behind a helper's: a failure is located at its call
-        for node in trees.walk(helper):     # (gast.walk's nodes less contexts and operators: no lineno)
-            if getattr(node, "lineno", None) is not None:
-                node.lineno = None
-    return helpers
+    return [nodes.clone(_helper_tree(name)) for name in sorted(names)]
+
+
+@functools.lru_cache(maxsize=256)
+def _helper_tree(name):
+    """A runtime helper's tree, parsed once per process (each compilation gets a copy)."""
+    helper = trees.parse(runtime.source(name)).body[0]
+    # no user line behind a helper's: a failure is located at its call
+    for node in trees.walk(helper):         # (gast.walk's nodes less contexts and operators: no lineno)
+        if getattr(node, "lineno", None) is not None:
+            node.lineno = None
+    return helper
 
 
 @dataclasses.dataclass(frozen=True)

@@ -159,7 +159,7 @@ def store(target):
     """A target node from a name or a (load) node."""
     if isinstance(target, str):
         return name(target, store=True)
-    node = copy.deepcopy(target)
+    node = clone(target)
     node.ctx = make(gast.Store)
     return node
 

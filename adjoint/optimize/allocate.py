@@ -71,7 +71,7 @@ def _zeros_of_first_iteration(stmt, firsts, sensitivities):
 
 
 def _bindings(loop, name):
-    return sum(1 for node in nodes.walk(loop)
+    return sum(1 for node in nodes.statements([loop])          # (only statements bind names)
                if isinstance(node, (gast.Assign, gast.For)) and name in nodes.written_names(node)
                and not (isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript)))
 
@@ -79,14 +79,14 @@ def _bindings(loop, name):
 def _copied_only(loop, name) -> bool:
     """Every read of `name` in the loop makes a new value (arithmetic, an element, a copying
     numpy call) or updates it in place: no other variable can keep the array."""
-    parents = {}
+    parents = {}                 # id(a read of name) -> the node holding it (the last one met)
     for node in nodes.walk(loop):
-        for child in gast.iter_child_nodes(node):
-            parents[id(child)] = node
-    for node in nodes.walk(loop):
-        if not (isinstance(node, gast.Name) and node.id == name and isinstance(node.ctx, gast.Load)):
-            continue
-        parent = parents.get(id(node))
+        for field in node._fields:
+            value = getattr(node, field, None)
+            for child in value if isinstance(value, list) else (value,):
+                if isinstance(child, gast.Name) and child.id == name and isinstance(child.ctx, gast.Load):
+                    parents[id(child)] = node
+    for parent in parents.values():
         if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Subscript, gast.AugAssign)):
             continue
         if isinstance(parent, gast.Attribute) and parent.attr in ("shape", "dtype", "size", "ndim"):

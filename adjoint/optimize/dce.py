@@ -140,8 +140,11 @@ class _Liveness:
         trial, _ = self.block(without_exits, head)
         if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
             return [], live_out                                   # nothing in it is used
-        head = self.head(loop, True, loop.body, live_out, index)
-        body, _ = self.block(loop.body, head)
+        if len(without_exits) == len(loop.body):
+            body = trial                 # no exits: the same body at the same (least) head
+        else:
+            head = self.head(loop, True, loop.body, live_out, index)
+            body, _ = self.block(loop.body, head)
         new = copy.copy(loop)
         new.body = body if _real(body) else [nodes.pass_()]
         return [new], head.union(head_reads)

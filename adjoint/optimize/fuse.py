@@ -480,15 +480,25 @@ class _State:
         """`t.shape` -> `x.shape` (or `x[1:].shape`) where t's key says they have one shape
         and t, a value the pass may inline, is read for nothing else but its value."""
         attributes = collections.defaultdict(set)
-        for node in nodes.every_node(self.fn):
-            if type(node) is gast.Attribute and type(node.value) is gast.Name:
-                attributes[node.value.id].add(node.attr)
         body = self.fn.body
+        parts = list(body)       # the statements, then what the function holds beside them
+        for field in self.fn._fields:
+            value = getattr(self.fn, field, None)
+            if field != "body":
+                parts += value if isinstance(value, list) else [value]
+        shapes = []              # the `name.shape` nodes of each top-level statement
+        for k, part in enumerate(parts):                 # (one walk of the function)
+            found = []
+            for node in nodes.every_node(part) if isinstance(part, gast.AST) else ():
+                if type(node) is gast.Attribute and type(node.value) is gast.Name:
+                    attributes[node.value.id].add(node.attr)
+                    if node.attr == "shape" and k < len(body):
+                        found.append(node)
+            shapes.append(found)
         for k, stmt in enumerate(body):
             mapping = {}
-            for node in nodes.every_node(stmt):
-                if type(node) is gast.Attribute and node.attr == "shape" and type(node.value) is gast.Name \
-                        and node.value.id in self.defs and node.value.id in self.names \
+            for node in shapes[k]:
+                if node.value.id in self.defs and node.value.id in self.names \
                         and attributes[node.value.id] == {"shape"}:
                     key = self.array_key(node.value)
                     if key is not None and len(key) == 1:

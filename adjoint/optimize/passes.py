@@ -36,9 +36,11 @@ from .summaries import (
     _COMPOUND,
     _COMPOUND_TYPES,
     _all_statements,
+    _atom_loads,
     _blocks,
     _fresh_calls,
     _headers,
+    _name_target,
     _own_blocks,
     _Summaries,
     _with_reads_replaced,
@@ -556,6 +558,8 @@ def _statement_parts(stmts):
 
 
 def _in_place_counts(part) -> dict:
+    if _of_atoms(part):                  # `s = t * u`, `s += t` (most statements): no walk
+        return {part.target.id: 1} if type(part) is gast.AugAssign else {}
     counts: dict = {}
     for node in nodes.every_node(part):
         names = []
@@ -590,6 +594,15 @@ def _elementwise_counts(part) -> tuple:
     """(name -> loads, name -> loads as an operand of elementwise arithmetic or a sum) in `part`."""
     reads: dict = {}
     elementwise: dict = {}
+    if _of_atoms(part):                  # `s = t * u`, `s += t` (most statements): no walk
+        value = part.value
+        kind = type(value)
+        operands = (value.left, value.right) if kind is gast.BinOp and type(value.op) is not gast.MatMult \
+            else (value.operand,) if kind is gast.UnaryOp else ()
+        for operand in operands:
+            if type(operand) is gast.Name:
+                elementwise[operand.id] = elementwise.get(operand.id, 0) + 1
+        return _atom_loads(value), elementwise
     for node in nodes.every_node(part):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             reads[node.id] = reads.get(node.id, 0) + 1
@@ -605,6 +618,12 @@ def _elementwise_counts(part) -> tuple:
             if isinstance(operand, gast.Name):
                 elementwise[operand.id] = elementwise.get(operand.id, 0) + 1
     return reads, elementwise
+
+
+def _of_atoms(stmt) -> bool:
+    """`name = e` or `name += e`, e a name, a number or one operation of them (none annotated)."""
+    target = _name_target(stmt)
+    return target is not None and target.annotation is None and _atom_loads(stmt.value) is not None
 
 
 def _zero_array(value) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import inspect
 import itertools
 import textwrap
@@ -651,10 +652,15 @@ class Template:
 
     def __init__(self, expression):
         self.expression = expression
-        self.build = _builder(expression)
         names = [n for n in gast.walk(expression) if isinstance(n, gast.Name)]
         self.named = frozenset(n.id for n in names)
         self.loaded = frozenset(n.id for n in names if isinstance(n.ctx, gast.Load))
+
+    @functools.cached_property
+    def build(self):
+        """build(mapping), made on first use: a process instantiates few of the rules' hundreds
+        of templates (making them all took a third of assembling the table at import)."""
+        return _builder(self.expression)
 
     def loads(self, mapping) -> set:
         """nodes.loads_in(self.build(mapping)), without building it."""

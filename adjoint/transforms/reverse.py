@@ -77,7 +77,9 @@ class _Reverse:
         self.helpers = set()                 # runtime helpers the code calls (runtime.py)
         self.saved = set()                   # names whose old values are copied before overwrites
         self.assigned = _Assigned()
-        self.loop_locals = _loop_locals(tree, self.assigned) | _branch_arrays(tree, analysis, self.assigned)
+        self.exposed = _Exposed()
+        self.loop_locals = _loop_locals(tree, self.assigned, self.exposed) \
+            | _branch_arrays(tree, analysis, self.assigned)
         self.gathered = _unpacked_only(tree, analysis)
         self.view_copies = _views_written_later(tree, analysis)   # ids of `t = y[1:3]` to copy
         self.copied = set()                  # the copies made of them (primal lines still)
@@ -518,7 +520,7 @@ class _Reverse:
         counted = isinstance(stmt, gast.While) or len(body) != len(stmt.body)
         index = stmt.target.id if isinstance(stmt, gast.For) else None
         own = self.assigned(stmt.body)
-        carried_defined = (defined - own) | (exposed_reads(stmt.body) & own) | ({index} if index else set())
+        carried_defined = (defined - own) | (self.exposed(stmt) & own) | ({index} if index else set())
         replay, backward_body = self.sweep(body, carried_defined, depth + 1)
         carried = sorted((exposed_reads(replay + backward_body, {index} if index else set())
                           & own) - {index}, key=self._order)
@@ -544,7 +546,8 @@ class _Reverse:
                         for v in carried if v not in defined]
         undo = frame.record_writes()
         if not counted and self.store:
-            stored, shaped = stored_intermediates(stmt, replay, backward_body, self.a.types)
+            stored, shaped = stored_intermediates(stmt, replay, backward_body, self.a.types,
+                                                  exposed=self.exposed(stmt))
             served = frame.describe(shaped, replay + backward_body)
             replay, backward_body = frame.store(stored, served[:len(replay)]), served[len(replay):]
         pops = [nodes.assign(v, frame.popped(v), stmt) for v in carried]
@@ -664,7 +667,7 @@ def _branch_arrays(tree, analysis, assigned) -> set:
     return (inside - outside - {a.id for a in tree.args.args}) & analysis.arrays
 
 
-def _loop_locals(tree, assigned) -> set:
+def _loop_locals(tree, assigned, exposed) -> set:
     """Names that live within one iteration of a loop: assigned in its body before any read
     there, never mentioned outside it, nor rebound by an inner loop. Their sensitivities
     start at zero in each replay."""
@@ -682,8 +685,23 @@ def _loop_locals(tree, assigned) -> set:
         # loop's replay, would drop what the later statements sent it
         inner = set().union(*(assigned(s.body) for s in statements(loop.body)
                               if isinstance(s, (gast.For, gast.While))))
-        local |= assigned(loop.body) - exposed_reads(loop.body) - outside - inner
+        local |= assigned(loop.body) - exposed(loop) - outside - inner
     return local
+
+
+class _Exposed:
+    """exposed_reads of a loop's body, found once per loop: the sweep, the loop's tapes and
+    stored.py each asked about the same body, and every enclosing loop again."""
+
+    def __init__(self):
+        self.known = {}                      # id(loop) -> (loop, its body's exposed reads)
+
+    def __call__(self, loop) -> set:
+        """(not to be changed)"""
+        found = self.known.get(id(loop))
+        if found is None:
+            found = self.known[id(loop)] = (loop, exposed_reads(loop.body))
+        return found[1]
 
 
 class _Assigned:

@@ -23,7 +23,7 @@ RESHAPING = SHAPE_CHANGING | {"np.concatenate", "np.append", "np.hstack", "np.vs
                               "np.outer", "np.kron", "np.convolve", "np.repeat", "np.tile"}
 
 
-def stored_intermediates(loop, replay, backward, types):
+def stored_intermediates(loop, replay, backward, types, exposed=None):
     """The arrays a reverse loop reads that are costly to replay (a matrix product or a
     transcendental function of an array lies on the way to them) and that keep one shape
     in every iteration: the forward loop stores them, a row per iteration, and the replay
@@ -32,7 +32,8 @@ def stored_intermediates(loop, replay, backward, types):
 
     Returns (stored, shaped): `shaped` are the loop's fixed-shape arrays whose shape or
     dtype the reverse reads; those reads are served from the first iteration's, so that
-    the replay need not recompute an array to learn its shape."""
+    the replay need not recompute an array to learn its shape. `exposed`: exposed_reads of
+    the loop's body, where the caller knows it."""
     own = nodes.written_by(loop) - {loop.target.id}
     if nodes.loads_in(loop.iter) & own:
         return [], []
@@ -61,7 +62,7 @@ def stored_intermediates(loop, replay, backward, types):
         return any(costly(u, seen) for u in nodes.loads_in(value) & own)
 
     # k varies; a name the loop carries holds at the first iteration what it had before it
-    carried = exposed_reads(loop.body) & own
+    carried = (exposed_reads(loop.body) if exposed is None else exposed) & own
     invariant = _Invariance(definitions, single, own | {loop.target.id}, types, carried=carried)
     stored = sorted(v for v in (read_back & single) - element_written
                     if types.get(v) is not None and types[v].is_array and types[v].kind == "float"
