@@ -621,3 +621,53 @@ def test_a_helper_with_an_array_default_and_a_keyword_only_parameter(target):
     g = adjoint.grad(posterior_energy, target=target)
     assert_gradient(posterior_energy, (W,), g(W))
     assert_gradient(posterior_energy, (W,), g(W, precision=0.5), precision=0.5)
+
+
+# a parameter defaulting to None that the numeric code never reads (autograd's fluidsim.py:
+# simulate(vx, vy, smoke, num_time_steps, ax=None, render=False), its plotting left out) ----------
+
+def _simulate(x, steps, ax=None, render=False):
+    for t in range(steps):
+        x = np.sin(x) + 0.5 * x
+    if render:
+        x = x * 1.0
+    return x
+
+
+def plots_nothing(x):
+    return np.sum(_simulate(x, 3) ** 2)
+
+
+def plots_nothing_given_none(x):
+    return np.sum(_simulate(x, 3, ax=None) ** 2)
+
+
+def top_level_plotting_argument(x, ax=None):
+    return np.sum(np.sin(x) * x)
+
+
+@pytest.mark.parametrize("fn", [plots_nothing, plots_nothing_given_none, top_level_plotting_argument],
+                         ids=lambda f: f.__name__)
+def test_an_unread_parameter_defaulting_to_none_is_accepted(fn):
+    x = np.array([0.3, -1.2, 0.8])
+    assert_gradient(fn, (x,), adjoint.grad(fn, target="python")(x))
+
+
+def test_an_unread_none_default_is_shown_in_the_emitted_signature():
+    source = adjoint.grad(top_level_plotting_argument, target="python").source_for(np.ones(2))
+    assert "def grad_top_level_plotting_argument(x, ax=None):" in source
+    assert adjoint.grad(top_level_plotting_argument, target="python")(np.ones(2), None) is not None
+
+
+def _weighted(x, w=None):
+    return x * w
+
+
+def helper_reading_its_none_default(x):
+    return np.sum(_weighted(x))
+
+
+def test_a_none_default_that_is_read_is_still_named():
+    with pytest.raises(adjoint.AdjointError, match="the default value None of `w`") as info:
+        adjoint.grad(helper_reading_its_none_default, target="python")(np.ones(2))
+    assert "_weighted(..., w=...)" in info.value.hint

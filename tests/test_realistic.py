@@ -30,25 +30,19 @@ EXPECTED_REJECTIONS = {
     # u, u_nm1`, wave_leapfrog_swap_vec: supported since; their programs pass)
     # autograd's examples and JAX's tutorial, as their authors wrote them (ported on the
     # `ports` branch):
-    # simulate(vx, vy, smoke, num_time_steps, ax=None, render=False): a parameter defaulting to
-    # None that the numeric code never reads (the plotting that read it is left out); the hint
-    # (pass `ax=...`) cannot be followed with a non-numeric value
-    "autograd_fluidsim_objective": "the default value None of `ax`",
+    # (simulate(..., ax=None, render=False): a parameter defaulting to None that the numeric
+    # code never reads, accepted since; np.meshgrid stops it now, as autograd_fluidsim_quiet)
+    "autograd_fluidsim_objective": "no derivative rule for `np.meshgrid`",
     # np.meshgrid(np.arange(rows), np.arange(cols)): integer grids, constant, but no record
     # (the hint asks for a vjp of a function with no derivative)
     "autograd_fluidsim_quiet": "no derivative rule for `np.meshgrid`",
     # list(map(np.log, (pi, A, B))): the hint (a rule for `list`) cannot work
     "autograd_hmm_em_loglike": "no derivative rule for `list`",
-    # `for W, b in params` in a helper whose parameter is the caller's literal list of (W, b)
-    # tuples: the jax_nn_loss limit below (logsumexp's keepdims=, which stopped it first, is
-    # supported now)
-    "autograd_neural_net_log_posterior": "ValueError while computing the gradient",
+    # (`for W, b in params` in a helper whose parameter is the caller's literal list of (W, b)
+    # tuples, autograd_neural_net_log_posterior, jax_nn_loss and jax_nn_loss_per_example:
+    # unrolled as over the literal since; their programs pass)
     # objective = lambda params: -log_marginal_likelihood(params, X, y), and mvn.logpdf after it
     "autograd_gp_log_marginal": "is not defined with `def`",
-    # `for w, b in params[:-1]` over a literal list of (w, b) tuples is unrolled where the list
-    # is bound in the same function (tests/test_iteration.py); here it is a helper's parameter,
-    # which the loop sees as an array of the tuples' elements: an error when the gradient runs
-    "jax_nn_loss": "ValueError while computing the gradient",
     # autograd's rnn.py: the list of output arrays grown by append (and concat_and_multiply's
     # `*args`, logsumexp's keepdims= and np.repeat along an axis block it too)
     "autograd_rnn_log_likelihood": "changing a list in place (`output.append(...)`) is not supported",
@@ -56,8 +50,6 @@ EXPECTED_REJECTIONS = {
     # argument never indexed is guessed a number: the error comes from grad() itself, with
     # "rank 0"); numba's np.repeat has no axis either
     "autograd_rnn_initial_hiddens": "no derivative rule for repeat with arguments of rank",
-    # the same slice of the layer list, per example: typed as a matrix in one place
-    "jax_nn_loss_per_example": "is float[:] in one place and float[:, :] in another",
 }
 
 # Rejections that lack part of a helpful error today (bugs of the message, reported to #17):

@@ -42,12 +42,18 @@ class Inlining:
                 raise AdjointError(f"{helper.name}() got two values for `{keyword.arg}`",
                                    location=self.where(call))
             bound[keyword.arg] = keyword.value
+        read = {n.id for n in trees.walk(helper.tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
         for name in names:
             if name not in bound:
                 if name not in helper.defaults:
                     raise AdjointError(f"{helper.name}() is missing a value for its parameter `{name}`",
                                        location=self.where(call))
+                if helper.defaults[name] is None and helper.emitted(name) not in read:
+                    bound[name] = UNUSED        # `ax=None`: a plotting argument the body never reads
+                    continue
                 bound[name] = self.default_value(call, helper, name)
+            elif _is_none(bound[name]) and helper.emitted(name) not in read:
+                bound[name] = UNUSED
         return [bound[name] for name in names]
 
     def default_value(self, call, helper, name):
@@ -81,9 +87,14 @@ class Inlining:
             raise AdjointError(f"recursive call {chain}", location=self.where(call),
                                hint="rewrite the recursion as a loop")
         helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
-        helper = desugar(helper)                                 # for v in x, comprehensions
-        validate_stage.validate(helper)
         args = self.bind_parameters(call, helper, args, keywords)
+        # for v in x, comprehensions; a loop over a parameter holding the caller's literal
+        # list of tuples or arrays, `for W, b in params`, unrolled as over the literal
+        sequences = {p: len(a.elts) for p, a in zip(helper.args, args)
+                     if isinstance(a, Aggregate) and not _all_constant(a)}
+        helper = desugar(helper, sequences)
+        validate_stage.validate(helper)
+        unused = {p for p, a in zip(helper.args, args) if a is UNUSED}
         self.parsed.namespace.update(helper.namespace)
         self.parsed.data.update(helper.data)
         for label, source in helper.constants.items():
@@ -104,6 +115,8 @@ class Inlining:
         inner = type(self)(helper, self.namer, self.inlining + (callee,), rename, outer=self)
         binds = []
         for p, a in zip(helper.args, args):
+            if p in unused:
+                continue
             changed = _changes_list(helper.tree, p) if isinstance(a, Aggregate) else None
             if changed == "method":
                 raise AdjointError(f"{helper.name}() changes the list passed as `{p}` (append, insert, pop)",
@@ -134,6 +147,20 @@ class Inlining:
             last.targets[0].id = result          # `return u * u` computes the result directly
             return pre + binds + stmts, nodes.name(result)
         return pre + binds + stmts + [nodes.assign(result, final.value, final)], nodes.name(result)
+
+
+UNUSED = object()   # the value bound to a parameter that is None and never read: no binding
+
+
+def _is_none(node) -> bool:
+    return isinstance(node, gast.Constant) and node.value is None
+
+
+def _all_constant(aggregate) -> bool:
+    """Whether every element of a sequence (nested ones included) is a constant: one array
+    holds them, and a loop over them stays a loop."""
+    return all(_all_constant(e) if isinstance(e, Aggregate) else isinstance(e, gast.Constant)
+               for e in aggregate.elts)
 
 
 def _changes_list(tree, parameter):
