@@ -9,6 +9,7 @@ for the cpu target as well.
 from __future__ import annotations
 
 import math
+import re
 
 import numba
 import numpy as np
@@ -460,3 +461,84 @@ def test_unsupported_uses_are_located_errors(fn, message, hint):
 def test_the_hint_for_two_names_of_one_list_works():
     got = adjoint.grad(two_names_of_one_list_rewritten, target="python")(0.7)
     assert got == pytest.approx(finite_difference(two_names_of_one_list_rewritten, (0.7,), 0), rel=1e-6)
+
+
+# map over literal sequences, sum of a literal, lambdas (autograd's hmm_em.py:
+# `list(map(np.log, (pi, A, B)))`; gaussian_process.py: `objective = lambda params: ...`) -------
+
+def _squared(v):
+    return v * v
+
+
+def log_of_each(a, b, c):
+    la, lb, lc = map(np.log, (a, b, c))
+    logs = list(map(np.log, [a, b]))
+    return la * lb + lc + logs[0] * logs[1]
+
+
+def mapped_helper_summed(a, b):
+    return sum(list(map(_squared, (a, b, a * b)))) + sum((a, b), 1.0)
+
+
+def mapped_pairs(a, b):
+    return sum(tuple(map(math.atan2, (a, b), (b, a * a))))
+
+
+def mapped_named_lambda(a, b):
+    twice = lambda v: 2.0 * v * v  # noqa: E731
+    return sum(map(twice, (a, b)))
+
+
+def mapped_over_a_name(a, b):
+    vs = (a, b)
+    return sum(list(map(_squared, vs)))
+
+
+def mapped_inline_lambda(a, b):
+    return sum(map(lambda v: v * 2.0, (a, b)))
+
+
+@pytest.mark.parametrize("fn", [log_of_each, mapped_helper_summed, mapped_pairs, mapped_named_lambda],
+                         ids=lambda f: f.__name__)
+def test_map_over_literal_sequences(fn):
+    args = (0.7, 1.3, 0.4)[:fn.__code__.co_argcount]
+    got = adjoint.grad(fn, wrt=tuple(range(len(args))), target="python")(*args)
+    for k, g in enumerate(got):
+        assert g == pytest.approx(finite_difference(fn, args, k), rel=1e-6)
+        if fn is not mapped_pairs:                  # (the twin's math has no atan2)
+            assert g == pytest.approx(autograd_gradient(fn, args, k), rel=1e-10)
+
+
+@pytest.mark.parametrize("fn, message, follow", [
+    (mapped_over_a_name, "supported here only as list(map(f, (a, b)))", mapped_helper_summed),
+    (mapped_inline_lambda, "a lambda called where it is written", mapped_named_lambda)],
+    ids=["name", "lambda"])
+def test_map_that_is_not_written_out_names_the_rewrite(fn, message, follow):
+    with pytest.raises(AdjointError, match=re.escape(message)) as info:
+        adjoint.grad(fn, wrt=(0, 1), target="python")(0.7, 1.3)
+    assert "hint: " in str(info.value)
+    assert adjoint.grad(follow, wrt=(0, 1), target="python")(0.7, 1.3)     # the hint's form runs
+
+
+def _loglik(params, x):
+    return -np.sum((x - params[0]) ** 2) * np.exp(-params[1])
+
+
+LAMBDA_DATA = np.array([0.3, -0.4, 1.1])
+objective = lambda params: -_loglik(params, LAMBDA_DATA)  # noqa: E731
+scaled, shifted = (lambda p: 3.0 * np.sum(p ** 2)), (lambda p: np.sum(np.sin(p + 1.0)))
+
+
+@pytest.mark.parametrize("fn", [objective, scaled, shifted], ids=["objective", "scaled", "shifted"])
+def test_a_lambda_differentiates_like_the_def_it_stands_for(fn):
+    p = np.array([0.2, -0.5])
+    got = adjoint.grad(fn, target="python")(p)
+    np.testing.assert_allclose(got, finite_difference(fn, (p,), 0), rtol=1e-6)
+    np.testing.assert_allclose(got, autograd_gradient(fn, (p,), 0), rtol=1e-10)
+    assert "def grad_" + ("objective" if fn is objective else "lambda_") in adjoint.grad(fn, target="python").source_for(p)
+
+
+def test_two_lambdas_on_one_line_are_two_functions_on_the_cpu_too():
+    p = np.array([0.2, -0.5])
+    np.testing.assert_allclose(adjoint.grad(scaled, target="cpu")(p), 6.0 * p)
+    np.testing.assert_allclose(adjoint.grad(shifted, target="cpu")(p), np.cos(p + 1.0))

@@ -219,6 +219,10 @@ def _filename(fn) -> str:
 def _function_tree(fn, filename, stored=None):
     """The function's gast tree, with absolute positions and each statement's `source_text`;
     `stored`: a set that receives the names the function stores (trees.parse)."""
+    if fn.__name__ == "<lambda>":
+        tree = _lambda_tree(fn, filename, stored)
+        if tree is not None:
+            return tree
     try:
         lines, start = _indented_block(fn)
     except (OSError, TypeError) as exc:
@@ -261,6 +265,49 @@ def _function_tree(fn, filename, stored=None):
     for stmt in [tree, *nodes.statements(tree.body)]:
         if isinstance(stmt, gast.stmt):     # (not an except clause)
             _annotate_source(stmt, start, lines)
+    return tree
+
+
+def _lambda_tree(fn, filename, stored):
+    """A lambda (`objective = lambda params: -loglik(params, x, y)`, passed to grad) as the
+    function `def objective(params): return -loglik(params, x, y)`, named after the name it is
+    bound to (else `lambda_<line>`); None where its source is not found. Several lambdas may
+    start on its line: its own is the one whose text spans the positions of its code."""
+    import ast
+    try:
+        lines, _ = inspect.findsource(fn)
+        module = ast.parse("".join(lines))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    code = fn.__code__
+    spots = [(line, col, end_line, end_col) for line, end_line, col, end_col in code.co_positions()
+             if None not in (line, col, end_line, end_col) and (line, col) != (end_line, end_col)]
+
+    def spans(node, spot):
+        return (node.lineno, node.col_offset) <= spot[:2] and spot[2:] <= (node.end_lineno, node.end_col_offset)
+
+    found = [n for n in ast.walk(module) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+             and [a.arg for a in n.args.args] == list(code.co_varnames[:code.co_argcount])
+             and all(spans(n, spot) for spot in spots)]
+    if not found:
+        return None
+    lam = min(found, key=lambda n: (n.end_lineno - n.lineno, n.end_col_offset - n.col_offset))
+    name = next((a.targets[0].id for a in ast.walk(module) if isinstance(a, ast.Assign) and a.value is lam
+                 and len(a.targets) == 1 and isinstance(a.targets[0], ast.Name)), f"lambda_{lam.lineno}")
+    text = ast.get_source_segment("".join(lines), lam)
+    parsed = trees.parse("\n" * (lam.lineno - 1) + "(" + text + ")", stored).body[0].value
+    shift = lam.col_offset - 1                  # its first line parsed after "(" at column 0
+    for node in trees.walk(parsed):
+        known = node.__dict__
+        if known.get("lineno") == lam.lineno:
+            known["col_offset"] += shift
+        if known.get("end_lineno") == lam.lineno:
+            known["end_col_offset"] += shift
+    body = nodes.return_(parsed.body, parsed.body)
+    tree = nodes.function(name, [], [body], parsed)
+    tree.args = parsed.args
+    _annotate_source(body, 1, lines)
+    _annotate_source(tree, 1, lines)
     return tree
 
 
@@ -468,7 +515,39 @@ class _Resolver(trees.Transformer):
             return gast.copy_location(nodes.attribute(_BUILTIN_DTYPES[node.id]), node)
         return node
 
+    def mapped(self, node):
+        """`list(map(f, (a, b)))`, `tuple(map(...))`, `map(...)` over literal tuples or lists
+        of one length: the calls written out, `[f(a), f(b)]` (a tuple for tuple and map); else
+        None."""
+        kind = gast.List
+        try:
+            outer = self.lookup(node.func)
+        except LookupError:
+            return None
+        if outer in (list, tuple) and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], gast.Call):
+            kind, node = (gast.List if outer is list else gast.Tuple), node.args[0]
+            try:
+                outer = self.lookup(node.func)
+            except LookupError:
+                return None
+        elif outer is map:
+            kind = gast.Tuple
+        if outer is not map or len(node.args) < 2 or node.keywords:
+            return None
+        sequences = node.args[1:]
+        if not all(isinstance(q, (gast.List, gast.Tuple)) and not any(isinstance(e, gast.Starred) for e in q.elts)
+                   for q in sequences) or len({len(q.elts) for q in sequences}) != 1:
+            return None
+        calls = [gast.copy_location(nodes.make(gast.Call, func=nodes.clone(node.args[0]), args=list(elements),
+                                               keywords=[]), node)
+                 for elements in zip(*(q.elts for q in sequences))]
+        return gast.copy_location(nodes.make(kind, elts=calls, ctx=nodes.make(gast.Load)), node)
+
     def visit_Call(self, node):
+        mapped = self.mapped(node)
+        if mapped is not None:
+            return self.visit(mapped)
         if not (isinstance(node.func, gast.Name) and node.func.id in ("isinstance", "issubclass")):
             node.args = [self.builtin_dtype(a) for a in node.args]
             for k in node.keywords:
@@ -490,6 +569,10 @@ class _Resolver(trees.Transformer):
         if runtime.reduction_of(callee) is not None and len(node.args) == 2:     # _var_axis_2(x, 1)
             callee, node.keywords = runtime.reduction_of(callee), [nodes.keyword("axis", node.args.pop())]
         callee = _python_function_of(callee)
+        if callee is builtins.sum and 1 <= len(node.args) <= 2 and not node.keywords \
+                and isinstance(node.args[0], (gast.List, gast.Tuple)) \
+                and not any(isinstance(e, gast.Starred) for e in node.args[0].elts):
+            return _added(node.args[0].elts, node.args[1] if len(node.args) == 2 else None, node)
         table.record_of(callee)                  # files the records of scipy's, once it is imported
         if callee is np.array and len(node.args) == 1 and not node.keywords \
                 and not isinstance(node.args[0], (gast.List, gast.Tuple, gast.ListComp, gast.GeneratorExp)):
@@ -545,6 +628,17 @@ class _Resolver(trees.Transformer):
                 return node                           # np.newaxis and the like stay as written
         base = node.id if isinstance(node, gast.Name) else node.attr       # W, or mylib.W
         return gast.copy_location(nodes.name(self.global_name(value, base)), node)
+
+
+def _added(terms, start, origin):
+    """`sum([a, b, c])` (of a literal) as `a + b + c`; `sum([a, b], s)` as `s + a + b`."""
+    terms = ([start] if start is not None else []) + list(terms)
+    if not terms:
+        return gast.copy_location(nodes.const(0), origin)
+    total = terms[0]
+    for term in terms[1:]:
+        total = gast.copy_location(nodes.binop(total, "+", term), origin)
+    return total
 
 
 def _python_function_of(callee):

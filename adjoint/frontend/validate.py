@@ -306,9 +306,16 @@ class _Validator:
             self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
                             "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
                             "then index with x[i, j]")
+        if not annotations.has(call, "callee") and isinstance(call.func, gast.Lambda):
+            self.fail(call, "a lambda called where it is written is not supported",
+                      "name it first, `f = lambda v: ...`, then call f(...) (or map(f, (a, b)))")
         if not annotations.has(call, "callee"):
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
+        if annotations.get(call, "callee") in (map, list, tuple):
+            self.fail(call, f"`{self.text(call.func)}(...)` is supported here only as list(map(f, (a, b))) "
+                            "over tuples or lists written in the call",
+                      "write the sequence in the call, list(map(f, (a, b, c))), or the calls out: [f(a), f(b), f(c)]")
         callee = annotations.get(call, "callee")
         if callee in _OPTIONS_AS_WRITTEN:
             self.check_options(call, callee)
