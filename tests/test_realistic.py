@@ -30,12 +30,9 @@ EXPECTED_REJECTIONS = {
     # u, u_nm1`, wave_leapfrog_swap_vec: supported since; their programs pass)
     # autograd's examples and JAX's tutorial, as their authors wrote them (ported on the
     # `ports` branch):
-    # (simulate(..., ax=None, render=False): a parameter defaulting to None that the numeric
-    # code never reads, accepted since; np.meshgrid stops it now, as autograd_fluidsim_quiet)
-    "autograd_fluidsim_objective": "no derivative rule for `np.meshgrid`",
-    # np.meshgrid(np.arange(rows), np.arange(cols)): integer grids, constant, but no record
-    # (the hint asks for a vjp of a function with no derivative)
-    "autograd_fluidsim_quiet": "no derivative rule for `np.meshgrid`",
+    # (simulate(..., ax=None, render=False), a parameter defaulting to None that the numeric
+    # code never reads; np.meshgrid(np.arange(rows), np.arange(cols)) and np.mod: supported
+    # since, autograd_fluidsim_objective and autograd_fluidsim_quiet pass)
     # (list(map(np.log, (pi, A, B))), autograd_hmm_em_loglike: written out as the calls since;
     # it passes)
     # (`for W, b in params` in a helper whose parameter is the caller's literal list of (W, b)
@@ -47,10 +44,8 @@ EXPECTED_REJECTIONS = {
     # autograd's rnn.py: the list of output arrays grown by append (and concat_and_multiply's
     # `*args`, logsumexp's keepdims= and np.repeat along an axis block it too)
     "autograd_rnn_log_likelihood": "changing a list in place (`output.append(...)`) is not supported",
-    # np.repeat(h, n, axis=0) of a matrix: the record repeats the flattened array only (and an
-    # argument never indexed is guessed a number: the error comes from grad() itself, with
-    # "rank 0"); numba's np.repeat has no axis either
-    "autograd_rnn_initial_hiddens": "no derivative rule for repeat with arguments of rank",
+    # (np.repeat(h, n, axis=0) of a matrix, autograd_rnn_initial_hiddens: written as a gather
+    # since; it passes)
 }
 
 # Rejections that lack part of a helpful error today (bugs of the message, reported to #17):

@@ -29,7 +29,7 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof", "n", "ord", "endpoint", "axes", "offset", "weights",
-            "where", "initial"}
+            "where", "initial", "indexing"}
 # which calls take which of them (axis and dtype: any call numpy gives them to)
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
               np.linalg.norm, np.all, np.any}
@@ -38,7 +38,7 @@ KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve},
                  "k": {np.triu_indices, np.tril_indices, np.diag, np.tril, np.triu},
                  "ddof": {np.var, np.std}, "n": {np.diff, np.linalg.matrix_power}, "ord": {np.linalg.norm}, "endpoint": {np.linspace},
                  "axes": {np.transpose}, "offset": {np.trace}, "weights": {np.average}, "where": {np.sum},
-                 "initial": {np.max, np.min, np.amax, np.amin}}
+                 "initial": {np.max, np.min, np.amax, np.amin}, "indexing": {np.meshgrid}}
 CONVOLVE_MODES = ("full", "valid", "same")
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
@@ -211,6 +211,8 @@ class _Validator:
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.meshgrid:
+                allowed_constants.update(id(k.value) for k in node.keywords if k.arg == "indexing")
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.linalg.norm:
                 allowed_constants.update(id(a) for a in node.args[1:2] + [k.value for k in node.keywords
                                                                           if k.arg == "ord"])   # 'fro'
@@ -590,7 +592,7 @@ def _rule_hint(callee, name, call) -> str:
 # calls along an axis whose axis=None (the whole array) the rule table does not take, and the form that does
 _WHOLE_ARRAY_FORMS = {np.sort: "np.sort(np.ravel(x))", np.flip: "np.flip(x)", np.cumprod: "np.cumprod(x)"}
 # calls normalize writes as others (call_forms.py): an element read, products
-_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average)
+_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average, np.meshgrid)
 # options normalize writes as other calls (call_forms.py): their position, their keyword
 _OPTIONS_AS_WRITTEN = {np.diff: (1, "n"), np.linalg.norm: (1, "ord"), np.linspace: (3, "endpoint"),
                        np.linalg.matrix_power: (1, "n")}
