@@ -24,6 +24,8 @@ import numpy as np
 from scipy.special import gammaln, logsumexp
 from scipy.stats import multivariate_normal, norm
 
+from tests import realistic_go as _go
+
 
 @dataclass(frozen=True)
 class Program:
@@ -3269,6 +3271,122 @@ def _owa_args(rng, n=5, d=3, k=4):
 def ordered_weighted_average_vec(W, X, weights):
     scores = np.sort(np.tanh(X @ W), axis=1)
     return np.sum(scores @ weights)
+
+
+# =============================================================================================
+# More of autograd's examples (github:HIPS/autograd, examples/): ode_net.py (nn_predict's loop
+# over a list of (W, b) layers, the ODE integrated here by explicit Euler steps where the
+# example calls odeint, and L1_loss), gmm.py (gmm_log_likelihood: zip(*unpack(params)),
+# mvn.logpdf per cluster appended to a list, np.vstack of it) and bayesian_neural_net.py
+# (make_nn_funs' logprob: unpack_layers a generator yielding each layer's reshaped weights,
+# np.einsum over weight samples). The parameter dictionaries become arrays.
+# =============================================================================================
+
+ODE_TRUE_Y0 = np.array([2.0, 0.0])
+ODE_T = np.linspace(0.0, 1.5, 8)
+ODE_TRUE_Y = np.stack([2.0 * np.exp(-0.1 * ODE_T) * np.cos(2.0 * ODE_T),
+                       -2.0 * np.exp(-0.1 * ODE_T) * np.sin(2.0 * ODE_T)], axis=1)
+
+
+def _ode_nn_predict(inputs, t, params):
+    for W, b in params:
+        outputs = np.dot(inputs, W) + b
+        inputs = np.maximum(0, outputs)
+    return outputs
+
+
+def _ode_pred_euler(params, y0, t):
+    # odeint(nn_predict, y0, t, tuple((params,))), as explicit Euler steps between the times
+    ys = [y0]
+    y = y0
+    for k in range(len(t) - 1):
+        y = y + (t[k + 1] - t[k]) * _ode_nn_predict(y, t[k], params)
+        ys.append(y)
+    return np.stack(ys)
+
+
+def _ode_L1_loss(pred, targets):
+    return np.mean(np.abs(pred - targets))
+
+
+def _ode_net_args(rng, hidden=6):
+    return (0.5 * rng.normal(size=(2, hidden)), 0.1 * rng.normal(size=hidden) + 0.3,
+            0.5 * rng.normal(size=(hidden, 2)), 0.1 * rng.normal(size=2))
+
+
+@program(_ode_net_args, wrt=(0, 1, 2, 3), style="vectorized", model="autograd_ode_net")
+def autograd_ode_net_loss(W1, b1, W2, b2):
+    params = [(W1, b1), (W2, b2)]
+    pred = _ode_pred_euler(params, ODE_TRUE_Y0, ODE_T)
+    return _ode_L1_loss(pred, ODE_TRUE_Y)
+
+
+GMM_DATA = np.random.default_rng(5).normal(size=(7, 2))
+
+
+def _gmm_log_normalize(x):
+    return x - logsumexp(x)
+
+
+def _unpack_gmm_params(log_proportions, means, lower_triangles):
+    normalized_log_proportions = _gmm_log_normalize(log_proportions)
+    return normalized_log_proportions, means, lower_triangles
+
+
+def _autograd_gmm_args(rng, k=2, d=2):
+    return (0.1 * rng.normal(size=k), rng.normal(size=(k, d)),
+            np.eye(d) + 0.1 * rng.normal(size=(k, d, d)))
+
+
+@program(_autograd_gmm_args, wrt=(0, 1, 2), style="vectorized", model="autograd_gmm")
+def autograd_gmm_log_likelihood(log_proportions, means, lower_triangles):
+    cluster_lls = []
+    for log_proportion, mean, cov_sqrt in zip(*_unpack_gmm_params(log_proportions, means, lower_triangles)):
+        cov = np.dot(cov_sqrt.T, cov_sqrt)
+        cluster_lls.append(log_proportion + multivariate_normal.logpdf(GMM_DATA, mean, cov))
+    return np.sum(logsumexp(np.vstack(cluster_lls), axis=0))
+
+
+BNN_LAYER_SIZES = [1, 4, 1]
+BNN_INPUTS = np.linspace(-1.0, 1.0, 5).reshape(5, 1)
+BNN_TARGETS = np.cos(4.0 * BNN_INPUTS)
+
+
+def _bnn_unpack_layers(weights):
+    shapes = zip(BNN_LAYER_SIZES[:-1], BNN_LAYER_SIZES[1:])
+    num_weight_sets = len(weights)
+    for m, n in shapes:
+        yield weights[:, :m * n].reshape((num_weight_sets, m, n)), \
+            weights[:, m * n:m * n + n].reshape((num_weight_sets, 1, n))
+        weights = weights[:, (m + 1) * n:]
+
+
+def _bnn_predictions(weights, inputs):
+    inputs = np.expand_dims(inputs, 0)
+    for W, b in _bnn_unpack_layers(weights):
+        outputs = np.einsum('mnd,mdo->mno', inputs, W) + b
+        inputs = np.tanh(outputs)
+    return outputs
+
+
+@program(lambda rng: (rng.normal(size=(3, 13)),), style="vectorized", model="autograd_bayesian_nn")
+def autograd_bnn_logprob(weights):
+    # make_nn_funs' logprob with L2_reg=0.01, noise_variance=0.01, summed over the weight samples
+    log_prior = -0.01 * np.sum(weights**2, axis=1)
+    preds = _bnn_predictions(weights, BNN_INPUTS)
+    log_lik = -np.sum((preds - BNN_TARGETS)**2, axis=1)[:, 0] / 0.01
+    return np.sum(log_prior + log_lik)
+
+
+# scipy's global-optimization benchmarks (tests/realistic_go.py): bound methods
+# `fun(self, x, *args)` that count their calls in self.nfev, and the same formula as a function
+_GO_GRIEWANK, _GO_GULF = _go.Griewank(4), _go.Gulf(3)
+PROGRAMS.append(Program("scipy_go_griewank", _GO_GRIEWANK.fun, lambda rng: (rng.uniform(-5.0, 5.0, size=4),),
+                        (0,), "vectorized", "scipy_go_benchmarks"))
+PROGRAMS.append(Program("scipy_go_gulf", _GO_GULF.fun, lambda rng: (np.array([40.0, 20.0, 1.2]),),
+                        (0,), "vectorized", "scipy_go_benchmarks"))
+PROGRAMS.append(Program("scipy_go_griewank_function", _go.griewank_fun,
+                        lambda rng: (rng.uniform(-5.0, 5.0, size=4),), (0,), "vectorized", "scipy_go_benchmarks"))
 
 
 BY_NAME = {p.name: p for p in PROGRAMS}

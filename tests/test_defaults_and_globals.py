@@ -113,11 +113,11 @@ def reads_changing(x):
 
 
 def with_star_args(x, *rest):
-    return x * x
+    return x * x * len(rest)            # (an unread *rest is dropped: test_unread_star_parameters_are_dropped)
 
 
 def with_star_kwargs(x, **options):
-    return x * x
+    return x * x * len(options)
 
 
 def calls_helper_with_unknown_keyword(w):
@@ -671,3 +671,25 @@ def test_a_none_default_that_is_read_is_still_named():
     with pytest.raises(adjoint.AdjointError, match="the default value None of `w`") as info:
         adjoint.grad(helper_reading_its_none_default, target="python")(np.ones(2))
     assert "_weighted(..., w=...)" in info.value.hint
+
+
+# `fun(self, x, *args)` (scipy's go_benchmark_functions): a `*args` or `**kwargs` never read ----
+
+def objective_with_unread_extras(x, *args, **kwargs):
+    return np.sum(np.sin(x) * x)
+
+
+def objective_reading_its_extras(x, *args):
+    return np.sum(x * x) * len(args)
+
+
+def test_unread_star_parameters_are_dropped():
+    x = np.array([0.3, -1.2, 0.8])
+    g = adjoint.grad(objective_with_unread_extras, target="python")
+    assert_gradient(objective_with_unread_extras, (x,), g(x))
+    assert "def grad_objective_with_unread_extras(x):" in g.source_for(x)
+
+
+def test_star_parameters_that_are_read_are_still_named():
+    with pytest.raises(adjoint.AdjointError, match=r"a `\*args` parameter is not supported"):
+        adjoint.grad(objective_reading_its_extras, target="python")(np.ones(2))

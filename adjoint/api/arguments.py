@@ -17,9 +17,15 @@ from ..ir import annotations
 
 
 def parameters(fn):
-    """fn's parameters (of the function a decorator such as adjoint.rule wraps)."""
+    """fn's parameters (of the function a decorator such as adjoint.rule wraps), without a
+    `*args` or `**kwargs` it never reads (as the front end drops them)."""
     fn = getattr(fn, "__adjoint_function__", fn)
-    return inspect.signature(fn).parameters
+    found = inspect.signature(fn).parameters
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in found.values()):
+        unread = _unread_parameters(fn)
+        found = {name: p for name, p in found.items()
+                 if not (p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name in unread)}
+    return found
 
 
 _SIGNATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()    # fn -> (signature, has defaults)

@@ -350,6 +350,11 @@ def _plain_signature(tree, fn, filename) -> dict:
     ones join them, in order: the call binds keywords and defaults before the compiled code
     runs) and return the defaults' values, by parameter (Python evaluated them at `def`)."""
     a = tree.args
+    read = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    if a.vararg is not None and a.vararg.id not in read:
+        a.vararg = None            # `fun(self, x, *args)` that never reads args: nothing to pass
+    if a.kwarg is not None and a.kwarg.id not in read:
+        a.kwarg = None
     variadic = a.vararg or a.kwarg
     if variadic:
         star = "*" if variadic is a.vararg else "**"
@@ -569,6 +574,8 @@ class _Resolver(trees.Transformer):
         if runtime.reduction_of(callee) is not None and len(node.args) == 2:     # _var_axis_2(x, 1)
             callee, node.keywords = runtime.reduction_of(callee), [nodes.keyword("axis", node.args.pop())]
         callee = _python_function_of(callee)
+        if callee in (np.size, np.ndim) and len(node.args) == 1 and not node.keywords:
+            return gast.copy_location(nodes.attribute_of(node.args[0], callee.__name__), node)  # x.size
         if callee is builtins.sum and 1 <= len(node.args) <= 2 and not node.keywords \
                 and isinstance(node.args[0], (gast.List, gast.Tuple)) \
                 and not any(isinstance(e, gast.Starred) for e in node.args[0].elts):
