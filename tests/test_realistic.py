@@ -41,14 +41,12 @@ EXPECTED_REJECTIONS = {
     # (objective = lambda params: -log_marginal_likelihood(params, X, y): a lambda is found in
     # its file since) scipy.stats.multivariate_normal.logpdf has no record
     "autograd_gp_log_marginal": "cannot resolve the function `multivariate_normal.logpdf`",
-    # autograd's rnn.py: the list of output arrays grown by append (and concat_and_multiply's
-    # `*args`, logsumexp's keepdims= and np.repeat along an axis block it too)
-    "autograd_rnn_log_likelihood": "changing a list in place (`output.append(...)`) is not supported",
+    # (autograd's rnn.py, autograd_rnn_log_likelihood: the list of output arrays grown by
+    # append, concat_and_multiply's `*args` and np.repeat along an axis: supported since; it passes)
     # (np.repeat(h, n, axis=0) of a matrix, autograd_rnn_initial_hiddens: written as a gather
     # since; it passes)
-    # ported on reach2: odeint as explicit Euler steps, the states collected in a list that
-    # starts with y0 and grows by append, then np.stack
-    "autograd_ode_net_loss": "changing a list in place (`ys.append(...)`) is not supported",
+    # (ported on reach2: autograd_ode_net_loss, odeint as explicit Euler steps, the states in a
+    # list that starts with y0 and grows by append, then np.stack: passes)
     # zip(*unpack_gmm_params(...)): a starred argument of zip (and mvn.logpdf, and a list of
     # arrays grown by append, then np.vstack)
     "autograd_gmm_log_likelihood": "the loop yields 1 values at a time",

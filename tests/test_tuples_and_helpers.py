@@ -383,7 +383,7 @@ def written_at_a_run_time_index(a, i):
 def stack_in_a_loop(a):
     s = [a]
     for i in range(2):
-        s.append(a * i)
+        s.append(s[-1] * a)          # read while it grows (a list that only grows is an array)
     return s[0]
 
 
@@ -542,3 +542,86 @@ def test_two_lambdas_on_one_line_are_two_functions_on_the_cpu_too():
     p = np.array([0.2, -0.5])
     np.testing.assert_allclose(adjoint.grad(scaled, target="cpu")(p), 6.0 * p)
     np.testing.assert_allclose(adjoint.grad(shifted, target="cpu")(p), np.cos(p + 1.0))
+
+
+# a list that starts with elements and grows by append, of arrays too (autograd's rnn.py:
+# output = [first]; for ...: output.append(...); ode_net's states), and helpers taking *args ----
+
+STATE0 = np.array([0.5, -0.3])
+
+
+def euler_states(A, y0):
+    ys = [y0]
+    y = y0
+    for k in range(4):
+        y = y + 0.1 * np.tanh(A @ y)
+        ys.append(y)
+    return np.sum(np.stack(ys) ** 2)
+
+
+def outputs_read_through_an_alias(A, y0):
+    output = [np.tanh(y0)]
+    y = y0
+    for k in range(3):
+        y = A @ y
+        output.append(np.sin(y))
+    logprobs = output
+    total = 0.0
+    for t in range(4):
+        total += np.sum(logprobs[t] * (t + 1.0))
+    return total + np.sum(sum(output))
+
+
+def first_rebound_before_the_loop(A, y0):
+    y = y0 * 2.0
+    ys = [y]
+    y = A @ y                         # the list holds the old y
+    for k in range(2):
+        ys.append(y * k)
+    return np.sum(np.array(ys) ** 3)
+
+
+def numbers_after_a_first(A, y0):
+    v = [y0[0]]
+    for i in range(2):
+        if A[i, 0] > -10.0:
+            v.append(A[i, 1] * y0[1])
+    return np.sum(np.array(v) ** 2)
+
+
+def _concat_and_multiply(weights, *args):
+    cat_state = np.hstack(args + (np.ones((args[0].shape[0], 1)),))
+    return np.dot(cat_state, weights)
+
+
+def _added(*terms):
+    total = 0.0
+    for term in terms:
+        total = total + term
+    return total
+
+
+def star_args_helpers(A, y0):
+    X = np.outer(y0, y0)
+    return np.sum(np.tanh(_concat_and_multiply(A, X, X * 2.0))) + _added(np.sum(A), y0[0] * y0[1], 1.0)
+
+
+GROWN = [euler_states, outputs_read_through_an_alias, first_rebound_before_the_loop, numbers_after_a_first]
+
+
+@pytest.mark.parametrize("fn", GROWN + [star_args_helpers], ids=lambda f: f.__name__)
+def test_lists_that_start_with_elements_and_helpers_with_star_args(fn):
+    A = np.array([[0.3, -0.5], [0.8, 0.2]]) if fn is not star_args_helpers else \
+        np.random.default_rng(3).normal(size=(5, 2))
+    args = (A, STATE0)
+    got = adjoint.grad(fn, wrt=(0, 1), target="python")(*args)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(fn, args, k), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
+
+
+def test_a_list_of_arrays_grown_in_a_loop_compiles_for_the_cpu():
+    A = np.array([[0.3, -0.5], [0.8, 0.2]])
+    got = adjoint.grad(euler_states, wrt=(0, 1), target="cpu")(A, STATE0)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(euler_states, (A, STATE0), k), rtol=1e-6, atol=1e-9)

@@ -26,10 +26,15 @@ class Inlining:
         """The helper's arguments in parameter order: positional ones, then keywords by name,
         then the defaults of the rest (numbers, or arrays read like module data)."""
         names = helper.user_args
-        if len(args) > len(names):
-            raise AdjointError(f"{helper.name}() takes {len(names)} arguments, {len(args)} given",
-                               location=self.where(call))
-        bound = dict(zip(names, args))
+        if helper.starred is not None:          # def f(w, *args): the extra arguments, a tuple
+            star, before = helper.starred
+            bound = dict(zip(names[:before], args[:before]))
+            bound[star] = Aggregate("tuple", list(args[before:]), call)
+        else:
+            if len(args) > len(names):
+                raise AdjointError(f"{helper.name}() takes {len(names)} arguments, {len(args)} given",
+                                   location=self.where(call))
+            bound = dict(zip(names, args))
         for keyword in keywords:
             if keyword.arg is None:
                 raise AdjointError(f"`**` arguments in a call to {helper.name}() are not supported",
@@ -86,7 +91,7 @@ class Inlining:
             chain = " -> ".join(f.__name__ for f in self.inlining + (callee,))
             raise AdjointError(f"recursive call {chain}", location=self.where(call),
                                hint="rewrite the recursion as a loop")
-        helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken)    # one naming of globals
+        helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken, helper=True)  # one naming of globals
         args = self.bind_parameters(call, helper, args, keywords)
         # for v in x, comprehensions; a loop over a parameter holding the caller's literal
         # list of tuples or arrays, `for W, b in params`, unrolled as over the literal

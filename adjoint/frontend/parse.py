@@ -49,6 +49,7 @@ class ParsedFunction:
     data: dict = dataclasses.field(default_factory=dict)       # emitted name -> DataSource
     constants: dict = dataclasses.field(default_factory=dict)  # user spelling -> ConstantSource
     local_functions: dict = dataclasses.field(default_factory=dict)  # name -> LocalFunction
+    starred: tuple = None     # a helper's `*args`: (its name, how many parameters come before it)
 
     def emitted(self, name: str) -> str:
         """A parameter's emitted name, from the user's."""
@@ -59,16 +60,23 @@ class ParsedFunction:
         return self.user_args[self.args.index(name)] if name in self.args else name
 
 
-def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> ParsedFunction:
+def parse(fn, names: GlobalNames | None = None, taken: set | None = None, helper: bool = False) -> ParsedFunction:
     """`names`: the module's names for user objects, shared by the function being
     differentiated and the helpers it inlines; `taken`: the names already in use where a
-    helper is inlined (the caller's Namer.taken), which new object names avoid and join."""
+    helper is inlined (the caller's Namer.taken), which new object names avoid and join;
+    `helper`: a helper inlined, which may take `*args` (the call's extra arguments, a tuple)."""
     if isinstance(fn, LocalFunction):
         return fn.parsed(names)
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     filename = _filename(fn)
     stored = set()
     tree = _function_tree(fn, filename, stored)
+    starred = None
+    if helper and tree.args.vararg is not None:       # def concat(weights, *args): the last parameter
+        starred = (tree.args.vararg.id, len(tree.args.posonlyargs) + len(tree.args.args))
+        tree.args.kwonlyargs.append(nodes.parameter(tree.args.vararg.id))
+        tree.args.kw_defaults.append(None)
+        tree.args.vararg = None
     defaults = _plain_signature(tree, fn, filename)
     user_args = [a.id for a in tree.args.args]
     locals_ = _rename_reserved_locals(tree, _local_names_from(stored, tree))
@@ -84,7 +92,7 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
                           args=[a.id for a in tree.args.args], namespace=names.namespace, helpers={},
                           names=names, user_args=user_args, defaults=defaults, data=resolver.data,
-                          constants=resolver.constants, local_functions=local_functions)
+                          constants=resolver.constants, local_functions=local_functions, starred=starred)
 
 
 @dataclasses.dataclass(eq=False)
