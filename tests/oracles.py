@@ -62,13 +62,14 @@ def autograd_twin(f):
 
 
 def _scipy_twin(value):
-    """autograd's version of scipy.special.logsumexp / gammaln, scipy.stats.norm, or None."""
+    """autograd's version of scipy.special.logsumexp / gammaln, scipy.stats.norm and
+    multivariate_normal, or None."""
     import autograd.scipy.special as special
     import autograd.scipy.stats as stats
     import scipy.special
     import scipy.stats
     for ours, theirs in ((scipy.special.logsumexp, special.logsumexp), (scipy.special.gammaln, special.gammaln),
-                         (scipy.stats.norm, stats.norm)):
+                         (scipy.stats.norm, stats.norm), (scipy.stats.multivariate_normal, stats.multivariate_normal)):
         if value is ours:
             return theirs
     return None

@@ -13,7 +13,8 @@ import re
 import numpy as np
 import pytest
 import scipy.special
-from scipy.stats import norm
+from scipy.stats import multivariate_normal, norm
+from scipy.stats import multivariate_normal as mvn
 
 import adjoint
 from adjoint.primitives import rules
@@ -566,3 +567,38 @@ def test_grids_and_repeats_left_out_are_named(fn, message, follow):
     if follow is three_grids_broadcast:
         got = adjoint.grad(follow, target="python")(*args)
         np.testing.assert_allclose(got, finite_difference(fn, args, 0), rtol=1e-6)
+
+
+# scipy.stats.multivariate_normal.logpdf (autograd's gaussian_process.py and gmm.py), written
+# out as solve and slogdet -------------------------------------------------------------------
+
+def mvn_rows(X, mu, L):
+    cov = L @ L.T + np.eye(2)
+    return np.sum(mvn.logpdf(X, mu, cov))
+
+
+def mvn_one_row_by_keyword(X, mu, L):
+    cov = L @ L.T + np.eye(2)
+    return multivariate_normal.logpdf(X[0], mean=mu, cov=cov) + multivariate_normal.logpdf(X[1] - mu, cov=cov)
+
+
+def mvn_without_cov(X, mu, L):
+    return multivariate_normal.logpdf(X[0], mu)
+
+
+@pytest.mark.parametrize("fn", [mvn_rows, mvn_one_row_by_keyword], ids=lambda f: f.__name__)
+def test_multivariate_normal_logpdf(fn):
+    rng = np.random.default_rng(1)
+    args = (rng.normal(size=(4, 2)), rng.normal(size=2), rng.normal(size=(2, 2)))
+    got = adjoint.grad(fn, wrt=(0, 1, 2), target="python")(*args)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(fn, args, k), rtol=1e-6, atol=1e-8)
+        if fn is mvn_rows:                  # (autograd's logpdf needs the mean by position)
+            np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
+
+
+def test_multivariate_normal_logpdf_needs_its_covariance():
+    args = (np.ones((2, 2)), np.zeros(2), np.eye(2))
+    with pytest.raises(adjoint.AdjointError, match="with the covariance matrix given") as info:
+        adjoint.grad(mvn_without_cov, target="python")(*args)
+    assert "multivariate_normal.logpdf(x, mean, cov)" in info.value.hint

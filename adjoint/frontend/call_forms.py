@@ -64,6 +64,41 @@ def _standardized(call, stmt, normalizer, method):
     return pre + p, nodes.binop(value, "-", log_scale)
 
 
+MVN_OPTIONS = ("mean", "cov")            # multivariate_normal.logpdf(x, mean, cov)
+
+
+def mvn_logpdf(callee) -> bool:
+    """Whether callee is scipy.stats.multivariate_normal.logpdf."""
+    import sys
+    stats = sys.modules.get("scipy.stats")
+    return stats is not None and type(getattr(callee, "__self__", None)) is type(stats.multivariate_normal) \
+        and getattr(callee, "__name__", None) == "logpdf"
+
+
+def _multivariate_normal_logpdf(call, stmt, normalizer):
+    """multivariate_normal.logpdf(x, mean, cov), a covariance matrix given, as the density
+    written out: -(r . solve(cov, r) + log|cov| + d log 2 pi) / 2 with r = x - mean, one value
+    per row of x (a vector x: one value), so that the derivative is solve's and slogdet's."""
+    given = dict(zip(("x",) + MVN_OPTIONS, call.args))
+    given.update((k.arg, k.value) for k in call.keywords)
+    if "cov" not in given or len(call.args) > 3 or set(given) - {"x", *MVN_OPTIONS}:
+        raise AdjointError("multivariate_normal.logpdf is supported as logpdf(x, mean, cov), with the "
+                           "covariance matrix given", location=normalizer.where(stmt),
+                           hint="pass the covariance as a matrix: multivariate_normal.logpdf(x, mean, cov)")
+    pre, r = [], given["x"]
+    if "mean" in given:
+        pre, r = normalizer.to_atom(nodes.binop(_renamed(r), "-", _renamed(given["mean"])), stmt)
+    cov = given["cov"]
+    z = _called(np.transpose, "np.transpose", [_called(np.linalg.solve, "np.linalg.solve", [
+        _renamed(cov), _called(np.transpose, "np.transpose", [_renamed(r)])])])
+    quad = _called(np.sum, "np.sum", [nodes.binop(_renamed(r), "*", z)], [nodes.keyword("axis", nodes.const(-1))])
+    logdet = nodes.subscript(_called(np.linalg.slogdet, "np.linalg.slogdet", [_renamed(cov)]), nodes.const(1))
+    size = nodes.subscript(nodes.attribute_of(_renamed(cov), "shape"), nodes.const(0))
+    total = nodes.binop(nodes.binop(quad, "+", logdet), "+", nodes.binop(size, "*", nodes.const(math.log(2 * math.pi))))
+    p, value = normalizer.rhs(nodes.binop(nodes.const(-0.5), "*", total), stmt)
+    return pre + p, value
+
+
 def nested(call, stmt, normalizer):
     """Calls the rule table knows only in a simpler form:
     min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b);
@@ -73,6 +108,8 @@ def nested(call, stmt, normalizer):
     method = norm_method(callee)
     if method is not None and (len(call.args) > 1 or call.keywords):
         return _standardized(call, stmt, normalizer, method)
+    if mvn_logpdf(callee):
+        return _multivariate_normal_logpdf(call, stmt, normalizer)
     if callee in table.variadic() and callee is not math.log and len(call.args) > 2 and not call.keywords:
         pre = []
         inner = nodes.call(nodes.clone(call.func), call.args[:2])

@@ -295,6 +295,10 @@ class _Desugarer:
         if callee is zip:
             if not iterable.args:
                 self.fail(iterable, "zip() of nothing", "zip one or more arrays")
+            starred = next((a for a in iterable.args if isinstance(a, gast.Starred)), None)
+            if starred is not None:
+                self.fail(starred, "zip(*...) of a starred argument is not supported",
+                          "unpack the sequences into names first, `a, b, c = ...`, then zip(a, b, c)")
             targets = target.elts if isinstance(target, gast.Tuple) and len(target.elts) == len(iterable.args) \
                 else [None] * len(iterable.args)
             parts = [self.plan(a, stmt, pre, rebound, t) for a, t in zip(iterable.args, targets)]

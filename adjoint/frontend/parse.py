@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import AdjointError, Location
 from ..ir import annotations, nodes, trees
 from ..primitives import runtime, table
+from .call_forms import mvn_logpdf
 from .namespace import GlobalNames, is_reserved
 
 CANONICAL_MODULES = {"math": math, "np": np}
@@ -479,7 +480,7 @@ class _Resolver(trees.Transformer):
             base = self.lookup(node.value)
             if not isinstance(base, types.ModuleType):
                 method = getattr(base, node.attr, None)         # scipy.stats' norm.cdf: a primitive
-                if method is not None and table.record_of(method) is not None:
+                if method is not None and (table.record_of(method) is not None or mvn_logpdf(method)):
                     return method
                 raise LookupError(node.attr)
             try:

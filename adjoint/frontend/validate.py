@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..primitives import rules, table
-from .call_forms import NORM_OPTIONS, norm_method
+from .call_forms import MVN_OPTIONS, NORM_OPTIONS, mvn_logpdf, norm_method
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
@@ -293,7 +293,7 @@ class _Validator:
                             f"are not differentiable values", HINTS[gast.Dict])
         located = norm_method(callee) is not None            # norm.logpdf(x, loc, scale)
         for keyword in call.keywords:
-            if located and keyword.arg in NORM_OPTIONS:
+            if located and keyword.arg in NORM_OPTIONS or mvn_logpdf(callee) and keyword.arg in MVN_OPTIONS:
                 continue
             if not helper:                                      # a helper's: bound when inlined
                 self.check_keyword(call, callee, keyword)
@@ -337,7 +337,8 @@ class _Validator:
                             f"derivative rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")
         # the allocating calls (np.zeros, np.array) are here too: constant, or a rule over parts
-        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee) or callee in _WRITTEN_AS_OTHERS:
+        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee) or callee in _WRITTEN_AS_OTHERS \
+                or mvn_logpdf(callee):
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
