@@ -225,6 +225,21 @@ def in_tuple(x):
 
 def tuple_result(x):
     return x[0] * x[1], x[1]
+
+
+INDEX = np.array([0, 2, 0])
+
+
+def scatter_add_at(x):
+    y = np.zeros(3)
+    np.add.at(y, INDEX, x)
+    return np.sum(y * y)
+
+
+def fill_diagonal(X):
+    G = X @ X.T
+    np.fill_diagonal(G, 0.0)
+    return np.sum(G * G)
 '''
 
 # the names of gast's (and so Python's) syntax-tree classes, which a message must not show
@@ -274,6 +289,8 @@ def test_rejection_names_the_construct_in_words_with_a_hint(name, rejected):
     ("string_index", "string index 'a'"), ("dict_call", "dictionaries are not differentiable values"),
     ("dropped_call", "the result of `out.fill(x[0])` is dropped"),
     ("mask_or", "the operator `|`"), ("is_none", "the operator `is`"), ("bit_shift", "the operator `<<`"),
+    ("scatter_add_at", "for k in range(len(INDEX)): y[INDEX[k]] += x[k]"),
+    ("fill_diagonal", "for k in range(min(G.shape)): G[k, k] = 0.0"),
 ])
 def test_message_says_what_the_user_wrote(name, phrase, rejected):
     fn = getattr(rejected, name)
@@ -335,6 +352,23 @@ def global_statement(x):               # hint: module-level names are read witho
 def tuple_value(a, b):                 # hint: make it an array, np.array([a, b])
     p = np.array([a * b, b])
     return p[0]
+
+
+INDEX = np.array([0, 2, 0])
+
+
+def scatter_add_at(x):                 # hint: for k in range(len(INDEX)): y[INDEX[k]] += x[k]
+    y = np.zeros(3)
+    for k in range(len(INDEX)):
+        y[INDEX[k]] += x[k]
+    return np.sum(y * y)
+
+
+def fill_diagonal(X):                  # hint: for k in range(min(G.shape)): G[k, k] = 0.0
+    G = X @ X.T
+    for k in range(min(G.shape)):
+        G[k, k] = 0.0
+    return np.sum(G * G)
 '''
 
 @pytest.fixture(scope="module")

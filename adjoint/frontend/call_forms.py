@@ -7,8 +7,9 @@ options whose derivative is that of other calls written as those: np.diff's `n` 
 differences, np.linspace's `endpoint=False` as a slice, np.take as an element read,
 np.linalg.matrix_power as products, np.average as a mean or a weighted sum, np.sum's `where=`
 as np.where, np.max's and np.min's `initial=` as np.maximum and np.minimum, np.transpose's axes
-(1, 0) as the plain transpose and
-np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis));
+(1, 0) as the plain transpose,
+np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis)),
+scipy.linalg's solvers (solve_triangular, cholesky, solve, inv, det) as np.linalg's,
 np.repeat's `axis` as a gather of the repeated indices, and np.meshgrid of two vectors as its
 two grids, each a vector broadcast (numba has neither).
 """
@@ -146,6 +147,8 @@ def keyword_forms(call, stmt, normalizer):
         return _convolve_mode(call, stmt, normalizer)
     if callee in _OPTION_FORMS:
         return _OPTION_FORMS[callee](call, stmt, normalizer)
+    if scipy_linalg_name(callee) is not None:
+        return _scipy_linalg(call, stmt, normalizer)
     if callee is np.sum and any(k.arg == "where" for k in call.keywords):
         return _summed_where(call, stmt, normalizer)
     if callee in (np.max, np.min, np.amax, np.amin) and any(k.arg == "initial" for k in call.keywords):
@@ -372,7 +375,55 @@ def _average(call, stmt, normalizer):
     return pre + p, value
 
 
-# calls whose options normalize writes as other calls (validate has checked the options)
+def scipy_linalg_name(callee) -> str | None:
+    """"solve_triangular", "cholesky", ... where callee is that function of scipy.linalg and
+    normalize writes it as numpy's (SCIPY_LINALG), else None; scipy is looked at only where
+    the user's code imported it."""
+    import sys
+    linalg = sys.modules.get("scipy.linalg")
+    name = getattr(callee, "__name__", None)
+    return name if linalg is not None and name in SCIPY_LINALG and getattr(linalg, name, None) is callee else None
+
+
+# scipy.linalg's functions numba cannot compile, with the options each takes here: written as
+# the np.linalg calls of the same value (the triangle a solver reads, taken with np.tril/np.triu,
+# so a matrix with anything in its other triangle gives scipy's result), whose rules apply.
+# Options that only affect speed or checks are dropped.
+SCIPY_LINALG = {"solve_triangular": ("lower", "trans"), "cholesky": ("lower",), "solve": (),
+                "inv": (), "det": ()}
+SCIPY_IGNORED = ("check_finite", "overwrite_a", "overwrite_b")
+
+
+def _scipy_linalg(call, stmt, normalizer):
+    """scipy.linalg.solve_triangular(a, b, lower=, trans=) as np.linalg.solve of the triangle
+    it reads (transposed for trans=1 or "T"); scipy.linalg.cholesky(a, lower=False) as
+    np.transpose(np.linalg.cholesky(np.transpose(a))) (the upper factor, from a's upper
+    triangle, as scipy reads it); solve, inv and det as numpy's."""
+    name = scipy_linalg_name(annotations.get(call, "callee"))
+    options = {k.arg: k.value.value for k in call.keywords if k.arg not in SCIPY_IGNORED}
+    a, pre = _renamed(call.args[0]), []
+    if name == "solve_triangular":
+        side = np.tril if options.get("lower", False) else np.triu
+        p, a = normalizer.to_atom(_called(side, f"np.{side.__name__}", [a]), stmt)
+        pre += p
+        a = _renamed(a)
+        if options.get("trans", 0) in (1, 2, "T", "C"):
+            p, a = normalizer.to_atom(_called(np.transpose, "np.transpose", [a]), stmt)
+            pre += p
+            a = _renamed(a)
+        name = "solve"
+    if name == "cholesky" and not options.get("lower", False):
+        p, transposed = normalizer.to_atom(_called(np.transpose, "np.transpose", [a]), stmt)
+        p2, factor = normalizer.to_atom(_called(np.linalg.cholesky, "np.linalg.cholesky", [_renamed(transposed)]),
+                                        stmt)
+        p3, value = normalizer.rhs(_called(np.transpose, "np.transpose", [_renamed(factor)]), stmt)
+        return p + p2 + p3, value
+    function = getattr(np.linalg, name)
+    p, value = normalizer.rhs(_called(function, f"np.linalg.{name}", [a] + [_renamed(b) for b in call.args[1:]]),
+                              stmt)
+    return pre + p, value
+
+
 def meshgrid(call, args, keywords, stmt, normalizer):
     """np.meshgrid(x, y) of two vectors as its two grids, each a copy of one vector broadcast
     to the grid's shape (x along the rows and y down the columns, or the other way round with
@@ -424,6 +475,7 @@ def _repeat_axis(call, stmt, normalizer):
     return pre + p, value
 
 
+# calls whose options normalize writes as other calls (validate has checked the options)
 _OPTION_FORMS = {np.diff: _diff_order, np.linspace: _linspace_endpoint, np.transpose: _transpose_axes,
                  np.take: _take, np.linalg.matrix_power: _matrix_power, np.average: _average,
                  np.repeat: _repeat_axis}

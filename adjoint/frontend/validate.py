@@ -16,7 +16,15 @@ import numpy as np
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..primitives import rules, table
-from .call_forms import MVN_OPTIONS, NORM_OPTIONS, mvn_logpdf, norm_method
+from .call_forms import (
+    MVN_OPTIONS,
+    NORM_OPTIONS,
+    SCIPY_IGNORED,
+    SCIPY_LINALG,
+    mvn_logpdf,
+    norm_method,
+    scipy_linalg_name,
+)
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
@@ -128,9 +136,7 @@ class _Validator:
                 self.fail(stmt.value, f"unsupported syntax: {_describe(stmt.value)}")
             if isinstance(stmt.value, gast.Call):
                 self.fail(stmt, f"the result of `{self.text(stmt.value)}` is dropped: adjoint differentiates "
-                                f"values, not calls that change an object in place",
-                          "keep values in arrays and write into them: out = np.zeros(n), then "
-                          "out[i] = v (or out[:] = v)")
+                                f"values, not calls that change an object in place", self.in_place_hint(stmt.value))
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
         if not isinstance(stmt, STATEMENTS):
@@ -213,6 +219,8 @@ class _Validator:
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.meshgrid:
                 allowed_constants.update(id(k.value) for k in node.keywords if k.arg == "indexing")
+            if isinstance(node, gast.Call) and scipy_linalg_name(annotations.get(node, "callee")):
+                allowed_constants.update(id(k.value) for k in node.keywords)      # trans="T"
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.linalg.norm:
                 allowed_constants.update(id(a) for a in node.args[1:2] + [k.value for k in node.keywords
                                                                           if k.arg == "ord"])   # 'fro'
@@ -272,6 +280,21 @@ class _Validator:
         except Exception:                       # noqa: BLE001 (a node only gast knows)
             return nodes.dotted(node) or _describe(node)
 
+    def in_place_hint(self, call) -> str:
+        """The loop or write that does what an in-place numpy call does, in the call's names."""
+        callee, args = annotations.get(call, "callee"), [self.text(a) for a in call.args]
+        path = (nodes.dotted(call.func) or "").split(".")             # np.add.at(y, index, x)
+        if path[-1] == "at" and len(path) > 2 and path[-2] in _UFUNC_OPERATORS and len(args) == 3:
+            y, index, x = args
+            return (f"write the updates in a loop (repeated indices accumulate, as in {self.text(call.func)}): "
+                    f"for k in range(len({index})): {y}[{index}[k]] {_UFUNC_OPERATORS[path[-2]]}= {x}[k]"
+                    f"  ({x} instead of {x}[k] for a number)")
+        if callee is np.fill_diagonal and len(args) == 2:
+            return f"write the diagonal in a loop: for k in range(min({args[0]}.shape)): {args[0]}[k, k] = {args[1]}"
+        if callee is np.copyto and len(args) == 2:
+            return f"write into it: {args[0]}[:] = {args[1]}"
+        return "keep values in arrays and write into them: out = np.zeros(n), then out[i] = v (or out[:] = v)"
+
     def fail_keyword(self, call, keyword, callee):
         name, word = self.text(call.func), keyword.arg
         if word is None:
@@ -292,10 +315,14 @@ class _Validator:
             self.fail(call, f"`{self.text(call.func)}(...)`: {'dictionaries' if callee is dict else 'sets'} "
                             f"are not differentiable values", HINTS[gast.Dict])
         located = norm_method(callee) is not None            # norm.logpdf(x, loc, scale)
+        # a helper's keywords are bound when it is inlined; a function without a rule is
+        # refused below for that, not for an option it would have taken
+        ruled = rules.is_differentiable(callee) or rules.is_non_differentiable(callee) \
+            or callee in _WRITTEN_AS_OTHERS or not annotations.has(call, "callee")
         for keyword in call.keywords:
             if located and keyword.arg in NORM_OPTIONS or mvn_logpdf(callee) and keyword.arg in MVN_OPTIONS:
                 continue
-            if not helper:                                      # a helper's: bound when inlined
+            if not helper and ruled:
                 self.check_keyword(call, callee, keyword)
         if callee is np.convolve:
             self.check_convolve_mode(call)
@@ -319,6 +346,8 @@ class _Validator:
                             "over tuples or lists written in the call",
                       "write the sequence in the call, list(map(f, (a, b, c))), or the calls out: [f(a), f(b), f(c)]")
         callee = annotations.get(call, "callee")
+        if scipy_linalg_name(callee) is not None:
+            return self.check_scipy_linalg(call, scipy_linalg_name(callee))
         if callee in _OPTIONS_AS_WRITTEN:
             self.check_options(call, callee)
         if callee in _WHOLE_ARRAY_FORMS:
@@ -382,6 +411,33 @@ class _Validator:
         if len(set(axes)) != len(axes) or (min(axes) < 0 <= max(axes)):
             self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
                              "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
+
+    def check_scipy_linalg(self, call, name):
+        """scipy.linalg's solvers, which normalize writes as np.linalg's: the matrices by
+        position, the options that change the value (lower, trans) by name as constants."""
+        spelled, arrays = self.text(call.func), 2 if name in ("solve_triangular", "solve") else 1
+        if len(call.args) != arrays:
+            self.fail(call, f"`{spelled}` with {len(call.args)} positional arguments",
+                      f"pass the {'matrix and the right-hand side' if arrays == 2 else 'matrix'} by position "
+                      f"and its options by name: {spelled}({'a, b' if arrays == 2 else 'a'}"
+                      f"{', lower=True' if 'lower' in SCIPY_LINALG[name] else ''})")
+        for keyword in call.keywords:
+            word, value = keyword.arg, keyword.value
+            if word in SCIPY_IGNORED:
+                continue
+            if word not in SCIPY_LINALG[name]:
+                lower = getattr(_keyword_value(call, "lower"), "value", False) is True
+                hint = {"assume_a": "leave it out: the general solver gives the same solution",
+                        "unit_diagonal": "leave it out and write the unit diagonal into the matrix: "
+                                         f"{'np.tril(a, -1)' if lower else 'np.triu(a, 1)'} + np.eye(n)"}
+                self.fail(call, f"the option `{word}=` of `{spelled}` is not supported",
+                          hint.get(word, f"leave `{word}=` out"))
+            allowed = (True, False) if word == "lower" else (0, 1, 2, "N", "T", "C")
+            if not isinstance(value, gast.Constant) or value.value not in allowed \
+                    or type(value.value) is not type(allowed[0]) and not isinstance(value.value, str):
+                self.fail(value, f"`{word}=` of `{spelled}` must be written as one of "
+                                 f"{', '.join(map(repr, allowed))}",
+                          f"write the value in the call: {word}={allowed[0]!r}")
 
     def check_options(self, call, callee):
         """Options normalize turns into other calls (frontend/call_forms.py), so they must be
@@ -451,14 +507,19 @@ def _keyword_value(call, name):
 
 
 def _is_python_function(obj) -> bool:
-    """A plain Python function normalize will inline: not numpy's own (np.triu_indices is
-    Python code, but a call of numpy, never a user helper to look into)."""
+    """A plain Python function normalize will inline: not a numerical library's own
+    (np.triu_indices and scipy.linalg.solve_triangular are Python code, but calls of a
+    library, never user helpers to look into: their checks and branches are not the user's)."""
     import types
 
     from .parse import LocalFunction
-    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
-        and not (getattr(obj, "__module__", "") or "").startswith("numpy") \
+    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) and not is_library_function(obj) \
         and not rules.is_differentiable(obj) and not rules.is_non_differentiable(obj)    # (scipy's logsumexp)
+
+
+def is_library_function(obj) -> bool:
+    """A function of numpy or scipy: called as the library's (by its rule, or refused)."""
+    return (getattr(obj, "__module__", "") or "").split(".", 1)[0] in ("numpy", "scipy")
 
 
 def _list_method(call) -> str | None:
@@ -573,10 +634,10 @@ def _rule_hint(callee, name, call) -> str:
     count = len(call.args) + len(call.keywords)
     try:
         params = [p for p in inspect.signature(callee).parameters
-                  if p not in ("args", "kwargs")][:count]
+                  if p not in ("args", "kwargs")][:len(call.args)] + [k.arg for k in call.keywords]
     except (TypeError, ValueError):
         params = []
-    if len(params) < count:
+    if len(params) < count or None in params:
         params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
     short = name.rsplit(".", 1)[-1]
     if _qualified(callee) is None and not isinstance(callee, np.ufunc) or callee in _ELEMENTWISE_FUNCTIONS \
@@ -590,6 +651,8 @@ def _rule_hint(callee, name, call) -> str:
             f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
 
 
+# ufuncs whose .at(y, index, x) is an augmented assignment, by the ufunc's name
+_UFUNC_OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/"}
 # calls along an axis whose axis=None (the whole array) the rule table does not take, and the form that does
 _WHOLE_ARRAY_FORMS = {np.sort: "np.sort(np.ravel(x))", np.flip: "np.flip(x)", np.cumprod: "np.cumprod(x)"}
 # calls normalize writes as others (call_forms.py): an element read, products
