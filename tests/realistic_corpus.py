@@ -3378,6 +3378,86 @@ def autograd_bnn_logprob(weights):
     return np.sum(log_prior + log_lik)
 
 
+# autograd's variational_autoencoder.py: vae_lower_bound with the recognition and generative
+# networks as lists of (W, b) layers, batch_normalize (mean and std with keepdims), norm.logpdf
+# with array and number parameters, np.logaddexp; sample_diag_gaussian's rs.randn(*mean.shape)
+# becomes noise drawn once (passed where the example passes rs)
+VAE_IMAGES = np.where(np.random.default_rng(8).uniform(size=(4, 6)) > 0.5, 1.0, -1.0)   # binarised
+VAE_NOISE = np.random.default_rng(9).normal(size=(4, 2))
+
+
+def _vae_diag_gaussian_log_density(x, mu, log_std):
+    return np.sum(norm.logpdf(x, mu, np.exp(log_std)), axis=-1)
+
+
+def _vae_unpack_gaussian_params(params):
+    # Params of a diagonal Gaussian.
+    D = np.shape(params)[-1] // 2
+    mean, log_std = params[:, :D], params[:, D:]
+    return mean, log_std
+
+
+def _vae_sample_diag_gaussian(mean, log_std, noise):
+    return noise * np.exp(log_std) + mean
+
+
+def _vae_bernoulli_log_density(targets, unnormalized_logprobs):
+    # unnormalized_logprobs are in R
+    # Targets must be -1 or 1
+    label_probabilities = -np.logaddexp(0, -unnormalized_logprobs * targets)
+    return np.sum(label_probabilities, axis=-1)  # Sum across pixels.
+
+
+def _vae_relu(x):
+    return np.maximum(0, x)
+
+
+def _vae_batch_normalize(activations):
+    mbmean = np.mean(activations, axis=0, keepdims=True)
+    return (activations - mbmean) / (np.std(activations, axis=0, keepdims=True) + 1)
+
+
+def _vae_neural_net_predict(params, inputs):
+    for W, b in params[:-1]:
+        outputs = _vae_batch_normalize(np.dot(inputs, W) + b)  # linear transformation
+        inputs = _vae_relu(outputs)  # nonlinear transformation
+    outW, outb = params[-1]
+    outputs = np.dot(inputs, outW) + outb
+    return outputs
+
+
+def _vae_nn_predict_gaussian(params, inputs):
+    # Returns means and diagonal variances
+    return _vae_unpack_gaussian_params(_vae_neural_net_predict(params, inputs))
+
+
+def _vae_p_images_given_latents(gen_params, images, latents):
+    preds = _vae_neural_net_predict(gen_params, latents)
+    return _vae_bernoulli_log_density(images, preds)
+
+
+def _vae_lower_bound(gen_params, rec_params, data, noise):
+    q_means, q_log_stds = _vae_nn_predict_gaussian(rec_params, data)
+    latents = _vae_sample_diag_gaussian(q_means, q_log_stds, noise)
+    q_latents = _vae_diag_gaussian_log_density(latents, q_means, q_log_stds)
+    p_latents = _vae_diag_gaussian_log_density(latents, 0, 0)
+    likelihood = _vae_p_images_given_latents(gen_params, data, latents)
+    return np.mean(p_latents + likelihood - q_latents)
+
+
+def _vae_args(rng, data_dim=6, hidden=5, latent_dim=2):
+    def layer(m, n):
+        return 0.3 * rng.normal(size=(m, n)), 0.1 * rng.normal(size=n)
+    return (*layer(latent_dim, hidden), *layer(hidden, data_dim), *layer(data_dim, hidden), *layer(hidden, 2 * latent_dim))
+
+
+@program(_vae_args, wrt=(0, 1, 2, 3, 4, 5, 6, 7), style="vectorized", model="autograd_vae")
+def autograd_vae_objective(gW1, gb1, gW2, gb2, rW1, rb1, rW2, rb2):
+    # objective(combined_params, iter) for one batch: the parameter lists built from arrays
+    gen_params, rec_params = [(gW1, gb1), (gW2, gb2)], [(rW1, rb1), (rW2, rb2)]
+    return -_vae_lower_bound(gen_params, rec_params, VAE_IMAGES, VAE_NOISE) / 6
+
+
 # scipy's global-optimization benchmarks (tests/realistic_go.py): bound methods
 # `fun(self, x, *args)` that count their calls in self.nfev, and the same formula as a function
 _GO_GRIEWANK, _GO_GULF = _go.Griewank(4), _go.Gulf(3)
