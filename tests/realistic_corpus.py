@@ -3458,6 +3458,56 @@ def autograd_vae_objective(gW1, gb1, gW2, gb2, rW1, rb1, rW2, rb2):
     return -_vae_lower_bound(gen_params, rec_params, VAE_IMAGES, VAE_NOISE) / 6
 
 
+# The SciPy Cookbook's Lotka-Volterra tutorial (scipy-cookbook, LoktaVolterraTutorial): dX_dt
+# returning np.array([...]) of the rabbits' and foxes' rates, a nested def reading the fit's
+# parameters (as the tutorial's LV(a, b, c, d, t) defines it), or a module function called
+# through `lambda x, _: dX_dt(x, a, b, c, d)`; integrate.odeint(f, X0, t) becomes classical RK4
+# on the same time grid, a helper taking the rate function as its argument
+LV_X0 = np.array([10.0, 5.0])
+LV_T = np.linspace(0.0, 1.0, 9)
+LV_OBSERVED = np.array([[10.0, 5.0], [10.2, 4.5], [10.6, 4.1], [11.1, 3.8], [11.7, 3.5], [12.4, 3.3],
+                        [13.2, 3.1], [14.1, 3.0], [15.1, 2.9]])
+
+
+def _lv_odeint_rk4(f, X0, t):
+    X = np.zeros((len(t), len(X0)))
+    X[0] = X0
+    for i in range(len(t) - 1):
+        h = t[i + 1] - t[i]
+        k1 = f(X[i], t[i])
+        k2 = f(X[i] + h / 2 * k1, t[i] + h / 2)
+        k3 = f(X[i] + h / 2 * k2, t[i] + h / 2)
+        k4 = f(X[i] + h * k3, t[i] + h)
+        X[i + 1] = X[i] + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return X
+
+
+def _lv_dX_dt(X, a, b, c, d):
+    """ Return the growth rate of fox and rabbit populations. """
+    return np.array([a * X[0] - b * X[0] * X[1],
+                     -c * X[1] + d * b * X[0] * X[1]])
+
+
+@program(lambda rng: (np.array([1.0, 0.1, 1.5, 0.75]),), style="loop", model="lotka_volterra")
+def lotka_volterra_fit_nested(params):
+    a, b, c, d = params
+
+    def dX_dt(X, t=0):
+        """ Return the growth rate of fox and rabbit populations. """
+        return np.array([a * X[0] - b * X[0] * X[1],
+                         -c * X[1] + d * b * X[0] * X[1]])
+
+    X = _lv_odeint_rk4(dX_dt, LV_X0, LV_T)
+    return np.sum((X - LV_OBSERVED) ** 2)
+
+
+@program(lambda rng: (np.array([1.0, 0.1, 1.5, 0.75]),), style="loop", model="lotka_volterra")
+def lotka_volterra_fit_lambda(params):
+    a, b, c, d = params
+    X = _lv_odeint_rk4(lambda x, _: _lv_dX_dt(x, a, b, c, d), LV_X0, LV_T)
+    return np.sum((X - LV_OBSERVED) ** 2)
+
+
 # scipy's global-optimization benchmarks (tests/realistic_go.py): bound methods
 # `fun(self, x, *args)` that count their calls in self.nfev, and the same formula as a function
 _GO_GRIEWANK, _GO_GULF = _go.Griewank(4), _go.Gulf(3)

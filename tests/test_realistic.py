@@ -111,7 +111,9 @@ AUTOGRAD_CANNOT = {"lasso_objective_vec", "ordered_weighted_average_vec",   # no
                    # numpy's functions by bare name (`sum`, `prod`), which the twin leaves as numpy's
                    "scipy_go_griewank_function",
                    # a lambda calling a factory's closure, which the twin cannot rebuild (scipy's mvn)
-                   "autograd_gp_log_marginal"}
+                   "autograd_gp_log_marginal",
+                   # the RK4 helper writes the trajectory's rows
+                   "lotka_volterra_fit_nested", "lotka_volterra_fit_lambda"}
 
 # Numba compiles are slow: a handful of passing programs, of both styles, on the cpu target
 # (diagonal_fit_eye: np.eye gave a wrong gradient on cpu only, until main fixed its type;

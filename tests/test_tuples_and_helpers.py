@@ -495,11 +495,15 @@ def mapped_over_a_name(a, b):
 
 
 def mapped_inline_lambda(a, b):
-    return sum(map(lambda v: v * 2.0, (a, b)))
+    return sum(map(lambda v: v * 2.0 * a, (a, b)))
 
 
-@pytest.mark.parametrize("fn", [log_of_each, mapped_helper_summed, mapped_pairs, mapped_named_lambda],
-                         ids=lambda f: f.__name__)
+def lambda_called_where_written(a, b):
+    return (lambda v: v * 2.0)(a) + b
+
+
+@pytest.mark.parametrize("fn", [log_of_each, mapped_helper_summed, mapped_pairs, mapped_named_lambda,
+                                mapped_inline_lambda], ids=lambda f: f.__name__)
 def test_map_over_literal_sequences(fn):
     args = (0.7, 1.3, 0.4)[:fn.__code__.co_argcount]
     got = adjoint.grad(fn, wrt=tuple(range(len(args))), target="python")(*args)
@@ -511,7 +515,7 @@ def test_map_over_literal_sequences(fn):
 
 @pytest.mark.parametrize("fn, message, follow", [
     (mapped_over_a_name, "supported here only as list(map(f, (a, b)))", mapped_helper_summed),
-    (mapped_inline_lambda, "a lambda called where it is written", mapped_named_lambda)],
+    (lambda_called_where_written, "a lambda called where it is written", mapped_named_lambda)],
     ids=["name", "lambda"])
 def test_map_that_is_not_written_out_names_the_rewrite(fn, message, follow):
     with pytest.raises(AdjointError, match=re.escape(message)) as info:
@@ -625,3 +629,39 @@ def test_a_list_of_arrays_grown_in_a_loop_compiles_for_the_cpu():
     got = adjoint.grad(euler_states, wrt=(0, 1), target="cpu")(A, STATE0)
     for k, g in enumerate(got):
         np.testing.assert_allclose(g, finite_difference(euler_states, (A, STATE0), k), rtol=1e-6, atol=1e-9)
+
+
+# a helper taking the function it calls (`rk4(f, y, h)`, as odeint(f, y0, t) is called) --------
+
+def _twice_applied(f, x):
+    return f(f(x) * 0.5)
+
+
+def _rate(x):
+    return np.tanh(x) * x
+
+
+def passes_a_module_function(x):
+    return np.sum(_twice_applied(_rate, x))
+
+
+def passes_a_numpy_function(x):
+    return np.sum(_twice_applied(np.sin, x))
+
+
+def passes_a_local_def_and_a_lambda(x):
+    scale = x[0]
+
+    def scaled(v):
+        return v * scale
+
+    return np.sum(_twice_applied(scaled, x)) + np.sum(_twice_applied(lambda v: np.exp(v * scale), x))
+
+
+@pytest.mark.parametrize("fn", [passes_a_module_function, passes_a_numpy_function, passes_a_local_def_and_a_lambda],
+                         ids=lambda f: f.__name__)
+def test_a_function_passed_to_a_helper_is_called_there(fn):
+    x = np.array([0.4, -0.3, 0.9])
+    got = adjoint.grad(fn, target="python")(x)
+    np.testing.assert_allclose(got, finite_difference(fn, (x,), 0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(got, autograd_gradient(fn, (x,), 0), rtol=1e-10, atol=1e-12)

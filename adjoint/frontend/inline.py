@@ -8,6 +8,8 @@ itself; recursion is rejected.
 
 from __future__ import annotations
 
+import dataclasses
+
 import gast
 import numpy as np
 
@@ -61,6 +63,50 @@ class Inlining:
                 bound[name] = UNUSED
         return [bound[name] for name in names]
 
+    def function_named(self, node):
+        """The function a Name of the caller's source holds (a local def or a named lambda, a
+        module-level function, a numpy function), else None."""
+        if isinstance(node, gast.Attribute) and isinstance(node.ctx, gast.Load):    # np.sin
+            from ..primitives import rules, table
+            try:
+                value = table.resolve(nodes.dotted(node))
+            except (AttributeError, KeyError, ValueError, TypeError):
+                return None
+            return value if rules.is_differentiable(value) else None
+        if not isinstance(node, gast.Name):
+            return None
+        local = self.parsed.local_functions.get(node.id)
+        if local is not None:
+            return local
+        value = self.parsed.namespace.get(node.id)
+        return value if callable(value) and not isinstance(value, (type, np.ndarray)) else None
+
+    def with_function_arguments(self, call, helper):
+        """`helper` with each call of a parameter that the call passes a function to (and the
+        helper never rebinds) made a call of that function: `def rk4(f, y, h): k1 = f(y)`,
+        called as rk4(dX_dt, y0, h), calls dX_dt, inlined like any helper."""
+        passed = {}
+        for k, arg in enumerate(call.args):
+            if k < len(helper.args) and self.function_named(arg) is not None:
+                passed[helper.args[k]] = self.function_named(arg)
+        for keyword in call.keywords:
+            if keyword.arg in helper.user_args and self.function_named(keyword.value) is not None:
+                passed[helper.emitted(keyword.arg)] = self.function_named(keyword.value)
+        stored = {n.id for s in helper.tree.body for n in trees.walk(s)
+                  if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
+        passed = {p: f for p, f in passed.items() if p not in stored}
+        if not passed:
+            return helper
+        tree = nodes.clone(helper.tree)
+        for node in trees.walk(tree):
+            if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) and node.func.id in passed:
+                function = passed[node.func.id]
+                annotations.set(node, "callee", function)
+                spelled = parse_stage.spelling(function)
+                if spelled is not None:                           # np.sin passed: called as np.sin
+                    node.func = gast.copy_location(nodes.attribute(spelled), node.func)
+        return dataclasses.replace(helper, tree=tree)
+
     def default_value(self, call, helper, name):
         """An atom for a helper parameter's default: a number, or a numeric array, passed to
         the compiled code like the arrays the helper reads from its module."""
@@ -92,6 +138,7 @@ class Inlining:
             raise AdjointError(f"recursive call {chain}", location=self.where(call),
                                hint="rewrite the recursion as a loop")
         helper = parse_stage.parse(callee, self.parsed.names, self.namer.taken, helper=True)  # one naming of globals
+        helper = self.with_function_arguments(call, helper)     # rk4(f, y, h): f(...) calls the function passed
         args = self.bind_parameters(call, helper, args, keywords)
         # for v in x, comprehensions; a loop over a parameter holding the caller's literal
         # list of tuples or arrays, `for W, b in params`, unrolled as over the literal

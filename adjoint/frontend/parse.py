@@ -80,6 +80,7 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None, helper
         tree.args.vararg = None
     defaults = _plain_signature(tree, fn, filename)
     user_args = [a.id for a in tree.args.args]
+    tree.body = _hoisted_lambdas(tree.body, stored)
     locals_ = _rename_reserved_locals(tree, _local_names_from(stored, tree))
     locals_ |= _local_function_names(tree)  # neither a local function nor its parameters are globals
     names = names if names is not None else GlobalNames(tree.name)
@@ -149,6 +150,34 @@ def _defined_locally(stmt):
             and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Name):
         return stmt.targets[0].id, stmt.value
     return None
+
+
+def _hoisted_lambdas(body, stored):
+    """A lambda passed to a call (`rk4(lambda x, _: dX_dt(x, a, b), y0, t)`,
+    `map(lambda v: v * v, (a, b))`) bound to a name of its own before the top-level statement
+    holding it, `lambda_3 = lambda x, _: ...`, so that it is a local function like a named
+    lambda (which reads the enclosing variables when it is called, as Python's does)."""
+    out, count = [], 0
+    for stmt in body:
+        if isinstance(stmt, gast.FunctionDef):
+            out.append(stmt)               # (a local def's lambdas may read its parameters)
+            continue
+        inside = {id(n) for lam in trees.walk(stmt) if isinstance(lam, gast.Lambda)
+                  for n in trees.walk(lam.body)}
+        for node in trees.walk(stmt):
+            if not isinstance(node, gast.Call) or id(node) in inside:
+                continue
+            for k, arg in enumerate(node.args):
+                if isinstance(arg, gast.Lambda):
+                    count += 1
+                    while f"lambda_{count}" in stored:
+                        count += 1
+                    name = f"lambda_{count}"
+                    stored.add(name)
+                    out.append(gast.copy_location(nodes.assign_to(nodes.name(name, store=True), arg), stmt))
+                    node.args[k] = gast.copy_location(nodes.name(name), arg)
+        out.append(stmt)
+    return out
 
 
 def _local_function_names(tree) -> set:
