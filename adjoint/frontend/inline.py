@@ -78,6 +78,8 @@ class Inlining:
         local = self.parsed.local_functions.get(node.id)
         if local is not None:
             return local
+        if node.id in parse_stage.local_names(self.parsed.tree):
+            return None                     # a variable of the caller (a parameter holding a function included)
         value = self.parsed.namespace.get(node.id)
         return value if callable(value) and not isinstance(value, (type, np.ndarray)) else None
 
