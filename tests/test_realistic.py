@@ -50,9 +50,10 @@ EXPECTED_REJECTIONS = {
     # limit is cluster_lls, an empty list grown by appending arrays (their shape unknown before
     # the loop), then np.vstack (mvn.logpdf is supported)
     "autograd_gmm_log_likelihood": "zip(*...) of a starred argument is not supported",
-    # unpack_layers is a generator (`yield`) over zip(layer_sizes[:-1], layer_sizes[1:]) of
-    # module-level lists; np.einsum over a batch of weight samples after it
-    "autograd_bnn_logprob": "no derivative rule for `zip`",
+    # unpack_layers is a generator (`yield`) over `shapes = zip(layer_sizes[:-1], ...)`, a zip
+    # bound to a name; with the zip looped over where it is made (the hint), the generator is
+    # the limit ("unsupported syntax: yield")
+    "autograd_bnn_logprob": "`zip(...)` is supported only as the iterable of a for loop",
     # bound methods `fun(self, x, *args)` counting their calls in `self.nfev += 1`: methods and
     # attribute writes are not supported (the unread *args is accepted now, and so is the same
     # formula as a function, scipy_go_griewank_function, with numpy's bare `sum`, `prod`, np.size)

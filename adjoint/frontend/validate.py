@@ -341,6 +341,9 @@ class _Validator:
         if not annotations.has(call, "callee"):
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
+        if annotations.get(call, "callee") in (zip, enumerate):       # (a for loop's iterable is desugared)
+            self.fail(call, f"`{self.text(call.func)}(...)` is supported only as the iterable of a for loop",
+                      f"loop over it where it is made: for a, b in {self.text(call.func)}(...):")
         if annotations.get(call, "callee") in (map, list, tuple):
             self.fail(call, f"`{self.text(call.func)}(...)` is supported here only as list(map(f, (a, b))) "
                             "over tuples or lists written in the call",
