@@ -10,13 +10,15 @@ as np.where, np.max's and np.min's `initial=` as np.maximum and np.minimum, np.t
 (1, 0) as the plain transpose,
 np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis)),
 scipy.linalg's solvers (solve_triangular, cholesky, solve, inv, det) as np.linalg's,
-np.repeat's `axis` as a gather of the repeated indices, and np.meshgrid of two vectors as its
-two grids, each a vector broadcast (numba has neither).
+scipy.special's softmax and log_softmax through logsumexp, np.repeat's `axis` as a gather of
+the repeated indices, and np.meshgrid of two vectors as its two grids, each a vector broadcast
+(numba has neither).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import gast
 import numpy as np
@@ -147,8 +149,8 @@ def keyword_forms(call, stmt, normalizer):
         return _convolve_mode(call, stmt, normalizer)
     if callee in _OPTION_FORMS:
         return _OPTION_FORMS[callee](call, stmt, normalizer)
-    if scipy_linalg_name(callee) is not None:
-        return _scipy_linalg(call, stmt, normalizer)
+    if scipy_form_of(callee) is not None:
+        return _scipy_form(call, stmt, normalizer)
     if callee is np.sum and any(k.arg == "where" for k in call.keywords):
         return _summed_where(call, stmt, normalizer)
     if callee in (np.max, np.min, np.amax, np.amin) and any(k.arg == "initial" for k in call.keywords):
@@ -375,33 +377,52 @@ def _average(call, stmt, normalizer):
     return pre + p, value
 
 
-def scipy_linalg_name(callee) -> str | None:
-    """"solve_triangular", "cholesky", ... where callee is that function of scipy.linalg and
-    normalize writes it as numpy's (SCIPY_LINALG), else None; scipy is looked at only where
-    the user's code imported it."""
+def scipy_form_of(callee) -> str | None:
+    """The spelling ("scipy.linalg.solve_triangular") of a scipy function normalize writes as
+    numpy's (SCIPY_FORMS), else None; scipy is looked at only where the user's code imported it."""
     import sys
-    linalg = sys.modules.get("scipy.linalg")
     name = getattr(callee, "__name__", None)
-    return name if linalg is not None and name in SCIPY_LINALG and getattr(linalg, name, None) is callee else None
+    for spelling in SCIPY_FORMS:
+        module, _, function = spelling.rpartition(".")
+        if function == name and module in sys.modules and getattr(sys.modules[module], name, None) is callee:
+            return spelling
+    return None
 
 
-# scipy.linalg's functions numba cannot compile, with the options each takes here: written as
-# the np.linalg calls of the same value (the triangle a solver reads, taken with np.tril/np.triu,
-# so a matrix with anything in its other triangle gives scipy's result), whose rules apply.
-# Options that only affect speed or checks are dropped.
-SCIPY_LINALG = {"solve_triangular": ("lower", "trans"), "cholesky": ("lower",), "solve": (),
-                "inv": (), "det": ()}
+# scipy functions numba cannot compile and the rule table has no record of, written as the
+# numpy calls of the same value, whose rules apply: the solvers of scipy.linalg as np.linalg's
+# (of the triangle a solver reads, taken with np.tril/np.triu, so a matrix with anything in its
+# other triangle gives scipy's result), softmax through logsumexp. For each: its arrays (by
+# position) and the options that change its value (by name, as written constants); options that
+# only affect speed or checks (SCIPY_IGNORED) are dropped.
+SCIPY_FORMS = {"scipy.linalg.solve_triangular": (2, ("lower", "trans")), "scipy.linalg.cholesky": (1, ("lower",)),
+               "scipy.linalg.solve": (2, ()), "scipy.linalg.inv": (1, ()), "scipy.linalg.det": (1, ()),
+               "scipy.special.softmax": (1, ("axis",)), "scipy.special.log_softmax": (1, ("axis",))}
 SCIPY_IGNORED = ("check_finite", "overwrite_a", "overwrite_b")
 
 
-def _scipy_linalg(call, stmt, normalizer):
+def _scipy_form(call, stmt, normalizer):
     """scipy.linalg.solve_triangular(a, b, lower=, trans=) as np.linalg.solve of the triangle
     it reads (transposed for trans=1 or "T"); scipy.linalg.cholesky(a, lower=False) as
     np.transpose(np.linalg.cholesky(np.transpose(a))) (the upper factor, from a's upper
-    triangle, as scipy reads it); solve, inv and det as numpy's."""
-    name = scipy_linalg_name(annotations.get(call, "callee"))
-    options = {k.arg: k.value.value for k in call.keywords if k.arg not in SCIPY_IGNORED}
+    triangle, as scipy reads it); solve, inv and det as numpy's; scipy.special.softmax(x, axis)
+    as np.exp(x - logsumexp(x, axis, keepdims=True)), log_softmax without the exp."""
+    spelling = scipy_form_of(annotations.get(call, "callee"))
+    name = spelling.rpartition(".")[2]
+    options = {k.arg: k.value for k in call.keywords if k.arg not in SCIPY_IGNORED}
     a, pre = _renamed(call.args[0]), []
+    if name in ("softmax", "log_softmax"):
+        logsumexp = sys.modules["scipy.special"].logsumexp
+        keywords = [nodes.keyword("axis", _renamed(options["axis"])), nodes.keyword("keepdims", nodes.const(True))] \
+            if "axis" in options and options["axis"].value is not None else []
+        pre, total = keyword_forms(_called(logsumexp, "scipy.special.logsumexp", [a], keywords), stmt, normalizer)
+        p, total = normalizer.to_atom(total, stmt)
+        p2, shifted = normalizer.to_atom(nodes.binop(_renamed(a), "-", _renamed(total)), stmt)
+        if name == "log_softmax":
+            return pre + p + p2, _renamed(shifted)
+        p3, value = normalizer.rhs(_called(np.exp, "np.exp", [_renamed(shifted)]), stmt)
+        return pre + p + p2 + p3, value
+    options = {word: value.value for word, value in options.items()}
     if name == "solve_triangular":
         side = np.tril if options.get("lower", False) else np.triu
         p, a = normalizer.to_atom(_called(side, f"np.{side.__name__}", [a]), stmt)

@@ -19,11 +19,11 @@ from ..primitives import rules, table
 from .call_forms import (
     MVN_OPTIONS,
     NORM_OPTIONS,
+    SCIPY_FORMS,
     SCIPY_IGNORED,
-    SCIPY_LINALG,
     mvn_logpdf,
     norm_method,
-    scipy_linalg_name,
+    scipy_form_of,
 )
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
@@ -219,7 +219,9 @@ class _Validator:
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.meshgrid:
                 allowed_constants.update(id(k.value) for k in node.keywords if k.arg == "indexing")
-            if isinstance(node, gast.Call) and scipy_linalg_name(annotations.get(node, "callee")):
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.reshape, np.ravel):
+                allowed_constants.update(id(a) for a in node.args[1:])      # order="F": said in check_call
+            if isinstance(node, gast.Call) and scipy_form_of(annotations.get(node, "callee")):
                 allowed_constants.update(id(k.value) for k in node.keywords)      # trans="T"
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.linalg.norm:
                 allowed_constants.update(id(a) for a in node.args[1:2] + [k.value for k in node.keywords
@@ -301,11 +303,33 @@ class _Validator:
             self.fail(call, f"`**` keyword unpacking in a call of `{name}` is not supported",
                       "pass each argument by name or position")
         allowed = sorted(_keywords_of(callee)) if annotations.has(call, "callee") else []
-        if allowed:
-            hint = f"`{name}` takes {', '.join(f'`{k}=`' for k in allowed)} here; leave `{word}=` out"
-        else:
-            hint = f"`{name}` takes no keyword argument here: leave `{word}=` out"
+        takes = f"`{name}` takes {', '.join(f'`{k}=`' for k in allowed)} here" if allowed \
+            else f"`{name}` takes no keyword argument here"
+        default = _default_of(callee, word)
+        if word == "order":
+            self.fail_order(call, keyword.value)
+        if default is _REQUIRED:             # np.roll(x, shift=1): the value is needed, by position
+            hint = f"{takes}: pass `{word}` by position"
+        elif default is _UNKNOWN or isinstance(keyword.value, gast.Constant) and keyword.value.value == default \
+                or word in _VALUE_KEEPING or word == "dtype" and nodes.dotted(keyword.value) in _FLOAT64:
+            hint = f"{takes}: leave `{word}=` out"
+        else:                                # np.reshape(x, s, order="F"): leaving it out changes the value
+            hint = f"{takes}; leaving `{word}=` out means {word}={default!r}, so write the computation without it"
         self.fail(call, f"keyword argument `{word}=` is not supported", hint)
+
+    def fail_order(self, call, value):
+        """np.reshape(x, s, order="F"), np.ravel(x, "F"): the layout option, with the rewrite
+        that keeps its value (Fortran order is C order of the axes reversed)."""
+        name, order = self.text(call.func), getattr(value, "value", None)
+        if order == "C":
+            hint = f"leave `order=` out: C order is what `{name}` does by default"
+        elif order == "F" and annotations.get(call, "callee") is np.ravel:
+            hint = "ravel the transpose: np.ravel(x.T) is np.ravel(x, order='F')"
+        elif order == "F":
+            hint = "reshape the transposes: np.reshape(x.T, (4, 3)).T is np.reshape(x, (3, 4), order='F')"
+        else:
+            hint = "write the layout out with transposes (np.ravel(x.T) is Fortran order) or leave it out"
+        self.fail(value, f"the layout option order={order!r} of `{name}` is not supported", hint)
 
     def check_call(self, call):
         callee = annotations.get(call, "callee")
@@ -349,10 +373,15 @@ class _Validator:
                             "over tuples or lists written in the call",
                       "write the sequence in the call, list(map(f, (a, b, c))), or the calls out: [f(a), f(b), f(c)]")
         callee = annotations.get(call, "callee")
-        if scipy_linalg_name(callee) is not None:
-            return self.check_scipy_linalg(call, scipy_linalg_name(callee))
+        if scipy_form_of(callee) is not None:
+            return self.check_scipy_form(call, scipy_form_of(callee))
         if callee in _OPTIONS_AS_WRITTEN:
             self.check_options(call, callee)
+        if callee in (np.reshape, np.ravel) and len(call.args) == (3 if callee is np.reshape else 2):
+            self.fail_order(call, call.args[-1])                 # np.ravel(x, "F"), x.flatten("F")
+        positional_axes = _positional_axis(call, callee)
+        if positional_axes is not None:                   # np.std(x, (0, 2)): as axis=(0, 2)
+            self.check_axes(call, callee, positional_axes)
         if callee in _WHOLE_ARRAY_FORMS:
             axis = _keyword_value(call, "axis") if _keyword_value(call, "axis") is not None else \
                 call.args[1] if len(call.args) > 1 else None
@@ -404,6 +433,13 @@ class _Validator:
                 and isinstance(e.operand, gast.Constant) and type(e.operand.value) is int else None
                 for e in value.elts]
         spelled = self.text(call.func)
+        if callee is np.expand_dims:
+            self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
+                      f"one axis at a time, the lower first: {spelled}({spelled}(x, 0), 2)")
+        if callee in (np.flip, np.squeeze, np.roll):
+            self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
+                      f"one axis at a time: {spelled}({spelled}(x, 2), 0)" if callee is not np.roll else
+                      f"one axis at a time: {spelled}({spelled}(x, 1, 2), -1, 0)")
         if callee not in CHAINED:
             self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
                       f"reshape the array so that one axis holds the reduced ones: "
@@ -415,32 +451,36 @@ class _Validator:
             self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
                              "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
 
-    def check_scipy_linalg(self, call, name):
-        """scipy.linalg's solvers, which normalize writes as np.linalg's: the matrices by
-        position, the options that change the value (lower, trans) by name as constants."""
-        spelled, arrays = self.text(call.func), 2 if name in ("solve_triangular", "solve") else 1
+    def check_scipy_form(self, call, spelling):
+        """The scipy functions normalize writes as numpy's: the arrays by position, the options
+        that change the value (lower, trans, axis) by name as constants."""
+        spelled, (arrays, taken) = self.text(call.func), SCIPY_FORMS[spelling]
         if len(call.args) != arrays:
+            example = f"{spelled}({'a, b' if arrays == 2 else 'a'}{''.join(f', {o}=...' for o in taken)})"
             self.fail(call, f"`{spelled}` with {len(call.args)} positional arguments",
-                      f"pass the {'matrix and the right-hand side' if arrays == 2 else 'matrix'} by position "
-                      f"and its options by name: {spelled}({'a, b' if arrays == 2 else 'a'}"
-                      f"{', lower=True' if 'lower' in SCIPY_LINALG[name] else ''})")
+                      f"pass the {'matrix and the right-hand side' if arrays == 2 else 'array'} by position "
+                      f"and the options by name: {example}")
         for keyword in call.keywords:
             word, value = keyword.arg, keyword.value
             if word in SCIPY_IGNORED:
                 continue
-            if word not in SCIPY_LINALG[name]:
+            if word not in taken:
                 lower = getattr(_keyword_value(call, "lower"), "value", False) is True
                 hint = {"assume_a": "leave it out: the general solver gives the same solution",
                         "unit_diagonal": "leave it out and write the unit diagonal into the matrix: "
                                          f"{'np.tril(a, -1)' if lower else 'np.triu(a, 1)'} + np.eye(n)"}
                 self.fail(call, f"the option `{word}=` of `{spelled}` is not supported",
                           hint.get(word, f"leave `{word}=` out"))
-            allowed = (True, False) if word == "lower" else (0, 1, 2, "N", "T", "C")
-            if not isinstance(value, gast.Constant) or value.value not in allowed \
-                    or type(value.value) is not type(allowed[0]) and not isinstance(value.value, str):
-                self.fail(value, f"`{word}=` of `{spelled}` must be written as one of "
-                                 f"{', '.join(map(repr, allowed))}",
-                          f"write the value in the call: {word}={allowed[0]!r}")
+            allowed = {"lower": (True, False), "trans": (0, 1, 2, "N", "T", "C")}.get(word)
+            written = value.value if isinstance(value, gast.Constant) else -value.operand.value \
+                if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub) \
+                and isinstance(value.operand, gast.Constant) else value
+            if allowed is None and not (type(written) is int or written is None) \
+                    or allowed is not None and (isinstance(written, gast.AST) or written not in allowed
+                                                or type(written) is not type(allowed[0]) and type(written) is not str):
+                choices = "an integer or None" if allowed is None else ", ".join(map(repr, allowed))
+                self.fail(value, f"`{word}=` of `{spelled}` must be written in the call as {choices}",
+                          f"write the value in the call: {word}={1 if allowed is None else allowed[0]!r}")
 
     def check_options(self, call, callee):
         """Options normalize turns into other calls (frontend/call_forms.py), so they must be
@@ -503,6 +543,39 @@ def _literal(node):
 
 _OPERATOR_TYPES = frozenset(OPERATORS)
 _NUMBERS = frozenset((int, float, bool, type(None)))
+
+
+_REQUIRED, _UNKNOWN = object(), object()
+# options a call's value does not depend on (for float64 data), which can be left out as they are
+_VALUE_KEEPING = {"casting", "subok", "copy", "like", "check_finite", "overwrite_a", "overwrite_b"}
+_FLOAT64 = {"np.float64", "numpy.float64", "np.double", "float"}
+
+
+def _default_of(callee, parameter):
+    """The default of a callee's parameter; _REQUIRED where it has none, _UNKNOWN where its
+    signature cannot be read or does not name it."""
+    import inspect
+    try:
+        found = inspect.signature(callee).parameters.get(parameter)
+    except (TypeError, ValueError):
+        return _UNKNOWN
+    if found is None or found.kind in (found.VAR_POSITIONAL, found.VAR_KEYWORD):
+        return _UNKNOWN
+    return _REQUIRED if found.default is found.empty else found.default
+
+
+def _positional_axis(call, callee):
+    """The tuple written as a call's axis by position (np.std(x, (0, 2)), np.roll(x, 1, (0, 1))),
+    else None; `shift` of np.roll too, which pairs with its axes."""
+    if not any(isinstance(a, gast.Tuple) for a in call.args[1:]):
+        return None
+    import inspect
+    try:
+        names = list(inspect.signature(callee).parameters)[:len(call.args)]
+    except (TypeError, ValueError):
+        return None
+    return next((a for name, a in zip(names, call.args) if name in ("axis", "shift") and isinstance(a, gast.Tuple)),
+                None)
 
 
 def _keyword_value(call, name):

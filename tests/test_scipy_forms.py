@@ -1,9 +1,10 @@
-"""scipy.linalg's solvers (frontend/call_forms.py writes them as np.linalg's): Gaussian-process
+"""scipy functions written as numpy's (frontend/call_forms.py). scipy.linalg's solvers: Gaussian-process
 code in the form Rasmussen and Williams give it (Algorithm 2.1: a Cholesky factor, two
 triangular solves, the log determinant from the factor's diagonal), against central finite
 differences and autograd's scipy wrappers; the triangle each solver reads (scipy ignores the
 other, and so must the gradient); the options refused with a hint that works; and a scipy
 function without a rule refused at the user's line, never looked into as if it were a helper.
+scipy.special's softmax and log_softmax (through logsumexp): a classifier's loss along an axis.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 from scipy.linalg import cholesky, solve_triangular
+from scipy.special import log_softmax, softmax
 
 import adjoint
 from tests.conftest import make_rng
@@ -68,6 +70,25 @@ def _autograd_gp(log_params):
     return 0.5 * anp.dot(TARGETS, alpha) + anp.sum(anp.log(anp.diag(L))) + 0.5 * len(TARGETS) * anp.log(2 * anp.pi)
 
 
+def softmax_classifier(W, X, labels):
+    """Mean cross-entropy of a linear classifier, with scipy's log_softmax along the classes."""
+    logp = log_softmax(X @ W, axis=1)
+    return -np.mean(logp[np.arange(len(labels)), labels]) + 0.01 * np.sum(softmax(W, axis=0) ** 2)
+
+
+def whole_softmax(x):
+    return np.sum(softmax(x) * np.arange(4.0)) + np.sum(log_softmax(x, axis=-1) ** 2)
+
+
+def _autograd_classifier(W, X, labels):
+    import autograd.numpy as anp
+    from autograd.scipy.special import logsumexp
+    Z = anp.dot(X, W)
+    logp = Z - logsumexp(Z, axis=1, keepdims=True)
+    S = anp.exp(W - logsumexp(W, axis=0, keepdims=True))
+    return -anp.mean(logp[anp.arange(len(labels)), labels]) + 0.01 * anp.sum(S ** 2)
+
+
 PARAMS = np.array([0.2, -0.1, -1.2])
 
 
@@ -88,6 +109,17 @@ def test_gp_likelihood_matches_autograd():
     from autograd import grad as autograd_grad
     want = autograd_grad(_autograd_gp)(PARAMS)
     np.testing.assert_allclose(adjoint.grad(gp_negative_log_likelihood, target="python")(PARAMS), want, rtol=1e-9)
+
+
+def test_softmax_forms_match_autograd_and_finite_differences():
+    rng = make_rng("scipy forms", "softmax")
+    W, X, labels = rng.normal(size=(3, 4)), rng.normal(size=(5, 3)), np.array([0, 3, 1, 2, 3])
+    from autograd import grad as autograd_grad
+    np.testing.assert_allclose(adjoint.grad(softmax_classifier, target="python")(W, X, labels),
+                               autograd_grad(_autograd_classifier)(W, X, labels), rtol=1e-9, atol=1e-12)
+    x = rng.normal(size=4)
+    np.testing.assert_allclose(adjoint.grad(whole_softmax, target="cpu")(x), finite_difference(whole_softmax, (x,), 0),
+                               rtol=1e-6)
 
 
 def test_forward_mode_matches_finite_differences():
@@ -119,6 +151,11 @@ def symmetric_solver(A):
     return np.sum(scipy.linalg.solve(A, np.array([1.0, 2.0, 3.0]), assume_a="sym"))
 
 
+def softmax_axis_by_name(A):
+    axis = 1
+    return np.sum(softmax(A, axis=axis) * A)
+
+
 def no_rule(A):
     return np.sum(scipy.linalg.expm(A))
 
@@ -127,6 +164,7 @@ def no_rule(A):
     (unit_diagonal, "the option `unit_diagonal=` of `solve_triangular` is not supported", "np.triu(a, 1) + np.eye(n)"),
     (positional_options, "`solve_triangular` with 4 positional arguments", "options by name"),
     (symmetric_solver, "the option `assume_a=` of `scipy.linalg.solve` is not supported", "general solver"),
+    (softmax_axis_by_name, "`axis=` of `softmax` must be written in the call as an integer or None", "axis=1"),
     (no_rule, "no derivative rule for `scipy.linalg", "@adjoint.vjp_rule"),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_refused_at_the_users_line(fn, message, hint):
