@@ -68,8 +68,11 @@ class Inlining:
         module-level function, a numpy function), else None."""
         if isinstance(node, gast.Attribute) and isinstance(node.ctx, gast.Load):    # np.sin
             from ..primitives import rules, table
+            dotted = nodes.dotted(node) or ""
+            if dotted.split(".")[0] not in ("np", "math"):
+                return None
             try:
-                value = table.resolve(nodes.dotted(node))
+                value = table.resolve(dotted)
             except (AttributeError, KeyError, ValueError, TypeError):
                 return None
             return value if rules.is_differentiable(value) else None
