@@ -534,7 +534,10 @@ def test_grids_and_repeats_along_an_axis(fn):
 
 def grid_and_repeat(x, y):
     X, Y = np.meshgrid(x, y)
-    return np.sum(np.repeat(X * Y, 2, axis=1) ** 2)
+    rows = [X[0]]                        # a list of arrays grown in a loop (tests/test_tuples_and_helpers.py)
+    for k in range(1, 3):
+        rows.append(np.sin(X[k] * Y[k]))
+    return np.sum(np.repeat(X * Y, 2, axis=1) ** 2) + np.sum(np.stack(rows) ** 2)
 
 
 def test_grids_and_repeats_compile_for_the_cpu():

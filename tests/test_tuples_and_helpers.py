@@ -625,12 +625,7 @@ def test_lists_that_start_with_elements_and_helpers_with_star_args(fn):
         np.testing.assert_allclose(g, finite_difference(fn, args, k), rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
 
-
-def test_a_list_of_arrays_grown_in_a_loop_compiles_for_the_cpu():
-    A = np.array([[0.3, -0.5], [0.8, 0.2]])
-    got = adjoint.grad(euler_states, wrt=(0, 1), target="cpu")(A, STATE0)
-    for k, g in enumerate(got):
-        np.testing.assert_allclose(g, finite_difference(euler_states, (A, STATE0), k), rtol=1e-6, atol=1e-9)
+# (its cpu compile: tests/test_numpy_functions.py's test_grids_and_repeats_compile_for_the_cpu)
 
 
 # a helper taking the function it calls (`rk4(f, y, h)`, as odeint(f, y0, t) is called) --------
