@@ -112,3 +112,16 @@ def test_recursion_limit_is_restored_after_interleaved_threads():
     for thread in threads:
         thread.join(10)
     assert sys.getrecursionlimit() == before
+
+
+def test_a_lambda_whose_file_changed_since_import_is_a_users_error(tmp_path):
+    import importlib.util
+    path = tmp_path / "lambda_module.py"
+    path.write_text("import numpy as np\nf = lambda x: np.sin(x) * x\n")
+    spec = importlib.util.spec_from_file_location("lambda_module", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path.write_text("import numpy as np\ng = 3.0\n")
+    with pytest.raises(adjoint.AdjointError, match="not in the source") as info:
+        pipeline.differentiate(module.f)
+    assert "reload the module" in info.value.hint

@@ -328,7 +328,9 @@ def _lambda_tree(fn, filename, stored):
              and [a.arg for a in n.args.args] == list(code.co_varnames[:code.co_argcount])
              and all(spans(n, spot) for spot in spots)]
     if not found:
-        return None
+        raise AdjointError(f"the lambda of line {code.co_firstlineno} is not in the source of {filename} as "
+                           f"it was imported", location=Location(filename, code.co_firstlineno, 0),
+                           hint="reload the module (importlib.reload) or restart the interpreter")
     lam = min(found, key=lambda n: (n.end_lineno - n.lineno, n.end_col_offset - n.col_offset))
     name = next((a.targets[0].id for a in ast.walk(module) if isinstance(a, ast.Assign) and a.value is lam
                  and len(a.targets) == 1 and isinstance(a.targets[0], ast.Name)), f"lambda_{lam.lineno}")
