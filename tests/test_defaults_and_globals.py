@@ -693,3 +693,80 @@ def test_unread_star_parameters_are_dropped():
 def test_star_parameters_that_are_read_are_still_named():
     with pytest.raises(adjoint.AdjointError, match=r"a `\*args` parameter is not supported"):
         adjoint.grad(objective_reading_its_extras, target="python")(np.ones(2))
+
+
+# a None default that the helper tests (`if ax is not None: ax.plot(...)`, `if w is None:
+# w = np.ones(n)`): the test is decided where the helper is inlined ------------------------------
+
+def _simulate_and_plot(x, steps, ax=None, render=False):
+    for t in range(steps):
+        x = np.sin(x) + 0.5 * x
+        if ax:
+            ax.imshow(x)
+            if render:
+                ax.draw()
+    if ax is not None:
+        ax.set_title("final state")
+    return x
+
+
+def _weighted_or_not(x, w=None):
+    if w is None:
+        return x
+    return x * w
+
+
+def _weighted_by_ones(x, w=None):
+    if w is None:
+        w = np.ones(x.shape[0])
+    return x * w
+
+
+def _weighted_in_a_loop(x, w=None):
+    for i in range(2):
+        if w is None:                    # (a later iteration sees the w the loop assigned)
+            w = x * 1.0
+        else:
+            w = w * x
+    return w
+
+
+def plots_when_given_an_axis(x):
+    return np.sum(_simulate_and_plot(x, 3) ** 2) + np.sum(_simulate_and_plot(x, 2, ax=None))
+
+
+def weights_tested_against_none(x):
+    return np.sum(_weighted_or_not(x) ** 2) + np.sum(_weighted_or_not(x, x)) \
+        + np.sum(_weighted_by_ones(x) ** 2) + np.sum(_weighted_by_ones(x, np.cos(x)) ** 2)
+
+
+def weights_tested_in_a_loop(x):
+    return np.sum(_weighted_in_a_loop(x))
+
+
+def _weighted_in_a_loop_decided_first(x, w=None):     # the hint followed
+    if w is None:
+        w = x * 1.0
+    for i in range(2):
+        w = w * x
+    return w
+
+
+def weights_decided_before_the_loop(x):
+    return np.sum(_weighted_in_a_loop_decided_first(x)) + np.sum(_weighted_in_a_loop_decided_first(x, x))
+
+
+@pytest.mark.parametrize("fn", [plots_when_given_an_axis, weights_tested_against_none, weights_decided_before_the_loop],
+                         ids=lambda f: f.__name__)
+def test_tests_of_a_none_default_are_decided_where_the_helper_is_inlined(fn):
+    x = np.array([0.3, -1.2, 0.8])
+    got = adjoint.grad(fn, target="python")(x)
+    np.testing.assert_allclose(got, finite_difference(fn, (x,), 0), rtol=1e-6, atol=1e-8)
+    if fn is not plots_when_given_an_axis:      # (the twin has no axis to plot on either: same branch)
+        np.testing.assert_allclose(got, autograd_gradient(fn, (x,), 0), rtol=1e-10, atol=1e-12)
+
+
+def test_a_none_default_tested_in_a_loop_is_named():
+    with pytest.raises(adjoint.AdjointError, match="the default value None of `w`") as info:
+        adjoint.grad(weights_tested_in_a_loop, target="python")(np.ones(2))
+    assert "make `if w is None: w = ...` the first statement of _weighted_in_a_loop()" in info.value.hint

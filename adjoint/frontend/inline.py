@@ -49,17 +49,27 @@ class Inlining:
                 raise AdjointError(f"{helper.name}() got two values for `{keyword.arg}`",
                                    location=self.where(call))
             bound[keyword.arg] = keyword.value
+        nones = {helper.emitted(name) for name in names if name in bound and _is_none(bound[name])} | {
+            helper.emitted(name) for name in names if name not in bound and name in helper.defaults
+            and helper.defaults[name] is None}
+        given = {helper.emitted(name) for name in names if name in bound and not _is_none(bound[name])} | {
+            helper.emitted(name) for name in names if name not in bound and name in helper.defaults
+            and helper.defaults[name] is not None}
+        if nones or any(isinstance(n, gast.Compare) and isinstance(n.ops[0], (gast.Is, gast.IsNot))
+                        for n in trees.walk(helper.tree)):
+            # `if ax is not None: ax.plot(...)`, `if w is None: w = ...`: the branch not taken goes
+            helper.tree = _without_none_branches(helper.tree, nones, given)
         read = {n.id for n in trees.walk(helper.tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
         for name in names:
             if name not in bound:
                 if name not in helper.defaults:
                     raise AdjointError(f"{helper.name}() is missing a value for its parameter `{name}`",
                                        location=self.where(call))
-                if helper.defaults[name] is None and helper.emitted(name) not in read:
+                if helper.defaults[name] is None and _never_read_as_given(helper.tree, helper.emitted(name), read):
                     bound[name] = UNUSED        # `ax=None`: a plotting argument the body never reads
                     continue
                 bound[name] = self.default_value(call, helper, name)
-            elif _is_none(bound[name]) and helper.emitted(name) not in read:
+            elif _is_none(bound[name]) and _never_read_as_given(helper.tree, helper.emitted(name), read):
                 bound[name] = UNUSED
         return [bound[name] for name in names]
 
@@ -131,9 +141,13 @@ class Inlining:
             self.parsed.data.setdefault(emitted, parse_stage.DataSource(
                 emitted, f"{helper.name}({name}=...)", read, parse_stage.data_type(value)))
             return nodes.name(emitted)
+        tested = value is None and any(
+            isinstance(n, gast.Compare) and isinstance(n.left, gast.Name) and n.left.id == helper.emitted(name)
+            and isinstance(n.ops[0], (gast.Is, gast.IsNot)) for n in trees.walk(helper.tree))
+        hint = f"decide it first: make `if {name} is None: {name} = ...` the first statement of {helper.name}()" \
+            if tested else f"pass `{name}` in the call: {helper.name}(..., {name}=...)"
         raise AdjointError(f"the default value {value!r} of `{name}` in {helper.name}() is not a "
-                           f"number or an array of numbers", location=self.where(call),
-                           hint=f"pass `{name}` in the call: {helper.name}(..., {name}=...)")
+                           f"number or an array of numbers", location=self.where(call), hint=hint)
 
     def inline(self, call, callee, args, pre, stmt, keywords=()):
         """Inline a plain Python helper: bind its parameters, normalize its body, take its result."""
@@ -211,6 +225,75 @@ UNUSED = object()   # the value bound to a parameter that is None and never read
 
 def _is_none(node) -> bool:
     return isinstance(node, gast.Constant) and node.value is None
+
+
+def _never_read_as_given(tree, name, read) -> bool:
+    """Whether the helper never reads its parameter `name` as the call gave it: it never reads
+    it, or the first top-level statement naming it assigns it without reading it."""
+    if name not in read:
+        return True
+    for stmt in tree.body:
+        named = {n.id for n in trees.walk(stmt) if isinstance(n, gast.Name)}
+        if name in named:
+            return isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == name \
+                and name not in {n.id for n in trees.walk(stmt.value) if isinstance(n, gast.Name)}
+    return True
+
+
+def _none_test(test, nones, given):
+    """The truth of `p`, `not p`, `p is None` or `p is not None` where p is a parameter bound
+    to None (`nones`), of `p is None` and `p is not None` where the call gives p a value
+    (`given`: the helper never rebinds either), else None."""
+    if isinstance(test, gast.Name) and test.id in nones:
+        return False
+    if isinstance(test, gast.UnaryOp) and isinstance(test.op, gast.Not):
+        inner = _none_test(test.operand, nones, given)
+        return None if inner is None else not inner
+    if isinstance(test, gast.Compare) and len(test.ops) == 1 and isinstance(test.left, gast.Name) \
+            and test.left.id in nones | given and _is_none(test.comparators[0]) \
+            and isinstance(test.ops[0], (gast.Is, gast.IsNot)):
+        return isinstance(test.ops[0], gast.Is) == (test.left.id in nones)
+    return None
+
+
+def _without_none_branches(tree, nones, given=frozenset()):
+    """A copy of the helper's tree with each `if` on a parameter bound to None replaced by the
+    branch taken (the plotting a numeric helper does when given an axis, say), and each `if`
+    on `p is None` of a parameter the call gives a value; only up to where the helper first
+    assigns the parameter (`if w is None: w = np.ones(n)` is decided, a test after it is not)."""
+    nones, given = set(nones), set(given)
+
+    def forget(stmt):
+        for n in trees.walk(stmt):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
+                nones.discard(n.id)
+                given.discard(n.id)
+
+    def block(stmts):
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, gast.If):
+                taken = _none_test(stmt.test, nones, given)
+                if taken is not None:
+                    out += block(stmt.body if taken else stmt.orelse)
+                    if out and isinstance(out[-1], gast.Return):
+                        break
+                    continue
+            if isinstance(stmt, (gast.For, gast.While)):
+                forget(stmt)                    # (a later iteration sees what the body assigns)
+            for field in ("body", "orelse"):
+                inner = getattr(stmt, field, None)
+                if isinstance(inner, list) and inner and isinstance(inner[0], gast.stmt):
+                    setattr(stmt, field, block(inner) or [nodes.pass_(stmt)])
+            forget(stmt)
+            out.append(stmt)
+            if isinstance(stmt, gast.Return):
+                break                           # (`if w is None: return x` taken: the rest never runs)
+        return out
+    tree = nodes.clone(tree)
+    tree.body = block(tree.body) or [nodes.pass_(tree)]
+    return tree
 
 
 def _all_constant(aggregate) -> bool:
