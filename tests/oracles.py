@@ -50,11 +50,36 @@ def autograd_twin(f):
     module_globals = dict(f.__globals__)
     module_globals["np"] = anp
     module_globals["math"] = shim
+    for name, value in list(module_globals.items()):   # scipy's functions: autograd's twins
+        twin = _scipy_twin(value)
+        if twin is not None:
+            module_globals[name] = twin
     for name, value in list(module_globals.items()):
         if isinstance(value, types.FunctionType) and value.__globals__ is f.__globals__ \
                 and value.__closure__ is None:         # (a factory's closure keeps its own)
-            module_globals[name] = types.FunctionType(value.__code__, module_globals, name)
-    return types.FunctionType(f.__code__, module_globals, f.__name__)
+            module_globals[name] = _rebound(value, module_globals)
+    return _rebound(f, module_globals)
+
+
+def _scipy_twin(value):
+    """autograd's version of scipy.special.logsumexp / gammaln, scipy.stats.norm and
+    multivariate_normal, or None."""
+    import autograd.scipy.special as special
+    import autograd.scipy.stats as stats
+    import scipy.special
+    import scipy.stats
+    for ours, theirs in ((scipy.special.logsumexp, special.logsumexp), (scipy.special.gammaln, special.gammaln),
+                         (scipy.stats.norm, stats.norm), (scipy.stats.multivariate_normal, stats.multivariate_normal)):
+        if value is ours:
+            return theirs
+    return None
+
+
+def _rebound(fn, module_globals):
+    """fn reading `module_globals`, its default parameter values kept."""
+    twin = types.FunctionType(fn.__code__, module_globals, fn.__name__, fn.__defaults__)
+    twin.__kwdefaults__ = fn.__kwdefaults__
+    return twin
 
 
 def autograd_gradient(f, args, wrt):

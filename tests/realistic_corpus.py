@@ -24,6 +24,8 @@ import numpy as np
 from scipy.special import gammaln, logsumexp
 from scipy.stats import multivariate_normal, norm
 
+from tests import realistic_go as _go
+
 
 @dataclass(frozen=True)
 class Program:
@@ -3269,6 +3271,252 @@ def _owa_args(rng, n=5, d=3, k=4):
 def ordered_weighted_average_vec(W, X, weights):
     scores = np.sort(np.tanh(X @ W), axis=1)
     return np.sum(scores @ weights)
+
+
+# =============================================================================================
+# More of autograd's examples (github:HIPS/autograd, examples/): ode_net.py (nn_predict's loop
+# over a list of (W, b) layers, the ODE integrated here by explicit Euler steps where the
+# example calls odeint, and L1_loss), gmm.py (gmm_log_likelihood: zip(*unpack(params)),
+# mvn.logpdf per cluster appended to a list, np.vstack of it) and bayesian_neural_net.py
+# (make_nn_funs' logprob: unpack_layers a generator yielding each layer's reshaped weights,
+# np.einsum over weight samples). The parameter dictionaries become arrays.
+# =============================================================================================
+
+ODE_TRUE_Y0 = np.array([2.0, 0.0])
+ODE_T = np.linspace(0.0, 1.5, 8)
+ODE_TRUE_Y = np.stack([2.0 * np.exp(-0.1 * ODE_T) * np.cos(2.0 * ODE_T),
+                       -2.0 * np.exp(-0.1 * ODE_T) * np.sin(2.0 * ODE_T)], axis=1)
+
+
+def _ode_nn_predict(inputs, t, params):
+    for W, b in params:
+        outputs = np.dot(inputs, W) + b
+        inputs = np.maximum(0, outputs)
+    return outputs
+
+
+def _ode_pred_euler(params, y0, t):
+    # odeint(nn_predict, y0, t, tuple((params,))), as explicit Euler steps between the times
+    ys = [y0]
+    y = y0
+    for k in range(len(t) - 1):
+        y = y + (t[k + 1] - t[k]) * _ode_nn_predict(y, t[k], params)
+        ys.append(y)
+    return np.stack(ys)
+
+
+def _ode_L1_loss(pred, targets):
+    return np.mean(np.abs(pred - targets))
+
+
+def _ode_net_args(rng, hidden=6):
+    return (0.5 * rng.normal(size=(2, hidden)), 0.1 * rng.normal(size=hidden) + 0.3,
+            0.5 * rng.normal(size=(hidden, 2)), 0.1 * rng.normal(size=2))
+
+
+@program(_ode_net_args, wrt=(0, 1, 2, 3), style="vectorized", model="autograd_ode_net")
+def autograd_ode_net_loss(W1, b1, W2, b2):
+    params = [(W1, b1), (W2, b2)]
+    pred = _ode_pred_euler(params, ODE_TRUE_Y0, ODE_T)
+    return _ode_L1_loss(pred, ODE_TRUE_Y)
+
+
+GMM_DATA = np.random.default_rng(5).normal(size=(7, 2))
+
+
+def _gmm_log_normalize(x):
+    return x - logsumexp(x)
+
+
+def _unpack_gmm_params(log_proportions, means, lower_triangles):
+    normalized_log_proportions = _gmm_log_normalize(log_proportions)
+    return normalized_log_proportions, means, lower_triangles
+
+
+def _autograd_gmm_args(rng, k=2, d=2):
+    return (0.1 * rng.normal(size=k), rng.normal(size=(k, d)),
+            np.eye(d) + 0.1 * rng.normal(size=(k, d, d)))
+
+
+@program(_autograd_gmm_args, wrt=(0, 1, 2), style="vectorized", model="autograd_gmm")
+def autograd_gmm_log_likelihood(log_proportions, means, lower_triangles):
+    cluster_lls = []
+    for log_proportion, mean, cov_sqrt in zip(*_unpack_gmm_params(log_proportions, means, lower_triangles)):
+        cov = np.dot(cov_sqrt.T, cov_sqrt)
+        cluster_lls.append(log_proportion + multivariate_normal.logpdf(GMM_DATA, mean, cov))
+    return np.sum(logsumexp(np.vstack(cluster_lls), axis=0))
+
+
+BNN_LAYER_SIZES = [1, 4, 1]
+BNN_INPUTS = np.linspace(-1.0, 1.0, 5).reshape(5, 1)
+BNN_TARGETS = np.cos(4.0 * BNN_INPUTS)
+
+
+def _bnn_unpack_layers(weights):
+    shapes = zip(BNN_LAYER_SIZES[:-1], BNN_LAYER_SIZES[1:])
+    num_weight_sets = len(weights)
+    for m, n in shapes:
+        yield weights[:, :m * n].reshape((num_weight_sets, m, n)), \
+            weights[:, m * n:m * n + n].reshape((num_weight_sets, 1, n))
+        weights = weights[:, (m + 1) * n:]
+
+
+def _bnn_predictions(weights, inputs):
+    inputs = np.expand_dims(inputs, 0)
+    for W, b in _bnn_unpack_layers(weights):
+        outputs = np.einsum('mnd,mdo->mno', inputs, W) + b
+        inputs = np.tanh(outputs)
+    return outputs
+
+
+@program(lambda rng: (rng.normal(size=(3, 13)),), style="vectorized", model="autograd_bayesian_nn")
+def autograd_bnn_logprob(weights):
+    # make_nn_funs' logprob with L2_reg=0.01, noise_variance=0.01, summed over the weight samples
+    log_prior = -0.01 * np.sum(weights**2, axis=1)
+    preds = _bnn_predictions(weights, BNN_INPUTS)
+    log_lik = -np.sum((preds - BNN_TARGETS)**2, axis=1)[:, 0] / 0.01
+    return np.sum(log_prior + log_lik)
+
+
+# autograd's variational_autoencoder.py: vae_lower_bound with the recognition and generative
+# networks as lists of (W, b) layers, batch_normalize (mean and std with keepdims), norm.logpdf
+# with array and number parameters, np.logaddexp; sample_diag_gaussian's rs.randn(*mean.shape)
+# becomes noise drawn once (passed where the example passes rs)
+VAE_IMAGES = np.where(np.random.default_rng(8).uniform(size=(4, 6)) > 0.5, 1.0, -1.0)   # binarised
+VAE_NOISE = np.random.default_rng(9).normal(size=(4, 2))
+
+
+def _vae_diag_gaussian_log_density(x, mu, log_std):
+    return np.sum(norm.logpdf(x, mu, np.exp(log_std)), axis=-1)
+
+
+def _vae_unpack_gaussian_params(params):
+    # Params of a diagonal Gaussian.
+    D = np.shape(params)[-1] // 2
+    mean, log_std = params[:, :D], params[:, D:]
+    return mean, log_std
+
+
+def _vae_sample_diag_gaussian(mean, log_std, noise):
+    return noise * np.exp(log_std) + mean
+
+
+def _vae_bernoulli_log_density(targets, unnormalized_logprobs):
+    # unnormalized_logprobs are in R
+    # Targets must be -1 or 1
+    label_probabilities = -np.logaddexp(0, -unnormalized_logprobs * targets)
+    return np.sum(label_probabilities, axis=-1)  # Sum across pixels.
+
+
+def _vae_relu(x):
+    return np.maximum(0, x)
+
+
+def _vae_batch_normalize(activations):
+    mbmean = np.mean(activations, axis=0, keepdims=True)
+    return (activations - mbmean) / (np.std(activations, axis=0, keepdims=True) + 1)
+
+
+def _vae_neural_net_predict(params, inputs):
+    for W, b in params[:-1]:
+        outputs = _vae_batch_normalize(np.dot(inputs, W) + b)  # linear transformation
+        inputs = _vae_relu(outputs)  # nonlinear transformation
+    outW, outb = params[-1]
+    outputs = np.dot(inputs, outW) + outb
+    return outputs
+
+
+def _vae_nn_predict_gaussian(params, inputs):
+    # Returns means and diagonal variances
+    return _vae_unpack_gaussian_params(_vae_neural_net_predict(params, inputs))
+
+
+def _vae_p_images_given_latents(gen_params, images, latents):
+    preds = _vae_neural_net_predict(gen_params, latents)
+    return _vae_bernoulli_log_density(images, preds)
+
+
+def _vae_lower_bound(gen_params, rec_params, data, noise):
+    q_means, q_log_stds = _vae_nn_predict_gaussian(rec_params, data)
+    latents = _vae_sample_diag_gaussian(q_means, q_log_stds, noise)
+    q_latents = _vae_diag_gaussian_log_density(latents, q_means, q_log_stds)
+    p_latents = _vae_diag_gaussian_log_density(latents, 0, 0)
+    likelihood = _vae_p_images_given_latents(gen_params, data, latents)
+    return np.mean(p_latents + likelihood - q_latents)
+
+
+def _vae_args(rng, data_dim=6, hidden=5, latent_dim=2):
+    def layer(m, n):
+        return 0.3 * rng.normal(size=(m, n)), 0.1 * rng.normal(size=n)
+    return (*layer(latent_dim, hidden), *layer(hidden, data_dim), *layer(data_dim, hidden), *layer(hidden, 2 * latent_dim))
+
+
+@program(_vae_args, wrt=(0, 1, 2, 3, 4, 5, 6, 7), style="vectorized", model="autograd_vae")
+def autograd_vae_objective(gW1, gb1, gW2, gb2, rW1, rb1, rW2, rb2):
+    # objective(combined_params, iter) for one batch: the parameter lists built from arrays
+    gen_params, rec_params = [(gW1, gb1), (gW2, gb2)], [(rW1, rb1), (rW2, rb2)]
+    return -_vae_lower_bound(gen_params, rec_params, VAE_IMAGES, VAE_NOISE) / 6
+
+
+# The SciPy Cookbook's Lotka-Volterra tutorial (scipy-cookbook, LoktaVolterraTutorial): dX_dt
+# returning np.array([...]) of the rabbits' and foxes' rates, a nested def reading the fit's
+# parameters (as the tutorial's LV(a, b, c, d, t) defines it), or a module function called
+# through `lambda x, _: dX_dt(x, a, b, c, d)`; integrate.odeint(f, X0, t) becomes classical RK4
+# on the same time grid, a helper taking the rate function as its argument
+LV_X0 = np.array([10.0, 5.0])
+LV_T = np.linspace(0.0, 1.0, 9)
+LV_OBSERVED = np.array([[10.0, 5.0], [10.2, 4.5], [10.6, 4.1], [11.1, 3.8], [11.7, 3.5], [12.4, 3.3],
+                        [13.2, 3.1], [14.1, 3.0], [15.1, 2.9]])
+
+
+def _lv_odeint_rk4(f, X0, t):
+    X = np.zeros((len(t), len(X0)))
+    X[0] = X0
+    for i in range(len(t) - 1):
+        h = t[i + 1] - t[i]
+        k1 = f(X[i], t[i])
+        k2 = f(X[i] + h / 2 * k1, t[i] + h / 2)
+        k3 = f(X[i] + h / 2 * k2, t[i] + h / 2)
+        k4 = f(X[i] + h * k3, t[i] + h)
+        X[i + 1] = X[i] + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return X
+
+
+def _lv_dX_dt(X, a, b, c, d):
+    """ Return the growth rate of fox and rabbit populations. """
+    return np.array([a * X[0] - b * X[0] * X[1],
+                     -c * X[1] + d * b * X[0] * X[1]])
+
+
+@program(lambda rng: (np.array([1.0, 0.1, 1.5, 0.75]),), style="loop", model="lotka_volterra")
+def lotka_volterra_fit_nested(params):
+    a, b, c, d = params
+
+    def dX_dt(X, t=0):
+        """ Return the growth rate of fox and rabbit populations. """
+        return np.array([a * X[0] - b * X[0] * X[1],
+                         -c * X[1] + d * b * X[0] * X[1]])
+
+    X = _lv_odeint_rk4(dX_dt, LV_X0, LV_T)
+    return np.sum((X - LV_OBSERVED) ** 2)
+
+
+@program(lambda rng: (np.array([1.0, 0.1, 1.5, 0.75]),), style="loop", model="lotka_volterra")
+def lotka_volterra_fit_lambda(params):
+    a, b, c, d = params
+    X = _lv_odeint_rk4(lambda x, _: _lv_dX_dt(x, a, b, c, d), LV_X0, LV_T)
+    return np.sum((X - LV_OBSERVED) ** 2)
+
+
+# scipy's global-optimization benchmarks (tests/realistic_go.py): bound methods
+# `fun(self, x, *args)` that count their calls in self.nfev, and the same formula as a function
+_GO_GRIEWANK, _GO_GULF = _go.Griewank(4), _go.Gulf(3)
+PROGRAMS.append(Program("scipy_go_griewank", _GO_GRIEWANK.fun, lambda rng: (rng.uniform(-5.0, 5.0, size=4),),
+                        (0,), "vectorized", "scipy_go_benchmarks"))
+PROGRAMS.append(Program("scipy_go_gulf", _GO_GULF.fun, lambda rng: (np.array([40.0, 20.0, 1.2]),),
+                        (0,), "vectorized", "scipy_go_benchmarks"))
+PROGRAMS.append(Program("scipy_go_griewank_function", _go.griewank_fun,
+                        lambda rng: (rng.uniform(-5.0, 5.0, size=4),), (0,), "vectorized", "scipy_go_benchmarks"))
 
 
 BY_NAME = {p.name: p for p in PROGRAMS}

@@ -113,11 +113,11 @@ def reads_changing(x):
 
 
 def with_star_args(x, *rest):
-    return x * x
+    return x * x * len(rest)            # (an unread *rest is dropped: test_unread_star_parameters_are_dropped)
 
 
 def with_star_kwargs(x, **options):
-    return x * x
+    return x * x * len(options)
 
 
 def calls_helper_with_unknown_keyword(w):
@@ -621,3 +621,152 @@ def test_a_helper_with_an_array_default_and_a_keyword_only_parameter(target):
     g = adjoint.grad(posterior_energy, target=target)
     assert_gradient(posterior_energy, (W,), g(W))
     assert_gradient(posterior_energy, (W,), g(W, precision=0.5), precision=0.5)
+
+
+# a parameter defaulting to None that the numeric code never reads (autograd's fluidsim.py:
+# simulate(vx, vy, smoke, num_time_steps, ax=None, render=False), its plotting left out) ----------
+
+def _simulate(x, steps, ax=None, render=False):
+    for t in range(steps):
+        x = np.sin(x) + 0.5 * x
+    if render:
+        x = x * 1.0
+    return x
+
+
+def plots_nothing(x):
+    return np.sum(_simulate(x, 3) ** 2)
+
+
+def plots_nothing_given_none(x):
+    return np.sum(_simulate(x, 3, ax=None) ** 2)
+
+
+def top_level_plotting_argument(x, ax=None):
+    return np.sum(np.sin(x) * x)
+
+
+@pytest.mark.parametrize("fn", [plots_nothing, plots_nothing_given_none, top_level_plotting_argument],
+                         ids=lambda f: f.__name__)
+def test_an_unread_parameter_defaulting_to_none_is_accepted(fn):
+    x = np.array([0.3, -1.2, 0.8])
+    assert_gradient(fn, (x,), adjoint.grad(fn, target="python")(x))
+
+
+def test_an_unread_none_default_is_shown_in_the_emitted_signature():
+    source = adjoint.grad(top_level_plotting_argument, target="python").source_for(np.ones(2))
+    assert "def grad_top_level_plotting_argument(x, ax=None):" in source
+    assert adjoint.grad(top_level_plotting_argument, target="python")(np.ones(2), None) is not None
+
+
+def _weighted(x, w=None):
+    return x * w
+
+
+def helper_reading_its_none_default(x):
+    return np.sum(_weighted(x))
+
+
+def test_a_none_default_that_is_read_is_still_named():
+    with pytest.raises(adjoint.AdjointError, match="the default value None of `w`") as info:
+        adjoint.grad(helper_reading_its_none_default, target="python")(np.ones(2))
+    assert "_weighted(..., w=...)" in info.value.hint
+
+
+# `fun(self, x, *args)` (scipy's go_benchmark_functions): a `*args` or `**kwargs` never read ----
+
+def objective_with_unread_extras(x, *args, **kwargs):
+    return np.sum(np.sin(x) * x)
+
+
+def objective_reading_its_extras(x, *args):
+    return np.sum(x * x) * len(args)
+
+
+def test_unread_star_parameters_are_dropped():
+    x = np.array([0.3, -1.2, 0.8])
+    g = adjoint.grad(objective_with_unread_extras, target="python")
+    assert_gradient(objective_with_unread_extras, (x,), g(x))
+    assert "def grad_objective_with_unread_extras(x):" in g.source_for(x)
+
+
+def test_star_parameters_that_are_read_are_still_named():
+    with pytest.raises(adjoint.AdjointError, match=r"a `\*args` parameter is not supported"):
+        adjoint.grad(objective_reading_its_extras, target="python")(np.ones(2))
+
+
+# a None default that the helper tests (`if ax is not None: ax.plot(...)`, `if w is None:
+# w = np.ones(n)`): the test is decided where the helper is inlined ------------------------------
+
+def _simulate_and_plot(x, steps, ax=None, render=False):
+    for t in range(steps):
+        x = np.sin(x) + 0.5 * x
+        if ax:
+            ax.imshow(x)
+            if render:
+                ax.draw()
+    if ax is not None:
+        ax.set_title("final state")
+    return x
+
+
+def _weighted_or_not(x, w=None):
+    if w is None:
+        return x
+    return x * w
+
+
+def _weighted_by_ones(x, w=None):
+    if w is None:
+        w = np.ones(x.shape[0])
+    return x * w
+
+
+def _weighted_in_a_loop(x, w=None):
+    for i in range(2):
+        if w is None:                    # (a later iteration sees the w the loop assigned)
+            w = x * 1.0
+        else:
+            w = w * x
+    return w
+
+
+def plots_when_given_an_axis(x):
+    return np.sum(_simulate_and_plot(x, 3) ** 2) + np.sum(_simulate_and_plot(x, 2, ax=None))
+
+
+def weights_tested_against_none(x):
+    return np.sum(_weighted_or_not(x) ** 2) + np.sum(_weighted_or_not(x, x)) \
+        + np.sum(_weighted_by_ones(x) ** 2) + np.sum(_weighted_by_ones(x, np.cos(x)) ** 2)
+
+
+def weights_tested_in_a_loop(x):
+    return np.sum(_weighted_in_a_loop(x))
+
+
+def _weighted_in_a_loop_decided_first(x, w=None):     # the hint followed
+    if w is None:
+        w = x * 1.0
+    for i in range(2):
+        w = w * x
+    return w
+
+
+def weights_decided_before_the_loop(x):
+    return np.sum(_weighted_in_a_loop_decided_first(x)) + np.sum(_weighted_in_a_loop_decided_first(x, x))
+
+
+@pytest.mark.parametrize("fn", [plots_when_given_an_axis, weights_tested_against_none, weights_decided_before_the_loop],
+                         ids=lambda f: f.__name__)
+def test_tests_of_a_none_default_are_decided_where_the_helper_is_inlined(fn):
+    x = np.array([0.3, -1.2, 0.8])
+    got = adjoint.grad(fn, target="python")(x)
+    np.testing.assert_allclose(got, finite_difference(fn, (x,), 0), rtol=1e-6, atol=1e-8)
+    if fn is not plots_when_given_an_axis:      # (the twin has no axis to plot on either: same branch)
+        np.testing.assert_allclose(got, autograd_gradient(fn, (x,), 0), rtol=1e-10, atol=1e-12)
+
+
+def test_a_none_default_tested_in_a_loop_is_named():
+    with pytest.raises(adjoint.AdjointError, match="the default value None of `w`") as info:
+        adjoint.grad(weights_tested_in_a_loop, target="python")(np.ones(2))
+    assert "make `if w is None: w = ...` the first statement of _weighted_in_a_loop()" in info.value.hint

@@ -652,3 +652,66 @@ def test_a_list_of_numbers_bound_to_a_name_stays_a_loop():
     got = adjoint.grad(horner_over_a_list_of_numbers, target="python")(0.7)
     np.testing.assert_allclose(got, finite_difference(horner_over_a_list_of_numbers, (0.7,), 0), rtol=1e-7)
     assert "for " in adjoint.source(horner_over_a_list_of_numbers)
+
+
+# the same list passed to a helper, whose loop runs over its parameter (autograd's
+# neural_net.py: `for W, b in params` in neural_net_predict(params, inputs)) -----------------
+
+def _predict(params, x):
+    for W, b in params[:-1]:
+        x = np.tanh(x @ W + b)
+    W, b = params[-1]
+    return x @ W + b
+
+
+def _through(params, x):
+    return np.sum(_predict(params, x) ** 2)
+
+
+def _rebinding(params, x):
+    params = params[:1]                  # rebound: not the caller's literal any more
+    for W, b in params:
+        x = np.tanh(x @ W + b)
+    return np.sum(x)
+
+
+def layers_in_a_helper(W1, b1, W2, b2):
+    params = [(W1, b1), (W2, b2)]
+    return np.sum(_predict(params, LAYER_INPUT) ** 2)
+
+
+def literal_passed_to_a_helper(W1, b1, W2, b2):
+    return np.sum(_predict([(W1, b1), (W2, b2)], LAYER_INPUT) ** 2)
+
+
+def list_passed_on_by_a_helper(W1, b1, W2, b2):
+    W1 = W1 * 2.0                        # before the list: the list holds the new W1
+    params = [(W1, b1), (W2, b2)]
+    return _through(params, LAYER_INPUT)
+
+
+def element_rebound_after_the_call(W1, b1, W2, b2):
+    params = [(W1, b1), (W2, b2)]
+    y = np.sum(_predict(params, LAYER_INPUT) ** 2)
+    W1 = W1 * 2.0                        # after the call: the helper saw the old W1
+    return y + np.sum(_predict(params, LAYER_INPUT)) + np.sum(W1)
+
+
+@pytest.mark.parametrize("fn", [layers_in_a_helper, literal_passed_to_a_helper, list_passed_on_by_a_helper,
+                                element_rebound_after_the_call], ids=lambda f: f.__name__)
+def test_loop_over_a_helper_parameter_bound_to_a_literal_list_of_tuples(fn):
+    args = _layers()
+    got = adjoint.grad(fn, wrt=(0, 1, 2, 3), target="python")(*args)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(fn, args, k), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
+
+
+def helper_rebinding_its_list(W1, b1, W2, b2):
+    return _rebinding([(W1, b1), (W2, b2)], LAYER_INPUT)
+
+
+def test_a_helper_that_rebinds_its_list_parameter_is_not_unrolled():
+    """The loop no longer runs over the caller's literal: never a wrong number."""
+    with pytest.raises(adjoint.AdjointError):
+        adjoint.grad(helper_rebinding_its_list, wrt=(0, 1, 2, 3), target="python")(*_layers())

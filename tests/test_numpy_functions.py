@@ -8,11 +8,13 @@ name the function with its module and a rule that works.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 import scipy.special
-from scipy.stats import norm
+from scipy.stats import multivariate_normal, norm
+from scipy.stats import multivariate_normal as mvn
 
 import adjoint
 from adjoint.primitives import rules
@@ -481,3 +483,125 @@ def test_scipy_norm_in_an_inlined_helper_keeps_its_derivative():
         return np.sum(_standard_normal_log_density(x))
     x = np.array([0.3, -0.5, 1.2])
     np.testing.assert_allclose(adjoint.grad(f, target="python")(x), finite_difference(f, (x,), 0), rtol=1e-6)
+
+
+# np.meshgrid and np.repeat along an axis (autograd's fluidsim.py and rnn.py), np.mod -----------
+
+GRID_X, GRID_Y = np.array([0.3, -0.2, 0.5]), np.array([0.5, 0.9, 1.1, -0.4])
+
+
+def grid_xy(x, y):
+    X, Y = np.meshgrid(x, y)
+    return np.sum(np.sin(X) * Y ** 2 + X * np.arange(12.0).reshape(4, 3))
+
+
+def grid_ij(x, y):
+    grids = np.meshgrid(x, y, indexing="ij")
+    return np.sum(np.sin(grids[0]) * grids[1] ** 2 + grids[0] * np.arange(12.0).reshape(3, 4))
+
+
+def grid_of_indices_wrapped(x, y):
+    # fluidsim's advection: integer grids, np.floor, np.mod and a 2-D gather
+    rows, cols = np.meshgrid(np.arange(3), np.arange(4))
+    left = np.mod(np.floor(rows - 0.4 * y[cols]).astype(int), 3)
+    return np.sum(x[left] * y[cols] ** 2) + np.sum(np.mod(x, 0.35) * y[0])
+
+
+def rows_repeated(h, y):
+    return np.sum(np.tanh(np.repeat(h, 2, axis=0)) * np.outer(y[:4], h[0]))
+
+
+def columns_repeated(h, y):
+    return np.sum(np.sin(np.repeat(h, np.array([1, 3]), axis=1)) * y[0])
+
+
+GRIDS = [grid_xy, grid_ij, grid_of_indices_wrapped]
+REPEATS = [rows_repeated, columns_repeated]
+REPEAT_H = np.array([[0.3, -0.2], [0.5, 0.9]])
+
+
+@pytest.mark.parametrize("fn", GRIDS + REPEATS, ids=lambda f: f.__name__)
+def test_grids_and_repeats_along_an_axis(fn):
+    args = (GRID_X, GRID_Y) if fn in GRIDS else (REPEAT_H, GRID_Y)
+    got = adjoint.grad(fn, wrt=(0, 1), target="python")(*args)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(fn, args, k), rtol=1e-6, atol=1e-8)
+        if fn is rows_repeated:                 # (autograd has no vjp of meshgrid, nor of repeat by counts)
+            np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
+    value, tangent = adjoint.jvp(fn, wrt=0, target="python")(*args, np.ones_like(args[0]))
+    assert tangent == pytest.approx(np.sum(finite_difference(fn, args, 0)), rel=1e-6)
+
+
+def grid_and_repeat(x, y):
+    X, Y = np.meshgrid(x, y)
+    rows = [X[0]]                        # a list of arrays grown in a loop (tests/test_tuples_and_helpers.py)
+    for k in range(1, 3):
+        rows.append(np.sin(X[k] * Y[k]))
+    return np.sum(np.repeat(X * Y, 2, axis=1) ** 2) + np.sum(np.stack(rows) ** 2)
+
+
+def test_grids_and_repeats_compile_for_the_cpu():
+    got = adjoint.grad(grid_and_repeat, wrt=(0, 1), target="cpu")(GRID_X, GRID_Y)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(grid_and_repeat, (GRID_X, GRID_Y), k), rtol=1e-6)
+
+
+def repeat_counted_from_the_end(h):
+    return np.sum(np.repeat(h, 2, axis=-1) ** 2)
+
+
+def three_grids(x):
+    X, Y, Z = np.meshgrid(x, x, x)
+    return np.sum(X * Y * Z)
+
+
+def three_grids_broadcast(x):             # the hint's rewrite
+    return np.sum(x[None, :, None] * x[:, None, None] * x[None, None, :])
+
+
+@pytest.mark.parametrize("fn, message, follow", [
+    (repeat_counted_from_the_end, "np.repeat along an axis that is not a number (0 or more)", columns_repeated),
+    (three_grids, "np.meshgrid is supported of two vectors", three_grids_broadcast)], ids=["repeat", "meshgrid"])
+def test_grids_and_repeats_left_out_are_named(fn, message, follow):
+    args = (REPEAT_H,) if fn is repeat_counted_from_the_end else (GRID_X,)
+    with pytest.raises(adjoint.AdjointError, match=re.escape(message)) as info:
+        adjoint.grad(fn, target="python")(*args)
+    assert "hint: " in str(info.value)
+    if follow is three_grids_broadcast:
+        got = adjoint.grad(follow, target="python")(*args)
+        np.testing.assert_allclose(got, finite_difference(fn, args, 0), rtol=1e-6)
+
+
+# scipy.stats.multivariate_normal.logpdf (autograd's gaussian_process.py and gmm.py), written
+# out as solve and slogdet -------------------------------------------------------------------
+
+def mvn_rows(X, mu, L):
+    cov = L @ L.T + np.eye(2)
+    return np.sum(mvn.logpdf(X, mu, cov))
+
+
+def mvn_one_row_by_keyword(X, mu, L):
+    cov = L @ L.T + np.eye(2)
+    return multivariate_normal.logpdf(X[0], mean=mu, cov=cov) + multivariate_normal.logpdf(X[1] - mu, cov=cov)
+
+
+def mvn_without_cov(X, mu, L):
+    return multivariate_normal.logpdf(X[0], mu)
+
+
+@pytest.mark.parametrize("fn", [mvn_rows, mvn_one_row_by_keyword], ids=lambda f: f.__name__)
+def test_multivariate_normal_logpdf(fn):
+    rng = np.random.default_rng(1)
+    args = (rng.normal(size=(4, 2)), rng.normal(size=2), rng.normal(size=(2, 2)))
+    got = adjoint.grad(fn, wrt=(0, 1, 2), target="python")(*args)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(fn, args, k), rtol=1e-6, atol=1e-8)
+        if fn is mvn_rows:                  # (autograd's logpdf needs the mean by position)
+            np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
+
+
+def test_multivariate_normal_logpdf_needs_its_covariance():
+    args = (np.ones((2, 2)), np.zeros(2), np.eye(2))
+    with pytest.raises(adjoint.AdjointError, match="with the covariance matrix given") as info:
+        adjoint.grad(mvn_without_cov, target="python")(*args)
+    assert "multivariate_normal.logpdf(x, mean, cov)" in info.value.hint

@@ -73,13 +73,17 @@ def test_a_users_mistake_stays_a_users_error():
     assert info.value.stage is None and "dict literal" in info.value.message
 
 
-def test_a_lambda_inside_another_statement_is_a_users_error():
+def test_a_lambda_inside_another_statement_is_found_in_its_file():
     # inspect gives the lambda's lines: `for f in (lambda x: x * x,):`, no whole statement
     for f in (lambda x: x * x,):
-        with pytest.raises(adjoint.AdjointError) as info:
-            pipeline.differentiate(f)
-    assert info.value.stage is None and "not defined with `def`" in info.value.message
-    assert "define a named function" in info.value.hint
+        assert "def grad_lambda_" in pipeline.differentiate(f).source
+        assert adjoint.grad(f, target="python")(3.0) == 6.0
+
+
+def test_a_lambda_without_a_source_file_is_a_users_error():
+    with pytest.raises(adjoint.AdjointError) as info:
+        pipeline.differentiate(eval("lambda x: x * x"))
+    assert info.value.stage is None and "cannot read the source" in info.value.message
 
 
 def test_recursion_limit_is_restored_after_interleaved_threads():
@@ -108,3 +112,16 @@ def test_recursion_limit_is_restored_after_interleaved_threads():
     for thread in threads:
         thread.join(10)
     assert sys.getrecursionlimit() == before
+
+
+def test_a_lambda_whose_file_changed_since_import_is_a_users_error(tmp_path):
+    import importlib.util
+    path = tmp_path / "lambda_module.py"
+    path.write_text("import numpy as np\nf = lambda x: np.sin(x) * x\n")
+    spec = importlib.util.spec_from_file_location("lambda_module", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path.write_text("import numpy as np\ng = 3.0\n")
+    with pytest.raises(adjoint.AdjointError, match="not in the source") as info:
+        pipeline.differentiate(module.f)
+    assert "reload the module" in info.value.hint

@@ -9,6 +9,7 @@ for the cpu target as well.
 from __future__ import annotations
 
 import math
+import re
 
 import numba
 import numpy as np
@@ -382,7 +383,7 @@ def written_at_a_run_time_index(a, i):
 def stack_in_a_loop(a):
     s = [a]
     for i in range(2):
-        s.append(a * i)
+        s.append(s[-1] * a)          # read while it grows (a list that only grows is an array)
     return s[0]
 
 
@@ -460,3 +461,204 @@ def test_unsupported_uses_are_located_errors(fn, message, hint):
 def test_the_hint_for_two_names_of_one_list_works():
     got = adjoint.grad(two_names_of_one_list_rewritten, target="python")(0.7)
     assert got == pytest.approx(finite_difference(two_names_of_one_list_rewritten, (0.7,), 0), rel=1e-6)
+
+
+# map over literal sequences, sum of a literal, lambdas (autograd's hmm_em.py:
+# `list(map(np.log, (pi, A, B)))`; gaussian_process.py: `objective = lambda params: ...`) -------
+
+def _squared(v):
+    return v * v
+
+
+def log_of_each(a, b, c):
+    la, lb, lc = map(np.log, (a, b, c))
+    logs = list(map(np.log, [a, b]))
+    return la * lb + lc + logs[0] * logs[1]
+
+
+def mapped_helper_summed(a, b):
+    return sum(list(map(_squared, (a, b, a * b)))) + sum((a, b), 1.0)
+
+
+def mapped_pairs(a, b):
+    return sum(tuple(map(math.atan2, (a, b), (b, a * a))))
+
+
+def mapped_named_lambda(a, b):
+    twice = lambda v: 2.0 * v * v  # noqa: E731
+    return sum(map(twice, (a, b)))
+
+
+def mapped_over_a_name(a, b):
+    vs = (a, b)
+    return sum(list(map(_squared, vs)))
+
+
+def mapped_inline_lambda(a, b):
+    return sum(map(lambda v: v * 2.0 * a, (a, b)))
+
+
+def lambda_called_where_written(a, b):
+    return (lambda v: v * 2.0)(a) + b
+
+
+@pytest.mark.parametrize("fn", [log_of_each, mapped_helper_summed, mapped_pairs, mapped_named_lambda,
+                                mapped_inline_lambda], ids=lambda f: f.__name__)
+def test_map_over_literal_sequences(fn):
+    args = (0.7, 1.3, 0.4)[:fn.__code__.co_argcount]
+    got = adjoint.grad(fn, wrt=tuple(range(len(args))), target="python")(*args)
+    for k, g in enumerate(got):
+        assert g == pytest.approx(finite_difference(fn, args, k), rel=1e-6)
+        if fn is not mapped_pairs:                  # (the twin's math has no atan2)
+            assert g == pytest.approx(autograd_gradient(fn, args, k), rel=1e-10)
+
+
+@pytest.mark.parametrize("fn, message, follow", [
+    (mapped_over_a_name, "supported here only as list(map(f, (a, b)))", mapped_helper_summed),
+    (lambda_called_where_written, "a lambda called where it is written", mapped_named_lambda)],
+    ids=["name", "lambda"])
+def test_map_that_is_not_written_out_names_the_rewrite(fn, message, follow):
+    with pytest.raises(AdjointError, match=re.escape(message)) as info:
+        adjoint.grad(fn, wrt=(0, 1), target="python")(0.7, 1.3)
+    assert "hint: " in str(info.value)
+    assert adjoint.grad(follow, wrt=(0, 1), target="python")(0.7, 1.3)     # the hint's form runs
+
+
+def _loglik(params, x):
+    return -np.sum((x - params[0]) ** 2) * np.exp(-params[1])
+
+
+LAMBDA_DATA = np.array([0.3, -0.4, 1.1])
+objective = lambda params: -_loglik(params, LAMBDA_DATA)  # noqa: E731
+scaled, shifted = (lambda p: 3.0 * np.sum(p ** 2)), (lambda p: np.sum(np.sin(p + 1.0)))
+
+
+@pytest.mark.parametrize("fn", [objective, scaled, shifted], ids=["objective", "scaled", "shifted"])
+def test_a_lambda_differentiates_like_the_def_it_stands_for(fn):
+    p = np.array([0.2, -0.5])
+    got = adjoint.grad(fn, target="python")(p)
+    np.testing.assert_allclose(got, finite_difference(fn, (p,), 0), rtol=1e-6)
+    np.testing.assert_allclose(got, autograd_gradient(fn, (p,), 0), rtol=1e-10)
+    assert "def grad_" + ("objective" if fn is objective else "lambda_") in adjoint.grad(fn, target="python").source_for(p)
+
+
+def test_two_lambdas_on_one_line_have_two_cache_keys():
+    """The cpu target's cache keyed both by the line's source: one got the other's gradient."""
+    from adjoint.api import cache
+    from adjoint.options import Options
+    keys = {cache.key(fn, Options(), explicit=False, target="cpu") for fn in (scaled, shifted)}
+    assert len(keys) == 2 and None not in keys
+
+
+# a list that starts with elements and grows by append, of arrays too (autograd's rnn.py:
+# output = [first]; for ...: output.append(...); ode_net's states), and helpers taking *args ----
+
+STATE0 = np.array([0.5, -0.3])
+
+
+def euler_states(A, y0):
+    ys = [y0]
+    y = y0
+    for k in range(4):
+        y = y + 0.1 * np.tanh(A @ y)
+        ys.append(y)
+    return np.sum(np.stack(ys) ** 2)
+
+
+def outputs_read_through_an_alias(A, y0):
+    output = [np.tanh(y0)]
+    y = y0
+    for k in range(3):
+        y = A @ y
+        output.append(np.sin(y))
+    logprobs = output
+    total = 0.0
+    for t in range(4):
+        total += np.sum(logprobs[t] * (t + 1.0))
+    return total + np.sum(sum(output))
+
+
+def first_rebound_before_the_loop(A, y0):
+    y = y0 * 2.0
+    ys = [y]
+    y = A @ y                         # the list holds the old y
+    for k in range(2):
+        ys.append(y * k)
+    return np.sum(np.array(ys) ** 3)
+
+
+def numbers_after_a_first(A, y0):
+    v = [y0[0]]
+    for i in range(2):
+        if A[i, 0] > -10.0:
+            v.append(A[i, 1] * y0[1])
+    return np.sum(np.array(v) ** 2)
+
+
+def _concat_and_multiply(weights, *args):
+    cat_state = np.hstack(args + (np.ones((args[0].shape[0], 1)),))
+    return np.dot(cat_state, weights)
+
+
+def _added(*terms):
+    total = 0.0
+    for term in terms:
+        total = total + term
+    return total
+
+
+def star_args_helpers(A, y0):
+    X = np.outer(y0, y0)
+    return np.sum(np.tanh(_concat_and_multiply(A, X, X * 2.0))) + _added(np.sum(A), y0[0] * y0[1], 1.0)
+
+
+GROWN = [euler_states, outputs_read_through_an_alias, first_rebound_before_the_loop, numbers_after_a_first]
+
+
+@pytest.mark.parametrize("fn", GROWN + [star_args_helpers], ids=lambda f: f.__name__)
+def test_lists_that_start_with_elements_and_helpers_with_star_args(fn):
+    A = np.array([[0.3, -0.5], [0.8, 0.2]]) if fn is not star_args_helpers else \
+        np.random.default_rng(3).normal(size=(5, 2))
+    args = (A, STATE0)
+    got = adjoint.grad(fn, wrt=(0, 1), target="python")(*args)
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, finite_difference(fn, args, k), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(g, autograd_gradient(fn, args, k), rtol=1e-10, atol=1e-12)
+
+# (its cpu compile: tests/test_numpy_functions.py's test_grids_and_repeats_compile_for_the_cpu)
+
+
+# a helper taking the function it calls (`rk4(f, y, h)`, as odeint(f, y0, t) is called) --------
+
+def _twice_applied(f, x):
+    return f(f(x) * 0.5)
+
+
+def _rate(x):
+    return np.tanh(x) * x
+
+
+def passes_a_module_function(x):
+    return np.sum(_twice_applied(_rate, x))
+
+
+def passes_a_numpy_function(x):
+    return np.sum(_twice_applied(np.sin, x))
+
+
+def passes_a_local_def_and_a_lambda(x):
+    scale = x[0]
+
+    def scaled(v):
+        return v * scale
+
+    return np.sum(_twice_applied(scaled, x)) + np.sum(_twice_applied(lambda v: np.exp(v * scale), x))
+
+
+@pytest.mark.parametrize("fn", [passes_a_module_function, passes_a_numpy_function, passes_a_local_def_and_a_lambda],
+                         ids=lambda f: f.__name__)
+def test_a_function_passed_to_a_helper_is_called_there(fn):
+    x = np.array([0.4, -0.3, 0.9])
+    got = adjoint.grad(fn, target="python")(x)
+    np.testing.assert_allclose(got, finite_difference(fn, (x,), 0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(got, autograd_gradient(fn, (x,), 0), rtol=1e-10, atol=1e-12)

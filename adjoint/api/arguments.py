@@ -17,9 +17,15 @@ from ..ir import annotations
 
 
 def parameters(fn):
-    """fn's parameters (of the function a decorator such as adjoint.rule wraps)."""
+    """fn's parameters (of the function a decorator such as adjoint.rule wraps), without a
+    `*args` or `**kwargs` it never reads (as the front end drops them)."""
     fn = getattr(fn, "__adjoint_function__", fn)
-    return inspect.signature(fn).parameters
+    found = inspect.signature(fn).parameters
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in found.values()):
+        unread = _unread_parameters(fn)
+        found = {name: p for name, p in found.items()
+                 if not (p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name in unread)}
+    return found
 
 
 _SIGNATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()    # fn -> (signature, has defaults)
@@ -54,12 +60,32 @@ def bind_call(gradient, args, kwargs, extra=None) -> tuple:
     given = set(bound.arguments)
     bound.apply_defaults()
     for name, value in bound.arguments.items():
-        if name not in given and not _passable(value):
+        if name not in given and value is None and name in _unread_parameters(fn):
+            bound.arguments[name] = 0.0   # `ax=None`, a plotting argument the body never reads
+        elif name not in given and not _passable(value):
             raise AdjointArgumentError(
                 f"{fn.__name__}(): the default of `{name}` is {value!r}, which compiled code "
                 f"cannot take: adjoint passes numbers and arrays",
                 hint=f"pass `{name}` in the call: {fn.__name__}(..., {name}=...)")
     return tuple(bound.arguments.values()) + tuple(tail)
+
+
+_UNREAD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # fn -> its parameters never read
+
+
+def _unread_parameters(fn) -> frozenset:
+    """The parameters fn's source never reads (nor a function defined in it)."""
+    known = _UNREAD.get(fn)
+    if known is None:
+        import ast
+        import textwrap
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        except (OSError, TypeError, SyntaxError):
+            return frozenset()
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        known = _UNREAD[fn] = frozenset(inspect.signature(fn).parameters) - read
+    return known
 
 
 def _passable(value) -> bool:

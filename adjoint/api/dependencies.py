@@ -56,6 +56,8 @@ class _Reach:
             raise NotCacheable(path or fn.__qualname__, "a function whose source cannot be read") from None
         code = fn.__code__
         parts = [fn.__module__ or "", fn.__qualname__, code.co_filename, str(code.co_firstlineno), source]
+        if fn.__name__ == "<lambda>":            # which of the lambdas its lines hold: where its code is
+            parts.append(str(sorted({p for p in code.co_positions() if None not in p})))
         for k, default in enumerate(fn.__defaults__ or ()):
             parts.append(self._value(default, f"{path}/{fn.__name__} default {k}"))
         cells = {}

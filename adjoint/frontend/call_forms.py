@@ -8,9 +8,11 @@ differences, np.linspace's `endpoint=False` as a slice, np.take as an element re
 np.linalg.matrix_power as products, np.average as a mean or a weighted sum, np.sum's `where=`
 as np.where, np.max's and np.min's `initial=` as np.maximum and np.minimum, np.transpose's axes
 (1, 0) as the plain transpose,
-np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis)), and
-scipy.linalg's solvers (solve_triangular, cholesky, solve, inv, det) as np.linalg's and
-scipy.special's softmax and log_softmax through logsumexp.
+np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis)),
+scipy.linalg's solvers (solve_triangular, cholesky, solve, inv, det) as np.linalg's,
+scipy.special's softmax and log_softmax through logsumexp, np.repeat's `axis` as a gather of
+the repeated indices, and np.meshgrid of two vectors as its two grids, each a vector broadcast
+(numba has neither).
 """
 
 from __future__ import annotations
@@ -65,6 +67,41 @@ def _standardized(call, stmt, normalizer, method):
     return pre + p, nodes.binop(value, "-", log_scale)
 
 
+MVN_OPTIONS = ("mean", "cov")            # multivariate_normal.logpdf(x, mean, cov)
+
+
+def mvn_logpdf(callee) -> bool:
+    """Whether callee is scipy.stats.multivariate_normal.logpdf."""
+    import sys
+    stats = sys.modules.get("scipy.stats")
+    return stats is not None and type(getattr(callee, "__self__", None)) is type(stats.multivariate_normal) \
+        and getattr(callee, "__name__", None) == "logpdf"
+
+
+def _multivariate_normal_logpdf(call, stmt, normalizer):
+    """multivariate_normal.logpdf(x, mean, cov), a covariance matrix given, as the density
+    written out: -(r . solve(cov, r) + log|cov| + d log 2 pi) / 2 with r = x - mean, one value
+    per row of x (a vector x: one value), so that the derivative is solve's and slogdet's."""
+    given = dict(zip(("x",) + MVN_OPTIONS, call.args))
+    given.update((k.arg, k.value) for k in call.keywords)
+    if "cov" not in given or len(call.args) > 3 or set(given) - {"x", *MVN_OPTIONS}:
+        raise AdjointError("multivariate_normal.logpdf is supported as logpdf(x, mean, cov), with the "
+                           "covariance matrix given", location=normalizer.where(stmt),
+                           hint="pass the covariance as a matrix: multivariate_normal.logpdf(x, mean, cov)")
+    pre, r = [], given["x"]
+    if "mean" in given:
+        pre, r = normalizer.to_atom(nodes.binop(_renamed(r), "-", _renamed(given["mean"])), stmt)
+    cov = given["cov"]
+    z = _called(np.transpose, "np.transpose", [_called(np.linalg.solve, "np.linalg.solve", [
+        _renamed(cov), _called(np.transpose, "np.transpose", [_renamed(r)])])])
+    quad = _called(np.sum, "np.sum", [nodes.binop(_renamed(r), "*", z)], [nodes.keyword("axis", nodes.const(-1))])
+    logdet = nodes.subscript(_called(np.linalg.slogdet, "np.linalg.slogdet", [_renamed(cov)]), nodes.const(1))
+    size = nodes.subscript(nodes.attribute_of(_renamed(cov), "shape"), nodes.const(0))
+    total = nodes.binop(nodes.binop(quad, "+", logdet), "+", nodes.binop(size, "*", nodes.const(math.log(2 * math.pi))))
+    p, value = normalizer.rhs(nodes.binop(nodes.const(-0.5), "*", total), stmt)
+    return pre + p, value
+
+
 def nested(call, stmt, normalizer):
     """Calls the rule table knows only in a simpler form:
     min(a, b, c) -> min(min(a, b), c) (also max, math.hypot); math.log(x, b) -> log(x) / log(b);
@@ -74,6 +111,8 @@ def nested(call, stmt, normalizer):
     method = norm_method(callee)
     if method is not None and (len(call.args) > 1 or call.keywords):
         return _standardized(call, stmt, normalizer, method)
+    if mvn_logpdf(callee):
+        return _multivariate_normal_logpdf(call, stmt, normalizer)
     if callee in table.variadic() and callee is not math.log and len(call.args) > 2 and not call.keywords:
         pre = []
         inner = nodes.call(nodes.clone(call.func), call.args[:2])
@@ -406,6 +445,57 @@ def _scipy_form(call, stmt, normalizer):
     return pre + p, value
 
 
+def meshgrid(call, args, keywords, stmt, normalizer):
+    """np.meshgrid(x, y) of two vectors as its two grids, each a copy of one vector broadcast
+    to the grid's shape (x along the rows and y down the columns, or the other way round with
+    indexing='ij'): the broadcast's reverse sums each grid back into its vector. (prelude, the
+    pair, an Aggregate)."""
+    from .tuples import Aggregate
+    indexing = next((k.value for k in keywords if k.arg == "indexing"), nodes.const("xy"))
+    if len(args) != 2 or any(isinstance(a, Aggregate) for a in args) or any(k.arg != "indexing" for k in keywords) \
+            or not (isinstance(indexing, gast.Constant) and indexing.value in ("xy", "ij")):
+        raise AdjointError("np.meshgrid is supported of two vectors, with indexing='xy' or 'ij' written in the call",
+                           location=normalizer.where(stmt),
+                           hint="broadcast the vectors instead: x[None, :] and y[:, None] act as the grids of "
+                                "np.meshgrid(x, y); x[None, :, None], y[:, None, None] and z[None, None, :] "
+                                "as those of three")
+    x, y = args
+    rows, cols = (y, x) if indexing.value == "xy" else (x, y)
+    shape = nodes.tuple_of([nodes.subscript(nodes.attribute_of(_renamed(v), "shape"), nodes.const(0))
+                            for v in (rows, cols)])
+    pre, grids = [], []
+    for v in (x, y):
+        line = _renamed(v) if v is cols else _called(np.expand_dims, "np.expand_dims", [_renamed(v), nodes.const(1)])
+        spread = _called(np.broadcast_to, "np.broadcast_to", [line, nodes.clone(shape)])
+        p, grid = normalizer.value(_called(np.copy, "np.copy", [spread]), stmt)
+        pre += p
+        grids.append(grid)
+    return pre, Aggregate("tuple", grids, call)
+
+
+def _repeat_axis(call, stmt, normalizer):
+    """np.repeat(x, n, axis=a), a a number of 0 or more written in the call, as the gather
+    x[:, ..., np.repeat(np.arange(x.shape[a]), n)] (a slices before it): numba's np.repeat
+    has no axis, and the gather's reverse sums each run of copies back into its row."""
+    axis = _pop_keyword(call, "axis")
+    if axis is None and len(call.args) > 2:
+        axis = call.args.pop(2)
+    if axis is None or isinstance(axis, gast.Constant) and axis.value is None:
+        return [], call
+    if not (isinstance(axis, gast.Constant) and type(axis.value) is int and axis.value >= 0):
+        raise AdjointError("np.repeat along an axis that is not a number (0 or more) written in the call",
+                           location=normalizer.where(stmt),
+                           hint="count the axis from the front: np.repeat(x, n, axis=1) for a matrix's columns")
+    array, repeats = call.args[:2]
+    size = nodes.subscript(nodes.attribute_of(_renamed(array), "shape"), nodes.const(axis.value))
+    runs = _called(np.repeat, "np.repeat", [_called(np.arange, "np.arange", [size]), _renamed(repeats)])
+    pre, index = normalizer.to_atom(runs, stmt)
+    where = nodes.tuple_of([nodes.slice_() for _ in range(axis.value)] + [_renamed(index)]) \
+        if axis.value else _renamed(index)
+    p, value = normalizer.rhs(nodes.subscript(_renamed(array), where), stmt)
+    return pre + p, value
+
+
 def _clip_bounds(call, stmt, normalizer):
     """np.clip with its bounds by position; np.clip(x, None, high) as np.minimum(x, high),
     np.clip(x, low, None) as np.maximum(x, low) (the same value, and the same split of the
@@ -431,7 +521,8 @@ def _is_none(node) -> bool:
 
 # calls whose options normalize writes as other calls (validate has checked the options)
 _OPTION_FORMS = {np.clip: _clip_bounds, np.diff: _diff_order, np.linspace: _linspace_endpoint, np.transpose: _transpose_axes,
-                 np.take: _take, np.linalg.matrix_power: _matrix_power, np.average: _average}
+                 np.take: _take, np.linalg.matrix_power: _matrix_power, np.average: _average,
+                 np.repeat: _repeat_axis}
 
 
 def _ddof_form(call, stmt, normalizer):

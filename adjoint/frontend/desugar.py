@@ -68,14 +68,16 @@ LOOP_HINT = "write the loop out: total = 0.0, then `for v in x: total += ...`"
 ARRAY_HINT = "fill an array in a loop: y = np.zeros(n), then `for i in range(n): y[i] = ...`"
 
 
-def desugar(parsed):
+def desugar(parsed, sequences=None):
     """`parsed` (a frontend.parse.ParsedFunction) with its tree rewritten, or `parsed` itself
-    where there is nothing to rewrite; the given tree is not changed."""
+    where there is nothing to rewrite; the given tree is not changed. `sequences`: for an
+    inlined helper, its parameters bound to the caller's literal tuple or list -> its length
+    (a loop over one is unrolled as over the literal)."""
     parsed = markers.mark(parsed)                 # a loop's own snapshot budget, noted on it
     if not _needed(parsed.tree):
         return parsed
     tree = nodes.clone(parsed.tree)
-    tree.body = _Desugarer(parsed, tree).block(tree.body)
+    tree.body = _Desugarer(parsed, tree, sequences).block(tree.body)
     return dataclasses.replace(parsed, tree=tree)
 
 
@@ -108,9 +110,10 @@ class _Plan:
 
 
 class _Desugarer:
-    def __init__(self, parsed, tree):
+    def __init__(self, parsed, tree, sequences=None):
         self.parsed, self.filename = parsed, parsed.filename
         self.tree = tree
+        self.sequences = sequences or {}
         self.taken = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name)}
         self.indices = []                   # the index names of the desugared loops around
         self.own_indices = set()            # the index names this stage chose
@@ -205,7 +208,8 @@ class _Desugarer:
         binds once, to the literal, and never changes (`params = [(W1, b1), (W2, b2)]`), or a
         slice of it by numbers (`params[:-1]`); else None. A loop over it is unrolled as over
         the literal itself: its elements may be tuples of arrays of several shapes, which no
-        one array holds."""
+        one array holds. A helper's parameter the caller binds to such a literal (and the
+        helper never rebinds) counts too: its elements are `params[0]`, `params[1]`, ..."""
         base, part = iterable, None
         if isinstance(iterable, gast.Subscript) and isinstance(iterable.slice, gast.Slice):
             base, part = iterable.value, iterable.slice
@@ -226,19 +230,18 @@ class _Desugarer:
                     and node.value.id == base.id and (isinstance(node, gast.Attribute)
                                                       or not isinstance(node.ctx, gast.Load)):
                 return None                                      # params.append(...), params[0] = ...
+        if binding is None and uses == 1 and base.id in self.sequences \
+                and base.id in self.parsed.args:
+            elements = [_located(nodes.subscript(nodes.name(base.id), nodes.const(k)), base)
+                        for k in range(self.sequences[base.id])]
+            return _part(elements, part)
         if binding is None or uses != 1 or any(isinstance(e, gast.Starred) for e in binding.value.elts):
             return None
         if all(_is_number(e) for e in binding.value.elts):
             return None                  # numbers: one array holds them, and a loop stays a loop
         if any(stores.get(n.id, 0) > 1 for n in trees.walk(binding.value) if isinstance(n, gast.Name)):
             return None                  # an element's name bound again may hold another value by the loop
-        elements = binding.value.elts
-        if part is None:
-            return elements
-        bounds = (part.lower, part.upper, part.step)
-        if any(b is not None and nodes.integer_value(b) is None for b in bounds):
-            return None
-        return elements[slice(*(b if b is None else nodes.integer_value(b) for b in bounds))]
+        return _part(binding.value.elts, part)
 
     def unrolled(self, stmt):
         """`for p in (W1, W2):` over a literal tuple or list: the body once per element, after
@@ -292,6 +295,10 @@ class _Desugarer:
         if callee is zip:
             if not iterable.args:
                 self.fail(iterable, "zip() of nothing", "zip one or more arrays")
+            starred = next((a for a in iterable.args if isinstance(a, gast.Starred)), None)
+            if starred is not None:
+                self.fail(starred, "zip(*...) of a starred argument is not supported",
+                          "unpack the sequences into names first, `a, b, c = ...`, then zip(a, b, c)")
             targets = target.elts if isinstance(target, gast.Tuple) and len(target.elts) == len(iterable.args) \
                 else [None] * len(iterable.args)
             parts = [self.plan(a, stmt, pre, rebound, t) for a, t in zip(iterable.args, targets)]
@@ -589,6 +596,17 @@ def _constant_int(node):
         inner = _constant_int(node.operand)
         return None if inner is None else -inner
     return None
+
+
+def _part(elements, part):
+    """The elements a slice by numbers (`params[:-1]`) takes, all of them for None; None for
+    a slice by anything else."""
+    if part is None:
+        return elements
+    bounds = (part.lower, part.upper, part.step)
+    if any(b is not None and nodes.integer_value(b) is None for b in bounds):
+        return None
+    return elements[slice(*(b if b is None else nodes.integer_value(b) for b in bounds))]
 
 
 def _is_number(node) -> bool:

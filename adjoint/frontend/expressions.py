@@ -21,7 +21,7 @@ from ..ir import annotations, nodes, trees
 from ..ir.grammar import COMPARE, LINEAR, is_atom
 from ..primitives import rules, table
 from . import parse as parse_stage
-from .call_forms import keyword_forms, nested
+from .call_forms import keyword_forms, meshgrid, nested
 from .indexing import index_components, is_new_axis
 from .tuples import Aggregate
 from .validate import is_library_function
@@ -193,6 +193,9 @@ class Expressions:
                 and any(isinstance(e, Aggregate) for e in args[0].elts):
             p, array = self.materialized(args[0], stmt)         # np.array([[a, b], [c, d]])
             return pre + p, array
+        if callee is np.meshgrid:                           # a pair of grids
+            p, grids = meshgrid(expr, args, keywords, stmt, self)
+            return pre + p, grids
         if callee in (np.copy, np.asarray) and len(args) == 1 and not keywords \
                 and isinstance(args[0], Aggregate):             # np.array(v) of a tuple's name
             p, array = self.materialized(args[0], stmt)

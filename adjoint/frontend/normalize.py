@@ -78,10 +78,18 @@ def signature_defaults(parsed, fn) -> list:
     signature, so that it reads and calls like the user's: those of its trailing parameters
     that are the user's with number defaults. None after a parameter without one (jvp's
     tangent, a module array, vjp's cotangent, a parameter without a default)."""
-    shown = []
+    shown, read = [], None
     for parameter in reversed(fn.args.args):
         user = parsed.user(parameter.id)
         value = parsed.defaults.get(user) if user in parsed.user_args else None
+        if value is None and user in parsed.defaults:       # `ax=None`, shown where never read
+            if read is None:
+                read = {n.id for n in trees.walk(parsed.tree) if isinstance(n, gast.Name)
+                        and isinstance(n.ctx, gast.Load)}
+            if parameter.id in read:
+                break
+            shown.append(nodes.const(None))
+            continue
         if not isinstance(value, (bool, int, float, np.integer, np.floating)):
             break
         shown.append(nodes.const(value.item() if isinstance(value, np.generic) else value))

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import AdjointError, Location
 from ..ir import annotations, nodes, trees
 from ..primitives import runtime, table
+from .call_forms import mvn_logpdf
 from .namespace import GlobalNames, is_reserved
 
 CANONICAL_MODULES = {"math": math, "np": np}
@@ -49,6 +50,7 @@ class ParsedFunction:
     data: dict = dataclasses.field(default_factory=dict)       # emitted name -> DataSource
     constants: dict = dataclasses.field(default_factory=dict)  # user spelling -> ConstantSource
     local_functions: dict = dataclasses.field(default_factory=dict)  # name -> LocalFunction
+    starred: tuple = None     # a helper's `*args`: (its name, how many parameters come before it)
 
     def emitted(self, name: str) -> str:
         """A parameter's emitted name, from the user's."""
@@ -59,18 +61,26 @@ class ParsedFunction:
         return self.user_args[self.args.index(name)] if name in self.args else name
 
 
-def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> ParsedFunction:
+def parse(fn, names: GlobalNames | None = None, taken: set | None = None, helper: bool = False) -> ParsedFunction:
     """`names`: the module's names for user objects, shared by the function being
     differentiated and the helpers it inlines; `taken`: the names already in use where a
-    helper is inlined (the caller's Namer.taken), which new object names avoid and join."""
+    helper is inlined (the caller's Namer.taken), which new object names avoid and join;
+    `helper`: a helper inlined, which may take `*args` (the call's extra arguments, a tuple)."""
     if isinstance(fn, LocalFunction):
         return fn.parsed(names)
     fn = inspect.unwrap(getattr(fn, "__adjoint_function__", fn))
     filename = _filename(fn)
     stored = set()
     tree = _function_tree(fn, filename, stored)
+    starred = None
+    if helper and tree.args.vararg is not None:       # def concat(weights, *args): the last parameter
+        starred = (tree.args.vararg.id, len(tree.args.posonlyargs) + len(tree.args.args))
+        tree.args.kwonlyargs.append(nodes.parameter(tree.args.vararg.id))
+        tree.args.kw_defaults.append(None)
+        tree.args.vararg = None
     defaults = _plain_signature(tree, fn, filename)
     user_args = [a.id for a in tree.args.args]
+    tree.body = _hoisted_lambdas(tree.body, stored)
     locals_ = _rename_reserved_locals(tree, _local_names_from(stored, tree))
     locals_ |= _local_function_names(tree)  # neither a local function nor its parameters are globals
     names = names if names is not None else GlobalNames(tree.name)
@@ -84,7 +94,7 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None) -> Par
     return ParsedFunction(fn=fn, name=tree.name, filename=filename, tree=tree,
                           args=[a.id for a in tree.args.args], namespace=names.namespace, helpers={},
                           names=names, user_args=user_args, defaults=defaults, data=resolver.data,
-                          constants=resolver.constants, local_functions=local_functions)
+                          constants=resolver.constants, local_functions=local_functions, starred=starred)
 
 
 @dataclasses.dataclass(eq=False)
@@ -140,6 +150,34 @@ def _defined_locally(stmt):
             and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Name):
         return stmt.targets[0].id, stmt.value
     return None
+
+
+def _hoisted_lambdas(body, stored):
+    """A lambda passed to a call (`rk4(lambda x, _: dX_dt(x, a, b), y0, t)`,
+    `map(lambda v: v * v, (a, b))`) bound to a name of its own before the top-level statement
+    holding it, `lambda_3 = lambda x, _: ...`, so that it is a local function like a named
+    lambda (which reads the enclosing variables when it is called, as Python's does)."""
+    out, count = [], 0
+    for stmt in body:
+        if isinstance(stmt, gast.FunctionDef):
+            out.append(stmt)               # (a local def's lambdas may read its parameters)
+            continue
+        inside = {id(n) for lam in trees.walk(stmt) if isinstance(lam, gast.Lambda)
+                  for n in trees.walk(lam.body)}
+        for node in trees.walk(stmt):
+            if not isinstance(node, gast.Call) or id(node) in inside:
+                continue
+            for k, arg in enumerate(node.args):
+                if isinstance(arg, gast.Lambda):
+                    count += 1
+                    while f"lambda_{count}" in stored:
+                        count += 1
+                    name = f"lambda_{count}"
+                    stored.add(name)
+                    out.append(gast.copy_location(nodes.assign_to(nodes.name(name, store=True), arg), stmt))
+                    node.args[k] = gast.copy_location(nodes.name(name), arg)
+        out.append(stmt)
+    return out
 
 
 def _local_function_names(tree) -> set:
@@ -219,6 +257,10 @@ def _filename(fn) -> str:
 def _function_tree(fn, filename, stored=None):
     """The function's gast tree, with absolute positions and each statement's `source_text`;
     `stored`: a set that receives the names the function stores (trees.parse)."""
+    if fn.__name__ == "<lambda>":
+        tree = _lambda_tree(fn, filename, stored)
+        if tree is not None:
+            return tree
     try:
         lines, start = _indented_block(fn)
     except (OSError, TypeError) as exc:
@@ -264,6 +306,51 @@ def _function_tree(fn, filename, stored=None):
     return tree
 
 
+def _lambda_tree(fn, filename, stored):
+    """A lambda (`objective = lambda params: -loglik(params, x, y)`, passed to grad) as the
+    function `def objective(params): return -loglik(params, x, y)`, named after the name it is
+    bound to (else `lambda_<line>`); None where its source is not found. Several lambdas may
+    start on its line: its own is the one whose text spans the positions of its code."""
+    import ast
+    try:
+        lines, _ = inspect.findsource(fn)
+        module = ast.parse("".join(lines))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    code = fn.__code__
+    spots = [(line, col, end_line, end_col) for line, end_line, col, end_col in code.co_positions()
+             if None not in (line, col, end_line, end_col) and (line, col) != (end_line, end_col)]
+
+    def spans(node, spot):
+        return (node.lineno, node.col_offset) <= spot[:2] and spot[2:] <= (node.end_lineno, node.end_col_offset)
+
+    found = [n for n in ast.walk(module) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+             and [a.arg for a in n.args.args] == list(code.co_varnames[:code.co_argcount])
+             and all(spans(n, spot) for spot in spots)]
+    if not found:
+        raise AdjointError(f"the lambda of line {code.co_firstlineno} is not in the source of {filename} as "
+                           f"it was imported", location=Location(filename, code.co_firstlineno, 0),
+                           hint="reload the module (importlib.reload) or restart the interpreter")
+    lam = min(found, key=lambda n: (n.end_lineno - n.lineno, n.end_col_offset - n.col_offset))
+    name = next((a.targets[0].id for a in ast.walk(module) if isinstance(a, ast.Assign) and a.value is lam
+                 and len(a.targets) == 1 and isinstance(a.targets[0], ast.Name)), f"lambda_{lam.lineno}")
+    text = ast.get_source_segment("".join(lines), lam)
+    parsed = trees.parse("\n" * (lam.lineno - 1) + "(" + text + ")", stored).body[0].value
+    shift = lam.col_offset - 1                  # its first line parsed after "(" at column 0
+    for node in trees.walk(parsed):
+        known = node.__dict__
+        if known.get("lineno") == lam.lineno:
+            known["col_offset"] += shift
+        if known.get("end_lineno") == lam.lineno:
+            known["end_col_offset"] += shift
+    body = nodes.return_(parsed.body, parsed.body)
+    tree = nodes.function(name, [], [body], parsed)
+    tree.args = parsed.args
+    _annotate_source(body, 1, lines)
+    _annotate_source(tree, 1, lines)
+    return tree
+
+
 def _indented_block(fn):
     """inspect.getsourcelines(fn) for a `def`, found from indentation instead of by tokenizing
     the rest of the file (a tenth of the compiler's time on a 2,000-line function): the lines
@@ -303,6 +390,11 @@ def _plain_signature(tree, fn, filename) -> dict:
     ones join them, in order: the call binds keywords and defaults before the compiled code
     runs) and return the defaults' values, by parameter (Python evaluated them at `def`)."""
     a = tree.args
+    read = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    if a.vararg is not None and a.vararg.id not in read:
+        a.vararg = None            # `fun(self, x, *args)` that never reads args: nothing to pass
+    if a.kwarg is not None and a.kwarg.id not in read:
+        a.kwarg = None
     variadic = a.vararg or a.kwarg
     if variadic:
         star = "*" if variadic is a.vararg else "**"
@@ -419,7 +511,7 @@ class _Resolver(trees.Transformer):
             base = self.lookup(node.value)
             if not isinstance(base, types.ModuleType):
                 method = getattr(base, node.attr, None)         # scipy.stats' norm.cdf: a primitive
-                if method is not None and table.record_of(method) is not None:
+                if method is not None and (table.record_of(method) is not None or mvn_logpdf(method)):
                     return method
                 raise LookupError(node.attr)
             try:
@@ -468,7 +560,39 @@ class _Resolver(trees.Transformer):
             return gast.copy_location(nodes.attribute(_BUILTIN_DTYPES[node.id]), node)
         return node
 
+    def mapped(self, node):
+        """`list(map(f, (a, b)))`, `tuple(map(...))`, `map(...)` over literal tuples or lists
+        of one length: the calls written out, `[f(a), f(b)]` (a tuple for tuple and map); else
+        None."""
+        kind = gast.List
+        try:
+            outer = self.lookup(node.func)
+        except LookupError:
+            return None
+        if outer in (list, tuple) and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], gast.Call):
+            kind, node = (gast.List if outer is list else gast.Tuple), node.args[0]
+            try:
+                outer = self.lookup(node.func)
+            except LookupError:
+                return None
+        elif outer is map:
+            kind = gast.Tuple
+        if outer is not map or len(node.args) < 2 or node.keywords:
+            return None
+        sequences = node.args[1:]
+        if not all(isinstance(q, (gast.List, gast.Tuple)) and not any(isinstance(e, gast.Starred) for e in q.elts)
+                   for q in sequences) or len({len(q.elts) for q in sequences}) != 1:
+            return None
+        calls = [gast.copy_location(nodes.make(gast.Call, func=nodes.clone(node.args[0]), args=list(elements),
+                                               keywords=[]), node)
+                 for elements in zip(*(q.elts for q in sequences))]
+        return gast.copy_location(nodes.make(kind, elts=calls, ctx=nodes.make(gast.Load)), node)
+
     def visit_Call(self, node):
+        mapped = self.mapped(node)
+        if mapped is not None:
+            return self.visit(mapped)
         if not (isinstance(node.func, gast.Name) and node.func.id in ("isinstance", "issubclass")):
             node.args = [self.builtin_dtype(a) for a in node.args]
             for k in node.keywords:
@@ -490,6 +614,12 @@ class _Resolver(trees.Transformer):
         if runtime.reduction_of(callee) is not None and len(node.args) == 2:     # _var_axis_2(x, 1)
             callee, node.keywords = runtime.reduction_of(callee), [nodes.keyword("axis", node.args.pop())]
         callee = _python_function_of(callee)
+        if callee in (np.size, np.ndim) and len(node.args) == 1 and not node.keywords:
+            return gast.copy_location(nodes.attribute_of(node.args[0], callee.__name__), node)  # x.size
+        if callee is builtins.sum and 1 <= len(node.args) <= 2 and not node.keywords \
+                and isinstance(node.args[0], (gast.List, gast.Tuple)) \
+                and not any(isinstance(e, gast.Starred) for e in node.args[0].elts):
+            return _added(node.args[0].elts, node.args[1] if len(node.args) == 2 else None, node)
         table.record_of(callee)                  # files the records of scipy's, once it is imported
         if callee is np.array and len(node.args) == 1 and not node.keywords \
                 and not isinstance(node.args[0], (gast.List, gast.Tuple, gast.ListComp, gast.GeneratorExp)):
@@ -545,6 +675,17 @@ class _Resolver(trees.Transformer):
                 return node                           # np.newaxis and the like stay as written
         base = node.id if isinstance(node, gast.Name) else node.attr       # W, or mylib.W
         return gast.copy_location(nodes.name(self.global_name(value, base)), node)
+
+
+def _added(terms, start, origin):
+    """`sum([a, b, c])` (of a literal) as `a + b + c`; `sum([a, b], s)` as `s + a + b`."""
+    terms = ([start] if start is not None else []) + list(terms)
+    if not terms:
+        return gast.copy_location(nodes.const(0), origin)
+    total = terms[0]
+    for term in terms[1:]:
+        total = gast.copy_location(nodes.binop(total, "+", term), origin)
+    return total
 
 
 def _python_function_of(callee):

@@ -539,18 +539,26 @@ def _names_read(node) -> set:
 def _read_as_array(stmts, name) -> bool:
     """Whether every read of `name` in these statements means the same of an array as of a
     list: an argument of a numpy function or len, an element `v[k]` (not `v + w`, `v * 2`)."""
-    read = []
-    for stmt in stmts:                  # up to a statement that rebinds it: `v = np.array(v)`
+    read, allowed = [], set()
+    for k, stmt in enumerate(stmts):    # up to a statement that rebinds it: `v = np.array(v)`
         rebinds = isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
             and stmt.targets[0].id == name
+        aliased = isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Name) \
+            and isinstance(stmt.value, gast.Name) and stmt.value.id == name and not rebinds
+        if aliased:                     # `logprobs = output`: the other name read likewise
+            if stmt.targets[0].id in _names_read(nodes.module(stmts[:k])) or not _read_as_array(stmts[k + 1:],
+                                                                                                stmt.targets[0].id):
+                return False
+            allowed.add(id(stmt.value))
         read.append(stmt.value if rebinds else stmt)
         if rebinds:
             break
-    allowed, reads = set(), []
+    reads = []
     for node in (n for r in read for n in gast.walk(r)):
         if isinstance(node, gast.Call):
             callee = annotations.get(node, "callee")
-            if callee is len or (getattr(callee, "__module__", "") or "").startswith("numpy"):
+            if callee in (len, sum) or (getattr(callee, "__module__", "") or "").startswith("numpy") \
+                    and callee not in (np.vstack, np.hstack, np.concatenate):
                 allowed.update(id(a) for a in node.args)
         elif isinstance(node, gast.Subscript):
             allowed.add(id(node.value))
@@ -582,15 +590,19 @@ def grown_lists(body, any_loop=False) -> dict:
     found = {}
     for k, stmt in enumerate(body):
         if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)
-                and isinstance(stmt.value, gast.List) and not stmt.value.elts):
+                and isinstance(stmt.value, gast.List)
+                and not any(isinstance(e, gast.Starred) for e in stmt.value.elts)):
             continue
         name = stmt.targets[0].id
+        if name in _names_read(stmt.value):
+            continue
         for j in range(k + 1, len(body)):
             later = body[j]
             if isinstance(later, gast.For) and (any_loop or _range_step(later) is not None) \
                     and name not in _names_read(later.iter) and name not in _names_read(later.target):
                 grows = _grows_only(later.body, name)
                 if grows is not None and grows[0] and len(grows[0]) == 1 \
+                        and (not stmt.value.elts or grows[0] == {"append"}) \
                         and _read_as_array(body[j + 1:], name):
                     found[k] = (name, j) + grows
                     break
@@ -627,19 +639,25 @@ class GrownLists:
         if not found:
             return body
         body = list(body)
-        drop, loops = set(), {}
+        starts, loops = {}, {}
         for k, (name, j, methods, skipped) in found.items():
-            drop.add(k)
-            loops[j] = self.grown_loop(body[j], name, next(iter(methods)), skipped, body[k])
+            # the elements a list starts with (`ys = [y0]`), kept where it is made
+            firsts = [self.namer.fresh(f"{name}_first") for _ in body[k].value.elts]
+            starts[k] = [nodes.assign(f, e, body[k]) for f, e in zip(firsts, body[k].value.elts)]
+            loops[j] = self.grown_loop(body[j], name, next(iter(methods)), skipped, body[k], firsts)
         out = []
         for k, stmt in enumerate(body):
             if k in loops:
                 out += loops[k]
-            elif k not in drop:
+            elif k in starts:
+                out += starts[k]
+            else:
                 out.append(_copy_not_array(stmt, {name for name, j, *_rest in found.values() if j < k}))
         return out
 
-    def grown_loop(self, loop, name, method, skipped, origin):
+    def grown_loop(self, loop, name, method, skipped, origin, firsts=()):
+        """The loop growing `name` (which starts with the elements held by `firsts`, each a
+        number or an array of one shape) writing into an array of its final length."""
         size, count = self.namer.fresh(f"{name}_size"), self.namer.fresh(f"{name}_count")
         args = loop.iter.args
         lower, upper = (nodes.const(0), args[0]) if len(args) == 1 else (args[0], args[1])
@@ -649,10 +667,18 @@ class GrownLists:
             span = nodes.binop(nodes.binop(span, "+", nodes.const(abs(step) - 1)), "//", nodes.const(abs(step)))
         trips = nodes.call("max", [nodes.const(0), span])
         annotations.set(trips, "callee", max)
-        zeros = nodes.call("np.zeros", [nodes.name(size)])
+        if firsts:                       # (n,) + np.shape(first): rows of the first's shape
+            trips = nodes.binop(trips, "+", nodes.const(len(firsts)))
+            shape = nodes.call("np.shape", [nodes.name(firsts[0])])
+            annotations.set(shape, "callee", np.shape)
+            zeros = nodes.call("np.zeros", [nodes.binop(nodes.tuple_of([nodes.name(size)]), "+", shape)])
+        else:
+            zeros = nodes.call("np.zeros", [nodes.name(size)])
         annotations.set(zeros, "callee", np.zeros)
-        before = [nodes.assign(size, trips, origin), nodes.assign(name, zeros, origin),
-                  nodes.assign(count, 0, origin)]
+        before = [nodes.assign(size, trips, origin), nodes.assign(name, zeros, origin)]
+        before += [nodes.assign(nodes.subscript(name, nodes.const(k), store=True), nodes.name(f), origin)
+                   for k, f in enumerate(firsts)]
+        before.append(nodes.assign(count, len(firsts), origin))
         grown = nodes.clone(loop)
         grown.body = self.grown_body(grown.body, name, method, size, count)
         after = []

@@ -16,7 +16,15 @@ import numpy as np
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..primitives import rules, table
-from .call_forms import NORM_OPTIONS, SCIPY_FORMS, SCIPY_IGNORED, norm_method, scipy_form_of
+from .call_forms import (
+    MVN_OPTIONS,
+    NORM_OPTIONS,
+    SCIPY_FORMS,
+    SCIPY_IGNORED,
+    mvn_logpdf,
+    norm_method,
+    scipy_form_of,
+)
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
@@ -29,7 +37,7 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof", "n", "ord", "endpoint", "axes", "offset", "weights",
-            "where", "initial", "a_min", "a_max", "min", "max"}
+            "where", "initial", "a_min", "a_max", "min", "max", "indexing"}
 # which calls take which of them (axis and dtype: any call numpy gives them to)
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
               np.linalg.norm, np.all, np.any}
@@ -39,7 +47,8 @@ KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve},
                  "ddof": {np.var, np.std}, "n": {np.diff, np.linalg.matrix_power}, "ord": {np.linalg.norm}, "endpoint": {np.linspace},
                  "axes": {np.transpose}, "offset": {np.trace}, "weights": {np.average}, "where": {np.sum},
                  "initial": {np.max, np.min, np.amax, np.amin},
-                 "a_min": {np.clip}, "a_max": {np.clip}, "min": {np.clip}, "max": {np.clip}}
+                 "a_min": {np.clip}, "a_max": {np.clip}, "min": {np.clip}, "max": {np.clip},
+                 "indexing": {np.meshgrid}}
 CONVOLVE_MODES = ("full", "valid", "same")
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
@@ -210,6 +219,8 @@ class _Validator:
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.meshgrid:
+                allowed_constants.update(id(k.value) for k in node.keywords if k.arg == "indexing")
             if isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.reshape, np.ravel):
                 allowed_constants.update(id(a) for a in node.args[1:])      # order="F": said in check_call
             if isinstance(node, gast.Call) and scipy_form_of(annotations.get(node, "callee")):
@@ -335,7 +346,7 @@ class _Validator:
         ruled = rules.is_differentiable(callee) or rules.is_non_differentiable(callee) \
             or callee in _WRITTEN_AS_OTHERS or not annotations.has(call, "callee")
         for keyword in call.keywords:
-            if located and keyword.arg in NORM_OPTIONS:
+            if located and keyword.arg in NORM_OPTIONS or mvn_logpdf(callee) and keyword.arg in MVN_OPTIONS:
                 continue
             if not helper and ruled:
                 self.check_keyword(call, callee, keyword)
@@ -350,9 +361,19 @@ class _Validator:
             self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
                             "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
                             "then index with x[i, j]")
+        if not annotations.has(call, "callee") and isinstance(call.func, gast.Lambda):
+            self.fail(call, "a lambda called where it is written is not supported",
+                      "name it first, `f = lambda v: ...`, then call f(...) (or map(f, (a, b)))")
         if not annotations.has(call, "callee"):
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
+        if annotations.get(call, "callee") in (zip, enumerate):       # (a for loop's iterable is desugared)
+            self.fail(call, f"`{self.text(call.func)}(...)` is supported only as the iterable of a for loop",
+                      f"loop over it where it is made: for a, b in {self.text(call.func)}(...):")
+        if annotations.get(call, "callee") in (map, list, tuple):
+            self.fail(call, f"`{self.text(call.func)}(...)` is supported here only as list(map(f, (a, b))) "
+                            "over tuples or lists written in the call",
+                      "write the sequence in the call, list(map(f, (a, b, c))), or the calls out: [f(a), f(b), f(c)]")
         callee = annotations.get(call, "callee")
         if scipy_form_of(callee) is not None:
             return self.check_scipy_form(call, scipy_form_of(callee))
@@ -379,7 +400,8 @@ class _Validator:
                             f"derivative rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")
         # the allocating calls (np.zeros, np.array) are here too: constant, or a rule over parts
-        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee) or callee in _WRITTEN_AS_OTHERS:
+        if rules.is_differentiable(callee) or rules.is_non_differentiable(callee) or callee in _WRITTEN_AS_OTHERS \
+                or mvn_logpdf(callee):
             return
         if _is_python_function(callee):
             return                                                # a helper: inlined by normalize
@@ -712,7 +734,7 @@ _UFUNC_OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/",
 # calls along an axis whose axis=None (the whole array) the rule table does not take, and the form that does
 _WHOLE_ARRAY_FORMS = {np.sort: "np.sort(np.ravel(x))", np.flip: "np.flip(x)", np.cumprod: "np.cumprod(x)"}
 # calls normalize writes as others (call_forms.py): an element read, products
-_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average)
+_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average, np.meshgrid)
 # options normalize writes as other calls (call_forms.py): their position, their keyword
 _OPTIONS_AS_WRITTEN = {np.diff: (1, "n"), np.linalg.norm: (1, "ord"), np.linspace: (3, "endpoint"),
                        np.linalg.matrix_power: (1, "n")}

@@ -350,7 +350,7 @@ class _SharedMemory:
             return every, set(), every
         from .desugar import desugar
         try:
-            helper = desugar(parse(callee))
+            helper = desugar(parse(callee, helper=True))
         except AdjointError:
             return set(), set(), set()      # normalize reports why it cannot inline the helper
         memory = _SharedMemory(helper, self.summaries, self.inlining + (callee,))

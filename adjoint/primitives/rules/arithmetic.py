@@ -39,7 +39,7 @@ def power(x, y, out):
     return y * x ** (y - 1.0), (out * math.log(x) if x > 0.0 else (0.0 if x >= 0.0 else math.nan))
 
 
-@primitive("operator.mod", domain=[POSITIVE, (0.7, 1.3)])
+@primitive("operator.mod", "np.remainder", domain=[POSITIVE, (0.7, 1.3)])   # np.mod is np.remainder
 def mod(x, y):
     return 1.0, -math.floor(x / y)
 
