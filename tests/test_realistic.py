@@ -66,18 +66,14 @@ EXPECTED_REJECTIONS = {
 WITHOUT_LOCATION = set()
 WITHOUT_HINT = set()
 
-# WRONG gradients (no error): left out of every test here, reported as bugs. (Fixed on main
-# since: curve_fit_global_grid, `np.sum((a * T + b * T * T) ** 2)` over a module-level array T,
-# which returned an array of per-node terms on the python target; catmull_rom_segments_vec, a
-# gather `points[idx]` with repeated indices that counted each index once, and the rejected
-# embedding_logistic_vec and matrix_factorization_vec, whose gathers `E[tokens]`, `P[rows]`
-# were typed one rank too low (see tests/test_gather.py); now passing programs.)
-#   diagonal_fit_identity: `np.identity(n) * d` with a vector d; np.identity(n) is typed as a
-#   number, so the cpu target returns a wrong d/dd without error (for
-#   `np.sum((np.identity(3) + x) ** 2)`: [2.6, 0.6, 0.6] instead of [3.8, 0.8, 5.0]); the
-#   python target fails while computing the gradient ("ValueError ... non-broadcastable output
-#   operand"). np.tri the same. (np.eye, the same bug until main's fix, now passes.)
-WRONG = {"diagonal_fit_identity"}
+# WRONG gradients (no error): left out of every test here, reported as bugs. None today. (Fixed
+# on main since: curve_fit_global_grid, `np.sum((a * T + b * T * T) ** 2)` over a module-level
+# array T, which returned an array of per-node terms on the python target; catmull_rom_segments_vec,
+# a gather `points[idx]` with repeated indices that counted each index once; the rejected
+# embedding_logistic_vec and matrix_factorization_vec, whose gathers `E[tokens]`, `P[rows]` were
+# typed one rank too low (see tests/test_gather.py); diagonal_fit_identity, `np.identity(n) * d`,
+# np.identity typed as a number (as np.eye and np.tri were); now passing programs.)
+WRONG = set()
 
 # Passing programs autograd cannot run: it cannot write array elements or call .copy()
 # on its boxes, nor subtract an int array index from a box (softmax_loss_naive); tests/oracles.py's
@@ -119,7 +115,7 @@ AUTOGRAD_CANNOT = {"lasso_objective_vec", "ordered_weighted_average_vec",   # no
 # Numba compiles are slow: a handful of passing programs, of both styles, on the cpu target
 # (diagonal_fit_eye: np.eye gave a wrong gradient on cpu only, until main fixed its type;
 # curve_fit_global_grid and elastic_net_vec: module-level arrays and defaults, new on main).
-CPU_PROGRAMS = ["van_der_pol_fit_loop", "ba_objective_loop", "kalman_local_level_loop", "black_scholes_parsec_vec",
+CPU_PROGRAMS = ["van_der_pol_fit_loop", "diagonal_fit_identity", "ba_objective_loop", "kalman_local_level_loop", "black_scholes_parsec_vec",
                 "sinkhorn_loop", "rosen_scipy", "diagonal_fit_eye", "curve_fit_global_grid",
                 "elastic_net_vec", "ar1_nll_pairs", "softmax_loss_vectorized", "conv1d_fit_vec",
                 "lennard_jones_vec", "hmm_forward_scaled_vec",
