@@ -261,6 +261,11 @@ def flip_of_axes(X):
 
 def roll_shift_by_name(x):
     return np.sum(np.roll(x, shift=1) * np.arange(3.0))
+
+
+def take_along_a_named_axis(X):
+    k = 1
+    return np.sum(np.take(X, np.array([0, 1]), axis=k))
 '''
 
 # the names of gast's (and so Python's) syntax-tree classes, which a message must not show
@@ -317,6 +322,7 @@ def test_rejection_names_the_construct_in_words_with_a_hint(name, rejected):
     ("std_of_axes_by_position", "a tuple of axes in `np.std` is not supported"),    # (was chained: wrong)
     ("flip_of_axes", "np.flip(np.flip(x, 2), 0)"),
     ("roll_shift_by_name", "pass `shift` by position"),
+    ("take_along_a_named_axis", "np.take along an axis that is not a number"),     # (was without file:line)
 ])
 def test_message_says_what_the_user_wrote(name, phrase, rejected):
     fn = getattr(rejected, name)

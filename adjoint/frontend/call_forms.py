@@ -293,7 +293,7 @@ def _take(call, stmt, normalizer):
             if axis.value else index
     else:
         raise AdjointError("np.take along an axis that is not a number (0 or more) written in the call",
-                           location=normalizer.where(call),
+                           location=normalizer.where(stmt),
                            hint="index the array instead: x[:, i] takes the elements i along axis 1")
     p, value = normalizer.rhs(nodes.subscript(_renamed(array), _renamed(index) if not isinstance(index, gast.Tuple)
                                               else index), stmt)
