@@ -316,9 +316,11 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         called = func.attr if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
             and func.value.id == LOWERED_MODULE else None
         if called == "expand_dims" and len(node.args) == 2 and types_of(node.args[0]).ndim == 0 \
-                and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
+                and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray") \
+                and _known_rank(node.args[0], types_of, known) < 1:
             # a number's new axis (keepdims of a vector's reduction): numba's np.expand_dims
-            # takes arrays only, and np.asarray makes a number one (and leaves an array as it is)
+            # takes arrays only, and np.asarray makes a number one (and leaves an array as it is;
+            # an operand known to be an array, a sensitivity of one, keeps its plain form)
             node.args = [nodes.call("np.asarray", [node.args[0]]), node.args[1]]
             return node
         if called == "outer" and len(node.args) == 2 and not node.keywords \
