@@ -225,6 +225,42 @@ def in_tuple(x):
 
 def tuple_result(x):
     return x[0] * x[1], x[1]
+
+
+INDEX = np.array([0, 2, 0])
+
+
+def scatter_add_at(x):
+    y = np.zeros(3)
+    np.add.at(y, INDEX, x)
+    return np.sum(y * y)
+
+
+def fill_diagonal(X):
+    G = X @ X.T
+    np.fill_diagonal(G, 0.0)
+    return np.sum(G * G)
+
+
+def reshape_fortran(x):
+    return np.sum(np.reshape(np.outer(x, x), (1, 9), order="F") * np.arange(9.0))
+
+
+def ravel_fortran(X):
+    return np.sum(X.flatten("F") * np.arange(6.0))
+
+
+def std_of_axes_by_position(X):
+    T = np.reshape(np.outer(X[:, 0], X[:, 1]), (3, 3, 1))
+    return np.sum(np.std(T, (0, 2)) * np.arange(3.0))
+
+
+def flip_of_axes(X):
+    return np.sum(np.flip(X, (0, 1)) * np.arange(6.0).reshape(3, 2))
+
+
+def roll_shift_by_name(x):
+    return np.sum(np.roll(x, shift=1) * np.arange(3.0))
 '''
 
 # the names of gast's (and so Python's) syntax-tree classes, which a message must not show
@@ -274,6 +310,13 @@ def test_rejection_names_the_construct_in_words_with_a_hint(name, rejected):
     ("string_index", "string index 'a'"), ("dict_call", "dictionaries are not differentiable values"),
     ("dropped_call", "the result of `out.fill(x[0])` is dropped"),
     ("mask_or", "the operator `|`"), ("is_none", "the operator `is`"), ("bit_shift", "the operator `<<`"),
+    ("scatter_add_at", "for k in range(len(INDEX)): y[INDEX[k]] += x[k]"),
+    ("fill_diagonal", "for k in range(min(G.shape)): G[k, k] = 0.0"),
+    ("reshape_fortran", "np.reshape(x.T, (4, 3)).T is np.reshape(x, (3, 4), order='F')"),
+    ("ravel_fortran", "np.ravel(x.T) is np.ravel(x, order='F')"),
+    ("std_of_axes_by_position", "a tuple of axes in `np.std` is not supported"),    # (was chained: wrong)
+    ("flip_of_axes", "np.flip(np.flip(x, 2), 0)"),
+    ("roll_shift_by_name", "pass `shift` by position"),
 ])
 def test_message_says_what_the_user_wrote(name, phrase, rejected):
     fn = getattr(rejected, name)
@@ -335,11 +378,51 @@ def global_statement(x):               # hint: module-level names are read witho
 def tuple_value(a, b):                 # hint: make it an array, np.array([a, b])
     p = np.array([a * b, b])
     return p[0]
+
+
+INDEX = np.array([0, 2, 0])
+
+
+def scatter_add_at(x):                 # hint: for k in range(len(INDEX)): y[INDEX[k]] += x[k]
+    y = np.zeros(3)
+    for k in range(len(INDEX)):
+        y[INDEX[k]] += x[k]
+    return np.sum(y * y)
+
+
+def fill_diagonal(X):                  # hint: for k in range(min(G.shape)): G[k, k] = 0.0
+    G = X @ X.T
+    for k in range(min(G.shape)):
+        G[k, k] = 0.0
+    return np.sum(G * G)
+
+
+def reshape_fortran(x):                # hint: np.reshape(x.T, (4, 3)).T
+    return np.sum(np.reshape(np.outer(x, x).T, (9, 1)).T * np.arange(9.0))
+
+
+def ravel_fortran(X):                  # hint: np.ravel(x.T)
+    return np.sum(np.ravel(X.T) * np.arange(6.0))
+
+
+def flip_of_axes(X):                   # hint: np.flip(np.flip(x, 2), 0)
+    return np.sum(np.flip(np.flip(X, 1), 0) * np.arange(6.0).reshape(3, 2))
+
+
+def roll_shift_by_name(x):             # hint: pass `shift` by position
+    return np.sum(np.roll(x, 1) * np.arange(3.0))
 '''
 
 @pytest.fixture(scope="module")
 def rewrites(tmp_path_factory):
     return import_source(tmp_path_factory.mktemp("rewrites"), "hinted_rewrites", REWRITES)
+
+
+def test_the_fortran_order_rewrites_keep_the_value(rejected, rewrites):
+    x, X = argument(rejected.reshape_fortran), argument(rejected.ravel_fortran)
+    np.testing.assert_allclose(rewrites.reshape_fortran(x), rejected.reshape_fortran(x))
+    np.testing.assert_allclose(rewrites.ravel_fortran(X), rejected.ravel_fortran(X))
+    np.testing.assert_allclose(rewrites.flip_of_axes(X), rejected.flip_of_axes(X))
 
 
 @pytest.mark.parametrize("name", re.findall(r"^def (\w+)\(", REWRITES, flags=re.M))

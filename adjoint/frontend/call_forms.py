@@ -7,13 +7,16 @@ options whose derivative is that of other calls written as those: np.diff's `n` 
 differences, np.linspace's `endpoint=False` as a slice, np.take as an element read,
 np.linalg.matrix_power as products, np.average as a mean or a weighted sum, np.sum's `where=`
 as np.where, np.max's and np.min's `initial=` as np.maximum and np.minimum, np.transpose's axes
-(1, 0) as the plain transpose and
-np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis)).
+(1, 0) as the plain transpose,
+np.linalg.norm's `ord` in the one form the rule table reads (np.linalg.norm(x, ord, axis)), and
+scipy.linalg's solvers (solve_triangular, cholesky, solve, inv, det) as np.linalg's and
+scipy.special's softmax and log_softmax through logsumexp.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import gast
 import numpy as np
@@ -107,6 +110,8 @@ def keyword_forms(call, stmt, normalizer):
         return _convolve_mode(call, stmt, normalizer)
     if callee in _OPTION_FORMS:
         return _OPTION_FORMS[callee](call, stmt, normalizer)
+    if scipy_form_of(callee) is not None:
+        return _scipy_form(call, stmt, normalizer)
     if callee is np.sum and any(k.arg == "where" for k in call.keywords):
         return _summed_where(call, stmt, normalizer)
     if callee in (np.max, np.min, np.amax, np.amin) and any(k.arg == "initial" for k in call.keywords):
@@ -330,6 +335,74 @@ def _average(call, stmt, normalizer):
     p, weight = normalizer.to_atom(_called(np.sum, "np.sum", [_renamed(weights)]), stmt)
     pre += p
     p, value = normalizer.rhs(nodes.binop(_renamed(total), "/", _renamed(weight)), stmt)
+    return pre + p, value
+
+
+def scipy_form_of(callee) -> str | None:
+    """The spelling ("scipy.linalg.solve_triangular") of a scipy function normalize writes as
+    numpy's (SCIPY_FORMS), else None; scipy is looked at only where the user's code imported it."""
+    import sys
+    name = getattr(callee, "__name__", None)
+    for spelling in SCIPY_FORMS:
+        module, _, function = spelling.rpartition(".")
+        if function == name and module in sys.modules and getattr(sys.modules[module], name, None) is callee:
+            return spelling
+    return None
+
+
+# scipy functions numba cannot compile and the rule table has no record of, written as the
+# numpy calls of the same value, whose rules apply: the solvers of scipy.linalg as np.linalg's
+# (of the triangle a solver reads, taken with np.tril/np.triu, so a matrix with anything in its
+# other triangle gives scipy's result), softmax through logsumexp. For each: its arrays (by
+# position) and the options that change its value (by name, as written constants); options that
+# only affect speed or checks (SCIPY_IGNORED) are dropped.
+SCIPY_FORMS = {"scipy.linalg.solve_triangular": (2, ("lower", "trans")), "scipy.linalg.cholesky": (1, ("lower",)),
+               "scipy.linalg.solve": (2, ()), "scipy.linalg.inv": (1, ()), "scipy.linalg.det": (1, ()),
+               "scipy.special.softmax": (1, ("axis",)), "scipy.special.log_softmax": (1, ("axis",))}
+SCIPY_IGNORED = ("check_finite", "overwrite_a", "overwrite_b")
+
+
+def _scipy_form(call, stmt, normalizer):
+    """scipy.linalg.solve_triangular(a, b, lower=, trans=) as np.linalg.solve of the triangle
+    it reads (transposed for trans=1 or "T"); scipy.linalg.cholesky(a, lower=False) as
+    np.transpose(np.linalg.cholesky(np.transpose(a))) (the upper factor, from a's upper
+    triangle, as scipy reads it); solve, inv and det as numpy's; scipy.special.softmax(x, axis)
+    as np.exp(x - logsumexp(x, axis, keepdims=True)), log_softmax without the exp."""
+    spelling = scipy_form_of(annotations.get(call, "callee"))
+    name = spelling.rpartition(".")[2]
+    options = {k.arg: k.value for k in call.keywords if k.arg not in SCIPY_IGNORED}
+    a, pre = _renamed(call.args[0]), []
+    if name in ("softmax", "log_softmax"):
+        logsumexp = sys.modules["scipy.special"].logsumexp
+        keywords = [nodes.keyword("axis", _renamed(options["axis"])), nodes.keyword("keepdims", nodes.const(True))] \
+            if "axis" in options and options["axis"].value is not None else []
+        pre, total = keyword_forms(_called(logsumexp, "scipy.special.logsumexp", [a], keywords), stmt, normalizer)
+        p, total = normalizer.to_atom(total, stmt)
+        p2, shifted = normalizer.to_atom(nodes.binop(_renamed(a), "-", _renamed(total)), stmt)
+        if name == "log_softmax":
+            return pre + p + p2, _renamed(shifted)
+        p3, value = normalizer.rhs(_called(np.exp, "np.exp", [_renamed(shifted)]), stmt)
+        return pre + p + p2 + p3, value
+    options = {word: value.value for word, value in options.items()}
+    if name == "solve_triangular":
+        side = np.tril if options.get("lower", False) else np.triu
+        p, a = normalizer.to_atom(_called(side, f"np.{side.__name__}", [a]), stmt)
+        pre += p
+        a = _renamed(a)
+        if options.get("trans", 0) in (1, 2, "T", "C"):
+            p, a = normalizer.to_atom(_called(np.transpose, "np.transpose", [a]), stmt)
+            pre += p
+            a = _renamed(a)
+        name = "solve"
+    if name == "cholesky" and not options.get("lower", False):
+        p, transposed = normalizer.to_atom(_called(np.transpose, "np.transpose", [a]), stmt)
+        p2, factor = normalizer.to_atom(_called(np.linalg.cholesky, "np.linalg.cholesky", [_renamed(transposed)]),
+                                        stmt)
+        p3, value = normalizer.rhs(_called(np.transpose, "np.transpose", [_renamed(factor)]), stmt)
+        return p + p2 + p3, value
+    function = getattr(np.linalg, name)
+    p, value = normalizer.rhs(_called(function, f"np.linalg.{name}", [a] + [_renamed(b) for b in call.args[1:]]),
+                              stmt)
     return pre + p, value
 
 

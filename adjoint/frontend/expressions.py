@@ -24,6 +24,7 @@ from . import parse as parse_stage
 from .call_forms import keyword_forms, nested
 from .indexing import index_components, is_new_axis
 from .tuples import Aggregate
+from .validate import is_library_function
 
 
 class Expressions:
@@ -330,8 +331,7 @@ _FRESH_ARRAYS = (np.empty, np.empty_like, np.zeros, np.ones, np.full, np.zeros_l
 
 def _has_rule(fn) -> bool:
     """Known to the rule table (differentiable or not): called, never inlined."""
-    return rules.is_differentiable(fn) or rules.is_non_differentiable(fn) \
-        or (getattr(fn, "__module__", "") or "").startswith("numpy")
+    return rules.is_differentiable(fn) or rules.is_non_differentiable(fn) or is_library_function(fn)
 
 
 def _folded(compare):

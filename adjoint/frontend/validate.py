@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import AdjointError, locate
 from ..ir import annotations, nodes, trees
 from ..primitives import rules, table
-from .call_forms import NORM_OPTIONS, norm_method
+from .call_forms import NORM_OPTIONS, SCIPY_FORMS, SCIPY_IGNORED, norm_method, scipy_form_of
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.Return, gast.If, gast.For, gast.While,
               gast.Break, gast.Continue, gast.Pass)
@@ -128,9 +128,7 @@ class _Validator:
                 self.fail(stmt.value, f"unsupported syntax: {_describe(stmt.value)}")
             if isinstance(stmt.value, gast.Call):
                 self.fail(stmt, f"the result of `{self.text(stmt.value)}` is dropped: adjoint differentiates "
-                                f"values, not calls that change an object in place",
-                          "keep values in arrays and write into them: out = np.zeros(n), then "
-                          "out[i] = v (or out[:] = v)")
+                                f"values, not calls that change an object in place", self.in_place_hint(stmt.value))
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
         if not isinstance(stmt, STATEMENTS):
@@ -211,6 +209,10 @@ class _Validator:
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
                 allowed_constants.add(id(node.args[0]))          # its subscripts (primitives/rules/linalg.py)
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.reshape, np.ravel):
+                allowed_constants.update(id(a) for a in node.args[1:])      # order="F": said in check_call
+            if isinstance(node, gast.Call) and scipy_form_of(annotations.get(node, "callee")):
+                allowed_constants.update(id(k.value) for k in node.keywords)      # trans="T"
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.linalg.norm:
                 allowed_constants.update(id(a) for a in node.args[1:2] + [k.value for k in node.keywords
                                                                           if k.arg == "ord"])   # 'fro'
@@ -270,17 +272,54 @@ class _Validator:
         except Exception:                       # noqa: BLE001 (a node only gast knows)
             return nodes.dotted(node) or _describe(node)
 
+    def in_place_hint(self, call) -> str:
+        """The loop or write that does what an in-place numpy call does, in the call's names."""
+        callee, args = annotations.get(call, "callee"), [self.text(a) for a in call.args]
+        path = (nodes.dotted(call.func) or "").split(".")             # np.add.at(y, index, x)
+        if path[-1] == "at" and len(path) > 2 and path[-2] in _UFUNC_OPERATORS and len(args) == 3:
+            y, index, x = args
+            return (f"write the updates in a loop (repeated indices accumulate, as in {self.text(call.func)}): "
+                    f"for k in range(len({index})): {y}[{index}[k]] {_UFUNC_OPERATORS[path[-2]]}= {x}[k]"
+                    f"  ({x} instead of {x}[k] for a number)")
+        if callee is np.fill_diagonal and len(args) == 2:
+            return f"write the diagonal in a loop: for k in range(min({args[0]}.shape)): {args[0]}[k, k] = {args[1]}"
+        if callee is np.copyto and len(args) == 2:
+            return f"write into it: {args[0]}[:] = {args[1]}"
+        return "keep values in arrays and write into them: out = np.zeros(n), then out[i] = v (or out[:] = v)"
+
     def fail_keyword(self, call, keyword, callee):
         name, word = self.text(call.func), keyword.arg
         if word is None:
             self.fail(call, f"`**` keyword unpacking in a call of `{name}` is not supported",
                       "pass each argument by name or position")
         allowed = sorted(_keywords_of(callee)) if annotations.has(call, "callee") else []
-        if allowed:
-            hint = f"`{name}` takes {', '.join(f'`{k}=`' for k in allowed)} here; leave `{word}=` out"
-        else:
-            hint = f"`{name}` takes no keyword argument here: leave `{word}=` out"
+        takes = f"`{name}` takes {', '.join(f'`{k}=`' for k in allowed)} here" if allowed \
+            else f"`{name}` takes no keyword argument here"
+        default = _default_of(callee, word)
+        if word == "order":
+            self.fail_order(call, keyword.value)
+        if default is _REQUIRED:             # np.roll(x, shift=1): the value is needed, by position
+            hint = f"{takes}: pass `{word}` by position"
+        elif default is _UNKNOWN or isinstance(keyword.value, gast.Constant) and keyword.value.value == default \
+                or word in _VALUE_KEEPING or word == "dtype" and nodes.dotted(keyword.value) in _FLOAT64:
+            hint = f"{takes}: leave `{word}=` out"
+        else:                                # np.reshape(x, s, order="F"): leaving it out changes the value
+            hint = f"{takes}; leaving `{word}=` out means {word}={default!r}, so write the computation without it"
         self.fail(call, f"keyword argument `{word}=` is not supported", hint)
+
+    def fail_order(self, call, value):
+        """np.reshape(x, s, order="F"), np.ravel(x, "F"): the layout option, with the rewrite
+        that keeps its value (Fortran order is C order of the axes reversed)."""
+        name, order = self.text(call.func), getattr(value, "value", None)
+        if order == "C":
+            hint = f"leave `order=` out: C order is what `{name}` does by default"
+        elif order == "F" and annotations.get(call, "callee") is np.ravel:
+            hint = "ravel the transpose: np.ravel(x.T) is np.ravel(x, order='F')"
+        elif order == "F":
+            hint = "reshape the transposes: np.reshape(x.T, (4, 3)).T is np.reshape(x, (3, 4), order='F')"
+        else:
+            hint = "write the layout out with transposes (np.ravel(x.T) is Fortran order) or leave it out"
+        self.fail(value, f"the layout option order={order!r} of `{name}` is not supported", hint)
 
     def check_call(self, call):
         callee = annotations.get(call, "callee")
@@ -290,10 +329,14 @@ class _Validator:
             self.fail(call, f"`{self.text(call.func)}(...)`: {'dictionaries' if callee is dict else 'sets'} "
                             f"are not differentiable values", HINTS[gast.Dict])
         located = norm_method(callee) is not None            # norm.logpdf(x, loc, scale)
+        # a helper's keywords are bound when it is inlined; a function without a rule is
+        # refused below for that, not for an option it would have taken
+        ruled = rules.is_differentiable(callee) or rules.is_non_differentiable(callee) \
+            or callee in _WRITTEN_AS_OTHERS or not annotations.has(call, "callee")
         for keyword in call.keywords:
             if located and keyword.arg in NORM_OPTIONS:
                 continue
-            if not helper:                                      # a helper's: bound when inlined
+            if not helper and ruled:
                 self.check_keyword(call, callee, keyword)
         if callee is np.convolve:
             self.check_convolve_mode(call)
@@ -310,8 +353,15 @@ class _Validator:
             self.fail(call, f"cannot resolve the function `{self.text(call.func)}`",
                       "call module-level functions or math/numpy functions")
         callee = annotations.get(call, "callee")
+        if scipy_form_of(callee) is not None:
+            return self.check_scipy_form(call, scipy_form_of(callee))
         if callee in _OPTIONS_AS_WRITTEN:
             self.check_options(call, callee)
+        if callee in (np.reshape, np.ravel) and len(call.args) == (3 if callee is np.reshape else 2):
+            self.fail_order(call, call.args[-1])                 # np.ravel(x, "F"), x.flatten("F")
+        positional_axes = _positional_axis(call, callee)
+        if positional_axes is not None:                   # np.std(x, (0, 2)): as axis=(0, 2)
+            self.check_axes(call, callee, positional_axes)
         if callee in _WHOLE_ARRAY_FORMS:
             axis = _keyword_value(call, "axis") if _keyword_value(call, "axis") is not None else \
                 call.args[1] if len(call.args) > 1 else None
@@ -362,6 +412,13 @@ class _Validator:
                 and isinstance(e.operand, gast.Constant) and type(e.operand.value) is int else None
                 for e in value.elts]
         spelled = self.text(call.func)
+        if callee is np.expand_dims:
+            self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
+                      f"one axis at a time, the lower first: {spelled}({spelled}(x, 0), 2)")
+        if callee in (np.flip, np.squeeze, np.roll):
+            self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
+                      f"one axis at a time: {spelled}({spelled}(x, 2), 0)" if callee is not np.roll else
+                      f"one axis at a time: {spelled}({spelled}(x, 1, 2), -1, 0)")
         if callee not in CHAINED:
             self.fail(value, f"a tuple of axes in `{spelled}` is not supported",
                       f"reshape the array so that one axis holds the reduced ones: "
@@ -372,6 +429,37 @@ class _Validator:
         if len(set(axes)) != len(axes) or (min(axes) < 0 <= max(axes)):
             self.fail(value, "a tuple of axes mixing negative and non-negative numbers (or repeating one) "
                              "is not supported", "count every axis from the same end: axis=(0, 1) or axis=(-2, -1)")
+
+    def check_scipy_form(self, call, spelling):
+        """The scipy functions normalize writes as numpy's: the arrays by position, the options
+        that change the value (lower, trans, axis) by name as constants."""
+        spelled, (arrays, taken) = self.text(call.func), SCIPY_FORMS[spelling]
+        if len(call.args) != arrays:
+            example = f"{spelled}({'a, b' if arrays == 2 else 'a'}{''.join(f', {o}=...' for o in taken)})"
+            self.fail(call, f"`{spelled}` with {len(call.args)} positional arguments",
+                      f"pass the {'matrix and the right-hand side' if arrays == 2 else 'array'} by position "
+                      f"and the options by name: {example}")
+        for keyword in call.keywords:
+            word, value = keyword.arg, keyword.value
+            if word in SCIPY_IGNORED:
+                continue
+            if word not in taken:
+                lower = getattr(_keyword_value(call, "lower"), "value", False) is True
+                hint = {"assume_a": "leave it out: the general solver gives the same solution",
+                        "unit_diagonal": "leave it out and write the unit diagonal into the matrix: "
+                                         f"{'np.tril(a, -1)' if lower else 'np.triu(a, 1)'} + np.eye(n)"}
+                self.fail(call, f"the option `{word}=` of `{spelled}` is not supported",
+                          hint.get(word, f"leave `{word}=` out"))
+            allowed = {"lower": (True, False), "trans": (0, 1, 2, "N", "T", "C")}.get(word)
+            written = value.value if isinstance(value, gast.Constant) else -value.operand.value \
+                if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub) \
+                and isinstance(value.operand, gast.Constant) else value
+            if allowed is None and not (type(written) is int or written is None) \
+                    or allowed is not None and (isinstance(written, gast.AST) or written not in allowed
+                                                or type(written) is not type(allowed[0]) and type(written) is not str):
+                choices = "an integer or None" if allowed is None else ", ".join(map(repr, allowed))
+                self.fail(value, f"`{word}=` of `{spelled}` must be written in the call as {choices}",
+                          f"write the value in the call: {word}={1 if allowed is None else allowed[0]!r}")
 
     def check_options(self, call, callee):
         """Options normalize turns into other calls (frontend/call_forms.py), so they must be
@@ -436,19 +524,57 @@ _OPERATOR_TYPES = frozenset(OPERATORS)
 _NUMBERS = frozenset((int, float, bool, type(None)))
 
 
+_REQUIRED, _UNKNOWN = object(), object()
+# options a call's value does not depend on (for float64 data), which can be left out as they are
+_VALUE_KEEPING = {"casting", "subok", "copy", "like", "check_finite", "overwrite_a", "overwrite_b"}
+_FLOAT64 = {"np.float64", "numpy.float64", "np.double", "float"}
+
+
+def _default_of(callee, parameter):
+    """The default of a callee's parameter; _REQUIRED where it has none, _UNKNOWN where its
+    signature cannot be read or does not name it."""
+    import inspect
+    try:
+        found = inspect.signature(callee).parameters.get(parameter)
+    except (TypeError, ValueError):
+        return _UNKNOWN
+    if found is None or found.kind in (found.VAR_POSITIONAL, found.VAR_KEYWORD):
+        return _UNKNOWN
+    return _REQUIRED if found.default is found.empty else found.default
+
+
+def _positional_axis(call, callee):
+    """The tuple written as a call's axis by position (np.std(x, (0, 2)), np.roll(x, 1, (0, 1))),
+    else None; `shift` of np.roll too, which pairs with its axes."""
+    if not any(isinstance(a, gast.Tuple) for a in call.args[1:]):
+        return None
+    import inspect
+    try:
+        names = list(inspect.signature(callee).parameters)[:len(call.args)]
+    except (TypeError, ValueError):
+        return None
+    return next((a for name, a in zip(names, call.args) if name in ("axis", "shift") and isinstance(a, gast.Tuple)),
+                None)
+
+
 def _keyword_value(call, name):
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
 def _is_python_function(obj) -> bool:
-    """A plain Python function normalize will inline: not numpy's own (np.triu_indices is
-    Python code, but a call of numpy, never a user helper to look into)."""
+    """A plain Python function normalize will inline: not a numerical library's own
+    (np.triu_indices and scipy.linalg.solve_triangular are Python code, but calls of a
+    library, never user helpers to look into: their checks and branches are not the user's)."""
     import types
 
     from .parse import LocalFunction
-    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) \
-        and not (getattr(obj, "__module__", "") or "").startswith("numpy") \
+    return isinstance(obj, LocalFunction) or isinstance(obj, types.FunctionType) and not is_library_function(obj) \
         and not rules.is_differentiable(obj) and not rules.is_non_differentiable(obj)    # (scipy's logsumexp)
+
+
+def is_library_function(obj) -> bool:
+    """A function of numpy or scipy: called as the library's (by its rule, or refused)."""
+    return (getattr(obj, "__module__", "") or "").split(".", 1)[0] in ("numpy", "scipy")
 
 
 def _list_method(call) -> str | None:
@@ -563,10 +689,10 @@ def _rule_hint(callee, name, call) -> str:
     count = len(call.args) + len(call.keywords)
     try:
         params = [p for p in inspect.signature(callee).parameters
-                  if p not in ("args", "kwargs")][:count]
+                  if p not in ("args", "kwargs")][:len(call.args)] + [k.arg for k in call.keywords]
     except (TypeError, ValueError):
         params = []
-    if len(params) < count:
+    if len(params) < count or None in params:
         params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
     short = name.rsplit(".", 1)[-1]
     if _qualified(callee) is None and not isinstance(callee, np.ufunc) or callee in _ELEMENTWISE_FUNCTIONS \
@@ -580,6 +706,8 @@ def _rule_hint(callee, name, call) -> str:
             f"(g: the result's sensitivity; @adjoint.tangent_rule for forward mode)")
 
 
+# ufuncs whose .at(y, index, x) is an augmented assignment, by the ufunc's name
+_UFUNC_OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/"}
 # calls along an axis whose axis=None (the whole array) the rule table does not take, and the form that does
 _WHOLE_ARRAY_FORMS = {np.sort: "np.sort(np.ravel(x))", np.flip: "np.flip(x)", np.cumprod: "np.cumprod(x)"}
 # calls normalize writes as others (call_forms.py): an element read, products
