@@ -349,3 +349,59 @@ def constant_continue_in_while(p, alpha):
             continue
         alpha = max(alpha, EXIT_BOUND) * 0.75
     return alpha * alpha + p
+
+
+HELPER_BOUND = 0.87
+
+
+def _bounded_helper(a, b):
+    if b <= -0.18:
+        y = math.sin(b)
+    elif b > b:
+        b = a / (2.0 + math.sin(a + a))
+    else:
+        y = a
+    return math.sin(a) + b + (-0.56) + 0.0 * y
+
+
+def constant_argument_to_helper(q, alpha):
+    # fuzz seed 20261212 #224: the helper's parameter is bound to a module constant, so its
+    # tests `b <= -0.18` and `b > b` are constants; numba pruned the forward branch with the
+    # divisor computed there, not the reverse sweep's test of it (read through the outer
+    # branch), which read the divisor: "Undefined" typing error on cpu
+    q = math.sin(q) * math.sin(_bounded_helper(q, HELPER_BOUND))
+    if q > -0.5 and alpha < 2.0:
+        return math.tanh(_bounded_helper(alpha, alpha) / 17.59)
+    return -1.08 * q + alpha
+
+
+# The same folding must follow the flow: a constant rebound in a loop, or in one branch only,
+# is not known after it (each would give a wrong gradient if it were).
+def constant_rebound_in_loop(x):
+    b = HELPER_BOUND
+    s = 0.0
+    for i in range(3):
+        if b > 0.5:                  # true in the first iteration only
+            s = s + math.sin(x * b)
+        else:
+            s = s + x * x * b
+        b = b - 0.5
+    return s
+
+
+def constant_rebound_in_branch(x):
+    b = HELPER_BOUND
+    if x > 0.0:
+        b = -0.3
+    if b > 0.5:
+        return math.sin(x)
+    return x * x * b
+
+
+def constant_flag_from_helper(x):
+    # a flag copied from a comparison of the constant, negated: known, folded
+    wide = not (HELPER_BOUND < 0.5)
+    flag = wide
+    if flag and x > -5.0:
+        return _bounded_helper(x, HELPER_BOUND) * x
+    return x

@@ -131,3 +131,38 @@ def test_batch_arguments_named_like_the_drivers_own_names(target):
                 X[:, 0] * 3.0, X[:, 0] * X[:, 1] + 2.0 * X[:, 0])
     for got, want in zip(rows, expected):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def unpacked_parameters(params):
+    """A vector the source does not show is one (it is only unpacked), guessed a number."""
+    length, signal, noise = np.exp(params)
+    return signal * length + noise ** 2
+
+
+def matrix_product(x, y):
+    """Types only the call can tell: x @ y of a guessed number does not type."""
+    return np.sum(np.tanh(x @ y))
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_a_batch_of_points_the_source_does_not_type_is_generated_for_them(target):
+    """A batch runs code generated for its points' types (it ran the code for the guessed
+    types: a vector unpacked into numbers failed as `s_1[0]` of a float), in grad,
+    value_and_grad and jvp, against finite differences at each point."""
+    from tests.oracles import finite_difference
+    points = make_rng("batch", "typed points").normal(size=(5, 3))
+    got = adjoint.grad(unpacked_parameters, target=target).batch(points)
+    values, same = adjoint.value_and_grad(unpacked_parameters, target=target).batch(points)
+    direction = np.array([0.5, -1.0, 2.0])
+    _, tangents = adjoint.jvp(unpacked_parameters, target=target).batch(points, direction)
+    for k, p in enumerate(points):
+        want = finite_difference(unpacked_parameters, (p,), 0)
+        np.testing.assert_allclose(got[k], want, rtol=1e-6)
+        np.testing.assert_allclose(same[k], want, rtol=1e-6)
+        np.testing.assert_allclose(values[k], unpacked_parameters(p), rtol=1e-12)
+        np.testing.assert_allclose(tangents[k], want @ direction, rtol=1e-6)
+    if target == "python":
+        y = make_rng("batch", "matrix").normal(size=(3, 2))
+        G = adjoint.grad(matrix_product, target=target).batch(points, y)
+        for k, p in enumerate(points):
+            np.testing.assert_allclose(G[k], finite_difference(matrix_product, (p, y), 0), rtol=1e-6)

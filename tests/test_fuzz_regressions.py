@@ -46,6 +46,7 @@ CASES = [
     (fr.constant_or_in_conditional, (-0.5, 0.5), (0, 1), None),
     (fr.constant_and_in_conditional, (1.139, 0.399), (0, 1), None),
     (fr.constant_continue_in_while, (0.3, 0.8), (0, 1), None),
+    (fr.constant_argument_to_helper, (0.4, 2.3), (0, 1), None),
     # array programs
     (fr.max_of_equal_elements, (np.array([0.3, -0.5, 0.2]),), 0, None),
     (fr.min_of_equal_rows, (np.array([0.3, -0.5, 0.2]), np.ones((2, 3))), (0, 1), None),
@@ -135,3 +136,30 @@ def test_a_merged_update_in_place_leaves_no_hole(target):
     for k in (0, 1):
         np.testing.assert_allclose(got[k], finite_difference(fr.clip_then_update_in_place, args, k),
                                    rtol=1e-6, atol=1e-9)
+
+
+# Branches on a variable holding a constant are folded before the reverse sweep
+# (frontend/known.py); where the variable is rebound in a loop or in one branch only, the
+# branch must stay (python target: the folding is the same on every target)
+@pytest.mark.parametrize("fn, args", [
+    (fr.constant_argument_to_helper, (0.4, 0.3)),
+    (fr.constant_rebound_in_loop, (0.7,)),
+    (fr.constant_rebound_in_branch, (0.7,)),
+    (fr.constant_rebound_in_branch, (-0.7,)),
+    (fr.constant_flag_from_helper, (0.7,)),
+])
+def test_known_conditions(fn, args):
+    wrt = tuple(range(len(args)))
+    want = expected_gradient(fn, args, wrt)
+    got = adjoint.grad(fn, wrt=wrt, target="python")(*args)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
+
+
+def test_known_conditions_leave_no_branch():
+    source = adjoint.source(fr.constant_argument_to_helper, wrt=(0, 1))
+    assert "0.87 <= -0.18" not in source and "_bounded_helper_b <= -0.18" not in source
+    assert "_bounded_helper_b > _bounded_helper_b" not in source     # the first call's tests
+    assert "_bounded_helper_b_1 > _bounded_helper_b_1" in source     # the second's stay
+    source = adjoint.source(fr.constant_rebound_in_loop)
+    assert "b > 0.5" in source

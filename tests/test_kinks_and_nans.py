@@ -259,6 +259,54 @@ def test_clip_splits_each_bound_tie_like_minimum_of_maximum(target, mode):
     assert (glow, ghigh) == (expected[1], expected[2])
 
 
+def one_sided_clips(x):
+    """np.clip with one bound None (np.minimum / np.maximum), by position, name and method."""
+    return np.sum(np.clip(x, None, 1.0) * np.array([1.0, 2.0, 3.0, 4.0, 5.0])) \
+        + np.sum(x.clip(min=0.0) * np.array([10.0, 20.0, 30.0, 40.0, 50.0]))
+
+
+@modes
+def test_a_one_sided_clip_splits_its_bound_tie_like_minimum(target, mode):
+    x = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
+    _, (g,) = gradient(one_sided_clips, (x,), target, mode)
+    np.testing.assert_array_equal(g, [1.0 + 0.0, 2.0 + 10.0, 3.0 + 30.0, 2.0 + 40.0, 0.0 + 50.0])
+
+
+# --- products through zeros, the norm at 0 ----------------------------------------------------
+
+def products(x):
+    """A product with one zero factor, one with two, and one along an axis of each kind."""
+    M = np.reshape(x[:6], (3, 2))
+    return np.prod(x[:3]) + np.prod(x * 2.0) + np.sum(np.prod(M, axis=0) * np.array([1.0, 3.0])) + x.prod()
+
+
+def norms(x):
+    return np.linalg.norm(x - x[0]) + np.sum(np.linalg.norm(np.reshape(x[:6], (2, 3)) * x[0], axis=1))
+
+
+@modes
+def test_products_with_zero_factors_are_the_products_of_the_others(target, mode):
+    """d prod / d x_i is the product of the other factors (multilinear, so central differences
+    are exact), where out / x_i would be nan; with two zeros every partial is 0."""
+    for x in (np.array([2.0, 0.0, 3.0, 1.5, 0.5, -2.0, 1.0]),       # one zero
+              np.array([0.0, 2.0, 0.0, 1.5, 0.5, -2.0, 1.0]),       # two: in x[:3], and in a column
+              np.array([0.5, 2.0, 1.0, 1.5, 0.5, -2.0, 1.0])):      # none
+        _, (g,) = gradient(products, (x,), target, mode)
+        np.testing.assert_allclose(g, finite_difference(products, (x,), 0), rtol=1e-9, atol=1e-9)
+
+
+@modes
+def test_the_norm_at_zero_has_the_least_subgradient(target, mode):
+    """At x = 0 the norm's subdifferential is the unit ball: 0, its least element (abs'(0) = 0),
+    which central differences give too; elsewhere x / norm."""
+    for x in (np.ones(6), np.array([1.0, 1.0, 1.0, 1.0, 2.0, 0.5])):    # x - x[0] = 0, then not
+        _, (g,) = gradient(norms, (x,), target, mode)
+        np.testing.assert_allclose(g, finite_difference(norms, (x,), 0), rtol=1e-7, atol=1e-7)
+    zero = np.zeros(6)
+    _, (g,) = gradient(norms, (zero,), target, mode)
+    np.testing.assert_array_equal(g, np.zeros(6))
+
+
 # --- nan from an operand --------------------------------------------------------------------
 
 @modes

@@ -34,6 +34,7 @@ from .arguments import (
     precision_of,
     reads_no_data,
     reject_aliasing,
+    same_types,
     signature_of_types,
     written_arguments,
 )
@@ -352,6 +353,10 @@ class GradientFunction(Presented, Compilation, LocatedFailures):
                 if result is not None:
                     return result
         from . import batch as batching
+        typed = self._for_batch_points(bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0),
+                                       batched)
+        if typed is not self:
+            return typed.batch(*args, batched=batched, out=out, reduce=reduce, **kwargs)
         fast_key = None
         if not kwargs and self.target == "cpu" and not self.written_arguments() \
                 and not data_sources(self) and not data_constants(self):
@@ -359,6 +364,41 @@ class GradientFunction(Presented, Compilation, LocatedFailures):
         args = bind_call(self, args, kwargs, extra=len(self.wrt) if self.kind == "jvp" else 0)
         return batching.run(self._batchable(batching.BatchableGradient), args, batched, out=out, reduce=reduce,
                             fast_key=fast_key)
+
+    def _for_batch_points(self, args, batched):
+        """The gradient a batch of these points runs: this one where the code generated for
+        the types the source suggests fits a point, else (a vector the source does not show
+        is one, `a, b, c = np.exp(p)`; code only the call's types could generate) a copy whose
+        code is generated for a point's types, made once per types. The cuda target generates
+        its code once (batch.py checks the ranks)."""
+        from ..analysis import shapes
+        from .batch import batched_index
+        names = self._arg_names
+        if self.target == "cuda" or len(args) < len(names):
+            return self
+        k = batched_index(names, batched)
+        if np.ndim(args[k]) == 0 or len(args[k]) == 0 or not isinstance(args[k], (np.ndarray, list, tuple)):
+            return self                                 # batch.py says what was expected
+        point = list(args[:len(names)])
+        point[k] = np.asarray(args[k])[0]
+        point = self._check_arguments(point)
+        signature = {n: shapes.describe(v) for n, v in zip(names, point)}
+        precision = precision_of(point)
+        if self._generated is not None and precision == self.options.precision \
+                and same_types(signature, self._generated.signature, self.wrt):
+            return self
+        key = ("typed", tuple((n, str(t)) for n, t in signature.items()), precision)
+        with self._lock:
+            if key not in self._drivers:
+                import copy
+                generated, cache_key = self._cache_variant(Options.of(
+                    self.options, comments=False, signature=signature, precision=precision))
+                typed = copy.copy(self)
+                typed._generated, typed.cache_key, typed._deferred = generated, cache_key, None
+                typed._adjoint = typed._primal = None
+                typed._drivers, typed._unconverted, typed._lock = {}, {}, threading.Lock()
+                self._drivers[key] = typed
+            return self._drivers[key]
 
     def _batchable(self, record):
         """This gradient as batch.py sees it: `record` (batch.BatchableGradient) filled in."""

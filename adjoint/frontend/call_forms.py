@@ -406,8 +406,31 @@ def _scipy_form(call, stmt, normalizer):
     return pre + p, value
 
 
+def _clip_bounds(call, stmt, normalizer):
+    """np.clip with its bounds by position; np.clip(x, None, high) as np.minimum(x, high),
+    np.clip(x, low, None) as np.maximum(x, low) (the same value, and the same split of the
+    sensitivity at the bound); neither bound, a copy."""
+    given = dict(zip(("a", "a_min", "a_max"), call.args))
+    given.update((_CLIP_NAMES.get(k.arg, k.arg), k.value) for k in call.keywords)
+    x, low, high = given["a"], given.get("a_min"), given.get("a_max")
+    low, high = (None if b is None or _is_none(b) else b for b in (low, high))
+    if low is not None and high is not None:
+        return [], call if not call.keywords else _called(np.clip, "np.clip", [x, low, high])
+    if low is None and high is None:
+        return [], _called(np.copy, "np.copy", [x])
+    function, bound = (np.minimum, high) if low is None else (np.maximum, low)
+    return [], _called(function, f"np.{function.__name__}", [x, bound])
+
+
+_CLIP_NAMES = {"min": "a_min", "max": "a_max"}          # numpy 2's spellings of the bounds
+
+
+def _is_none(node) -> bool:
+    return isinstance(node, gast.Constant) and node.value is None
+
+
 # calls whose options normalize writes as other calls (validate has checked the options)
-_OPTION_FORMS = {np.diff: _diff_order, np.linspace: _linspace_endpoint, np.transpose: _transpose_axes,
+_OPTION_FORMS = {np.clip: _clip_bounds, np.diff: _diff_order, np.linspace: _linspace_endpoint, np.transpose: _transpose_axes,
                  np.take: _take, np.linalg.matrix_power: _matrix_power, np.average: _average}
 
 

@@ -53,6 +53,7 @@ from ..ir.names import Namer
 from .expressions import Expressions
 from .indexing import Indexing
 from .inline import Inlining
+from .known import fold_known_conditions
 from .structure import flag_exits, structure_returns
 from .tuples import Aggregate, Aggregates, GrownLists
 
@@ -65,7 +66,9 @@ def normalize(parsed, namer: Namer):
     normalizer.plain.update(parsed.args)
     normalizer.scopes.update(dict.fromkeys(parsed.local_functions.values(), {}))
     body = structure_returns(parsed.tree.body, namer)
-    tree.body = normalizer.block(body)
+    # a branch on a variable holding a constant (a helper's parameter bound to one): only the
+    # branch taken, as numba would prune it in one sweep and not the other (known.py)
+    tree.body = fold_known_conditions(normalizer.block(body), parsed.args, namer.temporaries)
     _add_data_parameters(tree, parsed)
     return tree
 

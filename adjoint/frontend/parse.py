@@ -630,7 +630,8 @@ def _in_numpy_or_math(module) -> bool:
 METHODS = {"sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
            "reshape": np.reshape, "transpose": np.transpose, "dot": np.dot, "copy": np.copy,
            "ravel": np.ravel, "flatten": np.ravel, "astype": np.asarray, "var": np.var, "std": np.std,
-           "cumsum": np.cumsum, "cumprod": np.cumprod, "squeeze": np.squeeze, "take": np.take, "trace": np.trace}
+           "cumsum": np.cumsum, "cumprod": np.cumprod, "squeeze": np.squeeze, "take": np.take, "trace": np.trace,
+           "clip": np.clip}
 
 
 # x.astype(float): numpy's own spelling of the dtype (numba takes only those)

@@ -29,7 +29,7 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof", "n", "ord", "endpoint", "axes", "offset", "weights",
-            "where", "initial"}
+            "where", "initial", "a_min", "a_max", "min", "max"}
 # which calls take which of them (axis and dtype: any call numpy gives them to)
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
               np.linalg.norm, np.all, np.any}
@@ -38,7 +38,8 @@ KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve},
                  "k": {np.triu_indices, np.tril_indices, np.diag, np.tril, np.triu},
                  "ddof": {np.var, np.std}, "n": {np.diff, np.linalg.matrix_power}, "ord": {np.linalg.norm}, "endpoint": {np.linspace},
                  "axes": {np.transpose}, "offset": {np.trace}, "weights": {np.average}, "where": {np.sum},
-                 "initial": {np.max, np.min, np.amax, np.amin}}
+                 "initial": {np.max, np.min, np.amax, np.amin},
+                 "a_min": {np.clip}, "a_max": {np.clip}, "min": {np.clip}, "max": {np.clip}}
 CONVOLVE_MODES = ("full", "valid", "same")
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
@@ -542,7 +543,7 @@ def _default_of(callee, parameter):
         return _UNKNOWN
     if found is None or found.kind in (found.VAR_POSITIONAL, found.VAR_KEYWORD):
         return _UNKNOWN
-    return _REQUIRED if found.default is found.empty else found.default
+    return _REQUIRED if found.default is found.empty or found.default is np._NoValue else found.default
 
 
 def _positional_axis(call, callee):

@@ -151,25 +151,27 @@ declare("np.trace", vjps=[variant(trace, exact_shape=True), variant(trace_offset
 
 # --- np.linalg --------------------------------------------------------------------------------
 
+# at x = 0 the norm has a kink: 0, the subgradient of least norm (as abs'(0) = 0), where
+# x / out would be nan
 def norm(x, g, out):
-    return g * x / out                                # needs x != 0
+    return g * x / (out + (out == 0.0))
 
 
 def norm_jvp(x, dx, out):
-    return np.sum(x * dx) / out
+    return np.sum(x * dx) / (out + (out == 0.0))
 
 
 # along an axis (the vector norms of a matrix's rows or columns): out has one axis fewer
 def norm_axis_of_vector(x, axis, g, out):
-    return g * x / out, None
+    return g * x / (out + (out == 0.0)), None
 
 
 def norm_axis(x, axis, g, out):
-    return np.expand_dims(g / out, axis) * x, None    # needs out != 0
+    return np.expand_dims(g / (out + (out == 0.0)), axis) * x, None
 
 
 def norm_axis_jvp(x, axis, dx, daxis, out):
-    return np.sum(x * dx, axis) / out, None
+    return np.sum(x * dx, axis) / (out + (out == 0.0)), None
 
 
 # the p-norm, np.linalg.norm(x, ord, axis) (normalize writes ord=None and 'fro' as the plain

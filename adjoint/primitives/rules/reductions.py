@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import declare, variant
+from ..registry import declare, shared_expression, variant
 
 
 def sum_all(x, g):
@@ -58,20 +58,35 @@ declare("np.mean", vjps=[mean_all, variant(mean_axis_of_vector, ranks=(1,)), var
         result="reduction", value=True)
 
 
+# d prod(x) / d x_i is the product of the other elements: product / x_i while no element is 0;
+# where exactly one is, the product of the rest for it and 0 for the others; where two or
+# more are, 0 for all (as JAX and PyTorch give; product / x alone would be nan there).
+@shared_expression
+def others_product(x, product):
+    return product / np.where(x == 0.0, 1.0, x) + np.where(
+        x == 0.0, np.prod(np.where(x == 0.0, 1.0, x)) * (np.sum(x == 0.0) == 1), 0.0)
+
+
+@shared_expression
+def others_product_axis(x, axis, product):
+    return np.expand_dims(product, axis) / np.where(x == 0.0, 1.0, x) + np.where(x == 0.0, np.expand_dims(
+        np.prod(np.where(x == 0.0, 1.0, x), axis) * (np.sum(x == 0.0, axis) == 1), axis), 0.0)
+
+
 def prod_all(x, g, out):
-    return g * out / x                                # needs x != 0
+    return g * others_product(x, out)
 
 
 def prod_axis(x, axis, g, out):
-    return np.expand_dims(g * out, axis) / x, None    # needs x != 0
+    return np.expand_dims(g, axis) * others_product_axis(x, axis, out), None
 
 
 def prod_all_jvp(x, dx, out):
-    return out * np.sum(dx / x)                       # needs x != 0
+    return np.sum(others_product(x, out) * dx)
 
 
 def prod_axis_jvp(x, axis, dx, daxis, out):
-    return out * np.sum(dx / x, axis), None
+    return np.sum(others_product_axis(x, axis, out) * dx, axis), None
 
 
 declare("np.prod", vjps=[prod_all, prod_axis], jvps=[prod_all_jvp, prod_axis_jvp], result="reduction", value=True)
