@@ -119,10 +119,12 @@ def test_where_helpers_match_numpy(rank):
 
 
 def test_gmm_gradient_has_no_numpy_where():
-    """GMM's gradient (the max and np.maximum rules) chooses through the runtime helper."""
+    """GMM's gradient: the max rule chooses through the runtime helper, np.maximum's reverse is
+    one fused product (no choice at all), and np.max of a vector is a loop."""
     source = adjoint.grad(gmm_objective, wrt=(0, 1, 2), target="python").source_for(*gmm_data(d=2, K=3, n=6))
     code = [line for line in source.splitlines() if '"""' not in line]
-    assert not any("np.where(" in line for line in code) and "_where_1_aa(" in source, source
+    assert not any("np.where(" in line for line in code) and "_where_1_ss(" in source, source
+    assert "_where_1_aa(" not in source and "top = _max_all_1(alphas)" in source, source
 
 
 def test_writes_into_parts_of_arrays_avoid_slice_assignment():

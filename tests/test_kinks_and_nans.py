@@ -534,3 +534,42 @@ def test_guards_stay_silent_on_valid_input_on_the_python_target():
             up[k], down[k] = base + e, base - e
             want = (every_guard(*up) - every_guard(*down)) / 2e-6
             assert g[i] == pytest.approx(want, rel=1e-5, abs=1e-7)
+
+
+def extrema_of_arrays_with_nan(a, b, c):
+    w = np.array([1.0, 2.0, 0.0, 3.0, 4.0, 5.0])         # a zero weight: that lane's g is 0
+    return np.sum((np.maximum(a, b) + 2.0 * np.minimum(a, c) + 4.0 * np.fmax(b, a)
+                   + 8.0 * np.fmin(a, 1.0)) * w)
+
+
+@modes
+def test_elementwise_extrema_of_arrays_with_ties_and_nan(target, mode):
+    # the vjp of arrays (one fused product) gives the scalar rule's partials lane by lane:
+    # 0.5 at a tie, nan to a nan operand where it is the result, 0 where g is 0
+    a = np.array([1.0, NAN, 2.0, NAN, 3.0, 0.5])
+    b = np.array([1.0, 2.0, NAN, 1.0, -1.0, NAN])
+    c = 3.0
+    _, (ga, gb, gc) = gradient(extrema_of_arrays_with_nan, (a, b, c), target, mode)
+
+    def scalar_partials(x, y, f):                     # the scalar rule: builtin-like selections
+        out = f(x, y)
+        if out == x:
+            return (0.5 if out == y else 1.0), (0.5 if out == x and out == y else 0.0)
+        return (0.0 if out == y or x == x else NAN), (1.0 if out == y else 0.0 if y == y else NAN)
+    w = [1.0, 2.0, 0.0, 3.0, 4.0, 5.0]
+    want_a, want_b, want_c = [], [], 0.0
+    for i in range(6):
+        pa, pb = scalar_partials(a[i], b[i], np.maximum)
+        qa, qc = scalar_partials(a[i], c, np.minimum)
+        rb, ra = scalar_partials(b[i], a[i], np.fmax)
+        sa, _ = scalar_partials(a[i], 1.0, np.fmin)
+        if w[i] == 0.0:      # reverse mode: a zero g wins over a nan partial (forward mode:
+            want_a.append(0.0 if mode == "reverse" else ga[i])    # the tangent is 1, then times 0)
+            want_b.append(0.0 if mode == "reverse" else gb[i])
+            continue
+        want_a.append(w[i] * (pa + 2.0 * qa + 4.0 * ra + 8.0 * sa))
+        want_b.append(w[i] * (pb + 4.0 * rb))
+        want_c += w[i] * 2.0 * qc
+    np.testing.assert_array_equal(ga, want_a)
+    np.testing.assert_array_equal(gb, want_b)
+    assert (math.isnan(gc) and math.isnan(want_c)) or gc == want_c

@@ -58,3 +58,26 @@ def test_scalars_stay_with_math():
 
 def scalar_only(a):
     return np.tanh(a) * np.exp(a)
+
+
+def extrema(x):
+    return np.max(x) ** 2 + 3.0 * np.min(x) * np.max(x) + np.sum(x * x) * np.amin(x)
+
+
+def test_whole_extrema_of_a_vector_run_as_a_loop():
+    """np.max(x) and np.min(x) of a float vector are a loop on cpu (runtime.WHOLE_EXTREMA):
+    the same values, ties split, nan kept; hvp reads the helper back as np.max."""
+    x = np.array([0.3, -1.2, 2.5, 0.7, -0.4])
+    g = adjoint.grad(extrema, target="cpu")
+    assert "_max_all_1(x)" in g.source_for(x) and "_min_all_1(x)" in g.source_for(x)
+    np.testing.assert_allclose(g(x), autograd_gradient(extrema, (x,), 0), rtol=1e-12)
+    tied = np.array([2.5, -1.2, 2.5, -1.2, 0.0])
+    want = adjoint.grad(extrema, target="python")(tied)        # the rule: ties share g equally
+    np.testing.assert_allclose(g(tied), want, rtol=1e-12)
+    assert want[0] == want[2] and want[1] == want[3]
+    assert np.isnan(g(np.array([1.0, np.nan, 2.0]))).all()
+    with pytest.raises(ValueError, match="zero-size array"):
+        g(np.zeros(0))
+    v = np.linspace(1.0, -1.0, 5)
+    step = (g(x + 1e-6 * v) - g(x - 1e-6 * v)) / 2e-6
+    np.testing.assert_allclose(adjoint.hvp(extrema)(x, v), step, rtol=1e-6, atol=1e-6)

@@ -594,8 +594,8 @@ def test_array_rules_against_differences(record, row):
 def test_every_array_rule_variant_is_exercised():
     """Each vjp and jvp variant matches the ranks of some row, so the rows test them all."""
     for record in table.RECORDS:
-        if not record.vjps:
-            continue
+        if not record.vjps or record.partials is not None:
+            continue        # (np.maximum's vjp of arrays: test_scalar_primitive_of_arrays)
         row = ROWS[record_id(record)]
         matched_vjps, matched_jvps = set(), set()
         for one in (row if isinstance(row, list) else [row]):

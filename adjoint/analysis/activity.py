@@ -293,7 +293,7 @@ def _rule_reads(value, target, active, types, args=None, rules_known=None) -> se
     return reads
 
 
-def derivative(primitive, args, out, g, types, active=None, rules_known=None):
+def derivative(primitive, args, out, g, types, active=None, rules_known=None, partials_first=False):
     """[(operand, expression, how), ...] for a call of `primitive` on `args`.
 
     Elementwise primitives give partials (how=True: multiply by g, sum back to the operand's
@@ -301,11 +301,15 @@ def derivative(primitive, args, out, g, types, active=None, rules_known=None):
     "broadcast" when they still need summing back); sequence primitives one per part.
     With `active` (a set of names), the expression of an operand that is no active name is
     None: no sensitivity flows there, so it is not built. `rules_known`: a dict that keeps
-    which rule applies to a primitive and ranks, for a caller asking of many statements."""
+    which rule applies to a primitive and ranks, for a caller asking of many statements.
+    `partials_first`: a primitive with partials gives them even where a vjp of its record
+    matches the ranks (forward mode: np.maximum's vjp of arrays is reverse mode's form of the
+    same partials)."""
     arg_types = _types_of(args, types)
     ranks = _ranks(args, types, arg_types)
     wanted = None if active is None else [_is_active_name(a, active) for a in args]
-    kind_of_rule = _kind_of_rule(primitive, args, ranks, rules_known)
+    kind_of_rule = "elementwise" if partials_first and rules.lookup(primitive) is not None \
+        else _kind_of_rule(primitive, args, ranks, rules_known)
     if kind_of_rule == "array":
         array_rule = rules.lookup_array(primitive, ranks)
         g_node = nodes.name(g) if isinstance(g, str) else g

@@ -394,8 +394,10 @@ class _Validator:
         if located and len(call.args) + len(call.keywords) > 1 + len(NORM_OPTIONS):
             self.fail(call, f"`{self.text(call.func)}` takes x, loc and scale here",
                       f"call it as {self.text(call.func)}(x, loc, scale)")
-        if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic() \
-                and not located and len(call.args) + len(call.keywords) != len(rule.params):
+        # (array rules may take optional arguments; np.maximum's of arrays takes the partials')
+        if rule is not None and callee not in table.variadic() and not located \
+                and all(len(v.params) == len(rule.params) for v in rules.ARRAY_RULES.get(callee, ())) \
+                and len(call.args) + len(call.keywords) != len(rule.params):
             self.fail(call, f"`{self.text(call.func)}` with {len(call.args) + len(call.keywords)} arguments: its "
                             f"derivative rule takes {len(rule.params)}",
                       f"call it with {len(rule.params)} arguments")

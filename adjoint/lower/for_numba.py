@@ -25,6 +25,7 @@ from ..primitives.runtime import (
     POLYVAL,
     ROLL_AXIS,
     UPDATE_OF,
+    WHOLE_EXTREMA,
     axis_reduction,
     each,
     sum_axis,
@@ -316,9 +317,11 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         called = func.attr if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
             and func.value.id == LOWERED_MODULE else None
         if called == "expand_dims" and len(node.args) == 2 and types_of(node.args[0]).ndim == 0 \
-                and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray"):
+                and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray") \
+                and _known_rank(node.args[0], types_of, known) < 1:
             # a number's new axis (keepdims of a vector's reduction): numba's np.expand_dims
-            # takes arrays only, and np.asarray makes a number one (and leaves an array as it is)
+            # takes arrays only, and np.asarray makes a number one (and leaves an array as it is;
+            # an operand known to be an array, a sensitivity of one, keeps its plain form)
             node.args = [nodes.call("np.asarray", [node.args[0]]), node.args[1]]
             return node
         if called == "outer" and len(node.args) == 2 and not node.keywords \
@@ -391,6 +394,14 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             if kind.ndim >= 1 and kind.kind == "float":
                 used.add(f"_numpy_{func.attr}")
                 return annotations.copy_to(nodes.call(nodes.name(f"_numpy_{func.attr}"), node.args), node)
+            return node
+        if called in WHOLE_EXTREMA and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], gast.Name) and (known is None or known(node.args[0].id)):
+            # np.max(x) of a float vector: a loop (runtime.WHOLE_EXTREMA), not numba's reduction
+            kind = types_of(node.args[0])
+            if kind.ndim == 1 and kind.kind == "float":
+                used.add(WHOLE_EXTREMA[called])
+                return annotations.copy_to(nodes.call(nodes.name(WHOLE_EXTREMA[called]), node.args), node)
             return node
         if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
                 and func.value.id == LOWERED_MODULE and func.attr in KEEPDIMS | set(AXIS_REDUCTIONS)):

@@ -134,7 +134,8 @@ class ArrayRule:
     params: tuple               # the primitive's arguments, positional then keyword
     uses_out: bool
     expressions: tuple          # one gast expression (or None) per parameter
-    ranks: tuple | None         # the argument ranks this variant applies to (None: any)
+    ranks: tuple | str | None   # the argument ranks this variant applies to (None: any;
+                                # ARRAYS: any where an argument is an array)
     broadcasts: bool = False    # contributions are summed back to each argument's shape
     exact_shape: bool = False   # contributions have exactly each argument's shape (fresh arrays)
     broadcast_view: bool = False  # ... or are read-only broadcast views of exactly that shape
@@ -146,6 +147,8 @@ class ArrayRule:
     def matches(self, ranks) -> bool:
         if len(ranks) != len(self.params):
             return False
+        if self.ranks == ARRAYS:
+            return any(ranks)
         return self.ranks is None or tuple(ranks[:len(self.ranks)]) == self.ranks
 
     def instantiate(self, operands, out, g, wanted=None):
@@ -245,15 +248,21 @@ NON_DIFFERENTIABLE: set = set()   # integer-valued primitives: no sensitivity
 SHARED: dict = {}                 # a @shared_expression function -> (its parameters, its expression)
 ALLOWED_GLOBALS = {"math", "np", "abs", "min", "max", "float"}
 DEFAULT_DOMAIN = (-2.0, 2.0)
+ARRAYS = "arrays"             # a variant's ranks: any, as long as an argument is an array
 POSITIVE = (0.2, 3.0)
 UNIT = (-0.9, 0.9)
 
 
-def primitive(*spellings, domain=None, **fields):
+def primitive(*spellings, domain=None, vjps=(), **fields):
     """Declare the record of a primitive whose partials the decorated function returns, one
-    per argument (see the rules package); `fields`: table.Primitive's result rule and flags."""
+    per argument (see the rules package); `vjps`: vector-Jacobian products (`variant`s) that
+    apply instead of the partials made elementwise where their ranks match (arrays, where the
+    elementwise partial costs more); `fields`: table.Primitive's result rule and flags."""
     def register(partials):
-        _define(table.Primitive(spellings, partials=_build(table.resolve(spellings[0]), partials, domain),
+        first = table.resolve(spellings[0])
+        _define(table.Primitive(spellings, partials=_build(first, partials, domain),
+                                vjps=tuple(_array_rule(first, *v) if isinstance(v, tuple) else _array_rule(first, v)
+                                           for v in vjps),
                                 **fields))
         return partials
     return register

@@ -163,7 +163,8 @@ class _Forward:
             return call
         partials = {}                     # operand -> its partial (x * x: the two summed)
         try:
-            contributions = derivative(primitive, args, target.id, "g", self.a.types, self.a.active)
+            contributions = derivative(primitive, args, target.id, "g", self.a.types, self.a.active,
+                                       partials_first=True)
         except AdjointError as exc:
             raise exc.at(locate(stmt, self.filename)) from None
         for operand, partial, how in contributions:

@@ -11,6 +11,18 @@ def _add_into(part, value):
     part += value
 
 
+def _max_all_1(x):
+    """np.max(x) for a float vector: nan if an element is."""
+    if x.shape[0] == 0:
+        raise ValueError(
+            'zero-size array to reduction operation maximum which has no identity')
+    m = x[0]
+    for i in range(1, x.shape[0]):
+        if x[i] > m or x[i] != x[i]:
+            m = x[i]
+    return m
+
+
 def _numpy_exp(x):
     """np.exp(x) for a float array: numpy's vectorized loop once x is large."""
     out = np.empty_like(x)
@@ -72,28 +84,6 @@ def _sum_to_2_1(g, shape):
     for i0 in range(g.shape[0]):
         for i1 in range(g.shape[1]):
             out[i1 * k0] += g[i0, i1]
-    return out
-
-
-def _where_1_aa(c, a, b):
-    """np.where(c, a, b) of floats, a and b arrays: each element chosen in a loop."""
-    n0 = c.shape[0]
-    if n0 == 1:
-        n0 = a.shape[0]
-    if n0 == 1:
-        n0 = b.shape[0]
-    if c.shape[0] != n0 and c.shape[0] != 1:
-        raise ValueError('operands could not be broadcast together')
-    if a.shape[0] != n0 and a.shape[0] != 1:
-        raise ValueError('operands could not be broadcast together')
-    if b.shape[0] != n0 and b.shape[0] != 1:
-        raise ValueError('operands could not be broadcast together')
-    c0 = 1 if c.shape[0] == n0 else 0
-    a0 = 1 if a.shape[0] == n0 else 0
-    b0 = 1 if b.shape[0] == n0 else 0
-    out = np.empty((n0,), np.float64)
-    for i0 in range(n0):
-        out[i0] = a[i0 * a0] if c[i0 * c0] else b[i0 * b0]
     return out
 
 
@@ -204,7 +194,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_32_shape = t_32.shape
         _store(tape_gmm_main_term_Qx_1[k], gmm_main_term_Qx_1)
         _store(tape_t_32[k], t_32)
-    top = np.max(alphas)
+    top = _max_all_1(alphas)
     t_33 = alphas - top
     t_34 = _numpy_exp(t_33)
     t_35 = np.sum(t_34)
@@ -337,7 +327,7 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_27 = np.sum(s_gmm_main_term_result_1)
         s_30 = -s_gmm_main_term_result_1
         s_29 = 0.5 * s_30
-        s_28 = np.broadcast_to(np.expand_dims(np.asarray(s_29), 1), t_28_shape)
+        s_28 = np.broadcast_to(np.expand_dims(s_29, 1), t_28_shape)
         s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1) * s_28
         s_26 += s_27
         _add_into(s_icf[k, :d], s_26)
@@ -402,23 +392,19 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_17 = np.zeros(t_17.shape, t_17.dtype)
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
         s_17 += s_best
-        s_best = _sum_to_1_1(_where_1_aa(t_17 == best, _where_1_ss(t_17 ==
-            gmm_main_term_result, 0.5, 1.0), 0.0 * np.divide(np.logical_or(np.
-            logical_or(t_17 == gmm_main_term_result, best == best), s_17 == 0.0),
-            np.logical_or(np.logical_or(t_17 == gmm_main_term_result, best == best),
-            s_17 == 0.0))) * s_17, best.shape)
-        s_gmm_main_term_result = _sum_to_1_1(_where_1_aa(t_17 ==
-            gmm_main_term_result, _where_1_ss(t_17 == best, 0.5, 1.0), 0.0 * np.
-            divide(np.logical_or(np.logical_or(t_17 == best, gmm_main_term_result ==
-            gmm_main_term_result), s_17 == 0.0), np.logical_or(np.logical_or(t_17 ==
-            best, gmm_main_term_result == gmm_main_term_result), s_17 == 0.0))) *
+        s_best = _sum_to_1_1(np.divide(t_17 == best, np.logical_or(np.logical_or(
+            t_17 == gmm_main_term_result, best == best), s_17 == 0.0)) * (1.0 - 0.5 *
+            (t_17 == gmm_main_term_result)) * s_17, best.shape)
+        s_gmm_main_term_result = _sum_to_1_1(np.divide(t_17 == gmm_main_term_result,
+            np.logical_or(np.logical_or(t_17 == best, gmm_main_term_result ==
+            gmm_main_term_result), s_17 == 0.0)) * (1.0 - 0.5 * (t_17 == best)) *
             s_17, gmm_main_term_result_shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
         s_11 = np.sum(s_gmm_main_term_result)
         s_13 = np.sum(s_gmm_main_term_result)
         s_16 = -s_gmm_main_term_result
         s_15 = 0.5 * s_16
-        s_14 = np.broadcast_to(np.expand_dims(np.asarray(s_15), 1), t_14_shape)
+        s_14 = np.broadcast_to(np.expand_dims(s_15, 1), t_14_shape)
         s_gmm_main_term_Qx = (gmm_main_term_Qx + gmm_main_term_Qx) * s_14
         s_12 += s_13
         _add_into(s_icf[k, :d], s_12)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..registry import declare, primitive, shared_expression, variant
+from ..registry import ARRAYS, declare, primitive, shared_expression, variant
 
 # --- piecewise constant primitives: zero partials, their results carry no sensitivity --------
 
@@ -48,10 +48,24 @@ declare("operator.ne", constant=True)
 # as JAX and autograd), 0 where the other one is, and nan where the result is nan because the
 # operand is. Read off `out`, the one rule serves max and np.maximum (nan wins where it comes
 # first, or always) and np.fmax (nan loses) alike.
-@primitive("min", "np.minimum", result="broadcast", value=True, device=True, variadic=("min",))
-@primitive("max", "np.maximum", result="broadcast", value=True, device=True, variadic=("max",))
-@primitive("np.fmin")
-@primitive("np.fmax")
+#
+# Of arrays, the same partials times g as one product, which numba fuses into a single loop
+# (made elementwise, `selection`'s nested conditionals cost a loop each, and numba takes
+# about a second to compile them): (out == x) halved at a tie, divided by a mask that is
+# false only where the partial is nan (0 / 0: neither operand is the result and x is nan),
+# or true where g is 0, which wins over the nan as registry.times makes it.
+def selection_vjp(x, y, g, out):
+    return (np.divide(out == x, np.logical_or(np.logical_or(out == y, x == x), g == 0.0)) * (1.0 - 0.5 * (out == y)) * g,
+            np.divide(out == y, np.logical_or(np.logical_or(out == x, y == y), g == 0.0)) * (1.0 - 0.5 * (out == x)) * g)
+
+
+SELECTION_VJPS = [variant(selection_vjp, ranks=ARRAYS, broadcasts=True)]
+
+
+@primitive("min", "np.minimum", result="broadcast", value=True, device=True, variadic=("min",), vjps=SELECTION_VJPS)
+@primitive("max", "np.maximum", result="broadcast", value=True, device=True, variadic=("max",), vjps=SELECTION_VJPS)
+@primitive("np.fmin", vjps=SELECTION_VJPS)
+@primitive("np.fmax", vjps=SELECTION_VJPS)
 def selection(x, y, out):
     return ((0.5 if out == y else 1.0) if out == x else (0.0 if out == y or x == x else math.nan),
             (0.5 if out == x else 1.0) if out == y else (0.0 if out == x or y == y else math.nan))
