@@ -380,7 +380,8 @@ def _average(call, stmt, normalizer):
 def scipy_form_of(callee) -> str | None:
     """The spelling ("scipy.linalg.solve_triangular") of a scipy function normalize writes as
     numpy's (SCIPY_FORMS), else None; scipy is looked at only where the user's code imported it."""
-    import sys
+    if not (getattr(callee, "__module__", None) or "").startswith("scipy"):
+        return None
     name = getattr(callee, "__name__", None)
     for spelling in SCIPY_FORMS:
         module, _, function = spelling.rpartition(".")

@@ -80,7 +80,8 @@ def parse(fn, names: GlobalNames | None = None, taken: set | None = None, helper
         tree.args.vararg = None
     defaults = _plain_signature(tree, fn, filename)
     user_args = [a.id for a in tree.args.args]
-    tree.body = _hoisted_lambdas(tree.body, stored)
+    if _defines_lambda(getattr(fn, "__code__", None)):
+        tree.body = _hoisted_lambdas(tree.body, stored)
     locals_ = _rename_reserved_locals(tree, _local_names_from(stored, tree))
     locals_ |= _local_function_names(tree)  # neither a local function nor its parameters are globals
     names = names if names is not None else GlobalNames(tree.name)
@@ -150,6 +151,14 @@ def _defined_locally(stmt):
             and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Name):
         return stmt.targets[0].id, stmt.value
     return None
+
+
+def _defines_lambda(code) -> bool:
+    """Whether the compiled function makes a lambda, itself or in a function it defines: a
+    look at its constants, where walking the tree for one costs a tenth of parsing a long
+    function that has none."""
+    return code is None or any(isinstance(c, types.CodeType) and (c.co_name == "<lambda>" or _defines_lambda(c))
+                               for c in code.co_consts)
 
 
 def _hoisted_lambdas(body, stored):
