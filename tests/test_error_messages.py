@@ -263,6 +263,10 @@ def roll_shift_by_name(x):
     return np.sum(np.roll(x, shift=1) * np.arange(3.0))
 
 
+def diff_with_prepend(x):
+    return np.sum(np.diff(x, prepend=0.0) ** 2)
+
+
 def take_along_a_named_axis(X):
     k = 1
     return np.sum(np.take(X, np.array([0, 1]), axis=k))
@@ -323,6 +327,7 @@ def test_rejection_names_the_construct_in_words_with_a_hint(name, rejected):
     ("flip_of_axes", "np.flip(np.flip(x, 2), 0)"),
     ("roll_shift_by_name", "pass `shift` by position"),
     ("take_along_a_named_axis", "np.take along an axis that is not a number"),     # (was without file:line)
+    ("diff_with_prepend", "np.diff(np.concatenate((np.array([p]), x))) for prepend=p"),
 ])
 def test_message_says_what_the_user_wrote(name, phrase, rejected):
     fn = getattr(rejected, name)
@@ -415,6 +420,10 @@ def flip_of_axes(X):                   # hint: np.flip(np.flip(x, 2), 0)
     return np.sum(np.flip(np.flip(X, 1), 0) * np.arange(6.0).reshape(3, 2))
 
 
+def diff_with_prepend(x):              # hint: np.diff(np.concatenate((np.array([p]), x)))
+    return np.sum(np.diff(np.concatenate((np.array([0.0]), x))) ** 2)
+
+
 def roll_shift_by_name(x):             # hint: pass `shift` by position
     return np.sum(np.roll(x, 1) * np.arange(3.0))
 '''
@@ -429,6 +438,7 @@ def test_the_fortran_order_rewrites_keep_the_value(rejected, rewrites):
     np.testing.assert_allclose(rewrites.reshape_fortran(x), rejected.reshape_fortran(x))
     np.testing.assert_allclose(rewrites.ravel_fortran(X), rejected.ravel_fortran(X))
     np.testing.assert_allclose(rewrites.flip_of_axes(X), rejected.flip_of_axes(X))
+    np.testing.assert_allclose(rewrites.diff_with_prepend(x), rejected.diff_with_prepend(x))
 
 
 @pytest.mark.parametrize("name", re.findall(r"^def (\w+)\(", REWRITES, flags=re.M))

@@ -310,8 +310,13 @@ class _Validator:
         default = _default_of(callee, word)
         if word == "order":
             self.fail_order(call, keyword.value)
-        if default is _REQUIRED:             # np.roll(x, shift=1): the value is needed, by position
+        if callee is np.diff and word in ("prepend", "append"):
+            hint = ("join the values first: np.diff(np.concatenate((np.array([p]), x))) for prepend=p, "
+                    "np.diff(np.concatenate((x, np.array([a])))) for append=a")
+        elif default is _REQUIRED:           # np.roll(x, shift=1): the value is needed, by position
             hint = f"{takes}: pass `{word}` by position"
+        elif default is _NO_VALUE:           # an option numpy leaves unset (np.diff's prepend=)
+            hint = f"{takes}; `{word}=` cannot be left out without changing the value: write the computation without it"
         elif default is _UNKNOWN or isinstance(keyword.value, gast.Constant) and keyword.value.value == default \
                 or word in _VALUE_KEEPING or word == "dtype" and nodes.dotted(keyword.value) in _FLOAT64:
             hint = f"{takes}: leave `{word}=` out"
@@ -549,15 +554,16 @@ _OPERATOR_TYPES = frozenset(OPERATORS)
 _NUMBERS = frozenset((int, float, bool, type(None)))
 
 
-_REQUIRED, _UNKNOWN = object(), object()
+_REQUIRED, _UNKNOWN, _NO_VALUE = object(), object(), object()
 # options a call's value does not depend on (for float64 data), which can be left out as they are
 _VALUE_KEEPING = {"casting", "subok", "copy", "like", "check_finite", "overwrite_a", "overwrite_b"}
 _FLOAT64 = {"np.float64", "numpy.float64", "np.double", "float"}
 
 
 def _default_of(callee, parameter):
-    """The default of a callee's parameter; _REQUIRED where it has none, _UNKNOWN where its
-    signature cannot be read or does not name it."""
+    """The default of a callee's parameter; _REQUIRED where it has none, _NO_VALUE where numpy
+    marks it unset (np._NoValue: an option that changes the value when given), _UNKNOWN where
+    its signature cannot be read or does not name it."""
     import inspect
     try:
         found = inspect.signature(callee).parameters.get(parameter)
@@ -565,7 +571,7 @@ def _default_of(callee, parameter):
         return _UNKNOWN
     if found is None or found.kind in (found.VAR_POSITIONAL, found.VAR_KEYWORD):
         return _UNKNOWN
-    return _REQUIRED if found.default is found.empty or found.default is np._NoValue else found.default
+    return _REQUIRED if found.default is found.empty else _NO_VALUE if found.default is np._NoValue else found.default
 
 
 def _positional_axis(call, callee):
