@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import adjoint
-from tests.conftest import compiled
+from tests.conftest import compiled, make_rng
 from tests.oracles import autograd_gradient, finite_difference
 from tests.realistic_corpus import BY_NAME, PROGRAMS
 
@@ -167,6 +167,26 @@ def test_gradient_matches_finite_differences(program):
         want = finite_difference(program.fn, program.arguments(), index)
         assert np.shape(g) == np.shape(want)
         np.testing.assert_allclose(g, want, rtol=RTOL, atol=RTOL * scale_of(program, want))
+
+
+@pytest.mark.parametrize("program", PASSING, ids=[p.name for p in PASSING])
+def test_forward_mode_agrees_with_finite_differences(program):
+    """jvp (forward mode, its own transformation) along a random direction, against central
+    differences along it."""
+    args = list(program.arguments())
+    rng = make_rng("realistic forward", program.name)
+    directions = [rng.normal(size=np.shape(args[k])) if np.ndim(args[k]) else float(rng.normal())
+                  for k in program.wrt]
+    _, tangent = adjoint.jvp(program.fn, wrt=program.wrt, target="python")(*args, *directions)
+
+    def along(h):
+        moved = list(args)
+        for k, d in zip(program.wrt, directions):
+            moved[k] = args[k] + h * d
+        return float(program.fn(*moved))
+    step = 1e-6
+    want = (along(step) - along(-step)) / (2 * step)
+    np.testing.assert_allclose(tangent, want, rtol=RTOL, atol=RTOL * max(1.0, abs(want), abs(along(0.0))))
 
 
 AUTOGRAD_CASES = [p for p in PASSING if p.name not in AUTOGRAD_CANNOT]
