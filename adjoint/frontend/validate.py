@@ -560,15 +560,22 @@ _VALUE_KEEPING = {"casting", "subok", "copy", "like", "check_finite", "overwrite
 _FLOAT64 = {"np.float64", "numpy.float64", "np.double", "float"}
 
 
+def _parameters_of(callee):
+    """The parameters of a callee's signature (name -> inspect.Parameter), None where Python
+    cannot tell them (a builtin without a signature, an object that is not a function)."""
+    import inspect
+    try:
+        return inspect.signature(callee).parameters
+    except (TypeError, ValueError):
+        return None
+
+
 def _default_of(callee, parameter):
     """The default of a callee's parameter; _REQUIRED where it has none, _NO_VALUE where numpy
     marks it unset (np._NoValue: an option that changes the value when given), _UNKNOWN where
     its signature cannot be read or does not name it."""
-    import inspect
-    try:
-        found = inspect.signature(callee).parameters.get(parameter)
-    except (TypeError, ValueError):
-        return _UNKNOWN
+    parameters = _parameters_of(callee)
+    found = None if parameters is None else parameters.get(parameter)
     if found is None or found.kind in (found.VAR_POSITIONAL, found.VAR_KEYWORD):
         return _UNKNOWN
     return _REQUIRED if found.default is found.empty else _NO_VALUE if found.default is np._NoValue else found.default
@@ -579,11 +586,10 @@ def _positional_axis(call, callee):
     else None; `shift` of np.roll too, which pairs with its axes."""
     if not any(isinstance(a, gast.Tuple) for a in call.args[1:]):
         return None
-    import inspect
-    try:
-        names = list(inspect.signature(callee).parameters)[:len(call.args)]
-    except (TypeError, ValueError):
+    parameters = _parameters_of(callee)
+    if parameters is None:
         return None
+    names = list(parameters)[:len(call.args)]
     return next((a for name, a in zip(names, call.args) if name in ("axis", "shift") and isinstance(a, gast.Tuple)),
                 None)
 
@@ -653,11 +659,8 @@ def _keywords_of(callee) -> set:
     rule = rules.lookup(callee)
     if rule is not None and not rules.ARRAY_RULES.get(callee) and callee not in table.variadic():
         return set()
-    import inspect
-    try:
-        named = KEYWORDS & set(inspect.signature(callee).parameters)
-    except (TypeError, ValueError):
-        named = set(KEYWORDS)
+    parameters = _parameters_of(callee)
+    named = set(KEYWORDS) if parameters is None else KEYWORDS & set(parameters)
     return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))
             or (k == "keepdims" and table.spelled_as(callee, "scipy.special.logsumexp"))}
 
@@ -716,13 +719,10 @@ def _rule_hint(callee, name, call) -> str:
     """How to register the missing rule: a scalar one (math, ufuncs: applied elementwise) or a
     vector-Jacobian product of an array function, with as many parameters as the call has
     arguments (named as the function names them, where it says)."""
-    import inspect
     count = len(call.args) + len(call.keywords)
-    try:
-        params = [p for p in inspect.signature(callee).parameters
-                  if p not in ("args", "kwargs")][:len(call.args)] + [k.arg for k in call.keywords]
-    except (TypeError, ValueError):
-        params = []
+    parameters = _parameters_of(callee)
+    params = [] if parameters is None else \
+        [p for p in parameters if p not in ("args", "kwargs")][:len(call.args)] + [k.arg for k in call.keywords]
     if len(params) < count or None in params:
         params = [f"x{k + 1}" for k in range(count)] if count > 1 else ["x"]
     short = name.rsplit(".", 1)[-1]
