@@ -218,6 +218,29 @@ def row_norms_weighted(A, w):
     return np.sum(np.sum(A * A, axis=1) * w) + np.sum(np.mean(np.tanh(A), axis=0))
 
 
+def axis_sums_in_a_loop(A, w):
+    """The sum's seed reaches `A * np.sin(A * w[k])` in a reverse loop body: un-broadcast
+    there, since both partials have A's shape."""
+    total = 0.0
+    for k in range(w.shape[0]):
+        total = total + np.sum(np.sum(A * np.sin(A * w[k]), axis=1) ** 2) \
+            + np.sum(np.mean(np.exp(A * w[k]), axis=0))
+    return total
+
+
+def axis_sums_of_broadcasts(x, y):
+    """Partials of another shape than the sum's operand (x * y of a column and a row, a
+    number times x): the broadcast seed stays a view where un-broadcasting would change the
+    product's shape."""
+    return np.sum(np.sum(x * y, axis=1) ** 2) + np.sum(np.mean(2.0 * x, axis=1) ** 2)
+
+
+def mean_squared_residual(X, w):
+    """A least-squares mean: the mean's seed is the number 1 / size."""
+    r = np.tanh(X @ w) - 0.5
+    return np.mean(r * r)
+
+
 def row_sums_projected(A, B):
     """The sum's broadcast sensitivity feeds a matrix product: it must be a real array."""
     rows = np.sum(A @ B, axis=1)

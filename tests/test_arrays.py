@@ -1,6 +1,8 @@
 """Arrays and NumPy: whole-array expressions, broadcasting, reductions, products, element
 loops and local arrays, against central finite differences and autograd, on both targets."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -169,7 +171,7 @@ def test_broadcast_sums_back_only_where_needed():
 
 
 @pytest.mark.parametrize("target", ["python", "cpu"])
-def test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise(target):
+def test_axis_sum_sensitivity_unbroadcast_only_where_read_elementwise(target):
     rng = make_rng("test_arrays", "test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise")
     A, w, B = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=(3, 2))
     viewed = gradient_function(ac.row_norms_weighted, (0, 1), target)
@@ -179,10 +181,45 @@ def test_axis_sum_sensitivity_is_a_view_only_where_read_elementwise(target):
         for k in range(2):
             assert relative_error(got[k], autograd_gradient(fn, args, k)) < 1e-12
     view = viewed.source_for(A, w)
-    assert "s_1 = np.broadcast_to(np.expand_dims(" in view        # no zero fill, no pass
-    assert "s_1 = np.zeros" not in view
+    # read only by products with arrays of A's whole shape: no view, no zero fill, no pass
+    # (optimize/unbroadcast.py), for the sum and the mean alike
+    assert re.search(r"\(A \+ A\) \* np\.expand_dims\(s_\w+, 1\)", view), view
+    assert re.search(r"\* \(np\.expand_dims\(s_\w+, 0\) / A\.shape\[0\]\)", view), view
+    assert "np.broadcast_to" not in view and "s_1 = np.zeros" not in view
     copy = copied.source_for(A, B)                                # a matrix product reads it
     assert "s_1 += np.broadcast_to(" in copy and "s_1 = np.zeros" in copy
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_unbroadcast_seed_keeps_the_gradient(target):
+    """optimize/unbroadcast.py, against autograd: in a reverse loop body, and where the
+    partial does not have the sum's whole shape (a column times a row, a number times x)."""
+    rng = make_rng("test_arrays", "test_unbroadcast_seed_keeps_the_gradient")
+    cases = [(ac.axis_sums_in_a_loop, (rng.normal(size=(4, 3)), rng.normal(size=3))),
+             (ac.axis_sums_of_broadcasts, (rng.normal(size=(4, 1)), rng.normal(size=(1, 5))))]
+    for fn, args in cases:
+        got = gradient_function(fn, (0, 1), target)(*args)
+        for k in range(2):
+            assert relative_error(got[k], autograd_gradient(fn, args, k)) < 1e-12, (fn.__name__, k)
+    loop = gradient_function(ac.axis_sums_in_a_loop, (0, 1), target).source_for(*cases[0][1])
+    assert "np.broadcast_to" not in loop and "np.expand_dims(s_" in loop, loop
+    kept = gradient_function(ac.axis_sums_of_broadcasts, (0, 1), target).source_for(*cases[1][1])
+    assert "np.broadcast_to" in kept, kept
+
+
+def test_mean_seed_is_a_number_in_float32():
+    """The mean's seed `1.0 / t.size` multiplies a float32 array as a float32 number: numba
+    makes float32 / int64 a float64, which would make the gradient float64."""
+    rng = make_rng("test_arrays", "test_mean_seed_is_a_number_in_float32")
+    args = (rng.normal(size=(6, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32))
+    g = gradient_function(ac.mean_squared_residual, (0, 1), "cpu")
+    source = g.source_for(*args)
+    assert "np.full(" not in source and "np.float32(np.float32(1.0)/t_" in re.sub(r"\s", "", source), source
+    got = g(*args)
+    for k in range(2):
+        assert got[k].dtype == np.float32
+        want = autograd_gradient(ac.mean_squared_residual, [a.astype(np.float64) for a in args], k)
+        assert relative_error(got[k], want) < 1e-5
 
 
 @pytest.mark.slow

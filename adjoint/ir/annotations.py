@@ -109,6 +109,12 @@ ANNOTATIONS = {a.name: a for a in (
                "`s = view` is safe where s is only read elementwise",
                set_by="analysis/activity, transforms/reverse", read_by="transforms/reverse, optimize/passes",
                default=False, survives_rebuild=False),
+    Annotation("full_partial", "BinOp",
+               "the product `partial * s` of an elementwise line's partial, which provably has the "
+               "full shape of the line's result, and its sensitivity s: s may be any array that "
+               "broadcasts to that shape (the un-broadcast seed of a sum along an axis)",
+               set_by="transforms/reverse", read_by="optimize/unbroadcast",
+               default=False, survives_rebuild=False),
     Annotation("checkpoint", "Assign",
                "a tape push saving a loop-carried value at a checkpoint (not an element write of the "
                "user's)",

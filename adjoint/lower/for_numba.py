@@ -663,6 +663,17 @@ def assignments_into_views(fn, types_of, known) -> set:
 _MADE_OF_SIZES = {"np.zeros": 1, "np.ones": 1, "np.empty": 1, "np.eye": 1, "np.identity": 1, "np.full": 2}
 
 
+def _float_over_size(node) -> bool:
+    """`1.0 / t.size`, `0.5 / t.shape[0]`: a float constant over an array's size."""
+    if not (isinstance(node, gast.BinOp) and isinstance(node.op, gast.Div)
+            and isinstance(node.left, gast.Constant) and type(node.left.value) is float):
+        return False
+    size = node.right
+    if isinstance(size, gast.Subscript):
+        size = size.value
+    return isinstance(size, gast.Attribute) and size.attr in ("size", "shape")
+
+
 def float32_constants(fn, types_of, known):
     """`1.0 - t * t` -> `np.float32(1.0) - t * t` where the arrays are float32: numpy treats a
     Python number as taking the array's precision, numba as a float64 (or an int64), which
@@ -702,6 +713,10 @@ def float32_constants(fn, types_of, known):
             floats = is_float(node)
             for side in ("left", "right"):
                 operand = getattr(node, side)
+                if _float_over_size(operand):
+                    # `e * (1.0 / t.size)`: numba makes float32 / int64 a float64, and e with it
+                    setattr(node, side, nodes.call("np.float32", [operand]))
+                    continue
                 if isinstance(operand, gast.Constant) and type(operand.value) in (int, float) \
                         and (type(operand.value) is float or floats) \
                         and not (side == "right" and isinstance(node.op, gast.Pow) and type(operand.value) is int):

@@ -127,6 +127,7 @@ class _State:
         self.scalars = scalars
         self.parameters = {a.id for a in fn.args.args}
         self.defs = {}           # name -> its single top-level elementwise value (resolve_shapes)
+        self.fills = {}          # name -> c, for an array filled with the number c (resolve_shapes)
         self._loads = {}         # id(statement) -> (statement, nodes.load_counts(statement))
         self._refresh()
 
@@ -192,7 +193,7 @@ class _State:
         if kind is gast.Attribute:
             if node.attr == "shape":                 # a shape: the key of its array
                 return self.shape_key(node.value, depth + 1)
-            return _NUMBER if _constant(node) else None
+            return _NUMBER if _constant(node) or self.sized(node) else None
         if kind is gast.Subscript:
             cut = _basic_slice(node)
             if cut is None or self.shape_key(node.value, depth + 1) != frozenset([(cut[0], 0)]):
@@ -297,16 +298,21 @@ class _State:
         """Drop `_sum_to_*(g, shape)` and `ones * e` where the shapes are provably the same."""
         self.record_defs()
         ones = {}                       # name -> shape key, for the arrays of ones (and their copies)
+        self.fills = {}                 # name -> c, for those filled with the number c instead
         for stmt in self.fn.body:
             if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name \
                     and stmt.targets[0].id in self.names and self.stable(stmt.targets[0].id):
                 value, name = stmt.value, stmt.targets[0].id
-                if _ones(value):
+                if _ones(value) or self.filled(value):
                     key = self.array_key(value.args[0])
                     if key is not None:
                         ones[name] = key
+                        if not _ones(value):
+                            self.fills[name] = value.args[1]
                 elif type(value) is gast.Name and value.id in ones:
                     ones[name] = ones[value.id]
+                    if value.id in self.fills:
+                        self.fills[name] = self.fills[value.id]
         changed = False
         body = self.fn.body
         for k, stmt in enumerate(body):
@@ -346,28 +352,55 @@ class _State:
                 negated = type(one) is gast.UnaryOp and type(one.op) is gast.USub
                 factor = self.ones_factor(one.operand if negated else one, ones)
                 if factor is not None and self.array_key(other) == factor[1]:
-                    product = other if factor[0] is None else nodes.binop(other, "*", factor[0])
+                    product = other if factor[0] is None else nodes.binop(other, "*", nodes.clone(factor[0]))
                     return nodes.neg(product) if negated else product
         if _ufunc(node) and nodes.dotted(node.func) == "np.logical_or" and len(node.args) == 2 \
                 and type(node.args[1]) is gast.Constant and node.args[1].value is False \
                 and self.array_key(node.args[0]) is not None:
             return node.args[0]                      # (an array: the result has its shape)
         if type(node) is gast.Compare and type(node.ops[0]) is gast.Eq and type(node.left) is gast.Name \
-                and node.left.id in ones and _number(node.comparators[0]) and node.comparators[0].value == 0:
+                and node.left.id in ones and node.left.id not in self.fills and _number(node.comparators[0]) and node.comparators[0].value == 0:
             return nodes.const(False)                # a guard `s == 0.0` of a seed of ones
         return node
 
     def ones_factor(self, node, ones):
         """(c, key) where `node` is an array of ones (key: its shape's) times the number c
-        (None for 1): `s_1`, `100 * s_1`, `-s_1`; else None."""
+        (None for 1): `s_1`, `100 * s_1`, `-s_1`; else None. The seed of a mean,
+        `np.full(t.shape, 1.0 / t.size)`, is the number `1.0 / t.size` times ones."""
         if type(node) is gast.Name and node.id in ones:
-            return None, ones[node.id]
+            return self.fills.get(node.id), ones[node.id]
         if type(node) is gast.BinOp and type(node.op) is gast.Mult:
             for one, number in ((node.left, node.right), (node.right, node.left)):
                 factor = self.ones_factor(one, ones)
                 if factor is not None and factor[0] is None and self.shape_key(number) == _NUMBER:
                     return number, factor[1]
         return None
+
+    def filled(self, value) -> bool:
+        """`np.full(shape, c)` or `np.full(shape, c, dtype)`, c made of numbers and sizes."""
+        return type(value) is gast.Call and nodes.dotted(value.func) == "np.full" and not value.keywords \
+            and len(value.args) in (2, 3) and self.number(value.args[1])
+
+    def number(self, node) -> bool:
+        """Whether `node` is a number that stays the same: constants, scalars written once,
+        sizes of arrays written once (`1.0 / t.size`), and arithmetic of them."""
+        kind = type(node)
+        if kind is gast.Constant:
+            return type(node.value) in (int, float)
+        if kind is gast.Name:
+            return node.id in self.scalars and self.stable(node.id)
+        if kind is gast.Attribute:
+            return _constant(node) or self.sized(node)
+        if kind is gast.BinOp:
+            return type(node.op) in _ELEMENTWISE_OPS and self.number(node.left) and self.number(node.right)
+        if kind is gast.UnaryOp:
+            return type(node.op) in (gast.USub, gast.UAdd) and self.number(node.operand)
+        return False
+
+    def sized(self, node) -> bool:
+        """`t.size` or `t.ndim` of a name that holds one value."""
+        return type(node) is gast.Attribute and node.attr in ("size", "ndim") \
+            and type(node.value) is gast.Name and self.stable(node.value.id)
 
     def elementwise(self, node) -> bool:
         """Whether `node` is made only of elementwise operations of names that hold one value."""
@@ -386,7 +419,7 @@ class _State:
         if kind is gast.Call:
             return (_ufunc(node) or _where(node)) and all(self.elementwise(a) for a in node.args)
         if kind is gast.Attribute:
-            return _constant(node)
+            return _constant(node) or self.sized(node)
         if kind is gast.Subscript:
             return _basic_slice(node) is not None and self.elementwise(node.value)
         return False
@@ -418,7 +451,7 @@ class _State:
     def pure(self, node) -> bool:
         if type(node) is gast.Call and nodes.dotted(node.func) in _CONSTRUCTORS and not node.keywords:
             return all(self.pure(a) for a in node.args)
-        if type(node) is gast.Attribute and node.attr in ("shape", "dtype"):
+        if type(node) is gast.Attribute and node.attr in ("shape", "dtype", "size", "ndim"):
             return self.pure(node.value)
         if type(node) is gast.Tuple:
             return all(self.pure(e) for e in node.elts)

@@ -14,7 +14,8 @@ sensitivities, dead stores, replayed statements and checkpoints nothing reads); 
 allocate_once (allocate.py: a reverse loop's zero sensitivity arrays are allocated at the
 forward loop's first iteration and reset in each reverse one) and carry_scatter_adds (carry.py:
 reverse loops keep neighbouring `s_x[i] += e` in registers); last, on reverse host code,
-fuse_elementwise (fuse.py: top-level elementwise array temporaries are written into their
+unbroadcast_seeds (unbroadcast.py: a sum's broadcast seed that only products with arrays of
+its whole shape read is left un-broadcast) and fuse_elementwise (fuse.py: top-level elementwise array temporaries are written into their
 readers, which numba fuses into one loop each, instead of being kept).
 """
 
@@ -47,6 +48,7 @@ from .summaries import (
     _write_counts,
 )
 from .tidy import tidy
+from .unbroadcast import unbroadcast_seeds
 
 
 def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_once=True,
@@ -91,6 +93,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         if parallel:
             run_in_chunks(fn, namer, scalars)
     tidy(fn, original, summaries, scalars)
+    if arrays and unbroadcast_seeds(fn):
+        eliminate_dead_code(fn, set(roots), summaries)     # (the view's recorded shape)
     if arrays and fuse_elementwise(fn, (namer.temporaries | sensitivities) - returned, arrays, scalars, roots):
         fold_constants(fn)                   # `s_x += -(0.5 * x)` -> `s_x -= 0.5 * x`
     drop_orphan_comments(fn)

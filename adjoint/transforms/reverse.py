@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 
 import gast
+import numpy as np
 
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
@@ -454,10 +455,14 @@ class _Reverse:
             if arrays_in > 1 and self.one_shape(arrays, out):
                 arrays_in = 1                # provably no broadcast: nothing to sum back
         triples = _merge_repeated(triples)
+        full = self.full_shape_names(stmt, out) if array_out else ()
         for operand, expression, is_partial in triples:
             if expression is None or type(operand) is not gast.Name or operand.id not in active:
                 continue
             value = rules.times(expression, seed, array_out) if is_partial is True else expression
+            if is_partial is True and full and type(value) is gast.BinOp and value.right is seed \
+                    and _reads_whole(expression, full):
+                annotations.set(value, "full_partial", True)
             unreduced = value
             if is_partial and array_out:     # (reduce_to leaves a scalar result's as it is)
                 value = self.reduce_to(value, operand, out, broadcast=arrays_in > 1 or is_partial == "broadcast")
@@ -475,6 +480,18 @@ class _Reverse:
                 annotations.set(update, "broadcast_view", annotations.get(expression, "broadcast_view"))
             updates.append(update)
         return updates
+
+    def full_shape_names(self, stmt, out) -> set:
+        """The names that provably hold arrays of the result's shape on an elementwise line:
+        the result, and its array operands where they provably share one shape."""
+        target = stmt.targets[0]
+        if type(target) is not gast.Name:
+            return set()
+        arrays = [n for n in operands(stmt.value) if type(n) is gast.Name and self.type(n).is_array]
+        names = {target.id}
+        if arrays and (len({n.id for n in arrays}) == 1 or self.one_shape(arrays, out)):
+            names.update(n.id for n in arrays)
+        return names
 
     def reduce_to(self, value, operand, out, broadcast):
         """An elementwise contribution, summed back to the operand's own rank and shape."""
@@ -768,6 +785,26 @@ def _stored_in_order(target) -> list:
 
 def _text(stmt) -> str:
     return annotations.get(stmt, "source_text") or ""
+
+
+def _reads_whole(expression, names) -> bool:
+    """Whether `expression` reads one of `names` through elementwise operations only (so
+    that it has that name's whole shape)."""
+    kind = type(expression)
+    if kind is gast.Name:
+        return expression.id in names
+    if kind is gast.BinOp:
+        return _reads_whole(expression.left, names) or _reads_whole(expression.right, names)
+    if kind is gast.UnaryOp:
+        return _reads_whole(expression.operand, names)
+    if kind is gast.Compare:
+        return _reads_whole(expression.left, names) or any(_reads_whole(c, names) for c in expression.comparators)
+    if kind is gast.Call and not expression.keywords:
+        dotted = nodes.dotted(expression.func)
+        if dotted == "np.where" or (dotted.startswith("np.") and dotted.count(".") == 1
+                                    and isinstance(getattr(np, dotted[3:], None), np.ufunc)):
+            return any(_reads_whole(a, names) for a in expression.args)
+    return False
 
 
 def _key(atom):

@@ -144,7 +144,6 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_12_shape = t_12.shape
             t_12_dtype = t_12.dtype
             s_12 = np.zeros(t_12_shape, t_12_dtype)
-            t_14_shape = t_14.shape
             tape_gmm_main_term_result = np.empty((K, gmm_main_term_result.shape[0]),
                 gmm_main_term_result.dtype)
             gmm_main_term_result_shape = gmm_main_term_result.shape
@@ -188,7 +187,6 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
             t_26_shape = t_26.shape
             t_26_dtype = t_26.dtype
             s_26 = np.zeros(t_26_shape, t_26_dtype)
-            t_28_shape = t_28.shape
             gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
             tape_t_32 = np.empty((K, t_32.shape[0]), t_32.dtype)
             t_32_shape = t_32.shape
@@ -327,8 +325,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_27 = np.sum(s_gmm_main_term_result_1)
         s_30 = -s_gmm_main_term_result_1
         s_29 = 0.5 * s_30
-        s_28 = np.broadcast_to(np.expand_dims(s_29, 1), t_28_shape)
-        s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1) * s_28
+        s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1
+            ) * np.expand_dims(s_29, 1)
         s_26 += s_27
         _add_into(s_icf[k, :d], s_26)
         s_alphas[k] += s_25
@@ -404,8 +402,8 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         s_13 = np.sum(s_gmm_main_term_result)
         s_16 = -s_gmm_main_term_result
         s_15 = 0.5 * s_16
-        s_14 = np.broadcast_to(np.expand_dims(s_15, 1), t_14_shape)
-        s_gmm_main_term_Qx = (gmm_main_term_Qx + gmm_main_term_Qx) * s_14
+        s_gmm_main_term_Qx = (gmm_main_term_Qx + gmm_main_term_Qx) * np.expand_dims(
+            s_15, 1)
         s_12 += s_13
         _add_into(s_icf[k, :d], s_12)
         s_alphas[k] += s_11

@@ -68,9 +68,8 @@ def grad_mlp_loss(W1, b1, W2, b2, X, y):
     s_b1 = np.zeros(b1.shape, b1.dtype)
     s_W2 = np.zeros(W2.shape, W2.dtype)
     s_b2 = 0.0
-    s_4 = np.full(t_4.shape, 1.0 / t_4.size, t_4.dtype)
     # Analyzing the line: "d = out - y"
-    s_out = _sum_to_1_1((d + d) * s_4, out.shape)
+    s_out = _sum_to_1_1((d + d) * (1.0 / t_4.size), out.shape)
     # Analyzing the line: "out = h @ W2 + b2"
     s_b2 += np.sum(s_out)
     s_h = np.expand_dims(s_out, 1) * W2
