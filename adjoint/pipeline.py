@@ -36,7 +36,7 @@ from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
-from .lower.for_numba import assignments_into_views, lower_for_numba, needs_lowering
+from .lower.for_numba import assignments_into_views, lower_for_numba, matrix_vector_products, needs_lowering
 from .optimize.passes import optimize
 from .options import Options
 from .primitives import runtime
@@ -331,6 +331,8 @@ def _lower(run):
                               run.options.precision, analysis.types.__contains__)
     if not run.options.device:           # (the device lowering reads the tapes' stores)
         lowered |= assignments_into_views(run.final, lambda node: shapes.type_of(node, analysis.types),
+                                          analysis.types.__contains__)
+        lowered |= matrix_vector_products(run.final, lambda node: shapes.type_of(node, analysis.types),
                                           analysis.types.__contains__)
     # the helpers the final code still calls: optimizing may drop every call of one
     wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered

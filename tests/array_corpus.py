@@ -241,6 +241,15 @@ def mean_squared_residual(X, w):
     return np.mean(r * r)
 
 
+def matrix_vector_layouts(A, v, w):
+    """Matrix-vector and vector-matrix products of views: a column block, a transpose, a
+    reversed vector (emitted as _matvec / _vecmat, which take any layout)."""
+    u = np.tanh(A @ v)
+    z = w @ A
+    c = A[:, 1:] @ v[1:]
+    return np.sum(u * u) + np.sum(z ** 2) + np.sum(A.T @ w[::-1]) + np.sum(c * u)
+
+
 def row_sums_projected(A, B):
     """The sum's broadcast sensitivity feeds a matrix product: it must be a real array."""
     rows = np.sum(A @ B, axis=1)

@@ -207,6 +207,28 @@ def test_unbroadcast_seed_keeps_the_gradient(target):
     assert "np.broadcast_to" in kept, kept
 
 
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_matrix_vector_products_of_views(target):
+    """lower/for_numba.matrix_vector_products, against autograd: first order, and second
+    order through the emitted _matvec / _vecmat read back as products (hvp)."""
+    import autograd
+    import autograd.numpy as anp
+    from tests.oracles import autograd_twin
+    rng = make_rng("test_arrays", "test_matrix_vector_products_of_views")
+    args = (rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=4))
+    g = gradient_function(ac.matrix_vector_layouts, (0, 1, 2), target)
+    got = g(*args)
+    for k in range(3):
+        assert relative_error(got[k], autograd_gradient(ac.matrix_vector_layouts, args, k)) < 1e-12
+    source = g.source_for(*args)
+    assert "_matvec(A, v)" in source and "_vecmat(w, A)" in source, source
+    direction = rng.normal(size=3)
+    hvp = adjoint.hvp(ac.matrix_vector_layouts, wrt=1, target=target)(*args, direction)
+    twin = autograd_twin(ac.matrix_vector_layouts)
+    want = autograd.grad(lambda v: anp.sum(autograd.grad(twin, 1)(args[0], v, args[2]) * direction))(args[1])
+    np.testing.assert_allclose(hvp, want, rtol=1e-9, atol=1e-12)
+
+
 def test_mean_seed_is_a_number_in_float32():
     """The mean's seed `1.0 / t.size` multiplies a float32 array as a float32 number: numba
     makes float32 / int64 a float64, which would make the gradient float64."""

@@ -34,7 +34,9 @@ def compile_module(module: dict, name: str, options=None):
     functions it calls compiled again for its flags (numba keys them by the caller's flags),
     about 0.05-0.15 s each in a fresh process. One called at several places stays a function
     (inlined, its code would be lowered and optimized once per call), and so does one leaving
-    for object mode (`_numpy_<f>`), which numba cannot inline."""
+    for object mode (`_numpy_<f>`), which numba cannot inline. The matrix products
+    (`_matvec`) are inlined everywhere: one line each, there so that every product of the
+    function compiles numba's np.dot once, in the caller."""
     jit = numba.njit(**(options or {}))
     helper = numba.njit(**(options or {}), **HELPER_OPTIONS)
     inline = numba.njit(**(options or {}), inline="always")
@@ -43,7 +45,7 @@ def compile_module(module: dict, name: str, options=None):
         if isinstance(value, types.FunctionType):
             if key == name or not runtime.is_helper(value):
                 module[key] = jit(value)
-            elif calls[key] == 1 and "numba" not in value.__code__.co_names:
+            elif (calls[key] == 1 or key in runtime.MATRIX_PRODUCTS) and "numba" not in value.__code__.co_names:
                 module[key] = inline(value)
             else:
                 module[key] = helper(value)

@@ -619,7 +619,8 @@ class _Resolver(trees.Transformer):
         except LookupError:
             node.func = self.visit(node.func)
             return node
-        callee = runtime.numpy_loop_of(callee) or runtime.whole_extremum_of(callee) or callee   # emitted code, differentiated again
+        callee = runtime.numpy_loop_of(callee) or runtime.whole_extremum_of(callee) \
+            or runtime.matrix_product_of(callee) or callee                # emitted code, differentiated again
         if runtime.reduction_of(callee) is not None and len(node.args) == 2:     # _var_axis_2(x, 1)
             callee, node.keywords = runtime.reduction_of(callee), [nodes.keyword("axis", node.args.pop())]
         callee = _python_function_of(callee)

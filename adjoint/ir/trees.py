@@ -5,6 +5,7 @@
     Transformer           gast.NodeTransformer with the same results, faster dispatch and traversal
     replace_bottom_up     a NodeTransformer with one visit_<kind> method, without visiting the rest
     structure_key(node)   a hashable key, equal for two nodes exactly when gast.dump's are
+    replaced(node, map)   node with some of its nodes replaced, copying only the way to them
 
 gast's own converter and dump visit every node through generic, keyword-argument code; on a
 function of 2,000 lines they cost more than the stage that calls them.
@@ -13,6 +14,7 @@ function of 2,000 lines they cost more than the stage that calls them.
 from __future__ import annotations
 
 import ast
+import copy
 
 import gast
 from gast.ast3 import Ast3ToGAst
@@ -312,6 +314,27 @@ def replace_bottom_up(root, kind, replace, fields=None):
             setattr(parent, field, replace(node))
         else:
             getattr(parent, field)[index] = replace(node)
+
+
+def replaced(node, mapping):
+    """`node` with each node whose id is in `mapping` replaced by its value, the nodes on the
+    way to one copied (copy on write: `node` and what it shares stay as they are)."""
+    if id(node) in mapping:
+        return mapping[id(node)]
+    new = None
+    for field in _child_fields(type(node)):
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            items = [replaced(v, mapping) if isinstance(v, ast.AST) else v for v in value]
+            if any(a is not b for a, b in zip(items, value)):
+                new = new or copy.copy(node)
+                setattr(new, field, items)
+        elif isinstance(value, ast.AST):
+            item = replaced(value, mapping)
+            if item is not value:
+                new = new or copy.copy(node)
+                setattr(new, field, item)
+    return new or node
 
 
 def _child_fields(kind) -> tuple:

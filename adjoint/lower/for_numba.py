@@ -663,6 +663,45 @@ def assignments_into_views(fn, types_of, known) -> set:
 _MADE_OF_SIZES = {"np.zeros": 1, "np.ones": 1, "np.empty": 1, "np.eye": 1, "np.identity": 1, "np.full": 2}
 
 
+def matrix_vector_products(fn, types_of, known) -> set:
+    """`a @ v` of a matrix and a vector -> `_matvec(a, v)`, `v @ a` -> `_vecmat(v, a)`
+    (runtime.MATRIX_PRODUCTS): products of matrices, so that numba compiles np.dot for
+    matrices only, not once more for each matrix-vector pairing a gradient meets (`h @ w`
+    forward, `h.T @ s` back). Host code only; a statement holding one is replaced, never
+    changed in place (optimize may share it with earlier stages). Returns the helpers used."""
+    used = set()
+
+    def rank(expr):
+        if isinstance(expr, gast.Attribute) and expr.attr == "T":
+            expr = expr.value                      # (a transpose keeps a matrix's rank)
+        found = _operand_rank(expr, types_of, known)
+        return found if found >= 0 else _rank(expr, types_of, known)
+
+    def replacements(stmt) -> dict:
+        found = {}
+        for node in nodes.every_node(stmt):
+            if type(node) is gast.BinOp and type(node.op) is gast.MatMult:
+                helper = _MATRIX_VECTOR.get((rank(node.left), rank(node.right)))
+                if helper is not None:
+                    used.add(helper)
+                    found[id(node)] = nodes.located(nodes.call(nodes.name(helper), [node.left, node.right]), node)
+        return found
+
+    for block in nodes.blocks(fn):
+        for k, stmt in enumerate(block):
+            if type(stmt) in (gast.Assign, gast.AugAssign, gast.Return, gast.Expr) \
+                    and any(type(n) is gast.BinOp and type(n.op) is gast.MatMult for n in nodes.every_node(stmt)):
+                for _ in range(4):                 # (a product inside another: one more round)
+                    mapping = replacements(block[k])
+                    if not mapping:
+                        break
+                    block[k] = annotations.copy_to(trees.replaced(block[k], mapping), stmt)
+    return used
+
+
+_MATRIX_VECTOR = {(2, 1): "_matvec", (1, 2): "_vecmat"}
+
+
 def _float_over_size(node) -> bool:
     """`1.0 / t.size`, `0.5 / t.shape[0]`: a float constant over an array's size."""
     if not (isinstance(node, gast.BinOp) and isinstance(node.op, gast.Div)

@@ -38,7 +38,7 @@ import collections
 import gast
 import numpy as np
 
-from ..ir import annotations, nodes
+from ..ir import annotations, nodes, trees
 from ..primitives.runtime import NUMPY_LOOPS
 
 # an inlined value no larger than this (in nodes) may be recomputed by each of its readers
@@ -537,7 +537,7 @@ class _State:
                     if key is not None and len(key) == 1:
                         mapping[id(node)] = _shape_of(next(iter(key)))
             if mapping:
-                body[k] = _replace_nodes(stmt, mapping)
+                body[k] = trees.replaced(stmt, mapping)
 
     def substitute(self, stmt, inlined):
         mapping = {}
@@ -627,23 +627,3 @@ def _with_value(stmt, value):
     new = _shallow(stmt)
     new.value = value
     return new
-
-
-def _replace_nodes(node, mapping):
-    """`node` with each node whose id is in `mapping` replaced (copying the way to it)."""
-    if id(node) in mapping:
-        return mapping[id(node)]
-    new = None
-    for field in nodes.child_fields(type(node)):
-        value = getattr(node, field, None)
-        if isinstance(value, list):
-            items = [_replace_nodes(v, mapping) if isinstance(v, gast.AST) else v for v in value]
-            if any(a is not b for a, b in zip(items, value)):
-                new = new or _shallow(node)
-                setattr(new, field, items)
-        elif isinstance(value, gast.AST):
-            item = _replace_nodes(value, mapping)
-            if item is not value:
-                new = new or _shallow(node)
-                setattr(new, field, item)
-    return new or node

@@ -19,8 +19,7 @@ import collections
 
 import gast
 
-from ..ir import annotations, nodes
-from .fuse import _replace_nodes
+from ..ir import annotations, nodes, trees
 from .summaries import _blocks
 
 
@@ -71,7 +70,7 @@ def _unbroadcast(block, k, loads, writes) -> bool:
         return False
     for j, here in products.items():
         mapping = {id(p): _with_right(p, nodes.clone(value)) for p in here}
-        block[j] = annotations.copy_to(_replace_nodes(block[j], mapping), block[j])
+        block[j] = annotations.copy_to(trees.replaced(block[j], mapping), block[j])
     del block[k]
     return True
 

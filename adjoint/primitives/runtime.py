@@ -27,6 +27,9 @@ writes the source of each one used at the top of the module, which stays standal
                                          which numba cannot call; also erfc, lgamma, gamma)
     _revolve(steps, free)                checkpoints=K: iterations to run from a snapshot before
                                          taking the next one, on the binomial (revolve) schedule
+    _matvec(a, v)                        a @ v of a matrix and a vector as a product of matrices (v a
+                                         column; _vecmat: v @ a, v a row), which numba compiles once
+                                         for all the products of a function
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ def source(name: str) -> str:
         return _REVOLVE
     if name in UPDATES:
         return UPDATES[name][1]
+    if name in MATRIX_PRODUCTS:
+        return MATRIX_PRODUCTS[name]
     if kind == "where" and len(ranks) == 2 and len(ranks[1]) == 2 and set(ranks[1]) <= {"a", "s"}:
         return _where(int(ranks[0]), ranks[1])
     raise KeyError(name)
@@ -590,6 +595,33 @@ def update_of(fn):
     if name in UPDATES and getattr(fn, "__doc__", None) == UPDATES[name][1].splitlines()[1].strip()[3:-3]:
         return UPDATES[name][0]
     return None
+
+
+# A matrix-vector product as a product of matrices with one column (or row): numba compiles
+# np.dot once per pair of operand kinds, and a matrix-vector pair (gemv) costs about as much
+# as a matrix pair (gemm) again, ~0.15-0.3 s of a fresh process each; a gradient meets
+# several (h @ w forward; h.T @ s back). BLAS runs a one-column gemm as fast as gemv. The
+# cpu backend inlines them at every call, so that the product compiles in the caller, once.
+MATRIX_PRODUCTS = {
+    "_matvec": "\n".join([
+        "def _matvec(a, v):",
+        '    """a @ v for a matrix a and a vector v, as a product of matrices (v a column)."""',
+        "    return (a @ np.ascontiguousarray(v).reshape(v.shape[0], 1)).reshape(a.shape[0])"]) + "\n",
+    "_vecmat": "\n".join([
+        "def _vecmat(v, a):",
+        '    """v @ a for a vector v and a matrix a, as a product of matrices (v a row)."""',
+        "    return (np.ascontiguousarray(v).reshape(1, v.shape[0]) @ a).reshape(a.shape[1])"]) + "\n",
+}
+
+
+def matrix_product_of(fn):
+    """np.matmul for an emitted `_matvec` or `_vecmat`, else None (emitted code read again:
+    _vecmat's arguments keep the product's order, v then a)."""
+    name = getattr(fn, "__name__", "")
+    if name not in MATRIX_PRODUCTS or f'"""{getattr(fn, "__doc__", None)}"""' not in MATRIX_PRODUCTS[name]:
+        return None
+    import numpy as np
+    return np.matmul
 
 
 def where(rank: int, pattern: str) -> str:

@@ -4,6 +4,11 @@ import numpy as np
 import numba
 
 
+def _matvec(a, v):
+    """a @ v for a matrix a and a vector v, as a product of matrices (v a column)."""
+    return (a @ np.ascontiguousarray(v).reshape(v.shape[0], 1)).reshape(a.shape[0])
+
+
 def _numpy_tanh(x):
     """np.tanh(x) for a float array: numpy's vectorized loop once x is large."""
     out = np.empty_like(x)
@@ -58,7 +63,7 @@ def grad_mlp_loss(W1, b1, W2, b2, X, y):
     t_1 = X @ W1
     t_2 = t_1 + b1
     h = _numpy_tanh(t_2)
-    t_3 = h @ W2
+    t_3 = _matvec(h, W2)
     out = t_3 + b2
     d = out - y
     t_4 = d * d
@@ -73,7 +78,7 @@ def grad_mlp_loss(W1, b1, W2, b2, X, y):
     # Analyzing the line: "out = h @ W2 + b2"
     s_b2 += np.sum(s_out)
     s_h = np.expand_dims(s_out, 1) * W2
-    s_W2 += h.T @ s_out
+    s_W2 += _matvec(h.T, s_out)
     # Analyzing the line: "h = np.tanh(X @ W1 + b1)"
     s_2 = (1.0 - h * h) * s_h
     s_1 = _sum_to_2_2(s_2, t_1.shape)
