@@ -3,6 +3,8 @@ loops and local arrays, against central finite differences and autograd, on both
 
 import re
 
+import autograd
+import autograd.numpy as anp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +14,7 @@ import adjoint
 from tests import array_corpus as ac
 from tests.conftest import compiled as gradient_function
 from tests.conftest import make_rng
-from tests.oracles import autograd_gradient, finite_difference
+from tests.oracles import autograd_gradient, autograd_twin, finite_difference
 
 
 def _cases():
@@ -211,9 +213,6 @@ def test_unbroadcast_seed_keeps_the_gradient(target):
 def test_matrix_vector_products_of_views(target):
     """lower/for_numba.matrix_vector_products, against autograd: first order, and second
     order through the emitted _matvec / _vecmat read back as products (hvp)."""
-    import autograd
-    import autograd.numpy as anp
-    from tests.oracles import autograd_twin
     rng = make_rng("test_arrays", "test_matrix_vector_products_of_views")
     args = (rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=4))
     g = gradient_function(ac.matrix_vector_layouts, (0, 1, 2), target)
