@@ -332,8 +332,9 @@ def _lower(run):
     if not run.options.device:           # (the device lowering reads the tapes' stores)
         lowered |= assignments_into_views(run.final, lambda node: shapes.type_of(node, analysis.types),
                                           analysis.types.__contains__)
-        lowered |= matrix_vector_products(run.final, lambda node: shapes.type_of(node, analysis.types),
-                                          analysis.types.__contains__)
+        if any(t.ndim == 2 for t in analysis.types.values()):        # (a matrix to multiply)
+            lowered |= matrix_vector_products(run.final, lambda node: shapes.type_of(node, analysis.types),
+                                              analysis.types.__contains__)
     # the helpers the final code still calls: optimizing may drop every call of one
     wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
     run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())
