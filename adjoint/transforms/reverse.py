@@ -487,8 +487,11 @@ class _Reverse:
         target = stmt.targets[0]
         if type(target) is not gast.Name:
             return set()
-        arrays = [n for n in operands(stmt.value) if type(n) is gast.Name and self.type(n).is_array]
+        atoms = operands(stmt.value)
+        arrays = [n for n in atoms if type(n) is gast.Name and self.type(n).is_array]
         names = {target.id}
+        if any(type(a) not in (gast.Name, gast.Constant) for a in atoms):
+            return names                     # (an operand of unknown shape: the result alone)
         if arrays and (len({n.id for n in arrays}) == 1 or self.one_shape(arrays, out)):
             names.update(n.id for n in arrays)
         return names
