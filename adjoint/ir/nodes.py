@@ -249,6 +249,17 @@ def function(fname: str, args, body, origin=None) -> gast.FunctionDef:
     return located(node, origin)
 
 
+def is_ufunc_call(call) -> bool:
+    """`np.<ufunc>(a, b)` with positional operands only (an elementwise call)."""
+    if type(call) is not gast.Call or call.keywords:
+        return False
+    name = dotted(call.func)
+    if not name.startswith("np.") or name.count(".") != 1:
+        return False
+    import numpy as np
+    return isinstance(getattr(np, name[3:], None), np.ufunc)
+
+
 def located(node, origin):
     """Give a generated node the user position (`lineno`, `col_offset`) it derives from."""
     if origin is not None:

@@ -82,16 +82,6 @@ def _is_array_op(stmt, arrays) -> bool:
         and stmt.targets[0].id in arrays and type(stmt.value) in (gast.BinOp, gast.UnaryOp, gast.Call)
 
 
-def _ufunc(call) -> bool:
-    """`np.<ufunc>(a, b)` with positional operands only."""
-    if type(call) is not gast.Call or call.keywords:
-        return False
-    dotted = nodes.dotted(call.func)
-    if not dotted.startswith("np.") or dotted.count(".") != 1:
-        return False
-    return isinstance(getattr(np, dotted[3:], None), np.ufunc)
-
-
 def _basic_slice(node):
     """(base name, elements cut) of `x[a:]`, `x[:-b]`, `x[a:-b]` (a >= 0, b > 0 constants), else None."""
     if type(node) is not gast.Subscript or type(node.value) is not gast.Name:
@@ -160,7 +150,7 @@ class _State:
             if type(stmt) in (gast.If, gast.For, gast.While, gast.With, gast.Try):
                 self.nested_loads.update(self.loads(stmt))
         for node in nodes.every_node(self.fn):
-            if type(node) is gast.Call and not _ufunc(node) and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
+            if type(node) is gast.Call and not nodes.is_ufunc_call(node) and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
                 for a in node.args:
                     if type(a) is gast.Name:
                         self.in_place[a.id] += 1
@@ -206,7 +196,7 @@ class _State:
             operands = [node.operand]
         elif kind is gast.Compare and len(node.comparators) == 1:
             operands = [node.left, node.comparators[0]]
-        elif _ufunc(node) or _where(node):
+        elif nodes.is_ufunc_call(node) or _where(node):
             operands = node.args
         elif _ones(node) or _zeros(node):
             return self.shape_key(node.args[0], depth + 1)
@@ -354,7 +344,7 @@ class _State:
                 if factor is not None and self.array_key(other) == factor[1]:
                     product = other if factor[0] is None else nodes.binop(other, "*", nodes.clone(factor[0]))
                     return nodes.neg(product) if negated else product
-        if _ufunc(node) and nodes.dotted(node.func) == "np.logical_or" and len(node.args) == 2 \
+        if nodes.is_ufunc_call(node) and nodes.dotted(node.func) == "np.logical_or" and len(node.args) == 2 \
                 and type(node.args[1]) is gast.Constant and node.args[1].value is False \
                 and self.array_key(node.args[0]) is not None:
             return node.args[0]                      # (an array: the result has its shape)
@@ -417,7 +407,7 @@ class _State:
             return len(node.comparators) == 1 and self.elementwise(node.left) \
                 and self.elementwise(node.comparators[0])
         if kind is gast.Call:
-            return (_ufunc(node) or _where(node)) and all(self.elementwise(a) for a in node.args)
+            return (nodes.is_ufunc_call(node) or _where(node)) and all(self.elementwise(a) for a in node.args)
         if kind is gast.Attribute:
             return _constant(node) or self.sized(node)
         if kind is gast.Subscript:
@@ -548,7 +538,7 @@ class _State:
         new = nodes.with_loads_replaced(stmt, mapping)
         new = annotations.copy_to(new, stmt) if new is not stmt else new
         for node in nodes.every_node(new):
-            if type(node) is gast.Call and _ufunc(node):
+            if type(node) is gast.Call and nodes.is_ufunc_call(node):
                 annotations.set(node, "fused", True)
         return new
 
@@ -571,7 +561,7 @@ def _free(value) -> bool:
 
 def _numpy_loop_argument(stmt):
     """t in `y = np.tanh(t)` (a function lower/for_numba may run in numpy's loop), else None."""
-    if type(stmt) is gast.Assign and _ufunc(stmt.value) and len(stmt.value.args) == 1 \
+    if type(stmt) is gast.Assign and nodes.is_ufunc_call(stmt.value) and len(stmt.value.args) == 1 \
             and type(stmt.value.args[0]) is gast.Name and stmt.value.func.attr in NUMPY_LOOPS:
         return stmt.value.args[0].id
     return None
@@ -589,7 +579,7 @@ def _fused_reads(node, name) -> bool:
         children = [node.operand]
     elif kind is gast.Compare:
         children = [node.left, *node.comparators]
-    elif _ufunc(node) or _where(node):
+    elif nodes.is_ufunc_call(node) or _where(node):
         children = node.args
     else:
         return name not in nodes.loads_in(node)

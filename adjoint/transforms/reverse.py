@@ -28,7 +28,6 @@ from __future__ import annotations
 import collections
 
 import gast
-import numpy as np
 
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
@@ -802,11 +801,9 @@ def _reads_whole(expression, names) -> bool:
         return _reads_whole(expression.operand, names)
     if kind is gast.Compare:
         return _reads_whole(expression.left, names) or any(_reads_whole(c, names) for c in expression.comparators)
-    if kind is gast.Call and not expression.keywords:
-        dotted = nodes.dotted(expression.func)
-        if dotted == "np.where" or (dotted.startswith("np.") and dotted.count(".") == 1
-                                    and isinstance(getattr(np, dotted[3:], None), np.ufunc)):
-            return any(_reads_whole(a, names) for a in expression.args)
+    if kind is gast.Call and (nodes.is_ufunc_call(expression)
+                              or (nodes.dotted(expression.func) == "np.where" and not expression.keywords)):
+        return any(_reads_whole(a, names) for a in expression.args)
     return False
 
 
