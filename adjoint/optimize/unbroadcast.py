@@ -25,9 +25,12 @@ from .summaries import _blocks
 
 def unbroadcast_seeds(fn) -> bool:
     """Rewrite fn's blocks as the module describes; returns whether anything changed."""
+    blocks = _blocks(fn)
+    if not any(_seed(stmt) is not None for block in blocks for stmt in block):
+        return False                          # (most functions: no walk of the whole tree)
     loads, writes = _counts(fn)
     changed = False
-    for block in _blocks(fn):
+    for block in blocks:
         k = 0
         while k < len(block):
             if _seed(block[k]) is not None and _unbroadcast(block, k, loads, writes):
