@@ -195,3 +195,76 @@ def test_helpers_compile_no_numpy_reductions_of_rows():
     x = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
     for case in (x, np.asfortranarray(x), x[:, ::2], np.linspace(-3, 3, 2000)):
         np.testing.assert_allclose(fn(case), np.tanh(case), rtol=1e-15, atol=0)
+
+
+def _fused_in_loops(source):
+    """The loop bodies of `source` after fuse_loop_bodies, unparsed."""
+    import astor
+    import gast
+
+    from adjoint.optimize.fuse import fuse_loop_bodies
+    fn = gast.parse(source).body[0]
+    arrays = {"a", "b", "t_1", "s_1", "s_2"}
+    changed = fuse_loop_bodies(fn, {"t_1", "s_1", "s_2"}, arrays)
+    return changed, astor.to_source(gast.gast_to_ast(fn))
+
+
+def test_loop_bodies_fuse_a_temporary_into_its_one_elementwise_reader():
+    """optimize/fuse.fuse_loop_bodies: a loop's array temporary read once, through elementwise
+    operations, by a later statement of the body is written into it (numba fuses the two
+    loops into one); not where an operand changes between, nor into a call numba does not
+    fuse."""
+    changed, text = _fused_in_loops(
+        "def f(a, b):\n    for k in range(3):\n        t_1 = -a\n        s_1 = 0.5 * t_1\n        b += s_1\n")
+    assert changed and "t_1" not in text and "b += 0.5 * -a" in text, text     # (s_1 too)
+    changed, text = _fused_in_loops(     # a written between: the value would change
+        "def f(a, b):\n    for k in range(3):\n        t_1 = a * 2.0\n        a = b + 1.0\n        s_1 = t_1 + a\n")
+    assert not changed and "t_1 = a * 2.0" in text, text
+    changed, text = _fused_in_loops(     # read by a call numba does not fuse: kept
+        "def f(a, b):\n    for k in range(3):\n        t_1 = a * 2.0\n        s_1 = np.expand_dims(t_1, 1)\n")
+    assert not changed, text
+    changed, text = _fused_in_loops(     # read again in the next iteration: kept
+        "def f(a, b):\n    t_1 = a\n    for k in range(3):\n        s_1 = t_1 * 2.0\n        t_1 = a * b\n")
+    assert not changed, text
+
+
+def recurrent_objective(x, W, c):
+    """A loop whose temporaries each feed one elementwise line (the form fuse_loop_bodies
+    joins), and whose state changes between iterations."""
+    h = np.tanh(x)
+    total = 0.0
+    for k in range(4):
+        z = W @ h
+        h = np.tanh(0.5 * z + c * h)
+        total += np.sum(-h * h + 0.25 * np.sin(z))
+    return total
+
+
+def test_fused_loop_bodies_keep_the_gradient():
+    # against autograd, on the cpu: the reverse loop's `s = -g; s2 = 0.5 * s` lines fused
+    import autograd
+    import autograd.numpy as anp
+
+    def same(x, W, c):
+        h = anp.tanh(x)
+        total = 0.0
+        for k in range(4):
+            z = W @ h
+            h = anp.tanh(0.5 * z + c * h)
+            total = total + anp.sum(-h * h + 0.25 * anp.sin(z))
+        return total
+    rng = np.random.default_rng(7)
+    x, W, c = rng.normal(size=5), rng.normal(size=(5, 5)) / 2, 0.3
+    got = adjoint.grad(recurrent_objective, wrt=(0, 1, 2))(x, W, c)
+    want = autograd.grad(same, argnum=(0, 1, 2))(x, W, c)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_gmm_reverse_loops_fuse_their_elementwise_temporaries():
+    """The GMM gradient's loops: `0.5 * np.sum(Qx * Qx, axis=1)` is one line forward, and its
+    sensitivity `0.5 * -s` one line back (a loop less for numba to compile at each)."""
+    source = adjoint.grad(gmm_objective, wrt=(0, 1, 2)).source_for(*gmm_data(d=3, K=4, n=50))
+    assert re.search(r"gmm_main_term_result = t_\d+ \+ t_\d+ - 0\.5 \* t_\d+\n", source), source
+    assert len(re.findall(r"0\.5 \* -s_gmm_main_term_result", source)) == 2, source
+    assert not re.search(r"s_\d+ = -s_gmm_main_term_result", source), source

@@ -32,7 +32,7 @@ from .allocate import allocate_once
 from .carry import carry_scatter_adds
 from .chunks import run_in_chunks
 from .dce import _reads_before_write, drop_orphan_comments, eliminate_dead_code
-from .fuse import fuse_elementwise
+from .fuse import fuse_elementwise, fuse_loop_bodies
 from .summaries import (
     _COMPOUND,
     _COMPOUND_TYPES,
@@ -97,6 +97,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         eliminate_dead_code(fn, set(roots), summaries)     # (the view's recorded shape)
     if arrays and fuse_elementwise(fn, (namer.temporaries | sensitivities) - returned, arrays, scalars, roots):
         fold_constants(fn)                   # `s_x += -(0.5 * x)` -> `s_x -= 0.5 * x`
+    if arrays:
+        fuse_loop_bodies(fn, (namer.temporaries | sensitivities) - returned, arrays, roots)
     drop_orphan_comments(fn)
     _fresh_calls(fn.body, summaries)
     return fn

@@ -130,10 +130,9 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         t_13 = np.sum(t_12)
         t_14 = gmm_main_term_Qx * gmm_main_term_Qx
         t_15 = _sum_axis_2_1(t_14)
-        t_16 = 0.5 * t_15
-        gmm_main_term_result = t_11 + t_13 - t_16
-        t_17 = np.maximum(best, gmm_main_term_result)
-        best = t_17
+        gmm_main_term_result = t_11 + t_13 - 0.5 * t_15
+        t_16 = np.maximum(best, gmm_main_term_result)
+        best = t_16
         if k == 0:
             gmm_main_term_Q_shape = gmm_main_term_Q.shape
             gmm_main_term_Q_dtype = gmm_main_term_Q.dtype
@@ -154,84 +153,83 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_Q_1 = np.zeros((d, d))
         gmm_main_term_idx_1 = d
         for gmm_main_term_j_1 in range(d):
-            t_18 = icf[k, gmm_main_term_j_1]
-            t_19 = math.exp(t_18)
-            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_19
-            t_20 = gmm_main_term_j_1 + 1
-            for gmm_main_term_i_1 in range(t_20, d):
-                t_21 = icf[k, gmm_main_term_idx_1]
-                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_21
+            t_17 = icf[k, gmm_main_term_j_1]
+            t_18 = math.exp(t_17)
+            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_18
+            t_19 = gmm_main_term_j_1 + 1
+            for gmm_main_term_i_1 in range(t_19, d):
+                t_20 = icf[k, gmm_main_term_idx_1]
+                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_20
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
-        t_22 = means[k]
-        t_23 = x - t_22
-        t_24 = np.transpose(gmm_main_term_Q_1)
-        gmm_main_term_Qx_1 = t_23 @ t_24
-        t_25 = alphas[k]
-        t_26 = icf[k, :d]
-        t_27 = np.sum(t_26)
-        t_28 = gmm_main_term_Qx_1 * gmm_main_term_Qx_1
-        t_29 = _sum_axis_2_1(t_28)
-        t_30 = 0.5 * t_29
-        gmm_main_term_result_1 = t_25 + t_27 - t_30
-        t_31 = gmm_main_term_result_1 - best
-        t_32 = _numpy_exp(t_31)
-        total = total + t_32
+        t_21 = means[k]
+        t_22 = x - t_21
+        t_23 = np.transpose(gmm_main_term_Q_1)
+        gmm_main_term_Qx_1 = t_22 @ t_23
+        t_24 = alphas[k]
+        t_25 = icf[k, :d]
+        t_26 = np.sum(t_25)
+        t_27 = gmm_main_term_Qx_1 * gmm_main_term_Qx_1
+        t_28 = _sum_axis_2_1(t_27)
+        gmm_main_term_result_1 = t_24 + t_26 - 0.5 * t_28
+        t_29 = gmm_main_term_result_1 - best
+        t_30 = _numpy_exp(t_29)
+        total = total + t_30
         if k == 0:
             gmm_main_term_Q_1_shape = gmm_main_term_Q_1.shape
             gmm_main_term_Q_1_dtype = gmm_main_term_Q_1.dtype
             s_gmm_main_term_Q_1 = np.zeros(gmm_main_term_Q_1_shape, gmm_main_term_Q_1_dtype
                 )
-            t_22_shape = t_22.shape
+            t_21_shape = t_21.shape
             tape_gmm_main_term_Qx_1 = np.empty((K, gmm_main_term_Qx_1.shape[0],
                 gmm_main_term_Qx_1.shape[1]), gmm_main_term_Qx_1.dtype)
-            t_26_shape = t_26.shape
-            t_26_dtype = t_26.dtype
-            s_26 = np.zeros(t_26_shape, t_26_dtype)
+            t_25_shape = t_25.shape
+            t_25_dtype = t_25.dtype
+            s_25 = np.zeros(t_25_shape, t_25_dtype)
             gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
-            tape_t_32 = np.empty((K, t_32.shape[0]), t_32.dtype)
-            t_32_shape = t_32.shape
+            tape_t_30 = np.empty((K, t_30.shape[0]), t_30.dtype)
+            t_30_shape = t_30.shape
         _store(tape_gmm_main_term_Qx_1[k], gmm_main_term_Qx_1)
-        _store(tape_t_32[k], t_32)
+        _store(tape_t_30[k], t_30)
     top = _max_all_1(alphas)
-    t_33 = alphas - top
-    t_34 = _numpy_exp(t_33)
-    t_35 = np.sum(t_34)
-    t_36 = np.log(t_35)
-    lse_alphas = top + t_36
+    t_31 = alphas - top
+    t_32 = _numpy_exp(t_31)
+    t_33 = np.sum(t_32)
+    t_34 = np.log(t_33)
+    lse_alphas = top + t_34
     prior = 0.0
     for k in range(K):
-        t_37 = icf[k, :d]
-        q = _numpy_exp(t_37)
-        t_38 = q * q
-        t_39 = np.sum(t_38)
-        t_40 = icf[k, d:]
-        t_41 = t_40 ** 2
-        t_42 = np.sum(t_41)
-        frobenius = t_39 + t_42
-        t_43 = 0.5 * wishart_gamma
-        t_44 = t_43 * wishart_gamma
-        t_45 = t_44 * frobenius
-        t_46 = icf[k, :d]
-        t_47 = np.sum(t_46)
-        t_48 = wishart_m * t_47
-        prior = prior + (t_45 - t_48)
+        t_35 = icf[k, :d]
+        q = _numpy_exp(t_35)
+        t_36 = q * q
+        t_37 = np.sum(t_36)
+        t_38 = icf[k, d:]
+        t_39 = t_38 ** 2
+        t_40 = np.sum(t_39)
+        frobenius = t_37 + t_40
+        t_41 = 0.5 * wishart_gamma
+        t_42 = t_41 * wishart_gamma
+        t_43 = t_42 * frobenius
+        t_44 = icf[k, :d]
+        t_45 = np.sum(t_44)
+        t_46 = wishart_m * t_45
+        prior = prior + (t_43 - t_46)
         if k == 0:
             tape_q = np.empty((K, q.shape[0]), q.dtype)
-            t_38_shape = t_38.shape
-            t_38_dtype = t_38.dtype
-            s_38 = np.zeros(t_38_shape, t_38_dtype)
-            t_41_shape = t_41.shape
-            t_41_dtype = t_41.dtype
-            s_41 = np.zeros(t_41_shape, t_41_dtype)
-            t_46_shape = t_46.shape
-            t_46_dtype = t_46.dtype
-            s_46 = np.zeros(t_46_shape, t_46_dtype)
+            t_36_shape = t_36.shape
+            t_36_dtype = t_36.dtype
+            s_36 = np.zeros(t_36_shape, t_36_dtype)
+            t_39_shape = t_39.shape
+            t_39_dtype = t_39.dtype
+            s_39 = np.zeros(t_39_shape, t_39_dtype)
+            t_44_shape = t_44.shape
+            t_44_dtype = t_44.dtype
+            s_44 = np.zeros(t_44_shape, t_44_dtype)
         _store(tape_q[k], q)
-    t_49 = _numpy_log(total)
-    t_50 = best + t_49
-    t_51 = np.sum(t_50)
-    t_52 = n * lse_alphas
-    t_53 = t_51 - t_52 + prior
+    t_47 = _numpy_log(total)
+    t_48 = best + t_47
+    t_49 = np.sum(t_48)
+    t_50 = n * lse_alphas
+    t_51 = t_49 - t_50 + prior
     # Reverse sweep: s_v is the sensitivity of the result to v.
     s_alphas = np.zeros(alphas.shape, alphas.dtype)
     s_means = np.zeros(means.shape, means.dtype)
@@ -240,55 +238,52 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     s_4 = 0.0
     s_5 = 0.0
     s_7 = 0.0
+    s_17 = 0.0
     s_18 = 0.0
-    s_19 = 0.0
-    s_21 = 0.0
+    s_20 = 0.0
     s_top = 0.0
-    s_34 = np.zeros(t_34.shape, t_34.dtype)
+    s_32 = np.zeros(t_32.shape, t_32.dtype)
     s_lse_alphas = 0.0
     s_prior = 0.0
-    s_49 = np.zeros(t_49.shape, t_49.dtype)
-    s_50 = np.ones(t_50.shape, t_50.dtype)
+    s_47 = np.zeros(t_47.shape, t_47.dtype)
+    s_48 = np.ones(t_48.shape, t_48.dtype)
     # Analyzing the line: "return np.sum(best + np.log(total)) - n * lse_alphas + prior"
     s_prior += 1.0
     s_lse_alphas += n * -1.0
-    s_best += _sum_to_1_1(s_50, best.shape)
-    s_49 += _sum_to_1_1(s_50, t_49.shape)
+    s_best += _sum_to_1_1(s_48, best.shape)
+    s_47 += _sum_to_1_1(s_48, t_47.shape)
     s_total = np.divide(1.0, total) * np.divide(np.logical_or(total >= 0.0, 
-        s_49 == 0.0), np.logical_or(total >= 0.0, s_49 == 0.0)) * s_49
+        s_47 == 0.0), np.logical_or(total >= 0.0, s_47 == 0.0)) * s_47
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
         # Replay the iteration: recompute what its reverse reads.
         q = tape_q[k]
-        s_38[:] = 0.0
-        t_40 = icf[k, d:]
-        s_41[:] = 0.0
-        t_43 = 0.5 * wishart_gamma
-        t_44 = t_43 * wishart_gamma
-        s_46[:] = 0.0
+        s_36[:] = 0.0
+        t_38 = icf[k, d:]
+        s_39[:] = 0.0
+        t_41 = 0.5 * wishart_gamma
+        t_42 = t_41 * wishart_gamma
+        s_44[:] = 0.0
         # Analyzing the line: "prior += 0.5 * wishart_gamma * wishart_gamma * frobenius - wishart_m * np.sum(icf[k, :d])"
-        s_48 = -s_prior
-        s_47 = wishart_m * s_48
-        s_46 += s_47
-        _add_into(s_icf[k, :d], s_46)
-        s_frobenius = t_44 * s_prior
+        s_46 = -s_prior
+        s_45 = wishart_m * s_46
+        s_44 += s_45
+        _add_into(s_icf[k, :d], s_44)
+        s_frobenius = t_42 * s_prior
         # Analyzing the line: "frobenius = np.sum(q * q) + np.sum(icf[k, d:] ** 2)"
-        s_41 += s_frobenius
-        s_40 = 2 * t_40 * s_41
-        _add_into(s_icf[k, d:], s_40)
-        s_38 += s_frobenius
-        s_q = (q + q) * s_38
+        s_39 += s_frobenius
+        _add_into(s_icf[k, d:], 2 * t_38 * s_39)
+        s_36 += s_frobenius
         # Analyzing the line: "q = np.exp(icf[k, :d])"
-        s_37 = q * s_q
-        _add_into(s_icf[k, :d], s_37)
+        _add_into(s_icf[k, :d], q * ((q + q) * s_36))
     # Analyzing the line: "lse_alphas = top + np.log(np.sum(np.exp(alphas - top)))"
     s_top += s_lse_alphas
-    s_35 = 0.0 if s_lse_alphas == 0.0 else (np.divide(1.0, t_35) if t_35 >= 0.0
+    s_33 = 0.0 if s_lse_alphas == 0.0 else (np.divide(1.0, t_33) if t_33 >= 0.0
          else math.nan) * s_lse_alphas
-    s_34 += s_35
-    s_33 = t_34 * s_34
-    s_alphas += s_33
-    s_top -= np.sum(s_33)
+    s_32 += s_33
+    s_31 = t_32 * s_32
+    s_alphas += s_31
+    s_top -= np.sum(s_31)
     # Analyzing the line: "top = np.max(alphas)"
     s_alphas += np.divide(_where_1_ss(alphas == top, s_top, 0.0), np.sum(alphas ==
         top) + (s_top == 0.0))
@@ -301,67 +296,66 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         tape_gmm_main_term_idx_1_2 = np.empty(d, np.int64)
         for gmm_main_term_j_1 in range(d):
             tape_gmm_main_term_idx_1_2[gmm_main_term_j_1] = gmm_main_term_idx_1
-            t_18 = icf[k, gmm_main_term_j_1]
-            t_19 = math.exp(t_18)
-            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_19
-            t_20 = gmm_main_term_j_1 + 1
-            for gmm_main_term_i_1 in range(t_20, d):
-                t_21 = icf[k, gmm_main_term_idx_1]
-                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_21
+            t_17 = icf[k, gmm_main_term_j_1]
+            t_18 = math.exp(t_17)
+            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_18
+            t_19 = gmm_main_term_j_1 + 1
+            for gmm_main_term_i_1 in range(t_19, d):
+                t_20 = icf[k, gmm_main_term_idx_1]
+                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_20
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
-        t_22 = means[k]
-        t_23 = x - t_22
-        t_24 = np.transpose(gmm_main_term_Q_1)
+        t_21 = means[k]
+        t_22 = x - t_21
+        t_23 = np.transpose(gmm_main_term_Q_1)
         gmm_main_term_Qx_1 = tape_gmm_main_term_Qx_1[k]
-        s_26[:] = 0.0
-        t_32 = tape_t_32[k]
+        s_25[:] = 0.0
+        t_30 = tape_t_30[k]
         # Analyzing the line: "total = total + np.exp(gmm_main_term(alphas, means, icf, x, k, d) - best)"
-        s_32 = _sum_to_1_1(s_total, t_32_shape)
-        s_31 = t_32 * s_32
-        s_gmm_main_term_result_1 = _sum_to_1_1(s_31, gmm_main_term_result_1_shape)
-        s_best -= _sum_to_1_1(s_31, best.shape)
+        s_30 = _sum_to_1_1(s_total, t_30_shape)
+        s_29 = t_30 * s_30
+        s_gmm_main_term_result_1 = _sum_to_1_1(s_29, gmm_main_term_result_1_shape)
+        s_best -= _sum_to_1_1(s_29, best.shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
-        s_25 = np.sum(s_gmm_main_term_result_1)
-        s_27 = np.sum(s_gmm_main_term_result_1)
-        s_30 = -s_gmm_main_term_result_1
-        s_29 = 0.5 * s_30
+        s_24 = np.sum(s_gmm_main_term_result_1)
+        s_26 = np.sum(s_gmm_main_term_result_1)
+        s_28 = 0.5 * -s_gmm_main_term_result_1
         s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1
-            ) * np.expand_dims(s_29, 1)
-        s_26 += s_27
-        _add_into(s_icf[k, :d], s_26)
-        s_alphas[k] += s_25
+            ) * np.expand_dims(s_28, 1)
+        s_25 += s_26
+        _add_into(s_icf[k, :d], s_25)
+        s_alphas[k] += s_24
         # Analyzing the line: "Qx = (x - means[k]) @ Q.T"
-        s_23 = s_gmm_main_term_Qx_1 @ t_24.T
-        s_24 = t_23.T @ s_gmm_main_term_Qx_1
-        s_gmm_main_term_Q_1 += np.transpose(s_24)
-        s_22 = -_sum_to_2_1(s_23, t_22_shape)
-        _add_into(s_means[k], s_22)
+        s_22 = s_gmm_main_term_Qx_1 @ t_23.T
+        s_23 = t_22.T @ s_gmm_main_term_Qx_1
+        s_gmm_main_term_Q_1 += np.transpose(s_23)
+        s_21 = -_sum_to_2_1(s_22, t_21_shape)
+        _add_into(s_means[k], s_21)
         # Reverse of the loop: "for j in range(d)"
         for gmm_main_term_j_1 in range(d - 1, -1, -1):
             gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_2[gmm_main_term_j_1]
             # Replay the iteration: recompute what its reverse reads.
-            t_18 = icf[k, gmm_main_term_j_1]
-            t_19 = math.exp(t_18)
-            t_20 = gmm_main_term_j_1 + 1
-            tape_gmm_main_term_idx_1_1 = np.empty(max(d - t_20, 0), np.int64)
-            for gmm_main_term_i_1 in range(t_20, d):
-                tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_20] = gmm_main_term_idx_1
+            t_17 = icf[k, gmm_main_term_j_1]
+            t_18 = math.exp(t_17)
+            t_19 = gmm_main_term_j_1 + 1
+            tape_gmm_main_term_idx_1_1 = np.empty(max(d - t_19, 0), np.int64)
+            for gmm_main_term_i_1 in range(t_19, d):
+                tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_19] = gmm_main_term_idx_1
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
             # Reverse of the loop: "for i in range(j + 1, d)"
-            for gmm_main_term_i_1 in range(d - 1, t_20 - 1, -1):
-                gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_20]
+            for gmm_main_term_i_1 in range(d - 1, t_19 - 1, -1):
+                gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_19]
                 # Analyzing the line: "Q[i, j] = icf[k, idx]"
-                s_21 += s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1]
+                s_20 += s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1]
                 s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = 0.0
-                s_icf[k, gmm_main_term_idx_1] += s_21
-                s_21 = 0.0
+                s_icf[k, gmm_main_term_idx_1] += s_20
+                s_20 = 0.0
             # Analyzing the line: "Q[j, j] = math.exp(icf[k, j])"
-            s_19 += s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1]
+            s_18 += s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1]
             s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = 0.0
-            s_18 += t_19 * s_19
-            s_19 = 0.0
-            s_icf[k, gmm_main_term_j_1] += s_18
+            s_17 += t_18 * s_18
             s_18 = 0.0
+            s_icf[k, gmm_main_term_j_1] += s_17
+            s_17 = 0.0
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
         best = tape_best[k].copy()
@@ -386,22 +380,21 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_Qx = tape_gmm_main_term_Qx[k]
         s_12[:] = 0.0
         gmm_main_term_result = tape_gmm_main_term_result[k]
-        t_17 = np.maximum(best, gmm_main_term_result)
-        s_17 = np.zeros(t_17.shape, t_17.dtype)
+        t_16 = np.maximum(best, gmm_main_term_result)
+        s_16 = np.zeros(t_16.shape, t_16.dtype)
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
-        s_17 += s_best
-        s_best = _sum_to_1_1(np.divide(t_17 == best, np.logical_or(np.logical_or(
-            t_17 == gmm_main_term_result, best == best), s_17 == 0.0)) * (1.0 - 0.5 *
-            (t_17 == gmm_main_term_result)) * s_17, best.shape)
-        s_gmm_main_term_result = _sum_to_1_1(np.divide(t_17 == gmm_main_term_result,
-            np.logical_or(np.logical_or(t_17 == best, gmm_main_term_result ==
-            gmm_main_term_result), s_17 == 0.0)) * (1.0 - 0.5 * (t_17 == best)) *
-            s_17, gmm_main_term_result_shape)
+        s_16 += s_best
+        s_best = _sum_to_1_1(np.divide(t_16 == best, np.logical_or(np.logical_or(
+            t_16 == gmm_main_term_result, best == best), s_16 == 0.0)) * (1.0 - 0.5 *
+            (t_16 == gmm_main_term_result)) * s_16, best.shape)
+        s_gmm_main_term_result = _sum_to_1_1(np.divide(t_16 == gmm_main_term_result,
+            np.logical_or(np.logical_or(t_16 == best, gmm_main_term_result ==
+            gmm_main_term_result), s_16 == 0.0)) * (1.0 - 0.5 * (t_16 == best)) *
+            s_16, gmm_main_term_result_shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
         s_11 = np.sum(s_gmm_main_term_result)
         s_13 = np.sum(s_gmm_main_term_result)
-        s_16 = -s_gmm_main_term_result
-        s_15 = 0.5 * s_16
+        s_15 = 0.5 * -s_gmm_main_term_result
         s_gmm_main_term_Qx = (gmm_main_term_Qx + gmm_main_term_Qx) * np.expand_dims(
             s_15, 1)
         s_12 += s_13
