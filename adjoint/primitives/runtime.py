@@ -380,11 +380,11 @@ def _axis_reduction(kind: str, rank: int) -> str:
         "    if axis != 0 and axis != 1 and axis != -1 and axis != -2:",
         '        raise ValueError("axis is out of bounds for an array of dimension 2")',
         "    if axis == 0 or axis == -2:",
-        "        out = np.empty(x.shape[1], x.dtype)",
+        "        out = np.empty((x.shape[1],), x.dtype)",
         "        for j in range(x.shape[1]):",
         f"            out[j] = {whole}(x[:, j])",
         "    else:",
-        "        out = np.empty(x.shape[0], x.dtype)",
+        "        out = np.empty((x.shape[0],), x.dtype)",
         "        for i in range(x.shape[0]):",
         f"            out[i] = {whole}(x[i])",
         "    return out"]) + "\n"
@@ -396,12 +396,14 @@ def sum_axis(rank: int, axis: int) -> str:
 
 def _sum_axis(rank: int, axis: int) -> str:
     """np.sum(x, axis=0 or 1) of a float matrix, a row at a time: numba's own sum along an axis
-    takes about 1.5 s to compile (its axis check formats its message), these 0.1 s."""
+    takes about 1.5 s to compile (its axis check formats its message), these 0.1 s. Their
+    result is made as the gradient's own vectors are, np.zeros of a shape tuple and a dtype:
+    numba compiles np.zeros once per kind of arguments (about 0.04 s each)."""
     if (rank, axis) == (2, 0):
         return "\n".join([
             "def _sum_axis_2_0(x):",
             '    """np.sum(x, axis=0) for a rank-2 array: its rows added up."""',
-            "    out = np.zeros(x.shape[1], x.dtype)",
+            "    out = np.zeros((x.shape[1],), x.dtype)",
             "    for i in range(x.shape[0]):",
             "        out += x[i]",
             "    return out"]) + "\n"
@@ -409,7 +411,7 @@ def _sum_axis(rank: int, axis: int) -> str:
         return "\n".join([
             "def _sum_axis_2_1(x):",
             '    """np.sum(x, axis=1) for a rank-2 array: each row\'s sum."""',
-            "    out = np.zeros(x.shape[0], x.dtype)",
+            "    out = np.zeros((x.shape[0],), x.dtype)",
             "    for i in range(x.shape[0]):",
             "        out[i] = np.sum(x[i])",
             "    return out"]) + "\n"

@@ -58,7 +58,7 @@ def _store(part, value):
 
 def _sum_axis_2_1(x):
     """np.sum(x, axis=1) for a rank-2 array: each row's sum."""
-    out = np.zeros(x.shape[0], x.dtype)
+    out = np.zeros((x.shape[0],), x.dtype)
     for i in range(x.shape[0]):
         out[i] = np.sum(x[i])
     return out
