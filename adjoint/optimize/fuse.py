@@ -89,7 +89,7 @@ def fuse_loop_bodies(fn, names, arrays, protected=frozenset()) -> bool:
     loops = [n for n in nodes.statements(fn.body) if type(n) in (gast.For, gast.While)]
     if not loops:
         return False
-    writes, in_place = _write_counts(fn)
+    writes, in_place = _binding_counts(fn)
     loads = nodes.load_counts(fn)
     changed = False
     for loop in loops:
@@ -103,7 +103,7 @@ def fuse_loop_bodies(fn, names, arrays, protected=frozenset()) -> bool:
     return changed
 
 
-def _write_counts(fn):
+def _binding_counts(fn):
     """(name -> how many statements bind it, name -> how many write into it in place)."""
     writes, in_place = collections.Counter(), collections.Counter()
     for node in nodes.statements(fn.body):
