@@ -10,7 +10,9 @@ asked (`--allow-known`), so a campaign's failures are new bugs.
 
 Each program is imported from a temporary file (the compiler reads source with inspect) and
 checked on each target (python on all programs, cpu on a fraction: `cpu_every`,
-`array_cpu_every`) at two random points and, where it has kinks to find, one tie point.
+`array_cpu_every`) at two random points and, where it has kinks to find, one tie point. A
+random point whose coordinates happen to be equal (three decimals: it happens) is checked
+as a tie point too (`accidental_ties`).
 
 At a random point its gradient from `adjoint.grad` is compared with
 
@@ -260,6 +262,19 @@ def argument_shapes(source):
             for name, dims in re.findall(r"(\w+) \(([^)]*)\)", found.group(1))}
 
 
+def accidental_ties(args):
+    """The groups of coordinates of a random point that happen to be equal (values are drawn
+    to three decimals, so two of thousands of coordinates sometimes are): such a point sits
+    on a tie as much as a made one does (np.minimum(y[::-1], p) with p equal to an element of
+    y), and is checked as one, for a subgradient; None where no two are equal."""
+    seen = {}
+    for k, a in enumerate(args):
+        for flat, v in enumerate(np.ravel(a)) if np.ndim(a) else [(0, a)]:
+            seen.setdefault(float(v), []).append((k, flat))
+    groups = [g for g in seen.values() if len(g) > 1]
+    return groups or None
+
+
 def tie_point(rng, source, base):
     """A point made from `base` where the program likely sits on a tie or a kink, and the
     groups of coordinates that were made equal: ((args), [[(argument, flat index), ...]]).
@@ -367,7 +382,7 @@ def check_program(report, index, seed, targets, log, points=2, avoid=tuple(KNOWN
     try:
         loaded = _Loaded(source, directory, name)
         f = loaded.module.f
-        checked = [(args, None) for args in the_case.points]
+        checked = [(args, accidental_ties(args)) for args in the_case.points]
         if the_case.tie is not None:
             checked.append(the_case.tie)
         args_list = []
