@@ -104,7 +104,8 @@ def fuse_loop_bodies(fn, names, arrays, protected=frozenset()) -> bool:
 
 
 def _binding_counts(fn):
-    """(name -> how many statements bind it, name -> how many write into it in place)."""
+    """(name -> how many statements bind it, name -> how many write into it in place: an
+    augmented assignment, an assignment into a part of it, a tape helper's argument)."""
     writes, in_place = collections.Counter(), collections.Counter()
     for node in nodes.statements(fn.body):
         for name in nodes.written_names(node):
@@ -232,30 +233,11 @@ class _State:
 
     def _refresh(self):
         self._keys = {}                    # (name, depth) -> its shape_key (stable() may change)
-        body = self.fn.body
-        writes = collections.Counter()
-        self.in_place = collections.Counter()
+        self.writes, self.in_place = _binding_counts(self.fn)
         self.nested_loads = set()          # names loaded inside a compound statement
-        for stmt in body:
-            for node in nodes.statements([stmt]):
-                for name in nodes.written_names(node):
-                    writes[name] += 1
-                if type(node) is gast.AugAssign or (type(node) is gast.Assign
-                                                    and type(node.targets[0]) is not gast.Name):
-                    target = node.target if type(node) is gast.AugAssign else node.targets[0]
-                    base = target
-                    while type(base) in (gast.Subscript, gast.Attribute):
-                        base = base.value
-                    if type(base) is gast.Name:
-                        self.in_place[base.id] += 1
+        for stmt in self.fn.body:
             if type(stmt) in (gast.If, gast.For, gast.While, gast.With, gast.Try):
                 self.nested_loads.update(self.loads(stmt))
-        for node in nodes.every_node(self.fn):
-            if type(node) is gast.Call and not nodes.is_ufunc_call(node) and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
-                for a in node.args:
-                    if type(a) is gast.Name:
-                        self.in_place[a.id] += 1
-        self.writes = writes
 
     def stable(self, name) -> bool:
         """Whether `name` holds one value wherever it is read: written at most once (an
