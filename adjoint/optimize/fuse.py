@@ -159,23 +159,34 @@ def _fuse_into_reader(block, k, names, arrays, writes, in_place, loads) -> bool:
 def _pure_elementwise(node) -> bool:
     """Whether `node` is made only of elementwise operations of names, numbers and basic
     slices: evaluated again later, it gives the same values while its names do."""
+    return _made_elementwise(node, lambda name: True, _constant)
+
+
+def _made_elementwise(node, name_ok, attribute_ok) -> bool:
+    """Whether `node` is made only of elementwise operations (arithmetic, comparisons, numpy
+    ufuncs, np.where) of numbers, basic slices, the names `name_ok` takes and the attributes
+    `attribute_ok` takes."""
     kind = type(node)
     if kind is gast.Name:
-        return type(node.ctx) is gast.Load
+        return type(node.ctx) is gast.Load and name_ok(node.id)
     if kind is gast.Constant:
         return type(node.value) in (int, float, bool)
     if kind is gast.BinOp:
-        return type(node.op) in _ELEMENTWISE_OPS and _pure_elementwise(node.left) and _pure_elementwise(node.right)
+        return type(node.op) in _ELEMENTWISE_OPS and _made_elementwise(node.left, name_ok, attribute_ok) \
+            and _made_elementwise(node.right, name_ok, attribute_ok)
     if kind is gast.UnaryOp:
-        return type(node.op) in (gast.USub, gast.UAdd, gast.Invert) and _pure_elementwise(node.operand)
+        return type(node.op) in (gast.USub, gast.UAdd, gast.Invert) \
+            and _made_elementwise(node.operand, name_ok, attribute_ok)
     if kind is gast.Compare:
-        return len(node.comparators) == 1 and _pure_elementwise(node.left) and _pure_elementwise(node.comparators[0])
+        return len(node.comparators) == 1 and _made_elementwise(node.left, name_ok, attribute_ok) \
+            and _made_elementwise(node.comparators[0], name_ok, attribute_ok)
     if kind is gast.Call:
-        return (nodes.is_ufunc_call(node) or _where(node)) and all(_pure_elementwise(a) for a in node.args)
+        return (nodes.is_ufunc_call(node) or _where(node)) \
+            and all(_made_elementwise(a, name_ok, attribute_ok) for a in node.args)
     if kind is gast.Attribute:
-        return _constant(node)
+        return attribute_ok(node)
     if kind is gast.Subscript:
-        return _basic_slice(node) is not None
+        return _basic_slice(node) is not None and _made_elementwise(node.value, name_ok, attribute_ok)
     return False
 
 
@@ -477,25 +488,8 @@ class _State:
 
     def elementwise(self, node) -> bool:
         """Whether `node` is made only of elementwise operations of names that hold one value."""
-        kind = type(node)
-        if kind is gast.Name:
-            return type(node.ctx) is gast.Load and (self.stable(node.id) or node.id in self.scalars)
-        if kind is gast.Constant:
-            return type(node.value) in (int, float, bool)
-        if kind is gast.BinOp:
-            return type(node.op) in _ELEMENTWISE_OPS and self.elementwise(node.left) and self.elementwise(node.right)
-        if kind is gast.UnaryOp:
-            return type(node.op) in (gast.USub, gast.UAdd, gast.Invert) and self.elementwise(node.operand)
-        if kind is gast.Compare:
-            return len(node.comparators) == 1 and self.elementwise(node.left) \
-                and self.elementwise(node.comparators[0])
-        if kind is gast.Call:
-            return (nodes.is_ufunc_call(node) or _where(node)) and all(self.elementwise(a) for a in node.args)
-        if kind is gast.Attribute:
-            return _constant(node) or self.sized(node)
-        if kind is gast.Subscript:
-            return _basic_slice(node) is not None and self.elementwise(node.value)
-        return False
+        return _made_elementwise(node, lambda name: self.stable(name) or name in self.scalars,
+                                 lambda attribute: _constant(attribute) or self.sized(attribute))
 
     def drop_dead(self) -> bool:
         """Drop the top-level values of `names` nothing reads any more (made of elementwise
