@@ -220,6 +220,10 @@ def test_loop_bodies_fuse_a_temporary_into_its_one_elementwise_reader():
     changed, text = _fused_in_loops(     # a written between: the value would change
         "def f(a, b):\n    for k in range(3):\n        t_1 = a * 2.0\n        a = b + 1.0\n        s_1 = t_1 + a\n")
     assert not changed and "t_1 = a * 2.0" in text, text
+    changed, text = _fused_in_loops(     # an array written between: v may be a view of it
+        "def f(a, b):\n    for k in range(3):\n        v = a[1:]\n        t_1 = v * 2.0\n"
+        "        a[:2] += 1.0\n        s_1 = t_1 + b\n")
+    assert not changed and "t_1 = v * 2.0" in text, text
     changed, text = _fused_in_loops(     # read by a call numba does not fuse: kept
         "def f(a, b):\n    for k in range(3):\n        t_1 = a * 2.0\n        s_1 = np.expand_dims(t_1, 1)\n")
     assert not changed, text
