@@ -295,6 +295,62 @@ def test_products_with_zero_factors_are_the_products_of_the_others(target, mode)
         np.testing.assert_allclose(g, finite_difference(products, (x,), 0), rtol=1e-9, atol=1e-9)
 
 
+WEIGHTS_6 = np.arange(1.0, 7.0)
+
+
+def running_products(x):
+    """np.cumprod of the flattened array and along each axis of a matrix."""
+    M = np.reshape(x, (2, 3))
+    return np.sum(np.cumprod(x) * WEIGHTS_6) + np.sum(np.cumprod(M, axis=1) * np.reshape(WEIGHTS_6, (2, 3))) \
+        + np.sum(np.cumprod(M, 0) ** 2)
+
+
+def all_products(x):
+    """np.prod whole and along both axes, one of them squared (second derivatives on the diagonal)."""
+    M = np.reshape(x, (3, 2))
+    return np.prod(x) + np.sum(np.prod(M, axis=0) * np.array([1.0, 3.0])) + np.sum(np.prod(M, 1) ** 2)
+
+
+ZERO_FACTORS = (np.array([2.0, 0.0, 3.0, 1.5, 0.5, -2.0]),      # one zero
+                np.array([0.0, 2.0, 0.0, 1.5, 0.5, -2.0]),      # two, in one row of the matrix
+                np.array([1.0, 2.0, 3.0, 0.0, 0.5, 0.0]),       # two, the last a running product's last
+                np.array([0.0, 2.0, 0.0, 0.0, 0.5, 0.0]),       # four
+                np.array([0.5, 2.0, 1.0, 1.5, 0.5, -2.0]))      # none
+
+
+@modes
+def test_running_products_through_zero_factors(target, mode):
+    """d cumprod(x)[j] / d x_i is the product of the other factors up to j: at a zero factor
+    that is no division by it (the rule gave nan there before). The functions are polynomials
+    of degree 1 or 2 in each element, so central differences are exact up to rounding."""
+    for x in ZERO_FACTORS:
+        _, (g,) = gradient(running_products, (x,), target, mode)
+        np.testing.assert_allclose(g, finite_difference(running_products, (x,), 0), rtol=1e-7, atol=1e-7)
+
+
+def _hessian_by_differences(fn, x, h=1e-3):
+    """Central second differences of fn itself, exact (up to rounding) for polynomials of degree
+    at most 2 in each element, as the products here are."""
+    n = x.size
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            e_i, e_j = np.eye(n)[i] * h, np.eye(n)[j] * h
+            H[i, j] = (fn(x + e_i + e_j) - fn(x + e_i - e_j) - fn(x - e_i + e_j) + fn(x - e_i - e_j)) / (4 * h * h)
+    return H
+
+
+@pytest.mark.parametrize("fn", [running_products, all_products], ids=["cumprod", "prod"])
+def test_second_derivatives_of_products_through_zero_factors(fn):
+    """The partials' own derivatives hold at zero factors: the product of the others does not
+    move with the zero itself, and moves along a second zero (np.prod's rule moved with the
+    zero before, a wrong Hessian-vector product with one zero factor)."""
+    v = np.array([0.3, -1.0, 0.7, 0.2, 1.1, -0.4])
+    hvp = adjoint.hvp(fn, target="python")
+    for x in ZERO_FACTORS:
+        np.testing.assert_allclose(hvp(x, v), _hessian_by_differences(fn, x) @ v, rtol=1e-7, atol=1e-7)
+
+
 @modes
 def test_the_norm_at_zero_has_the_least_subgradient(target, mode):
     """At x = 0 the norm's subdifferential is the unit ball: 0, its least element (abs'(0) = 0),

@@ -58,19 +58,32 @@ declare("np.mean", vjps=[mean_all, variant(mean_axis_of_vector, ranks=(1,)), var
         result="reduction", value=True)
 
 
-# d prod(x) / d x_i is the product of the other elements: product / x_i while no element is 0;
-# where exactly one is, the product of the rest for it and 0 for the others; where two or
-# more are, 0 for all (as JAX and PyTorch give; product / x alone would be nan there).
+# d prod(x) / d x_i is the product of the other elements: product / x_i where x_i is not 0
+# (exact however many others are); where x_i is the one zero, the product of the rest; where
+# two or more are 0, 0 (as JAX and PyTorch give; product / x alone would be nan there). The
+# cases are chosen by masks (x == 0, x != 0), numbers in the partial that do not move, so
+# that its own derivative (second order) is exact too: at a zero x_i the product of the others
+# does not move with x_i, and where one other zero x_z is left, it moves with x_z alone
+# (`zero_sum - x` is that x_z: 0, with derivative 1 along x_z). Masks, not np.where: numba
+# compiles a select of arrays in about a second.
+@shared_expression
+def nonzero_factors(x):
+    return x * (x != 0.0) + (x == 0.0)           # x, with its zeros made 1
+
+
 @shared_expression
 def others_product(x, product):
-    return product / np.where(x == 0.0, 1.0, x) + np.where(
-        x == 0.0, np.prod(np.where(x == 0.0, 1.0, x)) * (np.sum(x == 0.0) == 1), 0.0)
+    return (np.prod(nonzero_factors(x)) * ((np.sum(x == 0.0) == 1) + (np.sum(x == 0.0) == 2)
+                                           * (np.sum(x * (x == 0.0)) - x)) * (x == 0.0)
+            + product / nonzero_factors(x) * (x != 0.0))
 
 
 @shared_expression
 def others_product_axis(x, axis, product):
-    return np.expand_dims(product, axis) / np.where(x == 0.0, 1.0, x) + np.where(x == 0.0, np.expand_dims(
-        np.prod(np.where(x == 0.0, 1.0, x), axis) * (np.sum(x == 0.0, axis) == 1), axis), 0.0)
+    return (np.expand_dims(np.prod(nonzero_factors(x), axis), axis) * (
+        np.expand_dims(np.sum(x == 0.0, axis) == 1, axis) + np.expand_dims(np.sum(x == 0.0, axis) == 2, axis)
+        * (np.expand_dims(np.sum(x * (x == 0.0), axis), axis) - x)) * (x == 0.0)
+        + np.expand_dims(product, axis) / nonzero_factors(x) * (x != 0.0))
 
 
 def prod_all(x, g, out):
@@ -258,23 +271,51 @@ declare("np.cumsum", vjps=[cumsum_flat, variant(cumsum_axis_of_vector, ranks=(1,
         jvps=[cumsum_jvp, cumsum_axis_jvp], result="cumulative", value=True)
 
 
-# running products (over the flattened array): out[k] = prod(x[:k + 1]), so the reverse is the
-# backward running sum of g * out, divided by x (needs x != 0, as np.prod's)
+# running products (over the flattened array): out[j] = prod(x[:j + 1]), and d out[j] / d x[i]
+# (i <= j) is the product of the other factors up to j. For a non-zero x[i] that is out[j] /
+# x[i]: its partial is the backward running sum of g * out, / x[i], exact whatever zeros lie
+# elsewhere. For a zero x[i] (zero_shares) it is the product of the non-zero factors up to j
+# where x[i] is the one zero up to j (cumsum(x == 0) == 1), that product times the other
+# zero x_z where there are two (the value 0, the derivative along x_z that product;
+# `zero_sum - x` is x_z, as in np.prod's others_product), else 0. Chosen by masks, as there.
+@shared_expression
+def zero_shares(x, g):            # the partials of the zero factors (x flat)
+    return (np.cumsum((g * np.cumprod(nonzero_factors(x)) * ((np.cumsum(x == 0.0) == 1) + (np.cumsum(x == 0.0) == 2)
+                                                              * np.cumsum(x * (x == 0.0))))[::-1])[::-1]
+            - x * np.cumsum((g * np.cumprod(nonzero_factors(x)) * (np.cumsum(x == 0.0) == 2))[::-1])[::-1])
+
+
+@shared_expression
+def zero_shares_axis(x, axis, g):
+    return (np.flip(np.cumsum(np.flip(g * np.cumprod(nonzero_factors(x), axis) * (
+        (np.cumsum(x == 0.0, axis) == 1) + (np.cumsum(x == 0.0, axis) == 2) * np.cumsum(x * (x == 0.0), axis)), axis),
+        axis), axis)
+        - x * np.flip(np.cumsum(np.flip(g * np.cumprod(nonzero_factors(x), axis) * (np.cumsum(x == 0.0, axis) == 2),
+                                        axis), axis), axis))
+
+
 def cumprod(x, g, out):
-    return np.reshape(np.ascontiguousarray(np.cumsum((g * out)[::-1])[::-1]), x.shape) / x
+    return np.reshape(zero_shares(np.ravel(x), g) * (np.ravel(x) == 0.0)
+                      + np.cumsum((g * out)[::-1])[::-1] / nonzero_factors(np.ravel(x)) * (np.ravel(x) != 0.0),
+                      x.shape)
 
 
 def cumprod_jvp(x, dx, out):
-    return out * np.cumsum(dx / x)
+    return np.cumprod(nonzero_factors(np.ravel(x))) * (
+        (np.cumsum(np.ravel(x) == 0.0) == 0) * np.cumsum(np.ravel(dx) / nonzero_factors(np.ravel(x)))
+        + (np.cumsum(np.ravel(x) == 0.0) == 1) * np.cumsum(np.ravel(dx) * (np.ravel(x) == 0.0)))
 
 
-# along an axis: the backward running sum is along that axis (np.flip before and after)
+# along an axis: the running sums and products are along that axis (np.flip before and after)
 def cumprod_axis(x, axis, g, out):
-    return np.flip(np.cumsum(np.flip(g * out, axis), axis), axis) / x, None
+    return (zero_shares_axis(x, axis, g) * (x == 0.0)
+            + np.flip(np.cumsum(np.flip(g * out, axis), axis), axis) / nonzero_factors(x) * (x != 0.0)), None
 
 
 def cumprod_axis_jvp(x, axis, dx, daxis, out):
-    return out * np.cumsum(dx / x, axis), None
+    return np.cumprod(nonzero_factors(x), axis) * (
+        (np.cumsum(x == 0.0, axis) == 0) * np.cumsum(dx / nonzero_factors(x), axis)
+        + (np.cumsum(x == 0.0, axis) == 1) * np.cumsum(dx * (x == 0.0), axis)), None
 
 
 declare("np.cumprod", vjps=[cumprod, cumprod_axis], jvps=[cumprod_jvp, cumprod_axis_jvp], result="cumulative",
