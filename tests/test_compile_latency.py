@@ -202,7 +202,7 @@ def _fused_in_loops(source):
     import astor
     import gast
 
-    from adjoint.optimize.fuse import fuse_loop_bodies
+    from adjoint.optimize.fuse_loops import fuse_loop_bodies
     fn = gast.parse(source).body[0]
     arrays = {"a", "b", "t_1", "s_1", "s_2"}
     changed = fuse_loop_bodies(fn, {"t_1", "s_1", "s_2"}, arrays)
@@ -210,7 +210,7 @@ def _fused_in_loops(source):
 
 
 def test_loop_bodies_fuse_a_temporary_into_its_one_elementwise_reader():
-    """optimize/fuse.fuse_loop_bodies: a loop's array temporary read once, through elementwise
+    """optimize/fuse_loops.fuse_loop_bodies: a loop's array temporary read once, through elementwise
     operations, by a later statement of the body is written into it (numba fuses the two
     loops into one); not where an operand changes between, nor into a call numba does not
     fuse."""

@@ -32,7 +32,8 @@ from .allocate import allocate_once
 from .carry import carry_scatter_adds
 from .chunks import run_in_chunks
 from .dce import _reads_before_write, drop_orphan_comments, eliminate_dead_code
-from .fuse import fuse_elementwise, fuse_loop_bodies
+from .fuse import fuse_elementwise
+from .fuse_loops import fuse_loop_bodies
 from .summaries import (
     _COMPOUND,
     _COMPOUND_TYPES,
