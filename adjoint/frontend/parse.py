@@ -399,7 +399,8 @@ def _plain_signature(tree, fn, filename) -> dict:
     ones join them, in order: the call binds keywords and defaults before the compiled code
     runs) and return the defaults' values, by parameter (Python evaluated them at `def`)."""
     a = tree.args
-    read = {n.id for n in trees.walk(tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    read = () if a.vararg is None and a.kwarg is None else \
+        {n.id for n in trees.walk(tree) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
     if a.vararg is not None and a.vararg.id not in read:
         a.vararg = None            # `fun(self, x, *args)` that never reads args: nothing to pass
     if a.kwarg is not None and a.kwarg.id not in read:
