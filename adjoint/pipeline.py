@@ -142,20 +142,16 @@ def deep_recursion(limit=None):
 # full (generation 2) collection walks every one of them, and Python runs one after every ten
 # generation-1 collections, so the collector's time grows faster than linearly with the
 # function's length (about a quarter of the pipeline on 2,000 lines). Inside the pipeline a
-# full collection runs a hundred times less often, and a young one after 20,000 new objects,
-# not 700: nearly every node survives, so each young collection only promoted them (45 young
-# and 4 middle collections, about 5% of a 100-line function's transformation).
+# full collection runs a hundred times less often; young objects are collected as usual.
 RARE_FULL_COLLECTIONS = 1000        # generation-1 collections per full one (Python's default: 10)
-YOUNG_COLLECTION_THRESHOLD = 20000  # new objects per young collection (Python's default: 700)
 _collector_thresholds = _ProcessSetting(gc.get_threshold, lambda values: gc.set_threshold(*values))
 
 
 def rare_full_collections():
-    """gc's first and third thresholds raised to YOUNG_COLLECTION_THRESHOLD and
-    RARE_FULL_COLLECTIONS inside the block; the thresholds
+    """gc's third threshold raised to RARE_FULL_COLLECTIONS inside the block; the thresholds
     found before are restored when the last block running (in any thread) ends."""
     return _collector_thresholds.raised(
-        lambda now: (max(now[0], YOUNG_COLLECTION_THRESHOLD), now[1], max(now[2], RARE_FULL_COLLECTIONS)))
+        lambda now: (now[0], now[1], max(now[2], RARE_FULL_COLLECTIONS)))
 
 
 def differentiate(fn, options: Options | None = None, /, **fields) -> Generated:
