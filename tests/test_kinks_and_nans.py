@@ -25,6 +25,7 @@ import pytest
 
 import adjoint
 from tests.conftest import finite_difference, needs_cuda
+from tests.realistic_go import griewank_fun
 
 NAN = math.nan
 
@@ -349,6 +350,16 @@ def test_second_derivatives_of_products_through_zero_factors(fn):
     hvp = adjoint.hvp(fn, target="python")
     for x in ZERO_FACTORS:
         np.testing.assert_allclose(hvp(x, v), _hessian_by_differences(fn, x) @ v, rtol=1e-7, atol=1e-7)
+
+
+def test_the_hessian_of_a_product_with_a_factor_near_zero(target):
+    """scipy's Griewank benchmark, `prod(cos(x / sqrt(i)))`, where one cosine is 6e-17 (not 0):
+    the derivative of product / x_i cancelled there (the quotient rule), a wrong Hessian-vector
+    product without a word; the partials of a whole-array product divide by nothing now."""
+    x = np.array([0.3, -1.2, np.pi / 2 * np.sqrt(3.0), 2.0])
+    v = np.array([0.5, -0.2, 1.0, 0.3])
+    expected = _hessian_by_differences(griewank_fun, x, h=1e-4) @ v
+    np.testing.assert_allclose(adjoint.hvp(griewank_fun, target=target)(x, v), expected, rtol=1e-5, atol=1e-6)
 
 
 @modes

@@ -58,24 +58,27 @@ declare("np.mean", vjps=[mean_all, variant(mean_axis_of_vector, ranks=(1,)), var
         result="reduction", value=True)
 
 
-# d prod(x) / d x_i is the product of the other elements: product / x_i where x_i is not 0
-# (exact however many others are); where x_i is the one zero, the product of the rest; where
-# two or more are 0, 0 (as JAX and PyTorch give; product / x alone would be nan there). The
-# cases are chosen by masks (x == 0, x != 0), numbers in the partial that do not move, so
-# that its own derivative (second order) is exact too: at a zero x_i the product of the others
-# does not move with x_i, and where one other zero x_z is left, it moves with x_z alone
-# (`zero_sum - x` is that x_z: 0, with derivative 1 along x_z). Masks, not np.where: numba
-# compiles a select of arrays in about a second.
+# d prod(x) / d x_i is the product of the other elements: 0 where two or more are 0 (as JAX
+# and PyTorch give; product / x alone would be nan there). Of the whole array it is written
+# without division (others_product). Along an axis: product / x_i where x_i is not 0, the
+# product of the rest where x_i is the one zero of its line, cases chosen by masks (x == 0,
+# x != 0: numbers that do not move), so that the partial's own derivative (second order)
+# holds at zeros too: at a zero x_i the product of the others does not move with x_i, and
+# where one other zero x_z is left, it moves with x_z alone (`zero_sum - x` is that x_z: 0,
+# with derivative 1 along x_z). Masks, not np.where: numba compiles a select of arrays in
+# about a second.
 @shared_expression
 def nonzero_factors(x):
     return x * (x != 0.0) + (x == 0.0)           # x, with its zeros made 1
 
 
 @shared_expression
-def others_product(x, product):
-    return (np.prod(nonzero_factors(x)) * ((np.sum(x == 0.0) == 1) + (np.sum(x == 0.0) == 2)
-                                           * (np.sum(x * (x == 0.0)) - x)) * (x == 0.0)
-            + product / nonzero_factors(x) * (x != 0.0))
+def others_product(x):
+    # of the whole array: the running product before each element times the one after it, no
+    # division at all, so the partials' own derivatives (through np.cumprod's rules) hold at
+    # factors near 0 too, where those of product / x_i cancel (the quotient rule)
+    return np.reshape((np.cumprod(np.concatenate((np.ones(1), np.ravel(x)[:-1])))
+                       * np.cumprod(np.concatenate((np.ones(1), np.ravel(x)[::-1][:-1])))[::-1])[:x.size], x.shape)
 
 
 @shared_expression
@@ -86,16 +89,16 @@ def others_product_axis(x, axis, product):
         + np.expand_dims(product, axis) / nonzero_factors(x) * (x != 0.0))
 
 
-def prod_all(x, g, out):
-    return g * others_product(x, out)
+def prod_all(x, g):
+    return g * others_product(x)
 
 
 def prod_axis(x, axis, g, out):
     return np.expand_dims(g, axis) * others_product_axis(x, axis, out), None
 
 
-def prod_all_jvp(x, dx, out):
-    return np.sum(others_product(x, out) * dx)
+def prod_all_jvp(x, dx):
+    return np.sum(others_product(x) * dx)
 
 
 def prod_axis_jvp(x, axis, dx, daxis, out):
