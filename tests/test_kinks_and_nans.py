@@ -355,11 +355,26 @@ def test_second_derivatives_of_products_through_zero_factors(fn):
 def test_the_hessian_of_a_product_with_a_factor_near_zero(target):
     """scipy's Griewank benchmark, `prod(cos(x / sqrt(i)))`, where one cosine is 6e-17 (not 0):
     the derivative of product / x_i cancelled there (the quotient rule), a wrong Hessian-vector
-    product without a word; the partials of a whole-array product divide by nothing now."""
+    product without a word; the partials of a product divide by nothing now (of the whole
+    array, along a vector's axis and along either axis of a matrix)."""
     x = np.array([0.3, -1.2, np.pi / 2 * np.sqrt(3.0), 2.0])
     v = np.array([0.5, -0.2, 1.0, 0.3])
     expected = _hessian_by_differences(griewank_fun, x, h=1e-4) @ v
     np.testing.assert_allclose(adjoint.hvp(griewank_fun, target=target)(x, v), expected, rtol=1e-5, atol=1e-6)
+    x = np.array([0.3, -1.2, np.pi / 2 * np.sqrt(3.0), 2.0, 0.4, 0.1])        # along each axis too
+    v = np.array([0.5, -0.2, 1.0, 0.3, -0.7, 0.2])
+    expected = _hessian_by_differences(cosine_products, x, h=1e-4) @ v
+    np.testing.assert_allclose(adjoint.hvp(cosine_products, target=target)(x, v), expected, rtol=1e-5, atol=1e-6)
+
+
+ROOTS = np.sqrt(np.arange(1.0, 7.0)).reshape(3, 2)
+
+
+def cosine_products(x):
+    """Griewank's product of cosines along each axis of a matrix and along a vector's one axis."""
+    X = np.reshape(x, (3, 2))
+    return np.sum(np.prod(np.cos(X / ROOTS), axis=1) * np.array([1.0, 2.0, 3.0])) \
+        + np.sum(np.prod(np.cos(X / ROOTS), 0) ** 2) + np.prod(np.cos(x[:3]), axis=0)
 
 
 @modes

@@ -526,8 +526,9 @@ _WHOLE_REDUCTIONS = ("sum", "max", "min", "mean", "prod", "amax", "amin")
 def _operand_type(expr, types_of, known):
     """(rank, element kind) of an operand in the adjoint (`known` given), else None: names
     from the type table (a sensitivity s_x or tangent d_x has its variable's type), numbers,
-    and the arithmetic, comparisons, numpy ufuncs and whole-array reductions the rules write
-    of them (types_of cannot type the expressions the compiler made of sensitivities)."""
+    and the arithmetic, comparisons, numpy ufuncs, whole-array reductions and views by slices
+    the rules write of them (types_of cannot type the expressions the compiler made of
+    sensitivities)."""
     if known is None:
         return None
     kind = type(expr)
@@ -573,6 +574,9 @@ def _operand_type(expr, types_of, known):
             with np.errstate(all="ignore"):
                 out = ufunc(*[samples[k] for _, k in typed]).dtype.kind
             return max(r for r, _ in typed), {"f": "float", "i": "int", "b": "bool"}.get(out, "")
+    if kind is gast.Subscript:                    # a view by slices keeps its array's rank (x[::-1])
+        parts = expr.slice.elts if type(expr.slice) is gast.Tuple else [expr.slice]
+        return _operand_type(expr.value, types_of, known) if all(type(p) is gast.Slice for p in parts) else None
     if kind is gast.Call and isinstance(expr.func, gast.Name) and expr.func.id.startswith("_where_") \
             and expr.func.id[len("_where_"):-3].isdigit():           # one lowered already
         return int(expr.func.id[len("_where_"):-3]), "float"

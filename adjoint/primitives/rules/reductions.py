@@ -59,9 +59,10 @@ declare("np.mean", vjps=[mean_all, variant(mean_axis_of_vector, ranks=(1,)), var
 
 
 # d prod(x) / d x_i is the product of the other elements: 0 where two or more are 0 (as JAX
-# and PyTorch give; product / x alone would be nan there). Of the whole array it is written
-# without division (others_product). Along an axis: product / x_i where x_i is not 0, the
-# product of the rest where x_i is the one zero of its line, cases chosen by masks (x == 0,
+# and PyTorch give; product / x alone would be nan there). Of the whole array, and along an
+# axis of a vector or a matrix, it is written without division (others_product,
+# others_product_of_matrix). Along an axis of a higher rank: product / x_i where x_i is not 0,
+# the product of the rest where x_i is the one zero of its line, cases chosen by masks (x == 0,
 # x != 0: numbers that do not move), so that the partial's own derivative (second order)
 # holds at zeros too: at a zero x_i the product of the others does not move with x_i, and
 # where one other zero x_z is left, it moves with x_z alone (`zero_sum - x` is that x_z: 0,
@@ -79,6 +80,18 @@ def others_product(x):
     # factors near 0 too, where those of product / x_i cancel (the quotient rule)
     return np.reshape((np.cumprod(np.concatenate((np.ones(1), np.ravel(x)[:-1])))
                        * np.cumprod(np.concatenate((np.ones(1), np.ravel(x)[::-1][:-1])))[::-1])[:x.size], x.shape)
+
+
+@shared_expression
+def others_product_of_matrix(x, axis):
+    # along an axis of a matrix: the running products before and after, along that axis
+    # (np.cumprod of x itself, shifted by a row or column of ones: numba's np.cumprod along an
+    # axis is a runtime helper of a matrix whose rank lowering must know)
+    return ((np.concatenate((np.ones((1, x.shape[1])), np.cumprod(x, 0)[:-1]), axis=0)
+             * np.concatenate((np.cumprod(x[::-1], 0)[::-1][1:], np.ones((1, x.shape[1]))), axis=0))[:x.shape[0]]
+            if axis % 2 == 0 else
+            (np.concatenate((np.ones((x.shape[0], 1)), np.cumprod(x, 1)[:, :-1]), axis=1)
+             * np.concatenate((np.cumprod(x[:, ::-1], 1)[:, ::-1][:, 1:], np.ones((x.shape[0], 1))), axis=1))[:, :x.shape[1]])
 
 
 @shared_expression
@@ -105,7 +118,26 @@ def prod_axis_jvp(x, axis, dx, daxis, out):
     return np.sum(others_product_axis(x, axis, out) * dx, axis), None
 
 
-declare("np.prod", vjps=[prod_all, prod_axis], jvps=[prod_all_jvp, prod_axis_jvp], result="reduction", value=True)
+def prod_axis_of_vector(x, axis, g):
+    return g * others_product(x), None
+
+
+def prod_axis_of_matrix(x, axis, g):
+    return np.expand_dims(g, axis) * others_product_of_matrix(x, axis), None
+
+
+def prod_axis_of_vector_jvp(x, axis, dx, daxis):
+    return np.sum(others_product(x) * dx), None
+
+
+def prod_axis_of_matrix_jvp(x, axis, dx, daxis):
+    return np.sum(others_product_of_matrix(x, axis) * dx, axis), None
+
+
+declare("np.prod", vjps=[prod_all, variant(prod_axis_of_vector, ranks=(1,)), variant(prod_axis_of_matrix, ranks=(2,)),
+                         prod_axis],
+        jvps=[prod_all_jvp, variant(prod_axis_of_vector_jvp, ranks=(1,)), variant(prod_axis_of_matrix_jvp, ranks=(2,)),
+              prod_axis_jvp], result="reduction", value=True)
 
 
 # A reduction's max or min: g split equally among the tied extrema (JAX, autograd). Where the
