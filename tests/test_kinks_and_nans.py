@@ -367,7 +367,29 @@ def test_the_hessian_of_a_product_with_a_factor_near_zero(target):
     np.testing.assert_allclose(adjoint.hvp(cosine_products, target=target)(x, v), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_the_hessian_of_running_products_with_a_factor_near_zero(target):
+    """np.cumprod's partial of a non-zero factor was the backward running sum of g * out, / x_i:
+    near a zero factor (a cosine of 6e-17) its derivative cancelled, and the Hessian-vector
+    product was off by 1.5 without a word. So was np.prod's along an axis of a rank-3 array
+    (product / x_i). Both are recurrences without division now."""
+    x = np.array([0.3, -1.2, np.pi / 2 * np.sqrt(3.0), 2.0, 0.4, 0.1, -0.8, 1.3])
+    v = np.array([0.5, -0.2, 1.0, 0.3, -0.7, 0.2, 0.9, -0.4])
+    expected = _hessian_by_differences(cosine_running_products, x, h=1e-4) @ v
+    np.testing.assert_allclose(adjoint.hvp(cosine_running_products, target=target)(x, v), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
 ROOTS = np.sqrt(np.arange(1.0, 7.0)).reshape(3, 2)
+ROOTS_8 = np.sqrt(np.arange(1.0, 9.0))
+
+
+def cosine_running_products(x):
+    """Running products of Griewank's cosines, flattened and along each axis of a matrix, and
+    their product along the middle axis of a rank-3 array."""
+    C = np.cos(x / ROOTS_8)
+    W = np.reshape(np.arange(1.0, 9.0), (2, 4))
+    return np.sum(np.cumprod(C) * np.arange(1.0, 9.0)) + np.sum(np.cumprod(np.reshape(C, (2, 4)), axis=1) * W) \
+        + np.sum(np.cumprod(np.reshape(C, (4, 2)), 0) ** 2)
 
 
 def cosine_products(x):

@@ -34,6 +34,7 @@ import gast
 from ..errors import AdjointError, AdjointTypeError
 from ..ir import nodes
 from . import table
+from .rule_helpers import RULE_HELPERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,7 +247,7 @@ ARRAY_RULES: dict = {}            # primitive -> [ArrayRule, ...] (variants by r
 PARTS_RULES: dict = {}
 NON_DIFFERENTIABLE: set = set()   # integer-valued primitives: no sensitivity
 SHARED: dict = {}                 # a @shared_expression function -> (its parameters, its expression)
-ALLOWED_GLOBALS = {"math", "np", "abs", "min", "max", "float"}
+ALLOWED_GLOBALS = {"math", "np", "abs", "min", "max", "float"} | set(RULE_HELPERS)
 DEFAULT_DOMAIN = (-2.0, 2.0)
 ARRAYS = "arrays"             # a variant's ranks: any, as long as an argument is an array
 POSITIVE = (0.2, 3.0)
@@ -505,7 +506,7 @@ def _parse_rule(function, extra=frozenset(), allow_none=False):
     unknown = free - set(params) - {"out"} - ALLOWED_GLOBALS
     if unknown:
         raise AdjointError(f"rule {where} uses {', '.join(sorted(unknown))}",
-                           hint="partials may use only their parameters, `out`, math and np")
+                           hint="partials may use only their parameters, `out`, math, np and rule_helpers.RULE_HELPERS")
     return params, uses_out, expressions
 
 

@@ -34,6 +34,7 @@ writes the source of each one used at the top of the module, which stays standal
 
 from __future__ import annotations
 
+from .rule_helpers import RULE_HELPERS
 from .table import numpy_loops
 
 
@@ -62,6 +63,8 @@ def source(name: str) -> str:
         return _scatter_add(ranks[1], int(ranks[2]), int(ranks[3]))
     if name in AXIS_FORMS:
         return AXIS_FORMS[name]
+    if name in RULE_HELPERS:
+        return RULE_HELPERS[name]
     if kind == "sum" and ranks[:1] == ["axis"]:
         return _sum_axis(int(ranks[1]), int(ranks[2]))
     if ranks[:1] == ["axis"]:

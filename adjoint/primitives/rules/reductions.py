@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import declare, shared_expression, variant
+from ..registry import declare, variant
+from ..rule_helpers import runnable
+
+# the runtime helpers the rules below call (the emitted code calls them by these names)
+_cumprod_vjp, _cumprod_jvp = runnable("_cumprod_vjp"), runnable("_cumprod_jvp")
+_cumprod_vjp_axis, _cumprod_jvp_axis = runnable("_cumprod_vjp_axis"), runnable("_cumprod_jvp_axis")
+_others_product, _others_product_axis = runnable("_others_product"), runnable("_others_product_axis")
 
 
 def sum_all(x, g):
@@ -58,86 +64,33 @@ declare("np.mean", vjps=[mean_all, variant(mean_axis_of_vector, ranks=(1,)), var
         result="reduction", value=True)
 
 
-# d prod(x) / d x_i is the product of the other elements: 0 where two or more are 0 (as JAX
-# and PyTorch give; product / x alone would be nan there). Of the whole array, and along an
-# axis of a vector or a matrix, it is written without division (others_product,
-# others_product_of_matrix). Along an axis of a higher rank: product / x_i where x_i is not 0,
-# the product of the rest where x_i is the one zero of its line, cases chosen by masks (x == 0,
-# x != 0: numbers that do not move), so that the partial's own derivative (second order)
-# holds at zeros too: at a zero x_i the product of the others does not move with x_i, and
-# where one other zero x_z is left, it moves with x_z alone (`zero_sum - x` is that x_z: 0,
-# with derivative 1 along x_z). Masks, not np.where: numba compiles a select of arrays in
-# about a second.
-@shared_expression
-def nonzero_factors(x):
-    return x * (x != 0.0) + (x == 0.0)           # x, with its zeros made 1
-
-
-@shared_expression
-def others_product(x):
-    # of the whole array: the running product before each element times the one after it, no
-    # division at all, so the partials' own derivatives (through np.cumprod's rules) hold at
-    # factors near 0 too, where those of product / x_i cancel (the quotient rule)
-    return np.reshape((np.cumprod(np.concatenate((np.ones(1), np.ravel(x)[:-1])))
-                       * np.cumprod(np.concatenate((np.ones(1), np.ravel(x)[::-1][:-1])))[::-1])[:x.size], x.shape)
-
-
-@shared_expression
-def others_product_of_matrix(x, axis):
-    # along an axis of a matrix: the running products before and after, along that axis
-    # (np.cumprod of x itself, shifted by a row or column of ones: numba's np.cumprod along an
-    # axis is a runtime helper of a matrix whose rank lowering must know)
-    return ((np.concatenate((np.ones((1, x.shape[1])), np.cumprod(x, 0)[:-1]), axis=0)
-             * np.concatenate((np.cumprod(x[::-1], 0)[::-1][1:], np.ones((1, x.shape[1]))), axis=0))[:x.shape[0]]
-            if axis % 2 == 0 else
-            (np.concatenate((np.ones((x.shape[0], 1)), np.cumprod(x, 1)[:, :-1]), axis=1)
-             * np.concatenate((np.cumprod(x[:, ::-1], 1)[:, ::-1][:, 1:], np.ones((x.shape[0], 1))), axis=1))[:, :x.shape[1]])
-
-
-@shared_expression
-def others_product_axis(x, axis, product):
-    return (np.expand_dims(np.prod(nonzero_factors(x), axis), axis) * (
-        np.expand_dims(np.sum(x == 0.0, axis) == 1, axis) + np.expand_dims(np.sum(x == 0.0, axis) == 2, axis)
-        * (np.expand_dims(np.sum(x * (x == 0.0), axis), axis) - x)) * (x == 0.0)
-        + np.expand_dims(product, axis) / nonzero_factors(x) * (x != 0.0))
-
-
+# d prod(x) / d x_i is the product of the other factors: 0 where two or more are 0 (as JAX
+# and PyTorch give; product / x_i would be nan at a zero). rule_helpers' _others_product and
+# _others_product_axis multiply the running product before each factor by the one after it,
+# without division, so the partials hold at zero factors and near them, where the derivative
+# of product / x_i cancels (the quotient rule), to every order.
 def prod_all(x, g):
-    return g * others_product(x)
+    return g * _others_product(x)
 
 
-def prod_axis(x, axis, g, out):
-    return np.expand_dims(g, axis) * others_product_axis(x, axis, out), None
+def prod_axis(x, axis, g):
+    return np.expand_dims(g, axis) * _others_product_axis(x, axis), None
+
+
+def prod_axis_of_vector(x, axis, g):         # numba's np.expand_dims takes no number
+    return g * _others_product(x), None
 
 
 def prod_all_jvp(x, dx):
-    return np.sum(others_product(x) * dx)
+    return np.sum(_others_product(x) * dx)
 
 
-def prod_axis_jvp(x, axis, dx, daxis, out):
-    return np.sum(others_product_axis(x, axis, out) * dx, axis), None
+def prod_axis_jvp(x, axis, dx, daxis):
+    return np.sum(_others_product_axis(x, axis) * dx, axis), None
 
 
-def prod_axis_of_vector(x, axis, g):
-    return g * others_product(x), None
-
-
-def prod_axis_of_matrix(x, axis, g):
-    return np.expand_dims(g, axis) * others_product_of_matrix(x, axis), None
-
-
-def prod_axis_of_vector_jvp(x, axis, dx, daxis):
-    return np.sum(others_product(x) * dx), None
-
-
-def prod_axis_of_matrix_jvp(x, axis, dx, daxis):
-    return np.sum(others_product_of_matrix(x, axis) * dx, axis), None
-
-
-declare("np.prod", vjps=[prod_all, variant(prod_axis_of_vector, ranks=(1,)), variant(prod_axis_of_matrix, ranks=(2,)),
-                         prod_axis],
-        jvps=[prod_all_jvp, variant(prod_axis_of_vector_jvp, ranks=(1,)), variant(prod_axis_of_matrix_jvp, ranks=(2,)),
-              prod_axis_jvp], result="reduction", value=True)
+declare("np.prod", vjps=[prod_all, variant(prod_axis_of_vector, ranks=(1,)), prod_axis],
+        jvps=[prod_all_jvp, prod_axis_jvp], result="reduction", value=True)
 
 
 # A reduction's max or min: g split equally among the tied extrema (JAX, autograd). Where the
@@ -306,51 +259,24 @@ declare("np.cumsum", vjps=[cumsum_flat, variant(cumsum_axis_of_vector, ranks=(1,
         jvps=[cumsum_jvp, cumsum_axis_jvp], result="cumulative", value=True)
 
 
-# running products (over the flattened array): out[j] = prod(x[:j + 1]), and d out[j] / d x[i]
-# (i <= j) is the product of the other factors up to j. For a non-zero x[i] that is out[j] /
-# x[i]: its partial is the backward running sum of g * out, / x[i], exact whatever zeros lie
-# elsewhere. For a zero x[i] (zero_shares) it is the product of the non-zero factors up to j
-# where x[i] is the one zero up to j (cumsum(x == 0) == 1), that product times the other
-# zero x_z where there are two (the value 0, the derivative along x_z that product;
-# `zero_sum - x` is x_z, as in np.prod's others_product), else 0. Chosen by masks, as there.
-@shared_expression
-def zero_shares(x, g):            # the partials of the zero factors (x flat)
-    return (np.cumsum((g * np.cumprod(nonzero_factors(x)) * ((np.cumsum(x == 0.0) == 1) + (np.cumsum(x == 0.0) == 2)
-                                                              * np.cumsum(x * (x == 0.0))))[::-1])[::-1]
-            - x * np.cumsum((g * np.cumprod(nonzero_factors(x)) * (np.cumsum(x == 0.0) == 2))[::-1])[::-1])
+# running products: d out[j] / d x[i] (i <= j) is the product of the factors up to j other
+# than x[i]. Both products are first-order recurrences, without division (runtime's
+# _cumprod_vjp, _cumprod_jvp: out[j] / x[i] would be nan at a zero factor, and its derivative
+# cancels near one), so the partials hold at zeros and near them, to every order.
+def cumprod(x, g):
+    return np.reshape(_cumprod_vjp(np.ravel(x), np.ravel(g)), x.shape)
 
 
-@shared_expression
-def zero_shares_axis(x, axis, g):
-    return (np.flip(np.cumsum(np.flip(g * np.cumprod(nonzero_factors(x), axis) * (
-        (np.cumsum(x == 0.0, axis) == 1) + (np.cumsum(x == 0.0, axis) == 2) * np.cumsum(x * (x == 0.0), axis)), axis),
-        axis), axis)
-        - x * np.flip(np.cumsum(np.flip(g * np.cumprod(nonzero_factors(x), axis) * (np.cumsum(x == 0.0, axis) == 2),
-                                        axis), axis), axis))
+def cumprod_jvp(x, dx):
+    return _cumprod_jvp(np.ravel(x), np.ravel(dx))
 
 
-def cumprod(x, g, out):
-    return np.reshape(zero_shares(np.ravel(x), g) * (np.ravel(x) == 0.0)
-                      + np.cumsum((g * out)[::-1])[::-1] / nonzero_factors(np.ravel(x)) * (np.ravel(x) != 0.0),
-                      x.shape)
+def cumprod_axis(x, axis, g):
+    return _cumprod_vjp_axis(x, g, axis), None
 
 
-def cumprod_jvp(x, dx, out):
-    return np.cumprod(nonzero_factors(np.ravel(x))) * (
-        (np.cumsum(np.ravel(x) == 0.0) == 0) * np.cumsum(np.ravel(dx) / nonzero_factors(np.ravel(x)))
-        + (np.cumsum(np.ravel(x) == 0.0) == 1) * np.cumsum(np.ravel(dx) * (np.ravel(x) == 0.0)))
-
-
-# along an axis: the running sums and products are along that axis (np.flip before and after)
-def cumprod_axis(x, axis, g, out):
-    return (zero_shares_axis(x, axis, g) * (x == 0.0)
-            + np.flip(np.cumsum(np.flip(g * out, axis), axis), axis) / nonzero_factors(x) * (x != 0.0)), None
-
-
-def cumprod_axis_jvp(x, axis, dx, daxis, out):
-    return np.cumprod(nonzero_factors(x), axis) * (
-        (np.cumsum(x == 0.0, axis) == 0) * np.cumsum(dx / nonzero_factors(x), axis)
-        + (np.cumsum(x == 0.0, axis) == 1) * np.cumsum(dx * (x == 0.0), axis)), None
+def cumprod_axis_jvp(x, axis, dx, daxis):
+    return _cumprod_jvp_axis(x, dx, axis), None
 
 
 declare("np.cumprod", vjps=[cumprod, cumprod_axis], jvps=[cumprod_jvp, cumprod_axis_jvp], result="cumulative",

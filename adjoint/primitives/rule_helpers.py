@@ -1,0 +1,120 @@
+"""The runtime helpers that derivative rules call by name (primitives/rules/): loops that no
+numpy expression writes without division. Like runtime.py's, each is source written into the
+module that calls it (runtime.source finds it here); `runnable` makes it a Python function,
+so that the rules calling it run as written. A gradient calling one is differentiated again
+(hvp, grad of grad) through its loops, as user code: no rule of its own is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RULE_HELPERS = {}
+
+# np.cumprod's and np.prod's derivatives without division (primitives/rules/reductions.py):
+# d cumprod(x)[j] / d x[i] is the product of the factors up to j other than x[i], which
+# cumprod(x)[j] / x[i] gives only where x[i] is not 0, and whose derivative, of that quotient,
+# cancels near a zero factor. As first-order recurrences they are exact at zeros and near them.
+RULE_HELPERS["_cumprod_vjp"] = "\n".join([
+    "def _cumprod_vjp(x, g):",
+    '    """np.cumprod(x)\'s vector-Jacobian product (x a vector): the factors\' product before each times r[i] = g[i] + x[i + 1] r[i + 1]."""',
+    "    n = x.shape[0]",
+    "    out = np.empty(n)",
+    "    after = 0.0",
+    "    for k in range(n):",
+    "        out[n - 1 - k] = g[n - 1 - k] + after",
+    "        after = out[n - 1 - k] * x[n - 1 - k]",
+    "    before = 1.0",
+    "    for i in range(n):",
+    "        out[i] = out[i] * before",
+    "        before = before * x[i]",
+    "    return out"]) + "\n"
+RULE_HELPERS["_cumprod_jvp"] = "\n".join([
+    "def _cumprod_jvp(x, dx):",
+    '    """np.cumprod(x)\'s Jacobian-vector product (x a vector): d out[i] = x[i] d out[i - 1] + dx[i] out[i - 1]."""',
+    "    n = x.shape[0]",
+    "    out = np.empty(n)",
+    "    value = 1.0",
+    "    tangent = 0.0",
+    "    for i in range(n):",
+    "        tangent = tangent * x[i] + dx[i] * value",
+    "        value = value * x[i]",
+    "        out[i] = tangent",
+    "    return out"]) + "\n"
+
+# along an axis (any rank): the same recurrences along each line, the lines made the rows of
+# a contiguous copy first
+RULE_HELPERS["_cumprod_vjp_axis"] = "\n".join([
+    "def _cumprod_vjp_axis(x, g, axis):",
+    '    """np.cumprod(x, axis)\'s vector-Jacobian product: that of _cumprod_vjp along each line of `axis`."""',
+    "    y = np.ascontiguousarray(np.swapaxes(x, axis, -1))",
+    "    n = y.shape[-1]",
+    "    xs = y.reshape((y.size // max(n, 1), n))",
+    "    gs = np.ascontiguousarray(np.swapaxes(g, axis, -1)).reshape(xs.shape)",
+    "    out = np.empty(xs.shape)",
+    "    for j in range(xs.shape[0]):",
+    "        after = 0.0",
+    "        for k in range(n):",
+    "            out[j, n - 1 - k] = gs[j, n - 1 - k] + after",
+    "            after = out[j, n - 1 - k] * xs[j, n - 1 - k]",
+    "        before = 1.0",
+    "        for i in range(n):",
+    "            out[j, i] = out[j, i] * before",
+    "            before = before * xs[j, i]",
+    "    return np.ascontiguousarray(np.swapaxes(out.reshape(y.shape), axis, -1))"]) + "\n"
+RULE_HELPERS["_cumprod_jvp_axis"] = "\n".join([
+    "def _cumprod_jvp_axis(x, dx, axis):",
+    '    """np.cumprod(x, axis)\'s Jacobian-vector product: that of _cumprod_jvp along each line of `axis`."""',
+    "    y = np.ascontiguousarray(np.swapaxes(x, axis, -1))",
+    "    n = y.shape[-1]",
+    "    xs = y.reshape((y.size // max(n, 1), n))",
+    "    dxs = np.ascontiguousarray(np.swapaxes(dx, axis, -1)).reshape(xs.shape)",
+    "    out = np.empty(xs.shape)",
+    "    for j in range(xs.shape[0]):",
+    "        value = 1.0",
+    "        tangent = 0.0",
+    "        for i in range(n):",
+    "            tangent = tangent * xs[j, i] + dxs[j, i] * value",
+    "            value = value * xs[j, i]",
+    "            out[j, i] = tangent",
+    "    return np.ascontiguousarray(np.swapaxes(out.reshape(y.shape), axis, -1))"]) + "\n"
+
+RULE_HELPERS["_others_product_axis"] = "\n".join([
+    "def _others_product_axis(x, axis):",
+    '    """np.prod(x, axis)\'s partials: along each line of `axis`, the product of the factors before each times that of those after it."""',
+    "    y = np.ascontiguousarray(np.swapaxes(x, axis, -1))",
+    "    n = y.shape[-1]",
+    "    xs = y.reshape((y.size // max(n, 1), n))",
+    "    out = np.empty(xs.shape)",
+    "    for j in range(xs.shape[0]):",
+    "        after = 1.0",
+    "        for k in range(n):",
+    "            out[j, n - 1 - k] = after",
+    "            after = after * xs[j, n - 1 - k]",
+    "        before = 1.0",
+    "        for i in range(n):",
+    "            out[j, i] = out[j, i] * before",
+    "            before = before * xs[j, i]",
+    "    return np.ascontiguousarray(np.swapaxes(out.reshape(y.shape), axis, -1))"]) + "\n"
+RULE_HELPERS["_others_product"] = "\n".join([
+    "def _others_product(x):",
+    '    """np.prod(x)\'s partials: the product of the factors before each (x flattened) times that of those after it."""',
+    "    xs = np.ravel(x)",
+    "    n = xs.shape[0]",
+    "    out = np.empty(n)",
+    "    after = 1.0",
+    "    for k in range(n):",
+    "        out[n - 1 - k] = after",
+    "        after = after * xs[n - 1 - k]",
+    "    before = 1.0",
+    "    for i in range(n):",
+    "        out[i] = out[i] * before",
+    "        before = before * xs[i]",
+    "    return out.reshape(x.shape)"]) + "\n"
+
+
+def runnable(name: str):
+    """A helper of RULE_HELPERS as a Python function, for the rules that call it to run as written."""
+    namespace = {"np": np}
+    exec(RULE_HELPERS[name], namespace)
+    return namespace[name]
