@@ -121,14 +121,21 @@ def import_statement(x):
     return x[0]
 
 
-def assert_statement(x):
-    assert x[0] > 0
+def raise_again(x):
+    if x[0] < -10:
+        raise
     return x[0]
 
 
-def raise_statement(x):
+def raise_from(x):
     if x[0] < -10:
-        raise ValueError("no")
+        raise ValueError("no") from None
+    return x[0]
+
+
+def raise_a_string(x):
+    if x[0] < -10:
+        raise "no"
     return x[0]
 
 

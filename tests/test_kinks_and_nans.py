@@ -389,7 +389,7 @@ def cosine_running_products(x):
     C = np.cos(x / ROOTS_8)
     W = np.reshape(np.arange(1.0, 9.0), (2, 4))
     return np.sum(np.cumprod(C) * np.arange(1.0, 9.0)) + np.sum(np.cumprod(np.reshape(C, (2, 4)), axis=1) * W) \
-        + np.sum(np.cumprod(np.reshape(C, (4, 2)), 0) ** 2)
+        + np.sum(np.cumprod(np.reshape(C, (4, 2)), 0) ** 2) + np.sum(np.prod(np.reshape(C, (2, 2, 2)), axis=1) ** 2)
 
 
 def cosine_products(x):

@@ -123,6 +123,7 @@ ROWS = {
     "np.rint": Uses("np.sum(np.rint(a0) * a0)", V),
     "math.isnan": Uses("(a0 if math.isnan(a0) else 2.0 * a0) + np.sum(np.where(np.isnan(a1), 0.0, a1))", X, V),
     "math.isinf": Uses("(a0 if math.isinf(a0) else 2.0 * a0) + np.sum(np.where(np.isinf(a1), 0.0, a1))", X, V),
+    "math.isfinite": Uses("(2.0 * a0 if math.isfinite(a0) else a0) + np.sum(np.where(np.isfinite(a1), a1, 0.0))", X, V),
     "np.logical_and": Uses("np.sum(np.where(np.logical_and(a0 > 0.0, a0 < 1.0), a0, 0.0))", V),
     "np.logical_or": Uses("np.sum(np.where(np.logical_or(a0 > 1.0, a0 < 0.0), a0, 0.0))", V),
     "np.logical_not": Uses("np.sum(np.where(np.logical_not(a0 > 0.0), a0, 0.0))", V),

@@ -288,11 +288,27 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=F
     stacked = tuple(w for w, (_, per_point) in tangents.items() if per_point)
     key = (gradient.target, batched, tuple(ranks.values()), stacked, rows)
     if key not in gradient.drivers:
+        guarded = _guarded(gradient.code())
+        if guarded and gradient.target == "cuda":
+            raise AdjointError(f"{gradient.code().filename}: a function with `raise` or `assert` cannot run in a "
+                               "cuda batch: a GPU thread's exception is not reported, its point would be wrong",
+                               hint="check the points before the batch and drop the guard, or run the batch "
+                                    "with target='cpu'")
         source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names + gradient.data_names,
                                batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows,
-                               whole=whole, value=gradient.value, lengths=lengths)
+                               whole=whole, value=gradient.value, lengths=lengths, serial=guarded)
         gradient.drivers[key] = compile_source(source)
     return gradient.drivers[key]
+
+
+def _guarded(generated) -> bool:
+    """Whether the emitted function itself (not a runtime helper) has a `raise`, the user's
+    guard: numba drops an exception raised inside a prange, which would leave the point's
+    rows as they were, so such a batch runs its points in a serial loop."""
+    import ast
+    tree = ast.parse(generated.source)
+    return any(isinstance(node, ast.Raise) for stmt in tree.body
+               if isinstance(stmt, ast.FunctionDef) and stmt.name == generated.name for node in ast.walk(stmt))
 
 
 def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
@@ -340,10 +356,10 @@ def _host(gradient, args, batched, by_name, tangents, out=None):
         import numba
         namespace = {g.name: gradient.serial_adjoint(), "numba": numba}
         if gradient.target == "cpu" and gradient.compile_driver is not None:
-            return gradient.compile_driver(source, namespace, "batch_" + g.name, parallel=True)
+            return gradient.compile_driver(source, namespace, "batch_" + g.name, parallel="numba.prange" in source)
         module = backends.python.load(source, gradient.filename("batch"), namespace)
         driver = module["batch_" + g.name]
-        return numba.njit(parallel=True)(driver) if gradient.target == "cpu" else driver
+        return numba.njit(parallel="numba.prange" in source)(driver) if gradient.target == "cpu" else driver
     driver = _driver(gradient, batched, by_name, tangents, g.name, compile_source)
     driver(*args, *inputs, *outputs.values())
     return outputs, None
@@ -420,9 +436,9 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
             if small and hasattr(compiled, "py_func") else compiled      # (a large one: the loop in the prange)
         namespace = {callee: inlined, "serial_jit": numba.njit(**options), "numba": numba, "np": np}
         if gradient.compile_driver is not None:
-            return gradient.compile_driver(source, namespace, "batch_" + callee, rows=True, parallel=True)
+            return gradient.compile_driver(source, namespace, "batch_" + callee, rows=True, parallel="numba.prange" in source)
         loaded = backends.python.load(source, gradient.filename("batch"), namespace)
-        return numba.njit(parallel=True)(loaded["batch_" + callee])
+        return numba.njit(parallel="numba.prange" in source)(loaded["batch_" + callee])
     driver = _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=True,
                      whole=device.whole_rows, lengths=fixed_lengths(device.function) if small else None)
     sizes_key = ("rows constant sizes", batched)

@@ -12,7 +12,7 @@ from ..frontend.namespace import is_reserved
 
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False,
-                  whole=(), value=False, lengths=None) -> str:
+                  whole=(), value=False, lengths=None, serial=False) -> str:
     """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
     points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
 
@@ -34,6 +34,8 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
         code: `value, scalar gradients...`).
     lengths: (rows) argument -> the one length the callee accepts for it (fixed_lengths), for
         a callee small enough to inline; None keeps the points' loop in the prange (below).
+    serial: (cpu) a plain range where the prange would be: numba drops an exception raised in
+        a prange, and the callee raises one (the user's guard).
     Parameters: args, then D_<w>, then the outputs, then (cuda, rows) the workspaces work_f/i/b.
 
     With rows and lengths, each chunk of points runs `rows_<callee>(..., n_start, n_stop, work rows)`, a
@@ -61,19 +63,23 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
     elif rows and lengths is not None:     # chunk work_row of the points uses workspace row work_row
-        return _rows_source(callee, args + inputs + outputs, batched, body, ranks, lengths, safe)
+        return _rows_source(callee, args + inputs + outputs, batched, body, ranks, lengths, safe, serial)
     elif rows:
         head = [f"def batch_{callee}({params}):", f"    n_points = {batched}.shape[0]",
-                "    n_rows = work_f.shape[0]", "    for work_row in numba.prange(n_rows):",
+                "    n_rows = work_f.shape[0]", f"    for work_row in {_loop(serial)}(n_rows):",
                 "        for i in range(work_row * n_points // n_rows, (work_row + 1) * n_points // n_rows):"]
         return "\n".join(head + ["            " + line for line in body]) + "\n"
     else:
-        loop = "numba.prange" if target == "cpu" else "range"
+        loop = _loop(serial) if target == "cpu" else "range"
         head = [f"def batch_{callee}({params}):", f"    for i in {loop}({batched}.shape[0]):"]
     return "\n".join(head + ["        " + line for line in body]) + "\n"
 
 
-def _rows_source(callee, params, batched, body, ranks, lengths, safe):
+def _loop(serial):
+    return "range" if serial else "numba.prange"
+
+
+def _rows_source(callee, params, batched, body, ranks, lengths, safe, serial):
     """driver_source's cpu rows driver: the prange over chunks of points, and the serial
     function it calls on each chunk."""
     checks = [(batched, lengths.get(b)) for b in safe if safe[b] == batched]
@@ -86,7 +92,7 @@ def _rows_source(callee, params, batched, body, ranks, lengths, safe):
     chunk += ["    for i in range(np.uintp(n_start), np.uintp(n_stop)):"] + ["        " + line for line in body]
     driver = [f"def batch_{callee}({', '.join(params + ['work_f', 'work_i', 'work_b'])}):",
               f"    n_points = {batched}.shape[0]", "    n_rows = work_f.shape[0]",
-              "    for work_row in numba.prange(n_rows):",
+              f"    for work_row in {_loop(serial)}(n_rows):",
               f"        rows_{callee}({', '.join(params)}, work_row * n_points // n_rows, "
               "(work_row + 1) * n_points // n_rows, work_f[work_row], work_i[work_row], work_b[work_row])"]
     return "\n".join(chunk + ["", ""] + driver) + "\n"

@@ -28,11 +28,11 @@ def summary(text: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def located_error_class(runtime_error):
-    """The AdjointError raised for a built-in exception (IndexError, ZeroDivisionError, ...)
-    that the generated code raised at the user's line: a subclass of both, so that
-    `except IndexError` catches it as it would catch the function's own error."""
-    if runtime_error.__module__ != "builtins" or not issubclass(runtime_error, Exception) \
-            or issubclass(runtime_error, AdjointError):
+    """The AdjointError raised for an exception (IndexError, ZeroDivisionError, the user's own
+    of a `raise`) that the generated code raised at the user's line: a subclass of both, so
+    that `except IndexError` catches it as it would catch the function's own error."""
+    if not issubclass(runtime_error, Exception) or issubclass(runtime_error, AdjointError) \
+            or runtime_error.__module__.startswith("numba"):
         return AdjointError
     try:
         return type(f"Adjoint{runtime_error.__name__}", (AdjointError, runtime_error),
@@ -103,6 +103,10 @@ class LocatedFailures:
             v = carried.group(1) or carried.group(2)
             debug = (f"the loop carries the array `{v}`, which a later iteration makes larger (a broadcast); "
                      f"give `{v}` its final shape before the loop (`{v} = {v} * np.ones(shape)`); " + debug)
+        if location is not None and (statement or "").startswith("raise ") and not is_numba_error(exc):
+            # the function's own guard (`raise`, `assert`), kept in its gradient
+            return error_class(f"{type(exc).__name__} raised by the function: {first}", location=location,
+                               hint="the point fails the function's own check at this line")
         return error_class(f"{kind}: {first}", location=location,
                            hint=(f"it failed in the generated statement `{statement}`; " if statement else "")
                            + debug)

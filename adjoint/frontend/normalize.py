@@ -43,6 +43,8 @@ break and continue) do what their names say.
 
 from __future__ import annotations
 
+import ast
+
 import gast
 import numpy as np
 
@@ -187,6 +189,23 @@ class _Normalizer(Expressions, Indexing, Inlining, Aggregates, GrownLists):
                                hint="grow it in a `for ... in range(...)` loop that does not read it, "
                                     "or preallocate an array: v = np.zeros(n), then v[k] = ...")
         return []                                                  # a stray constant
+
+    def stmt_Raise(self, stmt):
+        # a guard: each sweep keeps it where the primal has it. Its message is a constant
+        # (numba raises no other): one that formats values becomes its text, the values
+        # written as the user wrote them (`f"n = {n}"` -> "n = {n}")
+        exc = stmt.exc
+        if type(exc) is gast.Call and not all(type(a) is gast.Constant for a in exc.args):
+            text = " ".join(_message_text(a) for a in exc.args)
+            exc = nodes.call(nodes.clone(exc.func), [nodes.const(text)])
+            stmt = nodes.located(nodes.make(gast.Raise, exc=exc, cause=None), stmt)
+        return [stmt]
+
+    def stmt_Assert(self, stmt):
+        pre, failed = self.atom(nodes.not_(stmt.test), stmt)
+        error = nodes.call(nodes.name("AssertionError"), [] if stmt.msg is None else [stmt.msg])
+        return pre + [nodes.if_(failed, self.stmt_Raise(nodes.located(nodes.make(gast.Raise, exc=error, cause=None),
+                                                                      stmt)), origin=stmt)]
 
     def stmt_Break(self, stmt):
         return [nodes.break_()]
@@ -362,3 +381,23 @@ def _constant_truth(test):
         return bool(value(test))
     except LookupError:
         return None
+
+
+def _message_text(node) -> str:
+    """The text of an exception's message that formats values: its constant parts, each value
+    as the user wrote it, in braces (a template formatted by % or .format: the template)."""
+    kind = type(node)
+    if kind is gast.Constant:
+        return str(node.value)
+    if kind is gast.JoinedStr:
+        return "".join(_message_text(v) for v in node.values)
+    if kind is gast.FormattedValue:
+        return "{" + _message_text(node.value).strip("{}") + "}"
+    if kind is gast.BinOp and type(node.op) is gast.Mod and type(node.left) is gast.Constant:
+        return str(node.left.value)
+    if kind is gast.BinOp and type(node.op) is gast.Add:
+        return _message_text(node.left) + _message_text(node.right)
+    if kind is gast.Call and type(node.func) is gast.Attribute and node.func.attr == "format" \
+            and type(node.func.value) is gast.Constant:
+        return str(node.func.value.value)
+    return "{" + ast.unparse(gast.gast_to_ast(node)) + "}"

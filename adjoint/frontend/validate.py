@@ -10,6 +10,8 @@ Returns nothing; raises AdjointError at the first construct outside the supporte
 
 from __future__ import annotations
 
+import builtins
+
 import gast
 import numpy as np
 
@@ -63,8 +65,6 @@ HINTS = {
     gast.Set: "pass the values as separate arguments, or as one array",
     gast.With: "move the with-block outside the differentiated function",
     gast.Try: "move error handling outside the differentiated function",
-    gast.Raise: "check inputs before calling the differentiated function",
-    gast.Assert: "check inputs before calling the differentiated function",
     gast.Global: "drop it: module-level names are read without `global`; to change one, return "
                  "the new value and assign it outside the differentiated function",
     gast.Nonlocal: "drop it: enclosing names are read without `nonlocal`; to change one, return "
@@ -141,6 +141,10 @@ class _Validator:
                                 f"values, not calls that change an object in place", self.in_place_hint(stmt.value))
             self.fail(stmt, "an expression statement has no effect on the result",
                       "assign its value to a variable, or delete the line")
+        if isinstance(stmt, gast.Raise):
+            return self.check_raise(stmt)
+        if isinstance(stmt, gast.Assert):
+            return self.check_assert(stmt)
         if not isinstance(stmt, STATEMENTS):
             self.fail(stmt, f"unsupported statement: {_describe(stmt)}")
         if isinstance(stmt, (gast.Break, gast.Continue)) and not in_loop:
@@ -175,6 +179,28 @@ class _Validator:
             self.fail(it, "range(...) takes one to three positional arguments")
         if not isinstance(stmt.target, gast.Name):
             self.fail(stmt.target, "a for loop needs a single loop variable")
+
+    def check_raise(self, stmt):
+        """`raise ValueError(message)`: a guard, kept in the function and its derivatives alike;
+        its exception a class (Python's or the user's). A message that formats values becomes
+        its text (normalize: numba raises constant messages), so it is not checked here."""
+        exc = stmt.exc
+        if exc is None:
+            self.fail(stmt, "a bare `raise` (re-raising) is not supported",
+                      'raise a new exception: raise ValueError("what went wrong")')
+        if stmt.cause is not None:
+            self.fail(stmt.cause, "`raise ... from ...` is not supported", "drop the `from ...` part")
+        kind = annotations.get(exc, "callee") if isinstance(exc, gast.Call) else _builtin(exc)
+        if not (isinstance(kind, type) and issubclass(kind, Exception)):
+            self.fail(exc, f"`raise {self.text(exc)}` raises no exception class",
+                      'raise an exception with a constant message: raise ValueError("what went wrong")')
+        if isinstance(exc, gast.Call) and exc.keywords:
+            self.fail(exc.keywords[0].value, "an exception's arguments by name are not supported here",
+                      'pass its message by position: raise ValueError("x must be positive")')
+
+    def check_assert(self, stmt):
+        """`assert test, message`: a guard, as `if not test: raise AssertionError(message)`."""
+        self.check_expression(stmt.test)
 
     def check_print(self, call):
         """`print(a, "text", b)`: kept in the compiled function itself, left out of the gradient."""
@@ -621,6 +647,11 @@ def _list_method(call) -> str | None:
             and call.func.attr in LIST_METHODS and not _is_module_attribute(call.func):
         return call.func.attr
     return None
+
+
+def _builtin(node):
+    """The built-in object a bare name stands for (`raise ValueError`), else None."""
+    return getattr(builtins, node.id, None) if isinstance(node, gast.Name) else None
 
 
 def _is_module_attribute(node) -> bool:

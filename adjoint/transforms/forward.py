@@ -85,7 +85,7 @@ class _Forward:
                 new = copy.copy(stmt)
                 new.body = self.block(stmt.body) or [nodes.pass_()]
                 out.append(new)
-            elif isinstance(stmt, (gast.Pass, gast.Break, gast.Continue)):
+            elif isinstance(stmt, (gast.Pass, gast.Break, gast.Continue, gast.Raise)):
                 out.append(stmt)
             else:
                 raise AdjointError(f"unexpected {type(stmt).__name__} in normalized code",

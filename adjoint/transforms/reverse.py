@@ -26,6 +26,7 @@ the forward loop instead (stored.stored_intermediates).
 from __future__ import annotations
 
 import collections
+import copy
 
 import gast
 
@@ -33,7 +34,7 @@ from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
 from ..frontend.views import VIEW_CALLS
-from ..ir import annotations, nodes
+from ..ir import annotations, nodes, trees
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
 from .checkpoints import budget_of, checkpointed
@@ -262,6 +263,8 @@ class _Reverse:
                 f, b = self.loop(stmt, defined, depth)
             elif isinstance(stmt, gast.Pass):
                 f, b = [], []
+            elif isinstance(stmt, gast.Raise):           # a guard: the forward sweep checks it
+                f, b = [stmt], []
             else:
                 raise AdjointError(f"unexpected {type(stmt).__name__} in normalized code",
                                    location=locate(stmt, self.filename), stage="reverse")
@@ -541,6 +544,7 @@ class _Reverse:
         own = self.assigned(stmt.body)
         carried_defined = (defined - own) | (self.exposed(stmt) & own) | ({index} if index else set())
         replay, backward_body = self.sweep(body, carried_defined, depth + 1)
+        replay = _without_guards(replay)        # the forward loop checked them
         carried = sorted((exposed_reads(replay + backward_body, {index} if index else set())
                           & own) - {index}, key=self._order)
         saves, restores = self.save(self.assigned([stmt]), defined, stmt)
@@ -590,6 +594,23 @@ class _Reverse:
         return (before + setup + [forward],
                 [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
                  reverse_loop] + restores)
+
+
+def _without_guards(stmts) -> list:
+    """`stmts` without their `raise` statements (branches copied where one goes): a replayed
+    iteration computes what the forward one did, which passed every guard. What only a guard
+    read goes with it (dce)."""
+    out = []
+    for stmt in stmts:
+        kind = type(stmt)
+        if kind is gast.Raise:
+            continue
+        if (kind is gast.If or kind is gast.For or kind is gast.While) \
+                and any(type(n) is gast.Raise for n in trees.walk(stmt)):
+            stmt = copy.copy(stmt)
+            stmt.body, stmt.orelse = _without_guards(stmt.body) or [nodes.pass_()], _without_guards(stmt.orelse)
+        out.append(stmt)
+    return out
 
 
 def _views_written_later(tree, analysis) -> set:
