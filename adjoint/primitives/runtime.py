@@ -51,7 +51,7 @@ def source(name: str) -> str:
         return _record_rows(int(ranks[1]))
     if kind == "row":
         return _row(int(ranks[0]))
-    if kind == "record" and len(ranks) == 2:
+    if kind == "record" and len(ranks) == 2 and set(ranks[0]) <= set("nsm"):
         return _record_region(ranks[0], int(ranks[1]))
     if kind == "record":
         return _record(int(ranks[0]))
@@ -59,7 +59,7 @@ def source(name: str) -> str:
         return _undo_region(int(ranks[1]))
     if kind == "undo":
         return _undo(int(ranks[0]))
-    if kind == "scatter" and ranks[0] == "add":
+    if kind == "scatter" and ranks[0] == "add" and len(ranks) == 4 and set(ranks[1]) <= set("san"):
         return _scatter_add(ranks[1], int(ranks[2]), int(ranks[3]))
     if name in AXIS_FORMS:
         return AXIS_FORMS[name]
