@@ -243,7 +243,29 @@ class _SharedMemory:
             return _MATMUL_RANKS.get(tuple(args), _UNKNOWN)
         if isinstance(callee, np.ufunc) or callee in (abs, min, max, np.where, np.clip):
             return _broadcast(args)
+        if _is_python_function(callee):
+            return self.returned_rank(callee)
         return _UNKNOWN
+
+    def returned_rank(self, callee):
+        """The rank of what a helper returns where that does not depend on its arguments (a
+        runtime helper's `_row_1`: a reshape to one axis), else _UNKNOWN."""
+        key = ("rank", callee)
+        if key not in self.summaries:
+            self.summaries[key] = _UNKNOWN
+            from .desugar import desugar
+            from .parse import parse
+            try:
+                helper = desugar(parse(callee, helper=True))
+            except AdjointError:
+                return _UNKNOWN
+            memory = _SharedMemory(helper, self.summaries, self.inlining + (callee,))
+            rank = _BOTTOM
+            for stmt in _statements(helper.tree.body):
+                if isinstance(stmt, gast.Return) and stmt.value is not None:
+                    rank = _join(rank, memory.rank(stmt.value))
+            self.summaries[key] = _UNKNOWN if rank == _BOTTOM else rank
+        return self.summaries[key]
 
     def _shape_length(self, shape):
         if isinstance(shape, (gast.Tuple, gast.List)):
