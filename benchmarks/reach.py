@@ -13,6 +13,12 @@ ranked by how many programs each blocks (the order issue #17's work should follo
     python benchmarks/reach.py --target cpu    # numba: slower, one compilation per program
     python benchmarks/reach.py --target python --target cpu --only gmm,lstm
     python benchmarks/reach.py --corpus tangent --target python --target cpu
+    python benchmarks/reach.py --hvp           # Hessian-vector products instead of gradients
+
+With --hvp, each program whose first differentiated argument is an array gets
+`adjoint.hvp(f)(*args, v)` (forward mode over the emitted gradient, v seeded), checked against
+mixed second differences of f itself (tests/oracles.py: hvp_by_differences); the others are
+left out.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import numpy as np  # noqa: E402
 
 import adjoint  # noqa: E402
 from tests import realistic_corpus, tangent_corpus  # noqa: E402
-from tests.oracles import finite_difference  # noqa: E402
+from tests.oracles import finite_difference, hvp_by_differences  # noqa: E402
 
 CORPORA = {"realistic": realistic_corpus.PROGRAMS, "tangent": tangent_corpus.PROGRAMS}
 
@@ -122,13 +128,41 @@ def classify(program, target):
     return ("pass", "", True, seconds) if mismatch is None else ("WRONG", mismatch, True, seconds)
 
 
-def run(targets, only=None, out=sys.stdout, corpus="realistic"):
+def classify_hvp(program, target):
+    """classify's outcomes for the Hessian-vector product along a seeded direction, against
+    mixed second differences of f (relative to the largest component, 1e-4: the differences'
+    own error is near 1e-7 of it here)."""
+    args = program.arguments()
+    wrt = program.wrt[0]
+    v = np.random.default_rng(1).normal(size=np.shape(args[wrt]))
+    started = time.process_time()
+    try:
+        got = adjoint.hvp(program.fn, wrt=wrt, target=target)(*args, v)
+    except adjoint.AdjointError as error:
+        reason = reason_of(error)
+        broken = any(marker in reason for marker in BROKEN_MARKERS)
+        return ("BROKEN" if broken else "rejected"), reason, is_located(error), None
+    except Exception as error:  # noqa: BLE001 - a raw exception is exactly what we report
+        tb = traceback.format_exception(type(error), error, error.__traceback__)
+        return "CRASH", f"{type(error).__name__}: {reason_of(error)} ({tb[-2].strip()[:120]})", False, None
+    seconds = time.process_time() - started
+    want = hvp_by_differences(program.fn, args, wrt, v)
+    error = float(np.max(np.abs(np.asarray(got, dtype=float) - want)))
+    scale = max(1.0, float(np.max(np.abs(want))))
+    if not error <= 1e-4 * scale:
+        return "WRONG", f"max |hvp - second differences| = {error:.3g} (scale {scale:.3g})", True, seconds
+    return "pass", "", True, seconds
+
+
+def run(targets, only=None, out=sys.stdout, corpus="realistic", hvp=False):
     programs = [p for p in CORPORA[corpus] if not only or p.name in only or p.model in only]
+    if hvp:
+        programs = [p for p in programs if np.ndim(p.arguments()[p.wrt[0]]) > 0]
     results = {}
     started = time.perf_counter()
     for program in programs:
         for target in targets:
-            results[program.name, target] = classify(program, target)
+            results[program.name, target] = (classify_hvp if hvp else classify)(program, target)
     elapsed = time.perf_counter() - started
 
     def say(line=""):
@@ -160,7 +194,8 @@ def run(targets, only=None, out=sys.stdout, corpus="realistic"):
                 f"{counts['rejected']:>9} {counts['BROKEN']:>7} {counts['CRASH']:>6} {share:>6.0f}%")
         seconds = sorted(results[p.name, target][3] for p in programs if results[p.name, target][3] is not None)
         if seconds:
-            say(f"  CPU time from grad(...) to the first gradient: median {seconds[len(seconds) // 2]:.2f} s, "
+            what = "hvp(...) to the first product" if hvp else "grad(...) to the first gradient"
+            say(f"  CPU time from {what}: median {seconds[len(seconds) // 2]:.2f} s, "
                 f"90th percentile {seconds[int(0.9 * (len(seconds) - 1))]:.2f} s, most {seconds[-1]:.2f} s")
         reasons = collections.Counter(results[p.name, target][1] for p in programs
                                       if results[p.name, target][0] == "rejected")
@@ -188,9 +223,11 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated program or model names")
     parser.add_argument("--corpus", choices=sorted(CORPORA), default="realistic",
                         help="tests/realistic_corpus.py (default) or tests/tangent_corpus.py")
+    parser.add_argument("--hvp", action="store_true",
+                        help="Hessian-vector products (hvp) instead of gradients, of array arguments")
     options = parser.parse_args(argv)
     only = set(options.only.split(",")) if options.only else None
-    run(options.target or ["python"], only, corpus=options.corpus)
+    run(options.target or ["python"], only, corpus=options.corpus, hvp=options.hvp)
 
 
 if __name__ == "__main__":

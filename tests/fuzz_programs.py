@@ -27,7 +27,9 @@ float arrays among x, y (n,), b (m,), A (m, n) and up to two scalars, the sizes 
 point (DIM_SIZES, a header comment names each argument's shape). They use the numpy subset
 README documents: elementwise + - * / with broadcasting (a row against a matrix, a scalar
 against an array), np.sum/mean/max/min whole or along axis 0/1, np.dot, @, .T @, np.outer,
-slices (x[1:], x[:-1], x[::2], x[::-1], A[k], A[:, k], A[:, 1:]), np.where on a condition on
+np.prod whole or along axis 0/1 and np.cumprod along an axis, of factors in [-1, 1] (a
+third of them with exact zeros: np.tanh(e - e[0])), slices (x[1:], x[:-1], x[::2], x[::-1],
+A[k], A[:, k], A[:, 1:]), np.where on a condition on
 values, np.clip (constant or scalar-variable bounds), np.maximum/np.minimum (against 0.0,
 so they have kinks), np.abs, np.exp/tanh/sin/cos/log/sqrt on domain-safe forms, local
 arrays from np.zeros/np.ones/np.copy written element by element in range loops
@@ -1062,6 +1064,8 @@ class ArrayGenerator:
             kinds.append(("matmul", 1.5))
         if shape in (("n",), ("m",)) and self.matrices(scope):
             kinds.append(("reduce_axis", 1.5))
+        if shape:
+            kinds.append(("products", 0.8))
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
 
         def sub(target=None):
@@ -1122,13 +1126,26 @@ class ArrayGenerator:
             return f"np.where({c} {op} {threshold}, {a}, {b})", max(ba, bb)
         if kind == "matmul":
             return self.matmul(scope, shape, depth)
+        if kind == "products":               # running products of factors in [-1, 1]
+            return f"np.cumprod({self.factors(scope, shape, depth)}, axis={r.randrange(len(shape))})", 1.0
         if kind == "reduce_axis":
             m, bm = self.array(scope, ("m", "n"), depth - 1, [("m", "n")])
             axis = 0 if shape == ("n",) else 1
+            if self.chance(0.2):
+                return f"np.prod({self.factors(scope, ('m', 'n'), depth)}, axis={axis})", 1.0
             fn = r.choice(REDUCTIONS)
             scale = _largest("m" if axis == 0 else "n") if fn == "np.sum" else 1
             return self.squash(f"{fn}({m}, axis={axis})", bm * scale)
         raise AssertionError(kind)
+
+    def factors(self, scope, shape, depth):
+        """Factors of a product, in [-1, 1]; a third of the time with exact zeros where the
+        first element (vector) or row (matrix) is subtracted from itself, so that the partials
+        of products through zero factors are checked too."""
+        a, _ = self.array(scope, shape, depth - 1, [shape])
+        if self.chance(0.35):
+            return f"np.tanh({_paren(a)} - {_paren(a)}[0])"
+        return f"np.tanh({a})"
 
     def made(self, scope, shape):
         """A shape no variable has: a matrix product or a reduction makes it."""
@@ -1214,6 +1231,8 @@ class ArrayGenerator:
             if shape in (("n1",), ("nh",)) and not self.views(scope, shape):
                 shape = self.shapes(scope)[0]
             a, ba = self.array(scope, shape, r.randint(0, 2), [shape])
+            if self.chance(0.15):
+                return f"np.prod({self.factors(scope, shape, r.randint(1, 2))})", 1.0
             fn = r.choice(REDUCTIONS)
             return self.squash(f"{fn}({a})", ba * (_size(shape) if fn == "np.sum" else 1),
                                scalar=True)

@@ -96,7 +96,7 @@ def test_hessian_vector_products_through_guards(target):
 
 def test_a_cpu_batch_raises_where_a_point_fails_a_guard():
     """numba drops an exception raised inside a prange (the point's rows were left zero): a
-    function with guards runs its batch in a serial loop."""
+    function with guards whose gradient allocates runs its batch in a serial loop."""
     g = adjoint.grad(bounded_products, target="cpu")
     X = np.random.default_rng(3).normal(size=(6, 8))
     np.testing.assert_allclose(g.batch(X), [g(x) for x in X], rtol=1e-12)
@@ -114,6 +114,30 @@ def rosenbrock_checked(x):
     for i in range(x.shape[0] - 1):
         s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
     return s
+
+
+def f4_checked(x):
+    """The seed document's f4, with a check of its input."""
+    a, b, c, d = x
+    if a > 1e6:
+        raise ValueError("a is too large")
+    return a * b * c * d + a * a
+
+
+def test_a_parallel_cpu_batch_finds_the_point_that_fails_a_guard():
+    """The allocation-free rows driver keeps its prange over chunks of points: each chunk
+    catches its points' exceptions, and the batch finds the failing point and raises its
+    error at the function's line (numba alone would drop it, leaving that row unwritten)."""
+    g = adjoint.grad(f4_checked, target="cpu")
+    X = np.random.default_rng(4).normal(size=(2000, 4))
+    np.testing.assert_allclose(g.batch(X)[:3], [finite_difference(f4_checked, (x,), 0) for x in X[:3]], rtol=1e-7)
+    np.testing.assert_allclose(g.batch(X)[1234], g(X[1234]), rtol=1e-15)
+    X[1717, 0] = 2e6
+    with pytest.raises(ValueError, match="a is too large") as caught:
+        g.batch(X)
+    assert "test_guards.py:" in str(caught.value)
+    X[1717, 0] = 0.5
+    np.testing.assert_allclose(g.batch(X)[1717], g(X[1717]), rtol=1e-15)
 
 
 @needs_cuda

@@ -270,6 +270,17 @@ def test_reach_report_classifies_and_tabulates():
     assert "by programs blocked" in out.getvalue()
 
 
+def test_reach_report_of_hessian_vector_products():
+    """--hvp: array arguments only, checked against second differences of the function."""
+    import io
+    reach = _reach()
+    out = io.StringIO()
+    results = reach.run(["python"], only={"rosenbrock", "vanilla_rnn"}, out=out, hvp=True)
+    assert results["rosen_loop", "python"][0] == "pass"
+    assert results["vanilla_rnn_loop", "python"][0] == "pass"
+    assert "CPU time from hvp(...) to the first product" in out.getvalue()
+
+
 def test_reach_comparison_catches_a_wrong_gradient():
     reach = _reach()
     program = BY_NAME["rosen_loop"]

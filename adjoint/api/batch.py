@@ -296,7 +296,7 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=F
                                     "with target='cpu'")
         source = driver_source(gradient.target, gradient.kind, callee, gradient.arg_names + gradient.data_names,
                                batched, ranks, stacked, copied=_copied(gradient, batched), rows=rows,
-                               whole=whole, value=gradient.value, lengths=lengths, serial=guarded)
+                               whole=whole, value=gradient.value, lengths=lengths, guarded=guarded)
         gradient.drivers[key] = compile_source(source)
     return gradient.drivers[key]
 
@@ -304,7 +304,8 @@ def _driver(gradient, batched, by_name, tangents, callee, compile_source, rows=F
 def _guarded(generated) -> bool:
     """Whether the emitted function itself (not a runtime helper) has a `raise`, the user's
     guard: numba drops an exception raised inside a prange, which would leave the point's
-    rows as they were, so such a batch runs its points in a serial loop."""
+    rows as they were; such a batch catches it in each chunk of points (the rows driver with
+    lengths), or runs its points in a serial loop (drivers.driver_source)."""
     import ast
     tree = ast.parse(generated.source)
     return any(isinstance(node, ast.Raise) for stmt in tree.body
@@ -432,8 +433,10 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
         compiled = module[callee]
         options = {k: v for k, v in getattr(compiled, "targetoptions", {"error_model": "numpy"}).items()
                    if k not in ("inline", "parallel", "nopython")}
+        # (a large one: the loop in the prange; one that raises is called, not inlined: numba's
+        # try does not catch a `raise` written inside it, which the chunk's would then be)
         inlined = numba.njit(inline="always", **options)(compiled.py_func) \
-            if small and hasattr(compiled, "py_func") else compiled      # (a large one: the loop in the prange)
+            if small and hasattr(compiled, "py_func") and not _guarded(gradient.code()) else compiled
         namespace = {callee: inlined, "serial_jit": numba.njit(**options), "numba": numba, "np": np}
         if gradient.compile_driver is not None:
             return gradient.compile_driver(source, namespace, "batch_" + callee, rows=True, parallel="numba.prange" in source)
@@ -469,7 +472,8 @@ def _rows(gradient, batched, by_name, tangents, value_shape):
             work = [np.empty((chunks, max(n, 1)), dtype) for n, dtype in zip(most, (np.float64, np.int64, np.bool_))]
             if unused is not None:
                 unused[chunks] = work
-        driver(*args, *work)
+        if driver(*args, *work):           # chunks that stopped at a point failing a guard
+            raise RuntimeError("a point of the batch fails the function's own check")   # (located by _host's caller)
     return run_rows
 
 

@@ -12,7 +12,7 @@ from ..frontend.namespace import is_reserved
 
 
 def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied=(), rows=False,
-                  whole=(), value=False, lengths=None, serial=False) -> str:
+                  whole=(), value=False, lengths=None, guarded=False) -> str:
     """The driver that runs `callee` at every point: `batch_<callee>(...)` looping over the
     points (prange on the cpu), or `batch_kernel(...)`, one cuda thread per point.
 
@@ -34,8 +34,9 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
         code: `value, scalar gradients...`).
     lengths: (rows) argument -> the one length the callee accepts for it (fixed_lengths), for
         a callee small enough to inline; None keeps the points' loop in the prange (below).
-    serial: (cpu) a plain range where the prange would be: numba drops an exception raised in
-        a prange, and the callee raises one (the user's guard).
+    guarded: (cpu) the callee raises (the user's `raise`, `assert`), and numba drops an
+        exception raised in a prange: the rows driver with lengths catches it in each chunk
+        and returns how many chunks failed; the other drivers loop over a plain range.
     Parameters: args, then D_<w>, then the outputs, then (cuda, rows) the workspaces work_f/i/b.
 
     With rows and lengths, each chunk of points runs `rows_<callee>(..., n_start, n_stop, work rows)`, a
@@ -63,25 +64,27 @@ def driver_source(target, kind, callee, args, batched, ranks, stacked=(), copied
     if on_device:
         head = [f"def batch_kernel({params}):", "    i = cuda.grid(1)", f"    if i < {batched}.shape[0]:"]
     elif rows and lengths is not None:     # chunk work_row of the points uses workspace row work_row
-        return _rows_source(callee, args + inputs + outputs, batched, body, ranks, lengths, safe, serial)
+        return _rows_source(callee, args + inputs + outputs, batched, body, ranks, lengths, safe, guarded)
     elif rows:
         head = [f"def batch_{callee}({params}):", f"    n_points = {batched}.shape[0]",
-                "    n_rows = work_f.shape[0]", f"    for work_row in {_loop(serial)}(n_rows):",
+                "    n_rows = work_f.shape[0]", f"    for work_row in {_loop(guarded)}(n_rows):",
                 "        for i in range(work_row * n_points // n_rows, (work_row + 1) * n_points // n_rows):"]
         return "\n".join(head + ["            " + line for line in body]) + "\n"
     else:
-        loop = _loop(serial) if target == "cpu" else "range"
+        loop = _loop(guarded) if target == "cpu" else "range"
         head = [f"def batch_{callee}({params}):", f"    for i in {loop}({batched}.shape[0]):"]
     return "\n".join(head + ["        " + line for line in body]) + "\n"
 
 
-def _loop(serial):
-    return "range" if serial else "numba.prange"
+def _loop(guarded):
+    return "range" if guarded else "numba.prange"
 
 
-def _rows_source(callee, params, batched, body, ranks, lengths, safe, serial):
+def _rows_source(callee, params, batched, body, ranks, lengths, safe, guarded):
     """driver_source's cpu rows driver: the prange over chunks of points, and the serial
-    function it calls on each chunk."""
+    function it calls on each chunk. numba drops an exception raised in a prange: where the
+    callee raises one (`guarded`), each chunk catches it and the driver returns how many
+    chunks stopped at a failing point (batch.py then finds the point and raises its error)."""
     checks = [(batched, lengths.get(b)) for b in safe if safe[b] == batched]
     checks += [(f"G_{w}", lengths.get(a)) for a, w in safe.items() if w in ranks and ranks[w] == 1]
     checks = [(array, n) for array, n in checks if n is not None and array in params]
@@ -89,12 +92,19 @@ def _rows_source(callee, params, batched, body, ranks, lengths, safe, serial):
     if checks:                             # the lengths the callee accepts: a constant stride between rows
         test = " or ".join(f"{array}.shape[1] != {n}" for array, n in checks)
         chunk += [f"    if {test}:", "        raise ValueError('a point has the wrong length')"]
-    chunk += ["    for i in range(np.uintp(n_start), np.uintp(n_stop)):"] + ["        " + line for line in body]
+    chunk += ["    for i in range(np.uintp(n_start), np.uintp(n_stop)):"]
+    call = (f"rows_{callee}({', '.join(params)}, work_row * n_points // n_rows, "
+            "(work_row + 1) * n_points // n_rows, work_f[work_row], work_i[work_row], work_b[work_row])")
     driver = [f"def batch_{callee}({', '.join(params + ['work_f', 'work_i', 'work_b'])}):",
-              f"    n_points = {batched}.shape[0]", "    n_rows = work_f.shape[0]",
-              f"    for work_row in {_loop(serial)}(n_rows):",
-              f"        rows_{callee}({', '.join(params)}, work_row * n_points // n_rows, "
-              "(work_row + 1) * n_points // n_rows, work_f[work_row], work_i[work_row], work_b[work_row])"]
+              f"    n_points = {batched}.shape[0]", "    n_rows = work_f.shape[0]"]
+    if not guarded:
+        chunk += ["        " + line for line in body]
+        driver += ["    for work_row in numba.prange(n_rows):", f"        {call}"]
+    else:                                  # the callee raises: each chunk says whether a point did
+        chunk += ["        try:"] + ["            " + line for line in body] + \
+                 ["        except Exception:", "            return 1", "    return 0"]
+        driver += ["    failures = 0", "    for work_row in numba.prange(n_rows):", f"        failures += {call}",
+                   "    return failures"]
     return "\n".join(chunk + ["", ""] + driver) + "\n"
 
 
