@@ -108,6 +108,16 @@ def compare(got, program, args):
     return None
 
 
+def failure_outcome(error):
+    """classify's outcome for an exception: rejected or BROKEN (an AdjointError), or CRASH."""
+    if isinstance(error, adjoint.AdjointError):
+        reason = reason_of(error)
+        broken = any(marker in reason for marker in BROKEN_MARKERS)
+        return ("BROKEN" if broken else "rejected"), reason, is_located(error), None
+    tb = traceback.format_exception(type(error), error, error.__traceback__)
+    return "CRASH", f"{type(error).__name__}: {reason_of(error)} ({tb[-2].strip()[:120]})", False, None
+
+
 def classify(program, target):
     """(outcome, detail, located, seconds): outcome is pass, WRONG, rejected, BROKEN or CRASH;
     seconds: CPU time from grad(...) to the first gradient (transformation, and on cpu
@@ -116,13 +126,8 @@ def classify(program, target):
     try:
         gradient = adjoint.grad(program.fn, wrt=program.wrt, target=target)
         got = gradient(*program.arguments())
-    except adjoint.AdjointError as error:
-        reason = reason_of(error)
-        broken = any(marker in reason for marker in BROKEN_MARKERS)
-        return ("BROKEN" if broken else "rejected"), reason, is_located(error), None
     except Exception as error:  # noqa: BLE001 - a raw exception is exactly what we report
-        tb = traceback.format_exception(type(error), error, error.__traceback__)
-        return "CRASH", f"{type(error).__name__}: {reason_of(error)} ({tb[-2].strip()[:120]})", False, None
+        return failure_outcome(error)
     seconds = time.process_time() - started
     mismatch = compare(got, program, program.arguments())
     return ("pass", "", True, seconds) if mismatch is None else ("WRONG", mismatch, True, seconds)
@@ -138,13 +143,8 @@ def classify_hvp(program, target):
     started = time.process_time()
     try:
         got = adjoint.hvp(program.fn, wrt=wrt, target=target)(*args, v)
-    except adjoint.AdjointError as error:
-        reason = reason_of(error)
-        broken = any(marker in reason for marker in BROKEN_MARKERS)
-        return ("BROKEN" if broken else "rejected"), reason, is_located(error), None
     except Exception as error:  # noqa: BLE001 - a raw exception is exactly what we report
-        tb = traceback.format_exception(type(error), error, error.__traceback__)
-        return "CRASH", f"{type(error).__name__}: {reason_of(error)} ({tb[-2].strip()[:120]})", False, None
+        return failure_outcome(error)
     seconds = time.process_time() - started
     want = hvp_by_differences(program.fn, args, wrt, v)
     error = float(np.max(np.abs(np.asarray(got, dtype=float) - want)))
