@@ -145,15 +145,18 @@ class _Normalizer(Expressions, Indexing, Inlining, Aggregates, GrownLists):
 
     def statement(self, stmt):
         method = getattr(self, "stmt_" + type(stmt).__name__)
+        earlier = {t for t, _ in self.available.values()}
         produced = [nodes.located(s, stmt) if getattr(s, "lineno", None) is None else s
                     for s in method(stmt)]
-        self.forget(produced)
+        self.forget(produced, earlier)
         return produced
 
     # common subexpressions: a temporary computed earlier in the block, still valid, is reused
 
-    def forget(self, produced):
-        """Drop the remembered values that read a name these statements assign."""
+    def forget(self, produced, earlier=frozenset()):
+        """Drop the remembered values that read a name these statements assign, and those held
+        in a temporary of `earlier` (made before them) that they assign again; a temporary
+        these statements made keeps its value (its own assignment is among them)."""
         changed = set()
         for s in produced:
             kind = type(s)
@@ -172,9 +175,9 @@ class _Normalizer(Expressions, Indexing, Inlining, Aggregates, GrownLists):
                                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store))
             if kind is gast.Assign and isinstance(s.targets[0], gast.Subscript):
                 changed.add(s.targets[0].value.id)
-        if any(reads & changed or t in changed for t, reads in self.available.values()):
+        if any(reads & changed or (t in changed and t in earlier) for t, reads in self.available.values()):
             self.available = {k: (t, reads) for k, (t, reads) in self.available.items()
-                              if not reads & changed and t not in changed}
+                              if not reads & changed and not (t in changed and t in earlier)}
 
     def stmt_Pass(self, stmt):
         return []

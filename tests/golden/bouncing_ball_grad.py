@@ -20,9 +20,8 @@ def grad_height_after(h0, v0, restitution, steps, dt):
             t_4 = -restitution
             t_5 = t_4 * h
             h = t_5
-            t_6 = -restitution
-            t_7 = t_6 * v
-            v = t_7
+            t_6 = t_4 * v
+            v = t_6
     # Reverse sweep: s_v is the sensitivity of the result to v.
     s_h0 = 0.0
     s_v0 = 0.0
@@ -42,14 +41,12 @@ def grad_height_after(h0, v0, restitution, steps, dt):
         t_3 = h < 0.0
         if t_3:
             t_4 = -restitution
-            t_6 = -restitution
         if t_3:
             # Analyzing the line: "v = -restitution * v"
-            s_6 = v * s_v
-            s_v = t_6 * s_v
-            s_restitution += -1.0 * s_6
+            s_4 = v * s_v
+            s_v = t_4 * s_v
             # Analyzing the line: "h = -restitution * h"
-            s_4 = h * s_h
+            s_4 += h * s_h
             s_h = t_4 * s_h
             s_restitution += -1.0 * s_4
         # Analyzing the line: "h = h + v * dt"

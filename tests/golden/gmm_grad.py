@@ -102,10 +102,9 @@ def _where_1_ss(c, a, b):
 def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
     t_1 = x.shape
     n = t_1[0]
-    t_2 = x.shape
-    d = t_2[1]
-    t_3 = alphas.shape
-    K = t_3[0]
+    d = t_1[1]
+    t_2 = alphas.shape
+    K = t_2[0]
     best = np.full(n, -1e+300)
     tape_best = np.empty((K, best.shape[0]), best.dtype)
     for k in range(K):
@@ -113,36 +112,36 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_Q = np.zeros((d, d))
         gmm_main_term_idx = d
         for gmm_main_term_j in range(d):
-            t_4 = icf[k, gmm_main_term_j]
-            t_5 = math.exp(t_4)
-            gmm_main_term_Q[gmm_main_term_j, gmm_main_term_j] = t_5
-            t_6 = gmm_main_term_j + 1
-            for gmm_main_term_i in range(t_6, d):
-                t_7 = icf[k, gmm_main_term_idx]
-                gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j] = t_7
+            t_3 = icf[k, gmm_main_term_j]
+            t_4 = math.exp(t_3)
+            gmm_main_term_Q[gmm_main_term_j, gmm_main_term_j] = t_4
+            t_5 = gmm_main_term_j + 1
+            for gmm_main_term_i in range(t_5, d):
+                t_6 = icf[k, gmm_main_term_idx]
+                gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j] = t_6
                 gmm_main_term_idx = gmm_main_term_idx + 1
-        t_8 = means[k]
-        t_9 = x - t_8
-        t_10 = np.transpose(gmm_main_term_Q)
-        gmm_main_term_Qx = t_9 @ t_10
-        t_11 = alphas[k]
-        t_12 = icf[k, :d]
-        t_13 = np.sum(t_12)
-        t_14 = gmm_main_term_Qx * gmm_main_term_Qx
-        t_15 = _sum_axis_2_1(t_14)
-        gmm_main_term_result = t_11 + t_13 - 0.5 * t_15
-        t_16 = np.maximum(best, gmm_main_term_result)
-        best = t_16
+        t_7 = means[k]
+        t_8 = x - t_7
+        t_9 = np.transpose(gmm_main_term_Q)
+        gmm_main_term_Qx = t_8 @ t_9
+        t_10 = alphas[k]
+        t_11 = icf[k, :d]
+        t_12 = np.sum(t_11)
+        t_13 = gmm_main_term_Qx * gmm_main_term_Qx
+        t_14 = _sum_axis_2_1(t_13)
+        gmm_main_term_result = t_10 + t_12 - 0.5 * t_14
+        t_15 = np.maximum(best, gmm_main_term_result)
+        best = t_15
         if k == 0:
             gmm_main_term_Q_shape = gmm_main_term_Q.shape
             gmm_main_term_Q_dtype = gmm_main_term_Q.dtype
             s_gmm_main_term_Q = np.zeros(gmm_main_term_Q_shape, gmm_main_term_Q_dtype)
-            t_8_shape = t_8.shape
+            t_7_shape = t_7.shape
             tape_gmm_main_term_Qx = np.empty((K, gmm_main_term_Qx.shape[0],
                 gmm_main_term_Qx.shape[1]), gmm_main_term_Qx.dtype)
-            t_12_shape = t_12.shape
-            t_12_dtype = t_12.dtype
-            s_12 = np.zeros(t_12_shape, t_12_dtype)
+            t_11_shape = t_11.shape
+            t_11_dtype = t_11.dtype
+            s_11 = np.zeros(t_11_shape, t_11_dtype)
             tape_gmm_main_term_result = np.empty((K, gmm_main_term_result.shape[0]),
                 gmm_main_term_result.dtype)
             gmm_main_term_result_shape = gmm_main_term_result.shape
@@ -153,137 +152,136 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         gmm_main_term_Q_1 = np.zeros((d, d))
         gmm_main_term_idx_1 = d
         for gmm_main_term_j_1 in range(d):
-            t_17 = icf[k, gmm_main_term_j_1]
-            t_18 = math.exp(t_17)
-            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_18
-            t_19 = gmm_main_term_j_1 + 1
-            for gmm_main_term_i_1 in range(t_19, d):
-                t_20 = icf[k, gmm_main_term_idx_1]
-                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_20
+            t_16 = icf[k, gmm_main_term_j_1]
+            t_17 = math.exp(t_16)
+            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_17
+            t_18 = gmm_main_term_j_1 + 1
+            for gmm_main_term_i_1 in range(t_18, d):
+                t_19 = icf[k, gmm_main_term_idx_1]
+                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_19
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
-        t_21 = means[k]
-        t_22 = x - t_21
-        t_23 = np.transpose(gmm_main_term_Q_1)
-        gmm_main_term_Qx_1 = t_22 @ t_23
-        t_24 = alphas[k]
-        t_25 = icf[k, :d]
-        t_26 = np.sum(t_25)
-        t_27 = gmm_main_term_Qx_1 * gmm_main_term_Qx_1
-        t_28 = _sum_axis_2_1(t_27)
-        gmm_main_term_result_1 = t_24 + t_26 - 0.5 * t_28
-        t_29 = gmm_main_term_result_1 - best
-        t_30 = _numpy_exp(t_29)
-        total = total + t_30
+        t_20 = means[k]
+        t_21 = x - t_20
+        t_22 = np.transpose(gmm_main_term_Q_1)
+        gmm_main_term_Qx_1 = t_21 @ t_22
+        t_23 = alphas[k]
+        t_24 = icf[k, :d]
+        t_25 = np.sum(t_24)
+        t_26 = gmm_main_term_Qx_1 * gmm_main_term_Qx_1
+        t_27 = _sum_axis_2_1(t_26)
+        gmm_main_term_result_1 = t_23 + t_25 - 0.5 * t_27
+        t_28 = gmm_main_term_result_1 - best
+        t_29 = _numpy_exp(t_28)
+        total = total + t_29
         if k == 0:
             gmm_main_term_Q_1_shape = gmm_main_term_Q_1.shape
             gmm_main_term_Q_1_dtype = gmm_main_term_Q_1.dtype
             s_gmm_main_term_Q_1 = np.zeros(gmm_main_term_Q_1_shape, gmm_main_term_Q_1_dtype
                 )
-            t_21_shape = t_21.shape
+            t_20_shape = t_20.shape
             tape_gmm_main_term_Qx_1 = np.empty((K, gmm_main_term_Qx_1.shape[0],
                 gmm_main_term_Qx_1.shape[1]), gmm_main_term_Qx_1.dtype)
-            t_25_shape = t_25.shape
-            t_25_dtype = t_25.dtype
-            s_25 = np.zeros(t_25_shape, t_25_dtype)
+            t_24_shape = t_24.shape
+            t_24_dtype = t_24.dtype
+            s_24 = np.zeros(t_24_shape, t_24_dtype)
             gmm_main_term_result_1_shape = gmm_main_term_result_1.shape
-            tape_t_30 = np.empty((K, t_30.shape[0]), t_30.dtype)
-            t_30_shape = t_30.shape
+            tape_t_29 = np.empty((K, t_29.shape[0]), t_29.dtype)
+            t_29_shape = t_29.shape
         _store(tape_gmm_main_term_Qx_1[k], gmm_main_term_Qx_1)
-        _store(tape_t_30[k], t_30)
+        _store(tape_t_29[k], t_29)
     top = _max_all_1(alphas)
-    t_31 = alphas - top
-    t_32 = _numpy_exp(t_31)
-    t_33 = np.sum(t_32)
-    t_34 = np.log(t_33)
-    lse_alphas = top + t_34
+    t_30 = alphas - top
+    t_31 = _numpy_exp(t_30)
+    t_32 = np.sum(t_31)
+    t_33 = np.log(t_32)
+    lse_alphas = top + t_33
     prior = 0.0
     for k in range(K):
-        t_35 = icf[k, :d]
-        q = _numpy_exp(t_35)
-        t_36 = q * q
-        t_37 = np.sum(t_36)
-        t_38 = icf[k, d:]
-        t_39 = t_38 ** 2
-        t_40 = np.sum(t_39)
-        frobenius = t_37 + t_40
-        t_41 = 0.5 * wishart_gamma
-        t_42 = t_41 * wishart_gamma
-        t_43 = t_42 * frobenius
-        t_44 = icf[k, :d]
-        t_45 = np.sum(t_44)
-        t_46 = wishart_m * t_45
-        prior = prior + (t_43 - t_46)
+        t_34 = icf[k, :d]
+        q = _numpy_exp(t_34)
+        t_35 = q * q
+        t_36 = np.sum(t_35)
+        t_37 = icf[k, d:]
+        t_38 = t_37 ** 2
+        t_39 = np.sum(t_38)
+        frobenius = t_36 + t_39
+        t_40 = 0.5 * wishart_gamma
+        t_41 = t_40 * wishart_gamma
+        t_42 = t_41 * frobenius
+        t_43 = np.sum(t_34)
+        t_44 = wishart_m * t_43
+        prior = prior + (t_42 - t_44)
         if k == 0:
+            t_34_shape = t_34.shape
+            t_34_dtype = t_34.dtype
+            s_34 = np.zeros(t_34_shape, t_34_dtype)
             tape_q = np.empty((K, q.shape[0]), q.dtype)
-            t_36_shape = t_36.shape
-            t_36_dtype = t_36.dtype
-            s_36 = np.zeros(t_36_shape, t_36_dtype)
-            t_39_shape = t_39.shape
-            t_39_dtype = t_39.dtype
-            s_39 = np.zeros(t_39_shape, t_39_dtype)
-            t_44_shape = t_44.shape
-            t_44_dtype = t_44.dtype
-            s_44 = np.zeros(t_44_shape, t_44_dtype)
+            t_35_shape = t_35.shape
+            t_35_dtype = t_35.dtype
+            s_35 = np.zeros(t_35_shape, t_35_dtype)
+            t_38_shape = t_38.shape
+            t_38_dtype = t_38.dtype
+            s_38 = np.zeros(t_38_shape, t_38_dtype)
         _store(tape_q[k], q)
-    t_47 = _numpy_log(total)
-    t_48 = best + t_47
-    t_49 = np.sum(t_48)
-    t_50 = n * lse_alphas
-    t_51 = t_49 - t_50 + prior
+    t_45 = _numpy_log(total)
+    t_46 = best + t_45
+    t_47 = np.sum(t_46)
+    t_48 = n * lse_alphas
+    t_49 = t_47 - t_48 + prior
     # Reverse sweep: s_v is the sensitivity of the result to v.
     s_alphas = np.zeros(alphas.shape, alphas.dtype)
     s_means = np.zeros(means.shape, means.dtype)
     s_icf = np.zeros(icf.shape, icf.dtype)
     s_best = np.zeros(best.shape, best.dtype)
+    s_3 = 0.0
     s_4 = 0.0
-    s_5 = 0.0
-    s_7 = 0.0
+    s_6 = 0.0
+    s_16 = 0.0
     s_17 = 0.0
-    s_18 = 0.0
-    s_20 = 0.0
+    s_19 = 0.0
     s_top = 0.0
-    s_32 = np.zeros(t_32.shape, t_32.dtype)
+    s_31 = np.zeros(t_31.shape, t_31.dtype)
     s_lse_alphas = 0.0
     s_prior = 0.0
-    s_47 = np.zeros(t_47.shape, t_47.dtype)
-    s_48 = np.ones(t_48.shape, t_48.dtype)
+    s_45 = np.zeros(t_45.shape, t_45.dtype)
+    s_46 = np.ones(t_46.shape, t_46.dtype)
     # Analyzing the line: "return np.sum(best + np.log(total)) - n * lse_alphas + prior"
     s_prior += 1.0
     s_lse_alphas += n * -1.0
-    s_best += _sum_to_1_1(s_48, best.shape)
-    s_47 += _sum_to_1_1(s_48, t_47.shape)
+    s_best += _sum_to_1_1(s_46, best.shape)
+    s_45 += _sum_to_1_1(s_46, t_45.shape)
     s_total = np.divide(1.0, total) * np.divide(np.logical_or(total >= 0.0, 
-        s_47 == 0.0), np.logical_or(total >= 0.0, s_47 == 0.0)) * s_47
+        s_45 == 0.0), np.logical_or(total >= 0.0, s_45 == 0.0)) * s_45
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
         # Replay the iteration: recompute what its reverse reads.
+        s_34[:] = 0.0
         q = tape_q[k]
-        s_36[:] = 0.0
-        t_38 = icf[k, d:]
-        s_39[:] = 0.0
-        t_41 = 0.5 * wishart_gamma
-        t_42 = t_41 * wishart_gamma
-        s_44[:] = 0.0
+        s_35[:] = 0.0
+        t_37 = icf[k, d:]
+        s_38[:] = 0.0
+        t_40 = 0.5 * wishart_gamma
+        t_41 = t_40 * wishart_gamma
         # Analyzing the line: "prior += 0.5 * wishart_gamma * wishart_gamma * frobenius - wishart_m * np.sum(icf[k, :d])"
-        s_46 = -s_prior
-        s_45 = wishart_m * s_46
-        s_44 += s_45
-        _add_into(s_icf[k, :d], s_44)
-        s_frobenius = t_42 * s_prior
+        s_44 = -s_prior
+        s_43 = wishart_m * s_44
+        s_34 += s_43
+        s_frobenius = t_41 * s_prior
         # Analyzing the line: "frobenius = np.sum(q * q) + np.sum(icf[k, d:] ** 2)"
-        s_39 += s_frobenius
-        _add_into(s_icf[k, d:], 2 * t_38 * s_39)
-        s_36 += s_frobenius
+        s_38 += s_frobenius
+        _add_into(s_icf[k, d:], 2 * t_37 * s_38)
+        s_35 += s_frobenius
         # Analyzing the line: "q = np.exp(icf[k, :d])"
-        _add_into(s_icf[k, :d], q * ((q + q) * s_36))
+        s_34 += q * ((q + q) * s_35)
+        _add_into(s_icf[k, :d], s_34)
     # Analyzing the line: "lse_alphas = top + np.log(np.sum(np.exp(alphas - top)))"
     s_top += s_lse_alphas
-    s_33 = 0.0 if s_lse_alphas == 0.0 else (np.divide(1.0, t_33) if t_33 >= 0.0
+    s_32 = 0.0 if s_lse_alphas == 0.0 else (np.divide(1.0, t_32) if t_32 >= 0.0
          else math.nan) * s_lse_alphas
-    s_32 += s_33
-    s_31 = t_32 * s_32
-    s_alphas += s_31
-    s_top -= np.sum(s_31)
+    s_31 += s_32
+    s_30 = t_31 * s_31
+    s_alphas += s_30
+    s_top -= np.sum(s_30)
     # Analyzing the line: "top = np.max(alphas)"
     s_alphas += np.divide(_where_1_ss(alphas == top, s_top, 0.0), np.sum(alphas ==
         top) + (s_top == 0.0))
@@ -296,66 +294,66 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         tape_gmm_main_term_idx_1_2 = np.empty(d, np.int64)
         for gmm_main_term_j_1 in range(d):
             tape_gmm_main_term_idx_1_2[gmm_main_term_j_1] = gmm_main_term_idx_1
-            t_17 = icf[k, gmm_main_term_j_1]
-            t_18 = math.exp(t_17)
-            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_18
-            t_19 = gmm_main_term_j_1 + 1
-            for gmm_main_term_i_1 in range(t_19, d):
-                t_20 = icf[k, gmm_main_term_idx_1]
-                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_20
+            t_16 = icf[k, gmm_main_term_j_1]
+            t_17 = math.exp(t_16)
+            gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = t_17
+            t_18 = gmm_main_term_j_1 + 1
+            for gmm_main_term_i_1 in range(t_18, d):
+                t_19 = icf[k, gmm_main_term_idx_1]
+                gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = t_19
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
-        t_21 = means[k]
-        t_22 = x - t_21
-        t_23 = np.transpose(gmm_main_term_Q_1)
+        t_20 = means[k]
+        t_21 = x - t_20
+        t_22 = np.transpose(gmm_main_term_Q_1)
         gmm_main_term_Qx_1 = tape_gmm_main_term_Qx_1[k]
-        s_25[:] = 0.0
-        t_30 = tape_t_30[k]
+        s_24[:] = 0.0
+        t_29 = tape_t_29[k]
         # Analyzing the line: "total = total + np.exp(gmm_main_term(alphas, means, icf, x, k, d) - best)"
-        s_30 = _sum_to_1_1(s_total, t_30_shape)
-        s_29 = t_30 * s_30
-        s_gmm_main_term_result_1 = _sum_to_1_1(s_29, gmm_main_term_result_1_shape)
-        s_best -= _sum_to_1_1(s_29, best.shape)
+        s_29 = _sum_to_1_1(s_total, t_29_shape)
+        s_28 = t_29 * s_29
+        s_gmm_main_term_result_1 = _sum_to_1_1(s_28, gmm_main_term_result_1_shape)
+        s_best -= _sum_to_1_1(s_28, best.shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
-        s_24 = np.sum(s_gmm_main_term_result_1)
-        s_26 = np.sum(s_gmm_main_term_result_1)
-        s_28 = 0.5 * -s_gmm_main_term_result_1
+        s_23 = np.sum(s_gmm_main_term_result_1)
+        s_25 = np.sum(s_gmm_main_term_result_1)
+        s_27 = 0.5 * -s_gmm_main_term_result_1
         s_gmm_main_term_Qx_1 = (gmm_main_term_Qx_1 + gmm_main_term_Qx_1
-            ) * np.expand_dims(s_28, 1)
-        s_25 += s_26
-        _add_into(s_icf[k, :d], s_25)
-        s_alphas[k] += s_24
+            ) * np.expand_dims(s_27, 1)
+        s_24 += s_25
+        _add_into(s_icf[k, :d], s_24)
+        s_alphas[k] += s_23
         # Analyzing the line: "Qx = (x - means[k]) @ Q.T"
-        s_22 = s_gmm_main_term_Qx_1 @ t_23.T
-        s_23 = t_22.T @ s_gmm_main_term_Qx_1
-        s_gmm_main_term_Q_1 += np.transpose(s_23)
-        s_21 = -_sum_to_2_1(s_22, t_21_shape)
-        _add_into(s_means[k], s_21)
+        s_21 = s_gmm_main_term_Qx_1 @ t_22.T
+        s_22 = t_21.T @ s_gmm_main_term_Qx_1
+        s_gmm_main_term_Q_1 += np.transpose(s_22)
+        s_20 = -_sum_to_2_1(s_21, t_20_shape)
+        _add_into(s_means[k], s_20)
         # Reverse of the loop: "for j in range(d)"
         for gmm_main_term_j_1 in range(d - 1, -1, -1):
             gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_2[gmm_main_term_j_1]
             # Replay the iteration: recompute what its reverse reads.
-            t_17 = icf[k, gmm_main_term_j_1]
-            t_18 = math.exp(t_17)
-            t_19 = gmm_main_term_j_1 + 1
-            tape_gmm_main_term_idx_1_1 = np.empty(max(d - t_19, 0), np.int64)
-            for gmm_main_term_i_1 in range(t_19, d):
-                tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_19] = gmm_main_term_idx_1
+            t_16 = icf[k, gmm_main_term_j_1]
+            t_17 = math.exp(t_16)
+            t_18 = gmm_main_term_j_1 + 1
+            tape_gmm_main_term_idx_1_1 = np.empty(max(d - t_18, 0), np.int64)
+            for gmm_main_term_i_1 in range(t_18, d):
+                tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_18] = gmm_main_term_idx_1
                 gmm_main_term_idx_1 = gmm_main_term_idx_1 + 1
             # Reverse of the loop: "for i in range(j + 1, d)"
-            for gmm_main_term_i_1 in range(d - 1, t_19 - 1, -1):
-                gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_19]
+            for gmm_main_term_i_1 in range(d - 1, t_18 - 1, -1):
+                gmm_main_term_idx_1 = tape_gmm_main_term_idx_1_1[gmm_main_term_i_1 - t_18]
                 # Analyzing the line: "Q[i, j] = icf[k, idx]"
-                s_20 += s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1]
+                s_19 += s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1]
                 s_gmm_main_term_Q_1[gmm_main_term_i_1, gmm_main_term_j_1] = 0.0
-                s_icf[k, gmm_main_term_idx_1] += s_20
-                s_20 = 0.0
+                s_icf[k, gmm_main_term_idx_1] += s_19
+                s_19 = 0.0
             # Analyzing the line: "Q[j, j] = math.exp(icf[k, j])"
-            s_18 += s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1]
+            s_17 += s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1]
             s_gmm_main_term_Q_1[gmm_main_term_j_1, gmm_main_term_j_1] = 0.0
-            s_17 += t_18 * s_18
-            s_18 = 0.0
-            s_icf[k, gmm_main_term_j_1] += s_17
+            s_16 += t_17 * s_17
             s_17 = 0.0
+            s_icf[k, gmm_main_term_j_1] += s_16
+            s_16 = 0.0
     # Reverse of the loop: "for k in range(K)"
     for k in range(K - 1, -1, -1):
         best = tape_best[k].copy()
@@ -366,70 +364,70 @@ def grad_gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
         tape_gmm_main_term_idx_1 = np.empty(d, np.int64)
         for gmm_main_term_j in range(d):
             tape_gmm_main_term_idx_1[gmm_main_term_j] = gmm_main_term_idx
-            t_4 = icf[k, gmm_main_term_j]
-            t_5 = math.exp(t_4)
-            gmm_main_term_Q[gmm_main_term_j, gmm_main_term_j] = t_5
-            t_6 = gmm_main_term_j + 1
-            for gmm_main_term_i in range(t_6, d):
-                t_7 = icf[k, gmm_main_term_idx]
-                gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j] = t_7
+            t_3 = icf[k, gmm_main_term_j]
+            t_4 = math.exp(t_3)
+            gmm_main_term_Q[gmm_main_term_j, gmm_main_term_j] = t_4
+            t_5 = gmm_main_term_j + 1
+            for gmm_main_term_i in range(t_5, d):
+                t_6 = icf[k, gmm_main_term_idx]
+                gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j] = t_6
                 gmm_main_term_idx = gmm_main_term_idx + 1
-        t_8 = means[k]
-        t_9 = x - t_8
-        t_10 = np.transpose(gmm_main_term_Q)
+        t_7 = means[k]
+        t_8 = x - t_7
+        t_9 = np.transpose(gmm_main_term_Q)
         gmm_main_term_Qx = tape_gmm_main_term_Qx[k]
-        s_12[:] = 0.0
+        s_11[:] = 0.0
         gmm_main_term_result = tape_gmm_main_term_result[k]
-        t_16 = np.maximum(best, gmm_main_term_result)
-        s_16 = np.zeros(t_16.shape, t_16.dtype)
+        t_15 = np.maximum(best, gmm_main_term_result)
+        s_15 = np.zeros(t_15.shape, t_15.dtype)
         # Analyzing the line: "best = np.maximum(best, gmm_main_term(alphas, means, icf, x, k, d))"
-        s_16 += s_best
-        s_best = _sum_to_1_1(np.divide(t_16 == best, np.logical_or(np.logical_or(
-            t_16 == gmm_main_term_result, best == best), s_16 == 0.0)) * (1.0 - 0.5 *
-            (t_16 == gmm_main_term_result)) * s_16, best.shape)
-        s_gmm_main_term_result = _sum_to_1_1(np.divide(t_16 == gmm_main_term_result,
-            np.logical_or(np.logical_or(t_16 == best, gmm_main_term_result ==
-            gmm_main_term_result), s_16 == 0.0)) * (1.0 - 0.5 * (t_16 == best)) *
-            s_16, gmm_main_term_result_shape)
+        s_15 += s_best
+        s_best = _sum_to_1_1(np.divide(t_15 == best, np.logical_or(np.logical_or(
+            t_15 == gmm_main_term_result, best == best), s_15 == 0.0)) * (1.0 - 0.5 *
+            (t_15 == gmm_main_term_result)) * s_15, best.shape)
+        s_gmm_main_term_result = _sum_to_1_1(np.divide(t_15 == gmm_main_term_result,
+            np.logical_or(np.logical_or(t_15 == best, gmm_main_term_result ==
+            gmm_main_term_result), s_15 == 0.0)) * (1.0 - 0.5 * (t_15 == best)) *
+            s_15, gmm_main_term_result_shape)
         # Analyzing the line: "return alphas[k] + np.sum(icf[k, :d]) - 0.5 * np.sum(Qx * Qx, axis=1)"
-        s_11 = np.sum(s_gmm_main_term_result)
-        s_13 = np.sum(s_gmm_main_term_result)
-        s_15 = 0.5 * -s_gmm_main_term_result
+        s_10 = np.sum(s_gmm_main_term_result)
+        s_12 = np.sum(s_gmm_main_term_result)
+        s_14 = 0.5 * -s_gmm_main_term_result
         s_gmm_main_term_Qx = (gmm_main_term_Qx + gmm_main_term_Qx) * np.expand_dims(
-            s_15, 1)
-        s_12 += s_13
-        _add_into(s_icf[k, :d], s_12)
-        s_alphas[k] += s_11
+            s_14, 1)
+        s_11 += s_12
+        _add_into(s_icf[k, :d], s_11)
+        s_alphas[k] += s_10
         # Analyzing the line: "Qx = (x - means[k]) @ Q.T"
-        s_9 = s_gmm_main_term_Qx @ t_10.T
-        s_10 = t_9.T @ s_gmm_main_term_Qx
-        s_gmm_main_term_Q += np.transpose(s_10)
-        s_8 = -_sum_to_2_1(s_9, t_8_shape)
-        _add_into(s_means[k], s_8)
+        s_8 = s_gmm_main_term_Qx @ t_9.T
+        s_9 = t_8.T @ s_gmm_main_term_Qx
+        s_gmm_main_term_Q += np.transpose(s_9)
+        s_7 = -_sum_to_2_1(s_8, t_7_shape)
+        _add_into(s_means[k], s_7)
         # Reverse of the loop: "for j in range(d)"
         for gmm_main_term_j in range(d - 1, -1, -1):
             gmm_main_term_idx = tape_gmm_main_term_idx_1[gmm_main_term_j]
             # Replay the iteration: recompute what its reverse reads.
-            t_4 = icf[k, gmm_main_term_j]
-            t_5 = math.exp(t_4)
-            t_6 = gmm_main_term_j + 1
-            tape_gmm_main_term_idx = np.empty(max(d - t_6, 0), np.int64)
-            for gmm_main_term_i in range(t_6, d):
-                tape_gmm_main_term_idx[gmm_main_term_i - t_6] = gmm_main_term_idx
+            t_3 = icf[k, gmm_main_term_j]
+            t_4 = math.exp(t_3)
+            t_5 = gmm_main_term_j + 1
+            tape_gmm_main_term_idx = np.empty(max(d - t_5, 0), np.int64)
+            for gmm_main_term_i in range(t_5, d):
+                tape_gmm_main_term_idx[gmm_main_term_i - t_5] = gmm_main_term_idx
                 gmm_main_term_idx = gmm_main_term_idx + 1
             # Reverse of the loop: "for i in range(j + 1, d)"
-            for gmm_main_term_i in range(d - 1, t_6 - 1, -1):
-                gmm_main_term_idx = tape_gmm_main_term_idx[gmm_main_term_i - t_6]
+            for gmm_main_term_i in range(d - 1, t_5 - 1, -1):
+                gmm_main_term_idx = tape_gmm_main_term_idx[gmm_main_term_i - t_5]
                 # Analyzing the line: "Q[i, j] = icf[k, idx]"
-                s_7 += s_gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j]
+                s_6 += s_gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j]
                 s_gmm_main_term_Q[gmm_main_term_i, gmm_main_term_j] = 0.0
-                s_icf[k, gmm_main_term_idx] += s_7
-                s_7 = 0.0
+                s_icf[k, gmm_main_term_idx] += s_6
+                s_6 = 0.0
             # Analyzing the line: "Q[j, j] = math.exp(icf[k, j])"
-            s_5 += s_gmm_main_term_Q[gmm_main_term_j, gmm_main_term_j]
+            s_4 += s_gmm_main_term_Q[gmm_main_term_j, gmm_main_term_j]
             s_gmm_main_term_Q[gmm_main_term_j, gmm_main_term_j] = 0.0
-            s_4 += t_5 * s_5
-            s_5 = 0.0
-            s_icf[k, gmm_main_term_j] += s_4
+            s_3 += t_4 * s_4
             s_4 = 0.0
+            s_icf[k, gmm_main_term_j] += s_3
+            s_3 = 0.0
     return s_alphas, s_means, s_icf
