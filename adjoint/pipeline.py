@@ -39,7 +39,7 @@ from .lower.device import lower_for_device
 from .lower.for_numba import assignments_into_views, lower_for_numba, matrix_vector_products, needs_lowering
 from .optimize.passes import optimize
 from .options import Options
-from .primitives import rule_helpers, runtime
+from .primitives import runtime
 from .transforms.forward import forward
 from .transforms.reverse import reverse
 
@@ -336,7 +336,7 @@ def _lower(run):
             lowered |= matrix_vector_products(run.final, lambda node: shapes.type_of(node, analysis.types),
                                               analysis.types.__contains__)
     # the helpers the final code still calls: optimizing may drop every call of one
-    wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered | rule_helpers.RULE_HELPERS.keys()
+    wanted = set(annotations.get(run.transformed, "runtime_helpers")) | lowered
     run.helpers = _helper_trees(wanted & nodes.loads_in(run.final) if wanted else ())
     primal = run.parsed.tree
     if needs_lowering(primal):           # it rewrites np calls (and scipy's) in place

@@ -246,6 +246,7 @@ TANGENT_RULES: dict = {}          # primitive -> [TangentRule, ...] (variants by
 ARRAY_RULES: dict = {}            # primitive -> [ArrayRule, ...] (variants by ranks and arity)
 PARTS_RULES: dict = {}
 NON_DIFFERENTIABLE: set = set()   # integer-valued primitives: no sensitivity
+HELPERS_CALLED: dict = {}         # primitive -> the rule_helpers its derivative rules call
 SHARED: dict = {}                 # a @shared_expression function -> (its parameters, its expression)
 ALLOWED_GLOBALS = {"math", "np", "abs", "min", "max", "float"} | set(RULE_HELPERS)
 DEFAULT_DOMAIN = (-2.0, 2.0)
@@ -321,6 +322,10 @@ def _define(record):
             PARTS_RULES[function] = dataclasses.replace(record.parts, primitive=function)
         if record.constant:
             NON_DIFFERENTIABLE.add(function)
+    called = set().union(*(t.loaded for r in record.vjps + record.jvps for t in r.templates if t is not None)) \
+        & RULE_HELPERS.keys() if record.vjps or record.jvps else ()
+    for function in record.functions if called else ():
+        HELPERS_CALLED[function] = frozenset(called)
     return record
 
 

@@ -36,6 +36,7 @@ def forward(tree: gast.FunctionDef, analysis, namer, *, filename="<adjoint>") ->
 class _Forward:
     def __init__(self, tree, analysis, namer, filename):
         self.tree, self.a, self.namer, self.filename = tree, analysis, namer, filename
+        self.helpers = set()                 # runtime helpers the tangent rules call (rule_helpers.py)
 
     def d(self, var):
         return self.namer.tangent(var)
@@ -55,7 +56,7 @@ class _Forward:
         header = nodes.comment("Tangents: d_v is the derivative of v along the input direction.", final)
         out = [header] + self.zero_tangents_of_written_arguments(args, final) + out + [nodes.return_(nodes.tuple_([copy.deepcopy(result), tangent]), final)]
         fn = nodes.function("jvp_" + self.tree.name, args + [self.d(w) for w in self.a.wrt], out, self.tree)
-        annotations.set(fn, "runtime_helpers", [])
+        annotations.set(fn, "runtime_helpers", sorted(self.helpers))
         return fn
 
     def zero_tangents_of_written_arguments(self, args, origin):
@@ -146,6 +147,8 @@ class _Forward:
         primitive = primitive_of(value)
         args = operands(value)
         jvp_rule = rules.lookup_jvp(primitive, [self.type(a).ndim for a in args])
+        if primitive in rules.HELPERS_CALLED:        # its rule calls a helper (np.cumprod's)
+            self.helpers |= rules.HELPERS_CALLED[primitive]
         if jvp_rule is not None:
             tangents = [self.tangent_of(a, stmt) if not isinstance(a, (gast.Tuple, gast.List))
                         else a for a in args]

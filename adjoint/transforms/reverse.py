@@ -401,11 +401,14 @@ class _Reverse:
             # `S = S - m`: the old S meets the terms too, so an m of another shape was broadcast
             meets = [nodes.name(target.id)] if accumulates else []
             return self.contributions(terms, seed, out, stmt, meets)
+        primitive = primitive_of(value)
         try:
-            triples = derivative(primitive_of(value), operands(value), target.id, seed, self.a.types,
+            triples = derivative(primitive, operands(value), target.id, seed, self.a.types,
                                  self.a.active, self.rules_known)
         except AdjointError as exc:
             raise exc.at(locate(stmt, self.filename)) from None
+        if primitive in rules.HELPERS_CALLED:        # its rule calls a helper (np.cumprod's)
+            self.helpers |= rules.HELPERS_CALLED[primitive]
         return self.contributions(triples, seed, out, stmt)
 
     def gather_contribution(self, value, seed, stmt):

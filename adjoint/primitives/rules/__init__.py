@@ -59,6 +59,7 @@ from ..registry import (  # noqa: F401 (re-exported: the transformations import 
     ALLOWED_GLOBALS,
     ARRAY_RULES,
     DEFAULT_DOMAIN,
+    HELPERS_CALLED,
     NON_DIFFERENTIABLE,
     PARTS_RULES,
     POSITIVE,
