@@ -6,6 +6,8 @@ function refuses. Gradients are checked against central differences."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -152,10 +154,12 @@ def test_a_cuda_batch_of_a_guarded_function_is_refused():
     ("def f(x):\n    if x[0] < 0.0:\n        raise\n    return x[0]\n", "bare `raise`"),
     ("def f(x):\n    if x[0] < 0.0:\n        raise ValueError('no') from None\n    return x[0]\n", "from"),
     ("def f(x):\n    if x[0] < 0.0:\n        raise 'no'\n    return x[0]\n", "raises no exception class"),
+    ("class Bad(Exception):\n    pass\n\n\ndef f(x):\n    if x[0] < 0.0:\n        raise Bad\n    return x[0]\n",
+     "without a call"),
 ])
 def test_guards_adjoint_cannot_keep_are_located_errors(tmp_path, source, phrase):
     from tests.conftest import import_source
     module = import_source(tmp_path, "unkept_guard", "import numpy as np\n\n" + source)
     with pytest.raises(adjoint.AdjointError, match=phrase) as caught:
         adjoint.grad(module.f)(np.array([1.0]))
-    assert "unkept_guard.py:5:" in str(caught.value) and "hint:" in str(caught.value)
+    assert re.search(r"unkept_guard\.py:(5|9):", str(caught.value)) and "hint:" in str(caught.value)

@@ -191,6 +191,9 @@ class _Validator:
         if stmt.cause is not None:
             self.fail(stmt.cause, "`raise ... from ...` is not supported", "drop the `from ...` part")
         kind = annotations.get(exc, "callee") if isinstance(exc, gast.Call) else _builtin(exc)
+        if isinstance(exc, gast.Name) and kind is None:
+            self.fail(exc, f"`raise {exc.id}` without a call is supported for Python's own exceptions only",
+                      f'call it with a message: raise {exc.id}("what went wrong")')
         if not (isinstance(kind, type) and issubclass(kind, Exception)):
             self.fail(exc, f"`raise {self.text(exc)}` raises no exception class",
                       'raise an exception with a constant message: raise ValueError("what went wrong")')
