@@ -1,7 +1,8 @@
 """Indexing (issue #17 item 6) and keyword options of numpy calls (item 10).
 
 `x[:, None]` / `np.newaxis`, `...`, negative steps, boolean masks and integer arrays in reads;
-`keepdims=True`, `axis=` as a tuple or a negative number, `dtype=`, np.convolve's `mode=`,
+`keepdims=True`, `axis=` as a tuple or a negative number, `dtype=`, np.convolve's `mode=`
+(and np.correlate, written as np.convolve of its second array reversed),
 np.triu_indices' `k=`, and `out=` (rejected). normalize writes a new axis and a kept
 dimension as np.expand_dims, an axis tuple as one reduction per axis, and a convolution's mode
 as a slice of the full one. Checked against central differences and autograd; the reverse and
@@ -123,6 +124,12 @@ def convolve_same(a, v):
     return np.sum(np.convolve(a, v, 'same') ** 3)
 
 
+def correlations(a, v):
+    """np.correlate in its three modes: normalize writes it as np.convolve of v reversed."""
+    return np.sum(np.correlate(a, v) ** 2) + np.sum(np.correlate(v, a, mode="full") * 0.3) \
+        + np.sum(np.tanh(np.correlate(a, v, "same")))
+
+
 def pair_energy(pos, eps):
     i, j = np.triu_indices(len(pos), k=1)
     r2 = np.sum((pos[i] - pos[j]) ** 2, axis=1)
@@ -188,6 +195,9 @@ CASES = {
     "convolve_same_a": (convolve_same, (V5, V4), 0, False),
     "convolve_same_even": (convolve_same, (V4, V5[:2]), 1, False),
     "convolve_same_longer_kernel": (convolve_same, (V4[:2], V5), 0, False),
+    "correlate_a": (correlations, (V5, V4[:3]), 0, False),
+    "correlate_v": (correlations, (V5, V4[:3]), 1, False),
+    "correlate_longer_second": (correlations, (V4[:3], V5), 0, False),
     "pair_energy_pos": (pair_energy, (RNG.normal(size=(4, 3)), 0.7), 0, True),
     "pair_energy_eps": (pair_energy, (RNG.normal(size=(4, 3)), 0.7), 1, True),
     "lower_pairs": (lower_pairs, (RNG.normal(size=(4, 4)),), 0, True),
@@ -221,7 +231,7 @@ def test_gradient_matches_autograd(name):
 
 @pytest.mark.parametrize("name", ["pairwise_x", "rows_against_rows", "leading_and_trailing_M", "ellipsis",
                                   "keepdims", "axis_tuples", "convolve_valid_a", "convolve_same_even",
-                                  "pair_energy_pos"])
+                                  "correlate_v", "pair_energy_pos"])
 def test_forward_mode_matches_finite_differences(name):
     check(name, "python", mode="forward")
 
@@ -230,6 +240,7 @@ def test_values_are_numpy_s():
     """The normalized primal (expand_dims, one reduction per axis, a slice of the full
     convolution) computes what numpy does with the keyword forms."""
     for name in ("convolve_valid_longer_kernel", "convolve_same_even", "convolve_same_longer_kernel",
+                 "correlate_a", "correlate_longer_second",
                  "axis_tuples", "axis_tuple_keepdims_negative", "leading_and_trailing_M"):
         fn, args, wrt, _ = CASES[name]
         value, _ = adjoint.value_and_grad(fn, wrt=wrt, target="python")(*args)
@@ -250,7 +261,8 @@ def test_new_axes_read_as_expand_dims():
 def cpu_indexing(X, v):
     diff = X[:, None, :] - X[None, :, ...]
     return (np.sum(np.sum(diff ** 2, axis=(1, 2)) * v[::-1]) + np.sum(v[v > 0.0] ** 2)
-            + np.mean(X * X, dtype=np.float64) * np.sum(np.arange(4, dtype=np.float64) * v))
+            + np.mean(X * X, dtype=np.float64) * np.sum(np.arange(4, dtype=np.float64) * v)
+            + np.sum(np.correlate(v, X[0]) ** 2))
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 of the plain calls: `min(a, b, c)` -> `min(min(a, b), c)` (also max, math.hypot),
 `math.log(x, b)` -> `log(x) / log(b)`, a reduction's `axis=(0, 1)` one axis at a time and
 its `keepdims=True` as np.expand_dims of the result, np.var's and np.std's `ddof` as a
-factor, and np.convolve's `mode=` as a slice of the full convolution (numba has only that);
+factor, and np.convolve's `mode=` as a slice of the full convolution (numba has only that;
+np.correlate is np.convolve of the second array reversed);
 options whose derivative is that of other calls written as those: np.diff's `n` as repeated
 differences, np.linspace's `endpoint=False` as a slice, np.take as an element read,
 np.linalg.matrix_power as products, np.average as a mean or a weighted sum, np.sum's `where=`
@@ -147,6 +148,8 @@ def keyword_forms(call, stmt, normalizer):
     callee = annotations.get(call, "callee")
     if callee is np.convolve:
         return _convolve_mode(call, stmt, normalizer)
+    if callee is np.correlate:
+        return _correlation(call, stmt, normalizer)
     if callee in _OPTION_FORMS:
         return _OPTION_FORMS[callee](call, stmt, normalizer)
     if scipy_form_of(callee) is not None:
@@ -584,6 +587,21 @@ def _convolve_mode(call, stmt, normalizer):
         start = nodes.binop(nodes.binop(shorter, "-", nodes.const(1)), "//", nodes.const(2))
         part = nodes.slice_(start, nodes.binop(nodes.clone(start), "+", longer))
     p, value = normalizer.rhs(nodes.subscript(_renamed(full), part), stmt)
+    return pre + p, value
+
+
+def _correlation(call, stmt, normalizer):
+    """np.correlate(a, v, mode) is np.convolve(a, v[::-1], mode), in every mode and for
+    either length order (numpy's definition); its mode defaults to 'valid'."""
+    mode = _pop_keyword(call, "mode")
+    if len(call.args) > 2:
+        mode = call.args.pop(2)
+    pre, reversed_v = normalizer.to_atom(nodes.subscript(_renamed(call.args[1]), nodes.slice_(
+        step=nodes.const(-1))), stmt)
+    convolution = nodes.call("np.convolve", [call.args[0], reversed_v],
+                             [nodes.keyword("mode", mode if mode is not None else nodes.const("valid"))])
+    annotations.set(convolution, "callee", np.convolve)
+    p, value = _convolve_mode(convolution, stmt, normalizer)
     return pre + p, value
 
 

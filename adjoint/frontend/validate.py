@@ -44,7 +44,7 @@ KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof", "n", "ord", "endpo
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
               np.linalg.norm, np.all, np.any}
 CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
-KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve},
+KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve, np.correlate},
                  "k": {np.triu_indices, np.tril_indices, np.diag, np.tril, np.triu},
                  "ddof": {np.var, np.std}, "n": {np.diff, np.linalg.matrix_power}, "ord": {np.linalg.norm}, "endpoint": {np.linspace},
                  "axes": {np.transpose}, "offset": {np.trace}, "weights": {np.average}, "where": {np.sum},
@@ -243,7 +243,7 @@ class _Validator:
                 index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
                 allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
                                          and i.value is Ellipsis)
-            if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.convolve:
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.convolve, np.correlate):
                 allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
@@ -384,8 +384,8 @@ class _Validator:
                 continue
             if not helper and ruled:
                 self.check_keyword(call, callee, keyword)
-        if callee is np.convolve:
-            self.check_convolve_mode(call)
+        if callee in (np.convolve, np.correlate):
+            self.check_convolve_mode(call, callee.__name__)
         if callee is np.average and (len(call.args) > 2 or _keyword_value(call, "weights") is not None) \
                 and (len(call.args) > 1 or _keyword_value(call, "axis") is not None):
             self.fail(call, "np.average with weights along an axis is not supported",
@@ -563,11 +563,11 @@ class _Validator:
                       f"write the number: {example}, or loop: P = A, then P = P @ A in a for loop"
                       if callee is np.linalg.matrix_power else f"write the number: {example}")
 
-    def check_convolve_mode(self, call):
+    def check_convolve_mode(self, call, name):
         modes = call.args[2:] + [k.value for k in call.keywords if k.arg == "mode"]
         for mode in modes:
             if not (isinstance(mode, gast.Constant) and mode.value in CONVOLVE_MODES):
-                self.fail(mode, "np.convolve's mode must be 'full', 'valid' or 'same', written as a string",
+                self.fail(mode, f"np.{name}'s mode must be 'full', 'valid' or 'same', written as a string",
                           "write the mode as written in numpy's documentation: mode='valid'")
 
 
@@ -776,7 +776,7 @@ _UFUNC_OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/",
 # calls along an axis whose axis=None (the whole array) the rule table does not take, and the form that does
 _WHOLE_ARRAY_FORMS = {np.sort: "np.sort(np.ravel(x))", np.flip: "np.flip(x)", np.cumprod: "np.cumprod(x)"}
 # calls normalize writes as others (call_forms.py): an element read, products
-_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average, np.meshgrid)
+_WRITTEN_AS_OTHERS = (np.take, np.linalg.matrix_power, np.average, np.meshgrid, np.correlate)
 # options normalize writes as other calls (call_forms.py): their position, their keyword
 _OPTIONS_AS_WRITTEN = {np.diff: (1, "n"), np.linalg.norm: (1, "ord"), np.linspace: (3, "endpoint"),
                        np.linalg.matrix_power: (1, "n")}
