@@ -305,11 +305,19 @@ def _guarded(generated) -> bool:
     """Whether the emitted function itself (not a runtime helper) has a `raise`, the user's
     guard: numba drops an exception raised inside a prange, which would leave the point's
     rows as they were; such a batch catches it in each chunk of points (the rows driver with
-    lengths), or runs its points in a serial loop (drivers.driver_source)."""
-    import ast
-    tree = ast.parse(generated.source)
-    return any(isinstance(node, ast.Raise) for stmt in tree.body
-               if isinstance(stmt, ast.FunctionDef) and stmt.name == generated.name for node in ast.walk(stmt))
+    lengths), or runs its points in a serial loop (drivers.driver_source). Read off the text:
+    the batch runs in dask's threads, where parsing with `ast` concurrently fails in Python
+    3.11 (a SystemError)."""
+    lines = generated.source.splitlines()
+    head = f"def {generated.name}("
+    start = next((k for k, line in enumerate(lines) if line.startswith(head)), len(lines))
+    for line in lines[start + 1:]:
+        if line.startswith(("def ", "class ", "@")):
+            break                                      # the next top-level definition
+        stripped = line.lstrip()
+        if stripped == "raise" or stripped.startswith("raise "):
+            return True
+    return False
 
 
 def _buffers(gradient, points, by_name, tangents, value_shape, zeros, empty):
