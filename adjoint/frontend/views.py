@@ -22,7 +22,7 @@ import numpy as np
 from ..analysis import shapes
 from ..errors import AdjointError, locate
 from ..ir import annotations, trees
-from ..primitives import table
+from ..primitives import runtime, table
 from .validate import _is_module_attribute, _is_python_function
 
 
@@ -243,13 +243,14 @@ class _SharedMemory:
             return _MATMUL_RANKS.get(tuple(args), _UNKNOWN)
         if isinstance(callee, np.ufunc) or callee in (abs, min, max, np.where, np.clip):
             return _broadcast(args)
-        if _is_python_function(callee):
+        if _is_python_function(callee) and runtime.is_helper(callee):
             return self.returned_rank(callee)
         return _UNKNOWN
 
     def returned_rank(self, callee):
-        """The rank of what a helper returns where that does not depend on its arguments (a
-        runtime helper's `_row_1`: a reshape to one axis), else _UNKNOWN."""
+        """The rank of what a runtime helper returns (`_row_1`, in a gradient differentiated
+        again: a reshape to one axis). Only runtime's: a user's helper's ranks would rest on
+        the guessed ranks of its parameters, and a wrong guess could hide a view."""
         key = ("rank", callee)
         if key not in self.summaries:
             self.summaries[key] = _UNKNOWN
