@@ -104,6 +104,8 @@ class _SharedMemory:
         self.order, self.loops = {}, {}         # statement -> its place in the source, its loops
         _number(self.tree.body, (), self.order, self.loops)
         self.statement_of = {id(stmt): stmt for stmt in _statements(self.tree.body)}
+        self.live_after = None              # statement -> the names read after it (_live_after)
+        self.viewing_after = None           # ... and those that may hold a view then (_viewing_after)
 
     # ranks ----------------------------------------------------------------------------------
 
@@ -424,12 +426,39 @@ class _SharedMemory:
             if write.rebinding is not None and write.memory:     # a new array passed: nobody sees it
                 self.fail_rebinding(write)
             sharing = sorted(o for o, roots in self.roots.items() if o != write.name and roots & write.memory)
-            if write.name is not None and not self._viewed_before(write, sharing):
-                sharing = []                # every view of this memory is taken after the write
+            if write.name is not None and (not self._viewed_before(write, sharing)
+                                           or self._views_dead_after(write, sharing)):
+                sharing = []                # no view of this memory reads the written values
             sharing += [self.text(a) for a in write.others if self.sources(a) & write.memory
                         and not (isinstance(a, gast.Name) and a.id == write.name)]
             if sharing:
                 self.fail(write, sharing)
+
+    def _views_dead_after(self, write, sharing) -> bool:
+        """Does the write go into an array of its own (not a view of another name), every view
+        of which is dead after it, bound by a plain view (`z = y[1:]`, `z = y.T`, `z = y`) and
+        read again, if ever, only once bound anew? Then no name reads the written values but
+        the array's own (`t = f[1:]`, `f[1:] = t - force`, as a gradient's forward sweep has
+        it): the gradient is right as for separate arrays, since the reverse sweep copies a
+        view it reads of an array written later (transforms.reverse._views_written_later)."""
+        if not sharing or self.roots.get(write.name, {write.name}) != {write.name}:
+            return False
+        if self.live_after is None:
+            self.live_after = _live_after(self.tree.body)
+            self.viewing_after = _viewing_after(self.tree.body, self._view_binds())
+        seen = self.live_after[id(write.statement)] & self.viewing_after[id(write.statement)]
+        if not seen.isdisjoint(sharing):
+            return False
+        return all(_plain_view(stmt) for (name, _root), stmt in self.origin.items() if name in sharing)
+
+    def _view_binds(self) -> dict:
+        """id(statement) -> the names it binds to memory some other name may see."""
+        binds = {}
+        for target, value, stmt in self.binds:
+            for name, sources in self._target_sources(target, value):
+                if sources - {name}:
+                    binds.setdefault(id(stmt), set()).add(name)
+        return binds
 
     def _viewed_before(self, write, sharing) -> bool:
         """Can a binding that makes these names share memory run before the write? Not if
@@ -592,6 +621,99 @@ def _number(body, loops, order, enclosing):
             block = getattr(stmt, field, None)
             if isinstance(block, list) and block and isinstance(block[0], gast.stmt):
                 _number(block, inner, order, enclosing)
+
+
+def _plain_view(stmt) -> bool:
+    """`z = y`, `z = y[...]` (no index array: sources() left those out), `z = y.T` or a view
+    call of y: the forms the reverse transformation recognises as views (and copies where it
+    reads one of an array written later)."""
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+        return False
+    value = stmt.value
+    if isinstance(value, gast.Subscript) or isinstance(value, gast.Attribute) and value.attr == "T":
+        value = value.value
+    elif isinstance(value, gast.Call) and annotations.get(value, "callee") in VIEW_CALLS and value.args:
+        value = value.args[0]
+    return isinstance(value, gast.Name)
+
+
+def _live_after(body) -> dict:
+    """id(statement) -> the names that some path from just after it reads before binding them
+    anew: liveness by name, each loop's body solved to its fixpoint; `break` goes on with what
+    follows its loop, `continue` with the loop's head."""
+    after = {}
+
+    def block(stmts, live, loop):
+        for stmt in reversed(stmts):
+            after[id(stmt)] = frozenset(live)
+            live = transfer(stmt, live, loop)
+        return live
+
+    def transfer(stmt, live, loop):
+        if isinstance(stmt, gast.If):
+            return block(stmt.body, live, loop) | block(stmt.orelse, live, loop) | _loads(stmt.test)
+        if isinstance(stmt, (gast.For, gast.While)):
+            ended = block(stmt.orelse, live, loop)
+            header = _loads(stmt.test) if isinstance(stmt, gast.While) else set()
+            bound = _names(stmt.target) if isinstance(stmt, gast.For) else set()
+            head = ended | header
+            while True:
+                entered = block(stmt.body, head, (live, head)) - bound
+                new = head | entered
+                if new == head:
+                    break
+                head = new
+            return head | (_loads(stmt.iter) if isinstance(stmt, gast.For) else set())
+        if isinstance(stmt, gast.Break):
+            return set(loop[0]) if loop else set()
+        if isinstance(stmt, gast.Continue):
+            return set(loop[1]) if loop else set()
+        if isinstance(stmt, (gast.Return, gast.Raise)):
+            return _loads(stmt)
+        if isinstance(stmt, gast.Assign):
+            return (live - _names(stmt.targets[0])) | _loads(stmt)
+        if isinstance(stmt, gast.AugAssign):
+            return live | _loads(stmt) | _names(stmt.target)
+        return live | _loads(stmt)
+
+    block(body, set(), None)
+    return after
+
+
+def _viewing_after(body, view_binds) -> dict:
+    """id(statement) -> the names that may hold a view just after it: bound by a statement of
+    `view_binds` (id -> names) and not bound anew since, on some path (a may-analysis: a
+    loop's exit keeps every name seen inside it)."""
+    after = {}
+
+    def block(stmts, state):
+        for stmt in stmts:
+            state = transfer(stmt, state)
+            after[id(stmt)] = frozenset(state)
+        return state
+
+    def transfer(stmt, state):
+        if isinstance(stmt, gast.If):
+            return block(stmt.body, set(state)) | block(stmt.orelse, set(state))
+        if isinstance(stmt, (gast.For, gast.While)):
+            head = set(state)
+            while True:
+                new = head | block(stmt.body, set(head))
+                if new == head:
+                    break
+                head = new
+            inside = set().union(*(after[id(s)] for s in _statements(stmt.body)))
+            return block(stmt.orelse, head | inside)
+        if isinstance(stmt, gast.Assign):
+            state = state - _names(stmt.targets[0])
+        return state | view_binds.get(id(stmt), set())
+
+    block(body, set())
+    return after
+
+
+def _loads(node) -> set:
+    return {n.id for n in trees.walk(node) if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Store)}
 
 
 def _statements(body):
