@@ -497,6 +497,15 @@ def test_a_view_dead_at_the_write_keeps_the_gradient(fn, make, wrt, target):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=mode)
 
 
+def test_the_hessian_of_stencil_steps_through_views_dead_at_the_write():
+    """Second order differentiates the emitted gradient, whose forward sweep reads each view
+    before the write into its array; against mixed second differences of f itself."""
+    from tests.oracles import hvp_by_differences
+    u0, v = np.array([0.2, 1.0, -0.5, 0.7, 0.3]), np.array([0.3, -0.2, 0.5, 0.1, -0.4])
+    got = adjoint.hvp(stencil_steps, target="python")(u0, 0.1, v)
+    np.testing.assert_allclose(got, hvp_by_differences(stencil_steps, (u0, 0.1), 0, v), rtol=1e-5, atol=1e-6)
+
+
 def live_after_on_one_branch(x, flag):
     y = x * 1.0
     z = y[1:]

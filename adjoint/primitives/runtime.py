@@ -190,18 +190,31 @@ def row(rank: int) -> str:
 # so that the undo reads it from its end.
 
 def _record_region(pattern: str, rank: int) -> str:
-    params = ", ".join(f"i{k}" for k in range(len(pattern)))
+    # a slice comes as its three bounds, numbers (tapes.slice_bounds), not a slice object:
+    # the gradient differentiated again reads this helper as code, and numbers are its kind
+    params = ", ".join(f"lo{k}, hi{k}, st{k}" if c == "s" else f"i{k}" for k, c in enumerate(pattern))
+    shown = ", ".join(f"lo{k}:hi{k}:st{k}" if c == "s" else f"i{k}" for k, c in enumerate(pattern))
     lines = [f"def {record_region(pattern, rank)}(tape, tag, y, {params}):",
-             f'    """Push y[{params}]\'s old values, its place and the tag before a loop overwrites it."""',
+             f'    """Push y[{shown}]\'s old values, its place and the tag before a loop overwrites it."""',
              "    top = int(tape[0])"]
     whole = "m" in pattern
     for k in range(rank):
         letter = "w" if whole or k >= len(pattern) else pattern[k]
         if letter == "n":
             lines += [f"    a{k} = i{k} % y.shape[{k}]", f"    n{k} = 1", f"    c{k} = 1"]
-        elif letter == "s":
-            lines += [f"    a{k}, b{k}, c{k} = i{k}.indices(y.shape[{k}])",
-                      f"    n{k} = len(range(a{k}, b{k}, c{k}))"]
+        elif letter == "s":             # slice.indices and the length of its range
+            size = f"y.shape[{k}]"
+            lines += [f"    c{k} = st{k}",
+                      f"    a{k} = lo{k} + {size} if lo{k} < 0 else lo{k}",
+                      f"    b{k} = hi{k} + {size} if hi{k} < 0 else hi{k}",
+                      f"    if c{k} > 0:",
+                      f"        a{k} = min(max(a{k}, 0), {size})",
+                      f"        b{k} = min(max(b{k}, 0), {size})",
+                      f"        n{k} = max((b{k} - a{k} + c{k} - 1) // c{k}, 0)",
+                      "    else:",
+                      f"        a{k} = min(max(a{k}, -1), {size} - 1)",
+                      f"        b{k} = min(max(b{k}, -1), {size} - 1)",
+                      f"        n{k} = max((a{k} - b{k} - c{k} - 1) // -c{k}, 0)"]
         else:
             lines += [f"    a{k} = 0", f"    n{k} = y.shape[{k}]", f"    c{k} = 1"]
     lines += ["    n = " + " * ".join(f"n{k}" for k in range(rank)),

@@ -236,8 +236,9 @@ class LoopFrame:
             if y in regions:
                 pattern = patterns[id(write)] or "n" * len(index)
                 helper = self.owner.helper(runtime.record_region(pattern, ranks[y]))
+                bounds = [b for k, i in enumerate(index) for b in _component(i, y, k)]
                 record = nodes.assign(records[y], nodes.call(nodes.name(helper), [
-                    records[y], copy.deepcopy(self.at_forward), y] + [_component(i) for i in index]), write)
+                    records[y], copy.deepcopy(self.at_forward), y] + bounds), write)
                 _insert_before(self.forward, write, [record])
                 continue
             helper = self.owner.helper(runtime.record(ranks[y]))
@@ -275,12 +276,24 @@ class LoopFrame:
                 letters += "m" if self.owner.type(component).is_array else "n"
         return None if letters == "n" * rank else letters
 
-def _component(index):
-    """One component of an index as a value a helper can take: `slice(a, b, c)` for `a:b:c`."""
-    if isinstance(index, gast.Slice):
-        return nodes.call(nodes.name("slice"), [copy.deepcopy(b) if b is not None else nodes.const(None)
-                                                for b in (index.lower, index.upper, index.step)])
-    return copy.deepcopy(index)
+def _component(index, y, axis) -> list:
+    """One component of an index as numbers a helper can take: `a:b:c` as a, b, c, with the
+    bounds left out as the ones that mean the same (0 and y.shape[axis] for a positive step,
+    -1 and -y.shape[axis] - 1 for a negative one); an integer as itself."""
+    if not isinstance(index, gast.Slice):
+        return [copy.deepcopy(index)]
+    step = copy.deepcopy(index.step) if index.step is not None else nodes.const(1)
+    size = nodes.subscript(nodes.attribute(f"{y}.shape"), axis)
+    known = step.value if isinstance(step, gast.Constant) and type(step.value) is int else None
+
+    def by_sign(positive, negative):
+        if known is not None:
+            return positive if known > 0 else negative
+        return nodes.ifexp(nodes.compare(copy.deepcopy(step), ">", 0), positive, negative)
+    lower = copy.deepcopy(index.lower) if index.lower is not None else by_sign(nodes.const(0), nodes.const(-1))
+    upper = copy.deepcopy(index.upper) if index.upper is not None else \
+        by_sign(size, nodes.binop(nodes.neg(copy.deepcopy(size)), "-", 1))
+    return [lower, upper, step]
 
 
 def _listed(value):
