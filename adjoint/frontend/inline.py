@@ -91,10 +91,20 @@ class Inlining:
         local = self.parsed.local_functions.get(node.id)
         if local is not None:
             return local
-        if node.id in parse_stage.local_names(self.parsed.tree):
+        if node.id in self.caller_locals():
             return None                     # a variable of the caller (a parameter holding a function included)
         value = self.parsed.namespace.get(node.id)
         return value if callable(value) and not isinstance(value, (type, np.ndarray)) else None
+
+    def caller_locals(self) -> set:
+        """parse.local_names of the caller, found once per caller (a walk of its whole tree:
+        asked per argument of every call, it took most of the time of long gradients
+        differentiated again)."""
+        tree = self.parsed.tree
+        known = getattr(self, "_caller_locals", None)
+        if known is None or known[0] is not tree:
+            known = self._caller_locals = (tree, parse_stage.local_names(tree))
+        return known[1]
 
     def with_function_arguments(self, call, helper):
         """`helper` with each call of a parameter that the call passes a function to (and the

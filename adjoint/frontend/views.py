@@ -105,7 +105,7 @@ class _SharedMemory:
         _number(self.tree.body, (), self.order, self.loops)
         self.statement_of = {id(stmt): stmt for stmt in _statements(self.tree.body)}
         self.live_after = None              # statement -> the names read after it (_live_after)
-        self.viewing_after = None           # ... and those that may hold a view then (_viewing_after)
+        self.memory_after = None            # ... and the memory each name may hold then
 
     # ranks ----------------------------------------------------------------------------------
 
@@ -340,25 +340,30 @@ class _SharedMemory:
     def sources(self, expr, array=False) -> set:
         """The names whose memory the value of the expression may share; `array`: the value
         is known to be an array."""
+        return set().union(*(self.roots.get(name, {name}) for name in self.direct_sources(expr, array)))
+
+    def direct_sources(self, expr, array=False) -> set:
+        """The names the value of the expression may be (a view of), themselves: `y` of
+        `y[1:]`, `np.transpose(y)`, `y`; none for a new array."""
         if isinstance(expr, gast.Name):
-            return set(self.roots.get(expr.id, {expr.id})) if array or self.may_be_array(expr) else set()
+            return {expr.id} if array or self.may_be_array(expr) else set()
         if isinstance(expr, gast.Subscript):
             index = expr.slice.elts if isinstance(expr.slice, gast.Tuple) else [expr.slice]
             if any(not isinstance(i, gast.Slice) and self.rank(i) not in (0, _UNKNOWN) for i in index):
                 return set()                                      # an index array: a copy
-            return self.sources(expr.value, array=True) if array or self.may_be_array(expr) else set()
+            return self.direct_sources(expr.value, array=True) if array or self.may_be_array(expr) else set()
         if isinstance(expr, gast.IfExp):
-            return self.sources(expr.body) | self.sources(expr.orelse)
+            return self.direct_sources(expr.body) | self.direct_sources(expr.orelse)
         if isinstance(expr, (gast.BoolOp, gast.Tuple, gast.List)):
-            return set().union(*(self.sources(e) for e in (expr.values if isinstance(expr, gast.BoolOp)
-                                                            else expr.elts)))
+            return set().union(*(self.direct_sources(e) for e in (expr.values if isinstance(expr, gast.BoolOp)
+                                                                   else expr.elts)))
         if isinstance(expr, gast.Call):
             callee = annotations.get(expr, "callee")
             if callee in VIEW_CALLS and expr.args:
-                return self.sources(expr.args[0])
+                return self.direct_sources(expr.args[0])
             if _is_python_function(callee):
                 _written, _rebound, returns = self.summary(callee)
-                return set().union(*(self.sources(expr.args[k]) for k in returns if k < len(expr.args)))
+                return set().union(*(self.direct_sources(expr.args[k]) for k in returns if k < len(expr.args)))
         return set()                        # arithmetic and numpy's array-making calls: new arrays
 
     # helpers -------------------------------------------------------------------------------------
@@ -435,30 +440,75 @@ class _SharedMemory:
                 self.fail(write, sharing)
 
     def _views_dead_after(self, write, sharing) -> bool:
-        """Does the write go into an array of its own (not a view of another name), every view
-        of which is dead after it, bound by a plain view (`z = y[1:]`, `z = y.T`, `z = y`) and
-        read again, if ever, only once bound anew? Then no name reads the written values but
-        the array's own (`t = f[1:]`, `f[1:] = t - force`, as a gradient's forward sweep has
-        it): the gradient is right as for separate arrays, since the reverse sweep copies a
-        view it reads of an array written later (transforms.reverse._views_written_later)."""
-        if not sharing or self.roots.get(write.name, {write.name}) != {write.name}:
+        """Does the write go into memory the written name holds as its own (made by its own
+        binding, or its parameter's), and is every other name that may hold that memory then
+        (`_memory_after`, which follows bindings in order) dead after the write, read again,
+        if ever, only once bound anew? Then no name reads the written values but the array's
+        own (`t = f[1:]`, `f[1:] = t - force`, as a gradient's forward sweep has it), and the
+        gradient is right as for separate arrays: the reverse sweep copies a view it reads
+        of an array written later (transforms.reverse._views_written_later), so the views
+        must be the plain ones it knows (`z = y[1:]`, `z = y.T`, `z = y`)."""
+        if not sharing:
             return False
         if self.live_after is None:
             self.live_after = _live_after(self.tree.body)
-            self.viewing_after = _viewing_after(self.tree.body, self._view_binds())
-        seen = self.live_after[id(write.statement)] & self.viewing_after[id(write.statement)]
-        if not seen.isdisjoint(sharing):
+            self.memory_after = self._memory_after()
+        memory, live = self.memory_after[id(write.statement)], self.live_after[id(write.statement)]
+        mine = memory.get(write.name, self._held_before_binding(write.name))
+        if any(token[1] != write.name for token in mine):
+            return False                        # a view of another name's memory
+        if any(name != write.name and name in live and not held.isdisjoint(mine)
+               for name, held in memory.items()):
             return False
         return all(_plain_view(stmt) for (name, _root), stmt in self.origin.items() if name in sharing)
 
-    def _view_binds(self) -> dict:
-        """id(statement) -> the names it binds to memory some other name may see."""
-        binds = {}
-        for target, value, stmt in self.binds:
-            for name, sources in self._target_sources(target, value):
-                if sources - {name}:
-                    binds.setdefault(id(stmt), set()).add(name)
-        return binds
+    def _held_before_binding(self, name) -> frozenset:
+        return frozenset({("argument", name) if name in self.params else ("unbound", name)})
+
+    def _memory_after(self) -> dict:
+        """id(statement) -> {name: the memory the name may hold just after it}, each memory a
+        token: (id(binding), name) for a new array bound to the name, ("argument", name) for a
+        parameter's; a view or an alias holds its base's. A may-analysis in the order the
+        statements run (a loop's body to its fixpoint; its exit keeps what any pass held)."""
+        after = {}
+
+        def block(stmts, state):
+            for stmt in stmts:
+                state = transfer(stmt, state)
+                after[id(stmt)] = state
+            return state
+
+        def merged(*states):
+            out = dict(states[0])
+            for state in states[1:]:
+                for name, held in state.items():
+                    out[name] = out[name] | held if name in out else held
+            return out
+
+        def transfer(stmt, state):
+            if isinstance(stmt, gast.If):
+                return merged(block(stmt.body, state), block(stmt.orelse, state))
+            if isinstance(stmt, (gast.For, gast.While)):
+                if isinstance(stmt, gast.For):
+                    state = dict(state, **{n: frozenset({(id(stmt), n)}) for n in _names(stmt.target)})
+                head = state
+                while True:
+                    new = merged(head, block(stmt.body, head))
+                    if new == head:
+                        break
+                    head = new
+                inside = [after[id(s)] for s in _statements(stmt.body)]
+                return block(stmt.orelse, merged(head, *inside))
+            if isinstance(stmt, gast.Assign):
+                state = dict(state)
+                for name, value, array in _bound_values(stmt.targets[0], stmt.value, self):
+                    bases = self.direct_sources(value, array=array)
+                    state[name] = frozenset().union(*(state.get(b, self._held_before_binding(b)) for b in bases)) \
+                        if bases else frozenset({(id(stmt), name)})
+            return state
+
+        block(self.tree.body, {})
+        return after
 
     def _viewed_before(self, write, sharing) -> bool:
         """Can a binding that makes these names share memory run before the write? Not if
@@ -680,36 +730,17 @@ def _live_after(body) -> dict:
     return after
 
 
-def _viewing_after(body, view_binds) -> dict:
-    """id(statement) -> the names that may hold a view just after it: bound by a statement of
-    `view_binds` (id -> names) and not bound anew since, on some path (a may-analysis: a
-    loop's exit keeps every name seen inside it)."""
-    after = {}
-
-    def block(stmts, state):
-        for stmt in stmts:
-            state = transfer(stmt, state)
-            after[id(stmt)] = frozenset(state)
-        return state
-
-    def transfer(stmt, state):
-        if isinstance(stmt, gast.If):
-            return block(stmt.body, set(state)) | block(stmt.orelse, set(state))
-        if isinstance(stmt, (gast.For, gast.While)):
-            head = set(state)
-            while True:
-                new = head | block(stmt.body, set(head))
-                if new == head:
-                    break
-                head = new
-            inside = set().union(*(after[id(s)] for s in _statements(stmt.body)))
-            return block(stmt.orelse, head | inside)
-        if isinstance(stmt, gast.Assign):
-            state = state - _names(stmt.targets[0])
-        return state | view_binds.get(id(stmt), set())
-
-    block(body, set())
-    return after
+def _bound_values(target, value, memory) -> list:
+    """(name, the value bound to it, whether that is known to be an array) for each name an
+    assignment binds, as _SharedMemory._target_sources pairs them."""
+    if isinstance(target, gast.Name):
+        return [(target.id, value, target.id in memory.subscripted)]
+    if isinstance(target, gast.Tuple):
+        if isinstance(value, gast.Tuple) and len(value.elts) == len(target.elts):
+            return [bound for t, v in zip(target.elts, value.elts) for bound in _bound_values(t, v, memory)]
+        return [(e.id, value, False) if memory.ranks.get(e.id, _UNKNOWN) not in (0, "shape") else (e.id, None, False)
+                for e in target.elts if isinstance(e, gast.Name)]
+    return []
 
 
 def _loads(node) -> set:
