@@ -153,3 +153,14 @@ def test_hessian_vector_products_of_realistic_loop_programs(name):
     expected = hvp_by_differences(program.fn, args, 0, v)
     got = adjoint.hvp(program.fn, target="python")(*args, v)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * max(1.0, np.max(np.abs(expected))))
+
+
+def test_the_hessian_of_a_pair_potential_over_triu_indices():
+    """The gradient binds np.triu_indices' pair to a temporary, then unpacks it: a second
+    differentiation reads that form (lennard_jones_vec of the realistic corpus)."""
+    from tests.realistic_corpus import lennard_jones_vec
+    pos = make_rng(3).normal(size=(5, 3)) * 2.0
+    v = make_rng(4).normal(size=(5, 3))
+    got = adjoint.hvp(lennard_jones_vec, target="python")(pos, 1.0, 1.0, v)
+    np.testing.assert_allclose(got, hvp_by_differences(lennard_jones_vec, (pos, 1.0, 1.0), 0, v),
+                               rtol=1e-5, atol=1e-5 * np.max(np.abs(got)))

@@ -136,6 +136,14 @@ def pair_energy(pos, eps):
     return np.sum(eps / r2)
 
 
+def pair_energy_named_pair(pos, eps):
+    """The pair bound to a name, then unpacked: the three-address form a gradient keeps, which
+    a second differentiation reads."""
+    pair = np.triu_indices(len(pos), k=1)
+    i, j = pair
+    return np.sum(eps / np.sum((pos[i] - pos[j]) ** 2, axis=1))
+
+
 def lower_pairs(M):
     i, j = np.tril_indices(M.shape[0], -1)
     k, m = np.triu_indices(M.shape[0])
@@ -201,6 +209,7 @@ CASES = {
     "pair_energy_pos": (pair_energy, (RNG.normal(size=(4, 3)), 0.7), 0, True),
     "pair_energy_eps": (pair_energy, (RNG.normal(size=(4, 3)), 0.7), 1, True),
     "lower_pairs": (lower_pairs, (RNG.normal(size=(4, 4)),), 0, True),
+    "pair_energy_named_pair": (pair_energy_named_pair, (RNG.normal(size=(4, 3)), 0.7), 0, True),
     "stable_softmax_rebound": (stable_softmax_rebound, (M34,), 0, True),
     "onehot_with_new_axes": (onehot_with_new_axes, (M34, RNG.normal(size=(5, 3)), np.array([0, 3, 3, 1, 2])), 0, True),
 }

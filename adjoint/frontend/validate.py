@@ -99,6 +99,22 @@ class _Validator:
         self.parsed = parsed
         self.unpacked = None        # id of the call a tuple assignment unpacks (np.triu_indices)
 
+    def only_unpacked(self, target) -> bool:
+        """Is `target` a name read only as the whole value of tuple unpackings (`t = ...`,
+        then `i, j = t`: a gradient's three-address form of `i, j = np.triu_indices(n)`)?"""
+        if not isinstance(target, gast.Name):
+            return False
+        if not hasattr(self, "_unpacked_names"):
+            unpacked, read = set(), set()
+            for node in trees.walk(self.parsed.tree):
+                if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Tuple) \
+                        and isinstance(node.value, gast.Name):
+                    unpacked.add(id(node.value))
+                elif isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+                    read.add((node.id, id(node)))
+            self._unpacked_names = {name for name, _ in read} - {name for name, at in read if at not in unpacked}
+        return target.id in self._unpacked_names
+
     def fail(self, node, message, hint=None):
         raise AdjointError(message, location=locate(node, self.parsed.filename),
                            hint=hint or HINTS.get(type(node)))
@@ -155,8 +171,8 @@ class _Validator:
             self.check_target(stmt.targets[0])
         if isinstance(stmt, gast.AugAssign):
             self.check_target(stmt.target)
-        self.unpacked = id(stmt.value) if isinstance(stmt, gast.Assign) \
-            and isinstance(stmt.targets[0], gast.Tuple) else None
+        self.unpacked = id(stmt.value) if isinstance(stmt, gast.Assign) and (
+            isinstance(stmt.targets[0], gast.Tuple) or self.only_unpacked(stmt.targets[0])) else None
         if isinstance(stmt, (gast.For, gast.While)) and stmt.orelse:
             self.fail(stmt, f"`else` on a {_describe(stmt)} loop", "set a flag inside the loop instead")
         if isinstance(stmt, gast.For):
