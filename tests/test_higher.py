@@ -164,3 +164,15 @@ def test_the_hessian_of_a_pair_potential_over_triu_indices():
     got = adjoint.hvp(lennard_jones_vec, target="python")(pos, 1.0, 1.0, v)
     np.testing.assert_allclose(got, hvp_by_differences(lennard_jones_vec, (pos, 1.0, 1.0), 0, v),
                                rtol=1e-5, atol=1e-5 * np.max(np.abs(got)))
+
+
+def test_the_hessian_through_a_sort_along_an_axis():
+    """np.sort's reverse gathers with np.take_along_axis, whose own rules a second
+    differentiation needs (ordered_weighted_average_vec of the realistic corpus)."""
+    from tests.realistic_corpus import PROGRAMS
+    program = next(p for p in PROGRAMS if p.name == "ordered_weighted_average_vec")
+    args = program.arguments()
+    v = make_rng(5).normal(size=np.shape(args[0]))
+    got = adjoint.hvp(program.fn, target="python")(*args, v)
+    np.testing.assert_allclose(got, hvp_by_differences(program.fn, args, 0, v), rtol=1e-5,
+                               atol=1e-5 * max(1.0, np.max(np.abs(got))))

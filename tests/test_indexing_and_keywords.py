@@ -144,6 +144,22 @@ def pair_energy_named_pair(pos, eps):
     return np.sum(eps / np.sum((pos[i] - pos[j]) ** 2, axis=1))
 
 
+def sorted_rows_weighted(X, w):
+    """Each row sorted by gathering it in its argsort's order (np.take_along_axis)."""
+    return np.sum(np.take_along_axis(X, np.argsort(X, axis=1), axis=1) * w)
+
+
+def best_of_each_row(A):
+    """The argmax idiom: each row's largest element, gathered with the kept axis."""
+    best = np.take_along_axis(A, np.expand_dims(np.argmax(A, axis=1), 1), axis=1)
+    return np.sum(best ** 2) + np.sum(np.tanh(A))
+
+
+def gathered_with_repeats(x, idx):
+    """A repeated index adds its sensitivities up; a negative one counts from the end."""
+    return np.sum(np.take_along_axis(x, idx, 0) ** 2)
+
+
 def lower_pairs(M):
     i, j = np.tril_indices(M.shape[0], -1)
     k, m = np.triu_indices(M.shape[0])
@@ -211,6 +227,9 @@ CASES = {
     "lower_pairs": (lower_pairs, (RNG.normal(size=(4, 4)),), 0, True),
     "pair_energy_named_pair": (pair_energy_named_pair, (RNG.normal(size=(4, 3)), 0.7), 0, True),
     "stable_softmax_rebound": (stable_softmax_rebound, (M34,), 0, True),
+    "take_along_axis_sorted_rows": (sorted_rows_weighted, (M34, V4), 0, False),     # autograd has no rule
+    "take_along_axis_argmax": (best_of_each_row, (M34,), 0, False),
+    "take_along_axis_repeats": (gathered_with_repeats, (V5, np.array([4, 0, 0, 2, -1])), 0, False),
     "onehot_with_new_axes": (onehot_with_new_axes, (M34, RNG.normal(size=(5, 3)), np.array([0, 3, 3, 1, 2])), 0, True),
 }
 
@@ -240,7 +259,7 @@ def test_gradient_matches_autograd(name):
 
 @pytest.mark.parametrize("name", ["pairwise_x", "rows_against_rows", "leading_and_trailing_M", "ellipsis",
                                   "keepdims", "axis_tuples", "convolve_valid_a", "convolve_same_even",
-                                  "correlate_v", "pair_energy_pos"])
+                                  "correlate_v", "pair_energy_pos", "take_along_axis_repeats", "take_along_axis_argmax"])
 def test_forward_mode_matches_finite_differences(name):
     check(name, "python", mode="forward")
 

@@ -269,6 +269,8 @@ ROWS = {
     "np.expand_dims": [Call(V, 0), Call(M, -1)],
     "np.broadcast_to": [Call(V, "(3, 4)"), Call(A((3, 1)), "(3, 4)")],
     "np.convolve": Call(A((6,)), A((3,))),
+    "np.take_along_axis": [Call(M, "np.array([[2, 0, 1, 1], [0, 0, 2, -1]])", 0),      # repeated, negative
+                           Call(M, "np.array([[3, 0], [1, 1], [0, 2]])", 1), Call(V, "np.array([3, 0, 0, 1])", 0)],
     "np.triu_indices": Uses("triu_sum(a0)", A((4, 4))),
     "np.tril_indices": Uses("tril_sum(a0)", A((4, 4))),
     # linear algebra (adjoint/primitives/rules/linalg.py)

@@ -112,6 +112,27 @@ RULE_HELPERS["_others_product"] = "\n".join([
     "        before = before * xs[i]",
     "    return out.reshape(x.shape)"]) + "\n"
 
+# np.take_along_axis gathers along an axis: its reverse adds each sensitivity back into the
+# place it was taken from, a loop (a repeated place adds up, as numpy's buffered `+=` would not)
+RULE_HELPERS["_take_along_axis_vjp"] = "\n".join([
+    "def _take_along_axis_vjp(x, indices, axis, g):",
+    '    """np.take_along_axis(x, indices, axis)\'s vector-Jacobian product: each g added into the place of x it was taken from."""',
+    "    lines = np.swapaxes(x, axis, -1).shape",
+    "    n = x.shape[axis]",
+    "    gs = np.ascontiguousarray(np.swapaxes(g, axis, -1))",
+    "    m = gs.shape[-1]",
+    "    count = gs.size // max(m, 1)",
+    "    g2 = gs.reshape((count, m))",
+    "    i2 = np.ascontiguousarray(np.swapaxes(np.broadcast_to(indices, g.shape), axis, -1)).reshape((count, m))",
+    "    out = np.zeros((count, n), g.dtype)",
+    "    for j in range(count):",
+    "        for k in range(m):",
+    "            i = i2[j, k]",
+    "            if i < 0:",
+    "                i = i + n",
+    "            out[j, i] += g2[j, k]",
+    "    return np.swapaxes(out.reshape(lines), axis, -1)"]) + "\n"
+
 
 def runnable(name: str):
     """A helper of RULE_HELPERS as a Python function, for the rules that call it to run as written."""

@@ -1,6 +1,7 @@
 """Primitives that move elements and do no arithmetic: shapes and axes (np.reshape,
 np.ravel, np.transpose, np.swapaxes, np.expand_dims, np.squeeze, np.broadcast_to,
-np.atleast_1d/2d/3d, np.shape), orders (np.roll, np.flip, np.sort), repetition (np.repeat) and parts of a matrix
+np.atleast_1d/2d/3d, np.shape), orders (np.roll, np.flip, np.sort),
+gathers (np.take_along_axis), repetition (np.repeat) and parts of a matrix
 (np.diag, np.tril, np.triu), tiles (np.tile). Each reverse puts a sensitivity back where its element came
 from (summing where one element went to several places).
 """
@@ -10,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import declare, variant
+from ..rule_helpers import runnable
+
+_take_along_axis_vjp = runnable("_take_along_axis_vjp")
 
 
 def transpose(x, g):
@@ -207,6 +211,21 @@ declare("np.sort", vjps=[variant(sort, ranks=(1,), exact_shape=True), variant(so
                          variant(sort_axis, exact_shape=True)],
         jvps=[variant(sort_jvp, ranks=(1,)), variant(sort_rows_jvp, ranks=(2,)), sort_axis_jvp],
         result="array like", value=True)
+
+
+# a gather along an axis (np.sort's reverse, argsort's and argmax's idioms): the reverse adds
+# each sensitivity back where its element was taken from (rule_helpers), the tangent gathers
+# the tangent the same way
+def take_along_axis(x, indices, axis, g):
+    return _take_along_axis_vjp(x, indices, axis, g), None, None
+
+
+def take_along_axis_jvp(x, indices, axis, dx, dindices, daxis):
+    return np.take_along_axis(dx, indices, axis), None, None
+
+
+declare("np.take_along_axis", vjps=[variant(take_along_axis, exact_shape=True)], jvps=[take_along_axis_jvp],
+        result="like", value=True)
 
 
 # each element `repeats` times in a row, flattened: the reverse sums each run back
