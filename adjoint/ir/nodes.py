@@ -249,6 +249,28 @@ def function(fname: str, args, body, origin=None) -> gast.FunctionDef:
     return located(node, origin)
 
 
+# calls whose result may be (a view of) their first argument's array
+_VIEWING_CALLS = frozenset({"np.transpose", "np.reshape", "np.ravel", "np.expand_dims", "np.squeeze",
+                            "np.swapaxes", "np.moveaxis", "np.asarray", "np.ascontiguousarray", "np.atleast_1d",
+                            "np.atleast_2d", "np.atleast_3d", "np.diagonal", "np.flip"})
+
+
+def array_named(value):
+    """The name whose array `value` may be, or view (`x`, `x[1:3]`, `x.T`, np.reshape(x, ...)),
+    where that is all it is; None for a new array. Binding it makes an alias: an in-place
+    write through either name would change both."""
+    while True:
+        kind = type(value)
+        if kind is gast.Name:
+            return value.id
+        if kind is gast.Subscript or kind is gast.Attribute and value.attr == "T":
+            value = value.value
+        elif kind is gast.Call and value.args and dotted(value.func) in _VIEWING_CALLS:
+            value = value.args[0]
+        else:
+            return None
+
+
 def is_ufunc_call(call) -> bool:
     """`np.<ufunc>(a, b)` with positional operands only (an elementwise call)."""
     if type(call) is not gast.Call or call.keywords:

@@ -98,6 +98,22 @@ def _binding_counts(fn):
     return writes, in_place
 
 
+def _changed_by(stmt) -> set:
+    """The names whose values a statement changes: those it binds and those it writes into
+    (`y[i] = e`, `y += e`, a tape helper's arrays), in its blocks too."""
+    changed = set(nodes.written_by(stmt))
+    for node in nodes.statements([stmt]):
+        target = node.targets[0] if type(node) is gast.Assign else node.target if type(node) is gast.AugAssign else None
+        while type(target) in (gast.Subscript, gast.Attribute):
+            target = target.value
+        if type(target) is gast.Name:
+            changed.add(target.id)
+    for node in nodes.every_node(stmt):
+        if type(node) is gast.Call and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
+            changed.update(a.id for a in node.args if type(a) is gast.Name)
+    return changed
+
+
 def _made_elementwise(node, name_ok, attribute_ok) -> bool:
     """Whether `node` is made only of elementwise operations (arithmetic, comparisons, numpy
     ufuncs, np.where) of numbers, basic slices, the names `name_ok` takes and the attributes
@@ -273,9 +289,9 @@ class _State:
                 between = [s for s in body[i + 1:k] if s is not None]
                 if any(name in self.loads(s) for s in between) or name in nodes.loads_in(stmt.value):
                     continue
-                if any(not self.stable(n) and any(n in nodes.written_by(s) for s in between)
+                if any(not self.stable(n) and any(n in _changed_by(s) for s in between)
                        for n in nodes.loads_in(e1)):
-                    continue
+                    continue                     # e1 would read what changed since (`z[1] = old`)
                 if _zeros(e1):
                     if self.array_key(stmt.value) is None or self.array_key(stmt.value) != self.shape_key(e1):
                         continue
@@ -338,12 +354,21 @@ class _State:
         for k, stmt in enumerate(body):
             if type(stmt) in (gast.Assign, gast.AugAssign, gast.Return) and stmt.value is not None:
                 new = self.simplify(stmt.value, ones)
+                if new is not stmt.value and type(stmt) is gast.Assign and self.makes_alias(stmt.targets[0], new):
+                    new = nodes.call("np.copy", [new])       # `s = x * ones` is not x itself
                 if new is not stmt.value:
                     stmt = body[k] = annotations.copy_to(_with_value(stmt, new), stmt)
                     changed = True
         if changed:
             self._refresh()
         return changed
+
+    def makes_alias(self, target, value) -> bool:
+        """Would `target = value` bind the target to another name's array (or a view of it)
+        that either changes in place afterwards?"""
+        base = nodes.array_named(value)
+        return base is not None and (type(target) is not gast.Name or self.in_place[target.id] > 0
+                                     or self.in_place[base] > 0)
 
     def simplify(self, node, ones):
         kind = type(node)

@@ -491,10 +491,16 @@ class _ZeroState:
         if name in self.arrays:
             # same shape: assigning is safe (a summed-back sensitivity may be its argument
             # itself, so neither may change in place afterwards)
-            return annotations.get(stmt, "full_shape") \
-                or self.summed_back_alone(name, stmt.value, isinstance(stmt.op, gast.Sub)) \
-                or self.unchanged_alias(name, annotations.get(stmt, "alias_of")) \
-                or self.viewed_alone(name, stmt)
+            if not (annotations.get(stmt, "full_shape")
+                    or self.summed_back_alone(name, stmt.value, isinstance(stmt.op, gast.Sub))
+                    or self.unchanged_alias(name, annotations.get(stmt, "alias_of"))
+                    or self.viewed_alone(name, stmt)):
+                return False
+            # a value that may be another name's array (`s += x * 1.0` folded to `s += x`,
+            # `s += g[1:3]`): `s = x` would make s that array, and the next `s += e` would
+            # add into x too; only where neither changes in place afterwards
+            base = None if isinstance(stmt.op, gast.Sub) else nodes.array_named(stmt.value)   # (-x: new)
+            return base is None or self.unchanged_alias(name, base)
         return self.rewritable(name)
 
     def summed_back_alone(self, name, value, negated=False):
