@@ -257,11 +257,20 @@ class _Normalizer(Expressions, Indexing, Inlining, Aggregates, GrownLists):
         index = self.rename_id(stmt.target.id)
         rebound = any(isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and n.id == stmt.target.id
                       for s in stmt.body for n in trees.walk(s))
-        added = not rebound and index not in self.loop_indices
+        user_body = stmt.body
+        if rebound:
+            # the body binds the index again (`for i ...: for i ...` too): the loop counts with
+            # a name of its own, which the tapes tag each iteration with, and binds the user's
+            # name to it first; after the loop the user's name holds what Python's would
+            first = nodes.assign_to(nodes.name(stmt.target.id, store=True), nodes.name(index), stmt)
+            index = self.namer.fresh(index)
+            first.value = nodes.name(index)
+            user_body = [nodes.located(first, stmt)] + stmt.body
+        added = index not in self.loop_indices
         if added:
             self.loop_indices.add(index)
         try:
-            body = self.loop_body(stmt.body, stmt)
+            body = self.loop_body(user_body, stmt)
         finally:
             if added:
                 self.loop_indices.discard(index)
