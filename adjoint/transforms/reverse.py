@@ -621,9 +621,9 @@ def _views_written_later(tree, analysis) -> set:
     transpose, a reshape, ...) whose name the reverse sweep reads, where `y` (or another view
     of its memory) is written in place after them (in the same iteration where they sit in
     a loop, which the reverse replays): the reverse would read the written values through
-    the view. Names bound by a view share their
-    base's memory (`root`); the front end (views.py) rejects user names written that way, so
-    these are mostly the temporaries of one line."""
+    the view. Names bound by a view share their base's memory: `root` joins them in groups
+    (union-find), each name in the group of every array it is ever bound to a view of; the
+    front end (views.py) accepts such a write only where the view is dead after it."""
     if not analysis.arrays:
         return set()                                 # no array: no view (no statement searched)
     root, order, defs, writes = {}, {}, [], []
@@ -659,7 +659,11 @@ def _views_written_later(tree, analysis) -> set:
                 elif isinstance(target, gast.Name) and target.id in analysis.arrays:
                     viewed = base(stmt.value)
                     if viewed is not None:
-                        root[target.id] = viewed
+                        # a name bound to views of several arrays (`w = y1`, later `w = y0`)
+                        # may share the memory of each: one group holds them all
+                        joined, into = find(target.id), find(viewed)
+                        if joined != into:
+                            root[joined] = into
                         defs.append((stmt, target.id, loops))
 
     def find(name):
