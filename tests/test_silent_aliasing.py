@@ -8,6 +8,9 @@ differences of the function. Each was wrong before its fix, with no error:
   iteration with the inner loop's value, and the reverse restored the wrong elements;
 * two contributions to one sensitivity merged into one line after an element write changed
   what the first one read (`s = z1 * g ... z1[1] = old ... s += e` became one sum at the end);
+* `B = A.T * 1.0` folded to `B = np.transpose(A)`, a view, before `A[2] = ...`: in forward
+  mode B changed too, its value and its tangent (the fold checked B and the transpose for
+  writes, not A, whose memory the transpose shares);
 * a name bound to a view of one array and later to another (`w = y1`, then `w = y0`): the
   reverse sweep's copy of the first view was decided by the second binding.
 """
@@ -79,3 +82,18 @@ def test_the_argument_is_left_as_it_was():
     x = X.copy()
     adjoint.grad(seed_of_ones_alias, target="python")(x)
     np.testing.assert_array_equal(x, X)
+
+
+def copy_folded_into_a_view(x):
+    A = np.outer(x[:3], x[1:5])
+    B = A.T * 1.0                       # a copy: `* 1.0` folded away left a view of A
+    A[2] = np.tanh(A[1]) * x[1]
+    return np.sum(A * A) + np.sum(B * B) * 0.1
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_a_copy_is_not_folded_into_a_view_of_an_array_written_later(mode):
+    got = adjoint.grad(copy_folded_into_a_view, target="python", mode=mode)(X.copy())
+    np.testing.assert_allclose(got, finite_difference(copy_folded_into_a_view, (X,), 0), rtol=1e-6, atol=1e-8)
+    value, _ = adjoint.value_and_grad(copy_folded_into_a_view, target="python")(X.copy())
+    assert value == pytest.approx(copy_folded_into_a_view(X.copy()), rel=1e-12)

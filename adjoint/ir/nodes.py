@@ -271,6 +271,31 @@ def array_named(value):
             return None
 
 
+def memory_groups(stmts) -> dict:
+    """name -> the names that may share its array (itself included): every assignment of a
+    view or an alias (array_named) joins its target with what it views, anywhere under
+    `stmts`, in any order (flow-insensitive). Names in no such assignment are left out."""
+    parent = {}
+
+    def find(name):
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+    for stmt in statements(stmts):
+        if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
+            base = array_named(stmt.value)
+            if base is not None:
+                a, b = find(stmt.targets[0].id), find(base)
+                parent.setdefault(a, a)
+                parent.setdefault(b, b)
+                if a != b:
+                    parent[a] = b
+    groups = {}
+    for name in parent:
+        groups.setdefault(find(name), set()).add(name)
+    return {name: group for group in groups.values() for name in group}
+
+
 def is_ufunc_call(call) -> bool:
     """`np.<ufunc>(a, b)` with positional operands only (an elementwise call)."""
     if type(call) is not gast.Call or call.keywords:

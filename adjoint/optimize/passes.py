@@ -223,6 +223,7 @@ class _Fold:
         self.folded = folded
         self.fn = fn
         self.written = None                 # _in_place_writes(fn), once a fold needs it
+        self.groups = None                  # nodes.memory_groups(fn.body), with it
 
     def block(self, stmts):
         for k, stmt in enumerate(stmts):
@@ -269,8 +270,11 @@ class _Fold:
         if self.fn is None:
             return True
         if self.written is None:
-            self.written = _in_place_writes(self.fn)
-        return folded.targets[0].id in self.written or folded.value.id in self.written
+            self.written, self.groups = _in_place_writes(self.fn), nodes.memory_groups(self.fn.body)
+        # a write into any array either may share (`x = np.transpose(A)`, then `A[2] = ...`)
+        names = {folded.targets[0].id, folded.value.id}
+        names = names.union(*(self.groups.get(n, ()) for n in names))
+        return not self.written.keys().isdisjoint(names)
 
     def visit(self, node):
         kind = type(node)

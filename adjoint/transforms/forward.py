@@ -116,11 +116,14 @@ class _Forward:
         return [nodes.assign(self.d(target.id), tangent, stmt)]
 
     def written_in_place(self) -> set:
-        """The arrays some statement writes into (`y[i] = e`), and their tangents."""
+        """The arrays some statement writes into (`y[i] = e`), the names that may share their
+        memory, and their tangents."""
         if not hasattr(self, "_written"):
             self._written = {stmt.targets[0].value.id for stmt in nodes.statements(self.tree.body)
                              if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)
                              and isinstance(stmt.targets[0].value, gast.Name)}
+            groups = nodes.memory_groups(self.tree.body)        # (its views: `t = np.transpose(A)`)
+            self._written = self._written.union(*(groups.get(n, ()) for n in self._written))
             self._written |= {self.d(n) for n in self._written}
         return self._written
 
