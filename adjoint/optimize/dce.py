@@ -138,8 +138,10 @@ class _Liveness:
         without_exits = [s for s in loop.body if not annotations.get(s, "loop_exit")]
         head = self.head(loop, False, without_exits, live_out, index)
         trial, _ = self.block(without_exits, head)
-        if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]):
+        if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]) \
+                and index.isdisjoint(live_out):
             return [], live_out                                   # nothing in it is used
+        # (a loop whose index is read after it stays, if only for the index's last value)
         if len(without_exits) == len(loop.body):
             body = trial                 # no exits: the same body at the same (least) head
         else:

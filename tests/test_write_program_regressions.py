@@ -1,11 +1,13 @@
-"""Silent wrong gradients that random programs of views and in-place writes found
-(tests/views_programs.py), each as the smallest program that showed it, against central
+"""Silent wrong gradients that random programs of in-place writes found
+(tests/write_programs.py), each as the smallest program that showed it, against central
 differences of the function. Each was wrong before its fix, with no error:
 
 * a seed of ones multiplied away: `np.sum(y * x)` gave y the sensitivity `x * ones`, fused to
   `s_y = x`, and the next `s_y += e` added into the argument x itself (off by 0.55);
 * a loop whose index the body binds again (`for i ...: for i ...`): the tapes tagged the outer
-  iteration with the inner loop's value, and the reverse restored the wrong elements;
+  iteration with the inner loop's value, and the reverse restored the wrong elements; and
+  the replay of an iteration dropped an inner loop whose only use was the index's last value
+  (dead-code elimination kept no loop without work in it), so `z[i // 2]` read the outer one;
 * two contributions to one sensitivity merged into one line after an element write changed
   what the first one read (`s = z1 * g ... z1[1] = old ... s += e` became one sum at the end);
 * `B = A.T * 1.0` folded to `B = np.transpose(A)`, a view, before `A[2] = ...`: in forward
@@ -21,7 +23,7 @@ import pytest
 import adjoint
 from tests.oracles import finite_difference
 
-X = np.array([0.3, -0.8, 1.1, 0.5, -0.2])
+X = np.array([0.3, -0.8, 1.1, 0.5, -0.2, 0.9])
 
 
 def seed_of_ones_alias(x):
@@ -62,7 +64,17 @@ def alias_bound_again(x):
     return a + np.sum(y1 * x) + np.sum(w * x[0])
 
 
-CASES = [seed_of_ones_alias, shadowed_index, merged_past_an_element_write, alias_bound_again]
+def index_left_by_an_inner_loop(x):
+    z = np.zeros(6)
+    for i in range(0, 3):
+        for i in range(0, 3):                   # noqa: B007 - leaves i = 2 for the line below
+            z[0] = z[0] * 0.5
+        z[i // 2] += max(x[i - 1], 0.3)
+    return np.sum(np.sin(z))
+
+
+CASES = [seed_of_ones_alias, shadowed_index, merged_past_an_element_write, alias_bound_again,
+         index_left_by_an_inner_loop]
 
 
 @pytest.mark.parametrize("target", ["python", "cpu"])
