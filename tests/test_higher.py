@@ -176,3 +176,28 @@ def test_the_hessian_through_a_sort_along_an_axis():
     got = adjoint.hvp(program.fn, target="python")(*args, v)
     np.testing.assert_allclose(got, hvp_by_differences(program.fn, args, 0, v), rtol=1e-5,
                                atol=1e-5 * max(1.0, np.max(np.abs(got))))
+
+
+def taped_while_counter(x):
+    """A while loop's counter goes on a tape of integers that grows (np.concatenate): a second
+    differentiation reads the gradient's `w = tape_w[k]` as the number it is, not as a view of
+    the tape, so writing `y[w - 1]` afterwards is fine."""
+    y = x * 0.5
+    z = np.zeros(6)
+    s = 0.0
+    for i in range(2):
+        w = 0
+        while w < 3:
+            z[w % 6] = np.sin(y[w - 1]) * x[(w * 2) % 6]
+            y[w // 2] += z[w] * s + x[w] ** 2
+            s = s * 0.9 + np.tanh(y[w + 1])
+            w += 1
+    return s + np.sum(y * y) + np.sum(np.sin(z))
+
+
+def test_the_hessian_through_a_taped_while_counter():
+    x = np.array([0.3, -0.8, 1.1, 0.5, -0.2, 0.9])
+    v = make_rng(6).normal(size=6)
+    got = adjoint.hvp(taped_while_counter, target="python")(x, v)
+    np.testing.assert_allclose(got, hvp_by_differences(taped_while_counter, (x,), 0, v), rtol=1e-5,
+                               atol=1e-5 * max(1.0, np.max(np.abs(got))))

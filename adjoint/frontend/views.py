@@ -235,6 +235,11 @@ class _SharedMemory:
             return args[0] if args[0] != "shape" else _UNKNOWN
         if callee in (np.arange, np.ravel):
             return 1
+        if callee is np.concatenate and call.args and isinstance(call.args[0], (gast.Tuple, gast.List)):
+            result = _BOTTOM              # (a tape grown: np.concatenate((tape, np.empty_like(tape))))
+            for part in call.args[0].elts:
+                result = _join(result, self.rank(part))
+            return result
         if callee is np.reshape and len(call.args) > 1:
             return self._shape_length(call.args[1])
         if callee is np.eye or callee is np.outer:
