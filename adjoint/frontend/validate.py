@@ -97,7 +97,13 @@ def validate(parsed) -> None:
 class _Validator:
     def __init__(self, parsed):
         self.parsed = parsed
-        self.unpacked = None        # id of the call a tuple assignment unpacks (np.triu_indices)
+        self.assigned = None        # the assignment being checked (np.triu_indices' is unpacked)
+
+    def unpacked(self, call) -> bool:
+        """Is `call` the value of a tuple unpacking, or of a name only ever unpacked?"""
+        stmt = self.assigned
+        return stmt is not None and stmt.value is call and (
+            isinstance(stmt.targets[0], gast.Tuple) or self.only_unpacked(stmt.targets[0]))
 
     def only_unpacked(self, target) -> bool:
         """Is `target` a name read only as the whole value of tuple unpackings (`t = ...`,
@@ -171,8 +177,7 @@ class _Validator:
             self.check_target(stmt.targets[0])
         if isinstance(stmt, gast.AugAssign):
             self.check_target(stmt.target)
-        self.unpacked = id(stmt.value) if isinstance(stmt, gast.Assign) and (
-            isinstance(stmt.targets[0], gast.Tuple) or self.only_unpacked(stmt.targets[0])) else None
+        self.assigned = stmt if isinstance(stmt, gast.Assign) else None
         if isinstance(stmt, (gast.For, gast.While)) and stmt.orelse:
             self.fail(stmt, f"`else` on a {_describe(stmt)} loop", "set a flag inside the loop instead")
         if isinstance(stmt, gast.For):
@@ -407,7 +412,7 @@ class _Validator:
             self.fail(call, "np.average with weights along an axis is not supported",
                       "write the weighted mean out: np.sum(x * w, axis=0) / np.sum(w) (w shaped to broadcast "
                       "against x)")
-        if callee in (np.triu_indices, np.tril_indices) and id(call) != self.unpacked:
+        if callee in (np.triu_indices, np.tril_indices) and not self.unpacked(call):
             self.fail(call, f"`{self.text(call.func)}` gives a pair of index arrays, which adjoint "
                             "follows only unpacked", f"unpack it: `i, j = {self.text(call.func)}(n, k=1)`, "
                             "then index with x[i, j]")
