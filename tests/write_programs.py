@@ -32,32 +32,31 @@ def _statement(r, depth):
     y, z, s, k = f"y{r.randint(0, 1)}", f"z{r.randint(0, 2)}", r.randint(0, 2), r.randint(0, 4)
     kind = r.choice(["view", "view", "copy", "read", "read", "write", "write", "element", "anew", "alias",
                      "alias read", "loop", "branch", "alias write", "view write"])
-    if kind == "view":
-        return [f"{z} = {y}[{s}:{s + 3}]"]
-    if kind == "copy":
-        return [f"{z} = np.copy({y}[{s}:{s + 3}])"]
-    if kind == "read":
-        return [f"a = a + np.sum(np.sin({z}) * x[{s}:{s + 3}])"]
-    if kind == "write":
-        return [f"{y}[{s}:{s + 3}] = np.tanh({z}) * x[{k}]"]
-    if kind == "element":
-        return [f"{y}[{k}] = a * x[{k}]"]
-    if kind == "anew":
-        return [f"{y} = x * {r.choice([0.5, 1.5, -0.7])}"]
-    if kind == "alias":
-        return [f"w = {y}"]
-    if kind == "alias read":
-        return ["a = a + np.sum(w * x)"]
-    if kind == "alias write":
-        return [f"w[{k}] = a * 0.5"]
-    if kind == "view write":
-        return [f"{z}[{r.randint(0, 2)}] = a * x[{k}]"]
+    simple = {  # each a function: only the chosen one draws from r, as the program's seed fixes
+        "view": lambda: f"{z} = {y}[{s}:{s + 3}]",
+        "copy": lambda: f"{z} = np.copy({y}[{s}:{s + 3}])",
+        "read": lambda: f"a = a + np.sum(np.sin({z}) * x[{s}:{s + 3}])",
+        "write": lambda: f"{y}[{s}:{s + 3}] = np.tanh({z}) * x[{k}]",
+        "element": lambda: f"{y}[{k}] = a * x[{k}]",
+        "anew": lambda: f"{y} = x * {r.choice([0.5, 1.5, -0.7])}",
+        "alias": lambda: f"w = {y}",
+        "alias read": lambda: "a = a + np.sum(w * x)",
+        "alias write": lambda: f"w[{k}] = a * 0.5",
+        "view write": lambda: f"{z}[{r.randint(0, 2)}] = a * x[{k}]"}
+    if kind in simple:
+        return [simple[kind]()]
+    return _compound(r, depth, kind, _statement, f"a = a + np.sum({z})", ["i", "i", "j", "it"])
+
+
+def _compound(r, depth, kind, statement, leaf, indices):
+    """A loop of two iterations or a branch on flag, of statements made by `statement`; at
+    depth 2, the line `leaf` instead."""
     if depth > 1:
-        return [f"a = a + np.sum({z})"]
-    body = [line for _ in range(r.randint(1, 4)) for line in _statement(r, depth + 1)]
+        return [leaf]
+    body = [line for _ in range(r.randint(1, 4)) for line in statement(r, depth + 1)]
     if kind == "loop":
-        return [f"for {r.choice(['i', 'i', 'j', 'it'])} in range(2):"] + ["    " + line for line in body]
-    other = [line for _ in range(r.randint(0, 2)) for line in _statement(r, depth + 1)] or ["a = a * 1.0"]
+        return [f"for {r.choice(indices)} in range(2):"] + ["    " + line for line in body]
+    other = [line for _ in range(r.randint(0, 2)) for line in statement(r, depth + 1)] or ["a = a * 1.0"]
     return ["if flag > 0:"] + ["    " + line for line in body] + ["else:"] + ["    " + line for line in other]
 
 
@@ -75,45 +74,27 @@ def _matrix_statement(r, depth):
     kind = r.choice(["row", "column", "transpose", "reshape", "copy", "read", "read", "row write", "element",
                      "in place", "anew", "alias", "alias read", "loop", "branch", "element read", "helper",
                      "view update", "view write"])
-    if kind == "row":
-        return [f"{v} = {A}[{i}]"]
-    if kind == "column":
-        return [f"{v} = {A}[:, {j}][:3]"]
-    if kind == "transpose":
-        return [f"B = {A}.T"]
-    if kind == "reshape":
-        return [f"{v} = np.reshape({A}, (12,))[{i}:{i + 4}]"]
-    if kind == "copy":
-        return [f"{v} = np.copy({A}[{i}])"]
-    if kind == "read":
-        return [f"a = a + np.sum(np.sin({v}[:3]) * x[{i}:{i + 3}])"]
-    if kind == "row write":
-        return [f"{A}[{i}] = np.tanh({v}[:4]) * x[{j}]" if r.random() < 0.5 else f"{A}[{i}, :3] = np.tanh({v}[:3]) * x[{j}]"]
-    if kind == "element":
-        return [f"{A}[{i}, {j}] = a * x[{j}]"]
-    if kind == "in place":
-        return [f"{A} += np.cos(x[:4]) * {r.choice([0.5, -0.3])}"]
-    if kind == "anew":
-        return [f"{A} = np.outer(x[:3], x[1:5]) * {r.choice([0.5, 1.5])}"]
-    if kind == "alias":
-        return [f"W = {A}"]
-    if kind == "alias read":
-        return ["a = a + np.sum(W * W) * 0.1"]
-    if kind == "element read":
-        return [f"a = a + {A}[{i}, {j}] * x[{j}]"]
-    if kind == "helper":
-        return [f"c = scale_into({v}, x[{j}])", "a = a + c"]
-    if kind == "view update":
-        return [f"{v} += x[:4] * 0.5" if r.random() < 0.3 else f"{v} = {v} + x[:4] * 0.5"]
-    if kind == "view write":
-        return [f"{v}[{r.randint(0, 2)}] = a * 0.3"]
-    if depth > 1:
-        return [f"a = a + np.sum({A}) * 0.1"]
-    body = [line for _ in range(r.randint(1, 4)) for line in _matrix_statement(r, depth + 1)]
-    if kind == "loop":
-        return [f"for {r.choice(['i', 'k'])} in range(2):"] + ["    " + line for line in body]
-    other = [line for _ in range(r.randint(0, 2)) for line in _matrix_statement(r, depth + 1)] or ["a = a * 1.0"]
-    return ["if flag > 0:"] + ["    " + line for line in body] + ["else:"] + ["    " + line for line in other]
+    simple = {
+        "row": lambda: [f"{v} = {A}[{i}]"],
+        "column": lambda: [f"{v} = {A}[:, {j}][:3]"],
+        "transpose": lambda: [f"B = {A}.T"],
+        "reshape": lambda: [f"{v} = np.reshape({A}, (12,))[{i}:{i + 4}]"],
+        "copy": lambda: [f"{v} = np.copy({A}[{i}])"],
+        "read": lambda: [f"a = a + np.sum(np.sin({v}[:3]) * x[{i}:{i + 3}])"],
+        "row write": lambda: [f"{A}[{i}] = np.tanh({v}[:4]) * x[{j}]" if r.random() < 0.5
+                              else f"{A}[{i}, :3] = np.tanh({v}[:3]) * x[{j}]"],
+        "element": lambda: [f"{A}[{i}, {j}] = a * x[{j}]"],
+        "in place": lambda: [f"{A} += np.cos(x[:4]) * {r.choice([0.5, -0.3])}"],
+        "anew": lambda: [f"{A} = np.outer(x[:3], x[1:5]) * {r.choice([0.5, 1.5])}"],
+        "alias": lambda: [f"W = {A}"],
+        "alias read": lambda: ["a = a + np.sum(W * W) * 0.1"],
+        "element read": lambda: [f"a = a + {A}[{i}, {j}] * x[{j}]"],
+        "helper": lambda: [f"c = scale_into({v}, x[{j}])", "a = a + c"],
+        "view update": lambda: [f"{v} += x[:4] * 0.5" if r.random() < 0.3 else f"{v} = {v} + x[:4] * 0.5"],
+        "view write": lambda: [f"{v}[{r.randint(0, 2)}] = a * 0.3"]}
+    if kind in simple:
+        return simple[kind]()
+    return _compound(r, depth, kind, _matrix_statement, f"a = a + np.sum({A}) * 0.1", ["i", "k"])
 
 
 _N = 6                                # the loops family's vectors
