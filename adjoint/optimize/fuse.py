@@ -82,36 +82,35 @@ def _binding_counts(fn):
     augmented assignment, an assignment into a part of it, a tape helper's argument)."""
     writes, in_place = collections.Counter(), collections.Counter()
     for node in nodes.statements(fn.body):
-        for name in nodes.written_names(node):
-            writes[name] += 1
-        target = node.target if type(node) is gast.AugAssign else node.targets[0] \
-            if type(node) is gast.Assign and type(node.targets[0]) is not gast.Name else None
-        while type(target) in (gast.Subscript, gast.Attribute):
-            target = target.value
-        if type(target) is gast.Name:
-            in_place[target.id] += 1
-    for node in nodes.every_node(fn):       # the tapes' helpers write their arguments
-        if type(node) is gast.Call and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
-            for a in node.args:
-                if type(a) is gast.Name:
-                    in_place[a.id] += 1
+        writes.update(nodes.written_names(node))
+        in_place.update(_written_into(node))
+    in_place.update(_tape_arguments(fn))
     return writes, in_place
 
 
 def _changed_by(stmt) -> set:
     """The names whose values a statement changes: those it binds and those it writes into
     (`y[i] = e`, `y += e`, a tape helper's arrays), in its blocks too."""
-    changed = set(nodes.written_by(stmt))
+    changed = set(nodes.written_by(stmt)).union(_tape_arguments(stmt))
     for node in nodes.statements([stmt]):
-        target = node.targets[0] if type(node) is gast.Assign else node.target if type(node) is gast.AugAssign else None
-        while type(target) in (gast.Subscript, gast.Attribute):
-            target = target.value
-        if type(target) is gast.Name:
-            changed.add(target.id)
-    for node in nodes.every_node(stmt):
-        if type(node) is gast.Call and nodes.dotted(node.func).startswith(("_record_", "_undo_")):
-            changed.update(a.id for a in node.args if type(a) is gast.Name)
+        changed.update(_written_into(node))
     return changed
+
+
+def _written_into(stmt) -> list:
+    """The name a simple statement writes into in place (`y[i] = e`, `y += e`, `s.a = e`), if any."""
+    target = stmt.target if type(stmt) is gast.AugAssign else stmt.targets[0] \
+        if type(stmt) is gast.Assign and type(stmt.targets[0]) is not gast.Name else None
+    while type(target) in (gast.Subscript, gast.Attribute):
+        target = target.value
+    return [target.id] if type(target) is gast.Name else []
+
+
+def _tape_arguments(root) -> list:
+    """The names the tapes' helpers under `root` are passed (they write their arrays)."""
+    return [a.id for node in nodes.every_node(root)
+            if type(node) is gast.Call and nodes.dotted(node.func).startswith(("_record_", "_undo_"))
+            for a in node.args if type(a) is gast.Name]
 
 
 def _made_elementwise(node, name_ok, attribute_ok) -> bool:
