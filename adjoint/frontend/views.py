@@ -679,17 +679,29 @@ def _number(body, loops, order, enclosing):
 
 
 def _plain_view(stmt) -> bool:
-    """`z = y`, `z = y[...]` (no index array: sources() left those out), `z = y.T` or a view
-    call of y: the forms the reverse transformation recognises as views (and copies where it
-    reads one of an array written later)."""
-    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
-        return False
-    value = stmt.value
-    if isinstance(value, gast.Subscript) or isinstance(value, gast.Attribute) and value.attr == "T":
-        value = value.value
-    elif isinstance(value, gast.Call) and annotations.get(value, "callee") in VIEW_CALLS and value.args:
-        value = value.args[0]
-    return isinstance(value, gast.Name)
+    """`z = y`, `z = y[...]`, `z = y.T` or a view call of y: the forms the reverse
+    transformation recognises as views (view_base), and copies where it reads one of an array
+    written later. (sources() left index arrays out already.)"""
+    return isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+        and view_base(stmt.value) is not None
+
+
+def view_base(value, index_array=lambda index: False):
+    """The name `value` is a plain view of (`y` of `y`, `y[1:3]`, `y[i]`, `y.T`, a view call
+    `np.transpose(y)`), else None; `index_array(index)` tells an index component that makes
+    a copy. The views check and the reverse sweep's copies (transforms.reverse) both read
+    views by this one definition."""
+    if isinstance(value, gast.Name):
+        return value.id
+    if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
+        index = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+        return None if any(index_array(i) for i in index) else value.value.id
+    if isinstance(value, gast.Attribute) and value.attr == "T" and isinstance(value.value, gast.Name):
+        return value.value.id
+    if isinstance(value, gast.Call) and annotations.get(value, "callee") in VIEW_CALLS \
+            and value.args and isinstance(value.args[0], gast.Name):
+        return value.args[0].id
+    return None
 
 
 def _live_after(body) -> dict:

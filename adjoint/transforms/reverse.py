@@ -33,7 +33,7 @@ import gast
 from ..analysis import shapes
 from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
-from ..frontend.views import VIEW_CALLS
+from ..frontend.views import view_base
 from ..ir import annotations, nodes, trees
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
@@ -629,20 +629,10 @@ def _views_written_later(tree, analysis) -> set:
     root, order, defs, writes = {}, {}, [], []
 
     def base(value):
-        if isinstance(value, gast.Name):
-            return value.id if value.id in analysis.arrays else None
-        if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
-            index = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
-            if any(isinstance(i, gast.List) or isinstance(i, gast.Name)
-                   and shapes.type_of(i, analysis.types).is_array for i in index):
-                return None                          # an index array or a mask: a copy
-            return value.value.id
-        if isinstance(value, gast.Attribute) and value.attr == "T" and isinstance(value.value, gast.Name):
-            return value.value.id
-        if isinstance(value, gast.Call) and annotations.get(value, "callee") in VIEW_CALLS \
-                and value.args and isinstance(value.args[0], gast.Name):
-            return value.args[0].id
-        return None
+        if isinstance(value, gast.Name) and value.id not in analysis.arrays:
+            return None                              # a number: a copy
+        return view_base(value, lambda i: isinstance(i, gast.List) or isinstance(i, gast.Name)
+                         and shapes.type_of(i, analysis.types).is_array)     # an index array or a mask: a copy
 
     def visit(body, loops):
         for stmt in body:
