@@ -9,6 +9,7 @@ from collections import Counter
 import numba
 
 from ..primitives import runtime
+from . import numpy_for_numba
 
 # The runtime helpers (primitives/runtime.py) are called only by the module's compiled code:
 # numba need not compile the wrappers that call a function from Python or take its address
@@ -37,6 +38,8 @@ def compile_module(module: dict, name: str, options=None):
     for object mode (`_numpy_<f>`), which numba cannot inline. The matrix products
     (`_matvec`) are inlined everywhere: one line each, there so that every product of the
     function compiles numba's np.dot once, in the caller."""
+    if numpy_for_numba.AVAILABLE and not (options or {}).get("parallel"):
+        module["np"] = numpy_for_numba          # array constructors lowered in place
     jit = numba.njit(**(options or {}))
     helper = numba.njit(**(options or {}), **HELPER_OPTIONS)
     inline = numba.njit(**(options or {}), inline="always")

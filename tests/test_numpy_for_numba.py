@@ -1,0 +1,131 @@
+"""backends/numpy_for_numba.py: the array constructors the cpu target's compiled code lowers in
+place (issue 18, first-call latency), against numpy itself: the same dtype, shape, layout and
+values for each argument form, keywords included, and numba's own errors for the forms numba
+rejects; and a cpu gradient's first call compiling none of numba's constructor overloads."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from numba.core import event
+
+import adjoint
+from adjoint.backends import numpy_for_numba
+from examples.lorenz import P0, lorenz
+from tests.oracles import finite_difference
+
+pytestmark = pytest.mark.skipif(not numpy_for_numba.AVAILABLE, reason="this numba's internals differ")
+
+# (expression of p, a float array of shape (3,), c, of shape (2, 4), and n = 4)
+FORMS = [
+    "np.zeros(p.shape, p.dtype)", "np.zeros(n)", "np.zeros((n, 2))", "np.zeros(3, 'float32')",
+    "np.zeros(shape=(2, n), dtype=np.int32)", "np.zeros(n, float)", "np.zeros(n, dtype=np.bool_)",
+    "np.zeros(())", "np.empty(max(n, 0), np.float64).shape", "np.empty((0, n)).shape",
+    "np.ones(n, dtype=np.int64)", "np.ones((2, 3), np.complex128)", "np.ones(())",
+    "np.full(n, 2.5)", "np.full((2, n), 3)", "np.full(n, True)", "np.full(n, 1, np.float32)",
+    "np.full(shape=n, fill_value=-1e300)", "np.full(n, 2.0 + 1.0j)",
+    "np.zeros_like(p)", "np.zeros_like(c, dtype=np.int64)", "np.zeros_like(c.T)",
+    "np.ones_like(c)", "np.ones_like(c[:, ::2])", "np.empty_like(p).shape", "np.empty_like(c.T).strides",
+    "np.full_like(p, 7.0, np.float32)", "np.full_like(c.T, 1.5)", "np.full_like(c, 2)",
+    "np.zeros_like(2.0)", "np.full_like(3, 1.5)",
+]
+
+
+def _compiled_and_python(expression):
+    namespace = {"np": numpy_for_numba}
+    exec(f"def f(p, c, n):\n    return {expression}", namespace)
+    return numba.njit(namespace["f"]), namespace["f"]
+
+
+def _arguments():
+    return np.array([1.0, 2.0, 3.0]), np.arange(8.0).reshape(2, 4), 4
+
+
+@pytest.mark.parametrize("expression", FORMS)
+def test_constructors_match_numpy(expression):
+    compiled, _ = _compiled_and_python(expression)
+    namespace = {"np": np}
+    exec(f"def f(p, c, n):\n    return {expression}", namespace)
+    got, want = compiled(*_arguments()), namespace["f"](*_arguments())
+    if isinstance(want, np.ndarray):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.flags.c_contiguous == want.flags.c_contiguous
+        assert got.flags.f_contiguous == want.flags.f_contiguous
+        assert np.array_equal(got, want)
+    else:
+        assert got == want
+
+
+@pytest.mark.parametrize("expression", FORMS[:6] + ["np.full_like(c, 2)"])
+def test_constructors_called_from_python_are_numpys(expression):
+    """An object-mode block or the python target reaching these names gets numpy's result."""
+    _, python = _compiled_and_python(expression)
+    namespace = {"np": np}
+    exec(f"def f(p, c, n):\n    return {expression}", namespace)
+    got, want = python(*_arguments()), namespace["f"](*_arguments())
+    assert type(got) is type(want) and np.array_equal(got, want)
+    if isinstance(want, np.ndarray):
+        assert got.dtype == want.dtype
+
+
+def test_other_names_are_numpys():
+    assert numpy_for_numba.sum is np.sum and numpy_for_numba.float64 is np.float64
+    assert numpy_for_numba.linalg is np.linalg and numpy_for_numba.newaxis is None
+
+
+@pytest.mark.parametrize("expression", ["np.zeros(n, dtype=bool)", "np.zeros(n, int)", "np.full(n, p)"])
+def test_forms_numba_rejects_are_rejected(expression):
+    """numba's own constructors reject a builtin bool or int dtype and an array fill value:
+    so do these, with numba's typing error."""
+    compiled, _ = _compiled_and_python(expression)
+    namespace = {"np": np}
+    exec(f"def f(p, c, n):\n    return {expression}", namespace)
+    with pytest.raises(numba.core.errors.TypingError):
+        numba.njit(namespace["f"])(*_arguments())
+    with pytest.raises(numba.core.errors.TypingError):
+        compiled(*_arguments())
+
+
+def test_negative_dimensions_raise_as_in_numpy():
+    compiled, _ = _compiled_and_python("np.zeros(n - 5)")
+    with pytest.raises(ValueError, match="negative dimensions"):
+        compiled(*_arguments())
+
+
+def test_cpu_gradient_compiles_no_constructor_overloads():
+    """The Lorenz gradient allocates its tapes (np.empty) and its sensitivity (np.zeros): on the
+    cpu target numba lowers them in place, compiling none of its overloads (each a compilation
+    of its own in a fresh process), and the gradient matches central differences."""
+    names = []
+
+    class Compiles(event.Listener):
+        def on_start(self, ev):
+            names.append(getattr(ev.data["dispatcher"].py_func, "__qualname__", "?"))
+
+        def on_end(self, ev):
+            pass
+
+    g = adjoint.grad(lorenz, cache=False)
+    source = g.source_for(P0, 20, 0.01)
+    assert "np.zeros(" in source and "np.empty(" in source       # the code shown is numpy's
+    listener = Compiles()
+    event.register("numba:compile", listener)
+    try:
+        gradient = g(P0, 20, 0.01)
+    finally:
+        event.unregister("numba:compile", listener)
+    assert names and not any(n.startswith(("ol_np_zeros", "ol_np_empty")) for n in names), names
+    np.testing.assert_allclose(gradient, finite_difference(lorenz, (P0, 20, 0.01), 0), rtol=1e-6)
+
+
+def test_parallel_compilation_keeps_numpy():
+    """numba's parallel transform recognizes numpy's calls by their module: a parallel compile
+    sees numpy itself (and its gradient is still right)."""
+    def energy(x):
+        return np.sum(np.zeros(x.shape) + x * x)
+
+    g = adjoint.grad(energy, jit_options={"parallel": True}, cache=False)
+    x = np.linspace(0.0, 1.0, 5)
+    np.testing.assert_allclose(g(x), 2 * x, rtol=1e-12)
+    assert g.adjoint.py_func.__globals__["np"] is np
