@@ -14,7 +14,7 @@ import gc as _gc
 # Importing adjoint imports numba and assembles the rule table: hundreds of thousands of
 # objects, over which Python ran four full collections that found nothing (a third of the
 # import). Full collections are made rare until it is done, as the pipeline makes them
-# while it runs (pipeline.rare_full_collections).
+# while it runs (pipeline.rare_collections).
 _thresholds = _gc.get_threshold()
 _gc.set_threshold(_thresholds[0], _thresholds[1], max(_thresholds[2], 1000))
 try:
