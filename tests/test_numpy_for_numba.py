@@ -30,6 +30,15 @@ FORMS = [
     "np.full_like(p, 7.0, np.float32)", "np.full_like(c.T, 1.5)", "np.full_like(c, 2)",
     "np.zeros_like(2.0)", "np.full_like(3, 1.5)",
 ]
+# sums: lowered in place (a whole float array of any layout) or numba's own (the rest)
+SUMS = [
+    "np.sum(p)", "np.sum(c)", "np.sum(c.T)", "np.sum(c[:, ::2])", "np.sum(c[1])", "np.sum(c[:, 1])",
+    "np.sum(np.zeros((0, n)))", "np.sum(p.astype(np.float32))", "np.sum(np.ones(()))",
+    "np.sum(a=p)", "np.sum(c, 0)", "np.sum(c, axis=1)", "np.sum(c > 2.0)", "np.sum(np.arange(n))",
+    "np.sum(p, dtype=np.float32)", "np.sum(c * 1j)", "np.sum(2.5)",
+]
+VIEWS = ["np.expand_dims(p, 1)", "np.expand_dims(p, 0)", "np.expand_dims(p, -1)", "np.expand_dims(c, 1)",
+         "np.expand_dims(c.T, -3)", "np.expand_dims(c[:, 1], axis=0)", "np.expand_dims(p, n - 3) * c[0, :3]"]
 
 
 def _compiled_and_python(expression):
@@ -42,8 +51,8 @@ def _arguments():
     return np.array([1.0, 2.0, 3.0]), np.arange(8.0).reshape(2, 4), 4
 
 
-@pytest.mark.parametrize("expression", FORMS)
-def test_constructors_match_numpy(expression):
+@pytest.mark.parametrize("expression", FORMS + SUMS + VIEWS)
+def test_constructors_and_sums_match_numpy(expression):
     compiled, _ = _compiled_and_python(expression)
     namespace = {"np": np}
     exec(f"def f(p, c, n):\n    return {expression}", namespace)
@@ -54,7 +63,8 @@ def test_constructors_match_numpy(expression):
         assert got.flags.f_contiguous == want.flags.f_contiguous
         assert np.array_equal(got, want)
     else:
-        assert got == want
+        by_numba = numba.njit(namespace["f"])(*_arguments())       # numba's own: the same type
+        assert got == pytest.approx(want, rel=1e-15) and type(got) is type(by_numba)
 
 
 @pytest.mark.parametrize("expression", FORMS[:6] + ["np.full_like(c, 2)"])
@@ -69,8 +79,13 @@ def test_constructors_called_from_python_are_numpys(expression):
         assert got.dtype == want.dtype
 
 
+def test_python_callers_get_every_numpy_option():
+    assert numpy_for_numba.zeros((2, 3), order="F").flags.f_contiguous
+    assert numpy_for_numba.sum(np.ones((2, 3)), axis=0, keepdims=True).shape == (1, 3)
+
+
 def test_other_names_are_numpys():
-    assert numpy_for_numba.sum is np.sum and numpy_for_numba.float64 is np.float64
+    assert numpy_for_numba.exp is np.exp and numpy_for_numba.float64 is np.float64
     assert numpy_for_numba.linalg is np.linalg and numpy_for_numba.newaxis is None
 
 
@@ -84,6 +99,12 @@ def test_forms_numba_rejects_are_rejected(expression):
     with pytest.raises(numba.core.errors.TypingError):
         numba.njit(namespace["f"])(*_arguments())
     with pytest.raises(numba.core.errors.TypingError):
+        compiled(*_arguments())
+
+
+def test_an_axis_out_of_range_raises_as_in_numba():
+    compiled, _ = _compiled_and_python("np.expand_dims(p, n)")
+    with pytest.raises(IndexError, match="axis"):
         compiled(*_arguments())
 
 
@@ -117,6 +138,35 @@ def test_cpu_gradient_compiles_no_constructor_overloads():
         event.unregister("numba:compile", listener)
     assert names and not any(n.startswith(("ol_np_zeros", "ol_np_empty")) for n in names), names
     np.testing.assert_allclose(gradient, finite_difference(lorenz, (P0, 20, 0.01), 0), rtol=1e-6)
+
+
+def test_cpu_gradient_of_a_broadcast_compiles_no_sum_overload():
+    """A number added to a vector: its sensitivity is the sum of the vector's (np.sum in the
+    reverse sweep), lowered in place on the cpu target."""
+    def loss(x, b):
+        return np.sum(np.tanh(x + b) ** 2)
+
+    names = []
+
+    class Compiles(event.Listener):
+        def on_start(self, ev):
+            names.append(getattr(ev.data["dispatcher"].py_func, "__qualname__", "?"))
+
+        def on_end(self, ev):
+            pass
+
+    g = adjoint.grad(loss, wrt=(0, 1), cache=False)
+    x = np.linspace(-1.0, 1.0, 5)
+    assert "np.sum(" in g.source_for(x, 0.3)
+    listener = Compiles()
+    event.register("numba:compile", listener)
+    try:
+        gx, gb = g(x, 0.3)
+    finally:
+        event.unregister("numba:compile", listener)
+    assert names and not any(n.startswith("array_sum") for n in names), names
+    np.testing.assert_allclose(gx, finite_difference(loss, (x, 0.3), 0), rtol=1e-6)
+    np.testing.assert_allclose(gb, finite_difference(loss, (x, 0.3), 1), rtol=1e-6)
 
 
 def test_parallel_compilation_keeps_numpy():

@@ -1,19 +1,21 @@
 """numpy as the cpu target's compiled code sees it (its global `np`): numpy itself, but for
-the array constructors (np.zeros, np.empty, np.ones, np.full and their _like forms), which
-numba lowers here in place, as it lowers an arithmetic operation.
+the array constructors (np.zeros, np.empty, np.ones, np.full and their _like forms), the
+sum of a whole float array and np.expand_dims, which numba lowers here in place, as it lowers
+an arithmetic operation.
 
-Why: numba implements each constructor as an overload, a small function it compiles through
-its whole pipeline once per shape rank and dtype the process meets, and again for each set of
-flags (about 0.03-0.15 s each in a fresh process). A gradient allocates its sensitivities in
-several ranks, and numba's primal of the same function often allocates nothing: in a fresh
-process these compilations were an eighth of the Lorenz gradient's first call. Lowered here
-they are a few LLVM instructions in the caller, the code numba's own overloads end in.
+Why: numba implements each of them as an overload, a small function it compiles through its
+whole pipeline once per rank, layout and dtype the process meets (np.sum with the checks of
+its axis argument: three functions), about 0.03-0.15 s each in a fresh process. A gradient
+allocates its sensitivities in several ranks and sums its broadcast ones, where numba's
+primal of the same function often does neither: these compilations were an eighth of the
+Lorenz gradient's first call. Lowered here they are a few LLVM instructions in the caller,
+the code numba's own overloads end in.
 
-Python code that reaches these names (an object-mode block, the python target sharing a
-module) calls numpy's. The typing mirrors numba's overloads: the same arguments are accepted,
-with the same types returned. Not used where numba's parallel transform runs (it recognizes
-numpy's calls by their module's name: adjoint.backends.cpu), nor where this numba's internals
-differ (AVAILABLE)."""
+The typing mirrors numba's: the same arguments are accepted, with the same types returned;
+a sum this module does not lower (an axis, a dtype, integers) is numba's own overload's.
+Python code reaching these names (an object-mode block) calls numpy's. Not used where numba's
+parallel transform runs, which recognizes numpy's calls by their module's name
+(backends/cpu.py), nor where this numba's internals differ (AVAILABLE)."""
 
 from __future__ import annotations
 
@@ -22,56 +24,44 @@ import numpy as _np
 try:
     from numba.core import cgutils as _cgutils
     from numba.core import types as _types
+    from numba.core.imputils import impl_ret_borrowed as _borrowed_reference
     from numba.core.imputils import impl_ret_new_ref as _new_reference
     from numba.core.typing.npydecl import parse_dtype as _parse_dtype
     from numba.core.typing.npydecl import parse_shape as _rank_of_shape
     from numba.extending import lower_builtin as _lower_builtin
+    from numba.extending import overload as _overload
     from numba.extending import type_callable as _type_callable
-    from numba.np.arrayobj import _empty_nd_impl, _parse_shape, make_array
+    from numba.np.arrayobj import _empty_nd_impl, _normalize_axis, _parse_shape, make_array
+    from numba.np.arrayobj import expand_dims as _expand_dims_view
     AVAILABLE = True
-except ImportError:                 # another numba's layout: numpy's constructors, compiled by numba
+except ImportError:                 # another numba's layout: numpy's functions, compiled by numba
     AVAILABLE = False
 
 
 def __getattr__(name):
-    """Every other name is numpy's (PEP 562): np.sum, np.float64, np.linalg, ..."""
+    """Every other name is numpy's (PEP 562): np.exp, np.float64, np.linalg, ..."""
     return getattr(_np, name)
 
 
-def zeros(shape, dtype=float):
-    return _np.zeros(shape, dtype)
+def _numpys(name):
+    """A function of this module that Python calls as numpy's `name`, and that numba types
+    and lowers as registered below."""
+    function = getattr(_np, name)
+
+    def call(*args, **kwargs):
+        return function(*args, **kwargs)
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"np.{name}, lowered in place by numba (adjoint.backends.numpy_for_numba)."
+    return call
 
 
-def empty(shape, dtype=float):
-    return _np.empty(shape, dtype)
+zeros, empty, ones, full = map(_numpys, ("zeros", "empty", "ones", "full"))
+zeros_like, empty_like, ones_like, full_like = map(_numpys, ("zeros_like", "empty_like", "ones_like", "full_like"))
+sum = _numpys("sum")     # noqa: A001 (np.sum)
+expand_dims = _numpys("expand_dims")
 
-
-def ones(shape, dtype=None):
-    return _np.ones(shape, dtype)
-
-
-def full(shape, fill_value, dtype=None):
-    return _np.full(shape, fill_value, dtype)
-
-
-def zeros_like(a, dtype=None):
-    return _np.zeros_like(a, dtype)
-
-
-def empty_like(a, dtype=None):
-    return _np.empty_like(a, dtype)
-
-
-def ones_like(a, dtype=None):
-    return _np.ones_like(a, dtype)
-
-
-def full_like(a, fill_value, dtype=None):
-    return _np.full_like(a, fill_value, dtype)
-
-
-# How each constructor fills its array: None (left as allocated), 0 (zero bytes), 1 or the
-# argument at that position (stored element by element).
+# How each constructor fills its array: None (left as allocated), 0 (zero bytes) or 1 (a value
+# stored element by element: one, or the fill_value argument of full and full_like).
 _NEW = {zeros: 0, empty: None, ones: 1, full: 1}
 _LIKE = {zeros_like: 0, empty_like: None, ones_like: 1, full_like: 1}
 _FILL_ARGUMENT = {full: 1, full_like: 1}
@@ -114,7 +104,7 @@ def _scalar(value) -> bool:
     return isinstance(value, (_types.Number, _types.Boolean))
 
 
-# numba's typing of each, by numpy's parameters (keywords bind to them)
+# numba's typing of each, by numpy's parameters (keywords bind to them); None: not this form
 def _type_zeros(shape, dtype=None):
     return _new_array(shape, dtype, _types.float64)
 
@@ -131,9 +121,23 @@ def _type_full_like(a, fill_value, dtype=None):
     return _array_like(a, dtype) if _scalar(fill_value) else None
 
 
+def _type_sum(a, axis=None, dtype=None):
+    """A whole float array's sum, of its element type (numba's); any other, numba's overload."""
+    if isinstance(a, _types.Array) and isinstance(a.dtype, _types.Float) and not _given(axis) and not _given(dtype):
+        return a.dtype
+    return None
+
+
+def _type_expand_dims(a, axis):
+    """numba's view with a new axis of length one (a vector's keeps its layout)."""
+    if not isinstance(a, _types.Array) or not isinstance(axis, _types.Integer):
+        return None
+    return a.copy(ndim=a.ndim + 1, layout=a.layout if a.ndim <= 1 else "A")
+
+
 _TYPERS = {zeros: _type_zeros, empty: _type_zeros, ones: _type_zeros, full: _type_full,
            zeros_like: _type_like, empty_like: _type_like, ones_like: _type_like,
-           full_like: _type_full_like}
+           full_like: _type_full_like, sum: _type_sum, expand_dims: _type_expand_dims}
 
 
 def _filled(context, builder, array_type, shapes, fill, value=None, value_type=None):
@@ -152,12 +156,16 @@ def _filled(context, builder, array_type, shapes, fill, value=None, value_type=N
     return _new_reference(context, builder, array_type, array._getvalue())
 
 
+def _fill_value(constructor, sig, args):
+    at = _FILL_ARGUMENT.get(constructor)
+    return (args[at], sig.args[at]) if at is not None else (None, None)
+
+
 def _lowering_of_new(constructor):
     def lower(context, builder, sig, args):
         shapes = _parse_shape(context, builder, sig.args[0], args[0])
-        at = _FILL_ARGUMENT.get(constructor)
-        value, value_type = (args[at], sig.args[at]) if at is not None else (None, None)
-        return _filled(context, builder, sig.return_type, shapes, _NEW[constructor], value, value_type)
+        return _filled(context, builder, sig.return_type, shapes, _NEW[constructor],
+                       *_fill_value(constructor, sig, args))
     return lower
 
 
@@ -168,10 +176,47 @@ def _lowering_of_like(constructor):
         if isinstance(prototype, _types.Array):
             array = make_array(prototype)(context, builder, value=args[0])
             shapes = _cgutils.unpack_tuple(builder, array.shape, count=prototype.ndim)
-        at = _FILL_ARGUMENT.get(constructor)
-        value, value_type = (args[at], sig.args[at]) if at is not None else (None, None)
-        return _filled(context, builder, sig.return_type, shapes, _LIKE[constructor], value, value_type)
+        return _filled(context, builder, sig.return_type, shapes, _LIKE[constructor],
+                       *_fill_value(constructor, sig, args))
     return lower
+
+
+def _lower_sum(context, builder, sig, args):
+    """The elements added in order from zero, as numba's np.sum does (memory order for a
+    contiguous array, index order for another)."""
+    array_type = sig.args[0]
+    array = make_array(array_type)(context, builder, value=args[0])
+    total = _cgutils.alloca_once_value(builder, context.get_constant(sig.return_type, 0))
+
+    def add(pointer):
+        element = context.unpack_value(builder, array_type.dtype, pointer)
+        builder.store(builder.fadd(builder.load(total), element), total)
+
+    if array_type.layout in "CF":
+        with _cgutils.for_range(builder, array.nitems) as loop:
+            add(builder.gep(array.data, [loop.index]))
+    else:
+        shapes = _cgutils.unpack_tuple(builder, array.shape, count=array_type.ndim)
+        strides = _cgutils.unpack_tuple(builder, array.strides, count=array_type.ndim)
+        with _cgutils.loop_nest(builder, shapes, shapes[0].type if shapes else _cgutils.intp_t) as indices:
+            add(_cgutils.get_item_pointer2(context, builder, array.data, shapes, strides,
+                                           array_type.layout, indices))
+    return builder.load(total)
+
+
+def _lower_expand_dims(context, builder, sig, args):
+    """numba's own view: the axis normalized (a negative one counts from the end) and checked."""
+    axis = context.cast(builder, args[1], sig.args[1], _types.intp)
+    axis = _normalize_axis(context, builder, "np.expand_dims", sig.return_type.ndim, axis)
+    view = _expand_dims_view(context, builder, sig, args, axis)
+    return _borrowed_reference(context, builder, sig.return_type, view)
+
+
+def _sum_by_numba(a, axis=None, dtype=None):
+    """Every other np.sum: numba's own implementation."""
+    def numbas(a, axis=None, dtype=None):
+        return _np.sum(a, axis=axis, dtype=dtype)
+    return numbas
 
 
 def _register():
@@ -182,6 +227,12 @@ def _register():
             required = 1 + (constructor in _FILL_ARGUMENT)
             for count in (required, required + 1):              # with and without the dtype
                 _lower_builtin(constructor, *[_types.Any] * count)(lower)
+    _type_callable(expand_dims)(lambda context: _type_expand_dims)
+    _lower_builtin(expand_dims, _types.Array, _types.Integer)(_lower_expand_dims)
+    # numba tries a function's typings in the order registered: the in-place sum first
+    _type_callable(sum)(lambda context: _type_sum)
+    _lower_builtin(sum, _types.Array)(_lower_sum)
+    _overload(sum)(_sum_by_numba)
 
 
 if AVAILABLE:
