@@ -12,7 +12,8 @@ Lorenz gradient's first call. Lowered here they are a few LLVM instructions in t
 the code numba's own overloads end in.
 
 The typing mirrors numba's: the same arguments are accepted, with the same types returned;
-a sum this module does not lower (an axis, a dtype, integers) is numba's own overload's.
+a sum this module does not lower (an axis, a dtype, integers) is typed and lowered by numba's
+own np.sum.
 Python code reaching these names (an object-mode block) calls numpy's. Not used where numba's
 parallel transform runs, which recognizes numpy's calls by their module's name
 (backends/cpu.py), nor where this numba's internals differ (AVAILABLE)."""
@@ -121,11 +122,21 @@ def _type_full_like(a, fill_value, dtype=None):
     return _array_like(a, dtype) if _scalar(fill_value) else None
 
 
-def _type_sum(a, axis=None, dtype=None):
-    """A whole float array's sum, of its element type (numba's); any other, numba's overload."""
-    if isinstance(a, _types.Array) and isinstance(a.dtype, _types.Float) and not _given(axis) and not _given(dtype):
-        return a.dtype
-    return None
+def _sum_typer(context):
+    """A whole float array's sum, of its element type (numba's), lowered in place; any other
+    np.sum typed (and lowered: _lower_sum_or_numbas) by numba's own np.sum, with no function
+    in between to compile."""
+    def typer(a, axis=None, dtype=None):
+        if isinstance(a, _types.Array) and isinstance(a.dtype, _types.Float) and not _given(axis) \
+                and not _given(dtype):
+            return a.dtype
+        given = [t for t in (a, axis, dtype) if t is not None]
+        return _numbas_sum(context).get_call_type(context, tuple(given), {}).return_type
+    return typer
+
+
+def _numbas_sum(typing_context):
+    return typing_context.resolve_value_type(_np.sum)
 
 
 def _type_expand_dims(a, axis):
@@ -137,7 +148,7 @@ def _type_expand_dims(a, axis):
 
 _TYPERS = {zeros: _type_zeros, empty: _type_zeros, ones: _type_zeros, full: _type_full,
            zeros_like: _type_like, empty_like: _type_like, ones_like: _type_like,
-           full_like: _type_full_like, sum: _type_sum, expand_dims: _type_expand_dims}
+           full_like: _type_full_like, expand_dims: _type_expand_dims}
 
 
 def _filled(context, builder, array_type, shapes, fill, value=None, value_type=None):
@@ -212,8 +223,23 @@ def _lower_expand_dims(context, builder, sig, args):
     return _borrowed_reference(context, builder, sig.return_type, view)
 
 
+def _lower_sum_or_numbas(context, builder, sig, args):
+    if len(args) == 1 and isinstance(sig.args[0], _types.Array) and isinstance(sig.args[0].dtype, _types.Float):
+        return _lower_sum(context, builder, sig, args)
+    return _lower_sum_by_numba(context, builder, sig, args)
+
+
+def _lower_sum_by_numba(context, builder, sig, args):
+    """numba's own np.sum for these arguments (its overload, compiled as for a call of np.sum)."""
+    function = _numbas_sum(context.typing_context)
+    numbas = function.get_call_type(context.typing_context, sig.args, {})
+    omitted = [context.get_dummy_value()] * (len(numbas.args) - len(args))
+    return context.get_function(function, numbas)(builder, list(args) + omitted)
+
+
 def _sum_by_numba(a, axis=None, dtype=None):
-    """Every other np.sum: numba's own implementation."""
+    """np.sum(a, dtype=t) with no axis given, which the typer above cannot take (numba binds
+    no keyword after a gap): numba's own, through one small function."""
     def numbas(a, axis=None, dtype=None):
         return _np.sum(a, axis=axis, dtype=dtype)
     return numbas
@@ -229,10 +255,9 @@ def _register():
                 _lower_builtin(constructor, *[_types.Any] * count)(lower)
     _type_callable(expand_dims)(lambda context: _type_expand_dims)
     _lower_builtin(expand_dims, _types.Array, _types.Integer)(_lower_expand_dims)
-    # numba tries a function's typings in the order registered: the in-place sum first
-    _type_callable(sum)(lambda context: _type_sum)
-    _lower_builtin(sum, _types.Array)(_lower_sum)
-    _overload(sum)(_sum_by_numba)
+    _type_callable(sum)(_sum_typer)
+    _lower_builtin(sum, _types.VarArg(_types.Any))(_lower_sum_or_numbas)
+    _overload(sum)(_sum_by_numba)          # tried after the typer above (registration order)
 
 
 if AVAILABLE:
