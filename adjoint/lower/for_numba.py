@@ -5,6 +5,7 @@ runs the same code)."""
 
 from __future__ import annotations
 
+import collections
 import copy
 import math
 
@@ -16,6 +17,7 @@ from ..frontend.call_forms import NORM_OPTIONS, norm_method
 from ..ir import annotations, nodes, trees
 from ..primitives.rules.linalg import einsum_helper
 from ..primitives.runtime import (
+    ASSIGN_INTO,
     AXIS_REDUCTIONS,
     DIFF_AXIS,
     LOGSUMEXP,
@@ -601,6 +603,8 @@ def assignments_into_views(fn, types_of, known) -> set:
 
         s[k, :d] += g         ->  _add_into(s[k, :d], g)         (and -=: _subtract_from)
         tape_v[k] = v         ->  _store(tape_v[k], v)           (a loop's tape of arrays)
+        u[1:-1] = v           ->  _assign_into(u[1:-1], v)       (a float array's part, v an
+                                                                   array of no higher rank)
 
     frontend/parse.py reads each back as the statement it stands for. Host code only (the
     device lowering reads the tapes' stores as they are); statements are replaced, never
@@ -634,6 +638,27 @@ def assignments_into_views(fn, types_of, known) -> set:
         used.add(name)
         return nodes.located(nodes.make(gast.Expr, value=nodes.call(nodes.name(name), [part_of(target), value])), stmt)
 
+    # names bound once to a copy of an array's part (`u_old = u[1:-1].copy()`, the reverse
+    # sweep's saved region): the type table has none of them, their part's type is known
+    bindings = collections.Counter()
+    copies = {}
+    for stmt in nodes.statements(fn.body):
+        for name in nodes.written_names(stmt):
+            bindings[name] += 1
+        value = getattr(stmt, "value", None)
+        if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name and type(value) is gast.Call \
+                and not value.args and type(value.func) is gast.Attribute and value.func.attr == "copy" \
+                and type(value.func.value) is gast.Subscript:
+            copies[stmt.targets[0].id] = value.func.value
+
+    def value_type(value):
+        typed = _operand_type(value, types_of, known)
+        if typed is None and type(value) is gast.Name and bindings[value.id] == 1 and value.id in copies:
+            part = copies[value.id]
+            rank, kind = view_rank(part), _operand_kind(part.value, types_of, known)
+            typed = (rank, kind) if rank >= 0 and kind else None
+        return typed
+
     for block in list(nodes.blocks(fn)):
         out = None
         for k, stmt in enumerate(block):
@@ -648,11 +673,15 @@ def assignments_into_views(fn, types_of, known) -> set:
                                   stmt.value, stmt)
             elif kind is gast.Assign and len(stmt.targets) == 1 and isinstance(stmt.value, gast.Name) \
                     and isinstance(target.value, gast.Name):
-                typed = _operand_type(stmt.value, types_of, known)
+                typed = value_type(stmt.value)
                 if target.value.id.startswith("tape_") and not known(target.value.id) \
                         and view_rank(target, row=True) == 0 and typed is not None and typed[0] >= 1 \
                         and typed[1] in ("float", "int"):
                     replaced = update(UPDATE_OF["="], target, stmt.value, stmt)
+                elif typed is not None and typed[1] in ("float", "int", "bool") \
+                        and 1 <= typed[0] <= view_rank(target) \
+                        and _operand_kind(target.value, types_of, known) == "float":
+                    replaced = update(ASSIGN_INTO, target, stmt.value, stmt)
             if replaced is not None and out is None:
                 out = block[:k]
             if out is not None:

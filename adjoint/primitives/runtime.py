@@ -269,7 +269,10 @@ def _record_rows(rank: int) -> str:
              "        tape = np.concatenate((tape, np.empty_like(tape)))",
              "    rows[k, 0] = top"]
     lines += [f"    rows[k, {1 + a}] = v.shape[{a}]" for a in range(rank)]
-    lines += ["    tape[top:top + v.size] = np.ascontiguousarray(v).ravel()", "    return tape"]
+    # element by element: numba compiles an array assigned into a slice with its error message
+    # (two shapes formatted into a string) in about 1.5 s of a fresh process
+    lines += ["    flat = np.ascontiguousarray(v).ravel()", "    for i in range(flat.shape[0]):",
+              "        tape[top + i] = flat[i]", "    return tape"]
     return "\n".join(lines) + "\n"
 
 
@@ -308,11 +311,23 @@ def _scatter_add(pattern: str, index_rank: int, rank: int) -> str:
                   '        raise ValueError("index arrays of different shapes: broadcast them first")']
     dims = [f"g.shape[{d}]" for d in range(lead)] + ["count"]         + [f"g.shape[{lead + index_rank + d}]" for d in range(trailing)]
     lines.append(f"    rows = np.ascontiguousarray(g).reshape(({', '.join(dims)},))")
-    at = ", ".join(":" if c == "s" else f"f{k}[j]" if c == "a" else f"i{k}" for k, c in enumerate(pattern))
-    taken = ", ".join([":"] * lead + ["j"])
-    lines += ["    for j in range(count):",
-              f"        s[{at}] += rows[{taken}]",
-              "    return s"]
+    # element by element, whole axes too: `s[at] += rows[j]` of a row would assign an array
+    # into s[at], which numba compiles with its error message (two shapes formatted into a
+    # string) in about 1.5 s of a fresh process
+    whole = [k for k, c in enumerate(pattern) if c == "s"] + list(range(len(pattern), rank))
+    spans = [f"rows.shape[{d}]" for d in range(lead)] + [f"rows.shape[{lead + 1 + d}]" for d in range(trailing)]
+    for axis, span in zip(whole, spans):
+        lines += [f"    if {span} != s.shape[{axis}]:",
+                  '        raise ValueError("the sensitivity and the gathered part differ in shape")']
+    at = [f"w{axis}" if axis in whole else f"f{axis}[j]" if pattern[axis] == "a" else f"i{axis}"
+          for axis in range(rank)]
+    taken = [f"w{axis}" for axis in whole[:lead]] + ["j"] + [f"w{axis}" for axis in whole[lead:]]
+    lines.append("    for j in range(count):")
+    pad = "        "
+    for axis, span in zip(whole, spans):
+        lines.append(f"{pad}for w{axis} in range({span}):")
+        pad += "    "
+    lines += [f"{pad}s[{', '.join(at)}] += rows[{', '.join(taken)}]", "    return s"]
     return "\n".join(lines) + "\n"
 
 
@@ -594,6 +609,23 @@ UPDATES = {
         "        if value.shape[d] != part.shape[d] and value.shape[d] != 1:",
         "            raise ValueError('could not broadcast the array into a row of its tape: its shape changed')",
         "    np.multiply(value, 1, part)"]) + "\n"),
+    "_assign_into": ("=", "\n".join([
+        "def _assign_into(part, value):",
+        '    """part[...] = value for a part of an array: a copy through a ufunc (value copied first where it may share memory with part)."""',
+        "    for d in range(1, value.ndim + 1):   # (numba's ufunc writes into a smaller part unchecked)",
+        "        if value.shape[value.ndim - d] != part.shape[part.ndim - d] and value.shape[value.ndim - d] != 1:",
+        "            raise ValueError('could not broadcast the assigned array into the part of the array it replaces')",
+        "    low = high = part.ctypes.data",
+        "    for d in range(part.ndim):",
+        "        step = (part.shape[d] - 1) * part.strides[d]",
+        "        low, high = (low + step, high) if step < 0 else (low, high + step)",
+        "    value_low = value_high = value.ctypes.data",
+        "    for d in range(value.ndim):",
+        "        step = (value.shape[d] - 1) * value.strides[d]",
+        "        value_low, value_high = (value_low + step, value_high) if step < 0 else (value_low, value_high + step)",
+        "    if part.size > 0 and value.size > 0 and value_low <= high + part.itemsize - 1 and low <= value_high + value.itemsize - 1:",
+        "        value = value.copy()",
+        "    np.multiply(value, 1, part)"]) + "\n"),
     "_add_into": ("+", "\n".join([
         "def _add_into(part, value):",
         '    """part += value, in place, for a part of an array."""',
@@ -604,6 +636,7 @@ UPDATES = {
         "    part -= value"]) + "\n"),
 }
 UPDATE_OF = {"=": "_store", "+": "_add_into", "-": "_subtract_from"}
+ASSIGN_INTO = "_assign_into"        # `=` of a whole array into a part of one (UPDATE_OF's: a tape's row)
 
 
 def update_of(fn):
