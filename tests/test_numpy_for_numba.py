@@ -38,7 +38,10 @@ SUMS = [
     "np.sum(p, dtype=np.float32)", "np.sum(c * 1j)", "np.sum(2.5)",
 ]
 VIEWS = ["np.expand_dims(p, 1)", "np.expand_dims(p, 0)", "np.expand_dims(p, -1)", "np.expand_dims(c, 1)",
-         "np.expand_dims(c.T, -3)", "np.expand_dims(c[:, 1], axis=0)", "np.expand_dims(p, n - 3) * c[0, :3]"]
+         "np.expand_dims(c.T, -3)", "np.expand_dims(c[:, 1], axis=0)", "np.expand_dims(p, n - 3) * c[0, :3]",
+         "np.swapaxes(c, 0, 1)", "np.swapaxes(c, 1, -2)", "np.swapaxes(c, -1, -1)", "np.swapaxes(p, 0, -1)",
+         "np.swapaxes(c.T[::-1], 0, 1)", "np.swapaxes(c.reshape(2, 2, 2), 0, n - 2)",
+         "np.swapaxes(c.reshape(2, 2, 2), 2, 1)[1, 0]", "np.swapaxes(c, 0, 1)[::2, 1:] * 2.0"]
 
 
 def _compiled_and_python(expression):
@@ -104,6 +107,12 @@ def test_forms_numba_rejects_are_rejected(expression):
 
 def test_an_axis_out_of_range_raises_as_in_numba():
     compiled, _ = _compiled_and_python("np.expand_dims(p, n)")
+    with pytest.raises(IndexError, match="axis"):
+        compiled(*_arguments())
+
+
+def test_swapaxes_out_of_range_raises_as_in_numba():
+    compiled, _ = _compiled_and_python("np.swapaxes(c, 0, n)")
     with pytest.raises(IndexError, match="axis"):
         compiled(*_arguments())
 

@@ -1,11 +1,12 @@
 """numpy as the cpu target's compiled code sees it (its global `np`): numpy itself, but for
 the array constructors (np.zeros, np.empty, np.ones, np.full and their _like forms), the
-sum of a whole float array and np.expand_dims, which numba lowers here in place, as it lowers
-an arithmetic operation.
+sum of a whole float array, np.expand_dims and np.swapaxes, which numba lowers here in place,
+as it lowers an arithmetic operation.
 
 Why: numba implements each of them as an overload, a small function it compiles through its
 whole pipeline once per rank, layout and dtype the process meets (np.sum with the checks of
-its axis argument: three functions), about 0.03-0.15 s each in a fresh process. A gradient
+its axis argument: three functions), about 0.03-0.15 s each in a fresh process, and np.swapaxes
+through np.transpose of an axes tuple, about 3 s. A gradient
 allocates its sensitivities in several ranks and sums its broadcast ones, where numba's
 primal of the same function often does neither: these compilations were an eighth of the
 Lorenz gradient's first call. Lowered here they are a few LLVM instructions in the caller,
@@ -34,6 +35,7 @@ try:
     from numba.extending import type_callable as _type_callable
     from numba.np.arrayobj import _empty_nd_impl, _normalize_axis, _parse_shape, make_array
     from numba.np.arrayobj import expand_dims as _expand_dims_view
+    from numba.np.arrayobj import populate_array as _populate_array
     AVAILABLE = True
 except ImportError:                 # another numba's layout: numpy's functions, compiled by numba
     AVAILABLE = False
@@ -59,7 +61,7 @@ def _numpys(name):
 zeros, empty, ones, full = map(_numpys, ("zeros", "empty", "ones", "full"))
 zeros_like, empty_like, ones_like, full_like = map(_numpys, ("zeros_like", "empty_like", "ones_like", "full_like"))
 sum = _numpys("sum")     # noqa: A001 (np.sum)
-expand_dims = _numpys("expand_dims")
+expand_dims, swapaxes = _numpys("expand_dims"), _numpys("swapaxes")
 
 # How each constructor fills its array: None (left as allocated), 0 (zero bytes) or 1 (a value
 # stored element by element: one, or the fill_value argument of full and full_like).
@@ -237,6 +239,45 @@ def _lower_sum_by_numba(context, builder, sig, args):
     return context.get_function(function, numbas)(builder, list(args) + omitted)
 
 
+def _type_swapaxes(a, axis1, axis2):
+    """numba's view with two axes exchanged (layout A, as numba's np.swapaxes gives)."""
+    if not isinstance(a, _types.Array) or not isinstance(axis1, _types.Integer) \
+            or not isinstance(axis2, _types.Integer):
+        return None
+    return a.copy(layout="A")
+
+
+def _lower_swapaxes(context, builder, sig, args):
+    """The view numba's np.swapaxes makes (through np.transpose of an axes tuple, ~3 s of
+    compilation), made here: the shape's and strides' entries at the two axes exchanged."""
+    array_type = sig.args[0]
+    ndim = array_type.ndim
+    array = make_array(array_type)(context, builder, value=args[0])
+    first, second = (_normalize_axis(context, builder, "np.swapaxes", ndim,
+                                     context.cast(builder, args[k], sig.args[k], _types.intp))
+                     for k in (1, 2))
+
+    def exchanged(values):
+        def at(axis):                   # values[axis], axis known at run time
+            picked = values[0]
+            for d in range(1, ndim):
+                picked = builder.select(builder.icmp_signed("==", axis, axis.type(d)), values[d], picked)
+            return picked
+        out = []
+        for d in range(ndim):
+            here = first.type(d)
+            out.append(builder.select(builder.icmp_signed("==", here, first), at(second),
+                                      builder.select(builder.icmp_signed("==", here, second), at(first), values[d])))
+        return out
+
+    view = make_array(sig.return_type)(context, builder)
+    _populate_array(view, data=array.data,
+                    shape=exchanged(_cgutils.unpack_tuple(builder, array.shape, count=ndim)),
+                    strides=exchanged(_cgutils.unpack_tuple(builder, array.strides, count=ndim)),
+                    itemsize=array.itemsize, meminfo=array.meminfo, parent=array.parent)
+    return _borrowed_reference(context, builder, sig.return_type, view._getvalue())
+
+
 def _sum_by_numba(a, axis=None, dtype=None):
     """np.sum(a, dtype=t) with no axis given, which the typer above cannot take (numba binds
     no keyword after a gap): numba's own, through one small function."""
@@ -253,6 +294,8 @@ def _register():
             required = 1 + (constructor in _FILL_ARGUMENT)
             for count in (required, required + 1):              # with and without the dtype
                 _lower_builtin(constructor, *[_types.Any] * count)(lower)
+    _type_callable(swapaxes)(lambda context: _type_swapaxes)
+    _lower_builtin(swapaxes, _types.Array, _types.Integer, _types.Integer)(_lower_swapaxes)
     _type_callable(expand_dims)(lambda context: _type_expand_dims)
     _lower_builtin(expand_dims, _types.Array, _types.Integer)(_lower_expand_dims)
     _type_callable(sum)(_sum_typer)

@@ -557,7 +557,9 @@ def _lines_of_matrix(name, call, dtype, doc):
         "    y = np.ascontiguousarray(np.swapaxes(x, axis, -1))",
         f"    out = np.empty(y.shape, {dtype})",
         "    for i in range(y.shape[0]):",
-        f"        out[i] = {call}",
+        f"        line = {call}",
+        "        for j in range(line.shape[0]):     # (an array assigned into out[i]: ~1.5 s of compilation)",
+        "            out[i, j] = line[j]",
         "    return np.swapaxes(out, axis, -1)"]) + "\n"
 
 
@@ -575,16 +577,16 @@ AXIS_FORMS["_norm_ord_axis"] = "\n".join([
     "    for i in range(y.shape[0]):",
     "        out[i] = np.linalg.norm(y[i], ord)",
     "    return out"]) + "\n"
-for _rank, _shape, _part in ((1, "reps * n", "out[k * n:(k + 1) * n]"),
-                             (2, "(x.shape[0], reps * n)", "out[:, k * n:(k + 1) * n]")):
+for _rank, _shape, _copy in (
+        (1, "reps * n", ["        for j in range(n):", "            out[k * n + j] = x[j]"]),
+        (2, "(x.shape[0], reps * n)", ["        for i in range(x.shape[0]):", "            for j in range(n):",
+                                       "                out[i, k * n + j] = x[i, j]"])):
     AXIS_FORMS[f"_tile_{_rank}"] = "\n".join([
         f"def _tile_{_rank}(x, reps):",
         f'    """np.tile(x, reps) of a rank-{_rank} array, reps a number: copies side by side along the last axis."""',
         "    n = x.shape[-1]",
         f"    out = np.empty({_shape}, x.dtype)",
-        "    for k in range(reps):",
-        f"        {_part} = x",
-        "    return out"]) + "\n"
+        "    for k in range(reps):"] + _copy + ["    return out"]) + "\n"
 POLYVAL = "_polyval"
 _POLYVAL = "\n".join([
     "def _polyval(p, x):",
