@@ -1,11 +1,12 @@
 """numpy as the cpu target's compiled code sees it (its global `np`): numpy itself, but for
 the array constructors (np.zeros, np.empty, np.ones, np.full and their _like forms), the
-sum of a whole float array, np.expand_dims and np.swapaxes, which numba lowers here in place,
+sum of a float array (whole or along an axis), np.expand_dims and np.swapaxes, which numba lowers here in place,
 as it lowers an arithmetic operation.
 
 Why: numba implements each of them as an overload, a small function it compiles through its
 whole pipeline once per rank, layout and dtype the process meets (np.sum with the checks of
-its axis argument: three functions), about 0.03-0.15 s each in a fresh process, and np.swapaxes
+its axis argument, whose error message formats numbers: about 1 s), about 0.03-0.15 s each
+in a fresh process, and np.swapaxes
 through np.transpose of an axes tuple, about 3 s. A gradient
 allocates its sensitivities in several ranks and sums its broadcast ones, where numba's
 primal of the same function often does neither: these compilations were an eighth of the
@@ -125,13 +126,15 @@ def _type_full_like(a, fill_value, dtype=None):
 
 
 def _sum_typer(context):
-    """A whole float array's sum, of its element type (numba's), lowered in place; any other
-    np.sum typed (and lowered: _lower_sum_or_numbas) by numba's own np.sum, with no function
-    in between to compile."""
+    """A float array's sum, whole or along one axis (of a matrix or higher), of its element
+    type (numba's), lowered in place; any other np.sum typed (and lowered:
+    _lower_sum_or_numbas) by numba's own np.sum, with no function in between to compile."""
     def typer(a, axis=None, dtype=None):
-        if isinstance(a, _types.Array) and isinstance(a.dtype, _types.Float) and not _given(axis) \
-                and not _given(dtype):
-            return a.dtype
+        if isinstance(a, _types.Array) and isinstance(a.dtype, _types.Float) and not _given(dtype):
+            if not _given(axis):
+                return a.dtype
+            if isinstance(axis, _types.Integer) and a.ndim >= 2:       # one axis summed away
+                return _types.Array(a.dtype, a.ndim - 1, "C")
         given = [t for t in (a, axis, dtype) if t is not None]
         return _numbas_sum(context).get_call_type(context, tuple(given), {}).return_type
     return typer
@@ -226,9 +229,49 @@ def _lower_expand_dims(context, builder, sig, args):
 
 
 def _lower_sum_or_numbas(context, builder, sig, args):
-    if len(args) == 1 and isinstance(sig.args[0], _types.Array) and isinstance(sig.args[0].dtype, _types.Float):
-        return _lower_sum(context, builder, sig, args)
+    array_type = sig.args[0]
+    if isinstance(array_type, _types.Array) and isinstance(array_type.dtype, _types.Float):
+        if len(args) == 1:
+            return _lower_sum(context, builder, sig, args)
+        if len(args) == 2 and isinstance(sig.args[1], _types.Integer) and array_type.ndim >= 2:
+            return _lower_sum_along(context, builder, sig, args)
     return _lower_sum_by_numba(context, builder, sig, args)
+
+
+def _lower_sum_along(context, builder, sig, args):
+    """np.sum(a, axis): a C array of a's shape without the axis, zeros to which each element
+    of `a` is added in index order (so each sum runs along the axis from its start, as in
+    numba's). An axis out of range raises numpy's AxisError with a fixed message: numba's
+    formats the axis and rank into it, which compiles in about a second."""
+    array_type, result_type = sig.args[0], sig.return_type
+    ndim = array_type.ndim
+    array = make_array(array_type)(context, builder, value=args[0])
+    axis = context.cast(builder, args[1], sig.args[1], _types.intp)
+    axis = builder.select(builder.icmp_signed("<", axis, axis.type(0)), builder.add(axis, axis.type(ndim)), axis)
+    outside = builder.or_(builder.icmp_signed("<", axis, axis.type(0)), builder.icmp_signed(">=", axis, axis.type(ndim)))
+    with builder.if_then(outside, likely=False):
+        context.call_conv.return_user_exc(builder, _np.exceptions.AxisError,
+                                          ("np.sum: axis is out of bounds for the array's dimension",))
+    shapes = _cgutils.unpack_tuple(builder, array.shape, count=ndim)
+    strides = _cgutils.unpack_tuple(builder, array.strides, count=ndim)
+
+    def without_axis(values):           # values[j] before the axis, values[j + 1] from it on
+        return [builder.select(builder.icmp_signed("<", axis.type(j), axis), values[j], values[j + 1])
+                for j in range(ndim - 1)]
+
+    result = _empty_nd_impl(context, builder, result_type, without_axis(shapes))
+    _cgutils.memset(builder, result.data, builder.mul(result.itemsize, result.nitems), 0)
+    result_shapes = _cgutils.unpack_tuple(builder, result.shape, count=ndim - 1)
+    result_strides = _cgutils.unpack_tuple(builder, result.strides, count=ndim - 1)
+    with _cgutils.loop_nest(builder, shapes, axis.type) as indices:
+        source = _cgutils.get_item_pointer2(context, builder, array.data, shapes, strides,
+                                            array_type.layout, indices)
+        target = _cgutils.get_item_pointer2(context, builder, result.data, result_shapes, result_strides,
+                                            "C", without_axis(list(indices)))
+        element = context.unpack_value(builder, array_type.dtype, source)
+        total = context.unpack_value(builder, result_type.dtype, target)
+        context.pack_value(builder, result_type.dtype, builder.fadd(total, element), target)
+    return _new_reference(context, builder, result_type, result._getvalue())
 
 
 def _lower_sum_by_numba(context, builder, sig, args):
