@@ -110,7 +110,7 @@ def main(argv=None):
         data[label] = {"summary": figures, "per_program_s": {n: results[label][n]["cpu_s"] for n in ran}}
         rows.append([label, str(len(ran)), fmt_time(figures["median_s"]),
                      f"{fmt_time(figures['q1_s'])} - {fmt_time(figures['q3_s'])}", fmt_time(figures["total_s"])])
-    print(f"## First call of the cpu gradient over the realistic corpus's vectorized programs\n")
+    print("## First call of the cpu gradient over the realistic corpus's vectorized programs\n")
     print(markdown_table(["adjoint", "programs", "median first call (CPU)", "quartiles", "total"], rows))
     spent, count = Counter(), Counter()
     for n in ran:
