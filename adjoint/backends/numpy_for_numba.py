@@ -1,24 +1,22 @@
 """numpy as the cpu target's compiled code sees it (its global `np`): numpy itself, but for
-the array constructors (np.zeros, np.empty, np.ones, np.full and their _like forms), the
-sum of a float array (whole or along an axis), np.expand_dims and np.swapaxes, which numba lowers here in place,
-as it lowers an arithmetic operation.
+the array constructors (np.zeros, np.empty, np.ones, np.full and their _like forms), the sum
+of a float array (whole or along an axis), np.expand_dims and np.swapaxes, which numba lowers
+here in place, as it lowers an arithmetic operation.
 
 Why: numba implements each of them as an overload, a small function it compiles through its
-whole pipeline once per rank, layout and dtype the process meets (np.sum with the checks of
-its axis argument, whose error message formats numbers: about 1 s), about 0.03-0.15 s each
-in a fresh process, and np.swapaxes
-through np.transpose of an axes tuple, about 3 s. A gradient
-allocates its sensitivities in several ranks and sums its broadcast ones, where numba's
-primal of the same function often does neither: these compilations were an eighth of the
-Lorenz gradient's first call. Lowered here they are a few LLVM instructions in the caller,
-the code numba's own overloads end in.
+whole pipeline once per rank, layout and dtype the process meets: about 0.03-0.15 s each in a
+fresh process, about 1 s for np.sum along an axis (its bounds check formats numbers into its
+error message) and 3 s for np.swapaxes (through np.transpose of an axes tuple). A gradient
+allocates its sensitivities in several ranks and sums its broadcast ones, where numba's primal
+of the same function often does neither: these compilations were an eighth of the Lorenz
+gradient's first call. Lowered here they are a few LLVM instructions in the caller, the code
+numba's own overloads end in.
 
-The typing mirrors numba's: the same arguments are accepted, with the same types returned;
-a sum this module does not lower (an axis, a dtype, integers) is typed and lowered by numba's
-own np.sum.
-Python code reaching these names (an object-mode block) calls numpy's. Not used where numba's
-parallel transform runs, which recognizes numpy's calls by their module's name
-(backends/cpu.py), nor where this numba's internals differ (AVAILABLE)."""
+The typing mirrors numba's: the same arguments are accepted, with the same types returned; a
+sum this module does not lower (a dtype, integers, a tuple of axes) is typed and lowered by
+numba's own np.sum. Python code reaching these names (an object-mode block) calls numpy's.
+Not used where numba's parallel transform runs, which recognizes numpy's calls by their
+module's name (backends/cpu.py), nor where this numba's internals differ (AVAILABLE)."""
 
 from __future__ import annotations
 
@@ -40,6 +38,9 @@ try:
     AVAILABLE = True
 except ImportError:                 # another numba's layout: numpy's functions, compiled by numba
     AVAILABLE = False
+
+
+_AXIS_ERROR = getattr(_np, "exceptions", _np).AxisError       # (numpy.exceptions: numpy 1.25 on)
 
 
 def __getattr__(name):
@@ -250,7 +251,7 @@ def _lower_sum_along(context, builder, sig, args):
     axis = builder.select(builder.icmp_signed("<", axis, axis.type(0)), builder.add(axis, axis.type(ndim)), axis)
     outside = builder.or_(builder.icmp_signed("<", axis, axis.type(0)), builder.icmp_signed(">=", axis, axis.type(ndim)))
     with builder.if_then(outside, likely=False):
-        context.call_conv.return_user_exc(builder, _np.exceptions.AxisError,
+        context.call_conv.return_user_exc(builder, _AXIS_ERROR,
                                           ("np.sum: axis is out of bounds for the array's dimension",))
     shapes = _cgutils.unpack_tuple(builder, array.shape, count=ndim)
     strides = _cgutils.unpack_tuple(builder, array.strides, count=ndim)
