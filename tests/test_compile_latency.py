@@ -342,3 +342,39 @@ def test_stencil_assignments_compile_no_slice_assignment():
         want = finite_difference(heat, (u0, 0.2), k)
         np.testing.assert_allclose(gradient, want, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(python[k], want, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["_record_rows_2", "_scatter_add_sa_1_2", "_scatter_add_as_2_3",
+                                  "_sort_axis", "_cumprod_axis", "_tile_2"])
+def test_helpers_assign_no_array_into_a_slice(name):
+    """The runtime helpers copy arrays element by element: an array assigned into a slice is
+    compiled by numba with its error message, two shapes formatted into a string (about
+    1.5 s of a fresh process). Each helper is compiled here as the cpu target compiles it
+    (its `np` backends/numpy_for_numba.py), with a numba:compile listener."""
+    import numba
+    from numba.core import event
+
+    from adjoint.backends import numpy_for_numba
+    namespace = {"np": numpy_for_numba}
+    exec(runtime.source(name), namespace)
+    helper = numba.njit(namespace[name])
+
+    def arguments():                    # fresh each call: the helpers write into theirs
+        x = np.arange(12.0).reshape(3, 4)
+        return {"_record_rows_2": (np.zeros(16), np.zeros((3, 3), np.int64), 0, x),
+                "_scatter_add_sa_1_2": (np.zeros((3, 5)), np.array([1, 1, 4]), np.ones((3, 3))),
+                "_scatter_add_as_2_3": (np.zeros((4, 2, 3)), np.array([[0, 3], [3, 3]]), np.ones((2, 2, 2, 3))),
+                "_sort_axis": (x[:, ::-1], 1), "_cumprod_axis": (x, 0), "_tile_2": (x, 2)}[name]
+    names = []
+
+    class Compiles(event.Listener):
+        def on_start(self, ev):
+            names.append(getattr(ev.data["dispatcher"], "__qualname__", "?"))
+
+        def on_end(self, ev):
+            pass
+
+    with event.install_listener("numba:compile", Compiles()):
+        got = helper(*arguments())
+    assert not any("raise_with_shape_context" in n for n in names), names
+    np.testing.assert_array_equal(got, _helper(name)(*arguments()))
