@@ -638,25 +638,33 @@ def assignments_into_views(fn, types_of, known) -> set:
         used.add(name)
         return nodes.located(nodes.make(gast.Expr, value=nodes.call(nodes.name(name), [part_of(target), value])), stmt)
 
-    # names bound once to a copy of an array's part (`u_old = u[1:-1].copy()`, the reverse
-    # sweep's saved region): the type table has none of them, their part's type is known
-    bindings = collections.Counter()
-    copies = {}
-    for stmt in nodes.statements(fn.body):
-        for name in nodes.written_names(stmt):
-            bindings[name] += 1
-        value = getattr(stmt, "value", None)
-        if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name and type(value) is gast.Call \
-                and not value.args and type(value.func) is gast.Attribute and value.func.attr == "copy" \
-                and type(value.func.value) is gast.Subscript:
-            copies[stmt.targets[0].id] = value.func.value
+    copies = {}          # found at the first name the type table lacks (most functions: none)
+
+    def copied_parts():
+        """Names bound once, to a copy of an array's part (`u_old = u[1:-1].copy()`, the
+        reverse sweep's saved region): the type table has none of them, their part's type
+        is known."""
+        bindings = collections.Counter()
+        for stmt in nodes.statements(fn.body):
+            bindings.update(nodes.written_names(stmt))
+            value = getattr(stmt, "value", None)
+            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name and type(value) is gast.Call \
+                    and not value.args and type(value.func) is gast.Attribute and value.func.attr == "copy" \
+                    and type(value.func.value) is gast.Subscript:
+                copies[stmt.targets[0].id] = value.func.value
+        for name in [n for n in copies if bindings[n] != 1]:
+            del copies[name]
+        copies[None] = None                          # (found)
 
     def value_type(value):
         typed = _operand_type(value, types_of, known)
-        if typed is None and type(value) is gast.Name and bindings[value.id] == 1 and value.id in copies:
-            part = copies[value.id]
-            rank, kind = view_rank(part), _operand_kind(part.value, types_of, known)
-            typed = (rank, kind) if rank >= 0 and kind else None
+        if typed is None and type(value) is gast.Name:
+            if not copies:
+                copied_parts()
+            part = copies.get(value.id)
+            if part is not None:
+                rank, kind = view_rank(part), _operand_kind(part.value, types_of, known)
+                typed = (rank, kind) if rank >= 0 and kind else None
         return typed
 
     for block in list(nodes.blocks(fn)):
