@@ -14,6 +14,7 @@ import adjoint
 from adjoint.primitives import runtime
 from examples.gmm import gmm_data, gmm_objective
 from examples.mlp import mlp_loss, random_problem
+from tests.compilations import compiled_during
 from tests.oracles import finite_difference
 
 
@@ -155,26 +156,10 @@ def test_mlp_gradient_compiles_helpers_called_once_inline():
     are inlined by numba into the gradient (backends/cpu.py) rather than compiled on their
     own, and `_numpy_tanh` (object mode, never inlined) stays one function; the gradient
     matches central differences."""
-    from numba.core import event
-
-    names = []
-
-    class Compiles(event.Listener):
-        def on_start(self, ev):
-            names.append(getattr(ev.data["dispatcher"].py_func, "__name__", "?"))
-
-        def on_end(self, ev):
-            pass
-
     args = random_problem(n_rows=6, n_in=3, n_hidden=4)
     g = adjoint.grad(mlp_loss, wrt=(0, 1, 2, 3), cache=False)
     assert "_sum_to_2_2(" in g.source_for(*args) and "_numpy_tanh(" in g.source_for(*args)
-    listener = Compiles()
-    event.register("numba:compile", listener)
-    try:
-        grads = g(*args)
-    finally:
-        event.unregister("numba:compile", listener)
+    grads, names = compiled_during(g, *args)
     assert "grad_mlp_loss" in names and "_numpy_tanh" in names, names
     assert not any(name.startswith("_sum_to_") for name in names), names
     for k, gradient in zip((0, 1, 2, 3), grads):
@@ -308,8 +293,6 @@ def test_stencil_assignments_compile_no_slice_assignment():
     every target: numba compiles a slice assignment of an array with its error message, two
     shapes formatted into a string, about 1.5 s of a fresh process; the gradient matches
     central differences on both targets."""
-    from numba.core import event
-
     def heat(u0, alpha):
         u = u0 * 1.0
         for _ in range(5):
@@ -317,25 +300,11 @@ def test_stencil_assignments_compile_no_slice_assignment():
             u[1:-1] = u[1:-1] + alpha * lap
         return np.sum(u * u)
 
-    names = []
-
-    class Compiles(event.Listener):
-        def on_start(self, ev):
-            names.append(getattr(ev.data["dispatcher"].py_func, "__qualname__", "?"))
-
-        def on_end(self, ev):
-            pass
-
     u0 = np.sin(np.linspace(0.0, 3.0, 9))
     g = adjoint.grad(heat, wrt=(0, 1), cache=False)
     text = g.source_for(u0, 0.2)
     assert "_assign_into(u[1:-1], " in text and not re.search(r"(?<![\w.])u\[1:-1\] = ", text), text
-    listener = Compiles()
-    event.register("numba:compile", listener)
-    try:
-        grads = g(u0, 0.2)
-    finally:
-        event.unregister("numba:compile", listener)
+    grads, names = compiled_during(g, u0, 0.2)
     assert not any("raise_with_shape_context" in name for name in names), names
     python = adjoint.grad(heat, wrt=(0, 1), target="python", cache=False)(u0, 0.2)
     for k, gradient in enumerate(grads):
@@ -352,7 +321,6 @@ def test_helpers_assign_no_array_into_a_slice(name):
     1.5 s of a fresh process). Each helper is compiled here as the cpu target compiles it
     (its `np` backends/numpy_for_numba.py), with a numba:compile listener."""
     import numba
-    from numba.core import event
 
     from adjoint.backends import numpy_for_numba
     namespace = {"np": numpy_for_numba}
@@ -365,16 +333,6 @@ def test_helpers_assign_no_array_into_a_slice(name):
                 "_scatter_add_sa_1_2": (np.zeros((3, 5)), np.array([1, 1, 4]), np.ones((3, 3))),
                 "_scatter_add_as_2_3": (np.zeros((4, 2, 3)), np.array([[0, 3], [3, 3]]), np.ones((2, 2, 2, 3))),
                 "_sort_axis": (x[:, ::-1], 1), "_cumprod_axis": (x, 0), "_tile_2": (x, 2)}[name]
-    names = []
-
-    class Compiles(event.Listener):
-        def on_start(self, ev):
-            names.append(getattr(ev.data["dispatcher"], "__qualname__", "?"))
-
-        def on_end(self, ev):
-            pass
-
-    with event.install_listener("numba:compile", Compiles()):
-        got = helper(*arguments())
+    got, names = compiled_during(helper, *arguments())
     assert not any("raise_with_shape_context" in n for n in names), names
     np.testing.assert_array_equal(got, _helper(name)(*arguments()))

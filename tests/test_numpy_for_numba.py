@@ -8,11 +8,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from numba.core import event
 
 import adjoint
 from adjoint.backends import numpy_for_numba
 from examples.lorenz import P0, lorenz
+from tests.compilations import compiled_during
 from tests.oracles import finite_difference
 
 pytestmark = pytest.mark.skipif(not numpy_for_numba.AVAILABLE, reason="this numba's internals differ")
@@ -109,27 +109,15 @@ def test_forms_numba_rejects_are_rejected(expression):
         compiled(*_arguments())
 
 
-def test_an_axis_out_of_range_raises_as_in_numba():
-    compiled, _ = _compiled_and_python("np.expand_dims(p, n)")
-    with pytest.raises(IndexError, match="axis"):
-        compiled(*_arguments())
-
-
-def test_swapaxes_out_of_range_raises_as_in_numba():
-    compiled, _ = _compiled_and_python("np.swapaxes(c, 0, n)")
-    with pytest.raises(IndexError, match="axis"):
-        compiled(*_arguments())
-
-
-def test_a_sum_along_an_axis_out_of_range_raises_numpys_axis_error():
-    compiled, _ = _compiled_and_python("np.sum(c, n)")
-    with pytest.raises(getattr(np, "exceptions", np).AxisError):
-        compiled(*_arguments())
-
-
-def test_negative_dimensions_raise_as_in_numpy():
-    compiled, _ = _compiled_and_python("np.zeros(n - 5)")
-    with pytest.raises(ValueError, match="negative dimensions"):
+@pytest.mark.parametrize("expression, error, message", [
+    ("np.expand_dims(p, n)", IndexError, "axis"),                  # numba's own, as numba's
+    ("np.swapaxes(c, 0, n)", IndexError, "axis"),
+    ("np.sum(c, n)", getattr(np, "exceptions", np).AxisError, "axis"),   # numpy's (numba's formats it)
+    ("np.zeros(n - 5)", ValueError, "negative dimensions"),
+])
+def test_bad_arguments_raise_as_numba_or_numpy_do(expression, error, message):
+    compiled, _ = _compiled_and_python(expression)
+    with pytest.raises(error, match=message):
         compiled(*_arguments())
 
 
@@ -137,24 +125,10 @@ def test_cpu_gradient_compiles_no_constructor_overloads():
     """The Lorenz gradient allocates its tapes (np.empty) and its sensitivity (np.zeros): on the
     cpu target numba lowers them in place, compiling none of its overloads (each a compilation
     of its own in a fresh process), and the gradient matches central differences."""
-    names = []
-
-    class Compiles(event.Listener):
-        def on_start(self, ev):
-            names.append(getattr(ev.data["dispatcher"].py_func, "__qualname__", "?"))
-
-        def on_end(self, ev):
-            pass
-
     g = adjoint.grad(lorenz, cache=False)
     source = g.source_for(P0, 20, 0.01)
     assert "np.zeros(" in source and "np.empty(" in source       # the code shown is numpy's
-    listener = Compiles()
-    event.register("numba:compile", listener)
-    try:
-        gradient = g(P0, 20, 0.01)
-    finally:
-        event.unregister("numba:compile", listener)
+    gradient, names = compiled_during(g, P0, 20, 0.01)
     assert names and not any(n.startswith(("ol_np_zeros", "ol_np_empty")) for n in names), names
     np.testing.assert_allclose(gradient, finite_difference(lorenz, (P0, 20, 0.01), 0), rtol=1e-6)
 
@@ -165,24 +139,10 @@ def test_cpu_gradient_of_a_broadcast_compiles_no_sum_overload():
     def loss(x, b):
         return np.sum(np.tanh(x + b) ** 2)
 
-    names = []
-
-    class Compiles(event.Listener):
-        def on_start(self, ev):
-            names.append(getattr(ev.data["dispatcher"].py_func, "__qualname__", "?"))
-
-        def on_end(self, ev):
-            pass
-
     g = adjoint.grad(loss, wrt=(0, 1), cache=False)
     x = np.linspace(-1.0, 1.0, 5)
     assert "np.sum(" in g.source_for(x, 0.3)
-    listener = Compiles()
-    event.register("numba:compile", listener)
-    try:
-        gx, gb = g(x, 0.3)
-    finally:
-        event.unregister("numba:compile", listener)
+    (gx, gb), names = compiled_during(g, x, 0.3)
     assert names and not any(n.startswith("array_sum") for n in names), names
     np.testing.assert_allclose(gx, finite_difference(loss, (x, 0.3), 0), rtol=1e-6)
     np.testing.assert_allclose(gb, finite_difference(loss, (x, 0.3), 1), rtol=1e-6)
@@ -197,23 +157,9 @@ def test_cpu_gradient_of_pairwise_distances_compiles_no_sum_overload():
         r2 = np.sum(d * d, axis=-1) + 1.0
         return np.sum(1.0 / r2)
 
-    names = []
-
-    class Compiles(event.Listener):
-        def on_start(self, ev):
-            names.append(getattr(ev.data["dispatcher"].py_func, "__qualname__", "?"))
-
-        def on_end(self, ev):
-            pass
-
     x = np.cos(np.arange(12.0)).reshape(4, 3)
     g = adjoint.grad(energy, cache=False)
-    listener = Compiles()
-    event.register("numba:compile", listener)
-    try:
-        got = g(x)
-    finally:
-        event.unregister("numba:compile", listener)
+    got, names = compiled_during(g, x)
     assert names and not any(n.startswith("array_sum") for n in names), names
     np.testing.assert_allclose(got, finite_difference(energy, (x,), 0), rtol=1e-6)
 
