@@ -39,7 +39,7 @@ def compile_module(module: dict, name: str, options=None):
     (`_matvec`) are inlined everywhere: one line each, there so that every product of the
     function compiles numba's np.dot once, in the caller."""
     if numpy_for_numba.AVAILABLE and not (options or {}).get("parallel"):
-        module["np"] = numpy_for_numba          # array constructors lowered in place
+        module["np"] = numpy_for_numba          # constructors, sums and views lowered in place
     jit = numba.njit(**(options or {}))
     helper = numba.njit(**(options or {}), **HELPER_OPTIONS)
     inline = numba.njit(**(options or {}), inline="always")
