@@ -139,6 +139,8 @@ def _known_rank(expr, types_of, known):
         return _rank(expr, types_of, known)
     if isinstance(expr, gast.Call) and nodes.dotted(expr.func) in _KEEPS_RANK and expr.args:
         return _known_rank(expr.args[0], types_of, known)
+    if isinstance(expr, gast.Call) and nodes.dotted(expr.func) == "np.linalg.solve" and len(expr.args) == 2:
+        return _known_rank(expr.args[1], types_of, known)        # (the right-hand side's)
     return -1                  # a rule's call (no callee noted: types_of would guess its operands' rank)
 
 
@@ -327,7 +329,7 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             node.args = [nodes.call("np.asarray", [node.args[0]]), node.args[1]]
             return node
         if called == "outer" and len(node.args) == 2 and not node.keywords \
-                and all(_rank(a, types_of, known) == 1 for a in node.args):
+                and all(_known_rank(a, types_of, known) == 1 for a in node.args):
             # a row times a column, which numba fuses; its np.outer takes ~1.5 s to compile
             column = annotations.copy_to(nodes.call("np.expand_dims", [node.args[0], nodes.const(1)]), node)
             annotations.set(column, "callee", np.expand_dims)
