@@ -39,6 +39,10 @@ SUMS = [
     "np.sum(c.reshape(2, 2, 2), 1)", "np.sum(c.reshape(2, 2, 2).T, 2)", "np.sum(np.zeros((0, n)), 1)",
     "np.sum(np.zeros((0, n)), 0)", "np.sum(c.astype(np.float32), 1)", "np.sum(p, 0)", "np.sum(c, (0, 1))",
     "np.sum(p, dtype=np.float32)", "np.sum(c * 1j)", "np.sum(2.5)",
+    # integers and booleans: widened to int64 (uint64 for unsigned), as numba's and numpy's
+    "np.sum(c.astype(np.int32))", "np.sum(np.arange(n) - 9)", "np.sum(c.T[::-1] > 2.0)",
+    "np.sum(c.astype(np.uint8), 1)", "np.sum(c > 2.0, axis=0)", "np.sum(c.T.astype(np.int16) - 3, -1)",
+    "np.sum(c.astype(np.int8))", "np.sum(np.arange(n), 0)", "np.sum(c.astype(np.int64), (0, 1))",
 ]
 VIEWS = ["np.expand_dims(p, 1)", "np.expand_dims(p, 0)", "np.expand_dims(p, -1)", "np.expand_dims(c, 1)",
          "np.expand_dims(c.T, -3)", "np.expand_dims(c[:, 1], axis=0)", "np.expand_dims(p, n - 3) * c[0, :3]",
@@ -119,6 +123,16 @@ def test_bad_arguments_raise_as_numba_or_numpy_do(expression, error, message):
     compiled, _ = _compiled_and_python(expression)
     with pytest.raises(error, match=message):
         compiled(*_arguments())
+
+
+@pytest.mark.parametrize("expression", ["np.sum(c > 2.0)", "np.sum(c.astype(np.int32), axis=1)",
+                                        "np.sum(c.T.astype(np.uint8))"])
+def test_integer_and_boolean_sums_compile_no_overload(expression):
+    """numba's np.sum of an integer or boolean array is an nditer loop it compiles through its
+    whole pipeline (about 0.9 s in a fresh process): lowered in place instead."""
+    compiled, _ = _compiled_and_python(expression)
+    _, names = compiled_during(compiled, *_arguments())
+    assert names and not any("sum" in n for n in names[1:]), names
 
 
 def test_cpu_gradient_compiles_no_constructor_overloads():

@@ -1,7 +1,7 @@
 """numpy as the cpu target's compiled code sees it (its global `np`): numpy itself, but for
 the array constructors (np.zeros, np.empty, np.ones, np.full and their _like forms), the sum
-of a float array (whole or along an axis), np.expand_dims and np.swapaxes, which numba lowers
-here in place, as it lowers an arithmetic operation.
+of a float, integer or boolean array (whole or along an axis), np.expand_dims and
+np.swapaxes, which numba lowers here in place, as it lowers an arithmetic operation.
 
 Why: numba implements each of them as an overload, a small function it compiles through its
 whole pipeline once per rank, layout and dtype the process meets: about 0.03-0.15 s each in a
@@ -13,7 +13,7 @@ gradient's first call. Lowered here they are a few LLVM instructions in the call
 numba's own overloads end in.
 
 The typing mirrors numba's: the same arguments are accepted, with the same types returned; a
-sum this module does not lower (a dtype, integers, a tuple of axes) is typed and lowered by
+sum this module does not lower (a dtype, a tuple of axes, complex numbers) is typed and lowered by
 numba's own np.sum. Python code reaching these names (an object-mode block) calls numpy's.
 Not used where numba's parallel transform runs, which recognizes numpy's calls by their
 module's name (backends/cpu.py), nor where this numba's internals differ (AVAILABLE)."""
@@ -127,18 +127,31 @@ def _type_full_like(a, fill_value, dtype=None):
 
 
 def _sum_typer(context):
-    """A float array's sum, whole or along one axis (of a matrix or higher), of its element
-    type (numba's), lowered in place; any other np.sum typed (and lowered:
-    _lower_sum_or_numbas) by numba's own np.sum, with no function in between to compile."""
+    """A float, integer or boolean array's sum, whole or along one axis (of a matrix or
+    higher), of numba's type (_sum_type), lowered in place; any other np.sum typed (and
+    lowered: _lower_sum_or_numbas) by numba's own np.sum, with no function in between to
+    compile."""
     def typer(a, axis=None, dtype=None):
-        if isinstance(a, _types.Array) and isinstance(a.dtype, _types.Float) and not _given(dtype):
+        if isinstance(a, _types.Array) and isinstance(a.dtype, _SUMMED_IN_PLACE) and not _given(dtype):
+            total = _sum_type(a.dtype)
             if not _given(axis):
-                return a.dtype
+                return total
             if isinstance(axis, _types.Integer) and a.ndim >= 2:       # one axis summed away
-                return _types.Array(a.dtype, a.ndim - 1, "C")
+                return _types.Array(total, a.ndim - 1, "C")
         given = [t for t in (a, axis, dtype) if t is not None]
         return _numbas_sum(context).get_call_type(context, tuple(given), {}).return_type
     return typer
+
+
+def _sum_type(element):
+    """The type of a sum of `element`s, numba's (and numpy's on 64-bit Linux): a float's own;
+    an integer's or a boolean's int64, uint64 for an unsigned integer. (Asking numba's np.sum
+    for it compiles numba's implementation: its typing is its compilation.)"""
+    if isinstance(element, _types.Float):
+        return element
+    if isinstance(element, _types.Integer) and not element.signed:
+        return _types.uint64
+    return _types.int64
 
 
 def _numbas_sum(typing_context):
@@ -207,7 +220,8 @@ def _lower_sum(context, builder, sig, args):
 
     def add(pointer):
         element = context.unpack_value(builder, array_type.dtype, pointer)
-        builder.store(builder.fadd(builder.load(total), element), total)
+        builder.store(_added(context, builder, builder.load(total), sig.return_type, element, array_type.dtype),
+                      total)
 
     if array_type.layout in "CF":
         with _cgutils.for_range(builder, array.nitems) as loop:
@@ -229,9 +243,24 @@ def _lower_expand_dims(context, builder, sig, args):
     return _borrowed_reference(context, builder, sig.return_type, view)
 
 
+def _added(context, builder, total, total_type, element, element_type):
+    """total + element in the sum's type: a float's own addition; an integer or boolean
+    element widened to the sum's integer (numba's: int64, or uint64 for unsigned ones), whose
+    addition wraps around as numba's does."""
+    element = context.cast(builder, element, element_type, total_type)
+    if isinstance(total_type, _types.Float):
+        return builder.fadd(total, element)
+    return builder.add(total, element)
+
+
+_SUMMED_IN_PLACE = (_types.Float, _types.Integer, _types.Boolean) if AVAILABLE else ()
+
+
 def _lower_sum_or_numbas(context, builder, sig, args):
+    """A float, integer or boolean array's sum, whole or along one axis of a matrix or higher,
+    with no dtype given, lowered here (its type is numba's: _sum_typer); any other numba's."""
     array_type = sig.args[0]
-    if isinstance(array_type, _types.Array) and isinstance(array_type.dtype, _types.Float):
+    if isinstance(array_type, _types.Array) and isinstance(array_type.dtype, _SUMMED_IN_PLACE):
         if len(args) == 1:
             return _lower_sum(context, builder, sig, args)
         if len(args) == 2 and isinstance(sig.args[1], _types.Integer) and array_type.ndim >= 2:
@@ -271,7 +300,8 @@ def _lower_sum_along(context, builder, sig, args):
                                             "C", without_axis(list(indices)))
         element = context.unpack_value(builder, array_type.dtype, source)
         total = context.unpack_value(builder, result_type.dtype, target)
-        context.pack_value(builder, result_type.dtype, builder.fadd(total, element), target)
+        context.pack_value(builder, result_type.dtype,
+                           _added(context, builder, total, result_type.dtype, element, array_type.dtype), target)
     return _new_reference(context, builder, result_type, result._getvalue())
 
 
