@@ -32,10 +32,10 @@ try:
     from numba.extending import lower_builtin as _lower_builtin
     from numba.extending import overload as _overload
     from numba.extending import type_callable as _type_callable
-    from numba.np.ufunc import vectorize as _vectorize
     from numba.np.arrayobj import _empty_nd_impl, _normalize_axis, _parse_shape, make_array
     from numba.np.arrayobj import expand_dims as _expand_dims_view
     from numba.np.arrayobj import populate_array as _populate_array
+    from numba.np.ufunc import vectorize as _vectorize
     AVAILABLE = True
 except ImportError:                 # another numba's layout: numpy's functions, compiled by numba
     AVAILABLE = False
