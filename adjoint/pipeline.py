@@ -36,7 +36,8 @@ from .ir import annotations, grammar, nodes, trees
 from .ir.names import Namer
 from .lower import emit as emit_stage
 from .lower.device import lower_for_device
-from .lower.for_numba import assignments_into_views, lower_for_numba, matrix_vector_products, needs_lowering
+from .lower.for_numba import lower_for_numba, needs_lowering
+from .lower.host_rewrites import assignments_into_views, matrix_vector_products
 from .optimize.passes import optimize
 from .options import Options
 from .primitives import runtime

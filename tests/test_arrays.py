@@ -211,7 +211,7 @@ def test_unbroadcast_seed_keeps_the_gradient(target):
 
 @pytest.mark.parametrize("target", ["python", "cpu"])
 def test_matrix_vector_products_of_views(target):
-    """lower/for_numba.matrix_vector_products, against autograd: first order, and second
+    """lower/host_rewrites.matrix_vector_products, against autograd: first order, and second
     order through the emitted _matvec / _vecmat read back as products (hvp)."""
     rng = make_rng("test_arrays", "test_matrix_vector_products_of_views")
     args = (rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=4))

@@ -5,7 +5,6 @@ runs the same code)."""
 
 from __future__ import annotations
 
-import collections
 import copy
 import math
 
@@ -17,7 +16,6 @@ from ..frontend.call_forms import NORM_OPTIONS, norm_method
 from ..ir import annotations, nodes, trees
 from ..primitives.rules.linalg import einsum_helper
 from ..primitives.runtime import (
-    ASSIGN_INTO,
     AXIS_REDUCTIONS,
     DIFF_AXIS,
     LOGSUMEXP,
@@ -26,7 +24,6 @@ from ..primitives.runtime import (
     NUMPY_LOOPS,
     POLYVAL,
     ROLL_AXIS,
-    UPDATE_OF,
     WHOLE_EXTREMA,
     axis_reduction,
     each,
@@ -34,6 +31,8 @@ from ..primitives.runtime import (
     where,
 )
 from ..primitives.table import record_of
+from .float32 import float32_constants
+from .operands import known_rank, operand_kind, operand_rank
 
 # scipy functions numba cannot call, by their record's spelling: the math function it has (of
 # an array: runtime._each_<name>, element by element), or a form of numpy's
@@ -113,40 +112,8 @@ def _scipy_form(node, types_of, used):
     return nodes.binop(square, "-", nodes.const(0.9189385332046727))      # logpdf: - log(sqrt(2 pi))
 
 
-def _rank(expr, types_of, known) -> int:
-    """The rank of an operand; in the adjoint (`known` given) a sensitivity (s_x, s_3), which
-    the type table does not hold, has its variable's (x, t_3)."""
-    if known is not None and isinstance(expr, gast.Name) and expr.id.startswith("s_") and not known(expr.id):
-        rest = expr.id[2:]
-        expr = nodes.name(f"t_{rest}" if rest.isdigit() else rest)
-    try:
-        return types_of(expr).ndim
-    except AdjointError:
-        return -1
-
-
 # calls numba has without an axis (or of vectors) only: runtime.AXIS_FORMS
 _ALONG_AXIS = ("flip", "sort", "argsort", "cumprod", "squeeze", "tile")
-
-
-def _known_rank(expr, types_of, known):
-    """The rank of an operand, a sensitivity's or a tangent's too (-1 where the adjoint's type
-    table cannot tell, as of a call a rule wrote)."""
-    found = _operand_type(expr, types_of, known)
-    if found is not None:
-        return found[0]
-    if known is None or annotations.has(expr, "callee"):
-        return _rank(expr, types_of, known)
-    if isinstance(expr, gast.Call) and nodes.dotted(expr.func) in _KEEPS_RANK and expr.args:
-        return _known_rank(expr.args[0], types_of, known)
-    if isinstance(expr, gast.Call) and nodes.dotted(expr.func) == "np.linalg.solve" and len(expr.args) == 2:
-        return _known_rank(expr.args[1], types_of, known)        # (the right-hand side's)
-    return -1                  # a rule's call (no callee noted: types_of would guess its operands' rank)
-
-
-# a rule's calls whose result has their first argument's rank (and the helpers they become first)
-_KEEPS_RANK = ("np.argsort", "np.sort", "np.flip", "np.cumsum", "np.cumprod",
-               "_argsort_axis", "_sort_axis", "_flip_axis", "_cumprod_axis")
 
 
 def _along_axis(node, called, types_of, used, known=None):
@@ -158,7 +125,7 @@ def _along_axis(node, called, types_of, used, known=None):
         # the inverse of np.transpose's axes (primitives/rules/shape.py), known as written
         return nodes.tuple_of([nodes.const(int(k)) for k in np.argsort([e.value for e in first.elts])])
     axis = [k.value for k in node.keywords if k.arg == "axis"] or node.args[1:2]
-    rank = _known_rank(first, types_of, known)
+    rank = known_rank(first, types_of, known)
     if called is None:                                   # np.linalg.norm(x, ord, axis[, False])
         node.args = node.args[:3]
         if isinstance(node.args[2], gast.Constant) and node.args[2].value is None:
@@ -322,14 +289,14 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             and func.value.id == LOWERED_MODULE else None
         if called == "expand_dims" and len(node.args) == 2 and types_of(node.args[0]).ndim == 0 \
                 and not (isinstance(node.args[0], gast.Call) and nodes.dotted(node.args[0].func) == "np.asarray") \
-                and _known_rank(node.args[0], types_of, known) < 1:
+                and known_rank(node.args[0], types_of, known) < 1:
             # a number's new axis (keepdims of a vector's reduction): numba's np.expand_dims
             # takes arrays only, and np.asarray makes a number one (and leaves an array as it is;
             # an operand known to be an array, a sensitivity of one, keeps its plain form)
             node.args = [nodes.call("np.asarray", [node.args[0]]), node.args[1]]
             return node
         if called == "outer" and len(node.args) == 2 and not node.keywords \
-                and all(_known_rank(a, types_of, known) == 1 for a in node.args):
+                and all(known_rank(a, types_of, known) == 1 for a in node.args):
             # a row times a column, which numba fuses; its np.outer takes ~1.5 s to compile
             column = annotations.copy_to(nodes.call("np.expand_dims", [node.args[0], nodes.const(1)]), node)
             annotations.set(column, "callee", np.expand_dims)
@@ -352,10 +319,10 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             node.args = [nodes.call("np.asarray", node.args)]     # numba has them of arrays only
             return node
         if called == "hstack" and node.args and type(node.args[0]) in (gast.Tuple, gast.List) \
-                and any(_known_rank(e, types_of, known) == 0 for e in node.args[0].elts):
+                and any(known_rank(e, types_of, known) == 0 for e in node.args[0].elts):
             # numba joins arrays only: a number is a part of one element
             node.args = [nodes.tuple_of([nodes.call("np.full", [nodes.const(1), e])
-                                         if _known_rank(e, types_of, known) == 0 else e
+                                         if known_rank(e, types_of, known) == 0 else e
                                          for e in node.args[0].elts]), *node.args[1:]]
             return node
         if called in _SEQUENCE_JOINS and node.args and type(node.args[0]) is gast.List:
@@ -383,8 +350,8 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             return nodes.binop(node.args[1], "*", nodes.call("np.divide", [condition, copy.deepcopy(condition)]))
         if called == "where" and len(node.args) == 3 and not node.keywords and precision == "float64":
             # numba's np.where broadcasts through np.broadcast_to: seconds to compile
-            ranks = [_operand_rank(a, types_of, known) for a in node.args]
-            kinds = [_operand_kind(a, types_of, known) for a in node.args[1:]]
+            ranks = [operand_rank(a, types_of, known) for a in node.args]
+            kinds = [operand_kind(a, types_of, known) for a in node.args[1:]]
             if ranks[0] >= 1 and all(r in (0, ranks[0]) for r in ranks[1:]) and "float" in kinds \
                     and set(kinds) <= {"float", "int", "bool"}:
                 name = where(ranks[0], "".join("a" if r else "s" for r in ranks[1:]))
@@ -522,298 +489,3 @@ def flatten_masks(fn, types_of, subscripts=None):
                     nodes.assign_to(whole, nodes.call("np.reshape", [nodes.name(flat), nodes.attribute(
                         f"{array}.shape")]), stmt)]
         block[:] = out
-
-
-_WHOLE_REDUCTIONS = ("sum", "max", "min", "mean", "prod", "amax", "amin")
-
-
-def _operand_type(expr, types_of, known):
-    """(rank, element kind) of an operand in the adjoint (`known` given), else None: names
-    from the type table (a sensitivity s_x or tangent d_x has its variable's type), numbers,
-    and the arithmetic, comparisons, numpy ufuncs, whole-array reductions and views by slices
-    the rules write of them (types_of cannot type the expressions the compiler made of
-    sensitivities)."""
-    if known is None:
-        return None
-    kind = type(expr)
-    if kind is gast.Constant:
-        return (0, type(expr.value).__name__) if type(expr.value) in (float, int, bool) else None
-    if kind is gast.Name:
-        name = expr.id
-        if not known(name):
-            rest = name[2:] if name[:2] in ("s_", "d_") else None
-            name = None if rest is None else f"t_{rest}" if rest.isdigit() else rest
-            if name is None or not known(name):
-                return None
-        try:
-            found = types_of(nodes.name(name))
-        except AdjointError:
-            return None
-        return found.ndim, found.kind
-    if kind is gast.Compare or kind is gast.BoolOp or kind is gast.UnaryOp or kind is gast.BinOp:
-        parts = [expr.left] + expr.comparators if kind is gast.Compare else expr.values if kind is gast.BoolOp \
-            else [expr.operand] if kind is gast.UnaryOp else [expr.left, expr.right]
-        typed = [_operand_type(part, types_of, known) for part in parts]
-        if None in typed:
-            return None
-        rank = max(r for r, _ in typed)
-        if kind is gast.Compare or kind is gast.BoolOp or isinstance(getattr(expr, "op", None), gast.Not):
-            return rank, "bool"
-        kinds = {k for _, k in typed}
-        if isinstance(getattr(expr, "op", None), gast.Div) or "float" in kinds:
-            return rank, "float" if kinds <= {"float", "int", "bool"} else ""
-        return rank, "int" if kinds <= {"int", "bool"} else ""
-    if kind is gast.Call and isinstance(expr.func, gast.Attribute) and nodes.dotted(expr.func.value) == "np" \
-            and not expr.keywords:
-        typed = [_operand_type(part, types_of, known) for part in expr.args]
-        if None in typed or not typed:
-            return None
-        if expr.func.attr in _WHOLE_REDUCTIONS and len(typed) == 1:
-            return 0, typed[0][1] if expr.func.attr != "mean" else "float"
-        ufunc = getattr(np, expr.func.attr, None)
-        if isinstance(ufunc, np.ufunc) and ufunc.nin == len(typed) and ufunc.nout == 1:
-            samples = {"float": np.float64(0.5), "int": np.int64(1), "bool": np.bool_(True)}
-            if any(k not in samples for _, k in typed):
-                return None
-            with np.errstate(all="ignore"):
-                out = ufunc(*[samples[k] for _, k in typed]).dtype.kind
-            return max(r for r, _ in typed), {"f": "float", "i": "int", "b": "bool"}.get(out, "")
-    if kind is gast.Subscript:                    # a view by slices keeps its array's rank (x[::-1])
-        parts = expr.slice.elts if type(expr.slice) is gast.Tuple else [expr.slice]
-        return _operand_type(expr.value, types_of, known) if all(type(p) is gast.Slice for p in parts) else None
-    if kind is gast.Call and isinstance(expr.func, gast.Name) and expr.func.id.startswith("_where_") \
-            and expr.func.id[len("_where_"):-3].isdigit():           # one lowered already
-        return int(expr.func.id[len("_where_"):-3]), "float"
-    return None
-
-
-def _operand_rank(expr, types_of, known) -> int:
-    typed = _operand_type(expr, types_of, known)
-    return -1 if typed is None else typed[0]
-
-
-def _operand_kind(expr, types_of, known) -> str:
-    typed = _operand_type(expr, types_of, known)
-    return "" if typed is None else typed[1]
-
-
-def assignments_into_views(fn, types_of, known) -> set:
-    """Array writes into a part of an array (integers and slices: a view), as runtime helpers
-    (runtime.UPDATES) numba compiles without a slice assignment of an array, whose error
-    message (two shapes formatted into a string) it compiles in about two seconds of a fresh
-    process, once per rank (the primal seldom has one):
-
-        s[k, :d] += g         ->  _add_into(s[k, :d], g)         (and -=: _subtract_from)
-        tape_v[k] = v         ->  _store(tape_v[k], v)           (a loop's tape of arrays)
-        u[1:-1] = v           ->  _assign_into(u[1:-1], v)       (a float array's part, v an
-                                                                   array of no higher rank)
-
-    frontend/parse.py reads each back as the statement it stands for. Host code only (the
-    device lowering reads the tapes' stores as they are); statements are replaced, never
-    changed in place (optimize may share them with earlier stages). Returns the helpers used."""
-    used = set()
-
-    def view_rank(target, row=False):
-        """The rank of `target`, an array's part read through integers and slices, else -1;
-        `row`: a compiler's tape (its type not in the table) read through integers only,
-        whose rank is not known either: 0 where it is such a row, else -1."""
-        if not (isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name)):
-            return -1
-        parts = target.slice.elts if isinstance(target.slice, gast.Tuple) else [target.slice]
-        integers = 0
-        for part in parts:
-            if isinstance(part, gast.Slice) and not row:
-                continue
-            typed = _operand_type(part, types_of, known)
-            if typed is None or typed[0] != 0 or typed[1] != "int":
-                return -1
-            integers += 1
-        if row:
-            return 0
-        rank = _operand_rank(target.value, types_of, known)
-        return rank - integers if rank >= len(parts) else -1
-
-    def part_of(target):
-        return annotations.copy_to(nodes.subscript(nodes.name(target.value.id), nodes.clone(target.slice)), target)
-
-    def update(name, target, value, stmt):
-        used.add(name)
-        return nodes.located(nodes.make(gast.Expr, value=nodes.call(nodes.name(name), [part_of(target), value])), stmt)
-
-    copies = {}          # found at the first name the type table lacks (most functions: none)
-
-    def copied_parts():
-        """Names bound once, to a copy of an array's part (`u_old = u[1:-1].copy()`, the
-        reverse sweep's saved region): the type table has none of them, their part's type
-        is known."""
-        bindings = collections.Counter()
-        for stmt in nodes.statements(fn.body):
-            bindings.update(nodes.written_names(stmt))
-            value = getattr(stmt, "value", None)
-            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name and type(value) is gast.Call \
-                    and not value.args and type(value.func) is gast.Attribute and value.func.attr == "copy" \
-                    and type(value.func.value) is gast.Subscript:
-                copies[stmt.targets[0].id] = value.func.value
-        for name in [n for n in copies if bindings[n] != 1]:
-            del copies[name]
-        copies[None] = None                          # (found)
-
-    def value_type(value):
-        typed = _operand_type(value, types_of, known)
-        if typed is None and type(value) is gast.Name:
-            if not copies:
-                copied_parts()
-            part = copies.get(value.id)
-            if part is not None:
-                rank, kind = view_rank(part), _operand_kind(part.value, types_of, known)
-                typed = (rank, kind) if rank >= 0 and kind else None
-        return typed
-
-    for block in list(nodes.blocks(fn)):
-        out = None
-        for k, stmt in enumerate(block):
-            replaced = None
-            kind = type(stmt)
-            target = stmt.target if kind is gast.AugAssign else stmt.targets[0] if kind is gast.Assign else None
-            if type(target) is not gast.Subscript:
-                pass                    # (nearly every statement: it writes no array's part)
-            elif kind is gast.AugAssign and isinstance(stmt.op, (gast.Add, gast.Sub)) \
-                    and view_rank(target) >= 1:
-                replaced = update(UPDATE_OF["+" if isinstance(stmt.op, gast.Add) else "-"], target,
-                                  stmt.value, stmt)
-            elif kind is gast.Assign and len(stmt.targets) == 1 and isinstance(stmt.value, gast.Name) \
-                    and isinstance(target.value, gast.Name):
-                typed = value_type(stmt.value)
-                if target.value.id.startswith("tape_") and not known(target.value.id) \
-                        and view_rank(target, row=True) == 0 and typed is not None and typed[0] >= 1 \
-                        and typed[1] in ("float", "int"):
-                    replaced = update(UPDATE_OF["="], target, stmt.value, stmt)
-                elif typed is not None and typed[1] in ("float", "int", "bool") \
-                        and 1 <= typed[0] <= view_rank(target) \
-                        and _operand_kind(target.value, types_of, known) == "float":
-                    replaced = update(ASSIGN_INTO, target, stmt.value, stmt)
-            if replaced is not None and out is None:
-                out = block[:k]
-            if out is not None:
-                out.append(stmt if replaced is None else replaced)
-        if out is not None:
-            block[:] = out
-    return used
-
-
-# numpy calls that make a float64 array unless told otherwise, and their positional
-# arguments before `dtype`: np.zeros(n), np.eye(d), np.full(shape, value)
-_MADE_OF_SIZES = {"np.zeros": 1, "np.ones": 1, "np.empty": 1, "np.eye": 1, "np.identity": 1, "np.full": 2}
-
-
-def matrix_vector_products(fn, types_of, known) -> set:
-    """`a @ v` of a matrix and a vector -> `_matvec(a, v)`, `v @ a` -> `_vecmat(v, a)`
-    (runtime.MATRIX_PRODUCTS): products of matrices, so that numba compiles np.dot for
-    matrices only, not once more for each matrix-vector pairing a gradient meets (`h @ w`
-    forward, `h.T @ s` back). Host code only; a statement holding one is replaced, never
-    changed in place (optimize may share it with earlier stages). Returns the helpers used."""
-    used = set()
-
-    def rank(expr):
-        if isinstance(expr, gast.Attribute) and expr.attr == "T":
-            expr = expr.value                      # (a transpose keeps a matrix's rank)
-        found = _operand_rank(expr, types_of, known)
-        return found if found >= 0 else _rank(expr, types_of, known)
-
-    def replacements(stmt) -> dict:
-        found = {}
-        for node in nodes.every_node(stmt):
-            if type(node) is gast.BinOp and type(node.op) is gast.MatMult:
-                helper = _MATRIX_VECTOR.get((rank(node.left), rank(node.right)))
-                if helper is not None:
-                    used.add(helper)
-                    found[id(node)] = nodes.located(nodes.call(nodes.name(helper), [node.left, node.right]), node)
-        return found
-
-    for block in nodes.blocks(fn):
-        for k, stmt in enumerate(block):
-            if type(stmt) in (gast.Assign, gast.AugAssign, gast.Return, gast.Expr) \
-                    and any(type(n) is gast.BinOp and type(n.op) is gast.MatMult for n in nodes.every_node(stmt)):
-                for _ in range(4):                 # (a product inside another: one more round)
-                    mapping = replacements(block[k])
-                    if not mapping:
-                        break
-                    block[k] = annotations.copy_to(trees.replaced(block[k], mapping), stmt)
-    return used
-
-
-_MATRIX_VECTOR = {(2, 1): "_matvec", (1, 2): "_vecmat"}
-
-
-def _float_over_size(node) -> bool:
-    """`1.0 / t.size`, `0.5 / t.shape[0]`: a float constant over an array's size."""
-    if not (isinstance(node, gast.BinOp) and isinstance(node.op, gast.Div)
-            and isinstance(node.left, gast.Constant) and type(node.left.value) is float):
-        return False
-    size = node.right
-    if isinstance(size, gast.Subscript):
-        size = size.value
-    return isinstance(size, gast.Attribute) and size.attr in ("size", "shape")
-
-
-def float32_constants(fn, types_of, known):
-    """`1.0 - t * t` -> `np.float32(1.0) - t * t` where the arrays are float32: numpy treats a
-    Python number as taking the array's precision, numba as a float64 (or an int64), which
-    makes every array it meets float64 (twice the memory, and a matrix product of float32
-    and float64 arrays numba cannot compile). Every float literal becomes a float32 one, and
-    so does an int literal that is an operand of float arithmetic (`2 * t`), but not an
-    exponent (`t ** 2` keeps numba's integer power) nor index arithmetic (`i + 1`); an array
-    made of sizes alone (np.zeros(n), np.eye(d)) is made float32."""
-
-    def is_float(expr) -> bool:
-        if isinstance(expr, gast.Name):          # names made after the analysis: sensitivities
-            return types_of(expr).kind == "float" if known(expr.id) else expr.id.startswith("s_")
-        if isinstance(expr, gast.Constant):
-            return isinstance(expr.value, float)
-        if isinstance(expr, gast.BinOp):
-            return isinstance(expr.op, gast.Div) or is_float(expr.left) or \
-                (not isinstance(expr.op, gast.Pow) and is_float(expr.right))
-        if isinstance(expr, gast.UnaryOp):
-            return is_float(expr.operand)
-        if isinstance(expr, (gast.Call, gast.Subscript)):
-            parts = expr.args + [k.value for k in expr.keywords] if isinstance(expr, gast.Call) else [expr]
-            names = {n.id for part in parts for n in trees.walk(part) if isinstance(n, gast.Name)}
-            if not all(known(n) for n in names):      # a sensitivity's element, s_x[i], is a float
-                return isinstance(expr, gast.Subscript) and isinstance(expr.value, gast.Name) \
-                    and expr.value.id.startswith("s_")
-            try:
-                return types_of(expr).kind == "float"
-            except AdjointError:
-                return False
-        return False
-
-    def single(value):
-        return nodes.call("np.float32", [nodes.const(value)])
-
-    def visit(node):
-        if isinstance(node, gast.BinOp):
-            floats = is_float(node)
-            for side in ("left", "right"):
-                operand = getattr(node, side)
-                if _float_over_size(operand):
-                    # `e * (1.0 / t.size)`: numba makes float32 / int64 a float64, and e with it
-                    setattr(node, side, nodes.call("np.float32", [operand]))
-                    continue
-                if isinstance(operand, gast.Constant) and type(operand.value) in (int, float) \
-                        and (type(operand.value) is float or floats) \
-                        and not (side == "right" and isinstance(node.op, gast.Pow) and type(operand.value) is int):
-                    setattr(node, side, single(operand.value))
-        elif isinstance(node, (gast.Assign, gast.AugAssign)) and isinstance(node.value, gast.Constant) \
-                and type(node.value.value) is float:
-            node.value = single(node.value.value)
-        elif isinstance(node, gast.Call) and not nodes.dotted(node.func) == "np.float32":
-            node.args = [single(a.value) if isinstance(a, gast.Constant) and type(a.value) is float else a
-                         for a in node.args]
-            if len(node.args) == _MADE_OF_SIZES.get(nodes.dotted(node.func)) \
-                    and not any(k.arg == "dtype" for k in node.keywords):
-                node.keywords = list(node.keywords) + [nodes.keyword("dtype", nodes.attribute("np.float32"))]
-        elif isinstance(node, gast.UnaryOp) and isinstance(node.operand, gast.Constant) \
-                and type(node.operand.value) is float:
-            node.operand = single(node.operand.value)
-    for node in list(gast.walk(fn)):
-        visit(node)
