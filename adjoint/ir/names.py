@@ -48,6 +48,10 @@ class Namer:
             found = self._sensitivity[var] = self.fresh("s_" + stem)
         return found
 
+    def variables_of_sensitivities(self) -> dict[str, str]:
+        """sensitivity -> its variable (s_x -> x, s_3 -> t_3), for those named so far."""
+        return {name: var for var, name in self._sensitivity.items() if isinstance(var, str)}
+
     def named_sensitivities(self, variables) -> set[str]:
         """The sensitivities already named for these variables (makes no new name)."""
         return {self._sensitivity[v] for v in variables if v in self._sensitivity}

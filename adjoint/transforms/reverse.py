@@ -38,7 +38,7 @@ from ..ir import annotations, nodes, trees
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
 from .checkpoints import budget_of, checkpointed
-from .stored import stored_intermediates
+from .stored import COSTLY_CALLS, stored_intermediates
 from .tapes import LoopFrame, single_definitions, statements
 
 ZERO = {"float": 0.0, "int": 0, "bool": False}
@@ -409,7 +409,50 @@ class _Reverse:
             raise exc.at(locate(stmt, self.filename)) from None
         if primitive in rules.HELPERS_CALLED:        # its rule calls a helper (np.cumprod's)
             self.helpers |= rules.HELPERS_CALLED[primitive]
-        return self.contributions(triples, seed, out, stmt)
+        updates = self.contributions(triples, seed, out, stmt)
+        return self.shared_calls(updates, stmt) if len(updates) > 1 else updates
+
+    def shared_calls(self, updates, stmt):
+        """A costly call that several of one line's contributions make alike (solve's rule
+        solves `np.linalg.solve(A.T.copy(), g)` for A and for b) is made once, into a
+        temporary they read, where no contribution before the last reader writes a name the
+        call reads."""
+        found = collections.defaultdict(list)        # structure key -> the calls, in order
+        for update in updates:
+            for node in trees.walk(update.value):
+                if type(node) is gast.Call and nodes.dotted(node.func) in COSTLY_CALLS:
+                    found[trees.structure_key(node)].append(node)
+        shared = [calls for calls in found.values() if len(calls) > 1]
+        if not shared:
+            return updates
+        hoisted, mapping, written = [], {}, set()
+        for calls in shared:
+            if any(id(c) in mapping for c in calls):
+                continue                            # (inside a call shared already)
+            readers = [u for u in updates if any(n is c for c in calls for n in trees.walk(u.value))]
+            written = set().union(*(nodes.written_names(u) for u in readers[:-1]))
+            if written & nodes.loads_in(calls[0]):
+                continue
+            name = self.namer.temp()
+            hoisted.append(nodes.assign(name, calls[0], stmt))
+            self.learn_type(name, calls[0])
+            for call in calls:
+                for inner in trees.walk(call):
+                    mapping.setdefault(id(inner), inner)     # (its own calls stay inside it)
+                mapping[id(call)] = nodes.name(name)
+        if not hoisted:
+            return updates
+        replacements = {key: value for key, value in mapping.items() if type(value) is gast.Name}
+        return hoisted + [annotations.copy_to(trees.replaced(u, replacements), u) for u in updates]
+
+    def learn_type(self, name, value):
+        """Enter `name`, bound to `value` in the reverse sweep, in the type table (the lowering
+        reads it): value's type with each sensitivity standing for its variable."""
+        variables = {s: nodes.name(v) for s, v in self.namer.variables_of_sensitivities().items()}
+        try:
+            self.a.types[name] = shapes.type_of(nodes.with_loads_replaced(value, variables), self.a.types)
+        except AdjointError:
+            pass
 
     def gather_contribution(self, value, seed, stmt):
         """`t = x[index]`: s_x[index] += s_t where no index repeats (slices, integers, masks).
