@@ -26,6 +26,7 @@ the forward loop instead (stored.stored_intermediates).
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 
 import gast
@@ -449,10 +450,8 @@ class _Reverse:
         """Enter `name`, bound to `value` in the reverse sweep, in the type table (the lowering
         reads it): value's type with each sensitivity standing for its variable."""
         variables = {s: nodes.name(v) for s, v in self.namer.variables_of_sensitivities().items()}
-        try:
+        with contextlib.suppress(AdjointError):           # (an untyped call: left out)
             self.a.types[name] = shapes.type_of(nodes.with_loads_replaced(value, variables), self.a.types)
-        except AdjointError:
-            pass
 
     def gather_contribution(self, value, seed, stmt):
         """`t = x[index]`: s_x[index] += s_t where no index repeats (slices, integers, masks).
