@@ -237,16 +237,18 @@ declare("np.linalg.norm", vjps=[norm, variant(norm_axis_of_vector, ranks=(1,)), 
 
 # x = solve(a, b): b's sensitivity is solve(a.T, g), a's is minus that times x.T (written as
 # one solve of g x.T: the same LU work as the outer product of the solution)
-# solve(A.T, g) once per contribution, a vector (or B's columns): solving against the
-# matrix g out.T instead took n more substitutions. A.T is copied into rows (C order, O(n^2)):
-# numba then reuses the forward solve's compiled code instead of compiling one for a
-# transposed matrix (0.8 s; 4 s with a matrix right-hand side).
+# solve(A.T, g), a vector (or B's columns), shared by both contributions (the reverse sweep
+# makes it once: transforms/reverse.py shared_calls); solving against the matrix g out.T
+# instead took n more substitutions. A.T is copied into rows (C order, O(n^2)), and so is a
+# matrix g (numba's solve returns X in Fortran order, and g = cos(X) is then one too): numba
+# reuses the forward solve's compiled code instead of compiling one for another layout
+# (0.8 s a vector; 2.5-4 s a matrix right-hand side, in a fresh process).
 def solve_vector(a, b, g, out):
     return -np.outer(np.linalg.solve(a.T.copy(), g), out), np.linalg.solve(a.T.copy(), g)
 
 
 def solve_matrix(a, b, g, out):
-    return -(np.linalg.solve(a.T.copy(), g) @ out.T), np.linalg.solve(a.T.copy(), g)
+    return -(np.linalg.solve(a.T.copy(), g.copy()) @ out.T), np.linalg.solve(a.T.copy(), g.copy())
 
 
 def solve_jvp(a, b, da, db, out):
