@@ -411,7 +411,9 @@ class _Reverse:
         if primitive in rules.HELPERS_CALLED:        # its rule calls a helper (np.cumprod's)
             self.helpers |= rules.HELPERS_CALLED[primitive]
         updates = self.contributions(triples, seed, out, stmt)
-        return self.shared_calls(updates, stmt) if len(updates) > 1 else updates
+        if len(updates) > 1 and (out.is_array or any(self.type(operand).is_array for operand, _, _ in triples)):
+            return self.shared_calls(updates, stmt)      # (numbers' rules call no costly function)
+        return updates
 
     def shared_calls(self, updates, stmt):
         """A costly call that several of one line's contributions make alike (solve's rule
