@@ -209,6 +209,7 @@ def test_reverse_sweep_solves_once_with_the_forward_solves_compiled_code(name):
     source = adjoint.source(fn, wrt=wrt, comments=False,
                             types={p: np.asarray(a) for p, a in zip(inspect.signature(fn).parameters, args)})
     assert source.count("np.linalg.solve(") == 2, source             # the forward's and one more
+    assert "np.outer(" not in source          # (a rule's outer of a solve: a product numba fuses)
     g = adjoint.grad(fn, wrt=wrt, cache=False)
     got, names = compiled_during(g, *args)
     solves = [n for n in names if n.startswith("solve_impl")]
