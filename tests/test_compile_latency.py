@@ -288,6 +288,33 @@ def test_assign_into_matches_numpys_assignment(jit):
         assign_into(got[:, 1:], np.ones(2))
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_masked_updates_match_numpys_writes_through_a_mask(jit):
+    """runtime's _assign_at_mask, _add_at_mask and _subtract_at_mask(array, mask, value) are
+    `array[mask] = value`, `+=`, `-=` for a mask of rank 2 or 3: a number or one value per
+    marked element, in the order array[mask] reads them, into a C, a Fortran-ordered and a
+    strided array; a value of another length is a ValueError, as numpy's."""
+    rng = np.random.default_rng(37)
+    for shape in [(3, 4), (2, 3, 2)]:
+        base = rng.normal(size=shape)
+        mask = base > 0.1
+        for layout in (np.ascontiguousarray, np.asfortranarray, lambda a: np.repeat(a, 2, axis=0)[::2]):
+            for name, op in runtime.MASKED_UPDATES.items():
+                update = _helper(name, jit)
+                for value in (2.5, np.arange(float(mask.sum())) + 0.5):
+                    want, got = layout(base.copy()), layout(base.copy())
+                    if op[0] == "=":
+                        want[mask] = value
+                    elif op[0] == "+":
+                        want[mask] += value
+                    else:
+                        want[mask] -= value
+                    update(got, mask, value)
+                    assert np.array_equal(got, want), (name, shape)
+    with pytest.raises(ValueError, match="one element per marked element"):
+        _helper("_add_at_mask", jit)(np.zeros((2, 2)), np.eye(2, dtype=bool), np.ones(3))
+
+
 def test_stencil_assignments_compile_no_slice_assignment():
     """`u[1:-1] = ...` in a loop (a heat equation's explicit step) becomes `_assign_into` on
     every target: numba compiles a slice assignment of an array with its error message, two

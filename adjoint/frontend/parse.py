@@ -560,6 +560,16 @@ class _Resolver(trees.Transformer):
                 target, value = call.args
                 node = nodes.assign_to(nodes.store(target), value, node) if op == "=" else \
                     nodes.accumulate(target, value, node, op)
+        elif isinstance(call, gast.Call) and isinstance(call.func, gast.Name) and len(call.args) == 3:
+            try:
+                op = runtime.update_of(self.lookup(call.func), masked=True)
+            except LookupError:
+                op = None
+            if op is not None:     # `_add_at_mask(s, m, g)` is s[m] += g
+                array, mask, value = call.args
+                target = nodes.subscript(array, mask, store=True)
+                node = nodes.assign_to(target, value, node) if op == "=" else \
+                    nodes.accumulate(target, value, node, op)
         return self.generic_visit(node)
 
     def builtin_dtype(self, node):

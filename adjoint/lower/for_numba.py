@@ -21,6 +21,7 @@ from ..primitives.runtime import (
     LOGSUMEXP,
     LOGSUMEXP_AXIS,
     LOWERED_MODULE,
+    MASKED_UPDATE_OF,
     NUMPY_LOOPS,
     POLYVAL,
     ROLL_AXIS,
@@ -422,24 +423,29 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
         if how == "callee":
             block[k] = stmt = nodes.with_fresh_calls(stmt)
         trees.replace_bottom_up(stmt, gast.Call, lower)
-    flatten_masks(fn, types_of, subscripts)
+    used |= flatten_masks(fn, types_of, subscripts)
     if precision == "float32":
         float32_constants(fn, types_of, known or (lambda name: False))
     return used
 
 
-def flatten_masks(fn, types_of, subscripts=None):
+def flatten_masks(fn, types_of, subscripts=None) -> set:
     """`x[m]` with a boolean mask `m` of rank 2 or more, which numba cannot compile (it fails
     with no message): read as `np.ravel(x)[np.ravel(m)]` (the same elements in the same order),
-    written (`s[m] += g`, `y[m] = v`) through a flat copy put back whole:
+    written (`s[m] += g`, `s[m] -= g`, `y[m] = v`) by a runtime helper going through the
+    elements in that order (`_add_at_mask(s, m, g)`; runtime.MASKED_UPDATES), which
+    frontend/parse.py reads back as the statement; any other update (`s[m] *= g`) through a
+    flat copy put back whole:
 
         s_flat = np.ravel(s)
-        s_flat[np.ravel(m)] += g
+        s_flat[np.ravel(m)] *= g
         s[...] = np.reshape(s_flat, s.shape)
 
     right whether np.ravel gives a view or a copy (a transposed s). A statement holding one is
     replaced by a rewritten copy (optimize may share it with the earlier stages).
-    `subscripts`: the function's subscripts, where the caller has found them already."""
+    `subscripts`: the function's subscripts, where the caller has found them already. Returns
+    the helpers used."""
+    used = set()
     def is_mask(index) -> bool:
         if isinstance(index, (gast.Slice, gast.Tuple)):
             return False
@@ -460,7 +466,7 @@ def flatten_masks(fn, types_of, subscripts=None):
 
     candidates = trees.walk_branches(fn) if subscripts is None else subscripts
     if not any(masked(n) for n in candidates):
-        return
+        return used
     taken = {n.id for n in trees.walk(fn) if isinstance(n, gast.Name)}
     for block in list(nodes.blocks(fn)):
         out = []
@@ -478,6 +484,13 @@ def flatten_masks(fn, types_of, subscripts=None):
                     trees.replace_bottom_up(target, gast.Subscript, flat_read)
                 out.append(stmt)
                 continue
+            op = "=" if isinstance(stmt, gast.Assign) else {gast.Add: "+", gast.Sub: "-"}.get(type(stmt.op))
+            if op is not None:                 # s[m] += g -> _add_at_mask(s, m, g)
+                helper = MASKED_UPDATE_OF[op]
+                used.add(helper)
+                out.append(nodes.located(nodes.make(gast.Expr, value=nodes.call(
+                    nodes.name(helper), [nodes.name(target.value.id), target.slice, stmt.value])), stmt))
+                continue
             array, flat = target.value.id, f"{target.value.id}_flat"
             while flat in taken:
                 flat += "_"
@@ -489,3 +502,4 @@ def flatten_masks(fn, types_of, subscripts=None):
                     nodes.assign_to(whole, nodes.call("np.reshape", [nodes.name(flat), nodes.attribute(
                         f"{array}.shape")]), stmt)]
         block[:] = out
+    return used

@@ -27,6 +27,8 @@ writes the source of each one used at the top of the module, which stays standal
                                          which numba cannot call; also erfc, lgamma, gamma)
     _revolve(steps, free)                checkpoints=K: iterations to run from a snapshot before
                                          taking the next one, on the binomial (revolve) schedule
+    _add_at_mask(s, m, g)                s[m] += g for a boolean mask of rank 2 or more, which numba
+                                         cannot compile (also _subtract_at_mask, _assign_at_mask)
     _matvec(a, v)                        a @ v of a matrix and a vector as a product of matrices (v a
                                          column; _vecmat: v @ a, v a row), which numba compiles once
                                          for all the products of a function
@@ -79,6 +81,8 @@ def source(name: str) -> str:
         return _REVOLVE
     if name in UPDATES:
         return UPDATES[name][1]
+    if name in MASKED_UPDATES:
+        return MASKED_UPDATES[name][1]
     if name in MATRIX_PRODUCTS:
         return MATRIX_PRODUCTS[name]
     if kind == "where" and len(ranks) == 2 and len(ranks[1]) == 2 and set(ranks[1]) <= {"a", "s"}:
@@ -637,16 +641,51 @@ UPDATES = {
         '    """part -= value, in place, for a part of an array."""',
         "    part -= value"]) + "\n"),
 }
+
+
+def _masked_update(name: str, op: str) -> str:
+    statement = {"=": "array[mask] = value", "+": "array[mask] += value", "-": "array[mask] -= value"}[op]
+    write = {"=": "flat[i] = values[k * step]", "+": "flat[i] += values[k * step]",
+             "-": "flat[i] -= values[k * step]"}[op]
+    return "\n".join([
+        f"def {name}(array, mask, value):",
+        f'    """{statement} for a boolean mask of rank 2 or more (value: a number, or one per marked element)."""',
+        "    values = np.asarray(value).ravel()",
+        "    marks = mask.flat",
+        "    count = 0",
+        "    for i in range(mask.size):",
+        "        if marks[i]:",
+        "            count += 1",
+        "    if values.size != count and values.size != 1:",
+        "        raise ValueError('the value has not one element per marked element of the mask')",
+        "    step = 1 if values.size == count else 0",
+        "    flat = array.flat",
+        "    k = 0",
+        "    for i in range(mask.size):",
+        "        if marks[i]:",
+        f"            {write}",
+        "            k += 1"]) + "\n"
+
+
+# Writes through a boolean mask of rank 2 or more (`s[m] += g`), which numba cannot compile:
+# element by element through the arrays' flat iterators, in the mask's (C) order, the order
+# in which x[m] reads. Each stands for the statement in its first field (frontend/parse.py
+# reads it back so: `_add_at_mask(s, m, g)` is `s[m] += g`).
+MASKED_UPDATES = {name: (op, _masked_update(name, op)) for name, op in
+                  (("_assign_at_mask", "="), ("_add_at_mask", "+"), ("_subtract_at_mask", "-"))}
+MASKED_UPDATE_OF = {op: name for name, (op, _) in MASKED_UPDATES.items()}
+
 UPDATE_OF = {"=": "_store", "+": "_add_into", "-": "_subtract_from"}
 ASSIGN_INTO = "_assign_into"        # `=` of a whole array into a part of one (UPDATE_OF's: a tape's row)
 
 
-def update_of(fn):
+def update_of(fn, masked=False):
     """The statement an emitted `_store`, `_add_into` or `_subtract_from` stands for ("=",
-    "+", "-": `part[...] = value`, `part += value`, ...), else None."""
-    name = getattr(fn, "__name__", "")
-    if name in UPDATES and getattr(fn, "__doc__", None) == UPDATES[name][1].splitlines()[1].strip()[3:-3]:
-        return UPDATES[name][0]
+    "+", "-": `part[...] = value`, `part += value`, ...), else None; `masked`: of an emitted
+    `_assign_at_mask`, `_add_at_mask` or `_subtract_at_mask` (`array[mask] += value`, ...)."""
+    name, table = getattr(fn, "__name__", ""), MASKED_UPDATES if masked else UPDATES
+    if name in table and getattr(fn, "__doc__", None) == table[name][1].splitlines()[1].strip()[3:-3]:
+        return table[name][0]
     return None
 
 
