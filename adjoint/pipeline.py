@@ -290,15 +290,17 @@ def _analyze(run):
             run.analysis = analyze(run.normalized, wrt, run.signature, parsed.filename)
             return
         # types the call may still fix; a write through a view is wrong whatever they are
+        # (one that only some ranks make: the call's types decide, an AdjointTypeError too)
         guessed = {**shapes.default_signature(run.normalized, wrt), **(run.signature or {})}
-        check_views(parsed, {parsed.user(a): guessed[a] for a in parsed.args if a in guessed})
+        check_views(parsed, {parsed.user(a): guessed[a] for a in parsed.args if a in guessed},
+                    guessed=any(a not in (run.signature or {}) for a in parsed.args))
         raise
 
 
 def _check_views(run):
     # with the arguments' ranks known, `z = y` of a number is no view: only arrays can alias
     parsed = run.parsed
-    check_views(parsed, {parsed.user(a): run.analysis.types[a] for a in parsed.args})
+    check_views(parsed, {parsed.user(a): run.analysis.types[a] for a in parsed.args}, guessed=run.signature is None)
 
 
 def _reverse(run):

@@ -351,6 +351,46 @@ def test_an_alias_only_some_ranks_make_is_settled_by_the_call():
         np.testing.assert_allclose(got, central_difference(alias_or_number_fixed, (x, y), 0), rtol=1e-6)
 
 
+def rows_of_a_built_array(x, y):
+    # an array of one row per element of x, each row shaped like y (a list comprehension's
+    # array is built so): a row is a number if y is one, a view of a row if y is an array
+    rows = np.zeros((x.shape[0],) + np.shape(y)) + 0.5
+    total = 0.0
+    for i in range(x.shape[0]):
+        row = rows[i]
+        rows[i] = 0.0
+        total += np.sum(row * x[i] * x[i])
+    return total
+
+
+def test_the_rank_of_an_array_built_from_joined_shapes_settles_its_rows():
+    """`np.zeros((n,) + np.shape(y))` has one axis more than y: with y a number, `row =
+    rows[i]` is a number and the write into rows is no alias (central differences); with y
+    an array, the row is a view the write changes, rejected at the write."""
+    x = np.array([0.3, -1.2, 2.0])
+    got = adjoint.grad(rows_of_a_built_array, target="python")(x, 1.5)
+    np.testing.assert_allclose(got, central_difference(rows_of_a_built_array, (x, 1.5), 0), rtol=1e-6)
+    with pytest.raises(adjoint.AdjointError, match="`row` and `rows` share memory"):
+        adjoint.grad(rows_of_a_built_array, target="python")(x, np.ones(2))
+
+
+def test_a_view_only_some_ranks_make_under_guessed_types_waits_for_the_call():
+    """The Hessian-vector product of a softmax loss whose per-sample losses a list
+    comprehension gathers (the realistic corpus's): its emitted gradient, differentiated
+    again, reads `s_19 = s_losses[i]` before writing s_losses, a view only if s_losses were a
+    matrix. The source's guessed types could not tell (an AdjointTypeError, deferred); the
+    call's types say it is a vector. Against central differences of the gradient."""
+    from tests.realistic_corpus import PROGRAMS
+    program = next(p for p in PROGRAMS if p.name == "softmax_loss_comprehension")
+    args = list(program.arguments())
+    direction = np.cos(np.arange(args[0].size, dtype=float)).reshape(args[0].shape)
+    product = adjoint.hvp(program.fn, target="python")(*args, direction)
+    g = adjoint.grad(program.fn, target="python")
+    step = 1e-6
+    plus, minus = [args[0] + step * direction] + args[1:], [args[0] - step * direction] + args[1:]
+    np.testing.assert_allclose(product, (g(*plus) - g(*minus)) / (2 * step), rtol=1e-5, atol=1e-8)
+
+
 def alias_or_number_fixed(x, y):
     z = y * 1.0
     z += x

@@ -20,18 +20,22 @@ import gast
 import numpy as np
 
 from ..analysis import shapes
-from ..errors import AdjointError, locate
+from ..errors import AdjointError, AdjointTypeError, locate
 from ..ir import annotations, trees
 from ..primitives import runtime, table
 from .validate import _is_module_attribute, _is_python_function
 
 
-def check_views(parsed, argument_types=None) -> None:
+def check_views(parsed, argument_types=None, guessed=False) -> None:
     """AdjointError at an in-place write into memory another name of the function sees.
     `argument_types` (user argument name -> shapes.Type), where known, settles whether `z = y`
-    or `r = A[i]` makes a view; without them an argument's rank is open and counts as an array."""
+    or `r = A[i]` makes a view; without them an argument's rank is open and counts as an array.
+    `guessed`: the types are the source's guesses, so a view that only some ranks make is an
+    AdjointTypeError, which a call's own types may settle (the api generates the code then)."""
     if _may_write_in_place(parsed.tree):         # else there is nothing to check (most scalar code)
-        _SharedMemory(parsed, argument_types=argument_types).check()
+        memory = _SharedMemory(parsed, argument_types=argument_types)
+        memory.guessed = guessed
+        memory.check()
 
 
 def _may_write_in_place(tree) -> bool:
@@ -86,6 +90,7 @@ class _SharedMemory:
         self.argument_types = {parsed.emitted(name): kind for name, kind in (argument_types or {}).items()}
         self.summaries = {} if summaries is None else summaries    # helper -> (writes, returns)
         self.inlining = inlining
+        self.guessed = False            # (check_views: the argument types are guesses)
         self.binds = []                 # (target, value, statement), in source order
         self.loop_variables = set()
         for stmt in _statements(self.tree.body):
@@ -275,12 +280,27 @@ class _SharedMemory:
             self.summaries[key] = _UNKNOWN if rank == _BOTTOM else rank
         return self.summaries[key]
 
-    def _shape_length(self, shape):
+    def _shape_length(self, shape, seen=()):
+        """How many lengths the shape `shape` has: a tuple's, `x.shape`'s and np.shape(x)'s
+        (x's rank), two shapes joined (`(n,) + np.shape(first)`: a list comprehension's
+        array), a name bound once to one; a number is one length."""
         if isinstance(shape, (gast.Tuple, gast.List)):
             return len(shape.elts)
         if isinstance(shape, gast.Attribute) and shape.attr == "shape":
             return self.rank(shape.value)
-        return 1 if self.rank(shape) == 0 else _UNKNOWN
+        if isinstance(shape, gast.Call) and annotations.get(shape, "callee") is np.shape and len(shape.args) == 1:
+            rank = self.rank(shape.args[0])
+            return rank if isinstance(rank, int) else _UNKNOWN
+        if isinstance(shape, gast.BinOp) and isinstance(shape.op, gast.Add):
+            left, right = self._shape_length(shape.left, seen), self._shape_length(shape.right, seen)
+            return left + right if isinstance(left, int) and isinstance(right, int) else _UNKNOWN
+        rank = self.rank(shape)
+        if rank != 0 and isinstance(shape, gast.Name) and shape.id not in seen:
+            values = [value for target, value, _ in self.binds
+                      if isinstance(target, gast.Name) and target.id == shape.id]
+            if len(values) == 1:
+                return self._shape_length(values[0], seen + (shape.id,))
+        return 1 if rank == 0 else _UNKNOWN
 
     def may_be_array(self, expr) -> bool:
         return self.rank(expr) not in (0, "shape")
@@ -581,7 +601,9 @@ class _SharedMemory:
         view_of_other = link is not None and _bound_name(link) == name
         view, array = (name, other) if view_of_other or link is None else (other, name)
         bound = link.value if link is not None and _bound_name(link) == view else None
+        error = AdjointError
         if bound is not None and view not in self.subscripted and self._rank_dependent(bound):
+            error = AdjointTypeError if self.guessed else AdjointError
             # `z = y` or `r = A[i]`: a view only if y (A) is an array (a matrix), which the
             # source does not show; a new value is right for every rank
             message = (f"`{view}` and `{array}` may share memory{made}: if `{self.text(bound.value if isinstance(bound, gast.Subscript) else bound)}` "
@@ -607,7 +629,7 @@ class _SharedMemory:
         if isinstance(node, gast.AugAssign):
             hint += (f"; or rebind instead of writing in place: {name} = {name} "
                      f"{_OPERATOR_TEXT.get(type(node.op), '+')} ...")
-        raise AdjointError(message, location=locate(node, self.filename), hint=hint)
+        raise error(message, location=locate(node, self.filename), hint=hint)
 
     def text(self, node) -> str:
         """The expression as the user wrote it (`A.T`, not the parsed np.transpose(A)) where it
