@@ -428,24 +428,22 @@ class _Reverse:
         shared = [calls for calls in found.values() if len(calls) > 1]
         if not shared:
             return updates
-        hoisted, mapping, written = [], {}, set()
-        for calls in shared:
-            if any(id(c) in mapping for c in calls):
+        hoisted, replacements, inside = [], {}, set()
+        for calls in shared:                        # (outer calls first: the walk's order)
+            if any(id(c) in inside for c in calls):
                 continue                            # (inside a call shared already)
-            readers = [u for u in updates if any(n is c for c in calls for n in trees.walk(u.value))]
-            written = set().union(*(nodes.written_names(u) for u in readers[:-1]))
-            if written & nodes.loads_in(calls[0]):
+            # made before the first update: no update up to its last reader may change a name it reads
+            last = max(k for k, u in enumerate(updates) for n in trees.walk(u.value) if any(n is c for c in calls))
+            if set().union(*(nodes.written_names(u) for u in updates[:last])) & nodes.loads_in(calls[0]):
                 continue
             name = self.namer.temp()
             hoisted.append(nodes.assign(name, calls[0], stmt))
             self.learn_type(name, calls[0])
             for call in calls:
-                for inner in trees.walk(call):
-                    mapping.setdefault(id(inner), inner)     # (its own calls stay inside it)
-                mapping[id(call)] = nodes.name(name)
+                inside.update(id(inner) for inner in trees.walk(call))
+                replacements[id(call)] = nodes.name(name)
         if not hoisted:
             return updates
-        replacements = {key: value for key, value in mapping.items() if type(value) is gast.Name}
         return hoisted + [annotations.copy_to(trees.replaced(u, replacements), u) for u in updates]
 
     def learn_type(self, name, value):
