@@ -111,6 +111,26 @@ def grad_f(x, y):
     assert "t_1 = x\n" in emit_function(fn) and "s_1 -= y * 2.0\n" in emit_function(fn)
 
 
+def test_an_update_by_minus_one_times_a_value_subtracts_it():
+    """`s += -1.0 * e` (a negation's partial times its sensitivity) reads as `s -= e`, the
+    same numbers (s - e is s + (-e) in floating point); an assignment `s = -1.0 * e` stays,
+    since -e of an integer e would change s's dtype."""
+    fn = _function("""
+def grad_f(x, n):
+    s_x = 0.0
+    s_x += -1.0 * x
+    s_n = -1.0 * n
+    s_x -= -1.0 * s_n
+    return s_x
+""")
+    optimize_module.fold_constants(fn)
+    text = emit_function(fn)
+    assert "s_x -= x\n" in text and "s_n = -1.0 * n\n" in text and "s_x += s_n\n" in text, text
+    namespace = {}
+    exec(text, namespace)
+    assert namespace["grad_f"](2.5, 3) == -2.5 - 3
+
+
 def _function(source):
     return gast.parse(source.strip() + "\n").body[0]
 

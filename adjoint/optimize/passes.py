@@ -336,6 +336,8 @@ class _Fold:
             return node
         if isinstance(node.value, gast.UnaryOp) and isinstance(node.value.op, gast.USub):
             value = node.value.operand
+        elif type(node.value) is gast.BinOp and type(node.value.op) is gast.Mult and _is(node.value.left, -1.0):
+            value = node.value.right       # s += -1.0 * e -> s -= e (the same numbers: an update keeps s's dtype)
         elif _number(node.value) and node.value.value < 0:
             value = nodes.const(-node.value.value)
         else:

@@ -48,7 +48,7 @@ def grad_height_after(h0, v0, restitution, steps, dt):
             # Analyzing the line: "h = -restitution * h"
             s_4 += h * s_h
             s_h = t_4 * s_h
-            s_restitution += -1.0 * s_4
+            s_restitution -= s_4
         # Analyzing the line: "h = h + v * dt"
         s_v += dt * s_h
     # Analyzing the line: "v = v0"
