@@ -1,6 +1,6 @@
 """Constructs of issue #17's last realistic rejections, beyond the corpus programs: new axes
 after a loop index (`X[i, :, None]`), boolean masks of rank 2 on the cpu target (numba indexes
-with 1-D masks only: lower/for_numba.flatten_masks), and a list of arrays grown by `append`
+with 1-D masks only: lower/masks.flatten_masks), and a list of arrays grown by `append`
 (rejected at the append with a rewrite that works). Checked against central differences and
 autograd."""
 
