@@ -203,17 +203,19 @@ def test_reverse_sweep_solves_once_with_the_forward_solves_compiled_code(name):
     g @ x.T; A.T is copied into rows, so numba compiles np.linalg.solve for the forward
     solve's argument types only (a transposed matrix was a second compilation, seconds in a
     fresh process). Checked against central differences and autograd."""
-    from tests.compilations import compiled_during
+    from tests.compilations import compiled_in_a_fresh_process
     fn, _, wrt = CASES[name]
     args = _arguments(name)
     source = adjoint.source(fn, wrt=wrt, comments=False,
                             types={p: np.asarray(a) for p, a in zip(inspect.signature(fn).parameters, args)})
     assert source.count("np.linalg.solve(") == 2, source             # the forward's and one more
     assert "np.outer(" not in source          # (a rule's outer of a solve: a product numba fuses)
-    g = adjoint.grad(fn, wrt=wrt, cache=False)
-    got, names = compiled_during(g, *args)
+    names = compiled_in_a_fresh_process(
+        f"import adjoint\nfrom tests.test_linalg import CASES, _arguments\nfn, _, wrt = CASES[{name!r}]\n"
+        f"g = adjoint.grad(fn, wrt=wrt, cache=False)", f"g(*_arguments({name!r}))")
     solves = [n for n in names if n.startswith("solve_impl")]
     assert len(solves) == 1, names
+    got = adjoint.grad(fn, wrt=wrt, cache=False)(*args)
     scale = max(1.0, abs(float(fn(*args))))
     for index, value in zip(wrt, _as_tuple(got)):
         np.testing.assert_allclose(value, finite_difference(fn, args, index), rtol=RTOL, atol=RTOL * scale)

@@ -12,7 +12,7 @@ import pytest
 import adjoint
 from adjoint.backends import numpy_for_numba
 from examples.lorenz import P0, lorenz
-from tests.compilations import compiled_during
+from tests.compilations import compiled_during, compiled_in_a_fresh_process
 from tests.oracles import finite_difference
 
 pytestmark = pytest.mark.skipif(not numpy_for_numba.AVAILABLE, reason="this numba's internals differ")
@@ -137,19 +137,26 @@ def test_bad_arguments_raise_as_numba_or_numpy_do(expression, error, message):
 def test_integer_and_boolean_sums_compile_no_overload(expression):
     """numba's np.sum of an integer or boolean array is an nditer loop it compiles through its
     whole pipeline (about 0.9 s in a fresh process): lowered in place instead."""
-    compiled, _ = _compiled_and_python(expression)
-    _, names = compiled_during(compiled, *_arguments())
+    names = _compiled_in_a_fresh_process(expression)
     assert names and not any("sum" in n for n in names[1:]), names
+
+
+def _compiled_in_a_fresh_process(expression):
+    """What numba compiles for `expression` (of p, c, n) in a process that compiled nothing
+    yet: in this one, another test may have compiled an overload already."""
+    return compiled_in_a_fresh_process(
+        f"from tests.test_numpy_for_numba import _compiled_and_python, _arguments\n"
+        f"compiled, _ = _compiled_and_python({expression!r})", "compiled(*_arguments())")
 
 
 def test_where_of_three_compiles_no_overload_and_other_forms_are_numbas():
     """numba's np.where(c, x, y) is an overload compiled per form (about 1 s in a fresh
     process; the rules of np.max, np.maximum and np.clip call it): the select's ufunc instead.
     np.where(c) alone is numba's own, and a broadcast mismatch is still a ValueError."""
+    names = _compiled_in_a_fresh_process("np.where(c > 2.0, c, p[0])")
+    assert names and not any("where" in n for n in names), names
     compiled, _ = _compiled_and_python("np.where(c > 2.0, c, p[0])")
-    got, names = compiled_during(compiled, *_arguments())
-    assert not any("where" in n for n in names), names
-    np.testing.assert_array_equal(got, np.where(_arguments()[1] > 2.0, _arguments()[1], 1.0))
+    np.testing.assert_array_equal(compiled(*_arguments()), np.where(_arguments()[1] > 2.0, _arguments()[1], 1.0))
     compiled, _ = _compiled_and_python("np.where(c > 2.0)")
     for got, want in zip(compiled(*_arguments()), np.where(_arguments()[1] > 2.0)):
         np.testing.assert_array_equal(got, want)
@@ -201,23 +208,28 @@ def test_cpu_gradient_of_pairwise_distances_compiles_no_sum_overload():
     np.testing.assert_allclose(got, finite_difference(energy, (x,), 0), rtol=1e-6)
 
 
+def pooled(X, w):
+    scores = np.tanh(X * w)
+    top = np.max(scores, axis=1)
+    return np.sum(top * top) + np.sum(np.maximum(scores, 0.1) * (X == np.max(X)))
+
+
+POOLED_ARGUMENTS = (np.cos(np.arange(15.0) * 1.3).reshape(5, 3), np.array([0.7, -1.1, 1.6]))
+
+
 def test_cpu_gradient_of_row_maxima_compiles_no_where_overload():
     """The largest entry of each row (a log-sum-exp's shift, a max-pooling layer): its rule
     selects with np.where between broadcast operands, numba's ufunc of a one-element select
     here instead of numba's np.where (about 1 s in a fresh process). Against central
     differences, away from ties; the entries equal to their row's maximum count too."""
-    def pooled(X, w):
-        scores = np.tanh(X * w)
-        top = np.max(scores, axis=1)
-        return np.sum(top * top) + np.sum(np.maximum(scores, 0.1) * (X == np.max(X)))
-
-    X = np.cos(np.arange(15.0) * 1.3).reshape(5, 3)
-    w = np.array([0.7, -1.1, 1.6])
+    X, w = POOLED_ARGUMENTS
     g = adjoint.grad(pooled, wrt=(0, 1), cache=False)
     assert "np.where(" in g.source_for(X, w)
-    got, names = compiled_during(g, X, w)
+    names = compiled_in_a_fresh_process(
+        "import adjoint\nfrom tests.test_numpy_for_numba import pooled, POOLED_ARGUMENTS\n"
+        "g = adjoint.grad(pooled, wrt=(0, 1), cache=False)", "g(*POOLED_ARGUMENTS)")
     assert names and not any("where" in n for n in names), names
-    for index, value in enumerate(got):
+    for index, value in enumerate(g(X, w)):
         np.testing.assert_allclose(value, finite_difference(pooled, (X, w), index), rtol=1e-6, atol=1e-9)
 
 
