@@ -14,7 +14,7 @@ import adjoint
 from adjoint.primitives import runtime
 from examples.gmm import gmm_data, gmm_objective
 from examples.mlp import mlp_loss, random_problem
-from tests.compilations import compiled_during
+from tests.compilations import compiled_in_a_fresh_process
 from tests.oracles import finite_difference
 
 
@@ -159,7 +159,11 @@ def test_mlp_gradient_compiles_helpers_called_once_inline():
     args = random_problem(n_rows=6, n_in=3, n_hidden=4)
     g = adjoint.grad(mlp_loss, wrt=(0, 1, 2, 3), cache=False)
     assert "_sum_to_2_2(" in g.source_for(*args) and "_numpy_tanh(" in g.source_for(*args)
-    grads, names = compiled_during(g, *args)
+    names = compiled_in_a_fresh_process(
+        "import adjoint\nfrom examples.mlp import mlp_loss, random_problem\n"
+        "g = adjoint.grad(mlp_loss, wrt=(0, 1, 2, 3), cache=False)",
+        "g(*random_problem(n_rows=6, n_in=3, n_hidden=4))")
+    grads = g(*args)
     assert "grad_mlp_loss" in names and "_numpy_tanh" in names, names
     assert not any(name.startswith("_sum_to_") for name in names), names
     for k, gradient in zip((0, 1, 2, 3), grads):
@@ -320,19 +324,16 @@ def test_stencil_assignments_compile_no_slice_assignment():
     every target: numba compiles a slice assignment of an array with its error message, two
     shapes formatted into a string, about 1.5 s of a fresh process; the gradient matches
     central differences on both targets."""
-    def heat(u0, alpha):
-        u = u0 * 1.0
-        for _ in range(5):
-            lap = u[2:] - 2.0 * u[1:-1] + u[:-2]
-            u[1:-1] = u[1:-1] + alpha * lap
-        return np.sum(u * u)
-
+    heat = heat_steps
     u0 = np.sin(np.linspace(0.0, 3.0, 9))
     g = adjoint.grad(heat, wrt=(0, 1), cache=False)
     text = g.source_for(u0, 0.2)
     assert "_assign_into(u[1:-1], " in text and not re.search(r"(?<![\w.])u\[1:-1\] = ", text), text
-    grads, names = compiled_during(g, u0, 0.2)
-    assert not any("raise_with_shape_context" in name for name in names), names
+    names = compiled_in_a_fresh_process(
+        "import numpy as np\nimport adjoint\nfrom tests.test_compile_latency import heat_steps\n"
+        "g = adjoint.grad(heat_steps, wrt=(0, 1), cache=False)", "g(np.sin(np.linspace(0.0, 3.0, 9)), 0.2)")
+    assert names and not any("raise_with_shape_context" in name for name in names), names
+    grads = g(u0, 0.2)
     python = adjoint.grad(heat, wrt=(0, 1), target="python", cache=False)(u0, 0.2)
     for k, gradient in enumerate(grads):
         want = finite_difference(heat, (u0, 0.2), k)
@@ -347,19 +348,36 @@ def test_helpers_assign_no_array_into_a_slice(name):
     compiled by numba with its error message, two shapes formatted into a string (about
     1.5 s of a fresh process). Each helper is compiled here as the cpu target compiles it
     (its `np` backends/numpy_for_numba.py), with a numba:compile listener."""
+    names = compiled_in_a_fresh_process(
+        f"from tests.test_compile_latency import helper_as_the_cpu_compiles_it, helper_arguments\n"
+        f"helper = helper_as_the_cpu_compiles_it({name!r})", f"helper(*helper_arguments({name!r}))")
+    assert names and not any("raise_with_shape_context" in n for n in names), names
+    got = helper_as_the_cpu_compiles_it(name)(*helper_arguments(name))
+    np.testing.assert_array_equal(got, _helper(name)(*helper_arguments(name)))
+
+
+def helper_as_the_cpu_compiles_it(name):
+    """A runtime helper jitted with backends/numpy_for_numba.py as its `np`."""
     import numba
 
     from adjoint.backends import numpy_for_numba
     namespace = {"np": numpy_for_numba}
     exec(runtime.source(name), namespace)
-    helper = numba.njit(namespace[name])
+    return numba.njit(namespace[name])
 
-    def arguments():                    # fresh each call: the helpers write into theirs
-        x = np.arange(12.0).reshape(3, 4)
-        return {"_record_rows_2": (np.zeros(16), np.zeros((3, 3), np.int64), 0, x),
-                "_scatter_add_sa_1_2": (np.zeros((3, 5)), np.array([1, 1, 4]), np.ones((3, 3))),
-                "_scatter_add_as_2_3": (np.zeros((4, 2, 3)), np.array([[0, 3], [3, 3]]), np.ones((2, 2, 2, 3))),
-                "_sort_axis": (x[:, ::-1], 1), "_cumprod_axis": (x, 0), "_tile_2": (x, 2)}[name]
-    got, names = compiled_during(helper, *arguments())
-    assert not any("raise_with_shape_context" in n for n in names), names
-    np.testing.assert_array_equal(got, _helper(name)(*arguments()))
+
+def helper_arguments(name):
+    """Arguments for the helper `name`, new at each call (the helpers write into theirs)."""
+    x = np.arange(12.0).reshape(3, 4)
+    return {"_record_rows_2": (np.zeros(16), np.zeros((3, 3), np.int64), 0, x),
+            "_scatter_add_sa_1_2": (np.zeros((3, 5)), np.array([1, 1, 4]), np.ones((3, 3))),
+            "_scatter_add_as_2_3": (np.zeros((4, 2, 3)), np.array([[0, 3], [3, 3]]), np.ones((2, 2, 2, 3))),
+            "_sort_axis": (x[:, ::-1], 1), "_cumprod_axis": (x, 0), "_tile_2": (x, 2)}[name]
+
+
+def heat_steps(u0, alpha):
+    u = u0 * 1.0
+    for _ in range(5):
+        lap = u[2:] - 2.0 * u[1:-1] + u[:-2]
+        u[1:-1] = u[1:-1] + alpha * lap
+    return np.sum(u * u)

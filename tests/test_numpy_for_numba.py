@@ -12,7 +12,7 @@ import pytest
 import adjoint
 from adjoint.backends import numpy_for_numba
 from examples.lorenz import P0, lorenz
-from tests.compilations import compiled_during, compiled_in_a_fresh_process
+from tests.compilations import compiled_in_a_fresh_process
 from tests.oracles import finite_difference
 
 pytestmark = pytest.mark.skipif(not numpy_for_numba.AVAILABLE, reason="this numba's internals differ")
@@ -172,22 +172,29 @@ def test_cpu_gradient_compiles_no_constructor_overloads():
     g = adjoint.grad(lorenz, cache=False)
     source = g.source_for(P0, 20, 0.01)
     assert "np.zeros(" in source and "np.empty(" in source       # the code shown is numpy's
-    gradient, names = compiled_during(g, P0, 20, 0.01)
+    names = _first_call_compiles("lorenz", "P0, 20, 0.01")
     assert names and not any(n.startswith(("ol_np_zeros", "ol_np_empty")) for n in names), names
-    np.testing.assert_allclose(gradient, finite_difference(lorenz, (P0, 20, 0.01), 0), rtol=1e-6)
+    np.testing.assert_allclose(g(P0, 20, 0.01), finite_difference(lorenz, (P0, 20, 0.01), 0), rtol=1e-6)
+
+
+def _first_call_compiles(function, arguments, wrt=0):
+    """What numba compiles for the first cpu gradient of `function` (a name this module has)
+    at `arguments` (an expression of its names), in a process that compiled nothing yet."""
+    return compiled_in_a_fresh_process(
+        f"import adjoint\nfrom tests.test_numpy_for_numba import *\n"
+        f"g = adjoint.grad({function}, wrt={wrt!r}, cache=False)", f"g({arguments})")
 
 
 def test_cpu_gradient_of_a_broadcast_compiles_no_sum_overload():
     """A number added to a vector: its sensitivity is the sum of the vector's (np.sum in the
     reverse sweep), lowered in place on the cpu target."""
-    def loss(x, b):
-        return np.sum(np.tanh(x + b) ** 2)
-
-    g = adjoint.grad(loss, wrt=(0, 1), cache=False)
+    g = adjoint.grad(shifted_loss, wrt=(0, 1), cache=False)
     x = np.linspace(-1.0, 1.0, 5)
     assert "np.sum(" in g.source_for(x, 0.3)
-    (gx, gb), names = compiled_during(g, x, 0.3)
+    names = _first_call_compiles("shifted_loss", "np.linspace(-1.0, 1.0, 5), 0.3", wrt=(0, 1))
     assert names and not any(n.startswith("array_sum") for n in names), names
+    gx, gb = g(x, 0.3)
+    loss = shifted_loss
     np.testing.assert_allclose(gx, finite_difference(loss, (x, 0.3), 0), rtol=1e-6)
     np.testing.assert_allclose(gb, finite_difference(loss, (x, 0.3), 1), rtol=1e-6)
 
@@ -196,16 +203,21 @@ def test_cpu_gradient_of_pairwise_distances_compiles_no_sum_overload():
     """Pairwise squared distances of points (an n-body energy's first line): np.sum along the
     last axis of a rank-3 array, forward and in the reverse sweep's broadcasts, lowered in
     place; the gradient matches central differences."""
-    def energy(x):
-        d = x[:, None, :] - x[None, :, :]
-        r2 = np.sum(d * d, axis=-1) + 1.0
-        return np.sum(1.0 / r2)
-
     x = np.cos(np.arange(12.0)).reshape(4, 3)
-    g = adjoint.grad(energy, cache=False)
-    got, names = compiled_during(g, x)
+    names = _first_call_compiles("pairwise_energy", "np.cos(np.arange(12.0)).reshape(4, 3)")
     assert names and not any(n.startswith("array_sum") for n in names), names
-    np.testing.assert_allclose(got, finite_difference(energy, (x,), 0), rtol=1e-6)
+    got = adjoint.grad(pairwise_energy, cache=False)(x)
+    np.testing.assert_allclose(got, finite_difference(pairwise_energy, (x,), 0), rtol=1e-6)
+
+
+def shifted_loss(x, b):
+    return np.sum(np.tanh(x + b) ** 2)
+
+
+def pairwise_energy(x):
+    d = x[:, None, :] - x[None, :, :]
+    r2 = np.sum(d * d, axis=-1) + 1.0
+    return np.sum(1.0 / r2)
 
 
 def pooled(X, w):
