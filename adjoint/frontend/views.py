@@ -33,9 +33,7 @@ def check_views(parsed, argument_types=None, guessed=False) -> None:
     `guessed`: the types are the source's guesses, so a view that only some ranks make is an
     AdjointTypeError, which a call's own types may settle (the api generates the code then)."""
     if _may_write_in_place(parsed.tree):         # else there is nothing to check (most scalar code)
-        memory = _SharedMemory(parsed, argument_types=argument_types)
-        memory.guessed = guessed
-        memory.check()
+        _SharedMemory(parsed, argument_types=argument_types, guessed=guessed).check()
 
 
 def _may_write_in_place(tree) -> bool:
@@ -84,13 +82,13 @@ _BOTTOM, _UNKNOWN = "bottom", "unknown"      # no binding seen yet; rank not kno
 class _SharedMemory:
     """Which names of one function may share memory, and the in-place writes into them."""
 
-    def __init__(self, parsed, summaries=None, inlining=(), argument_types=None):
+    def __init__(self, parsed, summaries=None, inlining=(), argument_types=None, guessed=False):
         self.parsed, self.tree, self.filename = parsed, parsed.tree, parsed.filename
         self.params = [a.id for a in self.tree.args.args]
         self.argument_types = {parsed.emitted(name): kind for name, kind in (argument_types or {}).items()}
         self.summaries = {} if summaries is None else summaries    # helper -> (writes, returns)
         self.inlining = inlining
-        self.guessed = False            # (check_views: the argument types are guesses)
+        self.guessed = guessed          # (check_views: the argument types are guesses)
         self.binds = []                 # (target, value, statement), in source order
         self.loop_variables = set()
         for stmt in _statements(self.tree.body):
