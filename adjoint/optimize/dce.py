@@ -136,8 +136,7 @@ class _Liveness:
         index = {loop.target.id} if isinstance(loop, gast.For) else set()
         head_reads = self.reads(loop.iter) if isinstance(loop, gast.For) else ()
         without_exits = [s for s in loop.body if not annotations.get(s, "loop_exit")]
-        head = self.head(loop, False, without_exits, live_out, index)
-        trial, _ = self.block(without_exits, head)
+        head, trial = self.head(loop, False, without_exits, live_out, index)
         if not _real([s for s in trial if not isinstance(s, (gast.Break, gast.Continue))]) \
                 and index.isdisjoint(live_out):
             return [], live_out                                   # nothing in it is used
@@ -145,26 +144,27 @@ class _Liveness:
         if len(without_exits) == len(loop.body):
             body = trial                 # no exits: the same body at the same (least) head
         else:
-            head = self.head(loop, True, loop.body, live_out, index)
-            body, _ = self.block(loop.body, head)
+            head, body = self.head(loop, True, loop.body, live_out, index)
         new = copy.copy(loop)
         new.body = body if _real(body) else [nodes.pass_()]
         return [new], head.union(head_reads)
 
     def head(self, loop, with_exits, body, live_out, index):
+        """(the loop's head, the body's statements kept at it): the last round, which finds
+        the head unchanged, ran the body at it already."""
         solved = self.solved.setdefault((id(loop), with_exits), [])
         head = live_out
         for smaller_out, its_head in solved:
             if smaller_out <= live_out:
                 head = head | its_head
         while True:
-            _, body_in = self.block(body, head)
+            kept, body_in = self.block(body, head)
             new_head = head | live_out | (body_in - index)
             if new_head == head:
                 break
             head = frozenset(new_head)
         solved.append((live_out, head))
-        return head
+        return head, kept
 
 
 def drop_orphan_comments(fn):
