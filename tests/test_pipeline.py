@@ -80,6 +80,27 @@ def test_a_lambda_inside_another_statement_is_found_in_its_file():
         assert adjoint.grad(f, target="python")(3.0) == 6.0
 
 
+def test_a_lambda_after_non_ascii_text_in_a_long_file_is_read_once(tmp_path):
+    """Its file is parsed once per source, not on every differentiation, and its text is cut
+    by byte columns (a non-ASCII string before it on its line)."""
+    import importlib.util
+
+    from adjoint.frontend import parse as parse_stage
+    filler = "".join(f"def unused_{k}(x):\n    return x * {k}.0\n\n" for k in range(300))
+    path = tmp_path / "long_lambda_module.py"
+    path.write_text(filler + 'label = "\u03bb\u00e9"; scaled = lambda x: x * x * 3.0\n', encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("long_lambda_module", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    first = pipeline.differentiate(module.scaled)
+    assert "def grad_scaled(x):" in first.source
+    parsed_before = parse_stage._lambdas_by_line.cache_info().misses
+    for _ in range(3):
+        pipeline.differentiate(module.scaled)
+    assert parse_stage._lambdas_by_line.cache_info().misses == parsed_before
+    assert adjoint.grad(module.scaled, target="python")(2.0) == pytest.approx(12.0)
+
+
 def test_a_lambda_without_a_source_file_is_a_users_error():
     with pytest.raises(adjoint.AdjointError) as info:
         pipeline.differentiate(eval("lambda x: x * x"))
