@@ -7,6 +7,9 @@ programs tests/test_compiler_scaling.py checks:
     100-line row is issue 18's goal of under 50 ms; 9 repeats there, 3 elsewhere);
   * one long sum: `return sin(a_0 x) + c_1 x y + ...` of N terms (a tree N deep);
   * nested calls: cos(sin(cos(... x * y))) d deep.
+Then every program of tests/realistic_corpus.py the compiler takes (code written by others:
+ADBench, autograd's and JAX's examples, textbook models), each the median of 3 calls after
+one that reads its helpers: the spread over the corpus and the slowest programs.
 Each row is the median over the repeats of one differentiate call, wall time and the CPU time
 of this process (on a shared machine CPU time moves much less than wall time). `growth` is the
 local exponent log(t2 / t1) / log(n2 / n1) against the row before (1 = linear, 2 = quadratic);
@@ -65,6 +68,41 @@ def time_differentiate(fn, repeats):
             "emitted_lines": generated.source.count("\n")}
 
 
+def realistic_corpus_times(repeats=3):
+    """[{name, style, cpu_s, emitted_lines}] for each realistic-corpus program the compiler
+    takes, slowest last."""
+    from adjoint.errors import AdjointError
+    from adjoint.pipeline import differentiate
+    from tests.realistic_corpus import PROGRAMS
+    rows = []
+    for program in PROGRAMS:
+        try:
+            differentiate(program.fn, wrt=program.wrt)
+        except AdjointError:
+            continue                      # (the reach benchmark counts the programs rejected)
+        cpus = []
+        for _ in range(repeats):
+            start = time.process_time()
+            generated = differentiate(program.fn, wrt=program.wrt)
+            cpus.append(time.process_time() - start)
+        measured = {"name": program.name, "style": program.style, "cpu_s": statistics.median(cpus),
+                    "emitted_lines": generated.source.count("\n")}
+        rows.append(measured)
+    return sorted(rows, key=lambda row: row["cpu_s"])
+
+
+def _corpus_section(rows) -> list:
+    times = [row["cpu_s"] for row in rows]
+    quartiles = statistics.quantiles(times, n=4)
+    spread = markdown_table(["programs", "median", "upper quartile", "slowest", "total"],
+                            [[len(rows), fmt_time(quartiles[1]), fmt_time(quartiles[2]), fmt_time(times[-1]),
+                              fmt_time(sum(times))]])
+    slowest = markdown_table(["program", "style", "CPU time", "emitted lines"],
+                             [[row["name"], row["style"], fmt_time(row["cpu_s"]), row["emitted_lines"]]
+                              for row in reversed(rows[-6:])])
+    return ["### realistic corpus (tests/realistic_corpus.py)", "", spread, "", slowest, ""]
+
+
 def main(quick=False):
     from adjoint.pipeline import differentiate
     from tests.test_compiler_scaling import load_program, straight_line_source
@@ -95,6 +133,9 @@ def main(quick=False):
         sections += [f"### {title}", "",
                      markdown_table([size_name, "CPU time", "wall time", "emitted lines", "growth"], rows),
                      ""]
+    corpus = realistic_corpus_times()
+    results["realistic corpus"] = corpus
+    sections += _corpus_section(corpus)
     info = machine_info()
     text = "\n".join([
         "## Compiler time: `differentiate(f)` on growing programs",
@@ -105,7 +146,8 @@ def main(quick=False):
          "tests/test_compiler_scaling.py: nested `for` loops (two trips each, a scalar update "
          "per level), straight-line code rebinding two scalars, one `return` of a long sum, "
          "and nested calls. `growth`: the local exponent against the row before (1 linear, 2 "
-         "quadratic); for nested loops the factor per level."),
+         "quadratic); for nested loops the factor per level. Then the realistic corpus's "
+         "programs, median of 3 calls each: their spread and the six slowest."),
         "",
         *sections,
     ])
