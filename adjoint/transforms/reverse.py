@@ -87,12 +87,15 @@ class _Reverse:
         self.copied = set()                  # the copies made of them (primal lines still)
         self.rules_known = {}                # which rule applies to a primitive (activity.derivative)
         self.sens = namer.sensitivity        # (the method below, without a call of its own)
+        self.single_use = set()              # sensitivities one top-level line contributes to (function)
+        self.assigned_first = set()          # those its contribution has assigned
 
     # the whole function ---------------------------------------------------------------------
 
     def function(self, return_value, cotangent=False):
         body, final = self.tree.body[:-1], self.tree.body[-1]
         args = [a.id for a in self.tree.args.args]
+        self.single_use = self.single_use_sensitivities(body, final)
         forward, backward = self.sweep(body, defined=set(args))
         forward = self.placeholders(body, args) + forward
         originals = {id(stmt) for stmt in body} | self.copied
@@ -111,6 +114,8 @@ class _Reverse:
         for var in sorted(self.a.active | set(self.a.wrt), key=self._order):
             if seeded and var == result.id:
                 continue
+            if self.sens(var) in self.assigned_first:
+                continue                          # its one contribution assigns it
             if var in self.a.arrays and var in self.loop_locals:
                 continue                          # zeroed where the loop replay defines it
             if var in self.gathered:
@@ -141,6 +146,24 @@ class _Reverse:
         fn = nodes.function(("vjp_" if cotangent else "grad_") + self.tree.name, args + extra, out, self.tree)
         annotations.set(fn, "runtime_helpers", sorted(self.helpers))
         return fn
+
+    def single_use_sensitivities(self, body, final) -> set:
+        """The sensitivities of the number temporaries that one top-level statement reads and
+        none in a block or the return: they get one contribution, at the top level of the
+        reverse sweep, before their own line's adjoint reads them."""
+        readers, nested = {}, nodes.loads_in(final)
+        for stmt in body:
+            if type(stmt) in _COMPOUND:
+                nested |= nodes.loads_in(stmt)
+            else:
+                for name in _names_read(stmt):
+                    readers[name] = readers.get(name, 0) + 1
+        once, active, temporaries, types = self.a.assigned_once, self.a.active, self.namer.temporaries, self.a.types
+        defined = {stmt.targets[0].id for stmt in body
+                   if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name}
+        return {self.sens(v) for v, count in readers.items()
+                if count == 1 and v in temporaries and v in once and v in active and v in defined
+                and v not in nested and v not in self.gathered and types.get(v, shapes.FLOAT).ndim == 0}
 
     def placeholders(self, body, args):
         """A typed zero for each saved scalar that only a branch or a loop assigns: a copy of
@@ -560,6 +583,11 @@ class _Reverse:
         return value
 
     def accumulate(self, target, value, origin):
+        if target in self.single_use and target not in self.assigned_first:
+            # its only contribution (the first to run, the line that reads it being at the
+            # top level): assigned, with no zero before it, as in the Speelpenning form
+            self.assigned_first.add(target)
+            return nodes.assign(target, value, origin)
         if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.USub):
             return nodes.accumulate(target, value.operand, origin, op="-")
         return nodes.accumulate(target, value, origin)
@@ -869,6 +897,25 @@ def _reads_whole(expression, names) -> bool:
 
 def _key(atom):
     return atom.id if isinstance(atom, gast.Name) else id(atom)
+
+
+def _names_read(stmt):
+    """The names a simple statement loads, each once: most normalized statements are
+    `name = a op b` of atoms, read without a search."""
+    if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
+        value = stmt.value
+        kind = type(value)
+        if kind is gast.BinOp:
+            left, right = value.left, value.right
+            if type(left) is gast.Name and type(right) is gast.Constant:
+                return (left.id,)
+            if type(left) is gast.Constant and type(right) is gast.Name:
+                return (right.id,)
+            if type(left) is gast.Name and type(right) is gast.Name:
+                return (left.id,) if left.id == right.id else (left.id, right.id)
+        elif kind is gast.Name:
+            return (value.id,)
+    return nodes.loads_in(stmt)
 
 
 def _marked(comment):
