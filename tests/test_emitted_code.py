@@ -323,6 +323,6 @@ def test_a_single_use_temporary_is_assigned_in_the_reverse_stage():
     assert temporaries, reverse
     for name in temporaries:
         assert f"{name} = 0.0" not in reverse and f"{name} += " not in reverse, reverse
-    # x * y is read twice by one line: still one assignment (the partials added), no zero first
+    # x * y, read by two lines, starts at zero and sums both contributions
     reused = pipeline.dump(pipeline.differentiate(reused_subexpression), "reverse")
-    assert re.search(r"\bs_\d+ = 0\.0", reused), reused     # read by two lines: zeroed, then added to
+    assert re.search(r"\bs_\d+ = 0\.0", reused), reused
