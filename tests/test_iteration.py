@@ -153,6 +153,26 @@ def helper_with_zip(X, w):
     return total
 
 
+def _scaled_pair(x, w):
+    return x * 2.0, w
+
+
+def zip_of_a_helpers_pair(x, w):
+    """`zip(*helper(...))`, as autograd's GMM example loops over its unpacked parameters."""
+    total = 0.0
+    for a, b in zip(*_scaled_pair(x, w)):
+        total += a * b
+    return total
+
+
+def zip_of_rows(M, w):
+    """`zip(*(rows, weights))` of a literal pair: a row of M and a number of w each step."""
+    total = 0.0
+    for row, b in zip(*(M, w[:3])):
+        total += b * np.sum(row ** 2)
+    return total
+
+
 def early_exit(x):
     total = 0.0
     for v in x:
@@ -198,6 +218,8 @@ LOOPS = [
     (horner_backwards, (X5,), 0), (horner_reversed_range, (X5,), 0), (reversed_stepped, (X5,), 0),
     (horner_reversed_array, (X5,), 0), (every_other, (X5,), 0), (rebinds_iterable, (X5,), 0),
     (zip_with_range, (X5,), 0), (helper_with_zip, (M34, W4), 1), (early_exit, (np.abs(X5) + 0.5,), 0),
+    (zip_of_a_helpers_pair, (X5, W5), 0), (zip_of_a_helpers_pair, (X5, W5), 1),
+    (zip_of_rows, (M34, W4), 0), (zip_of_rows, (M34, W4), 1),
 ]
 
 
@@ -715,3 +737,28 @@ def test_a_helper_that_rebinds_its_list_parameter_is_not_unrolled():
     """The loop no longer runs over the caller's literal: never a wrong number."""
     with pytest.raises(adjoint.AdjointError):
         adjoint.grad(helper_rebinding_its_list, wrt=(0, 1, 2, 3), target="python")(*_layers())
+
+
+def zip_of_three_into_two(x, w):
+    total = 0.0
+    for a, b in zip(*(x, w, x)):
+        total += a * b
+    return total
+
+
+def zip_of_matrix_rows(M):
+    total = 0.0
+    for a, b in zip(*M):                     # M's two rows, element by element
+        total += a * b
+    return total
+
+
+def test_zip_of_a_starred_sequence_of_the_wrong_length_fails_as_python_does():
+    with pytest.raises(adjoint.AdjointError, match="cannot unpack a tuple of 3 values into 2 targets") as info:
+        adjoint.grad(zip_of_three_into_two, target="python")(X5, W5)
+    assert info.value.location.line == zip_of_three_into_two.__code__.co_firstlineno + 2
+    M = RNG.normal(size=(2, 3))
+    np.testing.assert_allclose(compiled(zip_of_matrix_rows, 0, "python")(M),
+                               finite_difference(zip_of_matrix_rows, (M,), 0), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="too many values to unpack"):      # three rows
+        adjoint.grad(zip_of_matrix_rows, target="python")(RNG.normal(size=(3, 3)))

@@ -46,10 +46,10 @@ EXPECTED_REJECTIONS = {
     # since; it passes)
     # (ported on reach2: autograd_ode_net_loss, odeint as explicit Euler steps, the states in a
     # list that starts with y0 and grows by append, then np.stack: passes)
-    # zip(*unpack_gmm_params(...)): a starred argument of zip; with the hint followed, the next
-    # limit is cluster_lls, an empty list grown by appending arrays (their shape unknown before
-    # the loop), then np.vstack (mvn.logpdf is supported)
-    "autograd_gmm_log_likelihood": "zip(*...) of a starred argument is not supported",
+    # (zip(*unpack_gmm_params(...)), a starred argument of zip: unpacked into one name per
+    # loop target since.) The limit now is cluster_lls, an empty list grown by appending arrays
+    # (their shape unknown before the loop), then np.vstack (mvn.logpdf is supported)
+    "autograd_gmm_log_likelihood": "changing a list in place (`cluster_lls.append(...)`) is not supported",
     # unpack_layers is a generator (`yield`) over `shapes = zip(layer_sizes[:-1], ...)`, a zip
     # bound to a name; with the zip looped over where it is made (the hint), the generator is
     # the limit ("unsupported syntax: yield")

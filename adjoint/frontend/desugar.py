@@ -40,6 +40,7 @@ give each name one type; a function without such a conflict pays nothing for it.
 from __future__ import annotations
 
 import builtins
+import copy
 import dataclasses
 import keyword
 import math
@@ -296,6 +297,15 @@ class _Desugarer:
             if not iterable.args:
                 self.fail(iterable, "zip() of nothing", "zip one or more arrays")
             starred = next((a for a in iterable.args if isinstance(a, gast.Starred)), None)
+            if starred is not None and len(iterable.args) == 1 and isinstance(target, gast.Tuple) \
+                    and all(isinstance(e, gast.Name) for e in target.elts):
+                # `for a, b in zip(*pair)`: pair unpacked into one name per target first
+                # (`zip_1, zip_2 = pair`; a sequence of another length fails to unpack, as in Python)
+                parts = [self.fresh("zip_part") for _ in target.elts]
+                pre.append(nodes.assign_to(nodes.tuple_(parts, store=True), starred.value, stmt))
+                iterable = annotations.copy_to(copy.copy(iterable), iterable)
+                iterable.args = [_located(nodes.name(p), starred) for p in parts]
+                starred = None
             if starred is not None:
                 self.fail(starred, "zip(*...) of a starred argument is not supported",
                           "unpack the sequences into names first, `a, b, c = ...`, then zip(a, b, c)")
