@@ -605,3 +605,86 @@ def test_multivariate_normal_logpdf_needs_its_covariance():
     with pytest.raises(adjoint.AdjointError, match="with the covariance matrix given") as info:
         adjoint.grad(mvn_without_cov, target="python")(*args)
     assert "multivariate_normal.logpdf(x, mean, cov)" in info.value.hint
+
+
+# np.pad: stencils padded by their edges, as PDE and image code writes them ----------------------
+
+def laplacian_energy_edge(U):
+    """A five-point Laplacian with Neumann-like edges, the way stencil code pads a grid."""
+    P = np.pad(U, 1, mode="edge")
+    lap = P[:-2, 1:-1] + P[2:, 1:-1] + P[1:-1, :-2] + P[1:-1, 2:] - 4 * U
+    return 0.5 * np.sum(lap ** 2)
+
+
+def periodic_smoothness(x):
+    return np.sum(np.diff(np.pad(x, (2, 1), mode="wrap")) ** 2)
+
+
+def reflected_cubes(X):
+    return np.sum(np.pad(X, ((1, 2), (0, 3)), "reflect") ** 3)
+
+
+def zero_padded_weights(X, n=2):
+    Y = np.pad(X, n, constant_values=0)
+    return np.sum(np.sin(Y) * np.arange(Y.size).reshape(Y.shape))
+
+
+def symmetric_cube(T):
+    return np.sum(np.tanh(np.pad(T, 2, "symmetric")) * np.pad(T, 1, "edge")[1:-1, 1:-1, 1:-1].sum())
+
+
+PADS = [(laplacian_energy_edge, (4, 5)), (periodic_smoothness, (6,)), (reflected_cubes, (3, 4)),
+        (zero_padded_weights, (3, 2)), (symmetric_cube, (2, 3, 2))]
+
+
+@pytest.mark.parametrize("fn, shape", PADS, ids=lambda case: getattr(case, "__name__", ""))
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_pad_gradients(fn, shape, target):
+    x = make_rng("np.pad", fn.__name__).normal(size=shape)
+    np.testing.assert_allclose(adjoint.grad(fn, target=target)(x), finite_difference(fn, (x,), 0),
+                               rtol=1e-6, atol=1e-7)
+    if target == "python":                 # (autograd's np.pad has the constant mode only)
+        direction = make_rng("np.pad tangent", fn.__name__).normal(size=shape)
+        _, tangent = adjoint.jvp(fn, target=target)(x, direction)
+        np.testing.assert_allclose(tangent, np.sum(finite_difference(fn, (x,), 0) * direction), rtol=1e-6)
+
+
+def test_pad_helper_matches_numpy_in_every_mode():
+    """The cpu target's np.pad (rule_helpers._pad, numba having none) against numpy's, and its
+    reverse against the transpose: <_pad_vjp(u), v> == <u, np.pad(v)>; widths past the
+    axis's length included, where reflect and symmetric repeat."""
+    from adjoint.primitives.rule_helpers import runnable
+    pad, pad_vjp = runnable("_pad"), runnable("_pad_vjp")
+    rng = make_rng("np.pad helper")
+    for mode in ("constant", "edge", "wrap", "reflect", "symmetric"):
+        for shape in ((1,), (4,), (3, 5), (2, 3, 4)):
+            x = rng.normal(size=shape)
+            for width in (0, 1, 2, 7, (1, 3), tuple((k % 3, (k + 2) % 4) for k in range(len(shape)))):
+                want = np.pad(x, width, mode)
+                np.testing.assert_array_equal(pad(x, width, mode), want)
+                u, v = rng.normal(size=want.shape), rng.normal(size=shape)
+                assert np.sum(pad_vjp(x, width, mode, u) * v) == pytest.approx(np.sum(u * np.pad(v, width, mode)))
+
+
+@pytest.mark.parametrize("source, message", [
+    ("np.pad(x, 1, mode='mean')", "np.pad's mode must be one of"),
+    ("np.pad(x, 1, 'linear_ramp')", "np.pad's mode must be one of"),
+    ("np.pad(x, 1, constant_values=2.0)", "constant_values other than 0"),
+])
+def test_pad_options_left_out_are_named(source, message, tmp_path):
+    import importlib.util
+    path = tmp_path / "pad_options.py"
+    path.write_text(f"import numpy as np\n\n\ndef f(x):\n    return np.sum({source} ** 2)\n")
+    spec = importlib.util.spec_from_file_location("pad_options", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(adjoint.AdjointError, match=message) as info:
+        adjoint.grad(module.f, target="python")(np.ones(3))
+    assert info.value.location.line == 5 and info.value.hint
+
+
+def test_pad_second_derivatives_are_refused_by_name():
+    x = make_rng("np.pad hvp").normal(size=(4, 5))
+    with pytest.raises(adjoint.AdjointError, match="np.pad's gradient again") as info:
+        adjoint.hvp(laplacian_energy_edge, target="python")(x, np.ones_like(x))
+    assert "np.concatenate" in info.value.hint

@@ -236,6 +236,8 @@ ROWS = {
     "np.cumsum": [Call(M), Call(V, 0), Call(M, 0), Call(M, 1)],
     "np.cumprod": [Call(A((4,), 0.5, 1.5)), Call(A((3, 4), 0.5, 1.5), 1)],
     "np.roll": [Call(M, 2), Call(M, -1, 1), Call(M, 1, 0)],
+    "np.pad": [Call(V, 2, "'constant'"), Call(M, 1, "'edge'"), Call(M, "((1, 2), (0, 3))", "'reflect'"),
+               Call(V, "(1, 5)", mode="'wrap'"), Call(A((2, 3, 2)), 2, "'symmetric'")],
     "np.flip": [Call(M), Call(M, axis=1)],
     "np.sort": [Call(V), Call(M), Call(M, 0)],
     "np.trace": [Call(M), Call(M, 1)],

@@ -524,9 +524,21 @@ def _is_none(node) -> bool:
 
 
 # calls whose options normalize writes as other calls (validate has checked the options)
+def _pad_mode(call, stmt, normalizer):
+    """np.pad(x, pad_width, mode) with its mode third, by position, where the rules read it
+    (validate has checked it, and that constant_values, if any, is 0: the default)."""
+    mode = _pop_keyword(call, "mode")
+    _pop_keyword(call, "constant_values")
+    del call.args[3:]
+    if len(call.args) == 2:
+        call.args.append(mode if mode is not None else nodes.const("constant"))
+    return [], call
+
+
+
 _OPTION_FORMS = {np.clip: _clip_bounds, np.diff: _diff_order, np.linspace: _linspace_endpoint, np.transpose: _transpose_axes,
                  np.take: _take, np.linalg.matrix_power: _matrix_power, np.average: _average,
-                 np.repeat: _repeat_axis}
+                 np.repeat: _repeat_axis, np.pad: _pad_mode}
 
 
 def _ddof_form(call, stmt, normalizer):

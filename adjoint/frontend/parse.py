@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import AdjointError, Location
 from ..ir import annotations, nodes, trees
 from ..primitives import runtime, table
+from ..primitives.rule_helpers import emitted_helper
 from .call_forms import mvn_logpdf
 from .namespace import GlobalNames, is_reserved
 
@@ -262,6 +263,20 @@ def _filename(fn) -> str:
         raise AdjointError(f"adjoint can only differentiate Python functions, not {type(fn).__name__}",
                            hint="pass a function defined with `def`")
     return inspect.getsourcefile(fn) or code.co_filename
+
+
+def _pad_of(fn, where):
+    """np.pad for an emitted `_pad` (lower/for_numba.py's, numba having no np.pad), else None;
+    its reverse, `_pad_vjp`, read again is an error: np.pad has no second-order rules yet."""
+    helper = emitted_helper(fn)
+    if helper == "_pad":
+        return np.pad
+    if helper == "_pad_vjp":
+        raise AdjointError("differentiating np.pad's gradient again (hvp, hessian, grad of grad) is not "
+                           "supported", location=where,
+                           hint="differentiate np.pad once (grad, jvp, vjp); for second derivatives, write the "
+                                "padding with np.concatenate of slices (mode='edge': np.concatenate((x[:1], x, x[-1:])))")
+    return None
 
 
 def _function_tree(fn, filename, stored=None):
@@ -655,7 +670,7 @@ class _Resolver(trees.Transformer):
             node.func = self.visit(node.func)
             return node
         callee = runtime.numpy_loop_of(callee) or runtime.whole_extremum_of(callee) \
-            or runtime.matrix_product_of(callee) or callee                # emitted code, differentiated again
+            or runtime.matrix_product_of(callee) or _pad_of(callee, Location(self.filename, node.lineno, node.col_offset)) or callee   # emitted code, read again
         if runtime.reduction_of(callee) is not None and len(node.args) == 2:     # _var_axis_2(x, 1)
             callee, node.keywords = runtime.reduction_of(callee), [nodes.keyword("axis", node.args.pop())]
         callee = _python_function_of(callee)

@@ -38,13 +38,13 @@ OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.F
              gast.LtE, gast.Gt, gast.GtE)
 CONTEXTS = (gast.Load, gast.Store, gast.Param, gast.keyword, gast.arguments)
 ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
-KEYWORDS = {"axis", "dtype", "keepdims", "mode", "k", "ddof", "n", "ord", "endpoint", "axes", "offset", "weights",
+KEYWORDS = {"axis", "dtype", "keepdims", "mode", "constant_values", "k", "ddof", "n", "ord", "endpoint", "axes", "offset", "weights",
             "where", "initial", "a_min", "a_max", "min", "max", "indexing"}
 # which calls take which of them (axis and dtype: any call numpy gives them to)
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std,
               np.linalg.norm, np.all, np.any}
 CHAINED = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.all, np.any}  # axis=(0, 1): one axis at a time
-KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve, np.correlate},
+KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve, np.correlate, np.pad}, "constant_values": {np.pad},
                  "k": {np.triu_indices, np.tril_indices, np.diag, np.tril, np.triu},
                  "ddof": {np.var, np.std}, "n": {np.diff, np.linalg.matrix_power}, "ord": {np.linalg.norm}, "endpoint": {np.linspace},
                  "axes": {np.transpose}, "offset": {np.trace}, "weights": {np.average}, "where": {np.sum},
@@ -52,6 +52,7 @@ KEYWORD_CALLS = {"keepdims": REDUCTIONS, "mode": {np.convolve, np.correlate},
                  "a_min": {np.clip}, "a_max": {np.clip}, "min": {np.clip}, "max": {np.clip},
                  "indexing": {np.meshgrid}}
 CONVOLVE_MODES = ("full", "valid", "same")
+PAD_MODES = ("constant", "edge", "wrap", "reflect", "symmetric")         # np.pad's that copy elements
 LIST_METHODS = {"append", "insert", "extend", "pop", "remove", "reverse", "sort", "clear"}
 STACK_METHODS = {"append", "insert", "extend", "pop"}     # of a list, in straight-line code
 
@@ -264,7 +265,7 @@ class _Validator:
                 index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
                 allowed_constants.update(id(i) for i in index if isinstance(i, gast.Constant)
                                          and i.value is Ellipsis)
-            if isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.convolve, np.correlate):
+            if isinstance(node, gast.Call) and annotations.get(node, "callee") in (np.convolve, np.correlate, np.pad):
                 allowed_constants.update(id(a) for a in node.args[2:] + [k.value for k in node.keywords])
             if isinstance(node, gast.Call) and annotations.get(node, "callee") is np.einsum and node.args \
                     and isinstance(node.args[0], gast.Constant) and isinstance(node.args[0].value, str):
@@ -407,6 +408,8 @@ class _Validator:
                 self.check_keyword(call, callee, keyword)
         if callee in (np.convolve, np.correlate):
             self.check_convolve_mode(call, callee.__name__)
+        if callee is np.pad:
+            self.check_pad(call)
         if callee is np.average and (len(call.args) > 2 or _keyword_value(call, "weights") is not None) \
                 and (len(call.args) > 1 or _keyword_value(call, "axis") is not None):
             self.fail(call, "np.average with weights along an axis is not supported",
@@ -584,6 +587,20 @@ class _Validator:
                       f"write the number: {example}, or loop: P = A, then P = P @ A in a for loop"
                       if callee is np.linalg.matrix_power else f"write the number: {example}")
 
+    def check_pad(self, call):
+        """np.pad(x, pad_width, mode): a mode that copies elements, written as a string, and
+        only zeros as constant_values."""
+        modes = call.args[2:3] + [k.value for k in call.keywords if k.arg == "mode"]
+        for mode in modes:
+            if not (isinstance(mode, gast.Constant) and mode.value in PAD_MODES):
+                self.fail(mode, "np.pad's mode must be one of " + ", ".join(repr(m) for m in PAD_MODES)
+                          + ", written as a string", "np.pad(x, 1, mode='edge')")
+        values = call.args[3:] + [k.value for k in call.keywords if k.arg == "constant_values"]
+        for value in values:
+            if _literal(value) != 0:
+                self.fail(value, "np.pad's constant_values other than 0 is not supported",
+                          "pad with zeros, then add the constant's border: np.pad(x - c, w) + c")
+
     def check_convolve_mode(self, call, name):
         modes = call.args[2:] + [k.value for k in call.keywords if k.arg == "mode"]
         for mode in modes:
@@ -716,6 +733,7 @@ def _keywords_of(callee) -> set:
         return set()
     parameters = _parameters_of(callee)
     named = set(KEYWORDS) if parameters is None else KEYWORDS & set(parameters)
+    named |= {k for k, calls in KEYWORD_CALLS.items() if callee in calls}    # np.pad's **kwargs
     return {k for k in named if callee in KEYWORD_CALLS.get(k, (callee,))
             or (k == "keepdims" and table.spelled_as(callee, "scipy.special.logsumexp"))}
 

@@ -34,6 +34,8 @@ from .float32 import float32_constants
 from .masks import flatten_masks
 from .operands import known_rank, operand_kind, operand_rank
 
+PAD = "_pad"                                   # np.pad's helper (primitives/rule_helpers.py)
+
 # scipy functions numba cannot call, by their record's spelling: the math function it has (of
 # an array: runtime._each_<name>, element by element), or a form of numpy's
 _SCIPY_MATH = {"scipy.special.erf": "erf", "scipy.special.erfc": "erfc", "scipy.special.gammaln": "lgamma",
@@ -301,6 +303,10 @@ def lower_for_numba(fn, types_of, precision="float64", known=None) -> set:
             column = annotations.copy_to(nodes.call("np.expand_dims", [node.args[0], nodes.const(1)]), node)
             annotations.set(column, "callee", np.expand_dims)
             return nodes.binop(column, "*", node.args[1])
+        if called == "pad":                  # numba has no np.pad: rule_helpers._pad
+            mode = node.args[2:] or [k.value for k in node.keywords if k.arg == "mode"] or [nodes.const("constant")]
+            used.add(PAD)
+            return annotations.copy_to(nodes.call(nodes.name(PAD), node.args[:2] + mode[:1]), node)
         if called == "polyval" and len(node.args) == 2:
             used.add(POLYVAL)
             return annotations.copy_to(nodes.call(nodes.name(POLYVAL), node.args), node)

@@ -134,6 +134,81 @@ RULE_HELPERS["_take_along_axis_vjp"] = "\n".join([
     "    return np.swapaxes(out.reshape(lines), axis, -1)"]) + "\n"
 
 
+# np.pad (primitives/rules/shape.py), one axis at a time: each element of a padded axis is
+# copied from the element its mode names, or is a zero (mode "constant"); numba has no
+# np.pad, so the cpu target's code calls _pad for it (lower/for_numba.py). The reverse adds
+# each padded element's sensitivity back into the element it was copied from, the axes in
+# the reverse order. The source of a padded position k of an axis of length n:
+_PAD_SOURCE = [
+    "            k = i - before",
+    "            if k < 0 or k >= n:",
+    "                if mode == 'constant':",
+    "                    k = -1",
+    "                elif mode == 'edge':",
+    "                    k = 0 if k < 0 else n - 1",
+    "                elif mode == 'wrap':",
+    "                    k = k % n",
+    "                elif mode == 'reflect':",
+    "                    k = 0 if n == 1 else k % (2 * n - 2)",
+    "                    k = k if k < n else 2 * n - 2 - k",
+    "                else:                                    # 'symmetric'",
+    "                    k = k % (2 * n)",
+    "                    k = k if k < n else 2 * n - 1 - k",
+]
+RULE_HELPERS["_pad"] = "\n".join([
+    "def _pad(x, pad_width, mode):",
+    '    """np.pad(x, pad_width, mode) of the modes constant (zeros), edge, wrap, reflect and symmetric."""',
+    "    widths = np.broadcast_to(np.asarray(pad_width), (x.ndim, 2))",
+    "    out = np.ascontiguousarray(x)",
+    "    for axis in range(x.ndim):",
+    "        before, after = widths[axis, 0], widths[axis, 1]",
+    "        z = np.ascontiguousarray(np.swapaxes(out, axis, -1))",
+    "        n = z.shape[-1]",
+    "        rows = z.reshape((z.size // max(n, 1), n))",
+    "        m = n + before + after",
+    "        padded = np.zeros((rows.shape[0], m), x.dtype)",
+    "        for i in range(m):",
+    *_PAD_SOURCE,
+    "            if k >= 0:",
+    "                padded[:, i] = rows[:, k]",
+    "        out = np.ascontiguousarray(np.swapaxes(padded.reshape(z.shape[:-1] + (m,)), axis, -1))",
+    "    return out"]) + "\n"
+RULE_HELPERS["_pad_vjp"] = "\n".join([
+    "def _pad_vjp(x, pad_width, mode, g):",
+    '    """np.pad(x, pad_width, mode)\'s vector-Jacobian product: each element of g added into the element of x it was copied from."""',
+    "    widths = np.broadcast_to(np.asarray(pad_width), (x.ndim, 2))",
+    "    out = np.ascontiguousarray(g)",
+    "    for step in range(x.ndim):",
+    "        axis = x.ndim - 1 - step",
+    "        before, after = widths[axis, 0], widths[axis, 1]",
+    "        z = np.ascontiguousarray(np.swapaxes(out, axis, -1))",
+    "        m = z.shape[-1]",
+    "        n = m - before - after",
+    "        rows = z.reshape((z.size // max(m, 1), m))",
+    "        summed = np.zeros((rows.shape[0], n), g.dtype)",
+    "        for i in range(m):",
+    *_PAD_SOURCE,
+    "            if k >= 0:",
+    "                summed[:, k] += rows[:, i]",
+    "        out = np.ascontiguousarray(np.swapaxes(summed.reshape(z.shape[:-1] + (n,)), axis, -1))",
+    "    return out"]) + "\n"
+
+
+
+def emitted_helper(fn) -> str | None:
+    """The name of the RULE_HELPERS helper `fn` is, where it is one as emitted (its name and
+    docstring), else None: emitted code read again (hvp, grad(grad(f)))."""
+    name = getattr(fn, "__name__", "")
+    if name not in RULE_HELPERS or not callable(fn):
+        return None
+    return name if getattr(fn, "__doc__", None) == _docstring(name) else None
+
+
+def _docstring(name: str) -> str:
+    text = RULE_HELPERS[name]
+    start = text.index('"""') + 3
+    return text[start:text.index('"""', start)].encode().decode("unicode_escape")
+
 def runnable(name: str):
     """A helper of RULE_HELPERS as a Python function, for the rules that call it to run as written."""
     namespace = {"np": np}

@@ -2,7 +2,7 @@
 np.ravel, np.transpose, np.swapaxes, np.expand_dims, np.squeeze, np.broadcast_to,
 np.atleast_1d/2d/3d, np.shape), orders (np.roll, np.flip, np.sort),
 gathers (np.take_along_axis), repetition (np.repeat) and parts of a matrix
-(np.diag, np.tril, np.triu), tiles (np.tile). Each reverse puts a sensitivity back where its element came
+(np.diag, np.tril, np.triu), tiles (np.tile), padding (np.pad). Each reverse puts a sensitivity back where its element came
 from (summing where one element went to several places).
 """
 
@@ -14,6 +14,7 @@ from ..registry import declare, variant
 from ..rule_helpers import runnable
 
 _take_along_axis_vjp = runnable("_take_along_axis_vjp")
+_pad_vjp = runnable("_pad_vjp")
 
 
 def transpose(x, g):
@@ -338,3 +339,18 @@ def tile_jvp(x, reps, dx, dreps):
 declare("np.tile", vjps=[variant(tile_vector, ranks=(1, 0), exact_shape=True),
                          variant(tile_matrix, ranks=(2, 0), exact_shape=True)],
         jvps=[tile_jvp], result="tile", value=True)
+
+
+# padding copies edge elements outward (np.pad's modes constant with zeros, edge, wrap,
+# reflect, symmetric; the call form puts the mode third): the reverse adds each copy's
+# sensitivity back into the element it came from (rule_helpers._pad_vjp), the padding
+# itself is linear, so the tangent is the tangent padded alike
+def pad(x, pad_width, mode, g):
+    return _pad_vjp(x, pad_width, mode, g), None, None
+
+
+def pad_jvp(x, pad_width, mode, dx, dpad_width, dmode):
+    return np.pad(dx, pad_width, mode), None, None
+
+
+declare("np.pad", vjps=[variant(pad, exact_shape=True)], jvps=[pad_jvp], result="array like", value=True)
