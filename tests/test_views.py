@@ -528,7 +528,41 @@ def alias_of_the_array_bound_before(x):
     return np.sum(u * old) + s
 
 
+def state_copied_each_step(X):
+    """The LSTM's step: the state is copied, the copy's rows written, the copy made the
+    state. Each write goes into this step's copy; the state and its row `h` read meanwhile
+    are the step before's array, which the same binding (`s2 = np.copy(state)`) made on its
+    earlier run. (Both were rejected as sharing memory with the copy.)"""
+    state = X * 1.0
+    total = 0.0
+    for t in range(3):
+        s2 = np.copy(state)
+        for i in range(s2.shape[0]):
+            h = state[i]
+            s2[i] = np.tanh(h * 0.5 + 0.1)
+        state = s2
+        total = total + np.sum(state * state)
+    return total
+
+
+def row_carried_from_this_steps_copy(X):
+    """As _lstm_predict carries x = s2[i] into the next row's update."""
+    state = X * 1.0
+    total = 0.0
+    for t in range(3):
+        s2 = np.copy(state)
+        x = state[0]
+        for i in range(s2.shape[0]):
+            s2[i] = np.tanh(x * 0.5 + state[i])
+            x = s2[i]
+        state = s2
+        total = total + np.sum(x * x)
+    return total
+
+
 DEAD_VIEWS = [(view_read_then_base_written, lambda: (np.array([0.5, -1.0, 1.5]),), 0),
+              (state_copied_each_step, lambda: (np.array([[0.5, -1.0], [1.5, 0.2], [-0.3, 0.8]]),), 0),
+              (row_carried_from_this_steps_copy, lambda: (np.array([[0.5, -1.0], [1.5, 0.2], [-0.3, 0.8]]),), 0),
               (alias_of_the_array_bound_before, lambda: (np.array([0.5, -1.0, 1.5]),), 0),
               (stencil_steps, lambda: (np.array([0.2, 1.0, -0.5, 0.7, 0.3]), 0.1), 0),
               (stencil_steps, lambda: (np.array([0.2, 1.0, -0.5, 0.7, 0.3]), 0.1), 1),
@@ -539,7 +573,8 @@ DEAD_VIEWS = [(view_read_then_base_written, lambda: (np.array([0.5, -1.0, 1.5]),
 
 
 # compiled too: a stencil (its forward sweep reads views numba keeps), a loop, an alias
-ON_CPU = {(stencil_steps, 0), (view_read_then_base_written_in_a_loop, 0), (alias_of_the_array_bound_before, 0)}
+ON_CPU = {(stencil_steps, 0), (view_read_then_base_written_in_a_loop, 0), (alias_of_the_array_bound_before, 0),
+          (state_copied_each_step, 0), (row_carried_from_this_steps_copy, 0)}
 
 
 @pytest.mark.parametrize("fn, make, wrt, target",
@@ -609,7 +644,20 @@ def alias_read_after_the_write(x):
     return s + np.sum(alpha)
 
 
+def view_of_this_steps_copy_read_after(x):
+    state = x * 1.0
+    total = 0.0
+    for t in range(3):
+        s2 = np.copy(state)
+        head = s2[:2]                    # a view of this step's copy, read after the write
+        s2[0] = np.sin(s2[1])
+        total = total + np.sum(head)
+        state = s2
+    return total
+
+
 @pytest.mark.parametrize("fn, write", [(live_after_on_one_branch, "y[1] = 3.0 * x[0]"),
+                                       (view_of_this_steps_copy_read_after, "s2[0] = np.sin(s2[1])"),
                                        (live_across_iterations, "y[1] = y[1] * 0.5 + x[0]"),
                                        (write_through_a_view_of_a_dead_array, "z[0] = 3.0 * x[0]"),
                                        (alias_read_after_the_write, "new[t] = x[t] * alpha[t]"),

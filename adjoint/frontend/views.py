@@ -490,7 +490,8 @@ class _SharedMemory:
 
     def _memory_after(self) -> dict:
         """id(statement) -> {name: the memory the name may hold just after it}, each memory a
-        token: (id(binding), name) for a new array bound to the name, ("argument", name) for a
+        token: (id(binding), name) for the newest array bound to the name there, (id(binding),
+        name, "earlier") for those earlier runs of that binding made, ("argument", name) for a
         parameter's; a view or an alias holds its base's. A may-analysis in the order the
         statements run (a loop's body to its fixpoint; its exit keeps what any pass held)."""
         after = {}
@@ -526,8 +527,17 @@ class _SharedMemory:
                 state = dict(state)
                 for name, value, array in _bound_values(stmt.targets[0], stmt.value, self):
                     bases = self.direct_sources(value, array=array)
-                    state[name] = frozenset().union(*(state.get(b, self._held_before_binding(b)) for b in bases)) \
-                        if bases else frozenset({(id(stmt), name)})
+                    if bases:
+                        state[name] = frozenset().union(*(state.get(b, self._held_before_binding(b)) for b in bases))
+                        continue
+                    # a new array: no other name holds it yet, so one that holds this binding's
+                    # token holds an array an earlier run of it made (a loop's `s2 = np.copy(s)`
+                    # after `s = s2`), told apart from the new one
+                    new, earlier = (id(stmt), name), (id(stmt), name, "earlier")
+                    for other, held in state.items():
+                        if new in held:
+                            state[other] = held - {new} | {earlier}
+                    state[name] = frozenset({new})
             return state
 
         block(self.tree.body, {})
