@@ -1,7 +1,7 @@
 """Random small programs of views, aliases and in-place writes (tests/test_write_programs.py).
 
 Each program binds views (`z0 = y1[1:4]`; of matrices, rows, columns, transposes, reshapes),
-copies, aliases (`w = y0`) and arrays anew, reads them through nonlinear functions, and writes
+copies (of parts, and of whole arrays, as a loop copies its state: `y0 = np.copy(w)`), aliases (`w = y0`) and arrays anew, reads them through nonlinear functions, and writes
 into the arrays in place (slices, elements, whole arrays, through a view, an alias or a
 helper), in loops (the index names shadowed now and then) and branches.
 adjoint must either reject a program (views.py: a write another name would see) or
@@ -31,7 +31,7 @@ import adjoint
 def _statement(r, depth):
     y, z, s, k = f"y{r.randint(0, 1)}", f"z{r.randint(0, 2)}", r.randint(0, 2), r.randint(0, 4)
     kind = r.choice(["view", "view", "copy", "read", "read", "write", "write", "element", "anew", "alias",
-                     "alias read", "loop", "branch", "alias write", "view write"])
+                     "alias read", "loop", "branch", "alias write", "view write", "copy whole"])
     simple = {  # each a function: only the chosen one draws from r, as the program's seed fixes
         "view": lambda: f"{z} = {y}[{s}:{s + 3}]",
         "copy": lambda: f"{z} = np.copy({y}[{s}:{s + 3}])",
@@ -42,7 +42,8 @@ def _statement(r, depth):
         "alias": lambda: f"w = {y}",
         "alias read": lambda: "a = a + np.sum(w * x)",
         "alias write": lambda: f"w[{k}] = a * 0.5",
-        "view write": lambda: f"{z}[{r.randint(0, 2)}] = a * x[{k}]"}
+        "view write": lambda: f"{z}[{r.randint(0, 2)}] = a * x[{k}]",
+        "copy whole": lambda: f"{y} = np.copy({r.choice(['y0', 'y1', 'w'])})"}    # a loop's state copied
     if kind in simple:
         return [simple[kind]()]
     return _compound(r, depth, kind, _statement, f"a = a + np.sum({z})", ["i", "i", "j", "it"])
