@@ -221,7 +221,7 @@ def test_analyze_and_reverse_of_2000_straight_lines_take_little_time(tmp_path):
 def test_reverse_builds_only_the_comments_it_keeps(tmp_path, monkeypatch):
     """A user line normalized into several statements has a reverse block per statement, and
     only the first block keeps the line's `# Analyzing the line` comment: the others' are never
-    built (reverse._LineHead; they were a fifth of the nodes the reverse sweep made)."""
+    built (line_comments.LineHead; they were a fifth of the nodes the reverse sweep made)."""
     made = []
 
     def counted(text, origin=None):

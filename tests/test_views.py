@@ -467,7 +467,7 @@ def test_numbers_written_in_place_are_no_views(target):
 # A name viewing an array that is written in place later is fine where the view is not read
 # after the write (or only once bound anew): that is how a gradient's own forward sweep reads
 # `t = f[1:]` before `f[1:] = t - force`, and how stencil code reads its neighbours. The
-# reverse sweep copies a view it reads (transforms.reverse._views_written_later).
+# reverse sweep copies a view it reads (transforms.reverse_facts.views_written_later).
 
 def view_read_then_base_written(x):
     y = x * 2.0

@@ -469,7 +469,7 @@ class _SharedMemory:
         if ever, only once bound anew? Then no name reads the written values but the array's
         own (`t = f[1:]`, `f[1:] = t - force`, as a gradient's forward sweep has it), and the
         gradient is right as for separate arrays: the reverse sweep copies a view it reads
-        of an array written later (transforms.reverse._views_written_later), so the views
+        of an array written later (transforms.reverse_facts.views_written_later), so the views
         must be the plain ones it knows (`z = y[1:]`, `z = y.T`, `z = y`)."""
         if not sharing:
             return False

@@ -32,13 +32,14 @@ import copy
 import gast
 
 from ..analysis import shapes
-from ..analysis.activity import assigned, derivative, exposed_reads, linear_terms, operands
+from ..analysis.activity import derivative, exposed_reads, linear_terms, operands
 from ..errors import AdjointError, AdjointTypeError, locate
-from ..frontend.views import view_base
 from ..ir import annotations, nodes, trees
 from ..ir.grammar import is_accumulation, is_linear_chain, primitive_of
 from ..primitives import rules, runtime
 from .checkpoints import budget_of, checkpointed
+from .line_comments import LineHead, group_comments, line_text, marked, regrouped
+from .reverse_facts import Assigned, Exposed, branch_arrays, loop_locals, unpacked_only, views_written_later
 from .stored import COSTLY_CALLS, stored_intermediates
 from .tapes import LoopFrame, single_definitions, statements
 
@@ -78,12 +79,12 @@ class _Reverse:
         self.filename = filename
         self.helpers = set()                 # runtime helpers the code calls (runtime.py)
         self.saved = set()                   # names whose old values are copied before overwrites
-        self.assigned = _Assigned()
-        self.exposed = _Exposed()
-        self.loop_locals = _loop_locals(tree, self.assigned, self.exposed) \
-            | _branch_arrays(tree, analysis, self.assigned)
-        self.gathered = _unpacked_only(tree, analysis)
-        self.view_copies = _views_written_later(tree, analysis)   # ids of `t = y[1:3]` to copy
+        self.assigned = Assigned()
+        self.exposed = Exposed()
+        self.loop_locals = loop_locals(tree, self.assigned, self.exposed) \
+            | branch_arrays(tree, analysis, self.assigned)
+        self.gathered = unpacked_only(tree, analysis)
+        self.view_copies = views_written_later(tree, analysis)   # ids of `t = y[1:3]` to copy
         self.copied = set()                  # the copies made of them (primal lines still)
         self.rules_known = {}                # which rule applies to a primitive (activity.derivative)
         self.sens = namer.sensitivity        # (the method below, without a call of its own)
@@ -129,11 +130,11 @@ class _Reverse:
                 start = nodes.name(extra[0])
                 if result.id in self.a.arrays:
                     start = nodes.call(nodes.attribute_of(start, "copy"), [])
-            seed = [_marked(nodes.comment(f'Analyzing the line: "{_text(final)}"', final)),
+            seed = [marked(nodes.comment(f'Analyzing the line: "{line_text(final)}"', final)),
                     nodes.assign(self.sens(result.id), start, final)]
         elif cotangent:
             extra = [self.namer.fresh("cotangent")]
-        backward = _regrouped(seed, backward)
+        backward = regrouped(seed, backward)
         grads = [nodes.name(self.sens(w)) for w in self.a.wrt]
         value = grads[0] if len(grads) == 1 else nodes.tuple_(grads)
         if return_value:
@@ -299,7 +300,7 @@ class _Reverse:
             else:
                 defined |= self.assigned.of(stmt)
         backward = [s for b in reversed(backward_blocks) for s in b]      # last statement first
-        return forward, _group_comments(backward)
+        return forward, group_comments(backward)
 
     def save(self, names, defined, origin):
         """Copies of the values about to be overwritten that the reverse sweep reads."""
@@ -332,7 +333,7 @@ class _Reverse:
             resets = self.summed_back(target, stmt)
         backward = adjoint + restores + resets
         if backward:
-            backward = [_LineHead(stmt)] + backward
+            backward = [LineHead(stmt)] + backward
         zeroed = [nodes.assign(self.sens(t), self.zero_sensitivity(t), stmt) for t in targets
                   if t in active and t in self.a.arrays and t in self.loop_locals] if self.loop_locals else []
         if id(stmt) in self.view_copies:
@@ -389,7 +390,7 @@ class _Reverse:
             backward.append(nodes.assign(nodes.subscript(self.sens(array), nodes.clone(target.slice),
                                                          store=True), 0.0, stmt))
         backward = backward + restores
-        backward = [_LineHead(stmt)] + backward
+        backward = [LineHead(stmt)] + backward
         return saves + [stmt], backward
 
     def adjoint(self, stmt, accumulates=None):
@@ -650,7 +651,7 @@ class _Reverse:
         replay_comment = [nodes.comment("Replay the iteration: recompute what its reverse reads.", stmt)]
         reverse_loop = frame.reverse(undo + pops + replay_comment + replay + backward_body)
         return (saves + placeholders + frame.setup + [frame.forward],
-                [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
+                [marked(nodes.comment(f'Reverse of the loop: "{line_text(stmt)}"', stmt)),
                  reverse_loop] + restores)
 
     def checkpointed_loop(self, stmt, frame, budget, counted, body, replay, backward_body, before, restores):
@@ -665,7 +666,7 @@ class _Reverse:
         setup, forward, reverse_loop = checkpointed(frame, budget_of(budget), state, body,
                                                     replay_comment + replay + backward_body, online=counted)
         return (before + setup + [forward],
-                [_marked(nodes.comment(f'Reverse of the loop: "{_text(stmt)}"', stmt)),
+                [marked(nodes.comment(f'Reverse of the loop: "{line_text(stmt)}"', stmt)),
                  reverse_loop] + restores)
 
 
@@ -684,156 +685,6 @@ def _without_guards(stmts) -> list:
             stmt.body, stmt.orelse = _without_guards(stmt.body) or [nodes.pass_()], _without_guards(stmt.orelse)
         out.append(stmt)
     return out
-
-
-def _views_written_later(tree, analysis) -> set:
-    """ids of the assignments `t = <view of y>` (a basic slice or row `y[1:3]`, `y[i]`, a
-    transpose, a reshape, ...) whose name the reverse sweep reads, where `y` (or another view
-    of its memory) is written in place after them (in the same iteration where they sit in
-    a loop, which the reverse replays): the reverse would read the written values through
-    the view. Names bound by a view share their base's memory: `root` joins them in groups
-    (union-find), each name in the group of every array it is ever bound to a view of; the
-    front end (views.py) accepts such a write only where the view is dead after it."""
-    if not analysis.arrays:
-        return set()                                 # no array: no view (no statement searched)
-    root, order, defs, writes = {}, {}, [], []
-
-    def base(value):
-        if isinstance(value, gast.Name) and value.id not in analysis.arrays:
-            return None                              # a number: a copy
-        return view_base(value, lambda i: isinstance(i, gast.List) or isinstance(i, gast.Name)
-                         and shapes.type_of(i, analysis.types).is_array)     # an index array or a mask: a copy
-
-    def visit(body, loops):
-        for stmt in body:
-            order[id(stmt)] = len(order)
-            if isinstance(stmt, (gast.For, gast.While)):
-                visit(stmt.body, loops + (id(stmt),))
-            elif isinstance(stmt, gast.If):
-                visit(stmt.body, loops)
-                visit(stmt.orelse, loops)
-            elif isinstance(stmt, gast.Assign):
-                target = stmt.targets[0]
-                if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
-                    writes.append((target.value.id, order[id(stmt)], loops))
-                elif isinstance(target, gast.Name) and target.id in analysis.arrays:
-                    viewed = base(stmt.value)
-                    if viewed is not None:
-                        # a name bound to views of several arrays (`w = y1`, later `w = y0`)
-                        # may share the memory of each: one group holds them all
-                        joined, into = find(target.id), find(viewed)
-                        if joined != into:
-                            root[joined] = into
-                        defs.append((stmt, target.id, loops))
-
-    def find(name):
-        seen = set()
-        while name in root and name not in seen:
-            seen.add(name)
-            name = root[name]
-        return name
-
-    visit(tree.body, ())
-    if not writes or not defs:
-        return set()
-    copies = set()
-    for stmt, name, loops in defs:
-        if name not in analysis.reverse_reads:
-            continue
-        here = order[id(stmt)]
-        # the reverse reads it in its loop's replay of one iteration (or after the whole
-        # forward sweep): a write earlier in that iteration's body is already in the view
-        if any(find(w) == find(name) and at > here and (not loops or loops[-1] in loops_w)
-               for w, at, loops_w in writes):
-            copies.add(id(stmt))
-    return copies
-
-
-def _unpacked_only(tree, analysis) -> set:
-    """Array arguments read only by one unpacking at the top level (`a, b = x`): their
-    sensitivity is assembled from the elements' in one step, as the seed's grad_f4 does."""
-    found, uses = set(), None
-    for stmt in tree.body:
-        if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Tuple \
-                and isinstance(stmt.value, gast.Name) and stmt.value.id in analysis.wrt:
-            name = stmt.value.id
-            if uses is None:                      # how often each name is mentioned, counted once
-                uses = collections.Counter(n.id for n in nodes.walk(tree) if isinstance(n, gast.Name))
-            if uses[name] == 2 and analysis.types.get(name) is not None and analysis.types[name].ndim == 1:
-                found.add(name)                   # the parameter itself and this one read
-    return found
-
-
-def _branch_arrays(tree, analysis, assigned) -> set:
-    """Arrays that only an if-branch assigns: their sensitivity is zeroed where they are
-    assigned, since at the top of the reverse sweep they may not exist."""
-    if not any(isinstance(stmt, gast.If) for stmt in tree.body):
-        return set()                      # straight code: no statement need be searched
-    outside = {n for stmt in tree.body if not isinstance(stmt, gast.If) for n in assigned([stmt])}
-    inside = {n for stmt in tree.body if isinstance(stmt, gast.If) for n in assigned([stmt])}
-    return (inside - outside - {a.id for a in tree.args.args}) & analysis.arrays
-
-
-def _loop_locals(tree, assigned, exposed) -> set:
-    """Names that live within one iteration of a loop: assigned in its body before any read
-    there, never mentioned outside it, nor rebound by an inner loop. Their sensitivities
-    start at zero in each replay."""
-    local, mentions = set(), None
-    if not any(type(stmt) in _COMPOUND for stmt in tree.body):
-        return local                              # straight code: no loop (no statement searched)
-    for loop in statements(tree.body):
-        if not isinstance(loop, (gast.For, gast.While)):
-            continue
-        if mentions is None:                      # the function's names, found once
-            mentions = [n for n in nodes.every_node(tree) if isinstance(n, gast.Name)]
-        inside = {id(n) for s in loop.body for n in nodes.every_node(s)}
-        outside = {n.id for n in mentions if id(n) not in inside}
-        # one also rebound by an inner loop is not: zeroing it there, in the inner reverse
-        # loop's replay, would drop what the later statements sent it
-        inner = set().union(*(assigned(s.body) for s in statements(loop.body)
-                              if isinstance(s, (gast.For, gast.While))))
-        local |= assigned(loop.body) - exposed(loop) - outside - inner
-    return local
-
-
-class _Exposed:
-    """exposed_reads of a loop's body, found once per loop: the sweep, the loop's tapes and
-    stored.py each asked about the same body, and every enclosing loop again."""
-
-    def __init__(self):
-        self.known = {}                      # id(loop) -> (loop, its body's exposed reads)
-
-    def __call__(self, loop) -> set:
-        """(not to be changed)"""
-        found = self.known.get(id(loop))
-        if found is None:
-            found = self.known[id(loop)] = (loop, exposed_reads(loop.body))
-        return found[1]
-
-
-class _Assigned:
-    """analyze.assigned of statements of the function being reversed, each statement searched
-    once: the sweep, the branches and the loops ask again about the same statements."""
-
-    def __init__(self):
-        self.known = {}
-
-    def __call__(self, stmts):
-        names = set()
-        for stmt in stmts:
-            names |= self.of(stmt)
-        return names
-
-    def of(self, stmt) -> set:
-        """The names one statement assigns (the set kept: not to be changed)."""
-        found = self.known.get(id(stmt))
-        if found is None:
-            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
-                found = {stmt.targets[0].id}       # (a normalized right side stores no name)
-            else:
-                found = assigned([stmt])
-            self.known[id(stmt)] = found
-        return found
 
 
 _COMPOUND = frozenset((gast.If, gast.For, gast.While))
@@ -871,10 +722,6 @@ def _stored_in_order(target) -> list:
     if isinstance(target, gast.Tuple) and all(isinstance(e, gast.Name) for e in target.elts):
         return [e.id for e in target.elts if isinstance(e.ctx, gast.Store)]
     return [n.id for n in gast.walk(target) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
-
-
-def _text(stmt) -> str:
-    return annotations.get(stmt, "source_text") or ""
 
 
 def _reads_whole(expression, names) -> bool:
@@ -918,61 +765,3 @@ def _names_read(stmt):
     return nodes.loads_in(stmt)
 
 
-def _marked(comment):
-    annotations.set(comment, "block_head", True)
-    return comment
-
-
-def _regrouped(head, grouped):
-    """_group_comments(head + grouped) where `grouped` is grouped already: only its first
-    comment or compound statement may change (the state of the grouping is the same after it
-    whatever came before)."""
-    for k, stmt in enumerate(grouped):
-        kind = type(stmt)
-        if kind is gast.AugAssign or kind is gast.Assign:
-            continue
-        if nodes.is_comment(stmt) and annotations.get(stmt, "block_head") \
-                or not nodes.is_comment(stmt) and isinstance(stmt, (gast.If, gast.For, gast.While)):
-            return _group_comments(head + grouped[:k + 1]) + grouped[k + 1:]
-    return _group_comments(head + grouped)
-
-
-class _LineHead:
-    """The `# Analyzing the line` comment that heads the reverse block of `stmt`, made by
-    _group_comments where it keeps it: most user lines are several normalized statements,
-    whose blocks follow each other, and only the first block keeps its comment."""
-    __slots__ = ("stmt", "key")
-
-    def __init__(self, stmt):
-        self.stmt = stmt
-        # the comment's own key (_group_comments): its text, file and line (nodes.located's)
-        self.key = (f'Analyzing the line: "{_text(stmt)}"', annotations.get(stmt, "source_file"),
-                    stmt.__dict__.get("lineno"))
-
-    def comment(self):
-        return _marked(nodes.comment(self.key[0], self.stmt))
-
-
-def _group_comments(stmts):
-    """One `# Analyzing the line` per run of blocks from the same user line (a _LineHead
-    becomes its comment where it is kept)."""
-    out, last = [], None
-    for stmt in stmts:
-        kind = type(stmt)
-        if kind is gast.AugAssign or kind is gast.Assign:    # most: passed on
-            out.append(stmt)
-            continue
-        if kind is _LineHead:
-            if stmt.key != last:
-                last = stmt.key
-                out.append(stmt.comment())
-            continue
-        if nodes.is_comment(stmt) and annotations.get(stmt, "block_head"):
-            key = (stmt.value.value, annotations.get(stmt, "source_file"), stmt.lineno)
-            if key == last:
-                continue
-            last = key
-        elif not nodes.is_comment(stmt) and isinstance(stmt, (gast.If, gast.For, gast.While)):
-            last = None
-        out.append(stmt)
-    return out
