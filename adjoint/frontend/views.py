@@ -72,7 +72,7 @@ _SCALAR_CALLS = {len, int, float, round, bool, range, math.floor, math.ceil, mat
 _REDUCTIONS_WITHOUT_RECORDS = frozenset()
 _SAME_RANK = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy,
               np.ascontiguousarray, np.transpose, np.asarray, np.cumsum, np.cumprod, np.sort,
-              np.roll, np.flip, np.tril, np.triu, np.diff}
+              np.roll, np.flip, np.tril, np.triu, np.diff, np.pad}
 _MATMUL_RANKS = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}
 _OPERATOR_TEXT = {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.Pow: "**",
                   gast.Mod: "%", gast.FloorDiv: "//", gast.MatMult: "@"}
