@@ -326,3 +326,31 @@ def test_a_single_use_temporary_is_assigned_in_the_reverse_stage():
     # x * y, read by two lines, starts at zero and sums both contributions
     reused = pipeline.dump(pipeline.differentiate(reused_subexpression), "reverse")
     assert re.search(r"\bs_\d+ = 0\.0", reused), reused
+
+
+# --- names that trade values: the user's line, not its temporaries --------------------------------
+
+def swapping_pair(a, b, steps=3):
+    for _ in range(steps):
+        a = a * 0.9 + math.tanh(b)
+        a, b = b, a
+    return a * b
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_names_that_trade_values_read_as_written(target):
+    """`a, b = b, a` reaches the emitted code as the user wrote it (the normalizer's
+    `t_1 = b; t_2 = a; a = t_1; b = t_2` regrouped), and the gradient is right."""
+    check_gradient(swapping_pair, (0.4, -0.7), wrt=(0, 1), target=target)
+    lines = code_lines(adjoint.source(swapping_pair, wrt=(0, 1)))
+    assert "a, b = b, a" in lines
+
+
+def test_three_arrays_trading_names_read_as_written():
+    """wave1D's leapfrog (tests/realistic_corpus.py): `u_nm1, u_n, u = u_n, u, u_nm1` in the
+    forward loop, as written."""
+    from tests.realistic_corpus import BY_NAME
+    program = BY_NAME["wave_leapfrog_swap_vec"]
+    source = adjoint.grad(program.fn, wrt=program.wrt[0], target="python").source_for(*program.arguments())
+    assert "u_nm1, u_n, u = u_n, u, u_nm1" in code_lines(source)
+    check_gradient(program.fn, program.arguments(), wrt=program.wrt, target="python")

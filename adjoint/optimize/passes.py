@@ -48,7 +48,7 @@ from .summaries import (
     _with_reads_replaced,
     _write_counts,
 )
-from .tidy import tidy
+from .tidy import regroup_trades, tidy
 from .unbroadcast import unbroadcast_seeds
 
 
@@ -100,6 +100,8 @@ def optimize(fn: gast.FunctionDef, namer, roots=(), vectors=frozenset(), store_o
         fold_constants(fn)                   # `s_x += -(0.5 * x)` -> `s_x -= 0.5 * x`
     if arrays:
         fuse_loop_bodies(fn, (namer.temporaries | sensitivities) - returned, arrays, roots)
+    if store_once:                           # (device code keeps the names' own copies)
+        regroup_trades(fn, namer.temporaries, summaries)
     drop_orphan_comments(fn)
     _fresh_calls(fn.body, summaries)
     return fn

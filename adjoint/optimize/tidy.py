@@ -18,7 +18,15 @@ changed anything.
         tape_q[k] = q
 
 and a line of the user's own (kept for readability) whose every reader the optimizer removed,
-such as `s = 0.0` before a sum loop that the reverse sweep no longer needs.
+such as `s = 0.0` before a sum loop that the reverse sweep no longer needs; and names that
+trade arrays, written through temporaries by the normalizer, as the user wrote them:
+
+    t_1 = u_n                                    u_nm1, u_n, u = u_n, u, u_nm1
+    t_2 = u                             ->
+    t_3 = u_nm1
+    u_nm1 = t_1
+    u_n = t_2
+    u = t_3
 
 Like the other passes, these change blocks in place and build new nodes for the statements
 they change (passes.optimize: copy on write).
@@ -384,3 +392,77 @@ def drop_orphaned_primal(fn, before, summaries, reads) -> bool:
                 _forget(reads, stmt, summaries)
         fn.body[:] = [s for s in fn.body if id(s) not in orphans]
         changed = True
+
+
+# 5. names that trade values, as one tuple assignment -------------------------------------------
+
+def regroup_trades(fn, temporaries, summaries) -> bool:
+    """`t_1 = a; t_2 = b; a = t_2; b = t_1` back into the line the user wrote, `a, b = b, a`,
+    where nothing else reads those temporaries' values (a reverse loop's replay binds its
+    own): it reads as written, and a second differentiation's check of shared memory follows
+    names that trade arrays in that form (frontend/views.py)."""
+    blocks = _blocks(fn)
+    found = []                                   # (block, k, saves, puts)
+    for block in blocks:
+        for k in range(len(block)):
+            saves = _temporary_copies(block, k, temporaries)
+            m = len(saves)
+            puts = [_name_copy(s) for s in block[k + m:k + 2 * m]] if m >= 2 else []
+            if m >= 2 and len(puts) == m and all(puts) and {source for _, source in puts} == set(saves) \
+                    and {target for target, _ in puts} == set(saves.values()):
+                found.append((block, k, saves, puts))
+    if not found:
+        return False
+    puts_at = {id(stmt) for block, k, saves, _ in found for stmt in block[k + len(saves):k + 2 * len(saves)]}
+    unread = _read_only_after_binding({t for _, _, saves, _ in found for t in saves}, blocks, puts_at, summaries)
+    changed = False
+    for block, k, saves, puts in reversed(found):         # (later runs first: indices hold)
+        if not unread.issuperset(saves):
+            continue
+        trade = nodes.assign_to(nodes.tuple_([target for target, _ in puts], store=True),
+                                nodes.tuple_([saves[source] for _, source in puts]), block[k])
+        annotations.copy_to(trade, block[k])
+        block[k:k + 2 * len(saves)] = [trade]
+        changed = True
+    return changed
+
+
+def _read_only_after_binding(names, blocks, allowed, summaries) -> set:
+    """Those of `names` that every statement reading them (but those of ids `allowed`) reads
+    after a statement of its own block has bound them anew."""
+    unsafe = set()
+    for block in blocks:
+        bound = set()
+        for stmt in block:
+            if id(stmt) not in allowed:
+                if type(stmt) in _COMPOUND_STATEMENTS:      # (its blocks are searched as blocks)
+                    loads = set().union(*(nodes.loads_in(getattr(stmt, f)) for f in _HEADERS[type(stmt)]))
+                else:
+                    loads = summaries.load_counts(stmt).keys()
+                unsafe |= (names & set(loads)) - bound
+            if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name:
+                bound.add(stmt.targets[0].id)
+    return names - unsafe
+
+
+_COMPOUND_STATEMENTS = (gast.If, gast.For, gast.While)
+_HEADERS = {gast.If: ("test",), gast.While: ("test",), gast.For: ("target", "iter")}
+
+
+def _name_copy(stmt):
+    """(target, source) of `target = source`, two plain names; else None."""
+    if type(stmt) is gast.Assign and type(stmt.targets[0]) is gast.Name and type(stmt.value) is gast.Name \
+            and stmt.targets[0].annotation is None and stmt.value.annotation is None:
+        return stmt.targets[0].id, stmt.value.id
+    return None
+
+
+def _temporary_copies(block, k, temporaries) -> dict:
+    """temporary -> the name it copies, for the run of `t = name` from block[k] on."""
+    saves = {}
+    for stmt in block[k:]:
+        copied = _name_copy(stmt)
+        if copied is None or copied[0] not in temporaries or copied[0] in saves or copied[1] in temporaries:
+            break
+        saves[copied[0]] = copied[1]
+    return saves
