@@ -403,8 +403,11 @@ def regroup_trades(fn, temporaries, summaries) -> bool:
     names that trade arrays in that form (frontend/views.py)."""
     blocks = _blocks(fn)
     found = []                                   # (block, k, saves, puts)
+    assign, name = gast.Assign, gast.Name
     for block in blocks:
-        for k in range(len(block)):
+        for k, first in enumerate(block):
+            if type(first) is not assign or type(first.value) is not name:
+                continue                         # (most statements: asked no more)
             saves = _temporary_copies(block, k, temporaries)
             m = len(saves)
             puts = [_name_copy(s) for s in block[k + m:k + 2 * m]] if m >= 2 else []
@@ -460,8 +463,8 @@ def _name_copy(stmt):
 def _temporary_copies(block, k, temporaries) -> dict:
     """temporary -> the name it copies, for the run of `t = name` from block[k] on."""
     saves = {}
-    for stmt in block[k:]:
-        copied = _name_copy(stmt)
+    for j in range(k, len(block)):               # (no slice: a copy of the rest per statement)
+        copied = _name_copy(block[j])
         if copied is None or copied[0] not in temporaries or copied[0] in saves or copied[1] in temporaries:
             break
         saves[copied[0]] = copied[1]
