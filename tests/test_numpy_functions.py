@@ -688,3 +688,33 @@ def test_pad_second_derivatives_are_refused_by_name():
     with pytest.raises(adjoint.AdjointError, match="np.pad's gradient again") as info:
         adjoint.hvp(laplacian_energy_edge, target="python")(x, np.ones_like(x))
     assert "np.concatenate" in info.value.hint
+
+
+# np.vander: polynomial features, of data and of the points themselves ----------------------------
+
+VANDER_X = np.linspace(-1.0, 1.0, 7)
+VANDER_Y = np.cos(2.0 * VANDER_X)
+
+
+def vander_least_squares(c):
+    """A cubic fit in the style of numpy's own polyfit: features of fixed data."""
+    return np.sum((np.vander(VANDER_X, 4) @ c - VANDER_Y) ** 2)
+
+
+def vander_of_points(x, w):
+    """Features of the points differentiated, a zero among them (no x**-1 * 0 there)."""
+    return np.sum(np.tanh(np.vander(x, 3) @ w)) + np.sum(np.vander(x) ** 2)
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_vander_gradients(target):
+    rng = make_rng("np.vander")
+    c, x, w = rng.normal(size=4), np.array([0.5, -1.2, 0.0, 2.0]), rng.normal(size=3)
+    np.testing.assert_allclose(adjoint.grad(vander_least_squares, target=target)(c),
+                               finite_difference(vander_least_squares, (c,), 0), rtol=1e-6, atol=1e-7)
+    got = adjoint.grad(vander_of_points, wrt=(0, 1), target=target)(x, w)
+    for k in (0, 1):                 # (autograd has no rule for np.vander)
+        np.testing.assert_allclose(got[k], finite_difference(vander_of_points, (x, w), k), rtol=1e-6, atol=1e-7)
+    direction = rng.normal(size=4)
+    _, tangent = adjoint.jvp(vander_of_points, wrt=0, target=target)(x, w, direction)
+    np.testing.assert_allclose(tangent, finite_difference(vander_of_points, (x, w), 0) @ direction, rtol=1e-6)

@@ -257,6 +257,7 @@ ROWS = {
     "np.repeat": [Call(X, 3), Call(V, 3), Call(M, 2)],
     "np.vdot": Call(V, V),
     "np.polyval": [Call(V, V), Call(V, X)],
+    "np.vander": [Call(V), Call(V, 3), Call(A((3,)), 1)],
     "np.interp": [Call(A((5,), -0.2, 1.2), "np.array([0.0, 0.3, 0.55, 1.0])", V),
                   Call(A((), 0.05, 0.95), "np.array([0.0, 0.3, 0.55, 1.0])", V)],
     "np.asarray": Call(M),

@@ -754,6 +754,7 @@ RESULT_RULES.update({
     "cross": _ranked({(1, 1), (1, 2), (2, 1), (2, 2)}, max, "cross 3-vectors, or the rows of (n, 3) matrices"),
     "kron": _ranked({(1, 1), (2, 2)}, max, "give both factors rank 1, or both rank 2"),
     "outer": _ranked({(1, 1)}, lambda ranks: 2, "np.outer of vectors: np.outer(np.ravel(a), b) for a matrix, s * b for a number"),
+    "vander": _ranked({(1,), (1, 0)}, lambda ranks: 2, "np.vander of a vector: np.vander(np.ravel(x), n)"),
     "solve": _ranked({(2, 1), (2, 2)}, lambda ranks: ranks[1], "solve a square matrix against a vector or a matrix"),
     "square": _ranked({(2,)}, lambda ranks: 2, "pass a square matrix (stacks of matrices are not supported)"),
     "determinant": _ranked({(2,)}, lambda ranks: 0, "pass a square matrix (stacks of matrices are not supported)"),

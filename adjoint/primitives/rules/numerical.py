@@ -1,4 +1,4 @@
-"""The numerical methods' numpy functions: np.convolve, np.polyval, np.interp and
+"""The numerical methods' numpy functions: np.convolve, np.polyval, np.vander, np.interp and
 np.trapezoid.
 """
 
@@ -40,6 +40,33 @@ def polyval_jvp(p, x, dp, dx):
 
 declare("np.polyval", vjps=[variant(polyval_at_vector, ranks=(1, 1)), variant(polyval_at_number, ranks=(1, 0))],
         jvps=[polyval_jvp], result="polyval", value=True)
+
+
+# np.vander(x, N): the columns x^(N-1), ..., x, 1 (N = len(x) where it is left out). Column j's
+# derivative is (N-1-j) x^(N-2-j): the columns of np.vander(x, N - 1), weighted, and 0 for the
+# constant column (no x^-1 times 0, which would be nan at x = 0)
+def vander_square(x, g):
+    return np.sum(g * np.concatenate((np.vander(x, x.shape[0] - 1) * np.arange(x.shape[0] - 1.0, 0.0, -1.0),
+                                      np.zeros((x.shape[0], 1))), axis=1), axis=1)
+
+
+def vander(x, N, g):
+    return np.sum(g * np.concatenate((np.vander(x, N - 1) * np.arange(N - 1.0, 0.0, -1.0),
+                                      np.zeros((x.shape[0], 1))), axis=1), axis=1), None
+
+
+def vander_square_jvp(x, dx):
+    return np.expand_dims(dx, 1) * np.concatenate(
+        (np.vander(x, x.shape[0] - 1) * np.arange(x.shape[0] - 1.0, 0.0, -1.0), np.zeros((x.shape[0], 1))), axis=1)
+
+
+def vander_jvp(x, N, dx, dN):
+    return np.expand_dims(dx, 1) * np.concatenate(
+        (np.vander(x, N - 1) * np.arange(N - 1.0, 0.0, -1.0), np.zeros((x.shape[0], 1))), axis=1), None
+
+
+declare("np.vander", vjps=[variant(vander_square, exact_shape=True), variant(vander, exact_shape=True)],
+        jvps=[vander_square_jvp, vander_jvp], result="vander", value=True)
 
 
 # np.interp(xq, xp, fp), piecewise linear: each query is 1 - t of one knot and t of the next.
