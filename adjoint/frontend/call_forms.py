@@ -523,7 +523,6 @@ def _is_none(node) -> bool:
     return isinstance(node, gast.Constant) and node.value is None
 
 
-# calls whose options normalize writes as other calls (validate has checked the options)
 def _pad_mode(call, stmt, normalizer):
     """np.pad(x, pad_width, mode) with its mode third, by position, where the rules read it
     (validate has checked it, and that constant_values, if any, is 0: the default)."""
@@ -535,7 +534,7 @@ def _pad_mode(call, stmt, normalizer):
     return [], call
 
 
-
+# calls whose options normalize writes as other calls (validate has checked the options)
 _OPTION_FORMS = {np.clip: _clip_bounds, np.diff: _diff_order, np.linspace: _linspace_endpoint, np.transpose: _transpose_axes,
                  np.take: _take, np.linalg.matrix_power: _matrix_power, np.average: _average,
                  np.repeat: _repeat_axis, np.pad: _pad_mode}

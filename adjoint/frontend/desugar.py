@@ -300,7 +300,7 @@ class _Desugarer:
             if starred is not None and len(iterable.args) == 1 and isinstance(target, gast.Tuple) \
                     and all(isinstance(e, gast.Name) for e in target.elts):
                 # `for a, b in zip(*pair)`: pair unpacked into one name per target first
-                # (`zip_1, zip_2 = pair`; a sequence of another length fails to unpack, as in Python)
+                # (`zip_part, zip_part_2 = pair`; a sequence of another length fails to unpack, as in Python)
                 parts = [self.fresh("zip_part") for _ in target.elts]
                 pre.append(nodes.assign_to(nodes.tuple_(parts, store=True), starred.value, stmt))
                 iterable = annotations.copy_to(copy.copy(iterable), iterable)
