@@ -315,3 +315,20 @@ def test_summaries_are_the_generic_walks_whichever_is_asked_first(program):
         loads, names = list(nodes.load_counts(stmt).items()), tuple(nodes.written_names(stmt))
         assert list(loads_first.load_counts(stmt).items()) == loads and loads_first.written(stmt) == names
         assert names_first.written(stmt) == names and list(names_first.load_counts(stmt).items()) == loads
+
+
+def test_regrouped_trades_keep_every_other_statement():
+    """Runs of copies through temporaries become one tuple assignment each, and a run that
+    also matches from inside another (`t_2 = b; t_3 = c; b = t_2; c = t_3` within a three-way
+    run) is not regrouped twice: the statements after them stay."""
+    from adjoint.optimize.summaries import _Summaries
+    from adjoint.optimize.tidy import regroup_trades
+    source = ("def f(a, b, c):\n"
+              "    t_1 = a\n    t_2 = b\n    t_3 = c\n    b = t_2\n    c = t_3\n    a = t_1\n"
+              "    d = a + b\n    e = d * c\n"
+              "    t_4 = d\n    t_5 = e\n    d = t_5\n    e = t_4\n"
+              "    return d - e\n")
+    fn = gast.parse(source).body[0]
+    assert regroup_trades(fn, {"t_1", "t_2", "t_3", "t_4", "t_5"}, _Summaries())
+    assert emit_function(fn, comments=False).strip().splitlines()[1:] == [
+        "    b, c, a = b, c, a", "    d = a + b", "    e = d * c", "    d, e = e, d", "    return d - e"]

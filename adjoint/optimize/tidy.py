@@ -405,15 +405,19 @@ def regroup_trades(fn, temporaries, summaries) -> bool:
     found = []                                   # (block, k, saves, puts)
     assign, name = gast.Assign, gast.Name
     for block in blocks:
-        for k, first in enumerate(block):
+        k = 0
+        while k < len(block):
+            first = block[k]
+            k += 1
             if type(first) is not assign or type(first.value) is not name:
                 continue                         # (most statements: asked no more)
-            saves = _temporary_copies(block, k, temporaries)
+            saves = _temporary_copies(block, k - 1, temporaries)
             m = len(saves)
-            puts = [_name_copy(s) for s in block[k + m:k + 2 * m]] if m >= 2 else []
+            puts = [_name_copy(s) for s in block[k - 1 + m:k - 1 + 2 * m]] if m >= 2 else []
             if m >= 2 and len(puts) == m and all(puts) and {source for _, source in puts} == set(saves) \
                     and {target for target, _ in puts} == set(saves.values()):
-                found.append((block, k, saves, puts))
+                found.append((block, k - 1, saves, puts))
+                k += 2 * m - 1                   # (no run starting inside this one)
     if not found:
         return False
     puts_at = {id(stmt) for block, k, saves, _ in found for stmt in block[k + len(saves):k + 2 * len(saves)]}
