@@ -690,6 +690,24 @@ def test_pad_second_derivatives_are_refused_by_name():
     assert "np.concatenate" in info.value.hint
 
 
+def laplacian_energy_concatenated(U):
+    """laplacian_energy_edge padded as the refusal's hint says."""
+    P = np.concatenate((U[:1], U, U[-1:]), axis=0)
+    P = np.concatenate((P[:, :1], P, P[:, -1:]), axis=1)
+    lap = P[:-2, 1:-1] + P[2:, 1:-1] + P[1:-1, :-2] + P[1:-1, 2:] - 4 * U
+    return 0.5 * np.sum(lap ** 2)
+
+
+def test_the_pad_refusals_rewrite_has_second_derivatives():
+    from tests.oracles import hvp_by_differences
+    rng = make_rng("np.pad hint")
+    x, v = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    np.testing.assert_allclose(laplacian_energy_concatenated(x), laplacian_energy_edge(x))
+    got = adjoint.hvp(laplacian_energy_concatenated, target="python")(x, v)
+    want = hvp_by_differences(laplacian_energy_concatenated, (x,), 0, v)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * max(1.0, np.max(np.abs(want))))
+
+
 # np.vander: polynomial features, of data and of the points themselves ----------------------------
 
 VANDER_X = np.linspace(-1.0, 1.0, 7)

@@ -274,8 +274,10 @@ def _pad_of(fn, where):
     if helper == "_pad_vjp":
         raise AdjointError("differentiating np.pad's gradient again (hvp, hessian, grad of grad) is not "
                            "supported", location=where,
-                           hint="differentiate np.pad once (grad, jvp, vjp); for second derivatives, write the "
-                                "padding with np.concatenate of slices (mode='edge': np.concatenate((x[:1], x, x[-1:])))")
+                           hint="differentiate np.pad once (grad, jvp, vjp); for second derivatives, pad with "
+                                "np.concatenate of slices, one axis at a time (mode='edge', width 1: "
+                                "P = np.concatenate((x[:1], x, x[-1:]), axis=0), then "
+                                "np.concatenate((P[:, :1], P, P[:, -1:]), axis=1))")
     return None
 
 
